@@ -1,0 +1,141 @@
+/**
+ * Errors of the protocol cores, split by who is at fault (as rustls does): the peer misbehaved, the peer is
+ * incompatible, a message could not be decoded, the peer sent a fatal alert, the certificate was rejected, a
+ * timer expired, the transport failed, or the application misused the API. One function maps a detail to the
+ * alert to send ({@link alertFor}); the RxJS boundary errors with {@link TlsError} carrying the typed detail.
+ */
+import { AlertDescription, alertName } from '../wire/tls/constants.js';
+
+/** Why a certificate was rejected. */
+export type CertificateErrorCode =
+  | 'unknown_ca'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'hostname_mismatch'
+  | 'bad_signature'
+  | 'not_a_ca'
+  | 'path_too_long'
+  | 'bad_encoding'
+  | 'unsupported'
+  | 'bad_usage'
+  | 'no_certificate';
+
+/** The typed reason a connection failed. */
+export type TlsErrorDetail =
+  /** The peer broke the protocol (wrong message order, bad values, failed MAC): we sent `alert`. */
+  | { readonly kind: 'peerMisbehaved'; readonly alert: number; readonly reason: string }
+  /** The peer offers nothing we accept (versions, suites, groups, ALPN): we sent `alert`. */
+  | { readonly kind: 'peerIncompatible'; readonly alert: number; readonly reason: string }
+  /** A message could not be decoded: we sent `alert` (usually decode_error). */
+  | { readonly kind: 'invalidMessage'; readonly alert: number; readonly reason: string }
+  /** The peer's certificate was rejected: we sent `alert`. */
+  | { readonly kind: 'certificate'; readonly alert: number; readonly code: CertificateErrorCode; readonly reason: string }
+  /** The peer sent a fatal alert. */
+  | { readonly kind: 'alertReceived'; readonly alert: number; readonly reason: string }
+  /** The handshake did not finish before its deadline. */
+  | { readonly kind: 'handshakeTimeout'; readonly afterMs: number; readonly reason: string }
+  /** Transport EOF without close_notify: a possible truncation attack (RFC 8446 §6.1). */
+  | { readonly kind: 'unexpectedEof'; readonly reason: string }
+  /** The transport failed (socket error). */
+  | { readonly kind: 'transport'; readonly reason: string }
+  /** The application called the API wrongly (thrown synchronously, never sent on the wire). */
+  | { readonly kind: 'apiMisuse'; readonly reason: string }
+  /** A bug or an unexpected failure inside rxtls: internal_error was sent. */
+  | { readonly kind: 'internal'; readonly alert: number; readonly reason: string };
+
+export type TlsErrorKind = TlsErrorDetail['kind'];
+
+/** The one error class at the boundary; `detail` says why, `alert` the alert sent or received (if any). */
+export class TlsError extends Error {
+  override readonly name = 'TlsError';
+  constructor(readonly detail: TlsErrorDetail) {
+    super(describe(detail));
+  }
+  get kind(): TlsErrorKind {
+    return this.detail.kind;
+  }
+  /** The alert sent or received, if the failure involved one. */
+  get alert(): number | undefined {
+    return 'alert' in this.detail ? this.detail.alert : undefined;
+  }
+}
+
+function describe(d: TlsErrorDetail): string {
+  switch (d.kind) {
+    case 'alertReceived':
+      return `peer sent fatal alert ${alertName(d.alert)}: ${d.reason}`;
+    case 'peerMisbehaved':
+    case 'peerIncompatible':
+    case 'invalidMessage':
+    case 'internal':
+      return `${d.reason} (sent alert ${alertName(d.alert)})`;
+    case 'certificate':
+      return `certificate rejected (${d.code}): ${d.reason} (sent alert ${alertName(d.alert)})`;
+    case 'handshakeTimeout':
+    case 'unexpectedEof':
+    case 'transport':
+    case 'apiMisuse':
+      return d.reason;
+    default:
+      return assertNever(d);
+  }
+}
+
+/** Exhaustiveness helper for discriminated-union switches. */
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
+}
+
+/** The alert to send for a failure, or `undefined` when nothing goes on the wire. */
+export function alertFor(d: TlsErrorDetail): number | undefined {
+  switch (d.kind) {
+    case 'peerMisbehaved':
+    case 'peerIncompatible':
+    case 'invalidMessage':
+    case 'certificate':
+    case 'internal':
+      return d.alert;
+    case 'alertReceived':
+    case 'handshakeTimeout':
+    case 'unexpectedEof':
+    case 'transport':
+    case 'apiMisuse':
+      return undefined;
+    default:
+      return assertNever(d);
+  }
+}
+
+/** Shorthands used by the protocol code. */
+export const fail = {
+  misbehaved: (alert: number, reason: string): TlsErrorDetail => ({ kind: 'peerMisbehaved', alert, reason }),
+  unexpected: (reason: string): TlsErrorDetail => ({
+    kind: 'peerMisbehaved',
+    alert: AlertDescription.unexpected_message,
+    reason,
+  }),
+  illegal: (reason: string): TlsErrorDetail => ({
+    kind: 'peerMisbehaved',
+    alert: AlertDescription.illegal_parameter,
+    reason,
+  }),
+  incompatible: (alert: number, reason: string): TlsErrorDetail => ({ kind: 'peerIncompatible', alert, reason }),
+  decode: (reason: string, alert: number = AlertDescription.decode_error): TlsErrorDetail => ({
+    kind: 'invalidMessage',
+    alert,
+    reason,
+  }),
+  internal: (reason: string): TlsErrorDetail => ({ kind: 'internal', alert: AlertDescription.internal_error, reason }),
+};
+
+/** Thrown inside the protocol code to abort the current input with a typed failure; caught by the reducer. */
+export class ProtocolAbort extends Error {
+  constructor(readonly detail: TlsErrorDetail) {
+    super(detail.reason);
+  }
+}
+
+/** Throw a {@link ProtocolAbort}. */
+export function abort(detail: TlsErrorDetail): never {
+  throw new ProtocolAbort(detail);
+}

@@ -1,0 +1,100 @@
+/**
+ * The crypto provider: every primitive the protocol cores use, behind one interface, so the default
+ * pure-JS provider (noble) can be swapped for node:crypto or a worker pool.
+ *
+ * All methods here are synchronous: the sans-IO core calls them while it reduces an input. Randomness comes
+ * only from {@link CryptoProvider.randomBytes}, so a seeded provider makes a connection fully deterministic
+ * (the RFC 8448 vector tests inject the RFC's randomness this way). Record sealing/opening may additionally be
+ * done in batches and asynchronously through {@link BatchCipher} (see docs/ARCHITECTURE.md, "asynchronous crypto").
+ */
+
+/** Hash functions used by TLS 1.3 suites. SHA-256: 32 B output; SHA-384: 48 B output. */
+export type HashAlg = 'sha256' | 'sha384';
+
+/** AEAD algorithms (RFC 5116): 12 B nonce, 16 B tag; keys 16 B (AES-128), 32 B (AES-256, ChaCha20). */
+export type AeadAlg = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
+
+/** Key exchange groups: X25519 (RFC 7748, 32 B shares) and NIST P-256/P-384 (uncompressed points, 65/97 B). */
+export type GroupName = 'x25519' | 'secp256r1' | 'secp384r1';
+
+/** An AEAD bound to one key. `open` returns `null` when authentication fails (never throws for bad input). */
+export interface Aead {
+  readonly alg: AeadAlg;
+  seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
+  open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null;
+}
+
+/** An ephemeral key pair for one handshake. */
+export interface KeyExchangeKeyPair {
+  readonly group: GroupName;
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
+/**
+ * A private key that can sign CertificateVerify content. Created from PEM/PKCS#8 by `loadPrivateKey`.
+ * RSA keys sign through the platform (node:crypto), never home-made modular exponentiation.
+ */
+export interface SigningKey {
+  /** Key type, for choosing schemes. */
+  readonly kind: 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519' | 'rsa';
+  /** Signature schemes (IANA code points) this key can produce, in preference order. */
+  readonly schemes: readonly number[];
+  sign(scheme: number, message: Uint8Array): Uint8Array;
+}
+
+/** One record to seal or open as part of a batch (asynchronous crypto, issue 4). */
+export interface RecordJob {
+  readonly nonce: Uint8Array;
+  readonly aad: Uint8Array;
+  readonly data: Uint8Array;
+}
+
+/**
+ * Optional batch/asynchronous record cipher. The result may be a Promise; results come back in job order
+ * (`null` for a record that failed authentication).
+ */
+export interface BatchCipher {
+  sealBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Uint8Array[] | Promise<Uint8Array[]>;
+  openBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): (Uint8Array | null)[] | Promise<(Uint8Array | null)[]>;
+}
+
+/** The provider interface. */
+export interface CryptoProvider {
+  readonly name: string;
+  /** `n` cryptographically secure random bytes. The only source of randomness in the protocol cores. */
+  randomBytes(n: number): Uint8Array;
+  hashLength(alg: HashAlg): 32 | 48;
+  hash(alg: HashAlg, data: Uint8Array): Uint8Array;
+  /** Incremental hash; `clone()` lets the transcript be read mid-way. */
+  hasher(alg: HashAlg): Hasher;
+  hmac(alg: HashAlg, key: Uint8Array, data: Uint8Array): Uint8Array;
+  /** HKDF-Extract (RFC 5869 §2.2). */
+  hkdfExtract(alg: HashAlg, salt: Uint8Array, ikm: Uint8Array): Uint8Array;
+  /** HKDF-Expand (RFC 5869 §2.3). */
+  hkdfExpand(alg: HashAlg, prk: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  aead(alg: AeadAlg, key: Uint8Array): Aead;
+  /** A fresh key pair, its private key drawn from {@link randomBytes}. */
+  generateKeyPair(group: GroupName): KeyExchangeKeyPair;
+  /** The key pair for a given private key (used to inject RFC 8448's fixed shares). */
+  keyPairFromPrivate(group: GroupName, privateKey: Uint8Array): KeyExchangeKeyPair;
+  /**
+   * The (EC)DHE shared secret (RFC 8446 §7.4): X25519 32 B (all-zero output rejected), P-256/P-384 the
+   * x-coordinate (32/48 B). Returns `null` for an invalid peer share (→ illegal_parameter).
+   */
+  sharedSecret(group: GroupName, privateKey: Uint8Array, peerPublic: Uint8Array): Uint8Array | null;
+  /**
+   * Verify a signature made with `scheme` over `message` by the key in a DER SubjectPublicKeyInfo.
+   * ECDSA signatures are DER and accepted with high S (OpenSSL produces them). False on any failure.
+   */
+  verify(scheme: number, spki: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+  /** Optional batch/asynchronous record protection. */
+  readonly batch?: BatchCipher;
+}
+
+/** Incremental hash state. */
+export interface Hasher {
+  update(data: Uint8Array): Hasher;
+  digest(): Uint8Array;
+  clone(): Hasher;
+}
