@@ -4,6 +4,8 @@
 import type { Observable, SchedulerLike } from 'rxjs';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { HandshakeInfo } from '../core/types.js';
+import type { TlsError } from '../core/errors.js';
+import type { AddressInfo } from 'node:net';
 
 /** PEM text, DER bytes, or a list of them. */
 export type PemInput = string | Uint8Array | readonly (string | Uint8Array)[];
@@ -23,6 +25,11 @@ export interface SecureOptions {
   readonly groups?: string;
   /** Handshake deadline in ms (default 30 000). */
   readonly handshakeTimeout?: number;
+  /**
+   * Treat transport EOF without close_notify as the end of inbound data (`SSL_OP_IGNORE_UNEXPECTED_EOF`).
+   * Default false: it errors with kind `unexpectedEof` (possible truncation attack, RFC 8446 §6.1).
+   */
+  readonly ignoreUnexpectedEof?: boolean;
   /** Crypto provider (default: noble). */
   readonly provider?: CryptoProvider;
   /** Scheduler for timers and the clock (default `asyncScheduler`); a `TestScheduler` gives virtual time. */
@@ -56,9 +63,17 @@ export interface ServerOptions extends SecureOptions {
 
 /** Options for `listen` over TCP. */
 export interface ListenOptions extends ServerOptions {
+  /** TCP port; `0` picks a free one (learn it from `onListening`). */
   readonly port: number;
   /** Default `127.0.0.1`. */
   readonly host?: string;
+  /** Called once the server is bound, with the bound address (the real port when `port` is 0). */
+  readonly onListening?: (address: AddressInfo) => void;
+  /**
+   * Called for every connection that fails (handshake failure or timeout, transport error, a later fatal
+   * alert or truncation). The server keeps running. Default: ignore.
+   */
+  readonly onError?: (error: TlsError, remote: { readonly address?: string; readonly port?: number }) => void;
 }
 
 /**

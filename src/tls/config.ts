@@ -31,6 +31,11 @@ export interface TlsCommonConfig {
   readonly maxSendFragment?: number;
   /** Send the middlebox-compatibility change_cipher_spec (RFC 8446 §D.4); default true. */
   readonly middleboxCompat?: boolean;
+  /**
+   * Treat transport EOF without close_notify as a clean end of input (`SSL_OP_IGNORE_UNEXPECTED_EOF`).
+   * Default false: it is an `unexpectedEof` error (possible truncation attack).
+   */
+  readonly ignoreUnexpectedEof?: boolean;
   /** Emit `keyLog` effects with the traffic secrets (SSLKEYLOGFILE). Default false. */
   readonly keyLog?: boolean;
 }

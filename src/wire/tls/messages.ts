@@ -52,6 +52,8 @@ export interface ClientHelloExtensions {
 
 /** ClientHello (RFC 8446 §4.1.2). */
 export interface ClientHello {
+  /** legacy_version; the encoder writes 0x0303 when absent, the decoder always fills it in. */
+  readonly legacyVersion?: number;
   readonly random: Uint8Array; // 32 B
   readonly legacySessionId: Uint8Array; // 0..32 B
   readonly cipherSuites: readonly number[];
@@ -79,6 +81,8 @@ export interface ServerHelloExtensions {
  * the codec decodes its key_share as `selectedGroup` instead of `keyShare` in that case.
  */
 export interface ServerHello {
+  /** legacy_version; the encoder writes 0x0303 when absent, the decoder always fills it in. */
+  readonly legacyVersion?: number;
   readonly random: Uint8Array; // 32 B
   readonly legacySessionIdEcho: Uint8Array;
   readonly cipherSuite: number;

@@ -1,0 +1,237 @@
+#!/usr/bin/env node
+/**
+ * The `rxtls` bin: a TLS 1.3 client and server on top of the RxJS API, in the spirit of `openssl s_client` /
+ * `s_server`. Argument parsing and formatting live in `args.ts` (pure, unit tested); this file does the I/O.
+ *
+ * @example
+ * ```sh
+ * printf 'GET / HTTP/1.0\r\n\r\n' | rxtls client localhost:4433 --cafile ca.pem --alpn http/1.1
+ * rxtls server --port 4433 --cert chain.pem --key key.pem --www
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import { Observable, Subject, takeUntil } from 'rxjs';
+import { connect } from '../rx/connect.js';
+import { listen } from '../rx/listen.js';
+import type { TlsConnection } from '../rx/types.js';
+import {
+  type ClientCommand,
+  ExitCode,
+  type ServerCommand,
+  exitCodeFor,
+  formatFailure,
+  formatSummary,
+  isRequestComplete,
+  parseCliArgs,
+  wwwResponse,
+} from './args.js';
+
+/** Flush stdout, then exit with `code`. */
+function exit(code: number): void {
+  process.stdout.write('', () => process.exit(code));
+}
+
+function die(err: unknown): void {
+  process.stderr.write(formatFailure(err) + '\n');
+  exit(exitCodeFor(err));
+}
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${what} ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** stdin as an Observable of chunks; completes at EOF. Unsubscribing stops reading. */
+function stdin$(): Observable<Uint8Array> {
+  return new Observable<Uint8Array>((sub) => {
+    const onData = (chunk: Buffer) => sub.next(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    const onEnd = () => sub.complete();
+    const onError = (e: Error) => sub.error(e);
+    process.stdin.on('data', onData);
+    process.stdin.once('end', onEnd);
+    process.stdin.once('error', onError);
+    return () => {
+      process.stdin.off('data', onData);
+      process.stdin.off('end', onEnd);
+      process.stdin.off('error', onError);
+      process.stdin.pause();
+    };
+  });
+}
+
+function runClient(cmd: ClientCommand): void {
+  const peerLabel = cmd.host.includes(':') ? `[${cmd.host}]:${cmd.port}` : `${cmd.host}:${cmd.port}`;
+  const conn$ = connect({
+    host: cmd.host,
+    port: cmd.port,
+    ...(cmd.servername !== undefined && { servername: cmd.servername }),
+    ...(cmd.cafile !== undefined && { ca: readText(cmd.cafile, 'CA file') }),
+    ...(cmd.insecure && { rejectUnauthorized: false }),
+    ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
+    ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
+    ...(cmd.groups !== undefined && { groups: cmd.groups }),
+    ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+  });
+  let inboundDone = false;
+  let outboundDone = false;
+  const peerClosed = new Subject<void>();
+  const finish = () => {
+    if (inboundDone && outboundDone) {
+      if (!cmd.quiet) process.stderr.write('rxtls: closed cleanly (close_notify both ways)\n');
+      exit(ExitCode.ok);
+    }
+  };
+  conn$.subscribe({
+    next: (conn: TlsConnection) => {
+      if (!cmd.quiet) process.stderr.write(`CONNECTED ${peerLabel}\n` + formatSummary(conn.info));
+      conn.inbound$.subscribe({
+        next: (chunk) => process.stdout.write(chunk),
+        complete: () => {
+          inboundDone = true;
+          // The peer is done: stop reading stdin so our close_notify follows (like s_client on close_notify).
+          peerClosed.next();
+          finish();
+        },
+        error: die,
+      });
+      conn.send(stdin$().pipe(takeUntil(peerClosed))).subscribe({
+        complete: () => {
+          outboundDone = true;
+          finish();
+        },
+        error: die,
+      });
+    },
+    error: die,
+  });
+}
+
+function runServer(cmd: ServerCommand): void {
+  let accepted = 0;
+  let active = 0;
+  let failed = 0;
+  const log = (line: string) => process.stderr.write(line + '\n');
+  const maybeExit = () => {
+    if (cmd.naccept !== undefined && accepted >= cmd.naccept && active === 0) exit(failed > 0 ? ExitCode.failure : ExitCode.ok);
+  };
+  const conns$ = listen({
+    host: cmd.host,
+    port: cmd.port,
+    cert: readText(cmd.cert, 'certificate file'),
+    key: readText(cmd.key, 'key file'),
+    ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
+    ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
+    ...(cmd.groups !== undefined && { groups: cmd.groups }),
+    ...(cmd.verifyClient !== undefined && {
+      requestCert: true,
+      rejectUnauthorized: true,
+      ca: readText(cmd.verifyClient, 'client CA file'),
+    }),
+    onListening: ({ address, port }: { address: string; port: number }) =>
+      log(`ACCEPT ${address.includes(':') ? `[${address}]` : address}:${port}`),
+  });
+  const sub = conns$.subscribe({
+    next: (conn) => {
+      if (cmd.naccept !== undefined && accepted >= cmd.naccept) {
+        conn.close();
+        return;
+      }
+      const id = ++accepted;
+      active++;
+      if (!cmd.quiet) log(`CONNECTION ${id}\n` + formatSummary(conn.info).trimEnd());
+      let done = false;
+      const end = (err?: unknown) => {
+        if (done) return;
+        done = true;
+        active--;
+        if (err !== undefined) {
+          failed++;
+          log(`ERROR ${id}: ${formatFailure(err)}`);
+          conn.close();
+        } else if (!cmd.quiet) {
+          log(`CLOSED ${id}`);
+        }
+        if (cmd.naccept !== undefined && accepted >= cmd.naccept && active === 0) sub?.unsubscribe();
+        maybeExit();
+      };
+      serveConnection(conn, cmd, end);
+    },
+    error: (err) => {
+      log(formatFailure(err));
+      exit(ExitCode.failure);
+    },
+  });
+}
+
+/** Run one connection in the chosen mode; `end` is called once, with the error if it failed. */
+function serveConnection(conn: TlsConnection, cmd: ServerCommand, end: (err?: unknown) => void): void {
+  let inboundDone = false;
+  let outboundDone = false;
+  const check = () => inboundDone && outboundDone && end();
+  const onInboundComplete = () => {
+    inboundDone = true;
+    check();
+  };
+  const onOutboundComplete = () => {
+    outboundDone = true;
+    check();
+  };
+  if (cmd.mode === 'echo') {
+    // Echo: the inbound stream is the outbound one; the peer's close_notify completes it and ours follows.
+    conn.send(conn.inbound$).subscribe({
+      complete: () => {
+        inboundDone = true;
+        onOutboundComplete();
+      },
+      error: end,
+    });
+    return;
+  }
+  const outbound = new Subject<Uint8Array>();
+  let request = '';
+  let answered = false;
+  conn.inbound$.subscribe({
+    next: (chunk) => {
+      if (cmd.mode === 'print') {
+        process.stdout.write(chunk);
+        return;
+      }
+      if (answered) return;
+      request += Buffer.from(chunk).toString('latin1');
+      if (isRequestComplete(request)) {
+        answered = true;
+        outbound.next(new TextEncoder().encode(wwwResponse(conn.info)));
+        outbound.complete(); // close_notify right after the page, like s_server -www
+      }
+    },
+    complete: () => {
+      outbound.complete(); // the peer closed: close our side too
+      onInboundComplete();
+    },
+    error: end,
+  });
+  conn.send(outbound).subscribe({ complete: onOutboundComplete, error: end });
+}
+
+function main(argv: readonly string[]): void {
+  let cmd;
+  try {
+    cmd = parseCliArgs(argv);
+    switch (cmd.kind) {
+      case 'help':
+        process.stdout.write(cmd.text);
+        return;
+      case 'client':
+        return runClient(cmd);
+      case 'server':
+        return runServer(cmd);
+    }
+  } catch (e) {
+    die(e);
+  }
+}
+
+main(process.argv.slice(2));

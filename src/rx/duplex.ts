@@ -1,0 +1,195 @@
+/**
+ * Byte duplexes TLS runs over: a node socket ({@link fromSocket}) and an in-memory pair for tests and
+ * in-process plumbing ({@link memoryDuplexPair}).
+ */
+import type { Socket } from 'node:net';
+import { NEVER, Observable, type SchedulerLike, type Subscriber } from 'rxjs';
+import { TlsError } from '../core/errors.js';
+import type { ByteDuplex } from './types.js';
+
+/**
+ * A single-subscriber channel that buffers everything (values and the terminal notification) until its first
+ * subscriber arrives, then passes through. A second subscriber gets an `apiMisuse` {@link TlsError}; after the
+ * subscriber leaves, later values are dropped. Used for `incoming$` and `TlsConnection.inbound$`, which are hot
+ * but must not lose bytes that arrive before the application subscribes.
+ */
+export interface BufferedChannel<T> {
+  readonly observable: Observable<T>;
+  next(value: T): void;
+  error(err: unknown): void;
+  complete(): void;
+  /** True once `error` or `complete` was called. */
+  readonly stopped: boolean;
+}
+
+/** Create a {@link BufferedChannel}; `what` names it in the misuse error. */
+export function bufferedChannel<T>(what = 'this stream'): BufferedChannel<T> {
+  type Note = { kind: 'N'; value: T } | { kind: 'E'; err: unknown } | { kind: 'C' };
+  const queue: Note[] = [];
+  let target: Subscriber<T> | undefined;
+  let subscribed = false;
+  let detached = false;
+  let draining = false;
+  let stopped = false;
+  // Everything goes through the queue, so values pushed re-entrantly while it drains keep their order.
+  const push = (note: Note) => {
+    if (detached) return;
+    queue.push(note);
+    drain();
+  };
+  const drain = () => {
+    if (!target || draining) return;
+    draining = true;
+    try {
+      while (target && queue.length > 0) {
+        const n = queue.shift()!;
+        if (n.kind === 'N') target.next(n.value);
+        else if (n.kind === 'E') target.error(n.err);
+        else target.complete();
+      }
+    } finally {
+      draining = false;
+    }
+  };
+  const observable = new Observable<T>((subscriber) => {
+    if (subscribed) {
+      subscriber.error(new TlsError({ kind: 'apiMisuse', reason: `${what} can be subscribed only once` }));
+      return;
+    }
+    subscribed = true;
+    target = subscriber;
+    drain();
+    return () => {
+      target = undefined;
+      detached = true; // later values are dropped
+      queue.length = 0;
+    };
+  });
+  return {
+    observable,
+    next: (value) => {
+      if (!stopped) push({ kind: 'N', value });
+    },
+    error: (err) => {
+      if (stopped) return;
+      stopped = true;
+      push({ kind: 'E', err });
+    },
+    complete: () => {
+      if (stopped) return;
+      stopped = true;
+      push({ kind: 'C' });
+    },
+    get stopped() {
+      return stopped;
+    },
+  };
+}
+
+/**
+ * Adapt a node socket (TCP, a `net.Socket` from `net.connect` or a server's `connection` event) to a
+ * {@link ByteDuplex}.
+ *
+ * Listeners are attached at once, so nothing is lost and an early `'error'` never crashes the process:
+ * received chunks are buffered until `incoming$` is subscribed. `incoming$` completes on `'end'` (or `'close'`
+ * without an error) and errors with the socket's error on `'error'`. `write` returns the socket's
+ * backpressure signal and `drain$` emits on `'drain'`; `end` half-closes (FIN after pending writes);
+ * `destroy` tears the socket down at once.
+ *
+ * @example
+ * ```ts
+ * const duplex = fromSocket(net.connect(443, 'example.com'));
+ * of(duplex).pipe(secure({ role: 'client', servername: 'example.com' })).subscribe(...);
+ * ```
+ */
+export function fromSocket(socket: Socket): ByteDuplex {
+  const incoming = bufferedChannel<Uint8Array>('incoming$');
+  // Plain Uint8Array views: a Buffer's `slice` shares memory where Uint8Array's copies.
+  socket.on('data', (chunk: Buffer) => incoming.next(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
+  socket.on('end', () => incoming.complete());
+  socket.on('error', (err) => incoming.error(err));
+  socket.on('close', () => incoming.complete());
+  const drain$ = new Observable<void>((subscriber) => {
+    const onDrain = () => subscriber.next();
+    socket.on('drain', onDrain);
+    return () => socket.off('drain', onDrain);
+  });
+  return {
+    incoming$: incoming.observable,
+    write: (chunk) => (socket.destroyed || !socket.writable ? false : socket.write(chunk)),
+    drain$,
+    end: () => {
+      if (!socket.destroyed) socket.end();
+    },
+    destroy: () => {
+      socket.destroy();
+    },
+  };
+}
+
+/** Options of {@link memoryDuplexPair}. */
+export interface MemoryDuplexOptions {
+  /**
+   * Deliver writes through this scheduler instead of synchronously (a `TestScheduler` for virtual time).
+   * Order is preserved.
+   */
+  readonly scheduler?: SchedulerLike;
+  /** With `scheduler`: one-way latency in ms (default 0). */
+  readonly latency?: number;
+}
+
+/**
+ * Two connected in-memory {@link ByteDuplex} ends: what one writes, the other's `incoming$` emits.
+ *
+ * Without a scheduler delivery is synchronous (the written chunk is emitted before `write` returns, or
+ * buffered until the peer subscribes). With one, every write, `end` and `destroy` reaches the peer after
+ * `latency` ms on that scheduler. `end()` completes the peer's `incoming$` (EOF); `destroy()` completes both
+ * `incoming$` streams and drops further writes. `write` returns `false` after `end`/`destroy` and `true`
+ * otherwise (an in-memory pipe never asks the writer to pause, so `drain$` never emits).
+ *
+ * ```
+ * a.write(x)   --x-----e--       (e = a.end())
+ * b.incoming$  --x-----|--       synchronous; with { scheduler, latency: 3 }: -----x-----|
+ * ```
+ *
+ * @example
+ * ```ts
+ * const [clientEnd, serverEnd] = memoryDuplexPair();
+ * of(serverEnd).pipe(secure({ role: 'server', cert, key })).subscribe(...);
+ * of(clientEnd).pipe(secure({ role: 'client', ca, servername: 'localhost' })).subscribe(...);
+ * ```
+ */
+export function memoryDuplexPair(options: MemoryDuplexOptions = {}): [ByteDuplex, ByteDuplex] {
+  const { scheduler, latency = 0 } = options;
+  const later = (work: () => void) => {
+    if (scheduler) scheduler.schedule(work, latency);
+    else work();
+  };
+  const inA = bufferedChannel<Uint8Array>('incoming$');
+  const inB = bufferedChannel<Uint8Array>('incoming$');
+  const side = (own: BufferedChannel<Uint8Array>, peer: BufferedChannel<Uint8Array>): ByteDuplex => {
+    let writable = true;
+    return {
+      incoming$: own.observable,
+      write: (chunk) => {
+        if (!writable) return false;
+        const copy = chunk.slice(); // the writer may reuse its buffer
+        later(() => peer.next(copy));
+        return true;
+      },
+      drain$: NEVER,
+      end: () => {
+        if (!writable) return;
+        writable = false;
+        later(() => peer.complete());
+      },
+      destroy: () => {
+        own.complete();
+        if (!writable) return;
+        writable = false;
+        later(() => peer.complete());
+      },
+    };
+  };
+  return [side(inA, inB), side(inB, inA)];
+}

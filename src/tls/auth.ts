@@ -1,0 +1,110 @@
+/**
+ * Certificate authentication shared by both roles (RFC 8446 §4.4.2, §4.4.3): checking the peer's
+ * Certificate and CertificateVerify, and producing ours.
+ */
+import { abort, fail } from '../core/errors.js';
+import { certificateSpki } from '../crypto/x509.js';
+import { AlertDescription, SignatureScheme } from '../wire/tls/constants.js';
+import type { Certificate, CertificateVerify } from '../wire/tls/messages.js';
+import { certificateVerifyContent } from './schedule.js';
+import { type Cx, sendHandshake, transcriptHash } from './state.js';
+
+/** Signature algorithms we offer and accept, in preference order (RFC 8446 §4.2.3). */
+export const SIGNATURE_ALGORITHMS: readonly number[] = [
+  SignatureScheme.ecdsa_secp256r1_sha256,
+  SignatureScheme.ecdsa_secp384r1_sha384,
+  SignatureScheme.ed25519,
+  SignatureScheme.rsa_pss_rsae_sha256,
+  SignatureScheme.rsa_pss_rsae_sha384,
+  SignatureScheme.rsa_pss_rsae_sha512,
+  SignatureScheme.rsa_pkcs1_sha256,
+  SignatureScheme.rsa_pkcs1_sha384,
+  SignatureScheme.rsa_pkcs1_sha512,
+];
+
+/** Schemes allowed in a TLS 1.3 CertificateVerify (PKCS#1 v1.5 only appears in certificates). */
+const VERIFY_SCHEMES = new Set<number>([
+  SignatureScheme.ecdsa_secp256r1_sha256,
+  SignatureScheme.ecdsa_secp384r1_sha384,
+  SignatureScheme.ed25519,
+  SignatureScheme.rsa_pss_rsae_sha256,
+  SignatureScheme.rsa_pss_rsae_sha384,
+  SignatureScheme.rsa_pss_rsae_sha512,
+]);
+
+const schemeNames = new Map<number, string>(Object.entries(SignatureScheme).map(([k, v]) => [v, k]));
+export function schemeName(code: number): string {
+  return schemeNames.get(code) ?? `0x${code.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Verify the peer's certificate chain with the configured verifier. Returns the chain (leaf first).
+ * Failure aborts with the verifier's alert and a `certificate` error.
+ */
+export function checkPeerCertificate(cx: Cx, cert: Certificate, usage: 'server' | 'client'): readonly Uint8Array[] {
+  const s = cx.s;
+  const chain = cert.entries.map((e) => e.cert);
+  const verifier = s.config.verifier;
+  if (!verifier) abort(fail.internal('no certificate verifier configured'));
+  const verdict = verifier.verify({
+    chain,
+    usage,
+    ...(usage === 'server' && s.config.serverName !== undefined ? { serverName: s.config.serverName } : {}),
+    now: cx.now,
+  });
+  if (!verdict.ok) {
+    abort({ kind: 'certificate', alert: verdict.alert, code: verdict.code, reason: verdict.reason });
+  }
+  s.nego = {
+    ...s.nego,
+    peerChain: chain,
+    peerSubject: verdict.subject,
+    verification: verdict.insecure ? 'insecure' : 'ok',
+  };
+  return chain;
+}
+
+/**
+ * Check a CertificateVerify from the peer (RFC 8446 §4.4.3): the scheme must be one we offered and allowed in
+ * TLS 1.3 (else illegal_parameter); a bad signature is decrypt_error. Call before adding it to the transcript.
+ */
+export function checkCertificateVerify(
+  cx: Cx,
+  cv: CertificateVerify,
+  leaf: Uint8Array,
+  peerRole: 'server' | 'client',
+): void {
+  if (!VERIFY_SCHEMES.has(cv.scheme) || !SIGNATURE_ALGORITHMS.includes(cv.scheme)) {
+    abort(fail.illegal(`peer signed CertificateVerify with unoffered scheme ${schemeName(cv.scheme)}`));
+  }
+  let spki: Uint8Array;
+  try {
+    spki = certificateSpki(leaf);
+  } catch {
+    abort({ kind: 'certificate', alert: AlertDescription.bad_certificate, code: 'bad_encoding', reason: 'cannot read the leaf public key' });
+  }
+  const content = certificateVerifyContent(peerRole, transcriptHash(cx));
+  if (!cx.s.config.provider.verify(cv.scheme, spki, content, cv.signature)) {
+    abort(fail.misbehaved(AlertDescription.decrypt_error, `${peerRole} CertificateVerify signature (${schemeName(cv.scheme)}) does not verify`));
+  }
+  cx.s.nego = { ...cx.s.nego, peerScheme: cv.scheme };
+}
+
+/** Choose our signature scheme from the peer's list (RFC 8446 §4.4.3); undefined if none fits our key. */
+export function chooseScheme(cx: Cx, peerSchemes: readonly number[]): number | undefined {
+  const key = cx.s.config.key;
+  if (!key) return undefined;
+  return key.schemes.find((sch) => peerSchemes.includes(sch) && VERIFY_SCHEMES.has(sch));
+}
+
+/** Send our Certificate and CertificateVerify (the caller checked that a key and scheme exist). */
+export function sendCertificateAndVerify(cx: Cx, role: 'server' | 'client', scheme: number, context: Uint8Array): void {
+  const s = cx.s;
+  sendHandshake(cx, {
+    type: 'certificate',
+    body: { context, entries: s.config.chain.map((cert) => ({ cert, extensions: [] })) },
+  });
+  const content = certificateVerifyContent(role, transcriptHash(cx));
+  const signature = s.config.key!.sign(scheme, content);
+  sendHandshake(cx, { type: 'certificate_verify', body: { scheme, signature } });
+}

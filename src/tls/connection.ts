@@ -1,0 +1,413 @@
+/**
+ * A TLS 1.3 connection as a pure reducer (sans-IO): `handleEvents(state, input) → { state, effects }`.
+ *
+ * The state is an immutable value: every call returns a new one and leaves its argument untouched, so a state
+ * can be replayed, compared or logged. Peer faults never throw: they become a closed state, the alert to send
+ * (RFC 8446 §6) and a `closed` effect carrying a {@link TlsError}. API misuse (writing after close, starting
+ * twice, feeding datagrams to a stream connection) throws a `TlsError` of kind `apiMisuse` at once.
+ *
+ * @example
+ * ```ts
+ * let client = createConnection({ role: 'client', serverName: 'localhost', verifier });
+ * let step = handleEvents(client, { type: 'start', now: Date.now() });
+ * // step.effects: [{ type: 'transmit', data: <ClientHello record> }]
+ * ```
+ */
+import { DecodeError } from '../wire/reader.js';
+import { AlertDescription, AlertLevel, ContentType, KeyUpdateRequest, MAX_PLAINTEXT } from '../wire/tls/constants.js';
+import { decodeHandshakeBody } from '../wire/tls/handshake.js';
+import { decodeAlert } from '../wire/tls/alert.js';
+import type { HandshakeMessage } from '../wire/tls/messages.js';
+import { ProtocolAbort, TlsError, abort, assertNever, fail, type TlsErrorDetail } from '../core/errors.js';
+import type { Effect, HandshakeInfo, Input, Step } from '../core/types.js';
+import { nobleProvider } from '../crypto/noble.js';
+import { nextTrafficSecret } from '../crypto/keySchedule.js';
+import { DEFAULT_GROUPS, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SUITES, type TlsConfig, suiteCode } from './config.js';
+import { type RecordKey, frameRecord, openRecord, recordKey } from './record.js';
+import { type Conn, type Cx, type Resolved, concatBytes, fatal, flushHandshake, sendAlert, sendHandshake, setTxKey } from './state.js';
+import { clientHandshake, clientStart } from './client.js';
+import { serverHandshake } from './server.js';
+import { writeApplicationData } from './output.js';
+
+/** The state of one TLS connection. Opaque: read it through the query functions of this module. */
+export type TlsState = Readonly<Conn> & { readonly __brand?: 'TlsState' };
+
+/** Largest handshake message we accept (certificate chains included): 128 KiB. */
+export const MAX_HANDSHAKE_MESSAGE = 1 << 17;
+
+const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', reason });
+
+/**
+ * Create a connection from its configuration. Throws `apiMisuse` for an unusable configuration (a server
+ * without certificate and key, a client without a verifier, out-of-range sizes).
+ */
+export function createConnection(config: TlsConfig): TlsState {
+  const maxSendFragment = config.maxSendFragment ?? MAX_PLAINTEXT;
+  if (!Number.isInteger(maxSendFragment) || maxSendFragment < 512 || maxSendFragment > MAX_PLAINTEXT) {
+    throw misuse(`maxSendFragment must be an integer in 512..16384, got ${maxSendFragment}`);
+  }
+  const handshakeTimeout = config.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+  if (!(handshakeTimeout > 0)) throw misuse('handshakeTimeout must be positive');
+  if (config.role === 'server' && (!config.certificateChain?.length || !config.privateKey)) {
+    throw misuse('a server needs certificateChain and privateKey');
+  }
+  if (config.role === 'client' && !config.verifier) {
+    throw misuse('a client needs a certificate verifier (use the explicit insecure verifier to skip verification)');
+  }
+  if (config.role === 'server' && config.requestClientCertificate && !config.verifier) {
+    throw misuse('requesting client certificates needs a verifier');
+  }
+  if (config.alpnProtocols?.some((a) => a.length === 0 || a.length > 255)) throw misuse('ALPN names must be 1..255 bytes');
+  const resolved: Resolved = {
+    role: config.role,
+    provider: config.provider ?? nobleProvider,
+    suites: (config.cipherSuites ?? DEFAULT_SUITES).map(suiteCode),
+    groups: config.groups ?? DEFAULT_GROUPS,
+    ...(config.alpnProtocols ? { alpn: config.alpnProtocols } : {}),
+    chain: config.certificateChain ?? [],
+    ...(config.privateKey ? { key: config.privateKey } : {}),
+    ...(config.verifier ? { verifier: config.verifier } : {}),
+    handshakeTimeout,
+    maxSendFragment,
+    middleboxCompat: config.middleboxCompat ?? true,
+    keyLog: config.keyLog ?? false,
+    ...(config.role === 'client' && config.serverName !== undefined ? { serverName: config.serverName } : {}),
+    keyShareCount: config.role === 'client' ? (config.keyShareCount ?? 1) : 1,
+    requestClientCert: config.role === 'server' ? !!config.requestClientCertificate : false,
+    requireClientCert: config.role === 'server' ? !!config.requireClientCertificate : false,
+    ignoreUnexpectedEof: config.ignoreUnexpectedEof ?? false,
+  };
+  return {
+    config: resolved,
+    phase: { name: 'idle' },
+    rxBuf: new Uint8Array(0),
+    hsBuf: new Uint8Array(0),
+    transcript: [],
+    secrets: {},
+    started: false,
+    nego: { peerChain: [], verification: 'none', helloRetry: false },
+    shutdown: { sent: false, received: false },
+    pendingWrites: [],
+    ccsSent: false,
+    ccsAllowed: false,
+    keyUpdateOwed: false,
+    endPending: false,
+  };
+}
+
+/** The next deadline (ms) at which a `timeout` input is due, or `undefined` for none. */
+export function nextTimeout(state: TlsState): number | undefined {
+  return state.deadline;
+}
+
+/** Whether close_notify was sent and received (`SSL_get_shutdown`). */
+export function shutdownState(state: TlsState): { readonly sent: boolean; readonly received: boolean } {
+  return state.shutdown;
+}
+
+/** What was negotiated, once the handshake completed. */
+export function handshakeInfo(state: TlsState): HandshakeInfo | undefined {
+  return state.info;
+}
+
+/** True once the handshake completed (and until the connection closes). */
+export function isConnected(state: TlsState): boolean {
+  return state.phase.name === 'connected';
+}
+
+/** True once the connection is over (cleanly or not). */
+export function isClosed(state: TlsState): boolean {
+  return state.phase.name === 'closed';
+}
+
+/**
+ * Reduce one input. Never mutates `state`; never throws for anything the peer sends.
+ * @throws TlsError of kind `apiMisuse` for calls that make no sense in the current state.
+ */
+export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
+  const s: Conn = { ...state, nego: { ...state.nego }, shutdown: { ...state.shutdown } };
+  const cx: Cx = { s, now: input.now, effects: [], out: [], hsOut: [] };
+  if (s.phase.name === 'closed') {
+    if (input.type === 'write' || input.type === 'keyUpdate') throw misuse(`cannot ${input.type}: the connection is closed`);
+    return { state, effects: [] };
+  }
+  try {
+    dispatch(cx, input);
+  } catch (e) {
+    if (e instanceof ProtocolAbort) fatal(cx, e.detail);
+    else if (e instanceof DecodeError) fatal(cx, fail.decode(e.message, e.alert));
+    else if (e instanceof TlsError && e.kind === 'apiMisuse') throw e;
+    else fatal(cx, fail.internal(`internal error: ${e instanceof Error ? e.message : String(e)}`));
+  }
+  if ((s.phase.name as string) !== 'closed') flushHandshake(cx);
+  const effects: Effect[] = cx.out.length ? [{ type: 'transmit', data: concatBytes(cx.out) }, ...cx.effects] : cx.effects;
+  return { state: s, effects };
+}
+
+function dispatch(cx: Cx, input: Input): void {
+  const s = cx.s;
+  switch (input.type) {
+    case 'start':
+      if (s.started) throw misuse('connection already started');
+      s.started = true;
+      s.deadline = input.now + s.config.handshakeTimeout;
+      if (s.config.role === 'client') {
+        s.ccsAllowed = true;
+        clientStart(cx);
+      } else {
+        s.phase = { name: 'expectClientHello' };
+      }
+      return;
+    case 'received':
+      if (!s.started) throw misuse('received bytes before start');
+      return onBytes(cx, input.data);
+    case 'datagram':
+      throw misuse('TLS over streams takes `received` bytes, not datagrams');
+    case 'eof':
+      return onEof(cx);
+    case 'timeout':
+      if (s.deadline !== undefined && input.now >= s.deadline && s.phase.name !== 'connected') {
+        const detail: TlsErrorDetail = {
+          kind: 'handshakeTimeout',
+          afterMs: s.config.handshakeTimeout,
+          reason: `handshake did not complete within ${s.config.handshakeTimeout} ms`,
+        };
+        fatal(cx, detail);
+      }
+      return;
+    case 'writable':
+      return;
+    case 'write':
+      if (s.shutdown.sent || s.endPending) throw misuse('cannot write after the output was ended (close_notify)');
+      if (s.phase.name === 'connected') writeApplicationData(cx, input.data);
+      else s.pendingWrites = [...s.pendingWrites, input.data];
+      return;
+    case 'end':
+      if (s.shutdown.sent) return;
+      if (s.phase.name !== 'connected') {
+        s.endPending = true;
+        return;
+      }
+      return sendCloseNotify(cx);
+    case 'close':
+      return onClose(cx, input.mode);
+    case 'keyUpdate':
+      if (s.phase.name !== 'connected') throw misuse('KeyUpdate needs a completed handshake');
+      if (s.shutdown.sent) throw misuse('cannot update keys after close_notify');
+      return sendKeyUpdate(cx, input.requestPeer);
+    case 'cryptoDone':
+      return;
+    default:
+      return assertNever(input);
+  }
+}
+
+function onClose(cx: Cx, mode: 'abort' | 'shutdown' | 'unidirectional' | 'quiet'): void {
+  const s = cx.s;
+  switch (mode) {
+    case 'abort':
+    case 'quiet':
+      closeQuietly(cx);
+      return;
+    case 'unidirectional':
+      if (s.phase.name === 'connected' && !s.shutdown.sent) sendCloseNotify(cx, false);
+      closeQuietly(cx);
+      return;
+    case 'shutdown':
+      if (s.phase.name !== 'connected') return closeQuietly(cx);
+      if (!s.shutdown.sent) sendCloseNotify(cx);
+      return;
+    default:
+      return assertNever(mode);
+  }
+}
+
+/** Terminal state without an error and without anything more on the wire. */
+function closeQuietly(cx: Cx): void {
+  const s = cx.s;
+  flushHandshake(cx);
+  s.phase = { name: 'closed' };
+  s.deadline = undefined;
+  s.pendingWrites = [];
+  cx.effects.push({ type: 'closed' });
+}
+
+/** Send close_notify (RFC 8446 §6.1): our write direction is done; close when the peer's has arrived. */
+function sendCloseNotify(cx: Cx, finish = true): void {
+  const s = cx.s;
+  sendAlert(cx, AlertLevel.warning, AlertDescription.close_notify);
+  s.shutdown.sent = true;
+  if (finish && s.shutdown.received) closeQuietly(cx);
+}
+
+function onEof(cx: Cx): void {
+  const s = cx.s;
+  if (s.shutdown.received) {
+    // The peer closed its write side after close_notify: nothing more can arrive.
+    return;
+  }
+  if (s.phase.name !== 'connected') {
+    return fatal(cx, { kind: 'unexpectedEof', reason: 'transport closed during the handshake' });
+  }
+  if (s.config.ignoreUnexpectedEof) {
+    s.shutdown.received = true;
+    cx.effects.push({ type: 'peerClosed' });
+    if (s.shutdown.sent) closeQuietly(cx);
+    return;
+  }
+  fatal(cx, { kind: 'unexpectedEof', reason: 'transport closed without close_notify (possible truncation attack)' });
+}
+
+function onBytes(cx: Cx, data: Uint8Array): void {
+  const s = cx.s;
+  const buf = s.rxBuf.length ? concatBytes([s.rxBuf, data]) : data;
+  let off = 0;
+  while ((s.phase.name as string) !== 'closed') {
+    const fr = frameRecord(buf, off);
+    if (fr.kind === 'incomplete') break;
+    if (fr.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${fr.length} exceeds 2^14 + 256`));
+    if (fr.kind === 'badHeader') abort(fail.unexpected(fr.reason));
+    const header = buf.subarray(off, off + 5);
+    off += fr.consumed;
+    onRecord(cx, fr.record.type, header, fr.record.fragment);
+  }
+  // Keep only the unconsumed tail, copied so the big input chunk can be released.
+  s.rxBuf = (s.phase.name as string) === 'closed' ? new Uint8Array(0) : buf.slice(off);
+}
+
+function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array): void {
+  const s = cx.s;
+  if (type === ContentType.change_cipher_spec) {
+    // RFC 8446 §5: a single 0x01 byte between the first ClientHello and the peer's Finished is dropped.
+    if (!s.ccsAllowed) abort(fail.unexpected('change_cipher_spec outside the handshake'));
+    if (fragment.length !== 1 || fragment[0] !== 1) abort(fail.unexpected('malformed change_cipher_spec'));
+    return;
+  }
+  if (!s.rxKey) {
+    if (fragment.length > MAX_PLAINTEXT) abort(fail.misbehaved(AlertDescription.record_overflow, 'plaintext record over 2^14 bytes'));
+    if (type === ContentType.application_data) abort(fail.unexpected('application data before the handshake keys'));
+    return onContent(cx, type, fragment);
+  }
+  if (type !== ContentType.application_data) {
+    // A plaintext alert after keys are installed: a peer that failed early may send one; never a close_notify.
+    if (type === ContentType.alert && s.phase.name !== 'connected' && fragment.length === 2 && fragment[1] !== 0) {
+      return onContent(cx, type, fragment);
+    }
+    abort(fail.unexpected(`plaintext record of type ${type} after encryption started`));
+  }
+  const opened = openRecord(s.rxKey, header, fragment);
+  switch (opened.kind) {
+    case 'badMac':
+      abort(fail.misbehaved(AlertDescription.bad_record_mac, 'record failed authentication'));
+    case 'overflow':
+      abort(fail.misbehaved(AlertDescription.record_overflow, 'inner plaintext over 2^14 + 1 bytes'));
+    case 'noContentType':
+      abort(fail.unexpected('record without a content type (all padding)'));
+    case 'ok':
+      s.rxKey = opened.key;
+      if (opened.type === ContentType.change_cipher_spec) abort(fail.unexpected('encrypted change_cipher_spec'));
+      return onContent(cx, opened.type, opened.content);
+  }
+}
+
+function onContent(cx: Cx, type: number, content: Uint8Array): void {
+  const s = cx.s;
+  switch (type) {
+    case ContentType.handshake:
+      if (content.length === 0) abort(fail.unexpected('zero-length handshake record'));
+      return onHandshakeBytes(cx, content);
+    case ContentType.alert:
+      if (s.hsBuf.length) abort(fail.unexpected('alert interleaved with a fragmented handshake message'));
+      return onAlert(cx, content);
+    case ContentType.application_data:
+      if (s.phase.name !== 'connected') abort(fail.unexpected('application data before the handshake completed'));
+      if (s.hsBuf.length) abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
+      if (s.shutdown.received || content.length === 0) return;
+      cx.effects.push({ type: 'deliver', data: content.slice() });
+      return;
+    default:
+      abort(fail.unexpected(`unexpected content type ${type}`));
+  }
+}
+
+function onAlert(cx: Cx, content: Uint8Array): void {
+  const s = cx.s;
+  const alert = decodeAlert(content);
+  cx.effects.push({ type: 'alertReceived', level: alert.level, description: alert.description });
+  if (alert.description === AlertDescription.close_notify) {
+    if (s.phase.name !== 'connected') {
+      return fatal(cx, { kind: 'alertReceived', alert: 0, reason: 'peer sent close_notify during the handshake' });
+    }
+    if (s.shutdown.received) return;
+    s.shutdown.received = true;
+    cx.effects.push({ type: 'peerClosed' });
+    if (s.shutdown.sent) closeQuietly(cx);
+    return;
+  }
+  // RFC 8446 §6: user_canceled is a warning (close_notify should follow); every other alert is fatal.
+  if (alert.description === AlertDescription.user_canceled) return;
+  fatal(cx, { kind: 'alertReceived', alert: alert.description, reason: 'the peer aborted the connection' });
+}
+
+function onHandshakeBytes(cx: Cx, content: Uint8Array): void {
+  const s = cx.s;
+  let buf = s.hsBuf.length ? concatBytes([s.hsBuf, content]) : content;
+  while (buf.length >= 4 && (s.phase.name as string) !== 'closed') {
+    const len = (buf[1]! << 16) | (buf[2]! << 8) | buf[3]!;
+    if (len > MAX_HANDSHAKE_MESSAGE) abort(fail.decode(`handshake message of ${len} bytes exceeds the ${MAX_HANDSHAKE_MESSAGE}-byte limit`));
+    if (buf.length < 4 + len) break;
+    const raw = buf.slice(0, 4 + len);
+    buf = buf.subarray(4 + len);
+    s.hsBuf = buf;
+    const keyBefore = s.rxKey;
+    const msg = decodeHandshakeBody(raw[0]!, raw.subarray(4));
+    onHandshakeMessage(cx, msg, raw);
+    // RFC 8446 §5.1: a key change must fall on a record boundary.
+    if (s.rxKey !== keyBefore && buf.length > 0) abort(fail.unexpected('handshake data after a key change in the same record'));
+  }
+  s.hsBuf = (s.phase.name as string) === 'closed' ? new Uint8Array(0) : buf.slice();
+}
+
+function onHandshakeMessage(cx: Cx, msg: HandshakeMessage, raw: Uint8Array): void {
+  const s = cx.s;
+  if (s.phase.name === 'connected') return onPostHandshake(cx, msg);
+  if (s.config.role === 'client') clientHandshake(cx, msg, raw);
+  else {
+    if (s.phase.name === 'expectClientHello') s.ccsAllowed = true;
+    serverHandshake(cx, msg, raw);
+  }
+  if ((s.phase.name as string) === 'connected' && s.endPending) {
+    s.endPending = false;
+    sendCloseNotify(cx);
+  }
+}
+
+/** Post-handshake messages (RFC 8446 §4.6). */
+function onPostHandshake(cx: Cx, msg: HandshakeMessage): void {
+  const s = cx.s;
+  switch (msg.type) {
+    case 'new_session_ticket':
+      if (s.config.role !== 'client') abort(fail.unexpected('NewSessionTicket sent to a server'));
+      return;
+    case 'key_update': {
+      const suite = s.suite!;
+      const p = s.config.provider;
+      const rx = s.rxKey!;
+      s.rxKey = recordKey(p, suite, nextTrafficSecret(p, suite.hash, rx.secret));
+      if (msg.body.requestUpdate === KeyUpdateRequest.update_requested && !s.shutdown.sent) sendKeyUpdate(cx, false);
+      return;
+    }
+    default:
+      abort(fail.unexpected(`unexpected post-handshake message ${msg.type}`));
+  }
+}
+
+/** Send KeyUpdate under the current key, then switch our write key (RFC 8446 §4.6.3). */
+function sendKeyUpdate(cx: Cx, requestPeer: boolean): void {
+  const s = cx.s;
+  const suite = s.suite!;
+  const p = s.config.provider;
+  sendHandshake(cx, { type: 'key_update', body: { requestUpdate: requestPeer ? 1 : 0 } });
+  const tx = s.txKey as RecordKey;
+  setTxKey(cx, recordKey(p, suite, nextTrafficSecret(p, suite.hash, tx.secret)));
+}

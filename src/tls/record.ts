@@ -1,0 +1,137 @@
+/**
+ * TLS 1.3 record protection (RFC 8446 §5): framing, TLSInnerPlaintext, per-record nonces and AEAD.
+ * Pure functions over immutable {@link RecordKey}s: sealing returns the next key (sequence + 1).
+ */
+import type { Aead, CryptoProvider } from '../crypto/provider.js';
+import { type SuiteParams, recordNonce, trafficKeys } from '../crypto/keySchedule.js';
+import { ContentType, MAX_CIPHERTEXT, MAX_INNER_PLAINTEXT } from '../wire/tls/constants.js';
+
+/** Size of a record header: type (1), legacy_record_version (2), length (2). */
+export const RECORD_HEADER = 5;
+/** AEAD tag size for every TLS 1.3 suite. */
+export const TAG_LENGTH = 16;
+
+/** One direction's traffic protection: AEAD bound to the key, the static IV, and the next sequence number. */
+export interface RecordKey {
+  readonly aead: Aead;
+  readonly key: Uint8Array;
+  readonly iv: Uint8Array;
+  readonly seq: number;
+  /** The traffic secret this key was derived from (for KeyUpdate). */
+  readonly secret: Uint8Array;
+  /** Records protected so far with this key (AEAD usage limits, RFC 8446 §5.5). */
+  readonly used: number;
+}
+
+/** Derive a record key from a traffic secret (RFC 8446 §7.3). */
+export function recordKey(p: CryptoProvider, suite: SuiteParams, secret: Uint8Array): RecordKey {
+  const { key, iv } = trafficKeys(p, suite, secret);
+  return { aead: p.aead(suite.aead, key), key, iv, seq: 0, secret, used: 0 };
+}
+
+/** A record as framed on the wire (RFC 8446 §5.1). `fragment` is a view into the receive buffer. */
+export interface RawRecord {
+  readonly type: number;
+  readonly version: number;
+  readonly fragment: Uint8Array;
+}
+
+/** Result of trying to frame one record from a buffer. */
+export type FrameResult =
+  | { readonly kind: 'record'; readonly record: RawRecord; readonly consumed: number }
+  | { readonly kind: 'incomplete' }
+  | { readonly kind: 'overflow'; readonly length: number }
+  | { readonly kind: 'badHeader'; readonly reason: string };
+
+/**
+ * Frame the next record at `offset` of `buf`. Rejects a length above 2^14 + 256 (record_overflow, RFC 8446
+ * §5.2) as soon as the header is seen, so a hostile length never makes us buffer more than one record.
+ */
+export function frameRecord(buf: Uint8Array, offset: number): FrameResult {
+  if (buf.length - offset < RECORD_HEADER) return { kind: 'incomplete' };
+  const type = buf[offset]!;
+  const version = (buf[offset + 1]! << 8) | buf[offset + 2]!;
+  const length = (buf[offset + 3]! << 8) | buf[offset + 4]!;
+  if (
+    type !== ContentType.handshake &&
+    type !== ContentType.alert &&
+    type !== ContentType.application_data &&
+    type !== ContentType.change_cipher_spec
+  ) {
+    return { kind: 'badHeader', reason: `unknown record content type ${type}` };
+  }
+  if (version >> 8 !== 0x03) return { kind: 'badHeader', reason: `bad record version 0x${version.toString(16)}` };
+  if (length > MAX_CIPHERTEXT) return { kind: 'overflow', length };
+  if (buf.length - offset < RECORD_HEADER + length) return { kind: 'incomplete' };
+  return {
+    kind: 'record',
+    record: { type, version, fragment: buf.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length) },
+    consumed: RECORD_HEADER + length,
+  };
+}
+
+/** Write a plaintext record (handshake before keys, alerts before keys, change_cipher_spec). */
+export function plainRecord(type: number, fragment: Uint8Array, version = 0x0303): Uint8Array {
+  const out = new Uint8Array(RECORD_HEADER + fragment.length);
+  out[0] = type;
+  out[1] = version >> 8;
+  out[2] = version & 0xff;
+  out[3] = fragment.length >> 8;
+  out[4] = fragment.length & 0xff;
+  out.set(fragment, RECORD_HEADER);
+  return out;
+}
+
+/**
+ * Seal one record: TLSInnerPlaintext = content ‖ type ‖ zeros(padding), encrypted under the record key with
+ * the record header as additional data (RFC 8446 §5.2). Returns the wire bytes and the advanced key.
+ */
+export function sealRecord(
+  key: RecordKey,
+  type: number,
+  content: Uint8Array,
+  padding = 0,
+): { readonly bytes: Uint8Array; readonly key: RecordKey } {
+  const innerLen = content.length + 1 + padding;
+  const inner = new Uint8Array(innerLen);
+  inner.set(content, 0);
+  inner[content.length] = type;
+  const header = recordHeader(innerLen + TAG_LENGTH);
+  const sealed = key.aead.seal(recordNonce(key.iv, key.seq), header, inner);
+  const out = new Uint8Array(RECORD_HEADER + sealed.length);
+  out.set(header, 0);
+  out.set(sealed, RECORD_HEADER);
+  return { bytes: out, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
+}
+
+/** The 5-byte header of a protected record: opaque type application_data, legacy version TLS 1.2. */
+export function recordHeader(length: number): Uint8Array {
+  return Uint8Array.of(ContentType.application_data, 0x03, 0x03, length >> 8, length & 0xff);
+}
+
+/** Result of opening a protected record. */
+export type OpenResult =
+  | { readonly kind: 'ok'; readonly type: number; readonly content: Uint8Array; readonly key: RecordKey }
+  | { readonly kind: 'badMac' }
+  | { readonly kind: 'overflow' }
+  | { readonly kind: 'noContentType' };
+
+/**
+ * Open one protected record (RFC 8446 §5.2): decrypt with the header as AAD, strip zero padding, recover the
+ * inner content type. An inner plaintext above 2^14 + 1 bytes is record_overflow; all-zero is unexpected_message.
+ */
+export function openRecord(key: RecordKey, header: Uint8Array, fragment: Uint8Array): OpenResult {
+  if (fragment.length < TAG_LENGTH + 1) return { kind: 'badMac' };
+  const inner = key.aead.open(recordNonce(key.iv, key.seq), header, fragment);
+  if (!inner) return { kind: 'badMac' };
+  if (inner.length > MAX_INNER_PLAINTEXT) return { kind: 'overflow' };
+  let end = inner.length - 1;
+  while (end >= 0 && inner[end] === 0) end--;
+  if (end < 0) return { kind: 'noContentType' };
+  return {
+    kind: 'ok',
+    type: inner[end]!,
+    content: inner.subarray(0, end),
+    key: { ...key, seq: key.seq + 1, used: key.used + 1 },
+  };
+}

@@ -1,0 +1,233 @@
+import test from 'ava';
+import {
+  ExitCode,
+  HELP,
+  UsageError,
+  exitCodeFor,
+  formatFailure,
+  formatSummary,
+  isRequestComplete,
+  parseAlpnList,
+  parseCliArgs,
+  parseHostPort,
+  parseSummary,
+  wwwResponse,
+} from '../../src/cli/args.js';
+import { TlsError } from '../../src/core/errors.js';
+import type { HandshakeInfo } from '../../src/core/types.js';
+
+const info: HandshakeInfo = {
+  protocol: 'TLSv1.3',
+  cipherSuite: 'TLS_CHACHA20_POLY1305_SHA256',
+  group: 'P-256',
+  alpn: 'h2',
+  serverName: 'localhost',
+  peerSignatureScheme: 'ecdsa_secp256r1_sha256',
+  peerCertificates: [new Uint8Array(3), new Uint8Array(4)],
+  peerSubject: 'CN=localhost',
+  verification: 'ok',
+  resumed: false,
+  helloRetry: true,
+};
+
+test('client: HOST:PORT and every option', (t) => {
+  const cmd = parseCliArgs([
+    'client',
+    'example.org:4433',
+    '--servername',
+    'localhost',
+    '--cafile',
+    'ca.pem',
+    '--alpn',
+    'h2,http/1.1',
+    '--ciphers',
+    'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256',
+    '--groups',
+    'X25519:P-256',
+    '--cert',
+    'c.pem',
+    '--key',
+    'k.pem',
+    '--quiet',
+  ]);
+  t.deepEqual(cmd, {
+    kind: 'client',
+    host: 'example.org',
+    port: 4433,
+    servername: 'localhost',
+    cafile: 'ca.pem',
+    insecure: false,
+    alpn: ['h2', 'http/1.1'],
+    ciphers: 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256',
+    groups: 'X25519:P-256',
+    cert: 'c.pem',
+    key: 'k.pem',
+    quiet: true,
+  });
+});
+
+test('client: defaults and --insecure', (t) => {
+  t.deepEqual(parseCliArgs(['client', '127.0.0.1:1', '--insecure']), {
+    kind: 'client',
+    host: '127.0.0.1',
+    port: 1,
+    insecure: true,
+    quiet: false,
+  });
+});
+
+test('HOST:PORT forms: name, IPv4, bracketed IPv6', (t) => {
+  t.deepEqual(parseHostPort('localhost:443'), { host: 'localhost', port: 443 });
+  t.deepEqual(parseHostPort('127.0.0.1:65535'), { host: '127.0.0.1', port: 65535 });
+  t.deepEqual(parseHostPort('[::1]:4433'), { host: '::1', port: 4433 });
+  for (const bad of ['::1:4433', 'localhost', 'localhost:', ':443', 'localhost:0', 'localhost:65536', '[nothex]:1', 'a:b']) {
+    t.throws(() => parseHostPort(bad), { instanceOf: UsageError }, bad);
+  }
+});
+
+test('server: options, modes and defaults', (t) => {
+  t.deepEqual(parseCliArgs(['server', '--port', '0', '--cert', 'c.pem', '--key', 'k.pem']), {
+    kind: 'server',
+    host: '127.0.0.1',
+    port: 0,
+    cert: 'c.pem',
+    key: 'k.pem',
+    mode: 'print',
+    quiet: false,
+  });
+  t.deepEqual(
+    parseCliArgs([
+      'server',
+      '--port=4433',
+      '--host',
+      '[::1]',
+      '--cert',
+      'c.pem',
+      '--key',
+      'k.pem',
+      '--www',
+      '--alpn',
+      'http/1.1',
+      '--ciphers',
+      'TLS_AES_256_GCM_SHA384',
+      '--groups',
+      'P-256',
+      '--naccept',
+      '2',
+      '--verify-client',
+      'ca.pem',
+    ]),
+    {
+      kind: 'server',
+      host: '::1',
+      port: 4433,
+      cert: 'c.pem',
+      key: 'k.pem',
+      mode: 'www',
+      alpn: ['http/1.1'],
+      ciphers: 'TLS_AES_256_GCM_SHA384',
+      groups: 'P-256',
+      naccept: 2,
+      verifyClient: 'ca.pem',
+      quiet: false,
+    },
+  );
+  const echo = parseCliArgs(['server', '--port', '1', '--cert', 'c', '--key', 'k', '--echo']);
+  t.is(echo.kind === 'server' ? echo.mode : undefined, 'echo');
+});
+
+test('usage errors', (t) => {
+  const bad: string[][] = [
+    ['frobnicate'],
+    ['client'],
+    ['client', 'a:1', 'b:2'],
+    ['client', 'a:1', '--bogus'],
+    ['client', 'a:1', '--cert', 'c.pem'],
+    ['client', 'a:1', '--insecure', '--cafile', 'ca.pem'],
+    ['client', 'a:1', '--ciphers', 'TLS_RSA_WITH_RC4_128_MD5'],
+    ['client', 'a:1', '--groups', 'X448'],
+    ['client', 'a:1', '--alpn', 'h2,,http/1.1'],
+    ['client', 'a:1', '--servername'],
+    ['server', '--cert', 'c', '--key', 'k'],
+    ['server', '--port', '1', '--cert', 'c'],
+    ['server', '--port', 'x', '--cert', 'c', '--key', 'k'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--echo', '--www'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--naccept', '0'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', 'extra'],
+  ];
+  for (const argv of bad) {
+    const e = t.throws(() => parseCliArgs(argv), { instanceOf: UsageError }, argv.join(' '));
+    t.is(exitCodeFor(e), ExitCode.usage);
+    t.regex(formatFailure(e), /^rxtls: .+ \(see rxtls --help\)$/);
+  }
+});
+
+test('help', (t) => {
+  for (const argv of [[], ['--help'], ['-h'], ['client', '--help'], ['server', '-h']]) {
+    t.deepEqual(parseCliArgs(argv), { kind: 'help', text: HELP }, argv.join(' '));
+  }
+  for (const flag of ['--servername', '--cafile', '--insecure', '--alpn', '--ciphers', '--groups', '--cert', '--key', '--quiet', '--echo', '--www', '--naccept', '--verify-client', 'ACCEPT']) {
+    t.true(HELP.includes(flag), flag);
+  }
+});
+
+test('ALPN list: comma separated, 1..255 bytes each (RFC 7301 §3.1)', (t) => {
+  t.deepEqual(parseAlpnList('h2,http/1.1'), ['h2', 'http/1.1']);
+  t.deepEqual(parseAlpnList('x'.repeat(255)), ['x'.repeat(255)]);
+  t.throws(() => parseAlpnList('x'.repeat(256)), { instanceOf: UsageError });
+  t.throws(() => parseAlpnList(''), { instanceOf: UsageError });
+});
+
+test('summary: one Key: value line each, and it reads back', (t) => {
+  const text = formatSummary(info);
+  t.is(
+    text,
+    [
+      'Protocol: TLSv1.3',
+      'Cipher: TLS_CHACHA20_POLY1305_SHA256',
+      'Group: P-256',
+      'ALPN: h2',
+      'Server name: localhost',
+      'Peer: CN=localhost',
+      'Peer certificates: 2',
+      'Peer signature: ecdsa_secp256r1_sha256',
+      'Verification: ok',
+      'HelloRetryRequest: yes',
+      'Resumed: no',
+      '',
+    ].join('\n'),
+  );
+  const back = parseSummary('noise\n' + text);
+  t.is(back.Cipher, 'TLS_CHACHA20_POLY1305_SHA256');
+  t.is(back.Group, 'P-256');
+  t.is(back.HelloRetryRequest, 'yes');
+  const bare = formatSummary({ ...info, group: undefined, alpn: undefined, serverName: undefined, peerSubject: undefined, peerSignatureScheme: undefined, peerCertificates: [], verification: 'none', helloRetry: false });
+  t.regex(bare, /^ALPN: \(none\)$/m);
+  t.regex(bare, /^Peer: \(no certificate\)$/m);
+  t.regex(bare, /^Verification: none$/m);
+});
+
+test('failure message: one line, names the certificate problem', (t) => {
+  const cert = new TlsError({ kind: 'certificate', alert: 48, code: 'unknown_ca', reason: 'issuer not trusted\nat depth 1' });
+  const line = formatFailure(cert);
+  t.regex(line, /^rxtls: certificate rejected \(unknown_ca\): issuer not trusted at depth 1/);
+  t.false(line.includes('\n'));
+  t.is(exitCodeFor(cert), ExitCode.failure);
+  const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+  t.is(formatFailure(refused), 'rxtls: connection failed: connect ECONNREFUSED 127.0.0.1:1');
+  t.is(formatFailure('weird'), 'rxtls: weird');
+});
+
+test('www: HTTP/1.0 200 with the negotiated parameters', (t) => {
+  t.false(isRequestComplete('GET / HTTP/1.0\r\n'));
+  t.true(isRequestComplete('GET / HTTP/1.0\r\n\r\n'));
+  t.true(isRequestComplete('GET /\n\n'));
+  const page = wwwResponse({ ...info, peerSubject: 'CN=<x>' });
+  const [head, body] = page.split('\r\n\r\n') as [string, string];
+  t.regex(head, /^HTTP\/1\.0 200 OK\r\n/);
+  t.regex(head, new RegExp(`Content-Length: ${Buffer.byteLength(body)}`));
+  t.regex(body, /Cipher: TLS_CHACHA20_POLY1305_SHA256/);
+  t.regex(body, /Group: P-256/);
+  t.regex(body, /ALPN: h2/);
+  t.regex(body, /Peer: CN=&lt;x&gt;/);
+});

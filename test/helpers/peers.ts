@@ -1,0 +1,481 @@
+/**
+ * Harness for interop tests against real peers (openssl, gnutls, node:tls, our own CLI).
+ *
+ * Every process started here is bounded three times over: it runs under coreutils `timeout` (its own process
+ * group, killed as a whole), the caller's deadline kills the group, and an `exit` hook kills whatever is still
+ * alive when the test worker ends. Peers never skip: a missing binary is a failure with a clear message
+ * ({@link requirePeer}).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Absolute path of the repository root. */
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Absolute path of a certificate fixture (`test/fixtures/certs/NAME`). */
+export function certPath(name: string): string {
+  return path.join(repoRoot, 'test', 'fixtures', 'certs', name);
+}
+
+/** Contents of a certificate fixture as text. */
+export function certText(name: string): string {
+  return readFileSync(certPath(name), 'utf8');
+}
+
+/** Something with ava's `t.teardown`. */
+export interface TeardownOwner {
+  teardown(fn: () => void | Promise<void>): void;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// process bookkeeping
+
+const live = new Set<ChildProcess>();
+
+function alive(p: ChildProcess): boolean {
+  return p.exitCode === null && p.signalCode === null;
+}
+
+/** Kill a detached child and everything in its process group. */
+function killGroup(p: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): void {
+  if (!alive(p) || p.pid === undefined) return;
+  try {
+    process.kill(-p.pid, signal);
+  } catch {
+    try {
+      p.kill(signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+process.on('exit', () => {
+  for (const p of live) killGroup(p);
+});
+
+/** Seconds for coreutils `timeout`: the caller's budget plus a margin, so our own timer normally fires first. */
+function hardLimitSeconds(timeoutMs: number): string {
+  return String(Math.ceil(timeoutMs / 1000) + 5);
+}
+
+function spawnBounded(cmd: string, args: readonly string[], timeoutMs: number, opts: { env?: NodeJS.ProcessEnv; cwd?: string }) {
+  const child = spawn('timeout', ['-k', '2', hardLimitSeconds(timeoutMs), cmd, ...args], {
+    cwd: opts.cwd ?? repoRoot,
+    env: opts.env ?? process.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true, // own process group: killGroup() reaches grandchildren too
+  });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  // A peer that exits early must not crash the test worker with EPIPE.
+  child.stdin?.on('error', () => undefined);
+  return child;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// ports and binaries
+
+/** A TCP port that was free on `host` a moment ago (bind port 0, read it, close). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => (port ? resolve(port) : reject(new Error('could not learn a free port'))));
+    });
+  });
+}
+
+/** Resolve a binary on PATH, or undefined. */
+export function findBinary(binary: string): string | undefined {
+  if (binary.includes('/')) return isExecutable(binary) ? binary : undefined;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const candidate = path.join(dir, binary);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const packageOf: Record<string, string> = {
+  openssl: 'openssl',
+  'gnutls-serv': 'gnutls-bin',
+  'gnutls-cli': 'gnutls-bin',
+  unshare: 'util-linux',
+  ip: 'iproute2',
+  timeout: 'coreutils',
+};
+
+/**
+ * The absolute path of a peer binary. Throws (so the test FAILS, it never skips) when the binary is missing:
+ * under `CI=true` the message says `.ci/run` must install it; locally it says how to install it.
+ */
+export function requirePeer(binary: string): string {
+  const found = findBinary(binary);
+  if (found) return found;
+  const pkg = packageOf[binary] ?? binary;
+  if (process.env.CI === 'true') {
+    throw new Error(`required peer "${binary}" is not installed on the CI machine: .ci/run must install the Debian package ${pkg}`);
+  }
+  throw new Error(`required peer "${binary}" is not on PATH: install it (apt-get install -y ${pkg}); interop tests never skip`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// long-running peers
+
+/** Options of {@link spawnPeer}. */
+export interface PeerOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  /** Ready once this appears in stdout or stderr. */
+  readonly readyLine?: RegExp | string;
+  /** Ready once this port accepts TCP connections (on `readyHost`, default 127.0.0.1). */
+  readonly readyPort?: number;
+  readonly readyHost?: string;
+  /** Hard lifetime of the process in ms; it is killed after this, whatever happens. */
+  readonly timeoutMs: number;
+  /** Deadline for readiness (default: min(15 s, timeoutMs)). */
+  readonly readyTimeoutMs?: number;
+  /** Registers the kill with ava's `t.teardown`. */
+  readonly owner?: TeardownOwner;
+}
+
+/** A running peer with captured output. */
+export interface Peer {
+  readonly pid: number;
+  readonly command: string;
+  stdout(): string;
+  stdoutBytes(): Buffer;
+  stderr(): string;
+  /** stdout and stderr interleaved in arrival order. */
+  output(): string;
+  /** Resolves when the process exits (never rejects). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Wait until the combined output matches `pattern`; rejects (with the output so far) after `timeoutMs`. */
+  waitForOutput(pattern: RegExp | string, timeoutMs?: number): Promise<string>;
+  write(data: string | Uint8Array): void;
+  /** Close the peer's stdin. */
+  end(): void;
+  /** Kill the process group (idempotent) and wait for the exit. */
+  kill(): Promise<void>;
+}
+
+function matches(text: string, pattern: RegExp | string): boolean {
+  return typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text);
+}
+
+/**
+ * Start a peer under a hard timeout, capture its output and resolve once it is ready (`readyLine` seen and/or
+ * `readyPort` accepting). Rejects — after killing it — if it exits or the deadline passes first; the error
+ * carries the command line and its output.
+ */
+export async function spawnPeer(cmd: string, args: readonly string[], opts: PeerOptions): Promise<Peer> {
+  const child = spawnBounded(cmd, args, opts.timeoutMs, opts);
+  const command = [cmd, ...args].join(' ');
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  let both = '';
+  const listeners = new Set<() => void>();
+  const notify = () => listeners.forEach((l) => l());
+  child.stdout!.on('data', (b: Buffer) => {
+    out.push(b);
+    both += b.toString('latin1');
+    notify();
+  });
+  child.stderr!.on('data', (b: Buffer) => {
+    err.push(b);
+    both += b.toString('latin1');
+    notify();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      notify();
+      resolve({ code, signal });
+    });
+    child.once('error', () => resolve({ code: null, signal: null }));
+  });
+  const overall = setTimeout(() => killGroup(child), opts.timeoutMs);
+  overall.unref();
+  void exited.then(() => clearTimeout(overall));
+
+  const peer: Peer = {
+    pid: child.pid ?? -1,
+    command,
+    stdout: () => Buffer.concat(out).toString('utf8'),
+    stdoutBytes: () => Buffer.concat(out),
+    stderr: () => Buffer.concat(err).toString('utf8'),
+    output: () => both,
+    exited,
+    waitForOutput(pattern, timeoutMs = 10_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (matches(both, pattern)) {
+            done();
+            resolve(both);
+          } else if (!alive(child)) {
+            done();
+            reject(new Error(`${command} exited before printing ${String(pattern)}; output:\n${both}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${String(pattern)} from ${command}; output:\n${both}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    write: (data) => {
+      if (child.stdin?.writable) child.stdin.write(data);
+    },
+    end: () => child.stdin?.end(),
+    async kill() {
+      killGroup(child);
+      await exited;
+    },
+  };
+  opts.owner?.teardown(() => peer.kill());
+
+  try {
+    await waitReady(peer, child, opts);
+  } catch (e) {
+    await peer.kill();
+    throw e;
+  }
+  return peer;
+}
+
+async function waitReady(peer: Peer, child: ChildProcess, opts: PeerOptions): Promise<void> {
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? Math.min(15_000, opts.timeoutMs));
+  if (opts.readyLine !== undefined) {
+    await peer.waitForOutput(opts.readyLine, Math.max(1, deadline - Date.now()));
+  }
+  if (opts.readyPort !== undefined) {
+    const host = opts.readyHost ?? '127.0.0.1';
+    for (;;) {
+      if (!alive(child)) throw new Error(`${peer.command} exited before listening on ${host}:${opts.readyPort}; output:\n${peer.output()}`);
+      if (await canConnect(host, opts.readyPort)) return;
+      if (Date.now() > deadline) {
+        throw new Error(`${peer.command} did not listen on ${host}:${opts.readyPort} in time; output:\n${peer.output()}`);
+      }
+      await delay(50);
+    }
+  }
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const finish = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(500, () => finish(false));
+    s.once('connect', () => finish(true));
+    s.once('error', () => finish(false));
+  });
+}
+
+/** Resolve after `ms` (used only for bounded polling). */
+export function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// one-shot commands
+
+/** Result of a finished command. */
+export interface RunResult {
+  /** Exit code; null when killed by a signal (e.g. our deadline). */
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stdoutBytes: Buffer;
+  readonly stderr: string;
+  /** True when the deadline killed it. */
+  readonly timedOut: boolean;
+}
+
+/** Options of {@link run}. */
+export interface RunOptions {
+  readonly stdin?: string | Uint8Array;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+  readonly timeoutMs: number;
+  readonly owner?: TeardownOwner;
+}
+
+/** Run a command to completion under a deadline, feeding `stdin` (then EOF). Never rejects on a non-zero exit. */
+export function run(cmd: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+  const child = spawnBounded(cmd, args, opts.timeoutMs, opts);
+  opts.owner?.teardown(() => killGroup(child));
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on('data', (b: Buffer) => out.push(b));
+  child.stderr!.on('data', (b: Buffer) => err.push(b));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child);
+  }, opts.timeoutMs);
+  if (opts.stdin !== undefined) child.stdin!.end(opts.stdin);
+  else child.stdin!.end();
+  return new Promise((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(out);
+      resolve({
+        code,
+        signal,
+        stdout: stdoutBytes.toString('utf8'),
+        stdoutBytes,
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+      });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// our CLI
+
+/** The argv prefix that runs `src/cli/main.ts` through ts-node (development form of the `rxtls` bin). */
+export function cliCommand(): [string, ...string[]] {
+  return [process.execPath, '--no-warnings', '--loader=ts-node/esm', path.join(repoRoot, 'src', 'cli', 'main.ts')];
+}
+
+/** Run our CLI (`rxtls …args`) to completion under a deadline. */
+export function runCli(args: readonly string[], stdin?: string | Uint8Array, opts: Partial<RunOptions> = {}): Promise<RunResult> {
+  const [node, ...pre] = cliCommand();
+  return run(node, [...pre, ...args], { timeoutMs: 30_000, ...opts, stdin: stdin ?? opts.stdin, cwd: repoRoot });
+}
+
+/** Start `rxtls server …args` and resolve once it printed its `ACCEPT host:port` readiness line. */
+export function startCliServer(args: readonly string[], opts: { timeoutMs: number; owner?: TeardownOwner }): Promise<Peer> {
+  const [node, ...pre] = cliCommand();
+  return spawnPeer(node, [...pre, ...args], { ...opts, readyLine: /^ACCEPT \S+:\d+$/m, readyTimeoutMs: 30_000, cwd: repoRoot });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// network namespaces (gnutls-serv binds every address, so it runs in a private namespace with only `lo`)
+
+/** Quote one word for bash. */
+export function sh(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Quote a command line for bash. */
+export function shCommand(argv: readonly string[]): string {
+  return argv.map(sh).join(' ');
+}
+
+/**
+ * Run a bash `script` inside a fresh network namespace (`unshare -n`, loopback up) under a deadline. Needs root;
+ * throws a clear error otherwise (never skips).
+ */
+export function inNetns(script: string, opts: RunOptions): Promise<RunResult> {
+  if (process.getuid?.() !== 0) throw new Error('inNetns needs root (unshare -n); run the gnutls interop tests as root');
+  const unshare = requirePeer('unshare');
+  requirePeer('ip');
+  return run(unshare, ['-n', 'bash', '-c', `set -u\nip link set lo up\n${script}`], opts);
+}
+
+/** A server and a client run together in one namespace by {@link netnsPair}. */
+export interface NetnsPairOptions {
+  /** Server argv; it must listen on `port` (any address, inside the namespace). */
+  readonly server: readonly string[];
+  readonly port: number;
+  /** Client argv, started once `port` accepts connections. */
+  readonly client: readonly string[];
+  /** Client stdin (then EOF). Default: empty. */
+  readonly clientStdin?: string | Uint8Array;
+  /** Wait for this text in the server's output instead of probing the port (a probe is a connection). */
+  readonly serverReadyLine?: string;
+  readonly timeoutMs: number;
+  readonly owner?: TeardownOwner;
+}
+
+/** What {@link netnsPair} saw. */
+export interface NetnsPairResult {
+  readonly clientCode: number | null;
+  readonly clientStdout: string;
+  readonly clientStdoutBytes: Buffer;
+  readonly clientStderr: string;
+  readonly serverOutput: string;
+  /** The script's own diagnostics (readiness failures). */
+  readonly script: RunResult;
+}
+
+/**
+ * Start `server` in the background inside a private network namespace, wait until it is ready (bounded),
+ * run `client` to completion, then stop the server. Outputs go through files in a temporary directory.
+ */
+export async function netnsPair(o: NetnsPairOptions): Promise<NetnsPairResult> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rxtls-netns-'));
+  try {
+    const f = (n: string) => path.join(dir, n);
+    writeFileSync(f('client.in'), o.clientStdin ?? '');
+    writeFileSync(f('client.out'), '');
+    writeFileSync(f('client.err'), '');
+    writeFileSync(f('server.log'), '');
+    const waitReady =
+      o.serverReadyLine !== undefined
+        ? `grep -qF -- ${sh(o.serverReadyLine)} ${sh(f('server.log'))}`
+        : `(exec 3<>/dev/tcp/127.0.0.1/${o.port}) 2>/dev/null`;
+    const script = `
+${shCommand(o.server)} > ${sh(f('server.log'))} 2>&1 < /dev/null &
+SP=$!
+trap 'kill $SP 2>/dev/null; wait $SP 2>/dev/null' EXIT
+ready=0
+for i in $(seq 1 600); do
+  if ${waitReady}; then ready=1; break; fi
+  kill -0 $SP 2>/dev/null || break
+  sleep 0.05
+done
+if [ $ready != 1 ]; then echo "server not ready on port ${o.port}" >&2; cat ${sh(f('server.log'))} >&2; exit 97; fi
+set +e
+${shCommand(o.client)} < ${sh(f('client.in'))} > ${sh(f('client.out'))} 2> ${sh(f('client.err'))}
+rc=$?
+sleep 0.2
+exit $rc
+`;
+    const script_ = await inNetns(script, { timeoutMs: o.timeoutMs, owner: o.owner });
+    const clientStdoutBytes = readFileSync(f('client.out'));
+    return {
+      clientCode: script_.code,
+      clientStdout: clientStdoutBytes.toString('utf8'),
+      clientStdoutBytes,
+      clientStderr: readFileSync(f('client.err'), 'utf8'),
+      serverOutput: readFileSync(f('server.log'), 'utf8'),
+      script: script_,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Describe a finished command for assertion messages. */
+export function describeRun(label: string, r: { code: number | null; stdout?: string; stderr?: string }): string {
+  return `${label} exited ${r.code}\n--- stdout\n${(r.stdout ?? '').slice(0, 4000)}\n--- stderr\n${(r.stderr ?? '').slice(0, 4000)}`;
+}

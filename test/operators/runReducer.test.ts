@@ -1,0 +1,198 @@
+import test from 'ava';
+import { Subject, merge, tap } from 'rxjs';
+import { TestScheduler } from 'rxjs/testing';
+import { runReducer, type PendingInput } from '../../operators/runReducer.js';
+import type { Effect, Input, Step } from '../../src/core/types.js';
+import { TlsError } from '../../src/core/errors.js';
+
+/**
+ * A tiny fake reducer. `write [n]` arms a deadline n ms from now (0 disarms) and reports `write@now`;
+ * `timeout` reports `timeout@now` and disarms; `end` closes cleanly; `close` closes with an error;
+ * `received` answers with two effects (used for re-entrancy); `keyUpdate` throws (API misuse).
+ */
+interface FakeState {
+  readonly deadline?: number;
+}
+const text = (s: string) => new TextEncoder().encode(s);
+const say = (s: string): Effect => ({ type: 'deliver', data: text(s) });
+const closed: Effect = { type: 'closed' };
+const failure = new TlsError({ kind: 'transport', reason: 'boom' });
+
+function fake(calls: Input[] = []) {
+  return (state: FakeState, input: Input): Step<FakeState> => {
+    calls.push(input);
+    switch (input.type) {
+      case 'write': {
+        const n = input.data[0]! * 100;
+        return { state: { deadline: n > 0 ? input.now + n : undefined }, effects: [say(`write@${input.now}`)] };
+      }
+      case 'timeout':
+        return { state: {}, effects: [say(`timeout@${input.now}`)] };
+      case 'end':
+        return { state, effects: [{ type: 'transmit', data: text('bye') }, closed, say('after-closed')] };
+      case 'close':
+        return { state, effects: [{ type: 'closed', error: failure }] };
+      case 'received':
+        return { state, effects: [say(`rx1:${input.now}`), say(`rx2:${input.now}`)] };
+      case 'keyUpdate':
+        throw new TlsError({ kind: 'apiMisuse', reason: 'not now' });
+      default:
+        return { state, effects: [] };
+    }
+  };
+}
+
+const nextTimeout = (s: FakeState) => s.deadline;
+/** `write` arming a deadline of `hundreds * 100` ms (0 = disarm). */
+const w = (hundreds: number): PendingInput => ({ type: 'write', data: Uint8Array.of(hundreds) });
+
+function scheduler(t: { deepEqual: (a: unknown, b: unknown) => void }) {
+  return new TestScheduler((actual, expected) => t.deepEqual(actual, expected));
+}
+
+test('stamps every input with scheduler.now()', (t) => {
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot('  --a--b---', { a: w(0), b: w(0) });
+    const expected = '    --x--y---';
+    const out = inputs.pipe(runReducer({ handle: fake(), nextTimeout, initial: {} }));
+    expectObservable(out).toBe(expected, { x: say('write@2'), y: say('write@5') });
+  });
+});
+
+test('the timeout input arrives exactly at the deadline in virtual time', (t) => {
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot('  --a----------', { a: w(10) }); // deadline = 2 + 1000
+    const expected = '    --x 999ms y--';
+    const out = inputs.pipe(runReducer({ handle: fake(), nextTimeout, initial: {} }));
+    expectObservable(out).toBe(expected, { x: say('write@2'), y: say('timeout@1002') });
+  });
+});
+
+test('re-arms ONE timer after every step: a moved deadline cancels the previous one', (t) => {
+  const calls: Input[] = [];
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot('  --a--b------------', { a: w(1), b: w(2) }); // 2+100 replaced by 5+200
+    const expected = '    --x--y 199ms z----';
+    const out = inputs.pipe(runReducer({ handle: fake(calls), nextTimeout, initial: {} }));
+    expectObservable(out).toBe(expected, { x: say('write@2'), y: say('write@5'), z: say('timeout@205') });
+  });
+  t.is(calls.filter((c) => c.type === 'timeout').length, 1);
+});
+
+test('a deadline that disappears disarms the timer', (t) => {
+  const calls: Input[] = [];
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot('  --a--b---', { a: w(1), b: w(0) });
+    const expected = '    --x--y---';
+    const out = inputs.pipe(runReducer({ handle: fake(calls), nextTimeout, initial: {} }));
+    expectObservable(out).toBe(expected, { x: say('write@2'), y: say('write@5') });
+  });
+  t.deepEqual(
+    calls.map((c) => c.type),
+    ['write', 'write'],
+  );
+});
+
+test('a deadline already in the past fires at once (asynchronously, same frame)', (t) => {
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const past = (s: FakeState) => (s.deadline === undefined ? undefined : 0);
+    const inputs = hot('  --a---', { a: w(1) });
+    const expected = '    --(xy)';
+    const out = inputs.pipe(runReducer({ handle: fake(), nextTimeout: past, initial: {} }));
+    expectObservable(out).toBe(expected, { x: say('write@2'), y: say('timeout@2') });
+  });
+});
+
+test('completes right after the step with a closed effect and releases input and timer', (t) => {
+  const calls: Input[] = [];
+  scheduler(t).run(({ hot, expectObservable, expectSubscriptions }) => {
+    const inputs = hot('  --a--e--a--', { a: w(1), e: { type: 'end' } as PendingInput });
+    const expected = '    --x--(bcd|)';
+    const subs = '        ^----!';
+    const out = inputs.pipe(runReducer({ handle: fake(calls), nextTimeout, initial: {} }));
+    expectObservable(out).toBe(expected, {
+      x: say('write@2'),
+      b: { type: 'transmit', data: text('bye') },
+      c: closed,
+      d: say('after-closed'),
+    });
+    expectSubscriptions(inputs.subscriptions).toBe(subs);
+  });
+  // the deadline armed at frame 2 (102) was cancelled by the close
+  t.deepEqual(
+    calls.map((c) => c.type),
+    ['write', 'end'],
+  );
+});
+
+test('a closed effect carrying an error is emitted, then the output completes', (t) => {
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot('  --c--', { c: { type: 'close', mode: 'abort' } as PendingInput });
+    const expected = '    --(c|)';
+    const out = inputs.pipe(runReducer({ handle: fake(), nextTimeout, initial: {} }));
+    expectObservable(out).toBe(expected, { c: { type: 'closed', error: failure } });
+  });
+});
+
+test('inputs fed while effects are being emitted are reduced after the current step', (t) => {
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const loop = new Subject<PendingInput>();
+    const inputs = hot('  --r-----', { r: { type: 'received', data: new Uint8Array(0) } as PendingInput });
+    const expected = '    --(abc)-';
+    let once = true;
+    const out = merge(inputs, loop).pipe(
+      runReducer({ handle: fake(), nextTimeout, initial: {} }),
+      // the first effect synchronously feeds another input: its effect must come after rx2, not between
+      tap(() => once && ((once = false), loop.next(w(0)))),
+    );
+    expectObservable(out).toBe(expected, { a: say('rx1:2'), b: say('rx2:2'), c: say('write@2') });
+  });
+});
+
+test('an input error and a throwing reducer both error the output', (t) => {
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const failing = hot(' --a--#', { a: w(1) }, failure);
+    const expected1 = '   --x--#';
+    expectObservable(failing.pipe(runReducer({ handle: fake(), nextTimeout, initial: {} }))).toBe(
+      expected1,
+      { x: say('write@2') },
+      failure,
+    );
+    const misuse = hot('  --k--', { k: { type: 'keyUpdate', requestPeer: false } as PendingInput });
+    const expected2 = '   --#--';
+    expectObservable(misuse.pipe(runReducer({ handle: fake(), nextTimeout, initial: {} }))).toBe(
+      expected2,
+      undefined,
+      new TlsError({ kind: 'apiMisuse', reason: 'not now' }),
+    );
+  });
+});
+
+test('unsubscribing cancels the timer and the input subscription', (t) => {
+  const calls: Input[] = [];
+  scheduler(t).run(({ hot, expectObservable, expectSubscriptions }) => {
+    const inputs = hot('  --a------', { a: w(1) });
+    const unsub = '       ^----!---';
+    const expected = '    --x------';
+    const out = inputs.pipe(runReducer({ handle: fake(calls), nextTimeout, initial: {} }));
+    expectObservable(out, unsub).toBe(expected, { x: say('write@2') });
+    expectSubscriptions(inputs.subscriptions).toBe(unsub);
+  });
+  t.deepEqual(
+    calls.map((c) => c.type),
+    ['write'],
+  );
+});
+
+test('uses the injected scheduler as the clock (a TestScheduler with an epoch offset)', (t) => {
+  const ts = scheduler(t);
+  const epoch = Date.UTC(2027, 0, 1);
+  const inner = ts.now;
+  ts.now = () => inner() + epoch;
+  ts.run(({ hot, expectObservable }) => {
+    const inputs = hot('  --a 99ms -', { a: w(1) });
+    const expected = '    --x 99ms y';
+    const out = inputs.pipe(runReducer({ handle: fake(), nextTimeout, initial: {}, scheduler: ts }));
+    expectObservable(out).toBe(expected, { x: say(`write@${epoch + 2}`), y: say(`timeout@${epoch + 102}`) });
+  });
+});
