@@ -9,7 +9,7 @@ import type { AeadAlg } from '../src/crypto/provider.js';
 import { createConnection, handleEvents, nextTimeout } from '../src/tls/connection.js';
 import type { TlsConfig } from '../src/tls/config.js';
 import { AlertDescription, AlertLevel } from '../src/wire/tls/constants.js';
-import { bufferedChannel } from '../src/rx/duplex.js';
+import { bufferedChannel, toTransportError } from '../src/rx/duplex.js';
 import { isInsecure, toClientConfig, toServerConfig, warnInsecure } from '../src/rx/options.js';
 import type { ByteDuplex, ClientOptions, ServerOptions, TlsConnection } from '../src/rx/types.js';
 import { runReducer, type PendingInput } from './runReducer.js';
@@ -80,6 +80,7 @@ export function secureDuplex(
     try {
       initial = createConnection(config);
     } catch (err) {
+      duplex.destroy();
       subscriber.error(asTlsError(err));
       return;
     }
@@ -207,7 +208,7 @@ export function secureDuplex(
     const transport$ = duplex.incoming$.pipe(
       map((data): PendingInput => ({ type: 'received', data })),
       endWith<PendingInput>({ type: 'eof' }),
-      catchError((err: unknown) => throwError(() => transportError(err))),
+      catchError((err: unknown) => throwError(() => toTransportError(err))),
     );
     const run = merge(transport$, app)
       .pipe(
@@ -230,13 +231,6 @@ export function secureDuplex(
 
 function misuse(reason: string): TlsError {
   return new TlsError({ kind: 'apiMisuse', reason });
-}
-
-function transportError(err: unknown): TlsError {
-  if (err instanceof TlsError) return err;
-  const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
-  return new TlsError({ kind: 'transport', reason: typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message });
 }
 
 function asTlsError(err: unknown): TlsError {

@@ -10,7 +10,7 @@
  * ```
  */
 import { readFileSync } from 'node:fs';
-import { Observable, Subject, takeUntil } from 'rxjs';
+import { Observable, Subject, type Subscription, takeUntil } from 'rxjs';
 import { connect } from '../rx/connect.js';
 import { listen } from '../rx/listen.js';
 import type { TlsConnection } from '../rx/types.js';
@@ -113,9 +113,16 @@ function runServer(cmd: ServerCommand): void {
   let accepted = 0;
   let active = 0;
   let failed = 0;
+  /** Errors already reported by an established connection (listen's onError sees them too). */
+  const seen = new WeakSet<object>();
   const log = (line: string) => process.stderr.write(line + '\n');
+  let sub: Subscription | undefined;
+  const limitReached = () => cmd.naccept !== undefined && accepted >= cmd.naccept;
   const maybeExit = () => {
-    if (cmd.naccept !== undefined && accepted >= cmd.naccept && active === 0) exit(failed > 0 ? ExitCode.failure : ExitCode.ok);
+    if (limitReached() && active === 0) {
+      sub?.unsubscribe();
+      exit(failed > 0 ? ExitCode.failure : ExitCode.ok);
+    }
   };
   const conns$ = listen({
     host: cmd.host,
@@ -130,12 +137,20 @@ function runServer(cmd: ServerCommand): void {
       rejectUnauthorized: true,
       ca: readText(cmd.verifyClient, 'client CA file'),
     }),
-    onListening: ({ address, port }: { address: string; port: number }) =>
-      log(`ACCEPT ${address.includes(':') ? `[${address}]` : address}:${port}`),
+    onListening: ({ address, port }) => log(`ACCEPT ${address.includes(':') ? `[${address}]` : address}:${port}`),
+    // A connection that failed before its handshake completed still counts as one accepted (like -naccept).
+    onError: (err, remote) =>
+      setImmediate(() => {
+        if (seen.has(err) || limitReached()) return;
+        accepted++;
+        failed++;
+        log(`ERROR ${accepted} (${remote.address ?? '?'}:${remote.port ?? '?'}): ${formatFailure(err)}`);
+        maybeExit();
+      }),
   });
-  const sub = conns$.subscribe({
+  sub = conns$.subscribe({
     next: (conn) => {
-      if (cmd.naccept !== undefined && accepted >= cmd.naccept) {
+      if (limitReached()) {
         conn.close();
         return;
       }
@@ -148,13 +163,13 @@ function runServer(cmd: ServerCommand): void {
         done = true;
         active--;
         if (err !== undefined) {
+          if (typeof err === 'object' && err !== null) seen.add(err);
           failed++;
           log(`ERROR ${id}: ${formatFailure(err)}`);
           conn.close();
         } else if (!cmd.quiet) {
           log(`CLOSED ${id}`);
         }
-        if (cmd.naccept !== undefined && accepted >= cmd.naccept && active === 0) sub?.unsubscribe();
         maybeExit();
       };
       serveConnection(conn, cmd, end);

@@ -64,7 +64,7 @@ function hkdfExpand(alg: HashAlg, prk: Uint8Array, info: Uint8Array, length: num
     throw new RangeError(`HKDF-Expand: length ${length} out of range (max ${255 * hashLen})`);
   }
   const out = new Uint8Array(length);
-  let prev = new Uint8Array(0);
+  let prev: Uint8Array = new Uint8Array(0);
   for (let i = 1, off = 0; off < length; i++) {
     const h = createHmac(alg, prk);
     h.update(prev);
@@ -92,6 +92,7 @@ class NodeAead implements Aead {
 
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     checkNonce(nonce);
+    // The cast picks the AEAD overload of createCipheriv (setAAD/getAuthTag); ChaCha20-Poly1305 has the same API.
     const c = createCipheriv(this.alg as 'aes-128-gcm', this.key, nonce, { authTagLength: TAG });
     c.setAAD(aad);
     const body = c.update(plaintext);

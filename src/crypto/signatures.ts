@@ -40,8 +40,12 @@ const OID = {
   rsaEncryption: '1.2.840.113549.1.1.1',
 } as const;
 
-/** RSA moduli outside this range are refused (2048 = OpenSSL 3's default security level; the cap bounds work). */
-const RSA_MIN_BITS = 2048;
+/**
+ * RSA moduli outside this range are refused. The floor is 1024 bits (OpenSSL security level 1), so that the
+ * RFC 8448 trace (a 1024-bit server key) verifies; certificates are additionally held to the verifier's policy.
+ * The cap bounds the work a hostile key can cause.
+ */
+const RSA_MIN_BITS = 1024;
 const RSA_MAX_BITS = 16384;
 
 /**

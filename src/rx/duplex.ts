@@ -86,6 +86,15 @@ export function bufferedChannel<T>(what = 'this stream'): BufferedChannel<T> {
   };
 }
 
+/** A transport failure (a socket error, a WebSocket error event) as a {@link TlsError} of kind `transport`. */
+export function toTransportError(err: unknown): TlsError {
+  if (err instanceof TlsError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  const reason = typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+  return new TlsError({ kind: 'transport', reason });
+}
+
 /**
  * Adapt a node socket (TCP, a `net.Socket` from `net.connect` or a server's `connection` event) to a
  * {@link ByteDuplex}.

@@ -132,7 +132,8 @@ function onClientHello(
         supportedVersion: ProtocolVersion.TLS1_3,
         keyShare: { group: groupCode(chosen.group), keyExchange: kp.publicKey },
         unknown: [],
-        order: [],
+        // Wire order as in RFC 8448 and OpenSSL: key_share, then supported_versions.
+        order: [ExtensionType.key_share, ExtensionType.supported_versions],
       },
     },
   });

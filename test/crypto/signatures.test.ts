@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { constants, generateKeyPairSync, sign as nodeSign } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -154,6 +154,28 @@ for (const [hash, scheme] of [
   });
 }
 
+test('RSA moduli of other sizes: 1024, 2050 and 3072 bits verify (PSS and PKCS#1), 768 bits is refused', (t) => {
+  for (const [bits, accepted] of [
+    [2050, true],
+    [3072, true],
+    [1024, true],
+    [768, false],
+  ] as const) {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits });
+    const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
+    t.is(spkiKeyType(spki), 'rsa');
+    const pssSig = nodeSign('sha256', message, {
+      key: privateKey,
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
+    });
+    const pkcs1Sig = nodeSign('sha384', message, privateKey);
+    t.is(verifySignature(S.rsa_pss_rsae_sha256, spki, message, pssSig), accepted, `${bits} PSS`);
+    t.is(verifySignature(S.rsa_pkcs1_sha384, spki, message, pkcs1Sig), accepted, `${bits} PKCS#1`);
+    t.false(verifySignature(S.rsa_pss_rsae_sha256, spki, tamper(message, 2), pssSig));
+  }
+});
+
 test('mismatched key types, unknown schemes and malformed input are false, never thrown', (t) => {
   const ec = spkiOf('server-ec');
   const rsa = spkiOf('server-rsa');
@@ -168,6 +190,20 @@ test('mismatched key types, unknown schemes and malformed input are false, never
   t.false(verifySignature(S.ecdsa_secp256r1_sha256, ec, message, new Uint8Array([...ecSig, 0])));
   // r = 0, s = 1: out of range.
   t.false(verifySignature(S.ecdsa_secp256r1_sha256, ec, message, new Uint8Array([0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01])));
+  // Valid (r, s) but not DER: a non-minimal INTEGER (extra leading zero) and a long-form length.
+  const { r, s } = p256.Signature.fromBytes(ecSig, 'der');
+  const int = (v: bigint, pad: boolean): number[] => {
+    const hex = v.toString(16);
+    const minimal = (hex.length % 2 ? '0' + hex : hex).match(/../g)!.map((h) => parseInt(h, 16));
+    const signed = minimal[0]! & 0x80 ? [0, ...minimal] : minimal;
+    const body = pad ? [0, ...signed] : signed;
+    return [0x02, body.length, ...body];
+  };
+  const seq = (body: number[], long: boolean): Uint8Array =>
+    new Uint8Array(long ? [0x30, 0x81, body.length, ...body] : [0x30, body.length, ...body]);
+  t.true(verifySignature(S.ecdsa_secp256r1_sha256, ec, message, seq([...int(r, false), ...int(s, false)], false)));
+  t.false(verifySignature(S.ecdsa_secp256r1_sha256, ec, message, seq([...int(r, true), ...int(s, false)], false)));
+  t.false(verifySignature(S.ecdsa_secp256r1_sha256, ec, message, seq([...int(r, false), ...int(s, false)], true)));
   // An RSA signature one byte short of the modulus length.
   t.false(verifySignature(S.rsa_pss_rsae_sha256, rsa, message, new Uint8Array(255)));
   // A truncated SPKI.

@@ -61,6 +61,12 @@ export class Pair {
     return this;
   }
 
+  /** Deliver what is in flight towards the server now; its answers stay in flight. */
+  serverRound(): this {
+    for (const data of this.inbox.server.splice(0)) this.input('server', { type: 'received', now: this.now, data });
+    return this;
+  }
+
   /** Deliver in-flight bytes until both sides are quiet (bounded). */
   drive(maxRounds = 100): this {
     for (let i = 0; i < maxRounds; i++) {

@@ -12,6 +12,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createHash, randomBytes } from 'node:crypto';
+import { Subject, type Subscription } from 'rxjs';
+import type { HandshakeInfo } from '../../src/core/types.js';
+import type { TlsError } from '../../src/core/errors.js';
+import { connect } from '../../src/rx/connect.js';
+import { listen } from '../../src/rx/listen.js';
+import type { ConnectOptions, ListenOptions, TlsConnection } from '../../src/rx/types.js';
 
 /** Absolute path of the repository root. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -478,4 +485,207 @@ exit $rc
 /** Describe a finished command for assertion messages. */
 export function describeRun(label: string, r: { code: number | null; stdout?: string; stderr?: string }): string {
   return `${label} exited ${r.code}\n--- stdout\n${(r.stdout ?? '').slice(0, 4000)}\n--- stderr\n${(r.stderr ?? '').slice(0, 4000)}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// driving rxtls connections from tests
+
+/** Reject with a clear message if `p` has not settled after `ms`. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** SHA-256 hex digest. */
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** `n` pseudo-random bytes (fast, not for keys). */
+export function payload(n: number): Buffer {
+  return randomBytes(n);
+}
+
+/** Split `data` into chunks of at most `size` bytes (views, no copies). */
+export function chunksOf(data: Uint8Array, size = 64 * 1024): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < data.length; i += size) out.push(data.subarray(i, Math.min(data.length, i + size)));
+  return out;
+}
+
+/**
+ * Subscribe to `connect(options)` and resolve with the connection once the handshake is done. The
+ * subscription is kept (unsubscribing aborts the connection) and released by `owner`'s teardown or `release`.
+ */
+export function openConnection(options: ConnectOptions, owner?: TeardownOwner): Promise<{ conn: TlsConnection; release: () => void }> {
+  return new Promise((resolve, reject) => {
+    let sub: Subscription | undefined = undefined;
+    let released = false;
+    const release = () => {
+      released = true;
+      sub?.unsubscribe();
+    };
+    owner?.teardown(release);
+    sub = connect(options).subscribe({
+      next: (conn) => resolve({ conn, release }),
+      error: reject,
+    });
+    if (released) sub.unsubscribe();
+  });
+}
+
+/** What one side of a connection saw. */
+export interface Transcript {
+  readonly info: HandshakeInfo;
+  /** Everything received (when kept). */
+  readonly received: Buffer;
+  readonly receivedBytes: number;
+  readonly receivedSha256: string;
+}
+
+/** Options of {@link drive}. */
+export interface DriveOptions {
+  /** Data to send (then close_notify), unless the peer closes first and `stopOnPeerClose` is set. */
+  readonly send?: Uint8Array | string | readonly Uint8Array[];
+  /** Echo everything received back. */
+  readonly echo?: boolean;
+  /**
+   * Hold our close_notify until this many bytes arrived, then send `reply` (if any) and close_notify.
+   * Default 0: send and close at once.
+   */
+  readonly closeAfterBytes?: number;
+  /** Sent once `closeAfterBytes` bytes arrived. */
+  readonly reply?: Uint8Array | string | ((received: Buffer) => Uint8Array | string);
+  /** Send close_notify only after the peer's close_notify (like `s_client -ign_eof`). */
+  readonly waitForPeerClose?: boolean;
+  /** Keep the received bytes (default true; false keeps only the count and digest). */
+  readonly keep?: boolean;
+}
+
+const toBytes = (x: Uint8Array | string): Uint8Array => (typeof x === 'string' ? new TextEncoder().encode(x) : x);
+
+/**
+ * Run one established connection: send, echo or reply as told, close our side with close_notify, and resolve
+ * once the peer's close_notify completed `inbound$` and ours is on the wire. Rejects on any connection error.
+ */
+export function drive(conn: TlsConnection, o: DriveOptions = {}): Promise<Transcript> {
+  return new Promise((resolve, reject) => {
+    const keep = o.keep ?? true;
+    const hash = createHash('sha256');
+    const kept: Buffer[] = [];
+    let count = 0;
+    let inboundDone = false;
+    let outboundDone = false;
+    const out = new Subject<Uint8Array>();
+    let outClosed = false;
+    const closeOut = () => {
+      if (outClosed) return;
+      outClosed = true;
+      if (o.reply !== undefined) {
+        const r = typeof o.reply === 'function' ? o.reply(Buffer.concat(kept)) : o.reply;
+        out.next(toBytes(r));
+      }
+      out.complete();
+    };
+    const finish = () => {
+      if (!inboundDone || !outboundDone) return;
+      resolve({ info: conn.info, received: Buffer.concat(kept), receivedBytes: count, receivedSha256: hash.digest('hex') });
+    };
+    const threshold = o.closeAfterBytes ?? 0;
+    conn.inbound$.subscribe({
+      next: (chunk) => {
+        count += chunk.length;
+        hash.update(chunk);
+        if (keep) kept.push(Buffer.from(chunk));
+        if (o.echo && !outClosed) out.next(chunk.slice());
+        if (count >= threshold && threshold > 0) closeOut();
+      },
+      complete: () => {
+        inboundDone = true;
+        closeOut();
+        finish();
+      },
+      error: reject,
+    });
+    conn.send(out).subscribe({
+      complete: () => {
+        outboundDone = true;
+        finish();
+      },
+      error: reject,
+    });
+    if (o.send !== undefined) {
+      const parts = typeof o.send === 'string' || o.send instanceof Uint8Array ? chunksOf(toBytes(o.send as Uint8Array | string)) : o.send;
+      for (const p of parts) out.next(p);
+    }
+    if (threshold === 0 && !o.echo && !o.waitForPeerClose) closeOut();
+  });
+}
+
+/**
+ * `connect(options)`, then {@link drive} the connection; the whole exchange must finish within `timeoutMs`.
+ */
+export async function clientExchange(options: ConnectOptions, o: DriveOptions & { timeoutMs?: number; owner?: TeardownOwner } = {}): Promise<Transcript> {
+  const timeoutMs = o.timeoutMs ?? 20_000;
+  const { conn, release } = await withTimeout(openConnection(options, o.owner), timeoutMs, `handshake with ${options.host}:${options.port}`);
+  try {
+    return await withTimeout(drive(conn, o), timeoutMs, `exchange with ${options.host}:${options.port}`);
+  } finally {
+    release();
+  }
+}
+
+/** A running `listen()` with a queue of accepted connections. */
+export interface Listener {
+  readonly port: number;
+  /** The next accepted connection (waits up to `timeoutMs`). */
+  accept(timeoutMs?: number): Promise<TlsConnection>;
+  /** Failed connections reported by `onError` (handshake failures, later fatal alerts, truncation). */
+  readonly errors: TlsError[];
+  close(): void;
+}
+
+/** Start `listen(options)` on 127.0.0.1 port 0 and resolve once the port is known. */
+export function startListener(options: Omit<ListenOptions, 'port' | 'host'>, owner?: TeardownOwner): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    const queue: TlsConnection[] = [];
+    const waiters: ((c: TlsConnection) => void)[] = [];
+    const errors: TlsError[] = [];
+    let sub: Subscription | undefined;
+    const close = () => sub?.unsubscribe();
+    owner?.teardown(close);
+    let resolved = false;
+    const listener = (port: number): Listener => ({
+      port,
+      errors,
+      close,
+      accept(timeoutMs = 20_000) {
+        const c = queue.shift();
+        if (c) return Promise.resolve(c);
+        return withTimeout(new Promise<TlsConnection>((r) => waiters.push(r)), timeoutMs, `accepting a connection on port ${port}`);
+      },
+    });
+    sub = listen({
+      ...options,
+      host: '127.0.0.1',
+      port: 0,
+      onListening: ({ port }) => {
+        resolved = true;
+        resolve(listener(port));
+      },
+      onError: (e) => errors.push(e),
+    }).subscribe({
+      next: (conn) => {
+        const w = waiters.shift();
+        if (w) w(conn);
+        else queue.push(conn);
+      },
+      error: (e) => {
+        if (!resolved) reject(e);
+      },
+    });
+  });
 }

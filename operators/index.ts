@@ -1,0 +1,3 @@
+/** Public pipeable operators of rxtls, one per file. */
+export { secure, secureDuplex, type SecureRoleOptions } from './secure.js';
+export { runReducer, type PendingInput, type ReducerSpec } from './runReducer.js';

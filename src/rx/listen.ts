@@ -1,0 +1,74 @@
+/**
+ * `listen`: a TLS 1.3 server over TCP, as an Observable of connections.
+ */
+import { createServer, type AddressInfo } from 'node:net';
+import { Observable, Subscription, asyncScheduler } from 'rxjs';
+import { secureDuplex } from '../../operators/secure.js';
+import { fromSocket, toTransportError } from './duplex.js';
+import { toServerConfig } from './options.js';
+import type { ListenOptions, TlsConnection } from './types.js';
+
+/**
+ * A TCP server on `host:port` (default host `127.0.0.1`) that listens while subscribed and emits one
+ * {@link TlsConnection} per completed handshake.
+ *
+ * - The bound address (the real port when `port` is 0) is passed to `onListening` once the server is bound.
+ * - A connection that fails (handshake failure or timeout, transport error, later fatal alert or truncation) is
+ *   reported to `onError` with its `TlsError` and the remote address; the server keeps running.
+ * - The result errors (kind `transport`) only when the server itself fails, e.g. `EADDRINUSE`.
+ * - Every connection lives while the subscription lives: unsubscribing closes the server and aborts every
+ *   open connection (no close_notify, sockets destroyed). `conn.close()` aborts one connection.
+ *
+ * Options are checked when `listen` is called (`cert` and `key` are required): bad PEM throws at once.
+ *
+ * ```
+ * listen(opts):   -a----b--c---        one value per handshake; failed ones go to onError
+ * unsubscribe:    -a----b--c--!        server closed, a b c aborted
+ * ```
+ *
+ * @example
+ * ```ts
+ * listen({ port: 0, cert, key, onListening: ({ port }) => console.log('port', port), onError: console.warn })
+ *   .pipe(mergeMap((conn) => conn.send(conn.inbound$))) // echo
+ *   .subscribe();
+ * ```
+ *
+ * @see connect — the client side.
+ * @see secure — TLS over any byte duplex.
+ */
+export function listen(options: ListenOptions): Observable<TlsConnection> {
+  const config = toServerConfig(options);
+  const scheduler = options.scheduler ?? asyncScheduler;
+  return new Observable<TlsConnection>((subscriber) => {
+    const server = createServer();
+    const connections = new Subscription();
+    server.on('connection', (socket) => {
+      socket.setNoDelay(true);
+      const remote = {
+        ...(socket.remoteAddress !== undefined ? { address: socket.remoteAddress } : {}),
+        ...(socket.remotePort !== undefined ? { port: socket.remotePort } : {}),
+      };
+      const one = new Subscription();
+      connections.add(one);
+      one.add(() => connections.remove(one));
+      one.add(
+        secureDuplex(fromSocket(socket), config, scheduler).subscribe({
+          next: (conn) => subscriber.next(conn),
+          error: (err: unknown) => {
+            one.unsubscribe();
+            options.onError?.(toTransportError(err), remote);
+          },
+          complete: () => one.unsubscribe(),
+        }),
+      );
+    });
+    server.on('error', (err) => subscriber.error(toTransportError(err)));
+    server.listen(options.port, options.host ?? '127.0.0.1', () => {
+      options.onListening?.(server.address() as AddressInfo);
+    });
+    return () => {
+      connections.unsubscribe();
+      server.close();
+    };
+  });
+}
