@@ -31,7 +31,10 @@ function exit(code: number): void {
   process.stdout.write('', () => process.exit(code));
 }
 
+let dying = false;
 function die(err: unknown): void {
+  if (dying) return; // the same failure may reach several subscribers
+  dying = true;
   process.stderr.write(formatFailure(err) + '\n');
   exit(exitCodeFor(err));
 }
@@ -87,19 +90,20 @@ function runClient(cmd: ClientCommand): void {
   conn$.subscribe({
     next: (conn: TlsConnection) => {
       if (!cmd.quiet) process.stderr.write(`CONNECTED ${peerLabel}\n` + formatSummary(conn.info));
+      // send() first: inbound$ may replay buffered data (even the peer's close) synchronously.
+      conn.send(stdin$().pipe(takeUntil(peerClosed))).subscribe({
+        complete: () => {
+          outboundDone = true;
+          finish();
+        },
+        error: die,
+      });
       conn.inbound$.subscribe({
         next: (chunk) => process.stdout.write(chunk),
         complete: () => {
           inboundDone = true;
           // The peer is done: stop reading stdin so our close_notify follows (like s_client on close_notify).
           peerClosed.next();
-          finish();
-        },
-        error: die,
-      });
-      conn.send(stdin$().pipe(takeUntil(peerClosed))).subscribe({
-        complete: () => {
-          outboundDone = true;
           finish();
         },
         error: die,
@@ -208,6 +212,8 @@ function serveConnection(conn: TlsConnection, cmd: ServerCommand, end: (err?: un
   const outbound = new Subject<Uint8Array>();
   let request = '';
   let answered = false;
+  // send() first: inbound$ may replay buffered data synchronously, and `outbound` is a plain Subject.
+  conn.send(outbound).subscribe({ complete: onOutboundComplete, error: end });
   conn.inbound$.subscribe({
     next: (chunk) => {
       if (cmd.mode === 'print') {
@@ -228,7 +234,6 @@ function serveConnection(conn: TlsConnection, cmd: ServerCommand, end: (err?: un
     },
     error: end,
   });
-  conn.send(outbound).subscribe({ complete: onOutboundComplete, error: end });
 }
 
 function main(argv: readonly string[]): void {

@@ -8,6 +8,7 @@
  * randomness except through the crypto provider, or imports RxJS.
  */
 import type { TlsError } from './errors.js';
+import type { TlsSession } from '../tls/session.js';
 
 /** Identifies a stream inside a connection. TLS has one (0); QUIC has many. */
 export type StreamId = number;
@@ -65,7 +66,10 @@ export interface HandshakeInfo {
   readonly peerSubject?: string;
   /** `ok`, `insecure` (verification disabled), `none` (no certificate requested/sent). */
   readonly verification: 'ok' | 'insecure' | 'none';
+  /** True when a PSK from a session ticket was accepted. */
   readonly resumed: boolean;
+  /** 0-RTT outcome: `none` (not offered), `accepted`, `rejected`. */
+  readonly earlyData: 'none' | 'accepted' | 'rejected';
   /** True when a HelloRetryRequest was exchanged. */
   readonly helloRetry: boolean;
 }
@@ -88,8 +92,13 @@ export type Effect =
   | { readonly type: 'closed'; readonly error?: TlsError }
   /** A secret for the SSLKEYLOGFILE format (NSS key log). */
   | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array }
-  /** A resumable session (client): store it to resume later. */
-  | { readonly type: 'session'; readonly session: unknown }
+  /** A resumable session (client), from a NewSessionTicket: store it to resume later. */
+  | { readonly type: 'session'; readonly session: TlsSession }
+  /**
+   * Outcome of 0-RTT: `accepted`, or `rejected` with the early bytes the server did not take, for the
+   * application to send again now that the handshake is complete (RFC 8446 §4.2.10).
+   */
+  | { readonly type: 'earlyData'; readonly accepted: boolean; readonly rejected?: Uint8Array }
   /** An asynchronous crypto job; answer with a `cryptoDone` input carrying the same `jobId`. */
   | {
       readonly type: 'crypto';

@@ -79,11 +79,17 @@ export interface ListenOptions extends ServerOptions {
 /**
  * An established TLS connection, emitted once the handshake completes.
  *
- * - `inbound$`: the peer's application data; completes when the peer's close_notify arrives, errors with a
- *   `TlsError` on failure. Subscribe once (it is hot after the handshake; data is buffered until subscribed).
+ * - `inbound$`: the peer's application data; completes when the peer's close_notify arrives (or when the
+ *   connection is aborted locally), errors with a `TlsError` on failure. Subscribe once (it is hot after the
+ *   handshake; data is buffered until subscribed; a second subscription errors with `apiMisuse`).
  * - `send(outbound$)`: lazily subscribes `outbound$` and writes each chunk; when `outbound$` completes,
- *   close_notify is sent. The returned Observable completes once close_notify is on the wire.
- * - `close()`: abortive close (no close_notify), the same as unsubscribing from the connection.
+ *   close_notify is sent. The returned Observable completes once close_notify is on the wire (or when the
+ *   connection is closed locally first), and errors with the `TlsError` if the connection fails. One
+ *   `send()` at a time; unsubscribing it stops writing without sending close_notify (a later `send()` may
+ *   continue); after close_notify, `send()` errors with `apiMisuse`. If `outbound$` errors, the connection
+ *   is aborted and the `send()` errors with that error.
+ * - `close()`: abortive close (no close_notify, transport destroyed), the same as unsubscribing from the
+ *   connection; the connection's Observable completes.
  */
 export interface TlsConnection {
   readonly info: HandshakeInfo;

@@ -4,6 +4,7 @@
  */
 import type { CryptoProvider, GroupName, SigningKey } from '../crypto/provider.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
+import type { AntiReplay, Ticketer, TlsSession } from './session.js';
 import { CipherSuite, type CipherSuiteName, NamedGroup } from '../wire/tls/constants.js';
 import { TlsError } from '../core/errors.js';
 
@@ -47,6 +48,15 @@ export interface TlsClientConfig extends TlsCommonConfig {
   readonly serverName?: string;
   /** How many of `groups` get a key share in the first ClientHello (default 1: the first). */
   readonly keyShareCount?: number;
+  /** A session to resume (PSK from a NewSessionTicket), offered if usable for `serverName` at `now`. */
+  readonly session?: TlsSession;
+  /** PSK key exchange modes to offer (RFC 8446 §4.2.9); default `['psk_dhe_ke']`. */
+  readonly pskModes?: readonly ('psk_dhe_ke' | 'psk_ke')[];
+  /**
+   * Send data written before the handshake completes as 0-RTT early data when the resumed session allows it
+   * (RFC 8446 §2.3). Rejected early data is reported in an `earlyData` effect so the application can resend it.
+   */
+  readonly earlyData?: boolean;
 }
 
 /** Server configuration. */
@@ -56,6 +66,19 @@ export interface TlsServerConfig extends TlsCommonConfig {
   readonly requestClientCertificate?: boolean;
   /** Fail the handshake with certificate_required when the client sends no certificate. */
   readonly requireClientCertificate?: boolean;
+  /** Issues and accepts stateless session tickets; without it the server neither issues nor resumes. */
+  readonly ticketer?: Ticketer;
+  /** NewSessionTickets sent after each full or resumed handshake (default 2, like OpenSSL). */
+  readonly ticketCount?: number;
+  /** PSK modes accepted (default both `psk_dhe_ke` and `psk_ke`). */
+  readonly pskModes?: readonly ('psk_dhe_ke' | 'psk_ke')[];
+  /** Accept 0-RTT early data up to this many bytes per connection (default 0: refuse). Needs `antiReplay`. */
+  readonly maxEarlyData?: number;
+  /**
+   * Remembers ticket identities: a ticket is accepted once (resumption and early data), so a replayed
+   * ClientHello cannot resume or replay early data.
+   */
+  readonly antiReplay?: AntiReplay;
 }
 
 export type TlsConfig = TlsClientConfig | TlsServerConfig;

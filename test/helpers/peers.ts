@@ -595,6 +595,14 @@ export function drive(conn: TlsConnection, o: DriveOptions = {}): Promise<Transc
       resolve({ info: conn.info, received: Buffer.concat(kept), receivedBytes: count, receivedSha256: hash.digest('hex') });
     };
     const threshold = o.closeAfterBytes ?? 0;
+    // send() first: inbound$ may replay buffered data synchronously, and `out` is a plain Subject.
+    conn.send(out).subscribe({
+      complete: () => {
+        outboundDone = true;
+        finish();
+      },
+      error: reject,
+    });
     conn.inbound$.subscribe({
       next: (chunk) => {
         count += chunk.length;
@@ -606,13 +614,6 @@ export function drive(conn: TlsConnection, o: DriveOptions = {}): Promise<Transc
       complete: () => {
         inboundDone = true;
         closeOut();
-        finish();
-      },
-      error: reject,
-    });
-    conn.send(out).subscribe({
-      complete: () => {
-        outboundDone = true;
         finish();
       },
       error: reject,

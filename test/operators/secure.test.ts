@@ -41,7 +41,7 @@ test('client and server handshake over a memory pair, exchange data both ways an
     const server$ = of(serverEnd).pipe(
       secure({ role: 'server', cert, key }),
       tap((conn) => infos.push(conn.info)),
-      switchMap((conn) => merge(conn.send(conn.inbound$.pipe(map(upper))))),
+      switchMap((conn) => conn.send(conn.inbound$.pipe(map(upper)))),
     );
     const outbound = cold('     --a--b--|', { a: enc('hello'), b: enc('world') });
     const expectedClient = '    --A--B--|';
@@ -232,5 +232,20 @@ test('inbound$ buffers until subscribed and can be subscribed only once; send() 
     expectObservable(timer(4).pipe(switchMap(() => client.send(cold('-y|', { y: enc('y') }))), kind)).toBe(sendAgain, {
       m: 'apiMisuse',
     });
+  });
+});
+
+test('memoryDuplexPair: writes reach the peer in order after the latency; end is EOF; destroy ends both sides', (t) => {
+  const ts = virtualClock(t);
+  ts.run(({ cold, expectObservable }) => {
+    const [a, b] = memoryDuplexPair({ scheduler: ts, latency: 3 });
+    const writes = cold('   -x-y--e', { x: 'x', y: 'y', e: 'end' });
+    const atPeer = '        ----x-y--|';
+    writes.subscribe((w) => (w === 'end' ? a.end() : a.write(enc(w))));
+    expectObservable(b.incoming$.pipe(map(dec))).toBe(atPeer, { x: 'x', y: 'y' });
+    const [c, d] = memoryDuplexPair();
+    cold('--k').subscribe(() => c.destroy());
+    expectObservable(c.incoming$).toBe('--|');
+    expectObservable(d.incoming$).toBe('--|');
   });
 });

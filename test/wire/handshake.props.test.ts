@@ -24,7 +24,10 @@ function check<Ts extends [unknown, ...unknown[]]>(
 
 const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** Comparable form: byte arrays as number arrays, without the fields the decoder fills in (`order`, `legacyVersion`). */
+/**
+ * Comparable form: byte arrays as number arrays, without the fields the decoder fills in (`order`,
+ * `legacyVersion`), `unknown` sorted by type (the decoder lists it in wire order, which `order` may change).
+ */
 function strip(v: unknown): unknown {
   if (v instanceof Uint8Array) return Array.from(v);
   if (Array.isArray(v)) return v.map(strip);
@@ -32,7 +35,10 @@ function strip(v: unknown): unknown {
     return Object.fromEntries(
       Object.entries(v)
         .filter(([k]) => k !== 'order' && k !== 'legacyVersion')
-        .map(([k, x]) => [k, strip(x)]),
+        .map(([k, x]) => [
+          k,
+          k === 'unknown' ? strip([...(x as { type: number }[])].sort((a, b) => a.type - b.type)) : strip(x),
+        ]),
     );
   }
   return v;

@@ -269,7 +269,8 @@ function writeExtensionBlock(
     const distinct = new Set(order);
     if (distinct.size !== order.length || order.length !== bodies.size || !order.every((t) => bodies.has(t))) {
       throw new RangeError(
-        `${what}: order [${order.join(',')}] does not list exactly the extensions present [${[...bodies.keys()].join(',')}]`,
+        `${what}: order [${order.join(',')}] does not list exactly the extensions present ` +
+          `[${[...bodies.keys()].join(',')}]`,
       );
     }
     if (last !== undefined && bodies.has(last) && order[order.length - 1] !== last) {
@@ -628,7 +629,7 @@ function encodeServerHello(w: Writer, sh: ServerHello): void {
     writeExtensionBlock(w, what, undefined, [[X.supported_versions, undefined]], e.unknown, e.order);
   } else if (hrr) {
     if (e.keyShare !== undefined || e.preSharedKey !== undefined) {
-      throw new RangeError('HelloRetryRequest: key_share carries selectedGroup only, and pre_shared_key is not allowed');
+      throw new RangeError('HelloRetryRequest: key_share carries selectedGroup only; pre_shared_key is not allowed');
     }
     writeExtensionBlock(
       w,
