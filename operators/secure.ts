@@ -199,6 +199,7 @@ export function secureDuplex(
         case 'alertReceived':
         case 'keyLog':
         case 'session':
+        case 'earlyData':
           return;
         default:
           assertNever(e);

@@ -254,7 +254,7 @@ function checkList(list: string, parser: (l: string) => unknown): string {
 /**
  * The handshake summary, one `Key: value` per line (stable keys, so scripts and tests can read it):
  * Protocol, Cipher, Group, ALPN, Server name, Peer, Peer certificates, Peer signature, Verification,
- * HelloRetryRequest, Resumed.
+ * HelloRetryRequest, Resumed, Early data.
  */
 export function formatSummary(info: HandshakeInfo): string {
   const lines: [string, string][] = [
@@ -269,6 +269,7 @@ export function formatSummary(info: HandshakeInfo): string {
     ['Verification', info.verification],
     ['HelloRetryRequest', info.helloRetry ? 'yes' : 'no'],
     ['Resumed', info.resumed ? 'yes' : 'no'],
+    ['Early data', info.earlyData ?? 'none'],
   ];
   return lines.map(([k, v]) => `${k}: ${v}\n`).join('');
 }
@@ -277,7 +278,7 @@ export function formatSummary(info: HandshakeInfo): string {
 export function parseSummary(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split(/\r?\n/)) {
-    const m = /^(Protocol|Cipher|Group|ALPN|Server name|Peer|Peer certificates|Peer signature|Verification|HelloRetryRequest|Resumed): (.*)$/.exec(line);
+    const m = /^(Protocol|Cipher|Group|ALPN|Server name|Peer|Peer certificates|Peer signature|Verification|HelloRetryRequest|Resumed|Early data): (.*)$/.exec(line);
     if (m) out[m[1]!] = m[2]!;
   }
   return out;

@@ -4,7 +4,17 @@
  */
 import { abort, fail } from '../core/errors.js';
 import type { GroupName, KeyExchangeKeyPair } from '../crypto/provider.js';
-import { suiteParams } from '../crypto/keySchedule.js';
+import {
+  binderKey,
+  deriveSecret,
+  earlySecret,
+  finishedVerifyData,
+  resumptionPsk,
+  suiteParams,
+} from '../crypto/keySchedule.js';
+import { encodeHandshakeBytes, pskBindersLength } from '../wire/tls/handshake.js';
+import { MAX_TICKET_LIFETIME, type TlsSession, sessionUsable } from './session.js';
+import { recordKey } from './record.js';
 import {
   AlertDescription,
   HRR_RANDOM,
@@ -18,6 +28,7 @@ import type {
   ClientHello,
   EncryptedExtensions,
   HandshakeMessage,
+  NewSessionTicket,
   ServerHello,
 } from '../wire/tls/messages.js';
 import { SIGNATURE_ALGORITHMS, checkCertificateVerify, checkPeerCertificate, chooseScheme, sendCertificateAndVerify } from './auth.js';
@@ -26,8 +37,11 @@ import { deriveApplicationKeys, deriveHandshakeKeys, deriveResumptionSecret, fin
 import {
   type ClientOffer,
   type Cx,
+  type OfferedPsk,
   appendTranscript,
   bytesEqual,
+  concatBytes,
+  keyLog,
   flushHandshake,
   isIpLiteral,
   sendCcsOnce,
@@ -36,20 +50,60 @@ import {
 } from './state.js';
 import { completeHandshake } from './complete.js';
 
-/** Start a client: build and send the first ClientHello. */
+/** Start a client: build and send the first ClientHello (with a PSK and early data when resuming). */
 export function clientStart(cx: Cx): void {
   const s = cx.s;
-  const p = s.config.provider;
+  const c = s.config;
+  const p = c.provider;
   const random = p.randomBytes(32);
   // A non-empty legacy_session_id puts the connection in middlebox compatibility mode (RFC 8446 §D.4).
-  const sessionId = s.config.middleboxCompat ? p.randomBytes(32) : new Uint8Array(0);
-  const shareGroups = s.config.groups.slice(0, Math.max(1, s.config.keyShareCount));
+  const sessionId = c.middleboxCompat ? p.randomBytes(32) : new Uint8Array(0);
+  const shareGroups = c.groups.slice(0, Math.max(1, c.keyShareCount));
   const keyPairs = shareGroups.map((g) => p.generateKeyPair(g));
-  const hello = buildClientHello(cx, random, sessionId, keyPairs);
+  const psk = offerablePsk(cx);
+  const wantEarly = !!psk && c.earlyData && psk.session.maxEarlyData > 0 && c.suites.includes(psk.session.suite);
+  let hello = buildClientHello(cx, random, sessionId, keyPairs, undefined, psk, wantEarly);
+  if (psk) hello = withBinders(cx, hello, psk, []);
   s.clientRandom = random;
-  s.phase = { name: 'expectServerHello', offer: { hello, keyPairs, retried: false } };
+  s.nego = { ...s.nego, ...(c.serverName !== undefined ? { serverName: c.serverName } : {}) };
+  s.phase = { name: 'expectServerHello', offer: { hello, keyPairs, retried: false, ...(psk ? { psk } : {}) } };
   sendHandshake(cx, { type: 'client_hello', body: hello });
   flushHandshake(cx, ProtocolVersion.TLS1_0);
+  if (wantEarly) {
+    // client_early_traffic_secret over Hash(ClientHello) (RFC 8446 §7.1), under the session's suite.
+    const secret = deriveSecret(p, psk.suite.hash, psk.early, 'c e traffic', p.hash(psk.suite.hash, s.transcript[0]!));
+    keyLog(cx, 'CLIENT_EARLY_TRAFFIC_SECRET', secret);
+    sendCcsOnce(cx);
+    setTxKey(cx, recordKey(p, psk.suite, secret));
+    s.early = { ...s.early, status: 'offered', budget: psk.session.maxEarlyData };
+  }
+}
+
+/** The configured session, if it may be offered now for this server name (RFC 8446 §4.6.1). */
+function offerablePsk(cx: Cx): OfferedPsk | undefined {
+  const c = cx.s.config;
+  const session = c.session;
+  if (!session || !sessionUsable(session, cx.now)) return undefined;
+  if ((c.serverName ?? '') !== session.serverName) return undefined;
+  const suite = suiteParams(session.suite);
+  // The PSK is bound to its suite's hash: offer it only if we offer a suite with that hash.
+  if (!suite || !c.suites.some((sc) => suiteParams(sc)!.hash === suite.hash)) return undefined;
+  return { session, suite, early: earlySecret(c.provider, suite.hash, session.psk) };
+}
+
+/**
+ * Fill in the PSK binder (RFC 8446 §4.2.11.2): an HMAC over the transcript so far and the ClientHello
+ * truncated before the binders list, keyed by the "res binder" key.
+ */
+function withBinders(cx: Cx, hello: ClientHello, psk: OfferedPsk, prefix: readonly Uint8Array[]): ClientHello {
+  const p = cx.s.config.provider;
+  const hash = psk.suite.hash;
+  const offered = hello.extensions.preSharedKey!;
+  const raw = encodeHandshakeBytes({ type: 'client_hello', body: hello });
+  const truncated = raw.subarray(0, raw.length - pskBindersLength(offered));
+  const h = p.hash(hash, concatBytes([...prefix, truncated]));
+  const binder = finishedVerifyData(p, hash, binderKey(p, hash, psk.early, false), h);
+  return { ...hello, extensions: { ...hello.extensions, preSharedKey: { identities: offered.identities, binders: [binder] } } };
 }
 
 function buildClientHello(
@@ -58,6 +112,8 @@ function buildClientHello(
   sessionId: Uint8Array,
   keyPairs: readonly KeyExchangeKeyPair[],
   cookie?: Uint8Array,
+  psk?: OfferedPsk,
+  early = false,
 ): ClientHello {
   const c = cx.s.config;
   const name = c.serverName;
@@ -69,8 +125,23 @@ function buildClientHello(
     ...(c.alpn && c.alpn.length > 0 ? { alpn: c.alpn } : {}),
     supportedVersions: [ProtocolVersion.TLS1_3],
     ...(cookie ? { cookie } : {}),
-    pskKeyExchangeModes: [PskKeyExchangeMode.psk_dhe_ke],
+    pskKeyExchangeModes: c.pskModes,
     keyShares: keyPairs.map((kp) => ({ group: groupCode(kp.group), keyExchange: kp.publicKey })),
+    ...(early ? { earlyData: true as const } : {}),
+    ...(psk
+      ? {
+          preSharedKey: {
+            identities: [
+              {
+                identity: psk.session.ticket,
+                // RFC 8446 §4.2.11.1: the ticket age in ms plus ticket_age_add, modulo 2^32.
+                obfuscatedTicketAge: (cx.now - psk.session.receivedAt + psk.session.ageAdd) >>> 0,
+              },
+            ],
+            binders: [new Uint8Array(cx.s.config.provider.hashLength(psk.suite.hash))],
+          },
+        }
+      : {}),
     unknown: [],
     order,
   };
@@ -140,20 +211,32 @@ function onServerHello(cx: Cx, offer: ClientOffer, sh: ServerHello, raw: Uint8Ar
   const isHrr = bytesEqual(sh.random, HRR_RANDOM);
   if (isHrr) return onHelloRetryRequest(cx, offer, sh, raw, suite.code);
   if (s.suite && s.suite.code !== suite.code) abort(fail.illegal('ServerHello cipher suite differs from HelloRetryRequest'));
-  if (ext.preSharedKey !== undefined) abort(fail.illegal('server accepted a PSK that was not offered'));
+  const psk = ext.preSharedKey !== undefined ? offer.psk : undefined;
+  if (ext.preSharedKey !== undefined) {
+    if (!psk || ext.preSharedKey !== 0) abort(fail.illegal('server selected a PSK identity that was not offered'));
+    if (psk.suite.hash !== suite.hash) abort(fail.illegal('server selected a suite whose hash does not match the PSK'));
+  }
   if (ext.cookie !== undefined) abort(fail.illegal('cookie in ServerHello'));
   const share = ext.keyShare;
-  if (!share) abort(fail.incompatible(AlertDescription.missing_extension, 'ServerHello without key_share'));
-  const kp = offer.keyPairs.find((k) => groupCode(k.group) === share.group);
-  if (!kp) abort(fail.illegal('server key share is for a group we sent no share for'));
-  const shared = s.config.provider.sharedSecret(kp.group, kp.privateKey, share.keyExchange);
-  if (!shared) abort(fail.illegal('invalid server key share'));
+  let shared: Uint8Array | undefined;
+  if (share) {
+    const kp = offer.keyPairs.find((k) => groupCode(k.group) === share.group);
+    if (!kp) abort(fail.illegal('server key share is for a group we sent no share for'));
+    const secret = s.config.provider.sharedSecret(kp.group, kp.privateKey, share.keyExchange);
+    if (!secret) abort(fail.illegal('invalid server key share'));
+    shared = secret;
+    s.group = kp.group;
+  } else if (!psk || !s.config.pskModes.includes(PskKeyExchangeMode.psk_ke)) {
+    abort(fail.incompatible(AlertDescription.missing_extension, 'ServerHello without key_share'));
+  }
   s.suite = suite;
-  s.group = kp.group;
   appendTranscript(cx, raw);
-  const keys = deriveHandshakeKeys(cx, shared);
+  const keys = deriveHandshakeKeys(cx, shared, psk?.session.psk);
   s.rxKey = keys.server;
-  s.txKey = keys.client;
+  s.nego = { ...s.nego, resumed: !!psk };
+  // While early data may still be flowing, the handshake write key waits (installed at EndOfEarlyData).
+  if (s.early.status === 'offered') s.early = { ...s.early, pendingTxKey: keys.client };
+  else s.txKey = keys.client;
   s.phase = { name: 'expectEncryptedExtensions' };
 }
 
@@ -181,11 +264,15 @@ function onHelloRetryRequest(cx: Cx, offer: ClientOffer, hrr: ServerHello, raw: 
   s.transcript = [synthetic, raw];
   s.nego = { ...s.nego, helloRetry: true };
   const keyPairs = group ? [p.generateKeyPair(group)] : offer.keyPairs;
-  const hello = buildClientHello(cx, offer.hello.random, offer.hello.legacySessionId, keyPairs, hrr.extensions.cookie);
+  // Early data is not possible after a HelloRetryRequest; the PSK stays if its hash matches the new suite.
+  const psk = offer.psk && offer.psk.suite.hash === s.suite.hash ? offer.psk : undefined;
+  let hello = buildClientHello(cx, offer.hello.random, offer.hello.legacySessionId, keyPairs, hrr.extensions.cookie, psk);
+  if (psk) hello = withBinders(cx, hello, psk, s.transcript);
+  if (s.early.status === 'offered') rejectEarly(cx);
   sendCcsOnce(cx);
   sendHandshake(cx, { type: 'client_hello', body: hello });
   flushHandshake(cx);
-  s.phase = { name: 'expectServerHello', offer: { hello, keyPairs, retried: true } };
+  s.phase = { name: 'expectServerHello', offer: { hello, keyPairs, retried: true, ...(psk ? { psk } : {}) } };
 }
 
 function onEncryptedExtensions(cx: Cx, ee: EncryptedExtensions, raw: Uint8Array): void {
@@ -193,13 +280,19 @@ function onEncryptedExtensions(cx: Cx, ee: EncryptedExtensions, raw: Uint8Array)
   if (ee.alpn !== undefined) {
     if (!s.config.alpn || !s.config.alpn.includes(ee.alpn)) abort(fail.illegal(`server selected unoffered ALPN protocol "${ee.alpn}"`));
   }
-  if (ee.earlyData) abort(fail.illegal('server accepted early data that was not offered'));
+  if (ee.earlyData) {
+    if (s.early.status !== 'offered' || !s.nego.resumed) abort(fail.illegal('server accepted early data that was not offered'));
+    s.early = { ...s.early, status: 'accepted' };
+  } else if (s.early.status === 'offered') {
+    rejectEarly(cx);
+  }
   s.nego = {
     ...s.nego,
     ...(ee.alpn !== undefined ? { alpn: ee.alpn } : {}),
   };
   appendTranscript(cx, raw);
-  s.phase = { name: 'expectCertificateOrRequest' };
+  // A resumed handshake has no certificate messages (RFC 8446 §2.2).
+  s.phase = s.nego.resumed ? { name: 'expectFinished' } : { name: 'expectCertificateOrRequest' };
 }
 
 function onCertificateRequest(cx: Cx, cr: CertificateRequest, raw: Uint8Array): void {
@@ -243,6 +336,13 @@ function onServerFinished(
   const app = deriveApplicationKeys(cx);
   if (cx.s.hsBuf.length !== 0) abort(fail.unexpected('handshake data after server Finished not on a record boundary'));
   s.rxKey = app.server;
+  if (s.early.status === 'accepted') {
+    // RFC 8446 §4.5: EndOfEarlyData under the early key, then the handshake key for the rest of the flight.
+    sendHandshake(cx, { type: 'end_of_early_data' });
+    setTxKey(cx, s.early.pendingTxKey!);
+    s.early = { ...s.early, pendingTxKey: undefined };
+    cx.effects.push({ type: 'earlyData', accepted: true });
+  }
   // Second flight: [change_cipher_spec] [Certificate, CertificateVerify] Finished, under client_handshake keys.
   sendCcsOnce(cx);
   if (requestContext !== undefined) {
@@ -260,3 +360,34 @@ function onServerFinished(
   completeHandshake(cx);
 }
 
+
+/** The server refused 0-RTT: switch to the handshake key and hand the early bytes back to the application. */
+function rejectEarly(cx: Cx): void {
+  const s = cx.s;
+  if (s.early.pendingTxKey) setTxKey(cx, s.early.pendingTxKey);
+  else s.txKey = undefined;
+  const rejected = concatBytes(s.early.sent.length ? s.early.sent : [new Uint8Array(0)]);
+  s.early = { ...s.early, status: 'rejected', pendingTxKey: undefined, sent: [] };
+  cx.effects.push({ type: 'earlyData', accepted: false, rejected });
+}
+
+/** A NewSessionTicket becomes a resumable session (RFC 8446 §4.6.1). */
+export function onNewSessionTicket(cx: Cx, t: NewSessionTicket): void {
+  const s = cx.s;
+  if (t.lifetime > MAX_TICKET_LIFETIME) abort(fail.illegal('ticket lifetime over 7 days'));
+  if (t.lifetime === 0 || t.ticket.length === 0) return;
+  const p = s.config.provider;
+  const suite = s.suite!;
+  const session: TlsSession = {
+    serverName: s.config.serverName ?? '',
+    suite: suite.code,
+    psk: resumptionPsk(p, suite.hash, s.secrets.resumption!, t.nonce),
+    ticket: t.ticket.slice(),
+    ageAdd: t.ageAdd,
+    lifetime: t.lifetime,
+    receivedAt: cx.now,
+    maxEarlyData: t.maxEarlyDataSize ?? 0,
+    ...(s.nego.alpn !== undefined ? { alpn: s.nego.alpn } : {}),
+  };
+  cx.effects.push({ type: 'session', session });
+}

@@ -19,7 +19,8 @@ export function completeHandshake(cx: Cx): void {
     peerCertificates: n.peerChain,
     ...(n.peerSubject !== undefined ? { peerSubject: n.peerSubject } : {}),
     verification: n.verification,
-    resumed: false,
+    resumed: n.resumed,
+    earlyData: s.early.status === 'accepted' ? 'accepted' : s.early.status === 'rejected' ? 'rejected' : 'none',
     helloRetry: n.helloRetry,
   };
   cx.effects.push({ type: 'handshakeComplete', info: s.info });

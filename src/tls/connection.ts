@@ -14,7 +14,7 @@
  * ```
  */
 import { DecodeError } from '../wire/reader.js';
-import { AlertDescription, AlertLevel, ContentType, KeyUpdateRequest, MAX_PLAINTEXT } from '../wire/tls/constants.js';
+import { AlertDescription, AlertLevel, ContentType, KeyUpdateRequest, MAX_PLAINTEXT, PskKeyExchangeMode } from '../wire/tls/constants.js';
 import { decodeHandshakeBody } from '../wire/tls/handshake.js';
 import { decodeAlert } from '../wire/tls/alert.js';
 import type { HandshakeMessage } from '../wire/tls/messages.js';
@@ -25,7 +25,7 @@ import { nextTrafficSecret } from '../crypto/keySchedule.js';
 import { DEFAULT_GROUPS, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SUITES, type TlsConfig, suiteCode } from './config.js';
 import { type RecordKey, frameRecord, openRecord, recordKey } from './record.js';
 import { type Conn, type Cx, type Resolved, concatBytes, fatal, flushHandshake, sendAlert, sendHandshake, setTxKey } from './state.js';
-import { clientHandshake, clientStart } from './client.js';
+import { clientHandshake, clientStart, onNewSessionTicket } from './client.js';
 import { serverHandshake } from './server.js';
 import { writeApplicationData } from './output.js';
 
@@ -76,7 +76,17 @@ export function createConnection(config: TlsConfig): TlsState {
     requestClientCert: config.role === 'server' ? !!config.requestClientCertificate : false,
     requireClientCert: config.role === 'server' ? !!config.requireClientCertificate : false,
     ignoreUnexpectedEof: config.ignoreUnexpectedEof ?? false,
+    ...(config.role === 'client' && config.session ? { session: config.session } : {}),
+    pskModes: (config.pskModes ?? (config.role === 'client' ? ['psk_dhe_ke'] : ['psk_dhe_ke', 'psk_ke'])).map(
+      (m) => PskKeyExchangeMode[m],
+    ),
+    earlyData: config.role === 'client' ? !!config.earlyData : false,
+    ...(config.role === 'server' && config.ticketer ? { ticketer: config.ticketer } : {}),
+    ticketCount: config.role === 'server' ? (config.ticketCount ?? 2) : 0,
+    maxEarlyData: config.role === 'server' ? (config.maxEarlyData ?? 0) : 0,
+    ...(config.role === 'server' && config.antiReplay ? { antiReplay: config.antiReplay } : {}),
   };
+  if (resolved.maxEarlyData > 0 && !resolved.antiReplay) throw misuse('accepting early data needs an antiReplay store');
   return {
     config: resolved,
     phase: { name: 'idle' },
@@ -85,13 +95,15 @@ export function createConnection(config: TlsConfig): TlsState {
     transcript: [],
     secrets: {},
     started: false,
-    nego: { peerChain: [], verification: 'none', helloRetry: false },
+    nego: { peerChain: [], verification: 'none', helloRetry: false, resumed: false },
     shutdown: { sent: false, received: false },
     pendingWrites: [],
     ccsSent: false,
     ccsAllowed: false,
     keyUpdateOwed: false,
     endPending: false,
+    early: { status: 'none', sent: [], budget: 0, skip: 0 },
+    ticketsWanted: false,
   };
 }
 
@@ -180,7 +192,11 @@ function dispatch(cx: Cx, input: Input): void {
     case 'write':
       if (s.shutdown.sent || s.endPending) throw misuse('cannot write after the output was ended (close_notify)');
       if (s.phase.name === 'connected') writeApplicationData(cx, input.data);
-      else s.pendingWrites = [...s.pendingWrites, input.data];
+      else if (s.early.status === 'offered' && s.pendingWrites.length === 0 && input.data.length <= s.early.budget) {
+        // 0-RTT: under the early traffic key, within the ticket's max_early_data_size.
+        writeApplicationData(cx, input.data);
+        s.early = { ...s.early, sent: [...s.early.sent, input.data], budget: s.early.budget - input.data.length };
+      } else s.pendingWrites = [...s.pendingWrites, input.data];
       return;
     case 'end':
       if (s.shutdown.sent) return;
@@ -285,7 +301,11 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
   }
   if (!s.rxKey) {
     if (fragment.length > MAX_PLAINTEXT) abort(fail.misbehaved(AlertDescription.record_overflow, 'plaintext record over 2^14 bytes'));
-    if (type === ContentType.application_data) abort(fail.unexpected('application data before the handshake keys'));
+    if (type === ContentType.application_data) {
+      // Early data sent with a ClientHello we answered with HelloRetryRequest is skipped (RFC 8446 §4.2.10).
+      if (skipEarly(cx, fragment.length)) return;
+      abort(fail.unexpected('application data before the handshake keys'));
+    }
     return onContent(cx, type, fragment);
   }
   if (type !== ContentType.application_data) {
@@ -298,6 +318,8 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
   const opened = openRecord(s.rxKey, header, fragment);
   switch (opened.kind) {
     case 'badMac':
+      // Rejected 0-RTT records fail to open under the handshake key: skip them, within a bound.
+      if (skipEarly(cx, fragment.length)) return;
       abort(fail.misbehaved(AlertDescription.bad_record_mac, 'record failed authentication'));
     case 'overflow':
       abort(fail.misbehaved(AlertDescription.record_overflow, 'inner plaintext over 2^14 + 1 bytes'));
@@ -305,6 +327,7 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
       abort(fail.unexpected('record without a content type (all padding)'));
     case 'ok':
       s.rxKey = opened.key;
+      if (s.early.skip) s.early = { ...s.early, skip: 0 };
       if (opened.type === ContentType.change_cipher_spec) abort(fail.unexpected('encrypted change_cipher_spec'));
       return onContent(cx, opened.type, opened.content);
   }
@@ -320,6 +343,13 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
       if (s.hsBuf.length) abort(fail.unexpected('alert interleaved with a fragmented handshake message'));
       return onAlert(cx, content);
     case ContentType.application_data:
+      if (s.phase.name === 'expectEndOfEarlyData') {
+        // Accepted 0-RTT data (RFC 8446 §4.2.10): more than max_early_data_size is unexpected_message.
+        if (content.length > s.early.budget) abort(fail.unexpected('early data exceeds max_early_data_size'));
+        s.early = { ...s.early, budget: s.early.budget - content.length };
+        if (content.length) cx.effects.push({ type: 'deliver', data: content.slice() });
+        return;
+      }
       if (s.phase.name !== 'connected') abort(fail.unexpected('application data before the handshake completed'));
       if (s.hsBuf.length) abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
       if (s.shutdown.received || content.length === 0) return;
@@ -388,7 +418,7 @@ function onPostHandshake(cx: Cx, msg: HandshakeMessage): void {
   switch (msg.type) {
     case 'new_session_ticket':
       if (s.config.role !== 'client') abort(fail.unexpected('NewSessionTicket sent to a server'));
-      return;
+      return onNewSessionTicket(cx, msg.body);
     case 'key_update': {
       const suite = s.suite!;
       const p = s.config.provider;
@@ -410,4 +440,13 @@ function sendKeyUpdate(cx: Cx, requestPeer: boolean): void {
   sendHandshake(cx, { type: 'key_update', body: { requestUpdate: requestPeer ? 1 : 0 } });
   const tx = s.txKey as RecordKey;
   setTxKey(cx, recordKey(p, suite, nextTrafficSecret(p, suite.hash, tx.secret)));
+}
+
+/** Server: drop a record of rejected early data if the skip budget allows (RFC 8446 §4.2.10). */
+function skipEarly(cx: Cx, length: number): boolean {
+  const s = cx.s;
+  if (s.config.role !== 'server' || s.early.skip <= 0) return false;
+  if (length > s.early.skip) abort(fail.unexpected('too much rejected early data'));
+  s.early = { ...s.early, skip: s.early.skip - length };
+  return true;
 }

@@ -26,7 +26,7 @@ const L = {
  * After ServerHello: Early Secret (no PSK) → Handshake Secret from the (EC)DHE output → client/server
  * handshake traffic secrets over Hash(ClientHello..ServerHello).
  */
-export function deriveHandshakeKeys(cx: Cx, shared: Uint8Array, psk?: Uint8Array): { client: RecordKey; server: RecordKey } {
+export function deriveHandshakeKeys(cx: Cx, shared: Uint8Array | undefined, psk?: Uint8Array): { client: RecordKey; server: RecordKey } {
   const s = cx.s;
   const p = s.config.provider;
   const suite = s.suite!;

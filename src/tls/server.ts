@@ -5,7 +5,25 @@
 import { abort, fail } from '../core/errors.js';
 import type { GroupName } from '../crypto/provider.js';
 import { suiteParams } from '../crypto/keySchedule.js';
-import { AlertDescription, ExtensionType, HRR_RANDOM, HandshakeType, ProtocolVersion } from '../wire/tls/constants.js';
+import {
+  AlertDescription,
+  ExtensionType,
+  HRR_RANDOM,
+  HandshakeType,
+  ProtocolVersion,
+  PskKeyExchangeMode,
+} from '../wire/tls/constants.js';
+import {
+  type SuiteParams,
+  binderKey,
+  deriveSecret,
+  earlySecret,
+  finishedVerifyData,
+  resumptionPsk,
+} from '../crypto/keySchedule.js';
+import { pskBindersLength } from '../wire/tls/handshake.js';
+import type { TicketState } from './session.js';
+import { type RecordKey, recordKey } from './record.js';
 import type { ClientHello, HandshakeMessage, KeyShareEntry } from '../wire/tls/messages.js';
 import { checkCertificateVerify, checkPeerCertificate, chooseScheme, SIGNATURE_ALGORITHMS, sendCertificateAndVerify } from './auth.js';
 import { unexpected } from './client.js';
@@ -16,6 +34,9 @@ import {
   type Cx,
   appendTranscript,
   bytesEqual,
+  concatBytes,
+  keyLog,
+  transcriptHash,
   flushHandshake,
   sendCcsOnce,
   sendHandshake,
@@ -36,6 +57,13 @@ export function serverHandshake(cx: Cx, msg: HandshakeMessage, raw: Uint8Array):
       if (msg.type !== 'certificate_verify') return unexpected(msg, 'CertificateVerify');
       checkCertificateVerify(cx, msg.body, ph.chain[0]!, 'client');
       appendTranscript(cx, raw);
+      cx.s.phase = { name: 'expectClientFinished' };
+      return;
+    case 'expectEndOfEarlyData':
+      if (msg.type !== 'end_of_early_data') return unexpected(msg, 'EndOfEarlyData');
+      appendTranscript(cx, raw);
+      cx.s.rxKey = cx.s.early.pendingRxKey;
+      cx.s.early = { ...cx.s.early, pendingRxKey: undefined };
       cx.s.phase = { name: 'expectClientFinished' };
       return;
     case 'expectClientFinished':
@@ -74,34 +102,50 @@ function onClientHello(
     abort(fail.incompatible(AlertDescription.handshake_failure, 'no cipher suite in common'));
   }
   const suite = suiteParams(suiteCode)!;
-  if (!ext.supportedGroups) abort(fail.incompatible(AlertDescription.missing_extension, 'ClientHello without supported_groups'));
-  if (!ext.keyShares) abort(fail.incompatible(AlertDescription.missing_extension, 'ClientHello without key_share'));
-  if (!ext.signatureAlgorithms) {
+  if (ext.preSharedKey && !ext.pskKeyExchangeModes) {
+    abort(fail.incompatible(AlertDescription.missing_extension, 'pre_shared_key without psk_key_exchange_modes'));
+  }
+  s.ticketsWanted = !!ext.pskKeyExchangeModes && ext.pskKeyExchangeModes.length > 0;
+  // Resumption: a ticket of ours whose binder verifies (RFC 8446 §4.2.11).
+  const psk = ext.preSharedKey ? choosePsk(cx, ch, raw, suite) : undefined;
+  const dhe = !psk || psk.mode === PskKeyExchangeMode.psk_dhe_ke;
+  if (dhe) {
+    if (!ext.supportedGroups) abort(fail.incompatible(AlertDescription.missing_extension, 'ClientHello without supported_groups'));
+    if (!ext.keyShares) abort(fail.incompatible(AlertDescription.missing_extension, 'ClientHello without key_share'));
+    checkKeyShares(ext.keyShares, ext.supportedGroups);
+  }
+  if (!psk && !ext.signatureAlgorithms) {
     abort(fail.incompatible(AlertDescription.missing_extension, 'ClientHello without signature_algorithms'));
   }
-  checkKeyShares(ext.keyShares, ext.supportedGroups);
-  // Certificate authentication: a scheme for our key that the client accepts.
-  const scheme = chooseScheme(cx, ext.signatureAlgorithms);
-  if (scheme === undefined) abort(fail.incompatible(AlertDescription.handshake_failure, 'no signature scheme in common with our key'));
   // Group: prefer one of ours for which the client sent a share; else ask for one (HelloRetryRequest).
   let chosen: { group: GroupName; share: KeyShareEntry } | undefined;
-  for (const g of c.groups) {
-    const share = ext.keyShares.find((k) => k.group === groupCode(g));
-    if (share) {
-      chosen = { group: g, share };
-      break;
+  if (dhe) {
+    for (const g of c.groups) {
+      const share = ext.keyShares!.find((k) => k.group === groupCode(g));
+      if (share) {
+        chosen = { group: g, share };
+        break;
+      }
+    }
+    if (retry) {
+      // RFC 8446 §4.1.4: the retried ClientHello must carry a share for the group we asked for.
+      if (!chosen || chosen.group !== retry.group || ext.keyShares!.length !== 1) {
+        abort(fail.illegal('second ClientHello does not carry exactly the requested key share'));
+      }
+    }
+    if (!chosen) {
+      const group = c.groups.find((g) => ext.supportedGroups!.includes(groupCode(g)));
+      if (!group) abort(fail.incompatible(AlertDescription.handshake_failure, 'no key exchange group in common'));
+      return sendHelloRetryRequest(cx, ch, raw, suite.code, group);
     }
   }
-  if (retry) {
-    // RFC 8446 §4.1.4: the retried ClientHello must carry a share for the group we asked for.
-    if (!chosen || chosen.group !== retry.group || ext.keyShares.length !== 1) {
-      abort(fail.illegal('second ClientHello does not carry exactly the requested key share'));
-    }
-  }
-  if (!chosen) {
-    const group = c.groups.find((g) => ext.supportedGroups!.includes(groupCode(g)));
-    if (!group) abort(fail.incompatible(AlertDescription.handshake_failure, 'no key exchange group in common'));
-    return sendHelloRetryRequest(cx, ch, raw, suite.code, group);
+  // A ticket is accepted once: a replayed ClientHello falls back to a full handshake (RFC 8446 §8).
+  let resumed = psk;
+  if (resumed && c.antiReplay && !c.antiReplay.firstUse(resumed.identity, cx.now)) resumed = undefined;
+  if (!resumed && !dhe) abort(fail.incompatible(AlertDescription.handshake_failure, 'psk_ke offered but the ticket was refused'));
+  const scheme = resumed ? undefined : chooseScheme(cx, ext.signatureAlgorithms ?? []);
+  if (!resumed && scheme === undefined) {
+    abort(fail.incompatible(AlertDescription.handshake_failure, 'no signature scheme in common with our key'));
   }
   // ALPN (RFC 7301 §3.2): our preference; no overlap is no_application_protocol.
   let alpn: string | undefined;
@@ -109,18 +153,49 @@ function onClientHello(
     alpn = c.alpn.find((a) => ext.alpn!.includes(a));
     if (alpn === undefined) abort(fail.incompatible(AlertDescription.no_application_protocol, 'no ALPN protocol in common'));
   }
-  const kp = p.generateKeyPair(chosen.group);
-  const shared = p.sharedSecret(chosen.group, kp.privateKey, chosen.share.keyExchange);
-  if (!shared) abort(fail.illegal('invalid client key share'));
+  let shared: Uint8Array | undefined;
+  let serverShare: KeyShareEntry | undefined;
+  if (chosen) {
+    const kp = p.generateKeyPair(chosen.group);
+    const secret = p.sharedSecret(chosen.group, kp.privateKey, chosen.share.keyExchange);
+    if (!secret) abort(fail.illegal('invalid client key share'));
+    shared = secret;
+    serverShare = { group: groupCode(chosen.group), keyExchange: kp.publicKey };
+    s.group = chosen.group;
+  }
   s.suite = suite;
-  s.group = chosen.group;
   s.clientRandom = ch.random;
   s.nego = {
     ...s.nego,
     ...(alpn !== undefined ? { alpn } : {}),
     ...(ext.serverName !== undefined ? { serverName: ext.serverName } : {}),
+    resumed: !!resumed,
   };
   appendTranscript(cx, raw);
+  // 0-RTT (RFC 8446 §4.2.10): only on the first identity, same suite and ALPN, no HelloRetryRequest, a fresh
+  // ticket age, and within our limit; otherwise the client's early records are skipped.
+  const acceptEarly =
+    !!ext.earlyData &&
+    !!resumed &&
+    resumed.index === 0 &&
+    !retry &&
+    c.maxEarlyData > 0 &&
+    resumed.state.maxEarlyData > 0 &&
+    resumed.state.suite === suite.code &&
+    (resumed.state.alpn ?? '') === (alpn ?? '') &&
+    Math.abs(resumed.clientAge - (cx.now - resumed.state.issuedAt)) <= EARLY_AGE_TOLERANCE_MS;
+  if (acceptEarly) {
+    const earlyKey = deriveEarlyKey(cx, resumed!.early);
+    s.rxKey = earlyKey;
+    s.early = { ...s.early, status: 'accepted', budget: c.maxEarlyData };
+  } else if (ext.earlyData) {
+    s.early = { ...s.early, status: 'rejected', skip: EARLY_SKIP_LIMIT };
+  }
+  const shOrder = [
+    ...(serverShare ? [ExtensionType.key_share] : []),
+    ExtensionType.supported_versions,
+    ...(resumed ? [ExtensionType.pre_shared_key] : []),
+  ];
   sendHandshake(cx, {
     type: 'server_hello',
     body: {
@@ -130,40 +205,142 @@ function onClientHello(
       legacyCompressionMethod: 0,
       extensions: {
         supportedVersion: ProtocolVersion.TLS1_3,
-        keyShare: { group: groupCode(chosen.group), keyExchange: kp.publicKey },
+        ...(serverShare ? { keyShare: serverShare } : {}),
+        ...(resumed ? { preSharedKey: resumed.index } : {}),
         unknown: [],
-        // Wire order as in RFC 8448 and OpenSSL: key_share, then supported_versions.
-        order: [ExtensionType.key_share, ExtensionType.supported_versions],
+        // Wire order as in RFC 8448 and OpenSSL: key_share, supported_versions, pre_shared_key.
+        order: shOrder,
       },
     },
   });
   flushHandshake(cx);
   // Middlebox compatibility: CCS right after the first server handshake message, when the client asked for it.
   if (ch.legacySessionId.length > 0) sendCcsOnce(cx);
-  const keys = deriveHandshakeKeys(cx, shared);
+  const keys = deriveHandshakeKeys(cx, shared, resumed?.state.psk);
   setTxKey(cx, keys.server);
-  s.rxKey = keys.client;
+  if (acceptEarly) s.early = { ...s.early, pendingRxKey: keys.client };
+  else s.rxKey = keys.client;
   sendHandshake(cx, {
     type: 'encrypted_extensions',
     body: {
       ...(alpn !== undefined ? { alpn } : {}),
       ...(ext.serverName !== undefined ? { serverNameAck: true as const } : {}),
+      ...(acceptEarly ? { earlyData: true as const } : {}),
       unknown: [],
       order: [],
     },
   });
-  if (c.requestClientCert) {
+  const askCert = c.requestClientCert && !resumed;
+  if (askCert) {
     sendHandshake(cx, {
       type: 'certificate_request',
       body: { context: new Uint8Array(0), signatureAlgorithms: SIGNATURE_ALGORITHMS, unknown: [], order: [] },
     });
   }
-  sendCertificateAndVerify(cx, 'server', scheme, new Uint8Array(0));
+  if (!resumed) sendCertificateAndVerify(cx, 'server', scheme!, new Uint8Array(0));
   sendHandshake(cx, { type: 'finished', body: { verifyData: finishedData(cx, s.secrets.serverHs!) } });
   const app = deriveApplicationKeys(cx);
   setTxKey(cx, app.server);
   s.pendingClientKey = app.client;
-  s.phase = c.requestClientCert ? { name: 'expectClientCertificate' } : { name: 'expectClientFinished' };
+  s.phase = acceptEarly
+    ? { name: 'expectEndOfEarlyData' }
+    : askCert
+      ? { name: 'expectClientCertificate' }
+      : { name: 'expectClientFinished' };
+}
+
+/** How far the client's view of a ticket's age may differ from ours for 0-RTT (RFC 8446 §8.3). */
+const EARLY_AGE_TOLERANCE_MS = 10_000;
+/** Rejected early data we are willing to skip (RFC 8446 §4.2.10). */
+export const EARLY_SKIP_LIMIT = 1 << 16;
+
+interface ChosenPsk {
+  readonly index: number;
+  readonly identity: Uint8Array;
+  readonly state: TicketState;
+  readonly early: Uint8Array;
+  readonly mode: number;
+  /** The client's view of the ticket age, ms. */
+  readonly clientAge: number;
+}
+
+/**
+ * Find the first offered ticket we can resume with a suite of the same hash, within its lifetime, and check
+ * its binder over the truncated ClientHello (a bad binder aborts with decrypt_error, RFC 8446 §4.2.11).
+ */
+function choosePsk(cx: Cx, ch: ClientHello, raw: Uint8Array, suite: SuiteParams): ChosenPsk | undefined {
+  const s = cx.s;
+  const c = s.config;
+  const offered = ch.extensions.preSharedKey!;
+  const modes = ch.extensions.pskKeyExchangeModes ?? [];
+  const mode = [PskKeyExchangeMode.psk_dhe_ke, PskKeyExchangeMode.psk_ke].find((m) => modes.includes(m) && c.pskModes.includes(m));
+  if (!c.ticketer || mode === undefined) return undefined;
+  const p = c.provider;
+  for (let index = 0; index < offered.identities.length; index++) {
+    const id = offered.identities[index]!;
+    const state = c.ticketer.open(p, cx.now, id.identity);
+    if (!state) continue;
+    const ticketSuite = suiteParams(state.suite);
+    if (!ticketSuite || ticketSuite.hash !== suite.hash) continue;
+    const age = cx.now - state.issuedAt;
+    if (age < 0 || age >= state.lifetime * 1000) continue;
+    const early = earlySecret(p, suite.hash, state.psk);
+    const truncated = raw.subarray(0, raw.length - pskBindersLength(offered));
+    const h = p.hash(suite.hash, concatBytes([...s.transcript, truncated]));
+    const expected = finishedVerifyData(p, suite.hash, binderKey(p, suite.hash, early, false), h);
+    if (!bytesEqual(expected, offered.binders[index]!)) {
+      abort(fail.misbehaved(AlertDescription.decrypt_error, 'PSK binder does not verify'));
+    }
+    const clientAge = (id.obfuscatedTicketAge - state.ageAdd) >>> 0;
+    return { index, identity: id.identity, state, early, mode, clientAge };
+  }
+  return undefined;
+}
+
+/** client_early_traffic_secret over Hash(ClientHello) (RFC 8446 §7.1). */
+function deriveEarlyKey(cx: Cx, early: Uint8Array): RecordKey {
+  const s = cx.s;
+  const p = s.config.provider;
+  const secret = deriveSecret(p, s.suite!.hash, early, 'c e traffic', transcriptHash(cx));
+  keyLog(cx, 'CLIENT_EARLY_TRAFFIC_SECRET', secret);
+  return recordKey(p, s.suite!, secret);
+}
+
+/** Issue NewSessionTickets after the handshake (RFC 8446 §4.6.1). */
+export function sendTickets(cx: Cx): void {
+  const s = cx.s;
+  const c = s.config;
+  if (!c.ticketer || !s.ticketsWanted || c.ticketCount <= 0) return;
+  const p = c.provider;
+  const suite = s.suite!;
+  for (let i = 0; i < c.ticketCount; i++) {
+    const nonce = Uint8Array.of(i);
+    const psk = resumptionPsk(p, suite.hash, s.secrets.resumption!, nonce);
+    const r = p.randomBytes(4);
+    const ageAdd = ((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0;
+    const ticket = c.ticketer.seal(p, cx.now, {
+      suite: suite.code,
+      psk,
+      issuedAt: cx.now,
+      ageAdd,
+      lifetime: c.ticketer.lifetime,
+      maxEarlyData: c.maxEarlyData,
+      ...(s.nego.alpn !== undefined ? { alpn: s.nego.alpn } : {}),
+      ...(s.nego.serverName !== undefined ? { serverName: s.nego.serverName } : {}),
+    });
+    sendHandshake(cx, {
+      type: 'new_session_ticket',
+      body: {
+        lifetime: c.ticketer.lifetime,
+        ageAdd,
+        nonce,
+        ticket,
+        ...(c.maxEarlyData > 0 ? { maxEarlyDataSize: c.maxEarlyData } : {}),
+        unknown: [],
+      },
+    });
+  }
+  flushHandshake(cx);
 }
 
 /** RFC 8446 §4.2.8: no duplicate groups, and every share's group must be in supported_groups. */
@@ -201,6 +378,8 @@ function sendHelloRetryRequest(cx: Cx, ch: ClientHello, raw: Uint8Array, suite: 
   flushHandshake(cx);
   if (ch.legacySessionId.length > 0) sendCcsOnce(cx);
   s.phase = { name: 'expectClientHello', retry: { group, suite, sessionId: ch.legacySessionId } };
+  // Early data sent with the first ClientHello is skipped (RFC 8446 §4.2.10).
+  if (ch.extensions.earlyData) s.early = { ...s.early, status: 'rejected', skip: EARLY_SKIP_LIMIT };
 }
 
 function onClientCertificate(cx: Cx, context: Uint8Array, count: number, raw: Uint8Array, msg: HandshakeMessage): void {
@@ -230,5 +409,7 @@ function onClientFinished(cx: Cx, verifyData: Uint8Array, raw: Uint8Array): void
   s.pendingClientKey = undefined;
   deriveResumptionSecret(cx);
   s.ccsAllowed = false;
+  s.early = { ...s.early, skip: 0 };
   completeHandshake(cx);
+  sendTickets(cx);
 }

@@ -11,6 +11,7 @@ import type { SuiteParams } from '../crypto/keySchedule.js';
 import type { Effect, HandshakeInfo } from '../core/types.js';
 import { TlsError, alertFor, type TlsErrorDetail } from '../core/errors.js';
 import type { ClientHello } from '../wire/tls/messages.js';
+import type { AntiReplay, Ticketer, TlsSession } from './session.js';
 import { encodeHandshakeBytes } from '../wire/tls/handshake.js';
 import { encodeAlert } from '../wire/tls/alert.js';
 import type { HandshakeMessage } from '../wire/tls/messages.js';
@@ -36,6 +37,13 @@ export interface Resolved {
   readonly requestClientCert: boolean;
   readonly requireClientCert: boolean;
   readonly ignoreUnexpectedEof: boolean;
+  readonly session?: TlsSession;
+  readonly pskModes: readonly number[];
+  readonly earlyData: boolean;
+  readonly ticketer?: Ticketer;
+  readonly ticketCount: number;
+  readonly maxEarlyData: number;
+  readonly antiReplay?: AntiReplay;
 }
 
 /** Secrets of the current handshake (RFC 8446 §7.1). */
@@ -50,11 +58,33 @@ export interface Secrets {
   readonly resumption?: Uint8Array;
 }
 
+/** A resumption PSK the client offered (RFC 8446 §4.2.11). */
+export interface OfferedPsk {
+  readonly session: TlsSession;
+  readonly suite: SuiteParams;
+  readonly early: Uint8Array;
+}
+
 /** What the client offered in its ClientHello. */
 export interface ClientOffer {
   readonly hello: ClientHello;
   readonly keyPairs: readonly KeyExchangeKeyPair[];
   readonly retried: boolean;
+  readonly psk?: OfferedPsk;
+}
+
+/** 0-RTT progress. Client: `offered` → `accepted`/`rejected`. Server: `accepted` while reading early data. */
+export interface EarlyState {
+  readonly status: 'none' | 'offered' | 'accepted' | 'rejected';
+  /** Client: early bytes sent so far (reported back if rejected); bytes still allowed. */
+  readonly sent: readonly Uint8Array[];
+  readonly budget: number;
+  /** Client: the handshake write key, installed after EndOfEarlyData (accepted) or at rejection. */
+  readonly pendingTxKey?: RecordKey;
+  /** Server: bytes of undecryptable (rejected) early data still to skip (RFC 8446 §4.2.10). */
+  readonly skip: number;
+  /** Server: the client handshake key, installed at EndOfEarlyData. */
+  readonly pendingRxKey?: RecordKey;
 }
 
 /** Handshake states, one per expected message (rustls `Expect*`). */
@@ -74,6 +104,7 @@ export type Phase =
   | { readonly name: 'expectFinished'; readonly requestContext?: Uint8Array; readonly requestSchemes?: readonly number[] }
   // server
   | { readonly name: 'expectClientHello'; readonly retry?: { readonly group: GroupName; readonly suite: number; readonly sessionId: Uint8Array } }
+  | { readonly name: 'expectEndOfEarlyData' }
   | { readonly name: 'expectClientCertificate' }
   | { readonly name: 'expectClientCertificateVerify'; readonly chain: readonly Uint8Array[] }
   | { readonly name: 'expectClientFinished' }
@@ -111,6 +142,7 @@ export interface Conn {
     peerScheme?: number;
     verification: 'ok' | 'insecure' | 'none';
     helloRetry: boolean;
+    resumed: boolean;
   };
   shutdown: { sent: boolean; received: boolean };
   /** Application data written before the handshake completed. */
@@ -120,6 +152,10 @@ export interface Conn {
   ccsAllowed: boolean;
   /** KeyUpdate we owe the peer (update_requested received). */
   keyUpdateOwed: boolean;
+  early: EarlyState;
+  /** Server: the client sent psk_key_exchange_modes, so tickets may be issued (RFC 8446 §4.2.9). */
+  ticketsWanted: boolean;
+
   /** The application ended its output before the handshake completed: send close_notify on completion. */
   endPending: boolean;
 }

@@ -27,6 +27,7 @@ const info: HandshakeInfo = {
   peerSubject: 'CN=localhost',
   verification: 'ok',
   resumed: false,
+  earlyData: 'none',
   helloRetry: true,
 };
 
@@ -194,6 +195,7 @@ test('summary: one Key: value line each, and it reads back', (t) => {
       'Verification: ok',
       'HelloRetryRequest: yes',
       'Resumed: no',
+      'Early data: none',
       '',
     ].join('\n'),
   );

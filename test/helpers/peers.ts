@@ -590,8 +590,10 @@ export function drive(conn: TlsConnection, o: DriveOptions = {}): Promise<Transc
       }
       out.complete();
     };
+    let finished = false;
     const finish = () => {
-      if (!inboundDone || !outboundDone) return;
+      if (finished || !inboundDone || !outboundDone) return;
+      finished = true;
       resolve({ info: conn.info, received: Buffer.concat(kept), receivedBytes: count, receivedSha256: hash.digest('hex') });
     };
     const threshold = o.closeAfterBytes ?? 0;

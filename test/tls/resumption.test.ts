@@ -1,0 +1,164 @@
+import test from 'ava';
+import { Pair, NOW, text, str } from '../helpers/pair.js';
+import { handshakeInfo } from '../../src/tls/connection.js';
+import { createAntiReplay, createTicketer, decodeSession, encodeSession, type TlsSession } from '../../src/tls/session.js';
+import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
+import { AlertDescription } from '../../src/wire/tls/constants.js';
+
+const secret = new Uint8Array(32).fill(7);
+
+function serverCfg(extra: Partial<TlsServerConfig> = {}): Partial<TlsServerConfig> {
+  return { ticketer: createTicketer(secret), antiReplay: createAntiReplay(), ...extra };
+}
+
+/** Run a full handshake and return the sessions the client got. */
+function firstConnection(server: Partial<TlsServerConfig>, client: Partial<TlsClientConfig> = {}): TlsSession[] {
+  const pair = new Pair(client, server).start().drive();
+  return pair.of('client', 'session').map((e) => (e.type === 'session' ? e.session : undefined!));
+}
+
+test('the server issues two tickets; the client turns them into sessions', (t) => {
+  const sessions = firstConnection(serverCfg());
+  t.is(sessions.length, 2);
+  t.is(sessions[0]!.serverName, 'localhost');
+  t.is(sessions[0]!.psk.length, 32);
+  t.notDeepEqual(sessions[0]!.psk, sessions[1]!.psk);
+});
+
+test('no tickets without a ticketer', (t) => {
+  t.is(firstConnection({}).length, 0);
+});
+
+test('psk_dhe_ke resumption: no certificate, resumed, data flows', (t) => {
+  const server = serverCfg();
+  const [session] = firstConnection(server);
+  const pair = new Pair({ session }, server).start().drive();
+  const info = handshakeInfo(pair.client)!;
+  t.truthy(info, pair.closedError('client')?.message);
+  t.true(info.resumed);
+  t.true(handshakeInfo(pair.server)!.resumed);
+  t.is(info.peerCertificates.length, 0);
+  t.is(info.group, 'X25519');
+  pair.input('client', { type: 'write', now: pair.now, data: text('again') });
+  pair.drive();
+  t.is(str(pair.delivered.server), 'again');
+  // A resumed connection issues fresh tickets too.
+  t.is(pair.of('client', 'session').length, 2);
+});
+
+test('psk_ke resumption (no key exchange) when both sides allow it', (t) => {
+  const server = serverCfg({ pskModes: ['psk_ke'] });
+  const [session] = firstConnection(server, { pskModes: ['psk_ke', 'psk_dhe_ke'] });
+  const pair = new Pair({ session, pskModes: ['psk_ke'] }, server).start().drive();
+  const info = handshakeInfo(pair.client)!;
+  t.true(info.resumed);
+  t.is(info.group, undefined);
+});
+
+test('a ticket is accepted once: the second use falls back to a full handshake', (t) => {
+  const server = serverCfg();
+  const [session] = firstConnection(server);
+  const a = new Pair({ session }, server).start().drive();
+  t.true(handshakeInfo(a.client)!.resumed);
+  const b = new Pair({ session }, server).start().drive();
+  t.false(handshakeInfo(b.client)!.resumed);
+  t.is(handshakeInfo(b.client)!.verification, 'ok');
+});
+
+test('a ticket from another server key is ignored (full handshake)', (t) => {
+  const [session] = firstConnection(serverCfg());
+  const other = { ticketer: createTicketer(new Uint8Array(32).fill(9)), antiReplay: createAntiReplay() };
+  const pair = new Pair({ session }, other).start().drive();
+  t.false(handshakeInfo(pair.client)!.resumed);
+});
+
+test('an expired session is not offered', (t) => {
+  const server = serverCfg();
+  const [session] = firstConnection(server);
+  const pair = new Pair({ session }, server);
+  pair.now = NOW + session!.lifetime * 1000 + 1;
+  pair.start().drive();
+  t.false(handshakeInfo(pair.client)!.resumed);
+});
+
+test('a tampered binder aborts with decrypt_error', (t) => {
+  const server = serverCfg();
+  const [session] = firstConnection(server);
+  // Another PSK with the same ticket: the binder cannot verify.
+  const forged = { ...session!, psk: new Uint8Array(32).fill(1) };
+  const pair = new Pair({ session: forged }, server).start().drive();
+  t.is(pair.closedError('server')?.alert, AlertDescription.decrypt_error);
+});
+
+test('resumption after HelloRetryRequest', (t) => {
+  const server = serverCfg({ groups: ['secp256r1'] });
+  const [session] = firstConnection(server, { groups: ['x25519', 'secp256r1'] });
+  const pair = new Pair({ session, groups: ['x25519', 'secp256r1'] }, server).start().drive();
+  const info = handshakeInfo(pair.client)!;
+  t.truthy(info, pair.closedError('server')?.message ?? pair.closedError('client')?.message);
+  t.true(info.resumed);
+  t.true(info.helloRetry);
+});
+
+test('0-RTT accepted: early data arrives before the handshake completes', (t) => {
+  const server = serverCfg({ maxEarlyData: 16384 });
+  const [session] = firstConnection(server);
+  t.is(session!.maxEarlyData, 16384);
+  const pair = new Pair({ session, earlyData: true }, server);
+  pair.input('server', { type: 'start', now: pair.now });
+  pair.input('client', { type: 'start', now: pair.now });
+  pair.input('client', { type: 'write', now: pair.now, data: text('early hello') });
+  pair.serverRound();
+  // The server delivered the early data before it saw the client Finished.
+  t.is(str(pair.delivered.server), 'early hello');
+  t.is(handshakeInfo(pair.server), undefined);
+  pair.drive();
+  t.is(handshakeInfo(pair.client)!.earlyData, 'accepted');
+  t.is(handshakeInfo(pair.server)!.earlyData, 'accepted');
+  const ev = pair.of('client', 'earlyData')[0];
+  t.true(ev?.type === 'earlyData' && ev.accepted);
+  pair.input('client', { type: 'write', now: pair.now, data: text(' and more') });
+  pair.drive();
+  t.is(str(pair.delivered.server), 'early hello and more');
+});
+
+test('0-RTT rejected (server refuses early data): reported with the bytes, skipped by the server', (t) => {
+  const server = serverCfg({ maxEarlyData: 16384 });
+  const [session] = firstConnection(server);
+  const refusing = { ...server, maxEarlyData: 0 };
+  const pair = new Pair({ session, earlyData: true }, refusing);
+  pair.input('server', { type: 'start', now: pair.now });
+  pair.input('client', { type: 'start', now: pair.now });
+  pair.input('client', { type: 'write', now: pair.now, data: text('early hello') });
+  pair.drive();
+  const info = handshakeInfo(pair.client)!;
+  t.truthy(info, pair.closedError('server')?.message);
+  t.true(info.resumed);
+  t.is(info.earlyData, 'rejected');
+  const ev = pair.of('client', 'earlyData')[0];
+  t.true(ev?.type === 'earlyData' && !ev.accepted && Buffer.from(ev.rejected!).toString() === 'early hello');
+  t.is(pair.delivered.server.length, 0);
+});
+
+test('0-RTT replay: the same ClientHello and early data replayed is not accepted twice', (t) => {
+  const server = serverCfg({ maxEarlyData: 16384 });
+  const [session] = firstConnection(server);
+  const pair = new Pair({ session, earlyData: true }, server);
+  pair.input('server', { type: 'start', now: pair.now });
+  pair.input('client', { type: 'start', now: pair.now });
+  pair.input('client', { type: 'write', now: pair.now, data: text('pay 100') });
+  const captured = pair.inbox.server.slice();
+  pair.drive();
+  t.is(str(pair.delivered.server), 'pay 100');
+  // An attacker replays the captured flight to a fresh server connection sharing the anti-replay store.
+  const replay = new Pair({}, server);
+  replay.input('server', { type: 'start', now: replay.now });
+  for (const d of captured) replay.input('server', { type: 'received', now: replay.now, data: d });
+  t.is(replay.delivered.server.length, 0);
+});
+
+test('session serialisation round-trips', (t) => {
+  const [session] = firstConnection(serverCfg({ alpnProtocols: ['h2'] }), { alpnProtocols: ['h2'] });
+  const back = decodeSession(encodeSession(session!));
+  t.deepEqual(back, session);
+});
