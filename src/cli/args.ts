@@ -284,15 +284,20 @@ export function parseSummary(text: string): Record<string, string> {
   return out;
 }
 
-/** The one-line message for a failure, e.g. `rxtls: certificate rejected (unknown_ca): … (sent alert unknown_ca)`. */
-export function formatFailure(err: unknown): string {
+/** One line describing a failure (no prefix), e.g. `certificate rejected (unknown_ca): … (sent alert unknown_ca)`. */
+export function describeFailure(err: unknown): string {
   let msg: string;
-  if (err instanceof TlsError) msg = err.message;
+  if (err instanceof TlsError) msg = err.kind === 'transport' ? `connection failed: ${err.message}` : err.message;
   else if (err instanceof UsageError) msg = `${err.message} (see rxtls --help)`;
   else if (err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string') msg = `connection failed: ${err.message}`;
   else if (err instanceof Error) msg = err.message;
   else msg = String(err);
-  return `rxtls: ${msg.replace(/\s*\n\s*/g, ' ').trim()}`;
+  return msg.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+/** The one-line message for a failure, e.g. `rxtls: certificate rejected (unknown_ca): … (sent alert unknown_ca)`. */
+export function formatFailure(err: unknown): string {
+  return `rxtls: ${describeFailure(err)}`;
 }
 
 /** The exit code for a failure. */

@@ -18,6 +18,7 @@ import {
   type ClientCommand,
   ExitCode,
   type ServerCommand,
+  describeFailure,
   exitCodeFor,
   formatFailure,
   formatSummary,
@@ -148,7 +149,7 @@ function runServer(cmd: ServerCommand): void {
         if (seen.has(err) || limitReached()) return;
         accepted++;
         failed++;
-        log(`ERROR ${accepted} (${remote.address ?? '?'}:${remote.port ?? '?'}): ${formatFailure(err)}`);
+        log(`ERROR ${accepted} (${remote.address ?? '?'}:${remote.port ?? '?'}): ${describeFailure(err)}`);
         maybeExit();
       }),
   });
@@ -169,7 +170,7 @@ function runServer(cmd: ServerCommand): void {
         if (err !== undefined) {
           if (typeof err === 'object' && err !== null) seen.add(err);
           failed++;
-          log(`ERROR ${id}: ${formatFailure(err)}`);
+          log(`ERROR ${id}: ${describeFailure(err)}`);
           conn.close();
         } else if (!cmd.quiet) {
           log(`CLOSED ${id}`);

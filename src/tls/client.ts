@@ -18,6 +18,7 @@ import { recordKey } from './record.js';
 import {
   AlertDescription,
   HRR_RANDOM,
+  MAX_PLAINTEXT,
   HandshakeType,
   ProtocolVersion,
   PskKeyExchangeMode,
@@ -125,6 +126,7 @@ function buildClientHello(
     ...(c.alpn && c.alpn.length > 0 ? { alpn: c.alpn } : {}),
     supportedVersions: [ProtocolVersion.TLS1_3],
     ...(cookie ? { cookie } : {}),
+    ...(c.recordSizeLimit !== undefined ? { recordSizeLimit: c.recordSizeLimit } : {}),
     pskKeyExchangeModes: c.pskModes,
     keyShares: keyPairs.map((kp) => ({ group: groupCode(kp.group), keyExchange: kp.publicKey })),
     ...(early ? { earlyData: true as const } : {}),
@@ -285,6 +287,14 @@ function onEncryptedExtensions(cx: Cx, ee: EncryptedExtensions, raw: Uint8Array)
     s.early = { ...s.early, status: 'accepted' };
   } else if (s.early.status === 'offered') {
     rejectEarly(cx);
+  }
+  if (ee.recordSizeLimit !== undefined) {
+    // RFC 8449 §4: only in answer to ours; the peer's limit counts the content type byte.
+    if (s.config.recordSizeLimit === undefined) {
+      abort(fail.incompatible(AlertDescription.unsupported_extension, 'unsolicited record_size_limit'));
+    }
+    s.peerRecordLimit = Math.min(MAX_PLAINTEXT, ee.recordSizeLimit - 1);
+    s.ourRecordLimit = s.config.recordSizeLimit;
   }
   s.nego = {
     ...s.nego,

@@ -30,6 +30,23 @@ export interface TlsCommonConfig {
   readonly handshakeTimeout?: number;
   /** Largest plaintext per record we send, 512..16384 (default 16384). */
   readonly maxSendFragment?: number;
+  /**
+   * Pipelining (OpenSSL `SSL_CTX_set_split_send_fragment` / `SSL_CTX_set_max_pipelines`): a write is cut into
+   * records of `splitSendFragment` bytes (default: `maxSendFragment`), and up to `maxPipelines` records are
+   * sealed as one batch (default 32). Received records that arrive together are opened as one batch too.
+   */
+  readonly splitSendFragment?: number;
+  readonly maxPipelines?: number;
+  /**
+   * Asynchronous record protection (OpenSSL `SSL_MODE_ASYNC`): application-data records are sealed and opened
+   * through `crypto` effects answered by `cryptoDone` inputs, using the provider's `batch` cipher (for example
+   * a worker pool). At most one batch per direction is in flight. Default false (synchronous, inline).
+   */
+  readonly asyncCrypto?: boolean;
+  /** Records per key before an automatic KeyUpdate (default 2^24, RFC 8446 §5.5). */
+  readonly keyUpdateAfter?: number;
+  /** Advertise record_size_limit (RFC 8449): the largest record plaintext we accept, 64..16385 (default: none). */
+  readonly recordSizeLimit?: number;
   /** Send the middlebox-compatibility change_cipher_spec (RFC 8446 §D.4); default true. */
   readonly middleboxCompat?: boolean;
   /**

@@ -23,14 +23,21 @@ import type { Effect, HandshakeInfo, Input, Step } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { nextTrafficSecret } from '../crypto/keySchedule.js';
 import { DEFAULT_GROUPS, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SUITES, type TlsConfig, suiteCode } from './config.js';
-import { type RecordKey, frameRecord, openRecord, recordKey } from './record.js';
+import { type RecordKey, RECORD_HEADER, frameRecord, openRecord, recordKey } from './record.js';
+import { recordNonce } from '../crypto/keySchedule.js';
 import { type Conn, type Cx, type Resolved, concatBytes, fatal, flushHandshake, sendAlert, sendHandshake, setTxKey } from './state.js';
 import { clientHandshake, clientStart, onNewSessionTicket } from './client.js';
 import { serverHandshake } from './server.js';
-import { writeApplicationData } from './output.js';
+import { onSealDone, writeApplicationData } from './output.js';
 
 /** The state of one TLS connection. Opaque: read it through the query functions of this module. */
 export type TlsState = Readonly<Conn> & { readonly __brand?: 'TlsState' };
+
+/**
+ * Records protected under one key before an automatic KeyUpdate: 2^24, below the AES-GCM confidentiality
+ * limit of 2^24.5 full-size records (RFC 8446 §5.5); applied to every suite.
+ */
+export const AEAD_RECORD_LIMIT = 1 << 24;
 
 /** Largest handshake message we accept (certificate chains included): 128 KiB. */
 export const MAX_HANDSHAKE_MESSAGE = 1 << 17;
@@ -85,7 +92,20 @@ export function createConnection(config: TlsConfig): TlsState {
     ticketCount: config.role === 'server' ? (config.ticketCount ?? 2) : 0,
     maxEarlyData: config.role === 'server' ? (config.maxEarlyData ?? 0) : 0,
     ...(config.role === 'server' && config.antiReplay ? { antiReplay: config.antiReplay } : {}),
+    splitSendFragment: Math.min(config.splitSendFragment ?? maxSendFragment, maxSendFragment),
+    maxPipelines: config.maxPipelines ?? 32,
+    asyncCrypto: config.asyncCrypto ?? false,
+    ...(config.recordSizeLimit !== undefined ? { recordSizeLimit: config.recordSizeLimit } : {}),
+    keyUpdateAfter: config.keyUpdateAfter ?? AEAD_RECORD_LIMIT,
   };
+  if (resolved.splitSendFragment < 1) throw misuse('splitSendFragment must be positive');
+  if (!Number.isInteger(resolved.maxPipelines) || resolved.maxPipelines < 1 || resolved.maxPipelines > 1024) {
+    throw misuse('maxPipelines must be an integer in 1..1024');
+  }
+  if (resolved.asyncCrypto && !resolved.provider.batch) throw misuse('asyncCrypto needs a provider with a batch cipher');
+  if (resolved.recordSizeLimit !== undefined && (resolved.recordSizeLimit < 64 || resolved.recordSizeLimit > 16385)) {
+    throw misuse('recordSizeLimit must be in 64..16385');
+  }
   if (resolved.maxEarlyData > 0 && !resolved.antiReplay) throw misuse('accepting early data needs an antiReplay store');
   return {
     config: resolved,
@@ -104,6 +124,9 @@ export function createConnection(config: TlsConfig): TlsState {
     endPending: false,
     early: { status: 'none', sent: [], budget: 0, skip: 0 },
     ticketsWanted: false,
+    peerRecordLimit: MAX_PLAINTEXT,
+    txQueue: [],
+    nextJobId: 1,
   };
 }
 
@@ -151,7 +174,11 @@ export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
     else if (e instanceof TlsError && e.kind === 'apiMisuse') throw e;
     else fatal(cx, fail.internal(`internal error: ${e instanceof Error ? e.message : String(e)}`));
   }
-  if ((s.phase.name as string) !== 'closed') flushHandshake(cx);
+  if ((s.phase.name as string) !== 'closed') {
+    flushHandshake(cx);
+    // Both close_notify alerts exchanged and nothing left to write: the connection is over (SSL_shutdown → 1).
+    if (s.shutdown.sent && s.shutdown.received && !s.txInFlight && !s.txQueue.length) closeQuietly(cx);
+  }
   const effects: Effect[] = cx.out.length ? [{ type: 'transmit', data: concatBytes(cx.out) }, ...cx.effects] : cx.effects;
   return { state: s, effects };
 }
@@ -191,7 +218,11 @@ function dispatch(cx: Cx, input: Input): void {
       return;
     case 'write':
       if (s.shutdown.sent || s.endPending) throw misuse('cannot write after the output was ended (close_notify)');
-      if (s.phase.name === 'connected') writeApplicationData(cx, input.data);
+      if (s.phase.name === 'connected') {
+        // RFC 8446 §5.5: change keys before the AEAD usage limit.
+        if (s.txKey && s.txKey.used >= s.config.keyUpdateAfter) sendKeyUpdate(cx, false);
+        writeApplicationData(cx, input.data);
+      }
       else if (s.early.status === 'offered' && s.pendingWrites.length === 0 && input.data.length <= s.early.budget) {
         // 0-RTT: under the early traffic key, within the ticket's max_early_data_size.
         writeApplicationData(cx, input.data);
@@ -212,7 +243,9 @@ function dispatch(cx: Cx, input: Input): void {
       if (s.shutdown.sent) throw misuse('cannot update keys after close_notify');
       return sendKeyUpdate(cx, input.requestPeer);
     case 'cryptoDone':
-      return;
+      if (s.txInFlight?.jobId === input.jobId) return onSealDone(cx, input.results);
+      if (s.rxInFlight?.jobId === input.jobId) return onOpenDone(cx, input.results);
+      throw misuse(`no crypto job ${input.jobId} in flight`);
     default:
       return assertNever(input);
   }
@@ -253,7 +286,7 @@ function sendCloseNotify(cx: Cx, finish = true): void {
   const s = cx.s;
   sendAlert(cx, AlertLevel.warning, AlertDescription.close_notify);
   s.shutdown.sent = true;
-  if (finish && s.shutdown.received) closeQuietly(cx);
+  void finish;
 }
 
 function onEof(cx: Cx): void {
@@ -268,7 +301,6 @@ function onEof(cx: Cx): void {
   if (s.config.ignoreUnexpectedEof) {
     s.shutdown.received = true;
     cx.effects.push({ type: 'peerClosed' });
-    if (s.shutdown.sent) closeQuietly(cx);
     return;
   }
   fatal(cx, { kind: 'unexpectedEof', reason: 'transport closed without close_notify (possible truncation attack)' });
@@ -278,7 +310,14 @@ function onBytes(cx: Cx, data: Uint8Array): void {
   const s = cx.s;
   const buf = s.rxBuf.length ? concatBytes([s.rxBuf, data]) : data;
   let off = 0;
-  while ((s.phase.name as string) !== 'closed') {
+  while ((s.phase.name as string) !== 'closed' && !s.rxInFlight) {
+    if (s.config.asyncCrypto && s.phase.name === 'connected') {
+      const used = startOpenBatch(cx, buf, off);
+      if (used > 0) {
+        off += used;
+        continue;
+      }
+    }
     const fr = frameRecord(buf, off);
     if (fr.kind === 'incomplete') break;
     if (fr.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${fr.length} exceeds 2^14 + 256`));
@@ -316,6 +355,9 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
     abort(fail.unexpected(`plaintext record of type ${type} after encryption started`));
   }
   const opened = openRecord(s.rxKey, header, fragment);
+  if (opened.kind === 'ok' && s.ourRecordLimit !== undefined && opened.content.length + 1 > s.ourRecordLimit) {
+    abort(fail.misbehaved(AlertDescription.record_overflow, 'record exceeds our record_size_limit'));
+  }
   switch (opened.kind) {
     case 'badMac':
       // Rejected 0-RTT records fail to open under the handshake key: skip them, within a bound.
@@ -371,7 +413,6 @@ function onAlert(cx: Cx, content: Uint8Array): void {
     if (s.shutdown.received) return;
     s.shutdown.received = true;
     cx.effects.push({ type: 'peerClosed' });
-    if (s.shutdown.sent) closeQuietly(cx);
     return;
   }
   // RFC 8446 §6: user_canceled is a warning (close_notify should follow); every other alert is fatal.
@@ -449,4 +490,58 @@ function skipEarly(cx: Cx, length: number): boolean {
   if (length > s.early.skip) abort(fail.unexpected('too much rejected early data'));
   s.early = { ...s.early, skip: s.early.skip - length };
   return true;
+}
+
+/**
+ * Asynchronous opening: frame every complete application-data record available (up to `maxPipelines`) and
+ * open them as one batch through a `crypto` effect. Returns the bytes consumed (0: take the synchronous path,
+ * which also reports malformed records).
+ */
+function startOpenBatch(cx: Cx, buf: Uint8Array, start: number): number {
+  const s = cx.s;
+  const key = s.rxKey!;
+  const records: Uint8Array[] = [];
+  const jobs: { nonce: Uint8Array; aad: Uint8Array; data: Uint8Array }[] = [];
+  let off = start;
+  while (records.length < s.config.maxPipelines) {
+    const fr = frameRecord(buf, off);
+    if (fr.kind !== 'record' || fr.record.type !== ContentType.application_data) break;
+    const raw = buf.slice(off, off + fr.consumed);
+    records.push(raw);
+    jobs.push({ nonce: recordNonce(key.iv, key.seq + jobs.length), aad: raw.subarray(0, RECORD_HEADER), data: raw.subarray(RECORD_HEADER) });
+    off += fr.consumed;
+  }
+  if (!records.length) return 0;
+  s.rxKey = { ...key, seq: key.seq + records.length, used: key.used + records.length };
+  const jobId = s.nextJobId++;
+  s.rxInFlight = { jobId, records };
+  cx.effects.push({ type: 'crypto', jobId, op: 'open', alg: key.aead.alg, key: key.key, jobs });
+  return off - start;
+}
+
+/** An open batch finished: process each record in order, then continue with buffered bytes. */
+function onOpenDone(cx: Cx, results: readonly (Uint8Array | null)[]): void {
+  const s = cx.s;
+  const batch = s.rxInFlight!;
+  s.rxInFlight = undefined;
+  if (results.length !== batch.records.length) abort(fail.internal('open batch returned the wrong number of records'));
+  for (let i = 0; i < results.length; i++) {
+    const inner = results[i];
+    if (!inner) abort(fail.misbehaved(AlertDescription.bad_record_mac, 'record failed authentication'));
+    if (inner.length > MAX_PLAINTEXT + 1) abort(fail.misbehaved(AlertDescription.record_overflow, 'inner plaintext over 2^14 + 1 bytes'));
+    let end = inner.length - 1;
+    while (end >= 0 && inner[end] === 0) end--;
+    if (end < 0) abort(fail.unexpected('record without a content type (all padding)'));
+    const type = inner[end]!;
+    if (type === ContentType.change_cipher_spec) abort(fail.unexpected('encrypted change_cipher_spec'));
+    const keyBefore = s.rxKey;
+    onContent(cx, type, inner.subarray(0, end));
+    if ((s.phase.name as string) === 'closed') return;
+    if (s.rxKey !== keyBefore) {
+      // A KeyUpdate: the rest of the batch was opened with the old key; frame it again under the new one.
+      s.rxBuf = concatBytes([...batch.records.slice(i + 1), s.rxBuf]);
+      break;
+    }
+  }
+  onBytes(cx, new Uint8Array(0));
 }

@@ -1,11 +1,91 @@
-/** Outgoing application data: split into records of at most `maxSendFragment` bytes and sealed in order. */
+/**
+ * Outgoing application data (RFC 8446 §5.2; OpenSSL split_send_fragment / max_pipelines): a write is cut into
+ * records of at most `splitSendFragment` bytes (and never more than the peer's record_size_limit allows).
+ *
+ * Synchronous mode seals each record inline. Asynchronous mode (`asyncCrypto`) queues the records and seals
+ * up to `maxPipelines` of them as one batch through a `crypto` effect; the batch's sequence numbers are taken
+ * when it starts, and anything written meanwhile (alerts, KeyUpdate, tickets, more data) waits in the queue,
+ * so records always leave in sequence order.
+ */
 import { ContentType } from '../wire/tls/constants.js';
-import { type Cx, flushHandshake, writeRecord } from './state.js';
+import { recordNonce } from '../crypto/keySchedule.js';
+import { abort, fail } from '../core/errors.js';
+import type { Effect } from '../core/types.js';
+import { type Cx, flushHandshake, sealNow, writeRecord } from './state.js';
+import { TAG_LENGTH, recordHeader } from './record.js';
 
+/** Queue or seal application data, splitting it into records. */
 export function writeApplicationData(cx: Cx, data: Uint8Array): void {
+  const s = cx.s;
   flushHandshake(cx);
-  const max = cx.s.config.maxSendFragment;
+  const max = Math.min(s.config.splitSendFragment, s.peerRecordLimit);
+  if (s.config.asyncCrypto) {
+    const items = [];
+    for (let o = 0; o < data.length; o += max) items.push({ kind: 'data' as const, data: data.subarray(o, Math.min(data.length, o + max)) });
+    s.txQueue = [...s.txQueue, ...items];
+    pumpTx(cx);
+    return;
+  }
   for (let o = 0; o < data.length; o += max) {
     writeRecord(cx, ContentType.application_data, data.subarray(o, Math.min(data.length, o + max)));
   }
+}
+
+/** Move the output queue forward: seal waiting control records, apply key changes, start the next batch. */
+export function pumpTx(cx: Cx): void {
+  const s = cx.s;
+  while (!s.txInFlight && s.txQueue.length) {
+    const head = s.txQueue[0]!;
+    if (head.kind === 'record') {
+      s.txQueue = s.txQueue.slice(1);
+      sealNow(cx, head.type, head.content);
+      if (head.onWire) cx.effects.push(head.onWire);
+    } else if (head.kind === 'rekey') {
+      s.txQueue = s.txQueue.slice(1);
+      s.txKey = head.key;
+    } else {
+      startSealBatch(cx);
+    }
+  }
+}
+
+function startSealBatch(cx: Cx): void {
+  const s = cx.s;
+  const key = s.txKey!;
+  let n = 0;
+  while (n < s.txQueue.length && n < s.config.maxPipelines && s.txQueue[n]!.kind === 'data') n++;
+  const items = s.txQueue.slice(0, n) as readonly { kind: 'data'; data: Uint8Array }[];
+  s.txQueue = s.txQueue.slice(n);
+  const headers: Uint8Array[] = [];
+  const jobs = items.map((it, i) => {
+    const inner = new Uint8Array(it.data.length + 1);
+    inner.set(it.data, 0);
+    inner[it.data.length] = ContentType.application_data;
+    const header = recordHeader(inner.length + TAG_LENGTH);
+    headers.push(header);
+    return { nonce: recordNonce(key.iv, key.seq + i), aad: header, data: inner };
+  });
+  s.txKey = { ...key, seq: key.seq + n, used: key.used + n };
+  const jobId = s.nextJobId++;
+  s.txInFlight = { jobId, headers, onWire: [] };
+  cx.effects.push({ type: 'crypto', jobId, op: 'seal', alg: key.aead.alg, key: key.key, jobs });
+}
+
+/** A seal batch finished: emit its records in order, then continue with the queue. */
+export function onSealDone(cx: Cx, results: readonly (Uint8Array | null)[]): void {
+  const s = cx.s;
+  const batch = s.txInFlight!;
+  if (results.length !== batch.headers.length) abort(fail.internal('seal batch returned the wrong number of records'));
+  results.forEach((sealed, i) => {
+    if (!sealed) abort(fail.internal('seal batch failed'));
+    const header = batch.headers[i]!;
+    const rec = new Uint8Array(header.length + sealed.length);
+    rec.set(header, 0);
+    rec.set(sealed, header.length);
+    cx.out.push(rec);
+  });
+  const effects: readonly Effect[] = batch.onWire;
+  s.txInFlight = undefined;
+  cx.effects.push(...effects);
+  pumpTx(cx);
 }

@@ -10,6 +10,7 @@ import {
   ExtensionType,
   HRR_RANDOM,
   HandshakeType,
+  MAX_PLAINTEXT,
   ProtocolVersion,
   PskKeyExchangeMode,
 } from '../wire/tls/constants.js';
@@ -172,6 +173,12 @@ function onClientHello(
     resumed: !!resumed,
   };
   appendTranscript(cx, raw);
+  // record_size_limit (RFC 8449): the client's limit bounds what we send; ours is announced in return.
+  const announceLimit = ext.recordSizeLimit !== undefined ? (c.recordSizeLimit ?? MAX_PLAINTEXT + 1) : undefined;
+  if (ext.recordSizeLimit !== undefined) {
+    s.peerRecordLimit = Math.min(MAX_PLAINTEXT, ext.recordSizeLimit - 1);
+    if (c.recordSizeLimit !== undefined) s.ourRecordLimit = c.recordSizeLimit;
+  }
   // 0-RTT (RFC 8446 §4.2.10): only on the first identity, same suite and ALPN, no HelloRetryRequest, a fresh
   // ticket age, and within our limit; otherwise the client's early records are skipped.
   const acceptEarly =
@@ -226,6 +233,7 @@ function onClientHello(
       ...(alpn !== undefined ? { alpn } : {}),
       ...(ext.serverName !== undefined ? { serverNameAck: true as const } : {}),
       ...(acceptEarly ? { earlyData: true as const } : {}),
+      ...(announceLimit !== undefined ? { recordSizeLimit: announceLimit } : {}),
       unknown: [],
       order: [],
     },

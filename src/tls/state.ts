@@ -44,6 +44,12 @@ export interface Resolved {
   readonly ticketCount: number;
   readonly maxEarlyData: number;
   readonly antiReplay?: AntiReplay;
+  readonly splitSendFragment: number;
+  readonly maxPipelines: number;
+  readonly asyncCrypto: boolean;
+  readonly recordSizeLimit?: number;
+  /** Records per key before an automatic KeyUpdate (RFC 8446 §5.5). */
+  readonly keyUpdateAfter: number;
 }
 
 /** Secrets of the current handshake (RFC 8446 §7.1). */
@@ -155,10 +161,27 @@ export interface Conn {
   early: EarlyState;
   /** Server: the client sent psk_key_exchange_modes, so tickets may be issued (RFC 8446 §4.2.9). */
   ticketsWanted: boolean;
+  /** record_size_limit we advertised and the peer acknowledged (RFC 8449): largest inner plaintext we accept. */
+  ourRecordLimit?: number;
+  /** Largest plaintext per record the peer accepts (record_size_limit − 1, RFC 8449), else 2^14. */
+  peerRecordLimit: number;
+  /** Output waiting behind an asynchronous seal batch, in order. */
+  txQueue: readonly TxItem[];
+  /** The asynchronous seal batch in flight (at most one per direction). */
+  txInFlight?: { readonly jobId: number; readonly headers: readonly Uint8Array[]; readonly onWire: readonly Effect[] };
+  /** The asynchronous open batch in flight: the raw records, kept to re-frame after a KeyUpdate. */
+  rxInFlight?: { readonly jobId: number; readonly records: readonly Uint8Array[] };
+  nextJobId: number;
 
   /** The application ended its output before the handshake completed: send close_notify on completion. */
   endPending: boolean;
 }
+
+/** An item of the asynchronous output queue. */
+export type TxItem =
+  | { readonly kind: 'data'; readonly data: Uint8Array }
+  | { readonly kind: 'record'; readonly type: number; readonly content: Uint8Array; readonly onWire?: Effect }
+  | { readonly kind: 'rekey'; readonly key: RecordKey };
 
 /** Per-input scratch: the working state, the time, and what this step produced. */
 export interface Cx {
@@ -215,14 +238,30 @@ export function flushHandshake(cx: Cx, legacyVersion = 0x0303): void {
   if (cx.hsOut.length === 0) return;
   const data = concatBytes(cx.hsOut);
   cx.hsOut = [];
-  for (let o = 0; o < data.length; o += MAX_PLAINTEXT) {
-    const frag = data.subarray(o, Math.min(data.length, o + MAX_PLAINTEXT));
+  const max = cx.s.txKey ? Math.min(MAX_PLAINTEXT, cx.s.peerRecordLimit) : MAX_PLAINTEXT;
+  for (let o = 0; o < data.length; o += max) {
+    const frag = data.subarray(o, Math.min(data.length, o + max));
     writeRecord(cx, ContentType.handshake, frag, legacyVersion);
   }
 }
 
-/** Write one record of `type` (sealed when a write key is installed). */
-export function writeRecord(cx: Cx, type: number, content: Uint8Array, legacyVersion = 0x0303): void {
+/**
+ * Write one record of `type` (sealed when a write key is installed). While an asynchronous seal batch is in
+ * flight, the record waits in the output queue so records leave in sequence-number order; `onWire` is the
+ * effect to report once it is really written.
+ */
+export function writeRecord(cx: Cx, type: number, content: Uint8Array, legacyVersion = 0x0303, onWire?: Effect): void {
+  const s = cx.s;
+  if (s.txInFlight || s.txQueue.length) {
+    s.txQueue = [...s.txQueue, { kind: 'record', type, content, ...(onWire ? { onWire } : {}) }];
+    return;
+  }
+  sealNow(cx, type, content, legacyVersion);
+  if (onWire) cx.effects.push(onWire);
+}
+
+/** Seal (or frame in plaintext) one record now and append it to this step's output. */
+export function sealNow(cx: Cx, type: number, content: Uint8Array, legacyVersion = 0x0303): void {
   const s = cx.s;
   if (s.txKey) {
     const sealed = sealRecord(s.txKey, type, content);
@@ -236,6 +275,10 @@ export function writeRecord(cx: Cx, type: number, content: Uint8Array, legacyVer
 /** Install a new write key; anything queued under the old key is framed first. */
 export function setTxKey(cx: Cx, key: RecordKey): void {
   flushHandshake(cx);
+  if (cx.s.txInFlight || cx.s.txQueue.length) {
+    cx.s.txQueue = [...cx.s.txQueue, { kind: 'rekey', key }];
+    return;
+  }
   cx.s.txKey = key;
 }
 
@@ -249,8 +292,7 @@ export function sendCcsOnce(cx: Cx): void {
 
 export function sendAlert(cx: Cx, level: number, description: number): void {
   flushHandshake(cx);
-  writeRecord(cx, ContentType.alert, encodeAlert(level, description));
-  cx.effects.push({ type: 'alertSent', level, description });
+  writeRecord(cx, ContentType.alert, encodeAlert(level, description), 0x0303, { type: 'alertSent', level, description });
 }
 
 /** End the connection with an error: send the alert the failure calls for, then `closed`. */
@@ -258,6 +300,10 @@ export function fatal(cx: Cx, detail: TlsErrorDetail): void {
   const s = cx.s;
   if (s.phase.name === 'closed') return;
   cx.hsOut = [];
+  // Records waiting behind an asynchronous batch are dropped; the alert goes out at once.
+  s.txQueue = [];
+  s.txInFlight = undefined;
+  s.rxInFlight = undefined;
   const alert = alertFor(detail);
   if (alert !== undefined) sendAlert(cx, AlertLevel.fatal, alert);
   s.phase = { name: 'closed' };

@@ -3,6 +3,7 @@ import {
   ExitCode,
   HELP,
   UsageError,
+  describeFailure,
   exitCodeFor,
   formatFailure,
   formatSummary,
@@ -218,6 +219,9 @@ test('failure message: one line, names the certificate problem', (t) => {
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
   t.is(formatFailure(refused), 'rxtls: connection failed: connect ECONNREFUSED 127.0.0.1:1');
   t.is(formatFailure('weird'), 'rxtls: weird');
+  const transport = new TlsError({ kind: 'transport', reason: 'ECONNRESET: read ECONNRESET' });
+  t.is(formatFailure(transport), 'rxtls: connection failed: ECONNRESET: read ECONNRESET');
+  t.is(describeFailure(transport), 'connection failed: ECONNRESET: read ECONNRESET');
 });
 
 test('www: HTTP/1.0 200 with the negotiated parameters', (t) => {

@@ -37,6 +37,8 @@ export class Pair {
   readonly delivered: Record<Side, Uint8Array[]> = { client: [], server: [] };
   /** Bytes in flight towards each side. */
   readonly inbox: Record<Side, Uint8Array[]> = { client: [], server: [] };
+  /** Asynchronous crypto jobs each side asked for and that are not answered yet. */
+  readonly jobs: Record<Side, Extract<Effect, { type: 'crypto' }>[]> = { client: [], server: [] };
 
   constructor(clientCfg: Partial<TlsClientConfig> = {}, serverCfg: Partial<TlsServerConfig> = {}) {
     this.client = createConnection({ role: 'client', serverName: 'localhost', verifier: caVerifier(), ...clientCfg });
@@ -51,6 +53,7 @@ export class Pair {
       this.effects[side].push(e);
       if (e.type === 'transmit') this.inbox[side === 'client' ? 'server' : 'client'].push(e.data);
       if (e.type === 'deliver') this.delivered[side].push(e.data);
+      if (e.type === 'crypto') this.jobs[side].push(e);
     }
     return step.effects;
   }
@@ -81,6 +84,33 @@ export class Pair {
       if (!moved) return this;
     }
     throw new Error('pair did not settle');
+  }
+
+  /**
+   * Answer pending crypto jobs with the provider's batch cipher (`reverse`: newest first, to show that
+   * completion order between the two directions does not matter).
+   */
+  async answerJobs(side: Side, reverse = false): Promise<number> {
+    const pending = this.jobs[side].splice(0);
+    if (reverse) pending.reverse();
+    const batch = this[side].config.provider.batch!;
+    for (const job of pending) {
+      const alg = job.alg as 'aes-128-gcm';
+      const results = await (job.op === 'seal' ? batch.sealBatch(alg, job.key, job.jobs) : batch.openBatch(alg, job.key, job.jobs));
+      this.input(side, { type: 'cryptoDone', now: this.now, jobId: job.jobId, results });
+    }
+    return pending.length;
+  }
+
+  /** Drive both sides, answering crypto jobs, until nothing moves (bounded). */
+  async driveAsync(reverse = false, maxRounds = 200): Promise<this> {
+    for (let i = 0; i < maxRounds; i++) {
+      const before = this.inbox.client.length + this.inbox.server.length;
+      this.drive();
+      const answered = (await this.answerJobs('client', reverse)) + (await this.answerJobs('server', reverse));
+      if (answered === 0 && before === 0 && this.inbox.client.length + this.inbox.server.length === 0) return this;
+    }
+    throw new Error('async pair did not settle');
   }
 
   /** Advance the virtual clock, firing due timers. */

@@ -71,7 +71,7 @@ function hardLimitSeconds(timeoutMs: number): string {
 }
 
 function spawnBounded(cmd: string, args: readonly string[], timeoutMs: number, opts: { env?: NodeJS.ProcessEnv; cwd?: string }) {
-  const child = spawn('timeout', ['-k', '2', hardLimitSeconds(timeoutMs), cmd, ...args], {
+  const child = spawn(requirePeer('timeout'), ['-k', '2', hardLimitSeconds(timeoutMs), cmd, ...args], {
     cwd: opts.cwd ?? repoRoot,
     env: opts.env ?? process.env,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -455,7 +455,7 @@ ${shCommand(o.server)} > ${sh(f('server.log'))} 2>&1 < /dev/null &
 SP=$!
 trap 'kill $SP 2>/dev/null; wait $SP 2>/dev/null' EXIT
 ready=0
-for i in $(seq 1 600); do
+for i in $(seq 1 900); do
   if ${waitReady}; then ready=1; break; fi
   kill -0 $SP 2>/dev/null || break
   sleep 0.05

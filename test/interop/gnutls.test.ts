@@ -10,11 +10,29 @@ import test, { type ExecutionContext } from 'ava';
 import { certPath, cliCommand, describeRun, netnsPair, requirePeer, type NetnsPairResult } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
 
-const TEST_MS = 90_000;
+const TEST_MS = 110_000; // includes waiting for a slot
 const NETNS_MS = 75_000;
 const PORT = 5556; // private namespace: no collisions
 const GET = 'GET / HTTP/1.0\r\n\r\n';
 const TLS13 = 'NORMAL:-VERS-ALL:+VERS-TLS1.3';
+
+/**
+ * At most this many namespaces at once: each runs a ts-node process, and a dozen compiling together on a small
+ * CI machine is slower than a queue.
+ */
+const PARALLEL = 4;
+let running = 0;
+const queue: (() => void)[] = [];
+async function limited<T>(f: () => Promise<T>): Promise<T> {
+  if (running >= PARALLEL) await new Promise<void>((r) => queue.push(r));
+  running++;
+  try {
+    return await f();
+  } finally {
+    running--;
+    queue.shift()?.();
+  }
+}
 
 /** GnuTLS priority names of the suites' ciphers. */
 const SUITES = [
@@ -47,7 +65,7 @@ function rxtlsClient(extra: readonly string[] = []): string[] {
 }
 
 async function clientVsGnutlsServ(t: ExecutionContext, priority: string, clientArgs: readonly string[] = [], servArgs: readonly string[] = []): Promise<NetnsPairResult> {
-  const r = await netnsPair({
+  const r = await limited(() => netnsPair({
     server: gnutlsServ(priority, servArgs),
     port: PORT,
     serverReadyLine: 'listening on IPv4',
@@ -55,7 +73,7 @@ async function clientVsGnutlsServ(t: ExecutionContext, priority: string, clientA
     clientStdin: GET,
     timeoutMs: NETNS_MS,
     owner: t,
-  });
+  }));
   t.is(r.clientCode, 0, describeRun('rxtls client', { code: r.clientCode, stdout: r.clientStdout, stderr: r.clientStderr }) + `\n--- gnutls-serv\n${r.serverOutput.slice(-3000)}\n--- script\n${r.script.stderr}`);
   t.regex(r.clientStdout, /^HTTP\/1\.0 200 OK\r\n/);
   t.regex(r.clientStderr, /^rxtls: closed cleanly/m);
@@ -116,7 +134,7 @@ async function gnutlsCliVsServer(
   serverArgs: readonly string[],
   cliArgs: readonly string[],
 ): Promise<NetnsPairResult> {
-  const r = await netnsPair({
+  const r = await limited(() => netnsPair({
     server: [
       ...cliCommand(),
       'server',
@@ -147,7 +165,7 @@ async function gnutlsCliVsServer(
     clientStdin: GET,
     timeoutMs: NETNS_MS,
     owner: t,
-  });
+  }));
   const diag = describeRun('gnutls-cli', { code: r.clientCode, stdout: r.clientStdout, stderr: r.clientStderr }) + `\n--- rxtls server\n${r.serverOutput}\n--- script\n${r.script.stderr}`;
   t.is(r.clientCode, 0, diag);
   t.regex(r.clientStdout, /- Status: The certificate is trusted\./, diag);

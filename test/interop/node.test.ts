@@ -9,8 +9,13 @@ import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { Subject, lastValueFrom, of } from 'rxjs';
 import {
+  certPath,
   certText,
   chunksOf,
+  describeRun,
+  freePort,
+  runCli,
+  startCliServer,
   clientExchange,
   drive,
   openConnection,
@@ -20,6 +25,7 @@ import {
   withTimeout,
 } from '../helpers/peers.js';
 import { TlsError } from '../../src/core/errors.js';
+import { parseSummary } from '../../src/cli/args.js';
 import type { ConnectOptions } from '../../src/rx/types.js';
 
 const SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'] as const;
@@ -55,6 +61,7 @@ async function nodeServer(
   t: ExecutionContext,
   options: tls.TlsOptions,
   behaviour: NodeBehaviour,
+  host = '127.0.0.1',
 ): Promise<{ port: number; seen: Promise<NodeSeen> }> {
   let resolveSeen!: (s: NodeSeen) => void;
   let rejectSeen!: (e: unknown) => void;
@@ -89,7 +96,7 @@ async function nodeServer(
     if (behaviour.kind === 'reply') socket.once('data', () => socket.end(behaviour.data));
   });
   server.on('tlsClientError', (e) => rejectSeen(e));
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(0, host, r));
   t.teardown(() => {
     server.close();
   });
@@ -350,4 +357,82 @@ test.serial('node:tls client ⇄ rxtls echo server: 10 MiB each way, SHA-256 com
   t.is(tr.receivedBytes, data.length);
   t.is(tr.receivedSha256, sha256(data));
   t.is(n.receivedSha256, sha256(data));
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// the rxtls CLI against node:tls
+
+async function cliServer(t: ExecutionContext, args: readonly string[]) {
+  const server = await startCliServer(
+    ['server', '--port', '0', '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem'), '--naccept', '1', ...args],
+    { timeoutMs: 50_000, owner: t },
+  );
+  const port = Number(/^ACCEPT 127\.0\.0\.1:(\d+)$/m.exec(server.stderr())![1]);
+  return { server, port };
+}
+
+test('node:tls client → rxtls CLI server --echo --alpn: echoed, exit 0 after --naccept 1', async (t) => {
+  t.timeout(TEST_MS);
+  const { server, port } = await cliServer(t, ['--echo', '--alpn', 'h2,echo']);
+  const n = await nodeClient(port, { ALPNProtocols: ['echo'] }, 'echo me');
+  t.is(n.received.toString(), 'echo me');
+  t.is(n.alpn, 'echo');
+  const exit = await withTimeout(server.exited, 20_000, 'CLI server exit');
+  t.is(exit.code, 0, server.output());
+  t.is(parseSummary(server.stderr()).ALPN, 'echo');
+  t.regex(server.stderr(), /^CLOSED 1$/m);
+});
+
+test('node:tls client with a certificate → rxtls CLI server --verify-client: data on stdout', async (t) => {
+  t.timeout(TEST_MS);
+  const { server, port } = await cliServer(t, ['--verify-client', certPath('ca-cert.pem')]);
+  await nodeClient(port, clientCert, 'printed by the server\n');
+  const exit = await withTimeout(server.exited, 20_000, 'CLI server exit');
+  t.is(exit.code, 0, server.output());
+  t.is(server.stdout(), 'printed by the server\n');
+  const s = parseSummary(server.stderr());
+  t.is(s.Peer, 'CN=rxtls test client');
+  t.is(s.Verification, 'ok');
+});
+
+test('node:tls client without a certificate → rxtls CLI server --verify-client: ERROR line, exit 1', async (t) => {
+  t.timeout(TEST_MS);
+  const { server, port } = await cliServer(t, ['--verify-client', certPath('ca-cert.pem')]);
+  await t.throwsAsync(nodeClient(port, {}, 'x'));
+  const exit = await withTimeout(server.exited, 20_000, 'CLI server exit');
+  t.is(exit.code, 1, server.output());
+  t.regex(server.stderr(), /^ERROR 1 .*certificate/m);
+});
+
+test('rxtls CLI client --cert/--key → node:tls server on [::1] requiring a certificate', async (t) => {
+  t.timeout(TEST_MS);
+  const { port, seen } = await nodeServer(t, { requestCert: true, rejectUnauthorized: true, ca: CA }, { kind: 'reply', data: 'hello [::1]' }, '::1');
+  const r = await runCli(
+    ['client', `[::1]:${port}`, '--cafile', certPath('ca-cert.pem'), '--cert', certPath('client-cert.pem'), '--key', certPath('client-key.pem'), '--alpn', 'x,y'],
+    'knock knock',
+    { owner: t },
+  );
+  t.is(r.code, 0, describeRun('rxtls client', r));
+  t.is(r.stdout, 'hello [::1]');
+  const s = await seen;
+  t.is(s.received.toString(), 'knock knock');
+  t.true(s.authorized);
+  t.is(s.peerCN, 'rxtls test client');
+  t.is(parseSummary(r.stderr).Verification, 'ok'); // verified against the IP SAN ::1
+});
+
+test('rxtls CLI client → nothing listening: one line, exit 1', async (t) => {
+  t.timeout(TEST_MS);
+  const port = await freePort();
+  const r = await runCli(['client', `127.0.0.1:${port}`, '--quiet'], '', { owner: t });
+  t.is(r.code, 1, describeRun('rxtls client', r));
+  t.regex(r.stderr, /^rxtls: .*ECONNREFUSED.*\n$/);
+  t.is(r.stderr.split('\n').length, 2);
+});
+
+test('rxtls CLI: bad arguments exit 2 with a usage hint', async (t) => {
+  t.timeout(TEST_MS);
+  const r = await runCli(['client', 'localhost', '--groups', 'X448'], '', { owner: t });
+  t.is(r.code, 2, describeRun('rxtls client', r));
+  t.regex(r.stderr, /^rxtls: .*\(see rxtls --help\)\n$/);
 });

@@ -35,7 +35,7 @@ const transmitted = (effects: readonly Effect[]) =>
 
 /** A client that has just sent the RFC's ClientHello with the RFC's x25519 key (middlebox compat off, as in the trace). */
 function rfcClient(): TlsState {
-  const base = createConnection({ role: 'client', serverName: 'server', verifier: pinned, keyLog: true, middleboxCompat: false });
+  const base = createConnection({ role: 'client', serverName: 'server', verifier: pinned, keyLog: true, middleboxCompat: false, recordSizeLimit: 16385 });
   const msg = decodeHandshakeBody(1, messages.clientHello.subarray(4));
   const hello = (msg as { body: ClientHello }).body;
   return {

@@ -1,0 +1,139 @@
+/** Record sizing, pipelining and asynchronous crypto in the core. */
+import test from 'ava';
+import { Pair, NOW, text, str } from '../helpers/pair.js';
+import { handleEvents, handshakeInfo } from '../../src/tls/connection.js';
+import { frameRecord } from '../../src/tls/record.js';
+import type { CryptoProvider, BatchCipher, AeadAlg, RecordJob } from '../../src/crypto/provider.js';
+import { nobleProvider } from '../../src/crypto/noble.js';
+import type { Effect } from '../../src/core/types.js';
+
+/** Sizes of the records in a byte stream. */
+function recordSizes(data: Uint8Array): number[] {
+  const out: number[] = [];
+  for (let off = 0; off < data.length; ) {
+    const fr = frameRecord(data, off);
+    if (fr.kind !== 'record') throw new Error(`bad framing: ${fr.kind}`);
+    out.push(fr.record.fragment.length);
+    off += fr.consumed;
+  }
+  return out;
+}
+const wireOf = (effects: readonly Effect[]) =>
+  Buffer.concat(effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : [])));
+
+/** A provider whose batch cipher runs the noble AEAD and answers with Promises. */
+function asyncProvider(): CryptoProvider & { batches: number[] } {
+  const batches: number[] = [];
+  const run = (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], op: 'seal' | 'open') => {
+    batches.push(jobs.length);
+    const aead = nobleProvider.aead(alg, key);
+    return Promise.resolve(jobs.map((j) => (op === 'seal' ? aead.seal(j.nonce, j.aad, j.data) : aead.open(j.nonce, j.aad, j.data))));
+  };
+  const batch: BatchCipher = {
+    sealBatch: (alg, key, jobs) => run(alg, key, jobs, 'seal'),
+    openBatch: (alg, key, jobs) => run(alg, key, jobs, 'open'),
+  };
+  return Object.assign(Object.create(nobleProvider) as CryptoProvider, { batch, batches, name: 'async-test' });
+}
+
+test('splitSendFragment: a 10 000-byte write becomes records of 1000 bytes', (t) => {
+  const pair = new Pair({ splitSendFragment: 1000 }).start().drive();
+  const effects = pair.input('client', { type: 'write', now: NOW, data: new Uint8Array(10_000) });
+  // Each protected record: 1000 data + 1 content type + 16 tag.
+  t.deepEqual(recordSizes(wireOf(effects)), Array(10).fill(1017));
+  pair.drive();
+  t.is(Buffer.concat(pair.delivered.server).length, 10_000);
+});
+
+test('record_size_limit (RFC 8449): the client asks for 1024, every protected server record fits', (t) => {
+  const pair = new Pair({ recordSizeLimit: 1024 }, {}).start();
+  pair.serverRound();
+  const flight = Buffer.concat(pair.inbox.client);
+  const sizes = recordSizes(flight);
+  // The plaintext ServerHello and CCS are unprotected; every protected record holds ≤ 1023 + 1 bytes + tag.
+  const protectedSizes = sizes.filter((n) => n > 16 && n !== 1);
+  t.true(protectedSizes.length > 2, `server flight split into several records: ${sizes}`);
+  for (const n of protectedSizes.slice(1)) t.true(n <= 1024 + 16, `record of ${n} bytes`);
+  pair.drive();
+  const w = pair.input('server', { type: 'write', now: NOW, data: new Uint8Array(5000) });
+  t.deepEqual(recordSizes(wireOf(w)), [1023 + 17, 1023 + 17, 1023 + 17, 1023 + 17, 908 + 17]);
+});
+
+test('automatic KeyUpdate before the AEAD usage limit (keyUpdateAfter)', (t) => {
+  const pair = new Pair({ keyUpdateAfter: 3 }).start().drive();
+  const first = pair.client.txKey!.secret;
+  for (let i = 0; i < 5; i++) pair.input('client', { type: 'write', now: NOW, data: text(`m${i};`) });
+  pair.drive();
+  t.not(pair.client.txKey!.secret, first);
+  t.is(str(pair.delivered.server), 'm0;m1;m2;m3;m4;');
+});
+
+test('async crypto: records are sealed and opened in batches of at most maxPipelines, order kept', async (t) => {
+  const cp = asyncProvider();
+  const sp = asyncProvider();
+  const pair = new Pair({ provider: cp, asyncCrypto: true, maxPipelines: 4, splitSendFragment: 1000 }, { provider: sp, asyncCrypto: true, maxPipelines: 4 });
+  pair.start();
+  await pair.driveAsync();
+  t.truthy(handshakeInfo(pair.client));
+  const data = Uint8Array.from({ length: 25_000 }, (_, i) => (i * 7) & 0xff);
+  pair.input('client', { type: 'write', now: NOW, data });
+  // 25 records of 1000 bytes → batches of 4: only the first is in flight.
+  t.is(pair.jobs.client.length, 1);
+  t.is(pair.jobs.client[0]!.jobs.length, 4);
+  pair.input('client', { type: 'write', now: NOW, data: text('tail') });
+  await pair.driveAsync(true);
+  t.deepEqual(Buffer.concat(pair.delivered.server), Buffer.concat([data, text('tail')]));
+  t.true(cp.batches.every((n) => n <= 4));
+  t.true(sp.batches.some((n) => n > 1), `server opened records in batches: ${sp.batches}`);
+});
+
+test('async crypto: close_notify waits behind the in-flight batch; shutdown completes cleanly', async (t) => {
+  const pair = new Pair({ provider: asyncProvider(), asyncCrypto: true }, { provider: asyncProvider(), asyncCrypto: true });
+  pair.start();
+  await pair.driveAsync();
+  pair.input('client', { type: 'write', now: NOW, data: text('last words') });
+  pair.input('client', { type: 'end', now: NOW });
+  // Nothing on the wire yet: the data is being sealed and the alert waits behind it.
+  t.is(pair.inbox.server.length, 0);
+  await pair.driveAsync();
+  t.is(str(pair.delivered.server), 'last words');
+  t.is(pair.of('server', 'peerClosed').length, 1);
+  pair.input('server', { type: 'end', now: NOW });
+  await pair.driveAsync();
+  t.is(pair.of('client', 'closed').length, 1);
+  t.is(pair.closedError('client'), undefined);
+});
+
+test('async crypto: a KeyUpdate in the middle of an opened batch re-frames the rest under the new key', async (t) => {
+  const pair = new Pair({ provider: asyncProvider(), asyncCrypto: true }, {});
+  pair.start();
+  await pair.driveAsync();
+  // The (synchronous) server sends data, a KeyUpdate and more data; the client gets it all in one chunk.
+  pair.input('server', { type: 'write', now: NOW, data: text('before ') });
+  pair.input('server', { type: 'keyUpdate', now: NOW, requestPeer: false });
+  pair.input('server', { type: 'write', now: NOW, data: text('after') });
+  const chunk = Buffer.concat(pair.inbox.client.splice(0));
+  pair.input('client', { type: 'received', now: NOW, data: chunk });
+  t.is(pair.jobs.client[0]!.jobs.length, 3);
+  await pair.driveAsync();
+  t.is(str(pair.delivered.client), 'before after');
+  t.is(pair.closedError('client'), undefined);
+});
+
+test('async crypto: cryptoDone for an unknown job is API misuse', async (t) => {
+  const pair = new Pair({ provider: asyncProvider(), asyncCrypto: true }, {});
+  pair.start();
+  await pair.driveAsync();
+  t.throws(() => handleEvents(pair.client, { type: 'cryptoDone', now: NOW, jobId: 999, results: [] }));
+});
+
+test('async crypto: a batch result that fails authentication is bad_record_mac', async (t) => {
+  const pair = new Pair({ provider: asyncProvider(), asyncCrypto: true }, {});
+  pair.start();
+  await pair.driveAsync();
+  pair.input('server', { type: 'write', now: NOW, data: text('x') });
+  pair.drive();
+  const job = pair.jobs.client.splice(0)[0]!;
+  pair.input('client', { type: 'cryptoDone', now: NOW, jobId: job.jobId, results: [null] });
+  t.is(pair.closedError('client')?.alert, 20);
+});
