@@ -1,0 +1,263 @@
+/**
+ * The worker-pool provider: record protection on every core. Batches of TLS records (the `crypto` effects of
+ * a connection with `asyncCrypto: true`) are sealed and opened on `worker_threads` running noble AES-GCM and
+ * ChaCha20-Poly1305; everything else (hashes, HKDF, key exchange, signatures, single-record AEAD) is the
+ * synchronous `base` provider.
+ *
+ * Node-only (it needs `node:worker_threads`). See docs/ARCHITECTURE.md, "asynchronous crypto".
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { nobleProvider } from './noble.js';
+import type { AeadAlg, BatchCipher, CryptoProvider, RecordJob } from './provider.js';
+import type { WorkerReply, WorkerRequest } from './worker.js';
+
+/** AEAD nonce length (RFC 8446 §5.3): 12 B. */
+const NONCE = 12;
+const KEY_LENGTH: Record<AeadAlg, number> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 };
+/** Entries per record in a request's layout (see worker.ts). */
+const STRIDE = 5;
+/**
+ * A batch is cut into at most one part per worker, and no part smaller than this many bytes of record data:
+ * below it, one message round trip (~50-100 µs) costs more than the AEAD work it moves (16 KiB of noble
+ * AES-GCM is ~100 µs).
+ */
+const MIN_PART_BYTES = 16 * 1024;
+
+/**
+ * The worker entry, next to this module with this module's own extension: `worker.ts` when running from
+ * source under a TypeScript loader (the loader is inherited by the worker through `execArgv`), `worker.js`
+ * from the compiled `dist/`.
+ */
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
+
+/** Options of {@link createWorkerPoolProvider}. */
+export interface WorkerPoolOptions {
+  /** Number of worker threads (default `os.availableParallelism()`), started on the first batch. */
+  readonly size?: number;
+  /** The provider for everything except record batches (default: the noble provider). */
+  readonly base?: CryptoProvider;
+}
+
+/** A provider whose record batches run on a pool of worker threads; `close()` terminates the pool. */
+export interface WorkerPoolProvider extends CryptoProvider {
+  readonly batch: BatchCipher;
+  /** Number of worker threads the pool uses. */
+  readonly size: number;
+  /** Terminate the workers; batches in flight reject, and later batches throw. Idempotent. */
+  close(): Promise<void>;
+}
+
+interface Pending {
+  readonly resolve: (results: (Uint8Array | null)[]) => void;
+  readonly reject: (err: Error) => void;
+}
+
+/** One worker thread and the requests it has not answered yet. */
+class PoolWorker {
+  readonly pending = new Map<number, Pending>();
+  /** Record bytes sent and not yet answered: where the next part goes. */
+  inflightBytes = 0;
+  private readonly worker: Worker;
+
+  constructor(private readonly onDead: (w: PoolWorker) => void) {
+    this.worker = new Worker(WORKER_URL);
+    this.worker.unref(); // an idle pool never keeps the process alive; ref() while requests are pending
+    this.worker.on('message', (reply: WorkerReply) => {
+      const p = this.pending.get(reply.id);
+      if (!p) return;
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if ('error' in reply) p.reject(new Error(`crypto worker: ${reply.error}`));
+      else p.resolve(reply.results);
+    });
+    this.worker.on('error', (err) => this.fail(err));
+    this.worker.on('exit', (code) => this.fail(new Error(`crypto worker exited (code ${code})`)));
+  }
+
+  send(req: WorkerRequest, bytes: number): Promise<(Uint8Array | null)[]> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.inflightBytes += bytes;
+      const done = () => {
+        this.inflightBytes -= bytes;
+      };
+      this.pending.set(req.id, {
+        resolve: (r) => {
+          done();
+          resolve(r);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      });
+      this.worker.postMessage(req, [req.buf]);
+    });
+  }
+
+  /** Reject everything pending and leave the pool (the worker crashed, exited or the pool is closing). */
+  fail(err: Error): void {
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    this.onDead(this);
+    for (const p of pending) p.reject(err);
+  }
+
+  terminate(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
+
+const align4 = (n: number): number => (n + 3) & ~3;
+
+/**
+ * Pack `jobs` into one buffer (the one copy on the way in; the buffer is then transferred, not cloned).
+ * Nonce and AAD sit together; the data starts 4-byte aligned.
+ */
+function pack(id: number, op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): WorkerRequest {
+  let size = 0;
+  for (const j of jobs) size = align4(align4(size + NONCE + j.aad.length) + j.data.length);
+  const buf = new ArrayBuffer(size);
+  const bytes = new Uint8Array(buf);
+  const layout = new Uint32Array(jobs.length * STRIDE);
+  let off = 0;
+  jobs.forEach((j, i) => {
+    const l = i * STRIDE;
+    bytes.set(j.nonce, off);
+    layout[l] = off;
+    bytes.set(j.aad, off + NONCE);
+    layout[l + 1] = off + NONCE;
+    layout[l + 2] = j.aad.length;
+    off = align4(off + NONCE + j.aad.length);
+    bytes.set(j.data, off);
+    layout[l + 3] = off;
+    layout[l + 4] = j.data.length;
+    off = align4(off + j.data.length);
+  });
+  return { id, op, alg, key, buf, layout };
+}
+
+/**
+ * Cut `jobs` into at most `parts` contiguous runs of about equal byte size, each at least
+ * {@link MIN_PART_BYTES} (except when the whole batch is smaller).
+ */
+function split(jobs: readonly RecordJob[], parts: number): { jobs: readonly RecordJob[]; bytes: number }[] {
+  let total = 0;
+  for (const j of jobs) total += j.data.length;
+  const n = Math.max(1, Math.min(parts, jobs.length, Math.floor(total / MIN_PART_BYTES)));
+  if (n === 1) return [{ jobs, bytes: total }];
+  const out: { jobs: readonly RecordJob[]; bytes: number }[] = [];
+  let start = 0;
+  let acc = 0;
+  let partBytes = 0;
+  for (let i = 0; i < jobs.length; i++) {
+    const len = jobs[i]!.data.length;
+    acc += len;
+    partBytes += len;
+    // Cut when the running total passes this part's share, keeping one record for each remaining part.
+    const remainingParts = n - out.length - 1;
+    if (remainingParts > 0 && acc >= (total * (out.length + 1)) / n && jobs.length - (i + 1) >= remainingParts) {
+      out.push({ jobs: jobs.slice(start, i + 1), bytes: partBytes });
+      start = i + 1;
+      partBytes = 0;
+    }
+  }
+  out.push({ jobs: jobs.slice(start), bytes: partBytes });
+  return out;
+}
+
+/**
+ * Build a worker-pool provider: {@link CryptoProvider.batch} seals and opens batches of TLS records
+ * (AES-128/256-GCM, ChaCha20-Poly1305; RFC 5116, RFC 8439: 16/32 B keys, 12 B nonces, 16 B tags) on
+ * `size` worker threads running noble, and every other method is `base`'s.
+ *
+ * - A batch is split into contiguous parts of about equal size, one per worker (parts of at least 16 KiB),
+ *   so the records of one connection use every core; the Promise resolves with the results in job order,
+ *   `null` for a record that fails authentication.
+ * - Copies: the records of a part are copied once into a buffer that is transferred to the worker; each
+ *   result is allocated in the worker and transferred back, so results are standalone `Uint8Array`s.
+ * - Workers start on the first batch and are `unref()`'d while idle: an idle pool never keeps the process
+ *   alive. `close()` terminates them. A crashed worker rejects its pending batches and is replaced.
+ * - API misuse (a wrong key or nonce length, a closed pool) throws at once.
+ *
+ * @example
+ * ```ts
+ * const provider = createWorkerPoolProvider({ size: 4 });
+ * connect({ host, port, ca, provider }); // with the core's `asyncCrypto: true`, records go to the pool
+ * const sealed = await provider.batch.sealBatch('aes-128-gcm', key16, [{ nonce, aad, data }]);
+ * await provider.close();
+ * ```
+ */
+export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPoolProvider {
+  const base = opts.base ?? nobleProvider;
+  const size = opts.size ?? availableParallelism();
+  if (!Number.isInteger(size) || size < 1) throw new RangeError(`worker pool size must be a positive integer, got ${size}`);
+
+  const workers: PoolWorker[] = [];
+  let closed = false;
+  let nextId = 1;
+
+  const onDead = (w: PoolWorker) => {
+    const i = workers.indexOf(w);
+    if (i >= 0) workers.splice(i, 1);
+  };
+
+  /** The live workers, least loaded first; (re)started up to `size`. */
+  const available = (): PoolWorker[] => {
+    while (workers.length < size) workers.push(new PoolWorker(onDead));
+    return [...workers].sort((a, b) => a.inflightBytes - b.inflightBytes);
+  };
+
+  const check = (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
+    if (closed) throw new Error('worker pool provider: used after close()');
+    const len = KEY_LENGTH[alg];
+    if (len === undefined) throw new RangeError(`unknown AEAD: ${String(alg)}`);
+    if (key.length !== len) throw new RangeError(`${alg}: key must be ${len} bytes, got ${key.length}`);
+    for (const j of jobs) {
+      if (j.nonce.length !== NONCE) throw new RangeError(`AEAD nonce must be ${NONCE} bytes, got ${j.nonce.length}`);
+    }
+  };
+
+  const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
+    check(alg, key, jobs);
+    if (jobs.length === 0) return Promise.resolve([]);
+    const pool = available();
+    const keyCopy = key.slice(); // cloned into each message; the caller may reuse its buffer at once
+    const parts = split(jobs, pool.length).map((part, i) =>
+      pool[i % pool.length]!.send(pack(nextId++, op, alg, keyCopy, part.jobs), part.bytes),
+    );
+    return Promise.all(parts).then((results) => (results.length === 1 ? results[0]! : results.flat()));
+  };
+
+  const batch: BatchCipher = {
+    sealBatch: (alg, key, jobs) => run(0, alg, key, jobs) as Promise<Uint8Array[]>,
+    openBatch: (alg, key, jobs) => run(1, alg, key, jobs),
+  };
+
+  // Explicit delegation (not a spread), so a class-based `base` keeps its prototype methods and `this`.
+  return {
+    name: `workers(${base.name})`,
+    randomBytes: (n) => base.randomBytes(n),
+    hashLength: (alg) => base.hashLength(alg),
+    hash: (alg, data) => base.hash(alg, data),
+    hasher: (alg) => base.hasher(alg),
+    hmac: (alg, key, data) => base.hmac(alg, key, data),
+    hkdfExtract: (alg, salt, ikm) => base.hkdfExtract(alg, salt, ikm),
+    hkdfExpand: (alg, prk, info, length) => base.hkdfExpand(alg, prk, info, length),
+    aead: (alg, key) => base.aead(alg, key),
+    generateKeyPair: (group) => base.generateKeyPair(group),
+    keyPairFromPrivate: (group, priv) => base.keyPairFromPrivate(group, priv),
+    sharedSecret: (group, priv, peer) => base.sharedSecret(group, priv, peer),
+    verify: (scheme, spki, message, signature) => base.verify(scheme, spki, message, signature),
+    batch,
+    size,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      const all = workers.splice(0);
+      for (const w of all) w.fail(new Error('worker pool provider closed'));
+      await Promise.all(all.map((w) => w.terminate()));
+    },
+  };
+}
