@@ -1,2 +1,36 @@
+/**
+ * rxtls: TLS 1.3 for RxJS on a pure, event-driven (sans-IO) core.
+ *
+ * - RxJS API: {@link connect}, {@link listen}, and the operators in `rxtls/operators`.
+ * - The core: {@link createConnection}, {@link handleEvents}, {@link nextTimeout} (see docs/ARCHITECTURE.md).
+ * - Crypto providers: {@link nobleProvider} (default), {@link nodeProvider}.
+ */
 export * from './core/types.js';
 export * from './core/errors.js';
+export * from './rx/index.js';
+export {
+  createConnection,
+  handleEvents,
+  nextTimeout,
+  shutdownState,
+  handshakeInfo,
+  isConnected,
+  isClosed,
+  type TlsState,
+} from './tls/connection.js';
+export { parseCipherSuites, parseGroups, type TlsConfig, type TlsClientConfig, type TlsServerConfig } from './tls/config.js';
+export {
+  createTicketer,
+  createAntiReplay,
+  encodeSession,
+  decodeSession,
+  type TlsSession,
+  type Ticketer,
+  type AntiReplay,
+} from './tls/session.js';
+export type { CryptoProvider, Aead, BatchCipher, SigningKey, HashAlg, AeadAlg, GroupName } from './crypto/provider.js';
+export type { CertificateVerifier, CertificateVerdict, VerifyRequest } from './crypto/verifier.js';
+export { nobleProvider, createNobleProvider } from './crypto/noble.js';
+export { nodeProvider } from './crypto/node.js';
+export { createVerifier, insecureVerifier } from './crypto/x509.js';
+export { loadCertificateChain, loadPrivateKey } from './crypto/keys.js';

@@ -44,8 +44,18 @@ export interface WorkerPoolProvider extends CryptoProvider {
   readonly batch: BatchCipher;
   /** Number of worker threads the pool uses. */
   readonly size: number;
+  /** Threads running now, and how many requests (batch parts) each has answered or holds. */
+  stats(): WorkerPoolStats;
   /** Terminate the workers; batches in flight reject, and later batches throw. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A snapshot of the pool, for tests and benchmarks. */
+export interface WorkerPoolStats {
+  /** Worker threads currently started (0 before the first batch and after `close()`). */
+  readonly threads: number;
+  /** Per running worker: batch parts it has been sent. */
+  readonly requests: readonly number[];
 }
 
 interface Pending {
@@ -58,6 +68,8 @@ class PoolWorker {
   readonly pending = new Map<number, Pending>();
   /** Record bytes sent and not yet answered: where the next part goes. */
   inflightBytes = 0;
+  /** Requests sent to this worker so far. */
+  requests = 0;
   private readonly worker: Worker;
 
   constructor(private readonly onDead: (w: PoolWorker) => void) {
@@ -78,6 +90,7 @@ class PoolWorker {
   send(req: WorkerRequest, bytes: number): Promise<(Uint8Array | null)[]> {
     return new Promise((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref();
+      this.requests++;
       this.inflightBytes += bytes;
       const done = () => {
         this.inflightBytes -= bytes;
@@ -252,6 +265,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     verify: (scheme, spki, message, signature) => base.verify(scheme, spki, message, signature),
     batch,
     size,
+    stats: () => ({ threads: workers.length, requests: workers.map((w) => w.requests) }),
     close: async () => {
       if (closed) return;
       closed = true;
