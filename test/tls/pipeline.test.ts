@@ -24,14 +24,17 @@ const wireOf = (effects: readonly Effect[]) =>
 /** A provider whose batch cipher runs the noble AEAD and answers with Promises. */
 function asyncProvider(): CryptoProvider & { batches: number[] } {
   const batches: number[] = [];
-  const run = (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], op: 'seal' | 'open') => {
-    batches.push(jobs.length);
-    const aead = nobleProvider.aead(alg, key);
-    return Promise.resolve(jobs.map((j) => (op === 'seal' ? aead.seal(j.nonce, j.aad, j.data) : aead.open(j.nonce, j.aad, j.data))));
-  };
   const batch: BatchCipher = {
-    sealBatch: (alg, key, jobs) => run(alg, key, jobs, 'seal'),
-    openBatch: (alg, key, jobs) => run(alg, key, jobs, 'open'),
+    sealBatch: (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
+      batches.push(jobs.length);
+      const aead = nobleProvider.aead(alg, key);
+      return Promise.resolve(jobs.map((j) => aead.seal(j.nonce, j.aad, j.data)));
+    },
+    openBatch: (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
+      batches.push(jobs.length);
+      const aead = nobleProvider.aead(alg, key);
+      return Promise.resolve(jobs.map((j) => aead.open(j.nonce, j.aad, j.data)));
+    },
   };
   return Object.assign(Object.create(nobleProvider) as CryptoProvider, { batch, batches, name: 'async-test' });
 }

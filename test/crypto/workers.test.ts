@@ -1,0 +1,201 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { recordNonce } from '../../src/crypto/keySchedule.js';
+import { nobleProvider } from '../../src/crypto/noble.js';
+import { nodeProvider } from '../../src/crypto/node.js';
+import type { AeadAlg, RecordJob } from '../../src/crypto/provider.js';
+import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
+import { gcmVectors } from '../vectors/gcm.js';
+import { concatBytes } from '../vectors/hex.js';
+import { aeadVector } from '../vectors/rfc8439.js';
+import * as rfc8448 from '../vectors/rfc8448.js';
+import { runProviderSuite } from './providerSuite.js';
+
+const pool = createWorkerPoolProvider({ size: 2 });
+test.after.always(() => pool.close());
+
+// Everything synchronous is the base provider's: the whole known-answer suite applies unchanged.
+runProviderSuite(test, 'workers', pool, { verify: true });
+
+const splitRecord = (record: Uint8Array) => ({ aad: record.subarray(0, 5), body: record.subarray(5) });
+
+/** `n` records of the given sizes, with distinct contents, nonces and AADs. */
+function makeJobs(sizes: readonly number[]): RecordJob[] {
+  return sizes.map((size, i) => ({
+    nonce: recordNonce(new Uint8Array(12).fill(0x5a), i),
+    aad: Uint8Array.of(23, 3, 3, (size + 16) >> 8, (size + 16) & 0xff),
+    data: Uint8Array.from({ length: size }, (_, k) => (k * 31 + i * 7) & 0xff),
+  }));
+}
+
+const KEYS: Record<AeadAlg, Uint8Array> = {
+  'aes-128-gcm': new Uint8Array(16).fill(1),
+  'aes-256-gcm': new Uint8Array(32).fill(2),
+  'chacha20-poly1305': new Uint8Array(32).fill(3),
+};
+
+test('workers: RFC 8439 §2.8.2: ChaCha20-Poly1305 through sealBatch and openBatch', async (t) => {
+  const v = aeadVector;
+  const job = { nonce: v.nonce, aad: v.aad, data: v.plaintext };
+  t.deepEqual(await pool.batch.sealBatch('chacha20-poly1305', v.key, [job]), [concatBytes(v.ciphertext, v.tag)]);
+  const sealed = { ...job, data: concatBytes(v.ciphertext, v.tag) };
+  t.deepEqual(await pool.batch.openBatch('chacha20-poly1305', v.key, [sealed]), [v.plaintext]);
+});
+
+test('workers: RFC 8448 §3: AES-128-GCM records through sealBatch and openBatch', async (t) => {
+  const s = rfc8448.schedule;
+  const payload = Uint8Array.from({ length: 50 }, (_, i) => i);
+  const appInner = concatBytes(payload, Uint8Array.of(23));
+  const c = splitRecord(rfc8448.records.clientApplicationData);
+  const clientJob = { nonce: recordNonce(s.clientApplicationIv, 0), aad: c.aad, data: appInner };
+  t.deepEqual(await pool.batch.sealBatch('aes-128-gcm', s.clientApplicationKey, [clientJob]), [c.body]);
+  t.deepEqual(
+    await pool.batch.openBatch('aes-128-gcm', s.clientApplicationKey, [{ ...clientJob, data: c.body }]),
+    [appInner],
+  );
+
+  // Server seq 1 and the client Finished (handshake key, seq 0): each in a batch with its own key.
+  const sv = splitRecord(rfc8448.records.serverApplicationData);
+  const serverJob = { nonce: recordNonce(s.serverApplicationIv, 1), aad: sv.aad, data: sv.body };
+  t.deepEqual(await pool.batch.openBatch('aes-128-gcm', s.serverApplicationKey, [serverJob]), [appInner]);
+  const fin = splitRecord(rfc8448.records.clientFinished);
+  const finInner = concatBytes(rfc8448.messages.clientFinished, Uint8Array.of(22));
+  const finJob = { nonce: recordNonce(s.clientHandshakeIv, 0), aad: fin.aad, data: finInner };
+  t.deepEqual(await pool.batch.sealBatch('aes-128-gcm', s.clientHandshakeKey, [finJob]), [fin.body]);
+  // The wrong sequence number (nonce) does not authenticate.
+  const wrongSeq = { nonce: recordNonce(s.clientHandshakeIv, 1), aad: fin.aad, data: fin.body };
+  t.deepEqual(await pool.batch.openBatch('aes-128-gcm', s.clientHandshakeKey, [wrongSeq]), [null]);
+});
+
+for (const v of gcmVectors) {
+  test(`workers: ${v.name}: sealBatch and openBatch`, async (t) => {
+    const job = { nonce: v.iv, aad: v.aad, data: v.plaintext };
+    const sealed = concatBytes(v.ciphertext, v.tag);
+    t.deepEqual(await pool.batch.sealBatch(v.alg, v.key, [job]), [sealed]);
+    t.deepEqual(await pool.batch.openBatch(v.alg, v.key, [{ ...job, data: sealed }]), [v.plaintext]);
+  });
+}
+
+for (const alg of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305'] as const) {
+  test(`workers: ${alg}: a large batch is split across every worker and keeps job order`, async (t) => {
+    const p = createWorkerPoolProvider({ size: 3 });
+    t.teardown(() => p.close());
+    const jobs = makeJobs(Array.from({ length: 48 }, (_, i) => 16384 - (i % 5) * 1000));
+    const ref = nobleProvider.aead(alg, KEYS[alg]);
+    const expected = jobs.map((j) => ref.seal(j.nonce, j.aad, j.data));
+    const sealed = await p.batch.sealBatch(alg, KEYS[alg], jobs);
+    t.deepEqual(sealed, expected);
+    const stats = p.stats();
+    t.is(stats.threads, 3);
+    t.deepEqual(stats.requests, [1, 1, 1], 'one part per worker');
+    const opened = await p.batch.openBatch(alg, KEYS[alg], jobs.map((j, i) => ({ ...j, data: sealed[i]! })));
+    t.deepEqual(opened, jobs.map((j) => j.data));
+  });
+}
+
+test('workers: mixed sizes, unaligned views and empty records match the single-record AEAD', async (t) => {
+  // Sizes around block and split boundaries; inputs are views at odd offsets into one larger buffer.
+  const sizes = [0, 1, 15, 16, 17, 255, 4096, 16383, 16384, 16385, 40000, 3, 70000, 0, 9];
+  const plain = makeJobs(sizes).map((j, i) => {
+    const backing = new Uint8Array(j.data.length + 2 * 7 + i);
+    backing.set(j.data, 7 + i);
+    const aadBacking = new Uint8Array(j.aad.length + 3);
+    aadBacking.set(j.aad, 3);
+    return { nonce: j.nonce, aad: aadBacking.subarray(3), data: backing.subarray(7 + i, 7 + i + j.data.length) };
+  });
+  for (const alg of ['aes-128-gcm', 'chacha20-poly1305'] as const) {
+    const ref = nodeProvider.aead(alg, KEYS[alg]); // an independent implementation (OpenSSL)
+    const sealed = await pool.batch.sealBatch(alg, KEYS[alg], plain);
+    t.deepEqual(sealed, plain.map((j) => ref.seal(j.nonce, j.aad, j.data)), alg);
+    for (const r of sealed) t.is(r.buffer.byteLength, r.byteLength, 'each result owns its buffer');
+    const opened = await pool.batch.openBatch(alg, KEYS[alg], plain.map((j, i) => ({ ...j, data: sealed[i]! })));
+    t.deepEqual(opened, plain.map((j) => j.data.slice()), alg);
+  }
+});
+
+test('workers: tampered records open to null; the rest of the batch is unaffected', async (t) => {
+  const alg = 'aes-128-gcm';
+  const jobs = makeJobs(Array.from({ length: 12 }, () => 20000));
+  const sealed = await pool.batch.sealBatch(alg, KEYS[alg], jobs);
+  const bad = new Set([0, 5, 6, 11]); // both ends and both sides of the split between the two workers
+  const tampered = jobs.map((j, i) => {
+    const data = sealed[i]!.slice();
+    if (i === 0) data[100] ^= 1; // ciphertext bit
+    if (i === 5) data[data.length - 1] ^= 0x80; // tag bit
+    const aad = i === 6 ? Uint8Array.of(23, 3, 3, 0, 0) : j.aad; // wrong AAD
+    return { nonce: i === 11 ? recordNonce(new Uint8Array(12).fill(0x5a), 99) : j.nonce, aad, data };
+  });
+  const opened = await pool.batch.openBatch(alg, KEYS[alg], tampered);
+  t.is(opened.length, 12);
+  opened.forEach((r, i) => (bad.has(i) ? t.is(r, null, `record ${i}`) : t.deepEqual(r, jobs[i]!.data, `record ${i}`)));
+  const short = { nonce: jobs[0]!.nonce, aad: jobs[0]!.aad, data: new Uint8Array(15) };
+  t.deepEqual(await pool.batch.openBatch(alg, KEYS[alg], [short, { ...jobs[1]!, data: sealed[1]! }]), [null, jobs[1]!.data]);
+});
+
+test('workers: the key and inputs are copied at the call; the caller may reuse its buffers at once', async (t) => {
+  const key = KEYS['aes-256-gcm'].slice();
+  const jobs = makeJobs([1000, 50000]);
+  const expected = jobs.map((j) => nobleProvider.aead('aes-256-gcm', key).seal(j.nonce, j.aad, j.data));
+  const pending = pool.batch.sealBatch('aes-256-gcm', key, jobs);
+  key.fill(0);
+  for (const j of jobs) j.data.fill(0);
+  t.deepEqual(await pending, expected);
+});
+
+test('workers: an empty batch resolves to no results', async (t) => {
+  t.deepEqual(await pool.batch.sealBatch('aes-128-gcm', KEYS['aes-128-gcm'], []), []);
+});
+
+test('workers: a wrong key or nonce length is API misuse and throws at once', (t) => {
+  const jobs = makeJobs([10]);
+  t.throws(() => pool.batch.sealBatch('aes-128-gcm', new Uint8Array(32), jobs), { instanceOf: RangeError });
+  t.throws(() => pool.batch.openBatch('chacha20-poly1305', new Uint8Array(16), jobs), { instanceOf: RangeError });
+  const badNonce = [{ ...jobs[0]!, nonce: new Uint8Array(8) }];
+  t.throws(() => pool.batch.sealBatch('aes-128-gcm', KEYS['aes-128-gcm'], badNonce), { instanceOf: RangeError });
+});
+
+test('workers: the synchronous methods are the base provider', (t) => {
+  const p = createWorkerPoolProvider({ base: nodeProvider, size: 1 });
+  t.is(p.name, 'workers(node)');
+  t.is(pool.name, 'workers(noble)');
+  t.is(pool.size, 2);
+  t.is(p.stats().threads, 0, 'no thread before the first batch');
+  t.throws(() => createWorkerPoolProvider({ size: 0 }), { instanceOf: RangeError });
+  return p.close();
+});
+
+test('workers: close() rejects batches in flight, terminates the threads, and later batches throw', async (t) => {
+  const p = createWorkerPoolProvider({ size: 2 });
+  const jobs = makeJobs(Array.from({ length: 16 }, () => 16384));
+  t.is((await p.batch.sealBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs)).length, 16);
+  t.is(p.stats().threads, 2);
+  const inFlight = p.batch.sealBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs);
+  const closing = p.close();
+  await t.throwsAsync(inFlight, { message: /closed/ });
+  await closing;
+  t.is(p.stats().threads, 0);
+  t.throws(() => p.batch.openBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs), { message: /after close/ });
+  await p.close(); // idempotent
+});
+
+test('workers: a process that never calls close() still exits once its batches are done', async (t) => {
+  const workersUrl = new URL('../../src/crypto/workers.ts', import.meta.url).href;
+  const script = `
+    const { createWorkerPoolProvider } = await import(${JSON.stringify(workersUrl)});
+    const p = createWorkerPoolProvider({ size: 2 });
+    const jobs = Array.from({ length: 8 }, (_, i) => ({ nonce: new Uint8Array(12).fill(i), aad: new Uint8Array(5), data: new Uint8Array(20000) }));
+    const sealed = await p.batch.sealBatch('aes-128-gcm', new Uint8Array(16), jobs);
+    console.log('sealed', sealed.length, p.stats().threads);`;
+  const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--no-warnings', '--loader=ts-node/esm', '--input-type=module', '-e', script],
+      { cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 60_000 },
+      (err, out) => resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout: out }),
+    );
+    child.stdin?.end();
+  });
+  t.is(stdout.trim(), 'sealed 8 2');
+  t.is(code, 0, 'exited by itself, before the 60 s kill');
+});
