@@ -31,6 +31,26 @@ const MIN_PART_BYTES = 16 * 1024;
  */
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
+/**
+ * The parent's `execArgv` minus what only makes sense for the main entry (`-e`/`-p` and their script,
+ * `--input-type`): a worker inherits the loader flags (`--loader`, `--import`, `--conditions`, …) this way,
+ * but `--input-type=module` would make Node load the `.ts` entry through the CommonJS path and fail.
+ */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
+      i++; // and its script
+      continue;
+    }
+    if (a.startsWith('--eval=') || a.startsWith('--print=') || a.startsWith('--input-type')) continue;
+    out.push(a);
+  }
+  return out;
+}
+
 /** Options of {@link createWorkerPoolProvider}. */
 export interface WorkerPoolOptions {
   /** Number of worker threads (default `os.availableParallelism()`), started on the first batch. */
@@ -73,7 +93,7 @@ class PoolWorker {
   private readonly worker: Worker;
 
   constructor(private readonly onDead: (w: PoolWorker) => void) {
-    this.worker = new Worker(WORKER_URL);
+    this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv() });
     this.worker.unref(); // an idle pool never keeps the process alive; ref() while requests are pending
     this.worker.on('message', (reply: WorkerReply) => {
       const p = this.pending.get(reply.id);

@@ -245,3 +245,21 @@ test('property: bit flips anywhere in a real server flight never throw', (t) => 
     { numRuns: 200 },
   );
 });
+
+test('padded records and zero-length application records are accepted (RFC 8446 §5.4)', (t) => {
+  const pair = new Pair().start().drive();
+  const padded = sealRecord(pair.server.txKey!, 23, new TextEncoder().encode('padded'), 200);
+  const empty = sealRecord(padded.key, 23, new Uint8Array(0), 16);
+  const step1 = feed(pair.client, padded.bytes);
+  const step2 = feed(step1.state, empty.bytes);
+  const delivered = [...step1.effects, ...step2.effects].filter((e) => e.type === 'deliver');
+  t.is(delivered.length, 1);
+  t.is(closedWith(step2.effects), undefined);
+});
+
+test('a record that is all padding (no content type) is unexpected_message', (t) => {
+  const pair = new Pair().start().drive();
+  // content type 0 plus padding: after stripping zeros nothing is left.
+  const sealed = sealRecord(pair.server.txKey!, 0, new Uint8Array(0), 10).bytes;
+  t.is(sentAlert(feed(pair.client, sealed).effects), A.unexpected_message);
+});
