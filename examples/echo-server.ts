@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { EMPTY, catchError, mergeMap } from 'rxjs';
 import { listen } from '../src/rx/index.js';
+import { inboundSource } from '../src/cli/inboundSource.js';
 
 const certs = new URL('../test/fixtures/certs/', import.meta.url);
 const port = Number(process.argv[2] ?? 8443);
@@ -25,8 +26,9 @@ listen({
   .pipe(
     mergeMap((conn) => {
       console.log(`client connected: ${conn.info.cipherSuite}, ${conn.info.group}, ALPN ${conn.info.alpn ?? '-'}`);
-      // The inbound stream is the outbound one: send() sends close_notify when inbound$ completes.
-      return conn.send(conn.inbound$).pipe(catchError(() => EMPTY)); // failures are reported to onError
+      // The inbound data is the outbound data. inboundSource() keeps backpressure end to end (a client that
+      // writes faster than it reads is slowed down); the client's close_notify ends it, and ours follows.
+      return conn.send(inboundSource(conn)).pipe(catchError(() => EMPTY)); // failures are reported to onError
     }),
   )
   .subscribe();

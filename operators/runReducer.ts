@@ -17,6 +17,13 @@ export interface ReducerSpec<S> {
   readonly initial: S;
   /** Clock and timer source. Default `asyncScheduler`; a `TestScheduler` gives virtual time. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Called with the latest state once every queued input has been reduced, its effects emitted and the timer
+   * re-armed: the reducer is idle, so an input fed now is reduced synchronously. Adapters use it to move
+   * application data into the reducer only when the previous step's output (and its backpressure signal) is
+   * known. Not called after the output completed or errored.
+   */
+  readonly onIdle?: (state: S) => void;
 }
 
 /**
@@ -32,7 +39,8 @@ export interface ReducerSpec<S> {
  * (API misuse), errors the output.
  *
  * Inputs that arrive while effects are being emitted (an adapter writing to a synchronous in-memory peer that
- * answers at once) are queued and reduced after the current step, so effects keep the reducer's order.
+ * answers at once) are queued and reduced after the current step, so effects keep the reducer's order. When the
+ * queue is empty again, `onIdle(state)` is called (see {@link ReducerSpec.onIdle}).
  *
  * ```
  * inputs:  --w-----------e------
@@ -118,6 +126,7 @@ export function runReducer<S>(spec: ReducerSpec<S>): OperatorFunction<PendingInp
           subscriber.complete();
         } else {
           arm(spec.nextTimeout(state));
+          spec.onIdle?.(state);
         }
       };
 

@@ -10,7 +10,7 @@
  * ```
  */
 import { readFileSync } from 'node:fs';
-import { Observable, Subject, type Subscription, takeUntil } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import { connect } from '../rx/connect.js';
 import { listen } from '../rx/listen.js';
 import type { TlsConnection } from '../rx/types.js';
@@ -26,6 +26,7 @@ import {
   parseCliArgs,
   wwwResponse,
 } from './args.js';
+import { inboundSource } from './inboundSource.js';
 
 /** Flush stdout, then exit with `code`. */
 function exit(code: number): void {
@@ -48,22 +49,22 @@ function readText(file: string, what: string): string {
   }
 }
 
-/** stdin as an Observable of chunks; completes at EOF. Unsubscribing stops reading. */
-function stdin$(): Observable<Uint8Array> {
-  return new Observable<Uint8Array>((sub) => {
-    const onData = (chunk: Buffer) => sub.next(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    const onEnd = () => sub.complete();
-    const onError = (e: Error) => sub.error(e);
-    process.stdin.on('data', onData);
-    process.stdin.once('end', onEnd);
-    process.stdin.once('error', onError);
-    return () => {
-      process.stdin.off('data', onData);
-      process.stdin.off('end', onEnd);
-      process.stdin.off('error', onError);
-      process.stdin.pause();
-    };
-  });
+/**
+ * stdin as an AsyncIterable for `send()` (pulled only while the connection can write), ending at stdin EOF
+ * or as soon as `stop` resolves (the peer closed first).
+ */
+async function* stdinUntil(stop: Promise<void>): AsyncGenerator<Uint8Array> {
+  const it = process.stdin[Symbol.asyncIterator]();
+  const stopped = stop.then(() => 'stop' as const);
+  try {
+    for (;;) {
+      const r = await Promise.race([it.next() as Promise<IteratorResult<Buffer>>, stopped]);
+      if (r === 'stop' || r.done) return;
+      yield r.value;
+    }
+  } finally {
+    process.stdin.pause();
+  }
 }
 
 function runClient(cmd: ClientCommand): void {
@@ -81,7 +82,8 @@ function runClient(cmd: ClientCommand): void {
   });
   let inboundDone = false;
   let outboundDone = false;
-  const peerClosed = new Subject<void>();
+  let peerClosed!: () => void;
+  const peerClosedSignal = new Promise<void>((r) => (peerClosed = r));
   const finish = () => {
     if (inboundDone && outboundDone) {
       if (!cmd.quiet) process.stderr.write('rxtls: closed cleanly (close_notify both ways)\n');
@@ -91,8 +93,7 @@ function runClient(cmd: ClientCommand): void {
   conn$.subscribe({
     next: (conn: TlsConnection) => {
       if (!cmd.quiet) process.stderr.write(`CONNECTED ${peerLabel}\n` + formatSummary(conn.info));
-      // send() first: inbound$ may replay buffered data (even the peer's close) synchronously.
-      conn.send(stdin$().pipe(takeUntil(peerClosed))).subscribe({
+      conn.send(stdinUntil(peerClosedSignal)).subscribe({
         complete: () => {
           outboundDone = true;
           finish();
@@ -104,7 +105,7 @@ function runClient(cmd: ClientCommand): void {
         complete: () => {
           inboundDone = true;
           // The peer is done: stop reading stdin so our close_notify follows (like s_client on close_notify).
-          peerClosed.next();
+          peerClosed();
           finish();
         },
         error: die,
@@ -191,7 +192,8 @@ function serveConnection(conn: TlsConnection, cmd: ServerCommand, end: (err?: un
   let inboundDone = false;
   let outboundDone = false;
   const check = () => inboundDone && outboundDone && end();
-  const onInboundComplete = () => {
+  const onInbound = (err?: unknown) => {
+    if (err !== undefined) return end(err);
     inboundDone = true;
     check();
   };
@@ -199,45 +201,41 @@ function serveConnection(conn: TlsConnection, cmd: ServerCommand, end: (err?: un
     outboundDone = true;
     check();
   };
+  let source: AsyncIterable<Uint8Array>;
   if (cmd.mode === 'echo') {
-    // Echo: the inbound stream is the outbound one; the peer's close_notify completes it and ours follows.
-    conn.send(conn.inbound$).subscribe({
-      complete: () => {
-        inboundDone = true;
-        onOutboundComplete();
+    // Echo with backpressure: the peer's close_notify ends the iteration, and ours follows.
+    source = inboundSource(conn, { onEnd: onInbound });
+  } else {
+    let answer!: (page: Uint8Array | undefined) => void;
+    const answered = new Promise<Uint8Array | undefined>((r) => (answer = r));
+    let request = '';
+    conn.inbound$.subscribe({
+      next: (chunk) => {
+        if (cmd.mode === 'print') {
+          process.stdout.write(chunk);
+          return;
+        }
+        request += Buffer.from(chunk).toString('latin1');
+        if (isRequestComplete(request)) answer(new TextEncoder().encode(wwwResponse(conn.info)));
       },
-      error: end,
+      complete: () => {
+        answer(undefined); // the peer closed first: close our side too
+        onInbound();
+      },
+      error: onInbound,
     });
-    return;
+    // --www: the page, then close_notify (like s_server -www); print: close_notify after the peer's.
+    source = (async function* () {
+      const page = await answered;
+      if (page) yield page;
+    })();
   }
-  const outbound = new Subject<Uint8Array>();
-  let request = '';
-  let answered = false;
-  // send() first: inbound$ may replay buffered data synchronously, and `outbound` is a plain Subject.
-  conn.send(outbound).subscribe({ complete: onOutboundComplete, error: end });
-  conn.inbound$.subscribe({
-    next: (chunk) => {
-      if (cmd.mode === 'print') {
-        process.stdout.write(chunk);
-        return;
-      }
-      if (answered) return;
-      request += Buffer.from(chunk).toString('latin1');
-      if (isRequestComplete(request)) {
-        answered = true;
-        outbound.next(new TextEncoder().encode(wwwResponse(conn.info)));
-        outbound.complete(); // close_notify right after the page, like s_server -www
-      }
-    },
-    complete: () => {
-      outbound.complete(); // the peer closed: close our side too
-      onInboundComplete();
-    },
-    error: end,
-  });
+  conn.send(source).subscribe({ complete: onOutboundComplete, error: end });
 }
 
 function main(argv: readonly string[]): void {
+  // A reader that went away (`rxtls client … | head -1`): stop quietly, as a SIGPIPE would.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? ExitCode.ok : ExitCode.failure));
   let cmd;
   try {
     cmd = parseCliArgs(argv);

@@ -59,9 +59,15 @@ export interface WorkerPoolOptions {
   readonly base?: CryptoProvider;
 }
 
+/** The pool's {@link BatchCipher}: always asynchronous. */
+export interface AsyncBatchCipher extends BatchCipher {
+  sealBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Promise<Uint8Array[]>;
+  openBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Promise<(Uint8Array | null)[]>;
+}
+
 /** A provider whose record batches run on a pool of worker threads; `close()` terminates the pool. */
 export interface WorkerPoolProvider extends CryptoProvider {
-  readonly batch: BatchCipher;
+  readonly batch: AsyncBatchCipher;
   /** Number of worker threads the pool uses. */
   readonly size: number;
   /** Threads running now, and how many requests (batch parts) each has answered or holds. */
@@ -94,7 +100,6 @@ class PoolWorker {
 
   constructor(private readonly onDead: (w: PoolWorker) => void) {
     this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv() });
-    this.worker.unref(); // an idle pool never keeps the process alive; ref() while requests are pending
     this.worker.on('message', (reply: WorkerReply) => {
       const p = this.pending.get(reply.id);
       if (!p) return;
@@ -105,6 +110,9 @@ class PoolWorker {
     });
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => this.fail(new Error(`crypto worker exited (code ${code})`)));
+    // An idle pool never keeps the process alive; ref() while requests are pending. After the listeners:
+    // attaching a 'message' listener refs the worker's port again.
+    this.worker.unref();
   }
 
   send(req: WorkerRequest, bytes: number): Promise<(Uint8Array | null)[]> {
@@ -252,7 +260,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     }
   };
 
-  const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
+  const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Promise<(Uint8Array | null)[]> => {
     check(alg, key, jobs);
     if (jobs.length === 0) return Promise.resolve([]);
     const pool = available();
@@ -263,7 +271,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     return Promise.all(parts).then((results) => (results.length === 1 ? results[0]! : results.flat()));
   };
 
-  const batch: BatchCipher = {
+  const batch: AsyncBatchCipher = {
     sealBatch: (alg, key, jobs) => run(0, alg, key, jobs) as Promise<Uint8Array[]>,
     openBatch: (alg, key, jobs) => run(1, alg, key, jobs),
   };

@@ -5,7 +5,7 @@ import { connect as tcpConnect } from 'node:net';
 import { Observable, asyncScheduler, defer } from 'rxjs';
 import { secureDuplex } from '../../operators/secure.js';
 import { fromSocket } from './duplex.js';
-import { isInsecure, toClientConfig } from './options.js';
+import { isInsecure, toClientConfig, toConnectionSettings } from './options.js';
 import type { ConnectOptions, TlsConnection } from './types.js';
 
 /**
@@ -19,10 +19,24 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  * SNI is `servername`, default `host` (an IP literal is verified against the IP SANs and not sent as SNI).
  * Options are checked when `connect` is called: bad PEM or an unknown cipher throws at once.
  *
+ * Resumption: `session`, or a `sessionCache` keyed by `servername:port` (override with `sessionKey`); the
+ * cached session is taken out when offered and the connection's newest session is stored back only after a
+ * clean shutdown (close_notify both ways). `earlyData` bytes go as 0-RTT when the session allows.
+ *
  * ```
  * connect(opts):  ----c-------------|     c at handshakeComplete, | after close_notify both ways
  * unsubscribe:    ----c-----!             socket destroyed at !
  * refused:        --#                     TlsError kind 'transport'
+ * ```
+ *
+ * @example Resuming with a session cache
+ * ```ts
+ * const sessionCache = createSessionCache({ max: 10 });
+ * const get = (path: string) =>
+ *   connect({ host: 'localhost', port: 8443, ca, sessionCache }).pipe(
+ *     switchMap((conn) => merge(conn.send(of(encode(`GET ${path}`))), conn.inbound$)),
+ *   );
+ * concat(get('/a'), get('/b')).subscribe(); // the second handshake is resumed (info.resumed)
  * ```
  *
  * @example
@@ -39,9 +53,10 @@ export function connect(options: ConnectOptions): Observable<TlsConnection> {
   const config = toClientConfig(options, options.host);
   const scheduler = options.scheduler ?? asyncScheduler;
   const insecure = isInsecure(options);
+  const settings = toConnectionSettings(options, `${config.serverName ?? options.host}:${options.port}`);
   return defer(() => {
     const socket = tcpConnect({ host: options.host, port: options.port });
     socket.setNoDelay(true); // handshake flights are small and latency bound
-    return secureDuplex(fromSocket(socket), config, scheduler, insecure);
+    return secureDuplex(fromSocket(socket), config, scheduler, insecure, settings);
   });
 }

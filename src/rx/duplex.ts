@@ -3,7 +3,7 @@
  * in-process plumbing ({@link memoryDuplexPair}).
  */
 import type { Socket } from 'node:net';
-import { NEVER, Observable, type SchedulerLike, type Subscriber } from 'rxjs';
+import { Observable, Subject, type SchedulerLike, type Subscriber } from 'rxjs';
 import { TlsError } from '../core/errors.js';
 import type { ByteDuplex } from './types.js';
 
@@ -103,7 +103,8 @@ export function toTransportError(err: unknown): TlsError {
  * received chunks are buffered until `incoming$` is subscribed. `incoming$` completes on `'end'` (or `'close'`
  * without an error) and errors with the socket's error on `'error'`. `write` returns the socket's
  * backpressure signal and `drain$` emits on `'drain'`; `end` half-closes (FIN after pending writes);
- * `destroy` tears the socket down at once.
+ * `destroy` tears the socket down at once; `pause`/`resume` map to the socket's (the kernel's receive window
+ * then pushes back on the peer).
  *
  * @example
  * ```ts
@@ -133,6 +134,12 @@ export function fromSocket(socket: Socket): ByteDuplex {
     destroy: () => {
       socket.destroy();
     },
+    pause: () => {
+      if (!socket.destroyed) socket.pause();
+    },
+    resume: () => {
+      if (!socket.destroyed) socket.resume();
+    },
   };
 }
 
@@ -145,20 +152,38 @@ export interface MemoryDuplexOptions {
   readonly scheduler?: SchedulerLike;
   /** With `scheduler`: one-way latency in ms (default 0). */
   readonly latency?: number;
+  /**
+   * Bytes a side may have written and its peer not yet read (in flight, or held while the reader is paused)
+   * before `write` returns false (default 16 KiB, like a node socket); `drain$` emits once they fall below.
+   */
+  readonly highWaterMark?: number;
+}
+
+/** One end of a {@link memoryDuplexPair}. */
+export interface MemoryDuplex extends ByteDuplex {
+  /** Bytes this side wrote that its peer has not read yet (node's `writableLength`). */
+  readonly writableLength: number;
+  /** True while this side's reading is paused. */
+  readonly isPaused: boolean;
+  pause(): void;
+  resume(): void;
 }
 
 /**
  * Two connected in-memory {@link ByteDuplex} ends: what one writes, the other's `incoming$` emits.
  *
- * Without a scheduler delivery is synchronous (the written chunk is emitted before `write` returns, or
- * buffered until the peer subscribes). With one, every write, `end` and `destroy` reaches the peer after
+ * Without a scheduler delivery is synchronous (the written chunk is emitted before `write` returns, or held
+ * until the peer subscribes, or until the peer's delivery in progress returns). With one, every write, `end` and `destroy` reaches the peer after
  * `latency` ms on that scheduler. `end()` completes the peer's `incoming$` (EOF); `destroy()` completes both
- * `incoming$` streams and drops further writes. `write` returns `false` after `end`/`destroy` and `true`
- * otherwise (an in-memory pipe never asks the writer to pause, so `drain$` never emits).
+ * `incoming$` streams and drops further writes. A paused side (`pause()`) holds what arrives, in order with
+ * the EOF, until `resume()`. Backpressure like a socket: `write` returns `false` once more than
+ * `highWaterMark` bytes are written and not yet read by the peer (and after `end`/`destroy`); `drain$` emits
+ * when they fall below it.
  *
  * ```
  * a.write(x)   --x-----e--       (e = a.end())
  * b.incoming$  --x-----|--       synchronous; with { scheduler, latency: 3 }: -----x-----|
+ * b.pause() at 1, b.resume() at 5:  -----(x)-|
  * ```
  *
  * @example
@@ -168,37 +193,140 @@ export interface MemoryDuplexOptions {
  * of(clientEnd).pipe(secure({ role: 'client', ca, servername: 'localhost' })).subscribe(...);
  * ```
  */
-export function memoryDuplexPair(options: MemoryDuplexOptions = {}): [ByteDuplex, ByteDuplex] {
-  const { scheduler, latency = 0 } = options;
+export function memoryDuplexPair(options: MemoryDuplexOptions = {}): [MemoryDuplex, MemoryDuplex] {
+  const { scheduler, latency = 0, highWaterMark = 16 * 1024 } = options;
   const later = (work: () => void) => {
     if (scheduler) scheduler.schedule(work, latency);
     else work();
   };
-  const inA = bufferedChannel<Uint8Array>('incoming$');
-  const inB = bufferedChannel<Uint8Array>('incoming$');
-  const side = (own: BufferedChannel<Uint8Array>, peer: BufferedChannel<Uint8Array>): ByteDuplex => {
-    let writable = true;
-    return {
-      incoming$: own.observable,
+  type Arrival = { readonly data: Uint8Array; readonly from: End } | { readonly eof: true };
+  interface End {
+    duplex: MemoryDuplex;
+    /** Written by the peer and not yet read: held while paused, unsubscribed or already delivering. */
+    readonly arrived: Arrival[];
+    reader?: Subscriber<Uint8Array>;
+    subscribed: boolean;
+    reading: boolean;
+    paused: boolean;
+    closed: boolean;
+    writable: boolean;
+    written: number;
+    needDrain: boolean;
+    readonly drain: Subject<void>;
+    peer?: End;
+  }
+  // One delivery loop per end: an arrival during a delivery (a synchronous peer answering at once) waits in
+  // `arrived`, still counted against its writer, so the writer sees the backpressure of a reader that has not
+  // finished with the previous chunk.
+  const read = (end: End) => {
+    if (end.reading) return;
+    end.reading = true;
+    try {
+      while (!end.paused && end.reader && end.arrived.length > 0) {
+        const a = end.arrived.shift()!;
+        if ('eof' in a) {
+          end.closed = true;
+          end.reader.complete();
+          continue;
+        }
+        const writer = a.from;
+        writer.written -= a.data.length;
+        end.reader.next(a.data);
+        if (writer.needDrain && writer.written < highWaterMark) {
+          writer.needDrain = false;
+          writer.drain.next();
+        }
+      }
+    } finally {
+      end.reading = false;
+    }
+  };
+  const make = (): End => {
+    const end: End = {
+      duplex: undefined as unknown as MemoryDuplex,
+      arrived: [],
+      subscribed: false,
+      reading: false,
+      paused: false,
+      closed: false,
+      writable: true,
+      written: 0,
+      needDrain: false,
+      drain: new Subject<void>(),
+    };
+    const peer = () => end.peer!;
+    const arrive = (a: Arrival) => {
+      const p = peer();
+      later(() => {
+        if (p.closed) return;
+        p.arrived.push(a);
+        read(p);
+      });
+    };
+    const incoming$ = new Observable<Uint8Array>((subscriber) => {
+      if (end.subscribed) {
+        subscriber.error(new TlsError({ kind: 'apiMisuse', reason: 'incoming$ can be subscribed only once' }));
+        return;
+      }
+      end.subscribed = true;
+      if (end.closed) {
+        subscriber.complete();
+        return;
+      }
+      end.reader = subscriber;
+      read(end);
+      return () => {
+        end.reader = undefined;
+        end.closed = true; // later data is dropped
+        end.arrived.length = 0;
+      };
+    });
+    end.duplex = {
+      incoming$,
       write: (chunk) => {
-        if (!writable) return false;
+        if (!end.writable) return false;
         const copy = chunk.slice(); // the writer may reuse its buffer
-        later(() => peer.next(copy));
-        return true;
+        end.written += copy.length;
+        arrive({ data: copy, from: end });
+        if (end.written < highWaterMark) return true;
+        end.needDrain = true;
+        return false;
       },
-      drain$: NEVER,
+      drain$: end.drain.asObservable(),
       end: () => {
-        if (!writable) return;
-        writable = false;
-        later(() => peer.complete());
+        if (!end.writable) return;
+        end.writable = false;
+        arrive({ eof: true });
       },
       destroy: () => {
-        own.complete();
-        if (!writable) return;
-        writable = false;
-        later(() => peer.complete());
+        end.arrived.length = 0;
+        if (!end.closed) {
+          end.closed = true;
+          end.reader?.complete();
+        }
+        if (!end.writable) return;
+        end.writable = false;
+        arrive({ eof: true });
+      },
+      pause: () => {
+        end.paused = true;
+      },
+      resume: () => {
+        end.paused = false;
+        read(end);
+      },
+      get writableLength() {
+        return end.written;
+      },
+      get isPaused() {
+        return end.paused;
       },
     };
+    return end;
   };
-  return [side(inA, inB), side(inB, inA)];
+  const a = make();
+  const b = make();
+  a.peer = b;
+  b.peer = a;
+  return [a.duplex, b.duplex];
 }

@@ -1,6 +1,15 @@
-/** The RxJS layer of rxtls: TCP adapters, byte duplexes and the option mapping. */
+/** The RxJS layer of rxtls: TCP adapters, byte duplexes, the option mapping and the session cache. */
 export { connect } from './connect.js';
 export { listen } from './listen.js';
-export { fromSocket, memoryDuplexPair, toTransportError, type MemoryDuplexOptions } from './duplex.js';
-export { toClientConfig, toServerConfig } from './options.js';
+export {
+  fromSocket,
+  memoryDuplexPair,
+  toTransportError,
+  type MemoryDuplex,
+  type MemoryDuplexOptions,
+} from './duplex.js';
+export { toClientConfig, toConnectionSettings, toServerConfig, type ConnectionSettings } from './options.js';
+export { createSessionCache, type SessionCacheOptions } from './sessionCache.js';
+export { inboundQueue, type InboundQueue, type InboundQueueOptions } from './inbound.js';
+export { createAntiReplay, createTicketer, decodeSession, encodeSession, type TlsSession } from '../tls/session.js';
 export type * from './types.js';

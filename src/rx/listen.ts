@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { Observable, Subscription, asyncScheduler } from 'rxjs';
 import { secureDuplex } from '../../operators/secure.js';
 import { fromSocket, toTransportError } from './duplex.js';
-import { toServerConfig } from './options.js';
+import { toConnectionSettings, toServerConfig } from './options.js';
 import type { ListenOptions, TlsConnection } from './types.js';
 
 /**
@@ -20,6 +20,8 @@ import type { ListenOptions, TlsConnection } from './types.js';
  *   open connection (no close_notify, sockets destroyed). `conn.close()` aborts one connection.
  *
  * Options are checked when `listen` is called (`cert` and `key` are required): bad PEM throws at once.
+ * Session tickets are issued by default (a per-process random ticket key unless `ticketKey`/`ticketer` is
+ * given); 0-RTT is accepted up to `maxEarlyData` bytes (default 0) and arrives on `inbound$` first.
  *
  * ```
  * listen(opts):   -a----b--c---        one value per handshake; failed ones go to onError
@@ -38,6 +40,7 @@ import type { ListenOptions, TlsConnection } from './types.js';
  */
 export function listen(options: ListenOptions): Observable<TlsConnection> {
   const config = toServerConfig(options);
+  const settings = toConnectionSettings(options);
   const scheduler = options.scheduler ?? asyncScheduler;
   return new Observable<TlsConnection>((subscriber) => {
     const server = createServer();
@@ -52,7 +55,7 @@ export function listen(options: ListenOptions): Observable<TlsConnection> {
       connections.add(one);
       one.add(() => connections.remove(one));
       one.add(
-        secureDuplex(fromSocket(socket), config, scheduler).subscribe({
+        secureDuplex(fromSocket(socket), config, scheduler, false, settings).subscribe({
           next: (conn) => subscriber.next(conn),
           error: (err: unknown) => {
             one.unsubscribe();

@@ -3,12 +3,15 @@
  * {@link TlsClientConfig} / {@link TlsServerConfig}. PEM is loaded here, once, so a bad key or an unknown
  * cipher name fails with an `apiMisuse` {@link TlsError} before any byte is sent.
  */
+import { randomBytes } from 'node:crypto';
+import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { TlsError } from '../core/errors.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { createVerifier, insecureVerifier } from '../crypto/x509.js';
 import { parseCipherSuites, parseGroups, type TlsClientConfig, type TlsCommonConfig, type TlsServerConfig } from '../tls/config.js';
-import type { ClientOptions, SecureOptions, ServerOptions } from './types.js';
+import { type AntiReplay, type Ticketer, type TlsSession, createAntiReplay, createTicketer } from '../tls/session.js';
+import type { ClientOptions, SecureOptions, ServerOptions, SessionCache } from './types.js';
 
 /**
  * The core configuration of a client.
@@ -30,6 +33,7 @@ export function toClientConfig(options: ClientOptions, host?: string): TlsClient
     role: 'client',
     ...(serverName !== undefined ? { serverName } : {}),
     verifier: options.rejectUnauthorized === false ? insecureVerifier : createVerifier({ ca: options.ca }),
+    ...(options.earlyData !== undefined ? { earlyData: true } : {}),
   };
 }
 
@@ -38,6 +42,10 @@ export function toClientConfig(options: ClientOptions, host?: string): TlsClient
  * is sent and client chains are verified against `ca` (system roots when absent); `rejectUnauthorized`
  * (default true) also fails clients that send no certificate. `requestCert` with `rejectUnauthorized: false`
  * accepts any client certificate unverified (`info.verification === 'insecure'`).
+ *
+ * Session tickets are on by default: `ticketer` (or one made from `ticketKey`), else a per-process ticketer with
+ * a random 32 B secret; `antiReplay` defaults to one store per process with that ticketer (one per call
+ * otherwise). `maxEarlyData` (default 0) and `ticketCount` (default 2) pass through.
  */
 export function toServerConfig(options: ServerOptions): TlsServerConfig {
   if (options.cert === undefined || options.key === undefined) {
@@ -51,6 +59,83 @@ export function toServerConfig(options: ServerOptions): TlsServerConfig {
     requestClientCertificate: request,
     requireClientCertificate: request && strict,
     ...(request ? { verifier: strict ? createVerifier({ ca: options.ca }) : insecureVerifier } : {}),
+    ...tickets(options),
+    ...(options.ticketCount !== undefined ? { ticketCount: options.ticketCount } : {}),
+    ...(options.maxEarlyData !== undefined ? { maxEarlyData: options.maxEarlyData } : {}),
+  };
+}
+
+let processTickets: { readonly ticketer: Ticketer; readonly antiReplay: AntiReplay } | undefined;
+
+/** The default ticketer: one random 32 B secret per process, and the anti-replay store that goes with it. */
+function defaultTickets() {
+  processTickets ??= { ticketer: createTicketer(new Uint8Array(randomBytes(32))), antiReplay: createAntiReplay() };
+  return processTickets;
+}
+
+function tickets(options: ServerOptions): { ticketer?: Ticketer; antiReplay?: AntiReplay } {
+  if (options.ticketer === false) return options.antiReplay ? { antiReplay: options.antiReplay } : {};
+  if (options.ticketer !== undefined || options.ticketKey !== undefined) {
+    let ticketer = options.ticketer;
+    if (ticketer === undefined) {
+      try {
+        ticketer = createTicketer(options.ticketKey!);
+      } catch (err) {
+        throw new TlsError({ kind: 'apiMisuse', reason: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    return { ticketer, antiReplay: options.antiReplay ?? createAntiReplay() };
+  }
+  const d = defaultTickets();
+  return { ticketer: d.ticketer, antiReplay: options.antiReplay ?? d.antiReplay };
+}
+
+/**
+ * What the RxJS layer needs per connection besides the core configuration (see `secureDuplex`): the clock,
+ * flow control, shutdown policy, key log sink and, for clients, where the session to offer comes from.
+ */
+export interface ConnectionSettings {
+  readonly scheduler?: SchedulerLike;
+  /** Bytes waiting for a `receive` projection before the transport is paused (default 64 KiB). */
+  readonly highWaterMark?: number;
+  /** Bytes an Observable `send()` source may queue while the transport is not writable (default 16 × hwm). */
+  readonly maxOutboundBuffer?: number;
+  readonly closeOnPeerClose?: boolean;
+  readonly quietShutdown?: boolean;
+  readonly keyLog?: ((line: string) => void) | string | boolean;
+  readonly session?: TlsSession;
+  readonly sessionCache?: SessionCache;
+  readonly sessionKey?: string;
+  readonly earlyData?: Uint8Array;
+}
+
+/** Default inbound high-water mark: 64 KiB. */
+export const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * The {@link ConnectionSettings} of node:tls-style options, checked once (API misuse throws).
+ * `sessionKey` is the cache key when the options name none (`connect` passes `servername:port`).
+ */
+export function toConnectionSettings(options: SecureOptions & Partial<ClientOptions>, sessionKey?: string): ConnectionSettings {
+  const positive = (name: string, v: number | undefined) => {
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) {
+      throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be a positive number of bytes, got ${v}` });
+    }
+  };
+  positive('highWaterMark', options.highWaterMark);
+  positive('maxOutboundBuffer', options.maxOutboundBuffer);
+  const key = options.sessionKey ?? sessionKey;
+  return {
+    scheduler: options.scheduler ?? asyncScheduler,
+    ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
+    ...(options.maxOutboundBuffer !== undefined ? { maxOutboundBuffer: options.maxOutboundBuffer } : {}),
+    closeOnPeerClose: options.closeOnPeerClose === true,
+    quietShutdown: options.quietShutdown === true,
+    ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: options.keyLog } : {}),
+    ...(options.session !== undefined ? { session: options.session } : {}),
+    ...(options.sessionCache !== undefined ? { sessionCache: options.sessionCache } : {}),
+    ...(key !== undefined ? { sessionKey: key } : {}),
+    ...(options.earlyData !== undefined ? { earlyData: options.earlyData } : {}),
   };
 }
 
@@ -83,6 +168,7 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
     ...(options.key !== undefined ? { privateKey: loadPrivateKey(options.key) } : {}),
     ...(options.handshakeTimeout !== undefined ? { handshakeTimeout: options.handshakeTimeout } : {}),
     ...(options.ignoreUnexpectedEof !== undefined ? { ignoreUnexpectedEof: options.ignoreUnexpectedEof } : {}),
+    ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: true } : {}),
   };
 }
 

@@ -1,10 +1,11 @@
 /**
  * The RxJS-facing shapes of rxtls. Options are named like node:tls where they mean the same.
  */
-import type { Observable, SchedulerLike } from 'rxjs';
+import type { Observable, ObservableInput, SchedulerLike } from 'rxjs';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { TlsError } from '../core/errors.js';
+import type { AntiReplay, Ticketer, TlsSession } from '../tls/session.js';
 import type { AddressInfo } from 'node:net';
 
 /** PEM text, DER bytes, or a list of them. */
@@ -34,6 +35,39 @@ export interface SecureOptions {
   readonly provider?: CryptoProvider;
   /** Scheduler for timers and the clock (default `asyncScheduler`); a `TestScheduler` gives virtual time. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Reply to the peer's close_notify with ours at once, dropping output the application has not written yet
+   * (node's `allowHalfOpen: false`). Default false: TLS half-close, as OpenSSL — after the peer closed,
+   * `inbound$` is complete but our output stays open until the application completes it (or calls
+   * `shutdown()`), and only then is our close_notify sent.
+   */
+  readonly closeOnPeerClose?: boolean;
+  /**
+   * Quiet shutdown (OpenSSL `SSL_CTX_set_quiet_shutdown`), **non-standard**: closing sends no close_notify and
+   * does not wait for the peer's; the shutdown is reported complete at once and the transport is ended. A peer
+   * sees a transport EOF without close_notify (a truncation, unless it ignores unexpected EOF). Default false.
+   */
+  readonly quietShutdown?: boolean;
+  /**
+   * Flow control, in bytes (default 64 KiB). Inbound: while a {@link TlsConnection.receive} projection runs and
+   * more than this many decrypted bytes wait for it, the transport is paused. Outbound: see
+   * `maxOutboundBuffer`.
+   */
+  readonly highWaterMark?: number;
+  /**
+   * Outbound bound, in bytes (default 16 × `highWaterMark`): an Observable given to `send()` that keeps
+   * emitting while the transport is not writable has its chunks queued up to this many bytes; beyond it the
+   * `send()` errors with `apiMisuse` (the source ignores backpressure). Iterables never hit it: they are pulled
+   * only while the transport is writable.
+   */
+  readonly maxOutboundBuffer?: number;
+  /**
+   * NSS key log (SSLKEYLOGFILE format) of this connection's secrets, one line per secret:
+   * `LABEL <client_random hex> <secret hex>`. A function receives each line (no newline); a string is a file
+   * path the lines are appended to (with `\n`); `true` only fills {@link TlsConnection.keyLog$}. Anyone with
+   * these lines can decrypt the traffic: debugging only. Default: off.
+   */
+  readonly keyLog?: ((line: string) => void) | string | boolean;
 }
 
 /** Options of a client connection. */
@@ -45,6 +79,38 @@ export interface ClientOptions extends SecureOptions {
    * printed and `info.verification` says `insecure`.
    */
   readonly rejectUnauthorized?: boolean;
+  /**
+   * A session to resume (RFC 8446 §2.2), from {@link TlsConnection.sessions$} or `decodeSession`. Takes
+   * precedence over `sessionCache`. Offered only to the same server name, within its lifetime.
+   */
+  readonly session?: TlsSession;
+  /**
+   * Where sessions are taken from and stored (see `createSessionCache`). A cached session is taken out of the
+   * cache when it is offered (tickets are single use); the newest session of a connection is stored only when
+   * that connection shut down cleanly (close_notify both ways) — a connection torn down without close_notify
+   * is not resumable, as in OpenSSL.
+   */
+  readonly sessionCache?: SessionCache;
+  /** The cache key (default: `servername:port` for `connect`, `servername` for `secure`). */
+  readonly sessionKey?: string;
+  /**
+   * 0-RTT (RFC 8446 §2.3): bytes written right after the ClientHello. Sent as early data when the offered
+   * session allows that many; otherwise they wait and go after the handshake like any write. When the server
+   * rejects 0-RTT they are not delivered: `info.earlyData === 'rejected'` and
+   * {@link TlsConnection.rejectedEarlyData} holds them, for the application to send again. Early data can be
+   * replayed by an attacker: only idempotent requests.
+   */
+  readonly earlyData?: Uint8Array;
+}
+
+/**
+ * A pluggable store of resumable sessions, keyed by a string (`servername:port` by default). The default
+ * `createSessionCache({ max })` is a bounded in-memory LRU.
+ */
+export interface SessionCache {
+  get(key: string): TlsSession | undefined;
+  set(key: string, session: TlsSession): void;
+  delete(key: string): void;
 }
 
 /** Options for `connect` over TCP. */
@@ -59,6 +125,22 @@ export interface ServerOptions extends SecureOptions {
   readonly requestCert?: boolean;
   /** With `requestCert`: fail clients that send none or an unverifiable one (default true). */
   readonly rejectUnauthorized?: boolean;
+  /**
+   * Session tickets (RFC 8446 §4.6.1) are issued by default with a ticketer whose 32 B secret is random per
+   * process (`createTicketer`). Give `ticketKey` (≥ 16 B, e.g. shared by a cluster) or a whole `ticketer`
+   * instead; `ticketer: false` issues no tickets and resumes nothing.
+   */
+  readonly ticketKey?: Uint8Array;
+  readonly ticketer?: Ticketer | false;
+  /** NewSessionTickets per handshake (default 2, like OpenSSL). */
+  readonly ticketCount?: number;
+  /** Accept up to this many bytes of 0-RTT early data per connection (default 0: refuse). */
+  readonly maxEarlyData?: number;
+  /**
+   * Single-use ticket store against replayed ClientHellos and early data (RFC 8446 §8). Default: one
+   * `createAntiReplay()` per process with the default ticketer, else one per `listen`/`secure` call.
+   */
+  readonly antiReplay?: AntiReplay;
 }
 
 /** Options for `listen` over TCP. */
@@ -76,32 +158,97 @@ export interface ListenOptions extends ServerOptions {
   readonly onError?: (error: TlsError, remote: { readonly address?: string; readonly port?: number }) => void;
 }
 
+/** What {@link TlsConnection.send} writes: an Observable (push), or an iterable (pulled as the transport allows). */
+export type OutboundSource = Observable<Uint8Array> | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** Progress of {@link TlsConnection.shutdown}: our close_notify is on the wire; the peer's arrived too. */
+export type ShutdownProgress = 'sent' | 'complete';
+
+/** `SSL_get_shutdown`: whether close_notify was sent and received. */
+export interface ShutdownState {
+  readonly sent: boolean;
+  readonly received: boolean;
+}
+
 /**
  * An established TLS connection, emitted once the handshake completes.
  *
- * - `inbound$`: the peer's application data; completes when the peer's close_notify arrives (or when the
- *   connection is aborted locally), errors with a `TlsError` on failure. Subscribe once (it is hot after the
- *   handshake; data is buffered until subscribed; a second subscription errors with `apiMisuse`).
- * - `send(outbound$)`: lazily subscribes `outbound$` and writes each chunk; when `outbound$` completes,
- *   close_notify is sent. The returned Observable completes once close_notify is on the wire (or when the
- *   connection is closed locally first), and errors with the `TlsError` if the connection fails. One
- *   `send()` at a time; unsubscribing it stops writing without sending close_notify (a later `send()` may
- *   continue); after close_notify, `send()` errors with `apiMisuse`. If `outbound$` errors, the connection
- *   is aborted and the `send()` errors with that error.
+ * Closing follows OpenSSL's `SSL_shutdown` (see docs/closing.md): each direction is closed by its own
+ * close_notify; the connection's Observable completes (and the transport is ended) once both went.
+ *
+ * - `inbound$`: the peer's application data; completes when the peer's close_notify arrives
+ *   (`SSL_ERROR_ZERO_RETURN`, or when the connection is closed locally), errors with a `TlsError` on failure
+ *   (`unexpectedEof` when the transport ends without close_notify, unless `ignoreUnexpectedEof`). Subscribe
+ *   once (it is hot; data is buffered until subscribed; a second subscription — or one after `receive()` —
+ *   errors with `apiMisuse`).
+ * - `receive(project)`: the same data with backpressure, see {@link TlsConnection.receive}.
+ * - `send(source)`: writes each chunk; when the source completes our close_notify is sent (our write direction
+ *   is closed, `SSL_shutdown` returned 0) while the peer may keep sending. The returned Observable completes
+ *   once close_notify is on the wire (or when the connection is closed locally first), and errors with the
+ *   `TlsError` if the connection fails. One `send()` at a time; unsubscribing it stops writing without
+ *   sending close_notify (chunks it queued and not yet written are dropped; a later `send()` may continue);
+ *   after close_notify, `send()` errors with `apiMisuse`. If the source errors, the connection is aborted and
+ *   the `send()` errors with that error. An iterable is pulled only while the transport is writable; an
+ *   Observable is queued up to `maxOutboundBuffer` bytes while it is not, then the `send()` errors.
+ * - `shutdown()`, `shutdownState()`: explicit shutdown and `SSL_get_shutdown`.
  * - `close()`: abortive close (no close_notify, transport destroyed), the same as unsubscribing from the
  *   connection; the connection's Observable completes.
  */
 export interface TlsConnection {
   readonly info: HandshakeInfo;
   readonly inbound$: Observable<Uint8Array>;
-  send(outbound$: Observable<Uint8Array>): Observable<never>;
+  send(outbound: OutboundSource): Observable<never>;
+  /**
+   * The peer's data through `project`, one chunk at a time (like `concatMap`), with backpressure: while a
+   * projection runs and more than `highWaterMark` bytes wait, the transport is paused (nothing is read), and
+   * resumed when the queue falls back. Completes after the peer's close_notify once every projection
+   * completed; errors like `inbound$` (after the projections of the data before the error). Shares
+   * `inbound$`'s single subscription.
+   *
+   * ```
+   * inbound data:  -a-b-c------|
+   * receive(x => timer(3).pipe(map(() => x)))
+   * result:        ----a--b--c-|     transport paused while more than highWaterMark bytes wait
+   * ```
+   */
+  receive<R>(project: (chunk: Uint8Array) => ObservableInput<R>): Observable<R>;
+  /**
+   * Send close_notify and report progress (`SSL_shutdown`): emits `'sent'` once our close_notify is on the
+   * wire (at once if `send()` already completed), then `'complete'` when the peer's arrived (the transport is
+   * then ended), and completes. An active `send()` stops taking chunks (those already queued are written
+   * first) and completes. `unidirectional: true` sends close_notify and closes at once without waiting for
+   * the peer's (emits `'sent'` then completes). With `quietShutdown` nothing is sent and `'complete'` is
+   * emitted at once. Errors with `apiMisuse` at once after a fatal error (nothing goes on the wire), and with
+   * the connection's error if it fails while waiting.
+   */
+  shutdown(options?: { readonly unidirectional?: boolean }): Observable<ShutdownProgress>;
+  /** Whether close_notify was sent and received so far (`SSL_get_shutdown`); readable at any time. */
+  shutdownState(): ShutdownState;
+  /**
+   * Send a KeyUpdate (RFC 8446 §4.6.3); `requestPeer` asks the peer to update its keys too. Throws
+   * `apiMisuse` after close_notify was sent or the connection closed. (Requests from the peer are answered
+   * by the core.)
+   */
+  keyUpdate(requestPeer?: boolean): void;
+  /**
+   * Client: every resumable session the server sent (NewSessionTicket), replayed to late subscribers, as they
+   * arrive (whether or not this connection later shuts down cleanly); completes when the connection ends.
+   * Store one with `encodeSession` to resume later. Servers: completes empty.
+   */
+  readonly sessions$: Observable<TlsSession>;
+  /** Key log lines of this connection (only with the `keyLog` option), replayed; completes at the end. */
+  readonly keyLog$: Observable<string>;
+  /** Client: the `earlyData` bytes the server rejected (`info.earlyData === 'rejected'`), to resend. */
+  readonly rejectedEarlyData: Uint8Array | undefined;
   close(): void;
 }
 
 /**
  * A byte duplex that TLS can run over: TCP, a WebSocket, an in-memory pipe.
  * `incoming$` emits received chunks and completes at EOF; `write` returns false when the transport wants the
- * writer to pause until `drain$` emits; `end` half-closes; `destroy` tears it down.
+ * writer to pause until `drain$` emits; `end` half-closes; `destroy` tears it down. `pause`/`resume`
+ * (optional) stop and restart `incoming$` for inbound flow control (a socket's `pause()`/`resume()`); a
+ * duplex without them is simply read as fast as it delivers.
  */
 export interface ByteDuplex {
   readonly incoming$: Observable<Uint8Array>;
@@ -109,4 +256,6 @@ export interface ByteDuplex {
   readonly drain$: Observable<void>;
   end(): void;
   destroy(): void;
+  pause?(): void;
+  resume?(): void;
 }

@@ -13,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash, randomBytes } from 'node:crypto';
-import { Subject, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
+import { inboundSource } from '../../src/cli/inboundSource.js';
 import type { HandshakeInfo } from '../../src/core/types.js';
 import type { TlsError } from '../../src/core/errors.js';
 import { connect } from '../../src/rx/connect.js';
@@ -211,12 +212,19 @@ export async function spawnPeer(cmd: string, args: readonly string[], opts: Peer
     both += b.toString('latin1');
     notify();
   });
+  // 'close', not 'exit': only then has all of the output been read from the pipes.
+  let closed = false;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
+      closed = true;
       notify();
       resolve({ code, signal });
     });
-    child.once('error', () => resolve({ code: null, signal: null }));
+    child.once('error', () => {
+      closed = true;
+      notify();
+      resolve({ code: null, signal: null });
+    });
   });
   const overall = setTimeout(() => killGroup(child), opts.timeoutMs);
   overall.unref();
@@ -236,7 +244,7 @@ export async function spawnPeer(cmd: string, args: readonly string[], opts: Peer
           if (matches(both, pattern)) {
             done();
             resolve(both);
-          } else if (!alive(child)) {
+          } else if (closed) {
             done();
             reject(new Error(`${command} exited before printing ${String(pattern)}; output:\n${both}`));
           }
@@ -569,7 +577,9 @@ const toBytes = (x: Uint8Array | string): Uint8Array => (typeof x === 'string' ?
 
 /**
  * Run one established connection: send, echo or reply as told, close our side with close_notify, and resolve
- * once the peer's close_notify completed `inbound$` and ours is on the wire. Rejects on any connection error.
+ * once the peer's close_notify completed the inbound direction and ours is on the wire. Rejects on any
+ * connection error. Echo goes through {@link inboundSource} (end-to-end backpressure); everything else is an
+ * async generator, so `send()` pulls it only while the transport is writable.
  */
 export function drive(conn: TlsConnection, o: DriveOptions = {}): Promise<Transcript> {
   return new Promise((resolve, reject) => {
@@ -579,52 +589,49 @@ export function drive(conn: TlsConnection, o: DriveOptions = {}): Promise<Transc
     let count = 0;
     let inboundDone = false;
     let outboundDone = false;
-    const out = new Subject<Uint8Array>();
-    let outClosed = false;
-    const closeOut = () => {
-      if (outClosed) return;
-      outClosed = true;
-      if (o.reply !== undefined) {
-        const r = typeof o.reply === 'function' ? o.reply(Buffer.concat(kept)) : o.reply;
-        out.next(toBytes(r));
-      }
-      out.complete();
-    };
     let finished = false;
     const finish = () => {
       if (finished || !inboundDone || !outboundDone) return;
       finished = true;
       resolve({ info: conn.info, received: Buffer.concat(kept), receivedBytes: count, receivedSha256: hash.digest('hex') });
     };
+    let trigger!: () => void;
+    const closeSignal = new Promise<void>((r) => (trigger = r));
     const threshold = o.closeAfterBytes ?? 0;
-    // send() first: inbound$ may replay buffered data synchronously, and `out` is a plain Subject.
-    conn.send(out).subscribe({
+    const onData = (chunk: Uint8Array) => {
+      count += chunk.length;
+      hash.update(chunk);
+      if (keep) kept.push(Buffer.from(chunk));
+      if (threshold > 0 && count >= threshold) trigger();
+    };
+    const onInboundEnd = (err?: unknown) => {
+      if (err !== undefined) return reject(err);
+      inboundDone = true;
+      trigger(); // the peer closed: nothing more to wait for
+      finish();
+    };
+    let source: AsyncIterable<Uint8Array>;
+    if (o.echo) {
+      source = inboundSource(conn, { onData, onEnd: onInboundEnd, ...(threshold > 0 ? { stopAfterBytes: threshold } : {}) });
+    } else {
+      conn.inbound$.subscribe({ next: onData, complete: () => onInboundEnd(), error: onInboundEnd });
+      if (threshold === 0 && !o.waitForPeerClose) trigger();
+      const parts =
+        o.send === undefined ? [] : typeof o.send === 'string' || o.send instanceof Uint8Array ? chunksOf(toBytes(o.send)) : o.send;
+      const reply = o.reply;
+      source = (async function* () {
+        for (const p of parts) yield p;
+        await closeSignal;
+        if (reply !== undefined) yield toBytes(typeof reply === 'function' ? reply(Buffer.concat(kept)) : reply);
+      })();
+    }
+    conn.send(source).subscribe({
       complete: () => {
         outboundDone = true;
         finish();
       },
       error: reject,
     });
-    conn.inbound$.subscribe({
-      next: (chunk) => {
-        count += chunk.length;
-        hash.update(chunk);
-        if (keep) kept.push(Buffer.from(chunk));
-        if (o.echo && !outClosed) out.next(chunk.slice());
-        if (count >= threshold && threshold > 0) closeOut();
-      },
-      complete: () => {
-        inboundDone = true;
-        closeOut();
-        finish();
-      },
-      error: reject,
-    });
-    if (o.send !== undefined) {
-      const parts = typeof o.send === 'string' || o.send instanceof Uint8Array ? chunksOf(toBytes(o.send as Uint8Array | string)) : o.send;
-      for (const p of parts) out.next(p);
-    }
-    if (threshold === 0 && !o.echo && !o.waitForPeerClose) closeOut();
   });
 }
 

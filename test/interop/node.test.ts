@@ -436,3 +436,19 @@ test('rxtls CLI: bad arguments exit 2 with a usage hint', async (t) => {
   t.is(r.code, 2, describeRun('rxtls client', r));
   t.regex(r.stderr, /^rxtls: .*\(see rxtls --help\)\n$/);
 });
+
+test.serial('rxtls CLI client: 10 MiB stdin → node:tls echo server → stdout, SHA-256 compared', async (t) => {
+  t.timeout(120_000);
+  const data = payload(10 * MiB);
+  const { port, seen } = await nodeServer(t, {}, { kind: 'echo' });
+  const r = await runCli(['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', '--quiet'], data, {
+    owner: t,
+    timeoutMs: 100_000,
+  });
+  t.is(r.code, 0, describeRun('rxtls client', { ...r, stdout: `${r.stdoutBytes.length} bytes` }));
+  t.is(r.stderr, '');
+  const s = await seen;
+  t.is(sha256(s.received), sha256(data));
+  t.is(r.stdoutBytes.length, data.length);
+  t.is(sha256(r.stdoutBytes), sha256(data));
+});

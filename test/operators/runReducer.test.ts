@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Subject, merge, tap } from 'rxjs';
+import { Subject, map, merge, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { runReducer, type PendingInput } from '../../operators/runReducer.js';
 import type { Effect, Input, Step } from '../../src/core/types.js';
@@ -195,4 +195,34 @@ test('uses the injected scheduler as the clock (a TestScheduler with an epoch of
     const out = inputs.pipe(runReducer({ handle: fake(), nextTimeout, initial: {}, scheduler: ts }));
     expectObservable(out).toBe(expected, { x: say(`write@${epoch + 2}`), y: say(`timeout@${epoch + 102}`) });
   });
+});
+
+test('onIdle runs once the queue is drained (after re-entrant inputs), not after the closing step', (t) => {
+  const idle: string[] = [];
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot<PendingInput>('  --r------e', { r: { type: 'received', data: new Uint8Array(0) }, e: { type: 'end' } });
+    const feedback = new Subject<PendingInput>();
+    let fed = false;
+    const out = merge(inputs, feedback).pipe(
+      runReducer({
+        handle: fake(),
+        nextTimeout,
+        initial: {},
+        onIdle: () => idle.push(`idle after ${idle.length}`),
+      }),
+      tap((e) => {
+        // Re-entrant: an input fed while the first effect is emitted is reduced in the same busy period.
+        if (!fed && e.type === 'deliver') {
+          fed = true;
+          feedback.next(w(0));
+        }
+      }),
+    );
+    const expected = '                 --(abc)--(tfg|)';
+    expectObservable(out.pipe(map((e) => (e.type === 'deliver' ? new TextDecoder().decode(e.data) : e.type)))).toBe(
+      expected,
+      { a: 'rx1:2', b: 'rx2:2', c: 'write@2', t: 'transmit', f: 'closed', g: 'after-closed' },
+    );
+  });
+  t.deepEqual(idle, ['idle after 0'], 'one idle call for frame 2 (three effects, two inputs); none after closed');
 });

@@ -1,0 +1,323 @@
+/**
+ * `npm run bench [-- --quick] [-- --profile]`: rxtls side by side with node:tls, in one run.
+ *
+ * Every measurement runs in a child process (`bench/child.ts`) with a hard timeout, so nothing here can hang
+ * and each task gets a fresh heap. Full runs repeat the throughput and handshake groups and keep the best of
+ * the repetitions (the machine may be shared), profile the rxtls paths with `--cpu-prof`, and write
+ * `bench/results.md`; `--quick` uses small volumes, one repetition, and writes `bench/tmp/results-quick.md`.
+ * The last line printed is always the `ratio …` summary.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { AlgName, ProviderName } from './common.js';
+import { mainProfileIn, summarizeProfile, type ProfileSummary } from './profile.js';
+import type { BulkResult, HsResult, RawResult, RssResult } from './tasks.js';
+
+const quick = process.argv.includes('--quick');
+const profile = process.argv.includes('--profile') || !quick;
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tmp = fileURLToPath(new URL('./tmp/', import.meta.url));
+const MiB = 1024 * 1024;
+const ALGS: AlgName[] = ['aes-128-gcm', 'chacha20-poly1305'];
+
+const cfg = quick
+  ? { reps: 1, rawSeconds: 0.6, bulkBytes: 32 * MiB, hsSeconds: 1.5, rssBytes: 128 * MiB, childTimeout: 50_000 }
+  : { reps: 3, rawSeconds: 3, bulkBytes: 256 * MiB, hsSeconds: 5, rssBytes: 1024 * MiB, childTimeout: 900_000 };
+
+type Spec = { task: 'raw' | 'bulk' | 'handshakes' | 'rss'; args: object };
+type Output = { task: Spec['task']; args: Record<string, unknown>; result: unknown };
+
+const started = Date.now();
+const log = (s: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
+
+/** Run tasks in a child process; kill it at `timeout`. Failures are logged and yield what finished. */
+function child(specs: Spec[], opts: { flags?: string[]; timeout?: number } = {}): Promise<Output[]> {
+  return new Promise((resolve) => {
+    const args = ['--no-warnings', '--loader=ts-node/esm', ...(opts.flags ?? []), 'bench/child.ts', JSON.stringify(specs)];
+    const p = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Output[] = [];
+    let buf = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line.startsWith('RESULT ')) out.push(JSON.parse(line.slice(7)) as Output);
+      }
+    });
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => {
+      log(`child timed out after ${opts.timeout ?? cfg.childTimeout} ms: killing it`);
+      p.kill('SIGKILL');
+    }, opts.timeout ?? cfg.childTimeout);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      if (code !== 0) log(`child exited with ${code}: ${err.trim().split('\n').slice(0, 8).join(' | ')}`);
+      resolve(out);
+    });
+  });
+}
+
+const bulkSpecs = (bytes: number): Spec[] =>
+  ALGS.flatMap((alg): Spec[] => [
+    { task: 'bulk', args: { impl: 'node:tls', alg, bytes } },
+    { task: 'bulk', args: { impl: 'rxtls', provider: 'node', alg, bytes } },
+    { task: 'bulk', args: { impl: 'rxtls', provider: 'noble', alg, bytes } },
+    { task: 'bulk', args: { impl: 'rxtls', provider: 'workers', asyncCrypto: true, alg, bytes } },
+  ]);
+const hsSpecs = (seconds: number): Spec[] => [
+  { task: 'handshakes', args: { impl: 'node:tls', seconds } },
+  { task: 'handshakes', args: { impl: 'rxtls', provider: 'node', seconds } },
+  { task: 'handshakes', args: { impl: 'rxtls', provider: 'noble', seconds } },
+];
+
+// ── Run ─────────────────────────────────────────────────────────────────────────────────────────────
+const load0 = loadavg();
+const raws: RawResult[] = [];
+const bulks: BulkResult[] = [];
+const hss: HsResult[] = [];
+let rssResult: RssResult | undefined;
+
+const collect = (outs: Output[]) => {
+  for (const o of outs) {
+    if (o.task === 'raw') raws.push(...(o.result as RawResult[]));
+    else if (o.task === 'bulk') bulks.push(o.result as BulkResult);
+    else if (o.task === 'handshakes') hss.push(o.result as HsResult);
+    else rssResult = o.result as RssResult;
+  }
+};
+
+for (let rep = 1; rep <= cfg.reps; rep++) {
+  log(`repetition ${rep}/${cfg.reps}: raw AEAD, bulk, handshakes`);
+  if (quick) {
+    collect(await child([{ task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } }, ...bulkSpecs(cfg.bulkBytes), ...hsSpecs(cfg.hsSeconds)]));
+  } else {
+    collect(await child([{ task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } }]));
+    collect(await child(bulkSpecs(cfg.bulkBytes)));
+    collect(await child(hsSpecs(cfg.hsSeconds)));
+  }
+}
+log(`memory: ${cfg.rssBytes / MiB} MiB fast producer → slow consumer`);
+collect(await child([{ task: 'rss', args: { bytes: cfg.rssBytes, provider: 'node' } }], { flags: ['--expose-gc'] }));
+
+const profiles: { name: string; summary: ProfileSummary }[] = [];
+if (profile) {
+  const runs: [string, Spec][] = [
+    ['bulk rxtls+noble AES-128-GCM', { task: 'bulk', args: { impl: 'rxtls', provider: 'noble', alg: 'aes-128-gcm', bytes: (quick ? 16 : 64) * MiB } }],
+    ['bulk rxtls+node AES-128-GCM', { task: 'bulk', args: { impl: 'rxtls', provider: 'node', alg: 'aes-128-gcm', bytes: (quick ? 32 : 128) * MiB } }],
+    ['bulk rxtls+workers (asyncCrypto) AES-128-GCM', { task: 'bulk', args: { impl: 'rxtls', provider: 'workers', asyncCrypto: true, alg: 'aes-128-gcm', bytes: (quick ? 16 : 64) * MiB } }],
+    ['handshakes rxtls+node', { task: 'handshakes', args: { impl: 'rxtls', provider: 'node', seconds: quick ? 1 : 4 } }],
+    ['handshakes rxtls+noble', { task: 'handshakes', args: { impl: 'rxtls', provider: 'noble', seconds: quick ? 1 : 4 } }],
+    ['handshakes node:tls', { task: 'handshakes', args: { impl: 'node:tls', seconds: quick ? 1 : 4 } }],
+  ];
+  for (const [name, spec] of runs) {
+    log(`profile: ${name}`);
+    const dir = `${tmp}prof-${name.replace(/[^a-z0-9]+/gi, '-')}`;
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const [o] = await child([spec], { flags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+    const file = mainProfileIn(dir);
+    const window = (o?.result as { window?: [number, number] } | undefined)?.window;
+    if (file && window) profiles.push({ name, summary: summarizeProfile(file, 14, window) });
+  }
+}
+const load1 = loadavg();
+
+// ── Derive ──────────────────────────────────────────────────────────────────────────────────────────
+const best = <T>(xs: T[], f: (x: T) => number): T | undefined => xs.reduce<T | undefined>((b, x) => (b === undefined || f(x) > f(b) ? x : b), undefined);
+const rawOf = (provider: string, alg: AlgName, depth?: number) =>
+  best(raws.filter((r) => r.provider === provider && r.alg === alg && r.depth === depth), (r) => r.mbps)?.mbps ?? NaN;
+const bulkOf = (label: string, alg: AlgName) => best(bulks.filter((b) => b.label === label && b.alg === alg), (b) => b.mbps);
+const hsOf = (label: string) => best(hss.filter((h) => h.label === label), (h) => h.perSecond)?.perSecond ?? NaN;
+const BULK_LABELS = ['node:tls', 'rxtls+node', 'rxtls+noble', 'rxtls+workers (asyncCrypto)'];
+const RAW_FOR: Record<string, [ProviderName, number | undefined]> = {
+  'rxtls+node': ['node', undefined],
+  'rxtls+noble': ['noble', undefined],
+  'rxtls+workers (asyncCrypto)': ['workers', 1],
+};
+
+const A: AlgName = 'aes-128-gcm';
+const ratios = {
+  noble_raw: (bulkOf('rxtls+noble', A)?.mbps ?? NaN) / rawOf('noble', A),
+  native_node: (bulkOf('rxtls+node', A)?.mbps ?? NaN) / (bulkOf('node:tls', A)?.mbps ?? NaN),
+  hs_native_node: hsOf('rxtls+node') / hsOf('node:tls'),
+  hs_noble_node: hsOf('rxtls+noble') / hsOf('node:tls'),
+  workers_noble: rawOf('workers', A, 1) / rawOf('noble', A),
+  rss_mib: rssResult?.growthMiB ?? NaN,
+};
+const chachaRatios = {
+  noble_raw: (bulkOf('rxtls+noble', 'chacha20-poly1305')?.mbps ?? NaN) / rawOf('noble', 'chacha20-poly1305'),
+  native_node: (bulkOf('rxtls+node', 'chacha20-poly1305')?.mbps ?? NaN) / (bulkOf('node:tls', 'chacha20-poly1305')?.mbps ?? NaN),
+  workers_noble: rawOf('workers', 'chacha20-poly1305', 1) / rawOf('noble', 'chacha20-poly1305'),
+};
+const inConn = (alg: AlgName) =>
+  (bulkOf('rxtls+workers (asyncCrypto)', alg)?.mbps ?? NaN) / (bulkOf('rxtls+noble', alg)?.mbps ?? NaN);
+
+const targets = [
+  { name: 'rxtls+noble bulk ≥ 0.9× raw noble seal+open (AES-128-GCM)', value: ratios.noble_raw, ok: ratios.noble_raw >= 0.9 },
+  { name: 'rxtls+node:crypto bulk ≥ 0.8× node:tls (AES-128-GCM)', value: ratios.native_node, ok: ratios.native_node >= 0.8 },
+  { name: 'rxtls+node:crypto handshakes ≥ 0.8× node:tls', value: ratios.hs_native_node, ok: ratios.hs_native_node >= 0.8 },
+  { name: 'rxtls+noble handshakes ≥ 0.3× node:tls', value: ratios.hs_noble_node, ok: ratios.hs_noble_node >= 0.3 },
+  { name: 'worker pool raw batch ≥ 1.7× single-thread noble (AES-128-GCM)', value: ratios.workers_noble, ok: ratios.workers_noble >= 1.7 },
+  { name: 'RSS growth < 32 MiB (fast producer → slow consumer)', value: ratios.rss_mib, ok: ratios.rss_mib < 32 },
+];
+
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+
+// ── Report ──────────────────────────────────────────────────────────────────────────────────────────
+const md: string[] = [];
+const row = (...cells: (string | number)[]) => md.push(`| ${cells.join(' | ')} |`);
+md.push(`# rxtls benchmarks${quick ? ' (quick run)' : ''}`, '');
+md.push(`Generated by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date(started).toISOString()}.`, '');
+md.push('## Machine', '');
+row('CPU', 'cores', 'memory', 'Node', 'OpenSSL', 'load average (1 min) at start → end');
+row('---', '---', '---', '---', '---', '---');
+row(cpus()[0]?.model ?? '?', availableParallelism(), `${(totalmem() / 2 ** 30).toFixed(1)} GiB`, process.version, process.versions.openssl ?? '?', `${load0[0]!.toFixed(1)} → ${load1[0]!.toFixed(1)}`);
+md.push('');
+md.push(
+  '## Method',
+  '',
+  '- **Both ends in one process**, over loopback TCP: rxtls client → rxtls server, node:tls client → node:tls',
+  '  server. So every byte is sealed once and opened once on the same event loop, the same work as the',
+  '  "raw seal+open" figures.',
+  `- Bulk: ${cfg.bulkBytes / MiB} MiB client → server in 64 KiB writes, timed from the first write to the server`,
+  '  receiving the last byte (rxtls: `send(iterable)`, pulled while the socket is writable, and `inbound$`;',
+  '  node:tls: `write`/`drain`). MB = 10^6 bytes.',
+  '- Raw: 16 KiB records sealed then opened, one at a time (noble, node) or in batches of 32 (the worker pool,',
+  `  \`depth\` batches in flight); ${cfg.rawSeconds} s each after a warm-up.`,
+  `- Handshakes: sequential full handshakes for ${cfg.hsSeconds} s (X25519, ECDSA P-256 chain verified against the`,
+  '  test root, `servername: localhost`); one counts when both ends completed; then both sockets are destroyed.',
+  `- Best of ${cfg.reps} repetition(s) (each in a fresh child process); the load average shows whether the`,
+  '  machine was shared.',
+  '',
+);
+
+md.push('## 1. Bulk throughput of one connection', '');
+row('implementation', ...ALGS.flatMap((a) => [`${a} MB/s`, '× node:tls']), 'cores busy (AES)');
+row('---', ...ALGS.flatMap(() => ['---:', '---:']), '---:');
+for (const l of BULK_LABELS) {
+  row(
+    l,
+    ...ALGS.flatMap((alg) => {
+      const v = bulkOf(l, alg)?.mbps ?? NaN;
+      return [f1(v), f2(v / (bulkOf('node:tls', alg)?.mbps ?? NaN))];
+    }),
+    f2(bulkOf(l, A)?.cores ?? NaN),
+  );
+}
+md.push('', '"cores busy" = process CPU time (all threads) per wall-clock second during the transfer.', '');
+
+md.push('## 2. Raw AEAD seal+open, and the stack overhead', '');
+row('provider', ...ALGS.map((a) => `${a} MB/s`));
+row('---', ...ALGS.map(() => '---:'));
+row('noble (this thread)', ...ALGS.map((a) => f1(rawOf('noble', a))));
+row('node:crypto (this thread)', ...ALGS.map((a) => f1(rawOf('node', a))));
+const coresOf = (alg: AlgName, depth: number) =>
+  f2(best(raws.filter((r) => r.provider === 'workers' && r.alg === alg && r.depth === depth), (r) => r.mbps)?.cores ?? NaN);
+row('worker pool, 1 batch in flight', ...ALGS.map((a) => `${f1(rawOf('workers', a, 1))} (${coresOf(a, 1)} cores busy)`));
+row('worker pool, 2 batches in flight', ...ALGS.map((a) => `${f1(rawOf('workers', a, 2))} (${coresOf(a, 2)} cores busy)`));
+md.push('', 'rxtls bulk throughput as a fraction of its provider\'s raw seal+open speed (1.0 = the TLS stack costs nothing):', '');
+row('connection', ...ALGS);
+row('---', ...ALGS.map(() => '---:'));
+for (const [l, [p, depth]] of Object.entries(RAW_FOR)) {
+  row(l, ...ALGS.map((a) => f2((bulkOf(l, a)?.mbps ?? NaN) / rawOf(p, a, depth))));
+}
+md.push('');
+
+md.push('## 3. Full handshakes per second (sequential)', '');
+row('implementation', 'handshakes/s', '× node:tls');
+row('---', '---:', '---:');
+for (const l of ['node:tls', 'rxtls+node', 'rxtls+noble']) row(l, f1(hsOf(l)), f2(hsOf(l) / hsOf('node:tls')));
+md.push('');
+
+md.push('## 4. Memory: fast producer → slow consumer', '');
+if (rssResult) {
+  md.push(
+    `${rssResult.bytes / MiB} MiB sent by an async generator as fast as \`send()\` pulls it; the server consumes with`,
+    '`receive()` and stalls 25 ms after every 4 MiB. rxtls on both ends (node:crypto provider, to keep the run short;',
+    'buffering does not depend on the provider). API: `' + rssResult.api + '`. RSS sampled every 10 ms.',
+    '',
+  );
+  row('baseline RSS', 'peak RSS', 'growth', 'peak arrayBuffers', 'peak heapUsed', 'duration');
+  row('---:', '---:', '---:', '---:', '---:', '---:');
+  row(
+    `${f1(rssResult.baselineMiB)} MiB`,
+    `${f1(rssResult.peakMiB)} MiB`,
+    `**${f1(rssResult.growthMiB)} MiB**`,
+    `${f1(rssResult.peakArrayBuffersMiB)} MiB`,
+    `${f1(rssResult.peakHeapUsedMiB)} MiB`,
+    `${(rssResult.ms / 1000).toFixed(1)} s`,
+  );
+} else md.push('The memory run failed (see the bench log).');
+md.push('');
+
+md.push('## 5. Worker pool speedup over single-thread noble', '');
+row('', ...ALGS);
+row('---', ...ALGS.map(() => '---:'));
+row('raw batch, 1 in flight / noble', ...ALGS.map((a) => f2(rawOf('workers', a, 1) / rawOf('noble', a))));
+row('raw batch, 2 in flight / noble', ...ALGS.map((a) => f2(rawOf('workers', a, 2) / rawOf('noble', a))));
+row('ceiling: 2 independent noble threads / 1 thread (no pool, streaming buffers)', ...ALGS.map((a) => f2(rawOf('threads×2', a) / rawOf('threads×1', a))));
+row('in connection: rxtls+workers (asyncCrypto) / rxtls+noble', ...ALGS.map((a) => f2(inConn(a))));
+md.push(
+  '',
+  `Pool size: ${availableParallelism()} threads (\`os.availableParallelism()\`), plus the main thread. The "ceiling" row is`,
+  'what this machine gives two threads that never talk to each other, each sealing and opening fresh 256 KiB',
+  'buffers (the pool\'s working set): the pool cannot beat it. The gap between the ceiling and "1 in flight" is the',
+  'pool\'s own cost: with one batch in flight the seal and open of a batch are serial round trips, and the workers',
+  'idle while the main thread packs the next batch and dispatches results.',
+  '',
+);
+
+md.push('## Targets', '');
+row('target', 'measured', 'met');
+row('---', '---:', '---');
+for (const t of targets) row(t.name, f2(t.value), t.ok ? 'yes' : '**no**');
+md.push('');
+
+if (profiles.length > 0) {
+  md.push('## Where the time goes (main thread, `node --cpu-prof`)', '');
+  md.push('Self time by layer and the top functions during the measured interval only (not setup), as a share of the busy\n(non-idle) main-thread time. The profiled runs are separate from the timed ones (profiling slows them).', '');
+  for (const { name, summary } of profiles) {
+    md.push(`### ${name}`, '', `Sampled ${(summary.totalMs / 1000).toFixed(1)} s; idle ${summary.idlePct}%.`, '');
+    row('layer', '% busy');
+    row('---', '---:');
+    for (const l of summary.layers.slice(0, 8)) row(l.layer, l.pct);
+    md.push('');
+    row('function', 'layer', '% busy');
+    row('---', '---', '---:');
+    for (const t of summary.top) row(`\`${t.fn}\``, t.layer, t.pct);
+    md.push('');
+  }
+}
+
+const out = quick ? `${tmp}results-quick.md` : fileURLToPath(new URL('./results.md', import.meta.url));
+mkdirSync(tmp, { recursive: true });
+writeFileSync(out, md.join('\n') + '\n');
+log(`wrote ${out}`);
+
+// ── Print ───────────────────────────────────────────────────────────────────────────────────────────
+const print = (s: string) => process.stdout.write(`${s}\n`);
+for (const alg of ALGS) {
+  for (const l of BULK_LABELS) {
+    const b = bulkOf(l, alg);
+    const base = bulkOf('node:tls', alg)?.mbps ?? NaN;
+    print(`bulk ${alg} ${l}: ${f1(b?.mbps ?? NaN)} MB/s = ${f2((b?.mbps ?? NaN) / base)}x node:tls`);
+  }
+}
+for (const alg of ALGS) {
+  print(`raw ${alg} seal+open: noble ${f1(rawOf('noble', alg))} MB/s, node ${f1(rawOf('node', alg))} MB/s, workers ${f1(rawOf('workers', alg, 1))} MB/s (depth 2: ${f1(rawOf('workers', alg, 2))})`);
+}
+print(`ratio noble/raw (rxtls+noble bulk / raw noble, AES-128-GCM) = ${f2(ratios.noble_raw)} (ChaCha20: ${f2(chachaRatios.noble_raw)})`);
+print(`ratio native/node (rxtls+node:crypto bulk / node:tls, AES-128-GCM) = ${f2(ratios.native_node)} (ChaCha20: ${f2(chachaRatios.native_node)})`);
+print(`ratio hs-native/node (handshakes/s) = ${f2(ratios.hs_native_node)}  [${f1(hsOf('rxtls+node'))} vs ${f1(hsOf('node:tls'))}]`);
+print(`ratio hs-noble/node (handshakes/s) = ${f2(ratios.hs_noble_node)}  [${f1(hsOf('rxtls+noble'))} vs ${f1(hsOf('node:tls'))}]`);
+print(`ratio workers/noble (raw batch, AES-128-GCM) = ${f2(ratios.workers_noble)} (ChaCha20: ${f2(chachaRatios.workers_noble)}); in-connection: AES ${f2(inConn('aes-128-gcm'))}, ChaCha20 ${f2(inConn('chacha20-poly1305'))}; machine ceiling (2 free threads / 1): AES ${f2(rawOf('threads×2', A) / rawOf('threads×1', A))}`);
+print(`rss growth = ${f1(ratios.rss_mib)} MiB over ${(rssResult?.bytes ?? 0) / MiB} MiB`);
+print(
+  `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)}`,
+);

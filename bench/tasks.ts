@@ -1,0 +1,465 @@
+/**
+ * The measurements. Each task runs inside a child process started by `bench/run.ts` (hard timeout, fresh
+ * heap, optional `--cpu-prof`) and returns a JSON-serialisable result.
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import * as tls from 'node:tls';
+import { Subscription, timer } from 'rxjs';
+import { recordNonce } from '../src/crypto/keySchedule.js';
+import type { RecordJob } from '../src/crypto/provider.js';
+import type { TlsConnection } from '../src/rx/types.js';
+import {
+  MiB,
+  SUITE,
+  certs,
+  now,
+  payloadRing,
+  provider,
+  rxConnect,
+  rxServer,
+  withTimeout,
+  warmPool,
+  workerPool,
+  type AlgName,
+  type CoreExtras,
+  type ProviderName,
+} from './common.js';
+
+const RECORD = 16 * 1024;
+const KEYS: Record<AlgName, Uint8Array> = {
+  'aes-128-gcm': new Uint8Array(16).fill(0x11),
+  'chacha20-poly1305': new Uint8Array(32).fill(0x22),
+};
+
+// ── 2 and 5: raw AEAD seal+open ─────────────────────────────────────────────────────────────────────
+export interface RawResult {
+  readonly provider: string;
+  readonly alg: AlgName;
+  /** Plaintext MB/s (10^6 B/s) where every byte is sealed and then opened: one TLS connection's crypto work. */
+  readonly mbps: number;
+  /** For the pool: batches in flight at once. */
+  readonly depth?: number;
+  /** Process CPU time (all threads) per wall second: how many cores the run got. */
+  readonly cores?: number;
+}
+
+/** Seal then open 16 KiB records one at a time on this thread for `seconds`. */
+function rawSync(name: 'noble' | 'node', alg: AlgName, seconds: number): RawResult {
+  const aead = provider(name).aead(alg, KEYS[alg]);
+  const ring = payloadRing(RECORD, 4);
+  const aad = Uint8Array.of(23, 3, 3, 0x40, 0x11);
+  const iv = new Uint8Array(12).fill(7);
+  const run = (ms: number) => {
+    let bytes = 0;
+    let seq = 0;
+    const t0 = now();
+    while (now() - t0 < ms) {
+      for (let k = 0; k < 8; k++, seq++) {
+        const nonce = recordNonce(iv, seq);
+        const sealed = aead.seal(nonce, aad, ring[seq & 3]!);
+        if (!aead.open(nonce, aad, sealed)) throw new Error('raw: open failed');
+        bytes += RECORD;
+      }
+    }
+    return bytes / ((now() - t0) / 1000) / 1e6;
+  };
+  run(300); // warm-up (JIT)
+  return { provider: name, alg, mbps: run(seconds * 1000) };
+}
+
+/** Seal then open batches of 32 × 16 KiB records (one `maxPipelines` batch) on the pool, `depth` at a time. */
+async function rawPool(alg: AlgName, seconds: number, depth: number): Promise<RawResult> {
+  const batch = provider('workers').batch!;
+  const ring = payloadRing(RECORD, 4);
+  const aad = Uint8Array.of(23, 3, 3, 0x40, 0x11);
+  const iv = new Uint8Array(12).fill(7);
+  let seq = 0;
+  const jobsFor = (): RecordJob[] =>
+    Array.from({ length: 32 }, () => ({ nonce: recordNonce(iv, seq++), aad, data: ring[seq & 3]! }));
+  let cores = 0;
+  const run = async (ms: number) => {
+    let bytes = 0;
+    const t0 = now();
+    const c0 = process.cpuUsage();
+    const lane = async () => {
+      while (now() - t0 < ms) {
+        const jobs = jobsFor();
+        const sealed = await batch.sealBatch(alg, KEYS[alg], jobs);
+        const opened = await batch.openBatch(alg, KEYS[alg], jobs.map((j, i) => ({ ...j, data: sealed[i]! })));
+        if (opened.some((o) => o === null)) throw new Error('raw pool: open failed');
+        bytes += 32 * RECORD;
+      }
+    };
+    await Promise.all(Array.from({ length: depth }, lane));
+    const c = process.cpuUsage(c0);
+    cores = (c.user + c.system) / 1000 / (now() - t0);
+    return bytes / ((now() - t0) / 1000) / 1e6;
+  };
+  await run(500); // warm-up: starts the workers (and their loader) and JITs them
+  const mbps = await run(seconds * 1000);
+  return { provider: 'workers', alg, depth, mbps, cores };
+}
+
+/**
+ * The machine's own ceiling for the pool: noble seal+open in `threads` independent worker threads (no
+ * messages, no pool), each streaming through fresh 256 KiB buffers like the pool's batches do.
+ */
+async function rawThreads(alg: AlgName, seconds: number, threads: number): Promise<RawResult> {
+  const url = (m: string) => JSON.stringify(new URL(`../node_modules/@noble/ciphers/${m}`, import.meta.url).href);
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    (async () => {
+      const { gcm } = await import(${url('aes.js')});
+      const { chacha20poly1305 } = await import(${url('chacha.js')});
+      const aes = workerData.alg === 'aes-128-gcm';
+      const key = new Uint8Array(aes ? 16 : 32), aad = new Uint8Array(5);
+      const mk = (n) => (aes ? gcm(key, n, aad) : chacha20poly1305(key, n, aad));
+      const run = (ms) => {
+        let b = 0, i = 0;
+        const t0 = performance.now();
+        while (performance.now() - t0 < ms) {
+          const big = new Uint8Array(16 * 16384);
+          for (let k = 0; k < 16; k++, i++) {
+            const n = new Uint8Array(12); n[0] = i; n[1] = i >> 8;
+            mk(n).decrypt(mk(n).encrypt(big.subarray(k * 16384, (k + 1) * 16384)));
+          }
+          b += 16 * 16384;
+        }
+        return b / ((performance.now() - t0) / 1000) / 1e6;
+      };
+      run(300);
+      parentPort.postMessage(run(workerData.ms));
+    })();`;
+  const { Worker } = await import('node:worker_threads');
+  const each = await Promise.all(
+    Array.from({ length: threads }, () =>
+      new Promise<number>((resolve, reject) => {
+        const w = new Worker(code, { eval: true, workerData: { alg, ms: seconds * 1000 }, execArgv: [] });
+        w.once('message', (m: number) => (resolve(m), void w.terminate()));
+        w.once('error', reject);
+      }),
+    ),
+  );
+  return { provider: `threads×${threads}`, alg, mbps: each.reduce((x, y) => x + y, 0) };
+}
+
+export async function raw(args: { seconds: number; algs: AlgName[] }): Promise<RawResult[]> {
+  const out: RawResult[] = [];
+  for (const alg of args.algs) {
+    out.push(rawSync('noble', alg, args.seconds));
+    out.push(rawSync('node', alg, args.seconds));
+    out.push(await rawPool(alg, args.seconds, 1));
+    out.push(await rawPool(alg, args.seconds, 2));
+    out.push(await rawThreads(alg, args.seconds, 1));
+    out.push(await rawThreads(alg, args.seconds, 2));
+  }
+  return out;
+}
+
+// ── 1: bulk throughput over loopback TCP ────────────────────────────────────────────────────────────
+export interface BulkArgs {
+  readonly impl: 'rxtls' | 'node:tls';
+  readonly provider?: ProviderName;
+  readonly alg: AlgName;
+  readonly bytes: number;
+  readonly asyncCrypto?: boolean;
+  readonly chunk?: number;
+}
+
+export interface BulkResult {
+  readonly label: string;
+  readonly alg: AlgName;
+  readonly bytes: number;
+  readonly ms: number;
+  readonly mbps: number;
+  /** Process CPU time (all threads) per wall second during the transfer: cores busy. */
+  readonly cores: number;
+  /** The measured interval on the profile clock (µs). */
+  readonly window: [number, number];
+}
+
+const label = (a: BulkArgs) =>
+  a.impl === 'node:tls' ? 'node:tls' : `rxtls+${a.provider}${a.asyncCrypto ? ' (asyncCrypto)' : ''}`;
+
+/** Client → server, `bytes` of application data, both ends in this process; timed until the server has it all. */
+export async function bulk(a: BulkArgs): Promise<BulkResult> {
+  const chunk = a.chunk ?? 64 * 1024;
+  const ring = payloadRing(chunk);
+  const t = a.impl === 'node:tls' ? await bulkNode(a, ring) : await bulkRx(a, ring);
+  return { label: label(a), alg: a.alg, bytes: a.bytes, ms: t.ms, mbps: a.bytes / (t.ms / 1000) / 1e6, cores: t.cores, window: t.window };
+}
+
+/** The monotonic clock of V8 CPU profiles, µs: lets a profile be cut to the measured window. */
+export const profileClock = (): number => Number(process.hrtime.bigint() / 1000n);
+
+async function timed(body: (start: () => void) => Promise<void>): Promise<{ ms: number; cores: number; window: [number, number] }> {
+  let t0 = 0;
+  let w0 = 0;
+  let c0 = process.cpuUsage();
+  await body(() => {
+    t0 = now();
+    w0 = profileClock();
+    c0 = process.cpuUsage();
+  });
+  const ms = now() - t0;
+  const c = process.cpuUsage(c0);
+  return { ms, cores: (c.user + c.system) / 1000 / ms, window: [w0, profileClock()] };
+}
+
+async function bulkRx(a: BulkArgs, ring: Uint8Array[]) {
+  const p = provider(a.provider ?? 'noble');
+  if (a.provider === 'workers') await warmPool();
+  const extras: CoreExtras = a.asyncCrypto ? { asyncCrypto: true } : {};
+  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, ciphers: SUITE[a.alg] }, extras);
+  const subs = new Subscription();
+  try {
+    return await timed(async (start) => {
+      const received = new Promise<void>((resolve, reject) => {
+        subs.add(
+          server.connections.subscribe((conn) => {
+            let n = 0;
+            conn.inbound$.subscribe({
+              next: (d) => (n += d.length),
+              error: reject,
+              complete: () => (n === a.bytes ? resolve() : reject(new Error(`received ${n} of ${a.bytes} bytes`))),
+            });
+          }),
+        );
+      });
+      const client = rxConnect(
+        { host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p, ciphers: SUITE[a.alg] },
+        extras,
+      );
+      const conn = await new Promise<TlsConnection>((resolve, reject) => subs.add(client.subscribe({ next: resolve, error: reject })));
+      start();
+      const chunks = function* () {
+        for (let sent = 0, i = 0; sent < a.bytes; i++) {
+          const c = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, a.bytes - sent));
+          sent += c.length;
+          yield c;
+        }
+      };
+      subs.add(conn.send(chunks()).subscribe({ error: () => undefined }));
+      await withTimeout(received, 600_000, 'bulk');
+    });
+  } finally {
+    subs.unsubscribe();
+    server.close();
+  }
+}
+
+async function bulkNode(a: BulkArgs, ring: Uint8Array[]) {
+  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ciphers: SUITE[a.alg] });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  try {
+    return await timed(async (start) => {
+      const received = new Promise<void>((resolve, reject) => {
+        server.once('secureConnection', (s) => {
+          let n = 0;
+          s.on('data', (d: Buffer) => (n += d.length));
+          s.on('error', reject);
+          s.on('end', () => {
+            s.end();
+            n === a.bytes ? resolve() : reject(new Error(`received ${n} of ${a.bytes} bytes`));
+          });
+        });
+      });
+      const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, minVersion: 'TLSv1.3', ciphers: SUITE[a.alg] });
+      c.setNoDelay(true);
+      await once(c, 'secureConnect');
+      start();
+      let sent = 0;
+      for (let i = 0; sent < a.bytes; i++) {
+        const chunk = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, a.bytes - sent));
+        sent += chunk.length;
+        if (!c.write(chunk)) await once(c, 'drain');
+      }
+      c.end();
+      await withTimeout(received, 600_000, 'bulk');
+      c.destroy();
+    });
+  } finally {
+    server.close();
+  }
+}
+
+// ── 3: full handshakes per second ───────────────────────────────────────────────────────────────────
+export interface HsResult {
+  readonly label: string;
+  readonly count: number;
+  readonly perSecond: number;
+  readonly window: [number, number];
+}
+
+/**
+ * Sequential full handshakes (no resumption), X25519 + ECDSA P-256 certificate verified against the test root;
+ * each counts once both ends report completion, then both are torn down.
+ */
+export async function handshakes(a: { impl: 'rxtls' | 'node:tls'; provider?: ProviderName; seconds: number }): Promise<HsResult> {
+  const lbl = a.impl === 'node:tls' ? 'node:tls' : `rxtls+${a.provider}`;
+  const one = a.impl === 'node:tls' ? await nodeHandshaker() : await rxHandshaker(a.provider ?? 'noble');
+  try {
+    for (let i = 0; i < 5; i++) await one.run(); // warm-up
+    let count = 0;
+    const t0 = now();
+    const w0 = profileClock();
+    while (now() - t0 < a.seconds * 1000) {
+      await withTimeout(one.run(), 30_000, 'handshake');
+      count++;
+    }
+    return { label: lbl, count, perSecond: count / ((now() - t0) / 1000), window: [w0, profileClock()] };
+  } finally {
+    one.close();
+  }
+}
+
+async function rxHandshaker(name: ProviderName) {
+  const p = provider(name);
+  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p });
+  const waiting: ((c: TlsConnection) => void)[] = [];
+  const serverSub = server.connections.subscribe((c) => waiting.shift()?.(c));
+  return {
+    run: async () => {
+      const serverSide = new Promise<TlsConnection>((resolve) => waiting.push(resolve));
+      const sub = new Subscription();
+      const client = new Promise<TlsConnection>((resolve, reject) =>
+        sub.add(
+          rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p }).subscribe({
+            next: resolve,
+            error: reject,
+          }),
+        ),
+      );
+      const [c, s] = await Promise.all([client, serverSide]);
+      if (c.info.verification !== 'ok') throw new Error('handshake: not verified');
+      s.close();
+      sub.unsubscribe(); // aborts the client (no close_notify), destroys its socket
+    },
+    close: () => {
+      serverSub.unsubscribe();
+      server.close();
+    },
+  };
+}
+
+async function nodeHandshaker() {
+  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3' });
+  const waiting: ((s: tls.TLSSocket) => void)[] = [];
+  server.on('secureConnection', (s) => waiting.shift()?.(s));
+  server.on('tlsClientError', () => undefined);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    run: async () => {
+      const serverSide = new Promise<tls.TLSSocket>((resolve) => waiting.push(resolve));
+      const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, minVersion: 'TLSv1.3' });
+      c.on('error', () => undefined);
+      await once(c, 'secureConnect');
+      if (!c.authorized) throw new Error('handshake: not verified');
+      const s = await serverSide;
+      s.on('error', () => undefined);
+      s.destroy();
+      c.destroy();
+    },
+    close: () => server.close(),
+  };
+}
+
+// ── 4: memory under a fast producer and a slow consumer ─────────────────────────────────────────────
+export interface RssResult {
+  readonly bytes: number;
+  readonly ms: number;
+  readonly baselineMiB: number;
+  readonly peakMiB: number;
+  readonly growthMiB: number;
+  /** Peak of `process.memoryUsage()` `arrayBuffers` (record and chunk buffers, live or not yet collected). */
+  readonly peakArrayBuffersMiB: number;
+  readonly peakHeapUsedMiB: number;
+  readonly api: string;
+}
+
+/**
+ * The client sends `bytes` from an async generator (pulled only while the transport is writable) as fast as it
+ * can; the server consumes through `receive()` and stalls 25 ms after every 4 MiB. Peak RSS of the process
+ * (both ends) is sampled every 10 ms; growth is against the RSS right after the handshake.
+ */
+export async function rss(a: { bytes: number; provider: ProviderName }): Promise<RssResult> {
+  const p = provider(a.provider);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p });
+  const subs = new Subscription();
+  let peak = 0;
+  let peakAb = 0;
+  let peakHeap = 0;
+  let tick = 0;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+    if (++tick % 5 === 0) {
+      const m = process.memoryUsage(); // slower: walks the heap spaces
+      peakAb = Math.max(peakAb, m.arrayBuffers);
+      peakHeap = Math.max(peakHeap, m.heapUsed);
+    }
+  }, 10);
+  try {
+    const done = new Promise<void>((resolve, reject) => {
+      subs.add(
+        server.connections.subscribe((conn) => {
+          let n = 0;
+          let sinceStall = 0;
+          subs.add(
+            conn
+              .receive((d) => {
+                n += d.length;
+                sinceStall += d.length;
+                if (sinceStall < 4 * MiB) return [];
+                sinceStall = 0;
+                return timer(25); // the slow consumer
+              })
+              .subscribe({
+                error: reject,
+                complete: () => (n === a.bytes ? resolve() : reject(new Error(`received ${n} of ${a.bytes}`))),
+              }),
+          );
+        }),
+      );
+    });
+    const client = rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p });
+    const conn = await new Promise<TlsConnection>((resolve, reject) => subs.add(client.subscribe({ next: resolve, error: reject })));
+    gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+    const baseline = process.memoryUsage.rss();
+    peak = baseline;
+    const ring = payloadRing(64 * 1024);
+    async function* produce() {
+      for (let sent = 0, i = 0; sent < a.bytes; i++, sent += 64 * 1024) yield ring[i % ring.length]!;
+    }
+    const t0 = now();
+    subs.add(conn.send(produce()).subscribe({ error: () => undefined }));
+    await withTimeout(done, 900_000, 'rss');
+    const ms = now() - t0;
+    peak = Math.max(peak, process.memoryUsage.rss());
+    return {
+      bytes: a.bytes,
+      ms,
+      baselineMiB: baseline / MiB,
+      peakMiB: peak / MiB,
+      growthMiB: (peak - baseline) / MiB,
+      peakArrayBuffersMiB: peakAb / MiB,
+      peakHeapUsedMiB: peakHeap / MiB,
+      api: 'send(asyncIterable) → receive(project)',
+    };
+  } finally {
+    clearInterval(sampler);
+    subs.unsubscribe();
+    server.close();
+  }
+}
+
+/** Close what a task may have left running (the worker pool). */
+export async function cleanup(): Promise<void> {
+  await workerPool()?.close();
+}

@@ -1,0 +1,206 @@
+/**
+ * The inbound side of a connection: decrypted application data waiting for the application, read either as a
+ * push stream (`inbound$`) or pulled one chunk at a time through a projection (`receive`), with the transport
+ * paused while too much waits for a slow projection.
+ */
+import { Observable, from, type ObservableInput, type Subscriber, type Subscription } from 'rxjs';
+import { TlsError } from '../core/errors.js';
+
+/** Options of {@link inboundQueue}. */
+export interface InboundQueueOptions {
+  /** Names the stream in the misuse error of a second subscription. */
+  readonly what: string;
+  /** Bytes that may wait for a running `receive` projection before the transport is paused. */
+  readonly highWaterMark: number;
+  /** Pause (`true`) or resume (`false`) the transport; called on transitions only. */
+  readonly setPaused: (paused: boolean) => void;
+}
+
+/** See {@link inboundQueue}. */
+export interface InboundQueue {
+  /** Push mode: every chunk as it arrives (buffered until subscribed). */
+  readonly observable: Observable<Uint8Array>;
+  /** Pull mode: one projection at a time, with transport backpressure. */
+  receive<R>(project: (chunk: Uint8Array) => ObservableInput<R>): Observable<R>;
+  next(chunk: Uint8Array): void;
+  error(err: unknown): void;
+  complete(): void;
+  /** Bytes delivered and not yet handed to the application. */
+  readonly queuedBytes: number;
+}
+
+type Note = { kind: 'N'; value: Uint8Array } | { kind: 'E'; err: unknown } | { kind: 'C' };
+
+/**
+ * A single-consumer queue of inbound chunks. Everything (values, then the terminal notification) is held until
+ * the consumer arrives, so nothing the peer sent before the application subscribed is lost. There is one
+ * consumer for the connection's lifetime, either `observable` or one `receive`: a second subscription errors
+ * with `apiMisuse`; after the consumer unsubscribes, later chunks are dropped (and the transport is resumed).
+ *
+ * Backpressure applies in pull mode only: while more than `highWaterMark` bytes wait behind a running
+ * projection, `setPaused(true)`; once they fall back to it or below, `setPaused(false)`. Without a consumer the
+ * queue grows without pausing (so post-handshake messages such as session tickets and close_notify keep being
+ * read for an application that only writes).
+ *
+ * ```
+ * next:      -a-b-c--------|
+ * receive(x => timer(3).pipe(map(() => x)))
+ * result:    ----a--b--c---|
+ * ```
+ */
+export function inboundQueue(options: InboundQueueOptions): InboundQueue {
+  const queue: Note[] = [];
+  let queued = 0;
+  let stopped = false;
+  let claimed = false;
+  let detached = false;
+  let paused = false;
+  let pullMode = false;
+  /** Push-mode consumer. */
+  let target: Subscriber<Uint8Array> | undefined;
+  /** Pull-mode pump, when a `receive` is active. */
+  let pump: (() => void) | undefined;
+  let draining = false;
+
+  const pressure = () => {
+    const want = pullMode && !detached && queued > options.highWaterMark;
+    if (want === paused) return;
+    paused = want;
+    options.setPaused(want);
+  };
+
+  const drainPush = () => {
+    if (!target || draining) return;
+    draining = true;
+    try {
+      while (target && queue.length > 0) {
+        const n = queue.shift()!;
+        if (n.kind === 'N') {
+          queued -= n.value.length;
+          target.next(n.value);
+        } else if (n.kind === 'E') target.error(n.err);
+        else target.complete();
+      }
+    } finally {
+      draining = false;
+    }
+  };
+
+  const push = (note: Note) => {
+    if (detached) return;
+    queue.push(note);
+    if (note.kind === 'N') queued += note.value.length;
+    if (pump) pump();
+    else drainPush();
+    pressure();
+  };
+
+  const claim = (subscriber: Subscriber<unknown>): boolean => {
+    if (claimed) {
+      subscriber.error(new TlsError({ kind: 'apiMisuse', reason: `${options.what} can be consumed only once (inbound$ or one receive())` }));
+      return false;
+    }
+    claimed = true;
+    return true;
+  };
+
+  const detach = () => {
+    detached = true;
+    target = undefined;
+    pump = undefined;
+    queue.length = 0;
+    queued = 0;
+    pressure();
+  };
+
+  const observable = new Observable<Uint8Array>((subscriber) => {
+    if (!claim(subscriber)) return;
+    target = subscriber;
+    drainPush();
+    return detach;
+  });
+
+  function receive<R>(project: (chunk: Uint8Array) => ObservableInput<R>): Observable<R> {
+    return new Observable<R>((subscriber) => {
+      if (!claim(subscriber)) return;
+      pullMode = true;
+      let running: object | undefined;
+      let inner: Subscription | undefined;
+      let pumping = false;
+      let done = false;
+      const step = () => {
+        if (pumping) return;
+        pumping = true;
+        try {
+          while (!running && !done && queue.length > 0) {
+            const n = queue.shift()!;
+            if (n.kind === 'E') {
+              done = true;
+              subscriber.error(n.err);
+            } else if (n.kind === 'C') {
+              done = true;
+              subscriber.complete();
+            } else {
+              queued -= n.value.length;
+              const token = {};
+              running = token;
+              let input: ObservableInput<R>;
+              try {
+                input = project(n.value);
+              } catch (err) {
+                done = true;
+                subscriber.error(err);
+                break;
+              }
+              const sub = from(input).subscribe({
+                next: (v) => subscriber.next(v),
+                error: (err) => {
+                  done = true;
+                  subscriber.error(err);
+                },
+                complete: () => {
+                  if (running !== token) return;
+                  running = undefined;
+                  inner = undefined;
+                  step();
+                },
+              });
+              if (running === token) inner = sub;
+            }
+          }
+        } finally {
+          pumping = false;
+        }
+        pressure();
+      };
+      pump = step;
+      step();
+      return () => {
+        done = true;
+        inner?.unsubscribe();
+        detach();
+      };
+    });
+  }
+
+  return {
+    observable,
+    receive,
+    next: (chunk) => {
+      if (!stopped) push({ kind: 'N', value: chunk });
+    },
+    error: (err) => {
+      if (stopped) return;
+      stopped = true;
+      push({ kind: 'E', err });
+    },
+    complete: () => {
+      if (stopped) return;
+      stopped = true;
+      push({ kind: 'C' });
+    },
+    get queuedBytes() {
+      return queued;
+    },
+  };
+}
