@@ -8,6 +8,7 @@ import net from 'node:net';
 import type { HandshakeInfo } from '../core/types.js';
 import { TlsError } from '../core/errors.js';
 import { parseCipherSuites, parseGroups } from '../tls/config.js';
+import { decodeSession, encodeSession, type TlsSession } from '../tls/session.js';
 
 /** `rxtls client HOST:PORT …`: stdin to the peer, the peer's data to stdout. */
 export interface ClientCommand {
@@ -24,6 +25,16 @@ export interface ClientCommand {
   readonly groups?: string;
   readonly cert?: string;
   readonly key?: string;
+  /** `--sess-in`: a session file to resume with (see {@link parseSessionFile}). */
+  readonly sessIn?: string;
+  /** `--sess-out`: where to write the newest session after a clean close (see {@link formatSessionFile}). */
+  readonly sessOut?: string;
+  /** `--early-data`: a file sent as 0-RTT early data (needs `sessIn`); resent after the handshake if rejected. */
+  readonly earlyData?: string;
+  /** `--keylog`: append SSLKEYLOGFILE lines to this file. */
+  readonly keylog?: string;
+  /** `--inline-commands`: stdin lines `^rekey^` / `^rekey1^` send a KeyUpdate instead of data. */
+  readonly inlineCommands: boolean;
   readonly quiet: boolean;
 }
 
@@ -45,6 +56,14 @@ export interface ServerCommand {
   readonly naccept?: number;
   /** CA file for client certificates; when set a client certificate is required. */
   readonly verifyClient?: string;
+  /** `--keylog`: append SSLKEYLOGFILE lines of every connection to this file. */
+  readonly keylog?: string;
+  /** `--max-early-data N`: accept up to N bytes of 0-RTT per connection (default 0: refuse). */
+  readonly maxEarlyData?: number;
+  /** `--no-ticket`: issue no session tickets (nothing can resume). */
+  readonly noTicket: boolean;
+  /** `--num-tickets N`: NewSessionTickets per handshake (default 2). */
+  readonly numTickets?: number;
   readonly quiet: boolean;
 }
 
@@ -81,6 +100,16 @@ Client options:
   --ciphers LIST        TLS 1.3 suites, OpenSSL syntax: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256
   --groups LIST         key exchange groups, OpenSSL syntax: X25519:P-256:P-384
   --cert PEM --key PEM  client certificate chain and its private key
+  --sess-out FILE       after a clean close (close_notify both ways), write the newest session ticket
+                        received to FILE ("-----BEGIN RXTLS SESSION-----" + base64, mode 0600)
+  --sess-in FILE        resume with a session written by --sess-out; the summary says "Resumed: yes|no"
+  --early-data FILE     with --sess-in: send FILE as 0-RTT early data before stdin; the summary says
+                        "Early data: accepted|rejected|none"; rejected early data is sent again after the
+                        handshake (and early data the ticket does not allow is sent normally)
+  --keylog FILE         append the connection's secrets to FILE (SSLKEYLOGFILE format; debugging only)
+  --inline-commands     read stdin line by line; a line "^rekey^" sends a KeyUpdate asking the server to
+                        update too (update_requested), "^rekey1^" updates our sending key only
+                        (update_not_requested); such lines are not sent as data (like gnutls-cli)
   --quiet               no handshake summary on stderr
   At stdin EOF the client sends close_notify and waits for the peer's. HOST may be [::1].
 
@@ -92,7 +121,13 @@ Server options:
   --alpn a,b  --ciphers LIST  --groups LIST   as for the client
   --naccept N           exit after N connections
   --verify-client PEM   require a client certificate issued by these CAs
+  --keylog FILE         append every connection's secrets to FILE (SSLKEYLOGFILE format)
+  --max-early-data N    accept up to N bytes of 0-RTT early data per connection (default 0: refuse);
+                        early data is handled like the rest of the connection's data
+  --no-ticket           issue no session tickets (no resumption)
+  --num-tickets N       session tickets per handshake, 1..16 (default 2)
   --quiet               no per-connection summary on stderr
+  KeyUpdates from clients are answered automatically (with our own when they ask for it).
   The server prints "ACCEPT HOST:PORT" on stderr once it is listening.
 
 Exit status: 0 after a clean close, 1 when a connection failed, 2 for a bad command line.
@@ -107,6 +142,11 @@ const clientOptions = {
   groups: { type: 'string' },
   cert: { type: 'string' },
   key: { type: 'string' },
+  'sess-out': { type: 'string' },
+  'sess-in': { type: 'string' },
+  'early-data': { type: 'string' },
+  keylog: { type: 'string' },
+  'inline-commands': { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -123,6 +163,10 @@ const serverOptions = {
   groups: { type: 'string' },
   naccept: { type: 'string' },
   'verify-client': { type: 'string' },
+  keylog: { type: 'string' },
+  'max-early-data': { type: 'string' },
+  'no-ticket': { type: 'boolean', default: false },
+  'num-tickets': { type: 'string' },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -159,6 +203,9 @@ function parseClient(args: readonly string[]): CliCommand {
   const { host, port } = parseHostPort(positionals[0]!);
   if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
   if (v.insecure && v.cafile !== undefined) throw new UsageError('--insecure and --cafile exclude each other');
+  if (v['early-data'] !== undefined && v['sess-in'] === undefined) {
+    throw new UsageError('--early-data needs --sess-in (0-RTT is only possible when resuming)');
+  }
   return {
     kind: 'client',
     host,
@@ -170,6 +217,11 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
     ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
+    ...(v['sess-in'] !== undefined && { sessIn: v['sess-in'] }),
+    ...(v['sess-out'] !== undefined && { sessOut: v['sess-out'] }),
+    ...(v['early-data'] !== undefined && { earlyData: v['early-data'] }),
+    ...(v.keylog !== undefined && { keylog: v.keylog }),
+    inlineCommands: v['inline-commands'],
     quiet: v.quiet,
   };
 }
@@ -183,6 +235,7 @@ function parseServer(args: readonly string[]): CliCommand {
   if (v.port === undefined) throw new UsageError('server needs --port N (0 picks a free port)');
   if (v.cert === undefined || v.key === undefined) throw new UsageError('server needs --cert PEM and --key PEM');
   if (v.echo && v.www) throw new UsageError('--echo and --www exclude each other');
+  if (v['no-ticket'] && v['num-tickets'] !== undefined) throw new UsageError('--no-ticket and --num-tickets exclude each other');
   const host = stripBrackets(v.host);
   if (net.isIP(host) === 0 && !/^[a-z0-9.-]+$/i.test(host)) throw new UsageError(`bad --host "${v.host}"`);
   return {
@@ -197,6 +250,10 @@ function parseServer(args: readonly string[]): CliCommand {
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
     ...(v.naccept !== undefined && { naccept: parsePositiveInt(v.naccept, '--naccept') }),
     ...(v['verify-client'] !== undefined && { verifyClient: v['verify-client'] }),
+    ...(v.keylog !== undefined && { keylog: v.keylog }),
+    ...(v['max-early-data'] !== undefined && { maxEarlyData: parseCount(v['max-early-data'], '--max-early-data', 0) }),
+    noTicket: v['no-ticket'],
+    ...(v['num-tickets'] !== undefined && { numTickets: parseCount(v['num-tickets'], '--num-tickets', 1, 16) }),
     quiet: v.quiet,
   };
 }
@@ -223,6 +280,14 @@ function parsePort(s: string, allowZero: boolean): number {
 
 function parsePositiveInt(s: string, flag: string): number {
   if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`${flag} needs a positive integer, got "${s}"`);
+  return Number(s);
+}
+
+/** A decimal integer in `min`..`max` (default 2^32 − 1: max_early_data_size is a u32 on the wire). */
+function parseCount(s: string, flag: string, min: number, max = 0xffff_ffff): number {
+  if (!/^\d+$/.test(s) || Number(s) < min || Number(s) > max) {
+    throw new UsageError(`${flag} needs an integer from ${min} to ${max}, got "${s}"`);
+  }
   return Number(s);
 }
 
@@ -325,4 +390,109 @@ export function wwwResponse(info: HandshakeInfo): string {
     '\r\n' +
     body
   );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// session files (--sess-out / --sess-in)
+
+const SESSION_BEGIN = '-----BEGIN RXTLS SESSION-----';
+const SESSION_END = '-----END RXTLS SESSION-----';
+
+/**
+ * The `--sess-out` file: the session's {@link encodeSession} bytes in base64 between
+ * `-----BEGIN RXTLS SESSION-----` and `-----END RXTLS SESSION-----` lines (64 characters a line), like
+ * OpenSSL's `SSL SESSION PARAMETERS` PEM. It holds the resumption PSK: keep it private.
+ */
+export function formatSessionFile(session: TlsSession): string {
+  const b64 = Buffer.from(encodeSession(session)).toString('base64');
+  return `${SESSION_BEGIN}\n${b64.replace(/.{1,64}/g, '$&\n')}${SESSION_END}\n`;
+}
+
+/**
+ * Read a `--sess-in` file: the PEM-like text of {@link formatSessionFile}, or the raw {@link encodeSession}
+ * bytes. Throws an `Error` naming what is wrong (not a {@link UsageError}: the command line was fine).
+ */
+export function parseSessionFile(data: Uint8Array): TlsSession {
+  const text = Buffer.from(data).toString('latin1');
+  let bytes: Uint8Array = data;
+  const begin = text.indexOf(SESSION_BEGIN);
+  if (begin >= 0) {
+    const end = text.indexOf(SESSION_END, begin);
+    if (end < 0) throw new Error(`session file: no "${SESSION_END}" line`);
+    const b64 = text.slice(begin + SESSION_BEGIN.length, end).replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new Error('session file: bad base64');
+    bytes = new Uint8Array(Buffer.from(b64, 'base64'));
+  }
+  try {
+    return decodeSession(bytes);
+  } catch (e) {
+    throw new Error(`session file: not an rxtls session (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// --inline-commands
+
+/** An inline command: a KeyUpdate, asking the peer to update too (`^rekey^`) or not (`^rekey1^`). */
+export type InlineCommand = { readonly command: 'keyUpdate'; readonly requestPeer: boolean };
+
+/** What {@link InlineCommandSplitter} makes of stdin: data to send, or a command. */
+export type InlineItem = { readonly data: Uint8Array } | InlineCommand;
+
+const INLINE_COMMANDS: Record<string, InlineCommand> = {
+  '^rekey^': { command: 'keyUpdate', requestPeer: true },
+  '^rekey1^': { command: 'keyUpdate', requestPeer: false },
+};
+
+/**
+ * `--inline-commands` (gnutls-cli's names): stdin is taken line by line; a line that is exactly `^rekey^` or
+ * `^rekey1^` (optionally with `\r`) becomes a command and is not sent; everything else is data, line ends
+ * included, in order. Consecutive data lines of one chunk are merged; a partial last line waits for more.
+ *
+ * @example
+ * ```ts
+ * const s = new InlineCommandSplitter();
+ * s.push(enc('a\n^rekey^\nb')); // [{ data: 'a\n' }, { command: 'keyUpdate', requestPeer: true }]
+ * s.end();                       // [{ data: 'b' }]
+ * ```
+ */
+export class InlineCommandSplitter {
+  private pending: Uint8Array = new Uint8Array(0);
+
+  /** Take a chunk of stdin; returns what is complete so far. */
+  push(chunk: Uint8Array): InlineItem[] {
+    const buf = concat(this.pending, chunk);
+    const out: InlineItem[] = [];
+    let dataStart = 0;
+    let lineStart = 0;
+    for (let i = 0; i < buf.length; i++) {
+      if (buf[i] !== 0x0a) continue;
+      const line = Buffer.from(buf.subarray(lineStart, i)).toString('latin1').replace(/\r$/, '');
+      const cmd = INLINE_COMMANDS[line];
+      if (cmd) {
+        if (lineStart > dataStart) out.push({ data: buf.slice(dataStart, lineStart) });
+        out.push(cmd);
+        dataStart = i + 1;
+      }
+      lineStart = i + 1;
+    }
+    if (lineStart > dataStart) out.push({ data: buf.slice(dataStart, lineStart) });
+    this.pending = buf.slice(lineStart);
+    return out;
+  }
+
+  /** stdin ended: the partial last line, if any, is data (a command needs its line end). */
+  end(): InlineItem[] {
+    const rest = this.pending;
+    this.pending = new Uint8Array(0);
+    return rest.length > 0 ? [{ data: rest }] : [];
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }

@@ -141,8 +141,16 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Imported X25519 keys, by key array: a handshake imports its ephemeral key once, not per operation. */
+const x25519Keys = new WeakMap<Uint8Array, KeyObject>();
+
 function x25519PrivateKey(priv: Uint8Array): KeyObject {
-  return createPrivateKey({ key: Buffer.from(concat(X25519_PKCS8_PREFIX, priv)), format: 'der', type: 'pkcs8' });
+  let key = x25519Keys.get(priv);
+  if (!key) {
+    key = createPrivateKey({ key: Buffer.from(concat(X25519_PKCS8_PREFIX, priv)), format: 'der', type: 'pkcs8' });
+    x25519Keys.set(priv, key);
+  }
+  return key;
 }
 
 /** NIST curve parameters: OpenSSL name, scalar and coordinate sizes in bytes, group order n. */

@@ -136,7 +136,21 @@ function decodeTbs(der: Uint8Array): TbsFields {
   return { notBefore, notAfter, spki, extensions };
 }
 
+/** Parsed certificates by content (bounded): a server's chain is parsed once, not on every handshake. */
+const parsedCerts = new Map<string, Cert>();
+const PARSED_CACHE_SIZE = 256;
+
 function parseCert(der: Uint8Array): Cert {
+  const id = Buffer.from(der).toString('base64');
+  const hit = parsedCerts.get(id);
+  if (hit) return hit;
+  const cert = parseCertUncached(der);
+  if (parsedCerts.size >= PARSED_CACHE_SIZE) parsedCerts.delete(parsedCerts.keys().next().value!);
+  parsedCerts.set(id, cert);
+  return cert;
+}
+
+function parseCertUncached(der: Uint8Array): Cert {
   const f = decodeTbs(der);
   const x509 = new X509Certificate(Buffer.from(der));
   let pathLen: number | undefined;

@@ -111,6 +111,7 @@ export function createConnection(config: TlsConfig): TlsState {
     config: resolved,
     phase: { name: 'idle' },
     rxBuf: new Uint8Array(0),
+    rxWaiting: [],
     hsBuf: new Uint8Array(0),
     transcript: [],
     secrets: {},
@@ -136,8 +137,13 @@ export function nextTimeout(state: TlsState): number | undefined {
 }
 
 /** Whether close_notify was sent and received (`SSL_get_shutdown`). */
-export function shutdownState(state: TlsState): { readonly sent: boolean; readonly received: boolean } {
-  return state.shutdown;
+export function shutdownState(state: TlsState): {
+  readonly sent: boolean;
+  readonly received: boolean;
+  /** The input ended by an ignored EOF (`ignoreUnexpectedEof`), not by the peer's close_notify. */
+  readonly eofWithoutCloseNotify: boolean;
+} {
+  return { ...state.shutdown, eofWithoutCloseNotify: !!state.eofWithoutCloseNotify };
 }
 
 /** What was negotiated, once the handshake completed. */
@@ -255,7 +261,12 @@ function onClose(cx: Cx, mode: 'abort' | 'shutdown' | 'unidirectional' | 'quiet'
   const s = cx.s;
   switch (mode) {
     case 'abort':
+      closeQuietly(cx);
+      return;
     case 'quiet':
+      // SSL_CTX_set_quiet_shutdown: nothing on the wire, both directions reported shut down.
+      s.shutdown.sent = true;
+      s.shutdown.received = true;
       closeQuietly(cx);
       return;
     case 'unidirectional':
@@ -299,6 +310,8 @@ function onEof(cx: Cx): void {
     return fatal(cx, { kind: 'unexpectedEof', reason: 'transport closed during the handshake' });
   }
   if (s.config.ignoreUnexpectedEof) {
+    // Treated as the end of input, but remembered: no close_notify came, so the session is not resumable.
+    s.eofWithoutCloseNotify = true;
     s.shutdown.received = true;
     cx.effects.push({ type: 'peerClosed' });
     return;
@@ -308,7 +321,14 @@ function onEof(cx: Cx): void {
 
 function onBytes(cx: Cx, data: Uint8Array): void {
   const s = cx.s;
-  const buf = s.rxBuf.length ? concatBytes([s.rxBuf, data]) : data;
+  if (s.rxInFlight) {
+    // An open batch is in flight: keep the chunks as they are (no copying) until it completes.
+    if (data.length) s.rxWaiting = [...s.rxWaiting, data];
+    return;
+  }
+  const parts = s.rxWaiting.length ? [s.rxBuf, ...s.rxWaiting, data] : [s.rxBuf, data];
+  s.rxWaiting = [];
+  const buf = concatBytes(parts.filter((p) => p.length > 0));
   let off = 0;
   while ((s.phase.name as string) !== 'closed' && !s.rxInFlight) {
     if (s.config.asyncCrypto && s.phase.name === 'connected') {
@@ -326,8 +346,8 @@ function onBytes(cx: Cx, data: Uint8Array): void {
     off += fr.consumed;
     onRecord(cx, fr.record.type, header, fr.record.fragment);
   }
-  // Keep only the unconsumed tail, copied so the big input chunk can be released.
-  s.rxBuf = (s.phase.name as string) === 'closed' ? new Uint8Array(0) : buf.slice(off);
+  // Keep only the unconsumed tail, copied so the input chunk can be released.
+  s.rxBuf = (s.phase.name as string) === 'closed' || off === buf.length ? new Uint8Array(0) : buf.slice(off);
 }
 
 function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array): void {

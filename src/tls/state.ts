@@ -124,6 +124,8 @@ export interface Conn {
   phase: Phase;
   /** Unconsumed received bytes (at most one partial record). */
   rxBuf: Uint8Array;
+  /** Chunks received while an asynchronous open batch is in flight, not yet framed. */
+  rxWaiting: readonly Uint8Array[];
   /** Partial handshake message carried across records. */
   hsBuf: Uint8Array;
   rxKey?: RecordKey;
@@ -151,6 +153,8 @@ export interface Conn {
     resumed: boolean;
   };
   shutdown: { sent: boolean; received: boolean };
+  /** The peer's EOF was accepted in place of close_notify (`ignoreUnexpectedEof`). */
+  eofWithoutCloseNotify?: boolean;
   /** Application data written before the handshake completed. */
   pendingWrites: readonly Uint8Array[];
   ccsSent: boolean;
@@ -309,6 +313,7 @@ export function fatal(cx: Cx, detail: TlsErrorDetail): void {
   s.phase = { name: 'closed' };
   s.deadline = undefined;
   s.rxBuf = new Uint8Array(0);
+  s.rxWaiting = [];
   s.hsBuf = new Uint8Array(0);
   s.pendingWrites = [];
   cx.effects.push({ type: 'closed', error: new TlsError(detail) });

@@ -111,13 +111,13 @@ test('close_notify: client ends first, server inbound completes, server ends, bo
   pair.input('client', { type: 'end', now: pair.now });
   pair.drive();
   t.is(pair.of('server', 'peerClosed').length, 1);
-  t.deepEqual(shutdownState(pair.client), { sent: true, received: false });
+  t.like(shutdownState(pair.client), { sent: true, received: false });
   // Half-close: the server can still send.
   pair.input('server', { type: 'write', now: pair.now, data: text('late') });
   pair.input('server', { type: 'end', now: pair.now });
   pair.drive();
   t.is(str(pair.delivered.client), 'late');
-  t.deepEqual(shutdownState(pair.client), { sent: true, received: true });
+  t.like(shutdownState(pair.client), { sent: true, received: true, eofWithoutCloseNotify: false });
   t.is(pair.of('client', 'closed').length, 1);
   t.is(pair.closedError('client'), undefined);
   t.is(pair.closedError('server'), undefined);
