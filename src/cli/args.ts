@@ -445,48 +445,63 @@ const INLINE_COMMANDS: Record<string, InlineCommand> = {
 };
 
 /**
- * `--inline-commands` (gnutls-cli's names): stdin is taken line by line; a line that is exactly `^rekey^` or
- * `^rekey1^` (optionally with `\r`) becomes a command and is not sent; everything else is data, line ends
- * included, in order. Consecutive data lines of one chunk are merged; a partial last line waits for more.
+ * `--inline-commands` (gnutls-cli's names): a stdin line that is exactly `^rekey^` or `^rekey1^` (optionally
+ * ending `\r\n`) becomes a command and is not sent; everything else is data, line ends included, in order.
+ * Only a partial line that could still become a command is held back; other data passes at once.
  *
  * @example
  * ```ts
  * const s = new InlineCommandSplitter();
- * s.push(enc('a\n^rekey^\nb')); // [{ data: 'a\n' }, { command: 'keyUpdate', requestPeer: true }]
- * s.end();                       // [{ data: 'b' }]
+ * s.push(enc('a\n^rekey^\nb')); // [{ data: 'a\n' }, { command: 'keyUpdate', requestPeer: true }, { data: 'b' }]
+ * s.push(enc('\n^rek'));         // [{ data: '\n' }]  ("^rek" is held: it may be a command)
+ * s.end();                       // [{ data: '^rek' }]
  * ```
  */
 export class InlineCommandSplitter {
+  /** The start of a line that may still become a command. */
   private pending: Uint8Array = new Uint8Array(0);
+  /** The next byte after `pending` starts a line (or continues one that may be a command). */
+  private atLineStart = true;
 
   /** Take a chunk of stdin; returns what is complete so far. */
   push(chunk: Uint8Array): InlineItem[] {
     const buf = concat(this.pending, chunk);
+    this.pending = new Uint8Array(0);
     const out: InlineItem[] = [];
     let dataStart = 0;
     let lineStart = 0;
+    let candidate = this.atLineStart;
     for (let i = 0; i < buf.length; i++) {
       if (buf[i] !== 0x0a) continue;
-      const line = Buffer.from(buf.subarray(lineStart, i)).toString('latin1').replace(/\r$/, '');
-      const cmd = INLINE_COMMANDS[line];
+      const cmd = candidate ? INLINE_COMMANDS[latin1(buf.subarray(lineStart, i)).replace(/\r$/, '')] : undefined;
       if (cmd) {
         if (lineStart > dataStart) out.push({ data: buf.slice(dataStart, lineStart) });
         out.push(cmd);
         dataStart = i + 1;
       }
       lineStart = i + 1;
+      candidate = true;
     }
-    if (lineStart > dataStart) out.push({ data: buf.slice(dataStart, lineStart) });
-    this.pending = buf.slice(lineStart);
+    const tail = latin1(buf.subarray(lineStart));
+    const hold = candidate && tail.length > 0 && Object.keys(INLINE_COMMANDS).some((c) => `${c}\r`.startsWith(tail));
+    const dataEnd = hold ? lineStart : buf.length;
+    if (dataEnd > dataStart) out.push({ data: buf.slice(dataStart, dataEnd) });
+    if (hold) this.pending = buf.slice(lineStart);
+    this.atLineStart = hold || (candidate && tail.length === 0);
     return out;
   }
 
-  /** stdin ended: the partial last line, if any, is data (a command needs its line end). */
+  /** stdin ended: a held partial line is data (a command needs its line end). */
   end(): InlineItem[] {
     const rest = this.pending;
     this.pending = new Uint8Array(0);
+    this.atLineStart = true;
     return rest.length > 0 ? [{ data: rest }] : [];
   }
+}
+
+function latin1(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

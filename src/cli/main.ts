@@ -9,21 +9,26 @@
  * rxtls server --port 4433 --cert chain.pem --key key.pem --www
  * ```
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Subscription } from 'rxjs';
 import { connect } from '../rx/connect.js';
 import { listen } from '../rx/listen.js';
 import type { TlsConnection } from '../rx/types.js';
+import type { TlsSession } from '../tls/session.js';
 import {
   type ClientCommand,
   ExitCode,
+  InlineCommandSplitter,
+  type InlineItem,
   type ServerCommand,
   describeFailure,
   exitCodeFor,
   formatFailure,
+  formatSessionFile,
   formatSummary,
   isRequestComplete,
   parseCliArgs,
+  parseSessionFile,
   wwwResponse,
 } from './args.js';
 import { inboundSource } from './inboundSource.js';
@@ -42,25 +47,54 @@ function die(err: unknown): void {
 }
 
 function readText(file: string, what: string): string {
+  return readBytes(file, what).toString('utf8');
+}
+
+function readBytes(file: string, what: string): Buffer {
   try {
-    return readFileSync(file, 'utf8');
+    return readFileSync(file);
   } catch (e) {
     throw new Error(`cannot read ${what} ${file}: ${(e as Error).message}`);
   }
 }
 
+function readSession(file: string): TlsSession {
+  try {
+    return parseSessionFile(readBytes(file, 'session file'));
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+}
+
 /**
  * stdin as an AsyncIterable for `send()` (pulled only while the connection can write), ending at stdin EOF
- * or as soon as `stop` resolves (the peer closed first).
+ * or as soon as `stop` resolves (the peer closed first). `first` goes before stdin (rejected early data).
+ * With `commands`, stdin goes through an {@link InlineCommandSplitter} and its commands are run (in order
+ * with the data: a command runs when `send()` pulls past the data before it).
  */
-async function* stdinUntil(stop: Promise<void>): AsyncGenerator<Uint8Array> {
+async function* stdinUntil(
+  stop: Promise<void>,
+  first: Uint8Array | undefined,
+  commands: ((c: Exclude<InlineItem, { data: Uint8Array }>) => void) | undefined,
+): AsyncGenerator<Uint8Array> {
+  if (first !== undefined && first.length > 0) yield first;
   const it = process.stdin[Symbol.asyncIterator]();
   const stopped = stop.then(() => 'stop' as const);
+  const splitter = commands ? new InlineCommandSplitter() : undefined;
   try {
     for (;;) {
       const r = await Promise.race([it.next() as Promise<IteratorResult<Buffer>>, stopped]);
-      if (r === 'stop' || r.done) return;
-      yield r.value;
+      if (r === 'stop') return;
+      if (!splitter) {
+        if (r.done) return;
+        yield r.value;
+        continue;
+      }
+      for (const item of r.done ? splitter.end() : splitter.push(r.value)) {
+        if ('data' in item) yield item.data;
+        else commands!(item);
+      }
+      if (r.done) return;
     }
   } finally {
     process.stdin.pause();
@@ -79,21 +113,55 @@ function runClient(cmd: ClientCommand): void {
     ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
     ...(cmd.groups !== undefined && { groups: cmd.groups }),
     ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+    ...(cmd.sessIn !== undefined && { session: readSession(cmd.sessIn) }),
+    ...(cmd.earlyData !== undefined && { earlyData: new Uint8Array(readBytes(cmd.earlyData, 'early data file')) }),
+    ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
   });
+  const note = (line: string) => {
+    if (!cmd.quiet) process.stderr.write(`rxtls: ${line}\n`);
+  };
   let inboundDone = false;
   let outboundDone = false;
+  let latestSession: TlsSession | undefined;
   let peerClosed!: () => void;
   const peerClosedSignal = new Promise<void>((r) => (peerClosed = r));
   const finish = () => {
     if (inboundDone && outboundDone) {
-      if (!cmd.quiet) process.stderr.write('rxtls: closed cleanly (close_notify both ways)\n');
+      note('closed cleanly (close_notify both ways)');
+      // Like OpenSSL, only a cleanly closed connection yields a resumable session.
+      if (cmd.sessOut !== undefined) {
+        if (latestSession === undefined) {
+          note(`no session ticket received: ${cmd.sessOut} not written`);
+        } else {
+          try {
+            writeFileSync(cmd.sessOut, formatSessionFile(latestSession), { mode: 0o600 });
+            note(`session saved to ${cmd.sessOut}`);
+          } catch (e) {
+            return die(new Error(`cannot write session file ${cmd.sessOut}: ${(e as Error).message}`));
+          }
+        }
+      }
       exit(ExitCode.ok);
     }
   };
   conn$.subscribe({
     next: (conn: TlsConnection) => {
       if (!cmd.quiet) process.stderr.write(`CONNECTED ${peerLabel}\n` + formatSummary(conn.info));
-      conn.send(stdinUntil(peerClosedSignal)).subscribe({
+      conn.sessions$.subscribe((s) => (latestSession = s));
+      // 0-RTT refused: the server never saw those bytes; they go first now, before stdin.
+      const resend = conn.info.earlyData === 'rejected' ? conn.rejectedEarlyData : undefined;
+      if (resend) note(`early data rejected by the server: sending its ${resend.length} bytes again`);
+      const commands = cmd.inlineCommands
+        ? (c: Exclude<InlineItem, { data: Uint8Array }>) => {
+            try {
+              conn.keyUpdate(c.requestPeer);
+              note(`KeyUpdate sent (${c.requestPeer ? 'update_requested' : 'update_not_requested'})`);
+            } catch (e) {
+              note(`KeyUpdate not sent: ${describeFailure(e)}`);
+            }
+          }
+        : undefined;
+      conn.send(stdinUntil(peerClosedSignal, resend, commands)).subscribe({
         complete: () => {
           outboundDone = true;
           finish();
@@ -143,6 +211,10 @@ function runServer(cmd: ServerCommand): void {
       rejectUnauthorized: true,
       ca: readText(cmd.verifyClient, 'client CA file'),
     }),
+    ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
+    ...(cmd.maxEarlyData !== undefined && { maxEarlyData: cmd.maxEarlyData }),
+    ...(cmd.noTicket && { ticketer: false as const }),
+    ...(cmd.numTickets !== undefined && { ticketCount: cmd.numTickets }),
     onListening: ({ address, port }) => log(`ACCEPT ${address.includes(':') ? `[${address}]` : address}:${port}`),
     // A connection that failed before its handshake completed still counts as one accepted (like -naccept).
     onError: (err, remote) =>
