@@ -189,8 +189,10 @@ function keyPairFromPrivate(group: GroupName, privateKey: Uint8Array): KeyExchan
   switch (group) {
     case 'x25519': {
       if (privateKey.length !== 32) throw new RangeError(`x25519: private key must be 32 bytes`);
-      const spki = createPublicKey(x25519PrivateKey(privateKey)).export({ format: 'der', type: 'spki' });
-      return { group, privateKey: own(privateKey), publicKey: own(spki.subarray(spki.length - 32)) };
+      // The returned array is the cache key of the imported KeyObject, so sharedSecret reuses it.
+      const priv = own(privateKey);
+      const spki = createPublicKey(x25519PrivateKey(priv)).export({ format: 'der', type: 'spki' });
+      return { group, privateKey: priv, publicKey: own(spki.subarray(spki.length - 32)) };
     }
     case 'secp256r1':
     case 'secp384r1': {
