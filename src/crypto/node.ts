@@ -113,6 +113,8 @@ class NodeAead implements Aead {
       d.setAuthTag(ciphertext.subarray(ciphertext.length - TAG));
       const body = d.update(ciphertext.subarray(0, ciphertext.length - TAG));
       const tail = d.final(); // throws when the tag does not verify
+      // GCM and ChaCha20-Poly1305 are stream modes: `final` adds nothing, and `body` is a fresh buffer.
+      if (tail.length === 0) return new Uint8Array(body.buffer, body.byteOffset, body.length);
       const out = new Uint8Array(body.length + tail.length);
       out.set(body, 0);
       out.set(tail, body.length);

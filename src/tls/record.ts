@@ -92,16 +92,27 @@ export function sealRecord(
   content: Uint8Array,
   padding = 0,
 ): { readonly bytes: Uint8Array; readonly key: RecordKey } {
+  const r = sealRecordParts(key, type, content, padding);
+  const out = new Uint8Array(RECORD_HEADER + r.sealed.length);
+  out.set(r.header, 0);
+  out.set(r.sealed, RECORD_HEADER);
+  return { bytes: out, key: r.key };
+}
+
+/** {@link sealRecord} without joining header and ciphertext (the caller joins a whole flight at once). */
+export function sealRecordParts(
+  key: RecordKey,
+  type: number,
+  content: Uint8Array,
+  padding = 0,
+): { readonly header: Uint8Array; readonly sealed: Uint8Array; readonly key: RecordKey } {
   const innerLen = content.length + 1 + padding;
   const inner = new Uint8Array(innerLen);
   inner.set(content, 0);
   inner[content.length] = type;
   const header = recordHeader(innerLen + TAG_LENGTH);
   const sealed = key.aead.seal(recordNonce(key.iv, key.seq), header, inner);
-  const out = new Uint8Array(RECORD_HEADER + sealed.length);
-  out.set(header, 0);
-  out.set(sealed, RECORD_HEADER);
-  return { bytes: out, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
+  return { header, sealed, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
 }
 
 /** The 5-byte header of a protected record: opaque type application_data, legacy version TLS 1.2. */

@@ -16,7 +16,7 @@ import { encodeHandshakeBytes } from '../wire/tls/handshake.js';
 import { encodeAlert } from '../wire/tls/alert.js';
 import type { HandshakeMessage } from '../wire/tls/messages.js';
 import { AlertLevel, ContentType, MAX_PLAINTEXT } from '../wire/tls/constants.js';
-import { type RecordKey, plainRecord, sealRecord } from './record.js';
+import { type RecordKey, plainRecord, sealRecordParts } from './record.js';
 
 /** Configuration after defaults are applied. */
 export interface Resolved {
@@ -268,9 +268,9 @@ export function writeRecord(cx: Cx, type: number, content: Uint8Array, legacyVer
 export function sealNow(cx: Cx, type: number, content: Uint8Array, legacyVersion = 0x0303): void {
   const s = cx.s;
   if (s.txKey) {
-    const sealed = sealRecord(s.txKey, type, content);
+    const sealed = sealRecordParts(s.txKey, type, content);
     s.txKey = sealed.key;
-    cx.out.push(sealed.bytes);
+    cx.out.push(sealed.header, sealed.sealed);
   } else {
     cx.out.push(plainRecord(type, content, legacyVersion));
   }
