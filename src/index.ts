@@ -34,3 +34,4 @@ export { nobleProvider, createNobleProvider } from './crypto/noble.js';
 export { nodeProvider } from './crypto/node.js';
 export { createVerifier, insecureVerifier } from './crypto/x509.js';
 export { loadCertificateChain, loadPrivateKey } from './crypto/keys.js';
+export { createWorkerPoolProvider, type WorkerPoolProvider } from './crypto/workers.js';
