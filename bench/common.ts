@@ -3,17 +3,13 @@
  * loopback TCP, and small measuring helpers. Nothing here is part of the library.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect, type AddressInfo, type Server } from 'node:net';
-import { Observable, Subscription, asyncScheduler } from 'rxjs';
-import { secureDuplex } from '../operators/secure.js';
+import { Observable, Subscription } from 'rxjs';
 import { nobleProvider } from '../src/crypto/noble.js';
 import { nodeProvider } from '../src/crypto/node.js';
 import type { CryptoProvider } from '../src/crypto/provider.js';
 import { createWorkerPoolProvider, type WorkerPoolProvider } from '../src/crypto/workers.js';
 import { connect, listen } from '../src/rx/index.js';
-import { fromSocket, toClientConfig, toConnectionSettings, toServerConfig } from '../src/rx/index.js';
 import type { ConnectOptions, ListenOptions, TlsConnection } from '../src/rx/types.js';
-import type { TlsCommonConfig } from '../src/tls/config.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../test/fixtures/certs/${name}`, import.meta.url), 'utf8');
 
@@ -65,17 +61,12 @@ export function workerPool(): WorkerPoolProvider | undefined {
   return pool;
 }
 
-/** Core settings the RxJS options do not carry (yet): async crypto and pipelining. */
-export type CoreExtras = Pick<TlsCommonConfig, 'asyncCrypto' | 'maxPipelines' | 'splitSendFragment'>;
-
 /**
- * An rxtls server on 127.0.0.1 with an ephemeral port. With `extras` it runs `secureDuplex` over its own
- * `net.Server` exactly as `listen` does, with the extras added to the core configuration (the public options
- * have no `asyncCrypto` yet); without, it is `listen` itself.
+ * An rxtls server (`listen`) on 127.0.0.1 with an ephemeral port; its connections as an Observable. Record
+ * options (`asyncCrypto`, `maxPipelines`, `splitSendFragment`, …) are ordinary listen options.
  */
 export function rxServer(
   options: Omit<ListenOptions, 'port' | 'onListening'>,
-  extras: CoreExtras = {},
 ): Promise<{ port: number; connections: Observable<TlsConnection>; close(): void }> {
   const listeners = new Set<(c: TlsConnection) => void>();
   const connections = new Observable<TlsConnection>((s) => {
@@ -84,52 +75,18 @@ export function rxServer(
     return () => listeners.delete(f);
   });
   const emit = (c: TlsConnection) => listeners.forEach((f) => f(c));
-  if (Object.keys(extras).length === 0) {
-    return new Promise((resolve) => {
-      const sub: Subscription = listen({
-        ...options,
-        port: 0,
-        onListening: (a) => resolve({ port: a.port, connections, close: () => sub.unsubscribe() }),
-      }).subscribe({ next: emit });
-    });
-  }
-  const config = { ...toServerConfig(options), ...extras };
-  const settings = toConnectionSettings(options);
-  const server: Server = createServer();
-  const all = new Subscription();
-  server.on('connection', (socket) => {
-    socket.setNoDelay(true);
-    all.add(
-      secureDuplex(fromSocket(socket), config, asyncScheduler, false, settings).subscribe({
-        next: emit,
-        error: () => undefined, // a failed connection is the task's to notice (it waits for data)
-      }),
-    );
+  return new Promise((resolve) => {
+    const sub: Subscription = listen({
+      ...options,
+      port: 0,
+      onListening: (a) => resolve({ port: a.port, connections, close: () => sub.unsubscribe() }),
+    }).subscribe({ next: emit });
   });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({
-        port: (server.address() as AddressInfo).port,
-        connections,
-        close: () => {
-          all.unsubscribe();
-          server.close();
-        },
-      }),
-    ),
-  );
 }
 
-/** An rxtls client connection (the Observable lives while subscribed), as `connect`, plus `extras`. */
-export function rxConnect(options: ConnectOptions, extras: CoreExtras = {}): Observable<TlsConnection> {
-  if (Object.keys(extras).length === 0) return connect(options);
-  const config = { ...toClientConfig(options, options.host), ...extras };
-  const settings = toConnectionSettings(options, `${options.host}:${options.port}`);
-  return new Observable<TlsConnection>((s) => {
-    const socket = tcpConnect({ host: options.host, port: options.port });
-    socket.setNoDelay(true);
-    return secureDuplex(fromSocket(socket), config, asyncScheduler, false, settings).subscribe(s);
-  });
+/** An rxtls client connection (`connect`; the Observable lives while subscribed). */
+export function rxConnect(options: ConnectOptions): Observable<TlsConnection> {
+  return connect(options);
 }
 
 /** `count` distinct buffers of `size` random-looking bytes, cycled by senders (never one shared buffer). */

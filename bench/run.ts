@@ -33,10 +33,10 @@ const started = Date.now();
 const log = (s: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
 
 /** Run tasks in a child process; kill it at `timeout`. Failures are logged and yield what finished. */
-function child(specs: Spec[], opts: { flags?: string[]; timeout?: number } = {}): Promise<Output[]> {
+function child(specs: Spec[], opts: { flags?: string[]; timeout?: number; env?: Record<string, string> } = {}): Promise<Output[]> {
   return new Promise((resolve) => {
     const args = ['--no-warnings', '--loader=ts-node/esm', ...(opts.flags ?? []), 'bench/child.ts', JSON.stringify(specs)];
-    const p = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const out: Output[] = [];
     let buf = '';
     let err = '';
@@ -80,14 +80,37 @@ const load0 = loadavg();
 const raws: RawResult[] = [];
 const bulks: BulkResult[] = [];
 const hss: HsResult[] = [];
-let rssResult: RssResult | undefined;
+/** The memory runs: each in its own child, with its V8 flags. */
+const RSS_RUNS = [
+  { key: 'natural', mode: 'natural', flags: ['--expose-gc'], label: 'V8 collects on its own: raw peak (RSS every 10 ms)' },
+  {
+    key: 'gc',
+    mode: 'gc',
+    flags: ['--expose-gc', '--no-concurrent-array-buffer-sweeping'],
+    label: '`gc()` before every sample (every 100 ms): memory still referenced',
+  },
+  {
+    key: 'semi',
+    mode: 'natural',
+    flags: ['--expose-gc', '--max-semi-space-size=1'],
+    label: 'diagnosis: raw peak, V8 young generation capped (`--max-semi-space-size=1`)',
+  },
+  {
+    key: 'arena',
+    mode: 'gc',
+    flags: ['--expose-gc', '--no-concurrent-array-buffer-sweeping'],
+    env: { MALLOC_ARENA_MAX: '2' },
+    label: 'diagnosis: after `gc()`, glibc limited to 2 malloc arenas (`MALLOC_ARENA_MAX=2`)',
+  },
+] as const;
+const rssResults = new Map<string, RssResult>();
 
 const collect = (outs: Output[]) => {
   for (const o of outs) {
     if (o.task === 'raw') raws.push(...(o.result as RawResult[]));
     else if (o.task === 'bulk') bulks.push(o.result as BulkResult);
     else if (o.task === 'handshakes') hss.push(o.result as HsResult);
-    else rssResult = o.result as RssResult;
+    else rssResults.set(String(o.args.key), o.result as RssResult);
   }
 };
 
@@ -102,7 +125,16 @@ for (let rep = 1; rep <= cfg.reps; rep++) {
   }
 }
 log(`memory: ${cfg.rssBytes / MiB} MiB fast producer → slow consumer`);
-collect(await child([{ task: 'rss', args: { bytes: cfg.rssBytes, provider: 'node' } }], { flags: ['--expose-gc'] }));
+for (const r of RSS_RUNS) {
+  collect(
+    await child([{ task: 'rss', args: { bytes: cfg.rssBytes, provider: 'node', mode: r.mode, key: r.key } }], {
+      flags: [...r.flags],
+      ...('env' in r ? { env: { ...r.env } } : {}),
+    }),
+  );
+}
+const rssNatural = rssResults.get('natural');
+const rssGc = rssResults.get('gc');
 
 const profiles: { name: string; summary: ProfileSummary }[] = [];
 if (profile) {
@@ -147,7 +179,8 @@ const ratios = {
   hs_native_node: hsOf('rxtls+node') / hsOf('node:tls'),
   hs_noble_node: hsOf('rxtls+noble') / hsOf('node:tls'),
   workers_noble: rawOf('workers', A, 1) / rawOf('noble', A),
-  rss_mib: rssResult?.growthMiB ?? NaN,
+  rss_mib: rssNatural?.growthMiB ?? NaN,
+  rss_gc_mib: rssGc?.growthMiB ?? NaN,
 };
 const chachaRatios = {
   noble_raw: (bulkOf('rxtls+noble', 'chacha20-poly1305')?.mbps ?? NaN) / rawOf('noble', 'chacha20-poly1305'),
@@ -163,7 +196,8 @@ const targets = [
   { name: 'rxtls+node:crypto handshakes ≥ 0.8× node:tls', value: ratios.hs_native_node, ok: ratios.hs_native_node >= 0.8 },
   { name: 'rxtls+noble handshakes ≥ 0.3× node:tls', value: ratios.hs_noble_node, ok: ratios.hs_noble_node >= 0.3 },
   { name: 'worker pool raw batch ≥ 1.7× single-thread noble (AES-128-GCM)', value: ratios.workers_noble, ok: ratios.workers_noble >= 1.7 },
-  { name: 'RSS growth < 32 MiB (fast producer → slow consumer)', value: ratios.rss_mib, ok: ratios.rss_mib < 32 },
+  { name: 'RSS growth < 32 MiB (fast producer → slow consumer), raw peak', value: ratios.rss_mib, ok: ratios.rss_mib < 32 },
+  { name: 'RSS growth < 32 MiB (fast producer → slow consumer), sampled after gc()', value: ratios.rss_gc_mib, ok: ratios.rss_gc_mib < 32 },
 ];
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
@@ -187,7 +221,8 @@ md.push(
   '  "raw seal+open" figures.',
   `- Bulk: ${cfg.bulkBytes / MiB} MiB client → server in 64 KiB writes, timed from the first write to the server`,
   '  receiving the last byte (rxtls: `send(iterable)`, pulled while the socket is writable, and `inbound$`;',
-  '  node:tls: `write`/`drain`). MB = 10^6 bytes.',
+  '  node:tls: `write`/`drain`). MB = 10^6 bytes. rxtls ends are plain `connect()` / `listen()` with the provider',
+  '  as an option; "workers (asyncCrypto)" adds `asyncCrypto: true` (default `maxPipelines` 32).',
   '- Raw: 16 KiB records sealed then opened, one at a time (noble, node) or in batches of 32 (the worker pool,',
   `  \`depth\` batches in flight); ${cfg.rawSeconds} s each after a warm-up.`,
   `- Handshakes: sequential full handshakes for ${cfg.hsSeconds} s (X25519, ECDSA P-256 chain verified against the`,
@@ -236,24 +271,48 @@ for (const l of ['node:tls', 'rxtls+node', 'rxtls+noble']) row(l, f1(hsOf(l)), f
 md.push('');
 
 md.push('## 4. Memory: fast producer → slow consumer', '');
-if (rssResult) {
+if (rssNatural || rssGc) {
+  const any = (rssNatural ?? rssGc)!;
   md.push(
-    `${rssResult.bytes / MiB} MiB sent by an async generator as fast as \`send()\` pulls it; the server consumes with`,
-    '`receive()` and stalls 25 ms after every 4 MiB. rxtls on both ends (node:crypto provider, to keep the run short;',
-    'buffering does not depend on the provider). API: `' + rssResult.api + '`. RSS sampled every 10 ms.',
+    `${any.bytes / MiB} MiB sent by an async generator as fast as \`send()\` pulls it; the server consumes with`,
+    '`receive()` and stalls 25 ms after every 4 MiB. rxtls on both ends in one process (node:crypto provider, to keep',
+    `the run short; buffering does not depend on the provider), \`highWaterMark\` ${any.highWaterMark / 1024} KiB (the default).`,
+    `API: \`${any.api}\`. Growth is against the RSS right after the handshake, after \`gc()\`. Each row is a fresh child process.`,
     '',
   );
-  row('baseline RSS', 'peak RSS', 'growth', 'peak arrayBuffers', 'peak heapUsed', 'duration');
-  row('---:', '---:', '---:', '---:', '---:', '---:');
-  row(
-    `${f1(rssResult.baselineMiB)} MiB`,
-    `${f1(rssResult.peakMiB)} MiB`,
-    `**${f1(rssResult.growthMiB)} MiB**`,
-    `${f1(rssResult.peakArrayBuffersMiB)} MiB`,
-    `${f1(rssResult.peakHeapUsedMiB)} MiB`,
-    `${(rssResult.ms / 1000).toFixed(1)} s`,
+  row('run', 'baseline RSS', 'peak RSS', 'growth', 'peak arrayBuffers', 'peak heapUsed', 'growth 1st / last quarter', 'duration');
+  row('---', '---:', '---:', '---:', '---:', '---:', '---:', '---:');
+  for (const r of RSS_RUNS) {
+    const x = rssResults.get(r.key);
+    if (!x) {
+      row(r.label, 'failed', '', '', '', '', '', '');
+      continue;
+    }
+    row(
+      r.label,
+      `${f1(x.baselineMiB)} MiB`,
+      `${f1(x.peakMiB)} MiB`,
+      `**${f1(x.growthMiB)} MiB**`,
+      `${f1(x.peakArrayBuffersMiB)} MiB`,
+      `${f1(x.peakHeapUsedMiB)} MiB`,
+      x.firstQuarterGrowthMiB !== undefined ? `${f1(x.firstQuarterGrowthMiB)} / ${f1(x.lastQuarterGrowthMiB ?? NaN)} MiB` : '',
+      `${(x.ms / 1000).toFixed(1)} s`,
+    );
+  }
+  md.push(
+    '',
+    'Reading it: in the `gc()` rows "peak arrayBuffers" is what the connections really hold after a full collection',
+    '(flow-control queues, the record in progress, socket buffers, and the producer\'s 1 MiB payload ring); it stays',
+    'within a few MiB, and the growth of the first quarter of the run equals that of the last: nothing is retained',
+    'per byte sent, and the flow-control defaults (64 KiB `highWaterMark`, socket high-water marks) bound what is',
+    'live. The RSS growth is, as far as these runs can tell, memory already freed: every record is a fresh ArrayBuffer (several per 16 KiB',
+    'record between the two ends), V8 frees their backing stores in large steps, and glibc keeps the freed blocks in',
+    'its per-thread malloc arenas instead of returning them to the kernel, so RSS keeps the high-water mark of the',
+    'garbage. The diagnosis rows separate the causes: capping the young generation changes little; fewer malloc',
+    'arenas lowers it. Meeting the target needs fewer allocations per record in the core (see "Where the time goes":',
+    '`concatBytes`, per-record output buffers) — not different flow-control settings.',
   );
-} else md.push('The memory run failed (see the bench log).');
+} else md.push('The memory runs failed (see the bench log).');
 md.push('');
 
 md.push('## 5. Worker pool speedup over single-thread noble', '');
@@ -317,7 +376,9 @@ print(`ratio native/node (rxtls+node:crypto bulk / node:tls, AES-128-GCM) = ${f2
 print(`ratio hs-native/node (handshakes/s) = ${f2(ratios.hs_native_node)}  [${f1(hsOf('rxtls+node'))} vs ${f1(hsOf('node:tls'))}]`);
 print(`ratio hs-noble/node (handshakes/s) = ${f2(ratios.hs_noble_node)}  [${f1(hsOf('rxtls+noble'))} vs ${f1(hsOf('node:tls'))}]`);
 print(`ratio workers/noble (raw batch, AES-128-GCM) = ${f2(ratios.workers_noble)} (ChaCha20: ${f2(chachaRatios.workers_noble)}); in-connection: AES ${f2(inConn('aes-128-gcm'))}, ChaCha20 ${f2(inConn('chacha20-poly1305'))}; machine ceiling (2 free threads / 1): AES ${f2(rawOf('threads×2', A) / rawOf('threads×1', A))}`);
-print(`rss growth = ${f1(ratios.rss_mib)} MiB over ${(rssResult?.bytes ?? 0) / MiB} MiB`);
 print(
-  `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)}`,
+  `rss growth = ${f1(ratios.rss_mib)} MiB raw peak, ${f1(ratios.rss_gc_mib)} MiB sampled after gc() (live arrayBuffers peak ${f1(rssGc?.peakArrayBuffersMiB ?? NaN)} MiB, growth 1st/last quarter ${f1(rssGc?.firstQuarterGrowthMiB ?? NaN)}/${f1(rssGc?.lastQuarterGrowthMiB ?? NaN)} MiB) over ${(rssNatural?.bytes ?? 0) / MiB} MiB`,
+);
+print(
+  `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)} rss-gc-mib=${f1(ratios.rss_gc_mib)}`,
 );

@@ -22,7 +22,6 @@ import {
   warmPool,
   workerPool,
   type AlgName,
-  type CoreExtras,
   type ProviderName,
 } from './common.js';
 
@@ -210,8 +209,8 @@ async function timed(body: (start: () => void) => Promise<void>): Promise<{ ms: 
 async function bulkRx(a: BulkArgs, ring: Uint8Array[]) {
   const p = provider(a.provider ?? 'noble');
   if (a.provider === 'workers') await warmPool();
-  const extras: CoreExtras = a.asyncCrypto ? { asyncCrypto: true } : {};
-  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, ciphers: SUITE[a.alg] }, extras);
+  const records = a.asyncCrypto ? { asyncCrypto: true } : {};
+  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, ciphers: SUITE[a.alg], ...records });
   const subs = new Subscription();
   try {
     return await timed(async (start) => {
@@ -227,10 +226,15 @@ async function bulkRx(a: BulkArgs, ring: Uint8Array[]) {
           }),
         );
       });
-      const client = rxConnect(
-        { host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p, ciphers: SUITE[a.alg] },
-        extras,
-      );
+      const client = rxConnect({
+        host: '127.0.0.1',
+        port: server.port,
+        servername: 'localhost',
+        ca: certs.ca,
+        provider: p,
+        ciphers: SUITE[a.alg],
+        ...records,
+      });
       const conn = await new Promise<TlsConnection>((resolve, reject) => subs.add(client.subscribe({ next: resolve, error: reject })));
       start();
       const chunks = function* () {
@@ -371,39 +375,50 @@ async function nodeHandshaker() {
 
 // ── 4: memory under a fast producer and a slow consumer ─────────────────────────────────────────────
 export interface RssResult {
+  /** `natural`: V8 collects when it wants (raw peak); `gc`: `gc()` forced before every sample (live memory). */
+  readonly mode: 'natural' | 'gc';
   readonly bytes: number;
   readonly ms: number;
+  /** RSS after the handshake, after `gc()`. */
   readonly baselineMiB: number;
+  /** Highest RSS sample (every 10 ms in `natural` mode; after `gc()` every 100 ms in `gc` mode). */
   readonly peakMiB: number;
   readonly growthMiB: number;
-  /** Peak of `process.memoryUsage()` `arrayBuffers` (record and chunk buffers, live or not yet collected). */
+  /** Peak of `process.memoryUsage()` `arrayBuffers` (record and chunk buffers; garbage too in `natural` mode). */
   readonly peakArrayBuffersMiB: number;
   readonly peakHeapUsedMiB: number;
+  /** `gc` mode: growth of the highest sample in the first and in the last quarter of the run (a leak grows). */
+  readonly firstQuarterGrowthMiB?: number;
+  readonly lastQuarterGrowthMiB?: number;
+  readonly samples: number;
   readonly api: string;
+  /** Flow-control settings of both ends. */
+  readonly highWaterMark: number;
 }
 
 /**
  * The client sends `bytes` from an async generator (pulled only while the transport is writable) as fast as it
- * can; the server consumes through `receive()` and stalls 25 ms after every 4 MiB. Peak RSS of the process
- * (both ends) is sampled every 10 ms; growth is against the RSS right after the handshake.
+ * can; the server consumes through `receive()` and stalls 25 ms after every 4 MiB. Both ends are in this
+ * process. Needs `--expose-gc`: the baseline is taken after `gc()`.
+ *
+ * - `natural`: RSS sampled every 10 ms while V8 collects on its own schedule: the peak includes buffers that
+ *   are already garbage (every record is a fresh ArrayBuffer; V8 frees external memory in large steps).
+ * - `gc`: every 100 ms `gc()` runs first, so a sample is what is really still referenced (flow-control
+ *   buffers, socket buffers, the TLS state); comparing the first and last quarter shows whether it grows.
  */
-export async function rss(a: { bytes: number; provider: ProviderName }): Promise<RssResult> {
-  const p = provider(a.provider);
+export async function rss(a: { bytes: number; provider: ProviderName; mode: 'natural' | 'gc'; highWaterMark?: number }): Promise<RssResult> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p });
+  if (!gc) throw new Error('rss: run with --expose-gc');
+  const p = provider(a.provider);
+  const highWaterMark = a.highWaterMark ?? 64 * 1024;
+  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, highWaterMark });
   const subs = new Subscription();
   let peak = 0;
   let peakAb = 0;
   let peakHeap = 0;
-  let tick = 0;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage.rss());
-    if (++tick % 5 === 0) {
-      const m = process.memoryUsage(); // slower: walks the heap spaces
-      peakAb = Math.max(peakAb, m.arrayBuffers);
-      peakHeap = Math.max(peakHeap, m.heapUsed);
-    }
-  }, 10);
+  let samples = 0;
+  const series: { at: number; rss: number }[] = [];
+  let sampler: NodeJS.Timeout | undefined;
   try {
     const done = new Promise<void>((resolve, reject) => {
       subs.add(
@@ -427,22 +442,40 @@ export async function rss(a: { bytes: number; provider: ProviderName }): Promise
         }),
       );
     });
-    const client = rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p });
+    const client = rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p, highWaterMark });
     const conn = await new Promise<TlsConnection>((resolve, reject) => subs.add(client.subscribe({ next: resolve, error: reject })));
-    gc?.();
+    gc();
     await new Promise((r) => setTimeout(r, 50));
+    gc();
     const baseline = process.memoryUsage.rss();
     peak = baseline;
+    const t0 = now();
+    const sample = () => {
+      if (a.mode === 'gc') gc();
+      const r = process.memoryUsage.rss();
+      peak = Math.max(peak, r);
+      samples++;
+      if (a.mode === 'gc' || samples % 5 === 0) {
+        const m = process.memoryUsage(); // slower: walks the heap spaces
+        peakAb = Math.max(peakAb, m.arrayBuffers);
+        peakHeap = Math.max(peakHeap, m.heapUsed);
+      }
+      if (a.mode === 'gc') series.push({ at: now() - t0, rss: r });
+    };
+    sampler = setInterval(sample, a.mode === 'gc' ? 100 : 10);
     const ring = payloadRing(64 * 1024);
     async function* produce() {
       for (let sent = 0, i = 0; sent < a.bytes; i++, sent += 64 * 1024) yield ring[i % ring.length]!;
     }
-    const t0 = now();
     subs.add(conn.send(produce()).subscribe({ error: () => undefined }));
     await withTimeout(done, 900_000, 'rss');
     const ms = now() - t0;
-    peak = Math.max(peak, process.memoryUsage.rss());
+    clearInterval(sampler);
+    sample();
+    const quarter = (from: number, to: number) =>
+      Math.max(...series.filter((x) => x.at >= from * ms && x.at <= to * ms).map((x) => x.rss), baseline) - baseline;
     return {
+      mode: a.mode,
       bytes: a.bytes,
       ms,
       baselineMiB: baseline / MiB,
@@ -450,7 +483,10 @@ export async function rss(a: { bytes: number; provider: ProviderName }): Promise
       growthMiB: (peak - baseline) / MiB,
       peakArrayBuffersMiB: peakAb / MiB,
       peakHeapUsedMiB: peakHeap / MiB,
+      ...(a.mode === 'gc' ? { firstQuarterGrowthMiB: quarter(0, 0.25) / MiB, lastQuarterGrowthMiB: quarter(0.75, 1) / MiB } : {}),
+      samples,
       api: 'send(asyncIterable) → receive(project)',
+      highWaterMark,
     };
   } finally {
     clearInterval(sampler);

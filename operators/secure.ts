@@ -2,7 +2,23 @@
  * `secure`: TLS 1.3 over any byte duplex (TCP, a WebSocket, an in-memory pipe), as a pipeable operator.
  */
 import { appendFileSync } from 'node:fs';
-import { Observable, ReplaySubject, Subject, asyncScheduler, catchError, endWith, isObservable, map, merge, mergeMap, startWith, throwError } from 'rxjs';
+import {
+  EMPTY,
+  Observable,
+  ReplaySubject,
+  Subject,
+  asyncScheduler,
+  catchError,
+  concat,
+  defer,
+  isObservable,
+  map,
+  merge,
+  mergeMap,
+  of,
+  startWith,
+  throwError,
+} from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscriber, Subscription } from 'rxjs';
 import { TlsError, assertNever } from '../src/core/errors.js';
 import type { Effect, HandshakeInfo, Input } from '../src/core/types.js';
@@ -164,7 +180,10 @@ export function secureDuplex(
     let quietDone = false;
     let latestSession: TlsSession | undefined;
     let rejectedEarlyData: Uint8Array | undefined;
-    let cryptoQueue: Promise<unknown> = Promise.resolve();
+    /** Open batches (asyncCrypto) given to the provider and not yet answered. */
+    let opensInFlight = 0;
+    /** The transport's EOF arrived while an open batch was in flight: fed once none is (see `transport$`). */
+    let eofHeld = false;
 
     // Output: chunks taken from the application and not yet given to the core (written only while the
     // transport is writable and the reducer idle), the closing input to feed once they are written, and the
@@ -470,6 +489,11 @@ export function secureDuplex(
       close: abortConnection,
     });
 
+    /**
+     * Run one `crypto` effect on the provider's batch cipher and feed its `cryptoDone`. The core has at most
+     * one batch per direction in flight and matches results by job id, so a seal batch and an open batch run
+     * concurrently and may complete in either order; a result arriving after the connection ended is dropped.
+     */
     const runCryptoJob = (e: Extract<Effect, { type: 'crypto' }>) => {
       const batch = config.provider?.batch;
       if (!batch) {
@@ -477,13 +501,21 @@ export function secureDuplex(
         return;
       }
       const alg = e.alg as AeadAlg;
-      // Results go back in job order, whether the provider answers synchronously or with a Promise.
-      cryptoQueue = cryptoQueue
-        .then(() => (e.op === 'seal' ? batch.sealBatch(alg, e.key, e.jobs) : batch.openBatch(alg, e.key, e.jobs)))
-        .then(
-          (results) => app.next({ type: 'cryptoDone', jobId: e.jobId, results }),
-          (err) => finish(asTlsError(err)),
-        );
+      let result: ReturnType<typeof batch.openBatch>;
+      try {
+        result = e.op === 'seal' ? batch.sealBatch(alg, e.key, e.jobs) : batch.openBatch(alg, e.key, e.jobs);
+      } catch (err) {
+        finish(asTlsError(err));
+        return;
+      }
+      if (e.op === 'open') opensInFlight++;
+      Promise.resolve(result).then(
+        (results) => {
+          if (e.op === 'open') opensInFlight--;
+          if (!over) app.next({ type: 'cryptoDone', jobId: e.jobId, results });
+        },
+        (err: unknown) => finish(asTlsError(err)),
+      );
     };
 
     const logKey = (e: Extract<Effect, { type: 'keyLog' }>) => {
@@ -552,11 +584,17 @@ export function secureDuplex(
       }
     };
 
-    const transport$ = duplex.incoming$.pipe(
-      map((data): PendingInput => ({ type: 'received', data })),
-      endWith<PendingInput>({ type: 'eof' }),
-      catchError((err: unknown) => throwError(() => toTransportError(err))),
-    );
+    // Transport EOF waits while an open batch is in flight: the records received before it (a close_notify
+    // among them) are only framed once the batch completes, and an EOF reduced before them would read as a
+    // truncation. Fed from `onIdle` once no open batch is left.
+    const transport$ = concat(
+      duplex.incoming$.pipe(map((data): PendingInput => ({ type: 'received', data }))),
+      defer(() => {
+        if (opensInFlight === 0) return of<PendingInput>({ type: 'eof' });
+        eofHeld = true;
+        return EMPTY;
+      }),
+    ).pipe(catchError((err: unknown) => throwError(() => toTransportError(err))));
     const handle = (s: TlsState, input: Input) => {
       stepping = true;
       const step = handleEvents(s, input);
@@ -565,6 +603,11 @@ export function secureDuplex(
     };
     const onIdle = () => {
       stepping = false;
+      if (eofHeld && opensInFlight === 0 && !over) {
+        eofHeld = false;
+        app.next({ type: 'eof' });
+        return;
+      }
       pumpOut();
     };
     // `app` first: the transport may replay buffered bytes synchronously on subscription (and complete the

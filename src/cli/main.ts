@@ -18,8 +18,8 @@ import type { TlsSession } from '../tls/session.js';
 import {
   type ClientCommand,
   ExitCode,
+  type InlineCommand,
   InlineCommandSplitter,
-  type InlineItem,
   type ServerCommand,
   describeFailure,
   exitCodeFor,
@@ -75,7 +75,7 @@ function readSession(file: string): TlsSession {
 async function* stdinUntil(
   stop: Promise<void>,
   first: Uint8Array | undefined,
-  commands: ((c: Exclude<InlineItem, { data: Uint8Array }>) => void) | undefined,
+  commands: ((c: InlineCommand) => void) | undefined,
 ): AsyncGenerator<Uint8Array> {
   if (first !== undefined && first.length > 0) yield first;
   const it = process.stdin[Symbol.asyncIterator]();
@@ -117,9 +117,11 @@ function runClient(cmd: ClientCommand): void {
     ...(cmd.earlyData !== undefined && { earlyData: new Uint8Array(readBytes(cmd.earlyData, 'early data file')) }),
     ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
   });
+  /** Progress lines (silenced by --quiet); `warn` lines always go out. */
   const note = (line: string) => {
     if (!cmd.quiet) process.stderr.write(`rxtls: ${line}\n`);
   };
+  const warn = (line: string) => process.stderr.write(`rxtls: ${line}\n`);
   let inboundDone = false;
   let outboundDone = false;
   let latestSession: TlsSession | undefined;
@@ -131,7 +133,7 @@ function runClient(cmd: ClientCommand): void {
       // Like OpenSSL, only a cleanly closed connection yields a resumable session.
       if (cmd.sessOut !== undefined) {
         if (latestSession === undefined) {
-          note(`no session ticket received: ${cmd.sessOut} not written`);
+          warn(`no session ticket received: ${cmd.sessOut} not written`);
         } else {
           try {
             writeFileSync(cmd.sessOut, formatSessionFile(latestSession), { mode: 0o600 });
@@ -152,12 +154,12 @@ function runClient(cmd: ClientCommand): void {
       const resend = conn.info.earlyData === 'rejected' ? conn.rejectedEarlyData : undefined;
       if (resend) note(`early data rejected by the server: sending its ${resend.length} bytes again`);
       const commands = cmd.inlineCommands
-        ? (c: Exclude<InlineItem, { data: Uint8Array }>) => {
+        ? (c: InlineCommand) => {
             try {
               conn.keyUpdate(c.requestPeer);
               note(`KeyUpdate sent (${c.requestPeer ? 'update_requested' : 'update_not_requested'})`);
             } catch (e) {
-              note(`KeyUpdate not sent: ${describeFailure(e)}`);
+              warn(`KeyUpdate not sent: ${describeFailure(e)}`);
             }
           }
         : undefined;

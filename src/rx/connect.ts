@@ -55,7 +55,8 @@ export function connect(options: ConnectOptions): Observable<TlsConnection> {
   const insecure = isInsecure(options);
   const settings = toConnectionSettings(options, `${config.serverName ?? options.host}:${options.port}`);
   return defer(() => {
-    const socket = tcpConnect({ host: options.host, port: options.port });
+    // allowHalfOpen: keep writing after the peer's FIN (TLS half-close, see listen.ts).
+    const socket = tcpConnect({ host: options.host, port: options.port, allowHalfOpen: true });
     socket.setNoDelay(true); // handshake flights are small and latency bound
     return secureDuplex(fromSocket(socket), config, scheduler, insecure, settings);
   });

@@ -8,7 +8,14 @@ export {
   type MemoryDuplex,
   type MemoryDuplexOptions,
 } from './duplex.js';
-export { toClientConfig, toConnectionSettings, toServerConfig, type ConnectionSettings } from './options.js';
+export {
+  getDefaultProvider,
+  setDefaultProvider,
+  toClientConfig,
+  toConnectionSettings,
+  toServerConfig,
+  type ConnectionSettings,
+} from './options.js';
 export { createSessionCache, type SessionCacheOptions } from './sessionCache.js';
 export { inboundQueue, type InboundQueue, type InboundQueueOptions } from './inbound.js';
 export { createAntiReplay, createTicketer, decodeSession, encodeSession, type TlsSession } from '../tls/session.js';

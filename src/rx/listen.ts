@@ -43,7 +43,9 @@ export function listen(options: ListenOptions): Observable<TlsConnection> {
   const settings = toConnectionSettings(options);
   const scheduler = options.scheduler ?? asyncScheduler;
   return new Observable<TlsConnection>((subscriber) => {
-    const server = createServer();
+    // allowHalfOpen: the peer's FIN (often right after its close_notify) must not close our write side —
+    // TLS half-close lets us keep sending until our own close_notify.
+    const server = createServer({ allowHalfOpen: true });
     const connections = new Subscription();
     server.on('connection', (socket) => {
       socket.setNoDelay(true);

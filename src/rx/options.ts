@@ -8,6 +8,7 @@ import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { TlsError } from '../core/errors.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble.js';
+import type { CryptoProvider } from '../crypto/provider.js';
 import { createVerifier, insecureVerifier } from '../crypto/x509.js';
 import { parseCipherSuites, parseGroups, type TlsClientConfig, type TlsCommonConfig, type TlsServerConfig } from '../tls/config.js';
 import { type AntiReplay, type Ticketer, type TlsSession, createAntiReplay, createTicketer } from '../tls/session.js';
@@ -155,12 +156,107 @@ export function warnInsecure(peer: string | undefined): void {
   );
 }
 
+let defaultProvider: CryptoProvider = nobleProvider;
+
+/** The methods every {@link CryptoProvider} has (checked at the edge by {@link setDefaultProvider}). */
+const PROVIDER_METHODS = [
+  'randomBytes',
+  'hashLength',
+  'hash',
+  'hasher',
+  'hmac',
+  'hkdfExtract',
+  'hkdfExpand',
+  'aead',
+  'generateKeyPair',
+  'keyPairFromPrivate',
+  'sharedSecret',
+  'verify',
+] as const;
+
+/**
+ * Set the process-wide default crypto provider, used by every connection whose options name no `provider`
+ * (`connect`, `listen`, `secure`, the CLI). `undefined` restores the noble provider. Options already converted
+ * (a `listen()` or `secure()` already called) keep the provider they were given. Returns the previous default,
+ * so a caller can restore it.
+ *
+ * Throws a `TlsError` of kind `apiMisuse` for something that is not a provider.
+ *
+ * @example
+ * ```ts
+ * import { nodeProvider, setDefaultProvider } from 'rxtls';
+ * setDefaultProvider(nodeProvider); // node:crypto (OpenSSL) for every connection from now on
+ * ```
+ */
+export function setDefaultProvider(provider: CryptoProvider | undefined): CryptoProvider {
+  if (provider !== undefined) checkProvider(provider, 'setDefaultProvider()');
+  const previous = defaultProvider;
+  defaultProvider = provider ?? nobleProvider;
+  return previous;
+}
+
+/** The process-wide default crypto provider (the noble provider unless {@link setDefaultProvider} changed it). */
+export function getDefaultProvider(): CryptoProvider {
+  return defaultProvider;
+}
+
+function checkProvider(provider: unknown, where: string): asserts provider is CryptoProvider {
+  const p = provider as Record<string, unknown> | null;
+  const missing = typeof p === 'object' && p !== null ? PROVIDER_METHODS.filter((m) => typeof p[m] !== 'function') : ['everything'];
+  if (missing.length > 0) {
+    throw new TlsError({ kind: 'apiMisuse', reason: `${where}: not a CryptoProvider (missing ${missing.join(', ')})` });
+  }
+}
+
+/** An optional integer option within `min..max` (inclusive), else `apiMisuse`. */
+function intIn(name: string, v: number | undefined, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be an integer in ${min}..${max}, got ${String(v)}` });
+  }
+  return v;
+}
+
+/**
+ * Record sizing and pipelining (OpenSSL `max_send_fragment`, `split_send_fragment`, `max_pipelines`,
+ * `SSL_MODE_ASYNC`) and RFC 8449 record_size_limit, checked here so a bad value fails when the options are
+ * given rather than when a connection starts.
+ */
+function records(options: SecureOptions, provider: CryptoProvider): Pick<
+  TlsCommonConfig,
+  'maxSendFragment' | 'splitSendFragment' | 'maxPipelines' | 'asyncCrypto' | 'recordSizeLimit'
+> {
+  const maxSendFragment = intIn('maxSendFragment', options.maxSendFragment, 512, 16384);
+  const splitSendFragment = intIn('splitSendFragment', options.splitSendFragment, 512, maxSendFragment ?? 16384);
+  const maxPipelines = intIn('maxPipelines', options.maxPipelines, 1, 1024);
+  const recordSizeLimit = intIn('recordSizeLimit', options.recordSizeLimit, 64, 16385);
+  if (options.asyncCrypto !== undefined && typeof options.asyncCrypto !== 'boolean') {
+    throw new TlsError({ kind: 'apiMisuse', reason: `asyncCrypto must be a boolean, got ${String(options.asyncCrypto)}` });
+  }
+  if (options.asyncCrypto === true && !provider.batch) {
+    throw new TlsError({
+      kind: 'apiMisuse',
+      reason: `asyncCrypto: true needs a provider with a batch cipher (e.g. createWorkerPoolProvider()); provider "${provider.name}" has none`,
+    });
+  }
+  return {
+    ...(maxSendFragment !== undefined ? { maxSendFragment } : {}),
+    ...(splitSendFragment !== undefined ? { splitSendFragment } : {}),
+    ...(maxPipelines !== undefined ? { maxPipelines } : {}),
+    ...(options.asyncCrypto === true ? { asyncCrypto: true } : {}),
+    ...(recordSizeLimit !== undefined ? { recordSizeLimit } : {}),
+  };
+}
+
 function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
   if (options.handshakeTimeout !== undefined && !(options.handshakeTimeout > 0)) {
     throw new TlsError({ kind: 'apiMisuse', reason: `handshakeTimeout must be > 0 ms, got ${options.handshakeTimeout}` });
   }
+  if (options.provider !== undefined) checkProvider(options.provider, 'provider');
+  const provider = options.provider ?? defaultProvider;
   return {
-    provider: options.provider ?? nobleProvider,
+    provider,
+    ...records(options, provider),
     ...(options.ciphers !== undefined ? { cipherSuites: parseCipherSuites(options.ciphers) } : {}),
     ...(options.groups !== undefined ? { groups: parseGroups(options.groups) } : {}),
     ...(options.ALPNProtocols !== undefined ? { alpnProtocols: options.ALPNProtocols } : {}),

@@ -31,8 +31,39 @@ export interface SecureOptions {
    * Default false: it errors with kind `unexpectedEof` (possible truncation attack, RFC 8446 §6.1).
    */
   readonly ignoreUnexpectedEof?: boolean;
-  /** Crypto provider (default: noble). */
+  /**
+   * Crypto provider of this connection. Default: the process-wide default (`setDefaultProvider`), which is
+   * the noble provider unless changed. Read when the options are converted (`connect()`, `listen()`,
+   * `secure()` calls), not per handshake.
+   */
   readonly provider?: CryptoProvider;
+  /**
+   * Largest plaintext per record we send, in bytes, 512..16384 (OpenSSL `SSL_CTX_set_max_send_fragment`;
+   * default 16384, the RFC 8446 §5.1 maximum).
+   */
+  readonly maxSendFragment?: number;
+  /**
+   * Application writes are cut into records of this many plaintext bytes, 512..`maxSendFragment` (OpenSSL
+   * `SSL_CTX_set_split_send_fragment`; default `maxSendFragment`). Never more than the peer's
+   * record_size_limit allows (RFC 8449).
+   */
+  readonly splitSendFragment?: number;
+  /**
+   * With `asyncCrypto`: records sealed (or opened) as one batch, 1..1024 (OpenSSL `SSL_CTX_set_max_pipelines`;
+   * default 32). At most one batch per direction is in flight.
+   */
+  readonly maxPipelines?: number;
+  /**
+   * Asynchronous record protection (OpenSSL `SSL_MODE_ASYNC`): application-data records are sealed and opened
+   * in batches through the provider's `batch` cipher (for example `createWorkerPoolProvider()`), off the
+   * reducer. The provider must have a `batch` cipher (else `apiMisuse` at once). Default false.
+   */
+  readonly asyncCrypto?: boolean;
+  /**
+   * Advertise record_size_limit (RFC 8449): the largest record plaintext we accept, 64..16385 bytes (the
+   * peer then sends records of at most `recordSizeLimit − 1` content bytes). Default: not sent.
+   */
+  readonly recordSizeLimit?: number;
   /** Scheduler for timers and the clock (default `asyncScheduler`); a `TestScheduler` gives virtual time. */
   readonly scheduler?: SchedulerLike;
   /**

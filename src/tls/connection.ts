@@ -302,6 +302,11 @@ function sendCloseNotify(cx: Cx, finish = true): void {
 
 function onEof(cx: Cx): void {
   const s = cx.s;
+  if (s.rxInFlight) {
+    // Records received before the EOF are still being opened (one may be the close_notify): decide after.
+    s.eofPending = true;
+    return;
+  }
   if (s.shutdown.received) {
     // The peer closed its write side after close_notify: nothing more can arrive.
     return;
@@ -565,4 +570,8 @@ function onOpenDone(cx: Cx, results: readonly (Uint8Array | null)[]): void {
     }
   }
   onBytes(cx, new Uint8Array(0));
+  if (s.eofPending && !s.rxInFlight && (s.phase.name as string) !== 'closed') {
+    s.eofPending = false;
+    onEof(cx);
+  }
 }

@@ -153,6 +153,8 @@ export interface Conn {
     resumed: boolean;
   };
   shutdown: { sent: boolean; received: boolean };
+  /** Transport EOF arrived while an open batch was in flight; handled once the batch is done. */
+  eofPending?: boolean;
   /** The peer's EOF was accepted in place of close_notify (`ignoreUnexpectedEof`). */
   eofWithoutCloseNotify?: boolean;
   /** Application data written before the handshake completed. */

@@ -2,20 +2,25 @@ import test from 'ava';
 import {
   ExitCode,
   HELP,
+  InlineCommandSplitter,
+  type InlineItem,
   UsageError,
   describeFailure,
   exitCodeFor,
   formatFailure,
+  formatSessionFile,
   formatSummary,
   isRequestComplete,
   parseAlpnList,
   parseCliArgs,
   parseHostPort,
+  parseSessionFile,
   parseSummary,
   wwwResponse,
 } from '../../src/cli/args.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { HandshakeInfo } from '../../src/core/types.js';
+import { encodeSession, type TlsSession } from '../../src/tls/session.js';
 
 const info: HandshakeInfo = {
   protocol: 'TLSv1.3',
@@ -50,6 +55,15 @@ test('client: HOST:PORT and every option', (t) => {
     'c.pem',
     '--key',
     'k.pem',
+    '--sess-in',
+    'in.pem',
+    '--sess-out',
+    'out.pem',
+    '--early-data',
+    'early.bin',
+    '--keylog',
+    'keys.txt',
+    '--inline-commands',
     '--quiet',
   ]);
   t.deepEqual(cmd, {
@@ -64,6 +78,11 @@ test('client: HOST:PORT and every option', (t) => {
     groups: 'X25519:P-256',
     cert: 'c.pem',
     key: 'k.pem',
+    sessIn: 'in.pem',
+    sessOut: 'out.pem',
+    earlyData: 'early.bin',
+    keylog: 'keys.txt',
+    inlineCommands: true,
     quiet: true,
   });
 });
@@ -74,6 +93,7 @@ test('client: defaults and --insecure', (t) => {
     host: '127.0.0.1',
     port: 1,
     insecure: true,
+    inlineCommands: false,
     quiet: false,
   });
 });
@@ -95,6 +115,7 @@ test('server: options, modes and defaults', (t) => {
     cert: 'c.pem',
     key: 'k.pem',
     mode: 'print',
+    noTicket: false,
     quiet: false,
   });
   t.deepEqual(
@@ -118,6 +139,12 @@ test('server: options, modes and defaults', (t) => {
       '2',
       '--verify-client',
       'ca.pem',
+      '--keylog',
+      'keys.txt',
+      '--max-early-data',
+      '16384',
+      '--num-tickets',
+      '3',
     ]),
     {
       kind: 'server',
@@ -131,9 +158,15 @@ test('server: options, modes and defaults', (t) => {
       groups: 'P-256',
       naccept: 2,
       verifyClient: 'ca.pem',
+      keylog: 'keys.txt',
+      maxEarlyData: 16384,
+      noTicket: false,
+      numTickets: 3,
       quiet: false,
     },
   );
+  const noTicket = parseCliArgs(['server', '--port', '1', '--cert', 'c', '--key', 'k', '--no-ticket', '--max-early-data', '0']);
+  t.like(noTicket, { kind: 'server', noTicket: true, maxEarlyData: 0 });
   const echo = parseCliArgs(['server', '--port', '1', '--cert', 'c', '--key', 'k', '--echo']);
   t.is(echo.kind === 'server' ? echo.mode : undefined, 'echo');
 });
@@ -156,6 +189,16 @@ test('usage errors', (t) => {
     ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--echo', '--www'],
     ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--naccept', '0'],
     ['server', '--port', '1', '--cert', 'c', '--key', 'k', 'extra'],
+    ['client', 'a:1', '--early-data', 'e.bin'], // 0-RTT needs a session to resume
+    ['client', 'a:1', '--sess-in'],
+    ['client', 'a:1', '--inline-commands=yes'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--max-early-data', '-1'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--max-early-data', '4294967296'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--max-early-data', '1k'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--num-tickets', '0'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--num-tickets', '17'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--no-ticket', '--num-tickets', '2'],
+    ['server', '--port', '1', '--cert', 'c', '--key', 'k', '--sess-out', 'x'], // client only
   ];
   for (const argv of bad) {
     const e = t.throws(() => parseCliArgs(argv), { instanceOf: UsageError }, argv.join(' '));
@@ -168,7 +211,7 @@ test('help', (t) => {
   for (const argv of [[], ['--help'], ['-h'], ['client', '--help'], ['server', '-h']]) {
     t.deepEqual(parseCliArgs(argv), { kind: 'help', text: HELP }, argv.join(' '));
   }
-  for (const flag of ['--servername', '--cafile', '--insecure', '--alpn', '--ciphers', '--groups', '--cert', '--key', '--quiet', '--echo', '--www', '--naccept', '--verify-client', 'ACCEPT']) {
+  for (const flag of ['--servername', '--cafile', '--insecure', '--alpn', '--ciphers', '--groups', '--cert', '--key', '--quiet', '--echo', '--www', '--naccept', '--verify-client', 'ACCEPT', '--sess-out', '--sess-in', '--early-data', '--keylog', '--inline-commands', '^rekey^', '^rekey1^', '--max-early-data', '--no-ticket', '--num-tickets', 'RXTLS SESSION']) {
     t.true(HELP.includes(flag), flag);
   }
 });
@@ -236,4 +279,92 @@ test('www: HTTP/1.0 200 with the negotiated parameters', (t) => {
   t.regex(body, /Group: P-256/);
   t.regex(body, /ALPN: h2/);
   t.regex(body, /Peer: CN=&lt;x&gt;/);
+});
+
+const session: TlsSession = {
+  serverName: 'localhost',
+  suite: 0x1301,
+  psk: new Uint8Array(32).fill(7),
+  ticket: new Uint8Array(200).map((_, i) => i),
+  ageAdd: 0xdeadbeef,
+  lifetime: 7200,
+  receivedAt: Date.UTC(2027, 0, 1),
+  maxEarlyData: 16384,
+  alpn: 'h2',
+};
+
+test('session file: PEM-like base64 of encodeSession, read back; raw bytes accepted too', (t) => {
+  const text = formatSessionFile(session);
+  t.regex(text, /^-----BEGIN RXTLS SESSION-----\n([A-Za-z0-9+/=]{1,64}\n)+-----END RXTLS SESSION-----\n$/);
+  const enc = new TextEncoder();
+  t.deepEqual(parseSessionFile(enc.encode(text)), session);
+  t.deepEqual(parseSessionFile(enc.encode(`comment before\r\n${text.replace(/\n/g, '\r\n')}`)), session);
+  t.deepEqual(parseSessionFile(encodeSession(session)), session);
+  const { alpn: _, ...noAlpn } = session;
+  t.deepEqual(parseSessionFile(enc.encode(formatSessionFile(noAlpn))), noAlpn);
+});
+
+test('session file: damaged input is a clear error', (t) => {
+  const text = formatSessionFile(session);
+  const enc = new TextEncoder();
+  t.throws(() => parseSessionFile(enc.encode(text.replace('-----END RXTLS SESSION-----', ''))), { message: /no "-----END RXTLS SESSION-----" line/ });
+  t.throws(() => parseSessionFile(enc.encode(text.replace(/\n[A-Za-z]/, '\n!'))), { message: /bad base64/ });
+  t.throws(() => parseSessionFile(enc.encode('-----BEGIN SSL SESSION PARAMETERS-----\nMHgC\n-----END SSL SESSION PARAMETERS-----\n')), {
+    message: /not an rxtls session/,
+  });
+  const bytes = encodeSession(session);
+  t.throws(() => parseSessionFile(bytes.subarray(0, bytes.length - 1)), { message: /not an rxtls session/ });
+  t.throws(() => parseSessionFile(new Uint8Array([...bytes, 0])), { message: /not an rxtls session/ });
+});
+
+/** Run a splitter over chunks; data items as strings, merged when adjacent. */
+function split(chunks: readonly string[]): (string | InlineItem)[] {
+  const s = new InlineCommandSplitter();
+  const items = [...chunks.flatMap((c) => s.push(new TextEncoder().encode(c))), ...s.end()];
+  const out: (string | InlineItem)[] = [];
+  for (const item of items) {
+    if ('data' in item) {
+      const text = new TextDecoder().decode(item.data);
+      if (typeof out[out.length - 1] === 'string') out[out.length - 1] += text;
+      else out.push(text);
+    } else out.push(item);
+  }
+  return out;
+}
+
+const rekey = { command: 'keyUpdate', requestPeer: true } as const;
+const rekey1 = { command: 'keyUpdate', requestPeer: false } as const;
+
+test('inline commands: ^rekey^ / ^rekey1^ lines become KeyUpdates, in order with the data', (t) => {
+  t.deepEqual(split(['a\n^rekey^\nb\n^rekey1^\nc']), ['a\n', rekey, 'b\n', rekey1, 'c']);
+  t.deepEqual(split(['^rekey^\r\n^rekey^\n']), [rekey, rekey]);
+  // Not a whole line: data.
+  t.deepEqual(split(['x^rekey^\n', ' ^rekey^\n', '^rekey^ \n', '^REKEY^\n']), ['x^rekey^\n ^rekey^\n^rekey^ \n^REKEY^\n']);
+  // A command needs its line end: at EOF it is data.
+  t.deepEqual(split(['a\n^rekey^']), ['a\n^rekey^']);
+  t.deepEqual(split([]), []);
+});
+
+test('inline commands: any chunking gives the same result', (t) => {
+  const input = 'GET / HTTP/1.0\r\n^rekey^\n^rekey1^\r\nx^rekey^\n\n^rek\n^rekey^\n';
+  const expected = ['GET / HTTP/1.0\r\n', rekey, rekey1, 'x^rekey^\n\n^rek\n', rekey];
+  t.deepEqual(split([input]), expected);
+  for (let i = 0; i <= input.length; i++) {
+    for (const j of [i, Math.min(input.length, i + 1), Math.min(input.length, i + 5)]) {
+      t.deepEqual(split([input.slice(0, i), input.slice(i, j), input.slice(j)]), expected, `split at ${i},${j}`);
+    }
+  }
+  t.deepEqual(split([...input]), expected, 'one byte at a time');
+});
+
+test('inline commands: only a possible command is held back; other data passes at once', (t) => {
+  const s = new InlineCommandSplitter();
+  const enc = (x: string) => new TextEncoder().encode(x);
+  const texts = (items: InlineItem[]) => items.map((i) => ('data' in i ? new TextDecoder().decode(i.data) : i));
+  t.deepEqual(texts(s.push(enc('hello'))), ['hello']); // cannot become a command
+  t.deepEqual(texts(s.push(enc(' world\n^re'))), [' world\n']); // "^re" may
+  t.deepEqual(texts(s.push(enc('kex'))), ['^rekex']); // no longer can
+  t.deepEqual(texts(s.push(enc('\n^rekey^'))), ['\n']);
+  t.deepEqual(texts(s.push(enc('\n'))), [rekey]);
+  t.deepEqual(s.end(), []);
 });

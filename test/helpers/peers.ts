@@ -699,3 +699,72 @@ export function startListener(options: Omit<ListenOptions, 'port' | 'host'>, own
     });
   });
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// openssl helpers shared by the interop files
+
+/** s_server/s_client arguments for a fixture server leaf plus the intermediate. */
+export function opensslCertArgs(kind: 'ec' | 'ed' | 'rsa' = 'ec'): string[] {
+  return ['-cert', certPath(`server-${kind}-cert.pem`), '-cert_chain', certPath('int-cert.pem'), '-key', certPath(`server-${kind}-key.pem`)];
+}
+
+/**
+ * Start `openssl s_server -tls1_3` on a free 127.0.0.1 port, ready once it printed `ACCEPT`. Its stdin stays
+ * open (a pipe: it exits on stdin EOF); `peer.write('K\n')` types a command.
+ */
+export async function startSServer(args: readonly string[], opts: { timeoutMs: number; owner?: TeardownOwner }): Promise<{ peer: Peer; port: number }> {
+  const openssl = requirePeer('openssl');
+  const port = await freePort();
+  const peer = await spawnPeer(openssl, ['s_server', '-accept', `127.0.0.1:${port}`, '-tls1_3', ...args], {
+    readyLine: /^ACCEPT$/m,
+    ...opts,
+  });
+  return { peer, port };
+}
+
+/** `openssl s_client` arguments for 127.0.0.1:`port`, TLS 1.3, verifying `localhost` against the test CA. */
+export function sClientArgs(port: number, extra: readonly string[] = []): string[] {
+  return ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-CAfile', certPath('ca-cert.pem'), '-servername', 'localhost', '-verify_return_error', ...extra];
+}
+
+/** One KeyUpdate in an OpenSSL `-msg` log: sent (`>>>`) or received (`<<<`), and its request_update flag. */
+export interface MsgKeyUpdate {
+  readonly dir: 'sent' | 'received';
+  readonly requested: boolean;
+}
+
+/** Every KeyUpdate an OpenSSL `-msg` log shows, in order (`18 00 00 01 00|01`, RFC 8446 §4.6.3). */
+export function msgKeyUpdates(log: string): MsgKeyUpdate[] {
+  const out: MsgKeyUpdate[] = [];
+  for (const m of log.matchAll(/^(>>>|<<<) TLS 1\.3, Handshake \[length 0005\], KeyUpdate\r?\n\s+18 00 00 01 0([01])/gm)) {
+    out.push({ dir: m[1] === '>>>' ? 'sent' : 'received', requested: m[2] === '1' });
+  }
+  return out;
+}
+
+/** The port of a CLI server from its `ACCEPT 127.0.0.1:PORT` line. */
+export function cliServerPort(server: Peer): number {
+  const m = /^ACCEPT 127\.0\.0\.1:(\d+)$/m.exec(server.stderr());
+  if (!m) throw new Error(`no ACCEPT line from the CLI server; output:\n${server.output()}`);
+  return Number(m[1]);
+}
+
+/** Parse an SSLKEYLOGFILE: label → client random (hex) → secret (hex). Comment lines are skipped. */
+export function parseKeyLog(text: string): Map<string, Map<string, string>> {
+  const out = new Map<string, Map<string, string>>();
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^([A-Z_0-9]+) ([0-9a-fA-F]{64}) ([0-9a-fA-F]+)$/.exec(line);
+    if (!m) continue;
+    const byRandom = out.get(m[1]!) ?? new Map<string, string>();
+    byRandom.set(m[2]!.toLowerCase(), m[3]!.toLowerCase());
+    out.set(m[1]!, byRandom);
+  }
+  return out;
+}
+
+/** A fresh temporary directory, removed by `owner`'s teardown. */
+export function tempDir(owner: TeardownOwner, prefix = 'rxtls-test-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  owner.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}

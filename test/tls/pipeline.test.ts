@@ -140,3 +140,18 @@ test('async crypto: a batch result that fails authentication is bad_record_mac',
   pair.input('client', { type: 'cryptoDone', now: NOW, jobId: job.jobId, results: [null] });
   t.is(pair.closedError('client')?.alert, 20);
 });
+
+test('async crypto: EOF while the batch holding the close_notify is being opened is not a truncation', async (t) => {
+  const pair = new Pair({ provider: asyncProvider(), asyncCrypto: true }, {});
+  pair.start();
+  await pair.driveAsync();
+  pair.input('server', { type: 'write', now: NOW, data: text('bye') });
+  pair.input('server', { type: 'end', now: NOW });
+  pair.input('client', { type: 'received', now: NOW, data: Buffer.concat(pair.inbox.client.splice(0)) });
+  pair.input('client', { type: 'eof', now: NOW });
+  t.is(pair.of('client', 'closed').length, 0);
+  await pair.answerJobs('client');
+  t.is(str(pair.delivered.client), 'bye');
+  t.is(pair.of('client', 'peerClosed').length, 1);
+  t.is(pair.closedError('client'), undefined);
+});

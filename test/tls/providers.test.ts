@@ -1,0 +1,221 @@
+/**
+ * Every crypto provider through the same end-to-end suite on the sans-IO core: the RFC 8448 §3 trace replayed
+ * with the provider injected (byte for byte), then a full handshake and 1 MiB each way through the memory
+ * `Pair`, per cipher suite. Providers: noble, node:crypto, and the worker pool with `asyncCrypto` (record
+ * protection as `crypto` effects answered through its batch cipher).
+ */
+import test from 'ava';
+import { createConnection, handleEvents, handshakeInfo, type TlsState } from '../../src/tls/connection.js';
+import { nobleProvider } from '../../src/crypto/noble.js';
+import { nodeProvider } from '../../src/crypto/node.js';
+import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
+import type { CryptoProvider, GroupName } from '../../src/crypto/provider.js';
+import type { CertificateVerifier } from '../../src/crypto/verifier.js';
+import type { Effect, Input } from '../../src/core/types.js';
+import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
+import { decodeHandshakeBody } from '../../src/wire/tls/handshake.js';
+import type { ClientHello } from '../../src/wire/tls/messages.js';
+import { plainRecord, sealRecord } from '../../src/tls/record.js';
+import { keys, messages, records, schedule } from '../vectors/rfc8448.js';
+import { NOW as PAIR_NOW, Pair, serverCredentials } from '../helpers/pair.js';
+
+const pool = createWorkerPoolProvider({ size: 2 });
+test.after.always(() => pool.close());
+
+interface ProviderCase {
+  readonly name: string;
+  readonly provider: CryptoProvider;
+  /** Record protection through `crypto` effects and the provider's batch cipher. */
+  readonly asyncCrypto: boolean;
+}
+
+const CASES: readonly ProviderCase[] = [
+  { name: 'noble', provider: nobleProvider, asyncCrypto: false },
+  { name: 'node:crypto', provider: nodeProvider, asyncCrypto: false },
+  { name: 'worker pool (asyncCrypto)', provider: pool, asyncCrypto: true },
+];
+
+// ── RFC 8448 §3 replay (as test/tls/rfc8448.test.ts, with the provider injected) ────────────────────
+
+/** The RFC's certificate is valid from 2016-07-30 to 2026-07-30; the trace is replayed inside that window. */
+const NOW = Date.UTC(2018, 0, 1);
+
+/** Accept exactly the RFC's server certificate (a pinned verifier). */
+const rfcCert = decodeHandshakeBody(11, messages.certificate.subarray(4));
+const pinned: CertificateVerifier = {
+  verify: (req) =>
+    rfcCert.type === 'certificate' && Buffer.compare(req.chain[0]!, rfcCert.body.entries[0]!.cert) === 0
+      ? { ok: true, subject: 'CN=rsa' }
+      : { ok: false, alert: 42, code: 'bad_signature', reason: 'not the RFC 8448 certificate' },
+};
+
+const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const keyLogOf = (effects: readonly Effect[]) =>
+  Object.fromEntries(effects.flatMap((e) => (e.type === 'keyLog' ? [[e.label, hexOf(e.secret)]] : [])));
+const transmitted = (effects: readonly Effect[]) => Buffer.concat(effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : [])));
+
+/**
+ * Feed one input; with asynchronous crypto, answer every `crypto` effect through the provider's batch cipher
+ * (and the effects those answers produce), returning all effects in order.
+ */
+async function step(state: TlsState, input: Input): Promise<{ state: TlsState; effects: Effect[] }> {
+  let r = handleEvents(state, input);
+  const effects = [...r.effects];
+  let st = r.state;
+  for (let i = 0; i < effects.length; i++) {
+    const e = effects[i]!;
+    if (e.type !== 'crypto') continue;
+    const batch = st.config.provider.batch!;
+    const alg = e.alg as 'aes-128-gcm';
+    const results = await (e.op === 'seal' ? batch.sealBatch(alg, e.key, e.jobs) : batch.openBatch(alg, e.key, e.jobs));
+    r = handleEvents(st, { type: 'cryptoDone', now: input.now, jobId: e.jobId, results });
+    st = r.state;
+    effects.push(...r.effects);
+  }
+  return { state: st, effects };
+}
+
+/** A client that has just sent the RFC's ClientHello with the RFC's x25519 key, built on `c.provider`. */
+function rfcClient(c: ProviderCase): TlsState {
+  const base = createConnection({
+    role: 'client',
+    serverName: 'server',
+    verifier: pinned,
+    keyLog: true,
+    middleboxCompat: false,
+    recordSizeLimit: 16385,
+    provider: c.provider,
+    asyncCrypto: c.asyncCrypto,
+  });
+  const hello = (decodeHandshakeBody(1, messages.clientHello.subarray(4)) as { body: ClientHello }).body;
+  return {
+    ...base,
+    started: true,
+    deadline: NOW + 30_000,
+    ccsAllowed: true,
+    clientRandom: hello.random,
+    transcript: [messages.clientHello],
+    phase: {
+      name: 'expectServerHello',
+      offer: { hello, keyPairs: [c.provider.keyPairFromPrivate('x25519', keys.clientPrivate)], retried: false },
+    },
+  };
+}
+
+/** The server's encrypted flight, sealed with the RFC's server handshake key (seq 0) by the reference (noble). */
+function serverFlight(): Uint8Array {
+  const key = {
+    aead: nobleProvider.aead('aes-128-gcm', schedule.serverHandshakeKey),
+    key: schedule.serverHandshakeKey,
+    iv: schedule.serverHandshakeIv,
+    seq: 0,
+    secret: schedule.serverHandshakeTraffic,
+    used: 0,
+  };
+  const flight = Buffer.concat([messages.encryptedExtensions, messages.certificate, messages.certificateVerify, messages.serverFinished]);
+  return sealRecord(key, 22, flight).bytes;
+}
+
+/**
+ * `p` with its randomness replaced by `queue` (then zeros): `randomBytes` and the ephemeral key pairs, so the
+ * server draws the RFC's key share and random.
+ */
+function seeded(p: CryptoProvider, queue: Uint8Array[]): CryptoProvider {
+  const randomBytes = (n: number) => queue.shift() ?? new Uint8Array(n);
+  const len: Record<GroupName, number> = { x25519: 32, secp256r1: 32, secp384r1: 48 };
+  return Object.assign(Object.create(p) as CryptoProvider, {
+    randomBytes,
+    generateKeyPair: (group: GroupName) => p.keyPairFromPrivate(group, randomBytes(len[group])),
+  });
+}
+
+for (const c of CASES) {
+  test(`${c.name}: RFC 8448 §3: client secrets, Finished and application records byte for byte`, async (t) => {
+    let s = await step(rfcClient(c), { type: 'received', now: NOW, data: plainRecord(22, messages.serverHello) });
+    let log = keyLogOf(s.effects);
+    t.is(log.CLIENT_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.clientHandshakeTraffic));
+    t.is(log.SERVER_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.serverHandshakeTraffic));
+
+    s = await step(s.state, { type: 'received', now: NOW, data: serverFlight() });
+    const done = s.effects.find((e) => e.type === 'handshakeComplete');
+    t.truthy(done, JSON.stringify(s.effects.map((e) => (e.type === 'closed' ? e.error?.message : e.type))));
+    log = keyLogOf(s.effects);
+    t.is(log.CLIENT_TRAFFIC_SECRET_0, hexOf(schedule.clientApplicationTraffic));
+    t.is(log.SERVER_TRAFFIC_SECRET_0, hexOf(schedule.serverApplicationTraffic));
+    t.is(log.EXPORTER_SECRET, hexOf(schedule.exporterMaster));
+    t.is(hexOf(transmitted(s.effects)), hexOf(records.clientFinished));
+    t.is(hexOf(s.state.secrets.resumption!), hexOf(schedule.resumptionMaster));
+
+    // The client's application record for bytes 00..31 (sealed through the batch cipher with asyncCrypto).
+    const payload = Uint8Array.from({ length: 50 }, (_, i) => i);
+    const w = await step(s.state, { type: 'write', now: NOW, data: payload });
+    t.is(w.effects.some((e) => e.type === 'crypto'), c.asyncCrypto);
+    t.is(hexOf(transmitted(w.effects)), hexOf(records.clientApplicationData));
+
+    // The server's application record is seq 1 (its NewSessionTicket, not quoted here, used seq 0).
+    const skipTicket = { ...w.state, rxKey: { ...w.state.rxKey!, seq: 1 } };
+    const r = await step(skipTicket, { type: 'received', now: NOW, data: records.serverApplicationData });
+    const delivered = r.effects.filter((e) => e.type === 'deliver');
+    t.deepEqual(delivered.map((e) => (e.type === 'deliver' ? [...e.data] : [])), [[...payload]]);
+  });
+
+  test(`${c.name}: RFC 8448 §3: server answers the RFC ClientHello with the RFC ServerHello and secrets`, (t) => {
+    const provider = seeded(c.provider, [keys.serverPrivate, messages.serverHello.subarray(6, 38)]);
+    let st = createConnection({ role: 'server', provider, asyncCrypto: c.asyncCrypto, keyLog: true, ...serverCredentials('server-rsa') });
+    st = handleEvents(st, { type: 'start', now: NOW }).state;
+    const s = handleEvents(st, { type: 'received', now: NOW, data: plainRecord(22, messages.clientHello, 0x0301) });
+    const wire = transmitted(s.effects);
+    t.is(hexOf(wire.subarray(0, 5 + messages.serverHello.length)), hexOf(plainRecord(22, messages.serverHello)));
+    const log = keyLogOf(s.effects);
+    t.is(log.CLIENT_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.clientHandshakeTraffic));
+    t.is(log.SERVER_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.serverHandshakeTraffic));
+  });
+}
+
+// ── full handshake and 1 MiB each way through the memory Pair ─────────────────────────────────────────
+
+const SUITES: readonly CipherSuiteName[] = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
+const MiB = 1024 * 1024;
+
+/** `n` bytes of a pattern that differs per `tag` (every 32-bit word distinct). */
+function pattern(n: number, tag: number): Uint8Array {
+  const out = new Uint8Array(n);
+  const v = new DataView(out.buffer);
+  for (let i = 0; i + 4 <= n; i += 4) v.setUint32(i, (Math.imul(i, 2654435761) ^ tag) >>> 0);
+  return out;
+}
+
+for (const c of CASES) {
+  for (const suite of SUITES) {
+    test(`${c.name}: Pair handshake and 1 MiB each way, ${suite}`, async (t) => {
+      const cfg = { provider: c.provider, asyncCrypto: c.asyncCrypto, cipherSuites: [suite] };
+      const pair = new Pair(cfg, cfg).start();
+      if (c.asyncCrypto) await pair.driveAsync();
+      else pair.drive();
+      const info = handshakeInfo(pair.client);
+      t.is(info?.cipherSuite, suite);
+      t.is(info?.verification, 'ok');
+
+      const up = pattern(MiB, 0x1111);
+      const down = pattern(MiB, 0x2222);
+      // Both directions at once, in uneven writes.
+      for (let o = 0; o < MiB; o += 100_000) {
+        pair.input('client', { type: 'write', now: PAIR_NOW, data: up.subarray(o, Math.min(MiB, o + 100_000)) });
+        pair.input('server', { type: 'write', now: PAIR_NOW, data: down.subarray(o, Math.min(MiB, o + 100_000)) });
+      }
+      pair.input('client', { type: 'end', now: PAIR_NOW });
+      pair.input('server', { type: 'end', now: PAIR_NOW });
+      if (c.asyncCrypto) await pair.driveAsync(true);
+      else pair.drive();
+
+      t.true(Buffer.concat(pair.delivered.server).equals(up), 'client → server intact');
+      t.true(Buffer.concat(pair.delivered.client).equals(down), 'server → client intact');
+      t.is(pair.of('client', 'crypto').length > 0, c.asyncCrypto);
+      t.is(pair.of('server', 'crypto').length > 0, c.asyncCrypto);
+      for (const side of ['client', 'server'] as const) {
+        t.is(pair.of(side, 'closed').length, 1, `${side} closed`);
+        t.is(pair.closedError(side), undefined, `${side} closed cleanly`);
+      }
+    });
+  }
+}
