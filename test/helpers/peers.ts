@@ -768,3 +768,8 @@ export function tempDir(owner: TeardownOwner, prefix = 'rxtls-test-'): string {
   owner.teardown(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** Options for an rxtls client of a loopback peer that serves the fixture chain for `localhost`. */
+export function rxClient(port: number, extra: Partial<ConnectOptions> = {}): ConnectOptions {
+  return { host: '127.0.0.1', port, ca: certText('ca-cert.pem'), servername: 'localhost', ...extra };
+}

@@ -32,17 +32,11 @@ import {
 import { parseSummary } from '../../src/cli/args.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
 import type { ConnectOptions } from '../../src/rx/types.js';
+import { rxClient } from '../helpers/peers.js';
 
 const TEST_MS = 60_000;
 const PEER_MS = 50_000;
 
-const rxClient = (port: number, extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
-  host: '127.0.0.1',
-  port,
-  ca: certText('ca-cert.pem'),
-  servername: 'localhost',
-  ...extra,
-});
 
 /** Occurrences of `needle` in `text`. */
 const count = (text: string, needle: string) => text.split(needle).length - 1;

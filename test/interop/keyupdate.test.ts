@@ -28,17 +28,11 @@ import {
 } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
 import type { ConnectOptions } from '../../src/rx/types.js';
+import { rxClient } from '../helpers/peers.js';
 
 const TEST_MS = 60_000;
 const PEER_MS = 50_000;
 
-const rxClient = (port: number, extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
-  host: '127.0.0.1',
-  port,
-  ca: certText('ca-cert.pem'),
-  servername: 'localhost',
-  ...extra,
-});
 
 const occurrences = (text: string, re: RegExp) => [...text.matchAll(new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g'))].length;
 

@@ -27,6 +27,7 @@ import {
 import { TlsError } from '../../src/core/errors.js';
 import { parseSummary } from '../../src/cli/args.js';
 import type { ConnectOptions } from '../../src/rx/types.js';
+import { rxClient } from '../helpers/peers.js';
 
 const SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'] as const;
 const TEST_MS = 60_000;
@@ -105,13 +106,6 @@ async function nodeServer(
   return { port: (server.address() as AddressInfo).port, seen };
 }
 
-const rxClient = (port: number, extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
-  host: '127.0.0.1',
-  port,
-  ca: CA,
-  servername: 'localhost',
-  ...extra,
-});
 
 // ---------------------------------------------------------------------------------------------------------
 // rxtls client → node:tls server

@@ -38,6 +38,7 @@ import {
 import { parseSessionFile, parseSummary } from '../../src/cli/args.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
 import type { ConnectOptions } from '../../src/rx/types.js';
+import { rxClient } from '../helpers/peers.js';
 
 const TEST_MS = 60_000;
 const PEER_MS = 50_000;
@@ -45,13 +46,6 @@ const GET = 'GET / HTTP/1.0\r\n\r\n';
 const CA = certText('ca-cert.pem');
 const serverCert = { cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem') };
 
-const rxClient = (port: number, extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
-  host: '127.0.0.1',
-  port,
-  ca: CA,
-  servername: 'localhost',
-  ...extra,
-});
 
 // ---------------------------------------------------------------------------------------------------------
 // rxtls client → openssl s_server / node:tls server

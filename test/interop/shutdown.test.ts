@@ -30,6 +30,7 @@ import {
 import { connect } from '../../src/rx/connect.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { ConnectOptions, TlsConnection } from '../../src/rx/types.js';
+import { rxClient } from '../helpers/peers.js';
 
 const TEST_MS = 60_000;
 const PEER_MS = 50_000;
@@ -38,13 +39,6 @@ const serverCert = { cert: certText('server-ec-chain.pem'), key: certText('serve
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (chunks: readonly Uint8Array[]) => Buffer.concat(chunks.map((c) => Buffer.from(c))).toString();
 
-const rxClient = (port: number, extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
-  host: '127.0.0.1',
-  port,
-  ca: CA,
-  servername: 'localhost',
-  ...extra,
-});
 
 /** Collect `inbound$` until it completes (or errors: the promise rejects). */
 function collectInbound(conn: TlsConnection): Promise<string> {
