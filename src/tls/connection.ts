@@ -14,7 +14,7 @@
  * ```
  */
 import { DecodeError } from '../wire/reader.js';
-import { AlertDescription, AlertLevel, ContentType, KeyUpdateRequest, MAX_PLAINTEXT, PskKeyExchangeMode } from '../wire/tls/constants.js';
+import { AlertDescription, AlertLevel, ContentType, KeyUpdateRequest, MAX_CIPHERTEXT, MAX_PLAINTEXT, PskKeyExchangeMode } from '../wire/tls/constants.js';
 import { decodeHandshakeBody } from '../wire/tls/handshake.js';
 import { decodeAlert } from '../wire/tls/alert.js';
 import type { HandshakeMessage } from '../wire/tls/messages.js';
@@ -331,9 +331,39 @@ function onBytes(cx: Cx, data: Uint8Array): void {
     if (data.length) s.rxWaiting = [...s.rxWaiting, data];
     return;
   }
-  const parts = s.rxWaiting.length ? [s.rxBuf, ...s.rxWaiting, data] : [s.rxBuf, data];
+  const parts = [s.rxBuf, ...s.rxWaiting, data].filter((p) => p.length > 0);
   s.rxWaiting = [];
-  const buf = concatBytes(parts.filter((p) => p.length > 0));
+  s.rxBuf = new Uint8Array(0);
+  if (parts.length === 0) return;
+  let buf = parts.length === 1 ? parts[0]! : undefined;
+  if (!buf) {
+    // A partial record is waiting: complete just that record from the new bytes (at most 16 KiB copied),
+    // then frame the rest of the chunk in place instead of copying the whole chunk behind the tail.
+    const tail = parts[0]!;
+    const rest = parts.length === 2 ? parts[1]! : concatBytes(parts.slice(1));
+    const head = tail.length >= RECORD_HEADER ? tail : concatBytes([tail, rest.subarray(0, RECORD_HEADER - tail.length)]);
+    const length = head.length >= RECORD_HEADER ? (head[3]! << 8) | head[4]! : -1;
+    const need = RECORD_HEADER + length - tail.length;
+    if (length < 0 || length > MAX_CIPHERTEXT || need > rest.length) {
+      buf = concatBytes([tail, rest]);
+    } else {
+      const first = concatBytes([tail, rest.subarray(0, need)]);
+      frameRecords(cx, first);
+      const remaining = rest.subarray(need);
+      if ((s.phase.name as string) === 'closed' || remaining.length === 0) return;
+      if (s.rxInFlight || s.rxBuf.length) {
+        s.rxWaiting = [...s.rxWaiting, remaining];
+        return;
+      }
+      buf = remaining;
+    }
+  }
+  frameRecords(cx, buf);
+}
+
+/** Frame and process every complete record of `buf`; keep the unconsumed tail. */
+function frameRecords(cx: Cx, buf: Uint8Array): void {
+  const s = cx.s;
   let off = 0;
   while ((s.phase.name as string) !== 'closed' && !s.rxInFlight) {
     if (s.config.asyncCrypto && s.phase.name === 'connected') {
