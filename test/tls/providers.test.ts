@@ -10,13 +10,12 @@ import { nobleProvider } from '../../src/crypto/noble.js';
 import { nodeProvider } from '../../src/crypto/node.js';
 import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
 import type { CryptoProvider, GroupName } from '../../src/crypto/provider.js';
-import type { CertificateVerifier } from '../../src/crypto/verifier.js';
 import type { Effect, Input } from '../../src/core/types.js';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
-import { decodeHandshakeBody } from '../../src/wire/tls/handshake.js';
 import type { ClientHello } from '../../src/wire/tls/messages.js';
-import { plainRecord, sealRecord } from '../../src/tls/record.js';
+import { plainRecord } from '../../src/tls/record.js';
 import { keys, messages, records, schedule } from '../vectors/rfc8448.js';
+import { RFC_NOW, hexOf, keyLogOf, rfcClient as rfcClientOf, serverFlight, transmitted } from '../helpers/rfc8448.js';
 import { NOW as PAIR_NOW, Pair, serverCredentials } from '../helpers/pair.js';
 
 const pool = createWorkerPoolProvider({ size: 2 });
@@ -37,22 +36,7 @@ const CASES: readonly ProviderCase[] = [
 
 // ── RFC 8448 §3 replay (as test/tls/rfc8448.test.ts, with the provider injected) ────────────────────
 
-/** The RFC's certificate is valid from 2016-07-30 to 2026-07-30; the trace is replayed inside that window. */
-const NOW = Date.UTC(2018, 0, 1);
-
-/** Accept exactly the RFC's server certificate (a pinned verifier). */
-const rfcCert = decodeHandshakeBody(11, messages.certificate.subarray(4));
-const pinned: CertificateVerifier = {
-  verify: (req) =>
-    rfcCert.type === 'certificate' && Buffer.compare(req.chain[0]!, rfcCert.body.entries[0]!.cert) === 0
-      ? { ok: true, subject: 'CN=rsa' }
-      : { ok: false, alert: 42, code: 'bad_signature', reason: 'not the RFC 8448 certificate' },
-};
-
-const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const keyLogOf = (effects: readonly Effect[]) =>
-  Object.fromEntries(effects.flatMap((e) => (e.type === 'keyLog' ? [[e.label, hexOf(e.secret)]] : [])));
-const transmitted = (effects: readonly Effect[]) => Buffer.concat(effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : [])));
+const NOW = RFC_NOW;
 
 /**
  * Feed one input; with asynchronous crypto, answer every `crypto` effect through the provider's batch cipher
@@ -75,46 +59,7 @@ async function step(state: TlsState, input: Input): Promise<{ state: TlsState; e
   return { state: st, effects };
 }
 
-/** A client that has just sent the RFC's ClientHello with the RFC's x25519 key, built on `c.provider`. */
-function rfcClient(c: ProviderCase): TlsState {
-  const base = createConnection({
-    role: 'client',
-    serverName: 'server',
-    verifier: pinned,
-    keyLog: true,
-    middleboxCompat: false,
-    recordSizeLimit: 16385,
-    provider: c.provider,
-    asyncCrypto: c.asyncCrypto,
-  });
-  const hello = (decodeHandshakeBody(1, messages.clientHello.subarray(4)) as { body: ClientHello }).body;
-  return {
-    ...base,
-    started: true,
-    deadline: NOW + 30_000,
-    ccsAllowed: true,
-    clientRandom: hello.random,
-    transcript: [messages.clientHello],
-    phase: {
-      name: 'expectServerHello',
-      offer: { hello, keyPairs: [c.provider.keyPairFromPrivate('x25519', keys.clientPrivate)], retried: false },
-    },
-  };
-}
-
-/** The server's encrypted flight, sealed with the RFC's server handshake key (seq 0) by the reference (noble). */
-function serverFlight(): Uint8Array {
-  const key = {
-    aead: nobleProvider.aead('aes-128-gcm', schedule.serverHandshakeKey),
-    key: schedule.serverHandshakeKey,
-    iv: schedule.serverHandshakeIv,
-    seq: 0,
-    secret: schedule.serverHandshakeTraffic,
-    used: 0,
-  };
-  const flight = Buffer.concat([messages.encryptedExtensions, messages.certificate, messages.certificateVerify, messages.serverFinished]);
-  return sealRecord(key, 22, flight).bytes;
-}
+const rfcClient = (c: ProviderCase): TlsState => rfcClientOf({ provider: c.provider, asyncCrypto: c.asyncCrypto });
 
 /**
  * `p` with its randomness replaced by `queue` (then zeros): `randomBytes` and the ephemeral key pairs, so the

@@ -3,61 +3,17 @@
  * key shares injected, checking messages, secrets and records byte for byte.
  */
 import test from 'ava';
-import { createConnection, handleEvents, type TlsState } from '../../src/tls/connection.js';
-import { createNobleProvider, nobleProvider } from '../../src/crypto/noble.js';
-import { decodeHandshakeBody } from '../../src/wire/tls/handshake.js';
-import { sealRecord, plainRecord } from '../../src/tls/record.js';
+import { createConnection, handleEvents } from '../../src/tls/connection.js';
+import { createNobleProvider } from '../../src/crypto/noble.js';
+import { plainRecord } from '../../src/tls/record.js';
 import { suiteParams } from '../../src/crypto/keySchedule.js';
-import type { CertificateVerifier } from '../../src/crypto/verifier.js';
-import type { Effect } from '../../src/core/types.js';
 import type { ClientHello } from '../../src/wire/tls/messages.js';
 import { keys, messages, records, schedule } from '../vectors/rfc8448.js';
+import { RFC_NOW, hexOf, keyLogOf, rfcClient, serverFlight, transmitted } from '../helpers/rfc8448.js';
 import { serverCredentials } from '../helpers/pair.js';
 
-/** The RFC's certificate is valid from 2016-07-30 to 2026-07-30; the trace is replayed inside that window. */
-const NOW = Date.UTC(2018, 0, 1);
+const NOW = RFC_NOW;
 const SUITE = suiteParams(0x1301)!;
-
-/** Accept exactly the RFC's server certificate (a pinned verifier). */
-const rfcCert = decodeHandshakeBody(11, messages.certificate.subarray(4));
-const pinned: CertificateVerifier = {
-  verify: (req) =>
-    rfcCert.type === 'certificate' && Buffer.compare(req.chain[0]!, rfcCert.body.entries[0]!.cert) === 0
-      ? { ok: true, subject: 'CN=rsa' }
-      : { ok: false, alert: 42, code: 'bad_signature', reason: 'not the RFC 8448 certificate' },
-};
-
-const keyLogOf = (effects: readonly Effect[]) =>
-  Object.fromEntries(effects.flatMap((e) => (e.type === 'keyLog' ? [[e.label, Buffer.from(e.secret).toString('hex')]] : [])));
-const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const transmitted = (effects: readonly Effect[]) =>
-  Buffer.concat(effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : [])));
-
-/** A client that has just sent the RFC's ClientHello with the RFC's x25519 key (middlebox compat off, as in the trace). */
-function rfcClient(): TlsState {
-  const base = createConnection({ role: 'client', serverName: 'server', verifier: pinned, keyLog: true, middleboxCompat: false, recordSizeLimit: 16385 });
-  const msg = decodeHandshakeBody(1, messages.clientHello.subarray(4));
-  const hello = (msg as { body: ClientHello }).body;
-  return {
-    ...base,
-    started: true,
-    deadline: NOW + 30_000,
-    ccsAllowed: true,
-    clientRandom: hello.random,
-    transcript: [messages.clientHello],
-    phase: {
-      name: 'expectServerHello',
-      offer: { hello, keyPairs: [nobleProvider.keyPairFromPrivate('x25519', keys.clientPrivate)], retried: false },
-    },
-  };
-}
-
-/** The server's encrypted flight, sealed with the RFC's server handshake key (seq 0) as the RFC does. */
-function serverFlight(): Uint8Array {
-  const key = { aead: nobleProvider.aead('aes-128-gcm', schedule.serverHandshakeKey), key: schedule.serverHandshakeKey, iv: schedule.serverHandshakeIv, seq: 0, secret: schedule.serverHandshakeTraffic, used: 0 };
-  const flight = Buffer.concat([messages.encryptedExtensions, messages.certificate, messages.certificateVerify, messages.serverFinished]);
-  return sealRecord(key, 22, flight).bytes;
-}
 
 test('RFC 8448 §3: client derives the handshake traffic secrets from the ServerHello', (t) => {
   const step = handleEvents(rfcClient(), { type: 'received', now: NOW, data: plainRecord(22, messages.serverHello) });
@@ -100,8 +56,7 @@ test('RFC 8448 §3: a tampered server Finished is rejected with decrypt_error', 
   const st = handleEvents(rfcClient(), { type: 'received', now: NOW, data: plainRecord(22, messages.serverHello) }).state;
   const badFinished = Uint8Array.from(messages.serverFinished);
   badFinished[10] ^= 1;
-  const key = { aead: nobleProvider.aead('aes-128-gcm', schedule.serverHandshakeKey), key: schedule.serverHandshakeKey, iv: schedule.serverHandshakeIv, seq: 0, secret: schedule.serverHandshakeTraffic, used: 0 };
-  const flight = sealRecord(key, 22, Buffer.concat([messages.encryptedExtensions, messages.certificate, messages.certificateVerify, badFinished])).bytes;
+  const flight = serverFlight(badFinished);
   const step = handleEvents(st, { type: 'received', now: NOW, data: flight });
   const closed = step.effects.find((e) => e.type === 'closed');
   t.is(closed?.type === 'closed' ? closed.error?.alert : undefined, 51);

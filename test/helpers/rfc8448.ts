@@ -1,0 +1,80 @@
+/**
+ * Replaying RFC 8448 §3 through the reducer: a client that has just sent the RFC's ClientHello with the RFC's
+ * x25519 key, the RFC server's encrypted flight, and small readers for effects. Shared by the vector tests.
+ */
+import { createConnection, type TlsState } from '../../src/tls/connection.js';
+import { nobleProvider } from '../../src/crypto/noble.js';
+import type { CryptoProvider } from '../../src/crypto/provider.js';
+import type { CertificateVerifier } from '../../src/crypto/verifier.js';
+import type { Effect } from '../../src/core/types.js';
+import { decodeHandshakeBody } from '../../src/wire/tls/handshake.js';
+import type { ClientHello } from '../../src/wire/tls/messages.js';
+import { type RecordKey, sealRecord } from '../../src/tls/record.js';
+import { keys, messages, schedule } from '../vectors/rfc8448.js';
+
+/** The RFC's certificate is valid from 2016-07-30 to 2026-07-30; the trace is replayed inside that window. */
+export const RFC_NOW = Date.UTC(2018, 0, 1);
+
+/** Accept exactly the RFC's server certificate (a pinned verifier). */
+const rfcCert = decodeHandshakeBody(11, messages.certificate.subarray(4));
+export const pinned: CertificateVerifier = {
+  verify: (req) =>
+    rfcCert.type === 'certificate' && Buffer.compare(req.chain[0]!, rfcCert.body.entries[0]!.cert) === 0
+      ? { ok: true, subject: 'CN=rsa' }
+      : { ok: false, alert: 42, code: 'bad_signature', reason: 'not the RFC 8448 certificate' },
+};
+
+export const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
+export const keyLogOf = (effects: readonly Effect[]) =>
+  Object.fromEntries(effects.flatMap((e) => (e.type === 'keyLog' ? [[e.label, hexOf(e.secret)]] : [])));
+export const transmitted = (effects: readonly Effect[]) =>
+  Buffer.concat(effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : [])));
+
+/**
+ * A client that has just sent the RFC's ClientHello with the RFC's x25519 key (middlebox compat off and
+ * record_size_limit 16385, as in the trace).
+ */
+export function rfcClient(opts: { provider?: CryptoProvider; asyncCrypto?: boolean } = {}): TlsState {
+  const provider = opts.provider ?? nobleProvider;
+  const base = createConnection({
+    role: 'client',
+    serverName: 'server',
+    verifier: pinned,
+    keyLog: true,
+    middleboxCompat: false,
+    recordSizeLimit: 16385,
+    provider,
+    ...(opts.asyncCrypto ? { asyncCrypto: true } : {}),
+  });
+  const hello = (decodeHandshakeBody(1, messages.clientHello.subarray(4)) as { body: ClientHello }).body;
+  return {
+    ...base,
+    started: true,
+    deadline: RFC_NOW + 30_000,
+    ccsAllowed: true,
+    clientRandom: hello.random,
+    transcript: [messages.clientHello],
+    phase: {
+      name: 'expectServerHello',
+      offer: { hello, keyPairs: [provider.keyPairFromPrivate('x25519', keys.clientPrivate)], retried: false },
+    },
+  };
+}
+
+/** The RFC server's handshake write key (seq 0), with noble as the reference AEAD. */
+export function serverHandshakeKey(): RecordKey {
+  return {
+    aead: nobleProvider.aead('aes-128-gcm', schedule.serverHandshakeKey),
+    key: schedule.serverHandshakeKey,
+    iv: schedule.serverHandshakeIv,
+    seq: 0,
+    secret: schedule.serverHandshakeTraffic,
+    used: 0,
+  };
+}
+
+/** The server's encrypted flight (EncryptedExtensions … Finished) as the RFC seals it; `finished` may be forged. */
+export function serverFlight(finished: Uint8Array = messages.serverFinished): Uint8Array {
+  const flight = Buffer.concat([messages.encryptedExtensions, messages.certificate, messages.certificateVerify, finished]);
+  return sealRecord(serverHandshakeKey(), 22, flight).bytes;
+}
