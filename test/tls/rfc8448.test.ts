@@ -7,7 +7,6 @@ import { createConnection, handleEvents } from '../../src/tls/connection.js';
 import { createNobleProvider } from '../../src/crypto/noble.js';
 import { plainRecord } from '../../src/tls/record.js';
 import { suiteParams } from '../../src/crypto/keySchedule.js';
-import type { ClientHello } from '../../src/wire/tls/messages.js';
 import { keys, messages, records, schedule } from '../vectors/rfc8448.js';
 import { RFC_NOW, hexOf, keyLogOf, rfcClient, serverFlight, transmitted } from '../helpers/rfc8448.js';
 import { serverCredentials } from '../helpers/pair.js';
