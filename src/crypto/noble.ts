@@ -47,8 +47,12 @@ function checkNonce(nonce: Uint8Array): void {
   if (nonce.length !== NONCE) throw new RangeError(`AEAD nonce must be ${NONCE} bytes, got ${nonce.length}`);
 }
 
+/** Largest TLSInnerPlaintext (2^14 + 1 + 255 padding): the per-key scratch buffer of {@link NobleAead.sealInto}. */
+const SCRATCH_MAX = 16384 + 256;
+
 class NobleAead implements Aead {
   private readonly key: Uint8Array;
+  private scratch?: Uint8Array;
   constructor(
     readonly alg: AeadAlg,
     key: Uint8Array,
@@ -66,6 +70,19 @@ class NobleAead implements Aead {
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     checkNonce(nonce);
     return this.cipher(nonce, aad).encrypt(plaintext);
+  }
+
+  sealInto(nonce: Uint8Array, aad: Uint8Array, content: Uint8Array, trailer: Uint8Array, out: Uint8Array, offset: number): void {
+    // noble seals one contiguous, 4-byte-aligned plaintext: assemble it in a scratch buffer kept per key
+    // (records are sealed one at a time on this thread) instead of a fresh allocation per record.
+    const n = content.length + trailer.length;
+    const reuse = n <= SCRATCH_MAX;
+    if (reuse && !this.scratch) this.scratch = new Uint8Array(SCRATCH_MAX);
+    const inner = reuse ? this.scratch!.subarray(0, n) : new Uint8Array(n);
+    inner.set(content, 0);
+    inner.set(trailer, content.length);
+    out.set(this.seal(nonce, aad, inner), offset);
+    inner.fill(0); // no plaintext left behind in the scratch buffer
   }
 
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {

@@ -104,6 +104,19 @@ class NodeAead implements Aead {
     return out;
   }
 
+  sealInto(nonce: Uint8Array, aad: Uint8Array, content: Uint8Array, trailer: Uint8Array, out: Uint8Array, offset: number): void {
+    checkNonce(nonce);
+    const c = createCipheriv(this.alg as 'aes-128-gcm', this.key, nonce, { authTagLength: TAG });
+    c.setAAD(aad);
+    // GCM and ChaCha20-Poly1305 are stream modes: each update returns exactly as many bytes as it was given.
+    let o = offset;
+    for (const part of [c.update(content), c.update(trailer), c.final()]) {
+      out.set(part, o);
+      o += part.length;
+    }
+    out.set(c.getAuthTag(), o);
+  }
+
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
     checkNonce(nonce);
     if (ciphertext.length < TAG) return null;

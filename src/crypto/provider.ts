@@ -22,6 +22,12 @@ export interface Aead {
   readonly alg: AeadAlg;
   seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array;
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null;
+  /**
+   * Optional: seal `content ‖ trailer` straight into `out` at `offset` (ciphertext, then the 16 B tag), the
+   * same bytes `seal` returns. Lets a whole flight of records be sealed into one buffer without building each
+   * record's plaintext and ciphertext separately (fewer allocations per record: issue 4, memory bound).
+   */
+  sealInto?(nonce: Uint8Array, aad: Uint8Array, content: Uint8Array, trailer: Uint8Array, out: Uint8Array, offset: number): void;
 }
 
 /** An ephemeral key pair for one handshake. */

@@ -23,7 +23,7 @@ import type { Effect, HandshakeInfo, Input, Step } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { nextTrafficSecret } from '../crypto/keySchedule.js';
 import { DEFAULT_GROUPS, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SUITES, type TlsConfig, suiteCode } from './config.js';
-import { type RecordKey, RECORD_HEADER, frameRecord, openRecord, recordKey } from './record.js';
+import { type RecordKey, RECORD_HEADER, assembleFlight, frameRecord, openRecord, recordKey } from './record.js';
 import { recordNonce } from '../crypto/keySchedule.js';
 import { type Conn, type Cx, type Resolved, concatBytes, fatal, flushHandshake, sendAlert, sendHandshake, setTxKey } from './state.js';
 import { clientHandshake, clientStart, onNewSessionTicket } from './client.js';
@@ -185,7 +185,7 @@ export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
     // Both close_notify alerts exchanged and nothing left to write: the connection is over (SSL_shutdown → 1).
     if (s.shutdown.sent && s.shutdown.received && !s.txInFlight && !s.txQueue.length) closeQuietly(cx);
   }
-  const effects: Effect[] = cx.out.length ? [{ type: 'transmit', data: concatBytes(cx.out) }, ...cx.effects] : cx.effects;
+  const effects: Effect[] = cx.out.length ? [{ type: 'transmit', data: assembleFlight(cx.out) }, ...cx.effects] : cx.effects;
   return { state: s, effects };
 }
 

@@ -78,11 +78,7 @@ export function onSealDone(cx: Cx, results: readonly (Uint8Array | null)[]): voi
   if (results.length !== batch.headers.length) abort(fail.internal('seal batch returned the wrong number of records'));
   results.forEach((sealed, i) => {
     if (!sealed) abort(fail.internal('seal batch failed'));
-    const header = batch.headers[i]!;
-    const rec = new Uint8Array(header.length + sealed.length);
-    rec.set(header, 0);
-    rec.set(sealed, header.length);
-    cx.out.push(rec);
+    cx.out.push(batch.headers[i]!, sealed);
   });
   const effects: readonly Effect[] = batch.onWire;
   s.txInFlight = undefined;

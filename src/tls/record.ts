@@ -83,6 +83,80 @@ export function plainRecord(type: number, fragment: Uint8Array, version = 0x0303
 }
 
 /**
+ * A record whose sequence number (and so nonce) is fixed but whose bytes are written only when the step's output
+ * is assembled ({@link assembleFlight}): every record of a flight is then sealed straight into one buffer.
+ * TLSInnerPlaintext = content ‖ trailer, the trailer being the real content type and zero padding (RFC 8446 §5.2).
+ */
+export interface SealJob {
+  readonly aead: Aead;
+  readonly nonce: Uint8Array;
+  readonly header: Uint8Array;
+  readonly content: Uint8Array;
+  readonly trailer: Uint8Array;
+}
+
+/** Wire bytes of a step: finished bytes, or records still to seal. */
+export type OutPart = Uint8Array | SealJob;
+
+// The one-byte trailers of unpadded records, one per content type, shared (never written to).
+const TRAILERS = new Map<number, Uint8Array>();
+function trailer(type: number, padding: number): Uint8Array {
+  if (padding > 0) {
+    const t = new Uint8Array(1 + padding);
+    t[0] = type;
+    return t;
+  }
+  let t = TRAILERS.get(type);
+  if (!t) TRAILERS.set(type, (t = Uint8Array.of(type)));
+  return t;
+}
+
+/** Take the next sequence number of `key` for one record of `type`; returns the job and the advanced key. */
+export function prepareSeal(
+  key: RecordKey,
+  type: number,
+  content: Uint8Array,
+  padding = 0,
+): { readonly job: SealJob; readonly key: RecordKey } {
+  const header = recordHeader(content.length + 1 + padding + TAG_LENGTH);
+  const job = { aead: key.aead, nonce: recordNonce(key.iv, key.seq), header, content, trailer: trailer(type, padding) };
+  return { job, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
+}
+
+function partLength(p: OutPart): number {
+  return p instanceof Uint8Array ? p.length : RECORD_HEADER + p.content.length + p.trailer.length + TAG_LENGTH;
+}
+
+/** Seal one record into `out` at `offset` (header, then ciphertext and tag). */
+function sealJobInto(job: SealJob, out: Uint8Array, offset: number): void {
+  out.set(job.header, offset);
+  const at = offset + RECORD_HEADER;
+  if (job.aead.sealInto) {
+    job.aead.sealInto(job.nonce, job.header, job.content, job.trailer, out, at);
+    return;
+  }
+  const inner = new Uint8Array(job.content.length + job.trailer.length);
+  inner.set(job.content, 0);
+  inner.set(job.trailer, job.content.length);
+  out.set(job.aead.seal(job.nonce, job.header, inner), at);
+}
+
+/** Join a step's output into one buffer, sealing pending records in place (one allocation per flight). */
+export function assembleFlight(parts: readonly OutPart[]): Uint8Array {
+  if (parts.length === 1 && parts[0] instanceof Uint8Array) return parts[0];
+  let n = 0;
+  for (const p of parts) n += partLength(p);
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    if (p instanceof Uint8Array) out.set(p, o);
+    else sealJobInto(p, out, o);
+    o += partLength(p);
+  }
+  return out;
+}
+
+/**
  * Seal one record: TLSInnerPlaintext = content ‖ type ‖ zeros(padding), encrypted under the record key with
  * the record header as additional data (RFC 8446 §5.2). Returns the wire bytes and the advanced key.
  */
@@ -92,27 +166,8 @@ export function sealRecord(
   content: Uint8Array,
   padding = 0,
 ): { readonly bytes: Uint8Array; readonly key: RecordKey } {
-  const r = sealRecordParts(key, type, content, padding);
-  const out = new Uint8Array(RECORD_HEADER + r.sealed.length);
-  out.set(r.header, 0);
-  out.set(r.sealed, RECORD_HEADER);
-  return { bytes: out, key: r.key };
-}
-
-/** {@link sealRecord} without joining header and ciphertext (the caller joins a whole flight at once). */
-export function sealRecordParts(
-  key: RecordKey,
-  type: number,
-  content: Uint8Array,
-  padding = 0,
-): { readonly header: Uint8Array; readonly sealed: Uint8Array; readonly key: RecordKey } {
-  const innerLen = content.length + 1 + padding;
-  const inner = new Uint8Array(innerLen);
-  inner.set(content, 0);
-  inner[content.length] = type;
-  const header = recordHeader(innerLen + TAG_LENGTH);
-  const sealed = key.aead.seal(recordNonce(key.iv, key.seq), header, inner);
-  return { header, sealed, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
+  const r = prepareSeal(key, type, content, padding);
+  return { bytes: assembleFlight([r.job]), key: r.key };
 }
 
 /** The 5-byte header of a protected record: opaque type application_data, legacy version TLS 1.2. */

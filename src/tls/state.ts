@@ -16,7 +16,7 @@ import { encodeHandshakeBytes } from '../wire/tls/handshake.js';
 import { encodeAlert } from '../wire/tls/alert.js';
 import type { HandshakeMessage } from '../wire/tls/messages.js';
 import { AlertLevel, ContentType, MAX_PLAINTEXT } from '../wire/tls/constants.js';
-import { type RecordKey, plainRecord, sealRecordParts } from './record.js';
+import { type OutPart, type RecordKey, plainRecord, prepareSeal } from './record.js';
 
 /** Configuration after defaults are applied. */
 export interface Resolved {
@@ -194,8 +194,8 @@ export interface Cx {
   readonly s: Conn;
   readonly now: number;
   readonly effects: Effect[];
-  /** Wire bytes produced by this step, in order. */
-  readonly out: Uint8Array[];
+  /** Wire bytes produced by this step, in order; records are sealed when the step ends (`assembleFlight`). */
+  readonly out: OutPart[];
   /** Handshake messages queued under the current write key, not yet framed. */
   hsOut: Uint8Array[];
 }
@@ -270,9 +270,9 @@ export function writeRecord(cx: Cx, type: number, content: Uint8Array, legacyVer
 export function sealNow(cx: Cx, type: number, content: Uint8Array, legacyVersion = 0x0303): void {
   const s = cx.s;
   if (s.txKey) {
-    const sealed = sealRecordParts(s.txKey, type, content);
+    const sealed = prepareSeal(s.txKey, type, content);
     s.txKey = sealed.key;
-    cx.out.push(sealed.header, sealed.sealed);
+    cx.out.push(sealed.job);
   } else {
     cx.out.push(plainRecord(type, content, legacyVersion));
   }

@@ -199,6 +199,24 @@ export function runProviderSuite(
     t.deepEqual(aead.open(nonce, new Uint8Array(0), sealed), hex('01020304'));
   });
 
+  test(t_('AEAD: sealInto writes exactly what seal returns, at any offset, and leaves the rest of the buffer alone'), (t) => {
+    for (const [alg, len] of [['aes-128-gcm', 16], ['aes-256-gcm', 32], ['chacha20-poly1305', 32]] as const) {
+      const aead = p.aead(alg, new Uint8Array(len).fill(3));
+      t.is(typeof aead.sealInto, 'function', 'all three providers seal flights in place'); // optional in the interface
+      for (const [contentLen, trailer] of [[0, Uint8Array.of(23)], [1000, Uint8Array.of(22, 0, 0, 0)], [16384, Uint8Array.of(23)]] as const) {
+        const content = new Uint8Array(contentLen).map((_, i) => i * 7);
+        const nonce = new Uint8Array(12).fill(contentLen & 0xff);
+        const aad = Uint8Array.of(23, 3, 3, 1, 2);
+        const expected = aead.seal(nonce, aad, concatBytes(content, trailer));
+        const out = new Uint8Array(expected.length + 10).fill(0xee);
+        aead.sealInto!(nonce, aad, content, trailer, out, 5);
+        t.deepEqual(out.subarray(5, 5 + expected.length), expected, `${alg} ${contentLen}`);
+        t.true(out.subarray(0, 5).every((b) => b === 0xee) && out.subarray(5 + expected.length).every((b) => b === 0xee));
+        t.deepEqual(aead.open(nonce, aad, out.subarray(5, 5 + expected.length)), concatBytes(content, trailer));
+      }
+    }
+  });
+
   // ── Key exchange ──────────────────────────────────────────────────────────────────────────────────
   test(t_('RFC 7748 §5.2: X25519 scalar multiplication vectors'), (t) => {
     for (const v of x25519Vectors) t.deepEqual(p.sharedSecret('x25519', v.scalar, v.u), v.output);
