@@ -375,6 +375,7 @@ async function nodeHandshaker() {
 
 // ── 4: memory under a fast producer and a slow consumer ─────────────────────────────────────────────
 export interface RssResult {
+  readonly impl: RssImpl;
   /** `natural`: V8 collects when it wants (raw peak); `gc`: `gc()` forced before every sample (live memory). */
   readonly mode: 'natural' | 'gc';
   readonly bytes: number;
@@ -406,13 +407,19 @@ export interface RssResult {
  * - `gc`: every 100 ms `gc()` runs first, so a sample is what is really still referenced (flow-control
  *   buffers, socket buffers, the TLS state); comparing the first and last quarter shows whether it grows.
  */
-export async function rss(a: { bytes: number; provider: ProviderName; mode: 'natural' | 'gc'; highWaterMark?: number }): Promise<RssResult> {
+export async function rss(a: {
+  bytes: number;
+  provider: ProviderName;
+  mode: 'natural' | 'gc';
+  highWaterMark?: number;
+  impl?: RssImpl;
+}): Promise<RssResult> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('rss: run with --expose-gc');
-  const p = provider(a.provider);
+  const impl = a.impl ?? 'rxtls';
   const highWaterMark = a.highWaterMark ?? 64 * 1024;
-  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, highWaterMark });
-  const subs = new Subscription();
+  const ring = payloadRing(64 * 1024);
+  const run = impl === 'rxtls' ? await rssRxtls(a.provider, highWaterMark, ring) : impl === 'node:tls' ? await rssNodeTls(ring) : rssChurn(ring);
   let peak = 0;
   let peakAb = 0;
   let peakHeap = 0;
@@ -420,30 +427,6 @@ export async function rss(a: { bytes: number; provider: ProviderName; mode: 'nat
   const series: { at: number; rss: number }[] = [];
   let sampler: NodeJS.Timeout | undefined;
   try {
-    const done = new Promise<void>((resolve, reject) => {
-      subs.add(
-        server.connections.subscribe((conn) => {
-          let n = 0;
-          let sinceStall = 0;
-          subs.add(
-            conn
-              .receive((d) => {
-                n += d.length;
-                sinceStall += d.length;
-                if (sinceStall < 4 * MiB) return [];
-                sinceStall = 0;
-                return timer(25); // the slow consumer
-              })
-              .subscribe({
-                error: reject,
-                complete: () => (n === a.bytes ? resolve() : reject(new Error(`received ${n} of ${a.bytes}`))),
-              }),
-          );
-        }),
-      );
-    });
-    const client = rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p, highWaterMark });
-    const conn = await new Promise<TlsConnection>((resolve, reject) => subs.add(client.subscribe({ next: resolve, error: reject })));
     gc();
     await new Promise((r) => setTimeout(r, 50));
     gc();
@@ -463,18 +446,14 @@ export async function rss(a: { bytes: number; provider: ProviderName; mode: 'nat
       if (a.mode === 'gc') series.push({ at: now() - t0, rss: r });
     };
     sampler = setInterval(sample, a.mode === 'gc' ? 100 : 10);
-    const ring = payloadRing(64 * 1024);
-    async function* produce() {
-      for (let sent = 0, i = 0; sent < a.bytes; i++, sent += 64 * 1024) yield ring[i % ring.length]!;
-    }
-    subs.add(conn.send(produce()).subscribe({ error: () => undefined }));
-    await withTimeout(done, 900_000, 'rss');
+    await withTimeout(run.transfer(a.bytes), 900_000, 'rss');
     const ms = now() - t0;
     clearInterval(sampler);
     sample();
     const quarter = (from: number, to: number) =>
       Math.max(...series.filter((x) => x.at >= from * ms && x.at <= to * ms).map((x) => x.rss), baseline) - baseline;
     return {
+      impl,
       mode: a.mode,
       bytes: a.bytes,
       ms,
@@ -485,14 +464,136 @@ export async function rss(a: { bytes: number; provider: ProviderName; mode: 'nat
       peakHeapUsedMiB: peakHeap / MiB,
       ...(a.mode === 'gc' ? { firstQuarterGrowthMiB: quarter(0, 0.25) / MiB, lastQuarterGrowthMiB: quarter(0.75, 1) / MiB } : {}),
       samples,
-      api: 'send(asyncIterable) → receive(project)',
+      api: run.api,
       highWaterMark,
     };
   } finally {
     clearInterval(sampler);
-    subs.unsubscribe();
-    server.close();
+    run.close();
   }
+}
+
+/** Who moves the bytes in a memory run: rxtls, node:tls, or no TLS at all (fresh 16 KiB buffers, calibration). */
+export type RssImpl = 'rxtls' | 'node:tls' | 'churn';
+
+/** A connected pair ready to move `bytes` from a fast producer to the slow consumer. */
+interface RssRun {
+  readonly api: string;
+  transfer(bytes: number): Promise<void>;
+  close(): void;
+}
+
+/** The slow consumer: after every 4 MiB it stops reading for 25 ms. */
+const STALL_EVERY = 4 * MiB;
+const STALL_MS = 25;
+
+async function rssRxtls(providerName: ProviderName, highWaterMark: number, ring: readonly Uint8Array[]): Promise<RssRun> {
+  const p = provider(providerName);
+  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, highWaterMark });
+  const subs = new Subscription();
+  const accepted = new Promise<TlsConnection>((resolve) => subs.add(server.connections.subscribe(resolve)));
+  const client = rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p, highWaterMark });
+  const conn = await new Promise<TlsConnection>((resolve, reject) => subs.add(client.subscribe({ next: resolve, error: reject })));
+  const serverConn = await accepted;
+  return {
+    api: 'send(asyncIterable) → receive(project)',
+    transfer: (bytes) =>
+      new Promise<void>((resolve, reject) => {
+        let n = 0;
+        let sinceStall = 0;
+        subs.add(
+          serverConn
+            .receive((d) => {
+              n += d.length;
+              sinceStall += d.length;
+              if (sinceStall < STALL_EVERY) return [];
+              sinceStall = 0;
+              return timer(STALL_MS);
+            })
+            .subscribe({ error: reject, complete: () => (n === bytes ? resolve() : reject(new Error(`received ${n} of ${bytes}`))) }),
+        );
+        async function* produce() {
+          for (let sent = 0, i = 0; sent < bytes; i++, sent += 64 * 1024) yield ring[i % ring.length]!;
+        }
+        subs.add(conn.send(produce()).subscribe({ error: reject }));
+      }),
+    close: () => {
+      subs.unsubscribe();
+      server.close();
+    },
+  };
+}
+
+/** The same scenario with node:tls on both ends: `write`/`drain` and `pause`/`resume`. */
+async function rssNodeTls(ring: readonly Uint8Array[]): Promise<RssRun> {
+  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3' });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'secureConnection') as Promise<[tls.TLSSocket]>;
+  const c = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername: 'localhost', ca: certs.ca });
+  await once(c, 'secureConnect');
+  const [sc] = await accepted;
+  return {
+    api: 'socket.write/drain → data + pause/resume',
+    transfer: (bytes) =>
+      new Promise<void>((resolve, reject) => {
+        let n = 0;
+        let sinceStall = 0;
+        sc.on('error', reject);
+        c.on('error', reject);
+        sc.on('data', (d: Buffer) => {
+          n += d.length;
+          sinceStall += d.length;
+          if (n === bytes) resolve();
+          if (sinceStall < STALL_EVERY) return;
+          sinceStall = 0;
+          sc.pause();
+          setTimeout(() => sc.resume(), STALL_MS);
+        });
+        let sent = 0;
+        let i = 0;
+        const pump = () => {
+          while (sent < bytes) {
+            const chunk = ring[i++ % ring.length]!;
+            sent += chunk.length;
+            if (!c.write(chunk)) return void c.once('drain', pump);
+          }
+        };
+        pump();
+      }),
+    close: () => {
+      c.destroy();
+      server.close();
+    },
+  };
+}
+
+/**
+ * Calibration without TLS or sockets: the consumer's side of the traffic alone, a fresh 16 KiB buffer per
+ * record received (what any library that hands the application new buffers allocates), at the same pace.
+ */
+function rssChurn(ring: readonly Uint8Array[]): RssRun {
+  return {
+    api: 'no TLS: one fresh 16 KiB Uint8Array per 16 KiB, copied from the payload',
+    transfer: async (bytes) => {
+      let sinceStall = 0;
+      let sink = 0;
+      for (let n = 0, i = 0; n < bytes; i++) {
+        const src = ring[i % ring.length]!;
+        for (let o = 0; o < src.length && n < bytes; o += 16384, n += 16384) {
+          const b = src.slice(o, o + 16384); // a new ArrayBuffer, dropped at once
+          sink ^= b[0]!;
+        }
+        sinceStall += src.length;
+        if (sinceStall >= STALL_EVERY) {
+          sinceStall = 0;
+          await new Promise((r) => setTimeout(r, STALL_MS));
+        } else if (i % 4 === 0) await new Promise((r) => setImmediate(r));
+      }
+      if (sink === -1) throw new Error('unreachable');
+    },
+    close: () => undefined,
+  };
 }
 
 /** Close what a task may have left running (the worker pool). */
