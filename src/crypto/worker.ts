@@ -9,9 +9,9 @@
  * - request {@link WorkerRequest}: the records packed into one transferred `ArrayBuffer` (`buf`); `layout`
  *   holds, per record, the byte offsets of its 12 B nonce, its AAD and its data and their lengths. Data
  *   segments start 4-byte aligned (noble's AES-GCM copies unaligned input).
- * - reply {@link WorkerReply}: one result per record in order, each a `Uint8Array` that owns its whole
- *   `ArrayBuffer`, all transferred back (no copy), or `null` for a record that failed authentication; or
- *   `error` (a message) when the request was malformed.
+ * - reply {@link WorkerReply}: the results of every record in order, packed into one transferred
+ *   `ArrayBuffer` with their lengths (−1 for a record that failed authentication); or `error` (a message)
+ *   when the request was malformed.
  */
 import { parentPort } from 'node:worker_threads';
 import { gcm } from '@noble/ciphers/aes.js';
@@ -29,9 +29,12 @@ export interface WorkerRequest {
   readonly layout: Uint32Array;
 }
 
-/** A worker's answer to the request with the same `id`. */
+/**
+ * A worker's answer to the request with the same `id`: every result packed back to back into one transferred
+ * `buf`, `lengths[i]` bytes each (−1: record `i` failed authentication).
+ */
 export type WorkerReply =
-  | { readonly id: number; readonly results: (Uint8Array | null)[] }
+  | { readonly id: number; readonly buf: ArrayBuffer; readonly lengths: Int32Array }
   | { readonly id: number; readonly error: string };
 
 /** Number of `layout` entries per record. */
@@ -69,34 +72,34 @@ export function processRequest(req: WorkerRequest): (Uint8Array | null)[] {
   return results;
 }
 
-/** The buffers to transfer: each result must own its whole buffer, or it is copied into one that does. */
-function ownBuffers(results: (Uint8Array | null)[]): ArrayBuffer[] {
-  const transfer: ArrayBuffer[] = [];
-  const seen = new Set<ArrayBufferLike>();
-  for (let i = 0; i < results.length; i++) {
-    let r = results[i];
+/** Pack results into one buffer (one transfer and one allocation on the main thread's side per reply). */
+export function packResults(id: number, results: readonly (Uint8Array | null)[]): { id: number; buf: ArrayBuffer; lengths: Int32Array } {
+  const lengths = new Int32Array(results.length);
+  let size = 0;
+  results.forEach((r, i) => {
+    lengths[i] = r ? r.length : -1;
+    size += r ? r.length : 0;
+  });
+  const buf = new ArrayBuffer(size);
+  const bytes = new Uint8Array(buf);
+  let off = 0;
+  for (const r of results) {
     if (!r) continue;
-    if (r.byteOffset !== 0 || r.byteLength !== r.buffer.byteLength || seen.has(r.buffer)) {
-      r = results[i] = r.slice();
-    }
-    seen.add(r.buffer);
-    transfer.push(r.buffer as ArrayBuffer);
+    bytes.set(r, off);
+    off += r.length;
   }
-  return transfer;
+  return { id, buf, lengths };
 }
 
 const port = parentPort;
 if (port) {
   port.on('message', (req: WorkerRequest) => {
     let reply: WorkerReply;
-    let transfer: ArrayBuffer[] = [];
     try {
-      const results = processRequest(req);
-      transfer = ownBuffers(results);
-      reply = { id: req.id, results };
+      reply = packResults(req.id, processRequest(req));
     } catch (err) {
       reply = { id: req.id, error: err instanceof Error ? err.message : String(err) };
     }
-    port.postMessage(reply, transfer);
+    port.postMessage(reply, 'buf' in reply ? [reply.buf] : []);
   });
 }

@@ -20,7 +20,7 @@ const STRIDE = 5;
 /**
  * A batch is cut into at most one part per worker, and no part smaller than this many bytes of record data:
  * below it, one message round trip (~50-100 µs) costs more than the AEAD work it moves (16 KiB of noble
- * AES-GCM is ~100 µs).
+ * AES-GCM is ~350 µs).
  */
 const MIN_PART_BYTES = 16 * 1024;
 
@@ -31,22 +31,26 @@ const MIN_PART_BYTES = 16 * 1024;
  */
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
+/** Flags a worker needs to load its entry like the parent did (module loaders and resolution). */
+const WORKER_FLAGS = new Set(['--loader', '--experimental-loader', '--import', '--require', '-r', '--conditions', '-C', '--no-warnings', '--enable-source-maps']);
+/** Of those, the ones that take a value (`--flag value` or `--flag=value`). */
+const WORKER_FLAGS_WITH_VALUE = new Set(['--loader', '--experimental-loader', '--import', '--require', '-r', '--conditions', '-C']);
+
 /**
- * The parent's `execArgv` minus what only makes sense for the main entry (`-e`/`-p` and their script,
- * `--input-type`): a worker inherits the loader flags (`--loader`, `--import`, `--conditions`, …) this way,
- * but `--input-type=module` would make Node load the `.ts` entry through the CommonJS path and fail.
+ * The parent's `execArgv` flags a worker must inherit: the loader flags (`--loader`, `--import`,
+ * `--conditions`, …) with their values. Nothing else: per-process flags (`--expose-gc`, `--cpu-prof`,
+ * `--max-old-space-size`, …) make `new Worker` throw, and `--input-type`/`-e` concern only the main entry.
  */
 function workerExecArgv(): string[] {
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') {
-      i++; // and its script
-      continue;
-    }
-    if (a.startsWith('--eval=') || a.startsWith('--print=') || a.startsWith('--input-type')) continue;
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    if (!WORKER_FLAGS.has(name)) continue;
     out.push(a);
+    if (eq < 0 && WORKER_FLAGS_WITH_VALUE.has(name) && i + 1 < argv.length) out.push(argv[++i]!);
   }
   return out;
 }
@@ -106,7 +110,7 @@ class PoolWorker {
       this.pending.delete(reply.id);
       if (this.pending.size === 0) this.worker.unref();
       if ('error' in reply) p.reject(new Error(`crypto worker: ${reply.error}`));
-      else p.resolve(reply.results);
+      else p.resolve(unpack(reply.buf, reply.lengths));
     });
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => this.fail(new Error(`crypto worker exited (code ${code})`)));
@@ -152,6 +156,21 @@ class PoolWorker {
 
 const align4 = (n: number): number => (n + 3) & ~3;
 
+/** A reply's results: views into its one buffer, `null` where a record failed authentication. */
+function unpack(buf: ArrayBuffer, lengths: Int32Array): (Uint8Array | null)[] {
+  const out: (Uint8Array | null)[] = new Array(lengths.length);
+  let off = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    const n = lengths[i]!;
+    if (n < 0) out[i] = null;
+    else {
+      out[i] = new Uint8Array(buf, off, n);
+      off += n;
+    }
+  }
+  return out;
+}
+
 /**
  * Pack `jobs` into one buffer (the one copy on the way in; the buffer is then transferred, not cloned).
  * Nonce and AAD sit together; the data starts 4-byte aligned.
@@ -181,12 +200,12 @@ function pack(id: number, op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readon
 
 /**
  * Cut `jobs` into at most `parts` contiguous runs of about equal byte size, each at least
- * {@link MIN_PART_BYTES} (except when the whole batch is smaller).
+ * `minPartBytes` (except when the whole batch is smaller).
  */
-function split(jobs: readonly RecordJob[], parts: number): { jobs: readonly RecordJob[]; bytes: number }[] {
+function split(jobs: readonly RecordJob[], parts: number, minPartBytes: number): { jobs: readonly RecordJob[]; bytes: number }[] {
   let total = 0;
   for (const j of jobs) total += j.data.length;
-  const n = Math.max(1, Math.min(parts, jobs.length, Math.floor(total / MIN_PART_BYTES)));
+  const n = Math.max(1, Math.min(parts, jobs.length, Math.floor(total / minPartBytes)));
   if (n === 1) return [{ jobs, bytes: total }];
   const out: { jobs: readonly RecordJob[]; bytes: number }[] = [];
   let start = 0;
@@ -216,8 +235,8 @@ function split(jobs: readonly RecordJob[], parts: number): { jobs: readonly Reco
  * - A batch is split into contiguous parts of about equal size, one per worker (parts of at least 16 KiB),
  *   so the records of one connection use every core; the Promise resolves with the results in job order,
  *   `null` for a record that fails authentication.
- * - Copies: the records of a part are copied once into a buffer that is transferred to the worker; each
- *   result is allocated in the worker and transferred back, so results are standalone `Uint8Array`s.
+ * - Copies: the records of a part are copied once into a buffer that is transferred to the worker; the
+ *   part's results come back packed in one transferred buffer, and each result is a view into it.
  * - Workers start on the first batch and are `unref()`'d while idle: an idle pool never keeps the process
  *   alive. `close()` terminates them. A crashed worker rejects its pending batches and is replaced.
  * - API misuse (a wrong key or nonce length, a closed pool) throws at once.
@@ -265,7 +284,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     if (jobs.length === 0) return Promise.resolve([]);
     const pool = available();
     const keyCopy = key.slice(); // cloned into each message; the caller may reuse its buffer at once
-    const parts = split(jobs, pool.length).map((part, i) =>
+    const parts = split(jobs, pool.length, MIN_PART_BYTES).map((part, i) =>
       pool[i % pool.length]!.send(pack(nextId++, op, alg, keyCopy, part.jobs), part.bytes),
     );
     return Promise.all(parts).then((results) => (results.length === 1 ? results[0]! : results.flat()));

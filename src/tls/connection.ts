@@ -331,34 +331,52 @@ function onBytes(cx: Cx, data: Uint8Array): void {
     if (data.length) s.rxWaiting = [...s.rxWaiting, data];
     return;
   }
-  const parts = [s.rxBuf, ...s.rxWaiting, data].filter((p) => p.length > 0);
+  // Chunks that waited behind an open batch, then this one: each is framed where it lies, one at a time.
+  const chunks = s.rxWaiting.length ? [...s.rxWaiting, data] : [data];
   s.rxWaiting = [];
-  s.rxBuf = new Uint8Array(0);
-  if (parts.length === 0) return;
-  let buf = parts.length === 1 ? parts[0]! : undefined;
-  if (!buf) {
-    // A partial record is waiting: complete just that record from the new bytes (at most 16 KiB copied),
-    // then frame the rest of the chunk in place instead of copying the whole chunk behind the tail.
-    const tail = parts[0]!;
-    const rest = parts.length === 2 ? parts[1]! : concatBytes(parts.slice(1));
-    const head = tail.length >= RECORD_HEADER ? tail : concatBytes([tail, rest.subarray(0, RECORD_HEADER - tail.length)]);
-    const length = head.length >= RECORD_HEADER ? (head[3]! << 8) | head[4]! : -1;
-    const need = RECORD_HEADER + length - tail.length;
-    if (length < 0 || length > MAX_CIPHERTEXT || need > rest.length) {
-      buf = concatBytes([tail, rest]);
-    } else {
-      const first = concatBytes([tail, rest.subarray(0, need)]);
-      frameRecords(cx, first);
-      const remaining = rest.subarray(need);
-      if ((s.phase.name as string) === 'closed' || remaining.length === 0) return;
-      if (s.rxInFlight || s.rxBuf.length) {
-        s.rxWaiting = [...s.rxWaiting, remaining];
-        return;
-      }
-      buf = remaining;
+  for (let i = 0; i < chunks.length; i++) {
+    if ((s.phase.name as string) === 'closed') return;
+    if (s.rxInFlight) {
+      // The chunk before started an open batch: the rest waits for it.
+      s.rxWaiting = [...s.rxWaiting, ...chunks.slice(i).filter((c) => c.length > 0)];
+      return;
     }
+    onChunk(cx, chunks[i]!);
   }
-  frameRecords(cx, buf);
+}
+
+/** Frame one received chunk behind the bytes kept from earlier chunks (if any). */
+function onChunk(cx: Cx, chunk: Uint8Array): void {
+  const s = cx.s;
+  const tail = s.rxBuf;
+  if (tail.length === 0) {
+    if (chunk.length) frameRecords(cx, chunk);
+    return;
+  }
+  s.rxBuf = new Uint8Array(0);
+  const tailLength = tail.length >= RECORD_HEADER ? (tail[3]! << 8) | tail[4]! : -1;
+  if (chunk.length === 0 || (tailLength >= 0 && RECORD_HEADER + tailLength <= tail.length)) {
+    // Whole records left behind an open batch: frame them first, then the chunk behind what remains.
+    frameRecords(cx, tail);
+    if (chunk.length === 0 || (s.phase.name as string) === 'closed') return;
+    if (s.rxInFlight) s.rxWaiting = [...s.rxWaiting, chunk];
+    else onChunk(cx, chunk);
+    return;
+  }
+  // A partial record is waiting: complete just that record from the new bytes (at most 16 KiB copied),
+  // then frame the rest of the chunk in place instead of copying the whole chunk behind the tail.
+  const head = tail.length >= RECORD_HEADER ? tail : concatBytes([tail, chunk.subarray(0, RECORD_HEADER - tail.length)]);
+  const length = head.length >= RECORD_HEADER ? (head[3]! << 8) | head[4]! : -1;
+  const need = RECORD_HEADER + length - tail.length;
+  if (length < 0 || length > MAX_CIPHERTEXT || need > chunk.length) {
+    frameRecords(cx, concatBytes([tail, chunk]));
+    return;
+  }
+  frameRecords(cx, concatBytes([tail, chunk.subarray(0, need)]));
+  const remaining = chunk.subarray(need);
+  if ((s.phase.name as string) === 'closed' || remaining.length === 0) return;
+  if (s.rxInFlight) s.rxWaiting = [...s.rxWaiting, remaining];
+  else frameRecords(cx, remaining);
 }
 
 /** Frame and process every complete record of `buf`; keep the unconsumed tail. */
@@ -562,7 +580,8 @@ function startOpenBatch(cx: Cx, buf: Uint8Array, start: number): number {
   while (records.length < s.config.maxPipelines) {
     const fr = frameRecord(buf, off);
     if (fr.kind !== 'record' || fr.record.type !== ContentType.application_data) break;
-    const raw = buf.slice(off, off + fr.consumed);
+    // A view, not a copy: input chunks are never modified, and the batch holds them only until it completes.
+    const raw = buf.subarray(off, off + fr.consumed);
     records.push(raw);
     jobs.push({ nonce: recordNonce(key.iv, key.seq + jobs.length), aad: raw.subarray(0, RECORD_HEADER), data: raw.subarray(RECORD_HEADER) });
     off += fr.consumed;

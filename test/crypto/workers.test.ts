@@ -107,7 +107,8 @@ test('workers: mixed sizes, unaligned views and empty records match the single-r
     const ref = nodeProvider.aead(alg, KEYS[alg]); // an independent implementation (OpenSSL)
     const sealed = await pool.batch.sealBatch(alg, KEYS[alg], plain);
     t.deepEqual(sealed, plain.map((j) => ref.seal(j.nonce, j.aad, j.data)), alg);
-    for (const r of sealed) t.is(r.buffer.byteLength, r.byteLength, 'each result owns its buffer');
+    const buffers = new Set(sealed.map((r) => r.buffer));
+    t.true(buffers.size <= 2, `one reply buffer per worker part, got ${buffers.size}`);
     const opened = await pool.batch.openBatch(alg, KEYS[alg], plain.map((j, i) => ({ ...j, data: sealed[i]! })));
     t.deepEqual(opened, plain.map((j) => j.data.slice()), alg);
   }
@@ -178,7 +179,7 @@ test('workers: close() rejects batches in flight, terminates the threads, and la
   await p.close(); // idempotent
 });
 
-test('workers: a process that never calls close() still exits once its batches are done', async (t) => {
+test('workers: a process that never calls close() still exits once its batches are done (and per-process flags such as --expose-gc are not passed to workers)', async (t) => {
   const workersUrl = new URL('../../src/crypto/workers.ts', import.meta.url).href;
   const script = `
     const { createWorkerPoolProvider } = await import(${JSON.stringify(workersUrl)});
@@ -189,7 +190,7 @@ test('workers: a process that never calls close() still exits once its batches a
   const { code, stdout } = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
     const child = execFile(
       process.execPath,
-      ['--no-warnings', '--loader=ts-node/esm', '--input-type=module', '-e', script],
+      ['--no-warnings', '--expose-gc', '--max-old-space-size=256', '--loader=ts-node/esm', '--input-type=module', '-e', script],
       { cwd: fileURLToPath(new URL('../..', import.meta.url)), timeout: 60_000 },
       (err, out) => resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout: out }),
     );

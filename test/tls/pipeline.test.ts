@@ -1,5 +1,6 @@
 /** Record sizing, pipelining and asynchronous crypto in the core. */
 import test from 'ava';
+import fc from 'fast-check';
 import { Pair, NOW, text, str } from '../helpers/pair.js';
 import { handleEvents, handshakeInfo } from '../../src/tls/connection.js';
 import { frameRecord } from '../../src/tls/record.js';
@@ -154,4 +155,38 @@ test('async crypto: EOF while the batch holding the close_notify is being opened
   t.is(str(pair.delivered.client), 'bye');
   t.is(pair.of('client', 'peerClosed').length, 1);
   t.is(pair.closedError('client'), undefined);
+});
+
+test('async crypto: any chunking of many small records, a KeyUpdate among them, with batches completing between chunks', async (t) => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.integer({ min: 1, max: 300 }), { minLength: 1, maxLength: 40 }),
+      fc.array(fc.integer({ min: 1, max: 2000 }), { minLength: 1, maxLength: 60 }),
+      fc.array(fc.boolean(), { minLength: 1, maxLength: 60 }),
+      async (writes, cuts, completeAfter) => {
+        // The client is synchronous; the server opens asynchronously, in batches of at most 3 records.
+        const pair = new Pair({}, { provider: asyncProvider(), asyncCrypto: true, maxPipelines: 3 });
+        pair.start();
+        await pair.driveAsync();
+        const sent: Uint8Array[] = [];
+        writes.forEach((n, i) => {
+          const data = Uint8Array.from({ length: n }, (_, k) => (i * 31 + k) & 0xff);
+          sent.push(data);
+          pair.input('client', { type: 'write', now: NOW, data });
+          if (i === writes.length >> 1) pair.input('client', { type: 'keyUpdate', now: NOW, requestPeer: false });
+        });
+        const wire = Buffer.concat(pair.inbox.server.splice(0));
+        for (let off = 0, i = 0; off < wire.length; i++) {
+          const n = cuts[i % cuts.length]!;
+          pair.input('server', { type: 'received', now: NOW, data: wire.subarray(off, off + n) });
+          off += n;
+          if (completeAfter[i % completeAfter.length]) await pair.answerJobs('server');
+        }
+        await pair.driveAsync();
+        t.is(pair.closedError('server'), undefined);
+        t.deepEqual(Buffer.concat(pair.delivered.server), Buffer.concat(sent));
+      },
+    ),
+    { numRuns: 60 },
+  );
 });
