@@ -3,14 +3,12 @@
  */
 import { appendFileSync } from 'node:fs';
 import {
-  EMPTY,
   Observable,
   ReplaySubject,
   Subject,
   asyncScheduler,
   catchError,
   concat,
-  defer,
   isObservable,
   map,
   merge,
@@ -180,10 +178,6 @@ export function secureDuplex(
     let quietDone = false;
     let latestSession: TlsSession | undefined;
     let rejectedEarlyData: Uint8Array | undefined;
-    /** Open batches (asyncCrypto) given to the provider and not yet answered. */
-    let opensInFlight = 0;
-    /** The transport's EOF arrived while an open batch was in flight: fed once none is (see `transport$`). */
-    let eofHeld = false;
 
     // Output: chunks taken from the application and not yet given to the core (written only while the
     // transport is writable and the reducer idle), the closing input to feed once they are written, and the
@@ -508,10 +502,8 @@ export function secureDuplex(
         finish(asTlsError(err));
         return;
       }
-      if (e.op === 'open') opensInFlight++;
       Promise.resolve(result).then(
         (results) => {
-          if (e.op === 'open') opensInFlight--;
           if (!over) app.next({ type: 'cryptoDone', jobId: e.jobId, results });
         },
         (err: unknown) => finish(asTlsError(err)),
@@ -584,16 +576,11 @@ export function secureDuplex(
       }
     };
 
-    // Transport EOF waits while an open batch is in flight: the records received before it (a close_notify
-    // among them) are only framed once the batch completes, and an EOF reduced before them would read as a
-    // truncation. Fed from `onIdle` once no open batch is left.
+    // An EOF that arrives while an open batch is in flight is held by the core itself until the records before
+    // it (a close_notify among them) are opened, so it goes in at once.
     const transport$ = concat(
       duplex.incoming$.pipe(map((data): PendingInput => ({ type: 'received', data }))),
-      defer(() => {
-        if (opensInFlight === 0) return of<PendingInput>({ type: 'eof' });
-        eofHeld = true;
-        return EMPTY;
-      }),
+      of<PendingInput>({ type: 'eof' }),
     ).pipe(catchError((err: unknown) => throwError(() => toTransportError(err))));
     const handle = (s: TlsState, input: Input) => {
       stepping = true;
@@ -603,11 +590,6 @@ export function secureDuplex(
     };
     const onIdle = () => {
       stepping = false;
-      if (eofHeld && opensInFlight === 0 && !over) {
-        eofHeld = false;
-        app.next({ type: 'eof' });
-        return;
-      }
       pumpOut();
     };
     // `app` first: the transport may replay buffered bytes synchronously on subscription (and complete the

@@ -31,7 +31,6 @@ import {
 } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
-import type { ConnectOptions } from '../../src/rx/types.js';
 import { rxClient } from '../helpers/peers.js';
 
 const TEST_MS = 60_000;

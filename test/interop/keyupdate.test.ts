@@ -27,7 +27,6 @@ import {
   withTimeout,
 } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
-import type { ConnectOptions } from '../../src/rx/types.js';
 import { rxClient } from '../helpers/peers.js';
 
 const TEST_MS = 60_000;

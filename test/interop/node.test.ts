@@ -26,7 +26,6 @@ import {
 } from '../helpers/peers.js';
 import { TlsError } from '../../src/core/errors.js';
 import { parseSummary } from '../../src/cli/args.js';
-import type { ConnectOptions } from '../../src/rx/types.js';
 import { rxClient } from '../helpers/peers.js';
 
 const SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'] as const;

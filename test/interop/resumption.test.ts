@@ -37,7 +37,6 @@ import {
 } from '../helpers/peers.js';
 import { parseSessionFile, parseSummary } from '../../src/cli/args.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
-import type { ConnectOptions } from '../../src/rx/types.js';
 import { rxClient } from '../helpers/peers.js';
 
 const TEST_MS = 60_000;

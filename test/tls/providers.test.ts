@@ -12,7 +12,6 @@ import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
 import type { CryptoProvider, GroupName } from '../../src/crypto/provider.js';
 import type { Effect, Input } from '../../src/core/types.js';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
-import type { ClientHello } from '../../src/wire/tls/messages.js';
 import { plainRecord } from '../../src/tls/record.js';
 import { keys, messages, records, schedule } from '../vectors/rfc8448.js';
 import { RFC_NOW, hexOf, keyLogOf, rfcClient as rfcClientOf, serverFlight, transmitted } from '../helpers/rfc8448.js';
