@@ -156,7 +156,7 @@ export function secureDuplex(
     }
 
     const inbound = inboundQueue({
-      what: 'inbound$',
+      what: 'the inbound data (inbound$ or one receive())',
       highWaterMark,
       setPaused: (paused) => {
         if (over) return;

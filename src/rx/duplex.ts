@@ -5,86 +5,8 @@
 import type { Socket } from 'node:net';
 import { Observable, Subject, type SchedulerLike, type Subscriber } from 'rxjs';
 import { TlsError } from '../core/errors.js';
+import { inboundQueue } from './inbound.js';
 import type { ByteDuplex } from './types.js';
-
-/**
- * A single-subscriber channel that buffers everything (values and the terminal notification) until its first
- * subscriber arrives, then passes through. A second subscriber gets an `apiMisuse` {@link TlsError}; after the
- * subscriber leaves, later values are dropped. Used for `incoming$` and `TlsConnection.inbound$`, which are hot
- * but must not lose bytes that arrive before the application subscribes.
- */
-export interface BufferedChannel<T> {
-  readonly observable: Observable<T>;
-  next(value: T): void;
-  error(err: unknown): void;
-  complete(): void;
-  /** True once `error` or `complete` was called. */
-  readonly stopped: boolean;
-}
-
-/** Create a {@link BufferedChannel}; `what` names it in the misuse error. */
-export function bufferedChannel<T>(what = 'this stream'): BufferedChannel<T> {
-  type Note = { kind: 'N'; value: T } | { kind: 'E'; err: unknown } | { kind: 'C' };
-  const queue: Note[] = [];
-  let target: Subscriber<T> | undefined;
-  let subscribed = false;
-  let detached = false;
-  let draining = false;
-  let stopped = false;
-  // Everything goes through the queue, so values pushed re-entrantly while it drains keep their order.
-  const push = (note: Note) => {
-    if (detached) return;
-    queue.push(note);
-    drain();
-  };
-  const drain = () => {
-    if (!target || draining) return;
-    draining = true;
-    try {
-      while (target && queue.length > 0) {
-        const n = queue.shift()!;
-        if (n.kind === 'N') target.next(n.value);
-        else if (n.kind === 'E') target.error(n.err);
-        else target.complete();
-      }
-    } finally {
-      draining = false;
-    }
-  };
-  const observable = new Observable<T>((subscriber) => {
-    if (subscribed) {
-      subscriber.error(new TlsError({ kind: 'apiMisuse', reason: `${what} can be subscribed only once` }));
-      return;
-    }
-    subscribed = true;
-    target = subscriber;
-    drain();
-    return () => {
-      target = undefined;
-      detached = true; // later values are dropped
-      queue.length = 0;
-    };
-  });
-  return {
-    observable,
-    next: (value) => {
-      if (!stopped) push({ kind: 'N', value });
-    },
-    error: (err) => {
-      if (stopped) return;
-      stopped = true;
-      push({ kind: 'E', err });
-    },
-    complete: () => {
-      if (stopped) return;
-      stopped = true;
-      push({ kind: 'C' });
-    },
-    get stopped() {
-      return stopped;
-    },
-  };
-}
 
 /** A transport failure (a socket error, a WebSocket error event) as a {@link TlsError} of kind `transport`. */
 export function toTransportError(err: unknown): TlsError {
@@ -113,7 +35,8 @@ export function toTransportError(err: unknown): TlsError {
  * ```
  */
 export function fromSocket(socket: Socket): ByteDuplex {
-  const incoming = bufferedChannel<Uint8Array>('incoming$');
+  // Received chunks wait here until `incoming$` is subscribed (one consumer; later chunks dropped after it leaves).
+  const incoming = inboundQueue({ what: 'incoming$' });
   // Plain Uint8Array views: a Buffer's `slice` shares memory where Uint8Array's copies.
   socket.on('data', (chunk: Buffer) => incoming.next(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)));
   socket.on('end', () => incoming.complete());

@@ -10,10 +10,10 @@ import { TlsError } from '../core/errors.js';
 export interface InboundQueueOptions {
   /** Names the stream in the misuse error of a second subscription. */
   readonly what: string;
-  /** Bytes that may wait for a running `receive` projection before the transport is paused. */
-  readonly highWaterMark: number;
+  /** Bytes that may wait for a running `receive` projection before the transport is paused (default: no limit). */
+  readonly highWaterMark?: number;
   /** Pause (`true`) or resume (`false`) the transport; called on transitions only. */
-  readonly setPaused: (paused: boolean) => void;
+  readonly setPaused?: (paused: boolean) => void;
 }
 
 /** See {@link inboundQueue}. */
@@ -63,10 +63,10 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
   let draining = false;
 
   const pressure = () => {
-    const want = pullMode && !detached && queued > options.highWaterMark;
+    const want = pullMode && !detached && queued > (options.highWaterMark ?? Infinity);
     if (want === paused) return;
     paused = want;
-    options.setPaused(want);
+    options.setPaused?.(want);
   };
 
   const drainPush = () => {
@@ -97,7 +97,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
 
   const claim = (subscriber: Subscriber<unknown>): boolean => {
     if (claimed) {
-      subscriber.error(new TlsError({ kind: 'apiMisuse', reason: `${options.what} can be consumed only once (inbound$ or one receive())` }));
+      subscriber.error(new TlsError({ kind: 'apiMisuse', reason: `${options.what} can be consumed only once` }));
       return false;
     }
     claimed = true;
