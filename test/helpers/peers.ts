@@ -490,6 +490,48 @@ exit $rc
   }
 }
 
+/** Options of {@link gnutlsCliVsCliServer}. */
+export interface GnutlsCliPairOptions {
+  /** Port inside the private namespace. */
+  readonly port: number;
+  /** Server certificate kind (default `ec`). */
+  readonly cert?: 'ec' | 'ed' | 'rsa';
+  /** `rxtls server` flags after the port and credentials (`--www`, `--echo`, `--naccept`, …). */
+  readonly serverArgs: readonly string[];
+  /** `gnutls-cli` flags after the address, CA and expected host name. */
+  readonly cliArgs: readonly string[];
+  readonly stdin: string;
+  readonly timeoutMs: number;
+  readonly owner?: TeardownOwner;
+}
+
+/**
+ * `gnutls-cli` against the rxtls CLI server, both in a private network namespace ({@link netnsPair}): the
+ * client trusts the test CA and checks the name `localhost`; the server is ready once it prints `ACCEPT`.
+ */
+export function gnutlsCliVsCliServer(o: GnutlsCliPairOptions): Promise<NetnsPairResult> {
+  const cert = o.cert ?? 'ec';
+  return netnsPair({
+    server: [
+      ...cliCommand(),
+      'server',
+      '--port',
+      String(o.port),
+      '--cert',
+      certPath(`server-${cert}-chain.pem`),
+      '--key',
+      certPath(`server-${cert}-key.pem`),
+      ...o.serverArgs,
+    ],
+    port: o.port,
+    serverReadyLine: 'ACCEPT 127.0.0.1:',
+    client: [requirePeer('gnutls-cli'), '-p', String(o.port), '127.0.0.1', '--x509cafile', certPath('ca-cert.pem'), '--verify-hostname', 'localhost', ...o.cliArgs],
+    clientStdin: o.stdin,
+    timeoutMs: o.timeoutMs,
+    ...(o.owner ? { owner: o.owner } : {}),
+  });
+}
+
 /** Describe a finished command for assertion messages. */
 export function describeRun(label: string, r: { code: number | null; stdout?: string; stderr?: string }): string {
   return `${label} exited ${r.code}\n--- stdout\n${(r.stdout ?? '').slice(0, 4000)}\n--- stderr\n${(r.stderr ?? '').slice(0, 4000)}`;

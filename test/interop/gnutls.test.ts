@@ -7,7 +7,7 @@
  * gnutls-cli → rxtls CLI server --www: ALPN, ECDSA / Ed25519 / RSA certificates, HelloRetryRequest.
  */
 import test, { type ExecutionContext } from 'ava';
-import { certPath, cliCommand, describeRun, netnsPair, requirePeer, type NetnsPairResult } from '../helpers/peers.js';
+import { certPath, cliCommand, describeRun, gnutlsCliVsCliServer, netnsPair, requirePeer, type NetnsPairResult } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
 
 const TEST_MS = 110_000; // includes waiting for a slot
@@ -134,38 +134,9 @@ async function gnutlsCliVsServer(
   serverArgs: readonly string[],
   cliArgs: readonly string[],
 ): Promise<NetnsPairResult> {
-  const r = await limited(() => netnsPair({
-    server: [
-      ...cliCommand(),
-      'server',
-      '--port',
-      String(PORT),
-      '--cert',
-      certPath(`server-${cert}-chain.pem`),
-      '--key',
-      certPath(`server-${cert}-key.pem`),
-      '--www',
-      '--naccept',
-      '1',
-      ...serverArgs,
-    ],
-    port: PORT,
-    serverReadyLine: 'ACCEPT 127.0.0.1:',
-    client: [
-      requirePeer('gnutls-cli'),
-      '-p',
-      String(PORT),
-      '127.0.0.1',
-      '--x509cafile',
-      certPath('ca-cert.pem'),
-      '--verify-hostname',
-      'localhost',
-      ...cliArgs,
-    ],
-    clientStdin: GET,
-    timeoutMs: NETNS_MS,
-    owner: t,
-  }));
+  const r = await limited(() =>
+    gnutlsCliVsCliServer({ port: PORT, cert, serverArgs: ['--www', '--naccept', '1', ...serverArgs], cliArgs, stdin: GET, timeoutMs: NETNS_MS, owner: t }),
+  );
   const diag = describeRun('gnutls-cli', { code: r.clientCode, stdout: r.clientStdout, stderr: r.clientStderr }) + `\n--- rxtls server\n${r.serverOutput}\n--- script\n${r.script.stderr}`;
   t.is(r.clientCode, 0, diag);
   t.regex(r.clientStdout, /- Status: The certificate is trusted\./, diag);

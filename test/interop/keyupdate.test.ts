@@ -11,11 +11,10 @@ import test from 'ava';
 import {
   certPath,
   certText,
-  cliCommand,
   describeRun,
   drive,
+  gnutlsCliVsCliServer,
   msgKeyUpdates,
-  netnsPair,
   openConnection,
   opensslCertArgs,
   requirePeer,
@@ -138,26 +137,11 @@ test('rxtls CLI client --inline-commands ^rekey^ / ^rekey1^ → s_server -www: u
 test('gnutls-cli --inline-commands ^rekey^ / ^rekey1^ → rxtls CLI echo server: Rekey was completed', async (t) => {
   t.timeout(110_000);
   const PORT = 5556; // private namespace
-  const r = await netnsPair({
-    server: [...cliCommand(), 'server', '--port', String(PORT), '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem'), '--echo', '--naccept', '1'],
+  const r = await gnutlsCliVsCliServer({
     port: PORT,
-    serverReadyLine: 'ACCEPT 127.0.0.1:',
-    client: [
-      requirePeer('gnutls-cli'),
-      '-p',
-      String(PORT),
-      '127.0.0.1',
-      '--x509cafile',
-      certPath('ca-cert.pem'),
-      '--verify-hostname',
-      'localhost',
-      '--priority',
-      'NORMAL:-VERS-ALL:+VERS-TLS1.3',
-      '--inline-commands',
-      '-d',
-      '4',
-    ],
-    clientStdin: 'hello\n^rekey^\nafter rekey\n^rekey1^\nafter rekey1\n',
+    serverArgs: ['--echo', '--naccept', '1'],
+    cliArgs: ['--priority', 'NORMAL:-VERS-ALL:+VERS-TLS1.3', '--inline-commands', '-d', '4'],
+    stdin: 'hello\n^rekey^\nafter rekey\n^rekey1^\nafter rekey1\n',
     timeoutMs: 75_000,
     owner: t,
   });

@@ -17,12 +17,11 @@ import { firstValueFrom } from 'rxjs';
 import {
   certPath,
   certText,
-  cliCommand,
   cliServerPort,
   clientExchange,
   describeRun,
   drive,
-  netnsPair,
+  gnutlsCliVsCliServer,
   openConnection,
   opensslCertArgs,
   requirePeer,
@@ -172,24 +171,11 @@ test('node:tls client (session event, then session option) → rxtls server: isS
 test('gnutls-cli -r → rxtls CLI server: *** This is a resumed session', async (t) => {
   t.timeout(110_000);
   const PORT = 5556; // private namespace
-  const r = await netnsPair({
-    server: [...cliCommand(), 'server', '--port', String(PORT), '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem'), '--www', '--naccept', '2'],
+  const r = await gnutlsCliVsCliServer({
     port: PORT,
-    serverReadyLine: 'ACCEPT 127.0.0.1:',
-    client: [
-      requirePeer('gnutls-cli'),
-      '-p',
-      String(PORT),
-      '127.0.0.1',
-      '--x509cafile',
-      certPath('ca-cert.pem'),
-      '--verify-hostname',
-      'localhost',
-      '--priority',
-      'NORMAL:-VERS-ALL:+VERS-TLS1.3',
-      '-r',
-    ],
-    clientStdin: GET,
+    serverArgs: ['--www', '--naccept', '2'],
+    cliArgs: ['--priority', 'NORMAL:-VERS-ALL:+VERS-TLS1.3', '-r'],
+    stdin: GET,
     timeoutMs: 75_000,
     owner: t,
   });
