@@ -65,6 +65,7 @@ function child(specs: Spec[], opts: { flags?: string[]; timeout?: number; env?: 
 const bulkSpecs = (bytes: number): Spec[] =>
   ALGS.flatMap((alg): Spec[] => [
     { task: 'bulk', args: { impl: 'node:tls', alg, bytes } },
+    { task: 'bulk', args: { impl: 'pipe', alg, bytes } },
     { task: 'bulk', args: { impl: 'rxtls', provider: 'node', alg, bytes } },
     { task: 'bulk', args: { impl: 'rxtls', provider: 'noble', alg, bytes } },
     { task: 'bulk', args: { impl: 'rxtls', provider: 'workers', asyncCrypto: true, alg, bytes } },
@@ -137,6 +138,7 @@ for (const r of RSS_RUNS) {
     }),
   );
 }
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const rssNatural = rssResults.get('natural');
 const rssGc = rssResults.get('gc');
@@ -170,7 +172,8 @@ const rawOf = (provider: string, alg: AlgName, depth?: number) =>
   best(raws.filter((r) => r.provider === provider && r.alg === alg && r.depth === depth), (r) => r.mbps)?.mbps ?? NaN;
 const bulkOf = (label: string, alg: AlgName) => best(bulks.filter((b) => b.label === label && b.alg === alg), (b) => b.mbps);
 const hsOf = (label: string) => best(hss.filter((h) => h.label === label), (h) => h.perSecond)?.perSecond ?? NaN;
-const BULK_LABELS = ['node:tls', 'rxtls+node', 'rxtls+noble', 'rxtls+workers (asyncCrypto)'];
+const PIPE = 'record pipe (node:crypto)';
+const BULK_LABELS = ['node:tls', PIPE, 'rxtls+node', 'rxtls+noble', 'rxtls+workers (asyncCrypto)'];
 const RAW_FOR: Record<string, [ProviderName, number | undefined]> = {
   'rxtls+node': ['node', undefined],
   'rxtls+noble': ['noble', undefined],
@@ -197,7 +200,11 @@ const inConn = (alg: AlgName) =>
 
 const targets = [
   { name: 'rxtls+noble bulk ≥ 0.9× raw noble seal+open (AES-128-GCM)', value: ratios.noble_raw, ok: ratios.noble_raw >= 0.9 },
-  { name: 'rxtls+node:crypto bulk ≥ 0.8× node:tls (AES-128-GCM)', value: ratios.native_node, ok: ratios.native_node >= 0.8 },
+  {
+    name: `rxtls+node:crypto bulk ≥ 0.8× node:tls (AES-128-GCM) (the no-TLS record pipe on node:crypto: ${f2((bulkOf(PIPE, A)?.mbps ?? NaN) / (bulkOf('node:tls', A)?.mbps ?? NaN))})`,
+    value: ratios.native_node,
+    ok: ratios.native_node >= 0.8,
+  },
   { name: 'rxtls+node:crypto handshakes ≥ 0.8× node:tls', value: ratios.hs_native_node, ok: ratios.hs_native_node >= 0.8 },
   { name: 'rxtls+noble handshakes ≥ 0.3× node:tls', value: ratios.hs_noble_node, ok: ratios.hs_noble_node >= 0.3 },
   { name: 'worker pool raw batch ≥ 1.7× single-thread noble (AES-128-GCM)', value: ratios.workers_noble, ok: ratios.workers_noble >= 1.7 },
@@ -209,7 +216,6 @@ const targets = [
   { name: 'RSS growth < 32 MiB (fast producer → slow consumer), sampled after gc()', value: ratios.rss_gc_mib, ok: ratios.rss_gc_mib < 32 },
 ];
 
-const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 
 // ── Report ──────────────────────────────────────────────────────────────────────────────────────────
 const md: string[] = [];
@@ -253,7 +259,17 @@ for (const l of BULK_LABELS) {
     f2(bulkOf(l, A)?.cores ?? NaN),
   );
 }
-md.push('', '"cores busy" = process CPU time (all threads) per wall-clock second during the transfer.', '');
+md.push(
+  '',
+  '"cores busy" = process CPU time (all threads) per wall-clock second during the transfer.',
+  '',
+  `"${PIPE}" is a calibration, not TLS: the least JavaScript that moves the same bytes as AEAD records with`,
+  'node:crypto (a fresh `createCipheriv`/`createDecipheriv` per 16 KiB record, as the nonce changes per record; records',
+  'framed out of the socket chunks in place; no handshake, state machine or RxJS). node:tls keeps one OpenSSL cipher',
+  'context per key and never runs JavaScript per record, so this row is the ceiling for any JavaScript TLS on',
+  `node:crypto here: rxtls+node reaches ${f2((bulkOf('rxtls+node', A)?.mbps ?? NaN) / (bulkOf(PIPE, A)?.mbps ?? NaN))} of it (AES-128-GCM), ${f2((bulkOf('rxtls+node', 'chacha20-poly1305')?.mbps ?? NaN) / (bulkOf(PIPE, 'chacha20-poly1305')?.mbps ?? NaN))} (ChaCha20-Poly1305).`,
+  '',
+);
 
 md.push('## 2. Raw AEAD seal+open, and the stack overhead', '');
 row('provider', ...ALGS.map((a) => `${a} MB/s`));
@@ -382,7 +398,7 @@ for (const alg of ALGS) {
   print(`raw ${alg} seal+open: noble ${f1(rawOf('noble', alg))} MB/s, node ${f1(rawOf('node', alg))} MB/s, workers ${f1(rawOf('workers', alg, 1))} MB/s (depth 2: ${f1(rawOf('workers', alg, 2))})`);
 }
 print(`ratio noble/raw (rxtls+noble bulk / raw noble, AES-128-GCM) = ${f2(ratios.noble_raw)} (ChaCha20: ${f2(chachaRatios.noble_raw)})`);
-print(`ratio native/node (rxtls+node:crypto bulk / node:tls, AES-128-GCM) = ${f2(ratios.native_node)} (ChaCha20: ${f2(chachaRatios.native_node)})`);
+print(`ratio native/node (rxtls+node:crypto bulk / node:tls, AES-128-GCM) = ${f2(ratios.native_node)} (ChaCha20: ${f2(chachaRatios.native_node)}); no-TLS record pipe / node:tls = ${f2((bulkOf(PIPE, A)?.mbps ?? NaN) / (bulkOf('node:tls', A)?.mbps ?? NaN))}`);
 print(`ratio hs-native/node (handshakes/s) = ${f2(ratios.hs_native_node)}  [${f1(hsOf('rxtls+node'))} vs ${f1(hsOf('node:tls'))}]`);
 print(`ratio hs-noble/node (handshakes/s) = ${f2(ratios.hs_noble_node)}  [${f1(hsOf('rxtls+noble'))} vs ${f1(hsOf('node:tls'))}]`);
 print(`ratio workers/noble (raw batch, AES-128-GCM) = ${f2(ratios.workers_noble)} (ChaCha20: ${f2(chachaRatios.workers_noble)}); in-connection: AES ${f2(inConn('aes-128-gcm'))}, ChaCha20 ${f2(inConn('chacha20-poly1305'))}; machine ceiling (2 free threads / 1): AES ${f2(rawOf('threads×2', A) / rawOf('threads×1', A))}`);
