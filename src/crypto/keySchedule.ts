@@ -94,6 +94,19 @@ export function suiteParams(code: number): SuiteParams | undefined {
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
+/** Encoded `"tls13 " + label`, for the few labels a connection uses over and over (bounded: labels may be any string). */
+const fullLabels = new Map<string, Uint8Array>();
+const FULL_LABEL_CACHE_SIZE = 64;
+
+function encodeFullLabel(label: string): Uint8Array {
+  let full = fullLabels.get(label);
+  if (!full) {
+    full = encoder.encode('tls13 ' + label);
+    if (fullLabels.size < FULL_LABEL_CACHE_SIZE) fullLabels.set(label, full);
+  }
+  return full;
+}
+
 /**
  * HKDF-Expand-Label (RFC 8446 §7.1): HKDF-Expand(secret, HkdfLabel, length) with
  * `HkdfLabel = uint16 length || opaque label<7..255> = "tls13 " + label || opaque context<0..255>`.
@@ -115,7 +128,7 @@ export function hkdfExpandLabel(
   context: Uint8Array,
   length: number,
 ): Uint8Array {
-  const fullLabel = encoder.encode('tls13 ' + label);
+  const fullLabel = encodeFullLabel(label);
   if (fullLabel.length > 255) throw new RangeError(`HKDF label too long: ${fullLabel.length} bytes`);
   if (context.length > 255) throw new RangeError(`HKDF context too long: ${context.length} bytes`);
   if (!Number.isInteger(length) || length < 0 || length > 0xffff) {

@@ -21,6 +21,7 @@ import {
   type Hash,
   type KeyObject,
 } from 'node:crypto';
+import { signWithKeyObject } from './keys.js';
 import type { Aead, AeadAlg, CryptoProvider, GroupName, HashAlg, Hasher, KeyExchangeKeyPair } from './provider.js';
 
 /** AEAD tag length (RFC 5116 §5.1, RFC 8439 §2.8): 16 B for all TLS 1.3 AEADs. */
@@ -63,19 +64,19 @@ function hkdfExpand(alg: HashAlg, prk: Uint8Array, info: Uint8Array, length: num
   if (!Number.isInteger(length) || length < 0 || length > 255 * hashLen) {
     throw new RangeError(`HKDF-Expand: length ${length} out of range (max ${255 * hashLen})`);
   }
+  // T(1) = HMAC(PRK, info || 0x01): one block covers every TLS 1.3 key, IV and secret.
+  const first = createHmac(alg, prk).update(info).update(BLOCK_ONE).digest();
+  if (length <= hashLen) return own(first.subarray(0, length));
   const out = new Uint8Array(length);
-  let prev: Uint8Array = new Uint8Array(0);
-  for (let i = 1, off = 0; off < length; i++) {
-    const h = createHmac(alg, prk);
-    h.update(prev);
-    h.update(info);
-    h.update(Uint8Array.of(i));
-    prev = own(h.digest());
+  out.set(first, 0);
+  let prev: Uint8Array = first;
+  for (let i = 2, off = hashLen; off < length; i++, off += hashLen) {
+    prev = createHmac(alg, prk).update(prev).update(info).update(Uint8Array.of(i)).digest();
     out.set(prev.subarray(0, Math.min(hashLen, length - off)), off);
-    off += hashLen;
   }
   return out;
 }
+const BLOCK_ONE = Uint8Array.of(1);
 
 class NodeAead implements Aead {
   private readonly key: KeyObject;
@@ -142,18 +143,32 @@ function checkNonce(nonce: Uint8Array): void {
   if (nonce.length !== NONCE) throw new RangeError(`AEAD nonce must be ${NONCE} bytes, got ${nonce.length}`);
 }
 
-// DER prefixes that wrap a raw 32 B X25519 key (RFC 8410 §7 and §4): node:crypto imports X25519 keys only as
-// PKCS#8, SPKI or JWK, so raw keys are framed with these fixed headers.
+/**
+ * Raw 32 B X25519 keys (RFC 7748) go into node:crypto as JWK (RFC 8037 §2, `kty: OKP`): node hands the raw
+ * bytes straight to OpenSSL, where a DER PKCS#8/SPKI import runs OpenSSL 3's generic decoder chain and costs
+ * several times a whole X25519 operation. Importing a private key ignores `x` (node reads only `d`), so a
+ * placeholder is passed and the public key is derived from the imported private key; should a node version
+ * insist on `x`, the fixed PKCS#8 framing (RFC 8410 §7) is the fallback.
+ */
+const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64url');
 const X25519_PKCS8_PREFIX = Uint8Array.from([
   0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20,
 ]);
-const X25519_SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00]);
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
+function importX25519Private(priv: Uint8Array): KeyObject {
+  try {
+    return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64u(priv), x: '' }, format: 'jwk' });
+  } catch {
+    const der = new Uint8Array(X25519_PKCS8_PREFIX.length + 32);
+    der.set(X25519_PKCS8_PREFIX);
+    der.set(priv, X25519_PKCS8_PREFIX.length);
+    return createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
+  }
+}
+
+/** A peer's X25519 share (32 B, any value: RFC 7748 §5 masks the top bit) as a KeyObject. */
+function importX25519Public(pub: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64u(pub) }, format: 'jwk' });
 }
 
 /** Imported X25519 keys, by key array: a handshake imports its ephemeral key once, not per operation. */
@@ -162,7 +177,7 @@ const x25519Keys = new WeakMap<Uint8Array, KeyObject>();
 function x25519PrivateKey(priv: Uint8Array): KeyObject {
   let key = x25519Keys.get(priv);
   if (!key) {
-    key = createPrivateKey({ key: Buffer.from(concat(X25519_PKCS8_PREFIX, priv)), format: 'der', type: 'pkcs8' });
+    key = importX25519Private(priv);
     x25519Keys.set(priv, key);
   }
   return key;
@@ -206,8 +221,10 @@ function keyPairFromPrivate(group: GroupName, privateKey: Uint8Array): KeyExchan
       if (privateKey.length !== 32) throw new RangeError(`x25519: private key must be 32 bytes`);
       // The returned array is the cache key of the imported KeyObject, so sharedSecret reuses it.
       const priv = own(privateKey);
-      const spki = createPublicKey(x25519PrivateKey(priv)).export({ format: 'der', type: 'spki' });
-      return { group, privateKey: priv, publicKey: own(spki.subarray(spki.length - 32)) };
+      const { x } = createPublicKey(x25519PrivateKey(priv)).export({ format: 'jwk' });
+      const publicKey = new Uint8Array(Buffer.from(x ?? '', 'base64url'));
+      if (publicKey.length !== 32) throw new Error('x25519: node:crypto exported no public key');
+      return { group, privateKey: priv, publicKey };
     }
     case 'secp256r1':
     case 'secp384r1': {
@@ -231,11 +248,7 @@ function sharedSecret(group: GroupName, privateKey: Uint8Array, peerPublic: Uint
       if (privateKey.length !== 32) throw new RangeError(`x25519: private key must be 32 bytes`);
       if (peerPublic.length !== 32) return null;
       try {
-        const publicKey = createPublicKey({
-          key: Buffer.from(concat(X25519_SPKI_PREFIX, peerPublic)),
-          format: 'der',
-          type: 'spki',
-        });
+        const publicKey = importX25519Public(peerPublic);
         const z = own(diffieHellman({ privateKey: x25519PrivateKey(privateKey), publicKey }));
         // RFC 8446 §7.4.2 / RFC 7748 §6.1: an all-zero result means a low-order peer share; abort.
         return isAllZero(z) ? null : z;
@@ -281,15 +294,45 @@ const SCHEMES = new Map<number, SchemeSpec>([
   [0x0601, { keyType: 'rsa', hash: 'sha512' }], // rsa_pkcs1_sha512
 ]);
 
+/** An imported SubjectPublicKeyInfo with the facts `verify` checks, read once. */
+interface SpkiKey {
+  readonly key: KeyObject;
+  readonly type: string | undefined;
+  readonly curve: string | undefined;
+}
+
+/**
+ * Imported SubjectPublicKeyInfos by content, at most {@link SPKI_CACHE_SIZE}, least recently used evicted:
+ * a DER SPKI import costs more than an ECDSA verification, and a client meets the same server keys again.
+ * Only the parsed key is cached, never a verification result.
+ */
+const spkiKeys = new Map<string, SpkiKey>();
+const SPKI_CACHE_SIZE = 64;
+
+function spkiKey(spki: Uint8Array): SpkiKey {
+  const id = Buffer.from(spki.buffer, spki.byteOffset, spki.length).toString('latin1');
+  const hit = spkiKeys.get(id);
+  if (hit) {
+    spkiKeys.delete(id); // re-insert: most recently used last
+    spkiKeys.set(id, hit);
+    return hit;
+  }
+  const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  const entry: SpkiKey = { key, type: key.asymmetricKeyType, curve: key.asymmetricKeyDetails?.namedCurve };
+  if (spkiKeys.size >= SPKI_CACHE_SIZE) spkiKeys.delete(spkiKeys.keys().next().value!);
+  spkiKeys.set(id, entry);
+  return entry;
+}
+
 function verify(scheme: number, spki: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   const spec = SCHEMES.get(scheme);
   if (!spec) return false;
   try {
-    const key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+    const { key, type, curve } = spkiKey(spki);
     // The key must match the scheme: e.g. rsa_pss_rsae_* needs an rsaEncryption key (RFC 8446 §4.2.3), and an
     // ECDSA scheme names its curve.
-    if (key.asymmetricKeyType !== spec.keyType) return false;
-    if (spec.curve && key.asymmetricKeyDetails?.namedCurve !== spec.curve) return false;
+    if (type !== spec.keyType) return false;
+    if (spec.curve && curve !== spec.curve) return false;
     if (spec.keyType === 'ec') {
       return nodeVerify(spec.hash, message, { key, dsaEncoding: 'der' }, signature);
     }
@@ -327,7 +370,8 @@ function generateKeyPair(group: GroupName): KeyExchangeKeyPair {
  * The node:crypto provider (OpenSSL): SHA-256/384 (32/48 B), HMAC, HKDF (RFC 5869), AES-128/256-GCM and
  * ChaCha20-Poly1305 (RFC 5116, RFC 8439; 16/32 B keys, 12 B nonce, 16 B tag), X25519 (RFC 7748, 32 B) and
  * P-256/P-384 ECDH (SEC 1; 65/97 B uncompressed points, 32/48 B x-coordinate secrets), and signature
- * verification for ECDSA P-256/P-384, Ed25519, RSA-PSS (RSAE) and RSA PKCS#1 v1.5 (RFC 8446 §4.2.3).
+ * verification for ECDSA P-256/P-384, Ed25519, RSA-PSS (RSAE) and RSA PKCS#1 v1.5 (RFC 8446 §4.2.3). It also
+ * signs CertificateVerify content with keys from `loadPrivateKey` through OpenSSL ({@link CryptoProvider.signWith}).
  *
  * API misuse (wrong key or nonce length, invalid own private key, HKDF length out of range) throws; peer
  * input never does: `open` returns `null`, `sharedSecret` returns `null`, `verify` returns `false`.
@@ -353,4 +397,5 @@ export const nodeProvider: CryptoProvider = {
   keyPairFromPrivate,
   sharedSecret,
   verify,
+  signWith: signWithKeyObject,
 };

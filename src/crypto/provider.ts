@@ -96,6 +96,12 @@ export interface CryptoProvider {
   verify(scheme: number, spki: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
   /** Optional batch/asynchronous record protection. */
   readonly batch?: BatchCipher;
+  /**
+   * Optional: sign CertificateVerify content (RFC 8446 §4.4.3) with `key` under `scheme` on the provider's own
+   * engine (node:crypto: OpenSSL, for keys made by `loadPrivateKey`). `undefined` when it cannot use this key,
+   * which then signs by itself ({@link SigningKey.sign}). Same signature formats as `SigningKey.sign`.
+   */
+  signWith?(key: SigningKey, scheme: number, message: Uint8Array): Uint8Array | undefined;
 }
 
 /** Incremental hash state. */

@@ -2,15 +2,15 @@
  * Signature verification in pure JS (no node:crypto): backs the noble provider's `verify` for CertificateVerify
  * (RFC 8446 §4.4.3) and anything else that checks a signature against a DER SubjectPublicKeyInfo.
  *
- * - ECDSA P-256/SHA-256 and P-384/SHA-384 (noble), DER `Ecdsa-Sig-Value`; high S is accepted because OpenSSL
- *   produces it half the time (ECDSA itself does not forbid it).
+ * - ECDSA P-256/SHA-256 and P-384/SHA-384 (noble arithmetic, {@link verifyEcdsaDigest}: keys seen repeatedly get
+ *   precomputed tables), DER `Ecdsa-Sig-Value`; high S is accepted because OpenSSL produces it half the time
+ *   (ECDSA itself does not forbid it).
  * - Ed25519 (RFC 8032, noble) with strict (non-ZIP-215) decoding.
  * - RSA (RFC 8017) with BigInt exponentiation on the public key (public data only, so timing does not matter):
  *   RSASSA-PSS with MGF1 and salt length = hash length (RFC 8446 §4.2.3) and RSASSA-PKCS1-v1_5.
  *
  * Every failure — malformed key or signature, a scheme that does not match the key, a bad signature — is `false`.
  */
-import { p256, p384 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { Reader } from '../wire/reader.js';
@@ -27,6 +27,7 @@ import {
   type Spki,
 } from '../wire/der.js';
 import { SignatureScheme } from '../wire/tls/constants.js';
+import { type EcdsaCurveName, verifyEcdsaDigest } from './ecdsa.js';
 
 /** Key types a SubjectPublicKeyInfo can hold, as far as TLS 1.3 is concerned here. */
 export type SpkiKeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519' | 'rsa' | 'unknown';
@@ -111,9 +112,9 @@ export function verifySignature(scheme: number, spki: Uint8Array, message: Uint8
     const type = keyTypeOf(key);
     switch (scheme) {
       case SignatureScheme.ecdsa_secp256r1_sha256:
-        return type === 'ecdsa-p256' && verifyEcdsa(p256, 32, key.publicKey, message, signature);
+        return type === 'ecdsa-p256' && verifyEcdsa('p256', SHA256, key.publicKey, message, signature);
       case SignatureScheme.ecdsa_secp384r1_sha384:
-        return type === 'ecdsa-p384' && verifyEcdsa(p384, 48, key.publicKey, message, signature);
+        return type === 'ecdsa-p384' && verifyEcdsa('p384', SHA384, key.publicKey, message, signature);
       case SignatureScheme.ed25519:
         // RFC 8032 §5.1.7 (strict decoding, as OpenSSL does).
         return (
@@ -142,20 +143,10 @@ export function verifySignature(scheme: number, spki: Uint8Array, message: Uint8
   }
 }
 
-interface EcdsaCurve {
-  readonly Point: { readonly Fn: { readonly ORDER: bigint } };
-  verify(sig: Uint8Array, msg: Uint8Array, pub: Uint8Array, opts: { prehash: boolean; lowS: boolean; format: 'compact' }): boolean;
-}
-
 /** ECDSA (FIPS 186-5 §6.4.2) over the curve's own hash; the DER signature is parsed strictly here. */
-function verifyEcdsa(curve: EcdsaCurve, size: number, pub: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
+function verifyEcdsa(curve: EcdsaCurveName, h: HashInfo, pub: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   const { r, s } = parseEcdsaSignature(sig);
-  const n = curve.Point.Fn.ORDER;
-  if (r <= 0n || r >= n || s <= 0n || s >= n) return false;
-  const compact = new Uint8Array(2 * size);
-  compact.set(bigIntToBytes(r, size), 0);
-  compact.set(bigIntToBytes(s, size), size);
-  return curve.verify(compact, message, pub, { prehash: true, lowS: false, format: 'compact' });
+  return verifyEcdsaDigest(curve, pub, h.hash(message), r, s);
 }
 
 /** RSAVP1 (RFC 8017 §5.2.2 / §8.1.2 step 2) then the encoding check `check(EM, modBits)`. */

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { nobleProvider } from './noble.js';
-import type { AeadAlg, BatchCipher, CryptoProvider, RecordJob } from './provider.js';
+import type { AeadAlg, BatchCipher, CryptoProvider, RecordJob, SigningKey } from './provider.js';
 import type { WorkerReply, WorkerRequest } from './worker.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
@@ -310,6 +310,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     keyPairFromPrivate: (group, priv) => base.keyPairFromPrivate(group, priv),
     sharedSecret: (group, priv, peer) => base.sharedSecret(group, priv, peer),
     verify: (scheme, spki, message, signature) => base.verify(scheme, spki, message, signature),
+    ...(base.signWith ? { signWith: (key: SigningKey, scheme: number, message: Uint8Array) => base.signWith!(key, scheme, message) } : {}),
     batch,
     size,
     stats: () => ({ threads: workers.length, requests: workers.map((w) => w.requests) }),

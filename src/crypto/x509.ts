@@ -86,6 +86,12 @@ interface Cert {
   readonly keyUsage?: Uint8Array;
   /** extendedKeyUsage OIDs, if the extension is present. */
   readonly eku?: string[];
+  /**
+   * Issuers whose signature over this certificate has verified. Certificates are parsed once per content
+   * (`parseCert`), so a server's chain is checked against the same issuer objects on every handshake and the
+   * signature is verified once; a re-parsed certificate starts with an empty set.
+   */
+  readonly verifiedBy: WeakSet<Cert>;
 }
 
 interface TbsFields {
@@ -180,6 +186,7 @@ function parseCertUncached(der: Uint8Array): Cert {
     notAfter: f.notAfter,
     spki: f.spki,
     criticalUnknown,
+    verifiedBy: new WeakSet(),
     ...(pathLen !== undefined ? { pathLen } : {}),
     ...(keyUsage ? { keyUsage } : {}),
     ...(eku ? { eku } : {}),
@@ -397,7 +404,11 @@ function buildPath(store: TrustStore, certs: readonly Cert[]): { path: Cert[]; a
     let badSignature: string | undefined;
     const issued = (issuer: Cert): boolean => {
       if (!cur.x509.checkIssued(issuer.x509)) return false;
-      if (cur.x509.verify(issuer.x509.publicKey)) return true;
+      if (cur.verifiedBy.has(issuer)) return true;
+      if (cur.x509.verify(issuer.x509.publicKey)) {
+        cur.verifiedBy.add(issuer);
+        return true;
+      }
       badSignature = `signature of ${displayName(cur.x509.subject)} by ${displayName(issuer.x509.subject)} does not verify`;
       return false;
     };

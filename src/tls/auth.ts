@@ -3,6 +3,7 @@
  * Certificate and CertificateVerify, and producing ours.
  */
 import { abort, fail } from '../core/errors.js';
+import { signWithProvider } from '../crypto/signing.js';
 import { certificateSpki } from '../crypto/x509.js';
 import { AlertDescription, SignatureScheme } from '../wire/tls/constants.js';
 import type { Certificate, CertificateVerify } from '../wire/tls/messages.js';
@@ -105,6 +106,6 @@ export function sendCertificateAndVerify(cx: Cx, role: 'server' | 'client', sche
     body: { context, entries: s.config.chain.map((cert) => ({ cert, extensions: [] })) },
   });
   const content = certificateVerifyContent(role, transcriptHash(cx));
-  const signature = s.config.key!.sign(scheme, content);
+  const signature = signWithProvider(s.config.provider, s.config.key!, scheme, content);
   sendHandshake(cx, { type: 'certificate_verify', body: { scheme, signature } });
 }
