@@ -21,7 +21,7 @@ import type { OperatorFunction, SchedulerLike, Subscriber, Subscription } from '
 import { TlsError, assertNever } from '../src/core/errors.js';
 import type { Effect, HandshakeInfo, Input } from '../src/core/types.js';
 import type { AeadAlg } from '../src/crypto/provider.js';
-import { createConnection, handleEvents, nextTimeout, shutdownState, type TlsState } from '../src/tls/connection.js';
+import { createConnection, handleEvents, nextTimeout, shutdownState, writeBacklog, type TlsState } from '../src/tls/connection.js';
 import type { TlsConfig } from '../src/tls/config.js';
 import { sessionUsable, type TlsSession } from '../src/tls/session.js';
 import { AlertDescription, AlertLevel } from '../src/wire/tls/constants.js';
@@ -276,8 +276,11 @@ export function secureDuplex(
       pumping = true;
       try {
         while (!stepping && !over) {
+          // The core holds at most one seal batch's worth of unsealed data (asyncCrypto): a full backlog is
+          // backpressure like an unwritable transport; the batch's completion pumps again (onIdle).
+          const backlogged = writeBacklog(state).full;
           if (outQueue.length > 0) {
-            if (!writable) break;
+            if (!writable || backlogged) break;
             const data = outQueue.shift()!;
             outQueued -= data.length;
             app.next({ type: 'write', data });
@@ -291,7 +294,7 @@ export function secureDuplex(
             app.next(input);
             continue;
           }
-          if (pull && writable && pull()) continue;
+          if (pull && writable && !backlogged && pull()) continue;
           break;
         }
       } finally {

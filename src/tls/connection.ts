@@ -146,6 +146,19 @@ export function shutdownState(state: TlsState): {
   return { ...state.shutdown, eofWithoutCloseNotify: !!state.eofWithoutCloseNotify };
 }
 
+/**
+ * Application bytes taken by `write` and not sealed yet — with `asyncCrypto` they wait behind the seal batch in
+ * flight — and whether that backlog is full: one batch's worth (`maxPipelines` × `splitSendFragment`) or more.
+ * Adapters stop pulling from the application while it is full, as they do while the transport is not writable,
+ * so a fast producer never makes the connection queue more than about one batch.
+ */
+export function writeBacklog(state: TlsState): { readonly bytes: number; readonly full: boolean } {
+  let bytes = 0;
+  for (const item of state.txQueue) if (item.kind === 'data') bytes += item.data.length;
+  for (const w of state.pendingWrites) bytes += w.length;
+  return { bytes, full: bytes >= state.config.maxPipelines * state.config.splitSendFragment };
+}
+
 /** What was negotiated, once the handshake completed. */
 export function handshakeInfo(state: TlsState): HandshakeInfo | undefined {
   return state.info;

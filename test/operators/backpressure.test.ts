@@ -6,6 +6,8 @@ import test from 'ava';
 import { NEVER, catchError, from, lastValueFrom, map, mergeMap, of, switchMap, tap, timer, toArray } from 'rxjs';
 import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
+import { nobleProvider } from '../../src/crypto/noble.js';
+import type { BatchCipher, CryptoProvider } from '../../src/crypto/provider.js';
 import type { ByteDuplex, TlsConnection } from '../../src/rx/types.js';
 import { ca, cert, dec, enc, failure, key, virtualClock } from './virtual.js';
 
@@ -181,4 +183,61 @@ test('an async iterable is pulled as the transport allows and its completion sen
   let o = 0;
   for (const x of chunks) all.set(x, (o += x.length) - x.length);
   t.deepEqual(all, new Uint8Array(Array.from({ length: 16 }, (_, i) => Array(CHUNK).fill(i)).flat()));
+});
+
+test('asyncCrypto: while a seal batch is in flight a fast iterable is pulled only about one batch ahead', async (t) => {
+  // Seal batches complete only when the test releases them; opening stays synchronous (noble).
+  const gates: (() => void)[] = [];
+  const batch: BatchCipher = {
+    sealBatch: (alg, k, jobs) =>
+      new Promise((resolve) =>
+        gates.push(() => {
+          const aead = nobleProvider.aead(alg, k);
+          resolve(jobs.map((j) => aead.seal(j.nonce, j.aad, j.data)));
+        }),
+      ),
+    openBatch: (alg, k, jobs) => {
+      const aead = nobleProvider.aead(alg, k);
+      return jobs.map((j) => aead.open(j.nonce, j.aad, j.data));
+    },
+  };
+  const provider: CryptoProvider = Object.assign(Object.create(nobleProvider) as CryptoProvider, { batch, name: 'gated' });
+  const TOTAL = 256; // chunks of 1 KiB: 256 KiB in all
+  const BATCH = 4 * CHUNK; // maxPipelines 4 × splitSendFragment 1 KiB
+  const [c, s] = memoryDuplexPair();
+  let pulled = 0;
+  let maxAhead = 0;
+  function* producer() {
+    for (let i = 0; i < TOTAL; i++) {
+      pulled += CHUNK;
+      yield chunkAt(i);
+    }
+  }
+  let receivedBytes = 0;
+  const server = lastValueFrom(
+    of(s).pipe(
+      secure({ role: 'server', cert, key, closeOnPeerClose: true }),
+      switchMap((conn) => conn.inbound$),
+      tap((d) => (receivedBytes += d.length)),
+      toArray(),
+    ),
+  );
+  const sent = lastValueFrom(
+    of(c).pipe(
+      secure({ role: 'client', ca, servername: 'localhost', provider, asyncCrypto: true, maxPipelines: 4, splitSendFragment: CHUNK }),
+      switchMap((conn) => conn.send(producer())),
+    ),
+    { defaultValue: 'done' },
+  );
+  // Release the batches one at a time; measure how far the producer ran ahead of what reached the server.
+  for (let round = 0; round < 10 * TOTAL && receivedBytes < TOTAL * CHUNK; round++) {
+    await new Promise((r) => setImmediate(r));
+    maxAhead = Math.max(maxAhead, pulled - receivedBytes);
+    gates.shift()?.();
+  }
+  t.is(await sent, 'done');
+  const chunks = await server;
+  t.deepEqual(Buffer.concat(chunks), Buffer.concat(Array.from({ length: TOTAL }, (_, i) => chunkAt(i))));
+  // In flight: one batch; queued in the core: up to one more; plus the chunk just pulled.
+  t.true(maxAhead <= 2 * BATCH + 2 * CHUNK, `the producer ran ${maxAhead} bytes ahead of the server`);
 });
