@@ -9,9 +9,9 @@
  * - request {@link WorkerRequest}: the records packed into one transferred `ArrayBuffer` (`buf`); `layout`
  *   holds, per record, the byte offsets of its 12 B nonce, its AAD and its data and their lengths. Data
  *   segments start 4-byte aligned (noble's AES-GCM copies unaligned input).
- * - reply {@link WorkerReply}: the results of every record in order, packed into one transferred
- *   `ArrayBuffer` with their lengths (−1 for a record that failed authentication); or `error` (a message)
- *   when the request was malformed.
+ * - reply {@link WorkerReply}: the request's buffer transferred back, each record's result written over its
+ *   data slot (slots leave room for the 16 B tag), with the lengths (−1 for a record that failed
+ *   authentication); or `error` (a message) when the request was malformed.
  */
 import { parentPort } from 'node:worker_threads';
 import { gcm } from '@noble/ciphers/aes.js';
@@ -25,20 +25,21 @@ export interface WorkerRequest {
   readonly alg: AeadAlg;
   readonly key: Uint8Array;
   readonly buf: ArrayBuffer;
-  /** Per record, 5 numbers: nonce offset, AAD offset, AAD length, data offset, data length. */
+  /** Per record, {@link LAYOUT_STRIDE} numbers: nonce offset, AAD offset, AAD length, data offset, data length, data slot size. */
   readonly layout: Uint32Array;
 }
 
 /**
- * A worker's answer to the request with the same `id`: every result packed back to back into one transferred
- * `buf`, `lengths[i]` bytes each (−1: record `i` failed authentication).
+ * A worker's answer to the request with the same `id`: the request's own buffer, transferred back, with result
+ * `i` written over record `i`'s data (its slot has room for the 16 B tag), `lengths[i]` bytes (−1: record `i`
+ * failed authentication).
  */
 export type WorkerReply =
   | { readonly id: number; readonly buf: ArrayBuffer; readonly lengths: Int32Array }
   | { readonly id: number; readonly error: string };
 
 /** Number of `layout` entries per record. */
-export const LAYOUT_STRIDE = 5;
+export const LAYOUT_STRIDE = 6;
 
 /** AEAD tag length (RFC 5116 §5.1, RFC 8439 §2.8): 16 B. */
 const TAG = 16;
@@ -72,23 +73,28 @@ export function processRequest(req: WorkerRequest): (Uint8Array | null)[] {
   return results;
 }
 
-/** Pack results into one buffer (one transfer and one allocation on the main thread's side per reply). */
-export function packResults(id: number, results: readonly (Uint8Array | null)[]): { id: number; buf: ArrayBuffer; lengths: Int32Array } {
+/**
+ * Answer `req` in its own buffer: each result overwrites its record's data slot (already consumed), so a batch
+ * costs no buffer allocation here beyond the cipher's own output, and the same memory goes back to the caller.
+ * A result longer than its slot (a caller that did not leave room for the tag) is API misuse.
+ */
+export function answerInPlace(req: WorkerRequest): { id: number; buf: ArrayBuffer; lengths: Int32Array } {
+  const results = processRequest(req);
+  const bytes = new Uint8Array(req.buf);
   const lengths = new Int32Array(results.length);
-  let size = 0;
-  results.forEach((r, i) => {
-    lengths[i] = r ? r.length : -1;
-    size += r ? r.length : 0;
-  });
-  const buf = new ArrayBuffer(size);
-  const bytes = new Uint8Array(buf);
-  let off = 0;
-  for (const r of results) {
-    if (!r) continue;
-    bytes.set(r, off);
-    off += r.length;
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
+    if (!r) {
+      lengths[i] = -1;
+      continue;
+    }
+    const at = req.layout[i * LAYOUT_STRIDE + 3]!;
+    const room = req.layout[i * LAYOUT_STRIDE + 5] ?? 0;
+    if (r.length > room) throw new Error(`result ${i} (${r.length} B) does not fit its slot (${room} B)`);
+    bytes.set(r, at);
+    lengths[i] = r.length;
   }
-  return { id, buf, lengths };
+  return { id: req.id, buf: req.buf, lengths };
 }
 
 const port = parentPort;
@@ -96,7 +102,7 @@ if (port) {
   port.on('message', (req: WorkerRequest) => {
     let reply: WorkerReply;
     try {
-      reply = packResults(req.id, processRequest(req));
+      reply = answerInPlace(req);
     } catch (err) {
       reply = { id: req.id, error: err instanceof Error ? err.message : String(err) };
     }

@@ -16,7 +16,9 @@ import type { WorkerReply, WorkerRequest } from './worker.js';
 const NONCE = 12;
 const KEY_LENGTH: Record<AeadAlg, number> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 };
 /** Entries per record in a request's layout (see worker.ts). */
-const STRIDE = 5;
+const STRIDE = 6;
+/** AEAD tag length: a seal result is this much longer than its input, so data slots leave room for it. */
+const TAG = 16;
 /**
  * A batch is cut into at most one part per worker, and no part smaller than this many bytes of record data:
  * below it, one message round trip (~50-100 µs) costs more than the AEAD work it moves (16 KiB of noble
@@ -89,6 +91,8 @@ export interface WorkerPoolStats {
 }
 
 interface Pending {
+  /** The request's layout: where each record's result comes back in the buffer. */
+  readonly layout: Uint32Array;
   readonly resolve: (results: (Uint8Array | null)[]) => void;
   readonly reject: (err: Error) => void;
 }
@@ -110,7 +114,7 @@ class PoolWorker {
       this.pending.delete(reply.id);
       if (this.pending.size === 0) this.worker.unref();
       if ('error' in reply) p.reject(new Error(`crypto worker: ${reply.error}`));
-      else p.resolve(unpack(reply.buf, reply.lengths));
+      else p.resolve(unpack(reply.buf, p.layout, reply.lengths));
     });
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => this.fail(new Error(`crypto worker exited (code ${code})`)));
@@ -128,6 +132,7 @@ class PoolWorker {
         this.inflightBytes -= bytes;
       };
       this.pending.set(req.id, {
+        layout: req.layout,
         resolve: (r) => {
           done();
           resolve(r);
@@ -156,17 +161,12 @@ class PoolWorker {
 
 const align4 = (n: number): number => (n + 3) & ~3;
 
-/** A reply's results: views into its one buffer, `null` where a record failed authentication. */
-function unpack(buf: ArrayBuffer, lengths: Int32Array): (Uint8Array | null)[] {
+/** A reply's results: views into the request's buffer, where the worker wrote them over the records. */
+function unpack(buf: ArrayBuffer, layout: Uint32Array, lengths: Int32Array): (Uint8Array | null)[] {
   const out: (Uint8Array | null)[] = new Array(lengths.length);
-  let off = 0;
   for (let i = 0; i < lengths.length; i++) {
     const n = lengths[i]!;
-    if (n < 0) out[i] = null;
-    else {
-      out[i] = new Uint8Array(buf, off, n);
-      off += n;
-    }
+    out[i] = n < 0 ? null : new Uint8Array(buf, layout[i * STRIDE + 3]!, n);
   }
   return out;
 }
@@ -177,7 +177,7 @@ function unpack(buf: ArrayBuffer, lengths: Int32Array): (Uint8Array | null)[] {
  */
 function pack(id: number, op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): WorkerRequest {
   let size = 0;
-  for (const j of jobs) size = align4(align4(size + NONCE + j.aad.length) + j.data.length);
+  for (const j of jobs) size = align4(align4(size + NONCE + j.aad.length) + j.data.length + TAG);
   const buf = new ArrayBuffer(size);
   const bytes = new Uint8Array(buf);
   const layout = new Uint32Array(jobs.length * STRIDE);
@@ -193,7 +193,9 @@ function pack(id: number, op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readon
     bytes.set(j.data, off);
     layout[l + 3] = off;
     layout[l + 4] = j.data.length;
-    off = align4(off + j.data.length);
+    // The slot: the data, and room for the result to be written over it (sealing adds the tag).
+    layout[l + 5] = align4(j.data.length + TAG);
+    off += layout[l + 5]!;
   });
   return { id, op, alg, key, buf, layout };
 }
@@ -235,8 +237,8 @@ function split(jobs: readonly RecordJob[], parts: number, minPartBytes: number):
  * - A batch is split into contiguous parts of about equal size, one per worker (parts of at least 16 KiB),
  *   so the records of one connection use every core; the Promise resolves with the results in job order,
  *   `null` for a record that fails authentication.
- * - Copies: the records of a part are copied once into a buffer that is transferred to the worker; the
- *   part's results come back packed in one transferred buffer, and each result is a view into it.
+ * - Copies: the records of a part are copied once into a buffer that is transferred to the worker, which
+ *   writes each result over its record and transfers the same buffer back; each result is a view into it.
  * - Workers start on the first batch and are `unref()`'d while idle: an idle pool never keeps the process
  *   alive. `close()` terminates them. A crashed worker rejects its pending batches and is replaced.
  * - API misuse (a wrong key or nonce length, a closed pool) throws at once.
