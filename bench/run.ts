@@ -91,6 +91,14 @@ const RSS_RUNS = [
     flags: ['--expose-gc', '--no-concurrent-array-buffer-sweeping'],
     label: 'rxtls, `gc()` before every sample (every 100 ms): memory still referenced',
   },
+  {
+    key: 'reverse',
+    impl: 'rxtls',
+    direction: 's2c',
+    mode: 'natural',
+    flags: ['--expose-gc'],
+    label: 'rxtls, the reverse: server → client (fast server, slow client), raw peak',
+  },
   { key: 'nodetls', impl: 'node:tls', mode: 'natural', flags: ['--expose-gc'], label: 'node:tls, same scenario, raw peak' },
   {
     key: 'churn',
@@ -132,7 +140,7 @@ for (let rep = 1; rep <= cfg.reps; rep++) {
 log(`memory: ${cfg.rssBytes / MiB} MiB fast producer → slow consumer`);
 for (const r of RSS_RUNS) {
   collect(
-    await child([{ task: 'rss', args: { bytes: cfg.rssBytes, provider: 'node', impl: r.impl, mode: r.mode, key: r.key } }], {
+    await child([{ task: 'rss', args: { bytes: cfg.rssBytes, provider: 'node', impl: r.impl, mode: r.mode, key: r.key, ...('direction' in r ? { direction: r.direction } : {}) } }], {
       flags: [...r.flags],
       ...('env' in r ? { env: { ...r.env } } : {}),
     }),
@@ -209,7 +217,7 @@ const targets = [
   { name: 'rxtls+noble handshakes ≥ 0.3× node:tls', value: ratios.hs_noble_node, ok: ratios.hs_noble_node >= 0.3 },
   { name: 'worker pool raw batch ≥ 1.7× single-thread noble (AES-128-GCM)', value: ratios.workers_noble, ok: ratios.workers_noble >= 1.7 },
   {
-    name: `RSS growth < 32 MiB (fast producer → slow consumer), raw peak (node:tls: ${f1(rssResults.get('nodetls')?.growthMiB ?? NaN)} MiB, no-TLS calibration: ${f1(rssResults.get('churn')?.growthMiB ?? NaN)} MiB)`,
+    name: `RSS growth < 32 MiB (fast producer → slow consumer), raw peak (the reverse direction: ${f1(rssResults.get('reverse')?.growthMiB ?? NaN)} MiB; node:tls: ${f1(rssResults.get('nodetls')?.growthMiB ?? NaN)} MiB, no-TLS calibration: ${f1(rssResults.get('churn')?.growthMiB ?? NaN)} MiB)`,
     value: ratios.rss_mib,
     ok: ratios.rss_mib < 32,
   },

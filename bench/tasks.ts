@@ -506,13 +506,15 @@ export async function rss(a: {
   mode: 'natural' | 'gc';
   highWaterMark?: number;
   impl?: RssImpl;
+  /** rxtls only: `s2c` makes the server the fast producer and the client the slow consumer. */
+  direction?: 'c2s' | 's2c';
 }): Promise<RssResult> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('rss: run with --expose-gc');
   const impl = a.impl ?? 'rxtls';
   const highWaterMark = a.highWaterMark ?? 64 * 1024;
   const ring = payloadRing(64 * 1024);
-  const run = impl === 'rxtls' ? await rssRxtls(a.provider, highWaterMark, ring) : impl === 'node:tls' ? await rssNodeTls(ring) : rssChurn(ring);
+  const run = impl === 'rxtls' ? await rssRxtls(a.provider, highWaterMark, ring, a.direction ?? 'c2s') : impl === 'node:tls' ? await rssNodeTls(ring) : rssChurn(ring);
   let peak = 0;
   let peakAb = 0;
   let peakHeap = 0;
@@ -580,7 +582,7 @@ interface RssRun {
 const STALL_EVERY = 4 * MiB;
 const STALL_MS = 25;
 
-async function rssRxtls(providerName: ProviderName, highWaterMark: number, ring: readonly Uint8Array[]): Promise<RssRun> {
+async function rssRxtls(providerName: ProviderName, highWaterMark: number, ring: readonly Uint8Array[], direction: 'c2s' | 's2c'): Promise<RssRun> {
   const p = provider(providerName);
   const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, highWaterMark });
   const subs = new Subscription();
@@ -588,14 +590,15 @@ async function rssRxtls(providerName: ProviderName, highWaterMark: number, ring:
   const client = rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p, highWaterMark });
   const conn = await new Promise<TlsConnection>((resolve, reject) => subs.add(client.subscribe({ next: resolve, error: reject })));
   const serverConn = await accepted;
+  const [producer, consumer] = direction === 'c2s' ? [conn, serverConn] : [serverConn, conn];
   return {
-    api: 'send(asyncIterable) → receive(project)',
+    api: `send(asyncIterable) → receive(project), ${direction === 'c2s' ? 'client → server' : 'server → client'}`,
     transfer: (bytes) =>
       new Promise<void>((resolve, reject) => {
         let n = 0;
         let sinceStall = 0;
         subs.add(
-          serverConn
+          consumer
             .receive((d) => {
               n += d.length;
               sinceStall += d.length;
@@ -608,7 +611,7 @@ async function rssRxtls(providerName: ProviderName, highWaterMark: number, ring:
         async function* produce() {
           for (let sent = 0, i = 0; sent < bytes; i++, sent += 64 * 1024) yield ring[i % ring.length]!;
         }
-        subs.add(conn.send(produce()).subscribe({ error: reject }));
+        subs.add(producer.send(produce()).subscribe({ error: reject }));
       }),
     close: () => {
       subs.unsubscribe();

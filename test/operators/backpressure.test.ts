@@ -22,72 +22,79 @@ const BOUND = HWM + HWM + 4 * CHUNK;
 
 const chunkAt = (i: number) => new Uint8Array(CHUNK).fill(i & 0xff);
 
-test('a fast iterable into a slow receive(): the transport pauses, memory stays bounded, every byte arrives in order', (t) => {
-  const ts = virtualClock(t);
-  let pulled = 0;
-  let consumed = 0;
-  let maxInFlight = 0;
-  let maxPipe = 0;
-  let pauses = 0;
-  let drains = 0;
-  const received: Uint8Array[] = [];
-  ts.run(({ expectObservable }) => {
-    const [c, s] = memoryDuplexPair({ highWaterMark: HWM });
-    const watch = () => {
-      maxInFlight = Math.max(maxInFlight, pulled - consumed);
-      maxPipe = Math.max(maxPipe, c.writableLength);
-    };
-    // Instrument the server end: count pauses; the client end: count drains and the pipe's queue.
-    const serverEnd: ByteDuplex = { ...s, incoming$: s.incoming$, pause: () => (pauses++, s.pause()), resume: () => s.resume() };
-    const clientEnd: ByteDuplex = {
-      ...c,
-      incoming$: c.incoming$,
-      write: (chunk) => {
-        const ok = c.write(chunk);
-        watch();
-        return ok;
-      },
-      drain$: c.drain$.pipe(tap(() => drains++)),
-    };
-    function* producer() {
-      for (let i = 0; i < COUNT; i++) {
-        pulled += CHUNK;
-        watch();
-        yield chunkAt(i);
-      }
-    }
-    const slow = (chunk: Uint8Array) =>
-      timer(10).pipe(
-        map(() => {
-          consumed += chunk.length;
-          received.push(chunk);
+for (const direction of ['client → server', 'server → client'] as const) {
+  test(`${direction}: a fast iterable into a slow receive(): the transport pauses, memory stays bounded, every byte arrives in order`, (t) => {
+    const ts = virtualClock(t);
+    let pulled = 0;
+    let consumed = 0;
+    let maxInFlight = 0;
+    let maxPipe = 0;
+    let pauses = 0;
+    let drains = 0;
+    const received: Uint8Array[] = [];
+    ts.run(({ expectObservable }) => {
+      const [c, s] = memoryDuplexPair({ highWaterMark: HWM });
+      // The producing end writes into `out`; the consuming end reads from `inn`.
+      const [out, inn] = direction === 'client → server' ? [c, s] : [s, c];
+      const watch = () => {
+        maxInFlight = Math.max(maxInFlight, pulled - consumed);
+        maxPipe = Math.max(maxPipe, out.writableLength);
+      };
+      // Instrument the consuming end: count pauses; the producing end: count drains and the pipe's queue.
+      const consumerEnd: ByteDuplex = { ...inn, incoming$: inn.incoming$, pause: () => (pauses++, inn.pause()), resume: () => inn.resume() };
+      const producerEnd: ByteDuplex = {
+        ...out,
+        incoming$: out.incoming$,
+        write: (chunk) => {
+          const ok = out.write(chunk);
           watch();
-          return chunk.length;
-        }),
+          return ok;
+        },
+        drain$: out.drain$.pipe(tap(() => drains++)),
+      };
+      function* producer() {
+        for (let i = 0; i < COUNT; i++) {
+          pulled += CHUNK;
+          watch();
+          yield chunkAt(i);
+        }
+      }
+      const slow = (chunk: Uint8Array) =>
+        timer(10).pipe(
+          map(() => {
+            consumed += chunk.length;
+            received.push(chunk);
+            watch();
+            return chunk.length;
+          }),
+        );
+      const serverSide = secure({ role: 'server', cert, key, highWaterMark: HWM, closeOnPeerClose: true });
+      const clientSide = secure({ role: 'client', ca, servername: 'localhost', highWaterMark: HWM, closeOnPeerClose: true });
+      const [producing, consuming] = direction === 'client → server' ? [clientSide, serverSide] : [serverSide, clientSide];
+      // closeOnPeerClose: the consumer answers the producer's close_notify, so its connection completes too.
+      const consumer$ = of(consumerEnd).pipe(
+        consuming,
+        switchMap((conn) => conn.receive(slow)),
       );
-    // closeOnPeerClose: the server answers the client's close_notify, so its connection completes too.
-    const server$ = of(serverEnd).pipe(
-      secure({ role: 'server', cert, key, highWaterMark: HWM, closeOnPeerClose: true }),
-      switchMap((conn) => conn.receive(slow)),
-    );
-    of(clientEnd)
-      .pipe(
-        secure({ role: 'client', ca, servername: 'localhost' }),
-        mergeMap((conn) => conn.send(producer())),
-      )
-      .subscribe();
-    // One chunk consumed every 10 ms from frame 0; the last one completes receive() (close_notify arrived).
-    const marble = `10ms x${' 9ms x'.repeat(COUNT - 2)} 9ms (x|)`;
-    expectObservable(server$).toBe(marble, { x: CHUNK });
+      of(producerEnd)
+        .pipe(
+          producing,
+          mergeMap((conn) => conn.send(producer())),
+        )
+        .subscribe();
+      // One chunk consumed every 10 ms from frame 0; the last one completes receive() (close_notify arrived).
+      const marble = `10ms x${' 9ms x'.repeat(COUNT - 2)} 9ms (x|)`;
+      expectObservable(consumer$).toBe(marble, { x: CHUNK });
+    });
+    t.is(received.length, COUNT);
+    received.forEach((chunk, i) => t.deepEqual(chunk, chunkAt(i), `chunk ${i} in order`));
+    t.true(maxInFlight <= BOUND, `at most ${BOUND} bytes between producer and consumer, saw ${maxInFlight}`);
+    t.true(maxInFlight < COUNT * CHUNK / 2, 'the producer was held back');
+    t.true(maxPipe <= HWM + CHUNK + 64, `the pipe held ${maxPipe} bytes`);
+    t.true(pauses > 0, 'the transport was paused');
+    t.true(drains > 0, 'the writer waited for drain');
   });
-  t.is(received.length, COUNT);
-  received.forEach((chunk, i) => t.deepEqual(chunk, chunkAt(i), `chunk ${i} in order`));
-  t.true(maxInFlight <= BOUND, `at most ${BOUND} bytes between producer and consumer, saw ${maxInFlight}`);
-  t.true(maxInFlight < COUNT * CHUNK / 2, 'the producer was held back');
-  t.true(maxPipe <= HWM + CHUNK + 64, `the pipe held ${maxPipe} bytes`);
-  t.true(pauses > 0, 'the transport was paused');
-  t.true(drains > 0, 'the writer waited for drain');
-});
+}
 
 test('an Observable source that ignores backpressure errors the send() with apiMisuse instead of buffering', (t) => {
   const ts = virtualClock(t);
