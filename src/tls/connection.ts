@@ -14,7 +14,7 @@
  * ```
  */
 import { DecodeError } from '../wire/reader.js';
-import { AlertDescription, AlertLevel, ContentType, KeyUpdateRequest, MAX_CIPHERTEXT, MAX_PLAINTEXT, PskKeyExchangeMode } from '../wire/tls/constants.js';
+import { AlertDescription, AlertLevel, ContentType, KeyUpdateRequest, MAX_PLAINTEXT, PskKeyExchangeMode } from '../wire/tls/constants.js';
 import { decodeHandshakeBody } from '../wire/tls/handshake.js';
 import { decodeAlert } from '../wire/tls/alert.js';
 import type { HandshakeMessage } from '../wire/tls/messages.js';
@@ -344,76 +344,75 @@ function onBytes(cx: Cx, data: Uint8Array): void {
     if (data.length) s.rxWaiting = [...s.rxWaiting, data];
     return;
   }
-  // Chunks that waited behind an open batch, then this one: each is framed where it lies, one at a time.
-  const chunks = s.rxWaiting.length ? [...s.rxWaiting, data] : [data];
-  s.rxWaiting = [];
-  for (let i = 0; i < chunks.length; i++) {
-    if ((s.phase.name as string) === 'closed') return;
-    if (s.rxInFlight) {
-      // The chunk before started an open batch: the rest waits for it.
-      s.rxWaiting = [...s.rxWaiting, ...chunks.slice(i).filter((c) => c.length > 0)];
-      return;
-    }
-    onChunk(cx, chunks[i]!);
-  }
-}
-
-/** Frame one received chunk behind the bytes kept from earlier chunks (if any). */
-function onChunk(cx: Cx, chunk: Uint8Array): void {
-  const s = cx.s;
-  const tail = s.rxBuf;
-  if (tail.length === 0) {
-    if (chunk.length) frameRecords(cx, chunk);
-    return;
-  }
+  // Everything not framed yet, in order: a partial record kept from before, chunks that waited behind an open
+  // batch, this chunk. Records are framed where they lie; only one split across chunks is copied together.
+  const chunks = [s.rxBuf, ...s.rxWaiting, data].filter((c) => c.length > 0);
   s.rxBuf = new Uint8Array(0);
-  const tailLength = tail.length >= RECORD_HEADER ? (tail[3]! << 8) | tail[4]! : -1;
-  if (chunk.length === 0 || (tailLength >= 0 && RECORD_HEADER + tailLength <= tail.length)) {
-    // Whole records left behind an open batch: frame them first, then the chunk behind what remains.
-    frameRecords(cx, tail);
-    if (chunk.length === 0 || (s.phase.name as string) === 'closed') return;
-    if (s.rxInFlight) s.rxWaiting = [...s.rxWaiting, chunk];
-    else onChunk(cx, chunk);
-    return;
+  s.rxWaiting = [];
+  const at: Cursor = { i: 0, off: 0 };
+  while ((s.phase.name as string) !== 'closed' && !s.rxInFlight) {
+    if (s.config.asyncCrypto && s.phase.name === 'connected' && startOpenBatch(cx, chunks, at)) continue;
+    const next = nextRecord(chunks, at);
+    if (next.kind === 'incomplete') break;
+    if (next.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${next.length} exceeds 2^14 + 256`));
+    if (next.kind === 'badHeader') abort(fail.unexpected(next.reason));
+    advance(chunks, at, next.bytes.length);
+    onRecord(cx, next.bytes[0]!, next.bytes.subarray(0, RECORD_HEADER), next.bytes.subarray(RECORD_HEADER));
   }
-  // A partial record is waiting: complete just that record from the new bytes (at most 16 KiB copied),
-  // then frame the rest of the chunk in place instead of copying the whole chunk behind the tail.
-  const head = tail.length >= RECORD_HEADER ? tail : concatBytes([tail, chunk.subarray(0, RECORD_HEADER - tail.length)]);
-  const length = head.length >= RECORD_HEADER ? (head[3]! << 8) | head[4]! : -1;
-  const need = RECORD_HEADER + length - tail.length;
-  if (length < 0 || length > MAX_CIPHERTEXT || need > chunk.length) {
-    frameRecords(cx, concatBytes([tail, chunk]));
-    return;
-  }
-  frameRecords(cx, concatBytes([tail, chunk.subarray(0, need)]));
-  const remaining = chunk.subarray(need);
-  if ((s.phase.name as string) === 'closed' || remaining.length === 0) return;
-  if (s.rxInFlight) s.rxWaiting = [...s.rxWaiting, remaining];
-  else frameRecords(cx, remaining);
+  if ((s.phase.name as string) === 'closed') return;
+  const rest = [chunks[at.i]?.subarray(at.off), ...chunks.slice(at.i + 1)].filter((c): c is Uint8Array => !!c && c.length > 0);
+  // Behind an open batch the rest waits as it is; otherwise it is one partial record, copied so the input
+  // chunks can be released.
+  if (s.rxInFlight) s.rxWaiting = rest;
+  else s.rxBuf = rest.length === 1 ? rest[0]!.slice() : concatBytes(rest);
 }
 
-/** Frame and process every complete record of `buf`; keep the unconsumed tail. */
-function frameRecords(cx: Cx, buf: Uint8Array): void {
-  const s = cx.s;
-  let off = 0;
-  while ((s.phase.name as string) !== 'closed' && !s.rxInFlight) {
-    if (s.config.asyncCrypto && s.phase.name === 'connected') {
-      const used = startOpenBatch(cx, buf, off);
-      if (used > 0) {
-        off += used;
-        continue;
-      }
-    }
-    const fr = frameRecord(buf, off);
-    if (fr.kind === 'incomplete') break;
-    if (fr.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${fr.length} exceeds 2^14 + 256`));
-    if (fr.kind === 'badHeader') abort(fail.unexpected(fr.reason));
-    const header = buf.subarray(off, off + 5);
-    off += fr.consumed;
-    onRecord(cx, fr.record.type, header, fr.record.fragment);
+/** A read position in a list of received chunks. */
+interface Cursor {
+  i: number;
+  off: number;
+}
+
+/** `n` bytes from the cursor on, without moving it: a view when they lie in one chunk, else a copy. */
+function peek(chunks: readonly Uint8Array[], at: Cursor, n: number): Uint8Array | undefined {
+  const first = chunks[at.i];
+  if (first && first.length - at.off >= n) return first.subarray(at.off, at.off + n);
+  const out = new Uint8Array(n);
+  let got = 0;
+  for (let i = at.i, off = at.off; got < n && i < chunks.length; i++, off = 0) {
+    const piece = chunks[i]!.subarray(off, off + (n - got));
+    out.set(piece, got);
+    got += piece.length;
   }
-  // Keep only the unconsumed tail, copied so the input chunk can be released.
-  s.rxBuf = (s.phase.name as string) === 'closed' || off === buf.length ? new Uint8Array(0) : buf.slice(off);
+  return got === n ? out : undefined;
+}
+
+/** Move the cursor `n` bytes on (past chunks it finishes). */
+function advance(chunks: readonly Uint8Array[], at: Cursor, n: number): void {
+  at.off += n;
+  while (at.i < chunks.length && at.off >= chunks[at.i]!.length) {
+    at.off -= chunks[at.i]!.length;
+    at.i++;
+  }
+}
+
+type NextRecord =
+  | { readonly kind: 'record'; readonly bytes: Uint8Array }
+  | { readonly kind: 'incomplete' }
+  | { readonly kind: 'overflow'; readonly length: number }
+  | { readonly kind: 'badHeader'; readonly reason: string };
+
+/**
+ * The next whole record at the cursor (header and fragment, contiguous). A length above 2^14 + 256 is
+ * reported from the header alone (RFC 8446 §5.2), so a hostile length never makes us wait for more.
+ */
+function nextRecord(chunks: readonly Uint8Array[], at: Cursor): NextRecord {
+  const head = peek(chunks, at, RECORD_HEADER);
+  if (!head) return { kind: 'incomplete' };
+  const fr = frameRecord(head, 0);
+  if (fr.kind === 'overflow' || fr.kind === 'badHeader') return fr;
+  const bytes = peek(chunks, at, RECORD_HEADER + ((head[3]! << 8) | head[4]!));
+  return bytes ? { kind: 'record', bytes } : { kind: 'incomplete' };
 }
 
 function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array): void {
@@ -580,31 +579,30 @@ function skipEarly(cx: Cx, length: number): boolean {
 }
 
 /**
- * Asynchronous opening: frame every complete application-data record available (up to `maxPipelines`) and
- * open them as one batch through a `crypto` effect. Returns the bytes consumed (0: take the synchronous path,
- * which also reports malformed records).
+ * Asynchronous opening: frame the complete application-data records at the cursor, across every chunk
+ * received so far (up to `maxPipelines`), and open them as one batch through a `crypto` effect. False when
+ * there is none (the synchronous path then handles what comes next, and reports malformed records).
  */
-function startOpenBatch(cx: Cx, buf: Uint8Array, start: number): number {
+function startOpenBatch(cx: Cx, chunks: readonly Uint8Array[], at: Cursor): boolean {
   const s = cx.s;
   const key = s.rxKey!;
   const records: Uint8Array[] = [];
   const jobs: { nonce: Uint8Array; aad: Uint8Array; data: Uint8Array }[] = [];
-  let off = start;
   while (records.length < s.config.maxPipelines) {
-    const fr = frameRecord(buf, off);
-    if (fr.kind !== 'record' || fr.record.type !== ContentType.application_data) break;
-    // A view, not a copy: input chunks are never modified, and the batch holds them only until it completes.
-    const raw = buf.subarray(off, off + fr.consumed);
+    const next = nextRecord(chunks, at);
+    if (next.kind !== 'record' || next.bytes[0] !== ContentType.application_data) break;
+    // Views where possible: input chunks are never modified, and the batch holds them only until it completes.
+    const raw = next.bytes;
     records.push(raw);
     jobs.push({ nonce: recordNonce(key.iv, key.seq + jobs.length), aad: raw.subarray(0, RECORD_HEADER), data: raw.subarray(RECORD_HEADER) });
-    off += fr.consumed;
+    advance(chunks, at, raw.length);
   }
-  if (!records.length) return 0;
+  if (!records.length) return false;
   s.rxKey = { ...key, seq: key.seq + records.length, used: key.used + records.length };
   const jobId = s.nextJobId++;
   s.rxInFlight = { jobId, records };
   cx.effects.push({ type: 'crypto', jobId, op: 'open', alg: key.aead.alg, key: key.key, jobs });
-  return off - start;
+  return true;
 }
 
 /** An open batch finished: process each record in order, then continue with buffered bytes. */
@@ -627,7 +625,7 @@ function onOpenDone(cx: Cx, results: readonly (Uint8Array | null)[]): void {
     if ((s.phase.name as string) === 'closed') return;
     if (s.rxKey !== keyBefore) {
       // A KeyUpdate: the rest of the batch was opened with the old key; frame it again under the new one.
-      s.rxBuf = concatBytes([...batch.records.slice(i + 1), s.rxBuf]);
+      s.rxWaiting = [...batch.records.slice(i + 1), ...s.rxWaiting];
       break;
     }
   }

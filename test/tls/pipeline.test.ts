@@ -190,3 +190,23 @@ test('async crypto: any chunking of many small records, a KeyUpdate among them, 
     { numRuns: 60 },
   );
 });
+
+test('async crypto: records that arrived in several chunks while a batch was in flight are opened as one batch', async (t) => {
+  const pair = new Pair({ splitSendFragment: 1000 }, { provider: asyncProvider(), asyncCrypto: true, maxPipelines: 8 });
+  pair.start();
+  await pair.driveAsync();
+  const data = Uint8Array.from({ length: 8000 }, (_, i) => (i * 13) & 0xff);
+  pair.input('client', { type: 'write', now: NOW, data });
+  const wire = Buffer.concat(pair.inbox.server.splice(0));
+  const sizes = recordSizes(wire);
+  t.deepEqual(sizes, Array(8).fill(1017));
+  // One record per chunk: the first starts a batch; the other seven arrive while it is in flight.
+  for (let i = 0, off = 0; i < 8; off += 5 + sizes[i]!, i++) {
+    pair.input('server', { type: 'received', now: NOW, data: wire.subarray(off, off + 5 + sizes[i]!) });
+  }
+  t.deepEqual(pair.jobs.server.map((j) => j.jobs.length), [1]);
+  await pair.answerJobs('server');
+  t.deepEqual(pair.jobs.server.map((j) => j.jobs.length), [7], 'the seven waiting chunks form one batch');
+  await pair.driveAsync();
+  t.deepEqual(Buffer.concat(pair.delivered.server), Buffer.from(data));
+});
