@@ -20,11 +20,36 @@ const STRIDE = 6;
 /** AEAD tag length: a seal result is this much longer than its input, so data slots leave room for it. */
 const TAG = 16;
 /**
- * A batch is cut into at most one part per worker, and no part smaller than this many bytes of record data:
- * below it, one message round trip (~50-100 µs) costs more than the AEAD work it moves (16 KiB of noble
- * AES-GCM is ~350 µs).
+ * No part of a batch is smaller than this many bytes of record data: below it, one message round trip
+ * (~0.1-0.2 ms) costs more than the AEAD work it moves (16 KiB of noble AES-GCM is ~0.35 ms).
  */
 const MIN_PART_BYTES = 16 * 1024;
+/**
+ * Parts aim at this size: a large batch becomes several parts per worker, handed out as workers finish
+ * (a worker slowed down by the main thread or the collector takes fewer), instead of one fixed share each.
+ */
+const TARGET_PART_BYTES = 64 * 1024;
+/** Parts a worker holds at once: one running, one queued behind it, so it never waits for a round trip. */
+const MAX_OUTSTANDING = 2;
+
+/** A batch part waiting for a worker. */
+interface QueuedPart {
+  readonly req: WorkerRequest;
+  readonly bytes: number;
+  readonly resolve: (results: (Uint8Array | null)[]) => void;
+  readonly reject: (err: Error) => void;
+}
+
+/**
+ * How many parts to cut `jobs` into: at least one per worker, about {@link TARGET_PART_BYTES} each, none
+ * below {@link MIN_PART_BYTES} (one part for a small batch), never more than the records.
+ */
+function partCount(jobs: readonly RecordJob[], workers: number): number {
+  let total = 0;
+  for (const j of jobs) total += j.data.length;
+  const wanted = Math.max(workers, Math.ceil(total / TARGET_PART_BYTES));
+  return Math.max(1, Math.min(wanted, jobs.length, Math.floor(total / MIN_PART_BYTES)));
+}
 
 /**
  * The worker entry, next to this module with this module's own extension: `worker.ts` when running from
@@ -200,15 +225,11 @@ function pack(id: number, op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readon
   return { id, op, alg, key, buf, layout };
 }
 
-/**
- * Cut `jobs` into at most `parts` contiguous runs of about equal byte size, each at least
- * `minPartBytes` (except when the whole batch is smaller).
- */
-function split(jobs: readonly RecordJob[], parts: number, minPartBytes: number): { jobs: readonly RecordJob[]; bytes: number }[] {
+/** Cut `jobs` into `n` contiguous runs of about equal byte size (each with at least one record). */
+function split(jobs: readonly RecordJob[], n: number): { jobs: readonly RecordJob[]; bytes: number }[] {
   let total = 0;
   for (const j of jobs) total += j.data.length;
-  const n = Math.max(1, Math.min(parts, jobs.length, Math.floor(total / minPartBytes)));
-  if (n === 1) return [{ jobs, bytes: total }];
+  if (n <= 1) return [{ jobs, bytes: total }];
   const out: { jobs: readonly RecordJob[]; bytes: number }[] = [];
   let start = 0;
   let acc = 0;
@@ -234,9 +255,10 @@ function split(jobs: readonly RecordJob[], parts: number, minPartBytes: number):
  * (AES-128/256-GCM, ChaCha20-Poly1305; RFC 5116, RFC 8439: 16/32 B keys, 12 B nonces, 16 B tags) on
  * `size` worker threads running noble, and every other method is `base`'s.
  *
- * - A batch is split into contiguous parts of about equal size, one per worker (parts of at least 16 KiB),
- *   so the records of one connection use every core; the Promise resolves with the results in job order,
- *   `null` for a record that fails authentication.
+ * - A batch is split into contiguous parts of about 64 KiB (at least one per worker, none under 16 KiB),
+ *   handed to the workers as they finish (two at a time each), so the records of one connection use every
+ *   core and a slowed worker takes fewer; the Promise resolves with the results in job order, `null` for a
+ *   record that fails authentication.
  * - Copies: the records of a part are copied once into a buffer that is transferred to the worker, which
  *   writes each result over its record and transfers the same buffer back; each result is a view into it.
  * - Workers start on the first batch and are `unref()`'d while idle: an idle pool never keeps the process
@@ -281,14 +303,39 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     }
   };
 
+  /** Parts waiting for a worker, oldest first (every batch's parts in order). */
+  const queue: QueuedPart[] = [];
+
+  /** Hand waiting parts to workers with room (at most {@link MAX_OUTSTANDING} each), least loaded first. */
+  const dispatch = (): void => {
+    while (queue.length > 0 && !closed) {
+      const w = available().find((x) => x.pending.size < MAX_OUTSTANDING);
+      if (!w) return;
+      const part = queue.shift()!;
+      w.send(part.req, part.bytes).then(
+        (r) => {
+          part.resolve(r);
+          dispatch();
+        },
+        (e: Error) => {
+          part.reject(e);
+          dispatch();
+        },
+      );
+    }
+  };
+
   const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Promise<(Uint8Array | null)[]> => {
     check(alg, key, jobs);
     if (jobs.length === 0) return Promise.resolve([]);
-    const pool = available();
     const keyCopy = key.slice(); // cloned into each message; the caller may reuse its buffer at once
-    const parts = split(jobs, pool.length, MIN_PART_BYTES).map((part, i) =>
-      pool[i % pool.length]!.send(pack(nextId++, op, alg, keyCopy, part.jobs), part.bytes),
+    const parts = split(jobs, partCount(jobs, size)).map(
+      (part) =>
+        new Promise<(Uint8Array | null)[]>((resolve, reject) => {
+          queue.push({ req: pack(nextId++, op, alg, keyCopy, part.jobs), bytes: part.bytes, resolve, reject });
+        }),
     );
+    dispatch();
     return Promise.all(parts).then((results) => (results.length === 1 ? results[0]! : results.flat()));
   };
 
@@ -320,7 +367,9 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       if (closed) return;
       closed = true;
       const all = workers.splice(0);
-      for (const w of all) w.fail(new Error('worker pool provider closed'));
+      const err = new Error('worker pool provider closed');
+      for (const part of queue.splice(0)) part.reject(err);
+      for (const w of all) w.fail(err);
       await Promise.all(all.map((w) => w.terminate()));
     },
   };

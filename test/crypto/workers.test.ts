@@ -85,9 +85,11 @@ test('workers: a large batch is split across every worker and keeps job order', 
     const ref = nobleProvider.aead(alg, KEYS[alg]);
     const sealed = await p.batch.sealBatch(alg, KEYS[alg], jobs);
     t.deepEqual(sealed, jobs.map((j) => ref.seal(j.nonce, j.aad, j.data)), alg);
+    // About 700 KiB: eleven parts of about 64 KiB, handed out as the three workers finish (every one gets work).
     const stats = p.stats();
     t.is(stats.threads, 3);
-    t.deepEqual(stats.requests, [2 * round + 1, 2 * round + 1, 2 * round + 1], `${alg}: one part per worker`);
+    t.is(stats.requests.reduce((a, b) => a + b, 0), 2 * 11 * round + 11, `${alg}: parts of about 64 KiB`);
+    t.true(stats.requests.every((n) => n > 0), `${alg}: every worker took parts (${stats.requests})`);
     const opened = await p.batch.openBatch(alg, KEYS[alg], jobs.map((j, i) => ({ ...j, data: sealed[i]! })));
     t.deepEqual(opened, jobs.map((j) => j.data), alg);
   }
@@ -107,8 +109,9 @@ test('workers: mixed sizes, unaligned views and empty records match the single-r
     const ref = nodeProvider.aead(alg, KEYS[alg]); // an independent implementation (OpenSSL)
     const sealed = await pool.batch.sealBatch(alg, KEYS[alg], plain);
     t.deepEqual(sealed, plain.map((j) => ref.seal(j.nonce, j.aad, j.data)), alg);
+    // About 171 KiB of records: cut into three parts of about 64 KiB, each answered in its own buffer.
     const buffers = new Set(sealed.map((r) => r.buffer));
-    t.true(buffers.size <= 2, `one reply buffer per worker part, got ${buffers.size}`);
+    t.is(buffers.size, 3, 'one reply buffer per part');
     const opened = await pool.batch.openBatch(alg, KEYS[alg], plain.map((j, i) => ({ ...j, data: sealed[i]! })));
     t.deepEqual(opened, plain.map((j) => j.data.slice()), alg);
   }
