@@ -8,6 +8,8 @@ import { encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
 import { AlertDescription as A } from '../../src/wire/tls/constants.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { Effect } from '../../src/core/types.js';
+import { nobleProvider } from '../../src/crypto/noble.js';
+import type { BatchCipher, CryptoProvider } from '../../src/crypto/provider.js';
 
 function feed(state: TlsState, data: Uint8Array) {
   return handleEvents(state, { type: 'received', now: NOW, data });
@@ -262,4 +264,33 @@ test('a record that is all padding (no content type) is unexpected_message', (t)
   // content type 0 plus padding: after stripping zeros nothing is left.
   const sealed = sealRecord(pair.server.txKey!, 0, new Uint8Array(0), 10).bytes;
   t.is(sentAlert(feed(pair.client, sealed).effects), A.unexpected_message);
+});
+
+test('property: random records and bytes into an asyncCrypto server never throw, deliver nothing, and close with a typed error', async (t) => {
+  const batch: BatchCipher = {
+    sealBatch: (alg, key, jobs) => Promise.resolve(jobs.map((j) => nobleProvider.aead(alg, key).seal(j.nonce, j.aad, j.data))),
+    openBatch: (alg, key, jobs) => Promise.resolve(jobs.map((j) => nobleProvider.aead(alg, key).open(j.nonce, j.aad, j.data))),
+  };
+  const provider = Object.assign(Object.create(nobleProvider) as CryptoProvider, { batch, name: 'async-hostile' });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.uint8Array({ maxLength: 400 }), fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 8 }),
+      async (chunks) => {
+        const pair = new Pair({}, { provider, asyncCrypto: true, maxPipelines: 3 }).start();
+        await pair.driveAsync();
+        for (const [c, asRecord, answer] of chunks) {
+          // Application-data records (what an open batch takes) with random bodies, or raw bytes.
+          const data = asRecord ? plainRecord(23, c) : c;
+          pair.input('server', { type: 'received', now: NOW, data });
+          if (answer) await pair.answerJobs('server');
+        }
+        await pair.answerJobs('server');
+        t.is(pair.delivered.server.length, 0, 'nothing unauthenticated is delivered');
+        for (const e of pair.of('server', 'closed')) if (e.type === 'closed') t.true(e.error instanceof TlsError);
+        // Whole forged records alone: the first one fails authentication (bad_record_mac).
+        if (chunks.every(([, asRecord]) => asRecord)) t.true(pair.closedError('server') instanceof TlsError);
+      },
+    ),
+    { numRuns: 100 },
+  );
 });
