@@ -47,7 +47,10 @@ function checkNonce(nonce: Uint8Array): void {
   if (nonce.length !== NONCE) throw new RangeError(`AEAD nonce must be ${NONCE} bytes, got ${nonce.length}`);
 }
 
-/** Largest TLSInnerPlaintext (2^14 + 1 + 255 padding): the per-key scratch buffer of {@link NobleAead.sealInto}. */
+/**
+ * The per-key scratch buffer of {@link NobleAead}: room for the largest TLS 1.3 record body (2^14 + 256 bytes
+ * of ciphertext and tag, RFC 8446 §5.2), so assembling a plaintext or aligning a ciphertext never allocates.
+ */
 const SCRATCH_MAX = 16384 + 256;
 
 class NobleAead implements Aead {
@@ -72,13 +75,17 @@ class NobleAead implements Aead {
     return this.cipher(nonce, aad).encrypt(plaintext);
   }
 
+  /** `n` bytes of the scratch buffer (4-byte aligned), or a fresh buffer when `n` is larger. */
+  private scratchOf(n: number): Uint8Array {
+    if (n > SCRATCH_MAX) return new Uint8Array(n);
+    this.scratch ??= new Uint8Array(SCRATCH_MAX);
+    return this.scratch.subarray(0, n);
+  }
+
   sealInto(nonce: Uint8Array, aad: Uint8Array, content: Uint8Array, trailer: Uint8Array, out: Uint8Array, offset: number): void {
-    // noble seals one contiguous, 4-byte-aligned plaintext: assemble it in a scratch buffer kept per key
-    // (records are sealed one at a time on this thread) instead of a fresh allocation per record.
-    const n = content.length + trailer.length;
-    const reuse = n <= SCRATCH_MAX;
-    if (reuse && !this.scratch) this.scratch = new Uint8Array(SCRATCH_MAX);
-    const inner = reuse ? this.scratch!.subarray(0, n) : new Uint8Array(n);
+    // noble seals one contiguous, 4-byte-aligned plaintext: assemble it in the scratch buffer (records are
+    // sealed one at a time on this thread) instead of a fresh allocation per record.
+    const inner = this.scratchOf(content.length + trailer.length);
     inner.set(content, 0);
     inner.set(trailer, content.length);
     out.set(this.seal(nonce, aad, inner), offset);
@@ -89,7 +96,11 @@ class NobleAead implements Aead {
     checkNonce(nonce);
     if (ciphertext.length < TAG) return null;
     try {
-      return this.cipher(nonce, aad).decrypt(ciphertext);
+      // noble copies a ciphertext that is not 4-byte aligned (a record inside a received chunk usually is
+      // not): align it in the scratch buffer instead of a fresh allocation per record.
+      const input = ciphertext.byteOffset % 4 === 0 ? ciphertext : this.scratchOf(ciphertext.length);
+      if (input !== ciphertext) input.set(ciphertext);
+      return this.cipher(nonce, aad).decrypt(input);
     } catch {
       return null; // tag mismatch
     }

@@ -190,6 +190,22 @@ export function runProviderSuite(
     t.throws(() => aead.open(new Uint8Array(16), new Uint8Array(0), new Uint8Array(32)));
   });
 
+  test(t_('AEAD: opening unaligned views returns independent plaintexts (no shared scratch memory)'), (t) => {
+    for (const [alg, len] of [['aes-128-gcm', 16], ['chacha20-poly1305', 32]] as const) {
+      const aead = p.aead(alg, new Uint8Array(len).fill(4));
+      const nonce = new Uint8Array(12);
+      const aad = new Uint8Array(5);
+      const plain = [1, 2, 3].map((v) => new Uint8Array(1000 + v).fill(v));
+      const opened = plain.map((pt, i) => {
+        const sealed = aead.seal(nonce, aad, pt);
+        const backing = new Uint8Array(sealed.length + 3);
+        backing.set(sealed, 1 + i); // offsets 1, 2, 3: never 4-byte aligned
+        return aead.open(nonce, aad, backing.subarray(1 + i, 1 + i + sealed.length));
+      });
+      t.deepEqual(opened, plain, alg);
+    }
+  });
+
   test(t_('AEAD: the key is copied, so the caller may wipe its buffer'), (t) => {
     const key = new Uint8Array(16).fill(9);
     const aead = p.aead('aes-128-gcm', key);
