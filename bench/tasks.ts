@@ -256,11 +256,26 @@ async function bulkRx(a: BulkArgs, ring: Uint8Array[]) {
   }
 }
 
-async function bulkNode(a: BulkArgs, ring: Uint8Array[]) {
-  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ciphers: SUITE[a.alg] });
+/** Listen on 127.0.0.1 on an ephemeral port; the port. */
+async function listenLocal(server: net.Server): Promise<number> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
+  return (server.address() as AddressInfo).port;
+}
+
+/** Write `bytes` of the payload ring to `sock` chunk by chunk (each through `encode`), waiting for 'drain'. */
+async function writeRing(sock: net.Socket, ring: readonly Uint8Array[], bytes: number, encode: (chunk: Uint8Array) => Uint8Array = (c) => c): Promise<void> {
+  let sent = 0;
+  for (let i = 0; sent < bytes; i++) {
+    const chunk = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, bytes - sent));
+    sent += chunk.length;
+    if (!sock.write(encode(chunk))) await once(sock, 'drain');
+  }
+}
+
+async function bulkNode(a: BulkArgs, ring: Uint8Array[]) {
+  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ciphers: SUITE[a.alg] });
+  const port = await listenLocal(server);
   try {
     return await timed(async (start) => {
       const received = new Promise<void>((resolve, reject) => {
@@ -278,12 +293,7 @@ async function bulkNode(a: BulkArgs, ring: Uint8Array[]) {
       c.setNoDelay(true);
       await once(c, 'secureConnect');
       start();
-      let sent = 0;
-      for (let i = 0; sent < a.bytes; i++) {
-        const chunk = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, a.bytes - sent));
-        sent += chunk.length;
-        if (!c.write(chunk)) await once(c, 'drain');
-      }
+      await writeRing(c, ring, a.bytes);
       c.end();
       await withTimeout(received, 600_000, 'bulk');
       c.destroy();
@@ -306,9 +316,7 @@ async function bulkPipe(a: BulkArgs, ring: Uint8Array[]) {
   const iv = new Uint8Array(12).fill(9);
   const RECORD = 16 * 1024;
   const server = net.createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenLocal(server);
   try {
     return await timed(async (start) => {
       const received = new Promise<void>((resolve, reject) => {
@@ -350,11 +358,8 @@ async function bulkPipe(a: BulkArgs, ring: Uint8Array[]) {
       c.setNoDelay(true);
       await once(c, 'connect');
       start();
-      let sent = 0;
       let seq = 0;
-      for (let i = 0; sent < a.bytes; i++) {
-        const chunk = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, a.bytes - sent));
-        sent += chunk.length;
+      await writeRing(c, ring, a.bytes, (chunk) => {
         const records = Math.ceil(chunk.length / RECORD);
         const out = Buffer.allocUnsafe(chunk.length + records * 21);
         let o = 0;
@@ -372,8 +377,8 @@ async function bulkPipe(a: BulkArgs, ring: Uint8Array[]) {
           out.set(cipher.getAuthTag(), o + 5 + body.length);
           o += 5 + body.length + 16;
         }
-        if (!c.write(out)) await once(c, 'drain');
-      }
+        return out;
+      });
       c.end();
       await withTimeout(received, 600_000, 'bulk');
       c.destroy();
@@ -447,9 +452,7 @@ async function nodeHandshaker() {
   const waiting: ((s: tls.TLSSocket) => void)[] = [];
   server.on('secureConnection', (s) => waiting.shift()?.(s));
   server.on('tlsClientError', () => undefined);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenLocal(server);
   return {
     run: async () => {
       const serverSide = new Promise<tls.TLSSocket>((resolve) => waiting.push(resolve));
@@ -623,10 +626,9 @@ async function rssRxtls(providerName: ProviderName, highWaterMark: number, ring:
 /** The same scenario with node:tls on both ends: `write`/`drain` and `pause`/`resume`. */
 async function rssNodeTls(ring: readonly Uint8Array[]): Promise<RssRun> {
   const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3' });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  const port = await listenLocal(server);
   const accepted = once(server, 'secureConnection') as Promise<[tls.TLSSocket]>;
-  const c = tls.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername: 'localhost', ca: certs.ca });
+  const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca });
   await once(c, 'secureConnect');
   const [sc] = await accepted;
   return {
