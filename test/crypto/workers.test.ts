@@ -168,10 +168,11 @@ test('workers: the synchronous methods are the base provider', (t) => {
   return p.close();
 });
 
-test('workers: close() rejects batches in flight, terminates the threads, and later batches throw', async (t) => {
+test('workers: close() rejects batches in flight and parts still queued, terminates the threads, and later batches throw', async (t) => {
   const p = createWorkerPoolProvider({ size: 2 });
-  const jobs = makeJobs(Array.from({ length: 16 }, () => 16384));
-  t.is((await p.batch.sealBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs)).length, 16);
+  // 512 KiB: eight parts, four of them queued behind the two outstanding per worker.
+  const jobs = makeJobs(Array.from({ length: 32 }, () => 16384));
+  t.is((await p.batch.sealBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs)).length, 32);
   t.is(p.stats().threads, 2);
   const inFlight = p.batch.sealBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs);
   const closing = p.close();
