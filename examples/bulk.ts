@@ -42,7 +42,10 @@ const rss0 = process.memoryUsage.rss();
 let maxRss = rss0;
 const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage.rss())), 20);
 
-/** The producer: 64 KiB chunks as fast as `send()` pulls them (one buffer, reused: the pull is the pace). */
+/**
+ * The producer: 64 KiB chunks as fast as `send()` pulls them. Views of one unchanging buffer: rxtls never
+ * modifies a chunk (and a chunk must not be modified after it was handed over: it is not copied before sealing).
+ */
 async function* produce(): AsyncGenerator<Uint8Array> {
   const chunk = new Uint8Array(64 * 1024).fill(0x61);
   while (produced < total) {

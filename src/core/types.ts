@@ -17,7 +17,11 @@ export type StreamId = number;
 export type Input =
   /** Begin the connection: a client sends its ClientHello; both sides arm the handshake timer. */
   | { readonly type: 'start'; readonly now: number }
-  /** Bytes read from a stream transport (TCP, a WebSocket, an in-memory pipe). Any chunking. */
+  /**
+   * Bytes read from a stream transport (TCP, a WebSocket, an in-memory pipe). Any chunking. The reducer never
+   * modifies `data` and may keep views into it in the state it returns (records waiting behind an asynchronous
+   * open batch): hand it a buffer you will not reuse (socket chunks are fresh; copy a reused read buffer).
+   */
   | { readonly type: 'received'; readonly now: number; readonly data: Uint8Array }
   /** One datagram (DTLS, QUIC). */
   | { readonly type: 'datagram'; readonly now: number; readonly data: Uint8Array; readonly from?: string }

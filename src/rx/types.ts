@@ -219,8 +219,10 @@ export interface ShutdownState {
  *   `TlsError` if the connection fails. One `send()` at a time; unsubscribing it stops writing without
  *   sending close_notify (chunks it queued and not yet written are dropped; a later `send()` may continue);
  *   after close_notify, `send()` errors with `apiMisuse`. If the source errors, the connection is aborted and
- *   the `send()` errors with that error. An iterable is pulled only while the transport is writable; an
- *   Observable is queued up to `maxOutboundBuffer` bytes while it is not, then the `send()` errors.
+ *   the `send()` errors with that error. An iterable is pulled only while the transport is writable (and,
+ *   with `asyncCrypto`, while less than one seal batch waits); an Observable is queued up to
+ *   `maxOutboundBuffer` bytes while it is not, then the `send()` errors. Chunks are not copied before they are
+ *   sealed (like a Node `Writable`): do not modify a chunk after handing it over.
  * - `shutdown()`, `shutdownState()`: explicit shutdown and `SSL_get_shutdown`.
  * - `close()`: abortive close (no close_notify, transport destroyed), the same as unsubscribing from the
  *   connection; the connection's Observable completes.
