@@ -377,6 +377,9 @@ interface Cursor {
 function peek(chunks: readonly Uint8Array[], at: Cursor, n: number): Uint8Array | undefined {
   const first = chunks[at.i];
   if (first && first.length - at.off >= n) return first.subarray(at.off, at.off + n);
+  let available = -at.off;
+  for (let i = at.i; i < chunks.length && available < n; i++) available += chunks[i]!.length;
+  if (available < n) return undefined; // a partial record: nothing copied yet
   const out = new Uint8Array(n);
   let got = 0;
   for (let i = at.i, off = at.off; got < n && i < chunks.length; i++, off = 0) {
@@ -384,7 +387,7 @@ function peek(chunks: readonly Uint8Array[], at: Cursor, n: number): Uint8Array 
     out.set(piece, got);
     got += piece.length;
   }
-  return got === n ? out : undefined;
+  return out;
 }
 
 /** Move the cursor `n` bytes on (past chunks it finishes). */
