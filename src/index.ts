@@ -13,6 +13,7 @@ export {
   handleEvents,
   nextTimeout,
   shutdownState,
+  writeBacklog,
   handshakeInfo,
   isConnected,
   isClosed,

@@ -1,0 +1,40 @@
+/**
+ * The published entry points (package.json `exports`, `main`, `types`, `bin`) exist: each `dist/…` path is
+ * built from a source file that is here, and each entry exposes what its documentation promises.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import test from 'ava';
+
+const root = new URL('../', import.meta.url);
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+  main: string;
+  types: string;
+  bin: Record<string, string>;
+  exports: Record<string, string | { types: string; default: string }>;
+};
+
+/** `./dist/src/x/index.js` (or `.d.ts`) → the source it is compiled from, `src/x/index.ts`. */
+const sourceOf = (distPath: string) => distPath.replace(/^\.\/dist\//, '').replace(/\.d\.ts$|\.js$/, '.ts');
+
+test('every dist path in package.json is compiled from a source file that exists', (t) => {
+  const paths = [pkg.main, pkg.types, ...Object.values(pkg.bin)];
+  for (const e of Object.values(pkg.exports)) if (typeof e !== 'string') paths.push(e.types, e.default);
+  for (const p of paths.filter((x) => x.startsWith('./dist/'))) {
+    t.true(existsSync(new URL(sourceOf(p), root)), `${p} ← ${sourceOf(p)}`);
+  }
+});
+
+test('the entry points expose the documented API', async (t) => {
+  const main = await import('../src/index.js');
+  const core = await import('../src/core/index.js');
+  const operators = await import('../operators/index.js');
+  for (const name of ['connect', 'listen', 'createConnection', 'handleEvents', 'nextTimeout', 'writeBacklog', 'createWorkerPoolProvider', 'setDefaultProvider']) {
+    t.is(typeof (main as Record<string, unknown>)[name], 'function', `rxtls exports ${name}`);
+  }
+  for (const name of ['createConnection', 'handleEvents', 'nextTimeout', 'shutdownState', 'writeBacklog', 'handshakeInfo']) {
+    t.is(typeof (core as Record<string, unknown>)[name], 'function', `rxtls/core exports ${name}`);
+  }
+  t.is(typeof core.TlsError, 'function', 'rxtls/core exports TlsError');
+  t.is(typeof main.nodeProvider.aead, 'function', 'rxtls exports the node:crypto provider');
+  for (const name of ['secure', 'runReducer']) t.is(typeof (operators as Record<string, unknown>)[name], 'function', `rxtls/operators exports ${name}`);
+});
