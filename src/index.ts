@@ -5,21 +5,9 @@
  * - The core: {@link createConnection}, {@link handleEvents}, {@link nextTimeout} (see docs/ARCHITECTURE.md).
  * - Crypto providers: {@link nobleProvider} (default), {@link nodeProvider}.
  */
-export * from './core/types.js';
-export * from './core/errors.js';
+export * from './core/index.js';
 export * from './rx/index.js';
-export {
-  createConnection,
-  handleEvents,
-  nextTimeout,
-  shutdownState,
-  writeBacklog,
-  handshakeInfo,
-  isConnected,
-  isClosed,
-  type TlsState,
-} from './tls/connection.js';
-export { parseCipherSuites, parseGroups, type TlsConfig, type TlsClientConfig, type TlsServerConfig } from './tls/config.js';
+export { parseCipherSuites, parseGroups } from './tls/config.js';
 export {
   createTicketer,
   createAntiReplay,
@@ -29,7 +17,6 @@ export {
   type Ticketer,
   type AntiReplay,
 } from './tls/session.js';
-export type { CryptoProvider, Aead, BatchCipher, SigningKey, HashAlg, AeadAlg, GroupName } from './crypto/provider.js';
 export type { CertificateVerifier, CertificateVerdict, VerifyRequest } from './crypto/verifier.js';
 export { nobleProvider, createNobleProvider } from './crypto/noble.js';
 export { nodeProvider } from './crypto/node.js';
