@@ -45,15 +45,22 @@ export interface RawResult {
   readonly cores?: number;
 }
 
-/** Seal then open 16 KiB records one at a time on this thread for `seconds`. */
-function rawSync(name: 'noble' | 'node', alg: AlgName, seconds: number): RawResult {
+/** A throughput measurement that runs in slices: `run(ms)` measures for about `ms` and gives MB/s. */
+interface Meter {
+  run(ms: number): Promise<number>;
+  /** Process CPU time per wall second over the slices run so far (for the pool). */
+  cores?(): number;
+}
+
+/** Seal then open 16 KiB records one at a time on this thread. */
+function syncMeter(name: 'noble' | 'node', alg: AlgName): Meter {
   const aead = provider(name).aead(alg, KEYS[alg]);
   const ring = payloadRing(RECORD, 4);
   const aad = Uint8Array.of(23, 3, 3, 0x40, 0x11);
   const iv = new Uint8Array(12).fill(7);
+  let seq = 0;
   const run = (ms: number) => {
     let bytes = 0;
-    let seq = 0;
     const t0 = now();
     while (now() - t0 < ms) {
       for (let k = 0; k < 8; k++, seq++) {
@@ -66,11 +73,11 @@ function rawSync(name: 'noble' | 'node', alg: AlgName, seconds: number): RawResu
     return bytes / ((now() - t0) / 1000) / 1e6;
   };
   run(300); // warm-up (JIT)
-  return { provider: name, alg, mbps: run(seconds * 1000) };
+  return { run: (ms) => Promise.resolve(run(ms)) };
 }
 
 /** Seal then open batches of 32 × 16 KiB records (one `maxPipelines` batch) on the pool, `depth` at a time. */
-async function rawPool(alg: AlgName, seconds: number, depth: number): Promise<RawResult> {
+async function poolMeter(alg: AlgName, depth: number): Promise<Meter> {
   const batch = provider('workers').batch!;
   const ring = payloadRing(RECORD, 4);
   const aad = Uint8Array.of(23, 3, 3, 0x40, 0x11);
@@ -78,7 +85,8 @@ async function rawPool(alg: AlgName, seconds: number, depth: number): Promise<Ra
   let seq = 0;
   const jobsFor = (): RecordJob[] =>
     Array.from({ length: 32 }, () => ({ nonce: recordNonce(iv, seq++), aad, data: ring[seq & 3]! }));
-  let cores = 0;
+  let cpuMs = 0;
+  let wallMs = 0;
   const run = async (ms: number) => {
     let bytes = 0;
     const t0 = now();
@@ -94,12 +102,31 @@ async function rawPool(alg: AlgName, seconds: number, depth: number): Promise<Ra
     };
     await Promise.all(Array.from({ length: depth }, lane));
     const c = process.cpuUsage(c0);
-    cores = (c.user + c.system) / 1000 / (now() - t0);
+    cpuMs += (c.user + c.system) / 1000;
+    wallMs += now() - t0;
     return bytes / ((now() - t0) / 1000) / 1e6;
   };
   await run(500); // warm-up: starts the workers (and their loader) and JITs them
-  const mbps = await run(seconds * 1000);
-  return { provider: 'workers', alg, depth, mbps, cores };
+  cpuMs = 0;
+  wallMs = 0;
+  return { run, cores: () => cpuMs / wallMs };
+}
+
+/** Length of one slice of the interleaved raw measurements. */
+const SLICE_MS = 500;
+
+/**
+ * Run `meters` for `seconds` each, interleaved in {@link SLICE_MS} slices (a, b, c, a, b, c, …), so that every
+ * meter sees the same machine: on a shared host the speed drifts within seconds, and ratios between meters
+ * measured one after the other would carry that drift. Returns each meter's mean MB/s.
+ */
+async function interleaved(meters: readonly Meter[], seconds: number): Promise<number[]> {
+  const slices = Math.max(1, Math.round((seconds * 1000) / SLICE_MS));
+  const sums = meters.map(() => 0);
+  for (let k = 0; k < slices; k++) {
+    for (let m = 0; m < meters.length; m++) sums[m]! += await meters[m]!.run(SLICE_MS);
+  }
+  return sums.map((x) => x / slices);
 }
 
 /**
@@ -148,10 +175,12 @@ async function rawThreads(alg: AlgName, seconds: number, threads: number): Promi
 export async function raw(args: { seconds: number; algs: AlgName[] }): Promise<RawResult[]> {
   const out: RawResult[] = [];
   for (const alg of args.algs) {
-    out.push(rawSync('noble', alg, args.seconds));
-    out.push(rawSync('node', alg, args.seconds));
-    out.push(await rawPool(alg, args.seconds, 1));
-    out.push(await rawPool(alg, args.seconds, 2));
+    const pool1 = await poolMeter(alg, 1);
+    const pool2 = await poolMeter(alg, 2);
+    const [noble, node, p1, p2] = await interleaved([syncMeter('noble', alg), syncMeter('node', alg), pool1, pool2], args.seconds);
+    out.push({ provider: 'noble', alg, mbps: noble! }, { provider: 'node', alg, mbps: node! });
+    out.push({ provider: 'workers', alg, depth: 1, mbps: p1!, cores: pool1.cores!() });
+    out.push({ provider: 'workers', alg, depth: 2, mbps: p2!, cores: pool2.cores!() });
     out.push(await rawThreads(alg, args.seconds, 1));
     out.push(await rawThreads(alg, args.seconds, 2));
   }
@@ -179,6 +208,8 @@ export interface BulkResult {
   readonly cores: number;
   /** The measured interval on the profile clock (µs). */
   readonly window: [number, number];
+  /** rxtls on noble or node: the provider's raw seal+open MB/s, measured just before and after (mean). */
+  readonly rawMbps?: number;
 }
 
 const label = (a: BulkArgs) =>
@@ -188,8 +219,22 @@ const label = (a: BulkArgs) =>
 export async function bulk(a: BulkArgs): Promise<BulkResult> {
   const chunk = a.chunk ?? 64 * 1024;
   const ring = payloadRing(chunk);
+  // rxtls on a synchronous provider: the provider's raw seal+open speed is measured right before and after the
+  // transfer (1 s each), so the stack-overhead ratio compares the two under the same machine conditions.
+  const meter = a.impl === 'rxtls' && (a.provider === 'noble' || a.provider === 'node') ? syncMeter(a.provider, a.alg) : undefined;
+  const before = await meter?.run(1000);
   const t = a.impl === 'node:tls' ? await bulkNode(a, ring) : a.impl === 'pipe' ? await bulkPipe(a, ring) : await bulkRx(a, ring);
-  return { label: label(a), alg: a.alg, bytes: a.bytes, ms: t.ms, mbps: a.bytes / (t.ms / 1000) / 1e6, cores: t.cores, window: t.window };
+  const after = await meter?.run(1000);
+  return {
+    label: label(a),
+    alg: a.alg,
+    bytes: a.bytes,
+    ms: t.ms,
+    mbps: a.bytes / (t.ms / 1000) / 1e6,
+    cores: t.cores,
+    window: t.window,
+    ...(before !== undefined && after !== undefined ? { rawMbps: (before + after) / 2 } : {}),
+  };
 }
 
 /** The monotonic clock of V8 CPU profiles, µs: lets a profile be cut to the measured window. */
