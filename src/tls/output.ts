@@ -8,11 +8,10 @@
  * so records always leave in sequence order.
  */
 import { ContentType } from '../wire/tls/constants.js';
-import { recordNonce } from '../crypto/keySchedule.js';
 import { abort, fail } from '../core/errors.js';
 import type { Effect } from '../core/types.js';
 import { type Cx, flushHandshake, sealNow, writeRecord } from './state.js';
-import { TAG_LENGTH, recordHeader } from './record.js';
+import { innerPlaintext, prepareSeal } from './record.js';
 
 /** Queue or seal application data, splitting it into records. */
 export function writeApplicationData(cx: Cx, data: Uint8Array): void {
@@ -56,16 +55,14 @@ function startSealBatch(cx: Cx): void {
   while (n < s.txQueue.length && n < s.config.maxPipelines && s.txQueue[n]!.kind === 'data') n++;
   const items = s.txQueue.slice(0, n) as readonly { kind: 'data'; data: Uint8Array }[];
   s.txQueue = s.txQueue.slice(n);
+  // Each record takes its sequence number now, exactly as a synchronous seal would (prepareSeal).
   const headers: Uint8Array[] = [];
-  const jobs = items.map((it, i) => {
-    const inner = new Uint8Array(it.data.length + 1);
-    inner.set(it.data, 0);
-    inner[it.data.length] = ContentType.application_data;
-    const header = recordHeader(inner.length + TAG_LENGTH);
-    headers.push(header);
-    return { nonce: recordNonce(key.iv, key.seq + i), aad: header, data: inner };
+  const jobs = items.map((it) => {
+    const r = prepareSeal(s.txKey!, ContentType.application_data, it.data);
+    s.txKey = r.key;
+    headers.push(r.job.header);
+    return { nonce: r.job.nonce, aad: r.job.header, data: innerPlaintext(r.job) };
   });
-  s.txKey = { ...key, seq: key.seq + n, used: key.used + n };
   const jobId = s.nextJobId++;
   s.txInFlight = { jobId, headers, onWire: [] };
   cx.effects.push({ type: 'crypto', jobId, op: 'seal', alg: key.aead.alg, key: key.key, jobs });

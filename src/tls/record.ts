@@ -131,14 +131,16 @@ function partLength(p: OutPart): number {
 function sealJobInto(job: SealJob, out: Uint8Array, offset: number): void {
   out.set(job.header, offset);
   const at = offset + RECORD_HEADER;
-  if (job.aead.sealInto) {
-    job.aead.sealInto(job.nonce, job.header, job.content, job.trailer, out, at);
-    return;
-  }
+  if (job.aead.sealInto) job.aead.sealInto(job.nonce, job.header, job.content, job.trailer, out, at);
+  else out.set(job.aead.seal(job.nonce, job.header, innerPlaintext(job)), at);
+}
+
+/** A job's TLSInnerPlaintext as one contiguous array (content ‖ trailer), for AEADs that seal whole inputs. */
+export function innerPlaintext(job: SealJob): Uint8Array {
   const inner = new Uint8Array(job.content.length + job.trailer.length);
   inner.set(job.content, 0);
   inner.set(job.trailer, job.content.length);
-  out.set(job.aead.seal(job.nonce, job.header, inner), at);
+  return inner;
 }
 
 /** Join a step's output into one buffer, sealing pending records in place (one allocation per flight). */
