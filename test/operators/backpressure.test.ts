@@ -6,8 +6,8 @@ import test from 'ava';
 import { NEVER, catchError, from, lastValueFrom, map, mergeMap, of, switchMap, tap, timer, toArray } from 'rxjs';
 import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
-import { nobleProvider } from '../../src/crypto/noble.js';
-import type { BatchCipher, CryptoProvider } from '../../src/crypto/provider.js';
+import type { BatchCipher } from '../../src/crypto/provider.js';
+import { nobleOpen, nobleSeal, withBatch } from '../helpers/batch.js';
 import type { ByteDuplex, TlsConnection } from '../../src/rx/types.js';
 import { ca, cert, dec, enc, failure, key, virtualClock } from './virtual.js';
 
@@ -198,17 +198,11 @@ test('asyncCrypto: while a seal batch is in flight a fast iterable is pulled onl
   const batch: BatchCipher = {
     sealBatch: (alg, k, jobs) =>
       new Promise((resolve) =>
-        gates.push(() => {
-          const aead = nobleProvider.aead(alg, k);
-          resolve(jobs.map((j) => aead.seal(j.nonce, j.aad, j.data)));
-        }),
+        gates.push(() => resolve(nobleSeal(alg, k, jobs))),
       ),
-    openBatch: (alg, k, jobs) => {
-      const aead = nobleProvider.aead(alg, k);
-      return jobs.map((j) => aead.open(j.nonce, j.aad, j.data));
-    },
+    openBatch: nobleOpen,
   };
-  const provider: CryptoProvider = Object.assign(Object.create(nobleProvider) as CryptoProvider, { batch, name: 'gated' });
+  const provider = withBatch('gated', batch);
   const TOTAL = 256; // chunks of 1 KiB: 256 KiB in all
   const BATCH = 4 * CHUNK; // maxPipelines 4 × splitSendFragment 1 KiB
   const [c, s] = memoryDuplexPair();

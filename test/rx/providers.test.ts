@@ -19,6 +19,7 @@ import { listen } from '../../src/rx/listen.js';
 import { getDefaultProvider, setDefaultProvider, toClientConfig, toServerConfig } from '../../src/rx/index.js';
 import type { ByteDuplex, SecureOptions, TlsConnection } from '../../src/rx/types.js';
 import { frameRecord } from '../../src/tls/record.js';
+import { nobleOpen, nobleSeal, withBatch } from '../helpers/batch.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/certs/${name}`, import.meta.url), 'utf8');
 const ca = fixture('ca-cert.pem');
@@ -82,16 +83,10 @@ function shuffledProvider(seed: number) {
       }
     });
   const batch: BatchCipher = {
-    sealBatch: (alg: AeadAlg, k: Uint8Array, jobs: readonly RecordJob[]) => {
-      const aead = nobleProvider.aead(alg, k);
-      return later(k, () => jobs.map((j) => aead.seal(j.nonce, j.aad, j.data)));
-    },
-    openBatch: (alg: AeadAlg, k: Uint8Array, jobs: readonly RecordJob[]) => {
-      const aead = nobleProvider.aead(alg, k);
-      return later(k, () => jobs.map((j) => aead.open(j.nonce, j.aad, j.data)));
-    },
+    sealBatch: (alg: AeadAlg, k: Uint8Array, jobs: readonly RecordJob[]) => later(k, () => nobleSeal(alg, k, jobs)),
+    openBatch: (alg: AeadAlg, k: Uint8Array, jobs: readonly RecordJob[]) => later(k, () => nobleOpen(alg, k, jobs)),
   };
-  const provider: CryptoProvider = Object.assign(Object.create(nobleProvider) as CryptoProvider, { name: 'shuffled', batch });
+  const provider: CryptoProvider = withBatch('shuffled', batch);
   return {
     provider,
     stats: () => ({ issued, settled, overtakes }),
@@ -319,18 +314,18 @@ test('asyncCrypto: the peer\'s close_notify and transport EOF arriving while an 
   let opening = 0;
   let eofDuringOpen = false;
   const batch: BatchCipher = {
-    sealBatch: (alg, k, jobs) => jobs.map((j) => nobleProvider.aead(alg, k).seal(j.nonce, j.aad, j.data)),
+    sealBatch: nobleSeal,
     openBatch: (alg, k, jobs) => {
       opening++;
       return new Promise((resolve) =>
         setImmediate(() => {
           opening--;
-          resolve(jobs.map((j) => nobleProvider.aead(alg, k).open(j.nonce, j.aad, j.data)));
+          resolve(nobleOpen(alg, k, jobs));
         }),
       );
     },
   };
-  const provider = Object.assign(Object.create(nobleProvider) as CryptoProvider, { name: 'deferred-open', batch });
+  const provider = withBatch('deferred-open', batch);
   const down = pattern(40_000, 9);
   const r = await exchange({ provider, asyncCrypto: true }, {}, new Uint8Array(0), down, {
     chunk: 40_000,
@@ -354,10 +349,10 @@ test('asyncCrypto: the peer\'s close_notify and transport EOF arriving while an 
 
 test('asyncCrypto: a provider whose batch answers synchronously (arrays, not Promises) works too', async (t) => {
   const batch: BatchCipher = {
-    sealBatch: (alg, k, jobs) => jobs.map((j) => nobleProvider.aead(alg, k).seal(j.nonce, j.aad, j.data)),
-    openBatch: (alg, k, jobs) => jobs.map((j) => nobleProvider.aead(alg, k).open(j.nonce, j.aad, j.data)),
+    sealBatch: nobleSeal,
+    openBatch: nobleOpen,
   };
-  const provider = Object.assign(Object.create(nobleProvider) as CryptoProvider, { name: 'sync-batch', batch });
+  const provider = withBatch('sync-batch', batch);
   const up = pattern(50_000, 7);
   const down = pattern(40_000, 8);
   const r = await exchange({ provider, asyncCrypto: true }, { provider, asyncCrypto: true, maxPipelines: 2 }, up, down, { chunk: 5000 });
@@ -368,9 +363,9 @@ test('asyncCrypto: a provider whose batch answers synchronously (arrays, not Pro
 test('asyncCrypto: a batch that rejects fails the connection with an internal error', async (t) => {
   const batch: BatchCipher = {
     sealBatch: () => Promise.reject(new Error('accelerator unplugged')),
-    openBatch: (alg, k, jobs) => jobs.map((j) => nobleProvider.aead(alg, k).open(j.nonce, j.aad, j.data)),
+    openBatch: nobleOpen,
   };
-  const provider = Object.assign(Object.create(nobleProvider) as CryptoProvider, { name: 'broken', batch });
+  const provider = withBatch('broken', batch);
   const [clientEnd, serverEnd] = memoryDuplexPair();
   const server = lastValueFrom(
     of(serverEnd).pipe(

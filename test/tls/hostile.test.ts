@@ -8,8 +8,7 @@ import { encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
 import { AlertDescription as A } from '../../src/wire/tls/constants.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { Effect } from '../../src/core/types.js';
-import { nobleProvider } from '../../src/crypto/noble.js';
-import type { BatchCipher, CryptoProvider } from '../../src/crypto/provider.js';
+import { asyncNobleProvider } from '../helpers/batch.js';
 
 function feed(state: TlsState, data: Uint8Array) {
   return handleEvents(state, { type: 'received', now: NOW, data });
@@ -267,11 +266,7 @@ test('a record that is all padding (no content type) is unexpected_message', (t)
 });
 
 test('property: random records and bytes into an asyncCrypto server never throw, deliver nothing, and close with a typed error', async (t) => {
-  const batch: BatchCipher = {
-    sealBatch: (alg, key, jobs) => Promise.resolve(jobs.map((j) => nobleProvider.aead(alg, key).seal(j.nonce, j.aad, j.data))),
-    openBatch: (alg, key, jobs) => Promise.resolve(jobs.map((j) => nobleProvider.aead(alg, key).open(j.nonce, j.aad, j.data))),
-  };
-  const provider = Object.assign(Object.create(nobleProvider) as CryptoProvider, { batch, name: 'async-hostile' });
+  const provider = asyncNobleProvider('async-hostile');
   await fc.assert(
     fc.asyncProperty(
       fc.array(fc.tuple(fc.uint8Array({ maxLength: 400 }), fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 8 }),

@@ -4,9 +4,8 @@ import fc from 'fast-check';
 import { Pair, NOW, text, str } from '../helpers/pair.js';
 import { handleEvents, handshakeInfo } from '../../src/tls/connection.js';
 import { frameRecord } from '../../src/tls/record.js';
-import type { CryptoProvider, BatchCipher, AeadAlg, RecordJob } from '../../src/crypto/provider.js';
-import { nobleProvider } from '../../src/crypto/noble.js';
 import type { Effect } from '../../src/core/types.js';
+import { asyncNobleProvider } from '../helpers/batch.js';
 
 /** Sizes of the records in a byte stream. */
 function recordSizes(data: Uint8Array): number[] {
@@ -22,23 +21,7 @@ function recordSizes(data: Uint8Array): number[] {
 const wireOf = (effects: readonly Effect[]) =>
   Buffer.concat(effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : [])));
 
-/** A provider whose batch cipher runs the noble AEAD and answers with Promises. */
-function asyncProvider(): CryptoProvider & { batches: number[] } {
-  const batches: number[] = [];
-  const batch: BatchCipher = {
-    sealBatch: (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
-      batches.push(jobs.length);
-      const aead = nobleProvider.aead(alg, key);
-      return Promise.resolve(jobs.map((j) => aead.seal(j.nonce, j.aad, j.data)));
-    },
-    openBatch: (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
-      batches.push(jobs.length);
-      const aead = nobleProvider.aead(alg, key);
-      return Promise.resolve(jobs.map((j) => aead.open(j.nonce, j.aad, j.data)));
-    },
-  };
-  return Object.assign(Object.create(nobleProvider) as CryptoProvider, { batch, batches, name: 'async-test' });
-}
+const asyncProvider = () => asyncNobleProvider();
 
 test('splitSendFragment: a 10 000-byte write becomes records of 1000 bytes', (t) => {
   const pair = new Pair({ splitSendFragment: 1000 }).start().drive();
