@@ -10,46 +10,15 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { nobleProvider } from './noble.js';
 import type { AeadAlg, BatchCipher, CryptoProvider, RecordJob, SigningKey } from './provider.js';
-import type { WorkerReply, WorkerRequest } from './worker.js';
+import { batchSize, CTL, CTL_WORDS, packBatch, unpackBatch, type BatchDone, type BatchMessage } from './batchBuffer.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;
 const KEY_LENGTH: Record<AeadAlg, number> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 };
-/** Entries per record in a request's layout (see worker.ts). */
-const STRIDE = 6;
-/** AEAD tag length: a seal result is this much longer than its input, so data slots leave room for it. */
-const TAG = 16;
-/**
- * No part of a batch is smaller than this many bytes of record data: below it, one message round trip
- * (~0.1-0.2 ms) costs more than the AEAD work it moves (16 KiB of noble AES-GCM is ~0.35 ms).
- */
-const MIN_PART_BYTES = 16 * 1024;
-/**
- * Parts aim at this size: a large batch becomes several parts per worker, handed out as workers finish
- * (a worker slowed down by the main thread or the collector takes fewer), instead of one fixed share each.
- */
-const TARGET_PART_BYTES = 64 * 1024;
-/** Parts a worker holds at once: one running, one queued behind it, so it never waits for a round trip. */
-const MAX_OUTSTANDING = 2;
-
-/** A batch part waiting for a worker. */
-interface QueuedPart {
-  readonly req: WorkerRequest;
-  readonly bytes: number;
-  readonly resolve: (results: (Uint8Array | null)[]) => void;
-  readonly reject: (err: Error) => void;
-}
-
-/**
- * How many parts to cut `jobs` into: at least one per worker, about {@link TARGET_PART_BYTES} each, none
- * below {@link MIN_PART_BYTES} (one part for a small batch), never more than the records.
- */
-function partCount(jobs: readonly RecordJob[], workers: number): number {
-  let total = 0;
-  for (const j of jobs) total += j.data.length;
-  const wanted = Math.max(workers, Math.ceil(total / TARGET_PART_BYTES));
-  return Math.max(1, Math.min(wanted, jobs.length, Math.floor(total / MIN_PART_BYTES)));
-}
+/** Batch buffers are allocated in powers of two from this size, so one buffer fits many batches. */
+const MIN_BUFFER = 64 * 1024;
+/** Batch buffers kept for reuse (fresh memory per batch costs page faults on every thread that touches it). */
+const MAX_FREE_BUFFERS = 4;
 
 /**
  * The worker entry, next to this module with this module's own extension: `worker.ts` when running from
@@ -101,7 +70,7 @@ export interface WorkerPoolProvider extends CryptoProvider {
   readonly batch: AsyncBatchCipher;
   /** Number of worker threads the pool uses. */
   readonly size: number;
-  /** Threads running now, and how many requests (batch parts) each has answered or holds. */
+  /** Threads running now, batches handed to the pool, and records each worker slot has processed. */
   stats(): WorkerPoolStats;
   /** Terminate the workers; batches in flight reject, and later batches throw. Idempotent. */
   close(): Promise<void>;
@@ -111,72 +80,47 @@ export interface WorkerPoolProvider extends CryptoProvider {
 export interface WorkerPoolStats {
   /** Worker threads currently started (0 before the first batch and after `close()`). */
   readonly threads: number;
-  /** Per running worker: batch parts it has been sent. */
-  readonly requests: readonly number[];
+  /** Batches handed to the pool so far. */
+  readonly batches: number;
+  /** Per worker slot (`size` of them): records that slot's threads have sealed or opened so far. */
+  readonly records: readonly number[];
 }
 
-interface Pending {
-  /** The request's layout: where each record's result comes back in the buffer. */
-  readonly layout: Uint32Array;
+/** A batch handed to the workers, waiting for the last of its records. */
+interface PendingBatch {
+  readonly msg: BatchMessage;
+  /** Workers the batch was posted to: the buffer is free again once that many have left it. */
+  readonly posted: number;
   readonly resolve: (results: (Uint8Array | null)[]) => void;
   readonly reject: (err: Error) => void;
 }
 
-/** One worker thread and the requests it has not answered yet. */
+/** One worker thread. */
 class PoolWorker {
-  readonly pending = new Map<number, Pending>();
-  /** Record bytes sent and not yet answered: where the next part goes. */
-  inflightBytes = 0;
-  /** Requests sent to this worker so far. */
-  requests = 0;
   private readonly worker: Worker;
 
-  constructor(private readonly onDead: (w: PoolWorker) => void) {
-    this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv() });
-    this.worker.on('message', (reply: WorkerReply) => {
-      const p = this.pending.get(reply.id);
-      if (!p) return;
-      this.pending.delete(reply.id);
-      if (this.pending.size === 0) this.worker.unref();
-      if ('error' in reply) p.reject(new Error(`crypto worker: ${reply.error}`));
-      else p.resolve(unpack(reply.buf, p.layout, reply.lengths));
-    });
-    this.worker.on('error', (err) => this.fail(err));
-    this.worker.on('exit', (code) => this.fail(new Error(`crypto worker exited (code ${code})`)));
-    // An idle pool never keeps the process alive; ref() while requests are pending. After the listeners:
+  constructor(
+    slot: number,
+    stats: SharedArrayBuffer,
+    onDone: (id: BatchDone) => void,
+    private readonly onDead: (w: PoolWorker, err: Error) => void,
+  ) {
+    this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData: { stats, slot } });
+    this.worker.on('message', onDone);
+    this.worker.on('error', (err) => this.onDead(this, err));
+    this.worker.on('exit', (code) => this.onDead(this, new Error(`crypto worker exited (code ${code})`)));
+    // An idle pool never keeps the process alive; ref() while batches are pending. After the listeners:
     // attaching a 'message' listener refs the worker's port again.
     this.worker.unref();
   }
 
-  send(req: WorkerRequest, bytes: number): Promise<(Uint8Array | null)[]> {
-    return new Promise((resolve, reject) => {
-      if (this.pending.size === 0) this.worker.ref();
-      this.requests++;
-      this.inflightBytes += bytes;
-      const done = () => {
-        this.inflightBytes -= bytes;
-      };
-      this.pending.set(req.id, {
-        layout: req.layout,
-        resolve: (r) => {
-          done();
-          resolve(r);
-        },
-        reject: (e) => {
-          done();
-          reject(e);
-        },
-      });
-      this.worker.postMessage(req, [req.buf]);
-    });
+  post(msg: BatchMessage): void {
+    this.worker.postMessage(msg);
   }
 
-  /** Reject everything pending and leave the pool (the worker crashed, exited or the pool is closing). */
-  fail(err: Error): void {
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    this.onDead(this);
-    for (const p of pending) p.reject(err);
+  ref(keepAlive: boolean): void {
+    if (keepAlive) this.worker.ref();
+    else this.worker.unref();
   }
 
   terminate(): Promise<number> {
@@ -184,85 +128,23 @@ class PoolWorker {
   }
 }
 
-const align4 = (n: number): number => (n + 3) & ~3;
-
-/** A reply's results: views into the request's buffer, where the worker wrote them over the records. */
-function unpack(buf: ArrayBuffer, layout: Uint32Array, lengths: Int32Array): (Uint8Array | null)[] {
-  const out: (Uint8Array | null)[] = new Array(lengths.length);
-  for (let i = 0; i < lengths.length; i++) {
-    const n = lengths[i]!;
-    out[i] = n < 0 ? null : new Uint8Array(buf, layout[i * STRIDE + 3]!, n);
-  }
-  return out;
-}
-
-/**
- * Pack `jobs` into one buffer (the one copy on the way in; the buffer is then transferred, not cloned).
- * Nonce and AAD sit together; the data starts 4-byte aligned.
- */
-function pack(id: number, op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): WorkerRequest {
-  let size = 0;
-  for (const j of jobs) size = align4(align4(size + NONCE + j.aad.length) + j.data.length + TAG);
-  const buf = new ArrayBuffer(size);
-  const bytes = new Uint8Array(buf);
-  const layout = new Uint32Array(jobs.length * STRIDE);
-  let off = 0;
-  jobs.forEach((j, i) => {
-    const l = i * STRIDE;
-    bytes.set(j.nonce, off);
-    layout[l] = off;
-    bytes.set(j.aad, off + NONCE);
-    layout[l + 1] = off + NONCE;
-    layout[l + 2] = j.aad.length;
-    off = align4(off + NONCE + j.aad.length);
-    bytes.set(j.data, off);
-    layout[l + 3] = off;
-    layout[l + 4] = j.data.length;
-    // The slot: the data, and room for the result to be written over it (sealing adds the tag).
-    layout[l + 5] = align4(j.data.length + TAG);
-    off += layout[l + 5]!;
-  });
-  return { id, op, alg, key, buf, layout };
-}
-
-/** Cut `jobs` into `n` contiguous runs of about equal byte size (each with at least one record). */
-function split(jobs: readonly RecordJob[], n: number): { jobs: readonly RecordJob[]; bytes: number }[] {
-  let total = 0;
-  for (const j of jobs) total += j.data.length;
-  if (n <= 1) return [{ jobs, bytes: total }];
-  const out: { jobs: readonly RecordJob[]; bytes: number }[] = [];
-  let start = 0;
-  let acc = 0;
-  let partBytes = 0;
-  for (let i = 0; i < jobs.length; i++) {
-    const len = jobs[i]!.data.length;
-    acc += len;
-    partBytes += len;
-    // Cut when the running total passes this part's share, keeping one record for each remaining part.
-    const remainingParts = n - out.length - 1;
-    if (remainingParts > 0 && acc >= (total * (out.length + 1)) / n && jobs.length - (i + 1) >= remainingParts) {
-      out.push({ jobs: jobs.slice(start, i + 1), bytes: partBytes });
-      start = i + 1;
-      partBytes = 0;
-    }
-  }
-  out.push({ jobs: jobs.slice(start), bytes: partBytes });
-  return out;
-}
-
 /**
  * Build a worker-pool provider: {@link CryptoProvider.batch} seals and opens batches of TLS records
  * (AES-128/256-GCM, ChaCha20-Poly1305; RFC 5116, RFC 8439: 16/32 B keys, 12 B nonces, 16 B tags) on
  * `size` worker threads running noble, and every other method is `base`'s.
  *
- * - A batch is split into contiguous parts of about 64 KiB (at least one per worker, none under 16 KiB),
- *   handed to the workers as they finish (two at a time each), so the records of one connection use every
- *   core and a slowed worker takes fewer; the Promise resolves with the results in job order, `null` for a
- *   record that fails authentication.
- * - Copies: the records of a part are copied once into a buffer that is transferred to the worker, which
- *   writes each result over its record and transfers the same buffer back; each result is a view into it.
- * - Workers start on the first batch and are `unref()`'d while idle: an idle pool never keeps the process
- *   alive. `close()` terminates them. A crashed worker rejects its pending batches and is replaced.
+ * - A batch is written into one `SharedArrayBuffer` and posted to every worker (at most one per record);
+ *   the workers claim its records one at a time from a shared counter until none is left. So the records
+ *   of one connection use every core, a worker slowed down (by the main thread, the collector or another
+ *   batch) simply takes fewer, and the main thread hears back once per batch, not once per part: it is off
+ *   the critical path while the batch runs. The Promise resolves with the results in job order, `null` for
+ *   a record that fails authentication.
+ * - Copies: the records are copied once into the shared buffer, and the results once out of it into one
+ *   ordinary buffer per batch (each result is a view into it). Shared buffers are reused (at most
+ *   {@link MAX_FREE_BUFFERS} kept), so a busy pool does not fault in fresh pages on every thread per batch.
+ * - Workers start on the first batch and are `unref()`'d while the pool is idle: an idle pool never keeps
+ *   the process alive. `close()` terminates them. A crashed worker rejects the batches in flight (it may
+ *   have held some of their records) and is replaced on the next batch.
  * - API misuse (a wrong key or nonce length, a closed pool) throws at once.
  *
  * @example
@@ -278,19 +160,64 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   const size = opts.size ?? availableParallelism();
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`worker pool size must be a positive integer, got ${size}`);
 
-  const workers: PoolWorker[] = [];
+  /** Worker slots: a crashed worker's slot is empty until the next batch restarts it. */
+  const workers: (PoolWorker | undefined)[] = new Array(size).fill(undefined);
+  const stats = new SharedArrayBuffer(4 * size);
+  const pending = new Map<number, PendingBatch>();
+  const free: SharedArrayBuffer[] = [];
   let closed = false;
   let nextId = 1;
+  let batches = 0;
+  /** Where the next batch's posting starts, so single-record batches spread over the workers. */
+  let turn = 0;
 
-  const onDead = (w: PoolWorker) => {
-    const i = workers.indexOf(w);
-    if (i >= 0) workers.splice(i, 1);
+  const setRef = () => {
+    for (const w of workers) w?.ref(pending.size > 0);
   };
 
-  /** The live workers, least loaded first; (re)started up to `size`. */
-  const available = (): PoolWorker[] => {
-    while (workers.length < size) workers.push(new PoolWorker(onDead));
-    return [...workers].sort((a, b) => a.inflightBytes - b.inflightBytes);
+  /** A shared buffer of at least `n` bytes: a free one, or a new one of the next power of two. */
+  const take = (n: number): SharedArrayBuffer => {
+    let best = -1;
+    for (let i = 0; i < free.length; i++) {
+      if (free[i]!.byteLength >= n && (best < 0 || free[i]!.byteLength < free[best]!.byteLength)) best = i;
+    }
+    if (best >= 0) return free.splice(best, 1)[0]!;
+    let cap = MIN_BUFFER;
+    while (cap < n) cap *= 2;
+    return new SharedArrayBuffer(cap);
+  };
+
+  /** Return a batch's buffer for reuse, if every worker it was posted to has left it (else the collector has it). */
+  const release = (b: PendingBatch) => {
+    const left = Atomics.load(new Int32Array(b.msg.buf, 0, CTL_WORDS), CTL.left);
+    if (left === b.posted && free.length < MAX_FREE_BUFFERS && !closed) free.push(b.msg.buf);
+  };
+
+  const onDone = (id: BatchDone) => {
+    const b = pending.get(id);
+    if (!b) return; // rejected already (a worker crashed or the pool closed)
+    pending.delete(id);
+    setRef();
+    let results: (Uint8Array | null)[];
+    try {
+      results = unpackBatch(b.msg.buf, b.msg.count);
+    } catch (err) {
+      b.reject(err as Error);
+      return;
+    }
+    release(b);
+    b.resolve(results);
+  };
+
+  /** A worker crashed or exited: every batch in flight may be missing records it claimed. */
+  const onDead = (w: PoolWorker, err: Error) => {
+    const i = workers.indexOf(w);
+    if (i < 0) return;
+    workers[i] = undefined;
+    const failed = [...pending.values()];
+    pending.clear();
+    setRef();
+    for (const b of failed) b.reject(err);
   };
 
   const check = (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
@@ -303,40 +230,25 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     }
   };
 
-  /** Parts waiting for a worker, oldest first (every batch's parts in order). */
-  const queue: QueuedPart[] = [];
-
-  /** Hand waiting parts to workers with room (at most {@link MAX_OUTSTANDING} each), least loaded first. */
-  const dispatch = (): void => {
-    while (queue.length > 0 && !closed) {
-      const w = available().find((x) => x.pending.size < MAX_OUTSTANDING);
-      if (!w) return;
-      const part = queue.shift()!;
-      w.send(part.req, part.bytes).then(
-        (r) => {
-          part.resolve(r);
-          dispatch();
-        },
-        (e: Error) => {
-          part.reject(e);
-          dispatch();
-        },
-      );
-    }
-  };
-
   const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Promise<(Uint8Array | null)[]> => {
     check(alg, key, jobs);
     if (jobs.length === 0) return Promise.resolve([]);
-    const keyCopy = key.slice(); // cloned into each message; the caller may reuse its buffer at once
-    const parts = split(jobs, partCount(jobs, size)).map(
-      (part) =>
-        new Promise<(Uint8Array | null)[]>((resolve, reject) => {
-          queue.push({ req: pack(nextId++, op, alg, keyCopy, part.jobs), bytes: part.bytes, resolve, reject });
-        }),
-    );
-    dispatch();
-    return Promise.all(parts).then((results) => (results.length === 1 ? results[0]! : results.flat()));
+    const buf = take(batchSize(jobs));
+    packBatch(buf, jobs);
+    // The key is cloned into each message: the caller may reuse its buffer at once.
+    const msg: BatchMessage = { id: nextId++, op, alg, key, buf, count: jobs.length };
+    const posted = Math.min(size, jobs.length);
+    batches++;
+    return new Promise((resolve, reject) => {
+      pending.set(msg.id, { msg, posted, resolve, reject });
+      for (let k = 0; k < posted; k++) {
+        const slot = (turn + k) % size;
+        workers[slot] ??= new PoolWorker(slot, stats, onDone, onDead);
+        workers[slot].post(msg);
+      }
+      turn = (turn + posted) % size;
+      setRef();
+    });
   };
 
   const batch: AsyncBatchCipher = {
@@ -362,14 +274,21 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     ...(base.signWith ? { signWith: (key: SigningKey, scheme: number, message: Uint8Array) => base.signWith!(key, scheme, message) } : {}),
     batch,
     size,
-    stats: () => ({ threads: workers.length, requests: workers.map((w) => w.requests) }),
+    stats: () => ({
+      threads: workers.filter((w) => w !== undefined).length,
+      batches,
+      records: Array.from(new Int32Array(stats)),
+    }),
     close: async () => {
       if (closed) return;
       closed = true;
-      const all = workers.splice(0);
+      const all = workers.filter((w) => w !== undefined);
+      workers.fill(undefined);
+      free.length = 0;
+      const failed = [...pending.values()];
+      pending.clear();
       const err = new Error('worker pool provider closed');
-      for (const part of queue.splice(0)) part.reject(err);
-      for (const w of all) w.fail(err);
+      for (const b of failed) b.reject(err);
       await Promise.all(all.map((w) => w.terminate()));
     },
   };

@@ -1,0 +1,103 @@
+import test from 'ava';
+import fc from 'fast-check';
+import {
+  batchLayout,
+  batchSize,
+  CTL,
+  CTL_WORDS,
+  FAILED,
+  packBatch,
+  unpackBatch,
+  workOn,
+  type BatchMessage,
+} from '../../src/crypto/batchBuffer.js';
+import { nobleProvider } from '../../src/crypto/noble.js';
+import type { AeadAlg, RecordJob } from '../../src/crypto/provider.js';
+
+// The shared-memory batch protocol, run on this thread: several `workOn` calls on one message stand for
+// several workers (the pool's own tests run it on real threads).
+
+const aeadCase = fc.constantFrom<[AeadAlg, number]>(['aes-128-gcm', 16], ['aes-256-gcm', 32], ['chacha20-poly1305', 32]);
+const job = fc.record({
+  nonce: fc.uint8Array({ minLength: 12, maxLength: 12 }),
+  aad: fc.uint8Array({ maxLength: 13 }),
+  data: fc.uint8Array({ maxLength: 600 }),
+});
+
+function batch(op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], id = 1): BatchMessage {
+  const buf = new SharedArrayBuffer(batchSize(jobs) + 8); // a reused buffer is usually larger than needed
+  new Uint8Array(buf).fill(0xee); // and holds an older batch
+  packBatch(buf, jobs);
+  return { id, op, alg, key, buf, count: jobs.length };
+}
+
+const control = (m: BatchMessage) => Array.from(new Int32Array(m.buf, 0, CTL_WORDS));
+
+test('batchBuffer: seal then open through the shared buffer equals the single-record AEAD (property)', (t) => {
+  fc.assert(
+    fc.property(aeadCase, fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.array(job, { minLength: 1, maxLength: 8 }), ([alg, n], k, jobs) => {
+      const key = k.subarray(0, n);
+      const ref = nobleProvider.aead(alg, key);
+      const seal = batch(0, alg, key, jobs);
+      const finished = [workOn(seal), workOn(seal)];
+      t.deepEqual(finished, [true, false], 'the first "worker" took every record and reports the batch');
+      t.deepEqual(control(seal), [jobs.length + 2, jobs.length, 2], 'both left; the counter ran past the end once each');
+      const sealed = unpackBatch(seal.buf, jobs.length);
+      t.deepEqual(sealed, jobs.map((j) => ref.seal(j.nonce, j.aad, j.data)));
+      const open = batch(1, alg, key, jobs.map((j, i) => ({ ...j, data: sealed[i]! })));
+      t.true(workOn(open));
+      t.deepEqual(unpackBatch(open.buf, jobs.length), jobs.map((j) => j.data));
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('batchBuffer: records are claimed one at a time; whoever finishes the last record reports the batch', (t) => {
+  const key = new Uint8Array(16).fill(4);
+  const jobs = Array.from({ length: 5 }, (_, i) => ({ nonce: new Uint8Array(12).fill(i), aad: Uint8Array.of(23, 3, 3, 0, 9), data: new Uint8Array(9).fill(i) }));
+  const m = batch(0, 'aes-128-gcm', key, jobs);
+  const ctl = new Int32Array(m.buf, 0, CTL_WORDS);
+  // Another "worker" already claimed and finished records 0-3: this one takes record 4, the last.
+  ctl[CTL.next] = 4;
+  ctl[CTL.done] = 4;
+  t.true(workOn(m));
+  t.deepEqual(control(m), [6, 5, 1]);
+  const lengths = new Int32Array(m.buf, batchLayout(5).lengths, 5);
+  const stale = new Int32Array(Uint8Array.of(0xee, 0xee, 0xee, 0xee).buffer)[0]!; // left by the older batch
+  t.deepEqual(Array.from(lengths), [stale, stale, stale, stale, 25], 'only record 4 was processed here (9 B + 16 B tag)');
+  // A worker that gets the message after everything was claimed touches nothing but its own leaving.
+  t.false(workOn(m));
+  t.deepEqual(control(m), [7, 5, 2]);
+});
+
+test('batchBuffer: records that do not authenticate open to null; the rest of the batch is unaffected', (t) => {
+  const key = new Uint8Array(32).fill(9);
+  const ref = nobleProvider.aead('chacha20-poly1305', key);
+  const jobs = Array.from({ length: 4 }, (_, i) => ({ nonce: new Uint8Array(12).fill(i), aad: Uint8Array.of(23, 3, 3, 0, 40), data: new Uint8Array(24).fill(i + 1) }));
+  const sealed = jobs.map((j) => ref.seal(j.nonce, j.aad, j.data));
+  sealed[1]![3] ^= 1; // a ciphertext bit
+  const tampered = jobs.map((j, i) => ({ ...j, data: i === 3 ? sealed[3]!.subarray(0, 15) : sealed[i]! })); // 3: shorter than a tag
+  const m = batch(1, 'chacha20-poly1305', key, tampered);
+  t.true(workOn(m));
+  t.deepEqual(unpackBatch(m.buf, 4), [jobs[0]!.data, null, jobs[2]!.data, null]);
+});
+
+test('batchBuffer: a record that failed to seal rejects the whole batch when unpacked', (t) => {
+  const jobs = [{ nonce: new Uint8Array(12), aad: new Uint8Array(5), data: new Uint8Array(3) }];
+  const m = batch(0, 'aes-128-gcm', new Uint8Array(16), jobs);
+  t.true(workOn(m));
+  new Int32Array(m.buf, batchLayout(1).lengths, 1)[0] = FAILED;
+  t.throws(() => unpackBatch(m.buf, 1), { message: /record 0 could not be sealed/ });
+});
+
+test('batchBuffer: results are copied out into one ordinary buffer, so the shared one can be reused at once', (t) => {
+  const jobs = [1, 2, 3].map((n) => ({ nonce: new Uint8Array(12).fill(n), aad: new Uint8Array(0), data: new Uint8Array(n * 10).fill(n) }));
+  const m = batch(0, 'aes-256-gcm', new Uint8Array(32), jobs);
+  workOn(m);
+  const out = unpackBatch(m.buf, 3);
+  const copy = out.map((r) => r!.slice());
+  packBatch(m.buf, [{ nonce: new Uint8Array(12), aad: new Uint8Array(0), data: new Uint8Array(100).fill(0x77) }]); // reuse
+  t.deepEqual(out, copy);
+  t.is(new Set(out.map((r) => r!.buffer)).size, 1);
+  t.true(out[0]!.buffer instanceof ArrayBuffer);
+});
