@@ -43,6 +43,13 @@ export interface RawResult {
   readonly depth?: number;
   /** Process CPU time (all threads) per wall second: how many cores the run got. */
   readonly cores?: number;
+  /**
+   * For the pool with one batch in flight: the median time of one batch of a single 16 B record (the pool's
+   * round trip: post, a worker waking, the reply, the main thread waking), and of one batch of the meter's 32
+   * records (ms).
+   */
+  readonly roundTripMs?: number;
+  readonly batchMs?: number;
 }
 
 /** A throughput measurement that runs in slices: `run(ms)` measures for about `ms` and gives MB/s. */
@@ -112,6 +119,20 @@ async function poolMeter(alg: AlgName, depth: number): Promise<Meter> {
   return { run, cores: () => cpuMs / wallMs };
 }
 
+/** Median wall time (ms) of `n` sequential sealBatch calls on the pool with `jobs()` each. */
+async function poolLatency(alg: AlgName, jobs: () => RecordJob[], n: number): Promise<number> {
+  const batch = provider('workers').batch!;
+  const xs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const j = jobs();
+    const t0 = now();
+    await batch.sealBatch(alg, KEYS[alg], j);
+    xs.push(now() - t0);
+  }
+  xs.sort((a, b) => a - b);
+  return xs[Math.floor(n / 2)]!;
+}
+
 /** Length of one slice of the interleaved raw measurements. */
 const SLICE_MS = 500;
 
@@ -179,7 +200,14 @@ export async function raw(args: { seconds: number; algs: AlgName[] }): Promise<R
     const pool2 = await poolMeter(alg, 2);
     const [noble, node, p1, p2] = await interleaved([syncMeter('noble', alg), syncMeter('node', alg), pool1, pool2], args.seconds);
     out.push({ provider: 'noble', alg, mbps: noble! }, { provider: 'node', alg, mbps: node! });
-    out.push({ provider: 'workers', alg, depth: 1, mbps: p1!, cores: pool1.cores!() });
+    const iv = new Uint8Array(12).fill(9);
+    const aad = Uint8Array.of(23, 3, 3, 0x40, 0x11);
+    let seq = 0;
+    const tiny = () => [{ nonce: recordNonce(iv, seq++), aad, data: new Uint8Array(16) }];
+    const full = () => Array.from({ length: 32 }, () => ({ nonce: recordNonce(iv, seq++), aad, data: new Uint8Array(RECORD) }));
+    const roundTripMs = await poolLatency(alg, tiny, 300);
+    const batchMs = await poolLatency(alg, full, 40);
+    out.push({ provider: 'workers', alg, depth: 1, mbps: p1!, cores: pool1.cores!(), roundTripMs, batchMs });
     out.push({ provider: 'workers', alg, depth: 2, mbps: p2!, cores: pool2.cores!() });
     out.push(await rawThreads(alg, args.seconds, 1));
     out.push(await rawThreads(alg, args.seconds, 2));
