@@ -130,9 +130,9 @@ const collect = (outs: Output[]) => {
 for (let rep = 1; rep <= cfg.reps; rep++) {
   log(`repetition ${rep}/${cfg.reps}: raw AEAD, bulk, handshakes`);
   if (quick) {
-    collect(await child([{ task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } }, ...bulkSpecs(cfg.bulkBytes), ...hsSpecs(cfg.hsSeconds)]));
+    collect(await child([{ task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } }, ...bulkSpecs(cfg.bulkBytes), ...hsSpecs(cfg.hsSeconds)], { flags: ['--expose-gc'] }));
   } else {
-    collect(await child([{ task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } }]));
+    collect(await child([{ task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } }], { flags: ['--expose-gc'] }));
     collect(await child(bulkSpecs(cfg.bulkBytes)));
     collect(await child(hsSpecs(cfg.hsSeconds)));
   }
@@ -295,7 +295,8 @@ md.push(
   '  as an option; "workers (asyncCrypto)" adds `asyncCrypto: true` (default `maxPipelines` 32).',
   '- Raw: 16 KiB records sealed then opened, one at a time (noble, node) or in batches of 32 (the worker pool,',
   `  \`depth\` batches in flight); ${cfg.rawSeconds} s each after a warm-up, interleaved in 0.5 s slices (noble, node,`,
-  '  pool ×1, pool ×2, noble, …) so that every ratio between them is taken under the same machine conditions.',
+  '  pool ×1, pool ×2, noble, …) so that every ratio between them is taken under the same machine conditions;',
+  '  `gc()` runs before each slice, so no meter pays for the garbage of the one before it.',
   `- Handshakes: sequential full handshakes for ${cfg.hsSeconds} s (X25519, ECDSA P-256 chain verified against the`,
   '  test root, `servername: localhost`); one counts when both ends completed; then both sockets are destroyed.',
   `- Best of ${cfg.reps} repetition(s) (each in a fresh child process); the load average shows whether the`,

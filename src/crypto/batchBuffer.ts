@@ -163,7 +163,9 @@ export function unpackBatch(buf: SharedArrayBuffer, count: number): (Uint8Array 
     if (lengths[i] === FAILED) throw new Error(`crypto worker: record ${i} could not be sealed`);
     if (lengths[i]! > 0) total += lengths[i]!;
   }
-  const out = new Uint8Array(total);
+  // Every byte of `out` is overwritten below (the results tile it), so it need not be zeroed first.
+  const raw = typeof Buffer === 'function' ? Buffer.allocUnsafeSlow(total) : new Uint8Array(total);
+  const out = new Uint8Array(raw.buffer, raw.byteOffset, total);
   const bytes = new Uint8Array(buf);
   const results: (Uint8Array | null)[] = new Array(count);
   let off = 0;

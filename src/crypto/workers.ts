@@ -107,7 +107,8 @@ class PoolWorker {
   ) {
     this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData: { stats, slot } });
     this.worker.on('message', onDone);
-    this.worker.on('error', (err) => this.onDead(this, err));
+    // An uncaught exception in the worker: report it as an Error of this realm, with the original as its cause.
+    this.worker.on('error', (err) => this.onDead(this, new Error(`crypto worker failed: ${(err as { message?: unknown })?.message ?? String(err)}`, { cause: err })));
     this.worker.on('exit', (code) => this.onDead(this, new Error(`crypto worker exited (code ${code})`)));
     // An idle pool never keeps the process alive; ref() while batches are pending. After the listeners:
     // attaching a 'message' listener refs the worker's port again.
