@@ -2,8 +2,8 @@
  * The default provider: pure JavaScript (the audited `@noble/*` libraries), so rxtls runs unchanged in Node,
  * browsers, Deno and workers. Signature verification is delegated to {@link verifySignature}.
  */
-import { gcm } from '@noble/ciphers/aes.js';
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { ecb, gcm } from '@noble/ciphers/aes.js';
+import { chacha20, chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
@@ -41,6 +41,14 @@ class NobleHasher implements Hasher {
   clone(): Hasher {
     return new NobleHasher(this.h.clone());
   }
+}
+
+/** API misuse checks of {@link CryptoProvider.headerProtection}: the AEAD's key length, a 16 B sample. */
+export function checkHeaderProtection(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): void {
+  const len = KEY_LENGTH[alg];
+  if (len === undefined) throw new RangeError(`unknown AEAD: ${String(alg)}`);
+  if (hpKey.length !== len) throw new RangeError(`${alg}: header protection key must be ${len} bytes, got ${hpKey.length}`);
+  if (sample.length !== 16) throw new RangeError(`header protection sample must be 16 bytes, got ${sample.length}`);
 }
 
 function checkNonce(nonce: Uint8Array): void {
@@ -237,7 +245,18 @@ export function createNobleProvider(opts: NobleProviderOptions = {}): CryptoProv
         return false; // the contract: false on any failure, never a throw
       }
     },
+    headerProtection,
   };
+}
+
+/** QUIC header protection (RFC 9001 §5.4.3, §5.4.4): the 5 B mask for a 16 B sample. */
+function headerProtection(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): Uint8Array {
+  checkHeaderProtection(alg, hpKey, sample);
+  if (alg === 'chacha20-poly1305') {
+    const counter = (sample[0]! | (sample[1]! << 8) | (sample[2]! << 16) | (sample[3]! << 24)) >>> 0;
+    return chacha20(hpKey, sample.slice(4, 16), new Uint8Array(5), undefined, counter);
+  }
+  return ecb(hpKey, { disablePadding: true }).encrypt(sample.slice()).subarray(0, 5);
 }
 
 /** The default noble provider, with randomness from `crypto.getRandomValues`. See {@link createNobleProvider}. */

@@ -22,6 +22,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { signWithKeyObject } from './keys.js';
+import { checkHeaderProtection } from './noble.js';
 import type { Aead, AeadAlg, CryptoProvider, GroupName, HashAlg, Hasher, KeyExchangeKeyPair } from './provider.js';
 
 /** AEAD tag length (RFC 5116 §5.1, RFC 8439 §2.8): 16 B for all TLS 1.3 AEADs. */
@@ -367,6 +368,19 @@ function generateKeyPair(group: GroupName): KeyExchangeKeyPair {
 }
 
 /**
+ * QUIC header protection (RFC 9001 §5.4.3, §5.4.4) through OpenSSL: AES-ECB of the sample, or ChaCha20 whose
+ * 16 B OpenSSL IV is exactly the sample (4 B little-endian block counter, then the 12 B nonce).
+ */
+function headerProtection(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): Uint8Array {
+  checkHeaderProtection(alg, hpKey, sample);
+  if (alg === 'chacha20-poly1305') {
+    return own(createCipheriv('chacha20', hpKey, sample).update(new Uint8Array(5)));
+  }
+  const c = createCipheriv(alg === 'aes-128-gcm' ? 'aes-128-ecb' : 'aes-256-ecb', hpKey, null).setAutoPadding(false);
+  return own(c.update(sample)).subarray(0, 5);
+}
+
+/**
  * The node:crypto provider (OpenSSL): SHA-256/384 (32/48 B), HMAC, HKDF (RFC 5869), AES-128/256-GCM and
  * ChaCha20-Poly1305 (RFC 5116, RFC 8439; 16/32 B keys, 12 B nonce, 16 B tag), X25519 (RFC 7748, 32 B) and
  * P-256/P-384 ECDH (SEC 1; 65/97 B uncompressed points, 32/48 B x-coordinate secrets), and signature
@@ -398,4 +412,5 @@ export const nodeProvider: CryptoProvider = {
   sharedSecret,
   verify,
   signWith: signWithKeyObject,
+  headerProtection,
 };

@@ -102,6 +102,14 @@ export interface CryptoProvider {
    * which then signs by itself ({@link SigningKey.sign}). Same signature formats as `SigningKey.sign`.
    */
   signWith?(key: SigningKey, scheme: number, message: Uint8Array): Uint8Array | undefined;
+  /**
+   * Optional (QUIC needs it, TLS does not): the QUIC header-protection mask (RFC 9001 §5.4), 5 B, from a 16 B
+   * `sample` of the ciphertext under the 16/32 B header-protection key of the packet AEAD `alg`. AES
+   * (§5.4.3): the first 5 bytes of AES-ECB(hpKey, sample). ChaCha20 (§5.4.4): ChaCha20 with the block counter
+   * `sample[0..4]` (little-endian) and the nonce `sample[4..16]`, applied to 5 zero bytes. Wrong key or sample
+   * lengths are API misuse and throw.
+   */
+  headerProtection?(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): Uint8Array;
 }
 
 /** Incremental hash state. */

@@ -273,6 +273,9 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     sharedSecret: (group, priv, peer) => base.sharedSecret(group, priv, peer),
     verify: (scheme, spki, message, signature) => base.verify(scheme, spki, message, signature),
     ...(base.signWith ? { signWith: (key: SigningKey, scheme: number, message: Uint8Array) => base.signWith!(key, scheme, message) } : {}),
+    ...(base.headerProtection
+      ? { headerProtection: (alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array) => base.headerProtection!(alg, hpKey, sample) }
+      : {}),
     batch,
     size,
     stats: () => ({

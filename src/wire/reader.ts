@@ -86,6 +86,20 @@ export class Reader {
     return v;
   }
 
+  /**
+   * QUIC variable-length integer (RFC 9000 §16) over its whole range (up to 2^62 − 1), as a bigint: for fields
+   * a peer may legitimately set above 2^53 (flow-control limits, for example).
+   */
+  varintBig(): bigint {
+    this.need(1, 'varint');
+    const len = 1 << (this.buf[this.pos]! >> 6);
+    this.need(len, 'varint');
+    let v = BigInt(this.buf[this.pos]! & 0x3f);
+    for (let i = 1; i < len; i++) v = (v << 8n) | BigInt(this.buf[this.pos + i]!);
+    this.pos += len;
+    return v;
+  }
+
   /** `n` bytes as a subarray view (no copy). */
   bytes(n: number): Uint8Array {
     this.need(n, 'bytes');
