@@ -45,6 +45,12 @@ export class Reader {
     if (n > this.end - this.pos) throw new DecodeError(`truncated ${what}: need ${n} bytes, have ${this.end - this.pos}`);
   }
 
+  /** The next byte without consuming it. */
+  peekU8(): number {
+    this.need(1, 'u8');
+    return this.buf[this.pos]!;
+  }
+
   u8(): number {
     this.need(1, 'u8');
     return this.buf[this.pos++]!;
