@@ -105,8 +105,8 @@ function mask(p: CryptoProvider, keys: PacketKeys, sample: Uint8Array): Uint8Arr
 const protectedBits = (first: number) => ((first & 0x80) !== 0 ? 0x0f : 0x1f);
 
 /**
- * Protect one packet (RFC 9001 §5.3, §5.4): `header` is the whole unprotected header, ending with the packet
- * number (its length in the first byte's two low bits); for a long header its Length field must already count
+ * Protect one packet (RFC 9001 §5.3, §5.4): `header` is the whole unprotected header, ending with the low
+ * bytes of `packetNumber` (their count in the first byte's two low bits, see `packetNumberLength`); for a long header its Length field must already count
  * the packet number, `payload` and the 16 B tag. Returns header ‖ AEAD(payload) with header protection
  * applied. The payload must be long enough for the 16 B sample taken 4 B after the start of the packet
  * number (RFC 9001 §5.4.2: pad it, e.g. with PADDING frames); a shorter one is API misuse and throws.
@@ -115,6 +115,11 @@ export function protectPacket(p: CryptoProvider, keys: PacketKeys, header: Uint8
   const pnLength = (header[0]! & 3) + 1;
   const pnOffset = header.length - pnLength;
   if (pnOffset < 1) throw new RangeError('QUIC header too short for its packet number');
+  let truncated = 0;
+  for (let i = 0; i < pnLength; i++) truncated = truncated * 256 + header[pnOffset + i]!;
+  if (truncated !== packetNumber % 2 ** (8 * pnLength)) {
+    throw new RangeError(`the header's packet number bytes (0x${truncated.toString(16)}) are not the low ${pnLength} B of packet number ${packetNumber}`);
+  }
   if (pnLength + payload.length + TAG < 4 + SAMPLE) {
     throw new RangeError(`payload of ${payload.length} B too short for header protection: pad it to at least ${4 + SAMPLE - TAG - pnLength} B`);
   }

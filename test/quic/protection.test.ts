@@ -13,7 +13,9 @@ import {
   verifyRetry,
   type PacketKeys,
 } from '../../src/quic/protection.js';
-import { decodePacketHeader } from '../../src/wire/quic/packet.js';
+import { decodeFrames, encodeFrame } from '../../src/wire/quic/frames.js';
+import { decodePacketHeader, encodeLongHeader } from '../../src/wire/quic/packet.js';
+import { encodeWith } from '../../src/wire/writer.js';
 import { concatBytes } from '../vectors/hex.js';
 import * as v from '../vectors/rfc9001.js';
 
@@ -172,6 +174,7 @@ test('protectPacket: a payload too short to sample, or a provider without header
   const header = shortHeader(new Uint8Array(0), 1, 1, 0);
   t.throws(() => protectPacket(nobleProvider, keys, header, 1, new Uint8Array(2)), { instanceOf: RangeError, message: /pad it to at least 3 B/ });
   t.notThrows(() => protectPacket(nobleProvider, keys, header, 1, new Uint8Array(3)));
+  t.throws(() => protectPacket(nobleProvider, keys, header, 2, new Uint8Array(8)), { instanceOf: RangeError, message: /not the low 1 B of packet number 2/ });
   const bare: CryptoProvider = { ...nobleProvider, name: 'bare', headerProtection: undefined };
   t.throws(() => protectPacket(bare, keys, header, 1, new Uint8Array(8)), { instanceOf: TypeError, message: /header protection/ });
   t.throws(() => nobleProvider.headerProtection!('aes-128-gcm', new Uint8Array(32), new Uint8Array(16)), { instanceOf: RangeError });
@@ -182,4 +185,15 @@ test('retry: a tag over the wrong original DCID or a too-short packet does not v
   t.false(verifyRetry(nobleProvider, v.retry.odcid, v.retry.packet.subarray(0, 10)));
   t.false(verifyRetry(nobleProvider, new Uint8Array(21), v.retry.packet));
   t.deepEqual(concatBytes(v.retry.packet.subarray(0, v.retry.packet.length - 16), v.retry.tag), v.retry.packet);
+});
+
+test('RFC 9001 §A.2 end to end: header from its fields, CRYPTO and PADDING frames, protection — the RFC\'s 1200 bytes', (t) => {
+  const c = v.clientInitial;
+  const crypto = decodeFrames(c.cryptoFrame, 'initial')[0]!;
+  const payload = encodeWith((w) => {
+    encodeFrame(w, crypto);
+    encodeFrame(w, { type: 'padding', length: c.payloadLength - c.cryptoFrame.length });
+  });
+  const header = encodeLongHeader({ type: 'initial', dcid: v.initialKeys.dcid, scid: new Uint8Array(0), token: new Uint8Array(0), packetNumber: c.packetNumber, pnLength: 4, payloadLength: payload.length });
+  t.deepEqual(protectPacket(nobleProvider, initialKeys(nobleProvider, v.initialKeys.dcid).client, header, c.packetNumber, payload), c.packet);
 });

@@ -1,9 +1,10 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { DecodeError, Reader } from '../../src/wire/reader.js';
-import { decodePacketHeader, decodePacketNumber, packetNumberLength } from '../../src/wire/quic/packet.js';
+import { decodePacketHeader, decodePacketNumber, encodeLongHeader, encodeShortHeader, packetNumberLength } from '../../src/wire/quic/packet.js';
 import { Writer } from '../../src/wire/writer.js';
 import { hex } from '../vectors/hex.js';
+import * as v from '../vectors/rfc9001.js';
 
 test('RFC 9000 §A.1: variable-length integer examples', (t) => {
   // The 8-byte example is above 2^53: the number reader refuses it, the bigint reader decodes it.
@@ -98,5 +99,44 @@ test('decodePacketHeader: random bytes decode within bounds or throw DecodeError
       }
     }),
     { numRuns: 500 },
+  );
+});
+
+test('RFC 9001 §A.2, §A.3, §A.5: the unprotected headers, built from their fields', (t) => {
+  t.deepEqual(
+    encodeLongHeader({ type: 'initial', dcid: v.initialKeys.dcid, scid: new Uint8Array(0), token: new Uint8Array(0), packetNumber: 2, pnLength: 4, payloadLength: 1162 }),
+    v.clientInitial.unprotectedHeader,
+  );
+  t.deepEqual(
+    encodeLongHeader({ type: 'initial', dcid: new Uint8Array(0), scid: hex('f067a5502a4262b5'), packetNumber: 1, pnLength: 2, payloadLength: v.serverInitial.payload.length }),
+    v.serverInitial.unprotectedHeader,
+  );
+  t.deepEqual(encodeShortHeader({ dcid: new Uint8Array(0), packetNumber: v.chachaShortHeader.packetNumber, pnLength: 3 }), v.chachaShortHeader.unprotectedHeader);
+  t.throws(() => encodeLongHeader({ type: 'handshake', dcid: new Uint8Array(0), scid: new Uint8Array(0), token: new Uint8Array(1), packetNumber: 0, pnLength: 1, payloadLength: 10 }), { instanceOf: RangeError });
+  t.throws(() => encodeShortHeader({ dcid: new Uint8Array(21), packetNumber: 0, pnLength: 1 }), { instanceOf: RangeError });
+  t.throws(() => encodeLongHeader({ type: 'initial', dcid: new Uint8Array(0), scid: new Uint8Array(0), packetNumber: 0, pnLength: 1, payloadLength: 16400 }), { instanceOf: RangeError });
+});
+
+test('long headers: encode then decode finds the fields, the packet number and the packet end (property)', (t) => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom('initial' as const, 'zeroRtt' as const, 'handshake' as const),
+      fc.uint8Array({ maxLength: 20 }),
+      fc.uint8Array({ maxLength: 20 }),
+      fc.uint8Array({ maxLength: 30 }),
+      fc.integer({ min: 0, max: 2 ** 32 }),
+      fc.constantFrom<1 | 2 | 3 | 4>(1, 2, 3, 4),
+      fc.integer({ min: 0, max: 2000 }),
+      (type, dcid, scid, token, packetNumber, pnLength, payloadLength) => {
+        const header = encodeLongHeader({ type, dcid, scid, ...(type === 'initial' ? { token } : {}), packetNumber, pnLength, payloadLength });
+        const datagram = new Uint8Array(header.length + payloadLength + 16 + 7); // 7 bytes of a next packet
+        datagram.set(header);
+        const h = decodePacketHeader(datagram, 0, 0);
+        if (h.form !== 'long') return t.fail('long');
+        t.like(h, { type, dcid, scid, pnOffset: header.length - pnLength, end: header.length + payloadLength + 16 });
+        t.deepEqual(h.token, type === 'initial' ? token : new Uint8Array(0));
+      },
+    ),
+    { numRuns: 200 },
   );
 });

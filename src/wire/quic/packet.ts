@@ -3,9 +3,11 @@
  * datagram, where its packet number starts, and its connection IDs; plus packet-number truncation and
  * recovery (RFC 9000 §17.1, Appendix A.2/A.3). The header fields before the packet number are not
  * protected; the first byte's low bits and the packet number are, until header protection is removed
- * (RFC 9001 §5.4), so this decoder reads neither.
+ * (RFC 9001 §5.4), so this decoder reads neither. The encoders write unprotected headers, ready for
+ * `protectPacket`.
  */
 import { DecodeError, Reader } from '../reader.js';
+import { encodeWith } from '../writer.js';
 
 /** QUIC version 1 (RFC 9000). */
 export const QUIC_V1 = 0x00000001;
@@ -127,4 +129,57 @@ export function decodePacketNumber(largest: number, truncated: number, bits: 8 |
   if (candidate <= expected - half && candidate < 2 ** 62 - win) return candidate + win;
   if (candidate > expected + half && candidate >= win) return candidate - win;
   return candidate;
+}
+
+/** The low `pnLength` bytes of `packetNumber`, big-endian (RFC 9000 §17.1). */
+function truncatedPn(packetNumber: number, pnLength: number): Uint8Array {
+  const out = new Uint8Array(pnLength);
+  for (let i = 0; i < pnLength; i++) out[pnLength - 1 - i] = Math.floor(packetNumber / 256 ** i) & 0xff;
+  return out;
+}
+
+function checkCid(what: string, cid: Uint8Array): void {
+  if (cid.length > MAX_CID_LENGTH) throw new RangeError(`${what} of ${cid.length} B: QUIC v1 allows at most ${MAX_CID_LENGTH}`);
+}
+
+/**
+ * The unprotected header of an Initial, 0-RTT or Handshake packet (RFC 9000 §17.2): the Length field counts
+ * the packet number, a `payloadLength`-byte payload and the 16 B AEAD tag, and is always written as a 2-byte
+ * varint (so the header's size does not depend on the payload: up to 16383 B), the packet number as its low
+ * `pnLength` bytes.
+ */
+export function encodeLongHeader(h: {
+  readonly type: Exclude<LongPacketType, 'retry'>;
+  readonly dcid: Uint8Array;
+  readonly scid: Uint8Array;
+  /** Initial only (may be empty). */
+  readonly token?: Uint8Array;
+  readonly packetNumber: number;
+  readonly pnLength: 1 | 2 | 3 | 4;
+  readonly payloadLength: number;
+}): Uint8Array {
+  checkCid('destination connection ID', h.dcid);
+  checkCid('source connection ID', h.scid);
+  if (h.token && h.type !== 'initial') throw new RangeError('only Initial packets carry a token');
+  const length = h.pnLength + h.payloadLength + 16;
+  if (length >= 0x4000) throw new RangeError(`packet length ${length} does not fit a 2-byte Length field`);
+  return encodeWith((w) => {
+    w.u8(0xc0 | (LongPacketType[h.type] << 4) | (h.pnLength - 1)).u32(QUIC_V1);
+    w.u8(h.dcid.length).bytes(h.dcid).u8(h.scid.length).bytes(h.scid);
+    if (h.type === 'initial') w.varint(h.token?.length ?? 0).bytes(h.token ?? new Uint8Array(0));
+    w.u16(0x4000 | length).bytes(truncatedPn(h.packetNumber, h.pnLength));
+  });
+}
+
+/** The unprotected header of a 1-RTT packet (RFC 9000 §17.3.1): fixed bit, spin bit, key phase, the packet number. */
+export function encodeShortHeader(h: {
+  readonly dcid: Uint8Array;
+  readonly packetNumber: number;
+  readonly pnLength: 1 | 2 | 3 | 4;
+  readonly keyPhase?: boolean;
+  readonly spin?: boolean;
+}): Uint8Array {
+  checkCid('destination connection ID', h.dcid);
+  const first = 0x40 | (h.spin ? 0x20 : 0) | (h.keyPhase ? 0x04 : 0) | (h.pnLength - 1);
+  return encodeWith((w) => w.u8(first).bytes(h.dcid).bytes(truncatedPn(h.packetNumber, h.pnLength)));
 }
