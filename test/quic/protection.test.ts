@@ -5,6 +5,7 @@ import { nodeProvider } from '../../src/crypto/node.js';
 import type { AeadAlg, CryptoProvider } from '../../src/crypto/provider.js';
 import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
 import {
+  INITIAL_SALT_V1,
   initialKeys,
   packetKeys,
   protectPacket,
@@ -196,4 +197,21 @@ test('RFC 9001 §A.2 end to end: header from its fields, CRYPTO and PADDING fram
   });
   const header = encodeLongHeader({ type: 'initial', dcid: v.initialKeys.dcid, scid: new Uint8Array(0), token: new Uint8Array(0), packetNumber: c.packetNumber, pnLength: 4, payloadLength: payload.length });
   t.deepEqual(protectPacket(nobleProvider, initialKeys(nobleProvider, v.initialKeys.dcid).client, header, c.packetNumber, payload), c.packet);
+});
+
+test('RFC 9001 §5.2, §A.1: the v1 salt, and the HkdfLabel bytes the key derivation expands with', (t) => {
+  t.deepEqual(INITIAL_SALT_V1, v.initialKeys.initialSalt);
+  const infos: string[] = [];
+  const recording: CryptoProvider = {
+    ...nobleProvider,
+    hkdfExpand: (alg, prk, info, length) => {
+      infos.push(Buffer.from(info).toString('hex'));
+      return nobleProvider.hkdfExpand(alg, prk, info, length);
+    },
+  };
+  initialKeys(recording, v.initialKeys.dcid);
+  const l = v.initialKeys.hkdfLabels;
+  const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  // client in, server in, then key/iv/hp for each direction.
+  t.deepEqual(infos, [l.clientIn, l.serverIn, l.quicKey, l.quicIv, l.quicHp, l.quicKey, l.quicIv, l.quicHp].map(hexOf));
 });
