@@ -11,7 +11,7 @@ import { ContentType } from '../wire/tls/constants.js';
 import { abort, fail } from '../core/errors.js';
 import type { Effect } from '../core/types.js';
 import { type Cx, flushHandshake, sealNow, writeRecord } from './state.js';
-import { innerPlaintext, prepareSeal } from './record.js';
+import { innerPlaintexts, prepareSeal } from './record.js';
 
 /** Queue or seal application data, splitting it into records. */
 export function writeApplicationData(cx: Cx, data: Uint8Array): void {
@@ -56,13 +56,14 @@ function startSealBatch(cx: Cx): void {
   const items = s.txQueue.slice(0, n) as readonly { kind: 'data'; data: Uint8Array }[];
   s.txQueue = s.txQueue.slice(n);
   // Each record takes its sequence number now, exactly as a synchronous seal would (prepareSeal).
-  const headers: Uint8Array[] = [];
-  const jobs = items.map((it) => {
+  const sealJobs = items.map((it) => {
     const r = prepareSeal(s.txKey!, ContentType.application_data, it.data);
     s.txKey = r.key;
-    headers.push(r.job.header);
-    return { nonce: r.job.nonce, aad: r.job.header, data: innerPlaintext(r.job) };
+    return r.job;
   });
+  const headers = sealJobs.map((j) => j.header);
+  const inner = innerPlaintexts(sealJobs);
+  const jobs = sealJobs.map((j, i) => ({ nonce: j.nonce, aad: j.header, data: inner[i]! }));
   const jobId = s.nextJobId++;
   s.txInFlight = { jobId, headers, onWire: [] };
   cx.effects.push({ type: 'crypto', jobId, op: 'seal', alg: key.aead.alg, key: key.key, jobs });

@@ -3,7 +3,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { Pair, NOW, text, str } from '../helpers/pair.js';
 import { handleEvents, handshakeInfo } from '../../src/tls/connection.js';
-import { frameRecord } from '../../src/tls/record.js';
+import { frameRecord, innerPlaintexts, type SealJob } from '../../src/tls/record.js';
 import type { Effect } from '../../src/core/types.js';
 import { asyncNobleProvider } from '../helpers/batch.js';
 
@@ -192,4 +192,17 @@ test('async crypto: records that arrived in several chunks while a batch was in 
   t.deepEqual(pair.jobs.server.map((j) => j.jobs.length), [7], 'the seven waiting chunks form one batch');
   await pair.driveAsync();
   t.deepEqual(Buffer.concat(pair.delivered.server), Buffer.from(data));
+});
+
+test('innerPlaintexts: a batch\'s inner plaintexts are content ‖ trailer, views into one buffer, each 4-byte aligned', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.tuple(fc.uint8Array({ maxLength: 40 }), fc.uint8Array({ minLength: 1, maxLength: 5 })), { minLength: 1, maxLength: 8 }), (parts) => {
+      const jobs = parts.map(([content, trailer]) => ({ content, trailer }) as unknown as SealJob);
+      const inner = innerPlaintexts(jobs);
+      t.deepEqual(inner.map((b) => Array.from(b)), parts.map(([c, tr]) => [...c, ...tr]));
+      t.is(new Set(inner.map((b) => b.buffer)).size, 1);
+      t.true(inner.every((b) => b.byteOffset % 4 === 0));
+    }),
+    { numRuns: 100 },
+  );
 });
