@@ -84,6 +84,9 @@ export interface WorkerPoolStats {
   readonly batches: number;
   /** Per worker slot (`size` of them): records that slot's threads have sealed or opened so far. */
   readonly records: readonly number[];
+  /** Shared batch buffers allocated so far, and kept for reuse now (at most 4). */
+  readonly buffersAllocated: number;
+  readonly buffersFree: number;
 }
 
 /** A batch handed to the workers, waiting for the last of its records. */
@@ -169,6 +172,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   let closed = false;
   let nextId = 1;
   let batches = 0;
+  let buffersAllocated = 0;
   /** Where the next batch's posting starts, so single-record batches spread over the workers. */
   let turn = 0;
 
@@ -185,6 +189,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     if (best >= 0) return free.splice(best, 1)[0]!;
     let cap = MIN_BUFFER;
     while (cap < n) cap *= 2;
+    buffersAllocated++;
     return new SharedArrayBuffer(cap);
   };
 
@@ -282,6 +287,8 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       threads: workers.filter((w) => w !== undefined).length,
       batches,
       records: Array.from(new Int32Array(stats)),
+      buffersAllocated,
+      buffersFree: free.length,
     }),
     close: async () => {
       if (closed) return;

@@ -105,6 +105,19 @@ test('workers: a large batch is shared by every worker and keeps job order', asy
   t.true(shared, `two threads shared one batch (records per thread: ${p.stats().records})`);
 });
 
+test('workers: shared batch buffers are reused once every worker has left them', async (t) => {
+  const p = createWorkerPoolProvider({ size: 1 });
+  t.teardown(() => p.close());
+  const jobs = makeJobs([3000, 16384, 100]);
+  const expected = jobs.map((j) => nobleProvider.aead('aes-128-gcm', KEYS['aes-128-gcm']).seal(j.nonce, j.aad, j.data));
+  for (let i = 0; i < 10; i++) t.deepEqual(await p.batch.sealBatch('aes-128-gcm', KEYS['aes-128-gcm'], jobs), expected);
+  // One thread: it has left each batch before reporting it, so the one buffer serves all ten batches.
+  t.like(p.stats(), { batches: 10, buffersAllocated: 1, buffersFree: 1 });
+  // Two batches in flight need two buffers; both are kept afterwards.
+  await Promise.all([p.batch.sealBatch('aes-128-gcm', KEYS['aes-128-gcm'], jobs), p.batch.sealBatch('aes-128-gcm', KEYS['aes-128-gcm'], jobs)]);
+  t.like(p.stats(), { buffersAllocated: 2, buffersFree: 2 });
+});
+
 test('workers: mixed sizes, unaligned views and empty records match the single-record AEAD', async (t) => {
   // Sizes around block and split boundaries; inputs are views at odd offsets into one larger buffer.
   const sizes = [0, 1, 15, 16, 17, 255, 4096, 16383, 16384, 16385, 40000, 3, 70000, 0, 9];
