@@ -9,7 +9,7 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
-import type { Aead, AeadAlg, CryptoProvider, GroupName, HashAlg, Hasher, KeyExchangeKeyPair } from './provider.js';
+import { checkHeaderProtection, type Aead, type AeadAlg, type CryptoProvider, type GroupName, type HashAlg, type Hasher, type KeyExchangeKeyPair } from './provider.js';
 import { verifySignature } from './signatures.js';
 
 /** AEAD tag length (RFC 5116 §5.1, RFC 8439 §2.8): 16 B for all TLS 1.3 AEADs. */
@@ -41,14 +41,6 @@ class NobleHasher implements Hasher {
   clone(): Hasher {
     return new NobleHasher(this.h.clone());
   }
-}
-
-/** API misuse checks of {@link CryptoProvider.headerProtection}: the AEAD's key length, a 16 B sample. */
-export function checkHeaderProtection(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): void {
-  const len = KEY_LENGTH[alg];
-  if (len === undefined) throw new RangeError(`unknown AEAD: ${String(alg)}`);
-  if (hpKey.length !== len) throw new RangeError(`${alg}: header protection key must be ${len} bytes, got ${hpKey.length}`);
-  if (sample.length !== 16) throw new RangeError(`header protection sample must be 16 bytes, got ${sample.length}`);
 }
 
 function checkNonce(nonce: Uint8Array): void {

@@ -118,3 +118,11 @@ export interface Hasher {
   digest(): Uint8Array;
   clone(): Hasher;
 }
+
+/** API misuse checks of {@link CryptoProvider.headerProtection}: the AEAD's key length, a 16 B sample. */
+export function checkHeaderProtection(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): void {
+  const len = alg === 'aes-128-gcm' ? 16 : alg === 'aes-256-gcm' || alg === 'chacha20-poly1305' ? 32 : undefined;
+  if (len === undefined) throw new RangeError(`unknown AEAD: ${String(alg)}`);
+  if (hpKey.length !== len) throw new RangeError(`${alg}: header protection key must be ${len} bytes, got ${hpKey.length}`);
+  if (sample.length !== 16) throw new RangeError(`header protection sample must be 16 bytes, got ${sample.length}`);
+}
