@@ -574,6 +574,9 @@ export function secureDuplex(
         case 'earlyData':
           if (!e.accepted && e.rejected && e.rejected.length > 0) rejectedEarlyData = e.rejected;
           return;
+        case 'cryptoData':
+          // Only a connection in QUIC mode emits these, and secure() never configures one.
+          throw new Error('secure(): a QUIC-mode connection has no TLS records to carry');
         default:
           assertNever(e);
       }

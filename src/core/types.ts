@@ -43,6 +43,11 @@ export type Input =
   /** Ask for a KeyUpdate (RFC 8446 §4.6.3); `requestPeer` sets update_requested. */
   | { readonly type: 'keyUpdate'; readonly now: number; readonly requestPeer: boolean }
   /** Results of an asynchronous crypto job emitted as a `crypto` effect (in job order). */
+  /**
+   * QUIC mode (RFC 9001 §4): handshake bytes the peer sent in CRYPTO frames at an encryption level, in order
+   * (the QUIC layer reassembles each level's stream).
+   */
+  | { readonly type: 'cryptoData'; readonly now: number; readonly level: QuicLevel; readonly data: Uint8Array }
   | {
       readonly type: 'cryptoDone';
       readonly now: number;
@@ -51,6 +56,9 @@ export type Input =
     };
 
 export type InputType = Input['type'];
+
+/** The QUIC encryption levels that carry TLS handshake data (RFC 9001 §4.1.4; 0-RTT carries none). */
+export type QuicLevel = 'initial' | 'handshake' | 'oneRtt';
 
 /** What was negotiated, reported once when the handshake completes. */
 export interface HandshakeInfo {
@@ -104,6 +112,8 @@ export type Effect =
    */
   | { readonly type: 'earlyData'; readonly accepted: boolean; readonly rejected?: Uint8Array }
   /** An asynchronous crypto job; answer with a `cryptoDone` input carrying the same `jobId`. */
+  /** QUIC mode (RFC 9001 §4): handshake bytes to send in CRYPTO frames at an encryption level. */
+  | { readonly type: 'cryptoData'; readonly level: QuicLevel; readonly data: Uint8Array }
   | {
       readonly type: 'crypto';
       readonly jobId: number;

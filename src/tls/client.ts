@@ -39,6 +39,7 @@ import {
   type ClientOffer,
   type Cx,
   type OfferedPsk,
+  QUIC_TRANSPORT_PARAMETERS,
   appendTranscript,
   bytesEqual,
   concatBytes,
@@ -144,7 +145,7 @@ function buildClientHello(
           },
         }
       : {}),
-    unknown: [],
+    unknown: cx.s.config.quic ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: cx.s.config.quic.transportParameters }] : [],
     order,
   };
   return {
@@ -279,6 +280,13 @@ function onHelloRetryRequest(cx: Cx, offer: ClientOffer, hrr: ServerHello, raw: 
 
 function onEncryptedExtensions(cx: Cx, ee: EncryptedExtensions, raw: Uint8Array): void {
   const s = cx.s;
+  if (s.config.quic) {
+    // RFC 9001 §8.1, §8.2: a QUIC server must select ALPN and send its transport parameters.
+    if (ee.alpn === undefined) abort(fail.incompatible(AlertDescription.no_application_protocol, 'QUIC server selected no ALPN protocol'));
+    const tp = ee.unknown.find((u) => u.type === QUIC_TRANSPORT_PARAMETERS);
+    if (!tp) abort(fail.incompatible(AlertDescription.missing_extension, 'QUIC EncryptedExtensions without quic_transport_parameters'));
+    s.peerTransportParameters = tp.data.slice();
+  }
   if (ee.alpn !== undefined) {
     if (!s.config.alpn || !s.config.alpn.includes(ee.alpn)) abort(fail.illegal(`server selected unoffered ALPN protocol "${ee.alpn}"`));
   }

@@ -47,6 +47,15 @@ export interface TlsCommonConfig {
   readonly keyUpdateAfter?: number;
   /** Advertise record_size_limit (RFC 8449): the largest record plaintext we accept, 64..16385 (default: none). */
   readonly recordSizeLimit?: number;
+  /**
+   * QUIC mode (RFC 9001 §4, §8): the handshake is carried in CRYPTO frames instead of records. Handshake bytes
+   * come in as `cryptoData` inputs and go out as `cryptoData` effects, each with its encryption level; the
+   * secrets for each level are read with `quicSecrets(state)`. `transportParameters` is our encoded
+   * quic_transport_parameters (RFC 9000 §18), sent in the ClientHello or EncryptedExtensions; the peer's are
+   * required and read with `peerTransportParameters(state)`. ALPN is required (RFC 9001 §8.1). No
+   * change_cipher_spec, no KeyUpdate message (RFC 9001 §6), no application data records, no early data (yet).
+   */
+  readonly quic?: { readonly transportParameters: Uint8Array };
   /** Send the middlebox-compatibility change_cipher_spec (RFC 8446 §D.4); default true. */
   readonly middleboxCompat?: boolean;
   /**

@@ -19,13 +19,13 @@ import { decodeHandshakeBody } from '../wire/tls/handshake.js';
 import { decodeAlert } from '../wire/tls/alert.js';
 import type { HandshakeMessage } from '../wire/tls/messages.js';
 import { ProtocolAbort, TlsError, abort, assertNever, fail, type TlsErrorDetail } from '../core/errors.js';
-import type { Effect, HandshakeInfo, Input, Step } from '../core/types.js';
+import type { Effect, HandshakeInfo, Input, QuicLevel, Step } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { nextTrafficSecret } from '../crypto/keySchedule.js';
 import { DEFAULT_GROUPS, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SUITES, type TlsConfig, suiteCode } from './config.js';
 import { type RecordKey, RECORD_HEADER, assembleFlight, frameRecord, openRecord, recordKey } from './record.js';
 import { recordNonce } from '../crypto/keySchedule.js';
-import { type Conn, type Cx, type Resolved, concatBytes, fatal, flushHandshake, sendAlert, sendHandshake, setTxKey } from './state.js';
+import { type Conn, type Cx, type Resolved, concatBytes, fatal, flushHandshake, quicLevel, sendAlert, sendHandshake, setTxKey } from './state.js';
 import { clientHandshake, clientStart, onNewSessionTicket } from './client.js';
 import { serverHandshake } from './server.js';
 import { onSealDone, writeApplicationData } from './output.js';
@@ -65,6 +65,16 @@ export function createConnection(config: TlsConfig): TlsState {
     throw misuse('requesting client certificates needs a verifier');
   }
   if (config.alpnProtocols?.some((a) => a.length === 0 || a.length > 255)) throw misuse('ALPN names must be 1..255 bytes');
+  if (config.quic) {
+    // RFC 9001 §8.1: QUIC uses ALPN; §8.4: no middlebox compatibility mode. Early data and asynchronous record
+    // protection do not apply here (yet / ever): they are refused rather than ignored.
+    if (!config.alpnProtocols?.length) throw misuse('QUIC mode needs alpnProtocols (RFC 9001 §8.1)');
+    if (config.asyncCrypto) throw misuse('QUIC mode has no TLS records: asyncCrypto does not apply');
+    if ((config.role === 'client' && config.earlyData) || (config.role === 'server' && (config.maxEarlyData ?? 0) > 0)) {
+      throw misuse('QUIC mode does not support early data yet');
+    }
+    if (!(config.quic.transportParameters instanceof Uint8Array)) throw misuse('QUIC mode needs encoded transportParameters');
+  }
   const resolved: Resolved = {
     role: config.role,
     provider: config.provider ?? nobleProvider,
@@ -76,7 +86,7 @@ export function createConnection(config: TlsConfig): TlsState {
     ...(config.verifier ? { verifier: config.verifier } : {}),
     handshakeTimeout,
     maxSendFragment,
-    middleboxCompat: config.middleboxCompat ?? true,
+    middleboxCompat: config.quic ? false : (config.middleboxCompat ?? true),
     keyLog: config.keyLog ?? false,
     ...(config.role === 'client' && config.serverName !== undefined ? { serverName: config.serverName } : {}),
     keyShareCount: config.role === 'client' ? (config.keyShareCount ?? 1) : 1,
@@ -97,6 +107,7 @@ export function createConnection(config: TlsConfig): TlsState {
     asyncCrypto: config.asyncCrypto ?? false,
     ...(config.recordSizeLimit !== undefined ? { recordSizeLimit: config.recordSizeLimit } : {}),
     keyUpdateAfter: config.keyUpdateAfter ?? AEAD_RECORD_LIMIT,
+    ...(config.quic ? { quic: { transportParameters: config.quic.transportParameters.slice() } } : {}),
   };
   if (resolved.splitSendFragment < 1) throw misuse('splitSendFragment must be positive');
   if (!Number.isInteger(resolved.maxPipelines) || resolved.maxPipelines < 1 || resolved.maxPipelines > 1024) {
@@ -129,6 +140,34 @@ export function createConnection(config: TlsConfig): TlsState {
     txQueue: [],
     nextJobId: 1,
   };
+}
+
+/** The traffic secrets of one QUIC encryption level (RFC 9001 §5.1), with the suite's hash and AEAD. */
+export interface QuicLevelSecrets {
+  readonly hash: 'sha256' | 'sha384';
+  readonly aead: 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
+  readonly client: Uint8Array;
+  readonly server: Uint8Array;
+}
+
+/**
+ * QUIC mode: the TLS secrets for the Handshake and 1-RTT levels as they become available (RFC 9001 §4.1.4),
+ * for `packetKeys` to turn into packet protection keys. Initial keys come from the connection ID instead.
+ */
+export function quicSecrets(state: TlsState): { readonly handshake?: QuicLevelSecrets; readonly oneRtt?: QuicLevelSecrets } {
+  const suite = state.suite;
+  if (!suite) return {};
+  const { clientHs, serverHs, clientAp, serverAp } = state.secrets;
+  const level = (client?: Uint8Array, server?: Uint8Array): QuicLevelSecrets | undefined =>
+    client && server ? { hash: suite.hash, aead: suite.aead, client, server } : undefined;
+  const handshake = level(clientHs, serverHs);
+  const oneRtt = level(clientAp, serverAp);
+  return { ...(handshake ? { handshake } : {}), ...(oneRtt ? { oneRtt } : {}) };
+}
+
+/** QUIC mode: the peer's encoded quic_transport_parameters (RFC 9001 §8.2), once its hello has arrived. */
+export function peerTransportParameters(state: TlsState): Uint8Array | undefined {
+  return state.peerTransportParameters;
 }
 
 /** The next deadline (ms) at which a `timeout` input is due, or `undefined` for none. */
@@ -218,7 +257,12 @@ function dispatch(cx: Cx, input: Input): void {
       return;
     case 'received':
       if (!s.started) throw misuse('received bytes before start');
+      if (s.config.quic) throw misuse('QUIC mode takes handshake bytes as cryptoData inputs, not records');
       return onBytes(cx, input.data);
+    case 'cryptoData':
+      if (!s.started) throw misuse('cryptoData before start');
+      if (!s.config.quic) throw misuse('cryptoData inputs are for QUIC mode');
+      return onCryptoData(cx, input.level, input.data);
     case 'datagram':
       throw misuse('TLS over streams takes `received` bytes, not datagrams');
     case 'eof':
@@ -236,6 +280,7 @@ function dispatch(cx: Cx, input: Input): void {
     case 'writable':
       return;
     case 'write':
+      if (s.config.quic) throw misuse('QUIC mode carries application data in QUIC streams, not TLS records');
       if (s.shutdown.sent || s.endPending) throw misuse('cannot write after the output was ended (close_notify)');
       if (s.phase.name === 'connected') {
         // RFC 8446 §5.5: change keys before the AEAD usage limit.
@@ -249,6 +294,7 @@ function dispatch(cx: Cx, input: Input): void {
       } else s.pendingWrites = [...s.pendingWrites, input.data];
       return;
     case 'end':
+      if (s.config.quic) throw misuse('QUIC mode has no close_notify: close the QUIC connection');
       if (s.shutdown.sent) return;
       if (s.phase.name !== 'connected') {
         s.endPending = true;
@@ -258,6 +304,7 @@ function dispatch(cx: Cx, input: Input): void {
     case 'close':
       return onClose(cx, input.mode);
     case 'keyUpdate':
+      if (s.config.quic) throw misuse('QUIC updates keys itself (RFC 9001 §6): no TLS KeyUpdate');
       if (s.phase.name !== 'connected') throw misuse('KeyUpdate needs a completed handshake');
       if (s.shutdown.sent) throw misuse('cannot update keys after close_notify');
       return sendKeyUpdate(cx, input.requestPeer);
@@ -509,6 +556,16 @@ function onAlert(cx: Cx, content: Uint8Array): void {
   fatal(cx, { kind: 'alertReceived', alert: alert.description, reason: 'the peer aborted the connection' });
 }
 
+/**
+ * QUIC mode: handshake bytes of one encryption level (RFC 9001 §4.1.3). They must come at the level of the
+ * current read keys: TLS messages at any other level are unexpected.
+ */
+function onCryptoData(cx: Cx, level: QuicLevel, data: Uint8Array): void {
+  const expected = quicLevel(cx.s, cx.s.rxKey);
+  if (level !== expected) abort(fail.unexpected(`handshake data at the ${level} level while reading at ${expected}`));
+  if (data.length > 0) onHandshakeBytes(cx, data);
+}
+
 function onHandshakeBytes(cx: Cx, content: Uint8Array): void {
   const s = cx.s;
   let buf = s.hsBuf.length ? concatBytes([s.hsBuf, content]) : content;
@@ -550,6 +607,8 @@ function onPostHandshake(cx: Cx, msg: HandshakeMessage): void {
       if (s.config.role !== 'client') abort(fail.unexpected('NewSessionTicket sent to a server'));
       return onNewSessionTicket(cx, msg.body);
     case 'key_update': {
+      // RFC 9001 §6: a TLS KeyUpdate in QUIC is a connection error (unexpected_message).
+      if (s.config.quic) abort(fail.unexpected('KeyUpdate is not used in QUIC'));
       const suite = s.suite!;
       const p = s.config.provider;
       const rx = s.rxKey!;

@@ -32,6 +32,7 @@ import { completeHandshake } from './complete.js';
 import { groupCode } from './config.js';
 import { deriveApplicationKeys, deriveHandshakeKeys, deriveResumptionSecret, finishedData } from './schedule.js';
 import {
+  QUIC_TRANSPORT_PARAMETERS,
   type Cx,
   appendTranscript,
   bytesEqual,
@@ -97,6 +98,12 @@ function onClientHello(
     abort(fail.illegal('pre_shared_key is not the last extension'));
   }
   if (retry && !bytesEqual(ch.legacySessionId, retry.sessionId)) abort(fail.illegal('second ClientHello changed legacy_session_id'));
+  if (c.quic) {
+    // RFC 9001 §8.2: a QUIC ClientHello must carry quic_transport_parameters.
+    const tp = ext.unknown.find((u) => u.type === QUIC_TRANSPORT_PARAMETERS);
+    if (!tp) abort(fail.incompatible(AlertDescription.missing_extension, 'QUIC ClientHello without quic_transport_parameters'));
+    s.peerTransportParameters = tp.data.slice();
+  }
   // Suite: server preference among the client's offer.
   const suiteCode = retry ? retry.suite : c.suites.find((sc) => ch.cipherSuites.includes(sc));
   if (suiteCode === undefined || !ch.cipherSuites.includes(suiteCode)) {
@@ -154,6 +161,8 @@ function onClientHello(
     alpn = c.alpn.find((a) => ext.alpn!.includes(a));
     if (alpn === undefined) abort(fail.incompatible(AlertDescription.no_application_protocol, 'no ALPN protocol in common'));
   }
+  // RFC 9001 §8.1: QUIC endpoints must agree on an application protocol.
+  if (c.quic && alpn === undefined) abort(fail.incompatible(AlertDescription.no_application_protocol, 'QUIC ClientHello without ALPN'));
   let shared: Uint8Array | undefined;
   let serverShare: KeyShareEntry | undefined;
   if (chosen) {
@@ -234,7 +243,7 @@ function onClientHello(
       ...(ext.serverName !== undefined ? { serverNameAck: true as const } : {}),
       ...(acceptEarly ? { earlyData: true as const } : {}),
       ...(announceLimit !== undefined ? { recordSizeLimit: announceLimit } : {}),
-      unknown: [],
+      unknown: c.quic ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: c.quic.transportParameters }] : [],
       order: [],
     },
   });

@@ -8,7 +8,7 @@
 import type { CryptoProvider, GroupName, KeyExchangeKeyPair, SigningKey } from '../crypto/provider.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import type { SuiteParams } from '../crypto/keySchedule.js';
-import type { Effect, HandshakeInfo } from '../core/types.js';
+import type { Effect, HandshakeInfo, QuicLevel } from '../core/types.js';
 import { TlsError, alertFor, type TlsErrorDetail } from '../core/errors.js';
 import type { ClientHello } from '../wire/tls/messages.js';
 import type { AntiReplay, Ticketer, TlsSession } from './session.js';
@@ -17,6 +17,9 @@ import { encodeAlert } from '../wire/tls/alert.js';
 import type { HandshakeMessage } from '../wire/tls/messages.js';
 import { AlertLevel, ContentType, MAX_PLAINTEXT } from '../wire/tls/constants.js';
 import { type OutPart, type RecordKey, plainRecord, prepareSeal } from './record.js';
+
+/** The quic_transport_parameters extension (RFC 9001 §8.2). */
+export const QUIC_TRANSPORT_PARAMETERS = 57;
 
 /** Configuration after defaults are applied. */
 export interface Resolved {
@@ -50,6 +53,8 @@ export interface Resolved {
   readonly recordSizeLimit?: number;
   /** Records per key before an automatic KeyUpdate (RFC 8446 §5.5). */
   readonly keyUpdateAfter: number;
+  /** QUIC mode (RFC 9001): our encoded transport parameters. */
+  readonly quic?: { readonly transportParameters: Uint8Array };
 }
 
 /** Secrets of the current handshake (RFC 8446 §7.1). */
@@ -171,6 +176,8 @@ export interface Conn {
   ourRecordLimit?: number;
   /** Largest plaintext per record the peer accepts (record_size_limit − 1, RFC 8449), else 2^14. */
   peerRecordLimit: number;
+  /** QUIC mode: the peer's encoded quic_transport_parameters, once received (RFC 9001 §8.2). */
+  peerTransportParameters?: Uint8Array;
   /** Output waiting behind an asynchronous seal batch, in order. */
   txQueue: readonly TxItem[];
   /** The asynchronous seal batch in flight (at most one per direction). */
@@ -244,6 +251,11 @@ export function flushHandshake(cx: Cx, legacyVersion = 0x0303): void {
   if (cx.hsOut.length === 0) return;
   const data = concatBytes(cx.hsOut);
   cx.hsOut = [];
+  if (cx.s.config.quic) {
+    // RFC 9001 §4.1.3: handshake bytes leave in CRYPTO frames at the level of the current write keys.
+    cx.effects.push({ type: 'cryptoData', level: quicLevel(cx.s, cx.s.txKey), data });
+    return;
+  }
   const max = cx.s.txKey ? Math.min(MAX_PLAINTEXT, cx.s.peerRecordLimit) : MAX_PLAINTEXT;
   for (let o = 0; o < data.length; o += max) {
     const frag = data.subarray(o, Math.min(data.length, o + max));
@@ -278,6 +290,16 @@ export function sealNow(cx: Cx, type: number, content: Uint8Array, legacyVersion
   }
 }
 
+/**
+ * QUIC mode: the encryption level a record key stands for (RFC 9001 §4.1.4): none yet → Initial, a
+ * handshake traffic key → Handshake, anything later → 1-RTT.
+ */
+export function quicLevel(s: Conn, key: RecordKey | undefined): QuicLevel {
+  if (!key) return 'initial';
+  const hs = [s.secrets.clientHs, s.secrets.serverHs];
+  return hs.some((x) => x !== undefined && bytesEqual(x, key.secret)) ? 'handshake' : 'oneRtt';
+}
+
 /** Install a new write key; anything queued under the old key is framed first. */
 export function setTxKey(cx: Cx, key: RecordKey): void {
   flushHandshake(cx);
@@ -298,6 +320,11 @@ export function sendCcsOnce(cx: Cx): void {
 
 export function sendAlert(cx: Cx, level: number, description: number): void {
   flushHandshake(cx);
+  if (cx.s.config.quic) {
+    // RFC 9001 §4.8: no alert records; the QUIC layer closes with CRYPTO_ERROR 0x100 + description.
+    cx.effects.push({ type: 'alertSent', level, description });
+    return;
+  }
   writeRecord(cx, ContentType.alert, encodeAlert(level, description), 0x0303, { type: 'alertSent', level, description });
 }
 
