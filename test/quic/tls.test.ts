@@ -6,6 +6,7 @@ import { nobleProvider } from '../../src/crypto/noble.js';
 import { packetKeys, protectPacket, unprotectPacket } from '../../src/quic/protection.js';
 import { createConnection, handleEvents, isConnected, peerTransportParameters, quicSecrets, type TlsState } from '../../src/tls/connection.js';
 import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
+import { createAntiReplay, createTicketer } from '../../src/tls/session.js';
 import { encodeLongHeader } from '../../src/wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters } from '../../src/wire/quic/transportParameters.js';
 import { AlertDescription } from '../../src/wire/tls/constants.js';
@@ -170,4 +171,19 @@ test('QUIC mode: the server requires ALPN; records, writes, close_notify and Key
   t.throws(() => handleEvents(c, { type: 'keyUpdate', now: NOW, requestPeer: false }), misuse);
   const tcp = createConnection({ role: 'client', verifier: caVerifier() });
   t.throws(() => handleEvents(handleEvents(tcp, { type: 'start', now: NOW }).state, { type: 'cryptoData', now: NOW, level: 'initial', data: new Uint8Array(1) }), { instanceOf: TlsError });
+});
+
+test('QUIC mode: tickets arrive at 1-RTT and resume a second handshake (PSK), with transport parameters again', (t) => {
+  const server = { ticketer: createTicketer(new Uint8Array(32).fill(7)), antiReplay: createAntiReplay() };
+  const first = new QuicTlsPair({}, server).run();
+  const session = first.effects.client.find((e) => e.type === 'session');
+  if (session?.type !== 'session') return t.fail('a session from the NewSessionTicket');
+  const second = new QuicTlsPair({ session: session.session }, server).run();
+  t.true(isConnected(second.state.client));
+  const done = second.effects.client.find((e) => e.type === 'handshakeComplete');
+  t.true(done?.type === 'handshakeComplete' && done.info.resumed);
+  // A resumed handshake sends no certificate: EncryptedExtensions and Finished only, at Handshake.
+  t.deepEqual(second.sent.server.slice(0, 2).map((m) => m.level), ['initial', 'handshake']);
+  t.deepEqual(quicSecrets(second.state.client), quicSecrets(second.state.server));
+  t.deepEqual(peerTransportParameters(second.state.client), serverParams);
 });
