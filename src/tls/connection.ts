@@ -266,6 +266,7 @@ function dispatch(cx: Cx, input: Input): void {
     case 'datagram':
       throw misuse('TLS over streams takes `received` bytes, not datagrams');
     case 'eof':
+      if (s.config.quic) throw misuse('QUIC mode has no transport EOF: close the QUIC connection');
       return onEof(cx);
     case 'timeout':
       if (s.deadline !== undefined && input.now >= s.deadline && s.phase.name !== 'connected') {
@@ -302,6 +303,8 @@ function dispatch(cx: Cx, input: Input): void {
       }
       return sendCloseNotify(cx);
     case 'close':
+      // QUIC mode: closing is the QUIC layer's (CONNECTION_CLOSE); the TLS state just ends, nothing is sent.
+      if (s.config.quic) return closeQuietly(cx);
       return onClose(cx, input.mode);
     case 'keyUpdate':
       if (s.config.quic) throw misuse('QUIC updates keys itself (RFC 9001 §6): no TLS KeyUpdate');

@@ -169,6 +169,9 @@ test('QUIC mode: the server requires ALPN; records, writes, close_notify and Key
   t.throws(() => handleEvents(c, { type: 'write', now: NOW, data: new Uint8Array(5) }), misuse);
   t.throws(() => handleEvents(c, { type: 'end', now: NOW }), misuse);
   t.throws(() => handleEvents(c, { type: 'keyUpdate', now: NOW, requestPeer: false }), misuse);
+  t.throws(() => handleEvents(c, { type: 'eof', now: NOW }), misuse);
+  // Closing is the QUIC layer's job: the TLS state ends without an alert.
+  t.deepEqual(handleEvents(c, { type: 'close', now: NOW, mode: 'shutdown' }).effects, [{ type: 'closed' }]);
   const tcp = createConnection({ role: 'client', verifier: caVerifier() });
   t.throws(() => handleEvents(handleEvents(tcp, { type: 'start', now: NOW }).state, { type: 'cryptoData', now: NOW, level: 'initial', data: new Uint8Array(1) }), { instanceOf: TlsError });
 });
