@@ -38,6 +38,20 @@ export type TlsErrorDetail =
   | { readonly kind: 'unexpectedEof'; readonly reason: string }
   /** The transport failed (socket error). */
   | { readonly kind: 'transport'; readonly reason: string }
+  /**
+   * A QUIC connection closed with an error code (RFC 9000 §10.2): `local` when we sent the CONNECTION_CLOSE,
+   * `application` for an application error (frame type 0x1d) rather than a transport error (0x1c).
+   */
+  | {
+      readonly kind: 'quicClose';
+      readonly code: bigint;
+      readonly application: boolean;
+      readonly local: boolean;
+      readonly frameType?: number;
+      readonly reason: string;
+    }
+  /** A QUIC connection saw nothing from its peer for the idle timeout (RFC 9000 §10.1). */
+  | { readonly kind: 'idleTimeout'; readonly afterMs: number; readonly reason: string }
   /** The application called the API wrongly (thrown synchronously, never sent on the wire). */
   | { readonly kind: 'apiMisuse'; readonly reason: string }
   /** A bug or an unexpected failure inside rxtls: internal_error was sent. */
@@ -75,7 +89,10 @@ function describe(d: TlsErrorDetail): string {
     case 'unexpectedEof':
     case 'transport':
     case 'apiMisuse':
+    case 'idleTimeout':
       return d.reason;
+    case 'quicClose':
+      return `${d.local ? 'closed' : 'peer closed'} with ${d.application ? 'application' : 'transport'} error 0x${d.code.toString(16)}: ${d.reason}`;
     default:
       return assertNever(d);
   }
@@ -100,6 +117,8 @@ export function alertFor(d: TlsErrorDetail): number | undefined {
     case 'unexpectedEof':
     case 'transport':
     case 'apiMisuse':
+    case 'quicClose':
+    case 'idleTimeout':
       return undefined;
     default:
       return assertNever(d);

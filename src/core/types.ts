@@ -39,7 +39,14 @@ export type Input =
    * Close request. `abort`: tear down without close_notify (unsubscribe). Others are defined by the shutdown
    * protocol (issue 3).
    */
-  | { readonly type: 'close'; readonly now: number; readonly mode: 'abort' | 'shutdown' | 'unidirectional' | 'quiet' }
+  | {
+      readonly type: 'close';
+      readonly now: number;
+      readonly mode: 'abort' | 'shutdown' | 'unidirectional' | 'quiet';
+      /** QUIC: the 62-bit application error code of the CONNECTION_CLOSE (default 0) and its reason phrase. */
+      readonly errorCode?: bigint;
+      readonly reason?: string;
+    }
   /** Ask for a KeyUpdate (RFC 8446 §4.6.3); `requestPeer` sets update_requested. */
   | { readonly type: 'keyUpdate'; readonly now: number; readonly requestPeer: boolean }
   /** Results of an asynchronous crypto job emitted as a `crypto` effect (in job order). */

@@ -1,0 +1,267 @@
+/** A QUIC client and server driven against each other over in-memory datagrams on a virtual clock. */
+import test from 'ava';
+import type { Effect, Input } from '../../src/core/types.js';
+import { TlsError } from '../../src/core/errors.js';
+import { createQuicConnection, handleQuicEvents, isQuicConnected, nextQuicTimeout, type QuicConfig, type QuicState } from '../../src/quic/connection.js';
+import { protectPacket } from '../../src/quic/protection.js';
+import { probeTimeout } from '../../src/quic/recovery.js';
+import { encodeFrame } from '../../src/wire/quic/frames.js';
+import { encodeShortHeader } from '../../src/wire/quic/packet.js';
+import { encodeWith } from '../../src/wire/writer.js';
+import { caVerifier, NOW, serverCredentials } from '../helpers/pair.js';
+
+type Side = 'client' | 'server';
+const other = (s: Side): Side => (s === 'client' ? 'server' : 'client');
+
+class QuicPair {
+  readonly state: Record<Side, QuicState>;
+  readonly effects: Record<Side, Effect[]> = { client: [], server: [] };
+  readonly datagrams: Record<Side, Uint8Array[]> = { client: [], server: [] };
+  readonly delivered: Record<Side, Map<number, Uint8Array[]>> = { client: new Map(), server: new Map() };
+  now = NOW;
+  /** Datagrams in flight: [to, data, arrival time]. */
+  private readonly wire: [Side, Uint8Array, number][] = [];
+  /** One-way delay of the in-memory link, ms. */
+  latency = 0;
+  /** Return true to drop the n-th datagram a side sends. */
+  drop: (from: Side, n: number, data: Uint8Array) => boolean = () => false;
+
+  constructor(client: Partial<QuicConfig> = {}, server: Partial<QuicConfig> = {}) {
+    this.state = {
+      client: createQuicConnection({ role: 'client', tls: { serverName: 'localhost', verifier: caVerifier(), alpnProtocols: ['h3'] }, ...client }),
+      server: createQuicConnection({ role: 'server', tls: { ...serverCredentials(), alpnProtocols: ['h3'] }, ...server }),
+    };
+  }
+
+  input(side: Side, input: Input): readonly Effect[] {
+    const step = handleQuicEvents(this.state[side], input);
+    this.state[side] = step.state;
+    for (const e of step.effects) {
+      this.effects[side].push(e);
+      if (e.type === 'transmit') {
+        const n = this.datagrams[side].push(e.data) - 1;
+        if (!this.drop(side, n, e.data)) this.wire.push([other(side), e.data, this.now + this.latency]);
+      }
+      if (e.type === 'deliver') {
+        const m = this.delivered[side];
+        m.set(e.stream!, [...(m.get(e.stream!) ?? []), e.data]);
+      }
+    }
+    return step.effects;
+  }
+
+  start(): this {
+    this.input('server', { type: 'start', now: this.now });
+    this.input('client', { type: 'start', now: this.now });
+    return this;
+  }
+
+  /** Deliver datagrams and fire timers until both are quiet or `until` (virtual ms) passes. Bounded. */
+  drive(until = this.now + 60_000): this {
+    for (let i = 0; i < 10_000; i++) {
+      const deadlines = (['client', 'server'] as const)
+        .map((side) => [side, nextQuicTimeout(this.state[side])] as const)
+        .filter((d): d is readonly [Side, number] => d[1] !== undefined);
+      const timer = deadlines.length ? deadlines.reduce((a, b) => (b[1] < a[1] ? b : a)) : undefined;
+      const next = this.wire[0];
+      if (next && (!timer || next[2] <= timer[1])) {
+        if (next[2] > until) return this;
+        this.wire.shift();
+        this.now = Math.max(this.now, next[2]);
+        this.input(next[0], { type: 'datagram', now: this.now, data: next[1] });
+        continue;
+      }
+      if (!timer || timer[1] > until) return this;
+      this.now = Math.max(this.now, timer[1]);
+      this.input(timer[0], { type: 'timeout', now: this.now });
+    }
+    throw new Error('drive: no progress after 10 000 steps');
+  }
+
+  /** Deliver what is in flight, without firing timers. */
+  settle(): this {
+    return this.drive(this.now);
+  }
+
+  text(side: Side, stream: number): string {
+    return Buffer.concat(this.delivered[side].get(stream) ?? []).toString();
+  }
+
+  closed(side: Side): Extract<Effect, { type: 'closed' }> | undefined {
+    return this.effects[side].find((e): e is Extract<Effect, { type: 'closed' }> => e.type === 'closed');
+  }
+}
+
+test('QUIC: the handshake completes over datagrams; client Initial datagrams are 1200 bytes, none is larger', (t) => {
+  const pair = new QuicPair().start().settle();
+  t.true(isQuicConnected(pair.state.client));
+  t.true(isQuicConnected(pair.state.server));
+  for (const side of ['client', 'server'] as const) {
+    const done = pair.effects[side].find((e) => e.type === 'handshakeComplete');
+    t.true(done?.type === 'handshakeComplete' && done.info.alpn === 'h3', `${side}: ALPN h3`);
+    t.true(pair.datagrams[side].every((d) => d.length <= 1200), `${side}: datagrams within 1200 bytes`);
+  }
+  t.is(pair.datagrams.client[0]!.length, 1200, 'RFC 9000 §14.1: the first client datagram is padded to 1200');
+  // The handshake takes two round trips of datagrams, nothing more: no timer had to fire.
+  t.is(pair.now, NOW);
+});
+
+test('QUIC: a bidirectional stream carries data and FIN both ways', (t) => {
+  const pair = new QuicPair().start().settle();
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data: Buffer.from('hello ') });
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data: Buffer.from('server') });
+  pair.input('client', { type: 'end', now: pair.now, stream: 0 });
+  pair.settle();
+  t.is(pair.text('server', 0), 'hello server');
+  t.true(pair.effects.server.some((e) => e.type === 'peerClosed' && e.stream === 0));
+  pair.input('server', { type: 'write', now: pair.now, stream: 0, data: Buffer.from('hello client') });
+  pair.input('server', { type: 'end', now: pair.now, stream: 0 });
+  pair.settle();
+  t.is(pair.text('client', 0), 'hello client');
+  t.true(pair.effects.client.some((e) => e.type === 'peerClosed' && e.stream === 0));
+});
+
+test('QUIC: 300 KB through small flow-control windows arrives whole and in order (MAX_DATA / MAX_STREAM_DATA)', (t) => {
+  const windows = { maxData: 64 * 1024, maxStreamData: 32 * 1024 };
+  const pair = new QuicPair(windows, windows).start().settle();
+  const data = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff));
+  pair.input('client', { type: 'write', now: pair.now, stream: 4, data });
+  pair.input('client', { type: 'end', now: pair.now, stream: 4 });
+  pair.drive(pair.now + 10_000);
+  t.deepEqual(Buffer.concat(pair.delivered.server.get(4) ?? []), data);
+  t.true(pair.effects.server.some((e) => e.type === 'peerClosed' && e.stream === 4));
+});
+
+test('QUIC: a lost first Initial is sent again after the probe timeout (virtual time), and the handshake completes', (t) => {
+  const pair = new QuicPair();
+  pair.drop = (from, n) => from === 'client' && n === 0;
+  pair.start().drive(NOW + 10_000);
+  t.true(isQuicConnected(pair.state.client));
+  t.true(isQuicConnected(pair.state.server));
+  // RFC 9002 §6.2.2: the first PTO is kInitialRtt + 4 × kInitialRtt / 2 = 999 ms.
+  t.true(pair.now >= NOW + 999, `completed at +${pair.now - NOW} ms`);
+});
+
+test('QUIC: losing the server\'s handshake flight and the client\'s Finished still completes', (t) => {
+  const pair = new QuicPair();
+  pair.drop = (from, n) => (from === 'server' && n === 0) || (from === 'client' && n === 1);
+  pair.start().drive(NOW + 20_000);
+  t.true(isQuicConnected(pair.state.client));
+  t.true(isQuicConnected(pair.state.server));
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data: Buffer.from('after loss') });
+  pair.drive(pair.now + 5_000);
+  t.is(pair.text('server', 0), 'after loss');
+});
+
+test('QUIC: a rapid close sends one CONNECTION_CLOSE with a 62-bit application code and a reason; the peer drains for 3×PTO', (t) => {
+  const pair = new QuicPair().start().settle();
+  const code = 2n ** 62n - 1n;
+  const effects = pair.input('client', { type: 'close', now: pair.now, mode: 'abort', errorCode: code, reason: 'bye' });
+  t.is(effects.filter((e) => e.type === 'transmit').length, 1);
+  const mine = pair.closed('client');
+  t.true(mine?.error instanceof TlsError);
+  t.like(mine?.error?.detail, { kind: 'quicClose', code, application: true, local: true, reason: 'bye' });
+  const closedAt = pair.now;
+  const serverSent = pair.datagrams.server.length;
+  // Zero-latency memory: the RTT samples are 0, so the PTO is the 1 ms granularity floor (RFC 9002 §6.2.1).
+  const drainMs = 3 * probeTimeout(pair.state.server.rtt, 0);
+  t.is(drainMs, 3);
+  pair.settle();
+  t.is(pair.closed('server'), undefined, 'the peer drains first');
+  pair.drive(pair.now + 60_000);
+  const theirs = pair.closed('server');
+  t.like(theirs?.error?.detail, { kind: 'quicClose', code, application: true, local: false, reason: 'bye' });
+  t.is(pair.now, closedAt + drainMs, 'the peer reports closed at the end of its draining period (3×PTO)');
+  t.is(pair.datagrams.server.length, serverSent, 'draining: the server sent nothing more');
+});
+
+test('QUIC: an RFC-compliant close waits out its closing period; a clean close reports no error', (t) => {
+  const pair = new QuicPair().start().settle();
+  pair.input('server', { type: 'close', now: pair.now, mode: 'shutdown' });
+  t.is(pair.closed('server'), undefined, 'closing, not closed yet');
+  t.is(pair.state.server.phase, 'closing');
+  const start = pair.now;
+  pair.drive(start + 60_000);
+  const s = pair.closed('server');
+  const c = pair.closed('client');
+  t.truthy(s);
+  t.truthy(c);
+  t.is(s?.error, undefined);
+  t.is(c?.error, undefined);
+  t.true(pair.now - start > 0);
+});
+
+test('QUIC: the idle timeout closes both ends silently (the smaller of both limits)', (t) => {
+  const pair = new QuicPair({ idleTimeout: 5_000 }, { idleTimeout: 8_000 }).start().settle();
+  const sent = pair.datagrams.client.length + pair.datagrams.server.length;
+  pair.drive(NOW + 60_000);
+  for (const side of ['client', 'server'] as const) t.like(pair.closed(side)?.error?.detail, { kind: 'idleTimeout', afterMs: 5_000 });
+  t.is(pair.datagrams.client.length + pair.datagrams.server.length, sent, 'nothing on the wire');
+});
+
+test('QUIC hostile input: garbage datagrams are dropped; a STREAM frame beyond flow control closes with FLOW_CONTROL_ERROR', (t) => {
+  const pair = new QuicPair({}, { maxStreamData: 1000 }).start().settle();
+  for (const junk of [new Uint8Array(0), new Uint8Array(1), new Uint8Array(1200).fill(0x40), Uint8Array.of(0xc0, 0, 0, 0, 1, 20)]) {
+    t.deepEqual(pair.input('server', { type: 'datagram', now: pair.now, data: junk }), [], 'dropped, nothing sent');
+  }
+  t.true(isQuicConnected(pair.state.server));
+  // A 1-RTT packet from the client with bytes 900..1100 of stream 0, past the server's 1000-byte stream window.
+  const c = pair.state.client;
+  const pn = c.spaces.oneRtt.nextPn + 10;
+  const frames = encodeWith((w) => encodeFrame(w, { type: 'stream', streamId: 0, offset: 900, data: new Uint8Array(200), fin: false }));
+  const hostile = protectPacket(c.config.provider, c.spaces.oneRtt.tx!, encodeShortHeader({ dcid: c.dcid, packetNumber: pn, pnLength: 2 }), pn, frames);
+  const answer = pair.input('server', { type: 'datagram', now: pair.now, data: hostile });
+  t.is(answer.filter((e) => e.type === 'transmit').length, 1, 'one CONNECTION_CLOSE');
+  t.is(pair.state.server.phase, 'closing');
+  pair.drive(pair.now + 60_000);
+  t.like(pair.closed('server')?.error?.detail, { kind: 'quicClose', code: 0x03n, application: false, local: true });
+  t.like(pair.closed('client')?.error?.detail, { kind: 'quicClose', code: 0x03n, local: false });
+});
+
+test('QUIC API misuse: streams before the handshake, beyond the peer\'s stream limit, or the peer\'s unidirectional stream', (t) => {
+  const fresh = new QuicPair().start();
+  t.throws(() => handleQuicEvents(fresh.state.client, { type: 'write', now: NOW, stream: 0, data: new Uint8Array(1) }), { instanceOf: TlsError });
+  const pair = new QuicPair({}, { maxStreams: 2 }).start().settle();
+  t.notThrows(() => pair.input('client', { type: 'write', now: pair.now, stream: 4, data: new Uint8Array(1) }));
+  t.throws(() => pair.input('client', { type: 'write', now: pair.now, stream: 8, data: new Uint8Array(1) }), { instanceOf: TlsError, message: /allows 2/ });
+  t.throws(() => pair.input('client', { type: 'write', now: pair.now, stream: 3, data: new Uint8Array(1) }), { instanceOf: TlsError });
+  t.throws(() => createQuicConnection({ role: 'client', tls: { verifier: caVerifier() } }), { instanceOf: TlsError });
+});
+
+test('QUIC over a 20 ms link: RTT is measured, and a closing period lasts 3×PTO of it', (t) => {
+  const pair = new QuicPair();
+  pair.latency = 20;
+  pair.start();
+  for (let i = 0; i < 10 && !(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server)); i++) pair.drive(pair.now + 20);
+  t.true(pair.now - NOW >= 40 && pair.now - NOW <= 80, `connected after ${pair.now - NOW} ms`);
+  pair.drive(pair.now + 100); // the last ACKs
+  const rtt = pair.state.client.rtt;
+  t.true(rtt.sampled);
+  t.is(rtt.min, 40);
+  pair.input('client', { type: 'close', now: pair.now, mode: 'shutdown', errorCode: 7n, reason: 'done' });
+  const closing = pair.now;
+  const period = 3 * probeTimeout(pair.state.client.rtt, 0);
+  t.true(period >= 3 * 40, `closing period ${period} ms`);
+  pair.drive(closing + 60_000);
+  const closed = pair.effects.client.findIndex((e) => e.type === 'closed');
+  t.true(closed >= 0);
+  t.like(pair.closed('server')?.error?.detail, { kind: 'quicClose', code: 7n, reason: 'done', local: false });
+  t.like(pair.closed('client')?.error?.detail, { kind: 'quicClose', code: 7n, local: true });
+});
+
+test('QUIC: an RFC-compliant close flushes the streams first: everything written arrives before the CONNECTION_CLOSE', (t) => {
+  const pair = new QuicPair();
+  pair.latency = 10;
+  pair.start().drive(NOW + 200);
+  const data = Buffer.alloc(100_000, 0x61);
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data });
+  pair.input('client', { type: 'end', now: pair.now, stream: 0 });
+  pair.input('client', { type: 'close', now: pair.now, mode: 'shutdown', errorCode: 0n });
+  t.is(pair.state.client.phase, 'connected', 'still sending the stream');
+  t.throws(() => pair.input('client', { type: 'write', now: pair.now, stream: 0, data: new Uint8Array(1) }), { instanceOf: TlsError });
+  pair.drive(pair.now + 60_000);
+  t.is(Buffer.concat(pair.delivered.server.get(0) ?? []).length, data.length);
+  t.true(pair.effects.server.some((e) => e.type === 'peerClosed' && e.stream === 0));
+  t.truthy(pair.closed('client'));
+  t.is(pair.closed('server')?.error, undefined, 'a clean close (code 0)');
+});
