@@ -1,5 +1,6 @@
 /** A QUIC client and server driven against each other over in-memory datagrams on a virtual clock. */
 import test from 'ava';
+import fc from 'fast-check';
 import type { Effect, Input } from '../../src/core/types.js';
 import { TlsError } from '../../src/core/errors.js';
 import { createQuicConnection, handleQuicEvents, isQuicConnected, nextQuicTimeout, type QuicConfig, type QuicState } from '../../src/quic/connection.js';
@@ -264,4 +265,30 @@ test('QUIC: an RFC-compliant close flushes the streams first: everything written
   t.true(pair.effects.server.some((e) => e.type === 'peerClosed' && e.stream === 0));
   t.truthy(pair.closed('client'));
   t.is(pair.closed('server')?.error, undefined, 'a clean close (code 0)');
+});
+
+test('QUIC hostile input (property): random and bit-flipped datagrams never throw; they are dropped or close the connection', (t) => {
+  const base = new QuicPair().start().settle();
+  const real = [...base.datagrams.client, ...base.datagrams.server];
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 1300 }),
+        fc.tuple(fc.constantFrom(...real), fc.integer({ min: 0, max: 1199 * 8 })).map(([d, bit]) => {
+          const x = d.slice();
+          x[(bit >> 3) % x.length]! ^= 1 << (bit & 7);
+          return x;
+        }),
+      ),
+      fc.constantFrom<Side>('client', 'server'),
+      (data, side) => {
+        const step = handleQuicEvents(base.state[side], { type: 'datagram', now: NOW, data });
+        // Either dropped (nothing changes but maybe an ACK), or a connection error with a transport code.
+        t.true(['connected', 'closing', 'closed'].includes(step.state.phase), step.state.phase);
+        if (step.state.phase !== 'connected') t.is(step.state.closeError?.detail.kind, 'quicClose');
+        for (const e of step.effects) t.true(e.type === 'transmit' || e.type === 'closed' || e.type === 'deliver' || e.type === 'peerClosed', e.type);
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
