@@ -292,3 +292,23 @@ test('QUIC hostile input (property): random and bit-flipped datagrams never thro
     { numRuns: 300 },
   );
 });
+
+test('QUIC: 200 KB both ways over a lossy 5 ms link (every 7th datagram lost) arrives whole, by probe-timeout retransmission', (t) => {
+  const windows = { maxData: 128 * 1024, maxStreamData: 64 * 1024 };
+  const pair = new QuicPair(windows, windows);
+  pair.latency = 5;
+  pair.drop = (_from, n) => n % 7 === 6;
+  pair.start().drive(NOW + 5_000);
+  t.true(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server));
+  const up = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 13) & 0xff));
+  const down = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 17) & 0xff));
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data: up });
+  pair.input('client', { type: 'end', now: pair.now, stream: 0 });
+  pair.drive(pair.now + 1_000);
+  pair.input('server', { type: 'write', now: pair.now, stream: 0, data: down });
+  pair.input('server', { type: 'end', now: pair.now, stream: 0 });
+  pair.drive(pair.now + 120_000);
+  t.deepEqual(Buffer.concat(pair.delivered.server.get(0) ?? []), up);
+  t.deepEqual(Buffer.concat(pair.delivered.client.get(0) ?? []), down);
+  t.true(pair.effects.client.some((e) => e.type === 'peerClosed' && e.stream === 0));
+});
