@@ -1,6 +1,7 @@
-/** The RxJS layer of rxtls: TCP adapters, byte duplexes, the option mapping and the session cache. */
+/** The RxJS layer of rxtls: TCP and QUIC (UDP) adapters, byte duplexes, the option mapping and the session cache. */
 export { connect } from './connect.js';
 export { listen } from './listen.js';
+export { quicConnect, quicListen, type QuicConnection, type QuicConnectOptions, type QuicListenOptions, type QuicStream } from './quic.js';
 export {
   fromSocket,
   memoryDuplexPair,

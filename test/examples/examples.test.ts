@@ -21,3 +21,11 @@ test('examples/bulk.ts: bad arguments are a usage error', async (t) => {
   t.is(r.code, 2);
   t.regex(r.stderr, /usage: bulk\.ts/);
 });
+
+test('examples/quic-echo.ts: a stream over QUIC on UDP is echoed upper-cased, then closed with a code', async (t) => {
+  const r = await example('quic-echo.ts', ['ping from the test']);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /^\[client\] sent "ping from the test", got "PING FROM THE TEST"$/m);
+  t.regex(r.stdout, /^\[server\] peer closed: peer closed with application error 0x2a: done$/m);
+  t.regex(r.stdout, /^quic-echo: done$/m);
+});

@@ -1,0 +1,282 @@
+/**
+ * QUIC over UDP for RxJS: `quicConnect` and `quicListen` put the sans-IO QUIC reducer (`src/quic/connection.ts`)
+ * on `node:dgram` sockets through `runReducer`, which merges datagrams, the reducer's timer and application
+ * commands, so the same reducer runs here and in virtual time.
+ *
+ * First version: bidirectional streams (open, write, end, read), close with a 62-bit application error code
+ * (rapid or RFC-compliant), and a server that demultiplexes connections by Destination Connection ID. Stream
+ * writes are not yet backpressured (the reducer queues them; flow control paces the wire).
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { Observable, Subject, type SchedulerLike } from 'rxjs';
+import { runReducer, type PendingInput } from '../../operators/runReducer.js';
+import { TlsError } from '../core/errors.js';
+import type { Effect, HandshakeInfo } from '../core/types.js';
+import type { CertificateVerifier } from '../crypto/verifier.js';
+import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
+import { createVerifier } from '../crypto/x509.js';
+import type { CryptoProvider } from '../crypto/provider.js';
+import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicState } from '../quic/connection.js';
+import { decodePacketHeader } from '../wire/quic/packet.js';
+
+/** One QUIC stream of a connection. */
+export interface QuicStream {
+  readonly id: number;
+  /** The peer's data on this stream; completes at its FIN. */
+  readonly data$: Observable<Uint8Array>;
+  write(data: Uint8Array | string): void;
+  /** Send FIN. */
+  end(): void;
+}
+
+/** An established QUIC connection. */
+export interface QuicConnection {
+  readonly info: HandshakeInfo;
+  /** Open a new bidirectional stream. */
+  openStream(): QuicStream;
+  /** Bidirectional streams the peer opens. */
+  readonly incoming$: Observable<QuicStream>;
+  /**
+   * Close: RFC-compliant by default (streams flushed, then a closing period of 3×PTO), or `rapid` (one
+   * CONNECTION_CLOSE). `errorCode` is a 62-bit application error code (default 0).
+   */
+  close(opts?: { readonly errorCode?: bigint; readonly reason?: string; readonly rapid?: boolean }): void;
+  /** Completes when the connection is over; errors with a {@link TlsError} for an error close or a timeout. */
+  readonly closed$: Observable<never>;
+}
+
+/** Options shared by both ends. */
+interface QuicCommon {
+  readonly alpn: readonly string[];
+  readonly idleTimeout?: number;
+  readonly provider?: CryptoProvider;
+  readonly scheduler?: SchedulerLike;
+}
+
+/** Options of {@link quicConnect}. */
+export interface QuicConnectOptions extends QuicCommon {
+  readonly host: string;
+  readonly port: number;
+  readonly servername?: string;
+  /** PEM trust anchors, or a verifier of your own. */
+  readonly ca?: string;
+  readonly verifier?: CertificateVerifier;
+}
+
+/** Options of {@link quicListen}. */
+export interface QuicListenOptions extends QuicCommon {
+  readonly host?: string;
+  readonly port?: number;
+  /** PEM certificate chain and private key. */
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Drives one connection's reducer: inputs in, effects acted on; `ready` emits the connection once established. */
+function drive(initial: QuicState, send: (datagram: Uint8Array) => void, scheduler: SchedulerLike | undefined, role: 'client' | 'server') {
+  const inputs = new Subject<PendingInput>();
+  const streams = new Map<number, { subject: Subject<Uint8Array>; handle: QuicStream }>();
+  const incoming = new Subject<QuicStream>();
+  const ready = new Subject<QuicConnection>();
+  const closed = new Subject<never>();
+  let next = role === 'client' ? 0 : 1;
+
+  const stream = (id: number): { subject: Subject<Uint8Array>; handle: QuicStream } => {
+    let s = streams.get(id);
+    if (!s) {
+      const subject = new Subject<Uint8Array>();
+      const handle: QuicStream = {
+        id,
+        data$: subject.asObservable(),
+        write: (data) => inputs.next({ type: 'write', stream: id, data: typeof data === 'string' ? new TextEncoder().encode(data) : data }),
+        end: () => inputs.next({ type: 'end', stream: id }),
+      };
+      s = { subject, handle };
+      streams.set(id, s);
+    }
+    return s;
+  };
+
+  const onEffect = (e: Effect) => {
+    switch (e.type) {
+      case 'transmit':
+        send(e.data);
+        return;
+      case 'handshakeComplete':
+        ready.next({
+          info: e.info,
+          openStream: () => {
+            const id = next;
+            next += 4;
+            return stream(id).handle;
+          },
+          incoming$: incoming.asObservable(),
+          close: (opts = {}) => inputs.next({ type: 'close', mode: opts.rapid ? 'abort' : 'shutdown', errorCode: opts.errorCode ?? 0n, reason: opts.reason ?? '' }),
+          closed$: closed.asObservable(),
+        });
+        ready.complete();
+        return;
+      case 'deliver': {
+        const fresh = !streams.has(e.stream!);
+        const s = stream(e.stream!);
+        if (fresh) incoming.next(s.handle);
+        s.subject.next(e.data);
+        return;
+      }
+      case 'peerClosed': {
+        const fresh = !streams.has(e.stream!);
+        const s = stream(e.stream!);
+        if (fresh) incoming.next(s.handle);
+        s.subject.complete();
+        return;
+      }
+      case 'closed':
+        for (const s of streams.values()) s.subject.complete();
+        incoming.complete();
+        if (!ready.closed && !ready.isStopped) ready.error(e.error ?? new TlsError({ kind: 'transport', reason: 'closed before the handshake completed' }));
+        if (e.error) closed.error(e.error);
+        else closed.complete();
+        return;
+      default:
+        return;
+    }
+  };
+
+  const sub = inputs
+    .pipe(runReducer({ handle: handleQuicEvents, nextTimeout: nextQuicTimeout, initial, ...(scheduler ? { scheduler } : {}) }))
+    .subscribe({ next: onEffect, error: (err) => closed.error(err) });
+  return { inputs, ready, closed, stop: () => sub.unsubscribe() };
+}
+
+function tlsClient(opts: QuicConnectOptions): QuicConfig['tls'] {
+  const verifier = opts.verifier ?? createVerifier(opts.ca !== undefined ? { ca: opts.ca } : {});
+  return { verifier, alpnProtocols: opts.alpn, ...(opts.servername ? { serverName: opts.servername } : {}) };
+}
+
+/**
+ * Connect over QUIC to `host:port` (UDP). Emits the connection once the handshake completes, then completes;
+ * errors if it fails. Unsubscribing before that abandons the attempt.
+ *
+ * @example
+ * ```ts
+ * quicConnect({ host: '127.0.0.1', port, ca, servername: 'localhost', alpn: ['echo'] }).subscribe((conn) => {
+ *   const s = conn.openStream();
+ *   s.data$.subscribe({ next: (d) => console.log(d), complete: () => conn.close() });
+ *   s.write('hello');
+ *   s.end();
+ * });
+ * ```
+ */
+export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection> {
+  return new Observable<QuicConnection>((subscriber) => {
+    const socket: Socket = createSocket(opts.host.includes(':') ? 'udp6' : 'udp4');
+    const state = createQuicConnection({
+      role: 'client',
+      tls: tlsClient(opts),
+      ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
+      ...(opts.provider ? { provider: opts.provider } : {}),
+    });
+    // Datagrams handed to the socket and not yet sent: the socket closes only after the last one (a final
+    // CONNECTION_CLOSE must not be dropped by closing under it).
+    let sending = 0;
+    let closing = false;
+    const closeSocket = () => {
+      closing = true;
+      if (sending > 0) return;
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
+    };
+    const send = (data: Uint8Array) => {
+      sending++;
+      socket.send(data, opts.port, opts.host, () => {
+        sending--;
+        if (closing) closeSocket();
+      });
+    };
+    const d = drive(state, send, opts.scheduler, 'client');
+    socket.on('message', (data) => d.inputs.next({ type: 'datagram', data: new Uint8Array(data) }));
+    socket.on('error', (err) => subscriber.error(new TlsError({ kind: 'transport', reason: err.message })));
+    d.closed.subscribe({ complete: closeSocket, error: closeSocket });
+    let handedOver = false;
+    d.ready.subscribe({
+      next: (c) => {
+        handedOver = true;
+        subscriber.next(c);
+      },
+      error: (err) => subscriber.error(err),
+      complete: () => subscriber.complete(),
+    });
+    socket.bind(0, () => d.inputs.next({ type: 'start' }));
+    // Unsubscribed before the handshake completed: abandon the attempt (once handed over, the connection
+    // lives until it is closed).
+    return () => {
+      if (handedOver) return;
+      d.stop();
+      closeSocket();
+    };
+  });
+}
+
+/**
+ * Listen for QUIC connections on a UDP port. Connections are told apart by their Destination Connection ID.
+ * Resolves once bound; `close()` closes the socket (connections in progress are abandoned).
+ */
+export async function quicListen(opts: QuicListenOptions): Promise<{ readonly port: number; readonly connections: Observable<QuicConnection>; close(): Promise<void> }> {
+  const socket = createSocket((opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4');
+  const connections = new Subject<QuicConnection>();
+  const byCid = new Map<string, ReturnType<typeof drive>>();
+  const tls = { certificateChain: loadCertificateChain(opts.cert), privateKey: loadPrivateKey(opts.key), alpnProtocols: opts.alpn };
+  const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+  socket.on('message', (data: Buffer, from: RemoteInfo) => {
+    const datagram = new Uint8Array(data);
+    let dcid: Uint8Array;
+    let initial = false;
+    try {
+      const h = decodePacketHeader(datagram, 0, 8);
+      if (h.form === 'versionNegotiation') return;
+      dcid = h.dcid;
+      initial = h.form === 'long' && h.type === 'initial';
+    } catch {
+      return; // not QUIC v1: dropped
+    }
+    let d = byCid.get(hex(dcid));
+    if (!d) {
+      if (!initial || datagram.length < 1200) return;
+      const state = createQuicConnection({
+        role: 'server',
+        tls,
+        ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
+        ...(opts.provider ? { provider: opts.provider } : {}),
+      });
+      const conn = drive(state, (out) => socket.send(out, from.port, from.address), opts.scheduler, 'server');
+      d = conn;
+      const keys = [hex(dcid), hex(state.scid)];
+      for (const k of keys) byCid.set(k, conn);
+      const forget = () => keys.forEach((k) => byCid.delete(k));
+      conn.closed.subscribe({ complete: forget, error: forget });
+      conn.ready.subscribe({ next: (c) => connections.next(c), error: () => {} });
+      conn.inputs.next({ type: 'start' });
+    }
+    d.inputs.next({ type: 'datagram', data: datagram });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  return {
+    port: socket.address().port,
+    connections: connections.asObservable(),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const d of new Set(byCid.values())) d.stop();
+        byCid.clear();
+        connections.complete();
+        socket.close(() => resolve());
+      }),
+  };
+}
