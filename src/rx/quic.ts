@@ -32,8 +32,8 @@ export interface QuicStream {
 /** An established QUIC connection. */
 export interface QuicConnection {
   readonly info: HandshakeInfo;
-  /** Open a new bidirectional stream. */
-  openStream(): QuicStream;
+  /** Open a new stream: bidirectional, or unidirectional (send only) with `{ uni: true }`. */
+  openStream(opts?: { readonly uni?: boolean }): QuicStream;
   /** Bidirectional streams the peer opens. */
   readonly incoming$: Observable<QuicStream>;
   /**
@@ -79,7 +79,7 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, schedul
   const incoming = new Subject<QuicStream>();
   const ready = new Subject<QuicConnection>();
   const closed = new Subject<never>();
-  let next = role === 'client' ? 0 : 1;
+  const next = { bidi: role === 'client' ? 0 : 1, uni: role === 'client' ? 2 : 3 };
 
   const stream = (id: number): { subject: Subject<Uint8Array>; handle: QuicStream } => {
     let s = streams.get(id);
@@ -105,9 +105,10 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, schedul
       case 'handshakeComplete':
         ready.next({
           info: e.info,
-          openStream: () => {
-            const id = next;
-            next += 4;
+          openStream: (o = {}) => {
+            const kind = o.uni ? 'uni' : 'bidi';
+            const id = next[kind];
+            next[kind] += 4;
             return stream(id).handle;
           },
           incoming$: incoming.asObservable(),

@@ -129,6 +129,8 @@ const packageOf: Record<string, string> = {
   unshare: 'util-linux',
   ip: 'iproute2',
   timeout: 'coreutils',
+  gtlsserver: 'ngtcp2-server',
+  gtlsclient: 'ngtcp2-client',
 };
 
 /**
