@@ -7,11 +7,13 @@
  * Scope of this first version: the handshake (Initial, Handshake, 1-RTT; coalesced packets; the client's
  * 1200-byte Initial datagrams; key discarding), bidirectional and unidirectional streams with FIN, connection
  * and stream flow control (enforced on receipt, respected on send, windows re-opened as data is delivered),
- * ACKs, loss recovery by probe timeout (everything unacknowledged is sent again), the idle timeout, PATH_CHALLENGE
+ * ACKs, loss recovery (RFC 9002 loss detection on ACKs; on a probe timeout everything unacknowledged is sent
+ * again), the idle timeout, PATH_CHALLENGE
  * answers, and both ways to close: rapid (one CONNECTION_CLOSE) and RFC-compliant (a closing period of 3×PTO;
  * the peer drains for as long). Not yet: Retry and version negotiation, 0-RTT, connection migration, new
- * connection IDs, key updates, stream resets, ECN, the server's anti-amplification limit, loss detection by
- * packet threshold (the probe timeout finds every loss, later), pacing and congestion-window limits.
+ * connection IDs, key updates, stream resets, ECN, the server's anti-amplification limit, the loss timer
+ * (losses are found on ACKs by packet and time threshold, else by the probe timeout), pacing and
+ * congestion-window limits.
  */
 import { TlsError, type TlsErrorDetail } from '../core/errors.js';
 import type { Effect, HandshakeInfo, Input, QuicLevel, Step } from '../core/types.js';
@@ -26,7 +28,7 @@ import { decodeTransportParameters, encodeTransportParameters, TransportParamete
 import { encodeWith } from '../wire/writer.js';
 import { addPacket, ackFrameFor, rangesOfAck, type PnSet } from './ackRanges.js';
 import { initialKeys, packetKeys, protectPacket, unprotectPacket, type PacketKeys } from './protection.js';
-import { initialRtt, probeTimeout, updateRtt, type RttState } from './recovery.js';
+import { detectLoss, initialRtt, probeTimeout, updateRtt, type RttState } from './recovery.js';
 
 /** Transport error codes (RFC 9000 §20.1). */
 export const QuicError = {
@@ -715,6 +717,20 @@ function onAck(s: W, now: number, level: QuicLevel, ack: Extract<Frame, { type: 
     s.rtt = updateRtt(s.rtt, now - largest.timeSent, ackDelay, s.phase === 'connected', s.peerParams?.maxAckDelay ?? 25);
   }
   s.ptoCount = 0;
+  // RFC 9002 §6.1: packets far enough below the largest acknowledged (3 packets, or 9/8 RTT earlier) are lost:
+  // their frames go back to the front of the queue at once instead of waiting for the probe timeout.
+  const loss = detectLoss(
+    space.sent.map((p) => ({ pn: p.pn, timeSent: p.timeSent, ackEliciting: p.ackEliciting, inFlight: true, size: 0 })),
+    space.largestAcked,
+    s.rtt,
+    now,
+  );
+  if (loss.lost.length > 0) {
+    const lost = new Set(loss.lost.map((p) => p.pn));
+    const frames = space.sent.filter((p) => lost.has(p.pn)).flatMap((p) => p.frames);
+    space.sent = space.sent.filter((p) => !lost.has(p.pn));
+    space.queue = [...frames, ...space.queue];
+  }
 }
 
 function onTimeout(s: W, now: number, effects: Effect[]): void {
