@@ -9,7 +9,7 @@ import { p256, p384 } from '@noble/curves/nist.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
-import { checkHeaderProtection, type Aead, type AeadAlg, type CryptoProvider, type GroupName, type HashAlg, type Hasher, type KeyExchangeKeyPair } from './provider.js';
+import { AEAD_KEY_LENGTH, checkHeaderProtection, type Aead, type AeadAlg, type CryptoProvider, type GroupName, type HashAlg, type Hasher, type KeyExchangeKeyPair } from './provider.js';
 import { verifySignature } from './signatures.js';
 
 /** AEAD tag length (RFC 5116 §5.1, RFC 8439 §2.8): 16 B for all TLS 1.3 AEADs. */
@@ -17,7 +17,6 @@ const TAG = 16;
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;
 
-const KEY_LENGTH: Record<AeadAlg, number> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 };
 const HASHES = { sha256, sha384 } as const;
 const HASH_LENGTH: Record<HashAlg, 32 | 48> = { sha256: 32, sha384: 48 };
 
@@ -60,8 +59,8 @@ class NobleAead implements Aead {
     readonly alg: AeadAlg,
     key: Uint8Array,
   ) {
-    if (key.length !== KEY_LENGTH[alg]) {
-      throw new RangeError(`${alg}: key must be ${KEY_LENGTH[alg]} bytes, got ${key.length}`);
+    if (key.length !== AEAD_KEY_LENGTH[alg]) {
+      throw new RangeError(`${alg}: key must be ${AEAD_KEY_LENGTH[alg]} bytes, got ${key.length}`);
     }
     this.key = key.slice(); // own copy: the caller may reuse or wipe its buffer
   }

@@ -22,14 +22,13 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { signWithKeyObject } from './keys.js';
-import { checkHeaderProtection, type Aead, type AeadAlg, type CryptoProvider, type GroupName, type HashAlg, type Hasher, type KeyExchangeKeyPair } from './provider.js';
+import { AEAD_KEY_LENGTH, checkHeaderProtection, type Aead, type AeadAlg, type CryptoProvider, type GroupName, type HashAlg, type Hasher, type KeyExchangeKeyPair } from './provider.js';
 
 /** AEAD tag length (RFC 5116 §5.1, RFC 8439 §2.8): 16 B for all TLS 1.3 AEADs. */
 const TAG = 16;
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;
 
-const KEY_LENGTH: Record<AeadAlg, number> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 };
 const HASH_LENGTH: Record<HashAlg, 32 | 48> = { sha256: 32, sha384: 48 };
 
 /** Copy a Buffer into a fresh, standalone Uint8Array (Buffers may be views into a shared pool). */
@@ -84,8 +83,8 @@ class NodeAead implements Aead {
     readonly alg: AeadAlg,
     key: Uint8Array,
   ) {
-    if (key.length !== KEY_LENGTH[alg]) {
-      throw new RangeError(`${alg}: key must be ${KEY_LENGTH[alg]} bytes, got ${key.length}`);
+    if (key.length !== AEAD_KEY_LENGTH[alg]) {
+      throw new RangeError(`${alg}: key must be ${AEAD_KEY_LENGTH[alg]} bytes, got ${key.length}`);
     }
     // One KeyObject per traffic key: createCipheriv then skips re-importing raw key bytes per record.
     this.key = createSecretKey(key);

@@ -17,6 +17,9 @@ export type AeadAlg = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
 /** Key exchange groups: X25519 (RFC 7748, 32 B shares) and NIST P-256/P-384 (uncompressed points, 65/97 B). */
 export type GroupName = 'x25519' | 'secp256r1' | 'secp384r1';
 
+/** Key length of each AEAD, bytes (RFC 5116, RFC 8439). */
+export const AEAD_KEY_LENGTH: Readonly<Record<AeadAlg, number>> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 };
+
 /** An AEAD bound to one key. `open` returns `null` when authentication fails (never throws for bad input). */
 export interface Aead {
   readonly alg: AeadAlg;
@@ -121,7 +124,7 @@ export interface Hasher {
 
 /** API misuse checks of {@link CryptoProvider.headerProtection}: the AEAD's key length, a 16 B sample. */
 export function checkHeaderProtection(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): void {
-  const len = alg === 'aes-128-gcm' ? 16 : alg === 'aes-256-gcm' || alg === 'chacha20-poly1305' ? 32 : undefined;
+  const len = AEAD_KEY_LENGTH[alg] as number | undefined;
   if (len === undefined) throw new RangeError(`unknown AEAD: ${String(alg)}`);
   if (hpKey.length !== len) throw new RangeError(`${alg}: header protection key must be ${len} bytes, got ${hpKey.length}`);
   if (sample.length !== 16) throw new RangeError(`header protection sample must be 16 bytes, got ${sample.length}`);

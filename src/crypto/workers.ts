@@ -9,12 +9,11 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { nobleProvider } from './noble.js';
-import type { AeadAlg, BatchCipher, CryptoProvider, RecordJob, SigningKey } from './provider.js';
+import { AEAD_KEY_LENGTH, type AeadAlg, type BatchCipher, type CryptoProvider, type RecordJob, type SigningKey } from './provider.js';
 import { batchSize, CTL, CTL_WORDS, packBatch, unpackBatch, type BatchDone, type BatchMessage } from './batchBuffer.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;
-const KEY_LENGTH: Record<AeadAlg, number> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 };
 /** Batch buffers are allocated in powers of two from this size, so one buffer fits many batches. */
 const MIN_BUFFER = 64 * 1024;
 /** Batch buffers kept for reuse (fresh memory per batch costs page faults on every thread that touches it). */
@@ -228,7 +227,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
 
   const check = (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
     if (closed) throw new Error('worker pool provider: used after close()');
-    const len = KEY_LENGTH[alg];
+    const len = AEAD_KEY_LENGTH[alg];
     if (len === undefined) throw new RangeError(`unknown AEAD: ${String(alg)}`);
     if (key.length !== len) throw new RangeError(`${alg}: key must be ${len} bytes, got ${key.length}`);
     for (const j of jobs) {

@@ -21,7 +21,7 @@ import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { TlsClientConfig, TlsServerConfig } from '../tls/config.js';
 import { createConnection, handleEvents, peerTransportParameters, quicSecrets, type TlsState } from '../tls/connection.js';
-import { concatBytes } from '../tls/state.js';
+import { bytesEqual, concatBytes } from '../tls/state.js';
 import { decodeFrames, encodeFrame, FrameError, type Frame, type PacketSpace } from '../wire/quic/frames.js';
 import { decodePacketHeader, encodeLongHeader, encodeShortHeader, packetNumberLength } from '../wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters, TransportParameterError, type TransportParameters } from '../wire/quic/transportParameters.js';
@@ -359,18 +359,29 @@ function sendStream(s: W, id: number): Stream {
   const index = Math.floor(id / 4);
   const limit = uni ? (s.peerParams?.initialMaxStreamsUni ?? 0) : (s.peerParams?.initialMaxStreamsBidi ?? 0);
   if (index >= limit) throw misuse(`stream ${id}: the peer allows ${limit} ${uni ? 'unidirectional' : 'bidirectional'} streams`);
+  return openStream(s, id, true);
+}
+
+/**
+ * A new stream `id`, opened by us (`local`) or by the peer. A unidirectional stream has only the opener's
+ * sending half. The send limit is the peer's initial_max_stream_data for that kind of stream (RFC 9000 §18.2:
+ * "bidi_remote" for streams we open, "bidi_local" for those it opens).
+ */
+function openStream(s: W, id: number, local: boolean): Stream {
+  const uni = (id & 2) !== 0;
   const p = s.peerParams ?? {};
+  const txLimit = uni ? (local ? (p.initialMaxStreamDataUni ?? 0) : 0) : local ? (p.initialMaxStreamDataBidiRemote ?? 0) : (p.initialMaxStreamDataBidiLocal ?? 0);
   const st: Stream = {
     rxOffset: 0,
     rxChunks: new Map(),
     rxHighest: 0,
-    rxDone: uni,
+    rxDone: uni && local,
     rxLimit: s.config.maxStreamData,
     txOffset: 0,
     txPending: [],
-    txFin: false,
-    txFinQueued: false,
-    txLimit: uni ? (p.initialMaxStreamDataUni ?? 0) : (p.initialMaxStreamDataBidiRemote ?? 0),
+    txFin: uni && !local,
+    txFinQueued: uni && !local,
+    txLimit,
   };
   s.streams.set(id, st);
   return st;
@@ -458,7 +469,7 @@ function acceptPeerParams(s: W): void {
   } catch (err) {
     throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, err instanceof TransportParameterError ? err.message : String(err));
   }
-  const same = (a?: Uint8Array, b?: Uint8Array) => !!a && !!b && a.length === b.length && a.every((x, i) => x === b[i]);
+  const same = (a: Uint8Array | undefined, b: Uint8Array) => a !== undefined && bytesEqual(a, b);
   if (!same(params.initialSourceConnectionId, s.dcid)) {
     throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, 'initial_source_connection_id does not match the peer\'s Source Connection ID');
   }
@@ -594,18 +605,9 @@ function onFrame(s: W, now: number, level: QuicLevel, f: Frame, effects: Effect[
       return;
     case 'connectionClose': {
       // RFC 9000 §10.2.2: draining; nothing more is sent.
-      const detail: TlsErrorDetail = {
-        kind: 'quicClose',
-        code: f.errorCode,
-        application: f.kind === 'application',
-        local: false,
-        ...(f.frameType !== undefined ? { frameType: f.frameType } : {}),
-        reason: new TextDecoder().decode(f.reason),
-      };
-      const clean = f.errorCode === 0n;
       s.phase = 'draining';
       s.closeDeadline = now + 3 * probeTimeout(s.rtt, 0);
-      if (!clean) s.closeError = new TlsError(detail);
+      if (f.errorCode !== 0n) s.closeError = new TlsError(closeDetail(f, false));
       return;
     }
   }
@@ -650,20 +652,7 @@ function onStreamFrame(s: W, f: Extract<Frame, { type: 'stream' }>, effects: Eff
     }
     const index = Math.floor(id / 4);
     if (index >= s.config.maxStreams) throw new ConnectionError(QuicError.STREAM_LIMIT_ERROR, `stream ${id} beyond our limit of ${s.config.maxStreams}`, 0x08);
-    const p = s.peerParams ?? {};
-    st = {
-      rxOffset: 0,
-      rxChunks: new Map(),
-      rxHighest: 0,
-      rxDone: false,
-      rxLimit: s.config.maxStreamData,
-      txOffset: 0,
-      txPending: [],
-      txFin: uni,
-      txFinQueued: uni,
-      txLimit: uni ? 0 : (p.initialMaxStreamDataBidiLocal ?? 0),
-    };
-    s.streams.set(id, st);
+    st = openStream(s, id, false);
   } else if (!peerInitiated && uni) {
     throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our own unidirectional stream ${id}`, 0x08);
   }
@@ -769,6 +758,18 @@ function streamsOutstanding(s: W): boolean {
   return one.queue.some((f) => f.type === 'stream') || one.sent.some((p) => p.frames.some((f) => f.type === 'stream'));
 }
 
+/** The error a CONNECTION_CLOSE with a non-zero code stands for, sent by us (`local`) or by the peer. */
+function closeDetail(f: Extract<Frame, { type: 'connectionClose' }>, local: boolean): TlsErrorDetail {
+  return {
+    kind: 'quicClose',
+    code: f.errorCode,
+    application: f.kind === 'application',
+    local,
+    ...(f.frameType !== undefined ? { frameType: f.frameType } : {}),
+    reason: new TextDecoder().decode(f.reason),
+  };
+}
+
 function finish(s: W, effects: Effect[]): void {
   s.phase = 'closed';
   effects.push(s.closeError ? { type: 'closed', error: s.closeError } : { type: 'closed' });
@@ -782,16 +783,7 @@ function closeWith(s: W, now: number, frame: Frame, effects: Effect[], period: b
     return;
   }
   s.closeFrame = frame;
-  if (frame.type === 'connectionClose' && frame.errorCode !== 0n) {
-    s.closeError = new TlsError({
-      kind: 'quicClose',
-      code: frame.errorCode,
-      application: frame.kind === 'application',
-      local: true,
-      ...(frame.frameType !== undefined ? { frameType: frame.frameType } : {}),
-      reason: new TextDecoder().decode(frame.reason),
-    });
-  }
+  if (frame.type === 'connectionClose' && frame.errorCode !== 0n) s.closeError = new TlsError(closeDetail(frame, true));
   sendClose(s, now, effects);
   if (period) {
     s.phase = 'closing';
@@ -821,8 +813,7 @@ function buildPacket(s: W, level: QuicLevel, frames: readonly Frame[], now: numb
       ? encodeShortHeader({ dcid: s.dcid, packetNumber: pn, pnLength })
       : encodeLongHeader({ type: level, dcid: s.dcid, scid: s.scid, ...(level === 'initial' ? { token: new Uint8Array(0) } : {}), packetNumber: pn, pnLength, payloadLength: len });
   // Header protection samples 16 bytes from 4 bytes after the packet number: short payloads are padded.
-  const minPayload = Math.max(4 - pnLength, 0) + 0;
-  let pad = Math.max(minPayload - payload.length, 0);
+  let pad = Math.max(4 - pnLength - payload.length, 0);
   if (padTo > 0) pad = Math.max(pad, padTo - (header(payload.length).length + payload.length + 16));
   if (pad > 0) payload = encodeWith((w) => {
     w.bytes(payload);

@@ -7,7 +7,7 @@
  * This is the cryptographic layer of QUIC only: connections, streams and loss recovery build on it.
  */
 import { hkdfExpandLabel } from '../crypto/keySchedule.js';
-import type { AeadAlg, CryptoProvider, HashAlg } from '../crypto/provider.js';
+import { AEAD_KEY_LENGTH, type AeadAlg, type CryptoProvider, type HashAlg } from '../crypto/provider.js';
 import { decodePacketNumber } from '../wire/quic/packet.js';
 
 /** RFC 9001 §5.2: the QUIC v1 initial_salt (20 B). */
@@ -22,7 +22,6 @@ const RETRY_NONCE = Uint8Array.of(0x46, 0x15, 0x99, 0xd3, 0x5d, 0x63, 0x2b, 0xf2
 /** AEAD tag length (RFC 5116): 16 B. The header-protection sample is also 16 B (RFC 9001 §5.4.2). */
 const TAG = 16;
 const SAMPLE = 16;
-const KEY_LENGTH: Record<AeadAlg, number> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 };
 
 /** The keys protecting one direction of one packet-number space (RFC 9001 §5.1). */
 export interface PacketKeys {
@@ -41,7 +40,7 @@ export interface PacketKeys {
  */
 export function packetKeys(p: CryptoProvider, hash: HashAlg, alg: AeadAlg, secret: Uint8Array): PacketKeys {
   const none = new Uint8Array(0);
-  const len = KEY_LENGTH[alg];
+  const len = AEAD_KEY_LENGTH[alg];
   return {
     alg,
     key: hkdfExpandLabel(p, hash, secret, 'quic key', none, len),
