@@ -1,0 +1,84 @@
+/**
+ * The seam between the handshake engine and a record or packet layer (TLS records, DTLS records, QUIC packets).
+ *
+ * The engine takes handshake bytes tagged with the epoch they arrived under and answers with {@link HsEvent}s:
+ * bytes to send at an epoch, key changes, flight ends, completion. It never frames a record or a packet, never
+ * derives a record or packet key, and never branches on the transport beyond its {@link HsVariant} (the label
+ * prefix, QUIC's transport parameters and the messages each variant forbids). The shape follows rustls `quic.rs`
+ * (`write_hs` → `KeyChange`), quinn `crypto.rs` and aioquic `tls.py` (`update_traffic_key_cb(direction, epoch)`).
+ */
+import type { HandshakeInfo } from '../core/types.js';
+import type { SuiteParams } from '../crypto/keySchedule.js';
+import type { TlsSession } from '../tls/session.js';
+
+/**
+ * Key epochs, numbered as DTLS 1.3 numbers them (RFC 9147 §6.1) and as QUIC's encryption levels line up
+ * (RFC 9001 §4.1.4): 0 plaintext / Initial, 1 0-RTT, 2 handshake, 3 the first application traffic keys, and
+ * each KeyUpdate one more (TLS and DTLS; QUIC updates its 1-RTT keys itself, RFC 9001 §6).
+ */
+export const Epoch = {
+  /** No keys: ClientHello, ServerHello, HelloRetryRequest (QUIC: Initial packets). */
+  initial: 0,
+  /** client_early_traffic_secret (QUIC: 0-RTT packets). */
+  early: 1,
+  /** [sender]_handshake_traffic_secret (QUIC: Handshake packets). */
+  handshake: 2,
+  /** [sender]_application_traffic_secret_0 (QUIC: 1-RTT packets); updates count up from here. */
+  application: 3,
+} as const;
+export type Epoch = number;
+
+/** Which protocol the engine serves: fixes the label prefix and the messages and extensions that apply. */
+export type HsVariant =
+  /** TLS 1.3 over a byte stream (RFC 8446): "tls13 " labels, KeyUpdate, EndOfEarlyData, middlebox CCS. */
+  | 'tls'
+  /** DTLS 1.3 (RFC 9147): "dtls13" labels, KeyUpdate, no middlebox CCS. */
+  | 'dtls'
+  /** QUIC (RFC 9001): "tls13 " labels, quic_transport_parameters, no KeyUpdate, no EndOfEarlyData, no CCS. */
+  | 'quic';
+
+/** Which way a key works. */
+export type KeyDirection = 'read' | 'write';
+
+/** An event from the engine to the layer that carries it. Events of one step keep the order they happened in. */
+export type HsEvent =
+  /** Handshake bytes (whole messages) to send under the write keys of `epoch`, in order. */
+  | { readonly type: 'send'; readonly epoch: Epoch; readonly data: Uint8Array }
+  /**
+   * Install a traffic secret for one direction. `secret` is absent only for a write change back to epoch 0
+   * (the client's 0-RTT ended by a HelloRetryRequest). The layer derives its own keys from it (TLS/DTLS record
+   * keys, QUIC packet and header-protection keys) with `suite` and the variant's label prefix. A read change
+   * must fall on a record (or CRYPTO-level) boundary: the engine refuses leftover bytes at the old epoch.
+   * `maxEarlyData` comes with epoch 1: the most 0-RTT bytes that may be written (client) or read (server).
+   */
+  | {
+      readonly type: 'keyChange';
+      readonly direction: KeyDirection;
+      readonly epoch: Epoch;
+      readonly suite: SuiteParams;
+      readonly secret?: Uint8Array;
+      readonly maxEarlyData?: number;
+    }
+  /** TLS over streams only: send the middlebox-compatibility change_cipher_spec now (RFC 8446 §D.4). */
+  | { readonly type: 'compatCcs' }
+  /** Our flight is complete: a datagram layer arms retransmission (DTLS flights, RFC 9147 §5.8). */
+  | { readonly type: 'flightEnd' }
+  /** The peer's record_size_limit (RFC 8449): the largest plaintext per record it accepts, and ours in force. */
+  | { readonly type: 'recordSizeLimit'; readonly peer: number; readonly ours: number }
+  /** QUIC: the peer's encoded quic_transport_parameters, as soon as its hello (or EE) arrived. */
+  | { readonly type: 'transportParameters'; readonly data: Uint8Array }
+  /** The handshake completed with what was negotiated. */
+  | { readonly type: 'complete'; readonly info: HandshakeInfo }
+  /** Client: the 0-RTT outcome. Rejected bytes are the layer's to hand back (it knows what it sent). */
+  | { readonly type: 'earlyData'; readonly accepted: boolean }
+  /**
+   * Server: 0-RTT was offered and refused; up to `bytes` of records that fail to open may be skipped
+   * (RFC 8446 §4.2.10) before the client's next flight.
+   */
+  | { readonly type: 'skipEarlyData'; readonly bytes: number }
+  /** Client: a resumable session from a NewSessionTicket. */
+  | { readonly type: 'session'; readonly session: TlsSession }
+  /** One SSLKEYLOGFILE line (only with `keyLog` configured). */
+  | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array };
+
+export type HsEventType = HsEvent['type'];
