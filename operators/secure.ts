@@ -23,7 +23,7 @@ import type { Effect, HandshakeInfo, Input } from '../src/core/types.js';
 import type { AeadAlg } from '../src/crypto/provider.js';
 import { createConnection, handleEvents, nextTimeout, shutdownState, writeBacklog, type TlsState } from '../src/tls/connection.js';
 import type { TlsConfig } from '../src/tls/config.js';
-import { sessionUsable, type TlsSession } from '../src/tls/session.js';
+import { sessionUsable, type TlsSession } from '../src/handshake/session.js';
 import { AlertDescription, AlertLevel } from '../src/wire/tls/constants.js';
 import { toTransportError } from '../src/rx/duplex.js';
 import { inboundQueue } from '../src/rx/inbound.js';

@@ -7,7 +7,7 @@
  */
 export * from './core/index.js';
 export * from './rx/index.js';
-export { parseCipherSuites, parseGroups } from './tls/config.js';
+export { parseCipherSuites, parseGroups } from './handshake/config.js';
 export {
   createTicketer,
   createAntiReplay,
@@ -16,7 +16,7 @@ export {
   type TlsSession,
   type Ticketer,
   type AntiReplay,
-} from './tls/session.js';
+} from './handshake/session.js';
 export type { CertificateVerifier, CertificateVerdict, VerifyRequest } from './crypto/verifier.js';
 export { nobleProvider, createNobleProvider } from './crypto/noble.js';
 export { nodeProvider } from './crypto/node.js';

@@ -7,8 +7,8 @@ import { parseArgs } from 'node:util';
 import net from 'node:net';
 import type { HandshakeInfo } from '../core/types.js';
 import { TlsError } from '../core/errors.js';
-import { parseCipherSuites, parseGroups } from '../tls/config.js';
-import { decodeSession, encodeSession, type TlsSession } from '../tls/session.js';
+import { parseCipherSuites, parseGroups } from '../handshake/config.js';
+import { decodeSession, encodeSession, type TlsSession } from '../handshake/session.js';
 
 /** `rxtls client HOST:PORT …`: stdin to the peer, the peer's data to stdout. */
 export interface ClientCommand {

@@ -14,7 +14,7 @@ import type { Subscription } from 'rxjs';
 import { connect } from '../rx/connect.js';
 import { listen } from '../rx/listen.js';
 import type { TlsConnection } from '../rx/types.js';
-import type { TlsSession } from '../tls/session.js';
+import type { TlsSession } from '../handshake/session.js';
 import {
   type ClientCommand,
   ExitCode,

@@ -8,7 +8,7 @@
  * randomness except through the crypto provider, or imports RxJS.
  */
 import type { TlsError } from './errors.js';
-import type { TlsSession } from '../tls/session.js';
+import type { TlsSession } from '../handshake/session.js';
 
 /** Identifies a stream inside a connection. TLS has one (0); QUIC has many. */
 export type StreamId = number;

@@ -98,11 +98,20 @@ const EMPTY = new Uint8Array(0);
 const fullLabels = new Map<string, Uint8Array>();
 const FULL_LABEL_CACHE_SIZE = 64;
 
-function encodeFullLabel(label: string): Uint8Array {
-  let full = fullLabels.get(label);
+/**
+ * The prefix of every HkdfLabel: `"tls13 "` for TLS 1.3 and QUIC (RFC 8446 §7.1, RFC 9001 §5.1), `"dtls13"` for
+ * DTLS 1.3 (RFC 9147 §5.9). Both are 6 bytes.
+ */
+export type LabelPrefix = 'tls13 ' | 'dtls13';
+/** The TLS 1.3 prefix, the default everywhere. */
+export const TLS13: LabelPrefix = 'tls13 ';
+
+function encodeFullLabel(label: string, prefix: LabelPrefix): Uint8Array {
+  const cacheKey = prefix + label;
+  let full = fullLabels.get(cacheKey);
   if (!full) {
-    full = encoder.encode('tls13 ' + label);
-    if (fullLabels.size < FULL_LABEL_CACHE_SIZE) fullLabels.set(label, full);
+    full = encoder.encode(cacheKey);
+    if (fullLabels.size < FULL_LABEL_CACHE_SIZE) fullLabels.set(cacheKey, full);
   }
   return full;
 }
@@ -112,6 +121,7 @@ function encodeFullLabel(label: string): Uint8Array {
  * `HkdfLabel = uint16 length || opaque label<7..255> = "tls13 " + label || opaque context<0..255>`.
  *
  * @param label - the label WITHOUT the `"tls13 "` prefix (e.g. `"c hs traffic"`, see {@link Label}).
+ * @param prefix - `"tls13 "` (default; TLS 1.3, QUIC) or `"dtls13"` (DTLS 1.3, RFC 9147 §5.9).
  * @param context - 0–255 B (usually a transcript hash, 32/48 B, or empty).
  * @param length - output length in bytes, 0–65535 (and at most 255 × hash length).
  *
@@ -127,8 +137,9 @@ export function hkdfExpandLabel(
   label: string,
   context: Uint8Array,
   length: number,
+  prefix: LabelPrefix = TLS13,
 ): Uint8Array {
-  const fullLabel = encodeFullLabel(label);
+  const fullLabel = encodeFullLabel(label, prefix);
   if (fullLabel.length > 255) throw new RangeError(`HKDF label too long: ${fullLabel.length} bytes`);
   if (context.length > 255) throw new RangeError(`HKDF context too long: ${context.length} bytes`);
   if (!Number.isInteger(length) || length < 0 || length > 0xffff) {
@@ -154,13 +165,14 @@ export function deriveSecret(
   secret: Uint8Array,
   label: string,
   transcriptHash: Uint8Array,
+  prefix: LabelPrefix = TLS13,
 ): Uint8Array {
-  return hkdfExpandLabel(p, hash, secret, label, transcriptHash, p.hashLength(hash));
+  return hkdfExpandLabel(p, hash, secret, label, transcriptHash, p.hashLength(hash), prefix);
 }
 
 /** The "derived" salt for the next stage: Derive-Secret(secret, "derived", "") (RFC 8446 §7.1). */
-function derivedSalt(p: CryptoProvider, hash: HashAlg, secret: Uint8Array): Uint8Array {
-  return deriveSecret(p, hash, secret, Label.derived, p.hash(hash, EMPTY));
+function derivedSalt(p: CryptoProvider, hash: HashAlg, secret: Uint8Array, prefix: LabelPrefix): Uint8Array {
+  return deriveSecret(p, hash, secret, Label.derived, p.hash(hash, EMPTY), prefix);
 }
 
 /**
@@ -186,16 +198,17 @@ export function handshakeSecret(
   hash: HashAlg,
   early: Uint8Array,
   sharedSecret?: Uint8Array,
+  prefix: LabelPrefix = TLS13,
 ): Uint8Array {
-  return p.hkdfExtract(hash, derivedSalt(p, hash, early), sharedSecret ?? new Uint8Array(p.hashLength(hash)));
+  return p.hkdfExtract(hash, derivedSalt(p, hash, early, prefix), sharedSecret ?? new Uint8Array(p.hashLength(hash)));
 }
 
 /**
  * Master Secret = HKDF-Extract(salt = Derive-Secret(Handshake Secret, "derived", ""), IKM = 0)
  * (RFC 8446 §7.1). Output: 32/48 B.
  */
-export function masterSecret(p: CryptoProvider, hash: HashAlg, handshake: Uint8Array): Uint8Array {
-  return p.hkdfExtract(hash, derivedSalt(p, hash, handshake), new Uint8Array(p.hashLength(hash)));
+export function masterSecret(p: CryptoProvider, hash: HashAlg, handshake: Uint8Array, prefix: LabelPrefix = TLS13): Uint8Array {
+  return p.hkdfExtract(hash, derivedSalt(p, hash, handshake, prefix), new Uint8Array(p.hashLength(hash)));
 }
 
 /** A record protection key and IV (RFC 8446 §7.3). */
@@ -215,10 +228,10 @@ export interface TrafficKeys {
  * const { key, iv } = trafficKeys(p, suiteParams(0x1301)!, serverHandshakeTrafficSecret);
  * ```
  */
-export function trafficKeys(p: CryptoProvider, suite: SuiteParams, trafficSecret: Uint8Array): TrafficKeys {
+export function trafficKeys(p: CryptoProvider, suite: SuiteParams, trafficSecret: Uint8Array, prefix: LabelPrefix = TLS13): TrafficKeys {
   return {
-    key: hkdfExpandLabel(p, suite.hash, trafficSecret, Label.key, EMPTY, suite.keyLength),
-    iv: hkdfExpandLabel(p, suite.hash, trafficSecret, Label.iv, EMPTY, suite.ivLength),
+    key: hkdfExpandLabel(p, suite.hash, trafficSecret, Label.key, EMPTY, suite.keyLength, prefix),
+    iv: hkdfExpandLabel(p, suite.hash, trafficSecret, Label.iv, EMPTY, suite.ivLength, prefix),
   };
 }
 
@@ -226,8 +239,8 @@ export function trafficKeys(p: CryptoProvider, suite: SuiteParams, trafficSecret
  * finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length) (RFC 8446 §4.4.4). BaseKey is the
  * sender's handshake traffic secret (or the binder key for PSK binders, §4.2.11.2). Output: 32/48 B.
  */
-export function finishedKey(p: CryptoProvider, hash: HashAlg, baseKey: Uint8Array): Uint8Array {
-  return hkdfExpandLabel(p, hash, baseKey, Label.finished, EMPTY, p.hashLength(hash));
+export function finishedKey(p: CryptoProvider, hash: HashAlg, baseKey: Uint8Array, prefix: LabelPrefix = TLS13): Uint8Array {
+  return hkdfExpandLabel(p, hash, baseKey, Label.finished, EMPTY, p.hashLength(hash), prefix);
 }
 
 /**
@@ -244,16 +257,17 @@ export function finishedVerifyData(
   hash: HashAlg,
   baseKey: Uint8Array,
   transcriptHash: Uint8Array,
+  prefix: LabelPrefix = TLS13,
 ): Uint8Array {
-  return p.hmac(hash, finishedKey(p, hash, baseKey), transcriptHash);
+  return p.hmac(hash, finishedKey(p, hash, baseKey, prefix), transcriptHash);
 }
 
 /**
  * application_traffic_secret_N+1 = HKDF-Expand-Label(secret_N, "traffic upd", "", Hash.length)
  * (RFC 8446 §7.2, used on KeyUpdate). Output: 32/48 B.
  */
-export function nextTrafficSecret(p: CryptoProvider, hash: HashAlg, secret: Uint8Array): Uint8Array {
-  return hkdfExpandLabel(p, hash, secret, Label.trafficUpdate, EMPTY, p.hashLength(hash));
+export function nextTrafficSecret(p: CryptoProvider, hash: HashAlg, secret: Uint8Array, prefix: LabelPrefix = TLS13): Uint8Array {
+  return hkdfExpandLabel(p, hash, secret, Label.trafficUpdate, EMPTY, p.hashLength(hash), prefix);
 }
 
 /**
@@ -265,22 +279,17 @@ export function resumptionPsk(
   hash: HashAlg,
   resumptionMasterSecret: Uint8Array,
   ticketNonce: Uint8Array,
+  prefix: LabelPrefix = TLS13,
 ): Uint8Array {
-  return hkdfExpandLabel(p, hash, resumptionMasterSecret, Label.resumption, ticketNonce, p.hashLength(hash));
+  return hkdfExpandLabel(p, hash, resumptionMasterSecret, Label.resumption, ticketNonce, p.hashLength(hash), prefix);
 }
 
 /**
  * binder_key = Derive-Secret(Early Secret, "ext binder" | "res binder", "") (RFC 8446 §7.1, §4.2.11.2).
  * Feed it to {@link finishedVerifyData} with the partial ClientHello hash to get the binder. Output: 32/48 B.
  */
-export function binderKey(p: CryptoProvider, hash: HashAlg, early: Uint8Array, external: boolean): Uint8Array {
-  return deriveSecret(
-    p,
-    hash,
-    early,
-    external ? Label.externalBinder : Label.resumptionBinder,
-    p.hash(hash, EMPTY),
-  );
+export function binderKey(p: CryptoProvider, hash: HashAlg, early: Uint8Array, external: boolean, prefix: LabelPrefix = TLS13): Uint8Array {
+  return deriveSecret(p, hash, early, external ? Label.externalBinder : Label.resumptionBinder, p.hash(hash, EMPTY), prefix);
 }
 
 /**

@@ -8,7 +8,8 @@ import { certificateSpki } from '../crypto/x509.js';
 import { AlertDescription, SignatureScheme } from '../wire/tls/constants.js';
 import type { Certificate, CertificateVerify } from '../wire/tls/messages.js';
 import { certificateVerifyContent } from './schedule.js';
-import { type Cx, sendHandshake, transcriptHash } from './state.js';
+import { type HsCx, sendHandshake, transcriptHash } from './state.js';
+import { schemeName } from './config.js';
 
 /** Signature algorithms we offer and accept, in preference order (RFC 8446 §4.2.3). */
 export const SIGNATURE_ALGORITHMS: readonly number[] = [
@@ -33,16 +34,11 @@ const VERIFY_SCHEMES = new Set<number>([
   SignatureScheme.rsa_pss_rsae_sha512,
 ]);
 
-const schemeNames = new Map<number, string>(Object.entries(SignatureScheme).map(([k, v]) => [v, k]));
-export function schemeName(code: number): string {
-  return schemeNames.get(code) ?? `0x${code.toString(16).padStart(4, '0')}`;
-}
-
 /**
  * Verify the peer's certificate chain with the configured verifier. Returns the chain (leaf first).
  * Failure aborts with the verifier's alert and a `certificate` error.
  */
-export function checkPeerCertificate(cx: Cx, cert: Certificate, usage: 'server' | 'client'): readonly Uint8Array[] {
+export function checkPeerCertificate(cx: HsCx, cert: Certificate, usage: 'server' | 'client'): readonly Uint8Array[] {
   const s = cx.s;
   const chain = cert.entries.map((e) => e.cert);
   const verifier = s.config.verifier;
@@ -70,7 +66,7 @@ export function checkPeerCertificate(cx: Cx, cert: Certificate, usage: 'server' 
  * TLS 1.3 (else illegal_parameter); a bad signature is decrypt_error. Call before adding it to the transcript.
  */
 export function checkCertificateVerify(
-  cx: Cx,
+  cx: HsCx,
   cv: CertificateVerify,
   leaf: Uint8Array,
   peerRole: 'server' | 'client',
@@ -92,14 +88,14 @@ export function checkCertificateVerify(
 }
 
 /** Choose our signature scheme from the peer's list (RFC 8446 §4.4.3); undefined if none fits our key. */
-export function chooseScheme(cx: Cx, peerSchemes: readonly number[]): number | undefined {
+export function chooseScheme(cx: HsCx, peerSchemes: readonly number[]): number | undefined {
   const key = cx.s.config.key;
   if (!key) return undefined;
   return key.schemes.find((sch) => peerSchemes.includes(sch) && VERIFY_SCHEMES.has(sch));
 }
 
 /** Send our Certificate and CertificateVerify (the caller checked that a key and scheme exist). */
-export function sendCertificateAndVerify(cx: Cx, role: 'server' | 'client', scheme: number, context: Uint8Array): void {
+export function sendCertificateAndVerify(cx: HsCx, role: 'server' | 'client', scheme: number, context: Uint8Array): void {
   const s = cx.s;
   sendHandshake(cx, {
     type: 'certificate',

@@ -1,15 +1,15 @@
 /**
- * Configuration of a TLS 1.3 connection for the sans-IO core, and the OpenSSL-style list parsers the CLI and
- * RxJS options use (`TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256`, `X25519:P-256`).
+ * Configuration of the TLS 1.3 handshake engine (shared by TLS, DTLS and QUIC), and the OpenSSL-style list
+ * parsers the CLI and RxJS options use (`TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256`, `X25519:P-256`).
  */
 import type { CryptoProvider, GroupName, SigningKey } from '../crypto/provider.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import type { AntiReplay, Ticketer, TlsSession } from './session.js';
-import { CipherSuite, type CipherSuiteName, NamedGroup } from '../wire/tls/constants.js';
+import { CipherSuite, type CipherSuiteName, NamedGroup, SignatureScheme } from '../wire/tls/constants.js';
 import { TlsError } from '../core/errors.js';
 
-/** Settings shared by clients and servers. */
-export interface TlsCommonConfig {
+/** Handshake settings shared by clients and servers (every transport: TLS, DTLS, QUIC). */
+export interface HandshakeCommonConfig {
   /** Crypto provider; default: the noble provider. */
   readonly provider?: CryptoProvider;
   /** Suites in preference order; default all three TLS 1.3 suites (AES-128-GCM, AES-256-GCM, ChaCha20). */
@@ -26,49 +26,21 @@ export interface TlsCommonConfig {
    * for client certificates when requested.
    */
   readonly verifier?: CertificateVerifier;
-  /** The handshake must complete within this many ms (default 30 000). */
-  readonly handshakeTimeout?: number;
-  /** Largest plaintext per record we send, 512..16384 (default 16384). */
-  readonly maxSendFragment?: number;
-  /**
-   * Pipelining (OpenSSL `SSL_CTX_set_split_send_fragment` / `SSL_CTX_set_max_pipelines`): a write is cut into
-   * records of `splitSendFragment` bytes (default: `maxSendFragment`), and up to `maxPipelines` records are
-   * sealed as one batch (default 32). Received records that arrive together are opened as one batch too.
-   */
-  readonly splitSendFragment?: number;
-  readonly maxPipelines?: number;
-  /**
-   * Asynchronous record protection (OpenSSL `SSL_MODE_ASYNC`): application-data records are sealed and opened
-   * through `crypto` effects answered by `cryptoDone` inputs, using the provider's `batch` cipher (for example
-   * a worker pool). At most one batch per direction is in flight. Default false (synchronous, inline).
-   */
-  readonly asyncCrypto?: boolean;
-  /** Records per key before an automatic KeyUpdate (default 2^24, RFC 8446 §5.5). */
-  readonly keyUpdateAfter?: number;
   /** Advertise record_size_limit (RFC 8449): the largest record plaintext we accept, 64..16385 (default: none). */
   readonly recordSizeLimit?: number;
-  /**
-   * QUIC mode (RFC 9001 §4, §8): the handshake is carried in CRYPTO frames instead of records. Handshake bytes
-   * come in as `cryptoData` inputs and go out as `cryptoData` effects, each with its encryption level; the
-   * secrets for each level are read with `quicSecrets(state)`. `transportParameters` is our encoded
-   * quic_transport_parameters (RFC 9000 §18), sent in the ClientHello or EncryptedExtensions; the peer's are
-   * required and read with `peerTransportParameters(state)`. ALPN is required (RFC 9001 §8.1). No
-   * change_cipher_spec, no KeyUpdate message (RFC 9001 §6), no application data records, no early data (yet).
-   */
-  readonly quic?: { readonly transportParameters: Uint8Array };
-  /** Send the middlebox-compatibility change_cipher_spec (RFC 8446 §D.4); default true. */
+  /** Send the middlebox-compatibility change_cipher_spec (RFC 8446 §D.4); default true (TLS over streams only). */
   readonly middleboxCompat?: boolean;
-  /**
-   * Treat transport EOF without close_notify as a clean end of input (`SSL_OP_IGNORE_UNEXPECTED_EOF`).
-   * Default false: it is an `unexpectedEof` error (possible truncation attack).
-   */
-  readonly ignoreUnexpectedEof?: boolean;
-  /** Emit `keyLog` effects with the traffic secrets (SSLKEYLOGFILE). Default false. */
+  /** Emit `keyLog` events with the traffic secrets (SSLKEYLOGFILE). Default false. */
   readonly keyLog?: boolean;
+  /**
+   * Largest handshake message accepted, in bytes (default 128 KiB): a message may span many records, and this
+   * bounds what a peer can make us buffer before it is authenticated.
+   */
+  readonly maxHandshakeMessage?: number;
 }
 
-/** Client configuration. */
-export interface TlsClientConfig extends TlsCommonConfig {
+/** Client handshake settings. */
+export interface HandshakeClientConfig extends HandshakeCommonConfig {
   readonly role: 'client';
   /** Host name for SNI and certificate verification (IP literals are verified but not sent as SNI). */
   readonly serverName?: string;
@@ -85,8 +57,8 @@ export interface TlsClientConfig extends TlsCommonConfig {
   readonly earlyData?: boolean;
 }
 
-/** Server configuration. */
-export interface TlsServerConfig extends TlsCommonConfig {
+/** Server handshake settings. */
+export interface HandshakeServerConfig extends HandshakeCommonConfig {
   readonly role: 'server';
   /** Send a CertificateRequest (RFC 8446 §4.3.2). */
   readonly requestClientCertificate?: boolean;
@@ -107,7 +79,8 @@ export interface TlsServerConfig extends TlsCommonConfig {
   readonly antiReplay?: AntiReplay;
 }
 
-export type TlsConfig = TlsClientConfig | TlsServerConfig;
+/** Handshake settings for either role. */
+export type HandshakeConfig = HandshakeClientConfig | HandshakeServerConfig;
 
 const suiteAliases: Record<string, CipherSuiteName> = {
   TLS_AES_128_GCM_SHA256: 'TLS_AES_128_GCM_SHA256',
@@ -183,3 +156,10 @@ export const DEFAULT_SUITES: readonly CipherSuiteName[] = [
 ];
 export const DEFAULT_GROUPS: readonly GroupName[] = ['x25519', 'secp256r1', 'secp384r1'];
 export const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
+
+const schemeNames = new Map<number, string>(Object.entries(SignatureScheme).map(([k, v]) => [v, k]));
+/** The IANA name of a signature scheme (`ecdsa_secp256r1_sha256`), or its code in hex. */
+export function schemeName(code: number): string {
+  return schemeNames.get(code) ?? `0x${code.toString(16).padStart(4, '0')}`;
+}
+

@@ -9,7 +9,7 @@
  */
 import type { HandshakeInfo } from '../core/types.js';
 import type { SuiteParams } from '../crypto/keySchedule.js';
-import type { TlsSession } from '../tls/session.js';
+import type { TlsSession } from './session.js';
 
 /**
  * Key epochs, numbered as DTLS 1.3 numbers them (RFC 9147 §6.1) and as QUIC's encryption levels line up
@@ -64,7 +64,7 @@ export type HsEvent =
   /** Our flight is complete: a datagram layer arms retransmission (DTLS flights, RFC 9147 §5.8). */
   | { readonly type: 'flightEnd' }
   /** The peer's record_size_limit (RFC 8449): the largest plaintext per record it accepts, and ours in force. */
-  | { readonly type: 'recordSizeLimit'; readonly peer: number; readonly ours: number }
+  | { readonly type: 'recordSizeLimit'; readonly peer: number; readonly ours?: number }
   /** QUIC: the peer's encoded quic_transport_parameters, as soon as its hello (or EE) arrived. */
   | { readonly type: 'transportParameters'; readonly data: Uint8Array }
   /** The handshake completed with what was negotiated. */
@@ -76,6 +76,11 @@ export type HsEvent =
    * (RFC 8446 §4.2.10) before the client's next flight.
    */
   | { readonly type: 'skipEarlyData'; readonly bytes: number }
+  /**
+   * The peer's KeyUpdate asked us to update too (update_requested, RFC 8446 §4.6.3): the layer calls
+   * `updateTrafficKeys` unless its write side is already closed.
+   */
+  | { readonly type: 'keyUpdateRequested' }
   /** Client: a resumable session from a NewSessionTicket. */
   | { readonly type: 'session'; readonly session: TlsSession }
   /** One SSLKEYLOGFILE line (only with `keyLog` configured). */

@@ -15,13 +15,14 @@
  * (losses are found on ACKs by packet and time threshold, else by the probe timeout), pacing and
  * congestion-window limits.
  */
-import { TlsError, type TlsErrorDetail } from '../core/errors.js';
+import { TlsError, alertFor, type TlsErrorDetail } from '../core/errors.js';
 import type { Effect, HandshakeInfo, Input, QuicLevel, Step } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import type { TlsClientConfig, TlsServerConfig } from '../tls/config.js';
-import { createConnection, handleEvents, peerTransportParameters, quicSecrets, type TlsState } from '../tls/connection.js';
-import { bytesEqual, concatBytes } from '../tls/state.js';
+import type { HandshakeClientConfig, HandshakeServerConfig } from '../handshake/config.js';
+import { createHandshake, handshakeData, startHandshake, type HandshakeState, type HsStep } from '../handshake/engine.js';
+import { Epoch } from '../handshake/events.js';
+import { bytesEqual, concatBytes } from '../wire/bytes.js';
 import { decodeFrames, encodeFrame, FrameError, type Frame, type PacketSpace } from '../wire/quic/frames.js';
 import { decodePacketHeader, encodeLongHeader, encodeShortHeader, packetNumberLength } from '../wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters, TransportParameterError, type TransportParameters } from '../wire/quic/transportParameters.js';
@@ -50,7 +51,7 @@ export const QuicError = {
 export interface QuicConfig {
   readonly role: 'client' | 'server';
   /** The TLS configuration (ALPN is required); its `quic` field is filled in here. */
-  readonly tls: Omit<TlsClientConfig, 'role' | 'quic'> | Omit<TlsServerConfig, 'role' | 'quic'>;
+  readonly tls: Omit<HandshakeClientConfig, 'role'> | Omit<HandshakeServerConfig, 'role'>;
   /** Close after this long without a packet from the peer, ms (default 30 000; the smaller of both sides' wins). */
   readonly idleTimeout?: number;
   /** Connection-level receive window, bytes (default 1 MiB). */
@@ -143,7 +144,7 @@ export interface QuicState {
   readonly scid: Uint8Array;
   readonly dcid: Uint8Array;
   readonly originalDcid: Uint8Array;
-  readonly tls?: TlsState;
+  readonly tls?: HandshakeState;
   readonly spaces: Readonly<Record<QuicLevel, Space>>;
   readonly streams: ReadonlyMap<number, Stream>;
   readonly rtt: RttState;
@@ -404,37 +405,71 @@ function ourParams(s: W): Uint8Array {
   });
 }
 
-/** Create the TLS connection in QUIC mode and start it (a client sends its ClientHello). */
+/** Create the handshake engine (variant 'quic') and start it (a client sends its ClientHello). */
 function startTls(s: W, now: number, effects: Effect[]): void {
   const keys = initialKeys(s.config.provider, s.originalDcid);
   const client = s.config.role === 'client';
   s.spaces.initial.tx = client ? keys.client : keys.server;
   s.spaces.initial.rx = client ? keys.server : keys.client;
-  s.tls = createConnection({ ...s.config.tls, role: s.config.role, provider: s.config.provider, quic: { transportParameters: ourParams(s) } } as TlsClientConfig);
+  const config = { ...s.config.tls, role: s.config.role, provider: s.config.provider } as HandshakeClientConfig | HandshakeServerConfig;
+  s.tls = createHandshake(config, 'quic', ourParams(s));
   s.phase = 'handshake';
   s.lastActivity = now;
-  tlsStep(s, { type: 'start', now }, effects);
+  tlsStep(s, startHandshake(s.tls, now), effects);
 }
 
-/** Run the TLS reducer and act on its effects: CRYPTO data to send, keys, completion, a fatal alert. */
-function tlsStep(s: W, input: Input, effects: Effect[]): void {
-  const step = handleEvents(s.tls!, input);
+/** The packet-number space of each epoch that carries handshake data (RFC 9001 §4.1.4). */
+const SPACE_OF_EPOCH: Readonly<Record<number, QuicLevel | undefined>> = {
+  [Epoch.initial]: 'initial',
+  [Epoch.handshake]: 'handshake',
+  [Epoch.application]: 'oneRtt',
+};
+const EPOCH_OF_SPACE: Readonly<Record<QuicLevel, number>> = { initial: Epoch.initial, handshake: Epoch.handshake, oneRtt: Epoch.application };
+
+/** Act on the engine's events: CRYPTO data to send, keys, transport parameters, completion, a fatal alert. */
+function tlsStep(s: W, step: HsStep, effects: Effect[]): void {
   s.tls = step.state;
-  for (const e of step.effects) {
-    if (e.type === 'cryptoData') {
-      const space = s.spaces[e.level];
-      space.queue.push({ type: 'crypto', offset: space.cryptoTxOffset, data: e.data });
-      space.cryptoTxOffset += e.data.length;
-    } else if (e.type === 'handshakeComplete') {
-      s.info = e.info;
-    } else if (e.type === 'closed' && e.error) {
-      // RFC 9001 §4.8: a TLS alert becomes CRYPTO_ERROR (0x100 + alert).
-      const alert = e.error.alert ?? 80;
-      throw new ConnectionError(QuicError.CRYPTO_ERROR + BigInt(alert), `TLS: ${e.error.message}`);
+  for (const e of step.events) {
+    switch (e.type) {
+      case 'send': {
+        const space = s.spaces[SPACE_OF_EPOCH[e.epoch]!];
+        space.queue.push({ type: 'crypto', offset: space.cryptoTxOffset, data: e.data });
+        space.cryptoTxOffset += e.data.length;
+        break;
+      }
+      case 'keyChange': {
+        const level = SPACE_OF_EPOCH[e.epoch];
+        if (!level || !e.secret) break;
+        const space = s.spaces[level];
+        if (space.discarded) break;
+        const keys = packetKeys(s.config.provider, e.suite.hash, e.suite.aead, e.secret);
+        // The engine speaks of our reading and writing; the packet spaces keep ours (tx) and the peer's (rx).
+        if (e.direction === 'write') space.tx = keys;
+        else space.rx = keys;
+        break;
+      }
+      case 'transportParameters':
+        acceptPeerParams(s, e.data);
+        break;
+      case 'complete':
+        s.info = e.info;
+        break;
+      case 'keyLog':
+      case 'session':
+      case 'flightEnd':
+      case 'recordSizeLimit':
+      case 'compatCcs':
+      case 'earlyData':
+      case 'skipEarlyData':
+      case 'keyUpdateRequested':
+        break;
     }
   }
-  installKeys(s);
-  if (!s.peerParams && s.tls && peerTransportParameters(s.tls)) acceptPeerParams(s);
+  if (step.error) {
+    // RFC 9001 §4.8: a TLS alert becomes CRYPTO_ERROR (0x100 + alert).
+    const alert = alertFor(step.error) ?? 80;
+    throw new ConnectionError(QuicError.CRYPTO_ERROR + BigInt(alert), `TLS: ${new TlsError(step.error).message}`);
+  }
   if (s.info && s.phase === 'handshake' && s.peerParams) {
     s.phase = 'connected';
     effects.push({ type: 'handshakeComplete', info: s.info });
@@ -446,26 +481,11 @@ function tlsStep(s: W, input: Input, effects: Effect[]): void {
   }
 }
 
-function installKeys(s: W): void {
-  const secrets = quicSecrets(s.tls!);
-  const client = s.config.role === 'client';
-  const p = s.config.provider;
-  for (const level of ['handshake', 'oneRtt'] as const) {
-    const x = secrets[level];
-    const space = s.spaces[level];
-    if (!x || space.tx || space.discarded) continue;
-    const c = packetKeys(p, x.hash, x.aead, x.client);
-    const sv = packetKeys(p, x.hash, x.aead, x.server);
-    space.tx = client ? c : sv;
-    space.rx = client ? sv : c;
-  }
-}
-
 /** RFC 9000 §7.3, §18.2: check the peer's transport parameters and take its limits. */
-function acceptPeerParams(s: W): void {
+function acceptPeerParams(s: W, encoded: Uint8Array): void {
   let params: TransportParameters;
   try {
-    params = decodeTransportParameters(peerTransportParameters(s.tls!)!, s.config.role === 'client' ? 'server' : 'client');
+    params = decodeTransportParameters(encoded, s.config.role === 'client' ? 'server' : 'client');
   } catch (err) {
     throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, err instanceof TransportParameterError ? err.message : String(err));
   }
@@ -579,7 +599,7 @@ function onFrame(s: W, now: number, level: QuicLevel, f: Frame, effects: Effect[
       const data = takeContiguous(space.cryptoRx, space.cryptoRxOffset);
       if (data.length === 0) return;
       space.cryptoRxOffset += data.length;
-      tlsStep(s, { type: 'cryptoData', now, level, data }, effects);
+      tlsStep(s, handshakeData(s.tls!, EPOCH_OF_SPACE[level], data, now), effects);
       return;
     }
     case 'handshakeDone':

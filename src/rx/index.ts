@@ -19,5 +19,5 @@ export {
 } from './options.js';
 export { createSessionCache, type SessionCacheOptions } from './sessionCache.js';
 export { inboundQueue, type InboundQueue, type InboundQueueOptions } from './inbound.js';
-export { createAntiReplay, createTicketer, decodeSession, encodeSession, type TlsSession } from '../tls/session.js';
+export { createAntiReplay, createTicketer, decodeSession, encodeSession, type TlsSession } from '../handshake/session.js';
 export type * from './types.js';

@@ -10,8 +10,9 @@ import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { createVerifier, insecureVerifier } from '../crypto/x509.js';
-import { parseCipherSuites, parseGroups, type TlsClientConfig, type TlsCommonConfig, type TlsServerConfig } from '../tls/config.js';
-import { type AntiReplay, type Ticketer, type TlsSession, createAntiReplay, createTicketer } from '../tls/session.js';
+import { parseCipherSuites, parseGroups } from '../handshake/config.js';
+import type { TlsClientConfig, TlsCommonConfig, TlsServerConfig } from '../tls/config.js';
+import { type AntiReplay, type Ticketer, type TlsSession, createAntiReplay, createTicketer } from '../handshake/session.js';
 import type { ClientOptions, SecureOptions, ServerOptions, SessionCache } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 /**
  * `createSessionCache`: the default client {@link SessionCache}, a bounded in-memory LRU.
  */
-import type { TlsSession } from '../tls/session.js';
+import type { TlsSession } from '../handshake/session.js';
 import type { SessionCache } from './types.js';
 
 /** Options of {@link createSessionCache}. */

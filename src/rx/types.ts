@@ -5,7 +5,7 @@ import type { Observable, ObservableInput, SchedulerLike } from 'rxjs';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { TlsError } from '../core/errors.js';
-import type { AntiReplay, Ticketer, TlsSession } from '../tls/session.js';
+import type { AntiReplay, Ticketer, TlsSession } from '../handshake/session.js';
 import type { AddressInfo } from 'node:net';
 
 /** PEM text, DER bytes, or a list of them. */

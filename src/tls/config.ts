@@ -1,31 +1,12 @@
 /**
- * Configuration of a TLS 1.3 connection for the sans-IO core, and the OpenSSL-style list parsers the CLI and
- * RxJS options use (`TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256`, `X25519:P-256`).
+ * Configuration of a TLS 1.3 connection over a byte stream: the handshake settings
+ * (`src/handshake/config.ts`) plus what the record layer needs (record sizes, pipelining, asynchronous crypto,
+ * timers, EOF policy).
  */
-import type { CryptoProvider, GroupName, SigningKey } from '../crypto/provider.js';
-import type { CertificateVerifier } from '../crypto/verifier.js';
-import type { AntiReplay, Ticketer, TlsSession } from './session.js';
-import { CipherSuite, type CipherSuiteName, NamedGroup } from '../wire/tls/constants.js';
-import { TlsError } from '../core/errors.js';
+import type { HandshakeClientConfig, HandshakeCommonConfig, HandshakeServerConfig } from '../handshake/config.js';
 
-/** Settings shared by clients and servers. */
-export interface TlsCommonConfig {
-  /** Crypto provider; default: the noble provider. */
-  readonly provider?: CryptoProvider;
-  /** Suites in preference order; default all three TLS 1.3 suites (AES-128-GCM, AES-256-GCM, ChaCha20). */
-  readonly cipherSuites?: readonly CipherSuiteName[];
-  /** Key exchange groups in preference order; default X25519, P-256, P-384. */
-  readonly groups?: readonly GroupName[];
-  /** ALPN protocol names in preference order (RFC 7301). */
-  readonly alpnProtocols?: readonly string[];
-  /** Our certificate chain (DER, leaf first) and its private key. Required for servers. */
-  readonly certificateChain?: readonly Uint8Array[];
-  readonly privateKey?: SigningKey;
-  /**
-   * Verifies the peer's chain. Clients: required (use an insecure verifier explicitly to skip). Servers: used
-   * for client certificates when requested.
-   */
-  readonly verifier?: CertificateVerifier;
+/** Record-layer settings of a TLS connection over a stream. */
+export interface TlsRecordConfig {
   /** The handshake must complete within this many ms (default 30 000). */
   readonly handshakeTimeout?: number;
   /** Largest plaintext per record we send, 512..16384 (default 16384). */
@@ -45,141 +26,19 @@ export interface TlsCommonConfig {
   readonly asyncCrypto?: boolean;
   /** Records per key before an automatic KeyUpdate (default 2^24, RFC 8446 §5.5). */
   readonly keyUpdateAfter?: number;
-  /** Advertise record_size_limit (RFC 8449): the largest record plaintext we accept, 64..16385 (default: none). */
-  readonly recordSizeLimit?: number;
-  /**
-   * QUIC mode (RFC 9001 §4, §8): the handshake is carried in CRYPTO frames instead of records. Handshake bytes
-   * come in as `cryptoData` inputs and go out as `cryptoData` effects, each with its encryption level; the
-   * secrets for each level are read with `quicSecrets(state)`. `transportParameters` is our encoded
-   * quic_transport_parameters (RFC 9000 §18), sent in the ClientHello or EncryptedExtensions; the peer's are
-   * required and read with `peerTransportParameters(state)`. ALPN is required (RFC 9001 §8.1). No
-   * change_cipher_spec, no KeyUpdate message (RFC 9001 §6), no application data records, no early data (yet).
-   */
-  readonly quic?: { readonly transportParameters: Uint8Array };
-  /** Send the middlebox-compatibility change_cipher_spec (RFC 8446 §D.4); default true. */
-  readonly middleboxCompat?: boolean;
   /**
    * Treat transport EOF without close_notify as a clean end of input (`SSL_OP_IGNORE_UNEXPECTED_EOF`).
    * Default false: it is an `unexpectedEof` error (possible truncation attack).
    */
   readonly ignoreUnexpectedEof?: boolean;
-  /** Emit `keyLog` effects with the traffic secrets (SSLKEYLOGFILE). Default false. */
-  readonly keyLog?: boolean;
 }
 
-/** Client configuration. */
-export interface TlsClientConfig extends TlsCommonConfig {
-  readonly role: 'client';
-  /** Host name for SNI and certificate verification (IP literals are verified but not sent as SNI). */
-  readonly serverName?: string;
-  /** How many of `groups` get a key share in the first ClientHello (default 1: the first). */
-  readonly keyShareCount?: number;
-  /** A session to resume (PSK from a NewSessionTicket), offered if usable for `serverName` at `now`. */
-  readonly session?: TlsSession;
-  /** PSK key exchange modes to offer (RFC 8446 §4.2.9); default `['psk_dhe_ke']`. */
-  readonly pskModes?: readonly ('psk_dhe_ke' | 'psk_ke')[];
-  /**
-   * Send data written before the handshake completes as 0-RTT early data when the resumed session allows it
-   * (RFC 8446 §2.3). Rejected early data is reported in an `earlyData` effect so the application can resend it.
-   */
-  readonly earlyData?: boolean;
-}
-
-/** Server configuration. */
-export interface TlsServerConfig extends TlsCommonConfig {
-  readonly role: 'server';
-  /** Send a CertificateRequest (RFC 8446 §4.3.2). */
-  readonly requestClientCertificate?: boolean;
-  /** Fail the handshake with certificate_required when the client sends no certificate. */
-  readonly requireClientCertificate?: boolean;
-  /** Issues and accepts stateless session tickets; without it the server neither issues nor resumes. */
-  readonly ticketer?: Ticketer;
-  /** NewSessionTickets sent after each full or resumed handshake (default 2, like OpenSSL). */
-  readonly ticketCount?: number;
-  /** PSK modes accepted (default both `psk_dhe_ke` and `psk_ke`). */
-  readonly pskModes?: readonly ('psk_dhe_ke' | 'psk_ke')[];
-  /** Accept 0-RTT early data up to this many bytes per connection (default 0: refuse). Needs `antiReplay`. */
-  readonly maxEarlyData?: number;
-  /**
-   * Remembers ticket identities: a ticket is accepted once (resumption and early data), so a replayed
-   * ClientHello cannot resume or replay early data.
-   */
-  readonly antiReplay?: AntiReplay;
-}
-
+/** A TLS client over a stream. */
+export interface TlsClientConfig extends HandshakeClientConfig, TlsRecordConfig {}
+/** A TLS server over a stream. */
+export interface TlsServerConfig extends HandshakeServerConfig, TlsRecordConfig {}
+/** A TLS connection over a stream, either role. */
 export type TlsConfig = TlsClientConfig | TlsServerConfig;
 
-const suiteAliases: Record<string, CipherSuiteName> = {
-  TLS_AES_128_GCM_SHA256: 'TLS_AES_128_GCM_SHA256',
-  TLS_AES_256_GCM_SHA384: 'TLS_AES_256_GCM_SHA384',
-  TLS_CHACHA20_POLY1305_SHA256: 'TLS_CHACHA20_POLY1305_SHA256',
-};
-
-/** Parse an OpenSSL `-ciphersuites` list (colon separated). Throws an apiMisuse TlsError for unknown names. */
-export function parseCipherSuites(list: string): CipherSuiteName[] {
-  const out: CipherSuiteName[] = [];
-  for (const raw of list.split(':').map((s) => s.trim()).filter(Boolean)) {
-    const name = suiteAliases[raw.toUpperCase()];
-    if (!name) throw new TlsError({ kind: 'apiMisuse', reason: `unknown TLS 1.3 cipher suite: ${raw}` });
-    if (!out.includes(name)) out.push(name);
-  }
-  if (out.length === 0) throw new TlsError({ kind: 'apiMisuse', reason: 'empty cipher suite list' });
-  return out;
-}
-
-const groupAliases: Record<string, GroupName> = {
-  X25519: 'x25519',
-  'P-256': 'secp256r1',
-  P256: 'secp256r1',
-  PRIME256V1: 'secp256r1',
-  SECP256R1: 'secp256r1',
-  'P-384': 'secp384r1',
-  P384: 'secp384r1',
-  SECP384R1: 'secp384r1',
-};
-
-/** Parse an OpenSSL `-groups` list (`X25519:P-256`). Throws an apiMisuse TlsError for unknown names. */
-export function parseGroups(list: string): GroupName[] {
-  const out: GroupName[] = [];
-  for (const raw of list.split(':').map((s) => s.trim()).filter(Boolean)) {
-    const name = groupAliases[raw.toUpperCase()];
-    if (!name) throw new TlsError({ kind: 'apiMisuse', reason: `unknown group: ${raw}` });
-    if (!out.includes(name)) out.push(name);
-  }
-  if (out.length === 0) throw new TlsError({ kind: 'apiMisuse', reason: 'empty group list' });
-  return out;
-}
-
-/** Wire code point of a group. */
-export function groupCode(g: GroupName): number {
-  return NamedGroup[g];
-}
-
-/** Group name for a wire code point, if supported. */
-export function groupFromCode(code: number): GroupName | undefined {
-  return code === NamedGroup.x25519
-    ? 'x25519'
-    : code === NamedGroup.secp256r1
-      ? 'secp256r1'
-      : code === NamedGroup.secp384r1
-        ? 'secp384r1'
-        : undefined;
-}
-
-/** OpenSSL display name of a group (`X25519`, `P-256`, `P-384`). */
-export function groupDisplayName(g: GroupName): string {
-  return g === 'x25519' ? 'X25519' : g === 'secp256r1' ? 'P-256' : 'P-384';
-}
-
-/** Wire code point of a suite. */
-export function suiteCode(name: CipherSuiteName): number {
-  return CipherSuite[name];
-}
-
-export const DEFAULT_SUITES: readonly CipherSuiteName[] = [
-  'TLS_AES_128_GCM_SHA256',
-  'TLS_AES_256_GCM_SHA384',
-  'TLS_CHACHA20_POLY1305_SHA256',
-];
-export const DEFAULT_GROUPS: readonly GroupName[] = ['x25519', 'secp256r1', 'secp384r1'];
-export const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
+/** Settings shared by TLS clients and servers over a stream. */
+export interface TlsCommonConfig extends HandshakeCommonConfig, TlsRecordConfig {}

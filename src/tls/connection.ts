@@ -14,20 +14,26 @@
  * ```
  */
 import { DecodeError } from '../wire/reader.js';
-import { AlertDescription, AlertLevel, ContentType, KeyUpdateRequest, MAX_PLAINTEXT, PskKeyExchangeMode } from '../wire/tls/constants.js';
-import { decodeHandshakeBody } from '../wire/tls/handshake.js';
+import { AlertDescription, AlertLevel, ContentType, MAX_PLAINTEXT } from '../wire/tls/constants.js';
 import { decodeAlert } from '../wire/tls/alert.js';
-import type { HandshakeMessage } from '../wire/tls/messages.js';
+import { concatBytes } from '../wire/bytes.js';
 import { ProtocolAbort, TlsError, abort, assertNever, fail, type TlsErrorDetail } from '../core/errors.js';
-import type { Effect, HandshakeInfo, Input, QuicLevel, Step } from '../core/types.js';
+import type { Effect, HandshakeInfo, Input, Step } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
-import { nextTrafficSecret } from '../crypto/keySchedule.js';
-import { DEFAULT_GROUPS, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_SUITES, type TlsConfig, suiteCode } from './config.js';
-import { type RecordKey, RECORD_HEADER, assembleFlight, frameRecord, openRecord, recordKey } from './record.js';
 import { recordNonce } from '../crypto/keySchedule.js';
-import { type Conn, type Cx, type Resolved, concatBytes, fatal, flushHandshake, quicLevel, sendAlert, sendHandshake, setTxKey } from './state.js';
-import { clientHandshake, clientStart, onNewSessionTicket } from './client.js';
-import { serverHandshake } from './server.js';
+import { Epoch, type HsEvent } from '../handshake/events.js';
+import {
+  type HsStep,
+  createHandshake,
+  handshakeData,
+  peerHasSpoken,
+  startHandshake,
+  updateTrafficKeys,
+} from '../handshake/engine.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT } from '../handshake/config.js';
+import type { TlsConfig } from './config.js';
+import { RECORD_HEADER, assembleFlight, frameRecord, openRecord, recordKey } from './record.js';
+import { type Conn, type Cx, type Resolved, TlsTimer, fatal, sendAlert, setTxKey, writeRecord } from './state.js';
 import { onSealDone, writeApplicationData } from './output.js';
 
 /** The state of one TLS connection. Opaque: read it through the query functions of this module. */
@@ -38,9 +44,6 @@ export type TlsState = Readonly<Conn> & { readonly __brand?: 'TlsState' };
  * limit of 2^24.5 full-size records (RFC 8446 §5.5); applied to every suite.
  */
 export const AEAD_RECORD_LIMIT = 1 << 24;
-
-/** Largest handshake message we accept (certificate chains included): 128 KiB. */
-export const MAX_HANDSHAKE_MESSAGE = 1 << 17;
 
 const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', reason });
 
@@ -55,124 +58,50 @@ export function createConnection(config: TlsConfig): TlsState {
   }
   const handshakeTimeout = config.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   if (!(handshakeTimeout > 0)) throw misuse('handshakeTimeout must be positive');
-  if (config.role === 'server' && (!config.certificateChain?.length || !config.privateKey)) {
-    throw misuse('a server needs certificateChain and privateKey');
-  }
-  if (config.role === 'client' && !config.verifier) {
-    throw misuse('a client needs a certificate verifier (use the explicit insecure verifier to skip verification)');
-  }
-  if (config.role === 'server' && config.requestClientCertificate && !config.verifier) {
-    throw misuse('requesting client certificates needs a verifier');
-  }
-  if (config.alpnProtocols?.some((a) => a.length === 0 || a.length > 255)) throw misuse('ALPN names must be 1..255 bytes');
-  if (config.quic) {
-    // RFC 9001 §8.1: QUIC uses ALPN; §8.4: no middlebox compatibility mode. Early data and asynchronous record
-    // protection do not apply here (yet / ever): they are refused rather than ignored.
-    if (!config.alpnProtocols?.length) throw misuse('QUIC mode needs alpnProtocols (RFC 9001 §8.1)');
-    if (config.asyncCrypto) throw misuse('QUIC mode has no TLS records: asyncCrypto does not apply');
-    if ((config.role === 'client' && config.earlyData) || (config.role === 'server' && (config.maxEarlyData ?? 0) > 0)) {
-      throw misuse('QUIC mode does not support early data yet');
-    }
-    if (!(config.quic.transportParameters instanceof Uint8Array)) throw misuse('QUIC mode needs encoded transportParameters');
-  }
+  const hs = createHandshake(config, 'tls');
   const resolved: Resolved = {
     role: config.role,
     provider: config.provider ?? nobleProvider,
-    suites: (config.cipherSuites ?? DEFAULT_SUITES).map(suiteCode),
-    groups: config.groups ?? DEFAULT_GROUPS,
-    ...(config.alpnProtocols ? { alpn: config.alpnProtocols } : {}),
-    chain: config.certificateChain ?? [],
-    ...(config.privateKey ? { key: config.privateKey } : {}),
-    ...(config.verifier ? { verifier: config.verifier } : {}),
     handshakeTimeout,
     maxSendFragment,
-    middleboxCompat: config.quic ? false : (config.middleboxCompat ?? true),
-    keyLog: config.keyLog ?? false,
-    ...(config.role === 'client' && config.serverName !== undefined ? { serverName: config.serverName } : {}),
-    keyShareCount: config.role === 'client' ? (config.keyShareCount ?? 1) : 1,
-    requestClientCert: config.role === 'server' ? !!config.requestClientCertificate : false,
-    requireClientCert: config.role === 'server' ? !!config.requireClientCertificate : false,
     ignoreUnexpectedEof: config.ignoreUnexpectedEof ?? false,
-    ...(config.role === 'client' && config.session ? { session: config.session } : {}),
-    pskModes: (config.pskModes ?? (config.role === 'client' ? ['psk_dhe_ke'] : ['psk_dhe_ke', 'psk_ke'])).map(
-      (m) => PskKeyExchangeMode[m],
-    ),
-    earlyData: config.role === 'client' ? !!config.earlyData : false,
-    ...(config.role === 'server' && config.ticketer ? { ticketer: config.ticketer } : {}),
-    ticketCount: config.role === 'server' ? (config.ticketCount ?? 2) : 0,
-    maxEarlyData: config.role === 'server' ? (config.maxEarlyData ?? 0) : 0,
-    ...(config.role === 'server' && config.antiReplay ? { antiReplay: config.antiReplay } : {}),
     splitSendFragment: Math.min(config.splitSendFragment ?? maxSendFragment, maxSendFragment),
     maxPipelines: config.maxPipelines ?? 32,
     asyncCrypto: config.asyncCrypto ?? false,
-    ...(config.recordSizeLimit !== undefined ? { recordSizeLimit: config.recordSizeLimit } : {}),
     keyUpdateAfter: config.keyUpdateAfter ?? AEAD_RECORD_LIMIT,
-    ...(config.quic ? { quic: { transportParameters: config.quic.transportParameters.slice() } } : {}),
   };
   if (resolved.splitSendFragment < 1) throw misuse('splitSendFragment must be positive');
   if (!Number.isInteger(resolved.maxPipelines) || resolved.maxPipelines < 1 || resolved.maxPipelines > 1024) {
     throw misuse('maxPipelines must be an integer in 1..1024');
   }
   if (resolved.asyncCrypto && !resolved.provider.batch) throw misuse('asyncCrypto needs a provider with a batch cipher');
-  if (resolved.recordSizeLimit !== undefined && (resolved.recordSizeLimit < 64 || resolved.recordSizeLimit > 16385)) {
-    throw misuse('recordSizeLimit must be in 64..16385');
-  }
-  if (resolved.maxEarlyData > 0 && !resolved.antiReplay) throw misuse('accepting early data needs an antiReplay store');
   return {
     config: resolved,
-    phase: { name: 'idle' },
+    hs,
+    phase: 'idle',
     rxBuf: new Uint8Array(0),
     rxWaiting: [],
-    hsBuf: new Uint8Array(0),
-    transcript: [],
-    secrets: {},
-    started: false,
-    nego: { peerChain: [], verification: 'none', helloRetry: false, resumed: false },
+    rxEpoch: Epoch.initial,
+    sentRecord: false,
+    timers: {},
     shutdown: { sent: false, received: false },
     pendingWrites: [],
-    ccsSent: false,
-    ccsAllowed: false,
-    keyUpdateOwed: false,
     endPending: false,
-    early: { status: 'none', sent: [], budget: 0, skip: 0 },
-    ticketsWanted: false,
+    early: { writing: false, budget: 0, sent: [], readBudget: 0, skip: 0 },
     peerRecordLimit: MAX_PLAINTEXT,
     txQueue: [],
     nextJobId: 1,
   };
 }
 
-/** The traffic secrets of one QUIC encryption level (RFC 9001 §5.1), with the suite's hash and AEAD. */
-export interface QuicLevelSecrets {
-  readonly hash: 'sha256' | 'sha384';
-  readonly aead: 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
-  readonly client: Uint8Array;
-  readonly server: Uint8Array;
-}
-
-/**
- * QUIC mode: the TLS secrets for the Handshake and 1-RTT levels as they become available (RFC 9001 §4.1.4),
- * for `packetKeys` to turn into packet protection keys. Initial keys come from the connection ID instead.
- */
-export function quicSecrets(state: TlsState): { readonly handshake?: QuicLevelSecrets; readonly oneRtt?: QuicLevelSecrets } {
-  const suite = state.suite;
-  if (!suite) return {};
-  const { clientHs, serverHs, clientAp, serverAp } = state.secrets;
-  const level = (client?: Uint8Array, server?: Uint8Array): QuicLevelSecrets | undefined =>
-    client && server ? { hash: suite.hash, aead: suite.aead, client, server } : undefined;
-  const handshake = level(clientHs, serverHs);
-  const oneRtt = level(clientAp, serverAp);
-  return { ...(handshake ? { handshake } : {}), ...(oneRtt ? { oneRtt } : {}) };
-}
-
-/** QUIC mode: the peer's encoded quic_transport_parameters (RFC 9001 §8.2), once its hello has arrived. */
-export function peerTransportParameters(state: TlsState): Uint8Array | undefined {
-  return state.peerTransportParameters;
-}
-
 /** The next deadline (ms) at which a `timeout` input is due, or `undefined` for none. */
 export function nextTimeout(state: TlsState): number | undefined {
-  return state.deadline;
+  let next: number | undefined;
+  for (const t of Object.values(TlsTimer)) {
+    const at = state.timers[t];
+    if (at !== undefined && (next === undefined || at < next)) next = at;
+  }
+  return next;
 }
 
 /** Whether close_notify was sent and received (`SSL_get_shutdown`). */
@@ -205,12 +134,12 @@ export function handshakeInfo(state: TlsState): HandshakeInfo | undefined {
 
 /** True once the handshake completed (and until the connection closes). */
 export function isConnected(state: TlsState): boolean {
-  return state.phase.name === 'connected';
+  return state.phase === 'connected';
 }
 
 /** True once the connection is over (cleanly or not). */
 export function isClosed(state: TlsState): boolean {
-  return state.phase.name === 'closed';
+  return state.phase === 'closed';
 }
 
 /**
@@ -218,9 +147,9 @@ export function isClosed(state: TlsState): boolean {
  * @throws TlsError of kind `apiMisuse` for calls that make no sense in the current state.
  */
 export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
-  const s: Conn = { ...state, nego: { ...state.nego }, shutdown: { ...state.shutdown } };
-  const cx: Cx = { s, now: input.now, effects: [], out: [], hsOut: [] };
-  if (s.phase.name === 'closed') {
+  const s: Conn = { ...state, shutdown: { ...state.shutdown } };
+  const cx: Cx = { s, now: input.now, effects: [], out: [] };
+  if (s.phase === 'closed') {
     if (input.type === 'write' || input.type === 'keyUpdate') throw misuse(`cannot ${input.type}: the connection is closed`);
     return { state, effects: [] };
   }
@@ -232,8 +161,7 @@ export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
     else if (e instanceof TlsError && e.kind === 'apiMisuse') throw e;
     else fatal(cx, fail.internal(`internal error: ${e instanceof Error ? e.message : String(e)}`));
   }
-  if ((s.phase.name as string) !== 'closed') {
-    flushHandshake(cx);
+  if ((s.phase as string) !== 'closed') {
     // Both close_notify alerts exchanged and nothing left to write: the connection is over (SSL_shutdown → 1).
     if (s.shutdown.sent && s.shutdown.received && !s.txInFlight && !s.txQueue.length) closeQuietly(cx);
   }
@@ -245,31 +173,22 @@ function dispatch(cx: Cx, input: Input): void {
   const s = cx.s;
   switch (input.type) {
     case 'start':
-      if (s.started) throw misuse('connection already started');
-      s.started = true;
-      s.deadline = input.now + s.config.handshakeTimeout;
-      if (s.config.role === 'client') {
-        s.ccsAllowed = true;
-        clientStart(cx);
-      } else {
-        s.phase = { name: 'expectClientHello' };
-      }
-      return;
+      if (s.phase !== 'idle') throw misuse('connection already started');
+      s.phase = 'handshaking';
+      s.timers = { ...s.timers, [TlsTimer.handshake]: input.now + s.config.handshakeTimeout };
+      return applyHandshake(cx, startHandshake(s.hs, input.now));
     case 'received':
-      if (!s.started) throw misuse('received bytes before start');
-      if (s.config.quic) throw misuse('QUIC mode takes handshake bytes as cryptoData inputs, not records');
+      if (s.phase === 'idle') throw misuse('received bytes before start');
       return onBytes(cx, input.data);
     case 'cryptoData':
-      if (!s.started) throw misuse('cryptoData before start');
-      if (!s.config.quic) throw misuse('cryptoData inputs are for QUIC mode');
-      return onCryptoData(cx, input.level, input.data);
+      throw misuse('TLS over streams takes `received` bytes; cryptoData is for QUIC');
     case 'datagram':
       throw misuse('TLS over streams takes `received` bytes, not datagrams');
     case 'eof':
-      if (s.config.quic) throw misuse('QUIC mode has no transport EOF: close the QUIC connection');
       return onEof(cx);
-    case 'timeout':
-      if (s.deadline !== undefined && input.now >= s.deadline && s.phase.name !== 'connected') {
+    case 'timeout': {
+      const at = s.timers[TlsTimer.handshake];
+      if (at !== undefined && input.now >= at && s.phase !== 'connected') {
         const detail: TlsErrorDetail = {
           kind: 'handshakeTimeout',
           afterMs: s.config.handshakeTimeout,
@@ -278,39 +197,34 @@ function dispatch(cx: Cx, input: Input): void {
         fatal(cx, detail);
       }
       return;
+    }
     case 'writable':
       return;
     case 'write':
-      if (s.config.quic) throw misuse('QUIC mode carries application data in QUIC streams, not TLS records');
       if (s.shutdown.sent || s.endPending) throw misuse('cannot write after the output was ended (close_notify)');
-      if (s.phase.name === 'connected') {
+      if (s.phase === 'connected') {
         // RFC 8446 §5.5: change keys before the AEAD usage limit.
-        if (s.txKey && s.txKey.used >= s.config.keyUpdateAfter) sendKeyUpdate(cx, false);
+        if (s.txKey && s.txKey.used >= s.config.keyUpdateAfter) applyHandshake(cx, updateTrafficKeys(s.hs, false, cx.now));
         writeApplicationData(cx, input.data);
-      }
-      else if (s.early.status === 'offered' && s.pendingWrites.length === 0 && input.data.length <= s.early.budget) {
+      } else if (s.early.writing && s.pendingWrites.length === 0 && input.data.length <= s.early.budget) {
         // 0-RTT: under the early traffic key, within the ticket's max_early_data_size.
         writeApplicationData(cx, input.data);
         s.early = { ...s.early, sent: [...s.early.sent, input.data], budget: s.early.budget - input.data.length };
       } else s.pendingWrites = [...s.pendingWrites, input.data];
       return;
     case 'end':
-      if (s.config.quic) throw misuse('QUIC mode has no close_notify: close the QUIC connection');
       if (s.shutdown.sent) return;
-      if (s.phase.name !== 'connected') {
+      if (s.phase !== 'connected') {
         s.endPending = true;
         return;
       }
       return sendCloseNotify(cx);
     case 'close':
-      // QUIC mode: closing is the QUIC layer's (CONNECTION_CLOSE); the TLS state just ends, nothing is sent.
-      if (s.config.quic) return closeQuietly(cx);
       return onClose(cx, input.mode);
     case 'keyUpdate':
-      if (s.config.quic) throw misuse('QUIC updates keys itself (RFC 9001 §6): no TLS KeyUpdate');
-      if (s.phase.name !== 'connected') throw misuse('KeyUpdate needs a completed handshake');
+      if (s.phase !== 'connected') throw misuse('KeyUpdate needs a completed handshake');
       if (s.shutdown.sent) throw misuse('cannot update keys after close_notify');
-      return sendKeyUpdate(cx, input.requestPeer);
+      return applyHandshake(cx, updateTrafficKeys(s.hs, input.requestPeer, cx.now));
     case 'cryptoDone':
       if (s.txInFlight?.jobId === input.jobId) return onSealDone(cx, input.results);
       if (s.rxInFlight?.jobId === input.jobId) return onOpenDone(cx, input.results);
@@ -318,6 +232,108 @@ function dispatch(cx: Cx, input: Input): void {
     default:
       return assertNever(input);
   }
+}
+
+/** Take the engine's new state and act on its events in order; a handshake failure aborts the input. */
+function applyHandshake(cx: Cx, step: HsStep): void {
+  cx.s.hs = step.state;
+  for (const ev of step.events) onHandshakeEvent(cx, ev);
+  if (step.error) throw new ProtocolAbort(step.error);
+}
+
+function onHandshakeEvent(cx: Cx, ev: HsEvent): void {
+  const s = cx.s;
+  switch (ev.type) {
+    case 'send': {
+      // Handshake messages may be fragmented across records (RFC 8446 §5.1); never coalesced with other types.
+      const max = s.txKey ? Math.min(MAX_PLAINTEXT, s.peerRecordLimit) : MAX_PLAINTEXT;
+      for (let o = 0; o < ev.data.length; o += max) {
+        const version = !s.sentRecord && s.config.role === 'client' ? 0x0301 : 0x0303;
+        s.sentRecord = true;
+        writeRecord(cx, ContentType.handshake, ev.data.subarray(o, Math.min(ev.data.length, o + max)), version);
+      }
+      return;
+    }
+    case 'keyChange': {
+      const key = ev.secret ? recordKey(s.config.provider, ev.suite, ev.secret) : undefined;
+      if (ev.direction === 'read') {
+        s.rxKey = key;
+        s.rxEpoch = ev.epoch;
+        if (ev.epoch === Epoch.early) s.early = { ...s.early, readBudget: ev.maxEarlyData ?? 0 };
+        return;
+      }
+      setTxKey(cx, key);
+      s.early =
+        ev.epoch === Epoch.early
+          ? { ...s.early, writing: true, budget: ev.maxEarlyData ?? 0 }
+          : { ...s.early, writing: false };
+      return;
+    }
+    case 'compatCcs':
+      // RFC 8446 §D.4: a plaintext change_cipher_spec, never protected.
+      cx.out.push(plainCcs());
+      return;
+    case 'flightEnd':
+    case 'transportParameters':
+      // A stream needs no flight timer; transport parameters are QUIC's (the engine runs as variant 'tls').
+      return;
+    case 'recordSizeLimit':
+      s.peerRecordLimit = ev.peer;
+      s.ourRecordLimit = ev.ours;
+      return;
+    case 'complete':
+      return onHandshakeComplete(cx, ev.info);
+    case 'earlyData':
+      if (ev.accepted) cx.effects.push({ type: 'earlyData', accepted: true });
+      else {
+        const rejected = concatBytes(s.early.sent.length ? s.early.sent : [new Uint8Array(0)]);
+        cx.effects.push({ type: 'earlyData', accepted: false, rejected });
+      }
+      s.early = { ...s.early, sent: [] };
+      return;
+    case 'skipEarlyData':
+      s.early = { ...s.early, skip: ev.bytes };
+      return;
+    case 'keyUpdateRequested':
+      // RFC 8446 §4.6.3: answer with our own KeyUpdate, unless our write side is already closed.
+      if (!s.shutdown.sent) applyHandshake(cx, updateTrafficKeys(s.hs, false, cx.now));
+      return;
+    case 'session':
+      cx.effects.push({ type: 'session', session: ev.session });
+      return;
+    case 'keyLog':
+      cx.effects.push(ev);
+      return;
+    default:
+      return assertNever(ev);
+  }
+}
+
+/** The handshake completed: report it, stop the timer, release data written meanwhile. */
+function onHandshakeComplete(cx: Cx, info: HandshakeInfo): void {
+  const s = cx.s;
+  s.phase = 'connected';
+  s.info = info;
+  const { [TlsTimer.handshake]: _done, ...rest } = s.timers;
+  s.timers = rest;
+  s.early = { ...s.early, skip: 0, writing: false };
+  cx.effects.push({ type: 'handshakeComplete', info });
+  const pending = s.pendingWrites;
+  s.pendingWrites = [];
+  for (const data of pending) writeApplicationData(cx, data);
+  if (s.endPending) {
+    s.endPending = false;
+    sendCloseNotify(cx);
+  }
+}
+
+function plainCcs(): Uint8Array {
+  return Uint8Array.of(ContentType.change_cipher_spec, 0x03, 0x03, 0x00, 0x01, 0x01);
+}
+
+/** A change_cipher_spec may be dropped between the first ClientHello and the peer's Finished (RFC 8446 §5). */
+function ccsAllowed(s: Conn): boolean {
+  return s.phase === 'handshaking' && (s.config.role === 'client' || peerHasSpoken(s.hs));
 }
 
 function onClose(cx: Cx, mode: 'abort' | 'shutdown' | 'unidirectional' | 'quiet'): void {
@@ -333,11 +349,11 @@ function onClose(cx: Cx, mode: 'abort' | 'shutdown' | 'unidirectional' | 'quiet'
       closeQuietly(cx);
       return;
     case 'unidirectional':
-      if (s.phase.name === 'connected' && !s.shutdown.sent) sendCloseNotify(cx, false);
+      if (s.phase === 'connected' && !s.shutdown.sent) sendCloseNotify(cx, false);
       closeQuietly(cx);
       return;
     case 'shutdown':
-      if (s.phase.name !== 'connected') return closeQuietly(cx);
+      if (s.phase !== 'connected') return closeQuietly(cx);
       if (!s.shutdown.sent) sendCloseNotify(cx);
       return;
     default:
@@ -348,9 +364,8 @@ function onClose(cx: Cx, mode: 'abort' | 'shutdown' | 'unidirectional' | 'quiet'
 /** Terminal state without an error and without anything more on the wire. */
 function closeQuietly(cx: Cx): void {
   const s = cx.s;
-  flushHandshake(cx);
-  s.phase = { name: 'closed' };
-  s.deadline = undefined;
+  s.phase = 'closed';
+  s.timers = {};
   s.pendingWrites = [];
   cx.effects.push({ type: 'closed' });
 }
@@ -374,7 +389,7 @@ function onEof(cx: Cx): void {
     // The peer closed its write side after close_notify: nothing more can arrive.
     return;
   }
-  if (s.phase.name !== 'connected') {
+  if (s.phase !== 'connected') {
     return fatal(cx, { kind: 'unexpectedEof', reason: 'transport closed during the handshake' });
   }
   if (s.config.ignoreUnexpectedEof) {
@@ -400,8 +415,8 @@ function onBytes(cx: Cx, data: Uint8Array): void {
   s.rxBuf = new Uint8Array(0);
   s.rxWaiting = [];
   const at: Cursor = { i: 0, off: 0 };
-  while ((s.phase.name as string) !== 'closed' && !s.rxInFlight) {
-    if (s.config.asyncCrypto && s.phase.name === 'connected' && startOpenBatch(cx, chunks, at)) continue;
+  while ((s.phase as string) !== 'closed' && !s.rxInFlight) {
+    if (s.config.asyncCrypto && s.phase === 'connected' && startOpenBatch(cx, chunks, at)) continue;
     const next = nextRecord(chunks, at);
     if (next.kind === 'incomplete') break;
     if (next.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${next.length} exceeds 2^14 + 256`));
@@ -409,7 +424,7 @@ function onBytes(cx: Cx, data: Uint8Array): void {
     advance(chunks, at, next.bytes.length);
     onRecord(cx, next.bytes[0]!, next.bytes.subarray(0, RECORD_HEADER), next.bytes.subarray(RECORD_HEADER));
   }
-  if ((s.phase.name as string) === 'closed') return;
+  if ((s.phase as string) === 'closed') return;
   const rest = [chunks[at.i]?.subarray(at.off), ...chunks.slice(at.i + 1)].filter((c): c is Uint8Array => !!c && c.length > 0);
   // Behind an open batch the rest waits as it is; otherwise it is one partial record, copied so the input
   // chunks can be released.
@@ -472,7 +487,7 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
   const s = cx.s;
   if (type === ContentType.change_cipher_spec) {
     // RFC 8446 §5: a single 0x01 byte between the first ClientHello and the peer's Finished is dropped.
-    if (!s.ccsAllowed) abort(fail.unexpected('change_cipher_spec outside the handshake'));
+    if (!ccsAllowed(s)) abort(fail.unexpected('change_cipher_spec outside the handshake'));
     if (fragment.length !== 1 || fragment[0] !== 1) abort(fail.unexpected('malformed change_cipher_spec'));
     return;
   }
@@ -487,7 +502,7 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
   }
   if (type !== ContentType.application_data) {
     // A plaintext alert after keys are installed: a peer that failed early may send one; never a close_notify.
-    if (type === ContentType.alert && s.phase.name !== 'connected' && fragment.length === 2 && fragment[1] !== 0) {
+    if (type === ContentType.alert && s.phase !== 'connected' && fragment.length === 2 && fragment[1] !== 0) {
       return onContent(cx, type, fragment);
     }
     abort(fail.unexpected(`plaintext record of type ${type} after encryption started`));
@@ -518,20 +533,20 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
   switch (type) {
     case ContentType.handshake:
       if (content.length === 0) abort(fail.unexpected('zero-length handshake record'));
-      return onHandshakeBytes(cx, content);
+      return applyHandshake(cx, handshakeData(s.hs, s.rxEpoch, content, cx.now));
     case ContentType.alert:
-      if (s.hsBuf.length) abort(fail.unexpected('alert interleaved with a fragmented handshake message'));
+      if (s.hs.partialLength) abort(fail.unexpected('alert interleaved with a fragmented handshake message'));
       return onAlert(cx, content);
     case ContentType.application_data:
-      if (s.phase.name === 'expectEndOfEarlyData') {
+      if (s.rxEpoch === Epoch.early) {
         // Accepted 0-RTT data (RFC 8446 §4.2.10): more than max_early_data_size is unexpected_message.
-        if (content.length > s.early.budget) abort(fail.unexpected('early data exceeds max_early_data_size'));
-        s.early = { ...s.early, budget: s.early.budget - content.length };
+        if (content.length > s.early.readBudget) abort(fail.unexpected('early data exceeds max_early_data_size'));
+        s.early = { ...s.early, readBudget: s.early.readBudget - content.length };
         if (content.length) cx.effects.push({ type: 'deliver', data: content.slice() });
         return;
       }
-      if (s.phase.name !== 'connected') abort(fail.unexpected('application data before the handshake completed'));
-      if (s.hsBuf.length) abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
+      if (s.phase !== 'connected') abort(fail.unexpected('application data before the handshake completed'));
+      if (s.hs.partialLength) abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
       if (s.shutdown.received || content.length === 0) return;
       // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed.
       cx.effects.push({ type: 'deliver', data: content });
@@ -546,7 +561,7 @@ function onAlert(cx: Cx, content: Uint8Array): void {
   const alert = decodeAlert(content);
   cx.effects.push({ type: 'alertReceived', level: alert.level, description: alert.description });
   if (alert.description === AlertDescription.close_notify) {
-    if (s.phase.name !== 'connected') {
+    if (s.phase !== 'connected') {
       return fatal(cx, { kind: 'alertReceived', alert: 0, reason: 'peer sent close_notify during the handshake' });
     }
     if (s.shutdown.received) return;
@@ -557,81 +572,6 @@ function onAlert(cx: Cx, content: Uint8Array): void {
   // RFC 8446 §6: user_canceled is a warning (close_notify should follow); every other alert is fatal.
   if (alert.description === AlertDescription.user_canceled) return;
   fatal(cx, { kind: 'alertReceived', alert: alert.description, reason: 'the peer aborted the connection' });
-}
-
-/**
- * QUIC mode: handshake bytes of one encryption level (RFC 9001 §4.1.3). They must come at the level of the
- * current read keys: TLS messages at any other level are unexpected.
- */
-function onCryptoData(cx: Cx, level: QuicLevel, data: Uint8Array): void {
-  const expected = quicLevel(cx.s, cx.s.rxKey);
-  if (level !== expected) abort(fail.unexpected(`handshake data at the ${level} level while reading at ${expected}`));
-  if (data.length > 0) onHandshakeBytes(cx, data);
-}
-
-function onHandshakeBytes(cx: Cx, content: Uint8Array): void {
-  const s = cx.s;
-  let buf = s.hsBuf.length ? concatBytes([s.hsBuf, content]) : content;
-  while (buf.length >= 4 && (s.phase.name as string) !== 'closed') {
-    const len = (buf[1]! << 16) | (buf[2]! << 8) | buf[3]!;
-    if (len > MAX_HANDSHAKE_MESSAGE) abort(fail.decode(`handshake message of ${len} bytes exceeds the ${MAX_HANDSHAKE_MESSAGE}-byte limit`));
-    if (buf.length < 4 + len) break;
-    const raw = buf.slice(0, 4 + len);
-    buf = buf.subarray(4 + len);
-    s.hsBuf = buf;
-    const keyBefore = s.rxKey;
-    const msg = decodeHandshakeBody(raw[0]!, raw.subarray(4));
-    onHandshakeMessage(cx, msg, raw);
-    // RFC 8446 §5.1: a key change must fall on a record boundary.
-    if (s.rxKey !== keyBefore && buf.length > 0) abort(fail.unexpected('handshake data after a key change in the same record'));
-  }
-  s.hsBuf = (s.phase.name as string) === 'closed' ? new Uint8Array(0) : buf.slice();
-}
-
-function onHandshakeMessage(cx: Cx, msg: HandshakeMessage, raw: Uint8Array): void {
-  const s = cx.s;
-  if (s.phase.name === 'connected') return onPostHandshake(cx, msg);
-  if (s.config.role === 'client') clientHandshake(cx, msg, raw);
-  else {
-    if (s.phase.name === 'expectClientHello') s.ccsAllowed = true;
-    serverHandshake(cx, msg, raw);
-  }
-  if ((s.phase.name as string) === 'connected' && s.endPending) {
-    s.endPending = false;
-    sendCloseNotify(cx);
-  }
-}
-
-/** Post-handshake messages (RFC 8446 §4.6). */
-function onPostHandshake(cx: Cx, msg: HandshakeMessage): void {
-  const s = cx.s;
-  switch (msg.type) {
-    case 'new_session_ticket':
-      if (s.config.role !== 'client') abort(fail.unexpected('NewSessionTicket sent to a server'));
-      return onNewSessionTicket(cx, msg.body);
-    case 'key_update': {
-      // RFC 9001 §6: a TLS KeyUpdate in QUIC is a connection error (unexpected_message).
-      if (s.config.quic) abort(fail.unexpected('KeyUpdate is not used in QUIC'));
-      const suite = s.suite!;
-      const p = s.config.provider;
-      const rx = s.rxKey!;
-      s.rxKey = recordKey(p, suite, nextTrafficSecret(p, suite.hash, rx.secret));
-      if (msg.body.requestUpdate === KeyUpdateRequest.update_requested && !s.shutdown.sent) sendKeyUpdate(cx, false);
-      return;
-    }
-    default:
-      abort(fail.unexpected(`unexpected post-handshake message ${msg.type}`));
-  }
-}
-
-/** Send KeyUpdate under the current key, then switch our write key (RFC 8446 §4.6.3). */
-function sendKeyUpdate(cx: Cx, requestPeer: boolean): void {
-  const s = cx.s;
-  const suite = s.suite!;
-  const p = s.config.provider;
-  sendHandshake(cx, { type: 'key_update', body: { requestUpdate: requestPeer ? 1 : 0 } });
-  const tx = s.txKey as RecordKey;
-  setTxKey(cx, recordKey(p, suite, nextTrafficSecret(p, suite.hash, tx.secret)));
 }
 
 /** Server: drop a record of rejected early data if the skip budget allows (RFC 8446 §4.2.10). */
@@ -687,7 +627,7 @@ function onOpenDone(cx: Cx, results: readonly (Uint8Array | null)[]): void {
     if (type === ContentType.change_cipher_spec) abort(fail.unexpected('encrypted change_cipher_spec'));
     const keyBefore = s.rxKey;
     onContent(cx, type, inner.subarray(0, end));
-    if ((s.phase.name as string) === 'closed') return;
+    if ((s.phase as string) === 'closed') return;
     if (s.rxKey !== keyBefore) {
       // A KeyUpdate: the rest of the batch was opened with the old key; frame it again under the new one.
       s.rxWaiting = [...batch.records.slice(i + 1), ...s.rxWaiting];
@@ -695,7 +635,7 @@ function onOpenDone(cx: Cx, results: readonly (Uint8Array | null)[]): void {
     }
   }
   onBytes(cx, new Uint8Array(0));
-  if (s.eofPending && !s.rxInFlight && (s.phase.name as string) !== 'closed') {
+  if (s.eofPending && !s.rxInFlight && (s.phase as string) !== 'closed') {
     s.eofPending = false;
     onEof(cx);
   }

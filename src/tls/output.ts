@@ -10,13 +10,12 @@
 import { ContentType } from '../wire/tls/constants.js';
 import { abort, fail } from '../core/errors.js';
 import type { Effect } from '../core/types.js';
-import { type Cx, flushHandshake, sealNow, writeRecord } from './state.js';
+import { type Cx, sealNow, writeRecord } from './state.js';
 import { innerPlaintexts, prepareSeal } from './record.js';
 
 /** Queue or seal application data, splitting it into records. */
 export function writeApplicationData(cx: Cx, data: Uint8Array): void {
   const s = cx.s;
-  flushHandshake(cx);
   const max = Math.min(s.config.splitSendFragment, s.peerRecordLimit);
   if (s.config.asyncCrypto) {
     const items = [];

@@ -20,7 +20,7 @@ import {
 } from '../../src/cli/args.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { HandshakeInfo } from '../../src/core/types.js';
-import { encodeSession, type TlsSession } from '../../src/tls/session.js';
+import { encodeSession, type TlsSession } from '../../src/handshake/session.js';
 
 const info: HandshakeInfo = {
   protocol: 'TLSv1.3',

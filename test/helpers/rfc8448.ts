@@ -47,16 +47,21 @@ export function rfcClient(opts: { provider?: CryptoProvider; asyncCrypto?: boole
     ...(opts.asyncCrypto ? { asyncCrypto: true } : {}),
   });
   const hello = (decodeHandshakeBody(1, messages.clientHello.subarray(4)) as { body: ClientHello }).body;
+  // The reducer as it stands after `start` had sent exactly this ClientHello: the record layer is handshaking and
+  // the engine waits for the ServerHello with the RFC's key pair.
   return {
     ...base,
-    started: true,
-    deadline: RFC_NOW + 30_000,
-    ccsAllowed: true,
-    clientRandom: hello.random,
-    transcript: [messages.clientHello],
-    phase: {
-      name: 'expectServerHello',
-      offer: { hello, keyPairs: [provider.keyPairFromPrivate('x25519', keys.clientPrivate)], retried: false },
+    phase: 'handshaking',
+    timers: { handshake: RFC_NOW + 30_000 },
+    sentRecord: true,
+    hs: {
+      ...base.hs,
+      clientRandom: hello.random,
+      transcript: [messages.clientHello],
+      phase: {
+        name: 'expectServerHello',
+        offer: { hello, keyPairs: [provider.keyPairFromPrivate('x25519', keys.clientPrivate)], retried: false },
+      },
     },
   };
 }

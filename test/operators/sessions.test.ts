@@ -10,7 +10,7 @@ import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
 import type { TlsConnection } from '../../src/rx/types.js';
-import type { TlsSession } from '../../src/tls/session.js';
+import type { TlsSession } from '../../src/handshake/session.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
 import { suiteParams, trafficKeys } from '../../src/crypto/keySchedule.js';
 import { openRecord } from '../../src/tls/record.js';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
-import type { TlsSession } from '../../src/tls/session.js';
+import type { TlsSession } from '../../src/handshake/session.js';
 
 const session = (serverName: string): TlsSession => ({
   serverName,

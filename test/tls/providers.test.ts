@@ -88,7 +88,7 @@ for (const c of CASES) {
     t.is(log.SERVER_TRAFFIC_SECRET_0, hexOf(schedule.serverApplicationTraffic));
     t.is(log.EXPORTER_SECRET, hexOf(schedule.exporterMaster));
     t.is(hexOf(transmitted(s.effects)), hexOf(records.clientFinished));
-    t.is(hexOf(s.state.secrets.resumption!), hexOf(schedule.resumptionMaster));
+    t.is(hexOf(s.state.hs.secrets.resumption!), hexOf(schedule.resumptionMaster));
 
     // The client's application record for bytes 00..31 (sealed through the batch cipher with asyncCrypto).
     const payload = Uint8Array.from({ length: 50 }, (_, i) => i);

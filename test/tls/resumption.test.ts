@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Pair, NOW, text, str } from '../helpers/pair.js';
 import { handshakeInfo } from '../../src/tls/connection.js';
-import { createAntiReplay, createTicketer, decodeSession, encodeSession, type TlsSession } from '../../src/tls/session.js';
+import { createAntiReplay, createTicketer, decodeSession, encodeSession, type TlsSession } from '../../src/handshake/session.js';
 import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
 import { AlertDescription } from '../../src/wire/tls/constants.js';
 

@@ -2,6 +2,7 @@
  * RFC 8448 §3 (Simple 1-RTT Handshake) replayed through the connection reducer, with the RFC's randomness and
  * key shares injected, checking messages, secrets and records byte for byte.
  */
+import { handshakePhase } from '../../src/handshake/engine.js';
 import test from 'ava';
 import { createConnection, handleEvents } from '../../src/tls/connection.js';
 import { createNobleProvider } from '../../src/crypto/noble.js';
@@ -19,7 +20,7 @@ test('RFC 8448 §3: client derives the handshake traffic secrets from the Server
   const log = keyLogOf(step.effects);
   t.is(log.CLIENT_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.clientHandshakeTraffic));
   t.is(log.SERVER_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.serverHandshakeTraffic));
-  t.is(step.state.phase.name, 'expectEncryptedExtensions');
+  t.is(handshakePhase(step.state.hs), 'expectEncryptedExtensions');
 });
 
 test('RFC 8448 §3: client verifies the server flight and sends the RFC client Finished record byte for byte', (t) => {
@@ -37,7 +38,7 @@ test('RFC 8448 §3: client verifies the server flight and sends the RFC client F
   t.is(log.SERVER_TRAFFIC_SECRET_0, hexOf(schedule.serverApplicationTraffic));
   t.is(log.EXPORTER_SECRET, hexOf(schedule.exporterMaster));
   t.is(hexOf(transmitted(step.effects)), hexOf(records.clientFinished));
-  t.is(hexOf(st.secrets.resumption!), hexOf(schedule.resumptionMaster));
+  t.is(hexOf(st.hs.secrets.resumption!), hexOf(schedule.resumptionMaster));
 
   // Application data: the client's record for bytes 00..31 matches the RFC's.
   const payload = Uint8Array.from({ length: 50 }, (_, i) => i);

@@ -5,7 +5,7 @@ import { DecodeError } from '../../src/wire/reader.js';
 import { Writer } from '../../src/wire/writer.js';
 import { Reader } from '../../src/wire/reader.js';
 import { decodeAlert, encodeAlert } from '../../src/wire/tls/alert.js';
-import { decodeSession, encodeSession, type TlsSession } from '../../src/tls/session.js';
+import { decodeSession, encodeSession, type TlsSession } from '../../src/handshake/session.js';
 import { parseSpki, parseEcdsaSignature } from '../../src/wire/der.js';
 import { frameRecord, plainRecord } from '../../src/tls/record.js';
 

@@ -2,19 +2,13 @@
  * The TLS 1.3 client handshake (RFC 8446 §2, §4): one handler per expected message, each checking the message
  * and moving the working state to the next phase.
  */
-import { abort, fail } from '../core/errors.js';
-import type { GroupName, KeyExchangeKeyPair } from '../crypto/provider.js';
-import {
-  binderKey,
-  deriveSecret,
-  earlySecret,
-  finishedVerifyData,
-  resumptionPsk,
-  suiteParams,
-} from '../crypto/keySchedule.js';
-import { encodeHandshakeBytes, pskBindersLength } from '../wire/tls/handshake.js';
-import { MAX_TICKET_LIFETIME, type TlsSession, sessionUsable } from './session.js';
-import { recordKey } from './record.js';
+import { abort, fail } from '../../core/errors.js';
+import type { GroupName, KeyExchangeKeyPair } from '../../crypto/provider.js';
+import { binderKey, earlySecret, finishedVerifyData, resumptionPsk, suiteParams } from '../../crypto/keySchedule.js';
+import { encodeHandshakeBytes, pskBindersLength } from '../../wire/tls/handshake.js';
+import { MAX_TICKET_LIFETIME, type TlsSession, sessionUsable } from '../session.js';
+import { Epoch } from '../events.js';
+import { bytesEqual, concatBytes } from '../../wire/bytes.js';
 import {
   AlertDescription,
   HRR_RANDOM,
@@ -22,7 +16,7 @@ import {
   HandshakeType,
   ProtocolVersion,
   PskKeyExchangeMode,
-} from '../wire/tls/constants.js';
+} from '../../wire/tls/constants.js';
 import type {
   Certificate,
   CertificateRequest,
@@ -31,29 +25,33 @@ import type {
   HandshakeMessage,
   NewSessionTicket,
   ServerHello,
-} from '../wire/tls/messages.js';
-import { SIGNATURE_ALGORITHMS, checkCertificateVerify, checkPeerCertificate, chooseScheme, sendCertificateAndVerify } from './auth.js';
-import { groupCode, groupFromCode } from './config.js';
-import { deriveApplicationKeys, deriveHandshakeKeys, deriveResumptionSecret, finishedData } from './schedule.js';
+} from '../../wire/tls/messages.js';
+import { SIGNATURE_ALGORITHMS, checkCertificateVerify, checkPeerCertificate, chooseScheme, sendCertificateAndVerify } from '../auth.js';
+import { groupCode, groupFromCode } from '../config.js';
+import {
+  deriveApplicationKeys,
+  deriveEarlyTrafficSecret,
+  deriveHandshakeKeys,
+  deriveResumptionSecret,
+  finishedData,
+} from '../schedule.js';
 import {
   type ClientOffer,
-  type Cx,
+  type HsCx,
   type OfferedPsk,
   QUIC_TRANSPORT_PARAMETERS,
   appendTranscript,
-  bytesEqual,
-  concatBytes,
-  keyLog,
-  flushHandshake,
+  changeReadKey,
+  changeWriteKey,
+  compatCcs,
+  completeHandshake,
+  endFlight,
   isIpLiteral,
-  sendCcsOnce,
   sendHandshake,
-  setTxKey,
-} from './state.js';
-import { completeHandshake } from './complete.js';
+} from '../state.js';
 
 /** Start a client: build and send the first ClientHello (with a PSK and early data when resuming). */
-export function clientStart(cx: Cx): void {
+export function clientStart(cx: HsCx): void {
   const s = cx.s;
   const c = s.config;
   const p = c.provider;
@@ -70,19 +68,18 @@ export function clientStart(cx: Cx): void {
   s.nego = { ...s.nego, ...(c.serverName !== undefined ? { serverName: c.serverName } : {}) };
   s.phase = { name: 'expectServerHello', offer: { hello, keyPairs, retried: false, ...(psk ? { psk } : {}) } };
   sendHandshake(cx, { type: 'client_hello', body: hello });
-  flushHandshake(cx, ProtocolVersion.TLS1_0);
+  endFlight(cx);
   if (wantEarly) {
     // client_early_traffic_secret over Hash(ClientHello) (RFC 8446 §7.1), under the session's suite.
-    const secret = deriveSecret(p, psk.suite.hash, psk.early, 'c e traffic', p.hash(psk.suite.hash, s.transcript[0]!));
-    keyLog(cx, 'CLIENT_EARLY_TRAFFIC_SECRET', secret);
-    sendCcsOnce(cx);
-    setTxKey(cx, recordKey(p, psk.suite, secret));
-    s.early = { ...s.early, status: 'offered', budget: psk.session.maxEarlyData };
+    const secret = deriveEarlyTrafficSecret(cx, psk.suite.hash, psk.early, p.hash(psk.suite.hash, s.transcript[0]!));
+    compatCcs(cx);
+    changeWriteKey(cx, Epoch.early, secret, psk.session.maxEarlyData, psk.suite);
+    s.early = { status: 'offered' };
   }
 }
 
 /** The configured session, if it may be offered now for this server name (RFC 8446 §4.6.1). */
-function offerablePsk(cx: Cx): OfferedPsk | undefined {
+function offerablePsk(cx: HsCx): OfferedPsk | undefined {
   const c = cx.s.config;
   const session = c.session;
   if (!session || !sessionUsable(session, cx.now)) return undefined;
@@ -97,19 +94,20 @@ function offerablePsk(cx: Cx): OfferedPsk | undefined {
  * Fill in the PSK binder (RFC 8446 §4.2.11.2): an HMAC over the transcript so far and the ClientHello
  * truncated before the binders list, keyed by the "res binder" key.
  */
-function withBinders(cx: Cx, hello: ClientHello, psk: OfferedPsk, prefix: readonly Uint8Array[]): ClientHello {
+function withBinders(cx: HsCx, hello: ClientHello, psk: OfferedPsk, prefix: readonly Uint8Array[]): ClientHello {
   const p = cx.s.config.provider;
   const hash = psk.suite.hash;
   const offered = hello.extensions.preSharedKey!;
   const raw = encodeHandshakeBytes({ type: 'client_hello', body: hello });
   const truncated = raw.subarray(0, raw.length - pskBindersLength(offered));
   const h = p.hash(hash, concatBytes([...prefix, truncated]));
-  const binder = finishedVerifyData(p, hash, binderKey(p, hash, psk.early, false), h);
+  const pre = cx.s.config.labelPrefix;
+  const binder = finishedVerifyData(p, hash, binderKey(p, hash, psk.early, false, pre), h, pre);
   return { ...hello, extensions: { ...hello.extensions, preSharedKey: { identities: offered.identities, binders: [binder] } } };
 }
 
 function buildClientHello(
-  cx: Cx,
+  cx: HsCx,
   random: Uint8Array,
   sessionId: Uint8Array,
   keyPairs: readonly KeyExchangeKeyPair[],
@@ -145,7 +143,7 @@ function buildClientHello(
           },
         }
       : {}),
-    unknown: cx.s.config.quic ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: cx.s.config.quic.transportParameters }] : [],
+    unknown: c.transportParameters ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: c.transportParameters }] : [],
     order,
   };
   return {
@@ -158,7 +156,7 @@ function buildClientHello(
 }
 
 /** Dispatch one handshake message in a client phase. */
-export function clientHandshake(cx: Cx, msg: HandshakeMessage, raw: Uint8Array): void {
+export function clientHandshake(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array): void {
   const ph = cx.s.phase;
   switch (ph.name) {
     case 'expectServerHello':
@@ -196,7 +194,7 @@ export function unexpected(msg: HandshakeMessage, expected: string): never {
   abort(fail.unexpected(`inappropriate handshake message: expected ${expected}, got ${msg.type}`));
 }
 
-function onServerHello(cx: Cx, offer: ClientOffer, sh: ServerHello, raw: Uint8Array): void {
+function onServerHello(cx: HsCx, offer: ClientOffer, sh: ServerHello, raw: Uint8Array): void {
   const s = cx.s;
   const hello = offer.hello;
   const ext = sh.extensions;
@@ -235,15 +233,15 @@ function onServerHello(cx: Cx, offer: ClientOffer, sh: ServerHello, raw: Uint8Ar
   s.suite = suite;
   appendTranscript(cx, raw);
   const keys = deriveHandshakeKeys(cx, shared, psk?.session.psk);
-  s.rxKey = keys.server;
+  changeReadKey(cx, Epoch.handshake, keys.server);
   s.nego = { ...s.nego, resumed: !!psk };
   // While early data may still be flowing, the handshake write key waits (installed at EndOfEarlyData).
-  if (s.early.status === 'offered') s.early = { ...s.early, pendingTxKey: keys.client };
-  else s.txKey = keys.client;
+  if (s.early.status === 'offered') s.early = { ...s.early, pendingWrite: keys.client };
+  else changeWriteKey(cx, Epoch.handshake, keys.client);
   s.phase = { name: 'expectEncryptedExtensions' };
 }
 
-function onHelloRetryRequest(cx: Cx, offer: ClientOffer, hrr: ServerHello, raw: Uint8Array, suiteCode: number): void {
+function onHelloRetryRequest(cx: HsCx, offer: ClientOffer, hrr: ServerHello, raw: Uint8Array, suiteCode: number): void {
   const s = cx.s;
   const p = s.config.provider;
   // RFC 8446 §4.1.4: a second HelloRetryRequest is unexpected_message.
@@ -272,20 +270,21 @@ function onHelloRetryRequest(cx: Cx, offer: ClientOffer, hrr: ServerHello, raw: 
   let hello = buildClientHello(cx, offer.hello.random, offer.hello.legacySessionId, keyPairs, hrr.extensions.cookie, psk);
   if (psk) hello = withBinders(cx, hello, psk, s.transcript);
   if (s.early.status === 'offered') rejectEarly(cx);
-  sendCcsOnce(cx);
+  compatCcs(cx);
   sendHandshake(cx, { type: 'client_hello', body: hello });
-  flushHandshake(cx);
+  endFlight(cx);
   s.phase = { name: 'expectServerHello', offer: { hello, keyPairs, retried: true, ...(psk ? { psk } : {}) } };
 }
 
-function onEncryptedExtensions(cx: Cx, ee: EncryptedExtensions, raw: Uint8Array): void {
+function onEncryptedExtensions(cx: HsCx, ee: EncryptedExtensions, raw: Uint8Array): void {
   const s = cx.s;
-  if (s.config.quic) {
+  if (s.config.variant === 'quic') {
     // RFC 9001 §8.1, §8.2: a QUIC server must select ALPN and send its transport parameters.
     if (ee.alpn === undefined) abort(fail.incompatible(AlertDescription.no_application_protocol, 'QUIC server selected no ALPN protocol'));
     const tp = ee.unknown.find((u) => u.type === QUIC_TRANSPORT_PARAMETERS);
     if (!tp) abort(fail.incompatible(AlertDescription.missing_extension, 'QUIC EncryptedExtensions without quic_transport_parameters'));
     s.peerTransportParameters = tp.data.slice();
+    cx.events.push({ type: 'transportParameters', data: s.peerTransportParameters });
   }
   if (ee.alpn !== undefined) {
     if (!s.config.alpn || !s.config.alpn.includes(ee.alpn)) abort(fail.illegal(`server selected unoffered ALPN protocol "${ee.alpn}"`));
@@ -301,8 +300,7 @@ function onEncryptedExtensions(cx: Cx, ee: EncryptedExtensions, raw: Uint8Array)
     if (s.config.recordSizeLimit === undefined) {
       abort(fail.incompatible(AlertDescription.unsupported_extension, 'unsolicited record_size_limit'));
     }
-    s.peerRecordLimit = Math.min(MAX_PLAINTEXT, ee.recordSizeLimit - 1);
-    s.ourRecordLimit = s.config.recordSizeLimit;
+    cx.events.push({ type: 'recordSizeLimit', peer: Math.min(MAX_PLAINTEXT, ee.recordSizeLimit - 1), ours: s.config.recordSizeLimit });
   }
   s.nego = {
     ...s.nego,
@@ -313,7 +311,7 @@ function onEncryptedExtensions(cx: Cx, ee: EncryptedExtensions, raw: Uint8Array)
   s.phase = s.nego.resumed ? { name: 'expectFinished' } : { name: 'expectCertificateOrRequest' };
 }
 
-function onCertificateRequest(cx: Cx, cr: CertificateRequest, raw: Uint8Array): void {
+function onCertificateRequest(cx: HsCx, cr: CertificateRequest, raw: Uint8Array): void {
   // RFC 8446 §4.3.2: the context of a handshake CertificateRequest is empty.
   if (cr.context.length !== 0) abort(fail.illegal('non-empty certificate_request_context in handshake'));
   appendTranscript(cx, raw);
@@ -321,7 +319,7 @@ function onCertificateRequest(cx: Cx, cr: CertificateRequest, raw: Uint8Array): 
 }
 
 function onCertificate(
-  cx: Cx,
+  cx: HsCx,
   cert: Certificate,
   raw: Uint8Array,
   requestContext?: Uint8Array,
@@ -341,7 +339,7 @@ function onCertificate(
 }
 
 function onServerFinished(
-  cx: Cx,
+  cx: HsCx,
   verifyData: Uint8Array,
   raw: Uint8Array,
   requestContext?: Uint8Array,
@@ -352,17 +350,17 @@ function onServerFinished(
   if (!bytesEqual(expected, verifyData)) abort(fail.misbehaved(AlertDescription.decrypt_error, 'server Finished does not verify'));
   appendTranscript(cx, raw);
   const app = deriveApplicationKeys(cx);
-  if (cx.s.hsBuf.length !== 0) abort(fail.unexpected('handshake data after server Finished not on a record boundary'));
-  s.rxKey = app.server;
+  changeReadKey(cx, Epoch.application, app.server);
   if (s.early.status === 'accepted') {
     // RFC 8446 §4.5: EndOfEarlyData under the early key, then the handshake key for the rest of the flight.
-    sendHandshake(cx, { type: 'end_of_early_data' });
-    setTxKey(cx, s.early.pendingTxKey!);
-    s.early = { ...s.early, pendingTxKey: undefined };
-    cx.effects.push({ type: 'earlyData', accepted: true });
+    // QUIC has no EndOfEarlyData (RFC 9001 §8.3).
+    if (s.config.variant !== 'quic') sendHandshake(cx, { type: 'end_of_early_data' });
+    changeWriteKey(cx, Epoch.handshake, s.early.pendingWrite!);
+    s.early = { status: 'accepted' };
+    cx.events.push({ type: 'earlyData', accepted: true });
   }
   // Second flight: [change_cipher_spec] [Certificate, CertificateVerify] Finished, under client_handshake keys.
-  sendCcsOnce(cx);
+  compatCcs(cx);
   if (requestContext !== undefined) {
     const scheme = requestSchemes ? chooseScheme(cx, requestSchemes) : undefined;
     if (scheme !== undefined && s.config.chain.length > 0) {
@@ -372,25 +370,24 @@ function onServerFinished(
     }
   }
   sendHandshake(cx, { type: 'finished', body: { verifyData: finishedData(cx, s.secrets.clientHs!) } });
-  setTxKey(cx, app.client);
+  changeWriteKey(cx, Epoch.application, app.client);
+  cx.events.push({ type: 'flightEnd' });
   deriveResumptionSecret(cx);
-  s.ccsAllowed = false;
   completeHandshake(cx);
 }
 
 
 /** The server refused 0-RTT: switch to the handshake key and hand the early bytes back to the application. */
-function rejectEarly(cx: Cx): void {
+function rejectEarly(cx: HsCx): void {
   const s = cx.s;
-  if (s.early.pendingTxKey) setTxKey(cx, s.early.pendingTxKey);
-  else s.txKey = undefined;
-  const rejected = concatBytes(s.early.sent.length ? s.early.sent : [new Uint8Array(0)]);
-  s.early = { ...s.early, status: 'rejected', pendingTxKey: undefined, sent: [] };
-  cx.effects.push({ type: 'earlyData', accepted: false, rejected });
+  if (s.early.pendingWrite) changeWriteKey(cx, Epoch.handshake, s.early.pendingWrite);
+  else changeWriteKey(cx, Epoch.initial, undefined);
+  s.early = { status: 'rejected' };
+  cx.events.push({ type: 'earlyData', accepted: false });
 }
 
 /** A NewSessionTicket becomes a resumable session (RFC 8446 §4.6.1). */
-export function onNewSessionTicket(cx: Cx, t: NewSessionTicket): void {
+export function onNewSessionTicket(cx: HsCx, t: NewSessionTicket): void {
   const s = cx.s;
   if (t.lifetime > MAX_TICKET_LIFETIME) abort(fail.illegal('ticket lifetime over 7 days'));
   if (t.lifetime === 0 || t.ticket.length === 0) return;
@@ -399,7 +396,7 @@ export function onNewSessionTicket(cx: Cx, t: NewSessionTicket): void {
   const session: TlsSession = {
     serverName: s.config.serverName ?? '',
     suite: suite.code,
-    psk: resumptionPsk(p, suite.hash, s.secrets.resumption!, t.nonce),
+    psk: resumptionPsk(p, suite.hash, s.secrets.resumption!, t.nonce, s.config.labelPrefix),
     ticket: t.ticket.slice(),
     ageAdd: t.ageAdd,
     lifetime: t.lifetime,
@@ -407,5 +404,5 @@ export function onNewSessionTicket(cx: Cx, t: NewSessionTicket): void {
     maxEarlyData: t.maxEarlyDataSize ?? 0,
     ...(s.nego.alpn !== undefined ? { alpn: s.nego.alpn } : {}),
   };
-  cx.effects.push({ type: 'session', session });
+  cx.events.push({ type: 'session', session });
 }

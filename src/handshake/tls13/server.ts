@@ -2,9 +2,9 @@
  * The TLS 1.3 server handshake (RFC 8446 §2, §4): negotiation of version, suite, group (with
  * HelloRetryRequest), ALPN and signature scheme; then the server flight and the client's answer.
  */
-import { abort, fail } from '../core/errors.js';
-import type { GroupName } from '../crypto/provider.js';
-import { suiteParams } from '../crypto/keySchedule.js';
+import { abort, fail } from '../../core/errors.js';
+import type { GroupName } from '../../crypto/provider.js';
+import { suiteParams } from '../../crypto/keySchedule.js';
 import {
   AlertDescription,
   ExtensionType,
@@ -13,40 +13,39 @@ import {
   MAX_PLAINTEXT,
   ProtocolVersion,
   PskKeyExchangeMode,
-} from '../wire/tls/constants.js';
-import {
-  type SuiteParams,
-  binderKey,
-  deriveSecret,
-  earlySecret,
-  finishedVerifyData,
-  resumptionPsk,
-} from '../crypto/keySchedule.js';
-import { pskBindersLength } from '../wire/tls/handshake.js';
-import type { TicketState } from './session.js';
-import { type RecordKey, recordKey } from './record.js';
-import type { ClientHello, HandshakeMessage, KeyShareEntry } from '../wire/tls/messages.js';
-import { checkCertificateVerify, checkPeerCertificate, chooseScheme, SIGNATURE_ALGORITHMS, sendCertificateAndVerify } from './auth.js';
+} from '../../wire/tls/constants.js';
+import { type SuiteParams, binderKey, earlySecret, finishedVerifyData, resumptionPsk } from '../../crypto/keySchedule.js';
+import { pskBindersLength } from '../../wire/tls/handshake.js';
+import type { TicketState } from '../session.js';
+import type { ClientHello, HandshakeMessage, KeyShareEntry } from '../../wire/tls/messages.js';
+import { checkCertificateVerify, checkPeerCertificate, chooseScheme, SIGNATURE_ALGORITHMS, sendCertificateAndVerify } from '../auth.js';
 import { unexpected } from './client.js';
-import { completeHandshake } from './complete.js';
-import { groupCode } from './config.js';
-import { deriveApplicationKeys, deriveHandshakeKeys, deriveResumptionSecret, finishedData } from './schedule.js';
+import { groupCode } from '../config.js';
+import { Epoch } from '../events.js';
+import { bytesEqual, concatBytes } from '../../wire/bytes.js';
+import {
+  deriveApplicationKeys,
+  deriveEarlyTrafficSecret,
+  deriveHandshakeKeys,
+  deriveResumptionSecret,
+  finishedData,
+} from '../schedule.js';
 import {
   QUIC_TRANSPORT_PARAMETERS,
-  type Cx,
+  type HsCx,
   appendTranscript,
-  bytesEqual,
-  concatBytes,
-  keyLog,
+  changeReadKey,
+  changeWriteKey,
+  compatCcs,
+  completeHandshake,
+  endFlight,
   transcriptHash,
   flushHandshake,
-  sendCcsOnce,
   sendHandshake,
-  setTxKey,
-} from './state.js';
+} from '../state.js';
 
 /** Dispatch one handshake message in a server phase. */
-export function serverHandshake(cx: Cx, msg: HandshakeMessage, raw: Uint8Array): void {
+export function serverHandshake(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array): void {
   const ph = cx.s.phase;
   switch (ph.name) {
     case 'expectClientHello':
@@ -54,30 +53,30 @@ export function serverHandshake(cx: Cx, msg: HandshakeMessage, raw: Uint8Array):
       return onClientHello(cx, msg.body, raw, ph.retry);
     case 'expectClientCertificate':
       if (msg.type !== 'certificate') return unexpected(msg, 'Certificate');
-      return onClientCertificate(cx, msg.body.context, msg.body.entries.length, raw, msg);
+      return onClientCertificate(cx, msg.body.context, msg.body.entries.length, raw, msg, ph.clientApp);
     case 'expectClientCertificateVerify':
       if (msg.type !== 'certificate_verify') return unexpected(msg, 'CertificateVerify');
       checkCertificateVerify(cx, msg.body, ph.chain[0]!, 'client');
       appendTranscript(cx, raw);
-      cx.s.phase = { name: 'expectClientFinished' };
+      cx.s.phase = { name: 'expectClientFinished', clientApp: ph.clientApp };
       return;
     case 'expectEndOfEarlyData':
       if (msg.type !== 'end_of_early_data') return unexpected(msg, 'EndOfEarlyData');
       appendTranscript(cx, raw);
-      cx.s.rxKey = cx.s.early.pendingRxKey;
-      cx.s.early = { ...cx.s.early, pendingRxKey: undefined };
-      cx.s.phase = { name: 'expectClientFinished' };
+      changeReadKey(cx, Epoch.handshake, cx.s.early.pendingRead!);
+      cx.s.early = { status: 'accepted' };
+      cx.s.phase = { name: 'expectClientFinished', clientApp: ph.clientApp };
       return;
     case 'expectClientFinished':
       if (msg.type !== 'finished') return unexpected(msg, 'Finished');
-      return onClientFinished(cx, msg.body.verifyData, raw);
+      return onClientFinished(cx, msg.body.verifyData, raw, ph.clientApp);
     default:
       return unexpected(msg, `nothing in phase ${ph.name}`);
   }
 }
 
 function onClientHello(
-  cx: Cx,
+  cx: HsCx,
   ch: ClientHello,
   raw: Uint8Array,
   retry: { readonly group: GroupName; readonly suite: number; readonly sessionId: Uint8Array } | undefined,
@@ -98,11 +97,12 @@ function onClientHello(
     abort(fail.illegal('pre_shared_key is not the last extension'));
   }
   if (retry && !bytesEqual(ch.legacySessionId, retry.sessionId)) abort(fail.illegal('second ClientHello changed legacy_session_id'));
-  if (c.quic) {
+  if (c.variant === 'quic') {
     // RFC 9001 §8.2: a QUIC ClientHello must carry quic_transport_parameters.
     const tp = ext.unknown.find((u) => u.type === QUIC_TRANSPORT_PARAMETERS);
     if (!tp) abort(fail.incompatible(AlertDescription.missing_extension, 'QUIC ClientHello without quic_transport_parameters'));
     s.peerTransportParameters = tp.data.slice();
+    cx.events.push({ type: 'transportParameters', data: s.peerTransportParameters });
   }
   // Suite: server preference among the client's offer.
   const suiteCode = retry ? retry.suite : c.suites.find((sc) => ch.cipherSuites.includes(sc));
@@ -162,7 +162,7 @@ function onClientHello(
     if (alpn === undefined) abort(fail.incompatible(AlertDescription.no_application_protocol, 'no ALPN protocol in common'));
   }
   // RFC 9001 §8.1: QUIC endpoints must agree on an application protocol.
-  if (c.quic && alpn === undefined) abort(fail.incompatible(AlertDescription.no_application_protocol, 'QUIC ClientHello without ALPN'));
+  if (c.variant === 'quic' && alpn === undefined) abort(fail.incompatible(AlertDescription.no_application_protocol, 'QUIC ClientHello without ALPN'));
   let shared: Uint8Array | undefined;
   let serverShare: KeyShareEntry | undefined;
   if (chosen) {
@@ -185,8 +185,7 @@ function onClientHello(
   // record_size_limit (RFC 8449): the client's limit bounds what we send; ours is announced in return.
   const announceLimit = ext.recordSizeLimit !== undefined ? (c.recordSizeLimit ?? MAX_PLAINTEXT + 1) : undefined;
   if (ext.recordSizeLimit !== undefined) {
-    s.peerRecordLimit = Math.min(MAX_PLAINTEXT, ext.recordSizeLimit - 1);
-    if (c.recordSizeLimit !== undefined) s.ourRecordLimit = c.recordSizeLimit;
+    cx.events.push({ type: 'recordSizeLimit', peer: Math.min(MAX_PLAINTEXT, ext.recordSizeLimit - 1), ...(c.recordSizeLimit !== undefined ? { ours: c.recordSizeLimit } : {}) });
   }
   // 0-RTT (RFC 8446 §4.2.10): only on the first identity, same suite and ALPN, no HelloRetryRequest, a fresh
   // ticket age, and within our limit; otherwise the client's early records are skipped.
@@ -201,11 +200,12 @@ function onClientHello(
     (resumed.state.alpn ?? '') === (alpn ?? '') &&
     Math.abs(resumed.clientAge - (cx.now - resumed.state.issuedAt)) <= EARLY_AGE_TOLERANCE_MS;
   if (acceptEarly) {
-    const earlyKey = deriveEarlyKey(cx, resumed!.early);
-    s.rxKey = earlyKey;
-    s.early = { ...s.early, status: 'accepted', budget: c.maxEarlyData };
+    const secret = deriveEarlyTrafficSecret(cx, suite.hash, resumed!.early, transcriptHash(cx));
+    changeReadKey(cx, Epoch.early, secret, c.maxEarlyData);
+    s.early = { status: 'accepted' };
   } else if (ext.earlyData) {
-    s.early = { ...s.early, status: 'rejected', skip: EARLY_SKIP_LIMIT };
+    s.early = { status: 'rejected' };
+    cx.events.push({ type: 'skipEarlyData', bytes: EARLY_SKIP_LIMIT });
   }
   const shOrder = [
     ...(serverShare ? [ExtensionType.key_share] : []),
@@ -231,11 +231,11 @@ function onClientHello(
   });
   flushHandshake(cx);
   // Middlebox compatibility: CCS right after the first server handshake message, when the client asked for it.
-  if (ch.legacySessionId.length > 0) sendCcsOnce(cx);
+  if (ch.legacySessionId.length > 0) compatCcs(cx);
   const keys = deriveHandshakeKeys(cx, shared, resumed?.state.psk);
-  setTxKey(cx, keys.server);
-  if (acceptEarly) s.early = { ...s.early, pendingRxKey: keys.client };
-  else s.rxKey = keys.client;
+  changeWriteKey(cx, Epoch.handshake, keys.server);
+  if (acceptEarly) s.early = { status: 'accepted', pendingRead: keys.client };
+  else changeReadKey(cx, Epoch.handshake, keys.client);
   sendHandshake(cx, {
     type: 'encrypted_extensions',
     body: {
@@ -243,7 +243,7 @@ function onClientHello(
       ...(ext.serverName !== undefined ? { serverNameAck: true as const } : {}),
       ...(acceptEarly ? { earlyData: true as const } : {}),
       ...(announceLimit !== undefined ? { recordSizeLimit: announceLimit } : {}),
-      unknown: c.quic ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: c.quic.transportParameters }] : [],
+      unknown: c.transportParameters ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: c.transportParameters }] : [],
       order: [],
     },
   });
@@ -257,13 +257,20 @@ function onClientHello(
   if (!resumed) sendCertificateAndVerify(cx, 'server', scheme!, new Uint8Array(0));
   sendHandshake(cx, { type: 'finished', body: { verifyData: finishedData(cx, s.secrets.serverHs!) } });
   const app = deriveApplicationKeys(cx);
-  setTxKey(cx, app.server);
-  s.pendingClientKey = app.client;
-  s.phase = acceptEarly
-    ? { name: 'expectEndOfEarlyData' }
-    : askCert
-      ? { name: 'expectClientCertificate' }
-      : { name: 'expectClientFinished' };
+  changeWriteKey(cx, Epoch.application, app.server);
+  cx.events.push({ type: 'flightEnd' });
+  // QUIC has no EndOfEarlyData: the client's handshake keys come with its first Handshake packet (RFC 9001 §8.3).
+  const clientApp = app.client;
+  if (acceptEarly && c.variant === 'quic') {
+    changeReadKey(cx, Epoch.handshake, s.early.pendingRead!);
+    s.early = { status: 'accepted' };
+  }
+  s.phase =
+    acceptEarly && c.variant !== 'quic'
+      ? { name: 'expectEndOfEarlyData', clientApp }
+      : askCert
+        ? { name: 'expectClientCertificate', clientApp }
+        : { name: 'expectClientFinished', clientApp };
 }
 
 /** How far the client's view of a ticket's age may differ from ours for 0-RTT (RFC 8446 §8.3). */
@@ -285,7 +292,7 @@ interface ChosenPsk {
  * Find the first offered ticket we can resume with a suite of the same hash, within its lifetime, and check
  * its binder over the truncated ClientHello (a bad binder aborts with decrypt_error, RFC 8446 §4.2.11).
  */
-function choosePsk(cx: Cx, ch: ClientHello, raw: Uint8Array, suite: SuiteParams): ChosenPsk | undefined {
+function choosePsk(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: SuiteParams): ChosenPsk | undefined {
   const s = cx.s;
   const c = s.config;
   const offered = ch.extensions.preSharedKey!;
@@ -304,7 +311,8 @@ function choosePsk(cx: Cx, ch: ClientHello, raw: Uint8Array, suite: SuiteParams)
     const early = earlySecret(p, suite.hash, state.psk);
     const truncated = raw.subarray(0, raw.length - pskBindersLength(offered));
     const h = p.hash(suite.hash, concatBytes([...s.transcript, truncated]));
-    const expected = finishedVerifyData(p, suite.hash, binderKey(p, suite.hash, early, false), h);
+    const pre = c.labelPrefix;
+    const expected = finishedVerifyData(p, suite.hash, binderKey(p, suite.hash, early, false, pre), h, pre);
     if (!bytesEqual(expected, offered.binders[index]!)) {
       abort(fail.misbehaved(AlertDescription.decrypt_error, 'PSK binder does not verify'));
     }
@@ -314,17 +322,8 @@ function choosePsk(cx: Cx, ch: ClientHello, raw: Uint8Array, suite: SuiteParams)
   return undefined;
 }
 
-/** client_early_traffic_secret over Hash(ClientHello) (RFC 8446 §7.1). */
-function deriveEarlyKey(cx: Cx, early: Uint8Array): RecordKey {
-  const s = cx.s;
-  const p = s.config.provider;
-  const secret = deriveSecret(p, s.suite!.hash, early, 'c e traffic', transcriptHash(cx));
-  keyLog(cx, 'CLIENT_EARLY_TRAFFIC_SECRET', secret);
-  return recordKey(p, s.suite!, secret);
-}
-
 /** Issue NewSessionTickets after the handshake (RFC 8446 §4.6.1). */
-export function sendTickets(cx: Cx): void {
+export function sendTickets(cx: HsCx): void {
   const s = cx.s;
   const c = s.config;
   if (!c.ticketer || !s.ticketsWanted || c.ticketCount <= 0) return;
@@ -332,7 +331,7 @@ export function sendTickets(cx: Cx): void {
   const suite = s.suite!;
   for (let i = 0; i < c.ticketCount; i++) {
     const nonce = Uint8Array.of(i);
-    const psk = resumptionPsk(p, suite.hash, s.secrets.resumption!, nonce);
+    const psk = resumptionPsk(p, suite.hash, s.secrets.resumption!, nonce, c.labelPrefix);
     const r = p.randomBytes(4);
     const ageAdd = ((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0;
     const ticket = c.ticketer.seal(p, cx.now, {
@@ -370,7 +369,7 @@ function checkKeyShares(shares: readonly KeyShareEntry[], supported: readonly nu
   }
 }
 
-function sendHelloRetryRequest(cx: Cx, ch: ClientHello, raw: Uint8Array, suite: number, group: GroupName): void {
+function sendHelloRetryRequest(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: number, group: GroupName): void {
   const s = cx.s;
   if (s.phase.name === 'expectClientHello' && s.phase.retry) abort(fail.illegal('second ClientHello still lacks a usable key share'));
   const params = suiteParams(suite)!;
@@ -393,13 +392,24 @@ function sendHelloRetryRequest(cx: Cx, ch: ClientHello, raw: Uint8Array, suite: 
     },
   });
   flushHandshake(cx);
-  if (ch.legacySessionId.length > 0) sendCcsOnce(cx);
+  if (ch.legacySessionId.length > 0) compatCcs(cx);
+  endFlight(cx);
   s.phase = { name: 'expectClientHello', retry: { group, suite, sessionId: ch.legacySessionId } };
   // Early data sent with the first ClientHello is skipped (RFC 8446 §4.2.10).
-  if (ch.extensions.earlyData) s.early = { ...s.early, status: 'rejected', skip: EARLY_SKIP_LIMIT };
+  if (ch.extensions.earlyData) {
+    s.early = { status: 'rejected' };
+    cx.events.push({ type: 'skipEarlyData', bytes: EARLY_SKIP_LIMIT });
+  }
 }
 
-function onClientCertificate(cx: Cx, context: Uint8Array, count: number, raw: Uint8Array, msg: HandshakeMessage): void {
+function onClientCertificate(
+  cx: HsCx,
+  context: Uint8Array,
+  count: number,
+  raw: Uint8Array,
+  msg: HandshakeMessage,
+  clientApp: Uint8Array,
+): void {
   const s = cx.s;
   if (context.length !== 0) abort(fail.illegal('certificate_request_context mismatch'));
   if (count === 0) {
@@ -407,26 +417,22 @@ function onClientCertificate(cx: Cx, context: Uint8Array, count: number, raw: Ui
       abort(fail.incompatible(AlertDescription.certificate_required, 'client sent no certificate'));
     }
     appendTranscript(cx, raw);
-    s.phase = { name: 'expectClientFinished' };
+    s.phase = { name: 'expectClientFinished', clientApp };
     return;
   }
   if (msg.type !== 'certificate') return;
   const chain = checkPeerCertificate(cx, msg.body, 'client');
   appendTranscript(cx, raw);
-  s.phase = { name: 'expectClientCertificateVerify', chain };
+  s.phase = { name: 'expectClientCertificateVerify', chain, clientApp };
 }
 
-function onClientFinished(cx: Cx, verifyData: Uint8Array, raw: Uint8Array): void {
+function onClientFinished(cx: HsCx, verifyData: Uint8Array, raw: Uint8Array, clientApp: Uint8Array): void {
   const s = cx.s;
   const expected = finishedData(cx, s.secrets.clientHs!);
   if (!bytesEqual(expected, verifyData)) abort(fail.misbehaved(AlertDescription.decrypt_error, 'client Finished does not verify'));
   appendTranscript(cx, raw);
-  if (s.hsBuf.length !== 0) abort(fail.unexpected('handshake data after client Finished not on a record boundary'));
-  s.rxKey = s.pendingClientKey;
-  s.pendingClientKey = undefined;
+  changeReadKey(cx, Epoch.application, clientApp);
   deriveResumptionSecret(cx);
-  s.ccsAllowed = false;
-  s.early = { ...s.early, skip: 0 };
   completeHandshake(cx);
   sendTickets(cx);
 }

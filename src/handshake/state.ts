@@ -1,0 +1,287 @@
+/**
+ * The handshake engine's state and the per-step context its states write into.
+ *
+ * Like every reducer in rxtls the engine never mutates the state it is given: each call copies the top level into
+ * a working {@link HsState}, and nested values are replaced, never edited. What one call produces is gathered
+ * in an {@link HsCx}: the events for the record or packet layer, in order.
+ */
+import type { CryptoProvider, GroupName, KeyExchangeKeyPair, SigningKey } from '../crypto/provider.js';
+import type { CertificateVerifier } from '../crypto/verifier.js';
+import { type LabelPrefix, type SuiteParams } from '../crypto/keySchedule.js';
+import type { HandshakeInfo } from '../core/types.js';
+import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
+import { encodeHandshakeBytes } from '../wire/tls/handshake.js';
+import type { AntiReplay, Ticketer, TlsSession } from './session.js';
+import { Epoch, type HsEvent, type HsVariant } from './events.js';
+import { abort, fail } from '../core/errors.js';
+import { concatBytes } from '../wire/bytes.js';
+import { groupDisplayName, schemeName } from './config.js';
+
+/** The quic_transport_parameters extension (RFC 9001 §8.2). */
+export const QUIC_TRANSPORT_PARAMETERS = 57;
+
+/** Engine configuration after defaults are applied. */
+export interface HsResolved {
+  readonly role: 'client' | 'server';
+  readonly variant: HsVariant;
+  /** `"tls13 "` (TLS, QUIC) or `"dtls13"` (DTLS 1.3, RFC 9147 §5.9). */
+  readonly labelPrefix: LabelPrefix;
+  readonly provider: CryptoProvider;
+  readonly suites: readonly number[];
+  readonly groups: readonly GroupName[];
+  readonly alpn?: readonly string[];
+  readonly chain: readonly Uint8Array[];
+  readonly key?: SigningKey;
+  readonly verifier?: CertificateVerifier;
+  readonly middleboxCompat: boolean;
+  readonly keyLog: boolean;
+  readonly serverName?: string;
+  readonly keyShareCount: number;
+  readonly requestClientCert: boolean;
+  readonly requireClientCert: boolean;
+  readonly session?: TlsSession;
+  readonly pskModes: readonly number[];
+  readonly earlyData: boolean;
+  readonly ticketer?: Ticketer;
+  readonly ticketCount: number;
+  readonly maxEarlyData: number;
+  readonly antiReplay?: AntiReplay;
+  readonly recordSizeLimit?: number;
+  readonly maxHandshakeMessage: number;
+  /** QUIC: our encoded transport parameters. */
+  readonly transportParameters?: Uint8Array;
+}
+
+/** Secrets of the current handshake (RFC 8446 §7.1). */
+export interface Secrets {
+  readonly handshake?: Uint8Array;
+  readonly clientHs?: Uint8Array;
+  readonly serverHs?: Uint8Array;
+  readonly master?: Uint8Array;
+  readonly clientAp?: Uint8Array;
+  readonly serverAp?: Uint8Array;
+  readonly exporter?: Uint8Array;
+  readonly resumption?: Uint8Array;
+}
+
+/** A resumption PSK the client offered (RFC 8446 §4.2.11). */
+export interface OfferedPsk {
+  readonly session: TlsSession;
+  readonly suite: SuiteParams;
+  readonly early: Uint8Array;
+}
+
+/** What the client offered in its ClientHello. */
+export interface ClientOffer {
+  readonly hello: ClientHello;
+  readonly keyPairs: readonly KeyExchangeKeyPair[];
+  readonly retried: boolean;
+  readonly psk?: OfferedPsk;
+}
+
+/**
+ * 0-RTT progress. Client: `offered` → `accepted` / `rejected`. Server: `accepted` while reading early data,
+ * `rejected` when it was offered and refused.
+ */
+export interface EarlyState {
+  readonly status: 'none' | 'offered' | 'accepted' | 'rejected';
+  /** Client: the handshake write secret, installed after EndOfEarlyData (accepted) or at rejection. */
+  readonly pendingWrite?: Uint8Array;
+  /** Server: the client handshake secret, installed at EndOfEarlyData. */
+  readonly pendingRead?: Uint8Array;
+}
+
+/** Handshake states, one per expected message (rustls `Expect*`), each carrying its own data. */
+export type Phase =
+  | { readonly name: 'idle' }
+  // client
+  | { readonly name: 'expectServerHello'; readonly offer: ClientOffer }
+  | { readonly name: 'expectEncryptedExtensions' }
+  | { readonly name: 'expectCertificateOrRequest' }
+  | { readonly name: 'expectCertificate'; readonly requestContext?: Uint8Array; readonly requestSchemes?: readonly number[] }
+  | {
+      readonly name: 'expectCertificateVerify';
+      readonly chain: readonly Uint8Array[];
+      readonly requestContext?: Uint8Array;
+      readonly requestSchemes?: readonly number[];
+    }
+  | { readonly name: 'expectFinished'; readonly requestContext?: Uint8Array; readonly requestSchemes?: readonly number[] }
+  // server
+  | { readonly name: 'expectClientHello'; readonly retry?: { readonly group: GroupName; readonly suite: number; readonly sessionId: Uint8Array } }
+  | { readonly name: 'expectEndOfEarlyData'; readonly clientApp: Uint8Array }
+  | { readonly name: 'expectClientCertificate'; readonly clientApp: Uint8Array }
+  | { readonly name: 'expectClientCertificateVerify'; readonly chain: readonly Uint8Array[]; readonly clientApp: Uint8Array }
+  | { readonly name: 'expectClientFinished'; readonly clientApp: Uint8Array }
+  // both
+  | { readonly name: 'connected' }
+  | { readonly name: 'failed' };
+
+/** The engine's whole state. Opaque outside src/handshake. */
+export interface HsState {
+  readonly config: HsResolved;
+  phase: Phase;
+  /** Raw handshake messages so far (transcript, RFC 8446 §4.4.1). */
+  transcript: readonly Uint8Array[];
+  suite?: SuiteParams;
+  group?: GroupName;
+  secrets: Secrets;
+  clientRandom?: Uint8Array;
+  info?: HandshakeInfo;
+  /** Facts gathered during the handshake for {@link HandshakeInfo}. */
+  nego: {
+    alpn?: string;
+    serverName?: string;
+    peerChain: readonly Uint8Array[];
+    peerSubject?: string;
+    peerScheme?: number;
+    verification: 'ok' | 'insecure' | 'none';
+    helloRetry: boolean;
+    resumed: boolean;
+  };
+  early: EarlyState;
+  /** Server: the client sent psk_key_exchange_modes, so tickets may be issued (RFC 8446 §4.2.9). */
+  ticketsWanted: boolean;
+  /** The epochs of the keys in force each way. */
+  readEpoch: number;
+  writeEpoch: number;
+  /** Current application traffic secrets each way (for KeyUpdate, RFC 8446 §7.2). */
+  readSecret?: Uint8Array;
+  writeSecret?: Uint8Array;
+  /** A partial handshake message: its pieces (never concatenated until complete) and their total length. */
+  partial: readonly Uint8Array[];
+  partialLength: number;
+  /** QUIC: the peer's quic_transport_parameters, once received. */
+  peerTransportParameters?: Uint8Array;
+  /** Handshake messages received so far. */
+  messagesIn: number;
+  /** The middlebox-compatibility change_cipher_spec was sent (TLS over streams). */
+  ccsSent: boolean;
+}
+
+/** Per-call scratch: the working state, the time, and the events produced, in order. */
+export interface HsCx {
+  readonly s: HsState;
+  readonly now: number;
+  readonly events: HsEvent[];
+  /** Handshake messages queued at the current write epoch, not yet emitted as one `send` event. */
+  out: Uint8Array[];
+}
+
+/** Hash of the transcript so far under the negotiated suite's hash. */
+export function transcriptHash(cx: HsCx): Uint8Array {
+  return cx.s.config.provider.hash(cx.s.suite!.hash, concatBytes(cx.s.transcript));
+}
+
+export function appendTranscript(cx: HsCx, raw: Uint8Array): void {
+  cx.s.transcript = [...cx.s.transcript, raw];
+}
+
+/** Queue a handshake message at the current write epoch and add it to the transcript. */
+export function sendHandshake(cx: HsCx, msg: HandshakeMessage): Uint8Array {
+  const raw = encodeHandshakeBytes(msg);
+  // Post-handshake messages (KeyUpdate, NewSessionTicket) are not part of the transcript.
+  if (cx.s.phase.name !== 'connected') appendTranscript(cx, raw);
+  cx.out.push(raw);
+  return raw;
+}
+
+/** Emit the queued messages as one `send` event at the current write epoch. */
+export function flushHandshake(cx: HsCx): void {
+  if (cx.out.length === 0) return;
+  const data = concatBytes(cx.out);
+  cx.out = [];
+  cx.events.push({ type: 'send', epoch: cx.s.writeEpoch, data });
+}
+
+/**
+ * Change the write keys: queued messages leave under the old epoch first. `secret` undefined with epoch 0 goes
+ * back to plaintext (the client's 0-RTT ended by a HelloRetryRequest).
+ */
+export function changeWriteKey(
+  cx: HsCx,
+  epoch: number,
+  secret: Uint8Array | undefined,
+  maxEarlyData?: number,
+  suite: SuiteParams = cx.s.suite!,
+): void {
+  flushHandshake(cx);
+  const s = cx.s;
+  s.writeEpoch = epoch;
+  if (epoch >= Epoch.application) s.writeSecret = secret;
+  cx.events.push({
+    type: 'keyChange',
+    direction: 'write',
+    epoch,
+    suite,
+    ...(secret ? { secret } : {}),
+    ...(maxEarlyData !== undefined ? { maxEarlyData } : {}),
+  });
+}
+
+/**
+ * Change the read keys. A key change must fall on a record boundary (RFC 8446 §5.1; RFC 9001 §4.1.3 for a
+ * QUIC encryption level): bytes of a later message already received under the old keys are refused.
+ */
+export function changeReadKey(cx: HsCx, epoch: number, secret: Uint8Array, maxEarlyData?: number): void {
+  const s = cx.s;
+  if (s.partialLength > 0) abort(fail.unexpected('handshake data after a key change in the same record'));
+  s.readEpoch = epoch;
+  if (epoch >= Epoch.application) s.readSecret = secret;
+  cx.events.push({
+    type: 'keyChange',
+    direction: 'read',
+    epoch,
+    suite: s.suite!,
+    secret,
+    ...(maxEarlyData !== undefined ? { maxEarlyData } : {}),
+  });
+}
+
+/** Our flight is complete (DTLS arms its retransmission timer on it). */
+export function endFlight(cx: HsCx): void {
+  flushHandshake(cx);
+  cx.events.push({ type: 'flightEnd' });
+}
+
+/** TLS over streams: the middlebox-compatibility change_cipher_spec, once (RFC 8446 §D.4). */
+export function compatCcs(cx: HsCx): void {
+  const s = cx.s;
+  if (s.ccsSent || !s.config.middleboxCompat) return;
+  flushHandshake(cx);
+  s.ccsSent = true;
+  cx.events.push({ type: 'compatCcs' });
+}
+
+/** The handshake is complete: record what was negotiated and report it. */
+export function completeHandshake(cx: HsCx): void {
+  const s = cx.s;
+  flushHandshake(cx);
+  s.phase = { name: 'connected' };
+  const n = s.nego;
+  s.info = {
+    protocol: 'TLSv1.3',
+    cipherSuite: s.suite!.name,
+    ...(s.group ? { group: groupDisplayName(s.group) } : {}),
+    ...(n.alpn !== undefined ? { alpn: n.alpn } : {}),
+    ...(n.serverName !== undefined ? { serverName: n.serverName } : {}),
+    ...(n.peerScheme !== undefined ? { peerSignatureScheme: schemeName(n.peerScheme) } : {}),
+    peerCertificates: n.peerChain,
+    ...(n.peerSubject !== undefined ? { peerSubject: n.peerSubject } : {}),
+    verification: n.verification,
+    resumed: n.resumed,
+    earlyData: s.early.status === 'accepted' ? 'accepted' : s.early.status === 'rejected' ? 'rejected' : 'none',
+    helloRetry: n.helloRetry,
+  };
+  cx.events.push({ type: 'complete', info: s.info });
+}
+
+/** Emit a key log line (SSLKEYLOGFILE label) when key logging is on. */
+export function keyLog(cx: HsCx, label: string, secret: Uint8Array): void {
+  if (!cx.s.config.keyLog || !cx.s.clientRandom) return;
+  cx.events.push({ type: 'keyLog', label, clientRandom: cx.s.clientRandom, secret });
+}
+
+/** True for an IPv4 or IPv6 literal (SNI must not carry one, RFC 6066 §3). */
+export function isIpLiteral(name: string): boolean {
+  return name.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(name);
+}
