@@ -1,0 +1,110 @@
+/**
+ * The handshake engine driven directly, with no record layer: RFC 8448 §3 (simple 1-RTT handshake) message by
+ * message, checking the events — bytes at each epoch, key changes with the RFC's secrets — and the label prefix.
+ */
+import test from 'ava';
+import { createHandshake, handshakeData, handshakePhase, startHandshake, type HandshakeState, type HsStep } from '../../src/handshake/engine.js';
+import { Epoch, type HsEvent } from '../../src/handshake/events.js';
+import { createNobleProvider } from '../../src/crypto/noble.js';
+import { alertFor } from '../../src/core/errors.js';
+import { deriveSecret, hkdfExpandLabel } from '../../src/crypto/keySchedule.js';
+import { nobleProvider } from '../../src/crypto/noble.js';
+import { keys, messages, schedule } from '../vectors/rfc8448.js';
+import { RFC_NOW, hexOf, rfcClient } from '../helpers/rfc8448.js';
+import { serverCredentials } from '../helpers/pair.js';
+
+const NOW = RFC_NOW;
+const changes = (events: readonly HsEvent[]) =>
+  events.flatMap((e) => (e.type === 'keyChange' ? [{ dir: e.direction, epoch: e.epoch, secret: e.secret ? hexOf(e.secret) : undefined }] : []));
+const sends = (events: readonly HsEvent[]) => events.flatMap((e) => (e.type === 'send' ? [{ epoch: e.epoch, data: hexOf(e.data) }] : []));
+
+/** The RFC client's engine, waiting for the ServerHello after the RFC's ClientHello. */
+const rfcEngine = (): HandshakeState => rfcClient().hs;
+
+test('RFC 8448 §3 through the engine: ServerHello → handshake keys, read before write, with the RFC secrets', (t) => {
+  const step = handshakeData(rfcEngine(), Epoch.initial, messages.serverHello, NOW);
+  t.is(step.error, undefined);
+  t.deepEqual(changes(step.events), [
+    { dir: 'read', epoch: Epoch.handshake, secret: hexOf(schedule.serverHandshakeTraffic) },
+    { dir: 'write', epoch: Epoch.handshake, secret: hexOf(schedule.clientHandshakeTraffic) },
+  ]);
+  t.deepEqual(sends(step.events), [], 'nothing to send yet');
+  t.is(handshakePhase(step.state), 'expectEncryptedExtensions');
+});
+
+test('RFC 8448 §3 through the engine: the server flight → application keys, the client Finished at epoch 2, completion', (t) => {
+  let st = handshakeData(rfcEngine(), Epoch.initial, messages.serverHello, NOW).state;
+  // The four messages may come in any chunking: here one byte short, then the rest.
+  const flight = Buffer.concat([messages.encryptedExtensions, messages.certificate, messages.certificateVerify, messages.serverFinished]);
+  const first = handshakeData(st, Epoch.handshake, flight.subarray(0, flight.length - 1), NOW);
+  t.is(first.error, undefined);
+  t.is(handshakePhase(first.state), 'expectFinished');
+  const step = handshakeData(first.state, Epoch.handshake, flight.subarray(flight.length - 1), NOW);
+  st = step.state;
+  t.is(step.error, undefined);
+  t.deepEqual(
+    step.events.map((e) => e.type).filter((type) => type !== 'keyLog'),
+    ['keyChange', 'send', 'keyChange', 'flightEnd', 'complete'],
+  );
+  t.deepEqual(changes(step.events), [
+    { dir: 'read', epoch: Epoch.application, secret: hexOf(schedule.serverApplicationTraffic) },
+    { dir: 'write', epoch: Epoch.application, secret: hexOf(schedule.clientApplicationTraffic) },
+  ]);
+  t.deepEqual(sends(step.events), [{ epoch: Epoch.handshake, data: hexOf(messages.clientFinished) }]);
+  const done = step.events.find((e) => e.type === 'complete');
+  t.true(done?.type === 'complete' && done.info.cipherSuite === 'TLS_AES_128_GCM_SHA256');
+  t.is(hexOf(st.secrets.resumption!), hexOf(schedule.resumptionMaster));
+});
+
+test('RFC 8448 §3 through the engine: the server answers the RFC ClientHello with the RFC ServerHello at epoch 0', (t) => {
+  const serverRandom = messages.serverHello.subarray(6, 38);
+  const queue = [keys.serverPrivate, serverRandom];
+  const provider = createNobleProvider({ randomBytes: (n) => queue.shift() ?? new Uint8Array(n) });
+  let st = createHandshake({ role: 'server', provider, ...serverCredentials('server-rsa') }, 'tls');
+  st = startHandshake(st, NOW).state;
+  const step: HsStep = handshakeData(st, Epoch.initial, messages.clientHello, NOW);
+  t.is(step.error, undefined);
+  const out = sends(step.events);
+  t.is(out[0]!.epoch, Epoch.initial);
+  t.is(out[0]!.data, hexOf(messages.serverHello));
+  // Then the write keys go to epoch 2 (EncryptedExtensions…Finished), then 3; reading stays at 2.
+  t.deepEqual(
+    changes(step.events).map((c) => `${c.dir}${c.epoch}`),
+    ['write2', 'read2', 'write3'],
+  );
+  t.is(changes(step.events)[0]!.secret, hexOf(schedule.serverHandshakeTraffic));
+  t.true(out.slice(1).every((o) => o.epoch === Epoch.handshake));
+});
+
+test('engine: a key change with bytes of the next message already received is unexpected_message (RFC 8446 §5.1)', (t) => {
+  // The ServerHello and the start of EncryptedExtensions in one piece at epoch 0.
+  const step = handshakeData(rfcEngine(), Epoch.initial, Buffer.concat([messages.serverHello, messages.encryptedExtensions.subarray(0, 3)]), NOW);
+  t.truthy(step.error);
+  t.is(alertFor(step.error!), 10);
+  t.is(handshakePhase(step.state), 'failed');
+});
+
+test('engine: handshake bytes at an epoch other than the read epoch are unexpected_message', (t) => {
+  const step = handshakeData(rfcEngine(), Epoch.handshake, messages.serverHello, NOW);
+  t.is(alertFor(step.error!), 10);
+});
+
+test('engine: a message over maxHandshakeMessage is refused from its header alone', (t) => {
+  const header = Uint8Array.of(2, 0x02, 0x00, 0x01); // a ServerHello of 128 KiB + 1
+  const step = handshakeData(rfcEngine(), Epoch.initial, header, NOW);
+  t.is(alertFor(step.error!), 50);
+});
+
+test('key schedule label prefix: "dtls13" changes the HkdfLabel and the secrets (RFC 9147 §5.9)', (t) => {
+  const p = nobleProvider;
+  const secret = schedule.handshakeSecret;
+  const tls = deriveSecret(p, 'sha256', secret, 'c hs traffic', schedule.helloHash);
+  t.is(hexOf(tls), hexOf(schedule.clientHandshakeTraffic));
+  const dtls = deriveSecret(p, 'sha256', secret, 'c hs traffic', schedule.helloHash, 'dtls13');
+  t.not(hexOf(dtls), hexOf(tls));
+  // HkdfLabel = length ‖ "dtls13" + label ‖ context: the same as HKDF-Expand over that info.
+  const label = new TextEncoder().encode('dtls13c hs traffic');
+  const info = Uint8Array.from([0, 32, label.length, ...label, 32, ...schedule.helloHash]);
+  t.is(hexOf(p.hkdfExpand('sha256', secret, info, 32)), hexOf(dtls));
+  t.is(hexOf(hkdfExpandLabel(p, 'sha256', secret, 'c hs traffic', schedule.helloHash, 32, 'dtls13')), hexOf(dtls));
+});
