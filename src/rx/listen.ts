@@ -19,7 +19,9 @@ import type { ListenOptions, TlsConnection } from './types.js';
  * - Every connection lives while the subscription lives: unsubscribing closes the server and aborts every
  *   open connection (no close_notify, sockets destroyed). `conn.close()` aborts one connection.
  *
- * Options are checked when `listen` is called (`cert` and `key` are required): bad PEM throws at once.
+ * Options are checked when `listen` is called (`cert` and `key` are required): bad PEM, an empty chain or a key
+ * that does not match the first certificate (`checkServerIdentity`) throws a `TlsError` (`apiMisuse`) at once,
+ * before any socket exists.
  * Session tickets are issued by default (a per-process random ticket key unless `ticketKey`/`ticketer` is
  * given); 0-RTT is accepted up to `maxEarlyData` bytes (default 0) and arrives on `inbound$` first.
  *

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { TlsError } from '../core/errors.js';
+import { checkServerIdentity } from '../crypto/identity.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -40,8 +41,10 @@ export function toClientConfig(options: ClientOptions, host?: string): TlsClient
 }
 
 /**
- * The core configuration of a server. `cert` and `key` are required. With `requestCert` a CertificateRequest
- * is sent and client chains are verified against `ca` (system roots when absent); `rejectUnauthorized`
+ * The core configuration of a server. `cert` and `key` are required, and checked here by
+ * {@link checkServerIdentity}: an empty chain or a key that does not match the first certificate throws.
+ * With `requestCert` a CertificateRequest is sent and client chains are verified against `ca` (system roots
+ * when absent); `rejectUnauthorized`
  * (default true) also fails clients that send no certificate. `requestCert` with `rejectUnauthorized: false`
  * accepts any client certificate unverified (`info.verification === 'insecure'`).
  *
@@ -55,8 +58,10 @@ export function toServerConfig(options: ServerOptions): TlsServerConfig {
   }
   const request = options.requestCert === true;
   const strict = options.rejectUnauthorized !== false;
+  const base = common(options);
+  checkServerIdentity(base.certificateChain!, base.privateKey!);
   return {
-    ...common(options),
+    ...base,
     role: 'server',
     requestClientCertificate: request,
     requireClientCertificate: request && strict,

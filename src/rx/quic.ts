@@ -13,6 +13,7 @@ import { runReducer, type PendingInput } from '../../operators/runReducer.js';
 import { TlsError } from '../core/errors.js';
 import type { Effect, HandshakeInfo } from '../core/types.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
+import { checkServerIdentity } from '../crypto/identity.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { createVerifier } from '../crypto/x509.js';
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -223,13 +224,16 @@ export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection
 
 /**
  * Listen for QUIC connections on a UDP port. Connections are told apart by their Destination Connection ID.
- * Resolves once bound; `close()` closes the socket (connections in progress are abandoned).
+ * Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
+ * `TlsError` (`apiMisuse`) before opening a socket when `cert`/`key` do not parse, the chain is empty or the key
+ * does not match the first certificate (see `checkServerIdentity`).
  */
 export async function quicListen(opts: QuicListenOptions): Promise<{ readonly port: number; readonly connections: Observable<QuicConnection>; close(): Promise<void> }> {
+  const tls = { certificateChain: loadCertificateChain(opts.cert), privateKey: loadPrivateKey(opts.key), alpnProtocols: opts.alpn };
+  checkServerIdentity(tls.certificateChain, tls.privateKey); // before the socket exists: nothing to clean up
   const socket = createSocket((opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4');
   const connections = new Subject<QuicConnection>();
   const byCid = new Map<string, ReturnType<typeof drive>>();
-  const tls = { certificateChain: loadCertificateChain(opts.cert), privateKey: loadPrivateKey(opts.key), alpnProtocols: opts.alpn };
   const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
   socket.on('message', (data: Buffer, from: RemoteInfo) => {

@@ -1,0 +1,59 @@
+/**
+ * `rxtls server` refuses to start with a bad identity: it prints `rxtls: <reason>` on stderr (one line, no stack
+ * trace), exits 1 and never prints its `ACCEPT` line. Each case spawns the CLI through ts-node under a deadline.
+ */
+import test from 'ava';
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { certPath, cliServerPort, describeRun, runCli, startCliServer, tempDir } from '../helpers/peers.js';
+
+const TIMEOUT_MS = 30_000;
+
+/** Run `rxtls server` with these arguments and check it refused: exit 1, one `rxtls:` line, no listener. */
+async function refused(t: import('ava').ExecutionContext, args: string[], reason: RegExp): Promise<void> {
+  const r = await runCli(['server', '--port', '0', ...args], undefined, { timeoutMs: TIMEOUT_MS, owner: t });
+  t.false(r.timedOut, describeRun('rxtls server', r));
+  t.is(r.code, 1, describeRun('rxtls server', r));
+  t.regex(r.stderr, reason);
+  t.regex(r.stderr, /^rxtls: [^\n]*\n$/, 'exactly one line');
+  t.notRegex(r.stderr, /^\s+at /m, 'no stack trace');
+  t.notRegex(r.stderr, /ACCEPT/);
+}
+
+test('a key that does not match the certificate', async (t) => {
+  t.timeout(TIMEOUT_MS + 5_000);
+  const key = path.join(tempDir(t), 'other-key.pem');
+  writeFileSync(key, generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey);
+  await refused(
+    t,
+    ['--cert', certPath('server-ec-chain.pem'), '--key', key],
+    /^rxtls: the private key does not match the first certificate of the chain \(CN=localhost\): both are ecdsa-p256, but the key pairs differ$/m,
+  );
+});
+
+test('a certificate file with no certificate in it', async (t) => {
+  t.timeout(TIMEOUT_MS + 5_000);
+  await refused(t, ['--cert', certPath('server-ec-key.pem'), '--key', certPath('server-ec-key.pem')], /^rxtls: no PEM CERTIFICATE block found$/m);
+});
+
+test('a missing certificate file and an unreadable key file are named with the OS error', async (t) => {
+  t.timeout(TIMEOUT_MS + 5_000);
+  const dir = tempDir(t);
+  const missing = path.join(dir, 'nope.pem');
+  await Promise.all([
+    refused(t, ['--cert', missing, '--key', certPath('server-ec-key.pem')], new RegExp(`^rxtls: cannot read certificate file ${missing}: ENOENT`, 'm')),
+    // A directory is unreadable as a file even for root (a chmod 000 file is not).
+    refused(t, ['--cert', certPath('server-ec-chain.pem'), '--key', dir], new RegExp(`^rxtls: cannot read key file ${dir}: EISDIR`, 'm')),
+  ]);
+});
+
+test('a matching key still starts', async (t) => {
+  t.timeout(TIMEOUT_MS + 5_000);
+  const server = await startCliServer(['server', '--port', '0', '--cert', certPath('server-ed-chain.pem'), '--key', certPath('server-ed-key.pem')], {
+    timeoutMs: TIMEOUT_MS,
+    owner: t,
+  });
+  t.true(cliServerPort(server) > 0);
+  await server.kill();
+});
