@@ -158,3 +158,36 @@ export class ProtocolAbort extends Error {
 export function abort(detail: TlsErrorDetail): never {
   throw new ProtocolAbort(detail);
 }
+
+/** QUIC transport error codes this module maps to (RFC 9000 §20.1). */
+const QUIC_INTERNAL_ERROR = 0x01n;
+/** CRYPTO_ERROR: 0x0100 + the TLS alert (RFC 9001 §4.8). */
+const QUIC_CRYPTO_ERROR_BASE = 0x100n;
+
+/**
+ * The QUIC CONNECTION_CLOSE a failure calls for (RFC 9000 §10.2, RFC 9001 §4.8), or `undefined` when nothing is
+ * sent (a timeout, API misuse, a close the peer started). A handshake failure that TLS would answer with an alert
+ * becomes CRYPTO_ERROR (0x0100 + alert); a QUIC error carries its own code. `application` selects frame type 0x1d.
+ */
+export function quicCloseFor(d: TlsErrorDetail): { readonly code: bigint; readonly application: boolean } | undefined {
+  switch (d.kind) {
+    case 'peerMisbehaved':
+    case 'peerIncompatible':
+    case 'invalidMessage':
+    case 'certificate':
+      return { code: QUIC_CRYPTO_ERROR_BASE + BigInt(d.alert), application: false };
+    case 'internal':
+      return { code: QUIC_INTERNAL_ERROR, application: false };
+    case 'quicClose':
+      return d.local ? { code: d.code, application: d.application } : undefined;
+    case 'alertReceived':
+    case 'handshakeTimeout':
+    case 'unexpectedEof':
+    case 'transport':
+    case 'apiMisuse':
+    case 'idleTimeout':
+      return undefined;
+    default:
+      return assertNever(d);
+  }
+}

@@ -15,7 +15,7 @@
  * (losses are found on ACKs by packet and time threshold, else by the probe timeout), pacing and
  * congestion-window limits.
  */
-import { TlsError, alertFor, type TlsErrorDetail } from '../core/errors.js';
+import { TlsError, quicCloseFor, type TlsErrorDetail } from '../core/errors.js';
 import type { Effect, HandshakeInfo, Input, QuicLevel, Step } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -467,8 +467,8 @@ function tlsStep(s: W, step: HsStep, effects: Effect[]): void {
   }
   if (step.error) {
     // RFC 9001 §4.8: a TLS alert becomes CRYPTO_ERROR (0x100 + alert).
-    const alert = alertFor(step.error) ?? 80;
-    throw new ConnectionError(QuicError.CRYPTO_ERROR + BigInt(alert), `TLS: ${new TlsError(step.error).message}`);
+    const close = quicCloseFor(step.error) ?? { code: QuicError.INTERNAL_ERROR };
+    throw new ConnectionError(close.code, `TLS: ${new TlsError(step.error).message}`);
   }
   if (s.info && s.phase === 'handshake' && s.peerParams) {
     s.phase = 'connected';
