@@ -329,3 +329,38 @@ test('QUIC: a lost 1-RTT datagram in the middle of a transfer is sent again on t
   // +40 ms), not by a probe timeout (which, measured with loss detection turned off, ends the transfer at +66 ms).
   t.true(pair.now - start <= 45, `complete after ${pair.now - start} ms`);
 });
+
+test('QUIC close modes: silent sends nothing and is closed at once; the peer finds out by its idle timeout', (t) => {
+  const pair = new QuicPair({ idleTimeout: 5_000 }, { idleTimeout: 5_000 }).start().settle();
+  const effects = pair.input('client', { type: 'close', now: pair.now, mode: 'silent', errorCode: 9n, reason: 'gone' });
+  t.deepEqual(effects.map((e) => e.type), ['closed'], 'no transmit');
+  t.like(pair.closed('client')?.error?.detail, { kind: 'quicClose', code: 9n, local: true, reason: 'gone' });
+  t.is(pair.state.client.handshake, undefined, 'the handshake state is released');
+  t.is(nextQuicTimeout(pair.state.client), undefined);
+  pair.drive(pair.now + 60_000);
+  t.like(pair.closed('server')?.error?.detail, { kind: 'idleTimeout', afterMs: 5_000 });
+});
+
+test('QUIC close modes: rapid is closed at once after one CONNECTION_CLOSE; graceful waits out a closing period', (t) => {
+  const rapid = new QuicPair().start().settle();
+  const r = rapid.input('client', { type: 'close', now: rapid.now, mode: 'rapid' });
+  t.deepEqual(r.map((e) => e.type), ['transmit', 'closed']);
+  const graceful = new QuicPair().start().settle();
+  const g = graceful.input('client', { type: 'close', now: graceful.now, mode: 'graceful' });
+  t.deepEqual(g.map((e) => e.type), ['transmit'], 'CONNECTION_CLOSE now, closed later');
+  t.is(graceful.state.client.phase, 'closing');
+});
+
+test('QUIC timers: nextQuicTimeout is the earliest armed timer; closing arms only the close timer, closed none', (t) => {
+  const pair = new QuicPair({ idleTimeout: 5_000 }).start();
+  const c = pair.state.client;
+  t.deepEqual(Object.keys(c.timers).sort(), ['idle', 'lossDetection'], 'the ClientHello is in flight');
+  t.is(nextQuicTimeout(c), Math.min(c.timers.idle!, c.timers.lossDetection!));
+  pair.settle().drive(pair.now + 100);
+  pair.input('client', { type: 'close', now: pair.now, mode: 'graceful' });
+  t.deepEqual(Object.keys(pair.state.client.timers), ['close']);
+  t.is(nextQuicTimeout(pair.state.client), pair.state.client.timers.close);
+  pair.drive(pair.now + 60_000);
+  t.deepEqual(pair.state.client.timers, {});
+  t.is(nextQuicTimeout(pair.state.client), undefined);
+});
