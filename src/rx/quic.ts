@@ -10,8 +10,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Observable, Subject, type SchedulerLike } from 'rxjs';
 import { runReducer, type PendingInput } from '../../operators/runReducer.js';
-import { TlsError } from '../core/errors.js';
-import { assertNever } from '../core/errors.js';
+import { TlsError, assertNever } from '../core/errors.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
