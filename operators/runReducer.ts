@@ -4,13 +4,16 @@
 import { Observable, asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import type { Effect, Input, Step } from '../src/core/types.js';
 
-/** An {@link Input} before it is stamped with `now` (distributes over the union). */
-export type PendingInput = Input extends infer T ? (T extends Input ? Omit<T, 'now'> : never) : never;
+/** An input before it is stamped with `now` (distributes over the union); `I` defaults to TLS's {@link Input}. */
+export type PendingInput<I extends { readonly now: number } = Input> = I extends infer T ? (T extends I ? Omit<T, 'now'> : never) : never;
 
-/** What {@link runReducer} needs: the reducer, its timer query, the initial state and a clock. */
-export interface ReducerSpec<S> {
+/**
+ * What {@link runReducer} needs: the reducer, its timer query, the initial state and a clock. `I` and `E` are
+ * the reducer's input and effect unions (TLS's {@link Input} and {@link Effect} by default; QUIC has its own).
+ */
+export interface ReducerSpec<S, I extends { readonly type: string; readonly now: number } = Input, E extends { readonly type: string } = Effect> {
   /** The pure reducer (`handleEvents`). Peer faults come back as effects; a throw errors the output. */
-  readonly handle: (state: S, input: Input) => Step<S>;
+  readonly handle: (state: S, input: I) => Step<S, E>;
   /** The next absolute deadline in ms (same clock as `scheduler.now()`), or `undefined` for none. */
   readonly nextTimeout: (state: S) => number | undefined;
   /** The state before the first input. */
@@ -60,14 +63,16 @@ export interface ReducerSpec<S> {
  * @see {@link https://docs.rs/quinn-proto/latest/quinn_proto/struct.Connection.html | quinn-proto Connection (poll_timeout / handle_timeout)}
  * @see secureClient, secureServer — the TLS adapters built on it.
  */
-export function runReducer<S>(spec: ReducerSpec<S>): OperatorFunction<PendingInput, Effect> {
+export function runReducer<S, I extends { readonly type: string; readonly now: number } = Input, E extends { readonly type: string } = Effect>(
+  spec: ReducerSpec<S, I, E>,
+): OperatorFunction<PendingInput<I>, E> {
   return (source) =>
-    new Observable<Effect>((subscriber) => {
+    new Observable<E>((subscriber) => {
       const scheduler = spec.scheduler ?? asyncScheduler;
       let state = spec.initial;
       let busy = false;
       let finished = false;
-      const queue: PendingInput[] = [];
+      const queue: PendingInput<I>[] = [];
       let timer: Subscription | undefined;
       let armedFor: number | undefined;
 
@@ -91,12 +96,12 @@ export function runReducer<S>(spec: ReducerSpec<S>): OperatorFunction<PendingInp
           }
           timer = undefined;
           armedFor = undefined;
-          feed({ type: 'timeout' });
+          feed({ type: 'timeout' } as PendingInput<I>);
         };
         timer = scheduler.schedule(fire, Math.max(0, deadline - scheduler.now()));
       };
 
-      const feed = (input: PendingInput) => {
+      const feed = (input: PendingInput<I>) => {
         if (finished) return;
         queue.push(input);
         if (busy) return; // re-entrant: reduced after the current step (trampoline)
@@ -104,7 +109,7 @@ export function runReducer<S>(spec: ReducerSpec<S>): OperatorFunction<PendingInp
         try {
           while (queue.length > 0 && !finished) {
             const next = queue.shift()!;
-            const step = spec.handle(state, { ...next, now: scheduler.now() } as Input);
+            const step = spec.handle(state, { ...next, now: scheduler.now() } as unknown as I);
             state = step.state;
             for (const effect of step.effects) {
               if (effect.type === 'closed') finished = true;

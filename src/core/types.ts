@@ -132,11 +132,27 @@ export type Effect =
 
 export type EffectType = Effect['type'];
 
-/** The reducer's answer to one input. */
-export interface Step<S> {
+/**
+ * The reducer's answer to one input: the new state and the effects, in order. `E` is the transport's effect
+ * union ({@link Effect} for TLS, `QuicEffect` for QUIC).
+ */
+export interface Step<S, E = Effect> {
   readonly state: S;
-  readonly effects: readonly Effect[];
+  readonly effects: readonly E[];
 }
+
+/**
+ * The inputs every transport takes, each with `now` (ms): `start`, `timeout` (a deadline from the transport's
+ * `next*Timeout` passed) and `close`, whose `mode` and options `C` each transport defines (TLS: {@link Input}'s
+ * `abort`/`shutdown`/…, QUIC: `graceful`/`rapid`/`silent`). A transport's input union is this plus its own.
+ */
+export type BaseInput<C extends { readonly mode: string } = { readonly mode: string }> =
+  | { readonly type: 'start'; readonly now: number }
+  | { readonly type: 'timeout'; readonly now: number }
+  | ({ readonly type: 'close'; readonly now: number } & C);
+
+/** The effects every transport has: send bytes (one datagram, or stream bytes), handshake done, closed. */
+export type BaseEffect = Extract<Effect, { readonly type: 'transmit' | 'handshakeComplete' | 'closed' }>;
 
 /** Timers a connection can arm, each with one deadline (quinn-proto style table). */
 export const Timer = {

@@ -10,14 +10,14 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Observable, Subject, type SchedulerLike } from 'rxjs';
 import { runReducer, type PendingInput } from '../../operators/runReducer.js';
-import { TlsError } from '../core/errors.js';
-import type { Effect, HandshakeInfo } from '../core/types.js';
+import { TlsError, assertNever } from '../core/errors.js';
+import type { HandshakeInfo } from '../core/types.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import { checkServerIdentity } from '../crypto/identity.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { createVerifier } from '../crypto/x509.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicState } from '../quic/connection.js';
+import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
 
 /** One QUIC stream of a connection. */
@@ -38,8 +38,8 @@ export interface QuicConnection {
   /** Bidirectional streams the peer opens. */
   readonly incoming$: Observable<QuicStream>;
   /**
-   * Close: RFC-compliant by default (streams flushed, then a closing period of 3×PTO), or `rapid` (one
-   * CONNECTION_CLOSE). `errorCode` is a 62-bit application error code (default 0).
+   * Close: RFC-compliant by default (the reducer's `graceful` mode: streams flushed, then a closing period of
+   * 3×PTO), or `rapid` (one CONNECTION_CLOSE). `errorCode` is a 62-bit application error code (default 0).
    */
   close(opts?: { readonly errorCode?: bigint; readonly reason?: string; readonly rapid?: boolean }): void;
   /** Completes when the connection is over; errors with a {@link TlsError} for an error close or a timeout. */
@@ -75,7 +75,7 @@ export interface QuicListenOptions extends QuicCommon {
 
 /** Drives one connection's reducer: inputs in, effects acted on; `ready` emits the connection once established. */
 function drive(initial: QuicState, send: (datagram: Uint8Array) => void, scheduler: SchedulerLike | undefined, role: 'client' | 'server') {
-  const inputs = new Subject<PendingInput>();
+  const inputs = new Subject<PendingInput<QuicInput>>();
   const streams = new Map<number, { subject: Subject<Uint8Array>; handle: QuicStream }>();
   const incoming = new Subject<QuicStream>();
   const ready = new Subject<QuicConnection>();
@@ -98,7 +98,7 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, schedul
     return s;
   };
 
-  const onEffect = (e: Effect) => {
+  const onEffect = (e: QuicEffect) => {
     switch (e.type) {
       case 'transmit':
         send(e.data);
@@ -113,21 +113,21 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, schedul
             return stream(id).handle;
           },
           incoming$: incoming.asObservable(),
-          close: (opts = {}) => inputs.next({ type: 'close', mode: opts.rapid ? 'abort' : 'shutdown', errorCode: opts.errorCode ?? 0n, reason: opts.reason ?? '' }),
+          close: (opts = {}) => inputs.next({ type: 'close', mode: opts.rapid ? 'rapid' : 'graceful', errorCode: opts.errorCode ?? 0n, reason: opts.reason ?? '' }),
           closed$: closed.asObservable(),
         });
         ready.complete();
         return;
       case 'deliver': {
-        const fresh = !streams.has(e.stream!);
-        const s = stream(e.stream!);
+        const fresh = !streams.has(e.stream);
+        const s = stream(e.stream);
         if (fresh) incoming.next(s.handle);
         s.subject.next(e.data);
         return;
       }
       case 'peerClosed': {
-        const fresh = !streams.has(e.stream!);
-        const s = stream(e.stream!);
+        const fresh = !streams.has(e.stream);
+        const s = stream(e.stream);
         if (fresh) incoming.next(s.handle);
         s.subject.complete();
         return;
@@ -140,14 +140,25 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, schedul
         else closed.complete();
         return;
       default:
-        return;
+        return assertNever(e);
     }
   };
 
   const sub = inputs
     .pipe(runReducer({ handle: handleQuicEvents, nextTimeout: nextQuicTimeout, initial, ...(scheduler ? { scheduler } : {}) }))
     .subscribe({ next: onEffect, error: (err) => closed.error(err) });
-  return { inputs, ready, closed, stop: () => sub.unsubscribe() };
+  return {
+    inputs,
+    ready,
+    closed,
+    /** Stop driving the connection: nothing more is sent or reported. */
+    stop: () => sub.unsubscribe(),
+    /** Drop the connection: a `silent` close (nothing on the wire, the state released), then stop. */
+    abandon: () => {
+      inputs.next({ type: 'close', mode: 'silent' });
+      sub.unsubscribe();
+    },
+  };
 }
 
 function tlsClient(opts: QuicConnectOptions): QuicConfig['tls'] {
@@ -216,7 +227,7 @@ export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection
     // lives until it is closed).
     return () => {
       if (handedOver) return;
-      d.stop();
+      d.abandon();
       closeSocket();
     };
   });

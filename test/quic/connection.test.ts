@@ -1,9 +1,8 @@
 /** A QUIC client and server driven against each other over in-memory datagrams on a virtual clock. */
 import test from 'ava';
 import fc from 'fast-check';
-import type { Effect, Input } from '../../src/core/types.js';
 import { TlsError } from '../../src/core/errors.js';
-import { createQuicConnection, handleQuicEvents, isQuicConnected, nextQuicTimeout, type QuicConfig, type QuicState } from '../../src/quic/connection.js';
+import { createQuicConnection, handleQuicEvents, isQuicConnected, nextQuicTimeout, type QuicConfig, type QuicEffect as Effect, type QuicInput as Input, type QuicState } from '../../src/quic/connection.js';
 import { protectPacket } from '../../src/quic/protection.js';
 import { probeTimeout } from '../../src/quic/recovery.js';
 import { encodeFrame } from '../../src/wire/quic/frames.js';
@@ -157,7 +156,7 @@ test('QUIC: losing the server\'s handshake flight and the client\'s Finished sti
 test('QUIC: a rapid close sends one CONNECTION_CLOSE with a 62-bit application code and a reason; the peer drains for 3×PTO', (t) => {
   const pair = new QuicPair().start().settle();
   const code = 2n ** 62n - 1n;
-  const effects = pair.input('client', { type: 'close', now: pair.now, mode: 'abort', errorCode: code, reason: 'bye' });
+  const effects = pair.input('client', { type: 'close', now: pair.now, mode: 'rapid', errorCode: code, reason: 'bye' });
   t.is(effects.filter((e) => e.type === 'transmit').length, 1);
   const mine = pair.closed('client');
   t.true(mine?.error instanceof TlsError);
@@ -178,7 +177,7 @@ test('QUIC: a rapid close sends one CONNECTION_CLOSE with a 62-bit application c
 
 test('QUIC: an RFC-compliant close waits out its closing period; a clean close reports no error', (t) => {
   const pair = new QuicPair().start().settle();
-  pair.input('server', { type: 'close', now: pair.now, mode: 'shutdown' });
+  pair.input('server', { type: 'close', now: pair.now, mode: 'graceful' });
   t.is(pair.closed('server'), undefined, 'closing, not closed yet');
   t.is(pair.state.server.phase, 'closing');
   const start = pair.now;
@@ -208,9 +207,9 @@ test('QUIC hostile input: garbage datagrams are dropped; a STREAM frame beyond f
   t.true(isQuicConnected(pair.state.server));
   // A 1-RTT packet from the client with bytes 900..1100 of stream 0, past the server's 1000-byte stream window.
   const c = pair.state.client;
-  const pn = c.spaces.oneRtt.nextPn + 10;
+  const pn = c.spaces.application.nextPn + 10;
   const frames = encodeWith((w) => encodeFrame(w, { type: 'stream', streamId: 0, offset: 900, data: new Uint8Array(200), fin: false }));
-  const hostile = protectPacket(c.config.provider, c.spaces.oneRtt.tx!, encodeShortHeader({ dcid: c.dcid, packetNumber: pn, pnLength: 2 }), pn, frames);
+  const hostile = protectPacket(c.config.provider, c.spaces.application.tx!, encodeShortHeader({ dcid: c.dcid, packetNumber: pn, pnLength: 2 }), pn, frames);
   const answer = pair.input('server', { type: 'datagram', now: pair.now, data: hostile });
   t.is(answer.filter((e) => e.type === 'transmit').length, 1, 'one CONNECTION_CLOSE');
   t.is(pair.state.server.phase, 'closing');
@@ -239,7 +238,7 @@ test('QUIC over a 20 ms link: RTT is measured, and a closing period lasts 3×PTO
   const rtt = pair.state.client.rtt;
   t.true(rtt.sampled);
   t.is(rtt.min, 40);
-  pair.input('client', { type: 'close', now: pair.now, mode: 'shutdown', errorCode: 7n, reason: 'done' });
+  pair.input('client', { type: 'close', now: pair.now, mode: 'graceful', errorCode: 7n, reason: 'done' });
   const closing = pair.now;
   const period = 3 * probeTimeout(pair.state.client.rtt, 0);
   t.true(period >= 3 * 40, `closing period ${period} ms`);
@@ -257,7 +256,7 @@ test('QUIC: an RFC-compliant close flushes the streams first: everything written
   const data = Buffer.alloc(100_000, 0x61);
   pair.input('client', { type: 'write', now: pair.now, stream: 0, data });
   pair.input('client', { type: 'end', now: pair.now, stream: 0 });
-  pair.input('client', { type: 'close', now: pair.now, mode: 'shutdown', errorCode: 0n });
+  pair.input('client', { type: 'close', now: pair.now, mode: 'graceful', errorCode: 0n });
   t.is(pair.state.client.phase, 'connected', 'still sending the stream');
   t.throws(() => pair.input('client', { type: 'write', now: pair.now, stream: 0, data: new Uint8Array(1) }), { instanceOf: TlsError });
   pair.drive(pair.now + 60_000);
@@ -329,4 +328,39 @@ test('QUIC: a lost 1-RTT datagram in the middle of a transfer is sent again on t
   // Deterministic virtual time, 20 ms round trips: the loss is repaired on the ACKs that follow it (done at
   // +40 ms), not by a probe timeout (which, measured with loss detection turned off, ends the transfer at +66 ms).
   t.true(pair.now - start <= 45, `complete after ${pair.now - start} ms`);
+});
+
+test('QUIC close modes: silent sends nothing and is closed at once; the peer finds out by its idle timeout', (t) => {
+  const pair = new QuicPair({ idleTimeout: 5_000 }, { idleTimeout: 5_000 }).start().settle();
+  const effects = pair.input('client', { type: 'close', now: pair.now, mode: 'silent', errorCode: 9n, reason: 'gone' });
+  t.deepEqual(effects.map((e) => e.type), ['closed'], 'no transmit');
+  t.like(pair.closed('client')?.error?.detail, { kind: 'quicClose', code: 9n, local: true, reason: 'gone' });
+  t.is(pair.state.client.handshake, undefined, 'the handshake state is released');
+  t.is(nextQuicTimeout(pair.state.client), undefined);
+  pair.drive(pair.now + 60_000);
+  t.like(pair.closed('server')?.error?.detail, { kind: 'idleTimeout', afterMs: 5_000 });
+});
+
+test('QUIC close modes: rapid is closed at once after one CONNECTION_CLOSE; graceful waits out a closing period', (t) => {
+  const rapid = new QuicPair().start().settle();
+  const r = rapid.input('client', { type: 'close', now: rapid.now, mode: 'rapid' });
+  t.deepEqual(r.map((e) => e.type), ['transmit', 'closed']);
+  const graceful = new QuicPair().start().settle();
+  const g = graceful.input('client', { type: 'close', now: graceful.now, mode: 'graceful' });
+  t.deepEqual(g.map((e) => e.type), ['transmit'], 'CONNECTION_CLOSE now, closed later');
+  t.is(graceful.state.client.phase, 'closing');
+});
+
+test('QUIC timers: nextQuicTimeout is the earliest armed timer; closing arms only the close timer, closed none', (t) => {
+  const pair = new QuicPair({ idleTimeout: 5_000 }).start();
+  const c = pair.state.client;
+  t.deepEqual(Object.keys(c.timers).sort(), ['idle', 'lossDetection'], 'the ClientHello is in flight');
+  t.is(nextQuicTimeout(c), Math.min(c.timers.idle!, c.timers.lossDetection!));
+  pair.settle().drive(pair.now + 100);
+  pair.input('client', { type: 'close', now: pair.now, mode: 'graceful' });
+  t.deepEqual(Object.keys(pair.state.client.timers), ['close']);
+  t.is(nextQuicTimeout(pair.state.client), pair.state.client.timers.close);
+  pair.drive(pair.now + 60_000);
+  t.deepEqual(pair.state.client.timers, {});
+  t.is(nextQuicTimeout(pair.state.client), undefined);
 });

@@ -1,0 +1,191 @@
+/**
+ * The packet builder (RFC 9000 §12, §17; RFC 9001 §5): takes what the spaces have queued — ACKs, CRYPTO data,
+ * stream data, flow-control updates, PATH_RESPONSEs — and packs it into protected packets, coalesced lowest
+ * space first into datagrams of at most 1200 bytes, the client's Initial datagrams padded to exactly that
+ * (RFC 9000 §14.1). Also the CONNECTION_CLOSE packet of a closing connection, in the space the peer can read.
+ *
+ * It records each ack-eliciting packet in its space's `sent` list with the frames to send again if it is lost.
+ */
+import type { CryptoProvider } from '../crypto/provider.js';
+import { encodeFrame, type Frame } from '../wire/quic/frames.js';
+import { encodeLongHeader, encodeShortHeader, packetNumberLength } from '../wire/quic/packet.js';
+import { encodeWith } from '../wire/writer.js';
+import { ackFrameFor } from './ackRanges.js';
+import { QuicError } from './errors.js';
+import { protectPacket } from './protection.js';
+import { SPACES, sendLevel, type QueuedFrame, type Space, type SpaceId } from './spaces.js';
+import { streamRxLimit, type StreamSet } from './streams.js';
+
+/** RFC 9000 §14.1: client datagrams carrying Initial packets are at least 1200 bytes; we never exceed it. */
+export const DATAGRAM_SIZE = 1200;
+/** Room for a long header (1 + 4 + 1 + 20 + 1 + 20 + 1 + 2 + 4) and the AEAD tag, rounded up: 70 B. */
+const PACKET_OVERHEAD = 70;
+/** What we budget per frame header (type, IDs, offset, length), bytes. */
+const FRAME_OVERHEAD = 30;
+/** What we budget for an ACK frame, bytes (at most 8 ranges). */
+const ACK_BUDGET = 100;
+const ACK_RANGES = 8;
+
+/** What the builder reads and advances in the connection (the connection's state satisfies it). */
+export interface PacketSender {
+  readonly config: { readonly role: 'client' | 'server'; readonly provider: CryptoProvider };
+  readonly dcid: Uint8Array;
+  readonly scid: Uint8Array;
+  readonly spaces: Record<SpaceId, Space>;
+  /** For the current values of MAX_DATA and MAX_STREAM_DATA. */
+  readonly streams: StreamSet;
+  /** PATH_CHALLENGE data to answer in the next 1-RTT packet (RFC 9000 §8.2.2). */
+  pathResponses: readonly Uint8Array[];
+  /** When the last ack-eliciting packet left (the PTO counts from it, RFC 9002 §6.2.1). */
+  lastAckElicitingSent?: number;
+  bytesSent: number;
+}
+
+/** One datagram to send, and the spaces it carries packets of. */
+export interface BuiltDatagram {
+  readonly data: Uint8Array;
+  readonly spaces: readonly SpaceId[];
+}
+
+/**
+ * The next datagram of everything queued (ACKs first in each space, then queued frames in order, split where
+ * CRYPTO or STREAM data does not fit), or `undefined` when nothing is left to send. Call until `undefined`.
+ */
+export function nextDatagram(s: PacketSender, now: number): BuiltDatagram | undefined {
+  const packets: { space: SpaceId; frames: Frame[] }[] = [];
+  let room = DATAGRAM_SIZE;
+  for (const id of SPACES) {
+    const space = s.spaces[id];
+    if (!space.tx) continue;
+    const frames: Frame[] = [];
+    let size = PACKET_OVERHEAD;
+    if (space.ackPending && space.received.length) {
+      frames.push(ackFrameFor(space.received, 0, ACK_RANGES));
+      size += ACK_BUDGET;
+    }
+    if (id === 'application') for (const data of s.pathResponses) frames.push({ type: 'pathResponse', data });
+    while (space.queue.length > 0 && size < room - 40) {
+      const item = space.queue[0]!;
+      const budget = room - size - FRAME_OVERHEAD;
+      if ((item.type === 'crypto' || item.type === 'stream') && item.data.length > budget) {
+        // Split: send what fits now, leave the rest at the head of the queue.
+        const head = { ...item, data: item.data.subarray(0, budget), ...(item.type === 'stream' ? { fin: false } : {}) } as QueuedFrame;
+        space.queue[0] = { ...item, offset: item.offset + budget, data: item.data.subarray(budget) } as QueuedFrame;
+        frames.push(toFrame(s, head));
+        size += budget + FRAME_OVERHEAD;
+        break;
+      }
+      space.queue.shift();
+      frames.push(toFrame(s, item));
+      size += ('data' in item ? item.data.length : 0) + FRAME_OVERHEAD;
+    }
+    if (frames.length === 0) continue;
+    space.ackPending = false;
+    if (id === 'application') s.pathResponses = [];
+    packets.push({ space: id, frames });
+    room -= size;
+    if (room < PACKET_OVERHEAD + 50) break;
+  }
+  if (packets.length === 0) return undefined;
+  // RFC 9000 §14.1: a client pads every datagram with an Initial packet to 1200 bytes (inside the Initial,
+  // which comes first, so the padding is protected).
+  const initial = packets.find((p) => p.space === 'initial');
+  const built = packets.filter((p) => p.space !== 'initial').map((p) => buildPacket(s, p.space, p.frames, now, true));
+  const padTo = initial && s.config.role === 'client' ? DATAGRAM_SIZE - built.reduce((a, b) => a + b.length, 0) : 0;
+  const first = initial ? [buildPacket(s, 'initial', initial.frames, now, true, padTo)] : [];
+  const data = encodeWith((w) => [...first, ...built].forEach((p) => w.bytes(p)));
+  return { data, spaces: packets.map((p) => p.space) };
+}
+
+/**
+ * One datagram with our CONNECTION_CLOSE, in the highest space we have keys for (RFC 9000 §10.2.3). An
+ * application close outside 1-RTT becomes a transport APPLICATION_ERROR without its reason, as the RFC asks.
+ * Not recorded for retransmission: a closing endpoint sends it again only in answer to the peer's packets.
+ */
+export function closeDatagram(s: PacketSender, frame: Extract<Frame, { type: 'connectionClose' }>, now: number): Uint8Array {
+  const space = [...SPACES].reverse().find((id) => s.spaces[id].tx)!;
+  const close: Frame =
+    space !== 'application' && frame.kind === 'application'
+      ? { type: 'connectionClose', kind: 'transport', errorCode: QuicError.APPLICATION_ERROR, frameType: 0, reason: new Uint8Array(0) }
+      : frame;
+  return buildPacket(s, space, [close], now, false);
+}
+
+/** Whether any space has send keys (a CONNECTION_CLOSE can be sent). */
+export const canSend = (s: PacketSender): boolean => SPACES.some((id) => s.spaces[id].tx);
+
+/**
+ * Encode and protect one packet of space `id` with `frames`; `padTo` pads the payload so the packet has that
+ * size. With `record`, the packet is kept in `sent` until acknowledged.
+ */
+function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now: number, record: boolean, padTo = 0): Uint8Array {
+  const space = s.spaces[id];
+  const level = sendLevel(id);
+  const pn = space.nextPn++;
+  const pnLength = packetNumberLength(pn, space.largestAcked);
+  let payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
+  const header = (len: number) =>
+    level === 'oneRtt'
+      ? encodeShortHeader({ dcid: s.dcid, packetNumber: pn, pnLength })
+      : encodeLongHeader({
+          type: level === 'initial' ? 'initial' : 'handshake',
+          dcid: s.dcid,
+          scid: s.scid,
+          ...(level === 'initial' ? { token: new Uint8Array(0) } : {}),
+          packetNumber: pn,
+          pnLength,
+          payloadLength: len,
+        });
+  // Header protection samples 16 bytes from 4 bytes after the packet number: short payloads are padded.
+  let pad = Math.max(4 - pnLength - payload.length, 0);
+  if (padTo > 0) pad = Math.max(pad, padTo - (header(payload.length).length + payload.length + 16));
+  if (pad > 0) {
+    const body = payload;
+    payload = encodeWith((w) => {
+      w.bytes(body);
+      encodeFrame(w, { type: 'padding', length: pad });
+    });
+  }
+  const bytes = protectPacket(s.config.provider, space.tx!, header(payload.length), pn, payload);
+  if (record) {
+    const ackEliciting = frames.some((f) => f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connectionClose');
+    space.sent.push({ pn, timeSent: now, ackEliciting, frames: frames.flatMap(toQueued) });
+    if (ackEliciting) s.lastAckElicitingSent = now;
+  }
+  s.bytesSent += bytes.length;
+  return bytes;
+}
+
+/** The frames of a sent packet to send again if it is lost (ACK, PADDING, PING, PATH_RESPONSE are not). */
+function toQueued(f: Frame): QueuedFrame[] {
+  switch (f.type) {
+    case 'crypto':
+      return [{ type: 'crypto', offset: f.offset, data: f.data }];
+    case 'stream':
+      return [{ type: 'stream', streamId: f.streamId, offset: f.offset, data: f.data, fin: f.fin }];
+    case 'maxData':
+      return [{ type: 'maxData' }];
+    case 'maxStreamData':
+      return [{ type: 'maxStreamData', streamId: f.streamId }];
+    case 'handshakeDone':
+      return [{ type: 'handshakeDone' }];
+    default:
+      return [];
+  }
+}
+
+/** The wire frame for a queued item (limits are read now, so a re-sent MAX_DATA carries the current value). */
+function toFrame(s: PacketSender, q: QueuedFrame): Frame {
+  switch (q.type) {
+    case 'maxData':
+      return { type: 'maxData', max: s.streams.rxLimit };
+    case 'maxStreamData':
+      return { type: 'maxStreamData', streamId: q.streamId, max: streamRxLimit(s.streams, q.streamId) };
+    case 'ping':
+      return { type: 'ping' };
+    case 'crypto':
+    case 'stream':
+    case 'handshakeDone':
+      return q;
+  }
+}

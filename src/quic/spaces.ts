@@ -1,0 +1,182 @@
+/**
+ * QUIC packet-number spaces (RFC 9000 §12.3): Initial, Handshake and Application, each with its own packet
+ * numbers, packet keys, received packets to acknowledge, frames waiting to be sent, packets sent and not yet
+ * acknowledged, and its CRYPTO stream (RFC 9000 §7.5). Also the one table that ties encryption levels (packet
+ * types) to key epochs and spaces.
+ *
+ * The functions here change the {@link Space} they are given: the connection clones its spaces once per input.
+ */
+import { Epoch } from '../handshake/events.js';
+import type { Frame, PacketSpace } from '../wire/quic/frames.js';
+import { addPacket, hasPacket, rangesOfAck, type PnSet } from './ackRanges.js';
+import { ConnectionError, QuicError } from './errors.js';
+import type { PacketKeys } from './protection.js';
+import { takeContiguous } from './reassembly.js';
+import { detectLoss, type RttState } from './recovery.js';
+
+/** A packet-number space (RFC 9000 §12.3). 0-RTT and 1-RTT packets share `application`. */
+export type SpaceId = 'initial' | 'handshake' | 'application';
+
+/** The spaces from lowest to highest: the order packets are coalesced in (RFC 9000 §12.2). */
+export const SPACES: readonly SpaceId[] = ['initial', 'handshake', 'application'];
+
+/** An encryption level: a kind of protected packet (the names {@link decodeFrames} and the frame table use). */
+export type Level = PacketSpace;
+
+/**
+ * Each encryption level's key epoch (the handshake seam's numbering, `src/handshake/events.ts`) and packet-number
+ * space (RFC 9001 §4.1.4, RFC 9000 §12.3). The one place where levels, epochs and spaces meet.
+ */
+export const LEVELS = {
+  initial: { epoch: Epoch.initial, space: 'initial' },
+  zeroRtt: { epoch: Epoch.early, space: 'application' },
+  handshake: { epoch: Epoch.handshake, space: 'handshake' },
+  oneRtt: { epoch: Epoch.application, space: 'application' },
+} as const satisfies Record<Level, { readonly epoch: number; readonly space: SpaceId }>;
+
+const LEVEL_NAMES = Object.keys(LEVELS) as Level[];
+
+/** The level of key epoch `epoch`, or `undefined` past 1-RTT (QUIC updates 1-RTT keys itself, RFC 9001 §6). */
+export const levelOfEpoch = (epoch: number): Level | undefined => LEVEL_NAMES.find((l) => LEVELS[l].epoch === epoch);
+
+/** The level we send a space's packets at: its highest (we send no 0-RTT, so `application` is 1-RTT). */
+export const sendLevel = (space: SpaceId): Level =>
+  LEVEL_NAMES.filter((l) => LEVELS[l].space === space).reduce((a, b) => (LEVELS[b].epoch > LEVELS[a].epoch ? b : a));
+
+/**
+ * A frame waiting in a space's queue, and kept with its packet until acknowledged: if the packet is lost, it
+ * goes back to the queue. Flow-control updates are re-read when sent, so a re-sent one carries the current limit.
+ */
+export type QueuedFrame =
+  | { readonly type: 'crypto'; readonly offset: number; readonly data: Uint8Array }
+  | { readonly type: 'stream'; readonly streamId: number; readonly offset: number; readonly data: Uint8Array; readonly fin: boolean }
+  | { readonly type: 'handshakeDone' }
+  | { readonly type: 'maxData' }
+  | { readonly type: 'maxStreamData'; readonly streamId: number }
+  /** A probe with nothing to send again (RFC 9002 §6.2.4): ack-eliciting, never re-sent itself. */
+  | { readonly type: 'ping' };
+
+/** A packet sent and not yet acknowledged or declared lost (RFC 9002 §A.1.1). */
+export interface SentRecord {
+  readonly pn: number;
+  /** ms. */
+  readonly timeSent: number;
+  readonly ackEliciting: boolean;
+  /** The frames to send again if it is lost. */
+  readonly frames: readonly QueuedFrame[];
+}
+
+/** One packet-number space. Mutable: the connection hands each step its own copy ({@link cloneSpace}). */
+export interface Space {
+  rx?: PacketKeys;
+  tx?: PacketKeys;
+  /** Keys and state dropped for good (RFC 9001 §4.9). */
+  discarded: boolean;
+  nextPn: number;
+  largestRx: number;
+  largestAcked?: number;
+  received: PnSet;
+  /** An ack-eliciting packet arrived since our last ACK in this space. */
+  ackPending: boolean;
+  /** Frames waiting to be sent in this space, in order. */
+  queue: QueuedFrame[];
+  sent: SentRecord[];
+  cryptoTxOffset: number;
+  cryptoRxOffset: number;
+  cryptoRx: Map<number, Uint8Array>;
+}
+
+/** Out-of-order CRYPTO data we buffer per space before CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5): 64 KiB. */
+export const MAX_CRYPTO_BUFFER = 64 * 1024;
+
+export const newSpace = (): Space => ({
+  discarded: false,
+  nextPn: 0,
+  largestRx: -1,
+  received: [],
+  ackPending: false,
+  queue: [],
+  sent: [],
+  cryptoTxOffset: 0,
+  cryptoRxOffset: 0,
+  cryptoRx: new Map(),
+});
+
+/** A copy that shares nothing mutable with `x`. */
+export const cloneSpace = (x: Space): Space => ({ ...x, queue: [...x.queue], sent: [...x.sent], cryptoRx: new Map(x.cryptoRx) });
+
+/** A discarded space (RFC 9001 §4.9): no keys, nothing queued or in flight, never used again. */
+export const discardedSpace = (): Space => ({ ...newSpace(), discarded: true });
+
+/** Queue handshake bytes to send in CRYPTO frames at the next offset of this space's CRYPTO stream. */
+export function queueCrypto(space: Space, data: Uint8Array): void {
+  space.queue.push({ type: 'crypto', offset: space.cryptoTxOffset, data });
+  space.cryptoTxOffset += data.length;
+}
+
+/**
+ * A received CRYPTO frame: the handshake bytes now contiguous at the read offset (possibly none), in order.
+ * Throws CRYPTO_BUFFER_EXCEEDED past {@link MAX_CRYPTO_BUFFER} of out-of-order data (RFC 9000 §7.5).
+ */
+export function receiveCrypto(space: Space, f: Extract<Frame, { type: 'crypto' }>): Uint8Array {
+  const end = f.offset + f.data.length;
+  if (end <= space.cryptoRxOffset) return new Uint8Array(0);
+  if (end - space.cryptoRxOffset > MAX_CRYPTO_BUFFER) throw new ConnectionError(QuicError.CRYPTO_BUFFER_EXCEEDED, 'too much out-of-order CRYPTO data');
+  space.cryptoRx.set(f.offset, f.data);
+  const data = takeContiguous(space.cryptoRx, space.cryptoRxOffset);
+  space.cryptoRxOffset += data.length;
+  return data;
+}
+
+/** Whether packet `pn` was already received in this space (a duplicate is dropped, RFC 9000 §12.3). */
+export const isDuplicate = (space: Space, pn: number): boolean => hasPacket(space.received, pn);
+
+/** Record a received packet for our ACKs; `ackEliciting`: anything but ACK, PADDING, CONNECTION_CLOSE (§13.2.1). */
+export function packetReceived(space: Space, pn: number, ackEliciting: boolean): void {
+  space.largestRx = Math.max(space.largestRx, pn);
+  space.received = addPacket(space.received, pn);
+  if (ackEliciting) space.ackPending = true;
+}
+
+/**
+ * An ACK frame: the packets it newly acknowledges, removed from `sent` (RFC 9002 §A.7). Acknowledging a packet
+ * number never sent is a PROTOCOL_VIOLATION (RFC 9000 §13.1).
+ */
+export function acknowledge(space: Space, ack: Extract<Frame, { type: 'ack' }>): readonly SentRecord[] {
+  if (ack.largest >= space.nextPn) throw new ConnectionError(QuicError.PROTOCOL_VIOLATION, `ACK of packet ${ack.largest}, never sent`, 0x02);
+  const ranges = rangesOfAck(ack);
+  const acked = space.sent.filter((p) => ranges.some((r) => p.pn >= r.smallest && p.pn <= r.largest));
+  if (acked.length === 0) return acked;
+  space.sent = space.sent.filter((p) => !acked.includes(p));
+  space.largestAcked = Math.max(space.largestAcked ?? -1, ack.largest);
+  return acked;
+}
+
+/**
+ * RFC 9002 §6.1: packets far enough below the largest acknowledged (3 packets, or 9/8 RTT earlier) are lost:
+ * their frames go back to the front of the queue at once instead of waiting for the probe timeout.
+ */
+export function requeueLost(space: Space, rtt: RttState, now: number): void {
+  if (space.largestAcked === undefined) return;
+  const loss = detectLoss(
+    space.sent.map((p) => ({ pn: p.pn, timeSent: p.timeSent, ackEliciting: p.ackEliciting, inFlight: true, size: 0 })),
+    space.largestAcked,
+    rtt,
+    now,
+  );
+  if (loss.lost.length === 0) return;
+  const lost = new Set(loss.lost.map((p) => p.pn));
+  const frames = space.sent.filter((p) => lost.has(p.pn)).flatMap((p) => p.frames);
+  space.sent = space.sent.filter((p) => !lost.has(p.pn));
+  space.queue = [...frames, ...space.queue];
+}
+
+/** RFC 9002 §6.2.4, this version's probe: every unacknowledged frame back to the front of the queue. */
+export function requeueAll(space: Space): void {
+  const again = space.sent.flatMap((p) => p.frames);
+  space.sent = [];
+  space.queue = [...again, ...space.queue];
+}
+
+/** Whether ack-eliciting packets are in flight in this space (the PTO is armed while any are). */
+export const ackElicitingInFlight = (space: Space): boolean => space.sent.some((p) => p.ackEliciting);

@@ -1,0 +1,241 @@
+/**
+ * QUIC streams (RFC 9000 §2–§4): the send and receive halves of each stream, stream IDs and limits, and flow
+ * control per stream and for the connection. Received STREAM frames become `deliver` and `peerClosed`
+ * effects; application writes wait here until the peer's limits let {@link takeStreamFrames} move them into
+ * the Application space's queue.
+ *
+ * The functions here change the {@link StreamSet} they are given: the connection clones it once per input.
+ */
+import { TlsError } from '../core/errors.js';
+import type { Frame } from '../wire/quic/frames.js';
+import type { TransportParameters } from '../wire/quic/transportParameters.js';
+import { ConnectionError, QuicError } from './errors.js';
+import { takeContiguous } from './reassembly.js';
+import type { QueuedFrame, Space } from './spaces.js';
+import type { QuicEffect } from './types.js';
+
+/** Largest STREAM frame payload queued at once, bytes; the builder splits further to fit a packet. */
+const MAX_STREAM_CHUNK = 1000;
+
+/** One stream: both halves (a unidirectional stream has its other half marked finished from the start). */
+export interface Stream {
+  rxOffset: number;
+  rxChunks: Map<number, Uint8Array>;
+  /** Highest offset received (for flow control), and the final size once a FIN arrived. */
+  rxHighest: number;
+  rxFinal?: number;
+  rxDone: boolean;
+  /** Our receive limit as advertised. */
+  rxLimit: number;
+  txOffset: number;
+  /** Data the application wrote that is not yet in a packet. */
+  txPending: Uint8Array[];
+  txFin: boolean;
+  txFinQueued: boolean;
+  /** The peer's limit for this stream. */
+  txLimit: number;
+}
+
+/** All streams of a connection and connection-level flow control (RFC 9000 §4.1). Mutable within a step. */
+export interface StreamSet {
+  readonly byId: Map<number, Stream>;
+  /** Bytes received (highest offsets summed), and the limit we advertised (MAX_DATA). */
+  rxTotal: number;
+  rxLimit: number;
+  /** Bytes queued for sending, and the peer's limit. */
+  txTotal: number;
+  txLimit: number;
+}
+
+/** Our side's stream settings, from the connection's configuration. */
+export interface StreamSettings {
+  readonly role: 'client' | 'server';
+  /** Connection-level receive window, bytes. */
+  readonly maxData: number;
+  /** Per-stream receive window, bytes. */
+  readonly maxStreamData: number;
+  /** Streams of each kind the peer may open. */
+  readonly maxStreams: number;
+}
+
+export const newStreamSet = (maxData: number): StreamSet => ({ byId: new Map(), rxTotal: 0, rxLimit: maxData, txTotal: 0, txLimit: 0 });
+
+/** A copy that shares nothing mutable with `x`. */
+export function cloneStreamSet(x: StreamSet): StreamSet {
+  const byId = new Map<number, Stream>();
+  for (const [id, st] of x.byId) byId.set(id, { ...st, rxChunks: new Map(st.rxChunks), txPending: [...st.txPending] });
+  return { ...x, byId };
+}
+
+const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason });
+
+/** RFC 9000 §2.1: bit 0 of a stream ID is the initiator (0 client), bit 1 the direction (1 unidirectional). */
+const isLocal = (id: number, role: StreamSettings['role']): boolean => (id & 1) === (role === 'client' ? 0 : 1);
+const isUni = (id: number): boolean => (id & 2) !== 0;
+
+/** The peer's transport parameters took effect: its connection-level limit (RFC 9000 §18.2 initial_max_data). */
+export function peerLimitsKnown(x: StreamSet, params: TransportParameters): void {
+  x.txLimit = params.initialMaxData ?? 0;
+}
+
+/** The application writes `data` on stream `id` (opening it if it is ours and new). API misuse throws. */
+export function writeStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, data: Uint8Array): void {
+  const st = sendHalf(x, cfg, peer, id);
+  if (st.txFin) throw misuse(`stream ${id} was already ended`);
+  if (data.length > 0) st.txPending.push(data.slice());
+}
+
+/** The application ends stream `id`: a FIN follows the data written. */
+export function endStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number): void {
+  sendHalf(x, cfg, peer, id).txFin = true;
+}
+
+/** Our stream `id` for sending: an existing one, or a new locally initiated one (within the peer's limits). */
+function sendHalf(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number): Stream {
+  const existing = x.byId.get(id);
+  const local = isLocal(id, cfg.role);
+  if (existing) {
+    if (!local && isUni(id)) throw misuse(`stream ${id} is the peer's unidirectional stream`);
+    return existing;
+  }
+  if (!local) throw misuse(`stream ${id} has not been opened by the peer`);
+  const uni = isUni(id);
+  const index = Math.floor(id / 4);
+  const limit = uni ? (peer?.initialMaxStreamsUni ?? 0) : (peer?.initialMaxStreamsBidi ?? 0);
+  if (index >= limit) throw misuse(`stream ${id}: the peer allows ${limit} ${uni ? 'unidirectional' : 'bidirectional'} streams`);
+  return openStream(x, cfg, peer, id, true);
+}
+
+/**
+ * A new stream `id`, opened by us (`local`) or by the peer. A unidirectional stream has only the opener's
+ * sending half. The send limit is the peer's initial_max_stream_data for that kind of stream (RFC 9000 §18.2:
+ * "bidi_remote" for streams we open, "bidi_local" for those it opens).
+ */
+function openStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, local: boolean): Stream {
+  const uni = isUni(id);
+  const p = peer ?? {};
+  const txLimit = uni ? (local ? (p.initialMaxStreamDataUni ?? 0) : 0) : local ? (p.initialMaxStreamDataBidiRemote ?? 0) : (p.initialMaxStreamDataBidiLocal ?? 0);
+  const st: Stream = {
+    rxOffset: 0,
+    rxChunks: new Map(),
+    rxHighest: 0,
+    rxDone: uni && local,
+    rxLimit: cfg.maxStreamData,
+    txOffset: 0,
+    txPending: [],
+    txFin: uni && !local,
+    txFinQueued: uni && !local,
+    txLimit,
+  };
+  x.byId.set(id, st);
+  return st;
+}
+
+/**
+ * A STREAM frame from the peer (RFC 9000 §19.8): checks stream state, limits and final size; contiguous data
+ * becomes `deliver` effects, a complete stream `peerClosed`. Window updates (MAX_STREAM_DATA, MAX_DATA) go to
+ * `control` once half a window is used. Peer faults throw a {@link ConnectionError}.
+ */
+export function receiveStreamFrame(
+  x: StreamSet,
+  cfg: StreamSettings,
+  peer: TransportParameters | undefined,
+  f: Extract<Frame, { type: 'stream' }>,
+  effects: QuicEffect[],
+  control: QueuedFrame[],
+): void {
+  const id = f.streamId;
+  const peerInitiated = !isLocal(id, cfg.role);
+  const uni = isUni(id);
+  let st = x.byId.get(id);
+  if (!st) {
+    if (!peerInitiated) {
+      if (uni) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our own unidirectional stream ${id}`, 0x08);
+      throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our stream ${id}, never opened`, 0x08);
+    }
+    const index = Math.floor(id / 4);
+    if (index >= cfg.maxStreams) throw new ConnectionError(QuicError.STREAM_LIMIT_ERROR, `stream ${id} beyond our limit of ${cfg.maxStreams}`, 0x08);
+    st = openStream(x, cfg, peer, id, false);
+  } else if (!peerInitiated && uni) {
+    throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our own unidirectional stream ${id}`, 0x08);
+  }
+  const end = f.offset + f.data.length;
+  // RFC 9000 §4.5: the final size never changes and nothing lies beyond it.
+  if (st.rxFinal !== undefined && (end > st.rxFinal || (f.fin && end !== st.rxFinal))) throw new ConnectionError(QuicError.FINAL_SIZE_ERROR, `stream ${id}: final size changed`, 0x08);
+  if (f.fin) {
+    if (end < st.rxHighest) throw new ConnectionError(QuicError.FINAL_SIZE_ERROR, `stream ${id}: FIN below data already received`, 0x08);
+    st.rxFinal = end;
+  }
+  // RFC 9000 §4.1: flow control, per stream and for the connection.
+  if (end > st.rxLimit) throw new ConnectionError(QuicError.FLOW_CONTROL_ERROR, `stream ${id}: data beyond the stream limit`, 0x08);
+  if (end > st.rxHighest) {
+    x.rxTotal += end - st.rxHighest;
+    st.rxHighest = end;
+    if (x.rxTotal > x.rxLimit) throw new ConnectionError(QuicError.FLOW_CONTROL_ERROR, 'data beyond the connection limit', 0x08);
+  }
+  if (end > st.rxOffset && f.data.length > 0) st.rxChunks.set(f.offset, f.data.slice());
+  const data = takeContiguous(st.rxChunks, st.rxOffset);
+  if (data.length > 0) {
+    st.rxOffset += data.length;
+    effects.push({ type: 'deliver', data, stream: id });
+    // Delivered data re-opens the windows: a new limit once half of a window is used.
+    if (st.rxOffset > st.rxLimit - cfg.maxStreamData / 2 && st.rxFinal === undefined) {
+      st.rxLimit = st.rxOffset + cfg.maxStreamData;
+      control.push({ type: 'maxStreamData', streamId: id });
+    }
+    if (x.rxTotal > x.rxLimit - cfg.maxData / 2) {
+      x.rxLimit = x.rxTotal + cfg.maxData;
+      control.push({ type: 'maxData' });
+    }
+  }
+  if (!st.rxDone && st.rxFinal !== undefined && st.rxOffset === st.rxFinal) {
+    st.rxDone = true;
+    effects.push({ type: 'peerClosed', stream: id });
+  }
+}
+
+/** MAX_DATA from the peer (RFC 9000 §19.9): limits only grow. */
+export function peerMaxData(x: StreamSet, max: number): void {
+  x.txLimit = Math.max(x.txLimit, max);
+}
+
+/** MAX_STREAM_DATA from the peer (RFC 9000 §19.10): limits only grow. */
+export function peerMaxStreamData(x: StreamSet, id: number, max: number): void {
+  const st = x.byId.get(id);
+  if (st) st.txLimit = Math.max(st.txLimit, max);
+}
+
+/** Move the stream data the peer's limits allow (and FINs) out of the streams, as STREAM frames to queue. */
+export function takeStreamFrames(x: StreamSet): QueuedFrame[] {
+  const out: QueuedFrame[] = [];
+  for (const [id, st] of x.byId) {
+    while (st.txPending.length > 0) {
+      const room = Math.min(st.txLimit - st.txOffset, x.txLimit - x.txTotal);
+      if (room <= 0) break;
+      const head = st.txPending[0]!;
+      const n = Math.min(room, head.length, MAX_STREAM_CHUNK);
+      const data = head.subarray(0, n);
+      if (n === head.length) st.txPending.shift();
+      else st.txPending[0] = head.subarray(n);
+      const fin = st.txFin && st.txPending.length === 0;
+      out.push({ type: 'stream', streamId: id, offset: st.txOffset, data, fin });
+      if (fin) st.txFinQueued = true;
+      st.txOffset += n;
+      x.txTotal += n;
+    }
+    if (st.txFin && !st.txFinQueued && st.txPending.length === 0) {
+      out.push({ type: 'stream', streamId: id, offset: st.txOffset, data: new Uint8Array(0), fin: true });
+      st.txFinQueued = true;
+    }
+  }
+  return out;
+}
+
+/** Stream data (or a FIN) not yet sent, or sent in `application` and not yet acknowledged. */
+export function streamsOutstanding(x: StreamSet, application: Space): boolean {
+  for (const st of x.byId.values()) if (st.txPending.length > 0 || (st.txFin && !st.txFinQueued)) return true;
+  return application.queue.some((f) => f.type === 'stream') || application.sent.some((p) => p.frames.some((f) => f.type === 'stream'));
+}
+
+/** Our current receive limit of stream `id` (0 for a stream we do not know), for a MAX_STREAM_DATA frame. */
+export const streamRxLimit = (x: StreamSet, id: number): number => x.byId.get(id)?.rxLimit ?? 0;

@@ -1,0 +1,57 @@
+/**
+ * The QUIC reducer's contract: its inputs ({@link QuicInput}) and effects ({@link QuicEffect}). Both share
+ * their base shape with TLS (`BaseInput`, `BaseEffect` in `src/core/types.ts`): `start`, `timeout` and
+ * `close` with `now` in; `transmit`, `handshakeComplete` and `closed` out. The rest is QUIC's own.
+ */
+import type { BaseEffect, BaseInput, StreamId } from '../core/types.js';
+
+/**
+ * How to close a QUIC connection (after OpenSSL `SSL_shutdown_ex`). Each takes the 62-bit `errorCode` and
+ * `reason` of the CONNECTION_CLOSE (RFC 9000 §19.19); a non-zero code is reported in `closed` as a local
+ * `quicClose` error.
+ */
+export const QuicCloseMode = {
+  /**
+   * RFC-compliant (RFC 9000 §10.2): the streams are flushed first (everything written is sent and
+   * acknowledged), then one CONNECTION_CLOSE and a closing period of 3×PTO, answering the peer's packets with
+   * it again; `closed` at the end of the period.
+   */
+  graceful: 'graceful',
+  /** One CONNECTION_CLOSE at once (RFC 9000 §10.2.3), then `closed`: no closing period. */
+  rapid: 'rapid',
+  /**
+   * Nothing on the wire: the state is released and `closed` comes at once; the peer finds out by its idle
+   * timeout (RFC 9000 §10.1). What dropping a connection without closing it amounts to.
+   */
+  silent: 'silent',
+} as const;
+export type QuicCloseMode = (typeof QuicCloseMode)[keyof typeof QuicCloseMode];
+
+/** An input to the QUIC reducer. Every input carries `now` (ms). */
+export type QuicInput =
+  | BaseInput<{
+      readonly mode: QuicCloseMode;
+      /** The application error code (62 bits, default 0); sent as NO_ERROR before 1-RTT keys exist. */
+      readonly errorCode?: bigint;
+      readonly reason?: string;
+    }>
+  /** One UDP datagram from the peer (one or more coalesced packets, RFC 9000 §12.2). */
+  | { readonly type: 'datagram'; readonly now: number; readonly data: Uint8Array; readonly from?: string }
+  /** Application data for stream `stream` (opened on first use when it is ours, RFC 9000 §2.1). */
+  | { readonly type: 'write'; readonly now: number; readonly stream: StreamId; readonly data: Uint8Array }
+  /** The application has written all of stream `stream`: a FIN follows its data. */
+  | { readonly type: 'end'; readonly now: number; readonly stream: StreamId };
+
+export type QuicInputType = QuicInput['type'];
+
+/**
+ * An effect of the QUIC reducer: `transmit` (one UDP datagram, at most 1200 bytes), `handshakeComplete`,
+ * `closed {error?}`, and per stream `deliver` (the peer's data, in order) and `peerClosed` (the peer's FIN,
+ * after all its data).
+ */
+export type QuicEffect =
+  | BaseEffect
+  | { readonly type: 'deliver'; readonly stream: StreamId; readonly data: Uint8Array }
+  | { readonly type: 'peerClosed'; readonly stream: StreamId };
+
+export type QuicEffectType = QuicEffect['type'];
