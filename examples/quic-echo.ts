@@ -13,6 +13,9 @@ const pem = (name: string) => readFileSync(new URL(name, certs), 'utf8');
 const text = process.argv[2] ?? 'hello over quic';
 
 const server = await quicListen({ cert: pem('server-ec-chain.pem'), key: pem('server-ec-key.pem'), alpn: ['echo'] });
+// The server's connection ends once its draining period (3 × PTO after our CONNECTION_CLOSE) is over.
+let serverConnectionClosed!: () => void;
+const serverClosed = new Promise<void>((resolve) => (serverConnectionClosed = resolve));
 server.connections.subscribe((conn) => {
   console.log(`[server] connection: ${conn.info.cipherSuite}, ALPN ${conn.info.alpn}`);
   conn.incoming$.subscribe((stream) => {
@@ -25,7 +28,13 @@ server.connections.subscribe((conn) => {
       },
     });
   });
-  conn.closed$.subscribe({ error: (e: Error) => console.log(`[server] peer closed: ${e.message}`) });
+  conn.closed$.subscribe({
+    error: (e: Error) => {
+      console.log(`[server] peer closed: ${e.message}`);
+      serverConnectionClosed();
+    },
+    complete: () => serverConnectionClosed(),
+  });
 });
 
 const conn = await firstValueFrom(quicConnect({ host: '127.0.0.1', port: server.port, ca: pem('ca-cert.pem'), servername: 'localhost', alpn: ['echo'] }));
@@ -37,6 +46,6 @@ stream.end();
 console.log(`[client] sent "${text}", got "${Buffer.concat(await answer).toString()}"`);
 conn.close({ errorCode: 0x2an, reason: 'done' });
 await lastValueFrom(conn.closed$, { defaultValue: undefined }).catch(() => undefined);
-await new Promise((r) => setTimeout(r, 200)); // let the server drain
+await serverClosed;
 await server.close();
 console.log('quic-echo: done');
