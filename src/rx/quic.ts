@@ -14,7 +14,7 @@ import { TlsError } from '../core/errors.js';
 import type { Effect, HandshakeInfo } from '../core/types.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
-import { createVerifier } from '../crypto/x509.js';
+import { createVerifier } from '../node/verifier.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicState } from '../quic/connection.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';

@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { TlsError } from '../../src/core/errors.js';
-import { loadCertificateChain, loadPrivateKey, signWithKeyObject } from '../../src/crypto/keys.js';
+import { loadCertificateChain, loadPrivateKey } from '../../src/crypto/keys.js';
+import { signWithKeyObject } from '../../src/node/keys.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
-import { nodeProvider } from '../../src/crypto/node.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
 import type { SigningKey } from '../../src/crypto/provider.js';
 import { signWithProvider } from '../../src/crypto/signing.js';
 import { verifySignature } from '../../src/crypto/signatures.js';
-import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
+import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import { certificateSpki } from '../../src/crypto/x509.js';
 import { SignatureScheme as S } from '../../src/wire/tls/constants.js';
 
