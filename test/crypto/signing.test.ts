@@ -64,9 +64,18 @@ test('signWithProvider: node:crypto signs ECDSA with random nonces, noble keeps 
   t.deepEqual(signWithProvider(nobleProvider, key, scheme, message), key.sign(scheme, message));
 });
 
-test('signWithKeyObject: RSA keys and keys not made by loadPrivateKey sign by themselves', (t) => {
+test('signWithKeyObject: RSA keys sign RSA-PSS through OpenSSL; keys not made by loadPrivateKey sign by themselves', (t) => {
   const rsa = loadPrivateKey(read('server-rsa-key.pem'));
-  t.is(signWithKeyObject(rsa, S.rsa_pss_rsae_sha256, message), undefined);
+  for (const scheme of rsa.schemes) {
+    const viaNode = signWithKeyObject(rsa, scheme, message);
+    if (!viaNode) return t.fail('no node:crypto RSA signature');
+    t.is(viaNode.length, 256);
+    t.true(verifySignature(scheme, spkiOf('server-rsa'), message, viaNode));
+    // The portable (BigInt) signature of the same key verifies too; PSS salts are random, so they differ.
+    const portable = rsa.sign(scheme, message);
+    t.true(verifySignature(scheme, spkiOf('server-rsa'), message, portable));
+    t.notDeepEqual(portable, viaNode);
+  }
   const sig = signWithProvider(nodeProvider, rsa, S.rsa_pss_rsae_sha256, message);
   t.true(verifySignature(S.rsa_pss_rsae_sha256, spkiOf('server-rsa'), message, sig));
   const own: SigningKey = { kind: 'ed25519', schemes: [S.ed25519], sign: () => new Uint8Array(64).fill(7) };
