@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { Observable, Subscription } from 'rxjs';
 import { nobleProvider } from '../src/crypto/noble.js';
-import { nodeProvider } from '../src/crypto/node.js';
+import { nodeProvider } from '../src/node/nodeProvider.js';
 import type { CryptoProvider } from '../src/crypto/provider.js';
-import { createWorkerPoolProvider, type WorkerPoolProvider } from '../src/crypto/workers.js';
+import { createWorkerPoolProvider, type WorkerPoolProvider } from '../src/node/workers.js';
 import { connect, listen } from '../src/rx/index.js';
 import type { ConnectOptions, ListenOptions, TlsConnection } from '../src/rx/types.js';
 

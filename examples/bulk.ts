@@ -12,9 +12,9 @@
 import { readFileSync } from 'node:fs';
 import { timer } from 'rxjs';
 import { nobleProvider } from '../src/crypto/noble.js';
-import { nodeProvider } from '../src/crypto/node.js';
+import { nodeProvider } from '../src/node/nodeProvider.js';
 import type { CryptoProvider } from '../src/crypto/provider.js';
-import { createWorkerPoolProvider } from '../src/crypto/workers.js';
+import { createWorkerPoolProvider } from '../src/node/workers.js';
 import { connect, listen } from '../src/rx/index.js';
 import type { TlsConnection } from '../src/rx/index.js';
 

@@ -19,7 +19,8 @@ export {
 } from './handshake/session.js';
 export type { CertificateVerifier, CertificateVerdict, VerifyRequest } from './crypto/verifier.js';
 export { nobleProvider, createNobleProvider } from './crypto/noble.js';
-export { nodeProvider } from './crypto/node.js';
-export { createVerifier, insecureVerifier } from './crypto/x509.js';
+export { nodeProvider } from './node/nodeProvider.js';
+export { insecureVerifier } from './crypto/x509.js';
+export { createVerifier, createNodeX509Verifier, type VerifierOptions } from './node/verifier.js';
 export { loadCertificateChain, loadPrivateKey } from './crypto/keys.js';
-export { createWorkerPoolProvider, type WorkerPoolProvider } from './crypto/workers.js';
+export { createWorkerPoolProvider, type WorkerPoolProvider } from './node/workers.js';

@@ -10,7 +10,7 @@ const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
   main: string;
   types: string;
   bin: Record<string, string>;
-  exports: Record<string, string | { types: string; default: string }>;
+  exports: Record<string, string | { types: string; default: string; browser?: string }>;
 };
 
 /** `./dist/src/x/index.js` (or `.d.ts`) → the source it is compiled from, `src/x/index.ts`. */
@@ -18,7 +18,7 @@ const sourceOf = (distPath: string) => distPath.replace(/^\.\/dist\//, '').repla
 
 test('every dist path in package.json is compiled from a source file that exists', (t) => {
   const paths = [pkg.main, pkg.types, ...Object.values(pkg.bin)];
-  for (const e of Object.values(pkg.exports)) if (typeof e !== 'string') paths.push(e.types, e.default);
+  for (const e of Object.values(pkg.exports)) if (typeof e !== 'string') paths.push(e.types, e.default, ...(e.browser ? [e.browser] : []));
   for (const p of paths.filter((x) => x.startsWith('./dist/'))) {
     t.true(existsSync(new URL(sourceOf(p), root)), `${p} ← ${sourceOf(p)}`);
   }
@@ -37,4 +37,19 @@ test('the entry points expose the documented API', async (t) => {
   t.is(typeof core.TlsError, 'function', 'rxtls/core exports TlsError');
   t.is(typeof main.nodeProvider.aead, 'function', 'rxtls exports the node:crypto provider');
   for (const name of ['secure', 'runReducer']) t.is(typeof (operators as Record<string, unknown>)[name], 'function', `rxtls/operators exports ${name}`);
+});
+
+test('rxtls/browser (and the browser condition of rxtls) and rxtls/node expose the portable and the Node-only parts', async (t) => {
+  const root = pkg.exports['.'];
+  t.is(typeof root === 'string' ? undefined : root.browser, './dist/src/browser.js');
+  const browser = (await import('../src/browser.js')) as Record<string, unknown>;
+  for (const name of ['createConnection', 'handleEvents', 'nextTimeout', 'createVerifier', 'loadPrivateKey', 'loadCertificateChain', 'parsePem', 'memoryDuplexPair', 'runReducer', 'certificateAlert']) {
+    t.is(typeof browser[name], 'function', `rxtls/browser exports ${name}`);
+  }
+  t.is(typeof browser.nobleProvider, 'object');
+  t.is(browser.nodeProvider, undefined, 'no node:crypto in the browser entry');
+  const node = (await import('../src/node/index.js')) as Record<string, unknown>;
+  for (const name of ['createWorkerPoolProvider', 'createVerifier', 'createNodeX509Verifier', 'systemRootCertificates', 'signWithKeyObject', 'readPrivateKeyFile']) {
+    t.is(typeof node[name], 'function', `rxtls/node exports ${name}`);
+  }
 });

@@ -125,6 +125,52 @@ export function alertFor(d: TlsErrorDetail): number | undefined {
   }
 }
 
+/**
+ * The alert to send when a peer's certificate is rejected for `code` (RFC 8446 §6.2), the one place this choice
+ * is made; `usage` is what the peer's certificate was checked for (`server`: we are the client).
+ *
+ * | code                   | alert                        | when                                                  |
+ * |------------------------|------------------------------|-------------------------------------------------------|
+ * | no_certificate         | certificate_required (116)   | client usage, empty chain (RFC 8446 §4.4.2.4)         |
+ * | no_certificate         | decode_error (50)            | server usage, empty chain (§4.4.2.4: the client MUST) |
+ * | bad_encoding           | bad_certificate (42)         | a certificate does not parse                          |
+ * | unknown_ca             | unknown_ca (48)              | no path to a trust anchor                             |
+ * | bad_signature          | bad_certificate (42)         | an issuer was found but its signature does not verify |
+ * | expired, not_yet_valid | certificate_expired (45)     | a certificate of the path is outside its validity     |
+ * | not_a_ca               | bad_certificate (42)         | an issuer lacks basicConstraints cA or keyCertSign    |
+ * | path_too_long          | bad_certificate (42)         | pathLenConstraint exceeded, or too many certificates  |
+ * | unsupported            | unsupported_certificate (43) | an unknown critical extension (RFC 5280 §4.2)         |
+ * | bad_usage              | unsupported_certificate (43) | leaf extendedKeyUsage / keyUsage forbids this use     |
+ * | hostname_mismatch      | bad_certificate (42)         | server name / IP not in the leaf's subjectAltName     |
+ *
+ * @example
+ * certificateAlert('expired', 'server'); // 45 (certificate_expired)
+ */
+export function certificateAlert(code: CertificateErrorCode, usage: 'server' | 'client'): number {
+  switch (code) {
+    case 'no_certificate':
+      // RFC 8446 §4.4.2.4: an empty server Certificate MUST be answered with decode_error; a server that requires
+      // client authentication MAY abort with certificate_required.
+      return usage === 'client' ? AlertDescription.certificate_required : AlertDescription.decode_error;
+    case 'unknown_ca':
+      return AlertDescription.unknown_ca;
+    case 'expired':
+    case 'not_yet_valid':
+      return AlertDescription.certificate_expired;
+    case 'unsupported':
+    case 'bad_usage':
+      return AlertDescription.unsupported_certificate;
+    case 'bad_encoding':
+    case 'bad_signature':
+    case 'not_a_ca':
+    case 'path_too_long':
+    case 'hostname_mismatch':
+      return AlertDescription.bad_certificate;
+    default:
+      return assertNever(code);
+  }
+}
+
 /** Shorthands used by the protocol code. */
 export const fail = {
   misbehaved: (alert: number, reason: string): TlsErrorDetail => ({ kind: 'peerMisbehaved', alert, reason }),

@@ -1,27 +1,36 @@
 /**
- * PEM (RFC 7468), certificate chains and private keys for the API layer. This module is not part of the pure
- * core: it uses node:crypto to parse key containers (PKCS#8, SEC1, PKCS#1) and to sign with RSA.
+ * PEM (RFC 7468), certificate chains and private keys for the API layer, in pure JS: this module runs in a
+ * browser as well as in Node (no node:crypto, no Buffer).
  *
- * ECDSA (P-256/SHA-256, P-384/SHA-384) and Ed25519 sign with noble: ECDSA nonces are deterministic (RFC 6979)
- * and signatures DER-encoded. RSA signs through node:crypto with RSASSA-PSS, MGF1 over the same hash and
- * salt length = hash length (RFC 8446 §4.2.3) — never with home-made modular exponentiation.
- * {@link signWithKeyObject} signs with the same key through node:crypto instead (OpenSSL's random ECDSA nonces;
- * the node:crypto provider uses it, see `src/crypto/signing.ts`).
+ * Key containers are read with the DER reader of `src/wire/der.ts`: PKCS#8 (RFC 5208 / RFC 5958), SEC1
+ * (RFC 5915) and PKCS#1 (RFC 8017 App. A.1.2). ECDSA (P-256/SHA-256, P-384/SHA-384) and Ed25519 sign with noble:
+ * ECDSA nonces are deterministic (RFC 6979) and signatures DER-encoded. RSA signs with RSASSA-PSS, MGF1 over the
+ * same hash and salt length = hash length (RFC 8446 §4.2.3), with BigInt arithmetic (`rsa.ts`: CRT, blinding,
+ * checked result). The node:crypto provider (`src/node/`) signs with the same keys through OpenSSL instead.
  *
  * @example
- * const key = loadPrivateKey(fs.readFileSync('server-key.pem', 'utf8'));
- * const chain = loadCertificateChain(fs.readFileSync('server-chain.pem', 'utf8'));
+ * const key = loadPrivateKey(serverKeyPem);
+ * const chain = loadCertificateChain(serverChainPem);
  * key.sign(key.schemes[0]!, content);
  */
-import { Buffer } from 'node:buffer';
-import { KeyObject, constants, createPrivateKey, sign as nodeSign } from 'node:crypto';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { TlsError } from '../core/errors.js';
 import { Reader } from '../wire/reader.js';
-import { DerTag, decodeDerElement } from '../wire/der.js';
+import {
+  DerTag,
+  contextTag,
+  decodeDerElement,
+  decodeDerOctetString,
+  decodeDerOid,
+  decodeDerSequence,
+  decodeDerSmallInt,
+  decodeDerUnsigned,
+  peekDerTag,
+} from '../wire/der.js';
 import { SignatureScheme } from '../wire/tls/constants.js';
 import type { SigningKey } from './provider.js';
+import { RSA_HASHES, bitLength, rsaPssSign, type RsaPrivateKey } from './rsa.js';
 
 /** One PEM block: its label (`CERTIFICATE`, `PRIVATE KEY`, …) and decoded contents. */
 export interface PemBlock {
@@ -48,7 +57,7 @@ export function parsePem(text: string): PemBlock[] {
     if (body.includes(':')) throw misuse(`PEM ${label}: encapsulated headers (encrypted PEM) are not supported`);
     const b64 = body.replace(/\s+/g, '');
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) throw misuse(`PEM ${label}: invalid base64`);
-    out.push({ label, der: new Uint8Array(Buffer.from(b64, 'base64')) });
+    out.push({ label, der: base64Decode(b64) });
   }
   return out;
 }
@@ -70,7 +79,7 @@ export function loadCertificateChain(input: string | Uint8Array | readonly (stri
   const out: Uint8Array[] = [];
   for (const item of items) {
     if (typeof item === 'string' || looksLikePem(item)) {
-      const text = typeof item === 'string' ? item : Buffer.from(item).toString('latin1');
+      const text = typeof item === 'string' ? item : latin1(item);
       const certs = parsePem(text).filter((b) => b.label === 'CERTIFICATE');
       if (certs.length === 0) throw misuse('no PEM CERTIFICATE block found');
       out.push(...certs.map((b) => b.der));
@@ -88,36 +97,125 @@ export function loadCertificateChain(input: string | Uint8Array | readonly (stri
   return out;
 }
 
-/** Key-container formats tried for DER input, in order. */
-const DER_KEY_TYPES = ['pkcs8', 'sec1', 'pkcs1'] as const;
-
-function toKeyObject(input: string | Uint8Array): KeyObject {
-  if (typeof input === 'string' || looksLikePem(input)) {
-    const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
-    const blocks = parsePem(text);
-    if (blocks.some((b) => b.label === 'ENCRYPTED PRIVATE KEY')) throw misuse('encrypted private keys are not supported');
-    const block = blocks.find((b) => /^(|EC |RSA )PRIVATE KEY$/.test(b.label));
-    if (!block) throw misuse('no PEM PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY block found');
-    const type = block.label === 'EC PRIVATE KEY' ? 'sec1' : block.label === 'RSA PRIVATE KEY' ? 'pkcs1' : 'pkcs8';
-    try {
-      return createPrivateKey({ key: Buffer.from(block.der), format: 'der', type });
-    } catch (e) {
-      throw misuse(`cannot parse ${block.label}: ${(e as Error).message}`);
-    }
-  }
-  for (const type of DER_KEY_TYPES) {
-    try {
-      return createPrivateKey({ key: Buffer.from(input), format: 'der', type });
-    } catch {
-      // try the next container format
-    }
-  }
-  throw misuse('cannot parse private key DER (tried PKCS#8, SEC1, PKCS#1)');
+/** Base64 (RFC 4648 §4) to bytes; the input was checked against the alphabet by the caller. */
+function base64Decode(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
 }
 
-function jwkBytes(v: unknown, what: string): Uint8Array {
-  if (typeof v !== 'string') throw misuse(`private key has no ${what}`);
-  return new Uint8Array(Buffer.from(v, 'base64url'));
+/** Bytes as a latin1 string (PEM given as bytes). */
+function latin1(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return s;
+}
+
+/** Key-container formats (as node:crypto names them), tried in this order for DER input. */
+export type KeyContainer = 'pkcs8' | 'sec1' | 'pkcs1';
+const DER_KEY_TYPES: readonly KeyContainer[] = ['pkcs8', 'sec1', 'pkcs1'];
+
+/** Object identifiers of the key algorithms (RFC 5480 §2.1.1, RFC 8410 §3, RFC 8017 App. C). */
+const OID = {
+  ecPublicKey: '1.2.840.10045.2.1',
+  secp256r1: '1.2.840.10045.3.1.7',
+  secp384r1: '1.3.132.0.34',
+  ed25519: '1.3.101.112',
+  rsaEncryption: '1.2.840.113549.1.1.1',
+} as const;
+
+/** A private key read from its container, before it becomes a {@link SigningKey}. */
+type PrivateKeyMaterial =
+  | { readonly type: 'ec'; readonly curve: string; readonly d: Uint8Array }
+  | { readonly type: 'ed25519'; readonly seed: Uint8Array }
+  | { readonly type: 'rsa'; readonly key: RsaPrivateKey }
+  | { readonly type: 'other'; readonly algorithm: string };
+
+/** ECPrivateKey (RFC 5915 §3); `curve` from the PKCS#8 algorithm parameters when wrapped. */
+function decodeSec1(r: Reader, curve?: string): PrivateKeyMaterial {
+  const seq = decodeDerSequence(r);
+  if (decodeDerSmallInt(seq) !== 1) throw new Error('ECPrivateKey version must be 1');
+  const d = decodeDerOctetString(seq);
+  if (peekDerTag(seq) === contextTag(0)) {
+    const params = decodeDerSequence(seq, contextTag(0));
+    const named = decodeDerOid(params);
+    params.expectEnd('ECParameters');
+    if (curve !== undefined && named !== curve) throw new Error('ECPrivateKey curve differs from its algorithm');
+    curve = named;
+  }
+  if (peekDerTag(seq) === contextTag(1)) decodeDerElement(seq); // publicKey: derived from d when needed
+  seq.expectEnd('ECPrivateKey');
+  if (curve === undefined) throw new Error('ECPrivateKey without a named curve');
+  return { type: 'ec', curve, d };
+}
+
+/** RSAPrivateKey (RFC 8017 App. A.1.2), two primes only. */
+function decodePkcs1(r: Reader): PrivateKeyMaterial {
+  const seq = decodeDerSequence(r);
+  if (decodeDerSmallInt(seq) !== 0) throw new Error('multi-prime RSA keys are not supported');
+  const [n, e, d, p, q, dp, dq, qinv] = Array.from({ length: 8 }, () => decodeDerUnsigned(seq)) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+  seq.expectEnd('RSAPrivateKey');
+  // A broken key would sign garbage (or leak a factor through a faulty CRT result): check it once here.
+  if (p * q !== n || e < 3n || dp !== d % (p - 1n) || dq !== d % (q - 1n) || (qinv * q) % p !== 1n) {
+    throw new Error('inconsistent RSA private key');
+  }
+  return { type: 'rsa', key: { n, e, d, p, q, dp, dq, qinv } };
+}
+
+/** PrivateKeyInfo / OneAsymmetricKey (RFC 5208 §5, RFC 5958 §2). */
+function decodePkcs8(r: Reader): PrivateKeyMaterial {
+  const seq = decodeDerSequence(r);
+  const version = decodeDerSmallInt(seq);
+  if (version > 1) throw new Error(`PKCS#8 version ${version}`);
+  const alg = decodeDerSequence(seq);
+  const algorithm = decodeDerOid(alg);
+  const params = alg.remaining > 0 ? decodeDerElement(alg) : undefined;
+  alg.expectEnd('AlgorithmIdentifier');
+  const inner = new Reader(decodeDerOctetString(seq));
+  while (seq.remaining > 0) decodeDerElement(seq); // attributes [0], publicKey [1]: not needed
+  let out: PrivateKeyMaterial;
+  switch (algorithm) {
+    case OID.ecPublicKey: {
+      if (params?.tag !== DerTag.OID) throw new Error('EC key without a named curve');
+      out = decodeSec1(inner, decodeDerOid(new Reader(params.tlv)));
+      break;
+    }
+    case OID.ed25519:
+      // RFC 8410 §7: CurvePrivateKey ::= OCTET STRING (the 32 B seed), parameters absent.
+      if (params) throw new Error('Ed25519 key with parameters');
+      out = { type: 'ed25519', seed: decodeDerOctetString(inner) };
+      break;
+    case OID.rsaEncryption:
+      out = decodePkcs1(inner);
+      break;
+    default:
+      return { type: 'other', algorithm };
+  }
+  inner.expectEnd('privateKey');
+  return out;
+}
+
+function decodeContainer(der: Uint8Array, type: KeyContainer): PrivateKeyMaterial {
+  const r = new Reader(der);
+  const key = type === 'pkcs8' ? decodePkcs8(r) : type === 'sec1' ? decodeSec1(r) : decodePkcs1(r);
+  r.expectEnd('private key');
+  return key;
+}
+
+/** The container of each {@link SigningKey} made by {@link loadPrivateKey} (for the node:crypto provider). */
+const containers = new WeakMap<SigningKey, { readonly der: Uint8Array; readonly type: KeyContainer }>();
+
+/**
+ * The DER container (PKCS#8, SEC1 or PKCS#1) a {@link SigningKey} was loaded from by {@link loadPrivateKey}, or
+ * `undefined` for other keys. For a platform provider that signs with the same key through its own engine
+ * (the node:crypto provider does); not meant for applications.
+ *
+ * @example
+ * const c = privateKeyContainer(key); // { der, type: 'pkcs8' }
+ */
+export function privateKeyContainer(key: SigningKey): { readonly der: Uint8Array; readonly type: KeyContainer } | undefined {
+  return containers.get(key);
 }
 
 /** RSASSA-PSS needs emLen >= 2·hLen + 2 (RFC 8017 §9.1.1 step 3, sLen = hLen). */
@@ -143,82 +241,71 @@ function rsaSchemes(modulusBits: number): number[] {
  * const sig = key.sign(0x0403, content); // DER Ecdsa-Sig-Value
  */
 export function loadPrivateKey(input: string | Uint8Array): SigningKey {
-  const key = toKeyObject(input);
-  const signing = signingKeyFor(key);
-  keyObjects.set(signing, key);
-  return signing;
-}
-
-/** The node:crypto key behind each {@link SigningKey} made by {@link loadPrivateKey}. */
-const keyObjects = new WeakMap<SigningKey, KeyObject>();
-
-/** node:crypto's digest name for each scheme a loaded key can offer (null: Ed25519 signs the message itself). */
-const NODE_DIGESTS = new Map<number, string | null>([
-  [SignatureScheme.ecdsa_secp256r1_sha256, 'sha256'],
-  [SignatureScheme.ecdsa_secp384r1_sha384, 'sha384'],
-  [SignatureScheme.ed25519, null],
-]);
-
-/**
- * Sign `message` with `scheme` using node:crypto (OpenSSL) and the key {@link loadPrivateKey} imported: the same
- * signatures as `key.sign` (DER `Ecdsa-Sig-Value` for ECDSA, 64 B for Ed25519), except that ECDSA nonces are
- * OpenSSL's random ones rather than RFC 6979's. About ten times faster than pure-JS ECDSA signing.
- * Returns `undefined` for a key not made by `loadPrivateKey` and for RSA keys (whose own `sign` already uses
- * node:crypto); throws a TlsError (`apiMisuse`) for a scheme the key does not offer, as `key.sign` does.
- *
- * @example
- * signWithKeyObject(key, 0x0403, content) ?? key.sign(0x0403, content);
- */
-export function signWithKeyObject(key: SigningKey, scheme: number, message: Uint8Array): Uint8Array | undefined {
-  const keyObject = keyObjects.get(key);
-  if (!keyObject || key.kind === 'rsa') return undefined;
-  if (!key.schemes.includes(scheme)) {
-    throw misuse(`this key cannot sign with scheme 0x${scheme.toString(16).padStart(4, '0')}`);
+  let der: Uint8Array;
+  let types: readonly KeyContainer[];
+  let what: string;
+  if (typeof input === 'string' || looksLikePem(input)) {
+    const blocks = parsePem(typeof input === 'string' ? input : latin1(input));
+    if (blocks.some((b) => b.label === 'ENCRYPTED PRIVATE KEY')) throw misuse('encrypted private keys are not supported');
+    const block = blocks.find((b) => /^(|EC |RSA )PRIVATE KEY$/.test(b.label));
+    if (!block) throw misuse('no PEM PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY block found');
+    der = block.der;
+    types = [block.label === 'EC PRIVATE KEY' ? 'sec1' : block.label === 'RSA PRIVATE KEY' ? 'pkcs1' : 'pkcs8'];
+    what = block.label;
+  } else {
+    der = input;
+    types = DER_KEY_TYPES;
+    what = 'private key DER (tried PKCS#8, SEC1, PKCS#1)';
   }
-  const digest = NODE_DIGESTS.get(scheme);
-  if (digest === undefined) return undefined;
-  const sig = digest === null ? nodeSign(null, message, keyObject) : nodeSign(digest, message, { key: keyObject, dsaEncoding: 'der' });
-  return new Uint8Array(sig); // a copy that owns its memory
+  let lastError = '';
+  for (const type of types) {
+    let material: PrivateKeyMaterial;
+    try {
+      material = decodeContainer(der, type);
+    } catch (e) {
+      lastError = (e as Error).message;
+      continue; // try the next container format
+    }
+    const key = signingKeyFor(material);
+    containers.set(key, { der: der.slice(), type });
+    return key;
+  }
+  throw misuse(`cannot parse ${what}: ${lastError}`);
 }
 
-function signingKeyFor(key: KeyObject): SigningKey {
-  const type = key.asymmetricKeyType;
-  const checkScheme = (schemes: readonly number[], scheme: number): void => {
-    if (!schemes.includes(scheme)) {
-      throw misuse(`this key cannot sign with scheme 0x${scheme.toString(16).padStart(4, '0')}`);
-    }
-  };
-  switch (type) {
+function checkScheme(schemes: readonly number[], scheme: number): void {
+  if (!schemes.includes(scheme)) throw misuse(`this key cannot sign with scheme 0x${scheme.toString(16).padStart(4, '0')}`);
+}
+
+/** A fixed-length big-endian scalar: SEC1 §2.3.7 allows a shorter encoding in the wild, so pad to `len`. */
+function scalar(d: Uint8Array, len: number): Uint8Array {
+  if (d.length > len) throw misuse('EC private key is too long for its curve');
+  const out = new Uint8Array(len);
+  out.set(d, len - d.length);
+  return out;
+}
+
+function signingKeyFor(m: PrivateKeyMaterial): SigningKey {
+  switch (m.type) {
     case 'ec': {
-      const curve = key.asymmetricKeyDetails?.namedCurve;
-      const jwk = key.export({ format: 'jwk' });
-      const d = jwkBytes(jwk.d, 'EC private scalar');
-      if (curve === 'prime256v1') {
-        const schemes = [SignatureScheme.ecdsa_secp256r1_sha256];
-        return {
-          kind: 'ecdsa-p256',
-          schemes,
-          sign(scheme, message) {
-            checkScheme(schemes, scheme);
-            return p256.sign(message, d, { prehash: true, format: 'der', extraEntropy: false });
-          },
-        };
-      }
-      if (curve === 'secp384r1') {
-        const schemes = [SignatureScheme.ecdsa_secp384r1_sha384];
-        return {
-          kind: 'ecdsa-p384',
-          schemes,
-          sign(scheme, message) {
-            checkScheme(schemes, scheme);
-            return p384.sign(message, d, { prehash: true, format: 'der', extraEntropy: false });
-          },
-        };
-      }
-      throw misuse(`unsupported EC curve ${curve ?? '(unknown)'}: use P-256 or P-384`);
+      const curve = m.curve === OID.secp256r1 ? p256 : m.curve === OID.secp384r1 ? p384 : undefined;
+      if (!curve) throw misuse(`unsupported EC curve ${m.curve}: use P-256 or P-384`);
+      const p384Key = curve === p384;
+      const d = scalar(m.d, p384Key ? 48 : 32);
+      if (!curve.utils.isValidSecretKey(d)) throw misuse('EC private key is out of range');
+      const schemes = [p384Key ? SignatureScheme.ecdsa_secp384r1_sha384 : SignatureScheme.ecdsa_secp256r1_sha256];
+      return {
+        kind: p384Key ? 'ecdsa-p384' : 'ecdsa-p256',
+        schemes,
+        sign(scheme, message) {
+          checkScheme(schemes, scheme);
+          return curve.sign(message, d, { prehash: true, format: 'der', extraEntropy: false });
+        },
+      };
     }
     case 'ed25519': {
-      const seed = jwkBytes(key.export({ format: 'jwk' }).d, 'Ed25519 seed');
+      if (m.seed.length !== 32) throw misuse('Ed25519 private key must be 32 bytes');
+      const seed = m.seed.slice();
       const schemes = [SignatureScheme.ed25519];
       return {
         kind: 'ed25519',
@@ -230,28 +317,24 @@ function signingKeyFor(key: KeyObject): SigningKey {
       };
     }
     case 'rsa': {
-      const schemes = rsaSchemes(key.asymmetricKeyDetails?.modulusLength ?? 0);
+      const key = m.key;
+      const schemes = rsaSchemes(bitLength(key.n));
       if (schemes.length === 0) throw misuse('RSA key too small for RSASSA-PSS');
-      const hashes: Record<number, string> = {
-        [SignatureScheme.rsa_pss_rsae_sha256]: 'sha256',
-        [SignatureScheme.rsa_pss_rsae_sha384]: 'sha384',
-        [SignatureScheme.rsa_pss_rsae_sha512]: 'sha512',
-      };
+      const hashes = {
+        [SignatureScheme.rsa_pss_rsae_sha256]: RSA_HASHES.sha256,
+        [SignatureScheme.rsa_pss_rsae_sha384]: RSA_HASHES.sha384,
+        [SignatureScheme.rsa_pss_rsae_sha512]: RSA_HASHES.sha512,
+      } as Record<number, (typeof RSA_HASHES)[keyof typeof RSA_HASHES]>;
       return {
         kind: 'rsa',
         schemes,
         sign(scheme, message) {
           checkScheme(schemes, scheme);
-          const sig = nodeSign(hashes[scheme]!, message, {
-            key,
-            padding: constants.RSA_PKCS1_PSS_PADDING,
-            saltLength: constants.RSA_PSS_SALTLEN_DIGEST,
-          });
-          return new Uint8Array(sig);
+          return rsaPssSign(key, hashes[scheme]!, message);
         },
       };
     }
-    default:
-      throw misuse(`unsupported private key type ${type ?? '(unknown)'}: use ECDSA P-256/P-384, Ed25519 or RSA`);
+    case 'other':
+      throw misuse(`unsupported private key type ${m.algorithm}: use ECDSA P-256/P-384, Ed25519 or RSA`);
   }
 }

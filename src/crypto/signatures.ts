@@ -12,12 +12,9 @@
  * Every failure — malformed key or signature, a scheme that does not match the key, a bad signature — is `false`.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { Reader } from '../wire/reader.js';
 import {
   DerTag,
-  bigIntToBytes,
-  bytesToBigInt,
   decodeDerNull,
   decodeDerOid,
   decodeDerSequence,
@@ -28,6 +25,7 @@ import {
 } from '../wire/der.js';
 import { SignatureScheme } from '../wire/tls/constants.js';
 import { type EcdsaCurveName, verifyEcdsaDigest } from './ecdsa.js';
+import { RSA_HASHES, bitLength, emsaPkcs1Verify, emsaPssVerify, rsaVerifyPrimitive, type RsaHash } from './rsa.js';
 
 /** Key types a SubjectPublicKeyInfo can hold, as far as TLS 1.3 is concerned here. */
 export type SpkiKeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519' | 'rsa' | 'unknown';
@@ -83,20 +81,9 @@ function keyTypeOf(k: Spki): SpkiKeyType {
   }
 }
 
-type Hash = (msg: Uint8Array) => Uint8Array;
-interface HashInfo {
-  readonly hash: Hash;
-  readonly len: number;
-  /** DER DigestInfo prefix up to the digest (RFC 8017 §9.2 note 1). */
-  readonly digestInfo: Uint8Array;
-}
-const digestInfoPrefix = (algByte: number, len: number): Uint8Array =>
-  Uint8Array.from([
-    0x30, 0x11 + len, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, algByte, 0x05, 0x00, 0x04, len,
-  ]);
-const SHA256: HashInfo = { hash: (m) => sha256(m), len: 32, digestInfo: digestInfoPrefix(1, 32) };
-const SHA384: HashInfo = { hash: (m) => sha384(m), len: 48, digestInfo: digestInfoPrefix(2, 48) };
-const SHA512: HashInfo = { hash: (m) => sha512(m), len: 64, digestInfo: digestInfoPrefix(3, 64) };
+const SHA256 = RSA_HASHES.sha256;
+const SHA384 = RSA_HASHES.sha384;
+const SHA512 = RSA_HASHES.sha512;
 
 /**
  * Verify `signature` over `message` with the key in `spki` (DER SubjectPublicKeyInfo) under TLS `scheme`
@@ -124,17 +111,17 @@ export function verifySignature(scheme: number, spki: Uint8Array, message: Uint8
           ed25519.verify(signature, message, key.publicKey, { zip215: false })
         );
       case SignatureScheme.rsa_pss_rsae_sha256:
-        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em, bits) => pssVerify(SHA256, message, em, bits));
+        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em, bits) => emsaPssVerify(SHA256, message, em, bits));
       case SignatureScheme.rsa_pss_rsae_sha384:
-        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em, bits) => pssVerify(SHA384, message, em, bits));
+        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em, bits) => emsaPssVerify(SHA384, message, em, bits));
       case SignatureScheme.rsa_pss_rsae_sha512:
-        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em, bits) => pssVerify(SHA512, message, em, bits));
+        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em, bits) => emsaPssVerify(SHA512, message, em, bits));
       case SignatureScheme.rsa_pkcs1_sha256:
-        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em) => pkcs1Verify(SHA256, message, em));
+        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em) => emsaPkcs1Verify(SHA256, message, em));
       case SignatureScheme.rsa_pkcs1_sha384:
-        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em) => pkcs1Verify(SHA384, message, em));
+        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em) => emsaPkcs1Verify(SHA384, message, em));
       case SignatureScheme.rsa_pkcs1_sha512:
-        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em) => pkcs1Verify(SHA512, message, em));
+        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em) => emsaPkcs1Verify(SHA512, message, em));
       default:
         return false;
     }
@@ -143,8 +130,8 @@ export function verifySignature(scheme: number, spki: Uint8Array, message: Uint8
   }
 }
 
-/** ECDSA (FIPS 186-5 §6.4.2) over the curve's own hash; the DER signature is parsed strictly here. */
-function verifyEcdsa(curve: EcdsaCurveName, h: HashInfo, pub: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
+/** ECDSA (FIPS 186-5 §6.4.2) over `h`; the DER signature is parsed strictly here. */
+function verifyEcdsa(curve: EcdsaCurveName, h: RsaHash, pub: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   const { r, s } = parseEcdsaSignature(sig);
   return verifyEcdsaDigest(curve, pub, h.hash(message), r, s);
 }
@@ -158,98 +145,58 @@ function verifyRsa(publicKey: Uint8Array, sig: Uint8Array, check: (em: Uint8Arra
   const n = decodeDerUnsigned(seq);
   const e = decodeDerUnsigned(seq);
   seq.expectEnd('RSAPublicKey');
-  const modBits = n.toString(2).length;
+  const modBits = bitLength(n);
   if (modBits < RSA_MIN_BITS || modBits > RSA_MAX_BITS || (n & 1n) === 0n) return false;
   // An odd exponent, 3 <= e < 2^256, keeps the exponentiation cheap and rules out degenerate keys.
   if (e < 3n || (e & 1n) === 0n || e >= 1n << 256n) return false;
-  const k = Math.ceil(modBits / 8);
-  // §8.1.2 step 1: the signature is exactly k octets; §5.2.2: s < n.
-  if (sig.length !== k) return false;
-  const s = bytesToBigInt(sig);
-  if (s >= n) return false;
-  const m = modPow(s, e, n);
-  return check(bigIntToBytes(m, k), modBits);
-}
-
-/** Square-and-multiply on public values only. */
-function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
-  let result = 1n;
-  let b = base % mod;
-  for (let e = exp; e > 0n; e >>= 1n) {
-    if (e & 1n) result = (result * b) % mod;
-    b = (b * b) % mod;
-  }
-  return result;
-}
-
-/** MGF1 (RFC 8017 App. B.2.1). */
-function mgf1(h: HashInfo, seed: Uint8Array, len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  const block = new Uint8Array(seed.length + 4);
-  block.set(seed);
-  for (let counter = 0, off = 0; off < len; counter++, off += h.len) {
-    new DataView(block.buffer).setUint32(seed.length, counter);
-    out.set(h.hash(block).subarray(0, Math.min(h.len, len - off)), off);
-  }
-  return out;
+  const em = rsaVerifyPrimitive({ n, e }, sig);
+  return em !== undefined && check(em, modBits);
 }
 
 /**
- * EMSA-PSS-VERIFY (RFC 8017 §9.1.2) with MGF1 over the same hash and sLen = hLen (RFC 8446 §4.2.3).
- * `em` is the k-octet output of RSAVP1; emBits = modBits - 1.
+ * A certificate signature algorithm (RFC 5280 §4.1.1.2) as far as verification needs it: the key type, the
+ * hash and, for RSASSA-PSS (RFC 4055 §3.1), the MGF1 hash and salt length.
  */
-function pssVerify(h: HashInfo, message: Uint8Array, em: Uint8Array, modBits: number): boolean {
-  const emBits = modBits - 1;
-  const emLen = Math.ceil(emBits / 8);
-  // §8.1.2 step 2c: EM = I2OSP(m, emLen); when emLen < k the extra leading octet must be zero.
-  if (em.length > emLen) {
-    if (em[0] !== 0) return false;
-    em = em.subarray(em.length - emLen);
-  }
-  const hLen = h.len;
-  const sLen = hLen;
-  if (emLen < hLen + sLen + 2) return false; // step 3
-  if (em[emLen - 1] !== 0xbc) return false; // step 4
-  const dbLen = emLen - hLen - 1;
-  const maskedDB = em.subarray(0, dbLen); // step 5
-  const H = em.subarray(dbLen, dbLen + hLen);
-  const topBits = 8 * emLen - emBits; // step 6: the leftmost bits must be zero
-  const topMask = 0xff >> topBits;
-  if ((maskedDB[0]! & ~topMask & 0xff) !== 0) return false;
-  const db = mgf1(h, H, dbLen); // steps 7-8
-  for (let i = 0; i < dbLen; i++) db[i] ^= maskedDB[i]!;
-  db[0] &= topMask; // step 9
-  const psLen = emLen - hLen - sLen - 2; // step 10
-  for (let i = 0; i < psLen; i++) if (db[i] !== 0) return false;
-  if (db[psLen] !== 0x01) return false;
-  const salt = db.subarray(dbLen - sLen); // step 11
-  const mPrime = new Uint8Array(8 + hLen + sLen); // step 12: M' = 0^8 || mHash || salt
-  mPrime.set(h.hash(message), 8);
-  mPrime.set(salt, 8 + hLen);
-  return bytesEqual(h.hash(mPrime), H); // steps 13-14
-}
+export type SignatureAlgorithm =
+  | { readonly kind: 'ecdsa'; readonly hash: RsaHash['name'] }
+  | { readonly kind: 'ed25519' }
+  | { readonly kind: 'rsa-pkcs1'; readonly hash: RsaHash['name'] }
+  | { readonly kind: 'rsa-pss'; readonly hash: RsaHash['name']; readonly mgfHash: RsaHash['name']; readonly saltLength: number };
 
 /**
- * RSASSA-PKCS1-v1_5 verification by re-encoding (RFC 8017 §8.2.2 step 3-4, EMSA-PKCS1-v1_5 §9.2):
- * EM = 0x00 || 0x01 || PS (0xff…, ≥ 8 octets) || 0x00 || DigestInfo. Comparing the whole encoding avoids
- * the parsing flaws of Bleichenbacher'06-style signature forgery.
+ * Verify a signature made with a certificate signature algorithm (X.509 signatures, RFC 5280 §4.1.1.3;
+ * algorithms of RFC 3279, RFC 4055, RFC 5758, RFC 8410) with the key in `spki`. Unlike {@link verifySignature}
+ * the ECDSA hash is not tied to the curve (ecdsa-with-SHA384 under a P-256 key is valid X.509).
+ *
+ * @returns true only for a valid signature whose algorithm matches the key type; never throws.
+ * @example
+ * verifyWithAlgorithm({ kind: 'ecdsa', hash: 'sha256' }, issuerSpki, tbsCertificate, signatureValue);
  */
-function pkcs1Verify(h: HashInfo, message: Uint8Array, em: Uint8Array): boolean {
-  const tLen = h.digestInfo.length + h.len;
-  const k = em.length;
-  if (k < tLen + 11) return false;
-  const expected = new Uint8Array(k).fill(0xff);
-  expected[0] = 0x00;
-  expected[1] = 0x01;
-  expected[k - tLen - 1] = 0x00;
-  expected.set(h.digestInfo, k - tLen);
-  expected.set(h.hash(message), k - h.len);
-  return bytesEqual(expected, em);
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
+export function verifyWithAlgorithm(alg: SignatureAlgorithm, spki: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    const key = parseSpki(spki);
+    const type = keyTypeOf(key);
+    switch (alg.kind) {
+      case 'ecdsa':
+        return (
+          (type === 'ecdsa-p256' || type === 'ecdsa-p384') &&
+          verifyEcdsa(type === 'ecdsa-p256' ? 'p256' : 'p384', RSA_HASHES[alg.hash], key.publicKey, message, signature)
+        );
+      case 'ed25519':
+        return type === 'ed25519' && key.publicKey.length === 32 && signature.length === 64 && ed25519.verify(signature, message, key.publicKey, { zip215: false });
+      case 'rsa-pkcs1':
+        return type === 'rsa' && verifyRsa(key.publicKey, signature, (em) => emsaPkcs1Verify(RSA_HASHES[alg.hash], message, em));
+      case 'rsa-pss':
+        return (
+          type === 'rsa' &&
+          verifyRsa(key.publicKey, signature, (em, bits) =>
+            emsaPssVerify(RSA_HASHES[alg.hash], message, em, bits, alg.saltLength, RSA_HASHES[alg.mgfHash]),
+          )
+        );
+      default:
+        return false;
+    }
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,8 @@
 /**
- * Certificate verification contract used by the TLS core. Implementations must be deterministic given `now`
- * (no clock inside): the core passes the time of the input being reduced.
+ * Certificate verification contract used by the TLS core (RFC 8446 §4.4.2.4). Implementations must be
+ * deterministic given `now` (no clock inside): the core passes the time of the input being reduced. A verifier
+ * answers with a reason ({@link CertificateErrorCode}), never an alert: the handshake maps the reason to the
+ * alert it sends in one place (`certificateAlert` in src/core/errors.ts).
  */
 import type { CertificateErrorCode } from '../core/errors.js';
 
@@ -15,9 +17,9 @@ export type CertificateVerdict =
     }
   | {
       readonly ok: false;
-      /** Alert to send (RFC 8446 §6.2): bad_certificate, unknown_ca, certificate_expired, … */
-      readonly alert: number;
+      /** Why: the TLS alert for it is `certificateAlert(code, usage)` (src/core/errors.ts), not the verifier's choice. */
       readonly code: CertificateErrorCode;
+      /** A human-readable explanation naming the certificate concerned. */
       readonly reason: string;
     };
 

@@ -1,34 +1,26 @@
 /**
- * X.509 path validation (RFC 5280 §6, simplified) behind the {@link CertificateVerifier} contract.
+ * X.509 path validation (RFC 5280 §6, simplified) behind the {@link CertificateVerifier} contract, in pure JS:
+ * it runs in a browser as well as in Node. No clock: every check uses `req.now`.
  *
- * Signatures, issuer/subject matching (`checkIssued`: names, key identifiers, the issuer's keyUsage), host names
- * and IP addresses go through node:crypto `X509Certificate`; the fields node does not expose (validity to the
- * second, basicConstraints pathLen, keyUsage, extendedKeyUsage, critical extensions, the SPKI bytes) are read
- * with the DER reader. No clock: every check uses `req.now`.
+ * ASN.1: certificates are read with the DER reader of `src/wire/der.ts` rather than a library such as
+ * `@peculiar/asn1-x509` (+ `asn1-schema`, `asn1js`, `pvtsutils`, `tslib`). The reader already parsed
+ * certificates for the fields node:crypto did not expose, is strict DER (minimal lengths and integers), and
+ * what was missing — names, subjectAltName, key identifiers, signature algorithms — is a few small decoders
+ * here; a schema library would add four dependencies and a second way of reading DER to a core that otherwise
+ * depends on noble only.
+ *
+ * Signatures go through {@link verifyWithAlgorithm} (noble for ECDSA and Ed25519, BigInt RSA for PKCS#1 v1.5
+ * and RSASSA-PSS). The three checks that a platform can do in its own way — "did this CA issue that
+ * certificate", "does the signature verify", "does the name match" — are a {@link CertificateChecks} table, so
+ * the node:crypto `X509Certificate` verifier in `src/node/` shares the path logic below.
  *
  * Path building is greedy from the leaf: at each step a trust anchor that issued the current certificate is
  * preferred, otherwise the first not-yet-used certificate of the received chain that issued it. At most
  * {@link MAX_PATH_LENGTH} certificates are chained, so hostile chains cannot loop.
  *
- * Error → alert (RFC 8446 §6.2):
- * | code              | alert                       | when                                                     |
- * |-------------------|-----------------------------|----------------------------------------------------------|
- * | no_certificate    | certificate_required (116)  | client usage, empty chain (RFC 8446 §4.4.2.4)            |
- * | no_certificate    | decode_error (50)           | server usage, empty chain (§4.4.2.4: the client MUST)    |
- * | bad_encoding      | bad_certificate (42)        | a certificate does not parse                             |
- * | unknown_ca        | unknown_ca (48)             | no path to a trust anchor                                |
- * | bad_signature     | bad_certificate (42)        | an issuer was found but its signature does not verify    |
- * | expired, not_yet_valid | certificate_expired (45) | a certificate of the path is outside its validity      |
- * | not_a_ca          | bad_certificate (42)        | an issuer lacks basicConstraints cA                      |
- * | path_too_long     | bad_certificate (42)        | pathLenConstraint exceeded, or > MAX_PATH_LENGTH         |
- * | unsupported       | unsupported_certificate (43)| an unknown critical extension (RFC 5280 §4.2)            |
- * | bad_usage         | unsupported_certificate (43)| leaf extendedKeyUsage / keyUsage forbids this use        |
- * | hostname_mismatch | bad_certificate (42)        | server name / IP not in the leaf's subjectAltName        |
+ * The verifier returns a {@link CertificateErrorCode} and a reason; the TLS alert for it is chosen by
+ * `certificateAlert` in `src/core/errors.ts`.
  */
-import { Buffer } from 'node:buffer';
-import { X509Certificate } from 'node:crypto';
-import { isIP } from 'node:net';
-import { rootCertificates } from 'node:tls';
 import type { CertificateErrorCode } from '../core/errors.js';
 import { TlsError } from '../core/errors.js';
 import { DecodeError, Reader } from '../wire/reader.js';
@@ -36,8 +28,10 @@ import {
   DerTag,
   contextTag,
   decodeDerBits,
+  decodeDerBitString,
   decodeDerBoolean,
   decodeDerElement,
+  decodeDerNull,
   decodeDerOctetString,
   decodeDerOid,
   decodeDerSequence,
@@ -47,6 +41,7 @@ import {
 } from '../wire/der.js';
 import { AlertDescription } from '../wire/tls/constants.js';
 import { loadCertificateChain } from './keys.js';
+import { verifyWithAlgorithm, type SignatureAlgorithm } from './signatures.js';
 import type { CertificateVerdict, CertificateVerifier, VerifyRequest } from './verifier.js';
 
 /** Longest path accepted, leaf and trust anchor included. */
@@ -73,49 +68,225 @@ const EKU = { any: '2.5.29.37.0', serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '
 const KU_DIGITAL_SIGNATURE = 0;
 const KU_KEY_CERT_SIGN = 5;
 
-/** A certificate parsed once: node's view plus the fields read with the DER reader. */
-interface Cert {
+/** A distinguished name (RFC 5280 §4.1.2.4): a canonical form for comparison and a display form. */
+export interface CertificateName {
+  /** Attribute values case-folded and whitespace-collapsed (RFC 5280 §7.1), for issuer/subject matching. */
+  readonly canonical: string;
+  /** `CN=localhost` style, one `type=value` per attribute joined with `, `. */
+  readonly display: string;
+}
+
+/** A certificate parsed once, with every field path validation uses. */
+export interface ParsedCertificate {
   readonly der: Uint8Array;
-  readonly x509: X509Certificate;
+  /** The TBSCertificate TLV: the signed bytes. */
+  readonly tbs: Uint8Array;
+  /** The outer signatureAlgorithm, or the OID when it is not one we verify. */
+  readonly signatureAlgorithm: SignatureAlgorithm | string;
+  /** signatureValue BIT STRING contents. */
+  readonly signature: Uint8Array;
+  readonly issuer: CertificateName;
+  readonly subject: CertificateName;
   readonly notBefore: number;
   readonly notAfter: number;
+  /** The DER SubjectPublicKeyInfo. */
   readonly spki: Uint8Array;
-  readonly criticalUnknown: string[];
+  /** basicConstraints cA. */
+  readonly ca: boolean;
   readonly pathLen?: number;
   /** keyUsage bit string, if the extension is present. */
   readonly keyUsage?: Uint8Array;
   /** extendedKeyUsage OIDs, if the extension is present. */
-  readonly eku?: string[];
-  /**
-   * Issuers whose signature over this certificate has verified. Certificates are parsed once per content
-   * (`parseCert`), so a server's chain is checked against the same issuer objects on every handshake and the
-   * signature is verified once; a re-parsed certificate starts with an empty set.
-   */
-  readonly verifiedBy: WeakSet<Cert>;
+  readonly eku?: readonly string[];
+  /** subjectAltName dNSName entries (as written) and iPAddress entries (4 or 16 B). */
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly Uint8Array[];
+  readonly subjectKeyId?: Uint8Array;
+  readonly authorityKeyId?: Uint8Array;
+  readonly criticalUnknown: readonly string[];
 }
 
-interface TbsFields {
-  notBefore: number;
-  notAfter: number;
-  spki: Uint8Array;
-  extensions: Map<string, { critical: boolean; value: Uint8Array }>;
+/** Attribute short names for display (RFC 4514 §3, plus the usual extras). */
+const ATTRIBUTE_NAMES: Record<string, string> = {
+  '2.5.4.3': 'CN',
+  '2.5.4.4': 'SN',
+  '2.5.4.5': 'serialNumber',
+  '2.5.4.6': 'C',
+  '2.5.4.7': 'L',
+  '2.5.4.8': 'ST',
+  '2.5.4.9': 'street',
+  '2.5.4.10': 'O',
+  '2.5.4.11': 'OU',
+  '2.5.4.42': 'GN',
+  '0.9.2342.19200300.100.1.1': 'UID',
+  '0.9.2342.19200300.100.1.25': 'DC',
+  '1.2.840.113549.1.9.1': 'emailAddress',
+};
+
+/** Directory string tags (X.680 §41): UTF8String, PrintableString, T61String, IA5String, UniversalString, BMPString. */
+const STRING_TAGS = new Set([0x0c, 0x13, 0x14, 0x16, 0x1c, 0x1e]);
+
+function decodeString(tag: number, v: Uint8Array): string {
+  switch (tag) {
+    case 0x0c:
+      return new TextDecoder('utf-8', { fatal: true }).decode(v);
+    case 0x1e: {
+      if (v.length % 2) throw new DecodeError('BMPString of odd length');
+      let s = '';
+      for (let i = 0; i < v.length; i += 2) s += String.fromCharCode((v[i]! << 8) | v[i + 1]!);
+      return s;
+    }
+    case 0x1c: {
+      if (v.length % 4) throw new DecodeError('UniversalString length not a multiple of 4');
+      let s = '';
+      for (let i = 0; i < v.length; i += 4) s += String.fromCodePoint(new DataView(v.buffer, v.byteOffset + i, 4).getUint32(0));
+      return s;
+    }
+    default:
+      return String.fromCharCode(...v);
+  }
 }
 
-/** Certificate and TBSCertificate (RFC 5280 §4.1), as far as the fields used here. */
-function decodeTbs(der: Uint8Array): TbsFields {
+function hexOf(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}
+
+/** Name ::= SEQUENCE OF RelativeDistinguishedName (SET OF AttributeTypeAndValue). */
+function decodeName(r: Reader): CertificateName {
+  const seq = decodeDerSequence(r);
+  const canonical: string[] = [];
+  const display: string[] = [];
+  while (seq.remaining > 0) {
+    const rdn = decodeDerSequence(seq, DerTag.SET);
+    const parts: string[] = [];
+    while (rdn.remaining > 0) {
+      const atv = decodeDerSequence(rdn);
+      const type = decodeDerOid(atv);
+      const value = decodeDerElement(atv);
+      atv.expectEnd('AttributeTypeAndValue');
+      if (STRING_TAGS.has(value.tag)) {
+        const text = decodeString(value.tag, value.value);
+        parts.push(`${type}=${text.trim().replace(/\s+/g, ' ').toLowerCase()}`);
+        display.push(`${ATTRIBUTE_NAMES[type] ?? type}=${text}`);
+      } else {
+        parts.push(`${type}=#${hexOf(value.tlv)}`);
+        display.push(`${ATTRIBUTE_NAMES[type] ?? type}=#${hexOf(value.tlv)}`);
+      }
+    }
+    // A multi-valued RDN is a set: its order does not matter.
+    canonical.push(parts.sort().join('+'));
+  }
+  return { canonical: canonical.join('/'), display: display.join(', ') };
+}
+
+/** Digest algorithm OIDs (RFC 5758 §2 / NIST). */
+const HASH_OIDS: Record<string, 'sha256' | 'sha384' | 'sha512'> = {
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+/** Signature algorithm OIDs without parameters to read (RFC 4055 §5, RFC 5758 §3.2, RFC 8410 §3). */
+const SIMPLE_SIG_ALGS: Record<string, SignatureAlgorithm> = {
+  '1.2.840.113549.1.1.11': { kind: 'rsa-pkcs1', hash: 'sha256' },
+  '1.2.840.113549.1.1.12': { kind: 'rsa-pkcs1', hash: 'sha384' },
+  '1.2.840.113549.1.1.13': { kind: 'rsa-pkcs1', hash: 'sha512' },
+  '1.2.840.10045.4.3.2': { kind: 'ecdsa', hash: 'sha256' },
+  '1.2.840.10045.4.3.3': { kind: 'ecdsa', hash: 'sha384' },
+  '1.2.840.10045.4.3.4': { kind: 'ecdsa', hash: 'sha512' },
+  '1.3.101.112': { kind: 'ed25519' },
+};
+const RSASSA_PSS = '1.2.840.113549.1.1.10';
+const MGF1 = '1.2.840.113549.1.1.8';
+
+/** A hash AlgorithmIdentifier (parameters NULL or absent) as a hash name, or undefined if unsupported. */
+function decodeHashAlgorithm(r: Reader): 'sha256' | 'sha384' | 'sha512' | undefined {
+  const alg = decodeDerSequence(r);
+  const oid = decodeDerOid(alg);
+  if (alg.remaining > 0) decodeDerNull(alg);
+  alg.expectEnd('AlgorithmIdentifier');
+  return HASH_OIDS[oid];
+}
+
+/** AlgorithmIdentifier of a signature (RFC 5280 §4.1.1.2), with RSASSA-PSS-params (RFC 4055 §3.1). */
+function decodeSignatureAlgorithm(r: Reader): SignatureAlgorithm | string {
+  const alg = decodeDerSequence(r);
+  const oid = decodeDerOid(alg);
+  const simple = SIMPLE_SIG_ALGS[oid];
+  if (simple) {
+    // RSA: parameters NULL (RFC 4055 §5, tolerate absence); ECDSA and Ed25519: absent.
+    if (alg.remaining > 0 && simple.kind === 'rsa-pkcs1') decodeDerNull(alg);
+    alg.expectEnd('AlgorithmIdentifier');
+    return simple;
+  }
+  if (oid !== RSASSA_PSS) return oid;
+  // Defaults are SHA-1 (hash and MGF1) and salt 20, which we do not accept: explicit SHA-2 parameters only.
+  const params = decodeDerSequence(alg);
+  alg.expectEnd('AlgorithmIdentifier');
+  let hash: 'sha256' | 'sha384' | 'sha512' | undefined;
+  let mgfHash: 'sha256' | 'sha384' | 'sha512' | undefined;
+  let saltLength = 20;
+  if (peekDerTag(params) === contextTag(0)) {
+    const h = decodeDerSequence(params, contextTag(0));
+    hash = decodeHashAlgorithm(h);
+    h.expectEnd('hashAlgorithm');
+  }
+  if (peekDerTag(params) === contextTag(1)) {
+    const m = decodeDerSequence(params, contextTag(1));
+    const mgf = decodeDerSequence(m);
+    m.expectEnd('maskGenAlgorithm');
+    const mgfOid = decodeDerOid(mgf);
+    const mh = decodeHashAlgorithm(mgf);
+    mgf.expectEnd('MaskGenAlgorithm');
+    mgfHash = mgfOid === MGF1 ? mh : undefined;
+  }
+  if (peekDerTag(params) === contextTag(2)) {
+    const s = decodeDerSequence(params, contextTag(2));
+    saltLength = decodeDerSmallInt(s);
+    s.expectEnd('saltLength');
+  }
+  if (peekDerTag(params) === contextTag(3)) {
+    const t = decodeDerSequence(params, contextTag(3));
+    if (decodeDerSmallInt(t) !== 1) return `${RSASSA_PSS} (trailerField)`;
+    t.expectEnd('trailerField');
+  }
+  params.expectEnd('RSASSA-PSS-params');
+  if (!hash || !mgfHash) return `${RSASSA_PSS} (SHA-1 or unknown hash)`;
+  return { kind: 'rsa-pss', hash, mgfHash, saltLength };
+}
+
+/** GeneralNames (RFC 5280 §4.2.1.6): the dNSName [2] and iPAddress [7] entries. */
+function decodeSubjectAltName(value: Uint8Array): { dnsNames: string[]; ipAddresses: Uint8Array[] } {
+  const outer = new Reader(value);
+  const seq = decodeDerSequence(outer);
+  outer.expectEnd('SubjectAltName');
+  const dnsNames: string[] = [];
+  const ipAddresses: Uint8Array[] = [];
+  while (seq.remaining > 0) {
+    const gn = decodeDerElement(seq);
+    if (gn.tag === 0x82) dnsNames.push(String.fromCharCode(...gn.value));
+    else if (gn.tag === 0x87) ipAddresses.push(gn.value);
+  }
+  return { dnsNames, ipAddresses };
+}
+
+/** Certificate and TBSCertificate (RFC 5280 §4.1). Throws {@link DecodeError} for malformed input. */
+function parseUncached(der: Uint8Array): ParsedCertificate {
   const outer = new Reader(der);
   const cert = decodeDerSequence(outer);
   outer.expectEnd('Certificate');
-  const tbs = decodeDerSequence(cert);
+  const tbsElement = decodeDerElement(cert, DerTag.SEQUENCE);
+  const tbs = new Reader(tbsElement.value);
   if (peekDerTag(tbs) === contextTag(0)) decodeDerElement(tbs); // version
   decodeDerElement(tbs, DerTag.INTEGER); // serialNumber (not necessarily minimal in the wild)
-  decodeDerElement(tbs, DerTag.SEQUENCE); // signature
-  decodeDerElement(tbs, DerTag.SEQUENCE); // issuer
+  const innerAlg = decodeDerElement(tbs, DerTag.SEQUENCE).tlv;
+  const issuer = decodeName(tbs);
   const validity = decodeDerSequence(tbs);
   const notBefore = decodeDerTime(validity);
   const notAfter = decodeDerTime(validity);
   validity.expectEnd('Validity');
-  decodeDerElement(tbs, DerTag.SEQUENCE); // subject
+  const subject = decodeName(tbs);
   const spki = decodeDerElement(tbs, DerTag.SEQUENCE).tlv;
   if (peekDerTag(tbs) === 0x81) decodeDerElement(tbs); // issuerUniqueID
   if (peekDerTag(tbs) === 0x82) decodeDerElement(tbs); // subjectUniqueID
@@ -136,70 +307,103 @@ function decodeTbs(der: Uint8Array): TbsFields {
     }
   }
   tbs.expectEnd('TBSCertificate');
-  decodeDerElement(cert, DerTag.SEQUENCE); // signatureAlgorithm
-  decodeDerElement(cert, DerTag.BIT_STRING); // signatureValue
+  const outerAlgElement = decodeDerElement(cert, DerTag.SEQUENCE);
+  const signature = decodeDerBitString(cert);
   cert.expectEnd('Certificate');
-  return { notBefore, notAfter, spki, extensions };
-}
+  // RFC 5280 §4.1.1.2: signatureAlgorithm MUST contain the same identifier as the signature field of the TBS.
+  if (!sameBytes(innerAlg, outerAlgElement.tlv)) throw new DecodeError('signature algorithms of Certificate and TBSCertificate differ');
+  const signatureAlgorithm = decodeSignatureAlgorithm(new Reader(outerAlgElement.tlv));
 
-/** Parsed certificates by content (bounded): a server's chain is parsed once, not on every handshake. */
-const parsedCerts = new Map<string, Cert>();
-const PARSED_CACHE_SIZE = 256;
-
-function parseCert(der: Uint8Array): Cert {
-  const id = Buffer.from(der).toString('base64');
-  const hit = parsedCerts.get(id);
-  if (hit) return hit;
-  const cert = parseCertUncached(der);
-  if (parsedCerts.size >= PARSED_CACHE_SIZE) parsedCerts.delete(parsedCerts.keys().next().value!);
-  parsedCerts.set(id, cert);
-  return cert;
-}
-
-function parseCertUncached(der: Uint8Array): Cert {
-  const f = decodeTbs(der);
-  const x509 = new X509Certificate(Buffer.from(der));
+  let ca = false;
   let pathLen: number | undefined;
-  const bc = f.extensions.get(EXT.basicConstraints);
+  const bc = extensions.get(EXT.basicConstraints);
   if (bc) {
     // BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER (0..MAX) OPTIONAL }
-    const seq = decodeDerSequence(new Reader(bc.value));
-    if (peekDerTag(seq) === DerTag.BOOLEAN) decodeDerBoolean(seq);
+    const r = new Reader(bc.value);
+    const seq = decodeDerSequence(r);
+    r.expectEnd('BasicConstraints');
+    if (peekDerTag(seq) === DerTag.BOOLEAN) ca = decodeDerBoolean(seq);
     if (seq.remaining > 0) pathLen = decodeDerSmallInt(seq);
     seq.expectEnd('BasicConstraints');
   }
-  let keyUsage: Uint8Array | undefined;
-  const ku = f.extensions.get(EXT.keyUsage);
-  if (ku) keyUsage = decodeDerBits(new Reader(ku.value)).bytes;
+  const ku = extensions.get(EXT.keyUsage);
+  const keyUsage = ku ? decodeDerBits(new Reader(ku.value)).bytes : undefined;
   let eku: string[] | undefined;
-  const ekuExt = f.extensions.get(EXT.extKeyUsage);
+  const ekuExt = extensions.get(EXT.extKeyUsage);
   if (ekuExt) {
     const seq = decodeDerSequence(new Reader(ekuExt.value));
     eku = [];
     while (seq.remaining > 0) eku.push(decodeDerOid(seq));
   }
-  const criticalUnknown = [...f.extensions].filter(([id, e]) => e.critical && !KNOWN_CRITICAL.has(id)).map(([id]) => id);
+  const san = extensions.get(EXT.subjectAltName);
+  const { dnsNames, ipAddresses } = san ? decodeSubjectAltName(san.value) : { dnsNames: [], ipAddresses: [] };
+  const skiExt = extensions.get(EXT.subjectKeyIdentifier);
+  const subjectKeyId = skiExt ? decodeDerOctetString(new Reader(skiExt.value)) : undefined;
+  let authorityKeyId: Uint8Array | undefined;
+  const akiExt = extensions.get(EXT.authorityKeyIdentifier);
+  if (akiExt) {
+    // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, … }
+    const seq = decodeDerSequence(new Reader(akiExt.value));
+    if (peekDerTag(seq) === 0x80) authorityKeyId = decodeDerElement(seq, 0x80).value;
+  }
+  const criticalUnknown = [...extensions].filter(([id, e]) => e.critical && !KNOWN_CRITICAL.has(id)).map(([id]) => id);
   return {
     der,
-    x509,
-    notBefore: f.notBefore,
-    notAfter: f.notAfter,
-    spki: f.spki,
+    tbs: tbsElement.tlv,
+    signatureAlgorithm,
+    signature,
+    issuer,
+    subject,
+    notBefore,
+    notAfter,
+    spki,
+    ca,
+    dnsNames,
+    ipAddresses,
     criticalUnknown,
-    verifiedBy: new WeakSet(),
     ...(pathLen !== undefined ? { pathLen } : {}),
     ...(keyUsage ? { keyUsage } : {}),
     ...(eku ? { eku } : {}),
+    ...(subjectKeyId ? { subjectKeyId } : {}),
+    ...(authorityKeyId ? { authorityKeyId } : {}),
   };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A string key for a byte array (cache and trust-store lookups). */
+function bytesKey(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return s;
+}
+
+/** Parsed certificates by content (bounded): a server's chain is parsed once, not on every handshake. */
+const parsedCerts = new Map<string, ParsedCertificate>();
+const PARSED_CACHE_SIZE = 256;
+
+/**
+ * Parse a DER certificate (RFC 5280 §4.1), cached by content. Throws {@link DecodeError} for malformed input.
+ *
+ * @example
+ * parseCertificate(chain[0]!).subject.display; // 'CN=localhost'
+ */
+export function parseCertificate(der: Uint8Array): ParsedCertificate {
+  const id = bytesKey(der);
+  const hit = parsedCerts.get(id);
+  if (hit) return hit;
+  const cert = parseUncached(der.slice());
+  if (parsedCerts.size >= PARSED_CACHE_SIZE) parsedCerts.delete(parsedCerts.keys().next().value!);
+  parsedCerts.set(id, cert);
+  return cert;
 }
 
 function hasBit(bits: Uint8Array, n: number): boolean {
   return ((bits[n >> 3] ?? 0) & (0x80 >> (n & 7))) !== 0;
-}
-
-/** `CN=localhost` style display name (node's one-attribute-per-line form, joined with `, `). */
-function displayName(name: string): string {
-  return name.split('\n').filter(Boolean).join(', ');
 }
 
 /**
@@ -211,7 +415,7 @@ function displayName(name: string): string {
  */
 export function certificateSpki(der: Uint8Array): Uint8Array {
   try {
-    return decodeTbs(der).spki.slice();
+    return parseCertificate(der).spki.slice();
   } catch (e) {
     throw new DecodeError(`bad certificate: ${(e as Error).message}`, AlertDescription.bad_certificate);
   }
@@ -223,57 +427,177 @@ export function certificateSpki(der: Uint8Array): Uint8Array {
  */
 export function certificateSubject(der: Uint8Array): string {
   try {
-    return displayName(new X509Certificate(Buffer.from(der)).subject);
+    return parseCertificate(der).subject.display;
   } catch (e) {
     throw new DecodeError(`bad certificate: ${(e as Error).message}`, AlertDescription.bad_certificate);
   }
 }
 
+/**
+ * An IPv4 (dotted quad) or IPv6 (RFC 4291 §2.2, with `::` and a trailing dotted quad) literal as 4 or 16 B,
+ * or `undefined` for anything else.
+ *
+ * @example
+ * parseIpAddress('::1'); // 15 zero bytes then 1
+ */
+export function parseIpAddress(s: string): Uint8Array | undefined {
+  const v4 = (t: string): number[] | undefined => {
+    const parts = t.split('.');
+    if (parts.length !== 4) return undefined;
+    const out: number[] = [];
+    for (const p of parts) {
+      if (!/^(0|[1-9]\d{0,2})$/.test(p) || Number(p) > 255) return undefined;
+      out.push(Number(p));
+    }
+    return out;
+  };
+  if (!s.includes(':')) {
+    const b = v4(s);
+    return b ? Uint8Array.from(b) : undefined;
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (t: string): number[] | undefined => {
+    if (t === '') return [];
+    const out: number[] = [];
+    const items = t.split(':');
+    for (const [i, g] of items.entries()) {
+      if (i === items.length - 1 && g.includes('.')) {
+        const b = v4(g);
+        if (!b) return undefined;
+        out.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(g)) {
+        out.push(parseInt(g, 16));
+      } else {
+        return undefined;
+      }
+    }
+    return out;
+  };
+  const head = groups(halves[0]!);
+  const tail = halves.length === 2 ? groups(halves[1]!) : [];
+  if (!head || !tail) return undefined;
+  const fill = 8 - head.length - tail.length;
+  if (halves.length === 2 ? fill < 1 : fill !== 0) return undefined;
+  const all = [...head, ...new Array<number>(halves.length === 2 ? fill : 0).fill(0), ...tail];
+  const out = new Uint8Array(16);
+  all.forEach((g, i) => {
+    out[2 * i] = g >> 8;
+    out[2 * i + 1] = g & 0xff;
+  });
+  return out;
+}
+
+/**
+ * RFC 6125 §6.4 DNS-ID matching against one dNSName: case-insensitive; a wildcard only as the whole leftmost
+ * label (`*.example.com`, no partial wildcards), matching exactly one non-empty label, and not directly under
+ * a top-level label (`*.com` matches nothing).
+ */
+function dnsNameMatches(pattern: string, host: string): boolean {
+  const p = pattern.toLowerCase();
+  if (p === host) return true;
+  if (!p.startsWith('*.')) return false;
+  const rest = p.slice(2);
+  if (!rest.includes('.') || rest.includes('*')) return false;
+  const dot = host.indexOf('.');
+  return dot > 0 && host.slice(dot + 1) === rest;
+}
+
+/**
+ * The platform-dependent checks of path validation. The portable ones ({@link portableChecks}) use this
+ * module's parser and {@link verifyWithAlgorithm}; `src/node/` offers node:crypto `X509Certificate` ones.
+ */
+export interface CertificateChecks {
+  /** RFC 5280 §6.1.3 (a)(4): `issuer`'s subject is `cert`'s issuer (and key identifiers agree when both present). */
+  issued(cert: ParsedCertificate, issuer: ParsedCertificate): boolean;
+  /** RFC 5280 §6.1.3 (a)(1): `cert`'s signature verifies with `issuer`'s public key. */
+  signatureValid(cert: ParsedCertificate, issuer: ParsedCertificate): boolean;
+  /** RFC 6125 §6 / RFC 5280 §4.2.1.6: an error message when `serverName` is not in the leaf's subjectAltName. */
+  nameMismatch(leaf: ParsedCertificate, serverName: string): string | undefined;
+}
+
+/** The pure-JS {@link CertificateChecks}. */
+export const portableChecks: CertificateChecks = {
+  issued(cert, issuer) {
+    if (cert.issuer.canonical !== issuer.subject.canonical) return false;
+    // RFC 5280 §4.2.1.1: the authority key identifier names the issuer's subject key identifier.
+    return !cert.authorityKeyId || !issuer.subjectKeyId || sameBytes(cert.authorityKeyId, issuer.subjectKeyId);
+  },
+  signatureValid(cert, issuer) {
+    const alg = cert.signatureAlgorithm;
+    return typeof alg !== 'string' && verifyWithAlgorithm(alg, issuer.spki, cert.tbs, cert.signature);
+  },
+  nameMismatch(leaf, serverName) {
+    const bare = serverName.startsWith('[') && serverName.endsWith(']') ? serverName.slice(1, -1) : serverName;
+    const ip = parseIpAddress(bare);
+    if (ip) {
+      // RFC 5280 §4.2.1.6: 4 octets for IPv4, 16 for IPv6, compared as octets.
+      return leaf.ipAddresses.some((a) => sameBytes(a, ip)) ? undefined : `IP address ${bare} is not in subjectAltName`;
+    }
+    // A fully qualified name may end in a dot; certificates never carry it. CN is never used (RFC 6125 §6.4.4).
+    const host = (bare.endsWith('.') ? bare.slice(0, -1) : bare).toLowerCase();
+    const ok = host.length > 0 && /^[\x21-\x7e]+$/.test(host) && leaf.dnsNames.some((p) => dnsNameMatches(p, host));
+    return ok ? undefined : `name ${serverName} is not in subjectAltName`;
+  },
+};
+
 type Failure = Extract<CertificateVerdict, { ok: false }>;
-const reject = (code: CertificateErrorCode, alert: number, reason: string): Failure => ({ ok: false, alert, code, reason });
+const reject = (code: CertificateErrorCode, reason: string): Failure => ({ ok: false, code, reason });
 
 /** The trust store: anchors by DER (exact pins) and by subject (issuer lookup). */
 class TrustStore {
   private readonly byDer = new Set<string>();
-  private readonly bySubject = new Map<string, Cert[]>();
-  add(c: Cert): void {
-    const key = Buffer.from(c.der).toString('base64');
+  private readonly bySubject = new Map<string, ParsedCertificate[]>();
+  add(c: ParsedCertificate): void {
+    const key = bytesKey(c.der);
     if (this.byDer.has(key)) return;
     this.byDer.add(key);
-    const list = this.bySubject.get(c.x509.subject) ?? [];
+    const list = this.bySubject.get(c.subject.canonical) ?? [];
     list.push(c);
-    this.bySubject.set(c.x509.subject, list);
+    this.bySubject.set(c.subject.canonical, list);
   }
-  isAnchor(c: Cert): boolean {
-    return this.byDer.has(Buffer.from(c.der).toString('base64'));
+  isAnchor(c: ParsedCertificate): boolean {
+    return this.byDer.has(bytesKey(c.der));
   }
-  issuersOf(c: Cert): readonly Cert[] {
-    return this.bySubject.get(c.x509.issuer) ?? [];
+  issuersOf(c: ParsedCertificate): readonly ParsedCertificate[] {
+    return this.bySubject.get(c.issuer.canonical) ?? [];
   }
 }
 
-let systemRoots: Cert[] | undefined;
-/** node:tls root certificates (Mozilla's store bundled with node), parsed once; unparsable ones skipped. */
-function loadSystemRoots(): Cert[] {
-  if (!systemRoots) {
-    systemRoots = [];
-    for (const pem of rootCertificates) {
-      try {
-        for (const der of loadCertificateChain(pem)) systemRoots.push(parseCert(der));
-      } catch {
-        // a root node ships but we cannot read: it simply anchors nothing
-      }
-    }
-  }
-  return systemRoots;
-}
+/** Certificate input: PEM text, DER, or a list of those (see `loadCertificateChain`). */
+export type CertificateInput = string | Uint8Array | readonly (string | Uint8Array)[];
 
 /** Options of {@link createVerifier}. */
 export interface VerifierOptions {
   /** Trust anchors (PEM text, DER, or a list). When given, system roots are used only with `useSystemRoots`. */
-  readonly ca?: string | Uint8Array | readonly (string | Uint8Array)[];
-  /** Also trust node:tls `rootCertificates`. Defaults to true when `ca` is absent, false otherwise. */
+  readonly ca?: CertificateInput;
+  /** Also trust `systemRoots`. Defaults to true when `ca` is absent, false otherwise. */
   readonly useSystemRoots?: boolean;
+  /**
+   * The platform's root certificates (DER). There are none in a browser; in Node, `createVerifier` of
+   * `src/node/verifier.ts` passes node:tls `rootCertificates`. Unparsable roots are skipped.
+   */
+  readonly systemRoots?: readonly Uint8Array[];
+  /** The platform checks; default {@link portableChecks}. */
+  readonly checks?: CertificateChecks;
+}
+
+/** Parsed system roots, per list given (parsed once, even for several verifiers). */
+const parsedRoots = new WeakMap<readonly Uint8Array[], ParsedCertificate[]>();
+function parseRoots(roots: readonly Uint8Array[]): ParsedCertificate[] {
+  let out = parsedRoots.get(roots);
+  if (!out) {
+    out = [];
+    for (const der of roots) {
+      try {
+        out.push(parseUncached(der));
+      } catch {
+        // a root we cannot read simply anchors nothing
+      }
+    }
+    parsedRoots.set(roots, out);
+  }
+  return out;
 }
 
 /**
@@ -281,135 +605,134 @@ export interface VerifierOptions {
  * chain) → trust anchor: every signature, validity at `req.now`, issuers are CAs (basicConstraints) with
  * keyCertSign when keyUsage is present, pathLenConstraint, no unknown critical extension; for the leaf the
  * extendedKeyUsage for `req.usage` and digitalSignature; for usage `server` with a `serverName`, the name
- * (DNS, `subject: 'never'`, no partial wildcards) or IP literal against subjectAltName. A CA certificate given
- * as an anchor is trusted as is; an exactly pinned leaf (e.g. a self-signed certificate) is accepted alone.
- * Throws a TlsError (`apiMisuse`) when a `ca` certificate does not parse.
+ * (DNS, never the CN, no partial wildcards) or IP literal against subjectAltName. A CA certificate given as an
+ * anchor is trusted as is; an exactly pinned leaf (e.g. a self-signed certificate) is accepted alone.
+ * Throws a TlsError (`apiMisuse`) when a `ca` certificate does not parse, or when system roots are wanted
+ * (explicitly, or by giving no `ca`) but none were supplied.
  *
  * @example
- * const verifier = createVerifier({ ca: fs.readFileSync('ca-cert.pem', 'utf8') });
- * verifier.verify({ chain, usage: 'server', serverName: 'localhost', now });
+ * const verifier = createVerifier({ ca: caPem });
+ * verifier.verify({ chain, usage: 'server', serverName: 'localhost', now }); // { ok: true, subject: 'CN=localhost' }
  */
 export function createVerifier(opts: VerifierOptions = {}): CertificateVerifier {
   const store = new TrustStore();
   if (opts.ca !== undefined) {
     for (const der of loadCertificateChain(opts.ca)) {
       try {
-        store.add(parseCert(der));
+        store.add(parseCertificate(der));
       } catch (e) {
         throw new TlsError({ kind: 'apiMisuse', reason: `cannot parse CA certificate: ${(e as Error).message}` });
       }
     }
   }
-  if (opts.useSystemRoots ?? opts.ca === undefined) for (const c of loadSystemRoots()) store.add(c);
-  return { verify: (req) => verifyChain(store, req) };
+  if (opts.useSystemRoots ?? opts.ca === undefined) {
+    if (!opts.systemRoots) {
+      throw new TlsError({
+        kind: 'apiMisuse',
+        reason: 'no system root certificates on this platform: pass `ca` (or `systemRoots`)',
+      });
+    }
+    for (const c of parseRoots(opts.systemRoots)) store.add(c);
+  }
+  const checks = opts.checks ?? portableChecks;
+  return { verify: (req) => verifyChain(store, checks, req) };
 }
 
-function verifyChain(store: TrustStore, req: VerifyRequest): CertificateVerdict {
+function verifyChain(store: TrustStore, checks: CertificateChecks, req: VerifyRequest): CertificateVerdict {
   if (req.chain.length === 0) {
-    // RFC 8446 §4.4.2.4: an empty server Certificate MUST be answered with decode_error; a server that requires
-    // client authentication MAY abort with certificate_required.
-    return req.usage === 'client'
-      ? reject('no_certificate', AlertDescription.certificate_required, 'the client sent no certificate')
-      : reject('no_certificate', AlertDescription.decode_error, 'the server sent no certificate');
+    return reject('no_certificate', req.usage === 'client' ? 'the client sent no certificate' : 'the server sent no certificate');
   }
-  if (req.chain.length > MAX_CHAIN_LENGTH) {
-    return reject('path_too_long', AlertDescription.bad_certificate, `chain of ${req.chain.length} certificates`);
-  }
-  const certs: Cert[] = [];
+  if (req.chain.length > MAX_CHAIN_LENGTH) return reject('path_too_long', `chain of ${req.chain.length} certificates`);
+  const certs: ParsedCertificate[] = [];
   for (const [i, der] of req.chain.entries()) {
     try {
-      certs.push(parseCert(der));
+      certs.push(parseCertificate(der));
     } catch (e) {
-      return reject('bad_encoding', AlertDescription.bad_certificate, `certificate ${i}: ${(e as Error).message}`);
+      return reject('bad_encoding', `certificate ${i}: ${(e as Error).message}`);
     }
   }
-  const built = buildPath(store, certs);
+  const built = buildPath(store, checks, certs);
   if ('ok' in built) return built;
   const { path, anchor } = built;
   const all = anchor ? [...path, anchor] : path;
 
   // RFC 5280 §6.1.3 (a)(2): every certificate of the path is within its validity period.
   for (const c of all) {
-    const who = displayName(c.x509.subject);
-    if (req.now < c.notBefore) {
-      return reject('not_yet_valid', AlertDescription.certificate_expired, `${who} is not valid before ${iso(c.notBefore)}`);
-    }
-    if (req.now > c.notAfter) {
-      return reject('expired', AlertDescription.certificate_expired, `${who} expired at ${iso(c.notAfter)}`);
-    }
+    const who = c.subject.display;
+    if (req.now < c.notBefore) return reject('not_yet_valid', `${who} is not valid before ${iso(c.notBefore)}`);
+    if (req.now > c.notAfter) return reject('expired', `${who} expired at ${iso(c.notAfter)}`);
   }
   // RFC 5280 §6.1.4 (k), (l), (n): issuers are CAs, pathLen counts the intermediates below, keyCertSign.
   for (let i = 1; i < all.length; i++) {
     const c = all[i]!;
-    const who = displayName(c.x509.subject);
-    if (!c.x509.ca) return reject('not_a_ca', AlertDescription.bad_certificate, `${who} is not a CA but issued a certificate`);
-    if (c.keyUsage && !hasBit(c.keyUsage, KU_KEY_CERT_SIGN)) {
-      return reject('not_a_ca', AlertDescription.bad_certificate, `${who} lacks keyCertSign`);
-    }
+    const who = c.subject.display;
+    if (!c.ca) return reject('not_a_ca', `${who} is not a CA but issued a certificate`);
+    if (c.keyUsage && !hasBit(c.keyUsage, KU_KEY_CERT_SIGN)) return reject('not_a_ca', `${who} lacks keyCertSign`);
     if (c.pathLen !== undefined && i - 1 > c.pathLen) {
-      return reject('path_too_long', AlertDescription.bad_certificate, `${who} allows ${c.pathLen} intermediates, got ${i - 1}`);
+      return reject('path_too_long', `${who} allows ${c.pathLen} intermediates, got ${i - 1}`);
     }
   }
   // RFC 5280 §4.2: a certificate with an unrecognised critical extension MUST be rejected.
   for (const c of path) {
     if (c.criticalUnknown.length > 0) {
-      return reject(
-        'unsupported',
-        AlertDescription.unsupported_certificate,
-        `${displayName(c.x509.subject)} has unsupported critical extension ${c.criticalUnknown.join(', ')}`,
-      );
+      return reject('unsupported', `${c.subject.display} has unsupported critical extension ${c.criticalUnknown.join(', ')}`);
     }
   }
   const leaf = path[0]!;
-  const leafName = displayName(leaf.x509.subject);
+  const leafName = leaf.subject.display;
   // RFC 5280 §4.2.1.12 / RFC 8446 §4.4.2.2: the purpose must allow TLS server (or client) authentication.
   const purpose = req.usage === 'server' ? EKU.serverAuth : EKU.clientAuth;
   if (leaf.eku && !leaf.eku.includes(purpose) && !leaf.eku.includes(EKU.any)) {
-    return reject('bad_usage', AlertDescription.unsupported_certificate, `${leafName} is not for TLS ${req.usage} authentication`);
+    return reject('bad_usage', `${leafName} is not for TLS ${req.usage} authentication`);
   }
   if (leaf.keyUsage && !hasBit(leaf.keyUsage, KU_DIGITAL_SIGNATURE)) {
-    return reject('bad_usage', AlertDescription.unsupported_certificate, `${leafName} lacks digitalSignature key usage`);
+    return reject('bad_usage', `${leafName} lacks digitalSignature key usage`);
   }
   if (req.usage === 'server' && req.serverName !== undefined) {
-    const mismatch = checkName(leaf.x509, req.serverName);
-    if (mismatch) return reject('hostname_mismatch', AlertDescription.bad_certificate, `${leafName}: ${mismatch}`);
+    const mismatch = checks.nameMismatch(leaf, req.serverName);
+    if (mismatch) return reject('hostname_mismatch', `${leafName}: ${mismatch}`);
   }
   return { ok: true, subject: leafName };
 }
 
-/** RFC 6125 §6 (DNS-ID) / RFC 5280 §4.2.1.6 (iPAddress) against subjectAltName; an error message or undefined. */
-function checkName(x509: X509Certificate, serverName: string): string | undefined {
-  const bare = serverName.startsWith('[') && serverName.endsWith(']') ? serverName.slice(1, -1) : serverName;
-  if (isIP(bare)) {
-    return x509.checkIP(bare) ? undefined : `IP address ${bare} is not in subjectAltName`;
-  }
-  // A fully qualified name may end in a dot; certificates never carry it.
-  const host = bare.endsWith('.') ? bare.slice(0, -1) : bare;
-  let ok = false;
-  try {
-    ok = host.length > 0 && x509.checkHost(host, { subject: 'never', wildcards: true, partialWildcards: false }) !== undefined;
-  } catch {
-    // a name node refuses to compare (e.g. with a NUL byte) matches nothing
-  }
-  return ok ? undefined : `name ${serverName} is not in subjectAltName`;
+/**
+ * Issuers whose signature over a certificate has verified, per {@link CertificateChecks}. Certificates are parsed
+ * once per content ({@link parseCertificate}), so a server's chain is checked against the same issuer objects on
+ * every handshake and each signature is verified once; a re-parsed certificate starts afresh. Kept per checks
+ * table so that one implementation's result never stands in for another's.
+ */
+const verifiedCache = new WeakMap<CertificateChecks, WeakMap<ParsedCertificate, WeakSet<ParsedCertificate>>>();
+
+function verifiedBy(checks: CertificateChecks, cert: ParsedCertificate): WeakSet<ParsedCertificate> {
+  let byCert = verifiedCache.get(checks);
+  if (!byCert) verifiedCache.set(checks, (byCert = new WeakMap()));
+  let set = byCert.get(cert);
+  if (!set) byCert.set(cert, (set = new WeakSet()));
+  return set;
 }
 
 /** Greedy path building (see the module comment). `anchor` is null when the leaf itself is pinned. */
-function buildPath(store: TrustStore, certs: readonly Cert[]): { path: Cert[]; anchor: Cert | null } | Failure {
-  const path: Cert[] = [certs[0]!];
+function buildPath(
+  store: TrustStore,
+  checks: CertificateChecks,
+  certs: readonly ParsedCertificate[],
+): { path: ParsedCertificate[]; anchor: ParsedCertificate | null } | Failure {
+  const path: ParsedCertificate[] = [certs[0]!];
   const used = new Set<number>([0]);
   if (store.isAnchor(certs[0]!)) return { path, anchor: null };
   while (path.length < MAX_PATH_LENGTH) {
     const cur = path[path.length - 1]!;
     let badSignature: string | undefined;
-    const issued = (issuer: Cert): boolean => {
-      if (!cur.x509.checkIssued(issuer.x509)) return false;
-      if (cur.verifiedBy.has(issuer)) return true;
-      if (cur.x509.verify(issuer.x509.publicKey)) {
-        cur.verifiedBy.add(issuer);
+    const verified = verifiedBy(checks, cur);
+    const issued = (issuer: ParsedCertificate): boolean => {
+      if (!checks.issued(cur, issuer)) return false;
+      if (verified.has(issuer)) return true;
+      if (checks.signatureValid(cur, issuer)) {
+        verified.add(issuer);
         return true;
       }
-      badSignature = `signature of ${displayName(cur.x509.subject)} by ${displayName(issuer.x509.subject)} does not verify`;
+      const alg = typeof cur.signatureAlgorithm === 'string' ? ` (unsupported algorithm ${cur.signatureAlgorithm})` : '';
+      badSignature = `signature of ${cur.subject.display} by ${issuer.subject.display} does not verify${alg}`;
       return false;
     };
     const anchor = store.issuersOf(cur).find(issued);
@@ -417,13 +740,13 @@ function buildPath(store: TrustStore, certs: readonly Cert[]): { path: Cert[]; a
     const next = certs.findIndex((c, i) => !used.has(i) && issued(c));
     if (next < 0) {
       return badSignature
-        ? reject('bad_signature', AlertDescription.bad_certificate, badSignature)
-        : reject('unknown_ca', AlertDescription.unknown_ca, `no trusted issuer for ${displayName(cur.x509.issuer)}`);
+        ? reject('bad_signature', badSignature)
+        : reject('unknown_ca', `no trusted issuer for ${cur.issuer.display}`);
     }
     used.add(next);
     path.push(certs[next]!);
   }
-  return reject('path_too_long', AlertDescription.bad_certificate, `no trust anchor within ${MAX_PATH_LENGTH} certificates`);
+  return reject('path_too_long', `no trust anchor within ${MAX_PATH_LENGTH} certificates`);
 }
 
 function iso(ms: number): string {

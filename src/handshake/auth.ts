@@ -2,7 +2,7 @@
  * Certificate authentication shared by both roles (RFC 8446 §4.4.2, §4.4.3): checking the peer's
  * Certificate and CertificateVerify, and producing ours.
  */
-import { abort, fail } from '../core/errors.js';
+import { abort, certificateAlert, fail } from '../core/errors.js';
 import { signWithProvider } from '../crypto/signing.js';
 import { certificateSpki } from '../crypto/x509.js';
 import { AlertDescription, SignatureScheme } from '../wire/tls/constants.js';
@@ -50,7 +50,7 @@ export function checkPeerCertificate(cx: HsCx, cert: Certificate, usage: 'server
     now: cx.now,
   });
   if (!verdict.ok) {
-    abort({ kind: 'certificate', alert: verdict.alert, code: verdict.code, reason: verdict.reason });
+    abort({ kind: 'certificate', alert: certificateAlert(verdict.code, usage), code: verdict.code, reason: verdict.reason });
   }
   s.nego = {
     ...s.nego,

@@ -15,7 +15,7 @@ import type { HandshakeInfo } from '../core/types.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import { checkServerIdentity } from '../crypto/identity.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
-import { createVerifier } from '../crypto/x509.js';
+import { createVerifier } from '../node/verifier.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';

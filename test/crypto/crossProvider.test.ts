@@ -2,7 +2,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { nobleProvider } from '../../src/crypto/noble.js';
-import { nodeProvider } from '../../src/crypto/node.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
 import type { AeadAlg, GroupName, HashAlg } from '../../src/crypto/provider.js';
 
 const RUNS = { numRuns: 40 };

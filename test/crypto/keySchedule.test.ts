@@ -16,7 +16,7 @@ import {
   trafficKeys,
 } from '../../src/crypto/keySchedule.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
-import { nodeProvider } from '../../src/crypto/node.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
 import type { CryptoProvider } from '../../src/crypto/provider.js';
 import { concatBytes, hex } from '../vectors/hex.js';
 import * as rfc8448 from '../vectors/rfc8448.js';

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { constants, createPrivateKey, generateKeyPairSync, verify as nodeVerify } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,4 +190,27 @@ test('signing with a scheme the key does not offer is API misuse', (t) => {
   isMisuse(t, () => rsa.sign(S.rsa_pkcs1_sha256, message));
   const ed = loadPrivateKey(read('server-ed-key.pem'));
   isMisuse(t, () => ed.sign(S.ecdsa_secp256r1_sha256, message));
+});
+
+test('RSA-PSS signing in pure JS (BigInt CRT): node:crypto verifies for 2048- and 3072-bit keys; a corrupted key is refused', (t) => {
+  for (const bits of [2048, 3072]) {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: bits });
+    const key = loadPrivateKey(privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    t.is(key.kind, 'rsa');
+    for (const [scheme, hash] of [
+      [S.rsa_pss_rsae_sha256, 'sha256'],
+      [S.rsa_pss_rsae_sha384, 'sha384'],
+      [S.rsa_pss_rsae_sha512, 'sha512'],
+    ] as const) {
+      const sig = key.sign(scheme, message);
+      t.is(sig.length, bits / 8);
+      const ok = nodeVerify(hash, message, { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, sig);
+      t.true(ok, `${bits} ${hash}`);
+    }
+  }
+  // PKCS#1 RSAPrivateKey with one prime altered: p·q ≠ n.
+  const der = new Uint8Array(createPrivateKey(read('server-rsa-key.pem')).export({ type: 'pkcs1', format: 'der' }));
+  const bad = der.slice();
+  bad[bad.length - 200] ^= 0x01;
+  isMisuse(t, () => loadPrivateKey(bad));
 });

@@ -1,218 +1,72 @@
 /**
- * createVerifier against the fixtures (CA → intermediate → leaves) and against certificates generated here with
- * openssl into a temp dir (a leaf issued by a non-CA, a path longer than pathlen:0 allows, a clientAuth-only
- * leaf, a leaf without digitalSignature, a leaf with an unknown critical extension).
+ * The portable certificate verifier (src/crypto/x509.ts): the shared verifier suite, plus what only the
+ * portable module offers (certificate helpers, IP literal parsing, the reason → alert map, no implicit roots).
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { randomInt } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { TlsError, type CertificateErrorCode } from '../../src/core/errors.js';
-import { loadCertificateChain } from '../../src/crypto/keys.js';
-import type { CertificateVerdict, VerifyRequest } from '../../src/crypto/verifier.js';
-import { certificateSpki, certificateSubject, createVerifier, insecureVerifier } from '../../src/crypto/x509.js';
+import { TlsError, certificateAlert, type CertificateErrorCode } from '../../src/core/errors.js';
+import { certificateSpki, certificateSubject, createVerifier, insecureVerifier, parseCertificate, parseIpAddress } from '../../src/crypto/x509.js';
+import { systemRootCertificates } from '../../src/node/systemRoots.js';
 import { DecodeError } from '../../src/wire/reader.js';
 import { AlertDescription as A } from '../../src/wire/tls/constants.js';
+import { certs, chainOf, read, server, verifierSuite } from './verifierSuite.js';
 
-const certs = fileURLToPath(new URL('../fixtures/certs/', import.meta.url));
-const read = (file: string): string => readFileSync(join(certs, file), 'utf8');
-const chainOf = (file: string): Uint8Array[] => loadCertificateChain(read(file));
+verifierSuite('portable', (opts = {}) => createVerifier({ ...opts, systemRoots: systemRootCertificates() }));
 
-/** Fixtures are valid from 2026-11-29 for ten years. */
-const NOW = Date.UTC(2027, 6, 1);
-/** Certificates generated below start at the wall clock, which is after the fixtures' start. */
-const GEN_NOW = Math.max(NOW, Date.now() + 60_000);
-
-const verifier = createVerifier({ ca: read('ca-cert.pem') });
-const server = (chain: readonly Uint8Array[], serverName?: string, now = NOW): VerifyRequest =>
-  serverName === undefined ? { chain, usage: 'server', now } : { chain, usage: 'server', serverName, now };
-
-function rejected(t: import('ava').ExecutionContext, v: CertificateVerdict, code: CertificateErrorCode, alert: number): void {
-  t.false(v.ok, JSON.stringify(v));
-  if (!v.ok) {
-    t.is(v.code, code, v.reason);
-    t.is(v.alert, alert);
-    t.true(v.reason.length > 0);
+test('portable: without `ca` and without system roots (a browser) createVerifier is API misuse', (t) => {
+  for (const make of [() => createVerifier(), () => createVerifier({ useSystemRoots: true, ca: read('ca-cert.pem') })]) {
+    const err = t.throws(make, { instanceOf: TlsError });
+    t.is(err?.kind, 'apiMisuse');
   }
-}
-
-// ---- certificates generated with openssl ----
-const tmp = mkdtempSync(join(tmpdir(), 'rxtls-x509-'));
-test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** Issue a P-256 certificate for `name` signed by `signer` (a fixture or generated name), with `ext` lines. */
-function issue(name: string, signer: { cert: string; key: string }, subject: string, ext: string[]): string {
-  const base = join(tmp, name);
-  writeFileSync(`${base}.cnf`, ext.join('\n') + '\n');
-  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${base}-key.pem`, '-out', `${base}.csr`, '-subj', subject], { stdio: 'pipe' });
-  execFileSync('openssl', ['x509', '-req', '-in', `${base}.csr`, '-CA', signer.cert, '-CAkey', signer.key, '-set_serial', String(randomInt(1, 2 ** 47)), '-days', '3650', '-out', `${base}-cert.pem`, '-extfile', `${base}.cnf`], { stdio: 'pipe' });
-  return readFileSync(`${base}-cert.pem`, 'utf8');
-}
-const fixture = (n: string) => ({ cert: join(certs, `${n}-cert.pem`), key: join(certs, `${n}-key.pem`) });
-const generated = (n: string) => ({ cert: join(tmp, `${n}-cert.pem`), key: join(tmp, `${n}-key.pem`) });
-const SAN = 'subjectAltName=DNS:localhost,IP:127.0.0.1';
-const LEAF = ['basicConstraints=critical,CA:FALSE', SAN];
-
-// ---- valid paths ----
-
-for (const name of ['server-ec', 'server-ed', 'server-rsa', 'server-p384']) {
-  test(`${name}: leaf + intermediate verifies to the CA for localhost`, (t) => {
-    const v = verifier.verify(server(chainOf(`${name}-chain.pem`), 'localhost'));
-    t.deepEqual(v, { ok: true, subject: 'CN=localhost' });
-  });
-}
-
-test('IP literals 127.0.0.1, ::1 and [::1] match the iPAddress SAN entries; other IPs do not', (t) => {
-  const chain = chainOf('server-ec-chain.pem');
-  for (const ip of ['127.0.0.1', '::1', '[::1]', '0:0:0:0:0:0:0:1']) t.true(verifier.verify(server(chain, ip)).ok, ip);
-  rejected(t, verifier.verify(server(chain, '127.0.0.2')), 'hostname_mismatch', A.bad_certificate);
-  rejected(t, verifier.verify(server(chain, '::2')), 'hostname_mismatch', A.bad_certificate);
+  // With `ca` only, nothing else is trusted.
+  t.true(createVerifier({ ca: read('ca-cert.pem') }).verify(server(chainOf('server-ec-chain.pem'), 'localhost')).ok);
 });
 
-test('DNS names: case-insensitive, trailing dot allowed, subdomains and the CN are not used', (t) => {
-  const chain = chainOf('server-ec-chain.pem');
-  t.true(verifier.verify(server(chain, 'LocalHost')).ok);
-  t.true(verifier.verify(server(chain, 'localhost.')).ok);
-  rejected(t, verifier.verify(server(chain, 'a.localhost')), 'hostname_mismatch', A.bad_certificate);
-  rejected(t, verifier.verify(server(chain, '')), 'hostname_mismatch', A.bad_certificate);
-  // No serverName: the name is not checked.
-  t.true(verifier.verify(server(chain)).ok);
+test('certificateAlert: one alert per reason (RFC 8446 §6.2), no_certificate by role', (t) => {
+  const table: [CertificateErrorCode, number][] = [
+    ['unknown_ca', A.unknown_ca],
+    ['expired', A.certificate_expired],
+    ['not_yet_valid', A.certificate_expired],
+    ['hostname_mismatch', A.bad_certificate],
+    ['bad_signature', A.bad_certificate],
+    ['not_a_ca', A.bad_certificate],
+    ['path_too_long', A.bad_certificate],
+    ['bad_encoding', A.bad_certificate],
+    ['unsupported', A.unsupported_certificate],
+    ['bad_usage', A.unsupported_certificate],
+  ];
+  for (const [code, alert] of table) {
+    t.is(certificateAlert(code, 'server'), alert, code);
+    t.is(certificateAlert(code, 'client'), alert, code);
+  }
+  t.is(certificateAlert('no_certificate', 'server'), A.decode_error);
+  t.is(certificateAlert('no_certificate', 'client'), A.certificate_required);
 });
 
-test('wrong-host: hostname_mismatch for localhost, accepted for its own SAN name', (t) => {
-  const chain = chainOf('wrong-host-chain.pem');
-  rejected(t, verifier.verify(server(chain, 'localhost')), 'hostname_mismatch', A.bad_certificate);
-  rejected(t, verifier.verify(server(chain, '127.0.0.1')), 'hostname_mismatch', A.bad_certificate);
-  t.deepEqual(verifier.verify(server(chain, 'other.example')), { ok: true, subject: 'CN=other.example' });
+test('parseIpAddress: IPv4 dotted quads and IPv6 (with ::, embedded IPv4); anything else is undefined', (t) => {
+  t.deepEqual(parseIpAddress('127.0.0.1'), Uint8Array.from([127, 0, 0, 1]));
+  t.deepEqual(parseIpAddress('::1'), Uint8Array.from([...new Array(15).fill(0), 1]));
+  t.deepEqual(parseIpAddress('2001:db8::ff00:42:8329'), Uint8Array.from([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 0x42, 0x83, 0x29]));
+  t.deepEqual(parseIpAddress('::ffff:192.0.2.1'), Uint8Array.from([...new Array(10).fill(0), 0xff, 0xff, 192, 0, 2, 1]));
+  t.deepEqual(parseIpAddress('1:2:3:4:5:6:7:8')?.length, 16);
+  for (const bad of ['', 'localhost', '1.2.3', '1.2.3.4.5', '256.0.0.1', '01.2.3.4', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7::8', 'g::1', '::1%eth0', '[::1]']) {
+    t.is(parseIpAddress(bad), undefined, bad);
+  }
 });
 
-test('client usage: the client certificate (signed by the CA) verifies; serverName is not checked', (t) => {
-  const v = verifier.verify({ chain: chainOf('client-cert.pem'), usage: 'client', serverName: 'nope', now: NOW });
-  t.deepEqual(v, { ok: true, subject: 'CN=rxtls test client' });
-});
-
-test('an intermediate given as trust anchor verifies the leaf alone', (t) => {
-  const v = createVerifier({ ca: read('int-cert.pem') }).verify(server(chainOf('server-ec-cert.pem'), 'localhost'));
-  t.true(v.ok);
-});
-
-test('a pinned self-signed certificate verifies; unpinned it is unknown_ca', (t) => {
-  const chain = chainOf('self-ec-cert.pem');
-  t.true(createVerifier({ ca: read('self-ec-cert.pem') }).verify(server(chain, 'localhost')).ok);
-  rejected(t, verifier.verify(server(chain, 'localhost')), 'unknown_ca', A.unknown_ca);
-});
-
-test('several anchors and system roots together', (t) => {
-  const v = createVerifier({ ca: [read('other-ca-cert.pem'), read('ca-cert.pem')], useSystemRoots: true });
-  t.true(v.verify(server(chainOf('server-rsa-chain.pem'), 'localhost')).ok);
-});
-
-// ---- unknown issuers ----
-
-test('missing intermediate → unknown_ca', (t) => {
-  rejected(t, verifier.verify(server(chainOf('server-ec-cert.pem'), 'localhost')), 'unknown_ca', A.unknown_ca);
-});
-
-test('a chain under an unrelated CA → unknown_ca', (t) => {
-  const other = createVerifier({ ca: read('other-ca-cert.pem') });
-  rejected(t, other.verify(server(chainOf('server-ec-chain.pem'), 'localhost')), 'unknown_ca', A.unknown_ca);
-  // Repeated intermediates are used once: the search ends.
-  const chain = chainOf('server-ec-chain.pem');
-  const int = chain[1]!;
-  rejected(t, other.verify(server([...chain, int, int, int], 'localhost')), 'unknown_ca', A.unknown_ca);
-});
-
-test('the default verifier (system roots) does not trust the test CA', (t) => {
-  rejected(t, createVerifier().verify(server(chainOf('server-ec-chain.pem'), 'localhost')), 'unknown_ca', A.unknown_ca);
-});
-
-// ---- time ----
-
-test('now in 2040 → expired, in 2020 → not_yet_valid (certificate_expired)', (t) => {
-  const chain = chainOf('server-ec-chain.pem');
-  rejected(t, verifier.verify(server(chain, 'localhost', Date.UTC(2040, 0, 1))), 'expired', A.certificate_expired);
-  rejected(t, verifier.verify(server(chain, 'localhost', Date.UTC(2020, 0, 1))), 'not_yet_valid', A.certificate_expired);
-});
-
-test('validity bounds are inclusive to the second (notBefore 2026-11-29T04:31:0xZ)', (t) => {
-  const chain = chainOf('server-ec-cert.pem');
-  const pinned = createVerifier({ ca: read('server-ec-cert.pem') });
-  // openssl prints the leaf's notBefore; the verifier must agree with it exactly.
-  const text = execFileSync('openssl', ['x509', '-in', join(certs, 'server-ec-cert.pem'), '-noout', '-startdate']).toString();
-  const notBefore = Date.parse(text.trim().replace('notBefore=', ''));
-  t.true(pinned.verify(server(chain, 'localhost', notBefore)).ok);
-  rejected(t, pinned.verify(server(chain, 'localhost', notBefore - 1)), 'not_yet_valid', A.certificate_expired);
-});
-
-// ---- structural failures ----
-
-test('a leaf issued by a non-CA certificate (the client cert) → not_a_ca', (t) => {
-  const leaf = issue('by-client', fixture('client'), '/CN=localhost', LEAF);
-  const chain = loadCertificateChain([leaf, read('client-cert.pem')]);
-  rejected(t, verifier.verify(server(chain, 'localhost', GEN_NOW)), 'not_a_ca', A.bad_certificate);
-});
-
-test('an extra CA below an intermediate with pathlen:0 → path_too_long', (t) => {
-  issue('sub-ca', fixture('int'), '/CN=sub CA', ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign']);
-  const leaf = issue('under-sub', generated('sub-ca'), '/CN=localhost', LEAF);
-  const chain = loadCertificateChain([leaf, readFileSync(join(tmp, 'sub-ca-cert.pem'), 'utf8'), read('int-cert.pem')]);
-  rejected(t, verifier.verify(server(chain, 'localhost', GEN_NOW)), 'path_too_long', A.bad_certificate);
-  // With the sub-CA itself trusted the path is short enough.
-  const subTrusted = createVerifier({ ca: readFileSync(join(tmp, 'sub-ca-cert.pem'), 'utf8') });
-  t.true(subTrusted.verify(server(chain, 'localhost', GEN_NOW)).ok);
-});
-
-test('extendedKeyUsage clientAuth only: bad_usage as a server, fine as a client', (t) => {
-  const leaf = issue('client-only', fixture('int'), '/CN=localhost', [...LEAF, 'extendedKeyUsage=clientAuth']);
-  const chain = loadCertificateChain([leaf, read('int-cert.pem')]);
-  rejected(t, verifier.verify(server(chain, 'localhost', GEN_NOW)), 'bad_usage', A.unsupported_certificate);
-  t.true(verifier.verify({ chain, usage: 'client', now: GEN_NOW }).ok);
-});
-
-test('keyUsage without digitalSignature → bad_usage', (t) => {
-  const leaf = issue('no-digsig', fixture('int'), '/CN=localhost', [...LEAF, 'keyUsage=critical,keyAgreement']);
-  const chain = loadCertificateChain([leaf, read('int-cert.pem')]);
-  rejected(t, verifier.verify(server(chain, 'localhost', GEN_NOW)), 'bad_usage', A.unsupported_certificate);
-});
-
-test('an unknown critical extension → unsupported; the same extension non-critical is fine', (t) => {
-  const crit = issue('crit-ext', fixture('int'), '/CN=localhost', [...LEAF, '1.3.6.1.4.1.55555.1=critical,DER:05:00']);
-  rejected(
-    t,
-    verifier.verify(server(loadCertificateChain([crit, read('int-cert.pem')]), 'localhost', GEN_NOW)),
-    'unsupported',
-    A.unsupported_certificate,
-  );
-  const soft = issue('soft-ext', fixture('int'), '/CN=localhost', [...LEAF, '1.3.6.1.4.1.55555.1=DER:05:00']);
-  t.true(verifier.verify(server(loadCertificateChain([soft, read('int-cert.pem')]), 'localhost', GEN_NOW)).ok);
-});
-
-test('a tampered leaf signature → bad_signature', (t) => {
-  const [leaf, int] = chainOf('server-ec-chain.pem');
-  const bad = leaf!.slice();
-  bad[bad.length - 1] ^= 0x01; // last octet of the ECDSA s value: still DER, no longer valid
-  rejected(t, verifier.verify(server([bad, int!], 'localhost')), 'bad_signature', A.bad_certificate);
-});
-
-test('garbage or truncated DER → bad_encoding, for the leaf and for an intermediate', (t) => {
-  const [leaf, int] = chainOf('server-ec-chain.pem');
-  rejected(t, verifier.verify(server([new Uint8Array([0x30, 0x03, 1, 2, 3])])), 'bad_encoding', A.bad_certificate);
-  rejected(t, verifier.verify(server([new Uint8Array([0xde, 0xad, 0xbe, 0xef])])), 'bad_encoding', A.bad_certificate);
-  rejected(t, verifier.verify(server([leaf!.subarray(0, leaf!.length - 10), int!])), 'bad_encoding', A.bad_certificate);
-  rejected(t, verifier.verify(server([leaf!, new Uint8Array([...int!, 0])])), 'bad_encoding', A.bad_certificate);
-});
-
-test('empty chain → no_certificate: decode_error from a server, certificate_required from a client', (t) => {
-  rejected(t, verifier.verify({ chain: [], usage: 'server', now: NOW }), 'no_certificate', A.decode_error);
-  rejected(t, verifier.verify({ chain: [], usage: 'client', now: NOW }), 'no_certificate', A.certificate_required);
-});
-
-test('overlong chains are refused before any work', (t) => {
-  const [leaf, int] = chainOf('server-ec-chain.pem');
-  rejected(t, verifier.verify(server([leaf!, ...new Array(30).fill(int!)])), 'path_too_long', A.bad_certificate);
+test('parseCertificate reads names, SAN, key identifiers and the signature algorithm', (t) => {
+  const leaf = parseCertificate(chainOf('server-ec-cert.pem')[0]!);
+  t.is(leaf.subject.display, 'CN=localhost');
+  t.is(leaf.issuer.display, 'CN=rxtls test intermediate');
+  t.deepEqual(leaf.dnsNames, ['localhost']);
+  t.deepEqual(leaf.ipAddresses.map((a) => a.length), [4, 16]);
+  t.deepEqual(leaf.signatureAlgorithm, { kind: 'ecdsa', hash: 'sha256' });
+  t.false(leaf.ca);
+  const int = parseCertificate(chainOf('int-cert.pem')[0]!);
+  t.true(int.ca);
+  t.is(int.pathLen, 0);
+  t.deepEqual(leaf.authorityKeyId, int.subjectKeyId);
 });
 
 // ---- helpers ----

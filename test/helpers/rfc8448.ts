@@ -21,7 +21,7 @@ export const pinned: CertificateVerifier = {
   verify: (req) =>
     rfcCert.type === 'certificate' && Buffer.compare(req.chain[0]!, rfcCert.body.entries[0]!.cert) === 0
       ? { ok: true, subject: 'CN=rsa' }
-      : { ok: false, alert: 42, code: 'bad_signature', reason: 'not the RFC 8448 certificate' },
+      : { ok: false, code: 'bad_signature', reason: 'not the RFC 8448 certificate' },
 };
 
 export const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');

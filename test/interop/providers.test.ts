@@ -25,9 +25,9 @@ import {
   withTimeout,
 } from '../helpers/peers.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
-import { nodeProvider } from '../../src/crypto/node.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
 import type { CryptoProvider } from '../../src/crypto/provider.js';
-import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
+import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import type { ConnectOptions, SecureOptions } from '../../src/rx/types.js';
 
 const TEST_MS = 60_000;

@@ -24,7 +24,7 @@ import {
   startListener,
   withTimeout,
 } from '../helpers/peers.js';
-import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
+import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import type { ServerOptions } from '../../src/rx/types.js';
 
 const TEST_MS = 60_000;

@@ -1,9 +1,9 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { nobleProvider } from '../../src/crypto/noble.js';
-import { nodeProvider } from '../../src/crypto/node.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
 import type { AeadAlg, CryptoProvider } from '../../src/crypto/provider.js';
-import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
+import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import {
   INITIAL_SALT_V1,
   initialKeys,

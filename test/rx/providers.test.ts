@@ -11,7 +11,7 @@ import { Observable, lastValueFrom, merge, mergeMap, of, toArray } from 'rxjs';
 import { secure, type SecureRoleOptions } from '../../operators/secure.js';
 import { TlsError } from '../../src/core/errors.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
-import { nodeProvider } from '../../src/crypto/node.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
 import type { AeadAlg, BatchCipher, CryptoProvider, RecordJob } from '../../src/crypto/provider.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { connect } from '../../src/rx/connect.js';

@@ -5,7 +5,7 @@ import { handleEvents, shutdownState, handshakeInfo } from '../../src/tls/connec
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
 import type { GroupName } from '../../src/crypto/provider.js';
 import { AlertDescription } from '../../src/wire/tls/constants.js';
-import { nodeProvider } from '../../src/crypto/node.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
 
 const suites: CipherSuiteName[] = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 const groups: GroupName[] = ['x25519', 'secp256r1', 'secp384r1'];

@@ -7,8 +7,8 @@
 import test from 'ava';
 import { createConnection, handleEvents, handshakeInfo, type TlsState } from '../../src/tls/connection.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
-import { nodeProvider } from '../../src/crypto/node.js';
-import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
+import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import type { CryptoProvider, GroupName } from '../../src/crypto/provider.js';
 import type { Effect, Input } from '../../src/core/types.js';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';

@@ -15,7 +15,7 @@
  */
 import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import type { AeadAlg, RecordJob } from './provider.js';
+import type { AeadAlg, RecordJob } from '../crypto/provider.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;

@@ -10,7 +10,7 @@ import {
   unpackBatch,
   workOn,
   type BatchMessage,
-} from '../../src/crypto/batchBuffer.js';
+} from '../../src/node/batchBuffer.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
 import type { AeadAlg, RecordJob } from '../../src/crypto/provider.js';
 

@@ -22,7 +22,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { signWithKeyObject } from './keys.js';
-import { AEAD_KEY_LENGTH, checkHeaderProtection, type Aead, type AeadAlg, type CryptoProvider, type GroupName, type HashAlg, type Hasher, type KeyExchangeKeyPair } from './provider.js';
+import { AEAD_KEY_LENGTH, checkHeaderProtection, type Aead, type AeadAlg, type CryptoProvider, type GroupName, type HashAlg, type Hasher, type KeyExchangeKeyPair } from '../crypto/provider.js';
 
 /** AEAD tag length (RFC 5116 §5.1, RFC 8439 §2.8): 16 B for all TLS 1.3 AEADs. */
 const TAG = 16;

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { nodeProvider } from '../../src/crypto/node.js';
-import { runProviderSuite } from './providerSuite.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
+import { runProviderSuite } from '../crypto/providerSuite.js';
 
 runProviderSuite(test, 'node', nodeProvider, { verify: true });
 

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import test from 'ava';
-import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
+import { createWorkerPoolProvider } from '../../src/node/workers.js';
 
 // In a file of its own: the test replaces `Worker.prototype.postMessage` for a moment, which would touch any
 // other pool running in the same test worker.

@@ -3,14 +3,14 @@ import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { recordNonce } from '../../src/crypto/keySchedule.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
-import { nodeProvider } from '../../src/crypto/node.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
 import type { AeadAlg, RecordJob } from '../../src/crypto/provider.js';
-import { createWorkerPoolProvider } from '../../src/crypto/workers.js';
+import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import { gcmVectors } from '../vectors/gcm.js';
 import { concatBytes } from '../vectors/hex.js';
 import { aeadVector } from '../vectors/rfc8439.js';
 import * as rfc8448 from '../vectors/rfc8448.js';
-import { runProviderSuite } from './providerSuite.js';
+import { runProviderSuite } from '../crypto/providerSuite.js';
 
 const pool = createWorkerPoolProvider({ size: 2 });
 test.after.always(() => pool.close());
@@ -208,7 +208,7 @@ test('workers: close() rejects batches in flight, terminates the threads, and la
 });
 
 test('workers: a process that never calls close() still exits once its batches are done (and per-process flags such as --expose-gc are not passed to workers)', async (t) => {
-  const workersUrl = new URL('../../src/crypto/workers.ts', import.meta.url).href;
+  const workersUrl = new URL('../../src/node/workers.ts', import.meta.url).href;
   const script = `
     const { createWorkerPoolProvider } = await import(${JSON.stringify(workersUrl)});
     const p = createWorkerPoolProvider({ size: 2 });

@@ -8,8 +8,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { nobleProvider } from './noble.js';
-import { AEAD_KEY_LENGTH, type AeadAlg, type BatchCipher, type CryptoProvider, type RecordJob, type SigningKey } from './provider.js';
+import { nobleProvider } from '../crypto/noble.js';
+import { AEAD_KEY_LENGTH, type AeadAlg, type BatchCipher, type CryptoProvider, type RecordJob, type SigningKey } from '../crypto/provider.js';
 import { batchSize, CTL, CTL_WORDS, packBatch, unpackBatch, type BatchDone, type BatchMessage } from './batchBuffer.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */

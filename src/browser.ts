@@ -1,0 +1,50 @@
+/**
+ * `rxtls/browser`: the portable surface of rxtls, for browsers, workers, Deno or any JavaScript engine with
+ * `crypto.getRandomValues`: nothing here imports a `node:` module (test/browser/browser.test.ts bundles this
+ * entry with esbuild for `platform: 'browser'` and runs a handshake in headless Chromium).
+ *
+ * - The sans-IO TLS 1.3 core (RFC 8446): {@link createConnection}, {@link handleEvents}, {@link nextTimeout}, …
+ * - Crypto: the noble provider, PEM / PKCS#8 / SEC1 / PKCS#1 key loading, signature verification.
+ * - Certificates: the portable RFC 5280 verifier. There are no system roots in a browser: pass `ca`.
+ * - RxJS plumbing that needs no sockets: {@link memoryDuplexPair}, {@link runReducer}.
+ *
+ * Not here (yet): the `secure` operator. `operators/secure.ts` imports `appendFileSync` from `node:fs` (key-log
+ * files) and `src/rx/options.ts`, which imports `randomBytes` from `node:crypto` and the Node verifier
+ * (`src/node/verifier.ts`: node:tls system roots). Drive the core directly meanwhile (see the example).
+ *
+ * @example
+ * ```ts
+ * import { createConnection, handleEvents, createVerifier } from 'rxtls/browser';
+ * let client = createConnection({ role: 'client', serverName: 'example.com', verifier: createVerifier({ ca: caPem }) });
+ * let step = handleEvents(client, { type: 'start', now: Date.now() });
+ * for (const e of step.effects) if (e.type === 'transmit') webSocket.send(e.data);
+ * ```
+ */
+export * from './core/index.js';
+export { parseCipherSuites, parseGroups } from './handshake/config.js';
+export {
+  createTicketer,
+  createAntiReplay,
+  encodeSession,
+  decodeSession,
+  type TlsSession,
+  type Ticketer,
+  type AntiReplay,
+} from './handshake/session.js';
+export type { CertificateVerifier, CertificateVerdict, VerifyRequest } from './crypto/verifier.js';
+export { nobleProvider, createNobleProvider } from './crypto/noble.js';
+export {
+  createVerifier,
+  insecureVerifier,
+  certificateSpki,
+  certificateSubject,
+  parseCertificate,
+  portableChecks,
+  type VerifierOptions,
+  type CertificateChecks,
+  type ParsedCertificate,
+} from './crypto/x509.js';
+export { loadCertificateChain, loadPrivateKey, parsePem, type PemBlock } from './crypto/keys.js';
+export { verifySignature, verifyWithAlgorithm, spkiKeyType, type SignatureAlgorithm } from './crypto/signatures.js';
+export { memoryDuplexPair, type MemoryDuplex, type MemoryDuplexOptions } from './rx/duplex.js';
+export { runReducer, type PendingInput, type ReducerSpec } from '../operators/runReducer.js';

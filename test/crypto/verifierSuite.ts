@@ -1,0 +1,312 @@
+/**
+ * The certificate verifier suite, written as a function so that it runs against every implementation
+ * (noble style): the portable verifier (test/crypto/x509.test.ts) and the node:crypto X509Certificate one
+ * (test/node/verifier.test.ts). Fixtures: CA → intermediate → leaves under test/fixtures/certs, plus
+ * certificates generated here with openssl into a temp dir (a leaf issued by a non-CA, a path longer than
+ * pathlen:0 allows, a clientAuth-only leaf, a leaf without digitalSignature, a leaf with an unknown critical
+ * extension).
+ */
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { certificateAlert, type CertificateErrorCode } from '../../src/core/errors.js';
+import { loadCertificateChain } from '../../src/crypto/keys.js';
+import type { CertificateVerdict, CertificateVerifier, VerifyRequest } from '../../src/crypto/verifier.js';
+import { AlertDescription as A } from '../../src/wire/tls/constants.js';
+
+export const certs = fileURLToPath(new URL('../fixtures/certs/', import.meta.url));
+export const read = (file: string): string => readFileSync(join(certs, file), 'utf8');
+export const chainOf = (file: string): Uint8Array[] => loadCertificateChain(read(file));
+
+/** Fixtures are valid from 2026-11-29 for ten years. */
+export const NOW = Date.UTC(2027, 6, 1);
+/** Certificates generated below start at the wall clock, which is after the fixtures' start. */
+export const GEN_NOW = Math.max(NOW, Date.now() + 60_000);
+
+export const server = (chain: readonly Uint8Array[], serverName?: string, now = NOW): VerifyRequest =>
+  serverName === undefined ? { chain, usage: 'server', now } : { chain, usage: 'server', serverName, now };
+
+/** A rejection with `code`, a reason, and `alert` as the alert `certificateAlert` chooses for it. */
+export function rejected(
+  t: import('ava').ExecutionContext,
+  v: CertificateVerdict,
+  code: CertificateErrorCode,
+  alert: number,
+  usage: 'server' | 'client' = 'server',
+): void {
+  t.false(v.ok, JSON.stringify(v));
+  if (!v.ok) {
+    t.is(v.code, code, v.reason);
+    t.is(certificateAlert(v.code, usage), alert);
+    t.true(v.reason.length > 0);
+  }
+}
+
+/** Options every implementation takes: trust anchors, and whether to add the system roots. */
+export interface SuiteOptions {
+  readonly ca?: string | Uint8Array | readonly (string | Uint8Array)[];
+  readonly useSystemRoots?: boolean;
+}
+
+// ---- certificates generated with openssl ----
+export const tmp = mkdtempSync(join(tmpdir(), 'rxtls-x509-'));
+test.after.always(() => rmSync(tmp, { recursive: true, force: true }));
+
+/** Issue a P-256 certificate for `name` signed by `signer` (a fixture or generated name), with `ext` lines. */
+export function issue(name: string, signer: { cert: string; key: string }, subject: string, ext: string[]): string {
+  const base = join(tmp, name);
+  writeFileSync(`${base}.cnf`, ext.join('\n') + '\n');
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${base}-key.pem`, '-out', `${base}.csr`, '-subj', subject], { stdio: 'pipe' });
+  execFileSync('openssl', ['x509', '-req', '-in', `${base}.csr`, '-CA', signer.cert, '-CAkey', signer.key, '-set_serial', String(randomInt(1, 2 ** 47)), '-days', '3650', '-out', `${base}-cert.pem`, '-extfile', `${base}.cnf`], { stdio: 'pipe' });
+  return readFileSync(`${base}-cert.pem`, 'utf8');
+}
+export const fixture = (n: string) => ({ cert: join(certs, `${n}-cert.pem`), key: join(certs, `${n}-key.pem`) });
+export const generated = (n: string) => ({ cert: join(tmp, `${n}-cert.pem`), key: join(tmp, `${n}-key.pem`) });
+export const SAN = 'subjectAltName=DNS:localhost,IP:127.0.0.1';
+export const LEAF = ['basicConstraints=critical,CA:FALSE', SAN];
+
+
+/** A self-signed CA with key `newkey` (openssl req arguments) and subject `subject`. */
+export function makeCa(name: string, newkey: string[], subject: string, digest = 'sha256', sigopts: string[] = []): { cert: string; key: string } {
+  const base = join(tmp, name);
+  execFileSync('openssl', ['req', '-x509', ...newkey, '-nodes', '-keyout', `${base}-key.pem`, '-out', `${base}-cert.pem`, '-days', '3650', `-${digest}`, ...sigopts.flatMap((o) => ['-sigopt', o]), '-subj', subject, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], { stdio: 'pipe' });
+  return generated(name);
+}
+
+/** Like {@link issue}, with the signer's digest and signature options (e.g. RSA-PSS) and a validity in days. */
+export function issueWith(name: string, signer: { cert: string; key: string }, subject: string, ext: string[], digest = 'sha256', sigopts: string[] = [], days = 3650): string {
+  const base = join(tmp, name);
+  writeFileSync(`${base}.cnf`, ext.join('\n') + '\n');
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${base}-key.pem`, '-out', `${base}.csr`, '-subj', subject], { stdio: 'pipe' });
+  execFileSync('openssl', ['x509', '-req', '-in', `${base}.csr`, '-CA', signer.cert, '-CAkey', signer.key, '-set_serial', String(randomInt(1, 2 ** 47)), '-days', String(days), `-${digest}`, ...sigopts.flatMap((o) => ['-sigopt', o]), '-out', `${base}-cert.pem`, '-extfile', `${base}.cnf`], { stdio: 'pipe' });
+  return readFileSync(`${base}-cert.pem`, 'utf8');
+}
+
+const PSS = (saltlen: string): string[] => ['rsa_padding_mode:pss', `rsa_pss_saltlen:${saltlen}`];
+
+/** Certificate signature algorithms exercised by the suite: the CA key and how it signs. */
+const SIGNERS = [
+  { name: 'rsa-pkcs1-sha256', newkey: ['-newkey', 'rsa:2048'], digest: 'sha256', sigopts: [] as string[] },
+  { name: 'rsa-pkcs1-sha512', newkey: ['-newkey', 'rsa:2048'], digest: 'sha512', sigopts: [] as string[] },
+  { name: 'rsa-pss-sha256', newkey: ['-newkey', 'rsa:2048'], digest: 'sha256', sigopts: PSS('digest') },
+  { name: 'rsa-pss-sha384-salt20', newkey: ['-newkey', 'rsa:3072'], digest: 'sha384', sigopts: PSS('20') },
+  { name: 'ecdsa-p384-sha512', newkey: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384'], digest: 'sha512', sigopts: [] as string[] },
+  { name: 'ecdsa-p256-sha384', newkey: ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], digest: 'sha384', sigopts: [] as string[] },
+  { name: 'ed25519', newkey: ['-newkey', 'ed25519'], digest: 'sha256', sigopts: [] as string[] },
+] as const;
+
+/** Register the verifier tests for one implementation; `label` prefixes every title. */
+export function verifierSuite(label: string, createVerifier: (opts?: SuiteOptions) => CertificateVerifier): void {
+  const verifier = createVerifier({ ca: read('ca-cert.pem') });
+
+  // ---- valid paths ----
+
+  for (const name of ['server-ec', 'server-ed', 'server-rsa', 'server-p384']) {
+    test(`${label}: ${name}: leaf + intermediate verifies to the CA for localhost`, (t) => {
+      const v = verifier.verify(server(chainOf(`${name}-chain.pem`), 'localhost'));
+      t.deepEqual(v, { ok: true, subject: 'CN=localhost' });
+    });
+  }
+
+  test(`${label}: IP literals 127.0.0.1, ::1 and [::1] match the iPAddress SAN entries; other IPs do not`, (t) => {
+    const chain = chainOf('server-ec-chain.pem');
+    for (const ip of ['127.0.0.1', '::1', '[::1]', '0:0:0:0:0:0:0:1']) t.true(verifier.verify(server(chain, ip)).ok, ip);
+    rejected(t, verifier.verify(server(chain, '127.0.0.2')), 'hostname_mismatch', A.bad_certificate);
+    rejected(t, verifier.verify(server(chain, '::2')), 'hostname_mismatch', A.bad_certificate);
+  });
+
+  test(`${label}: DNS names: case-insensitive, trailing dot allowed, subdomains and the CN are not used`, (t) => {
+    const chain = chainOf('server-ec-chain.pem');
+    t.true(verifier.verify(server(chain, 'LocalHost')).ok);
+    t.true(verifier.verify(server(chain, 'localhost.')).ok);
+    rejected(t, verifier.verify(server(chain, 'a.localhost')), 'hostname_mismatch', A.bad_certificate);
+    rejected(t, verifier.verify(server(chain, '')), 'hostname_mismatch', A.bad_certificate);
+    // No serverName: the name is not checked.
+    t.true(verifier.verify(server(chain)).ok);
+  });
+
+  test(`${label}: wrong-host: hostname_mismatch for localhost, accepted for its own SAN name`, (t) => {
+    const chain = chainOf('wrong-host-chain.pem');
+    rejected(t, verifier.verify(server(chain, 'localhost')), 'hostname_mismatch', A.bad_certificate);
+    rejected(t, verifier.verify(server(chain, '127.0.0.1')), 'hostname_mismatch', A.bad_certificate);
+    t.deepEqual(verifier.verify(server(chain, 'other.example')), { ok: true, subject: 'CN=other.example' });
+  });
+
+  test(`${label}: client usage: the client certificate (signed by the CA) verifies; serverName is not checked`, (t) => {
+    const v = verifier.verify({ chain: chainOf('client-cert.pem'), usage: 'client', serverName: 'nope', now: NOW });
+    t.deepEqual(v, { ok: true, subject: 'CN=rxtls test client' });
+  });
+
+  test(`${label}: an intermediate given as trust anchor verifies the leaf alone`, (t) => {
+    const v = createVerifier({ ca: read('int-cert.pem') }).verify(server(chainOf('server-ec-cert.pem'), 'localhost'));
+    t.true(v.ok);
+  });
+
+  test(`${label}: a pinned self-signed certificate verifies; unpinned it is unknown_ca`, (t) => {
+    const chain = chainOf('self-ec-cert.pem');
+    t.true(createVerifier({ ca: read('self-ec-cert.pem') }).verify(server(chain, 'localhost')).ok);
+    rejected(t, verifier.verify(server(chain, 'localhost')), 'unknown_ca', A.unknown_ca);
+  });
+
+  test(`${label}: several anchors and system roots together`, (t) => {
+    const v = createVerifier({ ca: [read('other-ca-cert.pem'), read('ca-cert.pem')], useSystemRoots: true });
+    t.true(v.verify(server(chainOf('server-rsa-chain.pem'), 'localhost')).ok);
+  });
+
+  // ---- unknown issuers ----
+
+  test(`${label}: missing intermediate → unknown_ca`, (t) => {
+    rejected(t, verifier.verify(server(chainOf('server-ec-cert.pem'), 'localhost')), 'unknown_ca', A.unknown_ca);
+  });
+
+  test(`${label}: a chain under an unrelated CA → unknown_ca`, (t) => {
+    const other = createVerifier({ ca: read('other-ca-cert.pem') });
+    rejected(t, other.verify(server(chainOf('server-ec-chain.pem'), 'localhost')), 'unknown_ca', A.unknown_ca);
+    // Repeated intermediates are used once: the search ends.
+    const chain = chainOf('server-ec-chain.pem');
+    const int = chain[1]!;
+    rejected(t, other.verify(server([...chain, int, int, int], 'localhost')), 'unknown_ca', A.unknown_ca);
+  });
+
+  test(`${label}: the default verifier (system roots) does not trust the test CA`, (t) => {
+    rejected(t, createVerifier().verify(server(chainOf('server-ec-chain.pem'), 'localhost')), 'unknown_ca', A.unknown_ca);
+  });
+
+  // ---- time ----
+
+  test(`${label}: now in 2040 → expired, in 2020 → not_yet_valid (certificate_expired)`, (t) => {
+    const chain = chainOf('server-ec-chain.pem');
+    rejected(t, verifier.verify(server(chain, 'localhost', Date.UTC(2040, 0, 1))), 'expired', A.certificate_expired);
+    rejected(t, verifier.verify(server(chain, 'localhost', Date.UTC(2020, 0, 1))), 'not_yet_valid', A.certificate_expired);
+  });
+
+  test(`${label}: validity bounds are inclusive to the second (notBefore 2026-11-29T04:31:0xZ)`, (t) => {
+    const chain = chainOf('server-ec-cert.pem');
+    const pinned = createVerifier({ ca: read('server-ec-cert.pem') });
+    // openssl prints the leaf's notBefore; the verifier must agree with it exactly.
+    const text = execFileSync('openssl', ['x509', '-in', join(certs, 'server-ec-cert.pem'), '-noout', '-startdate']).toString();
+    const notBefore = Date.parse(text.trim().replace('notBefore=', ''));
+    t.true(pinned.verify(server(chain, 'localhost', notBefore)).ok);
+    rejected(t, pinned.verify(server(chain, 'localhost', notBefore - 1)), 'not_yet_valid', A.certificate_expired);
+  });
+
+  // ---- structural failures ----
+
+  test(`${label}: a leaf issued by a non-CA certificate (the client cert) → not_a_ca`, (t) => {
+    const leaf = issue('by-client', fixture('client'), '/CN=localhost', LEAF);
+    const chain = loadCertificateChain([leaf, read('client-cert.pem')]);
+    rejected(t, verifier.verify(server(chain, 'localhost', GEN_NOW)), 'not_a_ca', A.bad_certificate);
+  });
+
+  test(`${label}: an extra CA below an intermediate with pathlen:0 → path_too_long`, (t) => {
+    issue('sub-ca', fixture('int'), '/CN=sub CA', ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign']);
+    const leaf = issue('under-sub', generated('sub-ca'), '/CN=localhost', LEAF);
+    const chain = loadCertificateChain([leaf, readFileSync(join(tmp, 'sub-ca-cert.pem'), 'utf8'), read('int-cert.pem')]);
+    rejected(t, verifier.verify(server(chain, 'localhost', GEN_NOW)), 'path_too_long', A.bad_certificate);
+    // With the sub-CA itself trusted the path is short enough.
+    const subTrusted = createVerifier({ ca: readFileSync(join(tmp, 'sub-ca-cert.pem'), 'utf8') });
+    t.true(subTrusted.verify(server(chain, 'localhost', GEN_NOW)).ok);
+  });
+
+  test(`${label}: extendedKeyUsage clientAuth only: bad_usage as a server, fine as a client`, (t) => {
+    const leaf = issue('client-only', fixture('int'), '/CN=localhost', [...LEAF, 'extendedKeyUsage=clientAuth']);
+    const chain = loadCertificateChain([leaf, read('int-cert.pem')]);
+    rejected(t, verifier.verify(server(chain, 'localhost', GEN_NOW)), 'bad_usage', A.unsupported_certificate);
+    t.true(verifier.verify({ chain, usage: 'client', now: GEN_NOW }).ok);
+  });
+
+  test(`${label}: keyUsage without digitalSignature → bad_usage`, (t) => {
+    const leaf = issue('no-digsig', fixture('int'), '/CN=localhost', [...LEAF, 'keyUsage=critical,keyAgreement']);
+    const chain = loadCertificateChain([leaf, read('int-cert.pem')]);
+    rejected(t, verifier.verify(server(chain, 'localhost', GEN_NOW)), 'bad_usage', A.unsupported_certificate);
+  });
+
+  test(`${label}: an unknown critical extension → unsupported; the same extension non-critical is fine`, (t) => {
+    const crit = issue('crit-ext', fixture('int'), '/CN=localhost', [...LEAF, '1.3.6.1.4.1.55555.1=critical,DER:05:00']);
+    rejected(
+      t,
+      verifier.verify(server(loadCertificateChain([crit, read('int-cert.pem')]), 'localhost', GEN_NOW)),
+      'unsupported',
+      A.unsupported_certificate,
+    );
+    const soft = issue('soft-ext', fixture('int'), '/CN=localhost', [...LEAF, '1.3.6.1.4.1.55555.1=DER:05:00']);
+    t.true(verifier.verify(server(loadCertificateChain([soft, read('int-cert.pem')]), 'localhost', GEN_NOW)).ok);
+  });
+
+  test(`${label}: a tampered leaf signature → bad_signature`, (t) => {
+    const [leaf, int] = chainOf('server-ec-chain.pem');
+    const bad = leaf!.slice();
+    bad[bad.length - 1] ^= 0x01; // last octet of the ECDSA s value: still DER, no longer valid
+    rejected(t, verifier.verify(server([bad, int!], 'localhost')), 'bad_signature', A.bad_certificate);
+  });
+
+  test(`${label}: garbage or truncated DER → bad_encoding, for the leaf and for an intermediate`, (t) => {
+    const [leaf, int] = chainOf('server-ec-chain.pem');
+    rejected(t, verifier.verify(server([new Uint8Array([0x30, 0x03, 1, 2, 3])])), 'bad_encoding', A.bad_certificate);
+    rejected(t, verifier.verify(server([new Uint8Array([0xde, 0xad, 0xbe, 0xef])])), 'bad_encoding', A.bad_certificate);
+    rejected(t, verifier.verify(server([leaf!.subarray(0, leaf!.length - 10), int!])), 'bad_encoding', A.bad_certificate);
+    rejected(t, verifier.verify(server([leaf!, new Uint8Array([...int!, 0])])), 'bad_encoding', A.bad_certificate);
+  });
+
+  test(`${label}: empty chain → no_certificate: decode_error from a server, certificate_required from a client`, (t) => {
+    rejected(t, verifier.verify({ chain: [], usage: 'server', now: NOW }), 'no_certificate', A.decode_error);
+    rejected(t, verifier.verify({ chain: [], usage: 'client', now: NOW }), 'no_certificate', A.certificate_required, 'client');
+  });
+
+  test(`${label}: overlong chains are refused before any work`, (t) => {
+    const [leaf, int] = chainOf('server-ec-chain.pem');
+    rejected(t, verifier.verify(server([leaf!, ...new Array(30).fill(int!)])), 'path_too_long', A.bad_certificate);
+  });
+
+  // ---- signature algorithms, names and validity of generated certificates ----
+
+  for (const sgn of SIGNERS) {
+    test(`${label}: a CA signing with ${sgn.name}: the leaf verifies; a flipped signature bit → bad_signature`, (t) => {
+      const ca = makeCa(`ca-${sgn.name}-${label}`, [...sgn.newkey], `/CN=${sgn.name} CA`, sgn.digest, [...sgn.sigopts]);
+      const leaf = loadCertificateChain(issueWith(`leaf-${sgn.name}-${label}`, ca, '/CN=localhost', LEAF, sgn.digest, [...sgn.sigopts]))[0]!;
+      const v = createVerifier({ ca: readFileSync(ca.cert, 'utf8') });
+      t.deepEqual(v.verify(server([leaf], 'localhost', GEN_NOW)), { ok: true, subject: 'CN=localhost' });
+      const bad = leaf.slice();
+      bad[bad.length - 5] ^= 0x01; // inside the signature value, whatever the algorithm
+      rejected(t, v.verify(server([bad], 'localhost', GEN_NOW)), 'bad_signature', A.bad_certificate);
+    });
+  }
+
+  test(`${label}: a leaf signed by an impostor CA with the test CA's name → bad_signature`, (t) => {
+    const impostor = makeCa(`impostor-${label}`, ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/CN=rxtls test CA');
+    const leaf = issueWith(`by-impostor-${label}`, impostor, '/CN=localhost', [...LEAF, 'authorityKeyIdentifier=none', 'subjectKeyIdentifier=none']);
+    rejected(t, verifier.verify(server(loadCertificateChain(leaf), 'localhost', GEN_NOW)), 'bad_signature', A.bad_certificate);
+  });
+
+  test(`${label}: wildcard and IPv6 subjectAltName entries`, (t) => {
+    const pem = issueWith(`wild-${label}`, fixture('int'), '/CN=wild', [
+      'basicConstraints=critical,CA:FALSE',
+      'subjectAltName=DNS:*.example.com,DNS:f*.example.org,DNS:Exact.Example.NET,IP:2001:db8::1,IP:10.0.0.1',
+    ]);
+    const chain = loadCertificateChain([pem, read('int-cert.pem')]);
+    const ok = (name: string) => verifier.verify(server(chain, name, GEN_NOW));
+    for (const name of ['a.example.com', 'A.Example.Com', 'exact.example.net', '2001:db8::1', '[2001:DB8:0:0:0:0:0:1]', '10.0.0.1']) {
+      t.true(ok(name).ok, name);
+    }
+    for (const name of ['example.com', 'a.b.example.com', 'foo.example.org', 'f.example.org', '2001:db8::2', '10.0.0.01', '10.0.0.2', 'wild']) {
+      rejected(t, ok(name), 'hostname_mismatch', A.bad_certificate);
+    }
+  });
+
+  test(`${label}: an intermediate that expires before its leaf → expired, naming the intermediate`, (t) => {
+    issueWith(`short-int-${label}`, fixture('ca'), '/CN=short-lived intermediate', ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign'], 'sha256', [], 1);
+    const leaf = issueWith(`under-short-${label}`, generated(`short-int-${label}`), '/CN=localhost', LEAF);
+    const chain = loadCertificateChain([leaf, readFileSync(generated(`short-int-${label}`).cert, 'utf8')]);
+    // Valid for a day from the wall clock (when openssl issued it), expired three days later.
+    const start = Date.now() + 60_000;
+    t.true(verifier.verify(server(chain, 'localhost', start)).ok);
+    const later = start + 3 * 86_400_000;
+    const v = verifier.verify(server(chain, 'localhost', later));
+    rejected(t, v, 'expired', A.certificate_expired);
+    if (!v.ok) t.regex(v.reason, /short-lived intermediate/);
+  });
+}
