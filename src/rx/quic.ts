@@ -9,7 +9,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Observable, Subject, type SchedulerLike } from 'rxjs';
-import { runReducer, type PendingInput } from '../../operators/runReducer.js';
+import { runReducer, type PendingInput } from './runReducer.js';
 import { TlsError } from '../core/errors.js';
 import type { Effect, HandshakeInfo } from '../core/types.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
