@@ -78,7 +78,7 @@ const port = await new Promise<number>((resolve, reject) => {
 });
 
 const t0 = performance.now();
-// Keep the subscription: the connection lives while it does (firstValueFrom would unsubscribe and abort it).
+// The connection stays usable after its subscriber leaves (firstValueFrom would do as well); it lives until closed.
 const conn = await new Promise<TlsConnection>((resolve, reject) =>
   connect({ host: '127.0.0.1', port, servername: 'localhost', ca: pem('ca-cert.pem'), ...records }).subscribe({ next: resolve, error: reject }),
 );

@@ -107,8 +107,30 @@ export type Effect =
   | { readonly type: 'alertReceived'; readonly level: number; readonly description: number }
   /** The peer's close_notify arrived: the inbound direction is complete (`SSL_ERROR_ZERO_RETURN`). */
   | { readonly type: 'peerClosed'; readonly stream?: StreamId }
-  /** The connection is over; close the transport. `error` is absent for a clean shutdown. */
+  /**
+   * The connection is over; close the transport. `error` is absent for a clean shutdown. The `shutdown` and
+   * `backlog` facts of the same step come before it.
+   */
   | { readonly type: 'closed'; readonly error?: TlsError }
+  /**
+   * `SSL_get_shutdown` changed in this step (emitted once per step that changes it, before a `closed` of the
+   * same step): `sent` once our close_notify is queued or sent (or a quiet shutdown marked it), `received` once
+   * the peer's close_notify arrived (or an ignored EOF / a quiet shutdown marked it). `eofWithoutCloseNotify`:
+   * the input ended by an EOF accepted in place of close_notify (`ignoreUnexpectedEof`), so the shutdown is
+   * not clean. A connection that ends with `closed` (no error), `sent` and `received` both true and
+   * `eofWithoutCloseNotify` false shut down cleanly — close_notify both ways, unless the adapter itself asked
+   * for a quiet shutdown — and its newest `session` is resumable (OpenSSL semantics). Never emitted in QUIC
+   * mode (no close_notify there). The same values as `shutdownState(state)`.
+   */
+  | { readonly type: 'shutdown'; readonly sent: boolean; readonly received: boolean; readonly eofWithoutCloseNotify: boolean }
+  /**
+   * The write backlog crossed its bound in this step: application bytes taken by `write` and not sealed yet
+   * (`bytes`, at the end of the step), and whether that is one seal batch's worth or more (`full`,
+   * `maxPipelines` × `splitSendFragment` bytes). Emitted only when `full` changes (only `asyncCrypto`
+   * connections ever fill it): an adapter stops feeding `write` inputs while the last one said `full`, as it
+   * does while the transport is not writable. The same values as `writeBacklog(state)`.
+   */
+  | { readonly type: 'backlog'; readonly bytes: number; readonly full: boolean }
   /** A secret for the SSLKEYLOGFILE format (NSS key log). */
   | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array }
   /** A resumable session (client), from a NewSessionTicket: store it to resume later. */

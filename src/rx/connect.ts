@@ -3,7 +3,7 @@
  */
 import { connect as tcpConnect } from 'node:net';
 import { Observable, asyncScheduler, defer } from 'rxjs';
-import { secureDuplex } from '../../operators/secure.js';
+import { secureDuplex } from './secure.js';
 import { fromSocket } from './duplex.js';
 import { isInsecure, toClientConfig, toConnectionSettings } from './options.js';
 import type { ConnectOptions, TlsConnection } from './types.js';
@@ -12,8 +12,11 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  * Opens a TCP connection to `host:port` on subscription, runs the TLS 1.3 handshake over it and emits the
  * {@link TlsConnection} once the handshake completes.
  *
- * Cold: each subscription is its own socket. The connection lives while the subscription lives; unsubscribing
- * aborts it (no close_notify) and destroys the socket. The Observable completes after a clean close
+ * Cold: each subscription is its own socket. Unsubscribing during the handshake aborts it (no close_notify) and
+ * destroys the socket; once emitted, the connection stays usable after the subscriber leaves
+ * (`await firstValueFrom(connect(opts))` works) and lives until it is closed, both directions are done, or it
+ * fails — or until its last user (an active `send()`, `inbound$` or `receive()`) unsubscribes unfinished with
+ * nothing else holding it (see `secure` for the rule). The Observable completes after a clean close
  * (close_notify both ways) and errors with a `TlsError`: kind `transport` when the socket fails (refused,
  * reset, unreachable), `handshakeTimeout`, `certificate`, `alertReceived`, … The name verified and sent as
  * SNI is `servername`, default `host` (an IP literal is verified against the IP SANs and not sent as SNI).
@@ -25,7 +28,8 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  *
  * ```
  * connect(opts):  ----c-------------|     c at handshakeComplete, | after close_notify both ways
- * unsubscribe:    ----c-----!             socket destroyed at !
+ * unsubscribe:    --!                     during the handshake: socket destroyed at !
+ * take(1):        ----(c|)                c stays usable: c.close(), c.shutdown() or both directions end it
  * refused:        --#                     TlsError kind 'transport'
  * ```
  *
@@ -44,6 +48,14 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  * connect({ host: 'localhost', port: 8443, ca: readFileSync('ca.pem', 'utf8') })
  *   .pipe(switchMap((conn) => merge(conn.send(of(encode('ping'))), conn.inbound$)))
  *   .subscribe((chunk) => console.log(decode(chunk)));
+ * ```
+ *
+ * @example With a promise
+ * ```ts
+ * const conn = await firstValueFrom(connect({ host: 'localhost', port: 8443, ca }));
+ * const reply = lastValueFrom(conn.inbound$.pipe(toArray()));
+ * await lastValueFrom(conn.send(of(encode('ping'))), { defaultValue: undefined }); // then our close_notify
+ * console.log(await reply); // complete once the server's close_notify arrived: the connection is closed
  * ```
  *
  * @see secure — the same over any byte duplex.

@@ -97,7 +97,12 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
 
   const claim = (subscriber: Subscriber<unknown>): boolean => {
     if (claimed) {
-      subscriber.error(new TlsError({ kind: 'apiMisuse', reason: `${options.what} can be consumed only once` }));
+      subscriber.error(
+        new TlsError({
+          kind: 'apiMisuse',
+          reason: `${options.what} can be consumed only once: it has a single consumer, which already subscribed (share() one subscription to give it several)`,
+        }),
+      );
       return false;
     }
     claimed = true;

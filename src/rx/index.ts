@@ -18,6 +18,7 @@ export {
   type ConnectionSettings,
 } from './options.js';
 export { createSessionCache, type SessionCacheOptions } from './sessionCache.js';
+export { resumableSession, type ShutdownFacts } from './resumableSession.js';
 export { inboundQueue, type InboundQueue, type InboundQueueOptions } from './inbound.js';
 export { createAntiReplay, createTicketer, decodeSession, encodeSession, type TlsSession } from '../handshake/session.js';
 export type * from './types.js';

@@ -3,7 +3,7 @@
  */
 import { createServer, type AddressInfo } from 'node:net';
 import { Observable, Subscription, asyncScheduler } from 'rxjs';
-import { secureDuplex } from '../../operators/secure.js';
+import { secureDuplex } from './secure.js';
 import { fromSocket, toTransportError } from './duplex.js';
 import { toConnectionSettings, toServerConfig } from './options.js';
 import type { ListenOptions, TlsConnection } from './types.js';
@@ -58,9 +58,16 @@ export function listen(options: ListenOptions): Observable<TlsConnection> {
       const one = new Subscription();
       connections.add(one);
       one.add(() => connections.remove(one));
+      // Unsubscribing aborts a connection only during its handshake: once handed over it is closed explicitly
+      // (a no-op when it already ended).
+      let handedOver: TlsConnection | undefined;
+      one.add(() => handedOver?.close());
       one.add(
         secureDuplex(fromSocket(socket), config, scheduler, false, settings).subscribe({
-          next: (conn) => subscriber.next(conn),
+          next: (conn) => {
+            handedOver = conn;
+            subscriber.next(conn);
+          },
           error: (err: unknown) => {
             one.unsubscribe();
             options.onError?.(toTransportError(err), remote);

@@ -9,7 +9,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Observable, Subject, type SchedulerLike } from 'rxjs';
-import { runReducer, type PendingInput } from '../../operators/runReducer.js';
+import { runReducer, type Pending } from './runReducer.js';
 import { TlsError, assertNever } from '../core/errors.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
@@ -75,7 +75,7 @@ export interface QuicListenOptions extends QuicCommon {
 
 /** Drives one connection's reducer: inputs in, effects acted on; `ready` emits the connection once established. */
 function drive(initial: QuicState, send: (datagram: Uint8Array) => void, scheduler: SchedulerLike | undefined, role: 'client' | 'server') {
-  const inputs = new Subject<PendingInput<QuicInput>>();
+  const inputs = new Subject<Pending<QuicInput>>();
   const streams = new Map<number, { subject: Subject<Uint8Array>; handle: QuicStream }>();
   const incoming = new Subject<QuicStream>();
   const ready = new Subject<QuicConnection>();

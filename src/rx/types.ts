@@ -209,9 +209,10 @@ export interface ShutdownState {
  *
  * - `inbound$`: the peer's application data; completes when the peer's close_notify arrives
  *   (`SSL_ERROR_ZERO_RETURN`, or when the connection is closed locally), errors with a `TlsError` on failure
- *   (`unexpectedEof` when the transport ends without close_notify, unless `ignoreUnexpectedEof`). Subscribe
- *   once (it is hot; data is buffered until subscribed; a second subscription — or one after `receive()` —
- *   errors with `apiMisuse`).
+ *   (`unexpectedEof` when the transport ends without close_notify, unless `ignoreUnexpectedEof`). It has a
+ *   single consumer: subscribe once (it is hot; data is buffered until subscribed; a second subscription — or
+ *   one after `receive()` — errors with `apiMisuse` and leaves the first one undisturbed; `share()` it to
+ *   feed several consumers).
  * - `receive(project)`: the same data with backpressure, see {@link TlsConnection.receive}.
  * - `send(source)`: writes each chunk; when the source completes our close_notify is sent (our write direction
  *   is closed, `SSL_shutdown` returned 0) while the peer may keep sending. The returned Observable completes
@@ -224,8 +225,12 @@ export interface ShutdownState {
  *   `maxOutboundBuffer` bytes while it is not, then the `send()` errors. Chunks are not copied before they are
  *   sealed (like a Node `Writable`): do not modify a chunk after handing it over.
  * - `shutdown()`, `shutdownState()`: explicit shutdown and `SSL_get_shutdown`.
- * - `close()`: abortive close (no close_notify, transport destroyed), the same as unsubscribing from the
- *   connection; the connection's Observable completes.
+ * - `close()`: abortive close (no close_notify, transport destroyed); the connection's Observable completes.
+ *
+ * Lifetime: the connection stays usable after the subscriber of its Observable leaves (`firstValueFrom`,
+ * `take(1)`); it ends on `close()`, a complete `shutdown()`, both directions done, or an error. When the last
+ * holder lets go — the Observable's subscriber and every active `send()`, `inbound$` and `receive()`
+ * subscription — and one of them was unsubscribed before it completed, it is aborted (not leaked).
  */
 export interface TlsConnection {
   readonly info: HandshakeInfo;

@@ -166,7 +166,25 @@ export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
     if (s.shutdown.sent && s.shutdown.received && !s.txInFlight && !s.txQueue.length) closeQuietly(cx);
   }
   const effects: Effect[] = cx.out.length ? [{ type: 'transmit', data: assembleFlight(cx.out) }, ...cx.effects] : cx.effects;
-  return { state: s, effects };
+  return { state: s, effects: withFactEffects(state, s, effects) };
+}
+
+/**
+ * The facts an adapter acts on, as effects, for what changed between the state before and after one step:
+ * `shutdown` when `shutdownState` changed, `backlog` when `writeBacklog(…).full` changed. They go after the
+ * step's other effects and before its `closed`, so an adapter never needs a copy of the state to ask.
+ */
+function withFactEffects(before: TlsState, after: TlsState, effects: Effect[]): Effect[] {
+  const facts: Effect[] = [];
+  const [sh0, sh1] = [shutdownState(before), shutdownState(after)];
+  if (sh0.sent !== sh1.sent || sh0.received !== sh1.received || sh0.eofWithoutCloseNotify !== sh1.eofWithoutCloseNotify) {
+    facts.push({ type: 'shutdown', ...sh1 });
+  }
+  const [bl0, bl1] = [writeBacklog(before), writeBacklog(after)];
+  if (bl0.full !== bl1.full) facts.push({ type: 'backlog', ...bl1 });
+  if (!facts.length) return effects;
+  const last = effects[effects.length - 1];
+  return last?.type === 'closed' ? [...effects.slice(0, -1), ...facts, last] : [...effects, ...facts];
 }
 
 function dispatch(cx: Cx, input: Input): void {

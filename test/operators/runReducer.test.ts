@@ -226,3 +226,53 @@ test('onIdle runs once the queue is drained (after re-entrant inputs), not after
   });
   t.deepEqual(idle, ['idle after 0'], 'one idle call for frame 2 (three effects, two inputs); none after closed');
 });
+
+test('pull: asked whenever the reducer is idle and again after each input it gave; wake$ asks again', (t) => {
+  const asked: number[] = [];
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot<PendingInput>('  --r------', { r: { type: 'received', data: new Uint8Array(0) } });
+    const wake = hot('                  ----------k--');
+    // Two writes are ready at first; one more becomes ready at 10 (announced by wake$).
+    const ready: PendingInput[] = [w(0), w(0)];
+    wake.subscribe(() => ready.push(w(0)));
+    const out = inputs.pipe(
+      runReducer({
+        handle: fake(),
+        nextTimeout,
+        initial: {},
+        pull: () => {
+          asked.push(ready.length);
+          return ready.shift();
+        },
+        wake$: wake,
+      }),
+    );
+    const expected = '                  --(abcd)--e--';
+    expectObservable(out.pipe(map((e) => (e.type === 'deliver' ? new TextDecoder().decode(e.data) : e.type)))).toBe(expected, {
+      a: 'rx1:2',
+      b: 'rx2:2',
+      c: 'write@2',
+      d: 'write@2',
+      e: 'write@10',
+    });
+  });
+  t.deepEqual(asked, [2, 1, 0, 1, 0], 'after r: two given, then none; after the wake: one, then none');
+});
+
+test('generic over state, input and effect types, with a custom final effect', (t) => {
+  type CounterInput = { readonly type: 'add'; readonly now: number; readonly n: number } | { readonly type: 'timeout'; readonly now: number };
+  type CounterEffect = { readonly type: 'total'; readonly value: number } | { readonly type: 'done' };
+  const handle = (total: number, input: CounterInput) => {
+    if (input.type === 'timeout') return { state: total, effects: [{ type: 'done' } as CounterEffect] };
+    const value = total + input.n;
+    return { state: value, effects: [{ type: 'total', value } as CounterEffect] };
+  };
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot('  -a-b----', { a: { type: 'add' as const, n: 2 }, b: { type: 'add' as const, n: 3 } });
+    const out = inputs.pipe(
+      runReducer({ handle, nextTimeout: (total: number) => (total >= 5 ? 6 : undefined), initial: 0, isFinal: (e) => e.type === 'done' }),
+    );
+    // The total reaches 5 at frame 3 and arms a deadline at 6: `timeout` there yields `done`, which completes.
+    expectObservable(out).toBe('  -a-b--(d|)', { a: { type: 'total', value: 2 }, b: { type: 'total', value: 5 }, d: { type: 'done' } });
+  });
+});

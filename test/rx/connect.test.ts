@@ -105,13 +105,32 @@ test('an IP literal host is verified against the IP SAN and not sent as SNI', as
   }
 });
 
-test('unsubscribing from connect() tears the socket down: the server sees a truncation', async (t) => {
+test('unsubscribing from connect() during the handshake tears the socket down', async (t) => {
+  // A TCP server that never answers: the client is still in its handshake when it unsubscribes.
+  const server = createServer();
+  const closed = new Promise<void>((resolve) =>
+    server.on('connection', (socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => sub.unsubscribe()); // the ClientHello arrived: give up mid-handshake
+      socket.on('close', () => resolve());
+    }),
+  );
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => void server.close());
+  const { port } = server.address() as { port: number };
+  const handedOver: TlsConnection[] = [];
+  const sub = connect({ host: '127.0.0.1', port, ca }).subscribe({ next: (c) => handedOver.push(c), error: () => undefined });
+  await closed; // our socket was destroyed: the server's side closes
+  t.deepEqual(handedOver, []);
+});
+
+test('conn.close() after the hand-over tears the socket down: no close_notify, the server sees a truncation', async (t) => {
   const server = await startServer({}, (conn) => conn.inbound$.pipe(catchError(() => EMPTY)));
   try {
     const failed = server.nextError();
-    const sub = connect({ host: 'localhost', port: server.port, ca }).subscribe((conn) => {
+    connect({ host: 'localhost', port: server.port, ca }).subscribe((conn) => {
       conn.send(of(enc('partial'))).subscribe(); // queued behind the handshake step…
-      sub.unsubscribe(); // …and dropped: we abort first, synchronously, so no close_notify
+      conn.close(); // …and dropped: we abort first, synchronously, so no close_notify
     });
     const err = await failed;
     t.true(err instanceof TlsError);

@@ -3,7 +3,7 @@
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { EMPTY, type Observable, catchError, firstValueFrom, lastValueFrom, map, merge, mergeMap, of, switchMap, take, toArray } from 'rxjs';
+import { EMPTY, type Observable, catchError, finalize, firstValueFrom, lastValueFrom, map, merge, mergeMap, of, switchMap, take, toArray } from 'rxjs';
 import { connect } from '../../src/rx/connect.js';
 import { listen } from '../../src/rx/listen.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
@@ -68,8 +68,10 @@ test('over TCP: a connection aborted without close_notify leaves nothing to resu
   try {
     const sessionCache = createSessionCache();
     const options = { host: 'localhost', port: server.port, ca, sessionCache };
-    // Wait for the first ticket, then unsubscribe: an abortive close.
-    const ticket = await firstValueFrom(connect(options).pipe(switchMap((conn) => conn.sessions$.pipe(take(1)))));
+    // Wait for the first ticket, then close(): an abortive close.
+    const ticket = await firstValueFrom(
+      connect(options).pipe(switchMap((conn) => conn.sessions$.pipe(take(1), finalize(() => conn.close())))),
+    );
     t.is(ticket.serverName, 'localhost');
     t.is(sessionCache.get(`localhost:${server.port}`), undefined);
     const next = await exchange(options);

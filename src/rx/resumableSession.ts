@@ -1,0 +1,45 @@
+/**
+ * `resumableSession`: the session-cache policy of rxtls (OpenSSL's), as a function over a connection's streams.
+ */
+import { EMPTY, type Observable, catchError, filter, forkJoin, last, map } from 'rxjs';
+import type { TlsSession } from '../handshake/session.js';
+
+/** The core's `shutdown` facts (`SSL_get_shutdown`, and whether the input ended by an ignored EOF). */
+export interface ShutdownFacts {
+  readonly sent: boolean;
+  readonly received: boolean;
+  readonly eofWithoutCloseNotify: boolean;
+}
+
+/**
+ * The newest session of a connection, emitted once when the connection ended, and only if it shut down
+ * cleanly: close_notify sent **and** received (the last `shutdown` fact has both, and the input did not end by
+ * an ignored EOF). A connection that failed or was aborted (`shutdown$` errors), that ended before both
+ * close_notify alerts crossed, or that got no session emits nothing. This is OpenSSL's rule: only a session
+ * of a cleanly closed connection stays resumable.
+ *
+ * `sessions$` emits every session as it arrives and completes when the connection ends; `shutdown$` emits
+ * the core's `shutdown` facts, completes when the connection ended without an error and errors when it failed
+ * or was aborted. (A quiet shutdown reports both flags without any close_notify: do not feed this function
+ * the facts of a connection closed quietly.)
+ *
+ * ```
+ * sessions$:  --a--b-------|
+ * shutdown$:  -------s--S--|     s = { sent }, S = { sent, received }
+ * result:     -------------(b|)
+ * ```
+ *
+ * @example
+ * ```ts
+ * resumableSession(sessions$, shutdown$).subscribe((session) => cache.set('example.com:443', session));
+ * ```
+ *
+ * @see {@link https://docs.openssl.org/master/man3/SSL_shutdown/ | OpenSSL SSL_shutdown}
+ */
+export function resumableSession(sessions$: Observable<TlsSession>, shutdown$: Observable<ShutdownFacts>): Observable<TlsSession> {
+  return forkJoin([sessions$.pipe(last(null, undefined)), shutdown$.pipe(last(null, undefined))]).pipe(
+    filter(([session, facts]) => session !== undefined && !!facts?.sent && facts.received && !facts.eofWithoutCloseNotify),
+    map(([session]) => session!),
+    catchError(() => EMPTY),
+  );
+}
