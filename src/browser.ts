@@ -47,4 +47,4 @@ export {
 export { loadCertificateChain, loadPrivateKey, parsePem, type PemBlock } from './crypto/keys.js';
 export { verifySignature, verifyWithAlgorithm, spkiKeyType, type SignatureAlgorithm } from './crypto/signatures.js';
 export { memoryDuplexPair, type MemoryDuplex, type MemoryDuplexOptions } from './rx/duplex.js';
-export { runReducer, type PendingInput, type ReducerSpec } from '../operators/runReducer.js';
+export { runReducer, type Pending, type PendingInput, type ReducerSpec } from './rx/runReducer.js';
