@@ -83,6 +83,7 @@ export function createConnection(config: TlsConfig): TlsState {
     rxWaiting: [],
     rxEpoch: Epoch.initial,
     sentRecord: false,
+    ccsReceived: false,
     timers: {},
     shutdown: { sent: false, received: false },
     pendingWrites: [],
@@ -489,6 +490,10 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
     // RFC 8446 §5: a single 0x01 byte between the first ClientHello and the peer's Finished is dropped.
     if (!ccsAllowed(s)) abort(fail.unexpected('change_cipher_spec outside the handshake'));
     if (fragment.length !== 1 || fragment[0] !== 1) abort(fail.unexpected('malformed change_cipher_spec'));
+    // §D.4: a peer sends one compatibility CCS ("either before its second ClientHello or before its encrypted
+    // handshake flight"); a second one is not middlebox compatibility but noise, and OpenSSL refuses it too.
+    if (s.ccsReceived) abort(fail.unexpected('a second change_cipher_spec'));
+    s.ccsReceived = true;
     return;
   }
   if (!s.rxKey) {
@@ -535,6 +540,9 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
       if (content.length === 0) abort(fail.unexpected('zero-length handshake record'));
       return applyHandshake(cx, handshakeData(s.hs, s.rxEpoch, content, cx.now));
     case ContentType.alert:
+      // RFC 8446 §5.1: zero-length fragments are allowed for application data only, and an alert record holds
+      // exactly one alert; an empty one (padded or not) is unexpected_message, as for handshake records.
+      if (content.length === 0) abort(fail.unexpected('empty alert record'));
       if (s.hs.partialLength) abort(fail.unexpected('alert interleaved with a fragmented handshake message'));
       return onAlert(cx, content);
     case ContentType.application_data:

@@ -68,6 +68,8 @@ export interface Conn {
   txKey?: RecordKey;
   /** A record has been sent (the first ClientHello's record may say 0x0301, RFC 8446 §5.1). */
   sentRecord: boolean;
+  /** The peer's middlebox-compatibility change_cipher_spec arrived (only one is dropped, RFC 8446 §5, §D.4). */
+  ccsReceived: boolean;
   /** Deadlines by timer. */
   timers: { readonly [T in TlsTimer]?: number };
   info?: HandshakeInfo;

@@ -26,7 +26,7 @@ import type {
   NewSessionTicket,
   ServerHello,
 } from '../../wire/tls/messages.js';
-import { SIGNATURE_ALGORITHMS, checkCertificateVerify, checkPeerCertificate, chooseScheme, sendCertificateAndVerify } from '../auth.js';
+import { SIGNATURE_ALGORITHMS, checkCertificateVerify, checkFinishedLength, checkPeerCertificate, chooseScheme, sendCertificateAndVerify } from '../auth.js';
 import { groupCode, groupFromCode } from '../config.js';
 import {
   deriveApplicationKeys,
@@ -347,6 +347,7 @@ function onServerFinished(
 ): void {
   const s = cx.s;
   const expected = finishedData(cx, s.secrets.serverHs!);
+  checkFinishedLength(verifyData, expected);
   if (!bytesEqual(expected, verifyData)) abort(fail.misbehaved(AlertDescription.decrypt_error, 'server Finished does not verify'));
   appendTranscript(cx, raw);
   const app = deriveApplicationKeys(cx);
