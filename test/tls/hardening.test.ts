@@ -264,23 +264,6 @@ test('a handshake message in 1-byte records hits the records-per-message bound: 
   t.true(records <= 16 + Math.ceil(body.length / 32) + 1);
 });
 
-test('a handshake message in small records (32 bytes, split across chunks) is still accepted', (t) => {
-  const { pair, hello } = serverAndHello();
-  const body = hello.subarray(5, 5 + ((hello[3]! << 8) | hello[4]!));
-  let st = pair.server;
-  const effects: Effect[] = [];
-  for (let o = 0; o < body.length; o += 32) {
-    const rec = plainRecord(22, body.subarray(o, o + 32));
-    for (const part of [rec.subarray(0, 3), rec.subarray(3)]) {
-      const s = feed(st, part);
-      st = s.state;
-      effects.push(...s.effects);
-    }
-  }
-  t.is(closedWith(effects), undefined);
-  t.truthy(effects.find((e) => e.type === 'transmit'));
-});
-
 test('many small application records in one received chunk become one deliver effect', (t) => {
   const pair = new Pair().start().drive();
   let key = pair.server.txKey!;
