@@ -33,7 +33,7 @@ import {
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../handshake/config.js';
 import type { TlsConfig } from './config.js';
 import { RECORD_HEADER, assembleFlight, frameRecord, openRecord, recordKey } from './record.js';
-import { type Conn, type Cx, type Resolved, TlsTimer, fatal, sendAlert, setTxKey, writeRecord } from './state.js';
+import { type Conn, type Cx, type Resolved, TlsTimer, deliver, fatal, finishDelivery, sendAlert, setTxKey, writeRecord } from './state.js';
 import { onSealDone, writeApplicationData } from './output.js';
 
 /** The state of one TLS connection. Opaque: read it through the query functions of this module. */
@@ -162,6 +162,7 @@ export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
     else if (e instanceof TlsError && e.kind === 'apiMisuse') throw e;
     else fatal(cx, fail.internal(`internal error: ${e instanceof Error ? e.message : String(e)}`));
   }
+  finishDelivery(cx);
   if ((s.phase as string) !== 'closed') {
     // Both close_notify alerts exchanged and nothing left to write: the connection is over (SSL_shutdown → 1).
     if (s.shutdown.sent && s.shutdown.received && !s.txInFlight && !s.txQueue.length) closeQuietly(cx);
@@ -550,14 +551,15 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
         // Accepted 0-RTT data (RFC 8446 §4.2.10): more than max_early_data_size is unexpected_message.
         if (content.length > s.early.readBudget) abort(fail.unexpected('early data exceeds max_early_data_size'));
         s.early = { ...s.early, readBudget: s.early.readBudget - content.length };
-        if (content.length) cx.effects.push({ type: 'deliver', data: content.slice() });
+        if (content.length) deliver(cx, content);
         return;
       }
       if (s.phase !== 'connected') abort(fail.unexpected('application data before the handshake completed'));
       if (s.hs.partialLength) abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
       if (s.shutdown.received || content.length === 0) return;
-      // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed.
-      cx.effects.push({ type: 'deliver', data: content });
+      // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed. Records
+      // opened from one chunk (or one open batch) join into one `deliver` (one copy), not one effect each.
+      deliver(cx, content);
       return;
     default:
       abort(fail.unexpected(`unexpected content type ${type}`));

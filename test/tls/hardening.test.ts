@@ -4,14 +4,16 @@
  * one `deliver` per received chunk). Work is counted (effects, records, bytes), never timed.
  */
 import test from 'ava';
-import { Pair, NOW, serverCredentials, text, str } from '../helpers/pair.js';
+import { Pair, NOW, fixture, serverCredentials, text, str } from '../helpers/pair.js';
+import { toServerConfig } from '../../src/rx/options.js';
+import { TlsError } from '../../src/core/errors.js';
 import { handleEvents, handshakeInfo, type TlsState } from '../../src/tls/connection.js';
 import { plainRecord, sealRecord, type RecordKey } from '../../src/tls/record.js';
 import { decodeHandshakeBody, encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
 import { AlertDescription as A, SignatureScheme } from '../../src/wire/tls/constants.js';
 import { createAntiReplay, createTicketer } from '../../src/handshake/session.js';
 import type { SigningKey } from '../../src/crypto/provider.js';
-import type { TlsServerConfig } from '../../src/tls/config.js';
+import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
 import type { Effect } from '../../src/core/types.js';
 import { asyncNobleProvider } from '../helpers/batch.js';
 
@@ -301,4 +303,41 @@ test('asyncCrypto: one deliver per open batch, all bytes in order', async (t) =>
   t.is(str(pair.delivered.server).length, n);
   t.deepEqual([...Buffer.concat(pair.delivered.server)], [...Array(n).keys()]);
   t.true(delivers.length <= Math.ceil(n / 8) + 1, `${delivers.length} deliver effects for ${n} records`);
+});
+
+// ------------------------------------------------------------------------------------------------------------
+// Tickets and options
+
+test('numTickets (OpenSSL num_tickets) reaches the engine; no psk_key_exchange_modes gets no ticket (RFC 8446 §4.2.9)', (t) => {
+  const ticketer = createTicketer(new Uint8Array(32).fill(5));
+  const sessions = (server: Partial<TlsServerConfig>, client: Partial<TlsClientConfig> = {}) =>
+    new Pair(client, { ticketer, antiReplay: createAntiReplay(), ...server }).start().drive().of('client', 'session').length;
+  const cert = fixture('server-ec-cert.pem');
+  const key = fixture('server-ec-key.pem');
+  for (const n of [0, 1, 3]) t.is(sessions({ ticketCount: toServerConfig({ cert, key, numTickets: n }).ticketCount! }), n, `numTickets ${n}`);
+  t.is(toServerConfig({ cert, key, ticketCount: 4 }).ticketCount, 4, 'ticketCount is the former name');
+  t.is(toServerConfig({ cert, key }).ticketCount, undefined, 'the engine default (2)');
+  t.is(sessions({}), 2);
+  // A client that sends no psk_key_exchange_modes gets none, whatever numTickets says.
+  t.is(sessions({ ticketCount: 3 }, { pskModes: [] }), 0);
+  for (const bad of [-1, 17, 1.5]) {
+    t.throws(() => toServerConfig({ cert, key, numTickets: bad }), { instanceOf: TlsError, message: /numTickets/ });
+  }
+  t.throws(() => toServerConfig({ cert, key, numTickets: 1, ticketCount: 2 }), { instanceOf: TlsError });
+});
+
+test('maxHandshakeMessage in the RxJS options reaches the engine (a 20 KB ClientHello accepted or refused)', (t) => {
+  const cert = fixture('server-ec-cert.pem');
+  const key = fixture('server-ec-key.pem');
+  t.is(toServerConfig({ cert, key, maxHandshakeMessage: 65536 }).maxHandshakeMessage, 65536);
+  t.is(toServerConfig({ cert, key }).maxHandshakeMessage, undefined);
+  t.throws(() => toServerConfig({ cert, key, maxHandshakeMessage: 100 }), { instanceOf: TlsError, message: /maxHandshakeMessage/ });
+  const { hello } = serverAndHello();
+  const big = helloWithExtension(hello, 0xfa0a, new Uint8Array(20000));
+  const records = Buffer.concat([plainRecord(22, big.subarray(0, 16384)), plainRecord(22, big.subarray(16384))]);
+  for (const [limit, ok] of [[65536, true], [16384, false]] as const) {
+    const pair = new Pair({}, toServerConfig({ cert, key, maxHandshakeMessage: limit, ticketer: false })).start();
+    const step = feed(pair.server, records);
+    t.is(closedWith(step.effects) === undefined, ok, `limit ${limit}`);
+  }
 });
