@@ -185,17 +185,37 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
   }
 }
 
-/** Run a `parseArgs` call, turning its errors into {@link UsageError}s. */
-function usage<T>(f: () => T): T {
+/**
+ * Run a `parseArgs` call for `command`, turning its errors into {@link UsageError}s. An unknown option is named
+ * as such (node's own text talks about positional arguments), with the option meant when only its spelling
+ * differs (`--num_tickets`, `-num-tickets`: OpenSSL habits); {@link describeFailure} adds the pointer to --help.
+ */
+function usage<T>(command: 'client' | 'server', options: Readonly<Record<string, unknown>>, args: readonly string[], f: () => T): T {
+  // OpenSSL spells long options with one dash (`-num_tickets`); parseArgs would read `-n -u -m …`.
+  for (const arg of args) {
+    if (arg === '--') break;
+    const single = /^-([a-z][a-z0-9_-]+)(=.*)?$/i.exec(arg);
+    const meant = single?.[1]!.replace(/_/g, '-');
+    if (meant !== undefined && meant in options) {
+      throw new UsageError(`unknown option ${arg.split('=')[0]} for rxtls ${command} (did you mean --${meant}?)`);
+    }
+  }
   try {
     return f();
   } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message.split('\n')[0]! : String(e));
+    const message = e instanceof Error ? e.message : String(e);
+    if ((e as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const name = /'([^']+)'/.exec(message)?.[1] ?? message;
+      const meant = name.replace(/^-+/, '').replace(/_/g, '-').split('=')[0]!;
+      const hint = meant in options && `--${meant}` !== name ? ` (did you mean --${meant}?)` : '';
+      throw new UsageError(`unknown option ${name} for rxtls ${command}${hint}`);
+    }
+    throw new UsageError(message.split('\n')[0]!);
   }
 }
 
 function parseClient(args: readonly string[]): CliCommand {
-  const { values: v, positionals } = usage(() =>
+  const { values: v, positionals } = usage('client', clientOptions, args, () =>
     parseArgs({ args: [...args], options: clientOptions, allowPositionals: true, strict: true }),
   );
   if (v.help) return { kind: 'help', text: HELP };
@@ -227,7 +247,7 @@ function parseClient(args: readonly string[]): CliCommand {
 }
 
 function parseServer(args: readonly string[]): CliCommand {
-  const { values: v, positionals } = usage(() =>
+  const { values: v, positionals } = usage('server', serverOptions, args, () =>
     parseArgs({ args: [...args], options: serverOptions, allowPositionals: true, strict: true }),
   );
   if (v.help) return { kind: 'help', text: HELP };

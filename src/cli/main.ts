@@ -216,7 +216,7 @@ function runServer(cmd: ServerCommand): void {
     ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
     ...(cmd.maxEarlyData !== undefined && { maxEarlyData: cmd.maxEarlyData }),
     ...(cmd.noTicket && { ticketer: false as const }),
-    ...(cmd.numTickets !== undefined && { ticketCount: cmd.numTickets }),
+    ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
     onListening: ({ address, port }) => log(`ACCEPT ${address.includes(':') ? `[${address}]` : address}:${port}`),
     // A connection that failed before its handshake completed still counts as one accepted (like -naccept).
     onError: (err, remote) =>

@@ -5,6 +5,7 @@
 import { abort, certificateAlert, fail } from '../core/errors.js';
 import { signWithProvider } from '../crypto/signing.js';
 import { certificateSpki } from '../crypto/x509.js';
+import { type SpkiKeyType, spkiKeyType } from '../crypto/signatures.js';
 import { AlertDescription, SignatureScheme } from '../wire/tls/constants.js';
 import type { Certificate, CertificateVerify } from '../wire/tls/messages.js';
 import { certificateVerifyContent } from './schedule.js';
@@ -32,6 +33,19 @@ const VERIFY_SCHEMES = new Set<number>([
   SignatureScheme.rsa_pss_rsae_sha256,
   SignatureScheme.rsa_pss_rsae_sha384,
   SignatureScheme.rsa_pss_rsae_sha512,
+]);
+
+/**
+ * The key each CertificateVerify scheme signs with (RFC 8446 §4.2.3: ECDSA schemes name their curve, the
+ * rsa_pss_rsae_* schemes an rsaEncryption key). A scheme missing here is left to the signature check.
+ */
+const SCHEME_KEY_TYPE: ReadonlyMap<number, SpkiKeyType> = new Map<number, SpkiKeyType>([
+  [SignatureScheme.ecdsa_secp256r1_sha256, 'ecdsa-p256'],
+  [SignatureScheme.ecdsa_secp384r1_sha384, 'ecdsa-p384'],
+  [SignatureScheme.ed25519, 'ed25519'],
+  [SignatureScheme.rsa_pss_rsae_sha256, 'rsa'],
+  [SignatureScheme.rsa_pss_rsae_sha384, 'rsa'],
+  [SignatureScheme.rsa_pss_rsae_sha512, 'rsa'],
 ]);
 
 /**
@@ -63,7 +77,8 @@ export function checkPeerCertificate(cx: HsCx, cert: Certificate, usage: 'server
 
 /**
  * Check a CertificateVerify from the peer (RFC 8446 §4.4.3): the scheme must be one we offered and allowed in
- * TLS 1.3 (else illegal_parameter); a bad signature is decrypt_error. Call before adding it to the transcript.
+ * TLS 1.3, and it must fit the certificate's key type and curve (else illegal_parameter, decided before any
+ * signature arithmetic); a bad signature is decrypt_error. Call before adding it to the transcript.
  */
 export function checkCertificateVerify(
   cx: HsCx,
@@ -79,6 +94,13 @@ export function checkCertificateVerify(
     spki = certificateSpki(leaf);
   } catch {
     abort({ kind: 'certificate', alert: AlertDescription.bad_certificate, code: 'bad_encoding', reason: 'cannot read the leaf public key' });
+  }
+  // RFC 8446 §4.4.3: the signature algorithm must be compatible with the key in the end-entity certificate;
+  // a scheme for another key type or curve is an illegal parameter, not a failed signature (OpenSSL's
+  // tls12_check_peer_sigalg answers illegal_parameter too).
+  const keyType = SCHEME_KEY_TYPE.get(cv.scheme);
+  if (keyType !== undefined && spkiKeyType(spki) !== keyType) {
+    abort(fail.illegal(`CertificateVerify scheme ${schemeName(cv.scheme)} does not fit the ${spkiKeyType(spki)} key of the certificate`));
   }
   const content = certificateVerifyContent(peerRole, transcriptHash(cx));
   if (!cx.s.config.provider.verify(cv.scheme, spki, content, cv.signature)) {
@@ -104,4 +126,14 @@ export function sendCertificateAndVerify(cx: HsCx, role: 'server' | 'client', sc
   const content = certificateVerifyContent(role, transcriptHash(cx));
   const signature = signWithProvider(s.config.provider, s.config.key!, scheme, content);
   sendHandshake(cx, { type: 'certificate_verify', body: { scheme, signature } });
+}
+
+/**
+ * RFC 8446 §4.4.4: verify_data is Hash.length bytes (32 or 48). A Finished of another length cannot be parsed
+ * as one: decode_error (§6.2), before any comparison (which would make it decrypt_error).
+ */
+export function checkFinishedLength(verifyData: Uint8Array, expected: Uint8Array): void {
+  if (verifyData.length !== expected.length) {
+    abort(fail.decode(`Finished of ${verifyData.length} bytes, expected ${expected.length}`));
+  }
 }

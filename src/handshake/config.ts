@@ -48,7 +48,10 @@ export interface HandshakeClientConfig extends HandshakeCommonConfig {
   readonly keyShareCount?: number;
   /** A session to resume (PSK from a NewSessionTicket), offered if usable for `serverName` at `now`. */
   readonly session?: TlsSession;
-  /** PSK key exchange modes to offer (RFC 8446 §4.2.9); default `['psk_dhe_ke']`. */
+  /**
+   * PSK key exchange modes to offer (RFC 8446 §4.2.9); default `['psk_dhe_ke']`. `[]` sends no
+   * psk_key_exchange_modes: no session is offered and servers send no tickets.
+   */
   readonly pskModes?: readonly ('psk_dhe_ke' | 'psk_ke')[];
   /**
    * Send data written before the handshake completes as 0-RTT early data when the resumed session allows it
@@ -66,7 +69,11 @@ export interface HandshakeServerConfig extends HandshakeCommonConfig {
   readonly requireClientCertificate?: boolean;
   /** Issues and accepts stateless session tickets; without it the server neither issues nor resumes. */
   readonly ticketer?: Ticketer;
-  /** NewSessionTickets sent after each full or resumed handshake (default 2, like OpenSSL). */
+  /**
+   * NewSessionTickets sent after each full or resumed handshake (default 2, like OpenSSL's num_tickets; the RxJS
+   * options call it `numTickets`). None go to a client that offered no psk_key_exchange_modes: it could not use
+   * them (RFC 8446 §4.2.9, §4.6.1).
+   */
   readonly ticketCount?: number;
   /** PSK modes accepted (default both `psk_dhe_ke` and `psk_ke`). */
   readonly pskModes?: readonly ('psk_dhe_ke' | 'psk_ke')[];

@@ -128,8 +128,8 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
     ticketsWanted: false,
     readEpoch: Epoch.initial,
     writeEpoch: Epoch.initial,
-    partial: [],
     partialLength: 0,
+    bytesCopied: 0,
     messagesIn: 0,
     ccsSent: false,
   };
@@ -216,7 +216,7 @@ function run(state: HandshakeState, now: number, body: (cx: HsCx) => void): HsSt
     else if (e instanceof TlsError && e.kind === 'apiMisuse') throw e;
     else error = fail.internal(`internal error: ${e instanceof Error ? e.message : String(e)}`);
     s.phase = { name: 'failed' };
-    s.partial = [];
+    delete s.partial;
     s.partialLength = 0;
     // Whatever was queued is dropped: only the alert goes out.
     return { state: s, events: cx.events.filter((ev) => ev.type === 'keyLog'), error };
@@ -224,53 +224,145 @@ function run(state: HandshakeState, now: number, body: (cx: HsCx) => void): HsSt
 }
 
 /**
- * Reassemble handshake messages (RFC 8446 §5.1: they may span records, and a record may hold several). The
- * pieces of a partial message are kept as they are and joined once, when the message is complete.
+ * Fewest pieces (records, CRYPTO chunks) a handshake message may always arrive in: a 4-byte header split
+ * byte by byte plus a few more, whatever the message length.
+ */
+export const MIN_PIECES_PER_MESSAGE = 16;
+/**
+ * Beyond {@link MIN_PIECES_PER_MESSAGE}, one more piece per this many bytes of the message. No real peer comes
+ * near it: records carry up to 2^14 bytes, and the smallest record_size_limit (RFC 8449 §4) still allows 63
+ * content bytes a record. A peer sending 1-byte records hits it within a few dozen records.
+ */
+export const BYTES_PER_PIECE = 32;
+
+/** The most pieces a handshake message of `total` bytes (header included) may arrive in. */
+export function maxPiecesFor(total: number): number {
+  return MIN_PIECES_PER_MESSAGE + Math.floor(total / BYTES_PER_PIECE);
+}
+
+/**
+ * Reassemble handshake messages (RFC 8446 §5.1: they may span records, and a record may hold several). A
+ * message inside one piece is copied out once; one spread over pieces is copied into a buffer sized from its
+ * header as the pieces come ({@link PartialMessage}), so the work is linear in the bytes received, and the
+ * number of pieces per message is bounded ({@link maxPiecesFor}): a peer dribbling a message in tiny records
+ * gets unexpected_message (as OpenSSL bounds empty records, `MAX_EMPTY_RECORDS`, with the same alert).
  */
 function onHandshakeBytes(cx: HsCx, data: Uint8Array): void {
   const s = cx.s;
-  let pieces = s.partialLength ? [...s.partial, data] : [data];
-  let total = s.partialLength + data.length;
-  while (total >= 4 && s.phase.name !== 'failed') {
-    const head = firstBytes(pieces, 4);
-    const len = (head[1]! << 16) | (head[2]! << 8) | head[3]!;
-    if (len > s.config.maxHandshakeMessage) {
-      abort(fail.decode(`handshake message of ${len} bytes exceeds the ${s.config.maxHandshakeMessage}-byte limit`));
+  let off = 0;
+  if (s.partial) {
+    const pieces = s.partial.pieces + 1;
+    const bound = s.partial.headerOnly ? MIN_PIECES_PER_MESSAGE : maxPiecesFor(s.partial.buf.length);
+    if (pieces > bound) {
+      abort(fail.unexpected(`handshake message fragmented into more than ${bound} pieces`));
     }
-    if (total < 4 + len) break;
-    const { taken, rest } = take(pieces, 4 + len);
-    pieces = rest;
-    total -= 4 + len;
-    // The rest is what a key change would find left over (it must be empty then: RFC 8446 §5.1).
-    s.partial = pieces;
-    s.partialLength = total;
-    s.messagesIn++;
-    const msg = decodeHandshakeBody(taken[0]!, taken.subarray(4));
-    onHandshakeMessage(cx, msg, taken);
+    off = appendPartial(cx, data, pieces);
   }
-  s.partial = total ? pieces : [];
-  s.partialLength = total;
+  while (off < data.length && s.phase.name !== 'failed') {
+    const avail = data.length - off;
+    if (avail < 4) {
+      startPartial(cx, new Uint8Array(4), data.subarray(off), true);
+      return;
+    }
+    const len = messageLength(s, data, off);
+    if (avail < 4 + len) {
+      startPartial(cx, new Uint8Array(4 + len), data.subarray(off), false);
+      return;
+    }
+    // The whole message is in this piece: one copy, owned by the transcript from now on.
+    const raw = data.slice(off, off + 4 + len);
+    s.bytesCopied += raw.length;
+    off += raw.length;
+    // What follows in this piece is what a key change would find left over (it must be none: RFC 8446 §5.1).
+    s.partialLength = data.length - off;
+    deliverMessage(cx, raw);
+  }
+  if (!s.partial) s.partialLength = 0;
 }
 
-/** The first `n` bytes of a list of pieces (a view when the first piece holds them). */
-function firstBytes(pieces: readonly Uint8Array[], n: number): Uint8Array {
-  if (pieces[0]!.length >= n) return pieces[0]!.subarray(0, n);
-  return take(pieces, n).taken;
+/** The body length from a message header at `off` of `bytes`, refused above `maxHandshakeMessage`. */
+function messageLength(s: HsState, bytes: Uint8Array, off: number): number {
+  const len = (bytes[off + 1]! << 16) | (bytes[off + 2]! << 8) | bytes[off + 3]!;
+  if (len > s.config.maxHandshakeMessage) {
+    abort(fail.decode(`handshake message of ${len} bytes exceeds the ${s.config.maxHandshakeMessage}-byte limit`));
+  }
+  return len;
 }
 
-/** Split `n` bytes off the front of a list of pieces: a copy of them (owned) and the remaining pieces. */
-function take(pieces: readonly Uint8Array[], n: number): { taken: Uint8Array; rest: Uint8Array[] } {
-  const taken = new Uint8Array(n);
-  let got = 0;
-  let i = 0;
-  for (; i < pieces.length && got < n; i++) {
-    const p = pieces[i]!;
-    const k = Math.min(p.length, n - got);
-    taken.set(p.subarray(0, k), got);
-    got += k;
-    if (k < p.length) return { taken, rest: [p.subarray(k), ...pieces.slice(i + 1)] };
+/** Begin a partial message in `buf` (fresh, owned by this state) with the first piece `bytes`. */
+function startPartial(cx: HsCx, buf: Uint8Array, bytes: Uint8Array, headerOnly: boolean): void {
+  const s = cx.s;
+  buf.set(bytes);
+  s.bytesCopied += bytes.length;
+  s.partial = { buf, filled: bytes.length, headerOnly, pieces: 1, tip: { end: bytes.length } };
+  s.partialLength = bytes.length;
+}
+
+/**
+ * Continue the partial message with `data` (its `pieces`-th piece); returns how many bytes of `data` it took.
+ * A completed message is handed on; the rest of `data` starts the next one.
+ */
+function appendPartial(cx: HsCx, data: Uint8Array, pieces: number): number {
+  const s = cx.s;
+  let p = s.partial!;
+  let off = 0;
+  if (p.headerOnly) {
+    const n = Math.min(4 - p.filled, data.length);
+    const head = new Uint8Array(4);
+    head.set(p.buf.subarray(0, p.filled));
+    head.set(data.subarray(0, n), p.filled);
+    s.bytesCopied += p.filled + n;
+    off = n;
+    if (p.filled + n < 4) {
+      s.partial = { buf: head, filled: p.filled + n, headerOnly: true, pieces, tip: { end: p.filled + n } };
+      s.partialLength = p.filled + n;
+      return off;
+    }
+    const len = messageLength(s, head, 0);
+    const buf = new Uint8Array(4 + len);
+    buf.set(head);
+    p = { buf, filled: 4, headerOnly: false, pieces, tip: { end: 4 } };
+    if (pieces > maxPiecesFor(buf.length)) abort(fail.unexpected(`handshake message fragmented into more than ${maxPiecesFor(buf.length)} pieces`));
   }
-  return { taken, rest: pieces.slice(i) };
+  const n = Math.min(p.buf.length - p.filled, data.length - off);
+  let buf = p.buf;
+  let tip = p.tip;
+  if (tip.end !== p.filled) {
+    // Another state sharing this buffer appended already (a replayed or forked state): copy ours out first.
+    buf = new Uint8Array(p.buf.length);
+    buf.set(p.buf.subarray(0, p.filled));
+    s.bytesCopied += p.filled;
+    tip = { end: p.filled };
+  }
+  buf.set(data.subarray(off, off + n), p.filled);
+  s.bytesCopied += n;
+  const filled = p.filled + n;
+  tip.end = filled;
+  off += n;
+  if (filled < buf.length) {
+    s.partial = { buf, filled, headerOnly: false, pieces, tip };
+    s.partialLength = filled;
+    return off;
+  }
+  delete s.partial;
+  s.partialLength = data.length - off;
+  deliverMessage(cx, buf);
+  return off;
+}
+
+/** A complete handshake message: decode it and hand it to the current state. */
+function deliverMessage(cx: HsCx, raw: Uint8Array): void {
+  cx.s.messagesIn++;
+  const msg = decodeHandshakeBody(raw[0]!, raw.subarray(4));
+  onHandshakeMessage(cx, msg, raw);
+}
+
+/**
+ * Bytes the engine copied while reassembling handshake messages, over its whole life: each received handshake
+ * byte once (plus one copy of a partial message when an old state is replayed). A cost counter for tests.
+ */
+export function handshakeBytesCopied(state: HandshakeState): number {
+  return state.bytesCopied;
 }
 
 function onHandshakeMessage(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array): void {

@@ -73,7 +73,8 @@ export type HsEvent =
   | { readonly type: 'earlyData'; readonly accepted: boolean }
   /**
    * Server: 0-RTT was offered and refused; up to `bytes` of records that fail to open may be skipped
-   * (RFC 8446 §4.2.10) before the client's next flight.
+   * (RFC 8446 §4.2.10) before the client's next flight. `bytes: 0` ends the skipping (the second ClientHello
+   * after a HelloRetryRequest: nothing sent after it is early data).
    */
   | { readonly type: 'skipEarlyData'; readonly bytes: number }
   /**

@@ -147,15 +147,41 @@ export interface HsState {
   /** Current application traffic secrets each way (for KeyUpdate, RFC 8446 §7.2). */
   readSecret?: Uint8Array;
   writeSecret?: Uint8Array;
-  /** A partial handshake message: its pieces (never concatenated until complete) and their total length. */
-  partial: readonly Uint8Array[];
+  /** The handshake message being reassembled, if one is incomplete (see {@link PartialMessage}). */
+  partial?: PartialMessage;
+  /** Bytes of that message received so far (0: none pending, every record ended on a message boundary). */
   partialLength: number;
+  /** Bytes copied by reassembly over the engine's life (each received handshake byte once): a cost counter. */
+  bytesCopied: number;
   /** QUIC: the peer's quic_transport_parameters, once received. */
   peerTransportParameters?: Uint8Array;
   /** Handshake messages received so far. */
   messagesIn: number;
   /** The middlebox-compatibility change_cipher_spec was sent (TLS over streams). */
   ccsSent: boolean;
+}
+
+/**
+ * A handshake message arriving in pieces (RFC 8446 §5.1: records, CRYPTO frames), copied into one buffer as
+ * the pieces come, so reassembly is linear in the bytes received.
+ *
+ * Ownership rule: `buf` is append-only and may be shared by several states (each call returns a new state and
+ * the old one stays valid). A state owns the bytes `[0, filled)` and may write only at `filled`, and only while
+ * `tip.end === filled`, i.e. while no other state derived from the same ancestor has appended already; otherwise
+ * it copies `[0, filled)` into a buffer of its own first. So a byte a state can see is never written again, and
+ * replaying an old state costs one copy of its partial message, never a wrong byte.
+ */
+export interface PartialMessage {
+  /** The whole message once its 4-byte header is known (`4 + length`); before that a 4-byte header buffer. */
+  readonly buf: Uint8Array;
+  /** Bytes of `buf` received so far. */
+  readonly filled: number;
+  /** `buf` is the 4-byte header only (the length is not known yet). */
+  readonly headerOnly: boolean;
+  /** Pieces (records, CRYPTO chunks) this message came in so far. */
+  readonly pieces: number;
+  /** How far `buf` has been written by any state sharing it (the ownership token of the rule above). */
+  readonly tip: { end: number };
 }
 
 /** Per-call scratch: the working state, the time, and the events produced, in order. */

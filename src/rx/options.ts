@@ -51,7 +51,8 @@ export function toClientConfig(options: ClientOptions, host?: string): TlsClient
  *
  * Session tickets are on by default: `ticketer` (or one made from `ticketKey`), else a per-process ticketer with
  * a random 32 B secret; `antiReplay` defaults to one store per process with that ticketer (one per call
- * otherwise). `maxEarlyData` (default 0) and `ticketCount` (default 2) pass through.
+ * otherwise). `maxEarlyData` (default 0) and `numTickets` (default 2; `ticketCount` is its former name) pass
+ * through.
  */
 export function toServerConfig(options: ServerOptions): TlsServerConfig {
   if (options.cert === undefined || options.key === undefined) {
@@ -68,9 +69,18 @@ export function toServerConfig(options: ServerOptions): TlsServerConfig {
     requireClientCertificate: request && strict,
     ...(request ? { verifier: strict ? createVerifier({ ca: options.ca }) : insecureVerifier } : {}),
     ...tickets(options),
-    ...(options.ticketCount !== undefined ? { ticketCount: options.ticketCount } : {}),
+    ...numTickets(options),
     ...(options.maxEarlyData !== undefined ? { maxEarlyData: options.maxEarlyData } : {}),
   };
+}
+
+/** `numTickets` (or its former name `ticketCount`), checked: the engine's `ticketCount`. */
+function numTickets(options: ServerOptions): { ticketCount?: number } {
+  if (options.numTickets !== undefined && options.ticketCount !== undefined && options.numTickets !== options.ticketCount) {
+    throw new TlsError({ kind: 'apiMisuse', reason: 'numTickets and ticketCount (its former name) disagree' });
+  }
+  const n = intIn('numTickets', options.numTickets ?? options.ticketCount, 0, 16);
+  return n !== undefined ? { ticketCount: n } : {};
 }
 
 let processTickets: { readonly ticketer: Ticketer; readonly antiReplay: AntiReplay } | undefined;
@@ -270,6 +280,9 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
     ...(options.cert !== undefined ? { certificateChain: loadCertificateChain(options.cert) } : {}),
     ...(options.key !== undefined ? { privateKey: loadPrivateKey(options.key) } : {}),
     ...(options.handshakeTimeout !== undefined ? { handshakeTimeout: options.handshakeTimeout } : {}),
+    ...(options.maxHandshakeMessage !== undefined
+      ? { maxHandshakeMessage: intIn('maxHandshakeMessage', options.maxHandshakeMessage, 1024, 1 << 24)! }
+      : {}),
     ...(options.ignoreUnexpectedEof !== undefined ? { ignoreUnexpectedEof: options.ignoreUnexpectedEof } : {}),
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: true } : {}),
   };

@@ -64,6 +64,13 @@ export interface SecureOptions {
    * peer then sends records of at most `recordSizeLimit − 1` content bytes). Default: not sent.
    */
   readonly recordSizeLimit?: number;
+  /**
+   * Largest handshake message we accept, in bytes, 1024..2^24 (default 128 KiB, about OpenSSL's bound on a
+   * ClientHello; OpenSSL bounds certificate lists with `SSL_CTX_set_max_cert_list`): a message may span records
+   * (a ClientHello over 16 KiB, a long certificate chain), and this bounds what a peer can make us buffer before
+   * it is authenticated. Too large a message is refused with decode_error.
+   */
+  readonly maxHandshakeMessage?: number;
   /** Scheduler for timers and the clock (default `asyncScheduler`); a `TestScheduler` gives virtual time. */
   readonly scheduler?: SchedulerLike;
   /**
@@ -163,7 +170,13 @@ export interface ServerOptions extends SecureOptions {
    */
   readonly ticketKey?: Uint8Array;
   readonly ticketer?: Ticketer | false;
-  /** NewSessionTickets per handshake (default 2, like OpenSSL). */
+  /**
+   * NewSessionTickets sent after each handshake, 0..16 (OpenSSL `SSL_CTX_set_num_tickets`, `-num_tickets`;
+   * default 2). 0 sends none but still resumes tickets issued before. A client that offers no
+   * psk_key_exchange_modes gets no ticket whatever this says (it could not use one, RFC 8446 §4.2.9).
+   */
+  readonly numTickets?: number;
+  /** @deprecated The former name of {@link numTickets}. */
   readonly ticketCount?: number;
   /** Accept up to this many bytes of 0-RTT early data per connection (default 0: refuse). */
   readonly maxEarlyData?: number;

@@ -33,7 +33,7 @@ import {
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../handshake/config.js';
 import type { TlsConfig } from './config.js';
 import { RECORD_HEADER, assembleFlight, frameRecord, openRecord, recordKey } from './record.js';
-import { type Conn, type Cx, type Resolved, TlsTimer, fatal, sendAlert, setTxKey, writeRecord } from './state.js';
+import { type Conn, type Cx, type Resolved, TlsTimer, deliver, fatal, finishDelivery, sendAlert, setTxKey, writeRecord } from './state.js';
 import { onSealDone, writeApplicationData } from './output.js';
 
 /** The state of one TLS connection. Opaque: read it through the query functions of this module. */
@@ -83,6 +83,7 @@ export function createConnection(config: TlsConfig): TlsState {
     rxWaiting: [],
     rxEpoch: Epoch.initial,
     sentRecord: false,
+    ccsReceived: false,
     timers: {},
     shutdown: { sent: false, received: false },
     pendingWrites: [],
@@ -161,6 +162,7 @@ export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
     else if (e instanceof TlsError && e.kind === 'apiMisuse') throw e;
     else fatal(cx, fail.internal(`internal error: ${e instanceof Error ? e.message : String(e)}`));
   }
+  finishDelivery(cx);
   if ((s.phase as string) !== 'closed') {
     // Both close_notify alerts exchanged and nothing left to write: the connection is over (SSL_shutdown → 1).
     if (s.shutdown.sent && s.shutdown.received && !s.txInFlight && !s.txQueue.length) closeQuietly(cx);
@@ -507,6 +509,10 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
     // RFC 8446 §5: a single 0x01 byte between the first ClientHello and the peer's Finished is dropped.
     if (!ccsAllowed(s)) abort(fail.unexpected('change_cipher_spec outside the handshake'));
     if (fragment.length !== 1 || fragment[0] !== 1) abort(fail.unexpected('malformed change_cipher_spec'));
+    // §D.4: a peer sends one compatibility CCS ("either before its second ClientHello or before its encrypted
+    // handshake flight"); a second one is not middlebox compatibility but noise, and OpenSSL refuses it too.
+    if (s.ccsReceived) abort(fail.unexpected('a second change_cipher_spec'));
+    s.ccsReceived = true;
     return;
   }
   if (!s.rxKey) {
@@ -553,6 +559,9 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
       if (content.length === 0) abort(fail.unexpected('zero-length handshake record'));
       return applyHandshake(cx, handshakeData(s.hs, s.rxEpoch, content, cx.now));
     case ContentType.alert:
+      // RFC 8446 §5.1: zero-length fragments are allowed for application data only, and an alert record holds
+      // exactly one alert; an empty one (padded or not) is unexpected_message, as for handshake records.
+      if (content.length === 0) abort(fail.unexpected('empty alert record'));
       if (s.hs.partialLength) abort(fail.unexpected('alert interleaved with a fragmented handshake message'));
       return onAlert(cx, content);
     case ContentType.application_data:
@@ -560,14 +569,15 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
         // Accepted 0-RTT data (RFC 8446 §4.2.10): more than max_early_data_size is unexpected_message.
         if (content.length > s.early.readBudget) abort(fail.unexpected('early data exceeds max_early_data_size'));
         s.early = { ...s.early, readBudget: s.early.readBudget - content.length };
-        if (content.length) cx.effects.push({ type: 'deliver', data: content.slice() });
+        if (content.length) deliver(cx, content);
         return;
       }
       if (s.phase !== 'connected') abort(fail.unexpected('application data before the handshake completed'));
       if (s.hs.partialLength) abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
       if (s.shutdown.received || content.length === 0) return;
-      // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed.
-      cx.effects.push({ type: 'deliver', data: content });
+      // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed. Records
+      // opened from one chunk (or one open batch) join into one `deliver` (one copy), not one effect each.
+      deliver(cx, content);
       return;
     default:
       abort(fail.unexpected(`unexpected content type ${type}`));

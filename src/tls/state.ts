@@ -9,6 +9,7 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import type { Effect, HandshakeInfo } from '../core/types.js';
 import { TlsError, alertFor, type TlsErrorDetail } from '../core/errors.js';
 import { encodeAlert } from '../wire/tls/alert.js';
+import { concatBytes } from '../wire/bytes.js';
 import { AlertLevel, ContentType } from '../wire/tls/constants.js';
 import type { HandshakeState } from '../handshake/engine.js';
 import { type OutPart, type RecordKey, plainRecord, prepareSeal } from './record.js';
@@ -68,6 +69,8 @@ export interface Conn {
   txKey?: RecordKey;
   /** A record has been sent (the first ClientHello's record may say 0x0301, RFC 8446 §5.1). */
   sentRecord: boolean;
+  /** The peer's middlebox-compatibility change_cipher_spec arrived (only one is dropped, RFC 8446 §5, §D.4). */
+  ccsReceived: boolean;
   /** Deadlines by timer. */
   timers: { readonly [T in TlsTimer]?: number };
   info?: HandshakeInfo;
@@ -107,6 +110,36 @@ export interface Cx {
   readonly effects: Effect[];
   /** Wire bytes produced by this step, in order; records are sealed when the step ends (`assembleFlight`). */
   readonly out: OutPart[];
+  /**
+   * Application data of this step not yet joined: the `deliver` effect at the end of `effects` and the record
+   * contents it will carry. Records opened one after another add to it; any other effect ends it. Joined once,
+   * when the step ends ({@link finishDelivery}), so a chunk of many small records is one `deliver`.
+   */
+  delivery?: { readonly effect: { type: 'deliver'; data: Uint8Array }; readonly parts: Uint8Array[] };
+}
+
+/**
+ * Hand application data to the application: added to the `deliver` effect this step is building when nothing
+ * else happened since, else a new one (effects keep their order).
+ */
+export function deliver(cx: Cx, data: Uint8Array): void {
+  const run = cx.delivery;
+  if (run && cx.effects[cx.effects.length - 1] === run.effect) {
+    run.parts.push(data);
+    return;
+  }
+  finishDelivery(cx);
+  const effect = { type: 'deliver' as const, data };
+  cx.effects.push(effect);
+  cx.delivery = { effect, parts: [data] };
+}
+
+/** Join the parts of the `deliver` effect being built (one copy; none for a single record). */
+export function finishDelivery(cx: Cx): void {
+  const run = cx.delivery;
+  if (!run) return;
+  cx.delivery = undefined;
+  if (run.parts.length > 1) run.effect.data = concatBytes(run.parts);
 }
 
 /**

@@ -207,6 +207,28 @@ test('usage errors', (t) => {
   }
 });
 
+test('unknown options are refused by name with a pointer to --help, for client and server', (t) => {
+  const cases: [string[], string][] = [
+    [['client', 'a:1', '--bogus'], 'unknown option --bogus for rxtls client'],
+    [['client', '--bogus', 'a:1'], 'unknown option --bogus for rxtls client'],
+    [['client', 'a:1', '--bogus=3'], 'unknown option --bogus for rxtls client'],
+    [['client', 'a:1', '-x'], 'unknown option -x for rxtls client'],
+    [['client', 'a:1', '-qx'], 'unknown option -x for rxtls client'],
+    [['client', 'a:1', '--sess_out', 'f'], 'unknown option --sess_out for rxtls client (did you mean --sess-out?)'],
+    [['server', '--port', '1', '--cert', 'c', '--key', 'k', '--bogus', '2'], 'unknown option --bogus for rxtls server'],
+    [['server', '--port', '1', '--cert', 'c', '--key', 'k', '--num_tickets', '2'], 'unknown option --num_tickets for rxtls server (did you mean --num-tickets?)'],
+    [['server', '--port', '1', '--cert', 'c', '--key', 'k', '-num_tickets', '2'], 'unknown option -num_tickets for rxtls server (did you mean --num-tickets?)'],
+    [['client', 'a:1', '-servername=x'], 'unknown option -servername for rxtls client (did you mean --servername?)'],
+    [['server', '--port', '1', '--cert', 'c', '--key', 'k', '--sess-out', 'x'], 'unknown option --sess-out for rxtls server'],
+  ];
+  for (const [argv, message] of cases) {
+    const e = t.throws(() => parseCliArgs(argv), { instanceOf: UsageError }, argv.join(' '));
+    t.is(e?.message, message, argv.join(' '));
+    t.is(formatFailure(e), `rxtls: ${message} (see rxtls --help)`);
+    t.is(exitCodeFor(e), ExitCode.usage);
+  }
+});
+
 test('help', (t) => {
   for (const argv of [[], ['--help'], ['-h'], ['client', '--help'], ['server', '-h']]) {
     t.deepEqual(parseCliArgs(argv), { kind: 'help', text: HELP }, argv.join(' '));

@@ -26,7 +26,7 @@ import type {
   NewSessionTicket,
   ServerHello,
 } from '../../wire/tls/messages.js';
-import { SIGNATURE_ALGORITHMS, checkCertificateVerify, checkPeerCertificate, chooseScheme, sendCertificateAndVerify } from '../auth.js';
+import { SIGNATURE_ALGORITHMS, checkCertificateVerify, checkFinishedLength, checkPeerCertificate, chooseScheme, sendCertificateAndVerify } from '../auth.js';
 import { groupCode, groupFromCode } from '../config.js';
 import {
   deriveApplicationKeys,
@@ -82,7 +82,8 @@ export function clientStart(cx: HsCx): void {
 function offerablePsk(cx: HsCx): OfferedPsk | undefined {
   const c = cx.s.config;
   const session = c.session;
-  if (!session || !sessionUsable(session, cx.now)) return undefined;
+  // RFC 8446 §4.2.9: a pre_shared_key needs psk_key_exchange_modes.
+  if (!session || c.pskModes.length === 0 || !sessionUsable(session, cx.now)) return undefined;
   if ((c.serverName ?? '') !== session.serverName) return undefined;
   const suite = suiteParams(session.suite);
   // The PSK is bound to its suite's hash: offer it only if we offer a suite with that hash.
@@ -126,7 +127,8 @@ function buildClientHello(
     supportedVersions: [ProtocolVersion.TLS1_3],
     ...(cookie ? { cookie } : {}),
     ...(c.recordSizeLimit !== undefined ? { recordSizeLimit: c.recordSizeLimit } : {}),
-    pskKeyExchangeModes: c.pskModes,
+    // No modes: no psk_key_exchange_modes, so no PSK offered and no tickets issued to us (RFC 8446 §4.2.9).
+    ...(c.pskModes.length > 0 ? { pskKeyExchangeModes: c.pskModes } : {}),
     keyShares: keyPairs.map((kp) => ({ group: groupCode(kp.group), keyExchange: kp.publicKey })),
     ...(early ? { earlyData: true as const } : {}),
     ...(psk
@@ -347,6 +349,7 @@ function onServerFinished(
 ): void {
   const s = cx.s;
   const expected = finishedData(cx, s.secrets.serverHs!);
+  checkFinishedLength(verifyData, expected);
   if (!bytesEqual(expected, verifyData)) abort(fail.misbehaved(AlertDescription.decrypt_error, 'server Finished does not verify'));
   appendTranscript(cx, raw);
   const app = deriveApplicationKeys(cx);

@@ -18,7 +18,7 @@ import { type SuiteParams, binderKey, earlySecret, finishedVerifyData, resumptio
 import { pskBindersLength } from '../../wire/tls/handshake.js';
 import type { TicketState } from '../session.js';
 import type { ClientHello, HandshakeMessage, KeyShareEntry } from '../../wire/tls/messages.js';
-import { checkCertificateVerify, checkPeerCertificate, chooseScheme, SIGNATURE_ALGORITHMS, sendCertificateAndVerify } from '../auth.js';
+import { checkCertificateVerify, checkFinishedLength, checkPeerCertificate, chooseScheme, SIGNATURE_ALGORITHMS, sendCertificateAndVerify } from '../auth.js';
 import { unexpected } from './client.js';
 import { groupCode } from '../config.js';
 import { Epoch } from '../events.js';
@@ -85,6 +85,22 @@ function onClientHello(
   const c = s.config;
   const p = c.provider;
   const ext = ch.extensions;
+  // RFC 8446 §4.1.2: a TLS 1.3 ClientHello says legacy_version 0x0303 (RFC 9147 §5.3: DTLS 1.3 says 0xfefd);
+  // §D.5: 0x0300 or less MUST be refused with protocol_version. We refuse every version older than TLS 1.2
+  // (DTLS 1.2): a client that offers TLS 1.3 never sends one.
+  const legacy = ch.legacyVersion ?? 0;
+  if (c.variant === 'dtls' ? legacy >> 8 !== 0xfe || legacy > ProtocolVersion.DTLS1_2 : legacy < ProtocolVersion.TLS1_2) {
+    abort(fail.incompatible(AlertDescription.protocol_version, `ClientHello legacy_version 0x${legacy.toString(16).padStart(4, '0')} is older than TLS 1.2`));
+  }
+  if (retry) {
+    // RFC 8446 §4.1.2, §4.2.10: early data is not permitted after a HelloRetryRequest.
+    if (ext.earlyData) abort(fail.illegal('second ClientHello offers early_data after a HelloRetryRequest'));
+    // The 0-RTT records sent with the first ClientHello were skipped until now. The stream keeps order, so the
+    // client sent all of them before this ClientHello (it sends it only after reading our HelloRetryRequest):
+    // from here on a record that fails to open is bad_record_mac (§4.2.10 skips only for the ServerHello that
+    // rejected 0-RTT for the same ClientHello, and a HelloRetryRequest's skipping ends with the next one).
+    if (s.early.status === 'rejected') cx.events.push({ type: 'skipEarlyData', bytes: 0 });
+  }
   // RFC 8446 §4.1.2: TLS 1.3 ClientHellos carry exactly one null compression method.
   if (ch.legacyCompressionMethods.length !== 1 || ch.legacyCompressionMethods[0] !== 0) {
     abort(fail.illegal('legacy_compression_methods must be [null]'));
@@ -429,6 +445,7 @@ function onClientCertificate(
 function onClientFinished(cx: HsCx, verifyData: Uint8Array, raw: Uint8Array, clientApp: Uint8Array): void {
   const s = cx.s;
   const expected = finishedData(cx, s.secrets.clientHs!);
+  checkFinishedLength(verifyData, expected);
   if (!bytesEqual(expected, verifyData)) abort(fail.misbehaved(AlertDescription.decrypt_error, 'client Finished does not verify'));
   appendTranscript(cx, raw);
   changeReadKey(cx, Epoch.application, clientApp);
