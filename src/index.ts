@@ -2,7 +2,9 @@
  * rxtls: TLS 1.3 for RxJS on a pure, event-driven (sans-IO) core.
  *
  * - RxJS API: {@link connect}, {@link listen}, and the operators in `rxtls/operators`.
- * - The core: {@link createConnection}, {@link handleEvents}, {@link nextTimeout} (see docs/ARCHITECTURE.md).
+ * - The sans-IO cores (also alone in `rxtls/core`): TLS ({@link createConnection}, {@link handleEvents},
+ *   {@link nextTimeout}), QUIC ({@link createQuicConnection}, {@link handleQuicEvents}) and the handshake engine
+ *   (see docs/ARCHITECTURE.md).
  * - Crypto providers: {@link nobleProvider} (default), {@link nodeProvider}.
  */
 export * from './core/index.js';
@@ -24,3 +26,5 @@ export { insecureVerifier } from './crypto/x509.js';
 export { createVerifier, createNodeX509Verifier, type VerifierOptions } from './node/verifier.js';
 export { loadCertificateChain, loadPrivateKey } from './crypto/keys.js';
 export { createWorkerPoolProvider, type WorkerPoolProvider } from './node/workers.js';
+export { keyLogToFile } from './node/keyLogFile.js';
+export { checkServerIdentity } from './crypto/identity.js';

@@ -53,3 +53,25 @@ test('rxtls/browser (and the browser condition of rxtls) and rxtls/node expose t
     t.is(typeof node[name], 'function', `rxtls/node exports ${name}`);
   }
 });
+
+test('rxtls/core holds the sans-IO reducers of every protocol: TLS, QUIC and the handshake engine', async (t) => {
+  const core = (await import('../src/core/index.js')) as Record<string, unknown>;
+  for (const name of ['createQuicConnection', 'handleQuicEvents', 'nextQuicTimeout', 'createHandshake', 'startHandshake', 'handshakeData', 'updateTrafficKeys', 'alertFor', 'quicCloseFor']) {
+    t.is(typeof core[name], 'function', `rxtls/core exports ${name}`);
+  }
+  for (const name of ['Epoch', 'TlsCloseMode', 'QuicCloseMode', 'TlsTimer', 'QuicTimer']) t.is(typeof core[name], 'object', `rxtls/core exports ${name}`);
+});
+
+test('internals are not exported: protocol-abort plumbing and option converters stay inside', async (t) => {
+  const entries = {
+    rxtls: (await import('../src/index.js')) as Record<string, unknown>,
+    'rxtls/core': (await import('../src/core/index.js')) as Record<string, unknown>,
+    'rxtls/operators': (await import('../operators/index.js')) as Record<string, unknown>,
+    'rxtls/browser': (await import('../src/browser.js')) as Record<string, unknown>,
+  };
+  for (const [entry, mod] of Object.entries(entries)) {
+    for (const name of ['fail', 'abort', 'ProtocolAbort', 'assertNever', 'toClientConfig', 'toServerConfig', 'toConnectionSettings', 'toTransportError']) {
+      t.false(name in mod, `${entry} does not export ${name}`);
+    }
+  }
+});

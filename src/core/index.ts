@@ -1,18 +1,33 @@
 /**
- * `rxtls/core`: the sans-IO TLS 1.3 connection without RxJS — a pure reducer and its queries, for adapters of
- * your own (an event loop, a test harness, another reactive library). Feed it inputs with `now`, carry out the
- * effects it returns, and call it again at `nextTimeout(state)`; see docs/ARCHITECTURE.md.
+ * `rxtls/core`: the sans-IO connections without RxJS — pure reducers and their queries, for adapters of your own
+ * (an event loop, a test harness, another reactive library). Feed a reducer inputs with `now`, carry out the
+ * effects it returns, and call it again at its next timeout; see docs/ARCHITECTURE.md.
+ *
+ * - TLS 1.3 over a byte stream: {@link createConnection}, {@link handleEvents}, {@link nextTimeout}.
+ * - QUIC v1 over datagrams: {@link createQuicConnection}, {@link handleQuicEvents}, {@link nextQuicTimeout}.
+ * - The handshake engine both run on, for a transport of your own: {@link createHandshake},
+ *   {@link startHandshake}, {@link handshakeData}, {@link updateTrafficKeys}, with its {@link HsEvent}s.
  *
  * @example
  * ```ts
  * import { createConnection, handleEvents, nextTimeout } from 'rxtls/core';
- * let state = createConnection({ role: 'client', serverName: 'example.com' });
+ * let state = createConnection({ role: 'client', serverName: 'example.com', verifier });
  * let step = handleEvents(state, { type: 'start', now: Date.now() });
  * for (const e of step.effects) if (e.type === 'transmit') socket.write(e.data);
  * ```
  */
-export * from './types.js';
-export * from './errors.js';
+export type { BaseEffect, BaseInput, HandshakeInfo, Reducer, Step, StreamId } from './types.js';
+export {
+  TlsError,
+  alertFor,
+  certificateAlert,
+  quicCloseFor,
+  type CertificateErrorCode,
+  type TlsErrorDetail,
+  type TlsErrorKind,
+} from './errors.js';
+
+// TLS over a byte stream.
 export {
   createConnection,
   handleEvents,
@@ -24,5 +39,41 @@ export {
   isClosed,
   type TlsState,
 } from '../tls/connection.js';
-export type { TlsConfig, TlsClientConfig, TlsServerConfig } from '../tls/config.js';
+export { TlsCloseMode, type TlsEffect, type TlsInput } from '../tls/types.js';
+export { TlsTimer } from '../tls/state.js';
+export type { TlsConfig, TlsClientConfig, TlsServerConfig, TlsCommonConfig, TlsRecordConfig } from '../tls/config.js';
+
+// QUIC v1.
+export {
+  createQuicConnection,
+  handleQuicEvents,
+  nextQuicTimeout,
+  isQuicConnected,
+  QuicError,
+  type QuicConfig,
+  type QuicState,
+} from '../quic/connection.js';
+export { QuicCloseMode, type QuicEffect, type QuicInput } from '../quic/types.js';
+export { QuicTimer } from '../quic/timers.js';
+
+// The handshake engine (TLS 1.3 for TLS, DTLS and QUIC).
+export {
+  createHandshake,
+  startHandshake,
+  handshakeData,
+  updateTrafficKeys,
+  negotiated,
+  isHandshakeComplete,
+  isHandshakeFailed,
+  type HandshakeState,
+  type HsStep,
+} from '../handshake/engine.js';
+export { Epoch, type HsEvent, type HsVariant, type KeyDirection } from '../handshake/events.js';
+export type {
+  HandshakeConfig,
+  HandshakeClientConfig,
+  HandshakeServerConfig,
+  HandshakeCommonConfig,
+} from '../handshake/config.js';
+
 export type { CryptoProvider, Aead, BatchCipher, RecordJob, SigningKey, HashAlg, AeadAlg, GroupName } from '../crypto/provider.js';

@@ -2,13 +2,13 @@
  * `runReducer`: the one place where a sans-IO reducer meets time. Shared by the TLS and QUIC adapters.
  */
 import { Observable, asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
-import type { Input } from '../core/types.js';
+import type { TlsInput } from '../tls/types.js';
 
 /** An input before it is stamped with `now` (distributes over a union of inputs). */
 export type Pending<I> = I extends unknown ? Omit<I, 'now'> : never;
 
-/** A TLS/QUIC core {@link Input} before it is stamped with `now`. */
-export type PendingInput = Pending<Input>;
+/** A TLS/QUIC core {@link TlsInput} before it is stamped with `now`. */
+export type PendingInput = Pending<TlsInput>;
 
 /** What {@link runReducer} needs: the reducer, its timer query, the initial state and a clock. */
 export interface ReducerSpec<S, I extends { readonly type: string; readonly now: number }, E> {

@@ -5,7 +5,8 @@
 import { Observable, ReplaySubject, Subject, asyncScheduler, catchError, concat, map, merge, mergeMap, of, startWith, throwError } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscriber, Subscription } from 'rxjs';
 import { TlsError, assertNever } from '../core/errors.js';
-import type { Effect, HandshakeInfo } from '../core/types.js';
+import type { HandshakeInfo } from '../core/types.js';
+import type { TlsEffect } from '../tls/types.js';
 import type { AeadAlg } from '../crypto/provider.js';
 import { keyLogToFile } from '../node/keyLogFile.js';
 import { createConnection, handleEvents, nextTimeout, type TlsState } from '../tls/connection.js';
@@ -369,7 +370,7 @@ export function secureDuplex(
      * one batch per direction in flight and matches results by job id, so a seal batch and an open batch run
      * concurrently and may complete in either order; a result arriving after the connection ended is dropped.
      */
-    const runCryptoJob = (e: Extract<Effect, { type: 'crypto' }>) => {
+    const runCryptoJob = (e: Extract<TlsEffect, { type: 'crypto' }>) => {
       const batch = config.provider?.batch;
       if (!batch) return end(asTlsError(new Error('a crypto job was requested but the provider has no batch cipher')));
       const alg = e.alg as AeadAlg;
@@ -387,7 +388,7 @@ export function secureDuplex(
       );
     };
 
-    const onEffect = (e: Effect) => {
+    const onEffect = (e: TlsEffect) => {
       switch (e.type) {
         case 'transmit':
           writable = duplex.write(e.data);
@@ -437,9 +438,6 @@ export function secureDuplex(
         case 'earlyData':
           if (!e.accepted && e.rejected && e.rejected.length > 0) rejectedEarlyData = e.rejected;
           return;
-        case 'cryptoData':
-          // Only a connection in QUIC mode emits these, and secureDuplex never configures one.
-          throw new Error('secure(): a QUIC-mode connection has no TLS records to carry');
         default:
           assertNever(e);
       }

@@ -18,7 +18,8 @@ import { AlertDescription, AlertLevel, ContentType, MAX_PLAINTEXT } from '../wir
 import { decodeAlert } from '../wire/tls/alert.js';
 import { concatBytes } from '../wire/bytes.js';
 import { ProtocolAbort, TlsError, abort, assertNever, fail, type TlsErrorDetail } from '../core/errors.js';
-import type { Effect, HandshakeInfo, Input, Step } from '../core/types.js';
+import type { HandshakeInfo, Step } from '../core/types.js';
+import type { TlsEffect, TlsInput } from '../tls/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { recordNonce } from '../crypto/keySchedule.js';
 import { Epoch, type HsEvent } from '../handshake/events.js';
@@ -147,7 +148,7 @@ export function isClosed(state: TlsState): boolean {
  * Reduce one input. Never mutates `state`; never throws for anything the peer sends.
  * @throws TlsError of kind `apiMisuse` for calls that make no sense in the current state.
  */
-export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
+export function handleEvents(state: TlsState, input: TlsInput): Step<TlsState, TlsEffect> {
   const s: Conn = { ...state, shutdown: { ...state.shutdown } };
   const cx: Cx = { s, now: input.now, effects: [], out: [] };
   if (s.phase === 'closed') {
@@ -167,7 +168,7 @@ export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
     // Both close_notify alerts exchanged and nothing left to write: the connection is over (SSL_shutdown → 1).
     if (s.shutdown.sent && s.shutdown.received && !s.txInFlight && !s.txQueue.length) closeQuietly(cx);
   }
-  const effects: Effect[] = cx.out.length ? [{ type: 'transmit', data: assembleFlight(cx.out) }, ...cx.effects] : cx.effects;
+  const effects: TlsEffect[] = cx.out.length ? [{ type: 'transmit', data: assembleFlight(cx.out) }, ...cx.effects] : cx.effects;
   return { state: s, effects: withFactEffects(state, s, effects) };
 }
 
@@ -176,8 +177,8 @@ export function handleEvents(state: TlsState, input: Input): Step<TlsState> {
  * `shutdown` when `shutdownState` changed, `backlog` when `writeBacklog(…).full` changed. They go after the
  * step's other effects and before its `closed`, so an adapter never needs a copy of the state to ask.
  */
-function withFactEffects(before: TlsState, after: TlsState, effects: Effect[]): Effect[] {
-  const facts: Effect[] = [];
+function withFactEffects(before: TlsState, after: TlsState, effects: TlsEffect[]): TlsEffect[] {
+  const facts: TlsEffect[] = [];
   const [sh0, sh1] = [shutdownState(before), shutdownState(after)];
   if (sh0.sent !== sh1.sent || sh0.received !== sh1.received || sh0.eofWithoutCloseNotify !== sh1.eofWithoutCloseNotify) {
     facts.push({ type: 'shutdown', ...sh1 });
@@ -189,7 +190,7 @@ function withFactEffects(before: TlsState, after: TlsState, effects: Effect[]): 
   return last?.type === 'closed' ? [...effects.slice(0, -1), ...facts, last] : [...effects, ...facts];
 }
 
-function dispatch(cx: Cx, input: Input): void {
+function dispatch(cx: Cx, input: TlsInput): void {
   const s = cx.s;
   switch (input.type) {
     case 'start':
@@ -200,10 +201,6 @@ function dispatch(cx: Cx, input: Input): void {
     case 'received':
       if (s.phase === 'idle') throw misuse('received bytes before start');
       return onBytes(cx, input.data);
-    case 'cryptoData':
-      throw misuse('TLS over streams takes `received` bytes; cryptoData is for QUIC');
-    case 'datagram':
-      throw misuse('TLS over streams takes `received` bytes, not datagrams');
     case 'eof':
       return onEof(cx);
     case 'timeout': {
@@ -249,8 +246,11 @@ function dispatch(cx: Cx, input: Input): void {
       if (s.txInFlight?.jobId === input.jobId) return onSealDone(cx, input.results);
       if (s.rxInFlight?.jobId === input.jobId) return onOpenDone(cx, input.results);
       throw misuse(`no crypto job ${input.jobId} in flight`);
-    default:
-      return assertNever(input);
+    default: {
+      // A JavaScript caller may pass anything: an unknown input is API misuse, not a peer fault.
+      const unknown: never = input;
+      throw misuse(`unknown input type ${(unknown as { type?: unknown }).type}`);
+    }
   }
 }
 

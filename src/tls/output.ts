@@ -9,7 +9,7 @@
  */
 import { ContentType } from '../wire/tls/constants.js';
 import { abort, fail } from '../core/errors.js';
-import type { Effect } from '../core/types.js';
+import type { TlsEffect } from '../tls/types.js';
 import { type Cx, sealNow, writeRecord } from './state.js';
 import { innerPlaintexts, prepareSeal } from './record.js';
 
@@ -77,7 +77,7 @@ export function onSealDone(cx: Cx, results: readonly (Uint8Array | null)[]): voi
     if (!sealed) abort(fail.internal('seal batch failed'));
     cx.out.push(batch.headers[i]!, sealed);
   });
-  const effects: readonly Effect[] = batch.onWire;
+  const effects: readonly TlsEffect[] = batch.onWire;
   s.txInFlight = undefined;
   cx.effects.push(...effects);
   pumpTx(cx);

@@ -6,7 +6,8 @@
  * arrays, keys are immutable records). Effects and outgoing records of one input are gathered in a {@link Cx}.
  */
 import type { CryptoProvider } from '../crypto/provider.js';
-import type { Effect, HandshakeInfo } from '../core/types.js';
+import type { HandshakeInfo } from '../core/types.js';
+import type { TlsEffect } from '../tls/types.js';
 import { TlsError, alertFor, type TlsErrorDetail } from '../core/errors.js';
 import { encodeAlert } from '../wire/tls/alert.js';
 import { concatBytes } from '../wire/bytes.js';
@@ -89,7 +90,7 @@ export interface Conn {
   /** Output waiting behind an asynchronous seal batch, in order. */
   txQueue: readonly TxItem[];
   /** The asynchronous seal batch in flight (at most one per direction). */
-  txInFlight?: { readonly jobId: number; readonly headers: readonly Uint8Array[]; readonly onWire: readonly Effect[] };
+  txInFlight?: { readonly jobId: number; readonly headers: readonly Uint8Array[]; readonly onWire: readonly TlsEffect[] };
   /** The asynchronous open batch in flight: the raw records, kept to re-frame after a KeyUpdate. */
   rxInFlight?: { readonly jobId: number; readonly records: readonly Uint8Array[] };
   nextJobId: number;
@@ -100,14 +101,14 @@ export interface Conn {
 /** An item of the asynchronous output queue. */
 export type TxItem =
   | { readonly kind: 'data'; readonly data: Uint8Array }
-  | { readonly kind: 'record'; readonly type: number; readonly content: Uint8Array; readonly onWire?: Effect }
+  | { readonly kind: 'record'; readonly type: number; readonly content: Uint8Array; readonly onWire?: TlsEffect }
   | { readonly kind: 'rekey'; readonly key: RecordKey | undefined };
 
 /** Per-input scratch: the working state, the time, and what this step produced. */
 export interface Cx {
   readonly s: Conn;
   readonly now: number;
-  readonly effects: Effect[];
+  readonly effects: TlsEffect[];
   /** Wire bytes produced by this step, in order; records are sealed when the step ends (`assembleFlight`). */
   readonly out: OutPart[];
   /**
@@ -147,7 +148,7 @@ export function finishDelivery(cx: Cx): void {
  * flight, the record waits in the output queue so records leave in sequence-number order; `onWire` is the
  * effect to report once it is really written.
  */
-export function writeRecord(cx: Cx, type: number, content: Uint8Array, legacyVersion = 0x0303, onWire?: Effect): void {
+export function writeRecord(cx: Cx, type: number, content: Uint8Array, legacyVersion = 0x0303, onWire?: TlsEffect): void {
   const s = cx.s;
   if (s.txInFlight || s.txQueue.length) {
     s.txQueue = [...s.txQueue, { kind: 'record', type, content, ...(onWire ? { onWire } : {}) }];

@@ -13,8 +13,8 @@ import {
   isConnected,
   loadCertificateChain,
   loadPrivateKey,
-  type Effect,
-  type Input,
+  type TlsEffect as Effect,
+  type TlsInput as Input,
   type TlsState,
 } from '../../src/browser.js';
 

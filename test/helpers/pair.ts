@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createConnection, handleEvents, nextTimeout, type TlsState } from '../../src/tls/connection.js';
 import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
-import type { Effect, Input } from '../../src/core/types.js';
+import type { TlsEffect, TlsInput } from '../../src/tls/types.js';
 import { loadCertificateChain, loadPrivateKey } from '../../src/crypto/keys.js';
 import { createVerifier } from '../../src/crypto/x509.js';
 
@@ -33,12 +33,12 @@ export class Pair {
   client: TlsState;
   server: TlsState;
   now = NOW;
-  readonly effects: Record<Side, Effect[]> = { client: [], server: [] };
+  readonly effects: Record<Side, TlsEffect[]> = { client: [], server: [] };
   readonly delivered: Record<Side, Uint8Array[]> = { client: [], server: [] };
   /** Bytes in flight towards each side. */
   readonly inbox: Record<Side, Uint8Array[]> = { client: [], server: [] };
   /** Asynchronous crypto jobs each side asked for and that are not answered yet. */
-  readonly jobs: Record<Side, Extract<Effect, { type: 'crypto' }>[]> = { client: [], server: [] };
+  readonly jobs: Record<Side, Extract<TlsEffect, { type: 'crypto' }>[]> = { client: [], server: [] };
 
   constructor(clientCfg: Partial<TlsClientConfig> = {}, serverCfg: Partial<TlsServerConfig> = {}) {
     this.client = createConnection({ role: 'client', serverName: 'localhost', verifier: caVerifier(), ...clientCfg });
@@ -46,7 +46,7 @@ export class Pair {
   }
 
   /** Feed one input to a side and route its effects. */
-  input(side: Side, input: Input): readonly Effect[] {
+  input(side: Side, input: TlsInput): readonly TlsEffect[] {
     const step = handleEvents(this[side], input);
     this[side] = step.state;
     for (const e of step.effects) {
@@ -123,7 +123,7 @@ export class Pair {
     return this;
   }
 
-  of(side: Side, type: Effect['type']): Effect[] {
+  of(side: Side, type: TlsEffect['type']): TlsEffect[] {
     return this.effects[side].filter((e) => e.type === type);
   }
 

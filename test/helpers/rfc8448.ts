@@ -6,7 +6,7 @@ import { createConnection, type TlsState } from '../../src/tls/connection.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
 import type { CryptoProvider } from '../../src/crypto/provider.js';
 import type { CertificateVerifier } from '../../src/crypto/verifier.js';
-import type { Effect } from '../../src/core/types.js';
+import type { TlsEffect } from '../../src/tls/types.js';
 import { decodeHandshakeBody } from '../../src/wire/tls/handshake.js';
 import type { ClientHello } from '../../src/wire/tls/messages.js';
 import { type RecordKey, sealRecord } from '../../src/tls/record.js';
@@ -25,9 +25,9 @@ export const pinned: CertificateVerifier = {
 };
 
 export const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
-export const keyLogOf = (effects: readonly Effect[]) =>
+export const keyLogOf = (effects: readonly TlsEffect[]) =>
   Object.fromEntries(effects.flatMap((e) => (e.type === 'keyLog' ? [[e.label, hexOf(e.secret)]] : [])));
-export const transmitted = (effects: readonly Effect[]) =>
+export const transmitted = (effects: readonly TlsEffect[]) =>
   Buffer.concat(effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : [])));
 
 /**

@@ -2,7 +2,8 @@ import test from 'ava';
 import { Subject, map, merge, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { runReducer, type PendingInput } from '../../operators/runReducer.js';
-import type { Effect, Input, Step } from '../../src/core/types.js';
+import type { Step } from '../../src/core/types.js';
+import type { TlsEffect, TlsInput } from '../../src/tls/types.js';
 import { TlsError } from '../../src/core/errors.js';
 
 /**
@@ -14,12 +15,12 @@ interface FakeState {
   readonly deadline?: number;
 }
 const text = (s: string) => new TextEncoder().encode(s);
-const say = (s: string): Effect => ({ type: 'deliver', data: text(s) });
-const closed: Effect = { type: 'closed' };
+const say = (s: string): TlsEffect => ({ type: 'deliver', data: text(s) });
+const closed: TlsEffect = { type: 'closed' };
 const failure = new TlsError({ kind: 'transport', reason: 'boom' });
 
-function fake(calls: Input[] = []) {
-  return (state: FakeState, input: Input): Step<FakeState> => {
+function fake(calls: TlsInput[] = []) {
+  return (state: FakeState, input: TlsInput): Step<FakeState, TlsEffect> => {
     calls.push(input);
     switch (input.type) {
       case 'write': {
@@ -69,7 +70,7 @@ test('the timeout input arrives exactly at the deadline in virtual time', (t) =>
 });
 
 test('re-arms ONE timer after every step: a moved deadline cancels the previous one', (t) => {
-  const calls: Input[] = [];
+  const calls: TlsInput[] = [];
   scheduler(t).run(({ hot, expectObservable }) => {
     const inputs = hot('  --a--b------------', { a: w(1), b: w(2) }); // 2+100 replaced by 5+200
     const expected = '    --x--y 199ms z----';
@@ -80,7 +81,7 @@ test('re-arms ONE timer after every step: a moved deadline cancels the previous 
 });
 
 test('a deadline that disappears disarms the timer', (t) => {
-  const calls: Input[] = [];
+  const calls: TlsInput[] = [];
   scheduler(t).run(({ hot, expectObservable }) => {
     const inputs = hot('  --a--b---', { a: w(1), b: w(0) });
     const expected = '    --x--y---';
@@ -104,7 +105,7 @@ test('a deadline already in the past fires at once (asynchronously, same frame)'
 });
 
 test('completes right after the step with a closed effect and releases input and timer', (t) => {
-  const calls: Input[] = [];
+  const calls: TlsInput[] = [];
   scheduler(t).run(({ hot, expectObservable, expectSubscriptions }) => {
     const inputs = hot('  --a--e--a--', { a: w(1), e: { type: 'end' } as PendingInput });
     const expected = '    --x--(bcd|)';
@@ -169,7 +170,7 @@ test('an input error and a throwing reducer both error the output', (t) => {
 });
 
 test('unsubscribing cancels the timer and the input subscription', (t) => {
-  const calls: Input[] = [];
+  const calls: TlsInput[] = [];
   scheduler(t).run(({ hot, expectObservable, expectSubscriptions }) => {
     const inputs = hot('  --a------', { a: w(1) });
     const unsub = '       ^----!---';

@@ -16,7 +16,8 @@ import type { AeadAlg, BatchCipher, CryptoProvider, RecordJob } from '../../src/
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { connect } from '../../src/rx/connect.js';
 import { listen } from '../../src/rx/listen.js';
-import { getDefaultProvider, setDefaultProvider, toClientConfig, toServerConfig } from '../../src/rx/index.js';
+import { getDefaultProvider, setDefaultProvider } from '../../src/rx/index.js';
+import { toClientConfig, toServerConfig } from '../../src/rx/options.js';
 import type { ByteDuplex, SecureOptions, TlsConnection } from '../../src/rx/types.js';
 import { frameRecord } from '../../src/tls/record.js';
 import { nobleOpen, nobleSeal, withBatch } from '../helpers/batch.js';

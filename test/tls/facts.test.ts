@@ -3,12 +3,12 @@
  * changes them, equal to `shutdownState` / `writeBacklog`, before that step's `closed`.
  */
 import test from 'ava';
-import type { Effect } from '../../src/core/types.js';
+import type { TlsEffect } from '../../src/tls/types.js';
 import { shutdownState, writeBacklog } from '../../src/tls/connection.js';
 import { asyncNobleProvider } from '../helpers/batch.js';
 import { Pair, text } from '../helpers/pair.js';
 
-const types = (effects: readonly Effect[]) => effects.map((e) => e.type);
+const types = (effects: readonly TlsEffect[]) => effects.map((e) => e.type);
 
 test('shutdown facts: our close_notify, then the peer’s; the step that closes reports them before closed', (t) => {
   const pair = new Pair().start().drive();

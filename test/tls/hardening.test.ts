@@ -14,14 +14,14 @@ import { AlertDescription as A, SignatureScheme } from '../../src/wire/tls/const
 import { createAntiReplay, createTicketer } from '../../src/handshake/session.js';
 import type { SigningKey } from '../../src/crypto/provider.js';
 import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
-import type { Effect } from '../../src/core/types.js';
+import type { TlsEffect } from '../../src/tls/types.js';
 import { asyncNobleProvider } from '../helpers/batch.js';
 
 function feed(state: TlsState, data: Uint8Array) {
   return handleEvents(state, { type: 'received', now: NOW, data });
 }
-const alertsSent = (effects: readonly Effect[]) => effects.flatMap((e) => (e.type === 'alertSent' ? [e.description] : []));
-const closedWith = (effects: readonly Effect[]) => {
+const alertsSent = (effects: readonly TlsEffect[]) => effects.flatMap((e) => (e.type === 'alertSent' ? [e.description] : []));
+const closedWith = (effects: readonly TlsEffect[]) => {
   const c = effects.find((e) => e.type === 'closed');
   return c?.type === 'closed' ? c.error : undefined;
 };
@@ -119,7 +119,7 @@ test('an oversized Finished (128 KiB and more) gets one fatal alert, then nothin
     // The same bytes in small chunks: exactly one alert over all of them.
     const many = new Pair().start().serverRound();
     let st = many.server;
-    const all: Effect[] = [];
+    const all: TlsEffect[] = [];
     for (let o = 0; o < wire.length; o += 1000) {
       const s = feed(st, wire.subarray(o, o + 1000));
       st = s.state;
@@ -253,7 +253,7 @@ test('a handshake message in 1-byte records hits the records-per-message bound: 
   const body = hello.subarray(5, 5 + ((hello[3]! << 8) | hello[4]!));
   let st = pair.server;
   let records = 0;
-  let effects: readonly Effect[] = [];
+  let effects: readonly TlsEffect[] = [];
   for (const b of body) {
     const step = feed(st, plainRecord(22, Uint8Array.of(b)));
     records++;

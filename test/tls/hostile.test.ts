@@ -8,17 +8,17 @@ import { plainRecord, sealRecord } from '../../src/tls/record.js';
 import { encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
 import { AlertDescription as A } from '../../src/wire/tls/constants.js';
 import { TlsError } from '../../src/core/errors.js';
-import type { Effect } from '../../src/core/types.js';
+import type { TlsEffect } from '../../src/tls/types.js';
 import { asyncNobleProvider } from '../helpers/batch.js';
 
 function feed(state: TlsState, data: Uint8Array) {
   return handleEvents(state, { type: 'received', now: NOW, data });
 }
-const closedWith = (effects: readonly Effect[]) => {
+const closedWith = (effects: readonly TlsEffect[]) => {
   const c = effects.find((e) => e.type === 'closed');
   return c?.type === 'closed' ? c.error : undefined;
 };
-const sentAlert = (effects: readonly Effect[]) => {
+const sentAlert = (effects: readonly TlsEffect[]) => {
   const a = effects.find((e) => e.type === 'alertSent');
   return a?.type === 'alertSent' ? a.description : undefined;
 };
@@ -74,7 +74,7 @@ test('ClientHello split into small records across chunks still works (1-byte rec
   const { pair, hello } = serverAndHello();
   let st = pair.server;
   const body = hello.subarray(5);
-  let effects: Effect[] = [];
+  let effects: TlsEffect[] = [];
   // 33 handshake bytes per record (just over the records-per-message bound's 32), each record in two chunks.
   for (let o = 0; o < body.length; o += 33) {
     const rec = plainRecord(22, body.subarray(o, o + 33));
@@ -199,11 +199,11 @@ test('a fatal alert from the peer closes with alertReceived', (t) => {
   t.is(err?.alert, A.internal_error);
 });
 
-test('API misuse throws at once: write after close, datagrams on a stream connection', (t) => {
+test('API misuse throws at once: write or KeyUpdate after close', (t) => {
   const pair = new Pair().start().drive();
   pair.input('client', { type: 'close', now: NOW, mode: 'abort' });
   t.throws(() => handleEvents(pair.client, { type: 'write', now: NOW, data: Uint8Array.of(1) }), { instanceOf: TlsError });
-  t.throws(() => handleEvents(pair.server, { type: 'datagram', now: NOW, data: Uint8Array.of(1) }), { instanceOf: TlsError });
+  t.throws(() => handleEvents(pair.client, { type: 'keyUpdate', now: NOW, requestPeer: false }), { instanceOf: TlsError });
 });
 
 // Properties: random bytes into a client or a server, in any phase, never throw and never hang.

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { Pair, NOW, text, str } from '../helpers/pair.js';
 import { handleEvents, handshakeInfo } from '../../src/tls/connection.js';
 import { frameRecord, innerPlaintexts, type SealJob } from '../../src/tls/record.js';
-import type { Effect } from '../../src/core/types.js';
+import type { TlsEffect } from '../../src/tls/types.js';
 import { asyncNobleProvider } from '../helpers/batch.js';
 
 /** Sizes of the records in a byte stream. */
@@ -18,7 +18,7 @@ function recordSizes(data: Uint8Array): number[] {
   }
   return out;
 }
-const wireOf = (effects: readonly Effect[]) =>
+const wireOf = (effects: readonly TlsEffect[]) =>
   Buffer.concat(effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : [])));
 
 const asyncProvider = () => asyncNobleProvider();

@@ -10,7 +10,7 @@ import { nobleProvider } from '../../src/crypto/noble.js';
 import { nodeProvider } from '../../src/node/nodeProvider.js';
 import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import type { CryptoProvider, GroupName } from '../../src/crypto/provider.js';
-import type { Effect, Input } from '../../src/core/types.js';
+import type { TlsEffect, TlsInput } from '../../src/tls/types.js';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
 import { plainRecord } from '../../src/tls/record.js';
 import { keys, messages, records, schedule } from '../vectors/rfc8448.js';
@@ -41,7 +41,7 @@ const NOW = RFC_NOW;
  * Feed one input; with asynchronous crypto, answer every `crypto` effect through the provider's batch cipher
  * (and the effects those answers produce), returning all effects in order.
  */
-async function step(state: TlsState, input: Input): Promise<{ state: TlsState; effects: Effect[] }> {
+async function step(state: TlsState, input: TlsInput): Promise<{ state: TlsState; effects: TlsEffect[] }> {
   let r = handleEvents(state, input);
   const effects = [...r.effects];
   let st = r.state;
