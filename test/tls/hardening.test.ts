@@ -282,12 +282,13 @@ test('many small application records in one received chunk become one deliver ef
   const data = delivers[0]!.type === 'deliver' ? delivers[0]!.data : new Uint8Array(0);
   t.is(data.length, n);
   t.true(data.every((b, i) => b === (i & 0xff)));
-  // A close_notify after the data keeps its place: deliver, then alertReceived and peerClosed.
+  // A close_notify after the data keeps its place: deliver, then alertReceived and peerClosed (and the step's
+  // shutdown fact, which always comes after the step's other effects).
   const last = sealRecord(key, 23, text('ab'));
   const tail = feed(step.state, Buffer.concat([last.bytes, sealRecord(last.key, 21, Uint8Array.of(1, 0)).bytes]));
   t.deepEqual(
     tail.effects.map((e) => e.type),
-    ['deliver', 'alertReceived', 'peerClosed'],
+    ['deliver', 'alertReceived', 'peerClosed', 'shutdown'],
   );
 });
 
