@@ -7,24 +7,13 @@
  *   (see docs/ARCHITECTURE.md).
  * - Crypto providers: {@link nobleProvider} (default), {@link nodeProvider}.
  */
-export * from './core/index.js';
+// The portable surface (sans-IO cores, noble, PEM and keys, the portable verifier, runReducer, memory duplexes),
+// then what needs Node: sockets, the node:crypto provider, the worker pool, system roots, files. An explicit
+// export below (the Node `createVerifier`, with system roots) takes precedence over the portable one.
+export * from './browser.js';
 export * from './rx/index.js';
-export { parseCipherSuites, parseGroups } from './handshake/config.js';
-export {
-  createTicketer,
-  createAntiReplay,
-  encodeSession,
-  decodeSession,
-  type TlsSession,
-  type Ticketer,
-  type AntiReplay,
-} from './handshake/session.js';
-export type { CertificateVerifier, CertificateVerdict, VerifyRequest } from './crypto/verifier.js';
-export { nobleProvider, createNobleProvider } from './crypto/noble.js';
 export { nodeProvider } from './node/nodeProvider.js';
-export { insecureVerifier } from './crypto/x509.js';
 export { createVerifier, createNodeX509Verifier, type VerifierOptions } from './node/verifier.js';
-export { loadCertificateChain, loadPrivateKey } from './crypto/keys.js';
 export { createWorkerPoolProvider, type WorkerPoolProvider } from './node/workers.js';
 export { keyLogToFile } from './node/keyLogFile.js';
 export { checkServerIdentity } from './crypto/identity.js';

@@ -12,7 +12,7 @@ import type { HandshakeInfo } from '../core/types.js';
 import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
 import { encodeHandshakeBytes } from '../wire/tls/handshake.js';
 import type { AntiReplay, Ticketer, TlsSession } from './session.js';
-import { Epoch, type HsEvent, type HsVariant } from './events.js';
+import { Epoch, type HsEvent, type HsVariant, type KeyDirection } from './events.js';
 import { abort, fail } from '../core/errors.js';
 import { concatBytes } from '../wire/bytes.js';
 import { groupDisplayName, schemeName } from './config.js';
@@ -231,17 +231,9 @@ export function changeWriteKey(
   suite: SuiteParams = cx.s.suite!,
 ): void {
   flushHandshake(cx);
-  const s = cx.s;
-  s.writeEpoch = epoch;
-  if (epoch >= Epoch.application) s.writeSecret = secret;
-  cx.events.push({
-    type: 'keyChange',
-    direction: 'write',
-    epoch,
-    suite,
-    ...(secret ? { secret } : {}),
-    ...(maxEarlyData !== undefined ? { maxEarlyData } : {}),
-  });
+  cx.s.writeEpoch = epoch;
+  if (epoch >= Epoch.application) cx.s.writeSecret = secret;
+  pushKeyChange(cx, 'write', epoch, suite, secret, maxEarlyData);
 }
 
 /**
@@ -253,12 +245,23 @@ export function changeReadKey(cx: HsCx, epoch: number, secret: Uint8Array, maxEa
   if (s.partialLength > 0) abort(fail.unexpected('handshake data after a key change in the same record'));
   s.readEpoch = epoch;
   if (epoch >= Epoch.application) s.readSecret = secret;
+  pushKeyChange(cx, 'read', epoch, s.suite!, secret, maxEarlyData);
+}
+
+function pushKeyChange(
+  cx: HsCx,
+  direction: KeyDirection,
+  epoch: number,
+  suite: SuiteParams,
+  secret: Uint8Array | undefined,
+  maxEarlyData: number | undefined,
+): void {
   cx.events.push({
     type: 'keyChange',
-    direction: 'read',
+    direction,
     epoch,
-    suite: s.suite!,
-    secret,
+    suite,
+    ...(secret ? { secret } : {}),
     ...(maxEarlyData !== undefined ? { maxEarlyData } : {}),
   });
 }
