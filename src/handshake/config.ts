@@ -37,6 +37,12 @@ export interface HandshakeCommonConfig {
    * bounds what a peer can make us buffer before it is authenticated.
    */
   readonly maxHandshakeMessage?: number;
+  /**
+   * Smallest RSA key accepted for the peer's CertificateVerify, in bits (default 2048, OpenSSL security level
+   * 2); a smaller key fails with the certificate reason `weak_key` (insufficient_security). Checked whatever the
+   * verifier says, so it holds with a custom or the insecure verifier too.
+   */
+  readonly minRsaBits?: number;
 }
 
 /** Client handshake settings. */
@@ -65,7 +71,12 @@ export interface HandshakeServerConfig extends HandshakeCommonConfig {
   readonly role: 'server';
   /** Send a CertificateRequest (RFC 8446 §4.3.2). */
   readonly requestClientCertificate?: boolean;
-  /** Fail the handshake with certificate_required when the client sends no certificate. */
+  /**
+   * Fail the handshake with certificate_required when the client sends no certificate, and with the verifier's
+   * alert when its certificate does not verify. Without it (but with `requestClientCertificate`) a missing
+   * certificate gives `verification: 'none'` and one that does not verify `verification: 'failed'` plus
+   * `verificationError` in the HandshakeInfo; the client's CertificateVerify must verify in every case.
+   */
   readonly requireClientCertificate?: boolean;
   /** Issues and accepts stateless session tickets; without it the server neither issues nor resumes. */
   readonly ticketer?: Ticketer;

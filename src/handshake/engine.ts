@@ -31,6 +31,7 @@ import { ProtocolAbort, TlsError, abort, fail, type TlsErrorDetail } from '../co
 import type { HandshakeInfo } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { nextTrafficSecret, TLS13 } from '../crypto/keySchedule.js';
+import { DEFAULT_MIN_RSA_BITS } from '../crypto/x509.js';
 import { DEFAULT_GROUPS, DEFAULT_SUITES, type HandshakeConfig, suiteCode } from './config.js';
 import { Epoch, type HsEvent, type HsVariant } from './events.js';
 import { type HsCx, type HsResolved, type HsState, changeReadKey, changeWriteKey, flushHandshake, sendHandshake } from './state.js';
@@ -86,6 +87,8 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
   if (config.recordSizeLimit !== undefined && (config.recordSizeLimit < 64 || config.recordSizeLimit > 16385)) {
     throw misuse('recordSizeLimit must be in 64..16385');
   }
+  const minRsaBits = config.minRsaBits ?? DEFAULT_MIN_RSA_BITS;
+  if (!Number.isInteger(minRsaBits) || minRsaBits < 0 || minRsaBits > 16384) throw misuse('minRsaBits must be an integer in 0..16384');
   const resolved: HsResolved = {
     role: config.role,
     variant,
@@ -115,6 +118,7 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
     ...(config.role === 'server' && config.antiReplay ? { antiReplay: config.antiReplay } : {}),
     ...(config.recordSizeLimit !== undefined ? { recordSizeLimit: config.recordSizeLimit } : {}),
     maxHandshakeMessage,
+    minRsaBits,
     ...(transportParameters ? { transportParameters: transportParameters.slice() } : {}),
   };
   if (resolved.maxEarlyData > 0 && !resolved.antiReplay) throw misuse('accepting early data needs an antiReplay store');

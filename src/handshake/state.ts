@@ -13,7 +13,7 @@ import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
 import { encodeHandshakeBytes } from '../wire/tls/handshake.js';
 import type { AntiReplay, Ticketer, TlsSession } from './session.js';
 import { Epoch, type HsEvent, type HsVariant } from './events.js';
-import { abort, fail } from '../core/errors.js';
+import { abort, fail, type CertificateErrorCode } from '../core/errors.js';
 import { concatBytes } from '../wire/bytes.js';
 import { groupDisplayName, schemeName } from './config.js';
 
@@ -48,6 +48,8 @@ export interface HsResolved {
   readonly antiReplay?: AntiReplay;
   readonly recordSizeLimit?: number;
   readonly maxHandshakeMessage: number;
+  /** Smallest RSA key of a peer's CertificateVerify, in bits. */
+  readonly minRsaBits: number;
   /** QUIC: our encoded transport parameters. */
   readonly transportParameters?: Uint8Array;
 }
@@ -134,7 +136,8 @@ export interface HsState {
     peerChain: readonly Uint8Array[];
     peerSubject?: string;
     peerScheme?: number;
-    verification: 'ok' | 'insecure' | 'none';
+    verification: 'ok' | 'insecure' | 'none' | 'failed';
+    verificationError?: { readonly code: CertificateErrorCode; readonly reason: string };
     helloRetry: boolean;
     resumed: boolean;
   };
@@ -294,6 +297,7 @@ export function completeHandshake(cx: HsCx): void {
     peerCertificates: n.peerChain,
     ...(n.peerSubject !== undefined ? { peerSubject: n.peerSubject } : {}),
     verification: n.verification,
+    ...(n.verificationError ? { verificationError: n.verificationError } : {}),
     resumed: n.resumed,
     earlyData: s.early.status === 'accepted' ? 'accepted' : s.early.status === 'rejected' ? 'rejected' : 'none',
     helloRetry: n.helloRetry,

@@ -36,7 +36,7 @@ export function toClientConfig(options: ClientOptions, host?: string): TlsClient
     ...common(options),
     role: 'client',
     ...(serverName !== undefined ? { serverName } : {}),
-    verifier: options.rejectUnauthorized === false ? insecureVerifier : createVerifier({ ca: options.ca }),
+    verifier: options.rejectUnauthorized === false ? insecureVerifier : createVerifier(verifierOptions(options)),
     ...(options.earlyData !== undefined ? { earlyData: true } : {}),
   };
 }
@@ -45,9 +45,9 @@ export function toClientConfig(options: ClientOptions, host?: string): TlsClient
  * The core configuration of a server. `cert` and `key` are required, and checked here by
  * {@link checkServerIdentity}: an empty chain or a key that does not match the first certificate throws.
  * With `requestCert` a CertificateRequest is sent and client chains are verified against `ca` (system roots
- * when absent); `rejectUnauthorized`
- * (default true) also fails clients that send no certificate. `requestCert` with `rejectUnauthorized: false`
- * accepts any client certificate unverified (`info.verification === 'insecure'`).
+ * when absent). `rejectUnauthorized` (default true) fails clients that send no certificate or one that does not
+ * verify; with `rejectUnauthorized: false` both are accepted and reported (node:tls semantics):
+ * `info.verification` is `none`, `ok` or `failed` (with `info.verificationError`).
  *
  * Session tickets are on by default: `ticketer` (or one made from `ticketKey`), else a per-process ticketer with
  * a random 32 B secret; `antiReplay` defaults to one store per process with that ticketer (one per call
@@ -67,10 +67,19 @@ export function toServerConfig(options: ServerOptions): TlsServerConfig {
     role: 'server',
     requestClientCertificate: request,
     requireClientCertificate: request && strict,
-    ...(request ? { verifier: strict ? createVerifier({ ca: options.ca }) : insecureVerifier } : {}),
+    ...(request ? { verifier: createVerifier(verifierOptions(options)) } : {}),
     ...tickets(options),
     ...numTickets(options),
     ...(options.maxEarlyData !== undefined ? { maxEarlyData: options.maxEarlyData } : {}),
+  };
+}
+
+/** The verifier options of node:tls-style options: trust anchors and the algorithm policy. */
+function verifierOptions(options: SecureOptions): Parameters<typeof createVerifier>[0] {
+  return {
+    ca: options.ca,
+    ...(options.allowSha1 !== undefined ? { allowSha1: options.allowSha1 } : {}),
+    ...(options.minRsaBits !== undefined ? { minRsaBits: options.minRsaBits } : {}),
   };
 }
 
@@ -285,6 +294,7 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
       : {}),
     ...(options.ignoreUnexpectedEof !== undefined ? { ignoreUnexpectedEof: options.ignoreUnexpectedEof } : {}),
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: true } : {}),
+    ...(options.minRsaBits !== undefined ? { minRsaBits: intIn('minRsaBits', options.minRsaBits, 0, 16384)! } : {}),
   };
 }
 

@@ -15,6 +15,17 @@ export type PemInput = string | Uint8Array | readonly (string | Uint8Array)[];
 export interface SecureOptions {
   /** Trusted CA certificates (PEM/DER). Default: the system roots (node:tls `rootCertificates`). */
   readonly ca?: PemInput;
+  /**
+   * Accept peer certificates signed with SHA-1 (default false: refused with reason `weak_signature`, alert
+   * bad_certificate, as OpenSSL 3 at its default security level). MD5 and MD2 signatures are refused always.
+   */
+  readonly allowSha1?: boolean;
+  /**
+   * Smallest RSA key accepted from the peer, in bits, in its chain (trust anchor included) and for its
+   * CertificateVerify (default 2048, OpenSSL security level 2); a smaller one fails with reason `weak_key`,
+   * alert insufficient_security.
+   */
+  readonly minRsaBits?: number;
   /** Our certificate chain (PEM, leaf first) and private key (PEM PKCS#8, SEC1 or PKCS#1). */
   readonly cert?: PemInput;
   readonly key?: string | Uint8Array;
@@ -159,9 +170,14 @@ export interface ConnectOptions extends ClientOptions {
 
 /** Options of a server connection. */
 export interface ServerOptions extends SecureOptions {
-  /** Ask clients for a certificate. */
+  /** Ask clients for a certificate (verified against `ca`, else the system roots). */
   readonly requestCert?: boolean;
-  /** With `requestCert`: fail clients that send none or an unverifiable one (default true). */
+  /**
+   * With `requestCert`: fail clients that send none (certificate_required) or one that does not verify (the
+   * verifier's alert). Default true. `false` accepts both, as node:tls does: `info.verification` says `none`
+   * (no certificate), `ok`, or `failed` with `info.verificationError` (node's `authorized` /
+   * `authorizationError`); the client must still prove it holds the key (CertificateVerify).
+   */
   readonly rejectUnauthorized?: boolean;
   /**
    * Session tickets (RFC 8446 §4.6.1) are issued by default with a ticketer whose 32 B secret is random per

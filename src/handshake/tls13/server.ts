@@ -437,7 +437,8 @@ function onClientCertificate(
     return;
   }
   if (msg.type !== 'certificate') return;
-  const chain = checkPeerCertificate(cx, msg.body, 'client');
+  // Requested but not required: a certificate that does not verify is reported, not fatal (node:tls semantics).
+  const chain = checkPeerCertificate(cx, msg.body, 'client', !s.config.requireClientCert);
   appendTranscript(cx, raw);
   s.phase = { name: 'expectClientCertificateVerify', chain, clientApp };
 }
