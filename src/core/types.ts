@@ -38,6 +38,11 @@ export interface HandshakeInfo {
   readonly verificationError?: { readonly code: CertificateErrorCode; readonly reason: string };
   /** True when a PSK from a session ticket was accepted. */
   readonly resumed: boolean;
+  /**
+   * The identity of the external PSK the handshake used (RFC 8446 §4.2.11), as UTF-8 text; absent when none was.
+   * Such a handshake has no certificates: the PSK authenticated both sides.
+   */
+  readonly pskIdentity?: string;
   /** 0-RTT outcome: `none` (not offered), `accepted`, `rejected`. */
   readonly earlyData: 'none' | 'accepted' | 'rejected';
   /** True when a HelloRetryRequest was exchanged. */
