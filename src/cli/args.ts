@@ -25,6 +25,8 @@ export interface ClientCommand {
   readonly groups?: string;
   readonly cert?: string;
   readonly key?: string;
+  /** `--psk HEX` with `--psk-identity ID` (default `Client_identity`, as OpenSSL): an external PSK to offer. */
+  readonly psk?: { readonly identity: string; readonly key: string };
   /** `--sess-in`: a session file to resume with (see {@link parseSessionFile}). */
   readonly sessIn?: string;
   /** `--sess-out`: where to write the newest session after a clean close (see {@link formatSessionFile}). */
@@ -46,8 +48,11 @@ export interface ServerCommand {
   readonly kind: 'server';
   readonly host: string;
   readonly port: number;
-  readonly cert: string;
-  readonly key: string;
+  /** Certificate and key files; optional with `--psk` (like `s_server -nocert`). */
+  readonly cert?: string;
+  readonly key?: string;
+  /** `--psk HEX` with `--psk-identity ID` (default `Client_identity`): the external PSK accepted. */
+  readonly psk?: { readonly identity: string; readonly key: string };
   readonly mode: ServerMode;
   readonly alpn?: readonly string[];
   readonly ciphers?: string;
@@ -90,6 +95,7 @@ export const HELP = `rxtls — TLS 1.3 client and server (like openssl s_client 
 Usage:
   rxtls client HOST:PORT [options]      stdin to the peer, the peer's data to stdout
   rxtls server --port N --cert PEM --key PEM [options]
+  rxtls server --port N --psk HEX [--psk-identity ID] [options]
   rxtls --help
 
 Client options:
@@ -100,6 +106,9 @@ Client options:
   --ciphers LIST        TLS 1.3 suites, OpenSSL syntax: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256
   --groups LIST         key exchange groups, OpenSSL syntax: X25519:P-256:P-384
   --cert PEM --key PEM  client certificate chain and its private key
+  --psk HEX             offer an external PSK (RFC 8446 §4.2.11, like s_client -psk); when the server takes
+                        it there are no certificates; the summary says "PSK identity: ID"
+  --psk-identity ID     its identity (default Client_identity, as OpenSSL)
   --sess-out FILE       after a clean close (close_notify both ways), write the newest session ticket
                         received to FILE ("-----BEGIN RXTLS SESSION-----" + base64, mode 0600)
   --sess-in FILE        resume with a session written by --sess-out; the summary says "Resumed: yes|no"
@@ -121,6 +130,9 @@ Server options:
   --alpn a,b  --ciphers LIST  --groups LIST   as for the client
   --naccept N           exit after N connections
   --verify-client PEM   require a client certificate issued by these CAs
+  --psk HEX             accept this external PSK (like s_server -psk); --cert and --key become optional
+                        (without them, like -nocert, clients must offer the PSK)
+  --psk-identity ID     the identity it is known by (default Client_identity, as OpenSSL)
   --keylog FILE         append every connection's secrets to FILE (SSLKEYLOGFILE format)
   --max-early-data N    accept up to N bytes of 0-RTT early data per connection (default 0: refuse);
                         early data is handled like the rest of the connection's data
@@ -142,6 +154,8 @@ const clientOptions = {
   groups: { type: 'string' },
   cert: { type: 'string' },
   key: { type: 'string' },
+  psk: { type: 'string' },
+  'psk-identity': { type: 'string' },
   'sess-out': { type: 'string' },
   'sess-in': { type: 'string' },
   'early-data': { type: 'string' },
@@ -163,6 +177,8 @@ const serverOptions = {
   groups: { type: 'string' },
   naccept: { type: 'string' },
   'verify-client': { type: 'string' },
+  psk: { type: 'string' },
+  'psk-identity': { type: 'string' },
   keylog: { type: 'string' },
   'max-early-data': { type: 'string' },
   'no-ticket': { type: 'boolean', default: false },
@@ -237,6 +253,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
     ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
+    ...pskArgs(v.psk, v['psk-identity']),
     ...(v['sess-in'] !== undefined && { sessIn: v['sess-in'] }),
     ...(v['sess-out'] !== undefined && { sessOut: v['sess-out'] }),
     ...(v['early-data'] !== undefined && { earlyData: v['early-data'] }),
@@ -253,7 +270,8 @@ function parseServer(args: readonly string[]): CliCommand {
   if (v.help) return { kind: 'help', text: HELP };
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (v.port === undefined) throw new UsageError('server needs --port N (0 picks a free port)');
-  if (v.cert === undefined || v.key === undefined) throw new UsageError('server needs --cert PEM and --key PEM');
+  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
+  if (v.cert === undefined && v.psk === undefined) throw new UsageError('server needs --cert PEM and --key PEM (or --psk HEX)');
   if (v.echo && v.www) throw new UsageError('--echo and --www exclude each other');
   if (v['no-ticket'] && v['num-tickets'] !== undefined) throw new UsageError('--no-ticket and --num-tickets exclude each other');
   const host = stripBrackets(v.host);
@@ -262,8 +280,8 @@ function parseServer(args: readonly string[]): CliCommand {
     kind: 'server',
     host,
     port: parsePort(v.port, true),
-    cert: v.cert,
-    key: v.key,
+    ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
+    ...pskArgs(v.psk, v['psk-identity']),
     mode: v.echo ? 'echo' : v.www ? 'www' : 'print',
     ...(v.alpn !== undefined && { alpn: parseAlpnList(v.alpn) }),
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
@@ -276,6 +294,19 @@ function parseServer(args: readonly string[]): CliCommand {
     ...(v['num-tickets'] !== undefined && { numTickets: parseCount(v['num-tickets'], '--num-tickets', 1, 16) }),
     quiet: v.quiet,
   };
+}
+
+/** `--psk HEX [--psk-identity ID]`, checked; the identity defaults to OpenSSL's `Client_identity`. */
+function pskArgs(hex: string | undefined, identity: string | undefined): { psk?: { identity: string; key: string } } {
+  if (hex === undefined) {
+    if (identity !== undefined) throw new UsageError('--psk-identity needs --psk');
+    return {};
+  }
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw new UsageError(`--psk needs an even number of hex digits, got "${hex}"`);
+  const id = identity ?? 'Client_identity';
+  const len = Buffer.byteLength(id, 'utf8');
+  if (len === 0 || len > 0xffff) throw new UsageError('--psk-identity must be 1..65535 bytes');
+  return { psk: { identity: id, key: hex } };
 }
 
 /** Split `HOST:PORT`, `[v6]:PORT` (brackets required for IPv6). */
@@ -339,7 +370,7 @@ function checkList(list: string, parser: (l: string) => unknown): string {
 /**
  * The handshake summary, one `Key: value` per line (stable keys, so scripts and tests can read it):
  * Protocol, Cipher, Group, ALPN, Server name, Peer, Peer certificates, Peer signature, Verification,
- * HelloRetryRequest, Resumed, Early data.
+ * HelloRetryRequest, Resumed, Early data, and PSK identity after a handshake on an external PSK.
  */
 export function formatSummary(info: HandshakeInfo): string {
   const lines: [string, string][] = [
@@ -355,6 +386,7 @@ export function formatSummary(info: HandshakeInfo): string {
     ['HelloRetryRequest', info.helloRetry ? 'yes' : 'no'],
     ['Resumed', info.resumed ? 'yes' : 'no'],
     ['Early data', info.earlyData ?? 'none'],
+    ...(info.pskIdentity !== undefined ? [['PSK identity', info.pskIdentity] as [string, string]] : []),
   ];
   return lines.map(([k, v]) => `${k}: ${v}\n`).join('');
 }
@@ -363,7 +395,7 @@ export function formatSummary(info: HandshakeInfo): string {
 export function parseSummary(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split(/\r?\n/)) {
-    const m = /^(Protocol|Cipher|Group|ALPN|Server name|Peer|Peer certificates|Peer signature|Verification|HelloRetryRequest|Resumed|Early data): (.*)$/.exec(line);
+    const m = /^(Protocol|Cipher|Group|ALPN|Server name|Peer|Peer certificates|Peer signature|Verification|HelloRetryRequest|Resumed|Early data|PSK identity): (.*)$/.exec(line);
     if (m) out[m[1]!] = m[2]!;
   }
   return out;

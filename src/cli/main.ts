@@ -113,6 +113,7 @@ function runClient(cmd: ClientCommand): void {
     ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
     ...(cmd.groups !== undefined && { groups: cmd.groups }),
     ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+    ...(cmd.psk !== undefined && { psk: cmd.psk }),
     ...(cmd.sessIn !== undefined && { session: readSession(cmd.sessIn) }),
     ...(cmd.earlyData !== undefined && { earlyData: new Uint8Array(readBytes(cmd.earlyData, 'early data file')) }),
     ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
@@ -203,8 +204,8 @@ function runServer(cmd: ServerCommand): void {
   const conns$ = listen({
     host: cmd.host,
     port: cmd.port,
-    cert: readText(cmd.cert, 'certificate file'),
-    key: readText(cmd.key, 'key file'),
+    ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+    ...(cmd.psk !== undefined && { psks: [cmd.psk] }),
     ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
     ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
     ...(cmd.groups !== undefined && { groups: cmd.groups }),

@@ -18,7 +18,13 @@ export type CertificateErrorCode =
   | 'bad_encoding'
   | 'unsupported'
   | 'bad_usage'
-  | 'no_certificate';
+  | 'no_certificate'
+  /** A name of the path is outside a CA's name constraints (RFC 5280 §4.2.1.10). */
+  | 'name_constraints'
+  /** A certificate is signed with SHA-1 (not allowed by the verifier), MD5 or MD2. */
+  | 'weak_signature'
+  /** An RSA key is smaller than policy allows (default 2048 bits, OpenSSL security level 2). */
+  | 'weak_key';
 
 /** The typed reason a connection failed. */
 export type TlsErrorDetail =
@@ -142,6 +148,9 @@ export function alertFor(d: TlsErrorDetail): number | undefined {
  * | unsupported            | unsupported_certificate (43) | an unknown critical extension (RFC 5280 §4.2)         |
  * | bad_usage              | unsupported_certificate (43) | leaf extendedKeyUsage / keyUsage forbids this use     |
  * | hostname_mismatch      | bad_certificate (42)         | server name / IP not in the leaf's subjectAltName     |
+ * | name_constraints       | bad_certificate (42)         | a name outside a CA's permitted / in excluded subtrees|
+ * | weak_signature         | bad_certificate (42)         | signed with SHA-1 (not allowed), MD5 or MD2           |
+ * | weak_key               | insufficient_security (71)   | an RSA key under the minimum (default 2048 bits)      |
  *
  * @example
  * certificateAlert('expired', 'server'); // 45 (certificate_expired)
@@ -165,7 +174,12 @@ export function certificateAlert(code: CertificateErrorCode, usage: 'server' | '
     case 'not_a_ca':
     case 'path_too_long':
     case 'hostname_mismatch':
+    case 'name_constraints':
+    case 'weak_signature':
       return AlertDescription.bad_certificate;
+    case 'weak_key':
+      // RFC 8446 §6.2: we require parameters more secure than the peer's key offers.
+      return AlertDescription.insufficient_security;
     default:
       return assertNever(code);
   }

@@ -74,6 +74,8 @@ export type {
   HandshakeClientConfig,
   HandshakeServerConfig,
   HandshakeCommonConfig,
+  ExternalPsk,
+  ExternalPskLookup,
 } from '../handshake/config.js';
 
 export type { CryptoProvider, Aead, BatchCipher, RecordJob, SigningKey, HashAlg, AeadAlg, GroupName } from '../crypto/provider.js';

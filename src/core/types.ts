@@ -7,7 +7,7 @@
  * ("infinite", like `SSL_get_event_timeout`). Nothing in the core reads a clock, touches a socket, draws
  * randomness except through the crypto provider, or imports RxJS.
  */
-import type { TlsError } from './errors.js';
+import type { CertificateErrorCode, TlsError } from './errors.js';
 
 /** Identifies a stream inside a connection. TLS has one; QUIC has many (RFC 9000 §2.1). */
 export type StreamId = number;
@@ -28,10 +28,21 @@ export interface HandshakeInfo {
   readonly peerCertificates: readonly Uint8Array[];
   /** Subject of the peer's leaf certificate, e.g. `CN=localhost`. */
   readonly peerSubject?: string;
-  /** `ok`, `insecure` (verification disabled), `none` (no certificate requested/sent). */
-  readonly verification: 'ok' | 'insecure' | 'none';
+  /**
+   * `ok`, `insecure` (verification disabled), `none` (no certificate requested/sent), `failed` (a server that
+   * requested but did not require a client certificate got one that does not verify: see
+   * `verificationError`; node:tls `authorized === false`).
+   */
+  readonly verification: 'ok' | 'insecure' | 'none' | 'failed';
+  /** Why the peer's certificate did not verify, with `verification: 'failed'` (node:tls `authorizationError`). */
+  readonly verificationError?: { readonly code: CertificateErrorCode; readonly reason: string };
   /** True when a PSK from a session ticket was accepted. */
   readonly resumed: boolean;
+  /**
+   * The identity of the external PSK the handshake used (RFC 8446 §4.2.11), as UTF-8 text; absent when none was.
+   * Such a handshake has no certificates: the PSK authenticated both sides.
+   */
+  readonly pskIdentity?: string;
   /** 0-RTT outcome: `none` (not offered), `accepted`, `rejected`. */
   readonly earlyData: 'none' | 'accepted' | 'rejected';
   /** True when a HelloRetryRequest was exchanged. */

@@ -37,11 +37,18 @@ import {
   decodeDerSequence,
   decodeDerSmallInt,
   decodeDerTime,
+  decodeDerUnsigned,
+  parseEcdsaSignature,
+  parseSpki,
   peekDerTag,
 } from '../wire/der.js';
+import { sha1 } from '@noble/hashes/legacy.js';
 import { AlertDescription } from '../wire/tls/constants.js';
+import { verifyEcdsaDigest } from './ecdsa.js';
 import { loadCertificateChain } from './keys.js';
-import { verifyWithAlgorithm, type SignatureAlgorithm } from './signatures.js';
+import { GeneralNameTag, decodeNameConstraints, nameConstraintViolation, type NameConstraints } from './nameConstraints.js';
+import { bitLength, rsaVerifyPrimitive } from './rsa.js';
+import { spkiKeyType, verifyWithAlgorithm, type SignatureAlgorithm } from './signatures.js';
 import type { CertificateVerdict, CertificateVerifier, VerifyRequest } from './verifier.js';
 
 /** Longest path accepted, leaf and trust anchor included. */
@@ -58,6 +65,7 @@ const EXT = {
   certificatePolicies: '2.5.29.32',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
+  nameConstraints: '2.5.29.30',
 } as const;
 /** Critical extensions we process (or, for certificatePolicies, may safely ignore: no policy is required). */
 const KNOWN_CRITICAL = new Set<string>(Object.values(EXT));
@@ -74,6 +82,8 @@ export interface CertificateName {
   readonly canonical: string;
   /** `CN=localhost` style, one `type=value` per attribute joined with `, `. */
   readonly display: string;
+  /** The canonical RDNs in order (directoryName constraints compare them one by one). */
+  readonly rdns: readonly string[];
 }
 
 /** A certificate parsed once, with every field path validation uses. */
@@ -101,6 +111,13 @@ export interface ParsedCertificate {
   /** subjectAltName dNSName entries (as written) and iPAddress entries (4 or 16 B). */
   readonly dnsNames: readonly string[];
   readonly ipAddresses: readonly Uint8Array[];
+  /** subjectAltName rfc822Name entries, and the GeneralName tags of entries of other forms (URI, otherName…). */
+  readonly emails: readonly string[];
+  readonly otherNameForms: readonly number[];
+  /** nameConstraints (RFC 5280 §4.2.1.10), if the extension is present. */
+  readonly nameConstraints?: NameConstraints;
+  /** The signature uses a broken hash (SHA-1, MD5, MD2): refused unless the verifier allows SHA-1. */
+  readonly legacyHash?: 'sha1' | 'md5' | 'md2';
   readonly subjectKeyId?: Uint8Array;
   readonly authorityKeyId?: Uint8Array;
   readonly criticalUnknown: readonly string[];
@@ -178,7 +195,7 @@ function decodeName(r: Reader): CertificateName {
     // A multi-valued RDN is a set: its order does not matter.
     canonical.push(parts.sort().join('+'));
   }
-  return { canonical: canonical.join('/'), display: display.join(', ') };
+  return { canonical: canonical.join('/'), display: display.join(', '), rdns: canonical };
 }
 
 /** Digest algorithm OIDs (RFC 5758 §2 / NIST). */
@@ -198,6 +215,9 @@ const SIMPLE_SIG_ALGS: Record<string, SignatureAlgorithm> = {
   '1.3.101.112': { kind: 'ed25519' },
 };
 const RSASSA_PSS = '1.2.840.113549.1.1.10';
+/** sha1WithRSAEncryption (RFC 3279 §2.2.1) and ecdsa-with-SHA1 (RFC 3279 §2.2.3). */
+const OID_SHA1_RSA = '1.2.840.113549.1.1.5';
+const OID_SHA1_ECDSA = '1.2.840.10045.4.1';
 const MGF1 = '1.2.840.113549.1.1.8';
 
 /** A hash AlgorithmIdentifier (parameters NULL or absent) as a hash name, or undefined if unsupported. */
@@ -256,19 +276,36 @@ function decodeSignatureAlgorithm(r: Reader): SignatureAlgorithm | string {
   return { kind: 'rsa-pss', hash, mgfHash, saltLength };
 }
 
-/** GeneralNames (RFC 5280 §4.2.1.6): the dNSName [2] and iPAddress [7] entries. */
-function decodeSubjectAltName(value: Uint8Array): { dnsNames: string[]; ipAddresses: Uint8Array[] } {
+/** Signature algorithms with a broken hash (RFC 3279 §2.2.1, RFC 5758 §3.2): refused by policy. */
+const LEGACY_SIG_ALGS: Record<string, 'sha1' | 'md5' | 'md2'> = {
+  [OID_SHA1_RSA]: 'sha1',
+  [OID_SHA1_ECDSA]: 'sha1',
+  '1.2.840.10040.4.3': 'sha1', // dsa-with-sha1
+  '1.2.840.113549.1.1.4': 'md5',
+  '1.2.840.113549.1.1.2': 'md2',
+};
+
+interface AltNames {
+  dnsNames: string[];
+  ipAddresses: Uint8Array[];
+  emails: string[];
+  otherNameForms: number[];
+}
+
+/** GeneralNames (RFC 5280 §4.2.1.6): dNSName [2], iPAddress [7] and rfc822Name [1]; the tags of the others. */
+function decodeSubjectAltName(value: Uint8Array): AltNames {
   const outer = new Reader(value);
   const seq = decodeDerSequence(outer);
   outer.expectEnd('SubjectAltName');
-  const dnsNames: string[] = [];
-  const ipAddresses: Uint8Array[] = [];
+  const names: AltNames = { dnsNames: [], ipAddresses: [], emails: [], otherNameForms: [] };
   while (seq.remaining > 0) {
     const gn = decodeDerElement(seq);
-    if (gn.tag === 0x82) dnsNames.push(String.fromCharCode(...gn.value));
-    else if (gn.tag === 0x87) ipAddresses.push(gn.value);
+    if (gn.tag === GeneralNameTag.dNSName) names.dnsNames.push(String.fromCharCode(...gn.value));
+    else if (gn.tag === GeneralNameTag.iPAddress) names.ipAddresses.push(gn.value);
+    else if (gn.tag === GeneralNameTag.rfc822Name) names.emails.push(String.fromCharCode(...gn.value));
+    else names.otherNameForms.push(gn.tag);
   }
-  return { dnsNames, ipAddresses };
+  return names;
 }
 
 /** Certificate and TBSCertificate (RFC 5280 §4.1). Throws {@link DecodeError} for malformed input. */
@@ -336,7 +373,12 @@ function parseUncached(der: Uint8Array): ParsedCertificate {
     while (seq.remaining > 0) eku.push(decodeDerOid(seq));
   }
   const san = extensions.get(EXT.subjectAltName);
-  const { dnsNames, ipAddresses } = san ? decodeSubjectAltName(san.value) : { dnsNames: [], ipAddresses: [] };
+  const { dnsNames, ipAddresses, emails, otherNameForms } = san
+    ? decodeSubjectAltName(san.value)
+    : { dnsNames: [], ipAddresses: [], emails: [], otherNameForms: [] };
+  const ncExt = extensions.get(EXT.nameConstraints);
+  const nameConstraints = ncExt ? decodeNameConstraints(ncExt.value, (r) => decodeName(r).rdns) : undefined;
+  const legacyHash = typeof signatureAlgorithm === 'string' ? LEGACY_SIG_ALGS[signatureAlgorithm] : undefined;
   const skiExt = extensions.get(EXT.subjectKeyIdentifier);
   const subjectKeyId = skiExt ? decodeDerOctetString(new Reader(skiExt.value)) : undefined;
   let authorityKeyId: Uint8Array | undefined;
@@ -360,7 +402,11 @@ function parseUncached(der: Uint8Array): ParsedCertificate {
     ca,
     dnsNames,
     ipAddresses,
+    emails,
+    otherNameForms,
     criticalUnknown,
+    ...(nameConstraints ? { nameConstraints } : {}),
+    ...(legacyHash ? { legacyHash } : {}),
     ...(pathLen !== undefined ? { pathLen } : {}),
     ...(keyUsage ? { keyUsage } : {}),
     ...(eku ? { eku } : {}),
@@ -525,7 +571,8 @@ export const portableChecks: CertificateChecks = {
   },
   signatureValid(cert, issuer) {
     const alg = cert.signatureAlgorithm;
-    return typeof alg !== 'string' && verifyWithAlgorithm(alg, issuer.spki, cert.tbs, cert.signature);
+    if (typeof alg === 'string') return cert.legacyHash === 'sha1' && legacySha1Valid(alg, issuer.spki, cert.tbs, cert.signature);
+    return verifyWithAlgorithm(alg, issuer.spki, cert.tbs, cert.signature);
   },
   nameMismatch(leaf, serverName) {
     const bare = serverName.startsWith('[') && serverName.endsWith(']') ? serverName.slice(1, -1) : serverName;
@@ -540,6 +587,65 @@ export const portableChecks: CertificateChecks = {
     return ok ? undefined : `name ${serverName} is not in subjectAltName`;
   },
 };
+
+/** DigestInfo prefix of SHA-1 for PKCS#1 v1.5 (RFC 8017 §9.2 note 1). */
+const SHA1_DIGEST_INFO = Uint8Array.from([0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14]);
+
+/**
+ * sha1WithRSAEncryption and ecdsa-with-SHA1 (RFC 3279 §2.2.1, §2.2.3), only reached when the verifier allows
+ * SHA-1 (`allowSha1`): kept out of `signatures.ts`, whose algorithms are all current.
+ */
+function legacySha1Valid(oid: string, spki: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    const digest = sha1(message);
+    const type = spkiKeyType(spki);
+    if (oid === OID_SHA1_ECDSA && (type === 'ecdsa-p256' || type === 'ecdsa-p384')) {
+      const { r, s } = parseEcdsaSignature(signature);
+      return verifyEcdsaDigest(type === 'ecdsa-p256' ? 'p256' : 'p384', parseSpki(spki).publicKey, digest, r, s);
+    }
+    if (oid !== OID_SHA1_RSA || type !== 'rsa') return false;
+    const key = rsaPublicKey(spki);
+    if (!key || bitLength(key.n) < 1024 || key.e < 3n || (key.e & 1n) === 0n) return false;
+    const em = rsaVerifyPrimitive(key, signature);
+    if (!em) return false;
+    // EMSA-PKCS1-v1_5: 00 01 FF…FF 00 DigestInfo(SHA-1) digest, compared whole (RFC 8017 §8.2.2 step 4).
+    const t = em.length - SHA1_DIGEST_INFO.length - digest.length;
+    if (t < 11 || em[0] !== 0 || em[1] !== 1 || em[t - 1] !== 0) return false;
+    for (let i = 2; i < t - 1; i++) if (em[i] !== 0xff) return false;
+    return sameBytes(em.subarray(t, t + SHA1_DIGEST_INFO.length), SHA1_DIGEST_INFO) && sameBytes(em.subarray(em.length - digest.length), digest);
+  } catch {
+    return false;
+  }
+}
+
+/** The modulus and exponent of an RSA SubjectPublicKeyInfo (RFC 8017 App. A.1.1), or undefined. */
+function rsaPublicKey(spki: Uint8Array): { n: bigint; e: bigint } | undefined {
+  try {
+    if (spkiKeyType(spki) !== 'rsa') return undefined;
+    const outer = new Reader(parseSpki(spki).publicKey);
+    const seq = decodeDerSequence(outer);
+    const n = decodeDerUnsigned(seq);
+    const e = decodeDerUnsigned(seq);
+    return { n, e };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The modulus size in bits of an RSA SubjectPublicKeyInfo, or `undefined` for another key type (or a
+ * malformed key). Used for the RSA key size policy (OpenSSL security level 2: 2048 bits).
+ *
+ * @example
+ * rsaModulusBits(certificateSpki(leafDer)); // 2048
+ */
+export function rsaModulusBits(spki: Uint8Array): number | undefined {
+  const key = rsaPublicKey(spki);
+  return key ? bitLength(key.n) : undefined;
+}
+
+/** Smallest RSA modulus accepted by default, in bits (OpenSSL security level 2, 112-bit security). */
+export const DEFAULT_MIN_RSA_BITS = 2048;
 
 type Failure = Extract<CertificateVerdict, { ok: false }>;
 const reject = (code: CertificateErrorCode, reason: string): Failure => ({ ok: false, code, reason });
@@ -580,6 +686,23 @@ export interface VerifierOptions {
   readonly systemRoots?: readonly Uint8Array[];
   /** The platform checks; default {@link portableChecks}. */
   readonly checks?: CertificateChecks;
+  /**
+   * Accept certificates signed with SHA-1 (sha1WithRSAEncryption, ecdsa-with-SHA1). Default false: such a
+   * signature is refused with `weak_signature` (OpenSSL security level 1 and up in 3.0). MD5 and MD2 are
+   * refused always.
+   */
+  readonly allowSha1?: boolean;
+  /**
+   * Smallest RSA key accepted in the path (leaf, intermediates and trust anchor), in bits; default 2048
+   * (OpenSSL security level 2). A smaller key is refused with `weak_key`.
+   */
+  readonly minRsaBits?: number;
+}
+
+/** The algorithm policy of a verifier. */
+interface Policy {
+  readonly allowSha1: boolean;
+  readonly minRsaBits: number;
 }
 
 /** Parsed system roots, per list given (parsed once, even for several verifiers). */
@@ -635,10 +758,15 @@ export function createVerifier(opts: VerifierOptions = {}): CertificateVerifier 
     for (const c of parseRoots(opts.systemRoots)) store.add(c);
   }
   const checks = opts.checks ?? portableChecks;
-  return { verify: (req) => verifyChain(store, checks, req) };
+  const minRsaBits = opts.minRsaBits ?? DEFAULT_MIN_RSA_BITS;
+  if (!Number.isInteger(minRsaBits) || minRsaBits < 0 || minRsaBits > 16384) {
+    throw new TlsError({ kind: 'apiMisuse', reason: `minRsaBits must be an integer in 0..16384, got ${String(opts.minRsaBits)}` });
+  }
+  const policy: Policy = { allowSha1: opts.allowSha1 === true, minRsaBits };
+  return { verify: (req) => verifyChain(store, checks, policy, req) };
 }
 
-function verifyChain(store: TrustStore, checks: CertificateChecks, req: VerifyRequest): CertificateVerdict {
+function verifyChain(store: TrustStore, checks: CertificateChecks, policy: Policy, req: VerifyRequest): CertificateVerdict {
   if (req.chain.length === 0) {
     return reject('no_certificate', req.usage === 'client' ? 'the client sent no certificate' : 'the server sent no certificate');
   }
@@ -651,7 +779,7 @@ function verifyChain(store: TrustStore, checks: CertificateChecks, req: VerifyRe
       return reject('bad_encoding', `certificate ${i}: ${(e as Error).message}`);
     }
   }
-  const built = buildPath(store, checks, certs);
+  const built = buildPath(store, checks, policy, certs);
   if ('ok' in built) return built;
   const { path, anchor } = built;
   const all = anchor ? [...path, anchor] : path;
@@ -676,6 +804,31 @@ function verifyChain(store: TrustStore, checks: CertificateChecks, req: VerifyRe
   for (const c of path) {
     if (c.criticalUnknown.length > 0) {
       return reject('unsupported', `${c.subject.display} has unsupported critical extension ${c.criticalUnknown.join(', ')}`);
+    }
+  }
+  // Key size policy (OpenSSL security level 2 by default): every key of the path, the anchor's included.
+  for (const c of all) {
+    const bits = rsaModulusBits(c.spki);
+    if (bits !== undefined && bits < policy.minRsaBits) {
+      return reject('weak_key', `${c.subject.display} has a ${bits}-bit RSA key, under the ${policy.minRsaBits} bits required`);
+    }
+  }
+  // RFC 5280 §6.1.3 (b), (c): each CA's name constraints (the anchor's too) bind every certificate below it;
+  // a self-issued intermediate is exempt from them unless it is the leaf (§4.2.1.10).
+  for (let i = 1; i < all.length; i++) {
+    const nc = all[i]!.nameConstraints;
+    if (!nc) continue;
+    for (let j = 0; j < i; j++) {
+      const c = all[j]!;
+      if (j > 0 && c.subject.canonical === c.issuer.canonical) continue;
+      const violation = nameConstraintViolation(nc, {
+        dnsNames: c.dnsNames,
+        ipAddresses: c.ipAddresses,
+        emails: c.emails,
+        otherForms: c.otherNameForms,
+        subject: c.subject.rdns,
+      });
+      if (violation) return reject('name_constraints', `${c.subject.display}: ${violation} of ${all[i]!.subject.display}`);
     }
   }
   const leaf = path[0]!;
@@ -715,6 +868,7 @@ function verifiedBy(checks: CertificateChecks, cert: ParsedCertificate): WeakSet
 function buildPath(
   store: TrustStore,
   checks: CertificateChecks,
+  policy: Policy,
   certs: readonly ParsedCertificate[],
 ): { path: ParsedCertificate[]; anchor: ParsedCertificate | null } | Failure {
   const path: ParsedCertificate[] = [certs[0]!];
@@ -723,9 +877,15 @@ function buildPath(
   while (path.length < MAX_PATH_LENGTH) {
     const cur = path[path.length - 1]!;
     let badSignature: string | undefined;
+    let weakSignature: string | undefined;
     const verified = verifiedBy(checks, cur);
     const issued = (issuer: ParsedCertificate): boolean => {
       if (!checks.issued(cur, issuer)) return false;
+      // A signature over a broken hash proves nothing: refused before any arithmetic, unless SHA-1 is allowed.
+      if (cur.legacyHash && !(cur.legacyHash === 'sha1' && policy.allowSha1)) {
+        weakSignature = `${cur.subject.display} is signed with ${cur.legacyHash.toUpperCase()}${cur.legacyHash === 'sha1' ? ' (allowSha1 accepts it)' : ''}`;
+        return false;
+      }
       if (verified.has(issuer)) return true;
       if (checks.signatureValid(cur, issuer)) {
         verified.add(issuer);
@@ -739,6 +899,7 @@ function buildPath(
     if (anchor) return { path, anchor };
     const next = certs.findIndex((c, i) => !used.has(i) && issued(c));
     if (next < 0) {
+      if (weakSignature) return reject('weak_signature', weakSignature);
       return badSignature
         ? reject('bad_signature', badSignature)
         : reject('unknown_ca', `no trusted issuer for ${cur.issuer.display}`);

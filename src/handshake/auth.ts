@@ -4,7 +4,7 @@
  */
 import { abort, certificateAlert, fail } from '../core/errors.js';
 import { signWithProvider } from '../crypto/signing.js';
-import { certificateSpki } from '../crypto/x509.js';
+import { certificateSpki, certificateSubject, rsaModulusBits } from '../crypto/x509.js';
 import { type SpkiKeyType, spkiKeyType } from '../crypto/signatures.js';
 import { AlertDescription, SignatureScheme } from '../wire/tls/constants.js';
 import type { Certificate, CertificateVerify } from '../wire/tls/messages.js';
@@ -50,9 +50,11 @@ const SCHEME_KEY_TYPE: ReadonlyMap<number, SpkiKeyType> = new Map<number, SpkiKe
 
 /**
  * Verify the peer's certificate chain with the configured verifier. Returns the chain (leaf first).
- * Failure aborts with the verifier's alert and a `certificate` error.
+ * Failure aborts with the verifier's alert and a `certificate` error, unless `optional` (a server that requested
+ * but does not require a client certificate): then the failure is recorded for `HandshakeInfo` (`verification:
+ * 'failed'`, `verificationError`) and the handshake goes on; the CertificateVerify is still checked.
  */
-export function checkPeerCertificate(cx: HsCx, cert: Certificate, usage: 'server' | 'client'): readonly Uint8Array[] {
+export function checkPeerCertificate(cx: HsCx, cert: Certificate, usage: 'server' | 'client', optional = false): readonly Uint8Array[] {
   const s = cx.s;
   const chain = cert.entries.map((e) => e.cert);
   const verifier = s.config.verifier;
@@ -63,6 +65,22 @@ export function checkPeerCertificate(cx: HsCx, cert: Certificate, usage: 'server
     ...(usage === 'server' && s.config.serverName !== undefined ? { serverName: s.config.serverName } : {}),
     now: cx.now,
   });
+  if (!verdict.ok && optional) {
+    let peerSubject: string | undefined;
+    try {
+      peerSubject = certificateSubject(chain[0]!);
+    } catch {
+      // the CertificateVerify check refuses an unreadable leaf
+    }
+    s.nego = {
+      ...s.nego,
+      peerChain: chain,
+      ...(peerSubject !== undefined ? { peerSubject } : {}),
+      verification: 'failed',
+      verificationError: { code: verdict.code, reason: verdict.reason },
+    };
+    return chain;
+  }
   if (!verdict.ok) {
     abort({ kind: 'certificate', alert: certificateAlert(verdict.code, usage), code: verdict.code, reason: verdict.reason });
   }
@@ -101,6 +119,16 @@ export function checkCertificateVerify(
   const keyType = SCHEME_KEY_TYPE.get(cv.scheme);
   if (keyType !== undefined && spkiKeyType(spki) !== keyType) {
     abort(fail.illegal(`CertificateVerify scheme ${schemeName(cv.scheme)} does not fit the ${spkiKeyType(spki)} key of the certificate`));
+  }
+  // Key size policy (OpenSSL security level 2 by default), whatever the verifier decided about the chain.
+  const bits = rsaModulusBits(spki);
+  if (bits !== undefined && bits < cx.s.config.minRsaBits) {
+    abort({
+      kind: 'certificate',
+      alert: certificateAlert('weak_key', peerRole),
+      code: 'weak_key',
+      reason: `the ${peerRole}'s ${bits}-bit RSA key is under the ${cx.s.config.minRsaBits} bits required`,
+    });
   }
   const content = certificateVerifyContent(peerRole, transcriptHash(cx));
   if (!cx.s.config.provider.verify(cv.scheme, spki, content, cv.signature)) {

@@ -37,7 +37,32 @@ export interface HandshakeCommonConfig {
    * bounds what a peer can make us buffer before it is authenticated.
    */
   readonly maxHandshakeMessage?: number;
+  /**
+   * Smallest RSA key accepted for the peer's CertificateVerify, in bits (default 2048, OpenSSL security level
+   * 2); a smaller key fails with the certificate reason `weak_key` (insufficient_security). Checked whatever the
+   * verifier says, so it holds with a custom or the insecure verifier too.
+   */
+  readonly minRsaBits?: number;
 }
+
+/**
+ * An external pre-shared key (RFC 8446 §4.2.11, §9.1 "external PSK"; OpenSSL `-psk HEX -psk_identity ID`): an
+ * identity both sides know it by, the key, and the hash it is bound to.
+ */
+export interface ExternalPsk {
+  /** The identity sent in the clear in the ClientHello, 1..65535 B (OpenSSL: the `-psk_identity` string). */
+  readonly identity: Uint8Array;
+  /** The key, 1..1024 B (OpenSSL `-psk` hex). Only suites with its hash can use it. */
+  readonly key: Uint8Array;
+  /** Default `sha256` (OpenSSL's with TLS_AES_128_GCM_SHA256). */
+  readonly hash?: 'sha256' | 'sha384';
+}
+
+/**
+ * A server's lookup of external PSKs by the identity a client offers (node:tls `pskCallback`): the key and
+ * hash, or `undefined` for an identity it does not know.
+ */
+export type ExternalPskLookup = (identity: Uint8Array) => Pick<ExternalPsk, 'key' | 'hash'> | undefined;
 
 /** Client handshake settings. */
 export interface HandshakeClientConfig extends HandshakeCommonConfig {
@@ -58,6 +83,13 @@ export interface HandshakeClientConfig extends HandshakeCommonConfig {
    * (RFC 8446 §2.3). Rejected early data is reported in an `earlyData` effect so the application can resend it.
    */
   readonly earlyData?: boolean;
+  /**
+   * Offer this external PSK (RFC 8446 §4.2.11, binder under "ext binder"), instead of any `session`, with the
+   * modes of `pskModes` (`['psk_ke']` for no (EC)DHE). When the server selects it there are no certificate
+   * messages, and `verifier` is not needed; when it does not, the server's certificate is verified as usual
+   * (and without a `verifier` the handshake fails with handshake_failure). No early data with it.
+   */
+  readonly externalPsk?: ExternalPsk;
 }
 
 /** Server handshake settings. */
@@ -65,7 +97,12 @@ export interface HandshakeServerConfig extends HandshakeCommonConfig {
   readonly role: 'server';
   /** Send a CertificateRequest (RFC 8446 §4.3.2). */
   readonly requestClientCertificate?: boolean;
-  /** Fail the handshake with certificate_required when the client sends no certificate. */
+  /**
+   * Fail the handshake with certificate_required when the client sends no certificate, and with the verifier's
+   * alert when its certificate does not verify. Without it (but with `requestClientCertificate`) a missing
+   * certificate gives `verification: 'none'` and one that does not verify `verification: 'failed'` plus
+   * `verificationError` in the HandshakeInfo; the client's CertificateVerify must verify in every case.
+   */
   readonly requireClientCertificate?: boolean;
   /** Issues and accepts stateless session tickets; without it the server neither issues nor resumes. */
   readonly ticketer?: Ticketer;
@@ -84,6 +121,13 @@ export interface HandshakeServerConfig extends HandshakeCommonConfig {
    * ClientHello cannot resume or replay early data.
    */
   readonly antiReplay?: AntiReplay;
+  /**
+   * External PSKs by identity (RFC 8446 §4.2.11): an offered identity this returns a key for is accepted when
+   * its binder verifies (else decrypt_error), and the handshake has no certificate messages. With it the
+   * certificate and key are optional (OpenSSL `-nocert`): a client that offers no known PSK then fails with
+   * handshake_failure. A suite with the PSK's hash is preferred.
+   */
+  readonly externalPskLookup?: ExternalPskLookup;
 }
 
 /** Handshake settings for either role. */

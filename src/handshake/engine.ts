@@ -30,8 +30,16 @@ import type { HandshakeMessage } from '../wire/tls/messages.js';
 import { ProtocolAbort, TlsError, abort, fail, type TlsErrorDetail } from '../core/errors.js';
 import type { HandshakeInfo } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
-import { nextTrafficSecret, TLS13 } from '../crypto/keySchedule.js';
-import { DEFAULT_GROUPS, DEFAULT_SUITES, type HandshakeConfig, suiteCode } from './config.js';
+import { nextTrafficSecret, suiteParams, TLS13 } from '../crypto/keySchedule.js';
+import { DEFAULT_MIN_RSA_BITS } from '../crypto/x509.js';
+import {
+  DEFAULT_GROUPS,
+  DEFAULT_SUITES,
+  type ExternalPsk,
+  type HandshakeClientConfig,
+  type HandshakeConfig,
+  suiteCode,
+} from './config.js';
 import { Epoch, type HsEvent, type HsVariant } from './events.js';
 import { type HsCx, type HsResolved, type HsState, changeReadKey, changeWriteKey, flushHandshake, sendHandshake } from './state.js';
 import { clientHandshake, clientStart, onNewSessionTicket, unexpected } from './tls13/client.js';
@@ -61,12 +69,16 @@ const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', r
  * without a verifier, bad ALPN names, QUIC without ALPN or transport parameters).
  */
 export function createHandshake(config: HandshakeConfig, variant: HsVariant, transportParameters?: Uint8Array): HandshakeState {
-  if (config.role === 'server' && (!config.certificateChain?.length || !config.privateKey)) {
-    throw misuse('a server needs certificateChain and privateKey');
+  if (config.role === 'server' && !config.externalPskLookup && (!config.certificateChain?.length || !config.privateKey)) {
+    throw misuse('a server needs certificateChain and privateKey (or externalPskLookup)');
   }
-  if (config.role === 'client' && !config.verifier) {
+  if (config.role === 'server' && !!config.certificateChain?.length !== !!config.privateKey) {
+    throw misuse('certificateChain and privateKey go together');
+  }
+  if (config.role === 'client' && !config.verifier && !config.externalPsk) {
     throw misuse('a client needs a certificate verifier (use the explicit insecure verifier to skip verification)');
   }
+  const externalPsk = config.role === 'client' ? resolveExternalPsk(config) : undefined;
   if (config.role === 'server' && config.requestClientCertificate && !config.verifier) {
     throw misuse('requesting client certificates needs a verifier');
   }
@@ -86,6 +98,8 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
   if (config.recordSizeLimit !== undefined && (config.recordSizeLimit < 64 || config.recordSizeLimit > 16385)) {
     throw misuse('recordSizeLimit must be in 64..16385');
   }
+  const minRsaBits = config.minRsaBits ?? DEFAULT_MIN_RSA_BITS;
+  if (!Number.isInteger(minRsaBits) || minRsaBits < 0 || minRsaBits > 16384) throw misuse('minRsaBits must be an integer in 0..16384');
   const resolved: HsResolved = {
     role: config.role,
     variant,
@@ -113,8 +127,11 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
     ticketCount: config.role === 'server' ? (config.ticketCount ?? 2) : 0,
     maxEarlyData: config.role === 'server' ? (config.maxEarlyData ?? 0) : 0,
     ...(config.role === 'server' && config.antiReplay ? { antiReplay: config.antiReplay } : {}),
+    ...(externalPsk ? { externalPsk } : {}),
+    ...(config.role === 'server' && config.externalPskLookup ? { externalPskLookup: config.externalPskLookup } : {}),
     ...(config.recordSizeLimit !== undefined ? { recordSizeLimit: config.recordSizeLimit } : {}),
     maxHandshakeMessage,
+    minRsaBits,
     ...(transportParameters ? { transportParameters: transportParameters.slice() } : {}),
   };
   if (resolved.maxEarlyData > 0 && !resolved.antiReplay) throw misuse('accepting early data needs an antiReplay store');
@@ -133,6 +150,22 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
     messagesIn: 0,
     ccsSent: false,
   };
+}
+
+/** A client's external PSK checked (RFC 8446 §4.2.11: identity 1..2^16−1 B), with its hash resolved. */
+function resolveExternalPsk(config: HandshakeClientConfig): Required<ExternalPsk> | undefined {
+  const psk = config.externalPsk;
+  if (!psk) return undefined;
+  if (!(psk.identity instanceof Uint8Array) || psk.identity.length < 1 || psk.identity.length > 0xffff) {
+    throw misuse('externalPsk.identity must be 1..65535 bytes');
+  }
+  if (!(psk.key instanceof Uint8Array) || psk.key.length < 1 || psk.key.length > 1024) throw misuse('externalPsk.key must be 1..1024 bytes');
+  const hash = psk.hash ?? 'sha256';
+  if (hash !== 'sha256' && hash !== 'sha384') throw misuse(`externalPsk.hash must be sha256 or sha384, got ${String(hash)}`);
+  if (config.pskModes?.length === 0) throw misuse('externalPsk needs at least one of pskModes');
+  const suites = (config.cipherSuites ?? DEFAULT_SUITES).map(suiteCode);
+  if (!suites.some((c) => suiteParams(c)?.hash === hash)) throw misuse(`externalPsk: no offered cipher suite uses ${hash}`);
+  return { identity: psk.identity.slice(), key: psk.key.slice(), hash };
 }
 
 /** Begin: a client sends its ClientHello; a server waits for one. */

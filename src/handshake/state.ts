@@ -13,9 +13,9 @@ import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
 import { encodeHandshakeBytes } from '../wire/tls/handshake.js';
 import type { AntiReplay, Ticketer, TlsSession } from './session.js';
 import { Epoch, type HsEvent, type HsVariant, type KeyDirection } from './events.js';
-import { abort, fail } from '../core/errors.js';
+import { abort, fail, type CertificateErrorCode } from '../core/errors.js';
 import { concatBytes } from '../wire/bytes.js';
-import { groupDisplayName, schemeName } from './config.js';
+import { type ExternalPsk, type ExternalPskLookup, groupDisplayName, schemeName } from './config.js';
 
 /** The quic_transport_parameters extension (RFC 9001 §8.2). */
 export const QUIC_TRANSPORT_PARAMETERS = 57;
@@ -46,8 +46,14 @@ export interface HsResolved {
   readonly ticketCount: number;
   readonly maxEarlyData: number;
   readonly antiReplay?: AntiReplay;
+  /** Client: the external PSK to offer (its hash resolved). */
+  readonly externalPsk?: Required<ExternalPsk>;
+  /** Server: external PSKs by identity. */
+  readonly externalPskLookup?: ExternalPskLookup;
   readonly recordSizeLimit?: number;
   readonly maxHandshakeMessage: number;
+  /** Smallest RSA key of a peer's CertificateVerify, in bits. */
+  readonly minRsaBits: number;
   /** QUIC: our encoded transport parameters. */
   readonly transportParameters?: Uint8Array;
 }
@@ -64,9 +70,12 @@ export interface Secrets {
   readonly resumption?: Uint8Array;
 }
 
-/** A resumption PSK the client offered (RFC 8446 §4.2.11). */
+/** A PSK the client offered (RFC 8446 §4.2.11): a resumption ticket (`session`), or an external PSK. */
 export interface OfferedPsk {
-  readonly session: TlsSession;
+  /** The session ticket's session; absent for an external PSK. */
+  readonly session?: TlsSession;
+  readonly identity: Uint8Array;
+  readonly key: Uint8Array;
   readonly suite: SuiteParams;
   readonly early: Uint8Array;
 }
@@ -134,9 +143,12 @@ export interface HsState {
     peerChain: readonly Uint8Array[];
     peerSubject?: string;
     peerScheme?: number;
-    verification: 'ok' | 'insecure' | 'none';
+    verification: 'ok' | 'insecure' | 'none' | 'failed';
+    verificationError?: { readonly code: CertificateErrorCode; readonly reason: string };
     helloRetry: boolean;
     resumed: boolean;
+    /** The identity of the external PSK the handshake used. */
+    pskIdentity?: Uint8Array;
   };
   early: EarlyState;
   /** Server: the client sent psk_key_exchange_modes, so tickets may be issued (RFC 8446 §4.2.9). */
@@ -297,7 +309,9 @@ export function completeHandshake(cx: HsCx): void {
     peerCertificates: n.peerChain,
     ...(n.peerSubject !== undefined ? { peerSubject: n.peerSubject } : {}),
     verification: n.verification,
+    ...(n.verificationError ? { verificationError: n.verificationError } : {}),
     resumed: n.resumed,
+    ...(n.pskIdentity !== undefined ? { pskIdentity: new TextDecoder().decode(n.pskIdentity) } : {}),
     earlyData: s.early.status === 'accepted' ? 'accepted' : s.early.status === 'rejected' ? 'rejected' : 'none',
     helloRetry: n.helloRetry,
   };

@@ -22,6 +22,10 @@ export interface VerifierOptions {
   readonly ca?: PortableVerifierOptions['ca'];
   /** Also trust node:tls `rootCertificates`. Defaults to true when `ca` is absent, false otherwise. */
   readonly useSystemRoots?: boolean;
+  /** Accept SHA-1 signed certificates (default false; see `src/crypto/x509.ts`). */
+  readonly allowSha1?: boolean;
+  /** Smallest RSA key accepted in the path, in bits (default 2048). */
+  readonly minRsaBits?: number;
 }
 
 function withRoots(opts: VerifierOptions): PortableVerifierOptions {

@@ -12,10 +12,10 @@ import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { insecureVerifier } from '../crypto/x509.js';
 import { createVerifier } from '../node/verifier.js';
-import { parseCipherSuites, parseGroups } from '../handshake/config.js';
+import { type ExternalPsk, type ExternalPskLookup, parseCipherSuites, parseGroups } from '../handshake/config.js';
 import type { TlsClientConfig, TlsCommonConfig, TlsServerConfig } from '../tls/config.js';
 import { type AntiReplay, type Ticketer, type TlsSession, createAntiReplay, createTicketer } from '../handshake/session.js';
-import type { ClientOptions, SecureOptions, ServerOptions, SessionCache } from './types.js';
+import type { ClientOptions, PskOption, SecureOptions, ServerOptions, SessionCache } from './types.js';
 
 /**
  * The core configuration of a client.
@@ -36,8 +36,54 @@ export function toClientConfig(options: ClientOptions, host?: string): TlsClient
     ...common(options),
     role: 'client',
     ...(serverName !== undefined ? { serverName } : {}),
-    verifier: options.rejectUnauthorized === false ? insecureVerifier : createVerifier({ ca: options.ca }),
+    verifier: options.rejectUnauthorized === false ? insecureVerifier : createVerifier(verifierOptions(options)),
     ...(options.earlyData !== undefined ? { earlyData: true } : {}),
+    ...(options.psk !== undefined ? { externalPsk: toExternalPsk(options.psk, 'psk') } : {}),
+    ...(options.pskModes !== undefined ? { pskModes: options.pskModes } : {}),
+  };
+}
+
+/** A {@link PskOption} as the core's {@link ExternalPsk}: identity as UTF-8, key from hex text. */
+function toExternalPsk(o: PskOption, where: string): ExternalPsk {
+  const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason: `${where}: ${reason}` });
+  if (typeof o !== 'object' || o === null) throw misuse('expected { identity, key }');
+  const identity = typeof o.identity === 'string' ? new TextEncoder().encode(o.identity) : o.identity;
+  if (!(identity instanceof Uint8Array) || identity.length === 0 || identity.length > 0xffff) throw misuse('identity must be 1..65535 bytes');
+  const key = pskKey(o.key, misuse);
+  if (o.hash !== undefined && o.hash !== 'sha256' && o.hash !== 'sha384') throw misuse(`hash must be sha256 or sha384, got ${String(o.hash)}`);
+  return { identity, key, ...(o.hash !== undefined ? { hash: o.hash } : {}) };
+}
+
+function pskKey(k: Uint8Array | string, misuse: (reason: string) => TlsError): Uint8Array {
+  if (typeof k === 'string') {
+    if (!/^([0-9a-fA-F]{2})+$/.test(k)) throw misuse('a key given as text must be hex (an even number of hex digits)');
+    return new Uint8Array(Buffer.from(k, 'hex'));
+  }
+  if (!(k instanceof Uint8Array) || k.length === 0) throw misuse('key must be non-empty bytes or hex');
+  return k;
+}
+
+/** The server's {@link ExternalPskLookup}: `pskCallback` first, then the `psks` table. */
+function pskLookup(options: ServerOptions): ExternalPskLookup | undefined {
+  const table = new Map<string, ExternalPsk>();
+  if (options.psks !== undefined && !Array.isArray(options.psks)) throw new TlsError({ kind: 'apiMisuse', reason: 'psks must be an array of { identity, key }' });
+  for (const [i, o] of (options.psks ?? []).entries()) {
+    const psk = toExternalPsk(o, `psks[${i}]`);
+    table.set(Buffer.from(psk.identity).toString('latin1'), psk);
+  }
+  const callback = options.pskCallback;
+  if (callback !== undefined && typeof callback !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: 'pskCallback must be a function' });
+  if (!callback && table.size === 0) return undefined;
+  return (identity) => {
+    if (callback) {
+      const found = callback(new TextDecoder().decode(identity));
+      if (found !== undefined) {
+        const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason: `pskCallback result: ${reason}` });
+        if (typeof found === 'string' || found instanceof Uint8Array) return { key: pskKey(found, misuse) };
+        return { key: pskKey(found.key, misuse), ...(found.hash !== undefined ? { hash: found.hash } : {}) };
+      }
+    }
+    return table.get(Buffer.from(identity).toString('latin1'));
   };
 }
 
@@ -45,9 +91,9 @@ export function toClientConfig(options: ClientOptions, host?: string): TlsClient
  * The core configuration of a server. `cert` and `key` are required, and checked here by
  * {@link checkServerIdentity}: an empty chain or a key that does not match the first certificate throws.
  * With `requestCert` a CertificateRequest is sent and client chains are verified against `ca` (system roots
- * when absent); `rejectUnauthorized`
- * (default true) also fails clients that send no certificate. `requestCert` with `rejectUnauthorized: false`
- * accepts any client certificate unverified (`info.verification === 'insecure'`).
+ * when absent). `rejectUnauthorized` (default true) fails clients that send no certificate or one that does not
+ * verify; with `rejectUnauthorized: false` both are accepted and reported (node:tls semantics):
+ * `info.verification` is `none`, `ok` or `failed` (with `info.verificationError`).
  *
  * Session tickets are on by default: `ticketer` (or one made from `ticketKey`), else a per-process ticketer with
  * a random 32 B secret; `antiReplay` defaults to one store per process with that ticketer (one per call
@@ -55,22 +101,34 @@ export function toClientConfig(options: ClientOptions, host?: string): TlsClient
  * through.
  */
 export function toServerConfig(options: ServerOptions): TlsServerConfig {
-  if (options.cert === undefined || options.key === undefined) {
-    throw new TlsError({ kind: 'apiMisuse', reason: 'a TLS server needs `cert` and `key`' });
+  const externalPskLookup = pskLookup(options);
+  if ((options.cert === undefined || options.key === undefined) && !(externalPskLookup && options.cert === undefined && options.key === undefined)) {
+    throw new TlsError({ kind: 'apiMisuse', reason: 'a TLS server needs `cert` and `key` (or only external PSKs: `psks` / `pskCallback`)' });
   }
   const request = options.requestCert === true;
   const strict = options.rejectUnauthorized !== false;
   const base = common(options);
-  checkServerIdentity(base.certificateChain!, base.privateKey!);
+  if (base.certificateChain) checkServerIdentity(base.certificateChain, base.privateKey!);
   return {
     ...base,
     role: 'server',
+    ...(externalPskLookup ? { externalPskLookup } : {}),
+    ...(options.pskModes !== undefined ? { pskModes: options.pskModes } : {}),
     requestClientCertificate: request,
     requireClientCertificate: request && strict,
-    ...(request ? { verifier: strict ? createVerifier({ ca: options.ca }) : insecureVerifier } : {}),
+    ...(request ? { verifier: createVerifier(verifierOptions(options)) } : {}),
     ...tickets(options),
     ...numTickets(options),
     ...(options.maxEarlyData !== undefined ? { maxEarlyData: options.maxEarlyData } : {}),
+  };
+}
+
+/** The verifier options of node:tls-style options: trust anchors and the algorithm policy. */
+function verifierOptions(options: SecureOptions): Parameters<typeof createVerifier>[0] {
+  return {
+    ca: options.ca,
+    ...(options.allowSha1 !== undefined ? { allowSha1: options.allowSha1 } : {}),
+    ...(options.minRsaBits !== undefined ? { minRsaBits: options.minRsaBits } : {}),
   };
 }
 
@@ -285,6 +343,7 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
       : {}),
     ...(options.ignoreUnexpectedEof !== undefined ? { ignoreUnexpectedEof: options.ignoreUnexpectedEof } : {}),
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: true } : {}),
+    ...(options.minRsaBits !== undefined ? { minRsaBits: intIn('minRsaBits', options.minRsaBits, 0, 16384)! } : {}),
   };
 }
 

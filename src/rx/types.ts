@@ -11,10 +11,38 @@ import type { AddressInfo } from 'node:net';
 /** PEM text, DER bytes, or a list of them. */
 export type PemInput = string | Uint8Array | readonly (string | Uint8Array)[];
 
+/**
+ * An external pre-shared key (RFC 8446 §4.2.11; OpenSSL `-psk HEX -psk_identity ID`).
+ *
+ * @example
+ * ```ts
+ * connect({ host: '127.0.0.1', port: 4433, psk: { identity: 'Client_identity', key: '1a2b3c4d' } });
+ * ```
+ */
+export interface PskOption {
+  /** The identity, UTF-8 text or bytes (1..65535 B). */
+  readonly identity: string | Uint8Array;
+  /** The key: bytes, or hex text as OpenSSL's `-psk` takes it. */
+  readonly key: Uint8Array | string;
+  /** The hash the PSK is used with (default `sha256`: TLS_AES_128_GCM_SHA256 or ChaCha20; `sha384`: AES-256). */
+  readonly hash?: 'sha256' | 'sha384';
+}
+
 /** Options shared by clients and servers. */
 export interface SecureOptions {
   /** Trusted CA certificates (PEM/DER). Default: the system roots (node:tls `rootCertificates`). */
   readonly ca?: PemInput;
+  /**
+   * Accept peer certificates signed with SHA-1 (default false: refused with reason `weak_signature`, alert
+   * bad_certificate, as OpenSSL 3 at its default security level). MD5 and MD2 signatures are refused always.
+   */
+  readonly allowSha1?: boolean;
+  /**
+   * Smallest RSA key accepted from the peer, in bits, in its chain (trust anchor included) and for its
+   * CertificateVerify (default 2048, OpenSSL security level 2); a smaller one fails with reason `weak_key`,
+   * alert insufficient_security.
+   */
+  readonly minRsaBits?: number;
   /** Our certificate chain (PEM, leaf first) and private key (PEM PKCS#8, SEC1 or PKCS#1). */
   readonly cert?: PemInput;
   readonly key?: string | Uint8Array;
@@ -139,6 +167,17 @@ export interface ClientOptions extends SecureOptions {
    * replayed by an attacker: only idempotent requests.
    */
   readonly earlyData?: Uint8Array;
+  /**
+   * Offer this external PSK (RFC 8446 §4.2.11) instead of a resumption session. When the server accepts it the
+   * handshake has no certificates (`info.pskIdentity` names it); when it does not, the server's certificate is
+   * verified as usual. No 0-RTT with it.
+   */
+  readonly psk?: PskOption;
+  /**
+   * PSK key exchange modes offered (RFC 8446 §4.2.9), default `['psk_dhe_ke']`; `['psk_ke']` asks for a PSK
+   * handshake without (EC)DHE (no forward secrecy), both lets the server choose.
+   */
+  readonly pskModes?: readonly ('psk_dhe_ke' | 'psk_ke')[];
 }
 
 /**
@@ -159,9 +198,14 @@ export interface ConnectOptions extends ClientOptions {
 
 /** Options of a server connection. */
 export interface ServerOptions extends SecureOptions {
-  /** Ask clients for a certificate. */
+  /** Ask clients for a certificate (verified against `ca`, else the system roots). */
   readonly requestCert?: boolean;
-  /** With `requestCert`: fail clients that send none or an unverifiable one (default true). */
+  /**
+   * With `requestCert`: fail clients that send none (certificate_required) or one that does not verify (the
+   * verifier's alert). Default true. `false` accepts both, as node:tls does: `info.verification` says `none`
+   * (no certificate), `ok`, or `failed` with `info.verificationError` (node's `authorized` /
+   * `authorizationError`); the client must still prove it holds the key (CertificateVerify).
+   */
   readonly rejectUnauthorized?: boolean;
   /**
    * Session tickets (RFC 8446 §4.6.1) are issued by default with a ticketer whose 32 B secret is random per
@@ -185,6 +229,19 @@ export interface ServerOptions extends SecureOptions {
    * `createAntiReplay()` per process with the default ticketer, else one per `listen`/`secure` call.
    */
   readonly antiReplay?: AntiReplay;
+  /**
+   * External PSKs this server accepts (RFC 8446 §4.2.11), by identity. With any of `psks` / `pskCallback`,
+   * `cert` and `key` become optional (OpenSSL `s_server -nocert`): a client that offers no known PSK then fails
+   * with handshake_failure. A handshake on a PSK has no certificates; `info.pskIdentity` names it.
+   */
+  readonly psks?: readonly PskOption[];
+  /**
+   * Look an offered identity up (node:tls `pskCallback`, without the socket): the key (bytes or hex), a key
+   * and hash, or `undefined` for an unknown identity. Asked before `psks`.
+   */
+  readonly pskCallback?: (identity: string) => Uint8Array | string | Pick<PskOption, 'key' | 'hash'> | undefined;
+  /** PSK key exchange modes accepted (default both `psk_dhe_ke` and `psk_ke`, as OpenSSL with `-allow_no_dhe_kex`). */
+  readonly pskModes?: readonly ('psk_dhe_ke' | 'psk_ke')[];
 }
 
 /** Options for `listen` over TCP. */

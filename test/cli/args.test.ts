@@ -390,3 +390,28 @@ test('inline commands: only a possible command is held back; other data passes a
   t.deepEqual(texts(s.push(enc('\n'))), [rekey]);
   t.deepEqual(s.end(), []);
 });
+
+test('--psk HEX --psk-identity ID: client and server; the server needs no certificate with it', (t) => {
+  t.like(parseCliArgs(['client', 'a:1', '--psk', '1a2B3c', '--psk-identity', 'me']), { psk: { identity: 'me', key: '1a2B3c' } });
+  // OpenSSL's default identity.
+  t.like(parseCliArgs(['client', 'a:1', '--psk', '00ff']), { psk: { identity: 'Client_identity', key: '00ff' } });
+  const server = parseCliArgs(['server', '--port', '0', '--psk', 'abcd', '--psk-identity', 'id']);
+  t.like(server, { kind: 'server', psk: { identity: 'id', key: 'abcd' } });
+  t.false('cert' in server);
+  for (const argv of [
+    ['client', 'a:1', '--psk', 'abc'],
+    ['client', 'a:1', '--psk', 'zz'],
+    ['client', 'a:1', '--psk-identity', 'x'],
+    ['server', '--port', '0'],
+    ['server', '--port', '0', '--psk', 'ab', '--key', 'k'],
+  ]) {
+    t.throws(() => parseCliArgs(argv), { instanceOf: UsageError }, argv.join(' '));
+  }
+});
+
+test('summary: a PSK identity line only after a handshake on an external PSK', (t) => {
+  const info = { protocol: 'TLSv1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', peerCertificates: [], verification: 'none', resumed: false, earlyData: 'none', helloRetry: false } as const;
+  t.notRegex(formatSummary(info), /PSK identity/);
+  const text = formatSummary({ ...info, pskIdentity: 'Client_identity' });
+  t.is(parseSummary(text)['PSK identity'], 'Client_identity');
+});

@@ -50,6 +50,8 @@ export function rejected(
 export interface SuiteOptions {
   readonly ca?: string | Uint8Array | readonly (string | Uint8Array)[];
   readonly useSystemRoots?: boolean;
+  readonly allowSha1?: boolean;
+  readonly minRsaBits?: number;
 }
 
 // ---- certificates generated with openssl ----
@@ -71,9 +73,9 @@ export const LEAF = ['basicConstraints=critical,CA:FALSE', SAN];
 
 
 /** A self-signed CA with key `newkey` (openssl req arguments) and subject `subject`. */
-export function makeCa(name: string, newkey: string[], subject: string, digest = 'sha256', sigopts: string[] = []): { cert: string; key: string } {
+export function makeCa(name: string, newkey: string[], subject: string, digest = 'sha256', sigopts: string[] = [], ext: string[] = []): { cert: string; key: string } {
   const base = join(tmp, name);
-  execFileSync('openssl', ['req', '-x509', ...newkey, '-nodes', '-keyout', `${base}-key.pem`, '-out', `${base}-cert.pem`, '-days', '3650', `-${digest}`, ...sigopts.flatMap((o) => ['-sigopt', o]), '-subj', subject, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], { stdio: 'pipe' });
+  execFileSync('openssl', ['req', '-x509', ...newkey, '-nodes', '-keyout', `${base}-key.pem`, '-out', `${base}-cert.pem`, '-days', '3650', `-${digest}`, ...sigopts.flatMap((o) => ['-sigopt', o]), '-subj', subject, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', ...ext.flatMap((e) => ['-addext', e])], { stdio: 'pipe' });
   return generated(name);
 }
 
@@ -308,5 +310,99 @@ export function verifierSuite(label: string, createVerifier: (opts?: SuiteOption
     const v = verifier.verify(server(chain, 'localhost', later));
     rejected(t, v, 'expired', A.certificate_expired);
     if (!v.ok) t.regex(v.reason, /short-lived intermediate/);
+  });
+
+  // ---- name constraints (RFC 5280 §4.2.1.10) ----
+
+  const P256 = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  const CA_EXT = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign'];
+  const leafFor = (name: string, signer: { cert: string; key: string }, san: string): Uint8Array[] =>
+    loadCertificateChain(issueWith(name, signer, '/CN=constrained leaf', ['basicConstraints=critical,CA:FALSE', `subjectAltName=${san}`]));
+
+  test(`${label}: a trust anchor constrained to example.com refuses a leaf for localhost (name_constraints → bad_certificate)`, (t) => {
+    const root = makeCa(`nc-root-${label}`, P256, '/CN=example.com only', 'sha256', [], ['nameConstraints=critical,permitted;DNS:example.com']);
+    const v = createVerifier({ ca: readFileSync(root.cert, 'utf8') });
+    const bad = v.verify(server(leafFor(`nc-localhost-${label}`, root, 'DNS:localhost,IP:127.0.0.1'), 'localhost', GEN_NOW));
+    rejected(t, bad, 'name_constraints', A.bad_certificate);
+    if (!bad.ok) t.regex(bad.reason, /localhost is not within the permitted subtrees/);
+    // Inside the subtree: the name itself and names below it.
+    for (const name of ['example.com', 'www.example.com']) {
+      t.true(v.verify(server(leafFor(`nc-${name}-${label}`, root, `DNS:${name}`), name, GEN_NOW)).ok, name);
+    }
+    // A suffix that is not a label boundary is outside.
+    rejected(t, v.verify(server(leafFor(`nc-badexample-${label}`, root, 'DNS:badexample.com'), 'badexample.com', GEN_NOW)), 'name_constraints', A.bad_certificate);
+  });
+
+  test(`${label}: a constrained intermediate accepts a permitted name and refuses an excluded one`, (t) => {
+    issueWith(`nc-int-${label}`, fixture('ca'), '/CN=constrained intermediate', [
+      ...CA_EXT,
+      'nameConstraints=critical,permitted;DNS:example.com,excluded;DNS:bad.example.com',
+    ]);
+    const int = generated(`nc-int-${label}`);
+    const intPem = readFileSync(int.cert, 'utf8');
+    const chain = (name: string, san: string) => [...leafFor(`nc-int-leaf-${name}-${label}`, int, san), ...loadCertificateChain(intPem)];
+    t.deepEqual(verifier.verify(server(chain('ok', 'DNS:a.example.com'), 'a.example.com', GEN_NOW)), { ok: true, subject: 'CN=constrained leaf' });
+    rejected(t, verifier.verify(server(chain('excl', 'DNS:bad.example.com'), 'bad.example.com', GEN_NOW)), 'name_constraints', A.bad_certificate);
+    rejected(t, verifier.verify(server(chain('excl-sub', 'DNS:x.bad.example.com'), 'x.bad.example.com', GEN_NOW)), 'name_constraints', A.bad_certificate);
+    // A wildcard that could expand into the excluded subtree is refused too.
+    rejected(t, verifier.verify(server(chain('wild', 'DNS:*.example.com'), 'a.example.com', GEN_NOW)), 'name_constraints', A.bad_certificate);
+    // Every SAN entry counts, not only the one that matched the server name.
+    rejected(t, verifier.verify(server(chain('mixed', 'DNS:a.example.com,DNS:localhost'), 'a.example.com', GEN_NOW)), 'name_constraints', A.bad_certificate);
+  });
+
+  test(`${label}: iPAddress constraints with masks, IPv4 and IPv6`, (t) => {
+    issueWith(`nc-ip-int-${label}`, fixture('ca'), '/CN=ip constrained intermediate', [
+      ...CA_EXT,
+      'nameConstraints=critical,permitted;IP:10.0.0.0/255.0.0.0,permitted;IP:2001:db8::/ffff:ffff::,excluded;IP:10.1.0.0/255.255.0.0',
+    ]);
+    const int = generated(`nc-ip-int-${label}`);
+    const intPem = readFileSync(int.cert, 'utf8');
+    const check = (ip: string) => verifier.verify(server([...leafFor(`nc-ip-${ip.replace(/:/g, '_')}-${label}`, int, `IP:${ip}`), ...loadCertificateChain(intPem)], ip, GEN_NOW));
+    for (const ip of ['10.2.3.4', '2001:db8::5', '2001:db8:ffff::1']) t.true(check(ip).ok, ip);
+    for (const ip of ['10.1.2.3', '192.168.1.1', '2001:db9::1', '::1']) rejected(t, check(ip), 'name_constraints', A.bad_certificate);
+  });
+
+  test(`${label}: rfc822Name constraints bind email subjectAltNames; DNS names are not constrained by them`, (t) => {
+    issueWith(`nc-mail-int-${label}`, fixture('ca'), '/CN=mail constrained intermediate', [...CA_EXT, 'nameConstraints=critical,permitted;email:.example.com']);
+    const int = generated(`nc-mail-int-${label}`);
+    const chain = (n: string, san: string) => [...leafFor(`nc-mail-${n}-${label}`, int, san), ...loadCertificateChain(readFileSync(int.cert, 'utf8'))];
+    t.true(verifier.verify(server(chain('ok', 'DNS:localhost,email:me@mail.example.com'), 'localhost', GEN_NOW)).ok);
+    rejected(t, verifier.verify(server(chain('bad', 'DNS:localhost,email:me@evil.test'), 'localhost', GEN_NOW)), 'name_constraints', A.bad_certificate);
+  });
+
+  // ---- algorithm policy: SHA-1 / MD5 signatures, RSA key sizes ----
+
+  for (const [kind, newkey] of [['RSA', ['-newkey', 'rsa:2048']], ['ECDSA', P256]] as const) {
+    test(`${label}: a ${kind} CA signing with SHA-1 → weak_signature (bad_certificate); allowSha1 accepts it`, (t) => {
+      const ca = makeCa(`sha1-ca-${kind}-${label}`, [...newkey], `/CN=SHA-1 ${kind} CA`, 'sha1');
+      const leaf = loadCertificateChain(issueWith(`sha1-leaf-${kind}-${label}`, ca, '/CN=localhost', LEAF, 'sha1'));
+      const caPem = readFileSync(ca.cert, 'utf8');
+      const v = createVerifier({ ca: caPem }).verify(server(leaf, 'localhost', GEN_NOW));
+      rejected(t, v, 'weak_signature', A.bad_certificate);
+      if (!v.ok) t.regex(v.reason, /SHA1/);
+      t.true(createVerifier({ ca: caPem, allowSha1: true }).verify(server(leaf, 'localhost', GEN_NOW)).ok);
+      // allowSha1 still checks the signature.
+      const bad = leaf[0]!.slice();
+      bad[bad.length - 5] ^= 0x01;
+      rejected(t, createVerifier({ ca: caPem, allowSha1: true }).verify(server([bad], 'localhost', GEN_NOW)), 'bad_signature', A.bad_certificate);
+    });
+  }
+
+  test(`${label}: an MD5-signed certificate is refused even with allowSha1`, (t) => {
+    const ca = makeCa(`md5-ca-${label}`, ['-newkey', 'rsa:2048'], '/CN=MD5 CA');
+    const leaf = loadCertificateChain(issueWith(`md5-leaf-${label}`, ca, '/CN=localhost', LEAF, 'md5'));
+    const v = createVerifier({ ca: readFileSync(ca.cert, 'utf8'), allowSha1: true }).verify(server(leaf, 'localhost', GEN_NOW));
+    rejected(t, v, 'weak_signature', A.bad_certificate);
+    if (!v.ok) t.regex(v.reason, /MD5/);
+  });
+
+  test(`${label}: a 1024-bit RSA CA key → weak_key (insufficient_security); minRsaBits: 1024 accepts it`, (t) => {
+    const ca = makeCa(`rsa1024-ca-${label}`, ['-newkey', 'rsa:1024'], '/CN=RSA-1024 CA');
+    const leaf = loadCertificateChain(issueWith(`rsa1024-leaf-${label}`, ca, '/CN=localhost', LEAF));
+    const caPem = readFileSync(ca.cert, 'utf8');
+    const v = createVerifier({ ca: caPem }).verify(server(leaf, 'localhost', GEN_NOW));
+    rejected(t, v, 'weak_key', A.insufficient_security);
+    if (!v.ok) t.regex(v.reason, /1024-bit RSA key/);
+    t.true(createVerifier({ ca: caPem, minRsaBits: 1024 }).verify(server(leaf, 'localhost', GEN_NOW)).ok);
   });
 }

@@ -35,6 +35,9 @@ test('certificateAlert: one alert per reason (RFC 8446 §6.2), no_certificate by
     ['bad_encoding', A.bad_certificate],
     ['unsupported', A.unsupported_certificate],
     ['bad_usage', A.unsupported_certificate],
+    ['name_constraints', A.bad_certificate],
+    ['weak_signature', A.bad_certificate],
+    ['weak_key', A.insufficient_security],
   ];
   for (const [code, alert] of table) {
     t.is(certificateAlert(code, 'server'), alert, code);

@@ -43,6 +43,8 @@ export function rfcClient(opts: { provider?: CryptoProvider; asyncCrypto?: boole
     keyLog: true,
     middleboxCompat: false,
     recordSizeLimit: 16385,
+    // The RFC 8448 server key is 1024-bit RSA, under the default minimum of 2048.
+    minRsaBits: 1024,
     provider,
     ...(opts.asyncCrypto ? { asyncCrypto: true } : {}),
   });

@@ -61,7 +61,9 @@ export function clientStart(cx: HsCx): void {
   const shareGroups = c.groups.slice(0, Math.max(1, c.keyShareCount));
   const keyPairs = shareGroups.map((g) => p.generateKeyPair(g));
   const psk = offerablePsk(cx);
-  const wantEarly = !!psk && c.earlyData && psk.session.maxEarlyData > 0 && c.suites.includes(psk.session.suite);
+  // Early data only with a resumption ticket that allows it (never with an external PSK here).
+  const ticket = psk?.session;
+  const wantEarly = !!psk && !!ticket && c.earlyData && ticket.maxEarlyData > 0 && c.suites.includes(ticket.suite);
   let hello = buildClientHello(cx, random, sessionId, keyPairs, undefined, psk, wantEarly);
   if (psk) hello = withBinders(cx, hello, psk, []);
   s.clientRandom = random;
@@ -73,14 +75,22 @@ export function clientStart(cx: HsCx): void {
     // client_early_traffic_secret over Hash(ClientHello) (RFC 8446 §7.1), under the session's suite.
     const secret = deriveEarlyTrafficSecret(cx, psk.suite.hash, psk.early, p.hash(psk.suite.hash, s.transcript[0]!));
     compatCcs(cx);
-    changeWriteKey(cx, Epoch.early, secret, psk.session.maxEarlyData, psk.suite);
+    changeWriteKey(cx, Epoch.early, secret, ticket!.maxEarlyData, psk.suite);
     s.early = { status: 'offered' };
   }
 }
 
-/** The configured session, if it may be offered now for this server name (RFC 8446 §4.6.1). */
+/**
+ * The configured external PSK (RFC 8446 §4.2.11), bound to the first offered suite with its hash; else the
+ * configured session, if it may be offered now for this server name (RFC 8446 §4.6.1).
+ */
 function offerablePsk(cx: HsCx): OfferedPsk | undefined {
   const c = cx.s.config;
+  const ext = c.externalPsk;
+  if (ext) {
+    const suite = c.suites.map((sc) => suiteParams(sc)!).find((sp) => sp.hash === ext.hash)!;
+    return { identity: ext.identity, key: ext.key, suite, early: earlySecret(c.provider, ext.hash, ext.key) };
+  }
   const session = c.session;
   // RFC 8446 §4.2.9: a pre_shared_key needs psk_key_exchange_modes.
   if (!session || c.pskModes.length === 0 || !sessionUsable(session, cx.now)) return undefined;
@@ -88,12 +98,13 @@ function offerablePsk(cx: HsCx): OfferedPsk | undefined {
   const suite = suiteParams(session.suite);
   // The PSK is bound to its suite's hash: offer it only if we offer a suite with that hash.
   if (!suite || !c.suites.some((sc) => suiteParams(sc)!.hash === suite.hash)) return undefined;
-  return { session, suite, early: earlySecret(c.provider, suite.hash, session.psk) };
+  return { session, identity: session.ticket, key: session.psk, suite, early: earlySecret(c.provider, suite.hash, session.psk) };
 }
 
 /**
  * Fill in the PSK binder (RFC 8446 §4.2.11.2): an HMAC over the transcript so far and the ClientHello
- * truncated before the binders list, keyed by the "res binder" key.
+ * truncated before the binders list, keyed by the "res binder" key (a ticket) or the "ext binder" key (an
+ * external PSK, RFC 8446 §7.1).
  */
 function withBinders(cx: HsCx, hello: ClientHello, psk: OfferedPsk, prefix: readonly Uint8Array[]): ClientHello {
   const p = cx.s.config.provider;
@@ -103,7 +114,7 @@ function withBinders(cx: HsCx, hello: ClientHello, psk: OfferedPsk, prefix: read
   const truncated = raw.subarray(0, raw.length - pskBindersLength(offered));
   const h = p.hash(hash, concatBytes([...prefix, truncated]));
   const pre = cx.s.config.labelPrefix;
-  const binder = finishedVerifyData(p, hash, binderKey(p, hash, psk.early, false, pre), h, pre);
+  const binder = finishedVerifyData(p, hash, binderKey(p, hash, psk.early, !psk.session, pre), h, pre);
   return { ...hello, extensions: { ...hello.extensions, preSharedKey: { identities: offered.identities, binders: [binder] } } };
 }
 
@@ -136,9 +147,10 @@ function buildClientHello(
           preSharedKey: {
             identities: [
               {
-                identity: psk.session.ticket,
-                // RFC 8446 §4.2.11.1: the ticket age in ms plus ticket_age_add, modulo 2^32.
-                obfuscatedTicketAge: (cx.now - psk.session.receivedAt + psk.session.ageAdd) >>> 0,
+                identity: psk.identity,
+                // RFC 8446 §4.2.11.1: the ticket age in ms plus ticket_age_add, modulo 2^32; 0 for an external PSK
+                // (§4.2.11: "clients SHOULD set this value to 0").
+                obfuscatedTicketAge: psk.session ? (cx.now - psk.session.receivedAt + psk.session.ageAdd) >>> 0 : 0,
               },
             ],
             binders: [new Uint8Array(cx.s.config.provider.hashLength(psk.suite.hash))],
@@ -220,6 +232,8 @@ function onServerHello(cx: HsCx, offer: ClientOffer, sh: ServerHello, raw: Uint8
     if (psk.suite.hash !== suite.hash) abort(fail.illegal('server selected a suite whose hash does not match the PSK'));
   }
   if (ext.cookie !== undefined) abort(fail.illegal('cookie in ServerHello'));
+  // A client with only an external PSK cannot check a certificate: the server had to accept the PSK.
+  if (!psk && !s.config.verifier) abort(fail.incompatible(AlertDescription.handshake_failure, 'server did not accept our external PSK'));
   const share = ext.keyShare;
   let shared: Uint8Array | undefined;
   if (share) {
@@ -234,9 +248,9 @@ function onServerHello(cx: HsCx, offer: ClientOffer, sh: ServerHello, raw: Uint8
   }
   s.suite = suite;
   appendTranscript(cx, raw);
-  const keys = deriveHandshakeKeys(cx, shared, psk?.session.psk);
+  const keys = deriveHandshakeKeys(cx, shared, psk?.key);
   changeReadKey(cx, Epoch.handshake, keys.server);
-  s.nego = { ...s.nego, resumed: !!psk };
+  s.nego = { ...s.nego, resumed: !!psk?.session, ...(psk && !psk.session ? { pskIdentity: psk.identity } : {}) };
   // While early data may still be flowing, the handshake write key waits (installed at EndOfEarlyData).
   if (s.early.status === 'offered') s.early = { ...s.early, pendingWrite: keys.client };
   else changeWriteKey(cx, Epoch.handshake, keys.client);
@@ -309,8 +323,8 @@ function onEncryptedExtensions(cx: HsCx, ee: EncryptedExtensions, raw: Uint8Arra
     ...(ee.alpn !== undefined ? { alpn: ee.alpn } : {}),
   };
   appendTranscript(cx, raw);
-  // A resumed handshake has no certificate messages (RFC 8446 §2.2).
-  s.phase = s.nego.resumed ? { name: 'expectFinished' } : { name: 'expectCertificateOrRequest' };
+  // A PSK handshake (resumed, or external) has no certificate messages (RFC 8446 §2.2, §4.3.2, §4.4.2).
+  s.phase = s.nego.resumed || s.nego.pskIdentity ? { name: 'expectFinished' } : { name: 'expectCertificateOrRequest' };
 }
 
 function onCertificateRequest(cx: HsCx, cr: CertificateRequest, raw: Uint8Array): void {

@@ -120,8 +120,13 @@ function onClientHello(
     s.peerTransportParameters = tp.data.slice();
     cx.events.push({ type: 'transportParameters', data: s.peerTransportParameters });
   }
-  // Suite: server preference among the client's offer.
-  const suiteCode = retry ? retry.suite : c.suites.find((sc) => ch.cipherSuites.includes(sc));
+  // Suite: server preference among the client's offer; one with the hash of an external PSK the client offers
+  // first, so that the PSK can be used (RFC 8446 §4.2.11: a PSK is bound to one hash).
+  const pskHash = retry ? undefined : externalPskHash(cx, ch);
+  const inOffer = (sc: number) => ch.cipherSuites.includes(sc);
+  const suiteCode = retry
+    ? retry.suite
+    : ((pskHash && c.suites.find((sc) => inOffer(sc) && suiteParams(sc)!.hash === pskHash)) ?? c.suites.find(inOffer));
   if (suiteCode === undefined || !ch.cipherSuites.includes(suiteCode)) {
     abort(fail.incompatible(AlertDescription.handshake_failure, 'no cipher suite in common'));
   }
@@ -165,8 +170,10 @@ function onClientHello(
   }
   // A ticket is accepted once: a replayed ClientHello falls back to a full handshake (RFC 8446 §8).
   let resumed = psk;
-  if (resumed && c.antiReplay && !c.antiReplay.firstUse(resumed.identity, cx.now)) resumed = undefined;
+  if (resumed?.ticket && c.antiReplay && !c.antiReplay.firstUse(resumed.identity, cx.now)) resumed = undefined;
   if (!resumed && !dhe) abort(fail.incompatible(AlertDescription.handshake_failure, 'psk_ke offered but the ticket was refused'));
+  // Without a certificate (external PSKs only, OpenSSL -nocert) a handshake needs a PSK.
+  if (!resumed && !c.key) abort(fail.incompatible(AlertDescription.handshake_failure, 'no known PSK offered, and no certificate to authenticate with'));
   const scheme = resumed ? undefined : chooseScheme(cx, ext.signatureAlgorithms ?? []);
   if (!resumed && scheme === undefined) {
     abort(fail.incompatible(AlertDescription.handshake_failure, 'no signature scheme in common with our key'));
@@ -195,7 +202,8 @@ function onClientHello(
     ...s.nego,
     ...(alpn !== undefined ? { alpn } : {}),
     ...(ext.serverName !== undefined ? { serverName: ext.serverName } : {}),
-    resumed: !!resumed,
+    resumed: !!resumed?.ticket,
+    ...(resumed && !resumed.ticket ? { pskIdentity: resumed.identity } : {}),
   };
   appendTranscript(cx, raw);
   // record_size_limit (RFC 8449): the client's limit bounds what we send; ours is announced in return.
@@ -205,16 +213,19 @@ function onClientHello(
   }
   // 0-RTT (RFC 8446 §4.2.10): only on the first identity, same suite and ALPN, no HelloRetryRequest, a fresh
   // ticket age, and within our limit; otherwise the client's early records are skipped.
+  // Early data only with a resumption ticket (never with an external PSK here).
+  const ticket = resumed?.ticket;
   const acceptEarly =
     !!ext.earlyData &&
     !!resumed &&
+    !!ticket &&
     resumed.index === 0 &&
     !retry &&
     c.maxEarlyData > 0 &&
-    resumed.state.maxEarlyData > 0 &&
-    resumed.state.suite === suite.code &&
-    (resumed.state.alpn ?? '') === (alpn ?? '') &&
-    Math.abs(resumed.clientAge - (cx.now - resumed.state.issuedAt)) <= EARLY_AGE_TOLERANCE_MS;
+    ticket.maxEarlyData > 0 &&
+    ticket.suite === suite.code &&
+    (ticket.alpn ?? '') === (alpn ?? '') &&
+    Math.abs(resumed.clientAge - (cx.now - ticket.issuedAt)) <= EARLY_AGE_TOLERANCE_MS;
   if (acceptEarly) {
     const secret = deriveEarlyTrafficSecret(cx, suite.hash, resumed!.early, transcriptHash(cx));
     changeReadKey(cx, Epoch.early, secret, c.maxEarlyData);
@@ -248,7 +259,7 @@ function onClientHello(
   flushHandshake(cx);
   // Middlebox compatibility: CCS right after the first server handshake message, when the client asked for it.
   if (ch.legacySessionId.length > 0) compatCcs(cx);
-  const keys = deriveHandshakeKeys(cx, shared, resumed?.state.psk);
+  const keys = deriveHandshakeKeys(cx, shared, resumed?.psk);
   changeWriteKey(cx, Epoch.handshake, keys.server);
   if (acceptEarly) s.early = { status: 'accepted', pendingRead: keys.client };
   else changeReadKey(cx, Epoch.handshake, keys.client);
@@ -297,16 +308,30 @@ export const EARLY_SKIP_LIMIT = 1 << 16;
 interface ChosenPsk {
   readonly index: number;
   readonly identity: Uint8Array;
-  readonly state: TicketState;
+  /** The ticket's contents; absent for an external PSK. */
+  readonly ticket?: TicketState;
+  readonly psk: Uint8Array;
   readonly early: Uint8Array;
   readonly mode: number;
   /** The client's view of the ticket age, ms. */
   readonly clientAge: number;
 }
 
+/** The hash of the first offered identity that is one of our external PSKs, if any. */
+function externalPskHash(cx: HsCx, ch: ClientHello): 'sha256' | 'sha384' | undefined {
+  const lookup = cx.s.config.externalPskLookup;
+  if (!lookup || !ch.extensions.preSharedKey) return undefined;
+  for (const id of ch.extensions.preSharedKey.identities) {
+    const found = lookup(id.identity);
+    if (found) return found.hash ?? 'sha256';
+  }
+  return undefined;
+}
+
 /**
- * Find the first offered ticket we can resume with a suite of the same hash, within its lifetime, and check
- * its binder over the truncated ClientHello (a bad binder aborts with decrypt_error, RFC 8446 §4.2.11).
+ * Find the first offered identity we can use with a suite of the same hash — an external PSK of
+ * `externalPskLookup`, or a ticket of ours within its lifetime — and check its binder over the truncated
+ * ClientHello ("ext binder" or "res binder"; a bad binder aborts with decrypt_error, RFC 8446 §4.2.11).
  */
 function choosePsk(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: SuiteParams): ChosenPsk | undefined {
   const s = cx.s;
@@ -314,10 +339,27 @@ function choosePsk(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: SuiteParam
   const offered = ch.extensions.preSharedKey!;
   const modes = ch.extensions.pskKeyExchangeModes ?? [];
   const mode = [PskKeyExchangeMode.psk_dhe_ke, PskKeyExchangeMode.psk_ke].find((m) => modes.includes(m) && c.pskModes.includes(m));
-  if (!c.ticketer || mode === undefined) return undefined;
+  if ((!c.ticketer && !c.externalPskLookup) || mode === undefined) return undefined;
   const p = c.provider;
+  const pre = c.labelPrefix;
+  const checkBinder = (index: number, early: Uint8Array, external: boolean): void => {
+    const truncated = raw.subarray(0, raw.length - pskBindersLength(offered));
+    const h = p.hash(suite.hash, concatBytes([...s.transcript, truncated]));
+    const expected = finishedVerifyData(p, suite.hash, binderKey(p, suite.hash, early, external, pre), h, pre);
+    if (!bytesEqual(expected, offered.binders[index]!)) {
+      abort(fail.misbehaved(AlertDescription.decrypt_error, 'PSK binder does not verify'));
+    }
+  };
   for (let index = 0; index < offered.identities.length; index++) {
     const id = offered.identities[index]!;
+    const external = c.externalPskLookup?.(id.identity);
+    if (external) {
+      if ((external.hash ?? 'sha256') !== suite.hash) continue;
+      const early = earlySecret(p, suite.hash, external.key);
+      checkBinder(index, early, true);
+      return { index, identity: id.identity, psk: external.key, early, mode, clientAge: 0 };
+    }
+    if (!c.ticketer) continue;
     const state = c.ticketer.open(p, cx.now, id.identity);
     if (!state) continue;
     const ticketSuite = suiteParams(state.suite);
@@ -325,15 +367,9 @@ function choosePsk(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: SuiteParam
     const age = cx.now - state.issuedAt;
     if (age < 0 || age >= state.lifetime * 1000) continue;
     const early = earlySecret(p, suite.hash, state.psk);
-    const truncated = raw.subarray(0, raw.length - pskBindersLength(offered));
-    const h = p.hash(suite.hash, concatBytes([...s.transcript, truncated]));
-    const pre = c.labelPrefix;
-    const expected = finishedVerifyData(p, suite.hash, binderKey(p, suite.hash, early, false, pre), h, pre);
-    if (!bytesEqual(expected, offered.binders[index]!)) {
-      abort(fail.misbehaved(AlertDescription.decrypt_error, 'PSK binder does not verify'));
-    }
+    checkBinder(index, early, false);
     const clientAge = (id.obfuscatedTicketAge - state.ageAdd) >>> 0;
-    return { index, identity: id.identity, state, early, mode, clientAge };
+    return { index, identity: id.identity, ticket: state, psk: state.psk, early, mode, clientAge };
   }
   return undefined;
 }
@@ -437,7 +473,8 @@ function onClientCertificate(
     return;
   }
   if (msg.type !== 'certificate') return;
-  const chain = checkPeerCertificate(cx, msg.body, 'client');
+  // Requested but not required: a certificate that does not verify is reported, not fatal (node:tls semantics).
+  const chain = checkPeerCertificate(cx, msg.body, 'client', !s.config.requireClientCert);
   appendTranscript(cx, raw);
   s.phase = { name: 'expectClientCertificateVerify', chain, clientApp };
 }
