@@ -8,9 +8,8 @@
  * - Certificates: the portable RFC 5280 verifier. There are no system roots in a browser: pass `ca`.
  * - RxJS plumbing that needs no sockets: {@link memoryDuplexPair}, {@link runReducer}.
  *
- * Not here (yet): the `secure` operator. `operators/secure.ts` imports `appendFileSync` from `node:fs` (key-log
- * files) and `src/rx/options.ts`, which imports `randomBytes` from `node:crypto` and the Node verifier
- * (`src/node/verifier.ts`: node:tls system roots). Drive the core directly meanwhile (see the example).
+ * - The `secure` operator over any byte duplex (a WebSocket, a WebTransport stream, a memory pair), portable:
+ *   give it `ca` (there are no system roots) and a function for `keyLog`; `secureOn(platform)` injects your own.
  *
  * @example
  * ```ts
@@ -48,3 +47,6 @@ export { loadCertificateChain, loadPrivateKey, parsePem, type PemBlock } from '.
 export { verifySignature, verifyWithAlgorithm, spkiKeyType, type SignatureAlgorithm } from './crypto/signatures.js';
 export { memoryDuplexPair, type MemoryDuplex, type MemoryDuplexOptions } from './rx/duplex.js';
 export { runReducer, type Pending, type PendingInput, type ReducerSpec } from './rx/runReducer.js';
+export { secure, secureDuplex, secureOn, type SecureRoleOptions } from './rx/secure.js';
+export { portablePlatform, type Platform } from './rx/platform.js';
+export type * from './rx/types.js';

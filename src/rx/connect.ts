@@ -1,6 +1,7 @@
 /**
  * `connect`: a TLS 1.3 client over TCP, as a cold Observable.
  */
+import { nodePlatform } from '../node/platform.js';
 import { connect as tcpConnect } from 'node:net';
 import { Observable, asyncScheduler, defer } from 'rxjs';
 import { secureDuplex } from './secure.js';
@@ -62,7 +63,7 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  * @see listen — the server side.
  */
 export function connect(options: ConnectOptions): Observable<TlsConnection> {
-  const config = toClientConfig(options, options.host);
+  const config = toClientConfig(options, options.host, nodePlatform);
   const scheduler = options.scheduler ?? asyncScheduler;
   const insecure = isInsecure(options);
   const settings = toConnectionSettings(options, `${config.serverName ?? options.host}:${options.port}`);
@@ -70,6 +71,6 @@ export function connect(options: ConnectOptions): Observable<TlsConnection> {
     // allowHalfOpen: keep writing after the peer's FIN (TLS half-close, see listen.ts).
     const socket = tcpConnect({ host: options.host, port: options.port, allowHalfOpen: true });
     socket.setNoDelay(true); // handshake flights are small and latency bound
-    return secureDuplex(fromSocket(socket), config, scheduler, insecure, settings);
+    return secureDuplex(fromSocket(socket), config, scheduler, insecure, settings, nodePlatform);
   });
 }

@@ -1,6 +1,7 @@
 /**
  * `listen`: a TLS 1.3 server over TCP, as an Observable of connections.
  */
+import { nodePlatform } from '../node/platform.js';
 import { createServer, type AddressInfo } from 'node:net';
 import { Observable, Subscription, asyncScheduler } from 'rxjs';
 import { secureDuplex } from './secure.js';
@@ -41,7 +42,7 @@ import type { ListenOptions, TlsConnection } from './types.js';
  * @see secure — TLS over any byte duplex.
  */
 export function listen(options: ListenOptions): Observable<TlsConnection> {
-  const config = toServerConfig(options);
+  const config = toServerConfig(options, nodePlatform);
   const settings = toConnectionSettings(options);
   const scheduler = options.scheduler ?? asyncScheduler;
   return new Observable<TlsConnection>((subscriber) => {
@@ -63,7 +64,7 @@ export function listen(options: ListenOptions): Observable<TlsConnection> {
       let handedOver: TlsConnection | undefined;
       one.add(() => handedOver?.close());
       one.add(
-        secureDuplex(fromSocket(socket), config, scheduler, false, settings).subscribe({
+        secureDuplex(fromSocket(socket), config, scheduler, false, settings, nodePlatform).subscribe({
           next: (conn) => {
             handedOver = conn;
             subscriber.next(conn);

@@ -3,7 +3,6 @@
  * {@link TlsClientConfig} / {@link TlsServerConfig}. PEM is loaded here, once, so a bad key or an unknown
  * cipher name fails with an `apiMisuse` {@link TlsError} before any byte is sent.
  */
-import { randomBytes } from 'node:crypto';
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { TlsError } from '../core/errors.js';
 import { checkServerIdentity } from '../crypto/identity.js';
@@ -11,7 +10,8 @@ import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { insecureVerifier } from '../crypto/x509.js';
-import { createVerifier } from '../node/verifier.js';
+import { createVerifier } from '../crypto/x509.js';
+import { portablePlatform, type Platform } from './platform.js';
 import { type ExternalPsk, type ExternalPskLookup, parseCipherSuites, parseGroups } from '../handshake/config.js';
 import type { TlsClientConfig, TlsCommonConfig, TlsServerConfig } from '../tls/config.js';
 import { type AntiReplay, type Ticketer, type TlsSession, createAntiReplay, createTicketer } from '../handshake/session.js';
@@ -30,13 +30,13 @@ import type { ClientOptions, PskOption, SecureOptions, ServerOptions, SessionCac
  * const config = toClientConfig({ ca: readFileSync('ca.pem', 'utf8'), ciphers: 'TLS_AES_128_GCM_SHA256' }, 'localhost');
  * ```
  */
-export function toClientConfig(options: ClientOptions, host?: string): TlsClientConfig {
+export function toClientConfig(options: ClientOptions, host?: string, platform: Platform = portablePlatform): TlsClientConfig {
   const serverName = options.servername !== undefined && options.servername !== '' ? options.servername : host;
   return {
     ...common(options),
     role: 'client',
     ...(serverName !== undefined ? { serverName } : {}),
-    verifier: options.rejectUnauthorized === false ? insecureVerifier : createVerifier(verifierOptions(options)),
+    verifier: options.rejectUnauthorized === false ? insecureVerifier : createVerifier(verifierOptions(options, platform)),
     ...(options.earlyData !== undefined ? { earlyData: true } : {}),
     ...(options.psk !== undefined ? { externalPsk: toExternalPsk(options.psk, 'psk') } : {}),
     ...(options.pskModes !== undefined ? { pskModes: options.pskModes } : {}),
@@ -100,7 +100,7 @@ function pskLookup(options: ServerOptions): ExternalPskLookup | undefined {
  * otherwise). `maxEarlyData` (default 0) and `numTickets` (default 2; `ticketCount` is its former name) pass
  * through.
  */
-export function toServerConfig(options: ServerOptions): TlsServerConfig {
+export function toServerConfig(options: ServerOptions, platform: Platform = portablePlatform): TlsServerConfig {
   const externalPskLookup = pskLookup(options);
   if ((options.cert === undefined || options.key === undefined) && !(externalPskLookup && options.cert === undefined && options.key === undefined)) {
     throw new TlsError({ kind: 'apiMisuse', reason: 'a TLS server needs `cert` and `key` (or only external PSKs: `psks` / `pskCallback`)' });
@@ -116,17 +116,22 @@ export function toServerConfig(options: ServerOptions): TlsServerConfig {
     ...(options.pskModes !== undefined ? { pskModes: options.pskModes } : {}),
     requestClientCertificate: request,
     requireClientCertificate: request && strict,
-    ...(request ? { verifier: createVerifier(verifierOptions(options)) } : {}),
+    ...(request ? { verifier: createVerifier(verifierOptions(options, platform)) } : {}),
     ...tickets(options),
     ...numTickets(options),
     ...(options.maxEarlyData !== undefined ? { maxEarlyData: options.maxEarlyData } : {}),
   };
 }
 
-/** The verifier options of node:tls-style options: trust anchors and the algorithm policy. */
-function verifierOptions(options: SecureOptions): Parameters<typeof createVerifier>[0] {
+/**
+ * The verifier options of node:tls-style options: trust anchors (`ca`, else the platform's system roots; none
+ * in a browser, where `ca` is required) and the algorithm policy.
+ */
+function verifierOptions(options: SecureOptions, platform: Platform): Parameters<typeof createVerifier>[0] {
+  const roots = options.ca === undefined ? platform.systemRoots?.() : undefined;
   return {
-    ca: options.ca,
+    ...(options.ca !== undefined ? { ca: options.ca } : {}),
+    ...(roots ? { systemRoots: roots } : {}),
     ...(options.allowSha1 !== undefined ? { allowSha1: options.allowSha1 } : {}),
     ...(options.minRsaBits !== undefined ? { minRsaBits: options.minRsaBits } : {}),
   };
@@ -145,7 +150,7 @@ let processTickets: { readonly ticketer: Ticketer; readonly antiReplay: AntiRepl
 
 /** The default ticketer: one random 32 B secret per process, and the anti-replay store that goes with it. */
 function defaultTickets() {
-  processTickets ??= { ticketer: createTicketer(new Uint8Array(randomBytes(32))), antiReplay: createAntiReplay() };
+  processTickets ??= { ticketer: createTicketer(defaultProvider.randomBytes(32)), antiReplay: createAntiReplay() };
   return processTickets;
 }
 

@@ -8,7 +8,7 @@ import { TlsError, assertNever } from '../core/errors.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { TlsEffect } from '../tls/types.js';
 import type { AeadAlg } from '../crypto/provider.js';
-import { keyLogToFile } from '../node/keyLogFile.js';
+import { portablePlatform, type Platform } from './platform.js';
 import { createConnection, handleEvents, nextTimeout, type TlsState } from '../tls/connection.js';
 import type { TlsConfig } from '../tls/config.js';
 import { sessionUsable, type TlsSession } from '../handshake/session.js';
@@ -94,11 +94,28 @@ export type SecureRoleOptions = ({ readonly role: 'client' } & ClientOptions) | 
  * @see {@link https://docs.openssl.org/master/man3/SSL_shutdown/ | OpenSSL SSL_shutdown}
  */
 export function secure(options: SecureRoleOptions): OperatorFunction<ByteDuplex, TlsConnection> {
-  const config: TlsConfig = options.role === 'client' ? toClientConfig(options) : toServerConfig(options);
-  const settings = toConnectionSettings(options, config.role === 'client' ? config.serverName : undefined);
-  const scheduler = options.scheduler ?? asyncScheduler;
-  const insecure = options.role === 'client' && isInsecure(options);
-  return (duplex$) => duplex$.pipe(mergeMap((duplex) => secureDuplex(duplex, config, scheduler, insecure, settings)));
+  return secureOn(portablePlatform)(options);
+}
+
+/**
+ * {@link secure} on a given platform: where trust anchors come from when `ca` is absent, and how a `keyLog`
+ * file path is written. The portable `secure` (`rxtls/browser`) has neither; Node's (`rxtls`,
+ * `rxtls/operators`) is `secureOn(nodePlatform)`, with node:tls system roots and key-log files.
+ *
+ * @example
+ * ```ts
+ * const secureHere = secureOn({ systemRoots: () => myRoots });
+ * of(duplex).pipe(secureHere({ role: 'client', servername: 'example.com' }));
+ * ```
+ */
+export function secureOn(platform: Platform): (options: SecureRoleOptions) => OperatorFunction<ByteDuplex, TlsConnection> {
+  return (options) => {
+    const config: TlsConfig = options.role === 'client' ? toClientConfig(options, undefined, platform) : toServerConfig(options, platform);
+    const settings = toConnectionSettings(options, config.role === 'client' ? config.serverName : undefined);
+    const scheduler = options.scheduler ?? asyncScheduler;
+    const insecure = options.role === 'client' && isInsecure(options);
+    return (duplex$) => duplex$.pipe(mergeMap((duplex) => secureDuplex(duplex, config, scheduler, insecure, settings, platform)));
+  };
 }
 
 /**
@@ -132,6 +149,7 @@ export function secureDuplex(
   scheduler: SchedulerLike = asyncScheduler,
   warn = false,
   settings: ConnectionSettings = {},
+  platform: Platform = portablePlatform,
 ): Observable<TlsConnection> {
   const highWaterMark = settings.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const maxOutboundBuffer = settings.maxOutboundBuffer ?? 16 * highWaterMark;
@@ -180,7 +198,10 @@ export function secureDuplex(
 
     // Sinks: the key log and the session-cache policy.
     if (typeof settings.keyLog === 'function') keyLog.subscribe(settings.keyLog);
-    else if (typeof settings.keyLog === 'string') keyLog.subscribe(keyLogToFile(settings.keyLog));
+    else if (typeof settings.keyLog === 'string') {
+      if (!platform.keyLogFile) throw new TlsError({ kind: 'apiMisuse', reason: 'keyLog: a file path needs Node (give a function on this platform)' });
+      keyLog.subscribe(platform.keyLogFile(settings.keyLog));
+    }
     const cache = settings.sessionCache;
     // A quiet shutdown marks both directions closed without any close_notify: never resumable.
     if (cache && config.role === 'client' && !settings.quietShutdown) {

@@ -98,6 +98,7 @@ function dumpDom(chromium: string, url: string, timeoutMs: number): Promise<stri
       '--disable-component-update',
       '--allow-file-access-from-files',
       `--user-data-dir=${profile}`,
+      '--virtual-time-budget=20000',
       '--dump-dom',
       url,
     ],
@@ -170,4 +171,7 @@ test('headless Chromium: TLS 1.3 handshake and echo between rxtls client and ser
   t.false(result.refused.connected);
   t.is(result.refused.clientErrorCode, 'unknown_ca');
   t.is(result.refused.alert, 48);
+  // The RxJS layer too: the portable secure() operator on both ends of a memory duplex, verified, echoing.
+  t.is(result.secured?.verification, 'ok');
+  t.is(result.secured?.echo, 'hello through secure() in the browser');
 });

@@ -5,8 +5,11 @@
  * CA with the portable verifier; the server echoes what the client writes. It also checks that a chain under
  * another CA is refused with unknown_ca. The result goes into the page as `RXTLS-RESULT:<base64 JSON>:END`.
  */
+import { asyncScheduler, firstValueFrom, of, type SchedulerLike } from 'rxjs';
 import {
   createConnection,
+  memoryDuplexPair,
+  secure,
   createVerifier,
   handleEvents,
   handshakeInfo,
@@ -95,20 +98,45 @@ function handshakeAndEcho(name: string, chainPem: string, keyPem: string, caPem:
   };
 }
 
+/**
+ * The same over the RxJS layer: the portable `secure` operator on both ends of a memory duplex pair, the
+ * client verifying against `ca`, the server echoing with `conn.send(conn.inbound$)`. Time comes from a
+ * scheduler whose clock reads the fixtures' `now`.
+ */
+async function viaSecure(chainPem: string, keyPem: string, caPem: string): Promise<{ verification: string; echo: string }> {
+  const scheduler: SchedulerLike = { now: () => RXTLS_FIXTURES.now, schedule: asyncScheduler.schedule.bind(asyncScheduler) };
+  const [clientEnd, serverEnd] = memoryDuplexPair();
+  of(serverEnd)
+    .pipe(secure({ role: 'server', cert: chainPem, key: keyPem, scheduler }))
+    .subscribe((conn) => conn.send(conn.inbound$).subscribe());
+  const conn = await firstValueFrom(of(clientEnd).pipe(secure({ role: 'client', servername: 'localhost', ca: caPem, scheduler })));
+  const text = 'hello through secure() in the browser';
+  const echoed = firstValueFrom(conn.inbound$);
+  conn.send(of(new TextEncoder().encode(text))).subscribe();
+  const echo = new TextDecoder().decode(await echoed);
+  conn.close();
+  return { verification: conn.info.verification, echo };
+}
+
 const page = globalThis as unknown as { document: { body: { textContent: string }; title: string }; navigator: { userAgent: string } };
 let result: unknown;
+async function main(): Promise<void> {
 try {
   const outcomes = RXTLS_FIXTURES.servers.map((s) => handshakeAndEcho(s.name, s.chain, s.key, RXTLS_FIXTURES.ca));
   const first = RXTLS_FIXTURES.servers[0]!;
   const refused = handshakeAndEcho(`${first.name} under another CA`, first.chain, first.key, RXTLS_FIXTURES.otherCa);
+  const secured = await viaSecure(first.chain, first.key, RXTLS_FIXTURES.ca);
   result = {
     userAgent: page.navigator.userAgent,
     hasProcess: typeof (globalThis as { process?: unknown }).process !== 'undefined',
     outcomes,
     refused,
+    secured,
   };
 } catch (e) {
   result = { error: String((e as Error)?.stack ?? e) };
 }
 page.document.body.textContent = `RXTLS-RESULT:${btoa(JSON.stringify(result))}:END`;
 page.document.title = 'rxtls-done';
+}
+void main();

@@ -1,0 +1,7 @@
+/**
+ * `rxtls/operators` in a browser (the `browser` condition): the same operators, with the portable `secure` (no
+ * system roots: pass `ca`; `keyLog` takes a function).
+ */
+export { secure, secureDuplex, secureOn, type SecureRoleOptions } from '../src/rx/secure.js';
+export { runReducer, type Pending, type PendingInput, type ReducerSpec } from '../src/rx/runReducer.js';
+export type { ConnectionSettings } from '../src/rx/options.js';
