@@ -337,8 +337,8 @@ function sharedSecret(group: GroupName, privateKey: Uint8Array, peerPublic: Uint
 
 /** How each signature scheme (RFC 8446 §4.2.3) maps onto node:crypto.verify, and which key it needs. */
 interface SchemeSpec {
-  readonly keyType: 'ec' | 'ed25519' | 'rsa';
-  readonly curve?: 'prime256v1' | 'secp384r1';
+  readonly keyType: 'ec' | 'ed25519' | 'ed448' | 'rsa' | 'rsa-pss';
+  readonly curve?: 'prime256v1' | 'secp384r1' | 'secp521r1';
   readonly hash: 'sha256' | 'sha384' | 'sha512' | null;
   readonly pss?: boolean;
 }
@@ -346,7 +346,12 @@ interface SchemeSpec {
 const SCHEMES = new Map<number, SchemeSpec>([
   [0x0403, { keyType: 'ec', curve: 'prime256v1', hash: 'sha256' }], // ecdsa_secp256r1_sha256
   [0x0503, { keyType: 'ec', curve: 'secp384r1', hash: 'sha384' }], // ecdsa_secp384r1_sha384
+  [0x0603, { keyType: 'ec', curve: 'secp521r1', hash: 'sha512' }], // ecdsa_secp521r1_sha512
   [0x0807, { keyType: 'ed25519', hash: null }], // ed25519
+  [0x0808, { keyType: 'ed448', hash: null }], // ed448
+  [0x0809, { keyType: 'rsa-pss', hash: 'sha256', pss: true }], // rsa_pss_pss_sha256
+  [0x080a, { keyType: 'rsa-pss', hash: 'sha384', pss: true }], // rsa_pss_pss_sha384
+  [0x080b, { keyType: 'rsa-pss', hash: 'sha512', pss: true }], // rsa_pss_pss_sha512
   [0x0804, { keyType: 'rsa', hash: 'sha256', pss: true }], // rsa_pss_rsae_sha256
   [0x0805, { keyType: 'rsa', hash: 'sha384', pss: true }], // rsa_pss_rsae_sha384
   [0x0806, { keyType: 'rsa', hash: 'sha512', pss: true }], // rsa_pss_rsae_sha512
@@ -390,14 +395,15 @@ function verify(scheme: number, spki: Uint8Array, message: Uint8Array, signature
   if (!spec) return false;
   try {
     const { key, type, curve } = spkiKey(spki);
-    // The key must match the scheme: e.g. rsa_pss_rsae_* needs an rsaEncryption key (RFC 8446 §4.2.3), and an
-    // ECDSA scheme names its curve.
+    // The key must match the scheme: e.g. rsa_pss_rsae_* needs an rsaEncryption key and rsa_pss_pss_* an
+    // RSASSA-PSS key (RFC 8446 §4.2.3; OpenSSL enforces the latter's parameters), and an ECDSA scheme names its
+    // curve.
     if (type !== spec.keyType) return false;
     if (spec.curve && curve !== spec.curve) return false;
     if (spec.keyType === 'ec') {
       return nodeVerify(spec.hash, message, { key, dsaEncoding: 'der' }, signature);
     }
-    if (spec.keyType === 'rsa') {
+    if (spec.keyType === 'rsa' || spec.keyType === 'rsa-pss') {
       return nodeVerify(
         spec.hash,
         message,
