@@ -1,5 +1,5 @@
 /**
- * ECDSA verification (FIPS 186-5 §6.4.2) for P-256 and P-384 on noble's curve arithmetic, with a bounded cache
+ * ECDSA verification (FIPS 186-5 §6.4.2) for P-256, P-384 and P-521 on noble's curve arithmetic, with a bounded cache
  * of decoded public keys: a key seen again gets a precomputed multiplication table, which makes u2·Q — the
  * expensive half of a verification — about five times faster. A TLS client meets the same server key on every
  * handshake with that server, so from the second handshake on a CertificateVerify check costs ~0.6 ms instead
@@ -12,12 +12,12 @@
  *
  * High S is accepted, as in the rest of rxtls (OpenSSL produces it; ECDSA itself does not forbid it).
  */
-import { p256, p384 } from '@noble/curves/nist.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
 
 /** The curves verified here. */
-export type EcdsaCurveName = 'p256' | 'p384';
+export type EcdsaCurveName = 'p256' | 'p384' | 'p521';
 
-const CURVES = { p256, p384 } as const;
+const CURVES = { p256, p384, p521 } as const;
 type Point = ReturnType<(typeof p256)['Point']['fromBytes']>;
 
 /** Keys remembered (decoded points, with tables once used twice). */
@@ -69,7 +69,7 @@ function publicKeyEntry(curve: EcdsaCurveName, publicKey: Uint8Array): CachedKey
 /**
  * Verify an ECDSA signature (r, s) over a message digest (FIPS 186-5 §6.4.2, steps 1 and 3–8; step 2, hashing,
  * is the caller's) with an encoded public key (SEC 1 §2.3.3: 0x04 ‖ X ‖ Y, 65 B for P-256 and 97 B for P-384, or
- * compressed). High S is accepted.
+ * compressed; 133 B uncompressed for P-521). High S is accepted.
  *
  * @returns true only for a valid signature; false for r or s outside [1, n−1] or a bad signature. Throws for a
  * public key that does not decode to a point of the curve.

@@ -3,18 +3,21 @@
  * browser as well as in Node (no node:crypto, no Buffer).
  *
  * Key containers are read with the DER reader of `src/wire/der.ts`: PKCS#8 (RFC 5208 / RFC 5958), SEC1
- * (RFC 5915) and PKCS#1 (RFC 8017 App. A.1.2). ECDSA (P-256/SHA-256, P-384/SHA-384) and Ed25519 sign with noble:
- * ECDSA nonces are deterministic (RFC 6979) and signatures DER-encoded. RSA signs with RSASSA-PSS, MGF1 over the
- * same hash and salt length = hash length (RFC 8446 §4.2.3), with BigInt arithmetic (`rsa.ts`: CRT, blinding,
- * checked result). The node:crypto provider (`src/node/`) signs with the same keys through OpenSSL instead.
+ * (RFC 5915) and PKCS#1 (RFC 8017 App. A.1.2). ECDSA (P-256/SHA-256, P-384/SHA-384, P-521/SHA-512), Ed25519 and
+ * Ed448 sign with noble: ECDSA nonces are deterministic (RFC 6979) and signatures DER-encoded. RSA signs with
+ * RSASSA-PSS, MGF1 over the same hash and salt length = hash length (RFC 8446 §4.2.3), with BigInt arithmetic
+ * (`rsa.ts`: CRT, blinding, checked result); rsaEncryption keys as rsa_pss_rsae_*, RSASSA-PSS keys (RFC 4055
+ * §1.2, OID 1.2.840.113549.1.1.10) as rsa_pss_pss_*, limited to the hash their parameters name. The node:crypto
+ * provider (`src/node/`) signs with the same keys through OpenSSL instead.
  *
  * @example
  * const key = loadPrivateKey(serverKeyPem);
  * const chain = loadCertificateChain(serverChainPem);
  * key.sign(key.schemes[0]!, content);
  */
-import { p256, p384 } from '@noble/curves/nist.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed448 } from '@noble/curves/ed448.js';
 import { TlsError } from '../core/errors.js';
 import { Reader } from '../wire/reader.js';
 import {
@@ -31,6 +34,7 @@ import {
 import { SignatureScheme } from '../wire/tls/constants.js';
 import type { SigningKey } from './provider.js';
 import { RSA_HASHES, bitLength, rsaPssSign, type RsaPrivateKey } from './rsa.js';
+import { decodeRsaPssParams, type RsaPssKeyParams } from './signatures.js';
 
 /** One PEM block: its label (`CERTIFICATE`, `PRIVATE KEY`, …) and decoded contents. */
 export interface PemBlock {
@@ -116,20 +120,25 @@ function latin1(bytes: Uint8Array): string {
 export type KeyContainer = 'pkcs8' | 'sec1' | 'pkcs1';
 const DER_KEY_TYPES: readonly KeyContainer[] = ['pkcs8', 'sec1', 'pkcs1'];
 
-/** Object identifiers of the key algorithms (RFC 5480 §2.1.1, RFC 8410 §3, RFC 8017 App. C). */
+/** Object identifiers of the key algorithms (RFC 5480 §2.1.1, RFC 8410 §3, RFC 8017 App. C, RFC 4055 §3.1). */
 const OID = {
   ecPublicKey: '1.2.840.10045.2.1',
   secp256r1: '1.2.840.10045.3.1.7',
   secp384r1: '1.3.132.0.34',
+  secp521r1: '1.3.132.0.35',
   ed25519: '1.3.101.112',
+  ed448: '1.3.101.113',
   rsaEncryption: '1.2.840.113549.1.1.1',
+  rsassaPss: '1.2.840.113549.1.1.10',
 } as const;
 
 /** A private key read from its container, before it becomes a {@link SigningKey}. */
 type PrivateKeyMaterial =
   | { readonly type: 'ec'; readonly curve: string; readonly d: Uint8Array }
   | { readonly type: 'ed25519'; readonly seed: Uint8Array }
+  | { readonly type: 'ed448'; readonly seed: Uint8Array }
   | { readonly type: 'rsa'; readonly key: RsaPrivateKey }
+  | { readonly type: 'rsa-pss'; readonly key: RsaPrivateKey; readonly params: RsaPssKeyParams | undefined }
   | { readonly type: 'other'; readonly algorithm: string };
 
 /** ECPrivateKey (RFC 5915 §3); `curve` from the PKCS#8 algorithm parameters when wrapped. */
@@ -186,9 +195,21 @@ function decodePkcs8(r: Reader): PrivateKeyMaterial {
       if (params) throw new Error('Ed25519 key with parameters');
       out = { type: 'ed25519', seed: decodeDerOctetString(inner) };
       break;
+    case OID.ed448:
+      // RFC 8410 §7: the 57 B secret key as an OCTET STRING, parameters absent.
+      if (params) throw new Error('Ed448 key with parameters');
+      out = { type: 'ed448', seed: decodeDerOctetString(inner) };
+      break;
     case OID.rsaEncryption:
       out = decodePkcs1(inner);
       break;
+    case OID.rsassaPss: {
+      // RFC 4055 §1.2: an RSAPrivateKey restricted to RSASSA-PSS; parameters absent or RSASSA-PSS-params.
+      const rsa = decodePkcs1(inner);
+      if (rsa.type !== 'rsa') throw new Error('RSASSA-PSS key is not an RSA key');
+      out = { type: 'rsa-pss', key: rsa.key, params: params ? decodeRsaPssParams(params.tlv) : undefined };
+      break;
+    }
     default:
       return { type: 'other', algorithm };
   }
@@ -218,21 +239,40 @@ export function privateKeyContainer(key: SigningKey): { readonly der: Uint8Array
   return containers.get(key);
 }
 
-/** RSASSA-PSS needs emLen >= 2·hLen + 2 (RFC 8017 §9.1.1 step 3, sLen = hLen). */
-function rsaSchemes(modulusBits: number): number[] {
+type RsaHashName = keyof typeof RSA_HASHES;
+
+/** The RSASSA-PSS schemes of each key type (RFC 8446 §4.2.3) and their hash. */
+const RSAE_SCHEMES: readonly [number, RsaHashName][] = [
+  [SignatureScheme.rsa_pss_rsae_sha256, 'sha256'],
+  [SignatureScheme.rsa_pss_rsae_sha384, 'sha384'],
+  [SignatureScheme.rsa_pss_rsae_sha512, 'sha512'],
+];
+const PSS_SCHEMES: readonly [number, RsaHashName][] = [
+  [SignatureScheme.rsa_pss_pss_sha256, 'sha256'],
+  [SignatureScheme.rsa_pss_pss_sha384, 'sha384'],
+  [SignatureScheme.rsa_pss_pss_sha512, 'sha512'],
+];
+
+/**
+ * The schemes an RSA key can sign with: RSASSA-PSS needs emLen >= 2·hLen + 2 (RFC 8017 §9.1.1 step 3,
+ * sLen = hLen); an RSASSA-PSS key with parameters only signs with their hash (digest and MGF1 alike) and a salt
+ * of at least their saltLength (RFC 4055 §3.3), and TLS fixes the salt at the hash length.
+ */
+function rsaSchemes(table: readonly [number, RsaHashName][], modulusBits: number, params?: RsaPssKeyParams): [number, RsaHashName][] {
   const emLen = Math.ceil((modulusBits - 1) / 8);
-  const all: [number, number][] = [
-    [SignatureScheme.rsa_pss_rsae_sha256, 32],
-    [SignatureScheme.rsa_pss_rsae_sha384, 48],
-    [SignatureScheme.rsa_pss_rsae_sha512, 64],
-  ];
-  return all.filter(([, hLen]) => emLen >= 2 * hLen + 2).map(([s]) => s);
+  return table.filter(([, h]) => {
+    const hLen = RSA_HASHES[h].len;
+    if (emLen < 2 * hLen + 2) return false;
+    return !params || (params.hash === h && params.mgfHash === h && params.saltLength <= hLen);
+  });
 }
 
 /**
  * A {@link SigningKey} from a PEM (`PRIVATE KEY` = PKCS#8, `EC PRIVATE KEY` = SEC1, `RSA PRIVATE KEY` = PKCS#1)
  * or DER private key. Schemes: P-256 → ecdsa_secp256r1_sha256 (0x0403), P-384 → ecdsa_secp384r1_sha384
- * (0x0503), Ed25519 → ed25519 (0x0807), RSA → rsa_pss_rsae_sha256/384/512 (0x0804–0x0806).
+ * (0x0503), P-521 → ecdsa_secp521r1_sha512 (0x0603), Ed25519 → ed25519 (0x0807), Ed448 → ed448 (0x0808), RSA
+ * (rsaEncryption) → rsa_pss_rsae_sha256/384/512 (0x0804–0x0806), RSASSA-PSS → rsa_pss_pss_sha256/384/512
+ * (0x0809–0x080b), only the one its parameters name when it has them.
  * Other key types, encrypted keys and unparsable input throw a TlsError (`apiMisuse`); so does `sign` with a
  * scheme the key does not offer.
  *
@@ -285,20 +325,44 @@ function scalar(d: Uint8Array, len: number): Uint8Array {
   return out;
 }
 
+/** The ECDSA curves keys may use: noble curve, scalar size in bytes, scheme (RFC 8446 §4.2.3) and key kind. */
+const EC_CURVES = {
+  [OID.secp256r1]: { curve: p256, size: 32, scheme: SignatureScheme.ecdsa_secp256r1_sha256, kind: 'ecdsa-p256' },
+  [OID.secp384r1]: { curve: p384, size: 48, scheme: SignatureScheme.ecdsa_secp384r1_sha384, kind: 'ecdsa-p384' },
+  [OID.secp521r1]: { curve: p521, size: 66, scheme: SignatureScheme.ecdsa_secp521r1_sha512, kind: 'ecdsa-p521' },
+} as const;
+
+function rsaSigningKey(kind: 'rsa' | 'rsa-pss', key: RsaPrivateKey, table: [number, RsaHashName][]): SigningKey {
+  if (table.length === 0) {
+    throw misuse(kind === 'rsa' ? 'RSA key too small for RSASSA-PSS' : 'RSASSA-PSS key: no TLS scheme fits its size and parameters');
+  }
+  const hashes = new Map(table);
+  const schemes = table.map(([s]) => s);
+  return {
+    kind,
+    schemes,
+    sign(scheme, message) {
+      checkScheme(schemes, scheme);
+      return rsaPssSign(key, RSA_HASHES[hashes.get(scheme)!], message);
+    },
+  };
+}
+
 function signingKeyFor(m: PrivateKeyMaterial): SigningKey {
   switch (m.type) {
     case 'ec': {
-      const curve = m.curve === OID.secp256r1 ? p256 : m.curve === OID.secp384r1 ? p384 : undefined;
-      if (!curve) throw misuse(`unsupported EC curve ${m.curve}: use P-256 or P-384`);
-      const p384Key = curve === p384;
-      const d = scalar(m.d, p384Key ? 48 : 32);
+      const spec = (EC_CURVES as Record<string, (typeof EC_CURVES)[keyof typeof EC_CURVES]>)[m.curve];
+      if (!spec) throw misuse(`unsupported EC curve ${m.curve}: use P-256, P-384 or P-521`);
+      const { curve, size, scheme, kind } = spec;
+      const d = scalar(m.d, size);
       if (!curve.utils.isValidSecretKey(d)) throw misuse('EC private key is out of range');
-      const schemes = [p384Key ? SignatureScheme.ecdsa_secp384r1_sha384 : SignatureScheme.ecdsa_secp256r1_sha256];
+      const schemes = [scheme];
       return {
-        kind: p384Key ? 'ecdsa-p384' : 'ecdsa-p256',
+        kind,
         schemes,
-        sign(scheme, message) {
-          checkScheme(schemes, scheme);
+        sign(sch, message) {
+          checkScheme(schemes, sch);
+          // Each curve's noble instance hashes with its scheme's hash (SHA-256/384/512).
           return curve.sign(message, d, { prehash: true, format: 'der', extraEntropy: false });
         },
       };
@@ -316,25 +380,24 @@ function signingKeyFor(m: PrivateKeyMaterial): SigningKey {
         },
       };
     }
-    case 'rsa': {
-      const key = m.key;
-      const schemes = rsaSchemes(bitLength(key.n));
-      if (schemes.length === 0) throw misuse('RSA key too small for RSASSA-PSS');
-      const hashes = {
-        [SignatureScheme.rsa_pss_rsae_sha256]: RSA_HASHES.sha256,
-        [SignatureScheme.rsa_pss_rsae_sha384]: RSA_HASHES.sha384,
-        [SignatureScheme.rsa_pss_rsae_sha512]: RSA_HASHES.sha512,
-      } as Record<number, (typeof RSA_HASHES)[keyof typeof RSA_HASHES]>;
+    case 'ed448': {
+      if (m.seed.length !== 57) throw misuse('Ed448 private key must be 57 bytes');
+      const seed = m.seed.slice();
+      const schemes = [SignatureScheme.ed448];
       return {
-        kind: 'rsa',
+        kind: 'ed448',
         schemes,
         sign(scheme, message) {
           checkScheme(schemes, scheme);
-          return rsaPssSign(key, hashes[scheme]!, message);
+          return ed448.sign(message, seed); // RFC 8032 §5.2.6 with an empty context (RFC 8446 §4.2.3)
         },
       };
     }
+    case 'rsa':
+      return rsaSigningKey('rsa', m.key, rsaSchemes(RSAE_SCHEMES, bitLength(m.key.n)));
+    case 'rsa-pss':
+      return rsaSigningKey('rsa-pss', m.key, rsaSchemes(PSS_SCHEMES, bitLength(m.key.n), m.params));
     case 'other':
-      throw misuse(`unsupported private key type ${m.algorithm}: use ECDSA P-256/P-384, Ed25519 or RSA`);
+      throw misuse(`unsupported private key type ${m.algorithm}: use ECDSA P-256/P-384/P-521, Ed25519, Ed448 or RSA`);
   }
 }

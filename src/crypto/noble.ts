@@ -5,11 +5,24 @@
 import { ecb, gcm } from '@noble/ciphers/aes.js';
 import { chacha20, chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { x25519 } from '@noble/curves/ed25519.js';
-import { p256, p384 } from '@noble/curves/nist.js';
+import { x448 } from '@noble/curves/ed448.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { expand, extract } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha384 } from '@noble/hashes/sha2.js';
-import { AEAD_KEY_LENGTH, checkHeaderProtection, type Aead, type AeadAlg, type CryptoProvider, type GroupName, type HashAlg, type Hasher, type KeyExchangeKeyPair } from './provider.js';
+import { hybridDecapsulate, hybridEncapsulate, hybridGenerateKeyPair, hybridKeyPairFromPrivate, type X25519Ops } from './mlkem.js';
+import {
+  AEAD_KEY_LENGTH,
+  checkHeaderProtection,
+  type Aead,
+  type AeadAlg,
+  type CryptoProvider,
+  type GroupName,
+  type HashAlg,
+  type Hasher,
+  type KemEncapsulation,
+  type KeyExchangeKeyPair,
+} from './provider.js';
 import { verifySignature } from './signatures.js';
 
 /** AEAD tag length (RFC 5116 §5.1, RFC 8439 §2.8): 16 B for all TLS 1.3 AEADs. */
@@ -106,11 +119,16 @@ class NobleAead implements Aead {
   }
 }
 
-const NIST = { secp256r1: { curve: p256, size: 32 }, secp384r1: { curve: p384, size: 48 } } as const;
+const NIST = {
+  secp256r1: { curve: p256, size: 32 },
+  secp384r1: { curve: p384, size: 48 },
+  secp521r1: { curve: p521, size: 66 },
+} as const;
+type NistGroup = keyof typeof NIST;
 
-function privateKeyLength(group: GroupName): number {
-  return group === 'secp384r1' ? 48 : 32;
-}
+/** The Montgomery curves (RFC 7748): private keys, public keys and outputs of 32 B (X25519) and 56 B (X448). */
+const MONTGOMERY = { x25519: { curve: x25519, size: 32 }, x448: { curve: x448, size: 56 } } as const;
+type MontgomeryGroup = keyof typeof MONTGOMERY;
 
 function isAllZero(b: Uint8Array): boolean {
   let acc = 0;
@@ -118,51 +136,75 @@ function isAllZero(b: Uint8Array): boolean {
   return acc === 0;
 }
 
+/** X25519/X448 (RFC 7748 §5); `null` for a wrong-length peer key or the all-zero output (§6.1, §6.2). */
+function montgomeryShared(group: MontgomeryGroup, privateKey: Uint8Array, peerPublic: Uint8Array): Uint8Array | null {
+  const { curve, size } = MONTGOMERY[group];
+  if (privateKey.length !== size) throw new RangeError(`${group}: private key must be ${size} bytes`);
+  if (peerPublic.length !== size) return null;
+  try {
+    const z = curve.getSharedSecret(privateKey, peerPublic);
+    // RFC 8446 §7.4.2 / RFC 7748 §6: an all-zero result means a low-order peer share; abort.
+    return isAllZero(z) ? null : z;
+  } catch {
+    return null; // noble rejects the all-zero output itself
+  }
+}
+
+/** The X25519 half of X25519MLKEM768 on noble. */
+const X25519_OPS: X25519Ops = {
+  publicKey: (priv) => x25519.getPublicKey(priv),
+  shared: (priv, pub) => montgomeryShared('x25519', priv, pub),
+};
+
 function keyPairFromPrivate(group: GroupName, privateKey: Uint8Array): KeyExchangeKeyPair {
   switch (group) {
     case 'x25519':
-      if (privateKey.length !== 32) throw new RangeError('x25519: private key must be 32 bytes');
-      return { group, privateKey: privateKey.slice(), publicKey: x25519.getPublicKey(privateKey) };
+    case 'x448': {
+      const { curve, size } = MONTGOMERY[group];
+      if (privateKey.length !== size) throw new RangeError(`${group}: private key must be ${size} bytes`);
+      return { group, privateKey: privateKey.slice(), publicKey: curve.getPublicKey(privateKey) };
+    }
     case 'secp256r1':
-    case 'secp384r1': {
+    case 'secp384r1':
+    case 'secp521r1': {
       const { curve, size } = NIST[group];
       if (privateKey.length !== size || !curve.utils.isValidSecretKey(privateKey)) {
         throw new RangeError(`${group}: invalid private key`);
       }
       return { group, privateKey: privateKey.slice(), publicKey: curve.getPublicKey(privateKey, false) };
     }
+    case 'x25519mlkem768':
+      return hybridKeyPairFromPrivate(X25519_OPS, privateKey);
+  }
+}
+
+function nistShared(group: NistGroup, privateKey: Uint8Array, peerPublic: Uint8Array): Uint8Array | null {
+  const { curve, size } = NIST[group];
+  if (privateKey.length !== size || !curve.utils.isValidSecretKey(privateKey)) {
+    throw new RangeError(`${group}: invalid private key`);
+  }
+  // RFC 8446 §4.2.8.2: only the uncompressed form (0x04 || X || Y) is allowed on the wire.
+  if (peerPublic.length !== 1 + 2 * size || peerPublic[0] !== 0x04) return null;
+  try {
+    // Decoding checks the point is on the curve; the compressed result is 0x02/0x03 || X and
+    // RFC 8446 §7.4.2 keeps only X (fixed length: 32/48/66 B).
+    return curve.getSharedSecret(privateKey, peerPublic, true).slice(1);
+  } catch {
+    return null;
   }
 }
 
 function sharedSecret(group: GroupName, privateKey: Uint8Array, peerPublic: Uint8Array): Uint8Array | null {
   switch (group) {
-    case 'x25519': {
-      if (privateKey.length !== 32) throw new RangeError('x25519: private key must be 32 bytes');
-      if (peerPublic.length !== 32) return null;
-      try {
-        const z = x25519.getSharedSecret(privateKey, peerPublic);
-        // RFC 8446 §7.4.2 / RFC 7748 §6.1: an all-zero result means a low-order peer share; abort.
-        return isAllZero(z) ? null : z;
-      } catch {
-        return null; // noble rejects the all-zero output itself
-      }
-    }
+    case 'x25519':
+    case 'x448':
+      return montgomeryShared(group, privateKey, peerPublic);
     case 'secp256r1':
-    case 'secp384r1': {
-      const { curve, size } = NIST[group];
-      if (privateKey.length !== size || !curve.utils.isValidSecretKey(privateKey)) {
-        throw new RangeError(`${group}: invalid private key`);
-      }
-      // RFC 8446 §4.2.8.2: only the uncompressed form (0x04 || X || Y) is allowed on the wire.
-      if (peerPublic.length !== 1 + 2 * size || peerPublic[0] !== 0x04) return null;
-      try {
-        // Decoding checks the point is on the curve; the compressed result is 0x02/0x03 || X and
-        // RFC 8446 §7.4.2 keeps only X.
-        return curve.getSharedSecret(privateKey, peerPublic, true).slice(1);
-      } catch {
-        return null;
-      }
-    }
+    case 'secp384r1':
+    case 'secp521r1':
+      return nistShared(group, privateKey, peerPublic);
+    case 'x25519mlkem768':
+      return hybridDecapsulate(X25519_OPS, privateKey, peerPublic);
   }
 }
 
@@ -186,8 +228,9 @@ function defaultRandomBytes(n: number): Uint8Array {
 
 /**
  * Build a noble-backed provider: SHA-256/384 (32/48 B), HMAC, HKDF (RFC 5869), AES-128/256-GCM and
- * ChaCha20-Poly1305 (RFC 5116, RFC 8439; 16/32 B keys, 12 B nonce, 16 B tag), X25519 (RFC 7748, 32 B) and
- * P-256/P-384 ECDH (SEC 1; 65/97 B uncompressed points, 32/48 B x-coordinate secrets; RFC 8446 §7.4).
+ * ChaCha20-Poly1305 (RFC 5116, RFC 8439; 16/32 B keys, 12 B nonce, 16 B tag), X25519/X448 (RFC 7748, 32/56 B),
+ * P-256/P-384/P-521 ECDH (SEC 1; 65/97/133 B uncompressed points, 32/48/66 B x-coordinate secrets; RFC 8446
+ * §7.4) and the hybrid KEM X25519MLKEM768 (draft-ietf-tls-ecdhe-mlkem, see `mlkem.ts`).
  *
  * API misuse (wrong key or nonce length, invalid own private key, HKDF length out of range) throws; peer
  * input never does: `open` returns `null`, `sharedSecret` returns `null`, `verify` returns `false`.
@@ -208,12 +251,21 @@ export function createNobleProvider(opts: NobleProviderOptions = {}): CryptoProv
   };
 
   function generateKeyPair(group: GroupName): KeyExchangeKeyPair {
-    const len = privateKeyLength(group);
+    if (group === 'x25519mlkem768') return hybridGenerateKeyPair(X25519_OPS, draw);
+    if (group === 'x25519' || group === 'x448') return keyPairFromPrivate(group, draw(MONTGOMERY[group].size));
+    const { curve, size } = NIST[group];
     for (;;) {
-      const priv = draw(len);
-      // Rejection sampling for the NIST curves (a random 256/384-bit string is ≥ n with probability < 2^-32).
-      if (group === 'x25519' || NIST[group].curve.utils.isValidSecretKey(priv)) return keyPairFromPrivate(group, priv);
+      const priv = draw(size);
+      // Rejection sampling: a random 256/384-bit string is ≥ n with probability < 2^-32; for P-521 the 66 B
+      // string is first cut to 521 bits (FIPS 186-5 A.4.2), then ≥ n with probability < 2^-260.
+      if (group === 'secp521r1') priv[0]! &= 0x01;
+      if (curve.utils.isValidSecretKey(priv)) return keyPairFromPrivate(group, priv);
     }
+  }
+
+  function encapsulate(group: GroupName, peerShare: Uint8Array): KemEncapsulation | null {
+    if (group !== 'x25519mlkem768') throw new RangeError(`${group} is not a KEM group`);
+    return hybridEncapsulate(X25519_OPS, draw, peerShare);
   }
 
   return {
@@ -229,6 +281,7 @@ export function createNobleProvider(opts: NobleProviderOptions = {}): CryptoProv
     generateKeyPair,
     keyPairFromPrivate,
     sharedSecret,
+    encapsulate,
     verify: (scheme, spki, message, signature) => {
       try {
         return verifySignature(scheme, spki, message, signature);

@@ -14,8 +14,26 @@ export type HashAlg = 'sha256' | 'sha384';
 /** AEAD algorithms (RFC 5116): 12 B nonce, 16 B tag; keys 16 B (AES-128), 32 B (AES-256, ChaCha20). */
 export type AeadAlg = 'aes-128-gcm' | 'aes-256-gcm' | 'chacha20-poly1305';
 
-/** Key exchange groups: X25519 (RFC 7748, 32 B shares) and NIST P-256/P-384 (uncompressed points, 65/97 B). */
-export type GroupName = 'x25519' | 'secp256r1' | 'secp384r1';
+/**
+ * Key exchange groups (RFC 8446 §4.2.7): X25519 and X448 (RFC 7748, 32/56 B shares), NIST P-256/P-384/P-521
+ * (uncompressed points, 65/97/133 B), and the hybrid KEM X25519MLKEM768 (draft-ietf-tls-ecdhe-mlkem §3.1:
+ * client share 1216 B, server share 1120 B, shared secret 64 B).
+ */
+export type GroupName = 'x25519' | 'secp256r1' | 'secp384r1' | 'secp521r1' | 'x448' | 'x25519mlkem768';
+
+/**
+ * Groups that are key encapsulation mechanisms rather than Diffie-Hellman: the server cannot answer with a key
+ * pair of its own, it encapsulates to the client's share ({@link CryptoProvider.encapsulate}).
+ */
+export const KEM_GROUPS: ReadonlySet<GroupName> = new Set<GroupName>(['x25519mlkem768']);
+
+/** The server's half of a key exchange: the share it sends and the shared secret both sides end up with. */
+export interface KemEncapsulation {
+  /** The server's key_share (a DH public key, or for a KEM the ciphertext, with any DH part appended). */
+  readonly share: Uint8Array;
+  /** The shared secret fed to the key schedule (RFC 8446 §7.1). */
+  readonly shared: Uint8Array;
+}
 
 /** Key length of each AEAD, bytes (RFC 5116, RFC 8439). */
 export const AEAD_KEY_LENGTH: Readonly<Record<AeadAlg, number>> = { 'aes-128-gcm': 16, 'aes-256-gcm': 32, 'chacha20-poly1305': 32 };
@@ -46,7 +64,7 @@ export interface KeyExchangeKeyPair {
  */
 export interface SigningKey {
   /** Key type, for choosing schemes. */
-  readonly kind: 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519' | 'rsa';
+  readonly kind: 'ecdsa-p256' | 'ecdsa-p384' | 'ecdsa-p521' | 'ed25519' | 'ed448' | 'rsa' | 'rsa-pss';
   /** Signature schemes (IANA code points) this key can produce, in preference order. */
   readonly schemes: readonly number[];
   sign(scheme: number, message: Uint8Array): Uint8Array;
@@ -88,10 +106,20 @@ export interface CryptoProvider {
   /** The key pair for a given private key (used to inject RFC 8448's fixed shares). */
   keyPairFromPrivate(group: GroupName, privateKey: Uint8Array): KeyExchangeKeyPair;
   /**
-   * The (EC)DHE shared secret (RFC 8446 §7.4): X25519 32 B (all-zero output rejected), P-256/P-384 the
-   * x-coordinate (32/48 B). Returns `null` for an invalid peer share (→ illegal_parameter).
+   * The (EC)DHE shared secret (RFC 8446 §7.4): X25519/X448 32/56 B (all-zero output rejected, RFC 7748 §6),
+   * P-256/P-384/P-521 the x-coordinate (32/48/66 B). For a KEM group this is the client's side, decapsulation:
+   * `peerPublic` is the server's share, `privateKey` the one {@link generateKeyPair} made. Returns `null` for an
+   * invalid peer share (→ illegal_parameter).
    */
   sharedSecret(group: GroupName, privateKey: Uint8Array, peerPublic: Uint8Array): Uint8Array | null;
+  /**
+   * Optional: the server's side of a KEM group ({@link KEM_GROUPS}) for the client's share `peerShare`:
+   * encapsulation, returning the server's share and the shared secret. `null` for an invalid client share (wrong
+   * length, an ML-KEM encapsulation key failing the FIPS 203 §7.2 modulus check, an all-zero X25519 output:
+   * illegal_parameter). Diffie-Hellman groups never come here (the server uses {@link generateKeyPair} and
+   * {@link sharedSecret}); a non-KEM group is API misuse and throws. A provider without it supports no KEM group.
+   */
+  encapsulate?(group: GroupName, peerShare: Uint8Array): KemEncapsulation | null;
   /**
    * Verify a signature made with `scheme` over `message` by the key in a DER SubjectPublicKeyInfo.
    * ECDSA signatures are DER and accepted with high S (OpenSSL produces them). False on any failure.
@@ -113,6 +141,24 @@ export interface CryptoProvider {
    * lengths are API misuse and throw.
    */
   headerProtection?(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): Uint8Array;
+}
+
+/**
+ * The server's key exchange with `provider` for the client's `peerShare` in `group`: `encapsulate` for a KEM
+ * group, a fresh key pair and `sharedSecret` for a Diffie-Hellman group. `null` for an invalid client share.
+ * A KEM group with a provider lacking `encapsulate` is API misuse (throws).
+ *
+ * @example
+ * const kx = serverKeyExchange(provider, 'x25519', clientShare); // { share: 32 B, shared: 32 B }
+ */
+export function serverKeyExchange(provider: CryptoProvider, group: GroupName, peerShare: Uint8Array): KemEncapsulation | null {
+  if (KEM_GROUPS.has(group)) {
+    if (!provider.encapsulate) throw new RangeError(`provider ${provider.name} cannot encapsulate (${group})`);
+    return provider.encapsulate(group, peerShare);
+  }
+  const kp = provider.generateKeyPair(group);
+  const shared = provider.sharedSecret(group, kp.privateKey, peerShare);
+  return shared ? { share: kp.publicKey, shared } : null;
 }
 
 /** Incremental hash state. */

@@ -204,7 +204,7 @@ const HASH_OIDS: Record<string, 'sha256' | 'sha384' | 'sha512'> = {
   '2.16.840.1.101.3.4.2.2': 'sha384',
   '2.16.840.1.101.3.4.2.3': 'sha512',
 };
-/** Signature algorithm OIDs without parameters to read (RFC 4055 §5, RFC 5758 §3.2, RFC 8410 §3). */
+/** Signature algorithm OIDs without parameters to read (RFC 4055 §5, RFC 5758 §3.2, RFC 8410 §3: Ed25519, Ed448). */
 const SIMPLE_SIG_ALGS: Record<string, SignatureAlgorithm> = {
   '1.2.840.113549.1.1.11': { kind: 'rsa-pkcs1', hash: 'sha256' },
   '1.2.840.113549.1.1.12': { kind: 'rsa-pkcs1', hash: 'sha384' },
@@ -213,6 +213,7 @@ const SIMPLE_SIG_ALGS: Record<string, SignatureAlgorithm> = {
   '1.2.840.10045.4.3.3': { kind: 'ecdsa', hash: 'sha384' },
   '1.2.840.10045.4.3.4': { kind: 'ecdsa', hash: 'sha512' },
   '1.3.101.112': { kind: 'ed25519' },
+  '1.3.101.113': { kind: 'ed448' },
 };
 const RSASSA_PSS = '1.2.840.113549.1.1.10';
 /** sha1WithRSAEncryption (RFC 3279 §2.2.1) and ecdsa-with-SHA1 (RFC 3279 §2.2.3). */

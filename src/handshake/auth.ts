@@ -16,10 +16,15 @@ import { schemeName } from './config.js';
 export const SIGNATURE_ALGORITHMS: readonly number[] = [
   SignatureScheme.ecdsa_secp256r1_sha256,
   SignatureScheme.ecdsa_secp384r1_sha384,
+  SignatureScheme.ecdsa_secp521r1_sha512,
   SignatureScheme.ed25519,
+  SignatureScheme.ed448,
   SignatureScheme.rsa_pss_rsae_sha256,
   SignatureScheme.rsa_pss_rsae_sha384,
   SignatureScheme.rsa_pss_rsae_sha512,
+  SignatureScheme.rsa_pss_pss_sha256,
+  SignatureScheme.rsa_pss_pss_sha384,
+  SignatureScheme.rsa_pss_pss_sha512,
   SignatureScheme.rsa_pkcs1_sha256,
   SignatureScheme.rsa_pkcs1_sha384,
   SignatureScheme.rsa_pkcs1_sha512,
@@ -29,23 +34,34 @@ export const SIGNATURE_ALGORITHMS: readonly number[] = [
 const VERIFY_SCHEMES = new Set<number>([
   SignatureScheme.ecdsa_secp256r1_sha256,
   SignatureScheme.ecdsa_secp384r1_sha384,
+  SignatureScheme.ecdsa_secp521r1_sha512,
   SignatureScheme.ed25519,
+  SignatureScheme.ed448,
   SignatureScheme.rsa_pss_rsae_sha256,
   SignatureScheme.rsa_pss_rsae_sha384,
   SignatureScheme.rsa_pss_rsae_sha512,
+  SignatureScheme.rsa_pss_pss_sha256,
+  SignatureScheme.rsa_pss_pss_sha384,
+  SignatureScheme.rsa_pss_pss_sha512,
 ]);
 
 /**
  * The key each CertificateVerify scheme signs with (RFC 8446 §4.2.3: ECDSA schemes name their curve, the
- * rsa_pss_rsae_* schemes an rsaEncryption key). A scheme missing here is left to the signature check.
+ * rsa_pss_rsae_* schemes an rsaEncryption key, the rsa_pss_pss_* schemes an RSASSA-PSS key). A scheme missing
+ * here is left to the signature check.
  */
 const SCHEME_KEY_TYPE: ReadonlyMap<number, SpkiKeyType> = new Map<number, SpkiKeyType>([
   [SignatureScheme.ecdsa_secp256r1_sha256, 'ecdsa-p256'],
   [SignatureScheme.ecdsa_secp384r1_sha384, 'ecdsa-p384'],
+  [SignatureScheme.ecdsa_secp521r1_sha512, 'ecdsa-p521'],
   [SignatureScheme.ed25519, 'ed25519'],
+  [SignatureScheme.ed448, 'ed448'],
   [SignatureScheme.rsa_pss_rsae_sha256, 'rsa'],
   [SignatureScheme.rsa_pss_rsae_sha384, 'rsa'],
   [SignatureScheme.rsa_pss_rsae_sha512, 'rsa'],
+  [SignatureScheme.rsa_pss_pss_sha256, 'rsa-pss'],
+  [SignatureScheme.rsa_pss_pss_sha384, 'rsa-pss'],
+  [SignatureScheme.rsa_pss_pss_sha512, 'rsa-pss'],
 ]);
 
 /**

@@ -14,7 +14,7 @@ export interface HandshakeCommonConfig {
   readonly provider?: CryptoProvider;
   /** Suites in preference order; default all three TLS 1.3 suites (AES-128-GCM, AES-256-GCM, ChaCha20). */
   readonly cipherSuites?: readonly CipherSuiteName[];
-  /** Key exchange groups in preference order; default X25519, P-256, P-384. */
+  /** Key exchange groups in preference order; default X25519, P-256, P-384, P-521, X448 ({@link DEFAULT_GROUPS}). */
   readonly groups?: readonly GroupName[];
   /** ALPN protocol names in preference order (RFC 7301). */
   readonly alpnProtocols?: readonly string[];
@@ -160,9 +160,18 @@ const groupAliases: Record<string, GroupName> = {
   'P-384': 'secp384r1',
   P384: 'secp384r1',
   SECP384R1: 'secp384r1',
+  'P-521': 'secp521r1',
+  P521: 'secp521r1',
+  SECP521R1: 'secp521r1',
+  X448: 'x448',
+  X25519MLKEM768: 'x25519mlkem768',
 };
 
-/** Parse an OpenSSL `-groups` list (`X25519:P-256`). Throws an apiMisuse TlsError for unknown names. */
+/**
+ * Parse an OpenSSL `-groups` list (`X25519:P-256`; names as OpenSSL spells them: `X25519`, `X448`, `P-256`/
+ * `prime256v1`/`secp256r1`, `P-384`/`secp384r1`, `P-521`/`secp521r1`, `X25519MLKEM768`, any case). Throws an
+ * apiMisuse TlsError for unknown names.
+ */
 export function parseGroups(list: string): GroupName[] {
   const out: GroupName[] = [];
   for (const raw of list.split(':').map((s) => s.trim()).filter(Boolean)) {
@@ -179,20 +188,25 @@ export function groupCode(g: GroupName): number {
   return NamedGroup[g];
 }
 
+/** Display names of the groups, as OpenSSL prints them. */
+const GROUP_DISPLAY: Readonly<Record<GroupName, string>> = {
+  x25519: 'X25519',
+  secp256r1: 'P-256',
+  secp384r1: 'P-384',
+  secp521r1: 'P-521',
+  x448: 'X448',
+  x25519mlkem768: 'X25519MLKEM768',
+};
+const GROUPS_BY_CODE = new Map<number, GroupName>((Object.keys(GROUP_DISPLAY) as GroupName[]).map((g) => [NamedGroup[g], g]));
+
 /** Group name for a wire code point, if supported. */
 export function groupFromCode(code: number): GroupName | undefined {
-  return code === NamedGroup.x25519
-    ? 'x25519'
-    : code === NamedGroup.secp256r1
-      ? 'secp256r1'
-      : code === NamedGroup.secp384r1
-        ? 'secp384r1'
-        : undefined;
+  return GROUPS_BY_CODE.get(code);
 }
 
-/** OpenSSL display name of a group (`X25519`, `P-256`, `P-384`). */
+/** OpenSSL display name of a group (`X25519`, `P-256`, `P-384`, `P-521`, `X448`, `X25519MLKEM768`). */
 export function groupDisplayName(g: GroupName): string {
-  return g === 'x25519' ? 'X25519' : g === 'secp256r1' ? 'P-256' : 'P-384';
+  return GROUP_DISPLAY[g];
 }
 
 /** Wire code point of a suite. */
@@ -205,7 +219,14 @@ export const DEFAULT_SUITES: readonly CipherSuiteName[] = [
   'TLS_AES_256_GCM_SHA384',
   'TLS_CHACHA20_POLY1305_SHA256',
 ];
-export const DEFAULT_GROUPS: readonly GroupName[] = ['x25519', 'secp256r1', 'secp384r1'];
+/**
+ * Default groups, in preference order: X25519, P-256, P-384, then P-521 and X448 (offered in supported_groups
+ * without a key share, so a server that wants them asks by HelloRetryRequest). X25519MLKEM768 is not a default:
+ * its 1216 B client share makes the ClientHello span two QUIC Initial packets and costs a pure-JS ML-KEM key
+ * generation per connection; enable it explicitly, e.g. `groups: ['x25519mlkem768', 'x25519']` with
+ * `keyShareCount: 2` as browsers do (docs/ARCHITECTURE.md, "Key exchange groups").
+ */
+export const DEFAULT_GROUPS: readonly GroupName[] = ['x25519', 'secp256r1', 'secp384r1', 'secp521r1', 'x448'];
 export const DEFAULT_HANDSHAKE_TIMEOUT = 30_000;
 
 const schemeNames = new Map<number, string>(Object.entries(SignatureScheme).map(([k, v]) => [v, k]));

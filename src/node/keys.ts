@@ -9,14 +9,19 @@ import { privateKeyContainer } from '../crypto/keys.js';
 import type { SigningKey } from '../crypto/provider.js';
 import { SignatureScheme } from '../wire/tls/constants.js';
 
-/** node:crypto's digest name for each scheme a loaded key can offer (null: Ed25519 signs the message itself). */
+/** node:crypto's digest name for each scheme a loaded key can offer (null: EdDSA signs the message itself). */
 const NODE_DIGESTS = new Map<number, string | null>([
   [SignatureScheme.ecdsa_secp256r1_sha256, 'sha256'],
   [SignatureScheme.ecdsa_secp384r1_sha384, 'sha384'],
+  [SignatureScheme.ecdsa_secp521r1_sha512, 'sha512'],
   [SignatureScheme.ed25519, null],
+  [SignatureScheme.ed448, null],
   [SignatureScheme.rsa_pss_rsae_sha256, 'sha256'],
   [SignatureScheme.rsa_pss_rsae_sha384, 'sha384'],
   [SignatureScheme.rsa_pss_rsae_sha512, 'sha512'],
+  [SignatureScheme.rsa_pss_pss_sha256, 'sha256'],
+  [SignatureScheme.rsa_pss_pss_sha384, 'sha384'],
+  [SignatureScheme.rsa_pss_pss_sha512, 'sha512'],
 ]);
 
 /** The KeyObject of each key, imported on first use (the DER container is parsed by OpenSSL once). */
@@ -52,7 +57,7 @@ export function signWithKeyObject(key: SigningKey, scheme: number, message: Uint
   if (digest === undefined) return undefined;
   let sig: Buffer;
   if (digest === null) sig = nodeSign(null, message, keyObject);
-  else if (key.kind === 'rsa') {
+  else if (key.kind === 'rsa' || key.kind === 'rsa-pss') {
     sig = nodeSign(digest, message, { key: keyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
   } else sig = nodeSign(digest, message, { key: keyObject, dsaEncoding: 'der' });
   return new Uint8Array(sig); // a copy that owns its memory

@@ -22,7 +22,19 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import { signWithKeyObject } from './keys.js';
-import { AEAD_KEY_LENGTH, checkHeaderProtection, type Aead, type AeadAlg, type CryptoProvider, type GroupName, type HashAlg, type Hasher, type KeyExchangeKeyPair } from '../crypto/provider.js';
+import { hybridDecapsulate, hybridEncapsulate, hybridGenerateKeyPair, hybridKeyPairFromPrivate, type X25519Ops } from '../crypto/mlkem.js';
+import {
+  AEAD_KEY_LENGTH,
+  checkHeaderProtection,
+  type Aead,
+  type AeadAlg,
+  type CryptoProvider,
+  type GroupName,
+  type HashAlg,
+  type Hasher,
+  type KemEncapsulation,
+  type KeyExchangeKeyPair,
+} from '../crypto/provider.js';
 
 /** AEAD tag length (RFC 5116 §5.1, RFC 8439 §2.8): 16 B for all TLS 1.3 AEADs. */
 const TAG = 16;
@@ -182,6 +194,44 @@ function x25519PrivateKey(priv: Uint8Array): KeyObject {
   return key;
 }
 
+function isAllZero(b: Uint8Array): boolean {
+  let acc = 0;
+  for (const x of b) acc |= x;
+  return acc === 0;
+}
+
+/** Raw 56 B X448 keys (RFC 7748) as KeyObjects, through JWK (RFC 8037 §2) as for X25519. */
+function importX448Private(priv: Uint8Array): KeyObject {
+  return createPrivateKey({ key: { kty: 'OKP', crv: 'X448', d: b64u(priv), x: '' }, format: 'jwk' });
+}
+function importX448Public(pub: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X448', x: b64u(pub) }, format: 'jwk' });
+}
+
+/** The raw public key of an imported X25519/X448 private key. */
+function okpPublicKey(key: KeyObject, size: number): Uint8Array {
+  const { x } = createPublicKey(key).export({ format: 'jwk' });
+  const publicKey = new Uint8Array(Buffer.from(x ?? '', 'base64url'));
+  if (publicKey.length !== size) throw new Error('node:crypto exported no public key');
+  return publicKey;
+}
+
+/** X25519/X448 through OpenSSL; `null` for a bad peer key or the all-zero output (RFC 7748 §6.1, §6.2). */
+function okpShared(privateKey: KeyObject, peer: () => KeyObject): Uint8Array | null {
+  try {
+    const z = own(diffieHellman({ privateKey, publicKey: peer() }));
+    return isAllZero(z) ? null : z;
+  } catch {
+    return null;
+  }
+}
+
+/** The X25519 half of X25519MLKEM768 through OpenSSL. */
+const X25519_OPS: X25519Ops = {
+  publicKey: (priv) => okpPublicKey(importX25519Private(priv), 32),
+  shared: (priv, pub) => (pub.length === 32 ? okpShared(importX25519Private(priv), () => importX25519Public(pub)) : null),
+};
+
 /** NIST curve parameters: OpenSSL name, scalar and coordinate sizes in bytes, group order n. */
 const NIST = {
   secp256r1: {
@@ -195,7 +245,14 @@ const NIST = {
     order:
       0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973n,
   },
+  secp521r1: {
+    openssl: 'secp521r1',
+    size: 66,
+    order:
+      0x1fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409n,
+  },
 } as const;
+type NistGroup = keyof typeof NIST;
 
 function bytesToBigInt(b: Uint8Array): bigint {
   let n = 0n;
@@ -204,14 +261,10 @@ function bytesToBigInt(b: Uint8Array): bigint {
 }
 
 /** A NIST private key is a big-endian scalar in [1, n-1] (SEC 1 §3.2.1). */
-function validNistScalar(group: 'secp256r1' | 'secp384r1', priv: Uint8Array): boolean {
+function validNistScalar(group: NistGroup, priv: Uint8Array): boolean {
   if (priv.length !== NIST[group].size) return false;
   const d = bytesToBigInt(priv);
   return d > 0n && d < NIST[group].order;
-}
-
-function privateKeyLength(group: GroupName): number {
-  return group === 'secp384r1' ? 48 : 32;
 }
 
 function keyPairFromPrivate(group: GroupName, privateKey: Uint8Array): KeyExchangeKeyPair {
@@ -225,20 +278,21 @@ function keyPairFromPrivate(group: GroupName, privateKey: Uint8Array): KeyExchan
       if (publicKey.length !== 32) throw new Error('x25519: node:crypto exported no public key');
       return { group, privateKey: priv, publicKey };
     }
+    case 'x448': {
+      if (privateKey.length !== 56) throw new RangeError(`x448: private key must be 56 bytes`);
+      return { group, privateKey: own(privateKey), publicKey: okpPublicKey(importX448Private(privateKey), 56) };
+    }
+    case 'x25519mlkem768':
+      return hybridKeyPairFromPrivate(X25519_OPS, privateKey);
     case 'secp256r1':
-    case 'secp384r1': {
+    case 'secp384r1':
+    case 'secp521r1': {
       if (!validNistScalar(group, privateKey)) throw new RangeError(`${group}: invalid private key`);
       const ecdh = createECDH(NIST[group].openssl);
       ecdh.setPrivateKey(privateKey);
       return { group, privateKey: own(privateKey), publicKey: own(ecdh.getPublicKey()) };
     }
   }
-}
-
-function isAllZero(b: Uint8Array): boolean {
-  let acc = 0;
-  for (const x of b) acc |= x;
-  return acc === 0;
 }
 
 function sharedSecret(group: GroupName, privateKey: Uint8Array, peerPublic: Uint8Array): Uint8Array | null {
@@ -255,8 +309,16 @@ function sharedSecret(group: GroupName, privateKey: Uint8Array, peerPublic: Uint
         return null;
       }
     }
+    case 'x448': {
+      if (privateKey.length !== 56) throw new RangeError(`x448: private key must be 56 bytes`);
+      if (peerPublic.length !== 56) return null;
+      return okpShared(importX448Private(privateKey), () => importX448Public(peerPublic));
+    }
+    case 'x25519mlkem768':
+      return hybridDecapsulate(X25519_OPS, privateKey, peerPublic);
     case 'secp256r1':
-    case 'secp384r1': {
+    case 'secp384r1':
+    case 'secp521r1': {
       if (!validNistScalar(group, privateKey)) throw new RangeError(`${group}: invalid private key`);
       // RFC 8446 §4.2.8.2: only the uncompressed form (0x04 || X || Y) is allowed on the wire.
       const size = NIST[group].size;
@@ -275,8 +337,8 @@ function sharedSecret(group: GroupName, privateKey: Uint8Array, peerPublic: Uint
 
 /** How each signature scheme (RFC 8446 §4.2.3) maps onto node:crypto.verify, and which key it needs. */
 interface SchemeSpec {
-  readonly keyType: 'ec' | 'ed25519' | 'rsa';
-  readonly curve?: 'prime256v1' | 'secp384r1';
+  readonly keyType: 'ec' | 'ed25519' | 'ed448' | 'rsa' | 'rsa-pss';
+  readonly curve?: 'prime256v1' | 'secp384r1' | 'secp521r1';
   readonly hash: 'sha256' | 'sha384' | 'sha512' | null;
   readonly pss?: boolean;
 }
@@ -284,7 +346,12 @@ interface SchemeSpec {
 const SCHEMES = new Map<number, SchemeSpec>([
   [0x0403, { keyType: 'ec', curve: 'prime256v1', hash: 'sha256' }], // ecdsa_secp256r1_sha256
   [0x0503, { keyType: 'ec', curve: 'secp384r1', hash: 'sha384' }], // ecdsa_secp384r1_sha384
+  [0x0603, { keyType: 'ec', curve: 'secp521r1', hash: 'sha512' }], // ecdsa_secp521r1_sha512
   [0x0807, { keyType: 'ed25519', hash: null }], // ed25519
+  [0x0808, { keyType: 'ed448', hash: null }], // ed448
+  [0x0809, { keyType: 'rsa-pss', hash: 'sha256', pss: true }], // rsa_pss_pss_sha256
+  [0x080a, { keyType: 'rsa-pss', hash: 'sha384', pss: true }], // rsa_pss_pss_sha384
+  [0x080b, { keyType: 'rsa-pss', hash: 'sha512', pss: true }], // rsa_pss_pss_sha512
   [0x0804, { keyType: 'rsa', hash: 'sha256', pss: true }], // rsa_pss_rsae_sha256
   [0x0805, { keyType: 'rsa', hash: 'sha384', pss: true }], // rsa_pss_rsae_sha384
   [0x0806, { keyType: 'rsa', hash: 'sha512', pss: true }], // rsa_pss_rsae_sha512
@@ -328,14 +395,15 @@ function verify(scheme: number, spki: Uint8Array, message: Uint8Array, signature
   if (!spec) return false;
   try {
     const { key, type, curve } = spkiKey(spki);
-    // The key must match the scheme: e.g. rsa_pss_rsae_* needs an rsaEncryption key (RFC 8446 §4.2.3), and an
-    // ECDSA scheme names its curve.
+    // The key must match the scheme: e.g. rsa_pss_rsae_* needs an rsaEncryption key and rsa_pss_pss_* an
+    // RSASSA-PSS key (RFC 8446 §4.2.3; OpenSSL enforces the latter's parameters), and an ECDSA scheme names its
+    // curve.
     if (type !== spec.keyType) return false;
     if (spec.curve && curve !== spec.curve) return false;
     if (spec.keyType === 'ec') {
       return nodeVerify(spec.hash, message, { key, dsaEncoding: 'der' }, signature);
     }
-    if (spec.keyType === 'rsa') {
+    if (spec.keyType === 'rsa' || spec.keyType === 'rsa-pss') {
       return nodeVerify(
         spec.hash,
         message,
@@ -357,12 +425,21 @@ function randomBytes(n: number): Uint8Array {
 }
 
 function generateKeyPair(group: GroupName): KeyExchangeKeyPair {
-  const len = privateKeyLength(group);
+  if (group === 'x25519mlkem768') return hybridGenerateKeyPair(X25519_OPS, randomBytes);
+  if (group === 'x25519' || group === 'x448') return keyPairFromPrivate(group, randomBytes(group === 'x448' ? 56 : 32));
   for (;;) {
-    const priv = randomBytes(len);
-    // Rejection sampling for the NIST curves (a random 256/384-bit string is ≥ n with probability < 2^-32).
-    if (group === 'x25519' || validNistScalar(group, priv)) return keyPairFromPrivate(group, priv);
+    const priv = randomBytes(NIST[group].size);
+    // Rejection sampling: a random 256/384-bit string is ≥ n with probability < 2^-32; for P-521 the 66 B
+    // string is first cut to 521 bits (FIPS 186-5 A.4.2), then ≥ n with probability < 2^-260.
+    if (group === 'secp521r1') priv[0]! &= 0x01;
+    if (validNistScalar(group, priv)) return keyPairFromPrivate(group, priv);
   }
+}
+
+/** X25519MLKEM768 encapsulation (the only KEM group): ML-KEM-768 in JS (`@noble/post-quantum`), X25519 here. */
+function encapsulate(group: GroupName, peerShare: Uint8Array): KemEncapsulation | null {
+  if (group !== 'x25519mlkem768') throw new RangeError(`${group} is not a KEM group`);
+  return hybridEncapsulate(X25519_OPS, randomBytes, peerShare);
 }
 
 /**
@@ -408,6 +485,7 @@ export const nodeProvider: CryptoProvider = {
   generateKeyPair,
   keyPairFromPrivate,
   sharedSecret,
+  encapsulate,
   verify,
   signWith: signWithKeyObject,
   headerProtection,

@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { nobleProvider } from '../crypto/noble.js';
-import { AEAD_KEY_LENGTH, type AeadAlg, type BatchCipher, type CryptoProvider, type RecordJob, type SigningKey } from '../crypto/provider.js';
+import { AEAD_KEY_LENGTH, type AeadAlg, type BatchCipher, type CryptoProvider, type GroupName, type RecordJob, type SigningKey } from '../crypto/provider.js';
 import { batchSize, CTL, CTL_WORDS, packBatch, unpackBatch, type BatchDone, type BatchMessage } from './batchBuffer.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
@@ -276,6 +276,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     keyPairFromPrivate: (group, priv) => base.keyPairFromPrivate(group, priv),
     sharedSecret: (group, priv, peer) => base.sharedSecret(group, priv, peer),
     verify: (scheme, spki, message, signature) => base.verify(scheme, spki, message, signature),
+    ...(base.encapsulate ? { encapsulate: (group: GroupName, share: Uint8Array) => base.encapsulate!(group, share) } : {}),
     ...(base.signWith ? { signWith: (key: SigningKey, scheme: number, message: Uint8Array) => base.signWith!(key, scheme, message) } : {}),
     ...(base.headerProtection
       ? { headerProtection: (alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array) => base.headerProtection!(alg, hpKey, sample) }

@@ -180,7 +180,7 @@ test('usage errors', (t) => {
     ['client', 'a:1', '--cert', 'c.pem'],
     ['client', 'a:1', '--insecure', '--cafile', 'ca.pem'],
     ['client', 'a:1', '--ciphers', 'TLS_RSA_WITH_RC4_128_MD5'],
-    ['client', 'a:1', '--groups', 'X448'],
+    ['client', 'a:1', '--groups', 'ffdhe2048'],
     ['client', 'a:1', '--alpn', 'h2,,http/1.1'],
     ['client', 'a:1', '--servername'],
     ['server', '--cert', 'c', '--key', 'k'],

@@ -5,8 +5,8 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { generateKeyPairSync, sign as nodeSign } from 'node:crypto';
-import { p256, p384 } from '@noble/curves/nist.js';
-import { sha256, sha384 } from '@noble/hashes/sha2.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { KEY_CACHE_SIZE, verifyEcdsaDigest, type EcdsaCurveName } from '../../src/crypto/ecdsa.js';
 import { verifySignature } from '../../src/crypto/signatures.js';
 import { bigIntToBytes, parseEcdsaSignature } from '../../src/wire/der.js';
@@ -15,8 +15,9 @@ import { SignatureScheme as S } from '../../src/wire/tls/constants.js';
 const CURVES = {
   p256: { curve: p256, hash: sha256, size: 32, node: 'prime256v1', scheme: S.ecdsa_secp256r1_sha256 },
   p384: { curve: p384, hash: sha384, size: 48, node: 'secp384r1', scheme: S.ecdsa_secp384r1_sha384 },
+  p521: { curve: p521, hash: sha512, size: 66, node: 'secp521r1', scheme: S.ecdsa_secp521r1_sha512 },
 } as const;
-const NAMES: readonly EcdsaCurveName[] = ['p256', 'p384'];
+const NAMES: readonly EcdsaCurveName[] = ['p256', 'p384', 'p521'];
 
 /** A fresh key pair and a signature (r, s) over `message` with noble (deterministic nonces). */
 function signed(name: EcdsaCurveName, message: Uint8Array) {
@@ -61,7 +62,7 @@ for (const name of NAMES) {
     // Two rounds over more keys than the cache holds: entries are evicted and decoded again.
     for (let round = 0; round < 2; round++) {
       for (const [i, k] of keys.entries()) {
-        const { r, s } = parseEcdsaSignature(nodeSign(hash === sha256 ? 'sha256' : 'sha384', message, k.privateKey));
+        const { r, s } = parseEcdsaSignature(nodeSign(hash === sha256 ? 'sha256' : hash === sha384 ? 'sha384' : 'sha512', message, k.privateKey));
         t.true(verifyEcdsaDigest(name, k.pub, hash(message), r, s));
         // The neighbour's key (cached or not) never accepts it.
         t.false(verifyEcdsaDigest(name, keys[(i + 1) % keys.length]!.pub, hash(message), r, s));
@@ -87,10 +88,15 @@ for (const name of NAMES) {
     t.throws(() => verifyEcdsaDigest(name, pub.subarray(0, pub.length - 1), digest, r, s));
     // Through verifySignature (SPKI framing around the same key): false, never a throw.
     const spkiOf = (key: Uint8Array) => {
-      const oidCurve = name === 'p256' ? [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07] : [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+      // DER lengths: short form below 128, else 0x81 ‖ length (a P-521 SPKI is 158 B).
+      const len = (n: number) => (n < 128 ? [n] : [0x81, n]);
+      const oidCurve =
+        name === 'p256'
+          ? [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]
+          : [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, name === 'p384' ? 0x22 : 0x23];
       const alg = [0x30, 9 + oidCurve.length, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, ...oidCurve];
-      const bits = [0x03, key.length + 1, 0x00, ...key];
-      return new Uint8Array([0x30, alg.length + bits.length, ...alg, ...bits]);
+      const bits = [0x03, ...len(key.length + 1), 0x00, ...key];
+      return new Uint8Array([0x30, ...len(alg.length + bits.length), ...alg, ...bits]);
     };
     const der = curve.Signature.fromBytes(
       new Uint8Array([...bigIntToBytes(r, size), ...bigIntToBytes(s, size)]),
@@ -110,10 +116,12 @@ for (const name of NAMES) {
     const pub = Point.BASE.multiply(d).toBytes(false);
     const r = Fn.create(Point.BASE.multiply(k).toAffine().x);
     const s = Fn.mul(Fn.inv(k), Fn.mul(r, d)); // s = k⁻¹(e + r·d) with e = 0
-    const digest = bigIntToBytes(n, Fn.BYTES); // e = n ≡ 0
+    // bits2int keeps the leftmost ⌈log2 n⌉ bits: for P-521 a 66 B digest loses its last 7 bits.
+    const shift = BigInt(Fn.BYTES * 8 - Fn.BITS);
+    const digest = bigIntToBytes(n << shift, Fn.BYTES); // e = n ≡ 0
     for (let use = 0; use < 3; use++) {
       t.true(verifyEcdsaDigest(name, pub, digest, r, s));
-      t.false(verifyEcdsaDigest(name, pub, bigIntToBytes(n - 1n, Fn.BYTES), r, s));
+      t.false(verifyEcdsaDigest(name, pub, bigIntToBytes((n - 1n) << shift, Fn.BYTES), r, s));
     }
   });
 }

@@ -425,7 +425,7 @@ test('rxtls CLI client → nothing listening: one line, exit 1', async (t) => {
 
 test('rxtls CLI: bad arguments exit 2 with a usage hint', async (t) => {
   t.timeout(TEST_MS);
-  const r = await runCli(['client', 'localhost', '--groups', 'X448'], '', { owner: t });
+  const r = await runCli(['client', 'localhost', '--groups', 'ffdhe2048'], '', { owner: t });
   t.is(r.code, 2, describeRun('rxtls client', r));
   t.regex(r.stderr, /^rxtls: .*\(see rxtls --help\)\n$/);
 });

@@ -66,7 +66,7 @@ const rfcClient = (c: ProviderCase): TlsState => rfcClientOf({ provider: c.provi
  */
 function seeded(p: CryptoProvider, queue: Uint8Array[]): CryptoProvider {
   const randomBytes = (n: number) => queue.shift() ?? new Uint8Array(n);
-  const len: Record<GroupName, number> = { x25519: 32, secp256r1: 32, secp384r1: 48 };
+  const len: Record<GroupName, number> = { x25519: 32, secp256r1: 32, secp384r1: 48, secp521r1: 66, x448: 56, x25519mlkem768: 96 };
   return Object.assign(Object.create(p) as CryptoProvider, {
     randomBytes,
     generateKeyPair: (group: GroupName) => p.keyPairFromPrivate(group, randomBytes(len[group])),

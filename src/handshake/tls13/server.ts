@@ -3,7 +3,7 @@
  * HelloRetryRequest), ALPN and signature scheme; then the server flight and the client's answer.
  */
 import { abort, fail } from '../../core/errors.js';
-import type { GroupName } from '../../crypto/provider.js';
+import { serverKeyExchange, type GroupName } from '../../crypto/provider.js';
 import { suiteParams } from '../../crypto/keySchedule.js';
 import {
   AlertDescription,
@@ -189,11 +189,11 @@ function onClientHello(
   let shared: Uint8Array | undefined;
   let serverShare: KeyShareEntry | undefined;
   if (chosen) {
-    const kp = p.generateKeyPair(chosen.group);
-    const secret = p.sharedSecret(chosen.group, kp.privateKey, chosen.share.keyExchange);
-    if (!secret) abort(fail.illegal('invalid client key share'));
-    shared = secret;
-    serverShare = { group: groupCode(chosen.group), keyExchange: kp.publicKey };
+    // Diffie-Hellman: a key pair of ours; a KEM (X25519MLKEM768): encapsulation to the client's key.
+    const kx = serverKeyExchange(p, chosen.group, chosen.share.keyExchange);
+    if (!kx) abort(fail.illegal('invalid client key share'));
+    shared = kx.shared;
+    serverShare = { group: groupCode(chosen.group), keyExchange: kx.share };
     s.group = chosen.group;
   }
   s.suite = suite;

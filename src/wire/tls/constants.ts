@@ -113,6 +113,8 @@ export const NamedGroup = {
   secp521r1: 0x0019,
   x25519: 0x001d,
   x448: 0x001e,
+  /** Hybrid ML-KEM-768 + X25519 (draft-ietf-tls-ecdhe-mlkem §5). */
+  x25519mlkem768: 0x11ec,
 } as const;
 export type NamedGroup = (typeof NamedGroup)[keyof typeof NamedGroup];
 
