@@ -11,7 +11,7 @@ import type { Frame, PacketSpace } from '../wire/quic/frames.js';
 import { acceptFloor, addPacket, hasPacket, MAX_ACK_RANGES, rangesOfAck, type PnSet } from './ackRanges.js';
 import { ConnectionError, QuicError } from './errors.js';
 import type { PacketKeys } from './protection.js';
-import { takeContiguous } from './reassembly.js';
+import { insertChunk, takeContiguous, type Chunks } from './reassembly.js';
 import { detectLoss, type RttState } from './recovery.js';
 
 /** A packet-number space (RFC 9000 §12.3). 0-RTT and 1-RTT packets share `application`. */
@@ -86,11 +86,14 @@ export interface Space {
   sent: SentRecord[];
   cryptoTxOffset: number;
   cryptoRxOffset: number;
-  cryptoRx: Map<number, Uint8Array>;
+  /** Out-of-order CRYPTO data, each byte once (immutable: shared with earlier states). */
+  cryptoRx: Chunks;
 }
 
 /** Out-of-order CRYPTO data we buffer per space before CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5): 64 KiB. */
 export const MAX_CRYPTO_BUFFER = 64 * 1024;
+/** Out-of-order CRYPTO chunks we keep per space before CRYPTO_BUFFER_EXCEEDED: 256 (a flight is ~64 frames). */
+export const MAX_CRYPTO_CHUNKS = 256;
 
 export const newSpace = (): Space => ({
   discarded: false,
@@ -103,11 +106,11 @@ export const newSpace = (): Space => ({
   sent: [],
   cryptoTxOffset: 0,
   cryptoRxOffset: 0,
-  cryptoRx: new Map(),
+  cryptoRx: [],
 });
 
-/** A copy that shares nothing mutable with `x`. */
-export const cloneSpace = (x: Space): Space => ({ ...x, queue: [...x.queue], sent: [...x.sent], cryptoRx: new Map(x.cryptoRx) });
+/** A copy that shares nothing mutable with `x` (the CRYPTO chunks are immutable, so they are shared). */
+export const cloneSpace = (x: Space): Space => ({ ...x, queue: [...x.queue], sent: [...x.sent] });
 
 /** A discarded space (RFC 9001 §4.9): no keys, nothing queued or in flight, never used again. */
 export const discardedSpace = (): Space => ({ ...newSpace(), discarded: true });
@@ -126,8 +129,9 @@ export function receiveCrypto(space: Space, f: Extract<Frame, { type: 'crypto' }
   const end = f.offset + f.data.length;
   if (end <= space.cryptoRxOffset) return new Uint8Array(0);
   if (end - space.cryptoRxOffset > MAX_CRYPTO_BUFFER) throw new ConnectionError(QuicError.CRYPTO_BUFFER_EXCEEDED, 'too much out-of-order CRYPTO data');
-  space.cryptoRx.set(f.offset, f.data);
-  const data = takeContiguous(space.cryptoRx, space.cryptoRxOffset);
+  const { data, rest } = takeContiguous(insertChunk(space.cryptoRx, space.cryptoRxOffset, f.offset, f.data), space.cryptoRxOffset);
+  if (rest.length > MAX_CRYPTO_CHUNKS) throw new ConnectionError(QuicError.CRYPTO_BUFFER_EXCEEDED, 'CRYPTO data too fragmented');
+  space.cryptoRx = rest;
   space.cryptoRxOffset += data.length;
   return data;
 }

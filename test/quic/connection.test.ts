@@ -5,7 +5,9 @@ import { TlsError } from '../../src/core/errors.js';
 import { createQuicConnection, handleQuicEvents, isQuicConnected, nextQuicTimeout, type QuicConfig, type QuicEffect as Effect, type QuicInput as Input, type QuicState } from '../../src/quic/connection.js';
 import { protectPacket } from '../../src/quic/protection.js';
 import { probeTimeout } from '../../src/quic/recovery.js';
-import { encodeFrame } from '../../src/wire/quic/frames.js';
+import { bufferedBytes } from '../../src/quic/reassembly.js';
+import { MAX_BUFFERED_CHUNKS } from '../../src/quic/streams.js';
+import { encodeFrame, type Frame } from '../../src/wire/quic/frames.js';
 import { encodeShortHeader } from '../../src/wire/quic/packet.js';
 import { encodeWith } from '../../src/wire/writer.js';
 import { caVerifier, NOW, serverCredentials } from '../helpers/pair.js';
@@ -91,6 +93,20 @@ class QuicPair {
     return this.effects[side].find((e): e is Extract<Effect, { type: 'closed' }> => e.type === 'closed');
   }
 }
+
+/** Forged 1-RTT packets from the client (its keys, packet numbers well above its own), as a hostile peer sends. */
+function forger(pair: QuicPair) {
+  let pn = pair.state.client.spaces.application.nextPn + 1_000;
+  return (frames: readonly Frame[]): Uint8Array => {
+    const c = pair.state.client;
+    const payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
+    const n = pn++;
+    return protectPacket(c.config.provider, c.spaces.application.tx!, encodeShortHeader({ dcid: c.dcid, packetNumber: n, pnLength: 4 }), n, payload);
+  };
+}
+
+/** Stream bytes with a fixed value per offset, so overlapping frames carry the same data (RFC 9000 §2.2). */
+const streamBytes = (offset: number, n: number) => Uint8Array.from({ length: n }, (_, i) => ((offset + i) * 13) & 0xff);
 
 test('QUIC: the handshake completes over datagrams; client Initial datagrams are 1200 bytes, none is larger', (t) => {
   const pair = new QuicPair().start().settle();
@@ -363,4 +379,59 @@ test('QUIC timers: nextQuicTimeout is the earliest armed timer; closing arms onl
   pair.drive(pair.now + 60_000);
   t.deepEqual(pair.state.client.timers, {});
   t.is(nextQuicTimeout(pair.state.client), undefined);
+});
+
+test('QUIC hostile input: 600 overlapping out-of-order STREAM frames buffer each byte once, within the 256 KiB stream window', (t) => {
+  const pair = new QuicPair().start().settle();
+  const forge = forger(pair);
+  const window = pair.state.server.config.maxStreamData;
+  t.is(window, 256 * 1024);
+  // Frames of 1 000 bytes at offsets from 1 to ~200 000, out of order and overlapping; byte 0 is withheld.
+  const offsets = Array.from({ length: 600 }, (_, i) => 1 + ((i * 7919) % 200_000));
+  for (const o of offsets) {
+    pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: o, data: streamBytes(o, 1_000), fin: false }]) });
+  }
+  t.true(isQuicConnected(pair.state.server));
+  const st = pair.state.server.streams.byId.get(0)!;
+  const covered = new Set(offsets.flatMap((o) => Array.from({ length: 1_000 }, (_, i) => o + i))).size;
+  t.is(bufferedBytes(st.rxChunks), covered, 'each byte once');
+  t.true(covered <= window);
+  // Data past the window is a FLOW_CONTROL_ERROR, even in a frame that overlaps what is buffered.
+  const over = handleQuicEvents(pair.state.server, { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: window - 10, data: streamBytes(window - 10, 20), fin: false }]) });
+  t.like(over.state.closeError?.detail, { kind: 'quicClose', code: 0x03n, local: true });
+  // RFC 9000 §21.7: a peer that fragments the stream into thousands of 1-byte pieces is closed (INTERNAL_ERROR).
+  let frag = pair.state.server;
+  for (let p = 0; p < 11 && frag.phase === 'connected'; p++) {
+    const frames = Array.from({ length: 400 }, (_, i) => ({ type: 'stream' as const, streamId: 8, offset: 2 * (p * 400 + i) + 1, data: streamBytes(0, 1), fin: false }));
+    frag = handleQuicEvents(frag, { type: 'datagram', now: pair.now, data: forge(frames) }).state;
+  }
+  t.like(frag.closeError?.detail, { kind: 'quicClose', code: 0x01n, local: true });
+  t.true(frag.streams.rxChunkCount <= MAX_BUFFERED_CHUNKS + 400);
+  // Byte 0 releases the contiguous run, in order and intact.
+  pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 0, data: streamBytes(0, 1), fin: false }]) });
+  const got = Buffer.concat(pair.delivered.server.get(0) ?? []);
+  t.true(got.length > 1);
+  t.deepEqual(got, Buffer.from(streamBytes(0, got.length)));
+});
+
+test('QUIC: a step copies only the streams it changes (copy-on-write); earlier states are never changed', (t) => {
+  const pair = new QuicPair().start().settle();
+  const forge = forger(pair);
+  // 20 streams with out-of-order data buffered.
+  for (let k = 0; k < 20; k++) {
+    pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 4 * k, offset: 10, data: streamBytes(10, 500), fin: false }]) });
+  }
+  const before = pair.state.server;
+  const chunks0 = before.streams.byId.get(0)!.rxChunks;
+  const step = handleQuicEvents(before, { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 600, data: streamBytes(600, 100), fin: false }]) });
+  let shared = 0;
+  for (let k = 1; k < 20; k++) if (step.state.streams.byId.get(4 * k) === before.streams.byId.get(4 * k)) shared++;
+  t.is(shared, 19, 'the 19 untouched streams are shared, not copied');
+  t.not(step.state.streams.byId.get(0), before.streams.byId.get(0));
+  t.is(before.streams.byId.get(0)!.rxChunks, chunks0, 'the earlier state still holds its own chunks');
+  t.is(bufferedBytes(chunks0), 500);
+  t.is(bufferedBytes(step.state.streams.byId.get(0)!.rxChunks), 600);
+  // A timer or ACK-only input shares every stream.
+  const idle = handleQuicEvents(before, { type: 'timeout', now: pair.now });
+  t.true([...before.streams.byId.keys()].every((id) => idle.state.streams.byId.get(id) === before.streams.byId.get(id)));
 });
