@@ -12,10 +12,19 @@
  * Initial datagrams; key discarding), bidirectional and unidirectional streams with FIN, connection and stream
  * flow control (enforced on receipt, respected on send, windows re-opened as data is delivered), ACKs, loss
  * recovery (RFC 9002 loss detection on ACKs; on a probe timeout everything unacknowledged is sent again), the
- * idle timeout, PATH_CHALLENGE answers, and three ways to close ({@link QuicCloseMode}). Not yet: Retry and
- * version negotiation, 0-RTT, connection migration, new connection IDs, key updates, stream resets, ECN, the
- * server's anti-amplification limit, the loss timer (losses are found on ACKs by packet and time threshold,
- * else by the probe timeout), pacing and congestion-window limits.
+ * idle timeout, PATH_CHALLENGE answers, the server's anti-amplification limit (RFC 9000 §8.1) with the
+ * client's anti-deadlock probe (RFC 9002 §6.2.2.1), and three ways to close ({@link QuicCloseMode}).
+ *
+ * Bounds against a hostile peer: a server starts nothing for a first datagram that is not a decryptable client
+ * Initial (`accept.ts`); at most 64 ACK ranges tracked per space (`ackRanges.ts`), a peer's ACK matched in
+ * O(min(ranges, in flight) × log); out-of-order data stored once within the window, as immutable chunks
+ * (`reassembly.ts`, at most 4096 per connection); at most {@link MAX_PATH_RESPONSES} PATH_RESPONSEs pending;
+ * every datagram within 1200 bytes and the anti-amplification allowance (`builder.ts`). A step copies only
+ * what it changes: streams and chunks are copy-on-write, so an earlier state is never changed by a later step.
+ *
+ * Not yet: Retry and version negotiation, 0-RTT, connection migration, new connection IDs, key updates,
+ * stream resets, ECN, the loss timer (losses are found on ACKs by packet and time threshold, else by the
+ * probe timeout), pacing and congestion-window limits, padding the server's Initial datagrams.
  */
 import { TlsError, assertNever, type TlsErrorDetail } from '../core/errors.js';
 import type { HandshakeInfo, Step } from '../core/types.js';

@@ -255,7 +255,10 @@ export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection
 
 /**
  * Listen for QUIC connections on a UDP port. Connections are told apart by their Destination Connection ID.
- * Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
+ * A datagram for an unknown DCID opens a connection only when it is a client Initial that passes
+ * `checkClientInitial` (QUIC v1, a datagram of 1200 bytes or more, a DCID of 8 bytes or more, decrypts under
+ * its Initial keys, carries CRYPTO data) and fewer than `maxHandshakingConnections` are in the handshake; else
+ * it is dropped and counted in `stats().dropped`, with nothing allocated. Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
  * `TlsError` (`apiMisuse`) before opening a socket when `cert`/`key` do not parse, the chain is empty or the key
  * does not match the first certificate (see `checkServerIdentity`).
  */
