@@ -14,46 +14,66 @@ export interface PnRange {
 /** Disjoint, non-adjacent ranges, largest first. */
 export type PnSet = readonly PnRange[];
 
-/** `set` with `pn` added (merging with a neighbour range where they touch). */
-export function addPacket(set: PnSet, pn: number): PnSet {
-  if (!Number.isSafeInteger(pn) || pn < 0) throw new RangeError(`packet number out of range: ${pn}`);
-  const out: PnRange[] = [];
-  let placed = false;
-  for (const r of set) {
-    if (placed) {
-      out.push(r);
-      continue;
-    }
-    if (pn > r.largest + 1) {
-      out.push({ smallest: pn, largest: pn }, r);
-      placed = true;
-    } else if (pn === r.largest + 1) {
-      out.push({ smallest: r.smallest, largest: pn });
-      placed = true;
-    } else if (pn >= r.smallest) {
-      out.push(r); // already there
-      placed = true;
-    } else if (pn === r.smallest - 1) {
-      out.push({ smallest: pn, largest: r.largest });
-      placed = true;
-    } else {
-      out.push(r);
-    }
+/**
+ * The most ranges a receiver keeps per packet-number space (RFC 9000 §13.2.3, §13.2.4): 64, as quinn-proto
+ * does. More are only made by a peer that skips packet numbers or by heavy reordering, and an ACK frame
+ * reports at most the newest few anyway. Keeping the set this small bounds the work per received packet
+ * ({@link addPacket}, {@link hasPacket}) whatever the peer does.
+ */
+export const MAX_ACK_RANGES = 64;
+
+/**
+ * Index of the first range (largest first) whose `smallest` is ≤ `pn`, or `set.length` when none:
+ * a binary search, O(log ranges).
+ */
+function indexAtOrBelow(set: PnSet, pn: number): number {
+  let lo = 0;
+  let hi = set.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (set[mid]!.smallest <= pn) hi = mid;
+    else lo = mid + 1;
   }
-  if (!placed) out.push({ smallest: pn, largest: pn });
-  // Adding one packet can join two ranges: merge neighbours that now touch.
-  const merged: PnRange[] = [];
-  for (const r of out) {
-    const last = merged[merged.length - 1];
-    if (last && r.largest + 1 >= last.smallest) merged[merged.length - 1] = { smallest: Math.min(last.smallest, r.smallest), largest: last.largest };
-    else merged.push(r);
-  }
-  return merged;
+  return lo;
 }
 
-/** Whether `pn` is in `set`. */
+/**
+ * `set` with `pn` added (merging with the neighbour ranges it touches), keeping at most `maxRanges`: past
+ * that the oldest (lowest) ranges are dropped (RFC 9000 §13.2.3: the caller must then refuse packets below
+ * what it still tracks, see {@link acceptFloor}). A binary search and one copy of at most `maxRanges` ranges.
+ */
+export function addPacket(set: PnSet, pn: number, maxRanges = Infinity): PnSet {
+  if (!Number.isSafeInteger(pn) || pn < 0) throw new RangeError(`packet number out of range: ${pn}`);
+  const i = indexAtOrBelow(set, pn);
+  const below = set[i]; // the range at or below pn
+  const above = i > 0 ? set[i - 1] : undefined; // the next higher range
+  if (below && pn <= below.largest) return set; // already there
+  const joinsBelow = below !== undefined && below.largest + 1 === pn;
+  const joinsAbove = above !== undefined && above.smallest - 1 === pn;
+  const out = set.slice();
+  if (joinsBelow && joinsAbove) out.splice(i - 1, 2, { smallest: below.smallest, largest: above.largest });
+  else if (joinsBelow) out[i] = { smallest: below.smallest, largest: pn };
+  else if (joinsAbove) out[i - 1] = { smallest: pn, largest: above.largest };
+  else out.splice(i, 0, { smallest: pn, largest: pn });
+  if (out.length > maxRanges) out.length = Math.max(1, maxRanges);
+  return out;
+}
+
+/**
+ * The lowest packet number a receiver may still accept, given its `set` capped at `maxRanges` and the
+ * previous `floor` (RFC 9000 §13.2.3: "a minimum packet number that increases as ranges are discarded").
+ * Once the set is full, anything below its lowest range would be forgotten as soon as it was added (and a
+ * duplicate of it processed again), so it is refused instead.
+ */
+export function acceptFloor(set: PnSet, floor: number, maxRanges: number): number {
+  const lowest = set[set.length - 1];
+  return lowest && set.length >= maxRanges ? Math.max(floor, lowest.smallest) : floor;
+}
+
+/** Whether `pn` is in `set` (a binary search). */
 export function hasPacket(set: PnSet, pn: number): boolean {
-  return set.some((r) => pn >= r.smallest && pn <= r.largest);
+  const r = set[indexAtOrBelow(set, pn)];
+  return r !== undefined && pn <= r.largest;
 }
 
 /**

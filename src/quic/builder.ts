@@ -4,6 +4,10 @@
  * space first into datagrams of at most 1200 bytes, the client's Initial datagrams padded to exactly that
  * (RFC 9000 §14.1). Also the CONNECTION_CLOSE packet of a closing connection, in the space the peer can read.
  *
+ * Every datagram also stays within what a server may send to an address it has not validated yet: three times
+ * what it received from it (RFC 9000 §8.1, {@link sendAllowance}). The sizes budgeted per packet and frame
+ * are upper bounds, so a datagram never exceeds the size it was built for.
+ *
  * It records each ack-eliciting packet in its space's `sent` list with the frames to send again if it is lost.
  */
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -18,13 +22,21 @@ import { streamRxLimit, type StreamSet } from './streams.js';
 
 /** RFC 9000 §14.1: client datagrams carrying Initial packets are at least 1200 bytes; we never exceed it. */
 export const DATAGRAM_SIZE = 1200;
-/** Room for a long header (1 + 4 + 1 + 20 + 1 + 20 + 1 + 2 + 4) and the AEAD tag, rounded up: 70 B. */
+/**
+ * Room for a long header (1 + 4 + 1 + 20 + 1 + 20 + 1 + 2 + 4 = 54), the AEAD tag (16): 70 B. Our SCID is 8 B,
+ * which leaves room for the few bytes of padding header protection may need (RFC 9001 §5.4.2).
+ */
 const PACKET_OVERHEAD = 70;
-/** What we budget per frame header (type, IDs, offset, length), bytes. */
+/** What we budget per frame header (type, IDs, offset, length), bytes: at least a STREAM frame's 1 + 8 + 8 + 8. */
 const FRAME_OVERHEAD = 30;
-/** What we budget for an ACK frame, bytes (at most 8 ranges). */
-const ACK_BUDGET = 100;
+/** ACK ranges reported per ACK frame: the newest 8 (RFC 9000 §13.2.4 lets a receiver choose). */
 const ACK_RANGES = 8;
+/** A PATH_RESPONSE frame: type and 8 bytes of data (RFC 9000 §19.18). */
+const PATH_RESPONSE_SIZE = 9;
+/** Fewer bytes than this left for a CRYPTO or STREAM frame's data: not worth a frame, bytes. */
+const MIN_DATA = 16;
+/** RFC 9000 §8.1: before validating the peer's address, a server sends at most 3 × what it received. */
+export const AMPLIFICATION_FACTOR = 3;
 
 /** What the builder reads and advances in the connection (the connection's state satisfies it). */
 export interface PacketSender {
@@ -38,8 +50,24 @@ export interface PacketSender {
   pathResponses: readonly Uint8Array[];
   /** When the last ack-eliciting packet left (the PTO counts from it, RFC 9002 §6.2.1). */
   lastAckElicitingSent?: number;
+  /** Bytes sent and received (all datagrams of this connection), for the anti-amplification limit. */
   bytesSent: number;
+  readonly bytesReceived: number;
+  /** The peer's address is validated (RFC 9000 §8.1): always for a client; for a server, see `connection.ts`. */
+  readonly addressValidated: boolean;
 }
+
+/**
+ * How many more bytes we may send now: unlimited once the peer's address is validated, else (a server,
+ * RFC 9000 §8.1) three times the bytes received minus the bytes sent.
+ */
+export const sendAllowance = (s: PacketSender): number =>
+  s.addressValidated ? Infinity : Math.max(0, AMPLIFICATION_FACTOR * s.bytesReceived - s.bytesSent);
+
+/** The smallest datagram worth building: a packet's overhead and a small frame. */
+export const MIN_DATAGRAM = PACKET_OVERHEAD + FRAME_OVERHEAD;
+
+const frameSize = (f: Frame): number => encodeWith((w) => encodeFrame(w, f)).length;
 
 /** One datagram to send, and the spaces it carries packets of. */
 export interface BuiltDatagram {
@@ -48,25 +76,45 @@ export interface BuiltDatagram {
 }
 
 /**
- * The next datagram of everything queued (ACKs first in each space, then queued frames in order, split where
- * CRYPTO or STREAM data does not fit), or `undefined` when nothing is left to send. Call until `undefined`.
+ * The next datagram of everything queued (ACKs first in each space, then PATH_RESPONSEs, then queued frames in
+ * order, split where CRYPTO or STREAM data does not fit), or `undefined` when nothing is left to send or the
+ * anti-amplification limit leaves no room ({@link sendAllowance}). At most {@link DATAGRAM_SIZE} bytes, and
+ * never more than the allowance. Call until `undefined`.
  */
 export function nextDatagram(s: PacketSender, now: number): BuiltDatagram | undefined {
+  const limit = Math.min(DATAGRAM_SIZE, sendAllowance(s));
+  if (limit < MIN_DATAGRAM) return undefined;
   const packets: { space: SpaceId; frames: Frame[] }[] = [];
-  let room = DATAGRAM_SIZE;
+  let room = limit;
+  let pathResponse = false;
   for (const id of SPACES) {
     const space = s.spaces[id];
     if (!space.tx) continue;
+    if (room < MIN_DATAGRAM) break;
     const frames: Frame[] = [];
     let size = PACKET_OVERHEAD;
+    let acked = false;
     if (space.ackPending && space.received.length) {
-      frames.push(ackFrameFor(space.received, 0, ACK_RANGES));
-      size += ACK_BUDGET;
+      const ack = ackFrameFor(space.received, 0, ACK_RANGES);
+      const n = frameSize(ack);
+      if (size + n <= room) {
+        frames.push(ack);
+        size += n;
+        acked = true;
+      }
     }
-    if (id === 'application') for (const data of s.pathResponses) frames.push({ type: 'pathResponse', data });
-    while (space.queue.length > 0 && size < room - 40) {
-      const item = space.queue[0]!;
+    // RFC 9000 §8.2.2: answer PATH_CHALLENGEs in 1-RTT packets, as many as fit (at most MAX_PATH_RESPONSES wait).
+    let answered = 0;
+    if (id === 'application') {
+      while (answered < s.pathResponses.length && size + PATH_RESPONSE_SIZE <= room) {
+        frames.push({ type: 'pathResponse', data: s.pathResponses[answered++]! });
+        size += PATH_RESPONSE_SIZE;
+      }
+    }
+    while (space.queue.length > 0) {
       const budget = room - size - FRAME_OVERHEAD;
+      if (budget < MIN_DATA) break;
+      const item = space.queue[0]!;
       if ((item.type === 'crypto' || item.type === 'stream') && item.data.length > budget) {
         // Split: send what fits now, leave the rest at the head of the queue.
         const head = { ...item, data: item.data.subarray(0, budget), ...(item.type === 'stream' ? { fin: false } : {}) } as QueuedFrame;
@@ -80,20 +128,35 @@ export function nextDatagram(s: PacketSender, now: number): BuiltDatagram | unde
       size += ('data' in item ? item.data.length : 0) + FRAME_OVERHEAD;
     }
     if (frames.length === 0) continue;
-    space.ackPending = false;
-    if (id === 'application') s.pathResponses = [];
+    if (acked) space.ackPending = false;
+    if (answered > 0) {
+      s.pathResponses = s.pathResponses.slice(answered);
+      pathResponse = true;
+    }
     packets.push({ space: id, frames });
     room -= size;
-    if (room < PACKET_OVERHEAD + 50) break;
   }
   if (packets.length === 0) return undefined;
   // RFC 9000 §14.1: a client pads every datagram with an Initial packet to 1200 bytes (inside the Initial,
-  // which comes first, so the padding is protected).
+  // which comes first, so the padding is protected). RFC 9000 §8.2.2: a datagram with a PATH_RESPONSE is
+  // expanded to 1200 bytes too, within the anti-amplification limit (`limit`).
   const initial = packets.find((p) => p.space === 'initial');
-  const built = packets.filter((p) => p.space !== 'initial').map((p) => buildPacket(s, p.space, p.frames, now, true));
-  const padTo = initial && s.config.role === 'client' ? DATAGRAM_SIZE - built.reduce((a, b) => a + b.length, 0) : 0;
-  const first = initial ? [buildPacket(s, 'initial', initial.frames, now, true, padTo)] : [];
-  const data = encodeWith((w) => [...first, ...built].forEach((p) => w.bytes(p)));
+  const rest = packets.filter((p) => p.space !== 'initial');
+  const out: Uint8Array[] = [];
+  let used = 0;
+  const build = (p: { space: SpaceId; frames: Frame[] }, padTo: number) => {
+    const bytes = buildPacket(s, p.space, p.frames, now, true, padTo);
+    used += bytes.length;
+    return bytes;
+  };
+  if (initial && s.config.role === 'client') {
+    const others = rest.map((p) => build(p, 0));
+    out.push(buildPacket(s, 'initial', initial.frames, now, true, DATAGRAM_SIZE - used), ...others);
+  } else {
+    if (initial) out.push(build(initial, 0));
+    rest.forEach((p, i) => out.push(build(p, pathResponse && i === rest.length - 1 ? limit - used : 0)));
+  }
+  const data = encodeWith((w) => out.forEach((p) => w.bytes(p)));
   return { data, spaces: packets.map((p) => p.space) };
 }
 
@@ -138,7 +201,11 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
         });
   // Header protection samples 16 bytes from 4 bytes after the packet number: short payloads are padded.
   let pad = Math.max(4 - pnLength - payload.length, 0);
-  if (padTo > 0) pad = Math.max(pad, padTo - (header(payload.length).length + payload.length + 16));
+  if (padTo > 0) {
+    pad = Math.max(pad, padTo - (header(payload.length).length + payload.length + 16));
+    // The Length field of a long header may grow by a byte with the padding: take it from the padding.
+    pad = Math.max(0, pad - (header(payload.length + pad).length - header(payload.length).length));
+  }
   if (pad > 0) {
     const body = payload;
     payload = encodeWith((w) => {

@@ -12,10 +12,19 @@
  * Initial datagrams; key discarding), bidirectional and unidirectional streams with FIN, connection and stream
  * flow control (enforced on receipt, respected on send, windows re-opened as data is delivered), ACKs, loss
  * recovery (RFC 9002 loss detection on ACKs; on a probe timeout everything unacknowledged is sent again), the
- * idle timeout, PATH_CHALLENGE answers, and three ways to close ({@link QuicCloseMode}). Not yet: Retry and
- * version negotiation, 0-RTT, connection migration, new connection IDs, key updates, stream resets, ECN, the
- * server's anti-amplification limit, the loss timer (losses are found on ACKs by packet and time threshold,
- * else by the probe timeout), pacing and congestion-window limits.
+ * idle timeout, PATH_CHALLENGE answers, the server's anti-amplification limit (RFC 9000 §8.1) with the
+ * client's anti-deadlock probe (RFC 9002 §6.2.2.1), and three ways to close ({@link QuicCloseMode}).
+ *
+ * Bounds against a hostile peer: a server starts nothing for a first datagram that is not a decryptable client
+ * Initial (`accept.ts`); at most 64 ACK ranges tracked per space (`ackRanges.ts`), a peer's ACK matched in
+ * O(min(ranges, in flight) × log); out-of-order data stored once within the window, as immutable chunks
+ * (`reassembly.ts`, at most 4096 per connection); at most {@link MAX_PATH_RESPONSES} PATH_RESPONSEs pending;
+ * every datagram within 1200 bytes and the anti-amplification allowance (`builder.ts`). A step copies only
+ * what it changes: streams and chunks are copy-on-write, so an earlier state is never changed by a later step.
+ *
+ * Not yet: Retry and version negotiation, 0-RTT, connection migration, new connection IDs, key updates,
+ * stream resets, ECN, the loss timer (losses are found on ACKs by packet and time threshold, else by the
+ * probe timeout), pacing and congestion-window limits, padding the server's Initial datagrams.
  */
 import { TlsError, assertNever, type TlsErrorDetail } from '../core/errors.js';
 import type { HandshakeInfo, Step } from '../core/types.js';
@@ -25,10 +34,11 @@ import type { HsEvent } from '../handshake/events.js';
 import { decodeFrames, FrameError, type Frame } from '../wire/quic/frames.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters, TransportParameterError, type TransportParameters } from '../wire/quic/transportParameters.js';
-import { canSend, closeDatagram, DATAGRAM_SIZE, nextDatagram } from './builder.js';
+import { openClientInitial } from './accept.js';
+import { canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, nextDatagram, sendAllowance } from './builder.js';
 import { ConnectionError, QuicError } from './errors.js';
 import { closeQuicHandshake, quicHandshakeData, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
-import { initialKeys, packetKeys, unprotectPacket } from './protection.js';
+import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './protection.js';
 import { initialRtt, probeTimeout, updateRtt, type RttState } from './recovery.js';
 import {
   ackElicitingInFlight,
@@ -88,6 +98,8 @@ export interface QuicConfig {
 const CID_LENGTH = 8;
 /** Our max_ack_delay (RFC 9000 §18.2 default): we acknowledge at once, so this is an upper bound. */
 const MAX_ACK_DELAY = 25;
+/** PATH_CHALLENGEs waiting for an answer: the newest 4 (36 bytes of PATH_RESPONSE frames). */
+export const MAX_PATH_RESPONSES = 4;
 
 /** The state of one QUIC connection. Never mutated: every input returns a new one. */
 export interface QuicState {
@@ -118,6 +130,14 @@ export interface QuicState {
   /** Bytes received in datagrams and sent (for the server's anti-amplification limit, RFC 9000 §8.1). */
   readonly bytesReceived: number;
   readonly bytesSent: number;
+  /**
+   * The peer's address is validated (RFC 9000 §8.1): a client takes the server's as given; a server validates
+   * the client's when a Handshake packet from it decrypts (the client had our Initial to get those keys).
+   * Until then a server sends at most 3× what it received (`sendAllowance` in `builder.ts`).
+   */
+  readonly addressValidated: boolean;
+  /** A client's Handshake packet was acknowledged, or the handshake is confirmed: the server has validated us. */
+  readonly validatedByPeer: boolean;
 }
 
 /** The working copy of one step. */
@@ -152,6 +172,8 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     pathResponses: [],
     bytesReceived: 0,
     bytesSent: 0,
+    addressValidated: config.role === 'client',
+    validatedByPeer: config.role === 'server',
   };
 }
 
@@ -198,7 +220,7 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
     const frame = { type: 'connectionClose', kind: 'transport', errorCode: e.code, frameType: e.frameType ?? 0, reason: new TextEncoder().encode(e.message.slice(0, 100)) } as const;
     closeWith(s, input.now, frame, 'graceful', effects);
   }
-  if (s.phase === 'handshake' || s.phase === 'connected') armLossDetection(s);
+  if (s.phase === 'handshake' || s.phase === 'connected') armLossDetection(s, input.now);
   return { state: s, effects };
 }
 
@@ -270,9 +292,11 @@ function ourParams(s: W): Uint8Array {
   });
 }
 
-/** Install the Initial keys (RFC 9001 §5.2) and start the handshake (a client sends its ClientHello). */
-function startHandshake(s: W, now: number, effects: QuicEffect[]): void {
-  const keys = initialKeys(s.config.provider, s.originalDcid);
+/**
+ * Install the Initial keys (RFC 9001 §5.2) and start the handshake (a client sends its ClientHello). A server
+ * passes the keys it opened the client's first Initial with.
+ */
+function startHandshake(s: W, now: number, effects: QuicEffect[], keys: InitialKeys = initialKeys(s.config.provider, s.originalDcid)): void {
   const client = s.config.role === 'client';
   s.spaces.initial.tx = client ? keys.client : keys.server;
   s.spaces.initial.rx = client ? keys.server : keys.client;
@@ -393,30 +417,40 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect
     if (header.form === 'versionNegotiation') continue;
     const level = levelOf(header);
     if (!level) continue;
-    if (s.config.role === 'server' && s.phase === 'handshake' && !s.handshake) {
-      // The client's first Initial: its DCID seeds the Initial keys (RFC 9001 §5.2), its SCID is our DCID.
-      if (header.form !== 'long' || header.type !== 'initial' || datagram.length < DATAGRAM_SIZE || header.dcid.length < 8) return;
-      s.originalDcid = header.dcid.slice();
-      s.dcid = header.scid.slice();
-      startHandshake(s, now, effects);
-    }
     const id = LEVELS[level].space;
     const space = s.spaces[id];
-    if (!space.rx) continue; // keys not yet available, or discarded
-    const packet = unprotectPacket(s.config.provider, space.rx, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx);
-    if (!packet) continue; // RFC 9001 §5.5: not authentic, dropped
+    let packet;
+    if (s.config.role === 'server' && s.phase === 'handshake' && !s.handshake) {
+      // The client's first Initial (RFC 9000 §7.2, §14.1): checked and decrypted before the handshake starts,
+      // so a datagram that is not one starts nothing. Its DCID seeds the Initial keys, its SCID is our DCID.
+      if (header.form !== 'long') return;
+      const opened = openClientInitial(s.config.provider, datagram, start, header);
+      if (!opened.ok) return;
+      s.originalDcid = opened.dcid;
+      s.dcid = opened.scid;
+      startHandshake(s, now, effects, opened.keys);
+      packet = opened.packet;
+    } else {
+      if (!space.rx) continue; // keys not yet available, or discarded
+      packet = unprotectPacket(s.config.provider, space.rx, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx);
+      if (!packet) continue; // RFC 9001 §5.5: not authentic, dropped
+    }
     if (isDuplicate(space, packet.packetNumber)) continue;
     any = true;
     if (s.config.role === 'client' && level === 'initial' && header.form === 'long' && !s.peerParams) s.dcid = header.scid.slice();
-    // RFC 9001 §4.9.1: a server discards its Initial keys on its first Handshake packet.
-    if (s.config.role === 'server' && level === 'handshake') discard(s, 'initial');
+    if (s.config.role === 'server' && level === 'handshake') {
+      // RFC 9000 §8.1: a Handshake packet from the client validates its address (it could only get the keys
+      // from our Initial). RFC 9001 §4.9.1: a server discards its Initial keys on its first Handshake packet.
+      s.addressValidated = true;
+      discard(s, 'initial');
+    }
     onPacket(s, now, level, packet.packetNumber, packet.payload, effects);
     if ((s.phase as string) === 'closed' || (s.phase as string) === 'draining') return;
   }
   if (any) {
     if (s.phase === 'handshake' || s.phase === 'connected') resetIdle(s, now);
     // Closing: answer with our CONNECTION_CLOSE again (RFC 9000 §10.2.1).
-    if (s.phase === 'closing' && s.closeFrame) effects.push({ type: 'transmit', data: closeDatagram(s, s.closeFrame, now) });
+    if (s.phase === 'closing' && s.closeFrame) sendClose(s, s.closeFrame, now, effects);
   }
 }
 
@@ -461,6 +495,7 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
       if (s.config.role === 'server') throw new ConnectionError(QuicError.PROTOCOL_VIOLATION, 'HANDSHAKE_DONE sent to a server', 0x1e);
       // RFC 9001 §4.9.2: the client's handshake is confirmed; Handshake keys go.
       discard(s, 'handshake');
+      s.validatedByPeer = true;
       return;
     case 'stream':
       return receiveStreamFrame(s.streams, s.config, s.peerParams, f, effects, s.spaces.application.queue);
@@ -472,7 +507,9 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
     case 'maxStreamData':
       return peerMaxStreamData(s.streams, f.streamId, f.max);
     case 'pathChallenge':
-      s.pathResponses = [...s.pathResponses, f.data.slice()];
+      // RFC 9000 §8.2.2: echoed in a PATH_RESPONSE. Only the newest few wait (a newer challenge supersedes an
+      // older one), so what a peer's challenges draw is bounded whatever it sends (see the builder).
+      s.pathResponses = [...s.pathResponses, f.data.slice()].slice(-MAX_PATH_RESPONSES);
       return;
     case 'connectionClose':
       // RFC 9000 §10.2.2: draining; nothing more is sent.
@@ -487,6 +524,8 @@ function onAck(s: W, now: number, id: SpaceId, ack: Extract<Frame, { type: 'ack'
   const space = s.spaces[id];
   const acked = acknowledge(space, ack);
   if (acked.length === 0) return;
+  // RFC 9002 §6.2.2.1: a Handshake packet of ours acknowledged: the server has validated our address.
+  if (id === 'handshake') s.validatedByPeer = true;
   const largest = acked.find((p) => p.pn === ack.largest);
   if (largest && acked.some((p) => p.ackEliciting)) {
     // RFC 9002 §5.1, §5.3: an RTT sample; the ACK Delay is in units of 2^ack_delay_exponent µs.
@@ -519,8 +558,11 @@ function fire(s: W, timer: QuicTimer, now: number, effects: QuicEffect[]): void 
       s.ptoCount++;
       for (const id of SPACES) requeueAll(s.spaces[id]);
       if (!SPACES.some((id) => s.spaces[id].queue.length > 0)) {
-        const top = [...SPACES].reverse().find((id) => s.spaces[id].tx);
-        if (top) s.spaces[top].queue.push({ type: 'ping' });
+        // RFC 9002 §6.2.2.1, §A.9: a client's anti-deadlock probe is a Handshake packet, or else an Initial
+        // (padded to 1200 bytes, so the server may send 3600 more); other probes go in the highest space.
+        const order: readonly SpaceId[] = s.config.role === 'client' && !s.validatedByPeer ? ['handshake', 'initial'] : [...SPACES].reverse();
+        const where = order.find((id) => s.spaces[id].tx);
+        if (where) s.spaces[where].queue.push({ type: 'ping' });
       }
       s.lastAckElicitingSent = now;
       return;
@@ -537,12 +579,21 @@ function resetIdle(s: W, now: number): void {
   s.timers.idle = now + s.idleTimeout;
 }
 
-/** RFC 9002 §6.2.1: the PTO counts from the last ack-eliciting packet while any is in flight. */
-function armLossDetection(s: W): void {
+/**
+ * RFC 9002 §6.2.1: the PTO counts from the last ack-eliciting packet while any is in flight. §6.2.2.1: a
+ * server at its anti-amplification limit arms none (a probe could not be sent; the client's next datagram
+ * re-arms it); a client the server may not have validated yet keeps one armed from now even with nothing in
+ * flight, so that a server blocked by that limit hears from it again (the anti-deadlock probe, §A.8).
+ */
+function armLossDetection(s: W, now: number): void {
   delete s.timers.lossDetection;
-  if (s.lastAckElicitingSent === undefined || !SPACES.some((id) => ackElicitingInFlight(s.spaces[id]))) return;
+  if (sendAllowance(s) < MIN_DATAGRAM) return;
   const maxAckDelay = s.spaces.application.tx ? (s.peerParams?.maxAckDelay ?? 25) : 0;
-  s.timers.lossDetection = s.lastAckElicitingSent + probeTimeout(s.rtt, maxAckDelay, s.ptoCount);
+  if (s.lastAckElicitingSent !== undefined && SPACES.some((id) => ackElicitingInFlight(s.spaces[id]))) {
+    s.timers.lossDetection = s.lastAckElicitingSent + probeTimeout(s.rtt, maxAckDelay, s.ptoCount);
+  } else if (s.config.role === 'client' && !s.validatedByPeer) {
+    s.timers.lossDetection = now + probeTimeout(s.rtt, 0, s.ptoCount);
+  }
 }
 
 /** The error a CONNECTION_CLOSE with a non-zero code stands for, sent by us (`local`) or by the peer. */
@@ -594,15 +645,24 @@ function closeWith(s: W, now: number, frame: Extract<Frame, { type: 'connectionC
     case 'silent':
       return finish(s, now, effects);
     case 'rapid':
-      effects.push({ type: 'transmit', data: closeDatagram(s, frame, now) });
+      sendClose(s, frame, now, effects);
       return finish(s, now, effects);
     case 'graceful':
       s.closeFrame = frame;
-      effects.push({ type: 'transmit', data: closeDatagram(s, frame, now) });
+      sendClose(s, frame, now, effects);
       return enterClosingPeriod(s, now, 'closing');
     default:
       return assertNever(mode);
   }
+}
+
+/**
+ * One datagram with our CONNECTION_CLOSE, unless the anti-amplification limit leaves no room for it
+ * (RFC 9000 §8.1 holds for every packet, §10.2.1: a closing endpoint may simply not answer).
+ */
+function sendClose(s: W, frame: Extract<Frame, { type: 'connectionClose' }>, now: number, effects: QuicEffect[]): void {
+  if (sendAllowance(s) < MIN_DATAGRAM + frame.reason.length) return;
+  effects.push({ type: 'transmit', data: closeDatagram(s, frame, now) });
 }
 
 /** Send everything queued, one datagram per `transmit` effect. */

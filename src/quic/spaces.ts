@@ -8,10 +8,10 @@
  */
 import { Epoch } from '../handshake/events.js';
 import type { Frame, PacketSpace } from '../wire/quic/frames.js';
-import { addPacket, hasPacket, rangesOfAck, type PnSet } from './ackRanges.js';
+import { acceptFloor, addPacket, hasPacket, MAX_ACK_RANGES, rangesOfAck, type PnSet } from './ackRanges.js';
 import { ConnectionError, QuicError } from './errors.js';
 import type { PacketKeys } from './protection.js';
-import { takeContiguous } from './reassembly.js';
+import { insertChunk, takeContiguous, type Chunks } from './reassembly.js';
 import { detectLoss, type RttState } from './recovery.js';
 
 /** A packet-number space (RFC 9000 §12.3). 0-RTT and 1-RTT packets share `application`. */
@@ -75,7 +75,10 @@ export interface Space {
   nextPn: number;
   largestRx: number;
   largestAcked?: number;
+  /** Packets received, at most {@link MAX_ACK_RANGES} ranges (RFC 9000 §13.2.3). */
   received: PnSet;
+  /** Packets below this are refused: their ranges were dropped from `received` ({@link acceptFloor}). */
+  rxFloor: number;
   /** An ack-eliciting packet arrived since our last ACK in this space. */
   ackPending: boolean;
   /** Frames waiting to be sent in this space, in order. */
@@ -83,27 +86,31 @@ export interface Space {
   sent: SentRecord[];
   cryptoTxOffset: number;
   cryptoRxOffset: number;
-  cryptoRx: Map<number, Uint8Array>;
+  /** Out-of-order CRYPTO data, each byte once (immutable: shared with earlier states). */
+  cryptoRx: Chunks;
 }
 
 /** Out-of-order CRYPTO data we buffer per space before CRYPTO_BUFFER_EXCEEDED (RFC 9000 §7.5): 64 KiB. */
 export const MAX_CRYPTO_BUFFER = 64 * 1024;
+/** Out-of-order CRYPTO chunks we keep per space before CRYPTO_BUFFER_EXCEEDED: 256 (a flight is ~64 frames). */
+export const MAX_CRYPTO_CHUNKS = 256;
 
 export const newSpace = (): Space => ({
   discarded: false,
   nextPn: 0,
   largestRx: -1,
   received: [],
+  rxFloor: 0,
   ackPending: false,
   queue: [],
   sent: [],
   cryptoTxOffset: 0,
   cryptoRxOffset: 0,
-  cryptoRx: new Map(),
+  cryptoRx: [],
 });
 
-/** A copy that shares nothing mutable with `x`. */
-export const cloneSpace = (x: Space): Space => ({ ...x, queue: [...x.queue], sent: [...x.sent], cryptoRx: new Map(x.cryptoRx) });
+/** A copy that shares nothing mutable with `x` (the CRYPTO chunks are immutable, so they are shared). */
+export const cloneSpace = (x: Space): Space => ({ ...x, queue: [...x.queue], sent: [...x.sent] });
 
 /** A discarded space (RFC 9001 §4.9): no keys, nothing queued or in flight, never used again. */
 export const discardedSpace = (): Space => ({ ...newSpace(), discarded: true });
@@ -122,32 +129,78 @@ export function receiveCrypto(space: Space, f: Extract<Frame, { type: 'crypto' }
   const end = f.offset + f.data.length;
   if (end <= space.cryptoRxOffset) return new Uint8Array(0);
   if (end - space.cryptoRxOffset > MAX_CRYPTO_BUFFER) throw new ConnectionError(QuicError.CRYPTO_BUFFER_EXCEEDED, 'too much out-of-order CRYPTO data');
-  space.cryptoRx.set(f.offset, f.data);
-  const data = takeContiguous(space.cryptoRx, space.cryptoRxOffset);
+  const { data, rest } = takeContiguous(insertChunk(space.cryptoRx, space.cryptoRxOffset, f.offset, f.data), space.cryptoRxOffset);
+  if (rest.length > MAX_CRYPTO_CHUNKS) throw new ConnectionError(QuicError.CRYPTO_BUFFER_EXCEEDED, 'CRYPTO data too fragmented');
+  space.cryptoRx = rest;
   space.cryptoRxOffset += data.length;
   return data;
 }
 
-/** Whether packet `pn` was already received in this space (a duplicate is dropped, RFC 9000 §12.3). */
-export const isDuplicate = (space: Space, pn: number): boolean => hasPacket(space.received, pn);
+/**
+ * Whether packet `pn` was already received in this space (a duplicate is dropped, RFC 9000 §12.3), or is
+ * below the ranges still tracked (refused, RFC 9000 §13.2.3). O(log {@link MAX_ACK_RANGES}).
+ */
+export const isDuplicate = (space: Space, pn: number): boolean => pn < space.rxFloor || hasPacket(space.received, pn);
 
 /** Record a received packet for our ACKs; `ackEliciting`: anything but ACK, PADDING, CONNECTION_CLOSE (§13.2.1). */
 export function packetReceived(space: Space, pn: number, ackEliciting: boolean): void {
   space.largestRx = Math.max(space.largestRx, pn);
-  space.received = addPacket(space.received, pn);
+  space.received = addPacket(space.received, pn, MAX_ACK_RANGES);
+  space.rxFloor = acceptFloor(space.received, space.rxFloor, MAX_ACK_RANGES);
   if (ackEliciting) space.ackPending = true;
+}
+
+/** A count of the steps {@link acknowledge} took (for tests that bound the work per ACK frame). */
+export interface WorkCounter {
+  steps: number;
+}
+
+/** Index of the first sent packet with a number ≥ `pn` (`sent` is in ascending packet-number order). */
+function sentAtOrAbove(sent: readonly SentRecord[], pn: number, work?: WorkCounter): number {
+  let lo = 0;
+  let hi = sent.length;
+  while (lo < hi) {
+    if (work) work.steps++;
+    const mid = (lo + hi) >>> 1;
+    if (sent[mid]!.pn < pn) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /**
  * An ACK frame: the packets it newly acknowledges, removed from `sent` (RFC 9002 §A.7). Acknowledging a packet
  * number never sent is a PROTOCOL_VIOLATION (RFC 9000 §13.1).
+ *
+ * The peer chooses how many ranges to send; the work here stays O(min(ranges, in flight) × log(the other))
+ * to match them, plus one pass over `sent` to remove the acknowledged ones: ranges are binary-searched in
+ * `sent` (ascending packet numbers) when they are fewer, sent packets in the ranges otherwise. `work`, when
+ * given, counts the matching steps.
  */
-export function acknowledge(space: Space, ack: Extract<Frame, { type: 'ack' }>): readonly SentRecord[] {
+export function acknowledge(space: Space, ack: Extract<Frame, { type: 'ack' }>, work?: WorkCounter): readonly SentRecord[] {
   if (ack.largest >= space.nextPn) throw new ConnectionError(QuicError.PROTOCOL_VIOLATION, `ACK of packet ${ack.largest}, never sent`, 0x02);
+  const sent = space.sent;
+  if (sent.length === 0) return [];
   const ranges = rangesOfAck(ack);
-  const acked = space.sent.filter((p) => ranges.some((r) => p.pn >= r.smallest && p.pn <= r.largest));
+  const acked: SentRecord[] = [];
+  if (ranges.length <= sent.length) {
+    const lowest = sent[0]!.pn;
+    const highest = sent[sent.length - 1]!.pn;
+    for (const r of ranges) {
+      if (work) work.steps++;
+      if (r.smallest > highest) continue;
+      if (r.largest < lowest) break; // ranges are largest first: none below can match
+      for (let i = sentAtOrAbove(sent, r.smallest, work); i < sent.length && sent[i]!.pn <= r.largest; i++) acked.push(sent[i]!);
+    }
+  } else {
+    for (const p of sent) {
+      if (work) work.steps += Math.ceil(Math.log2(ranges.length + 1));
+      if (hasPacket(ranges, p.pn)) acked.push(p);
+    }
+  }
   if (acked.length === 0) return acked;
-  space.sent = space.sent.filter((p) => !acked.includes(p));
+  const gone = new Set(acked);
+  space.sent = sent.filter((p) => !gone.has(p));
   space.largestAcked = Math.max(space.largestAcked ?? -1, ack.largest);
   return acked;
 }

@@ -4,23 +4,35 @@
  * effects; application writes wait here until the peer's limits let {@link takeStreamFrames} move them into
  * the Application space's queue.
  *
- * The functions here change the {@link StreamSet} they are given: the connection clones it once per input.
+ * The functions here change the {@link StreamSet} they are given: the connection copies it once per input with
+ * {@link cloneStreamSet}, which shares the streams; a function that changes a stream first takes its own copy
+ * ({@link own}, copy-on-write), so a step costs the streams it touches, not all of them, and never changes a
+ * stream an earlier state still holds. Out-of-order data is kept in immutable {@link Chunks}.
  */
 import { TlsError } from '../core/errors.js';
 import type { Frame } from '../wire/quic/frames.js';
 import type { TransportParameters } from '../wire/quic/transportParameters.js';
 import { ConnectionError, QuicError } from './errors.js';
-import { takeContiguous } from './reassembly.js';
+import { insertChunk, takeContiguous, type Chunks } from './reassembly.js';
 import type { QueuedFrame, Space } from './spaces.js';
 import type { QuicEffect } from './types.js';
 
 /** Largest STREAM frame payload queued at once, bytes; the builder splits further to fit a packet. */
 const MAX_STREAM_CHUNK = 1000;
 
+/**
+ * Out-of-order chunks buffered across all streams of a connection before it closes with INTERNAL_ERROR:
+ * 4096. Buffered bytes are bounded by the windows; this bounds the bookkeeping a peer can make us keep for
+ * them (RFC 9000 §21.7) — a 1-byte chunk costs more than its byte. A peer needs many gaps per stream, or
+ * tiny frames out of order, to come near it (our own frames are up to 1000 bytes, and touching chunks merge).
+ */
+export const MAX_BUFFERED_CHUNKS = 4096;
+
 /** One stream: both halves (a unidirectional stream has its other half marked finished from the start). */
 export interface Stream {
   rxOffset: number;
-  rxChunks: Map<number, Uint8Array>;
+  /** Received bytes above `rxOffset`, waiting for the gap before them (at most the window, stored once). */
+  rxChunks: Chunks;
   /** Highest offset received (for flow control), and the final size once a FIN arrived. */
   rxHighest: number;
   rxFinal?: number;
@@ -38,7 +50,12 @@ export interface Stream {
 
 /** All streams of a connection and connection-level flow control (RFC 9000 §4.1). Mutable within a step. */
 export interface StreamSet {
+  /** The streams; a stream object is shared with earlier states until {@link own} copies it. */
   readonly byId: Map<number, Stream>;
+  /** The streams this step copied (or opened) and may change; empty after {@link cloneStreamSet}. */
+  readonly owned: Set<Stream>;
+  /** Chunks buffered across all streams ({@link MAX_BUFFERED_CHUNKS}). */
+  rxChunkCount: number;
   /** Bytes received (highest offsets summed), and the limit we advertised (MAX_DATA). */
   rxTotal: number;
   rxLimit: number;
@@ -58,13 +75,24 @@ export interface StreamSettings {
   readonly maxStreams: number;
 }
 
-export const newStreamSet = (maxData: number): StreamSet => ({ byId: new Map(), rxTotal: 0, rxLimit: maxData, txTotal: 0, txLimit: 0 });
+export const newStreamSet = (maxData: number): StreamSet => ({ byId: new Map(), owned: new Set(), rxChunkCount: 0, rxTotal: 0, rxLimit: maxData, txTotal: 0, txLimit: 0 });
 
-/** A copy that shares nothing mutable with `x`. */
+/**
+ * The copy a step works on: a new map sharing the stream objects (O(streams), nothing per buffered byte or
+ * chunk). Streams are copied on the first change ({@link own}).
+ */
 export function cloneStreamSet(x: StreamSet): StreamSet {
-  const byId = new Map<number, Stream>();
-  for (const [id, st] of x.byId) byId.set(id, { ...st, rxChunks: new Map(st.rxChunks), txPending: [...st.txPending] });
-  return { ...x, byId };
+  return { ...x, byId: new Map(x.byId), owned: new Set() };
+}
+
+/** Stream `id` (which exists), copied first unless this step already owns it: copy-on-write. */
+function own(x: StreamSet, id: number): Stream {
+  const st = x.byId.get(id)!;
+  if (x.owned.has(st)) return st;
+  const copy = { ...st, txPending: [...st.txPending] };
+  x.byId.set(id, copy);
+  x.owned.add(copy);
+  return copy;
 }
 
 const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason });
@@ -96,7 +124,7 @@ function sendHalf(x: StreamSet, cfg: StreamSettings, peer: TransportParameters |
   const local = isLocal(id, cfg.role);
   if (existing) {
     if (!local && isUni(id)) throw misuse(`stream ${id} is the peer's unidirectional stream`);
-    return existing;
+    return own(x, id);
   }
   if (!local) throw misuse(`stream ${id} has not been opened by the peer`);
   const uni = isUni(id);
@@ -117,7 +145,7 @@ function openStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters
   const txLimit = uni ? (local ? (p.initialMaxStreamDataUni ?? 0) : 0) : local ? (p.initialMaxStreamDataBidiRemote ?? 0) : (p.initialMaxStreamDataBidiLocal ?? 0);
   const st: Stream = {
     rxOffset: 0,
-    rxChunks: new Map(),
+    rxChunks: [],
     rxHighest: 0,
     rxDone: uni && local,
     rxLimit: cfg.maxStreamData,
@@ -128,6 +156,7 @@ function openStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters
     txLimit,
   };
   x.byId.set(id, st);
+  x.owned.add(st);
   return st;
 }
 
@@ -158,6 +187,8 @@ export function receiveStreamFrame(
     st = openStream(x, cfg, peer, id, false);
   } else if (!peerInitiated && uni) {
     throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our own unidirectional stream ${id}`, 0x08);
+  } else {
+    st = own(x, id);
   }
   const end = f.offset + f.data.length;
   // RFC 9000 §4.5: the final size never changes and nothing lies beyond it.
@@ -173,8 +204,12 @@ export function receiveStreamFrame(
     st.rxHighest = end;
     if (x.rxTotal > x.rxLimit) throw new ConnectionError(QuicError.FLOW_CONTROL_ERROR, 'data beyond the connection limit', 0x08);
   }
-  if (end > st.rxOffset && f.data.length > 0) st.rxChunks.set(f.offset, f.data.slice());
-  const data = takeContiguous(st.rxChunks, st.rxOffset);
+  // Only bytes not yet buffered are kept, within [rxOffset, rxLimit): at most one window (RFC 9000 §21.7).
+  const before = st.rxChunks.length;
+  const { data, rest } = takeContiguous(insertChunk(st.rxChunks, st.rxOffset, f.offset, f.data), st.rxOffset);
+  st.rxChunks = rest;
+  x.rxChunkCount += rest.length - before;
+  if (x.rxChunkCount > MAX_BUFFERED_CHUNKS) throw new ConnectionError(QuicError.INTERNAL_ERROR, `stream data too fragmented: over ${MAX_BUFFERED_CHUNKS} out-of-order chunks`, 0x08);
   if (data.length > 0) {
     st.rxOffset += data.length;
     effects.push({ type: 'deliver', data, stream: id });
@@ -202,13 +237,16 @@ export function peerMaxData(x: StreamSet, max: number): void {
 /** MAX_STREAM_DATA from the peer (RFC 9000 §19.10): limits only grow. */
 export function peerMaxStreamData(x: StreamSet, id: number, max: number): void {
   const st = x.byId.get(id);
-  if (st) st.txLimit = Math.max(st.txLimit, max);
+  if (st && max > st.txLimit) own(x, id).txLimit = max;
 }
 
 /** Move the stream data the peer's limits allow (and FINs) out of the streams, as STREAM frames to queue. */
 export function takeStreamFrames(x: StreamSet): QueuedFrame[] {
   const out: QueuedFrame[] = [];
-  for (const [id, st] of x.byId) {
+  for (const [id, shared] of x.byId) {
+    if (shared.txPending.length === 0 && !(shared.txFin && !shared.txFinQueued)) continue;
+    if (shared.txPending.length > 0 && Math.min(shared.txLimit - shared.txOffset, x.txLimit - x.txTotal) <= 0) continue; // blocked
+    const st = own(x, id);
     while (st.txPending.length > 0) {
       const room = Math.min(st.txLimit - st.txOffset, x.txLimit - x.txTotal);
       if (room <= 0) break;

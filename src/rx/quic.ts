@@ -19,6 +19,8 @@ import { createVerifier } from '../node/verifier.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
+import { checkClientInitial, type InitialRejection } from '../quic/accept.js';
+import { nobleProvider } from '../crypto/noble.js';
 
 /** One QUIC stream of a connection. */
 export interface QuicStream {
@@ -71,6 +73,24 @@ export interface QuicListenOptions extends QuicCommon {
   /** PEM certificate chain and private key. */
   readonly cert: string;
   readonly key: string;
+  /**
+   * Connections allowed in the handshake at once (default 100): a new client's Initial beyond it is dropped
+   * (the client retries on its probe timeout). Each costs a TLS handshake state until it completes, fails or
+   * times out, and the Initial keys are public, so anyone can start one.
+   */
+  readonly maxHandshakingConnections?: number;
+}
+
+/** Counters of a {@link quicListen} listener, for monitoring and tests. */
+export interface QuicListenerStats {
+  /** Connections created since the listener started (each for a client Initial that passed every check). */
+  readonly created: number;
+  /** Connections in the handshake now (counted against `maxHandshakingConnections`). */
+  readonly handshaking: number;
+  /** Connections open now, in the handshake or established. */
+  readonly open: number;
+  /** Datagrams for no connection that opened none, by reason (see `src/quic/accept.ts`), and over the bound. */
+  readonly dropped: Readonly<Record<InitialRejection | 'handshakeLimit', number>>;
 }
 
 /** Drives one connection's reducer: inputs in, effects acted on; `ready` emits the connection once established. */
@@ -235,33 +255,61 @@ export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection
 
 /**
  * Listen for QUIC connections on a UDP port. Connections are told apart by their Destination Connection ID.
- * Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
+ * A datagram for an unknown DCID opens a connection only when it is a client Initial that passes
+ * `checkClientInitial` (QUIC v1, a datagram of 1200 bytes or more, a DCID of 8 bytes or more, decrypts under
+ * its Initial keys, carries CRYPTO data) and fewer than `maxHandshakingConnections` are in the handshake; else
+ * it is dropped and counted in `stats().dropped`, with nothing allocated. Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
  * `TlsError` (`apiMisuse`) before opening a socket when `cert`/`key` do not parse, the chain is empty or the key
  * does not match the first certificate (see `checkServerIdentity`).
  */
-export async function quicListen(opts: QuicListenOptions): Promise<{ readonly port: number; readonly connections: Observable<QuicConnection>; close(): Promise<void> }> {
+export async function quicListen(
+  opts: QuicListenOptions,
+): Promise<{ readonly port: number; readonly connections: Observable<QuicConnection>; stats(): QuicListenerStats; close(): Promise<void> }> {
   const tls = { certificateChain: loadCertificateChain(opts.cert), privateKey: loadPrivateKey(opts.key), alpnProtocols: opts.alpn };
   checkServerIdentity(tls.certificateChain, tls.privateKey); // before the socket exists: nothing to clean up
   const socket = createSocket((opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4');
   const connections = new Subject<QuicConnection>();
   const byCid = new Map<string, ReturnType<typeof drive>>();
   const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+  const provider = opts.provider ?? nobleProvider;
+  const maxHandshaking = opts.maxHandshakingConnections ?? 100;
+  let created = 0;
+  let handshaking = 0;
+  let open = 0;
+  const dropped: Record<InitialRejection | 'handshakeLimit', number> = {
+    notQuicV1: 0,
+    notInitial: 0,
+    shortDatagram: 0,
+    shortDcid: 0,
+    undecryptable: 0,
+    noClientHello: 0,
+    handshakeLimit: 0,
+  };
 
   socket.on('message', (data: Buffer, from: RemoteInfo) => {
     const datagram = new Uint8Array(data);
     let dcid: Uint8Array;
-    let initial = false;
     try {
       const h = decodePacketHeader(datagram, 0, 8);
       if (h.form === 'versionNegotiation') return;
       dcid = h.dcid;
-      initial = h.form === 'long' && h.type === 'initial';
     } catch {
+      dropped.notQuicV1++;
       return; // not QUIC v1: dropped
     }
     let d = byCid.get(hex(dcid));
     if (!d) {
-      if (!initial || datagram.length < 1200) return;
+      // A new connection only for a client Initial that passes every check, decryption included, and within
+      // the bound on handshakes: nothing (no state, no timer) is allocated for a datagram that fails.
+      const check = checkClientInitial(provider, datagram);
+      if (!check.ok) {
+        dropped[check.reason]++;
+        return;
+      }
+      if (handshaking >= maxHandshaking) {
+        dropped.handshakeLimit++;
+        return;
+      }
       const state = createQuicConnection({
         role: 'server',
         tls,
@@ -272,9 +320,27 @@ export async function quicListen(opts: QuicListenOptions): Promise<{ readonly po
       d = conn;
       const keys = [hex(dcid), hex(state.scid)];
       for (const k of keys) byCid.set(k, conn);
-      const forget = () => keys.forEach((k) => byCid.delete(k));
+      created++;
+      open++;
+      handshaking++;
+      let inHandshake = true;
+      const handshakeOver = () => {
+        if (inHandshake) handshaking--;
+        inHandshake = false;
+      };
+      const forget = () => {
+        keys.forEach((k) => byCid.delete(k));
+        handshakeOver();
+        open--;
+      };
       conn.closed.subscribe({ complete: forget, error: forget });
-      conn.ready.subscribe({ next: (c) => connections.next(c), error: () => {} });
+      conn.ready.subscribe({
+        next: (c) => {
+          handshakeOver();
+          connections.next(c);
+        },
+        error: handshakeOver,
+      });
       conn.inputs.next({ type: 'start' });
     }
     d.inputs.next({ type: 'datagram', data: datagram });
@@ -287,6 +353,7 @@ export async function quicListen(opts: QuicListenOptions): Promise<{ readonly po
   return {
     port: socket.address().port,
     connections: connections.asObservable(),
+    stats: () => ({ created, handshaking, open, dropped: { ...dropped } }),
     close: () =>
       new Promise<void>((resolve) => {
         for (const d of new Set(byCid.values())) d.stop();

@@ -3,12 +3,17 @@ import test from 'ava';
 import fc from 'fast-check';
 import { TlsError } from '../../src/core/errors.js';
 import { createQuicConnection, handleQuicEvents, isQuicConnected, nextQuicTimeout, type QuicConfig, type QuicEffect as Effect, type QuicInput as Input, type QuicState } from '../../src/quic/connection.js';
-import { protectPacket } from '../../src/quic/protection.js';
+import { protectPacket, unprotectPacket } from '../../src/quic/protection.js';
+import { MAX_PATH_RESPONSES } from '../../src/quic/connection.js';
+import { sendAllowance } from '../../src/quic/builder.js';
 import { probeTimeout } from '../../src/quic/recovery.js';
-import { encodeFrame } from '../../src/wire/quic/frames.js';
+import { bufferedBytes } from '../../src/quic/reassembly.js';
+import { MAX_BUFFERED_CHUNKS } from '../../src/quic/streams.js';
+import { decodeFrames, encodeFrame, type Frame } from '../../src/wire/quic/frames.js';
 import { encodeShortHeader } from '../../src/wire/quic/packet.js';
 import { encodeWith } from '../../src/wire/writer.js';
-import { caVerifier, NOW, serverCredentials } from '../helpers/pair.js';
+import { caVerifier, fixture, NOW, serverCredentials } from '../helpers/pair.js';
+import { loadCertificateChain } from '../../src/crypto/keys.js';
 
 type Side = 'client' | 'server';
 const other = (s: Side): Side => (s === 'client' ? 'server' : 'client');
@@ -25,6 +30,8 @@ class QuicPair {
   latency = 0;
   /** Return true to drop the n-th datagram a side sends. */
   drop: (from: Side, n: number, data: Uint8Array) => boolean = () => false;
+  /** Called after every input with the side's new state and that input's effects. */
+  observe: (side: Side, state: QuicState, effects: readonly Effect[]) => void = () => {};
 
   constructor(client: Partial<QuicConfig> = {}, server: Partial<QuicConfig> = {}) {
     this.state = {
@@ -36,6 +43,7 @@ class QuicPair {
   input(side: Side, input: Input): readonly Effect[] {
     const step = handleQuicEvents(this.state[side], input);
     this.state[side] = step.state;
+    this.observe(side, step.state, step.effects);
     for (const e of step.effects) {
       this.effects[side].push(e);
       if (e.type === 'transmit') {
@@ -91,6 +99,20 @@ class QuicPair {
     return this.effects[side].find((e): e is Extract<Effect, { type: 'closed' }> => e.type === 'closed');
   }
 }
+
+/** Forged 1-RTT packets from the client (its keys, packet numbers well above its own), as a hostile peer sends. */
+function forger(pair: QuicPair) {
+  let pn = pair.state.client.spaces.application.nextPn + 1_000;
+  return (frames: readonly Frame[]): Uint8Array => {
+    const c = pair.state.client;
+    const payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
+    const n = pn++;
+    return protectPacket(c.config.provider, c.spaces.application.tx!, encodeShortHeader({ dcid: c.dcid, packetNumber: n, pnLength: 4 }), n, payload);
+  };
+}
+
+/** Stream bytes with a fixed value per offset, so overlapping frames carry the same data (RFC 9000 §2.2). */
+const streamBytes = (offset: number, n: number) => Uint8Array.from({ length: n }, (_, i) => ((offset + i) * 13) & 0xff);
 
 test('QUIC: the handshake completes over datagrams; client Initial datagrams are 1200 bytes, none is larger', (t) => {
   const pair = new QuicPair().start().settle();
@@ -363,4 +385,133 @@ test('QUIC timers: nextQuicTimeout is the earliest armed timer; closing arms onl
   pair.drive(pair.now + 60_000);
   t.deepEqual(pair.state.client.timers, {});
   t.is(nextQuicTimeout(pair.state.client), undefined);
+});
+
+test('QUIC hostile input: 600 overlapping out-of-order STREAM frames buffer each byte once, within the 256 KiB stream window', (t) => {
+  const pair = new QuicPair().start().settle();
+  const forge = forger(pair);
+  const window = pair.state.server.config.maxStreamData;
+  t.is(window, 256 * 1024);
+  // Frames of 1 000 bytes at offsets from 1 to ~200 000, out of order and overlapping; byte 0 is withheld.
+  const offsets = Array.from({ length: 600 }, (_, i) => 1 + ((i * 7919) % 200_000));
+  for (const o of offsets) {
+    pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: o, data: streamBytes(o, 1_000), fin: false }]) });
+  }
+  t.true(isQuicConnected(pair.state.server));
+  const st = pair.state.server.streams.byId.get(0)!;
+  const covered = new Set(offsets.flatMap((o) => Array.from({ length: 1_000 }, (_, i) => o + i))).size;
+  t.is(bufferedBytes(st.rxChunks), covered, 'each byte once');
+  t.true(covered <= window);
+  // Data past the window is a FLOW_CONTROL_ERROR, even in a frame that overlaps what is buffered.
+  const over = handleQuicEvents(pair.state.server, { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: window - 10, data: streamBytes(window - 10, 20), fin: false }]) });
+  t.like(over.state.closeError?.detail, { kind: 'quicClose', code: 0x03n, local: true });
+  // RFC 9000 §21.7: a peer that fragments the stream into thousands of 1-byte pieces is closed (INTERNAL_ERROR).
+  let frag = pair.state.server;
+  for (let p = 0; p < 11 && frag.phase === 'connected'; p++) {
+    const frames = Array.from({ length: 400 }, (_, i) => ({ type: 'stream' as const, streamId: 8, offset: 2 * (p * 400 + i) + 1, data: streamBytes(0, 1), fin: false }));
+    frag = handleQuicEvents(frag, { type: 'datagram', now: pair.now, data: forge(frames) }).state;
+  }
+  t.like(frag.closeError?.detail, { kind: 'quicClose', code: 0x01n, local: true });
+  t.true(frag.streams.rxChunkCount <= MAX_BUFFERED_CHUNKS + 400);
+  // Byte 0 releases the contiguous run, in order and intact.
+  pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 0, data: streamBytes(0, 1), fin: false }]) });
+  const got = Buffer.concat(pair.delivered.server.get(0) ?? []);
+  t.true(got.length > 1);
+  t.deepEqual(got, Buffer.from(streamBytes(0, got.length)));
+});
+
+test('QUIC: a step copies only the streams it changes (copy-on-write); earlier states are never changed', (t) => {
+  const pair = new QuicPair().start().settle();
+  const forge = forger(pair);
+  // 20 streams with out-of-order data buffered.
+  for (let k = 0; k < 20; k++) {
+    pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 4 * k, offset: 10, data: streamBytes(10, 500), fin: false }]) });
+  }
+  const before = pair.state.server;
+  const chunks0 = before.streams.byId.get(0)!.rxChunks;
+  const step = handleQuicEvents(before, { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 600, data: streamBytes(600, 100), fin: false }]) });
+  let shared = 0;
+  for (let k = 1; k < 20; k++) if (step.state.streams.byId.get(4 * k) === before.streams.byId.get(4 * k)) shared++;
+  t.is(shared, 19, 'the 19 untouched streams are shared, not copied');
+  t.not(step.state.streams.byId.get(0), before.streams.byId.get(0));
+  t.is(before.streams.byId.get(0)!.rxChunks, chunks0, 'the earlier state still holds its own chunks');
+  t.is(bufferedBytes(chunks0), 500);
+  t.is(bufferedBytes(step.state.streams.byId.get(0)!.rxChunks), 600);
+  // A timer or ACK-only input shares every stream.
+  const idle = handleQuicEvents(before, { type: 'timeout', now: pair.now });
+  t.true([...before.streams.byId.keys()].every((id) => idle.state.streams.byId.get(id) === before.streams.byId.get(id)));
+});
+
+test('QUIC hostile input: 1 000 PATH_CHALLENGEs in one 9 KB packet draw one 1200-byte datagram with the newest few PATH_RESPONSEs', (t) => {
+  const pair = new QuicPair().start().settle();
+  const forge = forger(pair);
+  const challenges = Array.from({ length: 1_000 }, (_, i) => Uint8Array.of(0, 0, 0, 0, 0, 0, i >> 8, i & 0xff));
+  const hostile = forge(challenges.map((data) => ({ type: 'pathChallenge' as const, data })));
+  t.true(hostile.length > 9_000);
+  const out = pair.input('server', { type: 'datagram', now: pair.now, data: hostile }).filter((e): e is Extract<Effect, { type: 'transmit' }> => e.type === 'transmit');
+  t.is(out.length, 1);
+  // RFC 9000 §8.2.2: expanded to 1200 bytes, never more.
+  t.is(out[0]!.data.length, 1200);
+  const srv = pair.state.server;
+  const packet = unprotectPacket(srv.config.provider, srv.spaces.application.tx!, out[0]!.data, 1 + srv.dcid.length, srv.spaces.application.nextPn - 2);
+  const responses = decodeFrames(packet!.payload, 'oneRtt').filter((f) => f.type === 'pathResponse');
+  t.is(responses.length, MAX_PATH_RESPONSES);
+  t.deepEqual(responses.map((f) => f.type === 'pathResponse' && f.data[7]), [996, 997, 998, 999].map((i) => i & 0xff), 'the newest challenges');
+  t.deepEqual(srv.pathResponses, [], 'nothing left waiting');
+  t.true(isQuicConnected(srv));
+});
+
+/** The fixture chain with unrelated certificates appended (TLS 1.3 allows extras): a first flight of ~7 KB. */
+function bigChain() {
+  const cred = serverCredentials();
+  const extra = ['ca-cert.pem', 'other-ca-cert.pem', 'client-cert.pem', 'self-ec-cert.pem', 'wrong-host-cert.pem', 'server-ed-cert.pem', 'server-p384-cert.pem', 'server-rsa-cert.pem'].flatMap(
+    (f) => loadCertificateChain(fixture(f)),
+  );
+  return { ...cred, certificateChain: [...cred.certificateChain, ...extra, ...extra] };
+}
+
+test('QUIC RFC 9000 §8.1: one 1200-byte Initial draws at most 3600 bytes until the client\'s address is validated; a 7 KB first flight still completes', (t) => {
+  const pair = new QuicPair({}, { tls: { ...bigChain(), alpnProtocols: ['h3'] } });
+  const replies: number[] = [];
+  let unvalidatedSent = 0;
+  pair.observe = (side, state, effects) => {
+    if (side !== 'server') return;
+    const bytes = effects.reduce((n, e) => n + (e.type === 'transmit' ? e.data.length : 0), 0);
+    replies.push(bytes);
+    if (!state.addressValidated) {
+      unvalidatedSent = state.bytesSent;
+      t.true(state.bytesSent <= 3 * state.bytesReceived, `sent ${state.bytesSent} for ${state.bytesReceived} received`);
+    }
+  };
+  pair.start().drive(NOW + 10_000);
+  t.true(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server));
+  t.is(pair.datagrams.client[0]!.length, 1200);
+  t.true(replies[1]! <= 3600, `reply to the first Initial: ${replies[1]} bytes`);
+  t.true(replies[1]! > 3000, 'the limit, not the flight, bounds it');
+  t.true(unvalidatedSent <= 3600);
+  const total = pair.datagrams.server.reduce((n, d) => n + d.length, 0);
+  t.true(total > 6_000, `the server's flight is ${total} bytes`);
+  t.is(pair.now, NOW, 'no timer was needed: the client\'s ACKs (a Handshake packet) validate its address');
+});
+
+test('QUIC RFC 9002 §6.2.2.1: a server blocked by the anti-amplification limit arms no PTO; the client\'s anti-deadlock probe unblocks it', (t) => {
+  const pair = new QuicPair({}, { tls: { ...bigChain(), alpnProtocols: ['h3'] } });
+  // The server's first flight but its first datagram is lost (the rest of the Handshake data), and so are the
+  // client's ACKs for that first datagram: the server is at its limit, the client has nothing in flight.
+  pair.drop = (from, n) => (from === 'server' && n >= 1 && n <= 3) || (from === 'client' && n === 1);
+  let blockedWithTimer = 0;
+  let blockedSteps = 0;
+  pair.observe = (side, state) => {
+    if (side !== 'server' || state.addressValidated || state.phase !== 'handshake' || sendAllowance(state) >= 100) return;
+    blockedSteps++;
+    if (state.timers.lossDetection !== undefined) blockedWithTimer++;
+  };
+  pair.start().drive(NOW + 20_000);
+  t.true(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server));
+  t.true(blockedSteps > 0, 'the server was blocked');
+  t.is(blockedWithTimer, 0, 'and armed no PTO while blocked');
+  t.true(pair.datagrams.server.slice(0, 4).reduce((n, d) => n + d.length, 0) <= 3600);
+  // The client had nothing in flight (its ClientHello was acknowledged): its anti-deadlock PTO (a Handshake
+  // PING after 1 ms, the PTO of a 0 ms RTT) sent the packet that validated it; the server had no timer at all.
+  t.true(pair.now > NOW && pair.now - NOW < 999, `completed at +${pair.now - NOW} ms`);
 });

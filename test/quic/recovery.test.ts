@@ -1,6 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { ackFrameFor, addPacket, hasPacket, rangesOfAck, type PnSet } from '../../src/quic/ackRanges.js';
+import { ackFrameFor, addPacket, hasPacket, MAX_ACK_RANGES, rangesOfAck, type PnSet } from '../../src/quic/ackRanges.js';
+import { acknowledge, isDuplicate, newSpace, packetReceived, type SentRecord, type WorkCounter } from '../../src/quic/spaces.js';
 import {
   canSend,
   detectLoss,
@@ -55,6 +56,64 @@ test('ack ranges: any set of packets survives set → ACK frame → wire → fra
     }),
     { numRuns: 200 },
   );
+});
+
+test('ack ranges: RFC 9000 §13.2.3/§13.2.4: 4 000 packets with gaps keep at most MAX_ACK_RANGES ranges, the newest; older packets are refused', (t) => {
+  const space = newSpace();
+  let refused = 0;
+  for (let pn = 0; pn < 8_000; pn += 2) {
+    if (isDuplicate(space, pn)) refused++;
+    else packetReceived(space, pn, true);
+    t.true(space.received.length <= MAX_ACK_RANGES);
+  }
+  t.is(refused, 0, 'ascending packets are never refused');
+  t.is(space.received.length, MAX_ACK_RANGES);
+  t.deepEqual(space.received[0], { smallest: 7_998, largest: 7_998 }, 'the newest range is kept');
+  const lowest = space.received[space.received.length - 1]!.smallest;
+  t.is(lowest, 8_000 - 2 * MAX_ACK_RANGES);
+  // A late packet below the ranges still tracked would be forgotten at once (and a copy processed again): refused.
+  t.true(isDuplicate(space, 1));
+  t.true(isDuplicate(space, lowest - 1));
+  t.false(isDuplicate(space, lowest + 1), 'a gap inside the tracked ranges is still accepted');
+  packetReceived(space, lowest + 1, true);
+  t.true(space.received.length <= MAX_ACK_RANGES);
+  t.true(isDuplicate(space, lowest + 1));
+});
+
+test('ack ranges: the work per received ACK frame is O(min(ranges, in flight) × log): 10 000 ranges vs 10 packets, 3 ranges vs 1 000', (t) => {
+  // Sent records that count how often their packet number is read: the matching work, whatever the code does.
+  let reads = 0;
+  const sent = (pns: readonly number[]): SentRecord[] =>
+    pns.map((n) => ({
+      get pn() {
+        reads++;
+        return n;
+      },
+      timeSent: 0,
+      ackEliciting: true,
+      frames: [],
+    }));
+  // Every even packet number up to 20 000 acknowledged, one range each (gap 0, length 0).
+  const manyRanges = { type: 'ack' as const, largest: 20_000, delay: 0, firstRange: 0, ranges: Array.from({ length: 10_000 }, () => ({ gap: 0, length: 0 })) };
+  const a = { ...newSpace(), nextPn: 20_001, sent: sent([100, 101, 102, 103, 104, 105, 106, 107, 108, 109]) };
+  const work: WorkCounter = { steps: 0 };
+  const acked = acknowledge(a, manyRanges, work);
+  const readsA = reads;
+  t.deepEqual(acked.map((p) => p.pn).sort((x, y) => x - y), [100, 102, 104, 106, 108]);
+  t.deepEqual(a.sent.map((p) => p.pn), [101, 103, 105, 107, 109]);
+  t.true(readsA <= 10 * 4, `${readsA} packet-number reads for 10 packets in flight and 10 000 ranges`);
+  t.true(work.steps > 0 && work.steps <= 10 * 15, `${work.steps} steps`);
+  // Few ranges, many packets in flight: a binary search per range.
+  reads = 0;
+  const b = { ...newSpace(), nextPn: 1_000, sent: sent(Array.from({ length: 1_000 }, (_, i) => i)) };
+  const few = { type: 'ack' as const, largest: 999, delay: 0, firstRange: 9, ranges: [{ gap: 488, length: 9 }, { gap: 0, length: 0 }] };
+  const w2: WorkCounter = { steps: 0 };
+  t.is(acknowledge(b, few, w2).length, 21);
+  const readsB = reads;
+  t.is(b.sent.length, 979);
+  // 3 binary searches (≤ 11 reads each), the 21 acknowledged, and the ends of `sent`.
+  t.true(readsB <= 3 * 12 + 21 + 2 * 3, `${readsB} packet-number reads for 3 ranges and 1 000 packets in flight`);
+  t.true(w2.steps <= 3 * 12, `${w2.steps} steps`);
 });
 
 // ── RTT (RFC 9002 §5) ───────────────────────────────────────────────────────────────────────────────

@@ -4,6 +4,9 @@ import { firstValueFrom, lastValueFrom, toArray, timeout } from 'rxjs';
 import { TlsError } from '../../src/core/errors.js';
 import { quicConnect, quicListen } from '../../src/rx/quic.js';
 import { fixture } from '../helpers/pair.js';
+import { createSocket } from 'node:dgram';
+import { createQuicConnection, handleQuicEvents } from '../../src/quic/connection.js';
+import { createVerifier } from '../../src/crypto/x509.js';
 
 const server = () => quicListen({ cert: fixture('server-ec-chain.pem'), key: fixture('server-ec-key.pem'), alpn: ['echo'] });
 
@@ -50,4 +53,60 @@ test('QUIC over UDP: a client that does not trust the server fails the handshake
     firstValueFrom(quicConnect({ host: '127.0.0.1', port: srv.port, ca: fixture('other-ca-cert.pem'), servername: 'localhost', alpn: ['echo'] }).pipe(timeout(10_000))),
   );
   t.true(err instanceof TlsError, String(err));
+});
+
+/**
+ * Send `datagrams` to the listener from one socket, 20 at a time (a burst would overflow the socket buffer),
+ * waiting (bounded) after each batch until `handled()` counts them all.
+ */
+async function sendAll(port: number, datagrams: readonly Uint8Array[], handled: () => number): Promise<void> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  for (let at = 0; at < datagrams.length; at += 20) {
+    for (const d of datagrams.slice(at, at + 20)) await new Promise<void>((r) => sock.send(d, port, '127.0.0.1', () => r()));
+    const want = Math.min(at + 20, datagrams.length);
+    for (let i = 0; i < 500 && handled() < want; i++) await new Promise((r) => setTimeout(r, 5));
+  }
+  sock.close();
+}
+
+/** A junk "Initial": a valid QUIC v1 Initial header with a fresh 8-byte DCID, then 1200 bytes of noise. */
+function junkInitial(i: number): Uint8Array {
+  const d = new Uint8Array(1200).fill(0x5a);
+  d.set([0xc0, 0, 0, 0, 1, 8, 0, 0, 0, 0, 0, 0, i >> 8, i & 0xff, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0x44, 0x96]); // Length: the 1174 bytes left
+  return d;
+}
+
+/** A real client's first Initial (a fresh DCID each time): a connection attempt that never continues. */
+function realInitial(): Uint8Array {
+  const c = createQuicConnection({ role: 'client', tls: { serverName: 'localhost', verifier: createVerifier({ ca: fixture('ca-cert.pem') }), alpnProtocols: ['echo'] } });
+  const out = handleQuicEvents(c, { type: 'start', now: Date.now() }).effects.find((e) => e.type === 'transmit');
+  if (out?.type !== 'transmit') throw new Error('no Initial');
+  return out.data;
+}
+
+test('quicListen: 300 junk Initials with new DCIDs create no connection (nothing allocated before decryption); a real client still connects', async (t) => {
+  t.timeout(30_000);
+  const srv = await server();
+  t.teardown(() => srv.close());
+  await sendAll(srv.port, Array.from({ length: 300 }, (_, i) => junkInitial(i)), () => srv.stats().dropped.undecryptable);
+  t.like(srv.stats(), { created: 0, handshaking: 0, open: 0 });
+  t.is(srv.stats().dropped.undecryptable, 300);
+  const accepted = firstValueFrom(srv.connections.pipe(timeout(10_000)));
+  const conn = await firstValueFrom(
+    quicConnect({ host: '127.0.0.1', port: srv.port, ca: fixture('ca-cert.pem'), servername: 'localhost', alpn: ['echo'] }).pipe(timeout(10_000)),
+  );
+  t.is(conn.info.alpn, 'echo');
+  await accepted;
+  t.like(srv.stats(), { created: 1, handshaking: 0, open: 1 });
+  conn.close({ rapid: true });
+});
+
+test('quicListen: maxHandshakingConnections bounds the connections in the handshake; Initials beyond it are dropped', async (t) => {
+  t.timeout(30_000);
+  const srv = await quicListen({ cert: fixture('server-ec-chain.pem'), key: fixture('server-ec-key.pem'), alpn: ['echo'], maxHandshakingConnections: 3 });
+  t.teardown(() => srv.close());
+  await sendAll(srv.port, Array.from({ length: 8 }, realInitial), () => srv.stats().created + srv.stats().dropped.handshakeLimit);
+  t.like(srv.stats(), { created: 3, handshaking: 3, open: 3 });
+  t.is(srv.stats().dropped.handshakeLimit, 5);
 });
