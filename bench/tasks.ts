@@ -777,3 +777,7 @@ function rssChurn(ring: readonly Uint8Array[]): RssRun {
 export async function cleanup(): Promise<void> {
   await workerPool()?.close();
 }
+
+// ── 6: server CPU per connection under a client load in another process (bench/hostile.ts) ──────────
+export { serverCpu } from './hostile.js';
+export type { ServerCpuResult } from './hostile.js';
