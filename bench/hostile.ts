@@ -89,7 +89,22 @@ async function nodeServer(): Promise<Server> {
   return { port: (server.address() as AddressInfo).port, counts, close: () => server.close() };
 }
 
+let loadProcess: Promise<ChildProcess> | undefined;
+
+/** The load generator of this child, started once (a TypeScript process takes a few seconds to start). */
 function startLoad(): Promise<ChildProcess> {
+  loadProcess ??= forkLoad();
+  return loadProcess;
+}
+
+/** Stop the load generator (the task runner's cleanup). */
+export async function stopLoad(): Promise<void> {
+  const p = loadProcess;
+  loadProcess = undefined;
+  (await p)?.kill();
+}
+
+function forkLoad(): Promise<ChildProcess> {
   const p = fork(new URL('./load.ts', import.meta.url), [], {
     execArgv: ['--no-warnings', '--loader=ts-node/esm'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -135,7 +150,6 @@ export async function serverCpu(a: ServerCpuArgs): Promise<ServerCpuResult> {
       window: [w0, w1],
     };
   } finally {
-    load.kill();
     server.close();
   }
 }
