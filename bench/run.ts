@@ -13,7 +13,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AlgName, ProviderName } from './common.js';
 import { mainProfileIn, summarizeProfile, type ProfileSummary } from './profile.js';
-import type { BulkResult, HsResult, RawResult, RssResult } from './tasks.js';
+import type { BulkResult, HsResult, RawResult, RssResult, ServerCpuResult } from './tasks.js';
 
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--profile') || !quick;
@@ -23,10 +23,10 @@ const MiB = 1024 * 1024;
 const ALGS: AlgName[] = ['aes-128-gcm', 'chacha20-poly1305'];
 
 const cfg = quick
-  ? { reps: 1, rawSeconds: 0.6, bulkBytes: 32 * MiB, hsSeconds: 1.5, rssBytes: 128 * MiB, childTimeout: 50_000 }
-  : { reps: 5, rawSeconds: 3, bulkBytes: 256 * MiB, hsSeconds: 5, rssBytes: 1024 * MiB, childTimeout: 900_000 };
+  ? { reps: 1, rawSeconds: 0.6, bulkBytes: 32 * MiB, hsSeconds: 1.5, rssBytes: 128 * MiB, childTimeout: 50_000, hostileReps: 1, concurrentN: 100, hostileN: 20 }
+  : { reps: 5, rawSeconds: 3, bulkBytes: 256 * MiB, hsSeconds: 5, rssBytes: 1024 * MiB, childTimeout: 900_000, hostileReps: 3, concurrentN: 1000, hostileN: 200 };
 
-type Spec = { task: 'raw' | 'bulk' | 'handshakes' | 'rss'; args: object };
+type Spec = { task: 'raw' | 'bulk' | 'handshakes' | 'rss' | 'serverCpu'; args: object };
 type Output = { task: Spec['task']; args: Record<string, unknown>; result: unknown };
 
 const started = Date.now();
@@ -117,12 +117,14 @@ const RSS_RUNS = [
   },
 ] as const;
 const rssResults = new Map<string, RssResult>();
+const hostile: ServerCpuResult[] = [];
 
 const collect = (outs: Output[]) => {
   for (const o of outs) {
     if (o.task === 'raw') raws.push(...(o.result as RawResult[]));
     else if (o.task === 'bulk') bulks.push(o.result as BulkResult);
     else if (o.task === 'handshakes') hss.push(o.result as HsResult);
+    else if (o.task === 'serverCpu') hostile.push(o.result as ServerCpuResult);
     else rssResults.set(String(o.args.key), o.result as RssResult);
   }
 };
@@ -147,6 +149,45 @@ for (const r of RSS_RUNS.filter((x) => !quick || x.key !== 'arena')) {
     }),
   );
 }
+// Hostile peers: server CPU per connection, the server in the child and the client load in a process of its own.
+/** A hostile ClientHello far over any server's limit (about 750 KB), and one just within both (rxtls 128 KiB, OpenSSL 131,396 B). */
+const HUGE = 750_000;
+const MAX_OK = 128 * 1024 - 4;
+const HOSTILE_SCENARIOS = [
+  { key: 'concurrent', scenario: 'handshakes', n: cfg.concurrentN, concurrency: cfg.concurrentN },
+  { key: 'legal-1byte', scenario: 'legal-1byte', n: cfg.hostileN * 5, concurrency: 20 },
+  { key: 'max-1byte', scenario: 'max-1byte', n: cfg.hostileN, concurrency: 10, declared: MAX_OK },
+  { key: 'huge-1byte', scenario: 'huge-1byte', n: cfg.hostileN, concurrency: 10, declared: HUGE },
+] as const;
+const HOSTILE_IMPLS = [
+  { impl: 'node:tls' },
+  { impl: 'rxtls', provider: 'node' },
+  { impl: 'rxtls', provider: 'noble' },
+] as const;
+for (let rep = 1; rep <= cfg.hostileReps; rep++) {
+  log(`hostile peers ${rep}/${cfg.hostileReps}: server CPU per connection (${cfg.concurrentN} concurrent handshakes, 1-byte records)`);
+  // One child per repetition; the implementations of a scenario run one after the other in it, so their ratios
+  // share conditions. The hostile-record loads are measured with the node:crypto provider only (no handshake
+  // completes, so the provider hardly matters).
+  const specs: Spec[] = HOSTILE_SCENARIOS.flatMap((sc) =>
+    HOSTILE_IMPLS.filter((i) => sc.key === 'concurrent' || i.impl === 'node:tls' || i.provider === 'node').map((i): Spec => ({
+      task: 'serverCpu',
+      args: { ...i, scenario: sc.scenario, n: sc.n, concurrency: sc.concurrency, ...('declared' in sc ? { declared: sc.declared } : {}) },
+    })),
+  );
+  collect(await child(specs, { flags: ['--expose-gc'], timeout: quick ? 90_000 : 600_000 }));
+}
+const hostileOf = (key: string, label: string) =>
+  hostile.filter((h) => h.label === label && (key === 'concurrent' ? h.scenario === 'handshakes' : h.scenario === key));
+/** Median CPU ms per connection over the repetitions. */
+const hostileMs = (key: string, label: string) => median(hostileOf(key, label).map((h) => h.cpuMsPerConn));
+/** Ratio to node:tls within each repetition, median. */
+const hostileRatio = (key: string, label: string) => {
+  const a = hostileOf(key, label);
+  const b = hostileOf(key, 'node:tls');
+  return median(a.map((x, i) => x.cpuMsPerConn / (b[i]?.cpuMsPerConn ?? NaN)).filter(Number.isFinite));
+};
+
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const rssNatural = rssResults.get('natural');
@@ -161,6 +202,8 @@ if (profile) {
     ['handshakes rxtls+node', { task: 'handshakes', args: { impl: 'rxtls', provider: 'node', seconds: quick ? 1 : 4 } }],
     ['handshakes rxtls+noble', { task: 'handshakes', args: { impl: 'rxtls', provider: 'noble', seconds: quick ? 1 : 4 } }],
     ['handshakes node:tls', { task: 'handshakes', args: { impl: 'node:tls', seconds: quick ? 1 : 4 } }],
+    [`server of ${cfg.concurrentN} concurrent handshakes, rxtls+node`, { task: 'serverCpu', args: { impl: 'rxtls', provider: 'node', scenario: 'handshakes', n: cfg.concurrentN, concurrency: cfg.concurrentN } }],
+    [`server of ${cfg.concurrentN} concurrent handshakes, rxtls+noble`, { task: 'serverCpu', args: { impl: 'rxtls', provider: 'noble', scenario: 'handshakes', n: cfg.concurrentN, concurrency: cfg.concurrentN } }],
   ];
   for (const [name, spec] of runs) {
     log(`profile: ${name}`);
@@ -462,6 +505,47 @@ md.push(
   '',
 );
 
+md.push('## 6. Hostile peers: server CPU per connection', '');
+if (hostile.length > 0) {
+  md.push(
+    'The server under test (rxtls `listen()` with a provider, or `node:tls`, both with the ECDSA P-256 chain) runs alone',
+    'in a child process; the clients run in another process (`bench/load.ts`: node:tls clients, or raw sockets), so the',
+    'figure is `process.cpuUsage()` of the server process alone (all its threads, the garbage collector and the',
+    'kernel time of its socket calls included) over the load, divided by the connections. Both servers get the same',
+    `load in the same child one after the other; the ratio is taken within each repetition (median of ${cfg.hostileReps}).`,
+    'Loopback TCP on the shared 2-core machine: the client process competes for the cores, so compare ratios, not',
+    'absolute figures.',
+    '',
+    `- **${cfg.concurrentN} concurrent handshakes**: ${cfg.concurrentN} node:tls clients connect at once (TLS 1.3, X25519, chain verified),`,
+    '  each closes once its first session ticket arrived (the server has processed its Finished).',
+    `- **legal ClientHello in 1-byte records**: a real ClientHello (captured from node:tls, ${hostile.find((h) => h.scenario === 'legal-1byte')?.bytesPerConn ?? '?'} B on the wire`,
+    '  as 1-byte records), sent in one write, 20 connections at a time. rxtls refuses it with unexpected_message once the',
+    '  message exceeds its records-per-message bound (16 + length/32); OpenSSL reassembles it and answers with its flight.',
+    `- **${MAX_OK + 4} B ClientHello in 1-byte records** (the largest both servers accept: rxtls \`maxHandshakeMessage\` 128 KiB,`,
+    '  OpenSSL 131,396 B): filler after a valid header, streamed until the server closes: what a client can make a',
+    '  server read before it is refused.',
+    `- **${HUGE.toLocaleString('en')} B ClientHello in 1-byte records** (${(HUGE * 6 / 1e6).toFixed(1)} MB on the wire): refused by both once the header is read.`,
+    '',
+  );
+  row('load', ...HOSTILE_IMPLS.map((i) => `${'provider' in i ? `rxtls+${i.provider}` : 'node:tls'} ms/conn`), ...HOSTILE_IMPLS.slice(1).map((i) => `rxtls+${'provider' in i ? i.provider : ''} × node:tls`));
+  row('---', ...HOSTILE_IMPLS.map(() => '---:'), ...HOSTILE_IMPLS.slice(1).map(() => '---:'));
+  const labelOf = (i: (typeof HOSTILE_IMPLS)[number]) => ('provider' in i ? `rxtls+${i.provider}` : 'node:tls');
+  const names: Record<string, string> = {
+    concurrent: `${cfg.concurrentN} concurrent handshakes`,
+    'legal-1byte': 'legal ClientHello, 1-byte records',
+    'max-1byte': `${MAX_OK + 4} B ClientHello, 1-byte records`,
+    'huge-1byte': `${HUGE.toLocaleString('en')} B ClientHello, 1-byte records`,
+  };
+  for (const sc of HOSTILE_SCENARIOS) {
+    row(
+      names[sc.key]!,
+      ...HOSTILE_IMPLS.map((i) => f2(hostileMs(sc.key, labelOf(i)))),
+      ...HOSTILE_IMPLS.slice(1).map((i) => f2(hostileRatio(sc.key, labelOf(i)))),
+    );
+  }
+  md.push('');
+} else md.push('The hostile-peer runs failed (see the bench log).', '');
+
 md.push('## Targets', '');
 row('target', 'measured (best)', 'within each repetition (min–max)', 'met');
 row('---', '---:', '---:', '---');
@@ -517,6 +601,13 @@ print(`ratio workers/noble (raw batches, 2 in flight, AES-128-GCM) = ${f2(ratios
 print(
   `rss growth = ${f1(ratios.rss_mib)} MiB raw peak, ${f1(ratios.rss_gc_mib)} MiB sampled after gc() (live arrayBuffers peak ${f1(rssGc?.peakArrayBuffersMiB ?? NaN)} MiB, growth 1st/last quarter ${f1(rssGc?.firstQuarterGrowthMiB ?? NaN)}/${f1(rssGc?.lastQuarterGrowthMiB ?? NaN)} MiB) over ${(rssNatural?.bytes ?? 0) / MiB} MiB`,
 );
+for (const sc of HOSTILE_SCENARIOS) {
+  const ms = (l: string) => f2(hostileMs(sc.key, l));
+  print(
+    `hostile ${sc.key} (n=${sc.n}): server CPU ms/conn node:tls ${ms('node:tls')}, rxtls+node ${ms('rxtls+node')} = ${f2(hostileRatio(sc.key, 'rxtls+node'))}x` +
+      (sc.key === 'concurrent' ? `, rxtls+noble ${ms('rxtls+noble')} = ${f2(hostileRatio(sc.key, 'rxtls+noble'))}x` : ''),
+  );
+}
 print(
-  `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)} rss-gc-mib=${f1(ratios.rss_gc_mib)} rss-node-tls-mib=${f1(rssResults.get('nodetls')?.growthMiB ?? NaN)} workers1/noble=${f2(ratios.workers1_noble)}`,
+  `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)} rss-gc-mib=${f1(ratios.rss_gc_mib)} rss-node-tls-mib=${f1(rssResults.get('nodetls')?.growthMiB ?? NaN)} workers1/noble=${f2(ratios.workers1_noble)} concurrent-cpu-node/tls=${f2(hostileRatio('concurrent', 'rxtls+node'))} concurrent-cpu-noble/tls=${f2(hostileRatio('concurrent', 'rxtls+noble'))}`,
 );

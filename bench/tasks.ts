@@ -776,4 +776,10 @@ function rssChurn(ring: readonly Uint8Array[]): RssRun {
 /** Close what a task may have left running (the worker pool). */
 export async function cleanup(): Promise<void> {
   await workerPool()?.close();
+  await stopLoad();
 }
+
+// ── 6: server CPU per connection under a client load in another process (bench/hostile.ts) ──────────
+import { stopLoad } from './hostile.js';
+export { serverCpu } from './hostile.js';
+export type { ServerCpuResult } from './hostile.js';

@@ -6,7 +6,7 @@
  * are injected through the configuration, like the crypto provider. Both are deterministic functions of the
  * `now` they are given and of the provider's randomness.
  */
-import type { CryptoProvider } from '../crypto/provider.js';
+import type { Aead, CryptoProvider } from '../crypto/provider.js';
 import { hkdfExpandLabel } from '../crypto/keySchedule.js';
 import { DecodeError, Reader } from '../wire/reader.js';
 import { Writer } from '../wire/writer.js';
@@ -105,8 +105,20 @@ export function createTicketer(secret: Uint8Array, opts: { rotateMs?: number; li
   if (secret.length < 16) throw new RangeError('ticketer secret must be at least 16 bytes');
   const rotateMs = opts.rotateMs ?? 3_600_000;
   const lifetime = Math.min(opts.lifetime ?? 7200, MAX_TICKET_LIFETIME, Math.floor(rotateMs / 1000));
-  const keyFor = (p: CryptoProvider, period: number) =>
-    hkdfExpandLabel(p, 'sha256', secret, 'ticket key', u32(period), 32);
+  // The AEAD of each period, per provider: derived once, not for every ticket sealed or opened (two tickets per
+  // handshake by default). At most the current and the previous period are kept.
+  const aeads = new WeakMap<CryptoProvider, Map<number, Aead>>();
+  const keyFor = (p: CryptoProvider, period: number): Aead => {
+    let byPeriod = aeads.get(p);
+    if (!byPeriod) aeads.set(p, (byPeriod = new Map()));
+    let aead = byPeriod.get(period);
+    if (!aead) {
+      aead = p.aead('aes-256-gcm', hkdfExpandLabel(p, 'sha256', secret, 'ticket key', u32(period), 32));
+      for (const old of byPeriod.keys()) if (old < period - 1) byPeriod.delete(old);
+      if (byPeriod.size < 4) byPeriod.set(period, aead);
+    }
+    return aead;
+  };
   return {
     lifetime,
     seal(p, now, st) {
@@ -117,7 +129,7 @@ export function createTicketer(secret: Uint8Array, opts: { rotateMs?: number; li
       w.u32(st.ageAdd >>> 0).u32(st.lifetime).u32(st.maxEarlyData);
       w.vec8(new TextEncoder().encode(st.alpn ?? '')).vec16(new TextEncoder().encode(st.serverName ?? ''));
       const header = concat(u32(period), nonce);
-      const sealed = p.aead('aes-256-gcm', keyFor(p, period)).seal(nonce, header, w.finish());
+      const sealed = keyFor(p, period).seal(nonce, header, w.finish());
       return concat(header, sealed);
     },
     open(p, now, ticket) {
@@ -126,7 +138,7 @@ export function createTicketer(secret: Uint8Array, opts: { rotateMs?: number; li
       const current = Math.floor(now / rotateMs);
       if (period !== current && period !== current - 1) return undefined;
       const header = ticket.subarray(0, 16);
-      const plain = p.aead('aes-256-gcm', keyFor(p, period)).open(ticket.subarray(4, 16), header, ticket.subarray(16));
+      const plain = keyFor(p, period).open(ticket.subarray(4, 16), header, ticket.subarray(16));
       if (!plain) return undefined;
       try {
         const r = new Reader(plain);

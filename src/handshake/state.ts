@@ -5,7 +5,7 @@
  * a working {@link HsState}, and nested values are replaced, never edited. What one call produces is gathered
  * in an {@link HsCx}: the events for the record or packet layer, in order.
  */
-import type { CryptoProvider, GroupName, KeyExchangeKeyPair, SigningKey } from '../crypto/provider.js';
+import type { CryptoProvider, GroupName, HashAlg, Hasher, KeyExchangeKeyPair, SigningKey } from '../crypto/provider.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import { type LabelPrefix, type SuiteParams } from '../crypto/keySchedule.js';
 import type { HandshakeInfo } from '../core/types.js';
@@ -131,6 +131,8 @@ export interface HsState {
   phase: Phase;
   /** Raw handshake messages so far (transcript, RFC 8446 §4.4.1). */
   transcript: readonly Uint8Array[];
+  /** The running hash of a prefix of {@link transcript} (see {@link TranscriptRun}); none before the first hash. */
+  transcriptRun?: TranscriptRun;
   suite?: SuiteParams;
   group?: GroupName;
   secrets: Secrets;
@@ -205,9 +207,40 @@ export interface HsCx {
   out: Uint8Array[];
 }
 
-/** Hash of the transcript so far under the negotiated suite's hash. */
+/**
+ * A running transcript hash: `hasher` has absorbed the first `covered` messages of the transcript, `first` and
+ * `last` being the first and the last of them (by identity, to recognise a transcript that still extends it:
+ * a HelloRetryRequest replaces the transcript, RFC 8446 §4.4.1), and `digest` is its value.
+ *
+ * Ownership rule (the reducer stays pure): a run's `hasher` is never updated once the run is in a state. The
+ * next {@link transcriptHash} clones it and feeds the clone only the messages added since, so every earlier
+ * state keeps a valid run, and each transcript byte is hashed once per handshake instead of once per
+ * transcript hash (about six times; counted in test/handshake/transcript.test.ts).
+ */
+export interface TranscriptRun {
+  readonly alg: HashAlg;
+  readonly hasher: Hasher;
+  readonly covered: number;
+  readonly first: Uint8Array;
+  readonly last: Uint8Array;
+  readonly digest: Uint8Array;
+}
+
+/** Hash of the transcript so far under the negotiated suite's hash (incremental: see {@link TranscriptRun}). */
 export function transcriptHash(cx: HsCx): Uint8Array {
-  return cx.s.config.provider.hash(cx.s.suite!.hash, concatBytes(cx.s.transcript));
+  const s = cx.s;
+  const alg = s.suite!.hash;
+  const t = s.transcript;
+  const run = s.transcriptRun;
+  const extends_ =
+    run !== undefined && run.alg === alg && run.covered <= t.length && t[0] === run.first && t[run.covered - 1] === run.last;
+  if (extends_ && run.covered === t.length) return run.digest.slice();
+  if (t.length === 0) return s.config.provider.hash(alg, new Uint8Array(0));
+  const hasher = extends_ ? run.hasher.clone() : s.config.provider.hasher(alg);
+  for (let i = extends_ ? run.covered : 0; i < t.length; i++) hasher.update(t[i]!);
+  const digest = hasher.digest();
+  s.transcriptRun = { alg, hasher, covered: t.length, first: t[0]!, last: t[t.length - 1]!, digest };
+  return digest.slice();
 }
 
 export function appendTranscript(cx: HsCx, raw: Uint8Array): void {

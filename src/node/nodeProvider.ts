@@ -17,6 +17,7 @@ import {
   createSecretKey,
   diffieHellman,
   randomBytes as nodeRandomBytes,
+  randomFillSync,
   verify as nodeVerify,
   type Hash,
   type KeyObject,
@@ -420,8 +421,26 @@ function verify(scheme: number, spki: Uint8Array, message: Uint8Array, signature
   }
 }
 
+/**
+ * Small random values (a handshake draws five or six: its random, its key share, ticket nonces and age_add)
+ * come out of a pool refilled 4 KiB at a time: one call into OpenSSL's CSPRNG per few hundred of them instead
+ * of one each. Each byte is handed out once, copied into the caller's own array and wiped from the pool.
+ */
+const POOL_SIZE = 4096;
+const POOLED_MAX = 256;
+const pool = new Uint8Array(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+
 function randomBytes(n: number): Uint8Array {
-  return own(nodeRandomBytes(n));
+  if (n > POOLED_MAX) return own(nodeRandomBytes(n));
+  if (poolOffset + n > POOL_SIZE) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const out = pool.slice(poolOffset, poolOffset + n);
+  pool.fill(0, poolOffset, poolOffset + n);
+  poolOffset += n;
+  return out;
 }
 
 function generateKeyPair(group: GroupName): KeyExchangeKeyPair {
