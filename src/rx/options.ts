@@ -40,6 +40,7 @@ export function toClientConfig(options: ClientOptions, host?: string, platform: 
     ...(options.earlyData !== undefined ? { earlyData: true } : {}),
     ...(options.psk !== undefined ? { externalPsk: toExternalPsk(options.psk, 'psk') } : {}),
     ...(options.pskModes !== undefined ? { pskModes: options.pskModes } : {}),
+    ...(options.keyShareCount !== undefined ? { keyShareCount: intIn('keyShareCount', options.keyShareCount, 1, 4)! } : {}),
   };
 }
 

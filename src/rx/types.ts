@@ -146,6 +146,12 @@ export interface ClientOptions extends SecureOptions {
    */
   readonly rejectUnauthorized?: boolean;
   /**
+   * How many of `groups` get a key share in the first ClientHello (default 1, the first; 1..4). With
+   * `groups: 'X25519MLKEM768:X25519'` and 2, a server without the hybrid group answers at once instead of with
+   * a HelloRetryRequest, at the cost of a larger ClientHello.
+   */
+  readonly keyShareCount?: number;
+  /**
    * A session to resume (RFC 8446 §2.2), from {@link TlsConnection.sessions$} or `decodeSession`. Takes
    * precedence over `sessionCache`. Offered only to the same server name, within its lifetime.
    */
