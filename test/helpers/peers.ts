@@ -131,6 +131,7 @@ const packageOf: Record<string, string> = {
   timeout: 'coreutils',
   gtlsserver: 'ngtcp2-server',
   gtlsclient: 'ngtcp2-client',
+  chromium: 'chromium',
 };
 
 /**
