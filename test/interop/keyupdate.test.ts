@@ -9,40 +9,33 @@
  */
 import test from 'ava';
 import {
-  certPath,
-  certText,
+  GNUTLS_TLS13_ONLY,
+  TEST_MS,
+  cliClientArgs,
+  describePair,
   describeRun,
   drive,
   gnutlsCliVsCliServer,
   msgKeyUpdates,
   openConnection,
   opensslCertArgs,
-  requirePeer,
   runCli,
-  sClientArgs,
-  spawnPeer,
+  rxClient,
+  serverPem,
   startListener,
+  startSClient,
   startSServer,
   withTimeout,
 } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
-import { rxClient } from '../helpers/peers.js';
-
-const TEST_MS = 60_000;
-const PEER_MS = 50_000;
-
 
 const occurrences = (text: string, re: RegExp) => [...text.matchAll(new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g'))].length;
 
 test('s_client k and K → rxtls echo server: data flows after each; K is answered with our KeyUpdate', async (t) => {
   t.timeout(TEST_MS);
-  const l = await startListener({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem') }, t);
+  const l = await startListener(serverPem(), t);
   const served = l.accept().then((conn) => drive(conn, { echo: true }));
-  const client = await spawnPeer(requirePeer('openssl'), sClientArgs(l.port, ['-msg']), {
-    readyLine: /Verify return code: 0 \(ok\)/,
-    timeoutMs: PEER_MS,
-    owner: t,
-  });
+  const client = await startSClient(l.port, ['-msg'], { owner: t });
   const KEYUPDATE = /^KEYUPDATE$/gm; // s_client's own note when it sends one
   client.write('hello\n');
   await client.waitForOutput(/^hello$/m);
@@ -68,7 +61,7 @@ test('s_client k and K → rxtls echo server: data flows after each; K is answer
 
 test('s_server K → rxtls client: we answer with our KeyUpdate and data flows both ways', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { timeoutMs: PEER_MS, owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { owner: t });
   const { conn, release } = await openConnection(rxClient(port), t);
   t.teardown(release);
   peer.write('K\n'); // s_server sends KeyUpdate(update_requested) at once …
@@ -89,7 +82,7 @@ test('s_server K → rxtls client: we answer with our KeyUpdate and data flows b
 
 test('rxtls client keyUpdate(true) → s_server: s_server answers with its own KeyUpdate', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { timeoutMs: PEER_MS, owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { owner: t });
   const { conn, release } = await openConnection(rxClient(port), t);
   t.teardown(release);
   conn.keyUpdate(true);
@@ -110,9 +103,9 @@ test('rxtls client keyUpdate(true) → s_server: s_server answers with its own K
 
 test('rxtls CLI client --inline-commands ^rekey^ / ^rekey1^ → s_server -www: updates on the wire, page received', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-www', '-naccept', '1'], { timeoutMs: PEER_MS, owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-www', '-naccept', '1'], { owner: t });
   const r = await runCli(
-    ['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', '--inline-commands'],
+    cliClientArgs(port, ['--inline-commands']),
     // Both updates go before the request: s_server -www answers as soon as it reads the GET line.
     '^rekey^\n^rekey1^\nGET / HTTP/1.0\r\n\r\n',
     { owner: t },
@@ -140,13 +133,13 @@ test('gnutls-cli --inline-commands ^rekey^ / ^rekey1^ → rxtls CLI echo server:
   const r = await gnutlsCliVsCliServer({
     port: PORT,
     serverArgs: ['--echo', '--naccept', '1'],
-    cliArgs: ['--priority', 'NORMAL:-VERS-ALL:+VERS-TLS1.3', '--inline-commands', '-d', '4'],
+    cliArgs: [...GNUTLS_TLS13_ONLY, '--inline-commands', '-d', '4'],
     stdin: 'hello\n^rekey^\nafter rekey\n^rekey1^\nafter rekey1\n',
     timeoutMs: 75_000,
     owner: t,
   });
   const all = r.clientStdout + r.clientStderr;
-  const diag = describeRun('gnutls-cli', { code: r.clientCode, stdout: r.clientStdout, stderr: r.clientStderr.slice(-3000) }) + `\n--- rxtls server\n${r.serverOutput}`;
+  const diag = describePair('gnutls-cli', r, 3000);
   t.is(r.clientCode, 0, diag);
   t.is(occurrences(all, /^- Rekey was completed$/m), 2, diag);
   t.regex(all, /sending key update \(1\)/);

@@ -10,9 +10,8 @@ import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { TlsConnection } from '../../src/rx/types.js';
-import { ca, cert, dec, enc, failure, fixture, key, spy, virtualClock } from './virtual.js';
+import { ca, cert, dec, enc, failure, key, otherCa, spy, virtualClock } from './virtual.js';
 
-const otherCa = fixture('other-ca-cert.pem');
 const echo = (conn: TlsConnection) => conn.send(conn.inbound$.pipe(map((b) => enc(dec(b).toUpperCase()))));
 
 /** Records, at virtual frame `at`, how many actions the scheduler still has queued (timers, deliveries). */

@@ -1,22 +1,17 @@
 /**
  * Shared pieces of the RxJS-layer specs: fixtures, a virtual clock whose epoch lies inside the certificates'
  * validity, a spy on a byte duplex (what goes on the wire, when it is ended or destroyed), and error records
- * that marbles can compare.
+ * that marbles can compare; {@link securePair} sets up a server and a client over one memory pipe.
  */
-import { readFileSync } from 'node:fs';
-import { Subject, of } from 'rxjs';
+import { type Observable, Subject, of, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
+import { secure } from '../../operators/secure.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { MemoryDuplex } from '../../src/rx/duplex.js';
-import type { ByteDuplex } from '../../src/rx/types.js';
+import type { ByteDuplex, ClientOptions, ServerOptions, TlsConnection } from '../../src/rx/types.js';
+import { ca, cert, key } from '../helpers/fixtures.js';
 
-export const fixture = (name: string) => readFileSync(new URL(`../fixtures/certs/${name}`, import.meta.url), 'utf8');
-export const ca = fixture('ca-cert.pem');
-export const cert = fixture('server-ec-chain.pem');
-export const key = fixture('server-ec-key.pem');
-
-export const enc = (s: string) => new TextEncoder().encode(s);
-export const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+export { ca, cert, dec, enc, fixture, key, otherCa } from '../helpers/fixtures.js';
 
 /** Virtual time starting at 2027-01-01 so the fixtures (valid 2026-11-29 .. 2036) verify at `now`. */
 export const EPOCH = Date.UTC(2027, 0, 1);
@@ -65,4 +60,43 @@ export function spy(inner: MemoryDuplex, ts: TestScheduler, from = 1) {
     resume: () => inner.resume(),
   };
   return { duplex, events, inject: (bytes: Uint8Array) => inner.write(bytes) };
+}
+
+/** Both sides of {@link securePair}: cold `secure()` pipelines and, once they connected, the connections. */
+export interface SecurePair {
+  /** The server's `secure()` over its end: subscribe to start it (at most once). */
+  readonly server$: Observable<TlsConnection>;
+  /** The client's `secure()` over its end: subscribe to start it (at most once). */
+  readonly client$: Observable<TlsConnection>;
+  /** The server's connection once its handshake completed (throws before: read it in `defer` or later). */
+  readonly server: TlsConnection;
+  /** The client's connection once its handshake completed (throws before). */
+  readonly client: TlsConnection;
+}
+
+/**
+ * `secure()` on both ends of a memory pipe: the server with the fixture leaf, the client trusting the test CA
+ * and verifying `localhost`, each with extra options. Nothing is subscribed yet.
+ */
+export function securePair(
+  clientEnd: ByteDuplex,
+  serverEnd: ByteDuplex,
+  options: { readonly client?: Partial<ClientOptions>; readonly server?: Partial<ServerOptions> } = {},
+): SecurePair {
+  let server: TlsConnection | undefined;
+  let client: TlsConnection | undefined;
+  const connected = (side: string, conn: TlsConnection | undefined): TlsConnection => {
+    if (!conn) throw new Error(`the ${side} is not connected yet`);
+    return conn;
+  };
+  return {
+    server$: of(serverEnd).pipe(secure({ role: 'server', cert, key, ...options.server }), tap((x) => (server = x))),
+    client$: of(clientEnd).pipe(secure({ role: 'client', ca, servername: 'localhost', ...options.client }), tap((x) => (client = x))),
+    get server() {
+      return connected('server', server);
+    },
+    get client() {
+      return connected('client', client);
+    },
+  };
 }
