@@ -10,7 +10,7 @@ import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { TlsConnection } from '../../src/rx/types.js';
-import { ca, cert, dec, enc, failure, key, otherCa, spy, virtualClock } from './virtual.js';
+import { ca, cert, dec, enc, failure, key, otherCa, securePair, spy, virtualClock } from './virtual.js';
 
 const echo = (conn: TlsConnection) => conn.send(conn.inbound$.pipe(map((b) => enc(dec(b).toUpperCase()))));
 
@@ -54,34 +54,29 @@ test('unsubscribing during the handshake aborts: the transport is destroyed, the
 test('the last user letting go unfinished aborts a connection whose subscriber already left', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    let client!: TlsConnection;
-    const server$ = of(s).pipe(
-      secure({ role: 'server', cert, key }),
+    const pair = securePair(ts);
+    const server$ = pair.server$.pipe(
       switchMap((conn) => conn.inbound$.pipe(map(dec))),
       catchError(failure),
     );
-    of(wire.duplex).pipe(secure({ role: 'client', ca, servername: 'localhost' }), take(1)).subscribe((x) => (client = x));
+    pair.client$.pipe(take(1)).subscribe();
     expectObservable(server$).toBe('-a-b(e|)', { a: 'a', b: 'b', e: { kind: 'unexpectedEof' } });
     // The only user of the connection, a send() of an endless source, is unsubscribed at 4.
-    expectObservable(defer(() => client.send(cold('-a-b----', { a: enc('a'), b: enc('b') }))), '^---!').toBe('----');
-    expectObservable(wire.events).toBe('-w-wd');
+    expectObservable(defer(() => pair.client.send(cold('-a-b----', { a: enc('a'), b: enc('b') }))), '^---!').toBe('----');
+    expectObservable(pair.clientWire.events).toBe('-w-wd');
   });
 });
 
 test('a user that finished does not hold the connection open, nor abort it: the peer can still answer', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    of(s).pipe(secure({ role: 'server', cert, key })).subscribe((x) => (server = x));
-    of(c).pipe(secure({ role: 'client', ca, servername: 'localhost' }), take(1)).subscribe((x) => (client = x));
+    const pair = securePair(ts);
+    pair.server$.subscribe();
+    pair.client$.pipe(take(1)).subscribe();
     // Our send() completes at 1 (close_notify); nobody reads for a while; the server answers at 3, closes at 4.
-    expectObservable(defer(() => client.send(of(enc('q'))))).toBe('|');
-    expectObservable(defer(() => server.send(cold('---x|', { x: enc('x') })))).toBe('----|');
-    expectObservable(timer(6).pipe(switchMap(() => client.inbound$.pipe(map(dec))))).toBe('------(x|)', { x: 'x' });
+    expectObservable(defer(() => pair.client.send(of(enc('q'))))).toBe('|');
+    expectObservable(defer(() => pair.server.send(cold('---x|', { x: enc('x') })))).toBe('----|');
+    expectObservable(timer(6).pipe(switchMap(() => pair.client.inbound$.pipe(map(dec))))).toBe('------(x|)', { x: 'x' });
   });
 });
 
@@ -127,21 +122,15 @@ test('inbound$ has one consumer: a second subscription errors with apiMisuse and
   const ts = virtualClock(t);
   let misuse: unknown;
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    let server!: TlsConnection;
-    of(s).pipe(secure({ role: 'server', cert, key })).subscribe((x) => (server = x));
-    of(c)
-      .pipe(
-        secure({ role: 'client', ca, servername: 'localhost' }),
-        mergeMap((conn) => conn.send(cold('-a--b|', { a: enc('a'), b: enc('b') }))),
-      )
-      .subscribe();
+    const pair = securePair(ts);
+    pair.server$.subscribe();
+    pair.client$.pipe(mergeMap((conn) => conn.send(cold('-a--b|', { a: enc('a'), b: enc('b') })))).subscribe();
     const first = '     -a--b|';
     const second = '    --(m|)';
-    expectObservable(defer(() => server.inbound$.pipe(map(dec)))).toBe(first, { a: 'a', b: 'b' });
+    expectObservable(defer(() => pair.server.inbound$.pipe(map(dec)))).toBe(first, { a: 'a', b: 'b' });
     expectObservable(
       timer(2).pipe(
-        switchMap(() => server.inbound$),
+        switchMap(() => pair.server.inbound$),
         catchError((err: unknown) => ((misuse = err), of('m'))),
       ),
     ).toBe(second);

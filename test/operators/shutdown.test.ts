@@ -17,9 +17,7 @@ test('we close first: our close_notify half-closes, the peer keeps sending, both
   const ts = virtualClock(t);
   const sessionCache = createSessionCache();
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    const pair = securePair(wire.duplex, s, { client: { sessionCache } });
+    const pair = securePair(ts, { client: { sessionCache } });
     const { server$, client$ } = pair;
     const clientOut = cold('   -a-|', bytes);
     const serverOut = cold('   --x---y---|', bytes);
@@ -39,7 +37,7 @@ test('we close first: our close_notify half-closes, the peer keeps sending, both
     expectObservable(defer(() => pair.client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
     expectObservable(timer(4).pipe(switchMap(() => pair.client.shutdown()))).toBe(shutdown, { s: 'sent', c: 'complete' });
     expectObservable(samples.pipe(map(() => flags(pair.client.shutdownState())))).toBe(state, { a: '--', b: 'S-', c: 'SR' });
-    expectObservable(wire.events).toBe(clientWire);
+    expectObservable(pair.clientWire.events).toBe(clientWire);
   });
   // A clean shutdown makes the connection's newest session resumable.
   t.truthy(sessionCache.get('localhost'));
@@ -48,8 +46,7 @@ test('we close first: our close_notify half-closes, the peer keeps sending, both
 test('the peer closes first: inbound$ completes (ZERO_RETURN), our output stays open until we complete it', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const pair = securePair(c, s);
+    const pair = securePair(ts);
     const { server$, client$ } = pair;
     const serverOut = cold('   --x|', bytes);
     const clientOut = cold('   -a---b--|', bytes);
@@ -72,8 +69,7 @@ test('the peer closes first: inbound$ completes (ZERO_RETURN), our output stays 
 test('closeOnPeerClose: the peer closes first and our close_notify answers at once; the send() stops taking chunks', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const pair = securePair(c, s, { client: { closeOnPeerClose: true } });
+    const pair = securePair(ts, { client: { closeOnPeerClose: true } });
     const { server$, client$ } = pair;
     const serverOut = cold('   --x|', bytes);
     const clientOut = cold('   -a---b--|', bytes);
@@ -93,8 +89,7 @@ test('closeOnPeerClose: the peer closes first and our close_notify answers at on
 test('both close at once: the close_notify alerts cross in flight and both shutdowns complete on arrival', (t) => {
   const ts = virtualClock(t);
   ts.run(({ hot, expectObservable }) => {
-    const [c, s] = memoryDuplexPair({ scheduler: ts, latency: 5 });
-    const pair = securePair(c, s, { client: { scheduler: ts }, server: { scheduler: ts } });
+    const pair = securePair(ts, { latency: 5, client: { scheduler: ts }, server: { scheduler: ts } });
     const { server$, client$ } = pair;
     const bothOut = hot<Uint8Array>('50ms |');
     const sendDone = '         50ms |';
@@ -115,13 +110,11 @@ test('both close at once: the close_notify alerts cross in flight and both shutd
 test('transport EOF without close_notify errors inbound$ with unexpectedEof (truncation); the transport is destroyed', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    const pair = securePair(wire.duplex, s);
+    const pair = securePair(ts);
     // The server sees the client's transport destroyed at 3 without close_notify: a truncation too.
     pair.server$.subscribe({ error: () => undefined });
     const client$ = pair.client$.pipe(map(() => 'c'), catchError(failure));
-    cold('---k').subscribe(() => s.end()); // the server's transport half-closes, no close_notify
+    cold('---k').subscribe(() => pair.serverEnd.end()); // the server's transport half-closes, no close_notify
     const serverOut = cold('   -x', bytes);
     const clientInbound = '    -x-(e|)';
     const clientConnection = ' c--(e|)';
@@ -136,7 +129,7 @@ test('transport EOF without close_notify errors inbound$ with unexpectedEof (tru
     expectObservable(timer(5).pipe(switchMap(() => pair.client.shutdown()), catchError(failure))).toBe('-----(m|)', {
       m: { kind: 'apiMisuse' },
     });
-    expectObservable(wire.events).toBe('---d');
+    expectObservable(pair.clientWire.events).toBe('---d');
   });
 });
 
@@ -144,12 +137,10 @@ test('ignoreUnexpectedEof: EOF without close_notify completes inbound$; not resu
   const ts = virtualClock(t);
   const sessionCache = createSessionCache();
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    const pair = securePair(wire.duplex, s, { client: { ignoreUnexpectedEof: true, sessionCache } });
+    const pair = securePair(ts, { client: { ignoreUnexpectedEof: true, sessionCache } });
     pair.server$.subscribe();
     const client$ = pair.client$.pipe(map(() => 'c'));
-    cold('---k').subscribe(() => s.end());
+    cold('---k').subscribe(() => pair.serverEnd.end());
     const serverOut = cold('   -x', bytes);
     const clientOut = cold<Uint8Array>('   -----|');
     const clientInbound = '    -x-|';                // SSL_OP_IGNORE_UNEXPECTED_EOF: a clean end of input
@@ -160,7 +151,7 @@ test('ignoreUnexpectedEof: EOF without close_notify completes inbound$; not resu
     expectObservable(defer(() => pair.client.send(clientOut))).toBe('-----|');
     expectObservable(defer(() => pair.client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
     expectObservable(timer(4).pipe(map(() => flags(pair.client.shutdownState())))).toBe('----(a|)', { a: '-R' });
-    expectObservable(wire.events).toBe(clientWire);
+    expectObservable(pair.clientWire.events).toBe(clientWire);
   });
   // The server's tickets arrived, but no close_notify did: nothing was cached (OpenSSL behaviour).
   t.is(sessionCache.get('localhost'), undefined);
@@ -169,9 +160,7 @@ test('ignoreUnexpectedEof: EOF without close_notify completes inbound$; not resu
 test('quietShutdown: nothing is sent, shutdown() reports complete at once, the peer sees a truncation', (t) => {
   const ts = virtualClock(t);
   ts.run(({ expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    const pair = securePair(wire.duplex, s, { client: { quietShutdown: true } });
+    const pair = securePair(ts, { client: { quietShutdown: true } });
     const server$ = pair.server$.pipe(
       switchMap((conn) => conn.inbound$),
       catchError(failure),
@@ -185,29 +174,26 @@ test('quietShutdown: nothing is sent, shutdown() reports complete at once, the p
     expectObservable(server$).toBe(serverInbound, { e: { kind: 'unexpectedEof' } });
     expectObservable(timer(3).pipe(switchMap(() => pair.client.shutdown()))).toBe(shutdown, { c: 'complete' });
     expectObservable(timer(4).pipe(map(() => flags(pair.client.shutdownState())))).toBe('----(a|)', { a: 'SR' });
-    expectObservable(wire.events).toBe(clientWire);
+    expectObservable(pair.clientWire.events).toBe(clientWire);
   });
 });
 
 test('after a fatal alert shutdown() errors with apiMisuse at once and nothing more goes on the wire', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const clientWire = spy(c, ts);
-    const serverWire = spy(s, ts);
-    const pair = securePair(clientWire.duplex, serverWire.duplex);
+    const pair = securePair(ts);
     const server$ = pair.server$.pipe(map(() => 'c'), catchError(failure));
     const client$ = pair.client$.pipe(map(() => 'c'), catchError(failure));
     // A forged application-data record: the server fails to authenticate it and sends bad_record_mac.
     const forged = Uint8Array.of(23, 3, 3, 0, 20, ...new Uint8Array(20));
-    cold('--k').subscribe(() => clientWire.inject(forged));
+    cold('--k').subscribe(() => pair.clientWire.inject(forged));
     const misuse = { m: { kind: 'apiMisuse' } };
     expectObservable(server$).toBe('c-(e|)', { c: 'c', e: { kind: 'peerMisbehaved' } });
     expectObservable(client$).toBe('c-(e|)', { c: 'c', e: { kind: 'alertReceived' } });
     expectObservable(timer(4).pipe(switchMap(() => pair.server.shutdown()), catchError(failure))).toBe('----(m|)', misuse);
     expectObservable(timer(4).pipe(switchMap(() => pair.client.shutdown()), catchError(failure))).toBe('----(m|)', misuse);
-    expectObservable(serverWire.events).toBe('--(wd)'); // the alert, then destroyed; nothing at 4
-    expectObservable(clientWire.events).toBe('--d');
+    expectObservable(pair.serverWire.events).toBe('--(wd)'); // the alert, then destroyed; nothing at 4
+    expectObservable(pair.clientWire.events).toBe('--d');
   });
 });
 
@@ -237,8 +223,7 @@ test('unsubscribing mid-transfer is an abortive close: no close_notify, transpor
 test("shutdown() reports progress: 'sent' when our close_notify is out, 'complete' when the peer's arrives", (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const pair = securePair(c, s);
+    const pair = securePair(ts);
     pair.server$.subscribe();
     pair.client$.subscribe();
     const clientOut = cold('   -a--b--|', bytes);
@@ -258,9 +243,7 @@ test("shutdown() reports progress: 'sent' when our close_notify is out, 'complet
 test('unidirectional shutdown: close_notify sent and the transport ended at once, without waiting for the peer', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    const pair = securePair(wire.duplex, s);
+    const pair = securePair(ts);
     const server$ = pair.server$.pipe(map(() => 'c'));
     const client$ = pair.client$.pipe(map(() => 'c'));
     const clientOut = cold('   -a------', bytes);
@@ -276,6 +259,6 @@ test('unidirectional shutdown: close_notify sent and the transport ended at once
     expectObservable(defer(() => pair.server.send(serverOut))).toBe('----|');
     expectObservable(timer(2).pipe(switchMap(() => pair.client.shutdown({ unidirectional: true })))).toBe(shutdown, { s: 'sent' });
     expectObservable(defer(() => pair.server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
-    expectObservable(wire.events).toBe(clientWire);
+    expectObservable(pair.clientWire.events).toBe(clientWire);
   });
 });

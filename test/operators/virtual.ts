@@ -7,7 +7,7 @@ import { type Observable, Subject, of, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { secure } from '../../operators/secure.js';
 import { TlsError } from '../../src/core/errors.js';
-import type { MemoryDuplex } from '../../src/rx/duplex.js';
+import { type MemoryDuplex, memoryDuplexPair } from '../../src/rx/duplex.js';
 import type { ByteDuplex, ClientOptions, ServerOptions, TlsConnection } from '../../src/rx/types.js';
 import { ca, cert, key } from '../helpers/fixtures.js';
 
@@ -32,11 +32,21 @@ export const failure = (err: unknown) => {
 /** `SSL_get_shutdown` as two letters: S (sent) R (received), `-` when not. */
 export const flags = (sh: { sent: boolean; received: boolean }) => `${sh.sent ? 'S' : '-'}${sh.received ? 'R' : '-'}`;
 
+/** A byte duplex under observation: see {@link spy}. */
+export interface Spy {
+  /** The wrapped duplex, to hand to `secure()`. */
+  readonly duplex: ByteDuplex;
+  /** `w` per write, `e` at end, `d` at destroy. */
+  readonly events: Subject<string>;
+  /** Write raw bytes to the peer, bypassing TLS. */
+  inject(bytes: Uint8Array): boolean;
+}
+
 /**
  * Wraps a duplex and reports, from virtual frame `from` on, each write (`w`), `end` (`e`) and `destroy` (`d`)
  * on `events`. `inject` writes raw bytes to the peer, bypassing TLS.
  */
-export function spy(inner: MemoryDuplex, ts: TestScheduler, from = 1) {
+export function spy(inner: MemoryDuplex, ts: TestScheduler, from = 1): Spy {
   const events = new Subject<string>();
   const report = (e: string) => {
     if (ts.now() - EPOCH >= from) events.next(e);
@@ -72,17 +82,30 @@ export interface SecurePair {
   readonly server: TlsConnection;
   /** The client's connection once its handshake completed (throws before). */
   readonly client: TlsConnection;
+  /** What the client puts on the wire, from frame 1 on (see {@link spy}). */
+  readonly clientWire: Spy;
+  /** What the server puts on the wire, from frame 1 on. */
+  readonly serverWire: Spy;
+  /** The server's end of the pipe itself (to end it without close_notify). */
+  readonly serverEnd: MemoryDuplex;
+}
+
+/** Options of {@link securePair}: extra `secure()` options per side, and a pipe latency (ms, on `ts`). */
+export interface SecurePairOptions {
+  readonly client?: Partial<ClientOptions>;
+  readonly server?: Partial<ServerOptions>;
+  readonly latency?: number;
 }
 
 /**
- * `secure()` on both ends of a memory pipe: the server with the fixture leaf, the client trusting the test CA
- * and verifying `localhost`, each with extra options. Nothing is subscribed yet.
+ * `secure()` on both ends of a fresh memory pipe (each end behind a {@link spy}): the server with the fixture
+ * leaf, the client trusting the test CA and verifying `localhost`, each with extra options. Nothing is
+ * subscribed yet.
  */
-export function securePair(
-  clientEnd: ByteDuplex,
-  serverEnd: ByteDuplex,
-  options: { readonly client?: Partial<ClientOptions>; readonly server?: Partial<ServerOptions> } = {},
-): SecurePair {
+export function securePair(ts: TestScheduler, options: SecurePairOptions = {}): SecurePair {
+  const [clientEnd, serverEnd] = options.latency === undefined ? memoryDuplexPair() : memoryDuplexPair({ scheduler: ts, latency: options.latency });
+  const clientWire = spy(clientEnd, ts);
+  const serverWire = spy(serverEnd, ts);
   let server: TlsConnection | undefined;
   let client: TlsConnection | undefined;
   const connected = (side: string, conn: TlsConnection | undefined): TlsConnection => {
@@ -90,13 +113,16 @@ export function securePair(
     return conn;
   };
   return {
-    server$: of(serverEnd).pipe(secure({ role: 'server', cert, key, ...options.server }), tap((x) => (server = x))),
-    client$: of(clientEnd).pipe(secure({ role: 'client', ca, servername: 'localhost', ...options.client }), tap((x) => (client = x))),
+    server$: of(serverWire.duplex).pipe(secure({ role: 'server', cert, key, ...options.server }), tap((x) => (server = x))),
+    client$: of(clientWire.duplex).pipe(secure({ role: 'client', ca, servername: 'localhost', ...options.client }), tap((x) => (client = x))),
     get server() {
       return connected('server', server);
     },
     get client() {
       return connected('client', client);
     },
+    clientWire,
+    serverWire,
+    serverEnd,
   };
 }
