@@ -509,10 +509,13 @@ exit $rc
   }
 }
 
+/** The port the interop tests use inside a private network namespace (nothing else listens there). */
+export const NETNS_PORT = 5556;
+
 /** Options of {@link gnutlsCliVsCliServer}. */
 export interface GnutlsCliPairOptions {
-  /** Port inside the private namespace. */
-  readonly port: number;
+  /** Port inside the private namespace (default {@link NETNS_PORT}). */
+  readonly port?: number;
   /** Server certificate kind (default `ec`). */
   readonly cert?: 'ec' | 'ed' | 'rsa';
   /** `rxtls server` flags after the port and credentials (`--www`, `--echo`, `--naccept`, …). */
@@ -530,21 +533,22 @@ export interface GnutlsCliPairOptions {
  */
 export function gnutlsCliVsCliServer(o: GnutlsCliPairOptions): Promise<NetnsPairResult> {
   const cert = o.cert ?? 'ec';
+  const port = o.port ?? NETNS_PORT;
   return netnsPair({
     server: [
       ...cliCommand(),
       'server',
       '--port',
-      String(o.port),
+      String(port),
       '--cert',
       certPath(`server-${cert}-chain.pem`),
       '--key',
       certPath(`server-${cert}-key.pem`),
       ...o.serverArgs,
     ],
-    port: o.port,
+    port,
     serverReadyLine: 'ACCEPT 127.0.0.1:',
-    client: [requirePeer('gnutls-cli'), '-p', String(o.port), '127.0.0.1', '--x509cafile', certPath('ca-cert.pem'), '--verify-hostname', 'localhost', ...o.cliArgs],
+    client: [requirePeer('gnutls-cli'), '-p', String(port), '127.0.0.1', '--x509cafile', certPath('ca-cert.pem'), '--verify-hostname', 'localhost', ...o.cliArgs],
     clientStdin: o.stdin,
     timeoutMs: o.timeoutMs,
     ...(o.owner ? { owner: o.owner } : {}),

@@ -129,9 +129,7 @@ test('rxtls CLI client --inline-commands ^rekey^ / ^rekey1^ → s_server -www: u
 
 test('gnutls-cli --inline-commands ^rekey^ / ^rekey1^ → rxtls CLI echo server: Rekey was completed', async (t) => {
   t.timeout(110_000);
-  const PORT = 5556; // private namespace
   const r = await gnutlsCliVsCliServer({
-    port: PORT,
     serverArgs: ['--echo', '--naccept', '1'],
     cliArgs: [...GNUTLS_TLS13_ONLY, '--inline-commands', '-d', '4'],
     stdin: 'hello\n^rekey^\nafter rekey\n^rekey1^\nafter rekey1\n',

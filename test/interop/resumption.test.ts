@@ -165,9 +165,7 @@ test('node:tls client (session event, then session option) → rxtls server: isS
 
 test('gnutls-cli -r → rxtls CLI server: *** This is a resumed session', async (t) => {
   t.timeout(110_000);
-  const PORT = 5556; // private namespace
   const r = await gnutlsCliVsCliServer({
-    port: PORT,
     serverArgs: ['--www', '--naccept', '2'],
     cliArgs: [...GNUTLS_TLS13_ONLY, '-r'],
     stdin: GET,

@@ -12,6 +12,7 @@ import {
   pskBindersLength,
 } from '../../src/wire/tls/handshake.js';
 import type { ClientHello, HandshakeMessage } from '../../src/wire/tls/messages.js';
+import { concatBytes } from '../vectors/hex.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -91,15 +92,6 @@ const RFC8448_GROUPS = [0x001d, 0x0017, 0x0018, 0x0019, 0x0100, 0x0101, 0x0102, 
 /** One extension: type, then its data with a u16 length. */
 const ext = (type: number, data: Uint8Array | number[] = []): Uint8Array =>
   encodeWith((w) => w.u16(type).vec16(Uint8Array.from(data)));
-const concat = (...parts: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
 const u16s = (...v: number[]): number[] => v.flatMap((x) => [x >> 8, x & 0xff]);
 /** `vec16` of u16 values, as extension data. */
 const list16 = (...v: number[]): number[] => [...u16s(v.length * 2), ...u16s(...v)];
@@ -111,14 +103,14 @@ const SERVER_SUPPORTED_VERSION_13 = ext(X.supported_versions, u16s(0x0304));
 const clientHelloBody = (...exts: Uint8Array[]): Uint8Array =>
   encodeWith((w) => {
     w.u16(0x0303).bytes(new Uint8Array(32)).vec8(new Uint8Array(0)).vec16(Uint8Array.of(0x13, 0x01)).vec8(Uint8Array.of(0));
-    w.vec16(concat(...exts));
+    w.vec16(concatBytes(...exts));
   });
 const serverHelloBody = (random: Uint8Array, ...exts: Uint8Array[]): Uint8Array =>
   encodeWith((w) => {
     w.u16(0x0303).bytes(random).vec8(new Uint8Array(0)).u16(0x1301).u8(0);
-    w.vec16(concat(...exts));
+    w.vec16(concatBytes(...exts));
   });
-const extensionsBody = (...exts: Uint8Array[]): Uint8Array => encodeWith((w) => w.vec16(concat(...exts)));
+const extensionsBody = (...exts: Uint8Array[]): Uint8Array => encodeWith((w) => w.vec16(concatBytes(...exts)));
 
 function throwsAlert(t: ExecutionContext, f: () => unknown, alert: number): void {
   const err = t.throws(f, { instanceOf: DecodeError });
@@ -265,7 +257,7 @@ test('a duplicated extension is illegal_parameter (RFC 8446 §4.2)', (t) => {
   throwsAlert(t, () => decodeHandshakeBody(HandshakeType.encrypted_extensions, extensionsBody(ext(0x1234), ext(0x1234))), 47);
   const cert = encodeWith((w) => {
     w.vec8(new Uint8Array(0));
-    w.vec24((w) => w.vec24(Uint8Array.of(0x30)).vec16(concat(ext(X.status_request, [1]), ext(X.status_request, [1]))));
+    w.vec24((w) => w.vec24(Uint8Array.of(0x30)).vec16(concatBytes(ext(X.status_request, [1]), ext(X.status_request, [1]))));
   });
   throwsAlert(t, () => decodeHandshakeBody(HandshakeType.certificate, cert), 47);
 });
@@ -285,7 +277,7 @@ test('an extension in a message the RFC 8446 §4.2 table does not allow is illeg
   );
   throwsAlert(t, () => decodeHandshakeBody(HandshakeType.encrypted_extensions, extensionsBody(ext(X.key_share, [0, 0x1d, 0, 1, 9]))), 47);
   throwsAlert(t, () => decodeHandshakeBody(HandshakeType.encrypted_extensions, extensionsBody(ext(X.padding, [0]))), 47);
-  const crBody = encodeWith((w) => w.vec8(new Uint8Array(0)).vec16(concat(ext(X.signature_algorithms, list16(0x0804)), ext(X.early_data))));
+  const crBody = encodeWith((w) => w.vec8(new Uint8Array(0)).vec16(concatBytes(ext(X.signature_algorithms, list16(0x0804)), ext(X.early_data))));
   throwsAlert(t, () => decodeHandshakeBody(HandshakeType.certificate_request, crBody), 47);
   const nstBody = encodeWith((w) => w.u32(1).u32(2).vec8(new Uint8Array(0)).vec16(Uint8Array.of(1)).vec16(SUPPORTED_VERSIONS_13));
   throwsAlert(t, () => decodeHandshakeBody(HandshakeType.new_session_ticket, nstBody), 47);
@@ -462,7 +454,7 @@ test('other messages: CertificateRequest needs signature_algorithms, KeyUpdate i
   throwsAlert(t, () => decodeHandshakeBody(HandshakeType.certificate_request, crNoSig), 109);
   const cr = decodeHandshakeBody(
     HandshakeType.certificate_request,
-    encodeWith((w) => w.vec8(Uint8Array.of(1)).vec16(concat(ext(X.certificate_authorities, [0, 4, 0, 2, 0x30, 0]), ext(X.signature_algorithms, list16(0x0807, 0x0403))))),
+    encodeWith((w) => w.vec8(Uint8Array.of(1)).vec16(concatBytes(ext(X.certificate_authorities, [0, 4, 0, 2, 0x30, 0]), ext(X.signature_algorithms, list16(0x0807, 0x0403))))),
   );
   if (cr.type !== 'certificate_request') return t.fail(cr.type);
   t.deepEqual(cr.body.signatureAlgorithms, [0x0807, 0x0403]);
