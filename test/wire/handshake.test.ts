@@ -11,7 +11,7 @@ import {
   extensionAllowedIn,
   pskBindersLength,
 } from '../../src/wire/tls/handshake.js';
-import type { ClientHello, HandshakeMessage } from '../../src/wire/tls/messages.js';
+import type { ClientHello, HandshakeMessage, ServerHelloExtensions } from '../../src/wire/tls/messages.js';
 import { concatBytes } from '../vectors/hex.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -132,82 +132,92 @@ const baseHello = (extra: Partial<ClientHello['extensions']> = {}): ClientHello 
   },
 });
 
+/**
+ * Decode `bytes` as one handshake message of `type` (the test fails otherwise), let `check` look at it, then
+ * check that it re-encodes to `bytes` byte for byte.
+ */
+function roundTrip<K extends HandshakeMessage['type']>(
+  t: ExecutionContext,
+  bytes: Uint8Array,
+  type: K,
+  check: (msg: Extract<HandshakeMessage, { type: K }>) => void,
+): void {
+  const msg = decodeHandshakeBytes(bytes);
+  if (msg.type !== type) return void t.fail(msg.type);
+  check(msg as Extract<HandshakeMessage, { type: K }>);
+  t.is(toHex(encodeHandshakeBytes(msg)), toHex(bytes));
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // RFC 8448 vectors
 
 test('RFC 8448 §3: ClientHello decodes to its fields and re-encodes byte for byte', (t) => {
-  const msg = decodeHandshakeBytes(RFC8448_S3_CLIENT_HELLO);
-  if (msg.type !== 'client_hello') return t.fail(msg.type);
-  const ch = msg.body;
-  t.is(ch.legacyVersion, 0x0303);
-  t.is(toHex(ch.random), 'cb34ecb1e78163ba1c38c6dacb196a6dffa21a8d9912ec18a2ef6283024dece7');
-  t.is(ch.legacySessionId.length, 0);
-  t.deepEqual(ch.cipherSuites, [0x1301, 0x1303, 0x1302]);
-  t.deepEqual([...ch.legacyCompressionMethods], [0]);
-  const e = ch.extensions;
-  t.is(e.serverName, 'server');
-  t.deepEqual(e.supportedGroups, RFC8448_GROUPS);
-  t.is(e.keyShares?.length, 1);
-  t.is(e.keyShares?.[0]?.group, 0x001d);
-  t.is(toHex(e.keyShares![0]!.keyExchange), '99381de560e4bd43d23d8e435a7dbafeb3c06e51c13cae4d5413691e529aaf2c');
-  t.deepEqual(e.supportedVersions, [0x0304]);
-  t.deepEqual(e.signatureAlgorithms, RFC8448_SIGNATURE_ALGORITHMS);
-  t.deepEqual(e.pskKeyExchangeModes, [1]);
-  t.is(e.recordSizeLimit, 0x4001);
-  t.is(e.preSharedKey, undefined);
-  t.is(e.earlyData, undefined);
-  // renegotiation_info (empty RenegotiationInfo) and session_ticket are TLS 1.2 extensions: kept opaque.
-  t.deepEqual(
-    e.unknown.map((u) => [u.type, toHex(u.data)]),
-    [
-      [X.renegotiation_info, '00'],
-      [X.session_ticket, ''],
-    ],
-  );
-  t.deepEqual(e.order, [0, 0xff01, 10, 35, 51, 43, 13, 45, 28]);
-  t.is(toHex(encodeHandshakeBytes(msg)), toHex(RFC8448_S3_CLIENT_HELLO));
+  roundTrip(t, RFC8448_S3_CLIENT_HELLO, 'client_hello', ({ body: ch }) => {
+    t.is(ch.legacyVersion, 0x0303);
+    t.is(toHex(ch.random), 'cb34ecb1e78163ba1c38c6dacb196a6dffa21a8d9912ec18a2ef6283024dece7');
+    t.is(ch.legacySessionId.length, 0);
+    t.deepEqual(ch.cipherSuites, [0x1301, 0x1303, 0x1302]);
+    t.deepEqual([...ch.legacyCompressionMethods], [0]);
+    const e = ch.extensions;
+    t.is(e.serverName, 'server');
+    t.deepEqual(e.supportedGroups, RFC8448_GROUPS);
+    t.is(e.keyShares?.length, 1);
+    t.is(e.keyShares?.[0]?.group, 0x001d);
+    t.is(toHex(e.keyShares![0]!.keyExchange), '99381de560e4bd43d23d8e435a7dbafeb3c06e51c13cae4d5413691e529aaf2c');
+    t.deepEqual(e.supportedVersions, [0x0304]);
+    t.deepEqual(e.signatureAlgorithms, RFC8448_SIGNATURE_ALGORITHMS);
+    t.deepEqual(e.pskKeyExchangeModes, [1]);
+    t.is(e.recordSizeLimit, 0x4001);
+    t.is(e.preSharedKey, undefined);
+    t.is(e.earlyData, undefined);
+    // renegotiation_info (empty RenegotiationInfo) and session_ticket are TLS 1.2 extensions: kept opaque.
+    t.deepEqual(
+      e.unknown.map((u) => [u.type, toHex(u.data)]),
+      [
+        [X.renegotiation_info, '00'],
+        [X.session_ticket, ''],
+      ],
+    );
+    t.deepEqual(e.order, [0, 0xff01, 10, 35, 51, 43, 13, 45, 28]);
+  });
 });
 
 test('RFC 8448 §3: ServerHello decodes to its fields and re-encodes byte for byte', (t) => {
-  const msg = decodeHandshakeBytes(RFC8448_S3_SERVER_HELLO);
-  if (msg.type !== 'server_hello') return t.fail(msg.type);
-  const sh = msg.body;
-  t.is(sh.legacyVersion, 0x0303);
-  t.is(toHex(sh.random), 'a6af06a4121860dc5e6e60249cd34c95930c8ac5cb1434dac155772ed3e26928');
-  t.is(sh.legacySessionIdEcho.length, 0);
-  t.is(sh.cipherSuite, 0x1301);
-  t.is(sh.legacyCompressionMethod, 0);
-  t.is(sh.extensions.supportedVersion, 0x0304);
-  t.is(sh.extensions.keyShare?.group, 0x001d);
-  t.is(toHex(sh.extensions.keyShare!.keyExchange), 'c9828876112095fe66762bdbf7c672e156d6cc253b833df1dd69b1b04e751f0f');
-  t.is(sh.extensions.selectedGroup, undefined);
-  t.is(sh.extensions.preSharedKey, undefined);
-  t.deepEqual(sh.extensions.unknown, []);
-  t.deepEqual(sh.extensions.order, [X.key_share, X.supported_versions]);
-  t.is(toHex(encodeHandshakeBytes(msg)), toHex(RFC8448_S3_SERVER_HELLO));
+  roundTrip(t, RFC8448_S3_SERVER_HELLO, 'server_hello', ({ body: sh }) => {
+    t.is(sh.legacyVersion, 0x0303);
+    t.is(toHex(sh.random), 'a6af06a4121860dc5e6e60249cd34c95930c8ac5cb1434dac155772ed3e26928');
+    t.is(sh.legacySessionIdEcho.length, 0);
+    t.is(sh.cipherSuite, 0x1301);
+    t.is(sh.legacyCompressionMethod, 0);
+    t.is(sh.extensions.supportedVersion, 0x0304);
+    t.is(sh.extensions.keyShare?.group, 0x001d);
+    t.is(toHex(sh.extensions.keyShare!.keyExchange), 'c9828876112095fe66762bdbf7c672e156d6cc253b833df1dd69b1b04e751f0f');
+    t.is(sh.extensions.selectedGroup, undefined);
+    t.is(sh.extensions.preSharedKey, undefined);
+    t.deepEqual(sh.extensions.unknown, []);
+    t.deepEqual(sh.extensions.order, [X.key_share, X.supported_versions]);
+  });
 });
 
 test('RFC 8448 §3: EncryptedExtensions (groups, record_size_limit, empty server_name ack)', (t) => {
-  const msg = decodeHandshakeBytes(RFC8448_S3_ENCRYPTED_EXTENSIONS);
-  if (msg.type !== 'encrypted_extensions') return t.fail(msg.type);
-  t.deepEqual(msg.body.supportedGroups, RFC8448_GROUPS);
-  t.is(msg.body.recordSizeLimit, 0x4001);
-  t.is(msg.body.serverNameAck, true);
-  t.is(msg.body.alpn, undefined);
-  t.deepEqual(msg.body.order, [X.supported_groups, X.record_size_limit, X.server_name]);
-  t.is(toHex(encodeHandshakeBytes(msg)), toHex(RFC8448_S3_ENCRYPTED_EXTENSIONS));
+  roundTrip(t, RFC8448_S3_ENCRYPTED_EXTENSIONS, 'encrypted_extensions', (msg) => {
+    t.deepEqual(msg.body.supportedGroups, RFC8448_GROUPS);
+    t.is(msg.body.recordSizeLimit, 0x4001);
+    t.is(msg.body.serverNameAck, true);
+    t.is(msg.body.alpn, undefined);
+    t.deepEqual(msg.body.order, [X.supported_groups, X.record_size_limit, X.server_name]);
+  });
 });
 
 test('RFC 8448 §3: NewSessionTicket with early_data max_early_data_size 1024', (t) => {
-  const msg = decodeHandshakeBytes(RFC8448_S3_NEW_SESSION_TICKET);
-  if (msg.type !== 'new_session_ticket') return t.fail(msg.type);
-  t.is(msg.body.lifetime, 30);
-  t.is(msg.body.ageAdd, 0xfad6aac5);
-  t.is(toHex(msg.body.nonce), '0000');
-  t.is(msg.body.ticket.length, 178);
-  t.is(msg.body.maxEarlyDataSize, 1024);
-  t.deepEqual(msg.body.unknown, []);
-  t.is(toHex(encodeHandshakeBytes(msg)), toHex(RFC8448_S3_NEW_SESSION_TICKET));
+  roundTrip(t, RFC8448_S3_NEW_SESSION_TICKET, 'new_session_ticket', (msg) => {
+    t.is(msg.body.lifetime, 30);
+    t.is(msg.body.ageAdd, 0xfad6aac5);
+    t.is(toHex(msg.body.nonce), '0000');
+    t.is(msg.body.ticket.length, 178);
+    t.is(msg.body.maxEarlyDataSize, 1024);
+    t.deepEqual(msg.body.unknown, []);
+  });
 });
 
 test('RFC 8448 §4: resumed ClientHello with PSK; binders are the last pskBindersLength bytes', (t) => {
@@ -233,18 +243,16 @@ test('RFC 8448 §4: resumed ClientHello with PSK; binders are the last pskBinder
 });
 
 test('RFC 8448 §5: HelloRetryRequest decodes key_share as selectedGroup, with cookie', (t) => {
-  const msg = decodeHandshakeBytes(RFC8448_S5_HELLO_RETRY_REQUEST);
-  if (msg.type !== 'server_hello') return t.fail(msg.type);
-  const hrr = msg.body;
-  t.deepEqual([...hrr.random], [...HRR_RANDOM]);
-  t.is(hrr.cipherSuite, 0x1301);
-  t.is(hrr.extensions.selectedGroup, 0x0017);
-  t.is(hrr.extensions.keyShare, undefined);
-  t.is(hrr.extensions.cookie?.length, 114);
-  t.is(toHex(hrr.extensions.cookie!.subarray(0, 4)), '71dcd04b');
-  t.is(hrr.extensions.supportedVersion, 0x0304);
-  t.deepEqual(hrr.extensions.order, [X.key_share, X.cookie, X.supported_versions]);
-  t.is(toHex(encodeHandshakeBytes(msg)), toHex(RFC8448_S5_HELLO_RETRY_REQUEST));
+  roundTrip(t, RFC8448_S5_HELLO_RETRY_REQUEST, 'server_hello', ({ body: hrr }) => {
+    t.deepEqual([...hrr.random], [...HRR_RANDOM]);
+    t.is(hrr.cipherSuite, 0x1301);
+    t.is(hrr.extensions.selectedGroup, 0x0017);
+    t.is(hrr.extensions.keyShare, undefined);
+    t.is(hrr.extensions.cookie?.length, 114);
+    t.is(toHex(hrr.extensions.cookie!.subarray(0, 4)), '71dcd04b');
+    t.is(hrr.extensions.supportedVersion, 0x0304);
+    t.deepEqual(hrr.extensions.order, [X.key_share, X.cookie, X.supported_versions]);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -422,31 +430,16 @@ test('HelloRetryRequest: key_share is a bare NamedGroup; ServerHello key_share i
     () => decodeHandshakeBody(HandshakeType.server_hello, serverHelloBody(new Uint8Array(32), SERVER_SUPPORTED_VERSION_13, ext(X.key_share, u16s(0x1d)))),
     50,
   );
-  const encoded = encodeHandshakeBytes({
+  /** A HelloRetryRequest (TLS_AES_256_GCM_SHA384, empty session id) with `extensions`. */
+  const retryRequest = (extensions: ServerHelloExtensions): HandshakeMessage => ({
     type: 'server_hello',
-    body: {
-      random: HRR_RANDOM,
-      legacySessionIdEcho: new Uint8Array(0),
-      cipherSuite: 0x1302,
-      legacyCompressionMethod: 0,
-      extensions: { supportedVersion: 0x0304, selectedGroup: 0x17, cookie: Uint8Array.of(1, 2), unknown: [], order: [] },
-    },
+    body: { random: HRR_RANDOM, legacySessionIdEcho: new Uint8Array(0), cipherSuite: 0x1302, legacyCompressionMethod: 0, extensions },
   });
+  const encoded = encodeHandshakeBytes(retryRequest({ supportedVersion: 0x0304, selectedGroup: 0x17, cookie: Uint8Array.of(1, 2), unknown: [], order: [] }));
   t.is(toHex(encoded.subarray(4 + 2 + 32 + 1 + 3)), '0014' + '002b00020304' + '003300020017' + '002c000400020102');
-  t.throws(
-    () =>
-      encodeHandshakeBytes({
-        type: 'server_hello',
-        body: {
-          random: HRR_RANDOM,
-          legacySessionIdEcho: new Uint8Array(0),
-          cipherSuite: 0x1302,
-          legacyCompressionMethod: 0,
-          extensions: { supportedVersion: 0x0304, keyShare: { group: 0x1d, keyExchange: Uint8Array.of(1) }, unknown: [], order: [] },
-        },
-      }),
-    { instanceOf: RangeError },
-  );
+  t.throws(() => encodeHandshakeBytes(retryRequest({ supportedVersion: 0x0304, keyShare: { group: 0x1d, keyExchange: Uint8Array.of(1) }, unknown: [], order: [] })), {
+    instanceOf: RangeError,
+  });
 });
 
 test('other messages: CertificateRequest needs signature_algorithms, KeyUpdate is 0 or 1, Finished non-empty', (t) => {
