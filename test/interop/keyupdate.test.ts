@@ -7,7 +7,7 @@
  * The peers' `-msg` logs show each KeyUpdate on the wire (`18 00 00 01 0x`), and data must keep flowing both
  * ways under the new keys. Commands are typed only after the previous step is visible (no sleeps).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import {
   GNUTLS_TLS13_ONLY,
   TEST_MS,
@@ -26,6 +26,8 @@ import {
   startSClient,
   startSServer,
   withTimeout,
+  type MsgKeyUpdate,
+  type Peer,
 } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
 
@@ -59,11 +61,24 @@ test('s_client k and K → rxtls echo server: data flows after each; K is answer
   ]);
 });
 
+/** `s_server -msg` for one connection (its `-msg` log on stdout) and an rxtls client connected to it. */
+async function connectedToMsgServer(t: ExecutionContext) {
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { owner: t });
+  const { conn } = await openConnection(rxClient(port), t); // released by t's teardown
+  return { peer, conn };
+}
+
+/** Once `peer` (s_server) exited: its `-msg` log shows exactly the KeyUpdates `updates`, and it printed `received`. */
+async function expectServerLog(t: ExecutionContext, peer: Peer, received: string, updates: readonly MsgKeyUpdate[]): Promise<void> {
+  await withTimeout(peer.exited, 10_000, 's_server exit');
+  const out = peer.stdout();
+  t.deepEqual(msgKeyUpdates(out), updates);
+  t.true(out.includes(received), out);
+}
+
 test('s_server K → rxtls client: we answer with our KeyUpdate and data flows both ways', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { owner: t });
-  const { conn, release } = await openConnection(rxClient(port), t);
-  t.teardown(release);
+  const { peer, conn } = await connectedToMsgServer(t);
   peer.write('K\n'); // s_server sends KeyUpdate(update_requested) at once …
   // … and drops the rest of what it read from stdin with the command: type the data only afterwards.
   await peer.waitForOutput(/^SSL_do_handshake -> 1$/m);
@@ -71,20 +86,15 @@ test('s_server K → rxtls client: we answer with our KeyUpdate and data flows b
   // Once s_server's data arrives (under its new key) we reply (under ours) and close.
   const tr = await withTimeout(drive(conn, { closeAfterBytes: 12, reply: 'from client\n' }), 20_000, 'exchange');
   t.is(tr.received.toString(), 'from server\n');
-  await withTimeout(peer.exited, 10_000, 's_server exit');
-  const out = peer.stdout();
-  t.deepEqual(msgKeyUpdates(out), [
+  await expectServerLog(t, peer, 'from client\n', [
     { dir: 'sent', requested: true },
     { dir: 'received', requested: false },
   ]);
-  t.true(out.includes('from client\n'), out);
 });
 
 test('rxtls client keyUpdate(true) → s_server: s_server answers with its own KeyUpdate', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { owner: t });
-  const { conn, release } = await openConnection(rxClient(port), t);
-  t.teardown(release);
+  const { peer, conn } = await connectedToMsgServer(t);
   conn.keyUpdate(true);
   const exchange = drive(conn, { send: 'after our update\n', closeAfterBytes: 6, reply: 'bye\n' });
   // s_server's received data goes to stdout unbuffered: once it shows, s_server has read our KeyUpdate.
@@ -92,13 +102,10 @@ test('rxtls client keyUpdate(true) → s_server: s_server answers with its own K
   peer.write('reply\n'); // its next write carries its KeyUpdate(update_not_requested) first
   const tr = await withTimeout(exchange, 20_000, 'exchange');
   t.is(tr.received.toString(), 'reply\n');
-  await withTimeout(peer.exited, 10_000, 's_server exit');
-  const out = peer.stdout();
-  t.deepEqual(msgKeyUpdates(out), [
+  await expectServerLog(t, peer, 'bye\n', [
     { dir: 'received', requested: true },
     { dir: 'sent', requested: false },
   ]);
-  t.true(out.includes('bye\n'));
 });
 
 test('rxtls CLI client --inline-commands ^rekey^ / ^rekey1^ → s_server -www: updates on the wire, page received', async (t) => {

@@ -9,7 +9,7 @@ import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import type { BatchCipher } from '../../src/crypto/provider.js';
 import { nobleOpen, nobleSeal, withBatch } from '../helpers/batch.js';
 import type { ByteDuplex } from '../../src/rx/types.js';
-import { ca, cert, dec, enc, failure, key, securePair, virtualClock } from './virtual.js';
+import { ca, cert, dec, enc, failure, key, securePair, startSending, virtualClock } from './virtual.js';
 
 const CHUNK = 1024;
 const COUNT = 32; // 32 KiB in all: four times the bound below
@@ -124,8 +124,7 @@ test('receive() and inbound$ share one consumer; receive() completes after the p
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
     const pair = securePair(ts);
-    pair.server$.subscribe();
-    pair.client$.pipe(mergeMap((conn) => conn.send(cold('-a-b|', { a: enc('a'), b: enc('b') })))).subscribe();
+    startSending(pair, cold('-a-b|', { a: enc('a'), b: enc('b') }));
     // Subscribed at 2: 'a' waited in the queue; each projection takes 3 ms; the close_notify (4) waits too.
     const received = '         -----a--(b|)';
     const again = '            ------(m|)';

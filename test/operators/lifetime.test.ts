@@ -10,9 +10,8 @@ import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { TlsConnection } from '../../src/rx/types.js';
-import { ca, cert, dec, enc, failure, key, otherCa, securePair, spy, virtualClock } from './virtual.js';
+import { ca, cert, dec, enc, failure, key, otherCa, securePair, spy, startSending, upperEcho, virtualClock } from './virtual.js';
 
-const echo = (conn: TlsConnection) => conn.send(conn.inbound$.pipe(map((b) => enc(dec(b).toUpperCase()))));
 
 /** Records, at virtual frame `at`, how many actions the scheduler still has queued (timers, deliveries). */
 function pendingAt(ts: TestScheduler, at: number, into: number[]): void {
@@ -24,7 +23,7 @@ test('take(1): the connection stays usable after its subscriber left, and closes
   let client!: TlsConnection;
   ts.run(({ cold, expectObservable }) => {
     const [c, s] = memoryDuplexPair();
-    const server$ = of(s).pipe(secure({ role: 'server', cert, key }), mergeMap(echo));
+    const server$ = of(s).pipe(secure({ role: 'server', cert, key }), mergeMap(upperEcho));
     // The subscriber takes the connection and unsubscribes at once (as firstValueFrom does).
     of(c).pipe(secure({ role: 'client', ca, servername: 'localhost' }), take(1)).subscribe((x) => (client = x));
     const out = cold('      --a-b|', { a: enc('ping'), b: enc('pong') });
@@ -86,7 +85,7 @@ test('teardown leaves no timer behind: after close(), after a complete shutdown,
   ts.run(({ cold, expectObservable }) => {
     // 1. close() at 2, with a 3 ms pipe latency: everything settles by 5.
     const [c1, s1] = memoryDuplexPair({ scheduler: ts, latency: 3 });
-    of(s1).pipe(secure({ role: 'server', cert, key, scheduler: ts }), mergeMap(echo)).subscribe({ error: () => undefined });
+    of(s1).pipe(secure({ role: 'server', cert, key, scheduler: ts }), mergeMap(upperEcho)).subscribe({ error: () => undefined });
     const closed$ = of(c1).pipe(
       secure({ role: 'client', ca, servername: 'localhost', scheduler: ts }),
       tap((conn) => timer(2, ts).subscribe(() => conn.close())),
@@ -94,7 +93,7 @@ test('teardown leaves no timer behind: after close(), after a complete shutdown,
     );
     // 2. A complete shutdown (close_notify both ways).
     const [c2, s2] = memoryDuplexPair({ scheduler: ts, latency: 3 });
-    of(s2).pipe(secure({ role: 'server', cert, key, scheduler: ts }), mergeMap(echo)).subscribe();
+    of(s2).pipe(secure({ role: 'server', cert, key, scheduler: ts }), mergeMap(upperEcho)).subscribe();
     const shut$ = of(c2).pipe(
       secure({ role: 'client', ca, servername: 'localhost', scheduler: ts }),
       mergeMap((conn) => merge(conn.send(cold('-a|', { a: enc('a') })), conn.inbound$.pipe(map(dec)))),
@@ -123,8 +122,7 @@ test('inbound$ has one consumer: a second subscription errors with apiMisuse and
   let misuse: unknown;
   ts.run(({ cold, expectObservable }) => {
     const pair = securePair(ts);
-    pair.server$.subscribe();
-    pair.client$.pipe(mergeMap((conn) => conn.send(cold('-a--b|', { a: enc('a'), b: enc('b') })))).subscribe();
+    startSending(pair, cold('-a--b|', { a: enc('a'), b: enc('b') }));
     const first = '     -a--b|';
     const second = '    --(m|)';
     expectObservable(defer(() => pair.server.inbound$.pipe(map(dec)))).toBe(first, { a: 'a', b: 'b' });

@@ -3,13 +3,13 @@
  * validity, a spy on a byte duplex (what goes on the wire, when it is ended or destroyed), and error records
  * that marbles can compare; {@link securePair} sets up a server and a client over one memory pipe.
  */
-import { type Observable, Subject, of, tap } from 'rxjs';
+import { type Observable, Subject, map, mergeMap, of, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { secure } from '../../operators/secure.js';
 import { TlsError } from '../../src/core/errors.js';
 import { type MemoryDuplex, memoryDuplexPair } from '../../src/rx/duplex.js';
 import type { ByteDuplex, ClientOptions, ServerOptions, TlsConnection } from '../../src/rx/types.js';
-import { ca, cert, key } from '../helpers/fixtures.js';
+import { ca, cert, dec, enc, key } from '../helpers/fixtures.js';
 
 export { ca, cert, dec, enc, fixture, key, otherCa } from '../helpers/fixtures.js';
 
@@ -28,6 +28,9 @@ export const failure = (err: unknown) => {
   if (!(err instanceof TlsError)) throw err;
   return of({ kind: err.kind });
 };
+
+/** Echo `conn`'s inbound$ back in upper case; the peer's close_notify ends it, and ours follows. */
+export const upperEcho = (conn: TlsConnection) => conn.send(conn.inbound$.pipe(map((b) => enc(dec(b).toUpperCase()))));
 
 /** `SSL_get_shutdown` as two letters: S (sent) R (received), `-` when not. */
 export const flags = (sh: { sent: boolean; received: boolean }) => `${sh.sent ? 'S' : '-'}${sh.received ? 'R' : '-'}`;
@@ -125,4 +128,10 @@ export function securePair(ts: TestScheduler, options: SecurePairOptions = {}): 
     serverWire,
     serverEnd,
   };
+}
+
+/** Start both sides of `pair`; the client sends `data` (then close_notify) once connected. */
+export function startSending(pair: SecurePair, data: Observable<Uint8Array>): void {
+  pair.server$.subscribe();
+  pair.client$.pipe(mergeMap((conn) => conn.send(data))).subscribe();
 }
