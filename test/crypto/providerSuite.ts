@@ -4,7 +4,7 @@
  */
 import { constants, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { TestFn } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
 import { recordNonce } from '../../src/crypto/keySchedule.js';
 import type { AeadAlg, CryptoProvider, GroupName, HashAlg } from '../../src/crypto/provider.js';
 import { hmacCase2, shaAbc } from '../vectors/fips180.js';
@@ -28,6 +28,12 @@ const flip = (b: Uint8Array, i: number, mask = 0x01): Uint8Array => {
 };
 
 /** Split a complete TLS 1.3 record into its header (the AAD, RFC 8446 §5.2) and its encrypted body. */
+/** One side of a Diffie-Hellman test vector. */
+interface DhParty {
+  readonly privateKey: Uint8Array;
+  readonly publicKey: Uint8Array;
+}
+
 const splitRecord = (record: Uint8Array) => ({ aad: record.subarray(0, 5), body: record.subarray(5) });
 
 /** Run the provider known-answer suite against `provider`; test titles are prefixed with `name`. */
@@ -39,6 +45,13 @@ export function runProviderSuite(
 ): void {
   const p = provider;
   const t_ = (title: string) => `${name}: ${title}`;
+  /** A Diffie-Hellman exchange between `a` and `b`: each public key from its private key, one shared secret both ways. */
+  const checkDh = (t: ExecutionContext, group: GroupName, a: DhParty, b: DhParty, shared: Uint8Array) => {
+    t.deepEqual(p.keyPairFromPrivate(group, a.privateKey).publicKey, a.publicKey);
+    t.deepEqual(p.keyPairFromPrivate(group, b.privateKey).publicKey, b.publicKey);
+    t.deepEqual(p.sharedSecret(group, a.privateKey, b.publicKey), shared);
+    t.deepEqual(p.sharedSecret(group, b.privateKey, a.publicKey), shared);
+  };
 
   // ── Hashes ────────────────────────────────────────────────────────────────────────────────────────
   test(t_('FIPS 180-4: SHA-256 and SHA-384 of "abc"'), (t) => {
@@ -240,10 +253,7 @@ export function runProviderSuite(
 
   test(t_('RFC 7748 §6.1: X25519 Diffie-Hellman'), (t) => {
     const v = x25519Dh;
-    t.deepEqual(p.keyPairFromPrivate('x25519', v.alicePrivate).publicKey, v.alicePublic);
-    t.deepEqual(p.keyPairFromPrivate('x25519', v.bobPrivate).publicKey, v.bobPublic);
-    t.deepEqual(p.sharedSecret('x25519', v.alicePrivate, v.bobPublic), v.shared);
-    t.deepEqual(p.sharedSecret('x25519', v.bobPrivate, v.alicePublic), v.shared);
+    checkDh(t, 'x25519', { privateKey: v.alicePrivate, publicKey: v.alicePublic }, { privateKey: v.bobPrivate, publicKey: v.bobPublic }, v.shared);
   });
 
   test(t_('RFC 8448 §3: X25519 shares and the handshake IKM'), (t) => {
@@ -251,10 +261,8 @@ export function runProviderSuite(
     const client = p.keyPairFromPrivate('x25519', k.clientPrivate);
     t.is(client.group, 'x25519');
     t.deepEqual(client.privateKey, k.clientPrivate);
-    t.deepEqual(client.publicKey, k.clientPublic);
-    t.deepEqual(p.keyPairFromPrivate('x25519', k.serverPrivate).publicKey, k.serverPublic);
-    t.deepEqual(p.sharedSecret('x25519', k.clientPrivate, k.serverPublic), rfc8448.schedule.sharedSecret);
-    t.deepEqual(p.sharedSecret('x25519', k.serverPrivate, k.clientPublic), rfc8448.schedule.sharedSecret);
+    const server = { privateKey: k.serverPrivate, publicKey: k.serverPublic };
+    checkDh(t, 'x25519', { privateKey: k.clientPrivate, publicKey: k.clientPublic }, server, rfc8448.schedule.sharedSecret);
   });
 
   test(t_('RFC 7748 §6.1 / RFC 8446 §7.4.2: low-order X25519 shares (all-zero output) give null'), (t) => {
@@ -270,10 +278,8 @@ export function runProviderSuite(
 
   test(t_('RFC 5903 §8.1: P-256 ECDH (uncompressed points, x-coordinate secret)'), (t) => {
     const v = p256Ecdh;
-    t.deepEqual(p.keyPairFromPrivate('secp256r1', v.initiatorPrivate).publicKey, v.initiatorPublic);
-    t.deepEqual(p.keyPairFromPrivate('secp256r1', v.responderPrivate).publicKey, v.responderPublic);
-    t.deepEqual(p.sharedSecret('secp256r1', v.initiatorPrivate, v.responderPublic), v.shared);
-    t.deepEqual(p.sharedSecret('secp256r1', v.responderPrivate, v.initiatorPublic), v.shared);
+    const initiator = { privateKey: v.initiatorPrivate, publicKey: v.initiatorPublic };
+    checkDh(t, 'secp256r1', initiator, { privateKey: v.responderPrivate, publicKey: v.responderPublic }, v.shared);
   });
 
   test(t_('RFC 5903 §8.2: P-384 ECDH'), (t) => {

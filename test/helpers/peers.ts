@@ -11,6 +11,7 @@ import { accessSync, constants as fsConstants, mkdtempSync, readFileSync, rmSync
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Subscription } from 'rxjs';
@@ -32,6 +33,22 @@ export function certPath(name: string): string {
 /** Contents of a certificate fixture as text. */
 export function certText(name: string): string {
   return readFileSync(certPath(name), 'utf8');
+}
+
+/** ava's `t.timeout` for one interop test. */
+export const TEST_MS = 60_000;
+/** Hard lifetime of one peer process started by an interop test (inside {@link TEST_MS}). */
+export const PEER_MS = 50_000;
+
+/** The kinds of fixture server leaves: ECDSA P-256, Ed25519, RSA. */
+export type CertKind = 'ec' | 'ed' | 'rsa';
+
+/** The test CA as PEM text (what rxtls and node:tls clients trust). */
+export const CA_PEM = certText('ca-cert.pem');
+
+/** A fixture server leaf plus the intermediate and its key, as PEM text: `listen()` / node:tls server options. */
+export function serverPem(kind: CertKind = 'ec'): { cert: string; key: string } {
+  return { cert: certText(`server-${kind}-chain.pem`), key: certText(`server-${kind}-key.pem`) };
 }
 
 /** Something with ava's `t.teardown`. */
@@ -390,9 +407,9 @@ export function runCli(args: readonly string[], stdin?: string | Uint8Array, opt
 }
 
 /** Start `rxtls server …args` and resolve once it printed its `ACCEPT host:port` readiness line. */
-export function startCliServer(args: readonly string[], opts: { timeoutMs: number; owner?: TeardownOwner }): Promise<Peer> {
+export function startCliServer(args: readonly string[], opts: PeerLifetime = {}): Promise<Peer> {
   const [node, ...pre] = cliCommand();
-  return spawnPeer(node, [...pre, ...args], { ...opts, readyLine: /^ACCEPT \S+:\d+$/m, readyTimeoutMs: 30_000, cwd: repoRoot });
+  return spawnPeer(node, [...pre, ...args], { timeoutMs: PEER_MS, ...opts, readyLine: /^ACCEPT \S+:\d+$/m, readyTimeoutMs: 30_000, cwd: repoRoot });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -493,10 +510,13 @@ exit $rc
   }
 }
 
+/** The port the interop tests use inside a private network namespace (nothing else listens there). */
+export const NETNS_PORT = 5556;
+
 /** Options of {@link gnutlsCliVsCliServer}. */
 export interface GnutlsCliPairOptions {
-  /** Port inside the private namespace. */
-  readonly port: number;
+  /** Port inside the private namespace (default {@link NETNS_PORT}). */
+  readonly port?: number;
   /** Server certificate kind (default `ec`). */
   readonly cert?: 'ec' | 'ed' | 'rsa';
   /** `rxtls server` flags after the port and credentials (`--www`, `--echo`, `--naccept`, …). */
@@ -514,21 +534,22 @@ export interface GnutlsCliPairOptions {
  */
 export function gnutlsCliVsCliServer(o: GnutlsCliPairOptions): Promise<NetnsPairResult> {
   const cert = o.cert ?? 'ec';
+  const port = o.port ?? NETNS_PORT;
   return netnsPair({
     server: [
       ...cliCommand(),
       'server',
       '--port',
-      String(o.port),
+      String(port),
       '--cert',
       certPath(`server-${cert}-chain.pem`),
       '--key',
       certPath(`server-${cert}-key.pem`),
       ...o.serverArgs,
     ],
-    port: o.port,
+    port,
     serverReadyLine: 'ACCEPT 127.0.0.1:',
-    client: [requirePeer('gnutls-cli'), '-p', String(o.port), '127.0.0.1', '--x509cafile', certPath('ca-cert.pem'), '--verify-hostname', 'localhost', ...o.cliArgs],
+    client: [requirePeer('gnutls-cli'), '-p', String(port), '127.0.0.1', '--x509cafile', certPath('ca-cert.pem'), '--verify-hostname', 'localhost', ...o.cliArgs],
     clientStdin: o.stdin,
     timeoutMs: o.timeoutMs,
     ...(o.owner ? { owner: o.owner } : {}),
@@ -753,15 +774,38 @@ export function opensslCertArgs(kind: 'ec' | 'ed' | 'rsa' = 'ec'): string[] {
   return ['-cert', certPath(`server-${kind}-cert.pem`), '-cert_chain', certPath('int-cert.pem'), '-key', certPath(`server-${kind}-key.pem`)];
 }
 
+/** How long a peer may live ({@link PEER_MS} when not said) and whose teardown kills it. */
+export interface PeerLifetime {
+  readonly timeoutMs?: number;
+  readonly owner?: TeardownOwner;
+}
+
 /**
  * Start `openssl s_server -tls1_3` on a free 127.0.0.1 port, ready once it printed `ACCEPT`. Its stdin stays
  * open (a pipe: it exits on stdin EOF); `peer.write('K\n')` types a command.
  */
-export async function startSServer(args: readonly string[], opts: { timeoutMs: number; owner?: TeardownOwner }): Promise<{ peer: Peer; port: number }> {
+export async function startSServer(args: readonly string[], opts: PeerLifetime = {}): Promise<{ peer: Peer; port: number }> {
   const openssl = requirePeer('openssl');
   const port = await freePort();
   const peer = await spawnPeer(openssl, ['s_server', '-accept', `127.0.0.1:${port}`, '-tls1_3', ...args], {
     readyLine: /^ACCEPT$/m,
+    timeoutMs: PEER_MS,
+    ...opts,
+  });
+  return { peer, port };
+}
+
+/**
+ * Start `openssl s_server -tls1_3 -brief -naccept 2` on a free 127.0.0.1 port: stdout carries only the data it
+ * received (its summary goes to stderr, and stdin is never read as commands); its stdin is what it sends. It
+ * prints no ready line, so readiness is a port probe, which is its first connection: hence `-naccept 2`.
+ */
+export async function startBriefSServer(args: readonly string[], opts: PeerLifetime = {}): Promise<{ peer: Peer; port: number }> {
+  const openssl = requirePeer('openssl');
+  const port = await freePort();
+  const peer = await spawnPeer(openssl, ['s_server', '-accept', `127.0.0.1:${port}`, '-tls1_3', '-naccept', '2', '-brief', ...args], {
+    readyPort: port,
+    timeoutMs: PEER_MS,
     ...opts,
   });
   return { peer, port };
@@ -770,6 +814,43 @@ export async function startSServer(args: readonly string[], opts: { timeoutMs: n
 /** `openssl s_client` arguments for 127.0.0.1:`port`, TLS 1.3, verifying `localhost` against the test CA. */
 export function sClientArgs(port: number, extra: readonly string[] = []): string[] {
   return ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-CAfile', certPath('ca-cert.pem'), '-servername', 'localhost', '-verify_return_error', ...extra];
+}
+
+/**
+ * `openssl s_client -quiet` arguments for 127.0.0.1:`port`, TLS 1.3, verifying against the test CA (no
+ * `-servername`): stdout is the application data only, and it waits for our close_notify (`-quiet` implies
+ * `-ign_eof`).
+ */
+export function sClientQuietArgs(port: number, extra: readonly string[] = []): string[] {
+  return ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-CAfile', certPath('ca-cert.pem'), '-verify_return_error', '-quiet', ...extra];
+}
+
+/** Run `openssl` with `args` to completion (stdin, then EOF), for {@link PEER_MS} unless told otherwise. */
+export function runOpenssl(args: readonly string[], opts: PeerLifetime & { stdin?: string | Uint8Array } = {}): Promise<RunResult> {
+  return run(requirePeer('openssl'), args, { timeoutMs: PEER_MS, ...opts });
+}
+
+/** Run `openssl s_client` ({@link sClientArgs}: port, `extra`) to completion. */
+export function runSClient(port: number, extra: readonly string[], opts: PeerLifetime & { stdin?: string | Uint8Array } = {}): Promise<RunResult> {
+  return runOpenssl(sClientArgs(port, extra), opts);
+}
+
+/**
+ * Start `openssl s_client` ({@link sClientArgs}: port, `extra`) as a long-running peer, ready once it verified
+ * the server; lines written to its stdin are sent (or typed as commands: `Q`, `k`, `K`).
+ */
+export function startSClient(port: number, extra: readonly string[], opts: PeerLifetime = {}): Promise<Peer> {
+  return spawnPeer(requirePeer('openssl'), sClientArgs(port, extra), { readyLine: /Verify return code: 0 \(ok\)/, timeoutMs: PEER_MS, ...opts });
+}
+
+/** `rxtls client` arguments for 127.0.0.1:`port`, trusting the test CA and verifying `localhost`, then `extra`. */
+export function cliClientArgs(port: number, extra: readonly string[] = []): string[] {
+  return ['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', ...extra];
+}
+
+/** `rxtls server` arguments on a free port (`--port 0`) with a fixture leaf plus the intermediate, then `extra`. */
+export function cliServerArgs(extra: readonly string[] = [], kind: CertKind = 'ec'): string[] {
+  return ['server', '--port', '0', '--cert', certPath(`server-${kind}-chain.pem`), '--key', certPath(`server-${kind}-key.pem`), ...extra];
 }
 
 /** One KeyUpdate in an OpenSSL `-msg` log: sent (`>>>`) or received (`<<<`), and its request_update flag. */
@@ -816,5 +897,35 @@ export function tempDir(owner: TeardownOwner, prefix = 'rxtls-test-'): string {
 
 /** Options for an rxtls client of a loopback peer that serves the fixture chain for `localhost`. */
 export function rxClient(port: number, extra: Partial<ConnectOptions> = {}): ConnectOptions {
-  return { host: '127.0.0.1', port, ca: certText('ca-cert.pem'), servername: 'localhost', ...extra };
+  return { host: '127.0.0.1', port, ca: CA_PEM, servername: 'localhost', ...extra };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// node:tls peers
+
+/** Options for a TLS 1.3 node:tls client of 127.0.0.1:`port` trusting the test CA and verifying `localhost`. */
+export function nodeClientOptions(port: number, extra: tls.ConnectionOptions = {}): tls.ConnectionOptions {
+  return { host: '127.0.0.1', port, ca: CA_PEM, servername: 'localhost', minVersion: 'TLSv1.3', ...extra };
+}
+
+/**
+ * Listen with `server` (a node:tls server not listening yet) on 127.0.0.1, port 0; resolves the port once it
+ * listens. `owner`'s teardown closes it.
+ */
+export async function listenLoopback(server: tls.Server, owner: TeardownOwner): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  owner.teardown(() => void server.close());
+  return (server.address() as net.AddressInfo).port;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// gnutls-cli in a namespace
+
+/** gnutls-cli `--priority` arguments that allow TLS 1.3 only. */
+export const GNUTLS_TLS13_ONLY = ['--priority', 'NORMAL:-VERS-ALL:+VERS-TLS1.3'] as const;
+
+/** Assertion message for a {@link netnsPair} run: the client's exit and output, the server's, the script's. */
+export function describePair(label: string, r: NetnsPairResult, clientStderrTail = Infinity): string {
+  const stderr = clientStderrTail === Infinity ? r.clientStderr : r.clientStderr.slice(-clientStderrTail);
+  return describeRun(label, { code: r.clientCode, stdout: r.clientStdout, stderr }) + `\n--- rxtls server\n${r.serverOutput}\n--- script\n${r.script.stderr}`;
 }

@@ -2,15 +2,16 @@
  * Replaying RFC 8448 §3 through the reducer: a client that has just sent the RFC's ClientHello with the RFC's
  * x25519 key, the RFC server's encrypted flight, and small readers for effects. Shared by the vector tests.
  */
-import { createConnection, type TlsState } from '../../src/tls/connection.js';
+import { createConnection, handleEvents, type TlsState } from '../../src/tls/connection.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
 import type { CryptoProvider } from '../../src/crypto/provider.js';
 import type { CertificateVerifier } from '../../src/crypto/verifier.js';
 import type { TlsEffect } from '../../src/tls/types.js';
 import { decodeHandshakeBody } from '../../src/wire/tls/handshake.js';
 import type { ClientHello } from '../../src/wire/tls/messages.js';
-import { type RecordKey, sealRecord } from '../../src/tls/record.js';
+import { type RecordKey, plainRecord, sealRecord } from '../../src/tls/record.js';
 import { keys, messages, schedule } from '../vectors/rfc8448.js';
+import { serverCredentials } from './pair.js';
 
 /** The RFC's certificate is valid from 2016-07-30 to 2026-07-30; the trace is replayed inside that window. */
 export const RFC_NOW = Date.UTC(2018, 0, 1);
@@ -84,4 +85,22 @@ export function serverHandshakeKey(): RecordKey {
 export function serverFlight(finished: Uint8Array = messages.serverFinished): Uint8Array {
   const flight = Buffer.concat([messages.encryptedExtensions, messages.certificate, messages.certificateVerify, finished]);
   return sealRecord(serverHandshakeKey(), 22, flight).bytes;
+}
+
+/**
+ * A server (the RSA fixture leaf) answering the RFC's ClientHello, given as a TLS 1.0-versioned record as in the
+ * trace. `provider` must hand out the RFC's server key share and server random: the ServerHello is then the
+ * RFC's. Returns what the server transmitted and its key log (label → secret, hex).
+ */
+export function rfcServerAnswer(opts: { provider: CryptoProvider; asyncCrypto?: boolean }): { wire: Buffer; keyLog: Record<string, string> } {
+  const st = createConnection({
+    role: 'server',
+    provider: opts.provider,
+    ...(opts.asyncCrypto ? { asyncCrypto: true } : {}),
+    keyLog: true,
+    ...serverCredentials('server-rsa'),
+  });
+  const started = handleEvents(st, { type: 'start', now: RFC_NOW }).state;
+  const step = handleEvents(started, { type: 'received', now: RFC_NOW, data: plainRecord(22, messages.clientHello, 0x0301) });
+  return { wire: transmitted(step.effects), keyLog: keyLogOf(step.effects) };
 }

@@ -10,19 +10,20 @@ import test from 'ava';
 import path from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  certPath,
-  certText,
+  TEST_MS,
+  cliClientArgs,
+  cliServerArgs,
+  cliServerPort,
   clientExchange,
   describeRun,
   drive,
   openConnection,
-  cliServerPort,
   opensslCertArgs,
   parseKeyLog,
-  requirePeer,
-  run,
   runCli,
-  sClientArgs,
+  runSClient,
+  rxClient,
+  serverPem,
   startCliServer,
   startListener,
   startSServer,
@@ -31,11 +32,6 @@ import {
 } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
-import { rxClient } from '../helpers/peers.js';
-
-const TEST_MS = 60_000;
-const PEER_MS = 50_000;
-
 
 /** Occurrences of `needle` in `text`. */
 const count = (text: string, needle: string) => text.split(needle).length - 1;
@@ -48,12 +44,11 @@ test('s_client -sess_in -early_data → rxtls server (maxEarlyData): accepted, e
   writeFileSync(path.join(dir, 'early.txt'), early);
   const keyLog: string[] = [];
   const l = await startListener(
-    { cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), maxEarlyData: 4096, keyLog: (line) => keyLog.push(line) },
+    { ...serverPem(), maxEarlyData: 4096, keyLog: (line) => keyLog.push(line) },
     t,
   );
-  const openssl = requirePeer('openssl');
 
-  const c1 = run(openssl, sClientArgs(l.port, ['-ign_eof', '-sess_out', sess]), { stdin: 'one\n', timeoutMs: PEER_MS, owner: t });
+  const c1 = runSClient(l.port, ['-ign_eof', '-sess_out', sess], { stdin: 'one\n', owner: t });
   const tr1 = await withTimeout(drive(await l.accept(), { closeAfterBytes: 4, reply: 'ok\n' }), 20_000, 'serve 1');
   const r1 = await c1;
   t.is(r1.code, 0, describeRun('s_client 1', r1));
@@ -61,9 +56,8 @@ test('s_client -sess_in -early_data → rxtls server (maxEarlyData): accepted, e
   t.regex(r1.stdout, /^\s+Max Early Data: 4096$/m); // our ticket's early_data extension
 
   const theirKeys = path.join(dir, 'openssl.keylog');
-  const c2 = run(openssl, sClientArgs(l.port, ['-ign_eof', '-sess_in', sess, '-early_data', path.join(dir, 'early.txt'), '-keylogfile', theirKeys]), {
+  const c2 = runSClient(l.port, ['-ign_eof', '-sess_in', sess, '-early_data', path.join(dir, 'early.txt'), '-keylogfile', theirKeys], {
     stdin: 'after the handshake\n',
-    timeoutMs: PEER_MS,
     owner: t,
   });
   const tr2 = await withTimeout(
@@ -89,7 +83,7 @@ test('s_client -sess_in -early_data → rxtls server (maxEarlyData): accepted, e
 
 test('rxtls client (earlyData) → s_server -early_data: accepted, s_server prints the early data', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-early_data', '-naccept', '2'], { timeoutMs: PEER_MS, owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-early_data', '-naccept', '2'], { owner: t });
   const sessionCache = createSessionCache();
   const first = await clientExchange(rxClient(port, { sessionCache }), { send: 'first connection\n', owner: t });
   t.is(first.info.earlyData, 'none');
@@ -121,7 +115,7 @@ test('rxtls CLI --early-data → s_server -early_data: accepted; a replayed tick
   const early = 'early bytes from the rxtls CLI\n';
   writeFileSync(earlyFile, early);
   const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-early_data', '-naccept', '3'], { timeoutMs: 80_000, owner: t });
-  const base = ['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost'];
+  const base = cliClientArgs(port);
 
   const r1 = await runCli([...base, '--sess-out', sess], 'first\n', { owner: t });
   t.is(r1.code, 0, describeRun('rxtls client 1', r1));
@@ -153,16 +147,12 @@ test('s_client -early_data (the GET itself) → rxtls CLI server --www --max-ear
   const keylog = path.join(dir, 'server.keylog');
   const get = path.join(dir, 'get.txt');
   writeFileSync(get, 'GET / HTTP/1.0\r\n\r\n');
-  const server = await startCliServer(
-    ['server', '--port', '0', '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem'), '--www', '--naccept', '2', '--max-early-data', '1024', '--keylog', keylog],
-    { timeoutMs: PEER_MS, owner: t },
-  );
+  const server = await startCliServer(cliServerArgs(['--www', '--naccept', '2', '--max-early-data', '1024', '--keylog', keylog]), { owner: t });
   const port = cliServerPort(server);
-  const openssl = requirePeer('openssl');
-  const r1 = await run(openssl, sClientArgs(port, ['-ign_eof', '-sess_out', sess]), { stdin: 'GET / HTTP/1.0\r\n\r\n', timeoutMs: PEER_MS, owner: t });
+  const r1 = await runSClient(port, ['-ign_eof', '-sess_out', sess], { stdin: 'GET / HTTP/1.0\r\n\r\n', owner: t });
   t.is(r1.code, 0, describeRun('s_client 1', r1));
   t.regex(r1.stdout, /^\s+Max Early Data: 1024$/m);
-  const r2 = await run(openssl, sClientArgs(port, ['-ign_eof', '-sess_in', sess, '-early_data', get]), { stdin: '', timeoutMs: PEER_MS, owner: t });
+  const r2 = await runSClient(port, ['-ign_eof', '-sess_in', sess, '-early_data', get], { stdin: '', owner: t });
   t.is(r2.code, 0, describeRun('s_client 2', r2));
   t.regex(r2.stdout, /^Early data was accepted$/m);
   t.regex(r2.stdout, /^HTTP\/1\.0 200 OK\r$/m);

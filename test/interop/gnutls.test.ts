@@ -7,12 +7,12 @@
  * gnutls-cli → rxtls CLI server --www: ALPN, ECDSA / Ed25519 / RSA certificates, HelloRetryRequest.
  */
 import test, { type ExecutionContext } from 'ava';
-import { certPath, cliCommand, describeRun, gnutlsCliVsCliServer, netnsPair, requirePeer, type NetnsPairResult } from '../helpers/peers.js';
+import { NETNS_PORT, certPath, cliClientArgs, cliCommand, describeRun, gnutlsCliVsCliServer, netnsPair, requirePeer, type NetnsPairResult } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
 
 const TEST_MS = 110_000; // includes waiting for a slot
 const NETNS_MS = 75_000;
-const PORT = 5556; // private namespace: no collisions
+const PORT = NETNS_PORT; // private namespace: no collisions
 const GET = 'GET / HTTP/1.0\r\n\r\n';
 const TLS13 = 'NORMAL:-VERS-ALL:+VERS-TLS1.3';
 
@@ -61,7 +61,7 @@ function gnutlsServ(priority: string, extra: readonly string[] = []): string[] {
 
 /** Our CLI client against PORT, trusting the test CA. */
 function rxtlsClient(extra: readonly string[] = []): string[] {
-  return [...cliCommand(), 'client', `127.0.0.1:${PORT}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', ...extra];
+  return [...cliCommand(), ...cliClientArgs(PORT, extra)];
 }
 
 async function clientVsGnutlsServ(t: ExecutionContext, priority: string, clientArgs: readonly string[] = [], servArgs: readonly string[] = []): Promise<NetnsPairResult> {

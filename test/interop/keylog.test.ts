@@ -8,24 +8,21 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { lastValueFrom, toArray } from 'rxjs';
 import {
-  certPath,
-  certText,
+  TEST_MS,
+  cliClientArgs,
   describeRun,
   drive,
   opensslCertArgs,
   parseKeyLog,
-  requirePeer,
-  run,
   runCli,
-  sClientArgs,
+  runSClient,
+  serverPem,
   startListener,
   startSServer,
   tempDir,
   withTimeout,
 } from '../helpers/peers.js';
 
-const TEST_MS = 60_000;
-const PEER_MS = 50_000;
 const GET = 'GET / HTTP/1.0\r\n\r\n';
 
 /** The five secrets of a TLS 1.3 handshake without 0-RTT (RFC 8446 §7.1), as key log labels. */
@@ -42,8 +39,8 @@ test('rxtls CLI client --keylog → s_server -keylogfile: the same five secrets 
   const dir = tempDir(t);
   const ours = path.join(dir, 'rxtls.keylog');
   const theirs = path.join(dir, 'openssl.keylog');
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '1', '-keylogfile', theirs], { timeoutMs: PEER_MS, owner: t });
-  const r = await runCli(['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', '--keylog', ours, '--quiet'], GET, { owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '1', '-keylogfile', theirs], { owner: t });
+  const r = await runCli(cliClientArgs(port, ['--keylog', ours, '--quiet']), GET, { owner: t });
   t.is(r.code, 0, describeRun('rxtls client', r));
   await withTimeout(peer.exited, 10_000, 's_server exit');
   const text = readFileSync(ours, 'utf8');
@@ -64,8 +61,8 @@ test('s_client -keylogfile → rxtls server (keyLog file and keyLog$): the same 
   const dir = tempDir(t);
   const ours = path.join(dir, 'rxtls.keylog');
   const theirs = path.join(dir, 'openssl.keylog');
-  const l = await startListener({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), keyLog: ours, ciphers: 'TLS_AES_256_GCM_SHA384' }, t);
-  const client = run(requirePeer('openssl'), sClientArgs(l.port, ['-ign_eof', '-keylogfile', theirs]), { stdin: 'x', timeoutMs: PEER_MS, owner: t });
+  const l = await startListener({ ...serverPem(), keyLog: ours, ciphers: 'TLS_AES_256_GCM_SHA384' }, t);
+  const client = runSClient(l.port, ['-ign_eof', '-keylogfile', theirs], { stdin: 'x', owner: t });
   const conn = await l.accept();
   const lines$ = lastValueFrom(conn.keyLog$.pipe(toArray()));
   await withTimeout(drive(conn, { closeAfterBytes: 1, reply: 'y' }), 20_000, 'serve');

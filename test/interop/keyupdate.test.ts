@@ -7,42 +7,37 @@
  * The peers' `-msg` logs show each KeyUpdate on the wire (`18 00 00 01 0x`), and data must keep flowing both
  * ways under the new keys. Commands are typed only after the previous step is visible (no sleeps).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import {
-  certPath,
-  certText,
+  GNUTLS_TLS13_ONLY,
+  TEST_MS,
+  cliClientArgs,
+  describePair,
   describeRun,
   drive,
   gnutlsCliVsCliServer,
   msgKeyUpdates,
   openConnection,
   opensslCertArgs,
-  requirePeer,
   runCli,
-  sClientArgs,
-  spawnPeer,
+  rxClient,
+  serverPem,
   startListener,
+  startSClient,
   startSServer,
   withTimeout,
+  type MsgKeyUpdate,
+  type Peer,
 } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
-import { rxClient } from '../helpers/peers.js';
-
-const TEST_MS = 60_000;
-const PEER_MS = 50_000;
-
 
 const occurrences = (text: string, re: RegExp) => [...text.matchAll(new RegExp(re.source, re.flags.includes('g') ? re.flags : re.flags + 'g'))].length;
 
 test('s_client k and K → rxtls echo server: data flows after each; K is answered with our KeyUpdate', async (t) => {
   t.timeout(TEST_MS);
-  const l = await startListener({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem') }, t);
+  const l = await startListener(serverPem(), t);
   const served = l.accept().then((conn) => drive(conn, { echo: true }));
-  const client = await spawnPeer(requirePeer('openssl'), sClientArgs(l.port, ['-msg']), {
-    readyLine: /Verify return code: 0 \(ok\)/,
-    timeoutMs: PEER_MS,
-    owner: t,
-  });
+  const client = await startSClient(l.port, ['-msg'], { owner: t });
   const KEYUPDATE = /^KEYUPDATE$/gm; // s_client's own note when it sends one
   client.write('hello\n');
   await client.waitForOutput(/^hello$/m);
@@ -66,11 +61,24 @@ test('s_client k and K → rxtls echo server: data flows after each; K is answer
   ]);
 });
 
+/** `s_server -msg` for one connection (its `-msg` log on stdout) and an rxtls client connected to it. */
+async function connectedToMsgServer(t: ExecutionContext) {
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { owner: t });
+  const { conn } = await openConnection(rxClient(port), t); // released by t's teardown
+  return { peer, conn };
+}
+
+/** Once `peer` (s_server) exited: its `-msg` log shows exactly the KeyUpdates `updates`, and it printed `received`. */
+async function expectServerLog(t: ExecutionContext, peer: Peer, received: string, updates: readonly MsgKeyUpdate[]): Promise<void> {
+  await withTimeout(peer.exited, 10_000, 's_server exit');
+  const out = peer.stdout();
+  t.deepEqual(msgKeyUpdates(out), updates);
+  t.true(out.includes(received), out);
+}
+
 test('s_server K → rxtls client: we answer with our KeyUpdate and data flows both ways', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { timeoutMs: PEER_MS, owner: t });
-  const { conn, release } = await openConnection(rxClient(port), t);
-  t.teardown(release);
+  const { peer, conn } = await connectedToMsgServer(t);
   peer.write('K\n'); // s_server sends KeyUpdate(update_requested) at once …
   // … and drops the rest of what it read from stdin with the command: type the data only afterwards.
   await peer.waitForOutput(/^SSL_do_handshake -> 1$/m);
@@ -78,20 +86,15 @@ test('s_server K → rxtls client: we answer with our KeyUpdate and data flows b
   // Once s_server's data arrives (under its new key) we reply (under ours) and close.
   const tr = await withTimeout(drive(conn, { closeAfterBytes: 12, reply: 'from client\n' }), 20_000, 'exchange');
   t.is(tr.received.toString(), 'from server\n');
-  await withTimeout(peer.exited, 10_000, 's_server exit');
-  const out = peer.stdout();
-  t.deepEqual(msgKeyUpdates(out), [
+  await expectServerLog(t, peer, 'from client\n', [
     { dir: 'sent', requested: true },
     { dir: 'received', requested: false },
   ]);
-  t.true(out.includes('from client\n'), out);
 });
 
 test('rxtls client keyUpdate(true) → s_server: s_server answers with its own KeyUpdate', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-naccept', '1'], { timeoutMs: PEER_MS, owner: t });
-  const { conn, release } = await openConnection(rxClient(port), t);
-  t.teardown(release);
+  const { peer, conn } = await connectedToMsgServer(t);
   conn.keyUpdate(true);
   const exchange = drive(conn, { send: 'after our update\n', closeAfterBytes: 6, reply: 'bye\n' });
   // s_server's received data goes to stdout unbuffered: once it shows, s_server has read our KeyUpdate.
@@ -99,20 +102,17 @@ test('rxtls client keyUpdate(true) → s_server: s_server answers with its own K
   peer.write('reply\n'); // its next write carries its KeyUpdate(update_not_requested) first
   const tr = await withTimeout(exchange, 20_000, 'exchange');
   t.is(tr.received.toString(), 'reply\n');
-  await withTimeout(peer.exited, 10_000, 's_server exit');
-  const out = peer.stdout();
-  t.deepEqual(msgKeyUpdates(out), [
+  await expectServerLog(t, peer, 'bye\n', [
     { dir: 'received', requested: true },
     { dir: 'sent', requested: false },
   ]);
-  t.true(out.includes('bye\n'));
 });
 
 test('rxtls CLI client --inline-commands ^rekey^ / ^rekey1^ → s_server -www: updates on the wire, page received', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-www', '-naccept', '1'], { timeoutMs: PEER_MS, owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-msg', '-www', '-naccept', '1'], { owner: t });
   const r = await runCli(
-    ['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', '--inline-commands'],
+    cliClientArgs(port, ['--inline-commands']),
     // Both updates go before the request: s_server -www answers as soon as it reads the GET line.
     '^rekey^\n^rekey1^\nGET / HTTP/1.0\r\n\r\n',
     { owner: t },
@@ -136,17 +136,15 @@ test('rxtls CLI client --inline-commands ^rekey^ / ^rekey1^ → s_server -www: u
 
 test('gnutls-cli --inline-commands ^rekey^ / ^rekey1^ → rxtls CLI echo server: Rekey was completed', async (t) => {
   t.timeout(110_000);
-  const PORT = 5556; // private namespace
   const r = await gnutlsCliVsCliServer({
-    port: PORT,
     serverArgs: ['--echo', '--naccept', '1'],
-    cliArgs: ['--priority', 'NORMAL:-VERS-ALL:+VERS-TLS1.3', '--inline-commands', '-d', '4'],
+    cliArgs: [...GNUTLS_TLS13_ONLY, '--inline-commands', '-d', '4'],
     stdin: 'hello\n^rekey^\nafter rekey\n^rekey1^\nafter rekey1\n',
     timeoutMs: 75_000,
     owner: t,
   });
   const all = r.clientStdout + r.clientStderr;
-  const diag = describeRun('gnutls-cli', { code: r.clientCode, stdout: r.clientStdout, stderr: r.clientStderr.slice(-3000) }) + `\n--- rxtls server\n${r.serverOutput}`;
+  const diag = describePair('gnutls-cli', r, 3000);
   t.is(r.clientCode, 0, diag);
   t.is(occurrences(all, /^- Rekey was completed$/m), 2, diag);
   t.regex(all, /sending key update \(1\)/);

@@ -8,68 +8,42 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import {
+  CA_PEM,
+  TEST_MS,
   certPath,
   certText,
+  cliClientArgs,
+  cliServerArgs,
+  cliServerPort,
   clientExchange,
   describeRun,
   drive,
-  freePort,
   openConnection,
+  opensslCertArgs,
   payload,
-  requirePeer,
-  run,
   runCli,
+  runOpenssl,
+  runSClient,
+  rxClient,
+  sClientQuietArgs,
+  serverPem,
   sha256,
-  spawnPeer,
   startCliServer,
   startListener,
+  startSServer,
   withTimeout,
-  type Peer,
 } from '../helpers/peers.js';
 import { parseSummary } from '../../src/cli/args.js';
 import { TlsError } from '../../src/core/errors.js';
-import type { ConnectOptions } from '../../src/rx/types.js';
 
 const SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'] as const;
-const TEST_MS = 60_000;
-const PEER_MS = 50_000;
 const MiB = 1024 * 1024;
 
 /** The HelloRetryRequest "random" (RFC 8446 §4.1.3) as `-trace` prints it: gmt_unix_time + random_bytes. */
 const HRR_TRACE = /gmt_unix_time=0xCF21AD74\s+random_bytes \(len=28\): E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C/;
 
-type CertKind = 'ec' | 'ed' | 'rsa';
-/** s_server/s_client arguments for a server leaf plus the intermediate. */
-const serverCertArgs = (kind: CertKind) => [
-  '-cert',
-  certPath(`server-${kind}-cert.pem`),
-  '-cert_chain',
-  certPath('int-cert.pem'),
-  '-key',
-  certPath(`server-${kind}-key.pem`),
-];
-const listenCert = (kind: CertKind) => ({ cert: certText(`server-${kind}-chain.pem`), key: certText(`server-${kind}-key.pem`) });
-
-/** Start `openssl s_server` on a free port; its stdin stays open (it exits on stdin EOF). */
-async function sServer(t: ExecutionContext, args: readonly string[]): Promise<{ peer: Peer; port: number }> {
-  const openssl = requirePeer('openssl');
-  const port = await freePort();
-  const peer = await spawnPeer(openssl, ['s_server', '-accept', `127.0.0.1:${port}`, '-tls1_3', '-naccept', '1', ...args], {
-    readyLine: /^ACCEPT$/m,
-    timeoutMs: PEER_MS,
-    owner: t,
-  });
-  return { peer, port };
-}
-
-/** Client options trusting the test CA, verifying `localhost`. */
-const clientOptions = (port: number, extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
-  host: '127.0.0.1',
-  port,
-  ca: certText('ca-cert.pem'),
-  servername: 'localhost',
-  ...extra,
-});
+/** Start `openssl s_server` for one connection on a free port; its stdin stays open (it exits on stdin EOF). */
+const sServer = (t: ExecutionContext, args: readonly string[]) => startSServer(['-naccept', '1', ...args], { owner: t });
 
 const GET = 'GET / HTTP/1.0\r\n\r\n';
 
@@ -90,8 +64,8 @@ function serverHelloGroups(trace: string): string[] {
 for (const suite of SUITES) {
   test(`rxtls client → s_server -www: ${suite}`, async (t) => {
     t.timeout(TEST_MS);
-    const { peer, port } = await sServer(t, [...serverCertArgs('ec'), '-ciphersuites', suite, '-www']);
-    const tr = await clientExchange(clientOptions(port), { send: GET, waitForPeerClose: true, owner: t });
+    const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-ciphersuites', suite, '-www']);
+    const tr = await clientExchange(rxClient(port), { send: GET, waitForPeerClose: true, owner: t });
     const page = tr.received.toString('latin1');
     t.regex(page, /^HTTP\/1\.0 200 ok\r\n/);
     t.true(page.includes(`New, TLSv1.3, Cipher is ${suite}`), page.slice(-1500));
@@ -103,8 +77,8 @@ for (const suite of SUITES) {
 
   test(`rxtls client → s_server (data both ways, close_notify): ${suite}`, async (t) => {
     t.timeout(TEST_MS);
-    const { peer, port } = await sServer(t, [...serverCertArgs('ec'), '-ciphersuites', suite]);
-    const { conn, release } = await openConnection(clientOptions(port), t);
+    const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-ciphersuites', suite]);
+    const { conn, release } = await openConnection(rxClient(port), t);
     t.teardown(release);
     const line = `hello from rxtls over ${suite}\n`;
     // We send, then close_notify; s_server prints the data, "DONE", and answers close_notify.
@@ -124,8 +98,8 @@ for (const [group, serverGroups, traceName] of [
 ] as const) {
   test(`rxtls client → s_server: group ${group} without HelloRetryRequest`, async (t) => {
     t.timeout(TEST_MS);
-    const { peer, port } = await sServer(t, [...serverCertArgs('ec'), '-groups', serverGroups, '-trace', '-www']);
-    const tr = await clientExchange(clientOptions(port, { groups: group }), { send: GET, waitForPeerClose: true, owner: t });
+    const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-groups', serverGroups, '-trace', '-www']);
+    const tr = await clientExchange(rxClient(port, { groups: group }), { send: GET, waitForPeerClose: true, owner: t });
     t.is(tr.info.group, group);
     t.false(tr.info.helloRetry);
     await peer.exited;
@@ -136,8 +110,8 @@ for (const [group, serverGroups, traceName] of [
 
 test('rxtls client → s_server -groups P-256: HelloRetryRequest (our first share is X25519)', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await sServer(t, [...serverCertArgs('ec'), '-groups', 'P-256', '-trace', '-www']);
-  const tr = await clientExchange(clientOptions(port), { send: GET, waitForPeerClose: true, owner: t });
+  const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-groups', 'P-256', '-trace', '-www']);
+  const tr = await clientExchange(rxClient(port), { send: GET, waitForPeerClose: true, owner: t });
   t.true(tr.info.helloRetry);
   t.is(tr.info.group, 'P-256');
   t.regex(tr.received.toString('latin1'), /^HTTP\/1\.0 200 ok/);
@@ -155,8 +129,8 @@ for (const [kind, scheme] of [
 ] as const) {
   test(`rxtls client → s_server: ${kind} server certificate (chain of 2) verified`, async (t) => {
     t.timeout(TEST_MS);
-    const { peer, port } = await sServer(t, [...serverCertArgs(kind), '-www']);
-    const tr = await clientExchange(clientOptions(port), { send: GET, waitForPeerClose: true, owner: t });
+    const { peer, port } = await sServer(t, [...opensslCertArgs(kind), '-www']);
+    const tr = await clientExchange(rxClient(port), { send: GET, waitForPeerClose: true, owner: t });
     t.is(tr.info.verification, 'ok');
     t.is(tr.info.peerSubject, 'CN=localhost');
     t.is(tr.info.peerCertificates.length, 2);
@@ -169,15 +143,15 @@ for (const [kind, scheme] of [
 test('rxtls client → s_server: untrusted certificate fails with unknown_ca', async (t) => {
   t.timeout(TEST_MS);
   const { port } = await sServer(t, ['-cert', certPath('self-ec-cert.pem'), '-key', certPath('self-ec-key.pem'), '-www']);
-  const err = await t.throwsAsync(clientExchange(clientOptions(port), { send: GET, owner: t }), { instanceOf: TlsError });
+  const err = await t.throwsAsync(clientExchange(rxClient(port), { send: GET, owner: t }), { instanceOf: TlsError });
   t.is(err?.detail.kind, 'certificate');
   t.is(err?.detail.kind === 'certificate' ? err.detail.code : undefined, 'unknown_ca');
 });
 
 test('rxtls client → s_server: ALPN (server picks h2 from our http/1.1,h2)', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await sServer(t, [...serverCertArgs('ec'), '-alpn', 'h2,http/1.1', '-www']);
-  const tr = await clientExchange(clientOptions(port, { ALPNProtocols: ['http/1.1', 'h2'] }), {
+  const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-alpn', 'h2,http/1.1', '-www']);
+  const tr = await clientExchange(rxClient(port, { ALPNProtocols: ['http/1.1', 'h2'] }), {
     send: GET,
     waitForPeerClose: true,
     owner: t,
@@ -190,15 +164,15 @@ test('rxtls client → s_server: ALPN (server picks h2 from our http/1.1,h2)', a
 
 test('rxtls client → s_server: SNI sent for a name, not for an IP literal', async (t) => {
   t.timeout(TEST_MS);
-  const named = await sServer(t, [...serverCertArgs('ec'), '-tlsextdebug', '-www']);
-  const tr = await clientExchange(clientOptions(named.port), { send: GET, waitForPeerClose: true, owner: t });
+  const named = await sServer(t, [...opensslCertArgs('ec'), '-tlsextdebug', '-www']);
+  const tr = await clientExchange(rxClient(named.port), { send: GET, waitForPeerClose: true, owner: t });
   await named.peer.exited;
   // server_name extension: list length 12, host_name(0), length 9, "localhost"
   t.regex(named.peer.stdout(), /TLS client extension "server name" \(id=0\), len=14\n0000 - 00 0c 00 00 09 6c 6f 63-61 6c 68 6f 73 74/);
   t.is(tr.info.serverName, 'localhost');
 
-  const byIp = await sServer(t, [...serverCertArgs('ec'), '-tlsextdebug', '-www']);
-  const { servername: _, ...noName } = clientOptions(byIp.port);
+  const byIp = await sServer(t, [...opensslCertArgs('ec'), '-tlsextdebug', '-www']);
+  const { servername: _, ...noName } = rxClient(byIp.port);
   const tr2 = await clientExchange(noName, { send: GET, waitForPeerClose: true, owner: t });
   await byIp.peer.exited;
   t.false(byIp.peer.stdout().includes('"server name"'), 'an IP literal must not be sent as SNI (RFC 6066 §3)');
@@ -207,9 +181,9 @@ test('rxtls client → s_server: SNI sent for a name, not for an IP literal', as
 
 test('rxtls client → s_server -Verify 1: our client certificate is verified by OpenSSL', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await sServer(t, [...serverCertArgs('ec'), '-Verify', '1', '-CAfile', certPath('ca-cert.pem')]);
+  const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-Verify', '1', '-CAfile', certPath('ca-cert.pem')]);
   const { conn, release } = await openConnection(
-    clientOptions(port, { cert: certText('client-cert.pem'), key: certText('client-key.pem') }),
+    rxClient(port, { cert: certText('client-cert.pem'), key: certText('client-key.pem') }),
     t,
   );
   t.teardown(release);
@@ -223,8 +197,8 @@ test('rxtls client → s_server -Verify 1: our client certificate is verified by
 
 test('rxtls client → s_server -Verify 1 without a client certificate: certificate_required', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await sServer(t, [...serverCertArgs('ec'), '-Verify', '1', '-CAfile', certPath('ca-cert.pem')]);
-  const err = await t.throwsAsync(clientExchange(clientOptions(port), { send: 'x', owner: t }), { instanceOf: TlsError });
+  const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-Verify', '1', '-CAfile', certPath('ca-cert.pem')]);
+  const err = await t.throwsAsync(clientExchange(rxClient(port), { send: 'x', owner: t }), { instanceOf: TlsError });
   t.is(err?.detail.kind, 'alertReceived');
   t.is(err?.alert, 116); // certificate_required (RFC 8446 §6.2)
   await peer.exited;
@@ -234,26 +208,13 @@ test('rxtls client → s_server -Verify 1 without a client certificate: certific
 // ---------------------------------------------------------------------------------------------------------
 // openssl s_client → rxtls server
 
-interface SClientRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Run `openssl s_client` against our listener with `stdin`; `-ign_eof` so it waits for our close_notify. */
-async function sClient(t: ExecutionContext, port: number, args: readonly string[], stdin: string | Uint8Array): Promise<SClientRun> {
-  const openssl = requirePeer('openssl');
-  return run(
-    openssl,
-    ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-CAfile', certPath('ca-cert.pem'), '-servername', 'localhost', '-verify_return_error', ...args],
-    { stdin, timeoutMs: PEER_MS, owner: t },
-  );
-}
+/** Run `openssl s_client` against our listener with `stdin` (tests pass `-ign_eof`: it waits for our close_notify). */
+const sClient = (t: ExecutionContext, port: number, args: readonly string[], stdin: string | Uint8Array) => runSClient(port, args, { stdin, owner: t });
 
 for (const suite of SUITES) {
   test(`s_client → rxtls server: ${suite}`, async (t) => {
     t.timeout(TEST_MS);
-    const l = await startListener({ ...listenCert('ec'), ciphers: suite }, t);
+    const l = await startListener({ ...serverPem('ec'), ciphers: suite }, t);
     const client = sClient(t, l.port, ['-ign_eof'], 'hello\n');
     const conn = await l.accept();
     const tr = await withTimeout(drive(conn, { closeAfterBytes: 6, reply: (got) => `you said ${got.toString()}` }), 20_000, 'serve');
@@ -274,7 +235,7 @@ for (const [group, clientGroups, tempKey] of [
 ] as const) {
   test(`s_client → rxtls server: group ${group}`, async (t) => {
     t.timeout(TEST_MS);
-    const l = await startListener({ ...listenCert('ec'), groups: group }, t);
+    const l = await startListener({ ...serverPem('ec'), groups: group }, t);
     const client = sClient(t, l.port, ['-ign_eof', '-groups', clientGroups, '-trace'], 'ping\n');
     const conn = await l.accept();
     const tr = await withTimeout(drive(conn, { closeAfterBytes: 5, reply: 'pong\n' }), 20_000, 'serve');
@@ -289,7 +250,7 @@ for (const [group, clientGroups, tempKey] of [
 
 test('s_client -groups X25519:P-256 → rxtls server preferring P-256: HelloRetryRequest', async (t) => {
   t.timeout(TEST_MS);
-  const l = await startListener({ ...listenCert('ec'), groups: 'P-256' }, t);
+  const l = await startListener({ ...serverPem('ec'), groups: 'P-256' }, t);
   const client = sClient(t, l.port, ['-ign_eof', '-groups', 'X25519:P-256', '-trace'], 'ping\n');
   const conn = await l.accept();
   const tr = await withTimeout(drive(conn, { closeAfterBytes: 5, reply: 'pong\n' }), 20_000, 'serve');
@@ -309,7 +270,7 @@ for (const [kind, peerSig] of [
 ] as const) {
   test(`s_client → rxtls server: ${kind} certificate`, async (t) => {
     t.timeout(TEST_MS);
-    const l = await startListener(listenCert(kind), t);
+    const l = await startListener(serverPem(kind), t);
     const client = sClient(t, l.port, ['-ign_eof'], 'x');
     const conn = await l.accept();
     await withTimeout(drive(conn, { closeAfterBytes: 1, reply: 'y' }), 20_000, 'serve');
@@ -322,7 +283,7 @@ for (const [kind, peerSig] of [
 
 test('s_client -alpn → rxtls server: ALPN negotiated', async (t) => {
   t.timeout(TEST_MS);
-  const l = await startListener({ ...listenCert('ec'), ALPNProtocols: ['h2'] }, t);
+  const l = await startListener({ ...serverPem('ec'), ALPNProtocols: ['h2'] }, t);
   const client = sClient(t, l.port, ['-ign_eof', '-alpn', 'http/1.1,h2'], 'x');
   const conn = await l.accept();
   const tr = await withTimeout(drive(conn, { closeAfterBytes: 1, reply: 'y' }), 20_000, 'serve');
@@ -334,7 +295,7 @@ test('s_client -alpn → rxtls server: ALPN negotiated', async (t) => {
 
 test('s_client -cert → rxtls server requiring a client certificate', async (t) => {
   t.timeout(TEST_MS);
-  const l = await startListener({ ...listenCert('ec'), requestCert: true, ca: certText('ca-cert.pem') }, t);
+  const l = await startListener({ ...serverPem('ec'), requestCert: true, ca: CA_PEM }, t);
   const client = sClient(t, l.port, ['-ign_eof', '-cert', certPath('client-cert.pem'), '-key', certPath('client-key.pem')], 'x');
   const conn = await l.accept();
   const tr = await withTimeout(drive(conn, { closeAfterBytes: 1, reply: 'y' }), 20_000, 'serve');
@@ -349,7 +310,7 @@ test('s_client -cert → rxtls server requiring a client certificate', async (t)
 
 test('s_client without a certificate → rxtls server requiring one: certificate_required', async (t) => {
   t.timeout(TEST_MS);
-  const l = await startListener({ ...listenCert('ec'), requestCert: true, ca: certText('ca-cert.pem') }, t);
+  const l = await startListener({ ...serverPem('ec'), requestCert: true, ca: CA_PEM }, t);
   const r = await sClient(t, l.port, ['-ign_eof'], 'x');
   t.not(r.code, 0, describeRun('s_client', r));
   t.regex(r.stdout + r.stderr, /alert certificate required/);
@@ -360,14 +321,9 @@ test('s_client without a certificate → rxtls server requiring one: certificate
 test.serial('s_client ⇄ rxtls echo server: 10 MiB each way, SHA-256 compared', async (t) => {
   t.timeout(120_000);
   const data = payload(10 * MiB);
-  const l = await startListener(listenCert('ec'), t);
-  const openssl = requirePeer('openssl');
+  const l = await startListener(serverPem('ec'), t);
   // -quiet: only application data on stdout (implies -ign_eof: it waits for our close_notify).
-  const client = run(
-    openssl,
-    ['s_client', '-connect', `127.0.0.1:${l.port}`, '-tls1_3', '-CAfile', certPath('ca-cert.pem'), '-verify_return_error', '-quiet'],
-    { stdin: data, timeoutMs: 110_000, owner: t },
-  );
+  const client = runOpenssl(sClientQuietArgs(l.port), { stdin: data, timeoutMs: 110_000, owner: t });
   const conn = await l.accept();
   // Echo everything, close once the whole 10 MiB is in.
   const tr = await withTimeout(drive(conn, { echo: true, closeAfterBytes: data.length, keep: false }), 100_000, 'echo 10 MiB');
@@ -384,8 +340,8 @@ test.serial('s_client ⇄ rxtls echo server: 10 MiB each way, SHA-256 compared',
 
 test('rxtls CLI client → s_server -www: page, summary, exit 0', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await sServer(t, [...serverCertArgs('ec'), '-ciphersuites', 'TLS_CHACHA20_POLY1305_SHA256', '-groups', 'P-256', '-www']);
-  const r = await runCli(['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', '--groups', 'P-256'], GET, { owner: t });
+  const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-ciphersuites', 'TLS_CHACHA20_POLY1305_SHA256', '-groups', 'P-256', '-www']);
+  const r = await runCli(cliClientArgs(port, ['--groups', 'P-256']), GET, { owner: t });
   t.is(r.code, 0, describeRun('rxtls client', r));
   t.regex(r.stdout, /^HTTP\/1\.0 200 ok\r\n/);
   t.true(r.stdout.includes('New, TLSv1.3, Cipher is TLS_CHACHA20_POLY1305_SHA256'));
@@ -401,7 +357,7 @@ test('rxtls CLI client → s_server -www: page, summary, exit 0', async (t) => {
 test('rxtls CLI client → untrusted s_server: one-line certificate error, exit 1', async (t) => {
   t.timeout(TEST_MS);
   const { port } = await sServer(t, ['-cert', certPath('self-ec-cert.pem'), '-key', certPath('self-ec-key.pem'), '-www']);
-  const r = await runCli(['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost'], GET, { owner: t });
+  const r = await runCli(cliClientArgs(port), GET, { owner: t });
   t.is(r.code, 1, describeRun('rxtls client', r));
   t.regex(r.stderr, /^rxtls: certificate rejected \(unknown_ca\)/m);
   t.is(r.stdout, '');
@@ -409,11 +365,8 @@ test('rxtls CLI client → untrusted s_server: one-line certificate error, exit 
 
 test('s_client → rxtls CLI server --www --naccept 1', async (t) => {
   t.timeout(TEST_MS);
-  const server = await startCliServer(
-    ['server', '--port', '0', '--cert', certPath('server-rsa-chain.pem'), '--key', certPath('server-rsa-key.pem'), '--www', '--naccept', '1', '--alpn', 'http/1.1', '--ciphers', 'TLS_AES_256_GCM_SHA384'],
-    { timeoutMs: PEER_MS, owner: t },
-  );
-  const port = Number(/^ACCEPT 127\.0\.0\.1:(\d+)$/m.exec(server.stderr())![1]);
+  const server = await startCliServer(cliServerArgs(['--www', '--naccept', '1', '--alpn', 'http/1.1', '--ciphers', 'TLS_AES_256_GCM_SHA384'], 'rsa'), { owner: t });
+  const port = cliServerPort(server);
   const r = await sClient(t, port, ['-ign_eof', '-alpn', 'http/1.1'], GET);
   t.is(r.code, 0, describeRun('s_client', r));
   t.true(r.stdout.includes('HTTP/1.0 200 OK\r\n'));

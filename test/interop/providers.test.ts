@@ -6,21 +6,23 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import {
-  certPath,
-  certText,
+  TEST_MS,
   clientExchange,
   describeRun,
   drive,
-  freePort,
+  listenLoopback,
+  nodeClientOptions,
   openConnection,
+  opensslCertArgs,
   payload,
-  requirePeer,
-  run,
+  runOpenssl,
+  rxClient,
+  sClientQuietArgs,
+  serverPem,
   sha256,
-  spawnPeer,
+  startBriefSServer,
   startListener,
   withTimeout,
 } from '../helpers/peers.js';
@@ -30,12 +32,8 @@ import type { CryptoProvider } from '../../src/crypto/provider.js';
 import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import type { ConnectOptions, SecureOptions } from '../../src/rx/types.js';
 
-const TEST_MS = 60_000;
-const PEER_MS = 50_000;
 const MiB = 1024 * 1024;
-const CA = certText('ca-cert.pem');
-const listenCert = { cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem') };
-const serverCertArgs = ['-cert', certPath('server-ec-cert.pem'), '-cert_chain', certPath('int-cert.pem'), '-key', certPath('server-ec-key.pem')];
+const listenCert = serverPem();
 
 const pool = createWorkerPoolProvider({ size: 2 });
 test.after.always(() => pool.close());
@@ -63,14 +61,7 @@ function expectPoolUsed(t: ExecutionContext, c: ProviderCase): () => void {
   };
 }
 
-const clientOptions = (port: number, c: ProviderCase, extra: Partial<ConnectOptions> = {}): ConnectOptions => ({
-  host: '127.0.0.1',
-  port,
-  ca: CA,
-  servername: 'localhost',
-  ...c.options,
-  ...extra,
-});
+const clientOptions = (port: number, c: ProviderCase, extra: Partial<ConnectOptions> = {}): ConnectOptions => rxClient(port, { ...c.options, ...extra });
 
 /** A node:tls TLS 1.3 server on 127.0.0.1:0 echoing one connection; resolves what it received once it closed. */
 async function nodeEchoServer(t: ExecutionContext): Promise<{ port: number; received: Promise<Buffer> }> {
@@ -91,27 +82,15 @@ async function nodeEchoServer(t: ExecutionContext): Promise<{ port: number; rece
     socket.on('close', () => resolve(Buffer.concat(chunks)));
   });
   server.on('tlsClientError', reject);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => {
-    server.close();
-  });
-  return { port: (server.address() as AddressInfo).port, received };
+  return { port: await listenLoopback(server, t), received };
 }
 
 for (const c of CASES) {
   test(`${c.name}: rxtls client ⇄ openssl s_server, 1 MiB each way, SHA-256 compared`, async (t) => {
     t.timeout(TEST_MS);
     const poolUsed = expectPoolUsed(t, c);
-    const openssl = requirePeer('openssl');
-    const port = await freePort();
-    // -brief: s_server's stdout carries only the data it received (its summary goes to stderr, and stdin is
-    // never read as commands); its stdin (1 MiB) is what it sends. It prints no ready line, so readiness is a
-    // port probe, which is its first connection: -naccept 2.
-    const peer = await spawnPeer(
-      openssl,
-      ['s_server', '-accept', `127.0.0.1:${port}`, '-tls1_3', '-naccept', '2', '-brief', ...serverCertArgs],
-      { readyPort: port, timeoutMs: PEER_MS, owner: t },
-    );
+    // -brief: s_server's stdout is the data it received; its stdin (1 MiB) is what it sends.
+    const { peer, port } = await startBriefSServer(opensslCertArgs('ec'), { owner: t });
     const up = payload(MiB);
     const down = payload(MiB);
     const { conn, release } = await withTimeout(openConnection(clientOptions(port, c), t), 20_000, 'handshake with s_server');
@@ -133,11 +112,7 @@ for (const c of CASES) {
     const poolUsed = expectPoolUsed(t, c);
     const data = payload(MiB);
     const l = await startListener({ ...listenCert, ...c.options }, t);
-    const client = run(
-      requirePeer('openssl'),
-      ['s_client', '-connect', `127.0.0.1:${l.port}`, '-tls1_3', '-CAfile', certPath('ca-cert.pem'), '-verify_return_error', '-quiet'],
-      { stdin: data, timeoutMs: PEER_MS, owner: t },
-    );
+    const client = runOpenssl(sClientQuietArgs(l.port), { stdin: data, owner: t });
     const conn = await l.accept();
     const tr = await withTimeout(drive(conn, { echo: true, closeAfterBytes: MiB, keep: false }), 40_000, 'echo 1 MiB');
     const r = await client;
@@ -167,7 +142,7 @@ for (const c of CASES) {
     const data = payload(MiB);
     const l = await startListener({ ...listenCert, ...c.options }, t);
     const echoed = new Promise<string>((resolve, reject) => {
-      const socket = tls.connect({ host: '127.0.0.1', port: l.port, ca: CA, servername: 'localhost', minVersion: 'TLSv1.3' });
+      const socket = tls.connect(nodeClientOptions(l.port));
       t.teardown(() => socket.destroy());
       const hash = createHash('sha256');
       let n = 0;

@@ -6,41 +6,34 @@
  * accepted. (The limit itself, negotiated, is checked in test/tls/pipeline.test.ts.)
  */
 import test, { type ExecutionContext } from 'ava';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  certPath,
-  certText,
+  TEST_MS,
   clientExchange,
   describeRun,
   drive,
-  freePort,
+  opensslCertArgs,
   payload,
-  requirePeer,
-  run,
+  runOpenssl,
+  rxClient,
+  sClientQuietArgs,
+  serverPem,
   sha256,
-  spawnPeer,
+  startBriefSServer,
   startListener,
+  tempDir,
   withTimeout,
 } from '../helpers/peers.js';
 import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import type { ServerOptions } from '../../src/rx/types.js';
 
-const TEST_MS = 60_000;
-const PEER_MS = 50_000;
 /** AEAD tag (16 B) + the inner content type byte (RFC 8446 §5.2). */
 const OVERHEAD = 17;
-const listenCert = { cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem') };
+const listenCert = serverPem();
 
 const pool = createWorkerPoolProvider({ size: 2 });
 test.after.always(() => pool.close());
-
-function tempDir(t: ExecutionContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'rxtls-records-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 /**
  * Protected application-data records in an OpenSSL `-msg` log, in one direction (`<<<` received, `>>>` sent):
@@ -71,13 +64,9 @@ function expectedSizes(n: number, max: number): number[] {
 async function serveOneWrite(t: ExecutionContext, options: Partial<ServerOptions>, n: number) {
   const data = payload(n);
   const l = await startListener({ ...listenCert, ticketer: false, ...options }, t);
-  const msgFile = path.join(tempDir(t), 'msg.log');
+  const msgFile = path.join(tempDir(t, 'rxtls-records-'), 'msg.log');
   // -quiet: stdout is the data only (and it waits for our close_notify, answering with its own).
-  const client = run(
-    requirePeer('openssl'),
-    ['s_client', '-connect', `127.0.0.1:${l.port}`, '-tls1_3', '-CAfile', certPath('ca-cert.pem'), '-verify_return_error', '-quiet', '-msg', '-msgfile', msgFile],
-    { timeoutMs: PEER_MS, owner: t },
-  );
+  const client = runOpenssl(sClientQuietArgs(l.port, ['-msg', '-msgfile', msgFile]), { owner: t });
   const conn = await l.accept();
   await withTimeout(drive(conn, { send: [data], keep: false }), 30_000, 'send to s_client');
   const r = await client;
@@ -119,19 +108,12 @@ test('asyncCrypto on the worker pool, splitSendFragment 1000, maxPipelines 8: sa
 
 test('record_size_limit towards OpenSSL (which ignores RFC 8449): full-size records from s_server are accepted', async (t) => {
   t.timeout(TEST_MS);
-  const openssl = requirePeer('openssl');
-  const port = await freePort();
-  const serverArgs = ['-cert', certPath('server-ec-cert.pem'), '-cert_chain', certPath('int-cert.pem'), '-key', certPath('server-ec-key.pem')];
-  // -brief: stdout is the data received; no ready line, so a port probe (its first connection): -naccept 2.
-  const msgFile = path.join(tempDir(t), 'msg.log');
-  const peer = await spawnPeer(openssl, ['s_server', '-accept', `127.0.0.1:${port}`, '-tls1_3', '-naccept', '2', '-brief', '-msg', '-msgfile', msgFile, ...serverArgs], {
-    readyPort: port,
-    timeoutMs: PEER_MS,
-    owner: t,
-  });
+  // -brief: stdout is the data received.
+  const msgFile = path.join(tempDir(t, 'rxtls-records-'), 'msg.log');
+  const { peer, port } = await startBriefSServer(['-msg', '-msgfile', msgFile, ...opensslCertArgs('ec')], { owner: t });
   const down = payload(N);
   const done = clientExchange(
-    { host: '127.0.0.1', port, ca: certText('ca-cert.pem'), servername: 'localhost', recordSizeLimit: 1024 },
+    rxClient(port, { recordSizeLimit: 1024 }),
     { send: 'hi', closeAfterBytes: N, keep: false, owner: t, timeoutMs: 30_000 },
   );
   // s_server sends its stdin once the handshake is done; written now, it waits in the pipe.

@@ -10,24 +10,28 @@
  */
 import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { firstValueFrom } from 'rxjs';
 import {
-  certPath,
-  certText,
+  GNUTLS_TLS13_ONLY,
+  TEST_MS,
+  cliClientArgs,
+  cliServerArgs,
   cliServerPort,
   clientExchange,
+  describePair,
   describeRun,
   drive,
   gnutlsCliVsCliServer,
+  listenLoopback,
+  nodeClientOptions,
   openConnection,
   opensslCertArgs,
-  requirePeer,
-  run,
   runCli,
-  sClientArgs,
+  runSClient,
+  rxClient,
+  serverPem,
   startCliServer,
   startListener,
   startSServer,
@@ -36,21 +40,15 @@ import {
 } from '../helpers/peers.js';
 import { parseSessionFile, parseSummary } from '../../src/cli/args.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
-import { rxClient } from '../helpers/peers.js';
 
-const TEST_MS = 60_000;
-const PEER_MS = 50_000;
 const GET = 'GET / HTTP/1.0\r\n\r\n';
-const CA = certText('ca-cert.pem');
-const serverCert = { cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem') };
-
 
 // ---------------------------------------------------------------------------------------------------------
 // rxtls client → openssl s_server / node:tls server
 
 test('rxtls client → s_server -www: the second connection resumes from the session cache', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '2'], { timeoutMs: PEER_MS, owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '2'], { owner: t });
   const sessionCache = createSessionCache();
   const first = await clientExchange(rxClient(port, { sessionCache }), { send: GET, waitForPeerClose: true, owner: t });
   t.false(first.info.resumed);
@@ -66,7 +64,7 @@ test('rxtls client → s_server -www: the second connection resumes from the ses
 
 test('rxtls client → s_server: a connection aborted without close_notify is not resumable from the cache', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '3'], { timeoutMs: PEER_MS, owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '3'], { owner: t });
   const sessionCache = createSessionCache();
   const { conn, release } = await openConnection(rxClient(port, { sessionCache }), t);
   // A ticket did arrive (sessions$ shows it) …
@@ -89,14 +87,12 @@ test('rxtls client → s_server: a connection aborted without close_notify is no
 test('rxtls client → node:tls server: resumed (isSessionReused on both sides)', async (t) => {
   t.timeout(TEST_MS);
   const reused: boolean[] = [];
-  const server = tls.createServer({ minVersion: 'TLSv1.3', ...serverCert }, (socket) => {
+  const server = tls.createServer({ minVersion: 'TLSv1.3', ...serverPem() }, (socket) => {
     reused.push(socket.isSessionReused());
     socket.on('error', () => undefined);
     socket.once('data', () => socket.end('hello from node'));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => void server.close());
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenLoopback(server, t);
   const sessionCache = createSessionCache();
   const one = await clientExchange(rxClient(port, { sessionCache }), { send: 'hi', waitForPeerClose: true, owner: t });
   const two = await clientExchange(rxClient(port, { sessionCache }), { send: 'hi', waitForPeerClose: true, owner: t });
@@ -113,10 +109,9 @@ test('s_client -sess_out, then -sess_in → rxtls server: Reused, TLSv1.3', asyn
   t.timeout(TEST_MS);
   const dir = tempDir(t);
   const sess = path.join(dir, 'sess.pem');
-  const l = await startListener(serverCert, t);
-  const openssl = requirePeer('openssl');
+  const l = await startListener(serverPem(), t);
   const once = async (extra: string[]) => {
-    const client = run(openssl, sClientArgs(l.port, ['-ign_eof', ...extra]), { stdin: 'ping\n', timeoutMs: PEER_MS, owner: t });
+    const client = runSClient(l.port, ['-ign_eof', ...extra], { stdin: 'ping\n', owner: t });
     const tr = await withTimeout(drive(await l.accept(), { closeAfterBytes: 5, reply: 'pong\n' }), 20_000, 'serve');
     const r = await client;
     t.is(r.code, 0, describeRun('s_client', r));
@@ -135,14 +130,14 @@ test('s_client -sess_out, then -sess_in → rxtls server: Reused, TLSv1.3', asyn
 
 test('node:tls client (session event, then session option) → rxtls server: isSessionReused()', async (t) => {
   t.timeout(TEST_MS);
-  const l = await startListener(serverCert, t);
+  const l = await startListener(serverPem(), t);
   const connectOnce = (session?: Buffer) =>
     withTimeout(
       new Promise<{ reused: boolean; session: Buffer | undefined; received: string }>((resolve, reject) => {
         let latest: Buffer | undefined;
         let received = '';
         let reused = false;
-        const socket = tls.connect({ host: '127.0.0.1', port: l.port, ca: CA, servername: 'localhost', minVersion: 'TLSv1.3', ...(session ? { session } : {}) }, () => {
+        const socket = tls.connect(nodeClientOptions(l.port, session ? { session } : {}), () => {
           reused = socket.isSessionReused();
           socket.end('x');
         });
@@ -170,16 +165,14 @@ test('node:tls client (session event, then session option) → rxtls server: isS
 
 test('gnutls-cli -r → rxtls CLI server: *** This is a resumed session', async (t) => {
   t.timeout(110_000);
-  const PORT = 5556; // private namespace
   const r = await gnutlsCliVsCliServer({
-    port: PORT,
     serverArgs: ['--www', '--naccept', '2'],
-    cliArgs: ['--priority', 'NORMAL:-VERS-ALL:+VERS-TLS1.3', '-r'],
+    cliArgs: [...GNUTLS_TLS13_ONLY, '-r'],
     stdin: GET,
     timeoutMs: 75_000,
     owner: t,
   });
-  const diag = describeRun('gnutls-cli', { code: r.clientCode, stdout: r.clientStdout, stderr: r.clientStderr }) + `\n--- rxtls server\n${r.serverOutput}\n--- script\n${r.script.stderr}`;
+  const diag = describePair('gnutls-cli', r);
   t.is(r.clientCode, 0, diag);
   t.regex(r.clientStdout, /^- Resume Handshake was completed$/m, diag);
   t.regex(r.clientStdout, /^\*\*\* This is a resumed session$/m, diag);
@@ -199,8 +192,8 @@ test('rxtls CLI client --sess-out, then --sess-in → s_server -www: Resumed: ye
   t.timeout(TEST_MS);
   const dir = tempDir(t);
   const sess = path.join(dir, 'session.pem');
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '2'], { timeoutMs: PEER_MS, owner: t });
-  const base = ['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost'];
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '2'], { owner: t });
+  const base = cliClientArgs(port);
   const r1 = await runCli([...base, '--sess-out', sess], GET, { owner: t });
   t.is(r1.code, 0, describeRun('rxtls client 1', r1));
   t.is(parseSummary(r1.stderr).Resumed, 'no');
@@ -219,11 +212,8 @@ test('s_client → rxtls CLI server --no-ticket: no NewSessionTicket, nothing fo
   t.timeout(TEST_MS);
   const dir = tempDir(t);
   const sess = path.join(dir, 'sess.pem');
-  const server = await startCliServer(
-    ['server', '--port', '0', '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem'), '--www', '--naccept', '1', '--no-ticket'],
-    { timeoutMs: PEER_MS, owner: t },
-  );
-  const r = await run(requirePeer('openssl'), sClientArgs(cliServerPort(server), ['-ign_eof', '-sess_out', sess]), { stdin: GET, timeoutMs: PEER_MS, owner: t });
+  const server = await startCliServer(cliServerArgs(['--www', '--naccept', '1', '--no-ticket']), { owner: t });
+  const r = await runSClient(cliServerPort(server), ['-ign_eof', '-sess_out', sess], { stdin: GET, owner: t });
   t.is(r.code, 0, describeRun('s_client', r));
   t.regex(r.stdout, /^HTTP\/1\.0 200 OK\r$/m);
   t.notRegex(r.stdout, /Post-Handshake New Session Ticket arrived/);

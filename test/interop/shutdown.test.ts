@@ -11,31 +11,28 @@
  *   with `ignoreUnexpectedEof`.
  */
 import test from 'ava';
-import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { Subject, lastValueFrom, of, toArray } from 'rxjs';
 import {
-  certPath,
-  certText,
+  TEST_MS,
+  cliClientArgs,
   describeRun,
+  listenLoopback,
+  nodeClientOptions,
   opensslCertArgs,
-  requirePeer,
   runCli,
-  sClientArgs,
-  spawnPeer,
+  rxClient,
+  serverPem,
   startListener,
+  startSClient,
   startSServer,
   withTimeout,
 } from '../helpers/peers.js';
 import { connect } from '../../src/rx/connect.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { ConnectOptions, TlsConnection } from '../../src/rx/types.js';
-import { rxClient } from '../helpers/peers.js';
 
-const TEST_MS = 60_000;
-const PEER_MS = 50_000;
-const CA = certText('ca-cert.pem');
-const serverCert = { cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem') };
+const serverCert = serverPem();
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (chunks: readonly Uint8Array[]) => Buffer.concat(chunks.map((c) => Buffer.from(c))).toString();
 
@@ -66,11 +63,7 @@ function connectWatched(options: ConnectOptions, owner: { teardown(f: () => void
 test('s_client Q → rxtls server: inbound$ completes, then our close_notify (shutdown(): sent, complete)', async (t) => {
   t.timeout(TEST_MS);
   const l = await startListener(serverCert, t);
-  const client = await spawnPeer(requirePeer('openssl'), sClientArgs(l.port, ['-msg']), {
-    readyLine: /Verify return code: 0 \(ok\)/,
-    timeoutMs: PEER_MS,
-    owner: t,
-  });
+  const client = await startSClient(l.port, ['-msg'], { owner: t });
   const conn = await l.accept();
   let got = '';
   let gotData!: () => void;
@@ -96,7 +89,7 @@ test('s_client Q → rxtls server: inbound$ completes, then our close_notify (sh
 
 test('rxtls client → s_server -www: its close_notify completes inbound$ first, then ours; the connection completes', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '1', '-msg'], { timeoutMs: PEER_MS, owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '1', '-msg'], { owner: t });
   const { conn, completed } = await connectWatched(rxClient(port), t);
   const out = new Subject<Uint8Array>();
   const sent = lastValueFrom(conn.send(out), { defaultValue: undefined });
@@ -115,8 +108,8 @@ test('rxtls client → s_server -www: its close_notify completes inbound$ first,
 
 test('rxtls CLI client → s_server -www: clean close sequence, exit 0', async (t) => {
   t.timeout(TEST_MS);
-  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '1', '-msg'], { timeoutMs: PEER_MS, owner: t });
-  const r = await runCli(['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost'], 'GET / HTTP/1.0\r\n\r\n', { owner: t });
+  const { peer, port } = await startSServer([...opensslCertArgs('ec'), '-www', '-naccept', '1', '-msg'], { owner: t });
+  const r = await runCli(cliClientArgs(port), 'GET / HTTP/1.0\r\n\r\n', { owner: t });
   t.is(r.code, 0, describeRun('rxtls client', r));
   t.regex(r.stderr, /^rxtls: closed cleanly \(close_notify both ways\)$/m);
   await withTimeout(peer.exited, 10_000, 's_server exit');
@@ -138,7 +131,7 @@ test('node:tls client (allowHalfOpen) end() → rxtls server: inbound$ completes
   const nodeSide = withTimeout(
     new Promise<{ received: string }>((resolve, reject) => {
       let received = '';
-      const socket = tls.connect({ host: '127.0.0.1', port: l.port, ca: CA, servername: 'localhost', minVersion: 'TLSv1.3', allowHalfOpen: true } as tls.ConnectionOptions, () => {
+      const socket = tls.connect(nodeClientOptions(l.port, { allowHalfOpen: true } as tls.ConnectionOptions), () => {
         socket.end('client done\n'); // close_notify + FIN: node's write side is closed, it keeps reading
       });
       socket.on('data', (d: Buffer) => (received += d.toString()));
@@ -176,9 +169,7 @@ test('node:tls server end() → rxtls client: inbound$ completes, we keep sendin
     // end() right in this callback skips close_notify (see node.test.ts): answer the client's first data.
     socket.once('data', () => socket.end('server done\n')); // close_notify + FIN
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => void server.close());
-  const { conn } = await connectWatched(rxClient((server.address() as AddressInfo).port), t);
+  const { conn } = await connectWatched(rxClient(await listenLoopback(server, t)), t);
   const out = new Subject<Uint8Array>();
   const sent = lastValueFrom(conn.send(out), { defaultValue: undefined });
   out.next(enc('hello\n'));
@@ -193,8 +184,9 @@ test('node:tls server end() → rxtls client: inbound$ completes, we keep sendin
 
 test('rxtls client completes its output → node:tls server (allowHalfOpen) sees end and still writes', async (t) => {
   t.timeout(TEST_MS);
+  let server!: tls.Server;
   const seen = new Promise<{ received: string }>((resolve, reject) => {
-    const server = tls.createServer({ minVersion: 'TLSv1.3', allowHalfOpen: true, ...serverCert }, (socket) => {
+    server = tls.createServer({ minVersion: 'TLSv1.3', allowHalfOpen: true, ...serverCert }, (socket) => {
       let received = '';
       socket.on('data', (d: Buffer) => (received += d.toString()));
       socket.on('end', () => {
@@ -205,11 +197,8 @@ test('rxtls client completes its output → node:tls server (allowHalfOpen) sees
       });
       socket.on('error', reject);
     });
-    server.listen(0, '127.0.0.1', () => resolvePort((server.address() as AddressInfo).port));
-    t.teardown(() => void server.close());
   });
-  let resolvePort!: (p: number) => void;
-  const port = await new Promise<number>((r) => (resolvePort = r));
+  const port = await listenLoopback(server, t);
   const { conn, completed } = await connectWatched(rxClient(port), t);
   const inbound = collectInbound(conn);
   await withTimeout(lastValueFrom(conn.send(of(enc('request\n'))), { defaultValue: undefined }), 10_000, 'send + close_notify');
@@ -229,9 +218,7 @@ async function destroyingServer(t: { teardown(f: () => void): void }, data: stri
     socket.on('error', () => undefined);
     socket.once('data', () => socket.write(data, () => setTimeout(() => socket.destroy(), 50)));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => void server.close());
-  return (server.address() as AddressInfo).port;
+  return listenLoopback(server, t);
 }
 
 test('node:tls server destroys its socket mid-stream → rxtls client: inbound$ errors with unexpectedEof', async (t) => {

@@ -8,8 +8,8 @@ import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import type { BatchCipher } from '../../src/crypto/provider.js';
 import { nobleOpen, nobleSeal, withBatch } from '../helpers/batch.js';
-import type { ByteDuplex, TlsConnection } from '../../src/rx/types.js';
-import { ca, cert, dec, enc, failure, key, virtualClock } from './virtual.js';
+import type { ByteDuplex } from '../../src/rx/types.js';
+import { ca, cert, dec, enc, failure, key, securePair, startSending, virtualClock } from './virtual.js';
 
 const CHUNK = 1024;
 const COUNT = 32; // 32 KiB in all: four times the bound below
@@ -123,20 +123,13 @@ test('an Observable source that ignores backpressure errors the send() with apiM
 test('receive() and inbound$ share one consumer; receive() completes after the projections of buffered data', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    let server!: TlsConnection;
-    of(s).pipe(secure({ role: 'server', cert, key })).subscribe((x) => (server = x));
-    of(c)
-      .pipe(
-        secure({ role: 'client', ca, servername: 'localhost' }),
-        mergeMap((conn) => conn.send(cold('-a-b|', { a: enc('a'), b: enc('b') }))),
-      )
-      .subscribe();
+    const pair = securePair(ts);
+    startSending(pair, cold('-a-b|', { a: enc('a'), b: enc('b') }));
     // Subscribed at 2: 'a' waited in the queue; each projection takes 3 ms; the close_notify (4) waits too.
     const received = '         -----a--(b|)';
     const again = '            ------(m|)';
-    expectObservable(timer(2).pipe(switchMap(() => server.receive((x) => timer(3).pipe(map(() => dec(x))))))).toBe(received);
-    expectObservable(timer(6).pipe(switchMap(() => server.inbound$), catchError(failure))).toBe(again, {
+    expectObservable(timer(2).pipe(switchMap(() => pair.server.receive((x) => timer(3).pipe(map(() => dec(x))))))).toBe(received);
+    expectObservable(timer(6).pipe(switchMap(() => pair.server.inbound$), catchError(failure))).toBe(again, {
       m: { kind: 'apiMisuse' },
     });
   });

@@ -10,10 +10,8 @@ import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { TlsConnection } from '../../src/rx/types.js';
-import { ca, cert, dec, enc, failure, fixture, key, spy, virtualClock } from './virtual.js';
+import { ca, cert, dec, enc, failure, key, otherCa, securePair, spy, startSending, upperEcho, virtualClock } from './virtual.js';
 
-const otherCa = fixture('other-ca-cert.pem');
-const echo = (conn: TlsConnection) => conn.send(conn.inbound$.pipe(map((b) => enc(dec(b).toUpperCase()))));
 
 /** Records, at virtual frame `at`, how many actions the scheduler still has queued (timers, deliveries). */
 function pendingAt(ts: TestScheduler, at: number, into: number[]): void {
@@ -25,7 +23,7 @@ test('take(1): the connection stays usable after its subscriber left, and closes
   let client!: TlsConnection;
   ts.run(({ cold, expectObservable }) => {
     const [c, s] = memoryDuplexPair();
-    const server$ = of(s).pipe(secure({ role: 'server', cert, key }), mergeMap(echo));
+    const server$ = of(s).pipe(secure({ role: 'server', cert, key }), mergeMap(upperEcho));
     // The subscriber takes the connection and unsubscribes at once (as firstValueFrom does).
     of(c).pipe(secure({ role: 'client', ca, servername: 'localhost' }), take(1)).subscribe((x) => (client = x));
     const out = cold('      --a-b|', { a: enc('ping'), b: enc('pong') });
@@ -55,34 +53,29 @@ test('unsubscribing during the handshake aborts: the transport is destroyed, the
 test('the last user letting go unfinished aborts a connection whose subscriber already left', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    let client!: TlsConnection;
-    const server$ = of(s).pipe(
-      secure({ role: 'server', cert, key }),
+    const pair = securePair(ts);
+    const server$ = pair.server$.pipe(
       switchMap((conn) => conn.inbound$.pipe(map(dec))),
       catchError(failure),
     );
-    of(wire.duplex).pipe(secure({ role: 'client', ca, servername: 'localhost' }), take(1)).subscribe((x) => (client = x));
+    pair.client$.pipe(take(1)).subscribe();
     expectObservable(server$).toBe('-a-b(e|)', { a: 'a', b: 'b', e: { kind: 'unexpectedEof' } });
     // The only user of the connection, a send() of an endless source, is unsubscribed at 4.
-    expectObservable(defer(() => client.send(cold('-a-b----', { a: enc('a'), b: enc('b') }))), '^---!').toBe('----');
-    expectObservable(wire.events).toBe('-w-wd');
+    expectObservable(defer(() => pair.client.send(cold('-a-b----', { a: enc('a'), b: enc('b') }))), '^---!').toBe('----');
+    expectObservable(pair.clientWire.events).toBe('-w-wd');
   });
 });
 
 test('a user that finished does not hold the connection open, nor abort it: the peer can still answer', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    of(s).pipe(secure({ role: 'server', cert, key })).subscribe((x) => (server = x));
-    of(c).pipe(secure({ role: 'client', ca, servername: 'localhost' }), take(1)).subscribe((x) => (client = x));
+    const pair = securePair(ts);
+    pair.server$.subscribe();
+    pair.client$.pipe(take(1)).subscribe();
     // Our send() completes at 1 (close_notify); nobody reads for a while; the server answers at 3, closes at 4.
-    expectObservable(defer(() => client.send(of(enc('q'))))).toBe('|');
-    expectObservable(defer(() => server.send(cold('---x|', { x: enc('x') })))).toBe('----|');
-    expectObservable(timer(6).pipe(switchMap(() => client.inbound$.pipe(map(dec))))).toBe('------(x|)', { x: 'x' });
+    expectObservable(defer(() => pair.client.send(of(enc('q'))))).toBe('|');
+    expectObservable(defer(() => pair.server.send(cold('---x|', { x: enc('x') })))).toBe('----|');
+    expectObservable(timer(6).pipe(switchMap(() => pair.client.inbound$.pipe(map(dec))))).toBe('------(x|)', { x: 'x' });
   });
 });
 
@@ -92,7 +85,7 @@ test('teardown leaves no timer behind: after close(), after a complete shutdown,
   ts.run(({ cold, expectObservable }) => {
     // 1. close() at 2, with a 3 ms pipe latency: everything settles by 5.
     const [c1, s1] = memoryDuplexPair({ scheduler: ts, latency: 3 });
-    of(s1).pipe(secure({ role: 'server', cert, key, scheduler: ts }), mergeMap(echo)).subscribe({ error: () => undefined });
+    of(s1).pipe(secure({ role: 'server', cert, key, scheduler: ts }), mergeMap(upperEcho)).subscribe({ error: () => undefined });
     const closed$ = of(c1).pipe(
       secure({ role: 'client', ca, servername: 'localhost', scheduler: ts }),
       tap((conn) => timer(2, ts).subscribe(() => conn.close())),
@@ -100,7 +93,7 @@ test('teardown leaves no timer behind: after close(), after a complete shutdown,
     );
     // 2. A complete shutdown (close_notify both ways).
     const [c2, s2] = memoryDuplexPair({ scheduler: ts, latency: 3 });
-    of(s2).pipe(secure({ role: 'server', cert, key, scheduler: ts }), mergeMap(echo)).subscribe();
+    of(s2).pipe(secure({ role: 'server', cert, key, scheduler: ts }), mergeMap(upperEcho)).subscribe();
     const shut$ = of(c2).pipe(
       secure({ role: 'client', ca, servername: 'localhost', scheduler: ts }),
       mergeMap((conn) => merge(conn.send(cold('-a|', { a: enc('a') })), conn.inbound$.pipe(map(dec)))),
@@ -128,21 +121,14 @@ test('inbound$ has one consumer: a second subscription errors with apiMisuse and
   const ts = virtualClock(t);
   let misuse: unknown;
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    let server!: TlsConnection;
-    of(s).pipe(secure({ role: 'server', cert, key })).subscribe((x) => (server = x));
-    of(c)
-      .pipe(
-        secure({ role: 'client', ca, servername: 'localhost' }),
-        mergeMap((conn) => conn.send(cold('-a--b|', { a: enc('a'), b: enc('b') }))),
-      )
-      .subscribe();
+    const pair = securePair(ts);
+    startSending(pair, cold('-a--b|', { a: enc('a'), b: enc('b') }));
     const first = '     -a--b|';
     const second = '    --(m|)';
-    expectObservable(defer(() => server.inbound$.pipe(map(dec)))).toBe(first, { a: 'a', b: 'b' });
+    expectObservable(defer(() => pair.server.inbound$.pipe(map(dec)))).toBe(first, { a: 'a', b: 'b' });
     expectObservable(
       timer(2).pipe(
-        switchMap(() => server.inbound$),
+        switchMap(() => pair.server.inbound$),
         catchError((err: unknown) => ((misuse = err), of('m'))),
       ),
     ).toBe(second);

@@ -1,30 +1,11 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { catchError, defer, map, merge, of, switchMap, tap, timer } from 'rxjs';
-import { TestScheduler } from 'rxjs/testing';
 import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { HandshakeInfo } from '../../src/core/types.js';
 import type { TlsConnection } from '../../src/rx/types.js';
-
-const fixture = (name: string) => readFileSync(new URL(`../fixtures/certs/${name}`, import.meta.url), 'utf8');
-const ca = fixture('ca-cert.pem');
-const otherCa = fixture('other-ca-cert.pem');
-const cert = fixture('server-ec-chain.pem');
-const key = fixture('server-ec-key.pem');
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-
-/** Virtual time starting at 2027-01-01 so the fixtures (valid 2026-11-29 .. 2036) verify at `now`. */
-const EPOCH = Date.UTC(2027, 0, 1);
-function virtualClock(t: { deepEqual: (a: unknown, b: unknown) => void }): TestScheduler {
-  const ts = new TestScheduler((actual, expected) => t.deepEqual(actual, expected));
-  const frame = ts.now;
-  ts.now = () => frame() + EPOCH;
-  return ts;
-}
+import { ca, cert, dec, enc, key, otherCa, virtualClock } from './virtual.js';
 
 /** The observable's error as a plain record, so marbles can compare it. */
 const failure = (err: unknown) => {

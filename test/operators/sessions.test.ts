@@ -5,17 +5,17 @@ import test from 'ava';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EMPTY, catchError, concat, defer, map, merge, mergeMap, of, switchMap, tap, timer, toArray } from 'rxjs';
+import { EMPTY, type Observable, type OperatorFunction, catchError, concat, defer, map, merge, mergeMap, of, switchMap, tap, timer, toArray } from 'rxjs';
 import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
-import type { TlsConnection } from '../../src/rx/types.js';
+import type { ByteDuplex, SessionCache, TlsConnection } from '../../src/rx/types.js';
 import type { TlsSession } from '../../src/handshake/session.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
 import { suiteParams, trafficKeys } from '../../src/crypto/keySchedule.js';
 import { openRecord } from '../../src/tls/record.js';
 import { CipherSuite, ContentType } from '../../src/wire/tls/constants.js';
-import { ca, cert, dec, enc, failure, key, spy, virtualClock } from './virtual.js';
+import { ca, cert, dec, enc, failure, key, spy, upperEcho, virtualClock } from './virtual.js';
 
 const ticketKey = new Uint8Array(32).fill(5);
 const echo = (conn: TlsConnection) => conn.send(conn.inbound$);
@@ -94,30 +94,47 @@ test('sessions$ replays the tickets and completes with the connection; an explic
   t.is(sessions[0]!.serverName, 'localhost');
 });
 
+/**
+ * Two client connections in a row over fresh memory pipes, sharing `sessionCache`: the first only takes the
+ * server's ticket (it sends nothing); 2 ms later the second offers `get /` as 0-RTT and is run through `second`.
+ * `serve` starts the server side on the two server ends. Call inside `ts.run`.
+ */
+function earlyDataAfterTicket(
+  sessionCache: SessionCache,
+  serve: (first: ByteDuplex, second: ByteDuplex) => void,
+  second: OperatorFunction<TlsConnection, string>,
+): Observable<string> {
+  const [c1, s1] = memoryDuplexPair();
+  const [c2, s2] = memoryDuplexPair();
+  serve(s1, s2);
+  const first$ = of(c1).pipe(
+    secure({ role: 'client', ca, servername: 'localhost', sessionCache }),
+    mergeMap((conn) => conn.send(EMPTY)),
+  );
+  const second$ = of(c2).pipe(secure({ role: 'client', ca, servername: 'localhost', sessionCache, earlyData: enc('get /') }), second);
+  return concat(first$, timer(2).pipe(switchMap(() => second$)));
+}
+
 test('0-RTT accepted: the early bytes reach the server before its handshake completes and open its inbound$', (t) => {
   const ts = virtualClock(t);
   const sessionCache = createSessionCache();
   const infos: string[] = [];
   ts.run(({ expectObservable }) => {
-    const [c1, s1] = memoryDuplexPair();
-    const [c2, s2] = memoryDuplexPair();
-    merge(of(s1), of(s2))
-      .pipe(
-        secure({ role: 'server', cert, key, ticketKey, maxEarlyData: 1024 }),
-        tap((conn) => infos.push(`server:${conn.info.earlyData}`)),
-        mergeMap((conn) => conn.send(conn.inbound$.pipe(map((b) => enc(dec(b).toUpperCase()))))),
-      )
-      .subscribe();
-    const first$ = of(c1).pipe(
-      secure({ role: 'client', ca, servername: 'localhost', sessionCache }),
-      mergeMap((conn) => conn.send(EMPTY)),
+    const serve = (s1: ByteDuplex, s2: ByteDuplex) =>
+      merge(of(s1), of(s2))
+        .pipe(
+          secure({ role: 'server', cert, key, ticketKey, maxEarlyData: 1024 }),
+          tap((conn) => infos.push(`server:${conn.info.earlyData}`)),
+          mergeMap(upperEcho),
+        )
+        .subscribe();
+    const result$ = earlyDataAfterTicket(sessionCache, serve, (conn$) =>
+      conn$.pipe(
+        tap((conn) => infos.push(`client:${conn.info.earlyData}:${conn.rejectedEarlyData === undefined}`)),
+        mergeMap((conn) => merge(conn.send(EMPTY), conn.inbound$.pipe(map(dec)))),
+      ),
     );
-    const second$ = of(c2).pipe(
-      secure({ role: 'client', ca, servername: 'localhost', sessionCache, earlyData: enc('get /') }),
-      tap((conn) => infos.push(`client:${conn.info.earlyData}:${conn.rejectedEarlyData === undefined}`)),
-      mergeMap((conn) => merge(conn.send(EMPTY), conn.inbound$.pipe(map(dec)))),
-    );
-    expectObservable(concat(first$, timer(2).pipe(switchMap(() => second$)))).toBe('--(a|)', { a: 'GET /' });
+    expectObservable(result$).toBe('--(a|)', { a: 'GET /' });
   });
   t.deepEqual(infos, ['server:none', 'server:accepted', 'client:accepted:true']);
 });
@@ -127,22 +144,18 @@ test('0-RTT rejected: reported as info.earlyData and rejectedEarlyData, which th
   const sessionCache = createSessionCache();
   const infos: string[] = [];
   ts.run(({ expectObservable }) => {
-    const [c1, s1] = memoryDuplexPair();
-    const [c2, s2] = memoryDuplexPair();
-    const upper = (conn: TlsConnection) => conn.send(conn.inbound$.pipe(map((b) => enc(dec(b).toUpperCase()))));
     // Same ticket key, but the second server refuses early data: it resumes and skips the 0-RTT bytes.
-    of(s1).pipe(secure({ role: 'server', cert, key, ticketKey, maxEarlyData: 1024 }), mergeMap(upper)).subscribe();
-    of(s2).pipe(secure({ role: 'server', cert, key, ticketKey }), mergeMap(upper)).subscribe();
-    const first$ = of(c1).pipe(
-      secure({ role: 'client', ca, servername: 'localhost', sessionCache }),
-      mergeMap((conn) => conn.send(EMPTY)),
+    const serve = (s1: ByteDuplex, s2: ByteDuplex) => {
+      of(s1).pipe(secure({ role: 'server', cert, key, ticketKey, maxEarlyData: 1024 }), mergeMap(upperEcho)).subscribe();
+      of(s2).pipe(secure({ role: 'server', cert, key, ticketKey }), mergeMap(upperEcho)).subscribe();
+    };
+    const result$ = earlyDataAfterTicket(sessionCache, serve, (conn$) =>
+      conn$.pipe(
+        tap((conn) => infos.push(`${conn.info.resumed}:${conn.info.earlyData}:${dec(conn.rejectedEarlyData!)}`)),
+        mergeMap((conn) => merge(conn.send(of(conn.rejectedEarlyData!)), conn.inbound$.pipe(map(dec)))),
+      ),
     );
-    const second$ = of(c2).pipe(
-      secure({ role: 'client', ca, servername: 'localhost', sessionCache, earlyData: enc('get /') }),
-      tap((conn) => infos.push(`${conn.info.resumed}:${conn.info.earlyData}:${dec(conn.rejectedEarlyData!)}`)),
-      mergeMap((conn) => merge(conn.send(of(conn.rejectedEarlyData!)), conn.inbound$.pipe(map(dec)))),
-    );
-    expectObservable(concat(first$, timer(2).pipe(switchMap(() => second$)))).toBe('--(a|)', { a: 'GET /' });
+    expectObservable(result$).toBe('--(a|)', { a: 'GET /' });
   });
   t.deepEqual(infos, ['true:rejected:get /']);
 });

@@ -4,12 +4,11 @@
  * handshake).
  */
 import test from 'ava';
-import { catchError, defer, map, of, switchMap, tap, timer } from 'rxjs';
+import { catchError, defer, map, of, switchMap, timer } from 'rxjs';
 import { secure } from '../../operators/secure.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
-import type { TlsConnection } from '../../src/rx/types.js';
-import { ca, cert, dec, enc, failure, flags, key, spy, virtualClock } from './virtual.js';
+import { ca, cert, dec, enc, failure, flags, key, securePair, spy, virtualClock } from './virtual.js';
 
 const text = { a: 'a', b: 'b', x: 'x', y: 'y' };
 const bytes = { a: enc('a'), b: enc('b'), x: enc('x'), y: enc('y') };
@@ -18,12 +17,8 @@ test('we close first: our close_notify half-closes, the peer keeps sending, both
   const ts = virtualClock(t);
   const sessionCache = createSessionCache();
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    const server$ = of(s).pipe(secure({ role: 'server', cert, key }), tap((x) => (server = x)));
-    const client$ = of(wire.duplex).pipe(secure({ role: 'client', ca, servername: 'localhost', sessionCache }), tap((x) => (client = x)));
+    const pair = securePair(ts, { client: { sessionCache } });
+    const { server$, client$ } = pair;
     const clientOut = cold('   -a-|', bytes);
     const serverOut = cold('   --x---y---|', bytes);
     const clientSend = '       ---|';                // SSL_shutdown → 0: only our direction is closed
@@ -36,13 +31,13 @@ test('we close first: our close_notify half-closes, the peer keeps sending, both
     const clientWire = '       -w-w------e';         // a, close_notify, then the transport is ended
     expectObservable(server$.pipe(map(() => 'c'))).toBe(connections);
     expectObservable(client$.pipe(map(() => 'c'))).toBe(connections);
-    expectObservable(defer(() => client.send(clientOut))).toBe(clientSend);
-    expectObservable(defer(() => server.send(serverOut))).toBe('----------|');
-    expectObservable(defer(() => server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
-    expectObservable(defer(() => client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
-    expectObservable(timer(4).pipe(switchMap(() => client.shutdown()))).toBe(shutdown, { s: 'sent', c: 'complete' });
-    expectObservable(samples.pipe(map(() => flags(client.shutdownState())))).toBe(state, { a: '--', b: 'S-', c: 'SR' });
-    expectObservable(wire.events).toBe(clientWire);
+    expectObservable(defer(() => pair.client.send(clientOut))).toBe(clientSend);
+    expectObservable(defer(() => pair.server.send(serverOut))).toBe('----------|');
+    expectObservable(defer(() => pair.server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
+    expectObservable(defer(() => pair.client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
+    expectObservable(timer(4).pipe(switchMap(() => pair.client.shutdown()))).toBe(shutdown, { s: 'sent', c: 'complete' });
+    expectObservable(samples.pipe(map(() => flags(pair.client.shutdownState())))).toBe(state, { a: '--', b: 'S-', c: 'SR' });
+    expectObservable(pair.clientWire.events).toBe(clientWire);
   });
   // A clean shutdown makes the connection's newest session resumable.
   t.truthy(sessionCache.get('localhost'));
@@ -51,11 +46,8 @@ test('we close first: our close_notify half-closes, the peer keeps sending, both
 test('the peer closes first: inbound$ completes (ZERO_RETURN), our output stays open until we complete it', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    const server$ = of(s).pipe(secure({ role: 'server', cert, key }), tap((x) => (server = x)));
-    const client$ = of(c).pipe(secure({ role: 'client', ca, servername: 'localhost' }), tap((x) => (client = x)));
+    const pair = securePair(ts);
+    const { server$, client$ } = pair;
     const serverOut = cold('   --x|', bytes);
     const clientOut = cold('   -a---b--|', bytes);
     const clientInbound = '    --x|';
@@ -66,25 +58,19 @@ test('the peer closes first: inbound$ completes (ZERO_RETURN), our output stays 
     const connections = '      c-------|';
     expectObservable(server$.pipe(map(() => 'c'))).toBe(connections);
     expectObservable(client$.pipe(map(() => 'c'))).toBe(connections);
-    expectObservable(defer(() => server.send(serverOut))).toBe('   ---|');
-    expectObservable(defer(() => client.send(clientOut))).toBe(clientSend);
-    expectObservable(defer(() => client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
-    expectObservable(defer(() => server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
-    expectObservable(samples.pipe(map(() => flags(client.shutdownState())))).toBe(state, { a: '-R', b: 'SR' });
+    expectObservable(defer(() => pair.server.send(serverOut))).toBe('   ---|');
+    expectObservable(defer(() => pair.client.send(clientOut))).toBe(clientSend);
+    expectObservable(defer(() => pair.client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
+    expectObservable(defer(() => pair.server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
+    expectObservable(samples.pipe(map(() => flags(pair.client.shutdownState())))).toBe(state, { a: '-R', b: 'SR' });
   });
 });
 
 test('closeOnPeerClose: the peer closes first and our close_notify answers at once; the send() stops taking chunks', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    const server$ = of(s).pipe(secure({ role: 'server', cert, key }), tap((x) => (server = x)));
-    const client$ = of(c).pipe(
-      secure({ role: 'client', ca, servername: 'localhost', closeOnPeerClose: true }),
-      tap((x) => (client = x)),
-    );
+    const pair = securePair(ts, { client: { closeOnPeerClose: true } });
+    const { server$, client$ } = pair;
     const serverOut = cold('   --x|', bytes);
     const clientOut = cold('   -a---b--|', bytes);
     const clientInbound = '    --x|';
@@ -93,21 +79,18 @@ test('closeOnPeerClose: the peer closes first and our close_notify answers at on
     const connections = '      c--|';
     expectObservable(server$.pipe(map(() => 'c'))).toBe(connections);
     expectObservable(client$.pipe(map(() => 'c'))).toBe(connections);
-    expectObservable(defer(() => server.send(serverOut))).toBe(clientSend);
-    expectObservable(defer(() => client.send(clientOut))).toBe(clientSend);
-    expectObservable(defer(() => client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
-    expectObservable(defer(() => server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
+    expectObservable(defer(() => pair.server.send(serverOut))).toBe(clientSend);
+    expectObservable(defer(() => pair.client.send(clientOut))).toBe(clientSend);
+    expectObservable(defer(() => pair.client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
+    expectObservable(defer(() => pair.server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
   });
 });
 
 test('both close at once: the close_notify alerts cross in flight and both shutdowns complete on arrival', (t) => {
   const ts = virtualClock(t);
   ts.run(({ hot, expectObservable }) => {
-    const [c, s] = memoryDuplexPair({ scheduler: ts, latency: 5 });
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    const server$ = of(s).pipe(secure({ role: 'server', cert, key, scheduler: ts }), tap((x) => (server = x)));
-    const client$ = of(c).pipe(secure({ role: 'client', ca, servername: 'localhost', scheduler: ts }), tap((x) => (client = x)));
+    const pair = securePair(ts, { latency: 5, client: { scheduler: ts }, server: { scheduler: ts } });
+    const { server$, client$ } = pair;
     const bothOut = hot<Uint8Array>('50ms |');
     const sendDone = '         50ms |';
     const inboundDone = '      55ms |';              // the peer's close_notify arrives after the latency
@@ -115,46 +98,38 @@ test('both close at once: the close_notify alerts cross in flight and both shutd
     const serverConnection = ' 15ms c 39ms |';
     expectObservable(client$.pipe(map(() => 'c'))).toBe(clientConnection);
     expectObservable(server$.pipe(map(() => 'c'))).toBe(serverConnection);
-    expectObservable(timer(40).pipe(switchMap(() => client.send(bothOut)))).toBe(sendDone);
-    expectObservable(timer(40).pipe(switchMap(() => server.send(bothOut)))).toBe(sendDone);
-    expectObservable(timer(40).pipe(switchMap(() => client.inbound$))).toBe(inboundDone);
-    expectObservable(timer(40).pipe(switchMap(() => server.inbound$))).toBe(inboundDone);
-    expectObservable(timer(52).pipe(map(() => flags(client.shutdownState())))).toBe('52ms (a|)', { a: 'S-' });
-    expectObservable(timer(56).pipe(map(() => flags(server.shutdownState())))).toBe('56ms (a|)', { a: 'SR' });
+    expectObservable(timer(40).pipe(switchMap(() => pair.client.send(bothOut)))).toBe(sendDone);
+    expectObservable(timer(40).pipe(switchMap(() => pair.server.send(bothOut)))).toBe(sendDone);
+    expectObservable(timer(40).pipe(switchMap(() => pair.client.inbound$))).toBe(inboundDone);
+    expectObservable(timer(40).pipe(switchMap(() => pair.server.inbound$))).toBe(inboundDone);
+    expectObservable(timer(52).pipe(map(() => flags(pair.client.shutdownState())))).toBe('52ms (a|)', { a: 'S-' });
+    expectObservable(timer(56).pipe(map(() => flags(pair.server.shutdownState())))).toBe('56ms (a|)', { a: 'SR' });
   });
 });
 
 test('transport EOF without close_notify errors inbound$ with unexpectedEof (truncation); the transport is destroyed', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    let server!: TlsConnection;
-    let client!: TlsConnection;
+    const pair = securePair(ts);
     // The server sees the client's transport destroyed at 3 without close_notify: a truncation too.
-    of(s).pipe(secure({ role: 'server', cert, key })).subscribe({ next: (x) => (server = x), error: () => undefined });
-    const client$ = of(wire.duplex).pipe(
-      secure({ role: 'client', ca, servername: 'localhost' }),
-      tap((x) => (client = x)),
-      map(() => 'c'),
-      catchError(failure),
-    );
-    cold('---k').subscribe(() => s.end()); // the server's transport half-closes, no close_notify
+    pair.server$.subscribe({ error: () => undefined });
+    const client$ = pair.client$.pipe(map(() => 'c'), catchError(failure));
+    cold('---k').subscribe(() => pair.serverEnd.end()); // the server's transport half-closes, no close_notify
     const serverOut = cold('   -x', bytes);
     const clientInbound = '    -x-(e|)';
     const clientConnection = ' c--(e|)';
     expectObservable(client$).toBe(clientConnection, { c: 'c', e: { kind: 'unexpectedEof' } });
-    expectObservable(defer(() => server.send(serverOut).pipe(catchError(failure)))).toBe('---(e|)', {
+    expectObservable(defer(() => pair.server.send(serverOut).pipe(catchError(failure)))).toBe('---(e|)', {
       e: { kind: 'unexpectedEof' },
     });
-    expectObservable(defer(() => client.inbound$.pipe(map(dec), catchError(failure)))).toBe(clientInbound, {
+    expectObservable(defer(() => pair.client.inbound$.pipe(map(dec), catchError(failure)))).toBe(clientInbound, {
       x: 'x',
       e: { kind: 'unexpectedEof' },
     });
-    expectObservable(timer(5).pipe(switchMap(() => client.shutdown()), catchError(failure))).toBe('-----(m|)', {
+    expectObservable(timer(5).pipe(switchMap(() => pair.client.shutdown()), catchError(failure))).toBe('-----(m|)', {
       m: { kind: 'apiMisuse' },
     });
-    expectObservable(wire.events).toBe('---d');
+    expectObservable(pair.clientWire.events).toBe('---d');
   });
 });
 
@@ -162,28 +137,21 @@ test('ignoreUnexpectedEof: EOF without close_notify completes inbound$; not resu
   const ts = virtualClock(t);
   const sessionCache = createSessionCache();
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    of(s).pipe(secure({ role: 'server', cert, key })).subscribe((x) => (server = x));
-    const client$ = of(wire.duplex).pipe(
-      secure({ role: 'client', ca, servername: 'localhost', ignoreUnexpectedEof: true, sessionCache }),
-      tap((x) => (client = x)),
-      map(() => 'c'),
-    );
-    cold('---k').subscribe(() => s.end());
+    const pair = securePair(ts, { client: { ignoreUnexpectedEof: true, sessionCache } });
+    pair.server$.subscribe();
+    const client$ = pair.client$.pipe(map(() => 'c'));
+    cold('---k').subscribe(() => pair.serverEnd.end());
     const serverOut = cold('   -x', bytes);
     const clientOut = cold<Uint8Array>('   -----|');
     const clientInbound = '    -x-|';                // SSL_OP_IGNORE_UNEXPECTED_EOF: a clean end of input
     const clientConnection = ' c----|';              // our close_notify at 5 finishes the connection
     const clientWire = '       -----(we)';
     expectObservable(client$).toBe(clientConnection);
-    expectObservable(defer(() => server.send(serverOut))).toBe('------');
-    expectObservable(defer(() => client.send(clientOut))).toBe('-----|');
-    expectObservable(defer(() => client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
-    expectObservable(timer(4).pipe(map(() => flags(client.shutdownState())))).toBe('----(a|)', { a: '-R' });
-    expectObservable(wire.events).toBe(clientWire);
+    expectObservable(defer(() => pair.server.send(serverOut))).toBe('------');
+    expectObservable(defer(() => pair.client.send(clientOut))).toBe('-----|');
+    expectObservable(defer(() => pair.client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
+    expectObservable(timer(4).pipe(map(() => flags(pair.client.shutdownState())))).toBe('----(a|)', { a: '-R' });
+    expectObservable(pair.clientWire.events).toBe(clientWire);
   });
   // The server's tickets arrived, but no close_notify did: nothing was cached (OpenSSL behaviour).
   t.is(sessionCache.get('localhost'), undefined);
@@ -192,56 +160,40 @@ test('ignoreUnexpectedEof: EOF without close_notify completes inbound$; not resu
 test('quietShutdown: nothing is sent, shutdown() reports complete at once, the peer sees a truncation', (t) => {
   const ts = virtualClock(t);
   ts.run(({ expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    let client!: TlsConnection;
-    const server$ = of(s).pipe(
-      secure({ role: 'server', cert, key }),
+    const pair = securePair(ts, { client: { quietShutdown: true } });
+    const server$ = pair.server$.pipe(
       switchMap((conn) => conn.inbound$),
       catchError(failure),
     );
-    const client$ = of(wire.duplex).pipe(
-      secure({ role: 'client', ca, servername: 'localhost', quietShutdown: true }),
-      tap((x) => (client = x)),
-      map(() => 'c'),
-    );
+    const client$ = pair.client$.pipe(map(() => 'c'));
     const shutdown = '         ---(c|)';
     const clientConnection = ' c--|';
     const clientWire = '       ---e';               // no close_notify: the transport is just ended
     const serverInbound = '    ---(e|)';
     expectObservable(client$).toBe(clientConnection);
     expectObservable(server$).toBe(serverInbound, { e: { kind: 'unexpectedEof' } });
-    expectObservable(timer(3).pipe(switchMap(() => client.shutdown()))).toBe(shutdown, { c: 'complete' });
-    expectObservable(timer(4).pipe(map(() => flags(client.shutdownState())))).toBe('----(a|)', { a: 'SR' });
-    expectObservable(wire.events).toBe(clientWire);
+    expectObservable(timer(3).pipe(switchMap(() => pair.client.shutdown()))).toBe(shutdown, { c: 'complete' });
+    expectObservable(timer(4).pipe(map(() => flags(pair.client.shutdownState())))).toBe('----(a|)', { a: 'SR' });
+    expectObservable(pair.clientWire.events).toBe(clientWire);
   });
 });
 
 test('after a fatal alert shutdown() errors with apiMisuse at once and nothing more goes on the wire', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const clientWire = spy(c, ts);
-    const serverWire = spy(s, ts);
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    const server$ = of(serverWire.duplex).pipe(secure({ role: 'server', cert, key }), tap((x) => (server = x)), map(() => 'c'), catchError(failure));
-    const client$ = of(clientWire.duplex).pipe(
-      secure({ role: 'client', ca, servername: 'localhost' }),
-      tap((x) => (client = x)),
-      map(() => 'c'),
-      catchError(failure),
-    );
+    const pair = securePair(ts);
+    const server$ = pair.server$.pipe(map(() => 'c'), catchError(failure));
+    const client$ = pair.client$.pipe(map(() => 'c'), catchError(failure));
     // A forged application-data record: the server fails to authenticate it and sends bad_record_mac.
     const forged = Uint8Array.of(23, 3, 3, 0, 20, ...new Uint8Array(20));
-    cold('--k').subscribe(() => clientWire.inject(forged));
+    cold('--k').subscribe(() => pair.clientWire.inject(forged));
     const misuse = { m: { kind: 'apiMisuse' } };
     expectObservable(server$).toBe('c-(e|)', { c: 'c', e: { kind: 'peerMisbehaved' } });
     expectObservable(client$).toBe('c-(e|)', { c: 'c', e: { kind: 'alertReceived' } });
-    expectObservable(timer(4).pipe(switchMap(() => server.shutdown()), catchError(failure))).toBe('----(m|)', misuse);
-    expectObservable(timer(4).pipe(switchMap(() => client.shutdown()), catchError(failure))).toBe('----(m|)', misuse);
-    expectObservable(serverWire.events).toBe('--(wd)'); // the alert, then destroyed; nothing at 4
-    expectObservable(clientWire.events).toBe('--d');
+    expectObservable(timer(4).pipe(switchMap(() => pair.server.shutdown()), catchError(failure))).toBe('----(m|)', misuse);
+    expectObservable(timer(4).pipe(switchMap(() => pair.client.shutdown()), catchError(failure))).toBe('----(m|)', misuse);
+    expectObservable(pair.serverWire.events).toBe('--(wd)'); // the alert, then destroyed; nothing at 4
+    expectObservable(pair.clientWire.events).toBe('--d');
   });
 });
 
@@ -271,34 +223,29 @@ test('unsubscribing mid-transfer is an abortive close: no close_notify, transpor
 test("shutdown() reports progress: 'sent' when our close_notify is out, 'complete' when the peer's arrives", (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    of(s).pipe(secure({ role: 'server', cert, key })).subscribe((x) => (server = x));
-    of(c).pipe(secure({ role: 'client', ca, servername: 'localhost' })).subscribe((x) => (client = x));
+    const pair = securePair(ts);
+    pair.server$.subscribe();
+    pair.client$.subscribe();
     const clientOut = cold('   -a--b--|', bytes);
     const serverOut = cold('   ---x--|', bytes);
     const shutdown = '         --s---(c|)';
     const clientSend = '       --|';                // the active send() stops taking chunks and completes
     const serverInbound = '    -a|';
     const clientInbound = '    ---x--|';
-    expectObservable(defer(() => client.send(clientOut))).toBe(clientSend);
-    expectObservable(defer(() => server.send(serverOut))).toBe('      ------|');
-    expectObservable(timer(2).pipe(switchMap(() => client.shutdown()))).toBe(shutdown, { s: 'sent', c: 'complete' });
-    expectObservable(defer(() => server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
-    expectObservable(defer(() => client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
+    expectObservable(defer(() => pair.client.send(clientOut))).toBe(clientSend);
+    expectObservable(defer(() => pair.server.send(serverOut))).toBe('      ------|');
+    expectObservable(timer(2).pipe(switchMap(() => pair.client.shutdown()))).toBe(shutdown, { s: 'sent', c: 'complete' });
+    expectObservable(defer(() => pair.server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
+    expectObservable(defer(() => pair.client.inbound$.pipe(map(dec)))).toBe(clientInbound, text);
   });
 });
 
 test('unidirectional shutdown: close_notify sent and the transport ended at once, without waiting for the peer', (t) => {
   const ts = virtualClock(t);
   ts.run(({ cold, expectObservable }) => {
-    const [c, s] = memoryDuplexPair();
-    const wire = spy(c, ts);
-    let server!: TlsConnection;
-    let client!: TlsConnection;
-    const server$ = of(s).pipe(secure({ role: 'server', cert, key }), tap((x) => (server = x)), map(() => 'c'));
-    const client$ = of(wire.duplex).pipe(secure({ role: 'client', ca, servername: 'localhost' }), tap((x) => (client = x)), map(() => 'c'));
+    const pair = securePair(ts);
+    const server$ = pair.server$.pipe(map(() => 'c'));
+    const client$ = pair.client$.pipe(map(() => 'c'));
     const clientOut = cold('   -a------', bytes);
     const serverOut = cold<Uint8Array>('   ----|');
     const shutdown = '         --(s|)';
@@ -308,10 +255,10 @@ test('unidirectional shutdown: close_notify sent and the transport ended at once
     const serverConnection = ' c---|';              // the server finishes its own output later
     expectObservable(client$).toBe(clientConnection);
     expectObservable(server$).toBe(serverConnection);
-    expectObservable(defer(() => client.send(clientOut))).toBe('--|');
-    expectObservable(defer(() => server.send(serverOut))).toBe('----|');
-    expectObservable(timer(2).pipe(switchMap(() => client.shutdown({ unidirectional: true })))).toBe(shutdown, { s: 'sent' });
-    expectObservable(defer(() => server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
-    expectObservable(wire.events).toBe(clientWire);
+    expectObservable(defer(() => pair.client.send(clientOut))).toBe('--|');
+    expectObservable(defer(() => pair.server.send(serverOut))).toBe('----|');
+    expectObservable(timer(2).pipe(switchMap(() => pair.client.shutdown({ unidirectional: true })))).toBe(shutdown, { s: 'sent' });
+    expectObservable(defer(() => pair.server.inbound$.pipe(map(dec)))).toBe(serverInbound, text);
+    expectObservable(pair.clientWire.events).toBe(clientWire);
   });
 });

@@ -1,20 +1,11 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { EMPTY, Observable, Subject, catchError, firstValueFrom, lastValueFrom, map, merge, mergeMap, of, switchMap, toArray } from 'rxjs';
 import { connect } from '../../src/rx/connect.js';
 import { listen } from '../../src/rx/listen.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { ListenOptions, TlsConnection } from '../../src/rx/types.js';
-
-const fixture = (name: string) => readFileSync(new URL(`../fixtures/certs/${name}`, import.meta.url), 'utf8');
-const ca = fixture('ca-cert.pem');
-const otherCa = fixture('other-ca-cert.pem');
-const cert = fixture('server-ec-chain.pem');
-const key = fixture('server-ec-key.pem');
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+import { ca, cert, dec, enc, key, otherCa } from '../helpers/fixtures.js';
 
 interface Running {
   readonly port: number;

@@ -4,7 +4,6 @@
  * shutdown, a failure).
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { type AddressInfo, type Server, type Socket, connect as tcpConnect, createServer } from 'node:net';
 import tls from 'node:tls';
 import { type Observable, EMPTY, catchError, firstValueFrom, lastValueFrom, map, mergeMap, of, take, timeout, toArray } from 'rxjs';
@@ -15,13 +14,8 @@ import { fromSocket } from '../../src/rx/duplex.js';
 import { listen } from '../../src/rx/listen.js';
 import { quicConnect, quicListen } from '../../src/rx/quic.js';
 import type { TlsConnection } from '../../src/rx/types.js';
+import { ca, cert, enc, key, otherCa } from '../helpers/fixtures.js';
 
-const fixture = (name: string) => readFileSync(new URL(`../fixtures/certs/${name}`, import.meta.url), 'utf8');
-const ca = fixture('ca-cert.pem');
-const otherCa = fixture('other-ca-cert.pem');
-const cert = fixture('server-ec-chain.pem');
-const key = fixture('server-ec-key.pem');
-const enc = (s: string) => new TextEncoder().encode(s);
 const text = (chunks: readonly Uint8Array[]) => Buffer.concat(chunks).toString();
 
 /** Waits (at most `ms`) until `condition` holds; rejects with `what` otherwise. */

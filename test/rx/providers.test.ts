@@ -6,7 +6,6 @@
  */
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Observable, lastValueFrom, merge, mergeMap, of, toArray } from 'rxjs';
 import { secure, type SecureRoleOptions } from '../../operators/secure.js';
 import { TlsError } from '../../src/core/errors.js';
@@ -21,11 +20,7 @@ import { toClientConfig, toServerConfig } from '../../src/rx/options.js';
 import type { ByteDuplex, SecureOptions, TlsConnection } from '../../src/rx/types.js';
 import { frameRecord } from '../../src/tls/record.js';
 import { nobleOpen, nobleSeal, withBatch } from '../helpers/batch.js';
-
-const fixture = (name: string) => readFileSync(new URL(`../fixtures/certs/${name}`, import.meta.url), 'utf8');
-const ca = fixture('ca-cert.pem');
-const cert = fixture('server-ec-chain.pem');
-const key = fixture('server-ec-key.pem');
+import { ca, cert, key } from '../helpers/fixtures.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -2,19 +2,12 @@
  * Session resumption and 0-RTT over real loopback TCP (`connect` to `listen`).
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import { EMPTY, type Observable, catchError, finalize, firstValueFrom, lastValueFrom, map, merge, mergeMap, of, switchMap, take, toArray } from 'rxjs';
 import { connect } from '../../src/rx/connect.js';
 import { listen } from '../../src/rx/listen.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
 import type { ConnectOptions, ListenOptions, TlsConnection } from '../../src/rx/types.js';
-
-const fixture = (name: string) => readFileSync(new URL(`../fixtures/certs/${name}`, import.meta.url), 'utf8');
-const ca = fixture('ca-cert.pem');
-const cert = fixture('server-ec-chain.pem');
-const key = fixture('server-ec-key.pem');
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+import { ca, cert, dec, enc, key } from '../helpers/fixtures.js';
 
 /** Upper-case echo; the client's close_notify ends it and ours follows. A failed connection is just dropped. */
 const upperEcho = (conn: TlsConnection) =>

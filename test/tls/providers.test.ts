@@ -5,7 +5,7 @@
  * protection as `crypto` effects answered through its batch cipher).
  */
 import test from 'ava';
-import { createConnection, handleEvents, handshakeInfo, type TlsState } from '../../src/tls/connection.js';
+import { handleEvents, handshakeInfo, type TlsState } from '../../src/tls/connection.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
 import { nodeProvider } from '../../src/node/nodeProvider.js';
 import { createWorkerPoolProvider } from '../../src/node/workers.js';
@@ -14,8 +14,8 @@ import type { TlsEffect, TlsInput } from '../../src/tls/types.js';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
 import { plainRecord } from '../../src/tls/record.js';
 import { keys, messages, records, schedule } from '../vectors/rfc8448.js';
-import { RFC_NOW, hexOf, keyLogOf, rfcClient as rfcClientOf, serverFlight, transmitted } from '../helpers/rfc8448.js';
-import { NOW as PAIR_NOW, Pair, serverCredentials } from '../helpers/pair.js';
+import { RFC_NOW, hexOf, keyLogOf, rfcClient as rfcClientOf, rfcServerAnswer, serverFlight, transmitted } from '../helpers/rfc8448.js';
+import { NOW as PAIR_NOW, Pair } from '../helpers/pair.js';
 
 const pool = createWorkerPoolProvider({ size: 2 });
 test.after.always(() => pool.close());
@@ -105,12 +105,8 @@ for (const c of CASES) {
 
   test(`${c.name}: RFC 8448 §3: server answers the RFC ClientHello with the RFC ServerHello and secrets`, (t) => {
     const provider = seeded(c.provider, [keys.serverPrivate, messages.serverHello.subarray(6, 38)]);
-    let st = createConnection({ role: 'server', provider, asyncCrypto: c.asyncCrypto, keyLog: true, ...serverCredentials('server-rsa') });
-    st = handleEvents(st, { type: 'start', now: NOW }).state;
-    const s = handleEvents(st, { type: 'received', now: NOW, data: plainRecord(22, messages.clientHello, 0x0301) });
-    const wire = transmitted(s.effects);
+    const { wire, keyLog: log } = rfcServerAnswer({ provider, asyncCrypto: c.asyncCrypto });
     t.is(hexOf(wire.subarray(0, 5 + messages.serverHello.length)), hexOf(plainRecord(22, messages.serverHello)));
-    const log = keyLogOf(s.effects);
     t.is(log.CLIENT_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.clientHandshakeTraffic));
     t.is(log.SERVER_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.serverHandshakeTraffic));
   });

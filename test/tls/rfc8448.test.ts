@@ -4,13 +4,12 @@
  */
 import { handshakePhase } from '../../src/handshake/engine.js';
 import test from 'ava';
-import { createConnection, handleEvents } from '../../src/tls/connection.js';
+import { handleEvents } from '../../src/tls/connection.js';
 import { createNobleProvider } from '../../src/crypto/noble.js';
 import { plainRecord } from '../../src/tls/record.js';
 import { suiteParams } from '../../src/crypto/keySchedule.js';
 import { keys, messages, records, schedule } from '../vectors/rfc8448.js';
-import { RFC_NOW, hexOf, keyLogOf, rfcClient, serverFlight, transmitted } from '../helpers/rfc8448.js';
-import { serverCredentials } from '../helpers/pair.js';
+import { RFC_NOW, hexOf, keyLogOf, rfcClient, rfcServerAnswer, serverFlight, transmitted } from '../helpers/rfc8448.js';
 
 const NOW = RFC_NOW;
 const SUITE = suiteParams(0x1301)!;
@@ -66,13 +65,9 @@ test('RFC 8448 §3: server answers the RFC ClientHello with the RFC ServerHello 
   const serverRandom = messages.serverHello.subarray(6, 38);
   const queue = [keys.serverPrivate, serverRandom];
   const provider = createNobleProvider({ randomBytes: (n) => queue.shift() ?? new Uint8Array(n) });
-  let st = createConnection({ role: 'server', provider, keyLog: true, ...serverCredentials('server-rsa') });
-  st = handleEvents(st, { type: 'start', now: NOW }).state;
-  const step = handleEvents(st, { type: 'received', now: NOW, data: plainRecord(22, messages.clientHello, 0x0301) });
-  const wire = transmitted(step.effects);
+  const { wire, keyLog: log } = rfcServerAnswer({ provider });
   // The first record is the plaintext ServerHello: header 16 03 03 00 5a, then the RFC's 90 octets.
   t.is(hexOf(wire.subarray(0, 5 + messages.serverHello.length)), hexOf(plainRecord(22, messages.serverHello)));
-  const log = keyLogOf(step.effects);
   t.is(log.CLIENT_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.clientHandshakeTraffic));
   t.is(log.SERVER_HANDSHAKE_TRAFFIC_SECRET, hexOf(schedule.serverHandshakeTraffic));
   t.is(SUITE.name, 'TLS_AES_128_GCM_SHA256');
