@@ -34,7 +34,7 @@ import {
 import { SignatureScheme } from '../wire/tls/constants.js';
 import type { SigningKey } from './provider.js';
 import { RSA_HASHES, bitLength, rsaPssSign, type RsaPrivateKey } from './rsa.js';
-import { decodeRsaPssParams, type RsaPssKeyParams } from './signatures.js';
+import { KEY_OID, decodeRsaPssParams, type RsaPssKeyParams } from './signatures.js';
 
 /** One PEM block: its label (`CERTIFICATE`, `PRIVATE KEY`, …) and decoded contents. */
 export interface PemBlock {
@@ -120,17 +120,8 @@ function latin1(bytes: Uint8Array): string {
 export type KeyContainer = 'pkcs8' | 'sec1' | 'pkcs1';
 const DER_KEY_TYPES: readonly KeyContainer[] = ['pkcs8', 'sec1', 'pkcs1'];
 
-/** Object identifiers of the key algorithms (RFC 5480 §2.1.1, RFC 8410 §3, RFC 8017 App. C, RFC 4055 §3.1). */
-const OID = {
-  ecPublicKey: '1.2.840.10045.2.1',
-  secp256r1: '1.2.840.10045.3.1.7',
-  secp384r1: '1.3.132.0.34',
-  secp521r1: '1.3.132.0.35',
-  ed25519: '1.3.101.112',
-  ed448: '1.3.101.113',
-  rsaEncryption: '1.2.840.113549.1.1.1',
-  rsassaPss: '1.2.840.113549.1.1.10',
-} as const;
+/** Object identifiers of the key algorithms: one table, with signature verification. */
+const OID = KEY_OID;
 
 /** A private key read from its container, before it becomes a {@link SigningKey}. */
 type PrivateKeyMaterial =

@@ -36,8 +36,11 @@ import { RSA_HASHES, bitLength, emsaPkcs1Verify, emsaPssVerify, rsaVerifyPrimiti
 /** Key types a SubjectPublicKeyInfo can hold, as far as TLS 1.3 is concerned here. */
 export type SpkiKeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'ecdsa-p521' | 'ed25519' | 'ed448' | 'rsa' | 'rsa-pss' | 'unknown';
 
-/** Object identifiers (RFC 5480 §2.1.1, RFC 8410 §3, RFC 8017 App. C, RFC 4055 §3.1). */
-const OID = {
+/**
+ * Object identifiers of key algorithms and curves (RFC 5480 §2.1.1, RFC 8410 §3, RFC 8017 App. C, RFC 4055 §3.1),
+ * shared by key loading (`keys.ts`) and signature verification.
+ */
+export const KEY_OID = {
   ecPublicKey: '1.2.840.10045.2.1',
   secp256r1: '1.2.840.10045.3.1.7',
   secp384r1: '1.3.132.0.34',
@@ -48,6 +51,7 @@ const OID = {
   rsassaPss: '1.2.840.113549.1.1.10',
   mgf1: '1.2.840.113549.1.1.8',
 } as const;
+const OID = KEY_OID;
 
 /** Digest algorithm OIDs (NIST CSOR, RFC 5754 §2). */
 const HASH_OIDS: Readonly<Record<string, RsaHash['name']>> = {

@@ -48,7 +48,7 @@ import { verifyEcdsaDigest } from './ecdsa.js';
 import { loadCertificateChain } from './keys.js';
 import { GeneralNameTag, decodeNameConstraints, nameConstraintViolation, type NameConstraints } from './nameConstraints.js';
 import { bitLength, rsaVerifyPrimitive } from './rsa.js';
-import { spkiKeyType, verifyWithAlgorithm, type SignatureAlgorithm } from './signatures.js';
+import { decodeRsaPssParams, spkiKeyType, verifyWithAlgorithm, type SignatureAlgorithm } from './signatures.js';
 import type { CertificateVerdict, CertificateVerifier, VerifyRequest } from './verifier.js';
 
 /** Longest path accepted, leaf and trust anchor included. */
@@ -198,12 +198,6 @@ function decodeName(r: Reader): CertificateName {
   return { canonical: canonical.join('/'), display: display.join(', '), rdns: canonical };
 }
 
-/** Digest algorithm OIDs (RFC 5758 §2 / NIST). */
-const HASH_OIDS: Record<string, 'sha256' | 'sha384' | 'sha512'> = {
-  '2.16.840.1.101.3.4.2.1': 'sha256',
-  '2.16.840.1.101.3.4.2.2': 'sha384',
-  '2.16.840.1.101.3.4.2.3': 'sha512',
-};
 /** Signature algorithm OIDs without parameters to read (RFC 4055 §5, RFC 5758 §3.2, RFC 8410 §3: Ed25519, Ed448). */
 const SIMPLE_SIG_ALGS: Record<string, SignatureAlgorithm> = {
   '1.2.840.113549.1.1.11': { kind: 'rsa-pkcs1', hash: 'sha256' },
@@ -219,16 +213,6 @@ const RSASSA_PSS = '1.2.840.113549.1.1.10';
 /** sha1WithRSAEncryption (RFC 3279 §2.2.1) and ecdsa-with-SHA1 (RFC 3279 §2.2.3). */
 const OID_SHA1_RSA = '1.2.840.113549.1.1.5';
 const OID_SHA1_ECDSA = '1.2.840.10045.4.1';
-const MGF1 = '1.2.840.113549.1.1.8';
-
-/** A hash AlgorithmIdentifier (parameters NULL or absent) as a hash name, or undefined if unsupported. */
-function decodeHashAlgorithm(r: Reader): 'sha256' | 'sha384' | 'sha512' | undefined {
-  const alg = decodeDerSequence(r);
-  const oid = decodeDerOid(alg);
-  if (alg.remaining > 0) decodeDerNull(alg);
-  alg.expectEnd('AlgorithmIdentifier');
-  return HASH_OIDS[oid];
-}
 
 /** AlgorithmIdentifier of a signature (RFC 5280 §4.1.1.2), with RSASSA-PSS-params (RFC 4055 §3.1). */
 function decodeSignatureAlgorithm(r: Reader): SignatureAlgorithm | string {
@@ -243,38 +227,13 @@ function decodeSignatureAlgorithm(r: Reader): SignatureAlgorithm | string {
   }
   if (oid !== RSASSA_PSS) return oid;
   // Defaults are SHA-1 (hash and MGF1) and salt 20, which we do not accept: explicit SHA-2 parameters only.
-  const params = decodeDerSequence(alg);
-  alg.expectEnd('AlgorithmIdentifier');
-  let hash: 'sha256' | 'sha384' | 'sha512' | undefined;
-  let mgfHash: 'sha256' | 'sha384' | 'sha512' | undefined;
-  let saltLength = 20;
-  if (peekDerTag(params) === contextTag(0)) {
-    const h = decodeDerSequence(params, contextTag(0));
-    hash = decodeHashAlgorithm(h);
-    h.expectEnd('hashAlgorithm');
+  // Malformed DER is a decode error; well-formed parameters we do not support name the algorithm instead.
+  try {
+    return { kind: 'rsa-pss', ...decodeRsaPssParams(alg.rest()) };
+  } catch (e) {
+    if (e instanceof DecodeError) throw e;
+    return `${RSASSA_PSS} (${(e as Error).message})`;
   }
-  if (peekDerTag(params) === contextTag(1)) {
-    const m = decodeDerSequence(params, contextTag(1));
-    const mgf = decodeDerSequence(m);
-    m.expectEnd('maskGenAlgorithm');
-    const mgfOid = decodeDerOid(mgf);
-    const mh = decodeHashAlgorithm(mgf);
-    mgf.expectEnd('MaskGenAlgorithm');
-    mgfHash = mgfOid === MGF1 ? mh : undefined;
-  }
-  if (peekDerTag(params) === contextTag(2)) {
-    const s = decodeDerSequence(params, contextTag(2));
-    saltLength = decodeDerSmallInt(s);
-    s.expectEnd('saltLength');
-  }
-  if (peekDerTag(params) === contextTag(3)) {
-    const t = decodeDerSequence(params, contextTag(3));
-    if (decodeDerSmallInt(t) !== 1) return `${RSASSA_PSS} (trailerField)`;
-    t.expectEnd('trailerField');
-  }
-  params.expectEnd('RSASSA-PSS-params');
-  if (!hash || !mgfHash) return `${RSASSA_PSS} (SHA-1 or unknown hash)`;
-  return { kind: 'rsa-pss', hash, mgfHash, saltLength };
 }
 
 /** Signature algorithms with a broken hash (RFC 3279 §2.2.1, RFC 5758 §3.2): refused by policy. */

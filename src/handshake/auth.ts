@@ -12,8 +12,8 @@ import { certificateVerifyContent } from './schedule.js';
 import { type HsCx, sendHandshake, transcriptHash } from './state.js';
 import { schemeName } from './config.js';
 
-/** Signature algorithms we offer and accept, in preference order (RFC 8446 §4.2.3). */
-export const SIGNATURE_ALGORITHMS: readonly number[] = [
+/** Schemes allowed in a TLS 1.3 CertificateVerify, in preference order (RFC 8446 §4.2.3, §4.4.3). */
+const CERTIFICATE_VERIFY_SCHEMES: readonly number[] = [
   SignatureScheme.ecdsa_secp256r1_sha256,
   SignatureScheme.ecdsa_secp384r1_sha384,
   SignatureScheme.ecdsa_secp521r1_sha512,
@@ -25,25 +25,20 @@ export const SIGNATURE_ALGORITHMS: readonly number[] = [
   SignatureScheme.rsa_pss_pss_sha256,
   SignatureScheme.rsa_pss_pss_sha384,
   SignatureScheme.rsa_pss_pss_sha512,
+];
+
+/**
+ * Signature algorithms we offer and accept, in preference order (RFC 8446 §4.2.3): every CertificateVerify
+ * scheme, then PKCS#1 v1.5, which only appears in certificates.
+ */
+export const SIGNATURE_ALGORITHMS: readonly number[] = [
+  ...CERTIFICATE_VERIFY_SCHEMES,
   SignatureScheme.rsa_pkcs1_sha256,
   SignatureScheme.rsa_pkcs1_sha384,
   SignatureScheme.rsa_pkcs1_sha512,
 ];
 
-/** Schemes allowed in a TLS 1.3 CertificateVerify (PKCS#1 v1.5 only appears in certificates). */
-const VERIFY_SCHEMES = new Set<number>([
-  SignatureScheme.ecdsa_secp256r1_sha256,
-  SignatureScheme.ecdsa_secp384r1_sha384,
-  SignatureScheme.ecdsa_secp521r1_sha512,
-  SignatureScheme.ed25519,
-  SignatureScheme.ed448,
-  SignatureScheme.rsa_pss_rsae_sha256,
-  SignatureScheme.rsa_pss_rsae_sha384,
-  SignatureScheme.rsa_pss_rsae_sha512,
-  SignatureScheme.rsa_pss_pss_sha256,
-  SignatureScheme.rsa_pss_pss_sha384,
-  SignatureScheme.rsa_pss_pss_sha512,
-]);
+const VERIFY_SCHEMES: ReadonlySet<number> = new Set(CERTIFICATE_VERIFY_SCHEMES);
 
 /**
  * The key each CertificateVerify scheme signs with (RFC 8446 §4.2.3: ECDSA schemes name their curve, the

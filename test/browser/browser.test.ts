@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { chromiumDumpDomArgs } from '../helpers/peers.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const certs = join(root, 'test/fixtures/certs');
@@ -86,22 +87,7 @@ function dumpDom(chromium: string, url: string, timeoutMs: number): Promise<stri
   const profile = mkdtempSync(join(tmp, 'profile-'));
   const child = spawn(
     chromium,
-    [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--no-first-run',
-      '--no-default-browser-check',
-      '--disable-extensions',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--allow-file-access-from-files',
-      `--user-data-dir=${profile}`,
-      '--virtual-time-budget=20000',
-      '--dump-dom',
-      url,
-    ],
+    chromiumDumpDomArgs(profile, url, ['--allow-file-access-from-files', '--virtual-time-budget=20000']),
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: profile } },
   );
   let stdout = '';

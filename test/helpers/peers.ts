@@ -406,6 +406,28 @@ export function runCli(args: readonly string[], stdin?: string | Uint8Array, opt
   return run(node, [...pre, ...args], { timeoutMs: 30_000, ...opts, stdin: stdin ?? opts.stdin, cwd: repoRoot });
 }
 
+/**
+ * Arguments for headless Chromium that dumps the DOM of `url` once its virtual time budget is spent: a private
+ * profile, no sandbox (root in CI), nothing that reaches the network on its own.
+ */
+export function chromiumDumpDomArgs(profile: string, url: string, extra: readonly string[] = []): string[] {
+  return [
+    '--headless=new',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-dev-shm-usage',
+    '--no-first-run',
+    '--no-default-browser-check',
+    '--disable-extensions',
+    '--disable-background-networking',
+    '--disable-component-update',
+    `--user-data-dir=${profile}`,
+    ...extra,
+    '--dump-dom',
+    url,
+  ];
+}
+
 /** Start `rxtls server …args` and resolve once it printed its `ACCEPT host:port` readiness line. */
 export function startCliServer(args: readonly string[], opts: PeerLifetime = {}): Promise<Peer> {
   const [node, ...pre] = cliCommand();

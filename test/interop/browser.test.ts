@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { of, type Subscription } from 'rxjs';
 import { listen } from '../../src/rx/listen.js';
-import { certText, requirePeer, run } from '../helpers/peers.js';
+import { certText, chromiumDumpDomArgs, requirePeer, run } from '../helpers/peers.js';
 
 /** Serve every connection one HTTP/1.0 page naming what was negotiated; resolve with the port. */
 function startPageServer(groups?: string): Promise<{ port: number; sub: Subscription; groupsSeen: string[] }> {
@@ -44,21 +44,8 @@ async function fetchWithChromium(port: number): Promise<string> {
   try {
     const r = await run(
       chromium,
-      [
-        '--headless=new',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-dev-shm-usage',
-        '--no-first-run',
-        '--disable-extensions',
-        '--disable-background-networking',
-        `--user-data-dir=${profile}`,
-        // The fixture CA is not in Chromium's store; what is tested is the handshake, not the trust decision.
-        '--ignore-certificate-errors',
-        '--virtual-time-budget=5000',
-        '--dump-dom',
-        `https://127.0.0.1:${port}/`,
-      ],
+      // The fixture CA is not in Chromium's store; what is tested is the handshake, not the trust decision.
+      chromiumDumpDomArgs(profile, `https://127.0.0.1:${port}/`, ['--ignore-certificate-errors', '--virtual-time-budget=5000']),
       { timeoutMs: 60_000, env: { ...process.env, HOME: profile } },
     );
     return r.stdout;
