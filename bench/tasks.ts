@@ -517,7 +517,8 @@ async function rxHandshaker(name: ProviderName) {
       const [c, s] = await Promise.all([client, serverSide]);
       if (c.info.verification !== 'ok') throw new Error('handshake: not verified');
       s.close();
-      sub.unsubscribe(); // aborts the client (no close_notify), destroys its socket
+      c.close(); // abortive close of the client (no close_notify), destroys its socket: a handed-over connection
+      sub.unsubscribe(); // outlives its subscriber, so it is closed explicitly first
     },
     close: () => {
       serverSub.unsubscribe();
