@@ -106,7 +106,8 @@ function modelVerdict(seen: Set<number>, top: number, size: number, seq: number)
 }
 
 test('property: the window answers as a set of every number marked, with the same edge rule', (t) => {
-  fc.assert(
+  t.notThrows(() =>
+    fc.assert(
     fc.property(
       fc.constantFrom(32, 64, 128, 1024),
       fc.nat({ max: MAX_SEQUENCE_NUMBER - 5000 }),
@@ -139,6 +140,5 @@ test('property: the window answers as a set of every number marked, with the sam
       },
     ),
     { numRuns: 300 },
-  );
-  t.pass();
+  ));
 });

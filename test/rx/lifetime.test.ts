@@ -122,7 +122,8 @@ test('TCP teardown after close(): both sockets are gone', async (t) => {
   conn.close();
   await until(() => socket.destroyed, 'the client socket destroyed');
   await until(async () => (await connections(server)) === 0, 'no server connection left');
-  t.pass();
+  t.true(socket.destroyed);
+  t.is(await connections(server), 0);
 });
 
 test('TCP teardown after a complete shutdown (close_notify both ways): both sockets are gone', async (t) => {
