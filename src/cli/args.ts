@@ -9,6 +9,7 @@ import type { HandshakeInfo } from '../core/types.js';
 import { TlsError } from '../core/errors.js';
 import { parseCipherSuites, parseGroups } from '../handshake/config.js';
 import { decodeSession, encodeSession, type TlsSession } from '../handshake/session.js';
+import { concatBytes } from '../wire/bytes.js';
 
 /** `rxtls client HOST:PORT …`: stdin to the peer, the peer's data to stdout. */
 export interface ClientCommand {
@@ -557,9 +558,5 @@ function latin1(b: Uint8Array): string {
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
+  return a.length === 0 ? b : concatBytes([a, b]);
 }

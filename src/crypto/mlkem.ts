@@ -19,6 +19,7 @@
  */
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 import type { KemEncapsulation, KeyExchangeKeyPair } from './provider.js';
+import { concatBytes } from '../wire/bytes.js';
 
 /** ML-KEM-768 sizes in bytes (FIPS 203 §8, Table 3) and of the X25519MLKEM768 shares (draft §3.1). */
 export const X25519MLKEM768_SIZES = {
@@ -54,12 +55,7 @@ export interface X25519Ops {
   shared(privateKey: Uint8Array, peerPublic: Uint8Array): Uint8Array | null;
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
+const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => concatBytes([a, b]);
 
 /**
  * The client key pair for a private key in either form (96 B seed form or 2432 B expanded form, see the module

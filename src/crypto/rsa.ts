@@ -16,6 +16,7 @@
 import { randomBytes } from '@noble/hashes/utils.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { bigIntToBytes, bytesToBigInt } from '../wire/der.js';
+import { bytesEqual } from '../wire/bytes.js';
 
 /** A hash as RSA encodings need it: the function, its output length in bytes and its PKCS#1 DigestInfo prefix. */
 export interface RsaHash {
@@ -239,10 +240,3 @@ export function rsaPssSign(key: RsaPrivateKey, h: RsaHash, message: Uint8Array, 
   return rsaSignPrimitive(key, em, random);
 }
 
-/** Constant-time equality of two byte arrays (length is not secret). */
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}

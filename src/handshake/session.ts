@@ -10,6 +10,7 @@ import type { Aead, CryptoProvider } from '../crypto/provider.js';
 import { hkdfExpandLabel } from '../crypto/keySchedule.js';
 import { DecodeError, Reader } from '../wire/reader.js';
 import { Writer } from '../wire/writer.js';
+import { concatBytes } from '../wire/bytes.js';
 
 /** Longest ticket lifetime allowed (RFC 8446 §4.6.1): 7 days, in seconds. */
 export const MAX_TICKET_LIFETIME = 604_800;
@@ -203,9 +204,4 @@ function u32(v: number): Uint8Array {
   return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
-}
+const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => concatBytes([a, b]);

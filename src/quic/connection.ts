@@ -74,6 +74,7 @@ import {
 } from './streams.js';
 import { earliestTimer, QUIC_TIMERS, type QuicTimer, type QuicTimers } from './timers.js';
 import type { QuicCloseMode, QuicEffect, QuicInput } from './types.js';
+import { bytesEqual } from '../wire/bytes.js';
 
 export { QuicError } from './errors.js';
 export type { QuicCloseMode, QuicEffect, QuicInput } from './types.js';
@@ -380,10 +381,6 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
   peerLimitsKnown(s.streams, params);
   const peerIdle = params.maxIdleTimeout ?? 0;
   if (peerIdle > 0) s.idleTimeout = Math.min(s.idleTimeout, peerIdle);
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Discard a packet-number space's keys and everything in flight in it (RFC 9001 §4.9). */

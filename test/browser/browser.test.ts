@@ -5,8 +5,8 @@
  * echo between an rxtls client and an rxtls server (test/browser/page.ts) over an in-memory pipe, with the
  * server chains verified against the test CA by the portable verifier, and a chain under another CA refused.
  *
- * Chromium is the Debian `chromium` package (`.ci/run` installs it). A missing Chromium fails the
- * test (and elsewhere too, with how to install it): it never skips.
+ * Chromium is the Debian `chromium` package (`.ci/run` installs it). A missing Chromium fails the test, in CI
+ * and locally: it never skips.
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
