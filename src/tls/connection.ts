@@ -33,7 +33,7 @@ import {
 } from '../handshake/engine.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../handshake/config.js';
 import type { TlsConfig } from './config.js';
-import { RECORD_HEADER, assembleFlight, frameRecord, openRecord, recordKey } from './record.js';
+import { RECORD_HEADER, assembleFlight, frameRecord, openRecord, plainRecord, recordKey } from './record.js';
 import { type Conn, type Cx, type Resolved, TlsTimer, deliver, fatal, finishDelivery, sendAlert, setTxKey, writeRecord } from './state.js';
 import { onSealDone, writeApplicationData } from './output.js';
 
@@ -291,7 +291,7 @@ function onHandshakeEvent(cx: Cx, ev: HsEvent): void {
     }
     case 'compatCcs':
       // RFC 8446 §D.4: a plaintext change_cipher_spec, never protected.
-      cx.out.push(plainCcs());
+      cx.out.push(plainRecord(ContentType.change_cipher_spec, Uint8Array.of(1)));
       return;
     case 'flightEnd':
     case 'transportParameters':
@@ -345,10 +345,6 @@ function onHandshakeComplete(cx: Cx, info: HandshakeInfo): void {
     s.endPending = false;
     sendCloseNotify(cx);
   }
-}
-
-function plainCcs(): Uint8Array {
-  return Uint8Array.of(ContentType.change_cipher_spec, 0x03, 0x03, 0x00, 0x01, 0x01);
 }
 
 /** A change_cipher_spec may be dropped between the first ClientHello and the peer's Finished (RFC 8446 §5). */
