@@ -167,7 +167,7 @@ export async function dtlsListen(options: DtlsListenOptions): Promise<DtlsListen
   let closing = false;
 
   const configFor = (from: RemoteInfo): DtlsServerConfig =>
-    cookieSecret ? ({ ...base, cookieSecret, cookieBinding: new TextEncoder().encode(`${from.address}|${from.port}`) } as DtlsServerConfig) : base;
+    cookieSecret ? { ...base, cookieSecret, cookieBinding: new TextEncoder().encode(`${from.address}|${from.port}`) } : base;
 
   const accept = (data: Uint8Array, from: RemoteInfo) => {
     if (handshaking >= maxHandshaking) {
