@@ -543,7 +543,9 @@ function onAlert(cx: Cx, content: Uint8Array): void {
 /** After a datagram: acknowledge what calls for it, or answer a retransmitted flight with ours (RFC 9147 §5.8.1, §7.1). */
 function afterReceive(cx: Cx): void {
   const s = cx.s;
-  if (cx.sentFlight) {
+  // A handshake flight of ours acknowledges the peer's implicitly; a post-handshake one (the server's
+  // NewSessionTickets right after the client's Finished) does not: the peer's records still need an ACK (§7).
+  if (cx.sentFlight && s.flight?.implicitAck) {
     s.toAck = [];
     delete s.ackAt;
     return;

@@ -187,7 +187,7 @@ test('keyUpdate() keeps records flowing; the end of a send source and close() ea
   let serverGot!: ReturnType<typeof collect<Uint8Array>>;
   let clientGot!: ReturnType<typeof collect<Uint8Array>>;
   let closed!: { client: ReturnType<typeof collect<never>>; server: ReturnType<typeof collect<never>> };
-  let clientClosedBeforeServer: string | undefined = 'unset';
+  let clientClosedBeforeServer = 'unset' as string | undefined;
   ts.run(({ cold }) => {
     p = memoryPair(ts);
     cold('500ms a 99ms b 99ms c 99ms d').subscribe((at) => {
