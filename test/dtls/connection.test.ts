@@ -21,6 +21,7 @@ import { NOW, text, str } from '../helpers/pair.js';
 import { clientConfig, serverConfig } from '../helpers/dtlsPair.js';
 import { TlsError } from '../../src/core/errors.js';
 import { bufferedBytes } from '../../src/dtls/reassembly.js';
+import { createTicketer } from '../../src/handshake/session.js';
 
 const connected = (p: DtlsPair): boolean => isDtlsConnected(p.client) && isDtlsConnected(p.server);
 
@@ -313,4 +314,36 @@ test('a stateless HelloRetryRequest arms no timer on the server', (t) => {
   t.is(step.effects.filter((e) => e.type === 'transmit').length, 1);
   t.false(isDtlsCommitted(step.state));
   t.is(step.state.retransmitAt, undefined);
+});
+
+test('NewSessionTickets are acknowledged, the client final flight too, and the session resumes over DTLS', (t) => {
+  const ticketer = createTicketer(new Uint8Array(32).fill(3));
+  const p = handshake(undefined, {}, { ticketer });
+  t.true(connected(p));
+  p.run(p.now + 5_000);
+  const sessions = p.effects.client.filter((e) => e.type === 'session');
+  t.true(sessions.length >= 1);
+  t.is(dtlsStats(p.client).retransmissions, 0, 'the server acknowledged the client Finished');
+  t.is(dtlsStats(p.server).retransmissions, 0, 'the client acknowledged the tickets');
+  t.is(p.server.flight, undefined);
+  t.is(p.client.flight, undefined);
+  const session = sessions[sessions.length - 1]!;
+  const r = new DtlsPair({ session: session.type === 'session' ? session.session : undefined }, { ticketer });
+  r.now = p.now + 1_000;
+  r.start();
+  r.run();
+  t.true(connected(r));
+  const done = r.effects.client.find((e) => e.type === 'handshakeComplete');
+  t.true(done?.type === 'handshakeComplete' && done.info.resumed);
+  exchange(t, r);
+});
+
+test('a KeyUpdate with update_requested: both sides move on, each KeyUpdate acknowledged', (t) => {
+  const p = handshake();
+  p.input('server', { type: 'keyUpdate', requestPeer: true });
+  p.run(p.now + 2_000);
+  t.is(p.server.writeEpoch, 4);
+  t.is(p.client.writeEpoch, 4);
+  t.is(dtlsStats(p.client).retransmissions + dtlsStats(p.server).retransmissions, 0);
+  exchange(t, p);
 });
