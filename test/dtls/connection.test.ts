@@ -17,7 +17,9 @@ import {
   nextDtlsTimeout,
   type DtlsState,
 } from '../../src/dtls/connection.js';
-import { NOW, text, str } from '../helpers/pair.js';
+import { NOW, caVerifier, fixture, text, str } from '../helpers/pair.js';
+import { createVerifier } from '../../src/crypto/x509.js';
+import { loadCertificateChain, loadPrivateKey } from '../../src/crypto/keys.js';
 import { clientConfig, serverConfig } from '../helpers/dtlsPair.js';
 import { TlsError } from '../../src/core/errors.js';
 import { bufferedBytes } from '../../src/dtls/reassembly.js';
@@ -345,5 +347,29 @@ test('a KeyUpdate with update_requested: both sides move on, each KeyUpdate ackn
   t.is(p.server.writeEpoch, 4);
   t.is(p.client.writeEpoch, 4);
   t.is(dtlsStats(p.client).retransmissions + dtlsStats(p.server).retransmissions, 0);
+  exchange(t, p);
+});
+
+test('a certificate the client does not trust: bad alert under the handshake keys, typed errors on both sides', (t) => {
+  const p = handshake(undefined, { verifier: createVerifier({ ca: fixture('other-ca-cert.pem') }) });
+  const closed = p.effects.client.find((e) => e.type === 'closed');
+  t.true(closed?.type === 'closed' && closed.error?.kind === 'certificate', JSON.stringify(closed));
+  const sent = p.effects.client.find((e) => e.type === 'alertSent');
+  const received = p.effects.server.find((e) => e.type === 'alertReceived');
+  t.true(sent?.type === 'alertSent' && received?.type === 'alertReceived' && sent.description === received.description);
+  const serverClosed = p.effects.server.find((e) => e.type === 'closed');
+  t.true(serverClosed?.type === 'closed' && serverClosed.error?.kind === 'alertReceived');
+  t.true(isDtlsClosed(p.client) && isDtlsClosed(p.server));
+});
+
+test('a client certificate required by the server and checked over DTLS', (t) => {
+  const p = handshake(
+    undefined,
+    { certificateChain: loadCertificateChain(fixture('client-cert.pem')), privateKey: loadPrivateKey(fixture('client-key.pem')) },
+    { requestClientCertificate: true, requireClientCertificate: true, verifier: caVerifier() },
+  );
+  t.true(connected(p));
+  const done = p.effects.server.find((e) => e.type === 'handshakeComplete');
+  t.true(done?.type === 'handshakeComplete' && done.info.verification === 'ok');
   exchange(t, p);
 });
