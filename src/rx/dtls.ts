@@ -80,7 +80,7 @@ export interface DtlsListenerStats {
   readonly open: number;
   /** ClientHellos answered with a cookie (a stateless HelloRetryRequest) and forgotten at once. */
   readonly statelessReplies: number;
-  /** Handshakes that failed (alert, timeout) before completing. */
+  /** Handshakes that failed (alert, timeout) after the listener kept state for them. */
   readonly failed: number;
   /** Datagrams from unknown peers that opened nothing: not a ClientHello we answer, or over the bound. */
   readonly dropped: { readonly unanswered: number; readonly handshakeLimit: number };
@@ -118,7 +118,8 @@ export interface DtlsListener {
  * dropped (`dropped.handshakeLimit`) and the clients retransmit.
  *
  * Resolves once bound; rejects with a {@link TlsError} (`apiMisuse`) before opening a socket when `cert`/`key`
- * do not parse or do not match. A connection that fails counts in `stats().failed`; the listener keeps running.
+ * do not parse or do not match. A connection that fails is reported to `onError` (a failed handshake also
+ * counts in `stats().failed`); the listener keeps running.
  * With `ticking: 'manual'` the listener arms no timer: call its `handleEvents()` when `eventTimeout()` says 0.
  *
  * ```
@@ -165,6 +166,16 @@ export async function dtlsListen(options: DtlsListenOptions): Promise<DtlsListen
   let failed = 0;
   const dropped = { unanswered: 0, handshakeLimit: 0 };
   let closing = false;
+  /** Datagrams handed to the socket and not yet sent: closing waits for them (a last close_notify). */
+  let sending = 0;
+  let onSent: (() => void) | undefined;
+  const sendTo = (data: Uint8Array, to: RemoteInfo) => {
+    sending++;
+    socket.send(data, to.port, to.address, () => {
+      sending--;
+      if (sending === 0) onSent?.();
+    });
+  };
 
   const configFor = (from: RemoteInfo): DtlsServerConfig =>
     cookieSecret ? { ...base, cookieSecret, cookieBinding: new TextEncoder().encode(`${from.address}|${from.port}`) } : base;
@@ -195,7 +206,7 @@ export async function dtlsListen(options: DtlsListenOptions): Promise<DtlsListen
     }
     if (!isDtlsCommitted(state)) {
       // A stateless answer (a HelloRetryRequest with a cookie, or an alert): send it and forget the peer.
-      for (const e of effects) if (e.type === 'transmit') socket.send(e.data, from.port, from.address);
+      for (const e of effects) if (e.type === 'transmit') sendTo(e.data, from);
       statelessReplies++;
       return;
     }
@@ -204,7 +215,7 @@ export async function dtlsListen(options: DtlsListenOptions): Promise<DtlsListen
     const duplex = {
       incoming$: incoming.observable,
       send: (d: Uint8Array) => {
-        if (!closing) socket.send(d, from.port, from.address);
+        if (!closing) sendTo(d, from);
         return true; // UDP: no backpressure signal; a full socket buffer drops, DTLS retransmits its flights
       },
       close: () => {
@@ -222,6 +233,9 @@ export async function dtlsListen(options: DtlsListenOptions): Promise<DtlsListen
       peer.handshaking = false;
       handshaking--;
     };
+    const report = (err: unknown) => {
+      if (!closing && err instanceof TlsError) options.onError?.(err, { address: from.address, port: from.port });
+    };
     const onTicker = (t: Ticker) => {
       peer.ticker = t;
       settings.onTicker?.(t);
@@ -231,10 +245,12 @@ export async function dtlsListen(options: DtlsListenOptions): Promise<DtlsListen
         handshakeOver();
         peer.conn = conn;
         connections.next(conn);
+        conn.closed$.subscribe({ error: (err: unknown) => report(err) });
       },
-      error: () => {
+      error: (err: unknown) => {
         handshakeOver();
         failed++;
+        report(err);
       },
     });
   };
@@ -284,7 +300,10 @@ export async function dtlsListen(options: DtlsListenOptions): Promise<DtlsListen
         peers.clear();
         closing = true;
         connections.complete();
-        socket.close(() => resolve());
+        // The socket closes once what was handed to it left (a connection's final close_notify included).
+        const closeSocket = () => socket.close(() => resolve());
+        if (sending === 0) closeSocket();
+        else onSent = closeSocket;
       }),
   };
 }

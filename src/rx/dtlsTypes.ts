@@ -3,6 +3,7 @@
  * `dtlsConnect` and `dtlsListen`. Options are named like the TLS ones (node:tls names) where they mean the same.
  */
 import type { Observable } from 'rxjs';
+import type { TlsError } from '../core/errors.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { DtlsStats } from '../dtls/connection.js';
 import type { DtlsCloseMode } from '../dtls/types.js';
@@ -30,6 +31,8 @@ export type DtlsRecordSource =
  */
 export interface DtlsConnection extends Ticker {
   readonly info: HandshakeInfo;
+  /** The largest record `send` takes, in bytes: the MTU less the record overhead (at most 2^14). */
+  readonly maxRecordSize: number;
   /**
    * The peer's records, one value each, as written. Completes at the peer's close_notify (or when the
    * connection ends cleanly); errors with the {@link TlsError} when the connection fails. Single consumer:
@@ -180,4 +183,9 @@ export interface DtlsListenOptions extends DtlsServerOptions {
    * dropped (the client retransmits it later) and counted in `stats().dropped.handshakeLimit`.
    */
   readonly maxHandshakingConnections?: number;
+  /**
+   * Called for every connection that fails (a handshake failure or timeout, a later fatal alert), with its
+   * `TlsError` and the peer's address. The listener keeps running. Default: ignore.
+   */
+  readonly onError?: (error: TlsError, remote: { readonly address: string; readonly port: number }) => void;
 }

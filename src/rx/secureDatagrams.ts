@@ -313,6 +313,7 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
 
     const connection = (info: HandshakeInfo): DtlsConnection => ({
       info,
+      maxRecordSize: maxDtlsWrite(latest),
       inbound$: inbound.observable,
       send,
       keyUpdate,
