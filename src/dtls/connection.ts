@@ -39,13 +39,13 @@ import type { SuiteParams } from '../crypto/keySchedule.js';
 import {
   createHandshake,
   handshakeData,
+  isHandshakeCommitted,
   startHandshake,
   updateTrafficKeys,
   type HandshakeState,
   type HsStep,
 } from '../handshake/engine.js';
 import type { HandshakeConfig } from '../handshake/config.js';
-const isHandshakeCommitted = (_hs: HandshakeState): boolean => true;
 import { DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW } from './replayWindow.js';
 import { addFragment, createReassembly, reassemblyAlert, type Reassembly } from './reassembly.js';
 import {

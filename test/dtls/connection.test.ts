@@ -11,6 +11,7 @@ import {
   dtlsStats,
   handleDtlsEvents,
   isDtlsClosed,
+  isDtlsCommitted,
   isDtlsConnected,
   maxDtlsWrite,
   nextDtlsTimeout,
@@ -283,4 +284,33 @@ test('property: random datagrams in every phase never throw and never grow buffe
       { numRuns: 300 },
     ),
   );
+});
+
+test('stateless cookie exchange: the server keeps no state until the client returns the cookie (RFC 9147 §5.1)', (t) => {
+  const cookieSecret = new Uint8Array(32).fill(7);
+  const cookieBinding = Uint8Array.of(127, 0, 0, 1, 0x12, 0x34);
+  const p = handshake(undefined, {}, { cookieSecret, cookieBinding });
+  t.true(connected(p));
+  t.is(p.statelessResets, 1, 'one stateless HelloRetryRequest, then a fresh state took the second ClientHello');
+  const done = p.effects.client.find((e) => e.type === 'handshakeComplete');
+  t.true(done?.type === 'handshakeComplete' && done.info.helloRetry);
+  exchange(t, p);
+});
+
+test('stateless cookie exchange under loss: the HelloRetryRequest and the second ClientHello are lost once', (t) => {
+  const cookieSecret = new Uint8Array(32).fill(9);
+  const p = handshake((d) => (d.index === 0 ? 'drop' : d.to === 'server' && d.index === 1 ? 'drop' : 'deliver'), {}, { cookieSecret });
+  t.true(connected(p));
+  t.true(p.statelessResets >= 2);
+  exchange(t, p);
+});
+
+test('a stateless HelloRetryRequest arms no timer on the server', (t) => {
+  const server = handleDtlsEvents(createDtlsConnection(serverConfig({ cookieSecret: new Uint8Array(32) })), { type: 'start', now: NOW }).state;
+  const client = handleDtlsEvents(createDtlsConnection(clientConfig()), { type: 'start', now: NOW });
+  const hello = client.effects.find((e) => e.type === 'transmit');
+  const step = handleDtlsEvents(server, { type: 'datagram', now: NOW, data: hello!.type === 'transmit' ? hello!.data : new Uint8Array(0) });
+  t.is(step.effects.filter((e) => e.type === 'transmit').length, 1);
+  t.false(isDtlsCommitted(step.state));
+  t.is(step.state.retransmitAt, undefined);
 });
