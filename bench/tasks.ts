@@ -712,69 +712,93 @@ export interface DtlsThroughputResult {
   readonly recordsPerSecond: number;
   /** Bytes on the wire per record (the datagram, for DTLS). */
   readonly wirePerRecord: number;
-  /** The provider's raw seal+open speed on records of the same size, measured right before and after (mean). */
-  readonly rawSameSizeMbps: number;
+  /** The provider's raw seal+open speed on records of the same size, interleaved with the transfers. */
+  readonly rawSameSizeMbps?: number;
+  /** The measured slices on the profile clock (µs): from the first to the last. */
   readonly window: [number, number];
 }
 
+/** Slices of a throughput run: the protocols and the raw meter take turns, so they share the machine's drift. */
+const TP_SLICES = 10;
+
 /**
- * One-way throughput after one handshake: the client writes `records` records of `recordBytes` (one write = one
- * record = one datagram for DTLS), each fed at once to the server's reducer, which delivers it; timed from the
- * first write to the last delivery. Both reducers in this thread: every byte sealed once and opened once.
+ * One-way throughput after one handshake per protocol: the client writes `records` records of `recordBytes`
+ * (one write = one record = one datagram for DTLS), each fed at once to the server's reducer, which delivers it;
+ * timed from the first write to the last delivery. Both reducers in this thread: every byte sealed once and
+ * opened once. The protocols (DTLS, and the TLS reducer as baseline) and the provider's raw seal+open of records
+ * of the same size run interleaved in {@link TP_SLICES} slices (DTLS, TLS, raw, DTLS, …; a raw slice lasts as long
+ * as the first protocol's slices on average), with `gc()` between slices when the child has it. `raw: false`
+ * leaves the raw meter out (for a profile of the transfers alone).
  */
 export async function dtlsThroughput(a: {
   provider: 'noble' | 'node';
   alg: AlgName;
   records: number;
   recordBytes?: number;
-  protocol?: MemProtocol;
-  rawMs?: number;
-}): Promise<DtlsThroughputResult> {
-  const protocol = a.protocol ?? 'dtls';
+  protocols?: MemProtocol[];
+  raw?: boolean;
+}): Promise<DtlsThroughputResult[]> {
+  const protocols = a.protocols ?? ['dtls', 'tls'];
   const size = a.recordBytes ?? 1200;
-  const rawMs = a.rawMs ?? 1000;
   const cfg = memConfigs(a.provider, SUITE[a.alg]);
-  const link = new MemLink(ENGINES[protocol], cfg.client(), cfg.server);
-  link.handshake();
-  if (size > link.maxWrite()) throw new Error(`a ${size} B write does not fit one record (at most ${link.maxWrite()})`);
   const ring = payloadRing(size);
-  const send = (n: number) => {
-    for (let i = 0; i < n; i++) {
-      link.input('client', { type: 'write', now: Date.now(), data: ring[i & 15]! });
-      link.drain();
-    }
-  };
-  send(Math.min(2000, a.records)); // warm-up (JIT)
-  const meter = syncMeter(a.provider, a.alg, size);
-  const before = await meter.run(rawMs);
-  const [bytes0, records0, transmits0, wire0] = [link.bytes, link.records, link.transmits, link.wireBytes];
-  const t0 = now();
+  const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
+  const runs = protocols.map((protocol) => {
+    const link = new MemLink(ENGINES[protocol], cfg.client(), cfg.server);
+    link.handshake();
+    if (size > link.maxWrite()) throw new Error(`a ${size} B write does not fit one record (at most ${link.maxWrite()})`);
+    const send = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        link.input('client', { type: 'write', now: Date.now(), data: ring[i & 15]! });
+        link.drain();
+      }
+    };
+    send(Math.min(2000, a.records)); // warm-up (JIT)
+    return { protocol, link, send, ms: 0, sent: 0, base: { bytes: link.bytes, records: link.records, transmits: link.transmits, wire: link.wireBytes } };
+  });
+  const meter = a.raw === false ? undefined : syncMeter(a.provider, a.alg, size);
+  let rawMbpsMs = 0;
+  let rawMs = 0;
   const w0 = profileClock();
-  send(a.records);
-  const ms = now() - t0;
+  for (let k = 0; k < TP_SLICES; k++) {
+    const n = Math.floor((a.records * (k + 1)) / TP_SLICES) - Math.floor((a.records * k) / TP_SLICES);
+    for (const r of runs) {
+      collect();
+      const t0 = now();
+      r.send(n);
+      r.ms += now() - t0;
+      r.sent += n;
+    }
+    if (!meter) continue;
+    collect();
+    const sliceMs = Math.max(20, runs[0]!.ms / (k + 1));
+    rawMbpsMs += (await meter.run(sliceMs)) * sliceMs;
+    rawMs += sliceMs;
+  }
   const window: [number, number] = [w0, profileClock()];
-  const after = await meter.run(rawMs);
-  const bytes = link.bytes - bytes0;
-  if (bytes !== a.records * size || link.records - records0 !== a.records) {
-    throw new Error(`delivered ${link.records - records0} records, ${bytes} B, of ${a.records} × ${size} B`);
-  }
-  if (protocol === 'dtls' && link.transmits - transmits0 !== a.records) {
-    throw new Error(`${a.records} writes went out in ${link.transmits - transmits0} datagrams`);
-  }
-  return {
-    label: memLabel(protocol, a.provider),
-    protocol,
-    provider: a.provider,
-    alg: a.alg,
-    records: a.records,
-    recordBytes: size,
-    ms,
-    mbps: bytes / (ms / 1000) / 1e6,
-    recordsPerSecond: a.records / (ms / 1000),
-    wirePerRecord: (link.wireBytes - wire0) / a.records,
-    rawSameSizeMbps: (before + after) / 2,
-    window,
-  };
+  return runs.map(({ protocol, link, ms, sent, base }) => {
+    const bytes = link.bytes - base.bytes;
+    if (sent !== a.records || bytes !== a.records * size || link.records - base.records !== a.records) {
+      throw new Error(`${protocol}: delivered ${link.records - base.records} records, ${bytes} B, of ${a.records} × ${size} B`);
+    }
+    if (protocol === 'dtls' && link.transmits - base.transmits !== a.records) {
+      throw new Error(`${a.records} writes went out in ${link.transmits - base.transmits} datagrams`);
+    }
+    return {
+      label: memLabel(protocol, a.provider),
+      protocol,
+      provider: a.provider,
+      alg: a.alg,
+      records: a.records,
+      recordBytes: size,
+      ms,
+      mbps: bytes / (ms / 1000) / 1e6,
+      recordsPerSecond: a.records / (ms / 1000),
+      wirePerRecord: (link.wireBytes - base.wire) / a.records,
+      ...(meter ? { rawSameSizeMbps: rawMbpsMs / rawMs } : {}),
+      window,
+    };
+  });
 }
 
 // ── 4: memory under a fast producer and a slow consumer ─────────────────────────────────────────────
