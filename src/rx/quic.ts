@@ -239,7 +239,9 @@ function tlsClient(opts: QuicConnectOptions): QuicConfig['tls'] {
 
 /**
  * Connect over QUIC to `host:port` (UDP). Emits the connection once the handshake completes, then completes;
- * errors if it fails. Unsubscribing before that abandons the attempt.
+ * errors if it fails. Unsubscribing before that abandons the attempt. With `ticking: 'manual'` no timer is
+ * armed: tick the handshake through the {@link Ticker} given to `onTicker` (at subscription), then the
+ * connection itself (`eventTimeout()` / `handleEvents()`).
  *
  * @example
  * ```ts
@@ -309,7 +311,8 @@ export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection
  * A datagram for an unknown DCID opens a connection only when it is a client Initial that passes
  * `checkClientInitial` (QUIC v1, a datagram of 1200 bytes or more, a DCID of 8 bytes or more, decrypts under
  * its Initial keys, carries CRYPTO data) and fewer than `maxHandshakingConnections` are in the handshake; else
- * it is dropped and counted in `stats().dropped`, with nothing allocated. Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
+ * it is dropped and counted in `stats().dropped`, with nothing allocated. With `ticking: 'manual'` no connection
+ * arms a timer: call the listener's `handleEvents()` when its `eventTimeout()` says 0. Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
  * `TlsError` (`apiMisuse`) before opening a socket when `cert`/`key` do not parse, the chain is empty or the key
  * does not match the first certificate (see `checkServerIdentity`).
  */
