@@ -54,12 +54,12 @@ test('rxtls/browser (and the browser condition of rxtls) and rxtls/node expose t
   }
 });
 
-test('rxtls/core holds the sans-IO reducers of every protocol: TLS, QUIC and the handshake engine', async (t) => {
+test('rxtls/core holds the sans-IO reducers of every protocol: TLS, QUIC, DTLS and the handshake engine', async (t) => {
   const core = (await import('../src/core/index.js')) as Record<string, unknown>;
-  for (const name of ['createQuicConnection', 'handleQuicEvents', 'nextQuicTimeout', 'createHandshake', 'startHandshake', 'handshakeData', 'updateTrafficKeys', 'alertFor', 'quicCloseFor']) {
+  for (const name of ['createQuicConnection', 'handleQuicEvents', 'nextQuicTimeout', 'createDtlsConnection', 'handleDtlsEvents', 'nextDtlsTimeout', 'isDtlsCommitted', 'createHandshake', 'startHandshake', 'handshakeData', 'updateTrafficKeys', 'alertFor', 'quicCloseFor']) {
     t.is(typeof core[name], 'function', `rxtls/core exports ${name}`);
   }
-  for (const name of ['Epoch', 'TlsCloseMode', 'QuicCloseMode', 'TlsTimer', 'QuicTimer']) t.is(typeof core[name], 'object', `rxtls/core exports ${name}`);
+  for (const name of ['Epoch', 'TlsCloseMode', 'QuicCloseMode', 'TlsTimer', 'QuicTimer', 'DtlsTimer']) t.is(typeof core[name], 'object', `rxtls/core exports ${name}`);
 });
 
 test('internals are not exported: protocol-abort plumbing and option converters stay inside', async (t) => {

@@ -4,7 +4,7 @@
  * `secureDatagrams` runs over any datagram duplex.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { Observable, Subject, asyncScheduler, defer, type Subscription } from 'rxjs';
+import { Observable, Subject, asyncScheduler, defer, tap, type Subscription } from 'rxjs';
 import { TlsError } from '../core/errors.js';
 import { createDtlsConnection, dtlsStats, handleDtlsEvents, isDtlsCommitted, type DtlsState } from '../dtls/connection.js';
 import type { DtlsEffect, DtlsServerConfig } from '../dtls/types.js';
@@ -53,14 +53,24 @@ export function dtlsConnect(options: DtlsConnectOptions): Observable<DtlsConnect
     () =>
       new Observable<DtlsConnection>((subscriber) => {
         const socket = createSocket(options.host.includes(':') ? 'udp6' : 'udp4');
-        const duplex = udpDuplex(socket, (data, done) => socket.send(data, done), () => socket.close());
+        let established = false;
+        // An ICMP port unreachable (ECONNREFUSED on a connected socket) is unauthenticated: during the handshake
+        // it fails fast (nobody listens), afterwards it is a lost datagram, as for any other UDP loss.
+        const duplex = udpDuplex(
+          socket,
+          (data, done) => socket.send(data, done),
+          () => socket.close(),
+          (err) => established && (err as NodeJS.ErrnoException).code === 'ECONNREFUSED',
+        );
         let sub: Subscription | undefined;
         const early = (err: Error) => subscriber.error(toTransportError(err));
         socket.once('error', early);
         // A connected socket: the kernel drops datagrams from anyone but the server, and reports refusals.
         socket.connect(options.port, options.host, () => {
           socket.off('error', early);
-          sub = secureDatagramDuplex(duplex, config, settings).subscribe(subscriber);
+          sub = secureDatagramDuplex(duplex, config, settings)
+            .pipe(tap(() => (established = true)))
+            .subscribe(subscriber);
         });
         return () => {
           if (sub) sub.unsubscribe();
@@ -317,10 +327,17 @@ function peerKey(from: RemoteInfo): string {
  * closes the socket, which waits for the datagrams still being sent (the last close_notify must not be dropped
  * by closing under it).
  */
-function udpDuplex(socket: Socket, sendOne: (data: Uint8Array, done: () => void) => void, release: () => void): DatagramDuplex {
+function udpDuplex(
+  socket: Socket,
+  sendOne: (data: Uint8Array, done: () => void) => void,
+  release: () => void,
+  isSoft: (err: Error) => boolean = () => false,
+): DatagramDuplex {
   const incoming = inboundQueue({ what: 'incoming$ of a UDP socket' });
   socket.on('message', (msg: Buffer) => incoming.next(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength)));
-  socket.on('error', (err) => incoming.error(err));
+  socket.on('error', (err) => {
+    if (!isSoft(err)) incoming.error(err);
+  });
   socket.on('close', () => incoming.complete());
   let sending = 0;
   let closing = false;
