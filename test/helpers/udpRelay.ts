@@ -28,6 +28,11 @@ export interface DropPolicy {
   readonly seed?: number;
   /** Never drop datagrams at or after this index (bounds random loss so a handshake can finish). */
   readonly dropBefore?: number;
+  /**
+   * Drop a datagram when this says so, by what it carries rather than its index (retransmissions shift
+   * indices): e.g. `(d) => d.summary.startsWith('ct') && d.dropped === 0`, the first encrypted one.
+   */
+  readonly dropIf?: (d: { readonly index: number; readonly data: Uint8Array; readonly summary: string; readonly dropped: number }) => boolean;
 }
 
 /** The policy per direction; a direction without one passes everything. */
@@ -73,17 +78,22 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-function decider(policy: DropPolicy | undefined): (index: number) => boolean {
+type Decide = (index: number, data: Uint8Array, summary: string) => boolean;
+
+function decider(policy: DropPolicy | undefined): Decide {
   if (!policy) return () => false;
   const chosen = new Set(policy.drop ?? []);
   const rate = policy.lossRate ?? 0;
   if (rate < 0 || rate > 1) throw new RangeError(`lossRate must be in 0..1: ${rate}`);
   const random = seededRandom(policy.seed ?? 1);
-  return (index) => {
+  let dropped = 0;
+  return (index, data, summary) => {
     // Draw for every datagram, so the pattern of random drops does not depend on the chosen ones.
     const r = random();
     if (policy.dropBefore !== undefined && index >= policy.dropBefore) return false;
-    return chosen.has(index) || r < rate;
+    const drop = chosen.has(index) || r < rate || (policy.dropIf?.({ index, data, summary, dropped }) ?? false);
+    if (drop) dropped++;
+    return drop;
   };
 }
 
@@ -141,14 +151,15 @@ export async function startUdpRelay(serverPort: number, policy: RelayPolicy = {}
   const started = Date.now();
   const log: RelayEntry[] = [];
   const counters: Record<RelayDirection, number> = { toServer: 0, toClient: 0 };
-  const decide: Record<RelayDirection, (i: number) => boolean> = { toServer: decider(policy.toServer), toClient: decider(policy.toClient) };
+  const decide: Record<RelayDirection, Decide> = { toServer: decider(policy.toServer), toClient: decider(policy.toClient) };
   let client: { address: string; port: number } | undefined;
   let closed = false;
 
   const relay = (dir: RelayDirection, data: Buffer, send: () => void) => {
     const index = counters[dir]++;
-    const dropped = decide[dir](index);
-    log.push({ dir, index, dropped, size: data.length, at: Date.now() - started, summary: describeDtlsDatagram(data) });
+    const summary = describeDtlsDatagram(data);
+    const dropped = decide[dir](index, data, summary);
+    log.push({ dir, index, dropped, size: data.length, at: Date.now() - started, summary });
     if (!dropped && !closed) send();
   };
   front.on('message', (data, from) => {
