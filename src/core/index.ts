@@ -65,6 +65,7 @@ export {
   negotiated,
   isHandshakeComplete,
   isHandshakeFailed,
+  isHandshakeCommitted,
   type HandshakeState,
   type HsStep,
 } from '../handshake/engine.js';

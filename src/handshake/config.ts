@@ -128,6 +128,18 @@ export interface HandshakeServerConfig extends HandshakeCommonConfig {
    * handshake_failure. A suite with the PSK's hash is preferred.
    */
   readonly externalPskLookup?: ExternalPskLookup;
+  /**
+   * DTLS only (ignored by TLS and QUIC): require a stateless cookie of every new handshake (RFC 9147 §5.1), an
+   * HMAC-SHA256 key of 32 B (rotate it to invalidate old cookies). A first ClientHello, or one whose cookie does
+   * not verify, is answered by a HelloRetryRequest with a cookie (and selected_group when no key share suits us),
+   * and the engine keeps nothing: `isHandshakeCommitted` stays false, so the layer can drop the state and hand the
+   * next ClientHello to a fresh engine, which checks the cookie and continues where the first left off.
+   */
+  readonly cookieSecret?: Uint8Array;
+  /** DTLS cookies: bytes the cookie is bound to (the client's address and port), 0..65535 B; default none. */
+  readonly cookieBinding?: Uint8Array;
+  /** DTLS cookies: how long a cookie stays valid, ms, 1..86 400 000 (default 60 000). */
+  readonly cookieLifetime?: number;
 }
 
 /** Handshake settings for either role. */

@@ -12,6 +12,8 @@
  *         ─EE→ expectCertificateOrRequest ─(CR)→ expectCertificate ─Cert→ expectCertificateVerify ─CV→ expectFinished
  *         (resumed: EE → expectFinished) ─Fin→ connected
  * server: idle ─start→ expectClientHello ─(HRR)→ expectClientHello ─CH→ [expectEndOfEarlyData]
+ *         (DTLS with cookieSecret: expectClientHello ─CH without a valid cookie→ stateless HRR, expectClientHello
+ *         again and not committed; ─CH with a valid cookie→ as after a HelloRetryRequest)
  *         → [expectClientCertificate → expectClientCertificateVerify] → expectClientFinished ─Fin→ connected
  * any:    fatal error → failed
  * ```
@@ -38,10 +40,22 @@ import {
   type ExternalPsk,
   type HandshakeClientConfig,
   type HandshakeConfig,
+  type HandshakeServerConfig,
   suiteCode,
 } from './config.js';
+import { COOKIE_SECRET_LENGTH, DEFAULT_COOKIE_LIFETIME } from './cookie.js';
 import { Epoch, type HsEvent, type HsVariant } from './events.js';
-import { type HsCx, type HsResolved, type HsState, changeReadKey, changeWriteKey, flushHandshake, sendHandshake } from './state.js';
+import {
+  type CookieConfig,
+  type HsCx,
+  type HsResolved,
+  type HsState,
+  changeReadKey,
+  changeWriteKey,
+  flushHandshake,
+  helloFormat,
+  sendHandshake,
+} from './state.js';
 import { clientHandshake, clientStart, onNewSessionTicket, unexpected } from './tls13/client.js';
 import { serverHandshake } from './tls13/server.js';
 
@@ -66,7 +80,8 @@ const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', r
  * Create a handshake for one connection. `variant` fixes the label prefix (`dtls13` for DTLS) and the
  * messages that apply; QUIC passes its encoded transport parameters (RFC 9001 §8.2).
  * @throws TlsError `apiMisuse` for an unusable configuration (a server without certificate and key, a client
- * without a verifier, bad ALPN names, QUIC without ALPN or transport parameters).
+ * without a verifier, bad ALPN names, QUIC without ALPN or transport parameters, early data in QUIC or DTLS, a
+ * cookieSecret that is not 32 bytes).
  */
 export function createHandshake(config: HandshakeConfig, variant: HsVariant, transportParameters?: Uint8Array): HandshakeState {
   if (config.role === 'server' && !config.externalPskLookup && (!config.certificateChain?.length || !config.privateKey)) {
@@ -91,6 +106,11 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
       throw misuse('QUIC does not support early data yet');
     }
   }
+  if (variant === 'dtls' && ((config.role === 'client' && config.earlyData) || (config.role === 'server' && (config.maxEarlyData ?? 0) > 0))) {
+    // RFC 9147 §5.6: DTLS 0-RTT ends by epoch, without EndOfEarlyData; rxtls does not implement it.
+    throw misuse('DTLS 1.3 early data is not supported');
+  }
+  const cookie = config.role === 'server' ? resolveCookie(config, variant) : undefined;
   const maxHandshakeMessage = config.maxHandshakeMessage ?? MAX_HANDSHAKE_MESSAGE;
   if (!Number.isInteger(maxHandshakeMessage) || maxHandshakeMessage < 1024 || maxHandshakeMessage > 1 << 24) {
     throw misuse('maxHandshakeMessage must be an integer in 1024..2^24');
@@ -133,6 +153,7 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
     maxHandshakeMessage,
     minRsaBits,
     ...(transportParameters ? { transportParameters: transportParameters.slice() } : {}),
+    ...(cookie ? { cookie } : {}),
   };
   if (resolved.maxEarlyData > 0 && !resolved.antiReplay) throw misuse('accepting early data needs an antiReplay store');
   return {
@@ -149,7 +170,23 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
     bytesCopied: 0,
     messagesIn: 0,
     ccsSent: false,
+    committed: false,
   };
+}
+
+/**
+ * A server's cookie settings checked (secret 32 B, binding 0..65535 B, lifetime 1 ms..1 day); in force only in
+ * DTLS (RFC 9147 §5.1), where the first ClientHello of every handshake is then answered statelessly.
+ */
+function resolveCookie(config: HandshakeServerConfig, variant: HsVariant): CookieConfig | undefined {
+  const { cookieSecret: secret, cookieBinding: binding, cookieLifetime: lifetime = DEFAULT_COOKIE_LIFETIME } = config;
+  if (secret !== undefined && (!(secret instanceof Uint8Array) || secret.length !== COOKIE_SECRET_LENGTH)) {
+    throw misuse(`cookieSecret must be ${COOKIE_SECRET_LENGTH} bytes`);
+  }
+  if (binding !== undefined && (!(binding instanceof Uint8Array) || binding.length > 0xffff)) throw misuse('cookieBinding must be 0..65535 bytes');
+  if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > 86_400_000) throw misuse('cookieLifetime must be an integer in 1..86400000 ms');
+  if (!secret || variant !== 'dtls') return undefined;
+  return { secret: secret.slice(), binding: binding?.slice() ?? new Uint8Array(0), lifetime };
 }
 
 /** A client's external PSK checked (RFC 8446 §4.2.11: identity 1..2^16−1 B), with its hash resolved. */
@@ -212,6 +249,24 @@ export function negotiated(state: HandshakeState): HandshakeInfo | undefined {
 /** True once the handshake completed (post-handshake messages may still come). */
 export function isHandshakeComplete(state: HandshakeState): boolean {
   return state.phase.name === 'connected';
+}
+
+/**
+ * True once this state must be kept for the connection: always for a client; for a server once it accepted a
+ * ClientHello (answered it with a ServerHello, or with a HelloRetryRequest it keeps state for). A DTLS server with
+ * `cookieSecret` commits only to a ClientHello with a valid cookie (RFC 9147 §5.1): after its stateless
+ * HelloRetryRequest this stays false, and the layer drops the state (after sending the HelloRetryRequest) and
+ * hands the next ClientHello to a fresh engine. A failed state keeps the value it had.
+ *
+ * @example
+ * ```ts
+ * const step = handshakeData(server, 0, clientHello, now); // a stateless HelloRetryRequest with a cookie
+ * send(step.events);
+ * if (!step.error && !isHandshakeCommitted(step.state)) forget(peer); // the next ClientHello: a fresh engine
+ * ```
+ */
+export function isHandshakeCommitted(state: HandshakeState): boolean {
+  return state.config.role === 'client' || state.committed;
 }
 
 /** True after a fatal error. */
@@ -386,7 +441,7 @@ function appendPartial(cx: HsCx, data: Uint8Array, pieces: number): number {
 /** A complete handshake message: decode it and hand it to the current state. */
 function deliverMessage(cx: HsCx, raw: Uint8Array): void {
   cx.s.messagesIn++;
-  const msg = decodeHandshakeBody(raw[0]!, raw.subarray(4));
+  const msg = decodeHandshakeBody(raw[0]!, raw.subarray(4), helloFormat(cx.s.config));
   onHandshakeMessage(cx, msg, raw);
 }
 

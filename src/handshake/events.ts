@@ -32,7 +32,11 @@ export type Epoch = number;
 export type HsVariant =
   /** TLS 1.3 over a byte stream (RFC 8446): "tls13 " labels, KeyUpdate, EndOfEarlyData, middlebox CCS. */
   | 'tls'
-  /** DTLS 1.3 (RFC 9147): "dtls13" labels, KeyUpdate, no middlebox CCS. */
+  /**
+   * DTLS 1.3 (RFC 9147): "dtls13" labels, the DTLS ClientHello (legacy_cookie, legacy_version 0xfefd, §5.3) and
+   * version 0xfefc, KeyUpdate, stateless cookies (§5.1); no middlebox CCS, no early data (so no EndOfEarlyData,
+   * §5.6). Messages go in and out with the TLS 4-byte header: the DTLS layer adds and strips its 12-byte one.
+   */
   | 'dtls'
   /** QUIC (RFC 9001): "tls13 " labels, quic_transport_parameters, no KeyUpdate, no EndOfEarlyData, no CCS. */
   | 'quic';

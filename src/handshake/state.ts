@@ -10,7 +10,8 @@ import type { CertificateVerifier } from '../crypto/verifier.js';
 import { type LabelPrefix, type SuiteParams } from '../crypto/keySchedule.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
-import { encodeHandshakeBytes } from '../wire/tls/handshake.js';
+import { encodeHandshakeBytes, type HelloFormat } from '../wire/tls/handshake.js';
+import { ProtocolVersion } from '../wire/tls/constants.js';
 import type { AntiReplay, Ticketer, TlsSession } from './session.js';
 import { Epoch, type HsEvent, type HsVariant, type KeyDirection } from './events.js';
 import { abort, fail, type CertificateErrorCode } from '../core/errors.js';
@@ -56,6 +57,36 @@ export interface HsResolved {
   readonly minRsaBits: number;
   /** QUIC: our encoded transport parameters. */
   readonly transportParameters?: Uint8Array;
+  /** DTLS server: stateless cookies (RFC 9147 §5.1) are required of every new handshake. */
+  readonly cookie?: CookieConfig;
+}
+
+/** A DTLS server's stateless cookie settings, resolved from `cookieSecret`, `cookieBinding`, `cookieLifetime`. */
+export interface CookieConfig {
+  /** HMAC-SHA256 key, 32 B. */
+  readonly secret: Uint8Array;
+  /** What the cookie is bound to (the client's address), 0..65535 B. */
+  readonly binding: Uint8Array;
+  /** How long a cookie stays valid, ms. */
+  readonly lifetime: number;
+}
+
+/** The version the variant negotiates in supported_versions: 0x0304 (TLS 1.3, QUIC) or 0xfefc (DTLS 1.3). */
+export function ownVersion(c: HsResolved): number {
+  return c.variant === 'dtls' ? ProtocolVersion.DTLS1_3 : ProtocolVersion.TLS1_3;
+}
+
+/**
+ * The legacy_version every hello carries: 0x0303 (RFC 8446 §4.1.2, §4.1.3), 0xfefd in DTLS 1.3
+ * (RFC 9147 §5.3, §5.4).
+ */
+export function legacyVersion(c: HsResolved): number {
+  return c.variant === 'dtls' ? ProtocolVersion.DTLS1_2 : ProtocolVersion.TLS1_2;
+}
+
+/** The wire form of the variant's ClientHello (DTLS 1.3 adds legacy_cookie, RFC 9147 §5.3). */
+export function helloFormat(c: HsResolved): HelloFormat {
+  return c.variant === 'dtls' ? 'dtls' : 'tls';
 }
 
 /** Secrets of the current handshake (RFC 8446 §7.1). */
@@ -100,6 +131,18 @@ export interface EarlyState {
   readonly pendingRead?: Uint8Array;
 }
 
+/**
+ * What a server asked for in its HelloRetryRequest, to check the second ClientHello against (RFC 8446 §4.1.2,
+ * §4.1.4): kept in the state, or carried by a stateless cookie (RFC 9147 §5.1).
+ */
+export interface RetryState {
+  /** The group of selected_group; absent for a HelloRetryRequest that asked for a cookie only. */
+  readonly group?: GroupName;
+  readonly suite: number;
+  /** The first ClientHello's legacy_session_id, which the second must repeat. */
+  readonly sessionId: Uint8Array;
+}
+
 /** Handshake states, one per expected message (rustls `Expect*`), each carrying its own data. */
 export type Phase =
   | { readonly name: 'idle' }
@@ -116,7 +159,7 @@ export type Phase =
     }
   | { readonly name: 'expectFinished'; readonly requestContext?: Uint8Array; readonly requestSchemes?: readonly number[] }
   // server
-  | { readonly name: 'expectClientHello'; readonly retry?: { readonly group: GroupName; readonly suite: number; readonly sessionId: Uint8Array } }
+  | { readonly name: 'expectClientHello'; readonly retry?: RetryState }
   | { readonly name: 'expectEndOfEarlyData'; readonly clientApp: Uint8Array }
   | { readonly name: 'expectClientCertificate'; readonly clientApp: Uint8Array }
   | { readonly name: 'expectClientCertificateVerify'; readonly chain: readonly Uint8Array[]; readonly clientApp: Uint8Array }
@@ -173,6 +216,11 @@ export interface HsState {
   messagesIn: number;
   /** The middlebox-compatibility change_cipher_spec was sent (TLS over streams). */
   ccsSent: boolean;
+  /**
+   * Server: a ClientHello was accepted, so this state must be kept for the connection. Stays false after a
+   * stateless HelloRetryRequest (RFC 9147 §5.1): the layer may drop the state then.
+   */
+  committed: boolean;
 }
 
 /**
@@ -249,7 +297,7 @@ export function appendTranscript(cx: HsCx, raw: Uint8Array): void {
 
 /** Queue a handshake message at the current write epoch and add it to the transcript. */
 export function sendHandshake(cx: HsCx, msg: HandshakeMessage): Uint8Array {
-  const raw = encodeHandshakeBytes(msg);
+  const raw = encodeHandshakeBytes(msg, helloFormat(cx.s.config));
   // Post-handshake messages (KeyUpdate, NewSessionTicket) are not part of the transcript.
   if (cx.s.phase.name !== 'connected') appendTranscript(cx, raw);
   cx.out.push(raw);

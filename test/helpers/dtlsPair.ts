@@ -15,6 +15,9 @@ import { NOW, caVerifier, serverCredentials, type Side } from './pair.js';
 
 export type { Side };
 
+/** A {@link DtlsInput} whose `now` defaults to the pair's clock. */
+export type PendingDtlsInput = DtlsInput extends infer I ? (I extends DtlsInput ? Omit<I, 'now'> & { now?: number } : never) : never;
+
 /** A datagram on the link, with its direction and its index among that direction's datagrams (0-based). */
 export interface LinkDatagram {
   readonly to: Side;
@@ -65,7 +68,7 @@ export class DtlsPair {
   }
 
   /** Feed one input to a side and route its effects. */
-  input(side: Side, input: Omit<DtlsInput, 'now'> & { now?: number }): readonly DtlsEffect[] {
+  input(side: Side, input: PendingDtlsInput): readonly DtlsEffect[] {
     this.steps++;
     const step = handleDtlsEvents(this[side], { ...input, now: input.now ?? this.now } as DtlsInput);
     this[side] = step.state;

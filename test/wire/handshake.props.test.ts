@@ -89,6 +89,23 @@ for (const [name, arb] of Object.entries(messageByType)) {
   });
 }
 
+test('round trip: client_hello in the DTLS 1.3 form (RFC 9147 §5.3), legacy_cookie included', (t) => {
+  const dtlsHello = fc.tuple(clientHello, fc.uint8Array({ maxLength: 255 })).map(([ch, legacyCookie]) => ({ ...ch, legacyCookie }));
+  check(
+    t,
+    fc.property(dtlsHello, (body) => {
+      const msg: HandshakeMessage = { type: 'client_hello', body };
+      const encoded = encodeHandshakeBytes(msg, 'dtls');
+      const back = decodeHandshakeBytes(encoded, 'dtls');
+      if (!equalBytes(encoded, encodeHandshakeBytes(back, 'dtls'))) throw new Error('re-encoding differs');
+      deepStrictEqual(strip(back), strip(msg));
+      if (back.type !== 'client_hello') throw new Error('not a ClientHello');
+      deepStrictEqual(back.body.legacyVersion, body.legacyVersion ?? 0xfefd);
+    }),
+    200,
+  );
+});
+
 test('round trip: the binders are the last pskBindersLength bytes of an encoded ClientHello', (t) => {
   const withPsk = clientHello.filter((ch) => ch.extensions.preSharedKey !== undefined);
   check(

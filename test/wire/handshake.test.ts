@@ -395,6 +395,33 @@ test('ClientHello vector bounds are decode_error', (t) => {
   throwsAlert(t, decode(new Uint8Array([3, 3, 1, 2, 3])), 50);
 });
 
+test('RFC 9147 §5.3: the DTLS form of the ClientHello carries legacy_cookie after legacy_session_id', (t) => {
+  const tls = (decodeHandshakeBytes(RFC8448_S3_CLIENT_HELLO) as { body: ClientHello }).body;
+  const body: ClientHello = { ...tls, legacyVersion: undefined, legacySessionId: Uint8Array.of(7, 7), legacyCookie: Uint8Array.of(1, 2, 3) };
+  const dtls = encodeHandshakeBytes({ type: 'client_hello', body }, 'dtls');
+  // legacy_version defaults to 0xfefd, then random, legacy_session_id<0..32>, legacy_cookie<0..2^8-1>.
+  t.is(toHex(dtls.subarray(4, 6)), 'fefd');
+  t.is(toHex(dtls.subarray(38, 45)), '020707' + '03010203');
+  t.is(dtls.length, RFC8448_S3_CLIENT_HELLO.length + 2 + 4);
+  const back = decodeHandshakeBytes(dtls, 'dtls');
+  if (back.type !== 'client_hello') return t.fail();
+  t.is(back.body.legacyVersion, 0xfefd);
+  t.deepEqual(back.body.legacyCookie, Uint8Array.of(1, 2, 3));
+  t.deepEqual(back.body.extensions.order, tls.extensions.order);
+  t.is(toHex(encodeHandshakeBytes(back, 'dtls')), toHex(dtls));
+  // Absent, legacy_cookie is written empty; the TLS form has none and refuses one.
+  const empty = encodeHandshakeBytes({ type: 'client_hello', body: { ...tls, legacyVersion: undefined } }, 'dtls');
+  t.is(empty[39], 0);
+  t.deepEqual((decodeHandshakeBytes(empty, 'dtls') as { body: ClientHello }).body.legacyCookie, new Uint8Array(0));
+  t.throws(() => encodeHandshakeBytes({ type: 'client_hello', body }), { instanceOf: RangeError, message: /legacy_cookie/ });
+  t.throws(() => encodeHandshakeBytes({ type: 'client_hello', body: { ...body, legacyCookie: new Uint8Array(256) } }, 'dtls'), { instanceOf: RangeError });
+  // Read in the wrong form, the bytes do not decode.
+  t.throws(() => decodeHandshakeBytes(dtls), { instanceOf: DecodeError });
+  t.throws(() => decodeHandshakeBytes(RFC8448_S3_CLIENT_HELLO, 'dtls'), { instanceOf: DecodeError });
+  // Other messages have one form for both.
+  t.is(toHex(encodeHandshakeBytes(decodeHandshakeBytes(RFC8448_S3_SERVER_HELLO, 'dtls'), 'dtls')), toHex(RFC8448_S3_SERVER_HELLO));
+});
+
 test('a ClientHello or ServerHello without an extension block is protocol_version', (t) => {
   const ch = encodeWith((w) => w.u16(0x0301).bytes(new Uint8Array(32)).vec8(new Uint8Array(0)).vec16(Uint8Array.of(0, 0x2f)).vec8(Uint8Array.of(0)));
   throwsAlert(t, () => decodeHandshakeBody(HandshakeType.client_hello, ch), 70);

@@ -14,7 +14,6 @@ import {
   HRR_RANDOM,
   MAX_PLAINTEXT,
   HandshakeType,
-  ProtocolVersion,
   PskKeyExchangeMode,
 } from '../../wire/tls/constants.js';
 import type {
@@ -46,7 +45,10 @@ import {
   compatCcs,
   completeHandshake,
   endFlight,
+  helloFormat,
   isIpLiteral,
+  legacyVersion,
+  ownVersion,
   sendHandshake,
 } from '../state.js';
 
@@ -110,7 +112,9 @@ function withBinders(cx: HsCx, hello: ClientHello, psk: OfferedPsk, prefix: read
   const p = cx.s.config.provider;
   const hash = psk.suite.hash;
   const offered = hello.extensions.preSharedKey!;
-  const raw = encodeHandshakeBytes({ type: 'client_hello', body: hello });
+  // The binder covers the ClientHello as it goes on the wire and into the transcript: in DTLS with its
+  // legacy_cookie (RFC 9147 §5.2, §5.3).
+  const raw = encodeHandshakeBytes({ type: 'client_hello', body: hello }, helloFormat(cx.s.config));
   const truncated = raw.subarray(0, raw.length - pskBindersLength(offered));
   const h = p.hash(hash, concatBytes([...prefix, truncated]));
   const pre = cx.s.config.labelPrefix;
@@ -135,7 +139,8 @@ function buildClientHello(
     supportedGroups: c.groups.map(groupCode),
     signatureAlgorithms: SIGNATURE_ALGORITHMS,
     ...(c.alpn && c.alpn.length > 0 ? { alpn: c.alpn } : {}),
-    supportedVersions: [ProtocolVersion.TLS1_3],
+    // DTLS 1.3 is 0xfefc in supported_versions (RFC 9147 §5.3); we offer one version only.
+    supportedVersions: [ownVersion(c)],
     ...(cookie ? { cookie } : {}),
     ...(c.recordSizeLimit !== undefined ? { recordSizeLimit: c.recordSizeLimit } : {}),
     // No modes: no psk_key_exchange_modes, so no PSK offered and no tickets issued to us (RFC 8446 §4.2.9).
@@ -160,7 +165,9 @@ function buildClientHello(
     unknown: c.transportParameters ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: c.transportParameters }] : [],
     order,
   };
+  // DTLS: legacy_version 0xfefd and an empty legacy_cookie (RFC 9147 §5.3), written by the DTLS form's encoder.
   return {
+    legacyVersion: legacyVersion(c),
     random,
     legacySessionId: sessionId,
     cipherSuites: c.suites,
@@ -212,14 +219,29 @@ function onServerHello(cx: HsCx, offer: ClientOffer, sh: ServerHello, raw: Uint8
   const s = cx.s;
   const hello = offer.hello;
   const ext = sh.extensions;
-  // A server that does not select TLS 1.3 via supported_versions is a TLS 1.2 (or older) server.
+  const c = s.config;
+  const dtls = c.variant === 'dtls';
+  // A server that does not select (D)TLS 1.3 via supported_versions is a (D)TLS 1.2 (or older) server.
   if (ext.supportedVersion === undefined) {
-    abort(fail.incompatible(AlertDescription.protocol_version, 'server does not support TLS 1.3'));
+    abort(fail.incompatible(AlertDescription.protocol_version, `server does not support ${dtls ? 'DTLS' : 'TLS'} 1.3`));
   }
-  if (ext.supportedVersion !== ProtocolVersion.TLS1_3) {
+  if (ext.supportedVersion !== ownVersion(c)) {
     abort(fail.illegal(`server selected unoffered version 0x${ext.supportedVersion.toString(16)}`));
   }
+  // RFC 9147 §5.4: a DTLS 1.3 ServerHello (and HelloRetryRequest) says legacy_version 0xfefd.
+  if (dtls && sh.legacyVersion !== legacyVersion(c)) {
+    abort(fail.illegal(`DTLS 1.3 ServerHello with legacy_version 0x${(sh.legacyVersion ?? 0).toString(16)}`));
+  }
+  // RFC 8446 §4.1.3: the echo must match what we sent; a DTLS 1.3 server echoes nothing (RFC 9147 §5), and we
+  // send nothing in DTLS (no middlebox compatibility mode), so there too the echo must be empty.
   if (!bytesEqual(sh.legacySessionIdEcho, hello.legacySessionId)) abort(fail.illegal('legacy_session_id_echo does not match'));
+  // RFC 8446 §4.2: an extension we did not offer is unsupported_extension (the cookie of a HelloRetryRequest
+  // excepted). Every extension we offer and a ServerHello may carry is a typed field; one the codec leaves
+  // uninterpreted (a DTLS connection_id, RFC 9146, among them: we never offer it) was not offered.
+  const unsolicited = ext.unknown[0];
+  if (unsolicited) {
+    abort(fail.incompatible(AlertDescription.unsupported_extension, `ServerHello carries extension ${unsolicited.type}, which we did not offer`));
+  }
   if (!hello.cipherSuites.includes(sh.cipherSuite)) abort(fail.illegal('server selected an unoffered cipher suite'));
   if (sh.legacyCompressionMethod !== 0) abort(fail.illegal('non-null compression method'));
   const suite = suiteParams(sh.cipherSuite)!;
@@ -294,6 +316,12 @@ function onHelloRetryRequest(cx: HsCx, offer: ClientOffer, hrr: ServerHello, raw
 
 function onEncryptedExtensions(cx: HsCx, ee: EncryptedExtensions, raw: Uint8Array): void {
   const s = cx.s;
+  // RFC 8446 §4.2: of the extensions the codec leaves uninterpreted we offer QUIC's transport parameters only;
+  // any other (a DTLS connection_id, RFC 9146, which we never offer) is unsupported_extension.
+  const unsolicited = ee.unknown.find((u) => !(u.type === QUIC_TRANSPORT_PARAMETERS && s.config.transportParameters));
+  if (unsolicited) {
+    abort(fail.incompatible(AlertDescription.unsupported_extension, `EncryptedExtensions carries extension ${unsolicited.type}, which we did not offer`));
+  }
   if (s.config.variant === 'quic') {
     // RFC 9001 §8.1, §8.2: a QUIC server must select ALPN and send its transport parameters.
     if (ee.alpn === undefined) abort(fail.incompatible(AlertDescription.no_application_protocol, 'QUIC server selected no ALPN protocol'));
@@ -370,8 +398,8 @@ function onServerFinished(
   changeReadKey(cx, Epoch.application, app.server);
   if (s.early.status === 'accepted') {
     // RFC 8446 §4.5: EndOfEarlyData under the early key, then the handshake key for the rest of the flight.
-    // QUIC has no EndOfEarlyData (RFC 9001 §8.3).
-    if (s.config.variant !== 'quic') sendHandshake(cx, { type: 'end_of_early_data' });
+    // QUIC has no EndOfEarlyData (RFC 9001 §8.3), nor has DTLS (RFC 9147 §5.6).
+    if (s.config.variant === 'tls') sendHandshake(cx, { type: 'end_of_early_data' });
     changeWriteKey(cx, Epoch.handshake, s.early.pendingWrite!);
     s.early = { status: 'accepted' };
     cx.events.push({ type: 'earlyData', accepted: true });

@@ -15,12 +15,13 @@ import {
   PskKeyExchangeMode,
 } from '../../wire/tls/constants.js';
 import { type SuiteParams, binderKey, earlySecret, finishedVerifyData, resumptionPsk } from '../../crypto/keySchedule.js';
-import { pskBindersLength } from '../../wire/tls/handshake.js';
+import { encodeHandshakeBytes, pskBindersLength } from '../../wire/tls/handshake.js';
+import { openCookie, sealCookie } from '../cookie.js';
 import type { TicketState } from '../session.js';
 import type { ClientHello, HandshakeMessage, KeyShareEntry } from '../../wire/tls/messages.js';
 import { checkCertificateVerify, checkFinishedLength, checkPeerCertificate, chooseScheme, SIGNATURE_ALGORITHMS, sendCertificateAndVerify } from '../auth.js';
 import { unexpected } from './client.js';
-import { groupCode } from '../config.js';
+import { groupCode, groupFromCode } from '../config.js';
 import { Epoch } from '../events.js';
 import { bytesEqual, concatBytes } from '../../wire/bytes.js';
 import {
@@ -32,7 +33,9 @@ import {
 } from '../schedule.js';
 import {
   QUIC_TRANSPORT_PARAMETERS,
+  type CookieConfig,
   type HsCx,
+  type RetryState,
   appendTranscript,
   changeReadKey,
   changeWriteKey,
@@ -41,6 +44,8 @@ import {
   endFlight,
   transcriptHash,
   flushHandshake,
+  legacyVersion,
+  ownVersion,
   sendHandshake,
 } from '../state.js';
 
@@ -75,23 +80,25 @@ export function serverHandshake(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array
   }
 }
 
-function onClientHello(
-  cx: HsCx,
-  ch: ClientHello,
-  raw: Uint8Array,
-  retry: { readonly group: GroupName; readonly suite: number; readonly sessionId: Uint8Array } | undefined,
-): void {
+function onClientHello(cx: HsCx, ch: ClientHello, raw: Uint8Array, stateRetry: RetryState | undefined): void {
   const s = cx.s;
   const c = s.config;
   const p = c.provider;
   const ext = ch.extensions;
+  const dtls = c.variant === 'dtls';
   // RFC 8446 §4.1.2: a TLS 1.3 ClientHello says legacy_version 0x0303 (RFC 9147 §5.3: DTLS 1.3 says 0xfefd);
   // §D.5: 0x0300 or less MUST be refused with protocol_version. We refuse every version older than TLS 1.2
-  // (DTLS 1.2): a client that offers TLS 1.3 never sends one.
+  // (DTLS 1.2, whose numbers count down from 0xfeff): a client that offers (D)TLS 1.3 never sends one.
   const legacy = ch.legacyVersion ?? 0;
-  if (c.variant === 'dtls' ? legacy >> 8 !== 0xfe || legacy > ProtocolVersion.DTLS1_2 : legacy < ProtocolVersion.TLS1_2) {
-    abort(fail.incompatible(AlertDescription.protocol_version, `ClientHello legacy_version 0x${legacy.toString(16).padStart(4, '0')} is older than TLS 1.2`));
+  if (dtls ? legacy >> 8 !== 0xfe || legacy > ProtocolVersion.DTLS1_2 : legacy < ProtocolVersion.TLS1_2) {
+    const v = `0x${legacy.toString(16).padStart(4, '0')}`;
+    abort(fail.incompatible(AlertDescription.protocol_version, `ClientHello legacy_version ${v} is older than ${dtls ? 'DTLS' : 'TLS'} 1.2`));
   }
+  // RFC 9147 §5.3: "If a DTLS 1.3 ClientHello is received with any other value in this field, the server MUST
+  // abort the handshake with an "illegal_parameter" alert."
+  if (ch.legacyCookie && ch.legacyCookie.length > 0) abort(fail.illegal('non-empty legacy_cookie in a DTLS 1.3 ClientHello'));
+  // A stateless server (RFC 9147 §5.1) takes what a stateful one keeps from the cookie, and the transcript with it.
+  const retry = stateRetry ?? (c.cookie && ext.cookie ? acceptCookie(cx, ch, c.cookie) : undefined);
   if (retry) {
     // RFC 8446 §4.1.2, §4.2.10: early data is not permitted after a HelloRetryRequest.
     if (ext.earlyData) abort(fail.illegal('second ClientHello offers early_data after a HelloRetryRequest'));
@@ -105,8 +112,8 @@ function onClientHello(
   if (ch.legacyCompressionMethods.length !== 1 || ch.legacyCompressionMethods[0] !== 0) {
     abort(fail.illegal('legacy_compression_methods must be [null]'));
   }
-  if (!ext.supportedVersions || !ext.supportedVersions.includes(ProtocolVersion.TLS1_3)) {
-    abort(fail.incompatible(AlertDescription.protocol_version, 'client does not offer TLS 1.3'));
+  if (!ext.supportedVersions || !ext.supportedVersions.includes(ownVersion(c))) {
+    abort(fail.incompatible(AlertDescription.protocol_version, `client does not offer ${dtls ? 'DTLS' : 'TLS'} 1.3`));
   }
   // RFC 8446 §4.2.11: pre_shared_key must be the last extension.
   if (ext.preSharedKey && ext.order[ext.order.length - 1] !== ExtensionType.pre_shared_key) {
@@ -156,18 +163,23 @@ function onClientHello(
         break;
       }
     }
-    if (retry) {
+    if (retry?.group) {
       // RFC 8446 §4.1.4: the retried ClientHello must carry a share for the group we asked for.
       if (!chosen || chosen.group !== retry.group || ext.keyShares!.length !== 1) {
         abort(fail.illegal('second ClientHello does not carry exactly the requested key share'));
       }
     }
     if (!chosen) {
+      // After a HelloRetryRequest for a cookie only, the first ClientHello had a share we could use.
+      if (retry) abort(fail.illegal('second ClientHello lacks the usable key share of the first'));
       const group = c.groups.find((g) => ext.supportedGroups!.includes(groupCode(g)));
       if (!group) abort(fail.incompatible(AlertDescription.handshake_failure, 'no key exchange group in common'));
-      return sendHelloRetryRequest(cx, ch, raw, suite.code, group);
+      return c.cookie ? sendStatelessRetry(cx, ch, raw, suite.code, group, c.cookie) : sendHelloRetryRequest(cx, ch, raw, suite.code, group);
     }
   }
+  // RFC 9147 §5.1: a stateless server answers every ClientHello without a valid cookie with a HelloRetryRequest
+  // carrying one, before it spends anything on the handshake (a key exchange, a signature) or keeps any state.
+  if (c.cookie && !retry) return sendStatelessRetry(cx, ch, raw, suite.code, undefined, c.cookie);
   // A ticket is accepted once: a replayed ClientHello falls back to a full handshake (RFC 8446 §8).
   let resumed = psk;
   if (resumed?.ticket && c.antiReplay && !c.antiReplay.firstUse(resumed.identity, cx.now)) resumed = undefined;
@@ -206,6 +218,7 @@ function onClientHello(
     ...(resumed && !resumed.ticket ? { pskIdentity: resumed.identity } : {}),
   };
   appendTranscript(cx, raw);
+  s.committed = true;
   // record_size_limit (RFC 8449): the client's limit bounds what we send; ours is announced in return.
   const announceLimit = ext.recordSizeLimit !== undefined ? (c.recordSizeLimit ?? MAX_PLAINTEXT + 1) : undefined;
   if (ext.recordSizeLimit !== undefined) {
@@ -234,6 +247,8 @@ function onClientHello(
     s.early = { status: 'rejected' };
     cx.events.push({ type: 'skipEarlyData', bytes: EARLY_SKIP_LIMIT });
   }
+  // RFC 9147 §5: a DTLS 1.3 server does not echo legacy_session_id (errata 8066: the echo is empty).
+  const echo = dtls ? new Uint8Array(0) : ch.legacySessionId;
   const shOrder = [
     ...(serverShare ? [ExtensionType.key_share] : []),
     ExtensionType.supported_versions,
@@ -242,12 +257,13 @@ function onClientHello(
   sendHandshake(cx, {
     type: 'server_hello',
     body: {
+      legacyVersion: legacyVersion(c),
       random: p.randomBytes(32),
-      legacySessionIdEcho: ch.legacySessionId,
+      legacySessionIdEcho: echo,
       cipherSuite: suite.code,
       legacyCompressionMethod: 0,
       extensions: {
-        supportedVersion: ProtocolVersion.TLS1_3,
+        supportedVersion: ownVersion(c),
         ...(serverShare ? { keyShare: serverShare } : {}),
         ...(resumed ? { preSharedKey: resumed.index } : {}),
         unknown: [],
@@ -258,7 +274,7 @@ function onClientHello(
   });
   flushHandshake(cx);
   // Middlebox compatibility: CCS right after the first server handshake message, when the client asked for it.
-  if (ch.legacySessionId.length > 0) compatCcs(cx);
+  if (echo.length > 0) compatCcs(cx);
   const keys = deriveHandshakeKeys(cx, shared, resumed?.psk);
   changeWriteKey(cx, Epoch.handshake, keys.server);
   if (acceptEarly) s.early = { status: 'accepted', pendingRead: keys.client };
@@ -287,13 +303,14 @@ function onClientHello(
   changeWriteKey(cx, Epoch.application, app.server);
   cx.events.push({ type: 'flightEnd' });
   // QUIC has no EndOfEarlyData: the client's handshake keys come with its first Handshake packet (RFC 9001 §8.3).
+  // Nor has DTLS (RFC 9147 §5.6; and rxtls refuses DTLS early data in createHandshake).
   const clientApp = app.client;
-  if (acceptEarly && c.variant === 'quic') {
+  if (acceptEarly && c.variant !== 'tls') {
     changeReadKey(cx, Epoch.handshake, s.early.pendingRead!);
     s.early = { status: 'accepted' };
   }
   s.phase =
-    acceptEarly && c.variant !== 'quic'
+    acceptEarly && c.variant === 'tls'
       ? { name: 'expectEndOfEarlyData', clientApp }
       : askCert
         ? { name: 'expectClientCertificate', clientApp }
@@ -421,37 +438,119 @@ function checkKeyShares(shares: readonly KeyShareEntry[], supported: readonly nu
   }
 }
 
-function sendHelloRetryRequest(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: number, group: GroupName): void {
-  const s = cx.s;
-  if (s.phase.name === 'expectClientHello' && s.phase.retry) abort(fail.illegal('second ClientHello still lacks a usable key share'));
-  const params = suiteParams(suite)!;
-  s.suite = params;
-  const chHash = s.config.provider.hash(params.hash, raw);
-  const synthetic = new Uint8Array(4 + chHash.length);
+/** The synthetic message_hash that stands for ClientHello1 in the transcript (RFC 8446 §4.4.1). */
+function messageHash(clientHelloHash: Uint8Array): Uint8Array {
+  const synthetic = new Uint8Array(4 + clientHelloHash.length);
   synthetic[0] = HandshakeType.message_hash;
-  synthetic[3] = chHash.length;
-  synthetic.set(chHash, 4);
-  s.transcript = [synthetic];
-  s.nego = { ...s.nego, helloRetry: true };
-  sendHandshake(cx, {
+  synthetic[3] = clientHelloHash.length;
+  synthetic.set(clientHelloHash, 4);
+  return synthetic;
+}
+
+/**
+ * A HelloRetryRequest (RFC 8446 §4.1.4), built only from what a stateless cookie carries, so that the server that
+ * checks the cookie re-encodes the same bytes for its transcript: legacy_version and supported_versions of the
+ * variant, the HelloRetryRequest random, the suite, extensions in the codec's default order (supported_versions,
+ * key_share, cookie).
+ */
+function helloRetryRequest(cx: HsCx, sessionIdEcho: Uint8Array, suite: number, group: GroupName | undefined, cookie?: Uint8Array): HandshakeMessage {
+  const c = cx.s.config;
+  return {
     type: 'server_hello',
     body: {
+      legacyVersion: legacyVersion(c),
       random: HRR_RANDOM,
-      legacySessionIdEcho: ch.legacySessionId,
+      legacySessionIdEcho: sessionIdEcho,
       cipherSuite: suite,
       legacyCompressionMethod: 0,
-      extensions: { supportedVersion: ProtocolVersion.TLS1_3, selectedGroup: groupCode(group), unknown: [], order: [] },
+      extensions: {
+        supportedVersion: ownVersion(c),
+        ...(group ? { selectedGroup: groupCode(group) } : {}),
+        ...(cookie ? { cookie } : {}),
+        unknown: [],
+        order: [],
+      },
     },
-  });
+  };
+}
+
+/** A HelloRetryRequest asking for `group`, with the state to check the second ClientHello kept here. */
+function sendHelloRetryRequest(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: number, group: GroupName): void {
+  const s = cx.s;
+  const params = suiteParams(suite)!;
+  s.suite = params;
+  s.transcript = [messageHash(s.config.provider.hash(params.hash, raw))];
+  s.nego = { ...s.nego, helloRetry: true };
+  // RFC 9147 §5: a DTLS 1.3 server does not echo legacy_session_id.
+  const echo = s.config.variant === 'dtls' ? new Uint8Array(0) : ch.legacySessionId;
+  sendHandshake(cx, helloRetryRequest(cx, echo, suite, group));
   flushHandshake(cx);
-  if (ch.legacySessionId.length > 0) compatCcs(cx);
+  if (echo.length > 0) compatCcs(cx);
   endFlight(cx);
   s.phase = { name: 'expectClientHello', retry: { group, suite, sessionId: ch.legacySessionId } };
+  s.committed = true;
   // Early data sent with the first ClientHello is skipped (RFC 8446 §4.2.10).
   if (ch.extensions.earlyData) {
     s.early = { status: 'rejected' };
     cx.events.push({ type: 'skipEarlyData', bytes: EARLY_SKIP_LIMIT });
   }
+}
+
+/**
+ * A stateless HelloRetryRequest (RFC 9147 §5.1): a cookie carries the suite, the group we ask for (if any), the
+ * legacy_session_id and Hash(ClientHello1), and the state keeps nothing of this ClientHello: still
+ * `expectClientHello`, no transcript, not committed, as a fresh engine is.
+ */
+function sendStatelessRetry(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: number, group: GroupName | undefined, key: CookieConfig): void {
+  const s = cx.s;
+  const p = s.config.provider;
+  const cookie = sealCookie(p, key, {
+    issuedAt: cx.now,
+    suite,
+    ...(group ? { group: groupCode(group) } : {}),
+    sessionId: ch.legacySessionId,
+    clientHelloHash: p.hash(suiteParams(suite)!.hash, raw),
+  });
+  // Sent without entering the transcript: the server that gets the cookie back rebuilds it (acceptCookie).
+  cx.out.push(encodeHandshakeBytes(helloRetryRequest(cx, new Uint8Array(0), suite, group, cookie)));
+  endFlight(cx);
+  s.phase = { name: 'expectClientHello' };
+  if (ch.extensions.earlyData) {
+    s.early = { status: 'rejected' };
+    cx.events.push({ type: 'skipEarlyData', bytes: EARLY_SKIP_LIMIT });
+  }
+}
+
+/**
+ * Check the cookie of a ClientHello that answers a stateless HelloRetryRequest (RFC 9147 §5.1): its MAC under our
+ * secret and binding, its age, and that the ClientHello still fits what the HelloRetryRequest asked (the suite is
+ * still offered; with a selected group, exactly one key share, for that group). When it holds, the transcript
+ * becomes what a stateful server would hold, message_hash(ClientHello1) and the HelloRetryRequest re-encoded with
+ * the cookie as received (RFC 8446 §4.4.1), and the checks of a second ClientHello follow. When it does not the
+ * ClientHello is treated as a first one (a new HelloRetryRequest): RFC 9147 §5.1 forbids aborting with
+ * illegal_parameter for an invalid cookie.
+ */
+function acceptCookie(cx: HsCx, ch: ClientHello, key: CookieConfig): RetryState | undefined {
+  const s = cx.s;
+  const c = s.config;
+  const cookie = ch.extensions.cookie!;
+  const opened = openCookie(c.provider, key, cookie, cx.now, key.lifetime);
+  if (!opened) return undefined;
+  const params = suiteParams(opened.suite);
+  if (!params || !c.suites.includes(opened.suite) || !ch.cipherSuites.includes(opened.suite)) return undefined;
+  if (opened.clientHelloHash.length !== c.provider.hashLength(params.hash)) return undefined;
+  let group: GroupName | undefined;
+  if (opened.group !== undefined) {
+    group = groupFromCode(opened.group);
+    if (!group || !c.groups.includes(group)) return undefined;
+    const shares = ch.extensions.keyShares;
+    if (!shares || shares.length !== 1 || shares[0]!.group !== opened.group) return undefined;
+  }
+  s.suite = params;
+  const hrr = encodeHandshakeBytes(helloRetryRequest(cx, new Uint8Array(0), opened.suite, group, cookie));
+  s.transcript = [messageHash(opened.clientHelloHash), hrr];
+  s.nego = { ...s.nego, helloRetry: true };
+  return { ...(group ? { group } : {}), suite: opened.suite, sessionId: opened.sessionId };
 }
 
 function onClientCertificate(

@@ -26,7 +26,7 @@ export const HandshakeType = {
 } as const;
 export type HandshakeType = (typeof HandshakeType)[keyof typeof HandshakeType];
 
-/** Extension code points (RFC 8446 §4.2, RFC 6066, RFC 7301, RFC 8449). */
+/** Extension code points (RFC 8446 §4.2, RFC 6066, RFC 7301, RFC 8449, RFC 9146). */
 export const ExtensionType = {
   server_name: 0,
   max_fragment_length: 1,
@@ -51,6 +51,8 @@ export const ExtensionType = {
   post_handshake_auth: 49,
   signature_algorithms_cert: 50,
   key_share: 51,
+  /** RFC 9146 §3 (DTLS connection IDs); rxtls never negotiates it. */
+  connection_id: 54,
   renegotiation_info: 0xff01,
 } as const;
 export type ExtensionType = (typeof ExtensionType)[keyof typeof ExtensionType];

@@ -460,12 +460,20 @@ const writeCookie = (w: Writer, c: Uint8Array): void => writeBytes(w, 2, c, 1, 0
 const readCookie = (d: Reader): Uint8Array => readBytes(d, 2, 1, 0xffff, 'cookie');
 
 // ---------------------------------------------------------------------------------------------------------------
-// ClientHello (RFC 8446 §4.1.2)
+// ClientHello (RFC 8446 §4.1.2; RFC 9147 §5.3 for DTLS 1.3)
 
-function decodeClientHello(r: Reader): ClientHello {
+/**
+ * Which wire form of the hello messages: `'tls'` (RFC 8446) or `'dtls'` (RFC 9147 §5.3: the ClientHello carries
+ * `opaque legacy_cookie<0..2^8-1>` after legacy_session_id, and legacy_version defaults to 0xfefd, DTLS 1.2).
+ * Every other handshake message has one form for both.
+ */
+export type HelloFormat = 'tls' | 'dtls';
+
+function decodeClientHello(r: Reader, format: HelloFormat): ClientHello {
   const legacyVersion = r.u16();
   const random = r.bytes(32);
   const legacySessionId = readBytes(r, 1, 0, 32, 'legacy_session_id');
+  const dtls = format === 'dtls' ? { legacyCookie: readBytes(r, 1, 0, 0xff, 'legacy_cookie') } : {};
   const cipherSuites = readU16Vector(r, 2, 2, 0xfffe, 'cipher_suites');
   const legacyCompressionMethods = readBytes(r, 1, 1, 0xff, 'legacy_compression_methods');
   // §4.1.2: a ClientHello without extensions comes from TLS 1.2 or older; it cannot negotiate TLS 1.3.
@@ -531,13 +539,16 @@ function decodeClientHello(r: Reader): ClientHello {
   if (e.preSharedKey !== undefined && order[order.length - 1] !== X.pre_shared_key) {
     throw new DecodeError('pre_shared_key is not the last ClientHello extension', ILLEGAL_PARAMETER);
   }
-  return { legacyVersion, random, legacySessionId, cipherSuites, legacyCompressionMethods, extensions: e };
+  return { legacyVersion, random, legacySessionId, ...dtls, cipherSuites, legacyCompressionMethods, extensions: e };
 }
 
-function encodeClientHello(w: Writer, ch: ClientHello): void {
-  u16(w, ch.legacyVersion ?? ProtocolVersion.TLS1_2, 'legacy_version');
+function encodeClientHello(w: Writer, ch: ClientHello, format: HelloFormat): void {
+  const dtls = format === 'dtls';
+  if (!dtls && ch.legacyCookie !== undefined) throw new RangeError('ClientHello: legacy_cookie exists only in DTLS');
+  u16(w, ch.legacyVersion ?? (dtls ? ProtocolVersion.DTLS1_2 : ProtocolVersion.TLS1_2), 'legacy_version');
   fixedBytes(w, ch.random, 32, 'random');
   writeBytes(w, 1, ch.legacySessionId, 0, 32, 'legacy_session_id');
+  if (dtls) writeBytes(w, 1, ch.legacyCookie ?? new Uint8Array(0), 0, 0xff, 'legacy_cookie');
   writeU16Vector(w, 2, ch.cipherSuites, 2, 0xfffe, 'cipher_suites');
   writeBytes(w, 1, ch.legacyCompressionMethods, 1, 0xff, 'legacy_compression_methods');
   const e = ch.extensions;
@@ -872,18 +883,21 @@ function decodeKeyUpdate(r: Reader): KeyUpdate {
  * raw bytes for the transcript. The whole body must be consumed.
  *
  * A ServerHello whose random is `HRR_RANDOM` is a HelloRetryRequest: its key_share is read as `selectedGroup`.
+ * A DTLS 1.3 message comes here in the same form, its 12-byte header reduced to the TLS one (RFC 9147 §5.2);
+ * only the ClientHello body differs, `format` says which it is.
  *
  * @param msgType the header's msg_type (`HandshakeType`)
+ * @param format `'dtls'` reads a ClientHello's legacy_cookie (RFC 9147 §5.3); default `'tls'`
  * @throws DecodeError with `alert` 50 (malformed), 47 (forbidden value), 109 (CertificateRequest without
  *   signature_algorithms), 70 (a hello without extensions) or 10 (unknown or never-sent msg_type).
  * @example decodeHandshakeBody(HandshakeType.finished, verifyData) // { type: 'finished', body: { verifyData } }
  */
-export function decodeHandshakeBody(msgType: number, body: Uint8Array): HandshakeMessage {
+export function decodeHandshakeBody(msgType: number, body: Uint8Array, format: HelloFormat = 'tls'): HandshakeMessage {
   const r = new Reader(body);
   let msg: HandshakeMessage;
   switch (msgType) {
     case HandshakeType.client_hello:
-      msg = { type: 'client_hello', body: decodeClientHello(r) };
+      msg = { type: 'client_hello', body: decodeClientHello(r, format) };
       break;
     case HandshakeType.server_hello:
       msg = { type: 'server_hello', body: decodeServerHello(r) };
@@ -924,35 +938,37 @@ export function decodeHandshakeBody(msgType: number, body: Uint8Array): Handshak
  * Decode one complete handshake message, header included (msg_type u8, length u24, body): a convenience over
  * {@link decodeHandshakeBody} for a buffer holding exactly one message.
  */
-export function decodeHandshakeBytes(data: Uint8Array): HandshakeMessage {
+export function decodeHandshakeBytes(data: Uint8Array, format: HelloFormat = 'tls'): HandshakeMessage {
   const r = new Reader(data);
   const msgType = r.u8();
   const body = r.vec24();
   r.expectEnd('handshake message');
-  return decodeHandshakeBody(msgType, body);
+  return decodeHandshakeBody(msgType, body, format);
 }
 
 /**
  * Encode a handshake message with its 4-byte header (RFC 8446 §4: msg_type u8, length u24) into `w`.
  * Extension blocks follow `order` when it is non-empty, else a fixed default order; a ClientHello always ends with
- * pre_shared_key (§4.2.11), whose binders are the last {@link pskBindersLength} bytes.
+ * pre_shared_key (§4.2.11), whose binders are the last {@link pskBindersLength} bytes. With `format` `'dtls'` a
+ * ClientHello is written in its DTLS 1.3 form (RFC 9147 §5.3), still behind the 4-byte header: the form the
+ * transcript hashes (RFC 9147 §5.2) and the DTLS layer fragments.
  *
- * @throws RangeError for a value the decoder would reject (API misuse).
+ * @throws RangeError for a value the decoder would reject (API misuse), or a legacy_cookie in `'tls'` form.
  */
-export function encodeHandshake(w: Writer, msg: HandshakeMessage): void {
+export function encodeHandshake(w: Writer, msg: HandshakeMessage, format: HelloFormat = 'tls'): void {
   w.u8(HandshakeType[msg.type]);
-  w.vec24((w) => encodeHandshakeBody(w, msg));
+  w.vec24((w) => encodeHandshakeBody(w, msg, format));
 }
 
 /** {@link encodeHandshake} into a fresh buffer. */
-export function encodeHandshakeBytes(msg: HandshakeMessage): Uint8Array {
-  return encodeWith((w) => encodeHandshake(w, msg));
+export function encodeHandshakeBytes(msg: HandshakeMessage, format: HelloFormat = 'tls'): Uint8Array {
+  return encodeWith((w) => encodeHandshake(w, msg, format));
 }
 
-function encodeHandshakeBody(w: Writer, msg: HandshakeMessage): void {
+function encodeHandshakeBody(w: Writer, msg: HandshakeMessage, format: HelloFormat): void {
   switch (msg.type) {
     case 'client_hello':
-      return encodeClientHello(w, msg.body);
+      return encodeClientHello(w, msg.body, format);
     case 'server_hello':
       return encodeServerHello(w, msg.body);
     case 'new_session_ticket':

@@ -50,12 +50,17 @@ export interface ClientHelloExtensions {
   readonly order: readonly number[];
 }
 
-/** ClientHello (RFC 8446 §4.1.2). */
+/** ClientHello (RFC 8446 §4.1.2; RFC 9147 §5.3 for the DTLS 1.3 form). */
 export interface ClientHello {
   /** legacy_version; the encoder writes 0x0303 when absent, the decoder always fills it in. */
   readonly legacyVersion?: number;
   readonly random: Uint8Array; // 32 B
   readonly legacySessionId: Uint8Array; // 0..32 B
+  /**
+   * DTLS 1.3 only (RFC 9147 §5.3): legacy_cookie, 0..255 B, empty from a DTLS 1.3 client. The DTLS form's decoder
+   * always fills it in and its encoder writes it empty when absent; the TLS form has no such field.
+   */
+  readonly legacyCookie?: Uint8Array;
   readonly cipherSuites: readonly number[];
   readonly legacyCompressionMethods: Uint8Array; // must be [0] in TLS 1.3
   readonly extensions: ClientHelloExtensions;
