@@ -96,7 +96,7 @@ export async function startDtlsUdp(o: DtlsUdpOptions): Promise<DtlsUdp> {
   const closed = new Promise<TlsError | undefined>((res) => (resolveClosed = res));
   let handshakeDone = false;
 
-  const trace = () => lines.join('\n');
+  const trace = () => [...lines, `stats ${JSON.stringify(state.stats)} phase ${state.phase}`].join('\n');
   const failure = (why: string) => new Error(`${role}: ${why}\n--- ${role} trace\n${trace()}`);
 
   const step = (input: DtlsInput) => {

@@ -30,7 +30,8 @@ export interface DropPolicy {
   readonly dropBefore?: number;
   /**
    * Drop a datagram when this says so, by what it carries rather than its index (retransmissions shift
-   * indices): e.g. `(d) => d.summary.startsWith('ct') && d.dropped === 0`, the first encrypted one.
+   * indices). `dropped` counts the datagrams this predicate dropped before (not those `drop` or `lossRate`
+   * did): `(d) => d.summary.startsWith('ct') && d.dropped === 0` drops the first encrypted one.
    */
   readonly dropIf?: (d: { readonly index: number; readonly data: Uint8Array; readonly summary: string; readonly dropped: number }) => boolean;
 }
@@ -50,8 +51,10 @@ export interface RelayEntry {
   readonly size: number;
   /** ms since the relay started. */
   readonly at: number;
-  /** The DTLS records in it, e.g. `plain hs e0 s1 len 212 | ct e2 s0 len 1140`. */
+  /** The DTLS records in it, e.g. `plain hs(1) e0 s0 len 200 | ct e2 len 1140`. */
   readonly summary: string;
+  /** Its bytes (a copy). */
+  readonly data: Uint8Array;
 }
 
 /** A running relay. */
@@ -86,14 +89,17 @@ function decider(policy: DropPolicy | undefined): Decide {
   const rate = policy.lossRate ?? 0;
   if (rate < 0 || rate > 1) throw new RangeError(`lossRate must be in 0..1: ${rate}`);
   const random = seededRandom(policy.seed ?? 1);
-  let dropped = 0;
+  let droppedIf = 0;
   return (index, data, summary) => {
     // Draw for every datagram, so the pattern of random drops does not depend on the chosen ones.
     const r = random();
     if (policy.dropBefore !== undefined && index >= policy.dropBefore) return false;
-    const drop = chosen.has(index) || r < rate || (policy.dropIf?.({ index, data, summary, dropped }) ?? false);
-    if (drop) dropped++;
-    return drop;
+    if (chosen.has(index) || r < rate) return true;
+    if (policy.dropIf?.({ index, data, summary, dropped: droppedIf })) {
+      droppedIf++;
+      return true;
+    }
+    return false;
   };
 }
 
@@ -159,7 +165,7 @@ export async function startUdpRelay(serverPort: number, policy: RelayPolicy = {}
     const index = counters[dir]++;
     const summary = describeDtlsDatagram(data);
     const dropped = decide[dir](index, data, summary);
-    log.push({ dir, index, dropped, size: data.length, at: Date.now() - started, summary });
+    log.push({ dir, index, dropped, size: data.length, at: Date.now() - started, summary, data: Uint8Array.from(data) });
     if (!dropped && !closed) send();
   };
   front.on('message', (data, from) => {
