@@ -26,6 +26,7 @@ export type Layer =
   | 'crypto (noble)'
   | 'crypto (node:crypto)'
   | 'rxtls core (src/tls, src/wire, src/crypto)'
+  | 'rxtls DTLS layer (src/dtls)'
   | 'rxtls rx layer (src/rx, operators)'
   | 'rxjs'
   | 'node internals (net, streams, buffers)'
@@ -54,6 +55,7 @@ function layerOf(f: CallFrame): Layer | 'idle' | 'loader' {
   if (u.includes('@noble')) return 'crypto (noble)';
   if (u.includes('internal/crypto')) return 'crypto (node:crypto)';
   if (/\/src\/(tls|wire|core|crypto)\//.test(u)) return 'rxtls core (src/tls, src/wire, src/crypto)';
+  if (u.includes('/src/dtls/')) return 'rxtls DTLS layer (src/dtls)';
   if (/\/src\/rx\/|\/operators\//.test(u)) return 'rxtls rx layer (src/rx, operators)';
   if (u.includes('node_modules/rxjs')) return 'rxjs';
   if (u.startsWith('node:')) return 'node internals (net, streams, buffers)';

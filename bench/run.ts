@@ -13,7 +13,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AlgName, ProviderName } from './common.js';
 import { mainProfileIn, summarizeProfile, type ProfileSummary } from './profile.js';
-import type { BulkResult, HsResult, RawResult, RssResult, ServerCpuResult } from './tasks.js';
+import type { BulkResult, DtlsThroughputResult, HsResult, MemProtocol, RawResult, RssResult, ServerCpuResult } from './tasks.js';
 
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--profile') || !quick;
@@ -23,10 +23,14 @@ const MiB = 1024 * 1024;
 const ALGS: AlgName[] = ['aes-128-gcm', 'chacha20-poly1305'];
 
 const cfg = quick
-  ? { reps: 1, rawSeconds: 0.6, bulkBytes: 32 * MiB, hsSeconds: 1.5, rssBytes: 128 * MiB, childTimeout: 50_000, hostileReps: 1, concurrentN: 100, hostileN: 20 }
-  : { reps: 5, rawSeconds: 3, bulkBytes: 256 * MiB, hsSeconds: 5, rssBytes: 1024 * MiB, childTimeout: 900_000, hostileReps: 3, concurrentN: 1000, hostileN: 200 };
+  ? { reps: 1, rawSeconds: 0.6, bulkBytes: 32 * MiB, hsSeconds: 1.5, rssBytes: 128 * MiB, childTimeout: 50_000, hostileReps: 1, concurrentN: 100, hostileN: 20, dtlsRecords: 10_000 }
+  : { reps: 5, rawSeconds: 3, bulkBytes: 256 * MiB, hsSeconds: 5, rssBytes: 1024 * MiB, childTimeout: 900_000, hostileReps: 3, concurrentN: 1000, hostileN: 200, dtlsRecords: 50_000 };
+/** Application bytes of one DTLS record (one write, one datagram) in the DTLS throughput runs. */
+const DTLS_RECORD = 1200;
+const MEM_PROVIDERS = ['node', 'noble'] as const;
+const MEM_PROTOCOLS: MemProtocol[] = ['dtls', 'tls'];
 
-type Spec = { task: 'raw' | 'bulk' | 'handshakes' | 'rss' | 'serverCpu'; args: object };
+type Spec = { task: 'raw' | 'bulk' | 'handshakes' | 'rss' | 'serverCpu' | 'dtlsHandshakes' | 'dtlsThroughput'; args: object };
 type Output = { task: Spec['task']; args: Record<string, unknown>; result: unknown };
 
 const started = Date.now();
@@ -75,12 +79,21 @@ const hsSpecs = (seconds: number): Spec[] => [
   { task: 'handshakes', args: { impl: 'rxtls', provider: 'node', seconds } },
   { task: 'handshakes', args: { impl: 'rxtls', provider: 'noble', seconds } },
 ];
+/** DTLS 1.3 and, as the baseline of the same harness, TLS 1.3: two reducers wired to each other in memory. */
+const dtlsHsSpecs = (seconds: number): Spec[] =>
+  MEM_PROVIDERS.flatMap((provider) => MEM_PROTOCOLS.map((protocol): Spec => ({ task: 'dtlsHandshakes', args: { provider, protocol, seconds } })));
+/** Each: DTLS, the TLS reducer and the raw AEAD on records of the same size, interleaved in one child. */
+const dtlsTpSpecs = (records: number): Spec[] =>
+  ALGS.flatMap((alg) =>
+    MEM_PROVIDERS.map((provider): Spec => ({ task: 'dtlsThroughput', args: { provider, protocols: MEM_PROTOCOLS, alg, records, recordBytes: DTLS_RECORD } })),
+  );
 
 // ── Run ─────────────────────────────────────────────────────────────────────────────────────────────
 const load0 = loadavg();
 const raws: RawResult[] = [];
 const bulks: BulkResult[] = [];
 const hss: HsResult[] = [];
+const dtlsTps: DtlsThroughputResult[] = [];
 /** The memory runs: each in its own child, with its V8 flags. */
 const RSS_RUNS = [
   { key: 'natural', impl: 'rxtls', mode: 'natural', flags: ['--expose-gc'], label: 'rxtls, V8 collects on its own: raw peak (RSS every 10 ms)' },
@@ -123,20 +136,33 @@ const collect = (outs: Output[]) => {
   for (const o of outs) {
     if (o.task === 'raw') raws.push(...(o.result as RawResult[]));
     else if (o.task === 'bulk') bulks.push(o.result as BulkResult);
-    else if (o.task === 'handshakes') hss.push(o.result as HsResult);
+    else if (o.task === 'handshakes' || o.task === 'dtlsHandshakes') hss.push(o.result as HsResult);
+    else if (o.task === 'dtlsThroughput') dtlsTps.push(...(o.result as DtlsThroughputResult[]));
     else if (o.task === 'serverCpu') hostile.push(o.result as ServerCpuResult);
     else rssResults.set(String(o.args.key), o.result as RssResult);
   }
 };
 
 for (let rep = 1; rep <= cfg.reps; rep++) {
-  log(`repetition ${rep}/${cfg.reps}: raw AEAD, bulk, handshakes`);
+  log(`repetition ${rep}/${cfg.reps}: raw AEAD, bulk, handshakes, DTLS`);
+  // The DTLS runs share a child with the TLS figures they are compared with (bulk, handshakes).
   if (quick) {
-    collect(await child([{ task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } }, ...bulkSpecs(cfg.bulkBytes), ...hsSpecs(cfg.hsSeconds)], { flags: ['--expose-gc'] }));
+    collect(
+      await child(
+        [
+          { task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } },
+          ...bulkSpecs(cfg.bulkBytes),
+          ...hsSpecs(cfg.hsSeconds),
+          ...dtlsHsSpecs(cfg.hsSeconds),
+          ...dtlsTpSpecs(cfg.dtlsRecords),
+        ],
+        { flags: ['--expose-gc'], timeout: cfg.childTimeout + 60_000 },
+      ),
+    );
   } else {
     collect(await child([{ task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } }], { flags: ['--expose-gc'] }));
-    collect(await child(bulkSpecs(cfg.bulkBytes)));
-    collect(await child(hsSpecs(cfg.hsSeconds)));
+    collect(await child([...bulkSpecs(cfg.bulkBytes), ...dtlsTpSpecs(cfg.dtlsRecords)]));
+    collect(await child([...hsSpecs(cfg.hsSeconds), ...dtlsHsSpecs(cfg.hsSeconds)]));
   }
 }
 log(`memory: ${cfg.rssBytes / MiB} MiB fast producer → slow consumer`);
@@ -202,6 +228,11 @@ if (profile) {
     ['handshakes rxtls+node', { task: 'handshakes', args: { impl: 'rxtls', provider: 'node', seconds: quick ? 1 : 4 } }],
     ['handshakes rxtls+noble', { task: 'handshakes', args: { impl: 'rxtls', provider: 'noble', seconds: quick ? 1 : 4 } }],
     ['handshakes node:tls', { task: 'handshakes', args: { impl: 'node:tls', seconds: quick ? 1 : 4 } }],
+    ['DTLS handshakes rxtls+node (in memory)', { task: 'dtlsHandshakes', args: { provider: 'node', protocol: 'dtls', seconds: quick ? 1 : 4 } }],
+    [
+      `DTLS ${DTLS_RECORD} B records rxtls+noble AES-128-GCM (in memory)`,
+      { task: 'dtlsThroughput', args: { provider: 'noble', protocols: ['dtls'], raw: false, alg: 'aes-128-gcm', records: cfg.dtlsRecords, recordBytes: DTLS_RECORD } },
+    ],
     [`server of ${cfg.concurrentN} concurrent handshakes, rxtls+node`, { task: 'serverCpu', args: { impl: 'rxtls', provider: 'node', scenario: 'handshakes', n: cfg.concurrentN, concurrency: cfg.concurrentN } }],
     [`server of ${cfg.concurrentN} concurrent handshakes, rxtls+noble`, { task: 'serverCpu', args: { impl: 'rxtls', provider: 'noble', scenario: 'handshakes', n: cfg.concurrentN, concurrency: cfg.concurrentN } }],
   ];
@@ -273,6 +304,38 @@ const chachaRatios = {
   native_node: (bulkOf('rxtls+node', 'chacha20-poly1305')?.mbps ?? NaN) / (bulkOf('node:tls', 'chacha20-poly1305')?.mbps ?? NaN),
   workers_noble: rawOf('workers', 'chacha20-poly1305', 2) / rawOf('noble', 'chacha20-poly1305'),
 };
+/** The label of an in-memory reducer pair (bench/tasks.ts `memLabel`). */
+const memLabel = (protocol: MemProtocol, p: string) => `rxtls ${protocol === 'dtls' ? 'DTLS' : 'TLS'}+${p} (in memory)`;
+const tpOf = (protocol: MemProtocol, p: string, alg: AlgName) =>
+  best(dtlsTps.filter((d) => d.protocol === protocol && d.provider === p && d.alg === alg), (d) => d.mbps);
+/** DTLS (or TLS) in memory / its provider's raw seal+open of records of the same size, interleaved with it: median. */
+const tpOverSameSizeRaw = (protocol: MemProtocol, p: string, alg: AlgName) =>
+  median(dtlsTps.filter((d) => d.protocol === protocol && d.provider === p && d.alg === alg && d.rawSameSizeMbps).map((d) => d.mbps / d.rawSameSizeMbps!));
+/** DTLS / TLS reducer, each taken within the task that interleaved them; median over the repetitions. */
+const tpOverTls = (p: string, alg: AlgName) => {
+  const of = (protocol: MemProtocol) => dtlsTps.filter((d) => d.protocol === protocol && d.provider === p && d.alg === alg);
+  const tls = of('tls');
+  return median(of('dtls').map((d, i) => d.mbps / (tls[i]?.mbps ?? NaN)).filter(Number.isFinite));
+};
+const dtlsRatios = (p: (typeof MEM_PROVIDERS)[number], alg: AlgName) => {
+  const mbps = tpOf('dtls', p, alg)?.mbps ?? NaN;
+  return {
+    mbps,
+    recordsPerSecond: tpOf('dtls', p, alg)?.recordsPerSecond ?? NaN,
+    /** Over section 2's raw seal+open (16 KiB records). */
+    raw: mbps / rawOf(p, alg),
+    rawSameSize: tpOverSameSizeRaw('dtls', p, alg),
+    /** Over rxtls TLS bulk (section 1: loopback TCP, 16 KiB records). */
+    tlsBulk: mbps / (bulkOf(`rxtls+${p}`, alg)?.mbps ?? NaN),
+    /** Over the TLS reducer in the same harness with the same 1,200 B writes, interleaved: median. */
+    tlsMem: tpOverTls(p, alg),
+  };
+};
+const dtlsHs = (p: string) => {
+  const hs = hsOf(memLabel('dtls', p));
+  return { hs, nodeTls: hs / hsOf('node:tls'), rxTls: hs / hsOf(`rxtls+${p}`), tlsMem: hs / hsOf(memLabel('tls', p)) };
+};
+
 const inConn = (alg: AlgName) =>
   (bulkOf('rxtls+workers (asyncCrypto)', alg)?.mbps ?? NaN) / (bulkOf('rxtls+noble', alg)?.mbps ?? NaN);
 
@@ -546,6 +609,76 @@ if (hostile.length > 0) {
   md.push('');
 } else md.push('The hostile-peer runs failed (see the bench log).', '');
 
+md.push('## 7. DTLS 1.3: handshakes and 1,200-byte datagrams (reducers in memory)', '');
+if (dtlsTps.length > 0 || MEM_PROVIDERS.some((p) => Number.isFinite(hsOf(memLabel('dtls', p))))) {
+  md.push(
+    'The DTLS 1.3 reducer (`src/dtls/connection.ts`) on both ends in one thread, wired directly: every `transmit`',
+    "effect of one side is the other's next `datagram` input, in order, and nothing is lost, so no timer ever fires.",
+    'No sockets, no RxJS (there is no DTLS adapter to measure yet). "TLS reducer (in memory)" is the TLS 1.3 reducer',
+    '(`src/tls/connection.ts`) in the same harness, each `transmit` fed to the peer as `received`: the baseline that',
+    "isolates DTLS's own cost. node:tls and rxtls TLS (sections 1 and 3) run over loopback TCP, sockets and, for",
+    'rxtls, the RxJS adapter included, so "× node:tls" sets an in-memory DTLS against a socket TLS.',
+    '',
+    `- Handshakes: sequential full handshakes for ${cfg.hsSeconds} s, in the same child as section 3's (X25519, ECDSA`,
+    '  P-256 chain verified against the test root, `serverName: localhost`, default MTU 1,232 B, no cookie',
+    "  exchange); the server parses its chain once and issues session tickets, as `listen()` does by default; each",
+    "  client builds its verifier, as `connect()` does. One counts when both ends completed and everything in",
+    '  flight (tickets and ACKs) was delivered; then both states are dropped.',
+    `- Datagrams: after one handshake with the suite forced, the client writes ${cfg.dtlsRecords.toLocaleString('en')} records of ${DTLS_RECORD.toLocaleString('en')} B`,
+    `  (one write = one record = one datagram of ${Number.isFinite(tpOf('dtls', 'node', A)?.wirePerRecord) ? Math.round(tpOf('dtls', 'node', A)!.wirePerRecord).toLocaleString('en') : '?'} B), each fed to the server's reducer at once;`,
+    '  timed slice by slice, first write to last delivery (after a warm-up of 2,000 records); MB/s of application',
+    '  bytes delivered. Every byte is sealed once and opened once in this thread, as in the raw figures. DTLS, the',
+    "  TLS reducer with the same writes, and the provider's raw seal+open of records of the same size take turns in",
+    "  10 slices in one child (`gc()` between slices where the child has it), so their ratios share the machine's",
+    '  drift; the raw one says what the per-record costs (nonce, cipher set-up; a `createCipheriv` per record on',
+    "  node:crypto) leave of section 2's 16 KiB figure. rxtls TLS bulk (section 1) runs in the same child. The",
+    '  ratios to the interleaved runs are medians over the repetitions, the others best against best.',
+    `- Best of ${cfg.reps} repetition(s) for each figure.`,
+    '',
+  );
+  row('implementation', 'handshakes/s', '× node:tls (TCP)', '× rxtls TLS, same provider (TCP)', '× TLS reducer, same provider (in memory)');
+  row('---', '---:', '---:', '---:', '---:');
+  for (const p of MEM_PROVIDERS) {
+    const d = dtlsHs(p);
+    row(memLabel('dtls', p), f1(d.hs), f2(d.nodeTls), f2(d.rxTls), f2(d.tlsMem));
+  }
+  for (const p of MEM_PROVIDERS) {
+    const hs = hsOf(memLabel('tls', p));
+    row(`TLS reducer+${p} (in memory)`, f1(hs), f2(hs / hsOf('node:tls')), f2(hs / hsOf(`rxtls+${p}`)), '1.00');
+  }
+  md.push('');
+  row(
+    `one-way, ${DTLS_RECORD.toLocaleString('en')} B records`,
+    'cipher',
+    'MB/s',
+    'records/s',
+    '× raw seal+open, 16 KiB (§2)',
+    `× raw seal+open, ${DTLS_RECORD.toLocaleString('en')} B (interleaved)`,
+    '× rxtls TLS bulk (§1, TCP)',
+    `× TLS reducer, ${DTLS_RECORD.toLocaleString('en')} B (in memory)`,
+  );
+  row('---', '---', '---:', '---:', '---:', '---:', '---:', '---:');
+  for (const protocol of MEM_PROTOCOLS) {
+    for (const p of MEM_PROVIDERS) {
+      for (const alg of ALGS) {
+        const t = tpOf(protocol, p, alg);
+        const mbps = t?.mbps ?? NaN;
+        row(
+          protocol === 'dtls' ? memLabel('dtls', p) : `TLS reducer+${p} (in memory)`,
+          alg,
+          f1(mbps),
+          t ? Math.round(t.recordsPerSecond).toLocaleString('en') : 'n/a',
+          f2(mbps / rawOf(p, alg)),
+          f2(tpOverSameSizeRaw(protocol, p, alg)),
+          f2(mbps / (bulkOf(`rxtls+${p}`, alg)?.mbps ?? NaN)),
+          protocol === 'dtls' ? f2(dtlsRatios(p, alg).tlsMem) : '1.00',
+        );
+      }
+    }
+  }
+  md.push('');
+} else md.push('The DTLS runs failed (see the bench log).', '');
+
 md.push('## Targets', '');
 row('target', 'measured (best)', 'within each repetition (min–max)', 'met');
 row('---', '---:', '---:', '---');
@@ -608,6 +741,22 @@ for (const sc of HOSTILE_SCENARIOS) {
       (sc.key === 'concurrent' ? `, rxtls+noble ${ms('rxtls+noble')} = ${f2(hostileRatio(sc.key, 'rxtls+noble'))}x` : ''),
   );
 }
+for (const p of MEM_PROVIDERS) {
+  const d = dtlsHs(p);
+  print(
+    `ratio dtls-hs-${p === 'node' ? 'native' : 'noble'}/node (DTLS handshakes/s in memory / node:tls) = ${f2(d.nodeTls)}  [${f1(d.hs)} vs ${f1(hsOf('node:tls'))}]; ` +
+      `/ rxtls+${p} TLS (TCP) = ${f2(d.rxTls)}; / TLS reducer in memory = ${f2(d.tlsMem)} [${f1(hsOf(memLabel('tls', p)))}]`,
+  );
+}
+for (const p of MEM_PROVIDERS) {
+  for (const alg of ALGS) {
+    const r = dtlsRatios(p, alg);
+    print(
+      `ratio dtls-${p === 'node' ? 'native' : 'noble'}/raw (DTLS ${DTLS_RECORD} B records, ${alg}, in memory) = ${f2(r.raw)}  [${f1(r.mbps)} MB/s, ${Math.round(r.recordsPerSecond)} records/s vs raw ${f1(rawOf(p, alg))} MB/s]; ` +
+        `/ raw ${DTLS_RECORD} B = ${f2(r.rawSameSize)}; / rxtls+${p} TLS bulk = ${f2(r.tlsBulk)}; / TLS reducer ${DTLS_RECORD} B = ${f2(r.tlsMem)}`,
+    );
+  }
+}
 print(
-  `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)} rss-gc-mib=${f1(ratios.rss_gc_mib)} rss-node-tls-mib=${f1(rssResults.get('nodetls')?.growthMiB ?? NaN)} workers1/noble=${f2(ratios.workers1_noble)} concurrent-cpu-node/tls=${f2(hostileRatio('concurrent', 'rxtls+node'))} concurrent-cpu-noble/tls=${f2(hostileRatio('concurrent', 'rxtls+noble'))}`,
+  `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)} rss-gc-mib=${f1(ratios.rss_gc_mib)} rss-node-tls-mib=${f1(rssResults.get('nodetls')?.growthMiB ?? NaN)} workers1/noble=${f2(ratios.workers1_noble)} concurrent-cpu-node/tls=${f2(hostileRatio('concurrent', 'rxtls+node'))} concurrent-cpu-noble/tls=${f2(hostileRatio('concurrent', 'rxtls+noble'))} dtls-hs-native/node=${f2(dtlsHs('node').nodeTls)} dtls-hs-noble/node=${f2(dtlsHs('noble').nodeTls)} dtls-native/raw=${f2(dtlsRatios('node', A).raw)} dtls-noble/raw=${f2(dtlsRatios('noble', A).raw)}`,
 );

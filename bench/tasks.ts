@@ -11,6 +11,15 @@ import { Subscription, timer } from 'rxjs';
 import { recordNonce } from '../src/crypto/keySchedule.js';
 import type { RecordJob } from '../src/crypto/provider.js';
 import type { TlsConnection } from '../src/rx/types.js';
+import type { HandshakeInfo } from '../src/core/types.js';
+import { loadCertificateChain, loadPrivateKey } from '../src/crypto/keys.js';
+import { createVerifier } from '../src/crypto/x509.js';
+import { createTicketer } from '../src/handshake/session.js';
+import { createDtlsConnection, handleDtlsEvents, maxDtlsWrite, type DtlsState } from '../src/dtls/connection.js';
+import type { DtlsConfig, DtlsInput } from '../src/dtls/types.js';
+import { createConnection, handleEvents, type TlsState } from '../src/tls/connection.js';
+import type { TlsConfig } from '../src/tls/config.js';
+import type { TlsInput } from '../src/tls/types.js';
 import {
   MiB,
   SUITE,
@@ -59,10 +68,10 @@ interface Meter {
   cores?(): number;
 }
 
-/** Seal then open 16 KiB records one at a time on this thread. */
-function syncMeter(name: 'noble' | 'node', alg: AlgName): Meter {
+/** Seal then open `size`-byte records (16 KiB unless told) one at a time on this thread. */
+function syncMeter(name: 'noble' | 'node', alg: AlgName, size = RECORD): Meter {
   const aead = provider(name).aead(alg, KEYS[alg]);
-  const ring = payloadRing(RECORD, 4);
+  const ring = payloadRing(size, 4);
   const aad = Uint8Array.of(23, 3, 3, 0x40, 0x11);
   const iv = new Uint8Array(12).fill(7);
   let seq = 0;
@@ -74,7 +83,7 @@ function syncMeter(name: 'noble' | 'node', alg: AlgName): Meter {
         const nonce = recordNonce(iv, seq);
         const sealed = aead.seal(nonce, aad, ring[seq & 3]!);
         if (!aead.open(nonce, aad, sealed)) throw new Error('raw: open failed');
-        bytes += RECORD;
+        bytes += size;
       }
     }
     return bytes / ((now() - t0) / 1000) / 1e6;
@@ -481,13 +490,17 @@ export interface HsResult {
  */
 export async function handshakes(a: { impl: 'rxtls' | 'node:tls'; provider?: ProviderName; seconds: number }): Promise<HsResult> {
   const lbl = a.impl === 'node:tls' ? 'node:tls' : `rxtls+${a.provider}`;
-  const one = a.impl === 'node:tls' ? await nodeHandshaker() : await rxHandshaker(a.provider ?? 'noble');
+  return countHandshakes(lbl, a.impl === 'node:tls' ? await nodeHandshaker() : await rxHandshaker(a.provider ?? 'noble'), a.seconds);
+}
+
+/** Run `one` 5 times (warm-up), then as many times as fit in `seconds`, one after the other. */
+async function countHandshakes(lbl: string, one: { run(): Promise<void>; close(): void }, seconds: number): Promise<HsResult> {
   try {
     for (let i = 0; i < 5; i++) await one.run(); // warm-up
     let count = 0;
     const t0 = now();
     const w0 = profileClock();
-    while (now() - t0 < a.seconds * 1000) {
+    while (now() - t0 < seconds * 1000) {
       await withTimeout(one.run(), 30_000, 'handshake');
       count++;
     }
@@ -547,6 +560,245 @@ async function nodeHandshaker() {
     },
     close: () => server.close(),
   };
+}
+
+// ── 7: DTLS 1.3, the two reducers wired to each other in memory ────────────────────────────────────
+/**
+ * `dtls`: the DTLS 1.3 reducer (src/dtls/connection.ts); `tls`: the TLS 1.3 reducer (src/tls/connection.ts) in
+ * the same harness, the baseline that separates DTLS's cost from that of sockets and RxJS.
+ */
+export type MemProtocol = 'dtls' | 'tls';
+
+type MemSide = 'client' | 'server';
+type MemInput = { readonly type: string; readonly now: number; readonly data?: Uint8Array };
+type MemEffect = { readonly type: string; readonly data?: Uint8Array; readonly info?: HandshakeInfo; readonly error?: Error };
+
+/** One reducer behind a common face: create, reduce, and the name of its "bytes from the peer" input. */
+interface MemEngine {
+  create(config: DtlsConfig): unknown;
+  handle(state: unknown, input: MemInput): { readonly state: unknown; readonly effects: readonly MemEffect[] };
+  readonly incoming: 'datagram' | 'received';
+}
+
+const ENGINES: Record<MemProtocol, MemEngine> = {
+  dtls: {
+    create: (c) => createDtlsConnection(c),
+    handle: (s, i) => handleDtlsEvents(s as DtlsState, i as DtlsInput),
+    incoming: 'datagram',
+  },
+  tls: {
+    create: (c) => createConnection(c as TlsConfig),
+    handle: (s, i) => handleEvents(s as TlsState, i as TlsInput),
+    incoming: 'received',
+  },
+};
+
+/**
+ * A client and a server reducer fed each other's `transmit` effects directly, in order: no sockets, no timers
+ * (nothing is lost, so no retransmission timer is needed), no RxJS. For DTLS every `transmit` is one datagram and
+ * becomes one `datagram` input of the other side; for TLS it is a chunk of the byte stream (`received`).
+ */
+class MemLink {
+  private readonly state: Record<MemSide, unknown>;
+  private readonly queue: { to: MemSide; data: Uint8Array }[] = [];
+  readonly done: Partial<Record<MemSide, HandshakeInfo>> = {};
+  /** Application bytes and records the server delivered; `transmit`s (datagrams, for DTLS) and bytes the client sent. */
+  bytes = 0;
+  records = 0;
+  transmits = 0;
+  wireBytes = 0;
+
+  constructor(
+    private readonly engine: MemEngine,
+    client: DtlsConfig,
+    server: DtlsConfig,
+  ) {
+    this.state = { client: engine.create(client), server: engine.create(server) };
+  }
+
+  input(side: MemSide, input: MemInput): void {
+    const step = this.engine.handle(this.state[side], input);
+    this.state[side] = step.state;
+    for (const e of step.effects) {
+      if (e.type === 'transmit') {
+        this.queue.push({ to: side === 'client' ? 'server' : 'client', data: e.data! });
+        if (side === 'client') {
+          this.transmits++;
+          this.wireBytes += e.data!.length;
+        }
+      } else if (e.type === 'deliver') {
+        if (side === 'server') {
+          this.bytes += e.data!.length;
+          this.records++;
+        }
+      } else if (e.type === 'handshakeComplete') this.done[side] = e.info;
+      else if (e.type === 'closed') throw new Error(`${side} closed: ${e.error?.message ?? 'no error'}`);
+      else if (e.type === 'crypto') throw new Error('asynchronous crypto is not driven here');
+    }
+  }
+
+  /** Feed everything in flight to its receiver, in order (answers included), until nothing is left. */
+  drain(): void {
+    for (let i = 0; i < this.queue.length; i++) {
+      const d = this.queue[i]!;
+      this.input(d.to, { type: this.engine.incoming, now: Date.now(), data: d.data });
+    }
+    this.queue.length = 0;
+  }
+
+  /** Both sides start (server first), then the flights go back and forth until both are quiet. */
+  handshake(): void {
+    this.input('server', { type: 'start', now: Date.now() });
+    this.input('client', { type: 'start', now: Date.now() });
+    this.drain();
+    const c = this.done.client;
+    if (!c || !this.done.server) throw new Error('in-memory handshake did not complete');
+    if (c.verification !== 'ok') throw new Error(`in-memory handshake: verification ${c.verification}`);
+    if (c.group !== 'X25519') throw new Error(`in-memory handshake: group ${c.group ?? 'none'}`);
+  }
+
+  /** The largest application write of one record (DTLS: the MTU's; TLS: 2^14). */
+  maxWrite(): number {
+    return this.engine === ENGINES.dtls ? maxDtlsWrite(this.state.client as DtlsState) : 16 * 1024;
+  }
+}
+
+/**
+ * What the rxtls ends give their reducers: the server parses its chain and key once and issues session tickets
+ * (as `listen()` does by default); each client builds its verifier for the test root (as `connect()` does per
+ * connection). X25519 is offered first (the default), ECDSA P-256 chain.
+ */
+function memConfigs(name: 'noble' | 'node', suite?: string): { server: DtlsConfig; client: () => DtlsConfig } {
+  const p = provider(name);
+  const cipherSuites = suite ? { cipherSuites: [suite as never] } : {};
+  const server: DtlsConfig = {
+    role: 'server',
+    provider: p,
+    certificateChain: loadCertificateChain(certs.cert),
+    privateKey: loadPrivateKey(certs.key),
+    ticketer: createTicketer(p.randomBytes(32)),
+    ...cipherSuites,
+  };
+  const client = (): DtlsConfig => ({ role: 'client', provider: p, serverName: 'localhost', verifier: createVerifier({ ca: certs.ca }), ...cipherSuites });
+  return { server, client };
+}
+
+const memLabel = (protocol: MemProtocol, name: string) => `rxtls ${protocol === 'dtls' ? 'DTLS' : 'TLS'}+${name} (in memory)`;
+
+/**
+ * Sequential full handshakes between two reducers in memory (see {@link MemLink}); one counts when both ends
+ * completed and every flight (session tickets and their ACKs included) was delivered. Then both are dropped.
+ */
+export async function dtlsHandshakes(a: { provider: 'noble' | 'node'; seconds: number; protocol?: MemProtocol }): Promise<HsResult> {
+  const protocol = a.protocol ?? 'dtls';
+  const cfg = memConfigs(a.provider);
+  return countHandshakes(
+    memLabel(protocol, a.provider),
+    { run: async () => new MemLink(ENGINES[protocol], cfg.client(), cfg.server).handshake(), close: () => undefined },
+    a.seconds,
+  );
+}
+
+export interface DtlsThroughputResult {
+  readonly label: string;
+  readonly protocol: MemProtocol;
+  readonly provider: 'noble' | 'node';
+  readonly alg: AlgName;
+  readonly records: number;
+  readonly recordBytes: number;
+  readonly ms: number;
+  /** Application bytes delivered per second, MB/s (10^6 B/s). */
+  readonly mbps: number;
+  readonly recordsPerSecond: number;
+  /** Bytes on the wire per record (the datagram, for DTLS). */
+  readonly wirePerRecord: number;
+  /** The provider's raw seal+open speed on records of the same size, interleaved with the transfers. */
+  readonly rawSameSizeMbps?: number;
+  /** The measured slices on the profile clock (µs): from the first to the last. */
+  readonly window: [number, number];
+}
+
+/** Slices of a throughput run: the protocols and the raw meter take turns, so they share the machine's drift. */
+const TP_SLICES = 10;
+
+/**
+ * One-way throughput after one handshake per protocol: the client writes `records` records of `recordBytes`
+ * (one write = one record = one datagram for DTLS), each fed at once to the server's reducer, which delivers it;
+ * timed from the first write to the last delivery. Both reducers in this thread: every byte sealed once and
+ * opened once. The protocols (DTLS, and the TLS reducer as baseline) and the provider's raw seal+open of records
+ * of the same size run interleaved in {@link TP_SLICES} slices (DTLS, TLS, raw, DTLS, …; a raw slice lasts as long
+ * as the first protocol's slices on average), with `gc()` between slices when the child has it. `raw: false`
+ * leaves the raw meter out (for a profile of the transfers alone).
+ */
+export async function dtlsThroughput(a: {
+  provider: 'noble' | 'node';
+  alg: AlgName;
+  records: number;
+  recordBytes?: number;
+  protocols?: MemProtocol[];
+  raw?: boolean;
+}): Promise<DtlsThroughputResult[]> {
+  const protocols = a.protocols ?? ['dtls', 'tls'];
+  const size = a.recordBytes ?? 1200;
+  const cfg = memConfigs(a.provider, SUITE[a.alg]);
+  const ring = payloadRing(size);
+  const collect = (globalThis as { gc?: () => void }).gc ?? (() => {});
+  const runs = protocols.map((protocol) => {
+    const link = new MemLink(ENGINES[protocol], cfg.client(), cfg.server);
+    link.handshake();
+    if (size > link.maxWrite()) throw new Error(`a ${size} B write does not fit one record (at most ${link.maxWrite()})`);
+    const send = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        link.input('client', { type: 'write', now: Date.now(), data: ring[i & 15]! });
+        link.drain();
+      }
+    };
+    send(Math.min(2000, a.records)); // warm-up (JIT)
+    return { protocol, link, send, ms: 0, sent: 0, base: { bytes: link.bytes, records: link.records, transmits: link.transmits, wire: link.wireBytes } };
+  });
+  const meter = a.raw === false ? undefined : syncMeter(a.provider, a.alg, size);
+  let rawMbpsMs = 0;
+  let rawMs = 0;
+  const w0 = profileClock();
+  for (let k = 0; k < TP_SLICES; k++) {
+    const n = Math.floor((a.records * (k + 1)) / TP_SLICES) - Math.floor((a.records * k) / TP_SLICES);
+    for (const r of runs) {
+      collect();
+      const t0 = now();
+      r.send(n);
+      r.ms += now() - t0;
+      r.sent += n;
+    }
+    if (!meter) continue;
+    collect();
+    const sliceMs = Math.max(20, runs[0]!.ms / (k + 1));
+    rawMbpsMs += (await meter.run(sliceMs)) * sliceMs;
+    rawMs += sliceMs;
+  }
+  const window: [number, number] = [w0, profileClock()];
+  return runs.map(({ protocol, link, ms, sent, base }) => {
+    const bytes = link.bytes - base.bytes;
+    if (sent !== a.records || bytes !== a.records * size || link.records - base.records !== a.records) {
+      throw new Error(`${protocol}: delivered ${link.records - base.records} records, ${bytes} B, of ${a.records} × ${size} B`);
+    }
+    if (protocol === 'dtls' && link.transmits - base.transmits !== a.records) {
+      throw new Error(`${a.records} writes went out in ${link.transmits - base.transmits} datagrams`);
+    }
+    return {
+      label: memLabel(protocol, a.provider),
+      protocol,
+      provider: a.provider,
+      alg: a.alg,
+      records: a.records,
+      recordBytes: size,
+      ms,
+      mbps: bytes / (ms / 1000) / 1e6,
+      recordsPerSecond: a.records / (ms / 1000),
+      wirePerRecord: (link.wireBytes - base.wire) / a.records,
+      ...(meter ? { rawSameSizeMbps: rawMbpsMs / rawMs } : {}),
+      window,
+    };
+  });
 }
 
 // ── 4: memory under a fast producer and a slow consumer ─────────────────────────────────────────────

@@ -39,13 +39,13 @@ import type { SuiteParams } from '../crypto/keySchedule.js';
 import {
   createHandshake,
   handshakeData,
+  isHandshakeCommitted,
   startHandshake,
   updateTrafficKeys,
   type HandshakeState,
   type HsStep,
 } from '../handshake/engine.js';
 import type { HandshakeConfig } from '../handshake/config.js';
-const isHandshakeCommitted = (_hs: HandshakeState): boolean => true;
 import { DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW } from './replayWindow.js';
 import { addFragment, createReassembly, reassemblyAlert, type Reassembly } from './reassembly.js';
 import {
@@ -258,8 +258,8 @@ interface Cx {
   sawRetransmission: boolean;
   /** A new message from the peer was delivered. */
   sawNewMessage: boolean;
-  /** A flight was sent in this step. */
-  sentFlight: boolean;
+  /** A handshake flight (not post-handshake messages) was sent in this step. */
+  sentHandshakeFlight: boolean;
 }
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -281,7 +281,7 @@ export function handleDtlsEvents(state: DtlsState, input: DtlsInput): Step<DtlsS
     postHandshake: state.phase === 'connected',
     sawRetransmission: false,
     sawNewMessage: false,
-    sentFlight: false,
+    sentHandshakeFlight: false,
   };
   try {
     switch (input.type) {
@@ -543,12 +543,13 @@ function onAlert(cx: Cx, content: Uint8Array): void {
 /** After a datagram: acknowledge what calls for it, or answer a retransmitted flight with ours (RFC 9147 §5.8.1, §7.1). */
 function afterReceive(cx: Cx): void {
   const s = cx.s;
-  if (cx.sentFlight) {
+  if (cx.sentHandshakeFlight) {
+    // Our next handshake flight acknowledges the peer's implicitly (RFC 9147 §7.1).
     s.toAck = [];
     delete s.ackAt;
     return;
   }
-  if (cx.sawRetransmission && s.flight && !cx.sawNewMessage) {
+  if (cx.sawRetransmission && s.flight?.implicitAck && !cx.sawNewMessage) {
     // The peer did not get our flight (or its ACK): send ours again rather than waiting for the timer.
     transmitFlight(cx, true);
   }
@@ -642,7 +643,7 @@ function flushOutgoing(cx: Cx): void {
     if (s.flight) endFlight(s);
     s.flight = newFlight(messages, !post);
   }
-  cx.sentFlight = true;
+  if (s.flight.implicitAck) cx.sentHandshakeFlight = true;
   transmitFlight(cx, false);
 }
 

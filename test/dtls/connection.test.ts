@@ -11,15 +11,19 @@ import {
   dtlsStats,
   handleDtlsEvents,
   isDtlsClosed,
+  isDtlsCommitted,
   isDtlsConnected,
   maxDtlsWrite,
   nextDtlsTimeout,
   type DtlsState,
 } from '../../src/dtls/connection.js';
-import { NOW, text, str } from '../helpers/pair.js';
+import { NOW, caVerifier, fixture, text, str } from '../helpers/pair.js';
+import { createVerifier } from '../../src/crypto/x509.js';
+import { loadCertificateChain, loadPrivateKey } from '../../src/crypto/keys.js';
 import { clientConfig, serverConfig } from '../helpers/dtlsPair.js';
 import { TlsError } from '../../src/core/errors.js';
 import { bufferedBytes } from '../../src/dtls/reassembly.js';
+import { createTicketer } from '../../src/handshake/session.js';
 
 const connected = (p: DtlsPair): boolean => isDtlsConnected(p.client) && isDtlsConnected(p.server);
 
@@ -283,4 +287,89 @@ test('property: random datagrams in every phase never throw and never grow buffe
       { numRuns: 300 },
     ),
   );
+});
+
+test('stateless cookie exchange: the server keeps no state until the client returns the cookie (RFC 9147 §5.1)', (t) => {
+  const cookieSecret = new Uint8Array(32).fill(7);
+  const cookieBinding = Uint8Array.of(127, 0, 0, 1, 0x12, 0x34);
+  const p = handshake(undefined, {}, { cookieSecret, cookieBinding });
+  t.true(connected(p));
+  t.is(p.statelessResets, 1, 'one stateless HelloRetryRequest, then a fresh state took the second ClientHello');
+  const done = p.effects.client.find((e) => e.type === 'handshakeComplete');
+  t.true(done?.type === 'handshakeComplete' && done.info.helloRetry);
+  exchange(t, p);
+});
+
+test('stateless cookie exchange under loss: the HelloRetryRequest and the second ClientHello are lost once', (t) => {
+  const cookieSecret = new Uint8Array(32).fill(9);
+  const p = handshake((d) => (d.index === 0 ? 'drop' : d.to === 'server' && d.index === 1 ? 'drop' : 'deliver'), {}, { cookieSecret });
+  t.true(connected(p));
+  t.true(p.statelessResets >= 2);
+  exchange(t, p);
+});
+
+test('a stateless HelloRetryRequest arms no timer on the server', (t) => {
+  const server = handleDtlsEvents(createDtlsConnection(serverConfig({ cookieSecret: new Uint8Array(32) })), { type: 'start', now: NOW }).state;
+  const client = handleDtlsEvents(createDtlsConnection(clientConfig()), { type: 'start', now: NOW });
+  const hello = client.effects.find((e) => e.type === 'transmit');
+  const step = handleDtlsEvents(server, { type: 'datagram', now: NOW, data: hello!.type === 'transmit' ? hello!.data : new Uint8Array(0) });
+  t.is(step.effects.filter((e) => e.type === 'transmit').length, 1);
+  t.false(isDtlsCommitted(step.state));
+  t.is(step.state.retransmitAt, undefined);
+});
+
+test('NewSessionTickets are acknowledged, the client final flight too, and the session resumes over DTLS', (t) => {
+  const ticketer = createTicketer(new Uint8Array(32).fill(3));
+  const p = handshake(undefined, {}, { ticketer });
+  t.true(connected(p));
+  p.run(p.now + 5_000);
+  const sessions = p.effects.client.filter((e) => e.type === 'session');
+  t.true(sessions.length >= 1);
+  t.is(dtlsStats(p.client).retransmissions, 0, 'the server acknowledged the client Finished');
+  t.is(dtlsStats(p.server).retransmissions, 0, 'the client acknowledged the tickets');
+  t.is(p.server.flight, undefined);
+  t.is(p.client.flight, undefined);
+  const session = sessions[sessions.length - 1]!;
+  const r = new DtlsPair({ session: session.type === 'session' ? session.session : undefined }, { ticketer });
+  r.now = p.now + 1_000;
+  r.start();
+  r.run();
+  t.true(connected(r));
+  const done = r.effects.client.find((e) => e.type === 'handshakeComplete');
+  t.true(done?.type === 'handshakeComplete' && done.info.resumed);
+  exchange(t, r);
+});
+
+test('a KeyUpdate with update_requested: both sides move on, each KeyUpdate acknowledged', (t) => {
+  const p = handshake();
+  p.input('server', { type: 'keyUpdate', requestPeer: true });
+  p.run(p.now + 2_000);
+  t.is(p.server.writeEpoch, 4);
+  t.is(p.client.writeEpoch, 4);
+  t.is(dtlsStats(p.client).retransmissions + dtlsStats(p.server).retransmissions, 0);
+  exchange(t, p);
+});
+
+test('a certificate the client does not trust: bad alert under the handshake keys, typed errors on both sides', (t) => {
+  const p = handshake(undefined, { verifier: createVerifier({ ca: fixture('other-ca-cert.pem') }) });
+  const closed = p.effects.client.find((e) => e.type === 'closed');
+  t.true(closed?.type === 'closed' && closed.error?.kind === 'certificate', JSON.stringify(closed));
+  const sent = p.effects.client.find((e) => e.type === 'alertSent');
+  const received = p.effects.server.find((e) => e.type === 'alertReceived');
+  t.true(sent?.type === 'alertSent' && received?.type === 'alertReceived' && sent.description === received.description);
+  const serverClosed = p.effects.server.find((e) => e.type === 'closed');
+  t.true(serverClosed?.type === 'closed' && serverClosed.error?.kind === 'alertReceived');
+  t.true(isDtlsClosed(p.client) && isDtlsClosed(p.server));
+});
+
+test('a client certificate required by the server and checked over DTLS', (t) => {
+  const p = handshake(
+    undefined,
+    { certificateChain: loadCertificateChain(fixture('client-cert.pem')), privateKey: loadPrivateKey(fixture('client-key.pem')) },
+    { requestClientCertificate: true, requireClientCertificate: true, verifier: caVerifier() },
+  );
+  t.true(connected(p));
+  const done = p.effects.server.find((e) => e.type === 'handshakeComplete');
+  t.true(done?.type === 'handshakeComplete' && done.info.verification === 'ok');
+  exchange(t, p);
 });

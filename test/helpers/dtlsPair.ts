@@ -7,6 +7,7 @@
 import {
   createDtlsConnection,
   handleDtlsEvents,
+  isDtlsCommitted,
   nextDtlsTimeout,
   type DtlsState,
 } from '../../src/dtls/connection.js';
@@ -55,6 +56,12 @@ export class DtlsPair {
   private counts: Record<Side, number> = { client: 0, server: 0 };
   /** Inputs reduced, to bound a test's work. */
   steps = 0;
+  /**
+   * Listener behaviour (RFC 9147 §5.1): after each server step that left the state uncommitted (a stateless
+   * HelloRetryRequest), the server state is thrown away and a fresh one takes the next datagram. Counts them.
+   */
+  statelessResets = 0;
+  private readonly serverTemplate: DtlsServerConfig;
 
   constructor(
     client: Partial<DtlsClientConfig> = {},
@@ -64,7 +71,8 @@ export class DtlsPair {
     public latency = 5,
   ) {
     this.client = createDtlsConnection(clientConfig(client));
-    this.server = createDtlsConnection(serverConfig(server));
+    this.serverTemplate = serverConfig(server);
+    this.server = createDtlsConnection(this.serverTemplate);
   }
 
   /** Feed one input to a side and route its effects. */
@@ -72,6 +80,10 @@ export class DtlsPair {
     this.steps++;
     const step = handleDtlsEvents(this[side], { ...input, now: input.now ?? this.now } as DtlsInput);
     this[side] = step.state;
+    if (side === 'server' && this.serverTemplate.cookieSecret && input.type === 'datagram' && !isDtlsCommitted(step.state)) {
+      this.statelessResets++;
+      this.server = handleDtlsEvents(createDtlsConnection(this.serverTemplate), { type: 'start', now: this.now }).state;
+    }
     const other: Side = side === 'client' ? 'server' : 'client';
     for (const e of step.effects) {
       this.effects[side].push(e);
