@@ -8,6 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import type { HandshakeInfo } from '../../src/core/types.js';
 import type { GroupName } from '../../src/crypto/provider.js';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
+import type { DtlsClientConfig, DtlsServerConfig } from '../../src/dtls/types.js';
 import { clientConfig, serverConfig } from './dtlsPair.js';
 import { startDtlsUdp, type DtlsUdp } from './dtlsUdp.js';
 import { freeUdpPort, startTstclnt, type Tstclnt } from './nss.js';
@@ -80,6 +81,8 @@ export interface DtlsNssCase {
   /** tstclnt `-I`. */
   readonly nssGroups?: readonly GroupName[];
   readonly relay?: RelayPolicy;
+  /** More settings for our side (e.g. a server's `cookieSecret`). */
+  readonly ours?: Partial<Omit<DtlsClientConfig, 'role'>> & Partial<Omit<DtlsServerConfig, 'role'>>;
 }
 
 /** The outcome of a run that completed. */
@@ -100,7 +103,11 @@ const PONG = 'pong from nss';
  * us. Rejects (after logging both sides and the relay) when any of it fails within {@link DTLS_RUN_MS}.
  */
 export async function runAgainstTstclnt(t: ExecutionContext, role: 'client' | 'server', c: DtlsNssCase = {}): Promise<DtlsNssRun> {
-  const ourConfig = { ...(c.ourSuites ? { cipherSuites: c.ourSuites } : {}), ...(c.ourGroups ? { groups: c.ourGroups } : {}) };
+  const ourConfig = {
+    ...(c.ourSuites ? { cipherSuites: c.ourSuites } : {}),
+    ...(c.ourGroups ? { groups: c.ourGroups } : {}),
+    ...(c.ours ?? {}),
+  };
   const nssOptions = { cipherSuite: c.nssSuite, groups: c.nssGroups, verbose: true, owner: t, timeoutMs: DTLS_TEST_MS };
   let ours: DtlsUdp;
   let nss: Tstclnt;

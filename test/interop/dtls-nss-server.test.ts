@@ -75,6 +75,13 @@ interopTest('tstclnt client (x25519, P-256) → rxtls server accepting only P-25
   t.regex(r.nss.output(), /Key Exchange: 256-bit TLS 1\.3/, r.diag());
 });
 
+interopTest('tstclnt client → rxtls server with stateless cookies: HelloRetryRequest with a cookie, then the handshake', async (t) => {
+  t.timeout(DTLS_TEST_MS);
+  const r = await runAgainstTstclnt(t, 'server', { ours: { cookieSecret: new Uint8Array(32).fill(7) } });
+  t.true(r.info.helloRetry, r.diag()); // every new handshake gets the cookie exchange (RFC 9147 §5.1)
+  t.regex(r.nss.output(), /SSL version 3\.4 /, r.diag());
+});
+
 interopTest('tstclnt client → rxtls server through the relay: the first datagram of our flight dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'server', { relay: { toClient: { drop: [0] } } });
