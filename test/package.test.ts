@@ -75,3 +75,15 @@ test('internals are not exported: protocol-abort plumbing and option converters 
     }
   }
 });
+
+test('DTLS: rxtls exports dtlsConnect/dtlsListen; rxtls/operators and rxtls/browser export secureDatagrams and the memory link', async (t) => {
+  const main = (await import('../src/index.js')) as Record<string, unknown>;
+  const operators = (await import('../operators/index.js')) as Record<string, unknown>;
+  const operatorsBrowser = (await import('../operators/browser.js')) as Record<string, unknown>;
+  const browser = (await import('../src/browser.js')) as Record<string, unknown>;
+  for (const name of ['dtlsConnect', 'dtlsListen', 'secureDatagrams', 'memoryDatagramPair']) t.is(typeof main[name], 'function', `rxtls exports ${name}`);
+  for (const mod of [operators, operatorsBrowser]) for (const name of ['secureDatagrams', 'secureDatagramsOn']) t.is(typeof mod[name], 'function', `operators export ${name}`);
+  for (const name of ['secureDatagrams', 'secureDatagramsOn', 'memoryDatagramPair']) t.is(typeof browser[name], 'function', `rxtls/browser exports ${name}`);
+  t.is(browser.dtlsConnect, undefined, 'no UDP sockets in the browser entry');
+  for (const name of ['toDtlsClientConfig', 'toDtlsServerConfig', 'secureDatagramDuplex', 'toDtlsSettings']) t.false(name in main, `rxtls does not export ${name}`);
+});

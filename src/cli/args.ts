@@ -39,6 +39,10 @@ export interface ClientCommand {
   /** `--inline-commands`: stdin lines `^rekey^` / `^rekey1^` send a KeyUpdate instead of data. */
   readonly inlineCommands: boolean;
   readonly quiet: boolean;
+  /** `--dtls`: DTLS 1.3 over UDP instead of TLS over TCP; each stdin line is one record. */
+  readonly dtls?: true;
+  /** `--mtu N` (with `--dtls`): the largest datagram sent, 256..65507 bytes (default 1232). */
+  readonly mtu?: number;
 }
 
 /** What the server does with each connection's data. */
@@ -71,6 +75,10 @@ export interface ServerCommand {
   /** `--num-tickets N`: NewSessionTickets per handshake (default 2). */
   readonly numTickets?: number;
   readonly quiet: boolean;
+  /** `--dtls`: DTLS 1.3 over UDP (each record is printed or echoed as it comes). */
+  readonly dtls?: true;
+  /** `--mtu N` (with `--dtls`). */
+  readonly mtu?: number;
 }
 
 /** A parsed command line. */
@@ -95,7 +103,9 @@ export const HELP = `rxtls — TLS 1.3 client and server (like openssl s_client 
 
 Usage:
   rxtls client HOST:PORT [options]      stdin to the peer, the peer's data to stdout
+  rxtls client --dtls HOST:PORT [options]   the same over DTLS 1.3 (UDP): one stdin line = one record
   rxtls server --port N --cert PEM --key PEM [options]
+  rxtls server --dtls --port N --cert PEM --key PEM [options]
   rxtls server --port N --psk HEX [--psk-identity ID] [options]
   rxtls --help
 
@@ -121,6 +131,10 @@ Client options:
                         update too (update_requested), "^rekey1^" updates our sending key only
                         (update_not_requested); such lines are not sent as data (like gnutls-cli)
   --quiet               no handshake summary on stderr
+  --dtls                DTLS 1.3 over UDP (RFC 9147): each stdin line, with its newline, is one record
+                        (a line longer than a record is cut into several); records go to stdout as they
+                        come. Not with --sess-in, --sess-out or --early-data
+  --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
   At stdin EOF the client sends close_notify and waits for the peer's. HOST may be [::1].
 
 Server options:
@@ -140,6 +154,9 @@ Server options:
   --no-ticket           issue no session tickets (no resumption)
   --num-tickets N       session tickets per handshake, 1..16 (default 2)
   --quiet               no per-connection summary on stderr
+  --dtls                DTLS 1.3 over UDP on --port (stateless cookies, connections told apart by address);
+                        --echo sends each record back as one record; not with --www or --max-early-data
+  --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
   KeyUpdates from clients are answered automatically (with our own when they ask for it).
   The server prints "ACCEPT HOST:PORT" on stderr once it is listening.
 
@@ -162,6 +179,8 @@ const clientOptions = {
   'early-data': { type: 'string' },
   keylog: { type: 'string' },
   'inline-commands': { type: 'boolean', default: false },
+  dtls: { type: 'boolean', default: false },
+  mtu: { type: 'string' },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -184,6 +203,8 @@ const serverOptions = {
   'max-early-data': { type: 'string' },
   'no-ticket': { type: 'boolean', default: false },
   'num-tickets': { type: 'string' },
+  dtls: { type: 'boolean', default: false },
+  mtu: { type: 'string' },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -243,6 +264,10 @@ function parseClient(args: readonly string[]): CliCommand {
   if (v['early-data'] !== undefined && v['sess-in'] === undefined) {
     throw new UsageError('--early-data needs --sess-in (0-RTT is only possible when resuming)');
   }
+  if (v.dtls) {
+    const tcpOnly = (['sess-in', 'sess-out', 'early-data'] as const).find((o) => v[o] !== undefined);
+    if (tcpOnly) throw new UsageError(`--${tcpOnly} is not available with --dtls (no session resumption over DTLS yet)`);
+  }
   return {
     kind: 'client',
     host,
@@ -261,6 +286,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.keylog !== undefined && { keylog: v.keylog }),
     inlineCommands: v['inline-commands'],
     quiet: v.quiet,
+    ...dtlsArgs(v.dtls, v.mtu),
   };
 }
 
@@ -275,6 +301,8 @@ function parseServer(args: readonly string[]): CliCommand {
   if (v.cert === undefined && v.psk === undefined) throw new UsageError('server needs --cert PEM and --key PEM (or --psk HEX)');
   if (v.echo && v.www) throw new UsageError('--echo and --www exclude each other');
   if (v['no-ticket'] && v['num-tickets'] !== undefined) throw new UsageError('--no-ticket and --num-tickets exclude each other');
+  if (v.dtls && v.www) throw new UsageError('--www is not available with --dtls');
+  if (v.dtls && v['max-early-data'] !== undefined) throw new UsageError('--max-early-data is not available with --dtls (no 0-RTT in DTLS)');
   const host = stripBrackets(v.host);
   if (net.isIP(host) === 0 && !/^[a-z0-9.-]+$/i.test(host)) throw new UsageError(`bad --host "${v.host}"`);
   return {
@@ -294,7 +322,17 @@ function parseServer(args: readonly string[]): CliCommand {
     noTicket: v['no-ticket'],
     ...(v['num-tickets'] !== undefined && { numTickets: parseCount(v['num-tickets'], '--num-tickets', 1, 16) }),
     quiet: v.quiet,
+    ...dtlsArgs(v.dtls, v.mtu),
   };
+}
+
+/** `--dtls [--mtu N]`, checked: `--mtu` needs `--dtls` and a datagram size of 256..65507 bytes. */
+function dtlsArgs(dtls: boolean, mtu: string | undefined): { dtls?: true; mtu?: number } {
+  if (!dtls) {
+    if (mtu !== undefined) throw new UsageError('--mtu needs --dtls');
+    return {};
+  }
+  return { dtls: true, ...(mtu !== undefined && { mtu: parseCount(mtu, '--mtu', 256, 65_507) }) };
 }
 
 /** `--psk HEX [--psk-identity ID]`, checked; the identity defaults to OpenSSL's `Client_identity`. */
@@ -559,4 +597,59 @@ function latin1(b: Uint8Array): string {
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return a.length === 0 ? b : concatBytes([a, b]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// --dtls: stdin lines as records
+
+/**
+ * `rxtls client --dtls`: stdin cut into records, one per line with its `\n` (a line longer than `maxRecord`
+ * bytes is cut into several records of at most `maxRecord`). A partial line waits for its end, or for
+ * {@link LineRecords.end} at EOF.
+ *
+ * @example
+ * ```ts
+ * const r = new LineRecords(1200);
+ * r.push(enc('a\nbb'));  // [ 'a\n' ]
+ * r.push(enc('b\n'));    // [ 'bbb\n' ]
+ * r.end();               // []
+ * ```
+ */
+export class LineRecords {
+  private pending: Uint8Array = new Uint8Array(0);
+
+  constructor(private readonly maxRecord: number) {
+    if (!(Number.isInteger(maxRecord) && maxRecord >= 1)) throw new RangeError(`maxRecord must be a positive integer, got ${maxRecord}`);
+  }
+
+  /** Take a chunk of stdin; returns the records complete so far. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const buf = concat(this.pending, chunk);
+    const out: Uint8Array[] = [];
+    let start = 0;
+    for (let i = 0; i < buf.length; i++) {
+      if (buf[i] === 0x0a) {
+        this.cut(buf.subarray(start, i + 1), out);
+        start = i + 1;
+      } else if (i + 1 - start === this.maxRecord) {
+        out.push(buf.slice(start, i + 1)); // a long line: a full record now, the rest follows
+        start = i + 1;
+      }
+    }
+    this.pending = buf.slice(start);
+    return out;
+  }
+
+  /** stdin ended: the last line without its `\n`, if any. */
+  end(): Uint8Array[] {
+    const rest = this.pending;
+    this.pending = new Uint8Array(0);
+    const out: Uint8Array[] = [];
+    if (rest.length > 0) this.cut(rest, out);
+    return out;
+  }
+
+  private cut(line: Uint8Array, out: Uint8Array[]): void {
+    for (let at = 0; at < line.length; at += this.maxRecord) out.push(line.slice(at, at + this.maxRecord));
+  }
 }
