@@ -23,11 +23,11 @@ import { startUdpRelay, type RelayPolicy, type UdpRelay } from './udpRelay.js';
 export const NSS_DTLS13_DRAFT_VERSION = 0x7f00 | 43;
 
 /**
- * Whether rxtls can talk to NSS 3.87 at all: not while rxtls speaks only RFC 9147 (see
- * {@link NSS_DTLS13_DRAFT_VERSION}). The interop matrix is declared with {@link interopTest}: `test.failing`
- * until then (ava reports a known failure, and fails the run the day one of them passes, so the mark is removed).
+ * Whether rxtls can talk to NSS 3.87: yes, with `dtlsDraft43` (see {@link NSS_DTLS13_DRAFT_VERSION}), which
+ * {@link runAgainstTstclnt} sets. The interop matrix is declared with {@link interopTest}, which is `test.failing`
+ * when this is false (ava reports a known failure, and fails the run the day one of them passes).
  */
-export const RXTLS_SPEAKS_NSS_DRAFT = false;
+export const RXTLS_SPEAKS_NSS_DRAFT = true;
 
 /** `test` once rxtls speaks NSS's draft, `test.failing` until then. */
 export const interopTest = RXTLS_SPEAKS_NSS_DRAFT ? test : test.failing;
@@ -104,6 +104,7 @@ const PONG = 'pong from nss';
  */
 export async function runAgainstTstclnt(t: ExecutionContext, role: 'client' | 'server', c: DtlsNssCase = {}): Promise<DtlsNssRun> {
   const ourConfig = {
+    dtlsDraft43: true,
     ...(c.ourSuites ? { cipherSuites: c.ourSuites } : {}),
     ...(c.ourGroups ? { groups: c.ourGroups } : {}),
     ...(c.ours ?? {}),

@@ -4,10 +4,10 @@
  * Debian 12's NSS 3.87 implements draft-ietf-tls-dtls13-43, not RFC 9147: it negotiates version 0x7f2b (RFC 9147:
  * 0xfefc), hashes handshake messages into the transcript with their 12-byte DTLS header (RFC 9147 §5.2: the
  * TLS 1.3 form; dtls13-spec PR #262) and puts the epoch in the top 16 bits of the AEAD nonce's 64-bit sequence
- * number (RFC 9147 §4: not; dtls13-spec PR #257). rxtls speaks RFC 9147, so NSS refuses our ClientHello with
- * protocol_version: one test says so precisely, and the matrix below (each suite, X25519 and P-256, a
- * HelloRetryRequest, a line each way, the handshake through a lossy relay) is marked `failing` until rxtls has a
- * draft-43 mode. The relay itself is checked with NSS on both ends. tstclnt missing is a failure, never a skip.
+ * number (RFC 9147 §4: not; dtls13-spec PR #257). By default rxtls speaks RFC 9147, so NSS refuses our
+ * ClientHello with protocol_version: one test says so precisely. The matrix below (each suite, X25519 and P-256,
+ * a HelloRetryRequest, a line each way, the handshake through a lossy relay) runs our side with `dtlsDraft43`.
+ * The relay itself is checked with NSS on both ends. tstclnt missing is a failure, never a skip.
  */
 import test from 'ava';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
@@ -66,7 +66,7 @@ test('rxtls client → tstclnt server: NSS 3.87 speaks DTLS 1.3 draft-43 and ref
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// the matrix: known to fail against NSS 3.87 until rxtls speaks draft-43 (see the file's notes)
+// the matrix, our side in draft-43 mode (see the file's notes)
 
 for (const suite of SUITES) {
   interopTest(`rxtls client → tstclnt server: ${suite}`, async (t) => {

@@ -4,9 +4,9 @@
  *
  * Debian 12's NSS 3.87 implements draft-ietf-tls-dtls13-43, not RFC 9147 (see `NSS_DTLS13_DRAFT_VERSION` in
  * test/helpers/dtlsInterop.ts): its ClientHello offers only 0x7f2b, which our server refuses with
- * protocol_version. One test says so precisely; the matrix below (each suite, X25519 and P-256, a
- * HelloRetryRequest, a line each way, the handshake through a lossy relay) is marked `failing` until rxtls has
- * a draft-43 mode. tstclnt missing is a failure, never a skip.
+ * protocol_version by default. One test says so precisely; the matrix below (each suite, X25519 and P-256, a
+ * HelloRetryRequest, stateless cookies, a line each way, the handshake through a lossy relay) runs our server
+ * with `dtlsDraft43`. tstclnt missing is a failure, never a skip.
  */
 import test from 'ava';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
@@ -38,7 +38,7 @@ test('tstclnt client → rxtls server: NSS 3.87 offers only DTLS 1.3 draft-43 (0
 });
 
 // ---------------------------------------------------------------------------------------------------------
-// the matrix: known to fail against NSS 3.87 until rxtls speaks draft-43 (see the file's notes)
+// the matrix, our side in draft-43 mode (see the file's notes)
 
 for (const suite of SUITES) {
   interopTest(`tstclnt client → rxtls server: ${suite}`, async (t) => {
