@@ -43,6 +43,8 @@ export interface ClientCommand {
   readonly dtls?: true;
   /** `--mtu N` (with `--dtls`): the largest datagram sent, 256..65507 bytes (default 1232). */
   readonly mtu?: number;
+  /** `--dtls-draft43` (with `--dtls`): draft-ietf-tls-dtls13-43 instead of RFC 9147, for NSS 3.87. */
+  readonly dtlsDraft43?: boolean;
 }
 
 /** What the server does with each connection's data. */
@@ -79,6 +81,8 @@ export interface ServerCommand {
   readonly dtls?: true;
   /** `--mtu N` (with `--dtls`). */
   readonly mtu?: number;
+  /** `--dtls-draft43` (with `--dtls`). */
+  readonly dtlsDraft43?: boolean;
 }
 
 /** A parsed command line. */
@@ -135,6 +139,7 @@ Client options:
                         (a line longer than a record is cut into several); records go to stdout as they
                         come. Not with --sess-in, --sess-out or --early-data
   --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
+  --dtls-draft43        with --dtls: speak draft-ietf-tls-dtls13-43 (NSS 3.87 tstclnt) instead of RFC 9147
   At stdin EOF the client sends close_notify and waits for the peer's. HOST may be [::1].
 
 Server options:
@@ -157,6 +162,7 @@ Server options:
   --dtls                DTLS 1.3 over UDP on --port (stateless cookies, connections told apart by address);
                         --echo sends each record back as one record; not with --www or --max-early-data
   --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
+  --dtls-draft43        with --dtls: speak draft-ietf-tls-dtls13-43 (NSS 3.87 tstclnt) instead of RFC 9147
   KeyUpdates from clients are answered automatically (with our own when they ask for it).
   The server prints "ACCEPT HOST:PORT" on stderr once it is listening.
 
@@ -181,6 +187,7 @@ const clientOptions = {
   'inline-commands': { type: 'boolean', default: false },
   dtls: { type: 'boolean', default: false },
   mtu: { type: 'string' },
+  'dtls-draft43': { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -205,6 +212,7 @@ const serverOptions = {
   'num-tickets': { type: 'string' },
   dtls: { type: 'boolean', default: false },
   mtu: { type: 'string' },
+  'dtls-draft43': { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -286,7 +294,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.keylog !== undefined && { keylog: v.keylog }),
     inlineCommands: v['inline-commands'],
     quiet: v.quiet,
-    ...dtlsArgs(v.dtls, v.mtu),
+    ...dtlsArgs(v.dtls, v.mtu, v['dtls-draft43']),
   };
 }
 
@@ -322,17 +330,18 @@ function parseServer(args: readonly string[]): CliCommand {
     noTicket: v['no-ticket'],
     ...(v['num-tickets'] !== undefined && { numTickets: parseCount(v['num-tickets'], '--num-tickets', 1, 16) }),
     quiet: v.quiet,
-    ...dtlsArgs(v.dtls, v.mtu),
+    ...dtlsArgs(v.dtls, v.mtu, v['dtls-draft43']),
   };
 }
 
 /** `--dtls [--mtu N]`, checked: `--mtu` needs `--dtls` and a datagram size of 256..65507 bytes. */
-function dtlsArgs(dtls: boolean, mtu: string | undefined): { dtls?: true; mtu?: number } {
+function dtlsArgs(dtls: boolean, mtu: string | undefined, draft43 = false): { dtls?: true; mtu?: number; dtlsDraft43?: true } {
   if (!dtls) {
     if (mtu !== undefined) throw new UsageError('--mtu needs --dtls');
+    if (draft43) throw new UsageError('--dtls-draft43 needs --dtls');
     return {};
   }
-  return { dtls: true, ...(mtu !== undefined && { mtu: parseCount(mtu, '--mtu', 256, 65_507) }) };
+  return { dtls: true, ...(mtu !== undefined && { mtu: parseCount(mtu, '--mtu', 256, 65_507) }), ...(draft43 && { dtlsDraft43: true as const }) };
 }
 
 /** `--psk HEX [--psk-identity ID]`, checked; the identity defaults to OpenSSL's `Client_identity`. */

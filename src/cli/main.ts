@@ -343,6 +343,7 @@ function runDtlsClient(cmd: ClientCommand): void {
     ...(cmd.psk !== undefined && { psk: cmd.psk }),
     ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
+    ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
   });
   conn$.subscribe({
     next: (conn: DtlsConnection) => {
@@ -415,6 +416,7 @@ function runDtlsServer(cmd: ServerCommand): void {
     ...(cmd.noTicket && { ticketer: false as const }),
     ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
+    ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
     onError: (err, remote) => {
       if (seen.has(err) || limitReached()) return;
       accepted++;

@@ -86,6 +86,11 @@ export interface DtlsTransportOptions {
   /** Bytes of records held while the handshake runs (default 64 KiB). */
   readonly maxPendingWrites?: number;
   /**
+   * Speak draft-ietf-tls-dtls13-43 instead of RFC 9147, for peers that predate the RFC (NSS 3.87, Debian 12's
+   * `tstclnt`). Default false. See `DtlsRecordConfig.dtlsDraft43`.
+   */
+  readonly dtlsDraft43?: boolean;
+  /**
    * Who runs the timers. `'auto'` (default): the scheduler arms the next deadline and feeds it, as every
    * rxtls connection does. `'manual'`: no timer is ever armed (OpenSSL's explicit DTLS ticking): the
    * application reads `eventTimeout()` and calls `handleEvents()` when it reaches 0 — on the connection, or,

@@ -380,6 +380,10 @@ function dtlsRecordConfig(options: DtlsTransportOptions): DtlsRecordConfig {
     }
     out[name] = v;
   }
+  if (options.dtlsDraft43 !== undefined) {
+    if (typeof options.dtlsDraft43 !== 'boolean') throw new TlsError({ kind: 'apiMisuse', reason: 'dtlsDraft43 must be a boolean' });
+    out.dtlsDraft43 = options.dtlsDraft43;
+  }
   if (options.ticking !== undefined && options.ticking !== 'auto' && options.ticking !== 'manual') {
     throw new TlsError({ kind: 'apiMisuse', reason: `ticking must be 'auto' or 'manual', got ${String(options.ticking)}` });
   }

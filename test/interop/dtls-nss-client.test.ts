@@ -16,6 +16,7 @@ import { startDtlsUdp } from '../helpers/dtlsUdp.js';
 import { clientConfig } from '../helpers/dtlsPair.js';
 import { NSS_CIPHER_TEXT, freeUdpPort, startTstclnt } from '../helpers/nss.js';
 import { startUdpRelay } from '../helpers/udpRelay.js';
+import { certPath, describeRun, runCli } from '../helpers/peers.js';
 
 const SUITES: readonly CipherSuiteName[] = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 
@@ -151,3 +152,19 @@ for (const seed of [1, 2, 3]) {
     t.is(r.info.verification, 'ok');
   });
 }
+
+test('rxtls client --dtls --dtls-draft43 (the CLI) → tstclnt server: a line each way, close_notify at stdin EOF', async (t) => {
+  t.timeout(DTLS_TEST_MS);
+  const port = await freeUdpPort();
+  const server = await startTstclnt({ role: 'server', port, verbose: true, owner: t });
+  const run = runCli(
+    ['client', '--dtls', '--dtls-draft43', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost'],
+    'hello from the rxtls CLI\n',
+    { timeoutMs: 20_000, owner: t },
+  );
+  await server.waitForOutput('hello from the rxtls CLI', 15_000);
+  server.write('answer from tstclnt\n');
+  const r = await run;
+  t.regex(r.stdout, /answer from tstclnt/, describeRun('rxtls client --dtls', r));
+  t.regex(r.stderr, /^CONNECTED 127\.0\.0\.1:\d+ \(DTLS\)$/m, describeRun('rxtls client --dtls', r));
+});
