@@ -2,6 +2,7 @@
  * `connect`: a TLS 1.3 client over TCP, as a cold Observable.
  */
 import { nodePlatform } from '../node/platform.js';
+import { keyLogFromEnvironment } from '../node/keyLogFile.js';
 import { connect as tcpConnect } from 'node:net';
 import { Observable, asyncScheduler, defer } from 'rxjs';
 import { secureDuplex } from './secure.js';
@@ -21,7 +22,8 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  * (close_notify both ways) and errors with a `TlsError`: kind `transport` when the socket fails (refused,
  * reset, unreachable), `handshakeTimeout`, `certificate`, `alertReceived`, … The name verified and sent as
  * SNI is `servername`, default `host` (an IP literal is verified against the IP SANs and not sent as SNI).
- * Options are checked when `connect` is called: bad PEM or an unknown cipher throws at once.
+ * Options are checked when `connect` is called: bad PEM or an unknown cipher throws at once. Without a `keyLog`
+ * option, `SSLKEYLOGFILE` in the environment names the key log file (see `keyLogFromEnvironment`).
  *
  * Resumption: `session`, or a `sessionCache` keyed by `servername:port` (override with `sessionKey`); the
  * cached session is taken out when offered and the connection's newest session is stored back only after a
@@ -62,7 +64,8 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  * @see secure — the same over any byte duplex.
  * @see listen — the server side.
  */
-export function connect(options: ConnectOptions): Observable<TlsConnection> {
+export function connect(given: ConnectOptions): Observable<TlsConnection> {
+  const options = keyLogFromEnvironment(given);
   const config = toClientConfig(options, options.host, nodePlatform);
   const scheduler = options.scheduler ?? asyncScheduler;
   const insecure = isInsecure(options);
