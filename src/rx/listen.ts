@@ -31,6 +31,7 @@ import type { ListenOptions, TlsConnection } from './types.js';
  * ```
  * listen(opts):   -a----b--c---        one value per handshake; failed ones go to onError
  * unsubscribe:    -a----b--c--!        server closed, a b c aborted
+ * signal aborts:  -a----b--c--|        the same, and the result completes
  * ```
  *
  * @example
@@ -48,7 +49,9 @@ export function listen(given: ListenOptions): Observable<TlsConnection> {
   const config = toServerConfig(options, nodePlatform);
   const settings = toConnectionSettings(options);
   const scheduler = options.scheduler ?? asyncScheduler;
+  const signal = options.signal;
   return new Observable<TlsConnection>((subscriber) => {
+    if (signal?.aborted) return subscriber.complete();
     // allowHalfOpen: the peer's FIN (often right after its close_notify) must not close our write side —
     // TLS half-close lets us keep sending until our own close_notify.
     const server = createServer({ allowHalfOpen: true });
@@ -84,7 +87,14 @@ export function listen(given: ListenOptions): Observable<TlsConnection> {
     server.listen(options.port, options.host ?? '127.0.0.1', () => {
       options.onListening?.(server.address() as AddressInfo);
     });
+    const onAbort = () => {
+      connections.unsubscribe();
+      server.close();
+      subscriber.complete();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     return () => {
+      signal?.removeEventListener('abort', onAbort);
       connections.unsubscribe();
       server.close();
     };
