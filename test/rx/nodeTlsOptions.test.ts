@@ -12,6 +12,7 @@ import tls from 'node:tls';
 import { firstValueFrom, type Subscription } from 'rxjs';
 import { connect } from '../../src/rx/connect.js';
 import { listen } from '../../src/rx/listen.js';
+import { quicConnect, quicListen } from '../../src/rx/quic.js';
 import { createVerifier } from '../../src/node/verifier.js';
 import { keyLogFromEnvironment } from '../../src/node/keyLogFile.js';
 import { TlsError } from '../../src/core/errors.js';
@@ -224,4 +225,23 @@ test.serial('SSLKEYLOGFILE (serial: the environment is process-wide): connect an
   const subscribed: string[] = [];
   conn.keyLog$.subscribe((l) => subscribed.push(l));
   t.is(subscribed.length, 5, 'keyLog$ replays the client lines');
+});
+
+test('QUIC keyLog: both ends log the TLS 1.3 secrets of one handshake (what SSLKEYLOGFILE feeds)', async (t) => {
+  const serverLines: string[] = [];
+  const clientLines: string[] = [];
+  const listener = await quicListen({ cert, key, alpn: ['echo'], keyLog: (l) => serverLines.push(l) });
+  t.teardown(() => listener.close());
+  const conn = await withTimeout(
+    firstValueFrom(quicConnect({ host: '127.0.0.1', port: listener.port, ca: CA, servername: 'localhost', alpn: ['echo'], keyLog: (l) => clientLines.push(l) })),
+    MS,
+    'quicConnect',
+  );
+  t.teardown(() => conn.close({ rapid: true }));
+  await waitFor(() => serverLines.length >= 5, 'server key log');
+  const labels = (lines: string[]) => lines.map((l) => l.split(' ')[0]).sort();
+  const expected = ['CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0', 'EXPORTER_SECRET', 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_TRAFFIC_SECRET_0'];
+  t.deepEqual(labels(clientLines), expected);
+  t.deepEqual(labels(serverLines), expected);
+  t.deepEqual([...serverLines].sort(), [...clientLines].sort(), 'the same secrets on both ends');
 });
