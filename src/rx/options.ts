@@ -388,7 +388,7 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
     ...(options.groups !== undefined ? { groups: parseGroups(options.groups) } : {}),
     ...(options.ALPNProtocols !== undefined ? { alpnProtocols: options.ALPNProtocols } : {}),
     ...(options.cert !== undefined ? { certificateChain: loadCertificateChain(options.cert) } : {}),
-    ...(options.key !== undefined ? { privateKey: loadPrivateKey(options.key) } : {}),
+    ...(options.key !== undefined ? { privateKey: loadPrivateKey(options.key, options.passphrase) } : {}),
     ...(options.handshakeTimeout !== undefined ? { handshakeTimeout: options.handshakeTimeout } : {}),
     ...(options.maxHandshakeMessage !== undefined
       ? { maxHandshakeMessage: intIn('maxHandshakeMessage', options.maxHandshakeMessage, 1024, 1 << 24)! }

@@ -48,6 +48,11 @@ export interface SecureOptions {
   /** Our certificate chain (PEM, leaf first) and private key (PEM PKCS#8, SEC1 or PKCS#1). */
   readonly cert?: PemInput;
   readonly key?: string | Uint8Array;
+  /**
+   * The passphrase of an encrypted `key` (PEM `ENCRYPTED PRIVATE KEY` or its DER: PKCS#8 with PBES2, PBKDF2 and
+   * AES-CBC, as `openssl genpkey -aes256` and `openssl pkcs8 -topk8 -v2 aes-256-cbc` write; node:tls `passphrase`).
+   */
+  readonly passphrase?: string;
   /** ALPN protocols in preference order. */
   readonly ALPNProtocols?: readonly string[];
   /** OpenSSL TLS 1.3 suite list, e.g. `TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256`. */
