@@ -17,7 +17,7 @@ import { encodeWith } from '../wire/writer.js';
 import { ackFrameFor } from './ackRanges.js';
 import { QuicError } from './errors.js';
 import { protectPacket } from './protection.js';
-import { SPACES, sendLevel, type QueuedFrame, type Space, type SpaceId } from './spaces.js';
+import { ackDue, ackSent, SPACES, sendLevel, type QueuedFrame, type Space, type SpaceId } from './spaces.js';
 import { streamRxLimit, type StreamSet } from './streams.js';
 
 /** RFC 9000 §14.1: client datagrams carrying Initial packets are at least 1200 bytes; we never exceed it. */
@@ -69,20 +69,23 @@ export const MIN_DATAGRAM = PACKET_OVERHEAD + FRAME_OVERHEAD;
 
 const frameSize = (f: Frame): number => encodeWith((w) => encodeFrame(w, f)).length;
 
-/** One datagram to send, and the spaces it carries packets of. */
+/** One datagram to send, the spaces it carries packets of, and its bytes counted in flight (RFC 9002 §2). */
 export interface BuiltDatagram {
   readonly data: Uint8Array;
   readonly spaces: readonly SpaceId[];
+  readonly inFlight: number;
 }
 
 /**
  * The next datagram of everything queued (ACKs first in each space, then PATH_RESPONSEs, then queued frames in
  * order, split where CRYPTO or STREAM data does not fit), or `undefined` when nothing is left to send or the
- * anti-amplification limit leaves no room ({@link sendAllowance}). At most {@link DATAGRAM_SIZE} bytes, and
- * never more than the allowance. Call until `undefined`.
+ * anti-amplification limit leaves no room ({@link sendAllowance}). At most {@link DATAGRAM_SIZE} bytes, never
+ * more than the allowance nor `cwndRoom` (what the congestion controller lets go). `ackOnly`: only ACKs that are
+ * due (RFC 9002 §7: ACK-only packets are not congestion controlled). An ACK alone is sent only when due
+ * ({@link ackDue}); otherwise it rides along with other frames. Call until `undefined`.
  */
-export function nextDatagram(s: PacketSender, now: number): BuiltDatagram | undefined {
-  const limit = Math.min(DATAGRAM_SIZE, sendAllowance(s));
+export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, ackOnly = false): BuiltDatagram | undefined {
+  const limit = Math.floor(Math.min(DATAGRAM_SIZE, sendAllowance(s), ackOnly ? Infinity : cwndRoom));
   if (limit < MIN_DATAGRAM) return undefined;
   const packets: { space: SpaceId; frames: Frame[] }[] = [];
   let room = limit;
@@ -94,8 +97,9 @@ export function nextDatagram(s: PacketSender, now: number): BuiltDatagram | unde
     const frames: Frame[] = [];
     let size = PACKET_OVERHEAD;
     let acked = false;
-    if (space.ackPending && space.received.length) {
-      const ack = ackFrameFor(space.received, 0, ACK_RANGES);
+    if (space.ackPending && space.received.length && (!ackOnly || ackDue(space))) {
+      // RFC 9000 §19.3: the ACK Delay field, in 2^3 µs (our ack_delay_exponent is the default 3).
+      const ack = ackFrameFor(space.received, Math.max(0, Math.floor(((now - space.largestRxTime) * 1000) / 8)), ACK_RANGES);
       const n = frameSize(ack);
       if (size + n <= room) {
         frames.push(ack);
@@ -105,13 +109,13 @@ export function nextDatagram(s: PacketSender, now: number): BuiltDatagram | unde
     }
     // RFC 9000 §8.2.2: answer PATH_CHALLENGEs in 1-RTT packets, as many as fit (at most MAX_PATH_RESPONSES wait).
     let answered = 0;
-    if (id === 'application') {
+    if (id === 'application' && !ackOnly) {
       while (answered < s.pathResponses.length && size + PATH_RESPONSE_SIZE <= room) {
         frames.push({ type: 'pathResponse', data: s.pathResponses[answered++]! });
         size += PATH_RESPONSE_SIZE;
       }
     }
-    while (space.queue.length > 0) {
+    while (!ackOnly && space.queue.length > 0) {
       const budget = room - size - FRAME_OVERHEAD;
       if (budget < MIN_DATA) break;
       const item = space.queue[0]!;
@@ -128,7 +132,8 @@ export function nextDatagram(s: PacketSender, now: number): BuiltDatagram | unde
       size += ('data' in item ? item.data.length : 0) + FRAME_OVERHEAD;
     }
     if (frames.length === 0) continue;
-    if (acked) space.ackPending = false;
+    if (acked && frames.length === 1 && !ackDue(space)) continue; // an ACK alone waits until it is due
+    if (acked) ackSent(space);
     if (answered > 0) {
       s.pathResponses = s.pathResponses.slice(answered);
       pathResponse = true;
@@ -144,20 +149,24 @@ export function nextDatagram(s: PacketSender, now: number): BuiltDatagram | unde
   const rest = packets.filter((p) => p.space !== 'initial');
   const out: Uint8Array[] = [];
   let used = 0;
+  let inFlight = 0;
   const build = (p: { space: SpaceId; frames: Frame[] }, padTo: number) => {
     const bytes = buildPacket(s, p.space, p.frames, now, true, padTo);
     used += bytes.length;
+    if (isAckEliciting(p.frames)) inFlight += bytes.length;
     return bytes;
   };
   if (initial && s.config.role === 'client') {
     const others = rest.map((p) => build(p, 0));
-    out.push(buildPacket(s, 'initial', initial.frames, now, true, DATAGRAM_SIZE - used), ...others);
+    const first = buildPacket(s, 'initial', initial.frames, now, true, DATAGRAM_SIZE - used);
+    if (isAckEliciting(initial.frames)) inFlight += first.length;
+    out.push(first, ...others);
   } else {
     if (initial) out.push(build(initial, 0));
     rest.forEach((p, i) => out.push(build(p, pathResponse && i === rest.length - 1 ? limit - used : 0)));
   }
   const data = encodeWith((w) => out.forEach((p) => w.bytes(p)));
-  return { data, spaces: packets.map((p) => p.space) };
+  return { data, spaces: packets.map((p) => p.space), inFlight };
 }
 
 /**
@@ -215,13 +224,16 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
   }
   const bytes = protectPacket(s.config.provider, space.tx!, header(payload.length), pn, payload);
   if (record) {
-    const ackEliciting = frames.some((f) => f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connectionClose');
-    space.sent.push({ pn, timeSent: now, ackEliciting, frames: frames.flatMap(toQueued) });
+    const ackEliciting = isAckEliciting(frames);
+    space.sent.push({ pn, timeSent: now, ackEliciting, inFlight: ackEliciting, size: bytes.length, frames: frames.flatMap(toQueued) });
     if (ackEliciting) s.lastAckElicitingSent = now;
   }
   s.bytesSent += bytes.length;
   return bytes;
 }
+
+/** RFC 9000 §13.2.1: a packet with anything but ACK, PADDING and CONNECTION_CLOSE is ack-eliciting. */
+const isAckEliciting = (frames: readonly Frame[]): boolean => frames.some((f) => f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connectionClose');
 
 /** The frames of a sent packet to send again if it is lost (ACK, PADDING, PING, PATH_RESPONSE are not). */
 function toQueued(f: Frame): QueuedFrame[] {

@@ -35,14 +35,15 @@ import { decodeFrames, FrameError, type Frame } from '../wire/quic/frames.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters, TransportParameterError, type TransportParameters } from '../wire/quic/transportParameters.js';
 import { openClientInitial } from './accept.js';
-import { canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, nextDatagram, sendAllowance } from './builder.js';
+import { canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, sendAllowance } from './builder.js';
 import { ConnectionError, QuicError } from './errors.js';
 import { closeQuicHandshake, quicHandshakeData, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
 import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './protection.js';
-import { initialRtt, probeTimeout, updateRtt, type RttState } from './recovery.js';
+import { armRecoveryTimers, onAckFrame, onLossDetectionTimeout, sendDatagrams } from './congestion.js';
+import { newPacer, type PacerState } from './pacer.js';
+import { initialRtt, newCongestion, probeTimeout, removeFromFlight, type CongestionState, type RttState } from './recovery.js';
 import {
-  ackElicitingInFlight,
-  acknowledge,
+  bytesInFlight,
   cloneSpace,
   discardedSpace,
   isDuplicate,
@@ -52,8 +53,6 @@ import {
   packetReceived,
   queueCrypto,
   receiveCrypto,
-  requeueAll,
-  requeueLost,
   SPACES,
   type Level,
   type Space,
@@ -97,7 +96,7 @@ export interface QuicConfig {
 
 /** Our connection IDs are 8 bytes. */
 const CID_LENGTH = 8;
-/** Our max_ack_delay (RFC 9000 §18.2 default): we acknowledge at once, so this is an upper bound. */
+/** Our max_ack_delay (RFC 9000 §18.2 default): an ACK of a lone 1-RTT packet waits at most this long, ms. */
 const MAX_ACK_DELAY = 25;
 /** PATH_CHALLENGEs waiting for an answer: the newest 4 (36 bytes of PATH_RESPONSE frames). */
 export const MAX_PATH_RESPONSES = 4;
@@ -115,6 +114,13 @@ export interface QuicState {
   readonly streams: StreamSet;
   readonly rtt: RttState;
   readonly ptoCount: number;
+  /** NewReno (RFC 9002 §7): bytes in flight stay within its window (`congestion.ts`). */
+  readonly cc: CongestionState;
+  readonly pacer: PacerState;
+  /** Probe datagrams a probe timeout allows past the window (RFC 9002 §7.5); 0 between steps. */
+  readonly probes: number;
+  /** The last send left data queued (window- or pacer-limited, RFC 9002 §7.8). */
+  readonly cwndLimited: boolean;
   readonly lastAckElicitingSent?: number;
   /** Armed timers ({@link QuicTimer}): absolute deadlines, ms. */
   readonly timers: QuicTimers;
@@ -168,6 +174,10 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     streams: newStreamSet(maxData),
     rtt: initialRtt(),
     ptoCount: 0,
+    cc: newCongestion(DATAGRAM_SIZE),
+    pacer: newPacer(newCongestion(DATAGRAM_SIZE).window, initialRtt().smoothed, DATAGRAM_SIZE, 0),
+    probes: 0,
+    cwndLimited: false,
     timers: {},
     idleTimeout: config.idleTimeout ?? 30_000,
     pathResponses: [],
@@ -221,7 +231,7 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
     const frame = { type: 'connectionClose', kind: 'transport', errorCode: e.code, frameType: e.frameType ?? 0, reason: new TextEncoder().encode(e.message.slice(0, 100)) } as const;
     closeWith(s, input.now, frame, 'graceful', effects);
   }
-  if (s.phase === 'handshake' || s.phase === 'connected') armLossDetection(s, input.now);
+  if (s.phase === 'handshake' || s.phase === 'connected') armRecoveryTimers(s, input.now, s.config.role, MAX_ACK_DELAY);
   return { state: s, effects };
 }
 
@@ -391,6 +401,7 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
 /** Discard a packet-number space's keys and everything in flight in it (RFC 9001 §4.9). */
 function discard(s: W, id: 'initial' | 'handshake'): void {
   if (s.spaces[id].discarded) return;
+  s.cc = removeFromFlight(s.cc, bytesInFlight(s.spaces[id]));
   s.spaces[id] = discardedSpace();
   s.ptoCount = 0;
 }
@@ -464,7 +475,8 @@ function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Arr
     if (err instanceof FrameError) throw new ConnectionError(BigInt(err.code), err.message, err.frameType);
     throw err;
   }
-  packetReceived(s.spaces[LEVELS[level].space], pn, frames.some((f) => f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connectionClose'));
+  const id = LEVELS[level].space;
+  packetReceived(s.spaces[id], pn, frames.some((f) => f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connectionClose'), now, id !== 'application');
   for (const f of frames) {
     if (s.phase === 'closing' && f.type !== 'connectionClose') continue;
     onFrame(s, now, level, f, effects);
@@ -523,19 +535,9 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
 }
 
 function onAck(s: W, now: number, id: SpaceId, ack: Extract<Frame, { type: 'ack' }>): void {
-  const space = s.spaces[id];
-  const acked = acknowledge(space, ack);
-  if (acked.length === 0) return;
+  const acked = onAckFrame(s, now, id, ack, s.phase === 'connected');
   // RFC 9002 §6.2.2.1: a Handshake packet of ours acknowledged: the server has validated our address.
-  if (id === 'handshake') s.validatedByPeer = true;
-  const largest = acked.find((p) => p.pn === ack.largest);
-  if (largest && acked.some((p) => p.ackEliciting)) {
-    // RFC 9002 §5.1, §5.3: an RTT sample; the ACK Delay is in units of 2^ack_delay_exponent µs.
-    const ackDelay = id === 'application' ? (ack.delay * 2 ** (s.peerParams?.ackDelayExponent ?? 3)) / 1000 : 0;
-    s.rtt = updateRtt(s.rtt, now - largest.timeSent, ackDelay, s.phase === 'connected', s.peerParams?.maxAckDelay ?? 25);
-  }
-  s.ptoCount = 0;
-  requeueLost(space, s.rtt, now);
+  if (acked.length > 0 && id === 'handshake') s.validatedByPeer = true;
 }
 
 /** The `timeout` input: walk the timer table, firing each timer that is due. */
@@ -555,20 +557,13 @@ function fire(s: W, timer: QuicTimer, now: number, effects: QuicEffect[]): void 
       // RFC 9000 §10.1: silently closed.
       s.closeError = new TlsError({ kind: 'idleTimeout', afterMs: s.idleTimeout, reason: `no packet from the peer for ${s.idleTimeout} ms` });
       return finish(s, now, effects);
-    case 'lossDetection': {
-      // RFC 9002 §6.2.4: a probe. This version sends every unacknowledged frame again (and a PING when none).
-      s.ptoCount++;
-      for (const id of SPACES) requeueAll(s.spaces[id]);
-      if (!SPACES.some((id) => s.spaces[id].queue.length > 0)) {
-        // RFC 9002 §6.2.2.1, §A.9: a client's anti-deadlock probe is a Handshake packet, or else an Initial
-        // (padded to 1200 bytes, so the server may send 3600 more); other probes go in the highest space.
-        const order: readonly SpaceId[] = s.config.role === 'client' && !s.validatedByPeer ? ['handshake', 'initial'] : [...SPACES].reverse();
-        const where = order.find((id) => s.spaces[id].tx);
-        if (where) s.spaces[where].queue.push({ type: 'ping' });
-      }
-      s.lastAckElicitingSent = now;
+    case 'lossDetection':
+      return onLossDetectionTimeout(s, now, s.config.role);
+    case 'ackDelay':
+      s.spaces.application.ackImmediate = true;
       return;
-    }
+    case 'pacing':
+      return; // the send that follows every input goes on
     case 'close':
       return finish(s, now, effects);
     default:
@@ -579,23 +574,6 @@ function fire(s: W, timer: QuicTimer, now: number, effects: QuicEffect[]): void 
 /** Restart the idle timer (a packet from the peer arrived, or the connection started). */
 function resetIdle(s: W, now: number): void {
   s.timers.idle = now + s.idleTimeout;
-}
-
-/**
- * RFC 9002 §6.2.1: the PTO counts from the last ack-eliciting packet while any is in flight. §6.2.2.1: a
- * server at its anti-amplification limit arms none (a probe could not be sent; the client's next datagram
- * re-arms it); a client the server may not have validated yet keeps one armed from now even with nothing in
- * flight, so that a server blocked by that limit hears from it again (the anti-deadlock probe, §A.8).
- */
-function armLossDetection(s: W, now: number): void {
-  delete s.timers.lossDetection;
-  if (sendAllowance(s) < MIN_DATAGRAM) return;
-  const maxAckDelay = s.spaces.application.tx ? (s.peerParams?.maxAckDelay ?? 25) : 0;
-  if (s.lastAckElicitingSent !== undefined && SPACES.some((id) => ackElicitingInFlight(s.spaces[id]))) {
-    s.timers.lossDetection = s.lastAckElicitingSent + probeTimeout(s.rtt, maxAckDelay, s.ptoCount);
-  } else if (s.config.role === 'client' && !s.validatedByPeer) {
-    s.timers.lossDetection = now + probeTimeout(s.rtt, 0, s.ptoCount);
-  }
 }
 
 /** The error a CONNECTION_CLOSE with a non-zero code stands for, sent by us (`local`) or by the peer. */
@@ -670,11 +648,9 @@ function sendClose(s: W, frame: Extract<Frame, { type: 'connectionClose' }>, now
 /** Send everything queued, one datagram per `transmit` effect. */
 function flush(s: W, now: number, effects: QuicEffect[]): void {
   if (s.spaces.application.tx && s.phase === 'connected') s.spaces.application.queue.push(...takeStreamFrames(s.streams));
-  for (;;) {
-    const datagram = nextDatagram(s, now);
-    if (!datagram) return;
+  sendDatagrams(s, now, (datagram) => {
     effects.push({ type: 'transmit', data: datagram.data });
     // RFC 9001 §4.9.1: a client discards its Initial keys once it sends a Handshake packet.
     if (s.config.role === 'client' && datagram.spaces.includes('handshake')) discard(s, 'initial');
-  }
+  });
 }

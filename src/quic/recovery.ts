@@ -72,10 +72,10 @@ export interface SentPacket {
 }
 
 /** What {@link detectLoss} found. */
-export interface LossResult {
-  readonly lost: readonly SentPacket[];
+export interface LossResult<P extends SentPacket = SentPacket> {
+  readonly lost: readonly P[];
   /** The packets still outstanding. */
-  readonly remaining: readonly SentPacket[];
+  readonly remaining: readonly P[];
   /** When the earliest remaining packet below the largest acknowledged will count as lost (arm a timer), if any. */
   readonly lossTime?: number;
 }
@@ -85,11 +85,11 @@ export interface LossResult {
  * least {@link PACKET_THRESHOLD} below `largestAcked`, or sent longer than 9/8 × max(smoothed, latest RTT)
  * (at least 1 ms) before `now`, are lost. Packets above the largest acknowledged are never declared lost here.
  */
-export function detectLoss(sent: readonly SentPacket[], largestAcked: number, rtt: RttState, now: number): LossResult {
+export function detectLoss<P extends SentPacket>(sent: readonly P[], largestAcked: number, rtt: RttState, now: number): LossResult<P> {
   const lossDelay = Math.max(TIME_THRESHOLD * Math.max(rtt.latest, rtt.smoothed), GRANULARITY);
   const lostSendTime = now - lossDelay;
-  const lost: SentPacket[] = [];
-  const remaining: SentPacket[] = [];
+  const lost: P[] = [];
+  const remaining: P[] = [];
   let lossTime: number | undefined;
   for (const p of sent) {
     if (p.pn > largestAcked) {
@@ -130,6 +130,9 @@ export function newCongestion(maxDatagramSize = 1200): CongestionState {
 /** Whether `bytes` more may be sent now (§7: bytes in flight stay within the window). */
 export const canSend = (cc: CongestionState, bytes: number): boolean => cc.bytesInFlight + bytes <= cc.window;
 
+/** Bytes that left the network without an acknowledgement or a loss (§6.4: a discarded packet-number space). */
+export const removeFromFlight = (cc: CongestionState, bytes: number): CongestionState => ({ ...cc, bytesInFlight: Math.max(0, cc.bytesInFlight - bytes) });
+
 /** A packet counted in bytes in flight was sent (§B.4). */
 export function onPacketSent(cc: CongestionState, p: SentPacket): CongestionState {
   return p.inFlight ? { ...cc, bytesInFlight: cc.bytesInFlight + p.size } : cc;
@@ -139,15 +142,15 @@ const inRecovery = (cc: CongestionState, timeSent: number) => cc.recoveryStart !
 
 /**
  * Packets were acknowledged (§7.3, §B.5): they leave bytes in flight; outside recovery the window grows by
- * their size in slow start, by size × datagram / window in congestion avoidance. (The application- or
- * flow-control-limited case of §7.8 is the caller's to skip.)
+ * their size in slow start, by size × datagram / window in congestion avoidance; not at all while the sender
+ * is `appLimited` (§7.8: it did not fill the window, so an ACK says nothing about a larger one).
  */
-export function onPacketsAcked(cc: CongestionState, acked: readonly SentPacket[]): CongestionState {
+export function onPacketsAcked(cc: CongestionState, acked: readonly SentPacket[], appLimited = false): CongestionState {
   let { window, bytesInFlight } = cc;
   for (const p of acked) {
     if (!p.inFlight) continue;
     bytesInFlight -= p.size;
-    if (inRecovery(cc, p.timeSent)) continue; // no growth for packets sent before recovery began
+    if (appLimited || inRecovery(cc, p.timeSent)) continue; // no growth for packets sent before recovery began
     window += window < cc.ssthresh ? p.size : (cc.maxDatagramSize * p.size) / window;
   }
   return { ...cc, window, bytesInFlight: Math.max(0, bytesInFlight) };

@@ -62,7 +62,11 @@ export interface SentRecord {
   /** ms. */
   readonly timeSent: number;
   readonly ackEliciting: boolean;
-  /** The frames to send again if it is lost. */
+  /** Counted in bytes in flight (RFC 9002 §2: ack-eliciting packets; ACK-only ones are not). */
+  readonly inFlight: boolean;
+  /** The datagram bytes of this packet, for bytes in flight. */
+  readonly size: number;
+  /** The frames to send again if it is lost (emptied once a probe took them, {@link requeueForProbe}). */
   readonly frames: readonly QueuedFrame[];
 }
 
@@ -81,6 +85,16 @@ export interface Space {
   rxFloor: number;
   /** An ack-eliciting packet arrived since our last ACK in this space. */
   ackPending: boolean;
+  /** Ack-eliciting packets received since our last ACK (RFC 9000 §13.2.2: an ACK at least every second one). */
+  ackElicitingSinceAck: number;
+  /** An ACK is due now, not after max_ack_delay: out of order, Initial/Handshake, or the ack delay expired. */
+  ackImmediate: boolean;
+  /** When the first ack-eliciting packet not yet acknowledged arrived (the ack-delay timer counts from it), ms. */
+  ackPendingSince?: number;
+  /** When the largest packet number received arrived (the ACK Delay field, RFC 9000 §19.3), ms. */
+  largestRxTime: number;
+  /** RFC 9002 §6.1.2: when the earliest packet below the largest acknowledged counts as lost by time. */
+  lossTime?: number;
   /** Frames waiting to be sent in this space, in order. */
   queue: QueuedFrame[];
   sent: SentRecord[];
@@ -102,6 +116,9 @@ export const newSpace = (): Space => ({
   received: [],
   rxFloor: 0,
   ackPending: false,
+  ackElicitingSinceAck: 0,
+  ackImmediate: false,
+  largestRxTime: 0,
   queue: [],
   sent: [],
   cryptoTxOffset: 0,
@@ -142,12 +159,36 @@ export function receiveCrypto(space: Space, f: Extract<Frame, { type: 'crypto' }
  */
 export const isDuplicate = (space: Space, pn: number): boolean => pn < space.rxFloor || hasPacket(space.received, pn);
 
-/** Record a received packet for our ACKs; `ackEliciting`: anything but ACK, PADDING, CONNECTION_CLOSE (§13.2.1). */
-export function packetReceived(space: Space, pn: number, ackEliciting: boolean): void {
-  space.largestRx = Math.max(space.largestRx, pn);
+/**
+ * Record a received packet for our ACKs; `ackEliciting`: anything but ACK, PADDING, CONNECTION_CLOSE (§13.2.1).
+ * RFC 9000 §13.2.1–§13.2.2: an ACK is due at once for Initial and Handshake packets (`immediate`) and for a
+ * packet out of order (below the largest, or leaving a gap); else after every second ack-eliciting packet, or
+ * when max_ack_delay has passed since the first one not yet acknowledged ({@link ackDue}).
+ */
+export function packetReceived(space: Space, pn: number, ackEliciting: boolean, now: number, immediate = false): void {
+  const outOfOrder = space.largestRx >= 0 && pn !== space.largestRx + 1;
+  if (pn > space.largestRx) {
+    space.largestRx = pn;
+    space.largestRxTime = now;
+  }
   space.received = addPacket(space.received, pn, MAX_ACK_RANGES);
   space.rxFloor = acceptFloor(space.received, space.rxFloor, MAX_ACK_RANGES);
-  if (ackEliciting) space.ackPending = true;
+  if (!ackEliciting) return;
+  if (!space.ackPending) space.ackPendingSince = now;
+  space.ackPending = true;
+  space.ackElicitingSinceAck++;
+  if (immediate || outOfOrder) space.ackImmediate = true;
+}
+
+/** An ACK must go now (an ACK-only packet is worth sending): see {@link packetReceived}. */
+export const ackDue = (space: Space): boolean => space.ackPending && (space.ackImmediate || space.ackElicitingSinceAck >= 2);
+
+/** Our ACK went out: nothing pending until the next ack-eliciting packet. */
+export function ackSent(space: Space): void {
+  space.ackPending = false;
+  space.ackElicitingSinceAck = 0;
+  space.ackImmediate = false;
+  space.ackPendingSince = undefined;
 }
 
 /** A count of the steps {@link acknowledge} took (for tests that bound the work per ACK frame). */
@@ -207,29 +248,42 @@ export function acknowledge(space: Space, ack: Extract<Frame, { type: 'ack' }>, 
 
 /**
  * RFC 9002 §6.1: packets far enough below the largest acknowledged (3 packets, or 9/8 RTT earlier) are lost:
- * their frames go back to the front of the queue at once instead of waiting for the probe timeout.
+ * they leave `sent`, their frames go back to the front of the queue at once (only theirs: what was acknowledged
+ * is not sent again), and `lossTime` is when the next one will count as lost by time. Returns the lost packets
+ * (for the congestion controller).
  */
-export function requeueLost(space: Space, rtt: RttState, now: number): void {
-  if (space.largestAcked === undefined) return;
-  const loss = detectLoss(
-    space.sent.map((p) => ({ pn: p.pn, timeSent: p.timeSent, ackEliciting: p.ackEliciting, inFlight: true, size: 0 })),
-    space.largestAcked,
-    rtt,
-    now,
-  );
-  if (loss.lost.length === 0) return;
-  const lost = new Set(loss.lost.map((p) => p.pn));
-  const frames = space.sent.filter((p) => lost.has(p.pn)).flatMap((p) => p.frames);
-  space.sent = space.sent.filter((p) => !lost.has(p.pn));
-  space.queue = [...frames, ...space.queue];
+export function requeueLost(space: Space, rtt: RttState, now: number): readonly SentRecord[] {
+  space.lossTime = undefined;
+  if (space.largestAcked === undefined) return [];
+  const loss = detectLoss(space.sent, space.largestAcked, rtt, now);
+  space.lossTime = loss.lossTime;
+  if (loss.lost.length === 0) return [];
+  space.sent = loss.remaining.slice();
+  space.queue = [...loss.lost.flatMap((p) => p.frames), ...space.queue];
+  return loss.lost;
 }
 
-/** RFC 9002 §6.2.4, this version's probe: every unacknowledged frame back to the front of the queue. */
-export function requeueAll(space: Space): void {
-  const again = space.sent.flatMap((p) => p.frames);
-  space.sent = [];
+/**
+ * RFC 9002 §6.2.4: a probe sends data again: the frames of the oldest `count` ack-eliciting packets still
+ * unacknowledged go to the front of the queue. The packets stay in flight (an ACK for them still counts) but
+ * give up their frames, so a later loss of them does not queue the same data a second time. Returns whether
+ * anything was queued.
+ */
+export function requeueForProbe(space: Space, count: number): boolean {
+  const again: QueuedFrame[] = [];
+  let taken = 0;
+  space.sent = space.sent.map((p) => {
+    if (taken >= count || !p.ackEliciting || p.frames.length === 0) return p;
+    taken++;
+    again.push(...p.frames);
+    return { ...p, frames: [] };
+  });
   space.queue = [...again, ...space.queue];
+  return again.length > 0;
 }
+
+/** Bytes in flight in this space (RFC 9002 §6.4: removed from the congestion controller when it is discarded). */
+export const bytesInFlight = (space: Space): number => space.sent.reduce((n, p) => n + (p.inFlight ? p.size : 0), 0);
 
 /** Whether ack-eliciting packets are in flight in this space (the PTO is armed while any are). */
 export const ackElicitingInFlight = (space: Space): boolean => space.sent.some((p) => p.ackEliciting);

@@ -9,11 +9,15 @@ export const QuicTimer = {
   /** RFC 9000 §10.1: no packet from the peer for the idle timeout (the smaller of both sides'): closed, silently. */
   idle: 'idle',
   /**
-   * RFC 9002 §6.2: the probe timeout, while ack-eliciting packets are in flight: everything unacknowledged is
-   * sent again (a PING when nothing is), and the next PTO doubles. Losses by packet or time threshold are found
-   * on ACKs (§6.1), so this version arms no separate loss timer.
+   * RFC 9002 §6.1.2, §6.2: the loss time of a packet below the largest acknowledged (it is then lost), else the
+   * probe timeout while ack-eliciting packets are in flight: one or two probe datagrams with the oldest
+   * unacknowledged data (a PING when there is none), and the next PTO doubles (`congestion.ts`).
    */
   lossDetection: 'lossDetection',
+  /** RFC 9000 §13.2.1: max_ack_delay after the first 1-RTT packet not yet acknowledged: an ACK is due. */
+  ackDelay: 'ackDelay',
+  /** RFC 9002 §7.7: the pacer releases held-back data (the timer only wakes the sender). */
+  pacing: 'pacing',
   /** RFC 9000 §10.2: the end of the closing or draining period (3×PTO): closed. */
   close: 'close',
 } as const;

@@ -63,7 +63,7 @@ test('ack ranges: RFC 9000 §13.2.3/§13.2.4: 4 000 packets with gaps keep at mo
   let refused = 0;
   for (let pn = 0; pn < 8_000; pn += 2) {
     if (isDuplicate(space, pn)) refused++;
-    else packetReceived(space, pn, true);
+    else packetReceived(space, pn, true, 0);
     t.true(space.received.length <= MAX_ACK_RANGES);
   }
   t.is(refused, 0, 'ascending packets are never refused');
@@ -75,7 +75,7 @@ test('ack ranges: RFC 9000 §13.2.3/§13.2.4: 4 000 packets with gaps keep at mo
   t.true(isDuplicate(space, 1));
   t.true(isDuplicate(space, lowest - 1));
   t.false(isDuplicate(space, lowest + 1), 'a gap inside the tracked ranges is still accepted');
-  packetReceived(space, lowest + 1, true);
+  packetReceived(space, lowest + 1, true, 0);
   t.true(space.received.length <= MAX_ACK_RANGES);
   t.true(isDuplicate(space, lowest + 1));
 });
@@ -91,6 +91,8 @@ test('ack ranges: the work per received ACK frame is O(min(ranges, in flight) ×
       },
       timeSent: 0,
       ackEliciting: true,
+      inFlight: true,
+      size: 1200,
       frames: [],
     }));
   // Every even packet number up to 20 000 acknowledged, one range each (gap 0, length 0).

@@ -1,0 +1,126 @@
+/**
+ * A QUIC client and server driven against each other over in-memory datagrams on a virtual clock (quinn-proto
+ * `tests/util.rs` `Pair` shape), with a link model: one-way latency, a drop rule, and optionally a bottleneck
+ * (a rate in bytes per ms and a queue of `queueBytes`: what arrives at a full queue is dropped, as a router does).
+ */
+import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect as Effect, type QuicInput as Input, type QuicState } from '../../src/quic/connection.js';
+import { caVerifier, NOW, serverCredentials } from './pair.js';
+
+export type Side = 'client' | 'server';
+export const other = (s: Side): Side => (s === 'client' ? 'server' : 'client');
+
+/** A bottleneck on each direction of the link: `rate` bytes per ms, and a drop-tail queue of `queueBytes`. */
+export interface Bottleneck {
+  readonly rate: number;
+  readonly queueBytes: number;
+}
+
+export class QuicPair {
+  readonly state: Record<Side, QuicState>;
+  readonly effects: Record<Side, Effect[]> = { client: [], server: [] };
+  readonly datagrams: Record<Side, Uint8Array[]> = { client: [], server: [] };
+  readonly delivered: Record<Side, Map<number, Uint8Array[]>> = { client: new Map(), server: new Map() };
+  /** Datagrams dropped by the drop rule, and by a full bottleneck queue, per sending side. */
+  readonly dropped: Record<Side, { rule: number; queue: number }> = { client: { rule: 0, queue: 0 }, server: { rule: 0, queue: 0 } };
+  now = NOW;
+  /** Inputs handled (each datagram and each timer), for bounds on work. */
+  steps = 0;
+  /** Datagrams in flight: [to, data, arrival time], kept in arrival order. */
+  private readonly wire: [Side, Uint8Array, number][] = [];
+  /** One-way delay of the in-memory link, ms. */
+  latency = 0;
+  bottleneck?: Bottleneck;
+  /** When each direction's bottleneck is free again (ms), by sending side. */
+  private readonly linkFree: Record<Side, number> = { client: 0, server: 0 };
+  /** Return true to drop the n-th datagram a side sends. */
+  drop: (from: Side, n: number, data: Uint8Array) => boolean = () => false;
+  /** Called after every input with the side's new state and that input's effects. */
+  observe: (side: Side, state: QuicState, effects: readonly Effect[]) => void = () => {};
+
+  constructor(client: Partial<QuicConfig> = {}, server: Partial<QuicConfig> = {}) {
+    this.state = {
+      client: createQuicConnection({ role: 'client', tls: { serverName: 'localhost', verifier: caVerifier(), alpnProtocols: ['h3'] }, ...client }),
+      server: createQuicConnection({ role: 'server', tls: { ...serverCredentials(), alpnProtocols: ['h3'] }, ...server }),
+    };
+  }
+
+  input(side: Side, input: Input): readonly Effect[] {
+    this.steps++;
+    const step = handleQuicEvents(this.state[side], input);
+    this.state[side] = step.state;
+    this.observe(side, step.state, step.effects);
+    for (const e of step.effects) {
+      this.effects[side].push(e);
+      if (e.type === 'transmit') {
+        const n = this.datagrams[side].push(e.data) - 1;
+        if (this.drop(side, n, e.data)) this.dropped[side].rule++;
+        else this.enqueue(side, e.data);
+      }
+      if (e.type === 'deliver') {
+        const m = this.delivered[side];
+        m.set(e.stream, [...(m.get(e.stream) ?? []), e.data]);
+      }
+    }
+    return step.effects;
+  }
+
+  private enqueue(from: Side, data: Uint8Array): void {
+    let arrival = this.now + this.latency;
+    const b = this.bottleneck;
+    if (b) {
+      const start = Math.max(this.now, this.linkFree[from]);
+      // Bytes still queued ahead of this datagram at the bottleneck: drop-tail beyond the queue size.
+      if ((start - this.now) * b.rate + data.length > b.queueBytes) {
+        this.dropped[from].queue++;
+        return;
+      }
+      this.linkFree[from] = start + data.length / b.rate;
+      arrival = this.linkFree[from] + this.latency;
+    }
+    let i = this.wire.length;
+    while (i > 0 && this.wire[i - 1]![2] > arrival) i--;
+    this.wire.splice(i, 0, [other(from), data, arrival]);
+  }
+
+  start(): this {
+    this.input('server', { type: 'start', now: this.now });
+    this.input('client', { type: 'start', now: this.now });
+    return this;
+  }
+
+  /** Deliver datagrams and fire timers until both are quiet, `until` (virtual ms) passes or `done()`. Bounded. */
+  drive(until = this.now + 60_000, done: () => boolean = () => false, maxSteps = 200_000): this {
+    for (let i = 0; i < maxSteps; i++) {
+      if (done()) return this;
+      const deadlines = (['client', 'server'] as const)
+        .map((side) => [side, nextQuicTimeout(this.state[side])] as const)
+        .filter((d): d is readonly [Side, number] => d[1] !== undefined);
+      const timer = deadlines.length ? deadlines.reduce((a, b) => (b[1] < a[1] ? b : a)) : undefined;
+      const next = this.wire[0];
+      if (next && (!timer || next[2] <= timer[1])) {
+        if (next[2] > until) return this;
+        this.wire.shift();
+        this.now = Math.max(this.now, next[2]);
+        this.input(next[0], { type: 'datagram', now: this.now, data: next[1] });
+        continue;
+      }
+      if (!timer || timer[1] > until) return this;
+      this.now = Math.max(this.now, timer[1]);
+      this.input(timer[0], { type: 'timeout', now: this.now });
+    }
+    throw new Error(`drive: no progress after ${maxSteps} steps`);
+  }
+
+  /** Deliver what is in flight, without firing timers. */
+  settle(): this {
+    return this.drive(this.now);
+  }
+
+  bytes(side: Side, stream: number): number {
+    return (this.delivered[side].get(stream) ?? []).reduce((n, d) => n + d.length, 0);
+  }
+
+  closed(side: Side): Extract<Effect, { type: 'closed' }> | undefined {
+    return this.effects[side].find((e): e is Extract<Effect, { type: 'closed' }> => e.type === 'closed');
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * RFC 9002 in the send path: the congestion window, recovery, probes of one or two datagrams, pacing and ACK
+ * frequency, measured over in-memory links in virtual time by counting datagrams and bytes (never time).
+ */
+import test from 'ava';
+import { isQuicConnected } from '../../src/quic/connection.js';
+import { MAX_BURST } from '../../src/quic/pacer.js';
+import { initialWindow } from '../../src/quic/recovery.js';
+import { NOW } from '../helpers/pair.js';
+import { QuicPair, type Side } from '../helpers/quicPair.js';
+
+/** A seeded PRNG (mulberry32), so a "random" loss pattern is the same on every run. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const MB = 1 << 20;
+const payload = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31) & 0xff);
+
+/** Connect, then send `bytes` from the client on stream 0 with a FIN; `setup` shapes the link once connected. */
+function transfer(bytes: number, setup: (pair: QuicPair) => void = () => {}) {
+  const pair = new QuicPair();
+  pair.latency = 10;
+  pair.start().drive(NOW + 1_000);
+  const before = { client: pair.datagrams.client.length, server: pair.datagrams.server.length };
+  setup(pair);
+  const data = payload(bytes);
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data });
+  pair.input('client', { type: 'end', now: pair.now, stream: 0 });
+  pair.drive(pair.now + 600_000, () => pair.effects.server.some((e) => e.type === 'peerClosed' && e.stream === 0));
+  const sent = (side: Side) => pair.datagrams[side].slice(before[side]);
+  return { pair, data, sent, wire: (side: Side) => sent(side).reduce((n, d) => n + d.length, 0) };
+}
+
+const received = (pair: QuicPair): Uint8Array => Buffer.concat(pair.delivered.server.get(0) ?? []);
+
+test('QUIC RFC 9002: 1 MB at 10 % random loss both ways arrives whole, sending under 1.3× the bytes of a lossless run', (t) => {
+  const lossless = transfer(MB);
+  t.deepEqual(received(lossless.pair), Buffer.from(lossless.data));
+  const random = prng(9002);
+  const lossy = transfer(MB, (pair) => (pair.drop = () => random() < 0.1));
+  t.deepEqual(received(lossy.pair), Buffer.from(lossy.data));
+  const dropped = lossy.pair.dropped.client.rule + lossy.pair.dropped.server.rule;
+  t.true(dropped > 100, `${dropped} datagrams lost`);
+  // Only the lost packets' data goes again (RFC 9002 §6.1), not everything in flight at each probe timeout.
+  const ratio = lossy.wire('client') / lossless.wire('client');
+  t.log(`client bytes ${lossy.wire('client')} vs ${lossless.wire('client')} lossless: ${ratio.toFixed(3)}×; datagrams ${lossy.sent('client').length} vs ${lossless.sent('client').length}`);
+  t.true(ratio < 1.3, `${ratio.toFixed(3)}× the lossless bytes`);
+});
+
+test('QUIC RFC 9002 §7: through a bottleneck (1.2 MB/s, 24 KB queue) 1 MB loses under 5 % of its datagrams to the queue (slow start overshoots once)', (t) => {
+  // Without a congestion window the whole flow-control window (256 KiB) leaves at once: most of it is dropped.
+  const run = transfer(MB, (pair) => (pair.bottleneck = { rate: 1200, queueBytes: 24_000 }));
+  t.deepEqual(received(run.pair), Buffer.from(run.data));
+  const sent = run.sent('client').length;
+  const dropped = run.pair.dropped.client.queue;
+  t.log(`${dropped} of ${sent} datagrams dropped at the bottleneck queue, window ${Math.round(run.pair.state.client.cc.window)}`);
+  t.true(dropped / sent < 0.05, `${dropped} of ${sent} dropped`);
+  t.true(run.wire('client') < 1.05 * MB + sent * 100, 'little sent twice');
+});
+
+test('QUIC RFC 9002 §7: bytes in flight never exceed the congestion window, except for probes; the window grows in slow start', (t) => {
+  let over = 0;
+  let maxWindow = 0;
+  const run = transfer(512 * 1024, (pair) => {
+    pair.observe = (side, state) => {
+      if (side !== 'client') return;
+      maxWindow = Math.max(maxWindow, state.cc.window);
+      if (state.cc.bytesInFlight > state.cc.window + 1200 * 2) over++;
+    };
+  });
+  t.deepEqual(received(run.pair), Buffer.from(run.data));
+  t.is(over, 0);
+  t.true(maxWindow > 4 * initialWindow(1200), `the window grew to ${Math.round(maxWindow)} bytes`);
+});
+
+test('QUIC RFC 9002 §6.2.4: a probe timeout sends one or two datagrams, not everything unacknowledged', (t) => {
+  const pair = new QuicPair();
+  pair.latency = 10;
+  pair.start().drive(NOW + 1_000);
+  t.true(isQuicConnected(pair.state.client));
+  // A black hole after the first flight of the transfer: every probe timeout is seen alone.
+  pair.drop = (from) => from === 'client';
+  const perProbe: number[] = [];
+  pair.observe = (side, state, effects) => {
+    if (side === 'client' && effects.length && state.ptoCount > 0) perProbe.push(effects.filter((e) => e.type === 'transmit').length);
+  };
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data: payload(100_000) });
+  const inFlight = pair.state.client.spaces.application.sent.length;
+  pair.drive(pair.now + 5_000);
+  t.true(inFlight >= 8, `${inFlight} packets in flight when the link went dark`);
+  t.true(perProbe.length >= 3, `${perProbe.length} probe timeouts`);
+  t.true(perProbe.every((n) => n >= 1 && n <= 2), `datagrams per probe: ${perProbe.join(' ')}`);
+});
+
+test('QUIC RFC 9000 §13.2.2: a bulk receiver acknowledges every second packet, not every one', (t) => {
+  const run = transfer(MB);
+  const data = run.sent('client').length;
+  const acks = run.sent('server').length;
+  t.log(`${acks} ACK datagrams for ${data} data datagrams`);
+  t.true(acks <= data * 0.6, `${acks} ACKs for ${data} datagrams`);
+  t.true(acks >= data * 0.4);
+});
+
+test('QUIC RFC 9002 §7.7: the pacer spreads a large window over the round trip; its release time is the next timeout', (t) => {
+  let burst = 0;
+  let pacedSteps = 0;
+  const run = transfer(2 * MB, (pair) => {
+    pair.latency = 50; // 100 ms round trips: a window of hundreds of datagrams
+    pair.observe = (side, state, effects) => {
+      if (side !== 'client') return;
+      burst = Math.max(burst, effects.filter((e) => e.type === 'transmit').length);
+      if (state.timers.pacing !== undefined) pacedSteps++;
+    };
+  });
+  t.deepEqual(received(run.pair), Buffer.from(run.data));
+  t.log(`largest burst ${burst} datagrams, ${pacedSteps} steps held back by the pacer, window ${Math.round(run.pair.state.client.cc.window)}`);
+  t.true(pacedSteps > 0, 'the pacer held data back');
+  t.true(burst <= MAX_BURST, `largest burst ${burst} datagrams`);
+});
