@@ -24,6 +24,12 @@ import { checkClientInitial, type InitialRejection } from '../quic/accept.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { keyLogFromEnvironment, keyLogToFile } from '../node/keyLogFile.js';
 
+/**
+ * Socket buffers of 2 MiB each way (the kernel caps them at net.core.rmem_max / wmem_max): a window's burst
+ * that arrives while the event loop is busy waits in the kernel instead of being dropped there.
+ */
+const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20 } as const;
+
 /** One QUIC stream of a connection. */
 export interface QuicStream {
   readonly id: number;
@@ -279,7 +285,7 @@ function hexOf(bytes: Uint8Array): string {
 export function quicConnect(given: QuicConnectOptions): Observable<QuicConnection> {
   const opts = keyLogFromEnvironment(given);
   return new Observable<QuicConnection>((subscriber) => {
-    const socket: Socket = createSocket(opts.host.includes(':') ? 'udp6' : 'udp4');
+    const socket: Socket = createSocket({ type: opts.host.includes(':') ? 'udp6' : 'udp4', ...SOCKET_BUFFERS });
     const state = createQuicConnection({
       role: 'client',
       tls: tlsClient(opts),
@@ -349,7 +355,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
     ...(opts.keyLog ? { keyLog: true } : {}),
   };
   checkServerIdentity(tls.certificateChain, tls.privateKey); // before the socket exists: nothing to clean up
-  const socket = createSocket((opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4');
+  const socket = createSocket({ type: (opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4', ...SOCKET_BUFFERS });
   const connections = new Subject<QuicConnection>();
   const byCid = new Map<string, ReturnType<typeof drive>>();
   const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
