@@ -50,7 +50,11 @@ export {
   handleQuicEvents,
   nextQuicTimeout,
   isQuicConnected,
+  quicShutdownProgress,
   QuicError,
+  MAX_CLOSE_REASON,
+  MAX_ERROR_CODE,
+  type QuicShutdownProgress,
   type QuicConfig,
   type QuicState,
 } from '../quic/connection.js';

@@ -39,6 +39,7 @@ import { canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, sendAllowance } fr
 import { ConnectionError, QuicError } from './errors.js';
 import { closeQuicHandshake, quicHandshakeData, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
 import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './protection.js';
+import { checkCloseCode, closeReason, type QuicShutdownProgress } from './shutdown.js';
 import { armRecoveryTimers, onAckFrame, onLossDetectionTimeout, sendDatagrams } from './congestion.js';
 import { newPacer, type PacerState } from './pacer.js';
 import { initialRtt, newCongestion, probeTimeout, removeFromFlight, type CongestionState, type RttState } from './recovery.js';
@@ -76,6 +77,7 @@ import type { QuicCloseMode, QuicEffect, QuicInput } from './types.js';
 import { bytesEqual } from '../wire/bytes.js';
 
 export { QuicError } from './errors.js';
+export { MAX_CLOSE_REASON, MAX_ERROR_CODE, type QuicShutdownProgress } from './shutdown.js';
 export type { QuicCloseMode, QuicEffect, QuicInput } from './types.js';
 
 /** Configuration of a QUIC connection. */
@@ -264,26 +266,41 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
   }
 }
 
-/** A `close` input: see {@link QuicCloseMode}. */
+/** A `close` input: see {@link QuicCloseMode} and `shutdown.ts`. */
 function onClose(s: W, input: Extract<QuicInput, { type: 'close' }>, effects: QuicEffect[]): void {
+  checkCloseCode(input.errorCode ?? 0n);
   if (s.phase === 'closing' || s.phase === 'draining') {
-    // Already closing: only `silent` changes anything — it ends the closing or draining period now.
-    if (input.mode === 'silent') finish(s, input.now, effects);
+    // Already closing: `silent` ends the closing or draining period now, and `rapid` the closing period.
+    if (input.mode === 'silent' || (input.mode === 'rapid' && s.phase === 'closing')) finish(s, input.now, effects);
     return;
+  }
+  if (s.closeRequested) {
+    // A graceful close waits for the streams: the first call's code and reason stand; a change of mind to
+    // rapid, silent or no stream flush closes now with them.
+    if (input.mode === 'graceful' && !input.noStreamFlush) return;
+    const frame = s.closeRequested;
+    s.closeRequested = undefined;
+    return closeWith(s, input.now, frame, input.mode, effects);
   }
   const oneRtt = s.spaces.application.tx !== undefined;
   const frame = {
     type: 'connectionClose',
     ...(oneRtt ? { kind: 'application' as const } : { kind: 'transport' as const, frameType: 0 }),
     errorCode: oneRtt ? (input.errorCode ?? 0n) : QuicError.NO_ERROR,
-    reason: new TextEncoder().encode(input.reason ?? ''),
+    reason: closeReason(input.reason ?? ''),
   } as const;
   // Graceful: flush the streams first (everything sent and acknowledged), then close with a closing period.
-  if (input.mode === 'graceful' && s.phase === 'connected') {
+  if (input.mode === 'graceful' && s.phase === 'connected' && !input.noStreamFlush) {
     s.closeRequested = frame;
     return;
   }
   closeWith(s, input.now, frame, input.mode, effects);
+}
+
+/** How far our shutdown has gone ({@link QuicShutdownProgress}, OpenSSL `SSL_shutdown_ex`'s 0 and 1). */
+export function quicShutdownProgress(s: QuicState): QuicShutdownProgress {
+  if (s.phase === 'closed') return 'complete';
+  return s.closeRequested || s.phase === 'closing' || s.phase === 'draining' ? 'inProgress' : 'none';
 }
 
 function ourParams(s: W): Uint8Array {

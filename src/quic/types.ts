@@ -8,7 +8,10 @@ import type { BaseEffect, BaseInput, StreamId } from '../core/types.js';
 /**
  * How to close a QUIC connection (after OpenSSL `SSL_shutdown_ex`). Each takes the 62-bit `errorCode` and
  * `reason` of the CONNECTION_CLOSE (RFC 9000 §19.19); a non-zero code is reported in `closed` as a local
- * `quicClose` error.
+ * `quicClose` error. A code outside [0, 2^62 − 1] is API misuse (thrown, nothing sent). The first close's code
+ * and reason are the ones sent; a later `close` can only hasten it: `rapid` (or `noStreamFlush`) while a
+ * `graceful` close waits for the streams sends the CONNECTION_CLOSE now, `rapid` or `silent` in the closing
+ * period ends it now ("change of mind").
  */
 export const QuicCloseMode = {
   /**
@@ -33,7 +36,13 @@ export type QuicInput =
       readonly mode: QuicCloseMode;
       /** The application error code (62 bits, default 0); sent as NO_ERROR before 1-RTT keys exist. */
       readonly errorCode?: bigint;
+      /** Cut to fit the CONNECTION_CLOSE packet (at a UTF-8 character boundary). */
       readonly reason?: string;
+      /**
+       * `graceful` only (OpenSSL `SSL_SHUTDOWN_FLAG_NO_STREAM_FLUSH`): send the CONNECTION_CLOSE now, without
+       * waiting for the streams to be flushed; the closing period still follows.
+       */
+      readonly noStreamFlush?: boolean;
     }>
   /** One UDP datagram from the peer (one or more coalesced packets, RFC 9000 §12.2). */
   | { readonly type: 'datagram'; readonly now: number; readonly data: Uint8Array; readonly from?: string }

@@ -8,6 +8,7 @@ export {
   type QuicConnectOptions,
   type QuicListener,
   type QuicListenOptions,
+  type QuicShutdownOptions,
   type QuicStream,
 } from './quic.js';
 export { dtlsConnect, dtlsListen, type DtlsListener, type DtlsListenerStats } from './dtls.js';

@@ -19,6 +19,7 @@ import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { createVerifier } from '../node/verifier.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
+import { checkCloseCode, type QuicShutdownProgress } from '../quic/shutdown.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
 import { checkClientInitial, type InitialRejection } from '../quic/accept.js';
 import { nobleProvider } from '../crypto/noble.js';
@@ -53,12 +54,37 @@ export interface QuicConnection extends Ticker {
   /** Bidirectional streams the peer opens. */
   readonly incoming$: Observable<QuicStream>;
   /**
-   * Close: RFC-compliant by default (the reducer's `graceful` mode: streams flushed, then a closing period of
-   * 3×PTO), or `rapid` (one CONNECTION_CLOSE). `errorCode` is a 62-bit application error code (default 0).
+   * Close (OpenSSL `SSL_shutdown_ex`), without waiting: RFC-compliant by default (the reducer's `graceful`
+   * mode: the streams flushed, then a closing period of 3×PTO), `rapid` (one CONNECTION_CLOSE),
+   * `noStreamFlush` (compliant, but the CONNECTION_CLOSE goes now). `errorCode` is an application error code
+   * in [0, 2^62 − 1] (default 0): anything else throws an `apiMisuse` {@link TlsError} and sends nothing. The
+   * first call's code and reason are the ones sent; a later `rapid` call hastens a compliant close in progress.
+   * The reason is cut to fit the packet (at a UTF-8 character boundary).
    */
-  close(opts?: { readonly errorCode?: bigint; readonly reason?: string; readonly rapid?: boolean }): void;
-  /** Completes when the connection is over; errors with a {@link TlsError} for an error close or a timeout. */
+  close(opts?: QuicShutdownOptions): void;
+  /**
+   * {@link close}, observed: emits `'inProgress'` (OpenSSL's 0) at once and `'complete'` (1) when the
+   * connection is closed, then completes. Errors with `apiMisuse` (nothing sent) for a code out of range.
+   */
+  shutdown(opts?: QuicShutdownOptions): Observable<Exclude<QuicShutdownProgress, 'none'>>;
+  /** How far the shutdown has gone: `'none'`, `'inProgress'` or `'complete'` (a peer's close counts too). */
+  shutdownState(): QuicShutdownProgress;
+  /**
+   * Completes when the connection is over, and for our own close whatever its application error code; errors
+   * with a {@link TlsError} for the peer's close with a non-zero code, a protocol error or a timeout.
+   */
   readonly closed$: Observable<never>;
+}
+
+/** Options of {@link QuicConnection.close} and {@link QuicConnection.shutdown} (OpenSSL `SSL_shutdown_ex`). */
+export interface QuicShutdownOptions {
+  /** Application error code, [0, 2^62 − 1] (default 0). */
+  readonly errorCode?: bigint;
+  readonly reason?: string;
+  /** One CONNECTION_CLOSE and closed at once (`SSL_SHUTDOWN_FLAG_RAPID`). */
+  readonly rapid?: boolean;
+  /** Do not wait for the streams to be flushed (`SSL_SHUTDOWN_FLAG_NO_STREAM_FLUSH`). */
+  readonly noStreamFlush?: boolean;
 }
 
 /** Options shared by both ends. */
@@ -150,6 +176,13 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
   const closed = new Subject<never>();
   const next = { bidi: role === 'client' ? 0 : 1, uni: role === 'client' ? 2 : 3 };
   const keyLogSink = keyLogSinkOf(opts.keyLog);
+  let progress: QuicShutdownProgress = 'none';
+  const progress$ = new Subject<'complete'>();
+  const requestClose = (o: QuicShutdownOptions = {}) => {
+    checkCloseCode(o.errorCode ?? 0n); // API misuse throws here, before anything is queued or sent
+    if (progress === 'none') progress = 'inProgress';
+    inputs.next({ type: 'close', mode: o.rapid ? 'rapid' : 'graceful', errorCode: o.errorCode ?? 0n, reason: o.reason ?? '', ...(o.noStreamFlush ? { noStreamFlush: true } : {}) });
+  };
 
   const stream = (id: number): { subject: Subject<Uint8Array>; handle: QuicStream } => {
     let s = streams.get(id);
@@ -185,7 +218,24 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
             return stream(id).handle;
           },
           incoming$: incoming.asObservable(),
-          close: (opts = {}) => inputs.next({ type: 'close', mode: opts.rapid ? 'rapid' : 'graceful', errorCode: opts.errorCode ?? 0n, reason: opts.reason ?? '' }),
+          close: requestClose,
+          shutdown: (o) =>
+            new Observable<'inProgress' | 'complete'>((sub) => {
+              try {
+                requestClose(o);
+              } catch (err) {
+                sub.error(err);
+                return;
+              }
+              if (progress === 'complete') {
+                sub.next('complete');
+                sub.complete();
+                return;
+              }
+              sub.next('inProgress');
+              return progress$.subscribe(sub);
+            }),
+          shutdownState: () => progress,
           closed$: closed.asObservable(),
           eventTimeout: () => ticker?.eventTimeout(),
           handleEvents: () => ticker?.handleEvents(),
@@ -206,13 +256,19 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
         s.subject.complete();
         return;
       }
-      case 'closed':
+      case 'closed': {
         for (const s of streams.values()) s.subject.complete();
         incoming.complete();
+        progress = 'complete';
+        progress$.next('complete');
+        progress$.complete();
         if (!ready.closed && !ready.isStopped) ready.error(e.error ?? new TlsError({ kind: 'transport', reason: 'closed before the handshake completed' }));
-        if (e.error) closed.error(e.error);
+        // Our own close is a clean end for us, whatever application code we sent (H3_NO_ERROR is 0x100).
+        const ours = e.error?.detail.kind === 'quicClose' && e.error.detail.local && e.error.detail.application;
+        if (e.error && !ours) closed.error(e.error);
         else closed.complete();
         return;
+      }
       default:
         return assertNever(e);
     }
