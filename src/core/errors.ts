@@ -56,6 +56,12 @@ export type TlsErrorDetail =
       readonly frameType?: number;
       readonly reason: string;
     }
+  /**
+   * One QUIC stream ended abruptly, the connection goes on: the peer reset it (RESET_STREAM, `direction`
+   * `receive`: its data stops), or asked us to stop sending (STOP_SENDING, `send`: our writes stop); or we did
+   * (`local`). `code` is the 62-bit application error code (RFC 9000 §19.4, §19.5).
+   */
+  | { readonly kind: 'quicStreamReset'; readonly stream: number; readonly code: bigint; readonly direction: 'send' | 'receive'; readonly local: boolean; readonly reason: string }
   /** A QUIC connection saw nothing from its peer for the idle timeout (RFC 9000 §10.1). */
   | { readonly kind: 'idleTimeout'; readonly afterMs: number; readonly reason: string }
   /** The application called the API wrongly (thrown synchronously, never sent on the wire). */
@@ -100,6 +106,8 @@ function describe(d: TlsErrorDetail): string {
     case 'aborted':
     case 'idleTimeout':
       return d.reason;
+    case 'quicStreamReset':
+      return d.reason;
     case 'quicClose':
       return `${d.local ? 'closed' : 'peer closed'} with ${d.application ? 'application' : 'transport'} error 0x${d.code.toString(16)}: ${d.reason}`;
     default:
@@ -128,6 +136,7 @@ export function alertFor(d: TlsErrorDetail): number | undefined {
     case 'apiMisuse':
     case 'aborted':
     case 'quicClose':
+    case 'quicStreamReset':
     case 'idleTimeout':
       return undefined;
     default:
@@ -251,6 +260,7 @@ export function quicCloseFor(d: TlsErrorDetail): { readonly code: bigint; readon
     case 'apiMisuse':
     case 'aborted':
     case 'idleTimeout':
+    case 'quicStreamReset':
       return undefined;
     default:
       return assertNever(d);

@@ -18,7 +18,7 @@ import { ackFrameFor } from './ackRanges.js';
 import { QuicError } from './errors.js';
 import { protectPacket } from './protection.js';
 import { ackDue, ackSent, SPACES, sendLevel, type QueuedFrame, type Space, type SpaceId } from './spaces.js';
-import { streamRxLimit, type StreamSet } from './streams.js';
+import { streamResetInfo, streamRxLimit, type StreamSet } from './streams.js';
 
 /** RFC 9000 §14.1: client datagrams carrying Initial packets are at least 1200 bytes; we never exceed it. */
 export const DATAGRAM_SIZE = 1200;
@@ -248,6 +248,9 @@ function toQueued(f: Frame): QueuedFrame[] {
       return [{ type: 'maxStreamData', streamId: f.streamId }];
     case 'handshakeDone':
       return [{ type: 'handshakeDone' }];
+    case 'resetStream':
+    case 'stopSending':
+      return [{ type: f.type, streamId: f.streamId }];
     default:
       return [];
   }
@@ -262,6 +265,12 @@ function toFrame(s: PacketSender, q: QueuedFrame): Frame {
       return { type: 'maxStreamData', streamId: q.streamId, max: streamRxLimit(s.streams, q.streamId) };
     case 'ping':
       return { type: 'ping' };
+    case 'resetStream': {
+      const r = streamResetInfo(s.streams, q.streamId);
+      return { type: 'resetStream', streamId: q.streamId, errorCode: r.txReset, finalSize: r.finalSize };
+    }
+    case 'stopSending':
+      return { type: 'stopSending', streamId: q.streamId, errorCode: streamResetInfo(s.streams, q.streamId).rxStopped };
     case 'crypto':
     case 'stream':
     case 'handshakeDone':

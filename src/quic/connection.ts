@@ -66,7 +66,12 @@ import {
   peerLimitsKnown,
   peerMaxData,
   peerMaxStreamData,
+  receiveResetStream,
+  receiveStopSending,
   receiveStreamFrame,
+  resetStream,
+  sendReset,
+  stopSending,
   streamsOutstanding,
   takeStreamFrames,
   writeStream,
@@ -259,6 +264,12 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
     case 'end':
       if (s.phase !== 'connected') throw misuse('streams open once the handshake is complete');
       return endStream(s.streams, s.config, s.peerParams, input.stream);
+    case 'resetStream':
+    case 'stopSending':
+      if (s.phase !== 'connected') throw misuse('streams open once the handshake is complete');
+      checkCloseCode(input.errorCode);
+      if (input.type === 'resetStream') return resetStream(s.streams, s.config, s.peerParams, input.stream, input.errorCode, s.spaces.application.queue);
+      return stopSending(s.streams, s.config, input.stream, input.errorCode, s.spaces.application.queue);
     case 'close':
       return onClose(s, input, effects);
     default:
@@ -531,8 +542,9 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
     case 'stream':
       return receiveStreamFrame(s.streams, s.config, s.peerParams, f, effects, s.spaces.application.queue);
     case 'resetStream':
+      return receiveResetStream(s.streams, s.config, s.peerParams, f, effects, s.spaces.application.queue);
     case 'stopSending':
-      throw new ConnectionError(QuicError.INTERNAL_ERROR, `${f.type} is not supported yet`);
+      return receiveStopSending(s.streams, s.config, s.peerParams, f, effects, s.spaces.application.queue);
     case 'maxData':
       return peerMaxData(s.streams, f.max);
     case 'maxStreamData':
@@ -665,6 +677,11 @@ function sendClose(s: W, frame: Extract<Frame, { type: 'connectionClose' }>, now
 /** Send everything queued, one datagram per `transmit` effect. */
 function flush(s: W, now: number, effects: QuicEffect[]): void {
   if (s.spaces.application.tx && s.phase === 'connected') s.spaces.application.queue.push(...takeStreamFrames(s.streams));
+  // RFC 9000 §3.1: after a RESET_STREAM none of that stream's data is sent again (queued, or back from a loss).
+  if (s.streams.txResets > 0) {
+    const app = s.spaces.application;
+    app.queue = app.queue.filter((f) => f.type !== 'stream' || !sendReset(s.streams, f.streamId));
+  }
   sendDatagrams(s, now, (datagram) => {
     effects.push({ type: 'transmit', data: datagram.data });
     // RFC 9001 §4.9.1: a client discards its Initial keys once it sends a Handshake packet.

@@ -53,6 +53,9 @@ export type QueuedFrame =
   | { readonly type: 'handshakeDone' }
   | { readonly type: 'maxData' }
   | { readonly type: 'maxStreamData'; readonly streamId: number }
+  /** RESET_STREAM / STOP_SENDING: the code and final size are read from the stream when sent. */
+  | { readonly type: 'resetStream'; readonly streamId: number }
+  | { readonly type: 'stopSending'; readonly streamId: number }
   /** A probe with nothing to send again (RFC 9002 §6.2.4): ack-eliciting, never re-sent itself. */
   | { readonly type: 'ping' };
 

@@ -46,6 +46,12 @@ export interface Stream {
   txFinQueued: boolean;
   /** The peer's limit for this stream. */
   txLimit: number;
+  /** Our sending half was reset with this code (by us, or on the peer's STOP_SENDING): nothing more is sent. */
+  txReset?: bigint;
+  /** The peer reset its sending half with this code: nothing more is delivered. */
+  rxReset?: bigint;
+  /** We asked the peer to stop sending (STOP_SENDING) with this code: what still arrives is dropped. */
+  rxStopped?: bigint;
 }
 
 /** All streams of a connection and connection-level flow control (RFC 9000 §4.1). Mutable within a step. */
@@ -62,6 +68,8 @@ export interface StreamSet {
   /** Bytes queued for sending, and the peer's limit. */
   txTotal: number;
   txLimit: number;
+  /** Streams whose sending half was reset (their frames still queued or lost are dropped, not sent). */
+  txResets: number;
 }
 
 /** Our side's stream settings, from the connection's configuration. */
@@ -75,7 +83,7 @@ export interface StreamSettings {
   readonly maxStreams: number;
 }
 
-export const newStreamSet = (maxData: number): StreamSet => ({ byId: new Map(), owned: new Set(), rxChunkCount: 0, rxTotal: 0, rxLimit: maxData, txTotal: 0, txLimit: 0 });
+export const newStreamSet = (maxData: number): StreamSet => ({ byId: new Map(), owned: new Set(), rxChunkCount: 0, rxTotal: 0, rxLimit: maxData, txTotal: 0, txLimit: 0, txResets: 0 });
 
 /**
  * The copy a step works on: a new map sharing the stream objects (O(streams), nothing per buffered byte or
@@ -109,6 +117,7 @@ export function peerLimitsKnown(x: StreamSet, params: TransportParameters): void
 /** The application writes `data` on stream `id` (opening it if it is ours and new). API misuse throws. */
 export function writeStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, data: Uint8Array): void {
   const st = sendHalf(x, cfg, peer, id);
+  if (st.txReset !== undefined) throw misuse(`stream ${id} was reset (code ${st.txReset})`);
   if (st.txFin) throw misuse(`stream ${id} was already ended`);
   if (data.length > 0) st.txPending.push(data.slice());
 }
@@ -204,6 +213,8 @@ export function receiveStreamFrame(
     st.rxHighest = end;
     if (x.rxTotal > x.rxLimit) throw new ConnectionError(QuicError.FLOW_CONTROL_ERROR, 'data beyond the connection limit', 0x08);
   }
+  // Reset by the peer, or we asked it to stop: counted for flow control above, but not kept or delivered.
+  if (st.rxReset !== undefined || st.rxStopped !== undefined) return;
   // Only bytes not yet buffered are kept, within [rxOffset, rxLimit): at most one window (RFC 9000 §21.7).
   const before = st.rxChunks.length;
   const { data, rest } = takeContiguous(insertChunk(st.rxChunks, st.rxOffset, f.offset, f.data), st.rxOffset);
@@ -244,7 +255,7 @@ export function peerMaxStreamData(x: StreamSet, id: number, max: number): void {
 export function takeStreamFrames(x: StreamSet): QueuedFrame[] {
   const out: QueuedFrame[] = [];
   for (const [id, shared] of x.byId) {
-    if (shared.txPending.length === 0 && !(shared.txFin && !shared.txFinQueued)) continue;
+    if (shared.txReset !== undefined || (shared.txPending.length === 0 && !(shared.txFin && !shared.txFinQueued))) continue;
     if (shared.txPending.length > 0 && Math.min(shared.txLimit - shared.txOffset, x.txLimit - x.txTotal) <= 0) continue; // blocked
     const st = own(x, id);
     while (st.txPending.length > 0) {
@@ -269,10 +280,107 @@ export function takeStreamFrames(x: StreamSet): QueuedFrame[] {
   return out;
 }
 
-/** Stream data (or a FIN) not yet sent, or sent in `application` and not yet acknowledged. */
+/**
+ * Stream data (or a FIN) not yet sent, or sent in `application` and not yet acknowledged; a reset stream's data
+ * does not count (OpenSSL `SSL_shutdown_ex`: reset streams are not flushed).
+ */
 export function streamsOutstanding(x: StreamSet, application: Space): boolean {
-  for (const st of x.byId.values()) if (st.txPending.length > 0 || (st.txFin && !st.txFinQueued)) return true;
-  return application.queue.some((f) => f.type === 'stream') || application.sent.some((p) => p.frames.some((f) => f.type === 'stream'));
+  for (const st of x.byId.values()) if (st.txReset === undefined && (st.txPending.length > 0 || (st.txFin && !st.txFinQueued))) return true;
+  const live = (f: QueuedFrame) => f.type === 'stream' && x.byId.get(f.streamId)?.txReset === undefined;
+  return application.queue.some(live) || application.sent.some((p) => p.frames.some(live));
+}
+
+/** The application or the peer's STOP_SENDING resets our sending half of stream `id`: a RESET_STREAM to queue. */
+function resetSendHalf(x: StreamSet, id: number, code: bigint, control: QueuedFrame[]): boolean {
+  const st = own(x, id);
+  if (st.txReset !== undefined) return false;
+  // RFC 9000 §3.1: no RESET_STREAM once all data and the FIN are acknowledged ("Data Recvd"); we do not track
+  // that per stream, so a reset after the FIN was sent is still sent: the peer ignores it (§3.2).
+  st.txReset = code;
+  st.txPending = [];
+  x.txResets++;
+  control.push({ type: 'resetStream', streamId: id });
+  return true;
+}
+
+/**
+ * The application resets stream `id` (RFC 9000 §19.4): a RESET_STREAM with `code` and the final size, nothing
+ * more of its data is sent (what is queued or lost is dropped). API misuse for a stream we cannot send on.
+ */
+export function resetStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, code: bigint, control: QueuedFrame[]): void {
+  sendHalf(x, cfg, peer, id);
+  resetSendHalf(x, id, code, control);
+}
+
+/**
+ * The application stops reading stream `id` (RFC 9000 §19.5): a STOP_SENDING with `code`; what still arrives is
+ * dropped. API misuse for a stream with no receiving half (our unidirectional one) or one not yet opened.
+ */
+export function stopSending(x: StreamSet, cfg: StreamSettings, id: number, code: bigint, control: QueuedFrame[]): void {
+  const st0 = x.byId.get(id);
+  if (!st0) throw misuse(`stream ${id} is not open`);
+  if (isLocal(id, cfg.role) && isUni(id)) throw misuse(`stream ${id} is our unidirectional stream: nothing to stop`);
+  const st = own(x, id);
+  if (st.rxStopped !== undefined || st.rxDone) return;
+  st.rxStopped = code;
+  x.rxChunkCount -= st.rxChunks.length;
+  st.rxChunks = [];
+  control.push({ type: 'stopSending', streamId: id });
+}
+
+/** A stream the peer may refer to in RESET_STREAM / STOP_SENDING: an open one, or a peer's new one (opened). */
+function peerStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, frameType: number): Stream {
+  if (x.byId.has(id)) return own(x, id);
+  if (isLocal(id, cfg.role)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `stream ${id} was never opened`, frameType);
+  if (Math.floor(id / 4) >= cfg.maxStreams) throw new ConnectionError(QuicError.STREAM_LIMIT_ERROR, `stream ${id} beyond our limit of ${cfg.maxStreams}`, frameType);
+  return openStream(x, cfg, peer, id, false);
+}
+
+/**
+ * RESET_STREAM from the peer (RFC 9000 §19.4, §4.5): its sending half of the stream ends with `errorCode`; the
+ * final size is checked against what arrived and flow control; a `streamReset` effect ends that stream only.
+ */
+export function receiveResetStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, f: Extract<Frame, { type: 'resetStream' }>, effects: QuicEffect[], control: QueuedFrame[]): void {
+  const id = f.streamId;
+  if (isLocal(id, cfg.role) && isUni(id)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `RESET_STREAM on our unidirectional stream ${id}`, 0x04);
+  const st = peerStream(x, cfg, peer, id, 0x04);
+  if ((st.rxFinal !== undefined && f.finalSize !== st.rxFinal) || f.finalSize < st.rxHighest) throw new ConnectionError(QuicError.FINAL_SIZE_ERROR, `stream ${id}: final size changed`, 0x04);
+  if (f.finalSize > st.rxLimit) throw new ConnectionError(QuicError.FLOW_CONTROL_ERROR, `stream ${id}: final size beyond the stream limit`, 0x04);
+  x.rxTotal += f.finalSize - st.rxHighest;
+  st.rxHighest = f.finalSize;
+  st.rxFinal = f.finalSize;
+  if (x.rxTotal > x.rxLimit) throw new ConnectionError(QuicError.FLOW_CONTROL_ERROR, 'data beyond the connection limit', 0x04);
+  if (st.rxDone || st.rxReset !== undefined) return; // all data already delivered, or a repeated RESET_STREAM
+  st.rxReset = f.errorCode;
+  st.rxDone = true;
+  x.rxChunkCount -= st.rxChunks.length;
+  st.rxChunks = [];
+  // The bytes that will never be read give their connection credit back (RFC 9000 §4.5).
+  if (x.rxTotal > x.rxLimit - cfg.maxData / 2) {
+    x.rxLimit = x.rxTotal + cfg.maxData;
+    control.push({ type: 'maxData' });
+  }
+  if (st.rxStopped === undefined) effects.push({ type: 'streamReset', stream: id, errorCode: f.errorCode });
+}
+
+/**
+ * STOP_SENDING from the peer (RFC 9000 §19.5, §3.5): it reads no more of the stream, so our sending half is
+ * reset with the same code (a RESET_STREAM), and a `stopSending` effect tells the application its writes stop.
+ */
+export function receiveStopSending(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, f: Extract<Frame, { type: 'stopSending' }>, effects: QuicEffect[], control: QueuedFrame[]): void {
+  const id = f.streamId;
+  if (!isLocal(id, cfg.role) && isUni(id)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STOP_SENDING on the peer's unidirectional stream ${id}`, 0x05);
+  peerStream(x, cfg, peer, id, 0x05);
+  if (resetSendHalf(x, id, f.errorCode, control)) effects.push({ type: 'stopSending', stream: id, errorCode: f.errorCode });
+}
+
+/** Whether stream `id`'s sending half was reset (its frames are dropped from the queues). */
+export const sendReset = (x: StreamSet, id: number): boolean => x.byId.get(id)?.txReset !== undefined;
+
+/** What a queued RESET_STREAM / STOP_SENDING of stream `id` carries now: the codes and the final size. */
+export function streamResetInfo(x: StreamSet, id: number): { readonly txReset: bigint; readonly finalSize: number; readonly rxStopped: bigint } {
+  const st = x.byId.get(id);
+  return { txReset: st?.txReset ?? 0n, finalSize: st?.txOffset ?? 0, rxStopped: st?.rxStopped ?? 0n };
 }
 
 /** Our current receive limit of stream `id` (0 for a stream we do not know), for a MAX_STREAM_DATA frame. */

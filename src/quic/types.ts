@@ -49,7 +49,11 @@ export type QuicInput =
   /** Application data for stream `stream` (opened on first use when it is ours, RFC 9000 §2.1). */
   | { readonly type: 'write'; readonly now: number; readonly stream: StreamId; readonly data: Uint8Array }
   /** The application has written all of stream `stream`: a FIN follows its data. */
-  | { readonly type: 'end'; readonly now: number; readonly stream: StreamId };
+  | { readonly type: 'end'; readonly now: number; readonly stream: StreamId }
+  /** Abandon sending on stream `stream` (RFC 9000 §19.4 RESET_STREAM with a 62-bit application code). */
+  | { readonly type: 'resetStream'; readonly now: number; readonly stream: StreamId; readonly errorCode: bigint }
+  /** Ask the peer to stop sending on stream `stream` (RFC 9000 §19.5 STOP_SENDING with a 62-bit code). */
+  | { readonly type: 'stopSending'; readonly now: number; readonly stream: StreamId; readonly errorCode: bigint };
 
 export type QuicInputType = QuicInput['type'];
 
@@ -62,6 +66,10 @@ export type QuicEffect =
   | BaseEffect
   | { readonly type: 'deliver'; readonly stream: StreamId; readonly data: Uint8Array }
   | { readonly type: 'peerClosed'; readonly stream: StreamId }
+  /** The peer reset its side of stream `stream` (RESET_STREAM): no more data comes; this stream only. */
+  | { readonly type: 'streamReset'; readonly stream: StreamId; readonly errorCode: bigint }
+  /** The peer stopped reading stream `stream` (STOP_SENDING): our side was reset with its code; writes stop. */
+  | { readonly type: 'stopSending'; readonly stream: StreamId; readonly errorCode: bigint }
   | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array };
 
 export type QuicEffectType = QuicEffect['type'];

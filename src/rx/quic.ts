@@ -34,11 +34,24 @@ const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20 } as c
 /** One QUIC stream of a connection. */
 export interface QuicStream {
   readonly id: number;
-  /** The peer's data on this stream; completes at its FIN. */
+  /**
+   * The peer's data on this stream; completes at its FIN; errors with a `quicStreamReset` {@link TlsError}
+   * (its `code`) when the peer resets the stream (RESET_STREAM) — that stream only, the connection goes on.
+   */
   readonly data$: Observable<Uint8Array>;
+  /** Queue data; throws `apiMisuse` once the stream was reset (by {@link reset} or the peer's STOP_SENDING). */
   write(data: Uint8Array | string): void;
   /** Send FIN. */
   end(): void;
+  /** Abandon sending (RFC 9000 RESET_STREAM with a 62-bit application `code`): unsent and lost data is dropped. */
+  reset(code: bigint): void;
+  /** Ask the peer to stop sending (RFC 9000 STOP_SENDING with `code`): `data$` completes, later data is dropped. */
+  stopSending(code: bigint): void;
+  /**
+   * Emits once, with a `quicStreamReset` {@link TlsError}, when our sending half ends early: the peer's
+   * STOP_SENDING (its code) or our own {@link reset}; completes with the connection otherwise.
+   */
+  readonly writeStopped$: Observable<TlsError>;
 }
 
 /**
@@ -165,12 +178,15 @@ export interface QuicListener {
   close(): Promise<void>;
 }
 
+/** A stream's handle and what drives it: its data, and the end of its sending half. */
+type StreamEntry = { subject: Subject<Uint8Array>; stopped: Subject<TlsError>; writeStopped?: TlsError; handle: QuicStream };
+
 /** Drives one connection's reducer: inputs in, effects acted on; `ready` emits the connection once established. */
 function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: QuicCommon, role: 'client' | 'server') {
   const scheduler = opts.scheduler;
   let ticker: Ticker | undefined;
   const inputs = new Subject<Pending<QuicInput>>();
-  const streams = new Map<number, { subject: Subject<Uint8Array>; handle: QuicStream }>();
+  const streams = new Map<number, StreamEntry>();
   const incoming = new Subject<QuicStream>();
   const ready = new Subject<QuicConnection>();
   const closed = new Subject<never>();
@@ -184,17 +200,46 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
     inputs.next({ type: 'close', mode: o.rapid ? 'rapid' : 'graceful', errorCode: o.errorCode ?? 0n, reason: o.reason ?? '', ...(o.noStreamFlush ? { noStreamFlush: true } : {}) });
   };
 
-  const stream = (id: number): { subject: Subject<Uint8Array>; handle: QuicStream } => {
+  const streamError = (id: number, code: bigint, direction: 'send' | 'receive', local: boolean) => {
+    const what = direction === 'receive' ? (local ? 'we stopped reading it' : 'the peer reset it') : local ? 'we reset it' : 'the peer stopped reading it';
+    return new TlsError({ kind: 'quicStreamReset', stream: id, code, direction, local, reason: `stream ${id}: ${what} with application error 0x${code.toString(16)}` });
+  };
+  const writeStopped = (s: StreamEntry, err: TlsError) => {
+    if (s.writeStopped) return;
+    s.writeStopped = err;
+    s.stopped.next(err);
+    s.stopped.complete();
+  };
+  const stream = (id: number): StreamEntry => {
     let s = streams.get(id);
     if (!s) {
       const subject = new Subject<Uint8Array>();
-      const handle: QuicStream = {
-        id,
-        data$: subject.asObservable(),
-        write: (data) => inputs.next({ type: 'write', stream: id, data: typeof data === 'string' ? new TextEncoder().encode(data) : data }),
-        end: () => inputs.next({ type: 'end', stream: id }),
+      const stopped = new Subject<TlsError>();
+      const entry: StreamEntry = {
+        subject,
+        stopped,
+        handle: {
+          id,
+          data$: subject.asObservable(),
+          write: (data) => {
+            if (entry.writeStopped) throw new TlsError({ kind: 'apiMisuse', reason: `write(): ${entry.writeStopped.message}` });
+            inputs.next({ type: 'write', stream: id, data: typeof data === 'string' ? new TextEncoder().encode(data) : data });
+          },
+          end: () => inputs.next({ type: 'end', stream: id }),
+          reset: (code) => {
+            checkCloseCode(code);
+            inputs.next({ type: 'resetStream', stream: id, errorCode: code });
+            writeStopped(entry, streamError(id, code, 'send', true));
+          },
+          stopSending: (code) => {
+            checkCloseCode(code);
+            inputs.next({ type: 'stopSending', stream: id, errorCode: code });
+            subject.complete();
+          },
+          writeStopped$: stopped.asObservable(),
+        },
       };
-      s = { subject, handle };
+      s = entry;
       streams.set(id, s);
     }
     return s;
@@ -256,8 +301,25 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
         s.subject.complete();
         return;
       }
+      case 'streamReset': {
+        const fresh = !streams.has(e.stream);
+        const s = stream(e.stream);
+        if (fresh) incoming.next(s.handle);
+        s.subject.error(streamError(e.stream, e.errorCode, 'receive', false));
+        return;
+      }
+      case 'stopSending': {
+        const fresh = !streams.has(e.stream);
+        const s = stream(e.stream);
+        if (fresh) incoming.next(s.handle);
+        writeStopped(s, streamError(e.stream, e.errorCode, 'send', false));
+        return;
+      }
       case 'closed': {
-        for (const s of streams.values()) s.subject.complete();
+        for (const s of streams.values()) {
+          s.subject.complete();
+          s.stopped.complete();
+        }
         incoming.complete();
         progress = 'complete';
         progress$.next('complete');

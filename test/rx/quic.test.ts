@@ -156,3 +156,44 @@ test('QUIC over UDP: a compliant shutdown() is in progress while the stream flus
   t.is(got, 300_000, 'the stream was flushed before the CONNECTION_CLOSE');
   await lastValueFrom(conn.closed$, { defaultValue: undefined });
 });
+
+test('QUIC over UDP: stream.reset(code) errors the peer\'s data$ with that code; stopSending(code) stops the peer\'s writes; the connection goes on', async (t) => {
+  t.timeout(30_000);
+  const srv = await server();
+  t.teardown(() => srv.close());
+  const serverStreams: import('../../src/rx/quic.js').QuicStream[] = [];
+  const resetSeen = new Promise<unknown>((resolve) => {
+    srv.connections.subscribe((conn) =>
+      conn.incoming$.subscribe((s) => {
+        serverStreams.push(s);
+        s.data$.subscribe({ error: resolve, complete: () => resolve('complete') });
+      }),
+    );
+  });
+  const conn = await firstValueFrom(
+    quicConnect({ host: '127.0.0.1', port: srv.port, ca: fixture('ca-cert.pem'), servername: 'localhost', alpn: ['echo'] }).pipe(timeout(10_000)),
+  );
+  const a = conn.openStream();
+  a.write('some data');
+  a.reset(0x33n);
+  t.throws(() => a.write('more'), { instanceOf: TlsError });
+  const err = await Promise.race([resetSeen, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+  t.true(err instanceof TlsError && err.detail.kind === 'quicStreamReset' && err.detail.code === 0x33n && !err.detail.local, String(err));
+  // The other way: we stop reading a stream the server writes on; its writes stop with our code.
+  const b = conn.openStream();
+  b.write('open');
+  await new Promise((r) => setTimeout(r, 200));
+  const sb = serverStreams[1]!;
+  const stopped = firstValueFrom(sb.writeStopped$.pipe(timeout(10_000)));
+  sb.write(new Uint8Array(100_000));
+  b.stopSending(0x44n);
+  const why = await stopped;
+  t.true(why.detail.kind === 'quicStreamReset' && why.detail.code === 0x44n && why.detail.direction === 'send', why.message);
+  t.throws(() => sb.write('after'), { instanceOf: TlsError });
+  // The connection still works.
+  const c = conn.openStream();
+  c.write('still here');
+  c.end();
+  conn.close({ rapid: true });
+  await lastValueFrom(conn.closed$, { defaultValue: undefined });
+});

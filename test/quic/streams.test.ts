@@ -1,0 +1,94 @@
+/** QUIC stream resets (RFC 9000 §3, §19.4, §19.5): one stream ends, the connection goes on. Virtual time. */
+import test from 'ava';
+import { TlsError } from '../../src/core/errors.js';
+import { isQuicConnected, type QuicEffect } from '../../src/quic/connection.js';
+import { protectPacket } from '../../src/quic/protection.js';
+import { encodeFrame, type Frame } from '../../src/wire/quic/frames.js';
+import { encodeShortHeader } from '../../src/wire/quic/packet.js';
+import { encodeWith } from '../../src/wire/writer.js';
+import { NOW } from '../helpers/pair.js';
+import { QuicPair, type Side } from '../helpers/quicPair.js';
+
+const connected = () => {
+  const pair = new QuicPair();
+  pair.latency = 5;
+  return pair.start().drive(NOW + 1_000);
+};
+const of = <T extends QuicEffect['type']>(pair: QuicPair, side: Side, type: T) => pair.effects[side].filter((e): e is Extract<QuicEffect, { type: T }> => e.type === type);
+
+/** Forged 1-RTT packets from the client (its keys, packet numbers well above its own), as a hostile peer sends. */
+function forger(pair: QuicPair) {
+  let pn = pair.state.client.spaces.application.nextPn + 1_000;
+  return (frames: readonly Frame[]): Uint8Array => {
+    const c = pair.state.client;
+    const payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
+    const n = pn++;
+    return protectPacket(c.config.provider, c.spaces.application.tx!, encodeShortHeader({ dcid: c.dcid, packetNumber: n, pnLength: 4 }), n, payload);
+  };
+}
+
+test('QUIC RFC 9000 §19.4: our RESET_STREAM ends that stream at the peer with our code; other streams and the connection go on', (t) => {
+  const pair = connected();
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data: new Uint8Array(300_000) });
+  pair.input('client', { type: 'write', now: pair.now, stream: 4, data: new TextEncoder().encode('other') });
+  pair.input('client', { type: 'end', now: pair.now, stream: 4 });
+  pair.drive(pair.now + 12); // part of stream 0 is on its way
+  pair.input('client', { type: 'resetStream', now: pair.now, stream: 0, errorCode: 0x10cn });
+  t.throws(() => pair.input('client', { type: 'write', now: pair.now, stream: 0, data: new Uint8Array(1) }), { instanceOf: TlsError });
+  pair.drive(pair.now + 5_000);
+  t.deepEqual(of(pair, 'server', 'streamReset'), [{ type: 'streamReset', stream: 0, errorCode: 0x10cn }]);
+  t.true(pair.bytes('server', 0) < 300_000, `${pair.bytes('server', 0)} bytes arrived before the reset`);
+  t.is(pair.bytes('server', 4), 5);
+  t.true(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server));
+  // The connection's credit for the bytes never delivered came back: a new stream can still send a window.
+  pair.input('client', { type: 'write', now: pair.now, stream: 8, data: new Uint8Array(900_000) });
+  pair.input('client', { type: 'end', now: pair.now, stream: 8 });
+  pair.drive(pair.now + 60_000);
+  t.is(pair.bytes('server', 8), 900_000);
+});
+
+test('QUIC RFC 9000 §19.5: the peer\'s STOP_SENDING stops our writes with its code and draws a RESET_STREAM with it', (t) => {
+  const pair = connected();
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data: new Uint8Array(400_000) });
+  pair.drive(pair.now + 12);
+  pair.input('server', { type: 'stopSending', now: pair.now, stream: 0, errorCode: 0x42n });
+  pair.drive(pair.now + 5_000);
+  t.deepEqual(of(pair, 'client', 'stopSending'), [{ type: 'stopSending', stream: 0, errorCode: 0x42n }]);
+  t.is(of(pair, 'server', 'streamReset').length, 0, 'we asked: no effect for the answer');
+  t.true(pair.bytes('server', 0) < 400_000);
+  t.throws(() => pair.input('client', { type: 'write', now: pair.now, stream: 0, data: new Uint8Array(1) }), { instanceOf: TlsError });
+  t.true(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server));
+});
+
+test('QUIC RFC 9000 §3.1: data of a reset stream is not sent again after a loss, and a compliant close does not wait for it', (t) => {
+  const pair = connected();
+  pair.drop = (from) => from === 'client'; // everything in flight is lost
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data: new Uint8Array(500_000) });
+  t.true(pair.state.client.spaces.application.sent.length >= 8, 'a window of stream data in flight');
+  pair.drive(pair.now + 4);
+  pair.drop = () => false;
+  pair.input('client', { type: 'resetStream', now: pair.now, stream: 0, errorCode: 1n });
+  pair.input('client', { type: 'close', now: pair.now, mode: 'graceful', errorCode: 2n });
+  t.is(pair.state.client.phase, 'closing', 'nothing to flush: the CONNECTION_CLOSE went at once');
+  pair.drive(pair.now + 60_000);
+  t.is(pair.bytes('server', 0), 0);
+  t.like(pair.closed('server')?.error?.detail, { kind: 'quicClose', code: 2n });
+});
+
+test('QUIC RFC 9000 §4.5, §19.4: a RESET_STREAM below the data received is FINAL_SIZE_ERROR; on our unidirectional stream STREAM_STATE_ERROR', (t) => {
+  for (const [frame, code] of [
+    [{ type: 'resetStream', streamId: 3, errorCode: 0n, finalSize: 0 }, 0x05n],
+    [{ type: 'stopSending', streamId: 2, errorCode: 0n }, 0x05n],
+  ] as const) {
+    const pair = connected();
+    const forge = forger(pair);
+    pair.input('server', { type: 'write', now: pair.now, stream: 3, data: new Uint8Array(10) });
+    pair.input('server', { type: 'datagram', now: pair.now, data: forge([frame]) });
+    t.like(pair.state.server.closeError?.detail, { kind: 'quicClose', code, local: true }, frame.type);
+  }
+  const pair = connected();
+  const forge = forger(pair);
+  pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 0, data: new Uint8Array(100), fin: false }]) });
+  pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'resetStream', streamId: 0, errorCode: 0n, finalSize: 50 }]) });
+  t.like(pair.state.server.closeError?.detail, { kind: 'quicClose', code: 0x06n, local: true });
+});
