@@ -16,7 +16,7 @@
  * for (const e of step.effects) if (e.type === 'transmit') socket.write(e.data);
  * ```
  */
-export type { BaseEffect, BaseInput, HandshakeInfo, Reducer, Step, StreamId } from './types.js';
+export type { BaseEffect, BaseInput, HandshakeInfo, ProtocolName, Reducer, Step, StreamId } from './types.js';
 export {
   TlsError,
   alertFor,

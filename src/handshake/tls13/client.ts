@@ -7,6 +7,7 @@ import type { GroupName, KeyExchangeKeyPair } from '../../crypto/provider.js';
 import { binderKey, earlySecret, finishedVerifyData, resumptionPsk, suiteParams } from '../../crypto/keySchedule.js';
 import { encodeHandshakeBytes, pskBindersLength } from '../../wire/tls/handshake.js';
 import { MAX_TICKET_LIFETIME, type TlsSession, sessionUsable } from '../session.js';
+import { clientHello12Extensions, offerableSession12 } from '../tls12/client.js';
 import { Epoch } from '../events.js';
 import { bytesEqual, concatBytes } from '../../wire/bytes.js';
 import {
@@ -14,6 +15,7 @@ import {
   HRR_RANDOM,
   MAX_PLAINTEXT,
   HandshakeType,
+  ProtocolVersion,
   PskKeyExchangeMode,
 } from '../../wire/tls/constants.js';
 import type {
@@ -52,25 +54,34 @@ import {
   sendHandshake,
 } from '../state.js';
 
-/** Start a client: build and send the first ClientHello (with a PSK and early data when resuming). */
+/**
+ * Start a client: build and send the first ClientHello (with a PSK and early data when resuming). A client that
+ * also offers TLS 1.2 adds its suites and extensions (and a TLS 1.2 session's ticket) to the same ClientHello.
+ */
 export function clientStart(cx: HsCx): void {
   const s = cx.s;
   const c = s.config;
   const p = c.provider;
   const random = p.randomBytes(32);
-  // A non-empty legacy_session_id puts the connection in middlebox compatibility mode (RFC 8446 §D.4).
-  const sessionId = c.middleboxCompat ? p.randomBytes(32) : new Uint8Array(0);
-  const shareGroups = c.groups.slice(0, Math.max(1, c.keyShareCount));
+  const tls13 = c.versions.includes(ownVersion(c));
+  const session12 = offerableSession12(cx);
+  // A non-empty legacy_session_id puts the connection in middlebox compatibility mode (RFC 8446 §D.4); one also
+  // goes with a TLS 1.2 ticket, for the server to echo when it accepts it (RFC 5077 §3.4).
+  const sessionId = (tls13 && c.middleboxCompat) || session12 ? p.randomBytes(32) : new Uint8Array(0);
+  const shareGroups = tls13 ? c.groups.slice(0, Math.max(1, c.keyShareCount)) : [];
   const keyPairs = shareGroups.map((g) => p.generateKeyPair(g));
-  const psk = offerablePsk(cx);
+  const psk = tls13 ? offerablePsk(cx) : undefined;
   // Early data only with a resumption ticket that allows it (never with an external PSK here).
   const ticket = psk?.session;
   const wantEarly = !!psk && !!ticket && c.earlyData && ticket.maxEarlyData > 0 && c.suites.includes(ticket.suite);
-  let hello = buildClientHello(cx, random, sessionId, keyPairs, undefined, psk, wantEarly);
+  let hello = buildClientHello(cx, random, sessionId, keyPairs, undefined, psk, wantEarly, session12);
   if (psk) hello = withBinders(cx, hello, psk, []);
   s.clientRandom = random;
   s.nego = { ...s.nego, ...(c.serverName !== undefined ? { serverName: c.serverName } : {}) };
-  s.phase = { name: 'expectServerHello', offer: { hello, keyPairs, retried: false, ...(psk ? { psk } : {}) } };
+  s.phase = {
+    name: 'expectServerHello',
+    offer: { hello, keyPairs, retried: false, ...(psk ? { psk } : {}), ...(session12 ? { session12 } : {}) },
+  };
   sendHandshake(cx, { type: 'client_hello', body: hello });
   endFlight(cx);
   if (wantEarly) {
@@ -130,22 +141,26 @@ function buildClientHello(
   cookie?: Uint8Array,
   psk?: OfferedPsk,
   early = false,
+  session12?: TlsSession,
 ): ClientHello {
   const c = cx.s.config;
   const name = c.serverName;
   const order: number[] = [];
+  const tls13 = c.versions.includes(ownVersion(c));
+  const tls12 = c.versions.includes(ProtocolVersion.TLS1_2);
   const ext = {
     ...(name !== undefined && !isIpLiteral(name) ? { serverName: name } : {}),
     supportedGroups: c.groups.map(groupCode),
     signatureAlgorithms: SIGNATURE_ALGORITHMS,
     ...(c.alpn && c.alpn.length > 0 ? { alpn: c.alpn } : {}),
-    // DTLS 1.3 is 0xfefc in supported_versions (RFC 9147 §5.3); we offer one version only.
-    supportedVersions: [ownVersion(c)],
+    // DTLS 1.3 is 0xfefc in supported_versions (RFC 9147 §5.3). A TLS 1.2-only client sends none (RFC 8446
+    // §4.2.1: the server then negotiates by legacy_version).
+    ...(tls13 ? { supportedVersions: c.versions } : {}),
     ...(cookie ? { cookie } : {}),
     ...(c.recordSizeLimit !== undefined ? { recordSizeLimit: c.recordSizeLimit } : {}),
     // No modes: no psk_key_exchange_modes, so no PSK offered and no tickets issued to us (RFC 8446 §4.2.9).
-    ...(c.pskModes.length > 0 ? { pskKeyExchangeModes: c.pskModes } : {}),
-    keyShares: keyPairs.map((kp) => ({ group: groupCode(kp.group), keyExchange: kp.publicKey })),
+    ...(tls13 && c.pskModes.length > 0 ? { pskKeyExchangeModes: c.pskModes } : {}),
+    ...(tls13 ? { keyShares: keyPairs.map((kp) => ({ group: groupCode(kp.group), keyExchange: kp.publicKey })) } : {}),
     ...(early ? { earlyData: true as const } : {}),
     ...(psk
       ? {
@@ -162,7 +177,10 @@ function buildClientHello(
           },
         }
       : {}),
-    unknown: c.transportParameters ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: c.transportParameters }] : [],
+    unknown: [
+      ...(c.transportParameters ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: c.transportParameters }] : []),
+      ...(tls12 ? clientHello12Extensions(cx, session12) : []),
+    ],
     order,
   };
   // DTLS: legacy_version 0xfefd and an empty legacy_cookie (RFC 9147 §5.3), written by the DTLS form's encoder.
@@ -170,7 +188,7 @@ function buildClientHello(
     legacyVersion: legacyVersion(c),
     random,
     legacySessionId: sessionId,
-    cipherSuites: c.suites,
+    cipherSuites: [...c.suites, ...c.suites12],
     legacyCompressionMethods: Uint8Array.of(0),
     extensions: ext,
   };
@@ -305,7 +323,7 @@ function onHelloRetryRequest(cx: HsCx, offer: ClientOffer, hrr: ServerHello, raw
   const keyPairs = group ? [p.generateKeyPair(group)] : offer.keyPairs;
   // Early data is not possible after a HelloRetryRequest; the PSK stays if its hash matches the new suite.
   const psk = offer.psk && offer.psk.suite.hash === s.suite.hash ? offer.psk : undefined;
-  let hello = buildClientHello(cx, offer.hello.random, offer.hello.legacySessionId, keyPairs, hrr.extensions.cookie, psk);
+  let hello = buildClientHello(cx, offer.hello.random, offer.hello.legacySessionId, keyPairs, hrr.extensions.cookie, psk, false, offer.session12);
   if (psk) hello = withBinders(cx, hello, psk, s.transcript);
   if (s.early.status === 'offered') rejectEarly(cx);
   compatCcs(cx);
