@@ -61,6 +61,9 @@ export const AEAD_RECORD_LIMIT = 1 << 24;
 
 const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', reason });
 
+/** TLS 1.2 warning alerts (other than close_notify) tolerated over a connection's life. */
+export const MAX_WARNING_ALERTS = 16;
+
 /**
  * Create a connection from its configuration. Throws `apiMisuse` for an unusable configuration (a server
  * without certificate and key, a client without a verifier, out-of-range sizes).
@@ -659,6 +662,13 @@ function onAlert(cx: Cx, content: Uint8Array): void {
   }
   // RFC 8446 §6: user_canceled is a warning (close_notify should follow); every other alert is fatal.
   if (alert.description === AlertDescription.user_canceled) return;
+  // RFC 5246 §7.2: in TLS 1.2 a warning lets the connection go on (no_renegotiation is one). Bounded, as OpenSSL
+  // bounds them (MAX_WARN_ALERT_COUNT): a peer cannot keep us busy with warnings for free.
+  if (alert.level === AlertLevel.warning && negotiatedVersion(s.hs) === ProtocolVersion.TLS1_2) {
+    s.warnings = (s.warnings ?? 0) + 1;
+    if (s.warnings <= MAX_WARNING_ALERTS) return;
+    abort(fail.unexpected(`more than ${MAX_WARNING_ALERTS} warning alerts`));
+  }
   fatal(cx, { kind: 'alertReceived', alert: alert.description, reason: 'the peer aborted the connection' });
 }
 
