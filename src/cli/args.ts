@@ -20,10 +20,12 @@ export interface ClientCommand {
   readonly cafile?: string;
   readonly insecure: boolean;
   readonly alpn?: readonly string[];
-  /** OpenSSL `-ciphersuites` list, already validated. */
+  /** Cipher list (TLS 1.3 `-ciphersuites` and TLS 1.2 `-cipher` names), already validated. */
   readonly ciphers?: string;
   /** OpenSSL `-groups` list, already validated. */
   readonly groups?: string;
+  /** `--tls1_2` / `--tls1_3`: the only version to negotiate (default: TLS 1.2 or 1.3). */
+  readonly version?: 'TLSv1.2' | 'TLSv1.3';
   readonly cert?: string;
   readonly key?: string;
   /** `--psk HEX` with `--psk-identity ID` (default `Client_identity`, as OpenSSL): an external PSK to offer. */
@@ -58,6 +60,8 @@ export interface ServerCommand {
   readonly alpn?: readonly string[];
   readonly ciphers?: string;
   readonly groups?: string;
+  /** `--tls1_2` / `--tls1_3`: the only version to accept (default: TLS 1.2 or 1.3). */
+  readonly version?: 'TLSv1.2' | 'TLSv1.3';
   /** Exit after this many connections (like `s_server -naccept`). */
   readonly naccept?: number;
   /** CA file for client certificates; when set a client certificate is required. */
@@ -91,7 +95,7 @@ export const ExitCode = {
   usage: 2,
 } as const;
 
-export const HELP = `rxtls — TLS 1.3 client and server (like openssl s_client / s_server)
+export const HELP = `rxtls — TLS 1.3 and TLS 1.2 client and server (like openssl s_client / s_server)
 
 Usage:
   rxtls client HOST:PORT [options]      stdin to the peer, the peer's data to stdout
@@ -104,8 +108,11 @@ Client options:
   --cafile PEM          trusted CA certificates (default: the system roots)
   --insecure            do not verify the server certificate (loudly insecure)
   --alpn a,b            ALPN protocols, comma separated, in preference order
-  --ciphers LIST        TLS 1.3 suites, OpenSSL syntax: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256
+  --ciphers LIST        suites, OpenSSL names, TLS 1.3 and TLS 1.2 mixed (as node:tls ciphers):
+                        TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:ECDHE-RSA-AES128-GCM-SHA256
   --groups LIST         key exchange groups, OpenSSL syntax: X25519:P-256:P-384
+  --tls1_2, --tls1_3    negotiate only TLS 1.2, or only TLS 1.3 (default: either; the summary's Protocol
+                        line says which)
   --cert PEM --key PEM  client certificate chain and its private key
   --psk HEX             offer an external PSK (RFC 8446 §4.2.11, like s_client -psk); when the server takes
                         it there are no certificates; the summary says "PSK identity: ID"
@@ -128,7 +135,7 @@ Server options:
   --echo                echo received data back
   --www                 answer an HTTP request with a page naming the negotiated parameters, then close
                         (default: print received data to stdout)
-  --alpn a,b  --ciphers LIST  --groups LIST   as for the client
+  --alpn a,b  --ciphers LIST  --groups LIST  --tls1_2  --tls1_3   as for the client
   --naccept N           exit after N connections
   --verify-client PEM   require a client certificate issued by these CAs
   --psk HEX             accept this external PSK (like s_server -psk); --cert and --key become optional
@@ -147,6 +154,8 @@ Exit status: 0 after a clean close, 1 when a connection failed, 2 for a bad comm
 `;
 
 const clientOptions = {
+  tls1_2: { type: 'boolean', default: false },
+  tls1_3: { type: 'boolean', default: false },
   servername: { type: 'string' },
   cafile: { type: 'string' },
   insecure: { type: 'boolean', default: false },
@@ -167,6 +176,8 @@ const clientOptions = {
 } as const;
 
 const serverOptions = {
+  tls1_2: { type: 'boolean', default: false },
+  tls1_3: { type: 'boolean', default: false },
   port: { type: 'string', short: 'p' },
   host: { type: 'string', default: '127.0.0.1' },
   cert: { type: 'string' },
@@ -212,8 +223,8 @@ function usage<T>(command: 'client' | 'server', options: Readonly<Record<string,
   for (const arg of args) {
     if (arg === '--') break;
     const single = /^-([a-z][a-z0-9_-]+)(=.*)?$/i.exec(arg);
-    const meant = single?.[1]!.replace(/_/g, '-');
-    if (meant !== undefined && meant in options) {
+    const meant = single && (single[1]! in options ? single[1]! : single[1]!.replace(/_/g, '-'));
+    if (meant && meant in options) {
       throw new UsageError(`unknown option ${arg.split('=')[0]} for rxtls ${command} (did you mean --${meant}?)`);
     }
   }
@@ -253,6 +264,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.alpn !== undefined && { alpn: parseAlpnList(v.alpn) }),
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
+    ...versionArgs(v.tls1_2, v.tls1_3),
     ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
     ...pskArgs(v.psk, v['psk-identity']),
     ...(v['sess-in'] !== undefined && { sessIn: v['sess-in'] }),
@@ -287,6 +299,7 @@ function parseServer(args: readonly string[]): CliCommand {
     ...(v.alpn !== undefined && { alpn: parseAlpnList(v.alpn) }),
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
+    ...versionArgs(v.tls1_2, v.tls1_3),
     ...(v.naccept !== undefined && { naccept: parsePositiveInt(v.naccept, '--naccept') }),
     ...(v['verify-client'] !== undefined && { verifyClient: v['verify-client'] }),
     ...(v.keylog !== undefined && { keylog: v.keylog }),
@@ -295,6 +308,12 @@ function parseServer(args: readonly string[]): CliCommand {
     ...(v['num-tickets'] !== undefined && { numTickets: parseCount(v['num-tickets'], '--num-tickets', 1, 16) }),
     quiet: v.quiet,
   };
+}
+
+/** `--tls1_2` / `--tls1_3` (OpenSSL's flags): one version only; both at once is a mistake. */
+function versionArgs(tls12: boolean, tls13: boolean): { version?: 'TLSv1.2' | 'TLSv1.3' } {
+  if (tls12 && tls13) throw new UsageError('--tls1_2 and --tls1_3 exclude each other');
+  return tls12 ? { version: 'TLSv1.2' } : tls13 ? { version: 'TLSv1.3' } : {};
 }
 
 /** `--psk HEX [--psk-identity ID]`, checked; the identity defaults to OpenSSL's `Client_identity`. */

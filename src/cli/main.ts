@@ -112,6 +112,7 @@ function runClient(cmd: ClientCommand): void {
     ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
     ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
     ...(cmd.groups !== undefined && { groups: cmd.groups }),
+    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
     ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
     ...(cmd.psk !== undefined && { psk: cmd.psk }),
     ...(cmd.sessIn !== undefined && { session: readSession(cmd.sessIn) }),
@@ -209,6 +210,7 @@ function runServer(cmd: ServerCommand): void {
     ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
     ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
     ...(cmd.groups !== undefined && { groups: cmd.groups }),
+    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
     ...(cmd.verifyClient !== undefined && {
       requestCert: true,
       rejectUnauthorized: true,

@@ -62,6 +62,8 @@ export {
   startHandshake,
   handshakeData,
   updateTrafficKeys,
+  changeCipherSpec,
+  negotiatedVersion,
   negotiated,
   isHandshakeComplete,
   isHandshakeFailed,
@@ -69,7 +71,7 @@ export {
   type HandshakeState,
   type HsStep,
 } from '../handshake/engine.js';
-export { Epoch, type HsEvent, type HsVariant, type KeyDirection } from '../handshake/events.js';
+export { Epoch, TLS12_EPOCH, type HsEvent, type HsVariant, type KeyDirection } from '../handshake/events.js';
 export type {
   HandshakeConfig,
   HandshakeClientConfig,
@@ -77,6 +79,7 @@ export type {
   HandshakeCommonConfig,
   ExternalPsk,
   ExternalPskLookup,
+  TlsVersionName,
 } from '../handshake/config.js';
 
 export type { CryptoProvider, Aead, BatchCipher, RecordJob, SigningKey, HashAlg, AeadAlg, GroupName } from '../crypto/provider.js';

@@ -289,6 +289,20 @@ function checkProvider(provider: unknown, where: string): asserts provider is Cr
   }
 }
 
+/** `minVersion` / `maxVersion`: `'TLSv1.2'` or `'TLSv1.3'` (node:tls names), else `apiMisuse`. */
+function versionOption<K extends 'minVersion' | 'maxVersion'>(name: K, v: unknown): { [P in K]?: 'TLSv1.2' | 'TLSv1.3' } {
+  if (v === undefined) return {};
+  if (v !== 'TLSv1.2' && v !== 'TLSv1.3') {
+    throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be 'TLSv1.2' or 'TLSv1.3' (rxtls speaks no older version), got ${String(v)}` });
+  }
+  return { [name]: v } as { [P in K]?: 'TLSv1.2' | 'TLSv1.3' };
+}
+
+function boolOption(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be a boolean, got ${String(v)}` });
+  return v;
+}
+
 /** An optional integer option within `min..max` (inclusive), else `apiMisuse`. */
 function intIn(name: string, v: number | undefined, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
@@ -334,11 +348,19 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
     throw new TlsError({ kind: 'apiMisuse', reason: `handshakeTimeout must be > 0 ms, got ${options.handshakeTimeout}` });
   }
   if (options.provider !== undefined) checkProvider(options.provider, 'provider');
+  if (options.minVersion === 'TLSv1.3' && options.maxVersion === 'TLSv1.2') {
+    throw new TlsError({ kind: 'apiMisuse', reason: 'minVersion TLSv1.3 is above maxVersion TLSv1.2' });
+  }
   const provider = options.provider ?? defaultProvider;
   return {
     provider,
     ...records(options, provider),
     ...(options.ciphers !== undefined ? { cipherSuites: parseCipherSuites(options.ciphers) } : {}),
+    ...versionOption('minVersion', options.minVersion),
+    ...versionOption('maxVersion', options.maxVersion),
+    ...(options.requireExtendedMasterSecret !== undefined
+      ? { requireExtendedMasterSecret: boolOption('requireExtendedMasterSecret', options.requireExtendedMasterSecret) }
+      : {}),
     ...(options.groups !== undefined ? { groups: parseGroups(options.groups) } : {}),
     ...(options.ALPNProtocols !== undefined ? { alpnProtocols: options.ALPNProtocols } : {}),
     ...(options.cert !== undefined ? { certificateChain: loadCertificateChain(options.cert) } : {}),

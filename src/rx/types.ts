@@ -48,8 +48,25 @@ export interface SecureOptions {
   readonly key?: string | Uint8Array;
   /** ALPN protocols in preference order. */
   readonly ALPNProtocols?: readonly string[];
-  /** OpenSSL TLS 1.3 suite list, e.g. `TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256`. */
+  /**
+   * Cipher suites, colon separated, TLS 1.3 and TLS 1.2 ones mixed as in node:tls: OpenSSL names
+   * (`TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256`) or IANA names for TLS 1.2
+   * (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`). Default: the three TLS 1.3 suites, then the six TLS 1.2 ECDHE
+   * AEAD suites. A version none of whose suites is listed is not negotiated.
+   */
   readonly ciphers?: string;
+  /**
+   * Lowest and highest protocol version, as in node:tls: `'TLSv1.2'` or `'TLSv1.3'` (default `'TLSv1.2'` and
+   * `'TLSv1.3'`). A TLS 1.3-capable client and server never settle on TLS 1.2 (RFC 8446 §4.1.3 downgrade
+   * sentinels). `HandshakeInfo.protocol` says which was negotiated.
+   */
+  readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
+  readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /**
+   * TLS 1.2: require the extended master secret (RFC 7627) of the peer; default true (a peer without it gets
+   * handshake_failure). `false` accepts such a peer with the RFC 5246 master secret; its session is not resumable.
+   */
+  readonly requireExtendedMasterSecret?: boolean;
   /** OpenSSL group list, e.g. `X25519:P-256`. */
   readonly groups?: string;
   /** Handshake deadline in ms (default 30 000). */
