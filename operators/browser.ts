@@ -3,5 +3,7 @@
  * system roots: pass `ca`; `keyLog` takes a function).
  */
 export { secure, secureDuplex, secureOn, type SecureRoleOptions } from '../src/rx/secure.js';
-export { runReducer, type Pending, type PendingInput, type ReducerSpec } from '../src/rx/runReducer.js';
+export { runReducer, type Pending, type PendingInput, type ReducerSpec, type Ticker } from '../src/rx/runReducer.js';
+export { secureDatagrams, secureDatagramsOn } from '../src/rx/secureDatagrams.js';
+export type { SecureDatagramsOptions, DtlsConnection } from '../src/rx/dtlsTypes.js';
 export type { ConnectionSettings } from '../src/rx/options.js';

@@ -6,7 +6,8 @@
  * - The sans-IO TLS 1.3 core (RFC 8446): {@link createConnection}, {@link handleEvents}, {@link nextTimeout}, …
  * - Crypto: the noble provider, PEM / PKCS#8 / SEC1 / PKCS#1 key loading, signature verification.
  * - Certificates: the portable RFC 5280 verifier. There are no system roots in a browser: pass `ca`.
- * - RxJS plumbing that needs no sockets: {@link memoryDuplexPair}, {@link runReducer}.
+ * - RxJS plumbing that needs no sockets: {@link memoryDuplexPair}, {@link memoryDatagramPair}, {@link runReducer}.
+ * - DTLS 1.3 over any datagram duplex (a WebRTC data channel, a memory link): {@link secureDatagrams}.
  *
  * - The `secure` operator over any byte duplex (a WebSocket, a WebTransport stream, a memory pair), portable:
  *   give it `ca` (there are no system roots) and a function for `keyLog`; `secureOn(platform)` injects your own.
@@ -46,7 +47,10 @@ export {
 export { loadCertificateChain, loadPrivateKey, parsePem, type PemBlock } from './crypto/keys.js';
 export { verifySignature, verifyWithAlgorithm, spkiKeyType, type SignatureAlgorithm } from './crypto/signatures.js';
 export { memoryDuplexPair, type MemoryDuplex, type MemoryDuplexOptions } from './rx/duplex.js';
-export { runReducer, type Pending, type PendingInput, type ReducerSpec } from './rx/runReducer.js';
+export { runReducer, type Pending, type PendingInput, type ReducerSpec, type Ticker } from './rx/runReducer.js';
+export { secureDatagrams, secureDatagramsOn } from './rx/secureDatagrams.js';
+export { memoryDatagramPair, type LinkDatagram, type LinkVerdict, type MemoryDatagramDuplex, type MemoryDatagramOptions } from './rx/datagram.js';
+export type * from './rx/dtlsTypes.js';
 export { secure, secureDuplex, secureOn, type SecureRoleOptions } from './rx/secure.js';
 export { portablePlatform, type Platform } from './rx/platform.js';
 export type * from './rx/types.js';

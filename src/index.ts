@@ -14,6 +14,7 @@ export * from './browser.js';
 export * from './rx/index.js';
 export { nodeProvider } from './node/nodeProvider.js';
 export { secure } from './node/secure.js';
+export { secureDatagrams } from './node/secureDatagrams.js';
 export { nodePlatform } from './node/platform.js';
 export { createVerifier, createNodeX509Verifier, type VerifierOptions } from './node/verifier.js';
 export { createWorkerPoolProvider, type WorkerPoolProvider } from './node/workers.js';

@@ -54,12 +54,12 @@ test('rxtls/browser (and the browser condition of rxtls) and rxtls/node expose t
   }
 });
 
-test('rxtls/core holds the sans-IO reducers of every protocol: TLS, QUIC and the handshake engine', async (t) => {
+test('rxtls/core holds the sans-IO reducers of every protocol: TLS, QUIC, DTLS and the handshake engine', async (t) => {
   const core = (await import('../src/core/index.js')) as Record<string, unknown>;
-  for (const name of ['createQuicConnection', 'handleQuicEvents', 'nextQuicTimeout', 'createHandshake', 'startHandshake', 'handshakeData', 'updateTrafficKeys', 'alertFor', 'quicCloseFor']) {
+  for (const name of ['createQuicConnection', 'handleQuicEvents', 'nextQuicTimeout', 'createDtlsConnection', 'handleDtlsEvents', 'nextDtlsTimeout', 'isDtlsCommitted', 'createHandshake', 'startHandshake', 'handshakeData', 'updateTrafficKeys', 'alertFor', 'quicCloseFor']) {
     t.is(typeof core[name], 'function', `rxtls/core exports ${name}`);
   }
-  for (const name of ['Epoch', 'TlsCloseMode', 'QuicCloseMode', 'TlsTimer', 'QuicTimer']) t.is(typeof core[name], 'object', `rxtls/core exports ${name}`);
+  for (const name of ['Epoch', 'TlsCloseMode', 'QuicCloseMode', 'TlsTimer', 'QuicTimer', 'DtlsTimer']) t.is(typeof core[name], 'object', `rxtls/core exports ${name}`);
 });
 
 test('internals are not exported: protocol-abort plumbing and option converters stay inside', async (t) => {
@@ -74,4 +74,16 @@ test('internals are not exported: protocol-abort plumbing and option converters 
       t.false(name in mod, `${entry} does not export ${name}`);
     }
   }
+});
+
+test('DTLS: rxtls exports dtlsConnect/dtlsListen; rxtls/operators and rxtls/browser export secureDatagrams and the memory link', async (t) => {
+  const main = (await import('../src/index.js')) as Record<string, unknown>;
+  const operators = (await import('../operators/index.js')) as Record<string, unknown>;
+  const operatorsBrowser = (await import('../operators/browser.js')) as Record<string, unknown>;
+  const browser = (await import('../src/browser.js')) as Record<string, unknown>;
+  for (const name of ['dtlsConnect', 'dtlsListen', 'secureDatagrams', 'memoryDatagramPair']) t.is(typeof main[name], 'function', `rxtls exports ${name}`);
+  for (const mod of [operators, operatorsBrowser]) for (const name of ['secureDatagrams', 'secureDatagramsOn']) t.is(typeof mod[name], 'function', `operators export ${name}`);
+  for (const name of ['secureDatagrams', 'secureDatagramsOn', 'memoryDatagramPair']) t.is(typeof browser[name], 'function', `rxtls/browser exports ${name}`);
+  t.is(browser.dtlsConnect, undefined, 'no UDP sockets in the browser entry');
+  for (const name of ['toDtlsClientConfig', 'toDtlsServerConfig', 'secureDatagramDuplex', 'toDtlsSettings']) t.false(name in main, `rxtls does not export ${name}`);
 });

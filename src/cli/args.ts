@@ -41,6 +41,12 @@ export interface ClientCommand {
   /** `--inline-commands`: stdin lines `^rekey^` / `^rekey1^` send a KeyUpdate instead of data. */
   readonly inlineCommands: boolean;
   readonly quiet: boolean;
+  /** `--dtls`: DTLS 1.3 over UDP instead of TLS over TCP; each stdin line is one record. */
+  readonly dtls?: true;
+  /** `--mtu N` (with `--dtls`): the largest datagram sent, 256..65507 bytes (default 1232). */
+  readonly mtu?: number;
+  /** `--dtls-draft43` (with `--dtls`): draft-ietf-tls-dtls13-43 instead of RFC 9147, for NSS 3.87. */
+  readonly dtlsDraft43?: boolean;
 }
 
 /** What the server does with each connection's data. */
@@ -75,6 +81,12 @@ export interface ServerCommand {
   /** `--num-tickets N`: NewSessionTickets per handshake (default 2). */
   readonly numTickets?: number;
   readonly quiet: boolean;
+  /** `--dtls`: DTLS 1.3 over UDP (each record is printed or echoed as it comes). */
+  readonly dtls?: true;
+  /** `--mtu N` (with `--dtls`). */
+  readonly mtu?: number;
+  /** `--dtls-draft43` (with `--dtls`). */
+  readonly dtlsDraft43?: boolean;
 }
 
 /** A parsed command line. */
@@ -99,7 +111,9 @@ export const HELP = `rxtls — TLS 1.3 and TLS 1.2 client and server (like opens
 
 Usage:
   rxtls client HOST:PORT [options]      stdin to the peer, the peer's data to stdout
+  rxtls client --dtls HOST:PORT [options]   the same over DTLS 1.3 (UDP): one stdin line = one record
   rxtls server --port N --cert PEM --key PEM [options]
+  rxtls server --dtls --port N --cert PEM --key PEM [options]
   rxtls server --port N --psk HEX [--psk-identity ID] [options]
   rxtls --help
 
@@ -128,6 +142,11 @@ Client options:
                         update too (update_requested), "^rekey1^" updates our sending key only
                         (update_not_requested); such lines are not sent as data (like gnutls-cli)
   --quiet               no handshake summary on stderr
+  --dtls                DTLS 1.3 over UDP (RFC 9147): each stdin line, with its newline, is one record
+                        (a line longer than a record is cut into several); records go to stdout as they
+                        come. Not with --sess-in, --sess-out or --early-data
+  --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
+  --dtls-draft43        with --dtls: speak draft-ietf-tls-dtls13-43 (NSS 3.87 tstclnt) instead of RFC 9147
   At stdin EOF the client sends close_notify and waits for the peer's. HOST may be [::1].
 
 Server options:
@@ -147,6 +166,10 @@ Server options:
   --no-ticket           issue no session tickets (no resumption)
   --num-tickets N       session tickets per handshake, 1..16 (default 2)
   --quiet               no per-connection summary on stderr
+  --dtls                DTLS 1.3 over UDP on --port (stateless cookies, connections told apart by address);
+                        --echo sends each record back as one record; not with --www or --max-early-data
+  --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
+  --dtls-draft43        with --dtls: speak draft-ietf-tls-dtls13-43 (NSS 3.87 tstclnt) instead of RFC 9147
   KeyUpdates from clients are answered automatically (with our own when they ask for it).
   The server prints "ACCEPT HOST:PORT" on stderr once it is listening.
 
@@ -171,6 +194,9 @@ const clientOptions = {
   'early-data': { type: 'string' },
   keylog: { type: 'string' },
   'inline-commands': { type: 'boolean', default: false },
+  dtls: { type: 'boolean', default: false },
+  mtu: { type: 'string' },
+  'dtls-draft43': { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -195,6 +221,9 @@ const serverOptions = {
   'max-early-data': { type: 'string' },
   'no-ticket': { type: 'boolean', default: false },
   'num-tickets': { type: 'string' },
+  dtls: { type: 'boolean', default: false },
+  mtu: { type: 'string' },
+  'dtls-draft43': { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -254,6 +283,10 @@ function parseClient(args: readonly string[]): CliCommand {
   if (v['early-data'] !== undefined && v['sess-in'] === undefined) {
     throw new UsageError('--early-data needs --sess-in (0-RTT is only possible when resuming)');
   }
+  if (v.dtls) {
+    const tcpOnly = (['sess-in', 'sess-out', 'early-data'] as const).find((o) => v[o] !== undefined);
+    if (tcpOnly) throw new UsageError(`--${tcpOnly} is not available with --dtls (no session resumption over DTLS yet)`);
+  }
   return {
     kind: 'client',
     host,
@@ -273,6 +306,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.keylog !== undefined && { keylog: v.keylog }),
     inlineCommands: v['inline-commands'],
     quiet: v.quiet,
+    ...dtlsArgs(v.dtls, v.mtu, v['dtls-draft43']),
   };
 }
 
@@ -287,6 +321,8 @@ function parseServer(args: readonly string[]): CliCommand {
   if (v.cert === undefined && v.psk === undefined) throw new UsageError('server needs --cert PEM and --key PEM (or --psk HEX)');
   if (v.echo && v.www) throw new UsageError('--echo and --www exclude each other');
   if (v['no-ticket'] && v['num-tickets'] !== undefined) throw new UsageError('--no-ticket and --num-tickets exclude each other');
+  if (v.dtls && v.www) throw new UsageError('--www is not available with --dtls');
+  if (v.dtls && v['max-early-data'] !== undefined) throw new UsageError('--max-early-data is not available with --dtls (no 0-RTT in DTLS)');
   const host = stripBrackets(v.host);
   if (net.isIP(host) === 0 && !/^[a-z0-9.-]+$/i.test(host)) throw new UsageError(`bad --host "${v.host}"`);
   return {
@@ -307,6 +343,7 @@ function parseServer(args: readonly string[]): CliCommand {
     noTicket: v['no-ticket'],
     ...(v['num-tickets'] !== undefined && { numTickets: parseCount(v['num-tickets'], '--num-tickets', 1, 16) }),
     quiet: v.quiet,
+    ...dtlsArgs(v.dtls, v.mtu, v['dtls-draft43']),
   };
 }
 
@@ -314,6 +351,16 @@ function parseServer(args: readonly string[]): CliCommand {
 function versionArgs(tls12: boolean, tls13: boolean): { version?: 'TLSv1.2' | 'TLSv1.3' } {
   if (tls12 && tls13) throw new UsageError('--tls1_2 and --tls1_3 exclude each other');
   return tls12 ? { version: 'TLSv1.2' } : tls13 ? { version: 'TLSv1.3' } : {};
+}
+
+/** `--dtls [--mtu N]`, checked: `--mtu` needs `--dtls` and a datagram size of 256..65507 bytes. */
+function dtlsArgs(dtls: boolean, mtu: string | undefined, draft43 = false): { dtls?: true; mtu?: number; dtlsDraft43?: true } {
+  if (!dtls) {
+    if (mtu !== undefined) throw new UsageError('--mtu needs --dtls');
+    if (draft43) throw new UsageError('--dtls-draft43 needs --dtls');
+    return {};
+  }
+  return { dtls: true, ...(mtu !== undefined && { mtu: parseCount(mtu, '--mtu', 256, 65_507) }), ...(draft43 && { dtlsDraft43: true as const }) };
 }
 
 /** `--psk HEX [--psk-identity ID]`, checked; the identity defaults to OpenSSL's `Client_identity`. */
@@ -578,4 +625,59 @@ function latin1(b: Uint8Array): string {
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return a.length === 0 ? b : concatBytes([a, b]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// --dtls: stdin lines as records
+
+/**
+ * `rxtls client --dtls`: stdin cut into records, one per line with its `\n` (a line longer than `maxRecord`
+ * bytes is cut into several records of at most `maxRecord`). A partial line waits for its end, or for
+ * {@link LineRecords.end} at EOF.
+ *
+ * @example
+ * ```ts
+ * const r = new LineRecords(1200);
+ * r.push(enc('a\nbb'));  // [ 'a\n' ]
+ * r.push(enc('b\n'));    // [ 'bbb\n' ]
+ * r.end();               // []
+ * ```
+ */
+export class LineRecords {
+  private pending: Uint8Array = new Uint8Array(0);
+
+  constructor(private readonly maxRecord: number) {
+    if (!(Number.isInteger(maxRecord) && maxRecord >= 1)) throw new RangeError(`maxRecord must be a positive integer, got ${maxRecord}`);
+  }
+
+  /** Take a chunk of stdin; returns the records complete so far. */
+  push(chunk: Uint8Array): Uint8Array[] {
+    const buf = concat(this.pending, chunk);
+    const out: Uint8Array[] = [];
+    let start = 0;
+    for (let i = 0; i < buf.length; i++) {
+      if (buf[i] === 0x0a) {
+        this.cut(buf.subarray(start, i + 1), out);
+        start = i + 1;
+      } else if (i + 1 - start === this.maxRecord) {
+        out.push(buf.slice(start, i + 1)); // a long line: a full record now, the rest follows
+        start = i + 1;
+      }
+    }
+    this.pending = buf.slice(start);
+    return out;
+  }
+
+  /** stdin ended: the last line without its `\n`, if any. */
+  end(): Uint8Array[] {
+    const rest = this.pending;
+    this.pending = new Uint8Array(0);
+    const out: Uint8Array[] = [];
+    if (rest.length > 0) this.cut(rest, out);
+    return out;
+  }
+
+  private cut(line: Uint8Array, out: Uint8Array[]): void {
+    for (let at = 0; at < line.length; at += this.maxRecord) out.push(line.slice(at, at + this.maxRecord));
+  }
 }

@@ -10,9 +10,11 @@
  * ```
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { Subscription } from 'rxjs';
+import { ignoreElements, tap, type Subscription } from 'rxjs';
 import { connect } from '../rx/connect.js';
 import { listen } from '../rx/listen.js';
+import { dtlsConnect, dtlsListen } from '../rx/dtls.js';
+import type { DtlsConnection } from '../rx/dtlsTypes.js';
 import type { TlsConnection } from '../rx/types.js';
 import type { TlsSession } from '../handshake/session.js';
 import {
@@ -20,6 +22,7 @@ import {
   ExitCode,
   type InlineCommand,
   InlineCommandSplitter,
+  LineRecords,
   type ServerCommand,
   describeFailure,
   exitCodeFor,
@@ -102,6 +105,7 @@ async function* stdinUntil(
 }
 
 function runClient(cmd: ClientCommand): void {
+  if (cmd.dtls) return runDtlsClient(cmd);
   const peerLabel = cmd.host.includes(':') ? `[${cmd.host}]:${cmd.port}` : `${cmd.host}:${cmd.port}`;
   const conn$ = connect({
     host: cmd.host,
@@ -188,6 +192,7 @@ function runClient(cmd: ClientCommand): void {
 }
 
 function runServer(cmd: ServerCommand): void {
+  if (cmd.dtls) return runDtlsServer(cmd);
   let accepted = 0;
   let active = 0;
   let failed = 0;
@@ -308,6 +313,152 @@ function serveConnection(conn: TlsConnection, cmd: ServerCommand, end: (err?: un
     })();
   }
   conn.send(source).subscribe({ complete: onOutboundComplete, error: end });
+}
+
+/** `source`'s chunks cut into records: one per line with its newline, none longer than `maxRecord`. */
+async function* lineRecords(source: AsyncIterable<Uint8Array>, maxRecord: number): AsyncGenerator<Uint8Array> {
+  const lines = new LineRecords(maxRecord);
+  for await (const chunk of source) yield* lines.push(chunk);
+  yield* lines.end();
+}
+
+/**
+ * `rxtls client --dtls`: like the TLS client, over DTLS 1.3 on UDP. Each stdin line (with its newline) is one
+ * record; each record from the peer goes to stdout as it comes; stdin EOF sends close_notify; exit 0 once both
+ * close_notify went (the connection's `closed$` completed).
+ */
+function runDtlsClient(cmd: ClientCommand): void {
+  const peerLabel = cmd.host.includes(':') ? `[${cmd.host}]:${cmd.port}` : `${cmd.host}:${cmd.port}`;
+  const note = (line: string) => {
+    if (!cmd.quiet) process.stderr.write(`rxtls: ${line}\n`);
+  };
+  const conn$ = dtlsConnect({
+    host: cmd.host,
+    port: cmd.port,
+    ...(cmd.servername !== undefined && { servername: cmd.servername }),
+    ...(cmd.cafile !== undefined && { ca: readText(cmd.cafile, 'CA file') }),
+    ...(cmd.insecure && { rejectUnauthorized: false }),
+    ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
+    ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
+    ...(cmd.groups !== undefined && { groups: cmd.groups }),
+    ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+    ...(cmd.psk !== undefined && { psk: cmd.psk }),
+    ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
+    ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
+    ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
+  });
+  conn$.subscribe({
+    next: (conn: DtlsConnection) => {
+      if (!cmd.quiet) process.stderr.write(`CONNECTED ${peerLabel} (DTLS)\n` + formatSummary(conn.info));
+      let peerClosed!: () => void;
+      const peerClosedSignal = new Promise<void>((r) => (peerClosed = r));
+      const commands = cmd.inlineCommands
+        ? (c: InlineCommand) => {
+            try {
+              conn.keyUpdate(c.requestPeer);
+              note(`KeyUpdate sent (${c.requestPeer ? 'update_requested' : 'update_not_requested'})`);
+            } catch (e) {
+              process.stderr.write(`rxtls: KeyUpdate not sent: ${describeFailure(e)}\n`);
+            }
+          }
+        : undefined;
+      // At stdin EOF: close_notify, then wait for the peer's at most shutdownTimeout (2 s): alerts are not
+      // retransmitted in DTLS (RFC 9147 §5.10), so a lost one must not hang the client.
+      conn.send(lineRecords(stdinUntil(peerClosedSignal, undefined, commands), conn.maxRecordSize)).subscribe({
+        complete: () => conn.close('shutdown'),
+        error: die,
+      });
+      conn.inbound$.subscribe({
+        next: (record) => process.stdout.write(record),
+        complete: () => peerClosed(), // the peer is done: stop reading stdin so our close_notify follows
+        error: die,
+      });
+      conn.closed$.subscribe({
+        complete: () => {
+          note('closed cleanly (close_notify both ways)');
+          exit(ExitCode.ok);
+        },
+        error: die,
+      });
+    },
+    error: die,
+  });
+}
+
+/**
+ * `rxtls server --dtls`: one UDP socket, connections told apart by address (stateless cookies first). Each
+ * record is echoed back as one record (`--echo`) or printed; the peer's close_notify is answered with ours.
+ */
+function runDtlsServer(cmd: ServerCommand): void {
+  let accepted = 0;
+  let active = 0;
+  let failed = 0;
+  const log = (line: string) => process.stderr.write(line + '\n');
+  /** Errors already reported by an established connection (the listener's onError sees them too). */
+  const seen = new WeakSet<object>();
+  const limitReached = () => cmd.naccept !== undefined && accepted >= cmd.naccept;
+  let close: (() => Promise<void>) | undefined;
+  const maybeExit = () => {
+    if (limitReached() && active === 0) void (close?.() ?? Promise.resolve()).then(() => exit(failed > 0 ? ExitCode.failure : ExitCode.ok));
+  };
+  dtlsListen({
+    host: cmd.host,
+    port: cmd.port,
+    ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+    ...(cmd.psk !== undefined && { psks: [cmd.psk] }),
+    ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
+    ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
+    ...(cmd.groups !== undefined && { groups: cmd.groups }),
+    ...(cmd.verifyClient !== undefined && {
+      requestCert: true,
+      rejectUnauthorized: true,
+      ca: readText(cmd.verifyClient, 'client CA file'),
+    }),
+    ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
+    ...(cmd.noTicket && { ticketer: false as const }),
+    ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
+    ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
+    ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
+    onError: (err, remote) => {
+      if (seen.has(err) || limitReached()) return;
+      accepted++;
+      failed++;
+      log(`ERROR ${accepted} (${remote.address}:${remote.port}): ${describeFailure(err)}`);
+      maybeExit();
+    },
+  }).then(
+    (listener) => {
+      close = listener.close;
+      log(`ACCEPT ${cmd.host.includes(':') ? `[${cmd.host}]` : cmd.host}:${listener.port}`);
+      listener.connections.subscribe((conn) => {
+        if (limitReached()) return conn.close('abort');
+        const id = ++accepted;
+        active++;
+        if (!cmd.quiet) log(`CONNECTION ${id} (DTLS)\n` + formatSummary(conn.info).trimEnd());
+        // Echo each record as one record, or print it; the peer's close_notify ends the source, ours follows.
+        const source = cmd.mode === 'echo' ? conn.inbound$ : conn.inbound$.pipe(tap((r) => process.stdout.write(r)), ignoreElements());
+        conn.send(source).subscribe({ error: () => undefined });
+        conn.closed$.subscribe({
+          complete: () => {
+            active--;
+            if (!cmd.quiet) log(`CLOSED ${id}`);
+            maybeExit();
+          },
+          error: (err: unknown) => {
+            if (typeof err === 'object' && err !== null) seen.add(err); // onError sees it too
+            active--;
+            failed++;
+            log(`ERROR ${id}: ${describeFailure(err)}`);
+            maybeExit();
+          },
+        });
+      });
+    },
+    (err: unknown) => {
+      log(formatFailure(err));
+      exit(ExitCode.failure);
+    },
+  );
 }
 
 function main(argv: readonly string[]): void {

@@ -5,6 +5,7 @@
  *
  * - TLS 1.3 over a byte stream: {@link createConnection}, {@link handleEvents}, {@link nextTimeout}.
  * - QUIC v1 over datagrams: {@link createQuicConnection}, {@link handleQuicEvents}, {@link nextQuicTimeout}.
+ * - DTLS 1.3 over datagrams: {@link createDtlsConnection}, {@link handleDtlsEvents}, {@link nextDtlsTimeout}.
  * - The handshake engine both run on, for a transport of your own: {@link createHandshake},
  *   {@link startHandshake}, {@link handshakeData}, {@link updateTrafficKeys}, with its {@link HsEvent}s.
  *
@@ -55,6 +56,24 @@ export {
 } from '../quic/connection.js';
 export { QuicCloseMode, type QuicEffect, type QuicInput } from '../quic/types.js';
 export { QuicTimer } from '../quic/timers.js';
+
+// DTLS 1.3 over datagrams.
+export {
+  createDtlsConnection,
+  handleDtlsEvents,
+  nextDtlsTimeout,
+  isDtlsConnected,
+  isDtlsClosed,
+  isDtlsCommitted,
+  dtlsHandshakeInfo,
+  dtlsStats,
+  maxDtlsWrite,
+  canDtlsWrite,
+  DtlsTimer,
+  type DtlsState,
+  type DtlsStats,
+} from '../dtls/connection.js';
+export type { DtlsConfig, DtlsClientConfig, DtlsServerConfig, DtlsRecordConfig, DtlsInput, DtlsEffect, DtlsCloseMode } from '../dtls/types.js';
 
 // The handshake engine (TLS 1.3 for TLS, DTLS and QUIC).
 export {

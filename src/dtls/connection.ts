@@ -97,6 +97,8 @@ interface Resolved {
   readonly shutdownTimeout: number;
   readonly replayWindow: number;
   readonly maxPendingWrites: number;
+  /** draft-ietf-tls-dtls13-43 instead of RFC 9147 (see `DtlsRecordConfig.dtlsDraft43`). */
+  readonly dtlsDraft43: boolean;
 }
 
 /** Counters for tests and diagnostics. */
@@ -180,9 +182,10 @@ export function createDtlsConnection(config: DtlsConfig): DtlsState {
     shutdownTimeout: positive('shutdownTimeout', config.shutdownTimeout, DEFAULT_SHUTDOWN_TIMEOUT, 0),
     replayWindow: replay,
     maxPendingWrites: positive('maxPendingWrites', config.maxPendingWrites, DEFAULT_MAX_PENDING_WRITES, 0),
+    dtlsDraft43: !!config.dtlsDraft43,
   };
   if (resolved.retransmitMax < resolved.retransmitInitial) throw misuse('retransmitMax must be at least retransmitInitial');
-  const hs = createHandshake({ ...config, provider } as HandshakeConfig, 'dtls');
+  const hs = createHandshake({ ...config, provider } as HandshakeConfig, 'dtls', undefined, { dtlsDraft43: resolved.dtlsDraft43 });
   return {
     config: resolved,
     phase: 'idle',
@@ -578,7 +581,7 @@ function applyHs(cx: Cx, step: HsStep): void {
       case 'keyChange': {
         if (!ev.secret) break; // only a 0-RTT abort, which DTLS never starts
         s.suite = ev.suite;
-        const keys = epochKeys(s.config.provider, ev.suite, ev.epoch, ev.secret);
+        const keys = epochKeys(s.config.provider, ev.suite, ev.epoch, ev.secret, s.config.dtlsDraft43);
         if (ev.direction === 'read') {
           s.reads = pruneReads([...s.reads.filter((r) => r.epoch !== ev.epoch), readEpoch(keys, s.config.replayWindow)]);
         } else if (s.phase === 'connected' && ev.epoch > 3 && cx.outgoing.some((m) => m.msgType === HandshakeType.key_update)) {
@@ -796,7 +799,7 @@ function maybeCommitKeyUpdate(cx: Cx): void {
   const s = cx.s;
   const ku = s.pendingKeyUpdate;
   if (!ku || !s.flight || !messageAcked(s.flight, ku.msgSeq) || !s.suite) return;
-  const keys = epochKeys(s.config.provider, s.suite, ku.epoch, ku.secret);
+  const keys = epochKeys(s.config.provider, s.suite, ku.epoch, ku.secret, s.config.dtlsDraft43);
   const keep = new Set(s.flight.messages.filter((m) => !m.done).map((m) => m.epoch));
   s.writes = [...s.writes.filter((w) => keep.has(w.epoch)), writeEpoch(keys)];
   s.writeEpoch = ku.epoch;

@@ -6,8 +6,8 @@
  *
  * We always send the unified header with a 16-bit sequence number and the length present (`0b0010_11EE`), so
  * several records can share a datagram (§4.3). The AEAD nonce is the traffic IV XOR the record's 64-bit
- * sequence number (RFC 8446 §5.3; the epoch is not part of it), the additional data the unified header with the
- * sequence number in the clear (§4).
+ * sequence number (RFC 8446 §5.3; the epoch is not part of it, except for draft-43 peers: {@link recordNonceOf}),
+ * the additional data the unified header with the sequence number in the clear (§4).
  */
 import { type SuiteParams, recordNonce, trafficKeys } from '../crypto/keySchedule.js';
 import type { Aead, AeadAlg, CryptoProvider } from '../crypto/provider.js';
@@ -35,6 +35,8 @@ export interface EpochKeys {
   readonly snKey: Uint8Array;
   /** The traffic secret (kept for KeyUpdate, which derives the next one from it). */
   readonly secret: Uint8Array;
+  /** draft-ietf-tls-dtls13-43: the nonce's 64-bit sequence number carries the epoch in its top 16 bits. */
+  readonly epochInNonce: boolean;
 }
 
 /** A write epoch: keys and the next sequence number to use. */
@@ -47,10 +49,27 @@ export interface ReadEpoch extends EpochKeys {
   readonly window: ReplayWindow;
 }
 
-/** Keys of `epoch` from a traffic secret, with the `"dtls13"` label prefix (RFC 9147 §5.9). */
-export function epochKeys(p: CryptoProvider, suite: SuiteParams, epoch: number, secret: Uint8Array): EpochKeys {
+/**
+ * Keys of `epoch` from a traffic secret, with the `"dtls13"` label prefix (RFC 9147 §5.9). `epochInNonce` for
+ * draft-ietf-tls-dtls13-43 peers (see {@link recordNonceOf}).
+ */
+export function epochKeys(p: CryptoProvider, suite: SuiteParams, epoch: number, secret: Uint8Array, epochInNonce = false): EpochKeys {
   const { key, iv } = trafficKeys(p, suite, secret, 'dtls13');
-  return { epoch, alg: suite.aead, aead: p.aead(suite.aead, key), iv, snKey: recordNumberKey(p, suite.hash, suite.aead, secret), secret };
+  return { epoch, alg: suite.aead, aead: p.aead(suite.aead, key), iv, snKey: recordNumberKey(p, suite.hash, suite.aead, secret), secret, epochInNonce };
+}
+
+/**
+ * The AEAD nonce of record `seq` (< 2^48) of an epoch: the IV XOR the 64-bit sequence number (RFC 8446 §5.3).
+ * RFC 9147 §4 takes the record's sequence number alone; draft-ietf-tls-dtls13-43 (NSS 3.87) took
+ * epoch << 48 | sequence number, as DTLS 1.2 did (the RFC changed it: tlswg/dtls13-spec PR #257).
+ */
+export function recordNonceOf(k: EpochKeys, seq: number): Uint8Array {
+  const nonce = recordNonce(k.iv, seq);
+  if (k.epochInNonce) {
+    nonce[nonce.length - 8] ^= (k.epoch >>> 8) & 0xff;
+    nonce[nonce.length - 7] ^= k.epoch & 0xff;
+  }
+  return nonce;
 }
 
 export const writeEpoch = (k: EpochKeys): WriteEpoch => ({ ...k, seq: 0 });
@@ -75,7 +94,7 @@ export function sealDtlsRecord(
   const length = inner.length + TAG_LENGTH;
   const seq = w.seq;
   const header = Uint8Array.of(0x2c | (w.epoch & 3), (seq >>> 8) & 0xff, seq & 0xff, length >>> 8, length & 0xff);
-  const sealed = w.aead.seal(recordNonce(w.iv, seq), header, inner);
+  const sealed = w.aead.seal(recordNonceOf(w, seq), header, inner);
   const wireHeader = protectRecordNumber(p, w.alg, w.snKey, header, sealed);
   const bytes = new Uint8Array(wireHeader.length + sealed.length);
   bytes.set(wireHeader);
@@ -99,7 +118,7 @@ export function openDtlsRecord(p: CryptoProvider, r: ReadEpoch, rec: DtlsCiphert
   if (!un) return { kind: 'drop', reason: 'short' };
   const seq = reconstructSequenceNumber(r.window.top, un.sequenceLow, un.bits);
   if (seq > MAX_RECORD_SEQUENCE || checkReplay(r.window, seq) !== 'new') return { kind: 'drop', reason: 'replay' };
-  const inner = r.aead.open(recordNonce(r.iv, seq), un.header, rec.encryptedRecord);
+  const inner = r.aead.open(recordNonceOf(r, seq), un.header, rec.encryptedRecord);
   if (!inner) return { kind: 'drop', reason: 'auth' };
   let end = inner.length - 1;
   while (end >= 0 && inner[end] === 0) end--;

@@ -35,6 +35,13 @@ export interface DtlsRecordConfig {
    * `apiMisuse`. Adapters stop writing before that (see `canWrite`).
    */
   readonly maxPendingWrites?: number;
+  /**
+   * Speak draft-ietf-tls-dtls13-43 instead of RFC 9147, for peers that predate the RFC (NSS 3.87, Debian 12's
+   * `tstclnt -P`): supported_versions 0x7f2b instead of 0xfefc, the transcript over the 12-byte DTLS handshake
+   * headers (RFC 9147 §5.2 hashes the TLS 1.3 form), and the epoch in the top 16 bits of the 64-bit sequence
+   * number the AEAD nonce is made of (RFC 9147 §4 leaves it out). No PSK in this mode. Default false.
+   */
+  readonly dtlsDraft43?: boolean;
 }
 
 /** A DTLS 1.3 client. */

@@ -96,7 +96,17 @@ const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', r
  * without a verifier, bad ALPN names, QUIC without ALPN or transport parameters, early data in QUIC or DTLS, a
  * cookieSecret that is not 32 bytes).
  */
-export function createHandshake(config: HandshakeConfig, variant: HsVariant, transportParameters?: Uint8Array): HandshakeState {
+export function createHandshake(
+  config: HandshakeConfig,
+  variant: HsVariant,
+  transportParameters?: Uint8Array,
+  options: { readonly dtlsDraft43?: boolean } = {},
+): HandshakeState {
+  const dtlsDraft43 = variant === 'dtls' && !!options.dtlsDraft43;
+  if (dtlsDraft43 && ((config.role === 'client' && (config.session || config.externalPsk)) || (config.role === 'server' && (config.ticketer || config.externalPskLookup)))) {
+    // The PSK binder covers a partial ClientHello, whose draft-43 transcript form this mode does not build.
+    throw misuse('DTLS draft-43 mode has no PSK: no session, externalPsk, ticketer or externalPskLookup');
+  }
   if (config.role === 'server' && !config.externalPskLookup && (!config.certificateChain?.length || !config.privateKey)) {
     throw misuse('a server needs certificateChain and privateKey (or externalPskLookup)');
   }
@@ -153,6 +163,7 @@ export function createHandshake(config: HandshakeConfig, variant: HsVariant, tra
     keyLog: config.keyLog ?? false,
     ...(config.role === 'client' && config.serverName !== undefined ? { serverName: config.serverName } : {}),
     keyShareCount: config.role === 'client' ? (config.keyShareCount ?? 1) : 1,
+    dtlsDraft43,
     requestClientCert: config.role === 'server' ? !!config.requestClientCertificate : false,
     requireClientCert: config.role === 'server' ? !!config.requireClientCertificate : false,
     ...(config.role === 'client' && config.session ? { session: config.session } : {}),

@@ -11,7 +11,7 @@ import { type LabelPrefix, type SuiteParams } from '../crypto/keySchedule.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
 import { encodeHandshakeBytes, type HelloFormat } from '../wire/tls/handshake.js';
-import { ProtocolVersion } from '../wire/tls/constants.js';
+import { HandshakeType, ProtocolVersion } from '../wire/tls/constants.js';
 import type { CertificateRequest12 } from '../wire/tls/tls12.js';
 import type { Tls12SuiteParams, Tls12WriteKeys } from '../crypto/prf.js';
 import type { AntiReplay, Ticketer, TlsSession } from './session.js';
@@ -72,7 +72,15 @@ export interface HsResolved {
   readonly transportParameters?: Uint8Array;
   /** DTLS server: stateless cookies (RFC 9147 §5.1) are required of every new handshake. */
   readonly cookie?: CookieConfig;
+  /**
+   * DTLS: speak draft-ietf-tls-dtls13-43 instead of RFC 9147 (NSS 3.87 does): version 0x7f2b, and the
+   * transcript over the 12-byte DTLS handshake headers ({@link draft43Transcript}).
+   */
+  readonly dtlsDraft43: boolean;
 }
+
+/** The DTLS 1.3 version of draft-ietf-tls-dtls13-43 in supported_versions: 0x7f00 | 43 (RFC 9147: 0xfefc). */
+export const DTLS13_DRAFT43_VERSION = 0x7f2b;
 
 /** A DTLS server's stateless cookie settings, resolved from `cookieSecret`, `cookieBinding`, `cookieLifetime`. */
 export interface CookieConfig {
@@ -86,7 +94,8 @@ export interface CookieConfig {
 
 /** The version the variant negotiates in supported_versions: 0x0304 (TLS 1.3, QUIC) or 0xfefc (DTLS 1.3). */
 export function ownVersion(c: HsResolved): number {
-  return c.variant === 'dtls' ? ProtocolVersion.DTLS1_3 : ProtocolVersion.TLS1_3;
+  if (c.variant !== 'dtls') return ProtocolVersion.TLS1_3;
+  return c.dtlsDraft43 ? DTLS13_DRAFT43_VERSION : ProtocolVersion.DTLS1_3;
 }
 
 /**
@@ -349,11 +358,55 @@ export function transcriptHash(cx: HsCx): Uint8Array {
     run !== undefined && run.alg === alg && run.covered <= t.length && t[0] === run.first && t[run.covered - 1] === run.last;
   if (extends_ && run.covered === t.length) return run.digest.slice();
   if (t.length === 0) return s.config.provider.hash(alg, new Uint8Array(0));
+  // draft-43's transcript is hashed whole each time: a compatibility mode, not worth the incremental run.
+  if (s.config.dtlsDraft43) return s.config.provider.hash(alg, concatBytes(draft43Transcript(t)));
   const hasher = extends_ ? run.hasher.clone() : s.config.provider.hasher(alg);
   for (let i = extends_ ? run.covered : 0; i < t.length; i++) hasher.update(t[i]!);
   const digest = hasher.digest();
   s.transcriptRun = { alg, hasher, covered: t.length, first: t[0]!, last: t[t.length - 1]!, digest };
   return digest.slice();
+}
+
+/**
+ * A handshake message in draft-ietf-tls-dtls13-43's transcript form (as DTLS 1.2, RFC 6347 §4.2.6): its DTLS
+ * header as if it were sent unfragmented, msg_type ‖ length ‖ message_seq ‖ fragment_offset 0 ‖
+ * fragment_length = length, then the body. RFC 9147 §5.2 hashes the TLS 1.3 form instead.
+ */
+export function draft43Message(raw: Uint8Array, messageSeq: number): Uint8Array {
+  const out = new Uint8Array(raw.length + 8);
+  out.set(raw.subarray(0, 4));
+  out[4] = (messageSeq >>> 8) & 0xff;
+  out[5] = messageSeq & 0xff;
+  out.set(raw.subarray(1, 4), 9);
+  out.set(raw.subarray(4), 12);
+  return out;
+}
+
+/**
+ * The transcript (TLS 1.3 form, as the engine keeps it) in draft-43 form. The message_seq of each message is
+ * implied by the handshake's order: each side numbers its messages from 0 (RFC 9147 §5.2), the client sends the
+ * ClientHellos and, after the server's Finished, its Certificate, CertificateVerify and Finished; the server sends
+ * the rest. A leading message_hash (RFC 8446 §4.4.1) stands for ClientHello1: it gets a 12-byte header too, with
+ * message_seq 0, and carries the hash of ClientHello1 in draft-43 form ({@link clientHello1Hash}); that is what
+ * NSS 3.87 computes (the draft left it open: tlswg/dtls13-spec issue #247).
+ */
+export function draft43Transcript(t: readonly Uint8Array[]): Uint8Array[] {
+  const next = { client: 0, server: 0 };
+  let serverFinished = false;
+  return t.map((m) => {
+    if (m[0] === HandshakeType.message_hash) {
+      next.client = 1;
+      return draft43Message(m, 0);
+    }
+    const sender = m[0] === HandshakeType.client_hello || serverFinished ? 'client' : 'server';
+    if (sender === 'server' && m[0] === HandshakeType.finished) serverFinished = true;
+    return draft43Message(m, next[sender]++);
+  });
+}
+
+/** Hash(ClientHello1) for the synthetic message_hash (RFC 8446 §4.4.1), in the form the variant hashes. */
+export function clientHello1Hash(c: HsResolved, hash: HashAlg, raw: Uint8Array): Uint8Array {
+  return c.provider.hash(hash, c.dtlsDraft43 ? draft43Message(raw, 0) : raw);
 }
 
 export function appendTranscript(cx: HsCx, raw: Uint8Array): void {

@@ -1,7 +1,19 @@
-/** The RxJS layer of rxtls: TCP and QUIC (UDP) adapters, byte duplexes, the option mapping and the session cache. */
+/** The RxJS layer of rxtls: TCP, DTLS and QUIC (UDP) adapters, byte duplexes, the option mapping and the session cache. */
 export { connect } from './connect.js';
 export { listen } from './listen.js';
-export { quicConnect, quicListen, type QuicConnection, type QuicConnectOptions, type QuicListenOptions, type QuicStream } from './quic.js';
+export {
+  quicConnect,
+  quicListen,
+  type QuicConnection,
+  type QuicConnectOptions,
+  type QuicListener,
+  type QuicListenOptions,
+  type QuicStream,
+} from './quic.js';
+export { dtlsConnect, dtlsListen, type DtlsListener, type DtlsListenerStats } from './dtls.js';
+export { memoryDatagramPair, type LinkDatagram, type LinkVerdict, type MemoryDatagramDuplex, type MemoryDatagramOptions } from './datagram.js';
+export type { Ticker } from './runReducer.js';
+export type * from './dtlsTypes.js';
 export { fromSocket, memoryDuplexPair, type MemoryDuplex, type MemoryDuplexOptions } from './duplex.js';
 export { getDefaultProvider, setDefaultProvider, type ConnectionSettings } from './options.js';
 export { createSessionCache, type SessionCacheOptions } from './sessionCache.js';

@@ -16,6 +16,8 @@ import { type ExternalPsk, type ExternalPskLookup, parseCipherSuites, parseGroup
 import type { TlsClientConfig, TlsCommonConfig, TlsServerConfig } from '../tls/config.js';
 import { type AntiReplay, type Ticketer, type TlsSession, createAntiReplay, createTicketer } from '../handshake/session.js';
 import type { ClientOptions, PskOption, SecureOptions, ServerOptions, SessionCache } from './types.js';
+import type { DtlsClientConfig, DtlsRecordConfig, DtlsServerConfig } from '../dtls/types.js';
+import type { DtlsClientOptions, DtlsServerOptions, DtlsTransportOptions } from './dtlsTypes.js';
 
 /**
  * The core configuration of a client.
@@ -375,3 +377,37 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
   };
 }
 
+
+/**
+ * The core configuration of a DTLS 1.3 client: the handshake part exactly as {@link toClientConfig} maps it
+ * (trust anchors, `servername`, suites, groups, ALPN, PSK, key log), plus the DTLS record settings.
+ */
+export function toDtlsClientConfig(options: DtlsClientOptions, host?: string, platform: Platform = portablePlatform): DtlsClientConfig {
+  return { ...toClientConfig(options, host, platform), ...dtlsRecordConfig(options) };
+}
+
+/** The core configuration of a DTLS 1.3 server: {@link toServerConfig}'s handshake part plus the DTLS record settings. */
+export function toDtlsServerConfig(options: DtlsServerOptions, platform: Platform = portablePlatform): DtlsServerConfig {
+  return { ...toServerConfig(options, platform), ...dtlsRecordConfig(options) };
+}
+
+/** The DTLS record settings that were given (the reducer checks their ranges when a connection is created). */
+function dtlsRecordConfig(options: DtlsTransportOptions): DtlsRecordConfig {
+  const out: { -readonly [K in keyof DtlsRecordConfig]: DtlsRecordConfig[K] } = {};
+  for (const name of ['mtu', 'retransmitInitial', 'retransmitMax', 'shutdownTimeout', 'replayWindow', 'maxPendingWrites'] as const) {
+    const v = options[name];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be a non-negative number, got ${String(v)}` });
+    }
+    out[name] = v;
+  }
+  if (options.dtlsDraft43 !== undefined) {
+    if (typeof options.dtlsDraft43 !== 'boolean') throw new TlsError({ kind: 'apiMisuse', reason: 'dtlsDraft43 must be a boolean' });
+    out.dtlsDraft43 = options.dtlsDraft43;
+  }
+  if (options.ticking !== undefined && options.ticking !== 'auto' && options.ticking !== 'manual') {
+    throw new TlsError({ kind: 'apiMisuse', reason: `ticking must be 'auto' or 'manual', got ${String(options.ticking)}` });
+  }
+  return out;
+}

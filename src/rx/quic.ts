@@ -9,7 +9,8 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Observable, Subject, type SchedulerLike } from 'rxjs';
-import { runReducer, type Pending } from './runReducer.js';
+import { runReducer, type Pending, type Ticker } from './runReducer.js';
+import type { Ticking } from './dtlsTypes.js';
 import { TlsError, assertNever } from '../core/errors.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
@@ -32,8 +33,13 @@ export interface QuicStream {
   end(): void;
 }
 
-/** An established QUIC connection. */
-export interface QuicConnection {
+/**
+ * An established QUIC connection. It is also its own {@link Ticker} (OpenSSL's `SSL_get_event_timeout` /
+ * `SSL_handle_events`): with `ticking: 'manual'` its timers (probe timeout, idle timeout, closing period) run
+ * only when `handleEvents()` is called; with `'auto'` (the default) the scheduler runs them and the two
+ * methods are informative (`handleEvents()` only runs a due timer early).
+ */
+export interface QuicConnection extends Ticker {
   readonly info: HandshakeInfo;
   /** Open a new stream: bidirectional, or unidirectional (send only) with `{ uni: true }`. */
   openStream(opts?: { readonly uni?: boolean }): QuicStream;
@@ -54,6 +60,18 @@ interface QuicCommon {
   readonly idleTimeout?: number;
   readonly provider?: CryptoProvider;
   readonly scheduler?: SchedulerLike;
+  /**
+   * Who runs the timers. `'auto'` (default): the scheduler arms each deadline of the reducer (QUIC ticks
+   * implicitly, as OpenSSL's QUIC does). `'manual'`: nothing is armed; the application calls `handleEvents()`
+   * when `eventTimeout()` says 0 — on the connection, the listener, or, during a client's handshake, the
+   * {@link Ticker} given to `onTicker`. Until then no probe is sent and no deadline passes.
+   */
+  readonly ticking?: Ticking;
+  /**
+   * Called when a connection starts (before its first datagram), with its {@link Ticker}: the way to tick a
+   * handshake in `'manual'` mode, before the {@link QuicConnection} exists.
+   */
+  readonly onTicker?: (ticker: Ticker) => void;
 }
 
 /** Options of {@link quicConnect}. */
@@ -93,8 +111,25 @@ export interface QuicListenerStats {
   readonly dropped: Readonly<Record<InitialRejection | 'handshakeLimit', number>>;
 }
 
+/** A bound {@link quicListen} listener. */
+export interface QuicListener {
+  /** The bound UDP port. */
+  readonly port: number;
+  /** One value per completed handshake; completes when the listener closes. */
+  readonly connections: Observable<QuicConnection>;
+  stats(): QuicListenerStats;
+  /** The earliest deadline of every connection, ms from now (0 when due, `undefined` when none). */
+  eventTimeout(): number | undefined;
+  /** Run the due timers of every connection; harmless when none is due (the `'manual'` ticking of a server). */
+  handleEvents(): void;
+  /** Close the socket; connections in progress are abandoned. */
+  close(): Promise<void>;
+}
+
 /** Drives one connection's reducer: inputs in, effects acted on; `ready` emits the connection once established. */
-function drive(initial: QuicState, send: (datagram: Uint8Array) => void, scheduler: SchedulerLike | undefined, role: 'client' | 'server') {
+function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: QuicCommon, role: 'client' | 'server') {
+  const scheduler = opts.scheduler;
+  let ticker: Ticker | undefined;
   const inputs = new Subject<Pending<QuicInput>>();
   const streams = new Map<number, { subject: Subject<Uint8Array>; handle: QuicStream }>();
   const incoming = new Subject<QuicStream>();
@@ -135,6 +170,8 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, schedul
           incoming$: incoming.asObservable(),
           close: (opts = {}) => inputs.next({ type: 'close', mode: opts.rapid ? 'rapid' : 'graceful', errorCode: opts.errorCode ?? 0n, reason: opts.reason ?? '' }),
           closed$: closed.asObservable(),
+          eventTimeout: () => ticker?.eventTimeout(),
+          handleEvents: () => ticker?.handleEvents(),
         });
         ready.complete();
         return;
@@ -165,12 +202,26 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, schedul
   };
 
   const sub = inputs
-    .pipe(runReducer({ handle: handleQuicEvents, nextTimeout: nextQuicTimeout, initial, ...(scheduler ? { scheduler } : {}) }))
+    .pipe(
+      runReducer({
+        handle: handleQuicEvents,
+        nextTimeout: nextQuicTimeout,
+        initial,
+        ...(scheduler ? { scheduler } : {}),
+        autoTick: opts.ticking !== 'manual',
+        ticker: (t) => {
+          ticker = t;
+          opts.onTicker?.(t);
+        },
+      }),
+    )
     .subscribe({ next: onEffect, error: (err) => closed.error(err) });
   return {
     inputs,
     ready,
     closed,
+    /** This connection's clock handle (see {@link Ticker}). */
+    ticker: (): Ticker | undefined => ticker,
     /** Stop driving the connection: nothing more is sent or reported. */
     stop: () => sub.unsubscribe(),
     /** Drop the connection: a `silent` close (nothing on the wire, the state released), then stop. */
@@ -188,7 +239,9 @@ function tlsClient(opts: QuicConnectOptions): QuicConfig['tls'] {
 
 /**
  * Connect over QUIC to `host:port` (UDP). Emits the connection once the handshake completes, then completes;
- * errors if it fails. Unsubscribing before that abandons the attempt.
+ * errors if it fails. Unsubscribing before that abandons the attempt. With `ticking: 'manual'` no timer is
+ * armed: tick the handshake through the {@link Ticker} given to `onTicker` (at subscription), then the
+ * connection itself (`eventTimeout()` / `handleEvents()`).
  *
  * @example
  * ```ts
@@ -229,7 +282,7 @@ export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection
         if (closing) closeSocket();
       });
     };
-    const d = drive(state, send, opts.scheduler, 'client');
+    const d = drive(state, send, opts, 'client');
     socket.on('message', (data) => d.inputs.next({ type: 'datagram', data: new Uint8Array(data) }));
     socket.on('error', (err) => subscriber.error(new TlsError({ kind: 'transport', reason: err.message })));
     d.closed.subscribe({ complete: closeSocket, error: closeSocket });
@@ -258,13 +311,14 @@ export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection
  * A datagram for an unknown DCID opens a connection only when it is a client Initial that passes
  * `checkClientInitial` (QUIC v1, a datagram of 1200 bytes or more, a DCID of 8 bytes or more, decrypts under
  * its Initial keys, carries CRYPTO data) and fewer than `maxHandshakingConnections` are in the handshake; else
- * it is dropped and counted in `stats().dropped`, with nothing allocated. Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
+ * it is dropped and counted in `stats().dropped`, with nothing allocated. With `ticking: 'manual'` no connection
+ * arms a timer: call the listener's `handleEvents()` when its `eventTimeout()` says 0. Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
  * `TlsError` (`apiMisuse`) before opening a socket when `cert`/`key` do not parse, the chain is empty or the key
  * does not match the first certificate (see `checkServerIdentity`).
  */
 export async function quicListen(
   opts: QuicListenOptions,
-): Promise<{ readonly port: number; readonly connections: Observable<QuicConnection>; stats(): QuicListenerStats; close(): Promise<void> }> {
+): Promise<QuicListener> {
   const tls = { certificateChain: loadCertificateChain(opts.cert), privateKey: loadPrivateKey(opts.key), alpnProtocols: opts.alpn };
   checkServerIdentity(tls.certificateChain, tls.privateKey); // before the socket exists: nothing to clean up
   const socket = createSocket((opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4');
@@ -316,7 +370,7 @@ export async function quicListen(
         ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
         ...(opts.provider ? { provider: opts.provider } : {}),
       });
-      const conn = drive(state, (out) => socket.send(out, from.port, from.address), opts.scheduler, 'server');
+      const conn = drive(state, (out) => socket.send(out, from.port, from.address), opts, 'server');
       d = conn;
       const keys = [hex(dcid), hex(state.scid)];
       for (const k of keys) byCid.set(k, conn);
@@ -354,6 +408,17 @@ export async function quicListen(
     port: socket.address().port,
     connections: connections.asObservable(),
     stats: () => ({ created, handshaking, open, dropped: { ...dropped } }),
+    eventTimeout: () => {
+      let min: number | undefined;
+      for (const d of new Set(byCid.values())) {
+        const t = d.ticker()?.eventTimeout();
+        if (t !== undefined && (min === undefined || t < min)) min = t;
+      }
+      return min;
+    },
+    handleEvents: () => {
+      for (const d of new Set(byCid.values())) d.ticker()?.handleEvents();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const d of new Set(byCid.values())) d.stop();

@@ -26,9 +26,10 @@ export interface ReducerSpec<S, I extends { readonly type: string; readonly now:
    * Pull-based inputs: asked for the next input whenever the reducer is idle (every queued input reduced and
    * its effects emitted), and again after each input it returned, until it returns `undefined`. Because it is
    * asked only between steps, what it decides on (the transport's backpressure answer to the previous write,
-   * a backlog fact) is never stale. Ask again later by emitting on `wake$`.
+   * a backlog fact, the `state` it is given: the latest one) is never stale. Ask again later by emitting on
+   * `wake$`.
    */
-  readonly pull?: () => Pending<I> | undefined;
+  readonly pull?: (state: S) => Pending<I> | undefined;
   /** Each emission asks `pull` again (at once when idle, else when the current step is done). */
   readonly wake$?: Observable<unknown>;
   /**
@@ -36,17 +37,55 @@ export interface ReducerSpec<S, I extends { readonly type: string; readonly now:
    * the timer re-armed. Not called after the output completed or errored.
    */
   readonly onIdle?: (state: S) => void;
+  /**
+   * Ticking (default `true`, "auto"): the scheduler arms one timer at `nextTimeout(state)` and feeds `timeout`
+   * when it fires. `false` ("manual", OpenSSL's explicit `DTLSv1_handle_timeout` / `SSL_handle_events`
+   * ticking) arms no timer at all: the application asks the {@link Ticker} when the next deadline is
+   * (`eventTimeout()`) and calls `handleEvents()` at or after it.
+   */
+  readonly autoTick?: boolean;
+  /**
+   * Called once per subscription, before any input is reduced, with the {@link Ticker} of this run: how long
+   * until the reducer's next deadline, and a way to feed the `timeout` input by hand. Useful in both modes (in
+   * "auto" mode `handleEvents()` only runs a due timer early, before the scheduler does).
+   */
+  readonly ticker?: (ticker: Ticker) => void;
 }
 
+/**
+ * The clock handle of one running reducer: OpenSSL's `SSL_get_event_timeout` and `SSL_handle_events`.
+ * Datagrams and application inputs are fed as they come; only timer work waits for {@link Ticker.handleEvents}
+ * when ticking is manual.
+ *
+ * ```ts
+ * const wait = ticker.eventTimeout(); // ms until the next deadline: 0 when due, undefined when none
+ * if (wait === 0) ticker.handleEvents(); // runs the due timers (retransmission, ACK, handshake deadline, …)
+ * ```
+ */
+export interface Ticker {
+  /**
+   * Milliseconds from `scheduler.now()` until the reducer's next deadline, `0` when it is due (or past), or
+   * `undefined` when no timer is pending ("infinite", as `SSL_get_event_timeout` reports it) — also once the
+   * run is over.
+   */
+  eventTimeout(): number | undefined;
+  /**
+   * Feed a `timeout` input stamped with `scheduler.now()` when a deadline is due; does nothing when none is
+   * (or once the run is over), so calling it too often is harmless. Effects come out of the run as usual.
+   */
+  handleEvents(): void;
+}
 const isClosed = (effect: unknown): boolean => (effect as { readonly type?: unknown } | null)?.type === 'closed';
 
 /**
  * Runs a sans-IO reducer over a stream of inputs and emits the effects it returns, in order.
  *
- * Every input is stamped with `scheduler.now()` before it is reduced. After each step (once re-entrant inputs
- * have drained) exactly one timer is armed at `nextTimeout(state)`; a changed deadline cancels the previous
- * timer, `undefined` disarms it. When the timer fires the operator feeds `{ type: 'timeout' }` stamped with the
- * scheduler's time (never earlier than the deadline). The output completes right after the step that
+ * Every input is stamped with `scheduler.now()` before it is reduced. At subscription, and after each step
+ * (once re-entrant inputs have drained), exactly one timer is armed at `nextTimeout(state)`; a changed deadline
+ * cancels the previous timer, `undefined` disarms it. When the timer fires the operator feeds
+ * `{ type: 'timeout' }` stamped with the scheduler's time (never earlier than the deadline). With
+ * `autoTick: false` no timer is ever armed: the application ticks through the {@link Ticker} handed to
+ * `ticker` (see {@link ReducerSpec.autoTick}). The output completes right after the step that
  * produced the final effect (`closed` by default; all effects of that step are emitted first); the input
  * subscription, `wake$` and the timer are then released. Completion of the input alone does not complete the
  * output: the reducer decides when the connection is over (feed `eof` for a transport EOF). An input error, or
@@ -61,6 +100,15 @@ const isClosed = (effect: unknown): boolean => (effect as { readonly type?: unkn
  *          runReducer({ handle, nextTimeout, initial })   // w arms a 10 ms deadline, e closes
  * effects: --a---------t-(c|)
  *                      ^ timeout fed at the deadline (frame 12)
+ * ```
+ *
+ * Manual ticking (`autoTick: false`): the same deadline, but nothing happens until `handleEvents()` is called.
+ *
+ * ```
+ * inputs:  --w-------------------
+ *          runReducer({ …, autoTick: false, ticker: (t) => (tick = t) })
+ * effects: --a-----------------t-     tick.eventTimeout() is 10 at frame 2, 0 from frame 12 on;
+ *                              ^ tick.handleEvents() called at frame 20
  * ```
  *
  * @example
@@ -81,9 +129,12 @@ export function runReducer<S, I extends { readonly type: string; readonly now: n
   return (source) =>
     new Observable<E>((subscriber) => {
       const scheduler = spec.scheduler ?? asyncScheduler;
+      const autoTick = spec.autoTick ?? true;
       let state = spec.initial;
       let busy = false;
       let finished = false;
+      /** Inputs reduced so far (the timer of the initial state is armed at subscription when none was). */
+      let steps = 0;
       const queue: Pending<I>[] = [];
       let timer: Subscription | undefined;
       let armedFor: number | undefined;
@@ -95,6 +146,7 @@ export function runReducer<S, I extends { readonly type: string; readonly now: n
       };
 
       const arm = (deadline: number | undefined) => {
+        if (!autoTick) return; // manual ticking: the application calls handleEvents()
         if (deadline === armedFor) return; // ONE timer: keep it when the deadline did not move
         disarm();
         if (deadline === undefined) return;
@@ -121,6 +173,7 @@ export function runReducer<S, I extends { readonly type: string; readonly now: n
           for (;;) {
             while (queue.length > 0 && !finished) {
               const next = queue.shift()!;
+              steps++;
               const step = spec.handle(state, { ...next, now: scheduler.now() } as unknown as I);
               state = step.state;
               for (const effect of step.effects) {
@@ -129,7 +182,7 @@ export function runReducer<S, I extends { readonly type: string; readonly now: n
               }
             }
             if (finished) break;
-            const pulled = spec.pull?.();
+            const pulled = spec.pull?.(state);
             if (pulled === undefined) break;
             queue.push(pulled);
           }
@@ -163,8 +216,21 @@ export function runReducer<S, I extends { readonly type: string; readonly now: n
         disarm();
         subscriber.error(err);
       };
+      spec.ticker?.({
+        eventTimeout: () => {
+          const deadline = finished ? undefined : spec.nextTimeout(state);
+          return deadline === undefined ? undefined : Math.max(0, deadline - scheduler.now());
+        },
+        handleEvents: () => {
+          if (finished) return;
+          const deadline = spec.nextTimeout(state);
+          if (deadline !== undefined && scheduler.now() >= deadline) feed({ type: 'timeout' } as Pending<I>);
+        },
+      });
       subscriber.add(source.subscribe({ next: feed, error: fail }));
       if (spec.wake$) subscriber.add(spec.wake$.subscribe({ next: drain, error: fail }));
+      // A state that was started elsewhere (a listener's first step) may already have a deadline.
+      if (steps === 0 && !finished && !busy) arm(spec.nextTimeout(state));
 
       return () => {
         finished = true;

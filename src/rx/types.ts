@@ -390,3 +390,22 @@ export interface ByteDuplex {
   pause?(): void;
   resume?(): void;
 }
+
+/**
+ * A datagram duplex DTLS (or QUIC) can run over: a connected UDP socket, one peer of a listening socket, a
+ * WebRTC data channel, an in-memory link (`memoryDatagramPair`). Datagrams keep their boundaries and may be
+ * lost, duplicated or reordered on the way: the protocol above copes.
+ *
+ * - `incoming$` emits each datagram from the peer and completes when this end is closed (locally: UDP has no
+ *   EOF; a peer says goodbye inside the protocol).
+ * - `send` hands over one datagram and answers `false` when the transport wants the sender to pause until
+ *   `drain$` emits (a full send queue); the datagram was taken either way. A transport without backpressure
+ *   always answers `true` and may omit `drain$`.
+ * - `close` releases the transport; `incoming$` completes.
+ */
+export interface DatagramDuplex {
+  readonly incoming$: Observable<Uint8Array>;
+  send(datagram: Uint8Array): boolean;
+  readonly drain$?: Observable<void>;
+  close(): void;
+}

@@ -3,6 +3,7 @@ import {
   ExitCode,
   HELP,
   InlineCommandSplitter,
+  LineRecords,
   type InlineItem,
   UsageError,
   describeFailure,
@@ -425,4 +426,76 @@ test('--tls1_2 / --tls1_3 pin the version (client and server); both at once, or 
   t.throws(() => parseCliArgs(['client', 'a:1', '-tls1_2']), { instanceOf: UsageError, message: /did you mean --tls1_2/ });
   // TLS 1.2 suites by their OpenSSL names are accepted in --ciphers.
   t.is((parseCliArgs(['client', 'a:1', '--ciphers', 'ECDHE-RSA-AES128-GCM-SHA256']) as { ciphers?: string }).ciphers, 'ECDHE-RSA-AES128-GCM-SHA256');
+});
+
+test('--dtls: client and server, with --mtu and the TLS options', (t) => {
+  t.deepEqual(
+    parseCliArgs(['client', '--dtls', '127.0.0.1:4433', '--cafile', 'ca.pem', '--servername', 'localhost', '--alpn', 'coap', '--ciphers', 'TLS_AES_128_GCM_SHA256', '--groups', 'X25519', '--keylog', 'k.txt', '--mtu', '1400']),
+    {
+      kind: 'client',
+      host: '127.0.0.1',
+      port: 4433,
+      servername: 'localhost',
+      cafile: 'ca.pem',
+      insecure: false,
+      alpn: ['coap'],
+      ciphers: 'TLS_AES_128_GCM_SHA256',
+      groups: 'X25519',
+      keylog: 'k.txt',
+      inlineCommands: false,
+      quiet: false,
+      dtls: true,
+      mtu: 1400,
+    },
+  );
+  t.like(parseCliArgs(['client', 'h:1', '--dtls']), { kind: 'client', dtls: true });
+  t.false('mtu' in parseCliArgs(['client', 'h:1', '--dtls']));
+  t.deepEqual(parseCliArgs(['server', '--dtls', '--port', '0', '--cert', 'c.pem', '--key', 'k.pem', '--echo', '--mtu', '256']), {
+    kind: 'server',
+    host: '127.0.0.1',
+    port: 0,
+    cert: 'c.pem',
+    key: 'k.pem',
+    mode: 'echo',
+    noTicket: false,
+    quiet: false,
+    dtls: true,
+    mtu: 256,
+  });
+  t.false('dtls' in parseCliArgs(['client', 'h:1']), 'TLS commands carry no dtls field');
+});
+
+test('--dtls usage errors: --mtu without --dtls or out of range, TCP-only options', (t) => {
+  const bad: [string[], RegExp][] = [
+    [['client', 'h:1', '--mtu', '1400'], /--mtu needs --dtls/],
+    [['client', 'h:1', '--dtls', '--mtu', '255'], /--mtu needs an integer from 256 to 65507/],
+    [['client', 'h:1', '--dtls', '--mtu', '65508'], /--mtu/],
+    [['client', 'h:1', '--dtls', '--mtu', '1k'], /--mtu/],
+    [['client', 'h:1', '--dtls', '--sess-out', 's.pem'], /--sess-out is not available with --dtls/],
+    [['client', 'h:1', '--dtls', '--sess-in', 's.pem'], /--sess-in is not available with --dtls/],
+    [['server', '--dtls', '--port', '1', '--cert', 'c', '--key', 'k', '--www'], /--www is not available with --dtls/],
+    [['server', '--dtls', '--port', '1', '--cert', 'c', '--key', 'k', '--max-early-data', '10'], /--max-early-data is not available with --dtls/],
+    [['server', '--port', '1', '--cert', 'c', '--key', 'k', '--mtu', '1400'], /--mtu needs --dtls/],
+  ];
+  for (const [args, message] of bad) {
+    const err = t.throws(() => parseCliArgs(args), { instanceOf: UsageError }, args.join(' '));
+    t.regex(err?.message ?? '', message, args.join(' '));
+    t.is(exitCodeFor(err), ExitCode.usage);
+  }
+  t.regex(HELP, /--dtls/);
+  t.regex(HELP, /--mtu N/);
+});
+
+test('LineRecords: one record per stdin line with its newline; long lines cut; the last line without one at EOF', (t) => {
+  const show = (rs: Uint8Array[]) => rs.map((r) => new TextDecoder().decode(r));
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const r = new LineRecords(4);
+  t.deepEqual(show(r.push(enc('a\nbb'))), ['a\n']);
+  t.deepEqual(show(r.push(enc('b\n\n'))), ['bbb\n', '\n']);
+  t.deepEqual(show(r.push(enc('abcdefghij\nxy'))), ['abcd', 'efgh', 'ij\n']);
+  t.deepEqual(show(r.end()), ['xy']);
+  t.deepEqual(show(r.end()), []);
+  t.deepEqual(show(new LineRecords(4).push(enc('abc\n'))), ['abc\n'], 'exactly the maximum with its newline');
+  t.deepEqual(show(new LineRecords(4).push(enc('abcd\n'))), ['abcd', '\n']);
+  t.throws(() => new LineRecords(0), { instanceOf: RangeError });
 });

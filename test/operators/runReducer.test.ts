@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Subject, map, merge, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { runReducer, type PendingInput } from '../../operators/runReducer.js';
+import { runReducer, type PendingInput, type Ticker } from '../../operators/runReducer.js';
 import type { Step } from '../../src/core/types.js';
 import type { TlsEffect, TlsInput } from '../../src/tls/types.js';
 import { TlsError } from '../../src/core/errors.js';
@@ -276,4 +276,80 @@ test('generic over state, input and effect types, with a custom final effect', (
     // The total reaches 5 at frame 3 and arms a deadline at 6: `timeout` there yields `done`, which completes.
     expectObservable(out).toBe('  -a-b--(d|)', { a: { type: 'total', value: 2 }, b: { type: 'total', value: 5 }, d: { type: 'done' } });
   });
+});
+
+test('manual ticking (autoTick: false): no timer is armed; eventTimeout() counts down and handleEvents() feeds the due timeout', (t) => {
+  const calls: TlsInput[] = [];
+  const seen: [number, number | undefined][] = [];
+  scheduler(t).run(({ hot, cold, expectObservable }) => {
+    let tick!: Ticker;
+    const inputs = hot('  --a-------------', { a: w(1) }); // deadline 2 + 100 = 102
+    const out = inputs.pipe(runReducer({ handle: fake(calls), nextTimeout, initial: {}, autoTick: false, ticker: (x) => (tick = x) }));
+    // Ask at 1 (no deadline yet), 52 (50 to go), 102 (due) and 150 (overdue: still 0); tick early at 60 (nothing due:
+    // nothing fed) and at 150 (fed, stamped 150).
+    cold('-a 50ms b 49ms c 47ms d').subscribe((at) => seen.push([at === 'a' ? 1 : at === 'b' ? 52 : at === 'c' ? 102 : 150, tick.eventTimeout()]));
+    cold('60ms e 89ms f').subscribe(() => tick.handleEvents());
+    expectObservable(out).toBe('--x 147ms y', { x: say('write@2'), y: say('timeout@150') });
+  });
+  t.deepEqual(seen, [
+    [1, undefined],
+    [52, 50],
+    [102, 0],
+    [150, 0],
+  ]);
+  t.deepEqual(
+    calls.map((c) => c.type),
+    ['write', 'timeout'],
+    'the early handleEvents() fed nothing; no timeout without one',
+  );
+});
+
+test('auto ticking hands out a ticker too: handleEvents() before the deadline does nothing, eventTimeout() is undefined after the end', (t) => {
+  const calls: TlsInput[] = [];
+  let tick!: Ticker;
+  scheduler(t).run(({ hot, cold, expectObservable }) => {
+    const inputs = hot('  --a------------e-', { a: w(1), e: { type: 'end' } as PendingInput });
+    const out = inputs.pipe(runReducer({ handle: fake(calls), nextTimeout, initial: {}, ticker: (x) => (tick = x) }));
+    cold('5ms e').subscribe(() => tick.handleEvents());
+    expectObservable(out).toBe('--x------------(bcd|)', {
+      x: say('write@2'),
+      b: { type: 'transmit', data: text('bye') },
+      c: closed,
+      d: say('after-closed'),
+    });
+  });
+  t.is(tick.eventTimeout(), undefined);
+  tick.handleEvents(); // harmless after the end
+  t.deepEqual(
+    calls.map((c) => c.type),
+    ['write', 'end'],
+  );
+});
+
+test('a state that already has a deadline (started elsewhere) gets its timer at subscription', (t) => {
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot<PendingInput>('  ------');
+    const out = inputs.pipe(runReducer({ handle: fake(), nextTimeout, initial: { deadline: 30 } }));
+    expectObservable(out).toBe('30ms y', { y: say('timeout@30') });
+  });
+});
+
+test('pull is given the latest state', (t) => {
+  const states: FakeState[] = [];
+  scheduler(t).run(({ hot, expectObservable }) => {
+    const inputs = hot('  --a--', { a: w(3) });
+    const out = inputs.pipe(
+      runReducer({
+        handle: fake(),
+        nextTimeout,
+        initial: {},
+        pull: (s) => {
+          states.push(s);
+          return undefined;
+        },
+      }),
+    );
+    expectObservable(out).toBe('--x 299ms y', { x: say('write@2'), y: say('timeout@302') });
+  });
+  t.deepEqual(states, [{ deadline: 302 }, {}]);
 });

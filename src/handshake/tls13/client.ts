@@ -42,6 +42,7 @@ import {
   type OfferedPsk,
   QUIC_TRANSPORT_PARAMETERS,
   appendTranscript,
+  clientHello1Hash,
   changeReadKey,
   changeWriteKey,
   compatCcs,
@@ -313,7 +314,7 @@ function onHelloRetryRequest(cx: HsCx, offer: ClientOffer, hrr: ServerHello, raw
   }
   s.suite = suiteParams(suiteCode)!;
   // Transcript: message_hash(ClientHello1) ‖ HelloRetryRequest (RFC 8446 §4.4.1).
-  const ch1Hash = p.hash(s.suite.hash, s.transcript[0]!);
+  const ch1Hash = clientHello1Hash(s.config, s.suite.hash, s.transcript[0]!);
   const synthetic = new Uint8Array(4 + ch1Hash.length);
   synthetic[0] = HandshakeType.message_hash;
   synthetic[3] = ch1Hash.length;

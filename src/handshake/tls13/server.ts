@@ -37,6 +37,7 @@ import {
   type HsCx,
   type RetryState,
   appendTranscript,
+  clientHello1Hash,
   changeReadKey,
   changeWriteKey,
   compatCcs,
@@ -479,7 +480,7 @@ function sendHelloRetryRequest(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite
   const s = cx.s;
   const params = suiteParams(suite)!;
   s.suite = params;
-  s.transcript = [messageHash(s.config.provider.hash(params.hash, raw))];
+  s.transcript = [messageHash(clientHello1Hash(s.config, params.hash, raw))];
   s.nego = { ...s.nego, helloRetry: true };
   // RFC 9147 §5: a DTLS 1.3 server does not echo legacy_session_id.
   const echo = s.config.variant === 'dtls' ? new Uint8Array(0) : ch.legacySessionId;
@@ -509,7 +510,7 @@ function sendStatelessRetry(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: n
     suite,
     ...(group ? { group: groupCode(group) } : {}),
     sessionId: ch.legacySessionId,
-    clientHelloHash: p.hash(suiteParams(suite)!.hash, raw),
+    clientHelloHash: clientHello1Hash(s.config, suiteParams(suite)!.hash, raw),
   });
   // Sent without entering the transcript: the server that gets the cookie back rebuilds it (acceptCookie).
   cx.out.push(encodeHandshakeBytes(helloRetryRequest(cx, new Uint8Array(0), suite, group, cookie)));

@@ -1,0 +1,196 @@
+/**
+ * The RxJS-facing shapes of DTLS 1.3 in rxtls: {@link DtlsConnection} and the options of `secureDatagrams`,
+ * `dtlsConnect` and `dtlsListen`. Options are named like the TLS ones (node:tls names) where they mean the same.
+ */
+import type { Observable } from 'rxjs';
+import type { TlsError } from '../core/errors.js';
+import type { HandshakeInfo } from '../core/types.js';
+import type { DtlsStats } from '../dtls/connection.js';
+import type { DtlsCloseMode } from '../dtls/types.js';
+import type { Ticker } from './runReducer.js';
+import type { ClientOptions, ServerOptions } from './types.js';
+
+/** How the timers of a connection run (see {@link DtlsTransportOptions.ticking}). */
+export type Ticking = 'auto' | 'manual';
+
+/** What {@link DtlsConnection.send} takes: records, one per value (text is sent as UTF-8). */
+export type DtlsRecordSource =
+  | Observable<Uint8Array | string>
+  | Iterable<Uint8Array | string>
+  | AsyncIterable<Uint8Array | string>;
+
+/**
+ * An established DTLS 1.3 connection (RFC 9147), emitted once the handshake completed. Unlike TLS, DTLS keeps
+ * message boundaries: each value given to `send` is one record, and each value of `inbound$` is one record of
+ * the peer. Records are not retransmitted (only handshake messages are): over a lossy link some may be lost
+ * or arrive out of order, as the datagrams carrying them.
+ *
+ * It is also its own {@link Ticker}: `eventTimeout()` and `handleEvents()` are OpenSSL's
+ * `SSL_get_event_timeout` / `SSL_handle_events` (`DTLSv1_get_timeout` / `DTLSv1_handle_timeout`); with
+ * `ticking: 'manual'` they are the only way its timers (retransmission, ACK, shutdown) run.
+ */
+export interface DtlsConnection extends Ticker {
+  readonly info: HandshakeInfo;
+  /** The largest record `send` takes, in bytes: the MTU less the record overhead (at most 2^14). */
+  readonly maxRecordSize: number;
+  /**
+   * The peer's records, one value each, as written. Completes at the peer's close_notify (or when the
+   * connection ends cleanly); errors with the {@link TlsError} when the connection fails. Single consumer:
+   * values wait until it is subscribed; a second subscription errors with `apiMisuse`.
+   */
+  readonly inbound$: Observable<Uint8Array>;
+  /**
+   * Send each value of `records` as one record. Backpressured: the next value is taken only while the
+   * connection can write and the datagram transport is not paused (`send` answered `false`, until `drain$`).
+   * An Iterable or AsyncIterable is pulled one value at a time; an Observable that pushes while the transport is
+   * paused is queued up to `maxOutboundBuffer` bytes, then the send errors with `apiMisuse`.
+   * When `records` completes our close_notify is sent and the returned Observable completes (the peer may
+   * still send). A record larger than `maxDtlsWrite` (the MTU less the record overhead) errors the send with
+   * `apiMisuse` and nothing more is taken from `records`; the connection stays open. One `send` at a time.
+   *
+   * ```
+   * records:  -a--b--|
+   * send():   -------|        a and b are one record each; | once close_notify is on the wire
+   * ```
+   */
+  send(records: DtlsRecordSource): Observable<never>;
+  /**
+   * Send a KeyUpdate (RFC 9147 §8); `requestPeer` asks the peer to update too. Throws `apiMisuse` after
+   * close_notify, once the connection ended, or while an earlier KeyUpdate waits for its ACK.
+   */
+  keyUpdate(requestPeer?: boolean): void;
+  /**
+   * Close: `'shutdown'` (default) sends close_notify and waits up to `shutdownTimeout` for the peer's
+   * (a running `send` stops taking records); `'unidirectional'` sends close_notify and ends at once; `'abort'`
+   * and `'quiet'` end at once, sending nothing. The datagram transport is closed when the connection ends.
+   */
+  close(mode?: DtlsCloseMode): void;
+  /** Completes when the connection ended cleanly; errors with the {@link TlsError} when it failed. */
+  readonly closed$: Observable<never>;
+  /** The reducer's counters: datagrams in and out, records dropped, retransmissions, ACKs. */
+  stats(): DtlsStats;
+}
+
+/** DTLS record-layer settings and ticking, for both roles (see `DtlsRecordConfig` for the defaults). */
+export interface DtlsTransportOptions {
+  /** Largest datagram we send, bytes of UDP payload (default 1232; at least 256). */
+  readonly mtu?: number;
+  /** First retransmission timeout of a flight, ms (default 100, RFC 9147 §5.8.2). */
+  readonly retransmitInitial?: number;
+  /** Cap of the doubling retransmission timeout, ms (default 60 000). */
+  readonly retransmitMax?: number;
+  /** After our close_notify, how long `close('shutdown')` waits for the peer's, ms (default 2 000). */
+  readonly shutdownTimeout?: number;
+  /** Anti-replay window per epoch, records (default 64; a multiple of 32, at most 1024). */
+  readonly replayWindow?: number;
+  /** Bytes of records held while the handshake runs (default 64 KiB). */
+  readonly maxPendingWrites?: number;
+  /**
+   * Speak draft-ietf-tls-dtls13-43 instead of RFC 9147, for peers that predate the RFC (NSS 3.87, Debian 12's
+   * `tstclnt`). Default false. See `DtlsRecordConfig.dtlsDraft43`.
+   */
+  readonly dtlsDraft43?: boolean;
+  /**
+   * Who runs the timers. `'auto'` (default): the scheduler arms the next deadline and feeds it, as every
+   * rxtls connection does. `'manual'`: no timer is ever armed (OpenSSL's explicit DTLS ticking): the
+   * application reads `eventTimeout()` and calls `handleEvents()` when it reaches 0 — on the connection, or,
+   * during the handshake, on the {@link Ticker} given to `onTicker`. Until then nothing is retransmitted and
+   * no deadline (handshake, shutdown) passes.
+   */
+  readonly ticking?: Ticking;
+  /**
+   * Called when a connection starts (at subscription, before its first datagram), with the {@link Ticker} of
+   * that connection: the way to tick a handshake in `'manual'` mode, before the {@link DtlsConnection} exists.
+   * The same ticker keeps working after the handshake (the connection's own methods are equivalent).
+   */
+  readonly onTicker?: (ticker: Ticker) => void;
+  /** Bytes an Observable `send()` source may queue while the transport is paused (default 1 MiB). */
+  readonly maxOutboundBuffer?: number;
+}
+
+/** Handshake options of a DTLS client: the TLS client options that apply to DTLS. */
+export interface DtlsClientOptions
+  extends DtlsTransportOptions,
+    Pick<
+      ClientOptions,
+      | 'ca'
+      | 'allowSha1'
+      | 'minRsaBits'
+      | 'cert'
+      | 'key'
+      | 'ALPNProtocols'
+      | 'ciphers'
+      | 'groups'
+      | 'handshakeTimeout'
+      | 'provider'
+      | 'maxHandshakeMessage'
+      | 'scheduler'
+      | 'keyLog'
+      | 'servername'
+      | 'rejectUnauthorized'
+      | 'keyShareCount'
+      | 'psk'
+      | 'pskModes'
+    > {}
+
+/** Handshake options of a DTLS server: the TLS server options that apply to DTLS. */
+export interface DtlsServerOptions
+  extends DtlsTransportOptions,
+    Pick<
+      ServerOptions,
+      | 'ca'
+      | 'allowSha1'
+      | 'minRsaBits'
+      | 'cert'
+      | 'key'
+      | 'ALPNProtocols'
+      | 'ciphers'
+      | 'groups'
+      | 'handshakeTimeout'
+      | 'provider'
+      | 'maxHandshakeMessage'
+      | 'scheduler'
+      | 'keyLog'
+      | 'requestCert'
+      | 'rejectUnauthorized'
+      | 'ticketKey'
+      | 'ticketer'
+      | 'numTickets'
+      | 'antiReplay'
+      | 'psks'
+      | 'pskCallback'
+      | 'pskModes'
+    > {}
+
+/** Options of `secureDatagrams`: the role, then the DTLS client or server options. */
+export type SecureDatagramsOptions = ({ readonly role: 'client' } & DtlsClientOptions) | ({ readonly role: 'server' } & DtlsServerOptions);
+
+/** Options of `dtlsConnect`: where to, over UDP. */
+export interface DtlsConnectOptions extends DtlsClientOptions {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Options of `dtlsListen`. */
+export interface DtlsListenOptions extends DtlsServerOptions {
+  /** Address to bind (default `127.0.0.1`). */
+  readonly host?: string;
+  /** UDP port (default 0: a free one, see `port` of the listener). */
+  readonly port?: number;
+  /**
+   * The stateless cookie exchange (RFC 9147 §5.1), default on: a ClientHello without a valid cookie is answered
+   * with a HelloRetryRequest carrying one and nothing is kept for its sender, so a spoofed source address costs
+   * the listener no state and the client a round trip. `false` keeps state from the first ClientHello.
+   */
+  readonly cookie?: boolean;
+  /**
+   * Connections allowed in the handshake at once (default 100); a ClientHello that would start one more is
+   * dropped (the client retransmits it later) and counted in `stats().dropped.handshakeLimit`.
+   */
+  readonly maxHandshakingConnections?: number;
+  /**
+   * Called for every connection that fails (a handshake failure or timeout, a later fatal alert), with its
+   * `TlsError` and the peer's address. The listener keeps running. Default: ignore.
+   */
+  readonly onError?: (error: TlsError, remote: { readonly address: string; readonly port: number }) => void;
+}
