@@ -64,6 +64,8 @@ import {
   changeWriteKey,
   flushHandshake,
   helloFormat,
+  ownVersion,
+  DTLS13_DRAFT43_VERSION,
   sendHandshake,
 } from './state.js';
 import { clientHandshake, clientStart, onNewSessionTicket, unexpected } from './tls13/client.js';
@@ -143,7 +145,7 @@ export function createHandshake(
   }
   const minRsaBits = config.minRsaBits ?? DEFAULT_MIN_RSA_BITS;
   if (!Number.isInteger(minRsaBits) || minRsaBits < 0 || minRsaBits > 16384) throw misuse('minRsaBits must be an integer in 0..16384');
-  const { versions, suites, suites12 } = resolveVersions(config, variant);
+  const { versions, suites, suites12 } = resolveVersions(config, variant, dtlsDraft43);
   const resolved: HsResolved = {
     role: config.role,
     variant,
@@ -209,7 +211,7 @@ const VERSION_CODES: Readonly<Record<TlsVersionName, number>> = { 'TLSv1.2': Pro
  * a version none of whose suites is configured; (D)TLS 1.3 only for QUIC and DTLS.
  * @throws TlsError `apiMisuse` for unknown names, min above max, TLS 1.2 in QUIC, or no suite for any version.
  */
-function resolveVersions(config: HandshakeConfig, variant: HsVariant): { versions: number[]; suites: number[]; suites12: number[] } {
+function resolveVersions(config: HandshakeConfig, variant: HsVariant, dtlsDraft43 = false): { versions: number[]; suites: number[]; suites12: number[] } {
   const min = VERSION_CODES[config.minVersion ?? 'TLSv1.2'];
   const max = VERSION_CODES[config.maxVersion ?? 'TLSv1.3'];
   if (min === undefined || max === undefined) throw misuse(`minVersion / maxVersion must be 'TLSv1.2' or 'TLSv1.3'`);
@@ -220,7 +222,8 @@ function resolveVersions(config: HandshakeConfig, variant: HsVariant): { version
     // QUIC (RFC 9001 §4.2) and DTLS 1.3 have no TLS 1.2 (DTLS 1.2 is a variant of its own, not yet built).
     if (variant === 'quic' && max < ProtocolVersion.TLS1_3) throw misuse('QUIC needs TLS 1.3 (RFC 9001 §4.2)');
     if (suites.length === 0) throw misuse('no TLS 1.3 cipher suite configured');
-    return { versions: [variant === 'dtls' ? ProtocolVersion.DTLS1_3 : ProtocolVersion.TLS1_3], suites, suites12: [] };
+    const own = variant === 'quic' ? ProtocolVersion.TLS1_3 : dtlsDraft43 ? DTLS13_DRAFT43_VERSION : ProtocolVersion.DTLS1_3;
+    return { versions: [own], suites, suites12: [] };
   }
   const suites12 = codes.filter((c) => tls12SuiteParams(c) !== undefined);
   const versions = [ProtocolVersion.TLS1_3, ProtocolVersion.TLS1_2].filter(
@@ -552,7 +555,7 @@ function onHandshakeMessage(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array): v
       // RFC 8446 §4.2.1: without supported_versions the server chose TLS 1.2 (or older).
       if (selected === undefined && s.config.versions.includes(ProtocolVersion.TLS1_2)) return onServerHello12(cx, ph.offer, msg.body, raw);
       // A client that did not offer TLS 1.3 gets a TLS 1.3 ServerHello: an unoffered version (illegal_parameter).
-      if (selected !== undefined && !s.config.versions.includes(ownVersionOf(s.config.variant))) {
+      if (selected !== undefined && !s.config.versions.includes(ownVersion(s.config))) {
         abort(fail.illegal(`server selected unoffered version 0x${selected.toString(16)}`));
       }
     }
@@ -566,7 +569,6 @@ function onHandshakeMessage(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array): v
   serverHandshake(cx, msg, raw);
 }
 
-const ownVersionOf = (variant: HsVariant): number => (variant === 'dtls' ? ProtocolVersion.DTLS1_3 : ProtocolVersion.TLS1_3);
 
 /**
  * The server's version for a first ClientHello (RFC 8446 §4.2.1, RFC 5246 §E.1): TLS 1.3 when offered in
@@ -575,7 +577,7 @@ const ownVersionOf = (variant: HsVariant): number => (variant === 'dtls' ? Proto
  * (D)TLS 1.3, whose server code checks the offer.
  */
 function chooseVersion(c: HsState['config'], ch: ClientHello): number | undefined {
-  const own = ownVersionOf(c.variant);
+  const own = ownVersion(c);
   if (c.variant !== 'tls') return own;
   const offered = ch.extensions.supportedVersions;
   if (offered?.includes(own) && c.versions.includes(own)) return own;
