@@ -16,7 +16,7 @@ export type StreamId = number;
  * A negotiated protocol version, named as node:tls `getProtocol()` names it. A union that grows with the
  * protocols rxtls speaks (the DTLS versions next): switch on it with a default branch.
  */
-export type ProtocolName = 'TLSv1.3' | 'TLSv1.2';
+export type ProtocolName = 'TLSv1.3' | 'TLSv1.2' | 'DTLSv1.3' | 'DTLSv1.2';
 
 /** What was negotiated, reported once when the handshake completes. */
 export interface HandshakeInfo {

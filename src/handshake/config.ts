@@ -18,8 +18,11 @@ import {
 import { TlsError } from '../core/errors.js';
 import { tls12Suites } from '../crypto/prf.js';
 
-/** A protocol version as node:tls names it in `minVersion` / `maxVersion`. */
-export type TlsVersionName = 'TLSv1.2' | 'TLSv1.3';
+/**
+ * A protocol version as node:tls names it in `minVersion` / `maxVersion`; the DTLS ones as OpenSSL's
+ * `SSL_get_version` names them (`'DTLSv1.2'`, RFC 6347; `'DTLSv1.3'`, RFC 9147), for DTLS connections only.
+ */
+export type TlsVersionName = 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
 
 /** Handshake settings shared by clients and servers (every transport: TLS, DTLS, QUIC). */
 export interface HandshakeCommonConfig {

@@ -64,11 +64,14 @@ import {
   changeWriteKey,
   flushHandshake,
   helloFormat,
+  is12,
   ownVersion,
+  version12,
   DTLS13_DRAFT43_VERSION,
   sendHandshake,
 } from './state.js';
-import { clientHandshake, clientStart, onNewSessionTicket, unexpected } from './tls13/client.js';
+import { clientHandshake, clientStart, onHelloVerifyRequest, onNewSessionTicket, unexpected } from './tls13/client.js';
+import { HELLO_VERIFY_REQUEST, decodeHelloVerifyRequest, sendHelloVerifyRequest, validHelloCookie } from './tls12/helloVerify.js';
 import { serverHandshake } from './tls13/server.js';
 import { clientHandshake12, onServerHello12, unexpected12 } from './tls12/client.js';
 import { onClientHello12, serverHandshake12 } from './tls12/server.js';
@@ -201,39 +204,57 @@ export function createHandshake(
     messagesIn: 0,
     ccsSent: false,
     committed: false,
+    msgSeqOut: 0,
   };
 }
 
-const VERSION_CODES: Readonly<Record<TlsVersionName, number>> = { 'TLSv1.2': ProtocolVersion.TLS1_2, 'TLSv1.3': ProtocolVersion.TLS1_3 };
+const VERSION_CODES: Readonly<Record<TlsVersionName, number>> = {
+  'TLSv1.2': ProtocolVersion.TLS1_2,
+  'TLSv1.3': ProtocolVersion.TLS1_3,
+  'DTLSv1.2': ProtocolVersion.DTLS1_2,
+  'DTLSv1.3': ProtocolVersion.DTLS1_3,
+};
+
+/** A version's rank (DTLS numbers count down: 0xfefd is DTLS 1.2, 0xfefc DTLS 1.3). */
+const rank = (v: number): number => (v === ProtocolVersion.TLS1_3 || v === ProtocolVersion.DTLS1_3 ? 3 : 2);
 
 /**
- * The versions and suites in force: `minVersion`..`maxVersion` (default TLS 1.2..1.3) for TLS over streams, less
- * a version none of whose suites is configured; (D)TLS 1.3 only for QUIC and DTLS.
- * @throws TlsError `apiMisuse` for unknown names, min above max, TLS 1.2 in QUIC, or no suite for any version.
+ * The versions and suites in force: `minVersion`..`maxVersion`, less a version none of whose suites is configured.
+ * TLS over streams: `'TLSv1.2'`..`'TLSv1.3'` (the default); DTLS: `'DTLSv1.2'`..`'DTLSv1.3'` (the default; draft-43
+ * mode speaks its DTLS 1.3 only); QUIC: TLS 1.3 only.
+ * @throws TlsError `apiMisuse` for unknown names or names of the other transport, min above max, TLS 1.2 in QUIC,
+ *   or no suite for any version.
  */
 function resolveVersions(config: HandshakeConfig, variant: HsVariant, dtlsDraft43 = false): { versions: number[]; suites: number[]; suites12: number[] } {
-  const min = VERSION_CODES[config.minVersion ?? 'TLSv1.2'];
-  const max = VERSION_CODES[config.maxVersion ?? 'TLSv1.3'];
-  if (min === undefined || max === undefined) throw misuse(`minVersion / maxVersion must be 'TLSv1.2' or 'TLSv1.3'`);
-  if (min > max) throw misuse('minVersion is above maxVersion');
+  const dtls = variant === 'dtls';
+  const prefix = dtls ? 'DTLSv' : 'TLSv';
+  const name = (v: TlsVersionName | undefined, def: string): number | undefined => {
+    const n = v ?? `${prefix}${def}`;
+    return n.startsWith(prefix) ? VERSION_CODES[n as TlsVersionName] : undefined;
+  };
+  const min = name(config.minVersion, '1.2');
+  const max = name(config.maxVersion, '1.3');
+  if (min === undefined || max === undefined) throw misuse(`minVersion / maxVersion must be '${prefix}1.2' or '${prefix}1.3'`);
+  if (rank(min) > rank(max)) throw misuse('minVersion is above maxVersion');
   const codes = (config.cipherSuites ?? DEFAULT_SUITES).map(suiteCode);
   const suites = codes.filter((c) => suiteParams(c) !== undefined);
-  if (variant !== 'tls') {
-    // QUIC (RFC 9001 §4.2) and DTLS 1.3 have no TLS 1.2 (DTLS 1.2 is a variant of its own, not yet built).
-    if (variant === 'quic' && max < ProtocolVersion.TLS1_3) throw misuse('QUIC needs TLS 1.3 (RFC 9001 §4.2)');
+  if (variant === 'quic') {
+    // QUIC (RFC 9001 §4.2) has no TLS 1.2.
+    if (rank(max) < 3) throw misuse('QUIC needs TLS 1.3 (RFC 9001 §4.2)');
     if (suites.length === 0) throw misuse('no TLS 1.3 cipher suite configured');
-    const own = variant === 'quic' ? ProtocolVersion.TLS1_3 : dtlsDraft43 ? DTLS13_DRAFT43_VERSION : ProtocolVersion.DTLS1_3;
-    return { versions: [own], suites, suites12: [] };
+    return { versions: [ProtocolVersion.TLS1_3], suites, suites12: [] };
   }
   const suites12 = codes.filter((c) => tls12SuiteParams(c) !== undefined);
-  const versions = [ProtocolVersion.TLS1_3, ProtocolVersion.TLS1_2].filter(
-    (v) => v >= min && v <= max && (v === ProtocolVersion.TLS1_3 ? suites.length > 0 : suites12.length > 0),
+  const v13 = dtls ? (dtlsDraft43 ? DTLS13_DRAFT43_VERSION : ProtocolVersion.DTLS1_3) : ProtocolVersion.TLS1_3;
+  const v12 = dtls ? ProtocolVersion.DTLS1_2 : ProtocolVersion.TLS1_2;
+  const versions = [v13, ...(dtlsDraft43 ? [] : [v12])].filter(
+    (v) => rank(v) >= rank(min) && rank(v) <= rank(max) && (v === v12 ? suites12.length > 0 : suites.length > 0),
   );
   if (versions.length === 0) throw misuse('no configured cipher suite belongs to a version between minVersion and maxVersion');
   return {
     versions,
-    suites: versions.includes(ProtocolVersion.TLS1_3) ? suites : [],
-    suites12: versions.includes(ProtocolVersion.TLS1_2) ? suites12 : [],
+    suites: versions.includes(v13) ? suites : [],
+    suites12: versions.includes(v12) ? suites12 : [],
   };
 }
 
@@ -271,7 +292,7 @@ function resolveExternalPsk(config: HandshakeClientConfig): Required<ExternalPsk
 /** Begin: a client sends its ClientHello; a server waits for one. */
 export function startHandshake(state: HandshakeState, now: number): HsStep {
   if (state.phase.name !== 'idle') throw misuse('handshake already started');
-  return run(state, now, (cx) => {
+  return run(state, now, undefined, (cx) => {
     if (cx.s.config.role === 'client') clientStart(cx);
     else cx.s.phase = { name: 'expectClientHello' };
   });
@@ -282,10 +303,10 @@ export function startHandshake(state: HandshakeState, now: number): HsStep {
  * CRYPTO stream, a reassembled DTLS message), any chunking. Bytes at another epoch than the current read epoch
  * are unexpected_message (RFC 9001 §4.1.3 for QUIC).
  */
-export function handshakeData(state: HandshakeState, epoch: number, data: Uint8Array, now: number): HsStep {
+export function handshakeData(state: HandshakeState, epoch: number, data: Uint8Array, now: number, messageSeq?: number): HsStep {
   if (state.phase.name === 'idle') throw misuse('handshake data before start');
   if (state.phase.name === 'failed') return { state, events: [] };
-  return run(state, now, (cx) => {
+  return run(state, now, messageSeq, (cx) => {
     if (epoch !== cx.s.readEpoch) {
       abort(fail.unexpected(`handshake data at epoch ${epoch} while reading at epoch ${cx.s.readEpoch}`));
     }
@@ -301,8 +322,8 @@ export function handshakeData(state: HandshakeState, epoch: number, data: Uint8A
 export function updateTrafficKeys(state: HandshakeState, requestPeer: boolean, now: number): HsStep {
   if (state.config.variant === 'quic') throw misuse('QUIC updates keys itself (RFC 9001 §6): no TLS KeyUpdate');
   if (state.phase.name !== 'connected') throw misuse('KeyUpdate needs a completed handshake');
-  if (state.version === ProtocolVersion.TLS1_2) throw misuse('TLS 1.2 has no KeyUpdate');
-  return run(state, now, (cx) => sendKeyUpdate(cx, requestPeer));
+  if (is12(state)) throw misuse('(D)TLS 1.2 has no KeyUpdate');
+  return run(state, now, undefined, (cx) => sendKeyUpdate(cx, requestPeer));
 }
 
 /**
@@ -314,8 +335,8 @@ export function updateTrafficKeys(state: HandshakeState, requestPeer: boolean, n
 export function changeCipherSpec(state: HandshakeState, now: number): HsStep {
   if (state.phase.name === 'idle') throw misuse('ChangeCipherSpec before start');
   if (state.phase.name === 'failed') return { state, events: [] };
-  return run(state, now, (cx) => {
-    if (cx.s.version !== ProtocolVersion.TLS1_2 || cx.s.phase.name !== 'expectChangeCipherSpec') {
+  return run(state, now, undefined, (cx) => {
+    if (!is12(cx.s) || cx.s.phase.name !== 'expectChangeCipherSpec') {
       abort(fail.unexpected(`ChangeCipherSpec in phase ${cx.s.phase.name}`));
     }
     receiveCcs(cx, cx.s.config.role === 'client' ? 'server' : 'client');
@@ -379,9 +400,9 @@ export function clientRandom(state: HandshakeState): Uint8Array | undefined {
 }
 
 /** Run one call on a working copy; peer faults become `error`, API misuse throws. */
-function run(state: HandshakeState, now: number, body: (cx: HsCx) => void): HsStep {
+function run(state: HandshakeState, now: number, msgSeq: number | undefined, body: (cx: HsCx) => void): HsStep {
   const s: HsState = { ...state, nego: { ...state.nego } };
-  const cx: HsCx = { s, now, events: [], out: [] };
+  const cx: HsCx = { s, now, events: [], out: [], ...(msgSeq !== undefined ? { msgSeq } : {}) };
   try {
     body(cx);
     flushHandshake(cx);
@@ -530,7 +551,13 @@ function appendPartial(cx: HsCx, data: Uint8Array, pieces: number): number {
 /** A complete handshake message: decode it and hand it to the current state. */
 function deliverMessage(cx: HsCx, raw: Uint8Array): void {
   cx.s.messagesIn++;
-  if (cx.s.version === ProtocolVersion.TLS1_2) {
+  const c = cx.s.config;
+  if (raw[0] === HELLO_VERIFY_REQUEST && c.variant === 'dtls' && c.role === 'client' && cx.s.phase.name === 'expectServerHello') {
+    const hvr = decodeHelloVerifyRequest(raw.subarray(4));
+    if (!hvr) abort(fail.decode('malformed HelloVerifyRequest'));
+    return onHelloVerifyRequest(cx, hvr.cookie);
+  }
+  if (is12(cx.s)) {
     return onTls12Message(cx, decodeTls12HandshakeBody(raw[0]!, raw.subarray(4), helloFormat(cx.s.config)), raw);
   }
   const msg = decodeHandshakeBody(raw[0]!, raw.subarray(4), helloFormat(cx.s.config));
@@ -553,7 +580,7 @@ function onHandshakeMessage(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array): v
     if (ph.name === 'expectServerHello' && msg.type === 'server_hello') {
       const selected = msg.body.extensions.supportedVersion;
       // RFC 8446 §4.2.1: without supported_versions the server chose TLS 1.2 (or older).
-      if (selected === undefined && s.config.versions.includes(ProtocolVersion.TLS1_2)) return onServerHello12(cx, ph.offer, msg.body, raw);
+      if (selected === undefined && s.config.versions.includes(version12(s.config))) return onServerHello12(cx, ph.offer, msg.body, raw);
       // A client that did not offer TLS 1.3 gets a TLS 1.3 ServerHello: an unoffered version (illegal_parameter).
       if (selected !== undefined && !s.config.versions.includes(ownVersion(s.config))) {
         abort(fail.illegal(`server selected unoffered version 0x${selected.toString(16)}`));
@@ -563,7 +590,11 @@ function onHandshakeMessage(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array): v
   }
   if (ph.name === 'expectClientHello' && !ph.retry && msg.type === 'client_hello') {
     const v = chooseVersion(s.config, msg.body);
-    if (v === ProtocolVersion.TLS1_2) return onClientHello12(cx, msg.body, raw);
+    if (v === version12(s.config)) {
+      // DTLS 1.2 with cookies: a ClientHello without a valid one gets a stateless HelloVerifyRequest (RFC 6347 §4.2.1).
+      if (s.config.cookie && !validHelloCookie(cx, msg.body, s.config.cookie)) return sendHelloVerifyRequest(cx, msg.body, s.config.cookie);
+      return onClientHello12(cx, msg.body, raw);
+    }
     if (v === undefined) abort(fail.incompatible(AlertDescription.protocol_version, 'no protocol version in common'));
   }
   serverHandshake(cx, msg, raw);
@@ -578,15 +609,19 @@ function onHandshakeMessage(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array): v
  */
 function chooseVersion(c: HsState['config'], ch: ClientHello): number | undefined {
   const own = ownVersion(c);
-  if (c.variant !== 'tls') return own;
+  if (c.variant === 'quic') return own;
+  const v12 = version12(c);
   const offered = ch.extensions.supportedVersions;
   if (offered?.includes(own) && c.versions.includes(own)) return own;
-  if (!c.versions.includes(ProtocolVersion.TLS1_2)) {
+  if (!c.versions.includes(v12)) {
     // Leave the refusal (and its alert) to the TLS 1.3 server code when TLS 1.3 is all we speak.
     return c.versions.includes(own) ? own : undefined;
   }
-  const tls12 = offered ? offered.includes(ProtocolVersion.TLS1_2) : (ch.legacyVersion ?? 0) >= ProtocolVersion.TLS1_2;
-  return tls12 ? ProtocolVersion.TLS1_2 : c.versions.includes(own) ? own : undefined;
+  const legacy = ch.legacyVersion ?? 0;
+  // Without supported_versions: legacy_version at least 1.2 (RFC 5246 §E.1); DTLS counts down (RFC 6347 §4.1).
+  const legacyOk = c.variant === 'dtls' ? legacy >>> 8 === 0xfe && legacy <= v12 : legacy >= v12;
+  const tls12 = offered ? offered.includes(v12) : legacyOk;
+  return tls12 ? v12 : c.versions.includes(own) ? own : undefined;
 }
 
 /** A TLS 1.2 message: the handshake states of the role, or, once connected, a refused renegotiation. */

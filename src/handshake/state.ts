@@ -106,6 +106,19 @@ export function legacyVersion(c: HsResolved): number {
   return c.variant === 'dtls' ? ProtocolVersion.DTLS1_2 : ProtocolVersion.TLS1_2;
 }
 
+/**
+ * The wire value of the variant's 1.2: 0x0303 (TLS 1.2, RFC 5246) or 0xfefd (DTLS 1.2, RFC 6347 §4.1). The
+ * TLS 1.2 states serve both; this is the only place they learn which.
+ */
+export function version12(c: HsResolved): number {
+  return c.variant === 'dtls' ? ProtocolVersion.DTLS1_2 : ProtocolVersion.TLS1_2;
+}
+
+/** Whether the hellos settled (D)TLS 1.2. */
+export function is12(s: { readonly version?: number }): boolean {
+  return s.version === ProtocolVersion.TLS1_2 || s.version === ProtocolVersion.DTLS1_2;
+}
+
 /** The wire form of the variant's ClientHello (DTLS 1.3 adds legacy_cookie, RFC 9147 §5.3). */
 export function helloFormat(c: HsResolved): HelloFormat {
   return c.variant === 'dtls' ? 'dtls' : 'tls';
@@ -141,6 +154,8 @@ export interface ClientOffer {
   readonly psk?: OfferedPsk;
   /** A TLS 1.2 session whose ticket went in the session_ticket extension (RFC 5077 §3.4). */
   readonly session12?: TlsSession;
+  /** DTLS 1.2: a HelloVerifyRequest was answered (RFC 6347 §4.2.1: the ClientHello resent with its cookie). */
+  readonly verified?: boolean;
 }
 
 /**
@@ -292,6 +307,11 @@ export interface HsState {
    * stateless HelloRetryRequest (RFC 9147 §5.1): the layer may drop the state then.
    */
   committed: boolean;
+  /**
+   * DTLS: the message_seq of our next handshake message (RFC 6347 §4.2.2), as the DTLS layer numbers them; DTLS
+   * 1.2 hashes it into the transcript (§4.2.6).
+   */
+  msgSeqOut: number;
 }
 
 /**
@@ -324,6 +344,8 @@ export interface HsCx {
   readonly events: HsEvent[];
   /** Handshake messages queued at the current write epoch, not yet emitted as one `send` event. */
   out: Uint8Array[];
+  /** DTLS: the message_seq of the message being handled (the layer passes it with the message). */
+  readonly msgSeq?: number;
 }
 
 /**
@@ -418,6 +440,7 @@ export function sendHandshake(cx: HsCx, msg: HandshakeMessage): Uint8Array {
   const raw = encodeHandshakeBytes(msg, helloFormat(cx.s.config));
   // Post-handshake messages (KeyUpdate, NewSessionTicket) are not part of the transcript.
   if (cx.s.phase.name !== 'connected') appendTranscript(cx, raw);
+  cx.s.msgSeqOut++;
   cx.out.push(raw);
   return raw;
 }
@@ -500,7 +523,7 @@ export function completeHandshake(cx: HsCx): void {
   const n = s.nego;
   const tls12 = s.tls12;
   s.info = {
-    protocol: tls12 ? 'TLSv1.2' : 'TLSv1.3',
+    protocol: s.config.variant === 'dtls' ? (tls12 ? 'DTLSv1.2' : 'DTLSv1.3') : tls12 ? 'TLSv1.2' : 'TLSv1.3',
     cipherSuite: tls12 ? tls12.suite.name : s.suite!.name,
     ...(s.group ? { group: groupDisplayName(s.group) } : {}),
     ...(n.alpn !== undefined ? { alpn: n.alpn } : {}),

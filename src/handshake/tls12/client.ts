@@ -25,7 +25,6 @@ import {
   DOWNGRADE_TLS12,
   EcPointFormat,
   MAX_PLAINTEXT,
-  ProtocolVersion,
 } from '../../wire/tls/constants.js';
 import type { ServerHello, UnknownExtension } from '../../wire/tls/messages.js';
 import {
@@ -38,7 +37,7 @@ import {
 import { SIGNATURE_ALGORITHMS, checkPeerCertificate } from '../auth.js';
 import { groupFromCode } from '../config.js';
 import { MAX_TICKET_LIFETIME, type TlsSession, sessionUsable } from '../session.js';
-import { type ClientOffer, type HsCx, type PeerKeyShare, completeHandshake, endFlight } from '../state.js';
+import { type ClientOffer, type HsCx, type PeerKeyShare, completeHandshake, draft43Message, endFlight, ownVersion, version12 } from '../state.js';
 import {
   appendTranscript12,
   certificateVerifyContent12,
@@ -65,7 +64,7 @@ const DEFAULT_TICKET_LIFETIME = 7200;
 export function offerableSession12(cx: HsCx): TlsSession | undefined {
   const c = cx.s.config;
   const session = c.session;
-  if (!session || c.pskModes.length === 0 || !c.versions.includes(ProtocolVersion.TLS1_2)) return undefined;
+  if (!session || c.pskModes.length === 0 || !c.versions.includes(version12(c))) return undefined;
   if (!tls12SuiteParams(session.suite) || !c.suites12.includes(session.suite)) return undefined;
   if (!sessionUsable(session, cx.now) || (c.serverName ?? '') !== session.serverName) return undefined;
   return session;
@@ -92,11 +91,11 @@ export function onServerHello12(cx: HsCx, offer: ClientOffer, sh: ServerHello, r
   const c = s.config;
   // RFC 8446 §4.1.4: a server that sent a HelloRetryRequest has chosen TLS 1.3.
   if (offer.retried) abort(fail.illegal('TLS 1.2 ServerHello after a HelloRetryRequest'));
-  if (sh.legacyVersion !== ProtocolVersion.TLS1_2) {
+  if (sh.legacyVersion !== version12(c)) {
     abort(fail.incompatible(AlertDescription.protocol_version, `server selected version 0x${(sh.legacyVersion ?? 0).toString(16)}`));
   }
   // RFC 8446 §4.1.3: a TLS 1.3 client MUST check the downgrade sentinels; one of them is illegal_parameter.
-  if (c.versions.includes(ProtocolVersion.TLS1_3)) {
+  if (c.versions.includes(ownVersion(c))) {
     const tail = sh.random.subarray(24);
     if (bytesEqual(tail, DOWNGRADE_TLS12) || bytesEqual(tail, DOWNGRADE_TLS11)) {
       abort(fail.illegal('TLS 1.2 ServerHello carries the TLS 1.3 downgrade sentinel'));
@@ -138,8 +137,11 @@ export function onServerHello12(cx: HsCx, offer: ClientOffer, sh: ServerHello, r
   if (echoed && !session) abort(fail.illegal('server resumed a session that was not offered'));
   const resumed = echoed && !!session;
   if (resumed && session!.suite !== suite.code) abort(fail.illegal('resumed session with another cipher suite'));
+  // DTLS 1.2 (RFC 6347 §4.2.6): the ClientHello (the one with the cookie, after a HelloVerifyRequest) is hashed
+  // in DTLS form too, with the message_seq it went out with.
+  if (c.variant === 'dtls') s.transcript = s.transcript.map((m) => draft43Message(m, s.msgSeqOut - 1));
   appendTranscript12(cx, raw);
-  s.version = ProtocolVersion.TLS1_2;
+  s.version = version12(c);
   s.tls12 = {
     suite,
     clientRandom: offer.hello.random,

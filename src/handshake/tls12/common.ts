@@ -21,7 +21,7 @@ import { type Tls12Message, encodeServerEcdhParams, encodeTls12HandshakeBytes } 
 import { encodeWith } from '../../wire/writer.js';
 import { schemeName } from '../config.js';
 import { TLS12_EPOCH } from '../events.js';
-import { type HsCx, type Tls12State, appendTranscript, flushHandshake, keyLog, transcriptHash } from '../state.js';
+import { type HsCx, type Tls12State, appendTranscript, draft43Message, flushHandshake, keyLog, transcriptHash } from '../state.js';
 
 /** The 1.2 state of the handshake (set when the hellos settled TLS 1.2). */
 export function st12(cx: HsCx): Tls12State {
@@ -30,15 +30,19 @@ export function st12(cx: HsCx): Tls12State {
   return t;
 }
 
-/** Add a message to the transcript (the DTLS 1.2 hook of this module's comment). */
-export function appendTranscript12(cx: HsCx, raw: Uint8Array): void {
-  appendTranscript(cx, raw);
+/**
+ * Add a message to the transcript. DTLS 1.2 (RFC 6347 §4.2.6) hashes it with its 12-byte DTLS header as if sent
+ * unfragmented: message_seq `seq` (default: the received message's, which the layer passes), fragment_offset 0,
+ * fragment_length = length.
+ */
+export function appendTranscript12(cx: HsCx, raw: Uint8Array, seq: number = cx.msgSeq ?? 0): void {
+  appendTranscript(cx, cx.s.config.variant === 'dtls' ? draft43Message(raw, seq) : raw);
 }
 
 /** Queue a TLS 1.2 handshake message at the current write epoch and add it to the transcript. */
 export function sendHandshake12(cx: HsCx, msg: Tls12Message): Uint8Array {
   const raw = encodeTls12HandshakeBytes(msg);
-  appendTranscript12(cx, raw);
+  appendTranscript12(cx, raw, cx.s.msgSeqOut++);
   cx.out.push(raw);
   return raw;
 }

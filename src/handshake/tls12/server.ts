@@ -19,7 +19,6 @@ import {
   DOWNGRADE_TLS12,
   EcPointFormat,
   MAX_PLAINTEXT,
-  ProtocolVersion,
   SignallingSuite,
 } from '../../wire/tls/constants.js';
 import type { ClientHello } from '../../wire/tls/messages.js';
@@ -33,7 +32,7 @@ import {
 import { SIGNATURE_ALGORITHMS, checkPeerCertificate } from '../auth.js';
 import { groupCode } from '../config.js';
 import type { TicketState } from '../session.js';
-import { type HsCx, completeHandshake, endFlight } from '../state.js';
+import { type HsCx, completeHandshake, endFlight, ownVersion, version12 } from '../state.js';
 import { asCertificate, unexpected12 } from './client.js';
 import {
   appendTranscript12,
@@ -67,7 +66,7 @@ export function onClientHello12(cx: HsCx, ch: ClientHello, raw: Uint8Array): voi
   // RFC 5246 §7.4.1.2: the list must contain the null compression method.
   if (!ch.legacyCompressionMethods.includes(0)) abort(fail.illegal('ClientHello without the null compression method'));
   // RFC 7507 §3: a fallback retry to a server that supports a higher version than the client's maximum.
-  if (ch.cipherSuites.includes(SignallingSuite.TLS_FALLBACK_SCSV) && c.versions.includes(ProtocolVersion.TLS1_3)) {
+  if (ch.cipherSuites.includes(SignallingSuite.TLS_FALLBACK_SCSV) && c.versions.includes(ownVersion(c))) {
     abort(fail.incompatible(AlertDescription.inappropriate_fallback, 'TLS_FALLBACK_SCSV from a client that could have negotiated TLS 1.3'));
   }
   // RFC 5746 §3.6: renegotiated_connection is empty in an initial handshake.
@@ -112,10 +111,12 @@ export function onClientHello12(cx: HsCx, ch: ClientHello, raw: Uint8Array): voi
   const issueTicket = ems && !!c.ticketer && c.ticketCount > 0 && ext12.sessionTicket !== undefined;
   // RFC 8446 §4.1.3: a TLS 1.3-capable server that negotiates TLS 1.2 ends its random with "DOWNGRD" 01.
   const serverRandom = p.randomBytes(32);
-  if (c.versions.includes(ProtocolVersion.TLS1_3)) serverRandom.set(DOWNGRADE_TLS12, 24);
+  if (c.versions.includes(ownVersion(c))) serverRandom.set(DOWNGRADE_TLS12, 24);
   appendTranscript12(cx, raw);
   s.committed = true;
-  s.version = ProtocolVersion.TLS1_2;
+  s.version = version12(c);
+  // DTLS: our answer carries the ClientHello's message_seq (RFC 6347 §4.2.2, as the layer numbers it).
+  s.msgSeqOut = cx.msgSeq ?? 0;
   s.clientRandom = ch.random;
   s.group = group;
   s.tls12 = { suite, clientRandom: ch.random, serverRandom, ems, resumed: !!ticket, issueTicket };
@@ -147,7 +148,7 @@ export function onClientHello12(cx: HsCx, ch: ClientHello, raw: Uint8Array): voi
   sendHandshake12(cx, {
     type: 'server_hello',
     body: {
-      legacyVersion: ProtocolVersion.TLS1_2,
+      legacyVersion: version12(c),
       random: serverRandom,
       // RFC 5077 §3.4: accepting a ticket, echo the client's session ID; otherwise no session ID (we keep none).
       legacySessionIdEcho: ticket ? ch.legacySessionId : new Uint8Array(0),

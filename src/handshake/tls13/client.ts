@@ -15,7 +15,6 @@ import {
   HRR_RANDOM,
   MAX_PLAINTEXT,
   HandshakeType,
-  ProtocolVersion,
   PskKeyExchangeMode,
 } from '../../wire/tls/constants.js';
 import type {
@@ -53,6 +52,7 @@ import {
   legacyVersion,
   ownVersion,
   sendHandshake,
+  version12,
 } from '../state.js';
 
 /**
@@ -92,6 +92,28 @@ export function clientStart(cx: HsCx): void {
     changeWriteKey(cx, Epoch.early, secret, ticket!.maxEarlyData, psk.suite);
     s.early = { status: 'offered' };
   }
+}
+
+/**
+ * A DTLS 1.2 HelloVerifyRequest (RFC 6347 §4.2.1): send the ClientHello again, the same but for its cookie, as
+ * a new message (the layer gives it the next message_seq). Neither the first ClientHello nor the
+ * HelloVerifyRequest is hashed (§4.2.6): the transcript restarts with the second ClientHello. Accepted once, only
+ * while waiting for the first ServerHello of a client that offers DTLS 1.2 (a DTLS 1.3 server never sends one,
+ * RFC 9147 §5.1); anything else is unexpected_message. A cookie of 0 or over 255 bytes is illegal_parameter.
+ */
+export function onHelloVerifyRequest(cx: HsCx, cookie: Uint8Array): void {
+  const s = cx.s;
+  const ph = s.phase;
+  if (ph.name !== 'expectServerHello' || ph.offer.verified || ph.offer.retried || !s.config.versions.includes(version12(s.config))) {
+    abort(fail.unexpected(`HelloVerifyRequest in phase ${ph.name}`));
+  }
+  if (cookie.length === 0) abort(fail.illegal('HelloVerifyRequest with an empty cookie'));
+  const hello: ClientHello = { ...ph.offer.hello, legacyCookie: cookie.slice() };
+  s.transcript = [];
+  delete s.transcriptRun;
+  s.phase = { name: 'expectServerHello', offer: { ...ph.offer, hello, verified: true } };
+  sendHandshake(cx, { type: 'client_hello', body: hello });
+  endFlight(cx);
 }
 
 /**
@@ -148,7 +170,7 @@ function buildClientHello(
   const name = c.serverName;
   const order: number[] = [];
   const tls13 = c.versions.includes(ownVersion(c));
-  const tls12 = c.versions.includes(ProtocolVersion.TLS1_2);
+  const tls12 = c.versions.includes(version12(c));
   const ext = {
     ...(name !== undefined && !isIpLiteral(name) ? { serverName: name } : {}),
     supportedGroups: c.groups.map(groupCode),
