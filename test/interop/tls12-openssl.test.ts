@@ -107,6 +107,21 @@ test('rxtls client → s_server -tls1_2: Ed25519 certificate, groups X25519 / P-
   }
 });
 
+test('RSASSA-PKCS1-v1_5 both ways: s_server -sigalgs RSA+SHA256 signs with it; s_client -sigalgs RSA+SHA256 gets it', async (t) => {
+  t.timeout(TEST_MS);
+  const { peer, port } = await sServer(t, [...opensslCertArgs('rsa'), '-sigalgs', 'RSA+SHA256', '-www', '-naccept', '1']);
+  const tr = await clientExchange(rxClient(port), { send: GET, waitForPeerClose: true, owner: t });
+  t.is(tr.info.peerSignatureScheme, 'rsa_pkcs1_sha256');
+  await peer.exited;
+  const l = await startListener(serverPem('rsa'), t);
+  const client = runOpenssl(sClientArgs(l.port, ['-sigalgs', 'RSA+SHA256', '-ign_eof']), { stdin: 'x', owner: t });
+  await withTimeout(drive(await l.accept(), { closeAfterBytes: 1, reply: 'y' }), 20_000, 'serve');
+  const r = await client;
+  t.is(r.code, 0, describeRun('s_client', r));
+  t.regex(r.stdout, /Peer signature type: RSA\n/);
+  t.regex(r.stdout, /Peer signing digest: SHA256/);
+});
+
 test('version negotiation: the rxtls client lands on TLS 1.2, TLS 1.3, TLS 1.3 against servers limited to 1.2, to 1.3, and neither', async (t) => {
   t.timeout(TEST_MS);
   for (const [version, expected, openssl] of [
