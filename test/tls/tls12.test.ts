@@ -594,3 +594,20 @@ test('property: bit flips anywhere in a TLS 1.2 server flight never throw', (t) 
     { numRuns: 200 },
   );
 });
+
+test('RSASSA-PKCS1-v1_5: a client offering only rsa_pkcs1_* gets a PKCS#1 ServerKeyExchange, which verifies', (t) => {
+  const pair = new Pair(TLS12, serverCredentials('server-rsa')).start();
+  const pkcs1Only = Uint8Array.of(0, 6, 0x04, 0x01, 0x05, 0x01, 0x06, 0x01);
+  const hello = rewriteFirstMessage(pair.inbox.server.shift()!, (ch) =>
+    editHelloExtensions(ch, (exts) => exts.map((e) => (e.type === X.signature_algorithms ? { type: e.type, data: pkcs1Only } : e))),
+  );
+  pair.input('server', { type: 'received', now: pair.now, data: hello });
+  const flight = pair.inbox.client.shift()!;
+  const ske = splitMessages(splitRecords(flight)[0]!.body).find((m) => m[0] === 12)!;
+  // ServerECDHParams: curve_type (1), group (2), point (1 + 32 for X25519); then the scheme.
+  const at = 4 + 1 + 2 + 1 + 32;
+  t.is((ske[at]! << 8) | ske[at + 1]!, 0x0401);
+  pair.input('client', { type: 'received', now: pair.now, data: flight });
+  t.is(pair.closedError('client'), undefined);
+  t.is(handshakePhase(pair.client.hs), 'expectChangeCipherSpec');
+});
