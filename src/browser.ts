@@ -45,6 +45,7 @@ export {
   type ParsedCertificate,
 } from './crypto/x509.js';
 export { loadCertificateChain, loadPrivateKey, parsePem, type PemBlock } from './crypto/keys.js';
+export { describeCertificate, certificateToPem, type CertificateDetails } from './crypto/certificateDetails.js';
 export { verifySignature, verifyWithAlgorithm, spkiKeyType, type SignatureAlgorithm } from './crypto/signatures.js';
 export { memoryDuplexPair, type MemoryDuplex, type MemoryDuplexOptions } from './rx/duplex.js';
 export { runReducer, type Pending, type PendingInput, type ReducerSpec, type Ticker } from './rx/runReducer.js';

@@ -18,5 +18,5 @@ export { secureDatagrams } from './node/secureDatagrams.js';
 export { nodePlatform } from './node/platform.js';
 export { createVerifier, createNodeX509Verifier, type VerifierOptions } from './node/verifier.js';
 export { createWorkerPoolProvider, type WorkerPoolProvider } from './node/workers.js';
-export { keyLogToFile } from './node/keyLogFile.js';
+export { keyLogFromEnvironment, keyLogToFile } from './node/keyLogFile.js';
 export { checkServerIdentity } from './crypto/identity.js';

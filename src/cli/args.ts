@@ -47,6 +47,10 @@ export interface ClientCommand {
   readonly mtu?: number;
   /** `--dtls-draft43` (with `--dtls`): draft-ietf-tls-dtls13-43 instead of RFC 9147, for NSS 3.87. */
   readonly dtlsDraft43?: boolean;
+  /** `--timeout SECONDS`: give up when the connection and handshake take longer (default 30 s, the handshake timeout). */
+  readonly timeoutSeconds?: number;
+  /** `--showcerts`: print the server's chain as PEM on stderr after the handshake. */
+  readonly showCerts?: boolean;
 }
 
 /** What the server does with each connection's data. */
@@ -90,7 +94,12 @@ export interface ServerCommand {
 }
 
 /** A parsed command line. */
-export type CliCommand = { readonly kind: 'help'; readonly text: string } | ClientCommand | ServerCommand;
+export type CliCommand =
+  | { readonly kind: 'help'; readonly text: string }
+  /** `rxtls --version`: main.ts prints the package version. */
+  | { readonly kind: 'version' }
+  | ClientCommand
+  | ServerCommand;
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {
@@ -115,7 +124,10 @@ Usage:
   rxtls server --port N --cert PEM --key PEM [options]
   rxtls server --dtls --port N --cert PEM --key PEM [options]
   rxtls server --port N --psk HEX [--psk-identity ID] [options]
-  rxtls --help
+  rxtls --help | --version
+
+OpenSSL's single-dash spellings are accepted too: -connect HOST:PORT, -CAfile, -servername, -cert, -key,
+-alpn, -ciphersuites, -groups, -keylogfile, -sess_out, -sess_in, -port, -accept [HOST:]PORT, -naccept, …
 
 Client options:
   --servername NAME     SNI and the name to verify (default: HOST unless it is an IP address)
@@ -141,6 +153,8 @@ Client options:
   --inline-commands     read stdin line by line; a line "^rekey^" sends a KeyUpdate asking the server to
                         update too (update_requested), "^rekey1^" updates our sending key only
                         (update_not_requested); such lines are not sent as data (like gnutls-cli)
+  --timeout SECONDS     give up when the TCP connection and the handshake take longer (default 30)
+  --showcerts           print the server's certificate chain as PEM on stderr after the handshake
   --quiet               no handshake summary on stderr
   --dtls                DTLS 1.3 over UDP (RFC 9147): each stdin line, with its newline, is one record
                         (a line longer than a record is cut into several); records go to stdout as they
@@ -148,6 +162,7 @@ Client options:
   --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
   --dtls-draft43        with --dtls: speak draft-ietf-tls-dtls13-43 (NSS 3.87 tstclnt) instead of RFC 9147
   At stdin EOF the client sends close_notify and waits for the peer's. HOST may be [::1].
+  "CONNECTED HOST:PORT" goes to stderr as soon as the TCP connection is up, the summary after the handshake.
 
 Server options:
   --host ADDR           address to bind (default 127.0.0.1)
@@ -173,6 +188,9 @@ Server options:
   KeyUpdates from clients are answered automatically (with our own when they ask for it).
   The server prints "ACCEPT HOST:PORT" on stderr once it is listening.
 
+Environment: SSLKEYLOGFILE=FILE logs every connection's secrets to FILE, as --keylog FILE does (curl and the
+browsers do the same); rxtls says so on stderr.
+
 Exit status: 0 after a clean close, 1 when a connection failed, 2 for a bad command line.
 `;
 
@@ -197,8 +215,11 @@ const clientOptions = {
   dtls: { type: 'boolean', default: false },
   mtu: { type: 'string' },
   'dtls-draft43': { type: 'boolean', default: false },
+  timeout: { type: 'string' },
+  showcerts: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', default: false },
 } as const;
 
 const serverOptions = {
@@ -226,20 +247,99 @@ const serverOptions = {
   'dtls-draft43': { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
+  version: { type: 'boolean', default: false },
 } as const;
 
 /** Parse `process.argv.slice(2)`. Throws {@link UsageError} for mistakes. */
 export function parseCliArgs(argv: readonly string[]): CliCommand {
   const [sub, ...rest] = argv;
   if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') return { kind: 'help', text: HELP };
+  if (sub === '--version' || sub === '-version' || sub === '-V' || sub === 'version') return { kind: 'version' };
   switch (sub) {
     case 'client':
-      return parseClient(rest);
+      return parseClient(opensslSpellings('client', clientOptions, rest));
     case 'server':
-      return parseServer(rest);
+      return parseServer(opensslSpellings('server', serverOptions, rest));
+    case 's_client':
+    case 's_server':
+      throw new UsageError(`unknown command "${sub}" (rxtls ${sub.slice(2)} is the ${sub} of rxtls)`);
     default:
       throw new UsageError(`unknown command "${sub}" (expected client or server)`);
   }
+}
+
+/** OpenSSL `s_client` / `s_server` option names that differ from ours (the others only lose a dash). */
+const OPENSSL_NAMES: Readonly<Record<'client' | 'server', Readonly<Record<string, string>>>> = {
+  client: { CAfile: 'cafile', ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', showcerts: 'showcerts' },
+  server: { ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', verifyCAfile: 'verify-client' },
+};
+
+/** OpenSSL flags that rxtls always obeys (accepted and dropped). */
+const OPENSSL_IMPLIED: Readonly<Record<'client' | 'server', readonly string[]>> = {
+  client: ['verify_return_error'], // a certificate that does not verify always fails the handshake
+  server: [],
+};
+
+/**
+ * OpenSSL's single-dash spellings rewritten to ours, so an `openssl s_client` command line works after swapping
+ * the program name: `-connect HOST:PORT` (the positional argument), `-accept [HOST:]PORT` (`--host`, `--port`),
+ * `-CAfile` (`--cafile`), `-ciphersuites` (`--ciphers`), `-keylogfile` (`--keylog`), and every one of our
+ * long options with one dash and `_` for `-` (`-servername`, `-sess_out`, `-num_tickets`). A single-dash word
+ * that is none of these is refused by name instead of being read as a cluster of short flags.
+ *
+ * @example
+ * ```ts
+ * opensslSpellings('client', clientOptions, ['-connect', 'localhost:4433', '-CAfile', 'ca.pem']);
+ * // ['localhost:4433', '--cafile', 'ca.pem']
+ * ```
+ */
+function opensslSpellings(command: 'client' | 'server', options: Readonly<Record<string, { readonly type: string; readonly short?: string }>>, args: readonly string[]): string[] {
+  const shorts = new Set(Object.values(options).flatMap((o) => (o.short ? [o.short] : [])));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    const m = /^-([A-Za-z][A-Za-z0-9_-]+)(?:=(.*))?$/.exec(arg);
+    if (!m) {
+      out.push(arg);
+      continue;
+    }
+    const [, name, inline] = m as unknown as [string, string, string | undefined];
+    const value = () => {
+      if (inline !== undefined) return inline;
+      const v = args[++i];
+      if (v === undefined) throw new UsageError(`option -${name} needs a value`);
+      return v;
+    };
+    if (OPENSSL_IMPLIED[command].includes(name)) continue;
+    if (command === 'client' && name === 'connect') {
+      out.push(value());
+      continue;
+    }
+    if (command === 'server' && name === 'accept') {
+      const v = value();
+      const hp = /^(?:(\[[^\]]+\]|[^:]+):)?(\d+)$/.exec(v);
+      if (!hp) throw new UsageError(`-accept needs [HOST:]PORT, got "${v}"`);
+      if (hp[1] !== undefined) out.push('--host', hp[1]);
+      out.push('--port', hp[2]!);
+      continue;
+    }
+    const ours = OPENSSL_NAMES[command][name] ?? name.replace(/_/g, '-');
+    if (ours in options) {
+      out.push(inline !== undefined ? `--${ours}=${inline}` : `--${ours}`);
+      continue;
+    }
+    if (command === 'server' && name === 'CAfile') {
+      throw new UsageError('unknown option -CAfile for rxtls server (client certificates: --verify-client PEM)');
+    }
+    // `-qx` is a cluster of short flags for parseArgs; `-foo` is a single-dash spelling we do not know.
+    if (!shorts.has(name[0]!)) throw new UsageError(`unknown option -${name} for rxtls ${command}`);
+    out.push(arg);
+  }
+  return out;
 }
 
 /**
@@ -276,6 +376,7 @@ function parseClient(args: readonly string[]): CliCommand {
     parseArgs({ args: [...args], options: clientOptions, allowPositionals: true, strict: true }),
   );
   if (v.help) return { kind: 'help', text: HELP };
+  if (v.version) return { kind: 'version' };
   if (positionals.length !== 1) throw new UsageError('client needs exactly one HOST:PORT');
   const { host, port } = parseHostPort(positionals[0]!);
   if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
@@ -307,7 +408,16 @@ function parseClient(args: readonly string[]): CliCommand {
     inlineCommands: v['inline-commands'],
     quiet: v.quiet,
     ...dtlsArgs(v.dtls, v.mtu, v['dtls-draft43']),
+    ...(v.timeout !== undefined && { timeoutSeconds: parseSeconds(v.timeout, '--timeout') }),
+    ...(v.showcerts && { showCerts: true }),
   };
+}
+
+/** A positive number of seconds (decimals allowed), at most a day. */
+function parseSeconds(s: string, flag: string): number {
+  const n = Number(s);
+  if (!/^\d+(\.\d+)?$/.test(s) || !(n > 0) || n > 86_400) throw new UsageError(`${flag} needs a number of seconds from 0.001 to 86400, got "${s}"`);
+  return n;
 }
 
 function parseServer(args: readonly string[]): CliCommand {
@@ -315,6 +425,7 @@ function parseServer(args: readonly string[]): CliCommand {
     parseArgs({ args: [...args], options: serverOptions, allowPositionals: true, strict: true }),
   );
   if (v.help) return { kind: 'help', text: HELP };
+  if (v.version) return { kind: 'version' };
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (v.port === undefined) throw new UsageError('server needs --port N (0 picks a free port)');
   if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');

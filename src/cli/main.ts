@@ -35,6 +35,8 @@ import {
   wwwResponse,
 } from './args.js';
 import { inboundSource } from './inboundSource.js';
+import { TlsError } from '../core/errors.js';
+import { certificateToPem, describeCertificate } from '../crypto/certificateDetails.js';
 
 /** Flush stdout, then exit with `code`. */
 function exit(code: number): void {
@@ -104,9 +106,58 @@ async function* stdinUntil(
   }
 }
 
+/**
+ * The key log file in effect: `--keylog FILE`, else `SSLKEYLOGFILE` from the environment (as curl does). Said on
+ * stderr even with --quiet: whoever holds the file can decrypt the traffic.
+ */
+function keyLogFile(flag: string | undefined): string | undefined {
+  const file = flag ?? (process.env.SSLKEYLOGFILE || undefined);
+  if (file !== undefined) {
+    process.stderr.write(`rxtls: logging TLS secrets to ${file}${flag === undefined ? ' (SSLKEYLOGFILE)' : ''}: anyone with this file can decrypt the traffic\n`);
+  }
+  return file;
+}
+
+/** The version of the installed package (package.json next to src/ or dist/). */
+function packageVersion(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'rxtls' && pkg.version) return pkg.version;
+    } catch {
+      // not this layout
+    }
+  }
+  return 'unknown';
+}
+
+/** `--timeout`: a handshake timeout is said in the user's terms, naming what did not happen. */
+function timeoutFailure(err: unknown, cmd: ClientCommand, tcpUp: boolean, peer: string): unknown {
+  if (!(err instanceof TlsError) || err.kind !== 'handshakeTimeout') return err;
+  const limit = `${cmd.timeoutSeconds ?? 30} s`;
+  return new Error(tcpUp ? `timed out after ${limit}: ${peer} accepted the connection but did not complete the handshake` : `timed out after ${limit}: no TCP connection to ${peer}`);
+}
+
+/** `--showcerts`: the peer's chain as PEM, with subject and issuer lines (like `s_client -showcerts`). */
+function showCerts(chain: readonly Uint8Array[]): string {
+  let out = '---\nCertificate chain\n';
+  chain.forEach((der, i) => {
+    try {
+      const d = describeCertificate(der);
+      out += ` ${i} s:${d.subject}\n   i:${d.issuer}\n`;
+    } catch {
+      out += ` ${i} (unparsable)\n`;
+    }
+    out += certificateToPem(der);
+  });
+  return out + '---\n';
+}
+
 function runClient(cmd: ClientCommand): void {
   if (cmd.dtls) return runDtlsClient(cmd);
   const peerLabel = cmd.host.includes(':') ? `[${cmd.host}]:${cmd.port}` : `${cmd.host}:${cmd.port}`;
+  const keylog = keyLogFile(cmd.keylog);
+  let tcpUp = false;
   const conn$ = connect({
     host: cmd.host,
     port: cmd.port,
@@ -121,7 +172,13 @@ function runClient(cmd: ClientCommand): void {
     ...(cmd.psk !== undefined && { psk: cmd.psk }),
     ...(cmd.sessIn !== undefined && { session: readSession(cmd.sessIn) }),
     ...(cmd.earlyData !== undefined && { earlyData: new Uint8Array(readBytes(cmd.earlyData, 'early data file')) }),
-    ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
+    keyLog: keylog ?? false,
+    ...(cmd.timeoutSeconds !== undefined && { handshakeTimeout: cmd.timeoutSeconds * 1000 }),
+    // As s_client: CONNECTED as soon as the TCP connection is up, the summary after the handshake.
+    onTcpConnect: () => {
+      tcpUp = true;
+      if (!cmd.quiet) process.stderr.write(`CONNECTED ${peerLabel}\n`);
+    },
   });
   /** Progress lines (silenced by --quiet); `warn` lines always go out. */
   const note = (line: string) => {
@@ -154,7 +211,8 @@ function runClient(cmd: ClientCommand): void {
   };
   conn$.subscribe({
     next: (conn: TlsConnection) => {
-      if (!cmd.quiet) process.stderr.write(`CONNECTED ${peerLabel}\n` + formatSummary(conn.info));
+      if (!cmd.quiet) process.stderr.write(formatSummary(conn.info));
+      if (cmd.showCerts) process.stderr.write(showCerts(conn.info.peerCertificates));
       conn.sessions$.subscribe((s) => (latestSession = s));
       // 0-RTT refused: the server never saw those bytes; they go first now, before stdin.
       const resend = conn.info.earlyData === 'rejected' ? conn.rejectedEarlyData : undefined;
@@ -187,7 +245,7 @@ function runClient(cmd: ClientCommand): void {
         error: die,
       });
     },
-    error: die,
+    error: (err: unknown) => die(timeoutFailure(err, cmd, tcpUp, peerLabel)),
   });
 }
 
@@ -221,7 +279,7 @@ function runServer(cmd: ServerCommand): void {
       rejectUnauthorized: true,
       ca: readText(cmd.verifyClient, 'client CA file'),
     }),
-    ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
+    keyLog: keyLogFile(cmd.keylog) ?? false,
     ...(cmd.maxEarlyData !== undefined && { maxEarlyData: cmd.maxEarlyData }),
     ...(cmd.noTicket && { ticketer: false as const }),
     ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
@@ -343,13 +401,15 @@ function runDtlsClient(cmd: ClientCommand): void {
     ...(cmd.groups !== undefined && { groups: cmd.groups }),
     ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
     ...(cmd.psk !== undefined && { psk: cmd.psk }),
-    ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
+    keyLog: keyLogFile(cmd.keylog) ?? false,
+    ...(cmd.timeoutSeconds !== undefined && { handshakeTimeout: cmd.timeoutSeconds * 1000 }),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
     ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
   });
   conn$.subscribe({
     next: (conn: DtlsConnection) => {
       if (!cmd.quiet) process.stderr.write(`CONNECTED ${peerLabel} (DTLS)\n` + formatSummary(conn.info));
+      if (cmd.showCerts) process.stderr.write(showCerts(conn.info.peerCertificates));
       let peerClosed!: () => void;
       const peerClosedSignal = new Promise<void>((r) => (peerClosed = r));
       const commands = cmd.inlineCommands
@@ -414,7 +474,7 @@ function runDtlsServer(cmd: ServerCommand): void {
       rejectUnauthorized: true,
       ca: readText(cmd.verifyClient, 'client CA file'),
     }),
-    ...(cmd.keylog !== undefined && { keyLog: cmd.keylog }),
+    keyLog: keyLogFile(cmd.keylog) ?? false,
     ...(cmd.noTicket && { ticketer: false as const }),
     ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
@@ -470,6 +530,9 @@ function main(argv: readonly string[]): void {
     switch (cmd.kind) {
       case 'help':
         process.stdout.write(cmd.text);
+        return;
+      case 'version':
+        process.stdout.write(`rxtls ${packageVersion()} (TLS 1.3, DTLS 1.3, QUIC v1; Node ${process.version})\n`);
         return;
       case 'client':
         return runClient(cmd);

@@ -60,6 +60,8 @@ export type TlsErrorDetail =
   | { readonly kind: 'idleTimeout'; readonly afterMs: number; readonly reason: string }
   /** The application called the API wrongly (thrown synchronously, never sent on the wire). */
   | { readonly kind: 'apiMisuse'; readonly reason: string }
+  /** The application aborted the connection (an `AbortSignal`): nothing was sent, the transport was destroyed. */
+  | { readonly kind: 'aborted'; readonly reason: string }
   /** A bug or an unexpected failure inside rxtls: internal_error was sent. */
   | { readonly kind: 'internal'; readonly alert: number; readonly reason: string };
 
@@ -95,6 +97,7 @@ function describe(d: TlsErrorDetail): string {
     case 'unexpectedEof':
     case 'transport':
     case 'apiMisuse':
+    case 'aborted':
     case 'idleTimeout':
       return d.reason;
     case 'quicClose':
@@ -123,6 +126,7 @@ export function alertFor(d: TlsErrorDetail): number | undefined {
     case 'unexpectedEof':
     case 'transport':
     case 'apiMisuse':
+    case 'aborted':
     case 'quicClose':
     case 'idleTimeout':
       return undefined;
@@ -245,6 +249,7 @@ export function quicCloseFor(d: TlsErrorDetail): { readonly code: bigint; readon
     case 'unexpectedEof':
     case 'transport':
     case 'apiMisuse':
+    case 'aborted':
     case 'idleTimeout':
       return undefined;
     default:

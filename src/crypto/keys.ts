@@ -15,6 +15,7 @@
  * const chain = loadCertificateChain(serverChainPem);
  * key.sign(key.schemes[0]!, content);
  */
+import { decryptPkcs8 } from './pkcs8Encrypted.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ed448 } from '@noble/curves/ed448.js';
@@ -270,25 +271,35 @@ function rsaSchemes(table: readonly [number, RsaHashName][], modulusBits: number
  * (0x0503), P-521 → ecdsa_secp521r1_sha512 (0x0603), Ed25519 → ed25519 (0x0807), Ed448 → ed448 (0x0808), RSA
  * (rsaEncryption) → rsa_pss_rsae_sha256/384/512 (0x0804–0x0806) then rsa_pkcs1_sha256/384/512 (0x0401–0x0601, TLS 1.2 only), RSASSA-PSS → rsa_pss_pss_sha256/384/512
  * (0x0809–0x080b), only the one its parameters name when it has them.
- * Other key types, encrypted keys and unparsable input throw a TlsError (`apiMisuse`); so does `sign` with a
+ * An `ENCRYPTED PRIVATE KEY` (PBES2, PBKDF2, AES-CBC: `decryptPkcs8`) needs `passphrase`; so does an encrypted
+ * DER key. Other key types, legacy encrypted PEM and unparsable input throw a TlsError (`apiMisuse`); so does `sign` with a
  * scheme the key does not offer.
  *
  * @example
  * const key = loadPrivateKey(pem); // key.kind === 'ecdsa-p256', key.schemes === [0x0403]
  * const sig = key.sign(0x0403, content); // DER Ecdsa-Sig-Value
  */
-export function loadPrivateKey(input: string | Uint8Array): SigningKey {
+export function loadPrivateKey(input: string | Uint8Array, passphrase?: string | Uint8Array): SigningKey {
   let der: Uint8Array;
   let types: readonly KeyContainer[];
   let what: string;
   if (typeof input === 'string' || looksLikePem(input)) {
     const blocks = parsePem(typeof input === 'string' ? input : latin1(input));
-    if (blocks.some((b) => b.label === 'ENCRYPTED PRIVATE KEY')) throw misuse('encrypted private keys are not supported');
+    const encrypted = blocks.find((b) => b.label === 'ENCRYPTED PRIVATE KEY');
+    if (encrypted) {
+      if (passphrase === undefined) throw misuse('the private key is encrypted: give its `passphrase`');
+      return loadPrivateKey(decryptPkcs8(encrypted.der, passphrase));
+    }
+    if (blocks.some((b) => /^(RSA|EC) PRIVATE KEY$/.test(b.label) && /Proc-Type: 4,ENCRYPTED/.test(typeof input === 'string' ? input : latin1(input)))) {
+      throw misuse('legacy OpenSSL-encrypted PEM (Proc-Type: 4,ENCRYPTED) is not supported: convert with openssl pkcs8 -topk8 -v2 aes-256-cbc');
+    }
     const block = blocks.find((b) => /^(|EC |RSA )PRIVATE KEY$/.test(b.label));
     if (!block) throw misuse('no PEM PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY block found');
     der = block.der;
     types = [block.label === 'EC PRIVATE KEY' ? 'sec1' : block.label === 'RSA PRIVATE KEY' ? 'pkcs1' : 'pkcs8'];
     what = block.label;
+  } else if (passphrase !== undefined) {
+    return loadPrivateKey(decryptPkcs8(input, passphrase)); // DER EncryptedPrivateKeyInfo
   } else {
     der = input;
     types = DER_KEY_TYPES;

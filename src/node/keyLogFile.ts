@@ -38,3 +38,22 @@ export function keyLogToFile(path: string): Partial<Observer<string>> {
     },
   };
 }
+
+/**
+ * Options with the key log the environment asks for: when `options.keyLog` is absent and `SSLKEYLOGFILE` names
+ * a file (non-empty), `keyLog` becomes that path, as curl, the browsers and `node --tls-keylog` do. An explicit
+ * `keyLog` (a function, a path, `true`, or `false` to refuse the environment's) is kept. `connect`, `listen`,
+ * `dtlsConnect`, `dtlsListen`, `quicConnect`, `quicListen`, Node's `secure` and the CLI apply it.
+ *
+ * @example
+ * ```ts
+ * // SSLKEYLOGFILE=/tmp/keys.log node app.js
+ * keyLogFromEnvironment({ host, port });                 // { host, port, keyLog: '/tmp/keys.log' }
+ * keyLogFromEnvironment({ host, port, keyLog: false });  // unchanged: no key log
+ * ```
+ */
+export function keyLogFromEnvironment<T extends { readonly keyLog?: unknown }>(options: T, env: NodeJS.ProcessEnv = process.env): T {
+  const file = env.SSLKEYLOGFILE;
+  if (options.keyLog !== undefined || file === undefined || file === '') return options;
+  return { ...options, keyLog: file };
+}

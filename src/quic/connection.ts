@@ -308,7 +308,11 @@ function startHandshake(s: W, now: number, effects: QuicEffect[], keys: InitialK
 /** Act on one handshake step: its events in order, then a failure as CRYPTO_ERROR, then completion. */
 function onHandshakeStep(s: W, step: QuicHandshakeStep, effects: QuicEffect[]): void {
   s.handshake = step.handshake;
-  for (const e of step.events) onHandshakeEvent(s, e);
+  for (const e of step.events) {
+    // Key log lines (only with `tls.keyLog`): the same SSLKEYLOGFILE labels as TLS 1.3 (RFC 9001 §5.1).
+    if (e.type === 'keyLog') effects.push(e);
+    else onHandshakeEvent(s, e);
+  }
   // RFC 9001 §4.8: a TLS alert becomes CRYPTO_ERROR (0x100 + alert).
   if (step.failure) throw new ConnectionError(QuicError.CRYPTO_ERROR + BigInt(step.failure.alert), `TLS: ${step.failure.error.message}`);
   if (s.info && s.phase === 'handshake' && s.peerParams) {
@@ -346,7 +350,8 @@ function onHandshakeEvent(s: W, e: HsEvent): void {
     case 'complete':
       s.info = e.info;
       return;
-    // Not surfaced by this version (key log, tickets, 0-RTT); the stream-only and DTLS-only events never come.
+    // Not surfaced by this version (tickets, 0-RTT); the stream-only and DTLS-only events never come; key log
+    // lines are effects (onHandshakeStep).
     case 'keyLog':
     case 'session':
     case 'earlyData':

@@ -47,11 +47,12 @@ export type QuicInputType = QuicInput['type'];
 /**
  * An effect of the QUIC reducer: `transmit` (one UDP datagram, at most 1200 bytes), `handshakeComplete`,
  * `closed {error?}`, and per stream `deliver` (the peer's data, in order) and `peerClosed` (the peer's FIN,
- * after all its data).
+ * after all its data), and `keyLog` (one SSLKEYLOGFILE secret, only with `tls.keyLog`).
  */
 export type QuicEffect =
   | BaseEffect
   | { readonly type: 'deliver'; readonly stream: StreamId; readonly data: Uint8Array }
-  | { readonly type: 'peerClosed'; readonly stream: StreamId };
+  | { readonly type: 'peerClosed'; readonly stream: StreamId }
+  | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array };
 
 export type QuicEffectType = QuicEffect['type'];

@@ -2,8 +2,10 @@
  * `connect`: a TLS 1.3 client over TCP, as a cold Observable.
  */
 import { nodePlatform } from '../node/platform.js';
+import { keyLogFromEnvironment } from '../node/keyLogFile.js';
 import { connect as tcpConnect } from 'node:net';
-import { Observable, asyncScheduler, defer } from 'rxjs';
+import { Observable, asyncScheduler, defer, throwError } from 'rxjs';
+import { TlsError } from '../core/errors.js';
 import { secureDuplex } from './secure.js';
 import { fromSocket } from './duplex.js';
 import { isInsecure, toClientConfig, toConnectionSettings } from './options.js';
@@ -21,7 +23,8 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  * (close_notify both ways) and errors with a `TlsError`: kind `transport` when the socket fails (refused,
  * reset, unreachable), `handshakeTimeout`, `certificate`, `alertReceived`, … The name verified and sent as
  * SNI is `servername`, default `host` (an IP literal is verified against the IP SANs and not sent as SNI).
- * Options are checked when `connect` is called: bad PEM or an unknown cipher throws at once.
+ * Options are checked when `connect` is called: bad PEM or an unknown cipher throws at once. Without a `keyLog`
+ * option, `SSLKEYLOGFILE` in the environment names the key log file (see `keyLogFromEnvironment`).
  *
  * Resumption: `session`, or a `sessionCache` keyed by `servername:port` (override with `sessionKey`); the
  * cached session is taken out when offered and the connection's newest session is stored back only after a
@@ -32,6 +35,7 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  * unsubscribe:    --!                     during the handshake: socket destroyed at !
  * take(1):        ----(c|)                c stays usable: c.close(), c.shutdown() or both directions end it
  * refused:        --#                     TlsError kind 'transport'
+ * signal aborts:  --#                     TlsError kind 'aborted' (socket destroyed; an emitted c is closed)
  * ```
  *
  * @example Resuming with a session cache
@@ -62,15 +66,61 @@ import type { ConnectOptions, TlsConnection } from './types.js';
  * @see secure — the same over any byte duplex.
  * @see listen — the server side.
  */
-export function connect(options: ConnectOptions): Observable<TlsConnection> {
+export function connect(given: ConnectOptions): Observable<TlsConnection> {
+  const options = keyLogFromEnvironment(given);
   const config = toClientConfig(options, options.host, nodePlatform);
   const scheduler = options.scheduler ?? asyncScheduler;
   const insecure = isInsecure(options);
   const settings = toConnectionSettings(options, `${config.serverName ?? options.host}:${options.port}`);
+  const signal = options.signal;
   return defer(() => {
+    if (signal?.aborted) return throwError(() => abortedError(signal));
     // allowHalfOpen: keep writing after the peer's FIN (TLS half-close, see listen.ts).
     const socket = tcpConnect({ host: options.host, port: options.port, allowHalfOpen: true });
     socket.setNoDelay(true); // handshake flights are small and latency bound
-    return secureDuplex(fromSocket(socket), config, scheduler, insecure, settings, nodePlatform);
+    const onTcpConnect = options.onTcpConnect;
+    if (onTcpConnect) {
+      socket.once('connect', () =>
+        onTcpConnect({
+          ...(socket.localAddress !== undefined ? { localAddress: socket.localAddress } : {}),
+          ...(socket.localPort !== undefined ? { localPort: socket.localPort } : {}),
+          ...(socket.remoteAddress !== undefined ? { remoteAddress: socket.remoteAddress } : {}),
+          ...(socket.remotePort !== undefined ? { remotePort: socket.remotePort } : {}),
+        }),
+      );
+    }
+    const conn$ = secureDuplex(fromSocket(socket), config, scheduler, insecure, settings, nodePlatform);
+    return signal ? abortable(conn$, signal) : conn$;
+  });
+}
+
+/** The error of an aborted connection: kind `aborted`, naming the signal's reason when it has one. */
+export function abortedError(signal: AbortSignal): TlsError {
+  const why = signal.reason instanceof Error ? signal.reason.message : typeof signal.reason === 'string' ? signal.reason : undefined;
+  return new TlsError({ kind: 'aborted', reason: `aborted by the AbortSignal${why && why !== 'This operation was aborted' ? `: ${why}` : ''}` });
+}
+
+/** `conn$` that errors with {@link abortedError} when `signal` aborts, closing the connection abortively. */
+function abortable(conn$: Observable<TlsConnection>, signal: AbortSignal): Observable<TlsConnection> {
+  return new Observable<TlsConnection>((subscriber) => {
+    let conn: TlsConnection | undefined;
+    const inner = conn$.subscribe({
+      next: (c) => {
+        conn = c;
+        subscriber.next(c);
+      },
+      error: (err) => subscriber.error(err),
+      complete: () => subscriber.complete(),
+    });
+    const onAbort = () => {
+      conn?.close();
+      inner.unsubscribe(); // during the handshake: aborts it and destroys the socket
+      subscriber.error(abortedError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => {
+      signal.removeEventListener('abort', onAbort);
+      inner.unsubscribe();
+    };
   });
 }

@@ -3,6 +3,7 @@
  * (`src/dtls/connection.ts`) on `node:dgram` sockets through `secureDatagramDuplex`, the adapter that
  * `secureDatagrams` runs over any datagram duplex.
  */
+import { keyLogFromEnvironment } from '../node/keyLogFile.js';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Observable, Subject, asyncScheduler, defer, tap, type Subscription } from 'rxjs';
 import { TlsError } from '../core/errors.js';
@@ -45,7 +46,8 @@ import type { DatagramDuplex } from './types.js';
  * @see dtlsListen — the server side.
  * @see secureDatagrams — the same over any datagram duplex.
  */
-export function dtlsConnect(options: DtlsConnectOptions): Observable<DtlsConnection> {
+export function dtlsConnect(given: DtlsConnectOptions): Observable<DtlsConnection> {
+  const options = keyLogFromEnvironment(given);
   const config = toDtlsClientConfig(options, options.host, nodePlatform);
   createDtlsConnection(config); // record settings checked now
   const settings = toDtlsSettings(options, nodePlatform, isInsecure(options));
@@ -147,7 +149,8 @@ export interface DtlsListener {
  * @see dtlsConnect — the client side.
  * @see quicListen — the same shape for QUIC.
  */
-export async function dtlsListen(options: DtlsListenOptions): Promise<DtlsListener> {
+export async function dtlsListen(given: DtlsListenOptions): Promise<DtlsListener> {
+  const options = keyLogFromEnvironment(given);
   const base = toDtlsServerConfig(options, nodePlatform);
   createDtlsConnection(base); // record settings checked before the socket exists
   const settings = toDtlsSettings(options, nodePlatform);

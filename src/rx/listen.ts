@@ -2,6 +2,7 @@
  * `listen`: a TLS 1.3 server over TCP, as an Observable of connections.
  */
 import { nodePlatform } from '../node/platform.js';
+import { keyLogFromEnvironment } from '../node/keyLogFile.js';
 import { createServer, type AddressInfo } from 'node:net';
 import { Observable, Subscription, asyncScheduler } from 'rxjs';
 import { secureDuplex } from './secure.js';
@@ -23,12 +24,14 @@ import type { ListenOptions, TlsConnection } from './types.js';
  * Options are checked when `listen` is called (`cert` and `key` are required): bad PEM, an empty chain or a key
  * that does not match the first certificate (`checkServerIdentity`) throws a `TlsError` (`apiMisuse`) at once,
  * before any socket exists.
+ * Without a `keyLog` option, `SSLKEYLOGFILE` in the environment names the key log file (`keyLogFromEnvironment`).
  * Session tickets are issued by default (a per-process random ticket key unless `ticketKey`/`ticketer` is
  * given); 0-RTT is accepted up to `maxEarlyData` bytes (default 0) and arrives on `inbound$` first.
  *
  * ```
  * listen(opts):   -a----b--c---        one value per handshake; failed ones go to onError
  * unsubscribe:    -a----b--c--!        server closed, a b c aborted
+ * signal aborts:  -a----b--c--|        the same, and the result completes
  * ```
  *
  * @example
@@ -41,11 +44,14 @@ import type { ListenOptions, TlsConnection } from './types.js';
  * @see connect — the client side.
  * @see secure — TLS over any byte duplex.
  */
-export function listen(options: ListenOptions): Observable<TlsConnection> {
+export function listen(given: ListenOptions): Observable<TlsConnection> {
+  const options = keyLogFromEnvironment(given);
   const config = toServerConfig(options, nodePlatform);
   const settings = toConnectionSettings(options);
   const scheduler = options.scheduler ?? asyncScheduler;
+  const signal = options.signal;
   return new Observable<TlsConnection>((subscriber) => {
+    if (signal?.aborted) return subscriber.complete();
     // allowHalfOpen: the peer's FIN (often right after its close_notify) must not close our write side —
     // TLS half-close lets us keep sending until our own close_notify.
     const server = createServer({ allowHalfOpen: true });
@@ -81,7 +87,14 @@ export function listen(options: ListenOptions): Observable<TlsConnection> {
     server.listen(options.port, options.host ?? '127.0.0.1', () => {
       options.onListening?.(server.address() as AddressInfo);
     });
+    const onAbort = () => {
+      connections.unsubscribe();
+      server.close();
+      subscriber.complete();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     return () => {
+      signal?.removeEventListener('abort', onAbort);
       connections.unsubscribe();
       server.close();
     };

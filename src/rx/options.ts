@@ -10,6 +10,8 @@ import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { insecureVerifier } from '../crypto/x509.js';
+import type { CertificateVerifier } from '../crypto/verifier.js';
+import { describeCertificate } from '../crypto/certificateDetails.js';
 import { createVerifier } from '../crypto/x509.js';
 import { portablePlatform, type Platform } from './platform.js';
 import { type ExternalPsk, type ExternalPskLookup, parseCipherSuites, parseGroups } from '../handshake/config.js';
@@ -38,11 +40,53 @@ export function toClientConfig(options: ClientOptions, host?: string, platform: 
     ...common(options),
     role: 'client',
     ...(serverName !== undefined ? { serverName } : {}),
-    verifier: options.rejectUnauthorized === false ? insecureVerifier : createVerifier(verifierOptions(options, platform)),
+    verifier:
+      options.rejectUnauthorized === false
+        ? insecureVerifier
+        : withIdentityCheck(options.verifier ? guarded(options.verifier) : createVerifier(verifierOptions(options, platform)), options.checkServerIdentity),
     ...(options.earlyData !== undefined ? { earlyData: true } : {}),
     ...(options.psk !== undefined ? { externalPsk: toExternalPsk(options.psk, 'psk') } : {}),
     ...(options.pskModes !== undefined ? { pskModes: options.pskModes } : {}),
     ...(options.keyShareCount !== undefined ? { keyShareCount: intIn('keyShareCount', options.keyShareCount, 1, 4)! } : {}),
+  };
+}
+
+/** A verifier of the application's: an exception refuses the chain instead of becoming internal_error. */
+function guarded(verifier: CertificateVerifier): CertificateVerifier {
+  if (typeof verifier?.verify !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: 'verifier must have a verify(request) method' });
+  return {
+    verify: (req) => {
+      try {
+        return verifier.verify(req);
+      } catch (err) {
+        return { ok: false, code: 'unsupported', reason: `the verifier refused the chain: ${err instanceof Error ? err.message : String(err)}` };
+      }
+    },
+  };
+}
+
+/**
+ * `verifier` with node:tls `checkServerIdentity` in place of its own host name check: the chain is verified
+ * without the name, then `check(serverName, leaf)` decides (an `Error`, or an exception, refuses it).
+ */
+function withIdentityCheck(verifier: CertificateVerifier, check: ClientOptions['checkServerIdentity']): CertificateVerifier {
+  if (check === undefined) return verifier;
+  if (typeof check !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: 'checkServerIdentity must be a function' });
+  return {
+    verify: (req) => {
+      const { serverName, ...chainOnly } = req;
+      const verdict = verifier.verify(chainOnly);
+      if (!verdict.ok || req.usage !== 'server') return verdict;
+      let refused: unknown;
+      try {
+        refused = check(serverName ?? '', describeCertificate(req.chain[0]!));
+      } catch (err) {
+        refused = err;
+      }
+      if (refused === undefined || refused === null) return verdict;
+      const reason = refused instanceof Error ? refused.message : String(refused);
+      return { ok: false, code: 'hostname_mismatch', reason: `checkServerIdentity refused ${serverName ?? 'the server'}: ${reason}` };
+    },
   };
 }
 
@@ -119,7 +163,7 @@ export function toServerConfig(options: ServerOptions, platform: Platform = port
     ...(options.pskModes !== undefined ? { pskModes: options.pskModes } : {}),
     requestClientCertificate: request,
     requireClientCertificate: request && strict,
-    ...(request ? { verifier: createVerifier(verifierOptions(options, platform)) } : {}),
+    ...(request ? { verifier: options.verifier ? guarded(options.verifier) : createVerifier(verifierOptions(options, platform)) } : {}),
     ...tickets(options),
     ...numTickets(options),
     ...(options.maxEarlyData !== undefined ? { maxEarlyData: options.maxEarlyData } : {}),
@@ -366,7 +410,7 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
     ...(options.groups !== undefined ? { groups: parseGroups(options.groups) } : {}),
     ...(options.ALPNProtocols !== undefined ? { alpnProtocols: options.ALPNProtocols } : {}),
     ...(options.cert !== undefined ? { certificateChain: loadCertificateChain(options.cert) } : {}),
-    ...(options.key !== undefined ? { privateKey: loadPrivateKey(options.key) } : {}),
+    ...(options.key !== undefined ? { privateKey: loadPrivateKey(options.key, options.passphrase) } : {}),
     ...(options.handshakeTimeout !== undefined ? { handshakeTimeout: options.handshakeTimeout } : {}),
     ...(options.maxHandshakeMessage !== undefined
       ? { maxHandshakeMessage: intIn('maxHandshakeMessage', options.maxHandshakeMessage, 1024, 1 << 24)! }

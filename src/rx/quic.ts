@@ -22,6 +22,7 @@ import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfi
 import { decodePacketHeader } from '../wire/quic/packet.js';
 import { checkClientInitial, type InitialRejection } from '../quic/accept.js';
 import { nobleProvider } from '../crypto/noble.js';
+import { keyLogFromEnvironment, keyLogToFile } from '../node/keyLogFile.js';
 
 /** One QUIC stream of a connection. */
 export interface QuicStream {
@@ -72,6 +73,12 @@ interface QuicCommon {
    * handshake in `'manual'` mode, before the {@link QuicConnection} exists.
    */
   readonly onTicker?: (ticker: Ticker) => void;
+  /**
+   * NSS key log (SSLKEYLOGFILE format, the TLS 1.3 labels: Wireshark decrypts QUIC with them): a function
+   * receives each line, a string is a file the lines are appended to. Absent: `SSLKEYLOGFILE` from the
+   * environment, if set (`false` refuses it). Debugging only.
+   */
+  readonly keyLog?: ((line: string) => void) | string | false;
 }
 
 /** Options of {@link quicConnect}. */
@@ -136,6 +143,7 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
   const ready = new Subject<QuicConnection>();
   const closed = new Subject<never>();
   const next = { bidi: role === 'client' ? 0 : 1, uni: role === 'client' ? 2 : 3 };
+  const keyLogSink = keyLogSinkOf(opts.keyLog);
 
   const stream = (id: number): { subject: Subject<Uint8Array>; handle: QuicStream } => {
     let s = streams.get(id);
@@ -157,6 +165,9 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
     switch (e.type) {
       case 'transmit':
         send(e.data);
+        return;
+      case 'keyLog':
+        keyLogSink?.(`${e.label} ${hexOf(e.clientRandom)} ${hexOf(e.secret)}`);
         return;
       case 'handshakeComplete':
         ready.next({
@@ -234,7 +245,19 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
 
 function tlsClient(opts: QuicConnectOptions): QuicConfig['tls'] {
   const verifier = opts.verifier ?? createVerifier(opts.ca !== undefined ? { ca: opts.ca } : {});
-  return { verifier, alpnProtocols: opts.alpn, ...(opts.servername ? { serverName: opts.servername } : {}) };
+  return { verifier, alpnProtocols: opts.alpn, ...(opts.servername ? { serverName: opts.servername } : {}), ...(opts.keyLog ? { keyLog: true } : {}) };
+}
+
+/** Where key log lines go: a function, or a file appended to (`keyLogToFile`). */
+function keyLogSinkOf(keyLog: QuicCommon['keyLog']): ((line: string) => void) | undefined {
+  if (typeof keyLog === 'function') return keyLog;
+  if (typeof keyLog !== 'string' || keyLog === '') return undefined;
+  const file = keyLogToFile(keyLog);
+  return (line) => file.next?.(line);
+}
+
+function hexOf(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
 }
 
 /**
@@ -253,7 +276,8 @@ function tlsClient(opts: QuicConnectOptions): QuicConfig['tls'] {
  * });
  * ```
  */
-export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection> {
+export function quicConnect(given: QuicConnectOptions): Observable<QuicConnection> {
+  const opts = keyLogFromEnvironment(given);
   return new Observable<QuicConnection>((subscriber) => {
     const socket: Socket = createSocket(opts.host.includes(':') ? 'udp6' : 'udp4');
     const state = createQuicConnection({
@@ -316,10 +340,14 @@ export function quicConnect(opts: QuicConnectOptions): Observable<QuicConnection
  * `TlsError` (`apiMisuse`) before opening a socket when `cert`/`key` do not parse, the chain is empty or the key
  * does not match the first certificate (see `checkServerIdentity`).
  */
-export async function quicListen(
-  opts: QuicListenOptions,
-): Promise<QuicListener> {
-  const tls = { certificateChain: loadCertificateChain(opts.cert), privateKey: loadPrivateKey(opts.key), alpnProtocols: opts.alpn };
+export async function quicListen(given: QuicListenOptions): Promise<QuicListener> {
+  const opts = keyLogFromEnvironment(given);
+  const tls = {
+    certificateChain: loadCertificateChain(opts.cert),
+    privateKey: loadPrivateKey(opts.key),
+    alpnProtocols: opts.alpn,
+    ...(opts.keyLog ? { keyLog: true } : {}),
+  };
   checkServerIdentity(tls.certificateChain, tls.privateKey); // before the socket exists: nothing to clean up
   const socket = createSocket((opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4');
   const connections = new Subject<QuicConnection>();

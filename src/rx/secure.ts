@@ -27,6 +27,8 @@ import {
 import { outboundPull, type OutboundPull } from './outboundPull.js';
 import { resumableSession, type ShutdownFacts } from './resumableSession.js';
 import { runReducer, type PendingInput } from './runReducer.js';
+import { connectionInfo } from './connectionInfo.js';
+import { exportKeyingMaterial } from '../handshake/exporter.js';
 import type {
   ByteDuplex,
   ClientOptions,
@@ -224,6 +226,13 @@ export function secureDuplex(
     let holders = 1;
     let abandoned = false;
     let run: Subscription | undefined;
+    /** The core's state after the latest step (what exportKeyingMaterial reads; never changed here). */
+    let latest: TlsState | undefined;
+    const handle = (state: TlsState, input: Parameters<typeof handleEvents>[1]) => {
+      const step = handleEvents(state, input);
+      latest = step.state;
+      return step;
+    };
 
     /** The connection is over (`closed`, a failure, an abort): settle the transport and every stream once. */
     const end = (error?: TlsError) => {
@@ -371,7 +380,11 @@ export function secureDuplex(
     };
 
     const connection = (info: HandshakeInfo): TlsConnection => ({
-      info,
+      info: connectionInfo(info),
+      exportKeyingMaterial: (length, label, context) => {
+        if (!latest) throw misuse('exportKeyingMaterial(): the handshake has not completed');
+        return exportKeyingMaterial(latest.hs, label, context, length);
+      },
       inbound$: held(inbound.observable),
       receive: (project) => held(inbound.receive(project)),
       send: (source) => held(send(source)),
@@ -485,7 +498,7 @@ export function secureDuplex(
     run = merge(control, transport$)
       .pipe(
         startWith<PendingInput>(...first),
-        runReducer({ handle: handleEvents, nextTimeout, initial, scheduler, pull, wake$: wake }),
+        runReducer({ handle, nextTimeout, initial, scheduler, pull, wake$: wake }),
       )
       .subscribe({
         next: onEffect,

@@ -3,7 +3,9 @@
  */
 import type { Observable, ObservableInput, SchedulerLike } from 'rxjs';
 import type { CryptoProvider } from '../crypto/provider.js';
+import type { CertificateVerdict, CertificateVerifier } from '../crypto/verifier.js';
 import type { HandshakeInfo } from '../core/types.js';
+import type { CertificateDetails } from '../crypto/certificateDetails.js';
 import type { TlsError } from '../core/errors.js';
 import type { AntiReplay, Ticketer, TlsSession } from '../handshake/session.js';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +48,11 @@ export interface SecureOptions {
   /** Our certificate chain (PEM, leaf first) and private key (PEM PKCS#8, SEC1 or PKCS#1). */
   readonly cert?: PemInput;
   readonly key?: string | Uint8Array;
+  /**
+   * The passphrase of an encrypted `key` (PEM `ENCRYPTED PRIVATE KEY` or its DER: PKCS#8 with PBES2, PBKDF2 and
+   * AES-CBC, as `openssl genpkey -aes256` and `openssl pkcs8 -topk8 -v2 aes-256-cbc` write; node:tls `passphrase`).
+   */
+  readonly passphrase?: string;
   /** ALPN protocols in preference order. */
   readonly ALPNProtocols?: readonly string[];
   /**
@@ -151,6 +158,14 @@ export interface SecureOptions {
    * these lines can decrypt the traffic: debugging only. Default: off.
    */
   readonly keyLog?: ((line: string) => void) | string | boolean;
+  /**
+   * Verify the peer's chain yourself instead of with `ca` (DANE, a private PKI, pinning a whole chain): the
+   * verifier sees the chain (DER, leaf first), the usage (`server`, or `client` for a server checking client
+   * certificates), the server name and the time, and answers a {@link CertificateVerdict}; wrap `createVerifier`
+   * to add to the default checks. Not consulted with `rejectUnauthorized: false` on a client. A verifier that
+   * throws refuses the chain (code `unsupported`, the exception's message as the reason).
+   */
+  readonly verifier?: CertificateVerifier;
 }
 
 /** Options of a client connection. */
@@ -162,6 +177,20 @@ export interface ClientOptions extends SecureOptions {
    * printed and `info.verification` says `insecure`.
    */
   readonly rejectUnauthorized?: boolean;
+  /**
+   * node:tls `checkServerIdentity`: replaces the built-in host name check (the chain is still verified against
+   * `ca` first). Called with `servername` (or `host`) and the server's leaf certificate described; return an
+   * `Error` to refuse the server (the handshake fails with certificate code `hostname_mismatch`, alert
+   * bad_certificate, the error's message as the reason), `undefined` to accept it. For pinning, compare
+   * `cert.fingerprint256`.
+   *
+   * @example
+   * ```ts
+   * connect({ host, port, ca, checkServerIdentity: (host, cert) =>
+   *   cert.fingerprint256 === PINNED ? undefined : new Error(`${host}: certificate not pinned`) });
+   * ```
+   */
+  readonly checkServerIdentity?: (hostname: string, cert: CertificateDetails) => Error | undefined;
   /**
    * How many of `groups` get a key share in the first ClientHello (default 1, the first; 1..4). With
    * `groups: 'X25519MLKEM768:X25519'` and 2, a server without the hybrid group answers at once instead of with
@@ -217,6 +246,22 @@ export interface SessionCache {
 export interface ConnectOptions extends ClientOptions {
   readonly host: string;
   readonly port: number;
+  /**
+   * Abort the connection (node:net `signal`): before the handshake completed the result errors with a
+   * `TlsError` of kind `aborted` and the socket is destroyed; afterwards the connection is closed abortively
+   * (`close()`, no close_notify) and the result errors the same way. Already aborted: errors at subscription.
+   */
+  readonly signal?: AbortSignal;
+  /** Called once the TCP connection is up, before the handshake (the moment `openssl s_client` says `CONNECTED`). */
+  readonly onTcpConnect?: (address: TcpAddresses) => void;
+}
+
+/** Both ends of a TCP connection. */
+export interface TcpAddresses {
+  readonly localAddress?: string;
+  readonly localPort?: number;
+  readonly remoteAddress?: string;
+  readonly remotePort?: number;
 }
 
 /** Options of a server connection. */
@@ -280,6 +325,20 @@ export interface ListenOptions extends ServerOptions {
    * alert or truncation). The server keeps running. Default: ignore.
    */
   readonly onError?: (error: TlsError, remote: { readonly address?: string; readonly port?: number }) => void;
+  /**
+   * Stop listening (node:net `signal`): when it aborts, the server closes and every open connection is aborted,
+   * as when the subscription ends, and the result completes.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * What was negotiated ({@link HandshakeInfo}: `serverName` is the SNI the client asked for, on both sides) plus
+ * the peer's leaf certificate described (`peerCertificate`: subject, issuer, subjectAltName, validity, SHA-256
+ * fingerprint; absent when the peer sent none). The whole chain is `peerCertificates` (DER, leaf first).
+ */
+export interface ConnectionInfo extends HandshakeInfo {
+  readonly peerCertificate?: CertificateDetails;
 }
 
 /** What {@link TlsConnection.send} writes: an Observable (push), or an iterable (pulled as the transport allows). */
@@ -326,7 +385,18 @@ export interface ShutdownState {
  * subscription — and one of them was unsubscribed before it completed, it is aborted (not leaked).
  */
 export interface TlsConnection {
-  readonly info: HandshakeInfo;
+  readonly info: ConnectionInfo;
+  /**
+   * Keying material exported from this connection (RFC 8446 §7.5; node:tls `exportKeyingMaterial`): `length`
+   * bytes for `label` (ASCII, 1..249 characters) and an optional `context`. Both ends get the same bytes;
+   * another connection gets others. Throws `apiMisuse` for a bad label or length.
+   *
+   * @example
+   * ```ts
+   * const binding = conn.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding'); // RFC 9266 tls-exporter
+   * ```
+   */
+  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Uint8Array;
   readonly inbound$: Observable<Uint8Array>;
   send(outbound: OutboundSource): Observable<never>;
   /**

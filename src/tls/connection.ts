@@ -13,6 +13,7 @@
  * // step.effects: [{ type: 'transmit', data: <ClientHello record> }]
  * ```
  */
+import { protocolVersionName } from '../wire/tls/versionName.js';
 import { DecodeError } from '../wire/reader.js';
 import { AlertDescription, AlertLevel, ContentType, MAX_PLAINTEXT, ProtocolVersion } from '../wire/tls/constants.js';
 import { decodeAlert } from '../wire/tls/alert.js';
@@ -40,6 +41,7 @@ import {
   TAG_LENGTH,
   assembleFlight,
   frameRecord,
+  notTls,
   openJob12,
   openRecord,
   openRecord12,
@@ -530,7 +532,14 @@ function nextRecord(chunks: readonly Uint8Array[], at: Cursor): NextRecord {
   const head = peek(chunks, at, RECORD_HEADER);
   if (!head) return { kind: 'incomplete' };
   const fr = frameRecord(head, 0);
-  if (fr.kind === 'overflow' || fr.kind === 'badHeader') return fr;
+  if (fr.kind === 'badHeader') {
+    // Not a record: quote more of what came when it is text (an HTTP answer), to say the peer is not TLS.
+    let available = -at.off;
+    for (let i = at.i; i < chunks.length; i++) available += chunks[i]!.length;
+    const text = notTls(peek(chunks, at, Math.min(available, 41)) ?? head, 0);
+    return text ? { kind: 'badHeader', reason: text } : fr;
+  }
+  if (fr.kind === 'overflow') return fr;
   const bytes = peek(chunks, at, RECORD_HEADER + ((head[3]! << 8) | head[4]!));
   return bytes ? { kind: 'record', bytes } : { kind: 'incomplete' };
 }
@@ -559,6 +568,16 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
       // Early data sent with a ClientHello we answered with HelloRetryRequest is skipped (RFC 8446 §4.2.10).
       if (skipEarly(cx, fragment.length)) return;
       abort(fail.unexpected('application data before the handshake keys'));
+    }
+    // A server that speaks only older versions refuses our ClientHello with protocol_version; say so, with the
+    // record version it used (OpenSSL 3 writes 0x0303 whatever it speaks, so that is a hint, not a fact).
+    if (type === ContentType.alert && s.config.role === 'client' && fragment.length === 2 && fragment[1] === AlertDescription.protocol_version) {
+      cx.effects.push({ type: 'alertReceived', level: fragment[0]!, description: fragment[1] });
+      return fatal(cx, {
+        kind: 'alertReceived',
+        alert: AlertDescription.protocol_version,
+        reason: `the server does not support TLS 1.3: it refused the ClientHello (record version ${protocolVersionName((header[1]! << 8) | header[2]!)})`,
+      });
     }
     return onContent(cx, type, fragment);
   }

@@ -117,7 +117,7 @@ export function frameRecord(buf: Uint8Array, offset: number): FrameResult {
     type !== ContentType.application_data &&
     type !== ContentType.change_cipher_spec
   ) {
-    return { kind: 'badHeader', reason: `unknown record content type ${type}` };
+    return { kind: 'badHeader', reason: notTls(buf, offset) ?? `unknown record content type ${type}` };
   }
   if (version >> 8 !== 0x03) return { kind: 'badHeader', reason: `bad record version 0x${version.toString(16)}` };
   if (length > MAX_CIPHERTEXT) return { kind: 'overflow', length };
@@ -127,6 +127,24 @@ export function frameRecord(buf: Uint8Array, offset: number): FrameResult {
     record: { type, version, fragment: buf.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length) },
     consumed: RECORD_HEADER + length,
   };
+}
+
+/**
+ * The reason for bytes that are not a TLS record but text (an HTTP answer, an SMTP or SSH banner): the peer
+ * does not speak TLS, quoted up to 40 characters (`the peer does not speak TLS: it sent 'HTTP/1.0 400 Bad…'`),
+ * or undefined when they are not printable text.
+ */
+export function notTls(buf: Uint8Array, offset: number): string | undefined {
+  const head = buf.subarray(offset, offset + 41);
+  let text = '';
+  for (const b of head) {
+    if (b === 0x0d || b === 0x0a) break;
+    if (b < 0x20 || b > 0x7e) return undefined;
+    text += String.fromCharCode(b);
+  }
+  if (text.length < 4) return undefined;
+  const shown = text.length > 40 ? `${text.slice(0, 40)}…` : text;
+  return `the peer does not speak TLS: it sent '${shown}'`;
 }
 
 /** Write a plaintext record (handshake before keys, alerts before keys, change_cipher_spec). */

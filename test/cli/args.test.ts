@@ -218,8 +218,9 @@ test('unknown options are refused by name with a pointer to --help, for client a
     [['client', 'a:1', '--sess_out', 'f'], 'unknown option --sess_out for rxtls client (did you mean --sess-out?)'],
     [['server', '--port', '1', '--cert', 'c', '--key', 'k', '--bogus', '2'], 'unknown option --bogus for rxtls server'],
     [['server', '--port', '1', '--cert', 'c', '--key', 'k', '--num_tickets', '2'], 'unknown option --num_tickets for rxtls server (did you mean --num-tickets?)'],
-    [['server', '--port', '1', '--cert', 'c', '--key', 'k', '-num_tickets', '2'], 'unknown option -num_tickets for rxtls server (did you mean --num-tickets?)'],
-    [['client', 'a:1', '-servername=x'], 'unknown option -servername for rxtls client (did you mean --servername?)'],
+    [['client', 'a:1', '-bogus'], 'unknown option -bogus for rxtls client'],
+    [['client', 'a:1', '-CApath', 'x'], 'unknown option -CApath for rxtls client'],
+    [['server', '--port', '1', '--cert', 'c', '--key', 'k', '-CAfile', 'x'], 'unknown option -CAfile for rxtls server (client certificates: --verify-client PEM)'],
     [['server', '--port', '1', '--cert', 'c', '--key', 'k', '--sess-out', 'x'], 'unknown option --sess-out for rxtls server'],
   ];
   for (const [argv, message] of cases) {
@@ -498,4 +499,47 @@ test('LineRecords: one record per stdin line with its newline; long lines cut; t
   t.deepEqual(show(new LineRecords(4).push(enc('abc\n'))), ['abc\n'], 'exactly the maximum with its newline');
   t.deepEqual(show(new LineRecords(4).push(enc('abcd\n'))), ['abcd', '\n']);
   t.throws(() => new LineRecords(0), { instanceOf: RangeError });
+});
+
+test("OpenSSL's single-dash spellings are aliases: an s_client / s_server command line works", (t) => {
+  const client = parseCliArgs(['client', '-connect', 'localhost:4433', '-CAfile', 'ca.pem', '-servername', 'example.com', '-alpn', 'h2', '-ciphersuites', 'TLS_AES_128_GCM_SHA256', '-groups', 'X25519', '-cert', 'c.pem', '-key', 'k.pem', '-keylogfile', 'keys.log', '-sess_out', 's.pem', '-verify_return_error', '-quiet']);
+  t.like(client, {
+    kind: 'client',
+    host: 'localhost',
+    port: 4433,
+    cafile: 'ca.pem',
+    servername: 'example.com',
+    alpn: ['h2'],
+    ciphers: 'TLS_AES_128_GCM_SHA256',
+    groups: 'X25519',
+    cert: 'c.pem',
+    key: 'k.pem',
+    keylog: 'keys.log',
+    sessOut: 's.pem',
+    quiet: true,
+  });
+  t.like(parseCliArgs(['client', 'a:1', '-servername=x']), { servername: 'x' });
+  t.like(parseCliArgs(['server', '-accept', '4433', '-cert', 'c', '-key', 'k', '-www', '-naccept', '1', '-num_tickets', '3']), {
+    kind: 'server',
+    host: '127.0.0.1',
+    port: 4433,
+    mode: 'www',
+    naccept: 1,
+    numTickets: 3,
+  });
+  t.like(parseCliArgs(['server', '-accept', '[::1]:4433', '-cert', 'c', '-key', 'k']), { host: '::1', port: 4433 });
+  t.like(parseCliArgs(['server', '-port', '0', '-cert', 'c', '-key', 'k', '-verifyCAfile', 'ca.pem']), { port: 0, verifyClient: 'ca.pem' });
+  const e = t.throws(() => parseCliArgs(['client', '-connect']), { instanceOf: UsageError });
+  t.is(e?.message, 'option -connect needs a value');
+  t.throws(() => parseCliArgs(['s_client', '-connect', 'a:1']), { instanceOf: UsageError, message: 'unknown command "s_client" (rxtls client is the s_client of rxtls)' });
+});
+
+test('--version (and -version, version) and --timeout, --showcerts', (t) => {
+  for (const argv of [['--version'], ['-version'], ['version'], ['client', 'a:1', '--version'], ['server', '--version']]) {
+    t.deepEqual(parseCliArgs(argv), { kind: 'version' }, argv.join(' '));
+  }
+  t.like(parseCliArgs(['client', 'a:1', '--timeout', '2.5', '--showcerts']), { timeoutSeconds: 2.5, showCerts: true });
+  for (const bad of ['0', 'x', '1e3', '100000']) {
+    t.throws(() => parseCliArgs(['client', 'a:1', '--timeout', bad]), { instanceOf: UsageError, message: /--timeout needs a number of seconds/ }, bad);
+  }
 });

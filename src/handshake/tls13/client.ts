@@ -28,6 +28,7 @@ import type {
 } from '../../wire/tls/messages.js';
 import { SIGNATURE_ALGORITHMS, checkCertificateVerify, checkFinishedLength, checkPeerCertificate, chooseScheme, sendCertificateAndVerify } from '../auth.js';
 import { groupCode, groupFromCode } from '../config.js';
+import { protocolVersionName } from '../../wire/tls/versionName.js';
 import {
   deriveApplicationKeys,
   deriveEarlyTrafficSecret,
@@ -264,7 +265,8 @@ function onServerHello(cx: HsCx, offer: ClientOffer, sh: ServerHello, raw: Uint8
   const dtls = c.variant === 'dtls';
   // A server that does not select (D)TLS 1.3 via supported_versions is a (D)TLS 1.2 (or older) server.
   if (ext.supportedVersion === undefined) {
-    abort(fail.incompatible(AlertDescription.protocol_version, `server does not support ${dtls ? 'DTLS' : 'TLS'} 1.3`));
+    const offered = sh.legacyVersion !== undefined ? `: it answered with ${protocolVersionName(sh.legacyVersion)} only` : '';
+    abort(fail.incompatible(AlertDescription.protocol_version, `server does not support ${dtls ? 'DTLS' : 'TLS'} 1.3${offered}`));
   }
   if (ext.supportedVersion !== ownVersion(c)) {
     abort(fail.illegal(`server selected unoffered version 0x${ext.supportedVersion.toString(16)}`));
