@@ -25,7 +25,7 @@ export interface ClientCommand {
   /** OpenSSL `-groups` list, already validated. */
   readonly groups?: string;
   /** `--tls1_2` / `--tls1_3`: the only version to negotiate (default: TLS 1.2 or 1.3). */
-  readonly version?: 'TLSv1.2' | 'TLSv1.3';
+  readonly version?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
   readonly cert?: string;
   readonly key?: string;
   /** `--psk HEX` with `--psk-identity ID` (default `Client_identity`, as OpenSSL): an external PSK to offer. */
@@ -71,7 +71,7 @@ export interface ServerCommand {
   readonly ciphers?: string;
   readonly groups?: string;
   /** `--tls1_2` / `--tls1_3`: the only version to accept (default: TLS 1.2 or 1.3). */
-  readonly version?: 'TLSv1.2' | 'TLSv1.3';
+  readonly version?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
   /** Exit after this many connections (like `s_server -naccept`). */
   readonly naccept?: number;
   /** CA file for client certificates; when set a client certificate is required. */
@@ -156,7 +156,8 @@ Client options:
   --timeout SECONDS     give up when the TCP connection and the handshake take longer (default 30)
   --showcerts           print the server's certificate chain as PEM on stderr after the handshake
   --quiet               no handshake summary on stderr
-  --dtls                DTLS 1.3 over UDP (RFC 9147): each stdin line, with its newline, is one record
+  --dtls                DTLS 1.2 or 1.3 over UDP (RFC 6347, RFC 9147): each stdin line, with its newline, is one record
+  --dtls1_2, --dtls1_3  DTLS over UDP, negotiating only DTLS 1.2, or only DTLS 1.3 (as openssl -dtls1_2)
                         (a line longer than a record is cut into several); records go to stdout as they
                         come. Not with --sess-in, --sess-out or --early-data
   --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
@@ -181,7 +182,8 @@ Server options:
   --no-ticket           issue no session tickets (no resumption)
   --num-tickets N       session tickets per handshake, 1..16 (default 2)
   --quiet               no per-connection summary on stderr
-  --dtls                DTLS 1.3 over UDP on --port (stateless cookies, connections told apart by address);
+  --dtls1_2, --dtls1_3  with DTLS: accept only DTLS 1.2, or only DTLS 1.3
+  --dtls                DTLS 1.2 or 1.3 over UDP on --port (stateless cookies, connections told apart by address);
                         --echo sends each record back as one record; not with --www or --max-early-data
   --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
   --dtls-draft43        with --dtls: speak draft-ietf-tls-dtls13-43 (NSS 3.87 tstclnt) instead of RFC 9147
@@ -197,6 +199,8 @@ Exit status: 0 after a clean close, 1 when a connection failed, 2 for a bad comm
 const clientOptions = {
   tls1_2: { type: 'boolean', default: false },
   tls1_3: { type: 'boolean', default: false },
+  dtls1_2: { type: 'boolean', default: false },
+  dtls1_3: { type: 'boolean', default: false },
   servername: { type: 'string' },
   cafile: { type: 'string' },
   insecure: { type: 'boolean', default: false },
@@ -225,6 +229,8 @@ const clientOptions = {
 const serverOptions = {
   tls1_2: { type: 'boolean', default: false },
   tls1_3: { type: 'boolean', default: false },
+  dtls1_2: { type: 'boolean', default: false },
+  dtls1_3: { type: 'boolean', default: false },
   port: { type: 'string', short: 'p' },
   host: { type: 'string', default: '127.0.0.1' },
   cert: { type: 'string' },
@@ -398,7 +404,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.alpn !== undefined && { alpn: parseAlpnList(v.alpn) }),
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
-    ...versionArgs(v.tls1_2, v.tls1_3),
+    ...versionArgs(v.tls1_2, v.tls1_3, v.dtls1_2, v.dtls1_3),
     ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
     ...pskArgs(v.psk, v['psk-identity']),
     ...(v['sess-in'] !== undefined && { sessIn: v['sess-in'] }),
@@ -407,7 +413,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.keylog !== undefined && { keylog: v.keylog }),
     inlineCommands: v['inline-commands'],
     quiet: v.quiet,
-    ...dtlsArgs(v.dtls, v.mtu, v['dtls-draft43']),
+    ...dtlsArgs(v.dtls || v.dtls1_2 || v.dtls1_3, v.mtu, v['dtls-draft43'], v.tls1_2 || v.tls1_3),
     ...(v.timeout !== undefined && { timeoutSeconds: parseSeconds(v.timeout, '--timeout') }),
     ...(v.showcerts && { showCerts: true }),
   };
@@ -446,7 +452,7 @@ function parseServer(args: readonly string[]): CliCommand {
     ...(v.alpn !== undefined && { alpn: parseAlpnList(v.alpn) }),
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
-    ...versionArgs(v.tls1_2, v.tls1_3),
+    ...versionArgs(v.tls1_2, v.tls1_3, v.dtls1_2, v.dtls1_3),
     ...(v.naccept !== undefined && { naccept: parsePositiveInt(v.naccept, '--naccept') }),
     ...(v['verify-client'] !== undefined && { verifyClient: v['verify-client'] }),
     ...(v.keylog !== undefined && { keylog: v.keylog }),
@@ -454,18 +460,19 @@ function parseServer(args: readonly string[]): CliCommand {
     noTicket: v['no-ticket'],
     ...(v['num-tickets'] !== undefined && { numTickets: parseCount(v['num-tickets'], '--num-tickets', 1, 16) }),
     quiet: v.quiet,
-    ...dtlsArgs(v.dtls, v.mtu, v['dtls-draft43']),
+    ...dtlsArgs(v.dtls || v.dtls1_2 || v.dtls1_3, v.mtu, v['dtls-draft43'], v.tls1_2 || v.tls1_3),
   };
 }
 
 /** `--tls1_2` / `--tls1_3` (OpenSSL's flags): one version only; both at once is a mistake. */
-function versionArgs(tls12: boolean, tls13: boolean): { version?: 'TLSv1.2' | 'TLSv1.3' } {
-  if (tls12 && tls13) throw new UsageError('--tls1_2 and --tls1_3 exclude each other');
-  return tls12 ? { version: 'TLSv1.2' } : tls13 ? { version: 'TLSv1.3' } : {};
+function versionArgs(tls12: boolean, tls13: boolean, dtls12 = false, dtls13 = false): { version?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3' } {
+  if ([tls12, tls13, dtls12, dtls13].filter(Boolean).length > 1) throw new UsageError('--tls1_2, --tls1_3, --dtls1_2 and --dtls1_3 exclude each other');
+  return tls12 ? { version: 'TLSv1.2' } : tls13 ? { version: 'TLSv1.3' } : dtls12 ? { version: 'DTLSv1.2' } : dtls13 ? { version: 'DTLSv1.3' } : {};
 }
 
 /** `--dtls [--mtu N]`, checked: `--mtu` needs `--dtls` and a datagram size of 256..65507 bytes. */
-function dtlsArgs(dtls: boolean, mtu: string | undefined, draft43 = false): { dtls?: true; mtu?: number; dtlsDraft43?: true } {
+function dtlsArgs(dtls: boolean, mtu: string | undefined, draft43 = false, tlsVersion = false): { dtls?: true; mtu?: number; dtlsDraft43?: true } {
+  if (dtls && tlsVersion) throw new UsageError('--tls1_2 / --tls1_3 are for TLS: with --dtls, use --dtls1_2 / --dtls1_3');
   if (!dtls) {
     if (mtu !== undefined) throw new UsageError('--mtu needs --dtls');
     if (draft43) throw new UsageError('--dtls-draft43 needs --dtls');

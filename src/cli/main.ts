@@ -405,6 +405,7 @@ function runDtlsClient(cmd: ClientCommand): void {
     ...(cmd.timeoutSeconds !== undefined && { handshakeTimeout: cmd.timeoutSeconds * 1000 }),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
     ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
+    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
   });
   conn$.subscribe({
     next: (conn: DtlsConnection) => {
@@ -479,6 +480,7 @@ function runDtlsServer(cmd: ServerCommand): void {
     ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
     ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
+    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
     onError: (err, remote) => {
       if (seen.has(err) || limitReached()) return;
       accepted++;
@@ -532,7 +534,7 @@ function main(argv: readonly string[]): void {
         process.stdout.write(cmd.text);
         return;
       case 'version':
-        process.stdout.write(`rxtls ${packageVersion()} (TLS 1.3, DTLS 1.3, QUIC v1; Node ${process.version})\n`);
+        process.stdout.write(`rxtls ${packageVersion()} (TLS 1.2/1.3, DTLS 1.2/1.3, QUIC v1; Node ${process.version})\n`);
         return;
       case 'client':
         return runClient(cmd);

@@ -1,3 +1,4 @@
+import type { TlsVersionName } from '../handshake/config.js';
 /**
  * node:tls-style options ({@link ClientOptions}, {@link ServerOptions}) → the sans-IO core's
  * {@link TlsClientConfig} / {@link TlsServerConfig}. PEM is loaded here, once, so a bad key or an unknown
@@ -335,13 +336,16 @@ function checkProvider(provider: unknown, where: string): asserts provider is Cr
   }
 }
 
-/** `minVersion` / `maxVersion`: `'TLSv1.2'` or `'TLSv1.3'` (node:tls names), else `apiMisuse`. */
-function versionOption<K extends 'minVersion' | 'maxVersion'>(name: K, v: unknown): { [P in K]?: 'TLSv1.2' | 'TLSv1.3' } {
+/**
+ * `minVersion` / `maxVersion`: `'TLSv1.2'` or `'TLSv1.3'` (node:tls names; DTLS connections: `'DTLSv1.2'` or
+ * `'DTLSv1.3'`, which the engine checks against the transport), else `apiMisuse`.
+ */
+function versionOption<K extends 'minVersion' | 'maxVersion'>(name: K, v: unknown): { [P in K]?: TlsVersionName } {
   if (v === undefined) return {};
-  if (v !== 'TLSv1.2' && v !== 'TLSv1.3') {
-    throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be 'TLSv1.2' or 'TLSv1.3' (rxtls speaks no older version), got ${String(v)}` });
+  if (v !== 'TLSv1.2' && v !== 'TLSv1.3' && v !== 'DTLSv1.2' && v !== 'DTLSv1.3') {
+    throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be 'TLSv1.2' or 'TLSv1.3' ('DTLSv1.2' or 'DTLSv1.3' over DTLS; rxtls speaks no older version), got ${String(v)}` });
   }
-  return { [name]: v } as { [P in K]?: 'TLSv1.2' | 'TLSv1.3' };
+  return { [name]: v } as { [P in K]?: TlsVersionName };
 }
 
 function boolOption(name: string, v: unknown): boolean {

@@ -67,8 +67,9 @@ export interface SecureOptions {
    * `'TLSv1.3'`). A TLS 1.3-capable client and server never settle on TLS 1.2 (RFC 8446 §4.1.3 downgrade
    * sentinels). `HandshakeInfo.protocol` says which was negotiated.
    */
-  readonly minVersion?: 'TLSv1.2' | 'TLSv1.3';
-  readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3';
+  /** Over DTLS (`dtlsConnect`, `dtlsListen`, `secureDatagrams`): `'DTLSv1.2'` / `'DTLSv1.3'` (default both). */
+  readonly minVersion?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
+  readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
   /**
    * TLS 1.2: require the extended master secret (RFC 7627) of the peer; default true (a peer without it gets
    * handshake_failure). `false` accepts such a peer with the RFC 5246 master secret; its session is not resumable.

@@ -543,3 +543,13 @@ test('--version (and -version, version) and --timeout, --showcerts', (t) => {
     t.throws(() => parseCliArgs(['client', 'a:1', '--timeout', bad]), { instanceOf: UsageError, message: /--timeout needs a number of seconds/ }, bad);
   }
 });
+
+test('--dtls1_2 / --dtls1_3 pin a DTLS version and imply --dtls; --dtls alone negotiates either', (t) => {
+  t.like(parseCliArgs(['client', 'h:1', '--dtls1_2']), { kind: 'client', dtls: true, version: 'DTLSv1.2' });
+  t.like(parseCliArgs(['client', 'h:1', '--dtls', '--dtls1_3']), { kind: 'client', dtls: true, version: 'DTLSv1.3' });
+  t.like(parseCliArgs(['server', '--dtls1_2', '--port', '0', '--cert', 'c.pem', '--key', 'k.pem']), { kind: 'server', dtls: true, version: 'DTLSv1.2' });
+  t.false('version' in parseCliArgs(['client', 'h:1', '--dtls']));
+  t.throws(() => parseCliArgs(['client', 'h:1', '--dtls1_2', '--dtls1_3']), { message: /exclude each other/ });
+  t.throws(() => parseCliArgs(['client', 'h:1', '--dtls', '--tls1_2']), { message: /--dtls1_2/ });
+  t.throws(() => parseCliArgs(['client', 'h:1', '--tls1_3', '--dtls1_2']), { message: /exclude each other/ });
+});
