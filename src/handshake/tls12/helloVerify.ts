@@ -1,8 +1,8 @@
 /**
  * DTLS 1.2 HelloVerifyRequest (RFC 6347 §4.2.1): a server with `cookieSecret` answers a ClientHello without a
- * valid cookie statelessly, with a cookie the client must send back in its next ClientHello. The cookie is an
- * HMAC-SHA256 under the cookie secret over its issue time, the client's address binding and the ClientHello
- * fields §4.2.1 lists (version, random, session_id, cipher_suites, compression_methods), so the second ClientHello
+ * valid cookie statelessly, with a cookie the client must send back in its next ClientHello. The cookie (22 B) is
+ * its issue time (ms, 6 B) and an HMAC-SHA256 (truncated to 16 B) under the cookie secret over that time, the
+ * client's address binding and the ClientHello fields §4.2.1 lists (version, random, session_id, cipher_suites, compression_methods), so the second ClientHello
  * must repeat them; it is valid for `cookieLifetime` ms. Nothing is kept: the state stays uncommitted until a
  * ClientHello brings a valid cookie.
  */
@@ -10,7 +10,6 @@ import { concatBytes } from '../../wire/bytes.js';
 import { ProtocolVersion } from '../../wire/tls/constants.js';
 import type { ClientHello } from '../../wire/tls/messages.js';
 import { encodeWith } from '../../wire/writer.js';
-import { openCookie, sealCookie } from '../cookie.js';
 import { type CookieConfig, type HsCx, endFlight } from '../state.js';
 
 /** handshake type of HelloVerifyRequest (RFC 6347 §4.3.2). */
@@ -32,18 +31,44 @@ function helloFields(cx: HsCx, ch: ClientHello): Uint8Array {
     for (const c of ch.cipherSuites) w.u16(c);
     w.vec8(ch.legacyCompressionMethods);
   });
-  return cx.s.config.provider.hash('sha256', concatBytes([fields]));
+  return cx.s.config.provider.hash('sha256', fields);
+}
+
+/** The cookie's MAC, truncated: 16 B (128 bits). */
+const MAC_LENGTH = 16;
+/** issued-at (ms, 6 B) ‖ MAC (16 B) = 22 B: within the 32 B that DTLS 1.0 stacks (GnuTLS) still accept. */
+export const HVR_COOKIE_LENGTH = 6 + MAC_LENGTH;
+const LABEL = new TextEncoder().encode('rxtls dtls12 cookie');
+
+function mac(cx: HsCx, key: CookieConfig, issuedAt: Uint8Array, ch: ClientHello): Uint8Array {
+  const input = encodeWith((w) => {
+    w.bytes(LABEL).bytes(issuedAt).bytes(helloFields(cx, ch));
+    w.vec16(key.binding);
+  });
+  return cx.s.config.provider.hmac('sha256', key.secret, input).subarray(0, MAC_LENGTH);
+}
+
+function issuedAtBytes(ms: number): Uint8Array {
+  const b = new Uint8Array(6);
+  const hi = Math.floor(ms / 2 ** 32);
+  b[0] = (hi >>> 8) & 0xff;
+  b[1] = hi & 0xff;
+  new DataView(b.buffer).setUint32(2, ms >>> 0);
+  return b;
 }
 
 /** Whether the ClientHello carries a cookie of ours, unexpired, for these fields and this client. */
 export function validHelloCookie(cx: HsCx, ch: ClientHello, key: CookieConfig): boolean {
   const cookie = ch.legacyCookie;
-  if (!cookie || cookie.length === 0) return false;
-  const opened = openCookie(cx.s.config.provider, key, cookie, cx.now, key.lifetime);
-  if (!opened || opened.suite !== 0) return false;
-  const want = helloFields(cx, ch);
-  const got = opened.clientHelloHash;
-  return got.length === want.length && got.every((b, i) => b === want[i]);
+  if (!cookie || cookie.length !== HVR_COOKIE_LENGTH) return false;
+  const issued = cookie.subarray(0, 6);
+  const want = mac(cx, key, issued, ch);
+  let diff = 0;
+  for (let i = 0; i < MAC_LENGTH; i++) diff |= want[i]! ^ cookie[6 + i]!;
+  if (diff !== 0) return false;
+  const issuedAt = ((issued[0]! << 8) | issued[1]!) * 2 ** 32 + new DataView(issued.buffer, issued.byteOffset).getUint32(2);
+  const age = cx.now - issuedAt;
+  return age >= 0 && age <= key.lifetime;
 }
 
 /**
@@ -51,7 +76,8 @@ export function validHelloCookie(cx: HsCx, ch: ClientHello, key: CookieConfig): 
  * the phase stays `expectClientHello` and the state uncommitted.
  */
 export function sendHelloVerifyRequest(cx: HsCx, ch: ClientHello, key: CookieConfig): void {
-  const cookie = sealCookie(cx.s.config.provider, key, { issuedAt: cx.now, suite: 0, sessionId: new Uint8Array(0), clientHelloHash: helloFields(cx, ch) });
+  const issued = issuedAtBytes(Math.max(0, Math.floor(cx.now)));
+  const cookie = concatBytes([issued, mac(cx, key, issued, ch)]);
   const body = encodeWith((w) => {
     w.u16(HVR_SERVER_VERSION);
     w.vec8(cookie);
