@@ -333,7 +333,8 @@ function opensslSpellings(command: 'client' | 'server', options: Readonly<Record
       out.push('--port', hp[2]!);
       continue;
     }
-    const ours = OPENSSL_NAMES[command][name] ?? name.replace(/_/g, '-');
+    // Our own names first (`--tls1_2`, `--dtls1_3` keep OpenSSL's underscore), then with `_` read as `-`.
+    const ours = OPENSSL_NAMES[command][name] ?? (name in options ? name : name.replace(/_/g, '-'));
     if (ours in options) {
       out.push(inline !== undefined ? `--${ours}=${inline}` : `--${ours}`);
       continue;
