@@ -52,8 +52,11 @@ export function toClientConfig(options: ClientOptions, host?: string, platform: 
   };
 }
 
-/** A verifier of the application's: an exception refuses the chain instead of becoming internal_error. */
-function guarded(verifier: CertificateVerifier): CertificateVerifier {
+/**
+ * A verifier of the application's: an exception refuses the chain instead of becoming internal_error; a value
+ * without a `verify` method throws `apiMisuse` here. Adapters that build their own configuration (QUIC) use it.
+ */
+export function guarded(verifier: CertificateVerifier): CertificateVerifier {
   if (typeof verifier?.verify !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: 'verifier must have a verify(request) method' });
   return {
     verify: (req) => {
@@ -70,7 +73,7 @@ function guarded(verifier: CertificateVerifier): CertificateVerifier {
  * `verifier` with node:tls `checkServerIdentity` in place of its own host name check: the chain is verified
  * without the name, then `check(serverName, leaf)` decides (an `Error`, or an exception, refuses it).
  */
-function withIdentityCheck(verifier: CertificateVerifier, check: ClientOptions['checkServerIdentity']): CertificateVerifier {
+export function withIdentityCheck(verifier: CertificateVerifier, check: ClientOptions['checkServerIdentity']): CertificateVerifier {
   if (check === undefined) return verifier;
   if (typeof check !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: 'checkServerIdentity must be a function' });
   return {
