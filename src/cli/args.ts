@@ -28,6 +28,10 @@ export interface ClientCommand {
   readonly version?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
   readonly cert?: string;
   readonly key?: string;
+  /** `--pfx FILE`: the client certificate and key as one PKCS#12 file (instead of `--cert` and `--key`). */
+  readonly pfx?: string;
+  /** `--passphrase ARG` (`-passin`, `-pass`): the password of an encrypted `--key` or of `--pfx`. */
+  readonly passphrase?: PassphraseSource;
   /** `--psk HEX` with `--psk-identity ID` (default `Client_identity`, as OpenSSL): an external PSK to offer. */
   readonly psk?: { readonly identity: string; readonly key: string };
   /** `--sess-in`: a session file to resume with (see {@link parseSessionFile}). */
@@ -53,6 +57,16 @@ export interface ClientCommand {
   readonly showCerts?: boolean;
 }
 
+/**
+ * Where a passphrase comes from, in OpenSSL's pass phrase argument syntax (openssl-passphrase-options(1)):
+ * `pass:TEXT` (the text itself: visible to other users in `ps`), `env:VAR` (an environment variable) or
+ * `file:PATH` (the first line of a file). Read by {@link resolvePassphrase}.
+ */
+export type PassphraseSource =
+  | { readonly from: 'pass'; readonly value: string }
+  | { readonly from: 'env'; readonly name: string }
+  | { readonly from: 'file'; readonly path: string };
+
 /** What the server does with each connection's data. */
 export type ServerMode = 'echo' | 'www' | 'print';
 
@@ -64,6 +78,10 @@ export interface ServerCommand {
   /** Certificate and key files; optional with `--psk` (like `s_server -nocert`). */
   readonly cert?: string;
   readonly key?: string;
+  /** `--pfx FILE`: certificate chain and key as one PKCS#12 file (instead of `--cert` and `--key`). */
+  readonly pfx?: string;
+  /** `--passphrase ARG` (`-passin`, `-pass`): the password of an encrypted `--key` or of `--pfx`. */
+  readonly passphrase?: PassphraseSource;
   /** `--psk HEX` with `--psk-identity ID` (default `Client_identity`): the external PSK accepted. */
   readonly psk?: { readonly identity: string; readonly key: string };
   readonly mode: ServerMode;
@@ -122,12 +140,14 @@ Usage:
   rxtls client HOST:PORT [options]      stdin to the peer, the peer's data to stdout
   rxtls client --dtls HOST:PORT [options]   the same over DTLS 1.3 (UDP): one stdin line = one record
   rxtls server --port N --cert PEM --key PEM [options]
+  rxtls server --port N --pfx FILE --passphrase pass:TEXT|env:VAR|file:PATH [options]
   rxtls server --dtls --port N --cert PEM --key PEM [options]
   rxtls server --port N --psk HEX [--psk-identity ID] [options]
   rxtls --help | --version
 
 OpenSSL's single-dash spellings are accepted too: -connect HOST:PORT, -CAfile, -servername, -cert, -key,
--alpn, -ciphersuites, -groups, -keylogfile, -sess_out, -sess_in, -port, -accept [HOST:]PORT, -naccept, …
+-alpn, -ciphersuites, -groups, -keylogfile, -sess_out, -sess_in, -passin (and -pass), -port, -accept [HOST:]PORT,
+-naccept, …
 
 Client options:
   --servername NAME     SNI and the name to verify (default: HOST unless it is an IP address)
@@ -140,6 +160,9 @@ Client options:
   --tls1_2, --tls1_3    negotiate only TLS 1.2, or only TLS 1.3 (default: either; the summary's Protocol
                         line says which)
   --cert PEM --key PEM  client certificate chain and its private key
+  --pfx FILE            client certificate chain and key as one PKCS#12 file (openssl pkcs12 -export)
+  --passphrase ARG      the password of an encrypted --key (PKCS#8) or of --pfx, as openssl -passin takes
+                        it: pass:TEXT, env:VAR or file:PATH (its first line); -passin ARG is the same
   --psk HEX             offer an external PSK (RFC 8446 §4.2.11, like s_client -psk); when the server takes
                         it there are no certificates; the summary says "PSK identity: ID"
   --psk-identity ID     its identity (default Client_identity, as OpenSSL)
@@ -172,6 +195,10 @@ Server options:
                         (default: print received data to stdout)
   --alpn a,b  --ciphers LIST  --groups LIST  --tls1_2  --tls1_3   as for the client
   --naccept N           exit after N connections
+  --cert PEM --key PEM  the certificate chain and its private key (PEM or DER)
+  --pfx FILE            the chain and key as one PKCS#12 file instead (openssl pkcs12 -export)
+  --passphrase ARG      the password of an encrypted --key or of --pfx: pass:TEXT, env:VAR or file:PATH
+                        (as openssl -passin, which is accepted too)
   --verify-client PEM   require a client certificate issued by these CAs
   --psk HEX             accept this external PSK (like s_server -psk); --cert and --key become optional
                         (without them, like -nocert, clients must offer the PSK)
@@ -209,6 +236,8 @@ const clientOptions = {
   groups: { type: 'string' },
   cert: { type: 'string' },
   key: { type: 'string' },
+  pfx: { type: 'string' },
+  passphrase: { type: 'string' },
   psk: { type: 'string' },
   'psk-identity': { type: 'string' },
   'sess-out': { type: 'string' },
@@ -235,6 +264,8 @@ const serverOptions = {
   host: { type: 'string', default: '127.0.0.1' },
   cert: { type: 'string' },
   key: { type: 'string' },
+  pfx: { type: 'string' },
+  passphrase: { type: 'string' },
   echo: { type: 'boolean', default: false },
   www: { type: 'boolean', default: false },
   alpn: { type: 'string' },
@@ -276,8 +307,8 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
 
 /** OpenSSL `s_client` / `s_server` option names that differ from ours (the others only lose a dash). */
 const OPENSSL_NAMES: Readonly<Record<'client' | 'server', Readonly<Record<string, string>>>> = {
-  client: { CAfile: 'cafile', ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', showcerts: 'showcerts' },
-  server: { ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', verifyCAfile: 'verify-client' },
+  client: { CAfile: 'cafile', ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', showcerts: 'showcerts', passin: 'passphrase', pass: 'passphrase' },
+  server: { ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', verifyCAfile: 'verify-client', passin: 'passphrase', pass: 'passphrase' },
 };
 
 /** OpenSSL flags that rxtls always obeys (accepted and dropped). */
@@ -386,7 +417,7 @@ function parseClient(args: readonly string[]): CliCommand {
   if (v.version) return { kind: 'version' };
   if (positionals.length !== 1) throw new UsageError('client needs exactly one HOST:PORT');
   const { host, port } = parseHostPort(positionals[0]!);
-  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
+  const identity = identityArgs(v);
   if (v.insecure && v.cafile !== undefined) throw new UsageError('--insecure and --cafile exclude each other');
   if (v['early-data'] !== undefined && v['sess-in'] === undefined) {
     throw new UsageError('--early-data needs --sess-in (0-RTT is only possible when resuming)');
@@ -406,7 +437,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
     ...versionArgs(v.tls1_2, v.tls1_3, v.dtls1_2, v.dtls1_3),
-    ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
+    ...identity,
     ...pskArgs(v.psk, v['psk-identity']),
     ...(v['sess-in'] !== undefined && { sessIn: v['sess-in'] }),
     ...(v['sess-out'] !== undefined && { sessOut: v['sess-out'] }),
@@ -435,8 +466,10 @@ function parseServer(args: readonly string[]): CliCommand {
   if (v.version) return { kind: 'version' };
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (v.port === undefined) throw new UsageError('server needs --port N (0 picks a free port)');
-  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
-  if (v.cert === undefined && v.psk === undefined) throw new UsageError('server needs --cert PEM and --key PEM (or --psk HEX)');
+  const identity = identityArgs(v);
+  if (identity.cert === undefined && identity.pfx === undefined && v.psk === undefined) {
+    throw new UsageError('server needs --cert PEM and --key PEM, or --pfx FILE (or --psk HEX)');
+  }
   if (v.echo && v.www) throw new UsageError('--echo and --www exclude each other');
   if (v['no-ticket'] && v['num-tickets'] !== undefined) throw new UsageError('--no-ticket and --num-tickets exclude each other');
   if (v.dtls && v.www) throw new UsageError('--www is not available with --dtls');
@@ -447,7 +480,7 @@ function parseServer(args: readonly string[]): CliCommand {
     kind: 'server',
     host,
     port: parsePort(v.port, true),
-    ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
+    ...identity,
     ...pskArgs(v.psk, v['psk-identity']),
     mode: v.echo ? 'echo' : v.www ? 'www' : 'print',
     ...(v.alpn !== undefined && { alpn: parseAlpnList(v.alpn) }),
@@ -469,6 +502,79 @@ function parseServer(args: readonly string[]): CliCommand {
 function versionArgs(tls12: boolean, tls13: boolean, dtls12 = false, dtls13 = false): { version?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3' } {
   if ([tls12, tls13, dtls12, dtls13].filter(Boolean).length > 1) throw new UsageError('--tls1_2, --tls1_3, --dtls1_2 and --dtls1_3 exclude each other');
   return tls12 ? { version: 'TLSv1.2' } : tls13 ? { version: 'TLSv1.3' } : dtls12 ? { version: 'DTLSv1.2' } : dtls13 ? { version: 'DTLSv1.3' } : {};
+}
+
+/** `--cert`/`--key`, `--pfx`, `--passphrase`, checked: cert and key go together; pfx excludes them. */
+function identityArgs(v: { cert?: string; key?: string; pfx?: string; passphrase?: string }): {
+  cert?: string;
+  key?: string;
+  pfx?: string;
+  passphrase?: PassphraseSource;
+} {
+  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
+  if (v.pfx !== undefined && v.cert !== undefined) throw new UsageError('--pfx and --cert/--key exclude each other (the PKCS#12 file holds both)');
+  if (v.passphrase !== undefined && v.key === undefined && v.pfx === undefined) throw new UsageError('--passphrase needs --key or --pfx');
+  return {
+    ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
+    ...(v.pfx !== undefined && { pfx: v.pfx }),
+    ...(v.passphrase !== undefined && { passphrase: parsePassphraseArg(v.passphrase) }),
+  };
+}
+
+/**
+ * OpenSSL's pass phrase argument (`-passin`): `pass:TEXT`, `env:VAR` or `file:PATH`. `fd:N` and `stdin` are
+ * refused by name; a bare word is refused with the spelling meant (`pass:WORD`), as OpenSSL refuses it.
+ *
+ * @example
+ * ```ts
+ * parsePassphraseArg('env:P12_PASSWORD'); // { from: 'env', name: 'P12_PASSWORD' }
+ * ```
+ */
+export function parsePassphraseArg(arg: string): PassphraseSource {
+  const m = /^(pass|env|file):([\s\S]*)$/.exec(arg);
+  if (m) {
+    const [, kind, rest] = m as unknown as [string, 'pass' | 'env' | 'file', string];
+    if (kind === 'pass') return { from: 'pass', value: rest };
+    if (rest === '') throw new UsageError(`--passphrase ${kind}: needs a ${kind === 'env' ? 'variable name' : 'file name'}`);
+    return kind === 'env' ? { from: 'env', name: rest } : { from: 'file', path: rest };
+  }
+  if (/^fd:/.test(arg) || arg === 'stdin') throw new UsageError(`--passphrase ${arg} is not supported (use env:VAR or file:PATH)`);
+  throw new UsageError('--passphrase needs pass:TEXT, env:VAR or file:PATH (as openssl -passin); for this text write pass:' + arg);
+}
+
+/**
+ * The passphrase a {@link PassphraseSource} names: the text, the variable (an error when unset), or the first
+ * line of the file (without its line ending, as OpenSSL reads it). `env` and `readFile` are the process's in
+ * `main.ts`, given here so this stays pure.
+ *
+ * @example
+ * ```ts
+ * resolvePassphrase({ from: 'env', name: 'PW' }, process.env, (p) => readFileSync(p, 'utf8'));
+ * ```
+ */
+export function resolvePassphrase(
+  source: PassphraseSource,
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: (path: string) => string,
+): string {
+  switch (source.from) {
+    case 'pass':
+      return source.value;
+    case 'env': {
+      const v = env[source.name];
+      if (v === undefined) throw new UsageError(`--passphrase env:${source.name}: the environment variable ${source.name} is not set`);
+      return v;
+    }
+    case 'file': {
+      let text: string;
+      try {
+        text = readFile(source.path);
+      } catch (e) {
+        throw new UsageError(`--passphrase file:${source.path}: ${(e as Error).message}`);
+      }
+      return text.split(/\r?\n/, 1)[0]!;
+    }
+  }
 }
 
 /** `--dtls [--mtu N]`, checked: `--mtu` needs `--dtls` and a datagram size of 256..65507 bytes. */

@@ -14,6 +14,12 @@ import type { AddressInfo } from 'node:net';
 export type PemInput = string | Uint8Array | readonly (string | Uint8Array)[];
 
 /**
+ * A PKCS#12 file's bytes, or node:tls's list form with one entry (a file, or `{ buf, passphrase }` whose
+ * passphrase wins over the `passphrase` option). One identity per server: a list of several is refused.
+ */
+export type PfxInput = Uint8Array | readonly (Uint8Array | { readonly buf: Uint8Array; readonly passphrase?: string })[];
+
+/**
  * An external pre-shared key (RFC 8446 §4.2.11; OpenSSL `-psk HEX -psk_identity ID`).
  *
  * @example
@@ -49,8 +55,16 @@ export interface SecureOptions {
   readonly cert?: PemInput;
   readonly key?: string | Uint8Array;
   /**
+   * Our certificate chain and private key as one PKCS#12 file (node:tls `pfx`; `openssl pkcs12 -export`), its
+   * password in `passphrase`. Instead of `cert` and `key` (giving both is refused). The file's MAC is checked;
+   * PBES2 with AES-CBC (OpenSSL 3's default) is decrypted, the legacy 3DES and RC2 encryptions are refused with
+   * the command that converts them. See `loadPkcs12`.
+   */
+  readonly pfx?: PfxInput;
+  /**
    * The passphrase of an encrypted `key` (PEM `ENCRYPTED PRIVATE KEY` or its DER: PKCS#8 with PBES2, PBKDF2 and
-   * AES-CBC, as `openssl genpkey -aes256` and `openssl pkcs8 -topk8 -v2 aes-256-cbc` write; node:tls `passphrase`).
+   * AES-CBC, as `openssl genpkey -aes256` and `openssl pkcs8 -topk8 -v2 aes-256-cbc` write) or of `pfx`
+   * (node:tls `passphrase`).
    */
   readonly passphrase?: string;
   /** ALPN protocols in preference order. */

@@ -17,6 +17,8 @@ import {
   parseHostPort,
   parseSessionFile,
   parseSummary,
+  parsePassphraseArg,
+  resolvePassphrase,
   wwwResponse,
 } from '../../src/cli/args.js';
 import { TlsError } from '../../src/core/errors.js';
@@ -553,4 +555,51 @@ test('--dtls1_2 / --dtls1_3 pin a DTLS version and imply --dtls; --dtls alone ne
   t.throws(() => parseCliArgs(['client', 'h:1', '--dtls1_2', '--dtls1_3']), { message: /exclude each other/ });
   t.throws(() => parseCliArgs(['client', 'h:1', '--dtls', '--tls1_2']), { message: /--dtls1_2/ });
   t.throws(() => parseCliArgs(['client', 'h:1', '--tls1_3', '--dtls1_2']), { message: /exclude each other/ });
+});
+
+test('--pfx and --passphrase (OpenSSL pass phrase syntax), with -passin and -pass as aliases', (t) => {
+  t.like(parseCliArgs(['server', '--port', '0', '--pfx', 's.p12', '--passphrase', 'pass:secret']), {
+    kind: 'server',
+    pfx: 's.p12',
+    passphrase: { from: 'pass', value: 'secret' },
+  });
+  t.like(parseCliArgs(['server', '-accept', '4433', '-pfx', 's.p12', '-passin', 'env:P12_PW']), { pfx: 's.p12', passphrase: { from: 'env', name: 'P12_PW' } });
+  t.like(parseCliArgs(['server', '--port', '1', '--cert', 'c', '--key', 'k.pem', '-pass', 'file:/run/pw']), {
+    cert: 'c',
+    key: 'k.pem',
+    passphrase: { from: 'file', path: '/run/pw' },
+  });
+  t.like(parseCliArgs(['client', 'a:1', '--pfx', 'c.p12', '-passin=pass:a:b c']), { pfx: 'c.p12', passphrase: { from: 'pass', value: 'a:b c' } });
+  t.like(parseCliArgs(['client', 'a:1', '--pfx', 'c.p12']), { pfx: 'c.p12' }, 'an empty password needs no --passphrase');
+  t.like(parseCliArgs(['client', '--dtls', 'a:1', '--cert', 'c', '--key', 'k', '--passphrase', 'pass:']), { passphrase: { from: 'pass', value: '' } });
+
+  const usage = (argv: string[], message: string | RegExp) => t.throws(() => parseCliArgs(argv), { instanceOf: UsageError, message }, argv.join(' '));
+  usage(['server', '--port', '0', '--pfx', 's.p12', '--passphrase', 'secret'], '--passphrase needs pass:TEXT, env:VAR or file:PATH (as openssl -passin); for this text write pass:secret');
+  usage(['server', '--port', '0', '--pfx', 's.p12', '-passin', 'fd:3'], '--passphrase fd:3 is not supported (use env:VAR or file:PATH)');
+  usage(['server', '--port', '0', '--pfx', 's.p12', '-passin', 'stdin'], '--passphrase stdin is not supported (use env:VAR or file:PATH)');
+  usage(['server', '--port', '0', '--pfx', 's.p12', '--passphrase', 'env:'], '--passphrase env: needs a variable name');
+  usage(['server', '--port', '0', '--psk', 'aa', '--passphrase', 'pass:x'], '--passphrase needs --key or --pfx');
+  usage(['client', 'a:1', '--passphrase', 'pass:x'], '--passphrase needs --key or --pfx');
+  usage(['server', '--port', '0', '--pfx', 's.p12', '--cert', 'c', '--key', 'k'], '--pfx and --cert/--key exclude each other (the PKCS#12 file holds both)');
+  usage(['server', '--port', '0'], 'server needs --cert PEM and --key PEM, or --pfx FILE (or --psk HEX)');
+  t.regex(HELP, /--pfx FILE/);
+  t.regex(HELP, /--passphrase ARG .*pass:TEXT, env:VAR or file:PATH/);
+});
+
+test('resolvePassphrase: the text, an environment variable, the first line of a file; named failures', (t) => {
+  const files: Record<string, string> = { '/pw': 'line one\r\nline two\n', '/empty': '' };
+  const read = (p: string) => {
+    if (!(p in files)) throw new Error(`ENOENT: no such file or directory, open '${p}'`);
+    return files[p]!;
+  };
+  const env = { PW: 's3cret' };
+  t.is(resolvePassphrase(parsePassphraseArg('pass:x y'), env, read), 'x y');
+  t.is(resolvePassphrase(parsePassphraseArg('env:PW'), env, read), 's3cret');
+  t.is(resolvePassphrase(parsePassphraseArg('file:/pw'), env, read), 'line one');
+  t.is(resolvePassphrase(parsePassphraseArg('file:/empty'), env, read), '');
+  t.throws(() => resolvePassphrase(parsePassphraseArg('env:NOPE'), env, read), {
+    instanceOf: UsageError,
+    message: '--passphrase env:NOPE: the environment variable NOPE is not set',
+  });
+  t.throws(() => resolvePassphrase(parsePassphraseArg('file:/nope'), env, read), { instanceOf: UsageError, message: /^--passphrase file:\/nope: ENOENT/ });
 });
