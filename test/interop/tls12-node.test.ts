@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { certText, chunksOf, clientExchange, drive, parseKeyLog, payload, rxClient, sha256, startListener, withTimeout } from '../helpers/peers.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
+import { createWorkerPoolProvider } from '../../src/node/workers.js';
 
 const TEST_MS = 60_000;
 const MiB = 1024 * 1024;
@@ -225,6 +226,20 @@ test.serial('node:tls client (TLSv1.2) ⇄ rxtls echo server: 10 MiB each way', 
   t.is(tr.info.protocol, 'TLSv1.2');
   t.is(tr.receivedSha256, sha256(data));
   t.is(createHash('sha256').update(c.received).digest('hex'), sha256(data));
+});
+
+test.serial('node:tls client (TLS 1.2) ⇄ rxtls echo server on the worker pool (asyncCrypto, maxPipelines 8, splitSendFragment 4096): 4 MiB each way', async (t) => {
+  t.timeout(TEST_MS);
+  const pool = createWorkerPoolProvider({ size: 2 });
+  t.teardown(() => pool.close());
+  const data = payload(4 * MiB);
+  const l = await startListener({ ...pem('rsa'), provider: pool, asyncCrypto: true, maxPipelines: 8, splitSendFragment: 4096 }, t);
+  const client = nodeClient(l.port, { ciphers: 'ECDHE-RSA-AES256-GCM-SHA384' }, data);
+  const tr = await withTimeout(drive(await l.accept(), { echo: true, keep: false }), 50_000, 'echo 4 MiB');
+  const c = await client;
+  t.is(tr.info.cipherSuite, 'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384');
+  t.is(tr.receivedSha256, sha256(data));
+  t.is(sha256(c.received), sha256(data));
 });
 
 test('node:tls client without the extended master secret → rxtls server: handshake_failure unless the server allows it', async (t) => {

@@ -32,8 +32,11 @@ import {
   tempDir,
   withTimeout,
   PEER_MS,
+  cliClientArgs,
+  runCli,
 } from '../helpers/peers.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
+import { parseSummary } from '../../src/cli/args.js';
 
 const MiB = 1024 * 1024;
 const GET = 'GET / HTTP/1.0\r\n\r\n';
@@ -214,6 +217,22 @@ test('rxtls client → s_server -tls1_2 -Verify 1: our client certificate is ver
   t.regex(tr.received.toString('latin1'), /Client certificate/);
   await peer.exited;
   t.regex(peer.output(), /verify return:1/);
+});
+
+test('rxtls CLI --tls1_2 --sess-out, then --sess-in → s_server (TLS 1.2 and 1.3): TLSv1.2, Resumed: yes', async (t) => {
+  t.timeout(TEST_MS);
+  const sess = path.join(tempDir(t), 'session.pem');
+  // A server that speaks both: only the client's --tls1_2 keeps the connection on TLS 1.2.
+  const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-www', '-naccept', '2'], []);
+  const r1 = await runCli([...cliClientArgs(port), '--tls1_2', '--sess-out', sess], GET, { owner: t });
+  t.is(r1.code, 0, describeRun('rxtls client 1', r1));
+  t.is(parseSummary(r1.stderr).Protocol, 'TLSv1.2');
+  t.is(parseSummary(r1.stderr).Cipher, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+  const r2 = await runCli([...cliClientArgs(port), '--tls1_2', '--sess-in', sess], GET, { owner: t });
+  t.is(r2.code, 0, describeRun('rxtls client 2', r2));
+  t.is(parseSummary(r2.stderr).Resumed, 'yes', r2.stderr);
+  t.true(r2.stdout.includes('Reused, TLSv1.2, Cipher is ECDHE-ECDSA-AES128-GCM-SHA256'), r2.stdout.slice(-1500));
+  await withTimeout(peer.exited, 10_000, 's_server exit');
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -611,3 +611,12 @@ test('RSASSA-PKCS1-v1_5: a client offering only rsa_pkcs1_* gets a PKCS#1 Server
   t.is(pair.closedError('client'), undefined);
   t.is(handshakePhase(pair.client.hs), 'expectChangeCipherSpec');
 });
+
+test('TLS 1.2: ALPN (server preference) and SNI, acknowledged in the ServerHello; no overlap is no_application_protocol', (t) => {
+  const pair = new Pair({ ...TLS12, alpnProtocols: ['http/1.1', 'h2'] }, { alpnProtocols: ['h2', 'http/1.1'] }).start().drive();
+  t.is(handshakeInfo(pair.client)?.alpn, 'h2');
+  t.is(handshakeInfo(pair.server)?.alpn, 'h2');
+  t.is(handshakeInfo(pair.server)?.serverName, 'localhost');
+  const none = new Pair({ ...TLS12, alpnProtocols: ['h2'] }, { alpnProtocols: ['imap'] }).start().drive();
+  t.is(none.closedError('server')?.alert, A.no_application_protocol);
+});
