@@ -32,7 +32,7 @@ test('rxtls --version prints the package version', async (t) => {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   const r = await runCli(['--version'], undefined, { timeoutMs: MS, owner: t });
   t.is(r.code, 0, describeRun('rxtls --version', r));
-  t.regex(r.stdout, new RegExp(`^rxtls ${pkg.version.replace(/\./g, '\\.')} \\(TLS 1\\.3, DTLS 1\\.3, QUIC v1; Node v\\d+`));
+  t.regex(r.stdout, new RegExp(`^rxtls ${pkg.version.replace(/\./g, '\\.')} \\(TLS 1\\.2\\/1\\.3, DTLS 1\\.2\\/1\\.3, QUIC v1; Node v\\d+`));
 });
 
 test('a peer that is not TLS: CONNECTED, then "the peer does not speak TLS" quoting what it sent', async (t) => {
@@ -53,7 +53,7 @@ test('--timeout: a server that accepts and says nothing fails after that many se
   t.regex(r.stderr, new RegExp(`^rxtls: timed out after 1 s: 127\\.0\\.0\\.1:${port} accepted the connection but did not complete the handshake$`, 'm'));
 });
 
-test('a server without TLS 1.3 (openssl s_server -tls1_2) is named as such', async (t) => {
+test('a client pinned to TLS 1.3 (--tls1_3) against a TLS 1.2-only server (openssl s_server -tls1_2) names why', async (t) => {
   const openssl = requirePeer('openssl');
   const port = await freePort();
   const peer = await spawnPeer(openssl, ['s_server', '-accept', `127.0.0.1:${port}`, '-tls1_2', '-naccept', '1', ...opensslCertArgs('ec')], {
@@ -61,7 +61,7 @@ test('a server without TLS 1.3 (openssl s_server -tls1_2) is named as such', asy
     timeoutMs: MS,
     owner: t,
   });
-  const r = await runCli(['client', `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost'], '', { timeoutMs: MS, owner: t });
+  const r = await runCli(['client', `127.0.0.1:${port}`, '--tls1_3', '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost'], '', { timeoutMs: MS, owner: t });
   t.is(r.code, 1, describeRun('rxtls client', r));
   t.regex(r.stderr, /^rxtls: peer sent fatal alert protocol_version: the server does not support TLS 1\.3: it refused the ClientHello \(record version TLS 1\.\d \(0x030\d\)\)$/m);
   await peer.kill();
