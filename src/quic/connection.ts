@@ -11,7 +11,7 @@
  * Scope of this version: the handshake (Initial, Handshake, 1-RTT; coalesced packets; the client's 1200-byte
  * Initial datagrams; key discarding), bidirectional and unidirectional streams with FIN, connection and stream
  * flow control (enforced on receipt, respected on send, windows re-opened as data is delivered), ACKs, loss
- * recovery (RFC 9002 loss detection on ACKs; on a probe timeout everything unacknowledged is sent again), the
+ * recovery and congestion control (RFC 9002, `congestion.ts`), the
  * idle timeout, PATH_CHALLENGE answers, the server's anti-amplification limit (RFC 9000 §8.1) with the
  * client's anti-deadlock probe (RFC 9002 §6.2.2.1), and three ways to close ({@link QuicCloseMode}).
  *
@@ -23,8 +23,8 @@
  * what it changes: streams and chunks are copy-on-write, so an earlier state is never changed by a later step.
  *
  * Not yet: Retry and version negotiation, 0-RTT, connection migration, new connection IDs, key updates,
- * stream resets, ECN, the loss timer (losses are found on ACKs by packet and time threshold, else by the
- * probe timeout), pacing and congestion-window limits, padding the server's Initial datagrams.
+ * ECN, padding the server's Initial datagrams. Congestion control, pacing, loss and probe timers and ACK
+ * frequency are in `congestion.ts`; stream resets in `streams.ts`; the shutdown rules in `shutdown.ts`.
  */
 import { TlsError, assertNever, type TlsErrorDetail } from '../core/errors.js';
 import type { HandshakeInfo, Step } from '../core/types.js';
