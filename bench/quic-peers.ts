@@ -1,0 +1,105 @@
+/**
+ * QUIC loopback throughput against ngtcp2 (not part of `npm test`): an HTTP/3 download of `MB` megabytes,
+ * ngtcp2 ↔ ngtcp2 (gtlsclient → gtlsserver), rxtls client → gtlsserver, gtlsclient → rxtls server (node:crypto).
+ * Prints MB/s, the ratio to ngtcp2 ↔ ngtcp2 and the kernel's UDP receive drops (/proc/net/snmp deltas).
+ *
+ *   node --no-warnings --loader=ts-node/esm bench/quic-peers.ts [MB=20]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { firstValueFrom, timeout } from 'rxjs';
+import { quicConnect, quicListen, type QuicConnection } from '../src/rx/quic.js';
+import { nodeProvider } from '../src/node/nodeProvider.js';
+import { get, H3_NO_ERROR, openControlStream } from '../test/helpers/h3.js';
+import { certPath, certText, freePort } from '../test/helpers/peers.js';
+
+const mb = Number(process.argv[2] ?? 20);
+const size = mb * 1024 * 1024;
+const htdocs = mkdtempSync(path.join(tmpdir(), 'rxtls-quic-peers-'));
+writeFileSync(path.join(htdocs, 'big.bin'), Buffer.alloc(size, 0x7a));
+
+function udp(): { inErrors: number; rcvbuf: number } {
+  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+  const names = lines[0]!.split(/\s+/);
+  const values = lines[1]!.split(/\s+/).map(Number);
+  return { inErrors: values[names.indexOf('InErrors')]!, rcvbuf: values[names.indexOf('RcvbufErrors')]! };
+}
+
+async function measure(name: string, run: () => Promise<number>): Promise<number> {
+  const before = udp();
+  const started = performance.now();
+  const bytes = await run();
+  const secs = (performance.now() - started) / 1000;
+  const after = udp();
+  const rate = bytes / 1024 / 1024 / secs;
+  console.log(`${name}: ${rate.toFixed(2)} MB/s (${bytes} bytes in ${secs.toFixed(2)} s), UDP InErrors +${after.inErrors - before.inErrors}, RcvbufErrors +${after.rcvbuf - before.rcvbuf}`);
+  return rate;
+}
+
+async function gtlsserver(): Promise<{ port: number; stop: () => void }> {
+  const port = await freePort();
+  const p = spawn('gtlsserver', ['127.0.0.1', String(port), certPath('server-ec-key.pem'), certPath('server-ec-chain.pem'), '-d', htdocs, '-q'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300));
+  return { port, stop: () => p.kill() };
+}
+
+const gtlsclient = (port: number, dl: string) =>
+  new Promise<number>((resolve, reject) => {
+    const p = spawn('gtlsclient', ['127.0.0.1', String(port), `https://127.0.0.1:${port}/big.bin`, '--exit-on-all-streams-close', '-q', '--download', dl], { stdio: 'ignore' });
+    p.on('exit', (code) => (code === 0 ? resolve(statSync(path.join(dl, 'big.bin')).size) : reject(new Error(`gtlsclient exited ${code}`))));
+  });
+
+const base = await measure('ngtcp2 ↔ ngtcp2', async () => {
+  const srv = await gtlsserver();
+  try {
+    return await gtlsclient(srv.port, mkdtempSync(path.join(tmpdir(), 'dl-')));
+  } finally {
+    srv.stop();
+  }
+});
+
+const client = await measure('rxtls client (node:crypto) → gtlsserver', async () => {
+  const srv = await gtlsserver();
+  try {
+    const conn = await firstValueFrom(quicConnect({ host: '127.0.0.1', port: srv.port, ca: certText('ca-cert.pem'), servername: 'localhost', alpn: ['h3'], provider: nodeProvider }).pipe(timeout(10_000)));
+    openControlStream(conn);
+    const r = await get(conn, `localhost:${srv.port}`, '/big.bin', 600_000);
+    conn.close({ errorCode: H3_NO_ERROR, rapid: true });
+    return r.body.length;
+  } finally {
+    srv.stop();
+  }
+});
+
+/** Answer each request with 200 and `size` bytes of DATA, written in 64 KiB pieces. */
+function serveBig(conn: QuicConnection): void {
+  openControlStream(conn);
+  conn.incoming$.subscribe((stream) => {
+    if ((stream.id & 2) !== 0) return;
+    stream.data$.subscribe({
+      complete: () => {
+        const len = Buffer.alloc(4);
+        len.writeUInt32BE(0x80000000 + size); // a 4-byte varint length
+        stream.write(Uint8Array.from([0x01, 0x03, 0x00, 0x00, 0xd9, 0x00, ...len]));
+        const piece = new Uint8Array(64 * 1024).fill(0x7a);
+        for (let sent = 0; sent < size; sent += piece.length) stream.write(piece.subarray(0, Math.min(piece.length, size - sent)));
+        stream.end();
+      },
+    });
+  });
+}
+
+const server = await measure('gtlsclient → rxtls server (node:crypto)', async () => {
+  const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'], provider: nodeProvider });
+  srv.connections.subscribe(serveBig);
+  try {
+    return await gtlsclient(srv.port, mkdtempSync(path.join(tmpdir(), 'dl-')));
+  } finally {
+    await srv.close();
+  }
+});
+
+console.log(`ratios to ngtcp2 ↔ ngtcp2: rxtls client ${(client / base).toFixed(3)}×, rxtls server ${(server / base).toFixed(3)}×`);
+process.exit(0);
