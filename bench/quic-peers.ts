@@ -1,9 +1,11 @@
 /**
- * QUIC loopback throughput against ngtcp2 (not part of `npm test`): an HTTP/3 download of `MB` megabytes,
- * ngtcp2 ↔ ngtcp2 (gtlsclient → gtlsserver), rxtls client → gtlsserver, gtlsclient → rxtls server (node:crypto).
- * Prints MB/s, the ratio to ngtcp2 ↔ ngtcp2 and the kernel's UDP receive drops (/proc/net/snmp deltas).
+ * QUIC loopback throughput (the QUIC section of `npm run bench`, or alone): an HTTP/3 download of `MB`
+ * megabytes, ngtcp2 ↔ ngtcp2 (gtlsclient → gtlsserver), rxtls ↔ rxtls (node:crypto and noble providers),
+ * rxtls client → gtlsserver and gtlsclient → rxtls server (node:crypto). Prints MB/s, the ratio to
+ * ngtcp2 ↔ ngtcp2 and the kernel's UDP receive drops (/proc/net/snmp InErrors/RcvbufErrors deltas); with
+ * `--json`, one `QUIC {…}` line per row.
  *
- *   node --no-warnings --loader=ts-node/esm bench/quic-peers.ts [MB=20]
+ *   node --no-warnings --loader=ts-node/esm bench/quic-peers.ts [MB=20] [--json]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -12,10 +14,13 @@ import path from 'node:path';
 import { firstValueFrom, timeout } from 'rxjs';
 import { quicConnect, quicListen, type QuicConnection } from '../src/rx/quic.js';
 import { nodeProvider } from '../src/node/nodeProvider.js';
+import { nobleProvider } from '../src/crypto/noble.js';
+import type { CryptoProvider } from '../src/crypto/provider.js';
 import { get, H3_NO_ERROR, openControlStream } from '../test/helpers/h3.js';
 import { certPath, certText, freePort } from '../test/helpers/peers.js';
 
-const mb = Number(process.argv[2] ?? 20);
+const mb = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 20);
+const json = process.argv.includes('--json');
 const size = mb * 1024 * 1024;
 const htdocs = mkdtempSync(path.join(tmpdir(), 'rxtls-quic-peers-'));
 writeFileSync(path.join(htdocs, 'big.bin'), Buffer.alloc(size, 0x7a));
@@ -27,14 +32,22 @@ function udp(): { inErrors: number; rcvbuf: number } {
   return { inErrors: values[names.indexOf('InErrors')]!, rcvbuf: values[names.indexOf('RcvbufErrors')]! };
 }
 
+/** One row: MB/s (NaN when it failed) and the kernel's UDP receive drops during it. */
 async function measure(name: string, run: () => Promise<number>): Promise<number> {
   const before = udp();
   const started = performance.now();
-  const bytes = await run();
+  let bytes = 0;
+  try {
+    bytes = await run();
+  } catch (err) {
+    console.error(`${name}: failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const secs = (performance.now() - started) / 1000;
   const after = udp();
-  const rate = bytes / 1024 / 1024 / secs;
-  console.log(`${name}: ${rate.toFixed(2)} MB/s (${bytes} bytes in ${secs.toFixed(2)} s), UDP InErrors +${after.inErrors - before.inErrors}, RcvbufErrors +${after.rcvbuf - before.rcvbuf}`);
+  const rate = bytes === size ? bytes / 1024 / 1024 / secs : NaN;
+  const drops = after.inErrors - before.inErrors;
+  if (json) console.log(`QUIC ${JSON.stringify({ name, mbps: rate, seconds: secs, drops, rcvbufErrors: after.rcvbuf - before.rcvbuf })}`);
+  else console.log(`${name}: ${rate.toFixed(2)} MB/s (${bytes} bytes in ${secs.toFixed(2)} s), UDP InErrors +${drops}, RcvbufErrors +${after.rcvbuf - before.rcvbuf}`);
   return rate;
 }
 
@@ -91,6 +104,23 @@ function serveBig(conn: QuicConnection): void {
   });
 }
 
+async function rxtlsPair(provider: CryptoProvider): Promise<number> {
+  const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'], provider });
+  srv.connections.subscribe(serveBig);
+  try {
+    const conn = await firstValueFrom(quicConnect({ host: '127.0.0.1', port: srv.port, ca: certText('ca-cert.pem'), servername: 'localhost', alpn: ['h3'], provider }).pipe(timeout(10_000)));
+    openControlStream(conn);
+    const r = await get(conn, `localhost:${srv.port}`, '/big.bin', 600_000);
+    conn.close({ errorCode: H3_NO_ERROR, rapid: true });
+    return r.body.length;
+  } finally {
+    await srv.close();
+  }
+}
+
+const pairNode = await measure('rxtls ↔ rxtls (node:crypto)', () => rxtlsPair(nodeProvider));
+const pairNoble = await measure('rxtls ↔ rxtls (noble)', () => rxtlsPair(nobleProvider));
+
 const server = await measure('gtlsclient → rxtls server (node:crypto)', async () => {
   const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'], provider: nodeProvider });
   srv.connections.subscribe(serveBig);
@@ -101,5 +131,8 @@ const server = await measure('gtlsclient → rxtls server (node:crypto)', async 
   }
 });
 
-console.log(`ratios to ngtcp2 ↔ ngtcp2: rxtls client ${(client / base).toFixed(3)}×, rxtls server ${(server / base).toFixed(3)}×`);
+if (!json) {
+  const r = (x: number) => `${(x / base).toFixed(3)}×`;
+  console.log(`ratios to ngtcp2 ↔ ngtcp2: rxtls ↔ rxtls node ${r(pairNode)}, noble ${r(pairNoble)}; rxtls client ${r(client)}, rxtls server ${r(server)}`);
+}
 process.exit(0);

@@ -247,6 +247,39 @@ if (profile) {
     if (file && window) profiles.push({ name, summary: summarizeProfile(file, 14, window) });
   }
 }
+/** The QUIC section: `bench/quic-peers.ts` in a child process, one `QUIC {…}` line per row. */
+interface QuicRow {
+  readonly name: string;
+  readonly mbps: number;
+  readonly seconds: number;
+  readonly drops: number;
+  readonly rcvbufErrors: number;
+}
+const QUIC_MB = quick ? 5 : 50;
+const quicRows: QuicRow[] = await new Promise((resolve) => {
+  log(`QUIC: ${QUIC_MB} MB HTTP/3 downloads over loopback (bench/quic-peers.ts)`);
+  const p = spawn(process.execPath, ['--no-warnings', '--loader=ts-node/esm', 'bench/quic-peers.ts', String(QUIC_MB), '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const rows: QuicRow[] = [];
+  let buf = '';
+  p.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (!line.startsWith('QUIC ')) continue;
+      const r = JSON.parse(line.slice(5)) as Omit<QuicRow, 'mbps'> & { mbps: number | null }; // NaN comes as null
+      rows.push({ ...r, mbps: r.mbps ?? NaN });
+    }
+  });
+  p.stderr.on('data', (d: Buffer) => log(`quic-peers: ${d.toString().trim()}`));
+  const timer = setTimeout(() => p.kill('SIGKILL'), quick ? 180_000 : 900_000);
+  p.on('close', () => {
+    clearTimeout(timer);
+    resolve(rows);
+  });
+});
+
 const load1 = loadavg();
 
 // ── Derive ──────────────────────────────────────────────────────────────────────────────────────────
@@ -678,6 +711,21 @@ if (dtlsTps.length > 0 || MEM_PROVIDERS.some((p) => Number.isFinite(hsOf(memLabe
   }
   md.push('');
 } else md.push('The DTLS runs failed (see the bench log).', '');
+
+md.push('## 8. QUIC v1 over loopback (HTTP/3 downloads)', '');
+if (quicRows.length > 0) {
+  md.push(
+    `One ${QUIC_MB} MB HTTP/3 download per row over 127.0.0.1 (\`bench/quic-peers.ts\`): both ends on this machine, rxtls`,
+    'ends in one Node process (client and server share its thread). Drops are the kernel\'s UDP receive errors',
+    '(/proc/net/snmp InErrors, RcvbufErrors) during the row, for both ends together.',
+    '',
+  );
+  const ngtcp2 = quicRows.find((r) => r.name === 'ngtcp2 ↔ ngtcp2')?.mbps ?? NaN;
+  row('pair', 'MB/s', '× ngtcp2 ↔ ngtcp2', 'seconds', 'UDP InErrors', 'RcvbufErrors');
+  row('---', '---:', '---:', '---:', '---:', '---:');
+  for (const r of quicRows) row(r.name, f2(r.mbps), f2(r.mbps / ngtcp2), f2(r.seconds), r.drops, r.rcvbufErrors);
+  md.push('');
+} else md.push('The QUIC runs failed (see the bench log).', '');
 
 md.push('## Targets', '');
 row('target', 'measured (best)', 'within each repetition (min–max)', 'met');
