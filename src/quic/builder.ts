@@ -29,8 +29,11 @@ export const DATAGRAM_SIZE = 1200;
 const PACKET_OVERHEAD = 70;
 /** What we budget per frame header (type, IDs, offset, length), bytes: at least a STREAM frame's 1 + 8 + 8 + 8. */
 const FRAME_OVERHEAD = 30;
-/** ACK ranges reported per ACK frame: the newest 8 (RFC 9000 §13.2.4 lets a receiver choose). */
-const ACK_RANGES = 8;
+/**
+ * ACK ranges reported per ACK frame: the newest 32 (RFC 9000 §13.2.4 lets a receiver choose). With 8, a window
+ * at 10 % loss has more gaps than that, and the sender resends packets that arrived (and halves its window).
+ */
+const ACK_RANGES = 32;
 /** A PATH_RESPONSE frame: type and 8 bytes of data (RFC 9000 §19.18). */
 const PATH_RESPONSE_SIZE = 9;
 /** Fewer bytes than this left for a CRYPTO or STREAM frame's data: not worth a frame, bytes. */
