@@ -226,10 +226,12 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
     });
   }
   const bytes = protectPacket(s.config.provider, space.tx!, header(payload.length), pn, payload);
-  if (record) {
-    const ackEliciting = isAckEliciting(frames);
-    space.sent.push({ pn, timeSent: now, ackEliciting, inFlight: ackEliciting, size: bytes.length, frames: frames.flatMap(toQueued) });
-    if (ackEliciting) s.lastAckElicitingSent = now;
+  // Only ack-eliciting packets are kept until acknowledged: a bulk receiver's ACK-only packets are never
+  // acknowledged by a peer that has nothing ack-eliciting to answer (RFC 9000 §13.2.1), so keeping them would
+  // grow `sent` (copied every step) by one per ACK for the whole transfer. They carry nothing to resend.
+  if (record && isAckEliciting(frames)) {
+    space.sent.push({ pn, timeSent: now, ackEliciting: true, inFlight: true, size: bytes.length, frames: frames.flatMap(toQueued) });
+    s.lastAckElicitingSent = now;
   }
   s.bytesSent += bytes.length;
   return bytes;
