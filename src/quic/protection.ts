@@ -7,7 +7,7 @@
  * This is the cryptographic layer of QUIC only: connections, streams and loss recovery build on it.
  */
 import { hkdfExpandLabel } from '../crypto/keySchedule.js';
-import { AEAD_KEY_LENGTH, type AeadAlg, type CryptoProvider, type HashAlg } from '../crypto/provider.js';
+import { AEAD_KEY_LENGTH, type Aead, type AeadAlg, type CryptoProvider, type HashAlg } from '../crypto/provider.js';
 import { decodePacketNumber } from '../wire/quic/packet.js';
 
 /** RFC 9001 §5.2: the QUIC v1 initial_salt (20 B). */
@@ -24,6 +24,19 @@ const TAG = 16;
 const SAMPLE = 16;
 
 /** The keys protecting one direction of one packet-number space (RFC 9001 §5.1). */
+/**
+ * The AEAD of a set of packet keys, made once per keys and provider (a provider may import the key on each
+ * `aead()` call: node:crypto makes a KeyObject). Keys are immutable values, so the cache is only a cache.
+ */
+const aeads = new WeakMap<PacketKeys, { readonly provider: CryptoProvider; readonly aead: Aead }>();
+function aeadOf(p: CryptoProvider, keys: PacketKeys): Aead {
+  const hit = aeads.get(keys);
+  if (hit && hit.provider === p) return hit.aead;
+  const aead = p.aead(keys.alg, keys.key);
+  aeads.set(keys, { provider: p, aead });
+  return aead;
+}
+
 export interface PacketKeys {
   readonly alg: AeadAlg;
   /** AEAD key: 16 B (AES-128-GCM) or 32 B. */
@@ -122,7 +135,7 @@ export function protectPacket(p: CryptoProvider, keys: PacketKeys, header: Uint8
   if (pnLength + payload.length + TAG < 4 + SAMPLE) {
     throw new RangeError(`payload of ${payload.length} B too short for header protection: pad it to at least ${4 + SAMPLE - TAG - pnLength} B`);
   }
-  const sealed = p.aead(keys.alg, keys.key).seal(packetNonce(keys.iv, packetNumber), header, payload);
+  const sealed = aeadOf(p, keys).seal(packetNonce(keys.iv, packetNumber), header, payload);
   const packet = new Uint8Array(header.length + sealed.length);
   packet.set(header, 0);
   packet.set(sealed, header.length);
@@ -162,7 +175,7 @@ export function unprotectPacket(p: CryptoProvider, keys: PacketKeys, packet: Uin
     truncated = truncated * 256 + header[pnOffset + i]!;
   }
   const packetNumber = decodePacketNumber(largest, truncated, (pnLength * 8) as 8 | 16 | 24 | 32);
-  const payload = p.aead(keys.alg, keys.key).open(packetNonce(keys.iv, packetNumber), header, packet.subarray(header.length));
+  const payload = aeadOf(p, keys).open(packetNonce(keys.iv, packetNumber), header, packet.subarray(header.length));
   return payload ? { packetNumber, header, payload } : null;
 }
 
