@@ -189,7 +189,7 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
   let payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
   const header = (len: number) =>
     level === 'oneRtt'
-      ? encodeShortHeader({ dcid: s.dcid, packetNumber: pn, pnLength })
+      ? encodeShortHeader({ dcid: s.dcid, packetNumber: pn, pnLength, keyPhase: space.keyPhase === 1 })
       : encodeLongHeader({
           type: level === 'initial' ? 'initial' : 'handshake',
           dcid: s.dcid,

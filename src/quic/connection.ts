@@ -39,6 +39,7 @@ import { canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, nextDatagram, send
 import { ConnectionError, QuicError } from './errors.js';
 import { closeQuicHandshake, quicHandshakeData, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
 import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './protection.js';
+import { countSent, discardPreviousKeys, initiateKeyUpdate, installSecret, openOneRtt, type KeyPhase } from './keyUpdate.js';
 import { initialRtt, probeTimeout, updateRtt, type RttState } from './recovery.js';
 import {
   ackElicitingInFlight,
@@ -92,6 +93,11 @@ export interface QuicConfig {
   readonly maxStreamData?: number;
   /** Streams of each kind the peer may open (default 100). */
   readonly maxStreams?: number;
+  /**
+   * Update the 1-RTT keys after this many packets sent with one key (RFC 9001 §6.6); capped at, and by default,
+   * 7/8 of the AEAD's confidentiality limit (7 × 2^20 packets for AES-GCM).
+   */
+  readonly keyUpdateAfter?: number;
   readonly provider?: CryptoProvider;
 }
 
@@ -139,6 +145,8 @@ export interface QuicState {
   readonly addressValidated: boolean;
   /** A client's Handshake packet was acknowledged, or the handshake is confirmed: the server has validated us. */
   readonly validatedByPeer: boolean;
+  /** The 1-RTT key phases (RFC 9001 §6, `keyUpdate.ts`), from the first 1-RTT secret. */
+  readonly keyPhase?: KeyPhase;
 }
 
 /** The working copy of one step. */
@@ -158,6 +166,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       maxData,
       maxStreamData: config.maxStreamData ?? 256 * 1024,
       maxStreams: config.maxStreams ?? 100,
+      keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
       provider: config.provider ?? nobleProvider,
     },
     phase: 'idle',
@@ -209,6 +218,7 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
   }
   try {
     dispatch(s, input, effects);
+    if (s.phase === 'connected') updateKeysIfDue(s);
     if (s.phase === 'handshake' || s.phase === 'connected') flush(s, input.now, effects);
     if (s.closeRequested && s.phase === 'connected' && !streamsOutstanding(s.streams, s.spaces.application)) {
       const frame = s.closeRequested;
@@ -249,6 +259,10 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
       return endStream(s.streams, s.config, s.peerParams, input.stream);
     case 'close':
       return onClose(s, input, effects);
+    case 'keyUpdate':
+      if (s.phase !== 'connected' || !s.keyPhase) throw misuse('keys are updated once the handshake is complete');
+      s.keyPhase = { ...s.keyPhase, requested: true };
+      return;
     default:
       return assertNever(input);
   }
@@ -343,6 +357,8 @@ function onHandshakeEvent(s: W, e: HsEvent): void {
       const keys = packetKeys(s.config.provider, e.suite.hash, e.suite.aead, e.secret);
       if (e.direction === 'write') space.tx = keys;
       else space.rx = keys;
+      // The 1-RTT secrets seed the key phases (RFC 9001 §6).
+      if (level === 'oneRtt') s.keyPhase = installSecret(s.config.provider, s.keyPhase, e.direction, e.suite.hash, e.suite.aead, e.secret, keys, s.config.keyUpdateAfter);
       return;
     }
     case 'transportParameters':
@@ -432,6 +448,17 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect
       s.dcid = opened.scid;
       startHandshake(s, now, effects, opened.keys);
       packet = opened.packet;
+    } else if (level === 'oneRtt' && s.keyPhase) {
+      // RFC 9001 §6: the Key Phase bit picks the keys; a packet of the next phase updates them.
+      const opened = openOneRtt(s.config.provider, s.keyPhase, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx, space.nextPn);
+      s.keyPhase = opened.keys;
+      if (!opened.packet) continue;
+      packet = opened.packet;
+      if (opened.newPhase) {
+        // RFC 9001 §6.5: the previous read keys stay for 3×PTO, for reordered packets.
+        s.timers.keyDiscard = now + 3 * probeTimeout(s.rtt, s.peerParams?.maxAckDelay ?? MAX_ACK_DELAY);
+        syncKeys(s);
+      }
     } else {
       if (!space.rx) continue; // keys not yet available, or discarded
       packet = unprotectPacket(s.config.provider, space.rx, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx);
@@ -569,6 +596,9 @@ function fire(s: W, timer: QuicTimer, now: number, effects: QuicEffect[]): void 
       s.lastAckElicitingSent = now;
       return;
     }
+    case 'keyDiscard':
+      if (s.keyPhase) s.keyPhase = discardPreviousKeys(s.keyPhase);
+      return;
     case 'close':
       return finish(s, now, effects);
     default:
@@ -674,7 +704,32 @@ function flush(s: W, now: number, effects: QuicEffect[]): void {
     const datagram = nextDatagram(s, now);
     if (!datagram) return;
     effects.push({ type: 'transmit', data: datagram.data });
+    // RFC 9001 §6.6: packets protected with one 1-RTT key are counted (at most one 1-RTT packet per datagram).
+    if (s.keyPhase && datagram.spaces.includes('application') && s.spaces.application.tx === s.keyPhase.tx) s.keyPhase = countSent(s.keyPhase);
     // RFC 9001 §4.9.1: a client discards its Initial keys once it sends a Handshake packet.
     if (s.config.role === 'client' && datagram.spaces.includes('handshake')) discard(s, 'initial');
   }
+}
+
+/** The space's keys follow the key phases (RFC 9001 §6): the 1-RTT read and write keys and the Key Phase bit we send. */
+function syncKeys(s: W): void {
+  const k = s.keyPhase;
+  if (!k) return;
+  const app = s.spaces.application;
+  if (k.rx) app.rx = k.rx;
+  if (k.tx) app.tx = k.tx;
+  app.keyPhase = k.txPhase;
+}
+
+/**
+ * A key update asked for (the `keyUpdate` input, or the automatic one before the AEAD limit) is made as soon as
+ * RFC 9001 §6.1 permits: the handshake confirmed (for a client, HANDSHAKE_DONE received) and a packet sent with
+ * the current keys acknowledged.
+ */
+function updateKeysIfDue(s: W): void {
+  const k = s.keyPhase;
+  if (!k?.requested) return;
+  const app = s.spaces.application;
+  s.keyPhase = initiateKeyUpdate(s.config.provider, k, s.spaces.handshake.discarded, app.largestAcked, app.nextPn);
+  syncKeys(s);
 }

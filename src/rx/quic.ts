@@ -51,6 +51,11 @@ export interface QuicConnection extends Ticker {
    * 3×PTO), or `rapid` (one CONNECTION_CLOSE). `errorCode` is a 62-bit application error code (default 0).
    */
   close(opts?: { readonly errorCode?: bigint; readonly reason?: string; readonly rapid?: boolean }): void;
+  /**
+   * Update the 1-RTT keys (RFC 9001 §6): at once if permitted, else as soon as the previous update is
+   * acknowledged. Keys are also updated by themselves before the AEAD limits (§6.6).
+   */
+  keyUpdate(): void;
   /** Completes when the connection is over; errors with a {@link TlsError} for an error close or a timeout. */
   readonly closed$: Observable<never>;
 }
@@ -181,6 +186,7 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
           incoming$: incoming.asObservable(),
           close: (opts = {}) => inputs.next({ type: 'close', mode: opts.rapid ? 'rapid' : 'graceful', errorCode: opts.errorCode ?? 0n, reason: opts.reason ?? '' }),
           closed$: closed.asObservable(),
+          keyUpdate: () => inputs.next({ type: 'keyUpdate' }),
           eventTimeout: () => ticker?.eventTimeout(),
           handleEvents: () => ticker?.handleEvents(),
         });
