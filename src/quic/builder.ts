@@ -43,6 +43,8 @@ export interface PacketSender {
   readonly config: { readonly role: 'client' | 'server'; readonly provider: CryptoProvider };
   readonly dcid: Uint8Array;
   readonly scid: Uint8Array;
+  /** A client's Initial token, from a Retry (RFC 9000 §17.2.5.2). */
+  readonly token?: Uint8Array;
   readonly spaces: Record<SpaceId, Space>;
   /** For the current values of MAX_DATA and MAX_STREAM_DATA. */
   readonly streams: StreamSet;
@@ -194,7 +196,7 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
           type: level === 'initial' ? 'initial' : 'handshake',
           dcid: s.dcid,
           scid: s.scid,
-          ...(level === 'initial' ? { token: new Uint8Array(0) } : {}),
+          ...(level === 'initial' ? { token: s.token ?? new Uint8Array(0) } : {}),
           packetNumber: pn,
           pnLength,
           payloadLength: len,

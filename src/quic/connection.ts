@@ -39,6 +39,7 @@ import { canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, nextDatagram, send
 import { ConnectionError, QuicError } from './errors.js';
 import { closeQuicHandshake, quicHandshakeData, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
 import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './protection.js';
+import { acceptRetry } from './retry.js';
 import { countSent, discardPreviousKeys, initiateKeyUpdate, installSecret, openOneRtt, type KeyPhase } from './keyUpdate.js';
 import { initialRtt, probeTimeout, updateRtt, type RttState } from './recovery.js';
 import {
@@ -98,6 +99,12 @@ export interface QuicConfig {
    * 7/8 of the AEAD's confidentiality limit (7 × 2^20 packets for AES-GCM).
    */
   readonly keyUpdateAfter?: number;
+  /**
+   * A server connection opened by an Initial that carried a valid Retry token (RFC 9000 §8.1.2): the
+   * client's original DCID and our Retry's SCID, from the token, for the transport parameters (§7.3). Its
+   * address counts as validated.
+   */
+  readonly retried?: { readonly originalDcid: Uint8Array; readonly retrySourceCid: Uint8Array };
   readonly provider?: CryptoProvider;
 }
 
@@ -110,7 +117,7 @@ export const MAX_PATH_RESPONSES = 4;
 
 /** The state of one QUIC connection. Never mutated: every input returns a new one. */
 export interface QuicState {
-  readonly config: Required<Omit<QuicConfig, 'tls' | 'provider'>> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
+  readonly config: Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried'>> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
   readonly phase: 'idle' | 'handshake' | 'connected' | 'closing' | 'draining' | 'closed';
   readonly scid: Uint8Array;
   readonly dcid: Uint8Array;
@@ -145,6 +152,10 @@ export interface QuicState {
   readonly addressValidated: boolean;
   /** A client's Handshake packet was acknowledged, or the handshake is confirmed: the server has validated us. */
   readonly validatedByPeer: boolean;
+  /** A client's Initial token (from a Retry). */
+  readonly token?: Uint8Array;
+  /** The SCID of the Retry: a client got one and followed it; a server sent one (RFC 9000 §7.3). */
+  readonly retrySourceCid?: Uint8Array;
   /** The 1-RTT key phases (RFC 9001 §6, `keyUpdate.ts`), from the first 1-RTT secret. */
   readonly keyPhase?: KeyPhase;
 }
@@ -172,7 +183,8 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     phase: 'idle',
     scid,
     dcid,
-    originalDcid: dcid,
+    originalDcid: config.retried?.originalDcid ?? dcid,
+    ...(config.retried ? { retrySourceCid: config.retried.retrySourceCid } : {}),
     spaces: { initial: newSpace(), handshake: newSpace(), application: newSpace() },
     streams: newStreamSet(maxData),
     rtt: initialRtt(),
@@ -182,7 +194,8 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     pathResponses: [],
     bytesReceived: 0,
     bytesSent: 0,
-    addressValidated: config.role === 'client',
+    // RFC 9000 §8.1.2: a valid Retry token validates the client's address.
+    addressValidated: config.role === 'client' || config.retried !== undefined,
     validatedByPeer: config.role === 'server',
   };
 }
@@ -294,6 +307,7 @@ function ourParams(s: W): Uint8Array {
   const c = s.config;
   return encodeTransportParameters({
     ...(c.role === 'server' ? { originalDestinationConnectionId: s.originalDcid } : {}),
+    ...(c.role === 'server' && s.retrySourceCid ? { retrySourceConnectionId: s.retrySourceCid } : {}),
     initialSourceConnectionId: s.scid,
     maxIdleTimeout: c.idleTimeout,
     maxUdpPayloadSize: DATAGRAM_SIZE,
@@ -398,6 +412,10 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
   if (s.config.role === 'client' && !same(params.originalDestinationConnectionId, s.originalDcid)) {
     throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, 'original_destination_connection_id does not match');
   }
+  // RFC 9000 §7.3: retry_source_connection_id is the Retry's SCID after a Retry, and absent without one.
+  if (s.config.role === 'client' && (s.retrySourceCid ? !same(params.retrySourceConnectionId, s.retrySourceCid) : params.retrySourceConnectionId !== undefined)) {
+    throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, 'retry_source_connection_id does not match the Retry');
+  }
   s.peerParams = params;
   peerLimitsKnown(s.streams, params);
   const peerIdle = params.maxIdleTimeout ?? 0;
@@ -433,6 +451,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect
     const start = offset;
     offset = header.end;
     if (header.form === 'versionNegotiation') continue;
+    if (header.form === 'long' && header.type === 'retry') {
+      if (s.config.role === 'client') onRetry(s, datagram.subarray(start, header.end), header);
+      continue;
+    }
     const level = levelOf(header);
     if (!level) continue;
     const id = LEVELS[level].space;
@@ -444,7 +466,8 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect
       if (header.form !== 'long') return;
       const opened = openClientInitial(s.config.provider, datagram, start, header);
       if (!opened.ok) return;
-      s.originalDcid = opened.dcid;
+      // After a Retry, the original DCID came with the token (config `retried`).
+      if (!s.retrySourceCid) s.originalDcid = opened.dcid;
       s.dcid = opened.scid;
       startHandshake(s, now, effects, opened.keys);
       packet = opened.packet;
@@ -732,4 +755,23 @@ function updateKeysIfDue(s: W): void {
   const app = s.spaces.application;
   s.keyPhase = initiateKeyUpdate(s.config.provider, k, s.spaces.handshake.discarded, app.largestAcked, app.nextPn);
   syncKeys(s);
+}
+
+/**
+ * A Retry (RFC 9000 §17.2.5.2, RFC 9001 §5.8), checked by `retry.ts`: the next Initials go to the server's new
+ * connection ID, with its token, under Initial keys derived from that ID; the ClientHello is sent again.
+ * Packet numbers go on (§17.2.5.3: never reset).
+ */
+function onRetry(s: W, packet: Uint8Array, header: Extract<ReturnType<typeof decodePacketHeader>, { form: 'long' }>): void {
+  const receivedAny = SPACES.some((id) => s.spaces[id].largestRx >= 0);
+  const accepted = acceptRetry(s.config.provider, packet, header, s.originalDcid, receivedAny, s.retrySourceCid !== undefined);
+  if (!accepted) return;
+  s.dcid = accepted.scid;
+  s.retrySourceCid = accepted.scid;
+  s.token = accepted.token;
+  const keys = initialKeys(s.config.provider, s.dcid);
+  s.spaces.initial.tx = keys.client;
+  s.spaces.initial.rx = keys.server;
+  requeueAll(s.spaces.initial);
+  s.ptoCount = 0;
 }

@@ -21,6 +21,8 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
 import { checkClientInitial, type InitialRejection } from '../quic/accept.js';
+import { encodeRetryPacket, openRetryToken, sealRetryToken, TOKEN_KEY_LENGTH } from '../quic/retry.js';
+import { bytesEqual } from '../wire/bytes.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { keyLogFromEnvironment, keyLogToFile } from '../node/keyLogFile.js';
 
@@ -109,6 +111,12 @@ export interface QuicListenOptions extends QuicCommon {
    * times out, and the Initial keys are public, so anyone can start one.
    */
   readonly maxHandshakingConnections?: number;
+  /**
+   * Validate every new client's address with a Retry first (RFC 9000 §8.1.2): its first Initial draws a Retry
+   * (about 100 bytes, nothing kept), and a connection opens for the Initial that comes back with the token.
+   * Without it, a Retry answers only the Initials beyond `maxHandshakingConnections` (instead of dropping them).
+   */
+  readonly retry?: boolean;
 }
 
 /** Counters of a {@link quicListen} listener, for monitoring and tests. */
@@ -120,7 +128,9 @@ export interface QuicListenerStats {
   /** Connections open now, in the handshake or established. */
   readonly open: number;
   /** Datagrams for no connection that opened none, by reason (see `src/quic/accept.ts`), and over the bound. */
-  readonly dropped: Readonly<Record<InitialRejection | 'handshakeLimit', number>>;
+  readonly dropped: Readonly<Record<InitialRejection | 'handshakeLimit' | 'invalidToken', number>>;
+  /** Retry packets sent (RFC 9000 §8.1.2). */
+  readonly retries: number;
 }
 
 /** A bound {@link quicListen} listener. */
@@ -364,7 +374,10 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   let created = 0;
   let handshaking = 0;
   let open = 0;
-  const dropped: Record<InitialRejection | 'handshakeLimit', number> = {
+  // The key of our Retry tokens (RFC 9000 §8.1.3): this listener's only, never stored.
+  const tokenKey = provider.randomBytes(TOKEN_KEY_LENGTH);
+  let retries = 0;
+  const dropped: Record<InitialRejection | 'handshakeLimit' | 'invalidToken', number> = {
     notQuicV1: 0,
     notInitial: 0,
     shortDatagram: 0,
@@ -372,13 +385,15 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
     undecryptable: 0,
     noClientHello: 0,
     handshakeLimit: 0,
+    invalidToken: 0,
   };
 
   socket.on('message', (data: Buffer, from: RemoteInfo) => {
     const datagram = new Uint8Array(data);
     let dcid: Uint8Array;
+    let header: ReturnType<typeof decodePacketHeader>;
     try {
-      const h = decodePacketHeader(datagram, 0, 8);
+      const h = (header = decodePacketHeader(datagram, 0, 8));
       if (h.form === 'versionNegotiation') return;
       dcid = h.dcid;
     } catch {
@@ -394,6 +409,28 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
         dropped[check.reason]++;
         return;
       }
+      // RFC 9000 §8.1.2: a Retry when asked for, or instead of refusing past the bound; the token brings back
+      // what the connection needs (§7.3), so nothing is kept meanwhile.
+      const address = `${from.address}:${from.port}`;
+      const token = header.form === 'long' ? header.token : new Uint8Array(0);
+      let retried: { originalDcid: Uint8Array; retrySourceCid: Uint8Array } | undefined;
+      if (token.length > 0) {
+        const content = openRetryToken(provider, tokenKey, token, address, Date.now());
+        // RFC 9000 §8.1.3: a token we cannot use is treated as none (a Retry or a plain handshake below),
+        // except a Retry token that fails: its Initial is dropped (the client gave up its first DCID).
+        if (content && bytesEqual(content.retryScid, dcid)) retried = { originalDcid: content.originalDcid, retrySourceCid: content.retryScid };
+        else {
+          dropped.invalidToken++;
+          return;
+        }
+      }
+      if (!retried && (opts.retry || handshaking >= maxHandshaking) && header.form === 'long') {
+        const retryScid = provider.randomBytes(8);
+        const sealed = sealRetryToken(provider, tokenKey, provider.randomBytes(12), address, { originalDcid: dcid, retryScid, issuedAt: Date.now() });
+        socket.send(encodeRetryPacket(provider, { dcid: header.scid, scid: retryScid, token: sealed, originalDcid: dcid }), from.port, from.address);
+        retries++;
+        return;
+      }
       if (handshaking >= maxHandshaking) {
         dropped.handshakeLimit++;
         return;
@@ -403,6 +440,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
         tls,
         ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
         ...(opts.provider ? { provider: opts.provider } : {}),
+        ...(retried ? { retried } : {}),
       });
       const conn = drive(state, (out) => socket.send(out, from.port, from.address), opts, 'server');
       d = conn;
@@ -441,7 +479,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   return {
     port: socket.address().port,
     connections: connections.asObservable(),
-    stats: () => ({ created, handshaking, open, dropped: { ...dropped } }),
+    stats: () => ({ created, handshaking, open, retries, dropped: { ...dropped } }),
     eventTimeout: () => {
       let min: number | undefined;
       for (const d of new Set(byCid.values())) {
