@@ -79,3 +79,39 @@ test('QUIC interop, key update (RFC 9001 §6): rxtls client updates its keys; gt
   conn.close({ errorCode: H3_NO_ERROR, rapid: true });
   t.pass();
 });
+
+test('QUIC interop, Retry (RFC 9000 §8.1.2): rxtls client follows gtlsserver -V and fetches the file', async (t) => {
+  t.timeout(TEST_MS);
+  const body = 'after retry ' + 'r'.repeat(10_000) + '\n';
+  const { peer, port } = await gtlsserver(t, { 'index.html': body }, ['-V']);
+  const conn = await connectTo(port);
+  openControlStream(conn);
+  t.is((await get(conn, `localhost:${port}`, '/index.html', 20_000)).body.toString(), body);
+  conn.close({ errorCode: H3_NO_ERROR, rapid: true });
+  t.regex(peer.output(), /Retry/i, 'the server sent a Retry');
+});
+
+test('QUIC interop, Retry (RFC 9000 §8.1.2): gtlsclient against an rxtls server with retry on downloads the file; one Retry sent', async (t) => {
+  t.timeout(TEST_MS);
+  const bin = requirePeer('gtlsclient');
+  const body = 'served after a retry ' + 'q'.repeat(5000) + '\n';
+  const srv = await rxtlsServer(t, body, { retry: true });
+  const dl = tempDir(t);
+  const r = await run(bin, ['127.0.0.1', String(srv.port), `https://127.0.0.1:${srv.port}/index.html`, '--exit-on-all-streams-close', '--download', dl], { timeoutMs: 30_000, owner: t });
+  t.is(r.code, 0, r.stderr.slice(-2000));
+  t.is(readFileSync(path.join(dl, 'index.html'), 'utf8'), body);
+  t.regex(r.stdout + r.stderr, /type=Retry/);
+  t.is(srv.stats().retries, 1);
+  t.is(srv.stats().created, 1);
+});
+
+test('QUIC interop, Retry: rxtls client ↔ rxtls server with retry on', async (t) => {
+  t.timeout(TEST_MS);
+  const body = 'rxtls retry ' + 'w'.repeat(3000);
+  const srv = await rxtlsServer(t, body, { retry: true });
+  const conn = await connectTo(srv.port);
+  openControlStream(conn);
+  t.is((await get(conn, `localhost:${srv.port}`, '/x', 20_000)).body.toString(), body);
+  conn.close({ errorCode: H3_NO_ERROR, rapid: true });
+  t.like(srv.stats(), { retries: 1, created: 1 });
+});
