@@ -40,7 +40,7 @@ export const AMPLIFICATION_FACTOR = 3;
 
 /** What the builder reads and advances in the connection (the connection's state satisfies it). */
 export interface PacketSender {
-  readonly config: { readonly role: 'client' | 'server'; readonly provider: CryptoProvider };
+  readonly config: { readonly role: 'client' | 'server'; readonly provider: CryptoProvider; readonly version?: number };
   readonly dcid: Uint8Array;
   readonly scid: Uint8Array;
   /** A client's Initial token, from a Retry (RFC 9000 §17.2.5.2). */
@@ -200,6 +200,7 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
           packetNumber: pn,
           pnLength,
           payloadLength: len,
+          ...(s.config.version !== undefined ? { version: s.config.version } : {}),
         });
   // Header protection samples 16 bytes from 4 bytes after the packet number: short payloads are padded.
   let pad = Math.max(4 - pnLength - payload.length, 0);

@@ -32,7 +32,7 @@ import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { HsEvent } from '../handshake/events.js';
 import { decodeFrames, FrameError, type Frame } from '../wire/quic/frames.js';
-import { decodePacketHeader } from '../wire/quic/packet.js';
+import { decodePacketHeader, QUIC_V1 } from '../wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters, TransportParameterError, type TransportParameters } from '../wire/quic/transportParameters.js';
 import { openClientInitial } from './accept.js';
 import { canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, nextDatagram, sendAllowance } from './builder.js';
@@ -40,6 +40,7 @@ import { ConnectionError, QuicError } from './errors.js';
 import { closeQuicHandshake, quicHandshakeData, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
 import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './protection.js';
 import { acceptRetry } from './retry.js';
+import { checkVersionNegotiation } from './versionNegotiation.js';
 import { countSent, discardPreviousKeys, initiateKeyUpdate, installSecret, openOneRtt, type KeyPhase } from './keyUpdate.js';
 import { initialRtt, probeTimeout, updateRtt, type RttState } from './recovery.js';
 import {
@@ -104,6 +105,11 @@ export interface QuicConfig {
    * client's original DCID and our Retry's SCID, from the token, for the transport parameters (§7.3). Its
    * address counts as validated.
    */
+  /**
+   * The QUIC version a client puts in its long headers (default 1). Only for testing version negotiation: this
+   * implementation speaks QUIC v1 alone, so another value draws a Version Negotiation packet (RFC 9000 §6).
+   */
+  readonly version?: number;
   readonly retried?: { readonly originalDcid: Uint8Array; readonly retrySourceCid: Uint8Array };
   readonly provider?: CryptoProvider;
 }
@@ -117,7 +123,7 @@ export const MAX_PATH_RESPONSES = 4;
 
 /** The state of one QUIC connection. Never mutated: every input returns a new one. */
 export interface QuicState {
-  readonly config: Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried'>> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
+  readonly config: Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried' | 'version'>> & Pick<QuicConfig, 'version'> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
   readonly phase: 'idle' | 'handshake' | 'connected' | 'closing' | 'draining' | 'closed';
   readonly scid: Uint8Array;
   readonly dcid: Uint8Array;
@@ -178,6 +184,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       maxStreamData: config.maxStreamData ?? 256 * 1024,
       maxStreams: config.maxStreams ?? 100,
       keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
+      ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
       provider: config.provider ?? nobleProvider,
     },
     phase: 'idle',
@@ -450,7 +457,11 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect
     }
     const start = offset;
     offset = header.end;
-    if (header.form === 'versionNegotiation') continue;
+    if (header.form === 'versionNegotiation') {
+      if (s.config.role === 'client' && s.phase === 'handshake') onVersionNegotiation(s, now, header, effects);
+      if ((s.phase as string) === 'closed') return;
+      continue;
+    }
     if (header.form === 'long' && header.type === 'retry') {
       if (s.config.role === 'client') onRetry(s, datagram.subarray(start, header.end), header);
       continue;
@@ -774,4 +785,22 @@ function onRetry(s: W, packet: Uint8Array, header: Extract<ReturnType<typeof dec
   s.spaces.initial.rx = keys.server;
   requeueAll(s.spaces.initial);
   s.ptoCount = 0;
+}
+
+/**
+ * A Version Negotiation packet (RFC 9000 §6.2), checked by `versionNegotiation.ts`: one that lists none of our
+ * versions ends the attempt at once with a `peerIncompatible` error (alert 70, protocol_version) and nothing
+ * sent; any other is discarded.
+ */
+function onVersionNegotiation(s: W, now: number, header: Extract<ReturnType<typeof decodePacketHeader>, { form: 'versionNegotiation' }>, effects: QuicEffect[]): void {
+  const verdict = checkVersionNegotiation(header, {
+    scid: s.scid,
+    originalDcid: s.originalDcid,
+    version: s.config.version ?? QUIC_V1,
+    receivedAny: s.retrySourceCid !== undefined || SPACES.some((id) => s.spaces[id].largestRx >= 0),
+  });
+  if (verdict.action === 'ignore') return;
+  const list = verdict.versions.map((v) => `0x${v.toString(16).padStart(8, '0')}`).join(', ');
+  s.closeError = new TlsError({ kind: 'peerIncompatible', alert: 70, reason: `version negotiation: the server offers ${list}, none of ours (RFC 9000 §6.2)` });
+  finish(s, now, effects);
 }

@@ -23,6 +23,7 @@ import { decodePacketHeader } from '../wire/quic/packet.js';
 import { checkClientInitial, type InitialRejection } from '../quic/accept.js';
 import { encodeRetryPacket, openRetryToken, sealRetryToken, TOKEN_KEY_LENGTH } from '../quic/retry.js';
 import { bytesEqual } from '../wire/bytes.js';
+import { versionNegotiationFor } from '../quic/versionNegotiation.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { keyLogFromEnvironment, keyLogToFile } from '../node/keyLogFile.js';
 
@@ -96,6 +97,8 @@ export interface QuicConnectOptions extends QuicCommon {
   /** PEM trust anchors, or a verifier of your own. */
   readonly ca?: string;
   readonly verifier?: CertificateVerifier;
+  /** The QUIC version to offer (default 1): only to test version negotiation (RFC 9000 §6); see `QuicConfig.version`. */
+  readonly version?: number;
 }
 
 /** Options of {@link quicListen}. */
@@ -131,6 +134,8 @@ export interface QuicListenerStats {
   readonly dropped: Readonly<Record<InitialRejection | 'handshakeLimit' | 'invalidToken', number>>;
   /** Retry packets sent (RFC 9000 §8.1.2). */
   readonly retries: number;
+  /** Version Negotiation packets sent (RFC 9000 §6.1). */
+  readonly versionNegotiations: number;
 }
 
 /** A bound {@link quicListen} listener. */
@@ -299,6 +304,7 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
     const state = createQuicConnection({
       role: 'client',
       tls: tlsClient(opts),
+      ...(opts.version !== undefined ? { version: opts.version } : {}),
       ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
       ...(opts.provider ? { provider: opts.provider } : {}),
     });
@@ -377,6 +383,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   // The key of our Retry tokens (RFC 9000 §8.1.3): this listener's only, never stored.
   const tokenKey = provider.randomBytes(TOKEN_KEY_LENGTH);
   let retries = 0;
+  let versionNegotiations = 0;
   const dropped: Record<InitialRejection | 'handshakeLimit' | 'invalidToken', number> = {
     notQuicV1: 0,
     notInitial: 0,
@@ -397,8 +404,14 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
       if (h.form === 'versionNegotiation') return;
       dcid = h.dcid;
     } catch {
-      dropped.notQuicV1++;
-      return; // not QUIC v1: dropped
+      // RFC 9000 §6.1: a version we do not speak, in a datagram of 1200 bytes or more, draws a Version
+      // Negotiation packet (smaller than that datagram, nothing kept); anything else undecodable is dropped.
+      const vn = versionNegotiationFor(datagram);
+      if (vn) {
+        socket.send(vn, from.port, from.address);
+        versionNegotiations++;
+      } else dropped.notQuicV1++;
+      return;
     }
     let d = byCid.get(hex(dcid));
     if (!d) {
@@ -479,7 +492,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   return {
     port: socket.address().port,
     connections: connections.asObservable(),
-    stats: () => ({ created, handshaking, open, retries, dropped: { ...dropped } }),
+    stats: () => ({ created, handshaking, open, retries, versionNegotiations, dropped: { ...dropped } }),
     eventTimeout: () => {
       let min: number | undefined;
       for (const d of new Set(byCid.values())) {
