@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { firstValueFrom, timeout } from 'rxjs';
+import { TlsError } from '../../src/core/errors.js';
 import { quicConnect, quicListen, type QuicConnectOptions, type QuicListenOptions } from '../../src/rx/quic.js';
 import { get, H3_NO_ERROR, openControlStream, serve } from '../helpers/h3.js';
 import { certPath, certText, freePort, requirePeer, run, spawnPeer, tempDir } from '../helpers/peers.js';
@@ -114,4 +115,24 @@ test('QUIC interop, Retry: rxtls client ↔ rxtls server with retry on', async (
   t.is((await get(conn, `localhost:${srv.port}`, '/x', 20_000)).body.toString(), body);
   conn.close({ errorCode: H3_NO_ERROR, rapid: true });
   t.like(srv.stats(), { retries: 1, created: 1 });
+});
+
+test('QUIC interop, version negotiation (RFC 9000 §6): gtlsclient -v 0x1a2a3a4a gets our Version Negotiation', async (t) => {
+  t.timeout(TEST_MS);
+  const bin = requirePeer('gtlsclient');
+  const srv = await rxtlsServer(t, 'unused');
+  const r = await run(bin, ['127.0.0.1', String(srv.port), `https://127.0.0.1:${srv.port}/index.html`, '--exit-on-all-streams-close', '-v', '0x1a2a3a4a', '--timeout=3s'], { timeoutMs: 20_000, owner: t });
+  t.regex(r.stdout + r.stderr, /VN|Version ?Negotiation/i, r.stdout.slice(-1500) + r.stderr.slice(-500));
+  t.true(srv.stats().versionNegotiations >= 1);
+  t.is(srv.stats().created, 0);
+});
+
+test('QUIC interop, version negotiation (RFC 9000 §6.2): our client offering an unknown version to gtlsserver fails at once with peerIncompatible', async (t) => {
+  t.timeout(TEST_MS);
+  const { port } = await gtlsserver(t, { 'index.html': 'x' });
+  const started = Date.now();
+  const err = await connectTo(port, { version: 0x1a2a3a4a }).then(() => undefined, (e: unknown) => e);
+  t.true(err instanceof TlsError && err.detail.kind === 'peerIncompatible', String(err));
+  t.regex(String((err as Error).message), /0x00000001/);
+  t.true(Date.now() - started < 5_000, 'not the idle timeout');
 });
