@@ -45,6 +45,7 @@ export {
   type ParsedCertificate,
 } from './crypto/x509.js';
 export { loadCertificateChain, loadPrivateKey, parsePem, type PemBlock } from './crypto/keys.js';
+export { loadPkcs12, parsePkcs12, pkcs12Kdf, type Pkcs12Contents, type Pkcs12Item } from './crypto/pkcs12.js';
 export { describeCertificate, certificateToPem, type CertificateDetails } from './crypto/certificateDetails.js';
 export { verifySignature, verifyWithAlgorithm, spkiKeyType, type SignatureAlgorithm } from './crypto/signatures.js';
 export { memoryDuplexPair, type MemoryDuplex, type MemoryDuplexOptions } from './rx/duplex.js';

@@ -20,12 +20,18 @@ export interface ClientCommand {
   readonly cafile?: string;
   readonly insecure: boolean;
   readonly alpn?: readonly string[];
-  /** OpenSSL `-ciphersuites` list, already validated. */
+  /** Cipher list (TLS 1.3 `-ciphersuites` and TLS 1.2 `-cipher` names), already validated. */
   readonly ciphers?: string;
   /** OpenSSL `-groups` list, already validated. */
   readonly groups?: string;
+  /** `--tls1_2` / `--tls1_3`: the only version to negotiate (default: TLS 1.2 or 1.3). */
+  readonly version?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
   readonly cert?: string;
   readonly key?: string;
+  /** `--pfx FILE`: the client certificate and key as one PKCS#12 file (instead of `--cert` and `--key`). */
+  readonly pfx?: string;
+  /** `--passphrase ARG` (`-passin`, `-pass`): the password of an encrypted `--key` or of `--pfx`. */
+  readonly passphrase?: PassphraseSource;
   /** `--psk HEX` with `--psk-identity ID` (default `Client_identity`, as OpenSSL): an external PSK to offer. */
   readonly psk?: { readonly identity: string; readonly key: string };
   /** `--sess-in`: a session file to resume with (see {@link parseSessionFile}). */
@@ -51,6 +57,16 @@ export interface ClientCommand {
   readonly showCerts?: boolean;
 }
 
+/**
+ * Where a passphrase comes from, in OpenSSL's pass phrase argument syntax (openssl-passphrase-options(1)):
+ * `pass:TEXT` (the text itself: visible to other users in `ps`), `env:VAR` (an environment variable) or
+ * `file:PATH` (the first line of a file). Read by {@link resolvePassphrase}.
+ */
+export type PassphraseSource =
+  | { readonly from: 'pass'; readonly value: string }
+  | { readonly from: 'env'; readonly name: string }
+  | { readonly from: 'file'; readonly path: string };
+
 /** What the server does with each connection's data. */
 export type ServerMode = 'echo' | 'www' | 'print';
 
@@ -62,12 +78,18 @@ export interface ServerCommand {
   /** Certificate and key files; optional with `--psk` (like `s_server -nocert`). */
   readonly cert?: string;
   readonly key?: string;
+  /** `--pfx FILE`: certificate chain and key as one PKCS#12 file (instead of `--cert` and `--key`). */
+  readonly pfx?: string;
+  /** `--passphrase ARG` (`-passin`, `-pass`): the password of an encrypted `--key` or of `--pfx`. */
+  readonly passphrase?: PassphraseSource;
   /** `--psk HEX` with `--psk-identity ID` (default `Client_identity`): the external PSK accepted. */
   readonly psk?: { readonly identity: string; readonly key: string };
   readonly mode: ServerMode;
   readonly alpn?: readonly string[];
   readonly ciphers?: string;
   readonly groups?: string;
+  /** `--tls1_2` / `--tls1_3`: the only version to accept (default: TLS 1.2 or 1.3). */
+  readonly version?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
   /** Exit after this many connections (like `s_server -naccept`). */
   readonly naccept?: number;
   /** CA file for client certificates; when set a client certificate is required. */
@@ -112,27 +134,35 @@ export const ExitCode = {
   usage: 2,
 } as const;
 
-export const HELP = `rxtls — TLS 1.3 client and server (like openssl s_client / s_server)
+export const HELP = `rxtls — TLS 1.3 and TLS 1.2 client and server (like openssl s_client / s_server)
 
 Usage:
   rxtls client HOST:PORT [options]      stdin to the peer, the peer's data to stdout
   rxtls client --dtls HOST:PORT [options]   the same over DTLS 1.3 (UDP): one stdin line = one record
   rxtls server --port N --cert PEM --key PEM [options]
+  rxtls server --port N --pfx FILE --passphrase pass:TEXT|env:VAR|file:PATH [options]
   rxtls server --dtls --port N --cert PEM --key PEM [options]
   rxtls server --port N --psk HEX [--psk-identity ID] [options]
   rxtls --help | --version
 
 OpenSSL's single-dash spellings are accepted too: -connect HOST:PORT, -CAfile, -servername, -cert, -key,
--alpn, -ciphersuites, -groups, -keylogfile, -sess_out, -sess_in, -port, -accept [HOST:]PORT, -naccept, …
+-alpn, -ciphersuites, -groups, -keylogfile, -sess_out, -sess_in, -passin (and -pass), -port, -accept [HOST:]PORT,
+-naccept, …
 
 Client options:
   --servername NAME     SNI and the name to verify (default: HOST unless it is an IP address)
   --cafile PEM          trusted CA certificates (default: the system roots)
   --insecure            do not verify the server certificate (loudly insecure)
   --alpn a,b            ALPN protocols, comma separated, in preference order
-  --ciphers LIST        TLS 1.3 suites, OpenSSL syntax: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256
+  --ciphers LIST        suites, OpenSSL names, TLS 1.3 and TLS 1.2 mixed (as node:tls ciphers):
+                        TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:ECDHE-RSA-AES128-GCM-SHA256
   --groups LIST         key exchange groups, OpenSSL syntax: X25519:P-256:P-384
+  --tls1_2, --tls1_3    negotiate only TLS 1.2, or only TLS 1.3 (default: either; the summary's Protocol
+                        line says which)
   --cert PEM --key PEM  client certificate chain and its private key
+  --pfx FILE            client certificate chain and key as one PKCS#12 file (openssl pkcs12 -export)
+  --passphrase ARG      the password of an encrypted --key (PKCS#8) or of --pfx, as openssl -passin takes
+                        it: pass:TEXT, env:VAR or file:PATH (its first line); -passin ARG is the same
   --psk HEX             offer an external PSK (RFC 8446 §4.2.11, like s_client -psk); when the server takes
                         it there are no certificates; the summary says "PSK identity: ID"
   --psk-identity ID     its identity (default Client_identity, as OpenSSL)
@@ -149,7 +179,8 @@ Client options:
   --timeout SECONDS     give up when the TCP connection and the handshake take longer (default 30)
   --showcerts           print the server's certificate chain as PEM on stderr after the handshake
   --quiet               no handshake summary on stderr
-  --dtls                DTLS 1.3 over UDP (RFC 9147): each stdin line, with its newline, is one record
+  --dtls                DTLS 1.2 or 1.3 over UDP (RFC 6347, RFC 9147): each stdin line, with its newline, is one record
+  --dtls1_2, --dtls1_3  DTLS over UDP, negotiating only DTLS 1.2, or only DTLS 1.3 (as openssl -dtls1_2)
                         (a line longer than a record is cut into several); records go to stdout as they
                         come. Not with --sess-in, --sess-out or --early-data
   --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
@@ -162,8 +193,12 @@ Server options:
   --echo                echo received data back
   --www                 answer an HTTP request with a page naming the negotiated parameters, then close
                         (default: print received data to stdout)
-  --alpn a,b  --ciphers LIST  --groups LIST   as for the client
+  --alpn a,b  --ciphers LIST  --groups LIST  --tls1_2  --tls1_3   as for the client
   --naccept N           exit after N connections
+  --cert PEM --key PEM  the certificate chain and its private key (PEM or DER)
+  --pfx FILE            the chain and key as one PKCS#12 file instead (openssl pkcs12 -export)
+  --passphrase ARG      the password of an encrypted --key or of --pfx: pass:TEXT, env:VAR or file:PATH
+                        (as openssl -passin, which is accepted too)
   --verify-client PEM   require a client certificate issued by these CAs
   --psk HEX             accept this external PSK (like s_server -psk); --cert and --key become optional
                         (without them, like -nocert, clients must offer the PSK)
@@ -174,7 +209,8 @@ Server options:
   --no-ticket           issue no session tickets (no resumption)
   --num-tickets N       session tickets per handshake, 1..16 (default 2)
   --quiet               no per-connection summary on stderr
-  --dtls                DTLS 1.3 over UDP on --port (stateless cookies, connections told apart by address);
+  --dtls1_2, --dtls1_3  with DTLS: accept only DTLS 1.2, or only DTLS 1.3
+  --dtls                DTLS 1.2 or 1.3 over UDP on --port (stateless cookies, connections told apart by address);
                         --echo sends each record back as one record; not with --www or --max-early-data
   --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
   --dtls-draft43        with --dtls: speak draft-ietf-tls-dtls13-43 (NSS 3.87 tstclnt) instead of RFC 9147
@@ -188,6 +224,10 @@ Exit status: 0 after a clean close, 1 when a connection failed, 2 for a bad comm
 `;
 
 const clientOptions = {
+  tls1_2: { type: 'boolean', default: false },
+  tls1_3: { type: 'boolean', default: false },
+  dtls1_2: { type: 'boolean', default: false },
+  dtls1_3: { type: 'boolean', default: false },
   servername: { type: 'string' },
   cafile: { type: 'string' },
   insecure: { type: 'boolean', default: false },
@@ -196,6 +236,8 @@ const clientOptions = {
   groups: { type: 'string' },
   cert: { type: 'string' },
   key: { type: 'string' },
+  pfx: { type: 'string' },
+  passphrase: { type: 'string' },
   psk: { type: 'string' },
   'psk-identity': { type: 'string' },
   'sess-out': { type: 'string' },
@@ -214,10 +256,16 @@ const clientOptions = {
 } as const;
 
 const serverOptions = {
+  tls1_2: { type: 'boolean', default: false },
+  tls1_3: { type: 'boolean', default: false },
+  dtls1_2: { type: 'boolean', default: false },
+  dtls1_3: { type: 'boolean', default: false },
   port: { type: 'string', short: 'p' },
   host: { type: 'string', default: '127.0.0.1' },
   cert: { type: 'string' },
   key: { type: 'string' },
+  pfx: { type: 'string' },
+  passphrase: { type: 'string' },
   echo: { type: 'boolean', default: false },
   www: { type: 'boolean', default: false },
   alpn: { type: 'string' },
@@ -259,8 +307,8 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
 
 /** OpenSSL `s_client` / `s_server` option names that differ from ours (the others only lose a dash). */
 const OPENSSL_NAMES: Readonly<Record<'client' | 'server', Readonly<Record<string, string>>>> = {
-  client: { CAfile: 'cafile', ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', showcerts: 'showcerts' },
-  server: { ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', verifyCAfile: 'verify-client' },
+  client: { CAfile: 'cafile', ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', showcerts: 'showcerts', passin: 'passphrase', pass: 'passphrase' },
+  server: { ciphersuites: 'ciphers', curves: 'groups', keylogfile: 'keylog', verifyCAfile: 'verify-client', passin: 'passphrase', pass: 'passphrase' },
 };
 
 /** OpenSSL flags that rxtls always obeys (accepted and dropped). */
@@ -316,7 +364,8 @@ function opensslSpellings(command: 'client' | 'server', options: Readonly<Record
       out.push('--port', hp[2]!);
       continue;
     }
-    const ours = OPENSSL_NAMES[command][name] ?? name.replace(/_/g, '-');
+    // Our own names first (`--tls1_2`, `--dtls1_3` keep OpenSSL's underscore), then with `_` read as `-`.
+    const ours = OPENSSL_NAMES[command][name] ?? (name in options ? name : name.replace(/_/g, '-'));
     if (ours in options) {
       out.push(inline !== undefined ? `--${ours}=${inline}` : `--${ours}`);
       continue;
@@ -341,8 +390,8 @@ function usage<T>(command: 'client' | 'server', options: Readonly<Record<string,
   for (const arg of args) {
     if (arg === '--') break;
     const single = /^-([a-z][a-z0-9_-]+)(=.*)?$/i.exec(arg);
-    const meant = single?.[1]!.replace(/_/g, '-');
-    if (meant !== undefined && meant in options) {
+    const meant = single && (single[1]! in options ? single[1]! : single[1]!.replace(/_/g, '-'));
+    if (meant && meant in options) {
       throw new UsageError(`unknown option ${arg.split('=')[0]} for rxtls ${command} (did you mean --${meant}?)`);
     }
   }
@@ -368,7 +417,7 @@ function parseClient(args: readonly string[]): CliCommand {
   if (v.version) return { kind: 'version' };
   if (positionals.length !== 1) throw new UsageError('client needs exactly one HOST:PORT');
   const { host, port } = parseHostPort(positionals[0]!);
-  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
+  const identity = identityArgs(v);
   if (v.insecure && v.cafile !== undefined) throw new UsageError('--insecure and --cafile exclude each other');
   if (v['early-data'] !== undefined && v['sess-in'] === undefined) {
     throw new UsageError('--early-data needs --sess-in (0-RTT is only possible when resuming)');
@@ -387,7 +436,8 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.alpn !== undefined && { alpn: parseAlpnList(v.alpn) }),
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
-    ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
+    ...versionArgs(v.tls1_2, v.tls1_3, v.dtls1_2, v.dtls1_3),
+    ...identity,
     ...pskArgs(v.psk, v['psk-identity']),
     ...(v['sess-in'] !== undefined && { sessIn: v['sess-in'] }),
     ...(v['sess-out'] !== undefined && { sessOut: v['sess-out'] }),
@@ -395,7 +445,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.keylog !== undefined && { keylog: v.keylog }),
     inlineCommands: v['inline-commands'],
     quiet: v.quiet,
-    ...dtlsArgs(v.dtls, v.mtu, v['dtls-draft43']),
+    ...dtlsArgs(v.dtls || v.dtls1_2 || v.dtls1_3, v.mtu, v['dtls-draft43'], v.tls1_2 || v.tls1_3),
     ...(v.timeout !== undefined && { timeoutSeconds: parseSeconds(v.timeout, '--timeout') }),
     ...(v.showcerts && { showCerts: true }),
   };
@@ -416,8 +466,10 @@ function parseServer(args: readonly string[]): CliCommand {
   if (v.version) return { kind: 'version' };
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (v.port === undefined) throw new UsageError('server needs --port N (0 picks a free port)');
-  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
-  if (v.cert === undefined && v.psk === undefined) throw new UsageError('server needs --cert PEM and --key PEM (or --psk HEX)');
+  const identity = identityArgs(v);
+  if (identity.cert === undefined && identity.pfx === undefined && v.psk === undefined) {
+    throw new UsageError('server needs --cert PEM and --key PEM, or --pfx FILE (or --psk HEX)');
+  }
   if (v.echo && v.www) throw new UsageError('--echo and --www exclude each other');
   if (v['no-ticket'] && v['num-tickets'] !== undefined) throw new UsageError('--no-ticket and --num-tickets exclude each other');
   if (v.dtls && v.www) throw new UsageError('--www is not available with --dtls');
@@ -428,12 +480,13 @@ function parseServer(args: readonly string[]): CliCommand {
     kind: 'server',
     host,
     port: parsePort(v.port, true),
-    ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
+    ...identity,
     ...pskArgs(v.psk, v['psk-identity']),
     mode: v.echo ? 'echo' : v.www ? 'www' : 'print',
     ...(v.alpn !== undefined && { alpn: parseAlpnList(v.alpn) }),
     ...(v.ciphers !== undefined && { ciphers: checkList(v.ciphers, parseCipherSuites) }),
     ...(v.groups !== undefined && { groups: checkList(v.groups, parseGroups) }),
+    ...versionArgs(v.tls1_2, v.tls1_3, v.dtls1_2, v.dtls1_3),
     ...(v.naccept !== undefined && { naccept: parsePositiveInt(v.naccept, '--naccept') }),
     ...(v['verify-client'] !== undefined && { verifyClient: v['verify-client'] }),
     ...(v.keylog !== undefined && { keylog: v.keylog }),
@@ -441,12 +494,92 @@ function parseServer(args: readonly string[]): CliCommand {
     noTicket: v['no-ticket'],
     ...(v['num-tickets'] !== undefined && { numTickets: parseCount(v['num-tickets'], '--num-tickets', 1, 16) }),
     quiet: v.quiet,
-    ...dtlsArgs(v.dtls, v.mtu, v['dtls-draft43']),
+    ...dtlsArgs(v.dtls || v.dtls1_2 || v.dtls1_3, v.mtu, v['dtls-draft43'], v.tls1_2 || v.tls1_3),
   };
 }
 
+/** `--tls1_2` / `--tls1_3` (OpenSSL's flags): one version only; both at once is a mistake. */
+function versionArgs(tls12: boolean, tls13: boolean, dtls12 = false, dtls13 = false): { version?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3' } {
+  if ([tls12, tls13, dtls12, dtls13].filter(Boolean).length > 1) throw new UsageError('--tls1_2, --tls1_3, --dtls1_2 and --dtls1_3 exclude each other');
+  return tls12 ? { version: 'TLSv1.2' } : tls13 ? { version: 'TLSv1.3' } : dtls12 ? { version: 'DTLSv1.2' } : dtls13 ? { version: 'DTLSv1.3' } : {};
+}
+
+/** `--cert`/`--key`, `--pfx`, `--passphrase`, checked: cert and key go together; pfx excludes them. */
+function identityArgs(v: { cert?: string; key?: string; pfx?: string; passphrase?: string }): {
+  cert?: string;
+  key?: string;
+  pfx?: string;
+  passphrase?: PassphraseSource;
+} {
+  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
+  if (v.pfx !== undefined && v.cert !== undefined) throw new UsageError('--pfx and --cert/--key exclude each other (the PKCS#12 file holds both)');
+  if (v.passphrase !== undefined && v.key === undefined && v.pfx === undefined) throw new UsageError('--passphrase needs --key or --pfx');
+  return {
+    ...(v.cert !== undefined && { cert: v.cert, key: v.key! }),
+    ...(v.pfx !== undefined && { pfx: v.pfx }),
+    ...(v.passphrase !== undefined && { passphrase: parsePassphraseArg(v.passphrase) }),
+  };
+}
+
+/**
+ * OpenSSL's pass phrase argument (`-passin`): `pass:TEXT`, `env:VAR` or `file:PATH`. `fd:N` and `stdin` are
+ * refused by name; a bare word is refused with the spelling meant (`pass:WORD`), as OpenSSL refuses it.
+ *
+ * @example
+ * ```ts
+ * parsePassphraseArg('env:P12_PASSWORD'); // { from: 'env', name: 'P12_PASSWORD' }
+ * ```
+ */
+export function parsePassphraseArg(arg: string): PassphraseSource {
+  const m = /^(pass|env|file):([\s\S]*)$/.exec(arg);
+  if (m) {
+    const [, kind, rest] = m as unknown as [string, 'pass' | 'env' | 'file', string];
+    if (kind === 'pass') return { from: 'pass', value: rest };
+    if (rest === '') throw new UsageError(`--passphrase ${kind}: needs a ${kind === 'env' ? 'variable name' : 'file name'}`);
+    return kind === 'env' ? { from: 'env', name: rest } : { from: 'file', path: rest };
+  }
+  if (/^fd:/.test(arg) || arg === 'stdin') throw new UsageError(`--passphrase ${arg} is not supported (use env:VAR or file:PATH)`);
+  throw new UsageError('--passphrase needs pass:TEXT, env:VAR or file:PATH (as openssl -passin); for this text write pass:' + arg);
+}
+
+/**
+ * The passphrase a {@link PassphraseSource} names: the text, the variable (an error when unset), or the first
+ * line of the file (without its line ending, as OpenSSL reads it). `env` and `readFile` are the process's in
+ * `main.ts`, given here so this stays pure.
+ *
+ * @example
+ * ```ts
+ * resolvePassphrase({ from: 'env', name: 'PW' }, process.env, (p) => readFileSync(p, 'utf8'));
+ * ```
+ */
+export function resolvePassphrase(
+  source: PassphraseSource,
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: (path: string) => string,
+): string {
+  switch (source.from) {
+    case 'pass':
+      return source.value;
+    case 'env': {
+      const v = env[source.name];
+      if (v === undefined) throw new UsageError(`--passphrase env:${source.name}: the environment variable ${source.name} is not set`);
+      return v;
+    }
+    case 'file': {
+      let text: string;
+      try {
+        text = readFile(source.path);
+      } catch (e) {
+        throw new UsageError(`--passphrase file:${source.path}: ${(e as Error).message}`);
+      }
+      return text.split(/\r?\n/, 1)[0]!;
+    }
+  }
+}
+
 /** `--dtls [--mtu N]`, checked: `--mtu` needs `--dtls` and a datagram size of 256..65507 bytes. */
-function dtlsArgs(dtls: boolean, mtu: string | undefined, draft43 = false): { dtls?: true; mtu?: number; dtlsDraft43?: true } {
+function dtlsArgs(dtls: boolean, mtu: string | undefined, draft43 = false, tlsVersion = false): { dtls?: true; mtu?: number; dtlsDraft43?: true } {
+  if (dtls && tlsVersion) throw new UsageError('--tls1_2 / --tls1_3 are for TLS: with --dtls, use --dtls1_2 / --dtls1_3');
   if (!dtls) {
     if (mtu !== undefined) throw new UsageError('--mtu needs --dtls');
     if (draft43) throw new UsageError('--dtls-draft43 needs --dtls');

@@ -32,6 +32,7 @@ import {
   isRequestComplete,
   parseCliArgs,
   parseSessionFile,
+  resolvePassphrase,
   wwwResponse,
 } from './args.js';
 import { inboundSource } from './inboundSource.js';
@@ -61,6 +62,23 @@ function readBytes(file: string, what: string): Buffer {
   } catch (e) {
     throw new Error(`cannot read ${what} ${file}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * `--cert`/`--key` (PEM text; a DER or encrypted-DER key as bytes) or `--pfx` (bytes), with the `--passphrase`
+ * they need, as `connect` / `listen` options.
+ */
+function identity(cmd: ClientCommand | ServerCommand): { cert?: string; key?: string | Uint8Array; pfx?: Uint8Array; passphrase?: string } {
+  const passphrase = cmd.passphrase && resolvePassphrase(cmd.passphrase, process.env, (path) => readFileSync(path, 'utf8'));
+  const key = (file: string) => {
+    const bytes = readBytes(file, 'key file');
+    return bytes[0] === 0x30 ? new Uint8Array(bytes) : bytes.toString('utf8'); // DER starts with a SEQUENCE
+  };
+  return {
+    ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: key(cmd.key!) }),
+    ...(cmd.pfx !== undefined && { pfx: new Uint8Array(readBytes(cmd.pfx, 'PKCS#12 file')) }),
+    ...(passphrase !== undefined && { passphrase }),
+  };
 }
 
 function readSession(file: string): TlsSession {
@@ -167,7 +185,8 @@ function runClient(cmd: ClientCommand): void {
     ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
     ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
     ...(cmd.groups !== undefined && { groups: cmd.groups }),
-    ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
+    ...identity(cmd),
     ...(cmd.psk !== undefined && { psk: cmd.psk }),
     ...(cmd.sessIn !== undefined && { session: readSession(cmd.sessIn) }),
     ...(cmd.earlyData !== undefined && { earlyData: new Uint8Array(readBytes(cmd.earlyData, 'early data file')) }),
@@ -267,11 +286,12 @@ function runServer(cmd: ServerCommand): void {
   const conns$ = listen({
     host: cmd.host,
     port: cmd.port,
-    ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+    ...identity(cmd),
     ...(cmd.psk !== undefined && { psks: [cmd.psk] }),
     ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
     ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
     ...(cmd.groups !== undefined && { groups: cmd.groups }),
+    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
     ...(cmd.verifyClient !== undefined && {
       requestCert: true,
       rejectUnauthorized: true,
@@ -397,12 +417,13 @@ function runDtlsClient(cmd: ClientCommand): void {
     ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
     ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
     ...(cmd.groups !== undefined && { groups: cmd.groups }),
-    ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+    ...identity(cmd),
     ...(cmd.psk !== undefined && { psk: cmd.psk }),
     keyLog: keyLogFile(cmd.keylog) ?? false,
     ...(cmd.timeoutSeconds !== undefined && { handshakeTimeout: cmd.timeoutSeconds * 1000 }),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
     ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
+    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
   });
   conn$.subscribe({
     next: (conn: DtlsConnection) => {
@@ -462,7 +483,7 @@ function runDtlsServer(cmd: ServerCommand): void {
   dtlsListen({
     host: cmd.host,
     port: cmd.port,
-    ...(cmd.cert !== undefined && { cert: readText(cmd.cert, 'certificate file'), key: readText(cmd.key!, 'key file') }),
+    ...identity(cmd),
     ...(cmd.psk !== undefined && { psks: [cmd.psk] }),
     ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
     ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
@@ -477,6 +498,7 @@ function runDtlsServer(cmd: ServerCommand): void {
     ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
     ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
+    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
     onError: (err, remote) => {
       if (seen.has(err) || limitReached()) return;
       accepted++;
@@ -530,7 +552,7 @@ function main(argv: readonly string[]): void {
         process.stdout.write(cmd.text);
         return;
       case 'version':
-        process.stdout.write(`rxtls ${packageVersion()} (TLS 1.3, DTLS 1.3, QUIC v1; Node ${process.version})\n`);
+        process.stdout.write(`rxtls ${packageVersion()} (TLS 1.2/1.3, DTLS 1.2/1.3, QUIC v1; Node ${process.version})\n`);
         return;
       case 'client':
         return runClient(cmd);

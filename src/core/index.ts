@@ -17,7 +17,7 @@
  * for (const e of step.effects) if (e.type === 'transmit') socket.write(e.data);
  * ```
  */
-export type { BaseEffect, BaseInput, HandshakeInfo, Reducer, Step, StreamId } from './types.js';
+export type { BaseEffect, BaseInput, HandshakeInfo, ProtocolName, Reducer, Step, StreamId } from './types.js';
 export {
   TlsError,
   alertFor,
@@ -81,6 +81,8 @@ export {
   startHandshake,
   handshakeData,
   updateTrafficKeys,
+  changeCipherSpec,
+  negotiatedVersion,
   negotiated,
   isHandshakeComplete,
   isHandshakeFailed,
@@ -88,7 +90,7 @@ export {
   type HandshakeState,
   type HsStep,
 } from '../handshake/engine.js';
-export { Epoch, type HsEvent, type HsVariant, type KeyDirection } from '../handshake/events.js';
+export { Epoch, TLS12_EPOCH, type HsEvent, type HsVariant, type KeyDirection } from '../handshake/events.js';
 export type {
   HandshakeConfig,
   HandshakeClientConfig,
@@ -96,6 +98,7 @@ export type {
   HandshakeCommonConfig,
   ExternalPsk,
   ExternalPskLookup,
+  TlsVersionName,
 } from '../handshake/config.js';
 
 export type { CryptoProvider, Aead, BatchCipher, RecordJob, SigningKey, HashAlg, AeadAlg, GroupName } from '../crypto/provider.js';

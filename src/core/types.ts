@@ -12,10 +12,19 @@ import type { CertificateErrorCode, TlsError } from './errors.js';
 /** Identifies a stream inside a connection. TLS has one; QUIC has many (RFC 9000 §2.1). */
 export type StreamId = number;
 
+/**
+ * A negotiated protocol version, named as node:tls `getProtocol()` names it. A union that grows with the
+ * protocols rxtls speaks (the DTLS versions next): switch on it with a default branch.
+ */
+export type ProtocolName = 'TLSv1.3' | 'TLSv1.2' | 'DTLSv1.3' | 'DTLSv1.2';
+
 /** What was negotiated, reported once when the handshake completes. */
 export interface HandshakeInfo {
-  readonly protocol: 'TLSv1.3';
-  /** OpenSSL/IANA name, e.g. `TLS_AES_128_GCM_SHA256`. */
+  readonly protocol: ProtocolName;
+  /**
+   * IANA name, e.g. `TLS_AES_128_GCM_SHA256` (TLS 1.3, the same as OpenSSL's) or
+   * `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256` (TLS 1.2; node:tls `getCipher().standardName`).
+   */
   readonly cipherSuite: string;
   /** Key exchange group, OpenSSL spelling (`X25519`, `P-256`, `P-384`), or undefined for psk_ke resumption. */
   readonly group?: string;

@@ -11,7 +11,7 @@
  *                0 ─► HKDF-Extract = Master Secret ─► c ap traffic, s ap traffic, exp master, res master
  * ```
  */
-import type { CipherSuiteName } from '../wire/tls/constants.js';
+import type { Tls13CipherSuiteName } from '../wire/tls/constants.js';
 import { CipherSuite } from '../wire/tls/constants.js';
 import type { AeadAlg, CryptoProvider, HashAlg } from './provider.js';
 
@@ -56,7 +56,7 @@ export type Label = (typeof Label)[keyof typeof Label];
 export interface SuiteParams {
   /** IANA code point (e.g. 0x1301). */
   readonly code: number;
-  readonly name: CipherSuiteName;
+  readonly name: Tls13CipherSuiteName;
   /** Hash for HKDF and the transcript: 32 B (SHA-256) or 48 B (SHA-384). */
   readonly hash: HashAlg;
   readonly aead: AeadAlg;

@@ -34,7 +34,7 @@ import {
 } from '../wire/der.js';
 import { SignatureScheme } from '../wire/tls/constants.js';
 import type { SigningKey } from './provider.js';
-import { RSA_HASHES, bitLength, rsaPssSign, type RsaPrivateKey } from './rsa.js';
+import { RSA_HASHES, bitLength, rsaPkcs1Sign, rsaPssSign, type RsaPrivateKey } from './rsa.js';
 import { KEY_OID, decodeRsaPssParams, type RsaPssKeyParams } from './signatures.js';
 
 /** One PEM block: its label (`CERTIFICATE`, `PRIVATE KEY`, …) and decoded contents. */
@@ -239,6 +239,12 @@ const RSAE_SCHEMES: readonly [number, RsaHashName][] = [
   [SignatureScheme.rsa_pss_rsae_sha384, 'sha384'],
   [SignatureScheme.rsa_pss_rsae_sha512, 'sha512'],
 ];
+/** RSASSA-PKCS1-v1_5 (TLS 1.2 signatures only, RFC 5246 §7.4.1.4.1), after the RSASSA-PSS schemes. */
+const PKCS1_SCHEMES: readonly [number, RsaHashName][] = [
+  [SignatureScheme.rsa_pkcs1_sha256, 'sha256'],
+  [SignatureScheme.rsa_pkcs1_sha384, 'sha384'],
+  [SignatureScheme.rsa_pkcs1_sha512, 'sha512'],
+];
 const PSS_SCHEMES: readonly [number, RsaHashName][] = [
   [SignatureScheme.rsa_pss_pss_sha256, 'sha256'],
   [SignatureScheme.rsa_pss_pss_sha384, 'sha384'],
@@ -263,7 +269,7 @@ function rsaSchemes(table: readonly [number, RsaHashName][], modulusBits: number
  * A {@link SigningKey} from a PEM (`PRIVATE KEY` = PKCS#8, `EC PRIVATE KEY` = SEC1, `RSA PRIVATE KEY` = PKCS#1)
  * or DER private key. Schemes: P-256 → ecdsa_secp256r1_sha256 (0x0403), P-384 → ecdsa_secp384r1_sha384
  * (0x0503), P-521 → ecdsa_secp521r1_sha512 (0x0603), Ed25519 → ed25519 (0x0807), Ed448 → ed448 (0x0808), RSA
- * (rsaEncryption) → rsa_pss_rsae_sha256/384/512 (0x0804–0x0806), RSASSA-PSS → rsa_pss_pss_sha256/384/512
+ * (rsaEncryption) → rsa_pss_rsae_sha256/384/512 (0x0804–0x0806) then rsa_pkcs1_sha256/384/512 (0x0401–0x0601, TLS 1.2 only), RSASSA-PSS → rsa_pss_pss_sha256/384/512
  * (0x0809–0x080b), only the one its parameters name when it has them.
  * An `ENCRYPTED PRIVATE KEY` (PBES2, PBKDF2, AES-CBC: `decryptPkcs8`) needs `passphrase`; so does an encrypted
  * DER key. Other key types, legacy encrypted PEM and unparsable input throw a TlsError (`apiMisuse`); so does `sign` with a
@@ -338,14 +344,19 @@ function rsaSigningKey(kind: 'rsa' | 'rsa-pss', key: RsaPrivateKey, table: [numb
   if (table.length === 0) {
     throw misuse(kind === 'rsa' ? 'RSA key too small for RSASSA-PSS' : 'RSASSA-PSS key: no TLS scheme fits its size and parameters');
   }
-  const hashes = new Map(table);
-  const schemes = table.map(([s]) => s);
+  // An rsaEncryption key also signs RSASSA-PKCS1-v1_5, for TLS 1.2 peers without RSASSA-PSS (never in TLS 1.3:
+  // its CertificateVerify schemes leave them out). k ≥ tLen + 11 (RFC 8017 §9.2) holds for every key that fits PSS.
+  const pkcs1 = kind === 'rsa' ? PKCS1_SCHEMES.filter(([, h]) => Math.ceil(bitLength(key.n) / 8) >= RSA_HASHES[h].digestInfo.length + RSA_HASHES[h].len + 11) : [];
+  const hashes = new Map([...table, ...pkcs1]);
+  const schemes = [...table, ...pkcs1].map(([s]) => s);
+  const isPkcs1 = new Set(pkcs1.map(([s]) => s));
   return {
     kind,
     schemes,
     sign(scheme, message) {
       checkScheme(schemes, scheme);
-      return rsaPssSign(key, RSA_HASHES[hashes.get(scheme)!], message);
+      const h = RSA_HASHES[hashes.get(scheme)!];
+      return isPkcs1.has(scheme) ? rsaPkcs1Sign(key, h, message) : rsaPssSign(key, h, message);
     },
   };
 }

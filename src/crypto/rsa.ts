@@ -171,16 +171,8 @@ export function emsaPssVerify(
  * parsing flaws behind Bleichenbacher'06-style signature forgery.
  */
 export function emsaPkcs1Verify(h: RsaHash, message: Uint8Array, em: Uint8Array): boolean {
-  const tLen = h.digestInfo.length + h.len;
-  const k = em.length;
-  if (k < tLen + 11) return false;
-  const expected = new Uint8Array(k).fill(0xff);
-  expected[0] = 0x00;
-  expected[1] = 0x01;
-  expected[k - tLen - 1] = 0x00;
-  expected.set(h.digestInfo, k - tLen);
-  expected.set(h.hash(message), k - h.len);
-  return bytesEqual(expected, em);
+  if (em.length < h.digestInfo.length + h.len + 11) return false;
+  return bytesEqual(emsaPkcs1Encode(h, message, em.length), em);
 }
 
 /**
@@ -226,6 +218,33 @@ export function rsaSignPrimitive(key: RsaPrivateKey, em: Uint8Array, random: (n:
   const s = (sBlind * rInv) % n;
   if (modPow(s, e, n) !== m) throw new Error('RSA signature self-check failed');
   return bigIntToBytes(s, k);
+}
+
+/**
+ * EMSA-PKCS1-v1_5 encoding (RFC 8017 §9.2): EM = 0x00 ‖ 0x01 ‖ PS (0xff…) ‖ 0x00 ‖ DigestInfo ‖ H(message), `k`
+ * octets. Throws when k is too short for the hash (k < tLen + 11).
+ */
+export function emsaPkcs1Encode(h: RsaHash, message: Uint8Array, k: number): Uint8Array {
+  const tLen = h.digestInfo.length + h.len;
+  if (k < tLen + 11) throw new RangeError('intended encoded message length too short');
+  const em = new Uint8Array(k).fill(0xff);
+  em[0] = 0x00;
+  em[1] = 0x01;
+  em[k - tLen - 1] = 0x00;
+  em.set(h.digestInfo, k - tLen);
+  em.set(h.hash(message), k - h.len);
+  return em;
+}
+
+/**
+ * RSASSA-PKCS1-V1_5-SIGN (RFC 8017 §8.2.1): a deterministic signature of k = ⌈modBits/8⌉ octets. TLS 1.2 only
+ * (RFC 5246 §7.4.1.4.1, for a peer that offers no RSASSA-PSS); TLS 1.3 forbids it in CertificateVerify.
+ *
+ * @example
+ * rsaPkcs1Sign(key, RSA_HASHES.sha256, serverKeyExchangeContent); // 256 B for a 2048-bit key
+ */
+export function rsaPkcs1Sign(key: RsaPrivateKey, h: RsaHash, message: Uint8Array, random: (n: number) => Uint8Array = randomBytes): Uint8Array {
+  return rsaSignPrimitive(key, emsaPkcs1Encode(h, message, Math.ceil(bitLength(key.n) / 8)), random);
 }
 
 /**

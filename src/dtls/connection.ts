@@ -37,9 +37,12 @@ import type { CryptoProvider } from '../crypto/provider.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { SuiteParams } from '../crypto/keySchedule.js';
 import {
+  changeCipherSpec,
   createHandshake,
+  handshakePhase,
   handshakeData,
   isHandshakeCommitted,
+  negotiatedVersion,
   startHandshake,
   updateTrafficKeys,
   type HandshakeState,
@@ -60,6 +63,8 @@ import {
 } from './epochs.js';
 import { applyAck, extendFlight, flightAcked, messageAcked, newFlight, packFlight, splitMessages, type Flight } from './flight.js';
 import type { DtlsCloseMode, DtlsConfig, DtlsEffect, DtlsInput } from './types.js';
+import { ProtocolVersion } from '../wire/tls/constants.js';
+import { RECORD12_OVERHEAD, keys12, open12, read12, seal12, write12, type Read12, type Write12 } from './records12.js';
 
 /** The timers of a DTLS connection: one table, walked by every `timeout` input. */
 export const DtlsTimer = {
@@ -124,6 +129,10 @@ export interface DtlsState {
   readonly writes: readonly WriteEpoch[];
   /** The epoch new records go out under (0 before keys). */
   readonly writeEpoch: number;
+  /** DTLS 1.2 (RFC 6347 §4.1): the peer's epoch 1 keys, after its ChangeCipherSpec. */
+  readonly read12?: Read12;
+  /** DTLS 1.2: our epoch 1 keys, after our ChangeCipherSpec. */
+  readonly write12?: Write12;
   /** A KeyUpdate we sent: its message_seq and the write epoch it moves to once acknowledged (RFC 9147 §8). */
   readonly pendingKeyUpdate?: { readonly msgSeq: number; readonly epoch: number; readonly secret: Uint8Array };
   /** Sequence number of our next DTLSPlaintext record (epoch 0). */
@@ -239,7 +248,12 @@ export function isDtlsCommitted(state: DtlsState): boolean {
 
 /** The largest application write one record carries in this connection's MTU (at most 2^14 bytes). */
 export function maxDtlsWrite(state: DtlsState): number {
-  return Math.min(MAX_PLAINTEXT_LENGTH, state.config.mtu - CIPHERTEXT_OVERHEAD);
+  return Math.min(MAX_PLAINTEXT_LENGTH, state.config.mtu - (isDtls12(state) ? RECORD12_OVERHEAD : CIPHERTEXT_OVERHEAD));
+}
+
+/** Whether the hellos settled DTLS 1.2 (RFC 6347): 13-byte headers at every epoch, no ACKs, ChangeCipherSpec. */
+export function isDtls12(state: DtlsState): boolean {
+  return negotiatedVersion(state.hs) === ProtocolVersion.DTLS1_2;
 }
 
 /** Whether a write of `bytes` would be taken now without refusal (held writes have room, output not closed). */
@@ -254,7 +268,7 @@ interface Cx {
   readonly now: number;
   readonly effects: DtlsEffect[];
   /** Messages the engine produced in this step, not yet sent as a flight. */
-  outgoing: { epoch: number; msgType: number; body: Uint8Array }[];
+  outgoing: { epoch: number; msgType: number; body: Uint8Array; ccs?: boolean }[];
   /** The engine was connected when this step's handshake messages began (post-handshake messages). */
   postHandshake: boolean;
   /** A retransmission of an earlier peer message was seen. */
@@ -357,11 +371,23 @@ function onDatagram(cx: Cx, data: Uint8Array): void {
       break;
     }
     if (rec.kind === 'plaintext') {
-      if (rec.epoch !== 0) {
+      if (rec.epoch === 0) {
+        onRecord(cx, 0, rec.sequenceNumber, rec.type, rec.fragment, false);
+        continue;
+      }
+      // DTLS 1.2: a protected record keeps the plaintext header (RFC 6347 §4.1).
+      const r12 = s.read12;
+      if (!r12 || rec.epoch !== r12.epoch) {
         drop(cx);
         continue;
       }
-      onRecord(cx, 0, rec.sequenceNumber, rec.type, rec.fragment, false);
+      const opened12 = open12(r12, rec);
+      if (opened12.kind === 'drop') {
+        drop(cx);
+        continue;
+      }
+      s.read12 = opened12.epoch;
+      onRecord(cx, rec.epoch, rec.sequenceNumber, rec.type, opened12.content, true);
       continue;
     }
     const read = chooseReadEpoch(s, rec.epochBits);
@@ -402,19 +428,35 @@ function onRecord(cx: Cx, epoch: number, seq: number, type: number, content: Uin
     case ContentType.handshake:
       return onHandshakeRecord(cx, epoch, seq, content);
     case DtlsContentType.ack:
+      if (isDtls12(s)) return drop(cx); // no ACKs in DTLS 1.2
       return onAck(cx, content);
+    case DtlsContentType.change_cipher_spec:
+      return onChangeCipherSpec(cx, epoch, content);
     case ContentType.alert:
       // A plaintext alert is believed only while the peer cannot have keys yet (before our handshake keys).
-      if (!authenticated && s.reads.length > 0) return drop(cx);
+      if (!authenticated && (s.reads.length > 0 || s.read12)) return drop(cx);
       return onAlert(cx, content);
     case ContentType.application_data:
-      // Application data only under application keys (epoch ≥ 3) and after the handshake (RFC 9147 §5.8.1).
-      if (!authenticated || epoch < 3 || s.phase !== 'connected' || s.closeReceived) return drop(cx);
+      // Application data only under application keys (epoch ≥ 3; DTLS 1.2: epoch 1) and after the handshake
+      // (RFC 9147 §5.8.1).
+      if (!authenticated || epoch < (isDtls12(s) ? 1 : 3) || s.phase !== 'connected' || s.closeReceived) return drop(cx);
       cx.effects.push({ type: 'deliver', data: content.slice() });
       return;
     default:
-      return drop(cx); // change_cipher_spec and anything else: ignored (RFC 9147 §4.1, §5)
+      return drop(cx); // anything else: ignored (RFC 9147 §4.1, §5; RFC 6347 §4.1.2.7)
   }
+}
+
+/**
+ * A ChangeCipherSpec record (DTLS 1.2, RFC 6347 §4.1): handed to the engine when it waits for one, under its read
+ * epoch; a retransmitted or early one (the Finished after it is then dropped too, and comes again with the peer's
+ * retransmission) and any in DTLS 1.3 (RFC 9147 §5) are ignored.
+ */
+function onChangeCipherSpec(cx: Cx, epoch: number, content: Uint8Array): void {
+  const s = cx.s;
+  if (!isDtls12(s) || content.length !== 1 || content[0] !== 1) return drop(cx);
+  if (handshakePhase(s.hs) !== 'expectChangeCipherSpec' || epoch !== s.hs.readEpoch) return drop(cx);
+  applyHs(cx, changeCipherSpec(s.hs, cx.now));
 }
 
 function onHandshakeRecord(cx: Cx, epoch: number, seq: number, content: Uint8Array): void {
@@ -480,7 +522,7 @@ function deliverMessage(cx: Cx, epoch: number, msgSeq: number, msgType: number, 
   const s = cx.s;
   cx.sawNewMessage = true;
   // The peer's next flight acknowledges our handshake flight implicitly (RFC 9147 §5.8.1).
-  if (s.flight?.implicitAck && msgType !== HandshakeType.new_session_ticket && msgType !== HandshakeType.key_update) {
+  if (s.flight?.implicitAck && (isDtls12(s) || (msgType !== HandshakeType.new_session_ticket && msgType !== HandshakeType.key_update))) {
     endFlight(s);
   }
   if (s.config.role === 'server' && msgType === HandshakeType.client_hello) s.sendMsgSeq = msgSeq;
@@ -492,7 +534,7 @@ function deliverMessage(cx: Cx, epoch: number, msgSeq: number, msgType: number, 
   msg[2] = (body.length >>> 8) & 0xff;
   msg[3] = body.length & 0xff;
   msg.set(body, 4);
-  applyHs(cx, handshakeData(s.hs, epoch, msg, cx.now));
+  applyHs(cx, handshakeData(s.hs, epoch, msg, cx.now, msgSeq));
 }
 
 function endFlight(s: Mutable<DtlsState>): void {
@@ -557,6 +599,12 @@ function afterReceive(cx: Cx): void {
     transmitFlight(cx, true);
   }
   if (s.toAck.length === 0) return;
+  if (isDtls12(s)) {
+    // DTLS 1.2 has no ACK (RFC 6347 §4.2.4): our next flight, or our retransmission, answers.
+    s.toAck = [];
+    delete s.ackAt;
+    return;
+  }
   if (s.phase === 'connected' || cx.postHandshake) {
     sendAck(cx); // the final flight and post-handshake messages are acknowledged at once
   } else if (s.ackAt === undefined) {
@@ -595,10 +643,32 @@ function applyHs(cx: Cx, step: HsStep): void {
         }
         break;
       }
+      case 'changeCipherSpec':
+        // DTLS 1.2: the ChangeCipherSpec goes in the flight, between the messages around it (RFC 6347 §4.2.4).
+        cx.outgoing.push({ epoch: s.writeEpoch, msgType: -1, body: Uint8Array.of(1), ccs: true });
+        break;
+      case 'tls12KeyChange': {
+        const k = keys12(s.config.provider, ev.suite, ev.epoch, ev.key, ev.iv);
+        if (ev.direction === 'read') {
+          s.read12 = read12(k, s.config.replayWindow);
+        } else {
+          s.write12 = write12(k);
+          s.writeEpoch = ev.epoch;
+        }
+        break;
+      }
+      case 'noRenegotiation':
+        // RFC 5746 §4.2, §4.4: rxtls never renegotiates; a warning, and the connection goes on.
+        sendRecord(cx, ContentType.alert, Uint8Array.of(AlertLevel.warning, AlertDescription.no_renegotiation));
+        cx.effects.push({ type: 'alertSent', level: AlertLevel.warning, description: AlertDescription.no_renegotiation });
+        break;
       case 'complete':
         s.phase = 'connected';
         s.info = ev.info;
         delete s.handshakeDeadline;
+        // DTLS 1.2: the final flight is not retransmitted on a timer, only when the peer retransmits its own
+        // (RFC 6347 §4.2.4, FINISHED state); it is kept for that.
+        if (isDtls12(s)) delete s.retransmitAt;
         cx.effects.push({ type: 'handshakeComplete', info: ev.info });
         break;
       case 'keyUpdateRequested':
@@ -635,11 +705,13 @@ function pruneReads(reads: readonly ReadEpoch[]): ReadEpoch[] {
 function flushOutgoing(cx: Cx): void {
   const s = cx.s;
   if (cx.outgoing.length === 0) return;
-  const messages = cx.outgoing.map((m) => ({ epoch: m.epoch, msgSeq: s.sendMsgSeq++, msgType: m.msgType, body: m.body }));
+  const messages = cx.outgoing.map((m) =>
+    m.ccs ? { epoch: m.epoch, msgSeq: -1, msgType: m.msgType, body: m.body, ccs: true } : { epoch: m.epoch, msgSeq: s.sendMsgSeq++, msgType: m.msgType, body: m.body },
+  );
   cx.outgoing = [];
   const ku = messages.find((m) => m.msgType === HandshakeType.key_update);
   if (ku && s.pendingKeyUpdate && s.pendingKeyUpdate.msgSeq < 0) s.pendingKeyUpdate = { ...s.pendingKeyUpdate, msgSeq: ku.msgSeq };
-  const post = cx.postHandshake || messages.every((m) => m.msgType === HandshakeType.new_session_ticket || m.msgType === HandshakeType.key_update);
+  const post = cx.postHandshake || (!isDtls12(s) && messages.every((m) => m.msgType === HandshakeType.new_session_ticket || m.msgType === HandshakeType.key_update));
   if (s.flight && post && !s.flight.implicitAck) {
     s.flight = extendFlight(s.flight, messages, false);
   } else {
@@ -655,14 +727,14 @@ function transmitFlight(cx: Cx, retransmission: boolean): void {
   const s = cx.s;
   if (!s.flight) return;
   const seal = (epoch: number, type: number, content: Uint8Array) => sealAt(cx, epoch, type, content);
-  const overhead = (epoch: number): number => (epoch === 0 ? PLAINTEXT_HEADER_LENGTH : CIPHERTEXT_OVERHEAD);
+  const overhead = (epoch: number): number => (epoch === 0 ? PLAINTEXT_HEADER_LENGTH : isDtls12(s) ? RECORD12_OVERHEAD : CIPHERTEXT_OVERHEAD);
   const packed = packFlight(s.flight, s.config.mtu, overhead, seal, ContentType.handshake);
   s.flight = packed.flight;
   for (const d of packed.datagrams) transmit(cx, d);
   if (retransmission) s.stats = { ...s.stats, retransmissions: s.stats.retransmissions + 1 };
   // A stateless HelloRetryRequest is not retransmitted: the client's retransmitted ClientHello asks again (§5.1).
-  if (isHandshakeCommitted(s.hs)) s.retransmitAt = cx.now + s.rto;
-  else delete s.flight;
+  if (!isHandshakeCommitted(s.hs)) delete s.flight;
+  else if (!(isDtls12(s) && s.phase === 'connected')) s.retransmitAt = cx.now + s.rto; // DTLS 1.2 final flight: no timer
 }
 
 function transmit(cx: Cx, datagram: Uint8Array): void {
@@ -678,6 +750,11 @@ function sealAt(cx: Cx, epoch: number, type: number, content: Uint8Array): { byt
     const w = new Writer(PLAINTEXT_HEADER_LENGTH + content.length);
     encodeDtlsPlaintext(w, { type, epoch: 0, sequenceNumber: seq, fragment: content });
     return { bytes: w.finish(), seq };
+  }
+  if (s.write12 && s.write12.epoch === epoch) {
+    const sealed12 = seal12(s.write12, type, content);
+    s.write12 = sealed12.epoch;
+    return { bytes: sealed12.bytes, seq: sealed12.seq };
   }
   const we = s.writes.find((w) => w.epoch === epoch);
   if (!we) throw new Error(`no write keys for epoch ${epoch}`);
@@ -723,7 +800,7 @@ function onTimeout(cx: Cx): void {
     transmitFlight(cx, true);
   }
   if (s.ackAt !== undefined && now >= s.ackAt) {
-    if (s.toAck.length > 0) sendAck(cx);
+    if (s.toAck.length > 0 && !isDtls12(s)) sendAck(cx);
     else delete s.ackAt;
   }
 }

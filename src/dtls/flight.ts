@@ -21,6 +21,11 @@ export interface FlightMessage {
   readonly acked: readonly ByteRange[];
   /** The whole message was acknowledged (also for an empty body). */
   readonly done: boolean;
+  /**
+   * DTLS 1.2: not a handshake message but the ChangeCipherSpec record (RFC 6347 §4.1: content type 20, `body` the
+   * single byte 1), sent in its place in the flight and with it again (`msgSeq` -1: it takes no message_seq).
+   */
+  readonly ccs?: boolean;
 }
 
 /** A record we sent with flight data: its record number and the message ranges it carried. */
@@ -48,6 +53,8 @@ export interface Flight {
 
 /** Records remembered per flight for matching ACKs: ample for any flight and its retransmissions. */
 export const MAX_SENT_RECORDS = 512;
+/** The change_cipher_spec content type (RFC 5246 §6.2.1). */
+const CHANGE_CIPHER_SPEC = 20;
 /** A fragment shorter than this is not started at the end of a datagram: the next datagram takes it whole. */
 const MIN_FRAGMENT = 64;
 
@@ -124,6 +131,15 @@ export function packFlight(
     size = 0;
   };
   flight.messages.forEach((m, index) => {
+    if (m.ccs) {
+      if (m.done) return;
+      const sealed = seal(m.epoch, CHANGE_CIPHER_SPEC, m.body);
+      if (parts.length > 0 && size + sealed.bytes.length > mtu) flush();
+      parts.push(sealed.bytes);
+      size += sealed.bytes.length;
+      records.push({ epoch: m.epoch, seq: sealed.seq, msg: index, start: 0, end: m.body.length });
+      return;
+    }
     for (const gap of gaps(m)) {
       let at = gap.start;
       do {

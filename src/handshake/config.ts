@@ -1,19 +1,50 @@
 /**
- * Configuration of the TLS 1.3 handshake engine (shared by TLS, DTLS and QUIC), and the OpenSSL-style list
- * parsers the CLI and RxJS options use (`TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256`, `X25519:P-256`).
+ * Configuration of the handshake engine (TLS 1.3 for TLS, DTLS and QUIC; TLS 1.2 over streams), and the
+ * OpenSSL-style list parsers the CLI and RxJS options use (`TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256`,
+ * `X25519:P-256`).
  */
 import type { CryptoProvider, GroupName, SigningKey } from '../crypto/provider.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import type { AntiReplay, Ticketer, TlsSession } from './session.js';
-import { CipherSuite, type CipherSuiteName, NamedGroup, SignatureScheme } from '../wire/tls/constants.js';
+import {
+  CipherSuite,
+  type CipherSuiteName,
+  NamedGroup,
+  SignatureScheme,
+  Tls12CipherSuite,
+  type Tls12CipherSuiteName,
+  type Tls13CipherSuiteName,
+} from '../wire/tls/constants.js';
 import { TlsError } from '../core/errors.js';
+import { tls12Suites } from '../crypto/prf.js';
+
+/**
+ * A protocol version as node:tls names it in `minVersion` / `maxVersion`; the DTLS ones as OpenSSL's
+ * `SSL_get_version` names them (`'DTLSv1.2'`, RFC 6347; `'DTLSv1.3'`, RFC 9147), for DTLS connections only.
+ */
+export type TlsVersionName = 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
 
 /** Handshake settings shared by clients and servers (every transport: TLS, DTLS, QUIC). */
 export interface HandshakeCommonConfig {
   /** Crypto provider; default: the noble provider. */
   readonly provider?: CryptoProvider;
-  /** Suites in preference order; default all three TLS 1.3 suites (AES-128-GCM, AES-256-GCM, ChaCha20). */
+  /**
+   * Suites in preference order, TLS 1.3 and TLS 1.2 ones in one list (as node:tls `ciphers`); default
+   * {@link DEFAULT_SUITES}: the three TLS 1.3 suites, then the six TLS 1.2 ECDHE AEAD suites. A version none of
+   * whose suites is listed is not offered (client) nor accepted (server).
+   */
   readonly cipherSuites?: readonly CipherSuiteName[];
+  /**
+   * Lowest and highest protocol versions (node:tls `minVersion` / `maxVersion`), default `'TLSv1.2'` and
+   * `'TLSv1.3'`. TLS over streams only: QUIC and DTLS 1.3 always speak (D)TLS 1.3.
+   */
+  readonly minVersion?: TlsVersionName;
+  readonly maxVersion?: TlsVersionName;
+  /**
+   * TLS 1.2: require the extended master secret (RFC 7627); default true. Without it, a peer that does not offer
+   * it gets handshake_failure; with `false` such a handshake uses the RFC 5246 master secret and is not resumable.
+   */
+  readonly requireExtendedMasterSecret?: boolean;
   /** Key exchange groups in preference order; default X25519, P-256, P-384, P-521, X448 ({@link DEFAULT_GROUPS}). */
   readonly groups?: readonly GroupName[];
   /** ALPN protocol names in preference order (RFC 7301). */
@@ -149,14 +180,21 @@ const suiteAliases: Record<string, CipherSuiteName> = {
   TLS_AES_128_GCM_SHA256: 'TLS_AES_128_GCM_SHA256',
   TLS_AES_256_GCM_SHA384: 'TLS_AES_256_GCM_SHA384',
   TLS_CHACHA20_POLY1305_SHA256: 'TLS_CHACHA20_POLY1305_SHA256',
+  // TLS 1.2 suites by their IANA and their OpenSSL names.
+  ...Object.fromEntries(tls12Suites().flatMap((s) => [[s.name, s.name], [s.opensslName, s.name]])),
 };
 
-/** Parse an OpenSSL `-ciphersuites` list (colon separated). Throws an apiMisuse TlsError for unknown names. */
+/**
+ * Parse a cipher list (colon separated): OpenSSL `-ciphersuites` names for TLS 1.3 (`TLS_AES_128_GCM_SHA256`),
+ * and for TLS 1.2 OpenSSL `-cipher` names (`ECDHE-RSA-AES128-GCM-SHA256`) or IANA names
+ * (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`), mixed as in node:tls `ciphers`. Throws an apiMisuse TlsError for
+ * unknown names.
+ */
 export function parseCipherSuites(list: string): CipherSuiteName[] {
   const out: CipherSuiteName[] = [];
   for (const raw of list.split(':').map((s) => s.trim()).filter(Boolean)) {
     const name = suiteAliases[raw.toUpperCase()];
-    if (!name) throw new TlsError({ kind: 'apiMisuse', reason: `unknown TLS 1.3 cipher suite: ${raw}` });
+    if (!name) throw new TlsError({ kind: 'apiMisuse', reason: `unknown cipher suite: ${raw}` });
     if (!out.includes(name)) out.push(name);
   }
   if (out.length === 0) throw new TlsError({ kind: 'apiMisuse', reason: 'empty cipher suite list' });
@@ -221,16 +259,30 @@ export function groupDisplayName(g: GroupName): string {
   return GROUP_DISPLAY[g];
 }
 
-/** Wire code point of a suite. */
+/** Wire code point of a suite (TLS 1.3 or TLS 1.2). */
 export function suiteCode(name: CipherSuiteName): number {
-  return CipherSuite[name];
+  const code = (CipherSuite as Record<string, number>)[name] ?? (Tls12CipherSuite as Record<string, number>)[name];
+  if (code === undefined) throw new TlsError({ kind: 'apiMisuse', reason: `unknown cipher suite: ${String(name)}` });
+  return code;
 }
 
-export const DEFAULT_SUITES: readonly CipherSuiteName[] = [
+/** The TLS 1.3 suites by default, in preference order. */
+export const DEFAULT_TLS13_SUITES: readonly Tls13CipherSuiteName[] = [
   'TLS_AES_128_GCM_SHA256',
   'TLS_AES_256_GCM_SHA384',
   'TLS_CHACHA20_POLY1305_SHA256',
 ];
+/** The TLS 1.2 suites by default, in preference order: ECDHE with AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305. */
+export const DEFAULT_TLS12_SUITES: readonly Tls12CipherSuiteName[] = [
+  'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256',
+  'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256',
+  'TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384',
+  'TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384',
+  'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256',
+  'TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256',
+];
+/** Every suite by default: the TLS 1.3 ones, then the TLS 1.2 ones. */
+export const DEFAULT_SUITES: readonly CipherSuiteName[] = [...DEFAULT_TLS13_SUITES, ...DEFAULT_TLS12_SUITES];
 /**
  * Default groups, in preference order: X25519, P-256, P-384, then P-521 and X448 (offered in supported_groups
  * without a key share, so a server that wants them asks by HelloRetryRequest). X25519MLKEM768 is not a default:

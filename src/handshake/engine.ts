@@ -1,5 +1,6 @@
 /**
- * The TLS 1.3 handshake engine (RFC 8446 §4), shared by TLS over streams, DTLS 1.3 and QUIC.
+ * The handshake engine: TLS 1.3 (RFC 8446 §4), shared by TLS over streams, DTLS 1.3 and QUIC; and TLS 1.2
+ * (RFC 5246 §7) over streams, when both ends allow it and one of them does not speak TLS 1.3.
  *
  * Handshake bytes go in tagged with the epoch they arrived under; {@link HsEvent}s come out: bytes to send at
  * an epoch, key changes, flight ends, completion, tickets. The engine knows nothing of records, packets,
@@ -18,6 +19,12 @@
  * any:    fatal error → failed
  * ```
  *
+ * The version is decided here: a client offering TLS 1.2 and 1.3 sends one ClientHello (supported_versions and
+ * the TLS 1.2 extensions) and continues in the TLS 1.2 states (`tls12/client.ts`) when the ServerHello has no
+ * supported_versions; a server takes TLS 1.3 when offered and allowed, else TLS 1.2 when allowed
+ * (`tls12/server.ts`). TLS 1.2 changes keys at ChangeCipherSpec: the engine emits `changeCipherSpec` and
+ * `tls12KeyChange` events, and the layer hands a received ChangeCipherSpec to {@link changeCipherSpec}.
+ *
  * @example
  * ```ts
  * let hs = createHandshake({ role: 'client', serverName: 'example.com', verifier }, 'tls');
@@ -26,9 +33,11 @@
  * ```
  */
 import { DecodeError } from '../wire/reader.js';
-import { KeyUpdateRequest, PskKeyExchangeMode } from '../wire/tls/constants.js';
+import { AlertDescription, KeyUpdateRequest, ProtocolVersion, PskKeyExchangeMode } from '../wire/tls/constants.js';
 import { decodeHandshakeBody } from '../wire/tls/handshake.js';
-import type { HandshakeMessage } from '../wire/tls/messages.js';
+import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
+import { type Tls12Message, decodeTls12HandshakeBody } from '../wire/tls/tls12.js';
+import { tls12SuiteParams } from '../crypto/prf.js';
 import { ProtocolAbort, TlsError, abort, fail, type TlsErrorDetail } from '../core/errors.js';
 import type { HandshakeInfo } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
@@ -41,6 +50,7 @@ import {
   type HandshakeClientConfig,
   type HandshakeConfig,
   type HandshakeServerConfig,
+  type TlsVersionName,
   suiteCode,
 } from './config.js';
 import { COOKIE_SECRET_LENGTH, DEFAULT_COOKIE_LIFETIME } from './cookie.js';
@@ -54,10 +64,18 @@ import {
   changeWriteKey,
   flushHandshake,
   helloFormat,
+  is12,
+  ownVersion,
+  version12,
+  DTLS13_DRAFT43_VERSION,
   sendHandshake,
 } from './state.js';
-import { clientHandshake, clientStart, onNewSessionTicket, unexpected } from './tls13/client.js';
+import { clientHandshake, clientStart, onHelloVerifyRequest, onNewSessionTicket, unexpected } from './tls13/client.js';
+import { HELLO_VERIFY_REQUEST, decodeHelloVerifyRequest, sendHelloVerifyRequest, validHelloCookie } from './tls12/helloVerify.js';
 import { serverHandshake } from './tls13/server.js';
+import { clientHandshake12, onServerHello12, unexpected12 } from './tls12/client.js';
+import { onClientHello12, serverHandshake12 } from './tls12/server.js';
+import { receiveCcs } from './tls12/common.js';
 
 /** The engine's state. Opaque: read it through the queries of this module. */
 export type HandshakeState = Readonly<HsState> & { readonly __brand?: 'HandshakeState' };
@@ -130,12 +148,16 @@ export function createHandshake(
   }
   const minRsaBits = config.minRsaBits ?? DEFAULT_MIN_RSA_BITS;
   if (!Number.isInteger(minRsaBits) || minRsaBits < 0 || minRsaBits > 16384) throw misuse('minRsaBits must be an integer in 0..16384');
+  const { versions, suites, suites12 } = resolveVersions(config, variant, dtlsDraft43);
   const resolved: HsResolved = {
     role: config.role,
     variant,
+    versions,
     labelPrefix: variant === 'dtls' ? 'dtls13' : TLS13,
     provider: config.provider ?? nobleProvider,
-    suites: (config.cipherSuites ?? DEFAULT_SUITES).map(suiteCode),
+    suites,
+    suites12,
+    requireEms: config.requireExtendedMasterSecret ?? true,
     groups: config.groups ?? DEFAULT_GROUPS,
     ...(config.alpnProtocols ? { alpn: config.alpnProtocols } : {}),
     chain: config.certificateChain ?? [],
@@ -182,6 +204,57 @@ export function createHandshake(
     messagesIn: 0,
     ccsSent: false,
     committed: false,
+    msgSeqOut: 0,
+  };
+}
+
+const VERSION_CODES: Readonly<Record<TlsVersionName, number>> = {
+  'TLSv1.2': ProtocolVersion.TLS1_2,
+  'TLSv1.3': ProtocolVersion.TLS1_3,
+  'DTLSv1.2': ProtocolVersion.DTLS1_2,
+  'DTLSv1.3': ProtocolVersion.DTLS1_3,
+};
+
+/** A version's rank (DTLS numbers count down: 0xfefd is DTLS 1.2, 0xfefc DTLS 1.3). */
+const rank = (v: number): number => (v === ProtocolVersion.TLS1_3 || v === ProtocolVersion.DTLS1_3 ? 3 : 2);
+
+/**
+ * The versions and suites in force: `minVersion`..`maxVersion`, less a version none of whose suites is configured.
+ * TLS over streams: `'TLSv1.2'`..`'TLSv1.3'` (the default); DTLS: `'DTLSv1.2'`..`'DTLSv1.3'` (the default; draft-43
+ * mode speaks its DTLS 1.3 only); QUIC: TLS 1.3 only.
+ * @throws TlsError `apiMisuse` for unknown names or names of the other transport, min above max, TLS 1.2 in QUIC,
+ *   or no suite for any version.
+ */
+function resolveVersions(config: HandshakeConfig, variant: HsVariant, dtlsDraft43 = false): { versions: number[]; suites: number[]; suites12: number[] } {
+  const dtls = variant === 'dtls';
+  const prefix = dtls ? 'DTLSv' : 'TLSv';
+  const name = (v: TlsVersionName | undefined, def: string): number | undefined => {
+    const n = v ?? `${prefix}${def}`;
+    return n.startsWith(prefix) ? VERSION_CODES[n as TlsVersionName] : undefined;
+  };
+  const min = name(config.minVersion, '1.2');
+  const max = name(config.maxVersion, '1.3');
+  if (min === undefined || max === undefined) throw misuse(`minVersion / maxVersion must be '${prefix}1.2' or '${prefix}1.3'`);
+  if (rank(min) > rank(max)) throw misuse('minVersion is above maxVersion');
+  const codes = (config.cipherSuites ?? DEFAULT_SUITES).map(suiteCode);
+  const suites = codes.filter((c) => suiteParams(c) !== undefined);
+  if (variant === 'quic') {
+    // QUIC (RFC 9001 §4.2) has no TLS 1.2.
+    if (rank(max) < 3) throw misuse('QUIC needs TLS 1.3 (RFC 9001 §4.2)');
+    if (suites.length === 0) throw misuse('no TLS 1.3 cipher suite configured');
+    return { versions: [ProtocolVersion.TLS1_3], suites, suites12: [] };
+  }
+  const suites12 = codes.filter((c) => tls12SuiteParams(c) !== undefined);
+  const v13 = dtls ? (dtlsDraft43 ? DTLS13_DRAFT43_VERSION : ProtocolVersion.DTLS1_3) : ProtocolVersion.TLS1_3;
+  const v12 = dtls ? ProtocolVersion.DTLS1_2 : ProtocolVersion.TLS1_2;
+  const versions = [v13, ...(dtlsDraft43 ? [] : [v12])].filter(
+    (v) => rank(v) >= rank(min) && rank(v) <= rank(max) && (v === v12 ? suites12.length > 0 : suites.length > 0),
+  );
+  if (versions.length === 0) throw misuse('no configured cipher suite belongs to a version between minVersion and maxVersion');
+  return {
+    versions,
+    suites: versions.includes(v13) ? suites : [],
+    suites12: versions.includes(v12) ? suites12 : [],
   };
 }
 
@@ -219,7 +292,7 @@ function resolveExternalPsk(config: HandshakeClientConfig): Required<ExternalPsk
 /** Begin: a client sends its ClientHello; a server waits for one. */
 export function startHandshake(state: HandshakeState, now: number): HsStep {
   if (state.phase.name !== 'idle') throw misuse('handshake already started');
-  return run(state, now, (cx) => {
+  return run(state, now, undefined, (cx) => {
     if (cx.s.config.role === 'client') clientStart(cx);
     else cx.s.phase = { name: 'expectClientHello' };
   });
@@ -230,10 +303,10 @@ export function startHandshake(state: HandshakeState, now: number): HsStep {
  * CRYPTO stream, a reassembled DTLS message), any chunking. Bytes at another epoch than the current read epoch
  * are unexpected_message (RFC 9001 §4.1.3 for QUIC).
  */
-export function handshakeData(state: HandshakeState, epoch: number, data: Uint8Array, now: number): HsStep {
+export function handshakeData(state: HandshakeState, epoch: number, data: Uint8Array, now: number, messageSeq?: number): HsStep {
   if (state.phase.name === 'idle') throw misuse('handshake data before start');
   if (state.phase.name === 'failed') return { state, events: [] };
-  return run(state, now, (cx) => {
+  return run(state, now, messageSeq, (cx) => {
     if (epoch !== cx.s.readEpoch) {
       abort(fail.unexpected(`handshake data at epoch ${epoch} while reading at epoch ${cx.s.readEpoch}`));
     }
@@ -249,7 +322,33 @@ export function handshakeData(state: HandshakeState, epoch: number, data: Uint8A
 export function updateTrafficKeys(state: HandshakeState, requestPeer: boolean, now: number): HsStep {
   if (state.config.variant === 'quic') throw misuse('QUIC updates keys itself (RFC 9001 §6): no TLS KeyUpdate');
   if (state.phase.name !== 'connected') throw misuse('KeyUpdate needs a completed handshake');
-  return run(state, now, (cx) => sendKeyUpdate(cx, requestPeer));
+  if (is12(state)) throw misuse('(D)TLS 1.2 has no KeyUpdate');
+  return run(state, now, undefined, (cx) => sendKeyUpdate(cx, requestPeer));
+}
+
+/**
+ * TLS 1.2: the peer's ChangeCipherSpec arrived (RFC 5246 §7.1); the layer checked its form (one byte, 1). Expected
+ * only right before the peer's Finished: the read keys change (a `tls12KeyChange` event); anywhere else, or with
+ * part of a handshake message pending, it is unexpected_message. TLS 1.3's middlebox-compatibility
+ * change_cipher_spec (RFC 8446 §5) is the layer's to drop, before a TLS 1.2 ServerHello or without one.
+ */
+export function changeCipherSpec(state: HandshakeState, now: number): HsStep {
+  if (state.phase.name === 'idle') throw misuse('ChangeCipherSpec before start');
+  if (state.phase.name === 'failed') return { state, events: [] };
+  return run(state, now, undefined, (cx) => {
+    if (!is12(cx.s) || cx.s.phase.name !== 'expectChangeCipherSpec') {
+      abort(fail.unexpected(`ChangeCipherSpec in phase ${cx.s.phase.name}`));
+    }
+    receiveCcs(cx, cx.s.config.role === 'client' ? 'server' : 'client');
+  });
+}
+
+/**
+ * The negotiated protocol version as on the wire (0x0304 TLS 1.3, 0x0303 TLS 1.2; DTLS 1.3 0xfefc), once the hellos
+ * settled it: a client knows it from the ServerHello, a server once it answered the ClientHello.
+ */
+export function negotiatedVersion(state: HandshakeState): number | undefined {
+  return state.version;
 }
 
 /** What was negotiated, once the handshake completed. */
@@ -301,9 +400,9 @@ export function clientRandom(state: HandshakeState): Uint8Array | undefined {
 }
 
 /** Run one call on a working copy; peer faults become `error`, API misuse throws. */
-function run(state: HandshakeState, now: number, body: (cx: HsCx) => void): HsStep {
+function run(state: HandshakeState, now: number, msgSeq: number | undefined, body: (cx: HsCx) => void): HsStep {
   const s: HsState = { ...state, nego: { ...state.nego } };
-  const cx: HsCx = { s, now, events: [], out: [] };
+  const cx: HsCx = { s, now, events: [], out: [], ...(msgSeq !== undefined ? { msgSeq } : {}) };
   try {
     body(cx);
     flushHandshake(cx);
@@ -452,6 +551,15 @@ function appendPartial(cx: HsCx, data: Uint8Array, pieces: number): number {
 /** A complete handshake message: decode it and hand it to the current state. */
 function deliverMessage(cx: HsCx, raw: Uint8Array): void {
   cx.s.messagesIn++;
+  const c = cx.s.config;
+  if (raw[0] === HELLO_VERIFY_REQUEST && c.variant === 'dtls' && c.role === 'client' && cx.s.phase.name === 'expectServerHello') {
+    const hvr = decodeHelloVerifyRequest(raw.subarray(4));
+    if (!hvr) abort(fail.decode('malformed HelloVerifyRequest'));
+    return onHelloVerifyRequest(cx, hvr.cookie);
+  }
+  if (is12(cx.s)) {
+    return onTls12Message(cx, decodeTls12HandshakeBody(raw[0]!, raw.subarray(4), helloFormat(cx.s.config)), raw);
+  }
   const msg = decodeHandshakeBody(raw[0]!, raw.subarray(4), helloFormat(cx.s.config));
   onHandshakeMessage(cx, msg, raw);
 }
@@ -466,9 +574,70 @@ export function handshakeBytesCopied(state: HandshakeState): number {
 
 function onHandshakeMessage(cx: HsCx, msg: HandshakeMessage, raw: Uint8Array): void {
   const s = cx.s;
-  if (s.phase.name === 'connected') return onPostHandshake(cx, msg);
-  if (s.config.role === 'client') clientHandshake(cx, msg, raw);
-  else serverHandshake(cx, msg, raw);
+  const ph = s.phase;
+  if (ph.name === 'connected') return onPostHandshake(cx, msg);
+  if (s.config.role === 'client') {
+    if (ph.name === 'expectServerHello' && msg.type === 'server_hello') {
+      const selected = msg.body.extensions.supportedVersion;
+      // RFC 8446 §4.2.1: without supported_versions the server chose TLS 1.2 (or older).
+      if (selected === undefined && s.config.versions.includes(version12(s.config))) return onServerHello12(cx, ph.offer, msg.body, raw);
+      // A client that did not offer TLS 1.3 gets a TLS 1.3 ServerHello: an unoffered version (illegal_parameter).
+      if (selected !== undefined && !s.config.versions.includes(ownVersion(s.config))) {
+        abort(fail.illegal(`server selected unoffered version 0x${selected.toString(16)}`));
+      }
+    }
+    return clientHandshake(cx, msg, raw);
+  }
+  if (ph.name === 'expectClientHello' && !ph.retry && msg.type === 'client_hello') {
+    const v = chooseVersion(s.config, msg.body);
+    if (v === version12(s.config)) {
+      // DTLS 1.2 with cookies: a ClientHello without a valid one gets a stateless HelloVerifyRequest (RFC 6347 §4.2.1).
+      if (s.config.cookie && !validHelloCookie(cx, msg.body, s.config.cookie)) return sendHelloVerifyRequest(cx, msg.body, s.config.cookie);
+      return onClientHello12(cx, msg.body, raw);
+    }
+    if (v === undefined) abort(fail.incompatible(AlertDescription.protocol_version, 'no protocol version in common'));
+  }
+  serverHandshake(cx, msg, raw);
+}
+
+
+/**
+ * The server's version for a first ClientHello (RFC 8446 §4.2.1, RFC 5246 §E.1): TLS 1.3 when offered in
+ * supported_versions and allowed; else TLS 1.2 when allowed and offered (in supported_versions, or, without the
+ * extension, by a legacy_version of at least 0x0303). `undefined`: nothing in common. DTLS and QUIC: their
+ * (D)TLS 1.3, whose server code checks the offer.
+ */
+function chooseVersion(c: HsState['config'], ch: ClientHello): number | undefined {
+  const own = ownVersion(c);
+  if (c.variant === 'quic') return own;
+  const v12 = version12(c);
+  const offered = ch.extensions.supportedVersions;
+  if (offered?.includes(own) && c.versions.includes(own)) return own;
+  if (!c.versions.includes(v12)) {
+    // Leave the refusal (and its alert) to the TLS 1.3 server code when TLS 1.3 is all we speak.
+    return c.versions.includes(own) ? own : undefined;
+  }
+  const legacy = ch.legacyVersion ?? 0;
+  // Without supported_versions: legacy_version at least 1.2 (RFC 5246 §E.1); DTLS counts down (RFC 6347 §4.1).
+  const legacyOk = c.variant === 'dtls' ? legacy >>> 8 === 0xfe && legacy <= v12 : legacy >= v12;
+  const tls12 = offered ? offered.includes(v12) : legacyOk;
+  return tls12 ? v12 : c.versions.includes(own) ? own : undefined;
+}
+
+/** A TLS 1.2 message: the handshake states of the role, or, once connected, a refused renegotiation. */
+function onTls12Message(cx: HsCx, msg: Tls12Message, raw: Uint8Array): void {
+  const s = cx.s;
+  if (s.phase.name === 'connected') {
+    // RFC 5746 §4.2, §4.4: rxtls never renegotiates; a HelloRequest (client) or a ClientHello (server) is
+    // answered with a no_renegotiation warning and the connection goes on.
+    if (s.config.role === 'client' ? msg.type === 'hello_request' : msg.type === 'client_hello') {
+      cx.events.push({ type: 'noRenegotiation' });
+      return;
+    }
+    return unexpected12(msg, s.config.role === 'client' ? 'HelloRequest' : 'ClientHello');
+  }
+  if (s.config.role === 'client') clientHandshake12(cx, msg, raw);
+  else serverHandshake12(cx, msg, raw);
 }
 
 /** Post-handshake messages (RFC 8446 §4.6). */

@@ -9,6 +9,7 @@
  */
 import type { HandshakeInfo } from '../core/types.js';
 import type { SuiteParams } from '../crypto/keySchedule.js';
+import type { Tls12SuiteParams } from '../crypto/prf.js';
 import type { TlsSession } from './session.js';
 
 /**
@@ -27,6 +28,13 @@ export const Epoch = {
   application: 3,
 } as const;
 export type Epoch = number;
+
+/**
+ * TLS 1.2 has two epochs per handshake: 0 (plaintext) and, after each side's ChangeCipherSpec, the key block's
+ * keys, numbered 1 as DTLS 1.2 numbers its epochs (RFC 6347 §4.1), so a DTLS 1.2 layer uses the engine's epochs
+ * on the wire as they are. (A renegotiation would be epoch 2; rxtls refuses renegotiation.)
+ */
+export const TLS12_EPOCH = 1;
 
 /** Which protocol the engine serves: fixes the label prefix and the messages and extensions that apply. */
 export type HsVariant =
@@ -65,6 +73,32 @@ export type HsEvent =
     }
   /** TLS over streams only: send the middlebox-compatibility change_cipher_spec now (RFC 8446 §D.4). */
   | { readonly type: 'compatCcs' }
+  /**
+   * TLS 1.2 (RFC 5246 §7.1): send a ChangeCipherSpec now, under the current write keys (plaintext in an initial
+   * handshake), after the bytes of the `send` events before it. The write key change follows as the next event.
+   * The peer's ChangeCipherSpec goes the other way: the layer calls `changeCipherSpec(state, now)`.
+   */
+  | { readonly type: 'changeCipherSpec' }
+  /**
+   * TLS 1.2 (RFC 5246 §6.3, §6.2.3.3): install record protection for one direction, from the key block: the AEAD
+   * `key` (16/32 B) and the fixed `iv` (AES-GCM: the 4 B implicit salt, the 8 B explicit part being sent in each
+   * record, RFC 5288 §3; ChaCha20-Poly1305: 12 B, XORed with the sequence number, RFC 7905 §2). Sequence numbers
+   * restart at 0. `epoch` is {@link TLS12_EPOCH}. A write change follows `changeCipherSpec`; a read change
+   * answers the layer's `changeCipherSpec` call, and falls on a record boundary like every read change.
+   */
+  | {
+      readonly type: 'tls12KeyChange';
+      readonly direction: KeyDirection;
+      readonly epoch: Epoch;
+      readonly suite: Tls12SuiteParams;
+      readonly key: Uint8Array;
+      readonly iv: Uint8Array;
+    }
+  /**
+   * TLS 1.2: a HelloRequest (client) or a renegotiating ClientHello (server) arrived; rxtls refuses renegotiation
+   * (RFC 5746 §4.2, §4.4): send a no_renegotiation warning alert (RFC 5246 §7.2.2) and carry on.
+   */
+  | { readonly type: 'noRenegotiation' }
   /** Our flight is complete: a datagram layer arms retransmission (DTLS flights, RFC 9147 §5.8). */
   | { readonly type: 'flightEnd' }
   /** The peer's record_size_limit (RFC 8449): the largest plaintext per record it accepts, and ours in force. */

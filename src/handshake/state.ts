@@ -12,6 +12,8 @@ import type { HandshakeInfo } from '../core/types.js';
 import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
 import { encodeHandshakeBytes, type HelloFormat } from '../wire/tls/handshake.js';
 import { HandshakeType, ProtocolVersion } from '../wire/tls/constants.js';
+import type { CertificateRequest12 } from '../wire/tls/tls12.js';
+import type { Tls12SuiteParams, Tls12WriteKeys } from '../crypto/prf.js';
 import type { AntiReplay, Ticketer, TlsSession } from './session.js';
 import { Epoch, type HsEvent, type HsVariant, type KeyDirection } from './events.js';
 import { abort, fail, type CertificateErrorCode } from '../core/errors.js';
@@ -25,10 +27,21 @@ export const QUIC_TRANSPORT_PARAMETERS = 57;
 export interface HsResolved {
   readonly role: 'client' | 'server';
   readonly variant: HsVariant;
+  /**
+   * The protocol versions this endpoint negotiates, highest first: 0x0304 and/or 0x0303 for TLS over streams
+   * (`minVersion` / `maxVersion`, less a version none of whose suites is configured), the variant's (D)TLS 1.3
+   * otherwise.
+   */
+  readonly versions: readonly number[];
   /** `"tls13 "` (TLS, QUIC) or `"dtls13"` (DTLS 1.3, RFC 9147 §5.9). */
   readonly labelPrefix: LabelPrefix;
   readonly provider: CryptoProvider;
+  /** TLS 1.3 suites, preference order. */
   readonly suites: readonly number[];
+  /** TLS 1.2 suites, preference order (empty unless TLS 1.2 is among `versions`). */
+  readonly suites12: readonly number[];
+  /** TLS 1.2: the extended master secret (RFC 7627) is required. */
+  readonly requireEms: boolean;
   readonly groups: readonly GroupName[];
   readonly alpn?: readonly string[];
   readonly chain: readonly Uint8Array[];
@@ -93,6 +106,19 @@ export function legacyVersion(c: HsResolved): number {
   return c.variant === 'dtls' ? ProtocolVersion.DTLS1_2 : ProtocolVersion.TLS1_2;
 }
 
+/**
+ * The wire value of the variant's 1.2: 0x0303 (TLS 1.2, RFC 5246) or 0xfefd (DTLS 1.2, RFC 6347 §4.1). The
+ * TLS 1.2 states serve both; this is the only place they learn which.
+ */
+export function version12(c: HsResolved): number {
+  return c.variant === 'dtls' ? ProtocolVersion.DTLS1_2 : ProtocolVersion.TLS1_2;
+}
+
+/** Whether the hellos settled (D)TLS 1.2. */
+export function is12(s: { readonly version?: number }): boolean {
+  return s.version === ProtocolVersion.TLS1_2 || s.version === ProtocolVersion.DTLS1_2;
+}
+
 /** The wire form of the variant's ClientHello (DTLS 1.3 adds legacy_cookie, RFC 9147 §5.3). */
 export function helloFormat(c: HsResolved): HelloFormat {
   return c.variant === 'dtls' ? 'dtls' : 'tls';
@@ -126,6 +152,34 @@ export interface ClientOffer {
   readonly keyPairs: readonly KeyExchangeKeyPair[];
   readonly retried: boolean;
   readonly psk?: OfferedPsk;
+  /** A TLS 1.2 session whose ticket went in the session_ticket extension (RFC 5077 §3.4). */
+  readonly session12?: TlsSession;
+  /** DTLS 1.2: a HelloVerifyRequest was answered (RFC 6347 §4.2.1: the ClientHello resent with its cookie). */
+  readonly verified?: boolean;
+}
+
+/**
+ * A TLS 1.2 handshake's own state (RFC 5246 §8.1, §6.3), kept beside the TLS 1.3 secrets once a ServerHello
+ * selected TLS 1.2.
+ */
+export interface Tls12State {
+  readonly suite: Tls12SuiteParams;
+  readonly clientRandom: Uint8Array;
+  readonly serverRandom: Uint8Array;
+  /** The extended master secret (RFC 7627) is in use. */
+  readonly ems: boolean;
+  /** An abbreviated handshake from a session ticket (RFC 5077 §3.1). */
+  readonly resumed: boolean;
+  /** 48 B, once known. */
+  readonly master?: Uint8Array;
+  /** The key block (RFC 6.3), once known. */
+  readonly keys?: { readonly client: Tls12WriteKeys; readonly server: Tls12WriteKeys };
+  /** Server: a NewSessionTicket is to be sent (the client asked with session_ticket, RFC 5077 §3.2). */
+  readonly issueTicket?: boolean;
+  /** Client: the server promised a NewSessionTicket (session_ticket in its ServerHello). */
+  readonly ticketExpected?: boolean;
+  /** Client: the session to report at completion (a new ticket, or the resumed one). */
+  readonly session?: TlsSession;
 }
 
 /**
@@ -173,14 +227,37 @@ export type Phase =
   | { readonly name: 'expectClientCertificate'; readonly clientApp: Uint8Array }
   | { readonly name: 'expectClientCertificateVerify'; readonly chain: readonly Uint8Array[]; readonly clientApp: Uint8Array }
   | { readonly name: 'expectClientFinished'; readonly clientApp: Uint8Array }
+  // TLS 1.2 client (RFC 5246 §7.3)
+  | { readonly name: 'expectCertificate12' }
+  | { readonly name: 'expectServerKeyExchange'; readonly chain: readonly Uint8Array[] }
+  | { readonly name: 'expectCertificateRequestOrDone'; readonly kx: PeerKeyShare }
+  | { readonly name: 'expectServerHelloDone'; readonly kx: PeerKeyShare; readonly request: CertificateRequest12 }
+  | { readonly name: 'expectNewSessionTicket12' }
+  // TLS 1.2 server
+  | { readonly name: 'expectClientCertificate12'; readonly keyPair: KeyExchangeKeyPair }
+  | { readonly name: 'expectClientKeyExchange'; readonly keyPair: KeyExchangeKeyPair; readonly chain?: readonly Uint8Array[] }
+  | { readonly name: 'expectCertificateVerify12'; readonly chain: readonly Uint8Array[] }
+  // TLS 1.2, both roles: the peer's ChangeCipherSpec (through `changeCipherSpec`), then its Finished
+  | { readonly name: 'expectChangeCipherSpec' }
+  | { readonly name: 'expectFinished12' }
   // both
   | { readonly name: 'connected' }
   | { readonly name: 'failed' };
+
+/** A TLS 1.2 server's ephemeral ECDHE key (RFC 8422 §5.4), from its ServerKeyExchange. */
+export interface PeerKeyShare {
+  readonly group: GroupName;
+  readonly publicKey: Uint8Array;
+}
 
 /** The engine's whole state. Opaque outside src/handshake. */
 export interface HsState {
   readonly config: HsResolved;
   phase: Phase;
+  /** The negotiated protocol version (wire value), once the hellos settled it. */
+  version?: number;
+  /** TLS 1.2 only: the handshake's suite, randoms and secrets. */
+  tls12?: Tls12State;
   /** Raw handshake messages so far (transcript, RFC 8446 §4.4.1). */
   transcript: readonly Uint8Array[];
   /** The running hash of a prefix of {@link transcript} (see {@link TranscriptRun}); none before the first hash. */
@@ -230,6 +307,11 @@ export interface HsState {
    * stateless HelloRetryRequest (RFC 9147 §5.1): the layer may drop the state then.
    */
   committed: boolean;
+  /**
+   * DTLS: the message_seq of our next handshake message (RFC 6347 §4.2.2), as the DTLS layer numbers them; DTLS
+   * 1.2 hashes it into the transcript (§4.2.6).
+   */
+  msgSeqOut: number;
 }
 
 /**
@@ -262,6 +344,8 @@ export interface HsCx {
   readonly events: HsEvent[];
   /** Handshake messages queued at the current write epoch, not yet emitted as one `send` event. */
   out: Uint8Array[];
+  /** DTLS: the message_seq of the message being handled (the layer passes it with the message). */
+  readonly msgSeq?: number;
 }
 
 /**
@@ -283,10 +367,13 @@ export interface TranscriptRun {
   readonly digest: Uint8Array;
 }
 
-/** Hash of the transcript so far under the negotiated suite's hash (incremental: see {@link TranscriptRun}). */
+/**
+ * Hash of the transcript so far under the negotiated suite's hash (TLS 1.2: the PRF hash), incremental: see
+ * {@link TranscriptRun}.
+ */
 export function transcriptHash(cx: HsCx): Uint8Array {
   const s = cx.s;
-  const alg = s.suite!.hash;
+  const alg = s.tls12 ? s.tls12.suite.hash : s.suite!.hash;
   const t = s.transcript;
   const run = s.transcriptRun;
   const extends_ =
@@ -353,6 +440,7 @@ export function sendHandshake(cx: HsCx, msg: HandshakeMessage): Uint8Array {
   const raw = encodeHandshakeBytes(msg, helloFormat(cx.s.config));
   // Post-handshake messages (KeyUpdate, NewSessionTicket) are not part of the transcript.
   if (cx.s.phase.name !== 'connected') appendTranscript(cx, raw);
+  cx.s.msgSeqOut++;
   cx.out.push(raw);
   return raw;
 }
@@ -433,9 +521,10 @@ export function completeHandshake(cx: HsCx): void {
   flushHandshake(cx);
   s.phase = { name: 'connected' };
   const n = s.nego;
+  const tls12 = s.tls12;
   s.info = {
-    protocol: 'TLSv1.3',
-    cipherSuite: s.suite!.name,
+    protocol: s.config.variant === 'dtls' ? (tls12 ? 'DTLSv1.2' : 'DTLSv1.3') : tls12 ? 'TLSv1.2' : 'TLSv1.3',
+    cipherSuite: tls12 ? tls12.suite.name : s.suite!.name,
     ...(s.group ? { group: groupDisplayName(s.group) } : {}),
     ...(n.alpn !== undefined ? { alpn: n.alpn } : {}),
     ...(n.serverName !== undefined ? { serverName: n.serverName } : {}),

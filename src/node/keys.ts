@@ -22,7 +22,12 @@ const NODE_DIGESTS = new Map<number, string | null>([
   [SignatureScheme.rsa_pss_pss_sha256, 'sha256'],
   [SignatureScheme.rsa_pss_pss_sha384, 'sha384'],
   [SignatureScheme.rsa_pss_pss_sha512, 'sha512'],
+  [SignatureScheme.rsa_pkcs1_sha256, 'sha256'],
+  [SignatureScheme.rsa_pkcs1_sha384, 'sha384'],
+  [SignatureScheme.rsa_pkcs1_sha512, 'sha512'],
 ]);
+
+const PKCS1 = new Set<number>([SignatureScheme.rsa_pkcs1_sha256, SignatureScheme.rsa_pkcs1_sha384, SignatureScheme.rsa_pkcs1_sha512]);
 
 /** The KeyObject of each key, imported on first use (the DER container is parsed by OpenSSL once). */
 const keyObjects = new WeakMap<SigningKey, KeyObject>();
@@ -40,7 +45,7 @@ function keyObjectOf(key: SigningKey): KeyObject | undefined {
 /**
  * Sign `message` with `scheme` using node:crypto (OpenSSL) and the key {@link loadPrivateKey} imported: the same
  * signature formats as `key.sign` (DER `Ecdsa-Sig-Value` for ECDSA, 64 B for Ed25519, k B RSASSA-PSS with salt
- * length = hash length, RFC 8446 §4.2.3), except that ECDSA nonces are OpenSSL's random ones rather than
+ * length = hash length, RFC 8446 §4.2.3, or RSASSA-PKCS1-v1_5 for the rsa_pkcs1_* schemes), except that ECDSA nonces are OpenSSL's random ones rather than
  * RFC 6979's. Returns `undefined` for a key not made by `loadPrivateKey`; throws a TlsError (`apiMisuse`) for a
  * scheme the key does not offer, as `key.sign` does.
  *
@@ -57,6 +62,7 @@ export function signWithKeyObject(key: SigningKey, scheme: number, message: Uint
   if (digest === undefined) return undefined;
   let sig: Buffer;
   if (digest === null) sig = nodeSign(null, message, keyObject);
+  else if (PKCS1.has(scheme)) sig = nodeSign(digest, message, { key: keyObject, padding: constants.RSA_PKCS1_PADDING });
   else if (key.kind === 'rsa' || key.kind === 'rsa-pss') {
     sig = nodeSign(digest, message, { key: keyObject, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST });
   } else sig = nodeSign(digest, message, { key: keyObject, dsaEncoding: 'der' });

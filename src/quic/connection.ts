@@ -396,8 +396,11 @@ function onHandshakeEvent(s: W, e: HsEvent): void {
     case 'flightEnd':
     case 'compatCcs':
     case 'recordSizeLimit':
-    // The QUIC variant refuses TLS KeyUpdate (RFC 9001 §6), so this never comes.
+    // The QUIC variant refuses TLS KeyUpdate (RFC 9001 §6), so this never comes; nor does TLS 1.2 (RFC 9001 §4.2).
     case 'keyUpdateRequested':
+    case 'changeCipherSpec':
+    case 'tls12KeyChange':
+    case 'noRenegotiation':
       return;
     default:
       return assertNever(e);

@@ -4,11 +4,10 @@
  */
 import type { Observable } from 'rxjs';
 import type { TlsError } from '../core/errors.js';
-import type { HandshakeInfo } from '../core/types.js';
 import type { DtlsStats } from '../dtls/connection.js';
 import type { DtlsCloseMode } from '../dtls/types.js';
 import type { Ticker } from './runReducer.js';
-import type { ClientOptions, ServerOptions } from './types.js';
+import type { ClientOptions, ConnectionInfo, ServerOptions } from './types.js';
 
 /** How the timers of a connection run (see {@link DtlsTransportOptions.ticking}). */
 export type Ticking = 'auto' | 'manual';
@@ -30,7 +29,20 @@ export type DtlsRecordSource =
  * `ticking: 'manual'` they are the only way its timers (retransmission, ACK, shutdown) run.
  */
 export interface DtlsConnection extends Ticker {
-  readonly info: HandshakeInfo;
+  /** What was negotiated, and the peer's leaf certificate described (`peerCertificate`), as on a TLS connection. */
+  readonly info: ConnectionInfo;
+  /**
+   * Keying material exported from this connection (RFC 8446 §7.5 with DTLS 1.3's `"dtls13"` label prefix,
+   * RFC 9147 §5.9; what DTLS-SRTP, RFC 5764, takes its keys from): `length` bytes for `label` (ASCII, 1..249
+   * characters) and an optional `context`. Both ends get the same bytes. Throws `apiMisuse` for a bad label or
+   * length.
+   *
+   * @example
+   * ```ts
+   * const srtp = conn.exportKeyingMaterial(60, 'EXTRACTOR-dtls_srtp'); // 2 × (16 B key + 14 B salt)
+   * ```
+   */
+  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Uint8Array;
   /** The largest record `send` takes, in bytes: the MTU less the record overhead (at most 2^14). */
   readonly maxRecordSize: number;
   /**
@@ -118,6 +130,9 @@ export interface DtlsClientOptions
       | 'minRsaBits'
       | 'cert'
       | 'key'
+      | 'pfx'
+      | 'passphrase'
+      | 'verifier'
       | 'ALPNProtocols'
       | 'ciphers'
       | 'groups'
@@ -127,6 +142,7 @@ export interface DtlsClientOptions
       | 'scheduler'
       | 'keyLog'
       | 'servername'
+      | 'checkServerIdentity'
       | 'rejectUnauthorized'
       | 'keyShareCount'
       | 'psk'
@@ -143,6 +159,9 @@ export interface DtlsServerOptions
       | 'minRsaBits'
       | 'cert'
       | 'key'
+      | 'pfx'
+      | 'passphrase'
+      | 'verifier'
       | 'ALPNProtocols'
       | 'ciphers'
       | 'groups'

@@ -1,3 +1,4 @@
+import type { TlsVersionName } from '../handshake/config.js';
 /**
  * node:tls-style options ({@link ClientOptions}, {@link ServerOptions}) → the sans-IO core's
  * {@link TlsClientConfig} / {@link TlsServerConfig}. PEM is loaded here, once, so a bad key or an unknown
@@ -7,8 +8,9 @@ import { asyncScheduler, type SchedulerLike } from 'rxjs';
 import { TlsError } from '../core/errors.js';
 import { checkServerIdentity } from '../crypto/identity.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
+import { loadPkcs12 } from '../crypto/pkcs12.js';
 import { nobleProvider } from '../crypto/noble.js';
-import type { CryptoProvider } from '../crypto/provider.js';
+import type { CryptoProvider, SigningKey } from '../crypto/provider.js';
 import { insecureVerifier } from '../crypto/x509.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import { describeCertificate } from '../crypto/certificateDetails.js';
@@ -51,8 +53,11 @@ export function toClientConfig(options: ClientOptions, host?: string, platform: 
   };
 }
 
-/** A verifier of the application's: an exception refuses the chain instead of becoming internal_error. */
-function guarded(verifier: CertificateVerifier): CertificateVerifier {
+/**
+ * A verifier of the application's: an exception refuses the chain instead of becoming internal_error; a value
+ * without a `verify` method throws `apiMisuse` here. Adapters that build their own configuration (QUIC) use it.
+ */
+export function guarded(verifier: CertificateVerifier): CertificateVerifier {
   if (typeof verifier?.verify !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: 'verifier must have a verify(request) method' });
   return {
     verify: (req) => {
@@ -69,7 +74,7 @@ function guarded(verifier: CertificateVerifier): CertificateVerifier {
  * `verifier` with node:tls `checkServerIdentity` in place of its own host name check: the chain is verified
  * without the name, then `check(serverName, leaf)` decides (an `Error`, or an exception, refuses it).
  */
-function withIdentityCheck(verifier: CertificateVerifier, check: ClientOptions['checkServerIdentity']): CertificateVerifier {
+export function withIdentityCheck(verifier: CertificateVerifier, check: ClientOptions['checkServerIdentity']): CertificateVerifier {
   if (check === undefined) return verifier;
   if (typeof check !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: 'checkServerIdentity must be a function' });
   return {
@@ -149,8 +154,9 @@ function pskLookup(options: ServerOptions): ExternalPskLookup | undefined {
  */
 export function toServerConfig(options: ServerOptions, platform: Platform = portablePlatform): TlsServerConfig {
   const externalPskLookup = pskLookup(options);
-  if ((options.cert === undefined || options.key === undefined) && !(externalPskLookup && options.cert === undefined && options.key === undefined)) {
-    throw new TlsError({ kind: 'apiMisuse', reason: 'a TLS server needs `cert` and `key` (or only external PSKs: `psks` / `pskCallback`)' });
+  const identity = options.pfx !== undefined || (options.cert !== undefined && options.key !== undefined);
+  if (!identity && !(externalPskLookup && options.cert === undefined && options.key === undefined)) {
+    throw new TlsError({ kind: 'apiMisuse', reason: 'a TLS server needs `cert` and `key`, or `pfx` (or only external PSKs: `psks` / `pskCallback`)' });
   }
   const request = options.requestCert === true;
   const strict = options.rejectUnauthorized !== false;
@@ -335,6 +341,23 @@ function checkProvider(provider: unknown, where: string): asserts provider is Cr
   }
 }
 
+/**
+ * `minVersion` / `maxVersion`: `'TLSv1.2'` or `'TLSv1.3'` (node:tls names; DTLS connections: `'DTLSv1.2'` or
+ * `'DTLSv1.3'`, which the engine checks against the transport), else `apiMisuse`.
+ */
+function versionOption<K extends 'minVersion' | 'maxVersion'>(name: K, v: unknown): { [P in K]?: TlsVersionName } {
+  if (v === undefined) return {};
+  if (v !== 'TLSv1.2' && v !== 'TLSv1.3' && v !== 'DTLSv1.2' && v !== 'DTLSv1.3') {
+    throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be 'TLSv1.2' or 'TLSv1.3' ('DTLSv1.2' or 'DTLSv1.3' over DTLS; rxtls speaks no older version), got ${String(v)}` });
+  }
+  return { [name]: v } as { [P in K]?: TlsVersionName };
+}
+
+function boolOption(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be a boolean, got ${String(v)}` });
+  return v;
+}
+
 /** An optional integer option within `min..max` (inclusive), else `apiMisuse`. */
 function intIn(name: string, v: number | undefined, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
@@ -375,20 +398,68 @@ function records(options: SecureOptions, provider: CryptoProvider): Pick<
   };
 }
 
+/**
+ * Our certificate chain and private key from node:tls-style options: `cert` + `key` (PEM or DER; `passphrase`
+ * for an encrypted PKCS#8 key), or `pfx` (PKCS#12, `passphrase`; see {@link loadPkcs12}). Neither: `{}`.
+ * Throws `apiMisuse` for both at once, a `pfx` list of more than one, or anything the loaders refuse.
+ *
+ * @example
+ * ```ts
+ * const { certificateChain, privateKey } = loadIdentity({ pfx: readFileSync('server.p12'), passphrase: 'secret' });
+ * ```
+ */
+export function loadIdentity(
+  options: Pick<SecureOptions, 'cert' | 'key' | 'pfx' | 'passphrase'>,
+): { certificateChain?: Uint8Array[]; privateKey?: SigningKey } {
+  if (options.passphrase !== undefined && typeof options.passphrase !== 'string') {
+    throw new TlsError({ kind: 'apiMisuse', reason: 'passphrase must be a string' });
+  }
+  if (options.pfx === undefined) {
+    return {
+      ...(options.cert !== undefined ? { certificateChain: loadCertificateChain(options.cert) } : {}),
+      ...(options.key !== undefined ? { privateKey: loadPrivateKey(options.key, options.passphrase) } : {}),
+    };
+  }
+  if (options.cert !== undefined || options.key !== undefined) {
+    throw new TlsError({ kind: 'apiMisuse', reason: 'give either `pfx` or `cert` + `key`, not both' });
+  }
+  let pfx = options.pfx;
+  let passphrase = options.passphrase;
+  if (Array.isArray(pfx)) {
+    if (pfx.length !== 1) throw new TlsError({ kind: 'apiMisuse', reason: `pfx: one PKCS#12 file per server (one certificate chain), got ${pfx.length}` });
+    const entry: unknown = pfx[0];
+    if (entry instanceof Uint8Array) pfx = entry;
+    else {
+      const o = entry as { buf?: unknown; passphrase?: unknown } | null;
+      if (!(o?.buf instanceof Uint8Array)) throw new TlsError({ kind: 'apiMisuse', reason: 'pfx: expected bytes or { buf, passphrase }' });
+      pfx = o.buf;
+      if (o.passphrase !== undefined) passphrase = String(o.passphrase);
+    }
+  }
+  return { ...loadPkcs12(pfx as Uint8Array, passphrase) };
+}
+
 function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
   if (options.handshakeTimeout !== undefined && !(options.handshakeTimeout > 0)) {
     throw new TlsError({ kind: 'apiMisuse', reason: `handshakeTimeout must be > 0 ms, got ${options.handshakeTimeout}` });
   }
   if (options.provider !== undefined) checkProvider(options.provider, 'provider');
+  if (options.minVersion === 'TLSv1.3' && options.maxVersion === 'TLSv1.2') {
+    throw new TlsError({ kind: 'apiMisuse', reason: 'minVersion TLSv1.3 is above maxVersion TLSv1.2' });
+  }
   const provider = options.provider ?? defaultProvider;
   return {
     provider,
     ...records(options, provider),
     ...(options.ciphers !== undefined ? { cipherSuites: parseCipherSuites(options.ciphers) } : {}),
+    ...versionOption('minVersion', options.minVersion),
+    ...versionOption('maxVersion', options.maxVersion),
+    ...(options.requireExtendedMasterSecret !== undefined
+      ? { requireExtendedMasterSecret: boolOption('requireExtendedMasterSecret', options.requireExtendedMasterSecret) }
+      : {}),
     ...(options.groups !== undefined ? { groups: parseGroups(options.groups) } : {}),
     ...(options.ALPNProtocols !== undefined ? { alpnProtocols: options.ALPNProtocols } : {}),
-    ...(options.cert !== undefined ? { certificateChain: loadCertificateChain(options.cert) } : {}),
-    ...(options.key !== undefined ? { privateKey: loadPrivateKey(options.key, options.passphrase) } : {}),
+    ...loadIdentity(options),
     ...(options.handshakeTimeout !== undefined ? { handshakeTimeout: options.handshakeTimeout } : {}),
     ...(options.maxHandshakeMessage !== undefined
       ? { maxHandshakeMessage: intIn('maxHandshakeMessage', options.maxHandshakeMessage, 1024, 1 << 24)! }

@@ -12,11 +12,13 @@ import { Observable, Subject, type SchedulerLike } from 'rxjs';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
 import type { Ticking } from './dtlsTypes.js';
 import { TlsError, assertNever } from '../core/errors.js';
-import type { HandshakeInfo } from '../core/types.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import { checkServerIdentity } from '../crypto/identity.js';
-import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
+import { exportKeyingMaterial } from '../handshake/exporter.js';
 import { createVerifier } from '../node/verifier.js';
+import { connectionInfo } from './connectionInfo.js';
+import { guarded, loadIdentity, withIdentityCheck } from './options.js';
+import type { ClientOptions, ConnectionInfo, PemInput, SecureOptions } from './types.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
@@ -44,7 +46,19 @@ export interface QuicStream {
  * methods are informative (`handleEvents()` only runs a due timer early).
  */
 export interface QuicConnection extends Ticker {
-  readonly info: HandshakeInfo;
+  /** What was negotiated, and the peer's leaf certificate described (`peerCertificate`), as on a TLS connection. */
+  readonly info: ConnectionInfo;
+  /**
+   * Keying material exported from this connection: TLS 1.3's exporter (RFC 8446 §7.5, `"tls13 "` labels, which
+   * QUIC keeps, RFC 9001 §5.1), as node:tls `exportKeyingMaterial`: `length` bytes for `label` (ASCII, 1..249 characters) and an optional `context`. Both ends get the same bytes.
+   * Throws `apiMisuse` for a bad label or length.
+   *
+   * @example
+   * ```ts
+   * const binding = conn.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding');
+   * ```
+   */
+  exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Uint8Array;
   /** Open a new stream: bidirectional, or unidirectional (send only) with `{ uni: true }`. */
   openStream(opts?: { readonly uni?: boolean }): QuicStream;
   /** Bidirectional streams the peer opens. */
@@ -89,25 +103,42 @@ interface QuicCommon {
   readonly keyLog?: ((line: string) => void) | string | false;
 }
 
+/** Our certificate chain and key, as for TLS: `cert` + `key` (`passphrase` for an encrypted key), or `pfx`. */
+type QuicIdentity = Pick<SecureOptions, 'pfx' | 'passphrase'> & { readonly cert?: PemInput; readonly key?: string | Uint8Array };
+
 /** Options of {@link quicConnect}. */
-export interface QuicConnectOptions extends QuicCommon {
+export interface QuicConnectOptions extends QuicCommon, QuicIdentity {
   readonly host: string;
   readonly port: number;
   readonly servername?: string;
-  /** PEM trust anchors, or a verifier of your own. */
+  /** PEM trust anchors (default: the system roots). */
   readonly ca?: string;
+  /**
+   * A verifier of your own instead of the one made from `ca` (as on `connect`): it sees the chain, and an
+   * exception refuses it.
+   */
   readonly verifier?: CertificateVerifier;
+  /** node:tls `checkServerIdentity`, as on `connect`: replaces the host name check after the chain verified. */
+  readonly checkServerIdentity?: ClientOptions['checkServerIdentity'];
+  // cert / key / pfx / passphrase (QuicIdentity): a client certificate, for a server with `requestCert`.
   /** The QUIC version to offer (default 1): only to test version negotiation (RFC 9000 §6); see `QuicConfig.version`. */
   readonly version?: number;
 }
 
 /** Options of {@link quicListen}. */
-export interface QuicListenOptions extends QuicCommon {
+export interface QuicListenOptions extends QuicCommon, QuicIdentity {
   readonly host?: string;
   readonly port?: number;
-  /** PEM certificate chain and private key. */
-  readonly cert: string;
-  readonly key: string;
+  // The server's identity (QuicIdentity), required: `cert` + `key` (PEM or DER, `passphrase` for an encrypted
+  // key), or `pfx` + `passphrase` (PKCS#12).
+  /** Ask clients for a certificate, verified against `ca` (default: the system roots) or `verifier`. */
+  readonly requestCert?: boolean;
+  /** With `requestCert`: refuse a client without a valid certificate (default true), as on `listen`. */
+  readonly rejectUnauthorized?: boolean;
+  /** With `requestCert`: the trust anchors of client certificates (PEM). */
+  readonly ca?: string;
+  /** With `requestCert`: a verifier of your own for client chains. */
+  readonly verifier?: CertificateVerifier;
   /**
    * Connections allowed in the handshake at once (default 100): a new client's Initial beyond it is dropped
    * (the client retries on its probe timeout). Each costs a TLS handshake state until it completes, fails or
@@ -191,7 +222,11 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
         return;
       case 'handshakeComplete':
         ready.next({
-          info: e.info,
+          info: connectionInfo(e.info),
+          exportKeyingMaterial: (length, label, context) => {
+            if (!latest.handshake) throw new TlsError({ kind: 'apiMisuse', reason: 'exportKeyingMaterial(): the connection is closed' });
+            return exportKeyingMaterial(latest.handshake, label, context, length);
+          },
           openStream: (o = {}) => {
             const kind = o.uni ? 'uni' : 'bidi';
             const id = next[kind];
@@ -233,10 +268,16 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
     }
   };
 
+  /** The reducer's state after the latest step (what exportKeyingMaterial reads; never changed here). */
+  let latest = initial;
   const sub = inputs
     .pipe(
       runReducer({
-        handle: handleQuicEvents,
+        handle: (state: QuicState, input: QuicInput) => {
+          const step = handleQuicEvents(state, input);
+          latest = step.state;
+          return step;
+        },
         nextTimeout: nextQuicTimeout,
         initial,
         ...(scheduler ? { scheduler } : {}),
@@ -264,9 +305,38 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
   };
 }
 
+/** The client's TLS configuration: the verifier (`ca`, or the application's, then `checkServerIdentity`), ALPN, SNI, identity. */
 function tlsClient(opts: QuicConnectOptions): QuicConfig['tls'] {
-  const verifier = opts.verifier ?? createVerifier(opts.ca !== undefined ? { ca: opts.ca } : {});
-  return { verifier, alpnProtocols: opts.alpn, ...(opts.servername ? { serverName: opts.servername } : {}), ...(opts.keyLog ? { keyLog: true } : {}) };
+  const base = opts.verifier !== undefined ? guarded(opts.verifier) : createVerifier(opts.ca !== undefined ? { ca: opts.ca } : {});
+  return {
+    verifier: withIdentityCheck(base, opts.checkServerIdentity),
+    alpnProtocols: opts.alpn,
+    ...(opts.servername ? { serverName: opts.servername } : {}),
+    ...(opts.keyLog ? { keyLog: true } : {}),
+    ...loadIdentity(opts),
+  };
+}
+
+/** The server's TLS configuration: its identity (required, checked), ALPN, and client certificates when asked. */
+function tlsServer(opts: QuicListenOptions): QuicConfig['tls'] {
+  const identity = loadIdentity(opts);
+  if (!identity.certificateChain || !identity.privateKey) {
+    throw new TlsError({ kind: 'apiMisuse', reason: 'quicListen needs `cert` and `key`, or `pfx`' });
+  }
+  checkServerIdentity(identity.certificateChain, identity.privateKey);
+  const request = opts.requestCert === true;
+  return {
+    ...identity,
+    alpnProtocols: opts.alpn,
+    ...(opts.keyLog ? { keyLog: true } : {}),
+    ...(request
+      ? {
+          requestClientCertificate: true,
+          requireClientCertificate: opts.rejectUnauthorized !== false,
+          verifier: opts.verifier !== undefined ? guarded(opts.verifier) : createVerifier(opts.ca !== undefined ? { ca: opts.ca } : {}),
+        }
+      : {}),
+  };
 }
 
 /** Where key log lines go: a function, or a file appended to (`keyLogToFile`). */
@@ -299,11 +369,12 @@ function hexOf(bytes: Uint8Array): string {
  */
 export function quicConnect(given: QuicConnectOptions): Observable<QuicConnection> {
   const opts = keyLogFromEnvironment(given);
+  const tls = tlsClient(opts); // options are checked now: API misuse throws here, not at subscription
   return new Observable<QuicConnection>((subscriber) => {
     const socket: Socket = createSocket(opts.host.includes(':') ? 'udp6' : 'udp4');
     const state = createQuicConnection({
       role: 'client',
-      tls: tlsClient(opts),
+      tls,
       ...(opts.version !== undefined ? { version: opts.version } : {}),
       ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
       ...(opts.provider ? { provider: opts.provider } : {}),
@@ -359,18 +430,12 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
  * its Initial keys, carries CRYPTO data) and fewer than `maxHandshakingConnections` are in the handshake; else
  * it is dropped and counted in `stats().dropped`, with nothing allocated. With `ticking: 'manual'` no connection
  * arms a timer: call the listener's `handleEvents()` when its `eventTimeout()` says 0. Resolves once bound; `close()` closes the socket (connections in progress are abandoned). Rejects with a
- * `TlsError` (`apiMisuse`) before opening a socket when `cert`/`key` do not parse, the chain is empty or the key
- * does not match the first certificate (see `checkServerIdentity`).
+ * `TlsError` (`apiMisuse`) before opening a socket when `cert`/`key` or `pfx` do not load (a wrong `passphrase`
+ * included), the chain is empty or the key does not match the first certificate (see `checkServerIdentity`).
  */
 export async function quicListen(given: QuicListenOptions): Promise<QuicListener> {
   const opts = keyLogFromEnvironment(given);
-  const tls = {
-    certificateChain: loadCertificateChain(opts.cert),
-    privateKey: loadPrivateKey(opts.key),
-    alpnProtocols: opts.alpn,
-    ...(opts.keyLog ? { keyLog: true } : {}),
-  };
-  checkServerIdentity(tls.certificateChain, tls.privateKey); // before the socket exists: nothing to clean up
+  const tls = tlsServer(opts); // checked before the socket exists: nothing to clean up
   const socket = createSocket((opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4');
   const connections = new Subject<QuicConnection>();
   const byCid = new Map<string, ReturnType<typeof drive>>();

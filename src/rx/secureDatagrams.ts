@@ -17,6 +17,8 @@ import {
 } from '../dtls/connection.js';
 import type { DtlsCloseMode, DtlsConfig, DtlsEffect, DtlsInput } from '../dtls/types.js';
 import { AlertDescription, AlertLevel } from '../wire/tls/constants.js';
+import { exportKeyingMaterial } from '../handshake/exporter.js';
+import { connectionInfo } from './connectionInfo.js';
 import { toTransportError } from './duplex.js';
 import type { DtlsConnection, DtlsRecordSource, SecureDatagramsOptions, Ticking } from './dtlsTypes.js';
 import { inboundQueue } from './inbound.js';
@@ -312,7 +314,8 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
     };
 
     const connection = (info: HandshakeInfo): DtlsConnection => ({
-      info,
+      info: connectionInfo(info),
+      exportKeyingMaterial: (length, label, context) => exportKeyingMaterial(latest.hs, label, context, length),
       maxRecordSize: maxDtlsWrite(latest),
       inbound$: inbound.observable,
       send,

@@ -14,6 +14,12 @@ import type { AddressInfo } from 'node:net';
 export type PemInput = string | Uint8Array | readonly (string | Uint8Array)[];
 
 /**
+ * A PKCS#12 file's bytes, or node:tls's list form with one entry (a file, or `{ buf, passphrase }` whose
+ * passphrase wins over the `passphrase` option). One identity per server: a list of several is refused.
+ */
+export type PfxInput = Uint8Array | readonly (Uint8Array | { readonly buf: Uint8Array; readonly passphrase?: string })[];
+
+/**
  * An external pre-shared key (RFC 8446 §4.2.11; OpenSSL `-psk HEX -psk_identity ID`).
  *
  * @example
@@ -49,14 +55,40 @@ export interface SecureOptions {
   readonly cert?: PemInput;
   readonly key?: string | Uint8Array;
   /**
+   * Our certificate chain and private key as one PKCS#12 file (node:tls `pfx`; `openssl pkcs12 -export`), its
+   * password in `passphrase`. Instead of `cert` and `key` (giving both is refused). The file's MAC is checked;
+   * PBES2 with AES-CBC (OpenSSL 3's default) is decrypted, the legacy 3DES and RC2 encryptions are refused with
+   * the command that converts them. See `loadPkcs12`.
+   */
+  readonly pfx?: PfxInput;
+  /**
    * The passphrase of an encrypted `key` (PEM `ENCRYPTED PRIVATE KEY` or its DER: PKCS#8 with PBES2, PBKDF2 and
-   * AES-CBC, as `openssl genpkey -aes256` and `openssl pkcs8 -topk8 -v2 aes-256-cbc` write; node:tls `passphrase`).
+   * AES-CBC, as `openssl genpkey -aes256` and `openssl pkcs8 -topk8 -v2 aes-256-cbc` write) or of `pfx`
+   * (node:tls `passphrase`).
    */
   readonly passphrase?: string;
   /** ALPN protocols in preference order. */
   readonly ALPNProtocols?: readonly string[];
-  /** OpenSSL TLS 1.3 suite list, e.g. `TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256`. */
+  /**
+   * Cipher suites, colon separated, TLS 1.3 and TLS 1.2 ones mixed as in node:tls: OpenSSL names
+   * (`TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256`) or IANA names for TLS 1.2
+   * (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`). Default: the three TLS 1.3 suites, then the six TLS 1.2 ECDHE
+   * AEAD suites. A version none of whose suites is listed is not negotiated.
+   */
   readonly ciphers?: string;
+  /**
+   * Lowest and highest protocol version, as in node:tls: `'TLSv1.2'` or `'TLSv1.3'` (default `'TLSv1.2'` and
+   * `'TLSv1.3'`). A TLS 1.3-capable client and server never settle on TLS 1.2 (RFC 8446 §4.1.3 downgrade
+   * sentinels). `HandshakeInfo.protocol` says which was negotiated.
+   */
+  /** Over DTLS (`dtlsConnect`, `dtlsListen`, `secureDatagrams`): `'DTLSv1.2'` / `'DTLSv1.3'` (default both). */
+  readonly minVersion?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
+  readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
+  /**
+   * TLS 1.2: require the extended master secret (RFC 7627) of the peer; default true (a peer without it gets
+   * handshake_failure). `false` accepts such a peer with the RFC 5246 master secret; its session is not resumable.
+   */
+  readonly requireExtendedMasterSecret?: boolean;
   /** OpenSSL group list, e.g. `X25519:P-256`. */
   readonly groups?: string;
   /** Handshake deadline in ms (default 30 000). */

@@ -1,5 +1,5 @@
 /**
- * A TLS 1.3 connection as a pure reducer (sans-IO): `handleEvents(state, input) → { state, effects }`.
+ * A TLS connection (TLS 1.3, or TLS 1.2 when negotiated) as a pure reducer (sans-IO): `handleEvents(state, input) → { state, effects }`.
  *
  * The state is an immutable value: every call returns a new one and leaves its argument untouched, so a state
  * can be replayed, compared or logged. Peer faults never throw: they become a closed state, the alert to send
@@ -15,7 +15,7 @@
  */
 import { protocolVersionName } from '../wire/tls/versionName.js';
 import { DecodeError } from '../wire/reader.js';
-import { AlertDescription, AlertLevel, ContentType, MAX_PLAINTEXT } from '../wire/tls/constants.js';
+import { AlertDescription, AlertLevel, ContentType, MAX_PLAINTEXT, ProtocolVersion } from '../wire/tls/constants.js';
 import { decodeAlert } from '../wire/tls/alert.js';
 import { concatBytes } from '../wire/bytes.js';
 import { ProtocolAbort, TlsError, abort, assertNever, fail, type TlsErrorDetail } from '../core/errors.js';
@@ -26,15 +26,29 @@ import { recordNonce } from '../crypto/keySchedule.js';
 import { Epoch, type HsEvent } from '../handshake/events.js';
 import {
   type HsStep,
+  changeCipherSpec,
   createHandshake,
   handshakeData,
+  negotiatedVersion,
   peerHasSpoken,
   startHandshake,
   updateTrafficKeys,
 } from '../handshake/engine.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT } from '../handshake/config.js';
 import type { TlsConfig } from './config.js';
-import { RECORD_HEADER, assembleFlight, frameRecord, notTls, openRecord, plainRecord, recordKey } from './record.js';
+import {
+  RECORD_HEADER,
+  TAG_LENGTH,
+  assembleFlight,
+  frameRecord,
+  notTls,
+  openJob12,
+  openRecord,
+  openRecord12,
+  plainRecord,
+  recordKey,
+  recordKey12,
+} from './record.js';
 import { type Conn, type Cx, type Resolved, TlsTimer, deliver, fatal, finishDelivery, sendAlert, setTxKey, writeRecord } from './state.js';
 import { onSealDone, writeApplicationData } from './output.js';
 
@@ -48,6 +62,9 @@ export type TlsState = Readonly<Conn> & { readonly __brand?: 'TlsState' };
 export const AEAD_RECORD_LIMIT = 1 << 24;
 
 const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', reason });
+
+/** TLS 1.2 warning alerts (other than close_notify) tolerated over a connection's life. */
+export const MAX_WARNING_ALERTS = 16;
 
 /**
  * Create a connection from its configuration. Throws `apiMisuse` for an unusable configuration (a server
@@ -221,8 +238,9 @@ function dispatch(cx: Cx, input: TlsInput): void {
     case 'write':
       if (s.shutdown.sent || s.endPending) throw misuse('cannot write after the output was ended (close_notify)');
       if (s.phase === 'connected') {
-        // RFC 8446 §5.5: change keys before the AEAD usage limit.
-        if (s.txKey && s.txKey.used >= s.config.keyUpdateAfter) applyHandshake(cx, updateTrafficKeys(s.hs, false, cx.now));
+        // RFC 8446 §5.5: change keys before the AEAD usage limit (TLS 1.2 has no KeyUpdate: its GCM nonces are
+        // 64-bit sequence numbers).
+        if (s.txKey && !s.txKey.tls12 && s.txKey.used >= s.config.keyUpdateAfter) applyHandshake(cx, updateTrafficKeys(s.hs, false, cx.now));
         writeApplicationData(cx, input.data);
       } else if (s.early.writing && s.pendingWrites.length === 0 && input.data.length <= s.early.budget) {
         // 0-RTT: under the early traffic key, within the ticket's max_early_data_size.
@@ -293,6 +311,25 @@ function onHandshakeEvent(cx: Cx, ev: HsEvent): void {
     case 'compatCcs':
       // RFC 8446 §D.4: a plaintext change_cipher_spec, never protected.
       cx.out.push(plainRecord(ContentType.change_cipher_spec, Uint8Array.of(1)));
+      return;
+    case 'changeCipherSpec':
+      // TLS 1.2 (RFC 5246 §7.1): under the current write keys (none in an initial handshake); the write key
+      // change follows as the next event.
+      writeRecord(cx, ContentType.change_cipher_spec, Uint8Array.of(1));
+      return;
+    case 'tls12KeyChange': {
+      const key = recordKey12(s.config.provider, ev.suite, ev.key, ev.iv);
+      if (ev.direction === 'read') {
+        s.rxKey = key;
+        s.rxEpoch = ev.epoch;
+      } else {
+        setTxKey(cx, key);
+      }
+      return;
+    }
+    case 'noRenegotiation':
+      // RFC 5746 §4.2, §4.4: a warning, and the connection goes on; nothing can be sent after close_notify.
+      if (!s.shutdown.sent) sendAlert(cx, AlertLevel.warning, AlertDescription.no_renegotiation);
       return;
     case 'flightEnd':
     case 'transportParameters':
@@ -510,6 +547,12 @@ function nextRecord(chunks: readonly Uint8Array[], at: Cursor): NextRecord {
 function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array): void {
   const s = cx.s;
   if (type === ContentType.change_cipher_spec) {
+    if (negotiatedVersion(s.hs) === ProtocolVersion.TLS1_2) {
+      // TLS 1.2 (RFC 5246 §7.1): the peer's keys change; the engine says whether one is due now.
+      if (s.rxKey) abort(fail.unexpected('a second change_cipher_spec'));
+      if (fragment.length !== 1 || fragment[0] !== 1) abort(fail.unexpected('malformed change_cipher_spec'));
+      return applyHandshake(cx, changeCipherSpec(s.hs, cx.now));
+    }
     // RFC 8446 §5: a single 0x01 byte between the first ClientHello and the peer's Finished is dropped.
     if (!ccsAllowed(s)) abort(fail.unexpected('change_cipher_spec outside the handshake'));
     if (fragment.length !== 1 || fragment[0] !== 1) abort(fail.unexpected('malformed change_cipher_spec'));
@@ -538,6 +581,7 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
     }
     return onContent(cx, type, fragment);
   }
+  if (s.rxKey.tls12) return onRecord12(cx, type, header, fragment);
   if (type !== ContentType.application_data) {
     // A plaintext alert after keys are installed: a peer that failed early may send one; never a close_notify.
     if (type === ContentType.alert && s.phase !== 'connected' && fragment.length === 2 && fragment[1] !== 0) {
@@ -566,6 +610,29 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
   }
 }
 
+/**
+ * A TLS 1.2 protected record (RFC 5246 §6.2.3.3): every content type is protected and keeps its outer type. Our
+ * record_size_limit counts plaintext only in TLS 1.2 (RFC 8449 §4).
+ */
+function onRecord12(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array): void {
+  const s = cx.s;
+  const opened = openRecord12(s.rxKey!, header, fragment);
+  switch (opened.kind) {
+    case 'badMac':
+      abort(fail.misbehaved(AlertDescription.bad_record_mac, 'record failed authentication'));
+    case 'overflow':
+      abort(fail.misbehaved(AlertDescription.record_overflow, 'plaintext over 2^14 bytes'));
+    case 'noContentType':
+      abort(fail.internal('TLS 1.2 records carry their type in the header'));
+    case 'ok':
+      if (s.ourRecordLimit !== undefined && opened.content.length > Math.min(MAX_PLAINTEXT, s.ourRecordLimit)) {
+        abort(fail.misbehaved(AlertDescription.record_overflow, 'record exceeds our record_size_limit'));
+      }
+      s.rxKey = opened.key;
+      return onContent(cx, type, opened.content);
+  }
+}
+
 function onContent(cx: Cx, type: number, content: Uint8Array): void {
   const s = cx.s;
   switch (type) {
@@ -579,7 +646,8 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
       if (s.hs.partialLength) abort(fail.unexpected('alert interleaved with a fragmented handshake message'));
       return onAlert(cx, content);
     case ContentType.application_data:
-      if (s.rxEpoch === Epoch.early) {
+      // TLS 1.2's protected epoch is numbered 1 too (RFC 6347 §4.1): 0-RTT exists only under TLS 1.3 keys.
+      if (s.rxEpoch === Epoch.early && !s.rxKey?.tls12) {
         // Accepted 0-RTT data (RFC 8446 §4.2.10): more than max_early_data_size is unexpected_message.
         if (content.length > s.early.readBudget) abort(fail.unexpected('early data exceeds max_early_data_size'));
         s.early = { ...s.early, readBudget: s.early.readBudget - content.length };
@@ -613,6 +681,13 @@ function onAlert(cx: Cx, content: Uint8Array): void {
   }
   // RFC 8446 §6: user_canceled is a warning (close_notify should follow); every other alert is fatal.
   if (alert.description === AlertDescription.user_canceled) return;
+  // RFC 5246 §7.2: in TLS 1.2 a warning lets the connection go on (no_renegotiation is one). Bounded, as OpenSSL
+  // bounds them (MAX_WARN_ALERT_COUNT): a peer cannot keep us busy with warnings for free.
+  if (alert.level === AlertLevel.warning && negotiatedVersion(s.hs) === ProtocolVersion.TLS1_2) {
+    s.warnings = (s.warnings ?? 0) + 1;
+    if (s.warnings <= MAX_WARNING_ALERTS) return;
+    abort(fail.unexpected(`more than ${MAX_WARNING_ALERTS} warning alerts`));
+  }
   fatal(cx, { kind: 'alertReceived', alert: alert.description, reason: 'the peer aborted the connection' });
 }
 
@@ -640,8 +715,16 @@ function startOpenBatch(cx: Cx, chunks: readonly Uint8Array[], at: Cursor): bool
     if (next.kind !== 'record' || next.bytes[0] !== ContentType.application_data) break;
     // Views where possible: input chunks are never modified, and the batch holds them only until it completes.
     const raw = next.bytes;
+    if (key.tls12) {
+      // TLS 1.2: the explicit nonce and the 13-byte AAD; a record too short or too long is left to the
+      // synchronous path, which reports it.
+      const job = openJob12(key, key.seq + jobs.length, raw.subarray(0, RECORD_HEADER), raw.subarray(RECORD_HEADER));
+      if (!job || job.data.length - TAG_LENGTH > MAX_PLAINTEXT) break;
+      jobs.push(job);
+    } else {
+      jobs.push({ nonce: recordNonce(key.iv, key.seq + jobs.length), aad: raw.subarray(0, RECORD_HEADER), data: raw.subarray(RECORD_HEADER) });
+    }
     records.push(raw);
-    jobs.push({ nonce: recordNonce(key.iv, key.seq + jobs.length), aad: raw.subarray(0, RECORD_HEADER), data: raw.subarray(RECORD_HEADER) });
     advance(chunks, at, raw.length);
   }
   if (!records.length) return false;
@@ -658,9 +741,19 @@ function onOpenDone(cx: Cx, results: readonly (Uint8Array | null)[]): void {
   const batch = s.rxInFlight!;
   s.rxInFlight = undefined;
   if (results.length !== batch.records.length) abort(fail.internal('open batch returned the wrong number of records'));
+  const tls12 = !!s.rxKey?.tls12;
   for (let i = 0; i < results.length; i++) {
     const inner = results[i];
     if (!inner) abort(fail.misbehaved(AlertDescription.bad_record_mac, 'record failed authentication'));
+    if (tls12) {
+      // TLS 1.2: the plaintext is the content, of the header's type (application data: the batch takes no other).
+      if (s.ourRecordLimit !== undefined && inner.length > Math.min(MAX_PLAINTEXT, s.ourRecordLimit)) {
+        abort(fail.misbehaved(AlertDescription.record_overflow, 'record exceeds our record_size_limit'));
+      }
+      onContent(cx, ContentType.application_data, inner);
+      if ((s.phase as string) === 'closed') return;
+      continue;
+    }
     if (inner.length > MAX_PLAINTEXT + 1) abort(fail.misbehaved(AlertDescription.record_overflow, 'inner plaintext over 2^14 + 1 bytes'));
     let end = inner.length - 1;
     while (end >= 0 && inner[end] === 0) end--;

@@ -11,7 +11,7 @@ import { ContentType } from '../wire/tls/constants.js';
 import { abort, fail } from '../core/errors.js';
 import type { TlsEffect } from '../tls/types.js';
 import { type Cx, sealNow, writeRecord } from './state.js';
-import { innerPlaintexts, prepareSeal } from './record.js';
+import { innerPlaintexts, prepareSeal, sealPrefix } from './record.js';
 
 /** Queue or seal application data, splitting it into records. */
 export function writeApplicationData(cx: Cx, data: Uint8Array): void {
@@ -60,9 +60,10 @@ function startSealBatch(cx: Cx): void {
     s.txKey = r.key;
     return r.job;
   });
-  const headers = sealJobs.map((j) => j.header);
+  // What precedes each ciphertext: the header (and a TLS 1.2 explicit nonce); the AAD is the header in TLS 1.3.
+  const headers = sealJobs.map(sealPrefix);
   const inner = innerPlaintexts(sealJobs);
-  const jobs = sealJobs.map((j, i) => ({ nonce: j.nonce, aad: j.header, data: inner[i]! }));
+  const jobs = sealJobs.map((j, i) => ({ nonce: j.nonce, aad: j.aad ?? j.header, data: inner[i]! }));
   const jobId = s.nextJobId++;
   s.txInFlight = { jobId, headers, onWire: [] };
   cx.effects.push({ type: 'crypto', jobId, op: 'seal', alg: key.aead.alg, key: key.key, jobs });

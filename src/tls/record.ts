@@ -1,10 +1,18 @@
 /**
- * TLS 1.3 record protection (RFC 8446 §5): framing, TLSInnerPlaintext, per-record nonces and AEAD.
- * Pure functions over immutable {@link RecordKey}s: sealing returns the next key (sequence + 1).
+ * Record protection (RFC 8446 §5; RFC 5246 §6.2.3.3 with RFC 5288 and RFC 7905 for TLS 1.2): framing,
+ * TLSInnerPlaintext, per-record nonces and AEAD. Pure functions over immutable {@link RecordKey}s: sealing
+ * returns the next key (sequence + 1).
+ *
+ * | | TLS 1.3 | TLS 1.2 AES-GCM | TLS 1.2 ChaCha20-Poly1305 |
+ * |---|---|---|---|
+ * | nonce | iv ⊕ seq | salt (4 B) ‖ explicit (8 B, sent: we send seq) | iv ⊕ seq |
+ * | AAD | the 5-byte header | seq (8) ‖ type ‖ version ‖ plaintext length (13 B) | the same 13 B |
+ * | plaintext | content ‖ type ‖ zeros | content (type in the header) | content |
  */
 import type { Aead, CryptoProvider } from '../crypto/provider.js';
 import { type SuiteParams, recordNonce, trafficKeys } from '../crypto/keySchedule.js';
-import { ContentType, MAX_CIPHERTEXT, MAX_INNER_PLAINTEXT } from '../wire/tls/constants.js';
+import type { Tls12SuiteParams } from '../crypto/prf.js';
+import { ContentType, MAX_CIPHERTEXT, MAX_INNER_PLAINTEXT, MAX_PLAINTEXT } from '../wire/tls/constants.js';
 
 /** Size of a record header: type (1), legacy_record_version (2), length (2). */
 export const RECORD_HEADER = 5;
@@ -21,12 +29,63 @@ export interface RecordKey {
   readonly secret: Uint8Array;
   /** Records protected so far with this key (AEAD usage limits, RFC 8446 §5.5). */
   readonly used: number;
+  /**
+   * Set for TLS 1.2 protection (RFC 5246 §6.2.3.3): no inner content type, the 13-byte AAD, and `iv` the fixed
+   * IV of the key block: with an explicit nonce of 8 B (AES-GCM, RFC 5288 §3: `iv` is the 4 B salt) or none
+   * (ChaCha20-Poly1305, RFC 7905 §2: `iv` is 12 B, XORed with the sequence number).
+   */
+  readonly tls12?: { readonly explicitNonceLength: 0 | 8 };
 }
 
 /** Derive a record key from a traffic secret (RFC 8446 §7.3). */
 export function recordKey(p: CryptoProvider, suite: SuiteParams, secret: Uint8Array): RecordKey {
   const { key, iv } = trafficKeys(p, suite, secret);
   return { aead: p.aead(suite.aead, key), key, iv, seq: 0, secret, used: 0 };
+}
+
+/** A TLS 1.2 record key from the key block (RFC 5246 §6.3): the AEAD key and the fixed IV (4 or 12 B). */
+export function recordKey12(p: CryptoProvider, suite: Tls12SuiteParams, key: Uint8Array, iv: Uint8Array): RecordKey {
+  if (iv.length !== suite.fixedIvLength) throw new RangeError(`TLS 1.2 ${suite.aead} fixed IV must be ${suite.fixedIvLength} bytes`);
+  return { aead: p.aead(suite.aead, key), key, iv, seq: 0, secret: new Uint8Array(0), used: 0, tls12: { explicitNonceLength: suite.explicitNonceLength } };
+}
+
+/** The 8-byte big-endian sequence number (RFC 5246 §6.2.3.3 seq_num; sent as the GCM explicit nonce). */
+function seqBytes(seq: number): Uint8Array {
+  const out = new Uint8Array(8);
+  const hi = Math.floor(seq / 0x1_0000_0000);
+  const lo = seq >>> 0;
+  out[0] = hi >>> 24;
+  out[1] = (hi >>> 16) & 0xff;
+  out[2] = (hi >>> 8) & 0xff;
+  out[3] = hi & 0xff;
+  out[4] = lo >>> 24;
+  out[5] = (lo >>> 16) & 0xff;
+  out[6] = (lo >>> 8) & 0xff;
+  out[7] = lo & 0xff;
+  return out;
+}
+
+/** The TLS 1.2 AEAD additional data (RFC 5246 §6.2.3.3): seq_num ‖ type ‖ version ‖ length, 13 B. */
+function aad12(seq: number, type: number, version: number, length: number): Uint8Array {
+  const out = new Uint8Array(13);
+  out.set(seqBytes(seq), 0);
+  out[8] = type;
+  out[9] = version >> 8;
+  out[10] = version & 0xff;
+  out[11] = length >> 8;
+  out[12] = length & 0xff;
+  return out;
+}
+
+/** The TLS 1.2 nonce of record `seq` and the explicit part sent with it (RFC 5288 §3, RFC 7905 §2). */
+function nonce12(key: RecordKey, seq: number, explicit?: Uint8Array): { readonly nonce: Uint8Array; readonly explicit?: Uint8Array } {
+  if (key.tls12!.explicitNonceLength === 0) return { nonce: recordNonce(key.iv, seq) };
+  // RFC 5288 §3: the explicit part must never repeat under a key; the sequence number never does.
+  const ex = explicit ?? seqBytes(seq);
+  const nonce = new Uint8Array(12);
+  nonce.set(key.iv, 0);
+  nonce.set(ex, 4);
+  return { nonce, explicit: ex };
 }
 
 /** A record as framed on the wire (RFC 8446 §5.1). `fragment` is a view into the receive buffer. */
@@ -111,7 +170,13 @@ export interface SealJob {
   readonly header: Uint8Array;
   readonly content: Uint8Array;
   readonly trailer: Uint8Array;
+  /** TLS 1.2: the additional data (else the header). */
+  readonly aad?: Uint8Array;
+  /** TLS 1.2 AES-GCM: the explicit nonce, written between the header and the ciphertext. */
+  readonly explicit?: Uint8Array;
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** Wire bytes of a step: finished bytes, or records still to seal. */
 export type OutPart = Uint8Array | SealJob;
@@ -136,21 +201,48 @@ export function prepareSeal(
   content: Uint8Array,
   padding = 0,
 ): { readonly job: SealJob; readonly key: RecordKey } {
+  if (key.tls12) return prepareSeal12(key, type, content);
   const header = recordHeader(content.length + 1 + padding + TAG_LENGTH);
   const job = { aead: key.aead, nonce: recordNonce(key.iv, key.seq), header, content, trailer: trailer(type, padding) };
   return { job, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
 }
 
-function partLength(p: OutPart): number {
-  return p instanceof Uint8Array ? p.length : RECORD_HEADER + p.content.length + p.trailer.length + TAG_LENGTH;
+/** A TLS 1.2 record (RFC 5246 §6.2.3.3): the content sealed as it is, its type and version in the AAD. */
+function prepareSeal12(key: RecordKey, type: number, content: Uint8Array): { readonly job: SealJob; readonly key: RecordKey } {
+  const { nonce, explicit } = nonce12(key, key.seq);
+  const header = Uint8Array.of(type, 0x03, 0x03, 0, 0);
+  const length = (explicit?.length ?? 0) + content.length + TAG_LENGTH;
+  header[3] = length >> 8;
+  header[4] = length & 0xff;
+  const aad = aad12(key.seq, type, 0x0303, content.length);
+  const job = { aead: key.aead, nonce, header, content, trailer: EMPTY, aad, ...(explicit ? { explicit } : {}) };
+  return { job, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
 }
 
-/** Seal one record into `out` at `offset` (header, then ciphertext and tag). */
+function partLength(p: OutPart): number {
+  return p instanceof Uint8Array ? p.length : RECORD_HEADER + (p.explicit?.length ?? 0) + p.content.length + p.trailer.length + TAG_LENGTH;
+}
+
+/** What precedes a job's ciphertext on the wire: the header, and a TLS 1.2 explicit nonce. */
+export function sealPrefix(job: SealJob): Uint8Array {
+  if (!job.explicit) return job.header;
+  const out = new Uint8Array(RECORD_HEADER + job.explicit.length);
+  out.set(job.header, 0);
+  out.set(job.explicit, RECORD_HEADER);
+  return out;
+}
+
+/** Seal one record into `out` at `offset` (header, [explicit nonce], then ciphertext and tag). */
 function sealJobInto(job: SealJob, out: Uint8Array, offset: number): void {
   out.set(job.header, offset);
-  const at = offset + RECORD_HEADER;
-  if (job.aead.sealInto) job.aead.sealInto(job.nonce, job.header, job.content, job.trailer, out, at);
-  else out.set(job.aead.seal(job.nonce, job.header, innerPlaintext(job)), at);
+  let at = offset + RECORD_HEADER;
+  if (job.explicit) {
+    out.set(job.explicit, at);
+    at += job.explicit.length;
+  }
+  const aad = job.aad ?? job.header;
+  if (job.aead.sealInto) job.aead.sealInto(job.nonce, aad, job.content, job.trailer, out, at);
+  else out.set(job.aead.seal(job.nonce, aad, innerPlaintext(job)), at);
 }
 
 /** A job's TLSInnerPlaintext as one contiguous array (content ‖ trailer), for AEADs that seal whole inputs. */
@@ -221,6 +313,33 @@ export type OpenResult =
   | { readonly kind: 'badMac' }
   | { readonly kind: 'overflow' }
   | { readonly kind: 'noContentType' };
+
+/**
+ * The AEAD inputs of a TLS 1.2 record opened as record `seq` of `key` (RFC 5246 §6.2.3.3): nonce (the explicit
+ * part read from the fragment for AES-GCM), AAD and ciphertext; `undefined` when the fragment is too short to
+ * hold the explicit nonce and the tag (it cannot authenticate).
+ */
+export function openJob12(key: RecordKey, seq: number, header: Uint8Array, fragment: Uint8Array): { readonly nonce: Uint8Array; readonly aad: Uint8Array; readonly data: Uint8Array } | undefined {
+  const ex = key.tls12!.explicitNonceLength;
+  if (fragment.length < ex + TAG_LENGTH) return undefined;
+  const data = fragment.subarray(ex);
+  const { nonce } = nonce12(key, seq, ex ? fragment.subarray(0, ex) : undefined);
+  const aad = aad12(seq, header[0]!, (header[1]! << 8) | header[2]!, data.length - TAG_LENGTH);
+  return { nonce, aad, data };
+}
+
+/**
+ * Open one TLS 1.2 protected record (RFC 5246 §6.2.3.3): its type is the header's. A plaintext over 2^14 bytes
+ * is record_overflow (§6.2.1), decided from the length before any decryption.
+ */
+export function openRecord12(key: RecordKey, header: Uint8Array, fragment: Uint8Array): OpenResult {
+  const job = openJob12(key, key.seq, header, fragment);
+  if (!job) return { kind: 'badMac' };
+  if (job.data.length - TAG_LENGTH > MAX_PLAINTEXT) return { kind: 'overflow' };
+  const content = key.aead.open(job.nonce, job.aad, job.data);
+  if (!content) return { kind: 'badMac' };
+  return { kind: 'ok', type: header[0]!, content, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
+}
 
 /**
  * Open one protected record (RFC 8446 §5.2): decrypt with the header as AAD, strip zero padding, recover the

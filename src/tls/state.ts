@@ -80,6 +80,8 @@ export interface Conn {
   eofPending?: boolean;
   /** The peer's EOF was accepted in place of close_notify (`ignoreUnexpectedEof`). */
   eofWithoutCloseNotify?: boolean;
+  /** TLS 1.2 warning alerts received (bounded by `MAX_WARNING_ALERTS`). */
+  warnings?: number;
   /** Application data written before the handshake completed. */
   pendingWrites: readonly Uint8Array[];
   early: EarlyState;

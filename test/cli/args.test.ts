@@ -17,6 +17,8 @@ import {
   parseHostPort,
   parseSessionFile,
   parseSummary,
+  parsePassphraseArg,
+  resolvePassphrase,
   wwwResponse,
 } from '../../src/cli/args.js';
 import { TlsError } from '../../src/core/errors.js';
@@ -418,6 +420,18 @@ test('summary: a PSK identity line only after a handshake on an external PSK', (
   t.is(parseSummary(text)['PSK identity'], 'Client_identity');
 });
 
+test('--tls1_2 / --tls1_3 pin the version (client and server), also spelled -tls1_2; both at once is a usage error', (t) => {
+  t.is((parseCliArgs(['client', 'a:1', '--tls1_2']) as { version?: string }).version, 'TLSv1.2');
+  t.is((parseCliArgs(['client', 'a:1', '--tls1_3']) as { version?: string }).version, 'TLSv1.3');
+  t.is((parseCliArgs(['server', '--port', '0', '--cert', 'c', '--key', 'k', '--tls1_2']) as { version?: string }).version, 'TLSv1.2');
+  t.is((parseCliArgs(['client', 'a:1']) as { version?: string }).version, undefined);
+  t.throws(() => parseCliArgs(['client', 'a:1', '--tls1_2', '--tls1_3']), { instanceOf: UsageError, message: /exclude each other/ });
+  // OpenSSL's single-dash spelling is accepted (issue 16).
+  t.is((parseCliArgs(['client', 'a:1', '-tls1_2']) as { version?: string }).version, 'TLSv1.2');
+  // TLS 1.2 suites by their OpenSSL names are accepted in --ciphers.
+  t.is((parseCliArgs(['client', 'a:1', '--ciphers', 'ECDHE-RSA-AES128-GCM-SHA256']) as { ciphers?: string }).ciphers, 'ECDHE-RSA-AES128-GCM-SHA256');
+});
+
 test('--dtls: client and server, with --mtu and the TLS options', (t) => {
   t.deepEqual(
     parseCliArgs(['client', '--dtls', '127.0.0.1:4433', '--cafile', 'ca.pem', '--servername', 'localhost', '--alpn', 'coap', '--ciphers', 'TLS_AES_128_GCM_SHA256', '--groups', 'X25519', '--keylog', 'k.txt', '--mtu', '1400']),
@@ -531,4 +545,61 @@ test('--version (and -version, version) and --timeout, --showcerts', (t) => {
   for (const bad of ['0', 'x', '1e3', '100000']) {
     t.throws(() => parseCliArgs(['client', 'a:1', '--timeout', bad]), { instanceOf: UsageError, message: /--timeout needs a number of seconds/ }, bad);
   }
+});
+
+test('--dtls1_2 / --dtls1_3 pin a DTLS version and imply --dtls; --dtls alone negotiates either', (t) => {
+  t.like(parseCliArgs(['client', 'h:1', '--dtls1_2']), { kind: 'client', dtls: true, version: 'DTLSv1.2' });
+  t.like(parseCliArgs(['client', 'h:1', '--dtls', '--dtls1_3']), { kind: 'client', dtls: true, version: 'DTLSv1.3' });
+  t.like(parseCliArgs(['server', '--dtls1_2', '--port', '0', '--cert', 'c.pem', '--key', 'k.pem']), { kind: 'server', dtls: true, version: 'DTLSv1.2' });
+  t.false('version' in parseCliArgs(['client', 'h:1', '--dtls']));
+  t.throws(() => parseCliArgs(['client', 'h:1', '--dtls1_2', '--dtls1_3']), { message: /exclude each other/ });
+  t.throws(() => parseCliArgs(['client', 'h:1', '--dtls', '--tls1_2']), { message: /--dtls1_2/ });
+  t.throws(() => parseCliArgs(['client', 'h:1', '--tls1_3', '--dtls1_2']), { message: /exclude each other/ });
+});
+
+test('--pfx and --passphrase (OpenSSL pass phrase syntax), with -passin and -pass as aliases', (t) => {
+  t.like(parseCliArgs(['server', '--port', '0', '--pfx', 's.p12', '--passphrase', 'pass:secret']), {
+    kind: 'server',
+    pfx: 's.p12',
+    passphrase: { from: 'pass', value: 'secret' },
+  });
+  t.like(parseCliArgs(['server', '-accept', '4433', '-pfx', 's.p12', '-passin', 'env:P12_PW']), { pfx: 's.p12', passphrase: { from: 'env', name: 'P12_PW' } });
+  t.like(parseCliArgs(['server', '--port', '1', '--cert', 'c', '--key', 'k.pem', '-pass', 'file:/run/pw']), {
+    cert: 'c',
+    key: 'k.pem',
+    passphrase: { from: 'file', path: '/run/pw' },
+  });
+  t.like(parseCliArgs(['client', 'a:1', '--pfx', 'c.p12', '-passin=pass:a:b c']), { pfx: 'c.p12', passphrase: { from: 'pass', value: 'a:b c' } });
+  t.like(parseCliArgs(['client', 'a:1', '--pfx', 'c.p12']), { pfx: 'c.p12' }, 'an empty password needs no --passphrase');
+  t.like(parseCliArgs(['client', '--dtls', 'a:1', '--cert', 'c', '--key', 'k', '--passphrase', 'pass:']), { passphrase: { from: 'pass', value: '' } });
+
+  const usage = (argv: string[], message: string | RegExp) => t.throws(() => parseCliArgs(argv), { instanceOf: UsageError, message }, argv.join(' '));
+  usage(['server', '--port', '0', '--pfx', 's.p12', '--passphrase', 'secret'], '--passphrase needs pass:TEXT, env:VAR or file:PATH (as openssl -passin); for this text write pass:secret');
+  usage(['server', '--port', '0', '--pfx', 's.p12', '-passin', 'fd:3'], '--passphrase fd:3 is not supported (use env:VAR or file:PATH)');
+  usage(['server', '--port', '0', '--pfx', 's.p12', '-passin', 'stdin'], '--passphrase stdin is not supported (use env:VAR or file:PATH)');
+  usage(['server', '--port', '0', '--pfx', 's.p12', '--passphrase', 'env:'], '--passphrase env: needs a variable name');
+  usage(['server', '--port', '0', '--psk', 'aa', '--passphrase', 'pass:x'], '--passphrase needs --key or --pfx');
+  usage(['client', 'a:1', '--passphrase', 'pass:x'], '--passphrase needs --key or --pfx');
+  usage(['server', '--port', '0', '--pfx', 's.p12', '--cert', 'c', '--key', 'k'], '--pfx and --cert/--key exclude each other (the PKCS#12 file holds both)');
+  usage(['server', '--port', '0'], 'server needs --cert PEM and --key PEM, or --pfx FILE (or --psk HEX)');
+  t.regex(HELP, /--pfx FILE/);
+  t.regex(HELP, /--passphrase ARG .*pass:TEXT, env:VAR or file:PATH/);
+});
+
+test('resolvePassphrase: the text, an environment variable, the first line of a file; named failures', (t) => {
+  const files: Record<string, string> = { '/pw': 'line one\r\nline two\n', '/empty': '' };
+  const read = (p: string) => {
+    if (!(p in files)) throw new Error(`ENOENT: no such file or directory, open '${p}'`);
+    return files[p]!;
+  };
+  const env = { PW: 's3cret' };
+  t.is(resolvePassphrase(parsePassphraseArg('pass:x y'), env, read), 'x y');
+  t.is(resolvePassphrase(parsePassphraseArg('env:PW'), env, read), 's3cret');
+  t.is(resolvePassphrase(parsePassphraseArg('file:/pw'), env, read), 'line one');
+  t.is(resolvePassphrase(parsePassphraseArg('file:/empty'), env, read), '');
+  t.throws(() => resolvePassphrase(parsePassphraseArg('env:NOPE'), env, read), {
+    instanceOf: UsageError,
+    message: '--passphrase env:NOPE: the environment variable NOPE is not set',
+  });
+  t.throws(() => resolvePassphrase(parsePassphraseArg('file:/nope'), env, read), { instanceOf: UsageError, message: /^--passphrase file:\/nope: ENOENT/ });
 });

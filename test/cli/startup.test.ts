@@ -3,8 +3,8 @@
  * trace), exits 1 and never prints its `ACCEPT` line. Each case spawns the CLI through ts-node under a deadline.
  */
 import test from 'ava';
-import { generateKeyPairSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { certPath, cliServerPort, describeRun, runCli, startCliServer, tempDir } from '../helpers/peers.js';
 
@@ -51,6 +51,32 @@ test('a missing certificate file and an unreadable key file are named with the O
 test('a matching key still starts', async (t) => {
   t.timeout(TIMEOUT_MS + 5_000);
   const server = await startCliServer(['server', '--port', '0', '--cert', certPath('server-ed-chain.pem'), '--key', certPath('server-ed-key.pem')], {
+    timeoutMs: TIMEOUT_MS,
+    owner: t,
+  });
+  t.true(cliServerPort(server) > 0);
+  await server.kill();
+});
+
+test('--pfx with -passin starts; a wrong passphrase and legacy encryption are refused by name', async (t) => {
+  t.timeout(3 * TIMEOUT_MS + 5_000);
+  const server = await startCliServer(['server', '--port', '0', '--pfx', certPath('server-ec.p12'), '-passin', 'pass:secret'], { timeoutMs: TIMEOUT_MS, owner: t });
+  t.true(cliServerPort(server) > 0);
+  await server.kill();
+  await refused(t, ['--pfx', certPath('server-ec.p12'), '--passphrase', 'pass:nope'], /^rxtls: pfx \(PKCS#12\): wrong passphrase \(the contents do not decrypt\)$/m);
+  await refused(t, ['--pfx', certPath('server-ec-legacy.p12'), '--passphrase', 'pass:secret'], /^rxtls: pfx \(PKCS#12\): pbeWithSHAAnd3-KeyTripleDES-CBC encryption .*-legacy/m);
+});
+
+test('--key with an encrypted PKCS#8 key and --passphrase file:PATH starts; without --passphrase it is refused', async (t) => {
+  t.timeout(2 * TIMEOUT_MS + 5_000);
+  const dir = tempDir(t);
+  const key = path.join(dir, 'enc-key.pem');
+  const pw = path.join(dir, 'pw.txt');
+  // The fixture key, encrypted by node:crypto (OpenSSL: PBES2, PBKDF2-HMAC-SHA-256, AES-256-CBC).
+  writeFileSync(key, createPrivateKey(readFileSync(certPath('server-ec-key.pem'))).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'pw' }));
+  writeFileSync(pw, 'pw\n');
+  await refused(t, ['--cert', certPath('server-ec-chain.pem'), '--key', key], /^rxtls: the private key is encrypted: give its `passphrase`$/m);
+  const server = await startCliServer(['server', '--port', '0', '--cert', certPath('server-ec-chain.pem'), '--key', key, '--passphrase', `file:${pw}`], {
     timeoutMs: TIMEOUT_MS,
     owner: t,
   });

@@ -80,7 +80,11 @@ const fixtureKeys = [
   { name: 'server-ec', kind: 'ecdsa-p256', schemes: [S.ecdsa_secp256r1_sha256] },
   { name: 'server-p384', kind: 'ecdsa-p384', schemes: [S.ecdsa_secp384r1_sha384] },
   { name: 'server-ed', kind: 'ed25519', schemes: [S.ed25519] },
-  { name: 'server-rsa', kind: 'rsa', schemes: [S.rsa_pss_rsae_sha256, S.rsa_pss_rsae_sha384, S.rsa_pss_rsae_sha512] },
+  {
+    name: 'server-rsa',
+    kind: 'rsa',
+    schemes: [S.rsa_pss_rsae_sha256, S.rsa_pss_rsae_sha384, S.rsa_pss_rsae_sha512, S.rsa_pkcs1_sha256, S.rsa_pkcs1_sha384, S.rsa_pkcs1_sha512],
+  },
 ] as const;
 
 /** Verify with OpenSSL, using the public key of the certificate. */
@@ -89,7 +93,8 @@ function opensslVerifies(name: string, scheme: number, sig: Uint8Array): boolean
   writeFileSync(`${base}.msg`, message);
   writeFileSync(`${base}.sig`, sig);
   execFileSync('openssl', ['x509', '-in', join(certs, `${name}-cert.pem`), '-pubkey', '-noout', '-out', `${base}.pub`]);
-  const hash = { 0x0403: 'sha256', 0x0503: 'sha384', 0x0804: 'sha256', 0x0805: 'sha384', 0x0806: 'sha512' }[scheme];
+  const hash = { 0x0403: 'sha256', 0x0503: 'sha384', 0x0804: 'sha256', 0x0805: 'sha384', 0x0806: 'sha512', 0x0401: 'sha256', 0x0501: 'sha384', 0x0601: 'sha512' }[scheme];
+  const pss = name === 'server-rsa' && scheme >= 0x0804;
   const args =
     scheme === S.ed25519
       ? ['pkeyutl', '-verify', '-pubin', '-inkey', `${base}.pub`, '-rawin', '-in', `${base}.msg`, '-sigfile', `${base}.sig`]
@@ -98,7 +103,7 @@ function opensslVerifies(name: string, scheme: number, sig: Uint8Array): boolean
           `-${hash}`,
           '-verify',
           `${base}.pub`,
-          ...(name === 'server-rsa'
+          ...(pss
             ? ['-sigopt', 'rsa_padding_mode:pss', '-sigopt', 'rsa_pss_saltlen:digest', '-sigopt', `rsa_mgf1_md:${hash}`]
             : []),
           '-signature',
@@ -187,7 +192,7 @@ test('signing with a scheme the key does not offer is API misuse', (t) => {
   const ec = loadPrivateKey(read('server-ec-key.pem'));
   isMisuse(t, () => ec.sign(S.ecdsa_secp384r1_sha384, message));
   const rsa = loadPrivateKey(read('server-rsa-key.pem'));
-  isMisuse(t, () => rsa.sign(S.rsa_pkcs1_sha256, message));
+  isMisuse(t, () => rsa.sign(S.rsa_pss_pss_sha256, message)); // an rsaEncryption key has no RSASSA-PSS-key scheme
   const ed = loadPrivateKey(read('server-ed-key.pem'));
   isMisuse(t, () => ed.sign(S.ecdsa_secp256r1_sha256, message));
 });

@@ -184,7 +184,7 @@ test('DTLS variant: a full handshake completes, both ends agree on the secrets, 
   t.deepEqual(pair.sent.server.map((m) => m.epoch), [Epoch.initial, Epoch.handshake]);
   // No middlebox compatibility in DTLS (RFC 9147 §5): no CCS either way.
   t.false([...pair.events.client, ...pair.events.server].some((e) => e.type === 'compatCcs'));
-  t.like(negotiated(pair.state.client), { protocol: 'TLSv1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', group: 'X25519', helloRetry: false });
+  t.like(negotiated(pair.state.client), { protocol: 'DTLSv1.3', cipherSuite: 'TLS_AES_128_GCM_SHA256', group: 'X25519', helloRetry: false });
   t.true(isHandshakeCommitted(pair.state.server));
   t.true(isHandshakeCommitted(pair.state.client));
 });
@@ -200,7 +200,7 @@ test('DTLS variant: the traffic secrets are derived with the "dtls13" label pref
   t.notDeepEqual(deriveSecret(nobleProvider, 'sha256', hs, 'c hs traffic', helloHash, 'tls13 '), dtls);
 });
 
-test('DTLS variant: the ClientHello is in DTLS form: legacy_version 0xfefd, empty legacy_cookie, supported_versions [0xfefc] (RFC 9147 §5.3)', (t) => {
+test('DTLS variant: the ClientHello is in DTLS form: legacy_version 0xfefd, empty legacy_cookie, supported_versions [0xfefc, 0xfefd] (RFC 9147 §5.3; DTLS 1.2 offered by default)', (t) => {
   const pair = new DtlsPair().run();
   const raw = pair.sent.client[0]!.data;
   t.is(raw[0], 1, 'client_hello');
@@ -210,7 +210,7 @@ test('DTLS variant: the ClientHello is in DTLS form: legacy_version 0xfefd, empt
   const ch = clientHelloOf(raw);
   t.is(ch.legacyVersion, ProtocolVersion.DTLS1_2);
   t.deepEqual(ch.legacyCookie, new Uint8Array(0));
-  t.deepEqual(ch.extensions.supportedVersions, [ProtocolVersion.DTLS1_3]);
+  t.deepEqual(ch.extensions.supportedVersions, [ProtocolVersion.DTLS1_3, ProtocolVersion.DTLS1_2]);
   // The ServerHello: legacy_version 0xfefd, supported_versions 0xfefc, nothing echoed (RFC 9147 §5).
   const sh = serverHelloOf(pair.sent.server[0]!.data);
   t.is(sh.legacyVersion, ProtocolVersion.DTLS1_2);
@@ -521,7 +521,7 @@ test('stateless cookie: the engine after a stateless HelloRetryRequest is as goo
 // A ClientHello header around `body`.
 const asClientHello = (body: Uint8Array): Uint8Array => Uint8Array.from([1, body.length >> 16, (body.length >> 8) & 0xff, body.length & 0xff, ...body]);
 
-test('stateless cookie: random or mutated ClientHellos never throw: an alert, a HelloRetryRequest, or (a valid cookie) a ServerHello', (t) => {
+test('stateless cookie: random or mutated ClientHellos never throw: an alert, a HelloRetryRequest (DTLS 1.2: a HelloVerifyRequest), or (a valid cookie) a ServerHello', (t) => {
   const { ch1, ch2 } = cookieExchange();
   const server = startedServer(cookieServer);
   const mutation = fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }), cut: fc.boolean() });
@@ -544,6 +544,8 @@ test('stateless cookie: random or mutated ClientHellos never throw: an alert, a 
       fc.property(input, ({ bytes, cookie }) => {
         const step = handshakeData(server, Epoch.initial, bytes, NOW);
         if (step.error) return !step.events.some((e) => e.type === 'send');
+        // A ClientHello that no longer offers DTLS 1.3 gets DTLS 1.2's stateless HelloVerifyRequest (RFC 6347 §4.2.1).
+        if (sendsOf(step)[0]!.data[0] === 3) return !isHandshakeCommitted(step.state);
         const sh = serverHelloOf(sendsOf(step)[0]!.data);
         // Only a ClientHello carrying our cookie may get past the HelloRetryRequest.
         if (!isHrr(sh)) return cookie && isHandshakeCommitted(step.state);

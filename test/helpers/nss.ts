@@ -28,7 +28,7 @@ import { certPath, findBinary, type TeardownOwner } from './peers.js';
 export const NSS_SERVER_NICK = 'rxtls-server';
 
 /** tstclnt `-c` spelling of each TLS 1.3 suite: its code point in hex (`tstclnt -Y`). */
-export const NSS_CIPHER: Record<CipherSuiteName, string> = {
+export const NSS_CIPHER: Partial<Record<CipherSuiteName, string>> = {
   TLS_AES_128_GCM_SHA256: ':1301',
   TLS_AES_256_GCM_SHA384: ':1302',
   TLS_CHACHA20_POLY1305_SHA256: ':1303',
@@ -38,7 +38,7 @@ export const NSS_CIPHER: Record<CipherSuiteName, string> = {
 export const NSS_GROUP: Partial<Record<GroupName, string>> = { x25519: 'x25519', secp256r1: 'P256', secp384r1: 'P384', secp521r1: 'P521' };
 
 /** How tstclnt `-v` names each suite's cipher in `SSL version 3.4 using …`. */
-export const NSS_CIPHER_TEXT: Record<CipherSuiteName, RegExp> = {
+export const NSS_CIPHER_TEXT: Partial<Record<CipherSuiteName, RegExp>> = {
   TLS_AES_128_GCM_SHA256: /using 128-bit AES-GCM/,
   TLS_AES_256_GCM_SHA384: /using 256-bit AES-GCM/,
   TLS_CHACHA20_POLY1305_SHA256: /using 256-bit CHACHA20POLY1305/,
@@ -176,7 +176,7 @@ export function tstclntArgs(o: TstclntOptions): string[] {
         .join(','),
     );
   }
-  if (o.cipherSuite) args.push('-c', NSS_CIPHER[o.cipherSuite]);
+  if (o.cipherSuite) args.push('-c', NSS_CIPHER[o.cipherSuite]!);
   if (o.verbose) args.push('-v');
   return [...args, ...(o.extra ?? [])];
 }

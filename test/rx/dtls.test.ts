@@ -276,7 +276,10 @@ test('over UDP: dtlsConnect ↔ dtlsListen exchange records (echo); both ends cl
   t.deepEqual((await reply).map(dec), ['ONE', 'TWO', 'THREE']);
   await lastValueFrom(conn.closed$.pipe(timeout(15_000)), { defaultValue: undefined });
   t.is(await Promise.race([serverClosed, new Promise<string>((r) => setTimeout(() => r('timeout'), 10_000))]), 'clean');
-  t.like(listener.stats(), { created: 1, open: 0, handshaking: 0, failed: 0, statelessReplies: 1 });
+  t.like(listener.stats(), { created: 1, open: 0, handshaking: 0, failed: 0 });
+  // One stateless HelloRetryRequest per ClientHello without a cookie: two when the client's 100 ms timer resent
+  // its first ClientHello before the answer came (a loaded machine).
+  t.true(listener.stats().statelessReplies >= 1);
 });
 
 test('over UDP: the listener keeps no state for a ClientHello without a cookie, and one connection once the cookie returns', async (t) => {

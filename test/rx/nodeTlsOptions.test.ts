@@ -17,7 +17,7 @@ import { createVerifier } from '../../src/node/verifier.js';
 import { keyLogFromEnvironment } from '../../src/node/keyLogFile.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { ListenOptions, TlsConnection } from '../../src/rx/types.js';
-import { certText, tempDir, withTimeout } from '../helpers/peers.js';
+import { certPath, certText, tempDir, withTimeout } from '../helpers/peers.js';
 
 const CA = certText('ca-cert.pem');
 const cert = certText('server-ec-chain.pem');
@@ -163,6 +163,44 @@ test('exportKeyingMaterial: both ends agree, labels and contexts separate, and n
     t.deepEqual(Buffer.from(serverConn!.exportKeyingMaterial(16, 'EXPORTER-node')), (socket.exportKeyingMaterial as (n: number, l: string) => Buffer)(16, 'EXPORTER-node'), `${suite}, no context`);
     socket.destroy();
   }
+});
+
+test('pfx + passphrase: listen serves the PKCS#12 identity to connect and node:tls; connect presents one as its client certificate', async (t) => {
+  const pfx = new Uint8Array(readFileSync(certPath('server-ec.p12')));
+  let serverInfo: TlsConnection['info'] | undefined;
+  const port = await new Promise<number>((resolve, reject) => {
+    const sub = listen({
+      port: 0,
+      pfx,
+      passphrase: 'secret',
+      requestCert: true,
+      ca: CA,
+      rejectUnauthorized: false,
+      onListening: (a) => resolve(a.port),
+    }).subscribe({ next: (c) => (serverInfo = c.info), error: reject });
+    t.teardown(() => sub.unsubscribe());
+  });
+  const conn = await open(t, { host: '127.0.0.1', port, ca: CA, servername: 'localhost', pfx: readFileSync(certPath('server-rsa.p12')), passphrase: 'secret' });
+  t.is(conn.info.peerCertificates.length, 2, 'leaf and intermediate from the pfx');
+  t.is(conn.info.peerCertificate?.subject, 'CN=localhost');
+  await waitFor(() => serverInfo !== undefined, 'server connection');
+  t.is(serverInfo?.verification, 'ok', 'the client certificate from the RSA pfx verifies');
+  t.is(serverInfo?.peerCertificates.length, 2);
+
+  // node:tls as the client of the same server, and as a server built from the same pfx.
+  const socket = tls.connect({ host: '127.0.0.1', port, ca: CA, servername: 'localhost', minVersion: 'TLSv1.3' });
+  t.teardown(() => socket.destroy());
+  await withTimeout(new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject)), MS, 'node:tls client');
+  t.true(socket.authorized);
+  const nodeServer = tls.createServer({ pfx: Buffer.from(pfx), passphrase: 'secret', minVersion: 'TLSv1.3' }, (s) => s.end());
+  await new Promise<void>((resolve) => nodeServer.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => nodeServer.close());
+  const viaNode = await open(t, { host: '127.0.0.1', port: (nodeServer.address() as import('node:net').AddressInfo).port, ca: CA, servername: 'localhost' });
+  t.is(viaNode.info.peerCertificate?.fingerprint256, conn.info.peerCertificate?.fingerprint256, 'node:tls serves the same leaf');
+
+  // Options are checked when listen() is called: a wrong passphrase throws before any socket exists.
+  const e = t.throws(() => listen({ port: 0, pfx, passphrase: 'wrong' }), { instanceOf: TlsError, message: /pfx \(PKCS#12\): wrong passphrase/ });
+  t.is(e?.detail.kind, 'apiMisuse');
 });
 
 test('signal: connect aborted before subscribing or during the handshake errors with kind aborted; listen completes', async (t) => {

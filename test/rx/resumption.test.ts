@@ -86,3 +86,24 @@ test('over TCP: 0-RTT early data is accepted on a resumed connection and answere
     server.stop();
   }
 });
+
+test('over TCP, TLS 1.2 (RFC 5077 tickets): cached only after a clean shutdown, then resumed', async (t) => {
+  const server = await startServer({ maxVersion: 'TLSv1.2' });
+  try {
+    const sessionCache = createSessionCache();
+    const options = { host: 'localhost', port: server.port, ca, sessionCache };
+    // An aborted connection leaves nothing: its session arrived with the handshake, but no close_notify crossed.
+    const ticket = await firstValueFrom(
+      connect(options).pipe(switchMap((conn) => conn.sessions$.pipe(take(1), finalize(() => conn.close())))),
+    );
+    t.is(ticket.psk.length, 48, 'a TLS 1.2 session: the master secret');
+    t.is(sessionCache.get(`localhost:${server.port}`), undefined);
+    const first = await exchange(options);
+    t.deepEqual(first, { resumed: false, earlyData: 'none', response: 'PING' });
+    t.truthy(sessionCache.get(`localhost:${server.port}`));
+    const second = await exchange(options);
+    t.deepEqual(second, { resumed: true, earlyData: 'none', response: 'PING' });
+  } finally {
+    server.stop();
+  }
+});

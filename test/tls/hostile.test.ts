@@ -110,11 +110,18 @@ function helloWithout(ext: number): Uint8Array {
   return plainRecord(22, msg);
 }
 
-test('ClientHello without supported_versions: protocol_version (peer incompatible)', (t) => {
-  const { pair } = serverAndHello();
+test('ClientHello without supported_versions to a TLS 1.3-only server: protocol_version (peer incompatible)', (t) => {
+  const pair = new Pair({}, { minVersion: 'TLSv1.3' }).start();
   const step = feed(pair.server, helloWithout(43));
   t.is(sentAlert(step.effects), A.protocol_version);
   t.is(closedWith(step.effects)?.kind, 'peerIncompatible');
+});
+
+test('ClientHello without supported_versions to a default server: TLS 1.2 (RFC 8446 §4.2.1)', (t) => {
+  const { pair } = serverAndHello();
+  const step = feed(pair.server, helloWithout(43));
+  t.is(closedWith(step.effects), undefined);
+  t.is(handshakePhase(step.state.hs), 'expectClientKeyExchange');
 });
 
 test('ClientHello without key_share: missing_extension', (t) => {

@@ -7,6 +7,7 @@ import type { GroupName, KeyExchangeKeyPair } from '../../crypto/provider.js';
 import { binderKey, earlySecret, finishedVerifyData, resumptionPsk, suiteParams } from '../../crypto/keySchedule.js';
 import { encodeHandshakeBytes, pskBindersLength } from '../../wire/tls/handshake.js';
 import { MAX_TICKET_LIFETIME, type TlsSession, sessionUsable } from '../session.js';
+import { clientHello12Extensions, offerableSession12 } from '../tls12/client.js';
 import { Epoch } from '../events.js';
 import { bytesEqual, concatBytes } from '../../wire/bytes.js';
 import {
@@ -52,27 +53,37 @@ import {
   legacyVersion,
   ownVersion,
   sendHandshake,
+  version12,
 } from '../state.js';
 
-/** Start a client: build and send the first ClientHello (with a PSK and early data when resuming). */
+/**
+ * Start a client: build and send the first ClientHello (with a PSK and early data when resuming). A client that
+ * also offers TLS 1.2 adds its suites and extensions (and a TLS 1.2 session's ticket) to the same ClientHello.
+ */
 export function clientStart(cx: HsCx): void {
   const s = cx.s;
   const c = s.config;
   const p = c.provider;
   const random = p.randomBytes(32);
-  // A non-empty legacy_session_id puts the connection in middlebox compatibility mode (RFC 8446 §D.4).
-  const sessionId = c.middleboxCompat ? p.randomBytes(32) : new Uint8Array(0);
-  const shareGroups = c.groups.slice(0, Math.max(1, c.keyShareCount));
+  const tls13 = c.versions.includes(ownVersion(c));
+  const session12 = offerableSession12(cx);
+  // A non-empty legacy_session_id puts the connection in middlebox compatibility mode (RFC 8446 §D.4); one also
+  // goes with a TLS 1.2 ticket, for the server to echo when it accepts it (RFC 5077 §3.4).
+  const sessionId = (tls13 && c.middleboxCompat) || session12 ? p.randomBytes(32) : new Uint8Array(0);
+  const shareGroups = tls13 ? c.groups.slice(0, Math.max(1, c.keyShareCount)) : [];
   const keyPairs = shareGroups.map((g) => p.generateKeyPair(g));
-  const psk = offerablePsk(cx);
+  const psk = tls13 ? offerablePsk(cx) : undefined;
   // Early data only with a resumption ticket that allows it (never with an external PSK here).
   const ticket = psk?.session;
   const wantEarly = !!psk && !!ticket && c.earlyData && ticket.maxEarlyData > 0 && c.suites.includes(ticket.suite);
-  let hello = buildClientHello(cx, random, sessionId, keyPairs, undefined, psk, wantEarly);
+  let hello = buildClientHello(cx, random, sessionId, keyPairs, undefined, psk, wantEarly, session12);
   if (psk) hello = withBinders(cx, hello, psk, []);
   s.clientRandom = random;
   s.nego = { ...s.nego, ...(c.serverName !== undefined ? { serverName: c.serverName } : {}) };
-  s.phase = { name: 'expectServerHello', offer: { hello, keyPairs, retried: false, ...(psk ? { psk } : {}) } };
+  s.phase = {
+    name: 'expectServerHello',
+    offer: { hello, keyPairs, retried: false, ...(psk ? { psk } : {}), ...(session12 ? { session12 } : {}) },
+  };
   sendHandshake(cx, { type: 'client_hello', body: hello });
   endFlight(cx);
   if (wantEarly) {
@@ -82,6 +93,28 @@ export function clientStart(cx: HsCx): void {
     changeWriteKey(cx, Epoch.early, secret, ticket!.maxEarlyData, psk.suite);
     s.early = { status: 'offered' };
   }
+}
+
+/**
+ * A DTLS 1.2 HelloVerifyRequest (RFC 6347 §4.2.1): send the ClientHello again, the same but for its cookie, as
+ * a new message (the layer gives it the next message_seq). Neither the first ClientHello nor the
+ * HelloVerifyRequest is hashed (§4.2.6): the transcript restarts with the second ClientHello. Accepted once, only
+ * while waiting for the first ServerHello of a client that offers DTLS 1.2 (a DTLS 1.3 server never sends one,
+ * RFC 9147 §5.1); anything else is unexpected_message. A cookie of 0 or over 255 bytes is illegal_parameter.
+ */
+export function onHelloVerifyRequest(cx: HsCx, cookie: Uint8Array): void {
+  const s = cx.s;
+  const ph = s.phase;
+  if (ph.name !== 'expectServerHello' || ph.offer.verified || ph.offer.retried || !s.config.versions.includes(version12(s.config))) {
+    abort(fail.unexpected(`HelloVerifyRequest in phase ${ph.name}`));
+  }
+  if (cookie.length === 0) abort(fail.illegal('HelloVerifyRequest with an empty cookie'));
+  const hello: ClientHello = { ...ph.offer.hello, legacyCookie: cookie.slice() };
+  s.transcript = [];
+  delete s.transcriptRun;
+  s.phase = { name: 'expectServerHello', offer: { ...ph.offer, hello, verified: true } };
+  sendHandshake(cx, { type: 'client_hello', body: hello });
+  endFlight(cx);
 }
 
 /**
@@ -132,22 +165,26 @@ function buildClientHello(
   cookie?: Uint8Array,
   psk?: OfferedPsk,
   early = false,
+  session12?: TlsSession,
 ): ClientHello {
   const c = cx.s.config;
   const name = c.serverName;
   const order: number[] = [];
+  const tls13 = c.versions.includes(ownVersion(c));
+  const tls12 = c.versions.includes(version12(c));
   const ext = {
     ...(name !== undefined && !isIpLiteral(name) ? { serverName: name } : {}),
     supportedGroups: c.groups.map(groupCode),
     signatureAlgorithms: SIGNATURE_ALGORITHMS,
     ...(c.alpn && c.alpn.length > 0 ? { alpn: c.alpn } : {}),
-    // DTLS 1.3 is 0xfefc in supported_versions (RFC 9147 §5.3); we offer one version only.
-    supportedVersions: [ownVersion(c)],
+    // DTLS 1.3 is 0xfefc in supported_versions (RFC 9147 §5.3). A TLS 1.2-only client sends none (RFC 8446
+    // §4.2.1: the server then negotiates by legacy_version).
+    ...(tls13 ? { supportedVersions: c.versions } : {}),
     ...(cookie ? { cookie } : {}),
     ...(c.recordSizeLimit !== undefined ? { recordSizeLimit: c.recordSizeLimit } : {}),
     // No modes: no psk_key_exchange_modes, so no PSK offered and no tickets issued to us (RFC 8446 §4.2.9).
-    ...(c.pskModes.length > 0 ? { pskKeyExchangeModes: c.pskModes } : {}),
-    keyShares: keyPairs.map((kp) => ({ group: groupCode(kp.group), keyExchange: kp.publicKey })),
+    ...(tls13 && c.pskModes.length > 0 ? { pskKeyExchangeModes: c.pskModes } : {}),
+    ...(tls13 ? { keyShares: keyPairs.map((kp) => ({ group: groupCode(kp.group), keyExchange: kp.publicKey })) } : {}),
     ...(early ? { earlyData: true as const } : {}),
     ...(psk
       ? {
@@ -164,7 +201,10 @@ function buildClientHello(
           },
         }
       : {}),
-    unknown: c.transportParameters ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: c.transportParameters }] : [],
+    unknown: [
+      ...(c.transportParameters ? [{ type: QUIC_TRANSPORT_PARAMETERS, data: c.transportParameters }] : []),
+      ...(tls12 ? clientHello12Extensions(cx, session12) : []),
+    ],
     order,
   };
   // DTLS: legacy_version 0xfefd and an empty legacy_cookie (RFC 9147 §5.3), written by the DTLS form's encoder.
@@ -172,7 +212,7 @@ function buildClientHello(
     legacyVersion: legacyVersion(c),
     random,
     legacySessionId: sessionId,
-    cipherSuites: c.suites,
+    cipherSuites: [...c.suites, ...c.suites12],
     legacyCompressionMethods: Uint8Array.of(0),
     extensions: ext,
   };
@@ -308,7 +348,7 @@ function onHelloRetryRequest(cx: HsCx, offer: ClientOffer, hrr: ServerHello, raw
   const keyPairs = group ? [p.generateKeyPair(group)] : offer.keyPairs;
   // Early data is not possible after a HelloRetryRequest; the PSK stays if its hash matches the new suite.
   const psk = offer.psk && offer.psk.suite.hash === s.suite.hash ? offer.psk : undefined;
-  let hello = buildClientHello(cx, offer.hello.random, offer.hello.legacySessionId, keyPairs, hrr.extensions.cookie, psk);
+  let hello = buildClientHello(cx, offer.hello.random, offer.hello.legacySessionId, keyPairs, hrr.extensions.cookie, psk, false, offer.session12);
   if (psk) hello = withBinders(cx, hello, psk, s.transcript);
   if (s.early.status === 'offered') rejectEarly(cx);
   compatCcs(cx);

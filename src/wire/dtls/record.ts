@@ -195,8 +195,9 @@ export type DtlsRecord =
 
 /**
  * Decode the record at the reader's position, choosing the format by its first byte as RFC 9147 §4.1 says:
- * 0x20–0x3f a unified header (DTLSCiphertext), 20–22 and 26 (alert, handshake, ack; and change_cipher_spec,
- * which DTLS 1.3 peers may still send) a DTLSPlaintext, anything else a {@link DecodeError} (drop the
+ * 0x20–0x3f a unified header (DTLSCiphertext), 20–23 and 26 (alert, handshake, ack; change_cipher_spec, which
+ * DTLS 1.3 peers may still send; application_data, which only DTLS 1.2 sends with this header, RFC 6347 §4.1) a
+ * DTLSPlaintext-shaped record, anything else a {@link DecodeError} (drop the
  * datagram's remainder: its record boundaries are unknown).
  *
  * @example
@@ -212,6 +213,7 @@ export function decodeDtlsRecord(r: Reader): DtlsRecord {
     case DtlsContentType.change_cipher_spec:
     case DtlsContentType.alert:
     case DtlsContentType.handshake:
+    case DtlsContentType.application_data:
     case DtlsContentType.ack:
       return { kind: 'plaintext', ...decodeDtlsPlaintext(r) };
     default:

@@ -1,4 +1,4 @@
-/** TLS 1.3 wire constants (RFC 8446 §4, §5, §6; IANA TLS registries). */
+/** TLS 1.3 and TLS 1.2 wire constants (RFC 8446 §4, §5, §6; RFC 5246 §7; IANA TLS registries). */
 
 /** Record content types (RFC 8446 §5.1). */
 export const ContentType = {
@@ -10,16 +10,26 @@ export const ContentType = {
 } as const;
 export type ContentType = (typeof ContentType)[keyof typeof ContentType];
 
-/** Handshake message types (RFC 8446 §4). */
+/** Handshake message types (RFC 8446 §4; the TLS 1.2 ones of RFC 5246 §7.4 and RFC 6347 §4.2.1). */
 export const HandshakeType = {
+  /** TLS 1.2 only (RFC 5246 §7.4.1.1): a server's invitation to renegotiate, which rxtls refuses. */
+  hello_request: 0,
   client_hello: 1,
   server_hello: 2,
+  /** DTLS 1.2 only (RFC 6347 §4.2.1). */
+  hello_verify_request: 3,
   new_session_ticket: 4,
   end_of_early_data: 5,
   encrypted_extensions: 8,
   certificate: 11,
+  /** TLS 1.2 only (RFC 5246 §7.4.3, RFC 8422 §5.4). */
+  server_key_exchange: 12,
   certificate_request: 13,
+  /** TLS 1.2 only (RFC 5246 §7.4.5). */
+  server_hello_done: 14,
   certificate_verify: 15,
+  /** TLS 1.2 only (RFC 5246 §7.4.7, RFC 8422 §5.7). */
+  client_key_exchange: 16,
   finished: 20,
   key_update: 24,
   message_hash: 254,
@@ -83,6 +93,8 @@ export const AlertDescription = {
   internal_error: 80,
   inappropriate_fallback: 86,
   user_canceled: 90,
+  /** TLS 1.2 (RFC 5246 §7.2.2): a warning refusing renegotiation (RFC 5746). */
+  no_renegotiation: 100,
   missing_extension: 109,
   unsupported_extension: 110,
   unrecognized_name: 112,
@@ -106,7 +118,50 @@ export const CipherSuite = {
   TLS_CHACHA20_POLY1305_SHA256: 0x1303,
 } as const;
 export type CipherSuite = (typeof CipherSuite)[keyof typeof CipherSuite];
-export type CipherSuiteName = keyof typeof CipherSuite;
+/** The name of a TLS 1.3 cipher suite. */
+export type Tls13CipherSuiteName = keyof typeof CipherSuite;
+
+/**
+ * The TLS 1.2 cipher suites rxtls speaks: ECDHE (RFC 8422) with an ECDSA (or EdDSA, RFC 8422 §5.4) or RSA
+ * certificate, AES-GCM (RFC 5288, RFC 5289) or ChaCha20-Poly1305 (RFC 7905). No CBC, no RSA key transport.
+ */
+export const Tls12CipherSuite = {
+  TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: 0xc02b,
+  TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: 0xc02c,
+  TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: 0xc02f,
+  TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: 0xc030,
+  TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: 0xcca8,
+  TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: 0xcca9,
+} as const;
+/** The (IANA) name of a TLS 1.2 cipher suite. */
+export type Tls12CipherSuiteName = keyof typeof Tls12CipherSuite;
+/** The name of any cipher suite rxtls speaks (TLS 1.3 or TLS 1.2). */
+export type CipherSuiteName = Tls13CipherSuiteName | Tls12CipherSuiteName;
+
+/** Signalling cipher suite values (never negotiated). */
+export const SignallingSuite = {
+  /** RFC 5746 §3.3: the client supports secure renegotiation (stands for an empty renegotiation_info). */
+  TLS_EMPTY_RENEGOTIATION_INFO_SCSV: 0x00ff,
+  /** RFC 7507 §2: the client retried with a lower maximum version than it supports. */
+  TLS_FALLBACK_SCSV: 0x5600,
+} as const;
+
+/**
+ * RFC 8446 §4.1.3: the last 8 bytes of ServerHello.random of a TLS 1.3-capable server that negotiates TLS 1.2
+ * ("DOWNGRD" 01); a TLS 1.3 client that sees them in a TLS 1.2 ServerHello aborts with illegal_parameter.
+ */
+export const DOWNGRADE_TLS12 = Uint8Array.of(0x44, 0x4f, 0x57, 0x4e, 0x47, 0x52, 0x44, 0x01);
+/** RFC 8446 §4.1.3: the same for TLS 1.1 or below ("DOWNGRD" 00). */
+export const DOWNGRADE_TLS11 = Uint8Array.of(0x44, 0x4f, 0x57, 0x4e, 0x47, 0x52, 0x44, 0x00);
+
+/** TLS 1.2 ECPointFormat (RFC 8422 §5.1.2): only `uncompressed` is used. */
+export const EcPointFormat = { uncompressed: 0 } as const;
+/** TLS 1.2 ECCurveType (RFC 8422 §5.4): only `named_curve` is used. */
+export const EcCurveType = { named_curve: 3 } as const;
+/** TLS 1.2 ClientCertificateType (RFC 5246 §7.4.4, RFC 8422 §5.5): ecdsa_sign also stands for EdDSA. */
+export const ClientCertificateType = { rsa_sign: 1, ecdsa_sign: 64 } as const;
+/** Length of a TLS 1.2 Finished verify_data (RFC 5246 §7.4.9). */
+export const TLS12_VERIFY_DATA_LENGTH = 12;
 
 /** Named groups for key exchange (RFC 8446 §4.2.7). */
 export const NamedGroup = {
