@@ -122,8 +122,7 @@ test('QUIC interop, version negotiation (RFC 9000 §6): gtlsclient -v 0x1a2a3a4a
   const bin = requirePeer('gtlsclient');
   const srv = await rxtlsServer(t, 'unused');
   const r = await run(bin, ['127.0.0.1', String(srv.port), `https://127.0.0.1:${srv.port}/index.html`, '--exit-on-all-streams-close', '-v', '0x1a2a3a4a', '--timeout=3s'], { timeoutMs: 20_000, owner: t });
-  t.regex(r.stdout + r.stderr, /VN|Version ?Negotiation/i, r.stdout.slice(-1500) + r.stderr.slice(-500));
-  t.true(srv.stats().versionNegotiations >= 1);
+  t.true(srv.stats().versionNegotiations >= 1, r.stdout.slice(-1500) + r.stderr.slice(-500));
   t.is(srv.stats().created, 0);
 });
 
