@@ -70,6 +70,8 @@ export interface SentRecord {
 export interface Space {
   rx?: PacketKeys;
   tx?: PacketKeys;
+  /** Application space: the Key Phase bit our 1-RTT packets carry (RFC 9001 §6, `keyUpdate.ts`). */
+  keyPhase?: 0 | 1;
   /** Keys and state dropped for good (RFC 9001 §4.9). */
   discarded: boolean;
   nextPn: number;

@@ -14,6 +14,8 @@ export const QuicTimer = {
    * on ACKs (§6.1), so this version arms no separate loss timer.
    */
   lossDetection: 'lossDetection',
+  /** RFC 9001 §6.5: 3×PTO after a read key update, the previous 1-RTT read keys are discarded. */
+  keyDiscard: 'keyDiscard',
   /** RFC 9000 §10.2: the end of the closing or draining period (3×PTO): closed. */
   close: 'close',
 } as const;

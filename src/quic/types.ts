@@ -40,7 +40,12 @@ export type QuicInput =
   /** Application data for stream `stream` (opened on first use when it is ours, RFC 9000 §2.1). */
   | { readonly type: 'write'; readonly now: number; readonly stream: StreamId; readonly data: Uint8Array }
   /** The application has written all of stream `stream`: a FIN follows its data. */
-  | { readonly type: 'end'; readonly now: number; readonly stream: StreamId };
+  | { readonly type: 'end'; readonly now: number; readonly stream: StreamId }
+  /**
+   * Update the 1-RTT keys (RFC 9001 §6): now if permitted (the handshake is confirmed and the last update
+   * acknowledged), else as soon as it is. Updates also happen by themselves before the AEAD limits (§6.6).
+   */
+  | { readonly type: 'keyUpdate'; readonly now: number };
 
 export type QuicInputType = QuicInput['type'];
 
