@@ -715,7 +715,7 @@ if (TLS12_LABELS.some((l) => Number.isFinite(hsOf(l + V12)) || bulkOf(l + V12, A
     'P-256 chain, key exchange X25519 (groups `X25519:P-256`: a TLS 1.2 server with an ECDSA certificate needs its',
     "curve among the client's groups). Each task checks the negotiated version and group before it counts. Same",
     `volumes and method: ${cfg.bulkBytes / MiB} MiB one connection client → server; sequential full handshakes for ${cfg.hsSeconds} s (no`,
-    `resumption; both servers issue a session ticket, which the clients never use). Best of ${cfg.reps} repetition(s).`,
+    `resumption: every client is a fresh one with no session to offer). Best of ${cfg.reps} repetition(s).`,
     '"× TLS 1.3" divides by the same implementation\'s row in section 1 or 3 (best against best).',
     '',
   );
