@@ -29,6 +29,40 @@ export const SUITE: Record<AlgName, string> = {
   'chacha20-poly1305': 'TLS_CHACHA20_POLY1305_SHA256',
 };
 
+/** The protocol version of a TLS run over TCP (bulk, handshakes); TLS 1.3 when not given. */
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** OpenSSL names of the TLS 1.2 suites of the two bulk ciphers with the ECDSA chain (ECDHE, X25519 in these runs). */
+export const SUITE12: Record<AlgName, string> = {
+  'aes-128-gcm': 'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'chacha20-poly1305': 'ECDHE-ECDSA-CHACHA20-POLY1305',
+};
+
+/**
+ * The version options of both ends of a run. TLS 1.3 (as these rows always ran): node:tls `minVersion: 'TLSv1.3'`,
+ * rxtls its defaults, both with the TLS 1.3 suite of `alg` when given. TLS 1.2:
+ * pinned to TLS 1.2 on both ends, `ciphers` set to the TLS 1.2 ECDHE-ECDSA suite of `alg`, groups X25519 then
+ * P-256: the exchange is X25519 (checked by the tasks); P-256 is listed because a TLS 1.2 server with an ECDSA
+ * certificate needs its curve among the client's supported_groups (OpenSSL refuses the handshake otherwise).
+ */
+export function versionOptions(version: TlsVersion | undefined, alg?: AlgName): {
+  node: { minVersion: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2'; ciphers?: string; ecdhCurve?: string };
+  rx: { minVersion?: 'TLSv1.2'; maxVersion?: 'TLSv1.2'; ciphers?: string; groups?: string };
+} {
+  if (version !== 'TLSv1.2') {
+    const ciphers = alg ? { ciphers: SUITE[alg] } : {};
+    return { node: { minVersion: 'TLSv1.3', ...ciphers }, rx: { ...ciphers } };
+  }
+  const ciphers = SUITE12[alg ?? 'aes-128-gcm'];
+  return {
+    node: { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers, ecdhCurve: 'X25519:P-256' },
+    rx: { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers, groups: 'X25519:P-256' },
+  };
+}
+
+/** The label suffix of a run at `version` (none for TLS 1.3, the default rows). */
+export const versionSuffix = (version: TlsVersion | undefined): string => (version === 'TLSv1.2' ? ' TLS 1.2' : '');
+
 let pool: WorkerPoolProvider | undefined;
 
 /** The provider for a name; the worker pool is created once per process (size: every core). */

@@ -79,6 +79,19 @@ const hsSpecs = (seconds: number): Spec[] => [
   { task: 'handshakes', args: { impl: 'rxtls', provider: 'node', seconds } },
   { task: 'handshakes', args: { impl: 'rxtls', provider: 'noble', seconds } },
 ];
+/** TLS 1.2 beside node:tls at TLS 1.2 (ECDHE-ECDSA, X25519): bulk for each cipher, then full handshakes. */
+const TLS12 = 'TLSv1.2';
+const bulk12Specs = (bytes: number): Spec[] =>
+  ALGS.flatMap((alg): Spec[] => [
+    { task: 'bulk', args: { impl: 'node:tls', alg, bytes, version: TLS12 } },
+    { task: 'bulk', args: { impl: 'rxtls', provider: 'node', alg, bytes, version: TLS12 } },
+    { task: 'bulk', args: { impl: 'rxtls', provider: 'noble', alg, bytes, version: TLS12 } },
+  ]);
+const hs12Specs = (seconds: number): Spec[] => [
+  { task: 'handshakes', args: { impl: 'node:tls', seconds, version: TLS12 } },
+  { task: 'handshakes', args: { impl: 'rxtls', provider: 'node', seconds, version: TLS12 } },
+  { task: 'handshakes', args: { impl: 'rxtls', provider: 'noble', seconds, version: TLS12 } },
+];
 /** DTLS 1.3 and, as the baseline of the same harness, TLS 1.3: two reducers wired to each other in memory. */
 const dtlsHsSpecs = (seconds: number): Spec[] =>
   MEM_PROVIDERS.flatMap((provider) => MEM_PROTOCOLS.map((protocol): Spec => ({ task: 'dtlsHandshakes', args: { provider, protocol, seconds } })));
@@ -155,6 +168,9 @@ for (let rep = 1; rep <= cfg.reps; rep++) {
           ...hsSpecs(cfg.hsSeconds),
           ...dtlsHsSpecs(cfg.hsSeconds),
           ...dtlsTpSpecs(cfg.dtlsRecords),
+          // Last: a child stops at its first failing task, so the TLS 1.2 rows cannot cost the others.
+          ...bulk12Specs(cfg.bulkBytes),
+          ...hs12Specs(cfg.hsSeconds),
         ],
         { flags: ['--expose-gc'], timeout: cfg.childTimeout + 60_000 },
       ),
@@ -163,6 +179,7 @@ for (let rep = 1; rep <= cfg.reps; rep++) {
     collect(await child([{ task: 'raw', args: { seconds: cfg.rawSeconds, algs: ALGS } }], { flags: ['--expose-gc'] }));
     collect(await child([...bulkSpecs(cfg.bulkBytes), ...dtlsTpSpecs(cfg.dtlsRecords)]));
     collect(await child([...hsSpecs(cfg.hsSeconds), ...dtlsHsSpecs(cfg.hsSeconds)]));
+    collect(await child([...bulk12Specs(cfg.bulkBytes), ...hs12Specs(cfg.hsSeconds)]));
   }
 }
 log(`memory: ${cfg.rssBytes / MiB} MiB fast producer → slow consumer`);
@@ -367,6 +384,17 @@ const dtlsRatios = (p: (typeof MEM_PROVIDERS)[number], alg: AlgName) => {
 const dtlsHs = (p: string) => {
   const hs = hsOf(memLabel('dtls', p));
   return { hs, nodeTls: hs / hsOf('node:tls'), rxTls: hs / hsOf(`rxtls+${p}`), tlsMem: hs / hsOf(memLabel('tls', p)) };
+};
+
+/** TLS 1.2 (section 8): the labels of its rows, and each against node:tls at TLS 1.2 and against its own TLS 1.3 row. */
+const V12 = ' TLS 1.2';
+const TLS12_LABELS = ['node:tls', 'rxtls+node', 'rxtls+noble'];
+const bulk12 = (l: string, alg: AlgName) => bulkOf(l + V12, alg)?.mbps ?? NaN;
+const tls12 = {
+  bulk_native_node: bulk12('rxtls+node', A) / bulk12('node:tls', A),
+  bulk_noble_node: bulk12('rxtls+noble', A) / bulk12('node:tls', A),
+  hs_native_node: hsOf('rxtls+node' + V12) / hsOf('node:tls' + V12),
+  hs_noble_node: hsOf('rxtls+noble' + V12) / hsOf('node:tls' + V12),
 };
 
 const inConn = (alg: AlgName) =>
@@ -712,7 +740,37 @@ if (dtlsTps.length > 0 || MEM_PROVIDERS.some((p) => Number.isFinite(hsOf(memLabe
   md.push('');
 } else md.push('The DTLS runs failed (see the bench log).', '');
 
-md.push('## 8. QUIC v1 over loopback (HTTP/3 downloads)', '');
+md.push('## 8. TLS 1.2 beside node:tls at TLS 1.2', '');
+if (TLS12_LABELS.some((l) => Number.isFinite(hsOf(l + V12)) || bulkOf(l + V12, A))) {
+  md.push(
+    "Sections 1 and 3 again with both ends pinned to TLS 1.2 (`minVersion` = `maxVersion` = `'TLSv1.2'`, rxtls and",
+    'node:tls alike): suites ECDHE-ECDSA-AES128-GCM-SHA256 and ECDHE-ECDSA-CHACHA20-POLY1305 with the same ECDSA',
+    'P-256 chain, key exchange X25519 (groups `X25519:P-256`: a TLS 1.2 server with an ECDSA certificate needs its',
+    "curve among the client's groups). Each task checks the negotiated version and group before it counts. Same",
+    `volumes and method: ${cfg.bulkBytes / MiB} MiB one connection client → server; sequential full handshakes for ${cfg.hsSeconds} s (no`,
+    `resumption: every client is a fresh one with no session to offer). Best of ${cfg.reps} repetition(s).`,
+    '"× TLS 1.3" divides by the same implementation\'s row in section 1 or 3 (best against best).',
+    '',
+  );
+  row('implementation', ...ALGS.flatMap((a) => [`${a} MB/s`, '× node:tls 1.2', '× TLS 1.3']), 'handshakes/s', '× node:tls 1.2', '× TLS 1.3');
+  row('---', ...ALGS.flatMap(() => ['---:', '---:', '---:']), '---:', '---:', '---:');
+  for (const l of TLS12_LABELS) {
+    const hs = hsOf(l + V12);
+    row(
+      l + V12,
+      ...ALGS.flatMap((alg) => {
+        const v = bulk12(l, alg);
+        return [f1(v), f2(v / bulk12('node:tls', alg)), f2(v / (bulkOf(l, alg)?.mbps ?? NaN))];
+      }),
+      f1(hs),
+      f2(hs / hsOf('node:tls' + V12)),
+      f2(hs / hsOf(l)),
+    );
+  }
+  md.push('');
+} else md.push('The TLS 1.2 runs failed (see the bench log).', '');
+
+md.push('## 9. QUIC v1 over loopback (HTTP/3 downloads)', '');
 if (quicRows.length > 0) {
   md.push(
     `One ${QUIC_MB} MB HTTP/3 download per row over 127.0.0.1 (\`bench/quic-peers.ts\`): both ends on this machine, rxtls`,
@@ -789,6 +847,14 @@ for (const sc of HOSTILE_SCENARIOS) {
       (sc.key === 'concurrent' ? `, rxtls+noble ${ms('rxtls+noble')} = ${f2(hostileRatio(sc.key, 'rxtls+noble'))}x` : ''),
   );
 }
+for (const alg of ALGS) {
+  for (const l of TLS12_LABELS) {
+    print(`bulk tls1.2 ${alg} ${l}: ${f1(bulk12(l, alg))} MB/s = ${f2(bulk12(l, alg) / bulk12('node:tls', alg))}x node:tls 1.2 (${f2(bulk12(l, alg) / (bulkOf(l, alg)?.mbps ?? NaN))}x its TLS 1.3)`);
+  }
+}
+print(`ratio tls12-native/node (rxtls+node:crypto bulk / node:tls, both TLS 1.2, AES-128-GCM) = ${f2(tls12.bulk_native_node)} (ChaCha20: ${f2(bulk12('rxtls+node', 'chacha20-poly1305') / bulk12('node:tls', 'chacha20-poly1305'))}); noble: ${f2(tls12.bulk_noble_node)}`);
+print(`ratio tls12-hs-native/node (handshakes/s, both TLS 1.2) = ${f2(tls12.hs_native_node)}  [${f1(hsOf('rxtls+node' + V12))} vs ${f1(hsOf('node:tls' + V12))}]`);
+print(`ratio tls12-hs-noble/node (handshakes/s, both TLS 1.2) = ${f2(tls12.hs_noble_node)}  [${f1(hsOf('rxtls+noble' + V12))} vs ${f1(hsOf('node:tls' + V12))}]`);
 for (const p of MEM_PROVIDERS) {
   const d = dtlsHs(p);
   print(
@@ -806,5 +872,5 @@ for (const p of MEM_PROVIDERS) {
   }
 }
 print(
-  `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)} rss-gc-mib=${f1(ratios.rss_gc_mib)} rss-node-tls-mib=${f1(rssResults.get('nodetls')?.growthMiB ?? NaN)} workers1/noble=${f2(ratios.workers1_noble)} concurrent-cpu-node/tls=${f2(hostileRatio('concurrent', 'rxtls+node'))} concurrent-cpu-noble/tls=${f2(hostileRatio('concurrent', 'rxtls+noble'))} dtls-hs-native/node=${f2(dtlsHs('node').nodeTls)} dtls-hs-noble/node=${f2(dtlsHs('noble').nodeTls)} dtls-native/raw=${f2(dtlsRatios('node', A).raw)} dtls-noble/raw=${f2(dtlsRatios('noble', A).raw)}`,
+  `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)} rss-gc-mib=${f1(ratios.rss_gc_mib)} rss-node-tls-mib=${f1(rssResults.get('nodetls')?.growthMiB ?? NaN)} workers1/noble=${f2(ratios.workers1_noble)} concurrent-cpu-node/tls=${f2(hostileRatio('concurrent', 'rxtls+node'))} concurrent-cpu-noble/tls=${f2(hostileRatio('concurrent', 'rxtls+noble'))} dtls-hs-native/node=${f2(dtlsHs('node').nodeTls)} dtls-hs-noble/node=${f2(dtlsHs('noble').nodeTls)} dtls-native/raw=${f2(dtlsRatios('node', A).raw)} dtls-noble/raw=${f2(dtlsRatios('noble', A).raw)} tls12-native/node=${f2(tls12.bulk_native_node)} tls12-hs-native/node=${f2(tls12.hs_native_node)} tls12-hs-noble/node=${f2(tls12.hs_noble_node)}`,
 );

@@ -32,8 +32,11 @@ import {
   withTimeout,
   warmPool,
   workerPool,
+  versionOptions,
+  versionSuffix,
   type AlgName,
   type ProviderName,
+  type TlsVersion,
 } from './common.js';
 
 const RECORD = 16 * 1024;
@@ -239,6 +242,8 @@ export interface BulkArgs {
   readonly bytes: number;
   readonly asyncCrypto?: boolean;
   readonly chunk?: number;
+  /** TLS 1.3 when not given; TLS 1.2: both ends pinned to it, the ECDHE-ECDSA suite of `alg`, X25519. */
+  readonly version?: TlsVersion;
 }
 
 export interface BulkResult {
@@ -256,7 +261,14 @@ export interface BulkResult {
 }
 
 const label = (a: BulkArgs) =>
-  a.impl === 'node:tls' ? 'node:tls' : a.impl === 'pipe' ? 'record pipe (node:crypto)' : `rxtls+${a.provider}${a.asyncCrypto ? ' (asyncCrypto)' : ''}`;
+  (a.impl === 'node:tls' ? 'node:tls' : a.impl === 'pipe' ? 'record pipe (node:crypto)' : `rxtls+${a.provider}${a.asyncCrypto ? ' (asyncCrypto)' : ''}`) +
+  versionSuffix(a.version);
+
+/** Throw unless the connection negotiated `version` (TLS 1.3 when not given) and, at TLS 1.2, X25519. */
+function checkVersion(got: string | null | undefined, version: TlsVersion | undefined, group?: string): void {
+  if (got !== (version ?? 'TLSv1.3')) throw new Error(`negotiated ${String(got)}, wanted ${version ?? 'TLSv1.3'}`);
+  if (version === 'TLSv1.2' && group?.toLowerCase() !== 'x25519') throw new Error(`TLS 1.2 key exchange ${String(group)}, wanted X25519`);
+}
 
 /** Client → server, `bytes` of application data, both ends in this process; timed until the server has it all. */
 export async function bulk(a: BulkArgs): Promise<BulkResult> {
@@ -301,7 +313,8 @@ async function bulkRx(a: BulkArgs, ring: Uint8Array[]) {
   const p = provider(a.provider ?? 'noble');
   if (a.provider === 'workers') await warmPool();
   const records = a.asyncCrypto ? { asyncCrypto: true } : {};
-  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, ciphers: SUITE[a.alg], ...records });
+  const v = versionOptions(a.version, a.alg).rx;
+  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, ...v, ...records });
   const subs = new Subscription();
   try {
     return await timed(async (start) => {
@@ -323,10 +336,11 @@ async function bulkRx(a: BulkArgs, ring: Uint8Array[]) {
         servername: 'localhost',
         ca: certs.ca,
         provider: p,
-        ciphers: SUITE[a.alg],
+        ...v,
         ...records,
       });
       const conn = await new Promise<TlsConnection>((resolve, reject) => subs.add(client.subscribe({ next: resolve, error: reject })));
+      checkVersion(conn.info.protocol, a.version, conn.info.group);
       start();
       const chunks = function* () {
         for (let sent = 0, i = 0; sent < a.bytes; i++) {
@@ -362,7 +376,8 @@ async function writeRing(sock: net.Socket, ring: readonly Uint8Array[], bytes: n
 }
 
 async function bulkNode(a: BulkArgs, ring: Uint8Array[]) {
-  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ciphers: SUITE[a.alg] });
+  const v = versionOptions(a.version, a.alg).node;
+  const server = tls.createServer({ cert: certs.cert, key: certs.key, ...v });
   const port = await listenLocal(server);
   try {
     return await timed(async (start) => {
@@ -377,9 +392,10 @@ async function bulkNode(a: BulkArgs, ring: Uint8Array[]) {
           });
         });
       });
-      const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, minVersion: 'TLSv1.3', ciphers: SUITE[a.alg] });
+      const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, ...v });
       c.setNoDelay(true);
       await once(c, 'secureConnect');
+      checkVersion(c.getProtocol(), a.version, (c.getEphemeralKeyInfo() as { name?: string } | null)?.name);
       start();
       await writeRing(c, ring, a.bytes);
       c.end();
@@ -488,9 +504,9 @@ export interface HsResult {
  * Sequential full handshakes (no resumption), X25519 + ECDSA P-256 certificate verified against the test root;
  * each counts once both ends report completion, then both are torn down.
  */
-export async function handshakes(a: { impl: 'rxtls' | 'node:tls'; provider?: ProviderName; seconds: number }): Promise<HsResult> {
-  const lbl = a.impl === 'node:tls' ? 'node:tls' : `rxtls+${a.provider}`;
-  return countHandshakes(lbl, a.impl === 'node:tls' ? await nodeHandshaker() : await rxHandshaker(a.provider ?? 'noble'), a.seconds);
+export async function handshakes(a: { impl: 'rxtls' | 'node:tls'; provider?: ProviderName; seconds: number; version?: TlsVersion }): Promise<HsResult> {
+  const lbl = (a.impl === 'node:tls' ? 'node:tls' : `rxtls+${a.provider}`) + versionSuffix(a.version);
+  return countHandshakes(lbl, a.impl === 'node:tls' ? await nodeHandshaker(a.version) : await rxHandshaker(a.provider ?? 'noble', a.version), a.seconds);
 }
 
 /** Run `one` 5 times (warm-up), then as many times as fit in `seconds`, one after the other. */
@@ -510,9 +526,10 @@ async function countHandshakes(lbl: string, one: { run(): Promise<void>; close()
   }
 }
 
-async function rxHandshaker(name: ProviderName) {
+async function rxHandshaker(name: ProviderName, version?: TlsVersion) {
   const p = provider(name);
-  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p });
+  const v = versionOptions(version).rx;
+  const server = await rxServer({ cert: certs.cert, key: certs.key, provider: p, ...v });
   const waiting: ((c: TlsConnection) => void)[] = [];
   const serverSub = server.connections.subscribe((c) => waiting.shift()?.(c));
   return {
@@ -521,7 +538,7 @@ async function rxHandshaker(name: ProviderName) {
       const sub = new Subscription();
       const client = new Promise<TlsConnection>((resolve, reject) =>
         sub.add(
-          rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p }).subscribe({
+          rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, provider: p, ...v }).subscribe({
             next: resolve,
             error: reject,
           }),
@@ -529,6 +546,7 @@ async function rxHandshaker(name: ProviderName) {
       );
       const [c, s] = await Promise.all([client, serverSide]);
       if (c.info.verification !== 'ok') throw new Error('handshake: not verified');
+      checkVersion(c.info.protocol, version, c.info.group);
       s.close();
       c.close(); // abortive close of the client (no close_notify), destroys its socket: a handed-over connection
       sub.unsubscribe(); // outlives its subscriber, so it is closed explicitly first
@@ -540,8 +558,9 @@ async function rxHandshaker(name: ProviderName) {
   };
 }
 
-async function nodeHandshaker() {
-  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3' });
+async function nodeHandshaker(version?: TlsVersion) {
+  const v = versionOptions(version).node;
+  const server = tls.createServer({ cert: certs.cert, key: certs.key, ...v });
   const waiting: ((s: tls.TLSSocket) => void)[] = [];
   server.on('secureConnection', (s) => waiting.shift()?.(s));
   server.on('tlsClientError', () => undefined);
@@ -549,10 +568,11 @@ async function nodeHandshaker() {
   return {
     run: async () => {
       const serverSide = new Promise<tls.TLSSocket>((resolve) => waiting.push(resolve));
-      const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, minVersion: 'TLSv1.3' });
+      const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, ...v });
       c.on('error', () => undefined);
       await once(c, 'secureConnect');
       if (!c.authorized) throw new Error('handshake: not verified');
+      checkVersion(c.getProtocol(), version, (c.getEphemeralKeyInfo() as { name?: string } | null)?.name);
       const s = await serverSide;
       s.on('error', () => undefined);
       s.destroy();

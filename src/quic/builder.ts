@@ -43,9 +43,11 @@ export const AMPLIFICATION_FACTOR = 3;
 
 /** What the builder reads and advances in the connection (the connection's state satisfies it). */
 export interface PacketSender {
-  readonly config: { readonly role: 'client' | 'server'; readonly provider: CryptoProvider };
+  readonly config: { readonly role: 'client' | 'server'; readonly provider: CryptoProvider; readonly version?: number };
   readonly dcid: Uint8Array;
   readonly scid: Uint8Array;
+  /** A client's Initial token, from a Retry (RFC 9000 §17.2.5.2). */
+  readonly token?: Uint8Array;
   readonly spaces: Record<SpaceId, Space>;
   /** For the current values of MAX_DATA and MAX_STREAM_DATA. */
   readonly streams: StreamSet;
@@ -201,15 +203,16 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
   let payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
   const header = (len: number) =>
     level === 'oneRtt'
-      ? encodeShortHeader({ dcid: s.dcid, packetNumber: pn, pnLength })
+      ? encodeShortHeader({ dcid: s.dcid, packetNumber: pn, pnLength, keyPhase: space.keyPhase === 1 })
       : encodeLongHeader({
           type: level === 'initial' ? 'initial' : 'handshake',
           dcid: s.dcid,
           scid: s.scid,
-          ...(level === 'initial' ? { token: new Uint8Array(0) } : {}),
+          ...(level === 'initial' ? { token: s.token ?? new Uint8Array(0) } : {}),
           packetNumber: pn,
           pnLength,
           payloadLength: len,
+          ...(s.config.version !== undefined ? { version: s.config.version } : {}),
         });
   // Header protection samples 16 bytes from 4 bytes after the packet number: short payloads are padded.
   let pad = Math.max(4 - pnLength - payload.length, 0);

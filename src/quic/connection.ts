@@ -32,7 +32,7 @@ import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import type { HsEvent } from '../handshake/events.js';
 import { decodeFrames, FrameError, type Frame } from '../wire/quic/frames.js';
-import { decodePacketHeader } from '../wire/quic/packet.js';
+import { decodePacketHeader, QUIC_V1 } from '../wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters, TransportParameterError, type TransportParameters } from '../wire/quic/transportParameters.js';
 import { openClientInitial } from './accept.js';
 import { canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, sendAllowance } from './builder.js';
@@ -43,6 +43,9 @@ import { checkCloseCode, closeReason, type QuicShutdownProgress } from './shutdo
 import { armRecoveryTimers, onAckFrame, onLossDetectionTimeout, sendDatagrams } from './congestion.js';
 import { newPacer, type PacerState } from './pacer.js';
 import { initialRtt, newCongestion, probeTimeout, removeFromFlight, type CongestionState, type RttState } from './recovery.js';
+import { acceptRetry } from './retry.js';
+import { checkVersionNegotiation } from './versionNegotiation.js';
+import { countSent, discardPreviousKeys, initiateKeyUpdate, installSecret, openOneRtt, type KeyPhase } from './keyUpdate.js';
 import {
   bytesInFlight,
   cloneSpace,
@@ -54,6 +57,7 @@ import {
   packetReceived,
   queueCrypto,
   receiveCrypto,
+  requeueAll,
   SPACES,
   type Level,
   type Space,
@@ -98,6 +102,22 @@ export interface QuicConfig {
   readonly maxStreamData?: number;
   /** Streams of each kind the peer may open (default 100). */
   readonly maxStreams?: number;
+  /**
+   * Update the 1-RTT keys after this many packets sent with one key (RFC 9001 §6.6); capped at, and by default,
+   * 7/8 of the AEAD's confidentiality limit (7 × 2^20 packets for AES-GCM).
+   */
+  readonly keyUpdateAfter?: number;
+  /**
+   * A server connection opened by an Initial that carried a valid Retry token (RFC 9000 §8.1.2): the
+   * client's original DCID and our Retry's SCID, from the token, for the transport parameters (§7.3). Its
+   * address counts as validated.
+   */
+  /**
+   * The QUIC version a client puts in its long headers (default 1). Only for testing version negotiation: this
+   * implementation speaks QUIC v1 alone, so another value draws a Version Negotiation packet (RFC 9000 §6).
+   */
+  readonly version?: number;
+  readonly retried?: { readonly originalDcid: Uint8Array; readonly retrySourceCid: Uint8Array };
   readonly provider?: CryptoProvider;
 }
 
@@ -110,7 +130,7 @@ export const MAX_PATH_RESPONSES = 4;
 
 /** The state of one QUIC connection. Never mutated: every input returns a new one. */
 export interface QuicState {
-  readonly config: Required<Omit<QuicConfig, 'tls' | 'provider'>> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
+  readonly config: Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried' | 'version'>> & Pick<QuicConfig, 'version'> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
   readonly phase: 'idle' | 'handshake' | 'connected' | 'closing' | 'draining' | 'closed';
   readonly scid: Uint8Array;
   readonly dcid: Uint8Array;
@@ -152,6 +172,12 @@ export interface QuicState {
   readonly addressValidated: boolean;
   /** A client's Handshake packet was acknowledged, or the handshake is confirmed: the server has validated us. */
   readonly validatedByPeer: boolean;
+  /** A client's Initial token (from a Retry). */
+  readonly token?: Uint8Array;
+  /** The SCID of the Retry: a client got one and followed it; a server sent one (RFC 9000 §7.3). */
+  readonly retrySourceCid?: Uint8Array;
+  /** The 1-RTT key phases (RFC 9001 §6, `keyUpdate.ts`), from the first 1-RTT secret. */
+  readonly keyPhase?: KeyPhase;
 }
 
 /** The working copy of one step. */
@@ -171,12 +197,15 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       maxData,
       maxStreamData: config.maxStreamData ?? 256 * 1024,
       maxStreams: config.maxStreams ?? 100,
+      keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
+      ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
       provider: config.provider ?? nobleProvider,
     },
     phase: 'idle',
     scid,
     dcid,
-    originalDcid: dcid,
+    originalDcid: config.retried?.originalDcid ?? dcid,
+    ...(config.retried ? { retrySourceCid: config.retried.retrySourceCid } : {}),
     spaces: { initial: newSpace(), handshake: newSpace(), application: newSpace() },
     streams: newStreamSet(maxData),
     rtt: initialRtt(),
@@ -190,7 +219,8 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     pathResponses: [],
     bytesReceived: 0,
     bytesSent: 0,
-    addressValidated: config.role === 'client',
+    // RFC 9000 §8.1.2: a valid Retry token validates the client's address.
+    addressValidated: config.role === 'client' || config.retried !== undefined,
     validatedByPeer: config.role === 'server',
   };
 }
@@ -226,6 +256,7 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
   }
   try {
     dispatch(s, input, effects);
+    if (s.phase === 'connected') updateKeysIfDue(s);
     if (s.phase === 'handshake' || s.phase === 'connected') flush(s, input.now, effects);
     if (s.closeRequested && s.phase === 'connected' && !streamsOutstanding(s.streams, s.spaces.application)) {
       const frame = s.closeRequested;
@@ -272,6 +303,10 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
       return stopSending(s.streams, s.config, input.stream, input.errorCode, s.spaces.application.queue);
     case 'close':
       return onClose(s, input, effects);
+    case 'keyUpdate':
+      if (s.phase !== 'connected' || !s.keyPhase) throw misuse('keys are updated once the handshake is complete');
+      s.keyPhase = { ...s.keyPhase, requested: true };
+      return;
     default:
       return assertNever(input);
   }
@@ -318,6 +353,7 @@ function ourParams(s: W): Uint8Array {
   const c = s.config;
   return encodeTransportParameters({
     ...(c.role === 'server' ? { originalDestinationConnectionId: s.originalDcid } : {}),
+    ...(c.role === 'server' && s.retrySourceCid ? { retrySourceConnectionId: s.retrySourceCid } : {}),
     initialSourceConnectionId: s.scid,
     maxIdleTimeout: c.idleTimeout,
     maxUdpPayloadSize: DATAGRAM_SIZE,
@@ -381,6 +417,8 @@ function onHandshakeEvent(s: W, e: HsEvent): void {
       const keys = packetKeys(s.config.provider, e.suite.hash, e.suite.aead, e.secret);
       if (e.direction === 'write') space.tx = keys;
       else space.rx = keys;
+      // The 1-RTT secrets seed the key phases (RFC 9001 §6).
+      if (level === 'oneRtt') s.keyPhase = installSecret(s.config.provider, s.keyPhase, e.direction, e.suite.hash, e.suite.aead, e.secret, keys, s.config.keyUpdateAfter);
       return;
     }
     case 'transportParameters':
@@ -423,6 +461,10 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
   if (s.config.role === 'client' && !same(params.originalDestinationConnectionId, s.originalDcid)) {
     throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, 'original_destination_connection_id does not match');
   }
+  // RFC 9000 §7.3: retry_source_connection_id is the Retry's SCID after a Retry, and absent without one.
+  if (s.config.role === 'client' && (s.retrySourceCid ? !same(params.retrySourceConnectionId, s.retrySourceCid) : params.retrySourceConnectionId !== undefined)) {
+    throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, 'retry_source_connection_id does not match the Retry');
+  }
   s.peerParams = params;
   peerLimitsKnown(s.streams, params);
   const peerIdle = params.maxIdleTimeout ?? 0;
@@ -458,7 +500,15 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect
     }
     const start = offset;
     offset = header.end;
-    if (header.form === 'versionNegotiation') continue;
+    if (header.form === 'versionNegotiation') {
+      if (s.config.role === 'client' && s.phase === 'handshake') onVersionNegotiation(s, now, header, effects);
+      if ((s.phase as string) === 'closed') return;
+      continue;
+    }
+    if (header.form === 'long' && header.type === 'retry') {
+      if (s.config.role === 'client') onRetry(s, datagram.subarray(start, header.end), header);
+      continue;
+    }
     const level = levelOf(header);
     if (!level) continue;
     const id = LEVELS[level].space;
@@ -470,10 +520,22 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect
       if (header.form !== 'long') return;
       const opened = openClientInitial(s.config.provider, datagram, start, header);
       if (!opened.ok) return;
-      s.originalDcid = opened.dcid;
+      // After a Retry, the original DCID came with the token (config `retried`).
+      if (!s.retrySourceCid) s.originalDcid = opened.dcid;
       s.dcid = opened.scid;
       startHandshake(s, now, effects, opened.keys);
       packet = opened.packet;
+    } else if (level === 'oneRtt' && s.keyPhase) {
+      // RFC 9001 §6: the Key Phase bit picks the keys; a packet of the next phase updates them.
+      const opened = openOneRtt(s.config.provider, s.keyPhase, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx, space.nextPn);
+      s.keyPhase = opened.keys;
+      if (!opened.packet) continue;
+      packet = opened.packet;
+      if (opened.newPhase) {
+        // RFC 9001 §6.5: the previous read keys stay for 3×PTO, for reordered packets.
+        s.timers.keyDiscard = now + 3 * probeTimeout(s.rtt, s.peerParams?.maxAckDelay ?? MAX_ACK_DELAY);
+        syncKeys(s);
+      }
     } else {
       if (!space.rx) continue; // keys not yet available, or discarded
       packet = unprotectPacket(s.config.provider, space.rx, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx);
@@ -596,6 +658,9 @@ function fire(s: W, timer: QuicTimer, now: number, effects: QuicEffect[]): void 
       return;
     case 'pacing':
       return; // the send that follows every input goes on
+    case 'keyDiscard':
+      if (s.keyPhase) s.keyPhase = discardPreviousKeys(s.keyPhase);
+      return;
     case 'close':
       return finish(s, now, effects);
     default:
@@ -687,7 +752,71 @@ function flush(s: W, now: number, effects: QuicEffect[]): void {
   }
   sendDatagrams(s, now, (datagram) => {
     effects.push({ type: 'transmit', data: datagram.data });
+    // RFC 9001 §6.6: packets protected with one 1-RTT key are counted (at most one 1-RTT packet per datagram).
+    if (s.keyPhase && datagram.spaces.includes('application') && s.spaces.application.tx === s.keyPhase.tx) s.keyPhase = countSent(s.keyPhase);
     // RFC 9001 §4.9.1: a client discards its Initial keys once it sends a Handshake packet.
     if (s.config.role === 'client' && datagram.spaces.includes('handshake')) discard(s, 'initial');
   });
+}
+
+/** The space's keys follow the key phases (RFC 9001 §6): the 1-RTT read and write keys and the Key Phase bit we send. */
+function syncKeys(s: W): void {
+  const k = s.keyPhase;
+  if (!k) return;
+  const app = s.spaces.application;
+  if (k.rx) app.rx = k.rx;
+  if (k.tx) app.tx = k.tx;
+  app.keyPhase = k.txPhase;
+}
+
+/**
+ * A key update asked for (the `keyUpdate` input, or the automatic one before the AEAD limit) is made as soon as
+ * RFC 9001 §6.1 permits: the handshake confirmed (for a client, HANDSHAKE_DONE received) and a packet sent with
+ * the current keys acknowledged.
+ */
+function updateKeysIfDue(s: W): void {
+  const k = s.keyPhase;
+  if (!k?.requested) return;
+  const app = s.spaces.application;
+  s.keyPhase = initiateKeyUpdate(s.config.provider, k, s.spaces.handshake.discarded, app.largestAcked, app.nextPn);
+  syncKeys(s);
+}
+
+/**
+ * A Retry (RFC 9000 §17.2.5.2, RFC 9001 §5.8), checked by `retry.ts`: the next Initials go to the server's new
+ * connection ID, with its token, under Initial keys derived from that ID; the ClientHello is sent again.
+ * Packet numbers go on (§17.2.5.3: never reset).
+ */
+function onRetry(s: W, packet: Uint8Array, header: Extract<ReturnType<typeof decodePacketHeader>, { form: 'long' }>): void {
+  const receivedAny = SPACES.some((id) => s.spaces[id].largestRx >= 0);
+  const accepted = acceptRetry(s.config.provider, packet, header, s.originalDcid, receivedAny, s.retrySourceCid !== undefined);
+  if (!accepted) return;
+  s.dcid = accepted.scid;
+  s.retrySourceCid = accepted.scid;
+  s.token = accepted.token;
+  const keys = initialKeys(s.config.provider, s.dcid);
+  s.spaces.initial.tx = keys.client;
+  s.spaces.initial.rx = keys.server;
+  // RFC 9002 §6.3: a Retry resets loss recovery: what was in flight is not, and goes again.
+  s.cc = removeFromFlight(s.cc, bytesInFlight(s.spaces.initial));
+  requeueAll(s.spaces.initial);
+  s.ptoCount = 0;
+}
+
+/**
+ * A Version Negotiation packet (RFC 9000 §6.2), checked by `versionNegotiation.ts`: one that lists none of our
+ * versions ends the attempt at once with a `peerIncompatible` error (alert 70, protocol_version) and nothing
+ * sent; any other is discarded.
+ */
+function onVersionNegotiation(s: W, now: number, header: Extract<ReturnType<typeof decodePacketHeader>, { form: 'versionNegotiation' }>, effects: QuicEffect[]): void {
+  const verdict = checkVersionNegotiation(header, {
+    scid: s.scid,
+    originalDcid: s.originalDcid,
+    version: s.config.version ?? QUIC_V1,
+    receivedAny: s.retrySourceCid !== undefined || SPACES.some((id) => s.spaces[id].largestRx >= 0),
+  });
+  if (verdict.action === 'ignore') return;
+  const list = verdict.versions.map((v) => `0x${v.toString(16).padStart(8, '0')}`).join(', ');
+  s.closeError = new TlsError({ kind: 'peerIncompatible', alert: 70, reason: `version negotiation: the server offers ${list}, none of ours (RFC 9000 §6.2)` });
+  finish(s, now, effects);
 }

@@ -163,6 +163,23 @@ export interface UnprotectedPacket {
  * it (never an error that closes the connection).
  */
 export function unprotectPacket(p: CryptoProvider, keys: PacketKeys, packet: Uint8Array, pnOffset: number, largest: number): UnprotectedPacket | null {
+  const h = removeHeaderProtection(p, keys, packet, pnOffset, largest);
+  return h && openPayload(p, keys, h, packet);
+}
+
+/** A packet whose header protection is removed, its payload still sealed. */
+export interface UnmaskedHeader {
+  readonly packetNumber: number;
+  /** The unprotected header, ending with the packet number (a copy). Its first byte carries the Key Phase bit (0x04) of a short header. */
+  readonly header: Uint8Array;
+}
+
+/**
+ * Remove header protection only (RFC 9001 §5.4): the first half of {@link unprotectPacket}, for a receiver that
+ * chooses the AEAD keys from the Key Phase bit (RFC 9001 §6; the header-protection key does not change on a
+ * key update, so `keys.hp` is the same for every phase). `null` when the packet is too short to sample.
+ */
+export function removeHeaderProtection(p: CryptoProvider, keys: PacketKeys, packet: Uint8Array, pnOffset: number, largest: number): UnmaskedHeader | null {
   if (pnOffset < 1 || packet.length < pnOffset + 4 + SAMPLE) return null;
   const m = mask(p, keys, packet.subarray(pnOffset + 4, pnOffset + 4 + SAMPLE));
   const first = packet[0]! ^ (m[0]! & protectedBits(packet[0]!));
@@ -174,9 +191,13 @@ export function unprotectPacket(p: CryptoProvider, keys: PacketKeys, packet: Uin
     header[pnOffset + i] = header[pnOffset + i]! ^ m[1 + i]!;
     truncated = truncated * 256 + header[pnOffset + i]!;
   }
-  const packetNumber = decodePacketNumber(largest, truncated, (pnLength * 8) as 8 | 16 | 24 | 32);
-  const payload = aeadOf(p, keys).open(packetNonce(keys.iv, packetNumber), header, packet.subarray(header.length));
-  return payload ? { packetNumber, header, payload } : null;
+  return { packetNumber: decodePacketNumber(largest, truncated, (pnLength * 8) as 8 | 16 | 24 | 32), header };
+}
+
+/** Open the AEAD of a packet whose header protection is removed (RFC 9001 §5.3); `null` if it does not authenticate. */
+export function openPayload(p: CryptoProvider, keys: PacketKeys, h: UnmaskedHeader, packet: Uint8Array): UnprotectedPacket | null {
+  const payload = aeadOf(p, keys).open(packetNonce(keys.iv, h.packetNumber), h.header, packet.subarray(h.header.length));
+  return payload ? { packetNumber: h.packetNumber, header: h.header, payload } : null;
 }
 
 /**

@@ -77,6 +77,8 @@ export interface SentRecord {
 export interface Space {
   rx?: PacketKeys;
   tx?: PacketKeys;
+  /** Application space: the Key Phase bit our 1-RTT packets carry (RFC 9001 §6, `keyUpdate.ts`). */
+  keyPhase?: 0 | 1;
   /** Keys and state dropped for good (RFC 9001 §4.9). */
   discarded: boolean;
   nextPn: number;
@@ -283,6 +285,14 @@ export function requeueForProbe(space: Space, count: number): boolean {
   });
   space.queue = [...again, ...space.queue];
   return again.length > 0;
+}
+
+/** Every unacknowledged frame back to the front of the queue: after a Retry (RFC 9002 §6.3), nothing in flight. */
+export function requeueAll(space: Space): void {
+  const again = space.sent.flatMap((p) => p.frames);
+  space.sent = [];
+  space.lossTime = undefined;
+  space.queue = [...again, ...space.queue];
 }
 
 /** Bytes in flight in this space (RFC 9002 §6.4: removed from the congestion controller when it is discarded). */

@@ -18,6 +18,8 @@ export const QuicTimer = {
   ackDelay: 'ackDelay',
   /** RFC 9002 §7.7: the pacer releases held-back data (the timer only wakes the sender). */
   pacing: 'pacing',
+  /** RFC 9001 §6.5: 3×PTO after a read key update, the previous 1-RTT read keys are discarded. */
+  keyDiscard: 'keyDiscard',
   /** RFC 9000 §10.2: the end of the closing or draining period (3×PTO): closed. */
   close: 'close',
 } as const;

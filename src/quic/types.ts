@@ -53,7 +53,12 @@ export type QuicInput =
   /** Abandon sending on stream `stream` (RFC 9000 §19.4 RESET_STREAM with a 62-bit application code). */
   | { readonly type: 'resetStream'; readonly now: number; readonly stream: StreamId; readonly errorCode: bigint }
   /** Ask the peer to stop sending on stream `stream` (RFC 9000 §19.5 STOP_SENDING with a 62-bit code). */
-  | { readonly type: 'stopSending'; readonly now: number; readonly stream: StreamId; readonly errorCode: bigint };
+  | { readonly type: 'stopSending'; readonly now: number; readonly stream: StreamId; readonly errorCode: bigint }
+  /**
+   * Update the 1-RTT keys (RFC 9001 §6): now if permitted (the handshake is confirmed and the last update
+   * acknowledged), else as soon as it is. Updates also happen by themselves before the AEAD limits (§6.6).
+   */
+  | { readonly type: 'keyUpdate'; readonly now: number };
 
 export type QuicInputType = QuicInput['type'];
 

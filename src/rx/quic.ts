@@ -24,6 +24,9 @@ import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfi
 import { checkCloseCode, type QuicShutdownProgress } from '../quic/shutdown.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
 import { checkClientInitial, type InitialRejection } from '../quic/accept.js';
+import { encodeRetryPacket, openRetryToken, sealRetryToken, TOKEN_KEY_LENGTH } from '../quic/retry.js';
+import { bytesEqual } from '../wire/bytes.js';
+import { versionNegotiationFor } from '../quic/versionNegotiation.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { keyLogFromEnvironment, keyLogToFile } from '../node/keyLogFile.js';
 
@@ -97,6 +100,11 @@ export interface QuicConnection extends Ticker {
   /** How far the shutdown has gone: `'none'`, `'inProgress'` or `'complete'` (a peer's close counts too). */
   shutdownState(): QuicShutdownProgress;
   /**
+   * Update the 1-RTT keys (RFC 9001 §6): at once if permitted, else as soon as the previous update is
+   * acknowledged. Keys are also updated by themselves before the AEAD limits (§6.6).
+   */
+  keyUpdate(): void;
+  /**
    * Completes when the connection is over, and for our own close whatever its application error code; errors
    * with a {@link TlsError} for the peer's close with a non-zero code, a protocol error or a timeout.
    */
@@ -158,6 +166,8 @@ export interface QuicConnectOptions extends QuicCommon, QuicIdentity {
   /** node:tls `checkServerIdentity`, as on `connect`: replaces the host name check after the chain verified. */
   readonly checkServerIdentity?: ClientOptions['checkServerIdentity'];
   // cert / key / pfx / passphrase (QuicIdentity): a client certificate, for a server with `requestCert`.
+  /** The QUIC version to offer (default 1): only to test version negotiation (RFC 9000 §6); see `QuicConfig.version`. */
+  readonly version?: number;
 }
 
 /** Options of {@link quicListen}. */
@@ -180,6 +190,12 @@ export interface QuicListenOptions extends QuicCommon, QuicIdentity {
    * times out, and the Initial keys are public, so anyone can start one.
    */
   readonly maxHandshakingConnections?: number;
+  /**
+   * Validate every new client's address with a Retry first (RFC 9000 §8.1.2): its first Initial draws a Retry
+   * (about 100 bytes, nothing kept), and a connection opens for the Initial that comes back with the token.
+   * Without it, a Retry answers only the Initials beyond `maxHandshakingConnections` (instead of dropping them).
+   */
+  readonly retry?: boolean;
 }
 
 /** Counters of a {@link quicListen} listener, for monitoring and tests. */
@@ -191,7 +207,11 @@ export interface QuicListenerStats {
   /** Connections open now, in the handshake or established. */
   readonly open: number;
   /** Datagrams for no connection that opened none, by reason (see `src/quic/accept.ts`), and over the bound. */
-  readonly dropped: Readonly<Record<InitialRejection | 'handshakeLimit', number>>;
+  readonly dropped: Readonly<Record<InitialRejection | 'handshakeLimit' | 'invalidToken', number>>;
+  /** Retry packets sent (RFC 9000 §8.1.2). */
+  readonly retries: number;
+  /** Version Negotiation packets sent (RFC 9000 §6.1). */
+  readonly versionNegotiations: number;
 }
 
 /** A bound {@link quicListen} listener. */
@@ -317,6 +337,7 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
             }),
           shutdownState: () => progress,
           closed$: closed.asObservable(),
+          keyUpdate: () => inputs.next({ type: 'keyUpdate' }),
           eventTimeout: () => ticker?.eventTimeout(),
           handleEvents: () => ticker?.handleEvents(),
         });
@@ -478,6 +499,7 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
     const state = createQuicConnection({
       role: 'client',
       tls,
+      ...(opts.version !== undefined ? { version: opts.version } : {}),
       ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
       ...(opts.provider ? { provider: opts.provider } : {}),
     });
@@ -547,7 +569,11 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   let created = 0;
   let handshaking = 0;
   let open = 0;
-  const dropped: Record<InitialRejection | 'handshakeLimit', number> = {
+  // The key of our Retry tokens (RFC 9000 §8.1.3): this listener's only, never stored.
+  const tokenKey = provider.randomBytes(TOKEN_KEY_LENGTH);
+  let retries = 0;
+  let versionNegotiations = 0;
+  const dropped: Record<InitialRejection | 'handshakeLimit' | 'invalidToken', number> = {
     notQuicV1: 0,
     notInitial: 0,
     shortDatagram: 0,
@@ -555,18 +581,26 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
     undecryptable: 0,
     noClientHello: 0,
     handshakeLimit: 0,
+    invalidToken: 0,
   };
 
   socket.on('message', (data: Buffer, from: RemoteInfo) => {
     const datagram = new Uint8Array(data);
     let dcid: Uint8Array;
+    let header: ReturnType<typeof decodePacketHeader>;
     try {
-      const h = decodePacketHeader(datagram, 0, 8);
+      const h = (header = decodePacketHeader(datagram, 0, 8));
       if (h.form === 'versionNegotiation') return;
       dcid = h.dcid;
     } catch {
-      dropped.notQuicV1++;
-      return; // not QUIC v1: dropped
+      // RFC 9000 §6.1: a version we do not speak, in a datagram of 1200 bytes or more, draws a Version
+      // Negotiation packet (smaller than that datagram, nothing kept); anything else undecodable is dropped.
+      const vn = versionNegotiationFor(datagram);
+      if (vn) {
+        socket.send(vn, from.port, from.address);
+        versionNegotiations++;
+      } else dropped.notQuicV1++;
+      return;
     }
     let d = byCid.get(hex(dcid));
     if (!d) {
@@ -575,6 +609,28 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
       const check = checkClientInitial(provider, datagram);
       if (!check.ok) {
         dropped[check.reason]++;
+        return;
+      }
+      // RFC 9000 §8.1.2: a Retry when asked for, or instead of refusing past the bound; the token brings back
+      // what the connection needs (§7.3), so nothing is kept meanwhile.
+      const address = `${from.address}:${from.port}`;
+      const token = header.form === 'long' ? header.token : new Uint8Array(0);
+      let retried: { originalDcid: Uint8Array; retrySourceCid: Uint8Array } | undefined;
+      if (token.length > 0) {
+        const content = openRetryToken(provider, tokenKey, token, address, Date.now());
+        // RFC 9000 §8.1.3: a token we cannot use is treated as none (a Retry or a plain handshake below),
+        // except a Retry token that fails: its Initial is dropped (the client gave up its first DCID).
+        if (content && bytesEqual(content.retryScid, dcid)) retried = { originalDcid: content.originalDcid, retrySourceCid: content.retryScid };
+        else {
+          dropped.invalidToken++;
+          return;
+        }
+      }
+      if (!retried && (opts.retry || handshaking >= maxHandshaking) && header.form === 'long') {
+        const retryScid = provider.randomBytes(8);
+        const sealed = sealRetryToken(provider, tokenKey, provider.randomBytes(12), address, { originalDcid: dcid, retryScid, issuedAt: Date.now() });
+        socket.send(encodeRetryPacket(provider, { dcid: header.scid, scid: retryScid, token: sealed, originalDcid: dcid }), from.port, from.address);
+        retries++;
         return;
       }
       if (handshaking >= maxHandshaking) {
@@ -586,6 +642,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
         tls,
         ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
         ...(opts.provider ? { provider: opts.provider } : {}),
+        ...(retried ? { retried } : {}),
       });
       const conn = drive(state, (out) => socket.send(out, from.port, from.address), opts, 'server');
       d = conn;
@@ -624,7 +681,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   return {
     port: socket.address().port,
     connections: connections.asObservable(),
-    stats: () => ({ created, handshaking, open, dropped: { ...dropped } }),
+    stats: () => ({ created, handshaking, open, retries, versionNegotiations, dropped: { ...dropped } }),
     eventTimeout: () => {
       let min: number | undefined;
       for (const d of new Set(byCid.values())) {

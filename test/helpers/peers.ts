@@ -326,7 +326,9 @@ function canConnect(host: string, port: number): Promise<boolean> {
       s.destroy();
       resolve(ok);
     };
-    s.setTimeout(500, () => finish(false));
+    // Loopback connects succeed or are refused at once; only a loaded machine is slow to say so. A short timeout
+    // here made a second probe connection, which a `-naccept 2` s_server counted as the real one.
+    s.setTimeout(10_000, () => finish(false));
     s.once('connect', () => finish(true));
     s.once('error', () => finish(false));
   });

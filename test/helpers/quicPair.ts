@@ -116,6 +116,10 @@ export class QuicPair {
     return this.drive(this.now);
   }
 
+  text(side: Side, stream: number): string {
+    return Buffer.concat(this.delivered[side].get(stream) ?? []).toString();
+  }
+
   bytes(side: Side, stream: number): number {
     return (this.delivered[side].get(stream) ?? []).reduce((n, d) => n + d.length, 0);
   }

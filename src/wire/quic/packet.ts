@@ -157,6 +157,8 @@ export function encodeLongHeader(h: {
   readonly packetNumber: number;
   readonly pnLength: 1 | 2 | 3 | 4;
   readonly payloadLength: number;
+  /** The version field (default QUIC v1); another one only to test version negotiation. */
+  readonly version?: number;
 }): Uint8Array {
   checkCid('destination connection ID', h.dcid);
   checkCid('source connection ID', h.scid);
@@ -164,7 +166,7 @@ export function encodeLongHeader(h: {
   const length = h.pnLength + h.payloadLength + 16;
   if (length >= 0x4000) throw new RangeError(`packet length ${length} does not fit a 2-byte Length field`);
   return encodeWith((w) => {
-    w.u8(0xc0 | (LongPacketType[h.type] << 4) | (h.pnLength - 1)).u32(QUIC_V1);
+    w.u8(0xc0 | (LongPacketType[h.type] << 4) | (h.pnLength - 1)).u32(h.version ?? QUIC_V1);
     w.u8(h.dcid.length).bytes(h.dcid).u8(h.scid.length).bytes(h.scid);
     if (h.type === 'initial') w.varint(h.token?.length ?? 0).bytes(h.token ?? new Uint8Array(0));
     w.u16(0x4000 | length).bytes(truncatedPn(h.packetNumber, h.pnLength));
