@@ -22,7 +22,7 @@
  * every datagram within 1200 bytes and the anti-amplification allowance (`builder.ts`). A step copies only
  * what it changes: streams and chunks are copy-on-write, so an earlier state is never changed by a later step.
  *
- * Not yet: Retry and version negotiation, 0-RTT, connection migration, new connection IDs, key updates,
+ * Not yet: 0-RTT, connection migration, new connection IDs,
  * ECN, padding the server's Initial datagrams. Congestion control, pacing, loss and probe timers and ACK
  * frequency are in `congestion.ts`; stream resets in `streams.ts`; the shutdown rules in `shutdown.ts`.
  */
