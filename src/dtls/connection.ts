@@ -121,6 +121,8 @@ export interface DtlsStats {
 /** The connection's state. Immutable: every input returns a new one. */
 export interface DtlsState {
   readonly config: Resolved;
+  /** The configuration it was created with: a server that answered statelessly starts over from it. */
+  readonly origin: DtlsConfig;
   readonly phase: 'idle' | 'handshake' | 'connected' | 'closed';
   readonly hs: HandshakeState;
   readonly suite?: SuiteParams;
@@ -197,6 +199,7 @@ export function createDtlsConnection(config: DtlsConfig): DtlsState {
   const hs = createHandshake({ ...config, provider } as HandshakeConfig, 'dtls', undefined, { dtlsDraft43: resolved.dtlsDraft43 });
   return {
     config: resolved,
+    origin: config,
     phase: 'idle',
     hs,
     reads: [],
@@ -289,6 +292,13 @@ export function handleDtlsEvents(state: DtlsState, input: DtlsInput): Step<DtlsS
   if (state.phase === 'closed') {
     if (input.type === 'write' || input.type === 'keyUpdate') throw misuse(`${input.type} on a closed DTLS connection`);
     return { state, effects: [] };
+  }
+  if (input.type === 'datagram' && state.config.role === 'server' && state.peerSpoke && !isHandshakeCommitted(state.hs)) {
+    // We answered a ClientHello statelessly (a cookie HelloRetryRequest or HelloVerifyRequest, RFC 9147 §5.1,
+    // RFC 6347 §4.2.1) and kept nothing of it: the next datagram meets a fresh server, as behind `dtlsListen`.
+    // A ClientHello resent without a cookie (our answer was lost) gets a new one.
+    const fresh = handleDtlsEvents(createDtlsConnection(state.origin), { type: 'start', now: input.now });
+    return handleDtlsEvents({ ...fresh.state, stats: state.stats }, input);
   }
   const cx: Cx = {
     s: { ...state },

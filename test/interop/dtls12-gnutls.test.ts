@@ -9,7 +9,7 @@
  * test/interop/dtls12-openssl.test.ts does. gnutls-cli binds no listening address, so it needs no namespace. The
  * other way would put gnutls-serv (which binds every address) in the private namespace, and the relay with it:
  * the relay lives in this process, outside the namespace, so it would have to run as a process of its own
- * inside it; not done yet. A lost HelloVerifyRequest is a known failure of the rxtls server (`test.failing` at the end).
+ * inside it; not done yet. A lost HelloVerifyRequest is answered by a new one (the stateless server starts over).
  */
 import test from 'ava';
 import { startDtlsUdp } from '../helpers/dtlsUdp.js';
@@ -128,8 +128,7 @@ test('gnutls-cli --udp → rxtls server (cookies on) through a lossy relay (the 
 // ClientHello (no cookie, next message_seq) and the rxtls server answers it with a DTLS 1.3 ACK record (content
 // type 26, which gnutls drops as "unknown type 26") instead of a fresh HelloVerifyRequest (RFC 6347 §4.2.1: a
 // cookie exchange stays stateless, every cookieless ClientHello gets one), so the handshake never completes.
-// `test.failing` passes while the bug is there; once it is fixed ava reports this test, and `.failing` goes.
-test.failing('gnutls-cli --udp → rxtls server through a relay that drops the first HelloVerifyRequest (known bug: ACK instead of a new HelloVerifyRequest)', async (t) => {
+test('gnutls-cli --udp → rxtls server through a relay that drops the first HelloVerifyRequest: the resent ClientHello gets a new one', async (t) => {
   t.timeout(TEST_MS);
   const s = await startDtlsUdp({
     config: serverConfig({ ...serverCredentials('server-ec'), cookieSecret: new Uint8Array(32).fill(9), cookieBinding: new TextEncoder().encode('127.0.0.1') }),
