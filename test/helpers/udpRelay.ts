@@ -29,6 +29,11 @@ export interface DropPolicy {
   /** Never drop datagrams at or after this index (bounds random loss so a handshake can finish). */
   readonly dropBefore?: number;
   /**
+   * Never drop a datagram this says to keep: e.g. application data, which DTLS never retransmits, when a test
+   * checks data after a handshake through loss (indices shift with timing-dependent retransmissions).
+   */
+  readonly keep?: (data: Uint8Array) => boolean;
+  /**
    * Drop a datagram when this says so, by what it carries rather than its index (retransmissions shift
    * indices). `dropped` counts the datagrams this predicate dropped before (not those `drop` or `lossRate`
    * did): `(d) => d.summary.startsWith('ct') && d.dropped === 0` drops the first encrypted one.
@@ -94,6 +99,7 @@ function decider(policy: DropPolicy | undefined): Decide {
     // Draw for every datagram, so the pattern of random drops does not depend on the chosen ones.
     const r = random();
     if (policy.dropBefore !== undefined && index >= policy.dropBefore) return false;
+    if (policy.keep?.(data)) return false;
     if (chosen.has(index) || r < rate) return true;
     if (policy.dropIf?.({ index, data, summary, dropped: droppedIf })) {
       droppedIf++;

@@ -8,6 +8,9 @@ import { startDtlsUdp } from '../helpers/dtlsUdp.js';
 import { clientConfig, serverConfig } from '../helpers/dtlsPair.js';
 import { certPath, freePort, opensslCertArgs, requirePeer, spawnPeer, type Peer } from '../helpers/peers.js';
 import { startUdpRelay, type RelayPolicy } from '../helpers/udpRelay.js';
+
+/** A DTLS 1.2 datagram that starts with an application_data record: DTLS never retransmits those. */
+const isApplicationData = (d: Uint8Array): boolean => d[0] === 23;
 import { serverCredentials } from '../helpers/pair.js';
 
 const TEST_MS = 50_000;
@@ -60,7 +63,7 @@ for (const [suite, kind] of [
 test('rxtls client → openssl s_server -dtls1_2 through a lossy relay (first datagram each way dropped, then 20% loss)', async (t) => {
   t.timeout(TEST_MS);
   const r = await clientAgainstSServer(t, {
-    relay: { toServer: { drop: [0, 2], lossRate: 0.2, seed: 3, dropBefore: 8 }, toClient: { drop: [0], lossRate: 0.2, seed: 5, dropBefore: 8 } },
+    relay: { toServer: { drop: [0, 2], lossRate: 0.2, seed: 3, dropBefore: 8, keep: isApplicationData }, toClient: { drop: [0], lossRate: 0.2, seed: 5, dropBefore: 8, keep: isApplicationData } },
   });
   t.is(r.info.protocol, 'DTLSv1.2');
   t.true(r.relay!.counts().toServer.dropped + r.relay!.counts().toClient.dropped >= 3, r.diag());
@@ -108,7 +111,7 @@ for (const [cipher, kind] of [
 test('openssl s_client -dtls1_2 → rxtls server through a lossy relay', async (t) => {
   t.timeout(TEST_MS);
   const r = await sClientAgainstUs(t, {
-    relay: { toServer: { drop: [1], lossRate: 0.2, seed: 11, dropBefore: 8 }, toClient: { drop: [1], lossRate: 0.2, seed: 13, dropBefore: 8 } },
+    relay: { toServer: { drop: [1], lossRate: 0.2, seed: 11, dropBefore: 8, keep: isApplicationData }, toClient: { drop: [1], lossRate: 0.2, seed: 13, dropBefore: 8, keep: isApplicationData } },
   });
   t.is(r.info.protocol, 'DTLSv1.2');
   t.true(r.relay!.counts().toServer.dropped + r.relay!.counts().toClient.dropped >= 2, r.diag());
