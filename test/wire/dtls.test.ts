@@ -138,7 +138,9 @@ test('RFC 9147 §4: a unified header with C set is reported (no CID negotiated: 
 test('RFC 9147 §4.1: demultiplexing by first byte; others are DecodeErrors', (t) => {
   t.is(decodeDtlsRecord(new Reader(hex('15fefd00000000000000000002' + '0232'))).kind, 'plaintext');
   t.is(decodeDtlsRecord(new Reader(hex('1afefd00000000000000000002' + '0000'))).kind, 'plaintext');
-  for (const first of [0x00, 0x17, 0x19, 0x40, 0xff]) {
+  // application_data (23) with the 13-byte header is how DTLS 1.2 sends it (RFC 6347 §4.1).
+  t.is(decodeDtlsRecord(new Reader(hex('17fefd00010000000000010002' + 'aabb'))).kind, 'plaintext');
+  for (const first of [0x00, 0x19, 0x40, 0xff]) {
     t.throws(() => decodeDtlsRecord(new Reader(Uint8Array.of(first, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))), { instanceOf: DecodeError });
   }
   // A length beyond 2^14 + 256 is record_overflow; a length past the datagram is truncation.
