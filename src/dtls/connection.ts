@@ -783,6 +783,10 @@ function sendAck(cx: Cx): void {
   const list = [...s.toAck].sort((a, b) => a.epoch - b.epoch || a.seq - b.seq).slice(-MAX_ACK_RECORD_NUMBERS);
   s.toAck = [];
   delete s.ackAt;
+  // ACKs exist in DTLS 1.3 only, and only once DTLS 1.3 keys are in use: before the version is known (a first
+  // flight answered by a HelloVerifyRequest or a HelloRetryRequest) the peer may be a DTLS 1.2 stack, which
+  // answers an ACK record with unexpected_message (OpenSSL does); our next flight acknowledges it anyway.
+  if (s.writeEpoch < 2 || isDtls12(s)) return;
   const w = new Writer(2 + 16 * list.length);
   encodeAck(w, list.map((r) => ({ epoch: BigInt(r.epoch), sequenceNumber: BigInt(r.seq) })));
   // ACKs go under the highest epoch we can send (RFC 9147 §7: at least the acknowledged records' epoch).
