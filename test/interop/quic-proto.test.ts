@@ -78,7 +78,7 @@ test('QUIC interop, key update (RFC 9001 §6): rxtls client updates its keys; gt
   t.is((await get(conn, `localhost:${port}`, '/index.html', 20_000)).body.toString(), body);
   await peer.waitForOutput(/key update confirmed/i, 10_000);
   conn.close({ errorCode: H3_NO_ERROR, rapid: true });
-  t.pass();
+  t.regex(peer.output(), /key update confirmed/i);
 });
 
 test('QUIC interop, Retry (RFC 9000 §8.1.2): rxtls client follows gtlsserver -V and fetches the file', async (t) => {
