@@ -2,7 +2,7 @@
  * The `rxtls` CLI tells the user what happened, as `openssl s_client` and curl users expect: `--version`,
  * `CONNECTED` as soon as TCP is up, `--timeout`, a peer that is not TLS named with what it sent, a server
  * without TLS 1.3, OpenSSL's single-dash spellings, `SSLKEYLOGFILE` (said on stderr) and `--showcerts`. Each
- * case runs the CLI through ts-node against a plain TCP server of this process or `openssl s_server`.
+ * case runs the CLI (bundled) against a plain TCP server of this process or `openssl s_server`.
  */
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ test('a peer that is not TLS: CONNECTED, then "the peer does not speak TLS" quot
 
 test('--timeout: a server that accepts and says nothing fails after that many seconds, naming what did not happen', async (t) => {
   const port = await tcpServer(t, () => undefined);
-  // Under the default 30 s handshake timeout this could not finish within the run's deadline (MS, with ts-node's start).
+  // Under the default 30 s handshake timeout this could not finish within the run's deadline (MS, with the CLI's start).
   const r = await runCli(['client', `127.0.0.1:${port}`, '--timeout', '1'], '', { timeoutMs: MS, owner: t });
   t.is(r.code, 1, describeRun('rxtls client --timeout 1', r));
   t.regex(r.stderr, new RegExp(`^CONNECTED 127\\.0\\.0\\.1:${port}$`, 'm'), 'the TCP connection was reported at once');

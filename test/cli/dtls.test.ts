@@ -1,6 +1,6 @@
 /**
  * `rxtls server --dtls` and `rxtls client --dtls` over UDP on 127.0.0.1: one stdin line is one record, echoed
- * back by `--echo`; stdin EOF sends close_notify and the client exits 0 once both went. Spawned through ts-node
+ * back by `--echo`; stdin EOF sends close_notify and the client exits 0 once both went. Spawned as a bundle
  * under deadlines.
  */
 import test from 'ava';

@@ -1,6 +1,6 @@
 /**
  * `rxtls server` refuses to start with a bad identity: it prints `rxtls: <reason>` on stderr (one line, no stack
- * trace), exits 1 and never prints its `ACCEPT` line. Each case spawns the CLI through ts-node under a deadline.
+ * trace), exits 1 and never prints its `ACCEPT` line. Each case spawns the CLI (bundled, `test/helpers/bundle.ts`) under a deadline.
  */
 import test from 'ava';
 import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { certPath, cliServerPort, describeRun, runCli, startCliServer, tempDir } from '../helpers/peers.js';
 
-// ts-node compiles the CLI on each start: 10–20 s on a loaded 2-core machine, and several start at once here.
+// Generous: several CLI processes start at once here, on a machine that may be loaded by the rest of the suite.
 const TIMEOUT_MS = 60_000;
 
 /** Run `rxtls server` with these arguments and check it refused: exit 1, one `rxtls:` line, no listener. */

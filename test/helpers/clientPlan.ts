@@ -1,9 +1,9 @@
 /**
  * A scripted rxtls client for interop runs inside a network namespace (where the test process cannot reach): one
  * Node process runs a plan of connections in order and prints one JSON line per connection on stdout, so a
- * namespace pays one ts-node start-up for many connections.
+ * namespace pays one Node start-up for many connections.
  *
- * Usage: `node --loader=ts-node/esm test/helpers/clientPlan.ts '<JSON Plan>'`.
+ * Usage: `node --loader=ts-node/esm test/helpers/clientPlan.ts '<JSON Plan>'` (tests run it bundled: `bundle.ts`).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { bundledCommand } from './bundle.js';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Subscription } from 'rxjs';
 import { inboundSource } from '../../src/cli/inboundSource.js';
@@ -397,9 +398,9 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions): Pro
 // ---------------------------------------------------------------------------------------------------------
 // our CLI
 
-/** The argv prefix that runs `src/cli/main.ts` through ts-node (development form of the `rxtls` bin). */
+/** The argv prefix that runs `src/cli/main.ts`, bundled from the current sources (development form of the `rxtls` bin). */
 export function cliCommand(): [string, ...string[]] {
-  return [process.execPath, '--no-warnings', '--loader=ts-node/esm', path.join(repoRoot, 'src', 'cli', 'main.ts')];
+  return bundledCommand('src/cli/main.ts');
 }
 
 /** Run our CLI (`rxtls …args`) to completion under a deadline. */

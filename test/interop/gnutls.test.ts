@@ -17,7 +17,7 @@ const GET = 'GET / HTTP/1.0\r\n\r\n';
 const TLS13 = 'NORMAL:-VERS-ALL:+VERS-TLS1.3';
 
 /**
- * At most this many namespaces at once: each runs a ts-node process, and a dozen compiling together on a small
+ * At most this many namespaces at once: each runs a Node process, and a dozen starting together on a small
  * CI machine is slower than a queue.
  */
 const PARALLEL = 4;

@@ -92,7 +92,7 @@ test('QUIC interop, Retry (RFC 9000 §8.1.2): rxtls client follows gtlsserver -V
   t.regex(peer.output(), /Retry/i, 'the server sent a Retry');
 });
 
-test('QUIC interop, Retry (RFC 9000 §8.1.2): gtlsclient against an rxtls server with retry on downloads the file; one Retry sent', async (t) => {
+test('QUIC interop, Retry (RFC 9000 §8.1.2): gtlsclient against an rxtls server with retry on downloads the file after a Retry; one connection', async (t) => {
   t.timeout(TEST_MS);
   const bin = requirePeer('gtlsclient');
   const body = 'served after a retry ' + 'q'.repeat(5000) + '\n';
@@ -102,7 +102,9 @@ test('QUIC interop, Retry (RFC 9000 §8.1.2): gtlsclient against an rxtls server
   t.is(r.code, 0, r.stderr.slice(-2000));
   t.is(readFileSync(path.join(dl, 'index.html'), 'utf8'), body);
   t.regex(r.stdout + r.stderr, /type=Retry/);
-  t.is(srv.stats().retries, 1);
+  // At least one Retry: an Initial the client resends on its probe timeout before the Retry reached it carries
+  // no token and earns another Retry, which the client discards (RFC 9000 §17.2.5.2). One connection either way.
+  t.true(srv.stats().retries >= 1);
   t.is(srv.stats().created, 1);
 });
 
@@ -114,7 +116,8 @@ test('QUIC interop, Retry: rxtls client ↔ rxtls server with retry on', async (
   openControlStream(conn);
   t.is((await get(conn, `localhost:${srv.port}`, '/x', 20_000)).body.toString(), body);
   conn.close({ errorCode: H3_NO_ERROR, rapid: true });
-  t.like(srv.stats(), { retries: 1, created: 1 });
+  t.true(srv.stats().retries >= 1, 'a Retry was sent (more if a client Initial was resent before it arrived)');
+  t.is(srv.stats().created, 1);
 });
 
 test('QUIC interop, version negotiation (RFC 9000 §6): gtlsclient -v 0x1a2a3a4a gets our Version Negotiation', async (t) => {

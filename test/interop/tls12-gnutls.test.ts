@@ -1,7 +1,7 @@
 /**
  * TLS 1.2 interop with GnuTLS 3.7 (`gnutls-serv` / `gnutls-cli`, priority limited to TLS 1.2). gnutls-serv
  * listens on every address, so each run puts the peer and rxtls together inside a private network namespace
- * (as `gnutls.test.ts` does). A namespace costs a ts-node start-up, so each one carries several connections:
+ * (as `gnutls.test.ts` does). A namespace costs a Node start-up, so each one carries several connections:
  * the rxtls client side runs a plan of connections in one process (`test/helpers/clientPlan.ts`), the gnutls
  * client side a shell script of gnutls-cli runs against one rxtls CLI server.
  *
@@ -13,8 +13,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { NETNS_PORT, certPath, cliCommand, netnsPair, parseKeyLog, payload, repoRoot, requirePeer, sh, shCommand, tempDir, type NetnsPairResult } from '../helpers/peers.js';
+import { NETNS_PORT, certPath, cliCommand, netnsPair, parseKeyLog, payload, requirePeer, sh, shCommand, tempDir, type NetnsPairResult } from '../helpers/peers.js';
 import type { Plan, StepResult } from '../helpers/clientPlan.js';
+import { bundledCommand } from '../helpers/bundle.js';
 import { parseSummary } from '../../src/cli/args.js';
 
 const TEST_MS = 110_000; // includes waiting for a slot
@@ -23,7 +24,7 @@ const PORT = NETNS_PORT;
 const MiB = 1024 * 1024;
 const TLS12 = 'NORMAL:-VERS-ALL:+VERS-TLS1.2';
 
-/** At most this many namespaces at once (each runs a ts-node process). */
+/** At most this many namespaces at once (each runs a Node process). */
 const PARALLEL = 3;
 let running = 0;
 const queue: (() => void)[] = [];
@@ -49,7 +50,7 @@ const SUITES = [
 ] as const;
 
 /** The client plan runner (one Node process, many connections). */
-const planCommand = (plan: Plan) => [...cliCommand().slice(0, 3), path.join(repoRoot, 'test', 'helpers', 'clientPlan.ts'), JSON.stringify(plan)];
+const planCommand = (plan: Plan) => [...bundledCommand('test/helpers/clientPlan.ts'), JSON.stringify(plan)];
 
 /** gnutls-serv on PORT with the ECDSA and RSA chains, TLS 1.2 only, `mode` (`--http` or `--echo`). */
 function gnutlsServ(mode: string, env: readonly string[] = [], extra: readonly string[] = []): string[] {
