@@ -171,14 +171,31 @@ function showCerts(chain: readonly Uint8Array[]): string {
   return out + '---\n';
 }
 
-function runClient(cmd: ClientCommand): void {
-  if (cmd.dtls) return runDtlsClient(cmd);
-  const peerLabel = cmd.host.includes(':') ? `[${cmd.host}]:${cmd.port}` : `${cmd.host}:${cmd.port}`;
-  const keylog = keyLogFile(cmd.keylog);
-  let tcpUp = false;
-  const conn$ = connect({
+/** The listening and handshake options a server command gives, over TLS and DTLS alike. */
+function serverHandshakeOptions(cmd: ServerCommand) {
+  return {
     host: cmd.host,
     port: cmd.port,
+    ...identity(cmd),
+    ...(cmd.psk !== undefined && { psks: [cmd.psk] }),
+    ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
+    ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
+    ...(cmd.groups !== undefined && { groups: cmd.groups }),
+    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
+    ...(cmd.verifyClient !== undefined && {
+      requestCert: true,
+      rejectUnauthorized: true,
+      ca: readText(cmd.verifyClient, 'client CA file'),
+    }),
+    keyLog: keyLogFile(cmd.keylog) ?? false,
+    ...(cmd.noTicket && { ticketer: false as const }),
+    ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
+  };
+}
+
+/** The handshake options a client command gives, over TLS and DTLS alike. */
+function clientHandshakeOptions(cmd: ClientCommand) {
+  return {
     ...(cmd.servername !== undefined && { servername: cmd.servername }),
     ...(cmd.cafile !== undefined && { ca: readText(cmd.cafile, 'CA file') }),
     ...(cmd.insecure && { rejectUnauthorized: false }),
@@ -188,10 +205,22 @@ function runClient(cmd: ClientCommand): void {
     ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
     ...identity(cmd),
     ...(cmd.psk !== undefined && { psk: cmd.psk }),
+    ...(cmd.timeoutSeconds !== undefined && { handshakeTimeout: cmd.timeoutSeconds * 1000 }),
+  };
+}
+
+function runClient(cmd: ClientCommand): void {
+  if (cmd.dtls) return runDtlsClient(cmd);
+  const peerLabel = cmd.host.includes(':') ? `[${cmd.host}]:${cmd.port}` : `${cmd.host}:${cmd.port}`;
+  const keylog = keyLogFile(cmd.keylog);
+  let tcpUp = false;
+  const conn$ = connect({
+    host: cmd.host,
+    port: cmd.port,
+    ...clientHandshakeOptions(cmd),
     ...(cmd.sessIn !== undefined && { session: readSession(cmd.sessIn) }),
     ...(cmd.earlyData !== undefined && { earlyData: new Uint8Array(readBytes(cmd.earlyData, 'early data file')) }),
     keyLog: keylog ?? false,
-    ...(cmd.timeoutSeconds !== undefined && { handshakeTimeout: cmd.timeoutSeconds * 1000 }),
     // As s_client: CONNECTED as soon as the TCP connection is up, the summary after the handshake.
     onTcpConnect: () => {
       tcpUp = true;
@@ -284,23 +313,8 @@ function runServer(cmd: ServerCommand): void {
     }
   };
   const conns$ = listen({
-    host: cmd.host,
-    port: cmd.port,
-    ...identity(cmd),
-    ...(cmd.psk !== undefined && { psks: [cmd.psk] }),
-    ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
-    ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
-    ...(cmd.groups !== undefined && { groups: cmd.groups }),
-    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
-    ...(cmd.verifyClient !== undefined && {
-      requestCert: true,
-      rejectUnauthorized: true,
-      ca: readText(cmd.verifyClient, 'client CA file'),
-    }),
-    keyLog: keyLogFile(cmd.keylog) ?? false,
+    ...serverHandshakeOptions(cmd),
     ...(cmd.maxEarlyData !== undefined && { maxEarlyData: cmd.maxEarlyData }),
-    ...(cmd.noTicket && { ticketer: false as const }),
-    ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
     onListening: ({ address, port }) => log(`ACCEPT ${address.includes(':') ? `[${address}]` : address}:${port}`),
     // A connection that failed before its handshake completed still counts as one accepted (like -naccept).
     onError: (err, remote) =>
@@ -411,19 +425,10 @@ function runDtlsClient(cmd: ClientCommand): void {
   const conn$ = dtlsConnect({
     host: cmd.host,
     port: cmd.port,
-    ...(cmd.servername !== undefined && { servername: cmd.servername }),
-    ...(cmd.cafile !== undefined && { ca: readText(cmd.cafile, 'CA file') }),
-    ...(cmd.insecure && { rejectUnauthorized: false }),
-    ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
-    ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
-    ...(cmd.groups !== undefined && { groups: cmd.groups }),
-    ...identity(cmd),
-    ...(cmd.psk !== undefined && { psk: cmd.psk }),
+    ...clientHandshakeOptions(cmd),
     keyLog: keyLogFile(cmd.keylog) ?? false,
-    ...(cmd.timeoutSeconds !== undefined && { handshakeTimeout: cmd.timeoutSeconds * 1000 }),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
     ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
-    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
   });
   conn$.subscribe({
     next: (conn: DtlsConnection) => {
@@ -481,24 +486,9 @@ function runDtlsServer(cmd: ServerCommand): void {
     if (limitReached() && active === 0) void (close?.() ?? Promise.resolve()).then(() => exit(failed > 0 ? ExitCode.failure : ExitCode.ok));
   };
   dtlsListen({
-    host: cmd.host,
-    port: cmd.port,
-    ...identity(cmd),
-    ...(cmd.psk !== undefined && { psks: [cmd.psk] }),
-    ...(cmd.alpn !== undefined && { ALPNProtocols: cmd.alpn }),
-    ...(cmd.ciphers !== undefined && { ciphers: cmd.ciphers }),
-    ...(cmd.groups !== undefined && { groups: cmd.groups }),
-    ...(cmd.verifyClient !== undefined && {
-      requestCert: true,
-      rejectUnauthorized: true,
-      ca: readText(cmd.verifyClient, 'client CA file'),
-    }),
-    keyLog: keyLogFile(cmd.keylog) ?? false,
-    ...(cmd.noTicket && { ticketer: false as const }),
-    ...(cmd.numTickets !== undefined && { numTickets: cmd.numTickets }),
+    ...serverHandshakeOptions(cmd),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
     ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
-    ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
     onError: (err, remote) => {
       if (seen.has(err) || limitReached()) return;
       accepted++;

@@ -116,6 +116,21 @@ function describe(d: TlsErrorDetail): string {
 }
 
 /** Exhaustiveness helper for discriminated-union switches. */
+/** The application misused the API (a TlsError of kind `apiMisuse`). */
+export function misuse(reason: string): TlsError {
+  return new TlsError({ kind: 'apiMisuse', reason });
+}
+
+/** What an adapter errors with: a TlsError as it is, anything else as an `internal` error (alert internal_error). */
+export function asTlsError(err: unknown): TlsError {
+  if (err instanceof TlsError) return err;
+  return new TlsError({
+    kind: 'internal',
+    alert: AlertDescription.internal_error,
+    reason: `internal error: ${err instanceof Error ? err.message : String(err)}`,
+  });
+}
+
 export function assertNever(x: never): never {
   throw new Error(`unexpected value: ${JSON.stringify(x)}`);
 }

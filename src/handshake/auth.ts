@@ -45,7 +45,7 @@ const VERIFY_SCHEMES: ReadonlySet<number> = new Set(CERTIFICATE_VERIFY_SCHEMES);
  * rsa_pss_rsae_* schemes an rsaEncryption key, the rsa_pss_pss_* schemes an RSASSA-PSS key). A scheme missing
  * here is left to the signature check.
  */
-const SCHEME_KEY_TYPE: ReadonlyMap<number, SpkiKeyType> = new Map<number, SpkiKeyType>([
+export const SCHEME_KEY_TYPE: ReadonlyMap<number, SpkiKeyType> = new Map<number, SpkiKeyType>([
   [SignatureScheme.ecdsa_secp256r1_sha256, 'ecdsa-p256'],
   [SignatureScheme.ecdsa_secp384r1_sha384, 'ecdsa-p384'],
   [SignatureScheme.ecdsa_secp521r1_sha512, 'ecdsa-p521'],

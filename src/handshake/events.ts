@@ -126,3 +126,14 @@ export type HsEvent =
   | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array };
 
 export type HsEventType = HsEvent['type'];
+
+/** A `keyLog` event as the line of the NSS key log format: `LABEL <client_random hex> <secret hex>`. */
+export function keyLogLine(e: { readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array }): string {
+  return `${e.label} ${hex(e.clientRandom)} ${hex(e.secret)}`;
+}
+
+function hex(bytes: Uint8Array): string {
+  let out = '';
+  for (const b of bytes) out += b.toString(16).padStart(2, '0');
+  return out;
+}

@@ -3,7 +3,7 @@
  * application simulating a network) can make lossy — the datagram counterpart of `memoryDuplexPair`.
  */
 import { Subject, type Observable, type SchedulerLike } from 'rxjs';
-import { TlsError } from '../core/errors.js';
+import { misuse } from '../core/errors.js';
 import { inboundQueue } from './inbound.js';
 import type { DatagramDuplex } from './types.js';
 
@@ -165,6 +165,3 @@ export function memoryDatagramPair(options: MemoryDatagramOptions = {}): [Memory
   return [a.duplex!, b.duplex!];
 }
 
-function misuse(reason: string): TlsError {
-  return new TlsError({ kind: 'apiMisuse', reason });
-}

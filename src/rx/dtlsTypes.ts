@@ -120,27 +120,31 @@ export interface DtlsTransportOptions {
   readonly maxOutboundBuffer?: number;
 }
 
+/** The TLS options that apply to DTLS in both roles. */
+type DtlsCommonOption =
+  | 'ca'
+  | 'allowSha1'
+  | 'minRsaBits'
+  | 'cert'
+  | 'key'
+  | 'pfx'
+  | 'passphrase'
+  | 'verifier'
+  | 'ALPNProtocols'
+  | 'ciphers'
+  | 'groups'
+  | 'handshakeTimeout'
+  | 'provider'
+  | 'maxHandshakeMessage'
+  | 'scheduler'
+  | 'keyLog';
+
 /** Handshake options of a DTLS client: the TLS client options that apply to DTLS. */
 export interface DtlsClientOptions
   extends DtlsTransportOptions,
     Pick<
       ClientOptions,
-      | 'ca'
-      | 'allowSha1'
-      | 'minRsaBits'
-      | 'cert'
-      | 'key'
-      | 'pfx'
-      | 'passphrase'
-      | 'verifier'
-      | 'ALPNProtocols'
-      | 'ciphers'
-      | 'groups'
-      | 'handshakeTimeout'
-      | 'provider'
-      | 'maxHandshakeMessage'
-      | 'scheduler'
-      | 'keyLog'
+      | DtlsCommonOption
       | 'servername'
       | 'checkServerIdentity'
       | 'rejectUnauthorized'
@@ -154,22 +158,7 @@ export interface DtlsServerOptions
   extends DtlsTransportOptions,
     Pick<
       ServerOptions,
-      | 'ca'
-      | 'allowSha1'
-      | 'minRsaBits'
-      | 'cert'
-      | 'key'
-      | 'pfx'
-      | 'passphrase'
-      | 'verifier'
-      | 'ALPNProtocols'
-      | 'ciphers'
-      | 'groups'
-      | 'handshakeTimeout'
-      | 'provider'
-      | 'maxHandshakeMessage'
-      | 'scheduler'
-      | 'keyLog'
+      | DtlsCommonOption
       | 'requestCert'
       | 'rejectUnauthorized'
       | 'ticketKey'

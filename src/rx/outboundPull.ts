@@ -2,7 +2,7 @@
  * `outboundPull`: the application's output (`send(source)`) as something the reducer loop pulls from.
  */
 import { isObservable, type Subscription } from 'rxjs';
-import { TlsError } from '../core/errors.js';
+import { misuse } from '../core/errors.js';
 import type { OutboundSource } from './types.js';
 
 /** See {@link outboundPull}. */
@@ -177,9 +177,6 @@ export function outboundPull(source: OutboundSource, hooks: OutboundPullHooks): 
   };
 }
 
-function misuse(reason: string): TlsError {
-  return new TlsError({ kind: 'apiMisuse', reason });
-}
 
 function describe(value: unknown): string {
   return value === null ? 'null' : typeof value === 'object' ? (value.constructor?.name ?? 'an object') : typeof value;

@@ -12,6 +12,7 @@ import { Observable, Subject, type SchedulerLike } from 'rxjs';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
 import type { Ticking } from './dtlsTypes.js';
 import { TlsError, assertNever } from '../core/errors.js';
+import { keyLogLine } from '../handshake/events.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import { checkServerIdentity } from '../crypto/identity.js';
 import { exportKeyingMaterial } from '../handshake/exporter.js';
@@ -302,7 +303,7 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
         send(e.data);
         return;
       case 'keyLog':
-        keyLogSink?.(`${e.label} ${hexOf(e.clientRandom)} ${hexOf(e.secret)}`);
+        keyLogSink?.(keyLogLine(e));
         return;
       case 'handshakeComplete':
         ready.next({
@@ -469,10 +470,6 @@ function keyLogSinkOf(keyLog: QuicCommon['keyLog']): ((line: string) => void) | 
   if (typeof keyLog !== 'string' || keyLog === '') return undefined;
   const file = keyLogToFile(keyLog);
   return (line) => file.next?.(line);
-}
-
-function hexOf(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('hex');
 }
 
 /**

@@ -4,7 +4,8 @@
  */
 import { Observable, ReplaySubject, Subject, asyncScheduler, catchError, concat, map, merge, mergeMap, of, startWith, throwError } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscriber, Subscription } from 'rxjs';
-import { TlsError, assertNever } from '../core/errors.js';
+import { TlsError, asTlsError, assertNever, misuse } from '../core/errors.js';
+import { keyLogLine } from '../handshake/events.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { TlsEffect } from '../tls/types.js';
 import type { AeadAlg } from '../crypto/provider.js';
@@ -464,7 +465,7 @@ export function secureDuplex(
           runCryptoJob(e);
           return;
         case 'keyLog':
-          keyLog.next(`${e.label} ${hex(e.clientRandom)} ${hex(e.secret)}`);
+          keyLog.next(keyLogLine(e));
           return;
         case 'session':
           sessions.next(e.session);
@@ -516,21 +517,5 @@ export function secureDuplex(
   });
 }
 
-function misuse(reason: string): TlsError {
-  return new TlsError({ kind: 'apiMisuse', reason });
-}
 
-function hex(bytes: Uint8Array): string {
-  let out = '';
-  for (const b of bytes) out += b.toString(16).padStart(2, '0');
-  return out;
-}
 
-function asTlsError(err: unknown): TlsError {
-  if (err instanceof TlsError) return err;
-  return new TlsError({
-    kind: 'internal',
-    alert: AlertDescription.internal_error,
-    reason: `internal error: ${err instanceof Error ? err.message : String(err)}`,
-  });
-}

@@ -4,7 +4,8 @@
  */
 import { Observable, ReplaySubject, Subject, asyncScheduler, catchError, isObservable, map, merge, mergeMap, startWith, throwError } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscriber, Subscription } from 'rxjs';
-import { TlsError, assertNever } from '../core/errors.js';
+import { TlsError, asTlsError, assertNever, misuse } from '../core/errors.js';
+import { keyLogLine } from '../handshake/events.js';
 import type { HandshakeInfo } from '../core/types.js';
 import {
   canDtlsWrite,
@@ -355,7 +356,7 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
         case 'alertReceived':
           return;
         case 'keyLog':
-          keyLogSink?.(`${e.label} ${hex(e.clientRandom)} ${hex(e.secret)}`);
+          keyLogSink?.(keyLogLine(e));
           return;
         case 'session':
           return; // resumption over DTLS is not offered by this adapter yet
@@ -444,21 +445,5 @@ function asBytes(records: DtlsRecordSource): Observable<Uint8Array> | Iterable<U
   throw misuse('send(): expected an Observable, an Iterable or an AsyncIterable of records (Uint8Array or string)');
 }
 
-function misuse(reason: string): TlsError {
-  return new TlsError({ kind: 'apiMisuse', reason });
-}
 
-function hex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
-  return s;
-}
 
-function asTlsError(err: unknown): TlsError {
-  if (err instanceof TlsError) return err;
-  return new TlsError({
-    kind: 'internal',
-    alert: AlertDescription.internal_error,
-    reason: `internal error: ${err instanceof Error ? err.message : String(err)}`,
-  });
-}

@@ -19,6 +19,7 @@ import { bytesEqual, concatBytes } from '../../wire/bytes.js';
 import { AlertDescription, SignatureScheme, TLS12_VERIFY_DATA_LENGTH } from '../../wire/tls/constants.js';
 import { type Tls12Message, encodeServerEcdhParams, encodeTls12HandshakeBytes } from '../../wire/tls/tls12.js';
 import { encodeWith } from '../../wire/writer.js';
+import { SCHEME_KEY_TYPE } from '../auth.js';
 import { schemeName } from '../config.js';
 import { TLS12_EPOCH } from '../events.js';
 import { type HsCx, type Tls12State, appendTranscript, draft43Message, flushHandshake, keyLog, transcriptHash } from '../state.js';
@@ -117,21 +118,12 @@ export function receiveCcs(cx: HsCx, peer: 'client' | 'server'): void {
 
 /**
  * Signature algorithms allowed in a TLS 1.2 ServerKeyExchange or CertificateVerify, with the key type each
- * signs with. TLS 1.2 ties an ECDSA code point to its hash only, not to a curve (RFC 8446 §4.2.3 added the
- * curve for TLS 1.3): `ecdsa` means any ECDSA key. SHA-1 is never accepted (OpenSSL security level 2).
+ * signs with: TLS 1.3's table ({@link SCHEME_KEY_TYPE}) with the PKCS#1 v1.5 code points added. TLS 1.2 ties an
+ * ECDSA code point to its hash only, not to a curve (RFC 8446 §4.2.3 added the curve for TLS 1.3): `ecdsa` means
+ * any ECDSA key. SHA-1 is never accepted (OpenSSL security level 2).
  */
 const SCHEME_KEYS_12: ReadonlyMap<number, 'ecdsa' | SpkiKeyType> = new Map<number, 'ecdsa' | SpkiKeyType>([
-  [SignatureScheme.ecdsa_secp256r1_sha256, 'ecdsa'],
-  [SignatureScheme.ecdsa_secp384r1_sha384, 'ecdsa'],
-  [SignatureScheme.ecdsa_secp521r1_sha512, 'ecdsa'],
-  [SignatureScheme.ed25519, 'ed25519'],
-  [SignatureScheme.ed448, 'ed448'],
-  [SignatureScheme.rsa_pss_rsae_sha256, 'rsa'],
-  [SignatureScheme.rsa_pss_rsae_sha384, 'rsa'],
-  [SignatureScheme.rsa_pss_rsae_sha512, 'rsa'],
-  [SignatureScheme.rsa_pss_pss_sha256, 'rsa-pss'],
-  [SignatureScheme.rsa_pss_pss_sha384, 'rsa-pss'],
-  [SignatureScheme.rsa_pss_pss_sha512, 'rsa-pss'],
+  ...[...SCHEME_KEY_TYPE].map(([scheme, key]): [number, 'ecdsa' | SpkiKeyType] => [scheme, key.startsWith('ecdsa-') ? 'ecdsa' : key]),
   [SignatureScheme.rsa_pkcs1_sha256, 'rsa'],
   [SignatureScheme.rsa_pkcs1_sha384, 'rsa'],
   [SignatureScheme.rsa_pkcs1_sha512, 'rsa'],
