@@ -382,6 +382,10 @@ function onDatagram(cx: Cx, data: Uint8Array): void {
     }
     if (rec.kind === 'plaintext') {
       if (rec.epoch === 0) {
+        // A server that has not committed answers with the ClientHello's record sequence number (RFC 6347
+        // §4.2.1 for the HelloVerifyRequest; the stateless HelloRetryRequest and the flight after the cookie
+        // follow the same rule), so it keeps no sequence state of its own before the cookie returns.
+        if (s.config.role === 'server' && !isHandshakeCommitted(s.hs)) s.plainSeq = Math.max(s.plainSeq, rec.sequenceNumber);
         onRecord(cx, 0, rec.sequenceNumber, rec.type, rec.fragment, false);
         continue;
       }

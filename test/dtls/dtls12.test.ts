@@ -107,6 +107,20 @@ test('HelloVerifyRequest: a server state that got a ClientHello without cookie i
   t.is(step.state.retransmitAt, undefined);
 });
 
+test('HelloVerifyRequest: sent with the record sequence number of the ClientHello it answers (RFC 6347 §4.2.1)', (t) => {
+  const transmits = (effects: readonly { type: string }[]) => effects.filter((e) => e.type === 'transmit').map((e) => (e as unknown as { data: Uint8Array }).data);
+  const seqOf = (d: Uint8Array) => Number(d.subarray(5, 11).reduce((n, b) => n * 256n + BigInt(b), 0n));
+  let client = handleDtlsEvents(createDtlsConnection(clientConfig(V12)), { type: 'start', now: 0 });
+  // The first ClientHello is lost twice: the one that reaches the server is the client's third record.
+  for (const now of [1000, 3000]) client = handleDtlsEvents(client.state, { type: 'timeout', now });
+  const ch = transmits(client.effects)[0]!;
+  t.is(seqOf(ch), 2);
+  const server = handleDtlsEvents(handleDtlsEvents(createDtlsConnection(serverConfig({ cookieSecret: COOKIE_SECRET })), { type: 'start', now: 3000 }).state, { type: 'datagram', data: ch, now: 3000 });
+  const hvr = transmits(server.effects)[0]!;
+  t.is(hvr[13], 3, 'a HelloVerifyRequest');
+  t.is(seqOf(hvr), 2);
+});
+
 test('HelloVerifyRequest: a cookie for another address binding (or expired) is answered with a new HelloVerifyRequest', (t) => {
   const datagrams = (effects: readonly { type: string }[]) => effects.filter((e) => e.type === 'transmit').map((e) => (e as unknown as { data: Uint8Array }).data);
   const listener = (binding: string, now: number) =>
