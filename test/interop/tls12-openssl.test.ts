@@ -9,6 +9,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import {
   TEST_MS,
@@ -138,6 +139,70 @@ test('version negotiation: the rxtls client lands on TLS 1.2, TLS 1.3, TLS 1.3 a
     t.true(tr.received.toString('latin1').includes(openssl));
     await peer.exited;
   }
+});
+
+/**
+ * A TCP relay to 127.0.0.1:`target` that rewrites the client's first record (the ClientHello) with `rewrite`
+ * (same length), then passes bytes through both ways.
+ */
+async function rewritingRelay(t: ExecutionContext, target: number, rewrite: (clientHello: Uint8Array) => void): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((down) => {
+    const up = net.connect(target, '127.0.0.1');
+    sockets.add(down).add(up);
+    let head: Buffer | undefined = Buffer.alloc(0);
+    down.on('data', (chunk) => {
+      if (head === undefined) return void up.write(chunk);
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 5 || head.length < 5 + head.readUInt16BE(3)) return; // the whole first record first
+      rewrite(head.subarray(0, 5 + head.readUInt16BE(3)));
+      up.write(head);
+      head = undefined;
+    });
+    up.pipe(down);
+    for (const [a, b] of [[down, up], [up, down]] as const) {
+      a.on('end', () => b.end());
+      a.on('error', () => b.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const sock of sockets) sock.destroy();
+    server.close();
+  });
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** Replace TLS 1.3 (0x0304) in a ClientHello record's supported_versions list by a GREASE value (RFC 8701). */
+function hideTls13(record: Uint8Array): void {
+  let o = 5 + 4 + 2 + 32; // record header, handshake header, legacy_version, random
+  o += 1 + record[o]!; // legacy_session_id
+  o += 2 + ((record[o]! << 8) | record[o + 1]!); // cipher_suites
+  o += 1 + record[o]!; // legacy_compression_methods
+  const end = o + 2 + ((record[o]! << 8) | record[o + 1]!);
+  for (o += 2; o < end; o += 4 + ((record[o + 2]! << 8) | record[o + 3]!)) {
+    if (((record[o]! << 8) | record[o + 1]!) !== 0x002b) continue; // supported_versions
+    for (let v = o + 5; v < o + 5 + record[o + 4]!; v += 2) {
+      if (record[v] === 0x03 && record[v + 1] === 0x04) record.set([0x0a, 0x0a], v);
+    }
+    return;
+  }
+  throw new Error('no supported_versions in the ClientHello');
+}
+
+test('a forged downgrade is detected: a relay hides TLS 1.3 from s_server (1.2 and 1.3), whose TLS 1.2 ServerHello carries the RFC 8446 §4.1.3 sentinel; the client aborts with illegal_parameter', async (t) => {
+  t.timeout(TEST_MS);
+  const { peer, port } = await sServer(t, [...opensslCertArgs('ec'), '-www', '-naccept', '1'], []);
+  const relay = await rewritingRelay(t, port, hideTls13);
+  const err = await t.throwsAsync(clientExchange(rxClient(relay), { send: GET, owner: t }));
+  t.regex(String(err?.message), /downgrade sentinel/);
+  t.is((err as { alert?: number }).alert, 47, 'illegal_parameter');
+  await withTimeout(peer.exited, 10_000, 's_server exit');
+  t.regex(peer.output(), /illegal parameter/i, 'OpenSSL received our alert');
+  // Without the rewrite the same pair lands on TLS 1.3: the relay is transparent otherwise.
+  const again = await sServer(t, [...opensslCertArgs('ec'), '-www', '-naccept', '1'], []);
+  const tr = await clientExchange(rxClient(await rewritingRelay(t, again.port, () => {})), { send: GET, waitForPeerClose: true, owner: t });
+  t.is(tr.info.protocol, 'TLSv1.3');
 });
 
 test('rxtls client (maxVersion TLSv1.2) → s_server -tls1_3: protocol_version', async (t) => {
