@@ -423,8 +423,7 @@ function parseClient(args: readonly string[]): CliCommand {
     throw new UsageError('--early-data needs --sess-in (0-RTT is only possible when resuming)');
   }
   if (v.dtls) {
-    const tcpOnly = (['sess-in', 'sess-out', 'early-data'] as const).find((o) => v[o] !== undefined);
-    if (tcpOnly) throw new UsageError(`--${tcpOnly} is not available with --dtls (no session resumption over DTLS yet)`);
+    if (v['early-data'] !== undefined) throw new UsageError('--early-data is not available with --dtls (rxtls sends no 0-RTT over DTLS)');
   }
   return {
     kind: 'client',

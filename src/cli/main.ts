@@ -205,8 +205,29 @@ function clientHandshakeOptions(cmd: ClientCommand) {
     ...(cmd.version !== undefined && { minVersion: cmd.version, maxVersion: cmd.version }),
     ...identity(cmd),
     ...(cmd.psk !== undefined && { psk: cmd.psk }),
+    ...(cmd.sessIn !== undefined && { session: readSession(cmd.sessIn) }),
     ...(cmd.timeoutSeconds !== undefined && { handshakeTimeout: cmd.timeoutSeconds * 1000 }),
   };
+}
+
+/**
+ * `--sess-out`: write the newest session of a connection that closed cleanly (like OpenSSL, only such a
+ * connection yields a resumable session). False (the process is dying) when the file cannot be written.
+ */
+function saveSession(cmd: ClientCommand, session: TlsSession | undefined, note: (line: string) => void): boolean {
+  if (cmd.sessOut === undefined) return true;
+  if (session === undefined) {
+    process.stderr.write(`rxtls: no session ticket received: ${cmd.sessOut} not written\n`);
+    return true;
+  }
+  try {
+    writeFileSync(cmd.sessOut, formatSessionFile(session), { mode: 0o600 });
+    note(`session saved to ${cmd.sessOut}`);
+    return true;
+  } catch (e) {
+    die(new Error(`cannot write session file ${cmd.sessOut}: ${(e as Error).message}`));
+    return false;
+  }
 }
 
 function runClient(cmd: ClientCommand): void {
@@ -218,7 +239,6 @@ function runClient(cmd: ClientCommand): void {
     host: cmd.host,
     port: cmd.port,
     ...clientHandshakeOptions(cmd),
-    ...(cmd.sessIn !== undefined && { session: readSession(cmd.sessIn) }),
     ...(cmd.earlyData !== undefined && { earlyData: new Uint8Array(readBytes(cmd.earlyData, 'early data file')) }),
     keyLog: keylog ?? false,
     // As s_client: CONNECTED as soon as the TCP connection is up, the summary after the handshake.
@@ -240,20 +260,7 @@ function runClient(cmd: ClientCommand): void {
   const finish = () => {
     if (inboundDone && outboundDone) {
       note('closed cleanly (close_notify both ways)');
-      // Like OpenSSL, only a cleanly closed connection yields a resumable session.
-      if (cmd.sessOut !== undefined) {
-        if (latestSession === undefined) {
-          warn(`no session ticket received: ${cmd.sessOut} not written`);
-        } else {
-          try {
-            writeFileSync(cmd.sessOut, formatSessionFile(latestSession), { mode: 0o600 });
-            note(`session saved to ${cmd.sessOut}`);
-          } catch (e) {
-            return die(new Error(`cannot write session file ${cmd.sessOut}: ${(e as Error).message}`));
-          }
-        }
-      }
-      exit(ExitCode.ok);
+      if (saveSession(cmd, latestSession, note)) exit(ExitCode.ok);
     }
   };
   conn$.subscribe({
@@ -434,6 +441,8 @@ function runDtlsClient(cmd: ClientCommand): void {
     next: (conn: DtlsConnection) => {
       if (!cmd.quiet) process.stderr.write(`CONNECTED ${peerLabel} (DTLS)\n` + formatSummary(conn.info));
       if (cmd.showCerts) process.stderr.write(showCerts(conn.info.peerCertificates));
+      let latestSession: TlsSession | undefined;
+      conn.sessions$.subscribe((session) => (latestSession = session));
       let peerClosed!: () => void;
       const peerClosedSignal = new Promise<void>((r) => (peerClosed = r));
       const commands = cmd.inlineCommands
@@ -460,7 +469,7 @@ function runDtlsClient(cmd: ClientCommand): void {
       conn.closed$.subscribe({
         complete: () => {
           note('closed cleanly (close_notify both ways)');
-          exit(ExitCode.ok);
+          if (saveSession(cmd, latestSession, note)) exit(ExitCode.ok);
         },
         error: die,
       });

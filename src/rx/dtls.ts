@@ -27,7 +27,8 @@ import type { DatagramDuplex } from './types.js';
  * closes it, or it fails (`closed$`). The socket closes after the connection's last datagram was sent.
  *
  * Options are the TLS client options that apply (`ca`, `servername` — default `host` —, `ALPNProtocols`,
- * `ciphers`, `groups`, `keyLog`, a client `cert`/`key`, `psk`, …) plus the DTLS record settings (`mtu`,
+ * `ciphers`, `groups`, `keyLog`, a client `cert`/`key`, `psk`, `session` or a `sessionCache` keyed by
+ * `servername:port`, …) plus the DTLS record settings (`mtu`,
  * retransmission timers) and `ticking` (see {@link DtlsConnection}); checked when `dtlsConnect` is called.
  *
  * ```
@@ -50,7 +51,7 @@ export function dtlsConnect(given: DtlsConnectOptions): Observable<DtlsConnectio
   const options = keyLogFromEnvironment(given);
   const config = toDtlsClientConfig(options, options.host, nodePlatform);
   createDtlsConnection(config); // record settings checked now
-  const settings = toDtlsSettings(options, nodePlatform, isInsecure(options));
+  const settings = { sessionKey: `${config.serverName ?? options.host}:${options.port}`, ...toDtlsSettings(options, nodePlatform, isInsecure(options)) };
   return defer(
     () =>
       new Observable<DtlsConnection>((subscriber) => {

@@ -6,6 +6,7 @@ import type { Observable } from 'rxjs';
 import type { TlsError } from '../core/errors.js';
 import type { DtlsStats } from '../dtls/connection.js';
 import type { DtlsCloseMode } from '../dtls/types.js';
+import type { TlsSession } from '../handshake/session.js';
 import type { Ticker } from './runReducer.js';
 import type { ClientOptions, ConnectionInfo, ServerOptions } from './types.js';
 
@@ -79,6 +80,12 @@ export interface DtlsConnection extends Ticker {
   close(mode?: DtlsCloseMode): void;
   /** Completes when the connection ended cleanly; errors with the {@link TlsError} when it failed. */
   readonly closed$: Observable<never>;
+  /**
+   * Client: every resumable session the server sent (NewSessionTicket), replayed to late subscribers, as on a
+   * TLS connection; completes when the connection ends. Give one back as `session` (or let `sessionCache` keep
+   * the newest, stored only after close_notify went both ways) to resume. Servers: completes empty.
+   */
+  readonly sessions$: Observable<TlsSession>;
   /** The reducer's counters: datagrams in and out, records dropped, retransmissions, ACKs. */
   stats(): DtlsStats;
 }
@@ -137,7 +144,9 @@ type DtlsCommonOption =
   | 'provider'
   | 'maxHandshakeMessage'
   | 'scheduler'
-  | 'keyLog';
+  | 'keyLog'
+  | 'minVersion'
+  | 'maxVersion';
 
 /** Handshake options of a DTLS client: the TLS client options that apply to DTLS. */
 export interface DtlsClientOptions
@@ -151,6 +160,9 @@ export interface DtlsClientOptions
       | 'keyShareCount'
       | 'psk'
       | 'pskModes'
+      | 'session'
+      | 'sessionCache'
+      | 'sessionKey'
     > {}
 
 /** Handshake options of a DTLS server: the TLS server options that apply to DTLS. */

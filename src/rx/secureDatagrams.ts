@@ -6,6 +6,7 @@ import { Observable, ReplaySubject, Subject, asyncScheduler, catchError, isObser
 import type { OperatorFunction, SchedulerLike, Subscriber, Subscription } from 'rxjs';
 import { TlsError, asTlsError, assertNever, misuse } from '../core/errors.js';
 import { keyLogLine } from '../handshake/events.js';
+import { sessionUsable, type TlsSession } from '../handshake/session.js';
 import type { HandshakeInfo } from '../core/types.js';
 import {
   canDtlsWrite,
@@ -27,7 +28,7 @@ import { isInsecure, toDtlsClientConfig, toDtlsServerConfig, warnInsecure } from
 import { outboundPull, type OutboundPull } from './outboundPull.js';
 import { portablePlatform, type Platform } from './platform.js';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
-import type { DatagramDuplex } from './types.js';
+import type { DatagramDuplex, SessionCache } from './types.js';
 
 type PendingDtlsInput = Pending<DtlsInput>;
 
@@ -44,6 +45,10 @@ export interface DtlsSettings {
   /** Print the verification-disabled warning on subscription. */
   readonly warn?: boolean;
   readonly platform?: Platform;
+  /** Client resumption, as for TLS: an explicit session, else one taken out of `sessionCache` under `sessionKey`. */
+  readonly session?: TlsSession;
+  readonly sessionCache?: SessionCache;
+  readonly sessionKey?: string;
 }
 
 /**
@@ -142,6 +147,9 @@ export function toDtlsSettings(options: SecureDatagramsOptions | Omit<SecureData
     ...(max !== undefined ? { maxOutboundBuffer: max } : {}),
     warn,
     platform,
+    ...('session' in options && options.session !== undefined ? { session: options.session } : {}),
+    ...('sessionCache' in options && options.sessionCache !== undefined ? { sessionCache: options.sessionCache } : {}),
+    ...('sessionKey' in options && options.sessionKey !== undefined ? { sessionKey: options.sessionKey } : {}),
   };
 }
 
@@ -171,9 +179,20 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
   const maxOutboundBuffer = settings.maxOutboundBuffer ?? DEFAULT_MAX_OUTBOUND_BUFFER;
   return new Observable<DtlsConnection>((subscriber) => {
     if (settings.warn) warnInsecure(config.role === 'client' ? config.serverName : undefined);
+    // Client resumption: an explicit session, else one taken out of the cache (tickets are single use).
+    const cacheKey = settings.sessionKey ?? (config.role === 'client' ? config.serverName : undefined) ?? '';
+    let coreConfig = config;
+    if (config.role === 'client' && !begun) {
+      let session = settings.session;
+      if (!session && settings.sessionCache) {
+        session = settings.sessionCache.get(cacheKey);
+        if (session) settings.sessionCache.delete(cacheKey);
+      }
+      if (session && sessionUsable(session, scheduler.now())) coreConfig = { ...config, session };
+    }
     let latest: DtlsState;
     try {
-      latest = begun?.state ?? createDtlsConnection(config);
+      latest = begun?.state ?? createDtlsConnection(coreConfig);
     } catch (err) {
       duplex.close();
       subscriber.error(asTlsError(err));
@@ -182,6 +201,10 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
 
     const inbound = inboundQueue({ what: 'inbound$' });
     const closed = new ReplaySubject<never>(1);
+    const sessions = new ReplaySubject<TlsSession>(16);
+    /** close_notify sent and received: only then is the newest session stored (OpenSSL's rule, as for TLS). */
+    const closeNotify = { sent: false, received: false };
+    let newest: TlsSession | undefined;
     /** Inputs that are not pulled: start, close, keyUpdate, timeout (manual ticks). */
     const control = new Subject<PendingDtlsInput>();
     /** The application's records may have something: the loop pulls again. */
@@ -216,6 +239,8 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
       duplex.close();
       const s = sender;
       sender = undefined;
+      if (!error && newest && closeNotify.sent && closeNotify.received) settings.sessionCache?.set(cacheKey, newest);
+      sessions.complete();
       if (error) {
         inbound.error(error);
         s?.error(error);
@@ -323,6 +348,7 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
       keyUpdate,
       close,
       closed$: closed.asObservable(),
+      sessions$: sessions.asObservable(),
       stats: () => dtlsStats(latest),
       eventTimeout: () => ticker?.eventTimeout(),
       handleEvents: () => ticker?.handleEvents(),
@@ -342,11 +368,13 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
           subscriber.complete();
           return;
         case 'peerClosed':
+          closeNotify.received = true;
           inbound.complete();
           return;
         case 'alertSent':
           // Our close_notify is on the wire (its transmit came first): the send() is done.
           if (e.level === AlertLevel.warning && e.description === AlertDescription.close_notify) {
+            closeNotify.sent = true;
             const s = sender;
             sender = undefined;
             out = undefined;
@@ -359,7 +387,9 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
           keyLogSink?.(keyLogLine(e));
           return;
         case 'session':
-          return; // resumption over DTLS is not offered by this adapter yet
+          newest = e.session;
+          sessions.next(e.session);
+          return;
         case 'closed':
           end(e.error);
           return;

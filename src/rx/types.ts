@@ -79,9 +79,9 @@ export interface SecureOptions {
   /**
    * Lowest and highest protocol version, as in node:tls: `'TLSv1.2'` or `'TLSv1.3'` (default `'TLSv1.2'` and
    * `'TLSv1.3'`). A TLS 1.3-capable client and server never settle on TLS 1.2 (RFC 8446 §4.1.3 downgrade
-   * sentinels). `HandshakeInfo.protocol` says which was negotiated.
+   * sentinels). `HandshakeInfo.protocol` says which was negotiated. Over DTLS (`dtlsConnect`, `dtlsListen`,
+   * `secureDatagrams`): `'DTLSv1.2'` / `'DTLSv1.3'` (default both).
    */
-  /** Over DTLS (`dtlsConnect`, `dtlsListen`, `secureDatagrams`): `'DTLSv1.2'` / `'DTLSv1.3'` (default both). */
   readonly minVersion?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
   readonly maxVersion?: 'TLSv1.2' | 'TLSv1.3' | 'DTLSv1.2' | 'DTLSv1.3';
   /**

@@ -475,8 +475,7 @@ test('--dtls usage errors: --mtu without --dtls or out of range, TCP-only option
     [['client', 'h:1', '--dtls', '--mtu', '255'], /--mtu needs an integer from 256 to 65507/],
     [['client', 'h:1', '--dtls', '--mtu', '65508'], /--mtu/],
     [['client', 'h:1', '--dtls', '--mtu', '1k'], /--mtu/],
-    [['client', 'h:1', '--dtls', '--sess-out', 's.pem'], /--sess-out is not available with --dtls/],
-    [['client', 'h:1', '--dtls', '--sess-in', 's.pem'], /--sess-in is not available with --dtls/],
+    [['client', 'h:1', '--dtls', '--sess-in', 's.pem', '--early-data', 'e.txt'], /--early-data is not available with --dtls/],
     [['server', '--dtls', '--port', '1', '--cert', 'c', '--key', 'k', '--www'], /--www is not available with --dtls/],
     [['server', '--dtls', '--port', '1', '--cert', 'c', '--key', 'k', '--max-early-data', '10'], /--max-early-data is not available with --dtls/],
     [['server', '--port', '1', '--cert', 'c', '--key', 'k', '--mtu', '1400'], /--mtu needs --dtls/],
@@ -488,6 +487,9 @@ test('--dtls usage errors: --mtu without --dtls or out of range, TCP-only option
   }
   t.regex(HELP, /--dtls/);
   t.regex(HELP, /--mtu N/);
+  // Resumption works over DTLS: --sess-in / --sess-out are taken.
+  t.like(parseCliArgs(['client', 'h:1', '--dtls', '--sess-out', 's.pem']), { dtls: true, sessOut: 's.pem' });
+  t.like(parseCliArgs(['client', 'h:1', '--dtls', '--sess-in', 's.pem']), { dtls: true, sessIn: 's.pem' });
 });
 
 test('LineRecords: one record per stdin line with its newline; long lines cut; the last line without one at EOF', (t) => {

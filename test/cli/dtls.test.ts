@@ -4,7 +4,9 @@
  * under deadlines.
  */
 import test from 'ava';
-import { certPath, cliServerPort, describeRun, runCli, startCliServer } from '../helpers/peers.js';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { certPath, cliServerPort, describeRun, runCli, startCliServer, tempDir } from '../helpers/peers.js';
 
 const TIMEOUT_MS = 40_000;
 
@@ -29,4 +31,29 @@ test('rxtls client --dtls ↔ rxtls server --dtls --echo: lines come back, both 
   t.regex(r.stderr, /closed cleanly/);
   await server.kill();
   t.regex(server.stderr(), /^CONNECTION 1 \(DTLS\)$/m);
+});
+
+test('rxtls client --dtls --sess-out, then --sess-in: the second connection resumes (DTLS 1.3 and DTLS 1.2)', async (t) => {
+  t.timeout(TIMEOUT_MS * 4);
+  for (const version of ['--dtls1_3', '--dtls1_2']) {
+    const server = await startCliServer(
+      ['server', version, '--port', '0', '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem'), '--echo', '--naccept', '2'],
+      { timeoutMs: TIMEOUT_MS, owner: t },
+    );
+    const port = cliServerPort(server);
+    const session = path.join(tempDir(t), 'session.pem');
+    const client = (extra: string[]) =>
+      runCli(['client', version, `127.0.0.1:${port}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', ...extra], 'once\n', { timeoutMs: TIMEOUT_MS, owner: t });
+    const first = await client(['--sess-out', session]);
+    t.is(first.code, 0, describeRun('rxtls client --sess-out', first));
+    t.regex(first.stderr, /^Resumed: no$/m);
+    t.regex(first.stderr, /session saved to /);
+    t.regex(readFileSync(session, 'utf8'), /RXTLS SESSION/);
+    const second = await client(['--sess-in', session]);
+    t.is(second.code, 0, describeRun('rxtls client --sess-in', second));
+    t.is(second.stdout, 'once\n');
+    t.regex(second.stderr, /^Resumed: yes$/m, version);
+    t.regex(second.stderr, new RegExp(`^Protocol: ${version === '--dtls1_3' ? 'DTLSv1.3' : 'DTLSv1.2'}$`, 'm'));
+    await server.kill();
+  }
 });

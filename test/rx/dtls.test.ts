@@ -14,6 +14,7 @@ import { memoryDatagramPair, type LinkDatagram, type LinkVerdict } from '../../s
 import { dtlsConnect, dtlsListen } from '../../src/rx/dtls.js';
 import type { DtlsClientOptions, DtlsConnection, DtlsServerOptions } from '../../src/rx/dtlsTypes.js';
 import { secureDatagrams } from '../../src/rx/secureDatagrams.js';
+import { createSessionCache } from '../../src/rx/sessionCache.js';
 import { EPOCH, ca, cert, dec, enc, key, virtualClock } from '../operators/virtual.js';
 
 interface MemoryPair {
@@ -281,6 +282,44 @@ test('over UDP: dtlsConnect ↔ dtlsListen exchange records (echo); both ends cl
   // its first ClientHello before the answer came (a loaded machine).
   t.true(listener.stats().statelessReplies >= 1);
 });
+
+for (const version of ['DTLSv1.3', 'DTLSv1.2'] as const) {
+  test(`over UDP, ${version}: a sessionCache keeps the session of a cleanly closed connection and the next one resumes; an aborted one stores nothing`, async (t) => {
+    t.timeout(60_000);
+    const listener = await dtlsListen({ cert, key, minVersion: version, maxVersion: version });
+    t.teardown(() => listener.close());
+    listener.connections.subscribe((conn) => {
+      conn.send(conn.inbound$).subscribe({ error: () => undefined }); // echo, then close_notify back
+      conn.closed$.subscribe({ error: () => undefined });
+    });
+    const sessionCache = createSessionCache({ max: 4 });
+    const options = { host: '127.0.0.1', port: listener.port, ca, servername: 'localhost', sessionCache, minVersion: version, maxVersion: version };
+    const round = async (close: 'clean' | 'abort') => {
+      const conn = await firstValueFrom(dtlsConnect(options).pipe(timeout(15_000)));
+      const sessions = lastValueFrom(conn.sessions$.pipe(toArray()));
+      const reply = lastValueFrom(conn.inbound$.pipe(toArray(), timeout(15_000)));
+      if (close === 'abort') {
+        await firstValueFrom(conn.sessions$.pipe(timeout(15_000))); // the ticket arrived, then the connection is dropped
+        conn.close('abort');
+      } else {
+        await lastValueFrom(conn.send(of('ping')), { defaultValue: undefined });
+        t.deepEqual((await reply).map(dec), ['ping']);
+        await lastValueFrom(conn.closed$.pipe(timeout(15_000)), { defaultValue: undefined });
+      }
+      return { info: conn.info, sessions: await sessions };
+    };
+    const first = await round('clean');
+    t.false(first.info.resumed);
+    t.is(first.info.protocol, version);
+    t.true(first.sessions.length >= 1, 'the server sent a ticket');
+    t.truthy(sessionCache.get('localhost:' + listener.port), 'stored after close_notify both ways');
+    const second = await round('abort');
+    t.true(second.info.resumed, 'the second connection resumed');
+    t.is(sessionCache.get('localhost:' + listener.port), undefined, 'taken out when offered, and nothing stored after an abort');
+    const third = await round('clean');
+    t.false(third.info.resumed, 'nothing left to resume');
+  });
+}
 
 test('over UDP: the listener keeps no state for a ClientHello without a cookie, and one connection once the cookie returns', async (t) => {
   t.timeout(30_000);
