@@ -4,7 +4,7 @@
  * then exchanging one line each way. Application records are not retransmitted by DTLS, so over a lossy relay
  * each side repeats its line until the other printed it (what a datagram application does).
  */
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import type { HandshakeInfo } from '../../src/core/types.js';
 import type { GroupName } from '../../src/crypto/provider.js';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
@@ -22,21 +22,8 @@ import { startUdpRelay, type RelayPolicy, type UdpRelay } from './udpRelay.js';
  */
 export const NSS_DTLS13_DRAFT_VERSION = 0x7f00 | 43;
 
-/**
- * Whether rxtls can talk to NSS 3.87: yes, with `dtlsDraft43` (see {@link NSS_DTLS13_DRAFT_VERSION}), which
- * {@link runAgainstTstclnt} sets. The interop matrix is declared with {@link interopTest}, which is `test.failing`
- * when this is false (ava reports a known failure, and fails the run the day one of them passes).
- */
-export const RXTLS_SPEAKS_NSS_DRAFT = true;
-
-/** `test` once rxtls speaks NSS's draft, `test.failing` until then. */
-export const interopTest = RXTLS_SPEAKS_NSS_DRAFT ? test : test.failing;
-
-/**
- * How long the handshake plus the exchange may take, lossy relay included (shorter while the matrix is known to
- * fail: a refusal whose alert the relay dropped then ends at this deadline).
- */
-export const DTLS_RUN_MS = RXTLS_SPEAKS_NSS_DRAFT ? 25_000 : 5_000;
+/** How long the handshake plus the exchange may take, lossy relay included. */
+export const DTLS_RUN_MS = 25_000;
 
 /**
  * The supported_versions a DTLS ClientHello offers, from the datagram that carries it (RFC 9147 §5.3: a

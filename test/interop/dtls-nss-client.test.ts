@@ -11,7 +11,7 @@
  */
 import test from 'ava';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
-import { DTLS_TEST_MS, NSS_DTLS13_DRAFT_VERSION, interopTest, runAgainstTstclnt } from '../helpers/dtlsInterop.js';
+import { DTLS_TEST_MS, NSS_DTLS13_DRAFT_VERSION, runAgainstTstclnt } from '../helpers/dtlsInterop.js';
 import { startDtlsUdp } from '../helpers/dtlsUdp.js';
 import { clientConfig } from '../helpers/dtlsPair.js';
 import { NSS_CIPHER_TEXT, freeUdpPort, startTstclnt } from '../helpers/nss.js';
@@ -70,7 +70,7 @@ test('rxtls client → tstclnt server: NSS 3.87 speaks DTLS 1.3 draft-43 and ref
 // the matrix, our side in draft-43 mode (see the file's notes)
 
 for (const suite of SUITES) {
-  interopTest(`rxtls client → tstclnt server: ${suite}`, async (t) => {
+  test(`rxtls client → tstclnt server: ${suite}`, async (t) => {
     t.timeout(DTLS_TEST_MS);
     const r = await runAgainstTstclnt(t, 'client', { nssSuite: suite });
     t.is(r.info.cipherSuite, suite, r.diag());
@@ -86,7 +86,7 @@ for (const [group, bits] of [
   ['x25519', 255],
   ['secp256r1', 256],
 ] as const) {
-  interopTest(`rxtls client → tstclnt server: group ${group} without HelloRetryRequest`, async (t) => {
+  test(`rxtls client → tstclnt server: group ${group} without HelloRetryRequest`, async (t) => {
     t.timeout(DTLS_TEST_MS);
     const r = await runAgainstTstclnt(t, 'client', { ourGroups: [group], nssGroups: [group] });
     t.is(r.info.group, group === 'x25519' ? 'X25519' : 'P-256', r.diag());
@@ -95,7 +95,7 @@ for (const [group, bits] of [
   });
 }
 
-interopTest('rxtls client → tstclnt server accepting only P-256: HelloRetryRequest (our first share is X25519)', async (t) => {
+test('rxtls client → tstclnt server accepting only P-256: HelloRetryRequest (our first share is X25519)', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'client', { ourGroups: ['x25519', 'secp256r1'], nssGroups: ['secp256r1'] });
   t.true(r.info.helloRetry, r.diag());
@@ -105,34 +105,34 @@ interopTest('rxtls client → tstclnt server accepting only P-256: HelloRetryReq
   t.true((r.ours.trace().match(/<- .*plain hs\(2\)/g) ?? []).length >= 2, r.diag());
 });
 
-interopTest('rxtls client → tstclnt server through the relay: the first datagram of the server\'s flight dropped', async (t) => {
+test('rxtls client → tstclnt server through the relay: the first datagram of the server\'s flight dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'client', { relay: { toClient: { drop: [0] } } });
   t.regex(r.relay!.log.find((e) => e.dropped)!.summary, /^plain hs\(2\)/, r.diag());
 });
 
-interopTest('rxtls client → tstclnt server through the relay: our ClientHello dropped', async (t) => {
+test('rxtls client → tstclnt server through the relay: our ClientHello dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'client', { relay: { toServer: { drop: [0] } } });
   t.regex(r.relay!.log.find((e) => e.dropped)!.summary, /^plain hs\(1\)/, r.diag());
   t.true(r.ours.state().stats.retransmissions >= 1, r.diag());
 });
 
-interopTest('rxtls client → tstclnt server through the relay: our Finished dropped', async (t) => {
+test('rxtls client → tstclnt server through the relay: our Finished dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'client', { relay: { toServer: { dropIf: firstEncrypted } } });
   t.regex(r.relay!.log.find((e) => e.dropped)!.summary, /^ct /, r.diag());
   t.true(r.ours.state().stats.retransmissions >= 1, r.diag()); // tstclnt never asks again: our timer did it
 });
 
-interopTest('rxtls client → tstclnt server through the relay: one datagram of every flight dropped', async (t) => {
+test('rxtls client → tstclnt server through the relay: one datagram of every flight dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'client', { relay: { toServer: { drop: [0], dropIf: firstEncrypted }, toClient: { drop: [0] } } });
   t.is(r.relay!.counts().toServer.dropped, 2, r.diag());
   t.is(r.relay!.counts().toClient.dropped, 1, r.diag());
 });
 
-interopTest('rxtls client → tstclnt server through the relay: HelloRetryRequest, then the second ClientHello dropped', async (t) => {
+test('rxtls client → tstclnt server through the relay: HelloRetryRequest, then the second ClientHello dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'client', {
     ourGroups: ['x25519', 'secp256r1'],
@@ -144,7 +144,7 @@ interopTest('rxtls client → tstclnt server through the relay: HelloRetryReques
 });
 
 for (const seed of [1, 2, 3]) {
-  interopTest(`rxtls client → tstclnt server through the relay: 20 % random loss each way (seed ${seed})`, async (t) => {
+  test(`rxtls client → tstclnt server through the relay: 20 % random loss each way (seed ${seed})`, async (t) => {
     t.timeout(DTLS_TEST_MS);
     const loss = { lossRate: 0.2, seed, dropBefore: 60 };
     const r = await runAgainstTstclnt(t, 'client', { relay: { toServer: loss, toClient: { ...loss, seed: seed + 100 } } });

@@ -10,7 +10,7 @@
  */
 import test from 'ava';
 import type { CipherSuiteName } from '../../src/wire/tls/constants.js';
-import { DTLS_TEST_MS, NSS_DTLS13_DRAFT_VERSION, clientHelloVersions, interopTest, runAgainstTstclnt } from '../helpers/dtlsInterop.js';
+import { DTLS_TEST_MS, NSS_DTLS13_DRAFT_VERSION, clientHelloVersions, runAgainstTstclnt } from '../helpers/dtlsInterop.js';
 import { startDtlsUdp } from '../helpers/dtlsUdp.js';
 import { serverConfig } from '../helpers/dtlsPair.js';
 import { NSS_CIPHER_TEXT, startTstclnt } from '../helpers/nss.js';
@@ -41,7 +41,7 @@ test('tstclnt client → rxtls server: NSS 3.87 offers only DTLS 1.3 draft-43 (0
 // the matrix, our side in draft-43 mode (see the file's notes)
 
 for (const suite of SUITES) {
-  interopTest(`tstclnt client → rxtls server: ${suite}`, async (t) => {
+  test(`tstclnt client → rxtls server: ${suite}`, async (t) => {
     t.timeout(DTLS_TEST_MS);
     const r = await runAgainstTstclnt(t, 'server', { nssSuite: suite });
     t.is(r.info.cipherSuite, suite, r.diag());
@@ -58,7 +58,7 @@ for (const [group, bits] of [
   ['x25519', 255],
   ['secp256r1', 256],
 ] as const) {
-  interopTest(`tstclnt client → rxtls server: group ${group} without HelloRetryRequest`, async (t) => {
+  test(`tstclnt client → rxtls server: group ${group} without HelloRetryRequest`, async (t) => {
     t.timeout(DTLS_TEST_MS);
     const r = await runAgainstTstclnt(t, 'server', { ourGroups: [group], nssGroups: [group] });
     t.is(r.info.group, group === 'x25519' ? 'X25519' : 'P-256', r.diag());
@@ -67,7 +67,7 @@ for (const [group, bits] of [
   });
 }
 
-interopTest('tstclnt client (x25519, P-256) → rxtls server accepting only P-256: HelloRetryRequest', async (t) => {
+test('tstclnt client (x25519, P-256) → rxtls server accepting only P-256: HelloRetryRequest', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'server', { ourGroups: ['secp256r1'], nssGroups: ['x25519', 'secp256r1'] });
   t.true(r.info.helloRetry, r.diag());
@@ -75,41 +75,41 @@ interopTest('tstclnt client (x25519, P-256) → rxtls server accepting only P-25
   t.regex(r.nss.output(), /Key Exchange: 256-bit TLS 1\.3/, r.diag());
 });
 
-interopTest('tstclnt client → rxtls server with stateless cookies: HelloRetryRequest with a cookie, then the handshake', async (t) => {
+test('tstclnt client → rxtls server with stateless cookies: HelloRetryRequest with a cookie, then the handshake', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'server', { ours: { cookieSecret: new Uint8Array(32).fill(7) } });
   t.true(r.info.helloRetry, r.diag()); // every new handshake gets the cookie exchange (RFC 9147 §5.1)
   t.regex(r.nss.output(), /SSL version 3\.4 /, r.diag());
 });
 
-interopTest('tstclnt client → rxtls server through the relay: the first datagram of our flight dropped', async (t) => {
+test('tstclnt client → rxtls server through the relay: the first datagram of our flight dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'server', { relay: { toClient: { drop: [0] } } });
   t.regex(r.relay!.log.find((e) => e.dropped)!.summary, /^plain hs\(2\)/, r.diag());
 });
 
-interopTest('tstclnt client → rxtls server through the relay: the last datagram of our flight dropped', async (t) => {
+test('tstclnt client → rxtls server through the relay: the last datagram of our flight dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   // Our first flight (ServerHello … Finished) spans two datagrams at the default MTU; drop the second.
   const r = await runAgainstTstclnt(t, 'server', { relay: { toClient: { drop: [1] } } });
   t.is(r.relay!.counts().toClient.dropped, 1, r.diag());
 });
 
-interopTest('tstclnt client → rxtls server through the relay: the client\'s Finished dropped', async (t) => {
+test('tstclnt client → rxtls server through the relay: the client\'s Finished dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'server', { relay: { toServer: { dropIf: firstEncrypted } } });
   t.regex(r.relay!.log.find((e) => e.dropped)!.summary, /^ct /, r.diag());
   t.true(r.ours.state().stats.retransmissions >= 1, r.diag());
 });
 
-interopTest('tstclnt client → rxtls server through the relay: one datagram of every flight dropped', async (t) => {
+test('tstclnt client → rxtls server through the relay: one datagram of every flight dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'server', { relay: { toServer: { drop: [0], dropIf: firstEncrypted }, toClient: { drop: [0] } } });
   t.is(r.relay!.counts().toServer.dropped, 2, r.diag());
   t.is(r.relay!.counts().toClient.dropped, 1, r.diag());
 });
 
-interopTest('tstclnt client → rxtls server through the relay: HelloRetryRequest, then the second ClientHello dropped', async (t) => {
+test('tstclnt client → rxtls server through the relay: HelloRetryRequest, then the second ClientHello dropped', async (t) => {
   t.timeout(DTLS_TEST_MS);
   const r = await runAgainstTstclnt(t, 'server', {
     ourGroups: ['secp256r1'],
@@ -121,7 +121,7 @@ interopTest('tstclnt client → rxtls server through the relay: HelloRetryReques
 });
 
 for (const seed of [1, 2, 3]) {
-  interopTest(`tstclnt client → rxtls server through the relay: 20 % random loss each way (seed ${seed})`, async (t) => {
+  test(`tstclnt client → rxtls server through the relay: 20 % random loss each way (seed ${seed})`, async (t) => {
     t.timeout(DTLS_TEST_MS);
     const loss = { lossRate: 0.2, seed, dropBefore: 60 };
     const r = await runAgainstTstclnt(t, 'server', { relay: { toServer: loss, toClient: { ...loss, seed: seed + 100 } } });

@@ -4,18 +4,22 @@
  * --echo` (HelloVerifyRequest on by default), and `gnutls-cli --udp` → `rxtls server --dtls --echo` (cookies on).
  * A missing peer is a failure.
  *
- * The handshake through the lossy relay (test/helpers/udpRelay.ts) runs one way only: `gnutls-cli --udp` →
- * relay → an rxtls DTLS server, all three on the host's 127.0.0.1 and the relay and server in this process, as
- * test/interop/dtls12-openssl.test.ts does. gnutls-cli binds no listening address, so it needs no namespace. The
- * other way would put gnutls-serv (which binds every address) in the private namespace, and the relay with it:
- * the relay lives in this process, outside the namespace, so it would have to run as a process of its own
- * inside it; not done yet. A lost HelloVerifyRequest is answered by a new one (the stateless server starts over).
+ * The handshake through the lossy relay (test/helpers/udpRelay.ts) runs both ways. `gnutls-cli --udp` → relay →
+ * an rxtls DTLS server: all three on the host's 127.0.0.1, the relay and server in this process, as
+ * test/interop/dtls12-openssl.test.ts does (gnutls-cli binds no listening address, so it needs no namespace).
+ * The rxtls client → relay → `gnutls-serv` (which binds every address, so it runs in the private namespace):
+ * the relay runs there too, as a process of its own in front of the client (test/helpers/relayThen.ts). A lost
+ * HelloVerifyRequest is answered by a new one (the stateless server starts over).
  */
 import test from 'ava';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { startDtlsUdp } from '../helpers/dtlsUdp.js';
 import { serverConfig } from '../helpers/dtlsPair.js';
 import { serverCredentials } from '../helpers/pair.js';
-import { NETNS_PORT, certPath, cliClientArgs, cliCommand, describePair, netnsPair, requirePeer, spawnPeer } from '../helpers/peers.js';
+import { NETNS_PORT, certPath, cliClientArgs, cliCommand, describePair, netnsPair, requirePeer, spawnPeer, tempDir } from '../helpers/peers.js';
+import { bundledCommand } from '../helpers/bundle.js';
+import type { RelayThenPlan } from '../helpers/relayThen.js';
 import { startUdpRelay } from '../helpers/udpRelay.js';
 import { parseSummary } from '../../src/cli/args.js';
 
@@ -51,6 +55,42 @@ for (const [cipher, suite] of [
     t.is(summary.Cipher, suite, diag);
   });
 }
+
+test('rxtls client --dtls → gnutls-serv --udp (HelloVerifyRequest) through a lossy relay in the namespace: the first ClientHello and HelloVerifyRequest dropped, then 20% loss', async (t) => {
+  t.timeout(TEST_MS);
+  const logFile = path.join(tempDir(t), 'relay.log');
+  const plan: RelayThenPlan = {
+    serverPort: PORT,
+    // Loss bounded to the first datagrams each way (the handshake); application data is never dropped (DTLS does
+    // not retransmit it, and the test checks the echo).
+    toServer: { drop: [0], lossRate: 0.2, seed: 3, dropBefore: 8, keepApplicationData: true },
+    toClient: { drop: [0], lossRate: 0.2, seed: 5, dropBefore: 8, keepApplicationData: true },
+    logFile,
+  };
+  const r = await netnsPair({
+    server: [
+      requirePeer('gnutls-serv'), '--udp', '-p', String(PORT), '--x509certfile', certPath('server-ec-chain.pem'),
+      '--x509keyfile', certPath('server-ec-key.pem'), '--priority', PRIO, '--echo', '-a',
+    ],
+    port: PORT,
+    serverReadyLine: 'listening on IPv4',
+    client: [
+      ...bundledCommand('test/helpers/relayThen.ts'), JSON.stringify(plan),
+      ...cliCommand(), 'client', '--dtls', '127.0.0.1:{RELAY_PORT}', '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost',
+    ],
+    clientStdin: 'through the relay\n',
+    timeoutMs: NETNS_MS,
+    owner: t,
+  });
+  const relayLog = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '(no relay log)';
+  const diag = `${describePair('rxtls client', r)}\n--- relay\n${relayLog}`;
+  t.is(r.clientCode, 0, diag);
+  t.is(r.clientStdout, 'through the relay\n', diag);
+  t.is(parseSummary(r.clientStderr).Protocol, 'DTLSv1.2', diag);
+  const dropped = relayLog.split('\n').filter((line) => line.includes(' DROP '));
+  t.true(dropped.length >= 2, diag);
+  t.regex(relayLog, /S→C #0 DROP .*hs\(3\)/, 'the first HelloVerifyRequest was dropped');
+});
 
 test('rxtls client --dtls1_2 → gnutls-serv --udp with an RSA certificate', async (t) => {
   t.timeout(TEST_MS);
@@ -124,10 +164,8 @@ test('gnutls-cli --udp → rxtls server (cookies on) through a lossy relay (the 
   t.is(n.toServer.dropped + n.toClient.dropped, 3, diag());
 });
 
-// Known failure, found while writing the test above: when the HelloVerifyRequest is lost, gnutls-cli resends its
-// ClientHello (no cookie, next message_seq) and the rxtls server answers it with a DTLS 1.3 ACK record (content
-// type 26, which gnutls drops as "unknown type 26") instead of a fresh HelloVerifyRequest (RFC 6347 §4.2.1: a
-// cookie exchange stays stateless, every cookieless ClientHello gets one), so the handshake never completes.
+// When the HelloVerifyRequest is lost, gnutls-cli resends its ClientHello (no cookie, next message_seq): the
+// stateless server starts over and answers with a fresh HelloVerifyRequest (RFC 6347 §4.2.1), never an ACK.
 test('gnutls-cli --udp → rxtls server through a relay that drops the first HelloVerifyRequest: the resent ClientHello gets a new one', async (t) => {
   t.timeout(TEST_MS);
   const s = await startDtlsUdp({
