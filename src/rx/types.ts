@@ -402,9 +402,10 @@ export interface ShutdownState {
 export interface TlsConnection {
   readonly info: ConnectionInfo;
   /**
-   * Keying material exported from this connection (RFC 8446 §7.5; node:tls `exportKeyingMaterial`): `length`
-   * bytes for `label` (ASCII, 1..249 characters) and an optional `context`. Both ends get the same bytes;
-   * another connection gets others. Throws `apiMisuse` for a bad label or length.
+   * Keying material exported from this connection (RFC 8446 §7.5; RFC 5705 on a TLS 1.2 connection; node:tls
+   * `exportKeyingMaterial`): `length` bytes for `label` (ASCII, 1..249 characters) and an optional `context`.
+   * Both ends get the same bytes; another connection gets others. In TLS 1.2 an absent context differs from an
+   * empty one, and the key schedule's own labels are refused. Throws `apiMisuse` for a bad label or length.
    *
    * @example
    * ```ts

@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import { certText, chunksOf, clientExchange, drive, parseKeyLog, payload, rxClient, sha256, startListener, withTimeout } from '../helpers/peers.js';
+import { certText, chunksOf, clientExchange, drive, openConnection, parseKeyLog, payload, rxClient, sha256, startListener, withTimeout } from '../helpers/peers.js';
 import { createSessionCache } from '../../src/rx/sessionCache.js';
 import { createWorkerPoolProvider } from '../../src/node/workers.js';
 
@@ -140,6 +140,38 @@ for (const [suite, openssl, cert] of SUITES) {
     t.deepEqual(keyLines(lines), keyLines(s.keylog));
   });
 }
+
+test('RFC 5705 exporter over TLS 1.2: exportKeyingMaterial equals node:tls\'s (no context, empty context, a context; SHA-256 and SHA-384 PRF suites); reserved labels refused', async (t) => {
+  t.timeout(TEST_MS);
+  const cases: [string, Uint8Array | undefined][] = [
+    ['EXPORTER-no-context', undefined],
+    ['EXPORTER-empty-context', new Uint8Array(0)],
+    ['EXPORTER-with-context', new TextEncoder().encode('some context')],
+  ];
+  for (const cipher of ['ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384']) {
+    const server = tls.createServer({ maxVersion: 'TLSv1.2', ...pem('ec'), ciphers: cipher }, (socket) => {
+      // node's types want a context; without one node exports with no context (OpenSSL's use_context = 0).
+      const noContext = socket as unknown as { exportKeyingMaterial(length: number, label: string): Buffer };
+      const out = cases.map(([label, context]) => (context ? socket.exportKeyingMaterial(40, label, Buffer.from(context)) : noContext.exportKeyingMaterial(40, label)).toString('hex'));
+      socket.end(JSON.stringify(out));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.teardown(() => server.close());
+    const { conn, release } = await withTimeout(openConnection(rxClient((server.address() as AddressInfo).port), t), 20_000, 'handshake');
+    try {
+      t.is(conn.info.protocol, 'TLSv1.2');
+      const ours = cases.map(([label, context]) => Buffer.from(conn.exportKeyingMaterial(40, label, context)).toString('hex'));
+      const tr = await withTimeout(drive(conn, { waitForPeerClose: true }), 20_000, 'exchange');
+      t.deepEqual(ours, JSON.parse(tr.received.toString()), cipher);
+      t.not(ours[0], ours[1], 'an absent context and an empty one differ in TLS 1.2');
+      for (const reserved of ['master secret', 'key expansion', 'client finished', 'extended master secret']) {
+        t.throws(() => conn.exportKeyingMaterial(16, reserved), { message: /reserved/ });
+      }
+    } finally {
+      release();
+    }
+  }
+});
 
 test('rxtls client → node:tls server (TLSv1.2): the second connection resumes by ticket', async (t) => {
   t.timeout(TEST_MS);
