@@ -55,6 +55,8 @@ export interface ClientCommand {
   readonly timeoutSeconds?: number;
   /** `--showcerts`: print the server's chain as PEM on stderr after the handshake. */
   readonly showCerts?: boolean;
+  /** `--msg`: each handshake message and alert, both ways, on stderr (`s_client -msg`). TLS over TCP. */
+  readonly msg?: boolean;
 }
 
 /**
@@ -109,6 +111,8 @@ export interface ServerCommand {
   readonly mtu?: number;
   /** `--dtls-draft43` (with `--dtls`). */
   readonly dtlsDraft43?: boolean;
+  /** `--msg`: each connection's handshake messages and alerts on stderr (`s_server -msg`). TLS over TCP. */
+  readonly msg?: boolean;
 }
 
 /** A parsed command line. */
@@ -178,6 +182,8 @@ Client options:
                         (update_not_requested); such lines are not sent as data (like gnutls-cli)
   --timeout SECONDS     give up when the TCP connection and the handshake take longer (default 30)
   --showcerts           print the server's certificate chain as PEM on stderr after the handshake
+  --msg                 print each handshake message and alert, both ways, on stderr as it passes
+                        (">>> Handshake [length 196], ClientHello"; "<<<" for received; like s_client -msg)
   --quiet               no handshake summary on stderr
   --dtls                DTLS 1.2 or 1.3 over UDP (RFC 6347, RFC 9147): each stdin line, with its newline, is one record
   --dtls1_2, --dtls1_3  DTLS over UDP, negotiating only DTLS 1.2, or only DTLS 1.3 (as openssl -dtls1_2)
@@ -209,6 +215,7 @@ Server options:
   --no-ticket           issue no session tickets (no resumption)
   --num-tickets N       session tickets per handshake, 1..16 (default 2)
   --quiet               no per-connection summary on stderr
+  --msg                 print each connection's handshake messages and alerts, both ways, on stderr
   --dtls1_2, --dtls1_3  with DTLS: accept only DTLS 1.2, or only DTLS 1.3
   --dtls                DTLS 1.2 or 1.3 over UDP on --port (stateless cookies, connections told apart by address);
                         --echo sends each record back as one record; not with --www or --max-early-data
@@ -250,6 +257,7 @@ const clientOptions = {
   'dtls-draft43': { type: 'boolean', default: false },
   timeout: { type: 'string' },
   showcerts: { type: 'boolean', default: false },
+  msg: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
@@ -282,6 +290,7 @@ const serverOptions = {
   dtls: { type: 'boolean', default: false },
   mtu: { type: 'string' },
   'dtls-draft43': { type: 'boolean', default: false },
+  msg: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
@@ -447,7 +456,14 @@ function parseClient(args: readonly string[]): CliCommand {
     ...dtlsArgs(v.dtls || v.dtls1_2 || v.dtls1_3, v.mtu, v['dtls-draft43'], v.tls1_2 || v.tls1_3),
     ...(v.timeout !== undefined && { timeoutSeconds: parseSeconds(v.timeout, '--timeout') }),
     ...(v.showcerts && { showCerts: true }),
+    ...msgArg(v.msg, v.dtls || v.dtls1_2 || v.dtls1_3),
   };
+}
+
+/** `--msg`: TLS over TCP only (the DTLS adapter has no message callback). */
+function msgArg(msg: boolean, dtls: boolean): { msg?: true } {
+  if (msg && dtls) throw new UsageError('--msg is not available with --dtls');
+  return msg ? { msg: true } : {};
 }
 
 /** A positive number of seconds (decimals allowed), at most a day. */
@@ -494,6 +510,7 @@ function parseServer(args: readonly string[]): CliCommand {
     ...(v['num-tickets'] !== undefined && { numTickets: parseCount(v['num-tickets'], '--num-tickets', 1, 16) }),
     quiet: v.quiet,
     ...dtlsArgs(v.dtls || v.dtls1_2 || v.dtls1_3, v.mtu, v['dtls-draft43'], v.tls1_2 || v.tls1_3),
+    ...msgArg(v.msg, v.dtls || v.dtls1_2 || v.dtls1_3),
   };
 }
 

@@ -15,7 +15,7 @@ import { connect } from '../rx/connect.js';
 import { listen } from '../rx/listen.js';
 import { dtlsConnect, dtlsListen } from '../rx/dtls.js';
 import type { DtlsConnection } from '../rx/dtlsTypes.js';
-import type { TlsConnection } from '../rx/types.js';
+import type { TlsConnection, TlsMessageInfo } from '../rx/types.js';
 import type { TlsSession } from '../handshake/session.js';
 import {
   type ClientCommand,
@@ -171,9 +171,15 @@ function showCerts(chain: readonly Uint8Array[]): string {
   return out + '---\n';
 }
 
+/** `--msg`: one line per handshake message or alert, as `s_client -msg` prints them (`>>>` sent, `<<<` received). */
+function printMessage(m: TlsMessageInfo): void {
+  process.stderr.write(`${m.dir === 'sent' ? '>>>' : '<<<'} ${m.contentType === 'handshake' ? 'Handshake' : 'Alert'} [length ${m.length}], ${m.name}\n`);
+}
+
 /** The listening and handshake options a server command gives, over TLS and DTLS alike. */
 function serverHandshakeOptions(cmd: ServerCommand) {
   return {
+    ...(cmd.msg && { onMessage: printMessage }),
     host: cmd.host,
     port: cmd.port,
     ...identity(cmd),
@@ -196,6 +202,7 @@ function serverHandshakeOptions(cmd: ServerCommand) {
 /** The handshake options a client command gives, over TLS and DTLS alike. */
 function clientHandshakeOptions(cmd: ClientCommand) {
   return {
+    ...(cmd.msg && { onMessage: printMessage }),
     ...(cmd.servername !== undefined && { servername: cmd.servername }),
     ...(cmd.cafile !== undefined && { ca: readText(cmd.cafile, 'CA file') }),
     ...(cmd.insecure && { rejectUnauthorized: false }),

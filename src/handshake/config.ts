@@ -63,6 +63,8 @@ export interface HandshakeCommonConfig {
   readonly middleboxCompat?: boolean;
   /** Emit `keyLog` events with the traffic secrets (SSLKEYLOGFILE). Default false. */
   readonly keyLog?: boolean;
+  /** Report each handshake message sent and received (`HsStep.trace`; OpenSSL's message callback). Default false. */
+  readonly traceMessages?: boolean;
   /**
    * Largest handshake message accepted, in bytes (default 128 KiB): a message may span many records, and this
    * bounds what a peer can make us buffer before it is authenticated.

@@ -60,6 +60,7 @@ import {
   type HsCx,
   type HsResolved,
   type HsState,
+  type MessageTrace,
   changeReadKey,
   changeWriteKey,
   flushHandshake,
@@ -87,6 +88,8 @@ export interface HsStep {
   readonly events: readonly HsEvent[];
   /** Set when the handshake failed: the layer sends the alert (or QUIC code) it maps to and closes. */
   readonly error?: TlsErrorDetail;
+  /** With `traceMessages`: each handshake message received or queued in this step, in order (`-msg`). */
+  readonly trace?: readonly MessageTrace[];
 }
 
 /** Largest handshake message accepted by default (certificate chains included): 128 KiB. */
@@ -166,6 +169,7 @@ export function createHandshake(
     // RFC 9001 §8.4, RFC 9147 §5: no middlebox compatibility mode outside TLS over streams.
     middleboxCompat: variant === 'tls' ? (config.middleboxCompat ?? true) : false,
     keyLog: config.keyLog ?? false,
+    traceMessages: config.traceMessages ?? false,
     ...(config.role === 'client' && config.serverName !== undefined ? { serverName: config.serverName } : {}),
     keyShareCount: config.role === 'client' ? (config.keyShareCount ?? 1) : 1,
     dtlsDraft43,
@@ -402,11 +406,11 @@ export function clientRandom(state: HandshakeState): Uint8Array | undefined {
 /** Run one call on a working copy; peer faults become `error`, API misuse throws. */
 function run(state: HandshakeState, now: number, msgSeq: number | undefined, body: (cx: HsCx) => void): HsStep {
   const s: HsState = { ...state, nego: { ...state.nego } };
-  const cx: HsCx = { s, now, events: [], out: [], ...(msgSeq !== undefined ? { msgSeq } : {}) };
+  const cx: HsCx = { s, now, events: [], out: [], ...(msgSeq !== undefined ? { msgSeq } : {}), ...(state.config.traceMessages ? { trace: [] } : {}) };
   try {
     body(cx);
     flushHandshake(cx);
-    return { state: s, events: cx.events };
+    return { state: s, events: cx.events, ...(cx.trace ? { trace: cx.trace } : {}) };
   } catch (e) {
     let error: TlsErrorDetail;
     if (e instanceof ProtocolAbort) error = e.detail;
@@ -417,7 +421,7 @@ function run(state: HandshakeState, now: number, msgSeq: number | undefined, bod
     delete s.partial;
     s.partialLength = 0;
     // Whatever was queued is dropped: only the alert goes out.
-    return { state: s, events: cx.events.filter((ev) => ev.type === 'keyLog'), error };
+    return { state: s, events: cx.events.filter((ev) => ev.type === 'keyLog'), error, ...(cx.trace ? { trace: cx.trace } : {}) };
   }
 }
 
@@ -551,6 +555,7 @@ function appendPartial(cx: HsCx, data: Uint8Array, pieces: number): number {
 /** A complete handshake message: decode it and hand it to the current state. */
 function deliverMessage(cx: HsCx, raw: Uint8Array): void {
   cx.s.messagesIn++;
+  cx.trace?.push({ dir: 'received', type: raw[0]!, length: raw.length });
   const c = cx.s.config;
   if (raw[0] === HELLO_VERIFY_REQUEST && c.variant === 'dtls' && c.role === 'client' && cx.s.phase.name === 'expectServerHello') {
     const hvr = decodeHelloVerifyRequest(raw.subarray(4));

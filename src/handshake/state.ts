@@ -49,6 +49,7 @@ export interface HsResolved {
   readonly verifier?: CertificateVerifier;
   readonly middleboxCompat: boolean;
   readonly keyLog: boolean;
+  readonly traceMessages: boolean;
   readonly serverName?: string;
   readonly keyShareCount: number;
   readonly requestClientCert: boolean;
@@ -346,6 +347,17 @@ export interface HsCx {
   out: Uint8Array[];
   /** DTLS: the message_seq of the message being handled (the layer passes it with the message). */
   readonly msgSeq?: number;
+  /** With `traceMessages`: the messages of this step (see {@link MessageTrace}). */
+  readonly trace?: MessageTrace[];
+}
+
+/** One handshake message seen by the engine (OpenSSL's message callback, `s_client -msg`). */
+export interface MessageTrace {
+  readonly dir: 'sent' | 'received';
+  /** HandshakeType (RFC 8446 §4, RFC 5246 §7.4). */
+  readonly type: number;
+  /** The whole message's length in bytes, its header included (as OpenSSL's message callback counts). */
+  readonly length: number;
 }
 
 /**
@@ -448,6 +460,7 @@ export function sendHandshake(cx: HsCx, msg: HandshakeMessage): Uint8Array {
 /** Emit the queued messages as one `send` event at the current write epoch. */
 export function flushHandshake(cx: HsCx): void {
   if (cx.out.length === 0) return;
+  if (cx.trace) for (const raw of cx.out) cx.trace.push({ dir: 'sent', type: raw[0]!, length: raw.length });
   const data = concatBytes(cx.out);
   cx.out = [];
   cx.events.push({ type: 'send', epoch: cx.s.writeEpoch, data });

@@ -19,7 +19,7 @@ import { portablePlatform, type Platform } from './platform.js';
 import { type ExternalPsk, type ExternalPskLookup, parseCipherSuites, parseGroups } from '../handshake/config.js';
 import type { TlsClientConfig, TlsCommonConfig, TlsServerConfig } from '../tls/config.js';
 import { type AntiReplay, type Ticketer, type TlsSession, createAntiReplay, createTicketer } from '../handshake/session.js';
-import type { ClientOptions, PskOption, SecureOptions, ServerOptions, SessionCache } from './types.js';
+import type { ClientOptions, PskOption, SecureOptions, ServerOptions, SessionCache, TlsMessageInfo } from './types.js';
 import type { DtlsClientConfig, DtlsRecordConfig, DtlsServerConfig } from '../dtls/types.js';
 import type { DtlsClientOptions, DtlsServerOptions, DtlsTransportOptions } from './dtlsTypes.js';
 
@@ -237,6 +237,7 @@ export interface ConnectionSettings {
   readonly closeOnPeerClose?: boolean;
   readonly quietShutdown?: boolean;
   readonly keyLog?: ((line: string) => void) | string | boolean;
+  readonly onMessage?: (message: TlsMessageInfo) => void;
   readonly session?: TlsSession;
   readonly sessionCache?: SessionCache;
   readonly sessionKey?: string;
@@ -266,6 +267,7 @@ export function toConnectionSettings(options: SecureOptions & Partial<ClientOpti
     closeOnPeerClose: options.closeOnPeerClose === true,
     quietShutdown: options.quietShutdown === true,
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: options.keyLog } : {}),
+    ...(options.onMessage !== undefined ? { onMessage: functionOption('onMessage', options.onMessage) } : {}),
     ...(options.session !== undefined ? { session: options.session } : {}),
     ...(options.sessionCache !== undefined ? { sessionCache: options.sessionCache } : {}),
     ...(key !== undefined ? { sessionKey: key } : {}),
@@ -355,6 +357,11 @@ function versionOption<K extends 'minVersion' | 'maxVersion'>(name: K, v: unknow
 
 function boolOption(name: string, v: unknown): boolean {
   if (typeof v !== 'boolean') throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be a boolean, got ${String(v)}` });
+  return v;
+}
+
+function functionOption<F>(name: string, v: F): F {
+  if (typeof v !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be a function, got ${typeof v}` });
   return v;
 }
 
@@ -466,6 +473,7 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
       : {}),
     ...(options.ignoreUnexpectedEof !== undefined ? { ignoreUnexpectedEof: options.ignoreUnexpectedEof } : {}),
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: true } : {}),
+    ...((options as { onMessage?: unknown }).onMessage !== undefined ? { traceMessages: true } : {}),
     ...(options.minRsaBits !== undefined ? { minRsaBits: intIn('minRsaBits', options.minRsaBits, 0, 16384)! } : {}),
   };
 }

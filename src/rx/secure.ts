@@ -13,7 +13,7 @@ import { portablePlatform, type Platform } from './platform.js';
 import { createConnection, handleEvents, nextTimeout, type TlsState } from '../tls/connection.js';
 import type { TlsConfig } from '../tls/config.js';
 import { sessionUsable, type TlsSession } from '../handshake/session.js';
-import { AlertDescription, AlertLevel } from '../wire/tls/constants.js';
+import { AlertDescription, AlertLevel, alertName, handshakeTypeName } from '../wire/tls/constants.js';
 import { toTransportError } from './duplex.js';
 import { inboundQueue } from './inbound.js';
 import {
@@ -423,6 +423,8 @@ export function secureDuplex(
       );
     };
 
+    const traceAlert = (dir: 'sent' | 'received', level: number, description: number) =>
+      settings.onMessage?.({ dir, contentType: 'alert', type: description, name: `${level === AlertLevel.fatal ? 'fatal' : 'warning'} ${alertName(description)}`, length: 2 });
     const onEffect = (e: TlsEffect) => {
       switch (e.type) {
         case 'transmit':
@@ -441,6 +443,7 @@ export function secureDuplex(
           if (settings.closeOnPeerClose) requestClose(closingInput);
           return;
         case 'alertSent':
+          traceAlert('sent', e.level, e.description);
           // Our close_notify is on the wire (its transmit came first): the send() is done.
           if (e.level === AlertLevel.warning && e.description === AlertDescription.close_notify) {
             const s = sender;
@@ -450,6 +453,10 @@ export function secureDuplex(
           }
           return;
         case 'alertReceived':
+          traceAlert('received', e.level, e.description);
+          return;
+        case 'handshakeMessage':
+          settings.onMessage?.({ dir: e.dir, contentType: 'handshake', type: e.msgType, name: handshakeTypeName(e.msgType), length: e.length });
           return;
         case 'shutdown':
           shutdownNow = { sent: e.sent, received: e.received };

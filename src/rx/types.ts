@@ -174,6 +174,13 @@ export interface SecureOptions {
    */
   readonly keyLog?: ((line: string) => void) | string | boolean;
   /**
+   * Called with each handshake message and alert, sent and received, as they pass (OpenSSL's
+   * `SSL_set_msg_callback`, what `s_client -msg` prints): its direction, kind, type and length. Handshake
+   * messages are reported as the engine takes or queues them, decrypted (TLS 1.3's encrypted ones too).
+   * Debugging only. TLS over streams (`connect`, `listen`, `secure`).
+   */
+  readonly onMessage?: (message: TlsMessageInfo) => void;
+  /**
    * Verify the peer's chain yourself instead of with `ca` (DANE, a private PKI, pinning a whole chain): the
    * verifier sees the chain (DER, leaf first), the usage (`server`, or `client` for a server checking client
    * certificates), the server name and the time, and answers a {@link CertificateVerdict}; wrap `createVerifier`
@@ -181,6 +188,18 @@ export interface SecureOptions {
    * throws refuses the chain (code `unsupported`, the exception's message as the reason).
    */
   readonly verifier?: CertificateVerifier;
+}
+
+/** One message passed to {@link SecureOptions.onMessage}. */
+export interface TlsMessageInfo {
+  readonly dir: 'sent' | 'received';
+  readonly contentType: 'handshake' | 'alert';
+  /** HandshakeType, or the alert description. */
+  readonly type: number;
+  /** `ClientHello`, `Finished`, … or the alert as `fatal handshake_failure` / `warning close_notify`. */
+  readonly name: string;
+  /** Length in bytes: a handshake message's with its header, as OpenSSL counts it; 2 for an alert. */
+  readonly length: number;
 }
 
 /** Options of a client connection. */

@@ -276,6 +276,7 @@ function dispatch(cx: Cx, input: TlsInput): void {
 /** Take the engine's new state and act on its events in order; a handshake failure aborts the input. */
 function applyHandshake(cx: Cx, step: HsStep): void {
   cx.s.hs = step.state;
+  for (const m of step.trace ?? []) cx.effects.push({ type: 'handshakeMessage', dir: m.dir, msgType: m.type, length: m.length });
   for (const ev of step.events) onHandshakeEvent(cx, ev);
   if (step.error) throw new ProtocolAbort(step.error);
 }

@@ -87,6 +87,8 @@ export type TlsEffect =
   | { readonly type: 'backlog'; readonly bytes: number; readonly full: boolean }
   /** A secret for the SSLKEYLOGFILE format (NSS key log). */
   | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array }
+  /** With `traceMessages`: a handshake message received, or queued to send (OpenSSL's message callback). */
+  | { readonly type: 'handshakeMessage'; readonly dir: 'sent' | 'received'; readonly msgType: number; readonly length: number }
   /** A resumable session (client), from a NewSessionTicket: store it to resume later. */
   | { readonly type: 'session'; readonly session: TlsSession }
   /**

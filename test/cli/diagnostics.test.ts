@@ -8,7 +8,7 @@ import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import path from 'node:path';
-import { certPath, describeRun, freePort, opensslCertArgs, requirePeer, runCli, spawnPeer, startSServer, tempDir } from '../helpers/peers.js';
+import { certPath, cliServerPort, describeRun, freePort, opensslCertArgs, requirePeer, runCli, spawnPeer, startCliServer, startSServer, tempDir } from '../helpers/peers.js';
 
 const MS = 30_000;
 
@@ -87,4 +87,55 @@ test('an s_client command line against s_server: single-dash spellings, SSLKEYLO
   const ours = lines[0]!.split(' ')[1]!;
   t.true(lines.every((l) => l.split(' ')[1] === ours));
   await peer.exited;
+});
+
+/** `Handshake` lines of an `-msg` listing, rxtls's or OpenSSL's (hex lengths), as `>>> Name length`. */
+function handshakeLines(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/^(>>>|<<<) (?:TLS [\d.]+, )?Handshake \[length ([0-9a-f]+)\], (\w+)$/gm)) {
+    const openssl = m[0].includes('TLS ');
+    out.push(`${m[1]} ${m[3]} ${openssl ? parseInt(m[2]!, 16) : Number(m[2])}`);
+  }
+  return out;
+}
+
+for (const version of ['-tls1_3', '-tls1_2']) {
+  test(`--msg (${version}): each handshake message both ways, as s_server -msg saw them from the other side; alerts too`, async (t) => {
+    const openssl = requirePeer('openssl');
+    const port = await freePort();
+    const peer = await spawnPeer(openssl, ['s_server', '-accept', `127.0.0.1:${port}`, version, '-naccept', '1', '-msg', '-www', ...opensslCertArgs('ec')], {
+      readyLine: /^ACCEPT$/m,
+      timeoutMs: MS,
+      owner: t,
+    });
+    const r = await runCli(['client', `127.0.0.1:${port}`, '--msg', '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost'], 'GET / HTTP/1.0\r\n\r\n', {
+      timeoutMs: MS,
+      owner: t,
+    });
+    t.is(r.code, 0, describeRun('rxtls client --msg', r));
+    await peer.exited;
+    const ours = handshakeLines(r.stderr);
+    const theirs = handshakeLines(peer.output()).map((l) => (l.startsWith('>>>') ? '<<<' : '>>>') + l.slice(3)); // their sent is our received
+    t.true(ours.length >= 6, r.stderr);
+    const first = ours[0]!;
+    t.regex(first, /^>>> ClientHello \d+$/);
+    t.true(ours.some((l) => l.startsWith('<<< ServerHello ')), r.stderr);
+    t.deepEqual(ours.filter((l) => l.startsWith('>>>')), theirs.filter((l) => l.startsWith('>>>')), `${r.stderr}\n--- s_server\n${peer.output()}`);
+    t.deepEqual(ours.filter((l) => l.startsWith('<<<')), theirs.filter((l) => l.startsWith('<<<')), `${r.stderr}\n--- s_server\n${peer.output()}`);
+    t.regex(r.stderr, /^>>> Alert \[length 2\], warning close_notify$/m);
+  });
+}
+
+test('rxtls server --msg: the ClientHello received and the server flight sent, per connection, on stderr', async (t) => {
+  const server = await startCliServer(['server', '--port', '0', '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem'), '--naccept', '1', '--msg'], {
+    timeoutMs: MS,
+    owner: t,
+  });
+  const r = await runCli(['client', `127.0.0.1:${cliServerPort(server)}`, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', '--quiet'], 'hello\n', { timeoutMs: MS, owner: t });
+  t.is(r.code, 0, describeRun('rxtls client', r));
+  await server.exited;
+  const lines = handshakeLines(server.stderr());
+  t.regex(lines[0] ?? '', /^<<< ClientHello \d+$/, server.stderr());
+  for (const name of ['ServerHello', 'EncryptedExtensions', 'Certificate', 'CertificateVerify', 'Finished']) t.true(lines.some((l) => l.startsWith(`>>> ${name} `)), name);
+  t.true(lines.some((l) => l.startsWith('<<< Finished ')), server.stderr());
 });

@@ -36,6 +36,14 @@ export const HandshakeType = {
 } as const;
 export type HandshakeType = (typeof HandshakeType)[keyof typeof HandshakeType];
 
+const handshakeNames = new Map<number, string>(
+  Object.entries(HandshakeType).map(([k, v]) => [v, k.replace(/(^|_)([a-z])/g, (_m, _u: string, c: string) => c.toUpperCase())]),
+);
+/** Name of a handshake message type as the RFCs write it (`ClientHello`, `NewSessionTicket`), or `unknown(N)`. */
+export function handshakeTypeName(type: number): string {
+  return handshakeNames.get(type) ?? `unknown(${type})`;
+}
+
 /** Extension code points (RFC 8446 §4.2, RFC 6066, RFC 7301, RFC 8449, RFC 9146). */
 export const ExtensionType = {
   server_name: 0,
