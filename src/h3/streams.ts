@@ -51,9 +51,14 @@ export class MessageParser<R extends 'server' | 'client'> {
   private bodyBytes = 0;
   private contentLength: number | undefined;
 
+  /**
+   * `requestMethod`: on a client, the method of the request this stream answers. A response to HEAD, and a 204
+   * or 304, has no body whatever its `content-length` says (RFC 9110 §6.4.1, §8.6).
+   */
   constructor(
     private readonly role: R,
     private readonly maxFieldSectionSize: number,
+    private readonly requestMethod?: string,
   ) {
     this.frames = new H3FrameReader({ maxFieldSection: maxFieldSectionSize });
   }
@@ -104,7 +109,8 @@ export class MessageParser<R extends 'server' | 'client'> {
         const head = responseHead(fields);
         if (head.status < 200) return undefined; // an interim response: the final one follows (RFC 9114 §4.1)
         this.state = 'body';
-        this.contentLength = contentLengthOf(head.headers);
+        const bodyless = this.requestMethod === 'HEAD' || head.status === 204 || head.status === 304;
+        this.contentLength = bodyless ? undefined : contentLengthOf(head.headers);
         return { type: 'head', head };
       }
       case 'pushPromise':

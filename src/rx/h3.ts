@@ -374,7 +374,7 @@ export function h3Request(conn: QuicConnection, init: H3RequestInit, opts: H3Opt
     let headSeen = false;
     const fail = (err: TlsError) => (headSeen ? body.end(err) : sub.error(err));
     const unregister = session.onFailure(fail);
-    const parser = new MessageParser('client', session.maxFieldSectionSize);
+    const parser = new MessageParser('client', session.maxFieldSectionSize, init.method ?? 'GET');
     const onError = (e: unknown) => {
       const err = session.fault(e, stream);
       unregister();

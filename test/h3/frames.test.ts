@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { H3Error } from '../../src/h3/errors.js';
+import { H3Error, type H3ErrorName } from '../../src/h3/errors.js';
 import { H3FrameReader, decodeFrames, encodeFrame, encodeFrameHeader, type H3Frame } from '../../src/h3/frames.js';
 import { encodeFieldSection } from '../../src/h3/qpack.js';
 import { ControlStreamParser, DecoderStreamChecker, MessageParser, checkEncoderStream } from '../../src/h3/streams.js';
@@ -113,7 +113,7 @@ test('RFC 9114 §4.1: a response stream yields the head (after interim 1xx), the
 });
 
 test('RFC 9114 §4.1, §4.3: request-stream faults and their codes', (t) => {
-  const fails = (role: 'server' | 'client', bytes: Uint8Array, code: string, scope: 'stream' | 'connection') => {
+  const fails = (role: 'server' | 'client', bytes: Uint8Array, code: H3ErrorName, scope: 'stream' | 'connection') => {
     const p = new MessageParser(role, 16384);
     const e = t.throws(() => {
       p.push(bytes);
