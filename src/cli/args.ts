@@ -577,8 +577,7 @@ function parseQuicServer(args: readonly string[]): CliCommand {
   if (flag) throw new UsageError(`--${flag} is not available with --quic`);
   if (v.echo === (v.www !== undefined)) throw new UsageError('server --quic needs either --www DIR or --echo');
   if (v.www === '') throw new UsageError('--www needs a directory');
-  const host = stripBrackets(v.host);
-  if (net.isIP(host) === 0 && !/^[a-z0-9.-]+$/i.test(host)) throw new UsageError(`bad --host "${v.host}"`);
+  const host = bindHost(v.host);
   return {
     kind: 'server',
     host,
@@ -620,8 +619,7 @@ function parseServer(args: readonly string[]): CliCommand {
   if (v['no-ticket'] && v['num-tickets'] !== undefined) throw new UsageError('--no-ticket and --num-tickets exclude each other');
   if (v.dtls && v.www) throw new UsageError('--www is not available with --dtls');
   if (v.dtls && v['max-early-data'] !== undefined) throw new UsageError('--max-early-data is not available with --dtls (no 0-RTT in DTLS)');
-  const host = stripBrackets(v.host);
-  if (net.isIP(host) === 0 && !/^[a-z0-9.-]+$/i.test(host)) throw new UsageError(`bad --host "${v.host}"`);
+  const host = bindHost(v.host);
   return {
     kind: 'server',
     host,
@@ -754,6 +752,13 @@ export function parseHostPort(s: string): { host: string; port: number } {
   const host = m[1]!;
   if (s.startsWith('[') && net.isIPv6(host) === false) throw new UsageError(`"${host}" is not an IPv6 address`);
   return { host, port: parsePort(m[2]!, false) };
+}
+
+/** `--host`: an IP address (IPv6 with or without brackets) or a name; brackets are dropped. */
+function bindHost(given: string): string {
+  const host = stripBrackets(given);
+  if (net.isIP(host) === 0 && !/^[a-z0-9.-]+$/i.test(host)) throw new UsageError(`bad --host "${given}"`);
+  return host;
 }
 
 function stripBrackets(h: string): string {

@@ -293,9 +293,10 @@ function readHeader(buf: Uint8Array): { type: number | undefined; length: number
 
 /**
  * Decode a whole stream's worth of frames at once (DATA payloads whole, unknown types dropped): for tests and
- * small fixed messages. Throws an {@link H3Error} as {@link H3FrameReader} does, including for a cut-off frame.
+ * small fixed messages. `input` is the stream's bytes, or its chunks in order. Throws an {@link H3Error} as
+ * {@link H3FrameReader} does, including for a cut-off frame.
  */
-export function decodeFrames(bytes: Uint8Array, limits: H3FrameReaderLimits = { maxFieldSection: Number.MAX_SAFE_INTEGER, maxControlPayload: Number.MAX_SAFE_INTEGER }): H3Frame[] {
+export function decodeFrames(input: Uint8Array | readonly Uint8Array[], limits: H3FrameReaderLimits = { maxFieldSection: Number.MAX_SAFE_INTEGER, maxControlPayload: Number.MAX_SAFE_INTEGER }): H3Frame[] {
   const reader = new H3FrameReader(limits);
   const frames: H3Frame[] = [];
   let data: Uint8Array[] | undefined;
@@ -303,7 +304,7 @@ export function decodeFrames(bytes: Uint8Array, limits: H3FrameReaderLimits = { 
     if (data) frames.push({ type: 'data', payload: concatBytes(data) });
     data = undefined;
   };
-  for (const e of reader.push(bytes)) {
+  for (const e of (input instanceof Uint8Array ? [input] : input).flatMap((chunk) => reader.push(chunk))) {
     if (e.type === 'dataFrame') {
       flush();
       data = [];

@@ -17,7 +17,7 @@ import { Observable, Subscriber, firstValueFrom, from, isObservable, type Subscr
 import { TlsError, misuse } from '../core/errors.js';
 import { H3Error, H3ErrorCode } from '../h3/errors.js';
 import { H3Setting, encodeFrame, encodeFrameHeader, H3FrameType } from '../h3/frames.js';
-import { requestFields, responseFields, type H3RequestHead } from '../h3/message.js';
+import { requestFields, responseFields, type H3RequestHead, type H3ResponseHead } from '../h3/message.js';
 import { encodeFieldSection, fieldSectionSize, type H3Field } from '../h3/qpack.js';
 import { ControlStreamParser, DecoderStreamChecker, H3StreamType, MessageParser, StreamTypeReader, checkEncoderStream, type H3PeerSettings } from '../h3/streams.js';
 import { concatBytes } from '../wire/bytes.js';
@@ -311,6 +311,48 @@ function sessionOf(conn: QuicConnection, role: 'client' | 'server', opts: H3Opti
   return s;
 }
 
+/**
+ * Read one message from `stream` through `parser`: its head to `on.head`, body bytes into `on.body`; at the FIN
+ * (a microtask later, see {@link H3Session.whenEnded}) the parser's end checks, then `on.ended` and the body's
+ * end. A fault goes to `on.failed`; the peer's reset of the stream to `on.reset`.
+ */
+function readMessage<R extends 'server' | 'client'>(
+  session: H3Session,
+  stream: QuicStream,
+  parser: MessageParser<R>,
+  on: {
+    head: (head: R extends 'server' ? H3RequestHead : H3ResponseHead) => void;
+    body: BufferedBody;
+    ended: () => void;
+    failed: (e: unknown) => void;
+    reset: (err: TlsError) => void;
+  },
+): Subscription {
+  return stream.data$.subscribe({
+    next: (chunk) => {
+      try {
+        for (const e of parser.push(chunk)) {
+          if (e.type === 'head') on.head(e.head as R extends 'server' ? H3RequestHead : H3ResponseHead);
+          else if (e.type === 'data') on.body.push(e.bytes);
+        }
+      } catch (e) {
+        on.failed(e);
+      }
+    },
+    complete: () =>
+      session.whenEnded(() => {
+        try {
+          parser.end();
+          on.ended();
+          on.body.end();
+        } catch (e) {
+          on.failed(e);
+        }
+      }),
+    error: (err: unknown) => on.reset(err instanceof TlsError ? err : new TlsError({ kind: 'transport', reason: String(err) })),
+  });
+}
+
 /** The HEADERS frame of a head. */
 function headersFrame(fields: readonly H3Field[]): Uint8Array {
   return encodeFrame({ type: 'headers', block: encodeFieldSection(fields) });
@@ -380,33 +422,18 @@ export function h3Request(conn: QuicConnection, init: H3RequestInit, opts: H3Opt
       unregister();
       fail(err);
     };
-    const reading: Subscription = stream.data$.subscribe({
-      next: (chunk) => {
-        try {
-          for (const e of parser.push(chunk)) {
-            if (e.type === 'head') {
-              headSeen = true;
-              sub.next({ status: e.head.status, headers: e.head.headers, body: body.observable });
-              sub.complete();
-            } else if (e.type === 'data') body.push(e.bytes);
-          }
-        } catch (e) {
-          onError(e);
-        }
+    const reading = readMessage(session, stream, parser, {
+      head: (head) => {
+        headSeen = true;
+        sub.next({ status: head.status, headers: head.headers, body: body.observable });
+        sub.complete();
       },
-      complete: () =>
-        session.whenEnded(() => {
-          try {
-            parser.end();
-            unregister();
-            body.end();
-          } catch (e) {
-            onError(e);
-          }
-        }),
-      error: (err: unknown) => {
+      body,
+      ended: unregister,
+      failed: onError,
+      reset: (err) => {
         unregister();
-        fail(err instanceof TlsError ? err : new TlsError({ kind: 'transport', reason: String(err) }));
+        fail(err);
       },
     });
     const payload = init.body !== undefined ? bytesOf(init.body) : undefined;
@@ -464,31 +491,13 @@ function serveStream(session: H3Session, stream: QuicStream, handler: H3Handler)
       // gone
     }
   });
-  let started = false;
   const onError = (e: unknown) => body.end(session.fault(e, stream));
-  stream.data$.subscribe({
-    next: (chunk) => {
-      try {
-        for (const e of parser.push(chunk)) {
-          if (e.type === 'head' && !started) {
-            started = true;
-            void respond(session, stream, handler, { ...e.head, streamId: stream.id, body: body.observable });
-          } else if (e.type === 'data') body.push(e.bytes);
-        }
-      } catch (e) {
-        onError(e);
-      }
-    },
-    complete: () =>
-      session.whenEnded(() => {
-        try {
-          parser.end();
-          body.end();
-        } catch (e) {
-          onError(e);
-        }
-      }),
-    error: (err: unknown) => body.end(err),
+  readMessage(session, stream, parser, {
+    head: (head) => void respond(session, stream, handler, { ...head, streamId: stream.id, body: body.observable }),
+    body,
+    ended: () => undefined,
+    failed: onError,
+    reset: (err) => body.end(err),
   });
 }
 
