@@ -11,12 +11,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { firstValueFrom, timeout } from 'rxjs';
+import { Observable, firstValueFrom, timeout } from 'rxjs';
 import { quicConnect, quicListen, type QuicConnection } from '../src/rx/quic.js';
 import { nodeProvider } from '../src/node/nodeProvider.js';
 import { nobleProvider } from '../src/crypto/noble.js';
 import type { CryptoProvider } from '../src/crypto/provider.js';
 import { get, H3_NO_ERROR, openControlStream } from '../test/helpers/h3.js';
+import { serveH3 } from '../src/rx/h3.js';
 import { certPath, certText, freePort } from '../test/helpers/peers.js';
 
 const mb = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 20);
@@ -86,22 +87,17 @@ const client = await measure('rxtls client (node:crypto) → gtlsserver', async 
   }
 });
 
-/** Answer each request with 200 and `size` bytes of DATA, written in 64 KiB pieces. */
+/** Answer each request with 200 and `size` bytes of body, one DATA frame per 64 KiB piece (src/h3's serveH3). */
 function serveBig(conn: QuicConnection): void {
-  openControlStream(conn);
-  conn.incoming$.subscribe((stream) => {
-    if ((stream.id & 2) !== 0) return;
-    stream.data$.subscribe({
-      complete: () => {
-        const len = Buffer.alloc(4);
-        len.writeUInt32BE(0x80000000 + size); // a 4-byte varint length
-        stream.write(Uint8Array.from([0x01, 0x03, 0x00, 0x00, 0xd9, 0x00, ...len]));
-        const piece = new Uint8Array(64 * 1024).fill(0x7a);
-        for (let sent = 0; sent < size; sent += piece.length) stream.write(piece.subarray(0, Math.min(piece.length, size - sent)));
-        stream.end();
-      },
-    });
-  });
+  const piece = new Uint8Array(64 * 1024).fill(0x7a);
+  serveH3(conn, () => ({
+    status: 200,
+    headers: [['content-length', String(size)]],
+    body: new Observable<Uint8Array>((sub) => {
+      for (let sent = 0; sent < size; sent += piece.length) sub.next(piece.subarray(0, Math.min(piece.length, size - sent)));
+      sub.complete();
+    }),
+  }));
 }
 
 async function rxtlsPair(provider: CryptoProvider): Promise<number> {

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import net from 'node:net';
+import nodePath from 'node:path';
 import type { HandshakeInfo } from '../core/types.js';
 import { TlsError } from '../core/errors.js';
 import { parseCipherSuites, parseGroups } from '../handshake/config.js';
@@ -57,6 +58,27 @@ export interface ClientCommand {
   readonly showCerts?: boolean;
   /** `--msg`: each handshake message and alert, both ways, on stderr (`s_client -msg`). TLS over TCP. */
   readonly msg?: boolean;
+  /** `--quic`: QUIC v1 over UDP (needs `--alpn`): one bidirectional stream carries stdin and stdout. */
+  readonly quic?: true;
+}
+
+/** `rxtls get https://HOST:PORT/PATH [-o FILE]`: one HTTP/3 GET, the body to stdout or a file. */
+export interface GetCommand {
+  readonly kind: 'get';
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** `:authority`: `HOST:PORT` as the URL gives it (brackets kept for IPv6). */
+  readonly authority: string;
+  /** `:path`: the URL's path and query. */
+  readonly path: string;
+  readonly output?: string;
+  readonly servername?: string;
+  readonly cafile?: string;
+  readonly insecure: boolean;
+  readonly keylog?: string;
+  readonly timeoutSeconds?: number;
+  readonly quiet: boolean;
 }
 
 /**
@@ -113,6 +135,12 @@ export interface ServerCommand {
   readonly dtlsDraft43?: boolean;
   /** `--msg`: each connection's handshake messages and alerts on stderr (`s_server -msg`). TLS over TCP. */
   readonly msg?: boolean;
+  /** `--quic`: QUIC v1 over UDP; `mode` is `www` (an HTTP/3 file server for `wwwDir`) or `echo` (raw streams). */
+  readonly quic?: true;
+  /** `--www DIR` with `--quic`: the directory served over HTTP/3. */
+  readonly wwwDir?: string;
+  /** `--retry` (with `--quic`): validate every client's address with a Retry first (RFC 9000 §8.1.2). */
+  readonly retry?: boolean;
 }
 
 /** A parsed command line. */
@@ -121,6 +149,7 @@ export type CliCommand =
   /** `rxtls --version`: main.ts prints the package version. */
   | { readonly kind: 'version' }
   | ClientCommand
+  | GetCommand
   | ServerCommand;
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
@@ -147,6 +176,9 @@ Usage:
   rxtls server --port N --pfx FILE --passphrase pass:TEXT|env:VAR|file:PATH [options]
   rxtls server --dtls --port N --cert PEM --key PEM [options]
   rxtls server --port N --psk HEX [--psk-identity ID] [options]
+  rxtls client --quic HOST:PORT --alpn X [options]   one QUIC stream: stdin to the peer, its data to stdout
+  rxtls get https://HOST:PORT/PATH [-o FILE] [options]   an HTTP/3 GET: the body to stdout or FILE
+  rxtls server --quic --port N --cert PEM --key PEM (--www DIR | --echo) [--retry] [--keylog FILE]
   rxtls --help | --version
 
 OpenSSL's single-dash spellings are accepted too: -connect HOST:PORT, -CAfile, -servername, -cert, -key,
@@ -191,6 +223,9 @@ Client options:
                         come. Not with --sess-in, --sess-out or --early-data
   --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
   --dtls-draft43        with --dtls: speak draft-ietf-tls-dtls13-43 (NSS 3.87 tstclnt) instead of RFC 9147
+  --quic                QUIC v1 over UDP (RFC 9000; --alpn required): stdin goes on one bidirectional stream,
+                        whose data goes to stdout; stdin EOF ends our half (FIN); exit 0 when the peer ends
+                        its half. With --cafile, --servername, --insecure, --cert/--key, --keylog, --timeout
   At stdin EOF the client sends close_notify and waits for the peer's. HOST may be [::1].
   "CONNECTED HOST:PORT" goes to stderr as soon as the TCP connection is up, the summary after the handshake.
 
@@ -221,8 +256,18 @@ Server options:
                         --echo sends each record back as one record; not with --www or --max-early-data
   --mtu N               with --dtls: the largest datagram sent, 256..65507 bytes (default 1232)
   --dtls-draft43        with --dtls: speak draft-ietf-tls-dtls13-43 (NSS 3.87 tstclnt) instead of RFC 9147
+  --quic                QUIC v1 over UDP on --port, with --www DIR (an HTTP/3 file server: GET and HEAD, 404 for
+                        a missing file, 403 for a path outside DIR, index.html for a directory; ALPN h3) or
+                        --echo (each bidirectional stream sent back as it comes, then FIN; ALPN from --alpn,
+                        default h3)
+  --retry               with --quic: send a Retry to every new client first (address validation)
   KeyUpdates from clients are answered automatically (with our own when they ask for it).
   The server prints "ACCEPT HOST:PORT" on stderr once it is listening.
+
+Get options (rxtls get https://HOST:PORT/PATH: an HTTP/3 GET over QUIC, ALPN h3):
+  -o, --output FILE     write the body to FILE instead of stdout
+  --cafile PEM  --servername NAME  --insecure  --keylog FILE  --timeout SECONDS  --quiet   as for the client
+  A status outside 2xx prints one line "rxtls: GET URL: STATUS" on stderr and exits 1.
 
 Environment: SSLKEYLOGFILE=FILE logs every connection's secrets to FILE, as --keylog FILE does (curl and the
 browsers do the same); rxtls says so on stderr.
@@ -258,9 +303,21 @@ const clientOptions = {
   timeout: { type: 'string' },
   showcerts: { type: 'boolean', default: false },
   msg: { type: 'boolean', default: false },
+  quic: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
+} as const;
+
+const getOptions = {
+  output: { type: 'string', short: 'o' },
+  servername: { type: 'string' },
+  cafile: { type: 'string' },
+  insecure: { type: 'boolean', default: false },
+  keylog: { type: 'string' },
+  timeout: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
 const serverOptions = {
@@ -291,10 +348,15 @@ const serverOptions = {
   mtu: { type: 'string' },
   'dtls-draft43': { type: 'boolean', default: false },
   msg: { type: 'boolean', default: false },
+  quic: { type: 'boolean', default: false },
+  retry: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
 } as const;
+
+/** With `--quic`, `--www` names the directory to serve (over TLS it is a flag: the handshake page). */
+const quicServerOptions = { ...serverOptions, www: { type: 'string' } } as const;
 
 /** Parse `process.argv.slice(2)`. Throws {@link UsageError} for mistakes. */
 export function parseCliArgs(argv: readonly string[]): CliCommand {
@@ -305,12 +367,14 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
     case 'client':
       return parseClient(opensslSpellings('client', clientOptions, rest));
     case 'server':
-      return parseServer(opensslSpellings('server', serverOptions, rest));
+      return rest.includes('--quic') ? parseQuicServer(rest) : parseServer(opensslSpellings('server', serverOptions, rest));
+    case 'get':
+      return parseGet(rest);
     case 's_client':
     case 's_server':
       throw new UsageError(`unknown command "${sub}" (rxtls ${sub.slice(2)} is the ${sub} of rxtls)`);
     default:
-      throw new UsageError(`unknown command "${sub}" (expected client or server)`);
+      throw new UsageError(`unknown command "${sub}" (expected client, server or get)`);
   }
 }
 
@@ -394,7 +458,7 @@ function opensslSpellings(command: 'client' | 'server', options: Readonly<Record
  * as such (node's own text talks about positional arguments), with the option meant when only its spelling
  * differs (`--num_tickets`, `-num-tickets`: OpenSSL habits); {@link describeFailure} adds the pointer to --help.
  */
-function usage<T>(command: 'client' | 'server', options: Readonly<Record<string, unknown>>, args: readonly string[], f: () => T): T {
+function usage<T>(command: 'client' | 'server' | 'get', options: Readonly<Record<string, unknown>>, args: readonly string[], f: () => T): T {
   // OpenSSL spells long options with one dash (`-num_tickets`); parseArgs would read `-n -u -m …`.
   for (const arg of args) {
     if (arg === '--') break;
@@ -431,6 +495,13 @@ function parseClient(args: readonly string[]): CliCommand {
   if (v['early-data'] !== undefined && v['sess-in'] === undefined) {
     throw new UsageError('--early-data needs --sess-in (0-RTT is only possible when resuming)');
   }
+  if (v.quic) {
+    const notQuic = (['sess-in', 'sess-out', 'early-data', 'psk', 'mtu', 'ciphers', 'groups'] as const).find((o) => v[o] !== undefined);
+    if (notQuic) throw new UsageError(`--${notQuic} is not available with --quic`);
+    const flag = (['dtls', 'dtls1_2', 'dtls1_3', 'tls1_2', 'tls1_3', 'inline-commands', 'dtls-draft43', 'showcerts'] as const).find((o) => v[o]);
+    if (flag) throw new UsageError(`--${flag} is not available with --quic`);
+    if (v.alpn === undefined) throw new UsageError('--quic needs --alpn (QUIC requires ALPN, RFC 9001 §8.1)');
+  }
   if (v.dtls) {
     if (v['early-data'] !== undefined) throw new UsageError('--early-data is not available with --dtls (rxtls sends no 0-RTT over DTLS)');
   }
@@ -456,13 +527,86 @@ function parseClient(args: readonly string[]): CliCommand {
     ...dtlsArgs(v.dtls || v.dtls1_2 || v.dtls1_3, v.mtu, v['dtls-draft43'], v.tls1_2 || v.tls1_3),
     ...(v.timeout !== undefined && { timeoutSeconds: parseSeconds(v.timeout, '--timeout') }),
     ...(v.showcerts && { showCerts: true }),
-    ...msgArg(v.msg, v.dtls || v.dtls1_2 || v.dtls1_3),
+    ...msgArg(v.msg, v.dtls || v.dtls1_2 || v.dtls1_3 || v.quic),
+    ...(v.quic && { quic: true as const }),
   };
 }
 
-/** `--msg`: TLS over TCP only (the DTLS adapter has no message callback). */
+/**
+ * `rxtls get https://HOST[:PORT]/PATH`: the URL must be https (HTTP/3 is always TLS); the port defaults to 443,
+ * the path to `/`. `--servername` defaults to the host unless it is an IP address (as for the client).
+ */
+function parseGet(args: readonly string[]): CliCommand {
+  const { values: v, positionals } = usage('get', getOptions, args, () => parseArgs({ args: [...args], options: getOptions, allowPositionals: true, strict: true }));
+  if (v.help) return { kind: 'help', text: HELP };
+  if (positionals.length !== 1) throw new UsageError('get needs exactly one https://HOST:PORT/PATH');
+  const url = positionals[0]!;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`not a URL: "${url}"`);
+  }
+  if (parsed.protocol !== 'https:') throw new UsageError(`get needs an https:// URL (HTTP/3), got "${url}"`);
+  if (parsed.username || parsed.password) throw new UsageError('a URL with user:password@ is not supported');
+  if (v.insecure && v.cafile !== undefined) throw new UsageError('--insecure and --cafile exclude each other');
+  const host = stripBrackets(parsed.hostname);
+  const port = parsed.port === '' ? 443 : parsePort(parsed.port, false);
+  return {
+    kind: 'get',
+    url,
+    host,
+    port,
+    authority: parsed.host,
+    path: `${parsed.pathname || '/'}${parsed.search}`,
+    ...(v.output !== undefined && { output: v.output }),
+    ...(v.servername !== undefined && { servername: checkServername(v.servername) }),
+    ...(v.cafile !== undefined && { cafile: v.cafile }),
+    insecure: v.insecure,
+    ...(v.keylog !== undefined && { keylog: v.keylog }),
+    ...(v.timeout !== undefined && { timeoutSeconds: parseSeconds(v.timeout, '--timeout') }),
+    quiet: v.quiet,
+  };
+}
+
+/**
+ * `rxtls server --quic --port N --cert PEM --key PEM (--www DIR | --echo) [--retry]`: `--www` takes the directory
+ * here. Options that only mean something over TLS or DTLS are refused by name.
+ */
+function parseQuicServer(args: readonly string[]): CliCommand {
+  const { values: v, positionals } = usage('server', quicServerOptions, args, () => parseArgs({ args: [...args], options: quicServerOptions, allowPositionals: true, strict: true }));
+  if (v.help) return { kind: 'help', text: HELP };
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (v.port === undefined) throw new UsageError('server needs --port N (0 picks a free port)');
+  const identity = identityArgs(v);
+  if (identity.cert === undefined && identity.pfx === undefined) throw new UsageError('server --quic needs --cert PEM and --key PEM, or --pfx FILE');
+  const notQuic = (['psk', 'psk-identity', 'max-early-data', 'num-tickets', 'mtu', 'ciphers', 'groups', 'verify-client'] as const).find((o) => v[o] !== undefined);
+  if (notQuic) throw new UsageError(`--${notQuic} is not available with --quic`);
+  const flag = (['dtls', 'dtls1_2', 'dtls1_3', 'tls1_2', 'tls1_3', 'no-ticket', 'dtls-draft43'] as const).find((o) => v[o]);
+  if (flag) throw new UsageError(`--${flag} is not available with --quic`);
+  if (v.echo === (v.www !== undefined)) throw new UsageError('server --quic needs either --www DIR or --echo');
+  if (v.www === '') throw new UsageError('--www needs a directory');
+  const host = bindHost(v.host);
+  return {
+    kind: 'server',
+    host,
+    port: parsePort(v.port, true),
+    ...identity,
+    mode: v.echo ? 'echo' : 'www',
+    ...(v.www !== undefined && { wwwDir: v.www }),
+    ...(v.alpn !== undefined && { alpn: parseAlpnList(v.alpn) }),
+    ...(v.naccept !== undefined && { naccept: parsePositiveInt(v.naccept, '--naccept') }),
+    ...(v.keylog !== undefined && { keylog: v.keylog }),
+    noTicket: false,
+    quiet: v.quiet,
+    quic: true,
+    ...(v.retry && { retry: true }),
+  };
+}
+
+/** `--msg`: TLS over TCP only (the DTLS and QUIC adapters have no message callback). */
 function msgArg(msg: boolean, dtls: boolean): { msg?: true } {
-  if (msg && dtls) throw new UsageError('--msg is not available with --dtls');
+  if (msg && dtls) throw new UsageError('--msg is not available with --dtls or --quic');
   return msg ? { msg: true } : {};
 }
 
@@ -485,12 +629,12 @@ function parseServer(args: readonly string[]): CliCommand {
   if (identity.cert === undefined && identity.pfx === undefined && v.psk === undefined) {
     throw new UsageError('server needs --cert PEM and --key PEM, or --pfx FILE (or --psk HEX)');
   }
+  if (v.retry) throw new UsageError('--retry needs --quic');
   if (v.echo && v.www) throw new UsageError('--echo and --www exclude each other');
   if (v['no-ticket'] && v['num-tickets'] !== undefined) throw new UsageError('--no-ticket and --num-tickets exclude each other');
   if (v.dtls && v.www) throw new UsageError('--www is not available with --dtls');
   if (v.dtls && v['max-early-data'] !== undefined) throw new UsageError('--max-early-data is not available with --dtls (no 0-RTT in DTLS)');
-  const host = stripBrackets(v.host);
-  if (net.isIP(host) === 0 && !/^[a-z0-9.-]+$/i.test(host)) throw new UsageError(`bad --host "${v.host}"`);
+  const host = bindHost(v.host);
   return {
     kind: 'server',
     host,
@@ -626,6 +770,13 @@ export function parseHostPort(s: string): { host: string; port: number } {
   return { host, port: parsePort(m[2]!, false) };
 }
 
+/** `--host`: an IP address (IPv6 with or without brackets) or a name; brackets are dropped. */
+function bindHost(given: string): string {
+  const host = stripBrackets(given);
+  if (net.isIP(host) === 0 && !/^[a-z0-9.-]+$/i.test(host)) throw new UsageError(`bad --host "${given}"`);
+  return host;
+}
+
 function stripBrackets(h: string): string {
   return /^\[.*\]$/.test(h) ? h.slice(1, -1) : h;
 }
@@ -750,6 +901,34 @@ export function wwwResponse(info: HandshakeInfo): string {
     '\r\n' +
     body
   );
+}
+
+/**
+ * `server --quic --www DIR`: the file a request `:path` names under `root`, or the status that refuses it. The
+ * query is dropped and %-escapes decoded; a path that is not absolute, holds a NUL or an invalid escape is 400;
+ * one that leaves `root` (`..` segments, encoded or not) is 403. A path ending in `/` means its `index.html`.
+ *
+ * @example
+ * ```ts
+ * wwwFilePath('/srv', '/a/b.txt?x=1'); // '/srv/a/b.txt'
+ * wwwFilePath('/srv', '/../etc/passwd'); // { status: 403 }
+ * ```
+ */
+export function wwwFilePath(root: string, requestPath: string): string | { readonly status: 400 | 403 } {
+  const raw = requestPath.split('?', 1)[0]!.split('#', 1)[0]!;
+  if (!raw.startsWith('/')) return { status: 400 };
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return { status: 400 };
+  }
+  if (decoded.includes('\0')) return { status: 400 };
+  if (decoded.split(/[\\/]/).includes('..')) return { status: 403 };
+  const base = nodePath.resolve(root);
+  const file = nodePath.resolve(base, '.' + (decoded.endsWith('/') ? decoded + 'index.html' : decoded));
+  if (file !== base && !file.startsWith(base + nodePath.sep)) return { status: 403 };
+  return file;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `rxtls` bin: a TLS 1.3 client and server on top of the RxJS API, in the spirit of `openssl s_client` /
- * `s_server`. Argument parsing and formatting live in `args.ts` (pure, unit tested); this file does the I/O.
+ * `s_server`, over TCP, DTLS and QUIC, and `rxtls get` for one HTTP/3 GET. Argument parsing and formatting live in `args.ts` (pure, unit tested); this file does the I/O.
  *
  * @example
  * ```sh
@@ -9,8 +9,12 @@
  * rxtls server --port 4433 --cert chain.pem --key key.pem --www
  * ```
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { ignoreElements, tap, type Subscription } from 'rxjs';
+import { createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { ignoreElements, tap, throwError, timeout, type Subscription } from 'rxjs';
+import { quicConnect, quicListen, type QuicConnection } from '../rx/quic.js';
+import { h3Client, h3Request, serveH3 } from '../rx/h3.js';
+import { H3ErrorCode } from '../h3/errors.js';
+import { insecureVerifier } from '../crypto/x509.js';
 import { connect } from '../rx/connect.js';
 import { listen } from '../rx/listen.js';
 import { dtlsConnect, dtlsListen } from '../rx/dtls.js';
@@ -20,6 +24,7 @@ import type { TlsSession } from '../handshake/session.js';
 import {
   type ClientCommand,
   ExitCode,
+  type GetCommand,
   type InlineCommand,
   InlineCommandSplitter,
   LineRecords,
@@ -33,6 +38,7 @@ import {
   parseCliArgs,
   parseSessionFile,
   resolvePassphrase,
+  wwwFilePath,
   wwwResponse,
 } from './args.js';
 import { inboundSource } from './inboundSource.js';
@@ -239,6 +245,7 @@ function saveSession(cmd: ClientCommand, session: TlsSession | undefined, note: 
 
 function runClient(cmd: ClientCommand): void {
   if (cmd.dtls) return runDtlsClient(cmd);
+  if (cmd.quic) return runQuicClient(cmd);
   const peerLabel = cmd.host.includes(':') ? `[${cmd.host}]:${cmd.port}` : `${cmd.host}:${cmd.port}`;
   const keylog = keyLogFile(cmd.keylog);
   let tcpUp = false;
@@ -312,6 +319,7 @@ function runClient(cmd: ClientCommand): void {
 
 function runServer(cmd: ServerCommand): void {
   if (cmd.dtls) return runDtlsServer(cmd);
+  if (cmd.quic) return runQuicServer(cmd);
   let accepted = 0;
   let active = 0;
   let failed = 0;
@@ -547,6 +555,201 @@ function runDtlsServer(cmd: ServerCommand): void {
   );
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// QUIC: client --quic, get, server --quic
+
+/** The QUIC client options of `client --quic` and `get`: trust, name, identity, key log. */
+function quicClientOptions(cmd: ClientCommand | GetCommand, alpn: readonly string[]) {
+  if (cmd.insecure) process.stderr.write('rxtls: --insecure: the server certificate is NOT verified\n');
+  return {
+    host: cmd.host,
+    port: cmd.port,
+    alpn,
+    ...(cmd.servername !== undefined && { servername: cmd.servername }),
+    ...(cmd.cafile !== undefined && { ca: readText(cmd.cafile, 'CA file') }),
+    ...(cmd.insecure && { verifier: insecureVerifier }),
+    ...(cmd.kind === 'client' && identity(cmd)),
+    keyLog: keyLogFile(cmd.keylog) ?? (false as const),
+  };
+}
+
+/** `--timeout` (default 30 s) on the QUIC handshake, said in the user's terms. */
+function quicHandshake(cmd: ClientCommand | GetCommand, alpn: readonly string[]) {
+  const seconds = cmd.timeoutSeconds ?? 30;
+  const peer = cmd.host.includes(':') ? `[${cmd.host}]:${cmd.port}` : `${cmd.host}:${cmd.port}`;
+  return quicConnect(quicClientOptions(cmd, alpn)).pipe(
+    timeout({ first: seconds * 1000, with: () => throwError(() => new Error(`timed out after ${seconds} s: no QUIC handshake with ${peer}`)) }),
+  );
+}
+
+/**
+ * `rxtls client --quic`: one bidirectional stream, like `openssl s_client -quic`. stdin goes on it and its
+ * EOF is our FIN; the peer's data goes to stdout; when the peer ends its half the connection is closed
+ * (application code 0) and the client exits 0.
+ */
+function runQuicClient(cmd: ClientCommand): void {
+  const peer = cmd.host.includes(':') ? `[${cmd.host}]:${cmd.port}` : `${cmd.host}:${cmd.port}`;
+  quicHandshake(cmd, cmd.alpn!).subscribe({
+    next: (conn: QuicConnection) => {
+      if (!cmd.quiet) process.stderr.write(`CONNECTED ${peer} (QUIC)\n` + formatSummary(conn.info));
+      const stream = conn.openStream();
+      const onStdin = (chunk: Buffer) => stream.write(new Uint8Array(chunk));
+      const onEnd = () => stream.end();
+      process.stdin.on('data', onStdin);
+      process.stdin.once('end', onEnd);
+      stream.data$.subscribe({
+        next: (chunk) => process.stdout.write(chunk),
+        complete: () => {
+          // The peer is done: stop reading stdin and close (like s_client -quic at the stream's end).
+          process.stdin.off('data', onStdin).off('end', onEnd).pause();
+          conn.close({ errorCode: 0n });
+        },
+        error: die,
+      });
+      conn.closed$.subscribe({
+        complete: () => {
+          if (!cmd.quiet) process.stderr.write('rxtls: stream ended, connection closed\n');
+          exit(ExitCode.ok);
+        },
+        error: die,
+      });
+    },
+    error: die,
+  });
+}
+
+/** `rxtls get URL`: one HTTP/3 GET; the body to stdout or `-o FILE`; a status outside 2xx exits 1. */
+function runGet(cmd: GetCommand): void {
+  let fail = (err: unknown) => die(err);
+  quicHandshake(cmd, ['h3']).subscribe({
+    next: (conn: QuicConnection) => {
+      h3Client(conn);
+      if (!cmd.quiet) process.stderr.write(`CONNECTED ${cmd.authority} (QUIC, HTTP/3)\n`);
+      const finish = (code: number, message?: string) => {
+        if (message !== undefined) process.stderr.write(message + '\n');
+        conn.close({ errorCode: H3ErrorCode.H3_NO_ERROR, rapid: true });
+        exit(code);
+      };
+      fail = (err: unknown) => {
+        conn.close({ errorCode: H3ErrorCode.H3_NO_ERROR, rapid: true });
+        die(err);
+      };
+      h3Request(conn, { authority: cmd.authority, path: cmd.path }).subscribe({
+        next: (res) => {
+          const ok = res.status >= 200 && res.status < 300;
+          if (!cmd.quiet) process.stderr.write(`HTTP/3 ${res.status}\n`);
+          if (!ok) {
+            res.body.subscribe({ error: () => undefined });
+            return finish(ExitCode.failure, `rxtls: GET ${cmd.url}: ${res.status}`);
+          }
+          const out = cmd.output !== undefined ? createWriteStream(cmd.output) : undefined;
+          out?.on('error', (e) => fail(new Error(`cannot write ${cmd.output}: ${e.message}`)));
+          res.body.subscribe({
+            next: (chunk) => (out ? out.write(chunk) : process.stdout.write(chunk)),
+            complete: () => (out ? out.end(() => finish(ExitCode.ok)) : finish(ExitCode.ok)),
+            error: (e: unknown) => fail(e),
+          });
+        },
+        error: (e: unknown) => fail(e),
+      });
+    },
+    error: (e: unknown) => fail(e),
+  });
+}
+
+/** A few content types by extension, for `--www` (anything else is application/octet-stream). */
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  html: 'text/html; charset=utf-8',
+  txt: 'text/plain; charset=utf-8',
+  css: 'text/css',
+  js: 'application/javascript',
+  json: 'application/json',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  gif: 'image/gif',
+};
+
+/**
+ * `rxtls server --quic`: one UDP socket. `--www DIR` serves files over HTTP/3 (GET and HEAD; 404 missing, 403
+ * outside DIR, 405 other methods); `--echo` sends each bidirectional stream back as it comes, then FIN.
+ */
+function runQuicServer(cmd: ServerCommand): void {
+  const log = (line: string) => process.stderr.write(line + '\n');
+  let accepted = 0;
+  let active = 0;
+  let failed = 0;
+  let close: (() => Promise<void>) | undefined;
+  const maybeExit = () => {
+    if (cmd.naccept !== undefined && accepted >= cmd.naccept && active === 0) void (close?.() ?? Promise.resolve()).then(() => exit(failed > 0 ? ExitCode.failure : ExitCode.ok));
+  };
+  quicListen({
+    host: cmd.host,
+    port: cmd.port,
+    ...identity(cmd),
+    alpn: cmd.alpn ?? ['h3'],
+    keyLog: keyLogFile(cmd.keylog) ?? false,
+    ...(cmd.retry && { retry: true }),
+  }).then(
+    (listener) => {
+      close = listener.close;
+      log(`ACCEPT ${cmd.host.includes(':') ? `[${cmd.host}]` : cmd.host}:${listener.port}`);
+      listener.connections.subscribe((conn) => {
+        if (cmd.naccept !== undefined && accepted >= cmd.naccept) return conn.close({ rapid: true });
+        const id = ++accepted;
+        active++;
+        if (!cmd.quiet) log(`CONNECTION ${id} (QUIC)\n` + formatSummary(conn.info).trimEnd());
+        if (cmd.mode === 'echo') {
+          conn.incoming$.subscribe((stream) => {
+            if ((stream.id & 2) !== 0) return; // unidirectional: nothing to answer on
+            stream.data$.subscribe({ next: (chunk) => stream.write(chunk), complete: () => stream.end(), error: () => undefined });
+          });
+        } else {
+          serveH3(conn, (req) => serveFile(cmd.wwwDir!, req.method, req.path, (line) => !cmd.quiet && log(`${id}: ${line}`)));
+        }
+        conn.closed$.subscribe({
+          complete: () => {
+            active--;
+            if (!cmd.quiet) log(`CLOSED ${id}`);
+            maybeExit();
+          },
+          error: (err: unknown) => {
+            active--;
+            // A client's close with H3_NO_ERROR (or 0 on a raw stream) is the normal end.
+            const clean = err instanceof TlsError && err.detail.kind === 'quicClose' && (err.detail.code === H3ErrorCode.H3_NO_ERROR || err.detail.code === 0n);
+            if (!clean) failed++;
+            if (!cmd.quiet || !clean) log(clean ? `CLOSED ${id}` : `ERROR ${id}: ${describeFailure(err)}`);
+            maybeExit();
+          },
+        });
+      });
+    },
+    (err: unknown) => {
+      log(formatFailure(err));
+      exit(ExitCode.failure);
+    },
+  );
+}
+
+/** Answer one `--www` request from `root`. */
+function serveFile(root: string, method: string, path: string, note: (line: string) => void): { status: number; headers?: [string, string][]; body?: Uint8Array | string } {
+  const answer = (status: number, text: string) => {
+    note(`${method} ${path} ${status}`);
+    return { status, headers: [['content-type', 'text/plain; charset=utf-8']] as [string, string][], body: text + '\n' };
+  };
+  if (method !== 'GET' && method !== 'HEAD') return { ...answer(405, 'method not allowed'), headers: [['allow', 'GET, HEAD']] };
+  const file = wwwFilePath(root, path);
+  if (typeof file !== 'string') return answer(file.status, file.status === 403 ? 'forbidden' : 'bad request');
+  let data: Buffer;
+  try {
+    data = readFileSync(statSync(file).isDirectory() ? `${file}/index.html` : file);
+  } catch {
+    return answer(404, 'not found');
+  }
+  note(`${method} ${path} 200 ${data.length}`);
+  const ext = /\.([a-z0-9]+)$/i.exec(file)?.[1]?.toLowerCase() ?? '';
+  return { status: 200, headers: [['content-type', CONTENT_TYPES[ext] ?? 'application/octet-stream']], body: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
 function main(argv: readonly string[]): void {
   // A reader that went away (`rxtls client … | head -1`): stop quietly, as a SIGPIPE would.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? ExitCode.ok : ExitCode.failure));
@@ -564,6 +767,8 @@ function main(argv: readonly string[]): void {
         return runClient(cmd);
       case 'server':
         return runServer(cmd);
+      case 'get':
+        return runGet(cmd);
     }
   } catch (e) {
     die(e);

@@ -11,6 +11,7 @@ export {
   type QuicShutdownOptions,
   type QuicStream,
 } from './quic.js';
+export { h3Client, h3Connect, h3Request, serveH3, type H3Handler, type H3Options, type H3Reply, type H3RequestInit, type H3Response, type H3ServerRequest } from './h3.js';
 export { dtlsConnect, dtlsListen, type DtlsListener, type DtlsListenerStats } from './dtls.js';
 export { memoryDatagramPair, type LinkDatagram, type LinkVerdict, type MemoryDatagramDuplex, type MemoryDatagramOptions } from './datagram.js';
 export type { Ticker } from './runReducer.js';

@@ -1,0 +1,109 @@
+/**
+ * HTTP semantics of HTTP/3 field sections (RFC 9114 §4.2, §4.3): pseudo-header fields and the fields HTTP/3
+ * forbids, checked when a request or response head arrives. A malformed message is a stream error of type
+ * H3_MESSAGE_ERROR (§4.1.2): only that request fails. Sans-IO.
+ */
+import { H3Error } from './errors.js';
+import type { H3Field } from './qpack.js';
+
+/** A request head as a server sees it (RFC 9114 §4.3.1). */
+export interface H3RequestHead {
+  readonly method: string;
+  readonly scheme: string;
+  /** `:authority` (or the `host` field when it is absent), `''` when neither is given. */
+  readonly authority: string;
+  readonly path: string;
+  /** The regular fields, in order (names lowercase). */
+  readonly headers: readonly H3Field[];
+}
+
+/** A response head as a client sees it (RFC 9114 §4.3.2). */
+export interface H3ResponseHead {
+  readonly status: number;
+  readonly headers: readonly H3Field[];
+}
+
+/** Connection-specific fields HTTP/3 forbids (RFC 9114 §4.2: "MUST NOT generate … treated as malformed"). */
+const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+function malformed(reason: string): H3Error {
+  return new H3Error('H3_MESSAGE_ERROR', reason, 'stream');
+}
+
+/** RFC 9110 §5.1 token characters, lowercase only (RFC 9114 §4.2: uppercase in a name is malformed). */
+const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+
+/**
+ * Check the regular fields (names are lowercase tokens; no NUL, CR or LF in a value; no connection-specific
+ * field; `te` only as `trailers`) and split off the pseudo-header fields, which must all come first and each
+ * at most once (§4.3). Throws H3_MESSAGE_ERROR.
+ */
+function splitFields(fields: readonly H3Field[]): { pseudo: Map<string, string>; headers: H3Field[] } {
+  const pseudo = new Map<string, string>();
+  const headers: H3Field[] = [];
+  for (const [name, value] of fields) {
+    if (/[\0\r\n]/.test(value)) throw malformed(`field ${name} has a NUL, CR or LF in its value`);
+    if (name.startsWith(':')) {
+      if (headers.length > 0) throw malformed(`pseudo-header ${name} after a regular field`);
+      if (pseudo.has(name)) throw malformed(`pseudo-header ${name} appears twice`);
+      pseudo.set(name, value);
+      continue;
+    }
+    if (!FIELD_NAME.test(name)) throw malformed(`field name "${name}" is not a lowercase token`);
+    if (CONNECTION_SPECIFIC.has(name)) throw malformed(`connection-specific field ${name}`);
+    if (name === 'te' && value !== 'trailers') throw malformed('te other than "trailers"');
+    headers.push([name, value]);
+  }
+  return { pseudo, headers };
+}
+
+/**
+ * A request's head (RFC 9114 §4.3.1): `:method`, `:scheme` and a non-empty `:path` (for anything but CONNECT),
+ * no other pseudo-header, and for http/https an authority (`:authority` or `host`). Throws H3_MESSAGE_ERROR.
+ * CONNECT is refused as malformed: this server has no tunnels.
+ */
+export function requestHead(fields: readonly H3Field[]): H3RequestHead {
+  const { pseudo, headers } = splitFields(fields);
+  for (const name of pseudo.keys()) if (![':method', ':scheme', ':authority', ':path'].includes(name)) throw malformed(`pseudo-header ${name} in a request`);
+  const method = pseudo.get(':method');
+  const scheme = pseudo.get(':scheme');
+  const path = pseudo.get(':path');
+  if (method === undefined || scheme === undefined || path === undefined) throw malformed('request without :method, :scheme or :path');
+  if (method === 'CONNECT') throw malformed('CONNECT is not supported');
+  if (path === '') throw malformed('empty :path');
+  const authority = pseudo.get(':authority') ?? headers.find(([n]) => n === 'host')?.[1] ?? '';
+  if ((scheme === 'http' || scheme === 'https') && authority === '') throw malformed(`${scheme} request without an authority`);
+  return { method, scheme, authority, path, headers };
+}
+
+/** A response's head (RFC 9114 §4.3.2): exactly `:status`, three digits. Throws H3_MESSAGE_ERROR. */
+export function responseHead(fields: readonly H3Field[]): H3ResponseHead {
+  const { pseudo, headers } = splitFields(fields);
+  const status = pseudo.get(':status');
+  if (status === undefined || pseudo.size !== 1) throw malformed('a response needs :status and no other pseudo-header');
+  if (!/^[1-5][0-9][0-9]$/.test(status)) throw malformed(`bad :status "${status}"`);
+  return { status: Number(status), headers };
+}
+
+/** Trailers carry no pseudo-header (RFC 9114 §4.3). Throws H3_MESSAGE_ERROR. */
+export function trailerFields(fields: readonly H3Field[]): H3Field[] {
+  const { pseudo, headers } = splitFields(fields);
+  if (pseudo.size > 0) throw malformed('pseudo-header in trailers');
+  return headers;
+}
+
+/** The fields of a request head to encode: pseudo-headers first (RFC 9114 §4.3), then `headers`. */
+export function requestFields(head: Omit<H3RequestHead, 'scheme' | 'headers'> & { readonly scheme?: string; readonly headers?: readonly H3Field[] }): H3Field[] {
+  return [[':method', head.method], [':scheme', head.scheme ?? 'https'], [':authority', head.authority], [':path', head.path], ...lowercase(head.headers ?? [])];
+}
+
+/** The fields of a response head to encode. */
+export function responseFields(status: number, headers: readonly H3Field[] = []): H3Field[] {
+  if (!Number.isInteger(status) || status < 100 || status > 599) throw new RangeError(`bad HTTP status ${status}`);
+  return [[':status', String(status)], ...lowercase(headers)];
+}
+
+/** HTTP/3 field names are lowercase on the wire (RFC 9114 §4.2); a caller may give `Content-Type`. */
+function lowercase(headers: readonly H3Field[]): H3Field[] {
+  return headers.map(([n, v]) => [n.toLowerCase(), v]);
+}

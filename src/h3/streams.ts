@@ -1,0 +1,269 @@
+/**
+ * The parsers of HTTP/3's streams (RFC 9114 §6), sans-IO: bytes in, events or an {@link H3Error} out. Each one
+ * is a small state machine over {@link H3FrameReader}:
+ *
+ * | stream                         | accepts, in order                                  | anything else                 |
+ * |--------------------------------|----------------------------------------------------|-------------------------------|
+ * | request / response (bidi)      | HEADERS (1xx heads first, on a response), DATA*,    | H3_FRAME_UNEXPECTED           |
+ * |                                | HEADERS (trailers)                                  | (PUSH_PROMISE: H3_ID_ERROR)   |
+ * | control (uni, type 0x00)       | SETTINGS first, then GOAWAY / MAX_PUSH_ID / …       | H3_MISSING_SETTINGS, then     |
+ * |                                |                                                     | H3_FRAME_UNEXPECTED           |
+ * | QPACK encoder (uni, 0x02)      | Set Dynamic Table Capacity 0 only (capacity is 0)   | QPACK_ENCODER_STREAM_ERROR    |
+ * | QPACK decoder (uni, 0x03)      | Stream Cancellation only (we never index)           | QPACK_DECODER_STREAM_ERROR    |
+ *
+ * The end of a control or QPACK stream is H3_CLOSED_CRITICAL_STREAM (§6.2.1, RFC 9204 §4.2).
+ */
+import { H3Error } from './errors.js';
+import { H3FrameReader, H3Setting, type H3ControlFrame } from './frames.js';
+import { requestHead, responseHead, trailerFields, type H3RequestHead, type H3ResponseHead } from './message.js';
+import { decodeFieldSection, type H3Field } from './qpack.js';
+
+/** Unidirectional stream types (RFC 9114 §6.2, RFC 9204 §4.2). */
+export const H3StreamType = { CONTROL: 0x00, PUSH: 0x01, QPACK_ENCODER: 0x02, QPACK_DECODER: 0x03 } as const;
+
+/** What a request stream carries, as a server reads it. */
+export type RequestEvent =
+  | { readonly type: 'head'; readonly head: H3RequestHead }
+  | { readonly type: 'data'; readonly bytes: Uint8Array }
+  | { readonly type: 'trailers'; readonly fields: readonly H3Field[] };
+
+/** What a response stream carries, as a client reads it (interim 1xx heads are dropped). */
+export type ResponseEvent =
+  | { readonly type: 'head'; readonly head: H3ResponseHead }
+  | { readonly type: 'data'; readonly bytes: Uint8Array }
+  | { readonly type: 'trailers'; readonly fields: readonly H3Field[] };
+
+/**
+ * Reads one request (`role: 'server'`) or response (`role: 'client'`) from a bidirectional stream (RFC 9114
+ * §4.1): the head, the body as it comes, optional trailers. `content-length`, when given, must match the body
+ * (§4.1.2: malformed otherwise).
+ *
+ * @example
+ * ```ts
+ * const p = new MessageParser('client', 16384);
+ * p.push(bytes); // [{ type: 'head', head: { status: 200, headers } }, { type: 'data', bytes }]
+ * p.end();       // at the stream's FIN
+ * ```
+ */
+export class MessageParser<R extends 'server' | 'client'> {
+  private readonly frames: H3FrameReader;
+  private state: 'head' | 'body' | 'trailers' = 'head';
+  private bodyBytes = 0;
+  private contentLength: number | undefined;
+
+  /**
+   * `requestMethod`: on a client, the method of the request this stream answers. A response to HEAD, and a 204
+   * or 304, has no body whatever its `content-length` says (RFC 9110 §6.4.1, §8.6).
+   */
+  constructor(
+    private readonly role: R,
+    private readonly maxFieldSectionSize: number,
+    private readonly requestMethod?: string,
+  ) {
+    this.frames = new H3FrameReader({ maxFieldSection: maxFieldSectionSize });
+  }
+
+  push(chunk: Uint8Array): (R extends 'server' ? RequestEvent : ResponseEvent)[] {
+    const out: (RequestEvent | ResponseEvent)[] = [];
+    for (const e of this.frames.push(chunk)) {
+      if (e.type === 'dataFrame') {
+        if (this.state !== 'body') throw new H3Error('H3_FRAME_UNEXPECTED', this.state === 'head' ? 'DATA before HEADERS' : 'DATA after trailers');
+        continue;
+      }
+      if (e.type === 'data') {
+        this.bodyBytes += e.bytes.length;
+        if (this.contentLength !== undefined && this.bodyBytes > this.contentLength) throw new H3Error('H3_MESSAGE_ERROR', `body longer than content-length ${this.contentLength}`, 'stream');
+        if (e.bytes.length > 0) out.push({ type: 'data', bytes: e.bytes });
+        continue;
+      }
+      const head = this.frame(e.frame);
+      if (head) out.push(head);
+    }
+    return out as (R extends 'server' ? RequestEvent : ResponseEvent)[];
+  }
+
+  /** The stream's FIN: a cut-off frame is H3_FRAME_ERROR; a missing head or a short body fail the message. */
+  end(): void {
+    this.frames.end();
+    if (this.state === 'head') {
+      throw this.role === 'server' ? new H3Error('H3_REQUEST_INCOMPLETE', 'the request stream ended before its HEADERS', 'stream') : new H3Error('H3_MESSAGE_ERROR', 'the response stream ended before its HEADERS', 'stream');
+    }
+    if (this.contentLength !== undefined && this.bodyBytes !== this.contentLength) throw new H3Error('H3_MESSAGE_ERROR', `body of ${this.bodyBytes} bytes, content-length ${this.contentLength}`, 'stream');
+  }
+
+  private frame(f: H3ControlFrame): RequestEvent | ResponseEvent | undefined {
+    switch (f.type) {
+      case 'headers': {
+        const fields = decodeFieldSection(f.block, this.maxFieldSectionSize);
+        if (this.state === 'trailers') throw new H3Error('H3_FRAME_UNEXPECTED', 'HEADERS after trailers');
+        if (this.state === 'body') {
+          this.state = 'trailers';
+          return { type: 'trailers', fields: trailerFields(fields) };
+        }
+        if (this.role === 'server') {
+          const head = requestHead(fields);
+          this.state = 'body';
+          this.contentLength = contentLengthOf(head.headers);
+          return { type: 'head', head };
+        }
+        const head = responseHead(fields);
+        if (head.status < 200) return undefined; // an interim response: the final one follows (RFC 9114 §4.1)
+        this.state = 'body';
+        const bodyless = this.requestMethod === 'HEAD' || head.status === 204 || head.status === 304;
+        this.contentLength = bodyless ? undefined : contentLengthOf(head.headers);
+        return { type: 'head', head };
+      }
+      case 'pushPromise':
+        // A server never receives one; a client never allowed one, sending no MAX_PUSH_ID (§7.2.5).
+        throw this.role === 'server' ? new H3Error('H3_FRAME_UNEXPECTED', 'PUSH_PROMISE from a client') : new H3Error('H3_ID_ERROR', 'PUSH_PROMISE without MAX_PUSH_ID');
+      case 'settings':
+      case 'goaway':
+      case 'cancelPush':
+      case 'maxPushId':
+        throw new H3Error('H3_FRAME_UNEXPECTED', `${f.type} frame on a request stream`);
+    }
+  }
+}
+
+/** `content-length` (RFC 9110 §8.6): one decimal value (repeats must agree), else H3_MESSAGE_ERROR. */
+function contentLengthOf(headers: readonly H3Field[]): number | undefined {
+  let length: number | undefined;
+  for (const [name, value] of headers) {
+    if (name !== 'content-length') continue;
+    if (!/^[0-9]{1,15}$/.test(value) || (length !== undefined && length !== Number(value))) throw new H3Error('H3_MESSAGE_ERROR', `bad content-length "${value}"`, 'stream');
+    length = Number(value);
+  }
+  return length;
+}
+
+/** The peer's SETTINGS that matter here (RFC 9114 §7.2.4.1; unknown identifiers are ignored). */
+export interface H3PeerSettings {
+  /** SETTINGS_MAX_FIELD_SECTION_SIZE: the largest field section the peer accepts (default: unlimited). */
+  readonly maxFieldSectionSize: number;
+  /** SETTINGS_QPACK_MAX_TABLE_CAPACITY: unused (we never insert), kept for diagnostics. */
+  readonly qpackMaxTableCapacity: number;
+  /** SETTINGS_QPACK_BLOCKED_STREAMS: unused (we never block), kept for diagnostics. */
+  readonly qpackBlockedStreams: number;
+}
+
+/** What a control stream carries. */
+export type ControlEvent = { readonly type: 'settings'; readonly settings: H3PeerSettings } | { readonly type: 'goaway'; readonly id: number };
+
+/**
+ * Reads the peer's control stream (RFC 9114 §6.2.1), after its stream type byte: SETTINGS first and once, then
+ * GOAWAY (ids never increasing, §5.2), MAX_PUSH_ID (only from a client), CANCEL_PUSH (never valid here: no push
+ * was allowed). `peer` is the role of the stream's sender.
+ */
+export class ControlStreamParser {
+  private readonly frames = new H3FrameReader({ maxFieldSection: 0 });
+  private settingsSeen = false;
+  private lastGoaway: number | undefined;
+
+  constructor(private readonly peer: 'client' | 'server') {}
+
+  push(chunk: Uint8Array): ControlEvent[] {
+    const out: ControlEvent[] = [];
+    for (const e of this.frames.push(chunk)) {
+      if (e.type !== 'frame') {
+        if (e.type === 'dataFrame') throw this.unexpected('DATA');
+        continue;
+      }
+      const f = e.frame;
+      if (!this.settingsSeen && f.type !== 'settings') throw new H3Error('H3_MISSING_SETTINGS', `the control stream starts with ${f.type}, not SETTINGS`);
+      switch (f.type) {
+        case 'settings': {
+          if (this.settingsSeen) throw this.unexpected('a second SETTINGS');
+          this.settingsSeen = true;
+          const s = f.settings;
+          out.push({
+            type: 'settings',
+            settings: {
+              maxFieldSectionSize: s.get(H3Setting.MAX_FIELD_SECTION_SIZE) ?? Number.POSITIVE_INFINITY,
+              qpackMaxTableCapacity: s.get(H3Setting.QPACK_MAX_TABLE_CAPACITY) ?? 0,
+              qpackBlockedStreams: s.get(H3Setting.QPACK_BLOCKED_STREAMS) ?? 0,
+            },
+          });
+          break;
+        }
+        case 'goaway':
+          // From a server the id is a client-initiated bidirectional stream id (§5.2, §7.2.6).
+          if (this.peer === 'server' && f.id % 4 !== 0) throw new H3Error('H3_ID_ERROR', `GOAWAY id ${f.id} is not a request stream`);
+          if (this.lastGoaway !== undefined && f.id > this.lastGoaway) throw new H3Error('H3_ID_ERROR', `GOAWAY id grew from ${this.lastGoaway} to ${f.id}`);
+          this.lastGoaway = f.id;
+          out.push({ type: 'goaway', id: f.id });
+          break;
+        case 'maxPushId':
+          if (this.peer === 'server') throw this.unexpected('MAX_PUSH_ID from a server');
+          break; // we never push: the limit does not matter
+        case 'cancelPush':
+          throw new H3Error('H3_ID_ERROR', 'CANCEL_PUSH for a push that was never allowed');
+        case 'headers':
+        case 'pushPromise':
+          throw this.unexpected(f.type);
+      }
+    }
+    return out;
+  }
+
+  /** A control stream must not end (§6.2.1). */
+  end(): never {
+    throw new H3Error('H3_CLOSED_CRITICAL_STREAM', 'the peer closed its control stream');
+  }
+
+  private unexpected(what: string): H3Error {
+    return new H3Error('H3_FRAME_UNEXPECTED', `${what} on the control stream`);
+  }
+}
+
+/**
+ * Reads a unidirectional stream's type (RFC 9114 §6.2): the varint at its start. Returns the type and the bytes
+ * after it once complete, `undefined` while not.
+ */
+export class StreamTypeReader {
+  private buffered: number[] = [];
+
+  push(chunk: Uint8Array): { type: number; rest: Uint8Array } | undefined {
+    let i = 0;
+    while (i < chunk.length) {
+      this.buffered.push(chunk[i++]!);
+      const size = 1 << (this.buffered[0]! >> 6);
+      if (this.buffered.length === size) {
+        let type = this.buffered[0]! & 0x3f;
+        for (let k = 1; k < size; k++) type = type * 256 + this.buffered[k]!;
+        return { type, rest: chunk.subarray(i) };
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Checks the peer's QPACK encoder stream (RFC 9204 §4.3) against our capacity of 0: the only instruction it can
+ * send is Set Dynamic Table Capacity 0 (the byte 0x20); anything else is QPACK_ENCODER_STREAM_ERROR.
+ */
+export function checkEncoderStream(chunk: Uint8Array): void {
+  for (const b of chunk) if (b !== 0x20) throw new H3Error('QPACK_ENCODER_STREAM_ERROR', `encoder instruction 0x${b.toString(16)} with a dynamic table capacity of 0`);
+}
+
+/**
+ * Checks the peer's QPACK decoder stream (RFC 9204 §4.4): Stream Cancellations (01xxxxxx, a 6-bit-prefix
+ * integer) are accepted; a Section Acknowledgment or an Insert Count Increment cannot refer to anything we sent
+ * (we never use the dynamic table) and is QPACK_DECODER_STREAM_ERROR.
+ */
+export class DecoderStreamChecker {
+  /** Inside a Stream Cancellation's multi-byte integer. */
+  private continuing = false;
+
+  push(chunk: Uint8Array): void {
+    for (const b of chunk) {
+      if (this.continuing) {
+        this.continuing = (b & 0x80) !== 0;
+        continue;
+      }
+      if ((b & 0xc0) !== 0x40) {
+        throw new H3Error('QPACK_DECODER_STREAM_ERROR', b & 0x80 ? 'Section Acknowledgment, but no section used the dynamic table' : 'Insert Count Increment, but nothing was inserted');
+      }
+      this.continuing = (b & 0x3f) === 0x3f;
+    }
+  }
+}

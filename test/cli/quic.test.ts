@@ -1,0 +1,99 @@
+/**
+ * The QUIC side of the `rxtls` command, spawned as a bundle under deadlines on 127.0.0.1: `rxtls get` against
+ * `rxtls server --quic --www` (a file, 404, a refused traversal) and against ngtcp2's gtlsserver; gtlsclient
+ * downloading from `rxtls server --quic --www`; `client --quic` ↔ `server --quic --echo`; argument errors.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import { certPath, cliServerPort, describeRun, freePort, requirePeer, run, runCli, spawnPeer, startCliServer, tempDir } from '../helpers/peers.js';
+
+const MS = 40_000;
+
+function site(t: import('ava').ExecutionContext, files: Record<string, string | Buffer>): string {
+  const dir = path.join(tempDir(t), 'www');
+  mkdirSync(dir);
+  for (const [name, body] of Object.entries(files)) writeFileSync(path.join(dir, name), body);
+  return dir;
+}
+
+const serverArgs = (extra: string[]) => ['server', '--quic', '--port', '0', '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem'), ...extra];
+const getArgs = (url: string, extra: string[] = []) => ['get', url, '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost', '--timeout', '20', ...extra];
+
+test('rxtls get → rxtls server --quic --www: the file to stdout and to -o FILE; 404 and a traversal exit 1', async (t) => {
+  t.timeout(MS * 3);
+  const body = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 13) & 0xff));
+  const dir = site(t, { 'data.bin': body, 'index.html': '<p>hi</p>\n' });
+  writeFileSync(path.join(path.dirname(dir), 'secret.txt'), 'outside');
+  const server = await startCliServer(serverArgs(['--www', dir]), { timeoutMs: MS * 2, owner: t });
+  const port = cliServerPort(server);
+  const out = path.join(tempDir(t), 'dl.bin');
+  const dl = await runCli(getArgs(`https://127.0.0.1:${port}/data.bin`, ['-o', out]), undefined, { timeoutMs: MS, owner: t });
+  t.is(dl.code, 0, describeRun('rxtls get -o', dl));
+  t.true(readFileSync(out).equals(body));
+  const index = await runCli(getArgs(`https://127.0.0.1:${port}/`), undefined, { timeoutMs: MS, owner: t });
+  t.is(index.code, 0, describeRun('rxtls get /', index));
+  t.is(index.stdout, '<p>hi</p>\n');
+  const missing = await runCli(getArgs(`https://127.0.0.1:${port}/nope.txt`), undefined, { timeoutMs: MS, owner: t });
+  t.is(missing.code, 1, describeRun('rxtls get 404', missing));
+  t.regex(missing.stderr, /^rxtls: GET https:\/\/127\.0\.0\.1:\d+\/nope\.txt: 404$/m);
+  const escape = await runCli(getArgs(`https://127.0.0.1:${port}/x/..%2F..%2Fsecret.txt`), undefined, { timeoutMs: MS, owner: t });
+  t.is(escape.code, 1, describeRun('rxtls get traversal', escape));
+  t.regex(escape.stderr, /: 403$/m);
+  t.notRegex(escape.stdout, /outside/);
+  await server.kill();
+});
+
+test('rxtls get → gtlsserver (ngtcp2): the body is the file', async (t) => {
+  t.timeout(MS * 2);
+  const bin = requirePeer('gtlsserver');
+  const body = 'from ngtcp2 ' + 'n'.repeat(30_000) + '\n';
+  const dir = site(t, { 'f.txt': body });
+  const port = await freePort();
+  await spawnPeer(bin, ['127.0.0.1', String(port), certPath('server-ec-key.pem'), certPath('server-ec-chain.pem'), '-d', dir, '-q'], { timeoutMs: MS, owner: t, readyLine: 'Using document root' });
+  const r = await runCli(getArgs(`https://127.0.0.1:${port}/f.txt`), undefined, { timeoutMs: MS, owner: t });
+  t.is(r.code, 0, describeRun('rxtls get', r));
+  t.is(r.stdout, body);
+});
+
+test('gtlsclient (ngtcp2) → rxtls server --quic --www: the download is the file', async (t) => {
+  t.timeout(MS * 2);
+  const bin = requirePeer('gtlsclient');
+  const body = 'from rxtls --www ' + 'w'.repeat(50_000) + '\n';
+  const dir = site(t, { 'page.txt': body });
+  const server = await startCliServer(serverArgs(['--www', dir, '--retry']), { timeoutMs: MS, owner: t });
+  const port = cliServerPort(server);
+  const dl = tempDir(t);
+  const r = await run(bin, ['127.0.0.1', String(port), `https://127.0.0.1:${port}/page.txt`, '--exit-on-all-streams-close', '-q', '--download', dl], { timeoutMs: 30_000, owner: t });
+  t.is(r.code, 0, r.stderr + r.stdout);
+  t.is(readFileSync(path.join(dl, 'page.txt'), 'utf8'), body);
+  await server.kill();
+  t.regex(server.stderr(), /^CONNECTION 1 \(QUIC\)$/m);
+});
+
+test('rxtls client --quic ↔ rxtls server --quic --echo: stdin comes back on the stream; stdin EOF is FIN; exit 0', async (t) => {
+  t.timeout(MS * 2);
+  const server = await startCliServer(serverArgs(['--echo', '--alpn', 'echo']), { timeoutMs: MS, owner: t });
+  const port = cliServerPort(server);
+  const input = 'hello over quic\n' + 'e'.repeat(20_000) + '\n';
+  const r = await runCli(['client', '--quic', `127.0.0.1:${port}`, '--alpn', 'echo', '--cafile', certPath('ca-cert.pem'), '--servername', 'localhost'], input, { timeoutMs: MS, owner: t });
+  t.is(r.code, 0, describeRun('rxtls client --quic', r));
+  t.is(r.stdout, input);
+  t.regex(r.stderr, /^CONNECTED 127\.0\.0\.1:\d+ \(QUIC\)$/m);
+  t.regex(r.stderr, /^ALPN: echo$/m);
+  await server.kill();
+});
+
+test('QUIC argument errors exit 2 with a one-line message', async (t) => {
+  t.timeout(MS);
+  const cases: [string[], RegExp][] = [
+    [['client', '--quic', '127.0.0.1:4433'], /--quic needs --alpn/],
+    [['get', 'http://127.0.0.1:4433/'], /needs an https:\/\/ URL/],
+    [['server', '--quic', '--port', '0', '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem')], /needs either --www DIR or --echo/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runCli(args, undefined, { timeoutMs: MS, owner: t });
+    t.is(r.code, 2, describeRun(args.join(' '), r));
+    t.regex(r.stderr, message);
+  }
+});

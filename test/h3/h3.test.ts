@@ -1,0 +1,81 @@
+/**
+ * HTTP/3 between rxtls endpoints over QUIC on 127.0.0.1: a GET with a streamed body, a POST echoed back, HEAD,
+ * a handler failure (500), and a server that breaks the frame order, which closes the connection with
+ * H3_FRAME_UNEXPECTED (RFC 9114 §7.2.1).
+ */
+import test from 'ava';
+import { firstValueFrom, lastValueFrom, timeout, toArray } from 'rxjs';
+import { TlsError } from '../../src/core/errors.js';
+import { H3ErrorCode } from '../../src/h3/errors.js';
+import { encodeFrame } from '../../src/h3/frames.js';
+import { h3Connect, h3Request, serveH3, type H3Response } from '../../src/rx/h3.js';
+import { quicListen, type QuicConnection } from '../../src/rx/quic.js';
+import { certText } from '../helpers/peers.js';
+
+const MS = 20_000;
+
+async function pair(t: import('ava').ExecutionContext, serve: (conn: QuicConnection) => void): Promise<QuicConnection> {
+  const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'] });
+  t.teardown(() => srv.close());
+  srv.connections.subscribe(serve);
+  const conn = await firstValueFrom(h3Connect({ host: '127.0.0.1', port: srv.port, ca: certText('ca-cert.pem'), servername: 'localhost' }).pipe(timeout(MS)));
+  t.teardown(() => conn.close({ errorCode: H3ErrorCode.H3_NO_ERROR, rapid: true }));
+  return conn;
+}
+
+const bodyOf = async (r: H3Response) => Buffer.concat(await lastValueFrom(r.body.pipe(toArray(), timeout(MS))));
+
+test('rxtls ↔ rxtls HTTP/3: GET (a body in chunks), POST echoed, HEAD without a body, a failing handler answers 500', async (t) => {
+  t.timeout(60_000);
+  const big = 'z'.repeat(200_000);
+  const conn = await pair(t, (c) =>
+    serveH3(c, async (req) => {
+      if (req.path === '/big') return { status: 200, headers: [['content-type', 'text/plain']], body: big };
+      if (req.path === '/echo') {
+        const got = Buffer.concat(await lastValueFrom(req.body.pipe(toArray())));
+        return { status: 201, headers: [['x-method', req.method]], body: got };
+      }
+      if (req.path === '/fail') throw new Error('boom');
+      return { status: 404, body: `no ${req.path}\n` };
+    }),
+  );
+  const get = await firstValueFrom(h3Request(conn, { authority: 'localhost', path: '/big' }).pipe(timeout(MS)));
+  t.is(get.status, 200);
+  t.deepEqual(get.headers, [['content-type', 'text/plain'], ['content-length', String(big.length)]]);
+  t.is((await bodyOf(get)).toString(), big);
+
+  const post = await firstValueFrom(h3Request(conn, { method: 'POST', authority: 'localhost', path: '/echo', body: 'ping' }).pipe(timeout(MS)));
+  t.is(post.status, 201);
+  t.deepEqual(post.headers.find(([n]) => n === 'x-method'), ['x-method', 'POST']);
+  t.is((await bodyOf(post)).toString(), 'ping');
+
+  const head = await firstValueFrom(h3Request(conn, { method: 'HEAD', authority: 'localhost', path: '/big' }).pipe(timeout(MS)));
+  t.is(head.status, 200);
+  t.is((await bodyOf(head)).length, 0);
+
+  const missing = await firstValueFrom(h3Request(conn, { authority: 'localhost', path: '/nothing' }).pipe(timeout(MS)));
+  t.is(missing.status, 404);
+  t.is((await bodyOf(missing)).toString(), 'no /nothing\n');
+
+  const failed = await firstValueFrom(h3Request(conn, { authority: 'localhost', path: '/fail' }).pipe(timeout(MS)));
+  t.is(failed.status, 500);
+});
+
+test('RFC 9114 §4.1: a server that sends DATA before HEADERS: the client closes the connection with H3_FRAME_UNEXPECTED', async (t) => {
+  t.timeout(60_000);
+  let serverSaw: Promise<unknown> | undefined;
+  const conn = await pair(t, (c) => {
+    serverSaw = lastValueFrom(c.closed$, { defaultValue: 'clean' }).catch((e: unknown) => e);
+    c.incoming$.subscribe((s) => {
+      if ((s.id & 2) !== 0) return;
+      s.data$.subscribe({ complete: () => s.write(encodeFrame({ type: 'data', payload: Uint8Array.of(1, 2, 3) })) });
+    });
+  });
+  const err = await firstValueFrom(h3Request(conn, { authority: 'localhost', path: '/' }).pipe(timeout(MS))).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.true(err instanceof TlsError && err.detail.kind === 'quicClose' && err.detail.local && err.detail.code === H3ErrorCode.H3_FRAME_UNEXPECTED, String(err));
+  const seen = await Promise.race([serverSaw, new Promise((r) => setTimeout(() => r('timeout'), MS))]);
+  t.true(seen instanceof TlsError && seen.detail.kind === 'quicClose' && !seen.detail.local && seen.detail.code === H3ErrorCode.H3_FRAME_UNEXPECTED, String(seen));
+});
