@@ -3,49 +3,15 @@
  * (RFC 9001 §6) both ways; Retry, version negotiation and stateless reset come with their modules. The logic
  * itself is tested in virtual time (test/quic/*.test.ts); this file checks that an independent stack agrees.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { firstValueFrom, timeout } from 'rxjs';
 import { TlsError } from '../../src/core/errors.js';
-import { quicConnect, quicListen, type QuicConnectOptions, type QuicListenOptions } from '../../src/rx/quic.js';
-import { get, H3_NO_ERROR, openControlStream, serve } from '../helpers/h3.js';
-import { certPath, certText, freePort, requirePeer, run, spawnPeer, tempDir } from '../helpers/peers.js';
+import { get, H3_NO_ERROR, openControlStream } from '../helpers/h3.js';
+import { bigBody, connectTo, gtlsserver, rxtlsServer } from '../helpers/quicInterop.js';
+import { requirePeer, run, tempDir } from '../helpers/peers.js';
 
 const TEST_MS = 60_000;
-const PEER_MS = 45_000;
-
-/** Start gtlsserver serving `files` on a free UDP port, with `extra` flags. */
-async function gtlsserver(t: import('ava').ExecutionContext, files: Record<string, string>, extra: readonly string[] = []) {
-  const bin = requirePeer('gtlsserver');
-  const dir = tempDir(t);
-  const htdocs = path.join(dir, 'htdocs');
-  mkdirSync(htdocs);
-  for (const [name, body] of Object.entries(files)) writeFileSync(path.join(htdocs, name), body);
-  const port = await freePort();
-  const peer = await spawnPeer(bin, ['127.0.0.1', String(port), certPath('server-ec-key.pem'), certPath('server-ec-chain.pem'), '-d', htdocs, ...extra], {
-    timeoutMs: PEER_MS,
-    owner: t,
-    readyLine: 'Using document root',
-  });
-  return { peer, port };
-}
-
-const connectTo = (port: number, extra: Partial<QuicConnectOptions> = {}) =>
-  firstValueFrom(quicConnect({ host: '127.0.0.1', port, ca: certText('ca-cert.pem'), servername: 'localhost', alpn: ['h3'], ...extra }).pipe(timeout(20_000)));
-
-/** An rxtls QUIC server answering every HTTP/3 GET with `body`. */
-async function rxtlsServer(t: import('ava').ExecutionContext, body: string, extra: Partial<QuicListenOptions> = {}) {
-  const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'], ...extra });
-  t.teardown(() => srv.close());
-  srv.connections.subscribe((conn) => {
-    serve(conn, body);
-    conn.closed$.subscribe({ error: () => {} });
-  });
-  return srv;
-}
-
-const bigBody = (bytes: number) => Array.from({ length: bytes / 64 }, (_, i) => `${String(i).padStart(63, '.')}\n`).join('');
 
 test('QUIC interop, key update (RFC 9001 §6): gtlsclient --key-update=50ms downloads 3 MB from rxtls whole, and sees its update confirmed', async (t) => {
   t.timeout(TEST_MS);
