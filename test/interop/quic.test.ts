@@ -3,38 +3,17 @@
  * HTTP/3 (src/h3, through test/helpers/h3.ts): both directions and a clean close with H3_NO_ERROR. Loss recovery is tested
  * deterministically in virtual time (test/quic/connection.test.ts).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { firstValueFrom, lastValueFrom, timeout } from 'rxjs';
+import { lastValueFrom } from 'rxjs';
 import { TlsError } from '../../src/core/errors.js';
-import { quicConnect, quicListen, type QuicConnection } from '../../src/rx/quic.js';
+import { quicListen, type QuicConnection } from '../../src/rx/quic.js';
 import { get, H3_NO_ERROR, openControlStream, serve } from '../helpers/h3.js';
-import { certPath, certText, freePort, requirePeer, run, spawnPeer, tempDir } from '../helpers/peers.js';
+import { connectTo, gtlsserver } from '../helpers/quicInterop.js';
+import { certText, requirePeer, run, tempDir } from '../helpers/peers.js';
 
 const TEST_MS = 60_000;
-const PEER_MS = 45_000;
-
-/** Start gtlsserver serving `files` on a free UDP port; `extra` are more flags (loss rates). */
-async function gtlsserver(t: import('ava').ExecutionContext, files: Record<string, string>, extra: readonly string[] = []) {
-  const bin = requirePeer('gtlsserver');
-  const dir = tempDir(t);
-  const htdocs = path.join(dir, 'htdocs');
-  mkdirSync(htdocs);
-  for (const [name, body] of Object.entries(files)) writeFileSync(path.join(htdocs, name), body);
-  const port = await freePort();
-  // It binds the UDP port before it prints its document root.
-  const peer = await spawnPeer(bin, ['127.0.0.1', String(port), certPath('server-ec-key.pem'), certPath('server-ec-chain.pem'), '-d', htdocs, ...extra], {
-    timeoutMs: PEER_MS,
-    owner: t,
-    readyLine: 'Using document root',
-  });
-  return { peer, port };
-}
-
-const connectTo = (port: number) =>
-  firstValueFrom(quicConnect({ host: '127.0.0.1', port, ca: certText('ca-cert.pem'), servername: 'localhost', alpn: ['h3'] }).pipe(timeout(20_000)));
-
 async function closeClean(t: import('ava').ExecutionContext, conn: QuicConnection) {
   conn.close({ errorCode: H3_NO_ERROR, rapid: true });
   // Our own close completes closed$, whatever the application code (OpenSSL's SSL_shutdown_ex returns 1).
