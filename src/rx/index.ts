@@ -10,7 +10,9 @@ export {
   type QuicListenOptions,
   type QuicShutdownOptions,
   type QuicStream,
+  type QuicConnectionStats,
 } from './quic.js';
+export { createQuicTokenCache, type QuicTokenCache, type QuicTokenCacheOptions } from './quicTokenCache.js';
 export { dtlsConnect, dtlsListen, type DtlsListener, type DtlsListenerStats } from './dtls.js';
 export { memoryDatagramPair, type LinkDatagram, type LinkVerdict, type MemoryDatagramDuplex, type MemoryDatagramOptions } from './datagram.js';
 export type { Ticker } from './runReducer.js';
