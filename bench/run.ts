@@ -297,6 +297,30 @@ const quicRows: QuicRow[] = await new Promise((resolve) => {
   });
 });
 
+/** §9's hostile rows: `bench/quic-hostile.ts` in a child process, one `QUICHOSTILE {…}` line per measurement. */
+type HostileRow = { readonly kind: string } & Record<string, number | string>;
+const hostileRows: HostileRow[] = await new Promise((resolve) => {
+  log('QUIC: anti-amplification and spoofed Initials (bench/quic-hostile.ts)');
+  const p = spawn(process.execPath, ['--no-warnings', '--loader=ts-node/esm', 'bench/quic-hostile.ts', quick ? '2' : '3', '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const rows: HostileRow[] = [];
+  let buf = '';
+  p.stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.startsWith('QUICHOSTILE ')) rows.push(JSON.parse(line.slice(12)) as HostileRow);
+    }
+  });
+  p.stderr.on('data', (d: Buffer) => log(`quic-hostile: ${d.toString().trim()}`));
+  const timer = setTimeout(() => p.kill('SIGKILL'), 300_000);
+  p.on('close', () => {
+    clearTimeout(timer);
+    resolve(rows);
+  });
+});
+
 const load1 = loadavg();
 
 // ── Derive ──────────────────────────────────────────────────────────────────────────────────────────
@@ -784,6 +808,31 @@ if (quicRows.length > 0) {
   for (const r of quicRows) row(r.name, f2(r.mbps), f2(r.mbps / ngtcp2), f2(r.seconds), r.drops, r.rcvbufErrors);
   md.push('');
 } else md.push('The QUIC runs failed (see the bench log).', '');
+
+md.push('### Spoofed clients: anti-amplification and memory', '');
+const amp = hostileRows.find((r) => r.kind === 'amplification');
+const ampRetry = hostileRows.find((r) => r.kind === 'amplificationRetry');
+const spoofed = hostileRows.filter((r) => r.kind === 'spoofed');
+if (amp && ampRetry && spoofed.length > 0) {
+  md.push(
+    '`bench/quic-hostile.ts`. One valid 1,200-byte client Initial from a socket that never answers: every byte the',
+    'server sends back over the connection\'s whole life (its probe timeouts and idle timeout run on a virtual',
+    'scheduler), divided by 1,200 — RFC 9000 §8.1 allows 3. Then batches of 1,000 valid Initials, each with a random',
+    'DCID from a fresh socket (a random source port), none answering, to one `quicListen` server in a child process',
+    '(default `maxHandshakingConnections` 100: the rest get a Retry); its RSS and heap growth during each batch,',
+    'after a full GC.',
+    '',
+  );
+  row('one unvalidated Initial', 'bytes sent back', 'datagrams', 'ratio (≤ 3)');
+  row('---', '---:', '---:', '---:');
+  row('retry off', amp.sent, amp.datagrams, f2(Number(amp.ratio)));
+  row('retry on', ampRetry.sent, ampRetry.datagrams, f2(Number(ampRetry.ratio)));
+  md.push('');
+  row('batch of 1,000 spoofed Initials', 'RSS growth (MB)', 'heap growth (MB)', 'connections created', 'Retries', 'dropped');
+  row('---', '---:', '---:', '---:', '---:', '---:');
+  for (const r of spoofed) row(`${r.batch}`, f2(Number(r.rssMB)), f2(Number(r.heapMB)), r.created, r.retries, r.dropped);
+  md.push('');
+} else md.push('The spoofed-client runs failed (see the bench log).', '');
 
 md.push('## Targets', '');
 row('target', 'measured (best)', 'within each repetition (min–max)', 'met');
