@@ -10,7 +10,9 @@
  *
  * Scope of this version: the handshake (Initial, Handshake, 1-RTT; coalesced packets; the client's 1200-byte
  * Initial datagrams; key discarding), bidirectional and unidirectional streams with FIN, connection and stream
- * flow control (enforced on receipt, respected on send, windows re-opened as data is delivered), ACKs, loss
+ * flow control (enforced on receipt, respected on send, windows re-opened as the application reads: the
+ * `consumed` input; STREAM_DATA_BLOCKED / DATA_BLOCKED when held), stream priorities (`priority.ts`), NEW_TOKEN
+ * (`tokens.ts`), ACKs, loss
  * recovery and congestion control (RFC 9002, `congestion.ts`), the
  * idle timeout, PATH_CHALLENGE answers, the server's anti-amplification limit (RFC 9000 §8.1) with the
  * client's anti-deadlock probe (RFC 9002 §6.2.2.1), and three ways to close ({@link QuicCloseMode}).
