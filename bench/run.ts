@@ -36,23 +36,28 @@ type Output = { task: Spec['task']; args: Record<string, unknown>; result: unkno
 const started = Date.now();
 const log = (s: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
 
+/** Call `f` with the JSON after `prefix` on each line of `stream` that starts with it. */
+function jsonLines<T>(stream: NodeJS.ReadableStream, prefix: string, f: (value: T) => void): void {
+  let buf = '';
+  stream.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.startsWith(prefix)) f(JSON.parse(line.slice(prefix.length)) as T);
+    }
+  });
+}
+
 /** Run tasks in a child process; kill it at `timeout`. Failures are logged and yield what finished. */
 function child(specs: Spec[], opts: { flags?: string[]; timeout?: number; env?: Record<string, string> } = {}): Promise<Output[]> {
   return new Promise((resolve) => {
     const args = ['--no-warnings', '--loader=ts-node/esm', ...(opts.flags ?? []), 'bench/child.ts', JSON.stringify(specs)];
     const p = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const out: Output[] = [];
-    let buf = '';
     let err = '';
-    p.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (line.startsWith('RESULT ')) out.push(JSON.parse(line.slice(7)) as Output);
-      }
-    });
+    jsonLines<Output>(p.stdout, 'RESULT ', (o) => out.push(o));
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => {
       log(`child timed out after ${opts.timeout ?? cfg.childTimeout} ms: killing it`);
@@ -272,54 +277,34 @@ interface QuicRow {
   readonly drops: number;
   readonly rcvbufErrors: number;
 }
-const QUIC_MB = quick ? 5 : 50;
-const quicRows: QuicRow[] = await new Promise((resolve) => {
-  log(`QUIC: ${QUIC_MB} MB HTTP/3 downloads over loopback (bench/quic-peers.ts)`);
-  const p = spawn(process.execPath, ['--no-warnings', '--loader=ts-node/esm', 'bench/quic-peers.ts', String(QUIC_MB), '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const rows: QuicRow[] = [];
-  let buf = '';
-  p.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (!line.startsWith('QUIC ')) continue;
-      const r = JSON.parse(line.slice(5)) as Omit<QuicRow, 'mbps'> & { mbps: number | null }; // NaN comes as null
-      rows.push({ ...r, mbps: r.mbps ?? NaN });
-    }
+/**
+ * Run `bench/<script>` in a child process with `args` and collect the JSON after `prefix` on each stdout line
+ * that starts with it (killed after `timeoutMs`; what it printed by then is kept).
+ */
+function scriptRows<T>(script: string, args: string[], prefix: string, timeoutMs: number): Promise<T[]> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--no-warnings', '--loader=ts-node/esm', `bench/${script}`, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const rows: T[] = [];
+    jsonLines<T>(p.stdout, prefix, (r) => rows.push(r));
+    p.stderr.on('data', (d: Buffer) => log(`${script}: ${d.toString().trim()}`));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', () => {
+      clearTimeout(timer);
+      resolve(rows);
+    });
   });
-  p.stderr.on('data', (d: Buffer) => log(`quic-peers: ${d.toString().trim()}`));
-  const timer = setTimeout(() => p.kill('SIGKILL'), quick ? 180_000 : 900_000);
-  p.on('close', () => {
-    clearTimeout(timer);
-    resolve(rows);
-  });
-});
+}
 
-/** §9's hostile rows: `bench/quic-hostile.ts` in a child process, one `QUICHOSTILE {…}` line per measurement. */
+const QUIC_MB = quick ? 5 : 50;
+log(`QUIC: ${QUIC_MB} MB HTTP/3 downloads over loopback (bench/quic-peers.ts)`);
+const quicRows: QuicRow[] = (
+  await scriptRows<Omit<QuicRow, 'mbps'> & { mbps: number | null }>('quic-peers.ts', [String(QUIC_MB), '--json'], 'QUIC ', quick ? 180_000 : 900_000)
+).map((r) => ({ ...r, mbps: r.mbps ?? NaN })); // NaN comes as null
+
+/** §9's hostile rows: `bench/quic-hostile.ts`, one `QUICHOSTILE {…}` line per measurement. */
 type HostileRow = { readonly kind: string } & Record<string, number | string>;
-const hostileRows: HostileRow[] = await new Promise((resolve) => {
-  log('QUIC: anti-amplification and spoofed Initials (bench/quic-hostile.ts)');
-  const p = spawn(process.execPath, ['--no-warnings', '--loader=ts-node/esm', 'bench/quic-hostile.ts', quick ? '2' : '3', '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const rows: HostileRow[] = [];
-  let buf = '';
-  p.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.startsWith('QUICHOSTILE ')) rows.push(JSON.parse(line.slice(12)) as HostileRow);
-    }
-  });
-  p.stderr.on('data', (d: Buffer) => log(`quic-hostile: ${d.toString().trim()}`));
-  const timer = setTimeout(() => p.kill('SIGKILL'), 300_000);
-  p.on('close', () => {
-    clearTimeout(timer);
-    resolve(rows);
-  });
-});
+log('QUIC: anti-amplification and spoofed Initials (bench/quic-hostile.ts)');
+const hostileRows = await scriptRows<HostileRow>('quic-hostile.ts', [quick ? '2' : '3', '--json'], 'QUICHOSTILE ', 300_000);
 
 const load1 = loadavg();
 
