@@ -51,7 +51,9 @@ export interface QuicStream {
    * The peer's data on this stream, every chunk as it arrives (push mode, for a fast reader); completes at its
    * FIN; errors with a `quicStreamReset` {@link TlsError} (its `code`) when the peer resets the stream
    * (RESET_STREAM) — that stream only, the connection goes on. Data waits for the first subscriber; a stream has
-   * one reader: `data$` or {@link receive}, once. Each chunk handed over re-opens the peer's credit (RFC 9000 §4).
+   * one reader: `data$` or {@link receive}, once. Each chunk handed over re-opens the peer's credit (RFC 9000 §4),
+   * so a stream nobody reads holds its share of the connection window: read it, unsubscribe (what waits and what
+   * follows is dropped and credited), or {@link stopSending}.
    */
   readonly data$: Observable<Uint8Array>;
   /**
