@@ -256,8 +256,9 @@ function clone(s: QuicState): W {
 const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason });
 
 /**
- * Feed one input: `start`, `datagram`, `timeout`, `write {stream, data}`, `end {stream}` (FIN), `close {mode,
- * errorCode, reason}` ({@link QuicCloseMode}). Returns the new state and the effects: `transmit` (one datagram
+ * Feed one input: `start`, `datagram`, `timeout`, `write {stream, data}`, `end {stream}` (FIN), `consumed
+ * {stream, bytes}` (the application read them: credit), `priority {stream, urgency, incremental}`, `close {mode,
+ * errorCode, reason}` ({@link QuicCloseMode}); the stream resets and `keyUpdate` ({@link QuicInput}). Returns the new state and the effects: `transmit` (one datagram
  * each), `deliver {stream}`, `peerClosed {stream}` (the peer's FIN), `handshakeComplete`, `closed {error?}`.
  * Peer faults close the connection with a CONNECTION_CLOSE; API misuse throws a {@link TlsError}.
  */
