@@ -36,23 +36,28 @@ type Output = { task: Spec['task']; args: Record<string, unknown>; result: unkno
 const started = Date.now();
 const log = (s: string) => process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${s}\n`);
 
+/** Call `f` with the JSON after `prefix` on each line of `stream` that starts with it. */
+function jsonLines<T>(stream: NodeJS.ReadableStream, prefix: string, f: (value: T) => void): void {
+  let buf = '';
+  stream.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.startsWith(prefix)) f(JSON.parse(line.slice(prefix.length)) as T);
+    }
+  });
+}
+
 /** Run tasks in a child process; kill it at `timeout`. Failures are logged and yield what finished. */
 function child(specs: Spec[], opts: { flags?: string[]; timeout?: number; env?: Record<string, string> } = {}): Promise<Output[]> {
   return new Promise((resolve) => {
     const args = ['--no-warnings', '--loader=ts-node/esm', ...(opts.flags ?? []), 'bench/child.ts', JSON.stringify(specs)];
     const p = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const out: Output[] = [];
-    let buf = '';
     let err = '';
-    p.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (line.startsWith('RESULT ')) out.push(JSON.parse(line.slice(7)) as Output);
-      }
-    });
+    jsonLines<Output>(p.stdout, 'RESULT ', (o) => out.push(o));
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const timer = setTimeout(() => {
       log(`child timed out after ${opts.timeout ?? cfg.childTimeout} ms: killing it`);
@@ -272,30 +277,34 @@ interface QuicRow {
   readonly drops: number;
   readonly rcvbufErrors: number;
 }
+/**
+ * Run `bench/<script>` in a child process with `args` and collect the JSON after `prefix` on each stdout line
+ * that starts with it (killed after `timeoutMs`; what it printed by then is kept).
+ */
+function scriptRows<T>(script: string, args: string[], prefix: string, timeoutMs: number): Promise<T[]> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--no-warnings', '--loader=ts-node/esm', `bench/${script}`, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const rows: T[] = [];
+    jsonLines<T>(p.stdout, prefix, (r) => rows.push(r));
+    p.stderr.on('data', (d: Buffer) => log(`${script}: ${d.toString().trim()}`));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', () => {
+      clearTimeout(timer);
+      resolve(rows);
+    });
+  });
+}
+
 const QUIC_MB = quick ? 5 : 50;
-const quicRows: QuicRow[] = await new Promise((resolve) => {
-  log(`QUIC: ${QUIC_MB} MB HTTP/3 downloads over loopback (bench/quic-peers.ts)`);
-  const p = spawn(process.execPath, ['--no-warnings', '--loader=ts-node/esm', 'bench/quic-peers.ts', String(QUIC_MB), '--json'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const rows: QuicRow[] = [];
-  let buf = '';
-  p.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (!line.startsWith('QUIC ')) continue;
-      const r = JSON.parse(line.slice(5)) as Omit<QuicRow, 'mbps'> & { mbps: number | null }; // NaN comes as null
-      rows.push({ ...r, mbps: r.mbps ?? NaN });
-    }
-  });
-  p.stderr.on('data', (d: Buffer) => log(`quic-peers: ${d.toString().trim()}`));
-  const timer = setTimeout(() => p.kill('SIGKILL'), quick ? 180_000 : 900_000);
-  p.on('close', () => {
-    clearTimeout(timer);
-    resolve(rows);
-  });
-});
+log(`QUIC: ${QUIC_MB} MB HTTP/3 downloads over loopback (bench/quic-peers.ts)`);
+const quicRows: QuicRow[] = (
+  await scriptRows<Omit<QuicRow, 'mbps'> & { mbps: number | null }>('quic-peers.ts', [String(QUIC_MB), '--json'], 'QUIC ', quick ? 180_000 : 900_000)
+).map((r) => ({ ...r, mbps: r.mbps ?? NaN })); // NaN comes as null
+
+/** §9's hostile rows: `bench/quic-hostile.ts`, one `QUICHOSTILE {…}` line per measurement. */
+type HostileRow = { readonly kind: string } & Record<string, number | string>;
+log('QUIC: anti-amplification and spoofed Initials (bench/quic-hostile.ts)');
+const hostileRows = await scriptRows<HostileRow>('quic-hostile.ts', [quick ? '2' : '3', '--json'], 'QUICHOSTILE ', 300_000);
 
 const load1 = loadavg();
 
@@ -784,6 +793,31 @@ if (quicRows.length > 0) {
   for (const r of quicRows) row(r.name, f2(r.mbps), f2(r.mbps / ngtcp2), f2(r.seconds), r.drops, r.rcvbufErrors);
   md.push('');
 } else md.push('The QUIC runs failed (see the bench log).', '');
+
+md.push('### Spoofed clients: anti-amplification and memory', '');
+const amp = hostileRows.find((r) => r.kind === 'amplification');
+const ampRetry = hostileRows.find((r) => r.kind === 'amplificationRetry');
+const spoofed = hostileRows.filter((r) => r.kind === 'spoofed');
+if (amp && ampRetry && spoofed.length > 0) {
+  md.push(
+    '`bench/quic-hostile.ts`. One valid 1,200-byte client Initial from a socket that never answers: every byte the',
+    'server sends back over the connection\'s whole life (its probe timeouts and idle timeout run on a virtual',
+    'scheduler), divided by 1,200 — RFC 9000 §8.1 allows 3. Then batches of 1,000 valid Initials, each with a random',
+    'DCID from a fresh socket (a random source port), none answering, to one `quicListen` server in a child process',
+    '(default `maxHandshakingConnections` 100: the rest get a Retry); its RSS and heap growth during each batch,',
+    'after a full GC.',
+    '',
+  );
+  row('one unvalidated Initial', 'bytes sent back', 'datagrams', 'ratio (≤ 3)');
+  row('---', '---:', '---:', '---:');
+  row('retry off', amp.sent, amp.datagrams, f2(Number(amp.ratio)));
+  row('retry on', ampRetry.sent, ampRetry.datagrams, f2(Number(ampRetry.ratio)));
+  md.push('');
+  row('batch of 1,000 spoofed Initials', 'RSS growth (MB)', 'heap growth (MB)', 'connections created', 'Retries', 'dropped');
+  row('---', '---:', '---:', '---:', '---:', '---:');
+  for (const r of spoofed) row(`${r.batch}`, f2(Number(r.rssMB)), f2(Number(r.heapMB)), r.created, r.retries, r.dropped);
+  md.push('');
+} else md.push('The spoofed-client runs failed (see the bench log).', '');
 
 md.push('## Targets', '');
 row('target', 'measured (best)', 'within each repetition (min–max)', 'met');

@@ -1,8 +1,9 @@
 /**
  * The packet builder (RFC 9000 §12, §17; RFC 9001 §5): takes what the spaces have queued — ACKs, CRYPTO data,
- * stream data, flow-control updates, PATH_RESPONSEs — and packs it into protected packets, coalesced lowest
- * space first into datagrams of at most 1200 bytes, the client's Initial datagrams padded to exactly that
- * (RFC 9000 §14.1). Also the CONNECTION_CLOSE packet of a closing connection, in the space the peer can read.
+ * stream data, flow-control updates and blocked signals, NEW_TOKEN, PATH_RESPONSEs — and packs it into
+ * protected packets, coalesced lowest space first into datagrams of at most 1200 bytes, the client's Initial
+ * datagrams padded to exactly that (RFC 9000 §14.1). Also the CONNECTION_CLOSE packet of a closing connection,
+ * in the space the peer can read.
  *
  * Every datagram also stays within what a server may send to an address it has not validated yet: three times
  * what it received from it (RFC 9000 §8.1, {@link sendAllowance}). The sizes budgeted per packet and frame
@@ -259,6 +260,10 @@ function toQueued(f: Frame): QueuedFrame[] {
     case 'resetStream':
     case 'stopSending':
       return [{ type: f.type, streamId: f.streamId }];
+    case 'dataBlocked':
+    case 'streamDataBlocked':
+    case 'newToken':
+      return [f];
     default:
       return [];
   }
@@ -282,6 +287,9 @@ function toFrame(s: PacketSender, q: QueuedFrame): Frame {
     case 'crypto':
     case 'stream':
     case 'handshakeDone':
+    case 'dataBlocked':
+    case 'streamDataBlocked':
+    case 'newToken':
       return q;
   }
 }

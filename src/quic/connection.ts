@@ -10,7 +10,9 @@
  *
  * Scope of this version: the handshake (Initial, Handshake, 1-RTT; coalesced packets; the client's 1200-byte
  * Initial datagrams; key discarding), bidirectional and unidirectional streams with FIN, connection and stream
- * flow control (enforced on receipt, respected on send, windows re-opened as data is delivered), ACKs, loss
+ * flow control (enforced on receipt, respected on send, windows re-opened as the application reads: the
+ * `consumed` input; STREAM_DATA_BLOCKED / DATA_BLOCKED when held), stream priorities (`priority.ts`), NEW_TOKEN
+ * (`tokens.ts`), ACKs, loss
  * recovery and congestion control (RFC 9002, `congestion.ts`), the
  * idle timeout, PATH_CHALLENGE answers, the server's anti-amplification limit (RFC 9000 §8.1) with the
  * client's anti-deadlock probe (RFC 9002 §6.2.2.1), and three ways to close ({@link QuicCloseMode}).
@@ -65,6 +67,7 @@ import {
 } from './spaces.js';
 import {
   cloneStreamSet,
+  consumeStream,
   endStream,
   newStreamSet,
   peerLimitsKnown,
@@ -75,6 +78,7 @@ import {
   receiveStreamFrame,
   resetStream,
   sendReset,
+  setStreamPriority,
   stopSending,
   streamsOutstanding,
   takeStreamFrames,
@@ -118,6 +122,14 @@ export interface QuicConfig {
    */
   readonly version?: number;
   readonly retried?: { readonly originalDcid: Uint8Array; readonly retrySourceCid: Uint8Array };
+  /**
+   * Address validation by token (RFC 9000 §8.1.3, `tokens.ts`): a client's token from an earlier connection's
+   * NEW_TOKEN, put in its first Initial; a server's `issue` (sent in a NEW_TOKEN once the handshake completes)
+   * and `validated` (this connection's first Initial carried a valid NEW_TOKEN token: its address counts as
+   * validated, as after a Retry).
+   */
+  readonly token?: Uint8Array;
+  readonly newToken?: { readonly issue?: Uint8Array; readonly validated?: boolean };
   readonly provider?: CryptoProvider;
 }
 
@@ -130,7 +142,7 @@ export const MAX_PATH_RESPONSES = 4;
 
 /** The state of one QUIC connection. Never mutated: every input returns a new one. */
 export interface QuicState {
-  readonly config: Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried' | 'version'>> & Pick<QuicConfig, 'version'> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
+  readonly config: Pick<QuicConfig, 'newToken'> & Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried' | 'version' | 'token' | 'newToken'>> & Pick<QuicConfig, 'version'> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
   readonly phase: 'idle' | 'handshake' | 'connected' | 'closing' | 'draining' | 'closed';
   readonly scid: Uint8Array;
   readonly dcid: Uint8Array;
@@ -172,7 +184,7 @@ export interface QuicState {
   readonly addressValidated: boolean;
   /** A client's Handshake packet was acknowledged, or the handshake is confirmed: the server has validated us. */
   readonly validatedByPeer: boolean;
-  /** A client's Initial token (from a Retry). */
+  /** A client's Initial token (from a Retry, or a NEW_TOKEN of an earlier connection). */
   readonly token?: Uint8Array;
   /** The SCID of the Retry: a client got one and followed it; a server sent one (RFC 9000 §7.3). */
   readonly retrySourceCid?: Uint8Array;
@@ -199,6 +211,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       maxStreams: config.maxStreams ?? 100,
       keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
       ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
+      ...(config.newToken ? { newToken: config.newToken } : {}),
       provider: config.provider ?? nobleProvider,
     },
     phase: 'idle',
@@ -206,6 +219,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     dcid,
     originalDcid: config.retried?.originalDcid ?? dcid,
     ...(config.retried ? { retrySourceCid: config.retried.retrySourceCid } : {}),
+    ...(config.role === 'client' && config.token?.length ? { token: config.token.slice() } : {}),
     spaces: { initial: newSpace(), handshake: newSpace(), application: newSpace() },
     streams: newStreamSet(maxData),
     rtt: initialRtt(),
@@ -219,8 +233,8 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     pathResponses: [],
     bytesReceived: 0,
     bytesSent: 0,
-    // RFC 9000 §8.1.2: a valid Retry token validates the client's address.
-    addressValidated: config.role === 'client' || config.retried !== undefined,
+    // RFC 9000 §8.1.2, §8.1.3: a valid Retry or NEW_TOKEN token validates the client's address.
+    addressValidated: config.role === 'client' || config.retried !== undefined || config.newToken?.validated === true,
     validatedByPeer: config.role === 'server',
   };
 }
@@ -242,8 +256,9 @@ function clone(s: QuicState): W {
 const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason });
 
 /**
- * Feed one input: `start`, `datagram`, `timeout`, `write {stream, data}`, `end {stream}` (FIN), `close {mode,
- * errorCode, reason}` ({@link QuicCloseMode}). Returns the new state and the effects: `transmit` (one datagram
+ * Feed one input: `start`, `datagram`, `timeout`, `write {stream, data}`, `end {stream}` (FIN), `consumed
+ * {stream, bytes}` (the application read them: credit), `priority {stream, urgency, incremental}`, `close {mode,
+ * errorCode, reason}` ({@link QuicCloseMode}); the stream resets and `keyUpdate` ({@link QuicInput}). Returns the new state and the effects: `transmit` (one datagram
  * each), `deliver {stream}`, `peerClosed {stream}` (the peer's FIN), `handshakeComplete`, `closed {error?}`.
  * Peer faults close the connection with a CONNECTION_CLOSE; API misuse throws a {@link TlsError}.
  */
@@ -301,6 +316,12 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
       checkCloseCode(input.errorCode);
       if (input.type === 'resetStream') return resetStream(s.streams, s.config, s.peerParams, input.stream, input.errorCode, s.spaces.application.queue);
       return stopSending(s.streams, s.config, input.stream, input.errorCode, s.spaces.application.queue);
+    case 'consumed':
+      if (s.phase !== 'connected') return; // nothing to re-open once closing
+      return consumeStream(s.streams, s.config, input.stream, input.bytes, s.spaces.application.queue);
+    case 'priority':
+      if (s.phase !== 'connected') throw misuse('streams open once the handshake is complete');
+      return setStreamPriority(s.streams, s.config, s.peerParams, input.stream, input);
     case 'close':
       return onClose(s, input, effects);
     case 'keyUpdate':
@@ -395,6 +416,9 @@ function onHandshakeStep(s: W, step: QuicHandshakeStep, effects: QuicEffect[]): 
     // RFC 9001 §4.1.2: the server's handshake is confirmed at completion; it tells the client with HANDSHAKE_DONE.
     if (s.config.role === 'server') {
       s.spaces.application.queue.push({ type: 'handshakeDone' });
+      // RFC 9000 §8.1.3: a token for the client's next connection, so it can skip the Retry then.
+      const issue = s.config.newToken?.issue;
+      if (issue?.length) s.spaces.application.queue.push({ type: 'newToken', token: issue });
       discard(s, 'handshake');
     }
   }
@@ -582,7 +606,6 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
   switch (f.type) {
     case 'padding':
     case 'ping':
-    case 'newToken':
     case 'newConnectionId':
     case 'retireConnectionId':
     case 'pathResponse':
@@ -598,6 +621,11 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
       if (data.length === 0 || !s.handshake) return;
       return onHandshakeStep(s, quicHandshakeData(s.handshake, LEVELS[level].epoch, data, now), effects);
     }
+    case 'newToken':
+      // RFC 9000 §19.7: only a server sends NEW_TOKEN; the client keeps the token for a later connection.
+      if (s.config.role === 'server') throw new ConnectionError(QuicError.PROTOCOL_VIOLATION, 'NEW_TOKEN sent to a server', 0x07);
+      effects.push({ type: 'newToken', token: f.token.slice() });
+      return;
     case 'handshakeDone':
       if (s.config.role === 'server') throw new ConnectionError(QuicError.PROTOCOL_VIOLATION, 'HANDSHAKE_DONE sent to a server', 0x1e);
       // RFC 9001 §4.9.2: the client's handshake is confirmed; Handshake keys go.
@@ -744,7 +772,7 @@ function sendClose(s: W, frame: Extract<Frame, { type: 'connectionClose' }>, now
 
 /** Send everything queued, one datagram per `transmit` effect. */
 function flush(s: W, now: number, effects: QuicEffect[]): void {
-  if (s.spaces.application.tx && s.phase === 'connected') s.spaces.application.queue.push(...takeStreamFrames(s.streams));
+  if (s.spaces.application.tx && s.phase === 'connected') s.spaces.application.queue.push(...takeStreamFrames(s.streams, streamBudget(s)));
   // RFC 9000 §3.1: after a RESET_STREAM none of that stream's data is sent again (queued, or back from a loss).
   if (s.streams.txResets > 0) {
     const app = s.spaces.application;
@@ -757,6 +785,17 @@ function flush(s: W, now: number, effects: QuicEffect[]): void {
     // RFC 9001 §4.9.1: a client discards its Initial keys once it sends a Handshake packet.
     if (s.config.role === 'client' && datagram.spaces.includes('handshake')) discard(s, 'initial');
   });
+}
+
+/**
+ * How many bytes of stream data to move into the queue now: what the congestion window has room for, and two
+ * datagrams more (so data still waits in the queue when the window is what holds it back, RFC 9002 §7.8), less
+ * the stream data already queued. The rest waits in the streams, where priorities still apply to it.
+ */
+function streamBudget(s: W): number {
+  let queued = 0;
+  for (const f of s.spaces.application.queue) if (f.type === 'stream') queued += f.data.length;
+  return Math.floor(Math.max(0, s.cc.window - s.cc.bytesInFlight)) + 2 * DATAGRAM_SIZE - queued;
 }
 
 /** The space's keys follow the key phases (RFC 9001 §6): the 1-RTT read and write keys and the Key Phase bit we send. */

@@ -3,24 +3,23 @@
  * validation token a server validates statelessly. Sans-IO and pure: the caller passes the clock (`now`, ms),
  * randomness (the 12 B nonce) and the token key.
  *
- * A token is `nonce (12 B) ‖ AES-128-GCM(key, nonce, aad = client address, plaintext)` with the plaintext
- * `type (1 B: 0 Retry) ‖ issued at (8 B, ms) ‖ ODCID length ‖ ODCID ‖ Retry SCID length ‖ Retry SCID`: only the
- * server that holds the key can make or read one, it binds the client's address (RFC 9000 §8.1.3), and it
- * carries what the server needs to fill in original_destination_connection_id and retry_source_connection_id
- * (§7.3) without keeping any state between the Retry and the client's next Initial.
+ * A token is sealed by `tokens.ts` (`type (1 B: 0 Retry) ‖ nonce ‖ AES-128-GCM(…)`, the type in the clear and
+ * authenticated) with the plaintext `issued at (8 B, ms) ‖ ODCID length ‖ ODCID ‖ Retry SCID length ‖ Retry
+ * SCID`: only the server that holds the key can make or read one, it binds the client's address and port
+ * (RFC 9000 §8.1.3), it cannot pass for a NEW_TOKEN token or the reverse, and it carries what the server needs
+ * to fill in original_destination_connection_id and retry_source_connection_id (§7.3) without keeping any state
+ * between the Retry and the client's next Initial.
  */
 import type { CryptoProvider } from '../crypto/provider.js';
 import { Reader } from '../wire/reader.js';
 import { encodeWith } from '../wire/writer.js';
 import { MAX_CID_LENGTH, QUIC_V1, type PacketHeader } from '../wire/quic/packet.js';
 import { retryIntegrityTag, verifyRetry } from './protection.js';
+import { openToken, sealToken, TokenType } from './tokens.js';
 
 /** How long a Retry token is accepted after it was issued: 10 s (it is used one round trip later). */
 export const RETRY_TOKEN_LIFETIME = 10_000;
-/** Token key: 16 B (AES-128-GCM). */
-export const TOKEN_KEY_LENGTH = 16;
-const NONCE = 12;
-const TOKEN_RETRY = 0;
+export { TOKEN_KEY_LENGTH } from './tokens.js';
 
 /** What a Retry token carries (RFC 9000 §8.1.2, §7.3). */
 export interface RetryTokenContent {
@@ -41,30 +40,20 @@ export interface RetryTokenContent {
  * ```
  */
 export function sealRetryToken(p: CryptoProvider, key: Uint8Array, nonce: Uint8Array, address: string, c: RetryTokenContent): Uint8Array {
-  if (nonce.length !== NONCE) throw new RangeError(`token nonce of ${nonce.length} B: 12 needed`);
-  const plain = encodeWith((w) => {
-    w.u8(TOKEN_RETRY).u32(Math.floor(c.issuedAt / 2 ** 32)).u32(c.issuedAt >>> 0);
-    w.u8(c.originalDcid.length).bytes(c.originalDcid).u8(c.retryScid.length).bytes(c.retryScid);
-  });
-  const sealed = p.aead('aes-128-gcm', key).seal(nonce, new TextEncoder().encode(address), plain);
-  const out = new Uint8Array(NONCE + sealed.length);
-  out.set(nonce);
-  out.set(sealed, NONCE);
-  return out;
+  const body = encodeWith((w) => w.u8(c.originalDcid.length).bytes(c.originalDcid).u8(c.retryScid.length).bytes(c.retryScid));
+  return sealToken(p, key, nonce, TokenType.retry, address, c.issuedAt, body);
 }
 
 /**
- * Open a Retry token from the client at `address`: its content, or `null` when it is not ours, was issued for
- * another address, is malformed, or is older than `lifetime` ms (or from the future). Never throws.
+ * Open a Retry token from the client at `address`: its content, or `null` when it is not ours, not a Retry
+ * token, was issued for another address, is malformed, or is older than `lifetime` ms (or from the future).
+ * Never throws.
  */
 export function openRetryToken(p: CryptoProvider, key: Uint8Array, token: Uint8Array, address: string, now: number, lifetime = RETRY_TOKEN_LIFETIME): RetryTokenContent | null {
-  if (token.length < NONCE + 16 + 11) return null;
-  const plain = p.aead('aes-128-gcm', key).open(token.subarray(0, NONCE), new TextEncoder().encode(address), token.subarray(NONCE));
-  if (!plain) return null;
+  const opened = openToken(p, key, token, TokenType.retry, address, now, lifetime);
+  if (!opened) return null;
   try {
-    const r = new Reader(plain);
-    if (r.u8() !== TOKEN_RETRY) return null;
-    const issuedAt = r.u32() * 2 ** 32 + r.u32();
+    const r = new Reader(opened.body);
     const odcidLength = r.u8();
     if (odcidLength > MAX_CID_LENGTH) return null;
     const originalDcid = r.bytes(odcidLength).slice();
@@ -72,8 +61,7 @@ export function openRetryToken(p: CryptoProvider, key: Uint8Array, token: Uint8A
     if (scidLength > MAX_CID_LENGTH) return null;
     const retryScid = r.bytes(scidLength).slice();
     if (r.remaining !== 0) return null;
-    if (now < issuedAt || now - issuedAt > lifetime) return null;
-    return { originalDcid, retryScid, issuedAt };
+    return { originalDcid, retryScid, issuedAt: opened.issuedAt };
   } catch {
     return null;
   }

@@ -56,6 +56,11 @@ export type QueuedFrame =
   /** RESET_STREAM / STOP_SENDING: the code and final size are read from the stream when sent. */
   | { readonly type: 'resetStream'; readonly streamId: number }
   | { readonly type: 'stopSending'; readonly streamId: number }
+  /** We have data to send but the peer's limit blocks it (RFC 9000 §19.12, §19.13): the limit it is at. */
+  | { readonly type: 'dataBlocked'; readonly limit: number }
+  | { readonly type: 'streamDataBlocked'; readonly streamId: number; readonly limit: number }
+  /** A server's address validation token for the client's next connection (RFC 9000 §19.7, §8.1.3). */
+  | { readonly type: 'newToken'; readonly token: Uint8Array }
   /** A probe with nothing to send again (RFC 9002 §6.2.4): ack-eliciting, never re-sent itself. */
   | { readonly type: 'ping' };
 

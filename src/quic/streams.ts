@@ -16,6 +16,7 @@ import { ConnectionError, QuicError } from './errors.js';
 import { insertChunk, takeContiguous, type Chunks } from './reassembly.js';
 import type { QueuedFrame, Space } from './spaces.js';
 import type { QuicEffect } from './types.js';
+import { checkPriority, DEFAULT_PRIORITY, scheduleStreams, type RoundRobin, type StreamPriority } from './priority.js';
 
 /** Largest STREAM frame payload queued at once, bytes; the builder splits further to fit a packet. */
 const MAX_STREAM_CHUNK = 1000;
@@ -39,6 +40,10 @@ export interface Stream {
   rxDone: boolean;
   /** Our receive limit as advertised. */
   rxLimit: number;
+  /** Bytes the application has read (the `consumed` input): the stream window follows it (RFC 9000 §4.1). */
+  rxConsumed: number;
+  /** Bytes of this stream given back to the connection window: read by the application, or abandoned. */
+  rxReleased: number;
   txOffset: number;
   /** Data the application wrote that is not yet in a packet. */
   txPending: Uint8Array[];
@@ -46,6 +51,10 @@ export interface Stream {
   txFinQueued: boolean;
   /** The peer's limit for this stream. */
   txLimit: number;
+  /** The limit of the last STREAM_DATA_BLOCKED we sent (one per limit, RFC 9000 §4.1). */
+  txBlockedAt?: number;
+  /** How this stream is served among the others ({@link StreamPriority}); the default when absent. */
+  priority?: StreamPriority;
   /** Our sending half was reset with this code (by us, or on the peer's STOP_SENDING): nothing more is sent. */
   txReset?: bigint;
   /** The peer reset its sending half with this code: nothing more is delivered. */
@@ -65,11 +74,33 @@ export interface StreamSet {
   /** Bytes received (highest offsets summed), and the limit we advertised (MAX_DATA). */
   rxTotal: number;
   rxLimit: number;
+  /** Bytes given back to the connection window (read by the application, or of abandoned streams). */
+  rxConsumed: number;
   /** Bytes queued for sending, and the peer's limit. */
   txTotal: number;
   txLimit: number;
+  /** The limit of the last DATA_BLOCKED we sent (one per limit, RFC 9000 §4.1). */
+  txBlockedAt?: number;
+  /** Round-robin position among incremental streams, per urgency (`priority.ts`). */
+  roundRobin: RoundRobin;
   /** Streams whose sending half was reset (their frames still queued or lost are dropped, not sent). */
   txResets: number;
+  /** Flow-control frames queued so far (first sends, not retransmissions), for monitoring and tests. */
+  flowFrames: FlowFrameCounts;
+}
+
+/** How many of each flow-control frame a connection queued (RFC 9000 §19.9–§19.13). */
+export interface FlowFrameCounts {
+  readonly maxData: number;
+  readonly maxStreamData: number;
+  readonly dataBlocked: number;
+  readonly streamDataBlocked: number;
+}
+
+/** Queue flow-control frame `f` and count it. */
+function queueFlow(x: StreamSet, out: QueuedFrame[], f: Extract<QueuedFrame, { type: keyof FlowFrameCounts }>): void {
+  out.push(f);
+  x.flowFrames = { ...x.flowFrames, [f.type]: x.flowFrames[f.type] + 1 };
 }
 
 /** Our side's stream settings, from the connection's configuration. */
@@ -83,7 +114,19 @@ export interface StreamSettings {
   readonly maxStreams: number;
 }
 
-export const newStreamSet = (maxData: number): StreamSet => ({ byId: new Map(), owned: new Set(), rxChunkCount: 0, rxTotal: 0, rxLimit: maxData, txTotal: 0, txLimit: 0, txResets: 0 });
+export const newStreamSet = (maxData: number): StreamSet => ({
+  byId: new Map(),
+  owned: new Set(),
+  rxChunkCount: 0,
+  rxTotal: 0,
+  rxLimit: maxData,
+  rxConsumed: 0,
+  txTotal: 0,
+  txLimit: 0,
+  txResets: 0,
+  roundRobin: {},
+  flowFrames: { maxData: 0, maxStreamData: 0, dataBlocked: 0, streamDataBlocked: 0 },
+});
 
 /**
  * The copy a step works on: a new map sharing the stream objects (O(streams), nothing per buffered byte or
@@ -158,6 +201,8 @@ function openStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters
     rxHighest: 0,
     rxDone: uni && local,
     rxLimit: cfg.maxStreamData,
+    rxConsumed: 0,
+    rxReleased: 0,
     txOffset: 0,
     txPending: [],
     txFin: uni && !local,
@@ -213,8 +258,9 @@ export function receiveStreamFrame(
     st.rxHighest = end;
     if (x.rxTotal > x.rxLimit) throw new ConnectionError(QuicError.FLOW_CONTROL_ERROR, 'data beyond the connection limit', 0x08);
   }
-  // Reset by the peer, or we asked it to stop: counted for flow control above, but not kept or delivered.
-  if (st.rxReset !== undefined || st.rxStopped !== undefined) return;
+  // Reset by the peer, or we asked it to stop: counted for flow control above, but not kept or delivered; its
+  // bytes go back to the connection window at once (nobody will read them).
+  if (st.rxReset !== undefined || st.rxStopped !== undefined) return releaseCredit(x, cfg, st, control);
   // Only bytes not yet buffered are kept, within [rxOffset, rxLimit): at most one window (RFC 9000 §21.7).
   const before = st.rxChunks.length;
   const { data, rest } = takeContiguous(insertChunk(st.rxChunks, st.rxOffset, f.offset, f.data), st.rxOffset);
@@ -223,16 +269,8 @@ export function receiveStreamFrame(
   if (x.rxChunkCount > MAX_BUFFERED_CHUNKS) throw new ConnectionError(QuicError.INTERNAL_ERROR, `stream data too fragmented: over ${MAX_BUFFERED_CHUNKS} out-of-order chunks`, 0x08);
   if (data.length > 0) {
     st.rxOffset += data.length;
+    // The windows re-open only as the application reads (the `consumed` input, {@link consumeStream}).
     effects.push({ type: 'deliver', data, stream: id });
-    // Delivered data re-opens the windows: a new limit once half of a window is used.
-    if (st.rxOffset > st.rxLimit - cfg.maxStreamData / 2 && st.rxFinal === undefined) {
-      st.rxLimit = st.rxOffset + cfg.maxStreamData;
-      control.push({ type: 'maxStreamData', streamId: id });
-    }
-    if (x.rxTotal > x.rxLimit - cfg.maxData / 2) {
-      x.rxLimit = x.rxTotal + cfg.maxData;
-      control.push({ type: 'maxData' });
-    }
   }
   if (!st.rxDone && st.rxFinal !== undefined && st.rxOffset === st.rxFinal) {
     st.rxDone = true;
@@ -251,33 +289,137 @@ export function peerMaxStreamData(x: StreamSet, id: number, max: number): void {
   if (st && max > st.txLimit) own(x, id).txLimit = max;
 }
 
-/** Move the stream data the peer's limits allow (and FINs) out of the streams, as STREAM frames to queue. */
-export function takeStreamFrames(x: StreamSet): QueuedFrame[] {
+/**
+ * The application read `bytes` more of stream `id` (RFC 9000 §4.1, §4.2): the receive windows follow what it
+ * reads, not what arrived, so a slow reader keeps the peer blocked instead of making us buffer. A new limit
+ * (MAX_STREAM_DATA, MAX_DATA) is queued once the bytes read since the last one reach half a window. API misuse
+ * for an unknown stream or more bytes than were delivered.
+ */
+export function consumeStream(x: StreamSet, cfg: StreamSettings, id: number, bytes: number, control: QueuedFrame[]): void {
+  const st0 = x.byId.get(id);
+  if (!st0) throw misuse(`stream ${id} is not open`);
+  if (!Number.isInteger(bytes) || bytes < 0 || st0.rxConsumed + bytes > st0.rxOffset) {
+    throw misuse(`stream ${id}: ${bytes} bytes consumed, ${st0.rxOffset - st0.rxConsumed} delivered and unread`);
+  }
+  if (bytes === 0) return;
+  const st = own(x, id);
+  st.rxConsumed += bytes;
+  if (st.rxFinal === undefined && st.rxConsumed > st.rxLimit - cfg.maxStreamData / 2) {
+    st.rxLimit = st.rxConsumed + cfg.maxStreamData;
+    queueFlow(x, control, { type: 'maxStreamData', streamId: id });
+  }
+  releaseCredit(x, cfg, st, control);
+}
+
+/**
+ * Give stream `st`'s bytes back to the connection window: those the application read, and once the stream is
+ * abandoned (reset by the peer, or we sent STOP_SENDING) all it received that was never delivered. MAX_DATA is
+ * queued once the connection's released bytes reach half a window past the last one.
+ */
+function releaseCredit(x: StreamSet, cfg: StreamSettings, st: Stream, control: QueuedFrame[]): void {
+  const abandoned = st.rxReset !== undefined || st.rxStopped !== undefined;
+  const upTo = st.rxConsumed + (abandoned ? st.rxHighest - st.rxOffset : 0);
+  if (upTo <= st.rxReleased) return;
+  x.rxConsumed += upTo - st.rxReleased;
+  st.rxReleased = upTo;
+  if (x.rxConsumed > x.rxLimit - cfg.maxData / 2) {
+    x.rxLimit = x.rxConsumed + cfg.maxData;
+    queueFlow(x, control, { type: 'maxData' });
+  }
+}
+
+/**
+ * The application sets the priority of stream `id` (RFC 9218 §4), opening it if it is ours and new; the next
+ * packets follow it. API misuse for a stream we cannot send on or a priority out of range.
+ */
+export function setStreamPriority(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, p: Partial<StreamPriority>): void {
+  const priority = checkPriority(p);
+  sendHalf(x, cfg, peer, id).priority = priority;
+}
+
+/** The bytes stream `st` may send now: the smaller of its room and the connection's. */
+const sendRoom = (x: StreamSet, st: Stream): number => Math.min(st.txLimit - st.txOffset, x.txLimit - x.txTotal);
+
+/** Whether stream `st` has a frame to send now: data within the limits, or a FIN. */
+const sendable = (x: StreamSet, st: Stream): boolean =>
+  st.txReset === undefined && ((st.txPending.length > 0 && sendRoom(x, st) > 0) || (st.txFin && !st.txFinQueued && st.txPending.length === 0));
+
+/**
+ * Move the stream data the peer's limits allow (and FINs) out of the streams, as STREAM frames to queue, at most
+ * `budget` bytes of data: what the congestion window can take soon, so that a more urgent write made later is
+ * not stuck behind a long queue. Streams are served in priority order (`priority.ts`): lower urgency first;
+ * within one urgency non-incremental streams one after another, then incremental ones round-robin, up to
+ * {@link MAX_STREAM_CHUNK} bytes a turn. A stream blocked by the peer's limit draws one STREAM_DATA_BLOCKED per
+ * limit, the connection one DATA_BLOCKED (RFC 9000 §4.1, §19.12, §19.13).
+ */
+export function takeStreamFrames(x: StreamSet, budget = Infinity): QueuedFrame[] {
   const out: QueuedFrame[] = [];
-  for (const [id, shared] of x.byId) {
-    if (shared.txReset !== undefined || (shared.txPending.length === 0 && !(shared.txFin && !shared.txFinQueued))) continue;
-    if (shared.txPending.length > 0 && Math.min(shared.txLimit - shared.txOffset, x.txLimit - x.txTotal) <= 0) continue; // blocked
-    const st = own(x, id);
-    while (st.txPending.length > 0) {
-      const room = Math.min(st.txLimit - st.txOffset, x.txLimit - x.txTotal);
-      if (room <= 0) break;
-      const head = st.txPending[0]!;
-      const n = Math.min(room, head.length, MAX_STREAM_CHUNK);
-      const data = head.subarray(0, n);
-      if (n === head.length) st.txPending.shift();
-      else st.txPending[0] = head.subarray(n);
-      const fin = st.txFin && st.txPending.length === 0;
-      out.push({ type: 'stream', streamId: id, offset: st.txOffset, data, fin });
-      if (fin) st.txFinQueued = true;
-      st.txOffset += n;
-      x.txTotal += n;
-    }
-    if (st.txFin && !st.txFinQueued && st.txPending.length === 0) {
-      out.push({ type: 'stream', streamId: id, offset: st.txOffset, data: new Uint8Array(0), fin: true });
-      st.txFinQueued = true;
+  const ready: number[] = [];
+  for (const [id, st] of x.byId) if (sendable(x, st)) ready.push(id);
+  let left = budget;
+  if (ready.length > 0) {
+    const groups = scheduleStreams(ready, (id) => x.byId.get(id)!.priority ?? DEFAULT_PRIORITY, x.roundRobin);
+    for (const g of groups) {
+      for (const id of g.sequential) {
+        if (left <= 0) break;
+        left -= takeFrom(x, id, left, out);
+      }
+      let ring = g.rotating;
+      while (ring.length > 0 && left > 0) {
+        const again: number[] = [];
+        for (const id of ring) {
+          if (left <= 0) break;
+          left -= takeFrom(x, id, Math.min(left, MAX_STREAM_CHUNK), out);
+          x.roundRobin = { ...x.roundRobin, [g.urgency]: id };
+          if (sendable(x, x.byId.get(id)!)) again.push(id);
+        }
+        ring = again;
+      }
+      if (left <= 0) break;
     }
   }
+  // RFC 9000 §4.1: a sender blocked by flow control with data to send says so, once per limit.
+  let connectionBlocked = false;
+  for (const [id, st] of x.byId) {
+    if (st.txReset !== undefined || st.txPending.length === 0) continue;
+    if (st.txLimit <= st.txOffset) {
+      if (st.txBlockedAt !== st.txLimit) {
+        own(x, id).txBlockedAt = st.txLimit;
+        queueFlow(x, out, { type: 'streamDataBlocked', streamId: id, limit: st.txLimit });
+      }
+    } else if (x.txLimit <= x.txTotal) connectionBlocked = true;
+  }
+  if (connectionBlocked && x.txBlockedAt !== x.txLimit) {
+    x.txBlockedAt = x.txLimit;
+    queueFlow(x, out, { type: 'dataBlocked', limit: x.txLimit });
+  }
   return out;
+}
+
+/** Take up to `max` bytes of stream `id` as STREAM frames (and its FIN when all is taken); the bytes taken. */
+function takeFrom(x: StreamSet, id: number, max: number, out: QueuedFrame[]): number {
+  const st = own(x, id);
+  let taken = 0;
+  while (st.txPending.length > 0) {
+    const room = Math.min(sendRoom(x, st), max - taken);
+    if (room <= 0) break;
+    const head = st.txPending[0]!;
+    const n = Math.min(room, head.length, MAX_STREAM_CHUNK);
+    const data = head.subarray(0, n);
+    if (n === head.length) st.txPending.shift();
+    else st.txPending[0] = head.subarray(n);
+    const fin = st.txFin && st.txPending.length === 0;
+    out.push({ type: 'stream', streamId: id, offset: st.txOffset, data, fin });
+    if (fin) st.txFinQueued = true;
+    st.txOffset += n;
+    x.txTotal += n;
+    taken += n;
+  }
+  if (st.txFin && !st.txFinQueued && st.txPending.length === 0) {
+    out.push({ type: 'stream', streamId: id, offset: st.txOffset, data: new Uint8Array(0), fin: true });
+    st.txFinQueued = true;
+  }
+  return taken;
 }
 
 /**
@@ -326,6 +468,7 @@ export function stopSending(x: StreamSet, cfg: StreamSettings, id: number, code:
   x.rxChunkCount -= st.rxChunks.length;
   st.rxChunks = [];
   control.push({ type: 'stopSending', streamId: id });
+  releaseCredit(x, cfg, st, control);
 }
 
 /** A stream the peer may refer to in RESET_STREAM / STOP_SENDING: an open one, or a peer's new one (opened). */
@@ -356,10 +499,7 @@ export function receiveResetStream(x: StreamSet, cfg: StreamSettings, peer: Tran
   x.rxChunkCount -= st.rxChunks.length;
   st.rxChunks = [];
   // The bytes that will never be read give their connection credit back (RFC 9000 §4.5).
-  if (x.rxTotal > x.rxLimit - cfg.maxData / 2) {
-    x.rxLimit = x.rxTotal + cfg.maxData;
-    control.push({ type: 'maxData' });
-  }
+  releaseCredit(x, cfg, st, control);
   if (st.rxStopped === undefined) effects.push({ type: 'streamReset', stream: id, errorCode: f.errorCode });
 }
 

@@ -55,6 +55,16 @@ export type QuicInput =
   /** Ask the peer to stop sending on stream `stream` (RFC 9000 §19.5 STOP_SENDING with a 62-bit code). */
   | { readonly type: 'stopSending'; readonly now: number; readonly stream: StreamId; readonly errorCode: bigint }
   /**
+   * The application has read `bytes` more of stream `stream` (of what `deliver` gave it). The receive windows
+   * follow this, not delivery (RFC 9000 §4.1): MAX_STREAM_DATA / MAX_DATA go out once half a window was read.
+   */
+  | { readonly type: 'consumed'; readonly now: number; readonly stream: StreamId; readonly bytes: number }
+  /**
+   * Set the priority of stream `stream` (RFC 9218 §4: `urgency` 0–7, default 3; `incremental`, default false),
+   * opening it if it is ours and new. It orders our stream data in packets (`priority.ts`).
+   */
+  | { readonly type: 'priority'; readonly now: number; readonly stream: StreamId; readonly urgency?: number; readonly incremental?: boolean }
+  /**
    * Update the 1-RTT keys (RFC 9001 §6): now if permitted (the handshake is confirmed and the last update
    * acknowledged), else as soon as it is. Updates also happen by themselves before the AEAD limits (§6.6).
    */
@@ -75,6 +85,8 @@ export type QuicEffect =
   | { readonly type: 'streamReset'; readonly stream: StreamId; readonly errorCode: bigint }
   /** The peer stopped reading stream `stream` (STOP_SENDING): our side was reset with its code; writes stop. */
   | { readonly type: 'stopSending'; readonly stream: StreamId; readonly errorCode: bigint }
+  /** A client got an address validation token for its next connection to this server (NEW_TOKEN, RFC 9000 §8.1.3). */
+  | { readonly type: 'newToken'; readonly token: Uint8Array }
   | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array };
 
 export type QuicEffectType = QuicEffect['type'];

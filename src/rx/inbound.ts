@@ -14,6 +14,11 @@ export interface InboundQueueOptions {
   readonly highWaterMark?: number;
   /** Pause (`true`) or resume (`false`) the transport; called on transitions only. */
   readonly setPaused?: (paused: boolean) => void;
+  /**
+   * Called with a chunk's size when it leaves the queue: handed to the consumer (`observable` subscriber or
+   * `receive` projection), or dropped after the consumer left. What QUIC's flow control follows (`rx/quic.ts`).
+   */
+  readonly onTaken?: (bytes: number) => void;
 }
 
 /** See {@link inboundQueue}. */
@@ -77,6 +82,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
         const n = queue.shift()!;
         if (n.kind === 'N') {
           queued -= n.value.length;
+          options.onTaken?.(n.value.length);
           target.next(n.value);
         } else if (n.kind === 'E') target.error(n.err);
         else target.complete();
@@ -87,7 +93,10 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
   };
 
   const push = (note: Note) => {
-    if (detached) return;
+    if (detached) {
+      if (note.kind === 'N') options.onTaken?.(note.value.length);
+      return;
+    }
     queue.push(note);
     if (note.kind === 'N') queued += note.value.length;
     if (pump) pump();
@@ -114,6 +123,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
     target = undefined;
     pump = undefined;
     queue.length = 0;
+    if (queued > 0) options.onTaken?.(queued);
     queued = 0;
     pressure();
   };
@@ -147,6 +157,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
               subscriber.complete();
             } else {
               queued -= n.value.length;
+              options.onTaken?.(n.value.length);
               const token = {};
               running = token;
               let input: ObservableInput<R>;

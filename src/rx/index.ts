@@ -10,8 +10,10 @@ export {
   type QuicListenOptions,
   type QuicShutdownOptions,
   type QuicStream,
+  type QuicConnectionStats,
 } from './quic.js';
 export { h3Client, h3Connect, h3Request, serveH3, type H3Handler, type H3Options, type H3Reply, type H3RequestInit, type H3Response, type H3ServerRequest } from './h3.js';
+export { createQuicTokenCache, type QuicTokenCache, type QuicTokenCacheOptions } from './quicTokenCache.js';
 export { dtlsConnect, dtlsListen, type DtlsListener, type DtlsListenerStats } from './dtls.js';
 export { memoryDatagramPair, type LinkDatagram, type LinkVerdict, type MemoryDatagramDuplex, type MemoryDatagramOptions } from './datagram.js';
 export type { Ticker } from './runReducer.js';

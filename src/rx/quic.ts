@@ -3,12 +3,19 @@
  * on `node:dgram` sockets through `runReducer`, which merges datagrams, the reducer's timer and application
  * commands, so the same reducer runs here and in virtual time.
  *
- * First version: bidirectional streams (open, write, end, read), close with a 62-bit application error code
- * (rapid or RFC-compliant), and a server that demultiplexes connections by Destination Connection ID. Stream
- * writes are not yet backpressured (the reducer queues them; flow control paces the wire).
+ * Streams (open, write, end, read, priorities), close with a 62-bit application error code (rapid or
+ * RFC-compliant), and a server that demultiplexes connections by Destination Connection ID. A stream's inbound
+ * data waits in a single-consumer queue (`inbound.ts`) and the receive windows re-open only as the application
+ * takes it (the reducer's `consumed` input), so a slow reader blocks the peer instead of growing a buffer.
+ * Stream writes are not yet backpressured (the reducer queues them; flow control paces the wire).
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { Observable, Subject, type SchedulerLike } from 'rxjs';
+import { Observable, Subject, type ObservableInput, type SchedulerLike } from 'rxjs';
+import { inboundQueue, type InboundQueue } from './inbound.js';
+import { checkPriority, type StreamPriority } from '../quic/priority.js';
+import type { FlowFrameCounts } from '../quic/streams.js';
+import { acceptNewToken, sealNewToken, tokenType, TokenType } from '../quic/tokens.js';
+import type { QuicTokenCache } from './quicTokenCache.js';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
 import type { Ticking } from './dtlsTypes.js';
 import { TlsError, assertNever } from '../core/errors.js';
@@ -41,10 +48,33 @@ const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20 } as c
 export interface QuicStream {
   readonly id: number;
   /**
-   * The peer's data on this stream; completes at its FIN; errors with a `quicStreamReset` {@link TlsError}
-   * (its `code`) when the peer resets the stream (RESET_STREAM) — that stream only, the connection goes on.
+   * The peer's data on this stream, every chunk as it arrives (push mode, for a fast reader); completes at its
+   * FIN; errors with a `quicStreamReset` {@link TlsError} (its `code`) when the peer resets the stream
+   * (RESET_STREAM) — that stream only, the connection goes on. Data waits for the first subscriber; a stream has
+   * one reader: `data$` or {@link receive}, once. Each chunk handed over re-opens the peer's credit (RFC 9000 §4),
+   * so a stream nobody reads holds its share of the connection window: read it, unsubscribe (what waits and what
+   * follows is dropped and credited), or {@link stopSending}.
    */
   readonly data$: Observable<Uint8Array>;
+  /**
+   * The peer's data pulled one chunk at a time (pull mode, `concatMap`-like): the next chunk goes to `project`
+   * when the previous projection completed, and only then does the peer get credit for it, so a slow reader
+   * keeps at most the receive windows buffered while the peer is blocked (it sends STREAM_DATA_BLOCKED).
+   *
+   * @example
+   * ```ts
+   * stream.receive((chunk) => from(writeToDisk(chunk))).subscribe();
+   * ```
+   */
+  receive<R>(project: (chunk: Uint8Array) => ObservableInput<R>): Observable<R>;
+  /** Bytes received and not yet taken by the reader (at most the stream's receive window). */
+  readonly bufferedBytes: number;
+  /**
+   * Change how this stream's data is scheduled among the others (RFC 9218 §4): `urgency` 0 (first) to 7
+   * (default 3), `incremental` (round-robin with streams of the same urgency) or not (default: one stream's data
+   * after another's). Throws `apiMisuse` for an urgency out of range.
+   */
+  setPriority(priority: Partial<StreamPriority>): void;
   /** Queue data; throws `apiMisuse` once the stream was reset (by {@link reset} or the peer's STOP_SENDING). */
   write(data: Uint8Array | string): void;
   /** Send FIN. */
@@ -80,8 +110,13 @@ export interface QuicConnection extends Ticker {
    * ```
    */
   exportKeyingMaterial(length: number, label: string, context?: Uint8Array): Uint8Array;
-  /** Open a new stream: bidirectional, or unidirectional (send only) with `{ uni: true }`. */
-  openStream(opts?: { readonly uni?: boolean }): QuicStream;
+  /**
+   * Open a new stream: bidirectional, or unidirectional (send only) with `{ uni: true }`; `priority` as in
+   * {@link QuicStream.setPriority}.
+   */
+  openStream(opts?: { readonly uni?: boolean; readonly priority?: Partial<StreamPriority> }): QuicStream;
+  /** Flow-control counters (frames this end queued) and bytes received but not yet read, for monitoring. */
+  stats(): QuicConnectionStats;
   /** Bidirectional streams the peer opens. */
   readonly incoming$: Observable<QuicStream>;
   /**
@@ -112,6 +147,14 @@ export interface QuicConnection extends Ticker {
   readonly closed$: Observable<never>;
 }
 
+/** Counters of one {@link QuicConnection}. */
+export interface QuicConnectionStats {
+  /** MAX_DATA / MAX_STREAM_DATA (credit we gave) and DATA_BLOCKED / STREAM_DATA_BLOCKED (we were held) queued. */
+  readonly flowFrames: FlowFrameCounts;
+  /** Bytes of all streams received and not yet taken by their readers. */
+  readonly bufferedBytes: number;
+}
+
 /** Options of {@link QuicConnection.close} and {@link QuicConnection.shutdown} (OpenSSL `SSL_shutdown_ex`). */
 export interface QuicShutdownOptions {
   /** Application error code, [0, 2^62 − 1] (default 0). */
@@ -127,6 +170,10 @@ export interface QuicShutdownOptions {
 interface QuicCommon {
   readonly alpn: readonly string[];
   readonly idleTimeout?: number;
+  /** Connection-level receive window, bytes (default 1 MiB): the most the peer's data can hold buffered. */
+  readonly maxData?: number;
+  /** Per-stream receive window, bytes (default 256 KiB). */
+  readonly maxStreamData?: number;
   readonly provider?: CryptoProvider;
   readonly scheduler?: SchedulerLike;
   /**
@@ -169,6 +216,12 @@ export interface QuicConnectOptions extends QuicCommon, QuicIdentity {
   // cert / key / pfx / passphrase (QuicIdentity): a client certificate, for a server with `requestCert`.
   /** The QUIC version to offer (default 1): only to test version negotiation (RFC 9000 §6); see `QuicConfig.version`. */
   readonly version?: number;
+  /**
+   * Address validation tokens from servers' NEW_TOKEN frames (RFC 9000 §8.1.3), kept per server name and port
+   * (`createQuicTokenCache`): one is taken out and put in the next connection's first Initial, so a server that
+   * validates addresses with a Retry can skip it. Share one cache between connections.
+   */
+  readonly tokenCache?: QuicTokenCache;
 }
 
 /** Options of {@link quicListen}. */
@@ -197,6 +250,13 @@ export interface QuicListenOptions extends QuicCommon, QuicIdentity {
    * Without it, a Retry answers only the Initials beyond `maxHandshakingConnections` (instead of dropping them).
    */
   readonly retry?: boolean;
+  /**
+   * The key of this listener's address validation tokens (16 bytes, AES-128-GCM; default: random per
+   * listener). With a key given, every client also gets a NEW_TOKEN after its handshake (RFC 9000 §8.1.3): a
+   * token bound to its IP address, valid for 24 h, that validates its next connection without a Retry. Keep the
+   * key secret; give listeners that should accept each other's tokens the same one.
+   */
+  readonly tokenKey?: Uint8Array;
 }
 
 /** Counters of a {@link quicListen} listener, for monitoring and tests. */
@@ -211,6 +271,8 @@ export interface QuicListenerStats {
   readonly dropped: Readonly<Record<InitialRejection | 'handshakeLimit' | 'invalidToken', number>>;
   /** Retry packets sent (RFC 9000 §8.1.2). */
   readonly retries: number;
+  /** Connections whose client address a NEW_TOKEN token validated, without a Retry (RFC 9000 §8.1.3). */
+  readonly tokensAccepted: number;
   /** Version Negotiation packets sent (RFC 9000 §6.1). */
   readonly versionNegotiations: number;
 }
@@ -231,10 +293,10 @@ export interface QuicListener {
 }
 
 /** A stream's handle and what drives it: its data, and the end of its sending half. */
-type StreamEntry = { subject: Subject<Uint8Array>; stopped: Subject<TlsError>; writeStopped?: TlsError; handle: QuicStream };
+type StreamEntry = { inbound: InboundQueue; stopped: Subject<TlsError>; writeStopped?: TlsError; handle: QuicStream };
 
 /** Drives one connection's reducer: inputs in, effects acted on; `ready` emits the connection once established. */
-function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: QuicCommon, role: 'client' | 'server') {
+function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: QuicCommon, role: 'client' | 'server', onNewToken?: (token: Uint8Array) => void) {
   const scheduler = opts.scheduler;
   let ticker: Ticker | undefined;
   const inputs = new Subject<Pending<QuicInput>>();
@@ -262,17 +324,31 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
     s.stopped.next(err);
     s.stopped.complete();
   };
+  // Bytes the readers took, per stream, not yet told to the reducer: fed as `consumed` inputs between steps.
+  const taken = new Map<number, number>();
+  const wake = new Subject<void>();
   const stream = (id: number): StreamEntry => {
     let s = streams.get(id);
     if (!s) {
-      const subject = new Subject<Uint8Array>();
+      const inbound = inboundQueue({
+        what: `QUIC stream ${id}'s data`,
+        onTaken: (bytes) => {
+          taken.set(id, (taken.get(id) ?? 0) + bytes);
+          wake.next();
+        },
+      });
       const stopped = new Subject<TlsError>();
       const entry: StreamEntry = {
-        subject,
+        inbound,
         stopped,
         handle: {
           id,
-          data$: subject.asObservable(),
+          data$: inbound.observable,
+          receive: (project) => inbound.receive(project),
+          get bufferedBytes() {
+            return inbound.queuedBytes;
+          },
+          setPriority: (p) => inputs.next({ type: 'priority', stream: id, ...checkPriority(p) }),
           write: (data) => {
             if (entry.writeStopped) throw new TlsError({ kind: 'apiMisuse', reason: `write(): ${entry.writeStopped.message}` });
             inputs.next({ type: 'write', stream: id, data: typeof data === 'string' ? new TextEncoder().encode(data) : data });
@@ -286,7 +362,7 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
           stopSending: (code) => {
             checkCloseCode(code);
             inputs.next({ type: 'stopSending', stream: id, errorCode: code });
-            subject.complete();
+            inbound.complete();
           },
           writeStopped$: stopped.asObservable(),
         },
@@ -305,6 +381,9 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
       case 'keyLog':
         keyLogSink?.(keyLogLine(e));
         return;
+      case 'newToken':
+        onNewToken?.(e.token);
+        return;
       case 'handshakeComplete':
         ready.next({
           info: connectionInfo(e.info),
@@ -315,8 +394,15 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
           openStream: (o = {}) => {
             const kind = o.uni ? 'uni' : 'bidi';
             const id = next[kind];
+            const handle = stream(id).handle;
+            if (o.priority) handle.setPriority(o.priority); // API misuse throws before the ID is taken
             next[kind] += 4;
-            return stream(id).handle;
+            return handle;
+          },
+          stats: () => {
+            let bufferedBytes = 0;
+            for (const s of streams.values()) bufferedBytes += s.inbound.queuedBytes;
+            return { flowFrames: latest.streams.flowFrames, bufferedBytes };
           },
           incoming$: incoming.asObservable(),
           close: requestClose,
@@ -348,21 +434,21 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
         const fresh = !streams.has(e.stream);
         const s = stream(e.stream);
         if (fresh) incoming.next(s.handle);
-        s.subject.next(e.data);
+        s.inbound.next(e.data);
         return;
       }
       case 'peerClosed': {
         const fresh = !streams.has(e.stream);
         const s = stream(e.stream);
         if (fresh) incoming.next(s.handle);
-        s.subject.complete();
+        s.inbound.complete();
         return;
       }
       case 'streamReset': {
         const fresh = !streams.has(e.stream);
         const s = stream(e.stream);
         if (fresh) incoming.next(s.handle);
-        s.subject.error(streamError(e.stream, e.errorCode, 'receive', false));
+        s.inbound.error(streamError(e.stream, e.errorCode, 'receive', false));
         return;
       }
       case 'stopSending': {
@@ -374,7 +460,7 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
       }
       case 'closed': {
         for (const s of streams.values()) {
-          s.subject.complete();
+          s.inbound.complete();
           s.stopped.complete();
         }
         incoming.complete();
@@ -405,6 +491,15 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
         },
         nextTimeout: nextQuicTimeout,
         initial,
+        // What the readers took goes to the reducer between steps, one `consumed` input per stream.
+        pull: () => {
+          const first = taken.entries().next();
+          if (first.done) return undefined;
+          const [stream, bytes] = first.value;
+          taken.delete(stream);
+          return { type: 'consumed', stream, bytes };
+        },
+        wake$: wake,
         ...(scheduler ? { scheduler } : {}),
         autoTick: opts.ticking !== 'manual',
         ticker: (t) => {
@@ -427,6 +522,15 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
       inputs.next({ type: 'close', mode: 'silent' });
       sub.unsubscribe();
     },
+  };
+}
+
+/** The connection settings both ends take from their options: idle timeout and receive windows. */
+function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData'> {
+  return {
+    ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
+    ...(opts.maxData !== undefined ? { maxData: opts.maxData } : {}),
+    ...(opts.maxStreamData !== undefined ? { maxStreamData: opts.maxStreamData } : {}),
   };
 }
 
@@ -493,11 +597,15 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
   const tls = tlsClient(opts); // options are checked now: API misuse throws here, not at subscription
   return new Observable<QuicConnection>((subscriber) => {
     const socket: Socket = createSocket({ type: opts.host.includes(':') ? 'udp6' : 'udp4', ...SOCKET_BUFFERS });
+    // RFC 9000 §8.1.3: a token from this server's NEW_TOKEN, used once, for this connection's first Initial.
+    const tokenKey = `${opts.servername ?? opts.host}:${opts.port}`;
+    const token = opts.tokenCache?.take(tokenKey);
     const state = createQuicConnection({
       role: 'client',
       tls,
       ...(opts.version !== undefined ? { version: opts.version } : {}),
-      ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
+      ...(token ? { token } : {}),
+      ...windows(opts),
       ...(opts.provider ? { provider: opts.provider } : {}),
     });
     // Datagrams handed to the socket and not yet sent: the socket closes only after the last one (a final
@@ -520,7 +628,7 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
         if (closing) closeSocket();
       });
     };
-    const d = drive(state, send, opts, 'client');
+    const d = drive(state, send, opts, 'client', (t) => opts.tokenCache?.put(tokenKey, t));
     socket.on('message', (data) => d.inputs.next({ type: 'datagram', data: new Uint8Array(data) }));
     socket.on('error', (err) => subscriber.error(new TlsError({ kind: 'transport', reason: err.message })));
     d.closed.subscribe({ complete: closeSocket, error: closeSocket });
@@ -557,6 +665,7 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
 export async function quicListen(given: QuicListenOptions): Promise<QuicListener> {
   const opts = keyLogFromEnvironment(given);
   const tls = tlsServer(opts); // checked before the socket exists: nothing to clean up
+  if (opts.tokenKey && opts.tokenKey.length !== TOKEN_KEY_LENGTH) throw new TlsError({ kind: 'apiMisuse', reason: `tokenKey of ${opts.tokenKey.length} bytes: ${TOKEN_KEY_LENGTH} needed` });
   const socket = createSocket({ type: (opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4', ...SOCKET_BUFFERS });
   const connections = new Subject<QuicConnection>();
   const byCid = new Map<string, ReturnType<typeof drive>>();
@@ -566,9 +675,10 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   let created = 0;
   let handshaking = 0;
   let open = 0;
-  // The key of our Retry tokens (RFC 9000 §8.1.3): this listener's only, never stored.
-  const tokenKey = provider.randomBytes(TOKEN_KEY_LENGTH);
+  // The key of our tokens (RFC 9000 §8.1.3): the configured one, or this listener's own, never stored.
+  const tokenKey = opts.tokenKey?.slice() ?? provider.randomBytes(TOKEN_KEY_LENGTH);
   let retries = 0;
+  let tokensAccepted = 0;
   let versionNegotiations = 0;
   const dropped: Record<InitialRejection | 'handshakeLimit' | 'invalidToken', number> = {
     notQuicV1: 0,
@@ -613,17 +723,22 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
       const address = `${from.address}:${from.port}`;
       const token = header.form === 'long' ? header.token : new Uint8Array(0);
       let retried: { originalDcid: Uint8Array; retrySourceCid: Uint8Array } | undefined;
-      if (token.length > 0) {
+      let validated = false;
+      if (token.length > 0 && tokenType(token) === TokenType.newToken) {
+        // RFC 9000 §8.1.3: a NEW_TOKEN token of ours for this IP address, within its lifetime, validates the
+        // address; one that fails is as good as none (a Retry or a plain handshake below).
+        validated = acceptNewToken(provider, tokenKey, token, from.address, Date.now());
+        if (validated) tokensAccepted++;
+      } else if (token.length > 0) {
         const content = openRetryToken(provider, tokenKey, token, address, Date.now());
-        // RFC 9000 §8.1.3: a token we cannot use is treated as none (a Retry or a plain handshake below),
-        // except a Retry token that fails: its Initial is dropped (the client gave up its first DCID).
+        // A Retry token that fails: its Initial is dropped (the client gave up its first DCID).
         if (content && bytesEqual(content.retryScid, dcid)) retried = { originalDcid: content.originalDcid, retrySourceCid: content.retryScid };
         else {
           dropped.invalidToken++;
           return;
         }
       }
-      if (!retried && (opts.retry || handshaking >= maxHandshaking) && header.form === 'long') {
+      if (!retried && !validated && (opts.retry || handshaking >= maxHandshaking) && header.form === 'long') {
         const retryScid = provider.randomBytes(8);
         const sealed = sealRetryToken(provider, tokenKey, provider.randomBytes(12), address, { originalDcid: dcid, retryScid, issuedAt: Date.now() });
         socket.send(encodeRetryPacket(provider, { dcid: header.scid, scid: retryScid, token: sealed, originalDcid: dcid }), from.port, from.address);
@@ -634,12 +749,15 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
         dropped.handshakeLimit++;
         return;
       }
+      // With a configured key, a NEW_TOKEN for the client's next connection (sent once the handshake completes).
+      const issue = opts.tokenKey ? sealNewToken(provider, tokenKey, provider.randomBytes(12), from.address, Date.now()) : undefined;
       const state = createQuicConnection({
         role: 'server',
         tls,
-        ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
+        ...windows(opts),
         ...(opts.provider ? { provider: opts.provider } : {}),
         ...(retried ? { retried } : {}),
+        ...(issue || validated ? { newToken: { ...(issue ? { issue } : {}), validated } } : {}),
       });
       const conn = drive(state, (out) => socket.send(out, from.port, from.address), opts, 'server');
       d = conn;
@@ -678,7 +796,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   return {
     port: socket.address().port,
     connections: connections.asObservable(),
-    stats: () => ({ created, handshaking, open, retries, versionNegotiations, dropped: { ...dropped } }),
+    stats: () => ({ created, handshaking, open, retries, tokensAccepted, versionNegotiations, dropped: { ...dropped } }),
     eventTimeout: () => {
       let min: number | undefined;
       for (const d of new Set(byCid.values())) {

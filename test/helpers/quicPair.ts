@@ -34,6 +34,11 @@ export class QuicPair {
   private readonly linkFree: Record<Side, number> = { client: 0, server: 0 };
   /** Return true to drop the n-th datagram a side sends. */
   drop: (from: Side, n: number, data: Uint8Array) => boolean = () => false;
+  /**
+   * Each side's application reads what is delivered at once (a `consumed` input after the step, not counted in
+   * `steps`), so the receive windows re-open as data arrives; `false` leaves the reading to the test.
+   */
+  readonly autoConsume: Record<Side, boolean> = { client: true, server: true };
   /** Called after every input with the side's new state and that input's effects. */
   observe: (side: Side, state: QuicState, effects: readonly Effect[]) => void = () => {};
 
@@ -46,6 +51,21 @@ export class QuicPair {
 
   input(side: Side, input: Input): readonly Effect[] {
     this.steps++;
+    const effects = this.step(side, input);
+    if (this.autoConsume[side]) {
+      const read = new Map<number, number>();
+      for (const e of effects) if (e.type === 'deliver') read.set(e.stream, (read.get(e.stream) ?? 0) + e.data.length);
+      for (const [stream, bytes] of read) if (this.state[side].phase === 'connected') this.step(side, { type: 'consumed', now: this.now, stream, bytes });
+    }
+    return effects;
+  }
+
+  /** The application of `side` reads `bytes` of `stream` (with `autoConsume` off). */
+  consume(side: Side, stream: number, bytes: number): readonly Effect[] {
+    return this.step(side, { type: 'consumed', now: this.now, stream, bytes });
+  }
+
+  private step(side: Side, input: Input): readonly Effect[] {
     const step = handleQuicEvents(this.state[side], input);
     this.state[side] = step.state;
     this.observe(side, step.state, step.effects);
