@@ -1,0 +1,42 @@
+/** `drop`: lose chosen or random datagrams (packet loss). */
+import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import { checkChoice, chooser, type FaultChoice } from './random.js';
+
+/** Options of {@link drop}: which chunks are lost (see {@link FaultChoice}). */
+export type DropOptions = FaultChoice;
+
+/**
+ * Lose datagrams: each chunk the choice hits is not emitted; the others pass at once, in order. Completion and
+ * errors pass through. For datagram links (packet loss); on a byte stream losing a chunk is a corruption TCP
+ * never shows.
+ *
+ * ```
+ * source:                      -a-b-c-d-|
+ * drop({ indices: [1, 2] }):   -a-----d-|
+ * ```
+ *
+ * @example
+ * ```ts
+ * // 20% loss, reproducible: the same datagrams are lost on every run with seed 7.
+ * datagrams$.pipe(drop({ rate: 0.2, seed: 7 }));
+ * // Lose only the first datagram.
+ * datagrams$.pipe(drop({ indices: [0] }));
+ * ```
+ *
+ * @see faultyDatagramLink — apply it to one direction of a `DatagramDuplex`.
+ */
+export function drop(options: DropOptions = {}): MonoTypeOperatorFunction<Uint8Array> {
+  checkChoice('drop', options);
+  return (source) =>
+    new Observable<Uint8Array>((subscriber) => {
+      const choose = chooser(options);
+      let index = 0;
+      return source.subscribe({
+        next: (chunk) => {
+          if (!choose.hit(chunk, index++)) subscriber.next(chunk);
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+    });
+}
