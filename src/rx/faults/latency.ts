@@ -63,7 +63,10 @@ export function latency(options: LatencyOptions): MonoTypeOperatorFunction<Uint8
         error: (err: unknown) => subscriber.error(err),
         complete: () => queue.end(),
       });
-      subscription.add(queue.subscription);
-      return subscription;
+      // Not added to `subscription`: that one closes when the source completes, while the queue still drains.
+      return () => {
+        subscription.unsubscribe();
+        queue.subscription.unsubscribe();
+      };
     });
 }

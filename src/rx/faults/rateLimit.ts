@@ -92,7 +92,10 @@ export function rateLimit(options: RateLimitOptions): MonoTypeOperatorFunction<U
           if (queue.length === 0) subscriber.complete();
         },
       });
-      subscription.add(() => timer?.unsubscribe());
-      return subscription;
+      // Not added to `subscription`: that one closes when the source completes, while the queue still drains.
+      return () => {
+        subscription.unsubscribe();
+        timer?.unsubscribe();
+      };
     });
 }

@@ -69,8 +69,10 @@ export function reorder(options: ReorderOptions): MonoTypeOperatorFunction<Uint8
           error: (err: unknown) => subscriber.error(err),
           complete: () => queue.end(),
         });
-        subscription.add(queue.subscription);
-        return subscription;
+        return () => {
+          subscription.unsubscribe();
+          queue.subscription.unsubscribe();
+        };
       });
   }
   const { maxDisplacement } = options;
