@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { Observable, Subject, map, of, pipe, tap, toArray, type MonoTypeOperatorFunction } from 'rxjs';
+import { Subject, map, of, pipe, tap, type MonoTypeOperatorFunction } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import {
   corrupt,
@@ -72,7 +72,6 @@ const hamming = (x: Uint8Array, y: Uint8Array) => x.reduce((n, b, i) => n + popc
 const popcount = (b: number) => b.toString(2).replace(/0/g, '').length;
 /** The same bytes, as text, for comparing multisets of chunks. */
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
-const sorted = (bs: readonly Uint8Array[]) => bs.map(hex).sort();
 
 // ---- drop ----
 
@@ -188,7 +187,7 @@ test('latency property: every chunk comes out once, no earlier than ms nor later
       if (out.length !== chunks.length || completeAt === undefined) return false;
       if (keepOrder && out.some((o, i) => o.chunk !== chunks[i])) return false;
       return out.every((o) => {
-        const sentAt = at[chunks.indexOf(o.chunk)]!;
+        const sentAt = at[(chunks as Uint8Array[]).indexOf(o.chunk)]!;
         return o.at >= sentAt + ms && (keepOrder || o.at <= sentAt + ms + jitterMs) && o.at <= completeAt;
       });
     }),
@@ -317,4 +316,229 @@ test('seededRandom: mulberry32, the same sequence for the same seed', (t) => {
   t.deepEqual([a(), a(), a()], [0.6270739405881613, 0.002735721180215478, 0.5274470399599522]);
   const b = seededRandom(1);
   t.is(b(), 0.6270739405881613);
+});
+
+// ---- the links ----
+
+test('faultyDatagramLink: toPeer works on what this end sends, fromPeer on what it receives; the sender may reuse its buffer', (t) => {
+  marbles(t, ({ cold, expectObservable }, ts) => {
+    const [a, b] = memoryDatagramPair({ scheduler: ts });
+    const lossy = faultyDatagramLink(a, { toPeer: pipe(drop({ indices: [1] }), latency({ ms: 3, scheduler: ts })), fromPeer: duplicate({ indices: [0] }) });
+    const buffer = new Uint8Array(1);
+    cold('-a-b-c|', v).subscribe((d) => {
+      buffer[0] = d[0]!;
+      lossy.send(buffer);
+    });
+    cold('--------x|').subscribe(() => b.send(v.h!));
+    expectObservable(b.incoming$.pipe(letters)).toBe('----a---c', same);
+    expectObservable(lossy.incoming$.pipe(letters)).toBe('--------(hh)', same);
+  });
+});
+
+test('faultyDatagramLink: send answers false from the underlying false until its drain$; close drops what a delay holds', (t) => {
+  const ts = new TestScheduler(() => undefined);
+  const [a, b] = memoryDatagramPair({ scheduler: ts, latency: 1, capacity: 1 });
+  const link = faultyDatagramLink(a, { toPeer: latency({ ms: 2, scheduler: ts }) });
+  const got: string[] = [];
+  b.incoming$.subscribe((d) => got.push(dec(d)));
+  let drained = 0;
+  link.drain$!.subscribe(() => drained++);
+  t.true(link.send(v.a!), 'held by the delay: nothing pushed back yet');
+  ts.flush();
+  t.true(link.send(v.b!));
+  ts.schedule(() => t.false(link.send(v.c!), 'b is in flight on a link of capacity 1'), 2);
+  ts.flush();
+  t.true(drained >= 1);
+  t.deepEqual(got, ['a', 'b', 'c'], 'the full link took c all the same (a datagram duplex answers false after taking it)');
+  link.send(v.d!);
+  link.close();
+  ts.flush();
+  t.deepEqual(got, ['a', 'b', 'c'], 'd was held by the delay when the link closed');
+});
+
+test('faultyByteLink: write answers false once highWaterMark bytes are held by a rate limit, drain$ follows, end comes after the last byte', (t) => {
+  const ts = new TestScheduler(() => undefined);
+  ts.maxFrames = Infinity;
+  const [a, b] = memoryDuplexPair({ scheduler: ts });
+  const link = faultyByteLink(a, { toPeer: rateLimit({ bytesPerSecond: 100_000, burstBytes: 1000, scheduler: ts }), highWaterMark: 3000 });
+  const got: { at: number; n: number }[] = [];
+  let endedAt: number | undefined;
+  b.incoming$.subscribe({ next: (c) => got.push({ at: ts.now(), n: c.length }), complete: () => (endedAt = ts.now()) });
+  const drains: number[] = [];
+  link.drain$.subscribe(() => drains.push(ts.now()));
+  const answers = [0, 1, 2, 3, 4].map(() => link.write(new Uint8Array(1000)));
+  t.deepEqual(answers, [true, true, true, false, false], 'the first went out at once, then 3000 bytes were held');
+  t.is(link.held, 4000);
+  link.end();
+  ts.flush();
+  t.deepEqual(drains, [20], 'two chunks out at 10 and 20 ms: 2000 held, below the mark');
+  t.deepEqual(
+    got.map((g) => g.at),
+    [0, 10, 20, 30, 40],
+  );
+  t.is(endedAt, 40, 'EOF after the last delayed byte');
+  t.false(link.write(new Uint8Array(1)), 'nothing after end');
+});
+
+// ---- end to end ----
+
+/** Counts of what went into and out of a {@link counted} operator. */
+interface Counted {
+  op: MonoTypeOperatorFunction<Uint8Array>;
+  in: number;
+  out: number;
+  /** Chunks that came out with other bytes of the same length (damaged). */
+  changed: number;
+  /** Chunks that came out after a chunk that went in later (overtaken). */
+  overtaken: number;
+}
+
+/** `op` with counters around it (chunks are told apart by identity). */
+function counted(op: MonoTypeOperatorFunction<Uint8Array>): Counted {
+  const order = new WeakMap<Uint8Array, number>();
+  let last: Uint8Array | undefined;
+  let latest = -1;
+  const c: Counted = { in: 0, out: 0, changed: 0, overtaken: 0, op };
+  c.op = pipe(
+    tap((x: Uint8Array) => {
+      order.set(x, c.in++);
+      last = x;
+    }),
+    op,
+    tap((y: Uint8Array) => {
+      c.out++;
+      if (y !== last && y.length === last?.length && hex(y) !== hex(last)) c.changed++;
+      const i = order.get(y);
+      if (i !== undefined && i < latest) c.overtaken++;
+      latest = Math.max(latest, i ?? -1);
+    }),
+  );
+  return c;
+}
+
+test('DTLS through loss, duplication, reordering and damage in virtual time: the handshake completes and records cross both ways', (t) => {
+  const ts = virtualClock(t);
+  const phase = () => ts.now() - EPOCH < 20_000; // loss and damage only during the handshake: DTLS does not resend data
+  // A DTLS 1.3 ciphertext record starts 0b001…: damage those (AEAD fails, the record is dropped), not the plaintext hellos.
+  const ciphertext = (d: Uint8Array) => (d[0]! & 0xe0) === 0x20;
+  const side = (s: number) => ({
+    // The first flight of each side is lost for sure, more at random.
+    drop: counted(drop({ indices: [0], rate: 0.25, seed: s, when: phase })),
+    corrupt: counted(corrupt({ rate: 0.5, seed: s + 1, when: (d) => phase() && ciphertext(d) })),
+    duplicate: counted(duplicate({ rate: 0.2, seed: s + 2 })),
+    reorder: counted(reorder({ rate: 0.3, holdMs: 15, seed: s + 3, scheduler: ts })),
+  });
+  const faults = { client: side(10), server: side(20) };
+  const through = (f: ReturnType<typeof side>) => pipe(f.drop.op, f.corrupt.op, f.duplicate.op, f.reorder.op);
+  let client: DtlsConnection | undefined;
+  let server: DtlsConnection | undefined;
+  const errors: unknown[] = [];
+  const serverGot: string[] = [];
+  const clientGot: string[] = [];
+  ts.run(({ cold }) => {
+    const [a, b] = memoryDatagramPair({ scheduler: ts, latency: 5 });
+    of(faultyDatagramLink(b, { toPeer: through(faults.server) }))
+      .pipe(secureDatagrams({ role: 'server', cert, key, scheduler: ts }))
+      .subscribe({ next: (c) => (server = c), error: (e: unknown) => errors.push(e) });
+    of(faultyDatagramLink(a, { toPeer: through(faults.client) }))
+      .pipe(secureDatagrams({ role: 'client', ca, servername: 'localhost', scheduler: ts }))
+      .subscribe({ next: (c) => (client = c), error: (e: unknown) => errors.push(e) });
+    cold('30s a').subscribe(() => {
+      server!.inbound$.subscribe((r) => serverGot.push(dec(r)));
+      client!.inbound$.subscribe((r) => clientGot.push(dec(r)));
+      server!.send(of('s1', 's2', 's3')).subscribe();
+      client!.send(of('c1', 'c2', 'c3', 'c4')).subscribe();
+    });
+  });
+  t.deepEqual(errors, []);
+  t.truthy(client && server, 'both handshakes completed');
+  t.is(client!.info.verification, 'ok');
+  const both = (which: 'corrupt' | 'duplicate') => faults.client[which].changed + faults.server[which].changed + faults.client[which].out - faults.client[which].in + faults.server[which].out - faults.server[which].in;
+  for (const [name, f] of Object.entries(faults)) t.true(f.drop.in > f.drop.out, `${name}: datagrams were lost`);
+  t.true(both('corrupt') > 0, 'datagrams were damaged');
+  t.true(both('duplicate') > 0, 'datagrams were doubled');
+  t.true(faults.client.reorder.overtaken + faults.server.reorder.overtaken > 0, 'datagrams were overtaken');
+  t.true(client!.stats().retransmissions > 0);
+  // Duplicates are discarded by the replay window; reordering may change the order records arrive in.
+  t.deepEqual([...serverGot].sort(), ['c1', 'c2', 'c3', 'c4']);
+  t.deepEqual([...clientGot].sort(), ['s1', 's2', 's3']);
+});
+
+const pattern = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
+
+test('TLS through delay, jitter and a 1 MB/s rate limit in virtual time: 256 KiB arrive intact, no sooner than the rate allows', (t) => {
+  const ts = virtualClock(t);
+  const total = 256 * 1024;
+  const data = pattern(total);
+  const received: Uint8Array[] = [];
+  let doneAt: number | undefined;
+  let falseWrites = 0;
+  let maxHeld = 0;
+  const errors: unknown[] = [];
+  ts.run(() => {
+    const [c, s] = memoryDuplexPair({ scheduler: ts, latency: 1 });
+    const slow = faultyByteLink(c, {
+      toPeer: pipe(latency({ ms: 20, jitterMs: 10, seed: 5, keepOrder: true, scheduler: ts }), rateLimit({ bytesPerSecond: 1_000_000, burstBytes: 16_384, scheduler: ts })),
+    });
+    const back = faultyByteLink(s, { toPeer: latency({ ms: 20, jitterMs: 10, seed: 6, keepOrder: true, scheduler: ts }) });
+    const watched = {
+      ...slow,
+      write: (chunk: Uint8Array) => {
+        const ok = slow.write(chunk);
+        if (!ok) falseWrites++;
+        maxHeld = Math.max(maxHeld, slow.held);
+        return ok;
+      },
+    };
+    of(back)
+      .pipe(secure({ role: 'server', cert, key, scheduler: ts }))
+      .subscribe({
+        next: (conn: TlsConnection) =>
+          conn.inbound$.subscribe({ next: (b) => received.push(b), complete: () => (doneAt = ts.now() - EPOCH), error: (e: unknown) => errors.push(e) }),
+        error: (e: unknown) => errors.push(e),
+      });
+    of(watched)
+      .pipe(secure({ role: 'client', ca, servername: 'localhost', scheduler: ts }))
+      .subscribe({
+        next: (conn: TlsConnection) =>
+          conn.send((function* () {
+            for (let i = 0; i < total; i += 16_384) yield data.subarray(i, i + 16_384);
+          })()).subscribe({ error: (e: unknown) => errors.push(e) }),
+        error: (e: unknown) => errors.push(e),
+      });
+  });
+  t.deepEqual(errors, []);
+  const got = Buffer.concat(received);
+  t.is(got.length, total);
+  t.true(got.equals(data), 'every byte, in order');
+  t.true(doneAt !== undefined && doneAt >= (total * 1000) / 1_000_000, `done at ${doneAt} ms: 256 KiB at 1 MB/s take at least 262 ms`);
+  t.true(falseWrites > 0, 'the rate limit pushed back on the sender');
+  t.true(maxHeld <= 16 * 1024 + 16_384 + 1024, `held at most the mark plus one record: ${maxHeld}`);
+});
+
+test('TLS cut short by truncate: the client sees unexpectedEof after part of the data, not a clean close', (t) => {
+  const ts = virtualClock(t);
+  let got = 0;
+  let end: string | undefined;
+  let connectionError: string | undefined;
+  ts.run(() => {
+    const [c, s] = memoryDuplexPair({ scheduler: ts, latency: 1 });
+    of(faultyByteLink(s, { toPeer: truncate({ afterBytes: 30_000 }) }))
+      .pipe(secure({ role: 'server', cert, key, scheduler: ts }))
+      .subscribe({ next: (conn: TlsConnection) => conn.send(of(pattern(100_000))).subscribe({ error: () => undefined }), error: () => undefined });
+    of(c)
+      .pipe(secure({ role: 'client', ca, servername: 'localhost', scheduler: ts }))
+      .subscribe({
+        next: (conn: TlsConnection) =>
+          conn.inbound$.subscribe({
+            next: (b) => (got += b.length),
+            complete: () => (end = 'complete'),
+            error: (e: unknown) => (end = e instanceof TlsError ? e.kind : String(e)),
+          }),
+        error: (e: unknown) => (connectionError = e instanceof TlsError ? e.kind : String(e)),
+      });
+  });
+  t.is(end, 'unexpectedEof');
+  t.is(connectionError, 'unexpectedEof', "the client's connection fails the same way");
+  t.true(got > 0 && got < 30_000, `${got} bytes before the cut`);
 });
