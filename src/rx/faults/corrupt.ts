@@ -1,7 +1,7 @@
 /** `corrupt`: flip bits in chosen or random chunks. */
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import type { MonoTypeOperatorFunction } from 'rxjs';
 import { misuse } from '../../core/errors.js';
-import { checkChoice, chooser, type FaultChoice } from './random.js';
+import { perChunk, type FaultChoice } from './random.js';
 
 /** Options of {@link corrupt}: which chunks are damaged (see {@link FaultChoice}) and how many bits each. */
 export interface CorruptOptions extends FaultChoice {
@@ -31,33 +31,23 @@ export interface CorruptOptions extends FaultChoice {
  * @see faultyByteLink
  */
 export function corrupt(options: CorruptOptions = {}): MonoTypeOperatorFunction<Uint8Array> {
-  checkChoice('corrupt', options);
   const bits = options.bits ?? 1;
   if (!(Number.isInteger(bits) && bits >= 1)) throw misuse(`corrupt: bits must be an integer ≥ 1, got ${bits}`);
-  return (source) =>
-    new Observable<Uint8Array>((subscriber) => {
-      const choose = chooser(options);
-      let index = 0;
-      return source.subscribe({
-        next: (chunk) => {
-          if (!choose.hit(chunk, index++) || chunk.length === 0) {
-            subscriber.next(chunk);
-            return;
-          }
-          const copy = chunk.slice();
-          const total = copy.length * 8;
-          if (bits >= total) {
-            for (let i = 0; i < copy.length; i++) copy[i] = ~copy[i]! & 0xff;
-          } else {
-            // Distinct positions: draw until `bits` different ones.
-            const flips = new Set<number>();
-            while (flips.size < bits) flips.add(Math.floor(choose.random() * total));
-            for (const bit of flips) copy[bit >> 3]! ^= 0x80 >> (bit & 7);
-          }
-          subscriber.next(copy);
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-    });
+  return perChunk('corrupt', options, (chunk, hit, emit, random) => {
+    if (!hit || chunk.length === 0) {
+      emit(chunk);
+      return;
+    }
+    const copy = chunk.slice();
+    const total = copy.length * 8;
+    if (bits >= total) {
+      for (let i = 0; i < copy.length; i++) copy[i] = ~copy[i]! & 0xff;
+    } else {
+      // Distinct positions: draw until `bits` different ones.
+      const flips = new Set<number>();
+      while (flips.size < bits) flips.add(Math.floor(random() * total));
+      for (const bit of flips) copy[bit >> 3]! ^= 0x80 >> (bit & 7);
+    }
+    emit(copy);
+  });
 }

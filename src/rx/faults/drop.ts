@@ -1,6 +1,6 @@
 /** `drop`: lose chosen or random datagrams (packet loss). */
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
-import { checkChoice, chooser, type FaultChoice } from './random.js';
+import type { MonoTypeOperatorFunction } from 'rxjs';
+import { perChunk, type FaultChoice } from './random.js';
 
 /** Options of {@link drop}: which chunks are lost (see {@link FaultChoice}). */
 export type DropOptions = FaultChoice;
@@ -26,17 +26,7 @@ export type DropOptions = FaultChoice;
  * @see faultyDatagramLink — apply it to one direction of a `DatagramDuplex`.
  */
 export function drop(options: DropOptions = {}): MonoTypeOperatorFunction<Uint8Array> {
-  checkChoice('drop', options);
-  return (source) =>
-    new Observable<Uint8Array>((subscriber) => {
-      const choose = chooser(options);
-      let index = 0;
-      return source.subscribe({
-        next: (chunk) => {
-          if (!choose.hit(chunk, index++)) subscriber.next(chunk);
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-    });
+  return perChunk('drop', options, (chunk, hit, emit) => {
+    if (!hit) emit(chunk);
+  });
 }

@@ -1,6 +1,6 @@
 /** `duplicate`: deliver chosen or random datagrams twice. */
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
-import { checkChoice, chooser, type FaultChoice } from './random.js';
+import type { MonoTypeOperatorFunction } from 'rxjs';
+import { perChunk, type FaultChoice } from './random.js';
 
 /** Options of {@link duplicate}: which chunks are doubled (see {@link FaultChoice}). */
 export type DuplicateOptions = FaultChoice;
@@ -24,19 +24,8 @@ export type DuplicateOptions = FaultChoice;
  * @see faultyDatagramLink
  */
 export function duplicate(options: DuplicateOptions = {}): MonoTypeOperatorFunction<Uint8Array> {
-  checkChoice('duplicate', options);
-  return (source) =>
-    new Observable<Uint8Array>((subscriber) => {
-      const choose = chooser(options);
-      let index = 0;
-      return source.subscribe({
-        next: (chunk) => {
-          const twice = choose.hit(chunk, index++);
-          subscriber.next(chunk);
-          if (twice) subscriber.next(chunk.slice());
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-    });
+  return perChunk('duplicate', options, (chunk, hit, emit) => {
+    emit(chunk);
+    if (hit) emit(chunk.slice());
+  });
 }

@@ -2,6 +2,7 @@
  * The seeded randomness and the "which chunks" choice shared by the fault-injection operators: a run with the
  * same seed and the same input makes the same choices, so a failing marble test or property replays exactly.
  */
+import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { misuse } from '../../core/errors.js';
 
 /**
@@ -83,4 +84,28 @@ export function chooser(choice: FaultChoice): Chooser {
 /** A number of ms (or bytes) that must be finite and ≥ 0, else `apiMisuse`. */
 export function checkNonNegative(what: string, name: string, value: number | undefined): void {
   if (value !== undefined && !(Number.isFinite(value) && value >= 0)) throw misuse(`${what}: ${name} must be a finite number ≥ 0, got ${value}`);
+}
+
+/**
+ * The operator shape shared by the per-chunk faults (`drop`, `duplicate`, `corrupt`, datagram `truncate`): each
+ * subscription gets a fresh {@link chooser}; `handle` gets every chunk with whether it was hit and emits what
+ * becomes of it (nothing, it, copies of it). Completion and errors pass through. Checks the choice at once.
+ */
+export function perChunk(
+  what: string,
+  choice: FaultChoice,
+  handle: (chunk: Uint8Array, hit: boolean, emit: (chunk: Uint8Array) => void, random: () => number) => void,
+): MonoTypeOperatorFunction<Uint8Array> {
+  checkChoice(what, choice);
+  return (source) =>
+    new Observable<Uint8Array>((subscriber) => {
+      const choose = chooser(choice);
+      const emit = (chunk: Uint8Array) => subscriber.next(chunk);
+      let index = 0;
+      return source.subscribe({
+        next: (chunk) => handle(chunk, choose.hit(chunk, index++), emit, choose.random),
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+    });
 }

@@ -1,7 +1,7 @@
 /** `truncate`: cut a byte stream short, or shorten datagrams. */
 import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
 import { misuse } from '../../core/errors.js';
-import { checkChoice, chooser, type FaultChoice } from './random.js';
+import { perChunk, type FaultChoice } from './random.js';
 
 /**
  * Options of {@link truncate}: `{ afterBytes }` ends the stream after that many bytes (a cut connection);
@@ -63,18 +63,7 @@ export function truncate(options: TruncateOptions): MonoTypeOperatorFunction<Uin
         return subscription;
       });
   }
-  checkChoice('truncate', options);
-  return (source) =>
-    new Observable<Uint8Array>((subscriber) => {
-      const choose = chooser(options);
-      let index = 0;
-      return source.subscribe({
-        next: (chunk) => {
-          const cut = choose.hit(chunk, index++) && chunk.length > 0;
-          subscriber.next(cut ? chunk.slice(0, Math.floor(choose.random() * chunk.length)) : chunk);
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => subscriber.complete(),
-      });
-    });
+  return perChunk('truncate', options, (chunk, hit, emit, random) => {
+    emit(hit && chunk.length > 0 ? chunk.slice(0, Math.floor(random() * chunk.length)) : chunk);
+  });
 }
