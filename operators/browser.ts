@@ -7,3 +7,4 @@ export { runReducer, type Pending, type PendingInput, type ReducerSpec, type Tic
 export { secureDatagrams, secureDatagramsOn } from '../src/rx/secureDatagrams.js';
 export type { SecureDatagramsOptions, DtlsConnection } from '../src/rx/dtlsTypes.js';
 export type { ConnectionSettings } from '../src/rx/options.js';
+export * from './faults.js';

@@ -14,6 +14,7 @@
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import type { TeardownOwner } from './peers.js';
+import { seededRandom } from '../../src/rx/faults/random.js';
 
 /** Which way a datagram travels. */
 export type RelayDirection = 'toServer' | 'toClient';
@@ -74,17 +75,8 @@ export interface UdpRelay {
   close(): Promise<void>;
 }
 
-/** mulberry32: a tiny deterministic PRNG (32-bit state) giving floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** mulberry32, the PRNG of the fault-injection operators (the same seed gives the same drops there and here). */
+export { seededRandom };
 
 type Decide = (index: number, data: Uint8Array, summary: string) => boolean;
 
