@@ -64,6 +64,11 @@ export type TlsErrorDetail =
   | { readonly kind: 'quicStreamReset'; readonly stream: number; readonly code: bigint; readonly direction: 'send' | 'receive'; readonly local: boolean; readonly reason: string }
   /** A QUIC connection saw nothing from its peer for the idle timeout (RFC 9000 §10.1). */
   | { readonly kind: 'idleTimeout'; readonly afterMs: number; readonly reason: string }
+  /**
+   * The QUIC peer answered with a stateless reset (RFC 9000 §10.3): it has no state for this connection (it
+   * restarted, or lost it). Nothing more was sent.
+   */
+  | { readonly kind: 'statelessReset'; readonly reason: string }
   /** The application called the API wrongly (thrown synchronously, never sent on the wire). */
   | { readonly kind: 'apiMisuse'; readonly reason: string }
   /** The application aborted the connection (an `AbortSignal`): nothing was sent, the transport was destroyed. */
@@ -105,6 +110,7 @@ function describe(d: TlsErrorDetail): string {
     case 'apiMisuse':
     case 'aborted':
     case 'idleTimeout':
+    case 'statelessReset':
       return d.reason;
     case 'quicStreamReset':
       return d.reason;
@@ -153,6 +159,7 @@ export function alertFor(d: TlsErrorDetail): number | undefined {
     case 'quicClose':
     case 'quicStreamReset':
     case 'idleTimeout':
+    case 'statelessReset':
       return undefined;
     default:
       return assertNever(d);
@@ -276,6 +283,7 @@ export function quicCloseFor(d: TlsErrorDetail): { readonly code: bigint; readon
     case 'aborted':
     case 'idleTimeout':
     case 'quicStreamReset':
+    case 'statelessReset':
       return undefined;
     default:
       return assertNever(d);

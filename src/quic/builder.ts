@@ -137,6 +137,8 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
       frames.push(toFrame(s, item));
       size += ('data' in item ? item.data.length : 0) + FRAME_OVERHEAD;
     }
+    // RFC 9000 §8.2.1: a datagram with a PATH_CHALLENGE is expanded to 1200 bytes, like one with a PATH_RESPONSE.
+    if (frames.some((f) => f.type === 'pathChallenge')) pathResponse = true;
     if (frames.length === 0) continue;
     if (acked && frames.length === 1 && !ackDue(space)) continue; // an ACK alone waits until it is due
     if (acked) ackSent(space);
@@ -187,6 +189,16 @@ export function closeDatagram(s: PacketSender, frame: Extract<Frame, { type: 'co
       ? { type: 'connectionClose', kind: 'transport', errorCode: QuicError.APPLICATION_ERROR, frameType: 0, reason: new Uint8Array(0) }
       : frame;
   return buildPacket(s, space, [close], now, false);
+}
+
+/**
+ * One datagram of `size` bytes (at most {@link DATAGRAM_SIZE}) with a 1-RTT packet answering `challenges` in
+ * PATH_RESPONSE frames, for a probe from an address that is not the current path (RFC 9000 §8.2.2: the
+ * response goes back on the path the challenge came in on). Not recorded: PATH_RESPONSE is never re-sent.
+ */
+export function pathResponseDatagram(s: PacketSender, challenges: readonly Uint8Array[], now: number, size: number): Uint8Array {
+  const frames: Frame[] = challenges.map((data) => ({ type: 'pathResponse', data }));
+  return buildPacket(s, 'application', frames, now, false, Math.min(size, DATAGRAM_SIZE));
 }
 
 /** Whether any space has send keys (a CONNECTION_CLOSE can be sent). */
@@ -263,6 +275,8 @@ function toQueued(f: Frame): QueuedFrame[] {
     case 'dataBlocked':
     case 'streamDataBlocked':
     case 'newToken':
+    case 'newConnectionId':
+    case 'retireConnectionId':
       return [f];
     default:
       return [];
@@ -290,6 +304,9 @@ function toFrame(s: PacketSender, q: QueuedFrame): Frame {
     case 'dataBlocked':
     case 'streamDataBlocked':
     case 'newToken':
+    case 'newConnectionId':
+    case 'retireConnectionId':
+    case 'pathChallenge':
       return q;
   }
 }

@@ -37,7 +37,7 @@ import { decodeFrames, FrameError, type Frame } from '../wire/quic/frames.js';
 import { decodePacketHeader, QUIC_V1 } from '../wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters, TransportParameterError, type TransportParameters } from '../wire/quic/transportParameters.js';
 import { openClientInitial } from './accept.js';
-import { canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, sendAllowance } from './builder.js';
+import { AMPLIFICATION_FACTOR, canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, pathResponseDatagram, sendAllowance } from './builder.js';
 import { ConnectionError, QuicError } from './errors.js';
 import { closeQuicHandshake, quicHandshakeData, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
 import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './protection.js';
@@ -88,6 +88,9 @@ import {
 import { earliestTimer, QUIC_TIMERS, type QuicTimer, type QuicTimers } from './timers.js';
 import type { QuicCloseMode, QuicEffect, QuicInput } from './types.js';
 import { bytesEqual } from '../wire/bytes.js';
+import { ACTIVE_CONNECTION_ID_LIMIT, issueConnectionIds, issueTarget, newConnectionIds, onNewConnectionId, onRetireConnectionId, activePeerId, peerResetTokens, setPeerInitialId, type ConnectionIds } from './connectionIds.js';
+import { followPeer, isProbing, migrateClient, newPath, onPathResponse, onPathValidationTimeout, receivedOnPath, type PathState } from './paths.js';
+import { isStatelessReset, RESET_KEY_LENGTH, resetTokenFor } from './statelessReset.js';
 
 export { QuicError } from './errors.js';
 export { MAX_CLOSE_REASON, MAX_ERROR_CODE, type QuicShutdownProgress } from './shutdown.js';
@@ -130,6 +133,11 @@ export interface QuicConfig {
    */
   readonly token?: Uint8Array;
   readonly newToken?: { readonly issue?: Uint8Array; readonly validated?: boolean };
+  /**
+   * The key our stateless reset tokens are derived with (RFC 9000 §10.3.2, `statelessReset.ts`), 32 bytes: a
+   * listener gives all its connections its own, so it can reset connections it has forgotten. Default: random.
+   */
+  readonly statelessResetKey?: Uint8Array;
   readonly provider?: CryptoProvider;
 }
 
@@ -190,6 +198,10 @@ export interface QuicState {
   readonly retrySourceCid?: Uint8Array;
   /** The 1-RTT key phases (RFC 9001 §6, `keyUpdate.ts`), from the first 1-RTT secret. */
   readonly keyPhase?: KeyPhase;
+  /** Both sides' connection IDs and reset tokens (RFC 9000 §5.1, `connectionIds.ts`); `dcid` is the peer's active one. */
+  readonly cids: ConnectionIds;
+  /** The peer's address and the validation of the path to it (RFC 9000 §8.2, §9, `paths.ts`). */
+  readonly path: PathState;
 }
 
 /** The working copy of one step. */
@@ -201,6 +213,8 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
   const scid = random(CID_LENGTH);
   const dcid = config.role === 'client' ? random(CID_LENGTH) : new Uint8Array(0);
   const maxData = config.maxData ?? 1 << 20;
+  const provider = config.provider ?? nobleProvider;
+  const statelessResetKey = config.statelessResetKey ?? random(RESET_KEY_LENGTH);
   return {
     config: {
       role: config.role,
@@ -212,7 +226,8 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
       ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
       ...(config.newToken ? { newToken: config.newToken } : {}),
-      provider: config.provider ?? nobleProvider,
+      statelessResetKey,
+      provider,
     },
     phase: 'idle',
     scid,
@@ -236,6 +251,8 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     // RFC 9000 §8.1.2, §8.1.3: a valid Retry or NEW_TOKEN token validates the client's address.
     addressValidated: config.role === 'client' || config.retried !== undefined || config.newToken?.validated === true,
     validatedByPeer: config.role === 'server',
+    cids: newConnectionIds(scid, resetTokenFor(provider, statelessResetKey, scid)),
+    path: newPath(),
   };
 }
 
@@ -271,7 +288,10 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
   }
   try {
     dispatch(s, input, effects);
-    if (s.phase === 'connected') updateKeysIfDue(s);
+    if (s.phase === 'connected') {
+      updateKeysIfDue(s);
+      issueIds(s, effects);
+    }
     if (s.phase === 'handshake' || s.phase === 'connected') flush(s, input.now, effects);
     if (s.closeRequested && s.phase === 'connected' && !streamsOutstanding(s.streams, s.spaces.application)) {
       const frame = s.closeRequested;
@@ -300,7 +320,7 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
     }
     case 'datagram':
       if (s.phase === 'idle') throw misuse('datagram before start');
-      return onDatagram(s, input.now, input.data, effects);
+      return onDatagram(s, input.now, input.data, input.from, effects);
     case 'timeout':
       return onTimeout(s, input.now, effects);
     case 'write':
@@ -328,6 +348,8 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
       if (s.phase !== 'connected' || !s.keyPhase) throw misuse('keys are updated once the handshake is complete');
       s.keyPhase = { ...s.keyPhase, requested: true };
       return;
+    case 'migrate':
+      return migrateClient(s, input.now, peerAckDelay(s), s.spaces.handshake.discarded);
     default:
       return assertNever(input);
   }
@@ -385,7 +407,25 @@ function ourParams(s: W): Uint8Array {
     initialMaxStreamsBidi: c.maxStreams,
     initialMaxStreamsUni: c.maxStreams,
     maxAckDelay: MAX_ACK_DELAY,
+    activeConnectionIdLimit: ACTIVE_CONNECTION_ID_LIMIT,
+    // RFC 9000 §10.3: the token of the server's first connection ID (clients send none, §18.2).
+    ...(c.role === 'server' ? { statelessResetToken: s.cids.issued[0]!.resetToken } : {}),
   });
+}
+
+/** The peer's max_ack_delay (RFC 9000 §18.2, default 25 ms), for PTOs in the application space. */
+const peerAckDelay = (s: W): number => s.peerParams?.maxAckDelay ?? MAX_ACK_DELAY;
+
+/**
+ * Keep as many of our connection IDs issued as the peer's active_connection_id_limit allows (RFC 9000 §5.1.1),
+ * once connected: NEW_CONNECTION_ID frames queued, and a `connectionIdIssued` effect each for the routing table.
+ */
+function issueIds(s: W, effects: QuicEffect[]): void {
+  if (!s.spaces.application.tx) return;
+  const c = s.config;
+  const r = issueConnectionIds(s.cids, issueTarget(s.peerParams?.activeConnectionIdLimit), c.provider, c.statelessResetKey, (n) => c.provider.randomBytes(n), s.spaces.application.queue);
+  s.cids = r.ids;
+  for (const id of r.added) effects.push({ type: 'connectionIdIssued', id });
 }
 
 /**
@@ -490,6 +530,8 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
     throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, 'retry_source_connection_id does not match the Retry');
   }
   s.peerParams = params;
+  // The peer's first connection ID is sequence 0 (RFC 9000 §5.1.1), with the server's reset token (§10.3).
+  s.cids = setPeerInitialId(s.cids, s.dcid, params.statelessResetToken);
   peerLimitsKnown(s.streams, params);
   const peerIdle = params.maxIdleTimeout ?? 0;
   if (peerIdle > 0) s.idleTimeout = Math.min(s.idleTimeout, peerIdle);
@@ -510,9 +552,10 @@ function levelOf(header: Exclude<ReturnType<typeof decodePacketHeader>, { form: 
   return header.type === 'initial' || header.type === 'handshake' ? header.type : undefined;
 }
 
-function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect[]): void {
+function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | undefined, effects: QuicEffect[]): void {
   if (s.phase === 'draining') return;
-  s.bytesReceived += datagram.length;
+  const onPath = receivedOnPath(s, from, datagram.length);
+  const arrival = { from, onPath, length: datagram.length };
   let offset = 0;
   let any = false;
   while (offset < datagram.length) {
@@ -574,8 +617,14 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect
       s.addressValidated = true;
       discard(s, 'initial');
     }
-    onPacket(s, now, level, packet.packetNumber, packet.payload, effects);
+    onPacket(s, now, level, packet.packetNumber, packet.payload, effects, header.dcid, arrival);
     if ((s.phase as string) === 'closed' || (s.phase as string) === 'draining') return;
+  }
+  // RFC 9000 §10.3.1: a datagram none of whose packets was processed, ending in one of the peer's reset tokens,
+  // is a stateless reset: the peer has lost the connection. Closed at once; nothing more is sent.
+  if (!any && isStatelessReset(datagram, peerResetTokens(s.cids))) {
+    s.closeError = new TlsError({ kind: 'statelessReset', reason: 'the peer sent a stateless reset: it no longer knows this connection (RFC 9000 §10.3)' });
+    return finish(s, now, effects);
   }
   if (any) {
     if (s.phase === 'handshake' || s.phase === 'connected') resetIdle(s, now);
@@ -584,7 +633,14 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, effects: QuicEffect
   }
 }
 
-function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Array, effects: QuicEffect[]): void {
+/** Where a datagram came from: its address, whether that is the current path, its size. */
+interface Arrival {
+  readonly from: string | undefined;
+  onPath: boolean;
+  readonly length: number;
+}
+
+function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Array, effects: QuicEffect[], dcid?: Uint8Array, arrival?: Arrival): void {
   let frames: Frame[];
   try {
     frames = decodeFrames(payload, level);
@@ -593,22 +649,49 @@ function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Arr
     throw err;
   }
   const id = LEVELS[level].space;
+  if (arrival && !arrival.onPath && arrival.from !== undefined && level === 'oneRtt') {
+    if (isProbing(frames)) {
+      // RFC 9000 §8.2.2, §9.1: a probe from another address is answered there, within 3× its size (§8.1).
+      const challenges = frames.flatMap((f) => (f.type === 'pathChallenge' ? [f.data.slice()] : [])).slice(-MAX_PATH_RESPONSES);
+      const size = Math.min(DATAGRAM_SIZE, AMPLIFICATION_FACTOR * arrival.length);
+      if (challenges.length > 0 && s.phase === 'connected' && size >= MIN_DATAGRAM) {
+        effects.push({ type: 'transmitTo', address: arrival.from, data: pathResponseDatagram(s, challenges, now, size) });
+      }
+      frames = frames.filter((f) => f.type !== 'pathChallenge');
+    } else if (s.config.role === 'server' && s.phase === 'connected' && pn > s.spaces.application.largestRx) {
+      // RFC 9000 §9.3: the highest-numbered non-probing packet from a new address moves the path there.
+      followPeer(s, arrival.from, arrival.length, now, peerAckDelay(s), effects);
+      arrival.onPath = true;
+    }
+  }
   packetReceived(s.spaces[id], pn, frames.some((f) => f.type !== 'ack' && f.type !== 'padding' && f.type !== 'connectionClose'), now, id !== 'application');
   for (const f of frames) {
     if (s.phase === 'closing' && f.type !== 'connectionClose') continue;
-    onFrame(s, now, level, f, effects);
+    onFrame(s, now, level, f, effects, dcid);
     if ((s.phase as string) === 'draining' || (s.phase as string) === 'closed') return;
   }
 }
 
-function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[]): void {
+function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[], dcid?: Uint8Array): void {
   const id = LEVELS[level].space;
   switch (f.type) {
+    case 'newConnectionId': {
+      // RFC 9000 §19.15 (`connectionIds.ts`): when Retire Prior To retires the ID in use, the next one is used.
+      const r = onNewConnectionId(s.cids, f, s.dcid.length === 0, s.spaces.application.queue);
+      s.cids = r.ids;
+      if (r.switched) s.dcid = activePeerId(r.ids)!.id;
+      return;
+    }
+    case 'retireConnectionId': {
+      const r = onRetireConnectionId(s.cids, f, dcid);
+      s.cids = r.ids;
+      if (r.retired) effects.push({ type: 'connectionIdRetired', id: r.retired });
+      return;
+    }
+    case 'pathResponse':
+      return onPathResponse(s, f.data);
     case 'padding':
     case 'ping':
-    case 'newConnectionId':
-    case 'retireConnectionId':
-    case 'pathResponse':
     case 'dataBlocked':
     case 'streamDataBlocked':
     case 'streamsBlocked':
@@ -689,6 +772,8 @@ function fire(s: W, timer: QuicTimer, now: number, effects: QuicEffect[]): void 
     case 'keyDiscard':
       if (s.keyPhase) s.keyPhase = discardPreviousKeys(s.keyPhase);
       return;
+    case 'pathValidation':
+      return onPathValidationTimeout(s, now, peerAckDelay(s), effects);
     case 'close':
       return finish(s, now, effects);
     default:

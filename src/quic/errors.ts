@@ -13,6 +13,8 @@ export const QuicError = {
   FINAL_SIZE_ERROR: 0x06n,
   FRAME_ENCODING_ERROR: 0x07n,
   TRANSPORT_PARAMETER_ERROR: 0x08n,
+  /** More connection IDs than our active_connection_id_limit, or too many retirements pending (RFC 9000 §5.1.1). */
+  CONNECTION_ID_LIMIT_ERROR: 0x09n,
   PROTOCOL_VIOLATION: 0x0an,
   /** Sent in place of an application close where the peer cannot read 1-RTT packets (RFC 9000 §10.2.3). */
   APPLICATION_ERROR: 0x0cn,

@@ -62,7 +62,11 @@ export type QueuedFrame =
   /** A server's address validation token for the client's next connection (RFC 9000 §19.7, §8.1.3). */
   | { readonly type: 'newToken'; readonly token: Uint8Array }
   /** A probe with nothing to send again (RFC 9002 §6.2.4): ack-eliciting, never re-sent itself. */
-  | { readonly type: 'ping' };
+  | { readonly type: 'ping' }
+  /** Connection ID management (RFC 9000 §19.15, §19.16; `connectionIds.ts`): sent again as they were if lost. */
+  | Extract<Frame, { type: 'newConnectionId' | 'retireConnectionId' }>
+  /** Path validation (RFC 9000 §8.2.1): never sent again (a lost challenge is replaced by a new one, §13.3). */
+  | Extract<Frame, { type: 'pathChallenge' }>;
 
 /** A packet sent and not yet acknowledged or declared lost (RFC 9002 §A.1.1). */
 export interface SentRecord {

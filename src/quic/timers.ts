@@ -20,6 +20,11 @@ export const QuicTimer = {
   pacing: 'pacing',
   /** RFC 9001 §6.5: 3×PTO after a read key update, the previous 1-RTT read keys are discarded. */
   keyDiscard: 'keyDiscard',
+  /**
+   * RFC 9000 §8.2.1, §8.2.4: a PATH_CHALLENGE went unanswered for a PTO: another is sent, and after
+   * three the validation is abandoned (`paths.ts`).
+   */
+  pathValidation: 'pathValidation',
   /** RFC 9000 §10.2: the end of the closing or draining period (3×PTO): closed. */
   close: 'close',
 } as const;

@@ -44,7 +44,11 @@ export type QuicInput =
        */
       readonly noStreamFlush?: boolean;
     }>
-  /** One UDP datagram from the peer (one or more coalesced packets, RFC 9000 §12.2). */
+  /**
+   * One UDP datagram from the peer (one or more coalesced packets, RFC 9000 §12.2). `from` is the address it
+   * came from, `host:port` (the port after the last colon), as the adapter sees it: a server follows a client
+   * whose address changes (RFC 9000 §9, `paths.ts`). Without it the path is never questioned.
+   */
   | { readonly type: 'datagram'; readonly now: number; readonly data: Uint8Array; readonly from?: string }
   /** Application data for stream `stream` (opened on first use when it is ours, RFC 9000 §2.1). */
   | { readonly type: 'write'; readonly now: number; readonly stream: StreamId; readonly data: Uint8Array }
@@ -68,7 +72,13 @@ export type QuicInput =
    * Update the 1-RTT keys (RFC 9001 §6): now if permitted (the handshake is confirmed and the last update
    * acknowledged), else as soon as it is. Updates also happen by themselves before the AEAD limits (§6.6).
    */
-  | { readonly type: 'keyUpdate'; readonly now: number };
+  | { readonly type: 'keyUpdate'; readonly now: number }
+  /**
+   * A client moved to a new local address (RFC 9000 §9.2; the adapter already sends from it): the next packets
+   * go to an unused connection ID of the server's (§9.5) and the new path is validated with a PATH_CHALLENGE.
+   * API misuse before the handshake is confirmed, on a server, or when the server sent disable_active_migration.
+   */
+  | { readonly type: 'migrate'; readonly now: number };
 
 export type QuicInputType = QuicInput['type'];
 
@@ -87,6 +97,17 @@ export type QuicEffect =
   | { readonly type: 'stopSending'; readonly stream: StreamId; readonly errorCode: bigint }
   /** A client got an address validation token for its next connection to this server (NEW_TOKEN, RFC 9000 §8.1.3). */
   | { readonly type: 'newToken'; readonly token: Uint8Array }
-  | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array };
+  | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array }
+  /**
+   * From now on send to `address` (RFC 9000 §9.3: the peer's address changed and a packet from the new one
+   * authenticated, or a failed validation went back to the old one). Comes before the step's datagrams for it.
+   */
+  | { readonly type: 'pathChanged'; readonly address: string }
+  /** One datagram for `address`, not the current path: a PATH_RESPONSE to a probe from there (RFC 9000 §8.2.2). */
+  | { readonly type: 'transmitTo'; readonly data: Uint8Array; readonly address: string }
+  /** We issued connection ID `id` (NEW_CONNECTION_ID, RFC 9000 §5.1.1): packets to it belong to this connection. */
+  | { readonly type: 'connectionIdIssued'; readonly id: Uint8Array }
+  /** The peer retired our connection ID `id` (RETIRE_CONNECTION_ID, RFC 9000 §5.1.2): it no longer routes here. */
+  | { readonly type: 'connectionIdRetired'; readonly id: Uint8Array };
 
 export type QuicEffectType = QuicEffect['type'];
