@@ -37,6 +37,7 @@ import { bytesEqual } from '../wire/bytes.js';
 import { versionNegotiationFor } from '../quic/versionNegotiation.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { keyLogFromEnvironment, keyLogToFile } from '../node/keyLogFile.js';
+import { RESET_KEY_LENGTH, statelessResetFor } from '../quic/statelessReset.js';
 
 /**
  * Socket buffers of 2 MiB each way (the kernel caps them at net.core.rmem_max / wmem_max): a window's burst
@@ -140,6 +141,19 @@ export interface QuicConnection extends Ticker {
    * acknowledged. Keys are also updated by themselves before the AEAD limits (§6.6).
    */
   keyUpdate(): void;
+  /**
+   * Move to a new local UDP socket (connection migration, RFC 9000 §9.2): a client binds a fresh socket, sends
+   * from it to one of the server's unused connection IDs (§9.5) and validates the new path with a
+   * PATH_CHALLENGE; the old socket is closed. Resolves once the new socket is bound and in use (validation goes
+   * on in the background). Rejects with `apiMisuse` on a server's connection, before the handshake is
+   * confirmed, or when the server sent disable_active_migration.
+   *
+   * @example
+   * ```ts
+   * await conn.migrate(); // e.g. after the network changed; streams go on
+   * ```
+   */
+  migrate(): Promise<void>;
   /**
    * Completes when the connection is over, and for our own close whatever its application error code; errors
    * with a {@link TlsError} for the peer's close with a non-zero code, a protocol error or a timeout.
@@ -257,6 +271,13 @@ export interface QuicListenOptions extends QuicCommon, QuicIdentity {
    * key secret; give listeners that should accept each other's tokens the same one.
    */
   readonly tokenKey?: Uint8Array;
+  /**
+   * The key of the connections' stateless reset tokens (RFC 9000 §10.3.2), 32 bytes (default: random per
+   * listener). A short-header packet for a connection ID no connection owns is answered with a stateless reset
+   * made from this key, so a listener restarted with the same key ends the old listener's connections at once
+   * instead of leaving them to time out. Keep it secret: with it anyone can reset the connections.
+   */
+  readonly statelessResetKey?: Uint8Array;
 }
 
 /** Counters of a {@link quicListen} listener, for monitoring and tests. */
@@ -275,6 +296,8 @@ export interface QuicListenerStats {
   readonly tokensAccepted: number;
   /** Version Negotiation packets sent (RFC 9000 §6.1). */
   readonly versionNegotiations: number;
+  /** Stateless resets sent (RFC 9000 §10.3), for short-header packets of unknown connections. */
+  readonly statelessResets: number;
 }
 
 /** A bound {@link quicListen} listener. */
@@ -295,8 +318,29 @@ export interface QuicListener {
 /** A stream's handle and what drives it: its data, and the end of its sending half. */
 type StreamEntry = { inbound: InboundQueue; stopped: Subject<TlsError>; writeStopped?: TlsError; handle: QuicStream };
 
+/** The socket side of one connection: where its datagrams go, and what it learns of paths and connection IDs. */
+interface DriveIo {
+  /** A datagram for the current path. */
+  send(datagram: Uint8Array): void;
+  /** A datagram for `address` (`host:port`), not the current path: a PATH_RESPONSE to a probe (RFC 9000 §8.2.2). */
+  sendTo?(datagram: Uint8Array, address: string): void;
+  /** Sends go to `address` from now on (RFC 9000 §9.3). */
+  pathChanged?(address: string): void;
+  /** Our connection ID `id` was issued, or retired by the peer: packets to it route here, or no more. */
+  idIssued?(id: Uint8Array): void;
+  idRetired?(id: Uint8Array): void;
+  /** A client got a NEW_TOKEN token for its next connection (RFC 9000 §8.1.3). */
+  newToken?(token: Uint8Array): void;
+  /** A client moves to a new local socket, then calls `migrated` (the reducer's `migrate` input). */
+  migrate?(migrated: () => void): Promise<void>;
+}
+
+/** `host:port` as the reducer sees addresses (the port after the last colon). */
+const addressOf = (r: { readonly address: string; readonly port: number }): string => `${r.address}:${r.port}`;
+const splitAddress = (a: string): { host: string; port: number } => ({ host: a.slice(0, a.lastIndexOf(':')), port: Number(a.slice(a.lastIndexOf(':') + 1)) });
+
 /** Drives one connection's reducer: inputs in, effects acted on; `ready` emits the connection once established. */
-function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: QuicCommon, role: 'client' | 'server', onNewToken?: (token: Uint8Array) => void) {
+function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client' | 'server') {
   const scheduler = opts.scheduler;
   let ticker: Ticker | undefined;
   const inputs = new Subject<Pending<QuicInput>>();
@@ -376,13 +420,25 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
   const onEffect = (e: QuicEffect) => {
     switch (e.type) {
       case 'transmit':
-        send(e.data);
+        io.send(e.data);
+        return;
+      case 'transmitTo':
+        io.sendTo?.(e.data, e.address);
+        return;
+      case 'pathChanged':
+        io.pathChanged?.(e.address);
+        return;
+      case 'connectionIdIssued':
+        io.idIssued?.(e.id);
+        return;
+      case 'connectionIdRetired':
+        io.idRetired?.(e.id);
         return;
       case 'keyLog':
         keyLogSink?.(keyLogLine(e));
         return;
       case 'newToken':
-        onNewToken?.(e.token);
+        io.newToken?.(e.token);
         return;
       case 'handshakeComplete':
         ready.next({
@@ -425,6 +481,13 @@ function drive(initial: QuicState, send: (datagram: Uint8Array) => void, opts: Q
           shutdownState: () => progress,
           closed$: closed.asObservable(),
           keyUpdate: () => inputs.next({ type: 'keyUpdate' }),
+          migrate: async () => {
+            // The reducer's preconditions, checked here so that misuse rejects instead of failing the connection.
+            if (!io.migrate) throw new TlsError({ kind: 'apiMisuse', reason: 'migrate(): only a client migrates (RFC 9000 §9)' });
+            if (latest.phase !== 'connected' || !latest.spaces.handshake.discarded) throw new TlsError({ kind: 'apiMisuse', reason: 'migrate(): not before the handshake is confirmed (RFC 9000 §9)' });
+            if (latest.peerParams?.disableActiveMigration) throw new TlsError({ kind: 'apiMisuse', reason: 'migrate(): the server sent disable_active_migration (RFC 9000 §18.2)' });
+            await io.migrate(() => inputs.next({ type: 'migrate' }));
+          },
           eventTimeout: () => ticker?.eventTimeout(),
           handleEvents: () => ticker?.handleEvents(),
         });
@@ -596,7 +659,8 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
   const opts = keyLogFromEnvironment(given);
   const tls = tlsClient(opts); // options are checked now: API misuse throws here, not at subscription
   return new Observable<QuicConnection>((subscriber) => {
-    const socket: Socket = createSocket({ type: opts.host.includes(':') ? 'udp6' : 'udp4', ...SOCKET_BUFFERS });
+    const family = opts.host.includes(':') ? 'udp6' : 'udp4';
+    let socket: Socket = createSocket({ type: family, ...SOCKET_BUFFERS });
     // RFC 9000 §8.1.3: a token from this server's NEW_TOKEN, used once, for this connection's first Initial.
     const tokenKey = `${opts.servername ?? opts.host}:${opts.port}`;
     const token = opts.tokenCache?.take(tokenKey);
@@ -628,9 +692,31 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
         if (closing) closeSocket();
       });
     };
-    const d = drive(state, send, opts, 'client', (t) => opts.tokenCache?.put(tokenKey, t));
-    socket.on('message', (data) => d.inputs.next({ type: 'datagram', data: new Uint8Array(data) }));
-    socket.on('error', (err) => subscriber.error(new TlsError({ kind: 'transport', reason: err.message })));
+    const attach = (sock: Socket) => {
+      sock.on('message', (data, from) => {
+        if (sock === socket) d.inputs.next({ type: 'datagram', data: new Uint8Array(data), from: addressOf(from) });
+      });
+      sock.on('error', (err) => {
+        if (sock === socket) subscriber.error(new TlsError({ kind: 'transport', reason: err.message }));
+      });
+    };
+    /** RFC 9000 §9.2: a new local socket; the old one is closed once its datagrams are out (what arrives there is lost). */
+    const migrate = (migrated: () => void) =>
+      new Promise<void>((resolve, reject) => {
+        const next = createSocket({ type: family, ...SOCKET_BUFFERS });
+        next.once('error', reject);
+        next.bind(0, () => {
+          next.off('error', reject);
+          const old = socket;
+          socket = next;
+          attach(next);
+          old.close();
+          migrated();
+          resolve();
+        });
+      });
+    const d = drive(state, { send, migrate, newToken: (t) => opts.tokenCache?.put(tokenKey, t) }, opts, 'client');
+    attach(socket);
     d.closed.subscribe({ complete: closeSocket, error: closeSocket });
     let handedOver = false;
     d.ready.subscribe({
@@ -666,6 +752,9 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   const opts = keyLogFromEnvironment(given);
   const tls = tlsServer(opts); // checked before the socket exists: nothing to clean up
   if (opts.tokenKey && opts.tokenKey.length !== TOKEN_KEY_LENGTH) throw new TlsError({ kind: 'apiMisuse', reason: `tokenKey of ${opts.tokenKey.length} bytes: ${TOKEN_KEY_LENGTH} needed` });
+  if (opts.statelessResetKey && opts.statelessResetKey.length !== RESET_KEY_LENGTH) {
+    throw new TlsError({ kind: 'apiMisuse', reason: `statelessResetKey must be ${RESET_KEY_LENGTH} bytes` });
+  }
   const socket = createSocket({ type: (opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4', ...SOCKET_BUFFERS });
   const connections = new Subject<QuicConnection>();
   const byCid = new Map<string, ReturnType<typeof drive>>();
@@ -680,6 +769,8 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   let retries = 0;
   let tokensAccepted = 0;
   let versionNegotiations = 0;
+  let statelessResets = 0;
+  const statelessResetKey = opts.statelessResetKey ?? provider.randomBytes(RESET_KEY_LENGTH);
   const dropped: Record<InitialRejection | 'handshakeLimit' | 'invalidToken', number> = {
     notQuicV1: 0,
     notInitial: 0,
@@ -710,6 +801,16 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
       return;
     }
     let d = byCid.get(hex(dcid));
+    if (!d && header.form === 'short') {
+      // RFC 9000 §10.3: a packet for a connection we do not know (forgotten, or another listener's with our key)
+      // is answered with a stateless reset, smaller than it (§10.3.3); nothing is kept.
+      const reset = statelessResetFor(provider, statelessResetKey, datagram, dcid, (n) => provider.randomBytes(n));
+      if (reset) {
+        socket.send(reset, from.port, from.address);
+        statelessResets++;
+      } else dropped.notInitial++;
+      return;
+    }
     if (!d) {
       // A new connection only for a client Initial that passes every check, decryption included, and within
       // the bound on handshakes: nothing (no state, no timer) is allocated for a datagram that fails.
@@ -758,10 +859,38 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
         ...(opts.provider ? { provider: opts.provider } : {}),
         ...(retried ? { retried } : {}),
         ...(issue || validated ? { newToken: { ...(issue ? { issue } : {}), validated } } : {}),
+        statelessResetKey,
       });
-      const conn = drive(state, (out) => socket.send(out, from.port, from.address), opts, 'server');
-      d = conn;
+      // The client's address, until the connection follows it elsewhere (RFC 9000 §9.3, a `pathChanged` effect).
+      let remote = { host: from.address, port: from.port };
       const keys = [hex(dcid), hex(state.scid)];
+      const conn: ReturnType<typeof drive> = drive(
+        state,
+        {
+          send: (out) => socket.send(out, remote.port, remote.host),
+          sendTo: (out, address) => {
+            const to = splitAddress(address);
+            socket.send(out, to.port, to.host);
+          },
+          pathChanged: (address) => {
+            remote = splitAddress(address);
+          },
+          // Packets are routed by any of the connection IDs the connection issued (RFC 9000 §5.1).
+          idIssued: (id) => {
+            keys.push(hex(id));
+            byCid.set(hex(id), conn);
+          },
+          idRetired: (id) => {
+            const k = hex(id);
+            const i = keys.indexOf(k);
+            if (i >= 0) keys.splice(i, 1);
+            byCid.delete(k);
+          },
+        },
+        opts,
+        'server',
+      );
+      d = conn;
       for (const k of keys) byCid.set(k, conn);
       created++;
       open++;
@@ -786,7 +915,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
       });
       conn.inputs.next({ type: 'start' });
     }
-    d.inputs.next({ type: 'datagram', data: datagram });
+    d.inputs.next({ type: 'datagram', data: datagram, from: addressOf(from) });
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -796,7 +925,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   return {
     port: socket.address().port,
     connections: connections.asObservable(),
-    stats: () => ({ created, handshaking, open, retries, tokensAccepted, versionNegotiations, dropped: { ...dropped } }),
+    stats: () => ({ created, handshaking, open, retries, tokensAccepted, versionNegotiations, statelessResets, dropped: { ...dropped } }),
     eventTimeout: () => {
       let min: number | undefined;
       for (const d of new Set(byCid.values())) {
