@@ -4,6 +4,10 @@
  * (a rate in bytes per ms and a queue of `queueBytes`: what arrives at a full queue is dropped, as a router does).
  */
 import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect as Effect, type QuicInput as Input, type QuicState } from '../../src/quic/connection.js';
+import { protectPacket } from '../../src/quic/protection.js';
+import { encodeFrame, type Frame } from '../../src/wire/quic/frames.js';
+import { encodeShortHeader } from '../../src/wire/quic/packet.js';
+import { encodeWith } from '../../src/wire/writer.js';
 import { caVerifier, NOW, serverCredentials } from './pair.js';
 
 export type Side = 'client' | 'server';
@@ -25,8 +29,16 @@ export class QuicPair {
   now = NOW;
   /** Inputs handled (each datagram and each timer), for bounds on work. */
   steps = 0;
-  /** Datagrams in flight: [to, data, arrival time], kept in arrival order. */
-  private readonly wire: [Side, Uint8Array, number][] = [];
+  /** Datagrams in flight: [to, data, arrival time, from address, to address], kept in arrival order. */
+  private readonly wire: [Side, Uint8Array, number, string?, string?][] = [];
+  /**
+   * Each side's address (`host:port`), or none (then datagrams carry no `from` and reach the other side
+   * whatever the address). With addresses, datagrams carry the sender's as `from`, and one sent to an address
+   * that is no longer the receiver's is lost (counted in `misaddressed`): a client that moved does not get them.
+   */
+  readonly address: Record<Side, string | undefined> = { client: undefined, server: undefined };
+  /** Datagrams lost because they went to an address the receiver had left, by receiving side. */
+  readonly misaddressed: Record<Side, number> = { client: 0, server: 0 };
   /** One-way delay of the in-memory link, ms. */
   latency = 0;
   bottleneck?: Bottleneck;
@@ -71,10 +83,12 @@ export class QuicPair {
     this.observe(side, step.state, step.effects);
     for (const e of step.effects) {
       this.effects[side].push(e);
-      if (e.type === 'transmit') {
+      if (e.type === 'transmit' || e.type === 'transmitTo') {
         const n = this.datagrams[side].push(e.data) - 1;
+        // Where it goes: a `transmitTo`'s address, else where the sender believes its peer is.
+        const to = e.type === 'transmitTo' ? e.address : side === 'server' ? (step.state.path.address ?? this.address.client) : this.address.server;
         if (this.drop(side, n, e.data)) this.dropped[side].rule++;
-        else this.enqueue(side, e.data);
+        else this.enqueue(side, e.data, to);
       }
       if (e.type === 'deliver') {
         const m = this.delivered[side];
@@ -84,7 +98,7 @@ export class QuicPair {
     return step.effects;
   }
 
-  private enqueue(from: Side, data: Uint8Array): void {
+  private enqueue(from: Side, data: Uint8Array, to?: string): void {
     let arrival = this.now + this.latency;
     const b = this.bottleneck;
     if (b) {
@@ -99,7 +113,7 @@ export class QuicPair {
     }
     let i = this.wire.length;
     while (i > 0 && this.wire[i - 1]![2] > arrival) i--;
-    this.wire.splice(i, 0, [other(from), data, arrival]);
+    this.wire.splice(i, 0, [other(from), data, arrival, this.address[from], to]);
   }
 
   start(): this {
@@ -121,7 +135,12 @@ export class QuicPair {
         if (next[2] > until) return this;
         this.wire.shift();
         this.now = Math.max(this.now, next[2]);
-        this.input(next[0], { type: 'datagram', now: this.now, data: next[1] });
+        const here = this.address[next[0]];
+        if (here !== undefined && next[4] !== undefined && next[4] !== here) {
+          this.misaddressed[next[0]]++;
+          continue;
+        }
+        this.input(next[0], { type: 'datagram', now: this.now, data: next[1], ...(next[3] !== undefined ? { from: next[3] } : {}) });
         continue;
       }
       if (!timer || timer[1] > until) return this;
@@ -134,6 +153,18 @@ export class QuicPair {
   /** Deliver what is in flight, without firing timers. */
   settle(): this {
     return this.drive(this.now);
+  }
+
+  /** Packet numbers of forged packets, per side: well above what the side itself sends. */
+  private forged: Partial<Record<Side, number>> = {};
+
+  /** A 1-RTT packet with `frames` forged under `from`'s keys, to its current DCID, as a hostile peer sends. */
+  forge(from: Side, frames: readonly Frame[]): Uint8Array {
+    const c = this.state[from];
+    const n = (this.forged[from] ??= c.spaces.application.nextPn + 1_000);
+    this.forged[from] = n + 1;
+    const payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
+    return protectPacket(c.config.provider, c.spaces.application.tx!, encodeShortHeader({ dcid: c.dcid, packetNumber: n, pnLength: 4 }), n, payload);
   }
 
   text(side: Side, stream: number): string {

@@ -18,15 +18,7 @@ import { loadCertificateChain } from '../../src/crypto/keys.js';
 import { QuicPair, type Side } from '../helpers/quicPair.js';
 
 /** Forged 1-RTT packets from the client (its keys, packet numbers well above its own), as a hostile peer sends. */
-function forger(pair: QuicPair) {
-  let pn = pair.state.client.spaces.application.nextPn + 1_000;
-  return (frames: readonly Frame[]): Uint8Array => {
-    const c = pair.state.client;
-    const payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
-    const n = pn++;
-    return protectPacket(c.config.provider, c.spaces.application.tx!, encodeShortHeader({ dcid: c.dcid, packetNumber: n, pnLength: 4 }), n, payload);
-  };
-}
+const forger = (pair: QuicPair) => (frames: readonly Frame[]): Uint8Array => pair.forge('client', frames);
 
 /** Stream bytes with a fixed value per offset, so overlapping frames carry the same data (RFC 9000 §2.2). */
 const streamBytes = (offset: number, n: number) => Uint8Array.from({ length: n }, (_, i) => ((offset + i) * 13) & 0xff);
