@@ -137,8 +137,6 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
       frames.push(toFrame(s, item));
       size += ('data' in item ? item.data.length : 0) + FRAME_OVERHEAD;
     }
-    // RFC 9000 §8.2.1: a datagram with a PATH_CHALLENGE is expanded to 1200 bytes, like one with a PATH_RESPONSE.
-    if (frames.some((f) => f.type === 'pathChallenge')) pathResponse = true;
     if (frames.length === 0) continue;
     if (acked && frames.length === 1 && !ackDue(space)) continue; // an ACK alone waits until it is due
     if (acked) ackSent(space);
@@ -192,12 +190,14 @@ export function closeDatagram(s: PacketSender, frame: Extract<Frame, { type: 'co
 }
 
 /**
- * One datagram of `size` bytes (at most {@link DATAGRAM_SIZE}) with a 1-RTT packet answering `challenges` in
- * PATH_RESPONSE frames, for a probe from an address that is not the current path (RFC 9000 §8.2.2: the
- * response goes back on the path the challenge came in on). Not recorded: PATH_RESPONSE is never re-sent.
+ * One datagram with a 1-RTT packet of path validation frames (PATH_CHALLENGE, PATH_RESPONSE), padded towards
+ * `size` bytes (at most {@link DATAGRAM_SIZE}): RFC 9000 §8.2.1 expands such datagrams to 1200 bytes unless the
+ * anti-amplification limit allows less, in which case they go smaller rather than not at all (a server waiting
+ * for its client's answer to validate a new path has nothing else to send there). Not recorded: neither frame
+ * is ever sent again as it was (§13.3). `undefined` when even the unpadded packet does not fit in `size`.
  */
-export function pathResponseDatagram(s: PacketSender, challenges: readonly Uint8Array[], now: number, size: number): Uint8Array {
-  const frames: Frame[] = challenges.map((data) => ({ type: 'pathResponse', data }));
+export function pathDatagram(s: PacketSender, frames: readonly Extract<Frame, { type: 'pathChallenge' | 'pathResponse' }>[], now: number, size: number): Uint8Array | undefined {
+  if (size < PACKET_OVERHEAD - 20 + frames.length * PATH_RESPONSE_SIZE) return undefined; // a short header: no SCID, length or version
   return buildPacket(s, 'application', frames, now, false, Math.min(size, DATAGRAM_SIZE));
 }
 
@@ -306,7 +306,6 @@ function toFrame(s: PacketSender, q: QueuedFrame): Frame {
     case 'newToken':
     case 'newConnectionId':
     case 'retireConnectionId':
-    case 'pathChallenge':
       return q;
   }
 }

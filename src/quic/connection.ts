@@ -37,7 +37,7 @@ import { decodeFrames, FrameError, type Frame } from '../wire/quic/frames.js';
 import { decodePacketHeader, QUIC_V1 } from '../wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters, TransportParameterError, type TransportParameters } from '../wire/quic/transportParameters.js';
 import { openClientInitial } from './accept.js';
-import { AMPLIFICATION_FACTOR, canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, pathResponseDatagram, sendAllowance } from './builder.js';
+import { AMPLIFICATION_FACTOR, canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, pathDatagram, sendAllowance } from './builder.js';
 import { ConnectionError, QuicError } from './errors.js';
 import { closeQuicHandshake, quicHandshakeData, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
 import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './protection.js';
@@ -349,7 +349,7 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
       s.keyPhase = { ...s.keyPhase, requested: true };
       return;
     case 'migrate':
-      return migrateClient(s, input.now, peerAckDelay(s), s.spaces.handshake.discarded);
+      return migrateClient(s, input.now, peerAckDelay(s), s.spaces.handshake.discarded, effects);
     default:
       return assertNever(input);
   }
@@ -654,9 +654,8 @@ function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Arr
       // RFC 9000 §8.2.2, §9.1: a probe from another address is answered there, within 3× its size (§8.1).
       const challenges = frames.flatMap((f) => (f.type === 'pathChallenge' ? [f.data.slice()] : [])).slice(-MAX_PATH_RESPONSES);
       const size = Math.min(DATAGRAM_SIZE, AMPLIFICATION_FACTOR * arrival.length);
-      if (challenges.length > 0 && s.phase === 'connected' && size >= MIN_DATAGRAM) {
-        effects.push({ type: 'transmitTo', address: arrival.from, data: pathResponseDatagram(s, challenges, now, size) });
-      }
+      const answer = challenges.length > 0 && s.phase === 'connected' ? pathDatagram(s, challenges.map((data) => ({ type: 'pathResponse', data })), now, size) : undefined;
+      if (answer) effects.push({ type: 'transmitTo', address: arrival.from, data: answer });
       frames = frames.filter((f) => f.type !== 'pathChallenge');
     } else if (s.config.role === 'server' && s.phase === 'connected' && pn > s.spaces.application.largestRx) {
       // RFC 9000 §9.3: the highest-numbered non-probing packet from a new address moves the path there.

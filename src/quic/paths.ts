@@ -25,7 +25,7 @@ import type { Frame } from '../wire/quic/frames.js';
 import type { TransportParameters } from '../wire/quic/transportParameters.js';
 import { bytesEqual } from '../wire/bytes.js';
 import { activePeerId, switchPeerConnectionId, type ConnectionIds } from './connectionIds.js';
-import { DATAGRAM_SIZE } from './builder.js';
+import { DATAGRAM_SIZE, pathDatagram, sendAllowance, type PacketSender } from './builder.js';
 import { newPacer, type PacerState } from './pacer.js';
 import { initialRtt, newCongestion, probeTimeout, type CongestionState, type RttState } from './recovery.js';
 import type { Space, SpaceId } from './spaces.js';
@@ -50,7 +50,7 @@ export interface PathState {
 }
 
 /** What path handling reads and changes in the connection (its working state satisfies it). */
-export interface PathHost {
+export interface PathHost extends PacketSender {
   readonly config: { readonly role: 'client' | 'server'; readonly provider: CryptoProvider };
   readonly phase: string;
   readonly peerParams?: TransportParameters;
@@ -109,7 +109,7 @@ export function followPeer(s: PathHost, from: string, length: number, now: numbe
   }
   useNewPeerId(s);
   effects.push({ type: 'pathChanged', address: from });
-  challenge(s, now, maxAckDelay);
+  challenge(s, now, maxAckDelay, effects);
 }
 
 /**
@@ -117,13 +117,13 @@ export function followPeer(s: PathHost, from: string, length: number, now: numbe
  * before the handshake is confirmed (§9: the server's HANDSHAKE_DONE), or when the server sent
  * disable_active_migration (§18.2).
  */
-export function migrateClient(s: PathHost, now: number, maxAckDelay: number, confirmed: boolean): void {
+export function migrateClient(s: PathHost, now: number, maxAckDelay: number, confirmed: boolean, effects: QuicEffect[]): void {
   if (s.config.role !== 'client') throw misuse('migrate(): only a client migrates (RFC 9000 §9)');
   if (s.phase !== 'connected' || !confirmed) throw misuse('migrate(): not before the handshake is confirmed (RFC 9000 §9)');
   if (s.peerParams?.disableActiveMigration) throw misuse('migrate(): the server sent disable_active_migration (RFC 9000 §18.2)');
   useNewPeerId(s);
   s.path = { ...s.path, challenges: [] };
-  challenge(s, now, maxAckDelay);
+  challenge(s, now, maxAckDelay, effects);
 }
 
 /** §9.5: a new path gets a connection ID not used on another; without a spare one the current one stays. */
@@ -134,14 +134,18 @@ function useNewPeerId(s: PathHost): void {
   s.dcid = activePeerId(next)!.id;
 }
 
-/** Queue a PATH_CHALLENGE (8 random bytes, §8.2.1) and arm the `pathValidation` timer. */
-function challenge(s: PathHost, now: number, maxAckDelay: number): void {
+/**
+ * Send a PATH_CHALLENGE (8 random bytes, §8.2.1) on the path now, in a datagram of its own (as large as the
+ * path's allowance lets it be, up to 1200 bytes), and arm the `pathValidation` timer.
+ */
+function challenge(s: PathHost, now: number, maxAckDelay: number, effects: QuicEffect[]): void {
   const data = s.config.provider.randomBytes(8);
   const pto = probeTimeout(s.rtt, maxAckDelay);
   const deadline = s.path.deadline ?? now + Math.max(3 * pto, 6 * INITIAL_RTT);
   const sent = s.path.challenges.length;
   s.path = { ...s.path, challenges: [...s.path.challenges, data].slice(-MAX_PATH_CHALLENGES), deadline };
-  s.spaces.application.queue.push({ type: 'pathChallenge', data });
+  const datagram = pathDatagram(s, [{ type: 'pathChallenge', data }], now, Math.min(DATAGRAM_SIZE, sendAllowance(s)));
+  if (datagram) effects.push({ type: 'transmit', data: datagram });
   s.timers.pathValidation = sent + 1 < MAX_PATH_CHALLENGES ? Math.min(deadline, now + pto * 2 ** sent) : deadline;
 }
 
@@ -156,7 +160,7 @@ export function onPathResponse(s: PathHost, data: Uint8Array): void {
 /** The `pathValidation` timer: another challenge, or (past the deadline) the validation fails (§8.2.4, §9.3.2). */
 export function onPathValidationTimeout(s: PathHost, now: number, maxAckDelay: number, effects: QuicEffect[]): void {
   if (s.path.challenges.length === 0) return;
-  if (s.path.deadline === undefined || now < s.path.deadline) return challenge(s, now, maxAckDelay);
+  if (s.path.deadline === undefined || now < s.path.deadline) return challenge(s, now, maxAckDelay, effects);
   const previous = s.path.previous;
   if (s.config.role === 'server' && previous) {
     s.path = { address: previous.address, challenges: [] };

@@ -64,9 +64,7 @@ export type QueuedFrame =
   /** A probe with nothing to send again (RFC 9002 §6.2.4): ack-eliciting, never re-sent itself. */
   | { readonly type: 'ping' }
   /** Connection ID management (RFC 9000 §19.15, §19.16; `connectionIds.ts`): sent again as they were if lost. */
-  | Extract<Frame, { type: 'newConnectionId' | 'retireConnectionId' }>
-  /** Path validation (RFC 9000 §8.2.1): never sent again (a lost challenge is replaced by a new one, §13.3). */
-  | Extract<Frame, { type: 'pathChallenge' }>;
+  | Extract<Frame, { type: 'newConnectionId' | 'retireConnectionId' }>;
 
 /** A packet sent and not yet acknowledged or declared lost (RFC 9002 §A.1.1). */
 export interface SentRecord {
