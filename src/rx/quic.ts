@@ -672,24 +672,28 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
       ...windows(opts),
       ...(opts.provider ? { provider: opts.provider } : {}),
     });
-    // Datagrams handed to the socket and not yet sent: the socket closes only after the last one (a final
-    // CONNECTION_CLOSE must not be dropped by closing under it).
-    let sending = 0;
-    let closing = false;
-    const closeSocket = () => {
-      closing = true;
-      if (sending > 0) return;
+    // Datagrams handed to each socket and not yet sent: a socket closes only after its last one (a final
+    // CONNECTION_CLOSE must not be dropped by closing under it; nor the datagrams of a socket left by migrate()).
+    const sending = new Map<Socket, number>();
+    const closeWanted = new Set<Socket>();
+    const closeWhenSent = (sock: Socket) => {
+      closeWanted.add(sock);
+      if ((sending.get(sock) ?? 0) > 0) return;
+      closeWanted.delete(sock);
+      sending.delete(sock);
       try {
-        socket.close();
+        sock.close();
       } catch {
         // already closed
       }
     };
+    const closeSocket = () => closeWhenSent(socket);
     const send = (data: Uint8Array) => {
-      sending++;
-      socket.send(data, opts.port, opts.host, () => {
-        sending--;
-        if (closing) closeSocket();
+      const sock = socket;
+      sending.set(sock, (sending.get(sock) ?? 0) + 1);
+      sock.send(data, opts.port, opts.host, () => {
+        sending.set(sock, sending.get(sock)! - 1);
+        if (closeWanted.has(sock)) closeWhenSent(sock);
       });
     };
     const attach = (sock: Socket) => {
@@ -710,7 +714,7 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
           const old = socket;
           socket = next;
           attach(next);
-          old.close();
+          closeWhenSent(old);
           migrated();
           resolve();
         });
