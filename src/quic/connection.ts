@@ -24,8 +24,10 @@
  * every datagram within 1200 bytes and the anti-amplification allowance (`builder.ts`). A step copies only
  * what it changes: streams and chunks are copy-on-write, so an earlier state is never changed by a later step.
  *
- * Not yet: 0-RTT, connection migration, new connection IDs,
- * ECN, padding the server's Initial datagrams. Congestion control, pacing, loss and probe timers and ACK
+ * Connection IDs (`connectionIds.ts`, RFC 9000 §5.1), path validation and migration (`paths.ts`, §8.2, §9) and
+ * stateless reset (`statelessReset.ts`, §10.3) are their own modules, called from a few points here.
+ *
+ * Not yet: 0-RTT, preferred_address, ECN, padding the server's Initial datagrams. Congestion control, pacing, loss and probe timers and ACK
  * frequency are in `congestion.ts`; stream resets in `streams.ts`; the shutdown rules in `shutdown.ts`.
  */
 import { TlsError, assertNever, type TlsErrorDetail } from '../core/errors.js';
