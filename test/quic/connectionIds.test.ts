@@ -12,6 +12,7 @@ import {
   setPeerInitialId,
   type ConnectionIds,
 } from '../../src/quic/connectionIds.js';
+import { handleQuicEvents } from '../../src/quic/connection.js';
 import { ConnectionError, QuicError } from '../../src/quic/errors.js';
 import type { QueuedFrame } from '../../src/quic/spaces.js';
 import { resetTokenFor } from '../../src/quic/statelessReset.js';
@@ -198,6 +199,34 @@ test('RFC 9000 §5.1: random NEW_CONNECTION_ID / RETIRE_CONNECTION_ID sequences 
         return true;
       }),
       { numRuns: 300 },
+    ),
+  );
+});
+
+test('RFC 9000 §5.1: a connected client fed random NEW_CONNECTION_ID / RETIRE_CONNECTION_ID frames stays consistent or closes with the code the RFC names (property)', (t) => {
+  const pair = new QuicPair().start().settle();
+  const connected = pair.state.client;
+  const frame = fc.oneof(
+    fc.record({ sequence: fc.nat(12), retirePriorTo: fc.nat(12), cid: fc.nat(30) }).map(({ sequence, retirePriorTo, cid }) => ncid(sequence, retirePriorTo, id(cid), token(cid))),
+    fc.nat(8).map((sequence): Frame => ({ type: 'retireConnectionId', sequence })),
+  );
+  const allowed: readonly bigint[] = [QuicError.PROTOCOL_VIOLATION, QuicError.CONNECTION_ID_LIMIT_ERROR, QuicError.FRAME_ENCODING_ERROR];
+  t.notThrows(() =>
+    fc.assert(
+      fc.property(fc.array(fc.array(frame, { minLength: 1, maxLength: 6 }), { maxLength: 12 }), (packets) => {
+        let s = connected;
+        for (const frames of packets) {
+          const step = handleQuicEvents(s, { type: 'datagram', now: pair.now, data: pair.forge('server', frames) });
+          s = step.state;
+          const closed = step.effects.some((e) => e.type === 'closed') || s.phase !== 'connected';
+          if (closed) return s.closeError?.detail.kind === 'quicClose' && allowed.includes(s.closeError.detail.code);
+          // Connected: our limit holds, nothing below Retire Prior To, and the DCID is the ID in use.
+          if (s.cids.peer.length > ACTIVE_CONNECTION_ID_LIMIT || s.cids.peer.some((e) => e.sequence < s.cids.retirePriorTo)) return false;
+          if (!Buffer.from(s.dcid).equals(activePeerId(s.cids)!.id)) return false;
+        }
+        return true;
+      }),
+      { numRuns: 150 },
     ),
   );
 });
