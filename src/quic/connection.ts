@@ -657,7 +657,11 @@ function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Arr
       const challenges = frames.flatMap((f) => (f.type === 'pathChallenge' ? [f.data.slice()] : [])).slice(-MAX_PATH_RESPONSES);
       const size = Math.min(DATAGRAM_SIZE, AMPLIFICATION_FACTOR * arrival.length);
       const answer = challenges.length > 0 && s.phase === 'connected' ? pathDatagram(s, challenges.map((data) => ({ type: 'pathResponse', data })), now, size) : undefined;
-      if (answer) effects.push({ type: 'transmitTo', address: arrival.from, data: answer });
+      if (answer) {
+        effects.push({ type: 'transmitTo', address: arrival.from, data: answer });
+        // RFC 9001 §6.6: a peer's probes must not draw packets the confidentiality limit does not count.
+        if (s.keyPhase && s.spaces.application.tx === s.keyPhase.tx) s.keyPhase = countSent(s.keyPhase);
+      }
       frames = frames.filter((f) => f.type !== 'pathChallenge');
     } else if (s.config.role === 'server' && s.phase === 'connected' && pn > s.spaces.application.largestRx) {
       // RFC 9000 §9.3: the highest-numbered non-probing packet from a new address moves the path there.
