@@ -486,7 +486,10 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             if (!io.migrate) throw new TlsError({ kind: 'apiMisuse', reason: 'migrate(): only a client migrates (RFC 9000 §9)' });
             if (latest.phase !== 'connected' || !latest.spaces.handshake.discarded) throw new TlsError({ kind: 'apiMisuse', reason: 'migrate(): not before the handshake is confirmed (RFC 9000 §9)' });
             if (latest.peerParams?.disableActiveMigration) throw new TlsError({ kind: 'apiMisuse', reason: 'migrate(): the server sent disable_active_migration (RFC 9000 §18.2)' });
-            await io.migrate(() => inputs.next({ type: 'migrate' }));
+            // The socket is bound asynchronously: a connection that began closing meanwhile is not migrated.
+            await io.migrate(() => {
+              if (latest.phase === 'connected') inputs.next({ type: 'migrate' });
+            });
           },
           eventTimeout: () => ticker?.eventTimeout(),
           handleEvents: () => ticker?.handleEvents(),
