@@ -4,7 +4,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import test from 'ava';
-import { firstValueFrom, lastValueFrom, timeout, toArray } from 'rxjs';
+import { firstValueFrom, lastValueFrom, tap, timeout, toArray } from 'rxjs';
 import { TlsError } from '../../src/core/errors.js';
 import { quicConnect, quicListen, type QuicConnection, type QuicListenOptions } from '../../src/rx/quic.js';
 import { fixture } from '../helpers/pair.js';
@@ -32,14 +32,19 @@ async function fetchBody(conn: QuicConnection, midway: () => unknown = () => {})
   const s = conn.openStream();
   let got = 0;
   let ran = false;
-  const chunks = lastValueFrom(s.data$.pipe(toArray(), timeout(30_000)));
-  s.data$.subscribe((d) => {
-    got += d.length;
-    if (!ran && got > SIZE / 4) {
-      ran = true;
-      midway();
-    }
-  });
+  const chunks = lastValueFrom(
+    s.data$.pipe(
+      tap((d) => {
+        got += d.length;
+        if (!ran && got > SIZE / 4) {
+          ran = true;
+          midway();
+        }
+      }),
+      toArray(),
+      timeout(30_000),
+    ),
+  );
   s.write('GET');
   s.end();
   return Buffer.concat(await chunks);
