@@ -97,8 +97,9 @@ export function sniffClientHello(duplex: ByteDuplex, options: SniffOptions = {})
       subscriber.error(error);
     };
     const timer = scheduler.schedule(() => {
-      duplex.destroy();
+      // Refused first: destroying may complete incoming$ at once, which is not this connection's story.
       refuse(new TlsError({ kind: 'handshakeTimeout', afterMs: timeout, reason: `no complete ClientHello within ${timeout} ms` }));
+      duplex.destroy();
     }, timeout);
     source = duplex.incoming$.subscribe({
       next: (chunk) => {
