@@ -8,14 +8,4 @@ export { secureDatagrams, secureDatagramsOn } from '../src/rx/secureDatagrams.js
 export type { SecureDatagramsOptions, DtlsConnection } from '../src/rx/dtlsTypes.js';
 export type { ConnectionSettings } from '../src/rx/options.js';
 export * from './faults.js';
-export {
-  routeBySni,
-  routeBySniOn,
-  sniffClientHello,
-  type SniRoute,
-  type SniRouteTable,
-  type SniRouted,
-  type Sniffed,
-  type SniffedHello,
-  type SniffOptions,
-} from '../src/rx/routeBySni.js';
+export * from '../src/rx/routeBySni.js';

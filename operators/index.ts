@@ -4,14 +4,4 @@ export { runReducer, type Pending, type PendingInput, type ReducerSpec, type Tic
 export { secureDatagrams, secureDatagramsOn, type SecureDatagramsOptions, type DtlsConnection } from './secureDatagrams.js';
 export type { ConnectionSettings } from '../src/rx/options.js';
 export * from './faults.js';
-export {
-  routeBySni,
-  routeBySniOn,
-  sniffClientHello,
-  type SniRoute,
-  type SniRouteTable,
-  type SniRouted,
-  type Sniffed,
-  type SniffedHello,
-  type SniffOptions,
-} from './routeBySni.js';
+export * from './routeBySni.js';

@@ -9,17 +9,8 @@ import { nodePlatform } from '../src/node/platform.js';
 import { routeBySniOn, type SniRouteTable, type SniRouted } from '../src/rx/routeBySni.js';
 import type { ByteDuplex } from '../src/rx/types.js';
 
-export {
-  alertRecord,
-  routeBySniOn,
-  sniffClientHello,
-  type SniRoute,
-  type SniRouteTable,
-  type SniRouted,
-  type Sniffed,
-  type SniffedHello,
-  type SniffOptions,
-} from '../src/rx/routeBySni.js';
+// Everything but `routeBySni` itself, which is Node's here (the local declaration wins over the star).
+export * from '../src/rx/routeBySni.js';
 
 /**
  * Routes TLS connections by the server name (and optionally the ALPN) in their ClientHello, without
