@@ -8,3 +8,4 @@ export { secureDatagrams, secureDatagramsOn } from '../src/rx/secureDatagrams.js
 export type { SecureDatagramsOptions, DtlsConnection } from '../src/rx/dtlsTypes.js';
 export type { ConnectionSettings } from '../src/rx/options.js';
 export * from './faults.js';
+export { splice, SPLICE_HELD_CHUNKS, toEndpoint, plainDuplex, type SideClose, type SpliceOptions, type SpliceProgress, type SpliceReport, type EndpointKind, type EndpointOptions, type Spliceable, type StreamEndpoint, type PlainDuplex } from './splice.js';
