@@ -8,11 +8,11 @@ import test from 'ava';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
-import { execFile } from 'node:child_process';
 import { firstValueFrom, lastValueFrom, map, toArray } from 'rxjs';
 import { listen } from '../../src/rx/listen.js';
 import { quicConnect } from '../../src/rx/quic.js';
-import { CA_PEM, certPath, findBinary, opensslCertArgs, runOpenssl, sClientArgs, serverPem, startCliServer, startSServer, withTimeout } from '../helpers/peers.js';
+import { CA_PEM, certPath, opensslCertArgs, runOpenssl, sClientArgs, serverPem, startCliServer, startSServer, withTimeout } from '../helpers/peers.js';
+import { curlGet } from '../helpers/curl.js';
 
 const MS = 30_000;
 const { cert, key } = serverPem('ec');
@@ -94,15 +94,8 @@ test('node:https and curl --http1.1 through rxtls proxy (terminating) to node:ht
     'node:https',
   );
   t.is(body, 'backend saw GET /node');
-  const curl = findBinary('curl');
-  if (curl) {
-    const out = await withTimeout(
-      new Promise<string>((resolve, reject) =>
-        execFile(curl, ['--http1.1', '-sk', '--max-time', '15', `https://127.0.0.1:${port}/curl`], (err, stdout) => (err ? reject(err) : resolve(stdout))),
-      ),
-      MS,
-      'curl',
-    );
+  const out = await curlGet(`https://127.0.0.1:${port}/curl`, MS);
+  if (out !== undefined) {
     t.is(out, 'backend saw GET /curl');
     t.regex(await proxy.waitForOutput(/alpn=http\/1\.1/, MS), /alpn=http\/1\.1/);
   } else {

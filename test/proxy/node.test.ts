@@ -8,13 +8,13 @@ import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { execFile } from 'node:child_process';
 import { firstValueFrom } from 'rxjs';
 import { connect } from '../../src/rx/connect.js';
 import { listen } from '../../src/rx/listen.js';
 import { fromNodeDuplex, toNodeDuplex } from '../../src/node/index.js';
 import { ca, cert, dec, key } from '../helpers/fixtures.js';
-import { findBinary, withTimeout } from '../helpers/peers.js';
+import { withTimeout } from '../helpers/peers.js';
+import { curlGet } from '../helpers/curl.js';
 
 const MS = 20_000;
 
@@ -49,15 +49,8 @@ test('node:http served over toNodeDuplex(rxtls server connection) answers node:h
   t.deepEqual(a, { status: 200, body: 'GET /one 0' });
   const b = await withTimeout(httpsGet(port, '/two'), MS, 'GET /two');
   t.deepEqual(b, { status: 200, body: 'GET /two 0' });
-  const curl = findBinary('curl');
-  if (curl) {
-    const out = await withTimeout(
-      new Promise<string>((resolve, reject) =>
-        execFile(curl, ['--http1.1', '-sk', '--max-time', '10', `https://127.0.0.1:${port}/curl`], (err, stdout) => (err ? reject(err) : resolve(stdout))),
-      ),
-      MS,
-      'curl',
-    );
+  const out = await curlGet(`https://127.0.0.1:${port}/curl`, MS);
+  if (out !== undefined) {
     t.is(out, 'GET /curl 0');
   } else {
     t.log('curl is not installed: node:https only');

@@ -59,6 +59,19 @@ function hops(options: { readonly lastHop?: (d: MemoryDuplex) => ByteDuplex; rea
   };
 }
 
+/** In virtual time: the hops set up, the proxy started, `drive` run; what it saw and the proxy's report. */
+function throughProxy(t: { deepEqual: (a: unknown, b: unknown) => void }, drive: (h: Hops, seen: string[]) => void): { seen: string[]; report: OriginateReport | undefined } {
+  const ts = virtualClock(t);
+  const seen: string[] = [];
+  let report: OriginateReport | undefined;
+  ts.run(() => {
+    const h = hops();
+    h.proxy$.subscribe((r) => (report = r));
+    drive(h, seen);
+  });
+  return { seen, report };
+}
+
 const kindOf = (err: unknown) => (err instanceof TlsError ? err.kind : String(err));
 
 for (const link of ['memory pipe', 'rate-limited last hop'] as const) {
@@ -113,12 +126,7 @@ for (const link of ['memory pipe', 'rate-limited last hop'] as const) {
 
 for (const first of ['client', 'backend'] as const) {
   test(`half-close across the proxy: the ${first} closes first, the other side sees close_notify and still sends`, (t) => {
-    const ts = virtualClock(t);
-    const seen: string[] = [];
-    let report: OriginateReport | undefined;
-    ts.run(() => {
-      const h = hops();
-      h.proxy$.subscribe((r) => (report = r));
+    const { seen, report } = throughProxy(t, (h, seen) => {
       // The closer sends one line and closes its direction at once; the other answers only after it saw the
       // close_notify, then closes too.
       const closer = (conn: TlsConnection, who: string) =>
@@ -142,12 +150,7 @@ for (const first of ['client', 'backend'] as const) {
 }
 
 test('a backend torn down without close_notify reaches the client as an abort (unexpectedEof), not a clean close', (t) => {
-  const ts = virtualClock(t);
-  const seen: string[] = [];
-  let report: OriginateReport | undefined;
-  ts.run(() => {
-    const h = hops();
-    h.proxy$.subscribe((r) => (report = r));
+  const { seen, report } = throughProxy(t, (h, seen) => {
     h.backend$
       // `partial`, then the transport torn down with our output still open: no close_notify.
       .pipe(mergeMap((conn) => merge(conn.send(concat(of(enc('partial')), NEVER)).pipe(catchError(() => [])), timer(2).pipe(tap(() => h.backendEnd.destroy())))))
