@@ -164,3 +164,14 @@ test('a backend torn down without close_notify reaches the client as an abort (u
   t.is(report?.b.kind, 'error');
   t.is(report?.b.kind === 'error' ? report.b.error.kind : undefined, 'unexpectedEof');
 });
+
+test('a client that closes abortively (no close_notify) reaches the backend as an abort too', (t) => {
+  const { seen, report } = throughProxy(t, (h, seen) => {
+    h.client$.pipe(mergeMap((conn) => merge(conn.send(concat(of(enc('half a request')), NEVER)).pipe(catchError(() => [])), timer(2).pipe(tap(() => conn.close()))))).subscribe({ error: () => undefined });
+    h.backend$
+      .pipe(mergeMap((conn) => conn.inbound$))
+      .subscribe({ next: (b) => seen.push(dec(b)), complete: () => seen.push('clean end'), error: (e: unknown) => seen.push(`error ${kindOf(e)}`) });
+  });
+  t.deepEqual(seen, ['half a request', 'error unexpectedEof']);
+  t.like(report, { aToB: 14, bToA: 0, a: { kind: 'error' }, b: { kind: 'aborted' } });
+});

@@ -1,7 +1,7 @@
 /**
  * `terminate`: the TLS (DTLS, QUIC stream) end of a proxy, a plaintext byte duplex out.
  */
-import { type Observable, type OperatorFunction, map, mergeMap, of } from 'rxjs';
+import { type Observable, type OperatorFunction, map, mergeMap, of, take } from 'rxjs';
 import { misuse } from '../../core/errors.js';
 import { secure } from '../../node/secure.js';
 import type { DtlsConnection } from '../dtlsTypes.js';
@@ -29,7 +29,9 @@ const isSecured = (x: Terminable): x is TlsConnection | DtlsConnection | QuicStr
  *
  * The duplex keeps the protocol's shutdown: its `incoming$` completes at the peer's close_notify (or stream
  * FIN) and errors at a truncation or reset; `end()` sends close_notify (FIN), `destroy()` aborts (no
- * close_notify, transport destroyed; RESET_STREAM). Its `info` has the SNI (`serverName`) and ALPN. Given to
+ * close_notify, transport destroyed; RESET_STREAM). Its `info` has the SNI (`serverName`) and ALPN. A raw
+ * transport whose handshake fails errors the result, as `secure` does (give each connection its own pipeline, or
+ * use `listen`, whose failures go to `onError`); a failure after the handshake is the duplex's. Given to
  * `splice` or `originate`, the duplex's endpoint is joined directly, with no queue in between.
  *
  * ```
@@ -56,8 +58,11 @@ export function terminate(options: TerminateOptions = {}): OperatorFunction<Term
       mergeMap((x): Observable<PlainDuplex> => {
         if (isSecured(x)) return of(plainDuplex(toEndpoint(x, options), options.highWaterMark));
         if (!server) throw misuse('terminate(): a raw transport needs the server options (cert and key, pfx or PSKs)');
+        // take(1): once handed over, the connection's later failure is the plaintext side's business (its
+        // incoming$ errors, a splice aborts the other side), not an error of the whole stream of connections.
         return of(x).pipe(
           server,
+          take(1),
           map((conn) => plainDuplex(toEndpoint(conn, options), options.highWaterMark)),
         );
       }),
