@@ -13,6 +13,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AlgName, ProviderName } from './common.js';
 import { mainProfileIn, summarizeProfile, type ProfileSummary } from './profile.js';
+import type { ProxyBenchRow } from './proxy.js';
 import type { BulkResult, DtlsThroughputResult, HsResult, MemProtocol, RawResult, RssResult, ServerCpuResult } from './tasks.js';
 
 const quick = process.argv.includes('--quick');
@@ -306,7 +307,12 @@ type HostileRow = { readonly kind: string } & Record<string, number | string>;
 log('QUIC: anti-amplification and spoofed Initials (bench/quic-hostile.ts)');
 const hostileRows = await scriptRows<HostileRow>('quic-hostile.ts', [quick ? '2' : '3', '--json'], 'QUICHOSTILE ', 300_000);
 
-/** §10: `bench/pool-scaling.ts`, one `POOL {…}` line per measurement. */
+/** §10: the proxy bench (`bench/proxy.ts`), one `PROXY {…}` line per proxy. */
+const PROXY_MIB = quick ? 64 : 1024;
+log(`Proxy: ${PROXY_MIB} MiB through terminate + originate to a slow consumer, beside node:tls + stream.pipeline (bench/proxy.ts)`);
+const proxyRows = await scriptRows<ProxyBenchRow>('proxy.ts', [String(PROXY_MIB), '--json'], 'PROXY ', quick ? 120_000 : 900_000);
+const proxyOf = (impl: ProxyBenchRow['impl']) => proxyRows.find((r) => r.impl === impl);
+/** §11: `bench/pool-scaling.ts`, one `POOL {…}` line per measurement. */
 type PoolRow = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: string; size?: number; conns?: number; mbps: number };
 log('Worker pool scaling (bench/pool-scaling.ts)');
 const poolRows = await scriptRows<PoolRow>('pool-scaling.ts', [...(quick ? ['--quick'] : []), '--json'], 'POOL ', quick ? 300_000 : 900_000);
@@ -824,7 +830,21 @@ if (amp && ampRetry && spoofed.length > 0) {
   md.push('');
 } else md.push('The spoofed-client runs failed (see the bench log).', '');
 
-md.push('## 10. Worker pool scaling: raw, and inside N concurrent connections', '');
+md.push(`## 10. Proxy: ${PROXY_MIB} MiB through terminate + originate, slow final consumer`, '');
+md.push(
+  'A node:tls client writes as fast as the proxy takes the bytes; the proxy terminates TLS and originates TLS to a',
+  'node:tls server that pauses 5 ms after every MiB it reads (the slow consumer). rxtls: `listen` → `terminate()` →',
+  '`originate()` (node:crypto provider); node:tls: `tls.createServer` + `tls.connect` joined with `stream.pipeline`',
+  "both ways. Each proxy runs alone in a child process; RSS growth is its peak RSS (sampled every 20 ms) less its",
+  'RSS once listening.',
+  '',
+);
+row('proxy', 'MB/s', 'seconds', 'proxy RSS growth (MiB)');
+row('---', '---:', '---:', '---:');
+for (const r of proxyRows) row(r.impl, f1(r.mbps), f2(r.seconds), f1(r.rssGrowthMiB));
+if (proxyRows.length < 2) md.push('', 'A proxy run failed (see the bench log).');
+md.push('');
+md.push('## 11. Worker pool scaling: raw, and inside N concurrent connections', '');
 if (poolRows.length > 0) {
   md.push(
     '`bench/pool-scaling.ts`, one process. **raw**: batches of 32 × 16 KiB records sealed then opened on the pool, two',
@@ -940,6 +960,9 @@ for (const p of MEM_PROVIDERS) {
     );
   }
 }
+print(
+  `proxy ${PROXY_MIB} MiB slow consumer: rxtls ${f1(proxyOf('rxtls')?.mbps ?? NaN)} MB/s (RSS +${f1(proxyOf('rxtls')?.rssGrowthMiB ?? NaN)} MiB), node:tls+pipeline ${f1(proxyOf('node:tls')?.mbps ?? NaN)} MB/s (RSS +${f1(proxyOf('node:tls')?.rssGrowthMiB ?? NaN)} MiB) = ${f2((proxyOf('rxtls')?.mbps ?? NaN) / (proxyOf('node:tls')?.mbps ?? NaN))}x`,
+);
 print(
   `ratio noble/raw=${f2(ratios.noble_raw)} native/node=${f2(ratios.native_node)} hs-native/node=${f2(ratios.hs_native_node)} hs-noble/node=${f2(ratios.hs_noble_node)} workers/noble=${f2(ratios.workers_noble)} rss-mib=${f1(ratios.rss_mib)} rss-gc-mib=${f1(ratios.rss_gc_mib)} rss-node-tls-mib=${f1(rssResults.get('nodetls')?.growthMiB ?? NaN)} workers1/noble=${f2(ratios.workers1_noble)} concurrent-cpu-node/tls=${f2(hostileRatio('concurrent', 'rxtls+node'))} concurrent-cpu-noble/tls=${f2(hostileRatio('concurrent', 'rxtls+noble'))} dtls-hs-native/node=${f2(dtlsHs('node').nodeTls)} dtls-hs-noble/node=${f2(dtlsHs('noble').nodeTls)} dtls-native/raw=${f2(dtlsRatios('node', A).raw)} dtls-noble/raw=${f2(dtlsRatios('noble', A).raw)} tls12-native/node=${f2(tls12.bulk_native_node)} tls12-hs-native/node=${f2(tls12.hs_native_node)} tls12-hs-noble/node=${f2(tls12.hs_noble_node)}`,
 );

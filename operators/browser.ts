@@ -9,3 +9,4 @@ export type { SecureDatagramsOptions, DtlsConnection } from '../src/rx/dtlsTypes
 export type { ConnectionSettings } from '../src/rx/options.js';
 export * from './faults.js';
 export * from '../src/rx/routeBySni.js';
+export { splice, SPLICE_HELD_CHUNKS, toEndpoint, plainDuplex, type SideClose, type SpliceOptions, type SpliceProgress, type SpliceReport, type EndpointKind, type EndpointOptions, type Spliceable, type StreamEndpoint, type PlainDuplex } from './splice.js';

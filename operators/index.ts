@@ -5,3 +5,6 @@ export { secureDatagrams, secureDatagramsOn, type SecureDatagramsOptions, type D
 export type { ConnectionSettings } from '../src/rx/options.js';
 export * from './faults.js';
 export * from './routeBySni.js';
+export { splice, SPLICE_HELD_CHUNKS, toEndpoint, plainDuplex, type SideClose, type SpliceOptions, type SpliceProgress, type SpliceReport, type EndpointKind, type EndpointOptions, type Spliceable, type StreamEndpoint, type PlainDuplex } from './splice.js';
+export { terminate, type Terminable, type TerminateOptions } from './terminate.js';
+export { originate, type OriginateOptions, type OriginateReport } from './originate.js';

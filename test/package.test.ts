@@ -87,3 +87,12 @@ test('DTLS: rxtls exports dtlsConnect/dtlsListen; rxtls/operators and rxtls/brow
   t.is(browser.dtlsConnect, undefined, 'no UDP sockets in the browser entry');
   for (const name of ['toDtlsClientConfig', 'toDtlsServerConfig', 'secureDatagramDuplex', 'toDtlsSettings']) t.false(name in main, `rxtls does not export ${name}`);
 });
+
+test('Proxies: rxtls/operators exports splice, terminate, originate (splice in the browser build too); rxtls/node exports the Node bridges', async (t) => {
+  const operators = (await import('../operators/index.js')) as Record<string, unknown>;
+  const operatorsBrowser = (await import('../operators/browser.js')) as Record<string, unknown>;
+  const node = (await import('../src/node/index.js')) as Record<string, unknown>;
+  for (const name of ['splice', 'terminate', 'originate', 'toEndpoint', 'plainDuplex']) t.is(typeof operators[name], 'function', `rxtls/operators exports ${name}`);
+  t.is(typeof operatorsBrowser.splice, 'function', 'the browser build of rxtls/operators exports splice');
+  for (const name of ['toNodeDuplex', 'fromNodeDuplex']) t.is(typeof node[name], 'function', `rxtls/node exports ${name}`);
+});

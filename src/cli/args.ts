@@ -150,7 +150,31 @@ export type CliCommand =
   | { readonly kind: 'version' }
   | ClientCommand
   | GetCommand
+  | ProxyCommand
   | ServerCommand;
+
+/**
+ * `rxtls proxy`: terminate TLS (or QUIC) on `listen`, and forward the plaintext to `to`, over TCP or, with
+ * `toTls`, over a TLS connection made by rxtls (originate).
+ */
+export interface ProxyCommand {
+  readonly kind: 'proxy';
+  /** Where to listen (TCP, or UDP with `quic`); port 0 picks a free one (the ACCEPT line says which). */
+  readonly listen: { readonly host: string; readonly port: number };
+  /** The front's certificate and key (TLS terminated); absent: a plain TCP front (`toTls` only). */
+  readonly cert?: string;
+  readonly key?: string;
+  /** ALPN offered to clients (required with `quic`). */
+  readonly alpn?: readonly string[];
+  /** A QUIC listener in front: each bidirectional stream is one backend connection. */
+  readonly quic: boolean;
+  readonly to: { readonly host: string; readonly port: number };
+  /** Originate TLS to the backend (else plain TCP). */
+  readonly toTls: boolean;
+  readonly cafile?: string;
+  readonly servername?: string;
+  readonly insecure: boolean;
+}
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
 export class UsageError extends Error {
@@ -179,6 +203,9 @@ Usage:
   rxtls client --quic HOST:PORT --alpn X [options]   one QUIC stream: stdin to the peer, its data to stdout
   rxtls get https://HOST:PORT/PATH [-o FILE] [options]   an HTTP/3 GET: the body to stdout or FILE
   rxtls server --quic --port N --cert PEM --key PEM (--www DIR | --echo) [--retry] [--keylog FILE]
+  rxtls proxy --listen HOST:PORT [--cert PEM --key PEM] --to HOST:PORT [--to-tls [--cafile PEM] [--servername N]]
+              [--quic --alpn LIST]   terminate TLS (or QUIC streams; no --cert: a plain TCP front), forward over
+                                     TCP or TLS (--to-tls); one log line per connection on stderr
   rxtls --help | --version
 
 OpenSSL's single-dash spellings are accepted too: -connect HOST:PORT, -CAfile, -servername, -cert, -key,
@@ -320,6 +347,68 @@ const getOptions = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
+const proxyOptions = {
+  listen: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  alpn: { type: 'string' },
+  quic: { type: 'boolean', default: false },
+  to: { type: 'string' },
+  'to-tls': { type: 'boolean', default: false },
+  cafile: { type: 'string' },
+  servername: { type: 'string' },
+  insecure: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/**
+ * `rxtls proxy --listen HOST:PORT --cert PEM --key PEM --to HOST:PORT [--to-tls [--cafile PEM] [--servername N]]
+ * [--quic --alpn LIST]`. SNI routing (`--route`, `--passthrough`) waits for `routeBySni` and is refused with
+ * that said.
+ */
+function parseProxy(args: readonly string[]): CliCommand {
+  for (const flag of ['--route', '--passthrough']) {
+    if (args.some((a) => a === flag || a.startsWith(`${flag}=`))) throw new UsageError(`${flag}: SNI routing is not available in this build yet (it needs routeBySni)`);
+  }
+  const { values: v, positionals } = usage('proxy', proxyOptions, args, () => parseArgs({ args: [...args], options: proxyOptions, allowPositionals: true, strict: true }));
+  if (v.help) return { kind: 'help', text: HELP };
+  if (positionals.length > 0) throw new UsageError(`proxy takes no positional argument, got "${positionals[0]}"`);
+  if (v.listen === undefined) throw new UsageError('proxy needs --listen HOST:PORT');
+  if (v.to === undefined) throw new UsageError('proxy needs --to HOST:PORT');
+  if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
+  if (v.cert === undefined && (v.quic || !v['to-tls'])) throw new UsageError('proxy needs --cert and --key (to terminate TLS or QUIC), or --to-tls (a plain front that originates TLS)');
+  if (!v['to-tls'] && (v.cafile !== undefined || v.servername !== undefined || v.insecure)) throw new UsageError('--cafile, --servername and --insecure apply to --to-tls');
+  if (v.insecure && v.cafile !== undefined) throw new UsageError('--insecure and --cafile exclude each other');
+  const alpn = v.alpn?.split(',').filter((p) => p !== '');
+  if (v.quic && !alpn?.length) throw new UsageError('proxy --quic needs --alpn (QUIC requires ALPN)');
+  return {
+    kind: 'proxy',
+    listen: parseHostPort(v.listen, true),
+    ...(v.cert !== undefined && v.key !== undefined ? { cert: v.cert, key: v.key } : {}),
+    ...(alpn?.length ? { alpn } : {}),
+    quic: v.quic,
+    to: parseHostPort(v.to),
+    toTls: v['to-tls'],
+    ...(v.cafile !== undefined ? { cafile: v.cafile } : {}),
+    ...(v.servername !== undefined ? { servername: v.servername } : {}),
+    insecure: v.insecure,
+  };
+}
+
+/** One `rxtls proxy` log line per connection: who, what was negotiated, where to, bytes, how each side closed. */
+export function formatProxyLine(p: {
+  readonly client: string;
+  readonly sni?: string | undefined;
+  readonly alpn?: string | undefined;
+  readonly route: string;
+  readonly up: number;
+  readonly down: number;
+  readonly clientClose: string;
+  readonly backendClose: string;
+}): string {
+  return `PROXY client=${p.client} sni=${p.sni ?? '-'} alpn=${p.alpn ?? '-'} route=${p.route} up=${p.up} down=${p.down} client_close=${p.clientClose} backend_close=${p.backendClose}`;
+}
+
 const serverOptions = {
   tls1_2: { type: 'boolean', default: false },
   tls1_3: { type: 'boolean', default: false },
@@ -370,11 +459,13 @@ export function parseCliArgs(argv: readonly string[]): CliCommand {
       return rest.includes('--quic') ? parseQuicServer(rest) : parseServer(opensslSpellings('server', serverOptions, rest));
     case 'get':
       return parseGet(rest);
+    case 'proxy':
+      return parseProxy(rest);
     case 's_client':
     case 's_server':
       throw new UsageError(`unknown command "${sub}" (rxtls ${sub.slice(2)} is the ${sub} of rxtls)`);
     default:
-      throw new UsageError(`unknown command "${sub}" (expected client, server or get)`);
+      throw new UsageError(`unknown command "${sub}" (expected client, server, get or proxy)`);
   }
 }
 
@@ -458,7 +549,7 @@ function opensslSpellings(command: 'client' | 'server', options: Readonly<Record
  * as such (node's own text talks about positional arguments), with the option meant when only its spelling
  * differs (`--num_tickets`, `-num-tickets`: OpenSSL habits); {@link describeFailure} adds the pointer to --help.
  */
-function usage<T>(command: 'client' | 'server' | 'get', options: Readonly<Record<string, unknown>>, args: readonly string[], f: () => T): T {
+function usage<T>(command: 'client' | 'server' | 'get' | 'proxy', options: Readonly<Record<string, unknown>>, args: readonly string[], f: () => T): T {
   // OpenSSL spells long options with one dash (`-num_tickets`); parseArgs would read `-n -u -m …`.
   for (const arg of args) {
     if (arg === '--') break;
@@ -762,12 +853,12 @@ function pskArgs(hex: string | undefined, identity: string | undefined): { psk?:
 }
 
 /** Split `HOST:PORT`, `[v6]:PORT` (brackets required for IPv6). */
-export function parseHostPort(s: string): { host: string; port: number } {
+export function parseHostPort(s: string, allowZero = false): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:[\]]+):(\d+)$/.exec(s);
   if (!m) throw new UsageError(`expected HOST:PORT or [IPv6]:PORT, got "${s}"`);
   const host = m[1]!;
   if (s.startsWith('[') && net.isIPv6(host) === false) throw new UsageError(`"${host}" is not an IPv6 address`);
-  return { host, port: parsePort(m[2]!, false) };
+  return { host, port: parsePort(m[2]!, allowZero) };
 }
 
 /** `--host`: an IP address (IPv6 with or without brackets) or a name; brackets are dropped. */

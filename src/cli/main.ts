@@ -10,7 +10,7 @@
  * ```
  */
 import { createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { ignoreElements, tap, throwError, timeout, type Subscription } from 'rxjs';
+import { type Observable, type OperatorFunction, type Subscription, catchError, ignoreElements, map, mergeMap, of, tap, throwError, timeout } from 'rxjs';
 import { quicConnect, quicListen, type QuicConnection } from '../rx/quic.js';
 import { h3Client, h3Request, serveH3 } from '../rx/h3.js';
 import { H3ErrorCode } from '../h3/errors.js';
@@ -19,7 +19,7 @@ import { connect } from '../rx/connect.js';
 import { listen } from '../rx/listen.js';
 import { dtlsConnect, dtlsListen } from '../rx/dtls.js';
 import type { DtlsConnection } from '../rx/dtlsTypes.js';
-import type { TlsConnection, TlsMessageInfo } from '../rx/types.js';
+import type { ByteDuplex, TlsConnection, TlsMessageInfo } from '../rx/types.js';
 import type { TlsSession } from '../handshake/session.js';
 import {
   type ClientCommand,
@@ -28,7 +28,9 @@ import {
   type InlineCommand,
   InlineCommandSplitter,
   LineRecords,
+  type ProxyCommand,
   type ServerCommand,
+  formatProxyLine,
   describeFailure,
   exitCodeFor,
   formatFailure,
@@ -42,6 +44,13 @@ import {
   wwwResponse,
 } from './args.js';
 import { inboundSource } from './inboundSource.js';
+import { connect as tcpConnect, createServer as tcpServer } from 'node:net';
+import { fromSocket } from '../rx/duplex.js';
+import { terminate } from '../rx/proxy/terminate.js';
+import { originate } from '../rx/proxy/originate.js';
+import { splice, type SideClose, type SpliceReport } from '../rx/proxy/splice.js';
+import type { PlainDuplex } from '../rx/proxy/plainDuplex.js';
+import type { Spliceable } from '../rx/proxy/endpoint.js';
 import { TlsError } from '../core/errors.js';
 import { certificateToPem, describeCertificate } from '../crypto/certificateDetails.js';
 
@@ -769,10 +778,96 @@ function main(argv: readonly string[]): void {
         return runServer(cmd);
       case 'get':
         return runGet(cmd);
+      case 'proxy':
+        return runProxy(cmd);
     }
   } catch (e) {
     die(e);
   }
+}
+
+/** How a side closed, for the log line: `end`, `aborted`, or the error's kind (`unexpectedEof`, `alert`, …). */
+function closeWord(c: SideClose): string {
+  return c.kind === 'error' ? `error:${c.error.kind}` : c.kind;
+}
+
+/**
+ * `rxtls proxy`: TLS (or, with `--quic`, QUIC streams) terminated with `terminate`, the plaintext forwarded to
+ * `--to` over TCP (`splice` with a socket) or over TLS (`originate`). One log line per connection on stderr.
+ */
+function runProxy(cmd: ProxyCommand): void {
+  const log = (line: string) => process.stderr.write(line + '\n');
+  const cert = cmd.cert !== undefined ? readFileSync(cmd.cert, 'utf8') : undefined;
+  const key = cmd.key !== undefined ? readFileSync(cmd.key, 'utf8') : undefined;
+  const route = `${cmd.to.host.includes(':') ? `[${cmd.to.host}]` : cmd.to.host}:${cmd.to.port}${cmd.toTls ? '+tls' : ''}`;
+  const ca = cmd.cafile !== undefined ? readFileSync(cmd.cafile, 'utf8') : undefined;
+  const forward = (plain: Spliceable): Observable<SpliceReport> =>
+    cmd.toTls
+      ? of(plain).pipe(
+          originate({
+            host: cmd.to.host,
+            port: cmd.to.port,
+            ...(ca !== undefined ? { ca } : {}),
+            ...(cmd.servername !== undefined ? { servername: cmd.servername } : {}),
+            ...(cmd.insecure ? { rejectUnauthorized: false } : {}),
+          }),
+        )
+      : splice(plain, fromSocket(tcpConnect({ host: cmd.to.host, port: cmd.to.port, allowHalfOpen: true }).setNoDelay(true)));
+  const report = (client: string, plain: { readonly info?: PlainDuplex['info'] }, r: SpliceReport) =>
+    log(
+      formatProxyLine({
+        client,
+        sni: plain.info?.serverName,
+        alpn: plain.info?.alpn,
+        route,
+        up: r.aToB,
+        down: r.bToA,
+        clientClose: closeWord(r.a),
+        backendClose: closeWord(r.b),
+      }),
+    );
+  const hostText = (h: string) => (h.includes(':') ? `[${h}]` : h);
+  if (cmd.quic) {
+    quicListen({ host: cmd.listen.host, port: cmd.listen.port, ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}), alpn: cmd.alpn ?? [] }).then((listener) => {
+      log(`ACCEPT ${hostText(cmd.listen.host)}:${listener.port}`);
+      listener.connections
+        .pipe(
+          mergeMap((conn) =>
+            conn.incoming$.pipe(
+              terminate(),
+              // QuicConnection names no peer address: the stream id stands for the client.
+              mergeMap((plain, i) => forward(plain).pipe(map((r) => report(`quic#${i}`, plain, r)))),
+            ),
+          ),
+        )
+        .subscribe({ error: die });
+    }, die);
+    return;
+  }
+  const server = tcpServer({ allowHalfOpen: true });
+  // Without --cert/--key the front is plain TCP: the proxy only originates (--to-tls).
+  const front: OperatorFunction<ByteDuplex, Spliceable & { readonly info?: PlainDuplex['info'] }> =
+    cert !== undefined && key !== undefined ? terminate({ cert, key, ...(cmd.alpn ? { ALPNProtocols: cmd.alpn } : {}) }) : (source) => source;
+  server.on('connection', (socket) => {
+    socket.setNoDelay(true);
+    const client = `${hostText(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
+    of(fromSocket(socket))
+      .pipe(
+        front,
+        mergeMap((plain) => forward(plain).pipe(map((r) => report(client, plain, r)))),
+        catchError((err: unknown) => {
+          log(`PROXY client=${client} route=${route} handshake failed: ${describeFailure(err)}`);
+          socket.destroy();
+          return [];
+        }),
+      )
+      .subscribe();
+  });
+  server.on('error', die);
+  server.listen(cmd.listen.port, cmd.listen.host, () => {
+    const a = server.address();
+    log(`ACCEPT ${hostText(cmd.listen.host)}:${typeof a === 'object' && a ? a.port : cmd.listen.port}`);
+  });
 }
 
 main(process.argv.slice(2));

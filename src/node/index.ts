@@ -9,3 +9,4 @@ export { signWithKeyObject } from './keys.js';
 export { createVerifier, createNodeX509Verifier, nodeX509Checks, type VerifierOptions } from './verifier.js';
 export { systemRootCertificates } from './systemRoots.js';
 export { readCertificateChainFile, readPrivateKeyFile, appendLine } from './files.js';
+export { toNodeDuplex, fromNodeDuplex, type NodeDuplexOptions } from './nodeDuplex.js';

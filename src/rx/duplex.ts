@@ -3,6 +3,7 @@
  * in-process plumbing ({@link memoryDuplexPair}).
  */
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Observable, Subject, type SchedulerLike, type Subscriber } from 'rxjs';
 import { TlsError } from '../core/errors.js';
 import { inboundQueue } from './inbound.js';
@@ -18,8 +19,8 @@ export function toTransportError(err: unknown): TlsError {
 }
 
 /**
- * Adapt a node socket (TCP, a `net.Socket` from `net.connect` or a server's `connection` event) to a
- * {@link ByteDuplex}.
+ * Adapt a node socket (TCP, a `net.Socket` from `net.connect` or a server's `connection` event), or any node
+ * `stream.Duplex`, to a {@link ByteDuplex}.
  *
  * Listeners are attached at once, so nothing is lost and an early `'error'` never crashes the process:
  * received chunks are buffered until `incoming$` is subscribed. `incoming$` completes on `'end'` (or `'close'`
@@ -34,7 +35,7 @@ export function toTransportError(err: unknown): TlsError {
  * of(duplex).pipe(secure({ role: 'client', servername: 'example.com' })).subscribe(...);
  * ```
  */
-export function fromSocket(socket: Socket): ByteDuplex {
+export function fromSocket(socket: Socket | Duplex): ByteDuplex {
   // Received chunks wait here until `incoming$` is subscribed (one consumer; later chunks dropped after it leaves).
   const incoming = inboundQueue({ what: 'incoming$' });
   // Plain Uint8Array views: a Buffer's `slice` shares memory where Uint8Array's copies.
