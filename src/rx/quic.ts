@@ -10,7 +10,7 @@
  * Stream writes are not yet backpressured (the reducer queues them; flow control paces the wire).
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { Observable, ReplaySubject, Subject, concat, defer, from, type ObservableInput, type SchedulerLike } from 'rxjs';
+import { Observable, ReplaySubject, Subject, asapScheduler, defer, merge, scheduled, type ObservableInput, type SchedulerLike } from 'rxjs';
 import type { TlsSession } from '../handshake/session.js';
 import { inboundQueue, type InboundQueue } from './inbound.js';
 import { checkPriority, type StreamPriority } from '../quic/priority.js';
@@ -520,7 +520,8 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             for (const s of streams.values()) bufferedBytes += s.inbound.queuedBytes;
             return { flowFrames: latest.streams.flowFrames, bufferedBytes };
           },
-          incoming$: defer(() => concat(from(beforeReady.splice(0)), incoming)),
+          // Streams opened in 0-RTT come just after subscription (not during it: a subscriber may still be wiring up).
+          incoming$: defer(() => merge(incoming, scheduled(beforeReady.splice(0), asapScheduler))),
           sessions$: sessions.asObservable(),
           earlyStreams,
           close: requestClose,
@@ -657,7 +658,7 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
     if (latest.zeroRtt?.status === 'offered') go();
     else pendingEarly = go;
   };
-  ready.subscribe({ next: () => pendingEarly?.() });
+  ready.subscribe({ next: () => pendingEarly?.(), error: () => {} }); // the handshake's failure is reported by quicConnect
   return {
     inputs,
     ready,
