@@ -306,6 +306,11 @@ type HostileRow = { readonly kind: string } & Record<string, number | string>;
 log('QUIC: anti-amplification and spoofed Initials (bench/quic-hostile.ts)');
 const hostileRows = await scriptRows<HostileRow>('quic-hostile.ts', [quick ? '2' : '3', '--json'], 'QUICHOSTILE ', 300_000);
 
+/** §10: `bench/pool-scaling.ts`, one `POOL {…}` line per measurement. */
+type PoolRow = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: string; size?: number; conns?: number; mbps: number };
+log('Worker pool scaling (bench/pool-scaling.ts)');
+const poolRows = await scriptRows<PoolRow>('pool-scaling.ts', [...(quick ? ['--quick'] : []), '--json'], 'POOL ', quick ? 300_000 : 900_000);
+
 const load1 = loadavg();
 
 // ── Derive ──────────────────────────────────────────────────────────────────────────────────────────
@@ -818,6 +823,36 @@ if (amp && ampRetry && spoofed.length > 0) {
   for (const r of spoofed) row(`${r.batch}`, f2(Number(r.rssMB)), f2(Number(r.heapMB)), r.created, r.retries, r.dropped);
   md.push('');
 } else md.push('The spoofed-client runs failed (see the bench log).', '');
+
+md.push('## 10. Worker pool scaling: raw, and inside N concurrent connections', '');
+if (poolRows.length > 0) {
+  md.push(
+    '`bench/pool-scaling.ts`, one process. **raw**: batches of 32 × 16 KiB records sealed then opened on the pool, two',
+    'batches in flight, per pool size and engine (noble or node:crypto in the threads). **aggregate**: N concurrent',
+    'TLS 1.3 connections over loopback, both ends in this process, client → server, rxtls with `asyncCrypto` on a',
+    'node:crypto-engine pool of that size, beside node:tls with the same connections. Efficiency = speedup over size 1',
+    '÷ size. On this 2-core machine the main thread and the workers share the two cores, so efficiency above one',
+    'worker measures contention, not scaling.',
+    '',
+  );
+  const base = (r: PoolRow) => poolRows.find((x) => x.kind === r.kind && x.impl === r.impl && x.engine === r.engine && x.alg === r.alg && x.size === 1)?.mbps ?? NaN;
+  row('measure', 'engine', 'cipher', 'pool size', 'connections', 'MB/s', 'efficiency', '× node:tls (same N)');
+  row('---', '---', '---', '---:', '---:', '---:', '---:', '---:');
+  for (const r of poolRows) {
+    const nodeTls = poolRows.find((x) => x.impl === 'node:tls' && x.alg === r.alg)?.mbps ?? NaN;
+    row(
+      `${r.kind} ${r.impl}`,
+      r.engine ?? '',
+      r.alg,
+      r.size ?? '',
+      r.conns ?? '',
+      f1(r.mbps),
+      r.size !== undefined ? f2(r.mbps / base(r) / r.size) : '',
+      r.kind === 'aggregate' ? f2(r.mbps / nodeTls) : '',
+    );
+  }
+  md.push('');
+} else md.push('The pool scaling runs failed (see the bench log).', '');
 
 md.push('## Targets', '');
 row('target', 'measured (best)', 'within each repetition (min–max)', 'met');

@@ -1,0 +1,186 @@
+/**
+ * How the worker pool scales (issue "Use every core"), in one process:
+ *
+ * - **raw**: the pool alone, batches of 32 × 16 KiB records sealed then opened, two batches in flight, for pool
+ *   sizes 1, 2, 4, … up to the machine's cores, with noble and with node:crypto in the threads, both ciphers.
+ * - **aggregate**: N concurrent TLS 1.3 connections over loopback TCP, both ends in this process, each sending
+ *   `bytes` client → server: rxtls with `asyncCrypto` on a pool (node:crypto engine) of each size, beside
+ *   node:tls with the same N connections in the same process.
+ *
+ * Efficiency = speedup over pool size 1, divided by the pool size. One `POOL {…}` JSON line per measurement with
+ * `--json` (what `npm run bench` reads), a table otherwise.
+ *
+ *   node --no-warnings --loader=ts-node/esm bench/pool-scaling.ts [--quick] [--json]
+ */
+import { availableParallelism } from 'node:os';
+import * as tls from 'node:tls';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { Subscription, firstValueFrom } from 'rxjs';
+import { recordNonce } from '../src/crypto/keySchedule.js';
+import type { AeadAlg, RecordJob } from '../src/crypto/provider.js';
+import { createWorkerPoolProvider, type WorkerPoolProvider } from '../src/node/workers.js';
+import { SUITE, certs, payloadRing, rxConnect, rxServer, type AlgName } from './common.js';
+
+const quick = process.argv.includes('--quick');
+const json = process.argv.includes('--json');
+const cores = availableParallelism();
+const SIZES = [...new Set([1, 2, 4, 8, 16, 32, 64].filter((n) => n < cores).concat(cores))];
+const RAW_MS = quick ? 600 : 2000;
+const CONNS = quick ? 4 : 8;
+const BYTES = (quick ? 8 : 32) * 1024 * 1024; // per connection
+const ALGS: AlgName[] = ['chacha20-poly1305', 'aes-128-gcm'];
+const RECORD = 16 * 1024;
+const now = () => performance.now();
+
+type Row = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: AlgName; size?: number; conns?: number; mbps: number };
+const rows: Row[] = [];
+const emit = (r: Row) => {
+  rows.push(r);
+  if (json) process.stdout.write(`POOL ${JSON.stringify(r)}\n`);
+  else process.stderr.write(`${r.kind} ${r.impl} ${r.engine ?? ''} ${r.alg} size=${r.size ?? '-'} conns=${r.conns ?? '-'}: ${r.mbps.toFixed(1)} MB/s\n`);
+};
+
+/** The pool's raw seal+open MB/s with two batches in flight for `ms`, after a warm-up. */
+async function rawPool(pool: WorkerPoolProvider, alg: AeadAlg, ms: number): Promise<number> {
+  const key = new Uint8Array(alg === 'aes-128-gcm' ? 16 : 32).fill(5);
+  const ring = payloadRing(RECORD, 4);
+  const aad = Uint8Array.of(23, 3, 3, 0x40, 0x11);
+  const iv = new Uint8Array(12).fill(7);
+  let seq = 0;
+  const jobs = (): RecordJob[] => Array.from({ length: 32 }, () => ({ nonce: recordNonce(iv, seq++), aad, data: ring[seq & 3]! }));
+  const run = async (limit: number) => {
+    let bytes = 0;
+    const t0 = now();
+    const lane = async () => {
+      while (now() - t0 < limit) {
+        const j = jobs();
+        const sealed = await pool.batch.sealBatch(alg, key, j);
+        const opened = await pool.batch.openBatch(alg, key, j.map((x, i) => ({ ...x, data: sealed[i]! })));
+        if (opened.some((o) => o === null)) throw new Error('raw pool: a record did not open');
+        bytes += 32 * RECORD;
+      }
+    };
+    await Promise.all([lane(), lane()]);
+    return bytes / ((now() - t0) / 1000) / 1e6;
+  };
+  await run(Math.min(500, ms)); // start the threads, JIT the ciphers
+  return run(ms);
+}
+
+/** `CONNS` rxtls connections (asyncCrypto on `pool`) each sending `BYTES`; aggregate MB/s. */
+async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName): Promise<number> {
+  const options = { provider: pool, asyncCrypto: true, maxPipelines: 32, ciphers: SUITE[alg] };
+  const server = await rxServer({ cert: certs.cert, key: certs.key, ...options });
+  const subs = new Subscription();
+  try {
+    let pending = CONNS;
+    const done = new Promise<void>((resolve, reject) => {
+      subs.add(
+        server.connections.subscribe((conn) => {
+          let n = 0;
+          conn.inbound$.subscribe({
+            next: (d) => (n += d.length),
+            error: reject,
+            complete: () => (n === BYTES ? --pending === 0 && resolve() : reject(new Error(`received ${n} of ${BYTES}`))),
+          });
+        }),
+      );
+    });
+    const conns = await Promise.all(
+      Array.from({ length: CONNS }, () => firstValueFrom(rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, ...options }))),
+    );
+    const ring = payloadRing(64 * 1024);
+    const t0 = now();
+    for (const conn of conns) {
+      const chunks = function* () {
+        for (let sent = 0, i = 0; sent < BYTES; i++) {
+          const c = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, BYTES - sent));
+          sent += c.length;
+          yield c;
+        }
+      };
+      subs.add(conn.send(chunks()).subscribe({ error: () => undefined }));
+    }
+    await done;
+    return (CONNS * BYTES) / ((now() - t0) / 1000) / 1e6;
+  } finally {
+    subs.unsubscribe();
+    server.close();
+  }
+}
+
+/** The same with node:tls (OpenSSL on the main thread), both ends in this process. */
+async function aggregateNode(alg: AlgName): Promise<number> {
+  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ciphers: SUITE[alg] });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  try {
+    let pending = CONNS;
+    const done = new Promise<void>((resolve, reject) => {
+      server.on('secureConnection', (s) => {
+        let n = 0;
+        s.on('data', (d: Buffer) => (n += d.length));
+        s.on('error', reject);
+        s.on('end', () => {
+          s.end();
+          n === BYTES ? --pending === 0 && resolve() : reject(new Error(`received ${n} of ${BYTES}`));
+        });
+      });
+    });
+    const sockets = await Promise.all(
+      Array.from({ length: CONNS }, async () => {
+        const c = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca: certs.ca, minVersion: 'TLSv1.3', ciphers: SUITE[alg] });
+        await once(c, 'secureConnect');
+        return c;
+      }),
+    );
+    const ring = payloadRing(64 * 1024);
+    const t0 = now();
+    await Promise.all(
+      sockets.map(async (c) => {
+        for (let sent = 0, i = 0; sent < BYTES; i++) {
+          const chunk = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, BYTES - sent));
+          sent += chunk.length;
+          if (!c.write(chunk)) await once(c, 'drain');
+        }
+        c.end();
+      }),
+    );
+    await done;
+    for (const c of sockets) c.destroy();
+    return (CONNS * BYTES) / ((now() - t0) / 1000) / 1e6;
+  } finally {
+    server.close();
+  }
+}
+
+for (const engine of ['noble', 'node'] as const) {
+  for (const size of SIZES) {
+    const pool = createWorkerPoolProvider({ size, engine });
+    try {
+      for (const alg of ALGS) emit({ kind: 'raw', impl: 'pool', engine, alg, size, mbps: await rawPool(pool, alg, RAW_MS) });
+    } finally {
+      await pool.close();
+    }
+  }
+}
+for (const size of SIZES) {
+  const pool = createWorkerPoolProvider({ size, engine: 'node' });
+  try {
+    for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool', engine: 'node', alg, size, conns: CONNS, mbps: await aggregateRx(pool, alg) });
+  } finally {
+    await pool.close();
+  }
+}
+for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'node:tls', alg, conns: CONNS, mbps: await aggregateNode(alg) });
+
+if (!json) {
+  const base = (r: Row) => rows.find((x) => x.kind === r.kind && x.impl === r.impl && x.engine === r.engine && x.alg === r.alg && x.size === 1)?.mbps ?? NaN;
+  for (const r of rows.filter((x) => x.size !== undefined && x.size > 1)) {
+    const eff = r.mbps / base(r) / r.size!;
+    process.stderr.write(`efficiency ${r.kind} ${r.engine} ${r.alg} size ${r.size}: ${eff.toFixed(2)}\n`);
+  }
+}
+process.exit(0);
