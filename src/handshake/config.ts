@@ -5,7 +5,7 @@
  */
 import type { CryptoProvider, GroupName, SigningKey } from '../crypto/provider.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
-import type { AntiReplay, Ticketer, TlsSession } from './session.js';
+import type { AntiReplay, EarlyDataContext, Ticketer, TlsSession } from './session.js';
 import {
   CipherSuite,
   type CipherSuiteName,
@@ -154,6 +154,12 @@ export interface HandshakeServerConfig extends HandshakeCommonConfig {
    * ClientHello cannot resume or replay early data.
    */
   readonly antiReplay?: AntiReplay;
+  /**
+   * What accepting early data depends on besides the ticket: `data` is sealed into every ticket issued, and 0-RTT
+   * on a ticket is accepted only when `accepts(stored)` says the stored context still holds (a ticket without
+   * one is refused). QUIC puts its transport parameters here (RFC 9001 §4.6.2, RFC 9000 §7.4.1).
+   */
+  readonly earlyDataContext?: EarlyDataContext;
   /**
    * External PSKs by identity (RFC 8446 §4.2.11): an offered identity this returns a key for is accepted when
    * its binder verifies (else decrypt_error), and the handshake has no certificate messages. With it the

@@ -101,7 +101,7 @@ const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', r
  * Create a handshake for one connection. `variant` fixes the label prefix (`dtls13` for DTLS) and the
  * messages that apply; QUIC passes its encoded transport parameters (RFC 9001 §8.2).
  * @throws TlsError `apiMisuse` for an unusable configuration (a server without certificate and key, a client
- * without a verifier, bad ALPN names, QUIC without ALPN or transport parameters, early data in QUIC or DTLS, a
+ * without a verifier, bad ALPN names, QUIC without ALPN or transport parameters, early data in DTLS, a
  * cookieSecret that is not 32 bytes).
  */
 export function createHandshake(
@@ -133,9 +133,6 @@ export function createHandshake(
     // RFC 9001 §8.1: QUIC uses ALPN; §8.2: transport parameters travel in the handshake.
     if (!config.alpnProtocols?.length) throw misuse('QUIC needs alpnProtocols (RFC 9001 §8.1)');
     if (!(transportParameters instanceof Uint8Array)) throw misuse('QUIC needs encoded transport parameters');
-    if ((config.role === 'client' && config.earlyData) || (config.role === 'server' && (config.maxEarlyData ?? 0) > 0)) {
-      throw misuse('QUIC does not support early data yet');
-    }
   }
   if (variant === 'dtls' && ((config.role === 'client' && config.earlyData) || (config.role === 'server' && (config.maxEarlyData ?? 0) > 0))) {
     // RFC 9147 §5.6: DTLS 0-RTT ends by epoch, without EndOfEarlyData; rxtls does not implement it.
@@ -184,6 +181,7 @@ export function createHandshake(
     ticketCount: config.role === 'server' ? (config.ticketCount ?? 2) : 0,
     maxEarlyData: config.role === 'server' ? (config.maxEarlyData ?? 0) : 0,
     ...(config.role === 'server' && config.antiReplay ? { antiReplay: config.antiReplay } : {}),
+    ...(config.role === 'server' && config.earlyDataContext ? { earlyDataContext: config.earlyDataContext } : {}),
     ...(externalPsk ? { externalPsk } : {}),
     ...(config.role === 'server' && config.externalPskLookup ? { externalPskLookup: config.externalPskLookup } : {}),
     ...(config.recordSizeLimit !== undefined ? { recordSizeLimit: config.recordSizeLimit } : {}),

@@ -33,6 +33,11 @@ export interface TlsSession {
   /** max_early_data_size from the ticket (0: no early data). */
   readonly maxEarlyData: number;
   readonly alpn?: string;
+  /**
+   * QUIC: the server's transport parameters a client remembers for 0-RTT (RFC 9000 §7.4.1), encoded as
+   * quic_transport_parameters (`src/quic/zeroRtt.ts` says which); absent for TLS sessions.
+   */
+  readonly quicTransportParameters?: Uint8Array;
 }
 
 /** True while a session's ticket is within its lifetime at `now`. */
@@ -53,6 +58,8 @@ export function encodeSession(s: TlsSession): Uint8Array {
   w.u32(Math.floor(s.receivedAt / 0x1_0000_0000)).u32(s.receivedAt >>> 0);
   w.u32(s.maxEarlyData);
   w.vec8(new TextEncoder().encode(s.alpn ?? ''));
+  // Format 1 ends here; the QUIC transport parameters follow only when there are some.
+  if (s.quicTransportParameters) w.vec16(s.quicTransportParameters);
   return w.finish();
 }
 
@@ -69,8 +76,9 @@ export function decodeSession(data: Uint8Array): TlsSession {
   const receivedAt = r.u32() * 0x1_0000_0000 + r.u32();
   const maxEarlyData = r.u32();
   const alpn = new TextDecoder().decode(r.vec8());
+  const quicTransportParameters = r.remaining > 0 ? r.vec16().slice() : undefined;
   r.expectEnd('session');
-  return { serverName, suite, psk, ticket, ageAdd, lifetime, receivedAt, maxEarlyData, ...(alpn ? { alpn } : {}) };
+  return { serverName, suite, psk, ticket, ageAdd, lifetime, receivedAt, maxEarlyData, ...(alpn ? { alpn } : {}), ...(quicTransportParameters ? { quicTransportParameters } : {}) };
 }
 
 /** What a server seals into a ticket: everything needed to resume without server-side state. */
@@ -84,6 +92,18 @@ export interface TicketState {
   readonly maxEarlyData: number;
   readonly alpn?: string;
   readonly serverName?: string;
+  /** The server's {@link EarlyDataContext} `data` when the ticket was issued. */
+  readonly context?: Uint8Array;
+}
+
+/**
+ * What a server's 0-RTT depends on besides the ticket (the config's `earlyDataContext`): `data` goes into each
+ * ticket issued, and `accepts(stored)` decides, on a later connection, whether early data on that ticket can
+ * still be accepted (QUIC: the transport parameters did not shrink, RFC 9000 §7.4.1).
+ */
+export interface EarlyDataContext {
+  readonly data: Uint8Array;
+  accepts(stored: Uint8Array): boolean;
 }
 
 /** Seals and opens stateless tickets. */
@@ -129,6 +149,7 @@ export function createTicketer(secret: Uint8Array, opts: { rotateMs?: number; li
       w.u16(st.suite).vec8(st.psk).u32(Math.floor(st.issuedAt / 0x1_0000_0000)).u32(st.issuedAt >>> 0);
       w.u32(st.ageAdd >>> 0).u32(st.lifetime).u32(st.maxEarlyData);
       w.vec8(new TextEncoder().encode(st.alpn ?? '')).vec16(new TextEncoder().encode(st.serverName ?? ''));
+      if (st.context) w.vec16(st.context);
       const header = concat(u32(period), nonce);
       const sealed = keyFor(p, period).seal(nonce, header, w.finish());
       return concat(header, sealed);
@@ -151,6 +172,7 @@ export function createTicketer(secret: Uint8Array, opts: { rotateMs?: number; li
         const maxEarlyData = r.u32();
         const alpn = new TextDecoder().decode(r.vec8());
         const serverName = new TextDecoder().decode(r.vec16());
+        const context = r.remaining > 0 ? r.vec16().slice() : undefined;
         r.expectEnd('ticket');
         return {
           suite,
@@ -161,6 +183,7 @@ export function createTicketer(secret: Uint8Array, opts: { rotateMs?: number; li
           maxEarlyData,
           ...(alpn ? { alpn } : {}),
           ...(serverName ? { serverName } : {}),
+          ...(context ? { context } : {}),
         };
       } catch {
         return undefined;

@@ -14,7 +14,7 @@ import { encodeHandshakeBytes, type HelloFormat } from '../wire/tls/handshake.js
 import { HandshakeType, ProtocolVersion } from '../wire/tls/constants.js';
 import type { CertificateRequest12 } from '../wire/tls/tls12.js';
 import type { Tls12SuiteParams, Tls12WriteKeys } from '../crypto/prf.js';
-import type { AntiReplay, Ticketer, TlsSession } from './session.js';
+import type { AntiReplay, EarlyDataContext, Ticketer, TlsSession } from './session.js';
 import { Epoch, type HsEvent, type HsVariant, type KeyDirection } from './events.js';
 import { abort, fail, type CertificateErrorCode } from '../core/errors.js';
 import { concatBytes } from '../wire/bytes.js';
@@ -61,6 +61,8 @@ export interface HsResolved {
   readonly ticketCount: number;
   readonly maxEarlyData: number;
   readonly antiReplay?: AntiReplay;
+  /** Server: what early data depends on besides the ticket (QUIC: transport parameters), see the config. */
+  readonly earlyDataContext?: EarlyDataContext;
   /** Client: the external PSK to offer (its hash resolved). */
   readonly externalPsk?: Required<ExternalPsk>;
   /** Server: external PSKs by identity. */

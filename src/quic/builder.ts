@@ -17,7 +17,7 @@ import { encodeLongHeader, encodeShortHeader, packetNumberLength } from '../wire
 import { encodeWith } from '../wire/writer.js';
 import { ackFrameFor } from './ackRanges.js';
 import { QuicError } from './errors.js';
-import { protectPacket } from './protection.js';
+import { protectPacket, type PacketKeys } from './protection.js';
 import { ackDue, ackSent, SPACES, sendLevel, type QueuedFrame, type Space, type SpaceId } from './spaces.js';
 import { streamResetInfo, streamRxLimit, type StreamSet } from './streams.js';
 
@@ -61,7 +61,15 @@ export interface PacketSender {
   readonly bytesReceived: number;
   /** The peer's address is validated (RFC 9000 §8.1): always for a client; for a server, see `connection.ts`. */
   readonly addressValidated: boolean;
+  /** A client's 0-RTT write keys (`zeroRtt.ts`): the application space's packets go as 0-RTT until 1-RTT keys exist. */
+  readonly zeroRtt?: { readonly tx?: PacketKeys };
 }
+
+/**
+ * The keys a space's packets are sent under: its own, or for the application space of a client without 1-RTT
+ * keys yet, the 0-RTT keys (RFC 9001 §4.6.1: 0-RTT packets stop once 1-RTT keys are installed).
+ */
+const sendKeys = (s: PacketSender, id: SpaceId): PacketKeys | undefined => s.spaces[id].tx ?? (id === 'application' ? s.zeroRtt?.tx : undefined);
 
 /**
  * How many more bytes we may send now: unlimited once the peer's address is validated, else (a server,
@@ -98,7 +106,7 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
   let pathResponse = false;
   for (const id of SPACES) {
     const space = s.spaces[id];
-    if (!space.tx) continue;
+    if (!sendKeys(s, id)) continue;
     if (room < MIN_DATAGRAM) break;
     const frames: Frame[] = [];
     let size = PACKET_OVERHEAD;
@@ -115,7 +123,7 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
     }
     // RFC 9000 §8.2.2: answer PATH_CHALLENGEs in 1-RTT packets, as many as fit (at most MAX_PATH_RESPONSES wait).
     let answered = 0;
-    if (id === 'application' && !ackOnly) {
+    if (id === 'application' && space.tx && !ackOnly) {
       while (answered < s.pathResponses.length && size + PATH_RESPONSE_SIZE <= room) {
         frames.push({ type: 'pathResponse', data: s.pathResponses[answered++]! });
         size += PATH_RESPONSE_SIZE;
@@ -210,7 +218,8 @@ export const canSend = (s: PacketSender): boolean => SPACES.some((id) => s.space
  */
 function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now: number, record: boolean, padTo = 0): Uint8Array {
   const space = s.spaces[id];
-  const level = sendLevel(id);
+  // RFC 9000 §17.2.3: before 1-RTT keys, a client's application data goes in 0-RTT packets (same number space).
+  const level = id === 'application' && !space.tx ? 'zeroRtt' : sendLevel(id);
   const pn = space.nextPn++;
   const pnLength = packetNumberLength(pn, space.largestAcked);
   let payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
@@ -218,7 +227,7 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
     level === 'oneRtt'
       ? encodeShortHeader({ dcid: s.dcid, packetNumber: pn, pnLength, keyPhase: space.keyPhase === 1 })
       : encodeLongHeader({
-          type: level === 'initial' ? 'initial' : 'handshake',
+          type: level,
           dcid: s.dcid,
           scid: s.scid,
           ...(level === 'initial' ? { token: s.token ?? new Uint8Array(0) } : {}),
@@ -241,7 +250,7 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
       encodeFrame(w, { type: 'padding', length: pad });
     });
   }
-  const bytes = protectPacket(s.config.provider, space.tx!, header(payload.length), pn, payload);
+  const bytes = protectPacket(s.config.provider, sendKeys(s, id)!, header(payload.length), pn, payload);
   // Only ack-eliciting packets are kept until acknowledged: a bulk receiver's ACK-only packets are never
   // acknowledged by a peer that has nothing ack-eliciting to answer (RFC 9000 §13.2.1), so keeping them would
   // grow `sent` (copied every step) by one per ACK for the whole transfer. They carry nothing to resend.

@@ -27,7 +27,10 @@
  * Connection IDs (`connectionIds.ts`, RFC 9000 §5.1), path validation and migration (`paths.ts`, §8.2, §9) and
  * stateless reset (`statelessReset.ts`, §10.3) are their own modules, called from a few points here.
  *
- * Not yet: 0-RTT, preferred_address, ECN, padding the server's Initial datagrams. Congestion control, pacing, loss and probe timers and ACK
+ * Session resumption and 0-RTT (RFC 9001 §4.6, RFC 9000 §7.4.1) are `zeroRtt.ts`: the engine's `session`,
+ * `earlyData` and epoch-1 key changes arrive here and go there.
+ *
+ * Not yet: preferred_address, ECN, padding the server's Initial datagrams. Congestion control, pacing, loss and probe timers and ACK
  * frequency are in `congestion.ts`; stream resets in `streams.ts`; the shutdown rules in `shutdown.ts`.
  */
 import { TlsError, assertNever, type TlsErrorDetail } from '../core/errors.js';
@@ -93,6 +96,7 @@ import { bytesEqual } from '../wire/bytes.js';
 import { ACTIVE_CONNECTION_ID_LIMIT, issueConnectionIds, issueTarget, newConnectionIds, onNewConnectionId, onRetireConnectionId, activePeerId, peerResetTokens, setPeerInitialId, type ConnectionIds } from './connectionIds.js';
 import { followPeer, isProbing, migrateClient, newPath, onPathResponse, onPathValidationTimeout, receivedOnPath, type PathState } from './paths.js';
 import { isStatelessReset, RESET_KEY_LENGTH, resetTokenFor } from './statelessReset.js';
+import { earlyDataContext, earlyStreamCommand, onEarlyDataVerdict, paramsFor0Rtt, quicSession, type ZeroRttState } from './zeroRtt.js';
 
 export { QuicError } from './errors.js';
 export { MAX_CLOSE_REASON, MAX_ERROR_CODE, type QuicShutdownProgress } from './shutdown.js';
@@ -204,6 +208,8 @@ export interface QuicState {
   readonly cids: ConnectionIds;
   /** The peer's address and the validation of the path to it (RFC 9000 §8.2, §9, `paths.ts`). */
   readonly path: PathState;
+  /** 0-RTT (`zeroRtt.ts`): a client that offered it, or a server that accepted it. */
+  readonly zeroRtt?: ZeroRttState;
 }
 
 /** The working copy of one step. */
@@ -217,10 +223,12 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
   const maxData = config.maxData ?? 1 << 20;
   const provider = config.provider ?? nobleProvider;
   const statelessResetKey = config.statelessResetKey ?? random(RESET_KEY_LENGTH);
+  // RFC 9000 §7.4.1: 0-RTT needs the server's remembered transport parameters; a session without them resumes only.
+  const tls = 'earlyData' in config.tls && config.tls.earlyData && !paramsFor0Rtt(config.tls.session) ? { ...config.tls, earlyData: false } : config.tls;
   return {
     config: {
       role: config.role,
-      tls: config.tls,
+      tls,
       idleTimeout: config.idleTimeout ?? 30_000,
       maxData,
       maxStreamData: config.maxStreamData ?? 256 * 1024,
@@ -326,10 +334,12 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
     case 'timeout':
       return onTimeout(s, input.now, effects);
     case 'write':
+      if (inZeroRtt(s)) return earlyStreamCommand(s, input);
       if (s.phase !== 'connected') throw misuse('streams open once the handshake is complete');
       if (s.closeRequested) throw misuse('the connection is closing');
       return writeStream(s.streams, s.config, s.peerParams, input.stream, input.data);
     case 'end':
+      if (inZeroRtt(s)) return earlyStreamCommand(s, input);
       if (s.phase !== 'connected') throw misuse('streams open once the handshake is complete');
       return endStream(s.streams, s.config, s.peerParams, input.stream);
     case 'resetStream':
@@ -339,9 +349,11 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
       if (input.type === 'resetStream') return resetStream(s.streams, s.config, s.peerParams, input.stream, input.errorCode, s.spaces.application.queue);
       return stopSending(s.streams, s.config, input.stream, input.errorCode, s.spaces.application.queue);
     case 'consumed':
-      if (s.phase !== 'connected') return; // nothing to re-open once closing
+      // Nothing to re-open once closing; a server reads 0-RTT data during the handshake.
+      if (s.phase !== 'connected' && s.phase !== 'handshake') return;
       return consumeStream(s.streams, s.config, input.stream, input.bytes, s.spaces.application.queue);
     case 'priority':
+      if (inZeroRtt(s)) return earlyStreamCommand(s, input);
       if (s.phase !== 'connected') throw misuse('streams open once the handshake is complete');
       return setStreamPriority(s.streams, s.config, s.peerParams, input.stream, input);
     case 'close':
@@ -356,6 +368,9 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
       return assertNever(input);
   }
 }
+
+/** A client that offered 0-RTT, before the handshake completes: its stream commands go to `zeroRtt.ts`. */
+const inZeroRtt = (s: W): boolean => s.phase === 'handshake' && s.config.role === 'client' && s.zeroRtt !== undefined && !s.closeRequested;
 
 /** A `close` input: see {@link QuicCloseMode} and `shutdown.ts`. */
 function onClose(s: W, input: Extract<QuicInput, { type: 'close' }>, effects: QuicEffect[]): void {
@@ -394,9 +409,9 @@ export function quicShutdownProgress(s: QuicState): QuicShutdownProgress {
   return s.closeRequested || s.phase === 'closing' || s.phase === 'draining' ? 'inProgress' : 'none';
 }
 
-function ourParams(s: W): Uint8Array {
+function ourParams(s: W): TransportParameters {
   const c = s.config;
-  return encodeTransportParameters({
+  return {
     ...(c.role === 'server' ? { originalDestinationConnectionId: s.originalDcid } : {}),
     ...(c.role === 'server' && s.retrySourceCid ? { retrySourceConnectionId: s.retrySourceCid } : {}),
     initialSourceConnectionId: s.scid,
@@ -412,7 +427,7 @@ function ourParams(s: W): Uint8Array {
     activeConnectionIdLimit: ACTIVE_CONNECTION_ID_LIMIT,
     // RFC 9000 §10.3: the token of the server's first connection ID (clients send none, §18.2).
     ...(c.role === 'server' ? { statelessResetToken: s.cids.issued[0]!.resetToken } : {}),
-  });
+  };
 }
 
 /** The peer's max_ack_delay (RFC 9000 §18.2, default 25 ms), for PTOs in the application space. */
@@ -438,7 +453,11 @@ function startHandshake(s: W, now: number, effects: QuicEffect[], keys: InitialK
   const client = s.config.role === 'client';
   s.spaces.initial.tx = client ? keys.client : keys.server;
   s.spaces.initial.rx = client ? keys.server : keys.client;
-  const step = startQuicHandshake({ role: s.config.role, tls: s.config.tls, provider: s.config.provider, transportParameters: ourParams(s) }, now);
+  const params = ourParams(s);
+  // RFC 9001 §4.6.2: a server that accepts 0-RTT seals what it promised into its tickets (`zeroRtt.ts`).
+  const early = !client && 'maxEarlyData' in s.config.tls && (s.config.tls.maxEarlyData ?? 0) > 0;
+  const tls = early ? { ...s.config.tls, earlyDataContext: earlyDataContext(params) } : s.config.tls;
+  const step = startQuicHandshake({ role: s.config.role, tls, provider: s.config.provider, transportParameters: encodeTransportParameters(params) }, now);
   onHandshakeStep(s, step, effects);
 }
 
@@ -448,7 +467,12 @@ function onHandshakeStep(s: W, step: QuicHandshakeStep, effects: QuicEffect[]): 
   for (const e of step.events) {
     // Key log lines (only with `tls.keyLog`): the same SSLKEYLOGFILE labels as TLS 1.3 (RFC 9001 §5.1).
     if (e.type === 'keyLog') effects.push(e);
-    else onHandshakeEvent(s, e);
+    // RFC 9000 §7.4.1: a session remembers the server's limits for 0-RTT (the parameters came with the handshake).
+    else if (e.type === 'session' && s.peerParams) effects.push({ type: 'session', session: quicSession(e.session, s.peerParams) });
+    else if (e.type === 'earlyData') {
+      onEarlyDataVerdict(s, e.accepted);
+      effects.push({ type: 'earlyData', accepted: e.accepted });
+    } else onHandshakeEvent(s, e);
   }
   // RFC 9001 §4.8: a TLS alert becomes CRYPTO_ERROR (0x100 + alert).
   if (step.failure) throw new ConnectionError(QuicError.CRYPTO_ERROR + BigInt(step.failure.alert), `TLS: ${step.failure.error.message}`);
@@ -475,9 +499,10 @@ function onHandshakeEvent(s: W, e: HsEvent): void {
       return;
     }
     case 'keyChange': {
-      // 0-RTT (epoch 1) is not supported yet; a change back to epoch 0 (no secret) cannot happen without it.
+      // A change back to epoch 0 (no secret) comes only after a HelloRetryRequest ended 0-RTT: nothing to install.
       const level = levelOfEpoch(e.epoch);
-      if (level === undefined || level === 'zeroRtt' || level === 'initial' || !e.secret) return;
+      if (level === undefined || level === 'initial' || !e.secret) return;
+      if (level === 'zeroRtt') return onZeroRttKey(s, e.direction, packetKeys(s.config.provider, e.suite.hash, e.suite.aead, e.secret));
       const space = s.spaces[LEVELS[level].space];
       if (space.discarded) return;
       const keys = packetKeys(s.config.provider, e.suite.hash, e.suite.aead, e.secret);
@@ -492,8 +517,8 @@ function onHandshakeEvent(s: W, e: HsEvent): void {
     case 'complete':
       s.info = e.info;
       return;
-    // Not surfaced by this version (tickets, 0-RTT); the stream-only and DTLS-only events never come; key log
-    // lines are effects (onHandshakeStep).
+    // Key log lines, sessions and the 0-RTT verdict are handled in onHandshakeStep; a server that refused 0-RTT
+    // skips nothing (the 0-RTT packets do not open, RFC 9001 §4.6.2); the stream-only and DTLS-only events never come.
     case 'keyLog':
     case 'session':
     case 'earlyData':
@@ -510,6 +535,22 @@ function onHandshakeEvent(s: W, e: HsEvent): void {
     default:
       return assertNever(e);
   }
+}
+
+/**
+ * The 0-RTT keys (epoch 1, RFC 9001 §4.6.1): a client's write keys, with the session's remembered transport
+ * parameters to write under (RFC 9000 §7.4.1) until the server's arrive; a server's read keys (it accepted).
+ */
+function onZeroRttKey(s: W, direction: 'read' | 'write', keys: ReturnType<typeof packetKeys>): void {
+  if (direction === 'read') {
+    s.zeroRtt = { status: 'accepted', rx: keys, commands: [] };
+    return;
+  }
+  const remembered = paramsFor0Rtt('session' in s.config.tls ? s.config.tls.session : undefined);
+  if (!remembered) return;
+  // Stream limits come from the remembered parameters until the server's arrive (`peerParams` stays theirs).
+  s.zeroRtt = { status: 'offered', tx: keys, remembered, commands: [] };
+  peerLimitsKnown(s.streams, remembered);
 }
 
 /** RFC 9000 §7.3, §18.2: check the peer's transport parameters and take its limits. */
@@ -532,6 +573,8 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
     throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, 'retry_source_connection_id does not match the Retry');
   }
   s.peerParams = params;
+  // RFC 9001 §4.6.1: no 0-RTT packet once the server has answered (the verdict follows in the same message).
+  if (s.zeroRtt?.tx) s.zeroRtt = { ...s.zeroRtt, tx: undefined };
   // The peer's first connection ID is sequence 0 (RFC 9000 §5.1.1), with the server's reset token (§10.3).
   s.cids = setPeerInitialId(s.cids, s.dcid, params.statelessResetToken);
   peerLimitsKnown(s.streams, params);
@@ -550,8 +593,8 @@ function discard(s: W, id: 'initial' | 'handshake'): void {
 /** The level of a packet, from its header; `undefined` for packets we do not process. */
 function levelOf(header: Exclude<ReturnType<typeof decodePacketHeader>, { form: 'versionNegotiation' }>): Level | undefined {
   if (header.form === 'short') return 'oneRtt';
-  // Retry and 0-RTT are not supported yet.
-  return header.type === 'initial' || header.type === 'handshake' ? header.type : undefined;
+  // Retry packets are handled before this; 0-RTT is read by a server only (`s.zeroRtt.rx`).
+  return header.type === 'retry' ? undefined : header.type;
 }
 
 function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | undefined, effects: QuicEffect[]): void {
@@ -606,8 +649,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
         syncKeys(s);
       }
     } else {
-      if (!space.rx) continue; // keys not yet available, or discarded
-      packet = unprotectPacket(s.config.provider, space.rx, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx);
+      // 0-RTT packets open only under a server's accepted 0-RTT keys: anything else is dropped, with no state kept.
+      const rx = level === 'zeroRtt' ? (s.config.role === 'server' ? s.zeroRtt?.rx : undefined) : space.rx;
+      if (!rx) continue; // keys not yet available, or discarded
+      packet = unprotectPacket(s.config.provider, rx, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx);
       if (!packet) continue; // RFC 9001 §5.5: not authentic, dropped
     }
     if (isDuplicate(space, packet.packetNumber)) continue;
@@ -619,6 +664,8 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       s.addressValidated = true;
       discard(s, 'initial');
     }
+    // RFC 9001 §4.9.3: a server may drop its 0-RTT keys once a 1-RTT packet arrives.
+    if (level === 'oneRtt' && s.zeroRtt?.rx) s.zeroRtt = { ...s.zeroRtt, rx: undefined };
     onPacket(s, now, level, packet.packetNumber, packet.payload, effects, header.dcid, arrival);
     if ((s.phase as string) === 'closed' || (s.phase as string) === 'draining') return;
   }
@@ -862,7 +909,8 @@ function sendClose(s: W, frame: Extract<Frame, { type: 'connectionClose' }>, now
 
 /** Send everything queued, one datagram per `transmit` effect. */
 function flush(s: W, now: number, effects: QuicEffect[]): void {
-  if (s.spaces.application.tx && s.phase === 'connected') s.spaces.application.queue.push(...takeStreamFrames(s.streams, streamBudget(s)));
+  // Stream data goes in 1-RTT packets once connected, or in a client's 0-RTT packets before (`zeroRtt.ts`).
+  if ((s.spaces.application.tx && s.phase === 'connected') || (s.phase === 'handshake' && s.zeroRtt?.tx)) s.spaces.application.queue.push(...takeStreamFrames(s.streams, streamBudget(s)));
   // RFC 9000 §3.1: after a RESET_STREAM none of that stream's data is sent again (queued, or back from a loss).
   if (s.streams.txResets > 0) {
     const app = s.spaces.application;

@@ -4,6 +4,7 @@
  * `close` with `now` in; `transmit`, `handshakeComplete` and `closed` out. The rest is QUIC's own.
  */
 import type { BaseEffect, BaseInput, StreamId } from '../core/types.js';
+import type { TlsSession } from '../handshake/session.js';
 
 /**
  * How to close a QUIC connection (after OpenSSL `SSL_shutdown_ex`). Each takes the 62-bit `errorCode` and
@@ -105,6 +106,16 @@ export type QuicEffect =
   | { readonly type: 'pathChanged'; readonly address: string }
   /** One datagram for `address`, not the current path: a PATH_RESPONSE to a probe from there (RFC 9000 §8.2.2). */
   | { readonly type: 'transmitTo'; readonly data: Uint8Array; readonly address: string }
+  /**
+   * A client got a resumable session (a NewSessionTicket, RFC 9001 §4.6): the TLS session with the server's
+   * transport parameters a client remembers for 0-RTT (RFC 9000 §7.4.1), for `tls.session` of a later connection.
+   */
+  | { readonly type: 'session'; readonly session: TlsSession }
+  /**
+   * A client's 0-RTT verdict (RFC 9001 §4.6.2): accepted, or refused, in which case the stream data written so far
+   * is sent again in 1-RTT packets by the connection itself (RFC 9000 §17.2.3).
+   */
+  | { readonly type: 'earlyData'; readonly accepted: boolean }
   /** We issued connection ID `id` (NEW_CONNECTION_ID, RFC 9000 §5.1.1): packets to it belong to this connection. */
   | { readonly type: 'connectionIdIssued'; readonly id: Uint8Array }
   /** The peer retired our connection ID `id` (RETIRE_CONNECTION_ID, RFC 9000 §5.1.2): it no longer routes here. */

@@ -191,7 +191,7 @@ function verifierOptions(options: SecureOptions, platform: Platform): Parameters
 }
 
 /** `numTickets` (or its former name `ticketCount`), checked: the engine's `ticketCount`. */
-function numTickets(options: ServerOptions): { ticketCount?: number } {
+export function numTickets(options: Pick<ServerOptions, 'numTickets' | 'ticketCount'>): { ticketCount?: number } {
   if (options.numTickets !== undefined && options.ticketCount !== undefined && options.numTickets !== options.ticketCount) {
     throw new TlsError({ kind: 'apiMisuse', reason: 'numTickets and ticketCount (its former name) disagree' });
   }
@@ -207,7 +207,7 @@ function defaultTickets() {
   return processTickets;
 }
 
-function tickets(options: ServerOptions): { ticketer?: Ticketer; antiReplay?: AntiReplay } {
+export function tickets(options: Pick<ServerOptions, 'ticketer' | 'ticketKey' | 'antiReplay'>): { ticketer?: Ticketer; antiReplay?: AntiReplay } {
   if (options.ticketer === false) return options.antiReplay ? { antiReplay: options.antiReplay } : {};
   if (options.ticketer !== undefined || options.ticketKey !== undefined) {
     let ticketer = options.ticketer;

@@ -10,7 +10,8 @@
  * Stream writes are not yet backpressured (the reducer queues them; flow control paces the wire).
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { Observable, Subject, type ObservableInput, type SchedulerLike } from 'rxjs';
+import { Observable, ReplaySubject, Subject, asapScheduler, defer, merge, scheduled, type ObservableInput, type SchedulerLike } from 'rxjs';
+import type { TlsSession } from '../handshake/session.js';
 import { inboundQueue, type InboundQueue } from './inbound.js';
 import { checkPriority, type StreamPriority } from '../quic/priority.js';
 import type { FlowFrameCounts } from '../quic/streams.js';
@@ -25,8 +26,8 @@ import { checkServerIdentity } from '../crypto/identity.js';
 import { exportKeyingMaterial } from '../handshake/exporter.js';
 import { createVerifier } from '../node/verifier.js';
 import { connectionInfo } from './connectionInfo.js';
-import { guarded, loadIdentity, withIdentityCheck } from './options.js';
-import type { ClientOptions, ConnectionInfo, PemInput, SecureOptions } from './types.js';
+import { guarded, loadIdentity, numTickets, tickets, withIdentityCheck } from './options.js';
+import type { ClientOptions, ConnectionInfo, PemInput, SecureOptions, ServerOptions, SessionCache } from './types.js';
 import type { CryptoProvider } from '../crypto/provider.js';
 import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
 import { checkCloseCode, type QuicShutdownProgress } from '../quic/shutdown.js';
@@ -118,8 +119,19 @@ export interface QuicConnection extends Ticker {
   openStream(opts?: { readonly uni?: boolean; readonly priority?: Partial<StreamPriority> }): QuicStream;
   /** Flow-control counters (frames this end queued) and bytes received but not yet read, for monitoring. */
   stats(): QuicConnectionStats;
-  /** Bidirectional streams the peer opens. */
+  /** Bidirectional streams the peer opens (a server's include those opened in 0-RTT, before the handshake completed). */
   readonly incoming$: Observable<QuicStream>;
+  /**
+   * Resumable sessions from the server's NewSessionTickets (RFC 9001 §4.6), each with the server's transport
+   * parameters a client remembers for 0-RTT (RFC 9000 §7.4.1); give one as `session` to a later `quicConnect`.
+   * Replays what came before subscription; completes when the connection ends. A server's never emits.
+   */
+  readonly sessions$: Observable<TlsSession>;
+  /**
+   * A client's streams of `quicConnect({ earlyData })`, one per write in order (IDs 0, 4, 8, …), to read the
+   * answers from. Empty otherwise.
+   */
+  readonly earlyStreams: readonly QuicStream[];
   /**
    * Close (OpenSSL `SSL_shutdown_ex`), without waiting: RFC-compliant by default (the reducer's `graceful`
    * mode: the streams flushed, then a closing period of 3×PTO), `rapid` (one CONNECTION_CLOSE),
@@ -236,10 +248,37 @@ export interface QuicConnectOptions extends QuicCommon, QuicIdentity {
    * validates addresses with a Retry can skip it. Share one cache between connections.
    */
   readonly tokenCache?: QuicTokenCache;
+  /**
+   * A session to resume (RFC 9001 §4.6), from {@link QuicConnection.sessions$}: takes precedence over
+   * `sessionCache`; offered only to the same server name, within its lifetime.
+   */
+  readonly session?: TlsSession;
+  /**
+   * Where sessions are taken from and stored (`createSessionCache`), as for `connect`: a cached session is taken
+   * out when offered (tickets are single use); the connection's newest session is stored when it closed cleanly
+   * (our close, or the peer's with no error).
+   */
+  readonly sessionCache?: SessionCache;
+  /** The cache key (default `servername:port`). */
+  readonly sessionKey?: string;
+  /**
+   * 0-RTT (RFC 9001 §4.6.1): each entry is written, with a FIN, on a bidirectional stream of its own
+   * ({@link QuicConnection.earlyStreams}) right after the first Initial — in 0-RTT packets when the resumed
+   * session allows it, within the server's remembered limits. Whether the server took it is
+   * `info.earlyData` (`accepted` / `rejected` / `none`); refused data is sent again in 1-RTT by the connection
+   * itself, so it arrives once either way. 0-RTT data can be replayed by an attacker: only idempotent requests.
+   */
+  readonly earlyData?: readonly (Uint8Array | string)[];
 }
 
 /** Options of {@link quicListen}. */
-export interface QuicListenOptions extends QuicCommon, QuicIdentity {
+/**
+ * Session tickets on `quicListen` are as on `listen`: issued by default (`ticketer`, or one from `ticketKey`, else
+ * the process's), `numTickets` per connection (default 2), `antiReplay` making each ticket single use.
+ */
+type QuicTickets = Pick<ServerOptions, 'ticketKey' | 'ticketer' | 'numTickets' | 'antiReplay'>;
+
+export interface QuicListenOptions extends QuicCommon, QuicIdentity, QuicTickets {
   readonly host?: string;
   readonly port?: number;
   // The server's identity (QuicIdentity), required: `cert` + `key` (PEM or DER, `passphrase` for an encrypted
@@ -258,6 +297,13 @@ export interface QuicListenOptions extends QuicCommon, QuicIdentity {
    * times out, and the Initial keys are public, so anyone can start one.
    */
   readonly maxHandshakingConnections?: number;
+  /**
+   * Accept 0-RTT (RFC 9001 §4.6): any positive value turns it on (QUIC tickets then say max_early_data_size
+   * 0xffffffff, §4.6.1: flow control is what limits 0-RTT). Default 0: tickets allow no 0-RTT. 0-RTT on a ticket
+   * is refused when a transport parameter it relied on went down since (RFC 9000 §7.4.1), and every ticket is
+   * accepted once (`antiReplay`).
+   */
+  readonly maxEarlyData?: number;
   /**
    * Validate every new client's address with a Retry first (RFC 9000 §8.1.2): its first Initial draws a Retry
    * (about 100 bytes, nothing kept), and a connection opens for the Initial that comes back with the token.
@@ -346,6 +392,10 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   const inputs = new Subject<Pending<QuicInput>>();
   const streams = new Map<number, StreamEntry>();
   const incoming = new Subject<QuicStream>();
+  // A server's streams opened in 0-RTT arrive before the connection is handed over: kept for `incoming$`.
+  const beforeReady: QuicStream[] = [];
+  const sessions = new ReplaySubject<TlsSession>(16);
+  const earlyStreams: QuicStream[] = [];
   const ready = new Subject<QuicConnection>();
   const closed = new Subject<never>();
   const next = { bidi: role === 'client' ? 0 : 1, uni: role === 'client' ? 2 : 3 };
@@ -417,6 +467,11 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
     return s;
   };
 
+  const announce = (handle: QuicStream) => {
+    if (ready.isStopped) incoming.next(handle);
+    else beforeReady.push(handle);
+  };
+
   const onEffect = (e: QuicEffect) => {
     switch (e.type) {
       case 'transmit':
@@ -440,6 +495,11 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
       case 'newToken':
         io.newToken?.(e.token);
         return;
+      case 'session':
+        sessions.next(e.session);
+        return;
+      case 'earlyData':
+        return;
       case 'handshakeComplete':
         ready.next({
           info: connectionInfo(e.info),
@@ -460,7 +520,10 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             for (const s of streams.values()) bufferedBytes += s.inbound.queuedBytes;
             return { flowFrames: latest.streams.flowFrames, bufferedBytes };
           },
-          incoming$: incoming.asObservable(),
+          // Streams opened in 0-RTT come just after subscription (not during it: a subscriber may still be wiring up).
+          incoming$: defer(() => merge(incoming, scheduled(beforeReady.splice(0), asapScheduler))),
+          sessions$: sessions.asObservable(),
+          earlyStreams,
           close: requestClose,
           shutdown: (o) =>
             new Observable<'inProgress' | 'complete'>((sub) => {
@@ -499,32 +562,33 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
       case 'deliver': {
         const fresh = !streams.has(e.stream);
         const s = stream(e.stream);
-        if (fresh) incoming.next(s.handle);
+        if (fresh) announce(s.handle);
         s.inbound.next(e.data);
         return;
       }
       case 'peerClosed': {
         const fresh = !streams.has(e.stream);
         const s = stream(e.stream);
-        if (fresh) incoming.next(s.handle);
+        if (fresh) announce(s.handle);
         s.inbound.complete();
         return;
       }
       case 'streamReset': {
         const fresh = !streams.has(e.stream);
         const s = stream(e.stream);
-        if (fresh) incoming.next(s.handle);
+        if (fresh) announce(s.handle);
         s.inbound.error(streamError(e.stream, e.errorCode, 'receive', false));
         return;
       }
       case 'stopSending': {
         const fresh = !streams.has(e.stream);
         const s = stream(e.stream);
-        if (fresh) incoming.next(s.handle);
+        if (fresh) announce(s.handle);
         writeStopped(s, streamError(e.stream, e.errorCode, 'send', false));
         return;
       }
       case 'closed': {
+        sessions.complete();
         for (const s of streams.values()) {
           s.inbound.complete();
           s.stopped.complete();
@@ -575,10 +639,32 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
       }),
     )
     .subscribe({ next: onEffect, error: (err) => closed.error(err) });
+  /**
+   * A client's 0-RTT writes, one stream each with a FIN: now if the reducer offered 0-RTT (after `start`), else
+   * once the handshake completes (`handshakeComplete` runs `pendingEarly`).
+   */
+  let pendingEarly: (() => void) | undefined;
+  const writeEarly = (chunks: readonly (Uint8Array | string)[]) => {
+    const go = () => {
+      pendingEarly = undefined;
+      for (const chunk of chunks) {
+        const handle = stream(next.bidi).handle;
+        next.bidi += 4;
+        earlyStreams.push(handle);
+        handle.write(chunk);
+        handle.end();
+      }
+    };
+    if (latest.zeroRtt?.status === 'offered') go();
+    else pendingEarly = go;
+  };
+  ready.subscribe({ next: () => pendingEarly?.(), error: () => {} }); // the handshake's failure is reported by quicConnect
   return {
     inputs,
     ready,
     closed,
+    sessions,
+    writeEarly,
     /** This connection's clock handle (see {@link Ticker}). */
     ticker: (): Ticker | undefined => ticker,
     /** Stop driving the connection: nothing more is sent or reported. */
@@ -624,6 +710,10 @@ function tlsServer(opts: QuicListenOptions): QuicConfig['tls'] {
     ...identity,
     alpnProtocols: opts.alpn,
     ...(opts.keyLog ? { keyLog: true } : {}),
+    // Tickets as on `listen`; 0-RTT on them only with `maxEarlyData` (its size is moot in QUIC, RFC 9001 §4.6.1).
+    ...tickets(opts),
+    ...numTickets(opts),
+    ...(opts.maxEarlyData ? { maxEarlyData: opts.maxEarlyData } : {}),
     ...(request
       ? {
           requestClientCertificate: true,
@@ -667,9 +757,16 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
     // RFC 9000 §8.1.3: a token from this server's NEW_TOKEN, used once, for this connection's first Initial.
     const tokenKey = `${opts.servername ?? opts.host}:${opts.port}`;
     const token = opts.tokenCache?.take(tokenKey);
+    // Resumption: the given session, else one taken out of the cache (tickets are single use, RFC 8446 §8).
+    const sessionKey = opts.sessionKey ?? tokenKey;
+    let session = opts.session;
+    if (!session && opts.sessionCache) {
+      session = opts.sessionCache.get(sessionKey);
+      if (session) opts.sessionCache.delete(sessionKey);
+    }
     const state = createQuicConnection({
       role: 'client',
-      tls,
+      tls: { ...tls, ...(session ? { session } : {}), ...(opts.earlyData?.length ? { earlyData: true } : {}) },
       ...(opts.version !== undefined ? { version: opts.version } : {}),
       ...(token ? { token } : {}),
       ...windows(opts),
@@ -725,6 +822,13 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
     const d = drive(state, { send, migrate, newToken: (t) => opts.tokenCache?.put(tokenKey, t) }, opts, 'client');
     attach(socket);
     d.closed.subscribe({ complete: closeSocket, error: closeSocket });
+    // Only a connection that closed cleanly leaves its newest session in the cache (as `connect` does).
+    if (opts.sessionCache) {
+      const cache = opts.sessionCache;
+      let newest: TlsSession | undefined;
+      d.sessions.subscribe((s) => (newest = s));
+      d.closed.subscribe({ complete: () => newest && cache.set(sessionKey, newest), error: () => {} });
+    }
     let handedOver = false;
     d.ready.subscribe({
       next: (c) => {
@@ -734,7 +838,10 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
       error: (err) => subscriber.error(err),
       complete: () => subscriber.complete(),
     });
-    socket.bind(0, () => d.inputs.next({ type: 'start' }));
+    socket.bind(0, () => {
+      d.inputs.next({ type: 'start' });
+      if (opts.earlyData?.length) d.writeEarly(opts.earlyData);
+    });
     // Unsubscribed before the handshake completed: abandon the attempt (once handed over, the connection
     // lives until it is closed).
     return () => {

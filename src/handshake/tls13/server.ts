@@ -239,6 +239,8 @@ function onClientHello(cx: HsCx, ch: ClientHello, raw: Uint8Array, stateRetry: R
     ticket.maxEarlyData > 0 &&
     ticket.suite === suite.code &&
     (ticket.alpn ?? '') === (alpn ?? '') &&
+    // QUIC (RFC 9001 §4.6.2): what the client remembered with the ticket must still hold, or 0-RTT is refused.
+    (!c.earlyDataContext || (ticket.context !== undefined && c.earlyDataContext.accepts(ticket.context))) &&
     Math.abs(resumed.clientAge - (cx.now - ticket.issuedAt)) <= EARLY_AGE_TOLERANCE_MS;
   if (acceptEarly) {
     const secret = deriveEarlyTrafficSecret(cx, suite.hash, resumed!.early, transcriptHash(cx));
@@ -413,6 +415,7 @@ export function sendTickets(cx: HsCx): void {
       maxEarlyData: c.maxEarlyData,
       ...(s.nego.alpn !== undefined ? { alpn: s.nego.alpn } : {}),
       ...(s.nego.serverName !== undefined ? { serverName: s.nego.serverName } : {}),
+      ...(c.earlyDataContext ? { context: c.earlyDataContext.data } : {}),
     });
     sendHandshake(cx, {
       type: 'new_session_ticket',
@@ -421,7 +424,8 @@ export function sendTickets(cx: HsCx): void {
         ageAdd,
         nonce,
         ticket,
-        ...(c.maxEarlyData > 0 ? { maxEarlyDataSize: c.maxEarlyData } : {}),
+        // RFC 9001 §4.6.1: in QUIC the size is always 0xffffffff (flow control limits 0-RTT instead).
+        ...(c.maxEarlyData > 0 ? { maxEarlyDataSize: c.variant === 'quic' ? 0xffff_ffff : c.maxEarlyData } : {}),
         unknown: [],
       },
     });
