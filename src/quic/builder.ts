@@ -18,6 +18,7 @@ import { encodeWith } from '../wire/writer.js';
 import { ackFrameFor } from './ackRanges.js';
 import { QuicError } from './errors.js';
 import { protectPacket } from './protection.js';
+import { qlogPacket, type QlogSink } from './qlog.js';
 import { ackDue, ackSent, SPACES, sendLevel, type QueuedFrame, type Space, type SpaceId } from './spaces.js';
 import { streamResetInfo, streamRxLimit, type StreamSet } from './streams.js';
 
@@ -61,6 +62,8 @@ export interface PacketSender {
   readonly bytesReceived: number;
   /** The peer's address is validated (RFC 9000 §8.1): always for a client; for a server, see `connection.ts`. */
   readonly addressValidated: boolean;
+  /** qlog events of this step, when enabled: each packet built is a `transport:packet_sent`. */
+  readonly qlog?: QlogSink;
 }
 
 /**
@@ -250,6 +253,7 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
     s.lastAckElicitingSent = now;
   }
   s.bytesSent += bytes.length;
+  if (s.qlog) qlogPacket(s.qlog, 'transport:packet_sent', level, pn, pad > 0 ? [...frames, { type: 'padding', length: pad }] : frames, bytes.length, s.dcid, s.scid);
   return bytes;
 }
 

@@ -93,6 +93,7 @@ import { bytesEqual } from '../wire/bytes.js';
 import { ACTIVE_CONNECTION_ID_LIMIT, issueConnectionIds, issueTarget, newConnectionIds, onNewConnectionId, onRetireConnectionId, activePeerId, peerResetTokens, setPeerInitialId, type ConnectionIds } from './connectionIds.js';
 import { followPeer, isProbing, migrateClient, newPath, onPathResponse, onPathValidationTimeout, receivedOnPath, type PathState } from './paths.js';
 import { isStatelessReset, RESET_KEY_LENGTH, resetTokenFor } from './statelessReset.js';
+import { qlogChanges, qlogClosed, qlogDropped, qlogPacket, qlogParameters, type QlogSink, type QlogWatched } from './qlog.js';
 
 export { QuicError } from './errors.js';
 export { MAX_CLOSE_REASON, MAX_ERROR_CODE, type QuicShutdownProgress } from './shutdown.js';
@@ -140,6 +141,12 @@ export interface QuicConfig {
    * listener gives all its connections its own, so it can reset connections it has forgotten. Default: random.
    */
   readonly statelessResetKey?: Uint8Array;
+  /**
+   * Emit qlog events (`qlog.ts`, draft-ietf-quic-qlog-quic-events) as `qlog` effects: packets sent, received,
+   * dropped and lost, metrics, transport parameters, connection states, keys and the close. Off by default, and
+   * then no event is built.
+   */
+  readonly qlog?: boolean;
   readonly provider?: CryptoProvider;
 }
 
@@ -152,7 +159,7 @@ export const MAX_PATH_RESPONSES = 4;
 
 /** The state of one QUIC connection. Never mutated: every input returns a new one. */
 export interface QuicState {
-  readonly config: Pick<QuicConfig, 'newToken'> & Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried' | 'version' | 'token' | 'newToken'>> & Pick<QuicConfig, 'version'> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
+  readonly config: Pick<QuicConfig, 'newToken' | 'qlog'> & Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried' | 'version' | 'token' | 'newToken' | 'qlog'>> & Pick<QuicConfig, 'version'> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
   readonly phase: 'idle' | 'handshake' | 'connected' | 'closing' | 'draining' | 'closed';
   readonly scid: Uint8Array;
   readonly dcid: Uint8Array;
@@ -204,10 +211,12 @@ export interface QuicState {
   readonly cids: ConnectionIds;
   /** The peer's address and the validation of the path to it (RFC 9000 §8.2, §9, `paths.ts`). */
   readonly path: PathState;
+  /** The `now` of the `start` input: qlog times are relative to it. */
+  readonly startedAt?: number;
 }
 
-/** The working copy of one step. */
-type W = { -readonly [K in keyof QuicState]: QuicState[K] } & { spaces: Record<SpaceId, Space>; timers: QuicTimers };
+/** The working copy of one step; `qlog` collects the step's events when `config.qlog` is on. */
+type W = { -readonly [K in keyof QuicState]: QuicState[K] } & { spaces: Record<SpaceId, Space>; timers: QuicTimers; qlog?: QlogSink };
 
 /** A new connection: a client sends its first Initial on `start`; a server waits for one. */
 export function createQuicConnection(config: QuicConfig, random: (n: number) => Uint8Array = (n) => (config.provider ?? nobleProvider).randomBytes(n)): QuicState {
@@ -228,6 +237,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
       ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
       ...(config.newToken ? { newToken: config.newToken } : {}),
+      ...(config.qlog ? { qlog: true } : {}),
       statelessResetKey,
       provider,
     },
@@ -288,8 +298,12 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
     if (input.type === 'write') throw misuse('the connection is closed');
     return { state, effects: [] };
   }
+  // qlog (only when enabled): events collected as the step goes, then compared states before and after.
+  const sink: QlogSink | undefined = s.config.qlog ? (s.qlog = []) : undefined;
+  let watched = sink && qlogWatch(s);
   try {
     dispatch(s, input, effects);
+    if (sink) watched = qlogStep(s, sink, watched!);
     if (s.phase === 'connected') {
       updateKeysIfDue(s);
       issueIds(s, effects);
@@ -307,7 +321,48 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
     closeWith(s, input.now, frame, 'graceful', effects);
   }
   if (s.phase === 'handshake' || s.phase === 'connected') armRecoveryTimers(s, input.now, s.config.role, MAX_ACK_DELAY);
+  if (sink) {
+    qlogStep(s, sink, watched!);
+    delete s.qlog;
+    const time = input.now - (s.startedAt ?? input.now);
+    for (const body of sink) effects.push({ type: 'qlog', event: { ...body, time } });
+  }
   return { state: s, effects };
+}
+
+/** What qlog compares between two points of a step (`qlogChanges`). */
+function qlogWatch(s: W): QlogWatched {
+  const keys = (id: SpaceId) => ({ ...(s.spaces[id].tx ? { tx: s.spaces[id].tx } : {}), ...(s.spaces[id].rx ? { rx: s.spaces[id].rx } : {}) });
+  return {
+    role: s.config.role,
+    phase: s.phase,
+    confirmed: s.spaces.handshake.discarded,
+    keys: { initial: keys('initial'), handshake: keys('handshake'), application: keys('application') },
+    ...(s.keyPhase ? { keyGeneration: s.keyPhase.generation, keyUpdateRequested: s.keyPhase.requested } : {}),
+    rtt: s.rtt,
+    cc: s.cc,
+    ptoCount: s.ptoCount,
+  };
+}
+
+/** The qlog events of what changed since `before` (`qlogChanges`), and `connection_closed` once closing starts. */
+function qlogStep(s: W, sink: QlogSink, before: QlogWatched): QlogWatched {
+  const after = qlogWatch(s);
+  const ending = (p: QuicState['phase']) => p === 'closing' || p === 'draining' || p === 'closed';
+  if (!ending(before.phase) && ending(after.phase)) {
+    const d = s.closeError?.detail;
+    if (s.phase === 'closing' && s.closeFrame) {
+      const f = s.closeFrame;
+      qlogClosed(sink, { owner: 'local', trigger: f.kind === 'application' ? 'application' : f.errorCode === 0n ? 'clean' : 'error', application: f.kind === 'application', code: f.errorCode, reason: new TextDecoder().decode(f.reason) });
+    } else if (d?.kind === 'quicClose') {
+      qlogClosed(sink, { owner: d.local ? 'local' : 'remote', trigger: d.application ? 'application' : 'error', application: d.application, code: d.code, reason: d.reason });
+    } else if (d?.kind === 'idleTimeout') qlogClosed(sink, { trigger: 'idle_timeout' });
+    else if (d?.kind === 'statelessReset') qlogClosed(sink, { owner: 'remote', trigger: 'stateless_reset' });
+    else if (d?.kind === 'peerIncompatible') qlogClosed(sink, { owner: 'remote', trigger: 'version_mismatch' });
+    else qlogClosed(sink, { owner: s.phase === 'draining' ? 'remote' : 'local', trigger: d ? 'error' : 'clean', ...(d ? { reason: s.closeError!.message } : {}) });
+  }
+  qlogChanges(sink, before, after);
+  return after;
 }
 
 function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
@@ -315,6 +370,7 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
     case 'start': {
       if (s.phase !== 'idle') throw misuse('already started');
       s.phase = 'handshake';
+      s.startedAt = input.now;
       resetIdle(s, input.now);
       // A server starts its handshake on the client's first Initial (it needs that packet's DCID).
       if (s.config.role === 'client') startHandshake(s, input.now, effects);
@@ -394,9 +450,9 @@ export function quicShutdownProgress(s: QuicState): QuicShutdownProgress {
   return s.closeRequested || s.phase === 'closing' || s.phase === 'draining' ? 'inProgress' : 'none';
 }
 
-function ourParams(s: W): Uint8Array {
+function ourParams(s: W): TransportParameters {
   const c = s.config;
-  return encodeTransportParameters({
+  return {
     ...(c.role === 'server' ? { originalDestinationConnectionId: s.originalDcid } : {}),
     ...(c.role === 'server' && s.retrySourceCid ? { retrySourceConnectionId: s.retrySourceCid } : {}),
     initialSourceConnectionId: s.scid,
@@ -412,7 +468,7 @@ function ourParams(s: W): Uint8Array {
     activeConnectionIdLimit: ACTIVE_CONNECTION_ID_LIMIT,
     // RFC 9000 §10.3: the token of the server's first connection ID (clients send none, §18.2).
     ...(c.role === 'server' ? { statelessResetToken: s.cids.issued[0]!.resetToken } : {}),
-  });
+  };
 }
 
 /** The peer's max_ack_delay (RFC 9000 §18.2, default 25 ms), for PTOs in the application space. */
@@ -438,7 +494,9 @@ function startHandshake(s: W, now: number, effects: QuicEffect[], keys: InitialK
   const client = s.config.role === 'client';
   s.spaces.initial.tx = client ? keys.client : keys.server;
   s.spaces.initial.rx = client ? keys.server : keys.client;
-  const step = startQuicHandshake({ role: s.config.role, tls: s.config.tls, provider: s.config.provider, transportParameters: ourParams(s) }, now);
+  const params = ourParams(s);
+  if (s.qlog) qlogParameters(s.qlog, 'local', params);
+  const step = startQuicHandshake({ role: s.config.role, tls: s.config.tls, provider: s.config.provider, transportParameters: encodeTransportParameters(params) }, now);
   onHandshakeStep(s, step, effects);
 }
 
@@ -532,6 +590,7 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
     throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, 'retry_source_connection_id does not match the Retry');
   }
   s.peerParams = params;
+  if (s.qlog) qlogParameters(s.qlog, 'remote', params);
   // The peer's first connection ID is sequence 0 (RFC 9000 §5.1.1), with the server's reset token (§10.3).
   s.cids = setPeerInitialId(s.cids, s.dcid, params.statelessResetToken);
   peerLimitsKnown(s.streams, params);
@@ -565,6 +624,7 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
     try {
       header = decodePacketHeader(datagram, offset, CID_LENGTH);
     } catch {
+      if (s.qlog) qlogDropped(s.qlog, 'invalid', datagram.length - offset);
       break; // RFC 9000 §12.2: the rest of an undecodable datagram is discarded
     }
     const start = offset;
@@ -579,7 +639,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       continue;
     }
     const level = levelOf(header);
-    if (!level) continue;
+    if (!level) {
+      if (s.qlog) qlogDropped(s.qlog, 'unsupported', header.end - start, header.form === 'long' && header.type === 'zeroRtt' ? 'zeroRtt' : 'unknown');
+      continue;
+    }
     const id = LEVELS[level].space;
     const space = s.spaces[id];
     let packet;
@@ -588,7 +651,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       // so a datagram that is not one starts nothing. Its DCID seeds the Initial keys, its SCID is our DCID.
       if (header.form !== 'long') return;
       const opened = openClientInitial(s.config.provider, datagram, start, header);
-      if (!opened.ok) return;
+      if (!opened.ok) {
+        if (s.qlog) qlogDropped(s.qlog, 'invalid', datagram.length - start, 'initial');
+        return;
+      }
       // After a Retry, the original DCID came with the token (config `retried`).
       if (!s.retrySourceCid) s.originalDcid = opened.dcid;
       s.dcid = opened.scid;
@@ -598,7 +664,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       // RFC 9001 §6: the Key Phase bit picks the keys; a packet of the next phase updates them.
       const opened = openOneRtt(s.config.provider, s.keyPhase, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx, space.nextPn);
       s.keyPhase = opened.keys;
-      if (!opened.packet) continue;
+      if (!opened.packet) {
+        if (s.qlog) qlogDropped(s.qlog, 'decryption_failure', header.end - start, 'oneRtt');
+        continue;
+      }
       packet = opened.packet;
       if (opened.newPhase) {
         // RFC 9001 §6.5: the previous read keys stay for 3×PTO, for reordered packets.
@@ -606,11 +675,20 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
         syncKeys(s);
       }
     } else {
-      if (!space.rx) continue; // keys not yet available, or discarded
+      if (!space.rx) {
+        if (s.qlog) qlogDropped(s.qlog, 'key_unavailable', header.end - start, level);
+        continue; // keys not yet available, or discarded
+      }
       packet = unprotectPacket(s.config.provider, space.rx, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx);
-      if (!packet) continue; // RFC 9001 §5.5: not authentic, dropped
+      if (!packet) {
+        if (s.qlog) qlogDropped(s.qlog, 'decryption_failure', header.end - start, level);
+        continue; // RFC 9001 §5.5: not authentic, dropped
+      }
     }
-    if (isDuplicate(space, packet.packetNumber)) continue;
+    if (isDuplicate(space, packet.packetNumber)) {
+      if (s.qlog) qlogDropped(s.qlog, 'duplicate', header.end - start, level);
+      continue;
+    }
     any = true;
     if (s.config.role === 'client' && level === 'initial' && header.form === 'long' && !s.peerParams) s.dcid = header.scid.slice();
     if (s.config.role === 'server' && level === 'handshake') {
@@ -619,7 +697,7 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       s.addressValidated = true;
       discard(s, 'initial');
     }
-    onPacket(s, now, level, packet.packetNumber, packet.payload, effects, header.dcid, arrival);
+    onPacket(s, now, level, packet.packetNumber, packet.payload, effects, header.dcid, arrival, { length: header.end - start, ...(header.form === 'long' ? { scid: header.scid } : {}) });
     if ((s.phase as string) === 'closed' || (s.phase as string) === 'draining') return;
   }
   // RFC 9000 §10.3.1: a datagram none of whose packets was processed, ending in one of the peer's reset tokens,
@@ -642,7 +720,7 @@ interface Arrival {
   readonly length: number;
 }
 
-function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Array, effects: QuicEffect[], dcid?: Uint8Array, arrival?: Arrival): void {
+function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Array, effects: QuicEffect[], dcid?: Uint8Array, arrival?: Arrival, raw?: { readonly length: number; readonly scid?: Uint8Array }): void {
   let frames: Frame[];
   try {
     frames = decodeFrames(payload, level);
@@ -650,6 +728,7 @@ function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Arr
     if (err instanceof FrameError) throw new ConnectionError(BigInt(err.code), err.message, err.frameType);
     throw err;
   }
+  if (s.qlog) qlogPacket(s.qlog, 'transport:packet_received', level, pn, frames, raw?.length ?? payload.length, dcid, raw?.scid);
   const id = LEVELS[level].space;
   if (arrival && !arrival.onPath && arrival.from !== undefined && level === 'oneRtt') {
     if (isProbing(frames)) {

@@ -38,6 +38,7 @@ import { versionNegotiationFor } from '../quic/versionNegotiation.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { keyLogFromEnvironment, keyLogToFile } from '../node/keyLogFile.js';
 import { RESET_KEY_LENGTH, statelessResetFor } from '../quic/statelessReset.js';
+import type { QlogEvent } from '../quic/qlog.js';
 
 /**
  * Socket buffers of 2 MiB each way (the kernel caps them at net.core.rmem_max / wmem_max): a window's burst
@@ -331,6 +332,8 @@ interface DriveIo {
   idRetired?(id: Uint8Array): void;
   /** A client got a NEW_TOKEN token for its next connection (RFC 9000 §8.1.3). */
   newToken?(token: Uint8Array): void;
+  /** One qlog event of this connection (only with the `qlog` option). */
+  qlog?(event: QlogEvent): void;
   /** A client moves to a new local socket, then calls `migrated` (the reducer's `migrate` input). */
   migrate?(migrated: () => void): Promise<void>;
 }
@@ -439,6 +442,9 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         return;
       case 'newToken':
         io.newToken?.(e.token);
+        return;
+      case 'qlog':
+        io.qlog?.(e.event);
         return;
       case 'handshakeComplete':
         ready.next({
