@@ -324,8 +324,9 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
   if (sink) {
     qlogStep(s, sink, watched!);
     delete s.qlog;
+    // The step's events come first: before the datagrams they describe, and before `closed`.
     const time = input.now - (s.startedAt ?? input.now);
-    for (const body of sink) effects.push({ type: 'qlog', event: { ...body, time } });
+    effects.unshift(...sink.map((body): QuicEffect => ({ type: 'qlog', event: { ...body, time } })));
   }
   return { state: s, effects };
 }

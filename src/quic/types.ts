@@ -110,7 +110,7 @@ export type QuicEffect =
   | { readonly type: 'connectionIdIssued'; readonly id: Uint8Array }
   /** The peer retired our connection ID `id` (RETIRE_CONNECTION_ID, RFC 9000 §5.1.2): it no longer routes here. */
   | { readonly type: 'connectionIdRetired'; readonly id: Uint8Array }
-  /** One qlog event (`qlog.ts`), only with `QuicConfig.qlog`; a step's events follow its other effects. */
+  /** One qlog event (`qlog.ts`), only with `QuicConfig.qlog`; a step's events come before its other effects. */
   | { readonly type: 'qlog'; readonly event: QlogEvent };
 
 export type QuicEffectType = QuicEffect['type'];
