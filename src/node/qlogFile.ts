@@ -12,13 +12,12 @@ export interface QlogWriter {
   end(): void;
 }
 
-/** Records are written in batches of about this many bytes (and at the end): a step's events are one write. */
-const FLUSH_BYTES = 64 * 1024;
-
 /**
  * A {@link QlogWriter} for the connection `header` describes, writing `<dir>/<hex ODCID>.sqlog` (the directory
- * is created; an existing file of that name is replaced). Writes are synchronous and batched, so the file is
- * complete once the connection closed. A write that fails is reported once with `console.warn` and the rest is
+ * is created; an existing file of that name is replaced). The events of one reducer step come synchronously one
+ * after another and are written together, synchronously, in a microtask after them: the file is current after
+ * every step (a process killed mid-connection leaves what happened until then) and complete once the connection
+ * closed. A write that fails is reported once with `console.warn` and the rest is
  * dropped: qlog is for debugging and never fails a connection.
  *
  * @example
@@ -33,6 +32,7 @@ export function qlogToDirectory(dir: string, header: QlogHeaderOptions): QlogWri
   let fd: number | undefined;
   let failed = false;
   let pending = qlogHeader(header);
+  let scheduled = false;
   const fail = (err: unknown) => {
     failed = true;
     console.warn(`rxtls: cannot write the qlog to ${path}: ${err instanceof Error ? err.message : String(err)}`);
@@ -50,11 +50,19 @@ export function qlogToDirectory(dir: string, header: QlogHeaderOptions): QlogWri
     }
     pending = '';
   };
+  const flushSoon = () => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      flush();
+    });
+  };
   return {
     event: (e) => {
       if (failed) return;
       pending += qlogRecord(e);
-      if (pending.length >= FLUSH_BYTES) flush();
+      flushSoon();
     },
     end: () => {
       flush();
