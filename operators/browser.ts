@@ -8,3 +8,4 @@ export { secureDatagrams, secureDatagramsOn } from '../src/rx/secureDatagrams.js
 export type { SecureDatagramsOptions, DtlsConnection } from '../src/rx/dtlsTypes.js';
 export type { ConnectionSettings } from '../src/rx/options.js';
 export * from './faults.js';
+export * from '../src/rx/routeBySni.js';

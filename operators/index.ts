@@ -4,3 +4,4 @@ export { runReducer, type Pending, type PendingInput, type ReducerSpec, type Tic
 export { secureDatagrams, secureDatagramsOn, type SecureDatagramsOptions, type DtlsConnection } from './secureDatagrams.js';
 export type { ConnectionSettings } from '../src/rx/options.js';
 export * from './faults.js';
+export * from './routeBySni.js';

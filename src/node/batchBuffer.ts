@@ -1,7 +1,7 @@
 /**
  * The shared-memory batch of the worker-pool provider (`workers.ts`, `worker.ts`): how a batch of records
  * sits in one `SharedArrayBuffer`, how the main thread writes it and reads the results back, and how worker
- * threads share out its records (AES-GCM / ChaCha20-Poly1305 with noble; RFC 5116, RFC 8439).
+ * threads share out its records (AES-GCM / ChaCha20-Poly1305 with noble or node:crypto; RFC 5116, RFC 8439).
  *
  * Protocol: the main thread writes a batch with {@link packBatch} and posts the same {@link BatchMessage} to
  * several workers. Each runs {@link workOn}: it claims records one at a time from the batch's shared counter
@@ -67,17 +67,26 @@ export function batchLayout(count: number): { lengths: number; layout: number; d
   return { lengths, layout, data: layout + count * LAYOUT_STRIDE * 4 };
 }
 
-function cipher(alg: AeadAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array) {
-  return alg === 'chacha20-poly1305' ? chacha20poly1305(key, nonce, aad) : gcm(key, nonce, aad);
-}
+/**
+ * One record's AEAD as a worker runs it: seal (`op` 0) returns ciphertext ‖ tag; open (`op` 1) returns the
+ * plaintext, or null (or throws) when the record does not authenticate. The pool's engine: {@link nobleAead}
+ * (portable, the default) or node:crypto's (`nodeAead.ts`).
+ */
+export type RecordAead = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array) => Uint8Array | null;
+
+/** {@link RecordAead} with noble (pure JavaScript). */
+export const nobleAead: RecordAead = (op, alg, key, nonce, aad, data) => {
+  const c = alg === 'chacha20-poly1305' ? chacha20poly1305(key, nonce, aad) : gcm(key, nonce, aad);
+  return op === 0 ? c.encrypt(data) : c.decrypt(data);
+};
 
 /**
  * Take part in batch `msg`: claim records until none is left, writing each result over its record's data
  * (its slot is `align4(data length + 16)` bytes) and the result's length into the batch. Returns true when
  * this call finished the batch's last record (the caller then reports the batch done). `onRecord` counts
- * the records this thread processed.
+ * the records this thread processed; `aead` is the engine (noble unless the pool chose node:crypto).
  */
-export function workOn(msg: BatchMessage, onRecord: () => void = () => {}): boolean {
+export function workOn(msg: BatchMessage, onRecord: () => void = () => {}, aead: RecordAead = nobleAead): boolean {
   const { op, alg, key, buf, count } = msg;
   const at = batchLayout(count);
   const ctl = new Int32Array(buf, 0, CTL_WORDS);
@@ -98,7 +107,7 @@ export function workOn(msg: BatchMessage, onRecord: () => void = () => {}): bool
     let length: number = op === 0 ? FAILED : NOT_AUTHENTIC;
     try {
       // Opening: any failure (a short record, a tag mismatch) means the record is not authentic.
-      if (op === 0 || data.length >= TAG) result = op === 0 ? cipher(alg, key, nonce, aad).encrypt(data) : cipher(alg, key, nonce, aad).decrypt(data);
+      if (op === 0 || data.length >= TAG) result = aead(op, alg, key, nonce, aad, data);
     } catch {
       result = null;
     }

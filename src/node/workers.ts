@@ -56,6 +56,12 @@ export interface WorkerPoolOptions {
   readonly size?: number;
   /** The provider for everything except record batches (default: the noble provider). */
   readonly base?: CryptoProvider;
+  /**
+   * What the workers seal and open records with: `'noble'` (default; pure JavaScript, the same code in every
+   * runtime) or `'node'` (node:crypto, OpenSSL's AES-NI / vectorised ChaCha20: several times faster per
+   * thread). Results are identical; only the speed differs.
+   */
+  readonly engine?: 'noble' | 'node';
 }
 
 /** The pool's {@link BatchCipher}: always asynchronous. */
@@ -104,10 +110,11 @@ class PoolWorker {
   constructor(
     slot: number,
     stats: SharedArrayBuffer,
+    engine: 'noble' | 'node',
     onDone: (id: BatchDone) => void,
     private readonly onDead: (w: PoolWorker, err: Error) => void,
   ) {
-    this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData: { stats, slot } });
+    this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData: { stats, slot, engine } });
     this.worker.on('message', onDone);
     // An uncaught exception in the worker: report it as an Error of this realm, with the original as its cause.
     this.worker.on('error', (err) => this.onDead(this, new Error(`crypto worker failed: ${(err as { message?: unknown })?.message ?? String(err)}`, { cause: err })));
@@ -134,7 +141,7 @@ class PoolWorker {
 /**
  * Build a worker-pool provider: {@link CryptoProvider.batch} seals and opens batches of TLS records
  * (AES-128/256-GCM, ChaCha20-Poly1305; RFC 5116, RFC 8439: 16/32 B keys, 12 B nonces, 16 B tags) on
- * `size` worker threads running noble, and every other method is `base`'s.
+ * `size` worker threads running noble (or node:crypto: `engine: 'node'`), and every other method is `base`'s.
  *
  * - A batch is written into one `SharedArrayBuffer` and posted to every worker (at most one per record);
  *   the workers claim its records one at a time from a shared counter until none is left. So the records
@@ -162,6 +169,8 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   const base = opts.base ?? nobleProvider;
   const size = opts.size ?? availableParallelism();
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`worker pool size must be a positive integer, got ${size}`);
+  const engine = opts.engine ?? 'noble';
+  if (engine !== 'noble' && engine !== 'node') throw new RangeError(`worker pool engine must be 'noble' or 'node', got ${String(engine)}`);
 
   /** Worker slots: a crashed worker's slot is empty until the next batch restarts it. */
   const workers: (PoolWorker | undefined)[] = new Array(size).fill(undefined);
@@ -248,7 +257,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       pending.set(msg.id, { msg, posted, resolve, reject });
       for (let k = 0; k < posted; k++) {
         const slot = (turn + k) % size;
-        workers[slot] ??= new PoolWorker(slot, stats, onDone, onDead);
+        workers[slot] ??= new PoolWorker(slot, stats, engine, onDone, onDead);
         workers[slot].post(msg);
       }
       turn = (turn + posted) % size;

@@ -36,7 +36,9 @@ const MiB = 1024 * 1024;
 const listenCert = serverPem();
 
 const pool = createWorkerPoolProvider({ size: 2 });
-test.after.always(() => pool.close());
+/** The same pool shape with node:crypto in its threads (`engine: 'node'`). */
+const nodePool = createWorkerPoolProvider({ size: 2, engine: 'node' });
+test.after.always(() => Promise.all([pool.close(), nodePool.close()]));
 
 interface ProviderCase {
   readonly name: string;
@@ -48,16 +50,17 @@ const CASES: readonly ProviderCase[] = [
   { name: 'noble', provider: nobleProvider, options: { provider: nobleProvider } },
   { name: 'node:crypto', provider: nodeProvider, options: { provider: nodeProvider } },
   { name: 'workers+asyncCrypto', provider: pool, options: { provider: pool, asyncCrypto: true, maxPipelines: 16 } },
+  { name: 'workers(node:crypto)+asyncCrypto', provider: nodePool, options: { provider: nodePool, asyncCrypto: true, maxPipelines: 16 } },
 ];
 
-/** Batches the pool has been handed so far (to show the asyncCrypto cases really used it). */
-const poolRequests = () => pool.stats().batches;
+/** Batches the pools have been handed so far (to show the asyncCrypto cases really used them). */
+const poolRequests = () => pool.stats().batches + nodePool.stats().batches;
 
 /** Register a check that a worker-pool case sent batches to the pool during the test. */
 function expectPoolUsed(t: ExecutionContext, c: ProviderCase): () => void {
   const before = poolRequests();
   return () => {
-    if (c.provider === pool) t.true(poolRequests() > before, 'records went through the worker pool');
+    if (c.provider === pool || c.provider === nodePool) t.true(poolRequests() > before, 'records went through the worker pool');
   };
 }
 

@@ -160,6 +160,27 @@ test('workers: tampered records open to null; the rest of the batch is unaffecte
   t.deepEqual(await pool.batch.openBatch(alg, KEYS[alg], [short, { ...jobs[1]!, data: sealed[1]! }]), [null, jobs[1]!.data]);
 });
 
+test('workers with engine node (node:crypto in the threads): RFC 8439 §2.8.2, every suite against noble, tampered records open to null', async (t) => {
+  const p = createWorkerPoolProvider({ size: 2, engine: 'node' });
+  t.teardown(() => p.close());
+  const v = aeadVector;
+  const job = { nonce: v.nonce, aad: v.aad, data: v.plaintext };
+  t.deepEqual(await p.batch.sealBatch('chacha20-poly1305', v.key, [job]), [concatBytes(v.ciphertext, v.tag)]);
+  const sizes = [0, 1, 16, 17, 4096, 16384, 16385, 70000];
+  const jobs = makeJobs(sizes);
+  for (const alg of ['aes-128-gcm', 'aes-256-gcm', 'chacha20-poly1305'] as const) {
+    const ref = nobleProvider.aead(alg, KEYS[alg]); // the other engine, on this thread
+    const sealed = await p.batch.sealBatch(alg, KEYS[alg], jobs);
+    t.deepEqual(sealed, jobs.map((j) => ref.seal(j.nonce, j.aad, j.data)), alg);
+    const tampered = sealed.map((r, i) => (i % 3 === 1 ? Uint8Array.from(r, (b, k) => (k === r.length - 1 ? b ^ 1 : b)) : r));
+    const opened = await p.batch.openBatch(alg, KEYS[alg], jobs.map((j, i) => ({ ...j, data: tampered[i]! })));
+    opened.forEach((r, i) => (i % 3 === 1 ? t.is(r, null, `${alg} record ${i}`) : t.deepEqual(r, jobs[i]!.data, `${alg} record ${i}`)));
+    t.deepEqual(await p.batch.openBatch(alg, KEYS[alg], [{ ...jobs[0]!, data: new Uint8Array(15) }]), [null], 'shorter than a tag');
+  }
+  t.true(p.stats().records.reduce((a, b) => a + b, 0) >= 3 * 2 * sizes.length, 'the records went through the threads');
+  t.throws(() => createWorkerPoolProvider({ engine: 'openssl' as 'node' }), { instanceOf: RangeError });
+});
+
 test('workers: the key and inputs are copied at the call; the caller may reuse its buffers at once', async (t) => {
   const key = KEYS['aes-256-gcm'].slice();
   const jobs = makeJobs([1000, 50000]);
