@@ -60,6 +60,8 @@ export interface ClientCommand {
   readonly msg?: boolean;
   /** `--quic`: QUIC v1 over UDP (needs `--alpn`): one bidirectional stream carries stdin and stdout. */
   readonly quic?: true;
+  /** `--qlog DIR` (with `--quic`): write the connection's qlog to `DIR/<ODCID>.sqlog`. */
+  readonly qlog?: string;
 }
 
 /** `rxtls get https://HOST:PORT/PATH [-o FILE]`: one HTTP/3 GET, the body to stdout or a file. */
@@ -77,6 +79,8 @@ export interface GetCommand {
   readonly cafile?: string;
   readonly insecure: boolean;
   readonly keylog?: string;
+  /** `--qlog DIR`: write the connection's qlog to `DIR/<ODCID>.sqlog`. */
+  readonly qlog?: string;
   readonly timeoutSeconds?: number;
   readonly quiet: boolean;
 }
@@ -141,6 +145,8 @@ export interface ServerCommand {
   readonly wwwDir?: string;
   /** `--retry` (with `--quic`): validate every client's address with a Retry first (RFC 9000 §8.1.2). */
   readonly retry?: boolean;
+  /** `--qlog DIR` (with `--quic`): write each connection's qlog to `DIR/<ODCID>.sqlog`. */
+  readonly qlog?: string;
 }
 
 /** A parsed command line. */
@@ -253,6 +259,8 @@ Client options:
   --quic                QUIC v1 over UDP (RFC 9000; --alpn required): stdin goes on one bidirectional stream,
                         whose data goes to stdout; stdin EOF ends our half (FIN); exit 0 when the peer ends
                         its half. With --cafile, --servername, --insecure, --cert/--key, --keylog, --timeout
+  --qlog DIR            with --quic: write the connection's qlog (JSON-SEQ, qlog 0.3, for qvis) to
+                        DIR/<ODCID>.sqlog, as ngtcp2's --qlog-dir does
   At stdin EOF the client sends close_notify and waits for the peer's. HOST may be [::1].
   "CONNECTED HOST:PORT" goes to stderr as soon as the TCP connection is up, the summary after the handshake.
 
@@ -288,12 +296,15 @@ Server options:
                         --echo (each bidirectional stream sent back as it comes, then FIN; ALPN from --alpn,
                         default h3)
   --retry               with --quic: send a Retry to every new client first (address validation)
+  --qlog DIR            with --quic: write each connection's qlog to DIR/<ODCID>.sqlog (ODCID: the client's
+                        first Destination Connection ID, in hex)
   KeyUpdates from clients are answered automatically (with our own when they ask for it).
   The server prints "ACCEPT HOST:PORT" on stderr once it is listening.
 
 Get options (rxtls get https://HOST:PORT/PATH: an HTTP/3 GET over QUIC, ALPN h3):
   -o, --output FILE     write the body to FILE instead of stdout
   --cafile PEM  --servername NAME  --insecure  --keylog FILE  --timeout SECONDS  --quiet   as for the client
+  --qlog DIR            write the connection's qlog to DIR/<ODCID>.sqlog
   A status outside 2xx prints one line "rxtls: GET URL: STATUS" on stderr and exits 1.
 
 Environment: SSLKEYLOGFILE=FILE logs every connection's secrets to FILE, as --keylog FILE does (curl and the
@@ -331,6 +342,7 @@ const clientOptions = {
   showcerts: { type: 'boolean', default: false },
   msg: { type: 'boolean', default: false },
   quic: { type: 'boolean', default: false },
+  qlog: { type: 'string' },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
   version: { type: 'boolean', default: false },
@@ -342,6 +354,7 @@ const getOptions = {
   cafile: { type: 'string' },
   insecure: { type: 'boolean', default: false },
   keylog: { type: 'string' },
+  qlog: { type: 'string' },
   timeout: { type: 'string' },
   quiet: { type: 'boolean', short: 'q', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -445,7 +458,7 @@ const serverOptions = {
 } as const;
 
 /** With `--quic`, `--www` names the directory to serve (over TLS it is a flag: the handshake page). */
-const quicServerOptions = { ...serverOptions, www: { type: 'string' } } as const;
+const quicServerOptions = { ...serverOptions, www: { type: 'string' }, qlog: { type: 'string' } } as const;
 
 /** Parse `process.argv.slice(2)`. Throws {@link UsageError} for mistakes. */
 export function parseCliArgs(argv: readonly string[]): CliCommand {
@@ -592,7 +605,7 @@ function parseClient(args: readonly string[]): CliCommand {
     const flag = (['dtls', 'dtls1_2', 'dtls1_3', 'tls1_2', 'tls1_3', 'inline-commands', 'dtls-draft43', 'showcerts'] as const).find((o) => v[o]);
     if (flag) throw new UsageError(`--${flag} is not available with --quic`);
     if (v.alpn === undefined) throw new UsageError('--quic needs --alpn (QUIC requires ALPN, RFC 9001 §8.1)');
-  }
+  } else if (v.qlog !== undefined) throw new UsageError('--qlog needs --quic (qlog is a QUIC log)');
   if (v.dtls) {
     if (v['early-data'] !== undefined) throw new UsageError('--early-data is not available with --dtls (rxtls sends no 0-RTT over DTLS)');
   }
@@ -620,6 +633,7 @@ function parseClient(args: readonly string[]): CliCommand {
     ...(v.showcerts && { showCerts: true }),
     ...msgArg(v.msg, v.dtls || v.dtls1_2 || v.dtls1_3 || v.quic),
     ...(v.quic && { quic: true as const }),
+    ...(v.qlog !== undefined && { qlog: checkDir(v.qlog) }),
   };
 }
 
@@ -655,9 +669,16 @@ function parseGet(args: readonly string[]): CliCommand {
     ...(v.cafile !== undefined && { cafile: v.cafile }),
     insecure: v.insecure,
     ...(v.keylog !== undefined && { keylog: v.keylog }),
+    ...(v.qlog !== undefined && { qlog: checkDir(v.qlog) }),
     ...(v.timeout !== undefined && { timeoutSeconds: parseSeconds(v.timeout, '--timeout') }),
     quiet: v.quiet,
   };
+}
+
+/** `--qlog DIR`: a directory name, not empty. */
+function checkDir(dir: string): string {
+  if (dir === '') throw new UsageError('--qlog needs a directory');
+  return dir;
 }
 
 /**
@@ -692,6 +713,7 @@ function parseQuicServer(args: readonly string[]): CliCommand {
     quiet: v.quiet,
     quic: true,
     ...(v.retry && { retry: true }),
+    ...(v.qlog !== undefined && { qlog: checkDir(v.qlog) }),
   };
 }
 

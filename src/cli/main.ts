@@ -579,6 +579,7 @@ function quicClientOptions(cmd: ClientCommand | GetCommand, alpn: readonly strin
     ...(cmd.insecure && { verifier: insecureVerifier }),
     ...(cmd.kind === 'client' && identity(cmd)),
     keyLog: keyLogFile(cmd.keylog) ?? (false as const),
+    ...(cmd.qlog !== undefined && { qlog: cmd.qlog }),
   };
 }
 
@@ -698,6 +699,7 @@ function runQuicServer(cmd: ServerCommand): void {
     alpn: cmd.alpn ?? ['h3'],
     keyLog: keyLogFile(cmd.keylog) ?? false,
     ...(cmd.retry && { retry: true }),
+    ...(cmd.qlog !== undefined && { qlog: cmd.qlog }),
   }).then(
     (listener) => {
       close = listener.close;

@@ -18,6 +18,7 @@ import { encodeWith } from '../wire/writer.js';
 import { ackFrameFor } from './ackRanges.js';
 import { QuicError } from './errors.js';
 import { protectPacket, type PacketKeys } from './protection.js';
+import { qlogPacket, type QlogSink } from './qlog.js';
 import { ackDue, ackSent, SPACES, sendLevel, type QueuedFrame, type Space, type SpaceId } from './spaces.js';
 import { streamResetInfo, streamRxLimit, type StreamSet } from './streams.js';
 
@@ -63,6 +64,8 @@ export interface PacketSender {
   readonly addressValidated: boolean;
   /** A client's 0-RTT write keys (`zeroRtt.ts`): the application space's packets go as 0-RTT until 1-RTT keys exist. */
   readonly zeroRtt?: { readonly tx?: PacketKeys };
+  /** qlog events of this step, when enabled: each packet built is a `transport:packet_sent`. */
+  readonly qlog?: QlogSink;
 }
 
 /**
@@ -259,6 +262,7 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
     s.lastAckElicitingSent = now;
   }
   s.bytesSent += bytes.length;
+  if (s.qlog) qlogPacket(s.qlog, 'transport:packet_sent', level, pn, pad > 0 ? [...frames, { type: 'padding', length: pad }] : frames, bytes.length, s.dcid, s.scid);
   return bytes;
 }
 

@@ -18,6 +18,7 @@ import { pace, paced, type PacerState } from './pacer.js';
 import { isPersistentCongestion, onPacketsAcked, onPacketsLost, probeTimeout, updateRtt, type CongestionState, type RttState } from './recovery.js';
 import { acknowledge, ackElicitingInFlight, requeueForProbe, requeueLost, SPACES, type SentRecord, type SpaceId } from './spaces.js';
 import type { QuicTimers } from './timers.js';
+import { qlogLost } from './qlog.js';
 
 /** RFC 9002 §6.2.4: a probe timeout sends at most two datagrams. */
 export const MAX_PROBES = 2;
@@ -66,6 +67,7 @@ export function onAckFrame(s: Sender, now: number, id: SpaceId, ack: Extract<Fra
 function declareLost(s: Sender, id: SpaceId, now: number, acked?: ReturnType<typeof rangesOfAck>): void {
   const lost = requeueLost(s.spaces[id], s.rtt, now);
   if (lost.length === 0) return;
+  if (s.qlog) qlogLost(s.qlog, id, lost, s.spaces[id].largestAcked);
   // RFC 9002 §7.6.2: persistent congestion needs to know no packet between the lost ones was acknowledged; the
   // ACK frame that declared them lost says it. A loss found by the timer alone never collapses the window.
   const persistent = acked !== undefined && isPersistentCongestion(lost, s.rtt, peerAckDelay(s, id), acked);

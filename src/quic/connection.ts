@@ -97,6 +97,7 @@ import { ACTIVE_CONNECTION_ID_LIMIT, issueConnectionIds, issueTarget, newConnect
 import { followPeer, isProbing, migrateClient, newPath, onPathResponse, onPathValidationTimeout, receivedOnPath, type PathState } from './paths.js';
 import { isStatelessReset, RESET_KEY_LENGTH, resetTokenFor } from './statelessReset.js';
 import { earlyDataContext, earlyStreamCommand, onEarlyDataVerdict, paramsFor0Rtt, quicSession, type ZeroRttState } from './zeroRtt.js';
+import { qlogChanges, qlogClosed, qlogDropped, qlogPacket, qlogParameters, type QlogSink, type QlogWatched } from './qlog.js';
 
 export { QuicError } from './errors.js';
 export { MAX_CLOSE_REASON, MAX_ERROR_CODE, type QuicShutdownProgress } from './shutdown.js';
@@ -144,6 +145,12 @@ export interface QuicConfig {
    * listener gives all its connections its own, so it can reset connections it has forgotten. Default: random.
    */
   readonly statelessResetKey?: Uint8Array;
+  /**
+   * Emit qlog events (`qlog.ts`, draft-ietf-quic-qlog-quic-events) as `qlog` effects: packets sent, received,
+   * dropped and lost, metrics, transport parameters, connection states, keys and the close. Off by default, and
+   * then no event is built.
+   */
+  readonly qlog?: boolean;
   readonly provider?: CryptoProvider;
 }
 
@@ -156,7 +163,7 @@ export const MAX_PATH_RESPONSES = 4;
 
 /** The state of one QUIC connection. Never mutated: every input returns a new one. */
 export interface QuicState {
-  readonly config: Pick<QuicConfig, 'newToken'> & Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried' | 'version' | 'token' | 'newToken'>> & Pick<QuicConfig, 'version'> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
+  readonly config: Pick<QuicConfig, 'newToken' | 'qlog'> & Required<Omit<QuicConfig, 'tls' | 'provider' | 'retried' | 'version' | 'token' | 'newToken' | 'qlog'>> & Pick<QuicConfig, 'version'> & Pick<QuicConfig, 'tls'> & { readonly provider: CryptoProvider };
   readonly phase: 'idle' | 'handshake' | 'connected' | 'closing' | 'draining' | 'closed';
   readonly scid: Uint8Array;
   readonly dcid: Uint8Array;
@@ -210,10 +217,12 @@ export interface QuicState {
   readonly path: PathState;
   /** 0-RTT (`zeroRtt.ts`): a client that offered it, or a server that accepted it. */
   readonly zeroRtt?: ZeroRttState;
+  /** The `now` of the `start` input: qlog times are relative to it. */
+  readonly startedAt?: number;
 }
 
-/** The working copy of one step. */
-type W = { -readonly [K in keyof QuicState]: QuicState[K] } & { spaces: Record<SpaceId, Space>; timers: QuicTimers };
+/** The working copy of one step; `qlog` collects the step's events when `config.qlog` is on. */
+type W = { -readonly [K in keyof QuicState]: QuicState[K] } & { spaces: Record<SpaceId, Space>; timers: QuicTimers; qlog?: QlogSink };
 
 /** A new connection: a client sends its first Initial on `start`; a server waits for one. */
 export function createQuicConnection(config: QuicConfig, random: (n: number) => Uint8Array = (n) => (config.provider ?? nobleProvider).randomBytes(n)): QuicState {
@@ -236,6 +245,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
       ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
       ...(config.newToken ? { newToken: config.newToken } : {}),
+      ...(config.qlog ? { qlog: true } : {}),
       statelessResetKey,
       provider,
     },
@@ -296,8 +306,12 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
     if (input.type === 'write') throw misuse('the connection is closed');
     return { state, effects: [] };
   }
+  // qlog (only when enabled): events collected as the step goes, then compared states before and after.
+  const sink: QlogSink | undefined = s.config.qlog ? (s.qlog = []) : undefined;
+  let watched = sink && qlogWatch(s);
   try {
     dispatch(s, input, effects);
+    if (sink) watched = qlogStep(s, sink, watched!);
     if (s.phase === 'connected') {
       updateKeysIfDue(s);
       issueIds(s, effects);
@@ -315,7 +329,49 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
     closeWith(s, input.now, frame, 'graceful', effects);
   }
   if (s.phase === 'handshake' || s.phase === 'connected') armRecoveryTimers(s, input.now, s.config.role, MAX_ACK_DELAY);
+  if (sink) {
+    qlogStep(s, sink, watched!);
+    delete s.qlog;
+    // The step's events come first: before the datagrams they describe, and before `closed`.
+    const time = input.now - (s.startedAt ?? input.now);
+    effects.unshift(...sink.map((body): QuicEffect => ({ type: 'qlog', event: { ...body, time } })));
+  }
   return { state: s, effects };
+}
+
+/** What qlog compares between two points of a step (`qlogChanges`). */
+function qlogWatch(s: W): QlogWatched {
+  const keys = (id: SpaceId) => ({ ...(s.spaces[id].tx ? { tx: s.spaces[id].tx } : {}), ...(s.spaces[id].rx ? { rx: s.spaces[id].rx } : {}) });
+  return {
+    role: s.config.role,
+    phase: s.phase,
+    confirmed: s.spaces.handshake.discarded,
+    keys: { initial: keys('initial'), handshake: keys('handshake'), application: keys('application') },
+    ...(s.keyPhase ? { keyGeneration: s.keyPhase.generation, keyUpdateRequested: s.keyPhase.requested } : {}),
+    rtt: s.rtt,
+    cc: s.cc,
+    ptoCount: s.ptoCount,
+  };
+}
+
+/** The qlog events of what changed since `before` (`qlogChanges`), and `connection_closed` once closing starts. */
+function qlogStep(s: W, sink: QlogSink, before: QlogWatched): QlogWatched {
+  const after = qlogWatch(s);
+  const ending = (p: QuicState['phase']) => p === 'closing' || p === 'draining' || p === 'closed';
+  if (!ending(before.phase) && ending(after.phase)) {
+    const d = s.closeError?.detail;
+    if (s.phase === 'closing' && s.closeFrame) {
+      const f = s.closeFrame;
+      qlogClosed(sink, { owner: 'local', trigger: f.kind === 'application' ? 'application' : f.errorCode === 0n ? 'clean' : 'error', application: f.kind === 'application', code: f.errorCode, reason: new TextDecoder().decode(f.reason) });
+    } else if (d?.kind === 'quicClose') {
+      qlogClosed(sink, { owner: d.local ? 'local' : 'remote', trigger: d.application ? 'application' : 'error', application: d.application, code: d.code, reason: d.reason });
+    } else if (d?.kind === 'idleTimeout') qlogClosed(sink, { trigger: 'idle_timeout' });
+    else if (d?.kind === 'statelessReset') qlogClosed(sink, { owner: 'remote', trigger: 'stateless_reset' });
+    else if (d?.kind === 'peerIncompatible') qlogClosed(sink, { owner: 'remote', trigger: 'version_mismatch' });
+    else qlogClosed(sink, { owner: s.phase === 'draining' ? 'remote' : 'local', trigger: d ? 'error' : 'clean', ...(d ? { reason: s.closeError!.message } : {}) });
+  }
+  qlogChanges(sink, before, after);
+  return after;
 }
 
 function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
@@ -323,6 +379,7 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
     case 'start': {
       if (s.phase !== 'idle') throw misuse('already started');
       s.phase = 'handshake';
+      s.startedAt = input.now;
       resetIdle(s, input.now);
       // A server starts its handshake on the client's first Initial (it needs that packet's DCID).
       if (s.config.role === 'client') startHandshake(s, input.now, effects);
@@ -457,6 +514,7 @@ function startHandshake(s: W, now: number, effects: QuicEffect[], keys: InitialK
   // RFC 9001 §4.6.2: a server that accepts 0-RTT seals what it promised into its tickets (`zeroRtt.ts`).
   const early = !client && 'maxEarlyData' in s.config.tls && (s.config.tls.maxEarlyData ?? 0) > 0;
   const tls = early ? { ...s.config.tls, earlyDataContext: earlyDataContext(params) } : s.config.tls;
+  if (s.qlog) qlogParameters(s.qlog, 'local', params);
   const step = startQuicHandshake({ role: s.config.role, tls, provider: s.config.provider, transportParameters: encodeTransportParameters(params) }, now);
   onHandshakeStep(s, step, effects);
 }
@@ -575,6 +633,7 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
   s.peerParams = params;
   // RFC 9001 §4.6.1: no 0-RTT packet once the server has answered (the verdict follows in the same message).
   if (s.zeroRtt?.tx) s.zeroRtt = { ...s.zeroRtt, tx: undefined };
+  if (s.qlog) qlogParameters(s.qlog, 'remote', params);
   // The peer's first connection ID is sequence 0 (RFC 9000 §5.1.1), with the server's reset token (§10.3).
   s.cids = setPeerInitialId(s.cids, s.dcid, params.statelessResetToken);
   peerLimitsKnown(s.streams, params);
@@ -608,6 +667,7 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
     try {
       header = decodePacketHeader(datagram, offset, CID_LENGTH);
     } catch {
+      if (s.qlog) qlogDropped(s.qlog, 'invalid', datagram.length - offset);
       break; // RFC 9000 §12.2: the rest of an undecodable datagram is discarded
     }
     const start = offset;
@@ -622,7 +682,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       continue;
     }
     const level = levelOf(header);
-    if (!level) continue;
+    if (!level) {
+      if (s.qlog) qlogDropped(s.qlog, 'unsupported', header.end - start, header.form === 'long' && header.type === 'zeroRtt' ? 'zeroRtt' : 'unknown');
+      continue;
+    }
     const id = LEVELS[level].space;
     const space = s.spaces[id];
     let packet;
@@ -631,7 +694,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       // so a datagram that is not one starts nothing. Its DCID seeds the Initial keys, its SCID is our DCID.
       if (header.form !== 'long') return;
       const opened = openClientInitial(s.config.provider, datagram, start, header);
-      if (!opened.ok) return;
+      if (!opened.ok) {
+        if (s.qlog) qlogDropped(s.qlog, 'invalid', datagram.length - start, 'initial');
+        return;
+      }
       // After a Retry, the original DCID came with the token (config `retried`).
       if (!s.retrySourceCid) s.originalDcid = opened.dcid;
       s.dcid = opened.scid;
@@ -641,7 +707,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       // RFC 9001 §6: the Key Phase bit picks the keys; a packet of the next phase updates them.
       const opened = openOneRtt(s.config.provider, s.keyPhase, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx, space.nextPn);
       s.keyPhase = opened.keys;
-      if (!opened.packet) continue;
+      if (!opened.packet) {
+        if (s.qlog) qlogDropped(s.qlog, 'decryption_failure', header.end - start, 'oneRtt');
+        continue;
+      }
       packet = opened.packet;
       if (opened.newPhase) {
         // RFC 9001 §6.5: the previous read keys stay for 3×PTO, for reordered packets.
@@ -651,11 +720,20 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
     } else {
       // 0-RTT packets open only under a server's accepted 0-RTT keys: anything else is dropped, with no state kept.
       const rx = level === 'zeroRtt' ? (s.config.role === 'server' ? s.zeroRtt?.rx : undefined) : space.rx;
-      if (!rx) continue; // keys not yet available, or discarded
+      if (!rx) {
+        if (s.qlog) qlogDropped(s.qlog, 'key_unavailable', header.end - start, level);
+        continue; // keys not yet available, or discarded
+      }
       packet = unprotectPacket(s.config.provider, rx, datagram.subarray(start, header.end), header.pnOffset - start, space.largestRx);
-      if (!packet) continue; // RFC 9001 §5.5: not authentic, dropped
+      if (!packet) {
+        if (s.qlog) qlogDropped(s.qlog, 'decryption_failure', header.end - start, level);
+        continue; // RFC 9001 §5.5: not authentic, dropped
+      }
     }
-    if (isDuplicate(space, packet.packetNumber)) continue;
+    if (isDuplicate(space, packet.packetNumber)) {
+      if (s.qlog) qlogDropped(s.qlog, 'duplicate', header.end - start, level);
+      continue;
+    }
     any = true;
     if (s.config.role === 'client' && level === 'initial' && header.form === 'long' && !s.peerParams) s.dcid = header.scid.slice();
     if (s.config.role === 'server' && level === 'handshake') {
@@ -666,7 +744,7 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
     }
     // RFC 9001 §4.9.3: a server may drop its 0-RTT keys once a 1-RTT packet arrives.
     if (level === 'oneRtt' && s.zeroRtt?.rx) s.zeroRtt = { ...s.zeroRtt, rx: undefined };
-    onPacket(s, now, level, packet.packetNumber, packet.payload, effects, header.dcid, arrival);
+    onPacket(s, now, level, packet.packetNumber, packet.payload, effects, header.dcid, arrival, { length: header.end - start, ...(header.form === 'long' ? { scid: header.scid } : {}) });
     if ((s.phase as string) === 'closed' || (s.phase as string) === 'draining') return;
   }
   // RFC 9000 §10.3.1: a datagram none of whose packets was processed, ending in one of the peer's reset tokens,
@@ -689,7 +767,7 @@ interface Arrival {
   readonly length: number;
 }
 
-function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Array, effects: QuicEffect[], dcid?: Uint8Array, arrival?: Arrival): void {
+function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Array, effects: QuicEffect[], dcid?: Uint8Array, arrival?: Arrival, raw?: { readonly length: number; readonly scid?: Uint8Array }): void {
   let frames: Frame[];
   try {
     frames = decodeFrames(payload, level);
@@ -697,6 +775,7 @@ function onPacket(s: W, now: number, level: Level, pn: number, payload: Uint8Arr
     if (err instanceof FrameError) throw new ConnectionError(BigInt(err.code), err.message, err.frameType);
     throw err;
   }
+  if (s.qlog) qlogPacket(s.qlog, 'transport:packet_received', level, pn, frames, raw?.length ?? payload.length, dcid, raw?.scid);
   const id = LEVELS[level].space;
   if (arrival && !arrival.onPath && arrival.from !== undefined && level === 'oneRtt') {
     if (isProbing(frames)) {

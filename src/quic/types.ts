@@ -5,6 +5,7 @@
  */
 import type { BaseEffect, BaseInput, StreamId } from '../core/types.js';
 import type { TlsSession } from '../handshake/session.js';
+import type { QlogEvent } from './qlog.js';
 
 /**
  * How to close a QUIC connection (after OpenSSL `SSL_shutdown_ex`). Each takes the 62-bit `errorCode` and
@@ -119,6 +120,8 @@ export type QuicEffect =
   /** We issued connection ID `id` (NEW_CONNECTION_ID, RFC 9000 §5.1.1): packets to it belong to this connection. */
   | { readonly type: 'connectionIdIssued'; readonly id: Uint8Array }
   /** The peer retired our connection ID `id` (RETIRE_CONNECTION_ID, RFC 9000 §5.1.2): it no longer routes here. */
-  | { readonly type: 'connectionIdRetired'; readonly id: Uint8Array };
+  | { readonly type: 'connectionIdRetired'; readonly id: Uint8Array }
+  /** One qlog event (`qlog.ts`), only with `QuicConfig.qlog`; a step's events come before its other effects. */
+  | { readonly type: 'qlog'; readonly event: QlogEvent };
 
 export type QuicEffectType = QuicEffect['type'];

@@ -39,6 +39,8 @@ import { versionNegotiationFor } from '../quic/versionNegotiation.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { keyLogFromEnvironment, keyLogToFile } from '../node/keyLogFile.js';
 import { RESET_KEY_LENGTH, statelessResetFor } from '../quic/statelessReset.js';
+import { qlogHeader, qlogRecord, type QlogEvent } from '../quic/qlog.js';
+import { qlogToDirectory, type QlogWriter } from '../node/qlogFile.js';
 
 /**
  * Socket buffers of 2 MiB each way (the kernel caps them at net.core.rmem_max / wmem_max): a window's burst
@@ -171,6 +173,12 @@ export interface QuicConnection extends Ticker {
    * with a {@link TlsError} for the peer's close with a non-zero code, a protocol error or a timeout.
    */
   readonly closed$: Observable<never>;
+  /**
+   * This connection's qlog events (draft-ietf-quic-qlog-quic-events, `src/quic/qlog.ts`) from the moment of
+   * subscription, with the `qlog` option (any form, `true` included); completes when the connection is over.
+   * Without the option no event is made and it only completes.
+   */
+  readonly qlog$: Observable<QlogEvent>;
 }
 
 /** Counters of one {@link QuicConnection}. */
@@ -220,6 +228,23 @@ interface QuicCommon {
    * environment, if set (`false` refuses it). Debugging only.
    */
   readonly keyLog?: ((line: string) => void) | string | false;
+  /**
+   * qlog (draft-ietf-quic-qlog-main-schema, JSON-SEQ as ngtcp2 writes it; loadable in qvis), for debugging: a
+   * directory (Node only) gets one `<ODCID>.sqlog` file per connection, written as the connection goes and
+   * complete when it is over; a function receives each connection's file as lines, the header first (each line
+   * a JSON-SEQ record: 0x1E, JSON, 0x0A); `true` only makes the events for `qlog$`. Off by default: then the
+   * reducer builds no event.
+   */
+  readonly qlog?: string | ((record: string) => void) | true;
+  /**
+   * Your own UDP socket (`node:dgram`, bound or not: an unbound one is bound to `port`/`host` for a listener,
+   * to any port for a client). The adapter adds its listeners and removes them when done, and does not close a
+   * socket it did not create unless `closeSocket` is true. A client's `migrate()` moves to a socket of its own
+   * and leaves yours open.
+   */
+  readonly socket?: Socket;
+  /** Close `socket` when the connection (or listener) is done (default: only a socket the adapter created). */
+  readonly closeSocket?: boolean;
 }
 
 /** Our certificate chain and key, as for TLS: `cert` + `key` (`passphrase` for an encrypted key), or `pfx`. */
@@ -377,6 +402,8 @@ interface DriveIo {
   idRetired?(id: Uint8Array): void;
   /** A client got a NEW_TOKEN token for its next connection (RFC 9000 §8.1.3). */
   newToken?(token: Uint8Array): void;
+  /** Where this connection's qlog goes (only with a `qlog` directory or function). */
+  readonly qlog?: QlogWriter;
   /** A client moves to a new local socket, then calls `migrated` (the reducer's `migrate` input). */
   migrate?(migrated: () => void): Promise<void>;
 }
@@ -398,6 +425,7 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   const earlyStreams: QuicStream[] = [];
   const ready = new Subject<QuicConnection>();
   const closed = new Subject<never>();
+  const qlog$ = new Subject<QlogEvent>();
   const next = { bidi: role === 'client' ? 0 : 1, uni: role === 'client' ? 2 : 3 };
   const keyLogSink = keyLogSinkOf(opts.keyLog);
   let progress: QuicShutdownProgress = 'none';
@@ -495,6 +523,10 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
       case 'newToken':
         io.newToken?.(e.token);
         return;
+      case 'qlog':
+        io.qlog?.event(e.event);
+        qlog$.next(e.event);
+        return;
       case 'session':
         sessions.next(e.session);
         return;
@@ -543,6 +575,7 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             }),
           shutdownState: () => progress,
           closed$: closed.asObservable(),
+          qlog$: qlog$.asObservable(),
           keyUpdate: () => inputs.next({ type: 'keyUpdate' }),
           migrate: async () => {
             // The reducer's preconditions, checked here so that misuse rejects instead of failing the connection.
@@ -594,6 +627,8 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
           s.stopped.complete();
         }
         incoming.complete();
+        io.qlog?.end();
+        qlog$.complete();
         progress = 'complete';
         progress$.next('complete');
         progress$.complete();
@@ -668,18 +703,23 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
     /** This connection's clock handle (see {@link Ticker}). */
     ticker: (): Ticker | undefined => ticker,
     /** Stop driving the connection: nothing more is sent or reported. */
-    stop: () => sub.unsubscribe(),
+    stop: () => {
+      sub.unsubscribe();
+      io.qlog?.end();
+    },
     /** Drop the connection: a `silent` close (nothing on the wire, the state released), then stop. */
     abandon: () => {
       inputs.next({ type: 'close', mode: 'silent' });
       sub.unsubscribe();
+      io.qlog?.end();
     },
   };
 }
 
-/** The connection settings both ends take from their options: idle timeout and receive windows. */
-function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData'> {
+/** The connection settings both ends take from their options: idle timeout, receive windows, qlog. */
+function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'qlog'> {
   return {
+    ...(opts.qlog !== undefined ? { qlog: true } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
     ...(opts.maxData !== undefined ? { maxData: opts.maxData } : {}),
     ...(opts.maxStreamData !== undefined ? { maxStreamData: opts.maxStreamData } : {}),
@@ -724,6 +764,35 @@ function tlsServer(opts: QuicListenOptions): QuicConfig['tls'] {
   };
 }
 
+/**
+ * Where one connection's qlog goes: a directory (`<ODCID>.sqlog`, `qlogToDirectory`), or a function given the
+ * JSON-SEQ records, the header first; none for `true` (the events go to `qlog$` only).
+ */
+function qlogWriterOf(qlog: QuicCommon['qlog'], vantagePoint: 'client' | 'server', odcid: Uint8Array): QlogWriter | undefined {
+  if (qlog === undefined || qlog === true) return undefined;
+  const header = { vantagePoint, odcid, referenceTime: Date.now() };
+  if (typeof qlog === 'string') return qlogToDirectory(qlog, header);
+  let started = false;
+  return {
+    event: (e) => {
+      if (!started) qlog(qlogHeader(header));
+      started = true;
+      qlog(qlogRecord(e));
+    },
+    end: () => {},
+  };
+}
+
+/** Whether a UDP socket is bound (`address()` throws ERR_SOCKET_DGRAM_NOT_RUNNING until it is). */
+function isBound(socket: Socket): boolean {
+  try {
+    socket.address();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Where key log lines go: a function, or a file appended to (`keyLogToFile`). */
 function keyLogSinkOf(keyLog: QuicCommon['keyLog']): ((line: string) => void) | undefined {
   if (typeof keyLog === 'function') return keyLog;
@@ -753,7 +822,9 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
   const tls = tlsClient(opts); // options are checked now: API misuse throws here, not at subscription
   return new Observable<QuicConnection>((subscriber) => {
     const family = opts.host.includes(':') ? 'udp6' : 'udp4';
-    let socket: Socket = createSocket({ type: family, ...SOCKET_BUFFERS });
+    // A socket of the application's stays open when we are done with it, unless `closeSocket` says otherwise.
+    const given = opts.socket;
+    let socket: Socket = given ?? createSocket({ type: family, ...SOCKET_BUFFERS });
     // RFC 9000 §8.1.3: a token from this server's NEW_TOKEN, used once, for this connection's first Initial.
     const tokenKey = `${opts.servername ?? opts.host}:${opts.port}`;
     const token = opts.tokenCache?.take(tokenKey);
@@ -776,11 +847,16 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
     // CONNECTION_CLOSE must not be dropped by closing under it; nor the datagrams of a socket left by migrate()).
     const sending = new Map<Socket, number>();
     const closeWanted = new Set<Socket>();
+    const detach: (() => void)[] = [];
     const closeWhenSent = (sock: Socket) => {
       closeWanted.add(sock);
       if ((sending.get(sock) ?? 0) > 0) return;
       closeWanted.delete(sock);
       sending.delete(sock);
+      if (sock === given && opts.closeSocket !== true) {
+        for (const off of detach.splice(0)) off();
+        return;
+      }
       try {
         sock.close();
       } catch {
@@ -797,12 +873,15 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
       });
     };
     const attach = (sock: Socket) => {
-      sock.on('message', (data, from) => {
+      const onMessage = (data: Buffer, from: RemoteInfo) => {
         if (sock === socket) d.inputs.next({ type: 'datagram', data: new Uint8Array(data), from: addressOf(from) });
-      });
-      sock.on('error', (err) => {
+      };
+      const onError = (err: Error) => {
         if (sock === socket) subscriber.error(new TlsError({ kind: 'transport', reason: err.message }));
-      });
+      };
+      sock.on('message', onMessage);
+      sock.on('error', onError);
+      if (sock === given) detach.push(() => sock.off('message', onMessage).off('error', onError));
     };
     /** RFC 9000 §9.2: a new local socket; the old one is closed once its datagrams are out (what arrives there is lost). */
     const migrate = (migrated: () => void) =>
@@ -819,7 +898,8 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
           resolve();
         });
       });
-    const d = drive(state, { send, migrate, newToken: (t) => opts.tokenCache?.put(tokenKey, t) }, opts, 'client');
+    const qlog = qlogWriterOf(opts.qlog, 'client', state.originalDcid);
+    const d = drive(state, { send, migrate, newToken: (t) => opts.tokenCache?.put(tokenKey, t), ...(qlog ? { qlog } : {}) }, opts, 'client');
     attach(socket);
     d.closed.subscribe({ complete: closeSocket, error: closeSocket });
     // Only a connection that closed cleanly leaves its newest session in the cache (as `connect` does).
@@ -838,10 +918,12 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
       error: (err) => subscriber.error(err),
       complete: () => subscriber.complete(),
     });
-    socket.bind(0, () => {
+    const begin = () => {
       d.inputs.next({ type: 'start' });
       if (opts.earlyData?.length) d.writeEarly(opts.earlyData);
-    });
+    };
+    if (given && isBound(given)) begin();
+    else socket.bind(0, begin);
     // Unsubscribed before the handshake completed: abandon the attempt (once handed over, the connection
     // lives until it is closed).
     return () => {
@@ -869,7 +951,8 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   if (opts.statelessResetKey && opts.statelessResetKey.length !== RESET_KEY_LENGTH) {
     throw new TlsError({ kind: 'apiMisuse', reason: `statelessResetKey must be ${RESET_KEY_LENGTH} bytes` });
   }
-  const socket = createSocket({ type: (opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4', ...SOCKET_BUFFERS });
+  const socket = opts.socket ?? createSocket({ type: (opts.host ?? '127.0.0.1').includes(':') ? 'udp6' : 'udp4', ...SOCKET_BUFFERS });
+  const closeSocket = opts.socket === undefined || opts.closeSocket === true;
   const connections = new Subject<QuicConnection>();
   const byCid = new Map<string, ReturnType<typeof drive>>();
   const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -896,7 +979,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
     invalidToken: 0,
   };
 
-  socket.on('message', (data: Buffer, from: RemoteInfo) => {
+  const onMessage = (data: Buffer, from: RemoteInfo) => {
     const datagram = new Uint8Array(data);
     let dcid: Uint8Array;
     let header: ReturnType<typeof decodePacketHeader>;
@@ -978,6 +1061,8 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
       // The client's address, until the connection follows it elsewhere (RFC 9000 §9.3, a `pathChanged` effect).
       let remote = { host: from.address, port: from.port };
       const keys = [hex(dcid), hex(state.scid)];
+      // The trace is named after the client's original DCID (after a Retry, the one the token carried).
+      const qlog = qlogWriterOf(opts.qlog, 'server', retried?.originalDcid ?? dcid);
       const conn: ReturnType<typeof drive> = drive(
         state,
         {
@@ -1000,6 +1085,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
             if (i >= 0) keys.splice(i, 1);
             byCid.delete(k);
           },
+          ...(qlog ? { qlog } : {}),
         },
         opts,
         'server',
@@ -1030,12 +1116,18 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
       conn.inputs.next({ type: 'start' });
     }
     d.inputs.next({ type: 'datagram', data: datagram, from: addressOf(from) });
-  });
+  };
+  socket.on('message', onMessage);
 
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-  });
+  if (!isBound(socket)) {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+  }
   return {
     port: socket.address().port,
     connections: connections.asObservable(),
@@ -1056,7 +1148,9 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
         for (const d of new Set(byCid.values())) d.stop();
         byCid.clear();
         connections.complete();
-        socket.close(() => resolve());
+        socket.off('message', onMessage);
+        if (closeSocket) socket.close(() => resolve());
+        else resolve();
       }),
   };
 }

@@ -1,9 +1,10 @@
 /**
  * The QUIC side of the `rxtls` command, spawned as a bundle under deadlines on 127.0.0.1: `rxtls get` against
  * `rxtls server --quic --www` (a file, 404, a refused traversal) and against ngtcp2's gtlsserver; gtlsclient
- * downloading from `rxtls server --quic --www`; `client --quic` ↔ `server --quic --echo`; argument errors.
+ * downloading from `rxtls server --quic --www`; `client --quic` ↔ `server --quic --echo`; `--qlog DIR` on both
+ * ends; argument errors.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { certPath, cliServerPort, describeRun, freePort, requirePeer, run, runCli, spawnPeer, startCliServer, tempDir } from '../helpers/peers.js';
@@ -84,10 +85,61 @@ test('rxtls client --quic ↔ rxtls server --quic --echo: stdin comes back on th
   await server.kill();
 });
 
+/** The records of a JSON-SEQ qlog file (RFC 7464: each 0x1E, JSON, 0x0A), the header first. */
+const qlogRecords = (file: string): Record<string, any>[] =>
+  readFileSync(file, 'utf8')
+    .split('\x1e')
+    .slice(1)
+    .map((r) => {
+      if (!r.endsWith('\n')) throw new Error(`${file}: a record not ended by 0x0A`);
+      return JSON.parse(r);
+    });
+
+/** The one `.sqlog` file in `dir` once its connection is over (its last record says `closed`), waiting at most `ms`. */
+async function closedQlog(dir: string, ms: number): Promise<string | undefined> {
+  for (let waited = 0; waited < ms; waited += 50) {
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.sqlog')) : [];
+    if (files.length === 1 && qlogRecords(path.join(dir, files[0]!)).at(-1)?.data?.new === 'closed') return files[0];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return undefined;
+}
+
+test('rxtls get --qlog DIR → rxtls server --quic --www --qlog DIR: both ends write one parsable <ODCID>.sqlog, same name', async (t) => {
+  t.timeout(MS * 2);
+  const dir = site(t, { 'q.txt': 'qlogged\n' });
+  const serverQlog = path.join(tempDir(t), 'server-qlog');
+  const clientQlog = path.join(tempDir(t), 'client-qlog');
+  const server = await startCliServer(serverArgs(['--www', dir, '--qlog', serverQlog]), { timeoutMs: MS, owner: t });
+  const port = cliServerPort(server);
+  const r = await runCli(getArgs(`https://127.0.0.1:${port}/q.txt`, ['--qlog', clientQlog]), undefined, { timeoutMs: MS, owner: t });
+  t.is(r.code, 0, describeRun('rxtls get --qlog', r));
+  t.is(r.stdout, 'qlogged\n');
+  const clientFile = await closedQlog(clientQlog, 1);
+  // The server's connection ends after its draining period (3 × PTO): waited for, bounded.
+  const serverFile = await closedQlog(serverQlog, 20_000);
+  await server.kill();
+  t.truthy(clientFile, `client qlog: ${existsSync(clientQlog) ? readdirSync(clientQlog).join(' ') : 'no directory'}`);
+  t.is(serverFile, clientFile);
+  for (const [file, vantage] of [
+    [path.join(clientQlog, clientFile!), 'client'],
+    [path.join(serverQlog, serverFile!), 'server'],
+  ] as const) {
+    const [header, ...records] = qlogRecords(file);
+    t.is(header!.qlog_format, 'JSON-SEQ');
+    t.is(header!.trace.vantage_point.type, vantage);
+    const names = new Set(records.map((e) => e.name));
+    for (const name of ['transport:packet_sent', 'transport:packet_received', 'transport:parameters_set', 'connectivity:connection_closed']) t.true(names.has(name), `${vantage}: ${name}`);
+    // The HTTP/3 request and response are STREAM frames.
+    t.true(records.some((e) => e.name === 'transport:packet_sent' && e.data.frames.some((f: { frame_type: string }) => f.frame_type === 'stream')));
+  }
+});
+
 test('QUIC argument errors exit 2 with a one-line message', async (t) => {
   t.timeout(MS);
   const cases: [string[], RegExp][] = [
     [['client', '--quic', '127.0.0.1:4433'], /--quic needs --alpn/],
+    [['client', '127.0.0.1:4433', '--qlog', 'dir'], /--qlog needs --quic/],
     [['get', 'http://127.0.0.1:4433/'], /needs an https:\/\/ URL/],
     [['server', '--quic', '--port', '0', '--cert', certPath('server-ec-chain.pem'), '--key', certPath('server-ec-key.pem')], /needs either --www DIR or --echo/],
   ];

@@ -47,3 +47,13 @@ test('--www DIR: files under DIR; traversal refused (403), even %-encoded; bad p
   t.deepEqual(wwwFilePath('/srv/www', '/bad%zz'), { status: 400 });
   t.deepEqual(wwwFilePath('/srv/www', '/nul%00'), { status: 400 });
 });
+
+test('--qlog DIR on client --quic, get and server --quic; refused without --quic', (t) => {
+  const id = ['--cert', 'c.pem', '--key', 'k.pem'];
+  t.like(parseCliArgs(['client', '--quic', '127.0.0.1:4433', '--alpn', 'echo', '--qlog', 'q']), { kind: 'client', quic: true, qlog: 'q' });
+  t.like(parseCliArgs(['get', 'https://localhost:4433/', '--qlog', 'q']), { kind: 'get', qlog: 'q' });
+  t.like(parseCliArgs(['server', '--quic', '--port', '0', ...id, '--echo', '--qlog', 'q']), { kind: 'server', quic: true, qlog: 'q' });
+  t.throws(() => parseCliArgs(['client', '127.0.0.1:4433', '--qlog', 'q']), { instanceOf: UsageError, message: /--qlog needs --quic/ });
+  t.throws(() => parseCliArgs(['server', '--port', '0', ...id, '--qlog', 'q']), { instanceOf: UsageError });
+  t.throws(() => parseCliArgs(['get', 'https://localhost:4433/', '--qlog', '']), { instanceOf: UsageError, message: /--qlog needs a directory/ });
+});
