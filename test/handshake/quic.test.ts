@@ -184,7 +184,7 @@ test('QUIC variant: handshake data at the wrong epoch, and a TLS KeyUpdate, are 
   failedWith(t, b.data('client', 'oneRtt', keyUpdate), AlertDescription.unexpected_message);
 });
 
-test('QUIC variant: the server requires ALPN; no ALPN, early data or KeyUpdate is API misuse', (t) => {
+test('QUIC variant: the server requires ALPN; no ALPN or KeyUpdate is API misuse; early data is allowed (0-RTT, RFC 9001 §4.6)', (t) => {
   const noAlpn = new QuicTlsPair({ alpnProtocols: ['h3'] }, { alpnProtocols: ['other'] });
   noAlpn.start('server');
   const ch = sendOf(noAlpn.start('client'));
@@ -193,7 +193,7 @@ test('QUIC variant: the server requires ALPN; no ALPN, early data or KeyUpdate i
   const misuse = { instanceOf: TlsError, message: /QUIC|alpn|ALPN/ };
   t.throws(() => createHandshake({ role: 'client', verifier: caVerifier() }, 'quic', clientParams), misuse);
   t.throws(() => createHandshake({ role: 'client', verifier: caVerifier(), alpnProtocols: ['h3'] }, 'quic'), misuse);
-  t.throws(() => createHandshake({ role: 'client', verifier: caVerifier(), alpnProtocols: ['h3'], earlyData: true }, 'quic', clientParams), misuse);
+  t.notThrows(() => createHandshake({ role: 'client', verifier: caVerifier(), alpnProtocols: ['h3'], earlyData: true }, 'quic', clientParams));
   const pair = new QuicTlsPair().run();
   t.throws(() => updateTrafficKeys(pair.state.client, false, NOW), misuse);
 });
