@@ -180,6 +180,10 @@ export interface ProxyCommand {
   readonly cafile?: string;
   readonly servername?: string;
   readonly insecure: boolean;
+  /** `--route NAME=HOST:PORT`: clients asking for server name NAME (SNI; `*.example.com` for one more label) go there; `to` takes the rest. */
+  readonly routes: readonly { readonly name: string; readonly to: { readonly host: string; readonly port: number } }[];
+  /** `--passthrough`: route by the ClientHello without terminating: the client's TLS bytes go to the backend untouched. */
+  readonly passthrough: boolean;
 }
 
 /** A command-line mistake: printed with the usage hint, exit code 2. */
@@ -212,6 +216,10 @@ Usage:
   rxtls proxy --listen HOST:PORT [--cert PEM --key PEM] --to HOST:PORT [--to-tls [--cafile PEM] [--servername N]]
               [--quic --alpn LIST]   terminate TLS (or QUIC streams; no --cert: a plain TCP front), forward over
                                      TCP or TLS (--to-tls); one log line per connection on stderr
+              [--route NAME=HOST:PORT ...]   by the server name the client asked for (SNI; *.example.com
+                                     for one more label); --to takes the other names
+              [--passthrough]        route by the ClientHello without terminating: the TLS bytes go to the
+                                     backend untouched (unknown names without a route: --to)
   rxtls --help | --version
 
 OpenSSL's single-dash spellings are accepted too: -connect HOST:PORT, -CAfile, -servername, -cert, -key,
@@ -371,25 +379,35 @@ const proxyOptions = {
   cafile: { type: 'string' },
   servername: { type: 'string' },
   insecure: { type: 'boolean', default: false },
+  route: { type: 'string', multiple: true },
+  passthrough: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
 /**
  * `rxtls proxy --listen HOST:PORT --cert PEM --key PEM --to HOST:PORT [--to-tls [--cafile PEM] [--servername N]]
- * [--quic --alpn LIST]`. SNI routing (`--route`, `--passthrough`) waits for `routeBySni` and is refused with
- * that said.
+ * [--quic --alpn LIST] [--route NAME=HOST:PORT …] [--passthrough]`: `--route` picks the backend by the server name
+ * the client asked for (after terminating, or with `--passthrough` from the ClientHello alone, relaying the TLS
+ * bytes untouched); `--to` is the default route.
  */
 function parseProxy(args: readonly string[]): CliCommand {
-  for (const flag of ['--route', '--passthrough']) {
-    if (args.some((a) => a === flag || a.startsWith(`${flag}=`))) throw new UsageError(`${flag}: SNI routing is not available in this build yet (it needs routeBySni)`);
-  }
   const { values: v, positionals } = usage('proxy', proxyOptions, args, () => parseArgs({ args: [...args], options: proxyOptions, allowPositionals: true, strict: true }));
   if (v.help) return { kind: 'help', text: HELP };
   if (positionals.length > 0) throw new UsageError(`proxy takes no positional argument, got "${positionals[0]}"`);
   if (v.listen === undefined) throw new UsageError('proxy needs --listen HOST:PORT');
   if (v.to === undefined) throw new UsageError('proxy needs --to HOST:PORT');
   if ((v.cert === undefined) !== (v.key === undefined)) throw new UsageError('--cert and --key go together');
-  if (v.cert === undefined && (v.quic || !v['to-tls'])) throw new UsageError('proxy needs --cert and --key (to terminate TLS or QUIC), or --to-tls (a plain front that originates TLS)');
+  if (v.passthrough && (v.cert !== undefined || v.quic || v['to-tls'] || v.alpn !== undefined)) {
+    throw new UsageError('--passthrough relays the TLS bytes untouched: no --cert/--key, --quic, --to-tls or --alpn with it');
+  }
+  if (v.quic && v.route?.length) throw new UsageError('--route needs a TLS front (QUIC streams carry no server name of their own)');
+  const routes = (v.route ?? []).map((r) => {
+    const eq = r.indexOf('=');
+    const name = r.slice(0, eq).toLowerCase();
+    if (eq <= 0 || !/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(name)) throw new UsageError(`--route needs NAME=HOST:PORT, got "${r}"`);
+    return { name, to: parseHostPort(r.slice(eq + 1)) };
+  });
+  if (!v.passthrough && v.cert === undefined && (v.quic || !v['to-tls'])) throw new UsageError('proxy needs --cert and --key (to terminate TLS or QUIC), or --to-tls (a plain front that originates TLS)');
   if (!v['to-tls'] && (v.cafile !== undefined || v.servername !== undefined || v.insecure)) throw new UsageError('--cafile, --servername and --insecure apply to --to-tls');
   if (v.insecure && v.cafile !== undefined) throw new UsageError('--insecure and --cafile exclude each other');
   const alpn = v.alpn?.split(',').filter((p) => p !== '');
@@ -405,6 +423,8 @@ function parseProxy(args: readonly string[]): CliCommand {
     ...(v.cafile !== undefined ? { cafile: v.cafile } : {}),
     ...(v.servername !== undefined ? { servername: v.servername } : {}),
     insecure: v.insecure,
+    routes,
+    passthrough: v.passthrough,
   };
 }
 

@@ -47,6 +47,8 @@ import { inboundSource } from './inboundSource.js';
 import { connect as tcpConnect, createServer as tcpServer } from 'node:net';
 import { fromSocket } from '../rx/duplex.js';
 import { terminate } from '../rx/proxy/terminate.js';
+import { routeBySniOn } from '../rx/routeBySni.js';
+import { nodePlatform } from '../node/platform.js';
 import { originate } from '../rx/proxy/originate.js';
 import { splice, type SideClose, type SpliceReport } from '../rx/proxy/splice.js';
 import type { PlainDuplex } from '../rx/proxy/plainDuplex.js';
@@ -801,34 +803,45 @@ function runProxy(cmd: ProxyCommand): void {
   const log = (line: string) => process.stderr.write(line + '\n');
   const cert = cmd.cert !== undefined ? readFileSync(cmd.cert, 'utf8') : undefined;
   const key = cmd.key !== undefined ? readFileSync(cmd.key, 'utf8') : undefined;
-  const route = `${cmd.to.host.includes(':') ? `[${cmd.to.host}]` : cmd.to.host}:${cmd.to.port}${cmd.toTls ? '+tls' : ''}`;
+  const hostText = (h: string) => (h.includes(':') ? `[${h}]` : h);
+  const routeText = (to: { host: string; port: number }) => `${hostText(to.host)}:${to.port}${cmd.toTls ? '+tls' : ''}`;
+  /** `--route` by server name (exact, or `*.suffix` for one more label), else `--to`. */
+  const backendFor = (serverName: string | undefined) => {
+    const name = serverName?.toLowerCase();
+    const hit =
+      cmd.routes.find((r) => r.name === name) ??
+      cmd.routes.find((r) => r.name.startsWith('*.') && name !== undefined && name.endsWith(r.name.slice(1)) && !name.slice(0, -(r.name.length - 1)).includes('.'));
+    return hit?.to ?? cmd.to;
+  };
   const ca = cmd.cafile !== undefined ? readFileSync(cmd.cafile, 'utf8') : undefined;
-  const forward = (plain: Spliceable): Observable<SpliceReport> =>
-    cmd.toTls
+  if (cmd.passthrough) return runPassthroughProxy(cmd, log, backendFor, routeText);
+  const forward = (plain: Spliceable & { readonly info?: PlainDuplex['info'] }): Observable<SpliceReport> => {
+    const to = backendFor(plain.info?.serverName);
+    return cmd.toTls
       ? of(plain).pipe(
           originate({
-            host: cmd.to.host,
-            port: cmd.to.port,
+            host: to.host,
+            port: to.port,
             ...(ca !== undefined ? { ca } : {}),
             ...(cmd.servername !== undefined ? { servername: cmd.servername } : {}),
             ...(cmd.insecure ? { rejectUnauthorized: false } : {}),
           }),
         )
-      : splice(plain, fromSocket(tcpConnect({ host: cmd.to.host, port: cmd.to.port, allowHalfOpen: true }).setNoDelay(true)));
+      : splice(plain, fromSocket(tcpConnect({ host: to.host, port: to.port, allowHalfOpen: true }).setNoDelay(true)));
+  };
   const report = (client: string, plain: { readonly info?: PlainDuplex['info'] }, r: SpliceReport) =>
     log(
       formatProxyLine({
         client,
         sni: plain.info?.serverName,
         alpn: plain.info?.alpn,
-        route,
+        route: routeText(backendFor(plain.info?.serverName)),
         up: r.aToB,
         down: r.bToA,
         clientClose: closeWord(r.a),
         backendClose: closeWord(r.b),
       }),
     );
-  const hostText = (h: string) => (h.includes(':') ? `[${h}]` : h);
   if (cmd.quic) {
     quicListen({ host: cmd.listen.host, port: cmd.listen.port, ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}), alpn: cmd.alpn ?? [] }).then((listener) => {
       log(`ACCEPT ${hostText(cmd.listen.host)}:${listener.port}`);
@@ -858,7 +871,65 @@ function runProxy(cmd: ProxyCommand): void {
         front,
         mergeMap((plain) => forward(plain).pipe(map((r) => report(client, plain, r)))),
         catchError((err: unknown) => {
-          log(`PROXY client=${client} route=${route} handshake failed: ${describeFailure(err)}`);
+          log(`PROXY client=${client} route=${routeText(cmd.to)} handshake failed: ${describeFailure(err)}`);
+          socket.destroy();
+          return [];
+        }),
+      )
+      .subscribe();
+  });
+  server.on('error', die);
+  server.listen(cmd.listen.port, cmd.listen.host, () => {
+    const a = server.address();
+    log(`ACCEPT ${hostText(cmd.listen.host)}:${typeof a === 'object' && a ? a.port : cmd.listen.port}`);
+  });
+}
+
+/**
+ * `rxtls proxy --passthrough`: each TCP connection's ClientHello is read (`routeBySni`) without terminating; the
+ * connection, ClientHello included, is spliced untouched to the backend its server name routes to. A ClientHello
+ * that cannot be read gets the alert a TLS server would send (logged).
+ */
+function runPassthroughProxy(
+  cmd: ProxyCommand,
+  log: (line: string) => void,
+  backendFor: (serverName: string | undefined) => { readonly host: string; readonly port: number },
+  routeText: (to: { host: string; port: number }) => string,
+): void {
+  const hostText = (h: string) => (h.includes(':') ? `[${h}]` : h);
+  const server = tcpServer({ allowHalfOpen: true });
+  server.on('connection', (socket) => {
+    socket.setNoDelay(true);
+    const client = `${hostText(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
+    of(fromSocket(socket))
+      .pipe(
+        routeBySniOn(nodePlatform)({
+          routes: [],
+          defaultRoute: { route: 'sni' },
+          onError: (err) => log(`PROXY client=${client} passthrough refused: ${describeFailure(err)}`),
+        }),
+        mergeMap((routed) => {
+          if (routed.kind !== 'passthrough') return [];
+          const to = backendFor(routed.serverName);
+          return splice(routed.duplex, fromSocket(tcpConnect({ host: to.host, port: to.port, allowHalfOpen: true }).setNoDelay(true))).pipe(
+            map((r) =>
+              log(
+                formatProxyLine({
+                  client,
+                  sni: routed.serverName,
+                  alpn: routed.alpn.join(',') || undefined,
+                  route: `${routeText(to)} passthrough`,
+                  up: r.aToB,
+                  down: r.bToA,
+                  clientClose: closeWord(r.a),
+                  backendClose: closeWord(r.b),
+                }),
+              ),
+            ),
+          );
+        }),
+        catchError((err: unknown) => {
+          log(`PROXY client=${client} passthrough failed: ${describeFailure(err)}`);
           socket.destroy();
           return [];
         }),

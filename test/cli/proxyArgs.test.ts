@@ -12,6 +12,8 @@ test('proxy: terminate to TCP, originate TLS, QUIC front', (t) => {
     to: { host: 'backend', port: 8080 },
     toTls: false,
     insecure: false,
+    routes: [],
+    passthrough: false,
   });
   t.like(parseCliArgs(['proxy', '--listen', '[::1]:8443', '--to', '127.0.0.1:443', '--to-tls', '--cafile', 'ca.pem', '--servername', 'origin']), {
     listen: { host: '::1', port: 8443 },
@@ -30,8 +32,26 @@ test('proxy: mistakes are usage errors', (t) => {
   bad(['--listen', 'a:1', '--cert', 'c', '--to', 'b:1'], /go together/);
   bad(['--listen', 'a:1', '--cert', 'c', '--key', 'k', '--to', 'b:1', '--cafile', 'x'], /apply to --to-tls/);
   bad(['--quic', '--listen', 'a:1', '--cert', 'c', '--key', 'k', '--to', 'b:1'], /--alpn/);
-  bad(['--listen', 'a:1', '--passthrough', '--to', 'b:1'], /SNI routing is not available/);
-  bad(['--listen', 'a:1', '--route', 'x=b:1', '--to', 'b:1'], /SNI routing is not available/);
+  bad(['--listen', 'a:1', '--passthrough', '--cert', 'c', '--key', 'k', '--to', 'b:1'], /--passthrough relays the TLS bytes untouched/);
+  bad(['--listen', 'a:1', '--passthrough', '--to-tls', '--to', 'b:1'], /--passthrough/);
+  bad(['--listen', 'a:1', '--route', 'x', '--passthrough', '--to', 'b:1'], /--route needs NAME=HOST:PORT/);
+  bad(['--listen', 'a:1', '--route', 'bad name=b:1', '--passthrough', '--to', 'b:1'], /--route needs NAME=HOST:PORT/);
+  bad(['--quic', '--alpn', 'h3', '--listen', 'a:1', '--cert', 'c', '--key', 'k', '--route', 'x=b:1', '--to', 'b:1'], /--route needs a TLS front/);
+});
+
+test('proxy: --passthrough with --route NAME=HOST:PORT (repeatable; *.suffix wildcards), names lower-cased', (t) => {
+  t.like(parseCliArgs(['proxy', '--listen', '127.0.0.1:443', '--passthrough', '--to', 'default:443', '--route', 'A.test=10.0.0.1:443', '--route', '*.b.test=[::1]:8443']), {
+    passthrough: true,
+    to: { host: 'default', port: 443 },
+    routes: [
+      { name: 'a.test', to: { host: '10.0.0.1', port: 443 } },
+      { name: '*.b.test', to: { host: '::1', port: 8443 } },
+    ],
+  });
+  t.like(parseCliArgs(['proxy', '--listen', '127.0.0.1:443', '--cert', 'c', '--key', 'k', '--to', 'd:80', '--route', 'localhost=e:80']), {
+    passthrough: false,
+    routes: [{ name: 'localhost', to: { host: 'e', port: 80 } }],
+  });
 });
 
 test('proxy: one log line per connection', (t) => {

@@ -127,3 +127,54 @@ test('rxtls QUIC client → rxtls proxy --quic → TLS backend (rxtls listen): a
   t.is(Buffer.concat(chunks).toString(), 'HELLO OVER QUIC');
   t.regex(await proxy.waitForOutput(/^PROXY .*$/m, MS), /client=quic#0 .*up=15 down=15 client_close=end backend_close=end/);
 });
+
+test('rxtls proxy --passthrough --route: each s_client gets the backend of its name untouched (certificate verified end to end); other names go to --to', async (t) => {
+  const serve = (name: string) =>
+    startSServer(['-cert', certPath(`${name}-cert.pem`), '-cert_chain', certPath('int-cert.pem'), '-key', certPath(`${name}-key.pem`), '-www'], { owner: t });
+  const local = await serve('server-ec');
+  const other = await serve('wrong-host'); // other.example
+  t.teardown(() => Promise.all([local.peer.kill(), other.peer.kill()]).then(() => undefined));
+  const proxy = await startCliServer(['proxy', '--listen', '127.0.0.1:0', '--passthrough', '--to', `127.0.0.1:${local.port}`, '--route', `*.example=127.0.0.1:${other.port}`], { owner: t });
+  const port = acceptPort(proxy.output());
+  for (const [name, subject] of [
+    ['other.example', 'subject=CN = other.example'],
+    ['localhost', 'subject=CN = localhost'],
+  ] as const) {
+    const r = await withTimeout(
+      runOpenssl(['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-CAfile', certPath('ca-cert.pem'), '-servername', name, '-verify_hostname', name, '-verify_return_error', '-ign_eof'], {
+        stdin: 'GET / HTTP/1.0\r\n\r\n',
+        owner: t,
+      }),
+      MS,
+      's_client',
+    );
+    const out = r.stdout + r.stderr;
+    t.true(out.includes('Verify return code: 0 (ok)'), `${name}:\n${out}`);
+    t.true(out.includes(subject), `${name}:\n${out}`);
+    t.true(out.includes('HTTP/1.0 200 ok'), `${name}:\n${out}`);
+  }
+  const lines = await proxy.waitForOutput(/sni=localhost .*\n?/m, MS).then(() => proxy.output());
+  t.regex(lines, new RegExp(`PROXY client=127\\.0\\.0\\.1:\\d+ sni=other\\.example alpn=- route=127\\.0\\.0\\.1:${other.port} passthrough`));
+  t.regex(lines, new RegExp(`PROXY client=127\\.0\\.0\\.1:\\d+ sni=localhost alpn=- route=127\\.0\\.0\\.1:${local.port} passthrough`));
+});
+
+test('rxtls proxy (terminating) --route: the server name the client asked for picks the TCP backend', async (t) => {
+  const named = (tag: string) =>
+    tcpBackend(t, (s) => {
+      s.once('data', () => s.end(tag));
+      s.resume();
+    });
+  const fallback = await named('default backend');
+  const routed = await named('localhost backend');
+  const proxy = await startCliServer(['proxy', '--listen', '127.0.0.1:0', ...frontArgs, '--to', `127.0.0.1:${fallback}`, '--route', `localhost=127.0.0.1:${routed}`], { owner: t });
+  const port = acceptPort(proxy.output());
+  const viaName = await withTimeout(runOpenssl(sClientArgs(port, ['-quiet']), { stdin: 'hi\n', owner: t }), MS, 's_client localhost');
+  t.true(viaName.stdout.includes('localhost backend'), viaName.stdout + viaName.stderr);
+  // No SNI (an IP address as the name): the default route.
+  const noName = await withTimeout(
+    runOpenssl(['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-noservername', '-quiet'], { stdin: 'hi\n', owner: t }),
+    MS,
+    's_client without SNI',
+  );
+  t.true(noName.stdout.includes('default backend'), noName.stdout + noName.stderr);
+});
