@@ -878,10 +878,15 @@ function runProxy(cmd: ProxyCommand): void {
       )
       .subscribe();
   });
+  listenAndAnnounce(server, cmd.listen, log);
+}
+
+/** Listen on `at` and print the `ACCEPT host:port` readiness line (the port the kernel chose for port 0). */
+function listenAndAnnounce(server: ReturnType<typeof tcpServer>, at: { readonly host: string; readonly port: number }, log: (line: string) => void): void {
   server.on('error', die);
-  server.listen(cmd.listen.port, cmd.listen.host, () => {
+  server.listen(at.port, at.host, () => {
     const a = server.address();
-    log(`ACCEPT ${hostText(cmd.listen.host)}:${typeof a === 'object' && a ? a.port : cmd.listen.port}`);
+    log(`ACCEPT ${at.host.includes(':') ? `[${at.host}]` : at.host}:${typeof a === 'object' && a ? a.port : at.port}`);
   });
 }
 
@@ -936,11 +941,7 @@ function runPassthroughProxy(
       )
       .subscribe();
   });
-  server.on('error', die);
-  server.listen(cmd.listen.port, cmd.listen.host, () => {
-    const a = server.address();
-    log(`ACCEPT ${hostText(cmd.listen.host)}:${typeof a === 'object' && a ? a.port : cmd.listen.port}`);
-  });
+  listenAndAnnounce(server, cmd.listen, log);
 }
 
 main(process.argv.slice(2));
