@@ -123,6 +123,35 @@ export function rxConnect(options: ConnectOptions): Observable<TlsConnection> {
   return connect(options);
 }
 
+/** `bytes` of application data as chunks of `ring` in turn (the last one cut to size). */
+export function* ringChunks(ring: readonly Uint8Array[], bytes: number): Generator<Uint8Array> {
+  for (let sent = 0, i = 0; sent < bytes; i++) {
+    const c = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, bytes - sent));
+    sent += c.length;
+    yield c;
+  }
+}
+
+/**
+ * Resolves once `count` connections of `connections` each delivered exactly `bytes` and completed; rejects on an
+ * error or a short count. The subscriptions go into `subs`.
+ */
+export function inboundTotals(connections: Observable<TlsConnection>, count: number, bytes: number, subs: Subscription): Promise<void> {
+  let pending = count;
+  return new Promise<void>((resolve, reject) => {
+    subs.add(
+      connections.subscribe((conn) => {
+        let n = 0;
+        conn.inbound$.subscribe({
+          next: (d) => (n += d.length),
+          error: reject,
+          complete: () => (n === bytes ? --pending === 0 && resolve() : reject(new Error(`received ${n} of ${bytes} bytes`))),
+        });
+      }),
+    );
+  });
+}
+
 /** `count` distinct buffers of `size` random-looking bytes, cycled by senders (never one shared buffer). */
 export function payloadRing(size: number, count = 16): Uint8Array[] {
   return Array.from({ length: count }, (_, k) => {

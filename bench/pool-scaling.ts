@@ -20,7 +20,7 @@ import { Subscription, firstValueFrom } from 'rxjs';
 import { recordNonce } from '../src/crypto/keySchedule.js';
 import type { AeadAlg, RecordJob } from '../src/crypto/provider.js';
 import { createWorkerPoolProvider, type WorkerPoolProvider } from '../src/node/workers.js';
-import { SUITE, certs, payloadRing, rxConnect, rxServer, type AlgName } from './common.js';
+import { SUITE, certs, inboundTotals, payloadRing, ringChunks, rxConnect, rxServer, type AlgName } from './common.js';
 
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');
@@ -74,34 +74,13 @@ async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName): Promise<numb
   const server = await rxServer({ cert: certs.cert, key: certs.key, ...options });
   const subs = new Subscription();
   try {
-    let pending = CONNS;
-    const done = new Promise<void>((resolve, reject) => {
-      subs.add(
-        server.connections.subscribe((conn) => {
-          let n = 0;
-          conn.inbound$.subscribe({
-            next: (d) => (n += d.length),
-            error: reject,
-            complete: () => (n === BYTES ? --pending === 0 && resolve() : reject(new Error(`received ${n} of ${BYTES}`))),
-          });
-        }),
-      );
-    });
+    const done = inboundTotals(server.connections, CONNS, BYTES, subs);
     const conns = await Promise.all(
       Array.from({ length: CONNS }, () => firstValueFrom(rxConnect({ host: '127.0.0.1', port: server.port, servername: 'localhost', ca: certs.ca, ...options }))),
     );
     const ring = payloadRing(64 * 1024);
     const t0 = now();
-    for (const conn of conns) {
-      const chunks = function* () {
-        for (let sent = 0, i = 0; sent < BYTES; i++) {
-          const c = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, BYTES - sent));
-          sent += c.length;
-          yield c;
-        }
-      };
-      subs.add(conn.send(chunks()).subscribe({ error: () => undefined }));
-    }
+    for (const conn of conns) subs.add(conn.send(ringChunks(ring, BYTES)).subscribe({ error: () => undefined }));
     await done;
     return (CONNS * BYTES) / ((now() - t0) / 1000) / 1e6;
   } finally {
@@ -140,11 +119,7 @@ async function aggregateNode(alg: AlgName): Promise<number> {
     const t0 = now();
     await Promise.all(
       sockets.map(async (c) => {
-        for (let sent = 0, i = 0; sent < BYTES; i++) {
-          const chunk = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, BYTES - sent));
-          sent += chunk.length;
-          if (!c.write(chunk)) await once(c, 'drain');
-        }
+        for (const chunk of ringChunks(ring, BYTES)) if (!c.write(chunk)) await once(c, 'drain');
         c.end();
       }),
     );

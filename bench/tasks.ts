@@ -24,9 +24,11 @@ import {
   MiB,
   SUITE,
   certs,
+  inboundTotals,
   now,
   payloadRing,
   provider,
+  ringChunks,
   rxConnect,
   rxServer,
   withTimeout,
@@ -318,18 +320,7 @@ async function bulkRx(a: BulkArgs, ring: Uint8Array[]) {
   const subs = new Subscription();
   try {
     return await timed(async (start) => {
-      const received = new Promise<void>((resolve, reject) => {
-        subs.add(
-          server.connections.subscribe((conn) => {
-            let n = 0;
-            conn.inbound$.subscribe({
-              next: (d) => (n += d.length),
-              error: reject,
-              complete: () => (n === a.bytes ? resolve() : reject(new Error(`received ${n} of ${a.bytes} bytes`))),
-            });
-          }),
-        );
-      });
+      const received = inboundTotals(server.connections, 1, a.bytes, subs);
       const client = rxConnect({
         host: '127.0.0.1',
         port: server.port,
@@ -342,14 +333,7 @@ async function bulkRx(a: BulkArgs, ring: Uint8Array[]) {
       const conn = await new Promise<TlsConnection>((resolve, reject) => subs.add(client.subscribe({ next: resolve, error: reject })));
       checkVersion(conn.info.protocol, a.version, conn.info.group);
       start();
-      const chunks = function* () {
-        for (let sent = 0, i = 0; sent < a.bytes; i++) {
-          const c = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, a.bytes - sent));
-          sent += c.length;
-          yield c;
-        }
-      };
-      subs.add(conn.send(chunks()).subscribe({ error: () => undefined }));
+      subs.add(conn.send(ringChunks(ring, a.bytes)).subscribe({ error: () => undefined }));
       await withTimeout(received, 600_000, 'bulk');
     });
   } finally {
@@ -367,12 +351,7 @@ async function listenLocal(server: net.Server): Promise<number> {
 
 /** Write `bytes` of the payload ring to `sock` chunk by chunk (each through `encode`), waiting for 'drain'. */
 async function writeRing(sock: net.Socket, ring: readonly Uint8Array[], bytes: number, encode: (chunk: Uint8Array) => Uint8Array = (c) => c): Promise<void> {
-  let sent = 0;
-  for (let i = 0; sent < bytes; i++) {
-    const chunk = ring[i % ring.length]!.subarray(0, Math.min(ring[0]!.length, bytes - sent));
-    sent += chunk.length;
-    if (!sock.write(encode(chunk))) await once(sock, 'drain');
-  }
+  for (const chunk of ringChunks(ring, bytes)) if (!sock.write(encode(chunk))) await once(sock, 'drain');
 }
 
 async function bulkNode(a: BulkArgs, ring: Uint8Array[]) {

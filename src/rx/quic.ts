@@ -21,6 +21,7 @@ import { runReducer, type Pending, type Ticker } from './runReducer.js';
 import type { Ticking } from './dtlsTypes.js';
 import { TlsError, assertNever } from '../core/errors.js';
 import { keyLogLine } from '../handshake/events.js';
+import { sessionToOffer } from './resumableSession.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import { checkServerIdentity } from '../crypto/identity.js';
 import { exportKeyingMaterial } from '../handshake/exporter.js';
@@ -830,11 +831,7 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
     const token = opts.tokenCache?.take(tokenKey);
     // Resumption: the given session, else one taken out of the cache (tickets are single use, RFC 8446 §8).
     const sessionKey = opts.sessionKey ?? tokenKey;
-    let session = opts.session;
-    if (!session && opts.sessionCache) {
-      session = opts.sessionCache.get(sessionKey);
-      if (session) opts.sessionCache.delete(sessionKey);
-    }
+    const session = sessionToOffer(opts.session, opts.sessionCache, sessionKey);
     const state = createQuicConnection({
       role: 'client',
       tls: { ...tls, ...(session ? { session } : {}), ...(opts.earlyData?.length ? { earlyData: true } : {}) },

@@ -1,8 +1,24 @@
 /**
- * `resumableSession`: the session-cache policy of rxtls (OpenSSL's), as a function over a connection's streams.
+ * `resumableSession`: the session-cache policy of rxtls (OpenSSL's), as a function over a connection's streams;
+ * and `sessionToOffer`, the other half: which session a new client connection offers.
  */
 import { EMPTY, type Observable, catchError, filter, forkJoin, last, map } from 'rxjs';
-import type { TlsSession } from '../handshake/session.js';
+import { sessionUsable, type TlsSession } from '../handshake/session.js';
+import type { SessionCache } from './types.js';
+
+/**
+ * The session a client connection offers (TLS, DTLS and QUIC adapters alike): `given`, else the one `cache`
+ * holds under `key`, taken out of it (tickets are single use, RFC 8446 §8). With `now`, a session past its
+ * lifetime is not offered; without, the handshake engine is left to judge it.
+ */
+export function sessionToOffer(given: TlsSession | undefined, cache: SessionCache | undefined, key: string, now?: number): TlsSession | undefined {
+  let session = given;
+  if (!session && cache) {
+    session = cache.get(key);
+    if (session) cache.delete(key);
+  }
+  return session && (now === undefined || sessionUsable(session, now)) ? session : undefined;
+}
 
 /** The core's `shutdown` facts (`SSL_get_shutdown`, and whether the input ended by an ignored EOF). */
 export interface ShutdownFacts {

@@ -12,7 +12,7 @@ import type { AeadAlg } from '../crypto/provider.js';
 import { portablePlatform, type Platform } from './platform.js';
 import { createConnection, handleEvents, nextTimeout, type TlsState } from '../tls/connection.js';
 import type { TlsConfig } from '../tls/config.js';
-import { sessionUsable, type TlsSession } from '../handshake/session.js';
+import type { TlsSession } from '../handshake/session.js';
 import { AlertDescription, AlertLevel, alertName, handshakeTypeName } from '../wire/tls/constants.js';
 import { toTransportError } from './duplex.js';
 import { inboundQueue } from './inbound.js';
@@ -26,7 +26,7 @@ import {
   warnInsecure,
 } from './options.js';
 import { outboundPull, type OutboundPull } from './outboundPull.js';
-import { resumableSession, type ShutdownFacts } from './resumableSession.js';
+import { resumableSession, type ShutdownFacts, sessionToOffer } from './resumableSession.js';
 import { runReducer, type PendingInput } from './runReducer.js';
 import { connectionInfo } from './connectionInfo.js';
 import { exportKeyingMaterial } from '../handshake/exporter.js';
@@ -162,15 +162,8 @@ export function secureDuplex(
 
     // Client resumption: an explicit session, else one taken out of the cache (tickets are single use).
     const cacheKey = settings.sessionKey ?? (config.role === 'client' ? config.serverName : undefined) ?? '';
-    let coreConfig = config;
-    if (config.role === 'client') {
-      let session = settings.session;
-      if (!session && settings.sessionCache) {
-        session = settings.sessionCache.get(cacheKey);
-        if (session) settings.sessionCache.delete(cacheKey);
-      }
-      if (session && sessionUsable(session, scheduler.now())) coreConfig = { ...config, session };
-    }
+    const session = config.role === 'client' ? sessionToOffer(settings.session, settings.sessionCache, cacheKey, scheduler.now()) : undefined;
+    const coreConfig = session ? { ...config, session } : config;
     let initial: TlsState;
     try {
       initial = createConnection(coreConfig);

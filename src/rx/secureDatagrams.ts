@@ -6,7 +6,7 @@ import { Observable, ReplaySubject, Subject, asyncScheduler, catchError, isObser
 import type { OperatorFunction, SchedulerLike, Subscriber, Subscription } from 'rxjs';
 import { TlsError, asTlsError, assertNever, misuse } from '../core/errors.js';
 import { keyLogLine } from '../handshake/events.js';
-import { sessionUsable, type TlsSession } from '../handshake/session.js';
+import type { TlsSession } from '../handshake/session.js';
 import type { HandshakeInfo } from '../core/types.js';
 import {
   canDtlsWrite,
@@ -24,6 +24,7 @@ import { connectionInfo } from './connectionInfo.js';
 import { toTransportError } from './duplex.js';
 import type { DtlsConnection, DtlsRecordSource, SecureDatagramsOptions, Ticking } from './dtlsTypes.js';
 import { inboundQueue } from './inbound.js';
+import { sessionToOffer } from './resumableSession.js';
 import { isInsecure, toDtlsClientConfig, toDtlsServerConfig, warnInsecure } from './options.js';
 import { outboundPull, type OutboundPull } from './outboundPull.js';
 import { portablePlatform, type Platform } from './platform.js';
@@ -181,15 +182,8 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
     if (settings.warn) warnInsecure(config.role === 'client' ? config.serverName : undefined);
     // Client resumption: an explicit session, else one taken out of the cache (tickets are single use).
     const cacheKey = settings.sessionKey ?? (config.role === 'client' ? config.serverName : undefined) ?? '';
-    let coreConfig = config;
-    if (config.role === 'client' && !begun) {
-      let session = settings.session;
-      if (!session && settings.sessionCache) {
-        session = settings.sessionCache.get(cacheKey);
-        if (session) settings.sessionCache.delete(cacheKey);
-      }
-      if (session && sessionUsable(session, scheduler.now())) coreConfig = { ...config, session };
-    }
+    const session = config.role === 'client' && !begun ? sessionToOffer(settings.session, settings.sessionCache, cacheKey, scheduler.now()) : undefined;
+    const coreConfig = session ? { ...config, session } : config;
     let latest: DtlsState;
     try {
       latest = begun?.state ?? createDtlsConnection(coreConfig);

@@ -20,13 +20,29 @@ import { serverCredentials } from '../helpers/pair.js';
 import { NETNS_PORT, certPath, cliClientArgs, cliCommand, describePair, netnsPair, requirePeer, spawnPeer, tempDir } from '../helpers/peers.js';
 import { bundledCommand } from '../helpers/bundle.js';
 import type { RelayThenPlan } from '../helpers/relayThen.js';
-import { startUdpRelay } from '../helpers/udpRelay.js';
+import { startUdpRelay, type UdpRelay } from '../helpers/udpRelay.js';
 import { parseSummary } from '../../src/cli/args.js';
 
 const TEST_MS = 59_000;
 const NETNS_MS = 50_000;
 const PORT = NETNS_PORT;
 const PRIO = 'NORMAL:-VERS-ALL:+VERS-DTLS1.2';
+
+/** `gnutls-serv --udp --echo` on PORT (DTLS 1.2 with `priority`) with the fixture chain and key `cert`. */
+const gnutlsServUdp = (cert: string, priority: string) => [
+  requirePeer('gnutls-serv'), '--udp', '-p', String(PORT), '--x509certfile', certPath(`${cert}-chain.pem`),
+  '--x509keyfile', certPath(`${cert}-key.pem`), '--priority', priority, '--echo', '-a',
+];
+
+/** `gnutls-cli --udp` (DTLS 1.2, verifying localhost) to `relay`, in front of the rxtls server `s`; `diag()` shows all three. */
+async function gnutlsCliThrough(t: import('ava').ExecutionContext, relay: UdpRelay, s: { trace(): string }) {
+  const peer = await spawnPeer(
+    requirePeer('gnutls-cli'),
+    ['--udp', '-p', String(relay.port), '127.0.0.1', '--x509cafile', certPath('ca-cert.pem'), '--verify-hostname', 'localhost', '--priority', PRIO],
+    { timeoutMs: NETNS_MS, owner: t },
+  );
+  return { peer, diag: () => `${s.trace()}\n--- relay\n${relay.describe()}\n--- gnutls-cli\n${peer.output()}` };
+}
 
 for (const [cipher, suite] of [
   ['AES-128-GCM', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256'],
@@ -36,10 +52,7 @@ for (const [cipher, suite] of [
   test(`rxtls client --dtls → gnutls-serv --udp (DTLS 1.2 only, HelloVerifyRequest): ${cipher}, data both ways`, async (t) => {
     t.timeout(TEST_MS);
     const r = await netnsPair({
-      server: [
-        requirePeer('gnutls-serv'), '--udp', '-p', String(PORT), '--x509certfile', certPath('server-ec-chain.pem'),
-        '--x509keyfile', certPath('server-ec-key.pem'), '--priority', `${PRIO}:-CIPHER-ALL:+${cipher}`, '--echo', '-a',
-      ],
+      server: gnutlsServUdp('server-ec', `${PRIO}:-CIPHER-ALL:+${cipher}`),
       port: PORT,
       serverReadyLine: 'listening on IPv4',
       client: [...cliCommand(), ...cliClientArgs(PORT, ['--dtls'])],
@@ -68,10 +81,7 @@ test('rxtls client --dtls → gnutls-serv --udp (HelloVerifyRequest) through a l
     logFile,
   };
   const r = await netnsPair({
-    server: [
-      requirePeer('gnutls-serv'), '--udp', '-p', String(PORT), '--x509certfile', certPath('server-ec-chain.pem'),
-      '--x509keyfile', certPath('server-ec-key.pem'), '--priority', PRIO, '--echo', '-a',
-    ],
+    server: gnutlsServUdp('server-ec', PRIO),
     port: PORT,
     serverReadyLine: 'listening on IPv4',
     client: [
@@ -95,10 +105,7 @@ test('rxtls client --dtls → gnutls-serv --udp (HelloVerifyRequest) through a l
 test('rxtls client --dtls1_2 → gnutls-serv --udp with an RSA certificate', async (t) => {
   t.timeout(TEST_MS);
   const r = await netnsPair({
-    server: [
-      requirePeer('gnutls-serv'), '--udp', '-p', String(PORT), '--x509certfile', certPath('server-rsa-chain.pem'),
-      '--x509keyfile', certPath('server-rsa-key.pem'), '--priority', PRIO, '--echo', '-a',
-    ],
+    server: gnutlsServUdp('server-rsa', PRIO),
     port: PORT,
     serverReadyLine: 'listening on IPv4',
     client: [...cliCommand(), ...cliClientArgs(PORT, ['--dtls1_2'])],
@@ -146,12 +153,7 @@ test('gnutls-cli --udp → rxtls server (cookies on) through a lossy relay (the 
     { toServer: { drop: [0, 2] }, toClient: { drop: [1] } },
     t,
   );
-  const peer = await spawnPeer(
-    requirePeer('gnutls-cli'),
-    ['--udp', '-p', String(relay.port), '127.0.0.1', '--x509cafile', certPath('ca-cert.pem'), '--verify-hostname', 'localhost', '--priority', PRIO],
-    { timeoutMs: NETNS_MS, owner: t },
-  );
-  const diag = () => `${s.trace()}\n--- relay\n${relay.describe()}\n--- gnutls-cli\n${peer.output()}`;
+  const { peer, diag } = await gnutlsCliThrough(t, relay, s);
   const info = await s.handshake.catch((e: Error) => t.fail(`${e.message}\n${diag()}`) as never);
   await peer.waitForOutput('Handshake was completed', 30_000).catch(() => t.fail(diag()));
   t.is(info.protocol, 'DTLSv1.2', diag());
@@ -174,12 +176,7 @@ test('gnutls-cli --udp → rxtls server through a relay that drops the first Hel
     owner: t,
   });
   const relay = await startUdpRelay(s.port, { toClient: { drop: [0] } }, t);
-  const peer = await spawnPeer(
-    requirePeer('gnutls-cli'),
-    ['--udp', '-p', String(relay.port), '127.0.0.1', '--x509cafile', certPath('ca-cert.pem'), '--verify-hostname', 'localhost', '--priority', PRIO],
-    { timeoutMs: NETNS_MS, owner: t },
-  );
-  const diag = () => `${s.trace()}\n--- relay\n${relay.describe()}\n--- gnutls-cli\n${peer.output()}`;
+  const { peer, diag } = await gnutlsCliThrough(t, relay, s);
   const info = await s.handshake.catch((e: Error) => t.fail(`${e.message}\n${diag()}`) as never);
   await peer.waitForOutput('Handshake was completed', 10_000).catch(() => t.fail(diag()));
   t.is(info.protocol, 'DTLSv1.2', diag());
