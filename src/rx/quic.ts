@@ -209,6 +209,11 @@ interface QuicCommon {
   readonly maxData?: number;
   /** Per-stream receive window, bytes (default 256 KiB). */
   readonly maxStreamData?: number;
+  /**
+   * The largest UDP payload path MTU discovery may raise datagrams to (RFC 9000 §14.3), bytes: default 1452;
+   * 1200 keeps every datagram at 1200; at most 65527 (a loopback or jumbo-frame path carries more than 1452).
+   */
+  readonly maxDatagramSize?: number;
   readonly provider?: CryptoProvider;
   readonly scheduler?: SchedulerLike;
   /**
@@ -717,10 +722,11 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   };
 }
 
-/** The connection settings both ends take from their options: idle timeout, receive windows, qlog. */
-function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'qlog'> {
+/** The connection settings both ends take from their options: idle timeout, receive windows, datagram size, qlog. */
+function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'maxDatagramSize' | 'qlog'> {
   return {
     ...(opts.qlog !== undefined ? { qlog: true } : {}),
+    ...(opts.maxDatagramSize !== undefined ? { maxDatagramSize: opts.maxDatagramSize } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
     ...(opts.maxData !== undefined ? { maxData: opts.maxData } : {}),
     ...(opts.maxStreamData !== undefined ? { maxStreamData: opts.maxStreamData } : {}),
