@@ -9,7 +9,8 @@
  * takes it (the reducer's `consumed` input), so a slow reader blocks the peer instead of growing a buffer.
  * Stream writes are not yet backpressured (the reducer queues them; flow control paces the wire).
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
+import { literalLookup } from '../node/udpLookup.js';
 import { Observable, ReplaySubject, Subject, asapScheduler, defer, merge, scheduled, type ObservableInput, type SchedulerLike } from 'rxjs';
 import type { TlsSession } from '../handshake/session.js';
 import { inboundQueue, type InboundQueue } from './inbound.js';
@@ -45,9 +46,10 @@ import { qlogToDirectory, type QlogWriter } from '../node/qlogFile.js';
 
 /**
  * Socket buffers of 2 MiB each way (the kernel caps them at net.core.rmem_max / wmem_max): a window's burst
- * that arrives while the event loop is busy waits in the kernel instead of being dropped there.
+ * that arrives while the event loop is busy waits in the kernel instead of being dropped there. Destinations
+ * that are IP literals are not looked up on a later tick ({@link literalLookup}).
  */
-const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20 } as const;
+const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20, lookup: literalLookup as SocketOptions['lookup'] } as const;
 
 /** One QUIC stream of a connection. */
 export interface QuicStream {
@@ -877,7 +879,8 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
     };
     const attach = (sock: Socket) => {
       const onMessage = (data: Buffer, from: RemoteInfo) => {
-        if (sock === socket) d.inputs.next({ type: 'datagram', data: new Uint8Array(data), from: addressOf(from) });
+        // A view, not a copy: dgram gives each message a buffer of its own.
+        if (sock === socket) d.inputs.next({ type: 'datagram', data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), from: addressOf(from) });
       };
       const onError = (err: Error) => {
         if (sock === socket) subscriber.error(new TlsError({ kind: 'transport', reason: err.message }));
@@ -983,7 +986,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   };
 
   const onMessage = (data: Buffer, from: RemoteInfo) => {
-    const datagram = new Uint8Array(data);
+    const datagram = new Uint8Array(data.buffer, data.byteOffset, data.byteLength); // its own buffer: a view
     let dcid: Uint8Array;
     let header: ReturnType<typeof decodePacketHeader>;
     try {
