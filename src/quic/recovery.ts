@@ -87,7 +87,6 @@ export interface LossResult<P extends SentPacket = SentPacket> {
  */
 export function detectLoss<P extends SentPacket>(sent: readonly P[], largestAcked: number, rtt: RttState, now: number): LossResult<P> {
   const lossDelay = Math.max(TIME_THRESHOLD * Math.max(rtt.latest, rtt.smoothed), GRANULARITY);
-  const lostSendTime = now - lossDelay;
   const lost: P[] = [];
   const remaining: P[] = [];
   let lossTime: number | undefined;
@@ -96,11 +95,13 @@ export function detectLoss<P extends SentPacket>(sent: readonly P[], largestAcke
       remaining.push(p);
       continue;
     }
-    if (p.timeSent <= lostSendTime || largestAcked >= p.pn + PACKET_THRESHOLD) {
+    // The same sum as the loss time armed below: `now − lossDelay` may round below `timeSent` when the timer
+    // fires at exactly that loss time, and the packet would never be lost (the timer re-armed for `now`).
+    const when = p.timeSent + lossDelay;
+    if (when <= now || largestAcked >= p.pn + PACKET_THRESHOLD) {
       lost.push(p);
     } else {
       remaining.push(p);
-      const when = p.timeSent + lossDelay;
       lossTime = lossTime === undefined ? when : Math.min(lossTime, when);
     }
   }
