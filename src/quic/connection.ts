@@ -50,7 +50,7 @@ import { checkCloseCode, closeReason, type QuicShutdownProgress } from './shutdo
 import { armRecoveryTimers, onAckFrame, onLossDetectionTimeout, sendDatagrams } from './congestion.js';
 import { newPacer, type PacerState } from './pacer.js';
 import { BASE_DATAGRAM, DEFAULT_MAX_DATAGRAM, limitPmtu, MAX_UDP_PAYLOAD, newPmtu, type PmtuState } from './pmtu.js';
-import { initialRtt, newCongestion, probeTimeout, removeFromFlight, type CongestionState, type RttState } from './recovery.js';
+import { initialRtt, newCongestion, probeTimeout, removeFromFlight, type CongestionControl, type CongestionState, type RttState } from './recovery.js';
 import { acceptRetry } from './retry.js';
 import { checkVersionNegotiation } from './versionNegotiation.js';
 import { countSent, discardPreviousKeys, initiateKeyUpdate, installSecret, openOneRtt, type KeyPhase } from './keyUpdate.js';
@@ -129,6 +129,11 @@ export interface QuicConfig {
    */
   readonly maxDatagramSize?: number;
   /**
+   * The congestion controller (`recovery.ts`): `'cubic'` (RFC 9438, the default) or `'newreno'` (RFC 9002 §7).
+   * Slow start, recovery periods, persistent congestion and pacing are the same for both.
+   */
+  readonly congestionControl?: CongestionControl;
+  /**
    * A server connection opened by an Initial that carried a valid Retry token (RFC 9000 §8.1.2): the
    * client's original DCID and our Retry's SCID, from the token, for the transport parameters (§7.3). Its
    * address counts as validated.
@@ -161,6 +166,8 @@ export interface QuicConfig {
   readonly provider?: CryptoProvider;
 }
 
+/** The congestion controller unless configured: CUBIC, by the measurements in bench/results.md. */
+export const DEFAULT_CONGESTION_CONTROL: CongestionControl = 'cubic';
 /** Our connection IDs are 8 bytes. */
 const CID_LENGTH = 8;
 /** Our max_ack_delay (RFC 9000 §18.2 default): an ACK of a lone 1-RTT packet waits at most this long, ms. */
@@ -181,7 +188,7 @@ export interface QuicState {
   readonly streams: StreamSet;
   readonly rtt: RttState;
   readonly ptoCount: number;
-  /** NewReno (RFC 9002 §7): bytes in flight stay within its window (`congestion.ts`). */
+  /** NewReno or CUBIC (RFC 9002 §7, RFC 9438): bytes in flight stay within its window (`congestion.ts`). */
   readonly cc: CongestionState;
   readonly pacer: PacerState;
   /** Path MTU discovery (`pmtu.ts`): the datagram size in use, the search, the probe in flight. */
@@ -240,6 +247,10 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
   if (m !== undefined && !(Number.isInteger(m) && m >= BASE_DATAGRAM && m <= MAX_UDP_PAYLOAD)) {
     throw new TlsError({ kind: 'apiMisuse', reason: `maxDatagramSize must be an integer from ${BASE_DATAGRAM} to ${MAX_UDP_PAYLOAD}, got ${m}` });
   }
+  const congestionControl = config.congestionControl ?? DEFAULT_CONGESTION_CONTROL;
+  if (congestionControl !== 'cubic' && congestionControl !== 'newreno') {
+    throw new TlsError({ kind: 'apiMisuse', reason: `congestionControl must be 'cubic' or 'newreno', got ${String(congestionControl)}` });
+  }
   const scid = random(CID_LENGTH);
   const dcid = config.role === 'client' ? random(CID_LENGTH) : new Uint8Array(0);
   const maxData = config.maxData ?? 1 << 20;
@@ -257,6 +268,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       maxStreams: config.maxStreams ?? 100,
       keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
       maxDatagramSize: config.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM,
+      congestionControl,
       ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
       ...(config.newToken ? { newToken: config.newToken } : {}),
       ...(config.qlog ? { qlog: true } : {}),
@@ -273,7 +285,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     streams: newStreamSet(maxData),
     rtt: initialRtt(),
     ptoCount: 0,
-    cc: newCongestion(DATAGRAM_SIZE),
+    cc: newCongestion(DATAGRAM_SIZE, congestionControl),
     pacer: newPacer(newCongestion(DATAGRAM_SIZE).window, initialRtt().smoothed, DATAGRAM_SIZE, 0),
     probes: 0,
     cwndLimited: false,

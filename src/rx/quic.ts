@@ -216,6 +216,8 @@ interface QuicCommon {
    * 1200 keeps every datagram at 1200; at most 65527 (a loopback or jumbo-frame path carries more than 1452).
    */
   readonly maxDatagramSize?: number;
+  /** The congestion controller: `'cubic'` (RFC 9438, default) or `'newreno'` (RFC 9002 §7). */
+  readonly congestionControl?: 'newreno' | 'cubic';
   readonly provider?: CryptoProvider;
   readonly scheduler?: SchedulerLike;
   /**
@@ -724,9 +726,10 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   };
 }
 
-/** The connection settings both ends take from their options: idle timeout, receive windows, datagram size, qlog. */
-function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'maxDatagramSize' | 'qlog'> {
+/** The connection settings both ends take from their options: idle timeout, receive windows, datagram size, congestion control, qlog. */
+function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'maxDatagramSize' | 'congestionControl' | 'qlog'> {
   return {
+    ...(opts.congestionControl !== undefined ? { congestionControl: opts.congestionControl } : {}),
     ...(opts.qlog !== undefined ? { qlog: true } : {}),
     ...(opts.maxDatagramSize !== undefined ? { maxDatagramSize: opts.maxDatagramSize } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
