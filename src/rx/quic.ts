@@ -51,6 +51,14 @@ import { qlogToDirectory, type QlogWriter } from '../node/qlogFile.js';
  */
 const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20, lookup: literalLookup as SocketOptions['lookup'] } as const;
 
+/**
+ * What the readers take is told to the reducer (a `consumed` input: receive credit) once it adds up to this many
+ * bytes across the connection's streams, or a quarter of the smaller receive window: one step per batch instead
+ * of one per datagram read. Credit goes out once half a window was read, so what is held back here (under a
+ * quarter of either window) never keeps a sender blocked.
+ */
+const CONSUME_BATCH = 16 * 1024;
+
 /** One QUIC stream of a connection. */
 export interface QuicStream {
   readonly id: number;
@@ -454,8 +462,11 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
     s.stopped.next(err);
     s.stopped.complete();
   };
-  // Bytes the readers took, per stream, not yet told to the reducer: fed as `consumed` inputs between steps.
+  // Bytes the readers took, per stream, not yet told to the reducer: fed as `consumed` inputs between steps,
+  // once they add up to `consumeBatch` (see CONSUME_BATCH).
   const taken = new Map<number, number>();
+  let takenTotal = 0;
+  const consumeBatch = Math.min(CONSUME_BATCH, initial.config.maxStreamData / 4, initial.config.maxData / 4);
   const wake = new Subject<void>();
   const stream = (id: number): StreamEntry => {
     let s = streams.get(id);
@@ -464,7 +475,8 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         what: `QUIC stream ${id}'s data`,
         onTaken: (bytes) => {
           taken.set(id, (taken.get(id) ?? 0) + bytes);
-          wake.next();
+          takenTotal += bytes;
+          if (takenTotal >= consumeBatch) wake.next();
         },
       });
       const stopped = new Subject<TlsError>();
@@ -664,12 +676,18 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         },
         nextTimeout: nextQuicTimeout,
         initial,
-        // What the readers took goes to the reducer between steps, one `consumed` input per stream.
+        // What the readers took goes to the reducer between steps, one `consumed` input per stream, once it adds
+        // up to a batch.
         pull: () => {
+          if (takenTotal < consumeBatch) return undefined;
           const first = taken.entries().next();
-          if (first.done) return undefined;
+          if (first.done) {
+            takenTotal = 0;
+            return undefined;
+          }
           const [stream, bytes] = first.value;
           taken.delete(stream);
+          if (taken.size === 0) takenTotal = 0;
           return { type: 'consumed', stream, bytes };
         },
         wake$: wake,
