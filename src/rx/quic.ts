@@ -9,7 +9,8 @@
  * takes it (the reducer's `consumed` input), so a slow reader blocks the peer instead of growing a buffer.
  * Stream writes are not yet backpressured (the reducer queues them; flow control paces the wire).
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
+import { literalLookup } from '../node/udpLookup.js';
 import { Observable, ReplaySubject, Subject, asapScheduler, defer, merge, scheduled, type ObservableInput, type SchedulerLike } from 'rxjs';
 import type { TlsSession } from '../handshake/session.js';
 import { inboundQueue, type InboundQueue } from './inbound.js';
@@ -45,9 +46,10 @@ import { qlogToDirectory, type QlogWriter } from '../node/qlogFile.js';
 
 /**
  * Socket buffers of 2 MiB each way (the kernel caps them at net.core.rmem_max / wmem_max): a window's burst
- * that arrives while the event loop is busy waits in the kernel instead of being dropped there.
+ * that arrives while the event loop is busy waits in the kernel instead of being dropped there. Destinations
+ * that are IP literals are not looked up on a later tick ({@link literalLookup}).
  */
-const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20 } as const;
+const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20, lookup: literalLookup as SocketOptions['lookup'] } as const;
 
 /** One QUIC stream of a connection. */
 export interface QuicStream {
@@ -209,6 +211,11 @@ interface QuicCommon {
   readonly maxData?: number;
   /** Per-stream receive window, bytes (default 256 KiB). */
   readonly maxStreamData?: number;
+  /**
+   * The largest UDP payload path MTU discovery may raise datagrams to (RFC 9000 §14.3), bytes: default 1452;
+   * 1200 keeps every datagram at 1200; at most 65527 (a loopback or jumbo-frame path carries more than 1452).
+   */
+  readonly maxDatagramSize?: number;
   readonly provider?: CryptoProvider;
   readonly scheduler?: SchedulerLike;
   /**
@@ -717,10 +724,11 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   };
 }
 
-/** The connection settings both ends take from their options: idle timeout, receive windows, qlog. */
-function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'qlog'> {
+/** The connection settings both ends take from their options: idle timeout, receive windows, datagram size, qlog. */
+function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'maxDatagramSize' | 'qlog'> {
   return {
     ...(opts.qlog !== undefined ? { qlog: true } : {}),
+    ...(opts.maxDatagramSize !== undefined ? { maxDatagramSize: opts.maxDatagramSize } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
     ...(opts.maxData !== undefined ? { maxData: opts.maxData } : {}),
     ...(opts.maxStreamData !== undefined ? { maxStreamData: opts.maxStreamData } : {}),
@@ -871,7 +879,8 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
     };
     const attach = (sock: Socket) => {
       const onMessage = (data: Buffer, from: RemoteInfo) => {
-        if (sock === socket) d.inputs.next({ type: 'datagram', data: new Uint8Array(data), from: addressOf(from) });
+        // A view, not a copy: dgram gives each message a buffer of its own.
+        if (sock === socket) d.inputs.next({ type: 'datagram', data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), from: addressOf(from) });
       };
       const onError = (err: Error) => {
         if (sock === socket) subscriber.error(new TlsError({ kind: 'transport', reason: err.message }));
@@ -977,7 +986,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   };
 
   const onMessage = (data: Buffer, from: RemoteInfo) => {
-    const datagram = new Uint8Array(data);
+    const datagram = new Uint8Array(data.buffer, data.byteOffset, data.byteLength); // its own buffer: a view
     let dcid: Uint8Array;
     let header: ReturnType<typeof decodePacketHeader>;
     try {
