@@ -19,6 +19,7 @@ import {
   randomBytes as nodeRandomBytes,
   randomFillSync,
   verify as nodeVerify,
+  type Cipher,
   type Hash,
   type KeyObject,
 } from 'node:crypto';
@@ -121,11 +122,20 @@ class NodeAead implements Aead {
     checkNonce(nonce);
     const c = createCipheriv(this.alg as 'aes-128-gcm', this.key, nonce, { authTagLength: TAG });
     c.setAAD(aad);
-    // GCM and ChaCha20-Poly1305 are stream modes: each update returns exactly as many bytes as it was given.
-    let o = offset;
-    for (const part of [c.update(content), c.update(trailer), c.final()]) {
-      out.set(part, o);
-      o += part.length;
+    // GCM and ChaCha20-Poly1305 are stream modes: each update returns exactly as many bytes as it was given,
+    // and `final` none (so it is not copied). No array of parts per record.
+    const body = c.update(content);
+    out.set(body, offset);
+    let o = offset + body.length;
+    if (trailer.length) {
+      const t = c.update(trailer);
+      out.set(t, o);
+      o += t.length;
+    }
+    const tail = c.final();
+    if (tail.length) {
+      out.set(tail, o);
+      o += tail.length;
     }
     out.set(c.getAuthTag(), o);
   }
@@ -470,9 +480,21 @@ function headerProtection(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): 
   if (alg === 'chacha20-poly1305') {
     return own(createCipheriv('chacha20', hpKey, sample).update(new Uint8Array(5)));
   }
-  const c = createCipheriv(alg === 'aes-128-gcm' ? 'aes-128-ecb' : 'aes-256-ecb', hpKey, null).setAutoPadding(false);
+  let c = ecbCiphers.get(hpKey);
+  if (!c) {
+    c = createCipheriv(alg === 'aes-128-gcm' ? 'aes-128-ecb' : 'aes-256-ecb', hpKey, null).setAutoPadding(false);
+    ecbCiphers.set(hpKey, c);
+  }
   return own(c.update(sample)).subarray(0, 5);
 }
+
+/**
+ * One AES-ECB cipher object per header-protection key, reused for every packet: ECB keeps no state between
+ * blocks, so `update` of one 16 B block returns that block's encryption (`final` is never called). A packet
+ * then costs no cipher construction for its mask. Keyed by the key's array, which the packet keys hold for
+ * their lifetime.
+ */
+const ecbCiphers = new WeakMap<Uint8Array, Cipher>();
 
 /**
  * The node:crypto provider (OpenSSL): SHA-256/384 (32/48 B), HMAC, HKDF (RFC 5869), AES-128/256-GCM and

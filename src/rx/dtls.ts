@@ -4,7 +4,8 @@
  * `secureDatagrams` runs over any datagram duplex.
  */
 import { keyLogFromEnvironment } from '../node/keyLogFile.js';
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
+import { literalLookup } from '../node/udpLookup.js';
 import { Observable, Subject, asyncScheduler, defer, tap, type Subscription } from 'rxjs';
 import { TlsError } from '../core/errors.js';
 import { createDtlsConnection, dtlsStats, handleDtlsEvents, isDtlsCommitted, type DtlsState } from '../dtls/connection.js';
@@ -55,7 +56,7 @@ export function dtlsConnect(given: DtlsConnectOptions): Observable<DtlsConnectio
   return defer(
     () =>
       new Observable<DtlsConnection>((subscriber) => {
-        const socket = createSocket(options.host.includes(':') ? 'udp6' : 'udp4');
+        const socket = createSocket({ type: options.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup as SocketOptions['lookup'] });
         let established = false;
         // An ICMP port unreachable (ECONNREFUSED on a connected socket) is unauthenticated: during the handshake
         // it fails fast (nobody listens), afterwards it is a lost datagram, as for any other UDP loss.
@@ -163,7 +164,7 @@ export async function dtlsListen(given: DtlsListenOptions): Promise<DtlsListener
   const provider = base.provider!;
   const cookieSecret = options.cookie === false ? undefined : provider.randomBytes(32);
   const host = options.host ?? '127.0.0.1';
-  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+  const socket = createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup as SocketOptions['lookup'] });
   const connections = new Subject<DtlsConnection>();
 
   interface Peer {

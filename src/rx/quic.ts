@@ -9,7 +9,8 @@
  * takes it (the reducer's `consumed` input), so a slow reader blocks the peer instead of growing a buffer.
  * Stream writes are not yet backpressured (the reducer queues them; flow control paces the wire).
  */
-import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
+import { literalLookup } from '../node/udpLookup.js';
 import { Observable, ReplaySubject, Subject, asapScheduler, defer, merge, scheduled, type ObservableInput, type SchedulerLike } from 'rxjs';
 import type { TlsSession } from '../handshake/session.js';
 import { inboundQueue, type InboundQueue } from './inbound.js';
@@ -45,9 +46,18 @@ import { qlogToDirectory, type QlogWriter } from '../node/qlogFile.js';
 
 /**
  * Socket buffers of 2 MiB each way (the kernel caps them at net.core.rmem_max / wmem_max): a window's burst
- * that arrives while the event loop is busy waits in the kernel instead of being dropped there.
+ * that arrives while the event loop is busy waits in the kernel instead of being dropped there. Destinations
+ * that are IP literals are not looked up on a later tick ({@link literalLookup}).
  */
-const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20 } as const;
+const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20, lookup: literalLookup as SocketOptions['lookup'] } as const;
+
+/**
+ * What the readers take is told to the reducer (a `consumed` input: receive credit) once it adds up to this many
+ * bytes across the connection's streams, or a quarter of the smaller receive window: one step per batch instead
+ * of one per datagram read. Credit goes out once half a window was read, so what is held back here (under a
+ * quarter of either window) never keeps a sender blocked.
+ */
+const CONSUME_BATCH = 16 * 1024;
 
 /** One QUIC stream of a connection. */
 export interface QuicStream {
@@ -209,6 +219,11 @@ interface QuicCommon {
   readonly maxData?: number;
   /** Per-stream receive window, bytes (default 256 KiB). */
   readonly maxStreamData?: number;
+  /**
+   * The largest UDP payload path MTU discovery may raise datagrams to (RFC 9000 §14.3), bytes: default 1452;
+   * 1200 keeps every datagram at 1200; at most 65527 (a loopback or jumbo-frame path carries more than 1452).
+   */
+  readonly maxDatagramSize?: number;
   readonly provider?: CryptoProvider;
   readonly scheduler?: SchedulerLike;
   /**
@@ -447,8 +462,11 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
     s.stopped.next(err);
     s.stopped.complete();
   };
-  // Bytes the readers took, per stream, not yet told to the reducer: fed as `consumed` inputs between steps.
+  // Bytes the readers took, per stream, not yet told to the reducer: fed as `consumed` inputs between steps,
+  // once they add up to `consumeBatch` (see CONSUME_BATCH).
   const taken = new Map<number, number>();
+  let takenTotal = 0;
+  const consumeBatch = Math.min(CONSUME_BATCH, initial.config.maxStreamData / 4, initial.config.maxData / 4);
   const wake = new Subject<void>();
   const stream = (id: number): StreamEntry => {
     let s = streams.get(id);
@@ -457,7 +475,8 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         what: `QUIC stream ${id}'s data`,
         onTaken: (bytes) => {
           taken.set(id, (taken.get(id) ?? 0) + bytes);
-          wake.next();
+          takenTotal += bytes;
+          if (takenTotal >= consumeBatch) wake.next();
         },
       });
       const stopped = new Subject<TlsError>();
@@ -657,12 +676,18 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         },
         nextTimeout: nextQuicTimeout,
         initial,
-        // What the readers took goes to the reducer between steps, one `consumed` input per stream.
+        // What the readers took goes to the reducer between steps, one `consumed` input per stream, once it adds
+        // up to a batch.
         pull: () => {
+          if (takenTotal < consumeBatch) return undefined;
           const first = taken.entries().next();
-          if (first.done) return undefined;
+          if (first.done) {
+            takenTotal = 0;
+            return undefined;
+          }
           const [stream, bytes] = first.value;
           taken.delete(stream);
+          if (taken.size === 0) takenTotal = 0;
           return { type: 'consumed', stream, bytes };
         },
         wake$: wake,
@@ -717,10 +742,11 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   };
 }
 
-/** The connection settings both ends take from their options: idle timeout, receive windows, qlog. */
-function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'qlog'> {
+/** The connection settings both ends take from their options: idle timeout, receive windows, datagram size, qlog. */
+function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'maxDatagramSize' | 'qlog'> {
   return {
     ...(opts.qlog !== undefined ? { qlog: true } : {}),
+    ...(opts.maxDatagramSize !== undefined ? { maxDatagramSize: opts.maxDatagramSize } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
     ...(opts.maxData !== undefined ? { maxData: opts.maxData } : {}),
     ...(opts.maxStreamData !== undefined ? { maxStreamData: opts.maxStreamData } : {}),
@@ -871,7 +897,8 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
     };
     const attach = (sock: Socket) => {
       const onMessage = (data: Buffer, from: RemoteInfo) => {
-        if (sock === socket) d.inputs.next({ type: 'datagram', data: new Uint8Array(data), from: addressOf(from) });
+        // A view, not a copy: dgram gives each message a buffer of its own.
+        if (sock === socket) d.inputs.next({ type: 'datagram', data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), from: addressOf(from) });
       };
       const onError = (err: Error) => {
         if (sock === socket) subscriber.error(new TlsError({ kind: 'transport', reason: err.message }));
@@ -977,7 +1004,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
   };
 
   const onMessage = (data: Buffer, from: RemoteInfo) => {
-    const datagram = new Uint8Array(data);
+    const datagram = new Uint8Array(data.buffer, data.byteOffset, data.byteLength); // its own buffer: a view
     let dcid: Uint8Array;
     let header: ReturnType<typeof decodePacketHeader>;
     try {
