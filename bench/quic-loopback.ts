@@ -4,7 +4,7 @@
  * the server counts them; prints MB/s and the kernel's UDP receive drops (/proc/net/snmp InErrors/RcvbufErrors
  * deltas) and the datagrams each side sent.
  *
- *   node --no-warnings --loader=ts-node/esm bench/quic-loopback.ts [MB=10] [noble|node]
+ *   node --no-warnings --loader=ts-node/esm bench/quic-loopback.ts [MB=10] [noble|node] [maxDatagramSize]
  */
 import { readFileSync } from 'node:fs';
 import { concatMap, firstValueFrom, lastValueFrom, range } from 'rxjs';
@@ -14,6 +14,8 @@ import { nobleProvider } from '../src/crypto/noble.js';
 
 const mb = Number(process.argv[2] ?? 10);
 const provider = process.argv[3] === 'noble' ? nobleProvider : nodeProvider;
+/** The path MTU discovery ceiling both ends use (default: the library's, 1452). */
+const sizing = process.argv[4] !== undefined ? { maxDatagramSize: Number(process.argv[4]) } : {};
 const certs = new URL('../test/fixtures/certs/', import.meta.url);
 const pem = (name: string) => readFileSync(new URL(name, certs), 'utf8');
 
@@ -24,7 +26,7 @@ function udpCounters(): { inErrors: number; rcvbuf: number } {
   return { inErrors: values[names.indexOf('InErrors')]!, rcvbuf: values[names.indexOf('RcvbufErrors')]! };
 }
 
-const server = await quicListen({ cert: pem('server-ec-chain.pem'), key: pem('server-ec-key.pem'), alpn: ['bench'], provider });
+const server = await quicListen({ cert: pem('server-ec-chain.pem'), key: pem('server-ec-key.pem'), alpn: ['bench'], provider, ...sizing });
 const total = mb * 1024 * 1024;
 let received = 0;
 const done = new Promise<void>((resolve) => {
@@ -32,7 +34,7 @@ const done = new Promise<void>((resolve) => {
     conn.incoming$.subscribe((s) => s.data$.subscribe({ next: (d) => (received += d.length), complete: () => resolve() }));
   });
 });
-const conn = await firstValueFrom(quicConnect({ host: '127.0.0.1', port: server.port, ca: pem('ca-cert.pem'), servername: 'localhost', alpn: ['bench'], provider }));
+const conn = await firstValueFrom(quicConnect({ host: '127.0.0.1', port: server.port, ca: pem('ca-cert.pem'), servername: 'localhost', alpn: ['bench'], provider, ...sizing }));
 const before = udpCounters();
 const started = performance.now();
 const s = conn.openStream();

@@ -19,6 +19,7 @@ import {
   randomBytes as nodeRandomBytes,
   randomFillSync,
   verify as nodeVerify,
+  type Cipher,
   type Hash,
   type KeyObject,
 } from 'node:crypto';
@@ -470,9 +471,21 @@ function headerProtection(alg: AeadAlg, hpKey: Uint8Array, sample: Uint8Array): 
   if (alg === 'chacha20-poly1305') {
     return own(createCipheriv('chacha20', hpKey, sample).update(new Uint8Array(5)));
   }
-  const c = createCipheriv(alg === 'aes-128-gcm' ? 'aes-128-ecb' : 'aes-256-ecb', hpKey, null).setAutoPadding(false);
+  let c = ecbCiphers.get(hpKey);
+  if (!c) {
+    c = createCipheriv(alg === 'aes-128-gcm' ? 'aes-128-ecb' : 'aes-256-ecb', hpKey, null).setAutoPadding(false);
+    ecbCiphers.set(hpKey, c);
+  }
   return own(c.update(sample)).subarray(0, 5);
 }
+
+/**
+ * One AES-ECB cipher object per header-protection key, reused for every packet: ECB keeps no state between
+ * blocks, so `update` of one 16 B block returns that block's encryption (`final` is never called). A packet
+ * then costs no cipher construction for its mask. Keyed by the key's array, which the packet keys hold for
+ * their lifetime.
+ */
+const ecbCiphers = new WeakMap<Uint8Array, Cipher>();
 
 /**
  * The node:crypto provider (OpenSSL): SHA-256/384 (32/48 B), HMAC, HKDF (RFC 5869), AES-128/256-GCM and

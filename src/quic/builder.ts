@@ -14,7 +14,8 @@
 import type { CryptoProvider } from '../crypto/provider.js';
 import { encodeFrame, type Frame } from '../wire/quic/frames.js';
 import { encodeLongHeader, encodeShortHeader, packetNumberLength } from '../wire/quic/packet.js';
-import { encodeWith } from '../wire/writer.js';
+import { concatBytes } from '../wire/bytes.js';
+import { encodeWith, Writer } from '../wire/writer.js';
 import { ackFrameFor } from './ackRanges.js';
 import { QuicError } from './errors.js';
 import { protectPacket, type PacketKeys } from './protection.js';
@@ -25,12 +26,39 @@ import { streamResetInfo, streamRxLimit, type StreamSet } from './streams.js';
 /** RFC 9000 §14.1: client datagrams carrying Initial packets are at least 1200 bytes; we never exceed it. */
 export const DATAGRAM_SIZE = 1200;
 /**
- * Room for a long header (1 + 4 + 1 + 20 + 1 + 20 + 1 + 2 + 4 = 54), the AEAD tag (16): 70 B. Our SCID is 8 B,
- * which leaves room for the few bytes of padding header protection may need (RFC 9001 §5.4.2).
+ * The most a packet's header and AEAD tag can take: a long header with 20 B connection IDs (1 + 4 + 1 + 20 + 1 +
+ * 20 + 1 + 2 + 4 = 54) and the tag (16): 70 B. Used where the space is not known; a packet of a known space
+ * budgets {@link packetOverhead}.
  */
 const PACKET_OVERHEAD = 70;
-/** What we budget per frame header (type, IDs, offset, length), bytes: at least a STREAM frame's 1 + 8 + 8 + 8. */
+/** What we budget per frame header of a frame without data (type, IDs, values): at least 1 + 8 + 8 + 8. */
 const FRAME_OVERHEAD = 30;
+
+/** The length of `v` as a QUIC variable-length integer (RFC 9000 §16). */
+const varintLength = (v: number): number => (v < 0x40 ? 1 : v < 0x4000 ? 2 : v < 0x40000000 ? 4 : 8);
+
+/**
+ * The exact room a packet of space `id` takes besides its frames: the header with a 4 B packet number (the
+ * longest; a shorter one leaves the bytes header protection's sample may need, RFC 9001 §5.4.2) and the AEAD
+ * tag. A 1-RTT packet's short header is 1 + DCID + 4: every byte saved here carries stream data.
+ */
+function packetOverhead(s: PacketSender, id: SpaceId): number {
+  if (id === 'application' && s.spaces.application.tx) return 1 + s.dcid.length + 4 + 16;
+  const token = id === 'initial' ? (s.token?.length ?? 0) : 0;
+  const tokenField = id === 'initial' ? varintLength(token) + token : 0;
+  // Type byte, version, DCID and SCID with their lengths, token, a 2 B Length (payloads under 16 KiB), PN, tag.
+  return 1 + 4 + 1 + s.dcid.length + 1 + s.scid.length + tokenField + 2 + 4 + 16;
+}
+
+/**
+ * The exact header of the CRYPTO or STREAM frame that carries `item`'s data in a packet with `room` bytes left
+ * (its Length field is sized for `room`), or {@link FRAME_OVERHEAD} for any other frame.
+ */
+function frameOverhead(item: QueuedFrame, room: number): number {
+  if (item.type === 'stream') return 1 + varintLength(item.streamId) + (item.offset > 0 ? varintLength(item.offset) : 0) + varintLength(room);
+  if (item.type === 'crypto') return 1 + varintLength(item.offset) + varintLength(room);
+  return FRAME_OVERHEAD;
+}
 /**
  * ACK ranges reported per ACK frame: the newest 32 (RFC 9000 §13.2.4 lets a receiver choose). With 8, a window
  * at 10 % loss has more gaps than that, and the sender resends packets that arrived (and halves its window).
@@ -66,6 +94,8 @@ export interface PacketSender {
   readonly zeroRtt?: { readonly tx?: PacketKeys };
   /** qlog events of this step, when enabled: each packet built is a `transport:packet_sent`. */
   readonly qlog?: QlogSink;
+  /** The datagram size the path is known to carry (`pmtu.ts`); {@link DATAGRAM_SIZE} without it. */
+  readonly pmtu?: { readonly current: number };
 }
 
 /**
@@ -86,6 +116,9 @@ export const MIN_DATAGRAM = PACKET_OVERHEAD + FRAME_OVERHEAD;
 
 const frameSize = (f: Frame): number => encodeWith((w) => encodeFrame(w, f)).length;
 
+/** A payload writer's first buffer: a full datagram's frames fit without growing it. */
+const PAYLOAD_HINT = 1536;
+
 /** One datagram to send, the spaces it carries packets of, and its bytes counted in flight (RFC 9002 §2). */
 export interface BuiltDatagram {
   readonly data: Uint8Array;
@@ -96,13 +129,14 @@ export interface BuiltDatagram {
 /**
  * The next datagram of everything queued (ACKs first in each space, then PATH_RESPONSEs, then queued frames in
  * order, split where CRYPTO or STREAM data does not fit), or `undefined` when nothing is left to send or the
- * anti-amplification limit leaves no room ({@link sendAllowance}). At most {@link DATAGRAM_SIZE} bytes, never
+ * anti-amplification limit leaves no room ({@link sendAllowance}). At most the path's datagram size
+ * (`s.pmtu`, else {@link DATAGRAM_SIZE}) bytes, never
  * more than the allowance nor `cwndRoom` (what the congestion controller lets go). `ackOnly`: only ACKs that are
  * due (RFC 9002 §7: ACK-only packets are not congestion controlled). An ACK alone is sent only when due
  * ({@link ackDue}); otherwise it rides along with other frames. Call until `undefined`.
  */
 export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, ackOnly = false): BuiltDatagram | undefined {
-  const limit = Math.floor(Math.min(DATAGRAM_SIZE, sendAllowance(s), ackOnly ? Infinity : cwndRoom));
+  const limit = Math.floor(Math.min(s.pmtu?.current ?? DATAGRAM_SIZE, sendAllowance(s), ackOnly ? Infinity : cwndRoom));
   if (limit < MIN_DATAGRAM) return undefined;
   const packets: { space: SpaceId; frames: Frame[] }[] = [];
   let room = limit;
@@ -112,7 +146,7 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
     if (!sendKeys(s, id)) continue;
     if (room < MIN_DATAGRAM) break;
     const frames: Frame[] = [];
-    let size = PACKET_OVERHEAD;
+    let size = packetOverhead(s, id);
     let acked = false;
     if (space.ackPending && space.received.length && (!ackOnly || ackDue(space))) {
       // RFC 9000 §19.3: the ACK Delay field, in 2^3 µs (our ack_delay_exponent is the default 3).
@@ -133,20 +167,21 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
       }
     }
     while (!ackOnly && space.queue.length > 0) {
-      const budget = room - size - FRAME_OVERHEAD;
-      if (budget < MIN_DATA) break;
       const item = space.queue[0]!;
+      const overhead = frameOverhead(item, room - size);
+      const budget = room - size - overhead;
+      if (budget < MIN_DATA) break;
       if ((item.type === 'crypto' || item.type === 'stream') && item.data.length > budget) {
         // Split: send what fits now, leave the rest at the head of the queue.
         const head = { ...item, data: item.data.subarray(0, budget), ...(item.type === 'stream' ? { fin: false } : {}) } as QueuedFrame;
         space.queue[0] = { ...item, offset: item.offset + budget, data: item.data.subarray(budget) } as QueuedFrame;
         frames.push(toFrame(s, head));
-        size += budget + FRAME_OVERHEAD;
+        size += budget + overhead;
         break;
       }
       space.queue.shift();
       frames.push(toFrame(s, item));
-      size += ('data' in item ? item.data.length : 0) + FRAME_OVERHEAD;
+      size += ('data' in item ? item.data.length : 0) + overhead;
     }
     if (frames.length === 0) continue;
     if (acked && frames.length === 1 && !ackDue(space)) continue; // an ACK alone waits until it is due
@@ -161,7 +196,7 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
   if (packets.length === 0) return undefined;
   // RFC 9000 §14.1: a client pads every datagram with an Initial packet to 1200 bytes (inside the Initial,
   // which comes first, so the padding is protected). RFC 9000 §8.2.2: a datagram with a PATH_RESPONSE is
-  // expanded to 1200 bytes too, within the anti-amplification limit (`limit`).
+  // expanded to 1200 bytes too (not to a larger path MTU), within the anti-amplification limit (`limit`).
   const initial = packets.find((p) => p.space === 'initial');
   const rest = packets.filter((p) => p.space !== 'initial');
   const out: Uint8Array[] = [];
@@ -180,9 +215,9 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
     out.push(first, ...others);
   } else {
     if (initial) out.push(build(initial, 0));
-    rest.forEach((p, i) => out.push(build(p, pathResponse && i === rest.length - 1 ? limit - used : 0)));
+    rest.forEach((p, i) => out.push(build(p, pathResponse && i === rest.length - 1 ? Math.min(limit, DATAGRAM_SIZE) - used : 0)));
   }
-  const data = encodeWith((w) => out.forEach((p) => w.bytes(p)));
+  const data = concatBytes(out); // coalesced packets (RFC 9000 §12.2) in one buffer; a lone one as it is
   return { data, spaces: packets.map((p) => p.space), inFlight };
 }
 
@@ -212,6 +247,17 @@ export function pathDatagram(s: PacketSender, frames: readonly Extract<Frame, { 
   return buildPacket(s, 'application', frames, now, false, Math.min(size, DATAGRAM_SIZE));
 }
 
+/**
+ * A PMTU probe (RFC 9000 §14.3): one 1-RTT packet of exactly `size` bytes, a PING padded out, recorded as
+ * ack-eliciting and in flight like any packet (its loss queues nothing again). Returns the datagram and the
+ * probe's packet number.
+ */
+export function probeDatagram(s: PacketSender, now: number, size: number): { readonly datagram: BuiltDatagram; readonly pn: number } {
+  const pn = s.spaces.application.nextPn;
+  const data = buildPacket(s, 'application', [{ type: 'ping' }], now, true, size);
+  return { datagram: { data, spaces: ['application'], inFlight: data.length }, pn };
+}
+
 /** Whether any space has send keys (a CONNECTION_CLOSE can be sent). */
 export const canSend = (s: PacketSender): boolean => SPACES.some((id) => s.spaces[id].tx);
 
@@ -225,7 +271,8 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
   const level = id === 'application' && !space.tx ? 'zeroRtt' : sendLevel(id);
   const pn = space.nextPn++;
   const pnLength = packetNumberLength(pn, space.largestAcked);
-  let payload = encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
+  const w = new Writer(PAYLOAD_HINT);
+  for (const f of frames) encodeFrame(w, f);
   const header = (len: number) =>
     level === 'oneRtt'
       ? encodeShortHeader({ dcid: s.dcid, packetNumber: pn, pnLength, keyPhase: space.keyPhase === 1 })
@@ -240,19 +287,15 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
           ...(s.config.version !== undefined ? { version: s.config.version } : {}),
         });
   // Header protection samples 16 bytes from 4 bytes after the packet number: short payloads are padded.
-  let pad = Math.max(4 - pnLength - payload.length, 0);
+  const framed = w.length;
+  let pad = Math.max(4 - pnLength - framed, 0);
   if (padTo > 0) {
-    pad = Math.max(pad, padTo - (header(payload.length).length + payload.length + 16));
+    pad = Math.max(pad, padTo - (header(framed).length + framed + 16));
     // The Length field of a long header may grow by a byte with the padding: take it from the padding.
-    pad = Math.max(0, pad - (header(payload.length + pad).length - header(payload.length).length));
+    pad = Math.max(0, pad - (header(framed + pad).length - header(framed).length));
   }
-  if (pad > 0) {
-    const body = payload;
-    payload = encodeWith((w) => {
-      w.bytes(body);
-      encodeFrame(w, { type: 'padding', length: pad });
-    });
-  }
+  if (pad > 0) w.zeros(pad); // PADDING frames (RFC 9000 §19.1): one zero byte each
+  const payload = w.finish();
   const bytes = protectPacket(s.config.provider, sendKeys(s, id)!, header(payload.length), pn, payload);
   // Only ack-eliciting packets are kept until acknowledged: a bulk receiver's ACK-only packets are never
   // acknowledged by a peer that has nothing ack-eliciting to answer (RFC 9000 §13.2.1), so keeping them would

@@ -13,10 +13,11 @@
 import type { Frame } from '../wire/quic/frames.js';
 import type { TransportParameters } from '../wire/quic/transportParameters.js';
 import { rangesOfAck } from './ackRanges.js';
-import { DATAGRAM_SIZE, MIN_DATAGRAM, nextDatagram, sendAllowance, type BuiltDatagram, type PacketSender } from './builder.js';
+import { MIN_DATAGRAM, nextDatagram, probeDatagram, sendAllowance, type BuiltDatagram, type PacketSender } from './builder.js';
 import { pace, paced, type PacerState } from './pacer.js';
+import { isPmtuProbe, onBlackHole, onPmtuAcked, onPmtuLost, probeSent, probeSize, type PmtuState } from './pmtu.js';
 import { isPersistentCongestion, onPacketsAcked, onPacketsLost, probeTimeout, updateRtt, type CongestionState, type RttState } from './recovery.js';
-import { acknowledge, ackElicitingInFlight, requeueForProbe, requeueLost, SPACES, type SentRecord, type SpaceId } from './spaces.js';
+import { acknowledge, ackDelayFor, ackElicitingInFlight, requeueForProbe, requeueLost, SPACES, type SentRecord, type SpaceId } from './spaces.js';
 import type { QuicTimers } from './timers.js';
 import { qlogLost } from './qlog.js';
 
@@ -37,6 +38,8 @@ export interface Sender extends PacketSender {
   readonly peerParams?: TransportParameters;
   /** A client whose address the server may not have validated keeps an anti-deadlock PTO (§6.2.2.1). */
   readonly validatedByPeer: boolean;
+  /** Path MTU discovery (`pmtu.ts`): the datagram size in use and the probe in flight. */
+  pmtu: PmtuState;
 }
 
 /** The peer's max_ack_delay where it applies (the application space, RFC 9002 §6.2.1), ms. */
@@ -58,6 +61,11 @@ export function onAckFrame(s: Sender, now: number, id: SpaceId, ack: Extract<Fra
     s.rtt = updateRtt(s.rtt, now - largest.timeSent, ackDelay, handshakeConfirmed, s.peerParams?.maxAckDelay ?? 25);
   }
   s.ptoCount = 0;
+  if (id === 'application' && s.pmtu.probing && acked.some((p) => isPmtuProbe(s.pmtu, p.pn))) {
+    s.pmtu = onPmtuAcked(s.pmtu, s.pmtu.probing.pn);
+    // RFC 9002 §7.2: the window is counted in datagrams of the size in use.
+    s.cc = { ...s.cc, maxDatagramSize: s.pmtu.current };
+  }
   s.cc = onPacketsAcked(s.cc, acked, !s.cwndLimited);
   declareLost(s, id, now, rangesOfAck(ack));
   return acked;
@@ -65,12 +73,28 @@ export function onAckFrame(s: Sender, now: number, id: SpaceId, ack: Extract<Fra
 
 /** Packets of space `id` lost by packet or time threshold: their frames queued again, the window reduced. */
 function declareLost(s: Sender, id: SpaceId, now: number, acked?: ReturnType<typeof rangesOfAck>): void {
-  const lost = requeueLost(s.spaces[id], s.rtt, now);
+  let lost = requeueLost(s.spaces[id], s.rtt, now);
   if (lost.length === 0) return;
   if (s.qlog) qlogLost(s.qlog, id, lost, s.spaces[id].largestAcked);
+  const probe = id === 'application' ? lost.find((p) => isPmtuProbe(s.pmtu, p.pn)) : undefined;
+  if (probe) {
+    // RFC 9000 §14.4: a lost PMTU probe is no sign of congestion; it only leaves bytes in flight.
+    s.pmtu = onPmtuLost(s.pmtu, probe.pn);
+    s.cc = { ...s.cc, bytesInFlight: Math.max(0, s.cc.bytesInFlight - probe.size) };
+    lost = lost.filter((p) => p !== probe);
+    if (lost.length === 0) return;
+  }
   // RFC 9002 §7.6.2: persistent congestion needs to know no packet between the lost ones was acknowledged; the
   // ACK frame that declared them lost says it. A loss found by the timer alone never collapses the window.
   const persistent = acked !== undefined && isPersistentCongestion(lost, s.rtt, peerAckDelay(s, id), acked);
+  if (persistent && id === 'application') {
+    // RFC 8899 §4.3: full-size datagrams that stopped getting through may be a black hole: the base size again.
+    const pmtu = onBlackHole(s.pmtu);
+    if (pmtu !== s.pmtu) {
+      s.pmtu = pmtu;
+      s.cc = { ...s.cc, maxDatagramSize: pmtu.current };
+    }
+  }
   s.cc = onPacketsLost(s.cc, lost, now, persistent);
 }
 
@@ -110,12 +134,15 @@ export function onLossDetectionTimeout(s: Sender, now: number, role: 'client' | 
  */
 export function sendDatagrams(s: Sender, now: number, emit: (d: BuiltDatagram) => void): void {
   delete s.timers.pacing;
+  // A wanted PMTU probe goes first: a bulk sender's data would otherwise fill every window it gets.
+  sendPmtuProbe(s, now, emit);
   for (;;) {
     const probe = s.probes > 0;
     const room = probe ? Infinity : s.cc.window - s.cc.bytesInFlight;
     let ackOnly = room < MIN_DATAGRAM;
     if (!ackOnly && !probe && hasQueued(s)) {
-      const p = pace(s.pacer, s.cc.window, s.rtt.smoothed, DATAGRAM_SIZE, Math.min(room, DATAGRAM_SIZE), now);
+      const size = s.pmtu.current;
+      const p = pace(s.pacer, s.cc.window, s.rtt.smoothed, size, Math.min(room, size), now);
       s.pacer = p.pacer;
       if (p.until !== undefined) {
         s.timers.pacing = p.until;
@@ -136,6 +163,24 @@ export function sendDatagrams(s: Sender, now: number, emit: (d: BuiltDatagram) =
   s.cwndLimited = hasQueued(s) && sendAllowance(s) >= MIN_DATAGRAM;
 }
 
+/**
+ * A PMTU probe (`pmtu.ts`) when one is wanted: only on a confirmed handshake (RFC 9000 §14.3 probes are 1-RTT
+ * packets; Handshake keys are gone), a validated path, and within the congestion window and the pacer like
+ * any packet.
+ */
+function sendPmtuProbe(s: Sender, now: number, emit: (d: BuiltDatagram) => void): void {
+  const size = probeSize(s.pmtu);
+  if (size === undefined || !s.spaces.application.tx || !s.spaces.handshake.discarded || !s.addressValidated) return;
+  if (s.cc.window - s.cc.bytesInFlight < size) return;
+  const p = pace(s.pacer, s.cc.window, s.rtt.smoothed, s.pmtu.current, size, now);
+  if (p.until !== undefined) return;
+  const { datagram, pn } = probeDatagram(s, now, size);
+  emit(datagram);
+  s.pmtu = probeSent(s.pmtu, size, pn);
+  s.cc = { ...s.cc, bytesInFlight: s.cc.bytesInFlight + datagram.inFlight };
+  s.pacer = paced(p.pacer, datagram.inFlight);
+}
+
 const hasQueued = (s: Sender): boolean => SPACES.some((id) => s.spaces[id].tx !== undefined && s.spaces[id].queue.length > 0) || s.pathResponses.length > 0;
 
 /**
@@ -145,13 +190,14 @@ const hasQueued = (s: Sender): boolean => SPACES.some((id) => s.spaces[id].tx !=
  *   anti-amplification limit arms none (a probe could not be sent; the client's next datagram re-arms it); a
  *   client the server may not have validated yet keeps one armed from now even with nothing in flight (the
  *   anti-deadlock probe, §6.2.2.1);
- * - an ACK of 1-RTT packets not yet due goes at most `maxAckDelay` after the first one it acknowledges.
+ * - an ACK of 1-RTT packets not yet due goes at most `maxAckDelay` after the first one it acknowledges (less
+ *   once decimating, {@link ackDelayFor}).
  */
 export function armRecoveryTimers(s: Sender, now: number, role: 'client' | 'server', maxAckDelay: number): void {
   delete s.timers.lossDetection;
   delete s.timers.ackDelay;
   const app = s.spaces.application;
-  if (app.ackPending && app.ackPendingSince !== undefined) s.timers.ackDelay = app.ackPendingSince + maxAckDelay;
+  if (app.ackPending && app.ackPendingSince !== undefined) s.timers.ackDelay = app.ackPendingSince + ackDelayFor(app, maxAckDelay, s.rtt.min);
   if (sendAllowance(s) < MIN_DATAGRAM) return;
   let lossTime: number | undefined;
   for (const id of SPACES) {

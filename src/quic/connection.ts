@@ -49,6 +49,7 @@ import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './pr
 import { checkCloseCode, closeReason, type QuicShutdownProgress } from './shutdown.js';
 import { armRecoveryTimers, onAckFrame, onLossDetectionTimeout, sendDatagrams } from './congestion.js';
 import { newPacer, type PacerState } from './pacer.js';
+import { BASE_DATAGRAM, DEFAULT_MAX_DATAGRAM, limitPmtu, MAX_UDP_PAYLOAD, newPmtu, type PmtuState } from './pmtu.js';
 import { initialRtt, newCongestion, probeTimeout, removeFromFlight, type CongestionState, type RttState } from './recovery.js';
 import { acceptRetry } from './retry.js';
 import { checkVersionNegotiation } from './versionNegotiation.js';
@@ -130,6 +131,12 @@ export interface QuicConfig {
    */
   readonly keyUpdateAfter?: number;
   /**
+   * The largest UDP payload path MTU discovery tries (RFC 9000 §14.3, `pmtu.ts`), bytes: default 1452 (an
+   * Ethernet MTU over IPv6); 1200 turns discovery off; at most 65527. Datagrams start at 1200 and grow only
+   * once a probe of the larger size was acknowledged, and never past the peer's max_udp_payload_size.
+   */
+  readonly maxDatagramSize?: number;
+  /**
    * A server connection opened by an Initial that carried a valid Retry token (RFC 9000 §8.1.2): the
    * client's original DCID and our Retry's SCID, from the token, for the transport parameters (§7.3). Its
    * address counts as validated.
@@ -185,6 +192,8 @@ export interface QuicState {
   /** NewReno (RFC 9002 §7): bytes in flight stay within its window (`congestion.ts`). */
   readonly cc: CongestionState;
   readonly pacer: PacerState;
+  /** Path MTU discovery (`pmtu.ts`): the datagram size in use, the search, the probe in flight. */
+  readonly pmtu: PmtuState;
   /** Probe datagrams a probe timeout allows past the window (RFC 9002 §7.5); 0 between steps. */
   readonly probes: number;
   /** The last send left data queued (window- or pacer-limited, RFC 9002 §7.8). */
@@ -235,6 +244,10 @@ type W = { -readonly [K in keyof QuicState]: QuicState[K] } & { spaces: Record<S
 /** A new connection: a client sends its first Initial on `start`; a server waits for one. */
 export function createQuicConnection(config: QuicConfig, random: (n: number) => Uint8Array = (n) => (config.provider ?? nobleProvider).randomBytes(n)): QuicState {
   if (!config.tls.alpnProtocols?.length) throw new TlsError({ kind: 'apiMisuse', reason: 'QUIC needs alpnProtocols (RFC 9001 §8.1)' });
+  const m = config.maxDatagramSize;
+  if (m !== undefined && !(Number.isInteger(m) && m >= BASE_DATAGRAM && m <= MAX_UDP_PAYLOAD)) {
+    throw new TlsError({ kind: 'apiMisuse', reason: `maxDatagramSize must be an integer from ${BASE_DATAGRAM} to ${MAX_UDP_PAYLOAD}, got ${m}` });
+  }
   const scid = random(CID_LENGTH);
   const dcid = config.role === 'client' ? random(CID_LENGTH) : new Uint8Array(0);
   const maxData = config.maxData ?? 1 << 20;
@@ -254,6 +267,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       maxStreams: config.maxStreams ?? 100,
       sendHighWaterMark,
       keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
+      maxDatagramSize: config.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM,
       ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
       ...(config.newToken ? { newToken: config.newToken } : {}),
       ...(config.qlog ? { qlog: true } : {}),
@@ -274,6 +288,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     pacer: newPacer(newCongestion(DATAGRAM_SIZE).window, initialRtt().smoothed, DATAGRAM_SIZE, 0),
     probes: 0,
     cwndLimited: false,
+    pmtu: newPmtu(config.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM),
     timers: {},
     idleTimeout: config.idleTimeout ?? 30_000,
     pathResponses: [],
@@ -485,7 +500,8 @@ function ourParams(s: W): TransportParameters {
     ...(c.role === 'server' && s.retrySourceCid ? { retrySourceConnectionId: s.retrySourceCid } : {}),
     initialSourceConnectionId: s.scid,
     maxIdleTimeout: c.idleTimeout,
-    maxUdpPayloadSize: DATAGRAM_SIZE,
+    // What we take in (RFC 9000 §18.2): any UDP payload. What we send is path MTU discovery's business.
+    maxUdpPayloadSize: MAX_UDP_PAYLOAD,
     initialMaxData: c.maxData,
     initialMaxStreamDataBidiLocal: c.maxStreamData,
     initialMaxStreamDataBidiRemote: c.maxStreamData,
@@ -643,6 +659,7 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
     throw new ConnectionError(QuicError.TRANSPORT_PARAMETER_ERROR, 'retry_source_connection_id does not match the Retry');
   }
   s.peerParams = params;
+  s.pmtu = limitPmtu(s.pmtu, params.maxUdpPayloadSize);
   // RFC 9001 §4.6.1: no 0-RTT packet once the server has answered (the verdict follows in the same message).
   if (s.zeroRtt?.tx) s.zeroRtt = { ...s.zeroRtt, tx: undefined };
   if (s.qlog) qlogParameters(s.qlog, 'remote', params);

@@ -27,6 +27,7 @@ import { bytesEqual } from '../wire/bytes.js';
 import { activePeerId, switchPeerConnectionId, type ConnectionIds } from './connectionIds.js';
 import { DATAGRAM_SIZE, pathDatagram, sendAllowance, type PacketSender } from './builder.js';
 import { newPacer, type PacerState } from './pacer.js';
+import { newPmtu, type PmtuState } from './pmtu.js';
 import { initialRtt, newCongestion, probeTimeout, type CongestionState, type RttState } from './recovery.js';
 import type { Space, SpaceId } from './spaces.js';
 import type { QuicTimers } from './timers.js';
@@ -64,6 +65,7 @@ export interface PathHost extends PacketSender {
   cc: CongestionState;
   rtt: RttState;
   pacer: PacerState;
+  pmtu: PmtuState;
   ptoCount: number;
   timers: QuicTimers;
 }
@@ -106,6 +108,7 @@ export function followPeer(s: PathHost, from: string, length: number, now: numbe
     s.rtt = initialRtt();
     s.pacer = newPacer(s.cc.window, s.rtt.smoothed, DATAGRAM_SIZE, now);
     s.ptoCount = 0;
+    s.pmtu = newPathPmtu(s.pmtu);
   }
   useNewPeerId(s);
   effects.push({ type: 'pathChanged', address: from });
@@ -123,8 +126,13 @@ export function migrateClient(s: PathHost, now: number, maxAckDelay: number, con
   if (s.peerParams?.disableActiveMigration) throw misuse('migrate(): the server sent disable_active_migration (RFC 9000 §18.2)');
   useNewPeerId(s);
   s.path = { ...s.path, challenges: [] };
+  s.pmtu = newPathPmtu(s.pmtu);
+  s.cc = { ...s.cc, maxDatagramSize: s.pmtu.current };
   challenge(s, now, maxAckDelay, effects);
 }
+
+/** §14.3: the datagram size found on one path says nothing of another: search again from the base size. */
+const newPathPmtu = (p: PmtuState): PmtuState => newPmtu(p.ceiling);
 
 /** §9.5: a new path gets a connection ID not used on another; without a spare one the current one stays. */
 function useNewPeerId(s: PathHost): void {

@@ -22,6 +22,7 @@ const RETRY_NONCE = Uint8Array.of(0x46, 0x15, 0x99, 0xd3, 0x5d, 0x63, 0x2b, 0xf2
 /** AEAD tag length (RFC 5116): 16 B. The header-protection sample is also 16 B (RFC 9001 §5.4.2). */
 const TAG = 16;
 const SAMPLE = 16;
+const EMPTY = new Uint8Array(0);
 
 /** The keys protecting one direction of one packet-number space (RFC 9001 §5.1). */
 /**
@@ -135,10 +136,13 @@ export function protectPacket(p: CryptoProvider, keys: PacketKeys, header: Uint8
   if (pnLength + payload.length + TAG < 4 + SAMPLE) {
     throw new RangeError(`payload of ${payload.length} B too short for header protection: pad it to at least ${4 + SAMPLE - TAG - pnLength} B`);
   }
-  const sealed = aeadOf(p, keys).seal(packetNonce(keys.iv, packetNumber), header, payload);
-  const packet = new Uint8Array(header.length + sealed.length);
+  // Sealed straight after the header in the packet's own buffer when the AEAD can (no intermediate copy).
+  const aead = aeadOf(p, keys);
+  const nonce = packetNonce(keys.iv, packetNumber);
+  const packet = new Uint8Array(header.length + payload.length + TAG);
   packet.set(header, 0);
-  packet.set(sealed, header.length);
+  if (aead.sealInto) aead.sealInto(nonce, header, payload, EMPTY, packet, header.length);
+  else packet.set(aead.seal(nonce, header, payload), header.length);
   const m = mask(p, keys, packet.subarray(pnOffset + 4, pnOffset + 4 + SAMPLE));
   packet[0] = packet[0]! ^ (m[0]! & protectedBits(packet[0]!));
   for (let i = 0; i < pnLength; i++) packet[pnOffset + i] = packet[pnOffset + i]! ^ m[1 + i]!;

@@ -99,6 +99,8 @@ export interface Space {
   ackPending: boolean;
   /** Ack-eliciting packets received since our last ACK (RFC 9000 §13.2.2: an ACK at least every second one). */
   ackElicitingSinceAck: number;
+  /** Ack-eliciting packets received in this space in all (ACK decimation starts after {@link ACK_DECIMATION_AFTER}). */
+  ackElicitingReceived: number;
   /** An ACK is due now, not after max_ack_delay: out of order, Initial/Handshake, or the ack delay expired. */
   ackImmediate: boolean;
   /** When the first ack-eliciting packet not yet acknowledged arrived (the ack-delay timer counts from it), ms. */
@@ -129,6 +131,7 @@ export const newSpace = (): Space => ({
   rxFloor: 0,
   ackPending: false,
   ackElicitingSinceAck: 0,
+  ackElicitingReceived: 0,
   ackImmediate: false,
   largestRxTime: 0,
   queue: [],
@@ -189,11 +192,35 @@ export function packetReceived(space: Space, pn: number, ackEliciting: boolean, 
   if (!space.ackPending) space.ackPendingSince = now;
   space.ackPending = true;
   space.ackElicitingSinceAck++;
+  space.ackElicitingReceived++;
   if (immediate || outOfOrder) space.ackImmediate = true;
 }
 
+/**
+ * ACK decimation for bulk transfers: after this many ack-eliciting packets in a space, the receiver acknowledges
+ * every {@link ACK_EVERY_BULK}th in-order packet instead of every second one. RFC 9000 §13.2.2 makes "every
+ * second" a SHOULD and lets a receiver ack less often when the sender's congestion control can take it; this is
+ * Chromium's decimation (10 packets or a quarter of the minimum RTT, whichever comes first: see
+ * `ackDelayFor`). A packet out of order or with a gap still draws an ACK at once, so loss is reported as fast
+ * as before; only a run of in-order packets is acknowledged less often, which halves the datagrams a bulk
+ * transfer costs on the receiving side and the ACK frames its sender processes.
+ */
+export const ACK_DECIMATION_AFTER = 100;
+/** In-order ack-eliciting packets per ACK once decimating (see {@link ACK_DECIMATION_AFTER}). */
+export const ACK_EVERY_BULK = 10;
+
+/** How many ack-eliciting packets an ACK waits for in `space`: 2, or {@link ACK_EVERY_BULK} in a bulk transfer. */
+export const ackThreshold = (space: Space): number => (space.ackElicitingReceived > ACK_DECIMATION_AFTER ? ACK_EVERY_BULK : 2);
+
+/**
+ * The longest an ACK of 1-RTT packets waits, ms: our max_ack_delay, or once decimating, a quarter of the
+ * minimum RTT (at least 1 ms) when that is shorter, so a sender held by its window is not kept waiting.
+ */
+export const ackDelayFor = (space: Space, maxAckDelay: number, minRtt: number): number =>
+  space.ackElicitingReceived > ACK_DECIMATION_AFTER && minRtt > 0 ? Math.min(maxAckDelay, Math.max(1, minRtt / 4)) : maxAckDelay;
+
 /** An ACK must go now (an ACK-only packet is worth sending): see {@link packetReceived}. */
-export const ackDue = (space: Space): boolean => space.ackPending && (space.ackImmediate || space.ackElicitingSinceAck >= 2);
+export const ackDue = (space: Space): boolean => space.ackPending && (space.ackImmediate || space.ackElicitingSinceAck >= ackThreshold(space));
 
 /** Our ACK went out: nothing pending until the next ack-eliciting packet. */
 export function ackSent(space: Space): void {

@@ -256,6 +256,11 @@ interface QuicCommon {
    * waits for `drain$`, bytes (default 256 KiB); `drain$` follows at half of it. A positive integer.
    */
   readonly highWaterMark?: number;
+  /**
+   * The largest UDP payload path MTU discovery may raise datagrams to (RFC 9000 §14.3), bytes: default 1452;
+   * 1200 keeps every datagram at 1200; at most 65527 (a loopback or jumbo-frame path carries more than 1452).
+   */
+  readonly maxDatagramSize?: number;
   readonly provider?: CryptoProvider;
   readonly scheduler?: SchedulerLike;
   /**
@@ -838,13 +843,14 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   };
 }
 
-/** The connection settings both ends take from their options: idle timeout, receive windows, send mark, qlog. */
-function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'sendHighWaterMark' | 'qlog'> {
+/** The connection settings both ends take from their options: idle timeout, receive windows, send mark, datagram size, qlog. */
+function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'sendHighWaterMark' | 'maxDatagramSize' | 'qlog'> {
   const mark = opts.highWaterMark;
   if (mark !== undefined && (!Number.isSafeInteger(mark) || mark < 1)) throw new TlsError({ kind: 'apiMisuse', reason: `highWaterMark must be a positive integer, got ${mark}` });
   return {
     ...(mark !== undefined ? { sendHighWaterMark: mark } : {}),
     ...(opts.qlog !== undefined ? { qlog: true } : {}),
+    ...(opts.maxDatagramSize !== undefined ? { maxDatagramSize: opts.maxDatagramSize } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
     ...(opts.maxData !== undefined ? { maxData: opts.maxData } : {}),
     ...(opts.maxStreamData !== undefined ? { maxStreamData: opts.maxStreamData } : {}),

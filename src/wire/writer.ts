@@ -71,6 +71,14 @@ export class Writer {
     return this;
   }
 
+  /** `n` zero bytes. */
+  zeros(n: number): this {
+    this.ensure(n);
+    this.buf.fill(0, this.pos, this.pos + n);
+    this.pos += n;
+    return this;
+  }
+
   private vec(prefix: 1 | 2 | 3, max: number, body: (w: this) => void): this {
     const at = this.pos;
     this.ensure(prefix);

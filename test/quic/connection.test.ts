@@ -7,6 +7,7 @@ import { protectPacket, unprotectPacket } from '../../src/quic/protection.js';
 import { MAX_PATH_RESPONSES } from '../../src/quic/connection.js';
 import { sendAllowance } from '../../src/quic/builder.js';
 import { probeTimeout } from '../../src/quic/recovery.js';
+import { DEFAULT_MAX_DATAGRAM } from '../../src/quic/pmtu.js';
 import { bufferedBytes } from '../../src/quic/reassembly.js';
 import { MAX_BUFFERED_CHUNKS } from '../../src/quic/streams.js';
 import { decodeFrames, encodeFrame, type Frame } from '../../src/wire/quic/frames.js';
@@ -30,7 +31,9 @@ test('QUIC: the handshake completes over datagrams; client Initial datagrams are
   for (const side of ['client', 'server'] as const) {
     const done = pair.effects[side].find((e) => e.type === 'handshakeComplete');
     t.true(done?.type === 'handshakeComplete' && done.info.alpn === 'h3', `${side}: ALPN h3`);
-    t.true(pair.datagrams[side].every((d) => d.length <= 1200), `${side}: datagrams within 1200 bytes`);
+    // Every datagram with a long header (the handshake) is within 1200 bytes; only path MTU discovery's
+    // 1-RTT probes, once the handshake is confirmed, go up to the default ceiling.
+    t.true(pair.datagrams[side].every((d) => (d[0]! & 0x80 ? d.length <= 1200 : d.length <= DEFAULT_MAX_DATAGRAM)), `${side}: datagrams within 1200 bytes`);
   }
   t.is(pair.datagrams.client[0]!.length, 1200, 'RFC 9000 §14.1: the first client datagram is padded to 1200');
   // The handshake takes two round trips of datagrams, nothing more: no timer had to fire.
@@ -271,7 +274,9 @@ test('QUIC: a lost 1-RTT datagram in the middle of a transfer is sent again on t
   lossless.drive(lossless.now + 10_000);
   const bytes = (p: QuicPair) => p.datagrams.client.slice(sentBefore).reduce((n, d) => n + (d.length > 200 ? d.length : 0), 0);
   const extra = bytes(pair) - bytes(lossless);
-  t.true(extra > 1000 && extra <= 1200 + 100, `${extra} bytes more than without the loss`);
+  // One datagram of the size path MTU discovery reached (1452 on this link), and a few frame headers where the
+  // resent data splits the flow differently.
+  t.true(extra > 1000 && extra <= DEFAULT_MAX_DATAGRAM + 300, `${extra} bytes more than without the loss`);
 });
 
 test('QUIC close modes: silent sends nothing and is closed at once; the peer finds out by its idle timeout', (t) => {
@@ -425,7 +430,9 @@ test('QUIC RFC 9002 §6.2.2.1: a server blocked by the anti-amplification limit 
   pair.drop = (from, n) => (from === 'server' && n >= 1 && n <= 3) || (from === 'client' && n === 1);
   let blockedWithTimer = 0;
   let blockedSteps = 0;
+  const unvalidated = { sent: 0, received: 0 };
   pair.observe = (side, state) => {
+    if (side === 'server' && !state.addressValidated) Object.assign(unvalidated, { sent: state.bytesSent, received: state.bytesReceived });
     if (side !== 'server' || state.addressValidated || state.phase !== 'handshake' || sendAllowance(state) >= 100) return;
     blockedSteps++;
     if (state.timers.lossDetection !== undefined) blockedWithTimer++;
@@ -434,7 +441,7 @@ test('QUIC RFC 9002 §6.2.2.1: a server blocked by the anti-amplification limit 
   t.true(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server));
   t.true(blockedSteps > 0, 'the server was blocked');
   t.is(blockedWithTimer, 0, 'and armed no PTO while blocked');
-  t.true(pair.datagrams.server.slice(0, 4).reduce((n, d) => n + d.length, 0) <= 3600);
+  t.true(unvalidated.sent <= 3 * unvalidated.received, `${unvalidated.sent} bytes sent for ${unvalidated.received} received before validation`);
   // The client had nothing in flight (its ClientHello was acknowledged): its anti-deadlock PTO (a Handshake
   // PING after 1 ms, the PTO of a 0 ms RTT) sent the packet that validated it; the server had no timer at all.
   t.true(pair.now > NOW && pair.now - NOW < 999, `completed at +${pair.now - NOW} ms`);
