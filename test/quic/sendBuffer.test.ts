@@ -163,7 +163,8 @@ test('RFC 9000 §4.1 + sendBuffer: a writer that follows the facts keeps at most
   t.true(factCount >= 2, 'the writer was held and released');
   // Facts come per crossing (each one half a mark of data apart at least), never per packet.
   t.true(factCount <= 2 * (TOTAL / (HWM / 2)) + 2, `${factCount} facts for ${TOTAL / KB} KiB`);
-  t.true(factCount * 10 < transmits, `${factCount} facts, ${transmits} datagrams`);
+  // One fact per half a mark (8 KiB) at most, against a datagram per 1.2–1.45 KiB: a small fraction of the packets.
+  t.true(factCount * 4 < transmits, `${factCount} facts, ${transmits} datagrams`);
 });
 
 test('without following the facts the unsent bytes grow with the writer: the reducer never refuses a write', (t) => {
