@@ -130,7 +130,9 @@ function pausedRead(d: ByteDuplex, project: (chunk: Uint8Array) => ObservableInp
     const sub = d.incoming$.subscribe({
       next: (chunk) => {
         queue.push(chunk);
-        if (busy) d.pause?.();
+        // Busy, or pumping: a projection that completed synchronously resumed the duplex from inside the pump,
+        // which takes this chunk next; either way no more may come meanwhile (else the queue grows unbounded).
+        if (busy || pumping) d.pause?.();
         pump();
       },
       error: (e: unknown) => subscriber.error(e instanceof TlsError ? e : new TlsError({ kind: 'transport', reason: String((e as Error)?.message ?? e) })),
@@ -313,19 +315,16 @@ function dtlsEndpoint(conn: DtlsConnection): StreamEndpoint {
 
 /**
  * A QUIC stream: read in pull mode (`receive`: the peer gets credit only for what was taken), written with
- * `write` — the QUIC adapter's `write` gives no backpressure signal, so a write's credit comes back at once and
- * the stream's send buffer (bounded by the peer's flow control, not by us) holds what the peer has not taken.
+ * `send` — the chunk goes into the stream at once and its credit comes back once the stream's unsent bytes are
+ * under its `highWaterMark` (else at its `drain$`), so what waits in the send buffer is at most the mark and a
+ * chunk, and what is in flight is bounded by the peer's flow control and the congestion window.
  */
 function quicEndpoint(stream: QuicStream, code: bigint): StreamEndpoint {
   let aborted = false;
   return {
     kind: 'quic',
     read: (project) => ignoreAll(stream.receive(project)),
-    write: (chunk) =>
-      defer(() => {
-        stream.write(chunk);
-        return EMPTY;
-      }),
+    write: (chunk) => stream.send(chunk),
     end: () => stream.end(),
     abort: () => {
       if (aborted) return;
