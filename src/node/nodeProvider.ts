@@ -122,11 +122,20 @@ class NodeAead implements Aead {
     checkNonce(nonce);
     const c = createCipheriv(this.alg as 'aes-128-gcm', this.key, nonce, { authTagLength: TAG });
     c.setAAD(aad);
-    // GCM and ChaCha20-Poly1305 are stream modes: each update returns exactly as many bytes as it was given.
-    let o = offset;
-    for (const part of [c.update(content), c.update(trailer), c.final()]) {
-      out.set(part, o);
-      o += part.length;
+    // GCM and ChaCha20-Poly1305 are stream modes: each update returns exactly as many bytes as it was given,
+    // and `final` none (so it is not copied). No array of parts per record.
+    const body = c.update(content);
+    out.set(body, offset);
+    let o = offset + body.length;
+    if (trailer.length) {
+      const t = c.update(trailer);
+      out.set(t, o);
+      o += t.length;
+    }
+    const tail = c.final();
+    if (tail.length) {
+      out.set(tail, o);
+      o += tail.length;
     }
     out.set(c.getAuthTag(), o);
   }

@@ -73,6 +73,7 @@ import {
 } from './spaces.js';
 import {
   cloneStreamSet,
+  DEFAULT_SEND_HIGH_WATER_MARK,
   consumeStream,
   endStream,
   newStreamSet,
@@ -83,6 +84,7 @@ import {
   receiveStopSending,
   receiveStreamFrame,
   resetStream,
+  sendBufferFacts,
   sendReset,
   setStreamPriority,
   stopSending,
@@ -117,6 +119,12 @@ export interface QuicConfig {
   readonly maxStreamData?: number;
   /** Streams of each kind the peer may open (default 100). */
   readonly maxStreams?: number;
+  /**
+   * Per stream: bytes written and not yet put in a packet at which its send buffer counts as full, bytes
+   * (default 256 KiB); it is free again at half of that. Changes are `sendBuffer` effects. Writes are never
+   * refused: the mark is a signal for the writer (as a Node stream's highWaterMark is).
+   */
+  readonly sendHighWaterMark?: number;
   /**
    * Update the 1-RTT keys after this many packets sent with one key (RFC 9001 §6.6); capped at, and by default,
    * 7/8 of the AEAD's confidentiality limit (7 × 2^20 packets for AES-GCM).
@@ -254,6 +262,8 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
   const scid = random(CID_LENGTH);
   const dcid = config.role === 'client' ? random(CID_LENGTH) : new Uint8Array(0);
   const maxData = config.maxData ?? 1 << 20;
+  const sendHighWaterMark = config.sendHighWaterMark ?? DEFAULT_SEND_HIGH_WATER_MARK;
+  if (!Number.isSafeInteger(sendHighWaterMark) || sendHighWaterMark < 1) throw new TlsError({ kind: 'apiMisuse', reason: `sendHighWaterMark must be a positive integer, got ${sendHighWaterMark}` });
   const provider = config.provider ?? nobleProvider;
   const statelessResetKey = config.statelessResetKey ?? random(RESET_KEY_LENGTH);
   // RFC 9000 §7.4.1: 0-RTT needs the server's remembered transport parameters; a session without them resumes only.
@@ -266,6 +276,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       maxData,
       maxStreamData: config.maxStreamData ?? 256 * 1024,
       maxStreams: config.maxStreams ?? 100,
+      sendHighWaterMark,
       keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
       maxDatagramSize: config.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM,
       congestionControl,
@@ -282,7 +293,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     ...(config.retried ? { retrySourceCid: config.retried.retrySourceCid } : {}),
     ...(config.role === 'client' && config.token?.length ? { token: config.token.slice() } : {}),
     spaces: { initial: newSpace(), handshake: newSpace(), application: newSpace() },
-    streams: newStreamSet(maxData),
+    streams: newStreamSet(maxData, sendHighWaterMark),
     rtt: initialRtt(),
     ptoCount: 0,
     cc: newCongestion(DATAGRAM_SIZE, congestionControl),
@@ -355,6 +366,7 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
     const frame = { type: 'connectionClose', kind: 'transport', errorCode: e.code, frameType: e.frameType ?? 0, reason: new TextEncoder().encode(e.message.slice(0, 100)) } as const;
     closeWith(s, input.now, frame, 'graceful', effects);
   }
+  if (s.streams.txFullChanged) sendBufferFacts(s.streams, effects);
   if (s.phase === 'handshake' || s.phase === 'connected') armRecoveryTimers(s, input.now, s.config.role, MAX_ACK_DELAY);
   if (sink) {
     qlogStep(s, sink, watched!);

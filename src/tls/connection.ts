@@ -49,7 +49,7 @@ import {
   recordKey,
   recordKey12,
 } from './record.js';
-import { type Conn, type Cx, type Resolved, TlsTimer, deliver, fatal, finishDelivery, sendAlert, setTxKey, writeRecord } from './state.js';
+import { type Conn, type Cx, type PartialRecord, type Resolved, TlsTimer, deliver, fatal, finishDelivery, sendAlert, setTxKey, writeRecord } from './state.js';
 import { onSealDone, writeApplicationData } from './output.js';
 
 /** The state of one TLS connection. Opaque: read it through the query functions of this module. */
@@ -464,12 +464,23 @@ function onBytes(cx: Cx, data: Uint8Array): void {
     if (data.length) s.rxWaiting = [...s.rxWaiting, data];
     return;
   }
-  // Everything not framed yet, in order: a partial record kept from before, chunks that waited behind an open
-  // batch, this chunk. Records are framed where they lie; only one split across chunks is copied together.
-  const chunks = [s.rxBuf, ...s.rxWaiting, data].filter((c) => c.length > 0);
-  s.rxBuf = new Uint8Array(0);
+  // Everything not framed yet, in order: a partial header kept from before, chunks that waited behind an open
+  // batch, this chunk. Records are framed where they lie; a record split across chunks is assembled in a
+  // buffer of its own size (each of its bytes copied once).
+  let chunks = [s.rxBuf, ...s.rxWaiting, data].filter((c) => c.length > 0);
+  s.rxBuf = EMPTY_BYTES;
   s.rxWaiting = [];
-  const at: Cursor = { i: 0, off: 0 };
+  let at: Cursor = { i: 0, off: 0 };
+  if (s.rxPartial) {
+    const p = fillPartial(s.rxPartial, chunks, at);
+    if (p.filled < p.buf.length) {
+      s.rxPartial = p; // every byte that came went into it
+      return;
+    }
+    s.rxPartial = undefined;
+    chunks = [p.buf, ...restOf(chunks, at)];
+    at = { i: 0, off: 0 };
+  }
   while ((s.phase as string) !== 'closed' && !s.rxInFlight) {
     if (s.config.asyncCrypto && s.phase === 'connected' && startOpenBatch(cx, chunks, at)) continue;
     const next = nextRecord(chunks, at);
@@ -480,11 +491,61 @@ function onBytes(cx: Cx, data: Uint8Array): void {
     onRecord(cx, next.bytes[0]!, next.bytes.subarray(0, RECORD_HEADER), next.bytes.subarray(RECORD_HEADER));
   }
   if ((s.phase as string) === 'closed') return;
-  const rest = [chunks[at.i]?.subarray(at.off), ...chunks.slice(at.i + 1)].filter((c): c is Uint8Array => !!c && c.length > 0);
-  // Behind an open batch the rest waits as it is; otherwise it is one partial record, copied so the input
-  // chunks can be released.
+  const rest = restOf(chunks, at);
+  // Behind an open batch the rest waits as it is; otherwise it is the start of one record, copied (into a
+  // buffer of the record's size once its header is known) so the input chunks can be released.
   if (s.rxInFlight) s.rxWaiting = rest;
-  else s.rxBuf = rest.length === 1 ? rest[0]!.slice() : concatBytes(rest);
+  else keepPartial(s, rest);
+}
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+/** The chunks from the cursor on (views; the first one cut at the cursor). */
+function restOf(chunks: readonly Uint8Array[], at: Cursor): Uint8Array[] {
+  return [chunks[at.i]?.subarray(at.off), ...chunks.slice(at.i + 1)].filter((c): c is Uint8Array => !!c && c.length > 0);
+}
+
+/** Copy what arrived of a split record into its buffer (forking it first if a later state wrote there). */
+function fillPartial(p: PartialRecord, chunks: readonly Uint8Array[], at: Cursor): PartialRecord {
+  let { buf, written } = p;
+  let filled = p.filled;
+  if (written.n !== filled) {
+    const own = new Uint8Array(buf.length);
+    own.set(buf.subarray(0, filled));
+    buf = own;
+  }
+  while (filled < buf.length && at.i < chunks.length) {
+    const c = chunks[at.i]!;
+    const n = Math.min(buf.length - filled, c.length - at.off);
+    buf.set(c.subarray(at.off, at.off + n), filled);
+    filled += n;
+    advance(chunks, at, n);
+  }
+  if (buf !== p.buf) written = { n: filled };
+  else written.n = filled;
+  return { buf, filled, written };
+}
+
+/**
+ * Keep the start of the next record: fewer than 5 bytes as they are (copied); otherwise, its header having
+ * been checked by the framing loop, in a buffer of the record's full size.
+ */
+function keepPartial(s: Conn, rest: readonly Uint8Array[]): void {
+  let total = 0;
+  for (const c of rest) total += c.length;
+  const head = total >= RECORD_HEADER ? peek(rest, { i: 0, off: 0 }, RECORD_HEADER) : undefined;
+  const size = head ? RECORD_HEADER + ((head[3]! << 8) | head[4]!) : 0;
+  if (!head || total >= size) {
+    s.rxBuf = rest.length === 1 ? rest[0]!.slice() : concatBytes(rest);
+    return;
+  }
+  const buf = new Uint8Array(size);
+  let o = 0;
+  for (const c of rest) {
+    buf.set(c, o);
+    o += c.length;
+  }
+  s.rxPartial = { buf, filled: total, written: { n: total } };
 }
 
 /** A read position in a list of received chunks. */

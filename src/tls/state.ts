@@ -60,8 +60,10 @@ export interface Conn {
   /** The handshake engine (every handshake message goes through it). */
   hs: HandshakeState;
   phase: Phase;
-  /** Unconsumed received bytes (at most one partial record). */
+  /** Unconsumed received bytes while fewer than a record header's 5 (copied: at most 4 bytes). */
   rxBuf: Uint8Array;
+  /** A record whose header arrived but whose end did not: assembled in a buffer of its full size. */
+  rxPartial?: PartialRecord;
   /** Chunks received while an asynchronous open batch is in flight, not yet framed. */
   rxWaiting: readonly Uint8Array[];
   rxKey?: RecordKey;
@@ -98,6 +100,21 @@ export interface Conn {
   nextJobId: number;
   /** The application ended its output before the handshake completed: send close_notify on completion. */
   endPending: boolean;
+}
+
+/**
+ * A received record split across chunks, assembled where it will be opened (RFC 8446 §5.1 framing): `buf` has
+ * the record's full size (header and fragment, known from the header) and its first `filled` bytes arrived.
+ * Each of its bytes is copied once, when it arrives, and the record is then opened from `buf` as it is.
+ *
+ * States stay values: `buf` is shared with the states that hold a shorter prefix of it and is only ever
+ * written past their `filled`. `written` (shared too) says how far any state has written, so a state whose
+ * `filled` is behind it (an older state given new input) copies its prefix before writing.
+ */
+export interface PartialRecord {
+  readonly buf: Uint8Array;
+  readonly filled: number;
+  readonly written: { n: number };
 }
 
 /** An item of the asynchronous output queue. */
@@ -199,6 +216,7 @@ export function fatal(cx: Cx, detail: TlsErrorDetail): void {
   s.phase = 'closed';
   s.timers = {};
   s.rxBuf = new Uint8Array(0);
+  s.rxPartial = undefined;
   s.rxWaiting = [];
   s.pendingWrites = [];
   cx.effects.push({ type: 'closed', error: new TlsError(detail) });

@@ -4,11 +4,11 @@
  * step), half-closes carried each way on their own, and a backend's abort reaching the client as an abort.
  */
 import test from 'ava';
-import { NEVER, type Observable, catchError, merge, concat, map, mergeMap, of, tap, timer } from 'rxjs';
+import { NEVER, Observable, Subject, catchError, take, merge, concat, map, mergeMap, of, tap, timer } from 'rxjs';
 import { secure } from '../../operators/secure.js';
 import { originate, type OriginateReport } from '../../operators/originate.js';
 import { terminate } from '../../operators/terminate.js';
-import { SPLICE_HELD_CHUNKS } from '../../operators/splice.js';
+import { SPLICE_HELD_CHUNKS, splice, type StreamEndpoint } from '../../operators/splice.js';
 import { rateLimit } from '../../src/rx/faults/rateLimit.js';
 import { faultyByteLink } from '../../src/rx/faults/faultyLink.js';
 import { type MemoryDuplex, memoryDuplexPair } from '../../src/rx/duplex.js';
@@ -174,4 +174,43 @@ test('a client that closes abortively (no close_notify) reaches the backend as a
   });
   t.deepEqual(seen, ['half a request', 'error unexpectedEof']);
   t.like(report, { aToB: 14, bToA: 0, a: { kind: 'error' }, b: { kind: 'aborted' } });
+});
+
+test('a sink that takes some chunks at once and holds others: the source pipe stays paused while the splice is busy (no queue grows behind it)', (t) => {
+  const [producerEnd, proxyEnd] = memoryDuplexPair({ highWaterMark: 2 * CHUNK });
+  const credit = new Subject<void>();
+  let taken = 0;
+  let writes = 0;
+  // Every fourth chunk waits for credit; the others are taken synchronously (as a QUIC stream under its mark).
+  const sink: StreamEndpoint = {
+    kind: 'bytes',
+    read: () => NEVER,
+    write: (chunk) =>
+      new Observable<never>((s) => {
+        taken += chunk.length;
+        if (++writes % 4 !== 0) return s.complete();
+        return credit.pipe(take(1)).subscribe({ complete: () => s.complete() });
+      }),
+    end: () => undefined,
+    abort: () => undefined,
+  };
+  splice(proxyEnd, sink).subscribe();
+  let produced = 0;
+  let maxAhead = 0;
+  const produce = () => {
+    while (produced < COUNT * CHUNK) {
+      produced += CHUNK;
+      const more = producerEnd.write(new Uint8Array(CHUNK));
+      maxAhead = Math.max(maxAhead, produced - taken);
+      if (!more) return void producerEnd.drain$.pipe(take(1)).subscribe(produce);
+    }
+  };
+  produce();
+  while (taken < COUNT * CHUNK) {
+    maxAhead = Math.max(maxAhead, produced - taken);
+    credit.next();
+  }
+  t.is(taken, COUNT * CHUNK);
+  // The pipe's mark and the chunk that crossed it, plus the chunk the splice holds.
+  t.true(maxAhead <= 2 * CHUNK + CHUNK + SPLICE_HELD_CHUNKS * CHUNK, `${maxAhead} B written and not taken`);
 });

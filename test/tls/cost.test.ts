@@ -1,0 +1,106 @@
+/**
+ * Issue 15, less main-thread work per record: copies the record layer makes on the receive path. Work is counted
+ * (bytes copied through `Uint8Array.prototype.set` / `slice`, where every copy in src/tls is made), never timed.
+ * node:crypto opens records natively, so what is counted is the record layer's own copying (and the 12-byte nonce
+ * each record's open builds from the IV).
+ */
+import test from 'ava';
+import { Pair } from '../helpers/pair.js';
+import { nodeProvider } from '../../src/node/nodeProvider.js';
+import { handleEvents, type TlsState } from '../../src/tls/connection.js';
+import type { TlsEffect } from '../../src/tls/types.js';
+
+/** Run `body`, counting the bytes copied by `set` and `slice` on byte arrays meanwhile. */
+function countCopies<T>(body: () => T): { result: T; copied: number; copies: number } {
+  const proto = Uint8Array.prototype as unknown as { set: (a: ArrayLike<number>, o?: number) => void; slice: (s?: number, e?: number) => Uint8Array };
+  const { set, slice } = proto;
+  let copied = 0;
+  let copies = 0;
+  proto.set = function (this: Uint8Array, a: ArrayLike<number>, o?: number) {
+    copied += a.length;
+    copies++;
+    return set.call(this, a, o);
+  };
+  proto.slice = function (this: Uint8Array, s?: number, e?: number) {
+    const out = slice.call(this, s, e);
+    copied += out.length;
+    copies++;
+    return out;
+  };
+  try {
+    return { result: body(), copied, copies };
+  } finally {
+    proto.set = set;
+    proto.slice = slice;
+  }
+}
+
+/** A connected pair on node:crypto and the ciphertext of `bytes` of application data from client to server. */
+function flight(bytes: number): { pair: Pair; wire: Buffer; data: Uint8Array } {
+  const pair = new Pair({ provider: nodeProvider }, { provider: nodeProvider }).start().drive();
+  const data = new Uint8Array(bytes).map((_, i) => (i * 7) & 0xff);
+  pair.input('client', { type: 'write', now: pair.now, data });
+  const wire = Buffer.concat(pair.inbox.server.splice(0));
+  return { pair, wire, data };
+}
+
+/** Feed `wire` to the server in chunks of `size`; the effects of every step. */
+function feedChunks(pair: Pair, wire: Uint8Array, size: number): TlsEffect[] {
+  let state: TlsState = pair.server;
+  const effects: TlsEffect[] = [];
+  for (let o = 0; o < wire.length; o += size) {
+    const step = handleEvents(state, { type: 'received', now: pair.now, data: wire.subarray(o, o + size) });
+    state = step.state;
+    effects.push(...step.effects);
+  }
+  pair.server = state;
+  return effects;
+}
+
+/** Bytes copied per record to build its nonce (IV ⊕ sequence number, RFC 8446 §5.3). */
+const NONCE = 12;
+const RECORD = 16384 + 1 + 16 + 5;
+
+const delivered = (effects: readonly TlsEffect[]) => Buffer.concat(effects.flatMap((e) => (e.type === 'deliver' ? [e.data] : [])));
+
+test('a record split across received chunks is copied once (into a buffer of its size), not once per chunk boundary', (t) => {
+  const { pair, wire, data } = flight(64 * 16384);
+  // 10,007-byte chunks: nearly every 16,406-byte record straddles a boundary, and no chunk completes two records,
+  // so no step joins records for its deliver: every copy counted is the record layer assembling split records.
+  const { result: effects, copied } = countCopies(() => feedChunks(pair, wire, 10_007));
+  t.deepEqual(delivered(effects), Buffer.from(data));
+  const records = wire.length / RECORD;
+  t.true(copied <= wire.length + NONCE * records, `${copied} bytes copied for ${wire.length} bytes received in ${records} records`);
+});
+
+test('a record received one byte at a time is copied once in all (linear, not a growing buffer per byte)', (t) => {
+  const { pair, wire, data } = flight(16384);
+  const { result: effects, copied, copies } = countCopies(() => feedChunks(pair, wire, 1));
+  t.deepEqual(delivered(effects), Buffer.from(data));
+  // The header bytes are kept as they come (1 + 2 + 3 + 4 bytes copied, then the header read once), then each
+  // byte once, and the nonce.
+  t.true(copied <= wire.length + 10 + 5 + 5 + NONCE, `${copied} bytes copied for ${wire.length} bytes received`);
+  t.true(copies <= wire.length + 8, `${copies} copies`);
+});
+
+test('records that arrive whole are opened where they lie: nothing copied but the join of one step’s records', (t) => {
+  const { pair, wire, data } = flight(64 * 16384);
+  // Four whole records per chunk: each step joins its four plaintexts into one deliver (one copy of each
+  // plaintext byte), and frames nothing across chunks.
+  const { result: effects, copied } = countCopies(() => feedChunks(pair, wire, 4 * RECORD));
+  t.deepEqual(delivered(effects), Buffer.from(data));
+  t.is(copied, data.length + NONCE * 64);
+  t.is(effects.filter((e) => e.type === 'deliver').length, 16);
+});
+
+test('a split record stays a value: a state given other bytes later does not change what a newer state assembled', (t) => {
+  const { pair, wire, data } = flight(16384);
+  const at = (s: TlsState, bytes: Uint8Array) => handleEvents(s, { type: 'received', now: pair.now, data: bytes });
+  const s1 = at(pair.server, wire.subarray(0, 6000)).state; // the header and the start of the fragment
+  const good = at(s1, wire.subarray(6000, 12_000)).state; // more of it, written into the shared buffer
+  const bad = at(s1, Buffer.alloc(6000, 0xee)).state; // s1 again, with other bytes: must not overwrite `good`'s
+  const fine = at(good, wire.subarray(12_000));
+  t.deepEqual(delivered(fine.effects), Buffer.from(data));
+  const broken = at(bad, wire.subarray(12_000));
+  t.true(broken.effects.some((e) => e.type === 'closed' && e.error?.detail.kind === 'peerMisbehaved'));
+});
