@@ -151,7 +151,8 @@ test('RFC 9438 (property): the window is finite, never below the minimum, and ne
         else if (e.kind === 'mtu') cc = { ...cc, maxDatagramSize: e.size };
         else if (e.kind === 'loss') {
           cc = onPacketsLost(onPacketSent(cc, pkt(pn, now)), [pkt(pn++, now)], now, e.persistent);
-          if (cc.window > before) return false;
+          // Never up, except to the minimum window, which follows the datagram size (RFC 9002 §7.2).
+          if (cc.window > Math.max(before, minimumWindow(cc.maxDatagramSize))) return false;
         } else {
           const sent = Array.from({ length: e.n }, (_, i) => pkt(pn + i, now, cc.maxDatagramSize));
           pn += e.n;
