@@ -69,6 +69,9 @@ export function fromSocket(socket: Socket | Duplex): ByteDuplex {
       if (!socket.destroyed) socket.end();
     },
     destroy: () => {
+      // What this task wrote corked goes first (a fatal alert written just before the teardown), as an
+      // uncorked write would have reached the kernel before `destroy`.
+      if (corked) uncork();
       socket.destroy();
     },
     pause: () => {
