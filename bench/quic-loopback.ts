@@ -1,12 +1,13 @@
 /**
- * rxtls ↔ rxtls QUIC over UDP loopback (not part of `npm test`): the client writes `MB` megabytes on one stream,
+ * rxtls ↔ rxtls QUIC over UDP loopback (not part of `npm test`): the client sends `MB` megabytes on one stream
+ * (backpressured: `concatMap((c) => stream.send(c))`),
  * the server counts them; prints MB/s and the kernel's UDP receive drops (/proc/net/snmp InErrors/RcvbufErrors
  * deltas) and the datagrams each side sent.
  *
  *   node --no-warnings --loader=ts-node/esm bench/quic-loopback.ts [MB=10] [noble|node] [maxDatagramSize]
  */
 import { readFileSync } from 'node:fs';
-import { firstValueFrom } from 'rxjs';
+import { concatMap, firstValueFrom, lastValueFrom, range } from 'rxjs';
 import { quicConnect, quicListen } from '../src/rx/quic.js';
 import { nodeProvider } from '../src/node/nodeProvider.js';
 import { nobleProvider } from '../src/crypto/noble.js';
@@ -38,7 +39,8 @@ const before = udpCounters();
 const started = performance.now();
 const s = conn.openStream();
 const chunk = new Uint8Array(64 * 1024).fill(0x61);
-for (let sent = 0; sent < total; sent += chunk.length) s.write(chunk);
+// Backpressured: each chunk is sent once the stream's unsent bytes are under its highWaterMark (256 KiB).
+await lastValueFrom(range(0, Math.ceil(total / chunk.length)).pipe(concatMap(() => s.send(chunk))), { defaultValue: undefined });
 s.end();
 await done;
 const secs = (performance.now() - started) / 1000;

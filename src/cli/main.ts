@@ -9,7 +9,7 @@
  * rxtls server --port 4433 --cert chain.pem --key key.pem --www
  * ```
  */
-import { createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { type Observable, type OperatorFunction, type Subscription, catchError, ignoreElements, map, mergeMap, of, tap, throwError, timeout } from 'rxjs';
 import { quicConnect, quicListen, type QuicConnection } from '../rx/quic.js';
 import { h3Client, h3Request, serveH3 } from '../rx/h3.js';
@@ -744,7 +744,7 @@ function runQuicServer(cmd: ServerCommand): void {
 }
 
 /** Answer one `--www` request from `root`. */
-function serveFile(root: string, method: string, path: string, note: (line: string) => void): { status: number; headers?: [string, string][]; body?: Uint8Array | string } {
+function serveFile(root: string, method: string, path: string, note: (line: string) => void): { status: number; headers?: [string, string][]; body?: Uint8Array | string | AsyncIterable<Uint8Array> } {
   const answer = (status: number, text: string) => {
     note(`${method} ${path} ${status}`);
     return { status, headers: [['content-type', 'text/plain; charset=utf-8']] as [string, string][], body: text + '\n' };
@@ -752,15 +752,22 @@ function serveFile(root: string, method: string, path: string, note: (line: stri
   if (method !== 'GET' && method !== 'HEAD') return { ...answer(405, 'method not allowed'), headers: [['allow', 'GET, HEAD']] };
   const file = wwwFilePath(root, path);
   if (typeof file !== 'string') return answer(file.status, file.status === 403 ? 'forbidden' : 'bad request');
-  let data: Buffer;
+  let target: string;
+  let size: number;
   try {
-    data = readFileSync(statSync(file).isDirectory() ? `${file}/index.html` : file);
+    target = statSync(file).isDirectory() ? `${file}/index.html` : file;
+    const st = statSync(target);
+    if (!st.isFile()) return answer(404, 'not found');
+    size = st.size;
   } catch {
     return answer(404, 'not found');
   }
-  note(`${method} ${path} 200 ${data.length}`);
-  const ext = /\.([a-z0-9]+)$/i.exec(file)?.[1]?.toLowerCase() ?? '';
-  return { status: 200, headers: [['content-type', CONTENT_TYPES[ext] ?? 'application/octet-stream']], body: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  note(`${method} ${path} 200 ${size}`);
+  const ext = /\.([a-z0-9]+)$/i.exec(target)?.[1]?.toLowerCase() ?? '';
+  const headers: [string, string][] = [['content-type', CONTENT_TYPES[ext] ?? 'application/octet-stream'], ['content-length', String(size)]];
+  // Read as the stream takes it (serveH3 pulls an async iterable through QuicStream.send): a large file is never
+  // held in memory whole.
+  return { status: 200, headers, ...(method === 'HEAD' ? {} : { body: createReadStream(target, { highWaterMark: 64 * 1024 }) }) };
 }
 
 function main(argv: readonly string[]): void {

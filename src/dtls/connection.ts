@@ -592,6 +592,10 @@ function onAlert(cx: Cx, content: Uint8Array): void {
     if (s.closeReceived) return;
     s.closeReceived = true;
     cx.effects.push({ type: 'peerClosed' });
+    // DTLS 1.2 keeps TLS 1.2's closure (RFC 6347 §4.1, RFC 5246 §7.2.1): the other party "MUST respond with a
+    // close_notify alert of its own and close down the connection immediately, discarding any pending writes".
+    // DTLS 1.3 closes one direction only (RFC 8446 §6.1): we may go on writing.
+    if (isDtls12(s) && !s.closeSent) return sendCloseNotify(cx);
     if (s.closeSent || s.closeWhenReceived) finish(cx);
     return;
   }
@@ -906,6 +910,13 @@ function onClose(cx: Cx, mode: DtlsCloseMode): void {
   switch (mode) {
     case 'abort':
     case 'quiet':
+      return finish(cx);
+    case 'fatal':
+      // Under the keys the peer reads now (as failConnection): a cut connection, not a clean end.
+      if (s.writeEpoch > 0 || s.phase === 'connected') {
+        sendRecord(cx, ContentType.alert, Uint8Array.of(AlertLevel.fatal, AlertDescription.internal_error));
+        cx.effects.push({ type: 'alertSent', level: AlertLevel.fatal, description: AlertDescription.internal_error });
+      }
       return finish(cx);
     case 'unidirectional':
       if (s.phase === 'connected') sendCloseNotify(cx);

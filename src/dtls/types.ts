@@ -57,11 +57,13 @@ export interface DtlsServerConfig extends HandshakeServerConfig, DtlsRecordConfi
 export type DtlsConfig = DtlsClientConfig | DtlsServerConfig;
 
 /**
- * How to close a DTLS connection: the same modes as TLS (`abort`, `shutdown`, `unidirectional`, `quiet`).
- * close_notify is an alert record, sent once (alerts are not retransmitted, RFC 9147 §5.10); `shutdown` waits
- * `shutdownTimeout` for the peer's.
+ * How to close a DTLS connection: the same modes as TLS (`abort`, `shutdown`, `unidirectional`, `quiet`), and
+ * `fatal`: a fatal internal_error alert (RFC 8446 §6.2), then the end at once. Over UDP there is no transport
+ * whose teardown the peer would see, so `abort` (nothing sent) leaves the peer waiting; `fatal` is how it learns
+ * that the connection was cut (a proxy whose other side failed). close_notify is an alert record, sent once
+ * (alerts are not retransmitted, RFC 9147 §5.10); `shutdown` waits `shutdownTimeout` for the peer's.
  */
-export type DtlsCloseMode = TlsCloseMode;
+export type DtlsCloseMode = TlsCloseMode | 'fatal';
 
 /** An input to the DTLS reducer. Every input carries `now` (ms). */
 export type DtlsInput =

@@ -66,7 +66,7 @@ export function onAckFrame(s: Sender, now: number, id: SpaceId, ack: Extract<Fra
     // RFC 9002 §7.2: the window is counted in datagrams of the size in use.
     s.cc = { ...s.cc, maxDatagramSize: s.pmtu.current };
   }
-  s.cc = onPacketsAcked(s.cc, acked, !s.cwndLimited);
+  s.cc = onPacketsAcked(s.cc, acked, !s.cwndLimited, now, s.rtt.smoothed);
   declareLost(s, id, now, rangesOfAck(ack));
   return acked;
 }

@@ -50,7 +50,7 @@ import { checkCloseCode, closeReason, type QuicShutdownProgress } from './shutdo
 import { armRecoveryTimers, onAckFrame, onLossDetectionTimeout, sendDatagrams } from './congestion.js';
 import { newPacer, type PacerState } from './pacer.js';
 import { BASE_DATAGRAM, DEFAULT_MAX_DATAGRAM, limitPmtu, MAX_UDP_PAYLOAD, newPmtu, type PmtuState } from './pmtu.js';
-import { initialRtt, newCongestion, probeTimeout, removeFromFlight, type CongestionState, type RttState } from './recovery.js';
+import { initialRtt, newCongestion, probeTimeout, removeFromFlight, type CongestionControl, type CongestionState, type RttState } from './recovery.js';
 import { acceptRetry } from './retry.js';
 import { checkVersionNegotiation } from './versionNegotiation.js';
 import { countSent, discardPreviousKeys, initiateKeyUpdate, installSecret, openOneRtt, type KeyPhase } from './keyUpdate.js';
@@ -73,6 +73,7 @@ import {
 } from './spaces.js';
 import {
   cloneStreamSet,
+  DEFAULT_SEND_HIGH_WATER_MARK,
   consumeStream,
   endStream,
   newStreamSet,
@@ -83,6 +84,7 @@ import {
   receiveStopSending,
   receiveStreamFrame,
   resetStream,
+  sendBufferFacts,
   sendReset,
   setStreamPriority,
   stopSending,
@@ -118,6 +120,12 @@ export interface QuicConfig {
   /** Streams of each kind the peer may open (default 100). */
   readonly maxStreams?: number;
   /**
+   * Per stream: bytes written and not yet put in a packet at which its send buffer counts as full, bytes
+   * (default 256 KiB); it is free again at half of that. Changes are `sendBuffer` effects. Writes are never
+   * refused: the mark is a signal for the writer (as a Node stream's highWaterMark is).
+   */
+  readonly sendHighWaterMark?: number;
+  /**
    * Update the 1-RTT keys after this many packets sent with one key (RFC 9001 §6.6); capped at, and by default,
    * 7/8 of the AEAD's confidentiality limit (7 × 2^20 packets for AES-GCM).
    */
@@ -128,6 +136,11 @@ export interface QuicConfig {
    * once a probe of the larger size was acknowledged, and never past the peer's max_udp_payload_size.
    */
   readonly maxDatagramSize?: number;
+  /**
+   * The congestion controller (`recovery.ts`): `'cubic'` (RFC 9438, the default) or `'newreno'` (RFC 9002 §7).
+   * Slow start, recovery periods, persistent congestion and pacing are the same for both.
+   */
+  readonly congestionControl?: CongestionControl;
   /**
    * A server connection opened by an Initial that carried a valid Retry token (RFC 9000 §8.1.2): the
    * client's original DCID and our Retry's SCID, from the token, for the transport parameters (§7.3). Its
@@ -161,6 +174,8 @@ export interface QuicConfig {
   readonly provider?: CryptoProvider;
 }
 
+/** The congestion controller unless configured: CUBIC, by the measurements in bench/results.md. */
+export const DEFAULT_CONGESTION_CONTROL: CongestionControl = 'cubic';
 /** Our connection IDs are 8 bytes. */
 const CID_LENGTH = 8;
 /** Our max_ack_delay (RFC 9000 §18.2 default): an ACK of a lone 1-RTT packet waits at most this long, ms. */
@@ -181,7 +196,7 @@ export interface QuicState {
   readonly streams: StreamSet;
   readonly rtt: RttState;
   readonly ptoCount: number;
-  /** NewReno (RFC 9002 §7): bytes in flight stay within its window (`congestion.ts`). */
+  /** NewReno or CUBIC (RFC 9002 §7, RFC 9438): bytes in flight stay within its window (`congestion.ts`). */
   readonly cc: CongestionState;
   readonly pacer: PacerState;
   /** Path MTU discovery (`pmtu.ts`): the datagram size in use, the search, the probe in flight. */
@@ -240,9 +255,15 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
   if (m !== undefined && !(Number.isInteger(m) && m >= BASE_DATAGRAM && m <= MAX_UDP_PAYLOAD)) {
     throw new TlsError({ kind: 'apiMisuse', reason: `maxDatagramSize must be an integer from ${BASE_DATAGRAM} to ${MAX_UDP_PAYLOAD}, got ${m}` });
   }
+  const congestionControl = config.congestionControl ?? DEFAULT_CONGESTION_CONTROL;
+  if (congestionControl !== 'cubic' && congestionControl !== 'newreno') {
+    throw new TlsError({ kind: 'apiMisuse', reason: `congestionControl must be 'cubic' or 'newreno', got ${String(congestionControl)}` });
+  }
   const scid = random(CID_LENGTH);
   const dcid = config.role === 'client' ? random(CID_LENGTH) : new Uint8Array(0);
   const maxData = config.maxData ?? 1 << 20;
+  const sendHighWaterMark = config.sendHighWaterMark ?? DEFAULT_SEND_HIGH_WATER_MARK;
+  if (!Number.isSafeInteger(sendHighWaterMark) || sendHighWaterMark < 1) throw new TlsError({ kind: 'apiMisuse', reason: `sendHighWaterMark must be a positive integer, got ${sendHighWaterMark}` });
   const provider = config.provider ?? nobleProvider;
   const statelessResetKey = config.statelessResetKey ?? random(RESET_KEY_LENGTH);
   // RFC 9000 §7.4.1: 0-RTT needs the server's remembered transport parameters; a session without them resumes only.
@@ -255,8 +276,10 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
       maxData,
       maxStreamData: config.maxStreamData ?? 256 * 1024,
       maxStreams: config.maxStreams ?? 100,
+      sendHighWaterMark,
       keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
       maxDatagramSize: config.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM,
+      congestionControl,
       ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
       ...(config.newToken ? { newToken: config.newToken } : {}),
       ...(config.qlog ? { qlog: true } : {}),
@@ -270,10 +293,10 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     ...(config.retried ? { retrySourceCid: config.retried.retrySourceCid } : {}),
     ...(config.role === 'client' && config.token?.length ? { token: config.token.slice() } : {}),
     spaces: { initial: newSpace(), handshake: newSpace(), application: newSpace() },
-    streams: newStreamSet(maxData),
+    streams: newStreamSet(maxData, sendHighWaterMark),
     rtt: initialRtt(),
     ptoCount: 0,
-    cc: newCongestion(DATAGRAM_SIZE),
+    cc: newCongestion(DATAGRAM_SIZE, congestionControl),
     pacer: newPacer(newCongestion(DATAGRAM_SIZE).window, initialRtt().smoothed, DATAGRAM_SIZE, 0),
     probes: 0,
     cwndLimited: false,
@@ -343,6 +366,7 @@ export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicS
     const frame = { type: 'connectionClose', kind: 'transport', errorCode: e.code, frameType: e.frameType ?? 0, reason: new TextEncoder().encode(e.message.slice(0, 100)) } as const;
     closeWith(s, input.now, frame, 'graceful', effects);
   }
+  if (s.streams.txFullChanged) sendBufferFacts(s.streams, effects);
   if (s.phase === 'handshake' || s.phase === 'connected') armRecoveryTimers(s, input.now, s.config.role, MAX_ACK_DELAY);
   if (sink) {
     qlogStep(s, sink, watched!);

@@ -28,7 +28,7 @@ import { activePeerId, switchPeerConnectionId, type ConnectionIds } from './conn
 import { DATAGRAM_SIZE, pathDatagram, sendAllowance, type PacketSender } from './builder.js';
 import { newPacer, type PacerState } from './pacer.js';
 import { newPmtu, type PmtuState } from './pmtu.js';
-import { initialRtt, newCongestion, probeTimeout, type CongestionState, type RttState } from './recovery.js';
+import { congestionControlOf, initialRtt, newCongestion, probeTimeout, type CongestionState, type RttState } from './recovery.js';
 import type { Space, SpaceId } from './spaces.js';
 import type { QuicTimers } from './timers.js';
 import type { QuicEffect } from './types.js';
@@ -104,7 +104,7 @@ export function followPeer(s: PathHost, from: string, length: number, now: numbe
   if (old === undefined || hostOf(old) !== hostOf(from)) {
     // §9.4: a new network: what was learnt of the old path says nothing of this one. Packets still in flight
     // stay counted until acknowledged or lost.
-    s.cc = { ...newCongestion(DATAGRAM_SIZE), bytesInFlight: s.cc.bytesInFlight };
+    s.cc = { ...newCongestion(DATAGRAM_SIZE, congestionControlOf(s.cc)), bytesInFlight: s.cc.bytesInFlight };
     s.rtt = initialRtt();
     s.pacer = newPacer(s.cc.window, s.rtt.smoothed, DATAGRAM_SIZE, now);
     s.ptoCount = 0;

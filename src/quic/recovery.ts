@@ -1,11 +1,12 @@
 /**
  * QUIC loss detection and congestion control (RFC 9002), as pure functions over plain values: the RTT
  * estimator (§5), the probe timeout (§6.2), loss detection by packet and time thresholds (§6.1), and the
- * NewReno controller of §7 (slow start, recovery, congestion avoidance, persistent congestion). Time is in
- * milliseconds and always passed in (`now`): nothing here reads a clock, so the same code runs in virtual
- * time.
+ * controller of §7 (slow start, recovery, congestion avoidance, persistent congestion) with NewReno's or
+ * CUBIC's (RFC 9438, `cubic.ts`) congestion avoidance and decrease. Time is in milliseconds and always passed in
+ * (`now`): nothing here reads a clock, so the same code runs in virtual time.
  */
 import type { PnSet } from './ackRanges.js';
+import { cubicAppLimited, cubicOnAck, cubicOnCongestion, cubicOnTimeout, newCubic, type CubicState } from './cubic.js';
 
 /** RFC 9002 §6.1.1: packets this far below the largest acknowledged are lost. */
 export const PACKET_THRESHOLD = 3;
@@ -87,7 +88,6 @@ export interface LossResult<P extends SentPacket = SentPacket> {
  */
 export function detectLoss<P extends SentPacket>(sent: readonly P[], largestAcked: number, rtt: RttState, now: number): LossResult<P> {
   const lossDelay = Math.max(TIME_THRESHOLD * Math.max(rtt.latest, rtt.smoothed), GRANULARITY);
-  const lostSendTime = now - lossDelay;
   const lost: P[] = [];
   const remaining: P[] = [];
   let lossTime: number | undefined;
@@ -96,18 +96,27 @@ export function detectLoss<P extends SentPacket>(sent: readonly P[], largestAcke
       remaining.push(p);
       continue;
     }
-    if (p.timeSent <= lostSendTime || largestAcked >= p.pn + PACKET_THRESHOLD) {
+    // The same sum as the loss time armed below: `now − lossDelay` may round below `timeSent` when the timer
+    // fires at exactly that loss time, and the packet would never be lost (the timer re-armed for `now`).
+    const when = p.timeSent + lossDelay;
+    if (when <= now || largestAcked >= p.pn + PACKET_THRESHOLD) {
       lost.push(p);
     } else {
       remaining.push(p);
-      const when = p.timeSent + lossDelay;
       lossTime = lossTime === undefined ? when : Math.min(lossTime, when);
     }
   }
   return { lost, remaining, ...(lossTime !== undefined ? { lossTime } : {}) };
 }
 
-/** NewReno congestion state (RFC 9002 §7, Appendix B). Bytes and ms. */
+/**
+ * The congestion controllers: `newreno` (RFC 9002 §7: halve on loss, one datagram per window per RTT) and
+ * `cubic` (RFC 9438: β = 0.7, the cubic curve back to the last maximum; the default of a QUIC connection, chosen
+ * by measurement: see bench/results.md).
+ */
+export type CongestionControl = 'newreno' | 'cubic';
+
+/** Congestion state (RFC 9002 §7, Appendix B), NewReno's plus CUBIC's own when `cubic` is set. Bytes and ms. */
 export interface CongestionState {
   readonly maxDatagramSize: number;
   readonly window: number;
@@ -115,6 +124,8 @@ export interface CongestionState {
   readonly bytesInFlight: number;
   /** Start of the current recovery period (§7.3.2), if one began. */
   readonly recoveryStart?: number;
+  /** CUBIC's state (RFC 9438); absent: NewReno. */
+  readonly cubic?: CubicState;
 }
 
 /** RFC 9002 §7.2: the initial window, min(10 × size, max(14720, 2 × size)). */
@@ -123,9 +134,13 @@ export const initialWindow = (maxDatagramSize: number): number => Math.min(10 * 
 export const minimumWindow = (maxDatagramSize: number): number => 2 * maxDatagramSize;
 
 /** A fresh controller (RFC 9002 §B.3): slow start from the initial window. */
-export function newCongestion(maxDatagramSize = 1200): CongestionState {
-  return { maxDatagramSize, window: initialWindow(maxDatagramSize), ssthresh: Infinity, bytesInFlight: 0 };
+export function newCongestion(maxDatagramSize = 1200, control: CongestionControl = 'newreno'): CongestionState {
+  const cc = { maxDatagramSize, window: initialWindow(maxDatagramSize), ssthresh: Infinity, bytesInFlight: 0 };
+  return control === 'cubic' ? { ...cc, cubic: newCubic() } : cc;
 }
+
+/** Which controller `cc` runs. */
+export const congestionControlOf = (cc: CongestionState): CongestionControl => (cc.cubic ? 'cubic' : 'newreno');
 
 /** Whether `bytes` more may be sent now (§7: bytes in flight stay within the window). */
 export const canSend = (cc: CongestionState, bytes: number): boolean => cc.bytesInFlight + bytes <= cc.window;
@@ -142,24 +157,35 @@ const inRecovery = (cc: CongestionState, timeSent: number) => cc.recoveryStart !
 
 /**
  * Packets were acknowledged (§7.3, §B.5): they leave bytes in flight; outside recovery the window grows by
- * their size in slow start, by size × datagram / window in congestion avoidance; not at all while the sender
- * is `appLimited` (§7.8: it did not fill the window, so an ACK says nothing about a larger one).
+ * their size in slow start; in congestion avoidance by size × datagram / window (NewReno) or along CUBIC's
+ * curve (RFC 9438 §4.2–§4.5, which needs `now` and the smoothed `rtt`, ms); not at all while the sender is
+ * `appLimited` (§7.8: it did not fill the window, so an ACK says nothing about a larger one; CUBIC's epoch
+ * ends too, RFC 9438 §5.8).
  */
-export function onPacketsAcked(cc: CongestionState, acked: readonly SentPacket[], appLimited = false): CongestionState {
-  let { window, bytesInFlight } = cc;
+export function onPacketsAcked(cc: CongestionState, acked: readonly SentPacket[], appLimited = false, now = 0, rtt = 0): CongestionState {
+  let { window, bytesInFlight, cubic } = cc;
   for (const p of acked) {
     if (!p.inFlight) continue;
     bytesInFlight -= p.size;
-    if (appLimited || inRecovery(cc, p.timeSent)) continue; // no growth for packets sent before recovery began
-    window += window < cc.ssthresh ? p.size : (cc.maxDatagramSize * p.size) / window;
+    if (inRecovery(cc, p.timeSent)) continue; // no growth for packets sent before recovery began
+    if (appLimited) {
+      if (cubic) cubic = cubicAppLimited(cubic);
+    } else if (window < cc.ssthresh) {
+      window += p.size;
+    } else if (cubic) {
+      ({ window, cubic } = cubicOnAck(window, cubic, cc.maxDatagramSize, p.size, now, rtt));
+    } else {
+      window += (cc.maxDatagramSize * p.size) / window;
+    }
   }
-  return { ...cc, window, bytesInFlight: Math.max(0, bytesInFlight) };
+  return { ...cc, window, bytesInFlight: Math.max(0, bytesInFlight), ...(cubic ? { cubic } : {}) };
 }
 
 /**
  * Packets were declared lost (§7.3.2, §7.6, §B.8): they leave bytes in flight; the first loss of a packet
- * sent after the current recovery period began starts a new one (halve the window, at least the minimum);
- * persistent congestion collapses the window to the minimum.
+ * sent after the current recovery period began starts a new one (NewReno halves the window, CUBIC multiplies
+ * it by 0.7 with fast convergence, RFC 9438 §4.6–§4.7; at least the minimum); persistent congestion collapses
+ * the window to the minimum (for CUBIC, the timeout of RFC 9438 §4.8).
  */
 export function onPacketsLost(cc: CongestionState, lost: readonly SentPacket[], now: number, persistentCongestion = false): CongestionState {
   let bytesInFlight = cc.bytesInFlight;
@@ -171,10 +197,18 @@ export function onPacketsLost(cc: CongestionState, lost: readonly SentPacket[], 
   }
   let next: CongestionState = { ...cc, bytesInFlight: Math.max(0, bytesInFlight) };
   if (latestSent > -Infinity && !inRecovery(cc, latestSent)) {
-    const ssthresh = Math.max(Math.floor(cc.window / 2), minimumWindow(cc.maxDatagramSize));
-    next = { ...next, recoveryStart: now, ssthresh, window: ssthresh };
+    if (cc.cubic) {
+      const { window, cubic } = cubicOnCongestion(cc.window, cc.cubic, minimumWindow(cc.maxDatagramSize));
+      next = { ...next, recoveryStart: now, ssthresh: window, window, cubic };
+    } else {
+      const ssthresh = Math.max(Math.floor(cc.window / 2), minimumWindow(cc.maxDatagramSize));
+      next = { ...next, recoveryStart: now, ssthresh, window: ssthresh };
+    }
   }
-  if (persistentCongestion) next = { ...next, window: minimumWindow(cc.maxDatagramSize), recoveryStart: undefined };
+  if (persistentCongestion) {
+    next = { ...next, window: minimumWindow(cc.maxDatagramSize), recoveryStart: undefined };
+    if (next.cubic) next = { ...next, cubic: cubicOnTimeout(next.cubic) };
+  }
   return next;
 }
 

@@ -22,6 +22,12 @@ import { checkPriority, DEFAULT_PRIORITY, scheduleStreams, type RoundRobin, type
 const MAX_STREAM_CHUNK = 1000;
 
 /**
+ * Default of `sendHighWaterMark`: a stream's send buffer counts as full at 256 KiB written and not yet in a
+ * packet (the default stream receive window, so a full buffer is about one window the peer has not asked for).
+ */
+export const DEFAULT_SEND_HIGH_WATER_MARK = 256 * 1024;
+
+/**
  * Out-of-order chunks buffered across all streams of a connection before it closes with INTERNAL_ERROR:
  * 4096. Buffered bytes are bounded by the windows; this bounds the bookkeeping a peer can make us keep for
  * them (RFC 9000 §21.7) — a 1-byte chunk costs more than its byte. A peer needs many gaps per stream, or
@@ -47,6 +53,13 @@ export interface Stream {
   txOffset: number;
   /** Data the application wrote that is not yet in a packet. */
   txPending: Uint8Array[];
+  /** Bytes in `txPending`: written and not yet in a STREAM frame. */
+  txUnsent: number;
+  /**
+   * The send buffer is full: `txUnsent` reached the set's `txMark` and has not yet fallen to half of it since
+   * (the hysteresis keeps a writer from being woken for every packet). {@link sendBufferFacts} reports changes.
+   */
+  txFull: boolean;
   txFin: boolean;
   txFinQueued: boolean;
   /** The peer's limit for this stream. */
@@ -78,6 +91,10 @@ export interface StreamSet {
   rxConsumed: number;
   /** Bytes queued for sending, and the peer's limit. */
   txTotal: number;
+  /** Unsent bytes at which a stream's send buffer counts as full (`sendHighWaterMark`); free again at half. */
+  readonly txMark: number;
+  /** Streams whose `txFull` changed in this step, one `sendBuffer` effect each; absent when none did. */
+  txFullChanged?: number[];
   txLimit: number;
   /** The limit of the last DATA_BLOCKED we sent (one per limit, RFC 9000 §4.1). */
   txBlockedAt?: number;
@@ -114,7 +131,7 @@ export interface StreamSettings {
   readonly maxStreams: number;
 }
 
-export const newStreamSet = (maxData: number): StreamSet => ({
+export const newStreamSet = (maxData: number, sendHighWaterMark = DEFAULT_SEND_HIGH_WATER_MARK): StreamSet => ({
   byId: new Map(),
   owned: new Set(),
   rxChunkCount: 0,
@@ -123,6 +140,7 @@ export const newStreamSet = (maxData: number): StreamSet => ({
   rxConsumed: 0,
   txTotal: 0,
   txLimit: 0,
+  txMark: sendHighWaterMark,
   txResets: 0,
   roundRobin: {},
   flowFrames: { maxData: 0, maxStreamData: 0, dataBlocked: 0, streamDataBlocked: 0 },
@@ -133,7 +151,7 @@ export const newStreamSet = (maxData: number): StreamSet => ({
  * chunk). Streams are copied on the first change ({@link own}).
  */
 export function cloneStreamSet(x: StreamSet): StreamSet {
-  return { ...x, byId: new Map(x.byId), owned: new Set() };
+  return { ...x, byId: new Map(x.byId), owned: new Set(), txFullChanged: undefined };
 }
 
 /** Stream `id` (which exists), copied first unless this step already owns it: copy-on-write. */
@@ -162,7 +180,45 @@ export function writeStream(x: StreamSet, cfg: StreamSettings, peer: TransportPa
   const st = sendHalf(x, cfg, peer, id);
   if (st.txReset !== undefined) throw misuse(`stream ${id} was reset (code ${st.txReset})`);
   if (st.txFin) throw misuse(`stream ${id} was already ended`);
-  if (data.length > 0) st.txPending.push(data.slice());
+  if (data.length === 0) return;
+  st.txPending.push(data.slice());
+  st.txUnsent += data.length;
+  if (!st.txFull && st.txUnsent >= x.txMark) setFull(x, id, st, true);
+}
+
+/** Stream `id`'s send buffer became full or free: noted for this step's `sendBuffer` effects (a flip back cancels). */
+function setFull(x: StreamSet, id: number, st: Stream, full: boolean): void {
+  st.txFull = full;
+  const changed = (x.txFullChanged ??= []);
+  const i = changed.indexOf(id);
+  if (i >= 0) changed.splice(i, 1);
+  else changed.push(id);
+}
+
+/**
+ * Stream `id`'s send buffer: `unsent` bytes written and not yet in a STREAM frame, and whether it is `full`
+ * (reached `sendHighWaterMark`, and not yet back to half of it). Zero and free for a stream not open.
+ */
+export function streamSendBuffer(x: StreamSet, id: number): { readonly unsent: number; readonly full: boolean } {
+  const st = x.byId.get(id);
+  return { unsent: st?.txUnsent ?? 0, full: st?.txFull ?? false };
+}
+
+/**
+ * The `sendBuffer` effects of this step: one per stream whose send buffer became full or free (not for a stream
+ * reset meanwhile: its writes are over). Inserted before a final `closed`, as TLS places its facts.
+ */
+export function sendBufferFacts(x: StreamSet, effects: QuicEffect[]): void {
+  const changed = x.txFullChanged;
+  if (!changed) return;
+  x.txFullChanged = undefined;
+  const facts: QuicEffect[] = [];
+  for (const id of changed) {
+    const st = x.byId.get(id);
+    if (st && st.txReset === undefined) facts.push({ type: 'sendBuffer', stream: id, unsent: st.txUnsent, full: st.txFull });
+  }
+  const at = effects[effects.length - 1]?.type === 'closed' ? effects.length - 1 : effects.length;
+  effects.splice(at, 0, ...facts);
 }
 
 /** The application ends stream `id`: a FIN follows the data written. */
@@ -205,6 +261,8 @@ function openStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters
     rxReleased: 0,
     txOffset: 0,
     txPending: [],
+    txUnsent: 0,
+    txFull: false,
     txFin: uni && !local,
     txFinQueued: uni && !local,
     txLimit,
@@ -412,9 +470,11 @@ function takeFrom(x: StreamSet, id: number, max: number, out: QueuedFrame[]): nu
     out.push({ type: 'stream', streamId: id, offset: st.txOffset, data, fin });
     if (fin) st.txFinQueued = true;
     st.txOffset += n;
+    st.txUnsent -= n;
     x.txTotal += n;
     taken += n;
   }
+  if (st.txFull && st.txUnsent <= x.txMark / 2) setFull(x, id, st, false);
   if (st.txFin && !st.txFinQueued && st.txPending.length === 0) {
     out.push({ type: 'stream', streamId: id, offset: st.txOffset, data: new Uint8Array(0), fin: true });
     st.txFinQueued = true;
@@ -440,6 +500,8 @@ function resetSendHalf(x: StreamSet, id: number, code: bigint, control: QueuedFr
   // that per stream, so a reset after the FIN was sent is still sent: the peer ignores it (§3.2).
   st.txReset = code;
   st.txPending = [];
+  st.txUnsent = 0;
+  st.txFull = false; // no `sendBuffer` fact: the writes are over (`stopSending` effect, or the application's reset)
   x.txResets++;
   control.push({ type: 'resetStream', streamId: id });
   return true;

@@ -86,8 +86,8 @@ export type QuicInputType = QuicInput['type'];
 
 /**
  * An effect of the QUIC reducer: `transmit` (one UDP datagram, at most 1200 bytes), `handshakeComplete`,
- * `closed {error?}`, and per stream `deliver` (the peer's data, in order) and `peerClosed` (the peer's FIN,
- * after all its data), and `keyLog` (one SSLKEYLOGFILE secret, only with `tls.keyLog`).
+ * `closed {error?}`, and per stream `deliver` (the peer's data, in order), `peerClosed` (the peer's FIN,
+ * after all its data) and `sendBuffer` (our unsent data crossed the high-water mark), and `keyLog` (one SSLKEYLOGFILE secret, only with `tls.keyLog`).
  */
 export type QuicEffect =
   | BaseEffect
@@ -97,6 +97,14 @@ export type QuicEffect =
   | { readonly type: 'streamReset'; readonly stream: StreamId; readonly errorCode: bigint }
   /** The peer stopped reading stream `stream` (STOP_SENDING): our side was reset with its code; writes stop. */
   | { readonly type: 'stopSending'; readonly stream: StreamId; readonly errorCode: bigint }
+  /**
+   * Stream `stream`'s send buffer filled or emptied in this step, as TLS's `backlog` does for a connection:
+   * `unsent` bytes written and not yet put in a packet (at the end of the step), `full` from the moment they
+   * reach `sendHighWaterMark` until they fall to half of it. Emitted only when `full` changes, never per packet:
+   * an adapter stops writing to the stream while the last one said `full` (and resumes on `full: false`).
+   * Not emitted for a stream whose sending half was reset. The same values as `streamSendBuffer(state.streams, id)`.
+   */
+  | { readonly type: 'sendBuffer'; readonly stream: StreamId; readonly unsent: number; readonly full: boolean }
   /** A client got an address validation token for its next connection to this server (NEW_TOKEN, RFC 9000 §8.1.3). */
   | { readonly type: 'newToken'; readonly token: Uint8Array }
   | { readonly type: 'keyLog'; readonly label: string; readonly clientRandom: Uint8Array; readonly secret: Uint8Array }

@@ -185,7 +185,7 @@ export function onEarlyDataVerdict(s: ZeroRttHost, accepted: boolean): void {
   app.sent = [];
   app.lossTime = undefined;
   app.queue = app.queue.filter((f) => !STREAM_STATE_FRAMES.has(f.type));
-  s.streams = newStreamSet(s.config.maxData);
+  s.streams = newStreamSet(s.config.maxData, s.streams.txMark);
   peerLimitsKnown(s.streams, now);
   s.zeroRtt = { status: 'rejected', commands: [] };
   for (const c of z.commands) {

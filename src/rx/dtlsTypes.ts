@@ -75,7 +75,10 @@ export interface DtlsConnection extends Ticker {
   /**
    * Close: `'shutdown'` (default) sends close_notify and waits up to `shutdownTimeout` for the peer's
    * (a running `send` stops taking records); `'unidirectional'` sends close_notify and ends at once; `'abort'`
-   * and `'quiet'` end at once, sending nothing. The datagram transport is closed when the connection ends.
+   * and `'quiet'` end at once, sending nothing; `'fatal'` sends a fatal internal_error alert and ends at once
+   * (the peer sees an abort: UDP has no teardown it would notice). The datagram transport is closed when the
+   * connection ends. Over DTLS 1.2 the peer's close_notify is answered with ours and ends the connection
+   * (RFC 5246 §7.2.1); over DTLS 1.3 it closes the peer's direction only.
    */
   close(mode?: DtlsCloseMode): void;
   /** Completes when the connection ended cleanly; errors with the {@link TlsError} when it failed. */

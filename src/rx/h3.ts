@@ -10,10 +10,11 @@
  * with a {@link TlsError}: `quicClose` (`local`, the H3 code) or `quicStreamReset` (`local`, the code).
  *
  * The session must see the peer's streams from the start: make it as soon as the connection exists (the
- * `next` callback of `quicConnect`, or use {@link h3Connect}; `serveH3` in the listener's `next`). Stream writes
- * are not backpressured yet (see `src/rx/quic.ts`); a response body is buffered until it is subscribed.
+ * `next` callback of `quicConnect`, or use {@link h3Connect}; `serveH3` in the listener's `next`). A streamed
+ * reply body is written as the stream's send buffer makes room (`QuicStream.send`); a body received is buffered
+ * until it is subscribed.
  */
-import { Observable, Subscriber, firstValueFrom, from, isObservable, type Subscription } from 'rxjs';
+import { EMPTY, Observable, Subscriber, concatMap, firstValueFrom, isObservable, lastValueFrom, type Subscription } from 'rxjs';
 import { TlsError, misuse } from '../core/errors.js';
 import { H3Error, H3ErrorCode } from '../h3/errors.js';
 import { H3Setting, encodeFrame, encodeFrameHeader, H3FrameType } from '../h3/frames.js';
@@ -521,16 +522,17 @@ async function respond(session: H3Session, stream: QuicStream, handler: H3Handle
       stream.write(fixed.length > 0 ? concatBytes([head, dataFrame(fixed)]) : head);
     } else {
       stream.write(head);
-      const chunks = isObservable(reply.body) ? reply.body : from(reply.body as AsyncIterable<Uint8Array>);
-      await new Promise<void>((resolve, reject) =>
-        chunks.subscribe({
-          next: (chunk) => {
-            if (chunk.length > 0 && !session.failure) stream.write(dataFrame(chunk));
-          },
-          error: reject,
-          complete: resolve,
-        }),
-      );
+      // Each chunk waits for room in the stream's send buffer (`send`, the QUIC write backpressure): an async
+      // iterable is pulled only as fast as the peer takes the body; an Observable's chunks wait in line.
+      const sendChunk = (chunk: Uint8Array) => (chunk.length > 0 && !session.failure ? stream.send(dataFrame(chunk)) : EMPTY);
+      if (isObservable(reply.body)) {
+        await lastValueFrom(reply.body.pipe(concatMap(sendChunk)), { defaultValue: undefined });
+      } else {
+        for await (const chunk of reply.body as AsyncIterable<Uint8Array>) {
+          if (session.failure) break;
+          await lastValueFrom(sendChunk(chunk), { defaultValue: undefined });
+        }
+      }
     }
     if (!session.failure) stream.end();
   } catch (e) {

@@ -7,7 +7,9 @@
  * RFC-compliant), and a server that demultiplexes connections by Destination Connection ID. A stream's inbound
  * data waits in a single-consumer queue (`inbound.ts`) and the receive windows re-open only as the application
  * takes it (the reducer's `consumed` input), so a slow reader blocks the peer instead of growing a buffer.
- * Stream writes are not yet backpressured (the reducer queues them; flow control paces the wire).
+ * Stream writes are demand-driven: `write()` answers false once a stream's unsent bytes reach `highWaterMark`,
+ * `drain$` says when to go on, and `send(chunk)` completes only then, so `concatMap((c) => stream.send(c))`
+ * keeps a fast source at the pace of the wire (the reducer's `sendBuffer` facts, `streamSendBuffer`).
  */
 import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 import { literalLookup } from '../node/udpLookup.js';
@@ -15,7 +17,7 @@ import { Observable, ReplaySubject, Subject, asapScheduler, defer, merge, schedu
 import type { TlsSession } from '../handshake/session.js';
 import { inboundQueue, type InboundQueue } from './inbound.js';
 import { checkPriority, type StreamPriority } from '../quic/priority.js';
-import type { FlowFrameCounts } from '../quic/streams.js';
+import { streamSendBuffer, type FlowFrameCounts } from '../quic/streams.js';
 import { acceptNewToken, sealNewToken, tokenType, TokenType } from '../quic/tokens.js';
 import type { QuicTokenCache } from './quicTokenCache.js';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
@@ -90,8 +92,46 @@ export interface QuicStream {
    * after another's). Throws `apiMisuse` for an urgency out of range.
    */
   setPriority(priority: Partial<StreamPriority>): void;
-  /** Queue data; throws `apiMisuse` once the stream was reset (by {@link reset} or the peer's STOP_SENDING). */
-  write(data: Uint8Array | string): void;
+  /**
+   * Queue data (always taken, never refused), and say whether to go on: `false` once the stream's
+   * {@link unsentBytes} reach `highWaterMark` (the connection's option, default 256 KiB) — stop writing then and
+   * wait for {@link drain$}, as with a Node stream's `write()`. Flow control and congestion control pace the
+   * wire; this is what keeps a writer from queueing faster than that. Throws `apiMisuse` once the stream was
+   * reset (by {@link reset} or the peer's STOP_SENDING).
+   */
+  write(data: Uint8Array | string): boolean;
+  /**
+   * Write one chunk with backpressure: the chunk is written at subscription (in subscription order), and the
+   * Observable completes once the stream can take more — at once while its unsent bytes stay under
+   * `highWaterMark`, else at the next {@link drain$}. So `concatMap((c) => stream.send(c))` holds a fast source
+   * to the wire's pace, with at most `highWaterMark` + one chunk unsent. Errors with the stream's
+   * `quicStreamReset` {@link TlsError} when its sending half is reset, and with a `transport` one when the
+   * connection closes while it waits. Emits nothing.
+   *
+   * ```
+   * source$:   -a-b-c-----------d-|
+   *            concatMap((c) => stream.send(c))      // a, b under the mark; c crosses it
+   * drain$:    ---------------x----                  // the unsent bytes fell to half the mark
+   * written:   -a-b-c---------------d|               // d waits: its turn comes after c's send completes
+   * ```
+   *
+   * @example
+   * ```ts
+   * from(readChunks(file)).pipe(concatMap((chunk) => stream.send(chunk))).subscribe({ complete: () => stream.end() });
+   * ```
+   * @see {@link drain$}, {@link unsentBytes}
+   */
+  send(data: Uint8Array | string): Observable<never>;
+  /**
+   * Bytes written on this stream and not yet put in a packet (what the stream's send buffer holds besides the
+   * packets in flight, which congestion and flow control bound).
+   */
+  readonly unsentBytes: number;
+  /**
+   * Emits when the stream can take more after {@link write} answered false (its unsent bytes fell to half of
+   * `highWaterMark`: Node's `'drain'`); completes when the connection closes or the sending half is reset.
+   */
+  readonly drain$: Observable<void>;
   /** Send FIN. */
   end(): void;
   /** Abandon sending (RFC 9000 RESET_STREAM with a 62-bit application `code`): unsent and lost data is dropped. */
@@ -198,6 +238,8 @@ export interface QuicConnectionStats {
   readonly flowFrames: FlowFrameCounts;
   /** Bytes of all streams received and not yet taken by their readers. */
   readonly bufferedBytes: number;
+  /** Bytes of all streams written and not yet put in a packet ({@link QuicStream.unsentBytes} summed). */
+  readonly unsentBytes: number;
 }
 
 /** Options of {@link QuicConnection.close} and {@link QuicConnection.shutdown} (OpenSSL `SSL_shutdown_ex`). */
@@ -220,10 +262,17 @@ interface QuicCommon {
   /** Per-stream receive window, bytes (default 256 KiB). */
   readonly maxStreamData?: number;
   /**
+   * Per stream: the unsent bytes (written, not yet in a packet) at which `write()` answers false and `send()`
+   * waits for `drain$`, bytes (default 256 KiB); `drain$` follows at half of it. A positive integer.
+   */
+  readonly highWaterMark?: number;
+  /**
    * The largest UDP payload path MTU discovery may raise datagrams to (RFC 9000 §14.3), bytes: default 1452;
    * 1200 keeps every datagram at 1200; at most 65527 (a loopback or jumbo-frame path carries more than 1452).
    */
   readonly maxDatagramSize?: number;
+  /** The congestion controller: `'cubic'` (RFC 9438, default) or `'newreno'` (RFC 9002 §7). */
+  readonly congestionControl?: 'newreno' | 'cubic';
   readonly provider?: CryptoProvider;
   readonly scheduler?: SchedulerLike;
   /**
@@ -402,8 +451,20 @@ export interface QuicListener {
   close(): Promise<void>;
 }
 
-/** A stream's handle and what drives it: its data, and the end of its sending half. */
-type StreamEntry = { inbound: InboundQueue; stopped: Subject<TlsError>; writeStopped?: TlsError; handle: QuicStream };
+/**
+ * A stream's handle and what drives it: its data, the end of its sending half, and its write demand: `unreduced`
+ * bytes written and not yet reduced (a write made while a step is being emitted waits in `runReducer`'s queue),
+ * and `full` as the last `sendBuffer` fact said.
+ */
+type StreamEntry = {
+  inbound: InboundQueue;
+  stopped: Subject<TlsError>;
+  writeStopped?: TlsError;
+  handle: QuicStream;
+  unreduced: number;
+  full: boolean;
+  drain: Subject<void>;
+};
 
 /** The socket side of one connection: where its datagrams go, and what it learns of paths and connection IDs. */
 interface DriveIo {
@@ -461,6 +522,21 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
     s.writeStopped = err;
     s.stopped.next(err);
     s.stopped.complete();
+    waiting.delete(s);
+    s.drain.complete();
+  };
+  // Write demand: the reducer's mark; the streams whose `write` answered false, checked whenever it is idle.
+  const highWaterMark = initial.config.sendHighWaterMark;
+  const waiting = new Set<StreamEntry>();
+  let connectionClosed: TlsError | undefined;
+  const unsentOf = (id: number, s: StreamEntry) => streamSendBuffer(latest.streams, id).unsent + s.unreduced;
+  const drainWaiting = () => {
+    for (const s of [...waiting]) {
+      // Every write reduced and the reducer's buffer not full (so under the mark): the writer may go on.
+      if (s.unreduced > 0 || s.full) continue;
+      waiting.delete(s);
+      s.drain.next();
+    }
   };
   // Bytes the readers took, per stream, not yet told to the reducer: fed as `consumed` inputs between steps,
   // once they add up to `consumeBatch` (see CONSUME_BATCH).
@@ -480,9 +556,22 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         },
       });
       const stopped = new Subject<TlsError>();
+      const drain = new Subject<void>();
+      const write = (data: Uint8Array | string): boolean => {
+        if (entry.writeStopped) throw new TlsError({ kind: 'apiMisuse', reason: `write(): ${entry.writeStopped.message}` });
+        const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+        entry.unreduced += bytes.length;
+        inputs.next({ type: 'write', stream: id, data: bytes });
+        const room = connectionClosed === undefined && !entry.full && unsentOf(id, entry) < highWaterMark;
+        if (!room && connectionClosed === undefined && !entry.writeStopped) waiting.add(entry);
+        return room;
+      };
       const entry: StreamEntry = {
         inbound,
         stopped,
+        unreduced: 0,
+        full: false,
+        drain,
         handle: {
           id,
           data$: inbound.observable,
@@ -491,10 +580,25 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             return inbound.queuedBytes;
           },
           setPriority: (p) => inputs.next({ type: 'priority', stream: id, ...checkPriority(p) }),
-          write: (data) => {
-            if (entry.writeStopped) throw new TlsError({ kind: 'apiMisuse', reason: `write(): ${entry.writeStopped.message}` });
-            inputs.next({ type: 'write', stream: id, data: typeof data === 'string' ? new TextEncoder().encode(data) : data });
+          write,
+          send: (data) =>
+            new Observable<never>((sub) => {
+              if (connectionClosed) return sub.error(connectionClosed);
+              if (entry.writeStopped) return sub.error(entry.writeStopped);
+              let room: boolean;
+              try {
+                room = write(data);
+              } catch (err) {
+                return sub.error(err);
+              }
+              if (room) return sub.complete();
+              const drained = drain.subscribe({ next: () => sub.complete(), complete: () => sub.error(entry.writeStopped ?? connectionClosed) });
+              return () => drained.unsubscribe();
+            }),
+          get unsentBytes() {
+            return unsentOf(id, entry);
           },
+          drain$: drain.asObservable(),
           end: () => inputs.next({ type: 'end', stream: id }),
           reset: (code) => {
             checkCloseCode(code);
@@ -552,6 +656,11 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         return;
       case 'earlyData':
         return;
+      case 'sendBuffer': {
+        const s = streams.get(e.stream);
+        if (s) s.full = e.full; // a waiting writer is told when the reducer is idle (`drainWaiting`)
+        return;
+      }
       case 'handshakeComplete':
         ready.next({
           info: connectionInfo(e.info),
@@ -569,8 +678,12 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
           },
           stats: () => {
             let bufferedBytes = 0;
-            for (const s of streams.values()) bufferedBytes += s.inbound.queuedBytes;
-            return { flowFrames: latest.streams.flowFrames, bufferedBytes };
+            let unsentBytes = 0;
+            for (const [id, s] of streams) {
+              bufferedBytes += s.inbound.queuedBytes;
+              unsentBytes += unsentOf(id, s);
+            }
+            return { flowFrames: latest.streams.flowFrames, bufferedBytes, unsentBytes };
           },
           // Streams opened in 0-RTT come just after subscription (not during it: a subscriber may still be wiring up).
           incoming$: defer(() => merge(incoming, scheduled(beforeReady.splice(0), asapScheduler))),
@@ -642,9 +755,12 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
       }
       case 'closed': {
         sessions.complete();
+        connectionClosed = new TlsError({ kind: 'transport', reason: `the QUIC connection closed before the stream's data was taken${e.error ? `: ${e.error.message}` : ''}` });
+        waiting.clear();
         for (const s of streams.values()) {
           s.inbound.complete();
           s.stopped.complete();
+          s.drain.complete();
         }
         incoming.complete();
         io.qlog?.end();
@@ -670,6 +786,10 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
     .pipe(
       runReducer({
         handle: (state: QuicState, input: QuicInput) => {
+          if (input.type === 'write') {
+            const s = streams.get(input.stream);
+            if (s) s.unreduced -= input.data.length;
+          }
           const step = handleQuicEvents(state, input);
           latest = step.state;
           return step;
@@ -691,6 +811,9 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
           return { type: 'consumed', stream, bytes };
         },
         wake$: wake,
+        onIdle: () => {
+          if (waiting.size > 0) drainWaiting();
+        },
         ...(scheduler ? { scheduler } : {}),
         autoTick: opts.ticking !== 'manual',
         ticker: (t) => {
@@ -742,9 +865,13 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   };
 }
 
-/** The connection settings both ends take from their options: idle timeout, receive windows, datagram size, qlog. */
-function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'maxDatagramSize' | 'qlog'> {
+/** The connection settings both ends take from their options: idle timeout, receive windows, send mark, datagram size, congestion control, qlog. */
+function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'sendHighWaterMark' | 'maxDatagramSize' | 'congestionControl' | 'qlog'> {
+  const mark = opts.highWaterMark;
+  if (mark !== undefined && (!Number.isSafeInteger(mark) || mark < 1)) throw new TlsError({ kind: 'apiMisuse', reason: `highWaterMark must be a positive integer, got ${mark}` });
   return {
+    ...(mark !== undefined ? { sendHighWaterMark: mark } : {}),
+    ...(opts.congestionControl !== undefined ? { congestionControl: opts.congestionControl } : {}),
     ...(opts.qlog !== undefined ? { qlog: true } : {}),
     ...(opts.maxDatagramSize !== undefined ? { maxDatagramSize: opts.maxDatagramSize } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
@@ -847,6 +974,7 @@ function keyLogSinkOf(keyLog: QuicCommon['keyLog']): ((line: string) => void) | 
 export function quicConnect(given: QuicConnectOptions): Observable<QuicConnection> {
   const opts = keyLogFromEnvironment(given);
   const tls = tlsClient(opts); // options are checked now: API misuse throws here, not at subscription
+  windows(opts);
   return new Observable<QuicConnection>((subscriber) => {
     const family = opts.host.includes(':') ? 'udp6' : 'udp4';
     // A socket of the application's stays open when we are done with it, unless `closeSocket` says otherwise.
@@ -971,6 +1099,7 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
 export async function quicListen(given: QuicListenOptions): Promise<QuicListener> {
   const opts = keyLogFromEnvironment(given);
   const tls = tlsServer(opts); // checked before the socket exists: nothing to clean up
+  windows(opts);
   if (opts.tokenKey && opts.tokenKey.length !== TOKEN_KEY_LENGTH) throw new TlsError({ kind: 'apiMisuse', reason: `tokenKey of ${opts.tokenKey.length} bytes: ${TOKEN_KEY_LENGTH} needed` });
   if (opts.statelessResetKey && opts.statelessResetKey.length !== RESET_KEY_LENGTH) {
     throw new TlsError({ kind: 'apiMisuse', reason: `statelessResetKey must be ${RESET_KEY_LENGTH} bytes` });

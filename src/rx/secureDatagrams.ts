@@ -325,7 +325,7 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
     const close = (mode: DtlsCloseMode = 'shutdown') => {
       if (ended) return;
       if (mode === 'abort') return abort();
-      if (mode === 'quiet') return control.next({ type: 'close', mode });
+      if (mode === 'quiet' || mode === 'fatal') return control.next({ type: 'close', mode });
       // close_notify follows the records the send() already queued; the send() takes no more and completes
       // once close_notify is on the wire.
       out?.finish();

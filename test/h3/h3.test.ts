@@ -79,3 +79,33 @@ test('RFC 9114 §4.1: a server that sends DATA before HEADERS: the client closes
   const seen = await Promise.race([serverSaw, new Promise((r) => setTimeout(() => r('timeout'), MS))]);
   t.true(seen instanceof TlsError && seen.detail.kind === 'quicClose' && !seen.detail.local && seen.detail.code === H3ErrorCode.H3_FRAME_UNEXPECTED, String(seen));
 });
+
+test('HTTP/3 serveH3: a body from an async iterable is pulled only as the stream has room: unsent bytes stay within the send buffer mark + one chunk', async (t) => {
+  t.timeout(60_000);
+  const CHUNK = 16 * 1024;
+  const CHUNKS = 256; // 4 MiB
+  const MARK = 256 * 1024; // quicListen's default highWaterMark
+  let server: QuicConnection | undefined;
+  let mostUnsent = 0;
+  let pulled = 0;
+  async function* body(): AsyncGenerator<Uint8Array> {
+    for (let i = 0; i < CHUNKS; i++) {
+      mostUnsent = Math.max(mostUnsent, server!.stats().unsentBytes);
+      pulled++;
+      yield new Uint8Array(CHUNK).fill(i & 0xff);
+    }
+  }
+  const conn = await pair(t, (c) => {
+    server = c;
+    serveH3(c, () => ({ status: 200, body: body() }));
+  });
+  const res = await firstValueFrom(h3Request(conn, { authority: 'localhost', path: '/stream' }).pipe(timeout(MS)));
+  const got = await bodyOf(res);
+  t.is(got.length, CHUNK * CHUNKS);
+  t.is(got[CHUNK * 7], 7);
+  t.is(pulled, CHUNKS);
+  t.log(`most unsent when a chunk was pulled: ${mostUnsent} B`);
+  // A DATA frame adds at most 9 bytes of header to a chunk.
+  t.true(mostUnsent <= MARK + CHUNK + 16, `${mostUnsent} B unsent (bound ${MARK + CHUNK + 16})`);
+  t.true(mostUnsent > 0, 'the body did wait for the stream');
+});

@@ -4,7 +4,7 @@
  * step), half-closes carried each way on their own, and a backend's abort reaching the client as an abort.
  */
 import test from 'ava';
-import { EMPTY, NEVER, Observable, catchError, from, merge, concat, map, mergeMap, of, tap, timer } from 'rxjs';
+import { EMPTY, NEVER, Observable, Subject, catchError, from, take, merge, concat, map, mergeMap, of, tap, timer } from 'rxjs';
 import { secure } from '../../operators/secure.js';
 import { originate, type OriginateReport } from '../../operators/originate.js';
 import { terminate } from '../../operators/terminate.js';
@@ -235,4 +235,43 @@ test('per chunk the splice subscribes to two Observables: its hand-over and the 
   // The source subscribes to the hand-over, which subscribes to the sink's write. Round 1 (from(write).pipe(
   // catchError, finalize)) made 3: every operator of the chain is one more subscription, and its subscriber.
   t.true(perChunk <= 2.01, `${perChunk} subscriptions per chunk`);
+});
+
+test('a sink that takes some chunks at once and holds others: the source pipe stays paused while the splice is busy (no queue grows behind it)', (t) => {
+  const [producerEnd, proxyEnd] = memoryDuplexPair({ highWaterMark: 2 * CHUNK });
+  const credit = new Subject<void>();
+  let taken = 0;
+  let writes = 0;
+  // Every fourth chunk waits for credit; the others are taken synchronously (as a QUIC stream under its mark).
+  const sink: StreamEndpoint = {
+    kind: 'bytes',
+    read: () => NEVER,
+    write: (chunk) =>
+      new Observable<never>((s) => {
+        taken += chunk.length;
+        if (++writes % 4 !== 0) return s.complete();
+        return credit.pipe(take(1)).subscribe({ complete: () => s.complete() });
+      }),
+    end: () => undefined,
+    abort: () => undefined,
+  };
+  splice(proxyEnd, sink).subscribe();
+  let produced = 0;
+  let maxAhead = 0;
+  const produce = () => {
+    while (produced < COUNT * CHUNK) {
+      produced += CHUNK;
+      const more = producerEnd.write(new Uint8Array(CHUNK));
+      maxAhead = Math.max(maxAhead, produced - taken);
+      if (!more) return void producerEnd.drain$.pipe(take(1)).subscribe(produce);
+    }
+  };
+  produce();
+  while (taken < COUNT * CHUNK) {
+    maxAhead = Math.max(maxAhead, produced - taken);
+    credit.next();
+  }
+  t.is(taken, COUNT * CHUNK);
+  // The pipe's mark and the chunk that crossed it, plus the chunk the splice holds.
+  t.true(maxAhead <= 2 * CHUNK + CHUNK + SPLICE_HELD_CHUNKS * CHUNK, `${maxAhead} B written and not taken`);
 });

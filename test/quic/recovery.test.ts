@@ -163,6 +163,17 @@ test('RFC 9002 §6.1.2: a packet sent more than 9/8 × max(smoothed, latest) ago
   t.is(detectLoss(sent, 5, rtt, 89).lossTime, 90);
 });
 
+test('RFC 9002 §6.1.2: at the loss time it armed, the packet is lost (no rounding error re-arms the timer for now)', (t) => {
+  // Wall-clock-sized times, from a measured run that spun: (timeSent + lossDelay) − lossDelay rounds below timeSent.
+  const rtt = updateRtt(initialRtt(), 52399 / 1024, 0, false, 0); // lossDelay = 9/8 × 51.17… = 57.5672607421875
+  const sent = [pkt(5966, 1798761624429.115)];
+  const armed = detectLoss(sent, 5967, rtt, 1798761624430).lossTime!;
+  t.true(armed - 57.5672607421875 < 1798761624429.115, 'the case: subtracting back rounds below the send time');
+  const r = detectLoss(sent, 5967, rtt, armed);
+  t.deepEqual(r.lost.map((p) => p.pn), [5966]);
+  t.is(r.lossTime, undefined);
+});
+
 // ── NewReno (RFC 9002 §7) ────────────────────────────────────────────────────────────────────────────
 test('RFC 9002 §7.2: initial and minimum windows', (t) => {
   t.is(initialWindow(1200), 12000);

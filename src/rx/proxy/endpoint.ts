@@ -19,8 +19,13 @@ export type EndpointKind = 'bytes' | 'tls' | 'dtls' | 'quic';
  * |---------|-----------------------------|------------------------------------------------|
  * | `bytes` | `end()`: TCP FIN            | `destroy()`: the transport torn down           |
  * | `tls`   | close_notify                | `close()`: no close_notify, transport destroyed |
- * | `dtls`  | close_notify                | `close('abort')`                               |
+ * | `dtls`  | close_notify (see below)    | `close('fatal')`: an internal_error alert      |
  * | `quic`  | stream FIN                  | RESET_STREAM and STOP_SENDING                  |
+ *
+ * DTLS 1.3 closes one direction per close_notify, as TLS 1.3 (RFC 8446 §6.1). DTLS 1.2 keeps TLS 1.2's rule
+ * (RFC 6347 §4.1, RFC 5246 §7.2.1): the peer's close_notify is answered with ours and ends both directions, so
+ * reading completes and what is written afterwards is discarded. A DTLS abort is an alert: over UDP the peer
+ * would see no teardown.
  */
 export interface StreamEndpoint {
   readonly kind: EndpointKind;
@@ -125,7 +130,9 @@ function pausedRead(d: ByteDuplex, project: (chunk: Uint8Array) => ObservableInp
     const sub = d.incoming$.subscribe({
       next: (chunk) => {
         queue.push(chunk);
-        if (busy) d.pause?.();
+        // Busy, or pumping: a projection that completed synchronously resumed the duplex from inside the pump,
+        // which takes this chunk next; either way no more may come meanwhile (else the queue grows unbounded).
+        if (busy || pumping) d.pause?.();
         pump();
       },
       error: (e: unknown) => subscriber.error(e instanceof TlsError ? e : new TlsError({ kind: 'transport', reason: String((e as Error)?.message ?? e) })),
@@ -146,25 +153,27 @@ function pausedRead(d: ByteDuplex, project: (chunk: Uint8Array) => ObservableInp
  * `next()`) only while its transport is writable and its backlog is not full, so a chunk offered with
  * `write` is handed over on that demand and the write's credit comes back then — at most one chunk waits
  * here. `next()` answers with a thenable that settles synchronously when a chunk (or the end) is ready, so the
- * hand-over happens in the same tick (virtual time stays synchronous); awaiting it works as well.
+ * hand-over happens in the same tick (virtual time stays synchronous); awaiting it works as well. What it
+ * settles with is decided when it is awaited (its `then` is called), not when `next()` was: `for await` (a DTLS
+ * `send()` maps its source through an async generator) calls `then` a microtask after `next()`, and a chunk
+ * offered in between must be handed over, not left waiting beside a pending ask.
  */
 function pullChannel() {
   type Result = IteratorResult<Uint8Array, undefined>;
   let offered: { chunk: Uint8Array; taken: () => void } | undefined;
   let asking: ((r: Result) => void) | undefined;
   let ended = false;
-  const settled = (r: Result) => ({ then: (ok: (r: Result) => unknown) => void ok(r) });
+  const answer = (ok: (r: Result) => unknown): void => {
+    if (offered) {
+      const o = offered;
+      offered = undefined;
+      o.taken();
+      ok({ value: o.chunk, done: false });
+    } else if (ended) ok({ value: undefined, done: true });
+    else asking = (r) => void ok(r);
+  };
   const iterator: AsyncIterator<Uint8Array, undefined> = {
-    next: () => {
-      if (offered) {
-        const o = offered;
-        offered = undefined;
-        o.taken();
-        return settled({ value: o.chunk, done: false }) as unknown as Promise<Result>;
-      }
-      if (ended) return settled({ value: undefined, done: true }) as unknown as Promise<Result>;
-      return { then: (ok: (r: Result) => unknown) => void (asking = (r) => void ok(r)) } as unknown as Promise<Result>;
-    },
+    next: () => ({ then: answer }) as unknown as Promise<Result>,
     return: () => {
       ended = true;
       asking = undefined;
@@ -199,39 +208,58 @@ function pullChannel() {
   };
 }
 
-/** The write half of a TLS or DTLS connection: one `send()` fed by a {@link pullChannel}, started on first use. */
-function channelWriter(send: (source: AsyncIterable<Uint8Array>) => Observable<never>) {
+/**
+ * The write half of a TLS or DTLS connection: one `send()` fed by a {@link pullChannel}, started on first use.
+ * Once the connection closed our output itself (the send() completed without our `end()`: a DTLS 1.2 peer's
+ * close_notify, RFC 5246 §7.2.1), or `closedCleanly()` says it ended, writes are discarded: they complete at once,
+ * as the RFC's "discarding any pending writes", so a splice is not held by a chunk nobody will take.
+ */
+function channelWriter(send: (source: AsyncIterable<Uint8Array>) => Observable<never>, closedCleanly: () => boolean = () => false) {
   const channel = pullChannel();
   let started = false;
   let failure: unknown;
-  const waiting = new Set<(e: unknown) => void>();
+  let finished = false;
+  const waiting = new Set<{ readonly fail: (e: unknown) => void; readonly discard: () => void }>();
   const start = () => {
     if (started) return;
     started = true;
     send(channel.iterable).subscribe({
       error: (e: unknown) => {
         failure = e;
-        for (const w of [...waiting]) w(e);
+        for (const w of [...waiting]) w.fail(e);
+      },
+      complete: () => {
+        finished = true;
+        for (const w of [...waiting]) w.discard();
       },
     });
   };
   return {
     write: (chunk: Uint8Array) =>
       new Observable<never>((s) => {
+        if (finished || closedCleanly()) return s.complete();
         start();
         if (failure !== undefined) return s.error(failure);
-        const fail = (e: unknown) => s.error(e);
-        waiting.add(fail);
+        if (finished) return s.complete();
+        const w = {
+          fail: (e: unknown) => s.error(e),
+          discard: () => {
+            cancel();
+            s.complete();
+          },
+        };
+        waiting.add(w);
         const cancel = channel.offer(chunk, () => {
-          waiting.delete(fail);
+          waiting.delete(w);
           s.complete();
         });
         return () => {
-          waiting.delete(fail);
+          waiting.delete(w);
           cancel();
         };
       }),
     end: () => {
+      if (finished || closedCleanly()) return;
       start();
       channel.end();
     },
@@ -255,7 +283,11 @@ function tlsEndpoint(conn: TlsConnection): StreamEndpoint {
  * reading takes `inbound$` (datagrams carry no backpressure: what arrives while a chunk is being taken waits).
  */
 function dtlsEndpoint(conn: DtlsConnection): StreamEndpoint {
-  const writer = channelWriter((source) => conn.send(source));
+  // A connection that ended cleanly takes no more writes: over DTLS 1.2 the peer's close_notify ends both
+  // directions (RFC 5246 §7.2.1), so what the other side of a splice still sends is discarded.
+  let closedCleanly = false;
+  conn.closed$.subscribe({ complete: () => (closedCleanly = true), error: () => undefined });
+  const writer = channelWriter((source) => conn.send(source), () => closedCleanly);
   const max = conn.maxRecordSize;
   return {
     kind: 'dtls',
@@ -276,25 +308,23 @@ function dtlsEndpoint(conn: DtlsConnection): StreamEndpoint {
       });
     },
     end: writer.end,
-    abort: () => conn.close('abort'),
+    // Over UDP the peer sees no teardown: a fatal alert tells it the stream was cut (not a clean end).
+    abort: () => conn.close('fatal'),
   };
 }
 
 /**
  * A QUIC stream: read in pull mode (`receive`: the peer gets credit only for what was taken), written with
- * `write` — the QUIC adapter's `write` gives no backpressure signal, so a write's credit comes back at once and
- * the stream's send buffer (bounded by the peer's flow control, not by us) holds what the peer has not taken.
+ * `send` — the chunk goes into the stream at once and its credit comes back once the stream's unsent bytes are
+ * under its `highWaterMark` (else at its `drain$`), so what waits in the send buffer is at most the mark and a
+ * chunk, and what is in flight is bounded by the peer's flow control and the congestion window.
  */
 function quicEndpoint(stream: QuicStream, code: bigint): StreamEndpoint {
   let aborted = false;
   return {
     kind: 'quic',
     read: (project) => ignoreAll(stream.receive(project)),
-    write: (chunk) =>
-      defer(() => {
-        stream.write(chunk);
-        return EMPTY;
-      }),
+    write: (chunk) => stream.send(chunk),
     end: () => stream.end(),
     abort: () => {
       if (aborted) return;
