@@ -33,6 +33,12 @@ export interface ProxyBenchRow {
   readonly mbps: number;
   /** Peak RSS of the proxy process during the transfer, less its RSS once listening, MiB. */
   readonly rssGrowthMiB: number;
+  /** Peaks of `process.memoryUsage()`'s `arrayBuffers` and `heapTotal` during the transfer, less once listening, MiB. */
+  readonly arrayBuffersGrowthMiB: number;
+  readonly heapTotalGrowthMiB: number;
+  /** Garbage collections in the proxy process during the transfer: mark-compacts and scavenges. */
+  readonly markCompacts: number;
+  readonly scavenges: number;
 }
 
 // ── The proxy child: `bench/proxy.ts --proxy IMPL BACKEND_PORT` ─────────────────────────────────────────────
@@ -58,14 +64,35 @@ async function runProxy(impl: string, backendPort: number): Promise<void> {
   }
   const base = process.memoryUsage.rss();
   let peak = base;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), RSS_EVERY_MS);
+  const mem0 = process.memoryUsage();
+  let peakAb = mem0.arrayBuffers;
+  let peakHeap = mem0.heapTotal;
+  const gcs = { markCompacts: 0, scavenges: 0 };
+  const { PerformanceObserver, constants } = await import('node:perf_hooks');
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) gcs.markCompacts++;
+      else if (kind === constants.NODE_PERFORMANCE_GC_MINOR) gcs.scavenges++;
+    }
+  }).observe({ entryTypes: ['gc'] });
+  // RSS every tick (cheap); the full breakdown every fifth (it walks the heap spaces).
+  let n = 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+    if (n++ % 5) return;
+    const m = process.memoryUsage();
+    peakAb = Math.max(peakAb, m.arrayBuffers);
+    peakHeap = Math.max(peakHeap, m.heapTotal);
+  }, RSS_EVERY_MS);
   process.stdout.write(`LISTEN ${port}\n`);
   // The driver closes our stdin when the transfer is over.
   process.stdin.resume();
   process.stdin.on('end', () => {
     clearInterval(timer);
     peak = Math.max(peak, process.memoryUsage.rss());
-    process.stdout.write(`PEAK ${JSON.stringify({ growthMiB: (peak - base) / MiB })}\n`, () => process.exit(0));
+    const peaks = { growthMiB: (peak - base) / MiB, arrayBuffersMiB: (peakAb - mem0.arrayBuffers) / MiB, heapTotalMiB: (peakHeap - mem0.heapTotal) / MiB, ...gcs };
+    process.stdout.write(`PEAK ${JSON.stringify(peaks)}\n`, () => process.exit(0));
   });
 }
 
@@ -124,10 +151,10 @@ async function measure(impl: ProxyBenchRow['impl'], bytes: number): Promise<Prox
   await sink.done;
   const seconds = (performance.now() - start) / 1000;
   child.stdin!.end();
-  const { growthMiB } = JSON.parse(await peakLine) as { growthMiB: number };
+  const peaks = JSON.parse(await peakLine) as { growthMiB: number; arrayBuffersMiB: number; heapTotalMiB: number; markCompacts: number; scavenges: number };
   child.kill();
   sink.close();
-  return { impl, bytes, seconds, mbps: bytes / 1e6 / seconds, rssGrowthMiB: growthMiB };
+  return { impl, bytes, seconds, mbps: bytes / 1e6 / seconds, rssGrowthMiB: peaks.growthMiB, arrayBuffersGrowthMiB: peaks.arrayBuffersMiB, heapTotalGrowthMiB: peaks.heapTotalMiB, markCompacts: peaks.markCompacts, scavenges: peaks.scavenges };
 }
 
 if (process.argv[2] === '--proxy') {
@@ -137,7 +164,7 @@ if (process.argv[2] === '--proxy') {
   const json = process.argv.includes('--json');
   for (const impl of ['node:tls', 'rxtls'] as const) {
     const r = await measure(impl, mib * MiB);
-    process.stdout.write(json ? `PROXY ${JSON.stringify(r)}\n` : `${impl}: ${mib} MiB in ${r.seconds.toFixed(2)} s = ${r.mbps.toFixed(1)} MB/s, proxy RSS growth ${r.rssGrowthMiB.toFixed(1)} MiB\n`);
+    process.stdout.write(json ? `PROXY ${JSON.stringify(r)}\n` : `${impl}: ${mib} MiB in ${r.seconds.toFixed(2)} s = ${r.mbps.toFixed(1)} MB/s, proxy RSS growth ${r.rssGrowthMiB.toFixed(1)} MiB (arrayBuffers +${r.arrayBuffersGrowthMiB.toFixed(1)}, heapTotal +${r.heapTotalGrowthMiB.toFixed(1)}; ${r.markCompacts} mark-compacts, ${r.scavenges} scavenges)\n`);
   }
   process.exit(0);
 }

@@ -49,6 +49,14 @@ export interface Aead {
    * record's plaintext and ciphertext separately (fewer allocations per record: issue 4, memory bound).
    */
   sealInto?(nonce: Uint8Array, aad: Uint8Array, content: Uint8Array, trailer: Uint8Array, out: Uint8Array, offset: number): void;
+  /**
+   * Optional: seal `content ‖ trailer` as parts, for a transport that writes a list of buffers: returns the
+   * ciphertext of `content` as the cipher produced it (`content.length` bytes, not copied anywhere) and writes
+   * the ciphertext of `trailer` and the 16 B tag (`trailer.length + 16` bytes) into `tail` at `offset`. For a
+   * cipher whose output is a fresh buffer anyway (node:crypto's `update`), this saves the copy of every sealed
+   * byte into a flight buffer (`sealInto`); stream modes only (GCM, ChaCha20-Poly1305).
+   */
+  sealParts?(nonce: Uint8Array, aad: Uint8Array, content: Uint8Array, trailer: Uint8Array, tail: Uint8Array, offset: number): Uint8Array;
 }
 
 /** An ephemeral key pair for one handshake. */

@@ -140,6 +140,24 @@ class NodeAead implements Aead {
     out.set(c.getAuthTag(), o);
   }
 
+  sealParts(nonce: Uint8Array, aad: Uint8Array, content: Uint8Array, trailer: Uint8Array, tail: Uint8Array, offset: number): Uint8Array {
+    checkNonce(nonce);
+    const c = createCipheriv(this.alg as 'aes-128-gcm', this.key, nonce, { authTagLength: TAG });
+    c.setAAD(aad);
+    // `update`'s output is a fresh buffer: it goes to the transport as it is. Stream modes: as many bytes out
+    // as in, and `final` none.
+    const body = c.update(content);
+    let o = offset;
+    if (trailer.length) {
+      const t = c.update(trailer);
+      tail.set(t, o);
+      o += t.length;
+    }
+    if (c.final().length) throw new Error(`${this.alg}: unexpected output from final()`);
+    tail.set(c.getAuthTag(), o);
+    return body;
+  }
+
   open(nonce: Uint8Array, aad: Uint8Array, ciphertext: Uint8Array): Uint8Array | null {
     checkNonce(nonce);
     if (ciphertext.length < TAG) return null;

@@ -27,7 +27,9 @@ export function toTransportError(err: unknown): TlsError {
  * without an error) and errors with the socket's error on `'error'`. `write` returns the socket's
  * backpressure signal and `drain$` emits on `'drain'`; `end` half-closes (FIN after pending writes);
  * `destroy` tears the socket down at once; `pause`/`resume` map to the socket's (the kernel's receive window
- * then pushes back on the peer).
+ * then pushes back on the peer). `cork` corks the socket until the current task's microtasks run, so the
+ * parts of one TLS step — and the steps that follow in the same task, such as the records a proxy forwards
+ * from one socket read — leave in one `writev` system call, with no buffer joining them.
  *
  * @example
  * ```ts
@@ -48,14 +50,28 @@ export function fromSocket(socket: Socket | Duplex): ByteDuplex {
     socket.on('drain', onDrain);
     return () => socket.off('drain', onDrain);
   });
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
   return {
     incoming$: incoming.observable,
     write: (chunk) => (socket.destroyed || !socket.writable ? false : socket.write(chunk)),
+    cork: () => {
+      if (corked || socket.destroyed) return;
+      corked = true;
+      socket.cork();
+      queueMicrotask(uncork);
+    },
     drain$,
     end: () => {
       if (!socket.destroyed) socket.end();
     },
     destroy: () => {
+      // What this task wrote corked goes first (a fatal alert written just before the teardown), as an
+      // uncorked write would have reached the kernel before `destroy`.
+      if (corked) uncork();
       socket.destroy();
     },
     pause: () => {

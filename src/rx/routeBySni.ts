@@ -201,6 +201,7 @@ function replaying(original: ByteDuplex, head: Uint8Array[], stop: () => void): 
     duplex: {
       incoming$,
       write: (chunk) => original.write(chunk),
+      ...(original.cork ? { cork: () => original.cork!() } : {}),
       drain$: original.drain$,
       end: () => original.end(),
       destroy: () => original.destroy(),

@@ -163,7 +163,8 @@ export function secureDuplex(
     // Client resumption: an explicit session, else one taken out of the cache (tickets are single use).
     const cacheKey = settings.sessionKey ?? (config.role === 'client' ? config.serverName : undefined) ?? '';
     const session = config.role === 'client' ? sessionToOffer(settings.session, settings.sessionCache, cacheKey, scheduler.now()) : undefined;
-    const coreConfig = session ? { ...config, session } : config;
+    // A duplex that corks takes each step's records as parts, written corked (no flight buffer joining them).
+    const coreConfig = session || duplex.cork ? { ...config, ...(session ? { session } : {}), ...(duplex.cork ? { transmitParts: true } : {}) } : config;
     let initial: TlsState;
     try {
       initial = createConnection(coreConfig);
@@ -422,6 +423,10 @@ export function secureDuplex(
       switch (e.type) {
         case 'transmit':
           writable = duplex.write(e.data);
+          return;
+        case 'transmitParts':
+          duplex.cork!();
+          for (const part of e.parts) writable = duplex.write(part);
           return;
         case 'deliver':
           inbound.next(e.data);

@@ -484,11 +484,16 @@ export interface TlsConnection {
  * `incoming$` emits received chunks and completes at EOF; `write` returns false when the transport wants the
  * writer to pause until `drain$` emits; `end` half-closes; `destroy` tears it down. `pause`/`resume`
  * (optional) stop and restart `incoming$` for inbound flow control (a socket's `pause()`/`resume()`); a
- * duplex without them is simply read as fast as it delivers.
+ * duplex without them is simply read as fast as it delivers. `cork` (optional) holds what is written until the
+ * current task's microtasks run, then lets it all go as one write (a socket's `cork`/`uncork`: one `writev`
+ * system call); TLS then writes each step's records as the parts they were sealed in (ciphertext buffers as
+ * the cipher produced them, and the few bytes between) instead of joining them into one buffer first. Every
+ * byte still goes through `write`, so a wrapper that replaces `write` sees all of them.
  */
 export interface ByteDuplex {
   readonly incoming$: Observable<Uint8Array>;
   write(chunk: Uint8Array): boolean;
+  cork?(): void;
   readonly drain$: Observable<void>;
   end(): void;
   destroy(): void;

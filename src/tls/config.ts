@@ -31,6 +31,13 @@ export interface TlsRecordConfig {
    * Default false: it is an `unexpectedEof` error (possible truncation attack).
    */
   readonly ignoreUnexpectedEof?: boolean;
+  /**
+   * Hand each step's wire bytes over as parts (`transmitParts` effects) instead of one joined buffer
+   * (`transmit`), for an adapter whose transport writes a list of buffers (a socket's cork/writev): sealed
+   * records then keep the ciphertext buffers the AEAD produced (see `flightParts` in `src/tls/record.ts`), one
+   * copy of every sent byte fewer. Default false.
+   */
+  readonly transmitParts?: boolean;
 }
 
 /** A TLS client over a stream. */

@@ -39,7 +39,9 @@ import type { TlsConfig } from './config.js';
 import {
   RECORD_HEADER,
   TAG_LENGTH,
+  type OutPart,
   assembleFlight,
+  flightParts,
   frameRecord,
   notTls,
   openJob12,
@@ -88,6 +90,7 @@ export function createConnection(config: TlsConfig): TlsState {
     maxPipelines: config.maxPipelines ?? 32,
     asyncCrypto: config.asyncCrypto ?? false,
     keyUpdateAfter: config.keyUpdateAfter ?? AEAD_RECORD_LIMIT,
+    transmitParts: config.transmitParts ?? false,
   };
   if (resolved.splitSendFragment < 1) throw misuse('splitSendFragment must be positive');
   if (!Number.isInteger(resolved.maxPipelines) || resolved.maxPipelines < 1 || resolved.maxPipelines > 1024) {
@@ -186,8 +189,13 @@ export function handleEvents(state: TlsState, input: TlsInput): Step<TlsState, T
     // Both close_notify alerts exchanged and nothing left to write: the connection is over (SSL_shutdown → 1).
     if (s.shutdown.sent && s.shutdown.received && !s.txInFlight && !s.txQueue.length) closeQuietly(cx);
   }
-  const effects: TlsEffect[] = cx.out.length ? [{ type: 'transmit', data: assembleFlight(cx.out) }, ...cx.effects] : cx.effects;
+  const effects: TlsEffect[] = cx.out.length ? [transmission(s, cx.out), ...cx.effects] : cx.effects;
   return { state: s, effects: withFactEffects(state, s, effects) };
+}
+
+/** The step's wire bytes: one joined `transmit`, or the parts of `flightParts` (`transmitParts`). */
+function transmission(s: Conn, out: readonly OutPart[]): TlsEffect {
+  return s.config.transmitParts ? { type: 'transmitParts', parts: flightParts(out) } : { type: 'transmit', data: assembleFlight(out) };
 }
 
 /**
@@ -719,8 +727,9 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
       if (s.phase !== 'connected') abort(fail.unexpected('application data before the handshake completed'));
       if (s.hs.partialLength) abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
       if (s.shutdown.received || content.length === 0) return;
-      // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed. Records
-      // opened from one chunk (or one open batch) join into one `deliver` (one copy), not one effect each.
+      // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed. Small
+      // records opened from one chunk (or one open batch) join into one `deliver` of at most 16 KiB (one copy);
+      // full-size records are delivered as they are.
       deliver(cx, content);
       return;
     default:

@@ -289,6 +289,51 @@ export function assembleFlight(parts: readonly OutPart[]): Uint8Array {
 }
 
 /**
+ * A step's output as the parts a list-writing transport (`writev`) takes, sealing pending records: where the
+ * AEAD seals to parts (`sealParts`, node:crypto), each record's ciphertext stays the buffer the cipher produced
+ * and only the bytes around it — the header (and TLS 1.2 explicit nonce) before, the trailer's ciphertext and
+ * the tag after, 22 B a record in TLS 1.3 — are written into one small buffer per step (the tag of one record
+ * and the header of the next are one part). Nothing else is copied: ≈ 2 parts per record. An AEAD without
+ * `sealParts` (noble, which seals into its output directly) gets the one buffer of {@link assembleFlight}.
+ */
+export function flightParts(parts: readonly OutPart[]): Uint8Array[] {
+  let glueSize = 0;
+  for (const p of parts) {
+    if (p instanceof Uint8Array) continue;
+    if (!p.aead.sealParts) return [assembleFlight(parts)];
+    glueSize += RECORD_HEADER + (p.explicit?.length ?? 0) + p.trailer.length + TAG_LENGTH;
+  }
+  if (glueSize === 0) return parts as Uint8Array[];
+  const glue = new Uint8Array(glueSize);
+  const out: Uint8Array[] = [];
+  // Glue bytes written since the last part handed out: [from, at).
+  let from = 0;
+  let at = 0;
+  for (const p of parts) {
+    if (p instanceof Uint8Array) {
+      if (at > from) out.push(glue.subarray(from, at));
+      from = at;
+      out.push(p);
+      continue;
+    }
+    glue.set(p.header, at);
+    at += RECORD_HEADER;
+    if (p.explicit) {
+      glue.set(p.explicit, at);
+      at += p.explicit.length;
+    }
+    const body = p.aead.sealParts!(p.nonce, p.aad ?? p.header, p.content, p.trailer, glue, at);
+    if (body.length) {
+      out.push(glue.subarray(from, at), body);
+      from = at;
+    }
+    at += p.trailer.length + TAG_LENGTH;
+  }
+  if (at > from) out.push(glue.subarray(from, at));
+  return out;
+}
+
+/**
  * Seal one record: TLSInnerPlaintext = content ‖ type ‖ zeros(padding), encrypted under the record key with
  * the record header as additional data (RFC 8446 §5.2). Returns the wire bytes and the advanced key.
  */

@@ -59,6 +59,11 @@ export type TlsInputType = TlsInput['type'];
  */
 export type TlsEffect =
   | BaseEffect
+  /**
+   * Write these bytes to the transport, in order, as one write of a list (a socket's cork/writev): what a
+   * connection configured with `transmitParts` emits in place of `transmit`.
+   */
+  | { readonly type: 'transmitParts'; readonly parts: readonly Uint8Array[] }
   /** Deliver decrypted application data to the application. */
   | { readonly type: 'deliver'; readonly data: Uint8Array }
   /** We sent an alert (warning close_notify or a fatal one). */

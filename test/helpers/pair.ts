@@ -52,6 +52,7 @@ export class Pair {
     for (const e of step.effects) {
       this.effects[side].push(e);
       if (e.type === 'transmit') this.inbox[side === 'client' ? 'server' : 'client'].push(e.data);
+      if (e.type === 'transmitParts') this.inbox[side === 'client' ? 'server' : 'client'].push(Buffer.concat(e.parts));
       if (e.type === 'deliver') this.delivered[side].push(e.data);
       if (e.type === 'crypto') this.jobs[side].push(e);
     }

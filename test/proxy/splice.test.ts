@@ -4,7 +4,7 @@
  * step), half-closes carried each way on their own, and a backend's abort reaching the client as an abort.
  */
 import test from 'ava';
-import { NEVER, Observable, Subject, catchError, take, merge, concat, map, mergeMap, of, tap, timer } from 'rxjs';
+import { EMPTY, NEVER, Observable, Subject, catchError, from, take, merge, concat, map, mergeMap, of, tap, timer } from 'rxjs';
 import { secure } from '../../operators/secure.js';
 import { originate, type OriginateReport } from '../../operators/originate.js';
 import { terminate } from '../../operators/terminate.js';
@@ -174,6 +174,67 @@ test('a client that closes abortively (no close_notify) reaches the backend as a
   });
   t.deepEqual(seen, ['half a request', 'error unexpectedEof']);
   t.like(report, { aToB: 14, bToA: 0, a: { kind: 'error' }, b: { kind: 'aborted' } });
+});
+
+test('per chunk the splice subscribes to two Observables: its hand-over and the sink’s write (no operator chain)', (t) => {
+  // Counted, not timed: `Observable.prototype.subscribe` calls while 1,000 chunks cross a splice between two
+  // hand-made endpoints (the source subscribes to each projection; the sink's write completes at once).
+  const CHUNKS = 1000;
+  const source: StreamEndpoint = {
+    kind: 'bytes',
+    read: (project) =>
+      new Observable<never>((s) => {
+        let i = 0;
+        // A loop with demand: the next chunk once the projection completed (at once here), never recursing.
+        const loop = (): void => {
+          while (i < CHUNKS) {
+            i++;
+            let done = false;
+            let looping = true;
+            from(project(new Uint8Array(16))).subscribe({
+              complete: () => {
+                done = true;
+                if (!looping) loop();
+              },
+              error: (e: unknown) => s.error(e),
+            });
+            looping = false;
+            if (!done) return;
+          }
+          s.complete();
+        };
+        loop();
+      }),
+    write: () => EMPTY,
+    end: () => undefined,
+    abort: () => undefined,
+  };
+  let written = 0;
+  const sink: StreamEndpoint = {
+    kind: 'bytes',
+    read: () => NEVER,
+    write: (chunk) => new Observable<never>((s) => void ((written += chunk.length), s.complete())),
+    end: () => undefined,
+    abort: () => undefined,
+  };
+  const proto = Observable.prototype as unknown as { subscribe: (...a: unknown[]) => unknown };
+  const { subscribe } = proto;
+  let calls = 0;
+  proto.subscribe = function (this: Observable<unknown>, ...a: unknown[]) {
+    calls++;
+    return subscribe.apply(this, a);
+  };
+  try {
+    splice(source, sink).subscribe();
+  } finally {
+    proto.subscribe = subscribe;
+  }
+  t.is(written, 16 * CHUNKS);
+  const perChunk = calls / CHUNKS;
+  t.log(`${perChunk.toFixed(2)} subscriptions per chunk`);
+  // The source subscribes to the hand-over, which subscribes to the sink's write. Round 1 (from(write).pipe(
+  // catchError, finalize)) made 3: every operator of the chain is one more subscription, and its subscriber.
+  t.true(perChunk <= 2.01, `${perChunk} subscriptions per chunk`);
 });
 
 test('a sink that takes some chunks at once and holds others: the source pipe stays paused while the splice is busy (no queue grows behind it)', (t) => {

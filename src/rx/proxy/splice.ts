@@ -1,7 +1,7 @@
 /**
  * `splice`: two byte endpoints joined, each direction on its own, with credit and shutdown carried across.
  */
-import { Observable, type Subscription, catchError, finalize, from, throwError } from 'rxjs';
+import { Observable, type Subscription } from 'rxjs';
 import { TlsError } from '../../core/errors.js';
 import { type EndpointOptions, type Spliceable, type StreamEndpoint, checkSpliceable, toEndpoint } from './endpoint.js';
 
@@ -118,21 +118,29 @@ export function splice(a: Spliceable, b: Spliceable, options: SpliceOptions = {}
       const source = ends[i];
       const sink = ends[j];
       let sinkFailed = false;
+      // One Observable per chunk, straight over the sink's write (no operator chain per chunk): it completes
+      // when the sink took the chunk, marks a sink failure, and lets go of the chunk however it ends.
+      const handOver = (chunk: Uint8Array) =>
+        new Observable<never>((s) => {
+          const sub = sink.write(chunk).subscribe({
+            error: (err: unknown) => {
+              sinkFailed = true;
+              s.error(err);
+            },
+            complete: () => s.complete(),
+          });
+          return () => {
+            sub.unsubscribe();
+            holding[i] = 0;
+            progress();
+          };
+        });
       return source
         .read((chunk) => {
           counts[i]! += chunk.length;
           holding[i] = chunk.length;
           progress();
-          return from(sink.write(chunk)).pipe(
-            catchError((err: unknown) => {
-              sinkFailed = true;
-              return throwError(() => err);
-            }),
-            finalize(() => {
-              holding[i] = 0;
-              progress();
-            }),
-          );
+          return handOver(chunk);
         })
         .subscribe({
           error: (err: unknown) => fail(sinkFailed ? j : i, err),
