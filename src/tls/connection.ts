@@ -727,9 +727,8 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
       if (s.phase !== 'connected') abort(fail.unexpected('application data before the handshake completed'));
       if (s.hs.partialLength) abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
       if (s.shutdown.received || content.length === 0) return;
-      // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed. Small
-      // records opened from one chunk (or one open batch) join into one `deliver` of at most 16 KiB (one copy);
-      // full-size records are delivered as they are.
+      // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed. Records
+      // opened from one chunk (or one open batch) join into one `deliver` (one copy), not one effect each.
       deliver(cx, content);
       return;
     default:

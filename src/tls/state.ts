@@ -133,37 +133,27 @@ export interface Cx {
   /** Wire bytes produced by this step, in order; records are sealed when the step ends (`assembleFlight`). */
   readonly out: OutPart[];
   /**
-   * Application data of this step not yet joined: the `deliver` effect at the end of `effects`, the record
-   * contents it will carry and their total size. Records opened one after another add to it while the total
-   * stays within {@link DELIVER_JOIN_LIMIT}; any other effect ends it. Joined once, when it ends
-   * ({@link finishDelivery}), so a chunk of many small records is a few `deliver`s, not one per record.
+   * Application data of this step not yet joined: the `deliver` effect at the end of `effects` and the record
+   * contents it will carry. Records opened one after another add to it; any other effect ends it. Joined once,
+   * when the step ends ({@link finishDelivery}), so a chunk of many small records is one `deliver`.
    */
-  delivery?: { readonly effect: { type: 'deliver'; data: Uint8Array }; readonly parts: Uint8Array[]; bytes: number };
+  delivery?: { readonly effect: { type: 'deliver'; data: Uint8Array }; readonly parts: Uint8Array[] };
 }
 
 /**
- * The most bytes one `deliver` joins from several records: one full record's plaintext (2^14). So records of
- * full size are each delivered as they were opened (a view into the decrypted buffer, never copied), and only
- * runs of smaller records are copied, into a buffer no larger than one record.
- */
-export const DELIVER_JOIN_LIMIT = 16384;
-
-/**
  * Hand application data to the application: added to the `deliver` effect this step is building when nothing
- * else happened since and the joined size stays within {@link DELIVER_JOIN_LIMIT}, else a new one (effects keep
- * their order).
+ * else happened since, else a new one (effects keep their order).
  */
 export function deliver(cx: Cx, data: Uint8Array): void {
   const run = cx.delivery;
-  if (run && cx.effects[cx.effects.length - 1] === run.effect && run.bytes + data.length <= DELIVER_JOIN_LIMIT) {
+  if (run && cx.effects[cx.effects.length - 1] === run.effect) {
     run.parts.push(data);
-    run.bytes += data.length;
     return;
   }
   finishDelivery(cx);
   const effect = { type: 'deliver' as const, data };
   cx.effects.push(effect);
-  cx.delivery = { effect, parts: [data], bytes: data.length };
+  cx.delivery = { effect, parts: [data] };
 }
 
 /** Join the parts of the `deliver` effect being built (one copy; none for a single record). */
