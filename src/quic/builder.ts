@@ -116,8 +116,12 @@ export const MIN_DATAGRAM = PACKET_OVERHEAD + FRAME_OVERHEAD;
 
 const frameSize = (f: Frame): number => encodeWith((w) => encodeFrame(w, f)).length;
 
-/** A payload writer's first buffer: a full datagram's frames fit without growing it. */
-const PAYLOAD_HINT = 1536;
+/**
+ * The one writer every packet's payload is encoded in, reset for each (a packet's frames are sealed into its own
+ * buffer before the next packet is built, and nothing keeps the payload): no allocation per packet. Its buffer
+ * grows once to the largest payload built (a datagram at most).
+ */
+const payloadWriter = new Writer(1536);
 
 /** One datagram to send, the spaces it carries packets of, and its bytes counted in flight (RFC 9002 §2). */
 export interface BuiltDatagram {
@@ -271,7 +275,7 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
   const level = id === 'application' && !space.tx ? 'zeroRtt' : sendLevel(id);
   const pn = space.nextPn++;
   const pnLength = packetNumberLength(pn, space.largestAcked);
-  const w = new Writer(PAYLOAD_HINT);
+  const w = payloadWriter.reset();
   for (const f of frames) encodeFrame(w, f);
   const header = (len: number) =>
     level === 'oneRtt'
@@ -295,7 +299,7 @@ function buildPacket(s: PacketSender, id: SpaceId, frames: readonly Frame[], now
     pad = Math.max(0, pad - (header(framed + pad).length - header(framed).length));
   }
   if (pad > 0) w.zeros(pad); // PADDING frames (RFC 9000 §19.1): one zero byte each
-  const payload = w.finish();
+  const payload = w.view(); // sealed into the packet's own buffer below, then the writer is free again
   const bytes = protectPacket(s.config.provider, sendKeys(s, id)!, header(payload.length), pn, payload);
   // Only ack-eliciting packets are kept until acknowledged: a bulk receiver's ACK-only packets are never
   // acknowledged by a peer that has nothing ack-eliciting to answer (RFC 9000 §13.2.1), so keeping them would

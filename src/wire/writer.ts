@@ -101,6 +101,20 @@ export class Writer {
     return this.vec(3, 0xffffff, typeof body === 'function' ? body : (w) => w.bytes(body));
   }
 
+  /** Start over, keeping the buffer (a writer reused for one encoding after another). */
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
+  /**
+   * The bytes written so far as a view of the writer's buffer, not a copy: valid until the writer is written to
+   * or reset again.
+   */
+  view(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+
   /** A copy of the bytes written so far. */
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);
