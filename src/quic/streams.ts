@@ -321,7 +321,12 @@ export function receiveStreamFrame(
   if (st.rxReset !== undefined || st.rxStopped !== undefined) return releaseCredit(x, cfg, st, control);
   // Only bytes not yet buffered are kept, within [rxOffset, rxLimit): at most one window (RFC 9000 §21.7).
   const before = st.rxChunks.length;
-  const { data, rest } = takeContiguous(insertChunk(st.rxChunks, st.rxOffset, f.offset, f.data), st.rxOffset);
+  // In order with nothing buffered (a bulk transfer's every frame): delivered as a view of the decrypted payload,
+  // which nothing else holds; only out-of-order data is copied into the reassembly buffer.
+  const inOrder = before === 0 && f.offset <= st.rxOffset;
+  const { data, rest } = inOrder
+    ? { data: f.data.subarray(Math.min(f.data.length, st.rxOffset - f.offset)), rest: st.rxChunks }
+    : takeContiguous(insertChunk(st.rxChunks, st.rxOffset, f.offset, f.data), st.rxOffset);
   st.rxChunks = rest;
   x.rxChunkCount += rest.length - before;
   if (x.rxChunkCount > MAX_BUFFERED_CHUNKS) throw new ConnectionError(QuicError.INTERNAL_ERROR, `stream data too fragmented: over ${MAX_BUFFERED_CHUNKS} out-of-order chunks`, 0x08);

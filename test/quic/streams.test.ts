@@ -92,3 +92,24 @@ test('QUIC RFC 9000 §4.5, §19.4: a RESET_STREAM below the data received is FIN
   pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'resetStream', streamId: 0, errorCode: 0n, finalSize: 50 }]) });
   t.like(pair.state.server.closeError?.detail, { kind: 'quicClose', code: 0x06n, local: true });
 });
+
+test('QUIC stream data in order is delivered as a view of the decrypted packet (no copy); data out of order is copied into the reassembly buffer', (t) => {
+  const pair = connected();
+  const forge = forger(pair);
+  const bytes = (from: number, n: number) => Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
+  const delivered = () => of(pair, 'server', 'deliver').filter((e) => e.stream === 0);
+  // In order: the frame's data is a view into the packet's plaintext (a STREAM header precedes it there).
+  pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 0, data: bytes(0, 1000), fin: false }]) });
+  const first = delivered()[0]!.data;
+  t.deepEqual(first, bytes(0, 1000));
+  t.true(first.byteOffset > 0 && first.buffer.byteLength > first.length, 'a view of the packet, not a copy');
+  // Out of order: [2000, 3000) waits in the reassembly buffer (a copy), then [1000, 2000) joins it.
+  pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 2000, data: bytes(2000, 1000), fin: false }]) });
+  t.is(delivered().length, 1, 'nothing deliverable yet');
+  pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 1000, data: bytes(1000, 1000), fin: false }]) });
+  const rest = Buffer.concat(delivered().slice(1).map((e) => e.data));
+  t.deepEqual(new Uint8Array(rest), bytes(1000, 2000));
+  // A duplicate of what was delivered is dropped.
+  pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 500, data: bytes(500, 1000), fin: false }]) });
+  t.is(delivered().reduce((n, e) => n + e.data.length, 0), 3000);
+});
