@@ -8,7 +8,7 @@
  * The last line printed is always the `ratio …` summary.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { AlgName, ProviderName } from './common.js';
@@ -17,6 +17,25 @@ import type { ProxyBenchRow } from './proxy.js';
 import type { BulkResult, DtlsThroughputResult, HsResult, MemProtocol, RawResult, RssResult, ServerCpuResult } from './tasks.js';
 
 const quick = process.argv.includes('--quick');
+/** The report a full run writes. */
+const RESULTS = fileURLToPath(new URL('./results.md', import.meta.url));
+/** The hand-written part of the report (profiles, standalone runs) lies between these lines; a full run keeps it. */
+const NOTES_START = '<!-- notes: written by hand';
+const NOTES_END = '<!-- end of notes -->';
+
+/** The hand-written block of `file`, markers included, to put back before "## Targets" (none without one). */
+function keptNotes(file: string | undefined): string[] {
+  if (file === undefined) return [];
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const start = text.indexOf(NOTES_START);
+  const end = text.indexOf(NOTES_END, start);
+  return start < 0 || end < 0 ? [] : [text.slice(start, end + NOTES_END.length), ''];
+}
 const profile = process.argv.includes('--profile') || !quick;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tmp = fileURLToPath(new URL('./tmp/', import.meta.url));
@@ -874,6 +893,7 @@ if (poolRows.length > 0) {
   md.push('');
 } else md.push('The pool scaling runs failed (see the bench log).', '');
 
+md.push(...keptNotes(quick ? undefined : RESULTS));
 md.push('## Targets', '');
 row('target', 'measured (best)', 'within each repetition (min–max)', 'met');
 row('---', '---:', '---:', '---');
@@ -904,7 +924,7 @@ if (profiles.length > 0) {
   }
 }
 
-const out = quick ? `${tmp}results-quick.md` : fileURLToPath(new URL('./results.md', import.meta.url));
+const out = quick ? `${tmp}results-quick.md` : RESULTS;
 mkdirSync(tmp, { recursive: true });
 writeFileSync(out, md.join('\n') + '\n');
 log(`wrote ${out}`);
