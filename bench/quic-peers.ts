@@ -1,7 +1,8 @@
 /**
  * QUIC loopback throughput (the QUIC section of `npm run bench`, or alone): an HTTP/3 download of `MB`
  * megabytes, ngtcp2 ↔ ngtcp2 (gtlsclient → gtlsserver), rxtls ↔ rxtls (node:crypto and noble providers),
- * rxtls client → gtlsserver and gtlsclient → rxtls server (node:crypto). Prints MB/s, the ratio to
+ * rxtls client → gtlsserver and gtlsclient → rxtls server (node:crypto). Each row is timed from the client's
+ * start (its connection, handshake and download) to the whole body, with the server already listening. Prints MB/s, the ratio to
  * ngtcp2 ↔ ngtcp2 and the kernel's UDP receive drops (/proc/net/snmp InErrors/RcvbufErrors deltas); with
  * `--json`, one `QUIC {…}` line per row.
  *
@@ -33,17 +34,27 @@ function udp(): { inErrors: number; rcvbuf: number } {
   return { inErrors: values[names.indexOf('InErrors')]!, rcvbuf: values[names.indexOf('RcvbufErrors')]! };
 }
 
-/** One row: MB/s (NaN when it failed) and the kernel's UDP receive drops during it. */
-async function measure(name: string, run: () => Promise<number>): Promise<number> {
-  const before = udp();
-  const started = performance.now();
+/**
+ * One row: MB/s (NaN when it failed) and the kernel's UDP receive drops during it. `prepare` (not timed) starts
+ * the server and waits until it listens; `run` (timed: the client's connection, handshake and download) gets
+ * its port; `done` stops the server.
+ */
+async function measure<S extends { port: number; stop: () => unknown }>(name: string, prepare: () => Promise<S>, run: (server: S) => Promise<number>): Promise<number> {
   let bytes = 0;
+  let secs = 0;
+  const before = udp();
   try {
-    bytes = await run();
+    const server = await prepare();
+    try {
+      const started = performance.now();
+      bytes = await run(server);
+      secs = (performance.now() - started) / 1000;
+    } finally {
+      await server.stop();
+    }
   } catch (err) {
     console.error(`${name}: failed: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const secs = (performance.now() - started) / 1000;
   const after = udp();
   const rate = bytes === size ? bytes / 1024 / 1024 / secs : NaN;
   const drops = after.inErrors - before.inErrors;
@@ -65,27 +76,9 @@ const gtlsclient = (port: number, dl: string) =>
     p.on('exit', (code) => (code === 0 ? resolve(statSync(path.join(dl, 'big.bin')).size) : reject(new Error(`gtlsclient exited ${code}`))));
   });
 
-const base = await measure('ngtcp2 ↔ ngtcp2', async () => {
-  const srv = await gtlsserver();
-  try {
-    return await gtlsclient(srv.port, mkdtempSync(path.join(tmpdir(), 'dl-')));
-  } finally {
-    srv.stop();
-  }
-});
+const base = await measure('ngtcp2 ↔ ngtcp2', gtlsserver, (srv) => gtlsclient(srv.port, mkdtempSync(path.join(tmpdir(), 'dl-'))));
 
-const client = await measure('rxtls client (node:crypto) → gtlsserver', async () => {
-  const srv = await gtlsserver();
-  try {
-    const conn = await firstValueFrom(quicConnect({ host: '127.0.0.1', port: srv.port, ca: certText('ca-cert.pem'), servername: 'localhost', alpn: ['h3'], provider: nodeProvider }).pipe(timeout(10_000)));
-    openControlStream(conn);
-    const r = await get(conn, `localhost:${srv.port}`, '/big.bin', 600_000);
-    conn.close({ errorCode: H3_NO_ERROR, rapid: true });
-    return r.body.length;
-  } finally {
-    srv.stop();
-  }
-});
+const client = await measure('rxtls client (node:crypto) → gtlsserver', gtlsserver, (srv) => rxtlsGet(srv.port, nodeProvider));
 
 /** Answer each request with 200 and `size` bytes of body, one DATA frame per 64 KiB piece (src/h3's serveH3). */
 function serveBig(conn: QuicConnection): void {
@@ -100,32 +93,26 @@ function serveBig(conn: QuicConnection): void {
   }));
 }
 
-async function rxtlsPair(provider: CryptoProvider): Promise<number> {
+/** An rxtls HTTP/3 server answering with {@link serveBig}, listening. */
+async function rxtlsServer(provider: CryptoProvider): Promise<{ port: number; stop: () => Promise<void> }> {
   const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'], provider });
   srv.connections.subscribe(serveBig);
-  try {
-    const conn = await firstValueFrom(quicConnect({ host: '127.0.0.1', port: srv.port, ca: certText('ca-cert.pem'), servername: 'localhost', alpn: ['h3'], provider }).pipe(timeout(10_000)));
-    openControlStream(conn);
-    const r = await get(conn, `localhost:${srv.port}`, '/big.bin', 600_000);
-    conn.close({ errorCode: H3_NO_ERROR, rapid: true });
-    return r.body.length;
-  } finally {
-    await srv.close();
-  }
+  return { port: srv.port, stop: () => srv.close() };
 }
 
-const pairNode = await measure('rxtls ↔ rxtls (node:crypto)', () => rxtlsPair(nodeProvider));
-const pairNoble = await measure('rxtls ↔ rxtls (noble)', () => rxtlsPair(nobleProvider));
+/** An rxtls client's connection, handshake and GET of the whole body: the bytes received. */
+async function rxtlsGet(port: number, provider: CryptoProvider): Promise<number> {
+  const conn = await firstValueFrom(quicConnect({ host: '127.0.0.1', port, ca: certText('ca-cert.pem'), servername: 'localhost', alpn: ['h3'], provider }).pipe(timeout(10_000)));
+  openControlStream(conn);
+  const r = await get(conn, `localhost:${port}`, '/big.bin', 600_000);
+  conn.close({ errorCode: H3_NO_ERROR, rapid: true });
+  return r.body.length;
+}
 
-const server = await measure('gtlsclient → rxtls server (node:crypto)', async () => {
-  const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'], provider: nodeProvider });
-  srv.connections.subscribe(serveBig);
-  try {
-    return await gtlsclient(srv.port, mkdtempSync(path.join(tmpdir(), 'dl-')));
-  } finally {
-    await srv.close();
-  }
-});
+const pairNode = await measure('rxtls ↔ rxtls (node:crypto)', () => rxtlsServer(nodeProvider), (srv) => rxtlsGet(srv.port, nodeProvider));
+const pairNoble = await measure('rxtls ↔ rxtls (noble)', () => rxtlsServer(nobleProvider), (srv) => rxtlsGet(srv.port, nobleProvider));
+
+const server = await measure('gtlsclient → rxtls server (node:crypto)', () => rxtlsServer(nodeProvider), (srv) => gtlsclient(srv.port, mkdtempSync(path.join(tmpdir(), 'dl-'))));
 
 if (!json) {
   const r = (x: number) => `${(x / base).toFixed(3)}×`;
