@@ -509,61 +509,92 @@ function runDtlsClient(cmd: ClientCommand): void {
  * record is echoed back as one record (`--echo`) or printed; the peer's close_notify is answered with ours.
  */
 function runDtlsServer(cmd: ServerCommand): void {
-  let accepted = 0;
-  let active = 0;
-  let failed = 0;
   const log = (line: string) => process.stderr.write(line + '\n');
-  /** Errors already reported by an established connection (the listener's onError sees them too). */
-  const seen = new WeakSet<object>();
-  const limitReached = () => cmd.naccept !== undefined && accepted >= cmd.naccept;
-  let close: (() => Promise<void>) | undefined;
-  const maybeExit = () => {
-    if (limitReached() && active === 0) void (close?.() ?? Promise.resolve()).then(() => exit(failed > 0 ? ExitCode.failure : ExitCode.ok));
-  };
+  const tally = udpServerTally(cmd, log);
   dtlsListen({
     ...serverHandshakeOptions(cmd),
     ...(cmd.mtu !== undefined && { mtu: cmd.mtu }),
     ...(cmd.dtlsDraft43 && { dtlsDraft43: true }),
-    onError: (err, remote) => {
-      if (seen.has(err) || limitReached()) return;
+    onError: (err, remote) => tally.failedBeforeAccept(err, remote),
+  }).then(
+    (listener) => {
+      tally.listening(listener);
+      listener.connections.subscribe((conn) => {
+        if (tally.limitReached()) return conn.close('abort');
+        const id = tally.accept();
+        if (!cmd.quiet) log(`CONNECTION ${id} (DTLS)\n` + formatSummary(conn.info).trimEnd());
+        // Echo each record as one record, or print it; the peer's close_notify ends the source, ours follows.
+        const source = cmd.mode === 'echo' ? conn.inbound$ : conn.inbound$.pipe(tap((r) => process.stdout.write(r)), ignoreElements());
+        conn.send(source).subscribe({ error: () => undefined });
+        tally.track(id, conn.closed$);
+      });
+    },
+    tally.listenFailed,
+  );
+}
+
+/**
+ * What `rxtls server --dtls` and `--quic` count: connections accepted, open and failed, numbered from 1 in the
+ * log (`CONNECTION n`, `CLOSED n`, `ERROR n`); the server closes and exits once `-naccept` connections are done,
+ * with a failure status if any failed.
+ */
+function udpServerTally(cmd: ServerCommand, log: (line: string) => void) {
+  let accepted = 0;
+  let active = 0;
+  let failed = 0;
+  let close: (() => Promise<void>) | undefined;
+  /** Errors already reported by an established connection (the listener's onError sees them too). */
+  const seen = new WeakSet<object>();
+  const limitReached = () => cmd.naccept !== undefined && accepted >= cmd.naccept;
+  const maybeExit = () => {
+    if (limitReached() && active === 0) void (close?.() ?? Promise.resolve()).then(() => exit(failed > 0 ? ExitCode.failure : ExitCode.ok));
+  };
+  return {
+    limitReached,
+    /** The listener is up: log its address; closing it is the way out. */
+    listening: (listener: { readonly port: number; readonly close: () => Promise<void> }) => {
+      close = listener.close;
+      log(`ACCEPT ${cmd.host.includes(':') ? `[${cmd.host}]` : cmd.host}:${listener.port}`);
+    },
+    /** The listener could not start. */
+    listenFailed: (err: unknown) => {
+      log(formatFailure(err));
+      exit(ExitCode.failure);
+    },
+    /** A connection accepted: its number. */
+    accept: (): number => {
+      active++;
+      return ++accepted;
+    },
+    /** A handshake that failed before its connection was accepted still counts as one (like -naccept). */
+    failedBeforeAccept: (err: unknown, remote: { readonly address?: string; readonly port?: number }) => {
+      if ((typeof err === 'object' && err !== null && seen.has(err)) || limitReached()) return;
       accepted++;
       failed++;
       log(`ERROR ${accepted} (${remote.address}:${remote.port}): ${describeFailure(err)}`);
       maybeExit();
     },
-  }).then(
-    (listener) => {
-      close = listener.close;
-      log(`ACCEPT ${cmd.host.includes(':') ? `[${cmd.host}]` : cmd.host}:${listener.port}`);
-      listener.connections.subscribe((conn) => {
-        if (limitReached()) return conn.close('abort');
-        const id = ++accepted;
-        active++;
-        if (!cmd.quiet) log(`CONNECTION ${id} (DTLS)\n` + formatSummary(conn.info).trimEnd());
-        // Echo each record as one record, or print it; the peer's close_notify ends the source, ours follows.
-        const source = cmd.mode === 'echo' ? conn.inbound$ : conn.inbound$.pipe(tap((r) => process.stdout.write(r)), ignoreElements());
-        conn.send(source).subscribe({ error: () => undefined });
-        conn.closed$.subscribe({
-          complete: () => {
-            active--;
-            if (!cmd.quiet) log(`CLOSED ${id}`);
-            maybeExit();
-          },
-          error: (err: unknown) => {
-            if (typeof err === 'object' && err !== null) seen.add(err); // onError sees it too
-            active--;
-            failed++;
-            log(`ERROR ${id}: ${describeFailure(err)}`);
-            maybeExit();
-          },
-        });
-      });
-    },
-    (err: unknown) => {
-      log(formatFailure(err));
-      exit(ExitCode.failure);
-    },
-  );
+    /**
+     * Connection `id` ends with `closed$`: completion, or an error that `clean` says is a normal end, is
+     * `CLOSED`; any other error is `ERROR` and a failure.
+     */
+    track: (id: number, closed$: Observable<unknown>, clean: (err: unknown) => boolean = () => false) =>
+      closed$.subscribe({
+        complete: () => {
+          active--;
+          if (!cmd.quiet) log(`CLOSED ${id}`);
+          maybeExit();
+        },
+        error: (err: unknown) => {
+          if (typeof err === 'object' && err !== null) seen.add(err); // onError sees it too
+          active--;
+          const normal = clean(err);
+          if (!normal) failed++;
+          if (!cmd.quiet || !normal) log(normal ? `CLOSED ${id}` : `ERROR ${id}: ${describeFailure(err)}`);
+          maybeExit();
+        },
+      }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -687,13 +718,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
  */
 function runQuicServer(cmd: ServerCommand): void {
   const log = (line: string) => process.stderr.write(line + '\n');
-  let accepted = 0;
-  let active = 0;
-  let failed = 0;
-  let close: (() => Promise<void>) | undefined;
-  const maybeExit = () => {
-    if (cmd.naccept !== undefined && accepted >= cmd.naccept && active === 0) void (close?.() ?? Promise.resolve()).then(() => exit(failed > 0 ? ExitCode.failure : ExitCode.ok));
-  };
+  const tally = udpServerTally(cmd, log);
   quicListen({
     host: cmd.host,
     port: cmd.port,
@@ -704,12 +729,10 @@ function runQuicServer(cmd: ServerCommand): void {
     ...(cmd.qlog !== undefined && { qlog: cmd.qlog }),
   }).then(
     (listener) => {
-      close = listener.close;
-      log(`ACCEPT ${cmd.host.includes(':') ? `[${cmd.host}]` : cmd.host}:${listener.port}`);
+      tally.listening(listener);
       listener.connections.subscribe((conn) => {
-        if (cmd.naccept !== undefined && accepted >= cmd.naccept) return conn.close({ rapid: true });
-        const id = ++accepted;
-        active++;
+        if (tally.limitReached()) return conn.close({ rapid: true });
+        const id = tally.accept();
         if (!cmd.quiet) log(`CONNECTION ${id} (QUIC)\n` + formatSummary(conn.info).trimEnd());
         if (cmd.mode === 'echo') {
           conn.incoming$.subscribe((stream) => {
@@ -719,27 +742,11 @@ function runQuicServer(cmd: ServerCommand): void {
         } else {
           serveH3(conn, (req) => serveFile(cmd.wwwDir!, req.method, req.path, (line) => !cmd.quiet && log(`${id}: ${line}`)));
         }
-        conn.closed$.subscribe({
-          complete: () => {
-            active--;
-            if (!cmd.quiet) log(`CLOSED ${id}`);
-            maybeExit();
-          },
-          error: (err: unknown) => {
-            active--;
-            // A client's close with H3_NO_ERROR (or 0 on a raw stream) is the normal end.
-            const clean = err instanceof TlsError && err.detail.kind === 'quicClose' && (err.detail.code === H3ErrorCode.H3_NO_ERROR || err.detail.code === 0n);
-            if (!clean) failed++;
-            if (!cmd.quiet || !clean) log(clean ? `CLOSED ${id}` : `ERROR ${id}: ${describeFailure(err)}`);
-            maybeExit();
-          },
-        });
+        // A client's close with H3_NO_ERROR (or 0 on a raw stream) is the normal end.
+        tally.track(id, conn.closed$, (err) => err instanceof TlsError && err.detail.kind === 'quicClose' && (err.detail.code === H3ErrorCode.H3_NO_ERROR || err.detail.code === 0n));
       });
     },
-    (err: unknown) => {
-      log(formatFailure(err));
-      exit(ExitCode.failure);
-    },
+    tally.listenFailed,
   );
 }
 

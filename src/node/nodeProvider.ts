@@ -104,11 +104,17 @@ class NodeAead implements Aead {
     this.key = createSecretKey(key);
   }
 
-  seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+  /** A cipher for one record (node:crypto's objects take no new nonce), its additional data given. */
+  private cipher(nonce: Uint8Array, aad: Uint8Array) {
     checkNonce(nonce);
     // The cast picks the AEAD overload of createCipheriv (setAAD/getAuthTag); ChaCha20-Poly1305 has the same API.
     const c = createCipheriv(this.alg as 'aes-128-gcm', this.key, nonce, { authTagLength: TAG });
     c.setAAD(aad);
+    return c;
+  }
+
+  seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
+    const c = this.cipher(nonce, aad);
     const body = c.update(plaintext);
     const tail = c.final();
     const out = new Uint8Array(body.length + tail.length + TAG);
@@ -119,9 +125,7 @@ class NodeAead implements Aead {
   }
 
   sealInto(nonce: Uint8Array, aad: Uint8Array, content: Uint8Array, trailer: Uint8Array, out: Uint8Array, offset: number): void {
-    checkNonce(nonce);
-    const c = createCipheriv(this.alg as 'aes-128-gcm', this.key, nonce, { authTagLength: TAG });
-    c.setAAD(aad);
+    const c = this.cipher(nonce, aad);
     // GCM and ChaCha20-Poly1305 are stream modes: each update returns exactly as many bytes as it was given,
     // and `final` none (so it is not copied). No array of parts per record.
     const body = c.update(content);
@@ -141,9 +145,7 @@ class NodeAead implements Aead {
   }
 
   sealParts(nonce: Uint8Array, aad: Uint8Array, content: Uint8Array, trailer: Uint8Array, tail: Uint8Array, offset: number): Uint8Array {
-    checkNonce(nonce);
-    const c = createCipheriv(this.alg as 'aes-128-gcm', this.key, nonce, { authTagLength: TAG });
-    c.setAAD(aad);
+    const c = this.cipher(nonce, aad);
     // `update`'s output is a fresh buffer: it goes to the transport as it is. Stream modes: as many bytes out
     // as in, and `final` none.
     const body = c.update(content);

@@ -15,7 +15,7 @@ import type { TransportParameters } from '../wire/quic/transportParameters.js';
 import { rangesOfAck } from './ackRanges.js';
 import { MIN_DATAGRAM, nextDatagram, probeDatagram, sendAllowance, type BuiltDatagram, type PacketSender } from './builder.js';
 import { pace, paced, type PacerState } from './pacer.js';
-import { isPmtuProbe, onBlackHole, onPmtuAcked, onPmtuLost, probeSent, probeSize, type PmtuState } from './pmtu.js';
+import { isPmtuProbe, onBlackHole, onPmtuAcked, onPmtuLost, probeSent, probeSize, usePmtu, type PmtuState } from './pmtu.js';
 import { isPersistentCongestion, onPacketsAcked, onPacketsLost, probeTimeout, updateRtt, type CongestionState, type RttState } from './recovery.js';
 import { acknowledge, ackDelayFor, ackElicitingInFlight, requeueForProbe, requeueLost, SPACES, type SentRecord, type SpaceId } from './spaces.js';
 import type { QuicTimers } from './timers.js';
@@ -61,11 +61,8 @@ export function onAckFrame(s: Sender, now: number, id: SpaceId, ack: Extract<Fra
     s.rtt = updateRtt(s.rtt, now - largest.timeSent, ackDelay, handshakeConfirmed, s.peerParams?.maxAckDelay ?? 25);
   }
   s.ptoCount = 0;
-  if (id === 'application' && s.pmtu.probing && acked.some((p) => isPmtuProbe(s.pmtu, p.pn))) {
-    s.pmtu = onPmtuAcked(s.pmtu, s.pmtu.probing.pn);
-    // RFC 9002 §7.2: the window is counted in datagrams of the size in use.
-    s.cc = { ...s.cc, maxDatagramSize: s.pmtu.current };
-  }
+  const probe = id === 'application' ? s.pmtu.probing : undefined;
+  if (probe && acked.some((p) => p.pn === probe.pn)) usePmtu(s, onPmtuAcked(s.pmtu, probe.pn));
   s.cc = onPacketsAcked(s.cc, acked, !s.cwndLimited, now, s.rtt.smoothed);
   declareLost(s, id, now, rangesOfAck(ack));
   return acked;
@@ -89,11 +86,7 @@ function declareLost(s: Sender, id: SpaceId, now: number, acked?: ReturnType<typ
   const persistent = acked !== undefined && isPersistentCongestion(lost, s.rtt, peerAckDelay(s, id), acked);
   if (persistent && id === 'application') {
     // RFC 8899 §4.3: full-size datagrams that stopped getting through may be a black hole: the base size again.
-    const pmtu = onBlackHole(s.pmtu);
-    if (pmtu !== s.pmtu) {
-      s.pmtu = pmtu;
-      s.cc = { ...s.cc, maxDatagramSize: pmtu.current };
-    }
+    usePmtu(s, onBlackHole(s.pmtu));
   }
   s.cc = onPacketsLost(s.cc, lost, now, persistent);
 }

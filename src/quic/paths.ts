@@ -27,7 +27,7 @@ import { bytesEqual } from '../wire/bytes.js';
 import { activePeerId, switchPeerConnectionId, type ConnectionIds } from './connectionIds.js';
 import { DATAGRAM_SIZE, pathDatagram, sendAllowance, type PacketSender } from './builder.js';
 import { newPacer, type PacerState } from './pacer.js';
-import { newPmtu, type PmtuState } from './pmtu.js';
+import { newPmtu, usePmtu, type PmtuState } from './pmtu.js';
 import { congestionControlOf, initialRtt, newCongestion, probeTimeout, type CongestionState, type RttState } from './recovery.js';
 import type { Space, SpaceId } from './spaces.js';
 import type { QuicTimers } from './timers.js';
@@ -126,8 +126,7 @@ export function migrateClient(s: PathHost, now: number, maxAckDelay: number, con
   if (s.peerParams?.disableActiveMigration) throw misuse('migrate(): the server sent disable_active_migration (RFC 9000 §18.2)');
   useNewPeerId(s);
   s.path = { ...s.path, challenges: [] };
-  s.pmtu = newPathPmtu(s.pmtu);
-  s.cc = { ...s.cc, maxDatagramSize: s.pmtu.current };
+  usePmtu(s, newPathPmtu(s.pmtu));
   challenge(s, now, maxAckDelay, effects);
 }
 

@@ -16,6 +16,8 @@
  * Pure: the connection keeps a {@link PmtuState} and asks {@link probeSize} whether to send a probe.
  */
 
+import type { CongestionState } from './recovery.js';
+
 /** RFC 9000 §14: every QUIC path carries UDP payloads of 1200 bytes. */
 export const BASE_DATAGRAM = 1200;
 /** The default ceiling of the search, bytes: 1500 (Ethernet) − 40 (IPv6) − 8 (UDP). */
@@ -91,6 +93,15 @@ export function onPmtuLost(p: PmtuState, pn: number): PmtuState {
 export function onBlackHole(p: PmtuState): PmtuState {
   if (p.current <= BASE_DATAGRAM) return p;
   return { current: BASE_DATAGRAM, ceiling: p.ceiling, tooLarge: p.current, attempts: 0 };
+}
+
+/**
+ * Move a connection's search to `pmtu`: its datagrams, and its congestion window counted in them (RFC 9002
+ * §7.2: `maxDatagramSize`), follow the size in use.
+ */
+export function usePmtu(s: { pmtu: PmtuState; cc: CongestionState }, pmtu: PmtuState): void {
+  s.pmtu = pmtu;
+  if (s.cc.maxDatagramSize !== pmtu.current) s.cc = { ...s.cc, maxDatagramSize: pmtu.current };
 }
 
 /** Whether sent packet `pn` is the probe in flight (its loss is not a congestion signal). */

@@ -6,16 +6,10 @@
 import type { CongestionControl } from '../../src/quic/recovery.js';
 import { QuicPair } from './quicPair.js';
 import { NOW } from './pair.js';
+import { seededRandom } from '../../src/rx/faults/random.js';
 
-/** A seeded PRNG (mulberry32), so a "random" loss pattern is the same on every run. */
-export function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (the fault operators' mulberry32), so a "random" pattern is the same on every run. */
+export const prng = seededRandom;
 
 /** The path: round-trip time (ms), bottleneck rate (bytes/ms), queue (bytes), random loss each way (0–1). */
 export interface BulkPath {

@@ -9,16 +9,9 @@ import { initialWindow } from '../../src/quic/recovery.js';
 import { ACK_DECIMATION_AFTER, ACK_EVERY_BULK } from '../../src/quic/spaces.js';
 import { NOW } from '../helpers/pair.js';
 import { QuicPair, type Side } from '../helpers/quicPair.js';
+import { seededRandom } from '../../src/rx/faults/random.js';
 
-/** A seeded PRNG (mulberry32), so a "random" loss pattern is the same on every run. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom; // the fault operators' seeded mulberry32
 
 const MB = 1 << 20;
 const payload = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31) & 0xff);

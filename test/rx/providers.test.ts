@@ -21,20 +21,11 @@ import type { ByteDuplex, SecureOptions, TlsConnection } from '../../src/rx/type
 import { frameRecord } from '../../src/tls/record.js';
 import { nobleOpen, nobleSeal, withBatch } from '../helpers/batch.js';
 import { ca, cert, key } from '../helpers/fixtures.js';
+import { seededRandom } from '../../src/rx/faults/random.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom; // the fault operators' seeded mulberry32
 
 /** `n` bytes of a deterministic pattern that differs per `tag`. */
 function pattern(n: number, tag: number): Uint8Array {
