@@ -714,7 +714,7 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 
 /**
  * `rxtls server --quic`: one UDP socket. `--www DIR` serves files over HTTP/3 (GET and HEAD; 404 missing, 403
- * outside DIR, 405 other methods); `--echo` sends each bidirectional stream back as it comes, then FIN.
+ * outside DIR, 405 other methods); `--echo` sends each bidirectional stream back as it comes (pulled with backpressure), then FIN.
  */
 function runQuicServer(cmd: ServerCommand): void {
   const log = (line: string) => process.stderr.write(line + '\n');
@@ -737,7 +737,9 @@ function runQuicServer(cmd: ServerCommand): void {
         if (cmd.mode === 'echo') {
           conn.incoming$.subscribe((stream) => {
             if ((stream.id & 2) !== 0) return; // unidirectional: nothing to answer on
-            stream.data$.subscribe({ next: (chunk) => stream.write(chunk), complete: () => stream.end(), error: () => undefined });
+            // Pulled a chunk at a time: the next is taken (and the peer credited) once the echo's send buffer has
+            // room, so a peer that never reads its echo stops being read instead of growing our unsent bytes.
+            stream.receive((chunk) => stream.send(chunk)).subscribe({ complete: () => stream.end(), error: () => undefined });
           });
         } else {
           serveH3(conn, (req) => serveFile(cmd.wwwDir!, req.method, req.path, (line) => !cmd.quiet && log(`${id}: ${line}`)));

@@ -7,9 +7,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { certPath, cliServerPort, describeRun, freePort, requirePeer, run, runCli, spawnPeer, startCliServer, tempDir } from '../helpers/peers.js';
+import { firstValueFrom, take, timeout } from 'rxjs';
+import { quicConnect } from '../../src/rx/quic.js';
+import { certPath, certText, cliServerPort, describeRun, freePort, requirePeer, run, runCli, spawnPeer, startCliServer, tempDir } from '../helpers/peers.js';
 
 const MS = 40_000;
+const MiB = 1024 * 1024;
 
 function site(t: import('ava').ExecutionContext, files: Record<string, string | Buffer>): string {
   const dir = path.join(tempDir(t), 'www');
@@ -82,6 +85,38 @@ test('rxtls client --quic ↔ rxtls server --quic --echo: stdin comes back on th
   t.is(r.stdout, input);
   t.regex(r.stderr, /^CONNECTED 127\.0\.0\.1:\d+ \(QUIC\)$/m);
   t.regex(r.stderr, /^ALPN: echo$/m);
+  await server.kill();
+});
+
+test('rxtls server --quic --echo pulls with backpressure: a client that never reads its echo is stopped by flow control, not buffered', async (t) => {
+  t.timeout(MS * 2);
+  const server = await startCliServer(serverArgs(['--echo', '--alpn', 'echo']), { timeoutMs: MS, owner: t });
+  const port = cliServerPort(server);
+  const WINDOW = 64 * 1024;
+  // Our windows are small, the server's the defaults: the echo can put at most our stream window on the wire.
+  const conn = await firstValueFrom(
+    quicConnect({ host: '127.0.0.1', port, ca: certText('ca-cert.pem'), servername: 'localhost', alpn: ['echo'], maxStreamData: WINDOW, maxData: 4 * WINDOW, highWaterMark: 64 * MiB }).pipe(timeout(MS)),
+  );
+  t.teardown(() => conn.close({ rapid: true }));
+  const stream = conn.openStream();
+  const TOTAL = 16 * MiB;
+  const chunk = new Uint8Array(64 * 1024).fill(0x65);
+  for (let sent = 0; sent < TOTAL; sent += chunk.length) stream.write(chunk);
+  // Wait until nothing moves for a while (bounded): the server stopped taking bytes once its echo was stuck.
+  let last = -1;
+  let still = 0;
+  for (let i = 0; i < 200 && still < 10; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    still = stream.unsentBytes === last ? still + 1 : 0;
+    last = stream.unsentBytes;
+  }
+  // What left us: the server's stream window, the echo's send buffer (its mark, 256 KiB, and a chunk) and our
+  // unread window, all far below 16 MiB. A server that wrote its echo without backpressure takes all of it.
+  t.true(stream.unsentBytes > TOTAL - 8 * MiB, `unsent ${stream.unsentBytes} of ${TOTAL}`);
+  t.true(stream.unsentBytes < TOTAL, 'the server took some');
+  // The echo is still right once we read it.
+  const back = await firstValueFrom(stream.data$.pipe(take(1), timeout(MS)));
+  t.is(back[0], 0x65);
   await server.kill();
 });
 
