@@ -10,7 +10,7 @@
  * Efficiency = speedup over pool size 1, divided by the pool size. One `POOL {…}` JSON line per measurement with
  * `--json` (what `npm run bench` reads), a table otherwise.
  *
- *   node --no-warnings --loader=ts-node/esm bench/pool-scaling.ts [--quick] [--json]
+ *   node --no-warnings --loader=ts-node/esm bench/pool-scaling.ts [--quick] [--conns N] [--json]
  */
 import { availableParallelism } from 'node:os';
 import * as tls from 'node:tls';
@@ -27,7 +27,8 @@ const json = process.argv.includes('--json');
 const cores = availableParallelism();
 const SIZES = [...new Set([1, 2, 4, 8, 16, 32, 64].filter((n) => n < cores).concat(cores))];
 const RAW_MS = quick ? 600 : 2000;
-const CONNS = quick ? 4 : 8;
+const connsArg = process.argv.indexOf('--conns');
+const CONNS = connsArg > 0 ? Number(process.argv[connsArg + 1]) : quick ? 4 : 8;
 const BYTES = (quick ? 8 : 32) * 1024 * 1024; // per connection
 const ALGS: AlgName[] = ['chacha20-poly1305', 'aes-128-gcm'];
 const RECORD = 16 * 1024;
@@ -144,6 +145,9 @@ for (const engine of ['noble', 'node'] as const) {
 for (const size of SIZES) {
   const pool = createWorkerPoolProvider({ size, engine: 'node' });
   try {
+    // Start the threads (each loads its modules) and JIT the ciphers before any connection is timed: otherwise
+    // the first cipher measured pays the pool's start-up.
+    for (const alg of ALGS) await rawPool(pool, alg, 300);
     for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool', engine: 'node', alg, size, conns: CONNS, mbps: await aggregateRx(pool, alg) });
   } finally {
     await pool.close();

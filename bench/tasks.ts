@@ -279,8 +279,13 @@ export async function bulk(a: BulkArgs): Promise<BulkResult> {
   // rxtls on a synchronous provider: the provider's raw seal+open speed is measured right before and after the
   // transfer (1 s each), so the stack-overhead ratio compares the two under the same machine conditions.
   const meter = a.impl === 'rxtls' && (a.provider === 'noble' || a.provider === 'node') ? syncMeter(a.provider, a.alg) : undefined;
+  const transfer = a.impl === 'node:tls' ? bulkNode : a.impl === 'pipe' ? bulkPipe : bulkRx;
+  // Every implementation is measured warm: an untimed first transfer (an eighth of the bytes, at least 4 MiB)
+  // JITs its code. Without it whichever ran first in a child paid for compiling itself (the record pipe read
+  // 245-261 MB/s cold against 372-466 warm on the same machine).
+  await transfer({ ...a, bytes: Math.max(4 * 1024 * 1024, Math.floor(a.bytes / 8 / ring[0]!.length) * ring[0]!.length) }, ring);
   const before = await meter?.run(1000);
-  const t = a.impl === 'node:tls' ? await bulkNode(a, ring) : a.impl === 'pipe' ? await bulkPipe(a, ring) : await bulkRx(a, ring);
+  const t = await transfer(a, ring);
   const after = await meter?.run(1000);
   return {
     label: label(a),

@@ -68,16 +68,20 @@ export function batchLayout(count: number): { lengths: number; layout: number; d
 }
 
 /**
- * One record's AEAD as a worker runs it: seal (`op` 0) returns ciphertext ‖ tag; open (`op` 1) returns the
- * plaintext, or null (or throws) when the record does not authenticate. The pool's engine: {@link nobleAead}
- * (portable, the default) or node:crypto's (`nodeAead.ts`).
+ * One record's AEAD as a worker runs it, the result written straight into the batch: seal (`op` 0) writes
+ * ciphertext ‖ tag at `out[at…]`; open (`op` 1) writes the plaintext there. `data` is that same slot (the result
+ * overwrites the input, which each engine has read by then), and the slot has room for the data and a tag.
+ * Returns the result's length, or {@link NOT_AUTHENTIC} (or throws) when an opened record does not
+ * authenticate. The pool's engine: {@link nobleAead} (portable, the default) or node:crypto's (`nodeAead.ts`).
  */
-export type RecordAead = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array) => Uint8Array | null;
+export type RecordAead = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, data: Uint8Array, out: Uint8Array, at: number) => number;
 
 /** {@link RecordAead} with noble (pure JavaScript). */
-export const nobleAead: RecordAead = (op, alg, key, nonce, aad, data) => {
+export const nobleAead: RecordAead = (op, alg, key, nonce, aad, data, out, at) => {
   const c = alg === 'chacha20-poly1305' ? chacha20poly1305(key, nonce, aad) : gcm(key, nonce, aad);
-  return op === 0 ? c.encrypt(data) : c.decrypt(data);
+  const result = op === 0 ? c.encrypt(data) : c.decrypt(data);
+  out.set(result, at);
+  return result.length;
 };
 
 /**
@@ -103,18 +107,15 @@ export function workOn(msg: BatchMessage, onRecord: () => void = () => {}, aead:
     const dataAt = layout[l + 3]!;
     const data = bytes.subarray(dataAt, dataAt + layout[l + 4]!);
     const room = (data.length + TAG + 3) & ~3;
-    let result: Uint8Array | null = null;
-    let length: number = op === 0 ? FAILED : NOT_AUTHENTIC;
+    const failed = op === 0 ? FAILED : NOT_AUTHENTIC;
+    let length: number = failed;
     try {
       // Opening: any failure (a short record, a tag mismatch) means the record is not authentic.
-      if (op === 0 || data.length >= TAG) result = aead(op, alg, key, nonce, aad, data);
+      if (op === 0 || data.length >= TAG) length = aead(op, alg, key, nonce, aad, data, bytes, dataAt);
     } catch {
-      result = null;
+      length = failed;
     }
-    if (result && result.length <= room) {
-      bytes.set(result, dataAt);
-      length = result.length;
-    }
+    if (length < 0 || length > room) length = failed;
     lengths[i] = length;
     onRecord();
     // Seq-cst: every write above is visible to whoever sees the count reach `count`.

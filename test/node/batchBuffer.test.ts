@@ -12,6 +12,7 @@ import {
   type BatchMessage,
 } from '../../src/node/batchBuffer.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
+import { nodeAead } from '../../src/node/nodeAead.js';
 import type { AeadAlg, RecordJob } from '../../src/crypto/provider.js';
 
 // The shared-memory batch protocol, run on this thread: several `workOn` calls on one message stand for
@@ -47,6 +48,37 @@ test('batchBuffer: seal then open through the shared buffer equals the single-re
       const open = batch(1, alg, key, jobs.map((j, i) => ({ ...j, data: sealed[i]! })));
       t.true(workOn(open));
       t.deepEqual(unpackBatch(open.buf, jobs.length), jobs.map((j) => j.data));
+    }),
+    { numRuns: 60 },
+  );
+});
+
+test('batchBuffer: the node:crypto engine writes the same bytes as noble; a record that fails leaves its slot as it was (property)', (t) => {
+  fc.assert(
+    fc.property(aeadCase, fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.array(job, { minLength: 1, maxLength: 8 }), fc.nat(), ([alg, n], k, jobs, flip) => {
+      const key = k.subarray(0, n);
+      const ref = nobleProvider.aead(alg, key);
+      const seal = batch(0, alg, key, jobs);
+      t.true(workOn(seal, undefined, nodeAead));
+      const sealed = unpackBatch(seal.buf, jobs.length);
+      t.deepEqual(sealed, jobs.map((j) => ref.seal(j.nonce, j.aad, j.data)));
+      // One record tampered with (a bit of its ciphertext or tag flipped): it alone opens to null, and nothing
+      // of it was written over (its slot still holds what was packed).
+      const bad = flip % jobs.length;
+      const tampered = sealed.map((c, i) => {
+        if (i !== bad) return c!;
+        const x = c!.slice();
+        x[flip % x.length] ^= 1 << (flip % 8);
+        return x;
+      });
+      const open = batch(1, alg, key, jobs.map((j, i) => ({ ...j, data: tampered[i]! })));
+      const before = new Uint8Array(open.buf).slice();
+      t.true(workOn(open, undefined, nodeAead));
+      const opened = unpackBatch(open.buf, jobs.length);
+      t.deepEqual(opened, jobs.map((j, i) => (i === bad ? null : j.data)));
+      const slot = new Uint32Array(open.buf, batchLayout(jobs.length).layout, jobs.length * 5);
+      const at = slot[bad * 5 + 3]!;
+      t.deepEqual(new Uint8Array(open.buf, at, tampered[bad]!.length), before.subarray(at, at + tampered[bad]!.length));
     }),
     { numRuns: 60 },
   );
