@@ -174,6 +174,11 @@ export interface ProxyCommand {
   readonly alpn?: readonly string[];
   /** A QUIC listener in front: each bidirectional stream is one backend connection. */
   readonly quic: boolean;
+  /**
+   * `--dtls`: a DTLS listener in front (DTLS 1.2 or 1.3 over UDP, stateless cookies): each DTLS connection is one
+   * backend connection, each record a chunk of its byte stream. Absent unless given.
+   */
+  readonly dtls?: true;
   readonly to: { readonly host: string; readonly port: number };
   /** Originate TLS to the backend (else plain TCP). */
   readonly toTls: boolean;
@@ -216,6 +221,8 @@ Usage:
   rxtls proxy --listen HOST:PORT [--cert PEM --key PEM] --to HOST:PORT [--to-tls [--cafile PEM] [--servername N]]
               [--quic --alpn LIST]   terminate TLS (or QUIC streams; no --cert: a plain TCP front), forward over
                                      TCP or TLS (--to-tls); one log line per connection on stderr
+              [--dtls]               a DTLS 1.2/1.3 front on UDP: each connection's records become one byte
+                                     stream to the backend, and its bytes records back
               [--route NAME=HOST:PORT ...]   by the server name the client asked for (SNI; *.example.com
                                      for one more label); --to takes the other names
               [--passthrough]        route by the ClientHello without terminating: the TLS bytes go to the
@@ -374,6 +381,7 @@ const proxyOptions = {
   key: { type: 'string' },
   alpn: { type: 'string' },
   quic: { type: 'boolean', default: false },
+  dtls: { type: 'boolean', default: false },
   to: { type: 'string' },
   'to-tls': { type: 'boolean', default: false },
   cafile: { type: 'string' },
@@ -386,7 +394,7 @@ const proxyOptions = {
 
 /**
  * `rxtls proxy --listen HOST:PORT --cert PEM --key PEM --to HOST:PORT [--to-tls [--cafile PEM] [--servername N]]
- * [--quic --alpn LIST] [--route NAME=HOST:PORT …] [--passthrough]`: `--route` picks the backend by the server name
+ * [--quic --alpn LIST | --dtls] [--route NAME=HOST:PORT …] [--passthrough]`: `--route` picks the backend by the server name
  * the client asked for (after terminating, or with `--passthrough` from the ClientHello alone, relaying the TLS
  * bytes untouched); `--to` is the default route.
  */
@@ -401,6 +409,8 @@ function parseProxy(args: readonly string[]): CliCommand {
     throw new UsageError('--passthrough relays the TLS bytes untouched: no --cert/--key, --quic, --to-tls or --alpn with it');
   }
   if (v.quic && v.route?.length) throw new UsageError('--route needs a TLS front (QUIC streams carry no server name of their own)');
+  if (v.dtls && (v.quic || v.passthrough)) throw new UsageError('--dtls is a front of its own: not with --quic or --passthrough');
+  if (v.dtls && v.cert === undefined) throw new UsageError('proxy --dtls needs --cert and --key (it terminates DTLS)');
   const routes = (v.route ?? []).map((r) => {
     const eq = r.indexOf('=');
     const name = r.slice(0, eq).toLowerCase();
@@ -418,6 +428,7 @@ function parseProxy(args: readonly string[]): CliCommand {
     ...(v.cert !== undefined && v.key !== undefined ? { cert: v.cert, key: v.key } : {}),
     ...(alpn?.length ? { alpn } : {}),
     quic: v.quic,
+    ...(v.dtls ? { dtls: true as const } : {}),
     to: parseHostPort(v.to),
     toTls: v['to-tls'],
     ...(v.cafile !== undefined ? { cafile: v.cafile } : {}),

@@ -812,8 +812,8 @@ function closeWord(c: SideClose): string {
 }
 
 /**
- * `rxtls proxy`: TLS (or, with `--quic`, QUIC streams) terminated with `terminate`, the plaintext forwarded to
- * `--to` over TCP (`splice` with a socket) or over TLS (`originate`). One log line per connection on stderr.
+ * `rxtls proxy`: TLS (or, with `--quic`, QUIC streams; with `--dtls`, DTLS connections) terminated with
+ * `terminate`, the plaintext forwarded to `--to` over TCP (`splice` with a socket) or over TLS (`originate`). One log line per connection on stderr.
  */
 function runProxy(cmd: ProxyCommand): void {
   const log = (line: string) => process.stderr.write(line + '\n');
@@ -870,6 +870,27 @@ function runProxy(cmd: ProxyCommand): void {
               mergeMap((plain, i) => forward(plain).pipe(map((r) => report(`quic#${i}`, plain, r)))),
             ),
           ),
+        )
+        .subscribe({ error: die });
+    }, die);
+    return;
+  }
+  if (cmd.dtls) {
+    // DTLS names no peer address on its connections: the listener's order stands for the client, and a
+    // connection that fails before it is accepted is logged with the address the listener saw.
+    dtlsListen({
+      host: cmd.listen.host,
+      port: cmd.listen.port,
+      cert: cert!,
+      key: key!,
+      ...(cmd.alpn ? { ALPNProtocols: cmd.alpn } : {}),
+      onError: (err, remote) => log(`PROXY client=${hostText(remote.address)}:${remote.port} route=${routeText(cmd.to)} handshake failed: ${describeFailure(err)}`),
+    }).then((listener) => {
+      log(`ACCEPT ${hostText(cmd.listen.host)}:${listener.port}`);
+      listener.connections
+        .pipe(
+          terminate(),
+          mergeMap((plain, i) => forward(plain).pipe(map((r) => report(`dtls#${i}`, plain, r)))),
         )
         .subscribe({ error: die });
     }, die);

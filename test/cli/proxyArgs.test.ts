@@ -22,6 +22,11 @@ test('proxy: terminate to TCP, originate TLS, QUIC front', (t) => {
     servername: 'origin',
   });
   t.like(parseCliArgs(['proxy', '--quic', '--alpn', 'h3,x', '--listen', '0.0.0.0:443', '--cert', 'c', '--key', 'k', '--to', 'b:80']), { quic: true, alpn: ['h3', 'x'] });
+  t.like(parseCliArgs(['proxy', '--dtls', '--listen', '0.0.0.0:4433', '--cert', 'c', '--key', 'k', '--to', 'b:80', '--route', 'a.test=c:80']), {
+    dtls: true,
+    quic: false,
+    routes: [{ name: 'a.test', to: { host: 'c', port: 80 } }],
+  });
 });
 
 test('proxy: mistakes are usage errors', (t) => {
@@ -37,6 +42,9 @@ test('proxy: mistakes are usage errors', (t) => {
   bad(['--listen', 'a:1', '--route', 'x', '--passthrough', '--to', 'b:1'], /--route needs NAME=HOST:PORT/);
   bad(['--listen', 'a:1', '--route', 'bad name=b:1', '--passthrough', '--to', 'b:1'], /--route needs NAME=HOST:PORT/);
   bad(['--quic', '--alpn', 'h3', '--listen', 'a:1', '--cert', 'c', '--key', 'k', '--route', 'x=b:1', '--to', 'b:1'], /--route needs a TLS front/);
+  bad(['--dtls', '--quic', '--alpn', 'h3', '--listen', 'a:1', '--cert', 'c', '--key', 'k', '--to', 'b:1'], /--dtls is a front of its own/);
+  bad(['--dtls', '--passthrough', '--listen', 'a:1', '--to', 'b:1'], /--passthrough|--dtls/);
+  bad(['--dtls', '--listen', 'a:1', '--to', 'b:1', '--to-tls'], /--dtls needs --cert and --key/);
 });
 
 test('proxy: --passthrough with --route NAME=HOST:PORT (repeatable; *.suffix wildcards), names lower-cased', (t) => {

@@ -8,10 +8,11 @@ import test from 'ava';
 import http from 'node:http';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
-import { firstValueFrom, lastValueFrom, map, toArray } from 'rxjs';
+import { firstValueFrom, lastValueFrom, map, of, toArray } from 'rxjs';
+import { dtlsConnect } from '../../src/rx/dtls.js';
 import { listen } from '../../src/rx/listen.js';
 import { quicConnect } from '../../src/rx/quic.js';
-import { CA_PEM, certPath, opensslCertArgs, runOpenssl, sClientArgs, serverPem, startCliServer, startSServer, withTimeout } from '../helpers/peers.js';
+import { CA_PEM, certPath, opensslCertArgs, requirePeer, runOpenssl, sClientArgs, serverPem, spawnPeer, startCliServer, startSServer, withTimeout } from '../helpers/peers.js';
 import { curlGet } from '../helpers/curl.js';
 
 const MS = 30_000;
@@ -126,6 +127,43 @@ test('rxtls QUIC client → rxtls proxy --quic → TLS backend (rxtls listen): a
   const chunks = await withTimeout(reply, MS, 'reply');
   t.is(Buffer.concat(chunks).toString(), 'HELLO OVER QUIC');
   t.regex(await proxy.waitForOutput(/^PROXY .*$/m, MS), /client=quic#0 .*up=15 down=15 client_close=end backend_close=end/);
+});
+
+/** A TCP backend that answers each chunk in upper case and ends when the proxy ends its side. */
+const upperEcho = (s: net.Socket) => {
+  s.on('data', (b: Buffer) => s.write(b.toString().toUpperCase()));
+  s.on('end', () => s.end());
+  s.on('error', () => undefined);
+};
+
+test('rxtls DTLS 1.3 client → rxtls proxy --dtls → TCP echo: a record becomes bytes and the answer a record; close_notify → FIN → close_notify', async (t) => {
+  const backend = await tcpBackend(t, upperEcho);
+  const proxy = await startCliServer(['proxy', '--dtls', '--listen', '127.0.0.1:0', ...frontArgs, '--to', `127.0.0.1:${backend}`], { owner: t });
+  const port = acceptPort(proxy.output());
+  const conn = await withTimeout(firstValueFrom(dtlsConnect({ host: '127.0.0.1', port, ca: CA_PEM, servername: 'localhost', keyLog: false })), MS, 'dtlsConnect');
+  t.teardown(() => conn.close('abort'));
+  t.is(conn.info.protocol, 'DTLSv1.3');
+  const reply = lastValueFrom(conn.inbound$.pipe(toArray()));
+  // One record, then our close_notify (DTLS 1.3 closes one direction): the answer still comes, then theirs.
+  conn.send(of(new TextEncoder().encode('hello over dtls'))).subscribe({ error: () => undefined });
+  const records = await withTimeout(reply, MS, 'reply and close_notify');
+  t.is(Buffer.concat(records).toString(), 'HELLO OVER DTLS');
+  t.regex(await proxy.waitForOutput(/^PROXY .*$/m, MS), /PROXY client=dtls#0 sni=localhost alpn=- route=127\.0\.0\.1:\d+ up=15 down=15 client_close=end backend_close=end/);
+});
+
+test('openssl s_client -dtls1_2 → rxtls proxy --dtls → TCP echo: lines both ways through a real DTLS 1.2 peer', async (t) => {
+  const backend = await tcpBackend(t, upperEcho);
+  const proxy = await startCliServer(['proxy', '--dtls', '--listen', '127.0.0.1:0', ...frontArgs, '--to', `127.0.0.1:${backend}`], { owner: t });
+  const port = acceptPort(proxy.output());
+  const peer = await spawnPeer(
+    requirePeer('openssl'),
+    ['s_client', '-dtls1_2', '-connect', `127.0.0.1:${port}`, '-CAfile', certPath('ca-cert.pem'), '-servername', 'localhost', '-verify_return_error'],
+    { readyLine: /Verify return code: 0 \(ok\)/, timeoutMs: MS, owner: t },
+  );
+  peer.write('hello from openssl\n');
+  await peer.waitForOutput('HELLO FROM OPENSSL', MS).catch(() => t.fail(`${peer.output()}\n--- proxy\n${proxy.output()}`));
+  peer.end(); // stdin EOF: s_client sends close_notify and exits
+  t.regex(await proxy.waitForOutput(/^PROXY .*$/m, MS), /PROXY client=dtls#0 sni=localhost alpn=- route=127\.0\.0\.1:\d+ up=19 down=19 /);
 });
 
 test('rxtls proxy --passthrough --route: each s_client gets the backend of its name untouched (certificate verified end to end); other names go to --to', async (t) => {
