@@ -83,6 +83,11 @@ export interface RecordJob {
   readonly nonce: Uint8Array;
   readonly aad: Uint8Array;
   readonly data: Uint8Array;
+  /**
+   * Sealing only: bytes sealed after `data`, as if joined to it (a TLS 1.3 record's content type and padding).
+   * Given only to a {@link BatchCipher} whose `trailers` is true; any other gets `data` joined already.
+   */
+  readonly trailer?: Uint8Array;
 }
 
 /**
@@ -90,6 +95,11 @@ export interface RecordJob {
  * (`null` for a record that failed authentication).
  */
 export interface BatchCipher {
+  /**
+   * True when `sealBatch` seals each job's `data ‖ trailer` (see {@link RecordJob.trailer}): the record layer
+   * then hands a record's content and its type over as they are, instead of joining them into a new buffer.
+   */
+  readonly trailers?: boolean;
   sealBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Uint8Array[] | Promise<Uint8Array[]>;
   openBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): (Uint8Array | null)[] | Promise<(Uint8Array | null)[]>;
 }

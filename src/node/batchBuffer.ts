@@ -130,7 +130,7 @@ const align4 = (n: number): number => (n + 3) & ~3;
 /** Bytes a batch of `jobs` needs: its header, then per record the nonce and AAD, and a slot for the data and the tag. */
 export function batchSize(jobs: readonly RecordJob[]): number {
   let size = batchLayout(jobs.length).data;
-  for (const j of jobs) size = align4(size + NONCE + j.aad.length) + align4(j.data.length + TAG);
+  for (const j of jobs) size = align4(size + NONCE + j.aad.length) + align4(j.data.length + (j.trailer?.length ?? 0) + TAG);
   return size;
 }
 
@@ -153,9 +153,12 @@ export function packBatch(buf: SharedArrayBuffer, jobs: readonly RecordJob[]): v
     layout[l + 2] = j.aad.length;
     off = align4(off + NONCE + j.aad.length);
     bytes.set(j.data, off);
+    // A trailer is sealed as if joined to the data: it is, here (the one copy on the way in).
+    const trailer = j.trailer?.length ?? 0;
+    if (trailer) bytes.set(j.trailer!, off + j.data.length);
     layout[l + 3] = off;
-    layout[l + 4] = j.data.length;
-    off += align4(j.data.length + TAG);
+    layout[l + 4] = j.data.length + trailer;
+    off += align4(j.data.length + trailer + TAG);
   });
 }
 

@@ -266,6 +266,8 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   };
 
   const batch: AsyncBatchCipher = {
+    // packBatch writes a job's trailer right after its data.
+    trailers: true,
     sealBatch: (alg, key, jobs) => run(0, alg, key, jobs) as Promise<Uint8Array[]>,
     openBatch: (alg, key, jobs) => run(1, alg, key, jobs),
   };

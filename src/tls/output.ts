@@ -62,8 +62,12 @@ function startSealBatch(cx: Cx): void {
   });
   // What precedes each ciphertext: the header (and a TLS 1.2 explicit nonce); the AAD is the header in TLS 1.3.
   const headers = sealJobs.map(sealPrefix);
-  const inner = innerPlaintexts(sealJobs);
-  const jobs = sealJobs.map((j, i) => ({ nonce: j.nonce, aad: j.aad ?? j.header, data: inner[i]! }));
+  // A batch cipher that takes trailers (the worker pool copies each record into shared memory anyway) gets the
+  // content and its type as they are; any other gets them joined, one buffer per batch.
+  const inner = s.config.provider.batch?.trailers ? undefined : innerPlaintexts(sealJobs);
+  const jobs = sealJobs.map((j, i) =>
+    inner ? { nonce: j.nonce, aad: j.aad ?? j.header, data: inner[i]! } : { nonce: j.nonce, aad: j.aad ?? j.header, data: j.content, ...(j.trailer.length ? { trailer: j.trailer } : {}) },
+  );
   const jobId = s.nextJobId++;
   s.txInFlight = { jobId, headers, onWire: [] };
   cx.effects.push({ type: 'crypto', jobId, op: 'seal', alg: key.aead.alg, key: key.key, jobs });

@@ -84,6 +84,21 @@ test('batchBuffer: the node:crypto engine writes the same bytes as noble; a reco
   );
 });
 
+test('batchBuffer: a job\'s trailer is sealed as if joined to its data (property)', (t) => {
+  fc.assert(
+    fc.property(aeadCase, fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.array(fc.tuple(job, fc.uint8Array({ maxLength: 5 })), { minLength: 1, maxLength: 8 }), ([alg, n], k, pairs) => {
+      const key = k.subarray(0, n);
+      const ref = nobleProvider.aead(alg, key);
+      const jobs = pairs.map(([j, trailer]) => ({ ...j, trailer }));
+      const joined = jobs.map((j) => Uint8Array.from([...j.data, ...j.trailer]));
+      const seal = batch(0, alg, key, jobs);
+      t.true(workOn(seal, undefined, nodeAead));
+      t.deepEqual(unpackBatch(seal.buf, jobs.length), jobs.map((j, i) => ref.seal(j.nonce, j.aad, joined[i]!)));
+    }),
+    { numRuns: 60 },
+  );
+});
+
 test('batchBuffer: records are claimed one at a time; whoever finishes the last record reports the batch', (t) => {
   const key = new Uint8Array(16).fill(4);
   const jobs = Array.from({ length: 5 }, (_, i) => ({ nonce: new Uint8Array(12).fill(i), aad: Uint8Array.of(23, 3, 3, 0, 9), data: new Uint8Array(9).fill(i) }));
