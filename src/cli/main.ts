@@ -46,7 +46,7 @@ import {
 import { inboundSource } from './inboundSource.js';
 import { connect as tcpConnect, createServer as tcpServer } from 'node:net';
 import { fromSocket } from '../rx/duplex.js';
-import { terminate } from '../rx/proxy/terminate.js';
+import { terminate, type Terminable } from '../rx/proxy/terminate.js';
 import { routeBySniOn } from '../rx/routeBySni.js';
 import { nodePlatform } from '../node/platform.js';
 import { originate } from '../rx/proxy/originate.js';
@@ -858,26 +858,28 @@ function runProxy(cmd: ProxyCommand): void {
         backendClose: closeWord(r.b),
       }),
     );
+  /**
+   * A UDP front's secured connections or streams, each terminated and forwarded. Neither a DTLS connection nor a
+   * QUIC stream names the peer's address: the n-th of a source stands for its client, logged as `label#n`.
+   */
+  const proxyEach =
+    (label: string): OperatorFunction<Terminable, unknown> =>
+    (secured) =>
+      secured.pipe(
+        terminate(),
+        mergeMap((plain, i) => forward(plain).pipe(map((r) => report(`${label}#${i}`, plain, r)))),
+      );
+  const announce = (port: number) => log(`ACCEPT ${hostText(cmd.listen.host)}:${port}`);
   if (cmd.quic) {
     quicListen({ host: cmd.listen.host, port: cmd.listen.port, ...(cert !== undefined ? { cert } : {}), ...(key !== undefined ? { key } : {}), alpn: cmd.alpn ?? [] }).then((listener) => {
-      log(`ACCEPT ${hostText(cmd.listen.host)}:${listener.port}`);
-      listener.connections
-        .pipe(
-          mergeMap((conn) =>
-            conn.incoming$.pipe(
-              terminate(),
-              // QuicConnection names no peer address: the stream id stands for the client.
-              mergeMap((plain, i) => forward(plain).pipe(map((r) => report(`quic#${i}`, plain, r)))),
-            ),
-          ),
-        )
-        .subscribe({ error: die });
+      announce(listener.port);
+      // Each connection's streams are numbered on their own.
+      listener.connections.pipe(mergeMap((conn) => conn.incoming$.pipe(proxyEach('quic')))).subscribe({ error: die });
     }, die);
     return;
   }
   if (cmd.dtls) {
-    // DTLS names no peer address on its connections: the listener's order stands for the client, and a
-    // connection that fails before it is accepted is logged with the address the listener saw.
+    // A connection that fails before it is accepted is logged with the address the listener saw.
     dtlsListen({
       host: cmd.listen.host,
       port: cmd.listen.port,
@@ -886,13 +888,8 @@ function runProxy(cmd: ProxyCommand): void {
       ...(cmd.alpn ? { ALPNProtocols: cmd.alpn } : {}),
       onError: (err, remote) => log(`PROXY client=${hostText(remote.address)}:${remote.port} route=${routeText(cmd.to)} handshake failed: ${describeFailure(err)}`),
     }).then((listener) => {
-      log(`ACCEPT ${hostText(cmd.listen.host)}:${listener.port}`);
-      listener.connections
-        .pipe(
-          terminate(),
-          mergeMap((plain, i) => forward(plain).pipe(map((r) => report(`dtls#${i}`, plain, r)))),
-        )
-        .subscribe({ error: die });
+      announce(listener.port);
+      listener.connections.pipe(proxyEach('dtls')).subscribe({ error: die });
     }, die);
     return;
   }

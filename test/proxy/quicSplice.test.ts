@@ -5,11 +5,12 @@
  * the reader within the stated marks, at every event. Counts bytes; nothing is timed.
  */
 import test from 'ava';
-import { filter, firstValueFrom, interval, lastValueFrom, map, take, timeout, timer, toArray } from 'rxjs';
+import { filter, firstValueFrom, interval, lastValueFrom, take, timeout, toArray } from 'rxjs';
 import { splice, SPLICE_HELD_CHUNKS, type SpliceReport } from '../../operators/splice.js';
 import { memoryDuplexPair } from '../../src/rx/duplex.js';
 import { quicConnect, quicListen, type QuicConnection, type QuicStream } from '../../src/rx/quic.js';
 import { fixture } from '../helpers/pair.js';
+import { slowPatternReader, type SlowReader } from '../helpers/slowReader.js';
 
 const KB = 1024;
 const CHUNK = 4 * KB; // what the producer writes at a time, and so what the splice reads
@@ -38,35 +39,24 @@ test('credit across a QUIC hop: fast producer → splice → QUIC stream → slo
   const backend: QuicConnection = await accepted;
 
   let produced = 0;
-  let consumed = 0;
   let maxInside = 0;
   let maxUnsent = 0;
   let maxHeld = 0;
   const up = conn.openStream();
   const watch = () => {
-    maxInside = Math.max(maxInside, produced - consumed);
+    maxInside = Math.max(maxInside, produced - (reader?.progress.read ?? 0));
     maxUnsent = Math.max(maxUnsent, up.unsentBytes);
   };
 
   // The backend reads slowly (a macrotask per chunk), checks the order, then answers and ends its side.
-  let ok = true;
-  const backendDone = firstValueFrom(backend.incoming$.pipe(timeout(10_000))).then((stream: QuicStream) =>
-    lastValueFrom(
-      stream
-        .receive((c) =>
-          timer(0).pipe(
-            map(() => {
-              for (const b of c) if (b !== (Math.floor(consumed++ / CHUNK) & 0xff)) ok = false;
-              watch();
-            }),
-          ),
-        )
-        .pipe(toArray(), timeout(80_000)),
-    ).then(() => {
+  let reader: SlowReader | undefined;
+  const backendDone = firstValueFrom(backend.incoming$.pipe(timeout(10_000))).then((stream: QuicStream) => {
+    reader = slowPatternReader(stream, CHUNK, 80_000, watch);
+    return reader.done.then(() => {
       stream.write('done');
       stream.end();
-    }),
-  );
+    });
+  });
 
   const [producerEnd, proxyEnd] = memoryDuplexPair({ highWaterMark: PIPE_HWM });
   const report = lastValueFrom(
@@ -97,8 +87,8 @@ test('credit across a QUIC hop: fast producer → splice → QUIC stream → slo
   await backendDone;
   const r: SpliceReport = await report;
   t.is(Buffer.concat(await answer).toString(), 'done');
-  t.is(consumed, COUNT * CHUNK);
-  t.true(ok, 'bytes arrived in order');
+  t.is(reader!.progress.read, COUNT * CHUNK);
+  t.true(reader!.progress.inOrder, 'bytes arrived in order');
   t.like(r, { aToB: COUNT * CHUNK, bToA: 4, a: { kind: 'end' }, b: { kind: 'end' } });
   t.log(`most inside: ${maxInside} B (bound ${BOUND}), most unsent in the proxy's QUIC stream: ${maxUnsent} B, most held by the splice: ${maxHeld} B`);
   t.true(maxUnsent <= QUIC_HWM + CHUNK, `the proxy's QUIC stream held at most ${maxUnsent} B unsent`);
