@@ -4,7 +4,7 @@
  */
 import * as tasks from './tasks.js';
 
-type Spec = { readonly task: 'raw' | 'bulk' | 'handshakes' | 'rss' | 'serverCpu' | 'dtlsHandshakes' | 'dtlsThroughput'; readonly args: never };
+type Spec = { readonly task: 'raw' | 'bulk' | 'pipeRatio' | 'handshakes' | 'rss' | 'serverCpu' | 'dtlsHandshakes' | 'dtlsThroughput'; readonly args: never };
 
 const specs = JSON.parse(process.argv[2] ?? '[]') as Spec[];
 try {

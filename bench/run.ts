@@ -50,7 +50,7 @@ const DTLS_RECORD = 1200;
 const MEM_PROVIDERS = ['node', 'noble'] as const;
 const MEM_PROTOCOLS: MemProtocol[] = ['dtls', 'tls'];
 
-type Spec = { task: 'raw' | 'bulk' | 'handshakes' | 'rss' | 'serverCpu' | 'dtlsHandshakes' | 'dtlsThroughput'; args: object };
+type Spec = { task: 'raw' | 'bulk' | 'pipeRatio' | 'handshakes' | 'rss' | 'serverCpu' | 'dtlsHandshakes' | 'dtlsThroughput'; args: object };
 type Output = { task: Spec['task']; args: Record<string, unknown>; result: unknown };
 
 const started = Date.now();

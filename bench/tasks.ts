@@ -299,6 +299,57 @@ export async function bulk(a: BulkArgs): Promise<BulkResult> {
   };
 }
 
+export interface PipeRatioResult {
+  readonly alg: AlgName;
+  readonly rounds: number;
+  readonly bytesPerRound: number;
+  /** MB/s over all rounds (total bytes / total time), each. */
+  readonly pipeMbps: number;
+  readonly rxMbps: number;
+  /** rxtls+node / record pipe, from the totals. */
+  readonly ratio: number;
+  /** The same ratio round by round (how noisy the machine was). */
+  readonly perRound: readonly number[];
+}
+
+/**
+ * rxtls+node against the record pipe in one child, interleaved: `rounds` rounds of `bytes` each, the order
+ * alternating (pipe first, then rxtls first), both warmed up first. The machine's speed drifts between and
+ * within children (the pipe alone varied 1.9× across runs), so two transfers measured minutes apart give a
+ * ratio of that drift; interleaving makes both pay for it alike. The ratio is of the totals.
+ */
+export async function pipeRatio(a: { alg: AlgName; bytes: number; rounds: number }): Promise<PipeRatioResult> {
+  const chunk = 64 * 1024;
+  const ring = payloadRing(chunk);
+  const bytes = Math.max(chunk, Math.floor(a.bytes / chunk) * chunk);
+  const pipe: BulkArgs = { impl: 'pipe', alg: a.alg, bytes };
+  const rx: BulkArgs = { impl: 'rxtls', provider: 'node', alg: a.alg, bytes };
+  await bulkPipe(pipe, ring);
+  await bulkRx(rx, ring);
+  const pipeMs: number[] = [];
+  const rxMs: number[] = [];
+  for (let r = 0; r < a.rounds; r++) {
+    if (r % 2 === 0) {
+      pipeMs.push((await bulkPipe(pipe, ring)).ms);
+      rxMs.push((await bulkRx(rx, ring)).ms);
+    } else {
+      rxMs.push((await bulkRx(rx, ring)).ms);
+      pipeMs.push((await bulkPipe(pipe, ring)).ms);
+    }
+  }
+  const total = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
+  const mbps = (ms: number[]) => (bytes * ms.length) / (total(ms) / 1000) / 1e6;
+  return {
+    alg: a.alg,
+    rounds: a.rounds,
+    bytesPerRound: bytes,
+    pipeMbps: mbps(pipeMs),
+    rxMbps: mbps(rxMs),
+    ratio: total(pipeMs) / total(rxMs),
+    perRound: rxMs.map((m, i) => pipeMs[i]! / m),
+  };
+}
+
 /** The monotonic clock of V8 CPU profiles, µs: lets a profile be cut to the measured window. */
 export const profileClock = (): number => Number(process.hrtime.bigint() / 1000n);
 

@@ -483,9 +483,11 @@ export function secureDuplex(
       }
     };
 
+    // The transport drained: the reducer loop pulls again. The TLS core has nothing to do on `writable` (it
+    // never holds bytes for the transport), so no step is reduced for it, only the pull.
     const drainSub = duplex.drain$.subscribe(() => {
       writable = true;
-      control.next({ type: 'writable' });
+      wake.next();
     });
     // An EOF that arrives while an open batch is in flight is held by the core itself until the records before
     // it (a close_notify among them) are opened, so it goes in at once.

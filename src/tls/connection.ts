@@ -117,10 +117,12 @@ export function createConnection(config: TlsConfig): TlsState {
   };
 }
 
+const TIMERS = Object.values(TlsTimer);
+
 /** The next deadline (ms) at which a `timeout` input is due, or `undefined` for none. */
 export function nextTimeout(state: TlsState): number | undefined {
   let next: number | undefined;
-  for (const t of Object.values(TlsTimer)) {
+  for (const t of TIMERS) {
     const at = state.timers[t];
     if (at !== undefined && (next === undefined || at < next)) next = at;
   }
@@ -205,12 +207,16 @@ function transmission(s: Conn, out: readonly OutPart[]): TlsEffect {
  */
 function withFactEffects(before: TlsState, after: TlsState, effects: TlsEffect[]): TlsEffect[] {
   const facts: TlsEffect[] = [];
-  const [sh0, sh1] = [shutdownState(before), shutdownState(after)];
-  if (sh0.sent !== sh1.sent || sh0.received !== sh1.received || sh0.eofWithoutCloseNotify !== sh1.eofWithoutCloseNotify) {
-    facts.push({ type: 'shutdown', ...sh1 });
+  const [sh0, sh1] = [before.shutdown, after.shutdown];
+  if (sh0.sent !== sh1.sent || sh0.received !== sh1.received || !!before.eofWithoutCloseNotify !== !!after.eofWithoutCloseNotify) {
+    facts.push({ type: 'shutdown', ...shutdownState(after) });
   }
-  const [bl0, bl1] = [writeBacklog(before), writeBacklog(after)];
-  if (bl0.full !== bl1.full) facts.push({ type: 'backlog', ...bl1 });
+  // The backlog is computed from the two queues, which are replaced whenever they change: the same arrays, the
+  // same backlog (the common step, a write sealed at once, leaves both as they were).
+  if (before.txQueue !== after.txQueue || before.pendingWrites !== after.pendingWrites) {
+    const [bl0, bl1] = [writeBacklog(before), writeBacklog(after)];
+    if (bl0.full !== bl1.full) facts.push({ type: 'backlog', ...bl1 });
+  }
   if (!facts.length) return effects;
   const last = effects[effects.length - 1];
   return last?.type === 'closed' ? [...effects.slice(0, -1), ...facts, last] : [...effects, ...facts];
@@ -472,6 +478,7 @@ function onBytes(cx: Cx, data: Uint8Array): void {
     if (data.length) s.rxWaiting = [...s.rxWaiting, data];
     return;
   }
+  if (!s.rxBuf.length && !s.rxWaiting.length && !(s.config.asyncCrypto && s.phase === 'connected')) return onChunk(cx, data);
   // Everything not framed yet, in order: a partial header kept from before, chunks that waited behind an open
   // batch, this chunk. Records are framed where they lie; a record split across chunks is assembled in a
   // buffer of its own size (each of its bytes copied once).
@@ -507,6 +514,41 @@ function onBytes(cx: Cx, data: Uint8Array): void {
 }
 
 const EMPTY_BYTES = new Uint8Array(0);
+
+/**
+ * {@link onBytes} for the common case, one chunk and nothing kept from before but (perhaps) a split record:
+ * complete that record, then frame the chunk's records in place, with no list of chunks or cursor across them.
+ */
+function onChunk(cx: Cx, data: Uint8Array): void {
+  const s = cx.s;
+  let off = 0;
+  if (s.rxPartial) {
+    const at: Cursor = { i: 0, off: 0 };
+    const p = fillPartial(s.rxPartial, [data], at);
+    if (p.filled < p.buf.length) {
+      s.rxPartial = p;
+      return;
+    }
+    s.rxPartial = undefined;
+    off = at.i === 0 ? at.off : data.length;
+    onRecord(cx, p.buf[0]!, p.buf.subarray(0, RECORD_HEADER), p.buf.subarray(RECORD_HEADER));
+  }
+  while ((s.phase as string) !== 'closed' && !s.rxInFlight) {
+    // With the connection up and asyncCrypto on, the records go as batches (the general path).
+    if (s.config.asyncCrypto && s.phase === 'connected') return onBytes(cx, data.subarray(off));
+    const fr = frameRecord(data, off);
+    if (fr.kind === 'incomplete') break;
+    if (fr.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${fr.length} exceeds 2^14 + 256`));
+    if (fr.kind === 'badHeader') abort(fail.unexpected(fr.reason));
+    const header = data.subarray(off, off + RECORD_HEADER);
+    off += fr.consumed;
+    onRecord(cx, fr.record.type, header, fr.record.fragment);
+  }
+  if ((s.phase as string) === 'closed') return;
+  const rest = off < data.length ? [data.subarray(off)] : [];
+  if (s.rxInFlight) s.rxWaiting = rest;
+  else keepPartial(s, rest);
+}
 
 /** The chunks from the cursor on (views; the first one cut at the cursor). */
 function restOf(chunks: readonly Uint8Array[], at: Cursor): Uint8Array[] {
