@@ -10,7 +10,7 @@
  * Efficiency = speedup over pool size 1, divided by the pool size. One `POOL {…}` JSON line per measurement with
  * `--json` (what `npm run bench` reads), a table otherwise.
  *
- *   node --no-warnings --loader=ts-node/esm bench/pool-scaling.ts [--quick] [--conns N] [--json]
+ *   node --no-warnings --loader=ts-node/esm bench/pool-scaling.ts [--quick] [--conns N[,M…]] [--json]
  */
 import { availableParallelism } from 'node:os';
 import * as tls from 'node:tls';
@@ -28,7 +28,9 @@ const cores = availableParallelism();
 const SIZES = [...new Set([1, 2, 4, 8, 16, 32, 64].filter((n) => n < cores).concat(cores))];
 const RAW_MS = quick ? 600 : 2000;
 const connsArg = process.argv.indexOf('--conns');
-const CONNS = connsArg > 0 ? Number(process.argv[connsArg + 1]) : quick ? 4 : 8;
+/** Connection counts of the aggregate runs, in order (`--conns 8,1`). */
+const CONNS_LIST = connsArg > 0 ? process.argv[connsArg + 1]!.split(',').map(Number) : [quick ? 4 : 8];
+if (CONNS_LIST.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--conns: positive integers, comma-separated`);
 const BYTES = (quick ? 8 : 32) * 1024 * 1024; // per connection
 const ALGS: AlgName[] = ['chacha20-poly1305', 'aes-128-gcm'];
 const RECORD = 16 * 1024;
@@ -70,7 +72,7 @@ async function rawPool(pool: WorkerPoolProvider, alg: AeadAlg, ms: number): Prom
 }
 
 /** `CONNS` rxtls connections (asyncCrypto on `pool`) each sending `BYTES`; aggregate MB/s. */
-async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName): Promise<number> {
+async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number): Promise<number> {
   const options = { provider: pool, asyncCrypto: true, maxPipelines: 32, ciphers: SUITE[alg] };
   const server = await rxServer({ cert: certs.cert, key: certs.key, ...options });
   const subs = new Subscription();
@@ -91,7 +93,7 @@ async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName): Promise<numb
 }
 
 /** The same with node:tls (OpenSSL on the main thread), both ends in this process. */
-async function aggregateNode(alg: AlgName): Promise<number> {
+async function aggregateNode(alg: AlgName, CONNS: number): Promise<number> {
   const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ciphers: SUITE[alg] });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -148,12 +150,14 @@ for (const size of SIZES) {
     // Start the threads (each loads its modules) and JIT the ciphers before any connection is timed: otherwise
     // the first cipher measured pays the pool's start-up.
     for (const alg of ALGS) await rawPool(pool, alg, 300);
-    for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool', engine: 'node', alg, size, conns: CONNS, mbps: await aggregateRx(pool, alg) });
+    for (const conns of CONNS_LIST) {
+      for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool', engine: 'node', alg, size, conns, mbps: await aggregateRx(pool, alg, conns) });
+    }
   } finally {
     await pool.close();
   }
 }
-for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'node:tls', alg, conns: CONNS, mbps: await aggregateNode(alg) });
+for (const conns of CONNS_LIST) for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'node:tls', alg, conns, mbps: await aggregateNode(alg, conns) });
 
 if (!json) {
   const base = (r: Row) => rows.find((x) => x.kind === r.kind && x.impl === r.impl && x.engine === r.engine && x.alg === r.alg && x.size === 1)?.mbps ?? NaN;
