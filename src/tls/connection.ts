@@ -114,6 +114,18 @@ export function createConnection(config: TlsConfig): TlsState {
     peerRecordLimit: MAX_PLAINTEXT,
     txQueue: [],
     nextJobId: 1,
+    // Every optional field present from the start: every state then has one shape, which keeps the copy each
+    // step makes (and every read of a field) on V8's fast path.
+    rxPartial: undefined,
+    rxKey: undefined,
+    txKey: undefined,
+    info: undefined,
+    eofPending: undefined,
+    eofWithoutCloseNotify: undefined,
+    warnings: undefined,
+    ourRecordLimit: undefined,
+    txInFlight: undefined,
+    rxInFlight: undefined,
   };
 }
 

@@ -11,7 +11,7 @@ import { ContentType } from '../wire/tls/constants.js';
 import { abort, fail } from '../core/errors.js';
 import type { TlsEffect } from '../tls/types.js';
 import { type Cx, sealNow, writeRecord } from './state.js';
-import { innerPlaintexts, prepareSeal, sealPrefix } from './record.js';
+import { innerPlaintexts, prepareSeal, prepareSealRun, sealPrefix } from './record.js';
 
 /** Queue or seal application data, splitting it into records. */
 export function writeApplicationData(cx: Cx, data: Uint8Array): void {
@@ -22,6 +22,11 @@ export function writeApplicationData(cx: Cx, data: Uint8Array): void {
     for (let o = 0; o < data.length; o += max) items.push({ kind: 'data' as const, data: data.subarray(o, Math.min(data.length, o + max)) });
     s.txQueue = [...s.txQueue, ...items];
     pumpTx(cx);
+    return;
+  }
+  if (s.txKey && !s.txInFlight && !s.txQueue.length) {
+    // Sealed now, in order: every record of the write prepared in one pass (writeRecord's per-record path).
+    s.txKey = prepareSealRun(s.txKey, ContentType.application_data, data, max, cx.out);
     return;
   }
   for (let o = 0; o < data.length; o += max) {

@@ -207,6 +207,29 @@ export function prepareSeal(
   return { job, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
 }
 
+/**
+ * {@link prepareSeal} for a whole write: `data` cut into records of at most `max` bytes of `type`, their jobs
+ * appended to `out`, and the key advanced once for all of them (one key copy per write, not per record).
+ */
+export function prepareSealRun(key: RecordKey, type: number, data: Uint8Array, max: number, out: OutPart[]): RecordKey {
+  if (key.tls12) {
+    for (let o = 0; o < data.length; o += max) {
+      const r = prepareSeal(key, type, data.subarray(o, Math.min(data.length, o + max)));
+      out.push(r.job);
+      key = r.key;
+    }
+    return key;
+  }
+  const t = trailer(type, 0);
+  let seq = key.seq;
+  for (let o = 0; o < data.length; o += max) {
+    const content = data.subarray(o, Math.min(data.length, o + max));
+    out.push({ aead: key.aead, nonce: recordNonce(key.iv, seq++), header: recordHeader(content.length + 1 + TAG_LENGTH), content, trailer: t });
+  }
+  const n = seq - key.seq;
+  return n ? { ...key, seq, used: key.used + n } : key;
+}
+
 /** A TLS 1.2 record (RFC 5246 §6.2.3.3): the content sealed as it is, its type and version in the AAD. */
 function prepareSeal12(key: RecordKey, type: number, content: Uint8Array): { readonly job: SealJob; readonly key: RecordKey } {
   const { nonce, explicit } = nonce12(key, key.seq);

@@ -3,7 +3,11 @@ import test from 'ava';
 import fc from 'fast-check';
 import { Pair, NOW, text, str } from '../helpers/pair.js';
 import { handleEvents, handshakeInfo } from '../../src/tls/connection.js';
-import { frameRecord, innerPlaintexts, type SealJob } from '../../src/tls/record.js';
+import { assembleFlight, frameRecord, innerPlaintexts, prepareSeal, prepareSealRun, recordKey, recordKey12, type OutPart, type SealJob } from '../../src/tls/record.js';
+import { nobleProvider } from '../../src/crypto/noble.js';
+import { suiteParams } from '../../src/crypto/keySchedule.js';
+import { tls12SuiteParams } from '../../src/crypto/prf.js';
+import { ContentType } from '../../src/wire/tls/constants.js';
 import type { TlsEffect } from '../../src/tls/types.js';
 import { asyncNobleProvider } from '../helpers/batch.js';
 
@@ -204,5 +208,31 @@ test('innerPlaintexts: a batch\'s inner plaintexts are content ‖ trailer, view
       t.true(inner.every((b) => b.byteOffset % 4 === 0));
     }),
     { numRuns: 100 },
+  );
+});
+
+test('a write prepared in one pass (prepareSealRun) seals to the same records, and leaves the same key, as one prepareSeal per record', (t) => {
+  const suites = [recordKey(nobleProvider, suiteParams(0x1301)!, new Uint8Array(32).fill(3)), recordKey(nobleProvider, suiteParams(0x1303)!, new Uint8Array(32).fill(4))];
+  const keys12 = [recordKey12(nobleProvider, tls12SuiteParams(0xc02b)!, new Uint8Array(16).fill(5), new Uint8Array(4).fill(6))];
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 1, max: 1500 }), fc.integer({ min: 0, max: 40 }), (k, length, max, seq) => {
+      const base = [...suites, ...keys12][k]!;
+      const key = { ...base, seq, used: seq };
+      const data = new Uint8Array(length).map((_, i) => (i * 31) & 0xff);
+      const run: OutPart[] = [];
+      const after = prepareSealRun(key, ContentType.application_data, data, max, run);
+      const one: OutPart[] = [];
+      let k1 = key;
+      for (let o = 0; o < data.length; o += max) {
+        const r = prepareSeal(k1, ContentType.application_data, data.subarray(o, Math.min(data.length, o + max)));
+        one.push(r.job);
+        k1 = r.key;
+      }
+      t.is(run.length, Math.ceil(length / max));
+      t.deepEqual(assembleFlight(run), assembleFlight(one));
+      t.is(after.seq, k1.seq);
+      t.is(after.used, k1.used);
+    }),
+    { numRuns: 60 },
   );
 });
