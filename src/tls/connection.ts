@@ -40,7 +40,9 @@ import {
   RECORD_HEADER,
   TAG_LENGTH,
   type OutPart,
+  advanceKey,
   assembleFlight,
+  completeRecordAt,
   flightParts,
   frameRecord,
   notTls,
@@ -51,7 +53,7 @@ import {
   recordKey,
   recordKey12,
 } from './record.js';
-import { type Conn, type Cx, type PartialRecord, type Resolved, TlsTimer, deliver, fatal, finishDelivery, sendAlert, setTxKey, writeRecord } from './state.js';
+import { type Conn, type Cx, type PartialRecord, type Resolved, TlsTimer, copyConn, deliver, fatal, finishDelivery, sendAlert, setTxKey, writeRecord } from './state.js';
 import { onSealDone, writeApplicationData } from './output.js';
 
 /** The state of one TLS connection. Opaque: read it through the query functions of this module. */
@@ -184,7 +186,7 @@ export function isClosed(state: TlsState): boolean {
  * @throws TlsError of kind `apiMisuse` for calls that make no sense in the current state.
  */
 export function handleEvents(state: TlsState, input: TlsInput): Step<TlsState, TlsEffect> {
-  const s: Conn = { ...state, shutdown: { ...state.shutdown } };
+  const s: Conn = copyConn(state);
   const cx: Cx = { s, now: input.now, effects: [], out: [] };
   if (s.phase === 'closed') {
     if (input.type === 'write' || input.type === 'keyUpdate') throw misuse(`cannot ${input.type}: the connection is closed`);
@@ -548,13 +550,17 @@ function onChunk(cx: Cx, data: Uint8Array): void {
   while ((s.phase as string) !== 'closed' && !s.rxInFlight) {
     // With the connection up and asyncCrypto on, the records go as batches (the general path).
     if (s.config.asyncCrypto && s.phase === 'connected') return onBytes(cx, data.subarray(off));
-    const fr = frameRecord(data, off);
-    if (fr.kind === 'incomplete') break;
-    if (fr.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${fr.length} exceeds 2^14 + 256`));
-    if (fr.kind === 'badHeader') abort(fail.unexpected(fr.reason));
-    const header = data.subarray(off, off + RECORD_HEADER);
-    off += fr.consumed;
-    onRecord(cx, fr.record.type, header, fr.record.fragment);
+    const size = completeRecordAt(data, off);
+    if (size === 0) break;
+    if (size < 0) {
+      // Not a valid header: frameRecord says why.
+      const fr = frameRecord(data, off);
+      if (fr.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${fr.length} exceeds 2^14 + 256`));
+      abort(fail.unexpected(fr.kind === 'badHeader' ? fr.reason : 'malformed record header'));
+    }
+    const at = off;
+    off += size;
+    onRecord(cx, data[at]!, data.subarray(at, at + RECORD_HEADER), data.subarray(at + RECORD_HEADER, off));
   }
   if ((s.phase as string) === 'closed') return;
   const rest = off < data.length ? [data.subarray(off)] : [];
@@ -852,7 +858,7 @@ function startOpenBatch(cx: Cx, chunks: readonly Uint8Array[], at: Cursor): bool
     advance(chunks, at, raw.length);
   }
   if (!records.length) return false;
-  s.rxKey = { ...key, seq: key.seq + records.length, used: key.used + records.length };
+  s.rxKey = advanceKey(key, records.length);
   const jobId = s.nextJobId++;
   s.rxInFlight = { jobId, records };
   cx.effects.push({ type: 'crypto', jobId, op: 'open', alg: key.aead.alg, key: key.key, jobs });

@@ -37,10 +37,19 @@ export interface RecordKey {
   readonly tls12?: { readonly explicitNonceLength: 0 | 8 };
 }
 
+/**
+ * `key` after `n` more records: the next sequence number and the usage count. Written out field by field (every
+ * key has the same fields, `tls12` included): V8 builds one shape, where a spread copy of keys made in different
+ * places went through its slow generic path, once per record.
+ */
+export function advanceKey(key: RecordKey, n = 1): RecordKey {
+  return { aead: key.aead, key: key.key, iv: key.iv, seq: key.seq + n, secret: key.secret, used: key.used + n, tls12: key.tls12 };
+}
+
 /** Derive a record key from a traffic secret (RFC 8446 §7.3). */
 export function recordKey(p: CryptoProvider, suite: SuiteParams, secret: Uint8Array): RecordKey {
   const { key, iv } = trafficKeys(p, suite, secret);
-  return { aead: p.aead(suite.aead, key), key, iv, seq: 0, secret, used: 0 };
+  return { aead: p.aead(suite.aead, key), key, iv, seq: 0, secret, used: 0, tls12: undefined };
 }
 
 /** A TLS 1.2 record key from the key block (RFC 5246 §6.3): the AEAD key and the fixed IV (4 or 12 B). */
@@ -130,6 +139,25 @@ export function frameRecord(buf: Uint8Array, offset: number): FrameResult {
 }
 
 /**
+ * The size of the whole record at `offset` (header and fragment) when it has all arrived and its header is
+ * valid; 0 while it is incomplete; -1 when the header is not valid ({@link frameRecord} says why). The test the
+ * receive path makes per record, with nothing allocated; it agrees with {@link frameRecord} on every input.
+ */
+export function completeRecordAt(buf: Uint8Array, offset: number): number {
+  if (buf.length - offset < RECORD_HEADER) return 0;
+  const type = buf[offset]!;
+  const length = (buf[offset + 3]! << 8) | buf[offset + 4]!;
+  if (
+    (type !== ContentType.application_data && type !== ContentType.handshake && type !== ContentType.alert && type !== ContentType.change_cipher_spec) ||
+    buf[offset + 1] !== 0x03 ||
+    length > MAX_CIPHERTEXT
+  ) {
+    return -1;
+  }
+  return buf.length - offset < RECORD_HEADER + length ? 0 : RECORD_HEADER + length;
+}
+
+/**
  * The reason for bytes that are not a TLS record but text (an HTTP answer, an SMTP or SSH banner): the peer
  * does not speak TLS, quoted up to 40 characters (`the peer does not speak TLS: it sent 'HTTP/1.0 400 Bad…'`),
  * or undefined when they are not printable text.
@@ -204,7 +232,7 @@ export function prepareSeal(
   if (key.tls12) return prepareSeal12(key, type, content);
   const header = recordHeader(content.length + 1 + padding + TAG_LENGTH);
   const job = { aead: key.aead, nonce: recordNonce(key.iv, key.seq), header, content, trailer: trailer(type, padding) };
-  return { job, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
+  return { job, key: advanceKey(key) };
 }
 
 /**
@@ -227,7 +255,7 @@ export function prepareSealRun(key: RecordKey, type: number, data: Uint8Array, m
     out.push({ aead: key.aead, nonce: recordNonce(key.iv, seq++), header: recordHeader(content.length + 1 + TAG_LENGTH), content, trailer: t });
   }
   const n = seq - key.seq;
-  return n ? { ...key, seq, used: key.used + n } : key;
+  return n ? advanceKey(key, n) : key;
 }
 
 /** A TLS 1.2 record (RFC 5246 §6.2.3.3): the content sealed as it is, its type and version in the AAD. */
@@ -239,7 +267,7 @@ function prepareSeal12(key: RecordKey, type: number, content: Uint8Array): { rea
   header[4] = length & 0xff;
   const aad = aad12(key.seq, type, 0x0303, content.length);
   const job = { aead: key.aead, nonce, header, content, trailer: EMPTY, aad, ...(explicit ? { explicit } : {}) };
-  return { job, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
+  return { job, key: advanceKey(key) };
 }
 
 function partLength(p: OutPart): number {
@@ -406,7 +434,7 @@ export function openRecord12(key: RecordKey, header: Uint8Array, fragment: Uint8
   if (job.data.length - TAG_LENGTH > MAX_PLAINTEXT) return { kind: 'overflow' };
   const content = key.aead.open(job.nonce, job.aad, job.data);
   if (!content) return { kind: 'badMac' };
-  return { kind: 'ok', type: header[0]!, content, key: { ...key, seq: key.seq + 1, used: key.used + 1 } };
+  return { kind: 'ok', type: header[0]!, content, key: advanceKey(key) };
 }
 
 /**
@@ -425,6 +453,6 @@ export function openRecord(key: RecordKey, header: Uint8Array, fragment: Uint8Ar
     kind: 'ok',
     type: inner[end]!,
     content: inner.subarray(0, end),
-    key: { ...key, seq: key.seq + 1, used: key.used + 1 },
+    key: advanceKey(key),
   };
 }
