@@ -363,10 +363,8 @@ const rawRep = (provider: string, alg: AlgName, i: number, depth?: number) =>
 const bulkRep = (label: string, alg: AlgName, i: number) => bulks.filter((b) => b.label === label && b.alg === alg)[i]?.mbps ?? NaN;
 const hsRep = (label: string, i: number) => hss.filter((h) => h.label === label)[i]?.perSecond ?? NaN;
 /** A ratio measured within each repetition, as "min–max" over the repetitions (how noisy the machine was). */
-const repRange = (ratio: (i: number) => number): string => {
-  const xs = Array.from({ length: cfg.reps }, (_, i) => ratio(i)).filter(Number.isFinite);
-  return xs.length ? `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}` : 'n/a';
-};
+const rangeOf = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}` : 'n/a');
+const repRange = (ratio: (i: number) => number): string => rangeOf(Array.from({ length: cfg.reps }, (_, i) => ratio(i)).filter(Number.isFinite));
 const BULK_LABELS = ['node:tls', PIPE, 'rxtls+node', 'rxtls+noble', 'rxtls+workers (asyncCrypto)'];
 const RAW_FOR: Record<string, [ProviderName, number | undefined]> = {
   'rxtls+node': ['node', undefined],
@@ -503,7 +501,6 @@ const targets: Target[] = [
 
 // Issue 15 ("use every core"): its targets, from the interleaved pipe rounds (§1) and the pool scaling (§11).
 const pipeRatioOf = (alg: AlgName) => pipeRatios.filter((r) => r.alg === alg).map((r) => r.ratio);
-const rangeOf = (xs: number[]) => (xs.length ? `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}` : 'n/a');
 const MANY_CORES = 8;
 const cores = availableParallelism();
 const poolMax = Math.max(...poolRows.filter((r) => r.size !== undefined).map((r) => r.size!));

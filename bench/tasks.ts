@@ -328,15 +328,9 @@ export async function pipeRatio(a: { alg: AlgName; bytes: number; rounds: number
   await bulkRx(rx, ring);
   const pipeMs: number[] = [];
   const rxMs: number[] = [];
-  for (let r = 0; r < a.rounds; r++) {
-    if (r % 2 === 0) {
-      pipeMs.push((await bulkPipe(pipe, ring)).ms);
-      rxMs.push((await bulkRx(rx, ring)).ms);
-    } else {
-      rxMs.push((await bulkRx(rx, ring)).ms);
-      pipeMs.push((await bulkPipe(pipe, ring)).ms);
-    }
-  }
+  const runPipe = async () => void pipeMs.push((await bulkPipe(pipe, ring)).ms);
+  const runRx = async () => void rxMs.push((await bulkRx(rx, ring)).ms);
+  for (let r = 0; r < a.rounds; r++) for (const run of r % 2 === 0 ? [runPipe, runRx] : [runRx, runPipe]) await run();
   const total = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
   const mbps = (ms: number[]) => (bytes * ms.length) / (total(ms) / 1000) / 1e6;
   return {

@@ -44,6 +44,7 @@ import {
   assembleFlight,
   completeRecordAt,
   flightParts,
+  type FrameResult,
   frameRecord,
   notTls,
   openJob12,
@@ -514,8 +515,7 @@ function onBytes(cx: Cx, data: Uint8Array): void {
     if (s.config.asyncCrypto && s.phase === 'connected' && startOpenBatch(cx, chunks, at)) continue;
     const next = nextRecord(chunks, at);
     if (next.kind === 'incomplete') break;
-    if (next.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${next.length} exceeds 2^14 + 256`));
-    if (next.kind === 'badHeader') abort(fail.unexpected(next.reason));
+    if (next.kind === 'overflow' || next.kind === 'badHeader') rejectHeader(next);
     advance(chunks, at, next.bytes.length);
     onRecord(cx, next.bytes[0]!, next.bytes.subarray(0, RECORD_HEADER), next.bytes.subarray(RECORD_HEADER));
   }
@@ -552,12 +552,7 @@ function onChunk(cx: Cx, data: Uint8Array): void {
     if (s.config.asyncCrypto && s.phase === 'connected') return onBytes(cx, data.subarray(off));
     const size = completeRecordAt(data, off);
     if (size === 0) break;
-    if (size < 0) {
-      // Not a valid header: frameRecord says why.
-      const fr = frameRecord(data, off);
-      if (fr.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${fr.length} exceeds 2^14 + 256`));
-      abort(fail.unexpected(fr.kind === 'badHeader' ? fr.reason : 'malformed record header'));
-    }
+    if (size < 0) rejectHeader(frameRecord(data, off)); // not a valid header: frameRecord says why
     const at = off;
     off += size;
     onRecord(cx, data[at]!, data.subarray(at, at + RECORD_HEADER), data.subarray(at + RECORD_HEADER, off));
@@ -566,6 +561,12 @@ function onChunk(cx: Cx, data: Uint8Array): void {
   const rest = off < data.length ? [data.subarray(off)] : [];
   if (s.rxInFlight) s.rxWaiting = rest;
   else keepPartial(s, rest);
+}
+
+/** Abort on a header that is not a record's: record_overflow for a length over 2^14 + 256, else unexpected_message. */
+function rejectHeader(fr: FrameResult | NextRecord): never {
+  if (fr.kind === 'overflow') abort(fail.misbehaved(AlertDescription.record_overflow, `record length ${fr.length} exceeds 2^14 + 256`));
+  abort(fr.kind === 'badHeader' ? fail.unexpected(fr.reason) : fail.internal(`record header rejected, yet framed as ${fr.kind}`));
 }
 
 /** The chunks from the cursor on (views; the first one cut at the cursor). */

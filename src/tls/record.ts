@@ -120,14 +120,7 @@ export function frameRecord(buf: Uint8Array, offset: number): FrameResult {
   const type = buf[offset]!;
   const version = (buf[offset + 1]! << 8) | buf[offset + 2]!;
   const length = (buf[offset + 3]! << 8) | buf[offset + 4]!;
-  if (
-    type !== ContentType.handshake &&
-    type !== ContentType.alert &&
-    type !== ContentType.application_data &&
-    type !== ContentType.change_cipher_spec
-  ) {
-    return { kind: 'badHeader', reason: notTls(buf, offset) ?? `unknown record content type ${type}` };
-  }
+  if (!isRecordType(type)) return { kind: 'badHeader', reason: notTls(buf, offset) ?? `unknown record content type ${type}` };
   if (version >> 8 !== 0x03) return { kind: 'badHeader', reason: `bad record version 0x${version.toString(16)}` };
   if (length > MAX_CIPHERTEXT) return { kind: 'overflow', length };
   if (buf.length - offset < RECORD_HEADER + length) return { kind: 'incomplete' };
@@ -136,6 +129,11 @@ export function frameRecord(buf: Uint8Array, offset: number): FrameResult {
     record: { type, version, fragment: buf.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length) },
     consumed: RECORD_HEADER + length,
   };
+}
+
+/** The content types a TLS record may carry (RFC 8446 §5.1, RFC 5246 §6.2.1). */
+function isRecordType(type: number): boolean {
+  return type === ContentType.application_data || type === ContentType.handshake || type === ContentType.alert || type === ContentType.change_cipher_spec;
 }
 
 /**
@@ -147,13 +145,7 @@ export function completeRecordAt(buf: Uint8Array, offset: number): number {
   if (buf.length - offset < RECORD_HEADER) return 0;
   const type = buf[offset]!;
   const length = (buf[offset + 3]! << 8) | buf[offset + 4]!;
-  if (
-    (type !== ContentType.application_data && type !== ContentType.handshake && type !== ContentType.alert && type !== ContentType.change_cipher_spec) ||
-    buf[offset + 1] !== 0x03 ||
-    length > MAX_CIPHERTEXT
-  ) {
-    return -1;
-  }
+  if (!isRecordType(type) || buf[offset + 1] !== 0x03 || length > MAX_CIPHERTEXT) return -1;
   return buf.length - offset < RECORD_HEADER + length ? 0 : RECORD_HEADER + length;
 }
 
@@ -230,9 +222,13 @@ export function prepareSeal(
   padding = 0,
 ): { readonly job: SealJob; readonly key: RecordKey } {
   if (key.tls12) return prepareSeal12(key, type, content);
+  return { job: sealJob13(key, key.seq, type, content, padding), key: advanceKey(key) };
+}
+
+/** The TLS 1.3 record `seq` of `key`: TLSInnerPlaintext = content ‖ type ‖ zeros(padding), the header as AAD. */
+function sealJob13(key: RecordKey, seq: number, type: number, content: Uint8Array, padding: number): SealJob {
   const header = recordHeader(content.length + 1 + padding + TAG_LENGTH);
-  const job = { aead: key.aead, nonce: recordNonce(key.iv, key.seq), header, content, trailer: trailer(type, padding) };
-  return { job, key: advanceKey(key) };
+  return { aead: key.aead, nonce: recordNonce(key.iv, seq), header, content, trailer: trailer(type, padding) };
 }
 
 /**
@@ -248,12 +244,8 @@ export function prepareSealRun(key: RecordKey, type: number, data: Uint8Array, m
     }
     return key;
   }
-  const t = trailer(type, 0);
   let seq = key.seq;
-  for (let o = 0; o < data.length; o += max) {
-    const content = data.subarray(o, Math.min(data.length, o + max));
-    out.push({ aead: key.aead, nonce: recordNonce(key.iv, seq++), header: recordHeader(content.length + 1 + TAG_LENGTH), content, trailer: t });
-  }
+  for (let o = 0; o < data.length; o += max) out.push(sealJob13(key, seq++, type, data.subarray(o, Math.min(data.length, o + max)), 0));
   const n = seq - key.seq;
   return n ? advanceKey(key, n) : key;
 }
