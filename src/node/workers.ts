@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { nobleProvider } from '../crypto/noble.js';
 import { AEAD_KEY_LENGTH, type AeadAlg, type BatchCipher, type CryptoProvider, type GroupName, type RecordJob, type SigningKey } from '../crypto/provider.js';
-import { batchSize, CTL, CTL_WORDS, packBatch, unpackBatch, type BatchDone, type BatchMessage } from './batchBuffer.js';
+import { batchSize, packBatch, unpackBatch, type BatchDone, type BatchMessage } from './batchBuffer.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;
@@ -97,8 +97,6 @@ export interface WorkerPoolStats {
 /** A batch handed to the workers, waiting for the last of its records. */
 interface PendingBatch {
   readonly msg: BatchMessage;
-  /** Workers the batch was posted to: the buffer is free again once that many have left it. */
-  readonly posted: number;
   readonly resolve: (results: (Uint8Array | null)[]) => void;
   readonly reject: (err: Error) => void;
 }
@@ -150,8 +148,9 @@ class PoolWorker {
  *   the critical path while the batch runs. The Promise resolves with the results in job order, `null` for
  *   a record that fails authentication.
  * - Copies: the records are copied once into the shared buffer, and the results once out of it into one
- *   ordinary buffer per batch (each result is a view into it). Shared buffers are reused (at most
- *   {@link MAX_FREE_BUFFERS} kept), so a busy pool does not fault in fresh pages on every thread per batch.
+ *   ordinary buffer per batch (each result is a view into it). A shared buffer is reused as soon as its batch
+ *   is done, even if a busy worker has not looked at the batch yet (at most {@link MAX_FREE_BUFFERS} kept, the
+ *   largest), so a busy pool does not fault in fresh pages on every thread per batch.
  * - Workers start on the first batch and are `unref()`'d while the pool is idle: an idle pool never keeps
  *   the process alive. `close()` terminates them. A crashed worker rejects the batches in flight (it may
  *   have held some of their records) and is replaced on the next batch.
@@ -201,10 +200,20 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     return new SharedArrayBuffer(cap);
   };
 
-  /** Return a batch's buffer for reuse, if every worker it was posted to has left it (else the collector has it). */
+  /**
+   * Keep a finished batch's buffer for reuse (no worker touches it any more: see `batchBuffer.ts`, "Reuse").
+   * When `free` is full, the largest are kept: a small one fits fewer batches.
+   */
   const release = (b: PendingBatch) => {
-    const left = Atomics.load(new Int32Array(b.msg.buf, 0, CTL_WORDS), CTL.left);
-    if (left === b.posted && free.length < MAX_FREE_BUFFERS && !closed) free.push(b.msg.buf);
+    if (closed) return;
+    const buf = b.msg.buf;
+    if (free.length < MAX_FREE_BUFFERS) {
+      free.push(buf);
+      return;
+    }
+    let smallest = 0;
+    for (let i = 1; i < free.length; i++) if (free[i]!.byteLength < free[smallest]!.byteLength) smallest = i;
+    if (free[smallest]!.byteLength < buf.byteLength) free[smallest] = buf;
   };
 
   const onDone = (id: BatchDone) => {
@@ -248,13 +257,15 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     check(alg, key, jobs);
     if (jobs.length === 0) return Promise.resolve([]);
     const buf = take(batchSize(jobs));
-    packBatch(buf, jobs);
+    const id = nextId++;
+    // The batch id is its generation: it differs from whatever batch used the buffer before.
+    packBatch(buf, jobs, id);
     // The key is cloned into each message: the caller may reuse its buffer at once.
-    const msg: BatchMessage = { id: nextId++, op, alg, key, buf, count: jobs.length };
+    const msg: BatchMessage = { id, gen: id >>> 0, op, alg, key, buf, count: jobs.length };
     const posted = Math.min(size, jobs.length);
     batches++;
     return new Promise((resolve, reject) => {
-      pending.set(msg.id, { msg, posted, resolve, reject });
+      pending.set(msg.id, { msg, resolve, reject });
       for (let k = 0; k < posted; k++) {
         const slot = (turn + k) % size;
         workers[slot] ??= new PoolWorker(slot, stats, engine, onDone, onDead);

@@ -3,12 +3,13 @@ import fc from 'fast-check';
 import {
   batchLayout,
   batchSize,
-  CTL,
-  CTL_WORDS,
+  batchControl,
   FAILED,
   LAYOUT_STRIDE,
   packBatch,
+  RESULT_SLAB,
   resultAt,
+  setBatchControl,
   unpackBatch,
   workOn,
   type BatchMessage,
@@ -33,14 +34,14 @@ const job = fc.record({
   }),
 });
 
-function batch(op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], id = 1): BatchMessage {
-  const buf = new SharedArrayBuffer(batchSize(jobs) + 8); // a reused buffer is usually larger than needed
-  new Uint8Array(buf).fill(0xee); // and holds an older batch
-  packBatch(buf, jobs);
-  return { id, op, alg, key, buf, count: jobs.length };
+function batch(op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], id = 1, buf = new SharedArrayBuffer(batchSize(jobs) + 8)): BatchMessage {
+  // A reused buffer is usually larger than needed, and holds an older batch.
+  if (id === 1) new Uint8Array(buf).fill(0xee);
+  packBatch(buf, jobs, id);
+  return { id, gen: id, op, alg, key, buf, count: jobs.length };
 }
 
-const control = (m: BatchMessage) => Array.from(new Int32Array(m.buf, 0, CTL_WORDS));
+const control = (m: BatchMessage) => batchControl(m.buf);
 
 test('batchBuffer: seal then open through the shared buffer equals the single-record AEAD (property)', (t) => {
   fc.assert(
@@ -50,7 +51,7 @@ test('batchBuffer: seal then open through the shared buffer equals the single-re
       const seal = batch(0, alg, key, jobs);
       const finished = [workOn(seal), workOn(seal)];
       t.deepEqual(finished, [true, false], 'the first "worker" took every record and reports the batch');
-      t.deepEqual(control(seal), [jobs.length + 2, jobs.length, 2], 'both left; the counter ran past the end once each');
+      t.deepEqual(control(seal), { gen: 1, next: jobs.length, done: jobs.length }, 'each record claimed once; none claimed past the end');
       const sealed = unpackBatch(seal.buf, jobs.length);
       t.deepEqual(sealed, jobs.map((j) => ref.seal(j.nonce, j.aad, j.data)));
       const open = batch(1, alg, key, jobs.map((j, i) => ({ ...j, data: sealed[i]! })));
@@ -111,18 +112,34 @@ test('batchBuffer: records are claimed one at a time; whoever finishes the last 
   const key = new Uint8Array(16).fill(4);
   const jobs = Array.from({ length: 5 }, (_, i) => ({ nonce: new Uint8Array(12).fill(i), aad: Uint8Array.of(23, 3, 3, 0, 9), data: new Uint8Array(9).fill(i) }));
   const m = batch(0, 'aes-128-gcm', key, jobs);
-  const ctl = new Int32Array(m.buf, 0, CTL_WORDS);
   // Another "worker" already claimed and finished records 0-3: this one takes record 4, the last.
-  ctl[CTL.next] = 4;
-  ctl[CTL.done] = 4;
+  setBatchControl(m.buf, m.gen, 4, 4);
   t.true(workOn(m));
-  t.deepEqual(control(m), [6, 5, 1]);
+  t.deepEqual(control(m), { gen: 1, next: 5, done: 5 });
   const lengths = new Int32Array(m.buf, batchLayout(5).lengths, 5);
   const stale = new Int32Array(Uint8Array.of(0xee, 0xee, 0xee, 0xee).buffer)[0]!; // left by the older batch
   t.deepEqual(Array.from(lengths), [stale, stale, stale, stale, 25], 'only record 4 was processed here (9 B + 16 B tag)');
-  // A worker that gets the message after everything was claimed touches nothing but its own leaving.
+  // A worker that gets the message after everything was claimed touches nothing.
+  const before = new Uint8Array(m.buf).slice();
   t.false(workOn(m));
-  t.deepEqual(control(m), [7, 5, 2]);
+  t.deepEqual(new Uint8Array(m.buf), before);
+});
+
+test('batchBuffer: a worker that reads a finished batch\'s message after its buffer was reused touches nothing of the new batch', (t) => {
+  // The pool reuses a buffer as soon as its batch is done; a worker busy elsewhere may read the old message
+  // much later, when the buffer holds a newer batch (another generation), even one with records left to claim.
+  const key = new Uint8Array(16).fill(4);
+  const jobs = (n: number) => Array.from({ length: n }, (_, i) => ({ nonce: new Uint8Array(12).fill(i), aad: Uint8Array.of(23, 3, 3, 0, 9), data: new Uint8Array(9).fill(i) }));
+  const old = batch(0, 'aes-128-gcm', key, jobs(2), 1, new SharedArrayBuffer(4096));
+  t.true(workOn(old));
+  const ref = nobleProvider.aead('aes-128-gcm', key);
+  const newer = batch(1, 'aes-128-gcm', key, jobs(3).map((j) => ({ ...j, data: ref.seal(j.nonce, j.aad, j.data) })), 2, old.buf);
+  const before = new Uint8Array(newer.buf).slice();
+  t.false(workOn(old), 'the stale message claims nothing');
+  t.deepEqual(new Uint8Array(newer.buf), before);
+  t.deepEqual(control(newer), { gen: 2, next: 0, done: 0 });
+  t.true(workOn(newer));
+  t.deepEqual(unpackBatch(newer.buf, 3), jobs(3).map((j) => j.data));
 });
 
 test('batchBuffer: records that do not authenticate open to null; the rest of the batch is unaffected', (t) => {
@@ -145,16 +162,44 @@ test('batchBuffer: a record that failed to seal rejects the whole batch when unp
   t.throws(() => unpackBatch(m.buf, 1), { message: /record 0 could not be sealed/ });
 });
 
-test('batchBuffer: results are copied out into one ordinary buffer, so the shared one can be reused at once', (t) => {
+test('batchBuffer: results are copied out into ordinary buffers, so the shared one can be reused at once', (t) => {
   const jobs = [1, 2, 3].map((n) => ({ nonce: new Uint8Array(12).fill(n), aad: new Uint8Array(0), data: new Uint8Array(n * 10).fill(n) }));
   const m = batch(0, 'aes-256-gcm', new Uint8Array(32), jobs);
   workOn(m);
   const out = unpackBatch(m.buf, 3);
   const copy = out.map((r) => r!.slice());
-  packBatch(m.buf, [{ nonce: new Uint8Array(12), aad: new Uint8Array(0), data: new Uint8Array(100).fill(0x77) }]); // reuse
+  packBatch(m.buf, [{ nonce: new Uint8Array(12), aad: new Uint8Array(0), data: new Uint8Array(100).fill(0x77) }], 2); // reuse
   t.deepEqual(out, copy);
-  t.is(new Set(out.map((r) => r!.buffer)).size, 1);
+  t.is(new Set(out.map((r) => r!.buffer)).size, 1, 'small results share one buffer');
   t.true(out[0]!.buffer instanceof ArrayBuffer);
+});
+
+test('batchBuffer: results are copied out into slabs of at most 64 KiB, in order; a longer result gets its own (property)', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 40000 }), { minLength: 1, maxLength: 12 }), fc.nat(), (sizes, bad) => {
+      const key = new Uint8Array(16).fill(3);
+      const jobs = sizes.map((n, i) => ({ nonce: new Uint8Array(12).fill(i), aad: new Uint8Array(5), data: new Uint8Array(n).fill(i) }));
+      const ref = nobleProvider.aead('aes-128-gcm', key);
+      const sealed = jobs.map((j) => ref.seal(j.nonce, j.aad, j.data));
+      const failing = bad % jobs.length;
+      sealed[failing] = sealed[failing]!.subarray(0, 3); // shorter than a tag: opens to null
+      const m = batch(1, 'aes-128-gcm', key, jobs.map((j, i) => ({ ...j, data: sealed[i]! })));
+      t.true(workOn(m));
+      const out = unpackBatch(m.buf, jobs.length);
+      t.deepEqual(out, jobs.map((j, i) => (i === failing ? null : j.data)));
+      const slabs = [...new Set(out.filter((r) => r !== null).map((r) => r!.buffer))];
+      for (const slab of slabs) {
+        const on = out.filter((r) => r?.buffer === slab);
+        t.true(slab.byteLength <= RESULT_SLAB || on.length === 1);
+      }
+      // Slabs are filled in job order: each result starts after the previous one in its slab.
+      for (let i = 1; i < out.length; i++) {
+        const [a, b] = [out[i - 1], out[i]];
+        if (a && b && a.buffer === b.buffer) t.true(b.byteOffset >= a.byteOffset + a.length);
+      }
+    }),
+    { numRuns: 60 },
+  );
 });
 
 test('batchBuffer: each data slot sits at its source\'s offset modulo 8, results at 8-aligned offsets in and out; slots never overlap (property)', (t) => {
