@@ -10,8 +10,9 @@ import type { CryptoProvider } from '../src/crypto/provider.js';
 import { createWorkerPoolProvider, type WorkerPoolProvider } from '../src/node/workers.js';
 import { connect, listen } from '../src/rx/index.js';
 import type { ConnectOptions, ListenOptions, TlsConnection } from '../src/rx/types.js';
+import { repoUrl } from './paths.js';
 
-const fixture = (name: string): string => readFileSync(new URL(`../test/fixtures/certs/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string => readFileSync(repoUrl(`test/fixtures/certs/${name}`), 'utf8');
 
 /** ECDSA P-256 server chain (leaf + intermediate), its key, and the root the client trusts. */
 export const certs = {

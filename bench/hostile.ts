@@ -12,6 +12,7 @@ import { Subscription } from 'rxjs';
 import { listen } from '../src/rx/index.js';
 import { certs, provider, type ProviderName } from './common.js';
 import type { LoadReply, LoadRequest, LoadScenario } from './load.js';
+import { LOADER_FLAGS, scriptPath } from './paths.js';
 
 export interface ServerCpuArgs {
   readonly impl: 'rxtls' | 'node:tls';
@@ -105,8 +106,8 @@ export async function stopLoad(): Promise<void> {
 }
 
 function forkLoad(): Promise<ChildProcess> {
-  const p = fork(new URL('./load.ts', import.meta.url), [], {
-    execArgv: ['--no-warnings', '--loader=ts-node/esm'],
+  const p = fork(scriptPath('load'), [], {
+    execArgv: ['--no-warnings', ...LOADER_FLAGS],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {

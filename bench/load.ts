@@ -17,6 +17,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { readFileSync } from 'node:fs';
+import { repoUrl } from './paths.js';
 
 export type LoadScenario = 'handshakes' | 'legal-1byte' | 'huge-1byte' | 'max-1byte';
 export interface LoadRequest {
@@ -36,7 +37,7 @@ export interface LoadReply {
   readonly bytesPerConn: number;
 }
 
-const ca = readFileSync(new URL('../test/fixtures/certs/ca-cert.pem', import.meta.url), 'utf8');
+const ca = readFileSync(repoUrl('test/fixtures/certs/ca-cert.pem'), 'utf8');
 
 /** Plaintext handshake records of one byte each (content type 22, legacy version 0x0301). */
 function oneByteRecords(message: Uint8Array): Buffer {

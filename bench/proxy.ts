@@ -18,6 +18,7 @@ import { pipeline } from 'node:stream';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { certText } from '../test/helpers/peers.js';
+import { LOADER_FLAGS } from './paths.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = 64 * 1024;
@@ -182,7 +183,7 @@ async function measure(impl: ProxyBenchRow['impl'], bytes: number, youngMiB: num
   const plain = impl === 'node:crypto floor';
   const sink = await consumer(bytes, plain);
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, [...(youngMiB ? [`--min-semi-space-size=${youngMiB}`] : []), '--no-warnings', '--loader=ts-node/esm', self, '--proxy', impl, String(sink.port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...(youngMiB ? [`--min-semi-space-size=${youngMiB}`] : []), '--no-warnings', ...LOADER_FLAGS, self, '--proxy', impl, String(sink.port)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! });
   const next = (prefix: string) => new Promise<string>((resolve) => lines.on('line', (l) => l.startsWith(prefix) && resolve(l.slice(prefix.length))));
   const peakLine = next('PEAK ');

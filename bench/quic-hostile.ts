@@ -21,6 +21,7 @@ import { VirtualTimeScheduler } from 'rxjs';
 import { quicListen } from '../src/rx/quic.js';
 import { createQuicConnection, handleQuicEvents } from '../src/quic/connection.js';
 import { caVerifier, fixture } from '../test/helpers/pair.js';
+import { LOADER_FLAGS } from './paths.js';
 
 const INITIAL = 1200;
 const BATCH = 1000;
@@ -90,7 +91,7 @@ interface Report {
 /** RSS and heap growth of a listener during each batch of 1,000 spoofed Initials (after a full GC). */
 export async function spoofedInitials(batches: number): Promise<{ batch: number; initials: number; rssMB: number; heapMB: number; created: number; retries: number; dropped: number }[]> {
   const self = fileURLToPath(import.meta.url);
-  const child = spawn(process.execPath, ['--no-warnings', '--expose-gc', '--loader=ts-node/esm', self, '--serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--no-warnings', '--expose-gc', ...LOADER_FLAGS, self, '--serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const read = async <T>(): Promise<T> => JSON.parse(((await lines.next()).value as string | undefined) ?? 'null') as T;
   const { port } = await read<{ port: number }>();

@@ -11,12 +11,13 @@ import { concatMap, firstValueFrom, lastValueFrom, range } from 'rxjs';
 import { quicConnect, quicListen } from '../src/rx/quic.js';
 import { nodeProvider } from '../src/node/nodeProvider.js';
 import { nobleProvider } from '../src/crypto/noble.js';
+import { repoUrl } from './paths.js';
 
 const mb = Number(process.argv[2] ?? 10);
 const provider = process.argv[3] === 'noble' ? nobleProvider : nodeProvider;
 /** The path MTU discovery ceiling both ends use (default: the library's, 1452). */
 const sizing = process.argv[4] !== undefined ? { maxDatagramSize: Number(process.argv[4]) } : {};
-const certs = new URL('../test/fixtures/certs/', import.meta.url);
+const certs = repoUrl('test/fixtures/certs/');
 const pem = (name: string) => readFileSync(new URL(name, certs), 'utf8');
 
 function udpCounters(): { inErrors: number; rcvbuf: number } {

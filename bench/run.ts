@@ -10,15 +10,16 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type { AlgName, ProviderName } from './common.js';
 import { mainProfileIn, summarizeProfile, type ProfileSummary } from './profile.js';
 import type { ProxyBenchRow } from './proxy.js';
 import type { BulkResult, DtlsThroughputResult, HsResult, MemProtocol, PipeRatioResult, RawResult, RssResult, ServerCpuResult } from './tasks.js';
+import { COMPILED, linkFixtures, LOADER_FLAGS, repoPath, scriptPath } from './paths.js';
 
 const quick = process.argv.includes('--quick');
+linkFixtures();
 /** The report a full run writes. */
-const RESULTS = fileURLToPath(new URL('./results.md', import.meta.url));
+const RESULTS = repoPath('bench/results.md');
 /** The hand-written part of the report (profiles, standalone runs) lies between these lines; a full run keeps it. */
 const NOTES_START = '<!-- notes: written by hand';
 const NOTES_END = '<!-- end of notes -->';
@@ -37,8 +38,8 @@ function keptNotes(file: string | undefined): string[] {
   return start < 0 || end < 0 ? [] : [text.slice(start, end + NOTES_END.length), ''];
 }
 const profile = process.argv.includes('--profile') || !quick;
-const root = fileURLToPath(new URL('..', import.meta.url));
-const tmp = fileURLToPath(new URL('./tmp/', import.meta.url));
+const root = repoPath('');
+const tmp = repoPath('bench/tmp/');
 const MiB = 1024 * 1024;
 const ALGS: AlgName[] = ['aes-128-gcm', 'chacha20-poly1305'];
 
@@ -73,7 +74,7 @@ function jsonLines<T>(stream: NodeJS.ReadableStream, prefix: string, f: (value: 
 /** Run tasks in a child process; kill it at `timeout`. Failures are logged and yield what finished. */
 function child(specs: Spec[], opts: { flags?: string[]; timeout?: number; env?: Record<string, string> } = {}): Promise<Output[]> {
   return new Promise((resolve) => {
-    const args = ['--no-warnings', '--loader=ts-node/esm', ...(opts.flags ?? []), 'bench/child.ts', JSON.stringify(specs)];
+    const args = ['--no-warnings', ...LOADER_FLAGS, ...(opts.flags ?? []), scriptPath('child'), JSON.stringify(specs)];
     const p = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     const out: Output[] = [];
     let err = '';
@@ -309,7 +310,7 @@ interface QuicRow {
  */
 function scriptRows<T>(script: string, args: string[], prefix: string, timeoutMs: number): Promise<T[]> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--no-warnings', '--loader=ts-node/esm', `bench/${script}`, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--no-warnings', ...LOADER_FLAGS, scriptPath(script.replace(/\.ts$/, '')), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const rows: T[] = [];
     jsonLines<T>(p.stdout, prefix, (r) => rows.push(r));
     p.stderr.on('data', (d: Buffer) => log(`${script}: ${d.toString().trim()}`));
@@ -571,6 +572,9 @@ md.push('');
 md.push(
   '## Method',
   '',
+  COMPILED
+    ? '- **Compiled JavaScript**: `npm run bench` compiles the library and `bench/` with `tsc` (`.bench/`) and runs that, the code users run.'
+    : '- **From TypeScript source** under `ts-node` (not how `npm run bench` runs): the loader costs the worker pool about a third of its throughput.',
   '- **Both ends in one process**, over loopback TCP: rxtls client → rxtls server, node:tls client → node:tls',
   '  server. So every byte is sealed once and opened once on the same event loop, the same work as the',
   '  "raw seal+open" figures.',

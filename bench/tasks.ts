@@ -40,6 +40,7 @@ import {
   type ProviderName,
   type TlsVersion,
 } from './common.js';
+import { repoUrl } from './paths.js';
 
 const RECORD = 16 * 1024;
 const KEYS: Record<AlgName, Uint8Array> = {
@@ -175,7 +176,7 @@ async function interleaved(meters: readonly Meter[], seconds: number): Promise<n
  * messages, no pool), each streaming through fresh 256 KiB buffers like the pool's batches do.
  */
 async function rawThreads(alg: AlgName, seconds: number, threads: number): Promise<RawResult> {
-  const url = (m: string) => JSON.stringify(new URL(`../node_modules/@noble/ciphers/${m}`, import.meta.url).href);
+  const url = (m: string) => JSON.stringify(repoUrl(`node_modules/@noble/ciphers/${m}`).href);
   const code = `
     const { parentPort, workerData } = require('node:worker_threads');
     (async () => {
