@@ -188,7 +188,7 @@ export function isClosed(state: TlsState): boolean {
  */
 export function handleEvents(state: TlsState, input: TlsInput): Step<TlsState, TlsEffect> {
   const s: Conn = copyConn(state);
-  const cx: Cx = { s, now: input.now, effects: [], out: [] };
+  const cx: Cx = { s, now: input.now, effects: [], out: [], delivery: undefined, ownedContent: false };
   if (s.phase === 'closed') {
     if (input.type === 'write' || input.type === 'keyUpdate') throw misuse(`cannot ${input.type}: the connection is closed`);
     return { state, effects: [] };
@@ -873,6 +873,24 @@ function onOpenDone(cx: Cx, results: readonly (Uint8Array | null)[]): void {
   s.rxInFlight = undefined;
   if (results.length !== batch.records.length) abort(fail.internal('open batch returned the wrong number of records'));
   const tls12 = !!s.rxKey?.tls12;
+  // The results are fresh memory of this step's: their plaintexts may be joined by moving them together.
+  cx.ownedContent = true;
+  try {
+    openResults(cx, batch, results, tls12);
+  } finally {
+    cx.ownedContent = false;
+  }
+  if ((s.phase as string) === 'closed') return;
+  onBytes(cx, new Uint8Array(0));
+  if (s.eofPending && !s.rxInFlight && (s.phase as string) !== 'closed') {
+    s.eofPending = false;
+    onEof(cx);
+  }
+}
+
+/** Process an open batch's records in order (`onOpenDone`). */
+function openResults(cx: Cx, batch: { readonly records: readonly Uint8Array[] }, results: readonly (Uint8Array | null)[], tls12: boolean): void {
+  const s = cx.s;
   for (let i = 0; i < results.length; i++) {
     const inner = results[i];
     if (!inner) abort(fail.misbehaved(AlertDescription.bad_record_mac, 'record failed authentication'));
@@ -897,12 +915,7 @@ function onOpenDone(cx: Cx, results: readonly (Uint8Array | null)[]): void {
     if (s.rxKey !== keyBefore) {
       // A KeyUpdate: the rest of the batch was opened with the old key; frame it again under the new one.
       s.rxWaiting = [...batch.records.slice(i + 1), ...s.rxWaiting];
-      break;
+      return;
     }
-  }
-  onBytes(cx, new Uint8Array(0));
-  if (s.eofPending && !s.rxInFlight && (s.phase as string) !== 'closed') {
-    s.eofPending = false;
-    onEof(cx);
   }
 }

@@ -173,34 +173,89 @@ export interface Cx {
   /**
    * Application data of this step not yet joined: the `deliver` effect at the end of `effects` and the record
    * contents it will carry. Records opened one after another add to it; any other effect ends it. Joined once,
-   * when the step ends ({@link finishDelivery}), so a chunk of many small records is one `deliver`.
+   * when the step ends ({@link finishDelivery}), so a chunk of many small records is one `deliver`. `owned`:
+   * every part is memory this step may move data within (see {@link deliver}).
    */
-  delivery?: { readonly effect: { type: 'deliver'; data: Uint8Array }; readonly parts: Uint8Array[] };
+  delivery?: { readonly effect: { type: 'deliver'; data: Uint8Array }; readonly parts: Uint8Array[]; owned: boolean };
+  /** Set while an open batch's results are processed: their plaintexts are `owned` (see {@link deliver}). */
+  ownedContent?: boolean;
 }
 
 /**
  * Hand application data to the application: added to the `deliver` effect this step is building when nothing
- * else happened since, else a new one (effects keep their order).
+ * else happened since, else a new one (effects keep their order). While `cx.ownedContent` is set, `data` is
+ * a view of memory only this step references (an open batch's fresh results: the bytes around it are other
+ * results, their content-type bytes and padding), so parts can be joined by moving them together in place.
  */
 export function deliver(cx: Cx, data: Uint8Array): void {
+  const owned = cx.ownedContent === true;
   const run = cx.delivery;
   if (run && cx.effects[cx.effects.length - 1] === run.effect) {
     run.parts.push(data);
+    run.owned &&= owned;
     return;
   }
   finishDelivery(cx);
   const effect = { type: 'deliver' as const, data };
   cx.effects.push(effect);
-  cx.delivery = { effect, parts: [data] };
+  cx.delivery = { effect, parts: [data], owned };
 }
 
-/** Join the parts of the `deliver` effect being built (one copy; none for a single record). */
+/** Below this average size, the runs of a compacted delivery are joined into one `deliver` after all. */
+const MIN_DELIVERY_RUN = 16 * 1024;
+
+/**
+ * Join the parts of the `deliver` effect being built: none for a single record. Parts of owned memory are
+ * moved together in place ({@link compactParts}: no allocation), giving one `deliver` per buffer they lie in
+ * (the worker pool's results lie in 64 KiB slabs: one per four full records); runs averaging under 16 KiB are
+ * joined after all, so small records never cost an emission each. Anything else: one copy.
+ */
 export function finishDelivery(cx: Cx): void {
   const run = cx.delivery;
   if (!run) return;
   cx.delivery = undefined;
-  if (run.parts.length > 1) run.effect.data = concatBytes(run.parts);
+  if (run.parts.length <= 1) return;
+  if (!run.owned) {
+    run.effect.data = concatBytes(run.parts);
+    return;
+  }
+  const runs = compactParts(run.parts);
+  if (runs.length > 1 && run.parts.reduce((n, p) => n + p.length, 0) / runs.length < MIN_DELIVERY_RUN) {
+    run.effect.data = concatBytes(runs);
+    return;
+  }
+  run.effect.data = runs[0]!;
+  if (runs.length > 1) cx.effects.splice(cx.effects.lastIndexOf(run.effect) + 1, 0, ...runs.slice(1).map((data) => ({ type: 'deliver' as const, data })));
 }
+
+/**
+ * Join `parts` in place: each part that lies in the same buffer as the one before it, after it, is moved down to
+ * follow it (`copyWithin`: the bytes in between, which only this step references, are overwritten). Returns one
+ * view per run of such parts, in order. The bytes moved are counted in `compactParts.moved` (for tests).
+ */
+export function compactParts(parts: readonly Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let first = parts[0]!;
+  let end = first.byteOffset + first.length; // where the run's bytes end in its buffer
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts[i]!;
+    if (p.buffer === first.buffer && p.byteOffset >= end) {
+      const whole = new Uint8Array(p.buffer);
+      if (p.byteOffset !== end) {
+        whole.copyWithin(end, p.byteOffset, p.byteOffset + p.length);
+        compactParts.moved += p.length;
+      }
+      end += p.length;
+      continue;
+    }
+    out.push(new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
+    first = p;
+    end = p.byteOffset + p.length;
+  }
+  out.push(new Uint8Array(first.buffer, first.byteOffset, end - first.byteOffset));
+  return out;
+}
+compactParts.moved = 0;
 
 /**
  * Write one record of `type` (sealed when a write key is installed). While an asynchronous seal batch is in

@@ -9,7 +9,8 @@ import { suiteParams } from '../../src/crypto/keySchedule.js';
 import { tls12SuiteParams } from '../../src/crypto/prf.js';
 import { ContentType } from '../../src/wire/tls/constants.js';
 import type { TlsEffect } from '../../src/tls/types.js';
-import { asyncNobleProvider } from '../helpers/batch.js';
+import { asyncNobleProvider, nobleOpen, nobleSeal, withBatch } from '../helpers/batch.js';
+import { compactParts } from '../../src/tls/state.js';
 
 /** Sizes of the records in a byte stream. */
 function recordSizes(data: Uint8Array): number[] {
@@ -262,4 +263,72 @@ test('completeRecordAt (the receive path\'s allocation-free framing) agrees with
     }),
     { numRuns: 400 },
   );
+});
+
+test('compactParts: parts in one buffer, in order, are moved together in place; a new buffer starts a new run (property)', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.uint8Array({ maxLength: 50 }), fc.nat(9), fc.boolean()), { minLength: 1, maxLength: 12 }),
+      (specs) => {
+        // Lay the parts out as an open batch's results are: in order, gaps between them (a content type, padding),
+        // a new buffer whenever the spec says so.
+        const buffers: { bytes: Uint8Array; at: number[] }[] = [];
+        const parts: Uint8Array[] = [];
+        let cur: { bytes: Uint8Array; at: number[] } | undefined;
+        let off = 0;
+        specs.forEach(([bytes, gap, fresh]) => {
+          if (!cur || fresh) {
+            cur = { bytes: new Uint8Array(specs.reduce((n, [b, g]) => n + b.length + g, 0)), at: [] };
+            buffers.push(cur);
+            off = 0;
+          }
+          off += gap;
+          cur.bytes.set(bytes, off);
+          parts.push(cur.bytes.subarray(off, off + bytes.length));
+          off += bytes.length;
+        });
+        const expected = Buffer.concat(specs.map(([b]) => b));
+        const runs = compactParts(parts);
+        t.deepEqual(Buffer.concat(runs), expected);
+        t.is(runs.length, buffers.length, 'one run per buffer');
+        t.true(runs.every((r, i) => r.buffer === buffers[i]!.bytes.buffer), 'views, not copies');
+      },
+    ),
+    { numRuns: 200 },
+  );
+});
+
+test('async crypto: plaintexts an open batch returns in one buffer are delivered as one view of it, joined in place', async (t) => {
+  // A batch cipher like the worker pool's: each batch's results are views into one fresh buffer, with gaps.
+  const resultBuffers: ArrayBufferLike[] = [];
+  const slabs = (results: (Uint8Array | null)[]) => {
+    const all = new Uint8Array(results.reduce((n, r) => n + (r?.length ?? 0) + 8, 0));
+    resultBuffers.push(all.buffer);
+    let at = 3;
+    return results.map((r) => {
+      if (!r) return null;
+      all.set(r, at);
+      const view = all.subarray(at, at + r.length);
+      at += r.length + 5;
+      return view;
+    });
+  };
+  const provider = withBatch('slabs', {
+    sealBatch: (alg, key, jobs) => Promise.resolve(nobleSeal(alg, key, jobs)),
+    openBatch: (alg, key, jobs) => Promise.resolve(slabs(nobleOpen(alg, key, jobs))),
+  });
+  const pair = new Pair({}, { provider, asyncCrypto: true, maxPipelines: 8 });
+  pair.start();
+  await pair.driveAsync();
+  const data = Uint8Array.from({ length: 8 * 16384 }, (_, i) => (i * 31) & 0xff);
+  pair.input('client', { type: 'write', now: NOW, data });
+  const moved = compactParts.moved;
+  const before = pair.delivered.server.length;
+  pair.input('server', { type: 'received', now: NOW, data: Buffer.concat(pair.inbox.server.splice(0)) });
+  await pair.driveAsync();
+  const got = pair.delivered.server.slice(before);
+  t.deepEqual(Buffer.concat(got), Buffer.from(data));
+  t.is(got.length, 1, 'one deliver for the batch');
+  t.true(resultBuffers.includes(got[0]!.buffer), 'a view of the batch\'s own result buffer: no copy');
+  t.true(compactParts.moved - moved >= 7 * 16384, 'the other seven records were moved in place');
 });
