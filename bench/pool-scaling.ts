@@ -15,6 +15,7 @@
 import { availableParallelism } from 'node:os';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
+import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { Subscription, firstValueFrom } from 'rxjs';
 import { recordNonce } from '../src/crypto/keySchedule.js';
@@ -36,12 +37,16 @@ const ALGS: AlgName[] = ['chacha20-poly1305', 'aes-128-gcm'];
 const RECORD = 16 * 1024;
 const now = () => performance.now();
 
-type Row = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: AlgName; size?: number; conns?: number; mbps: number };
+/**
+ * `mainUs`: the main thread's busy time (event-loop utilisation × wall time) per 16 KiB record carried, in µs:
+ * both ends run on it, so this is one record's sealing side and opening side together (aggregate rows only).
+ */
+type Row = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: AlgName; size?: number; conns?: number; mbps: number; mainUs?: number };
 const rows: Row[] = [];
 const emit = (r: Row) => {
   rows.push(r);
   if (json) process.stdout.write(`POOL ${JSON.stringify(r)}\n`);
-  else process.stderr.write(`${r.kind} ${r.impl} ${r.engine ?? ''} ${r.alg} size=${r.size ?? '-'} conns=${r.conns ?? '-'}: ${r.mbps.toFixed(1)} MB/s\n`);
+  else process.stderr.write(`${r.kind} ${r.impl} ${r.engine ?? ''} ${r.alg} size=${r.size ?? '-'} conns=${r.conns ?? '-'}: ${r.mbps.toFixed(1)} MB/s${r.mainUs !== undefined ? `, main thread ${r.mainUs.toFixed(1)} µs/record` : ''}\n`);
 };
 
 /** The pool's raw seal+open MB/s with two batches in flight for `ms`, after a warm-up. */
@@ -71,8 +76,15 @@ async function rawPool(pool: WorkerPoolProvider, alg: AeadAlg, ms: number): Prom
   return run(ms);
 }
 
+/** Throughput and the main thread's busy µs per record over a transfer of `bytes` that took `ms`. */
+type Measured = { mbps: number; mainUs: number };
+const measured = (bytes: number, ms: number, elu: EventLoopUtilization): Measured => ({
+  mbps: bytes / (ms / 1000) / 1e6,
+  mainUs: (elu.utilization * ms * 1000) / (bytes / RECORD),
+});
+
 /** `CONNS` rxtls connections (asyncCrypto on `pool`) each sending `BYTES`; aggregate MB/s. */
-async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number): Promise<number> {
+async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number): Promise<Measured> {
   const options = { provider: pool, asyncCrypto: true, maxPipelines: 32, ciphers: SUITE[alg] };
   const server = await rxServer({ cert: certs.cert, key: certs.key, ...options });
   const subs = new Subscription();
@@ -83,9 +95,10 @@ async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number
     );
     const ring = payloadRing(64 * 1024);
     const t0 = now();
+    const e0 = performance.eventLoopUtilization();
     for (const conn of conns) subs.add(conn.send(ringChunks(ring, BYTES)).subscribe({ error: () => undefined }));
     await done;
-    return (CONNS * BYTES) / ((now() - t0) / 1000) / 1e6;
+    return measured(CONNS * BYTES, now() - t0, performance.eventLoopUtilization(e0));
   } finally {
     subs.unsubscribe();
     server.close();
@@ -93,7 +106,7 @@ async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number
 }
 
 /** The same with node:tls (OpenSSL on the main thread), both ends in this process. */
-async function aggregateNode(alg: AlgName, CONNS: number): Promise<number> {
+async function aggregateNode(alg: AlgName, CONNS: number): Promise<Measured> {
   const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ciphers: SUITE[alg] });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -120,6 +133,7 @@ async function aggregateNode(alg: AlgName, CONNS: number): Promise<number> {
     );
     const ring = payloadRing(64 * 1024);
     const t0 = now();
+    const e0 = performance.eventLoopUtilization();
     await Promise.all(
       sockets.map(async (c) => {
         for (const chunk of ringChunks(ring, BYTES)) if (!c.write(chunk)) await once(c, 'drain');
@@ -127,8 +141,9 @@ async function aggregateNode(alg: AlgName, CONNS: number): Promise<number> {
       }),
     );
     await done;
+    const m = measured(CONNS * BYTES, now() - t0, performance.eventLoopUtilization(e0));
     for (const c of sockets) c.destroy();
-    return (CONNS * BYTES) / ((now() - t0) / 1000) / 1e6;
+    return m;
   } finally {
     server.close();
   }
@@ -151,13 +166,13 @@ for (const size of SIZES) {
     // the first cipher measured pays the pool's start-up.
     for (const alg of ALGS) await rawPool(pool, alg, 300);
     for (const conns of CONNS_LIST) {
-      for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool', engine: 'node', alg, size, conns, mbps: await aggregateRx(pool, alg, conns) });
+      for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool', engine: 'node', alg, size, conns, ...(await aggregateRx(pool, alg, conns)) });
     }
   } finally {
     await pool.close();
   }
 }
-for (const conns of CONNS_LIST) for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'node:tls', alg, conns, mbps: await aggregateNode(alg, conns) });
+for (const conns of CONNS_LIST) for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'node:tls', alg, conns, ...(await aggregateNode(alg, conns)) });
 
 if (!json) {
   const base = (r: Row) => rows.find((x) => x.kind === r.kind && x.impl === r.impl && x.engine === r.engine && x.alg === r.alg && x.size === 1)?.mbps ?? NaN;
