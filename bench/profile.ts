@@ -114,12 +114,12 @@ export function summarizeProfile(file: string, topN = 12, window?: readonly [num
 
 /**
  * The main-thread profile in a `--cpu-prof-dir`: every thread writes its own (the module-loader thread of
- * `--loader`, crypto workers), and only the main thread runs `bench/child.ts`.
+ * `--loader`, crypto workers), and only the main thread runs `bench/child.ts` (`child.js` compiled).
  */
 export function mainProfileIn(dir: string): string | undefined {
   for (const f of readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))) {
     const prof = JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile;
-    if (prof.nodes.some((n) => n.callFrame.url.endsWith('/bench/child.ts'))) return join(dir, f);
+    if (prof.nodes.some((n) => /\/bench\/child\.[jt]s$/.test(n.callFrame.url))) return join(dir, f);
   }
   return undefined;
 }
