@@ -310,7 +310,7 @@ interface QuicRow {
  */
 function scriptRows<T>(script: string, args: string[], prefix: string, timeoutMs: number): Promise<T[]> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--no-warnings', ...LOADER_FLAGS, scriptPath(script.replace(/\.ts$/, '')), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, ['--no-warnings', ...LOADER_FLAGS, scriptPath(script), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const rows: T[] = [];
     jsonLines<T>(p.stdout, prefix, (r) => rows.push(r));
     p.stderr.on('data', (d: Buffer) => log(`${script}: ${d.toString().trim()}`));
@@ -325,13 +325,13 @@ function scriptRows<T>(script: string, args: string[], prefix: string, timeoutMs
 const QUIC_MB = quick ? 5 : 50;
 log(`QUIC: ${QUIC_MB} MB HTTP/3 downloads over loopback (bench/quic-peers.ts)`);
 const quicRows: QuicRow[] = (
-  await scriptRows<Omit<QuicRow, 'mbps'> & { mbps: number | null }>('quic-peers.ts', [String(QUIC_MB), '--json'], 'QUIC ', quick ? 180_000 : 900_000)
+  await scriptRows<Omit<QuicRow, 'mbps'> & { mbps: number | null }>('quic-peers', [String(QUIC_MB), '--json'], 'QUIC ', quick ? 180_000 : 900_000)
 ).map((r) => ({ ...r, mbps: r.mbps ?? NaN })); // NaN comes as null
 
 /** §9's hostile rows: `bench/quic-hostile.ts`, one `QUICHOSTILE {…}` line per measurement. */
 type HostileRow = { readonly kind: string } & Record<string, number | string>;
 log('QUIC: anti-amplification and spoofed Initials (bench/quic-hostile.ts)');
-const hostileRows = await scriptRows<HostileRow>('quic-hostile.ts', [quick ? '2' : '3', '--json'], 'QUICHOSTILE ', 300_000);
+const hostileRows = await scriptRows<HostileRow>('quic-hostile', [quick ? '2' : '3', '--json'], 'QUICHOSTILE ', 300_000);
 
 /** §10: the proxy bench (`bench/proxy.ts`), one `PROXY {…}` line per proxy. */
 const PROXY_MIB = quick ? 64 : 1024;
@@ -339,15 +339,15 @@ log(`Proxy: ${PROXY_MIB} MiB through terminate + originate to a slow consumer, b
 /** The same runs with V8's young generation sized up front for both proxies (`--young`, MiB). */
 const PROXY_YOUNG = 8;
 const proxyRows = [
-  ...(await scriptRows<ProxyBenchRow>('proxy.ts', [String(PROXY_MIB), '--json'], 'PROXY ', quick ? 120_000 : 900_000)),
-  ...(await scriptRows<ProxyBenchRow>('proxy.ts', [String(PROXY_MIB), '--young', String(PROXY_YOUNG), '--json'], 'PROXY ', quick ? 120_000 : 900_000)),
+  ...(await scriptRows<ProxyBenchRow>('proxy', [String(PROXY_MIB), '--json'], 'PROXY ', quick ? 120_000 : 900_000)),
+  ...(await scriptRows<ProxyBenchRow>('proxy', [String(PROXY_MIB), '--young', String(PROXY_YOUNG), '--json'], 'PROXY ', quick ? 120_000 : 900_000)),
 ];
 const proxyOf = (impl: ProxyBenchRow['impl'], young = 0) => proxyRows.find((r) => r.impl === impl && (r.youngMiB ?? 0) === young);
 /** §11: `bench/pool-scaling.ts`, one `POOL {…}` line per measurement. */
 type PoolRow = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: string; size?: number; conns?: number; mbps: number; mainUs?: number };
 log('Worker pool scaling (bench/pool-scaling.ts)');
 // Many connections (the aggregate targets), then one (the single-connection target).
-const poolRows = await scriptRows<PoolRow>('pool-scaling.ts', [...(quick ? ['--quick', '--conns', '4,1'] : ['--conns', '8,1']), '--json'], 'POOL ', quick ? 300_000 : 1_200_000);
+const poolRows = await scriptRows<PoolRow>('pool-scaling', [...(quick ? ['--quick', '--conns', '4,1'] : ['--conns', '8,1']), '--json'], 'POOL ', quick ? 300_000 : 1_200_000);
 
 const load1 = loadavg();
 
@@ -505,8 +505,9 @@ const pipeRatioOf = (alg: AlgName) => pipeRatios.filter((r) => r.alg === alg).ma
 const MANY_CORES = 8;
 const cores = availableParallelism();
 const poolMax = Math.max(...poolRows.filter((r) => r.size !== undefined).map((r) => r.size!));
-const poolAt = (kind: PoolRow['kind'], impl: string, alg: string, conns?: number, size?: number) =>
-  poolRows.find((r) => r.kind === kind && r.impl === impl && r.alg === alg && (r.engine ?? 'node') === 'node' && r.conns === conns && r.size === size)?.mbps ?? NaN;
+const poolRowAt = (kind: PoolRow['kind'], impl: string, alg: string, conns?: number, size?: number) =>
+  poolRows.find((r) => r.kind === kind && r.impl === impl && r.alg === alg && (r.engine ?? 'node') === 'node' && r.conns === conns && r.size === size);
+const poolAt = (kind: PoolRow['kind'], impl: string, alg: string, conns?: number, size?: number) => poolRowAt(kind, impl, alg, conns, size)?.mbps ?? NaN;
 const manyConns = Math.max(...poolRows.filter((r) => r.kind === 'aggregate').map((r) => r.conns ?? 0));
 const pool15 = (alg: AlgName) => {
   const agg = poolAt('aggregate', 'rxtls+pool', alg, manyConns, poolMax);
@@ -515,8 +516,8 @@ const pool15 = (alg: AlgName) => {
     vsNode: agg / poolAt('aggregate', 'node:tls', alg, manyConns),
     one: poolAt('aggregate', 'rxtls+pool', alg, 1, poolMax) / poolAt('aggregate', 'node:tls', alg, 1),
     /** Main-thread µs per record, one connection: rxtls on the pool (crypto off the thread) and node:tls (all of it). */
-    mainOne: poolRows.find((r) => r.impl === 'rxtls+pool' && r.alg === alg && r.conns === 1 && r.size === poolMax)?.mainUs ?? NaN,
-    nodeOneUs: poolRows.find((r) => r.impl === 'node:tls' && r.alg === alg && r.conns === 1)?.mainUs ?? NaN,
+    mainOne: poolRowAt('aggregate', 'rxtls+pool', alg, 1, poolMax)?.mainUs ?? NaN,
+    nodeOneUs: poolRowAt('aggregate', 'node:tls', alg, 1)?.mainUs ?? NaN,
     rawMax: poolAt('raw', 'pool', alg, undefined, poolMax),
     nodeOne: poolAt('aggregate', 'node:tls', alg, 1),
   };

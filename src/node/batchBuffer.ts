@@ -31,11 +31,12 @@ import type { AeadAlg, RecordJob } from '../crypto/provider.js';
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;
 
-/** A batch handed to a worker: seal (`op` 0) or open (`op` 1) the `count` records in `buf`. */
+/**
+ * A batch handed to a worker: seal (`op` 0) or open (`op` 1) the `count` records in `buf`. The `id` is also the
+ * batch's generation in `buf` (taken modulo 2³²: it differs from the buffer's previous batch).
+ */
 export interface BatchMessage {
   readonly id: number;
-  /** The batch's generation in `buf` (an unsigned 32-bit number that differs from the buffer's previous batch). */
-  readonly gen: number;
   readonly op: 0 | 1;
   readonly alg: AeadAlg;
   readonly key: Uint8Array;
@@ -138,7 +139,7 @@ export function workOn(msg: BatchMessage, onRecord: () => void = () => {}, aead:
   const at = batchLayout(count);
   const claim = new BigInt64Array(buf, 0, 1);
   const ctl = new Int32Array(buf, 0, 4);
-  const gen = BigInt(msg.gen >>> 0);
+  const gen = BigInt(msg.id >>> 0);
   const lengths = new Int32Array(buf, at.lengths, count);
   const layout = new Uint32Array(buf, at.layout, count * LAYOUT_STRIDE);
   const bytes = new Uint8Array(buf);
@@ -236,9 +237,9 @@ export function unpackBatch(buf: SharedArrayBuffer, count: number): (Uint8Array 
   let i = 0;
   while (i < count) {
     // The next slab: results from i on while they fit (at least one), each 8-aligned as in the batch.
-    let size = 0;
-    let end = i;
-    while (end < count && (end === i || alignWord(size + Math.max(0, lengths[end]!)) <= RESULT_SLAB)) size = alignWord(size + Math.max(0, lengths[end++]!));
+    let size = alignWord(Math.max(0, lengths[i]!));
+    let end = i + 1;
+    for (let grown; end < count && (grown = alignWord(size + Math.max(0, lengths[end]!))) <= RESULT_SLAB; end++) size = grown;
     // Every byte of the slab is overwritten below (the results and the zeroed padding between them tile it).
     const raw = typeof Buffer === 'function' ? Buffer.allocUnsafeSlow(size) : new Uint8Array(size);
     const out = new Uint8Array(raw.buffer, raw.byteOffset, size);

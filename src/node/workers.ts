@@ -257,11 +257,10 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     check(alg, key, jobs);
     if (jobs.length === 0) return Promise.resolve([]);
     const buf = take(batchSize(jobs));
-    const id = nextId++;
     // The batch id is its generation: it differs from whatever batch used the buffer before.
-    packBatch(buf, jobs, id);
+    const msg: BatchMessage = { id: nextId++, op, alg, key, buf, count: jobs.length };
+    packBatch(buf, jobs, msg.id);
     // The key is cloned into each message: the caller may reuse its buffer at once.
-    const msg: BatchMessage = { id, gen: id >>> 0, op, alg, key, buf, count: jobs.length };
     const posted = Math.min(size, jobs.length);
     batches++;
     return new Promise((resolve, reject) => {

@@ -38,7 +38,7 @@ function batch(op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJo
   // A reused buffer is usually larger than needed, and holds an older batch.
   if (id === 1) new Uint8Array(buf).fill(0xee);
   packBatch(buf, jobs, id);
-  return { id, gen: id, op, alg, key, buf, count: jobs.length };
+  return { id, op, alg, key, buf, count: jobs.length };
 }
 
 const control = (m: BatchMessage) => batchControl(m.buf);
@@ -113,7 +113,7 @@ test('batchBuffer: records are claimed one at a time; whoever finishes the last 
   const jobs = Array.from({ length: 5 }, (_, i) => ({ nonce: new Uint8Array(12).fill(i), aad: Uint8Array.of(23, 3, 3, 0, 9), data: new Uint8Array(9).fill(i) }));
   const m = batch(0, 'aes-128-gcm', key, jobs);
   // Another "worker" already claimed and finished records 0-3: this one takes record 4, the last.
-  setBatchControl(m.buf, m.gen, 4, 4);
+  setBatchControl(m.buf, m.id, 4, 4);
   t.true(workOn(m));
   t.deepEqual(control(m), { gen: 1, next: 5, done: 5 });
   const lengths = new Int32Array(m.buf, batchLayout(5).lengths, 5);
