@@ -28,13 +28,26 @@ export interface InboundQueue {
   /** Pull mode: one projection at a time, with transport backpressure. */
   receive<R>(project: (chunk: Uint8Array) => ObservableInput<R>): Observable<R>;
   next(chunk: Uint8Array): void;
+  /**
+   * Like `next(d.data)`, for data that may come in `parts` (a TLS `deliver` effect): a push consumer gets each
+   * part as it is, and `data` (their concatenation) is read only if a `receive` projection takes it.
+   */
+  deliver(d: Delivery): void;
   error(err: unknown): void;
   complete(): void;
   /** Bytes delivered and not yet handed to the application. */
   readonly queuedBytes: number;
 }
 
-type Note = { kind: 'N'; value: Uint8Array } | { kind: 'E'; err: unknown } | { kind: 'C' };
+/** Application data as a TLS `deliver` effect carries it: `data`, or `parts` whose concatenation it is. */
+export interface Delivery {
+  readonly data: Uint8Array;
+  readonly parts?: readonly Uint8Array[];
+}
+
+/** `N`: a chunk; `P`: the parts of one delivery (`d.data` joins them); `E`, `C`: error, completion. */
+type Note = { kind: 'N'; value: Uint8Array } | { kind: 'P'; d: Delivery; size: number } | { kind: 'E'; err: unknown } | { kind: 'C' };
+const noteSize = (n: Note): number => (n.kind === 'N' ? n.value.length : n.kind === 'P' ? n.size : 0);
 
 /**
  * A single-consumer queue of inbound chunks. Everything (values, then the terminal notification) is held until
@@ -84,6 +97,14 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
           queued -= n.value.length;
           options.onTaken?.(n.value.length);
           target.next(n.value);
+        } else if (n.kind === 'P') {
+          // Part by part: the consumer may leave in between (detach then accounts for what is left).
+          for (const part of n.d.parts!) {
+            if (!target) break;
+            queued -= part.length;
+            options.onTaken?.(part.length);
+            target.next(part);
+          }
         } else if (n.kind === 'E') target.error(n.err);
         else target.complete();
       }
@@ -94,11 +115,11 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
 
   const push = (note: Note) => {
     if (detached) {
-      if (note.kind === 'N') options.onTaken?.(note.value.length);
+      if (noteSize(note) > 0) options.onTaken?.(noteSize(note));
       return;
     }
     queue.push(note);
-    if (note.kind === 'N') queued += note.value.length;
+    queued += noteSize(note);
     if (pump) pump();
     else drainPush();
     pressure();
@@ -156,13 +177,14 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
               done = true;
               subscriber.complete();
             } else {
-              queued -= n.value.length;
-              options.onTaken?.(n.value.length);
+              const value = n.kind === 'N' ? n.value : n.d.data;
+              queued -= value.length;
+              options.onTaken?.(value.length);
               const token = {};
               running = token;
               let input: ObservableInput<R>;
               try {
-                input = project(n.value);
+                input = project(value);
               } catch (err) {
                 done = true;
                 subscriber.error(err);
@@ -204,6 +226,11 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
     receive,
     next: (chunk) => {
       if (!stopped) push({ kind: 'N', value: chunk });
+    },
+    deliver: (d) => {
+      if (stopped) return;
+      const parts = d.parts;
+      push(parts && parts.length > 1 ? { kind: 'P', d, size: parts.reduce((n, p) => n + p.length, 0) } : { kind: 'N', value: d.data });
     },
     error: (err) => {
       if (stopped) return;

@@ -429,7 +429,7 @@ export function secureDuplex(
           for (const part of e.parts) writable = duplex.write(part);
           return;
         case 'deliver':
-          inbound.next(e.data);
+          inbound.deliver(e);
           return;
         case 'handshakeComplete':
           handedOver = true;

@@ -171,10 +171,11 @@ export interface Cx {
   /** Wire bytes produced by this step, in order; records are sealed when the step ends (`assembleFlight`). */
   readonly out: OutPart[];
   /**
-   * Application data of this step not yet joined: the `deliver` effect at the end of `effects` and the record
-   * contents it will carry. Records opened one after another add to it; any other effect ends it. Joined once,
-   * when the step ends ({@link finishDelivery}), so a chunk of many small records is one `deliver`. `owned`:
-   * every part is memory this step may move data within (see {@link deliver}).
+   * Application data of this step not yet handed over: the `deliver` effect at the end of `effects` and the
+   * record contents it will carry. Records opened one after another add to it; any other effect ends it
+   * ({@link finishDelivery}): full records are then delivered as they are, small ones joined, so a chunk of many
+   * small records is not an emission per record. `owned`: every part is memory this step may move data within
+   * (see {@link deliver}).
    */
   delivery?: { readonly effect: { type: 'deliver'; data: Uint8Array }; readonly parts: Uint8Array[]; owned: boolean };
   /** Set while an open batch's results are processed: their plaintexts are `owned` (see {@link deliver}). */
@@ -201,31 +202,72 @@ export function deliver(cx: Cx, data: Uint8Array): void {
   cx.delivery = { effect, parts: [data], owned };
 }
 
-/** Below this average size, the runs of a compacted delivery are joined into one `deliver` after all. */
-const MIN_DELIVERY_RUN = 16 * 1024;
+/** A part at least this long is delivered as it is: an emission costs less than copying it. */
+const STANDALONE_PART = 8 * 1024;
+/** Shorter parts are joined, in order, until their group holds at least this much. */
+const MIN_DELIVERY = 16 * 1024;
 
 /**
- * Join the parts of the `deliver` effect being built: none for a single record. Parts of owned memory are
- * moved together in place ({@link compactParts}: no allocation), giving one `deliver` per buffer they lie in
- * (the worker pool's results lie in 64 KiB slabs: one per four full records); runs averaging under 16 KiB are
- * joined after all, so small records never cost an emission each. Anything else: one copy.
+ * How the parts of one delivery are handed over: each part of {@link STANDALONE_PART} bytes or more alone, as
+ * it is (a view: no copy), and the shorter ones between them joined in groups of at least {@link MIN_DELIVERY}
+ * bytes (the last of a run may hold less). So a full record is never copied to be delivered, and many small
+ * records never cost an emission each. Each group is delivered in order; its parts are joined when more than one.
+ */
+export function deliveryGroups(parts: readonly Uint8Array[]): Uint8Array[][] {
+  const groups: Uint8Array[][] = [];
+  let open: Uint8Array[] | undefined;
+  let size = 0;
+  for (const p of parts) {
+    if (p.length >= STANDALONE_PART) {
+      groups.push([p]);
+      open = undefined;
+      continue;
+    }
+    if (!open || size >= MIN_DELIVERY) {
+      open = [];
+      size = 0;
+      groups.push(open);
+    }
+    open.push(p);
+    size += p.length;
+  }
+  return groups;
+}
+
+/**
+ * End the `deliver` effect being built: nothing to do for a single record. Then {@link deliveryGroups} says what
+ * stays alone and what is joined (short records, at once):
+ * - Parts of owned memory (an open batch's results, in 64 KiB slabs) are first moved together in place
+ *   ({@link compactParts}: no allocation, one run per slab), and each group is a `deliver` of its own: a view
+ *   of its slab, as a chunk the application keeps.
+ * - Other parts (node:crypto's outputs, one buffer per record) make one `deliver` whose `parts` are the groups
+ *   and whose `data` joins them when read ({@link TlsEffect}): a push consumer gets each full record as it is,
+ *   a one-chunk-at-a-time consumer one chunk per step, as before.
  */
 export function finishDelivery(cx: Cx): void {
   const run = cx.delivery;
   if (!run) return;
   cx.delivery = undefined;
   if (run.parts.length <= 1) return;
-  if (!run.owned) {
-    run.effect.data = concatBytes(run.parts);
-    return;
+  const parts = deliveryGroups(run.owned ? compactParts(run.parts) : run.parts).map((g) => (g.length === 1 ? g[0]! : concatBytes(g)));
+  if (parts.length === 1) {
+    run.effect.data = parts[0]!;
+  } else if (run.owned) {
+    run.effect.data = parts[0]!;
+    cx.effects.splice(cx.effects.lastIndexOf(run.effect) + 1, 0, ...parts.slice(1).map((data) => ({ type: 'deliver' as const, data })));
+  } else {
+    cx.effects[cx.effects.lastIndexOf(run.effect)] = new DeliverParts(parts);
   }
-  const runs = compactParts(run.parts);
-  if (runs.length > 1 && run.parts.reduce((n, p) => n + p.length, 0) / runs.length < MIN_DELIVERY_RUN) {
-    run.effect.data = concatBytes(runs);
-    return;
+}
+
+/** A `deliver` effect of several parts whose `data` is their concatenation, made on first read (then kept). */
+class DeliverParts {
+  readonly type = 'deliver' as const;
+  private joined: Uint8Array | undefined = undefined;
+  constructor(readonly parts: readonly Uint8Array[]) {}
+  get data(): Uint8Array {
+    return (this.joined ??= concatBytes(this.parts));
   }
-  run.effect.data = runs[0]!;
-  if (runs.length > 1) cx.effects.splice(cx.effects.lastIndexOf(run.effect) + 1, 0, ...runs.slice(1).map((data) => ({ type: 'deliver' as const, data })));
 }
 
 /**

@@ -64,8 +64,13 @@ export type TlsEffect =
    * connection configured with `transmitParts` emits in place of `transmit`.
    */
   | { readonly type: 'transmitParts'; readonly parts: readonly Uint8Array[] }
-  /** Deliver decrypted application data to the application. */
-  | { readonly type: 'deliver'; readonly data: Uint8Array }
+  /**
+   * Deliver decrypted application data to the application. When one step opened several full records, `parts`
+   * holds them as they were opened (views: nothing copied) and `data` is their concatenation, joined only when
+   * read: an adapter that hands chunks to a push consumer gives it the parts, one that hands one chunk at a time
+   * to a slow consumer reads `data`.
+   */
+  | { readonly type: 'deliver'; readonly data: Uint8Array; readonly parts?: readonly Uint8Array[] }
   /** We sent an alert (warning close_notify or a fatal one). */
   | { readonly type: 'alertSent'; readonly level: number; readonly description: number }
   /** The peer sent an alert. */

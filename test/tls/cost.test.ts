@@ -83,18 +83,25 @@ test('a record received one byte at a time is copied once in all (linear, not a 
   t.true(copies <= wire.length + 8, `${copies} copies`);
 });
 
-test('records that arrive whole are opened where they lie; a step\'s records join into one deliver: each plaintext byte copied once', (t) => {
+test('records that arrive whole are opened where they lie, and a step\'s full records are delivered as opened: no plaintext byte copied', (t) => {
   const { pair, wire, data } = flight(64 * 16384);
-  // Four whole records per chunk: nothing is framed across chunks, and the four plaintexts become one deliver
-  // (batched delivery: one emission per step, not per record; measured better for the proxy's RSS than a
-  // deliver per record, bench/results.md round 2).
+  // Four whole records per chunk: nothing is framed across chunks. Each step's four plaintexts become one
+  // deliver whose parts are node:crypto's own output buffers (a push consumer gets them as they are); its
+  // `data` joins them only when read (a one-chunk-at-a-time consumer: bench/results.md, issue 15).
   const { result: effects, copied } = countCopies(() => feedChunks(pair, wire, 4 * RECORD));
-  t.deepEqual(delivered(effects), Buffer.from(data));
-  t.is(copied, data.length + NONCE * 64);
-  t.is(effects.filter((e) => e.type === 'deliver').length, 16);
+  t.is(copied, NONCE * 64);
+  const delivers = effects.flatMap((e) => (e.type === 'deliver' ? [e] : []));
+  t.is(delivers.length, 16);
+  t.true(delivers.every((e) => e.parts?.length === 4 && e.parts.every((p) => p.length === 16384)));
+  t.deepEqual(Buffer.concat(delivers.flatMap((e) => e.parts!)), Buffer.from(data));
+  // Read, `data` is the parts joined (once: the same buffer each time).
+  const { result: joined, copied: joinCopied } = countCopies(() => delivers.map((e) => e.data));
+  t.is(joinCopied, data.length);
+  t.deepEqual(Buffer.concat(joined), Buffer.from(data));
+  t.true(delivers.every((e, i) => e.data === joined[i]));
 });
 
-test('small records of one step join into one deliver (each byte copied once)', (t) => {
+test('small records of one step are joined into groups of at least 16 KiB, in one deliver (each byte copied once)', (t) => {
   const pair = new Pair({ provider: nodeProvider }, { provider: nodeProvider }).start().drive();
   const data = new Uint8Array(100 * 1000).map((_, i) => (i * 13) & 0xff);
   for (let o = 0; o < data.length; o += 1000) pair.input('client', { type: 'write', now: pair.now, data: data.subarray(o, o + 1000) });
@@ -104,6 +111,9 @@ test('small records of one step join into one deliver (each byte copied once)', 
   t.deepEqual(delivered(effects), Buffer.from(data));
   t.is(delivers.length, 1, `deliver sizes ${delivers.join(', ')}`);
   t.is(copied, data.length + NONCE * 100);
+  // The groups a push consumer gets: 1,000-byte records joined until a group holds 16 KiB (17 of them).
+  const parts = effects.flatMap((e) => (e.type === 'deliver' ? (e.parts ?? [e.data]) : []));
+  t.deepEqual(parts.map((p) => p.length), [17_000, 17_000, 17_000, 17_000, 17_000, 15_000]);
 });
 
 /** A connected pair on node:crypto whose client writes its records as parts (`transmitParts`) or joined. */

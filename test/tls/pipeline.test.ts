@@ -10,7 +10,7 @@ import { tls12SuiteParams } from '../../src/crypto/prf.js';
 import { ContentType } from '../../src/wire/tls/constants.js';
 import type { TlsEffect } from '../../src/tls/types.js';
 import { asyncNobleProvider, nobleOpen, nobleSeal, withBatch } from '../helpers/batch.js';
-import { compactParts } from '../../src/tls/state.js';
+import { compactParts, deliveryGroups } from '../../src/tls/state.js';
 
 /** Sizes of the records in a byte stream. */
 function recordSizes(data: Uint8Array): number[] {
@@ -295,6 +295,27 @@ test('compactParts: parts in one buffer, in order, are moved together in place; 
       },
     ),
     { numRuns: 200 },
+  );
+});
+
+test('deliveryGroups: parts of 8 KiB or more stay alone, shorter ones are joined into groups of at least 16 KiB, in order (property)', (t) => {
+  const STANDALONE = 8 * 1024;
+  const MIN = 16 * 1024;
+  fc.assert(
+    fc.property(fc.array(fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 7000, max: 17_000 })), { maxLength: 40 }), (sizes) => {
+      const parts = sizes.map((n, i) => new Uint8Array(n).fill(i & 0xff));
+      const groups = deliveryGroups(parts);
+      t.deepEqual(groups.flat(), parts, 'every part once, in order, as it was (no copy)');
+      for (const [i, g] of groups.entries()) {
+        t.true(g.length > 0);
+        if (g.some((p) => p.length >= STANDALONE)) t.is(g.length, 1, 'a long part is alone');
+        // A group of short parts is closed only once it holds MIN bytes, or by a long part or the end.
+        const next = groups[i + 1];
+        const size = g.reduce((n, p) => n + p.length, 0);
+        if (g[0]!.length < STANDALONE && next && next[0]!.length < STANDALONE) t.true(size >= MIN, `group ${i}: ${size} bytes`);
+      }
+    }),
+    { numRuns: 300 },
   );
 });
 

@@ -1,0 +1,92 @@
+/**
+ * `inboundQueue.deliver`: a TLS `deliver` effect of several parts (full records, as node:crypto opened them)
+ * reaches a push consumer part by part, with no copy, and a `receive` projection as one joined chunk.
+ */
+import test from 'ava';
+import { Subject, of, take } from 'rxjs';
+import { inboundQueue, type Delivery } from '../../src/rx/inbound.js';
+
+/** A delivery whose `data` counts how often it is read (each read would be a join). */
+function delivery(sizes: readonly number[]): { d: Delivery; reads: () => number } {
+  const parts = sizes.map((n, i) => new Uint8Array(n).fill(i + 1));
+  let reads = 0;
+  return {
+    d: {
+      parts,
+      get data() {
+        reads++;
+        return Uint8Array.from(parts.flatMap((p) => [...p]));
+      },
+    },
+    reads: () => reads,
+  };
+}
+
+test('push mode: each part is handed over as it is, in order, and the parts are never joined', (t) => {
+  const taken: number[] = [];
+  const q = inboundQueue({ what: 'test', onTaken: (n) => taken.push(n) });
+  const { d, reads } = delivery([4, 5, 6]);
+  const got: Uint8Array[] = [];
+  q.observable.subscribe((c) => got.push(c));
+  q.deliver(d);
+  t.is(got.length, 3);
+  t.true(got.every((c, i) => c === d.parts![i]), 'the parts themselves (views, no copy)');
+  t.deepEqual(taken, [4, 5, 6]);
+  t.is(reads(), 0, 'data (the join) never read');
+  t.is(q.queuedBytes, 0);
+});
+
+test('push mode: parts delivered before the subscriber comes wait, counted in bytes, and come out as parts', (t) => {
+  const q = inboundQueue({ what: 'test' });
+  const { d, reads } = delivery([10, 20]);
+  q.deliver(d);
+  q.next(new Uint8Array(3));
+  t.is(q.queuedBytes, 33);
+  const got: number[] = [];
+  q.observable.subscribe((c) => got.push(c.length));
+  t.deepEqual(got, [10, 20, 3]);
+  t.is(reads(), 0);
+});
+
+test('push mode: a consumer that leaves in the middle of a delivery gets no more parts, and the rest counts as taken', (t) => {
+  const taken: number[] = [];
+  const q = inboundQueue({ what: 'test', onTaken: (n) => taken.push(n) });
+  const got: number[] = [];
+  const sub = q.observable.subscribe((c) => {
+    got.push(c.length);
+    sub.unsubscribe();
+  });
+  q.deliver(delivery([7, 8, 9]).d);
+  t.deepEqual(got, [7]);
+  t.is(taken.reduce((a, b) => a + b, 0), 24, 'every byte accounted for');
+  t.is(q.queuedBytes, 0);
+});
+
+test('pull mode: a delivery of parts is one projection of the joined data, read once', (t) => {
+  const q = inboundQueue({ what: 'test' });
+  const gate = new Subject<void>();
+  const seen: Uint8Array[] = [];
+  q.receive<unknown>((c) => {
+    seen.push(c);
+    return seen.length === 1 ? gate.pipe(take(1)) : of(c);
+  }).subscribe();
+  const first = delivery([2, 3]);
+  const second = delivery([4, 4, 4]);
+  q.deliver(first.d);
+  q.deliver(second.d);
+  t.is(seen.length, 1, 'the second waits for the first projection');
+  t.is(q.queuedBytes, 12);
+  gate.next();
+  t.deepEqual(seen.map((c) => [...c]), [[1, 1, 2, 2, 2], [1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3]]);
+  t.is(first.reads(), 1);
+  t.is(second.reads(), 1);
+});
+
+test('a delivery of one part is a chunk like any other', (t) => {
+  const q = inboundQueue({ what: 'test' });
+  const got: Uint8Array[] = [];
+  q.observable.subscribe((c) => got.push(c));
+  const data = new Uint8Array(5);
+  q.deliver({ data });
+  t.is(got[0], data);
+});
