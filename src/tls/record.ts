@@ -13,6 +13,7 @@ import type { Aead, CryptoProvider } from '../crypto/provider.js';
 import { type SuiteParams, recordNonce, trafficKeys } from '../crypto/keySchedule.js';
 import type { Tls12SuiteParams } from '../crypto/prf.js';
 import { ContentType, MAX_CIPHERTEXT, MAX_INNER_PLAINTEXT, MAX_PLAINTEXT } from '../wire/tls/constants.js';
+import { ByteCarver } from '../wire/bytes.js';
 
 /** Size of a record header: type (1), legacy_record_version (2), length (2). */
 export const RECORD_HEADER = 5;
@@ -331,6 +332,9 @@ export function assembleFlight(parts: readonly OutPart[]): Uint8Array {
   return out;
 }
 
+/** Where {@link flightParts} takes its glue buffers from (22 B a record: one 4 KiB chunk serves many steps). */
+const GLUE = new ByteCarver(4096);
+
 /**
  * A step's output as the parts a list-writing transport (`writev`) takes, sealing pending records: where the
  * AEAD seals to parts (`sealParts`, node:crypto), each record's ciphertext stays the buffer the cipher produced
@@ -347,7 +351,7 @@ export function flightParts(parts: readonly OutPart[]): Uint8Array[] {
     glueSize += RECORD_HEADER + (p.explicit?.length ?? 0) + p.trailer.length + TAG_LENGTH;
   }
   if (glueSize === 0) return parts as Uint8Array[];
-  const glue = new Uint8Array(glueSize);
+  const glue = GLUE.take(glueSize);
   const out: Uint8Array[] = [];
   // Glue bytes written since the last part handed out: [from, at).
   let from = 0;
