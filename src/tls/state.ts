@@ -260,7 +260,11 @@ export function finishDelivery(cx: Cx): void {
   }
 }
 
-/** A `deliver` effect of several parts whose `data` is their concatenation, made on first read (then kept). */
+/**
+ * A `deliver` effect of several parts whose `data` is their concatenation, made on first read (then kept). A
+ * class, so that every such effect has one shape: an object literal with a getter made the effect loop slow
+ * enough to cancel what skipping the join saves (measured, `bench/results.md`).
+ */
 class DeliverParts {
   readonly type = 'deliver' as const;
   private joined: Uint8Array | undefined = undefined;
