@@ -249,7 +249,7 @@ export function finishDelivery(cx: Cx): void {
   if (!run) return;
   cx.delivery = undefined;
   if (run.parts.length <= 1) return;
-  const parts = deliveryGroups(run.owned ? compactParts(run.parts) : run.parts).map((g) => (g.length === 1 ? g[0]! : concatBytes(g)));
+  const parts = deliveryGroups(run.owned ? compactParts(run.parts) : run.parts).map(concatBytes); // a lone part as it is
   if (parts.length === 1) {
     run.effect.data = parts[0]!;
   } else if (run.owned) {
