@@ -39,10 +39,14 @@ export interface InboundQueue {
   readonly queuedBytes: number;
 }
 
-/** Application data as a TLS `deliver` effect carries it: `data`, or `parts` whose concatenation it is. */
+/**
+ * Application data as a TLS `deliver` effect carries it: `data`, or `parts` whose concatenation it is. `size`, when
+ * given, is their length, read instead of either (each may be made only when read).
+ */
 export interface Delivery {
   readonly data: Uint8Array;
   readonly parts?: readonly Uint8Array[];
+  readonly size?: number;
 }
 
 /** `N`: a chunk; `P`: the parts of one delivery (`d.data` joins them); `E`, `C`: error, completion. */
@@ -229,6 +233,10 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
     },
     deliver: (d) => {
       if (stopped) return;
+      if (d.size !== undefined) {
+        push({ kind: 'P', d, size: d.size });
+        return;
+      }
       const parts = d.parts;
       push(parts && parts.length > 1 ? { kind: 'P', d, size: parts.reduce((n, p) => n + p.length, 0) } : { kind: 'N', value: d.data });
     },

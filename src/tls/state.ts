@@ -241,36 +241,51 @@ export function deliveryGroups(parts: readonly Uint8Array[]): Uint8Array[][] {
  *   ({@link compactParts}: no allocation, one run per slab), and each group is a `deliver` of its own: a view
  *   of its slab, as a chunk the application keeps.
  * - Other parts (node:crypto's outputs, one buffer per record) make one `deliver` whose `parts` are the groups
- *   and whose `data` joins them when read ({@link TlsEffect}): a push consumer gets each full record as it is,
- *   a one-chunk-at-a-time consumer one chunk per step, as before.
+ *   and whose `data` is all of them joined, each made only when read ({@link TlsEffect}): a push consumer gets
+ *   each full record as it is, a one-chunk-at-a-time consumer one chunk per step, each byte copied once.
  */
 export function finishDelivery(cx: Cx): void {
   const run = cx.delivery;
   if (!run) return;
   cx.delivery = undefined;
   if (run.parts.length <= 1) return;
-  const parts = deliveryGroups(run.owned ? compactParts(run.parts) : run.parts).map(concatBytes); // a lone part as it is
-  if (parts.length === 1) {
-    run.effect.data = parts[0]!;
-  } else if (run.owned) {
+  if (run.owned) {
+    const parts = deliveryGroups(compactParts(run.parts)).map(concatBytes); // a lone part as it is
     run.effect.data = parts[0]!;
     cx.effects.splice(cx.effects.lastIndexOf(run.effect) + 1, 0, ...parts.slice(1).map((data) => ({ type: 'deliver' as const, data })));
-  } else {
-    cx.effects[cx.effects.lastIndexOf(run.effect)] = new DeliverParts(parts);
+    return;
   }
+  const groups = deliveryGroups(run.parts);
+  if (groups.length === 1) run.effect.data = concatBytes(groups[0]!);
+  else cx.effects[cx.effects.lastIndexOf(run.effect)] = new DeliverParts(groups, run.parts);
 }
 
 /**
- * A `deliver` effect of several parts whose `data` is their concatenation, made on first read (then kept). A
+ * A `deliver` effect of several groups of records (see {@link deliveryGroups}), nothing joined until read: `parts`
+ * joins each group (a lone record stays as it is), `data` joins all the records at once. Whichever a consumer
+ * reads, each plaintext byte is copied at most once for it, and a full record not at all through `parts`. A
  * class, so that every such effect has one shape: an object literal with a getter made the effect loop slow
  * enough to cancel what skipping the join saves (measured, `bench/results.md`).
  */
 class DeliverParts {
   readonly type = 'deliver' as const;
+  /** Total bytes: what a queue accounts for without reading `parts` or `data`. */
+  readonly size: number;
+  private joinedParts: Uint8Array[] | undefined = undefined;
   private joined: Uint8Array | undefined = undefined;
-  constructor(readonly parts: readonly Uint8Array[]) {}
+  constructor(
+    private readonly groups: readonly (readonly Uint8Array[])[],
+    private readonly records: readonly Uint8Array[],
+  ) {
+    let size = 0;
+    for (const r of records) size += r.length;
+    this.size = size;
+  }
+  get parts(): readonly Uint8Array[] {
+    return (this.joinedParts ??= this.groups.map(concatBytes));
+  }
   get data(): Uint8Array {
-    return (this.joined ??= concatBytes(this.parts));
+    return (this.joined ??= concatBytes(this.records));
   }
 }
 

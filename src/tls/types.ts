@@ -68,9 +68,10 @@ export type TlsEffect =
    * Deliver decrypted application data to the application. When one step opened several full records, `parts`
    * holds them as they were opened (views: nothing copied) and `data` is their concatenation, joined only when
    * read: an adapter that hands chunks to a push consumer gives it the parts, one that hands one chunk at a time
-   * to a slow consumer reads `data`.
+   * to a slow consumer reads `data`. Such a delivery also says its `size` (bytes in all), so that it can be
+   * queued and accounted for without reading either.
    */
-  | { readonly type: 'deliver'; readonly data: Uint8Array; readonly parts?: readonly Uint8Array[] }
+  | { readonly type: 'deliver'; readonly data: Uint8Array; readonly parts?: readonly Uint8Array[]; readonly size?: number }
   /** We sent an alert (warning close_notify or a fatal one). */
   | { readonly type: 'alertSent'; readonly level: number; readonly description: number }
   /** The peer sent an alert. */

@@ -90,3 +90,51 @@ test('a delivery of one part is a chunk like any other', (t) => {
   q.deliver({ data });
   t.is(got[0], data);
 });
+
+/** A delivery that says its `size`, and whose `parts` and `data` count their reads (each would be a join). */
+function sized(sizes: readonly number[]): { d: Delivery; partsReads: () => number; dataReads: () => number } {
+  const parts = sizes.map((n, i) => new Uint8Array(n).fill(i + 1));
+  let partsReads = 0;
+  let dataReads = 0;
+  return {
+    d: {
+      size: sizes.reduce((a, b) => a + b, 0),
+      get parts() {
+        partsReads++;
+        return parts;
+      },
+      get data() {
+        dataReads++;
+        return Uint8Array.from(parts.flatMap((p) => [...p]));
+      },
+    },
+    partsReads: () => partsReads,
+    dataReads: () => dataReads,
+  };
+}
+
+test('a delivery with a size is queued and accounted for without reading its parts or its data', (t) => {
+  const q = inboundQueue({ what: 'test' });
+  const s = sized([6, 7]);
+  q.deliver(s.d);
+  t.is(q.queuedBytes, 13);
+  t.is(s.partsReads(), 0);
+  t.is(s.dataReads(), 0);
+  // Then a push consumer reads the parts once, never the data; a projection would read the data only.
+  const got: number[] = [];
+  q.observable.subscribe((c) => got.push(c.length));
+  t.deepEqual(got, [6, 7]);
+  t.is(s.partsReads(), 1);
+  t.is(s.dataReads(), 0);
+  const p = inboundQueue({ what: 'test' });
+  const seen: number[] = [];
+  p.receive((c) => {
+    seen.push(c.length);
+    return of(c);
+  }).subscribe();
+  const u = sized([1, 2, 3]);
+  p.deliver(u.d);
+  t.deepEqual(seen, [6]);
+  t.is(u.partsReads(), 0);
+  t.is(u.dataReads(), 1);
+});
