@@ -105,4 +105,4 @@ export type {
   TlsVersionName,
 } from '../handshake/config.js';
 
-export type { CryptoProvider, Aead, BatchCipher, RecordJob, SigningKey, HashAlg, AeadAlg, GroupName } from '../crypto/provider.js';
+export type { CryptoProvider, Aead, BatchCipher, BatchOptions, BatchResults, RecordJob, SigningKey, HashAlg, AeadAlg, GroupName } from '../crypto/provider.js';

@@ -90,6 +90,23 @@ export interface RecordJob {
   readonly trailer?: Uint8Array;
 }
 
+/** Options of one {@link BatchCipher} call. */
+export interface BatchOptions {
+  /**
+   * Take the results' memory on loan: the results then come with `release` ({@link BatchResults}), which the
+   * caller calls once nothing reads any of them any more, and the provider may write later results there
+   * instead of allocating. A provider may ignore it (no `release`: the results are the caller's).
+   */
+  readonly lease?: boolean;
+}
+
+/**
+ * A batch's results, in job order. `release`, present only when a lease was asked for and granted: hands the
+ * memory they lie in back to the provider. Call it at most once, after the last read of any result; never
+ * calling it is safe (the memory is then simply collected).
+ */
+export type BatchResults<T> = T[] & { readonly release?: () => void };
+
 /**
  * Optional batch/asynchronous record cipher. The result may be a Promise; results come back in job order
  * (`null` for a record that failed authentication).
@@ -100,8 +117,13 @@ export interface BatchCipher {
    * then hands a record's content and its type over as they are, instead of joining them into a new buffer.
    */
   readonly trailers?: boolean;
-  sealBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Uint8Array[] | Promise<Uint8Array[]>;
-  openBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): (Uint8Array | null)[] | Promise<(Uint8Array | null)[]>;
+  sealBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], opts?: BatchOptions): BatchResults<Uint8Array> | Promise<BatchResults<Uint8Array>>;
+  openBatch(
+    alg: AeadAlg,
+    key: Uint8Array,
+    jobs: readonly RecordJob[],
+    opts?: BatchOptions,
+  ): BatchResults<Uint8Array | null> | Promise<BatchResults<Uint8Array | null>>;
 }
 
 /** The provider interface. */

@@ -219,13 +219,20 @@ export function packBatch(buf: SharedArrayBuffer, jobs: readonly RecordJob[], ge
  */
 export const RESULT_SLAB = 64 * 1024;
 
+/** A fresh slab of `size` bytes (its content is overwritten: not zeroed). */
+export const freshSlab = (size: number): Uint8Array => {
+  const raw = typeof Buffer === 'function' ? Buffer.allocUnsafeSlow(size) : new Uint8Array(size);
+  return new Uint8Array(raw.buffer, raw.byteOffset, size);
+};
+
 /**
  * Copy the results of a finished batch out of its shared buffer into ordinary buffers of at most
  * {@link RESULT_SLAB} bytes (results are views into them, consecutive results sharing one: plain memory the
  * application may keep, decode or hand to a socket), `null` for a record that did not authenticate. Throws when
- * a record failed to seal (an internal error).
+ * a record failed to seal (an internal error). `slab(size)` gives each buffer ({@link freshSlab} unless the caller
+ * recycles them): at least `size` bytes, of which the first `size` are overwritten.
  */
-export function unpackBatch(buf: SharedArrayBuffer, count: number): (Uint8Array | null)[] {
+export function unpackBatch(buf: SharedArrayBuffer, count: number, slab: (size: number) => Uint8Array = freshSlab): (Uint8Array | null)[] {
   const at = batchLayout(count);
   const lengths = new Int32Array(buf, at.lengths, count);
   const layout = new Uint32Array(buf, at.layout, count * LAYOUT_STRIDE);
@@ -240,9 +247,8 @@ export function unpackBatch(buf: SharedArrayBuffer, count: number): (Uint8Array 
     let size = alignWord(Math.max(0, lengths[i]!));
     let end = i + 1;
     for (let grown; end < count && (grown = alignWord(size + Math.max(0, lengths[end]!))) <= RESULT_SLAB; end++) size = grown;
-    // Every byte of the slab is overwritten below (the results and the zeroed padding between them tile it).
-    const raw = typeof Buffer === 'function' ? Buffer.allocUnsafeSlow(size) : new Uint8Array(size);
-    const out = new Uint8Array(raw.buffer, raw.byteOffset, size);
+    // The slab's first `size` bytes are overwritten below (the results and the zeroed padding between them tile it).
+    const out = slab(size);
     let off = 0;
     for (; i < end; i++) {
       const n = lengths[i]!;

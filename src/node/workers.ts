@@ -9,8 +9,18 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { nobleProvider } from '../crypto/noble.js';
-import { AEAD_KEY_LENGTH, type AeadAlg, type BatchCipher, type CryptoProvider, type GroupName, type RecordJob, type SigningKey } from '../crypto/provider.js';
-import { batchSize, packBatch, unpackBatch, type BatchDone, type BatchMessage } from './batchBuffer.js';
+import {
+  AEAD_KEY_LENGTH,
+  type AeadAlg,
+  type BatchCipher,
+  type BatchOptions,
+  type BatchResults,
+  type CryptoProvider,
+  type GroupName,
+  type RecordJob,
+  type SigningKey,
+} from '../crypto/provider.js';
+import { RESULT_SLAB, batchSize, freshSlab, packBatch, unpackBatch, type BatchDone, type BatchMessage } from './batchBuffer.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;
@@ -18,6 +28,11 @@ const NONCE = 12;
 const MIN_BUFFER = 64 * 1024;
 /** Batch buffers kept for reuse (fresh memory per batch costs page faults on every thread that touches it). */
 const MAX_FREE_BUFFERS = 4;
+/**
+ * Result slabs given back by leases and kept for the next leased batches: at most this many (8 MiB of 64 KiB
+ * slabs; more come back only when many connections' batches are in flight, and those are left to the collector).
+ */
+const MAX_FREE_SLABS = 128;
 
 /**
  * The worker entry, next to this module with this module's own extension: `worker.ts` when running from
@@ -66,8 +81,8 @@ export interface WorkerPoolOptions {
 
 /** The pool's {@link BatchCipher}: always asynchronous. */
 export interface AsyncBatchCipher extends BatchCipher {
-  sealBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Promise<Uint8Array[]>;
-  openBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Promise<(Uint8Array | null)[]>;
+  sealBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], opts?: BatchOptions): Promise<BatchResults<Uint8Array>>;
+  openBatch(alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], opts?: BatchOptions): Promise<BatchResults<Uint8Array | null>>;
 }
 
 /** A provider whose record batches run on a pool of worker threads; `close()` terminates the pool. */
@@ -92,12 +107,17 @@ export interface WorkerPoolStats {
   /** Shared batch buffers allocated so far, and kept for reuse now (at most 4). */
   readonly buffersAllocated: number;
   readonly buffersFree: number;
+  /** Result slabs taken from those that leases gave back (instead of fresh memory), and kept for reuse now. */
+  readonly slabsReused: number;
+  readonly slabsFree: number;
 }
 
 /** A batch handed to the workers, waiting for the last of its records. */
 interface PendingBatch {
   readonly msg: BatchMessage;
-  readonly resolve: (results: (Uint8Array | null)[]) => void;
+  readonly resolve: (results: BatchResults<Uint8Array | null>) => void;
+  /** The caller takes the results' slabs on loan (`BatchOptions.lease`). */
+  readonly lease: boolean;
   readonly reject: (err: Error) => void;
 }
 
@@ -147,8 +167,10 @@ class PoolWorker {
  *   batch) simply takes fewer, and the main thread hears back once per batch, not once per part: it is off
  *   the critical path while the batch runs. The Promise resolves with the results in job order, `null` for
  *   a record that fails authentication.
- * - Copies: the records are copied once into the shared buffer, and the results once out of it into one
- *   ordinary buffer per batch (each result is a view into it). A shared buffer is reused as soon as its batch
+ * - Copies: the records are copied once into the shared buffer, and the results once out of it into ordinary
+ *   64 KiB slabs (each result is a view into one). A caller that asks for a lease (`{ lease: true }`) gets the
+ *   results with `release()`, which gives their slabs back for later leased batches: fresh memory per record
+ *   is what makes the main thread's collector run mark-compacts (`bench/results.md`, issue 15). A shared buffer is reused as soon as its batch
  *   is done, even if a busy worker has not looked at the batch yet (at most {@link MAX_FREE_BUFFERS} kept, the
  *   largest), so a busy pool does not fault in fresh pages on every thread per batch.
  * - Workers start on the first batch and are `unref()`'d while the pool is idle: an idle pool never keeps
@@ -180,6 +202,9 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   let nextId = 1;
   let batches = 0;
   let buffersAllocated = 0;
+  /** Result slabs given back by leases ({@link RESULT_SLAB} bytes each). */
+  const slabs: Uint8Array[] = [];
+  let slabsReused = 0;
   /** Where the next batch's posting starts, so single-record batches spread over the workers. */
   let turn = 0;
 
@@ -221,14 +246,34 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     if (!b) return; // rejected already (a worker crashed or the pool closed)
     pending.delete(id);
     setRef();
-    let results: (Uint8Array | null)[];
+    let results: BatchResults<Uint8Array | null>;
+    // A leased batch's results go into slabs given back earlier, when there are any.
+    const lent: Uint8Array[] = [];
+    const slab = (n: number): Uint8Array => {
+      if (n > RESULT_SLAB) return freshSlab(n);
+      const reused = slabs.pop();
+      if (reused) slabsReused++;
+      const out = reused ?? freshSlab(RESULT_SLAB);
+      lent.push(out);
+      return out;
+    };
     try {
-      results = unpackBatch(b.msg.buf, b.msg.count);
+      results = unpackBatch(b.msg.buf, b.msg.count, b.lease ? slab : freshSlab);
     } catch (err) {
       b.reject(err as Error);
       return;
     }
     release(b);
+    if (b.lease) {
+      let given = false;
+      Object.defineProperty(results, 'release', {
+        value: () => {
+          if (given || closed) return;
+          given = true;
+          for (const s of lent) if (slabs.length < MAX_FREE_SLABS) slabs.push(s);
+        },
+      });
+    }
     b.resolve(results);
   };
 
@@ -253,7 +298,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     }
   };
 
-  const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]): Promise<(Uint8Array | null)[]> => {
+  const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], lease: boolean): Promise<BatchResults<Uint8Array | null>> => {
     check(alg, key, jobs);
     if (jobs.length === 0) return Promise.resolve([]);
     const buf = take(batchSize(jobs));
@@ -264,7 +309,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     const posted = Math.min(size, jobs.length);
     batches++;
     return new Promise((resolve, reject) => {
-      pending.set(msg.id, { msg, resolve, reject });
+      pending.set(msg.id, { msg, resolve, reject, lease });
       for (let k = 0; k < posted; k++) {
         const slot = (turn + k) % size;
         workers[slot] ??= new PoolWorker(slot, stats, engine, onDone, onDead);
@@ -278,8 +323,8 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   const batch: AsyncBatchCipher = {
     // packBatch writes a job's trailer right after its data.
     trailers: true,
-    sealBatch: (alg, key, jobs) => run(0, alg, key, jobs) as Promise<Uint8Array[]>,
-    openBatch: (alg, key, jobs) => run(1, alg, key, jobs),
+    sealBatch: (alg, key, jobs, opts) => run(0, alg, key, jobs, opts?.lease === true) as Promise<BatchResults<Uint8Array>>,
+    openBatch: (alg, key, jobs, opts) => run(1, alg, key, jobs, opts?.lease === true),
   };
 
   // Explicit delegation (not a spread), so a class-based `base` keeps its prototype methods and `this`.
@@ -310,6 +355,8 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       records: Array.from(new Int32Array(stats)),
       buffersAllocated,
       buffersFree: free.length,
+      slabsReused,
+      slabsFree: slabs.length,
     }),
     close: async () => {
       if (closed) return;
@@ -317,6 +364,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       const all = workers.filter((w) => w !== undefined);
       workers.fill(undefined);
       free.length = 0;
+      slabs.length = 0;
       const failed = [...pending.values()];
       pending.clear();
       const err = new Error('worker pool provider closed');

@@ -57,7 +57,8 @@ export function fromSocket(socket: Socket | Duplex): ByteDuplex {
   };
   return {
     incoming$: incoming.observable,
-    write: (chunk) => (socket.destroyed || !socket.writable ? false : socket.write(chunk)),
+    // The write callback runs once the socket is done with the chunk (written, or dropped on an error).
+    write: (chunk, written) => (socket.destroyed || !socket.writable ? false : socket.write(chunk, written && (() => written()))),
     cork: () => {
       if (corked || socket.destroyed) return;
       corked = true;
@@ -223,9 +224,10 @@ export function memoryDuplexPair(options: MemoryDuplexOptions = {}): [MemoryDupl
     });
     end.duplex = {
       incoming$,
-      write: (chunk) => {
+      write: (chunk, written) => {
         if (!end.writable) return false;
         const copy = chunk.slice(); // the writer may reuse its buffer
+        written?.(); // from here on only the copy is read
         end.written += copy.length;
         arrive({ data: copy, from: end });
         if (end.written < highWaterMark) return true;

@@ -37,6 +37,12 @@ export interface InboundQueue {
   complete(): void;
   /** Bytes delivered and not yet handed to the application. */
   readonly queuedBytes: number;
+  /**
+   * Call `cb` once a push consumer (`observable`) has been handed everything delivered so far, and has returned
+   * from each `next` (or it left, and what waited was dropped unread): at once when nothing waits. Never when the
+   * queue is (or becomes) a `receive`'s, whose projections may keep their chunks.
+   */
+  whenTaken(cb: () => void): void;
 }
 
 /**
@@ -83,6 +89,15 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
   /** Pull-mode pump, when a `receive` is active. */
   let pump: (() => void) | undefined;
   let draining = false;
+  /** Notes queued so far, and notes handed to a push consumer (or dropped as it left mid-delivery). */
+  let queuedNotes = 0;
+  let handedNotes = 0;
+  /** `whenTaken` callbacks, each waiting for the notes queued before it to be handed over. */
+  const waiting: { readonly upTo: number; readonly cb: () => void }[] = [];
+  const handedOver = () => {
+    handedNotes++;
+    while (waiting.length > 0 && waiting[0]!.upTo <= handedNotes) waiting.shift()!.cb();
+  };
 
   const pressure = () => {
     const want = pullMode && !detached && queued > (options.highWaterMark ?? Infinity);
@@ -111,6 +126,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
           }
         } else if (n.kind === 'E') target.error(n.err);
         else target.complete();
+        handedOver();
       }
     } finally {
       draining = false;
@@ -123,6 +139,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
       return;
     }
     queue.push(note);
+    queuedNotes++;
     queued += noteSize(note);
     if (pump) pump();
     else drainPush();
@@ -148,6 +165,8 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
     target = undefined;
     pump = undefined;
     queue.length = 0;
+    // What waited for a push consumer is dropped unread: nothing reads it any more.
+    for (const w of waiting.splice(0)) w.cb();
     if (queued > 0) options.onTaken?.(queued);
     queued = 0;
     pressure();
@@ -164,6 +183,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
     return new Observable<R>((subscriber) => {
       if (!claim(subscriber)) return;
       pullMode = true;
+      waiting.length = 0; // projections may keep their chunks: nothing queued for them is given back
       let running: object | undefined;
       let inner: Subscription | undefined;
       let pumping = false;
@@ -252,6 +272,12 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
     },
     get queuedBytes() {
       return queued;
+    },
+    whenTaken: (cb) => {
+      if (pullMode) return;
+      // Handed over already, or dropped with a consumer that left (nobody reads them).
+      if (handedNotes === queuedNotes || detached) cb();
+      else waiting.push({ upTo: queuedNotes, cb });
     },
   };
 }

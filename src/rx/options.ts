@@ -234,6 +234,8 @@ export interface ConnectionSettings {
   readonly highWaterMark?: number;
   /** Bytes an Observable `send()` source may queue while the transport is not writable (default 16 × hwm). */
   readonly maxOutboundBuffer?: number;
+  /** `inbound$` chunks valid only during `next` (see `SecureOptions.inboundChunks`). */
+  readonly borrowedInbound?: boolean;
   readonly closeOnPeerClose?: boolean;
   readonly quietShutdown?: boolean;
   readonly keyLog?: ((line: string) => void) | string | boolean;
@@ -259,11 +261,15 @@ export function toConnectionSettings(options: SecureOptions & Partial<ClientOpti
   };
   positive('highWaterMark', options.highWaterMark);
   positive('maxOutboundBuffer', options.maxOutboundBuffer);
+  if (options.inboundChunks !== undefined && options.inboundChunks !== 'owned' && options.inboundChunks !== 'borrowed') {
+    throw new TlsError({ kind: 'apiMisuse', reason: `inboundChunks must be 'owned' or 'borrowed', got ${String(options.inboundChunks)}` });
+  }
   const key = options.sessionKey ?? sessionKey;
   return {
     scheduler: options.scheduler ?? asyncScheduler,
     ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
     ...(options.maxOutboundBuffer !== undefined ? { maxOutboundBuffer: options.maxOutboundBuffer } : {}),
+    ...(options.inboundChunks === 'borrowed' ? { borrowedInbound: true } : {}),
     closeOnPeerClose: options.closeOnPeerClose === true,
     quietShutdown: options.quietShutdown === true,
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: options.keyLog } : {}),

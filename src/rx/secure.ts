@@ -8,7 +8,7 @@ import { TlsError, asTlsError, assertNever, misuse } from '../core/errors.js';
 import { keyLogLine } from '../handshake/events.js';
 import type { HandshakeInfo } from '../core/types.js';
 import type { TlsEffect } from '../tls/types.js';
-import type { AeadAlg } from '../crypto/provider.js';
+import type { AeadAlg, BatchOptions } from '../crypto/provider.js';
 import { portablePlatform, type Platform } from './platform.js';
 import { createConnection, handleEvents, nextTimeout, type TlsState } from '../tls/connection.js';
 import type { TlsConfig } from '../tls/config.js';
@@ -120,6 +120,9 @@ export function secureOn(platform: Platform): (options: SecureRoleOptions) => Op
     return (duplex$) => duplex$.pipe(mergeMap((duplex) => secureDuplex(duplex, config, scheduler, insecure, settings, platform)));
   };
 }
+
+/** A batch call whose results the connection takes on loan and gives back (`BatchOptions.lease`). */
+const LEASE: BatchOptions = { lease: true };
 
 /**
  * Runs one TLS connection over `duplex` with a prepared core `config` (what {@link secure} does per duplex;
@@ -403,18 +406,50 @@ export function secureDuplex(
       const batch = config.provider?.batch;
       if (!batch) return end(asTlsError(new Error('a crypto job was requested but the provider has no batch cipher')));
       const alg = e.alg as AeadAlg;
+      // Sealed records are always taken on loan (given back once written); opened ones only for a consumer that
+      // borrows its chunks.
+      const lease = e.op === 'seal' || settings.borrowedInbound === true ? LEASE : undefined;
       let result: ReturnType<typeof batch.openBatch>;
       try {
-        result = e.op === 'seal' ? batch.sealBatch(alg, e.key, e.jobs) : batch.openBatch(alg, e.key, e.jobs);
+        result = e.op === 'seal' ? batch.sealBatch(alg, e.key, e.jobs, lease) : batch.openBatch(alg, e.key, e.jobs, lease);
       } catch (err) {
         return end(asTlsError(err));
       }
       Promise.resolve(result).then(
         (results) => {
-          if (!ended) control.next({ type: 'cryptoDone', jobId: e.jobId, results });
+          const release = results.release;
+          if (ended) return release?.(); // nothing reads them
+          if (!release) return control.next({ type: 'cryptoDone', jobId: e.jobId, results });
+          if (e.op === 'open') {
+            // The step delivers them (handshake messages and alerts are copied out of them by the core).
+            control.next({ type: 'cryptoDone', jobId: e.jobId, results });
+            inbound.whenTaken(release);
+            return;
+          }
+          // The step that takes them writes them all in its transmission (the core keeps none), so they go back
+          // once the transport is done with that transmission's last write; a step that wrote nothing (the
+          // connection ended) left nothing that reads them.
+          sealLeases.push(release);
+          control.next({ type: 'cryptoDone', jobId: e.jobId, results });
+          const left = sealLeases.indexOf(release);
+          if (left >= 0) {
+            sealLeases.splice(left, 1);
+            release();
+          }
         },
         (err: unknown) => end(asTlsError(err)),
       );
+    };
+
+    /** Leases of sealed records fed in the current `cryptoDone`, for the next transmission's last write. */
+    const sealLeases: (() => void)[] = [];
+    /** The callback that gives back the leases the transmission being written carries (none: undefined). */
+    const takeSealLeases = (): (() => void) | undefined => {
+      if (sealLeases.length === 0) return undefined;
+      const leases = sealLeases.splice(0);
+      return () => {
+        for (const release of leases) release();
+      };
     };
 
     const traceAlert = (dir: 'sent' | 'received', level: number, description: number) =>
@@ -422,12 +457,16 @@ export function secureDuplex(
     const onEffect = (e: TlsEffect) => {
       switch (e.type) {
         case 'transmit':
-          writable = duplex.write(e.data);
+          writable = duplex.write(e.data, takeSealLeases());
           return;
-        case 'transmitParts':
+        case 'transmitParts': {
           duplex.cork!();
-          for (const part of e.parts) writable = duplex.write(part);
+          const last = e.parts.length - 1;
+          for (let i = 0; i < last; i++) writable = duplex.write(e.parts[i]!);
+          // Writes complete in order: the last one's callback says the transport is done with all of them.
+          if (last >= 0) writable = duplex.write(e.parts[last]!, takeSealLeases());
           return;
+        }
         case 'deliver':
           inbound.deliver(e);
           return;

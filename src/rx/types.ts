@@ -160,6 +160,14 @@ export interface SecureOptions {
    */
   readonly highWaterMark?: number;
   /**
+   * Who owns the chunks `inbound$` emits. `'owned'` (default): the application's, to keep. `'borrowed'`: each
+   * chunk is valid only until the subscriber's `next` returns (copy what you keep, as with Node's `onread`
+   * buffer); with `asyncCrypto` on a provider that lends its results (the worker pool), the memory the records
+   * were opened into then goes back to it for the next batch instead of being collected. A `receive()`
+   * projection always gets owned chunks.
+   */
+  readonly inboundChunks?: 'owned' | 'borrowed';
+  /**
    * Outbound bound, in bytes (default 16 × `highWaterMark`): an Observable given to `send()` that keeps
    * emitting while the transport is not writable has its chunks queued up to this many bytes; beyond it the
    * `send()` errors with `apiMisuse` (the source ignores backpressure). Iterables never hit it: they are pulled
@@ -488,11 +496,13 @@ export interface TlsConnection {
  * current task's microtasks run, then lets it all go as one write (a socket's `cork`/`uncork`: one `writev`
  * system call); TLS then writes each step's records as the parts they were sealed in (ciphertext buffers as
  * the cipher produced them, and the few bytes between) instead of joining them into one buffer first. Every
- * byte still goes through `write`, so a wrapper that replaces `write` sees all of them.
+ * byte still goes through `write`, so a wrapper that replaces `write` sees all of them. `write`'s `written`
+ * (optional to honour) is called once the transport no longer reads `chunk` (a socket: its write callback); TLS
+ * passes one only for records whose memory it can then reuse, so a duplex that ignores it loses nothing but that.
  */
 export interface ByteDuplex {
   readonly incoming$: Observable<Uint8Array>;
-  write(chunk: Uint8Array): boolean;
+  write(chunk: Uint8Array, written?: () => void): boolean;
   cork?(): void;
   readonly drain$: Observable<void>;
   end(): void;

@@ -910,7 +910,9 @@ function openResults(cx: Cx, batch: { readonly records: readonly Uint8Array[] },
     const type = inner[end]!;
     if (type === ContentType.change_cipher_spec) abort(fail.unexpected('encrypted change_cipher_spec'));
     const keyBefore = s.rxKey;
-    onContent(cx, type, inner.subarray(0, end));
+    // Only application data stays in the batch's memory (delivered as views of it); a handshake message or an
+    // alert is copied out, since a connection may give that memory back to its provider once the data is taken.
+    onContent(cx, type, type === ContentType.application_data ? inner.subarray(0, end) : inner.slice(0, end));
     if ((s.phase as string) === 'closed') return;
     if (s.rxKey !== keyBefore) {
       // A KeyUpdate: the rest of the batch was opened with the old key; frame it again under the new one.

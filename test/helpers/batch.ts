@@ -29,3 +29,39 @@ export function asyncNobleProvider(name = 'async-test'): CryptoProvider & { read
   };
   return Object.assign(withBatch(name, batch), { batches });
 }
+
+/** What a {@link lendingProvider} counts: leases granted and given back, per direction. */
+export interface LendingStats {
+  sealLent: number;
+  sealReleased: number;
+  openLent: number;
+  openReleased: number;
+}
+
+/**
+ * A provider whose batches (noble, answered with Promises) grant leases when asked (`BatchOptions.lease`), and
+ * poison what is given back: `release()` overwrites every result with 0xEE. So a connection that gives results
+ * back while something still reads them (a socket not done writing, a consumer still holding a chunk) sends or
+ * hands over garbage, and the test sees it. A second `release()` of one batch throws.
+ */
+export function lendingProvider(): CryptoProvider & { readonly stats: LendingStats } {
+  const stats: LendingStats = { sealLent: 0, sealReleased: 0, openLent: 0, openReleased: 0 };
+  const lend = <T extends Uint8Array | null>(results: T[], lease: boolean, dir: 'seal' | 'open'): T[] => {
+    if (!lease) return results;
+    stats[`${dir}Lent`]++;
+    let given = false;
+    return Object.assign(results, {
+      release: () => {
+        if (given) throw new Error('a lease was given back twice');
+        given = true;
+        stats[`${dir}Released`]++;
+        for (const r of results) r?.fill(0xee);
+      },
+    });
+  };
+  const batch: BatchCipher = {
+    sealBatch: (alg, key, jobs, opts) => Promise.resolve(lend(nobleSeal(alg, key, jobs), opts?.lease === true, 'seal')),
+    openBatch: (alg, key, jobs, opts) => Promise.resolve(lend(nobleOpen(alg, key, jobs), opts?.lease === true, 'open')),
+  };
+  return Object.assign(withBatch('lending', batch), { stats });
+}

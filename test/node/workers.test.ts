@@ -259,3 +259,49 @@ test('workers: a process that never calls close() still exits once its batches a
   t.is(stdout.trim(), 'sealed 8 2');
   t.is(code, 0, 'exited by itself, before the 60 s kill');
 });
+
+test('workers: leased results come with release(); slabs given back hold the next leased batch, unleased results are never reused', async (t) => {
+  const own = createWorkerPoolProvider({ size: 2, engine: 'node' });
+  t.teardown(() => own.close());
+  const alg = 'aes-128-gcm';
+  const key = KEYS[alg];
+  const jobs = makeJobs(Array.from({ length: 8 }, () => 16384));
+  const aead = nodeProvider.aead(alg, key);
+  const expected = jobs.map((j) => aead.seal(j.nonce, j.aad, j.data));
+
+  // Not asked for: no release, nothing recycled.
+  const plain = await own.batch.sealBatch(alg, key, jobs);
+  t.is(plain.release, undefined);
+  t.deepEqual([...plain], expected);
+
+  const first = await own.batch.sealBatch(alg, key, jobs, { lease: true });
+  t.is(typeof first.release, 'function');
+  t.deepEqual([...first], expected);
+  t.false(Object.keys(first).includes('release'), 'release is not one of the results');
+  const firstBuffers = new Set(first.map((r) => r.buffer));
+  t.is(own.stats().slabsFree, 0);
+  first.release!();
+  first.release!(); // idempotent: the slabs are given back once
+  t.is(own.stats().slabsFree, firstBuffers.size);
+
+  // The next leased batch is written into those slabs (the old views now read the new results), and is right.
+  const opened = await own.batch.openBatch(alg, key, jobs.map((j, i) => ({ ...j, data: expected[i]! })), { lease: true });
+  t.deepEqual([...opened], jobs.map((j) => j.data));
+  t.true(opened.every((r) => firstBuffers.has(r!.buffer)), 'the given-back slabs were reused');
+  t.is(own.stats().slabsReused, new Set(opened.map((r) => r!.buffer)).size);
+  t.deepEqual([...plain], expected, 'results that were not leased are untouched');
+  opened.release!();
+
+  // A batch after close() throws; a release() after close() is harmless.
+  await own.close();
+  t.notThrows(() => opened.release!());
+});
+
+test('workers: given-back slabs are kept up to a bound (the rest are left to the collector)', async (t) => {
+  const own = createWorkerPoolProvider({ size: 1, engine: 'node' });
+  t.teardown(() => own.close());
+  const jobs = makeJobs(Array.from({ length: 64 }, () => 16384)); // 16 slabs of 64 KiB per batch
+  const batches = await Promise.all(Array.from({ length: 12 }, () => own.batch.sealBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs, { lease: true })));
+  for (const b of batches) b.release!();
+  t.is(own.stats().slabsFree, 128);
+});

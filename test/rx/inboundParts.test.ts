@@ -138,3 +138,37 @@ test('a delivery with a size is queued and accounted for without reading its par
   t.is(u.partsReads(), 0);
   t.is(u.dataReads(), 1);
 });
+
+test('whenTaken: at once when a push consumer was handed everything; else once it has been (each next returned)', (t) => {
+  const q = inboundQueue({ what: 'test' });
+  const calls: string[] = [];
+  q.deliver({ data: new Uint8Array(3) });
+  q.whenTaken(() => calls.push('first'));
+  t.deepEqual(calls, [], 'no consumer yet: the chunk waits, on loan');
+  q.observable.subscribe((c) => calls.push(`next ${c.length}`));
+  t.deepEqual(calls, ['next 3', 'first'], 'after its next returned');
+  q.deliver(delivery([2, 2]).d);
+  q.whenTaken(() => calls.push('second'));
+  t.deepEqual(calls, ['next 3', 'first', 'next 2', 'next 2', 'second'], 'handed over synchronously: at once');
+});
+
+test('whenTaken: never for a receive() queue (a projection may keep its chunk), and at once for what a departed consumer left unread', (t) => {
+  const pull = inboundQueue({ what: 'test' });
+  let pulled = 0;
+  pull.deliver({ data: new Uint8Array(4) });
+  pull.whenTaken(() => pulled++);
+  pull.receive((c) => of(c)).subscribe();
+  pull.deliver({ data: new Uint8Array(4) });
+  pull.whenTaken(() => pulled++);
+  t.is(pulled, 0);
+
+  const push = inboundQueue({ what: 'test' });
+  let released = 0;
+  const sub = push.observable.subscribe({ next: () => sub.unsubscribe() });
+  push.deliver(delivery([5, 6, 7]).d);
+  push.whenTaken(() => released++);
+  t.is(released, 1, 'the consumer left after the first part: the rest is dropped unread');
+  push.deliver({ data: new Uint8Array(1) });
+  push.whenTaken(() => released++);
+  t.is(released, 2);
+});

@@ -1,0 +1,151 @@
+/**
+ * Batch results on loan (`BatchOptions.lease`): a connection gives sealed records back once the transport is
+ * done writing them, and opened ones only to a consumer that borrows its chunks (`inboundChunks: 'borrowed'`),
+ * once it was handed them. The provider here poisons whatever is given back, so giving anything back too early
+ * shows as corrupted bytes (on the wire: the peer's bad_record_mac; handed over: a wrong digest).
+ */
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { Observable, Subject, firstValueFrom, lastValueFrom, map, mergeMap, timer, toArray } from 'rxjs';
+import { secure } from '../../operators/secure.js';
+import { memoryDuplexPair } from '../../src/rx/duplex.js';
+import { connect } from '../../src/rx/connect.js';
+import { listen } from '../../src/rx/listen.js';
+import type { ByteDuplex, SecureOptions, TlsConnection } from '../../src/rx/types.js';
+import { lendingProvider } from '../helpers/batch.js';
+import { ca, cert, key } from '../helpers/fixtures.js';
+
+const MiB = 1024 * 1024;
+const digest = (chunks: readonly Uint8Array[]) => {
+  const h = createHash('sha256');
+  for (const c of chunks) h.update(c);
+  return h.digest('hex');
+};
+const payload = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + (i >> 10)) & 0xff);
+const chunked = (data: Uint8Array, size: number) => Array.from({ length: Math.ceil(data.length / size) }, (_, i) => data.subarray(i * size, (i + 1) * size));
+
+/** A client and a server over `pair`, both with `provider` and asyncCrypto; `server` options added on its side. */
+async function connected(pair: readonly [ByteDuplex, ByteDuplex], options: SecureOptions, server: SecureOptions = {}): Promise<[TlsConnection, TlsConnection]> {
+  const [c, s] = pair;
+  const client$ = new Observable<ByteDuplex>((o) => o.next(c)).pipe(secure({ role: 'client', ca, servername: 'localhost', ...options }));
+  const server$ = new Observable<ByteDuplex>((o) => o.next(s)).pipe(secure({ role: 'server', cert, key, ...options, ...server }));
+  return Promise.all([firstValueFrom(client$), firstValueFrom(server$)]);
+}
+
+test('in memory: sealed records go back once the transport copied them; an owning consumer keeps every chunk intact and no opened record goes back', async (t) => {
+  const provider = lendingProvider();
+  const [client, server] = await connected(memoryDuplexPair(), { provider, asyncCrypto: true });
+  const data = payload(MiB);
+  const kept: Uint8Array[] = [];
+  const received = lastValueFrom(server.inbound$.pipe(toArray()));
+  await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined }); // completes: close_notify
+  for (const c of await received) kept.push(c);
+  t.is(digest(kept), digest([data]), 'the kept chunks are the data: nothing was given back under them');
+  t.true(provider.stats.sealLent > 0);
+  t.is(provider.stats.sealReleased, provider.stats.sealLent, 'the memory pair copies each write: every seal lease is given back');
+  t.is(provider.stats.openLent, 0, 'an owning consumer: opened records are never asked on loan');
+});
+
+test('in memory: a borrowing push consumer reads each chunk inside next, and every opened batch goes back', async (t) => {
+  const provider = lendingProvider();
+  const [client, server] = await connected(memoryDuplexPair(), { provider, asyncCrypto: true }, { inboundChunks: 'borrowed' });
+  const data = payload(MiB);
+  const h = createHash('sha256');
+  let bytes = 0;
+  const done = new Promise<void>((resolve, reject) =>
+    server.inbound$.subscribe({
+      next: (c) => {
+        h.update(c); // a borrowed chunk: read now, never kept
+        bytes += c.length;
+      },
+      complete: resolve,
+      error: reject,
+    }),
+  );
+  await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined }); // completes: close_notify
+  await done;
+  t.is(bytes, data.length);
+  t.is(h.digest('hex'), digest([data]));
+  t.true(provider.stats.openLent > 0);
+  t.is(provider.stats.openReleased, provider.stats.openLent);
+});
+
+test('in memory: borrowed chunks that wait for a late subscriber are given back only once it was handed them', async (t) => {
+  const provider = lendingProvider();
+  const [client, server] = await connected(memoryDuplexPair(), { provider, asyncCrypto: true }, { inboundChunks: 'borrowed' });
+  const data = payload(256 * 1024);
+  await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined }); // completes: close_notify
+  // Let the server open everything with no subscriber: the chunks wait in its queue, on loan.
+  await new Promise((r) => setTimeout(r, 50));
+  t.true(provider.stats.openLent > 0);
+  t.is(provider.stats.openReleased, 0, 'nothing goes back while the chunks wait');
+  const h = createHash('sha256');
+  server.inbound$.subscribe((c) => h.update(c));
+  t.is(h.digest('hex'), digest([data]));
+  t.is(provider.stats.openReleased, provider.stats.openLent);
+  client.close();
+});
+
+test('in memory: a receive() projection keeps its chunk as long as it likes, even with inboundChunks borrowed (never given back)', async (t) => {
+  const provider = lendingProvider();
+  const [client, server] = await connected(memoryDuplexPair(), { provider, asyncCrypto: true }, { inboundChunks: 'borrowed' });
+  const data = payload(512 * 1024);
+  const got = lastValueFrom(server.receive((c) => timer(2).pipe(map(() => c))).pipe(toArray()));
+  await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined }); // completes: close_notify
+  t.is(digest(await got), digest([data]));
+  t.is(provider.stats.openReleased, 0);
+});
+
+test('in memory: a duplex whose write ignores the callback never gets a seal lease given back, and the data is intact', async (t) => {
+  const provider = lendingProvider();
+  const [a, b] = memoryDuplexPair();
+  const ignoring: ByteDuplex = { ...a, write: (chunk) => a.write(chunk) };
+  const [client, server] = await connected([ignoring, b], { provider, asyncCrypto: true });
+  const data = payload(256 * 1024);
+  const received = lastValueFrom(server.inbound$.pipe(toArray()));
+  await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined }); // completes: close_notify
+  t.is(digest(await received), digest([data]));
+  t.true(provider.stats.sealLent > 0);
+  t.is(provider.stats.sealReleased, 0);
+});
+
+test('over TCP: sealed records go back from the socket write callbacks (after the kernel took them), both ways, borrowed and owned, data intact', async (t) => {
+  const provider = lendingProvider();
+  const data = payload(4 * MiB);
+  const conns = new Subject<TlsConnection>();
+  let port = 0;
+  const server = listen({ port: 0, cert, key, provider, asyncCrypto: true, inboundChunks: 'borrowed', onListening: (a) => (port = a.port) }).subscribe(conns);
+  t.teardown(() => server.unsubscribe());
+  // The server reads borrowed chunks (copying what it echoes), then echoes everything and reports a digest.
+  const served = firstValueFrom(
+    conns.pipe(
+      mergeMap(
+        (conn) =>
+          new Promise<string>((resolve, reject) => {
+            const h = createHash('sha256');
+            const out: Uint8Array[] = [];
+            let n = 0;
+            conn.inbound$.subscribe({
+              next: (c) => {
+                h.update(c);
+                n += c.length;
+                out.push(c.slice());
+              },
+              error: reject,
+              complete: () => conn.send(out).subscribe({ error: reject, complete: () => resolve(`${n}:${h.digest('hex')}`) }),
+            });
+          }),
+      ),
+    ),
+  );
+  while (port === 0) await new Promise((r) => setTimeout(r, 5));
+  const client = await firstValueFrom(connect({ host: '127.0.0.1', port, servername: 'localhost', ca, provider, asyncCrypto: true }));
+  const back = lastValueFrom(client.inbound$.pipe(toArray()));
+  client.send(chunked(data, 64 * 1024)).subscribe();
+  t.is(await served, `${data.length}:${digest([data])}`);
+  t.is(digest(await back), digest([data]), 'the echo came back intact: no sealed record was given back before it was written');
+  t.true(provider.stats.sealLent > 0);
+  t.true(provider.stats.sealReleased > 0, 'socket write callbacks gave sealed records back');
+  t.true(provider.stats.openLent > 0 && provider.stats.openReleased > 0, 'the borrowing server gave opened records back');
+  t.is(provider.stats.openReleased, provider.stats.openLent);
+});
