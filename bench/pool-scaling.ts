@@ -5,7 +5,8 @@
  *   sizes 1, 2, 4, … up to the machine's cores, with noble and with node:crypto in the threads, both ciphers.
  * - **aggregate**: N concurrent TLS 1.3 connections over loopback TCP, both ends in this process, each sending
  *   `bytes` client → server: rxtls with `asyncCrypto` on a pool (node:crypto engine) of each size, beside
- *   node:tls with the same N connections in the same process.
+ *   node:tls with the same N connections in the same process; for the largest pool also with the receiving ends
+ *   borrowing their chunks (`inboundChunks: 'borrowed'`: the pool reuses the memory it opened records into).
  *
  * Efficiency = speedup over pool size 1, divided by the pool size. One `POOL {…}` JSON line per measurement with
  * `--json` (what `npm run bench` reads), a table otherwise.
@@ -83,9 +84,13 @@ const measured = (bytes: number, ms: number, elu: EventLoopUtilization): Measure
   mainUs: (elu.utilization * ms * 1000) / (bytes / RECORD),
 });
 
-/** `CONNS` rxtls connections (asyncCrypto on `pool`) each sending `BYTES`; aggregate MB/s. */
-async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number): Promise<Measured> {
-  const options = { provider: pool, asyncCrypto: true, maxPipelines: 32, ciphers: SUITE[alg] };
+/**
+ * `CONNS` rxtls connections (asyncCrypto on `pool`) each sending `BYTES`; aggregate MB/s. `borrowed`: the
+ * receiving ends borrow their `inbound$` chunks (`inboundChunks: 'borrowed'`; the consumer only counts them), so
+ * the pool reuses the memory it opened records into.
+ */
+async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number, borrowed = false): Promise<Measured> {
+  const options = { provider: pool, asyncCrypto: true, maxPipelines: 32, ciphers: SUITE[alg], ...(borrowed ? { inboundChunks: 'borrowed' as const } : {}) };
   const server = await rxServer({ cert: certs.cert, key: certs.key, ...options });
   const subs = new Subscription();
   try {
@@ -167,6 +172,10 @@ for (const size of SIZES) {
     for (const alg of ALGS) await rawPool(pool, alg, 300);
     for (const conns of CONNS_LIST) {
       for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool', engine: 'node', alg, size, conns, ...(await aggregateRx(pool, alg, conns)) });
+      // The largest pool again, with the receiving ends borrowing their chunks.
+      if (size === SIZES[SIZES.length - 1]) {
+        for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool borrowed', engine: 'node', alg, size, conns, ...(await aggregateRx(pool, alg, conns, true)) });
+      }
     }
   } finally {
     await pool.close();
@@ -175,10 +184,11 @@ for (const size of SIZES) {
 for (const conns of CONNS_LIST) for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'node:tls', alg, conns, ...(await aggregateNode(alg, conns)) });
 
 if (!json) {
-  const base = (r: Row) => rows.find((x) => x.kind === r.kind && x.impl === r.impl && x.engine === r.engine && x.alg === r.alg && x.size === 1)?.mbps ?? NaN;
+  const base = (r: Row) => rows.find((x) => x.kind === r.kind && x.impl === r.impl && x.engine === r.engine && x.alg === r.alg && x.conns === r.conns && x.size === 1)?.mbps;
   for (const r of rows.filter((x) => x.size !== undefined && x.size > 1)) {
-    const eff = r.mbps / base(r) / r.size!;
-    process.stderr.write(`efficiency ${r.kind} ${r.engine} ${r.alg} size ${r.size}: ${eff.toFixed(2)}\n`);
+    const b = base(r);
+    if (b === undefined) continue; // measured at one pool size only
+    process.stderr.write(`efficiency ${r.kind} ${r.impl} ${r.engine} ${r.alg} size ${r.size}${r.conns ? `, ${r.conns} connections` : ''}: ${(r.mbps / b / r.size!).toFixed(2)}\n`);
   }
 }
 process.exit(0);
