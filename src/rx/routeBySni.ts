@@ -200,7 +200,7 @@ function replaying(original: ByteDuplex, head: Uint8Array[], stop: () => void): 
   return {
     duplex: {
       incoming$,
-      write: (chunk) => original.write(chunk),
+      write: (chunk, written) => original.write(chunk, written),
       ...(original.cork ? { cork: () => original.cork!() } : {}),
       drain$: original.drain$,
       end: () => original.end(),
