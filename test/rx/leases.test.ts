@@ -149,3 +149,10 @@ test('over TCP: sealed records go back from the socket write callbacks (after th
   t.true(provider.stats.openLent > 0 && provider.stats.openReleased > 0, 'the borrowing server gave opened records back');
   t.is(provider.stats.openReleased, provider.stats.openLent);
 });
+
+test('inboundChunks accepts owned or borrowed; anything else is API misuse at the call', (t) => {
+  for (const inboundChunks of ['owned', 'borrowed'] as const) t.notThrows(() => connect({ host: '127.0.0.1', port: 9, ca, inboundChunks }).subscribe({ error: () => undefined }).unsubscribe());
+  const err = t.throws(() => connect({ host: '127.0.0.1', port: 9, ca, inboundChunks: 'lent' as 'owned' }));
+  t.is((err as { kind?: string }).kind, 'apiMisuse');
+  t.regex(err!.message, /inboundChunks/);
+});
