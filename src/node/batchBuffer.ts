@@ -22,6 +22,10 @@
  * each result is written 8-aligned ({@link resultAt}) where the engines' own outputs start, and results are
  * copied out 8-aligned.
  *
+ * Results on loan: a batch may say, per record, that its result goes into a shared result slab the pool
+ * registered with its workers ({@link SlabMessage}, {@link placeResults}) instead of the batch: the main thread
+ * then hands out views of that slab ({@link placedResults}) and copies nothing out.
+ *
  * No side effects: the worker entry is `worker.ts`.
  */
 import { gcm } from '@noble/ciphers/aes.js';
@@ -66,8 +70,27 @@ export function setBatchControl(buf: SharedArrayBuffer, gen: number, next = 0, d
   Atomics.store(new BigInt64Array(buf, 0, 1), 0, (BigInt(gen >>> 0) << 32n) | BigInt(next >>> 0));
 }
 
-/** Number of `Uint32` layout entries per record: nonce offset, AAD offset, AAD length, data offset, data length. */
-export const LAYOUT_STRIDE = 5;
+/**
+ * Number of `Uint32` layout entries per record: nonce offset, AAD offset, AAD length, data offset, data length,
+ * then where the result goes: a shared result slab's index ({@link IN_BATCH}: the batch itself, from
+ * {@link resultAt}) and the offset in it.
+ */
+export const LAYOUT_STRIDE = 7;
+
+/** The result slab index of a record whose result is written into the batch itself. */
+export const IN_BATCH = 0xffffffff;
+
+/**
+ * Shared result slabs a pool registered with its workers, by index: a worker writes a record's result straight into
+ * one when the batch says so (sealed records on loan: no copy out of shared memory on the main thread).
+ */
+export type SlabTable = (index: number) => Uint8Array | undefined;
+
+/** The message that registers shared result slab `slab` with a worker (before any batch that uses it). */
+export interface SlabMessage {
+  readonly slab: number;
+  readonly buf: SharedArrayBuffer;
+}
 
 /** Result length of a record that did not authenticate. */
 export const NOT_AUTHENTIC = -1;
@@ -134,7 +157,7 @@ export const nobleAead: RecordAead = (op, alg, key, nonce, aad, data, out, at) =
  * this call finished the batch's last record (the caller then reports the batch done). `onRecord` counts
  * the records this thread processed; `aead` is the engine (noble unless the pool chose node:crypto).
  */
-export function workOn(msg: BatchMessage, onRecord: () => void = () => {}, aead: RecordAead = nobleAead): boolean {
+export function workOn(msg: BatchMessage, onRecord: () => void = () => {}, aead: RecordAead = nobleAead, slabs: SlabTable = () => undefined): boolean {
   const { op, alg, key, buf, count } = msg;
   const at = batchLayout(count);
   const claim = new BigInt64Array(buf, 0, 1);
@@ -159,10 +182,14 @@ export function workOn(msg: BatchMessage, onRecord: () => void = () => {}, aead:
     const data = bytes.subarray(dataAt, dataAt + layout[l + 4]!);
     const room = data.length + TAG;
     const failed = op === 0 ? FAILED : NOT_AUTHENTIC;
+    // The result's place: the batch itself, or a registered shared slab (checked: a slab has room for it).
+    const slabIndex = layout[l + 5]!;
+    const slab = slabIndex === IN_BATCH ? bytes : slabs(slabIndex);
+    const resultOffset = slabIndex === IN_BATCH ? resultAt(dataAt) : layout[l + 6]!;
     let length: number = failed;
     try {
       // Opening: any failure (a short record, a tag mismatch) means the record is not authentic.
-      if (op === 0 || data.length >= TAG) length = aead(op, alg, key, nonce, aad, data, bytes, resultAt(dataAt));
+      if (slab && resultOffset + room <= slab.length && (op === 0 || data.length >= TAG)) length = aead(op, alg, key, nonce, aad, data, slab, resultOffset);
     } catch {
       length = failed;
     }
@@ -185,8 +212,10 @@ export function batchSize(jobs: readonly RecordJob[]): number {
 /**
  * Write `jobs` into `buf` as laid out by {@link batchLayout} (the one copy on the way in) as generation `gen`,
  * nothing claimed or finished. Nonce and AAD sit together; each data slot is placed by {@link placeRecord}.
+ * `dest`, when given, holds for each record the shared slab index and offset its result goes to
+ * ({@link SlabTable}); otherwise each result is written into the batch.
  */
-export function packBatch(buf: SharedArrayBuffer, jobs: readonly RecordJob[], gen: number): void {
+export function packBatch(buf: SharedArrayBuffer, jobs: readonly RecordJob[], gen: number, dest?: Uint32Array): void {
   const at = batchLayout(jobs.length);
   setBatchControl(buf, gen);
   const layout = new Uint32Array(buf, at.layout, jobs.length * LAYOUT_STRIDE);
@@ -206,6 +235,8 @@ export function packBatch(buf: SharedArrayBuffer, jobs: readonly RecordJob[], ge
     if (trailer) bytes.set(j.trailer!, place.dataAt + j.data.length);
     layout[l + 3] = place.dataAt;
     layout[l + 4] = j.data.length + trailer;
+    layout[l + 5] = dest ? dest[2 * i]! : IN_BATCH;
+    layout[l + 6] = dest ? dest[2 * i + 1]! : 0;
     off = place.end;
   });
 }
@@ -267,3 +298,47 @@ export function unpackBatch(buf: SharedArrayBuffer, count: number, slab: (size: 
   return results;
 }
 
+
+/**
+ * Where results of `sizes` bytes go in shared slabs of {@link RESULT_SLAB} bytes: consecutive results share a slab,
+ * each 8-aligned. `take()` gives the next free slab's index (`undefined`: none left), `give(index)` takes one back.
+ * Returns the slab index and offset of each result (as {@link packBatch}'s `dest`) and the slabs taken, or
+ * `undefined` (every slab taken given back) when `take` ran out or a result does not fit a slab.
+ */
+export function placeResults(sizes: readonly number[], take: () => number | undefined, give: (index: number) => void): { dest: Uint32Array; slabs: number[] } | undefined {
+  const dest = new Uint32Array(2 * sizes.length);
+  const slabs: number[] = [];
+  let off = RESULT_SLAB; // no slab open yet
+  for (let i = 0; i < sizes.length; i++) {
+    const n = sizes[i]!;
+    if (off + n > RESULT_SLAB) {
+      const next = n <= RESULT_SLAB ? take() : undefined;
+      if (next === undefined) {
+        for (const s of slabs) give(s);
+        return undefined;
+      }
+      slabs.push(next);
+      off = 0;
+    }
+    dest[2 * i] = slabs[slabs.length - 1]!;
+    dest[2 * i + 1] = off;
+    off = alignWord(off + n);
+  }
+  return { dest, slabs };
+}
+
+/**
+ * The results of a finished batch packed with `dest` ({@link placeResults}): views of the shared slabs the workers
+ * wrote them into, nothing copied. Throws when a record failed (to seal) or is missing from its slab.
+ */
+export function placedResults(buf: SharedArrayBuffer, count: number, dest: Uint32Array, slabs: SlabTable): Uint8Array[] {
+  const lengths = new Int32Array(buf, batchLayout(count).lengths, count);
+  const results: Uint8Array[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const n = lengths[i]!;
+    const slab = slabs(dest[2 * i]!);
+    if (n < 0 || !slab) throw new Error(`crypto worker: record ${i} could not be sealed`);
+    results[i] = slab.subarray(dest[2 * i + 1]!, dest[2 * i + 1]! + n);
+  }
+  return results;
+}

@@ -20,7 +20,19 @@ import {
   type RecordJob,
   type SigningKey,
 } from '../crypto/provider.js';
-import { RESULT_SLAB, batchSize, freshSlab, packBatch, unpackBatch, type BatchDone, type BatchMessage } from './batchBuffer.js';
+import {
+  RESULT_SLAB,
+  TAG,
+  batchSize,
+  freshSlab,
+  packBatch,
+  placeResults,
+  placedResults,
+  unpackBatch,
+  type BatchDone,
+  type BatchMessage,
+  type SlabMessage,
+} from './batchBuffer.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;
@@ -33,6 +45,12 @@ const MAX_FREE_BUFFERS = 4;
  * slabs; more come back only when many connections' batches are in flight, and those are left to the collector).
  */
 const MAX_FREE_SLABS = 128;
+/**
+ * Shared result slabs (64 KiB each) a pool registers with its workers, at most: sealed records on loan are written
+ * straight into them by the workers and go to the socket from there, with no copy out of shared memory. When none
+ * is free, a batch's results are copied out as for any other batch. 4 MiB per pool.
+ */
+const MAX_SHARED_SLABS = 64;
 
 /**
  * The worker entry, next to this module with this module's own extension: `worker.ts` when running from
@@ -110,6 +128,10 @@ export interface WorkerPoolStats {
   /** Result slabs taken from those that leases gave back (instead of fresh memory), and kept for reuse now. */
   readonly slabsReused: number;
   readonly slabsFree: number;
+  /** Shared result slabs registered with the workers, free now, and batches sealed straight into them. */
+  readonly sharedSlabs: number;
+  readonly sharedSlabsFree: number;
+  readonly batchesInPlace: number;
 }
 
 /** A batch handed to the workers, waiting for the last of its records. */
@@ -118,6 +140,8 @@ interface PendingBatch {
   readonly resolve: (results: BatchResults<Uint8Array | null>) => void;
   /** The caller takes the results' slabs on loan (`BatchOptions.lease`). */
   readonly lease: boolean;
+  /** Sealed on loan into shared slabs: each record's slab index and offset, and the slabs taken. */
+  readonly placed?: { readonly dest: Uint32Array; readonly slabs: readonly number[] };
   readonly reject: (err: Error) => void;
 }
 
@@ -129,10 +153,11 @@ class PoolWorker {
     slot: number,
     stats: SharedArrayBuffer,
     engine: 'noble' | 'node',
+    slabs: readonly SharedArrayBuffer[],
     onDone: (id: BatchDone) => void,
     private readonly onDead: (w: PoolWorker, err: Error) => void,
   ) {
-    this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData: { stats, slot, engine } });
+    this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData: { stats, slot, engine, slabs } });
     this.worker.on('message', onDone);
     // An uncaught exception in the worker: report it as an Error of this realm, with the original as its cause.
     this.worker.on('error', (err) => this.onDead(this, new Error(`crypto worker failed: ${(err as { message?: unknown })?.message ?? String(err)}`, { cause: err })));
@@ -142,7 +167,7 @@ class PoolWorker {
     this.worker.unref();
   }
 
-  post(msg: BatchMessage): void {
+  post(msg: BatchMessage | SlabMessage): void {
     this.worker.postMessage(msg);
   }
 
@@ -205,6 +230,28 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   /** Result slabs given back by leases ({@link RESULT_SLAB} bytes each). */
   const slabs: Uint8Array[] = [];
   let slabsReused = 0;
+  /** Shared result slabs registered with the workers (by index), and the indices free now. */
+  const shared: SharedArrayBuffer[] = [];
+  const sharedViews: Uint8Array[] = [];
+  const sharedFree: number[] = [];
+  let batchesInPlace = 0;
+  const sharedAt = (i: number): Uint8Array | undefined => sharedViews[i];
+  /** A free shared slab's index: one given back, or a new one registered with every running worker. */
+  const takeShared = (): number | undefined => {
+    const free = sharedFree.pop();
+    if (free !== undefined) return free;
+    if (shared.length >= MAX_SHARED_SLABS) return undefined;
+    const index = shared.length;
+    const buf = new SharedArrayBuffer(RESULT_SLAB);
+    shared.push(buf);
+    sharedViews.push(new Uint8Array(buf));
+    // Before any batch that uses it: messages reach a worker in order. A worker started later gets them all.
+    for (const w of workers) w?.post({ slab: index, buf });
+    return index;
+  };
+  const giveShared = (index: number) => {
+    if (!closed) sharedFree.push(index);
+  };
   /** Where the next batch's posting starts, so single-record batches spread over the workers. */
   let turn = 0;
 
@@ -246,6 +293,30 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     if (!b) return; // rejected already (a worker crashed or the pool closed)
     pending.delete(id);
     setRef();
+    if (b.placed) {
+      // Sealed straight into shared slabs: the results are views of them, and go back with release().
+      const placed = b.placed;
+      let results: BatchResults<Uint8Array>;
+      try {
+        results = placedResults(b.msg.buf, b.msg.count, placed.dest, sharedAt);
+      } catch (err) {
+        for (const s of placed.slabs) giveShared(s); // the batch is finished: no worker writes there any more
+        b.reject(err as Error);
+        return;
+      }
+      release(b);
+      batchesInPlace++;
+      let given = false;
+      Object.defineProperty(results, 'release', {
+        value: () => {
+          if (given) return;
+          given = true;
+          for (const s of placed.slabs) giveShared(s);
+        },
+      });
+      b.resolve(results);
+      return;
+    }
     let results: BatchResults<Uint8Array | null>;
     // A leased batch's results go into slabs given back earlier, when there are any.
     const lent: Uint8Array[] = [];
@@ -304,15 +375,19 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     const buf = take(batchSize(jobs));
     // The batch id is its generation: it differs from whatever batch used the buffer before.
     const msg: BatchMessage = { id: nextId++, op, alg, key, buf, count: jobs.length };
-    packBatch(buf, jobs, msg.id);
+    // Sealed records on loan are written by the workers straight into shared slabs (they only go to a socket:
+    // opened ones may reach any application API, and some refuse shared memory), when enough are free.
+    const placed =
+      op === 0 && lease ? placeResults(jobs.map((j) => j.data.length + (j.trailer?.length ?? 0) + TAG), takeShared, giveShared) : undefined;
+    packBatch(buf, jobs, msg.id, placed?.dest);
     // The key is cloned into each message: the caller may reuse its buffer at once.
     const posted = Math.min(size, jobs.length);
     batches++;
     return new Promise((resolve, reject) => {
-      pending.set(msg.id, { msg, resolve, reject, lease });
+      pending.set(msg.id, { msg, resolve, reject, lease, ...(placed ? { placed } : {}) });
       for (let k = 0; k < posted; k++) {
         const slot = (turn + k) % size;
-        workers[slot] ??= new PoolWorker(slot, stats, engine, onDone, onDead);
+        workers[slot] ??= new PoolWorker(slot, stats, engine, shared, onDone, onDead);
         workers[slot].post(msg);
       }
       turn = (turn + posted) % size;
@@ -357,6 +432,9 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       buffersFree: free.length,
       slabsReused,
       slabsFree: slabs.length,
+      sharedSlabs: shared.length,
+      sharedSlabsFree: sharedFree.length,
+      batchesInPlace,
     }),
     close: async () => {
       if (closed) return;
@@ -365,6 +443,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       workers.fill(undefined);
       free.length = 0;
       slabs.length = 0;
+      sharedFree.length = 0;
       const failed = [...pending.values()];
       pending.clear();
       const err = new Error('worker pool provider closed');

@@ -85,8 +85,8 @@ test('batchBuffer: the node:crypto engine writes the same bytes as noble; a reco
       t.true(workOn(open, undefined, nodeAead));
       const opened = unpackBatch(open.buf, jobs.length);
       t.deepEqual(opened, jobs.map((j, i) => (i === bad ? null : j.data)));
-      const slot = new Uint32Array(open.buf, batchLayout(jobs.length).layout, jobs.length * 5);
-      const at = slot[bad * 5 + 3]!;
+      const slot = new Uint32Array(open.buf, batchLayout(jobs.length).layout, jobs.length * LAYOUT_STRIDE);
+      const at = slot[bad * LAYOUT_STRIDE + 3]!;
       t.deepEqual(new Uint8Array(open.buf, at, tampered[bad]!.length), before.subarray(at, at + tampered[bad]!.length));
     }),
     { numRuns: 60 },

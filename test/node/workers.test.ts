@@ -260,7 +260,7 @@ test('workers: a process that never calls close() still exits once its batches a
   t.is(code, 0, 'exited by itself, before the 60 s kill');
 });
 
-test('workers: leased results come with release(); slabs given back hold the next leased batch, unleased results are never reused', async (t) => {
+test('workers: leased results come with release(); given back, their memory holds the next leased batch, unleased results are never reused', async (t) => {
   const own = createWorkerPoolProvider({ size: 2, engine: 'node' });
   t.teardown(() => own.close());
   const alg = 'aes-128-gcm';
@@ -269,39 +269,64 @@ test('workers: leased results come with release(); slabs given back hold the nex
   const aead = nodeProvider.aead(alg, key);
   const expected = jobs.map((j) => aead.seal(j.nonce, j.aad, j.data));
 
-  // Not asked for: no release, nothing recycled.
+  // Not asked for: no release, ordinary memory, nothing recycled.
   const plain = await own.batch.sealBatch(alg, key, jobs);
   t.is(plain.release, undefined);
   t.deepEqual([...plain], expected);
+  t.true(plain.every((r) => !(r.buffer instanceof SharedArrayBuffer)));
 
+  // Sealed on loan: written by the workers straight into shared slabs (no copy out), given back by release().
   const first = await own.batch.sealBatch(alg, key, jobs, { lease: true });
   t.is(typeof first.release, 'function');
-  t.deepEqual([...first], expected);
   t.false(Object.keys(first).includes('release'), 'release is not one of the results');
-  const firstBuffers = new Set(first.map((r) => r.buffer));
-  t.is(own.stats().slabsFree, 0);
+  t.deepEqual([...first], expected);
+  t.true(first.every((r) => r.buffer instanceof SharedArrayBuffer));
+  const firstSlabs = new Set(first.map((r) => r.buffer));
+  t.like(own.stats(), { batchesInPlace: 1, sharedSlabs: firstSlabs.size, sharedSlabsFree: 0 });
   first.release!();
   first.release!(); // idempotent: the slabs are given back once
-  t.is(own.stats().slabsFree, firstBuffers.size);
+  t.is(own.stats().sharedSlabsFree, firstSlabs.size);
+  const again = await own.batch.sealBatch(alg, key, jobs, { lease: true });
+  t.deepEqual([...again], expected);
+  t.true(again.every((r) => firstSlabs.has(r.buffer)), 'the same shared slabs, reused');
+  t.is(own.stats().sharedSlabs, firstSlabs.size);
+  again.release!();
 
-  // The next leased batch is written into those slabs (the old views now read the new results), and is right.
-  const opened = await own.batch.openBatch(alg, key, jobs.map((j, i) => ({ ...j, data: expected[i]! })), { lease: true });
+  // Opened on loan: ordinary slabs (an application may hand them to any API), reused once given back.
+  const sealedJobs = jobs.map((j, i) => ({ ...j, data: expected[i]! }));
+  const opened = await own.batch.openBatch(alg, key, sealedJobs, { lease: true });
   t.deepEqual([...opened], jobs.map((j) => j.data));
-  t.true(opened.every((r) => firstBuffers.has(r!.buffer)), 'the given-back slabs were reused');
-  t.is(own.stats().slabsReused, new Set(opened.map((r) => r!.buffer)).size);
-  t.deepEqual([...plain], expected, 'results that were not leased are untouched');
+  t.true(opened.every((r) => !(r!.buffer instanceof SharedArrayBuffer)));
+  const openedSlabs = new Set(opened.map((r) => r!.buffer));
   opened.release!();
+  t.is(own.stats().slabsFree, openedSlabs.size);
+  const reopened = await own.batch.openBatch(alg, key, sealedJobs, { lease: true });
+  t.deepEqual([...reopened], jobs.map((j) => j.data));
+  t.true(reopened.every((r) => openedSlabs.has(r!.buffer)), 'the given-back slabs were reused');
+  t.is(own.stats().slabsReused, openedSlabs.size);
+  t.deepEqual([...plain], expected, 'results that were not leased are untouched');
+  reopened.release!();
 
-  // A batch after close() throws; a release() after close() is harmless.
+  // After close(), a release() is harmless.
   await own.close();
-  t.notThrows(() => opened.release!());
+  t.notThrows(() => reopened.release!());
 });
 
-test('workers: given-back slabs are kept up to a bound (the rest are left to the collector)', async (t) => {
+test('workers: memory given back is kept up to a bound; when every shared slab is out, sealed results are copied out as usual', async (t) => {
   const own = createWorkerPoolProvider({ size: 1, engine: 'node' });
   t.teardown(() => own.close());
-  const jobs = makeJobs(Array.from({ length: 64 }, () => 16384)); // 16 slabs of 64 KiB per batch
-  const batches = await Promise.all(Array.from({ length: 12 }, () => own.batch.sealBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs, { lease: true })));
-  for (const b of batches) b.release!();
-  t.is(own.stats().slabsFree, 128);
+  const jobs = makeJobs(Array.from({ length: 64 }, () => 16384)); // 22 slabs of 64 KiB sealed, 16 opened
+  const key = KEYS['chacha20-poly1305'];
+  const sealed = await Promise.all(Array.from({ length: 5 }, () => own.batch.sealBatch('chacha20-poly1305', key, jobs, { lease: true })));
+  // 64 shared slabs hold two batches (44); the other three are copied out into ordinary slabs.
+  t.like(own.stats(), { sharedSlabs: 64, batchesInPlace: 2 });
+  t.is(sealed.filter((b) => b[0]!.buffer instanceof SharedArrayBuffer).length, 2);
+  const aead = nodeProvider.aead('chacha20-poly1305', key);
+  for (const b of sealed) t.deepEqual(Buffer.from(b[63]!), Buffer.from(aead.seal(jobs[63]!.nonce, jobs[63]!.aad, jobs[63]!.data)));
+  for (const b of sealed) b.release!();
+  t.is(own.stats().sharedSlabsFree, 64, 'every shared slab free again (a batch that found too few gave back the ones it took)');
+  const sealedJobs = jobs.map((j) => ({ ...j, data: aead.seal(j.nonce, j.aad, j.data) }));
+  const opened = await Promise.all(Array.from({ length: 12 }, () => own.batch.openBatch('chacha20-poly1305', key, sealedJobs, { lease: true })));
+  for (const b of opened) b.release!();
+  t.is(own.stats().slabsFree, 128, 'ordinary slabs kept: at most 128');
 });
