@@ -57,8 +57,15 @@ export function fromSocket(socket: Socket | Duplex): ByteDuplex {
   };
   return {
     incoming$: incoming.observable,
-    // The write callback runs once the socket is done with the chunk (written, or dropped on an error).
-    write: (chunk, written) => (socket.destroyed || !socket.writable ? false : socket.write(chunk, written && (() => written()))),
+    // `written` runs once the socket is done with the chunk: written, dropped on an error, or (a closed socket)
+    // never taken at all.
+    write: (chunk, written) => {
+      if (socket.destroyed || !socket.writable) {
+        written?.();
+        return false;
+      }
+      return socket.write(chunk, written && (() => written()));
+    },
     cork: () => {
       if (corked || socket.destroyed) return;
       corked = true;
@@ -225,7 +232,10 @@ export function memoryDuplexPair(options: MemoryDuplexOptions = {}): [MemoryDupl
     end.duplex = {
       incoming$,
       write: (chunk, written) => {
-        if (!end.writable) return false;
+        if (!end.writable) {
+          written?.(); // dropped: nothing reads it
+          return false;
+        }
         const copy = chunk.slice(); // the writer may reuse its buffer
         written?.(); // from here on only the copy is read
         end.written += copy.length;

@@ -497,8 +497,9 @@ export interface TlsConnection {
  * system call); TLS then writes each step's records as the parts they were sealed in (ciphertext buffers as
  * the cipher produced them, and the few bytes between) instead of joining them into one buffer first. Every
  * byte still goes through `write`, so a wrapper that replaces `write` sees all of them. `write`'s `written`
- * (optional to honour) is called once the transport no longer reads `chunk` (a socket: its write callback); TLS
- * passes one only for records whose memory it can then reuse, so a duplex that ignores it loses nothing but that.
+ * (optional to honour) is called once the transport no longer reads `chunk`: a socket's write callback, or at
+ * once when the chunk was dropped (a closed transport). TLS passes one only for records whose memory it can then
+ * reuse, so a duplex that ignores it loses nothing but that.
  */
 export interface ByteDuplex {
   readonly incoming$: Observable<Uint8Array>;

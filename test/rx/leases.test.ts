@@ -6,9 +6,11 @@
  */
 import test from 'ava';
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { Observable, Subject, firstValueFrom, lastValueFrom, map, mergeMap, timer, toArray } from 'rxjs';
 import { secure } from '../../operators/secure.js';
-import { memoryDuplexPair } from '../../src/rx/duplex.js';
+import { fromSocket, memoryDuplexPair } from '../../src/rx/duplex.js';
 import { connect } from '../../src/rx/connect.js';
 import { listen } from '../../src/rx/listen.js';
 import type { ByteDuplex, SecureOptions, TlsConnection } from '../../src/rx/types.js';
@@ -155,4 +157,28 @@ test('inboundChunks accepts owned or borrowed; anything else is API misuse at th
   const err = t.throws(() => connect({ host: '127.0.0.1', port: 9, ca, inboundChunks: 'lent' as 'owned' }));
   t.is((err as { kind?: string }).kind, 'apiMisuse');
   t.regex(err!.message, /inboundChunks/);
+});
+
+test('write(chunk, written): a socket calls it once the kernel took the chunk, or at once when it is closed; the memory pair once it copied it', async (t) => {
+  const server = createServer((s) => s.resume());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const socket = createConnection((server.address() as AddressInfo).port, '127.0.0.1');
+  await once(socket, 'connect');
+  const duplex = fromSocket(socket);
+  const calls: string[] = [];
+  duplex.write(new Uint8Array(100), () => calls.push('written'));
+  t.deepEqual(calls, [], 'not before the socket wrote it');
+  await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual(calls, ['written']);
+  socket.destroy();
+  t.false(duplex.write(new Uint8Array(10), () => calls.push('dropped')));
+  t.deepEqual(calls, ['written', 'dropped'], 'a closed socket never reads it');
+
+  const [a] = memoryDuplexPair();
+  a.write(new Uint8Array(5), () => calls.push('copied'));
+  a.end();
+  a.write(new Uint8Array(5), () => calls.push('after end'));
+  t.deepEqual(calls.slice(2), ['copied', 'after end']);
 });
