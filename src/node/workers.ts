@@ -348,7 +348,10 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     b.resolve(results);
   };
 
-  /** A worker crashed or exited: every batch in flight may be missing records it claimed. */
+  /**
+   * A worker crashed or exited: every batch in flight may be missing records it claimed. The shared slabs of a
+   * rejected batch are not given back: another worker may still be writing its claimed records there.
+   */
   const onDead = (w: PoolWorker, err: Error) => {
     const i = workers.indexOf(w);
     if (i < 0) return;
