@@ -298,7 +298,6 @@ export function unpackBatch(buf: SharedArrayBuffer, count: number, slab: (size: 
   return results;
 }
 
-
 /**
  * Where results of `sizes` bytes go in shared slabs of {@link RESULT_SLAB} bytes: consecutive results share a slab,
  * each 8-aligned. `take()` gives the next free slab's index (`undefined`: none left), `give(index)` takes one back.

@@ -194,10 +194,12 @@ class PoolWorker {
  *   a record that fails authentication.
  * - Copies: the records are copied once into the shared buffer, and the results once out of it into ordinary
  *   64 KiB slabs (each result is a view into one). A caller that asks for a lease (`{ lease: true }`) gets the
- *   results with `release()`, which gives their slabs back for later leased batches: fresh memory per record
- *   is what makes the main thread's collector run mark-compacts (`bench/results.md`, issue 15). A shared buffer is reused as soon as its batch
- *   is done, even if a busy worker has not looked at the batch yet (at most {@link MAX_FREE_BUFFERS} kept, the
- *   largest), so a busy pool does not fault in fresh pages on every thread per batch.
+ *   results with `release()`, which gives their slabs back for later leased batches (fresh memory per record is
+ *   what makes the main thread's collector run mark-compacts: `bench/results.md`, issue 15); sealed records on
+ *   loan are written by the workers straight into shared slabs, with no copy out. A shared buffer is reused as
+ *   soon as its batch is done, even if a busy worker has not looked at the batch yet (at most
+ *   {@link MAX_FREE_BUFFERS} kept, the largest), so a busy pool does not fault in fresh pages on every thread per
+ *   batch.
  * - Workers start on the first batch and are `unref()`'d while the pool is idle: an idle pool never keeps
  *   the process alive. `close()` terminates them. A crashed worker rejects the batches in flight (it may
  *   have held some of their records) and is replaced on the next batch.
@@ -288,6 +290,18 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     if (free[smallest]!.byteLength < buf.byteLength) free[smallest] = buf;
   };
 
+  /** `results` with their `release()` (not one of the results): `giveBack` once, and never after `close()`. */
+  const onLoan = <T>(results: T[], giveBack: () => void): BatchResults<T> => {
+    let given = false;
+    return Object.defineProperty(results, 'release', {
+      value: () => {
+        if (given || closed) return;
+        given = true;
+        giveBack();
+      },
+    });
+  };
+
   const onDone = (id: BatchDone) => {
     const b = pending.get(id);
     if (!b) return; // rejected already (a worker crashed or the pool closed)
@@ -306,15 +320,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       }
       release(b);
       batchesInPlace++;
-      let given = false;
-      Object.defineProperty(results, 'release', {
-        value: () => {
-          if (given) return;
-          given = true;
-          for (const s of placed.slabs) giveShared(s);
-        },
-      });
-      b.resolve(results);
+      b.resolve(onLoan(results, () => placed.slabs.forEach(giveShared)));
       return;
     }
     let results: BatchResults<Uint8Array | null>;
@@ -335,17 +341,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       return;
     }
     release(b);
-    if (b.lease) {
-      let given = false;
-      Object.defineProperty(results, 'release', {
-        value: () => {
-          if (given || closed) return;
-          given = true;
-          for (const s of lent) if (slabs.length < MAX_FREE_SLABS) slabs.push(s);
-        },
-      });
-    }
-    b.resolve(results);
+    b.resolve(b.lease ? onLoan(results, () => lent.forEach((s) => slabs.length < MAX_FREE_SLABS && slabs.push(s))) : results);
   };
 
   /**

@@ -431,11 +431,7 @@ export function secureDuplex(
           // connection ended) left nothing that reads them.
           sealLeases.push(release);
           control.next({ type: 'cryptoDone', jobId: e.jobId, results });
-          const left = sealLeases.indexOf(release);
-          if (left >= 0) {
-            sealLeases.splice(left, 1);
-            release();
-          }
+          for (const left of sealLeases.splice(0)) left();
         },
         (err: unknown) => end(asTlsError(err)),
       );
