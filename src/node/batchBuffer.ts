@@ -92,6 +92,35 @@ export interface SlabMessage {
   readonly buf: SharedArrayBuffer;
 }
 
+/**
+ * The message that registers a batch buffer with a worker under `buffer` (`dispatch.ts`: ring entries name their
+ * batch buffer by that index), before any entry that names it; `buf` undefined drops the registration.
+ */
+export interface BufferMessage {
+  readonly buffer: number;
+  readonly buf: SharedArrayBuffer | undefined;
+  /** The registration's number (uint32, one per registration): ring entries name it beside the index. */
+  readonly registration: number;
+}
+
+/** What the pool gives a worker at its start. */
+export interface WorkerStart {
+  /** Records processed per worker, for the pool's stats (one Int32 per worker slot), and this worker's slot. */
+  readonly stats: SharedArrayBuffer;
+  readonly slot: number;
+  readonly engine: 'noble' | 'node';
+  /** The ring and doorbell (`dispatch.ts`), and the ring's tail when this worker was started. */
+  readonly dispatch: SharedArrayBuffer;
+  readonly tail: number;
+  /**
+   * The batch buffers (and their registration numbers) and shared result slabs registered before this worker
+   * started, by index.
+   */
+  readonly buffers: readonly (SharedArrayBuffer | undefined)[];
+  readonly registrations: readonly number[];
+  readonly slabs: readonly SharedArrayBuffer[];
+}
+
 /** Result length of a record that did not authenticate. */
 export const NOT_AUTHENTIC = -1;
 /** Result length of a record whose sealing failed (an internal error: the batch is rejected). */

@@ -31,8 +31,11 @@ import {
   unpackBatch,
   type BatchDone,
   type BatchMessage,
+  type BufferMessage,
   type SlabMessage,
+  type WorkerStart,
 } from './batchBuffer.js';
+import { RING, WAKE_FIRST, createDispatch, dispatchWords, publishEntry, ring } from './dispatch.js';
 
 /** AEAD nonce length (RFC 8446 §5.3): 12 B. */
 const NONCE = 12;
@@ -40,6 +43,11 @@ const NONCE = 12;
 const MIN_BUFFER = 64 * 1024;
 /** Batch buffers kept for reuse (fresh memory per batch costs page faults on every thread that touches it). */
 const MAX_FREE_BUFFERS = 4;
+/**
+ * Batch buffers registered with the workers at once, at most (`dispatch.ts`): those in use plus the free ones kept.
+ * A batch that finds none to register (more batches in flight than the ring holds) goes to the workers as messages.
+ */
+const MAX_REGISTERED = RING;
 /**
  * Result slabs given back by leases and kept for the next leased batches: at most this many (8 MiB of 64 KiB
  * slabs; more come back only when many connections' batches are in flight, and those are left to the collector).
@@ -125,6 +133,15 @@ export interface WorkerPoolStats {
   /** Shared batch buffers allocated so far, and kept for reuse now (at most 4). */
   readonly buffersAllocated: number;
   readonly buffersFree: number;
+  /**
+   * Messages posted to the workers so far: buffer and slab registrations, and batches sent as messages (only when
+   * more batches are in flight than the ring holds). Batches themselves go through the ring and the doorbell.
+   */
+  readonly messages: number;
+  /** Batches handed to the workers as messages instead of ring entries. */
+  readonly batchesByMessage: number;
+  /** Batch buffers registered with the workers now (those of batches in flight, and the free ones kept). */
+  readonly buffersRegistered: number;
   /** Result slabs taken from those that leases gave back (instead of fresh memory), and kept for reuse now. */
   readonly slabsReused: number;
   readonly slabsFree: number;
@@ -137,6 +154,8 @@ export interface WorkerPoolStats {
 /** A batch handed to the workers, waiting for the last of its records. */
 interface PendingBatch {
   readonly msg: BatchMessage;
+  /** The batch buffer's registration index (`dispatch.ts`), when it has one. */
+  readonly index: number | undefined;
   readonly resolve: (results: BatchResults<Uint8Array | null>) => void;
   /** The caller takes the results' slabs on loan (`BatchOptions.lease`). */
   readonly lease: boolean;
@@ -150,14 +169,11 @@ class PoolWorker {
   private readonly worker: Worker;
 
   constructor(
-    slot: number,
-    stats: SharedArrayBuffer,
-    engine: 'noble' | 'node',
-    slabs: readonly SharedArrayBuffer[],
+    start: WorkerStart,
     onDone: (id: BatchDone) => void,
     private readonly onDead: (w: PoolWorker, err: Error) => void,
   ) {
-    this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData: { stats, slot, engine, slabs } });
+    this.worker = new Worker(WORKER_URL, { execArgv: workerExecArgv(), workerData: start });
     this.worker.on('message', onDone);
     // An uncaught exception in the worker: report it as an Error of this realm, with the original as its cause.
     this.worker.on('error', (err) => this.onDead(this, new Error(`crypto worker failed: ${(err as { message?: unknown })?.message ?? String(err)}`, { cause: err })));
@@ -167,7 +183,7 @@ class PoolWorker {
     this.worker.unref();
   }
 
-  post(msg: BatchMessage | SlabMessage): void {
+  post(msg: BatchMessage | BufferMessage | SlabMessage): void {
     this.worker.postMessage(msg);
   }
 
@@ -186,8 +202,10 @@ class PoolWorker {
  * (AES-128/256-GCM, ChaCha20-Poly1305; RFC 5116, RFC 8439: 16/32 B keys, 12 B nonces, 16 B tags) on
  * `size` worker threads running noble (or node:crypto: `engine: 'node'`), and every other method is `base`'s.
  *
- * - A batch is written into one `SharedArrayBuffer` and posted to every worker (at most one per record);
- *   the workers claim its records one at a time from a shared counter until none is left. So the records
+ * - A batch is written into one `SharedArrayBuffer` and published as one entry of a shared ring (`dispatch.ts`);
+ *   the main thread wakes at most two threads, each woken thread wakes up to two more while records are left,
+ *   and the threads claim the batch's records one at a time from a shared counter until none is left. No
+ *   message per thread per batch: the main thread's cost per batch does not grow with the pool. So the records
  *   of one connection use every core, a worker slowed down (by the main thread, the collector or another
  *   batch) simply takes fewer, and the main thread hears back once per batch, not once per part: it is off
  *   the critical path while the batch runs. The Promise resolves with the results in job order, `null` for
@@ -200,7 +218,8 @@ class PoolWorker {
  *   soon as its batch is done, even if a busy worker has not looked at the batch yet (at most
  *   {@link MAX_FREE_BUFFERS} kept, the largest), so a busy pool does not fault in fresh pages on every thread per
  *   batch.
- * - Workers start on the first batch and are `unref()`'d while the pool is idle: an idle pool never keeps
+ * - Workers start on the first batch (as many as it has records, up to `size`), sleep on the ring's doorbell
+ *   (`Atomics.wait`) when there is no work, and are `unref()`'d while the pool is idle: an idle pool never keeps
  *   the process alive. `close()` terminates them. A crashed worker rejects the batches in flight (it may
  *   have held some of their records) and is replaced on the next batch.
  * - API misuse (a wrong key or nonce length, a closed pool) throws at once.
@@ -224,11 +243,55 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   const workers: (PoolWorker | undefined)[] = new Array(size).fill(undefined);
   const stats = new SharedArrayBuffer(4 * size);
   const pending = new Map<number, PendingBatch>();
-  const free: SharedArrayBuffer[] = [];
   let closed = false;
+  /** Batch ids run over uint32 (the ring carries them as such), skipping 0. */
   let nextId = 1;
   let batches = 0;
   let buffersAllocated = 0;
+  let messages = 0;
+  let batchesByMessage = 0;
+
+  // The ring and doorbell (`dispatch.ts`): no entry is valid until written.
+  const dispatch = createDispatch();
+  const words = dispatchWords(dispatch);
+  let tail = 0;
+  /** The batch id each ring entry carried last (0: none): an entry is rewritten only once that batch is done. */
+  const ringBatch = new Array<number>(RING).fill(0);
+
+  /**
+   * Batch buffers registered with the workers, by index (`undefined`: a vacant index), the vacant indices, and
+   * the indices of the free buffers kept for reuse.
+   */
+  const table: (SharedArrayBuffer | undefined)[] = [];
+  /** Each index's registration number (`dispatch.ts`: an entry names both). */
+  const registrations: number[] = [];
+  let nextRegistration = 1;
+  const vacant: number[] = [];
+  const free: number[] = [];
+  const postAll = (msg: BufferMessage | SlabMessage) => {
+    for (const w of workers) {
+      if (!w) continue;
+      w.post(msg);
+      messages++;
+    }
+  };
+  /** Register `buf` with every running worker (a worker started later gets the table): its index. */
+  const register = (buf: SharedArrayBuffer): number => {
+    const index = vacant.pop() ?? table.length;
+    const registration = nextRegistration;
+    nextRegistration = (nextRegistration + 1) >>> 0 || 1;
+    table[index] = buf;
+    registrations[index] = registration;
+    postAll({ buffer: index, buf, registration });
+    return index;
+  };
+  /** Drop registration `index`: a worker busy in that batch keeps the buffer until it is done with it. */
+  const unregister = (index: number) => {
+    table[index] = undefined;
+    registrations[index] = 0;
+    vacant.push(index);
+    postAll({ buffer: index, buf: undefined, registration: 0 });
+  };
   /** Result slabs given back by leases ({@link RESULT_SLAB} bytes each). */
   const slabs: Uint8Array[] = [];
   let slabsReused = 0;
@@ -248,46 +311,58 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     shared.push(buf);
     sharedViews.push(new Uint8Array(buf));
     // Before any batch that uses it: messages reach a worker in order. A worker started later gets them all.
-    for (const w of workers) w?.post({ slab: index, buf });
+    postAll({ slab: index, buf });
     return index;
   };
   const giveShared = (index: number) => {
     if (!closed) sharedFree.push(index);
   };
-  /** Where the next batch's posting starts, so single-record batches spread over the workers. */
+  /** The next worker slot to start, so a pool grows one slot after another as batches need more threads. */
   let turn = 0;
 
   const setRef = () => {
     for (const w of workers) w?.ref(pending.size > 0);
   };
 
-  /** A shared buffer of at least `n` bytes: a free one, or a new one of the next power of two. */
-  const take = (n: number): SharedArrayBuffer => {
+  const sizeOf = (index: number): number => table[index]!.byteLength;
+  /**
+   * A shared buffer of at least `n` bytes: a free one, or a new one of the next power of two, registered unless
+   * {@link MAX_REGISTERED} are already (`index` undefined: the batch goes as messages).
+   */
+  const take = (n: number): { buf: SharedArrayBuffer; index: number | undefined } => {
     let best = -1;
     for (let i = 0; i < free.length; i++) {
-      if (free[i]!.byteLength >= n && (best < 0 || free[i]!.byteLength < free[best]!.byteLength)) best = i;
+      if (sizeOf(free[i]!) >= n && (best < 0 || sizeOf(free[i]!) < sizeOf(free[best]!))) best = i;
     }
-    if (best >= 0) return free.splice(best, 1)[0]!;
+    if (best >= 0) {
+      const index = free.splice(best, 1)[0]!;
+      return { buf: table[index]!, index };
+    }
     let cap = MIN_BUFFER;
     while (cap < n) cap *= 2;
     buffersAllocated++;
-    return new SharedArrayBuffer(cap);
+    const buf = new SharedArrayBuffer(cap);
+    return { buf, index: table.length - vacant.length < MAX_REGISTERED ? register(buf) : undefined };
   };
 
   /**
    * Keep a finished batch's buffer for reuse (no worker touches it any more: see `batchBuffer.ts`, "Reuse").
-   * When `free` is full, the largest are kept: a small one fits fewer batches.
+   * When `free` is full, the largest are kept: a small one fits fewer batches; the others are unregistered.
    */
   const release = (b: PendingBatch) => {
-    if (closed) return;
-    const buf = b.msg.buf;
+    if (closed || b.index === undefined) return;
     if (free.length < MAX_FREE_BUFFERS) {
-      free.push(buf);
+      free.push(b.index);
       return;
     }
     let smallest = 0;
-    for (let i = 1; i < free.length; i++) if (free[i]!.byteLength < free[smallest]!.byteLength) smallest = i;
-    if (free[smallest]!.byteLength < buf.byteLength) free[smallest] = buf;
+    for (let i = 1; i < free.length; i++) if (sizeOf(free[i]!) < sizeOf(free[smallest]!)) smallest = i;
+    if (sizeOf(free[smallest]!) < sizeOf(b.index)) {
+      unregister(free[smallest]!);
+      free[smallest] = b.index;
+    } else {
+      unregister(b.index);
+    }
   };
 
   /** `results` with their `release()` (not one of the results): `giveBack` once, and never after `close()`. */
@@ -355,7 +430,11 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     const failed = [...pending.values()];
     pending.clear();
     setRef();
-    for (const b of failed) b.reject(err);
+    for (const b of failed) {
+      // Its buffer is not reused: another worker may still be in the batch.
+      if (b.index !== undefined) unregister(b.index);
+      b.reject(err);
+    }
   };
 
   const check = (alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[]) => {
@@ -371,25 +450,42 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], lease: boolean): Promise<BatchResults<Uint8Array | null>> => {
     check(alg, key, jobs);
     if (jobs.length === 0) return Promise.resolve([]);
-    const buf = take(batchSize(jobs));
+    const { buf, index } = take(batchSize(jobs));
     // The batch id is its generation: it differs from whatever batch used the buffer before.
-    const msg: BatchMessage = { id: nextId++, op, alg, key, buf, count: jobs.length };
+    const msg: BatchMessage = { id: nextId, op, alg, key, buf, count: jobs.length };
+    nextId = (nextId + 1) >>> 0 || 1;
     // Sealed records on loan are written by the workers straight into shared slabs (they only go to a socket:
     // opened ones may reach any application API, and some refuse shared memory), when enough are free.
     const placed =
       op === 0 && lease ? placeResults(jobs.map((j) => j.data.length + (j.trailer?.length ?? 0) + TAG), takeShared, giveShared) : undefined;
     packBatch(buf, jobs, msg.id, placed?.dest);
-    // The key is cloned into each message: the caller may reuse its buffer at once.
+    // As many threads take part as the batch has records, up to the pool's size; they are started as needed.
     const posted = Math.min(size, jobs.length);
     batches++;
     return new Promise((resolve, reject) => {
-      pending.set(msg.id, { msg, resolve, reject, lease, ...(placed ? { placed } : {}) });
+      pending.set(msg.id, { msg, index, resolve, reject, lease, ...(placed ? { placed } : {}) });
+      const slots: number[] = [];
       for (let k = 0; k < posted; k++) {
         const slot = (turn + k) % size;
-        workers[slot] ??= new PoolWorker(slot, stats, engine, shared, onDone, onDead);
-        workers[slot].post(msg);
+        workers[slot] ??= new PoolWorker({ stats, slot, engine, dispatch, tail, buffers: table, registrations, slabs: shared }, onDone, onDead);
+        slots.push(slot);
       }
       turn = (turn + posted) % size;
+      // One ring entry and one wake-up for every thread (the key is copied into the entry: the caller may reuse
+      // its buffer at once). When the ring entry still carries a batch in flight, or the buffer could not be
+      // registered, the batch goes as a message to as many threads, which the doorbell wakes to read it.
+      const k = tail & (RING - 1);
+      if (index !== undefined && !pending.has(ringBatch[k]!)) {
+        ringBatch[k] = msg.id;
+        tail = publishEntry(words, tail, { buffer: index, registration: registrations[index]!, id: msg.id, op, alg, count: msg.count, key }, Math.min(posted, WAKE_FIRST));
+      } else {
+        batchesByMessage++;
+        for (const slot of slots) {
+          workers[slot]!.post(msg);
+          messages++;
+        }
+        ring(words, size);
+      }
       setRef();
     });
   };
@@ -429,6 +525,9 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       records: Array.from(new Int32Array(stats)),
       buffersAllocated,
       buffersFree: free.length,
+      messages,
+      batchesByMessage,
+      buffersRegistered: table.length - vacant.length,
       slabsReused,
       slabsFree: slabs.length,
       sharedSlabs: shared.length,

@@ -118,8 +118,8 @@ test('workers: a shared batch buffer is reused as soon as its batch is done, eve
   await Promise.all([p.batch.sealBatch('aes-128-gcm', KEYS['aes-128-gcm'], jobs), p.batch.sealBatch('aes-128-gcm', KEYS['aes-128-gcm'], jobs)]);
   t.like(p.stats(), { buffersAllocated: 2, buffersFree: 2 });
 
-  // Four threads, one batch at a time: each batch is posted to three of them, and whichever come late (still
-  // starting, or descheduled) read its message after the buffer holds the next batch. They claim nothing of it,
+  // Four threads, one batch at a time: each batch is a ring entry that three of them take part in, and whichever
+  // come late (still starting, or descheduled) read the entry after the buffer holds the next batch. They claim nothing of it,
   // so one buffer still serves every batch, and every result is right.
   const four = createWorkerPoolProvider({ size: 4 });
   t.teardown(() => four.close());
@@ -329,4 +329,38 @@ test('workers: memory given back is kept up to a bound; when every shared slab i
   const opened = await Promise.all(Array.from({ length: 12 }, () => own.batch.openBatch('chacha20-poly1305', key, sealedJobs, { lease: true })));
   for (const b of opened) b.release!();
   t.is(own.stats().slabsFree, 128, 'ordinary slabs kept: at most 128');
+});
+
+test('workers: batches reach the threads through the ring, with no message per thread per batch', async (t) => {
+  const p = createWorkerPoolProvider({ size: 4, engine: 'node' });
+  t.teardown(() => p.close());
+  const jobs = makeJobs(Array.from({ length: 16 }, (_, i) => 500 + 100 * i));
+  const aead = nobleProvider.aead('chacha20-poly1305', KEYS['chacha20-poly1305']);
+  const expected = jobs.map((j) => aead.seal(j.nonce, j.aad, j.data));
+  t.deepEqual(await p.batch.sealBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs), expected);
+  t.is(p.stats().threads, 4);
+  const before = p.stats().messages;
+  for (let i = 0; i < 30; i++) t.deepEqual(await p.batch.sealBatch('chacha20-poly1305', KEYS['chacha20-poly1305'], jobs), expected);
+  // Thirty batches of sixteen records on four threads: not one message (a pool of four used to post 120).
+  t.like(p.stats(), { batches: 31, messages: before, batchesByMessage: 0 });
+  t.is(p.stats().records.reduce((a, b) => a + b, 0), 31 * jobs.length, 'each record processed once');
+});
+
+test('workers: more batches in flight than the ring holds go as messages; every result is right, and the buffers registered shrink back', async (t) => {
+  const p = createWorkerPoolProvider({ size: 2 });
+  t.teardown(() => p.close());
+  const n = 300; // > RING (256)
+  const jobs = makeJobs(Array.from({ length: n }, (_, i) => 1 + (i % 50)));
+  const aead = nobleProvider.aead('aes-256-gcm', KEYS['aes-256-gcm']);
+  const results = await Promise.all(jobs.map((j) => p.batch.sealBatch('aes-256-gcm', KEYS['aes-256-gcm'], [j])));
+  results.forEach((r, i) => t.deepEqual(r, [aead.seal(jobs[i]!.nonce, jobs[i]!.aad, jobs[i]!.data)], `batch ${i}`));
+  const s = p.stats();
+  t.is(s.batches, n);
+  t.true(s.batchesByMessage >= n - 256, `${s.batchesByMessage} batches by message`);
+  t.true(s.batchesByMessage < n, 'the ring carried the others');
+  // Every buffer but the four kept free was dropped again (and its registration with it).
+  t.like(s, { buffersFree: 4, buffersRegistered: 4 });
+  // The ring is usable again at once.
+  t.deepEqual(await p.batch.sealBatch('aes-256-gcm', KEYS['aes-256-gcm'], jobs.slice(0, 3)), jobs.slice(0, 3).map((j) => aead.seal(j.nonce, j.aad, j.data)));
+  t.is(p.stats().batchesByMessage, s.batchesByMessage);
 });
