@@ -277,14 +277,15 @@ test('property: random records and bytes into an asyncCrypto server never throw,
   const provider = asyncNobleProvider('async-hostile');
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.tuple(fc.uint8Array({ maxLength: 400 }), fc.boolean(), fc.boolean()), { minLength: 1, maxLength: 8 }),
+      fc.array(fc.tuple(fc.uint8Array({ maxLength: 400 }), fc.boolean(), fc.boolean(), fc.nat(420)), { minLength: 1, maxLength: 8 }),
       async (chunks) => {
         const pair = new Pair({}, { provider, asyncCrypto: true, maxPipelines: 3 }).start();
         await pair.driveAsync();
-        for (const [c, asRecord, answer] of chunks) {
-          // Application-data records (what an open batch takes) with random bodies, or raw bytes.
+        for (const [c, asRecord, answer, cut] of chunks) {
+          // Application-data records (what an open batch takes) with random bodies, or raw bytes, in two chunks.
           const data = asRecord ? plainRecord(23, c) : c;
-          pair.input('server', { type: 'received', now: NOW, data });
+          pair.input('server', { type: 'received', now: NOW, data: data.subarray(0, cut) });
+          pair.input('server', { type: 'received', now: NOW, data: data.subarray(cut) });
           if (answer) await pair.answerJobs('server');
         }
         await pair.answerJobs('server');
