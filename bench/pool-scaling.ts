@@ -8,11 +8,16 @@
  *   node:tls with the same N connections in the same process; for the largest pool also with the receiving ends
  *   borrowing their chunks (`inboundChunks: 'borrowed'`: the pool reuses the memory it opened records into).
  *
+ * - **dispatch**: what handing a batch to the pool costs the main thread, per pool size: batches of 32 records of
+ *   64 B, one at a time (so the crypto is negligible), the main thread's own CPU time per batch (Linux: from its
+ *   `schedstat`), the wall time per batch, and the messages posted to the workers per batch.
+ *
  * Efficiency = speedup over pool size 1, divided by the pool size. One `POOL {…}` JSON line per measurement with
  * `--json` (what `npm run bench` reads), a table otherwise.
  *
  *   node --no-warnings --loader=ts-node/esm bench/pool-scaling.ts [--quick] [--conns N[,M…]] [--json]
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import * as tls from 'node:tls';
 import { once } from 'node:events';
@@ -43,12 +48,41 @@ const now = () => performance.now();
  * both ends run on it, so this is one record's sealing side and opening side together (aggregate rows only).
  */
 type Row = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: AlgName; size?: number; conns?: number; mbps: number; mainUs?: number };
+/** A dispatch measurement: main-thread CPU µs per batch (null where the platform does not say), wall µs, messages. */
+type DispatchRow = { kind: 'dispatch'; size: number; batches: number; cpuUs: number | null; wallUs: number; messages: number };
 const rows: Row[] = [];
 const emit = (r: Row) => {
   rows.push(r);
   if (json) process.stdout.write(`POOL ${JSON.stringify(r)}\n`);
   else process.stderr.write(`${r.kind} ${r.impl} ${r.engine ?? ''} ${r.alg} size=${r.size ?? '-'} conns=${r.conns ?? '-'}: ${r.mbps.toFixed(1)} MB/s${r.mainUs !== undefined ? `, main thread ${r.mainUs.toFixed(1)} µs/record` : ''}\n`);
 };
+const emitDispatch = (r: DispatchRow) => {
+  if (json) process.stdout.write(`POOL ${JSON.stringify(r)}\n`);
+  else process.stderr.write(`dispatch size=${r.size}: main thread ${r.cpuUs?.toFixed(1) ?? '?'} µs CPU, ${r.wallUs.toFixed(1)} µs wall, ${r.messages.toFixed(2)} messages per batch\n`);
+};
+
+/** The main thread's own CPU time so far in µs (Linux: its `schedstat`), or undefined where there is none. */
+function mainThreadCpuUs(): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a batch costs the main thread on `pool`: `n` batches of 32 records of 64 B, one at a time, after a warm-up. */
+async function dispatchCost(pool: WorkerPoolProvider, n: number): Promise<DispatchRow> {
+  const key = new Uint8Array(16).fill(1);
+  const jobs: RecordJob[] = Array.from({ length: 32 }, (_, i) => ({ nonce: new Uint8Array(12).fill(i), aad: new Uint8Array(5), data: new Uint8Array(64).fill(i) }));
+  for (let i = 0; i < Math.min(200, n); i++) await pool.batch.sealBatch('aes-128-gcm', key, jobs);
+  const m0 = pool.stats().messages;
+  const c0 = mainThreadCpuUs();
+  const t0 = now();
+  for (let i = 0; i < n; i++) await pool.batch.sealBatch('aes-128-gcm', key, jobs);
+  const wallUs = ((now() - t0) * 1000) / n;
+  const c1 = mainThreadCpuUs();
+  return { kind: 'dispatch', size: pool.size, batches: n, cpuUs: c0 !== undefined && c1 !== undefined ? (c1 - c0) / n : null, wallUs, messages: (pool.stats().messages - m0) / n };
+}
 
 /** The pool's raw seal+open MB/s with two batches in flight for `ms`, after a warm-up. */
 async function rawPool(pool: WorkerPoolProvider, alg: AeadAlg, ms: number): Promise<number> {
@@ -162,6 +196,14 @@ for (const engine of ['noble', 'node'] as const) {
     } finally {
       await pool.close();
     }
+  }
+}
+for (const size of SIZES) {
+  const pool = createWorkerPoolProvider({ size, engine: 'node' });
+  try {
+    emitDispatch(await dispatchCost(pool, quick ? 500 : 3000));
+  } finally {
+    await pool.close();
   }
 }
 for (const size of SIZES) {

@@ -345,9 +345,13 @@ const proxyRows = [
 const proxyOf = (impl: ProxyBenchRow['impl'], young = 0) => proxyRows.find((r) => r.impl === impl && (r.youngMiB ?? 0) === young);
 /** §11: `bench/pool-scaling.ts`, one `POOL {…}` line per measurement. */
 type PoolRow = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: string; size?: number; conns?: number; mbps: number; mainUs?: number };
+/** §11's dispatch rows: what a batch costs the main thread, per pool size. */
+type DispatchRow = { kind: 'dispatch'; size: number; batches: number; cpuUs: number | null; wallUs: number; messages: number };
 log('Worker pool scaling (bench/pool-scaling.ts)');
 // Many connections (the aggregate targets), then one (the single-connection target).
-const poolRows = await scriptRows<PoolRow>('pool-scaling', [...(quick ? ['--quick', '--conns', '4,1'] : ['--conns', '8,1']), '--json'], 'POOL ', quick ? 300_000 : 1_200_000);
+const poolLines = await scriptRows<PoolRow | DispatchRow>('pool-scaling', [...(quick ? ['--quick', '--conns', '4,1'] : ['--conns', '8,1']), '--json'], 'POOL ', quick ? 300_000 : 1_200_000);
+const poolRows = poolLines.filter((r): r is PoolRow => r.kind !== 'dispatch');
+const dispatchRows = poolLines.filter((r): r is DispatchRow => r.kind === 'dispatch');
 
 const load1 = loadavg();
 
@@ -1000,6 +1004,20 @@ if (poolRows.length > 0) {
     'opened earlier records into; sealed records go back to the pool from the socket\'s write callbacks in both rows.',
     '',
   );
+  if (dispatchRows.length > 0) {
+    md.push(
+      '**Dispatch**: what handing a batch to the pool costs the main thread, by pool size (node:crypto engine): batches',
+      'of 32 records of 64 B, one at a time, so the crypto is negligible. A batch is one ring entry and one',
+      '`Atomics.notify` of at most two threads, which wake the others (`src/node/dispatch.ts`): the main thread\'s cost',
+      'should not grow with the pool. CPU is the main thread\'s own (`/proc/self/task/<pid>/schedstat`); wall time',
+      'includes waking the threads, which on this 2-core machine compete with the main thread.',
+      '',
+    );
+    row('pool size', 'batches', 'main-thread CPU µs / batch', 'wall µs / batch', 'messages to workers / batch');
+    row('---:', '---:', '---:', '---:', '---:');
+    for (const r of dispatchRows) row(r.size, r.batches, r.cpuUs === null ? 'n/a' : f1(r.cpuUs), f1(r.wallUs), f2(r.messages));
+    md.push('');
+  }
 } else md.push('The pool scaling runs failed (see the bench log).', '');
 
 md.push(...keptNotes(quick ? undefined : RESULTS));
