@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import fc from 'fast-check';
 import { recordNonce } from '../../src/crypto/keySchedule.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
 import { nodeProvider } from '../../src/node/nodeProvider.js';
@@ -363,4 +364,34 @@ test('workers: more batches in flight than the ring holds go as messages; every 
   // The ring is usable again at once.
   t.deepEqual(await p.batch.sealBatch('aes-256-gcm', KEYS['aes-256-gcm'], jobs.slice(0, 3)), jobs.slice(0, 3).map((j) => aead.seal(j.nonce, j.aad, j.data)));
   t.is(p.stats().batchesByMessage, s.batchesByMessage);
+});
+
+test('workers: concurrent batches of every suite, keys and sizes, seal and open, through one ring, match noble (property)', async (t) => {
+  const p = createWorkerPoolProvider({ size: 3, engine: 'node' });
+  t.teardown(() => p.close());
+  const algs = Object.keys(KEYS) as AeadAlg[];
+  const batchArb = fc.record({
+    alg: fc.constantFrom(...algs),
+    keyFill: fc.integer({ min: 0, max: 255 }),
+    sizes: fc.array(fc.integer({ min: 0, max: 3000 }), { minLength: 1, maxLength: 40 }),
+    tamper: fc.option(fc.nat(), { nil: undefined }),
+  });
+  await fc.assert(
+    fc.asyncProperty(fc.array(batchArb, { minLength: 1, maxLength: 12 }), async (batches) => {
+      // Every batch in flight at once: each is one ring entry carrying its own key and suite.
+      const runs = batches.map(async ({ alg, keyFill, sizes, tamper }) => {
+        const key = new Uint8Array(KEYS[alg].length).fill(keyFill);
+        const aead = nobleProvider.aead(alg, key);
+        const jobs = makeJobs(sizes);
+        const sealed = await p.batch.sealBatch(alg, key, jobs);
+        if (!sealed.every((c, i) => Buffer.from(c).equals(Buffer.from(aead.seal(jobs[i]!.nonce, jobs[i]!.aad, jobs[i]!.data))))) return false;
+        const bad = tamper === undefined ? -1 : tamper % jobs.length;
+        const opened = await p.batch.openBatch(alg, key, jobs.map((j, i) => ({ ...j, data: i === bad ? Uint8Array.from(sealed[i]!, (b, k) => (k === 0 ? b ^ 1 : b)) : sealed[i]! })));
+        return opened.every((o, i) => (i === bad ? o === null : o !== null && Buffer.from(o).equals(Buffer.from(jobs[i]!.data))));
+      });
+      return (await Promise.all(runs)).every(Boolean);
+    }),
+    { numRuns: 25 },
+  );
+  t.is(p.stats().batchesByMessage, 0);
 });
