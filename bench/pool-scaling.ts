@@ -47,14 +47,14 @@ const now = () => performance.now();
  * `mainUs`: the main thread's busy time (event-loop utilisation × wall time) per 16 KiB record carried, in µs:
  * both ends run on it, so this is one record's sealing side and opening side together (aggregate rows only).
  */
-type Row = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: AlgName; size?: number; conns?: number; mbps: number; mainUs?: number };
+type Row = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: AlgName; size?: number; conns?: number; mbps: number; mainUs?: number; mainCpuUs?: number | null };
 /** A dispatch measurement: main-thread CPU µs per batch (null where the platform does not say), wall µs, messages. */
 type DispatchRow = { kind: 'dispatch'; size: number; batches: number; cpuUs: number | null; wallUs: number; messages: number };
 const rows: Row[] = [];
 const emit = (r: Row) => {
   rows.push(r);
   if (json) process.stdout.write(`POOL ${JSON.stringify(r)}\n`);
-  else process.stderr.write(`${r.kind} ${r.impl} ${r.engine ?? ''} ${r.alg} size=${r.size ?? '-'} conns=${r.conns ?? '-'}: ${r.mbps.toFixed(1)} MB/s${r.mainUs !== undefined ? `, main thread ${r.mainUs.toFixed(1)} µs/record` : ''}\n`);
+  else process.stderr.write(`${r.kind} ${r.impl} ${r.engine ?? ''} ${r.alg} size=${r.size ?? '-'} conns=${r.conns ?? '-'}: ${r.mbps.toFixed(1)} MB/s${r.mainUs !== undefined ? `, main thread ${r.mainUs.toFixed(1)} µs/record` : ''}${r.mainCpuUs != null ? ` (${r.mainCpuUs.toFixed(1)} µs of its own CPU)` : ''}\n`);
 };
 const emitDispatch = (r: DispatchRow) => {
   if (json) process.stdout.write(`POOL ${JSON.stringify(r)}\n`);
@@ -111,12 +111,20 @@ async function rawPool(pool: WorkerPoolProvider, alg: AeadAlg, ms: number): Prom
   return run(ms);
 }
 
-/** Throughput and the main thread's busy µs per record over a transfer of `bytes` that took `ms`. */
-type Measured = { mbps: number; mainUs: number };
-const measured = (bytes: number, ms: number, elu: EventLoopUtilization): Measured => ({
-  mbps: bytes / (ms / 1000) / 1e6,
-  mainUs: (elu.utilization * ms * 1000) / (bytes / RECORD),
-});
+/**
+ * Throughput and the main thread's busy µs per record over a transfer of `bytes` that took `ms`; `mainCpuUs`, the
+ * main thread's own CPU per record (Linux: `schedstat` at `cpu0` and now; null elsewhere), which leaves out the
+ * time it was runnable but preempted, as event-loop utilisation does not.
+ */
+type Measured = { mbps: number; mainUs: number; mainCpuUs: number | null };
+const measured = (bytes: number, ms: number, elu: EventLoopUtilization, cpu0: number | undefined): Measured => {
+  const cpu1 = mainThreadCpuUs();
+  return {
+    mbps: bytes / (ms / 1000) / 1e6,
+    mainUs: (elu.utilization * ms * 1000) / (bytes / RECORD),
+    mainCpuUs: cpu0 !== undefined && cpu1 !== undefined ? (cpu1 - cpu0) / (bytes / RECORD) : null,
+  };
+};
 
 /**
  * `CONNS` rxtls connections (asyncCrypto on `pool`) each sending `BYTES`; aggregate MB/s. `borrowed`: the
@@ -135,9 +143,10 @@ async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number
     const ring = payloadRing(64 * 1024);
     const t0 = now();
     const e0 = performance.eventLoopUtilization();
+    const cpu0 = mainThreadCpuUs();
     for (const conn of conns) subs.add(conn.send(ringChunks(ring, BYTES)).subscribe({ error: () => undefined }));
     await done;
-    return measured(CONNS * BYTES, now() - t0, performance.eventLoopUtilization(e0));
+    return measured(CONNS * BYTES, now() - t0, performance.eventLoopUtilization(e0), cpu0);
   } finally {
     subs.unsubscribe();
     server.close();
@@ -173,6 +182,7 @@ async function aggregateNode(alg: AlgName, CONNS: number): Promise<Measured> {
     const ring = payloadRing(64 * 1024);
     const t0 = now();
     const e0 = performance.eventLoopUtilization();
+    const cpu0 = mainThreadCpuUs();
     await Promise.all(
       sockets.map(async (c) => {
         for (const chunk of ringChunks(ring, BYTES)) if (!c.write(chunk)) await once(c, 'drain');
@@ -180,7 +190,7 @@ async function aggregateNode(alg: AlgName, CONNS: number): Promise<Measured> {
       }),
     );
     await done;
-    const m = measured(CONNS * BYTES, now() - t0, performance.eventLoopUtilization(e0));
+    const m = measured(CONNS * BYTES, now() - t0, performance.eventLoopUtilization(e0), cpu0);
     for (const c of sockets) c.destroy();
     return m;
   } finally {

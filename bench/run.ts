@@ -344,7 +344,7 @@ const proxyRows = [
 ];
 const proxyOf = (impl: ProxyBenchRow['impl'], young = 0) => proxyRows.find((r) => r.impl === impl && (r.youngMiB ?? 0) === young);
 /** §11: `bench/pool-scaling.ts`, one `POOL {…}` line per measurement. */
-type PoolRow = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: string; size?: number; conns?: number; mbps: number; mainUs?: number };
+type PoolRow = { kind: 'raw' | 'aggregate'; impl: string; engine?: string; alg: string; size?: number; conns?: number; mbps: number; mainUs?: number; mainCpuUs?: number | null };
 /** §11's dispatch rows: what a batch costs the main thread, per pool size. */
 type DispatchRow = { kind: 'dispatch'; size: number; batches: number; cpuUs: number | null; wallUs: number; messages: number };
 log('Worker pool scaling (bench/pool-scaling.ts)');
@@ -979,8 +979,8 @@ if (poolRows.length > 0) {
     '',
   );
   const base = (r: PoolRow) => poolRows.find((x) => x.kind === r.kind && x.impl === r.impl && x.engine === r.engine && x.alg === r.alg && x.conns === r.conns && x.size === 1)?.mbps ?? NaN;
-  row('measure', 'engine', 'cipher', 'pool size', 'connections', 'MB/s', 'efficiency', '× node:tls (same N)', 'main thread µs / record');
-  row('---', '---', '---', '---:', '---:', '---:', '---:', '---:', '---:');
+  row('measure', 'engine', 'cipher', 'pool size', 'connections', 'MB/s', 'efficiency', '× node:tls (same N)', 'main thread µs / record', 'its CPU µs / record');
+  row('---', '---', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:');
   for (const r of poolRows) {
     const nodeTls = poolRows.find((x) => x.impl === 'node:tls' && x.alg === r.alg && x.conns === r.conns)?.mbps ?? NaN;
     row(
@@ -993,13 +993,15 @@ if (poolRows.length > 0) {
       r.size !== undefined && Number.isFinite(base(r)) ? f2(r.mbps / base(r) / r.size) : '',
       r.kind === 'aggregate' ? f2(r.mbps / nodeTls) : '',
       r.mainUs !== undefined ? f1(r.mainUs) : '',
+      r.mainCpuUs != null ? f1(r.mainCpuUs) : '',
     );
   }
   md.push(
     '',
     '"main thread µs / record": the main thread\'s busy time (event-loop utilisation × wall time) per 16 KiB record,',
-    'both ends together. node:tls does everything there, crypto included; rxtls on the pool does everything but the',
-    'crypto there. "rxtls+pool borrowed": the receiving ends take `inbound$` chunks with `inboundChunks: \'borrowed\'`',
+    'both ends together; "its CPU": the main thread\'s own CPU time per record (`schedstat`), without the time it was',
+    'preempted (on two cores, by the workers it woke). node:tls does everything there, crypto included; rxtls on the',
+    'pool does everything but the crypto there. "rxtls+pool borrowed": the receiving ends take `inbound$` chunks with `inboundChunks: \'borrowed\'`',
     '(valid until `next` returns; the consumer only counts them), so the pool writes later batches into the memory it',
     'opened earlier records into; sealed records go back to the pool from the socket\'s write callbacks in both rows.',
     '',
