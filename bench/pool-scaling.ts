@@ -6,7 +6,8 @@
  * - **aggregate**: N concurrent TLS 1.3 connections over loopback TCP, both ends in this process, each sending
  *   `bytes` client → server: rxtls with `asyncCrypto` on a pool (node:crypto engine) of each size, beside
  *   node:tls with the same N connections in the same process; for the largest pool also with the receiving ends
- *   borrowing their chunks (`inboundChunks: 'borrowed'`: the pool reuses the memory it opened records into).
+ *   borrowing their chunks (`inboundChunks: 'borrowed'`: the pool reuses the memory it opened records into), and
+ *   taking them in shared memory (`'shared'`: opened straight into it, no copy out on the main thread).
  *
  * - **dispatch**: what handing a batch to the pool costs the main thread, per pool size: batches of 32 records of
  *   64 B, one at a time (so the crypto is negligible), the main thread's own CPU time per batch (Linux: from its
@@ -127,12 +128,12 @@ const measured = (bytes: number, ms: number, elu: EventLoopUtilization, cpu0: nu
 };
 
 /**
- * `CONNS` rxtls connections (asyncCrypto on `pool`) each sending `BYTES`; aggregate MB/s. `borrowed`: the
- * receiving ends borrow their `inbound$` chunks (`inboundChunks: 'borrowed'`; the consumer only counts them), so
- * the pool reuses the memory it opened records into.
+ * `CONNS` rxtls connections (asyncCrypto on `pool`) each sending `BYTES`; aggregate MB/s. `chunks`: what the
+ * receiving ends take (`inboundChunks`; the consumer only counts them): with `'borrowed'` the pool reuses the memory
+ * it opened records into, with `'shared'` it opens them straight into shared memory, nothing copied out.
  */
-async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number, borrowed = false): Promise<Measured> {
-  const options = { provider: pool, asyncCrypto: true, maxPipelines: 32, ciphers: SUITE[alg], ...(borrowed ? { inboundChunks: 'borrowed' as const } : {}) };
+async function aggregateRx(pool: WorkerPoolProvider, alg: AlgName, CONNS: number, chunks: 'owned' | 'borrowed' | 'shared' = 'owned'): Promise<Measured> {
+  const options = { provider: pool, asyncCrypto: true, maxPipelines: 32, ciphers: SUITE[alg], inboundChunks: chunks };
   const server = await rxServer({ cert: certs.cert, key: certs.key, ...options });
   const subs = new Subscription();
   try {
@@ -224,9 +225,11 @@ for (const size of SIZES) {
     for (const alg of ALGS) await rawPool(pool, alg, 300);
     for (const conns of CONNS_LIST) {
       for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool', engine: 'node', alg, size, conns, ...(await aggregateRx(pool, alg, conns)) });
-      // The largest pool again, with the receiving ends borrowing their chunks.
+      // The largest pool again, with the receiving ends borrowing their chunks, then taking them in shared memory.
       if (size === SIZES[SIZES.length - 1]) {
-        for (const alg of ALGS) emit({ kind: 'aggregate', impl: 'rxtls+pool borrowed', engine: 'node', alg, size, conns, ...(await aggregateRx(pool, alg, conns, true)) });
+        for (const chunks of ['borrowed', 'shared'] as const) {
+          for (const alg of ALGS) emit({ kind: 'aggregate', impl: `rxtls+pool ${chunks}`, engine: 'node', alg, size, conns, ...(await aggregateRx(pool, alg, conns, chunks)) });
+        }
       }
     }
   } finally {

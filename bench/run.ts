@@ -522,6 +522,8 @@ const pool15 = (alg: AlgName) => {
     /** The same two with the receiving ends borrowing their chunks. */
     oneBorrowed: poolAt('aggregate', 'rxtls+pool borrowed', alg, 1, poolMax) / poolAt('aggregate', 'node:tls', alg, 1),
     vsNodeBorrowed: poolAt('aggregate', 'rxtls+pool borrowed', alg, manyConns, poolMax) / poolAt('aggregate', 'node:tls', alg, manyConns),
+    oneShared: poolAt('aggregate', 'rxtls+pool shared', alg, 1, poolMax) / poolAt('aggregate', 'node:tls', alg, 1),
+    vsNodeShared: poolAt('aggregate', 'rxtls+pool shared', alg, manyConns, poolMax) / poolAt('aggregate', 'node:tls', alg, manyConns),
     /** Main-thread µs per record, one connection: rxtls on the pool (crypto off the thread) and node:tls (all of it). */
     mainOne: poolRowAt('aggregate', 'rxtls+pool', alg, 1, poolMax)?.mainUs ?? NaN,
     nodeOneUs: poolRowAt('aggregate', 'node:tls', alg, 1)?.mainUs ?? NaN,
@@ -543,7 +545,7 @@ for (const alg of ALGS) {
 for (const alg of ALGS) {
   const p = pool15(alg);
   targets.push({
-    name: `issue 15: one connection, rxtls on the node:crypto pool (${poolMax} threads, asyncCrypto) ≥ 1.0× node:tls (${alg}; the raw pool, no TLS: ${f1(p.rawMax)} MB/s, node:tls: ${f1(p.nodeOne)} MB/s; with borrowed inbound chunks: ${f2(p.oneBorrowed)})`,
+    name: `issue 15: one connection, rxtls on the node:crypto pool (${poolMax} threads, asyncCrypto) ≥ 1.0× node:tls (${alg}; the raw pool, no TLS: ${f1(p.rawMax)} MB/s, node:tls: ${f1(p.nodeOne)} MB/s; with borrowed inbound chunks: ${f2(p.oneBorrowed)}, shared: ${f2(p.oneShared)})`,
     value: p.one,
     ok: p.one >= 1.0,
     bound:
@@ -564,7 +566,7 @@ for (const alg of ALGS) {
       ...(notHere ? { na: notHere } : { bound: 'section 11' }),
     },
     {
-      name: `issue 15, many cores: rxtls (node:crypto pool) aggregate over ${manyConns} connections ≥ 1.5× node:tls in the same process (${alg}; with borrowed inbound chunks: ${f2(p.vsNodeBorrowed)})`,
+      name: `issue 15, many cores: rxtls (node:crypto pool) aggregate over ${manyConns} connections ≥ 1.5× node:tls in the same process (${alg}; with borrowed inbound chunks: ${f2(p.vsNodeBorrowed)}, shared: ${f2(p.vsNodeShared)})`,
       value: p.vsNode,
       ok: p.vsNode >= 1.5,
       ...(notHere ? { na: notHere } : { bound: 'section 11' }),
@@ -1001,9 +1003,11 @@ if (poolRows.length > 0) {
     '"main thread µs / record": the main thread\'s busy time (event-loop utilisation × wall time) per 16 KiB record,',
     'both ends together; "its CPU": the main thread\'s own CPU time per record (`schedstat`), without the time it was',
     'preempted (on two cores, by the workers it woke). node:tls does everything there, crypto included; rxtls on the',
-    'pool does everything but the crypto there. "rxtls+pool borrowed": the receiving ends take `inbound$` chunks with `inboundChunks: \'borrowed\'`',
-    '(valid until `next` returns; the consumer only counts them), so the pool writes later batches into the memory it',
-    'opened earlier records into; sealed records go back to the pool from the socket\'s write callbacks in both rows.',
+    'pool does everything but the crypto there. "rxtls+pool borrowed": the receiving ends take `inbound$` chunks with',
+    '`inboundChunks: \'borrowed\'` (valid until `next` returns; the consumer only counts them), so the pool writes later',
+    'batches into the memory it opened earlier records into; "shared": `inboundChunks: \'shared\'`, the records opened',
+    'straight into shared memory and the chunks views of it (no copy out on the main thread); sealed records go back',
+    'to the pool from the socket\'s write callbacks in every row.',
     '',
   );
   if (dispatchRows.length > 0) {

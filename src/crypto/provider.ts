@@ -95,11 +95,15 @@ export interface BatchOptions {
   /**
    * Take the results' memory on loan: the results then come with `release` ({@link BatchResults}), which the
    * caller calls once nothing reads any of them any more, and the provider may write later results there
-   * instead of allocating. Results on loan may be views of shared memory (the worker pool writes sealed records
-   * straight into `SharedArrayBuffer` slabs): fine for a socket, refused by a few APIs such as `TextDecoder`.
-   * A provider may ignore it (no `release`: the results are the caller's).
+   * instead of allocating. A provider may ignore it (no `release`: the results are the caller's).
    */
   readonly lease?: boolean;
+  /**
+   * With `lease`: the results may be views of shared memory (`SharedArrayBuffer`), which the worker pool's threads
+   * write them into directly, with no copy out on the calling thread. Fine for a socket, for Node's `Buffer` and
+   * `TextDecoder`; refused by a few APIs such as Web Crypto. Without it, results are ordinary memory.
+   */
+  readonly shared?: boolean;
 }
 
 /**

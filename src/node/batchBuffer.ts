@@ -82,7 +82,7 @@ export const IN_BATCH = 0xffffffff;
 
 /**
  * Shared result slabs a pool registered with its workers, by index: a worker writes a record's result straight into
- * one when the batch says so (sealed records on loan: no copy out of shared memory on the main thread).
+ * one when the batch says so (results on loan in shared memory: no copy out on the main thread).
  */
 export type SlabTable = (index: number) => Uint8Array | undefined;
 
@@ -211,14 +211,16 @@ export function workOn(msg: BatchMessage, onRecord: () => void = () => {}, aead:
     const data = bytes.subarray(dataAt, dataAt + layout[l + 4]!);
     const room = data.length + TAG;
     const failed = op === 0 ? FAILED : NOT_AUTHENTIC;
-    // The result's place: the batch itself, or a registered shared slab (checked: a slab has room for it).
+    // The result's place: the batch itself, or a registered shared slab (checked: a slab has room for it, exactly
+    // the result's length: sealed, the data and a tag; opened, the data less its tag).
     const slabIndex = layout[l + 5]!;
     const slab = slabIndex === IN_BATCH ? bytes : slabs(slabIndex);
     const resultOffset = slabIndex === IN_BATCH ? resultAt(dataAt) : layout[l + 6]!;
+    const need = slabIndex === IN_BATCH ? room : op === 0 ? room : data.length - TAG;
     let length: number = failed;
     try {
       // Opening: any failure (a short record, a tag mismatch) means the record is not authentic.
-      if (slab && resultOffset + room <= slab.length && (op === 0 || data.length >= TAG)) length = aead(op, alg, key, nonce, aad, data, slab, resultOffset);
+      if (slab && resultOffset + need <= slab.length && (op === 0 || data.length >= TAG)) length = aead(op, alg, key, nonce, aad, data, slab, resultOffset);
     } catch {
       length = failed;
     }
@@ -357,14 +359,19 @@ export function placeResults(sizes: readonly number[], take: () => number | unde
 
 /**
  * The results of a finished batch packed with `dest` ({@link placeResults}): views of the shared slabs the workers
- * wrote them into, nothing copied. Throws when a record failed (to seal) or is missing from its slab.
+ * wrote them into, nothing copied; `null` for an opened record that did not authenticate. Throws when a record
+ * failed to seal, or its slab is missing.
  */
-export function placedResults(buf: SharedArrayBuffer, count: number, dest: Uint32Array, slabs: SlabTable): Uint8Array[] {
+export function placedResults(buf: SharedArrayBuffer, count: number, dest: Uint32Array, slabs: SlabTable): (Uint8Array | null)[] {
   const lengths = new Int32Array(buf, batchLayout(count).lengths, count);
-  const results: Uint8Array[] = new Array(count);
+  const results: (Uint8Array | null)[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const n = lengths[i]!;
     const slab = slabs(dest[2 * i]!);
+    if (n === NOT_AUTHENTIC && slab) {
+      results[i] = null;
+      continue;
+    }
     if (n < 0 || !slab) throw new Error(`crypto worker: record ${i} could not be sealed`);
     results[i] = slab.subarray(dest[2 * i + 1]!, dest[2 * i + 1]! + n);
   }

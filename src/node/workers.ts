@@ -54,9 +54,10 @@ const MAX_REGISTERED = RING;
  */
 const MAX_FREE_SLABS = 128;
 /**
- * Shared result slabs (64 KiB each) a pool registers with its workers, at most: sealed records on loan are written
- * straight into them by the workers and go to the socket from there, with no copy out of shared memory. When none
- * is free, a batch's results are copied out as for any other batch. 4 MiB per pool.
+ * Shared result slabs (64 KiB each) a pool registers with its workers, at most: results on loan that may be shared
+ * memory (`BatchOptions.shared`: sealed records for a socket, opened ones for an application that takes shared
+ * chunks) are written straight into them by the workers, with no copy out of shared memory. When too few are free,
+ * a batch's results are copied out as for any other batch. 4 MiB per pool.
  */
 const MAX_SHARED_SLABS = 64;
 
@@ -145,7 +146,7 @@ export interface WorkerPoolStats {
   /** Result slabs taken from those that leases gave back (instead of fresh memory), and kept for reuse now. */
   readonly slabsReused: number;
   readonly slabsFree: number;
-  /** Shared result slabs registered with the workers, free now, and batches sealed straight into them. */
+  /** Shared result slabs registered with the workers, free now, and batches written straight into them. */
   readonly sharedSlabs: number;
   readonly sharedSlabsFree: number;
   readonly batchesInPlace: number;
@@ -159,7 +160,7 @@ interface PendingBatch {
   readonly resolve: (results: BatchResults<Uint8Array | null>) => void;
   /** The caller takes the results' slabs on loan (`BatchOptions.lease`). */
   readonly lease: boolean;
-  /** Sealed on loan into shared slabs: each record's slab index and offset, and the slabs taken. */
+  /** On loan in shared slabs: each record's slab index and offset, and the slabs taken. */
   readonly placed?: { readonly dest: Uint32Array; readonly slabs: readonly number[] };
   readonly reject: (err: Error) => void;
 }
@@ -213,8 +214,9 @@ class PoolWorker {
  * - Copies: the records are copied once into the shared buffer, and the results once out of it into ordinary
  *   64 KiB slabs (each result is a view into one). A caller that asks for a lease (`{ lease: true }`) gets the
  *   results with `release()`, which gives their slabs back for later leased batches (fresh memory per record is
- *   what makes the main thread's collector run mark-compacts: `bench/results.md`, issue 15); sealed records on
- *   loan are written by the workers straight into shared slabs, with no copy out. A shared buffer is reused as
+ *   what makes the main thread's collector run mark-compacts: `bench/results.md`, issue 15); results on loan that
+ *   may be shared memory (`{ lease: true, shared: true }`) are written by the workers straight into shared slabs,
+ *   with no copy out. A shared buffer is reused as
  *   soon as its batch is done, even if a busy worker has not looked at the batch yet (at most
  *   {@link MAX_FREE_BUFFERS} kept, the largest), so a busy pool does not fault in fresh pages on every thread per
  *   batch.
@@ -383,9 +385,9 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     pending.delete(id);
     setRef();
     if (b.placed) {
-      // Sealed straight into shared slabs: the results are views of them, and go back with release().
+      // Written straight into shared slabs: the results are views of them, and go back with release().
       const placed = b.placed;
-      let results: BatchResults<Uint8Array>;
+      let results: BatchResults<Uint8Array | null>;
       try {
         results = placedResults(b.msg.buf, b.msg.count, placed.dest, sharedAt);
       } catch (err) {
@@ -447,17 +449,18 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     }
   };
 
-  const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], lease: boolean): Promise<BatchResults<Uint8Array | null>> => {
+  const run = (op: 0 | 1, alg: AeadAlg, key: Uint8Array, jobs: readonly RecordJob[], lease: boolean, mayShare: boolean): Promise<BatchResults<Uint8Array | null>> => {
     check(alg, key, jobs);
     if (jobs.length === 0) return Promise.resolve([]);
     const { buf, index } = take(batchSize(jobs));
     // The batch id is its generation: it differs from whatever batch used the buffer before.
     const msg: BatchMessage = { id: nextId, op, alg, key, buf, count: jobs.length };
     nextId = (nextId + 1) >>> 0 || 1;
-    // Sealed records on loan are written by the workers straight into shared slabs (they only go to a socket:
-    // opened ones may reach any application API, and some refuse shared memory), when enough are free.
-    const placed =
-      op === 0 && lease ? placeResults(jobs.map((j) => j.data.length + (j.trailer?.length ?? 0) + TAG), takeShared, giveShared) : undefined;
+    // Results on loan that may be shared memory are written by the workers straight into shared slabs, when
+    // enough are free: sealed records (data and tag) for a socket, opened ones (data less its tag) for a consumer
+    // that takes shared memory.
+    const resultSize = (j: RecordJob) => Math.max(0, j.data.length + (j.trailer?.length ?? 0) + (op === 0 ? TAG : -TAG));
+    const placed = lease && mayShare ? placeResults(jobs.map(resultSize), takeShared, giveShared) : undefined;
     packBatch(buf, jobs, msg.id, placed?.dest);
     // As many threads take part as the batch has records, up to the pool's size; they are started as needed.
     const posted = Math.min(size, jobs.length);
@@ -493,8 +496,8 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   const batch: AsyncBatchCipher = {
     // packBatch writes a job's trailer right after its data.
     trailers: true,
-    sealBatch: (alg, key, jobs, opts) => run(0, alg, key, jobs, opts?.lease === true) as Promise<BatchResults<Uint8Array>>,
-    openBatch: (alg, key, jobs, opts) => run(1, alg, key, jobs, opts?.lease === true),
+    sealBatch: (alg, key, jobs, opts) => run(0, alg, key, jobs, opts?.lease === true, opts?.shared === true) as Promise<BatchResults<Uint8Array>>,
+    openBatch: (alg, key, jobs, opts) => run(1, alg, key, jobs, opts?.lease === true, opts?.shared === true),
   };
 
   // Explicit delegation (not a spread), so a class-based `base` keeps its prototype methods and `this`.

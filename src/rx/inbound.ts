@@ -55,6 +55,13 @@ export interface Delivery {
   readonly size?: number;
 }
 
+/**
+ * `chunk`, or a copy of it in ordinary memory when it is a view of shared memory (a projection keeps its chunks,
+ * and may hand them to any API: some refuse shared memory).
+ */
+const ordinaryMemory = (chunk: Uint8Array): Uint8Array =>
+  typeof SharedArrayBuffer === 'function' && chunk.buffer instanceof SharedArrayBuffer ? new Uint8Array(chunk) : chunk;
+
 /** `N`: a chunk; `P`: the parts of one delivery (`d.data` joins them); `E`, `C`: error, completion. */
 type Note = { kind: 'N'; value: Uint8Array } | { kind: 'P'; d: Delivery; size: number } | { kind: 'E'; err: unknown } | { kind: 'C' };
 const noteSize = (n: Note): number => (n.kind === 'N' ? n.value.length : n.kind === 'P' ? n.size : 0);
@@ -201,7 +208,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
               done = true;
               subscriber.complete();
             } else {
-              const value = n.kind === 'N' ? n.value : n.d.data;
+              const value = ordinaryMemory(n.kind === 'N' ? n.value : n.d.data);
               queued -= value.length;
               options.onTaken?.(value.length);
               const token = {};

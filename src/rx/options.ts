@@ -234,8 +234,8 @@ export interface ConnectionSettings {
   readonly highWaterMark?: number;
   /** Bytes an Observable `send()` source may queue while the transport is not writable (default 16 × hwm). */
   readonly maxOutboundBuffer?: number;
-  /** `inbound$` chunks valid only during `next` (see `SecureOptions.inboundChunks`). */
-  readonly borrowedInbound?: boolean;
+  /** `inbound$` chunks valid only during `next`, perhaps views of shared memory (see `SecureOptions.inboundChunks`). */
+  readonly borrowedInbound?: 'borrowed' | 'shared';
   readonly closeOnPeerClose?: boolean;
   readonly quietShutdown?: boolean;
   readonly keyLog?: ((line: string) => void) | string | boolean;
@@ -261,15 +261,16 @@ export function toConnectionSettings(options: SecureOptions & Partial<ClientOpti
   };
   positive('highWaterMark', options.highWaterMark);
   positive('maxOutboundBuffer', options.maxOutboundBuffer);
-  if (options.inboundChunks !== undefined && options.inboundChunks !== 'owned' && options.inboundChunks !== 'borrowed') {
-    throw new TlsError({ kind: 'apiMisuse', reason: `inboundChunks must be 'owned' or 'borrowed', got ${String(options.inboundChunks)}` });
+  const chunks = options.inboundChunks;
+  if (chunks !== undefined && chunks !== 'owned' && chunks !== 'borrowed' && chunks !== 'shared') {
+    throw new TlsError({ kind: 'apiMisuse', reason: `inboundChunks must be 'owned', 'borrowed' or 'shared', got ${String(chunks)}` });
   }
   const key = options.sessionKey ?? sessionKey;
   return {
     scheduler: options.scheduler ?? asyncScheduler,
     ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
     ...(options.maxOutboundBuffer !== undefined ? { maxOutboundBuffer: options.maxOutboundBuffer } : {}),
-    ...(options.inboundChunks === 'borrowed' ? { borrowedInbound: true } : {}),
+    ...(chunks === 'borrowed' || chunks === 'shared' ? { borrowedInbound: chunks } : {}),
     closeOnPeerClose: options.closeOnPeerClose === true,
     quietShutdown: options.quietShutdown === true,
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: options.keyLog } : {}),

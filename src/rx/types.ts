@@ -163,10 +163,13 @@ export interface SecureOptions {
    * Who owns the chunks `inbound$` emits. `'owned'` (default): the application's, to keep. `'borrowed'`: each
    * chunk is valid only until the subscriber's `next` returns (copy what you keep, as with Node's `onread`
    * buffer); with `asyncCrypto` on a provider that lends its results (the worker pool), the memory the records
-   * were opened into then goes back to it for the next batch instead of being collected. A `receive()`
-   * projection always gets owned chunks.
+   * were opened into then goes back to it for the next batch instead of being collected. `'shared'`: borrowed,
+   * and a chunk may also be a view of a `SharedArrayBuffer`: the pool's threads open records straight into
+   * shared memory and the chunks are views of it, with no copy on the main thread (fine for `Buffer`,
+   * `TextDecoder`, sockets and parsers; Web Crypto refuses such views). A `receive()` projection always gets
+   * owned chunks of ordinary memory.
    */
-  readonly inboundChunks?: 'owned' | 'borrowed';
+  readonly inboundChunks?: 'owned' | 'borrowed' | 'shared';
   /**
    * Outbound bound, in bytes (default 16 × `highWaterMark`): an Observable given to `send()` that keeps
    * emitting while the transport is not writable has its chunks queued up to this many bytes; beyond it the

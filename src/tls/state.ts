@@ -250,7 +250,10 @@ export function finishDelivery(cx: Cx): void {
   cx.delivery = undefined;
   if (run.parts.length <= 1) return;
   if (run.owned) {
-    const parts = deliveryGroups(compactParts(run.parts)).map(concatBytes); // a lone part as it is
+    // Not in shared memory (a provider's results on loan there): V8 moves shared memory byte by byte when the
+    // distance is not a multiple of 8, which costs more than delivering the records one view each.
+    const inShared = typeof SharedArrayBuffer === 'function' && run.parts[0]!.buffer instanceof SharedArrayBuffer;
+    const parts = deliveryGroups(inShared ? run.parts : compactParts(run.parts)).map(concatBytes); // a lone part as it is
     run.effect.data = parts[0]!;
     cx.effects.splice(cx.effects.lastIndexOf(run.effect) + 1, 0, ...parts.slice(1).map((data) => ({ type: 'deliver' as const, data })));
     return;

@@ -276,8 +276,9 @@ test('workers: leased results come with release(); given back, their memory hold
   t.deepEqual([...plain], expected);
   t.true(plain.every((r) => !(r.buffer instanceof SharedArrayBuffer)));
 
-  // Sealed on loan: written by the workers straight into shared slabs (no copy out), given back by release().
-  const first = await own.batch.sealBatch(alg, key, jobs, { lease: true });
+  // Sealed on loan, shared memory allowed: written by the workers straight into shared slabs (no copy out), given
+  // back by release().
+  const first = await own.batch.sealBatch(alg, key, jobs, { lease: true, shared: true });
   t.is(typeof first.release, 'function');
   t.false(Object.keys(first).includes('release'), 'release is not one of the results');
   t.deepEqual([...first], expected);
@@ -287,14 +288,21 @@ test('workers: leased results come with release(); given back, their memory hold
   first.release!();
   first.release!(); // idempotent: the slabs are given back once
   t.is(own.stats().sharedSlabsFree, firstSlabs.size);
-  const again = await own.batch.sealBatch(alg, key, jobs, { lease: true });
+  const again = await own.batch.sealBatch(alg, key, jobs, { lease: true, shared: true });
   t.deepEqual([...again], expected);
   t.true(again.every((r) => firstSlabs.has(r.buffer)), 'the same shared slabs, reused');
   t.is(own.stats().sharedSlabs, firstSlabs.size);
   again.release!();
 
-  // Opened on loan: ordinary slabs (an application may hand them to any API), reused once given back.
+  // Opened on loan, shared memory allowed: straight into shared slabs too (the data less its tag each).
   const sealedJobs = jobs.map((j, i) => ({ ...j, data: expected[i]! }));
+  const inShared = await own.batch.openBatch(alg, key, sealedJobs, { lease: true, shared: true });
+  t.deepEqual([...inShared], jobs.map((j) => j.data));
+  t.true(inShared.every((r) => r!.buffer instanceof SharedArrayBuffer));
+  inShared.release!();
+  t.is(own.stats().sharedSlabsFree, own.stats().sharedSlabs);
+
+  // Opened on loan: ordinary slabs (an application may hand them to any API), reused once given back.
   const opened = await own.batch.openBatch(alg, key, sealedJobs, { lease: true });
   t.deepEqual([...opened], jobs.map((j) => j.data));
   t.true(opened.every((r) => !(r!.buffer instanceof SharedArrayBuffer)));
@@ -308,6 +316,14 @@ test('workers: leased results come with release(); given back, their memory hold
   t.deepEqual([...plain], expected, 'results that were not leased are untouched');
   reopened.release!();
 
+  // Sealed on loan without shared memory: ordinary slabs, the ones given back first (sealed records are longer:
+  // one more slab is fresh).
+  const ordinary = await own.batch.sealBatch(alg, key, jobs, { lease: true });
+  t.deepEqual([...ordinary], expected);
+  t.true(ordinary.every((r) => !(r.buffer instanceof SharedArrayBuffer)));
+  t.is(new Set(ordinary.map((r) => r.buffer).filter((b) => openedSlabs.has(b))).size, openedSlabs.size);
+  ordinary.release!();
+
   // After close(), a release() is harmless.
   await own.close();
   t.notThrows(() => reopened.release!());
@@ -318,7 +334,7 @@ test('workers: memory given back is kept up to a bound; when every shared slab i
   t.teardown(() => own.close());
   const jobs = makeJobs(Array.from({ length: 64 }, () => 16384)); // 22 slabs of 64 KiB sealed, 16 opened
   const key = KEYS['chacha20-poly1305'];
-  const sealed = await Promise.all(Array.from({ length: 5 }, () => own.batch.sealBatch('chacha20-poly1305', key, jobs, { lease: true })));
+  const sealed = await Promise.all(Array.from({ length: 5 }, () => own.batch.sealBatch('chacha20-poly1305', key, jobs, { lease: true, shared: true })));
   // 64 shared slabs hold two batches (44); the other three are copied out into ordinary slabs.
   t.like(own.stats(), { sharedSlabs: 64, batchesInPlace: 2 });
   t.is(sealed.filter((b) => b[0]!.buffer instanceof SharedArrayBuffer).length, 2);
@@ -394,4 +410,38 @@ test('workers: concurrent batches of every suite, keys and sizes, seal and open,
     { numRuns: 25 },
   );
   t.is(p.stats().batchesByMessage, 0);
+});
+
+test('workers: opened into shared slabs, a tampered or short record is null and the rest intact; with too few slabs free, opened results are copied out', async (t) => {
+  const own = createWorkerPoolProvider({ size: 2, engine: 'node' });
+  t.teardown(() => own.close());
+  const alg = 'chacha20-poly1305';
+  const key = KEYS[alg];
+  const aead = nobleProvider.aead(alg, key);
+  const jobs = makeJobs([0, 1, 15, 16, 17, 1000, 16384, 5000]);
+  const sealed = jobs.map((j) => aead.seal(j.nonce, j.aad, j.data));
+  const opening = jobs.map((j, i) => ({
+    ...j,
+    // Record 2 tampered, record 4 cut below a tag's length.
+    data: i === 2 ? Uint8Array.from(sealed[i]!, (b, k) => (k === 3 ? b ^ 0x80 : b)) : i === 4 ? sealed[i]!.subarray(0, 15) : sealed[i]!,
+  }));
+  const opened = await own.batch.openBatch(alg, key, opening, { lease: true, shared: true });
+  t.is(opened.length, jobs.length);
+  opened.forEach((o, i) => {
+    if (i === 2 || i === 4) t.is(o, null, `record ${i}`);
+    else {
+      t.deepEqual(Buffer.from(o!), Buffer.from(jobs[i]!.data), `record ${i}`);
+      t.true(o!.buffer instanceof SharedArrayBuffer);
+    }
+  });
+  opened.release!();
+  // Every shared slab out (sealed batches on loan hold them): opened results come in ordinary memory, still right.
+  const three = makeJobs([16384, 16384, 16384]); // one 64 KiB slab each
+  const held = await Promise.all(Array.from({ length: 64 }, () => own.batch.sealBatch(alg, key, three, { lease: true, shared: true })));
+  t.like(own.stats(), { sharedSlabs: 64, sharedSlabsFree: 0 });
+  const copied = await own.batch.openBatch(alg, key, opening, { lease: true, shared: true });
+  copied.forEach((o, i) => (i === 2 || i === 4 ? t.is(o, null) : t.false(o!.buffer instanceof SharedArrayBuffer)));
+  t.deepEqual(Buffer.from(copied[6]!), Buffer.from(jobs[6]!.data));
+  for (const h of held) h.release!();
+  copied.release!();
 });

@@ -4,7 +4,7 @@
  * once it was handed them. The provider here poisons whatever is given back, so giving anything back too early
  * shows as corrupted bytes (on the wire: the peer's bad_record_mac; handed over: a wrong digest).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
@@ -14,6 +14,7 @@ import { fromSocket, memoryDuplexPair } from '../../src/rx/duplex.js';
 import { connect } from '../../src/rx/connect.js';
 import { listen } from '../../src/rx/listen.js';
 import type { ByteDuplex, SecureOptions, TlsConnection } from '../../src/rx/types.js';
+import { createWorkerPoolProvider } from '../../src/node/workers.js';
 import { lendingProvider } from '../helpers/batch.js';
 import { ca, cert, key } from '../helpers/fixtures.js';
 
@@ -48,29 +49,37 @@ test('in memory: sealed records go back once the transport copied them; an ownin
   t.is(provider.stats.openLent, 0, 'an owning consumer: opened records are never asked on loan');
 });
 
-test('in memory: a borrowing push consumer reads each chunk inside next, and every opened batch goes back', async (t) => {
-  const provider = lendingProvider();
-  const [client, server] = await connected(memoryDuplexPair(), { provider, asyncCrypto: true }, { inboundChunks: 'borrowed' });
-  const data = payload(MiB);
-  const h = createHash('sha256');
-  let bytes = 0;
-  const done = new Promise<void>((resolve, reject) =>
-    server.inbound$.subscribe({
-      next: (c) => {
-        h.update(c); // a borrowed chunk: read now, never kept
-        bytes += c.length;
-      },
-      complete: resolve,
-      error: reject,
-    }),
-  );
-  await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined }); // completes: close_notify
-  await done;
-  t.is(bytes, data.length);
-  t.is(h.digest('hex'), digest([data]));
-  t.true(provider.stats.openLent > 0);
-  t.is(provider.stats.openReleased, provider.stats.openLent);
-});
+for (const chunks of ['borrowed', 'shared'] as const) {
+  test(`in memory: a push consumer of ${chunks} chunks reads each inside next, and every opened batch goes back`, async (t) => {
+    const provider = lendingProvider();
+    const [client, server] = await connected(memoryDuplexPair(), { provider, asyncCrypto: true }, { inboundChunks: chunks });
+    const data = payload(MiB);
+    const h = createHash('sha256');
+    let bytes = 0;
+    let inShared = 0;
+    const done = new Promise<void>((resolve, reject) =>
+      server.inbound$.subscribe({
+        next: (c) => {
+          h.update(c); // a borrowed chunk: read now, never kept
+          bytes += c.length;
+          if (c.buffer instanceof SharedArrayBuffer) inShared++;
+        },
+        complete: resolve,
+        error: reject,
+      }),
+    );
+    await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined }); // completes: close_notify
+    await done;
+    t.is(bytes, data.length);
+    t.is(h.digest('hex'), digest([data]));
+    t.true(provider.stats.openLent > 0);
+    t.is(provider.stats.openReleased, provider.stats.openLent);
+    // Sealed records are always asked in shared memory if the provider likes; opened ones only for 'shared'.
+    t.is(provider.stats.sharedLent, provider.stats.sealLent + (chunks === 'shared' ? provider.stats.openLent : 0));
+    if (chunks === 'shared') t.true(inShared > 0, 'chunks were views of shared memory');
+    else t.is(inShared, 0);
+  });
+}
 
 test('in memory: borrowed chunks that wait for a late subscriber are given back only once it was handed them', async (t) => {
   const provider = lendingProvider();
@@ -88,15 +97,19 @@ test('in memory: borrowed chunks that wait for a late subscriber are given back 
   client.close();
 });
 
-test('in memory: a receive() projection keeps its chunk as long as it likes, even with inboundChunks borrowed (never given back)', async (t) => {
-  const provider = lendingProvider();
-  const [client, server] = await connected(memoryDuplexPair(), { provider, asyncCrypto: true }, { inboundChunks: 'borrowed' });
-  const data = payload(512 * 1024);
-  const got = lastValueFrom(server.receive((c) => timer(2).pipe(map(() => c))).pipe(toArray()));
-  await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined }); // completes: close_notify
-  t.is(digest(await got), digest([data]));
-  t.is(provider.stats.openReleased, 0);
-});
+for (const chunks of ['borrowed', 'shared'] as const) {
+  test(`in memory: a receive() projection keeps its chunk as long as it likes, ordinary memory, even with inboundChunks ${chunks} (never given back)`, async (t) => {
+    const provider = lendingProvider();
+    const [client, server] = await connected(memoryDuplexPair(), { provider, asyncCrypto: true }, { inboundChunks: chunks });
+    const data = payload(512 * 1024);
+    const got = lastValueFrom(server.receive((c) => timer(2).pipe(map(() => c))).pipe(toArray()));
+    await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined }); // completes: close_notify
+    const kept = await got;
+    t.is(digest(kept), digest([data]));
+    t.true(kept.every((c) => !(c.buffer instanceof SharedArrayBuffer)), 'no chunk of shared memory');
+    t.is(provider.stats.openReleased, 0);
+  });
+}
 
 test('in memory: a duplex whose write ignores the callback never gets a seal lease given back, and the data is intact', async (t) => {
   const provider = lendingProvider();
@@ -111,14 +124,16 @@ test('in memory: a duplex whose write ignores the callback never gets a seal lea
   t.is(provider.stats.sealReleased, 0);
 });
 
-test('over TCP: sealed records go back from the socket write callbacks (after the kernel took them), both ways, borrowed and owned, data intact', async (t) => {
-  const provider = lendingProvider();
-  const data = payload(4 * MiB);
+/**
+ * A server on 127.0.0.1 with `options` (certificate added) whose first connection's `inbound$` is hashed as it
+ * comes, each chunk inside `next` (`onChunk` sees it there too): `served` resolves to `bytes:sha256` at its end,
+ * after echoing everything back (copied as it came: the chunks may be borrowed) when `echo`.
+ */
+async function hashingServer(t: ExecutionContext, options: SecureOptions, { echo = false, onChunk = (_: Uint8Array) => {} } = {}): Promise<{ port: number; served: Promise<string> }> {
   const conns = new Subject<TlsConnection>();
   let port = 0;
-  const server = listen({ port: 0, cert, key, provider, asyncCrypto: true, inboundChunks: 'borrowed', onListening: (a) => (port = a.port) }).subscribe(conns);
+  const server = listen({ port: 0, cert, key, ...options, onListening: (a) => (port = a.port) }).subscribe(conns);
   t.teardown(() => server.unsubscribe());
-  // The server reads borrowed chunks (copying what it echoes), then echoes everything and reports a digest.
   const served = firstValueFrom(
     conns.pipe(
       mergeMap(
@@ -131,16 +146,29 @@ test('over TCP: sealed records go back from the socket write callbacks (after th
               next: (c) => {
                 h.update(c);
                 n += c.length;
-                out.push(c.slice());
+                onChunk(c);
+                if (echo) out.push(c.slice());
               },
               error: reject,
-              complete: () => conn.send(out).subscribe({ error: reject, complete: () => resolve(`${n}:${h.digest('hex')}`) }),
+              complete: () => {
+                const result = `${n}:${h.digest('hex')}`;
+                if (echo) conn.send(out).subscribe({ error: reject, complete: () => resolve(result) });
+                else resolve(result);
+              },
             });
           }),
       ),
     ),
   );
   while (port === 0) await new Promise((r) => setTimeout(r, 5));
+  return { port, served };
+}
+
+test('over TCP: sealed records go back from the socket write callbacks (after the kernel took them), both ways, borrowed and owned, data intact', async (t) => {
+  const provider = lendingProvider();
+  const data = payload(4 * MiB);
+  // The server reads borrowed chunks (copying what it echoes), then echoes everything and reports a digest.
+  const { port, served } = await hashingServer(t, { provider, asyncCrypto: true, inboundChunks: 'borrowed' }, { echo: true });
   const client = await firstValueFrom(connect({ host: '127.0.0.1', port, servername: 'localhost', ca, provider, asyncCrypto: true }));
   const back = lastValueFrom(client.inbound$.pipe(toArray()));
   client.send(chunked(data, 64 * 1024)).subscribe();
@@ -152,8 +180,26 @@ test('over TCP: sealed records go back from the socket write callbacks (after th
   t.is(provider.stats.openReleased, provider.stats.openLent);
 });
 
-test('inboundChunks accepts owned or borrowed; anything else is API misuse at the call', (t) => {
-  for (const inboundChunks of ['owned', 'borrowed'] as const) t.notThrows(() => connect({ host: '127.0.0.1', port: 9, ca, inboundChunks }).subscribe({ error: () => undefined }).unsubscribe());
+test('over TCP with the worker pool: opened records straight into shared memory for a shared consumer, sealed ones for the socket, data intact', async (t) => {
+  const pool = createWorkerPoolProvider({ size: 2, engine: 'node' });
+  t.teardown(() => pool.close());
+  const data = payload(4 * MiB);
+  let sharedChunks = 0;
+  const onChunk = (c: Uint8Array) => void (c.buffer instanceof SharedArrayBuffer && sharedChunks++);
+  const { port, served } = await hashingServer(t, { provider: pool, asyncCrypto: true, inboundChunks: 'shared' }, { onChunk });
+  const before = pool.stats().batchesInPlace;
+  const client = await firstValueFrom(connect({ host: '127.0.0.1', port, servername: 'localhost', ca, provider: pool, asyncCrypto: true }));
+  await lastValueFrom(client.send(chunked(data, 64 * 1024)), { defaultValue: undefined });
+  t.is(await served, `${data.length}:${digest([data])}`);
+  t.true(sharedChunks > 0, 'the server read views of the shared slabs');
+  t.true(pool.stats().batchesInPlace > before);
+  // Every shared slab given back once the data was handed over and written.
+  for (let i = 0; i < 100 && pool.stats().sharedSlabsFree < pool.stats().sharedSlabs; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(pool.stats().sharedSlabsFree, pool.stats().sharedSlabs);
+});
+
+test('inboundChunks accepts owned, borrowed or shared; anything else is API misuse at the call', (t) => {
+  for (const inboundChunks of ['owned', 'borrowed', 'shared'] as const) t.notThrows(() => connect({ host: '127.0.0.1', port: 9, ca, inboundChunks }).subscribe({ error: () => undefined }).unsubscribe());
   const err = t.throws(() => connect({ host: '127.0.0.1', port: 9, ca, inboundChunks: 'lent' as 'owned' }));
   t.is((err as { kind?: string }).kind, 'apiMisuse');
   t.regex(err!.message, /inboundChunks/);
