@@ -391,7 +391,9 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       try {
         results = placedResults(b.msg.buf, b.msg.count, placed.dest, sharedAt);
       } catch (err) {
-        for (const s of placed.slabs) giveShared(s); // the batch is finished: no worker writes there any more
+        // The batch is finished: no worker writes there any more.
+        for (const s of placed.slabs) giveShared(s);
+        release(b);
         b.reject(err as Error);
         return;
       }
@@ -414,6 +416,8 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     try {
       results = unpackBatch(b.msg.buf, b.msg.count, b.lease ? slab : freshSlab);
     } catch (err) {
+      // (Before any slab was taken: a failed record is found before anything is copied out.)
+      release(b);
       b.reject(err as Error);
       return;
     }
