@@ -5,8 +5,9 @@
  * Why: a message costs the main thread a structured clone and a wake-up of the receiving thread (an `eventfd`
  * write) each, and a batch went to every worker that should take part: with a pool of 15 threads, 15 messages per
  * batch, which measured as several µs of main-thread CPU per 16 KiB record (`bench/results.md`, issue 15). Here a
- * batch is one entry written into the ring and one `Atomics.notify`, which wakes as many idle threads as the batch
- * has records, in one system call, whatever the pool's size.
+ * batch is one entry written into the ring and one `Atomics.notify` of at most {@link WAKE_FIRST} sleeping threads;
+ * each woken thread that finds records left wakes as many more, so the main thread's cost per batch is the same
+ * whatever the pool's size.
  *
  * Protocol:
  * - Control words: the doorbell (bumped after every entry or message for the workers) and the tail (the sequence
