@@ -57,9 +57,11 @@ const MAX_FREE_SLABS = 128;
  * Shared result slabs (64 KiB each) a pool registers with its workers, at most: results on loan that may be shared
  * memory (`BatchOptions.shared`: sealed records for a socket, opened ones for an application that takes shared
  * chunks) are written straight into them by the workers, with no copy out of shared memory. When too few are free,
- * a batch's results are copied out as for any other batch. 4 MiB per pool.
+ * a batch's results are copied out as for any other batch. 16 MiB per pool at most, registered as load needs them:
+ * eight connections with shared chunks keep about 200 in use (with 64, some 60 % of their batches were copied out,
+ * at a quarter more main-thread CPU per record: `bench/results.md`).
  */
-const MAX_SHARED_SLABS = 64;
+export const MAX_SHARED_SLABS = 256;
 
 /**
  * The worker entry, next to this module with this module's own extension: `worker.ts` when running from

@@ -7,7 +7,7 @@ import { nobleProvider } from '../../src/crypto/noble.js';
 import { nodeProvider } from '../../src/node/nodeProvider.js';
 import type { AeadAlg, RecordJob } from '../../src/crypto/provider.js';
 import { RESULT_SLAB } from '../../src/node/batchBuffer.js';
-import { createWorkerPoolProvider } from '../../src/node/workers.js';
+import { MAX_SHARED_SLABS, createWorkerPoolProvider } from '../../src/node/workers.js';
 import { gcmVectors } from '../vectors/gcm.js';
 import { concatBytes } from '../vectors/hex.js';
 import { aeadVector } from '../vectors/rfc8439.js';
@@ -334,14 +334,16 @@ test('workers: memory given back is kept up to a bound; when every shared slab i
   t.teardown(() => own.close());
   const jobs = makeJobs(Array.from({ length: 64 }, () => 16384)); // 22 slabs of 64 KiB sealed, 16 opened
   const key = KEYS['chacha20-poly1305'];
-  const sealed = await Promise.all(Array.from({ length: 5 }, () => own.batch.sealBatch('chacha20-poly1305', key, jobs, { lease: true, shared: true })));
-  // 64 shared slabs hold two batches (44); the other three are copied out into ordinary slabs.
-  t.like(own.stats(), { sharedSlabs: 64, batchesInPlace: 2 });
-  t.is(sealed.filter((b) => b[0]!.buffer instanceof SharedArrayBuffer).length, 2);
+  const fit = Math.floor(MAX_SHARED_SLABS / 22);
+  const sealed = await Promise.all(Array.from({ length: fit + 3 }, () => own.batch.sealBatch('chacha20-poly1305', key, jobs, { lease: true, shared: true })));
+  // The shared slabs hold `fit` batches; the other three are copied out into ordinary slabs (each having given back
+  // the slabs it took), and no more shared slabs than the bound are ever registered.
+  t.like(own.stats(), { sharedSlabs: MAX_SHARED_SLABS, batchesInPlace: fit });
+  t.is(sealed.filter((b) => b[0]!.buffer instanceof SharedArrayBuffer).length, fit);
   const aead = nodeProvider.aead('chacha20-poly1305', key);
   for (const b of sealed) t.deepEqual(Buffer.from(b[63]!), Buffer.from(aead.seal(jobs[63]!.nonce, jobs[63]!.aad, jobs[63]!.data)));
   for (const b of sealed) b.release!();
-  t.is(own.stats().sharedSlabsFree, 64, 'every shared slab free again (a batch that found too few gave back the ones it took)');
+  t.is(own.stats().sharedSlabsFree, MAX_SHARED_SLABS, 'every shared slab free again (a batch that found too few gave back the ones it took)');
   const sealedJobs = jobs.map((j) => ({ ...j, data: aead.seal(j.nonce, j.aad, j.data) }));
   const opened = await Promise.all(Array.from({ length: 12 }, () => own.batch.openBatch('chacha20-poly1305', key, sealedJobs, { lease: true })));
   for (const b of opened) b.release!();
@@ -437,8 +439,8 @@ test('workers: opened into shared slabs, a tampered or short record is null and 
   opened.release!();
   // Every shared slab out (sealed batches on loan hold them): opened results come in ordinary memory, still right.
   const three = makeJobs([16384, 16384, 16384]); // one 64 KiB slab each
-  const held = await Promise.all(Array.from({ length: 64 }, () => own.batch.sealBatch(alg, key, three, { lease: true, shared: true })));
-  t.like(own.stats(), { sharedSlabs: 64, sharedSlabsFree: 0 });
+  const held = await Promise.all(Array.from({ length: MAX_SHARED_SLABS }, () => own.batch.sealBatch(alg, key, three, { lease: true, shared: true })));
+  t.like(own.stats(), { sharedSlabs: MAX_SHARED_SLABS, sharedSlabsFree: 0 });
   const copied = await own.batch.openBatch(alg, key, opening, { lease: true, shared: true });
   copied.forEach((o, i) => (i === 2 || i === 4 ? t.is(o, null) : t.false(o!.buffer instanceof SharedArrayBuffer)));
   t.deepEqual(Buffer.from(copied[6]!), Buffer.from(jobs[6]!.data));
