@@ -41,8 +41,14 @@ import { RING, WAKE_FIRST, createDispatch, dispatchWords, publishEntry, ring } f
 const NONCE = 12;
 /** Batch buffers are allocated in powers of two from this size, so one buffer fits many batches. */
 const MIN_BUFFER = 64 * 1024;
-/** Batch buffers kept for reuse (fresh memory per batch costs page faults on every thread that touches it). */
-const MAX_FREE_BUFFERS = 4;
+/**
+ * Batch buffers kept for reuse, at most this many and {@link MAX_FREE_BYTES} in all: fresh memory per batch costs
+ * page faults on every thread that touches it, and each new buffer is registered with every worker (a message
+ * each, and another when it is dropped): a pool of 15 threads under bursts of 40 batches, keeping only 4, posted
+ * about 14 messages per batch for that (`bench/results.md`, issue 15).
+ */
+const MAX_FREE_BUFFERS = 64;
+const MAX_FREE_BYTES = 16 * 1024 * 1024;
 /**
  * Batch buffers registered with the workers at once, at most (`dispatch.ts`): those in use plus the free ones kept.
  * A batch that finds none to register (more batches in flight than the ring holds) goes to the workers as messages.
@@ -133,7 +139,7 @@ export interface WorkerPoolStats {
   readonly batches: number;
   /** Per worker slot (`size` of them): records that slot's threads have sealed or opened so far. */
   readonly records: readonly number[];
-  /** Shared batch buffers allocated so far, and kept for reuse now (at most 4). */
+  /** Shared batch buffers allocated so far, and kept for reuse now (at most 64, and 16 MiB). */
   readonly buffersAllocated: number;
   readonly buffersFree: number;
   /**
@@ -220,7 +226,7 @@ class PoolWorker {
  *   may be shared memory (`{ lease: true, shared: true }`) are written by the workers straight into shared slabs,
  *   with no copy out. A shared buffer is reused as
  *   soon as its batch is done, even if a busy worker has not looked at the batch yet (at most
- *   {@link MAX_FREE_BUFFERS} kept, the largest), so a busy pool does not fault in fresh pages on every thread per
+ *   {@link MAX_FREE_BUFFERS} kept, the largest, 16 MiB in all), so a busy pool does not fault in fresh pages on every thread per
  *   batch.
  * - Workers start on the first batch (as many as it has records, up to `size`), sleep on the ring's doorbell
  *   (`Atomics.wait`) when there is no work, and are `unref()`'d while the pool is idle: an idle pool never keeps
@@ -272,6 +278,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   let nextRegistration = 1;
   const vacant: number[] = [];
   const free: number[] = [];
+  let freeBytes = 0;
   const postAll = (msg: BufferMessage | SlabMessage) => {
     for (const w of workers) {
       if (!w) continue;
@@ -340,6 +347,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     }
     if (best >= 0) {
       const index = free.splice(best, 1)[0]!;
+      freeBytes -= sizeOf(index);
       return { buf: table[index]!, index };
     }
     let cap = MIN_BUFFER;
@@ -351,21 +359,18 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
 
   /**
    * Keep a finished batch's buffer for reuse (no worker touches it any more: see `batchBuffer.ts`, "Reuse").
-   * When `free` is full, the largest are kept: a small one fits fewer batches; the others are unregistered.
+   * Beyond the bounds the largest are kept (a small one fits fewer batches); the others are unregistered.
    */
   const release = (b: PendingBatch) => {
     if (closed || b.index === undefined) return;
-    if (free.length < MAX_FREE_BUFFERS) {
-      free.push(b.index);
-      return;
-    }
-    let smallest = 0;
-    for (let i = 1; i < free.length; i++) if (sizeOf(free[i]!) < sizeOf(free[smallest]!)) smallest = i;
-    if (sizeOf(free[smallest]!) < sizeOf(b.index)) {
-      unregister(free[smallest]!);
-      free[smallest] = b.index;
-    } else {
-      unregister(b.index);
+    free.push(b.index);
+    freeBytes += sizeOf(b.index);
+    while (free.length > MAX_FREE_BUFFERS || freeBytes > MAX_FREE_BYTES) {
+      let smallest = 0;
+      for (let i = 1; i < free.length; i++) if (sizeOf(free[i]!) < sizeOf(free[smallest]!)) smallest = i;
+      const [dropped] = free.splice(smallest, 1);
+      freeBytes -= sizeOf(dropped!);
+      unregister(dropped!);
     }
   };
 
@@ -549,6 +554,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
       const all = workers.filter((w) => w !== undefined);
       workers.fill(undefined);
       free.length = 0;
+      freeBytes = 0;
       slabs.length = 0;
       sharedFree.length = 0;
       const failed = [...pending.values()];

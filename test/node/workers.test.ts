@@ -377,8 +377,8 @@ test('workers: more batches in flight than the ring holds go as messages; every 
   t.is(s.batches, n);
   t.true(s.batchesByMessage >= n - 256, `${s.batchesByMessage} batches by message`);
   t.true(s.batchesByMessage < n, 'the ring carried the others');
-  // Every buffer but the four kept free was dropped again (and its registration with it).
-  t.like(s, { buffersFree: 4, buffersRegistered: 4 });
+  // Every buffer but the 64 kept free was dropped again (and its registration with it).
+  t.like(s, { buffersAllocated: n, buffersFree: 64, buffersRegistered: 64 });
   // The ring is usable again at once.
   t.deepEqual(await p.batch.sealBatch('aes-256-gcm', KEYS['aes-256-gcm'], jobs.slice(0, 3)), jobs.slice(0, 3).map((j) => aead.seal(j.nonce, j.aad, j.data)));
   t.is(p.stats().batchesByMessage, s.batchesByMessage);
@@ -446,4 +446,20 @@ test('workers: opened into shared slabs, a tampered or short record is null and 
   t.deepEqual(Buffer.from(copied[6]!), Buffer.from(jobs[6]!.data));
   for (const h of held) h.release!();
   copied.release!();
+});
+
+test('workers: free batch buffers are kept up to 16 MiB in all (the largest), and reused without registering anew', async (t) => {
+  const p = createWorkerPoolProvider({ size: 2, engine: 'node' });
+  t.teardown(() => p.close());
+  const key = KEYS['aes-128-gcm'];
+  // Twenty batches of 32 full records at once: a 1 MiB buffer each, more than the bound holds.
+  const big = makeJobs(Array.from({ length: 32 }, () => 16384));
+  const burst = () => Promise.all(Array.from({ length: 20 }, () => p.batch.sealBatch('aes-128-gcm', key, big)));
+  await burst();
+  t.like(p.stats(), { buffersAllocated: 20, buffersFree: 16, buffersRegistered: 16 });
+  // The next burst reuses the sixteen kept: four new ones only, registered with the two threads.
+  const messages = p.stats().messages;
+  await burst();
+  t.like(p.stats(), { buffersAllocated: 24, buffersFree: 16 });
+  t.is(p.stats().messages - messages, 4 * 2 * 2, 'four registrations and four drops, to each of two threads');
 });
