@@ -157,8 +157,8 @@ export function readEntry(words: Int32Array, seq: number): DispatchEntry | undef
 
 /**
  * Block the calling thread (a worker) until the doorbell moves from `bell`, or `timeoutMs` passes. Returns at once
- * when it moved already.
+ * (`'not-equal'`) when it moved already; otherwise `'ok'` (woken) or `'timed-out'`.
  */
-export function waitForWork(words: Int32Array, bell: number, timeoutMs: number): void {
-  Atomics.wait(words, BELL, bell, timeoutMs);
+export function waitForWork(words: Int32Array, bell: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out' {
+  return Atomics.wait(words, BELL, bell, timeoutMs);
 }

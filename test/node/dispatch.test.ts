@@ -31,6 +31,7 @@ const seqArb = fc.oneof(fc.integer({ min: -0x80000000, max: 0x7fffffff }), fc.co
 const fresh = (): Int32Array => dispatchWords(createDispatch());
 
 test('dispatch: an entry reads back as written, at any sequence number (property)', (t) => {
+  let checked = 0;
   fc.assert(
     fc.property(seqArb, fc.array(entryArb, { minLength: 1, maxLength: 8 }), (start, entries) => {
       const words = fresh();
@@ -43,11 +44,12 @@ test('dispatch: an entry reads back as written, at any sequence number (property
       }
       return entries.every((e, i) => {
         const got = readEntry(words, seqs[i]!) as DispatchEntry;
+        checked++;
         return got && got.buffer === e.buffer && got.registration === e.registration && got.id === e.id && got.op === e.op && got.alg === e.alg && got.count === e.count && Buffer.from(got.key).equals(Buffer.from(e.key));
       });
     }),
   );
-  t.pass();
+  t.true(checked >= 100, `${checked} entries read back as written`);
 });
 
 test('dispatch: sequence numbers count across the int32 wrap; a fresh ring has no entry in any slot', (t) => {
@@ -86,7 +88,8 @@ test('dispatch: a thread waits only while the doorbell keeps the value it saw', 
   const { bell } = snapshot(words);
   publishEntry(words, 0, { buffer: 0, registration: 1, id: 1, op: 0, alg: 'aes-128-gcm', count: 1, key: new Uint8Array(16) }, 1);
   t.not(snapshot(words).bell, bell, 'publishing rings the doorbell');
-  // The doorbell moved since `bell` was read: the wait returns at once (a 60 s wait would time the test out).
-  waitForWork(words, bell, 60_000);
-  t.pass();
+  // The doorbell moved since `bell` was read: the wait returns at once, without sleeping.
+  t.is(waitForWork(words, bell, 60_000), 'not-equal');
+  // It did not move since this value: the thread sleeps (here, until a 1 ms timeout).
+  t.is(waitForWork(words, snapshot(words).bell, 1), 'timed-out');
 });
