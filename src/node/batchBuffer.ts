@@ -23,7 +23,7 @@
  * copied out 8-aligned.
  *
  * Results on loan: a batch may say, per record, that its result goes into a shared result slab the pool
- * registered with its workers ({@link SlabMessage}, {@link placeResults}) instead of the batch: the main thread
+ * registered with its workers ({@link RegisterMessage}, {@link placeResults}) instead of the batch: the main thread
  * then hands out views of that slab ({@link placedResults}) and copies nothing out.
  *
  * No side effects: the worker entry is `worker.ts`.
@@ -86,20 +86,15 @@ export const IN_BATCH = 0xffffffff;
  */
 export type SlabTable = (index: number) => Uint8Array | undefined;
 
-/** The message that registers shared result slab `slab` with a worker (before any batch that uses it). */
-export interface SlabMessage {
-  readonly slab: number;
-  readonly buf: SharedArrayBuffer;
-}
-
 /**
- * The message that registers a batch buffer with a worker under `buffer` (`dispatch.ts`: ring entries name their
- * batch buffer by that index), before any entry that names it; `buf` undefined drops the registration.
+ * The message that registers shared memory with a worker under `index`, before anything names it there: a shared
+ * result slab ({@link SlabTable}: layouts name it), or a batch buffer (`dispatch.ts`: ring entries name it, with the
+ * registration's number, uint32, one per registration). `buf` undefined drops a batch buffer's registration.
  */
-export interface BufferMessage {
-  readonly buffer: number;
+export interface RegisterMessage {
+  readonly table: 'slabs' | 'buffers';
+  readonly index: number;
   readonly buf: SharedArrayBuffer | undefined;
-  /** The registration's number (uint32, one per registration): ring entries name it beside the index. */
   readonly registration: number;
 }
 
@@ -216,7 +211,7 @@ export function workOn(msg: BatchMessage, onRecord: () => void = () => {}, aead:
     const slabIndex = layout[l + 5]!;
     const slab = slabIndex === IN_BATCH ? bytes : slabs(slabIndex);
     const resultOffset = slabIndex === IN_BATCH ? resultAt(dataAt) : layout[l + 6]!;
-    const need = slabIndex === IN_BATCH ? room : op === 0 ? room : data.length - TAG;
+    const need = slabIndex !== IN_BATCH && op === 1 ? data.length - TAG : room;
     let length: number = failed;
     try {
       // Opening: any failure (a short record, a tag mismatch) means the record is not authentic.

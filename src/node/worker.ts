@@ -12,7 +12,7 @@
  * cores, so it starts fast: the pool's engine only (noble, or node:crypto with `engine: 'node'`).
  */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { batchControl, nobleAead, workOn, type BatchDone, type BatchMessage, type BufferMessage, type SlabMessage, type WorkerStart } from './batchBuffer.js';
+import { batchControl, nobleAead, workOn, type BatchDone, type BatchMessage, type RegisterMessage, type WorkerStart } from './batchBuffer.js';
 import { RING, WAKE_FIRST, dispatchWords, nextSeq, readEntry, seqDistance, snapshot, waitForWork, wake } from './dispatch.js';
 import { nodeAead } from './nodeAead.js';
 
@@ -39,14 +39,14 @@ if (port) {
   /** Registrations first; a batch that came as a message is worked on as it comes. */
   const readMessages = () => {
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
-      const msg = m.message as BatchMessage | BufferMessage | SlabMessage;
-      if ('slab' in msg) {
-        slabs[msg.slab] = new Uint8Array(msg.buf);
-      } else if ('buffer' in msg) {
-        buffers[msg.buffer] = msg.buf;
-        registrations[msg.buffer] = msg.registration;
-      } else {
+      const msg = m.message as BatchMessage | RegisterMessage;
+      if (!('table' in msg)) {
         run(msg);
+      } else if (msg.table === 'slabs') {
+        slabs[msg.index] = new Uint8Array(msg.buf!);
+      } else {
+        buffers[msg.index] = msg.buf;
+        registrations[msg.index] = msg.registration;
       }
     }
   };

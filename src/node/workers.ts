@@ -31,8 +31,7 @@ import {
   unpackBatch,
   type BatchDone,
   type BatchMessage,
-  type BufferMessage,
-  type SlabMessage,
+  type RegisterMessage,
   type WorkerStart,
 } from './batchBuffer.js';
 import { RING, WAKE_FIRST, createDispatch, dispatchWords, publishEntry, ring } from './dispatch.js';
@@ -192,7 +191,7 @@ class PoolWorker {
     this.worker.unref();
   }
 
-  post(msg: BatchMessage | BufferMessage | SlabMessage): void {
+  post(msg: BatchMessage | RegisterMessage): void {
     this.worker.postMessage(msg);
   }
 
@@ -279,7 +278,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
   const vacant: number[] = [];
   const free: number[] = [];
   let freeBytes = 0;
-  const postAll = (msg: BufferMessage | SlabMessage) => {
+  const postAll = (msg: RegisterMessage) => {
     for (const w of workers) {
       if (!w) continue;
       w.post(msg);
@@ -293,7 +292,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     nextRegistration = (nextRegistration + 1) >>> 0 || 1;
     table[index] = buf;
     registrations[index] = registration;
-    postAll({ buffer: index, buf, registration });
+    postAll({ table: 'buffers', index, buf, registration });
     return index;
   };
   /** Drop registration `index`: a worker busy in that batch keeps the buffer until it is done with it. */
@@ -301,7 +300,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     table[index] = undefined;
     registrations[index] = 0;
     vacant.push(index);
-    postAll({ buffer: index, buf: undefined, registration: 0 });
+    postAll({ table: 'buffers', index, buf: undefined, registration: 0 });
   };
   /** Result slabs given back by leases ({@link RESULT_SLAB} bytes each). */
   const slabs: Uint8Array[] = [];
@@ -322,7 +321,7 @@ export function createWorkerPoolProvider(opts: WorkerPoolOptions = {}): WorkerPo
     shared.push(buf);
     sharedViews.push(new Uint8Array(buf));
     // Before any batch that uses it: messages reach a worker in order. A worker started later gets them all.
-    postAll({ slab: index, buf });
+    postAll({ table: 'slabs', index, buf, registration: 0 });
     return index;
   };
   const giveShared = (index: number) => {

@@ -5,6 +5,7 @@
  */
 import { Observable, from, type ObservableInput, type Subscriber, type Subscription } from 'rxjs';
 import { TlsError } from '../core/errors.js';
+import { inSharedMemory } from '../wire/bytes.js';
 
 /** Options of {@link inboundQueue}. */
 export interface InboundQueueOptions {
@@ -59,8 +60,7 @@ export interface Delivery {
  * `chunk`, or a copy of it in ordinary memory when it is a view of shared memory (a projection keeps its chunks,
  * and may hand them to any API: some refuse shared memory).
  */
-const ordinaryMemory = (chunk: Uint8Array): Uint8Array =>
-  typeof SharedArrayBuffer === 'function' && chunk.buffer instanceof SharedArrayBuffer ? new Uint8Array(chunk) : chunk;
+const ordinaryMemory = (chunk: Uint8Array): Uint8Array => (inSharedMemory(chunk) ? new Uint8Array(chunk) : chunk);
 
 /** `N`: a chunk; `P`: the parts of one delivery (`d.data` joins them); `E`, `C`: error, completion. */
 type Note = { kind: 'N'; value: Uint8Array } | { kind: 'P'; d: Delivery; size: number } | { kind: 'E'; err: unknown } | { kind: 'C' };

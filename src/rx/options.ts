@@ -234,8 +234,8 @@ export interface ConnectionSettings {
   readonly highWaterMark?: number;
   /** Bytes an Observable `send()` source may queue while the transport is not writable (default 16 × hwm). */
   readonly maxOutboundBuffer?: number;
-  /** `inbound$` chunks valid only during `next`, perhaps views of shared memory (see `SecureOptions.inboundChunks`). */
-  readonly borrowedInbound?: 'borrowed' | 'shared';
+  /** `inbound$` chunks valid only during `next`, perhaps views of shared memory (`SecureOptions.inboundChunks`). */
+  readonly inboundChunks?: 'borrowed' | 'shared';
   readonly closeOnPeerClose?: boolean;
   readonly quietShutdown?: boolean;
   readonly keyLog?: ((line: string) => void) | string | boolean;
@@ -270,7 +270,7 @@ export function toConnectionSettings(options: SecureOptions & Partial<ClientOpti
     scheduler: options.scheduler ?? asyncScheduler,
     ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
     ...(options.maxOutboundBuffer !== undefined ? { maxOutboundBuffer: options.maxOutboundBuffer } : {}),
-    ...(chunks === 'borrowed' || chunks === 'shared' ? { borrowedInbound: chunks } : {}),
+    ...(chunks === 'borrowed' || chunks === 'shared' ? { inboundChunks: chunks } : {}),
     closeOnPeerClose: options.closeOnPeerClose === true,
     quietShutdown: options.quietShutdown === true,
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: options.keyLog } : {}),

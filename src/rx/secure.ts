@@ -121,10 +121,13 @@ export function secureOn(platform: Platform): (options: SecureRoleOptions) => Op
   };
 }
 
-/** A batch call whose results the connection takes on loan and gives back (`BatchOptions.lease`). */
-const LEASE: BatchOptions = { lease: true };
-/** On loan, and perhaps shared memory: sealed records (for the socket) and opened ones for `inboundChunks: 'shared'`. */
-const SHARED_LEASE: BatchOptions = { lease: true, shared: true };
+/**
+ * How a connection takes batch results on loan (`BatchOptions.lease`), given back once nothing reads them:
+ * sealed records always, in shared memory if the provider likes (they only go to the socket); opened ones as the
+ * application takes its chunks (`inboundChunks`: none for owned chunks).
+ */
+const SEAL_LEASE: BatchOptions = { lease: true, shared: true };
+const OPEN_LEASE: Readonly<Record<'borrowed' | 'shared', BatchOptions>> = { borrowed: { lease: true }, shared: SEAL_LEASE };
 
 /**
  * Runs one TLS connection over `duplex` with a prepared core `config` (what {@link secure} does per duplex;
@@ -408,9 +411,7 @@ export function secureDuplex(
       const batch = config.provider?.batch;
       if (!batch) return end(asTlsError(new Error('a crypto job was requested but the provider has no batch cipher')));
       const alg = e.alg as AeadAlg;
-      // Sealed records are always taken on loan, in shared memory if the provider likes (given back once written);
-      // opened ones only for a consumer that borrows its chunks, in shared memory if it takes that too.
-      const lease = e.op === 'seal' || settings.borrowedInbound === 'shared' ? SHARED_LEASE : settings.borrowedInbound === 'borrowed' ? LEASE : undefined;
+      const lease = e.op === 'seal' ? SEAL_LEASE : settings.inboundChunks && OPEN_LEASE[settings.inboundChunks];
       let result: ReturnType<typeof batch.openBatch>;
       try {
         result = e.op === 'seal' ? batch.sealBatch(alg, e.key, e.jobs, lease) : batch.openBatch(alg, e.key, e.jobs, lease);

@@ -10,7 +10,7 @@ import type { HandshakeInfo } from '../core/types.js';
 import type { TlsEffect } from '../tls/types.js';
 import { TlsError, alertFor, type TlsErrorDetail } from '../core/errors.js';
 import { encodeAlert } from '../wire/tls/alert.js';
-import { concatBytes } from '../wire/bytes.js';
+import { concatBytes, inSharedMemory } from '../wire/bytes.js';
 import { AlertLevel, ContentType } from '../wire/tls/constants.js';
 import type { HandshakeState } from '../handshake/engine.js';
 import { type OutPart, type RecordKey, plainRecord, prepareSeal } from './record.js';
@@ -252,8 +252,7 @@ export function finishDelivery(cx: Cx): void {
   if (run.owned) {
     // Not in shared memory (a provider's results on loan there): V8 moves shared memory byte by byte when the
     // distance is not a multiple of 8, which costs more than delivering the records one view each.
-    const inShared = typeof SharedArrayBuffer === 'function' && run.parts[0]!.buffer instanceof SharedArrayBuffer;
-    const parts = deliveryGroups(inShared ? run.parts : compactParts(run.parts)).map(concatBytes); // a lone part as it is
+    const parts = deliveryGroups(inSharedMemory(run.parts[0]!) ? run.parts : compactParts(run.parts)).map(concatBytes); // a lone part as it is
     run.effect.data = parts[0]!;
     cx.effects.splice(cx.effects.lastIndexOf(run.effect) + 1, 0, ...parts.slice(1).map((data) => ({ type: 'deliver' as const, data })));
     return;

@@ -14,6 +14,11 @@ export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Whether `bytes` is a view of shared memory (a `SharedArrayBuffer`, where the runtime has one). */
+export function inSharedMemory(bytes: Uint8Array): boolean {
+  return typeof SharedArrayBuffer === 'function' && bytes.buffer instanceof SharedArrayBuffer;
+}
+
 /** Equality in time independent of where the first difference is (false at once for different lengths). */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
