@@ -56,6 +56,24 @@ export interface RsaPrivateKey extends RsaPublicKey {
   readonly qinv: bigint;
 }
 
+/**
+ * Bounds on an RSA public key a peer chose (in its certificate chain, or for its handshake signature), checked before
+ * any arithmetic: an odd modulus of 1024 (OpenSSL security level 1, so that the RFC 8448 trace's 1024-bit key
+ * verifies; certificates are also held to the verifier's `minRsaBits`) to 16384 bits (OpenSSL's largest), and an odd
+ * exponent 3 ≤ e ≤ 2^33 − 1 (ring's and webpki's bound; real keys use 65537 or 3). The exponent bound is what
+ * keeps a verification cheap: one modular squaring per exponent bit, so a 16384-bit key with e near 2^256 costs
+ * about 86 ms here, with e = 65537 about 3 ms.
+ */
+export const RSA_MIN_MODULUS_BITS = 1024;
+export const RSA_MAX_MODULUS_BITS = 16384;
+export const RSA_MAX_PUBLIC_EXPONENT = (1n << 33n) - 1n;
+
+/** Whether `{ n, e }` is within {@link RSA_MAX_MODULUS_BITS} and {@link RSA_MAX_PUBLIC_EXPONENT}'s bounds. */
+export function usableRsaPublicKey(n: bigint, e: bigint): boolean {
+  const bits = n > 0n ? bitLength(n) : 0;
+  return bits >= RSA_MIN_MODULUS_BITS && bits <= RSA_MAX_MODULUS_BITS && (n & 1n) === 1n && e >= 3n && e <= RSA_MAX_PUBLIC_EXPONENT && (e & 1n) === 1n;
+}
+
 /** Bit length of a positive bigint. */
 export function bitLength(n: bigint): number {
   return n.toString(2).length;

@@ -31,7 +31,7 @@ import {
 } from '../wire/der.js';
 import { SignatureScheme } from '../wire/tls/constants.js';
 import { type EcdsaCurveName, verifyEcdsaDigest } from './ecdsa.js';
-import { RSA_HASHES, bitLength, emsaPkcs1Verify, emsaPssVerify, rsaVerifyPrimitive, type RsaHash } from './rsa.js';
+import { RSA_HASHES, bitLength, emsaPkcs1Verify, emsaPssVerify, rsaVerifyPrimitive, usableRsaPublicKey, type RsaHash } from './rsa.js';
 
 /** Key types a SubjectPublicKeyInfo can hold, as far as TLS 1.3 is concerned here. */
 export type SpkiKeyType = 'ecdsa-p256' | 'ecdsa-p384' | 'ecdsa-p521' | 'ed25519' | 'ed448' | 'rsa' | 'rsa-pss' | 'unknown';
@@ -133,14 +133,6 @@ export function spkiPssParams(spki: Uint8Array): RsaPssKeyParams | undefined {
   if (k.algorithm !== OID.rsassaPss) throw new Error('not an RSASSA-PSS key');
   return k.parameters ? decodeRsaPssParams(k.parameters.tlv) : undefined;
 }
-
-/**
- * RSA moduli outside this range are refused. The floor is 1024 bits (OpenSSL security level 1), so that the
- * RFC 8448 trace (a 1024-bit server key) verifies; certificates are additionally held to the verifier's policy.
- * The cap bounds the work a hostile key can cause.
- */
-const RSA_MIN_BITS = 1024;
-const RSA_MAX_BITS = 16384;
 
 /**
  * The key type of a DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7), or `'unknown'` (also for malformed input).
@@ -280,12 +272,10 @@ function verifyRsa(publicKey: Uint8Array, sig: Uint8Array, check: (em: Uint8Arra
   const n = decodeDerUnsigned(seq);
   const e = decodeDerUnsigned(seq);
   seq.expectEnd('RSAPublicKey');
-  const modBits = bitLength(n);
-  if (modBits < RSA_MIN_BITS || modBits > RSA_MAX_BITS || (n & 1n) === 0n) return false;
-  // An odd exponent, 3 <= e < 2^256, keeps the exponentiation cheap and rules out degenerate keys.
-  if (e < 3n || (e & 1n) === 0n || e >= 1n << 256n) return false;
+  // The bounds keep the exponentiation cheap and rule out degenerate keys.
+  if (!usableRsaPublicKey(n, e)) return false;
   const em = rsaVerifyPrimitive({ n, e }, sig);
-  return em !== undefined && check(em, modBits);
+  return em !== undefined && check(em, bitLength(n));
 }
 
 /**

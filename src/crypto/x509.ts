@@ -47,7 +47,7 @@ import { AlertDescription } from '../wire/tls/constants.js';
 import { verifyEcdsaDigest } from './ecdsa.js';
 import { loadCertificateChain } from './keys.js';
 import { GeneralNameTag, decodeNameConstraints, nameConstraintViolation, type NameConstraints } from './nameConstraints.js';
-import { bitLength, rsaVerifyPrimitive } from './rsa.js';
+import { bitLength, rsaVerifyPrimitive, usableRsaPublicKey } from './rsa.js';
 import { decodeRsaPssParams, spkiKeyType, verifyWithAlgorithm, type SignatureAlgorithm } from './signatures.js';
 import type { CertificateVerdict, CertificateVerifier, VerifyRequest } from './verifier.js';
 
@@ -55,6 +55,13 @@ import type { CertificateVerdict, CertificateVerifier, VerifyRequest } from './v
 export const MAX_PATH_LENGTH = 10;
 /** Longest chain accepted from a peer (extra certificates are allowed, within reason). */
 const MAX_CHAIN_LENGTH = 2 * MAX_PATH_LENGTH;
+/**
+ * Most signatures checked while building one path (webpki has such a budget too). A hostile chain can name every
+ * one of its certificates as a candidate issuer at each step, each with an expensive key; without a budget that is
+ * up to about 150 verifications per handshake. A real path needs one per certificate, and a few more where
+ * cross-signed issuers share a name.
+ */
+export const MAX_SIGNATURE_CHECKS = 24;
 
 /** Extension OIDs (RFC 5280 §4.2). */
 const EXT = {
@@ -565,7 +572,7 @@ function legacySha1Valid(oid: string, spki: Uint8Array, message: Uint8Array, sig
     }
     if (oid !== OID_SHA1_RSA || type !== 'rsa') return false;
     const key = rsaPublicKey(spki);
-    if (!key || bitLength(key.n) < 1024 || key.e < 3n || (key.e & 1n) === 0n) return false;
+    if (!key || !usableRsaPublicKey(key.n, key.e)) return false;
     const em = rsaVerifyPrimitive(key, signature);
     if (!em) return false;
     // EMSA-PKCS1-v1_5: 00 01 FF…FF 00 DigestInfo(SHA-1) digest, compared whole (RFC 8017 §8.2.2 step 4).
@@ -834,6 +841,7 @@ function buildPath(
   const path: ParsedCertificate[] = [certs[0]!];
   const used = new Set<number>([0]);
   if (store.isAnchor(certs[0]!)) return { path, anchor: null };
+  let checked = 0;
   while (path.length < MAX_PATH_LENGTH) {
     const cur = path[path.length - 1]!;
     let badSignature: string | undefined;
@@ -847,6 +855,7 @@ function buildPath(
         return false;
       }
       if (verified.has(issuer)) return true;
+      if (checked++ >= MAX_SIGNATURE_CHECKS) return false;
       if (checks.signatureValid(cur, issuer)) {
         verified.add(issuer);
         return true;
@@ -859,6 +868,7 @@ function buildPath(
     if (anchor) return { path, anchor };
     const next = certs.findIndex((c, i) => !used.has(i) && issued(c));
     if (next < 0) {
+      if (checked > MAX_SIGNATURE_CHECKS) return reject('path_too_long', `no path to a trust anchor within ${MAX_SIGNATURE_CHECKS} signature checks`);
       if (weakSignature) return reject('weak_signature', weakSignature);
       return badSignature
         ? reject('bad_signature', badSignature)

@@ -406,3 +406,23 @@ export function verifierSuite(label: string, createVerifier: (opts?: SuiteOption
     t.true(createVerifier({ ca: caPem, minRsaBits: 1024 }).verify(server(leaf, 'localhost', GEN_NOW)).ok);
   });
 }
+
+/**
+ * A hostile chain that makes path building try many issuers: eight intermediates that all share the leaf's issuer
+ * name (no key identifiers to tell them apart), each signed by the next one's key, sent in the order that puts the
+ * real issuer last at every step. Building the path would check 8 + 7 + … + 1 = 36 signatures; the verifier
+ * gives up after {@link MAX_SIGNATURE_CHECKS}. Returns the chain (leaf first) as DER.
+ */
+export function issuerFloodChain(label: string): Uint8Array[] {
+  const ext = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign', 'subjectKeyIdentifier=none', 'authorityKeyIdentifier=none'];
+  const names = Array.from({ length: 8 }, (_, i) => `flood-${label}-${i + 1}`);
+  // The top one signs itself; each below is signed by the one above it.
+  let signer = makeCa(names[7]!, ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'], '/CN=Flood CA', 'sha256', [], ['subjectKeyIdentifier=none', 'authorityKeyIdentifier=none']);
+  for (let i = 6; i >= 0; i--) {
+    issueWith(names[i]!, signer, '/CN=Flood CA', ext);
+    signer = generated(names[i]!);
+  }
+  const leaf = issueWith(`flood-${label}-leaf`, signer, '/CN=localhost', [...LEAF, 'subjectKeyIdentifier=none', 'authorityKeyIdentifier=none']);
+  const der = (name: string) => loadCertificateChain(readFileSync(generated(name).cert, 'utf8'))[0]!;
+  return [loadCertificateChain(leaf)[0]!, ...[...names].reverse().map(der)];
+}

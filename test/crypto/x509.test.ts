@@ -6,11 +6,12 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TlsError, certificateAlert, type CertificateErrorCode } from '../../src/core/errors.js';
-import { certificateSpki, certificateSubject, createVerifier, insecureVerifier, parseCertificate, parseIpAddress } from '../../src/crypto/x509.js';
+import { MAX_SIGNATURE_CHECKS, certificateSpki, certificateSubject, createVerifier, insecureVerifier, parseCertificate, parseIpAddress, portableChecks } from '../../src/crypto/x509.js';
+import { RSA_MAX_PUBLIC_EXPONENT, usableRsaPublicKey } from '../../src/crypto/rsa.js';
 import { systemRootCertificates } from '../../src/node/systemRoots.js';
 import { DecodeError } from '../../src/wire/reader.js';
 import { AlertDescription as A } from '../../src/wire/tls/constants.js';
-import { certs, chainOf, read, server, verifierSuite } from './verifierSuite.js';
+import { certs, chainOf, issuerFloodChain, read, rejected, server, verifierSuite } from './verifierSuite.js';
 
 verifierSuite('portable', (opts = {}) => createVerifier({ ...opts, systemRoots: systemRootCertificates() }));
 
@@ -97,4 +98,35 @@ test('insecureVerifier accepts anything, flagged insecure', (t) => {
 test('createVerifier rejects an unusable ca option', (t) => {
   const err = t.throws(() => createVerifier({ ca: 'not a certificate' }), { instanceOf: TlsError });
   t.is(err?.kind, 'apiMisuse');
+});
+
+test('a chain that floods path building with candidate issuers: at most MAX_SIGNATURE_CHECKS signatures are checked, then path_too_long', (t) => {
+  const chain = issuerFloodChain('portable');
+  let checked = 0;
+  const counting = { ...portableChecks, signatureValid: (cert: Parameters<typeof portableChecks.signatureValid>[0], issuer: Parameters<typeof portableChecks.signatureValid>[1]) => (checked++, portableChecks.signatureValid(cert, issuer)) };
+  const v = createVerifier({ ca: read('ca-cert.pem'), checks: counting }).verify(server(chain, 'localhost'));
+  rejected(t, v, 'path_too_long', A.bad_certificate);
+  if (!v.ok) t.regex(v.reason, /signature checks/);
+  t.is(checked, MAX_SIGNATURE_CHECKS, `${checked} signatures checked (36 without the budget)`);
+  // The same intermediates in path order need one check per link: under the budget, they reach the end of the chain.
+  checked = 0;
+  const ordered = [chain[0]!, ...chain.slice(1).reverse()];
+  const w = createVerifier({ ca: read('ca-cert.pem'), checks: counting }).verify(server(ordered, 'localhost'));
+  rejected(t, w, 'unknown_ca', A.unknown_ca);
+  t.true(checked <= 10, `${checked} signatures checked in path order`);
+});
+
+test('RSA public keys a peer chose: odd modulus of 1024–16384 bits, odd exponent 3 … 2^33 − 1, before any arithmetic', (t) => {
+  const n2048 = (1n << 2047n) | 1n;
+  t.true(usableRsaPublicKey(n2048, 65537n));
+  t.true(usableRsaPublicKey(n2048, 3n));
+  t.true(usableRsaPublicKey(n2048, RSA_MAX_PUBLIC_EXPONENT));
+  t.false(usableRsaPublicKey(n2048, RSA_MAX_PUBLIC_EXPONENT + 2n), 'an exponent above 2^33 − 1 (each bit costs a modular squaring)');
+  t.false(usableRsaPublicKey(n2048, (1n << 255n) + 1n));
+  t.false(usableRsaPublicKey(n2048, 65536n), 'even exponent');
+  t.false(usableRsaPublicKey(n2048, 1n));
+  t.false(usableRsaPublicKey(n2048 - 1n, 65537n), 'even modulus');
+  t.false(usableRsaPublicKey((1n << 1022n) | 1n, 65537n), '1023 bits');
+  t.false(usableRsaPublicKey((1n << 16384n) | 1n, 65537n), '16385 bits');
+  t.true(usableRsaPublicKey((1n << 16383n) | 1n, 65537n), '16384 bits');
 });

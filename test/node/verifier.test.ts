@@ -4,9 +4,9 @@
  */
 import test from 'ava';
 import type { CertificateVerdict } from '../../src/crypto/verifier.js';
-import { createVerifier as createPortableVerifier } from '../../src/crypto/x509.js';
-import { createNodeX509Verifier, createVerifier } from '../../src/node/verifier.js';
-import { NOW, chainOf, read, server, verifierSuite } from '../crypto/verifierSuite.js';
+import { MAX_SIGNATURE_CHECKS, createVerifier as createPortableVerifier } from '../../src/crypto/x509.js';
+import { createNodeX509Verifier, createVerifier, nodeX509Checks } from '../../src/node/verifier.js';
+import { NOW, chainOf, issuerFloodChain, read, server, verifierSuite } from '../crypto/verifierSuite.js';
 
 verifierSuite('node X509Certificate', (opts) => createNodeX509Verifier(opts));
 
@@ -43,4 +43,14 @@ test('createVerifier of src/node trusts node:tls system roots by default (not th
   t.false(v.ok);
   if (!v.ok) t.is(v.code, 'unknown_ca');
   t.true(createVerifier({ ca: read('ca-cert.pem') }).verify(server(chainOf('server-ec-chain.pem'), 'localhost')).ok);
+});
+
+test('node X509Certificate checks: a chain that floods path building gets at most MAX_SIGNATURE_CHECKS signature checks', (t) => {
+  const chain = issuerFloodChain('node');
+  let checked = 0;
+  const checks = { ...nodeX509Checks, signatureValid: (...args: Parameters<typeof nodeX509Checks.signatureValid>) => (checked++, nodeX509Checks.signatureValid(...args)) };
+  const v = createPortableVerifier({ ca: read('ca-cert.pem'), checks }).verify(server(chain, 'localhost'));
+  t.false(v.ok);
+  if (!v.ok) t.is(v.code, 'path_too_long');
+  t.is(checked, MAX_SIGNATURE_CHECKS);
 });
