@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { Pair, NOW } from '../helpers/pair.js';
 import { handleEvents, type TlsState } from '../../src/tls/connection.js';
 import { plainRecord, sealRecord } from '../../src/tls/record.js';
-import { encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
+import { decodeHandshakeBytes, encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
 import { AlertDescription as A } from '../../src/wire/tls/constants.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { TlsEffect } from '../../src/tls/types.js';
@@ -297,4 +297,17 @@ test('property: random records and bytes into an asyncCrypto server never throw,
     ),
     { numRuns: 100 },
   );
+});
+
+test('a 64 KB ClientHello of 6 000 key shares and 17 000 groups is refused with handshake_failure (shares checked against a set)', (t) => {
+  const pair = new Pair().start();
+  const hello = decodeHandshakeBytes(pair.inbox.server.splice(0)[0]!.subarray(5));
+  if (hello.type !== 'client_hello') return t.fail('a ClientHello');
+  const keyShares = Array.from({ length: 6_000 }, (_, i) => ({ group: 0x2000 + i, keyExchange: Uint8Array.of(1) }));
+  const supportedGroups = [...Array.from({ length: 11_000 }, (_, i) => 0x8000 + i), ...keyShares.map((s) => s.group)];
+  const bytes = encodeHandshakeBytes({ ...hello, body: { ...hello.body, extensions: { ...hello.body.extensions, keyShares, supportedGroups } } });
+  t.true(bytes.length > 60_000);
+  for (let off = 0; off < bytes.length; off += 16_384) pair.input('server', { type: 'received', now: NOW, data: plainRecord(22, bytes.subarray(off, off + 16_384)) });
+  t.is(sentAlert(pair.effects.server), A.handshake_failure);
+  t.regex(pair.closedError('server')?.message ?? '', /no key exchange group in common/);
 });

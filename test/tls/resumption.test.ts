@@ -1,7 +1,10 @@
 import test from 'ava';
 import { Pair, NOW, text, str } from '../helpers/pair.js';
 import { handshakeInfo } from '../../src/tls/connection.js';
-import { createAntiReplay, createTicketer, decodeSession, encodeSession, type TlsSession } from '../../src/handshake/session.js';
+import { createAntiReplay, createTicketer, decodeSession, encodeSession, type Ticketer, type TlsSession } from '../../src/handshake/session.js';
+import { MAX_PSK_IDENTITIES_TRIED } from '../../src/handshake/tls13/server.js';
+import { plainRecord } from '../../src/tls/record.js';
+import { decodeHandshakeBytes, encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
 import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
 import { AlertDescription } from '../../src/wire/tls/constants.js';
 
@@ -161,4 +164,28 @@ test('session serialisation round-trips', (t) => {
   const [session] = firstConnection(serverCfg({ alpnProtocols: ['h2'] }), { alpnProtocols: ['h2'] });
   const back = decodeSession(encodeSession(session!));
   t.deepEqual(back, session);
+});
+
+test('a ClientHello with 100 PSK identities: the server tries the first 16 tickets only, then completes a full handshake', (t) => {
+  const ticketer = createTicketer(secret);
+  let opened = 0;
+  const counting: Ticketer = { ...ticketer, open: (...args) => (opened++, ticketer.open(...args)) };
+  const server = serverCfg({ ticketer: counting });
+  const [session] = firstConnection(server);
+  opened = 0;
+  const pair = new Pair({ session }, server).start();
+  const record = pair.inbox.server.splice(0)[0]!;
+  const hello = decodeHandshakeBytes(record.subarray(5));
+  if (hello.type !== 'client_hello' || !hello.body.extensions.preSharedKey) return t.fail('a ClientHello offering the session');
+  const real = hello.body.extensions.preSharedKey.identities[0]!;
+  // Forged identities in the current ticket period (so each is decrypted), the real ticket at index 50.
+  const period = Math.floor(pair.now / 3_600_000);
+  const forged = (i: number) => ({ identity: Uint8Array.from([period >>> 24, (period >>> 16) & 0xff, (period >>> 8) & 0xff, period & 0xff, ...new Uint8Array(60).fill(i)]), obfuscatedTicketAge: 0 });
+  const identities = Array.from({ length: 100 }, (_, i) => (i === 50 ? real : forged(i)));
+  const flooded = { ...hello, body: { ...hello.body, extensions: { ...hello.body.extensions, preSharedKey: { identities, binders: identities.map(() => new Uint8Array(32)) } } } };
+  pair.input('server', { type: 'received', now: pair.now, data: plainRecord(22, encodeHandshakeBytes(flooded)) });
+  t.is(opened, MAX_PSK_IDENTITIES_TRIED, 'tickets decrypted');
+  t.is(pair.closedError('server'), undefined);
+  const answer = decodeHandshakeBytes(pair.inbox.client[0]!.subarray(5, 5 + ((pair.inbox.client[0]![3]! << 8) | pair.inbox.client[0]![4]!)));
+  t.true(answer.type === 'server_hello' && answer.body.extensions.preSharedKey === undefined, 'a full handshake: no PSK selected');
 });
