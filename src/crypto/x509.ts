@@ -395,9 +395,19 @@ function bytesKey(b: Uint8Array): string {
   return s;
 }
 
-/** Parsed certificates by content (bounded): a server's chain is parsed once, not on every handshake. */
+/**
+ * Parsed certificates by content, oldest first: a server's chain is parsed once, not on every handshake. Bounded in
+ * count and in bytes (each entry holds its DER twice: as the key and in the parsed certificate), so that peers
+ * sending large unique certificates (a Certificate message may carry 128 KiB) cannot make it hold more than a few
+ * MiB; real certificates are one or two KiB.
+ */
 const parsedCerts = new Map<string, ParsedCertificate>();
 const PARSED_CACHE_SIZE = 256;
+export const PARSED_CACHE_BYTES = 2 << 20;
+let parsedCacheBytes = 0;
+
+/** DER bytes the parsed-certificate cache holds now (for tests of its bound). */
+export const parsedCertificateCacheBytes = (): number => parsedCacheBytes;
 
 /**
  * Parse a DER certificate (RFC 5280 §4.1), cached by content. Throws {@link DecodeError} for malformed input.
@@ -410,8 +420,14 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
   const hit = parsedCerts.get(id);
   if (hit) return hit;
   const cert = parseUncached(der.slice());
-  if (parsedCerts.size >= PARSED_CACHE_SIZE) parsedCerts.delete(parsedCerts.keys().next().value!);
+  if (der.length > PARSED_CACHE_BYTES) return cert;
   parsedCerts.set(id, cert);
+  parsedCacheBytes += der.length;
+  for (const [key, old] of parsedCerts) {
+    if (parsedCerts.size <= PARSED_CACHE_SIZE && parsedCacheBytes <= PARSED_CACHE_BYTES) break;
+    parsedCerts.delete(key);
+    parsedCacheBytes -= old.der.length;
+  }
   return cert;
 }
 

@@ -6,10 +6,22 @@ import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { TlsError, certificateAlert, type CertificateErrorCode } from '../../src/core/errors.js';
-import { MAX_SIGNATURE_CHECKS, certificateSpki, certificateSubject, createVerifier, insecureVerifier, parseCertificate, parseIpAddress, portableChecks } from '../../src/crypto/x509.js';
+import {
+  MAX_SIGNATURE_CHECKS,
+  PARSED_CACHE_BYTES,
+  certificateSpki,
+  certificateSubject,
+  createVerifier,
+  insecureVerifier,
+  parseCertificate,
+  parseIpAddress,
+  parsedCertificateCacheBytes,
+  portableChecks,
+} from '../../src/crypto/x509.js';
+import { decodeDerElement, decodeDerSequence } from '../../src/wire/der.js';
 import { RSA_MAX_PUBLIC_EXPONENT, usableRsaPublicKey } from '../../src/crypto/rsa.js';
 import { systemRootCertificates } from '../../src/node/systemRoots.js';
-import { DecodeError } from '../../src/wire/reader.js';
+import { DecodeError, Reader } from '../../src/wire/reader.js';
 import { AlertDescription as A } from '../../src/wire/tls/constants.js';
 import { certs, chainOf, issuerFloodChain, read, rejected, server, verifierSuite } from './verifierSuite.js';
 
@@ -129,4 +141,23 @@ test('RSA public keys a peer chose: odd modulus of 1024–16384 bits, odd expone
   t.false(usableRsaPublicKey((1n << 1022n) | 1n, 65537n), '1023 bits');
   t.false(usableRsaPublicKey((1n << 16384n) | 1n, 65537n), '16385 bits');
   t.true(usableRsaPublicKey((1n << 16383n) | 1n, 65537n), '16384 bits');
+});
+
+test('the parsed-certificate cache holds at most PARSED_CACHE_BYTES of large unique certificates', (t) => {
+  // A real certificate with its signature replaced by 60 KB: it parses (the signature is read only to verify).
+  const der = chainOf('server-ec-chain.pem')[0]!;
+  const outer = decodeDerSequence(new Reader(der));
+  const tbs = decodeDerElement(outer).tlv;
+  const alg = decodeDerElement(outer).tlv;
+  const length = (n: number) => (n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]);
+  const tlv = (tag: number, value: Uint8Array) => Uint8Array.from([tag, ...length(value.length), ...value]);
+  const big = (i: number) => {
+    const sig = new Uint8Array(60_000);
+    sig[1] = i & 0xff;
+    sig[2] = i >> 8;
+    return tlv(0x30, Uint8Array.from([...tbs, ...alg, ...tlv(0x03, sig)]));
+  };
+  for (let i = 0; i < 100; i++) t.is(parseCertificate(big(i)).subject.display, 'CN=localhost');
+  t.true(parsedCertificateCacheBytes() <= PARSED_CACHE_BYTES, `${parsedCertificateCacheBytes()} bytes cached`);
+  t.true(parsedCertificateCacheBytes() > PARSED_CACHE_BYTES / 2, 'the newest are kept');
 });
