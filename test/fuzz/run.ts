@@ -29,6 +29,7 @@ for (const target of chosen) {
   process.stdout.write(
     `${target.name}: ${runs} runs per scenario, seed ${seed}, ${outcomes.steps} inputs in ${seconds.toFixed(1)} s, slowest input ${outcomes.slowestMs.toFixed(1)} ms, ${outcomes.counts.size} distinct outcomes\n`,
   );
+  process.stdout.write(`  slowest: ${outcomes.slowest.slice(0, 200)}\n`);
   for (const [key, n] of [...outcomes.counts].sort((a, b) => b[1] - a[1]).slice(0, 12)) process.stdout.write(`  ${String(n).padStart(7)}  ${key}\n`);
 }
 process.exit(failed ? 1 : 0);

@@ -55,8 +55,9 @@ export class Outcomes {
   readonly counts = new Map<string, number>();
   /** Inputs reduced (datagrams, chunks, messages, timers). */
   steps = 0;
-  /** The slowest single input, ms (reported by the runner, never asserted). */
+  /** The slowest single input, ms, and what it was (reported by the runner, never asserted). */
   slowestMs = 0;
+  slowest = '';
 
   add(key: string): void {
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
@@ -71,7 +72,8 @@ export class Outcomes {
     } catch (err) {
       throw new FuzzDefect(`threw on ${what()}`, err);
     } finally {
-      this.slowestMs = Math.max(this.slowestMs, performance.now() - t0);
+      const ms = performance.now() - t0;
+      if (ms > this.slowestMs) [this.slowestMs, this.slowest] = [ms, what()];
     }
   }
 
