@@ -21,7 +21,7 @@ import { QuicError } from './errors.js';
 import { protectPacket, type PacketKeys } from './protection.js';
 import { qlogPacket, type QlogSink } from './qlog.js';
 import { ackDue, ackSent, SPACES, sendLevel, type QueuedFrame, type Space, type SpaceId } from './spaces.js';
-import { streamResetInfo, streamRxLimit, type StreamSet } from './streams.js';
+import { peerStreamLimitOf, streamResetInfo, streamRxLimit, type StreamSet } from './streams.js';
 
 /** RFC 9000 §14.1: client datagrams carrying Initial packets are at least 1200 bytes; we never exceed it. */
 export const DATAGRAM_SIZE = 1200;
@@ -327,6 +327,8 @@ function toQueued(f: Frame): QueuedFrame[] {
       return [{ type: 'maxData' }];
     case 'maxStreamData':
       return [{ type: 'maxStreamData', streamId: f.streamId }];
+    case 'maxStreams':
+      return [{ type: 'maxStreams', bidi: f.bidi }];
     case 'handshakeDone':
       return [{ type: 'handshakeDone' }];
     case 'resetStream':
@@ -350,6 +352,8 @@ function toFrame(s: PacketSender, q: QueuedFrame): Frame {
       return { type: 'maxData', max: s.streams.rxLimit };
     case 'maxStreamData':
       return { type: 'maxStreamData', streamId: q.streamId, max: streamRxLimit(s.streams, q.streamId) };
+    case 'maxStreams':
+      return { type: 'maxStreams', bidi: q.bidi, max: peerStreamLimitOf(s.streams, q.bidi) };
     case 'ping':
       return { type: 'ping' };
     case 'resetStream': {

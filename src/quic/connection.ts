@@ -80,7 +80,9 @@ import {
   peerLimitsKnown,
   peerMaxData,
   peerMaxStreamData,
+  peerMaxStreams,
   receiveResetStream,
+  retireStreams,
   receiveStopSending,
   receiveStreamFrame,
   resetStream,
@@ -293,7 +295,7 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     ...(config.retried ? { retrySourceCid: config.retried.retrySourceCid } : {}),
     ...(config.role === 'client' && config.token?.length ? { token: config.token.slice() } : {}),
     spaces: { initial: newSpace(), handshake: newSpace(), application: newSpace() },
-    streams: newStreamSet(maxData, sendHighWaterMark),
+    streams: newStreamSet(maxData, sendHighWaterMark, config.maxStreams ?? 100),
     rtt: initialRtt(),
     ptoCount: 0,
     cc: newCongestion(DATAGRAM_SIZE, congestionControl),
@@ -867,7 +869,6 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
     case 'dataBlocked':
     case 'streamDataBlocked':
     case 'streamsBlocked':
-    case 'maxStreams':
       return;
     case 'ack':
       return onAck(s, now, id, f);
@@ -897,6 +898,8 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
       return peerMaxData(s.streams, f.max);
     case 'maxStreamData':
       return peerMaxStreamData(s.streams, f.streamId, f.max);
+    case 'maxStreams':
+      return peerMaxStreams(s.streams, f.bidi, f.max);
     case 'pathChallenge':
       // RFC 9000 §8.2.2: echoed in a PATH_RESPONSE. Only the newest few wait (a newer challenge supersedes an
       // older one), so what a peer's challenges draw is bounded whatever it sends (see the builder).
@@ -1029,6 +1032,8 @@ function sendClose(s: W, frame: Extract<Frame, { type: 'connectionClose' }>, now
 
 /** Send everything queued, one datagram per `transmit` effect. */
 function flush(s: W, now: number, effects: QuicEffect[]): void {
+  // Finished streams are forgotten and the peer gets their credit back (MAX_STREAMS), in this flush's packets.
+  if (s.phase === 'connected') retireStreams(s.streams, s.config, s.spaces.application);
   // Stream data goes in 1-RTT packets once connected, or in a client's 0-RTT packets before (`zeroRtt.ts`).
   if ((s.spaces.application.tx && s.phase === 'connected') || (s.phase === 'handshake' && s.zeroRtt?.tx)) s.spaces.application.queue.push(...takeStreamFrames(s.streams, streamBudget(s)));
   // RFC 9000 §3.1: after a RESET_STREAM none of that stream's data is sent again (queued, or back from a loss).

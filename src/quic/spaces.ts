@@ -53,6 +53,8 @@ export type QueuedFrame =
   | { readonly type: 'handshakeDone' }
   | { readonly type: 'maxData' }
   | { readonly type: 'maxStreamData'; readonly streamId: number }
+  /** MAX_STREAMS (RFC 9000 §19.11): the limit is read when sent, so a re-sent one carries the current value. */
+  | { readonly type: 'maxStreams'; readonly bidi: boolean }
   /** RESET_STREAM / STOP_SENDING: the code and final size are read from the stream when sent. */
   | { readonly type: 'resetStream'; readonly streamId: number }
   | { readonly type: 'stopSending'; readonly streamId: number }

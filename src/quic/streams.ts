@@ -104,6 +104,18 @@ export interface StreamSet {
   txResets: number;
   /** Flow-control frames queued so far (first sends, not retransmissions), for monitoring and tests. */
   flowFrames: FlowFrameCounts;
+  /**
+   * Streams opened so far of each type (indexed by the ID's two low bits: client/server, bidirectional/uni), each
+   * the next stream index: every lower one was opened, explicitly or implicitly (RFC 9000 §3.2). A lower ID that is
+   * no longer in `byId` was closed and retired ({@link retireStreams}).
+   */
+  opened: readonly [number, number, number, number];
+  /** The peer's streams we allow, bidirectional then unidirectional: what our MAX_STREAMS say (RFC 9000 §4.6). */
+  peerStreamLimit: readonly [number, number];
+  /** Our streams the peer allows, bidirectional then unidirectional, as its MAX_STREAMS frames raised them. */
+  ownStreamLimit: readonly [number, number];
+  /** Streams closed and forgotten, per type as in `opened`. */
+  retired: readonly [number, number, number, number];
 }
 
 /** How many of each flow-control frame a connection queued (RFC 9000 §19.9–§19.13). */
@@ -131,7 +143,7 @@ export interface StreamSettings {
   readonly maxStreams: number;
 }
 
-export const newStreamSet = (maxData: number, sendHighWaterMark = DEFAULT_SEND_HIGH_WATER_MARK): StreamSet => ({
+export const newStreamSet = (maxData: number, sendHighWaterMark = DEFAULT_SEND_HIGH_WATER_MARK, maxStreams = 0): StreamSet => ({
   byId: new Map(),
   owned: new Set(),
   rxChunkCount: 0,
@@ -144,6 +156,10 @@ export const newStreamSet = (maxData: number, sendHighWaterMark = DEFAULT_SEND_H
   txResets: 0,
   roundRobin: {},
   flowFrames: { maxData: 0, maxStreamData: 0, dataBlocked: 0, streamDataBlocked: 0 },
+  opened: [0, 0, 0, 0],
+  peerStreamLimit: [maxStreams, maxStreams],
+  ownStreamLimit: [0, 0],
+  retired: [0, 0, 0, 0],
 });
 
 /**
@@ -169,6 +185,17 @@ const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason });
 /** RFC 9000 §2.1: bit 0 of a stream ID is the initiator (0 client), bit 1 the direction (1 unidirectional). */
 const isLocal = (id: number, role: StreamSettings['role']): boolean => (id & 1) === (role === 'client' ? 0 : 1);
 const isUni = (id: number): boolean => (id & 2) !== 0;
+/** 0 for a bidirectional stream, 1 for a unidirectional one: the index of the per-kind limits. */
+const kindOf = (id: number): 0 | 1 => (isUni(id) ? 1 : 0);
+
+/**
+ * Whether stream `id` was opened and has since been closed and retired ({@link retireStreams}): frames for it are
+ * late (a retransmission, a reset crossing our FIN) and are ignored, as RFC 9000 §3 allows in its final states.
+ */
+export const isRetiredStream = (x: StreamSet, id: number): boolean => !x.byId.has(id) && Math.floor(id / 4) < x.opened[id & 3];
+
+/** Largest stream count a MAX_STREAMS frame may carry (RFC 9000 §4.6, §19.11). */
+const MAX_STREAM_COUNT = 2 ** 60;
 
 /** The peer's transport parameters took effect: its connection-level limit (RFC 9000 §18.2 initial_max_data). */
 export function peerLimitsKnown(x: StreamSet, params: TransportParameters): void {
@@ -223,6 +250,7 @@ export function sendBufferFacts(x: StreamSet, effects: QuicEffect[]): void {
 
 /** The application ends stream `id`: a FIN follows the data written. */
 export function endStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number): void {
+  if (isRetiredStream(x, id) && isLocal(id, cfg.role)) return; // ended (or reset) and finished already
   sendHalf(x, cfg, peer, id).txFin = true;
 }
 
@@ -234,12 +262,32 @@ function sendHalf(x: StreamSet, cfg: StreamSettings, peer: TransportParameters |
     if (!local && isUni(id)) throw misuse(`stream ${id} is the peer's unidirectional stream`);
     return own(x, id);
   }
+  if (isRetiredStream(x, id)) throw misuse(`stream ${id} is closed`);
   if (!local) throw misuse(`stream ${id} has not been opened by the peer`);
   const uni = isUni(id);
   const index = Math.floor(id / 4);
-  const limit = uni ? (peer?.initialMaxStreamsUni ?? 0) : (peer?.initialMaxStreamsBidi ?? 0);
+  const limit = ownStreamLimit(x, peer, id);
   if (index >= limit) throw misuse(`stream ${id}: the peer allows ${limit} ${uni ? 'unidirectional' : 'bidirectional'} streams`);
   return openStream(x, cfg, peer, id, true);
+}
+
+/** How many of our streams of `id`'s kind the peer allows: its transport parameter, or more by MAX_STREAMS. */
+function ownStreamLimit(x: StreamSet, peer: TransportParameters | undefined, id: number): number {
+  const initial = isUni(id) ? (peer?.initialMaxStreamsUni ?? 0) : (peer?.initialMaxStreamsBidi ?? 0);
+  return Math.max(initial, x.ownStreamLimit[kindOf(id)]);
+}
+
+/** MAX_STREAMS from the peer (RFC 9000 §19.11): our stream limit of that kind only grows. */
+export function peerMaxStreams(x: StreamSet, bidi: boolean, max: number): void {
+  const k = bidi ? 0 : 1;
+  if (max <= x.ownStreamLimit[k]) return;
+  x.ownStreamLimit = k === 0 ? [max, x.ownStreamLimit[1]] : [x.ownStreamLimit[0], max];
+}
+
+/** Streams the application may still open of a kind now (the peer's limit less those opened), for `openStream`. */
+export function streamsAvailable(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, uni: boolean): number {
+  const id = (uni ? 2 : 0) | (cfg.role === 'client' ? 0 : 1);
+  return Math.max(0, ownStreamLimit(x, peer, id) - x.opened[id & 3]);
 }
 
 /**
@@ -248,6 +296,17 @@ function sendHalf(x: StreamSet, cfg: StreamSettings, peer: TransportParameters |
  * "bidi_remote" for streams we open, "bidi_local" for those it opens).
  */
 function openStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, local: boolean): Stream {
+  // RFC 9000 §3.2: opening a stream opens every lower-numbered one of its type (all within the limit just checked).
+  const type = id & 3;
+  const index = Math.floor(id / 4);
+  const first = x.opened[type];
+  if (index >= first) x.opened = x.opened.map((n, t) => (t === type ? index + 1 : n)) as unknown as StreamSet['opened'];
+  for (let j = first; j < index; j++) newStream(x, cfg, peer, j * 4 + type, local);
+  return newStream(x, cfg, peer, id, local);
+}
+
+/** The state of a new stream `id` (see {@link openStream}). */
+function newStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, local: boolean): Stream {
   const uni = isUni(id);
   const p = peer ?? {};
   const txLimit = uni ? (local ? (p.initialMaxStreamDataUni ?? 0) : 0) : local ? (p.initialMaxStreamDataBidiRemote ?? 0) : (p.initialMaxStreamDataBidiLocal ?? 0);
@@ -290,12 +349,10 @@ export function receiveStreamFrame(
   const uni = isUni(id);
   let st = x.byId.get(id);
   if (!st) {
-    if (!peerInitiated) {
-      if (uni) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our own unidirectional stream ${id}`, 0x08);
-      throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our stream ${id}, never opened`, 0x08);
-    }
-    const index = Math.floor(id / 4);
-    if (index >= cfg.maxStreams) throw new ConnectionError(QuicError.STREAM_LIMIT_ERROR, `stream ${id} beyond our limit of ${cfg.maxStreams}`, 0x08);
+    if (!peerInitiated && uni) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our own unidirectional stream ${id}`, 0x08);
+    if (isRetiredStream(x, id)) return; // a late frame of a stream closed and forgotten
+    if (!peerInitiated) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our stream ${id}, never opened`, 0x08);
+    checkPeerStreamLimit(x, id, 0x08);
     st = openStream(x, cfg, peer, id, false);
   } else if (!peerInitiated && uni) {
     throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our own unidirectional stream ${id}`, 0x08);
@@ -517,6 +574,7 @@ function resetSendHalf(x: StreamSet, id: number, code: bigint, control: QueuedFr
  * more of its data is sent (what is queued or lost is dropped). API misuse for a stream we cannot send on.
  */
 export function resetStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, code: bigint, control: QueuedFrame[]): void {
+  if (isRetiredStream(x, id)) return; // finished both ways already: nothing to reset
   sendHalf(x, cfg, peer, id);
   resetSendHalf(x, id, code, control);
 }
@@ -527,6 +585,7 @@ export function resetStream(x: StreamSet, cfg: StreamSettings, peer: TransportPa
  */
 export function stopSending(x: StreamSet, cfg: StreamSettings, id: number, code: bigint, control: QueuedFrame[]): void {
   const st0 = x.byId.get(id);
+  if (!st0 && isRetiredStream(x, id) && !(isLocal(id, cfg.role) && isUni(id))) return; // everything was read already
   if (!st0) throw misuse(`stream ${id} is not open`);
   if (isLocal(id, cfg.role) && isUni(id)) throw misuse(`stream ${id} is our unidirectional stream: nothing to stop`);
   const st = own(x, id);
@@ -538,12 +597,22 @@ export function stopSending(x: StreamSet, cfg: StreamSettings, id: number, code:
   releaseCredit(x, cfg, st, control);
 }
 
-/** A stream the peer may refer to in RESET_STREAM / STOP_SENDING: an open one, or a peer's new one (opened). */
-function peerStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, frameType: number): Stream {
+/**
+ * A stream the peer may refer to in RESET_STREAM / STOP_SENDING: an open one, or a peer's new one (opened);
+ * undefined for one closed and retired (the frame is late and ignored).
+ */
+function peerStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, frameType: number): Stream | undefined {
   if (x.byId.has(id)) return own(x, id);
+  if (isRetiredStream(x, id)) return undefined;
   if (isLocal(id, cfg.role)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `stream ${id} was never opened`, frameType);
-  if (Math.floor(id / 4) >= cfg.maxStreams) throw new ConnectionError(QuicError.STREAM_LIMIT_ERROR, `stream ${id} beyond our limit of ${cfg.maxStreams}`, frameType);
+  checkPeerStreamLimit(x, id, frameType);
   return openStream(x, cfg, peer, id, false);
+}
+
+/** RFC 9000 §4.6: a peer's stream beyond what our MAX_STREAMS allow is STREAM_LIMIT_ERROR. */
+function checkPeerStreamLimit(x: StreamSet, id: number, frameType: number): void {
+  const limit = x.peerStreamLimit[kindOf(id)];
+  if (Math.floor(id / 4) >= limit) throw new ConnectionError(QuicError.STREAM_LIMIT_ERROR, `stream ${id} beyond our limit of ${limit}`, frameType);
 }
 
 /**
@@ -554,6 +623,7 @@ export function receiveResetStream(x: StreamSet, cfg: StreamSettings, peer: Tran
   const id = f.streamId;
   if (isLocal(id, cfg.role) && isUni(id)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `RESET_STREAM on our unidirectional stream ${id}`, 0x04);
   const st = peerStream(x, cfg, peer, id, 0x04);
+  if (!st) return;
   if ((st.rxFinal !== undefined && f.finalSize !== st.rxFinal) || f.finalSize < st.rxHighest) throw new ConnectionError(QuicError.FINAL_SIZE_ERROR, `stream ${id}: final size changed`, 0x04);
   if (f.finalSize > st.rxLimit) throw new ConnectionError(QuicError.FLOW_CONTROL_ERROR, `stream ${id}: final size beyond the stream limit`, 0x04);
   x.rxTotal += f.finalSize - st.rxHighest;
@@ -577,9 +647,62 @@ export function receiveResetStream(x: StreamSet, cfg: StreamSettings, peer: Tran
 export function receiveStopSending(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, f: Extract<Frame, { type: 'stopSending' }>, effects: QuicEffect[], control: QueuedFrame[]): void {
   const id = f.streamId;
   if (!isLocal(id, cfg.role) && isUni(id)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STOP_SENDING on the peer's unidirectional stream ${id}`, 0x05);
-  peerStream(x, cfg, peer, id, 0x05);
+  if (!peerStream(x, cfg, peer, id, 0x05)) return;
   if (resetSendHalf(x, id, f.errorCode, control)) effects.push({ type: 'stopSending', stream: id, errorCode: f.errorCode });
 }
+
+/**
+ * A stream both of whose halves are over: the sending half reset, or all its data and FIN in frames; the receiving
+ * half reset by the peer, all of it read by the application, or stopped by us once the peer gave the final size (so
+ * connection-level credit is settled, RFC 9000 §4.5).
+ */
+const finished = (st: Stream): boolean =>
+  (st.txReset !== undefined || (st.txFinQueued && st.txPending.length === 0)) &&
+  (st.rxReset !== undefined || (st.rxStopped !== undefined && st.rxFinal !== undefined) || (st.rxDone && st.rxConsumed >= st.rxOffset));
+
+/** Frames that name a stream and read its state when sent or resent: the stream is kept while one is queued or in flight. */
+const streamOf = (f: QueuedFrame): number | undefined =>
+  f.type === 'stream' || f.type === 'maxStreamData' || f.type === 'resetStream' || f.type === 'stopSending' || f.type === 'streamDataBlocked' ? f.streamId : undefined;
+
+/**
+ * Forget finished streams (RFC 9000 §3: their final states), so that a connection's state stays the size of its
+ * open streams however many it carries, and give the peer new stream credit for its own (MAX_STREAMS, §4.6): our
+ * limit for each kind is the configured count plus the peer's streams retired so far. A stream is kept while a
+ * frame that names it is queued or in flight in `application`. The sweep runs once at least `batch` streams are
+ * finished (a quarter of `maxStreams`, at most 16), so its scan of the sent packets is paid for a batch of streams,
+ * not one; a MAX_STREAMS is queued for each kind whose limit grew.
+ */
+export function retireStreams(x: StreamSet, cfg: StreamSettings, application: Space): void {
+  const batch = Math.max(1, Math.min(16, Math.floor(cfg.maxStreams / 4)));
+  const done: number[] = [];
+  for (const [id, st] of x.byId) if (finished(st)) done.push(id);
+  if (done.length < batch) return;
+  const busy = new Set<number>();
+  const note = (f: QueuedFrame) => {
+    const id = streamOf(f);
+    if (id !== undefined) busy.add(id);
+  };
+  application.queue.forEach(note);
+  for (const p of application.sent) p.frames.forEach(note);
+  const retired = [...x.retired] as [number, number, number, number];
+  for (const id of done) {
+    if (busy.has(id)) continue;
+    x.byId.delete(id);
+    retired[id & 3]++;
+  }
+  x.retired = retired;
+  const peerType = cfg.role === 'client' ? 1 : 0; // the low bit of the peer's stream IDs
+  const limits = [0, 1].map((k) => Math.min(MAX_STREAM_COUNT, cfg.maxStreams + retired[peerType | (k << 1)]!)) as [number, number];
+  for (const k of [0, 1] as const) {
+    if (limits[k] <= x.peerStreamLimit[k]) continue;
+    const bidi = k === 0;
+    if (!application.queue.some((f) => f.type === 'maxStreams' && f.bidi === bidi)) application.queue.push({ type: 'maxStreams', bidi });
+  }
+  x.peerStreamLimit = limits.map((l, k) => Math.max(l, x.peerStreamLimit[k]!)) as [number, number];
+}
+
+/** Our limit for the peer's streams of one kind, as a MAX_STREAMS frame carries it now. */
+export const peerStreamLimitOf = (x: StreamSet, bidi: boolean): number => x.peerStreamLimit[bidi ? 0 : 1];
 
 /** Whether stream `id`'s sending half was reset (its frames are dropped from the queues). */
 export const sendReset = (x: StreamSet, id: number): boolean => x.byId.get(id)?.txReset !== undefined;

@@ -154,7 +154,7 @@ export interface ZeroRttHost {
 }
 
 /** Frames of the application space's queue that belong to the stream state of a refused 0-RTT attempt. */
-const STREAM_STATE_FRAMES: ReadonlySet<string> = new Set(['stream', 'maxData', 'maxStreamData', 'resetStream', 'stopSending', 'dataBlocked', 'streamDataBlocked']);
+const STREAM_STATE_FRAMES: ReadonlySet<string> = new Set(['stream', 'maxData', 'maxStreamData', 'maxStreams', 'resetStream', 'stopSending', 'dataBlocked', 'streamDataBlocked']);
 
 /**
  * A client's 0-RTT verdict (the engine's `earlyData` event; the server's transport parameters are already in
@@ -185,7 +185,7 @@ export function onEarlyDataVerdict(s: ZeroRttHost, accepted: boolean): void {
   app.sent = [];
   app.lossTime = undefined;
   app.queue = app.queue.filter((f) => !STREAM_STATE_FRAMES.has(f.type));
-  s.streams = newStreamSet(s.config.maxData, s.streams.txMark);
+  s.streams = newStreamSet(s.config.maxData, s.streams.txMark, s.config.maxStreams);
   peerLimitsKnown(s.streams, now);
   s.zeroRtt = { status: 'rejected', commands: [] };
   for (const c of z.commands) {

@@ -17,7 +17,7 @@ import { Observable, ReplaySubject, Subject, asapScheduler, defer, merge, schedu
 import type { TlsSession } from '../handshake/session.js';
 import { inboundQueue, type InboundQueue } from './inbound.js';
 import { checkPriority, type StreamPriority } from '../quic/priority.js';
-import { streamSendBuffer, type FlowFrameCounts } from '../quic/streams.js';
+import { isRetiredStream, streamSendBuffer, type FlowFrameCounts } from '../quic/streams.js';
 import { acceptNewToken, sealNewToken, tokenType, TokenType } from '../quic/tokens.js';
 import type { QuicTokenCache } from './quicTokenCache.js';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
@@ -261,6 +261,12 @@ interface QuicCommon {
   readonly maxData?: number;
   /** Per-stream receive window, bytes (default 256 KiB). */
   readonly maxStreamData?: number;
+  /**
+   * Streams of each kind (bidirectional, unidirectional) the peer may have open at once (default 100): its
+   * initial limit, raised by MAX_STREAMS as its streams finish (RFC 9000 §4.6), so a connection carries any number
+   * of streams over its life. A non-negative integer.
+   */
+  readonly maxStreams?: number;
   /**
    * Per stream: the unsent bytes (written, not yet in a packet) at which `write()` answers false and `send()`
    * waits for `drain$`, bytes (default 256 KiB); `drain$` follows at half of it. A positive integer.
@@ -544,6 +550,15 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   let takenTotal = 0;
   const consumeBatch = Math.min(CONSUME_BATCH, initial.config.maxStreamData / 4, initial.config.maxData / 4);
   const wake = new Subject<void>();
+  // Streams whose peer data ended (FIN), and those of them read to the end: their `consumed` goes to the reducer
+  // at once, whatever the batch, so that the reducer can retire the stream and give the peer its credit back.
+  const ended = new Set<number>();
+  const readToEnd = new Set<number>();
+  const checkReadToEnd = (id: number, s: StreamEntry) => {
+    if (!ended.has(id) || s.inbound.queuedBytes > 0 || !taken.has(id)) return;
+    readToEnd.add(id);
+    wake.next();
+  };
   const stream = (id: number): StreamEntry => {
     let s = streams.get(id);
     if (!s) {
@@ -553,6 +568,7 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
           taken.set(id, (taken.get(id) ?? 0) + bytes);
           takenTotal += bytes;
           if (takenTotal >= consumeBatch) wake.next();
+          else checkReadToEnd(id, entry);
         },
       });
       const stopped = new Subject<TlsError>();
@@ -736,7 +752,9 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         const fresh = !streams.has(e.stream);
         const s = stream(e.stream);
         if (fresh) announce(s.handle);
+        ended.add(e.stream);
         s.inbound.complete();
+        checkReadToEnd(e.stream, s);
         return;
       }
       case 'streamReset': {
@@ -782,6 +800,19 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
 
   /** The reducer's state after the latest step (what exportKeyingMaterial reads; never changed here). */
   let latest = initial;
+  /**
+   * The reducer retired streams (finished both ways, `retireStreams`): their entries go too, so a long-lived
+   * connection keeps entries only for its open streams. A handle the application still holds keeps working as a
+   * closed stream's: writes are API misuse, `end`, `reset` and `stopSending` do nothing.
+   */
+  const forgetRetired = (state: QuicState) => {
+    for (const id of streams.keys()) {
+      if (!isRetiredStream(state.streams, id)) continue;
+      streams.delete(id);
+      ended.delete(id);
+      readToEnd.delete(id);
+    }
+  };
   const sub = inputs
     .pipe(
       runReducer({
@@ -791,6 +822,7 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             if (s) s.unreduced -= input.data.length;
           }
           const step = handleQuicEvents(state, input);
+          if (step.state.streams.retired !== latest.streams.retired) forgetRetired(step.state);
           latest = step.state;
           return step;
         },
@@ -799,6 +831,14 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         // What the readers took goes to the reducer between steps, one `consumed` input per stream, once it adds
         // up to a batch.
         pull: () => {
+          for (const id of readToEnd) {
+            readToEnd.delete(id);
+            const bytes = taken.get(id);
+            if (bytes === undefined) continue;
+            taken.delete(id);
+            takenTotal = taken.size === 0 ? 0 : takenTotal - bytes;
+            return { type: 'consumed', stream: id, bytes };
+          }
           if (takenTotal < consumeBatch) return undefined;
           const first = taken.entries().next();
           if (first.done) {
@@ -866,10 +906,13 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
 }
 
 /** The connection settings both ends take from their options: idle timeout, receive windows, send mark, datagram size, congestion control, qlog. */
-function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'sendHighWaterMark' | 'maxDatagramSize' | 'congestionControl' | 'qlog'> {
+function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'maxStreams' | 'sendHighWaterMark' | 'maxDatagramSize' | 'congestionControl' | 'qlog'> {
   const mark = opts.highWaterMark;
   if (mark !== undefined && (!Number.isSafeInteger(mark) || mark < 1)) throw new TlsError({ kind: 'apiMisuse', reason: `highWaterMark must be a positive integer, got ${mark}` });
+  const streams = opts.maxStreams;
+  if (streams !== undefined && (!Number.isSafeInteger(streams) || streams < 0)) throw new TlsError({ kind: 'apiMisuse', reason: `maxStreams must be a non-negative integer, got ${streams}` });
   return {
+    ...(streams !== undefined ? { maxStreams: streams } : {}),
     ...(mark !== undefined ? { sendHighWaterMark: mark } : {}),
     ...(opts.congestionControl !== undefined ? { congestionControl: opts.congestionControl } : {}),
     ...(opts.qlog !== undefined ? { qlog: true } : {}),

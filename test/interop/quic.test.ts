@@ -9,6 +9,7 @@ import test from 'ava';
 import { lastValueFrom } from 'rxjs';
 import { TlsError } from '../../src/core/errors.js';
 import { quicListen, type QuicConnection } from '../../src/rx/quic.js';
+import { serveH3 } from '../../src/rx/h3.js';
 import { get, H3_NO_ERROR, openControlStream, serve } from '../helpers/h3.js';
 import { connectTo, gtlsserver } from '../helpers/quicInterop.js';
 import { certText, requirePeer, run, tempDir } from '../helpers/peers.js';
@@ -59,4 +60,36 @@ test('QUIC interop: gtlsclient (ngtcp2) → rxtls server: the HTTP/3 download is
   t.is(readFileSync(path.join(dl, 'index.html'), 'utf8'), body);
   const seen = await Promise.race([closed, new Promise((res) => setTimeout(() => res('timeout'), 10_000))]);
   t.true(seen instanceof TlsError && seen.detail.kind === 'quicClose' && seen.detail.code === H3_NO_ERROR && !seen.detail.local, String(seen));
+});
+
+test('QUIC interop: gtlsclient (ngtcp2) makes 300 HTTP/3 requests on one connection to an rxtls server allowing 10 streams at once (MAX_STREAMS)', async (t) => {
+  t.timeout(TEST_MS);
+  const bin = requirePeer('gtlsclient');
+  const body = 'hello ' + 'z'.repeat(200) + '\n';
+  const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'], maxStreams: 10 });
+  t.teardown(() => srv.close());
+  let requests = 0;
+  srv.connections.subscribe((conn) => serveH3(conn, () => (requests++, { status: 200, body })));
+  const r = await run(bin, ['127.0.0.1', String(srv.port), `https://127.0.0.1:${srv.port}/index.html`, '-n', '300', '--exit-on-all-streams-close', '-q'], {
+    timeoutMs: 60_000,
+    owner: t,
+  });
+  t.is(r.code, 0, r.stderr.slice(-2000) + r.stdout.slice(-2000));
+  t.is(requests, 300);
+});
+
+test('QUIC interop: rxtls client → gtlsserver allowing 5 streams at once: 40 HTTP/3 GETs one after another on one connection (its MAX_STREAMS)', async (t) => {
+  t.timeout(TEST_MS);
+  const body = 'many ' + 'w'.repeat(100) + '\n';
+  const { peer, port } = await gtlsserver(t, { 'index.html': body }, ['--max-streams-bidi=5']);
+  const conn = await connectTo(port);
+  openControlStream(conn);
+  let ok = 0;
+  for (let i = 0; i < 40; i++) {
+    const r = await get(conn, `localhost:${port}`, '/index.html', 20_000);
+    if (r.status === 200 && r.body.toString() === body) ok++;
+  }
+  t.is(ok, 40);
+  await closeClean(t, conn);
+  t.regex(peer.output(), /stream 0x9c /, 'the 40th request stream (id 156) reached the server');
 });

@@ -113,3 +113,62 @@ test('QUIC stream data in order is delivered as a view of the decrypted packet (
   pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 500, data: bytes(500, 1000), fin: false }]) });
   t.is(delivered().reduce((n, e) => n + e.data.length, 0), 3000);
 });
+
+test('QUIC RFC 9000 §4.6: 300 requests on one connection to a server allowing 10 streams: finished streams are forgotten and MAX_STREAMS gives the credit back', (t) => {
+  const pair = new QuicPair({}, { maxStreams: 10 });
+  pair.latency = 5;
+  pair.start().drive(NOW + 1_000);
+  const text = (s: string) => new TextEncoder().encode(s);
+  let largest = 0;
+  for (let i = 0; i < 300; i++) {
+    const stream = 4 * i;
+    pair.input('client', { type: 'write', now: pair.now, stream, data: text(`request ${i}`) });
+    pair.input('client', { type: 'end', now: pair.now, stream });
+    pair.drive(pair.now + 20);
+    t.is(pair.text('server', stream), `request ${i}`);
+    pair.input('server', { type: 'write', now: pair.now, stream, data: text(`response ${i}`) });
+    pair.input('server', { type: 'end', now: pair.now, stream });
+    pair.drive(pair.now + 50);
+    if (pair.text('client', stream) !== `response ${i}`) return t.fail(`response ${i}: ${pair.text('client', stream)}`);
+    largest = Math.max(largest, pair.state.server.streams.byId.size, pair.state.client.streams.byId.size);
+  }
+  t.true(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server));
+  t.true(pair.state.server.streams.peerStreamLimit[0] >= 300, `server allows ${pair.state.server.streams.peerStreamLimit[0]}`);
+  t.true(pair.state.client.streams.ownStreamLimit[0] >= 300);
+  t.true(largest <= 20, `at most ${largest} streams kept at once`);
+  t.is(pair.state.server.streams.retired[0] + pair.state.server.streams.byId.size, 300);
+});
+
+test('QUIC RFC 9000 §3.2: a stream whose first frame arrives after a higher one of its type was opened implicitly; a late frame of a retired stream is ignored', (t) => {
+  // Four streams allowed: the server retires finished streams one at a time (a quarter of its limit).
+  const pair = new QuicPair({}, { maxStreams: 4 });
+  pair.latency = 5;
+  pair.start().drive(NOW + 1_000);
+  const data = (s: string) => new TextEncoder().encode(s);
+  // The datagram with stream 4 is lost: stream 8 arrives first and opens 0 and 4 with it; 4 comes when resent.
+  const sent = pair.datagrams.client.length;
+  pair.drop = (from, n) => from === 'client' && n === sent;
+  pair.input('client', { type: 'write', now: pair.now, stream: 4, data: data('four') });
+  pair.input('client', { type: 'end', now: pair.now, stream: 4 });
+  pair.drive(pair.now + 2);
+  pair.input('client', { type: 'write', now: pair.now, stream: 8, data: data('eight') });
+  pair.input('client', { type: 'end', now: pair.now, stream: 8 });
+  pair.drive(pair.now + 8);
+  t.is(pair.text('server', 8), 'eight');
+  t.is(pair.text('server', 4), '', 'stream 4 not yet arrived');
+  t.is(pair.state.server.streams.opened[0], 3, 'streams 0, 4 and 8 are open');
+  pair.drive(pair.now + 2_000);
+  t.is(pair.text('server', 4), 'four');
+  // Streams 4 and 8 finish both ways and are retired; stream 0, opened implicitly and unused, stays.
+  pair.input('server', { type: 'end', now: pair.now, stream: 4 });
+  pair.input('server', { type: 'end', now: pair.now, stream: 8 });
+  pair.drive(pair.now + 2_000);
+  t.deepEqual([...pair.state.server.streams.byId.keys()], [0]);
+  t.is(pair.state.server.streams.retired[0], 2);
+  // A repeated frame of a retired stream changes nothing; writing on it is API misuse.
+  const effects = pair.input('server', { type: 'datagram', now: pair.now, data: forger(pair)([{ type: 'stream', streamId: 4, offset: 0, data: data('four'), fin: true }]) });
+  t.deepEqual(effects.filter((e) => e.type === 'deliver' || e.type === 'closed'), []);
+  t.deepEqual([...pair.state.server.streams.byId.keys()], [0]);
+  t.true(isQuicConnected(pair.state.server));
+  t.throws(() => pair.input('server', { type: 'write', now: pair.now, stream: 4, data: data('x') }), { instanceOf: TlsError, message: /closed/ });
+});

@@ -2,13 +2,28 @@
 import test from 'ava';
 import { firstValueFrom, lastValueFrom, toArray, timeout } from 'rxjs';
 import { TlsError } from '../../src/core/errors.js';
-import { quicConnect, quicListen } from '../../src/rx/quic.js';
+import { quicConnect, quicListen, type QuicConnection } from '../../src/rx/quic.js';
 import { fixture } from '../helpers/pair.js';
 import { createSocket } from 'node:dgram';
 import { createQuicConnection, handleQuicEvents } from '../../src/quic/connection.js';
 import { createVerifier } from '../../src/crypto/x509.js';
 
-const server = () => quicListen({ cert: fixture('server-ec-chain.pem'), key: fixture('server-ec-key.pem'), alpn: ['echo'] });
+const server = (maxStreams?: number) =>
+  quicListen({ cert: fixture('server-ec-chain.pem'), key: fixture('server-ec-key.pem'), alpn: ['echo'], ...(maxStreams !== undefined ? { maxStreams } : {}) });
+
+/** Answer each of the connection's incoming streams with what it carried, upper-cased, once it ends. */
+function echoUpperCase(conn: QuicConnection): void {
+  conn.incoming$.subscribe((s) => {
+    const chunks: Uint8Array[] = [];
+    s.data$.subscribe({
+      next: (d) => chunks.push(d),
+      complete: () => {
+        s.write(Buffer.concat(chunks).toString().toUpperCase());
+        s.end();
+      },
+    });
+  });
+}
 
 test('QUIC over UDP: a stream echoes upper-cased, then the client closes and the server sees it', async (t) => {
   t.timeout(20_000);
@@ -16,16 +31,7 @@ test('QUIC over UDP: a stream echoes upper-cased, then the client closes and the
   t.teardown(() => srv.close());
   const serverClosed = new Promise<unknown>((resolve) => {
     srv.connections.subscribe((conn) => {
-      conn.incoming$.subscribe((s) => {
-        const chunks: Uint8Array[] = [];
-        s.data$.subscribe({
-          next: (d) => chunks.push(d),
-          complete: () => {
-            s.write(Buffer.concat(chunks).toString().toUpperCase());
-            s.end();
-          },
-        });
-      });
+      echoUpperCase(conn);
       conn.closed$.subscribe({ complete: () => resolve('clean'), error: (e) => resolve(e) });
     });
   });
@@ -196,4 +202,24 @@ test('QUIC over UDP: stream.reset(code) errors the peer\'s data$ with that code;
   c.end();
   conn.close({ rapid: true });
   await lastValueFrom(conn.closed$, { defaultValue: undefined });
+});
+
+test('QUIC over UDP: 200 echo streams one after another on one connection to a server allowing 8 at once (MAX_STREAMS as they finish)', async (t) => {
+  t.timeout(60_000);
+  const srv = await server(8);
+  t.teardown(() => srv.close());
+  srv.connections.subscribe(echoUpperCase);
+  const conn = await firstValueFrom(
+    quicConnect({ host: '127.0.0.1', port: srv.port, ca: fixture('ca-cert.pem'), servername: 'localhost', alpn: ['echo'] }).pipe(timeout(10_000)),
+  );
+  t.teardown(() => conn.close({ rapid: true }));
+  let echoed = 0;
+  for (let i = 0; i < 200; i++) {
+    const s = conn.openStream();
+    const reply = lastValueFrom(s.data$.pipe(toArray(), timeout(10_000)));
+    s.write(`request ${i}`);
+    s.end();
+    if (Buffer.concat(await reply).toString() === `REQUEST ${i}` && s.id === 4 * i) echoed++;
+  }
+  t.is(echoed, 200);
 });
