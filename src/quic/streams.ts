@@ -106,16 +106,43 @@ export interface StreamSet {
   flowFrames: FlowFrameCounts;
   /**
    * Streams opened so far of each type (indexed by the ID's two low bits: client/server, bidirectional/uni), each
-   * the next stream index: every lower one was opened, explicitly or implicitly (RFC 9000 §3.2). A lower ID that is
-   * no longer in `byId` was closed and retired ({@link retireStreams}).
+   * the next stream index: every lower one is open too (RFC 9000 §3.2), whether or not a frame created its state
+   * yet (state is made on first use, so a frame for a high stream ID costs one stream, not all below it).
    */
   opened: readonly [number, number, number, number];
   /** The peer's streams we allow, bidirectional then unidirectional: what our MAX_STREAMS say (RFC 9000 §4.6). */
   peerStreamLimit: readonly [number, number];
   /** Our streams the peer allows, bidirectional then unidirectional, as its MAX_STREAMS frames raised them. */
   ownStreamLimit: readonly [number, number];
-  /** Streams closed and forgotten, per type as in `opened`. */
+  /** Streams closed and forgotten ({@link retireStreams}), per type as in `opened`: how many, and their indices. */
   retired: readonly [number, number, number, number];
+  retiredIndices: readonly [IndexRanges, IndexRanges, IndexRanges, IndexRanges];
+}
+
+/** Sorted, disjoint half-open ranges of stream indices; streams retire roughly in order, so there are few. */
+export type IndexRanges = readonly (readonly [number, number])[];
+
+const inRanges = (ranges: IndexRanges, n: number): boolean => ranges.some(([from, to]) => n >= from && n < to);
+
+/** `ranges` with index `n` added (merged with its neighbours). */
+function addToRanges(ranges: IndexRanges, n: number): IndexRanges {
+  const out: (readonly [number, number])[] = [];
+  let from = n;
+  let to = n + 1;
+  let placed = false;
+  for (const [a, b] of ranges) {
+    if (b < from) out.push([a, b]);
+    else if (a > to) {
+      if (!placed) out.push([from, to]);
+      placed = true;
+      out.push([a, b]);
+    } else {
+      from = Math.min(from, a);
+      to = Math.max(to, b);
+    }
+  }
+  if (!placed) out.push([from, to]);
+  return out;
 }
 
 /** How many of each flow-control frame a connection queued (RFC 9000 §19.9–§19.13). */
@@ -160,6 +187,7 @@ export const newStreamSet = (maxData: number, sendHighWaterMark = DEFAULT_SEND_H
   peerStreamLimit: [maxStreams, maxStreams],
   ownStreamLimit: [0, 0],
   retired: [0, 0, 0, 0],
+  retiredIndices: [[], [], [], []],
 });
 
 /**
@@ -192,7 +220,10 @@ const kindOf = (id: number): 0 | 1 => (isUni(id) ? 1 : 0);
  * Whether stream `id` was opened and has since been closed and retired ({@link retireStreams}): frames for it are
  * late (a retransmission, a reset crossing our FIN) and are ignored, as RFC 9000 §3 allows in its final states.
  */
-export const isRetiredStream = (x: StreamSet, id: number): boolean => !x.byId.has(id) && Math.floor(id / 4) < x.opened[id & 3];
+export const isRetiredStream = (x: StreamSet, id: number): boolean => !x.byId.has(id) && inRanges(x.retiredIndices[id & 3], Math.floor(id / 4));
+
+/** Whether stream `id` is open without state yet: below a stream of its type that was opened (RFC 9000 §3.2). */
+const openedImplicitly = (x: StreamSet, id: number): boolean => !x.byId.has(id) && Math.floor(id / 4) < x.opened[id & 3] && !isRetiredStream(x, id);
 
 /** Largest stream count a MAX_STREAMS frame may carry (RFC 9000 §4.6, §19.11). */
 const MAX_STREAM_COUNT = 2 ** 60;
@@ -284,11 +315,6 @@ export function peerMaxStreams(x: StreamSet, bidi: boolean, max: number): void {
   x.ownStreamLimit = k === 0 ? [max, x.ownStreamLimit[1]] : [x.ownStreamLimit[0], max];
 }
 
-/** Streams the application may still open of a kind now (the peer's limit less those opened), for `openStream`. */
-export function streamsAvailable(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, uni: boolean): number {
-  const id = (uni ? 2 : 0) | (cfg.role === 'client' ? 0 : 1);
-  return Math.max(0, ownStreamLimit(x, peer, id) - x.opened[id & 3]);
-}
 
 /**
  * A new stream `id`, opened by us (`local`) or by the peer. A unidirectional stream has only the opener's
@@ -296,17 +322,10 @@ export function streamsAvailable(x: StreamSet, cfg: StreamSettings, peer: Transp
  * "bidi_remote" for streams we open, "bidi_local" for those it opens).
  */
 function openStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, local: boolean): Stream {
-  // RFC 9000 §3.2: opening a stream opens every lower-numbered one of its type (all within the limit just checked).
+  // RFC 9000 §3.2: opening a stream opens every lower-numbered one of its type (their state comes on first use).
   const type = id & 3;
   const index = Math.floor(id / 4);
-  const first = x.opened[type];
-  if (index >= first) x.opened = x.opened.map((n, t) => (t === type ? index + 1 : n)) as unknown as StreamSet['opened'];
-  for (let j = first; j < index; j++) newStream(x, cfg, peer, j * 4 + type, local);
-  return newStream(x, cfg, peer, id, local);
-}
-
-/** The state of a new stream `id` (see {@link openStream}). */
-function newStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, local: boolean): Stream {
+  if (index >= x.opened[type]) x.opened = x.opened.map((n, t) => (t === type ? index + 1 : n)) as unknown as StreamSet['opened'];
   const uni = isUni(id);
   const p = peer ?? {};
   const txLimit = uni ? (local ? (p.initialMaxStreamDataUni ?? 0) : 0) : local ? (p.initialMaxStreamDataBidiRemote ?? 0) : (p.initialMaxStreamDataBidiLocal ?? 0);
@@ -351,8 +370,8 @@ export function receiveStreamFrame(
   if (!st) {
     if (!peerInitiated && uni) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our own unidirectional stream ${id}`, 0x08);
     if (isRetiredStream(x, id)) return; // a late frame of a stream closed and forgotten
-    if (!peerInitiated) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our stream ${id}, never opened`, 0x08);
-    checkPeerStreamLimit(x, id, 0x08);
+    if (!peerInitiated && !openedImplicitly(x, id)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our stream ${id}, never opened`, 0x08);
+    if (peerInitiated) checkPeerStreamLimit(x, id, 0x08);
     st = openStream(x, cfg, peer, id, false);
   } else if (!peerInitiated && uni) {
     throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM on our own unidirectional stream ${id}`, 0x08);
@@ -604,9 +623,10 @@ export function stopSending(x: StreamSet, cfg: StreamSettings, id: number, code:
 function peerStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, frameType: number): Stream | undefined {
   if (x.byId.has(id)) return own(x, id);
   if (isRetiredStream(x, id)) return undefined;
-  if (isLocal(id, cfg.role)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `stream ${id} was never opened`, frameType);
-  checkPeerStreamLimit(x, id, frameType);
-  return openStream(x, cfg, peer, id, false);
+  const local = isLocal(id, cfg.role);
+  if (local && !openedImplicitly(x, id)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `stream ${id} was never opened`, frameType);
+  if (!local) checkPeerStreamLimit(x, id, frameType);
+  return openStream(x, cfg, peer, id, local);
 }
 
 /** RFC 9000 §4.6: a peer's stream beyond what our MAX_STREAMS allow is STREAM_LIMIT_ERROR. */
@@ -685,12 +705,15 @@ export function retireStreams(x: StreamSet, cfg: StreamSettings, application: Sp
   application.queue.forEach(note);
   for (const p of application.sent) p.frames.forEach(note);
   const retired = [...x.retired] as [number, number, number, number];
+  const indices = [...x.retiredIndices] as [IndexRanges, IndexRanges, IndexRanges, IndexRanges];
   for (const id of done) {
     if (busy.has(id)) continue;
     x.byId.delete(id);
     retired[id & 3]++;
+    indices[id & 3] = addToRanges(indices[id & 3], Math.floor(id / 4));
   }
   x.retired = retired;
+  x.retiredIndices = indices;
   const peerType = cfg.role === 'client' ? 1 : 0; // the low bit of the peer's stream IDs
   const limits = [0, 1].map((k) => Math.min(MAX_STREAM_COUNT, cfg.maxStreams + retired[peerType | (k << 1)]!)) as [number, number];
   for (const k of [0, 1] as const) {

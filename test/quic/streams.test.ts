@@ -159,16 +159,31 @@ test('QUIC RFC 9000 §3.2: a stream whose first frame arrives after a higher one
   t.is(pair.state.server.streams.opened[0], 3, 'streams 0, 4 and 8 are open');
   pair.drive(pair.now + 2_000);
   t.is(pair.text('server', 4), 'four');
-  // Streams 4 and 8 finish both ways and are retired; stream 0, opened implicitly and unused, stays.
+  // Streams 4 and 8 finish both ways and are retired; stream 0, opened implicitly and unused, is still open.
   pair.input('server', { type: 'end', now: pair.now, stream: 4 });
   pair.input('server', { type: 'end', now: pair.now, stream: 8 });
   pair.drive(pair.now + 2_000);
-  t.deepEqual([...pair.state.server.streams.byId.keys()], [0]);
+  t.deepEqual([...pair.state.server.streams.byId.keys()], []);
   t.is(pair.state.server.streams.retired[0], 2);
+  t.deepEqual(pair.state.server.streams.retiredIndices[0], [[1, 3]]);
   // A repeated frame of a retired stream changes nothing; writing on it is API misuse.
-  const effects = pair.input('server', { type: 'datagram', now: pair.now, data: forger(pair)([{ type: 'stream', streamId: 4, offset: 0, data: data('four'), fin: true }]) });
+  const forge = forger(pair);
+  const effects = pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 4, offset: 0, data: data('four'), fin: true }]) });
   t.deepEqual(effects.filter((e) => e.type === 'deliver' || e.type === 'closed'), []);
-  t.deepEqual([...pair.state.server.streams.byId.keys()], [0]);
+  t.deepEqual([...pair.state.server.streams.byId.keys()], []);
   t.true(isQuicConnected(pair.state.server));
   t.throws(() => pair.input('server', { type: 'write', now: pair.now, stream: 4, data: data('x') }), { instanceOf: TlsError, message: /closed/ });
+  // Stream 0 was never used: its first data is taken now.
+  const late = pair.input('server', { type: 'datagram', now: pair.now, data: forge([{ type: 'stream', streamId: 0, offset: 0, data: data('zero'), fin: false }]) });
+  t.deepEqual(late.filter((e) => e.type === 'deliver').map((e) => e.type === 'deliver' && new TextDecoder().decode(e.data)), ['zero']);
+});
+
+test('QUIC RFC 9000 §3.2: a frame for the highest stream ID a large limit allows opens one stream\'s state, not one per lower ID', (t) => {
+  const pair = new QuicPair({}, { maxStreams: 1_000_000 });
+  pair.latency = 5;
+  pair.start().drive(NOW + 1_000);
+  const effects = pair.input('server', { type: 'datagram', now: pair.now, data: forger(pair)([{ type: 'stream', streamId: 4 * 999_999, offset: 0, data: new Uint8Array(3), fin: true }]) });
+  t.is(effects.filter((e) => e.type === 'deliver').length, 1);
+  t.is(pair.state.server.streams.byId.size, 1);
+  t.is(pair.state.server.streams.opened[0], 1_000_000);
 });
