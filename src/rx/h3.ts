@@ -140,7 +140,6 @@ class H3Session {
   /** The peer's GOAWAY id, once sent (RFC 9114 §5.2). */
   goaway: number | undefined;
   private readonly failed = new Set<(err: TlsError) => void>();
-  private readonly peerStreams = new Map<number, QuicStream>();
   private readonly critical: Partial<Record<'control' | 'encoder' | 'decoder', number>> = {};
   readonly maxFieldSectionSize: number;
 
@@ -219,7 +218,6 @@ class H3Session {
   }
 
   private incoming(stream: QuicStream): void {
-    this.peerStreams.set(stream.id, stream);
     if ((stream.id & 2) !== 0) return this.uniStream(stream);
     // RFC 9114 §6.1: a client MUST treat a server-initiated bidirectional stream as H3_STREAM_CREATION_ERROR.
     if (this.role === 'client' || (stream.id & 1) !== 0) {

@@ -109,3 +109,14 @@ test('HTTP/3 serveH3: a body from an async iterable is pulled only as the stream
   t.true(mostUnsent <= MARK + CHUNK + 16, `${mostUnsent} B unsent (bound ${MARK + CHUNK + 16})`);
   t.true(mostUnsent > 0, 'the body did wait for the stream');
 });
+
+test('rxtls ↔ rxtls HTTP/3: 250 requests one after another on one connection (more than the 100 streams allowed at once)', async (t) => {
+  t.timeout(60_000);
+  const conn = await pair(t, (c) => serveH3(c, (req) => ({ status: 200, body: `you asked for ${req.path}` })));
+  let answered = 0;
+  for (let i = 0; i < 250; i++) {
+    const r = await firstValueFrom(h3Request(conn, { authority: 'localhost', path: `/${i}` }).pipe(timeout(MS)));
+    if (r.status === 200 && (await bodyOf(r)).toString() === `you asked for /${i}`) answered++;
+  }
+  t.is(answered, 250);
+});
