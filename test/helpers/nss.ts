@@ -16,7 +16,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -277,7 +277,9 @@ export async function startTstclnt(o: TstclntOptions): Promise<Tstclnt> {
 
 /**
  * Wait until a tstclnt server has bound 127.0.0.1:`port`. It prints `ready...` only once the first datagram
- * arrived, so the probe is a bind of our own on that port: EADDRINUSE means tstclnt holds it.
+ * arrived, so the port is looked up in the kernel's socket table (`/proc/net/udp`); only where there is none is
+ * the probe a bind of our own (EADDRINUSE means tstclnt holds it), which can take the port from tstclnt if it binds
+ * in that instant: it then exits with code 1 (seen once in a full `npm test` run).
  */
 async function waitBound(p: Tstclnt, port: number, exited: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -290,6 +292,14 @@ async function waitBound(p: Tstclnt, port: number, exited: () => boolean, timeou
 }
 
 function portTaken(port: number): Promise<boolean> {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  try {
+    // Each line: "sl local_address rem_address …", the address as hex IP:port.
+    const table = readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1);
+    return Promise.resolve(table.some((line) => line.trim().split(/\s+/)[1]?.endsWith(local)));
+  } catch {
+    // no /proc: probe by binding
+  }
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
     s.once('error', (e: NodeJS.ErrnoException) => {
