@@ -117,6 +117,14 @@ export interface StreamSet {
   /** Streams closed and forgotten ({@link retireStreams}), per type as in `opened`: how many, and their indices. */
   retired: readonly [number, number, number, number];
   retiredIndices: readonly [IndexRanges, IndexRanges, IndexRanges, IndexRanges];
+  /**
+   * The streams named by frames in the Application space's sent packets at the last sweep of {@link retireStreams},
+   * with the packets' count and newest number then. Packet numbers only grow, so while both are the same the sent
+   * packets are the same ones, and the sweep reuses the set instead of scanning them again on every input.
+   */
+  sentNames?: { readonly inFlight: number; readonly newest: number | undefined; readonly streams: ReadonlySet<number> };
+  /** Scans of the sent packets {@link retireStreams} made, for tests that bound its work. */
+  sweeps: number;
 }
 
 /** Sorted, disjoint half-open ranges of stream indices; streams retire roughly in order, so there are few. */
@@ -188,6 +196,7 @@ export const newStreamSet = (maxData: number, sendHighWaterMark = DEFAULT_SEND_H
   ownStreamLimit: [0, 0],
   retired: [0, 0, 0, 0],
   retiredIndices: [[], [], [], []],
+  sweeps: 0,
 });
 
 /**
@@ -697,13 +706,28 @@ export function retireStreams(x: StreamSet, cfg: StreamSettings, application: Sp
   const done: number[] = [];
   for (const [id, st] of x.byId) if (finished(st)) done.push(id);
   if (done.length < batch) return;
-  const busy = new Set<number>();
-  const note = (f: QueuedFrame) => {
+  // Frames queued are few: looked at every time. The sent packets only when they changed.
+  const sent = application.sent;
+  const newest = sent[sent.length - 1]?.pn;
+  let named = x.sentNames;
+  if (!named || named.inFlight !== sent.length || named.newest !== newest) {
+    x.sweeps++;
+    const streams = new Set<number>();
+    for (const p of sent) {
+      for (const f of p.frames) {
+        const id = streamOf(f);
+        if (id !== undefined) streams.add(id);
+      }
+    }
+    named = { inFlight: sent.length, newest, streams };
+    x.sentNames = named;
+  }
+  const busy = new Set<number>(named.streams);
+  for (const f of application.queue) {
     const id = streamOf(f);
     if (id !== undefined) busy.add(id);
-  };
-  application.queue.forEach(note);
-  for (const p of application.sent) p.frames.forEach(note);
+  }
+  if (done.every((id) => busy.has(id))) return;
   const retired = [...x.retired] as [number, number, number, number];
   const indices = [...x.retiredIndices] as [IndexRanges, IndexRanges, IndexRanges, IndexRanges];
   for (const id of done) {

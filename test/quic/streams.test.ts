@@ -6,6 +6,8 @@ import { protectPacket } from '../../src/quic/protection.js';
 import { encodeFrame, type Frame } from '../../src/wire/quic/frames.js';
 import { encodeShortHeader } from '../../src/wire/quic/packet.js';
 import { encodeWith } from '../../src/wire/writer.js';
+import { consumeStream, endStream, newStreamSet, receiveStreamFrame, retireStreams, takeStreamFrames } from '../../src/quic/streams.js';
+import { newSpace } from '../../src/quic/spaces.js';
 import { NOW } from '../helpers/pair.js';
 import { QuicPair, type Side } from '../helpers/quicPair.js';
 
@@ -186,4 +188,31 @@ test('QUIC RFC 9000 §3.2: a frame for the highest stream ID a large limit allow
   t.is(effects.filter((e) => e.type === 'deliver').length, 1);
   t.is(pair.state.server.streams.byId.size, 1);
   t.is(pair.state.server.streams.opened[0], 1_000_000);
+});
+
+test('QUIC retireStreams: finished streams whose frames are still queued or in flight are kept; the sent packets are scanned again only when they changed', (t) => {
+  const cfg = { role: 'server', maxData: 1 << 20, maxStreamData: 1 << 16, maxStreams: 4 } as const;
+  const x = newStreamSet(cfg.maxData, undefined, cfg.maxStreams);
+  const app = newSpace();
+  // The peer's stream 0: its data with a FIN, read; our answer ended: both halves over, our FIN still queued.
+  receiveStreamFrame(x, cfg, {}, { type: 'stream', streamId: 0, offset: 0, data: Uint8Array.of(1, 2), fin: true }, [], app.queue);
+  consumeStream(x, cfg, 0, 2, app.queue);
+  endStream(x, cfg, {}, 0);
+  app.queue.push(...takeStreamFrames(x));
+  retireStreams(x, cfg, app);
+  t.true(x.byId.has(0), 'kept: its FIN is queued');
+  // The FIN in flight: kept; the sent packets are scanned once, then not again while they are the same.
+  const fin = app.queue.filter((f) => f.type === 'stream');
+  app.queue = app.queue.filter((f) => f.type !== 'stream');
+  app.sent = [{ pn: 7, timeSent: NOW, ackEliciting: true, inFlight: true, size: 100, frames: fin }];
+  for (let i = 0; i < 5; i++) retireStreams(x, cfg, app);
+  t.true(x.byId.has(0), 'kept: its FIN is in flight');
+  t.is(x.sweeps, 2, 'the empty sent list once, then packet 7 once');
+  // Packet 7 acknowledged: the stream goes, and the peer gets a stream back.
+  app.sent = [];
+  retireStreams(x, cfg, app);
+  t.is(x.sweeps, 3);
+  t.false(x.byId.has(0));
+  t.deepEqual(x.peerStreamLimit, [5, 4]);
+  t.deepEqual(app.queue.filter((f) => f.type === 'maxStreams'), [{ type: 'maxStreams', bidi: true }]);
 });
