@@ -317,6 +317,12 @@ function ownStreamLimit(x: StreamSet, peer: TransportParameters | undefined, id:
   return Math.max(initial, x.ownStreamLimit[kindOf(id)]);
 }
 
+/**
+ * Whether the peer allows our stream `id` now (its transport parameter, or more by MAX_STREAMS): the Rx layer holds
+ * the commands of a stream opened beyond it until it does.
+ */
+export const peerAllowsStream = (x: StreamSet, peer: TransportParameters | undefined, id: number): boolean => Math.floor(id / 4) < ownStreamLimit(x, peer, id);
+
 /** MAX_STREAMS from the peer (RFC 9000 §19.11): our stream limit of that kind only grows. */
 export function peerMaxStreams(x: StreamSet, bidi: boolean, max: number): void {
   const k = bidi ? 0 : 1;

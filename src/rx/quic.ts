@@ -17,7 +17,7 @@ import { Observable, ReplaySubject, Subject, asapScheduler, defer, merge, schedu
 import type { TlsSession } from '../handshake/session.js';
 import { inboundQueue, type InboundQueue } from './inbound.js';
 import { checkPriority, type StreamPriority } from '../quic/priority.js';
-import { isRetiredStream, streamSendBuffer, type FlowFrameCounts } from '../quic/streams.js';
+import { isRetiredStream, peerAllowsStream, streamSendBuffer, type FlowFrameCounts } from '../quic/streams.js';
 import { acceptNewToken, sealNewToken, tokenType, TokenType } from '../quic/tokens.js';
 import type { QuicTokenCache } from './quicTokenCache.js';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
@@ -501,6 +501,38 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   let ticker: Ticker | undefined;
   const inputs = new Subject<Pending<QuicInput>>();
   const streams = new Map<number, StreamEntry>();
+  /**
+   * Commands of our streams opened beyond what the peer allows at once (RFC 9000 §4.6), by stream ID: they wait
+   * here, in order, and go to the reducer when its MAX_STREAMS let the stream open, as a client's requests wait for
+   * a server's stream credit. Only once connected: before, the reducer keeps 0-RTT commands itself.
+   */
+  const held = new Map<number, Pending<QuicInput>[]>();
+  const isOurs = (id: number) => (id & 1) === (role === 'client' ? 0 : 1);
+  const streamInput = (id: number, input: Pending<QuicInput>) => {
+    const queue = held.get(id);
+    if (queue) queue.push(input);
+    else if (isOurs(id) && latest.phase === 'connected' && !peerAllowsStream(latest.streams, latest.peerParams, id)) held.set(id, [input]);
+    else inputs.next(input);
+  };
+  /**
+   * Streams the peer's credit now allows get their commands, lowest ID first (when the reducer is idle; feeding them
+   * makes it idle again, so a call made meanwhile returns and this one goes on).
+   */
+  let releasing = false;
+  const releaseHeld = () => {
+    if (releasing) return;
+    releasing = true;
+    try {
+      for (const id of [...held.keys()].sort((a, b) => a - b)) {
+        if (!peerAllowsStream(latest.streams, latest.peerParams, id)) break;
+        const queue = held.get(id);
+        held.delete(id);
+        for (const input of queue ?? []) inputs.next(input);
+      }
+    } finally {
+      releasing = false;
+    }
+  };
   const incoming = new Subject<QuicStream>();
   // A server's streams opened in 0-RTT arrive before the connection is handed over: kept for `incoming$`.
   const beforeReady: QuicStream[] = [];
@@ -577,7 +609,7 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         if (entry.writeStopped) throw new TlsError({ kind: 'apiMisuse', reason: `write(): ${entry.writeStopped.message}` });
         const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
         entry.unreduced += bytes.length;
-        inputs.next({ type: 'write', stream: id, data: bytes });
+        streamInput(id, { type: 'write', stream: id, data: bytes });
         const room = connectionClosed === undefined && !entry.full && unsentOf(id, entry) < highWaterMark;
         if (!room && connectionClosed === undefined && !entry.writeStopped) waiting.add(entry);
         return room;
@@ -595,7 +627,7 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
           get bufferedBytes() {
             return inbound.queuedBytes;
           },
-          setPriority: (p) => inputs.next({ type: 'priority', stream: id, ...checkPriority(p) }),
+          setPriority: (p) => streamInput(id, { type: 'priority', stream: id, ...checkPriority(p) }),
           write,
           send: (data) =>
             new Observable<never>((sub) => {
@@ -615,15 +647,15 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             return unsentOf(id, entry);
           },
           drain$: drain.asObservable(),
-          end: () => inputs.next({ type: 'end', stream: id }),
+          end: () => streamInput(id, { type: 'end', stream: id }),
           reset: (code) => {
             checkCloseCode(code);
-            inputs.next({ type: 'resetStream', stream: id, errorCode: code });
+            streamInput(id, { type: 'resetStream', stream: id, errorCode: code });
             writeStopped(entry, streamError(id, code, 'send', true));
           },
           stopSending: (code) => {
             checkCloseCode(code);
-            inputs.next({ type: 'stopSending', stream: id, errorCode: code });
+            streamInput(id, { type: 'stopSending', stream: id, errorCode: code });
             inbound.complete();
           },
           writeStopped$: stopped.asObservable(),
@@ -852,6 +884,7 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         },
         wake$: wake,
         onIdle: () => {
+          if (held.size > 0) releaseHeld();
           if (waiting.size > 0) drainWaiting();
         },
         ...(scheduler ? { scheduler } : {}),

@@ -14,8 +14,8 @@ import { certText } from '../helpers/peers.js';
 
 const MS = 20_000;
 
-async function pair(t: import('ava').ExecutionContext, serve: (conn: QuicConnection) => void): Promise<QuicConnection> {
-  const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'] });
+async function pair(t: import('ava').ExecutionContext, serve: (conn: QuicConnection) => void, maxStreams?: number): Promise<QuicConnection> {
+  const srv = await quicListen({ cert: certText('server-ec-chain.pem'), key: certText('server-ec-key.pem'), alpn: ['h3'], ...(maxStreams !== undefined ? { maxStreams } : {}) });
   t.teardown(() => srv.close());
   srv.connections.subscribe(serve);
   const conn = await firstValueFrom(h3Connect({ host: '127.0.0.1', port: srv.port, ca: certText('ca-cert.pem'), servername: 'localhost' }).pipe(timeout(MS)));
@@ -119,4 +119,16 @@ test('rxtls ↔ rxtls HTTP/3: 250 requests one after another on one connection (
     if (r.status === 200 && (await bodyOf(r)).toString() === `you asked for /${i}`) answered++;
   }
   t.is(answered, 250);
+});
+
+test('rxtls ↔ rxtls HTTP/3: 60 requests at once to a server allowing 10 streams: the others wait for its MAX_STREAMS, all are answered', async (t) => {
+  t.timeout(60_000);
+  const conn = await pair(t, (c) => serveH3(c, (req) => ({ status: 200, body: `you asked for ${req.path}` })), 10);
+  const answers = await Promise.all(
+    Array.from({ length: 60 }, async (_, i) => {
+      const r = await firstValueFrom(h3Request(conn, { authority: 'localhost', path: `/${i}` }).pipe(timeout(MS)));
+      return (await bodyOf(r)).toString();
+    }),
+  );
+  t.deepEqual(answers, Array.from({ length: 60 }, (_, i) => `you asked for /${i}`));
 });
