@@ -5,7 +5,8 @@
  * and state behind it:
  * - `quicFrames`: 1-RTT packets protected under the peer's keys, carrying frame sequences with hostile values
  *   (stream IDs of every type and range, offsets up to 2^62, ACK ranges, connection IDs, close codes), raw bytes,
- *   and encoded frames with one byte changed; timers fired between them.
+ *   and encoded frames with one byte changed; timers fired between them. Streams are limited to 4 of each kind
+ *   and eight have come and gone, so frames also name retired streams and stream credit given back.
  * - `handshake`: the handshake engine (TLS 1.3 with and without client certificates, a HelloRetryRequest, TLS 1.2
  *   with and without client certificates, the QUIC variant) replaying a clean handshake's messages with one of
  *   them mutated (bits, bytes, length fields, cuts, insertions, duplicated spans), then the rest.
@@ -188,11 +189,22 @@ const quicPayload = fc.oneof(
 export const quicFrames: FuzzTarget = {
   name: 'quicFrames',
   run(runs, seed, outcomes) {
-    const base = new QuicPair().start().settle();
-    // A stream open each way, so there is stream state to attack.
-    base.input('client', { type: 'write', now: base.now, stream: 0, data: Buffer.from('hello') });
+    // Both ends allow 4 streams of each kind: the first 8 of the client's finish both ways and are retired (their
+    // credit given back), one stays open each way, so retired, open and unopened streams are all there to attack.
+    const base = new QuicPair({ maxStreams: 4 }, { maxStreams: 4 }).start().settle();
+    for (let i = 0; i < 8; i++) {
+      const stream = 4 * i;
+      base.input('client', { type: 'write', now: base.now, stream, data: Buffer.from(`request ${i}`) });
+      base.input('client', { type: 'end', now: base.now, stream });
+      base.settle();
+      base.input('server', { type: 'write', now: base.now, stream, data: Buffer.from(`response ${i}`) });
+      base.input('server', { type: 'end', now: base.now, stream });
+      base.drive(base.now + 100);
+    }
+    base.input('client', { type: 'write', now: base.now, stream: 32, data: Buffer.from('hello') });
     base.input('server', { type: 'write', now: base.now, stream: 1, data: Buffer.from('hi') });
     base.settle();
+    if (base.state.server.streams.retired[0] === 0) throw new Error('quicFrames: no stream was retired in the set-up');
     let pn = base.state.client.spaces.application.nextPn + base.state.server.spaces.application.nextPn + 1_000;
     const forge = (from: Side, payload: Uint8Array): Uint8Array => {
       const c = base.state[from];
