@@ -220,7 +220,7 @@ function own(x: StreamSet, id: number): Stream {
 const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason });
 
 /** RFC 9000 §2.1: bit 0 of a stream ID is the initiator (0 client), bit 1 the direction (1 unidirectional). */
-const isLocal = (id: number, role: StreamSettings['role']): boolean => (id & 1) === (role === 'client' ? 0 : 1);
+export const isLocal = (id: number, role: StreamSettings['role']): boolean => (id & 1) === (role === 'client' ? 0 : 1);
 const isUni = (id: number): boolean => (id & 2) !== 0;
 /** 0 for a bidirectional stream, 1 for a unidirectional one: the index of the per-kind limits. */
 const kindOf = (id: number): 0 | 1 => (isUni(id) ? 1 : 0);
@@ -233,6 +233,9 @@ export const isRetiredStream = (x: StreamSet, id: number): boolean => !x.byId.ha
 
 /** Whether stream `id` is open without state yet: below a stream of its type that was opened (RFC 9000 §3.2). */
 const openedImplicitly = (x: StreamSet, id: number): boolean => !x.byId.has(id) && Math.floor(id / 4) < x.opened[id & 3] && !isRetiredStream(x, id);
+
+/** `tuple` with element `i` replaced by `value` (the stream set's per-type counts are replaced, never changed). */
+const withAt = <T extends readonly number[]>(tuple: T, i: number, value: number): T => tuple.map((v, k) => (k === i ? value : v)) as unknown as T;
 
 /** Largest stream count a MAX_STREAMS frame may carry (RFC 9000 §4.6, §19.11). */
 const MAX_STREAM_COUNT = 2 ** 60;
@@ -326,10 +329,8 @@ export const peerAllowsStream = (x: StreamSet, peer: TransportParameters | undef
 /** MAX_STREAMS from the peer (RFC 9000 §19.11): our stream limit of that kind only grows. */
 export function peerMaxStreams(x: StreamSet, bidi: boolean, max: number): void {
   const k = bidi ? 0 : 1;
-  if (max <= x.ownStreamLimit[k]) return;
-  x.ownStreamLimit = k === 0 ? [max, x.ownStreamLimit[1]] : [x.ownStreamLimit[0], max];
+  if (max > x.ownStreamLimit[k]) x.ownStreamLimit = withAt(x.ownStreamLimit, k, max);
 }
-
 
 /**
  * A new stream `id`, opened by us (`local`) or by the peer. A unidirectional stream has only the opener's
@@ -340,7 +341,7 @@ function openStream(x: StreamSet, cfg: StreamSettings, peer: TransportParameters
   // RFC 9000 §3.2: opening a stream opens every lower-numbered one of its type (their state comes on first use).
   const type = id & 3;
   const index = Math.floor(id / 4);
-  if (index >= x.opened[type]) x.opened = x.opened.map((n, t) => (t === type ? index + 1 : n)) as unknown as StreamSet['opened'];
+  if (index >= x.opened[type]) x.opened = withAt(x.opened, type, index + 1);
   const uni = isUni(id);
   const p = peer ?? {};
   const txLimit = uni ? (local ? (p.initialMaxStreamDataUni ?? 0) : 0) : local ? (p.initialMaxStreamDataBidiRemote ?? 0) : (p.initialMaxStreamDataBidiLocal ?? 0);
@@ -734,24 +735,23 @@ export function retireStreams(x: StreamSet, cfg: StreamSettings, application: Sp
     if (id !== undefined) busy.add(id);
   }
   if (done.every((id) => busy.has(id))) return;
-  const retired = [...x.retired] as [number, number, number, number];
   const indices = [...x.retiredIndices] as [IndexRanges, IndexRanges, IndexRanges, IndexRanges];
   for (const id of done) {
     if (busy.has(id)) continue;
     x.byId.delete(id);
-    retired[id & 3]++;
+    x.retired = withAt(x.retired, id & 3, x.retired[id & 3] + 1);
     indices[id & 3] = addToRanges(indices[id & 3], Math.floor(id / 4));
   }
-  x.retired = retired;
   x.retiredIndices = indices;
+  // Our limit for each kind of the peer's streams: the configured count plus those retired (it only grows).
   const peerType = cfg.role === 'client' ? 1 : 0; // the low bit of the peer's stream IDs
-  const limits = [0, 1].map((k) => Math.min(MAX_STREAM_COUNT, cfg.maxStreams + retired[peerType | (k << 1)]!)) as [number, number];
   for (const k of [0, 1] as const) {
-    if (limits[k] <= x.peerStreamLimit[k]) continue;
+    const limit = Math.min(MAX_STREAM_COUNT, cfg.maxStreams + x.retired[peerType | (k << 1)]);
+    if (limit <= x.peerStreamLimit[k]) continue;
+    x.peerStreamLimit = withAt(x.peerStreamLimit, k, limit);
     const bidi = k === 0;
     if (!application.queue.some((f) => f.type === 'maxStreams' && f.bidi === bidi)) application.queue.push({ type: 'maxStreams', bidi });
   }
-  x.peerStreamLimit = limits.map((l, k) => Math.max(l, x.peerStreamLimit[k]!)) as [number, number];
 }
 
 /** Our limit for the peer's streams of one kind, as a MAX_STREAMS frame carries it now. */

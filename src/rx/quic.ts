@@ -17,7 +17,7 @@ import { Observable, ReplaySubject, Subject, asapScheduler, defer, merge, schedu
 import type { TlsSession } from '../handshake/session.js';
 import { inboundQueue, type InboundQueue } from './inbound.js';
 import { checkPriority, type StreamPriority } from '../quic/priority.js';
-import { isRetiredStream, peerAllowsStream, streamSendBuffer, type FlowFrameCounts } from '../quic/streams.js';
+import { isLocal, isRetiredStream, peerAllowsStream, streamSendBuffer, type FlowFrameCounts } from '../quic/streams.js';
 import { acceptNewToken, sealNewToken, tokenType, TokenType } from '../quic/tokens.js';
 import type { QuicTokenCache } from './quicTokenCache.js';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
@@ -507,11 +507,10 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
    * a server's stream credit. Only once connected: before, the reducer keeps 0-RTT commands itself.
    */
   const held = new Map<number, Pending<QuicInput>[]>();
-  const isOurs = (id: number) => (id & 1) === (role === 'client' ? 0 : 1);
   const streamInput = (id: number, input: Pending<QuicInput>) => {
     const queue = held.get(id);
     if (queue) queue.push(input);
-    else if (isOurs(id) && latest.phase === 'connected' && !peerAllowsStream(latest.streams, latest.peerParams, id)) held.set(id, [input]);
+    else if (isLocal(id, role) && latest.phase === 'connected' && !peerAllowsStream(latest.streams, latest.peerParams, id)) held.set(id, [input]);
     else inputs.next(input);
   };
   /**
@@ -830,6 +829,13 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
     }
   };
 
+  /** The `consumed` input of what the readers took of stream `id`, no longer counted as taken. */
+  const consumed = (id: number, bytes: number): Pending<QuicInput> => {
+    taken.delete(id);
+    if (taken.size === 0) takenTotal = 0;
+    return { type: 'consumed', stream: id, bytes };
+  };
+
   /** The reducer's state after the latest step (what exportKeyingMaterial reads; never changed here). */
   let latest = initial;
   /**
@@ -867,9 +873,8 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             readToEnd.delete(id);
             const bytes = taken.get(id);
             if (bytes === undefined) continue;
-            taken.delete(id);
-            takenTotal = taken.size === 0 ? 0 : takenTotal - bytes;
-            return { type: 'consumed', stream: id, bytes };
+            takenTotal -= bytes; // this stream's bytes leave the batch the others wait in
+            return consumed(id, bytes);
           }
           if (takenTotal < consumeBatch) return undefined;
           const first = taken.entries().next();
@@ -877,10 +882,7 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             takenTotal = 0;
             return undefined;
           }
-          const [stream, bytes] = first.value;
-          taken.delete(stream);
-          if (taken.size === 0) takenTotal = 0;
-          return { type: 'consumed', stream, bytes };
+          return consumed(...first.value);
         },
         wake$: wake,
         onIdle: () => {

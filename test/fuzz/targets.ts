@@ -39,6 +39,7 @@ import {
   type HsStep,
 } from '../../src/handshake/engine.js';
 import { createTicketer } from '../../src/handshake/session.js';
+import { seededRandom } from '../../src/rx/faults/random.js';
 import { handleQuicEvents, nextQuicTimeout, type QuicState } from '../../src/quic/connection.js';
 import { protectPacket } from '../../src/quic/protection.js';
 import { handleEvents, nextTimeout, type TlsState } from '../../src/tls/connection.js';
@@ -245,22 +246,11 @@ export const quicFrames: FuzzTarget = {
 
 type HsAction = { readonly kind: 'data'; readonly epoch: number; readonly data: Uint8Array } | { readonly kind: 'ccs' };
 
-/** A deterministic randomness source, so a replay reproduces the clean run's key shares and randoms. */
-function seededRandom(seed: number): (n: number) => Uint8Array {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      out[i] = s & 0xff;
-    }
-    return out;
-  };
-}
+/** Deterministic random bytes (the fault operators' PRNG), so a replay reproduces the clean run's key shares and randoms. */
+const seededBytes = (seed: number): ((n: number) => Uint8Array) => {
+  const random = seededRandom(seed);
+  return (n) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
+};
 
 const quicClientParams = encodeTransportParameters({ initialMaxData: 1 << 20, initialSourceConnectionId: Uint8Array.of(1, 2, 3, 4) });
 const quicServerParams = encodeTransportParameters({
@@ -273,7 +263,7 @@ const quicServerParams = encodeTransportParameters({
 function handshakeScenarios(): Record<string, () => Record<Side, HandshakeState>> {
   const ticketer = createTicketer(new Uint8Array(32).fill(7));
   const clientCert = { certificateChain: loadCertificateChain(fixture('client-cert.pem')), privateKey: loadPrivateKey(fixture('client-key.pem')) };
-  const provider = (seed: number) => createNobleProvider({ randomBytes: seededRandom(seed) });
+  const provider = (seed: number) => createNobleProvider({ randomBytes: seededBytes(seed) });
   const client = { serverName: 'localhost', verifier: caVerifier() };
   return {
     tls13: () => ({
