@@ -566,3 +566,8 @@ export function keyLog(cx: HsCx, label: string, secret: Uint8Array): void {
 export function isIpLiteral(name: string): boolean {
   return name.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(name);
 }
+
+/** Whether a client's hello carries server_name: a name that is not an IP literal was configured. */
+export function sentServerName(c: { readonly serverName?: string | undefined }): boolean {
+  return c.serverName !== undefined && !isIpLiteral(c.serverName);
+}

@@ -11,7 +11,7 @@ import {
   extensionAllowedIn,
   pskBindersLength,
 } from '../../src/wire/tls/handshake.js';
-import type { ClientHello, HandshakeMessage, ServerHelloExtensions } from '../../src/wire/tls/messages.js';
+import type { ClientHello, HandshakeMessage, ServerHello, ServerHelloExtensions } from '../../src/wire/tls/messages.js';
 import { concatBytes } from '../vectors/hex.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
@@ -422,11 +422,15 @@ test('RFC 9147 §5.3: the DTLS form of the ClientHello carries legacy_cookie aft
   t.is(toHex(encodeHandshakeBytes(decodeHandshakeBytes(RFC8448_S3_SERVER_HELLO, 'dtls'), 'dtls')), toHex(RFC8448_S3_SERVER_HELLO));
 });
 
-test('a ClientHello or ServerHello without an extension block is protocol_version', (t) => {
+test('RFC 5246 §7.4.1.2, §7.4.1.3: a ClientHello or ServerHello may end without an extension block (no extensions, so not TLS 1.3)', (t) => {
   const ch = encodeWith((w) => w.u16(0x0301).bytes(new Uint8Array(32)).vec8(new Uint8Array(0)).vec16(Uint8Array.of(0, 0x2f)).vec8(Uint8Array.of(0)));
-  throwsAlert(t, () => decodeHandshakeBody(HandshakeType.client_hello, ch), 70);
+  const hello = decodeHandshakeBody(HandshakeType.client_hello, ch) as { body: ClientHello };
+  t.deepEqual(hello.body.cipherSuites, [0x2f]);
+  t.deepEqual(hello.body.extensions, { unknown: [], order: [] });
   const sh = encodeWith((w) => w.u16(0x0303).bytes(new Uint8Array(32)).vec8(new Uint8Array(0)).u16(0x2f).u8(0));
-  throwsAlert(t, () => decodeHandshakeBody(HandshakeType.server_hello, sh), 70);
+  const server = decodeHandshakeBody(HandshakeType.server_hello, sh) as { body: ServerHello };
+  t.is(server.body.cipherSuite, 0x2f);
+  t.deepEqual(server.body.extensions, { unknown: [], order: [] });
 });
 
 test('a TLS 1.2 ServerHello (no supported_versions) keeps its extensions opaque', (t) => {

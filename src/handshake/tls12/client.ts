@@ -37,7 +37,7 @@ import {
 import { SIGNATURE_ALGORITHMS, checkPeerCertificate } from '../auth.js';
 import { groupFromCode } from '../config.js';
 import { MAX_TICKET_LIFETIME, type TlsSession, sessionUsable } from '../session.js';
-import { type ClientOffer, type HsCx, type PeerKeyShare, completeHandshake, draft43Message, endFlight, ownVersion, version12 } from '../state.js';
+import { type ClientOffer, type HsCx, type PeerKeyShare, completeHandshake, draft43Message, endFlight, ownVersion, sentServerName, version12 } from '../state.js';
 import {
   appendTranscript12,
   certificateVerifyContent12,
@@ -124,6 +124,10 @@ export function onServerHello12(cx: HsCx, offer: ClientOffer, sh: ServerHello, r
     if (c.pskModes.length === 0) abort(fail.incompatible(AlertDescription.unsupported_extension, 'unsolicited session_ticket'));
     if (ext.sessionTicket.length !== 0) abort(fail.decode('non-empty session_ticket in a ServerHello'));
   }
+  // RFC 5246 §7.4.1.4: an extension type in the ServerHello that the ClientHello did not carry is
+  // unsupported_extension; an answer that does not fit what it carried is illegal_parameter.
+  if (ext.serverNameAck && !sentServerName(c)) abort(fail.incompatible(AlertDescription.unsupported_extension, 'ServerHello acknowledges server_name, and we sent none'));
+  if (ext.alpn !== undefined && !c.alpn?.length) abort(fail.incompatible(AlertDescription.unsupported_extension, 'ServerHello carries ALPN, and we offered none'));
   if (ext.alpn !== undefined && !c.alpn?.includes(ext.alpn)) abort(fail.illegal(`server selected unoffered ALPN protocol "${ext.alpn}"`));
   if (ext.recordSizeLimit !== undefined) {
     if (c.recordSizeLimit === undefined) abort(fail.incompatible(AlertDescription.unsupported_extension, 'unsolicited record_size_limit'));
@@ -137,6 +141,11 @@ export function onServerHello12(cx: HsCx, offer: ClientOffer, sh: ServerHello, r
   if (echoed && !session) abort(fail.illegal('server resumed a session that was not offered'));
   const resumed = echoed && !!session;
   if (resumed && session!.suite !== suite.code) abort(fail.illegal('resumed session with another cipher suite'));
+  // RFC 7627 §5.3: every TLS 1.2 session we keep used the extended master secret (a non-EMS one is never kept),
+  // so a server that resumes it without the extension is refused, whatever requireExtendedMasterSecret says.
+  if (resumed && !ext.extendedMasterSecret) {
+    abort(fail.incompatible(AlertDescription.handshake_failure, 'server resumed an extended-master-secret session without the extension (RFC 7627 §5.3)'));
+  }
   // DTLS 1.2 (RFC 6347 §4.2.6): the ClientHello (the one with the cookie, after a HelloVerifyRequest) is hashed
   // in DTLS form too, with the message_seq it went out with.
   if (c.variant === 'dtls') s.transcript = s.transcript.map((m) => draft43Message(m, s.msgSeqOut - 1));

@@ -49,7 +49,7 @@ import {
   completeHandshake,
   endFlight,
   helloFormat,
-  isIpLiteral,
+  sentServerName,
   legacyVersion,
   ownVersion,
   sendHandshake,
@@ -173,7 +173,7 @@ function buildClientHello(
   const tls13 = c.versions.includes(ownVersion(c));
   const tls12 = c.versions.includes(version12(c));
   const ext = {
-    ...(name !== undefined && !isIpLiteral(name) ? { serverName: name } : {}),
+    ...(sentServerName(c) ? { serverName: name } : {}),
     supportedGroups: c.groups.map(groupCode),
     signatureAlgorithms: SIGNATURE_ALGORITHMS,
     ...(c.alpn && c.alpn.length > 0 ? { alpn: c.alpn } : {}),
@@ -287,13 +287,17 @@ function onServerHello(cx: HsCx, offer: ClientOffer, sh: ServerHello, raw: Uint8
   }
   if (!hello.cipherSuites.includes(sh.cipherSuite)) abort(fail.illegal('server selected an unoffered cipher suite'));
   if (sh.legacyCompressionMethod !== 0) abort(fail.illegal('non-null compression method'));
-  const suite = suiteParams(sh.cipherSuite)!;
+  // Our offer may list TLS 1.2 suites too: a (D)TLS 1.3 ServerHello must pick one of the 1.3 suites.
+  const suite = suiteParams(sh.cipherSuite);
+  if (!suite) abort(fail.illegal(`server selected cipher suite 0x${sh.cipherSuite.toString(16)}, which is not a ${dtls ? 'DTLS' : 'TLS'} 1.3 suite`));
   const isHrr = bytesEqual(sh.random, HRR_RANDOM);
   if (isHrr) return onHelloRetryRequest(cx, offer, sh, raw, suite.code);
   if (s.suite && s.suite.code !== suite.code) abort(fail.illegal('ServerHello cipher suite differs from HelloRetryRequest'));
   const psk = ext.preSharedKey !== undefined ? offer.psk : undefined;
   if (ext.preSharedKey !== undefined) {
-    if (!psk || ext.preSharedKey !== 0) abort(fail.illegal('server selected a PSK identity that was not offered'));
+    // RFC 8446 §4.2: an answer to an extension we did not send is unsupported_extension.
+    if (!psk) abort(fail.incompatible(AlertDescription.unsupported_extension, 'ServerHello carries pre_shared_key, and we offered no PSK'));
+    if (ext.preSharedKey !== 0) abort(fail.illegal('server selected a PSK identity that was not offered'));
     if (psk.suite.hash !== suite.hash) abort(fail.illegal('server selected a suite whose hash does not match the PSK'));
   }
   if (ext.cookie !== undefined) abort(fail.illegal('cookie in ServerHello'));
@@ -373,11 +377,19 @@ function onEncryptedExtensions(cx: HsCx, ee: EncryptedExtensions, raw: Uint8Arra
     s.peerTransportParameters = tp.data.slice();
     cx.events.push({ type: 'transportParameters', data: s.peerTransportParameters });
   }
+  // RFC 8446 §4.2: an answer to an extension our (last) ClientHello did not carry is unsupported_extension; an
+  // answer that does not fit what it carried is illegal_parameter.
+  if (ee.serverNameAck && !sentServerName(s.config)) {
+    abort(fail.incompatible(AlertDescription.unsupported_extension, 'EncryptedExtensions acknowledges server_name, and we sent none'));
+  }
   if (ee.alpn !== undefined) {
-    if (!s.config.alpn || !s.config.alpn.includes(ee.alpn)) abort(fail.illegal(`server selected unoffered ALPN protocol "${ee.alpn}"`));
+    if (!s.config.alpn?.length) abort(fail.incompatible(AlertDescription.unsupported_extension, 'EncryptedExtensions carries ALPN, and we offered none'));
+    if (!s.config.alpn.includes(ee.alpn)) abort(fail.illegal(`server selected unoffered ALPN protocol "${ee.alpn}"`));
   }
   if (ee.earlyData) {
-    if (s.early.status !== 'offered' || !s.nego.resumed) abort(fail.illegal('server accepted early data that was not offered'));
+    // Early data offered in a first ClientHello is withdrawn by the second (after a HelloRetryRequest).
+    if (s.early.status !== 'offered') abort(fail.incompatible(AlertDescription.unsupported_extension, 'EncryptedExtensions carries early_data, and we offered none'));
+    if (!s.nego.resumed) abort(fail.illegal('server accepted early data without resuming the session it was offered for'));
     s.early = { ...s.early, status: 'accepted' };
   } else if (s.early.status === 'offered') {
     rejectEarly(cx);

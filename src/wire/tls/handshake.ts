@@ -476,10 +476,9 @@ function decodeClientHello(r: Reader, format: HelloFormat): ClientHello {
   const dtls = format === 'dtls' ? { legacyCookie: readBytes(r, 1, 0, 0xff, 'legacy_cookie') } : {};
   const cipherSuites = readU16Vector(r, 2, 2, 0xfffe, 'cipher_suites');
   const legacyCompressionMethods = readBytes(r, 1, 1, 0xff, 'legacy_compression_methods');
-  // §4.1.2: a ClientHello without extensions comes from TLS 1.2 or older; it cannot negotiate TLS 1.3.
-  if (r.remaining === 0) {
-    throw new DecodeError('ClientHello without extensions (TLS 1.2 or older)', AlertDescription.protocol_version);
-  }
+  // §4.1.2: a ClientHello without extensions comes from TLS 1.2 or older (RFC 5246 §7.4.1.2 allows it): no
+  // supported_versions, so the server decides (protocol_version when it speaks TLS 1.3 only).
+  if (r.remaining === 0) return { legacyVersion, random, legacySessionId, ...dtls, cipherSuites, legacyCompressionMethods, extensions: { unknown: [], order: [] } };
   const { exts, length } = readExtensionBlock(r, 'ClientHello');
   checkContext(exts, CH, 'ClientHello');
   const unknown: UnknownExtension[] = [];
@@ -586,9 +585,9 @@ function decodeServerHello(r: Reader): ServerHello {
   const legacySessionIdEcho = readBytes(r, 1, 0, 32, 'legacy_session_id_echo');
   const cipherSuite = r.u16();
   const legacyCompressionMethod = r.u8();
-  if (r.remaining === 0) {
-    throw new DecodeError('ServerHello without extensions (TLS 1.2 or older)', AlertDescription.protocol_version);
-  }
+  // RFC 5246 §7.4.1.3: a TLS 1.2-or-older ServerHello may end here. It has no supported_versions, so the
+  // protocol layer decides (protocol_version for a TLS 1.3-only client; the TLS 1.2 client's own checks).
+  if (r.remaining === 0) return { legacyVersion, random, legacySessionIdEcho, cipherSuite, legacyCompressionMethod, extensions: { unknown: [], order: [] } };
   const hrr = equalBytes(random, HRR_RANDOM);
   const what = hrr ? 'HelloRetryRequest' : 'ServerHello';
   const { exts } = readExtensionBlock(r, what);
