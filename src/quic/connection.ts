@@ -79,7 +79,8 @@ import {
   newStreamSet,
   peerLimitsKnown,
   peerMaxData,
-  peerMaxStreamData,
+  receiveMaxStreamData,
+  receiveStreamDataBlocked,
   peerMaxStreams,
   receiveResetStream,
   retireStreams,
@@ -729,6 +730,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       if (s.qlog) qlogDropped(s.qlog, 'unsupported', header.end - start, header.form === 'long' && header.type === 'zeroRtt' ? 'zeroRtt' : 'unknown');
       continue;
     }
+    if (header.form === 'long' && header.type === 'initial' && !acceptableInitial(s.config.role, header.token, datagram.length)) {
+      if (s.qlog) qlogDropped(s.qlog, 'invalid', header.end - start, 'initial');
+      continue;
+    }
     const id = LEVELS[level].space;
     const space = s.spaces[id];
     let packet;
@@ -773,6 +778,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
         continue; // RFC 9001 §5.5: not authentic, dropped
       }
     }
+    // RFC 9000 §17.2, §17.3.1: the reserved bits, protected by the header protection, are zero in an authentic packet.
+    if (packet.header[0]! & (header.form === 'long' ? 0x0c : 0x18)) {
+      throw new ConnectionError(QuicError.PROTOCOL_VIOLATION, 'reserved header bits set (RFC 9000 §17.2, §17.3.1)');
+    }
     if (isDuplicate(space, packet.packetNumber)) {
       if (s.qlog) qlogDropped(s.qlog, 'duplicate', header.end - start, level);
       continue;
@@ -801,6 +810,15 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
     // Closing: answer with our CONNECTION_CLOSE again (RFC 9000 §10.2.1).
     if (s.phase === 'closing' && s.closeFrame) sendClose(s, s.closeFrame, now, effects);
   }
+}
+
+/**
+ * Whether an Initial packet may be processed at all: a server's carries no token (RFC 9000 §17.2.2: the client
+ * discards it otherwise), and a client's arrives in a datagram of at least 1200 bytes (§14.1: the server
+ * discards it otherwise; the first one is checked before a connection exists, `accept.ts`).
+ */
+function acceptableInitial(role: 'client' | 'server', token: Uint8Array, datagramLength: number): boolean {
+  return role === 'client' ? token.length === 0 : datagramLength >= DATAGRAM_SIZE;
 }
 
 /** Where a datagram came from: its address, whether that is the current path, its size. */
@@ -864,10 +882,11 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
     }
     case 'pathResponse':
       return onPathResponse(s, f.data);
+    case 'streamDataBlocked':
+      return receiveStreamDataBlocked(s.streams, s.config, s.peerParams, f.streamId);
     case 'padding':
     case 'ping':
     case 'dataBlocked':
-    case 'streamDataBlocked':
     case 'streamsBlocked':
       return;
     case 'ack':
@@ -897,7 +916,7 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
     case 'maxData':
       return peerMaxData(s.streams, f.max);
     case 'maxStreamData':
-      return peerMaxStreamData(s.streams, f.streamId, f.max);
+      return receiveMaxStreamData(s.streams, s.config, s.peerParams, f.streamId, f.max);
     case 'maxStreams':
       return peerMaxStreams(s.streams, f.bidi, f.max);
     case 'pathChallenge':

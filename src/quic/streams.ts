@@ -438,10 +438,29 @@ export function peerMaxData(x: StreamSet, max: number): void {
   x.txLimit = Math.max(x.txLimit, max);
 }
 
-/** MAX_STREAM_DATA from the peer (RFC 9000 §19.10): limits only grow. */
+/** A stream's send limit raised to `max` (a peer's MAX_STREAM_DATA, or its parameters once 0-RTT is accepted): limits only grow. */
 export function peerMaxStreamData(x: StreamSet, id: number, max: number): void {
   const st = x.byId.get(id);
   if (st && max > st.txLimit) own(x, id).txLimit = max;
+}
+
+/** MAX_STREAM_DATA from the peer (RFC 9000 §19.10): more credit for a stream we send on. */
+export function receiveMaxStreamData(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, max: number): void {
+  // RFC 9000 §19.10: the peer's unidirectional stream is receive-only for us; §3.2, §4.6 as for any frame that
+  // names a stream (one of ours never opened, a peer's beyond our limit); late for a retired stream, ignored.
+  if (!isLocal(id, cfg.role) && isUni(id)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `MAX_STREAM_DATA on the peer's unidirectional stream ${id}`, 0x11);
+  const st = peerStream(x, cfg, peer, id, 0x11);
+  if (st && max > st.txLimit) st.txLimit = max;
+}
+
+/**
+ * STREAM_DATA_BLOCKED from the peer (RFC 9000 §19.13): nothing to do (our credit follows what the application
+ * reads), but the stream it names is checked like any other: our unidirectional stream is send-only for us
+ * (STREAM_STATE_ERROR), and §3.2, §4.6 apply.
+ */
+export function receiveStreamDataBlocked(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number): void {
+  if (isLocal(id, cfg.role) && isUni(id)) throw new ConnectionError(QuicError.STREAM_STATE_ERROR, `STREAM_DATA_BLOCKED on our unidirectional stream ${id}`, 0x15);
+  peerStream(x, cfg, peer, id, 0x15);
 }
 
 /**
