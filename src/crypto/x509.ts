@@ -14,9 +14,11 @@
  * certificate", "does the signature verify", "does the name match" — are a {@link CertificateChecks} table, so
  * the node:crypto `X509Certificate` verifier in `src/node/` shares the path logic below.
  *
- * Path building is greedy from the leaf: at each step a trust anchor that issued the current certificate is
- * preferred, otherwise the first not-yet-used certificate of the received chain that issued it. At most
- * {@link MAX_PATH_LENGTH} certificates are chained, so hostile chains cannot loop.
+ * Path building searches depth first from the leaf, with backtracking (RFC 4158, as webpki): at each step the
+ * trust anchors that issued the current certificate are tried first, then each not-yet-used certificate of the
+ * received chain that issued it, in the order sent; a path that reaches an anchor is checked whole, and when it
+ * fails the search goes on. At most {@link MAX_PATH_LENGTH} certificates are chained, {@link MAX_SIGNATURE_CHECKS}
+ * signatures verified and `MAX_PATH_TRIES` candidate paths tried, so hostile chains cannot loop or blow up.
  *
  * The verifier returns a {@link CertificateErrorCode} and a reason; the TLS alert for it is chosen by
  * `certificateAlert` in `src/core/errors.ts`.
