@@ -12,7 +12,7 @@
  *   not parse or authenticate is dropped silently (§4.5.2) and counted;
  * - **handshake messages**: cut to the MTU and sent as one fragment per record (`flight.ts`), reassembled from
  *   fragments in any order (`reassembly.ts`), numbered with message_seq (§5.2);
- * - **reliability** (§5.8, §7): flights retransmitted on the {@link DtlsTimer} `retransmit` timer (100 ms, doubling
+ * - **reliability** (§5.8, §7): flights retransmitted on the {@link DtlsTimer} `retransmit` timer (1000 ms by default as RFC 9147 §5.8.2 recommends, doubling
  *   to 60 s), only what the peer's ACKs left uncovered; ACKs for the peer's flights (at once for a final flight or
  *   a post-handshake message, after a quarter of the timer for a partial flight); a retransmitted peer flight
  *   answered with our flight again;
@@ -82,7 +82,7 @@ export type DtlsTimer = (typeof DtlsTimer)[keyof typeof DtlsTimer];
 /** 1280-byte IPv6 minimum MTU less 40 bytes of IPv6 header and 8 of UDP. */
 export const DEFAULT_DTLS_MTU = 1232;
 export const MIN_DTLS_MTU = 256;
-export const DEFAULT_RETRANSMIT_INITIAL = 100;
+export const DEFAULT_RETRANSMIT_INITIAL = 1000;
 export const DEFAULT_RETRANSMIT_MAX = 60_000;
 export const DEFAULT_DTLS_HANDSHAKE_TIMEOUT = 30_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT = 2_000;
@@ -116,6 +116,11 @@ export interface DtlsStats {
   readonly retransmissions: number;
   readonly acksSent: number;
   readonly acksReceived: number;
+  /**
+   * Protected records that failed to authenticate (RFC 9147 §4.5.3 counts them against the AEAD's integrity
+   * limit): dropped, and past {@link DTLS_INTEGRITY_LIMIT} the connection is closed.
+   */
+  readonly authFailures: number;
 }
 
 /** The connection's state. Immutable: every input returns a new one. */
@@ -137,6 +142,11 @@ export interface DtlsState {
   readonly write12?: Write12;
   /** A KeyUpdate we sent: its message_seq and the write epoch it moves to once acknowledged (RFC 9147 §8). */
   readonly pendingKeyUpdate?: { readonly msgSeq: number; readonly epoch: number; readonly secret: Uint8Array };
+  /**
+   * The peer asked for a KeyUpdate (update_requested) while ours was unacknowledged: ours answers it once the
+   * first is acknowledged (RFC 8446 §4.6.3 as RFC 9147 §8 keeps it; one KeyUpdate in flight at a time, §5.8.4).
+   */
+  readonly keyUpdateOwed?: boolean;
   /** Sequence number of our next DTLSPlaintext record (epoch 0). */
   readonly plainSeq: number;
   /** message_seq of our next handshake message. */
@@ -217,7 +227,7 @@ export function createDtlsConnection(config: DtlsConfig): DtlsState {
     closeSent: false,
     closeReceived: false,
     closeWhenReceived: false,
-    stats: { datagramsIn: 0, datagramsOut: 0, recordsDropped: 0, retransmissions: 0, acksSent: 0, acksReceived: 0 },
+    stats: { datagramsIn: 0, datagramsOut: 0, recordsDropped: 0, retransmissions: 0, acksSent: 0, acksReceived: 0, authFailures: 0 },
   };
 }
 
@@ -397,7 +407,7 @@ function onDatagram(cx: Cx, data: Uint8Array): void {
       }
       const opened12 = open12(r12, rec);
       if (opened12.kind === 'drop') {
-        drop(cx);
+        drop(cx, opened12.reason === 'auth');
         continue;
       }
       s.read12 = opened12.epoch;
@@ -411,7 +421,7 @@ function onDatagram(cx: Cx, data: Uint8Array): void {
     }
     const opened = openDtlsRecord(s.config.provider, read, rec);
     if (opened.kind === 'drop') {
-      drop(cx);
+      drop(cx, opened.reason === 'auth');
       continue;
     }
     s.reads = s.reads.map((e) => (e.epoch === read.epoch ? opened.epoch : e));
@@ -422,8 +432,19 @@ function onDatagram(cx: Cx, data: Uint8Array): void {
   afterReceive(cx);
 }
 
-const drop = (cx: Cx): void => {
-  cx.s.stats = { ...cx.s.stats, recordsDropped: cx.s.stats.recordsDropped + 1 };
+/**
+ * AEAD integrity limit for AES-GCM and ChaCha20-Poly1305 (RFC 9147 §4.5.3, 2^36 forgery attempts). Counted over
+ * all keys of the connection, which is stricter than per key.
+ */
+export const DTLS_INTEGRITY_LIMIT = 2 ** 36;
+
+/** Drop a record (RFC 9147 §4.5.2); one that failed authentication counts towards the integrity limit. */
+const drop = (cx: Cx, authFailure = false): void => {
+  const st = cx.s.stats;
+  cx.s.stats = { ...st, recordsDropped: st.recordsDropped + 1, authFailures: st.authFailures + (authFailure ? 1 : 0) };
+  if (authFailure && cx.s.stats.authFailures > DTLS_INTEGRITY_LIMIT) {
+    throw new Fatal(fail.misbehaved(AlertDescription.bad_record_mac, `more than 2^36 records failed to authenticate (RFC 9147 §4.5.3)`));
+  }
 };
 
 /**
@@ -443,7 +464,10 @@ function onRecord(cx: Cx, epoch: number, seq: number, type: number, content: Uin
       return onHandshakeRecord(cx, epoch, seq, content);
     case DtlsContentType.ack:
       if (isDtls12(s)) return drop(cx); // no ACKs in DTLS 1.2
-      return onAck(cx, content);
+      // An ACK only acknowledges records of its own epoch or older (RFC 9147 §7), and a plaintext one is not
+      // believed once the peer can protect its records.
+      if (!authenticated && s.reads.length > 0) return drop(cx);
+      return onAck(cx, content, epoch);
     case DtlsContentType.change_cipher_spec:
       return onChangeCipherSpec(cx, epoch, content);
     case ContentType.alert:
@@ -557,7 +581,7 @@ function endFlight(s: Mutable<DtlsState>): void {
   delete s.retransmitAt;
 }
 
-function onAck(cx: Cx, content: Uint8Array): void {
+function onAck(cx: Cx, content: Uint8Array, ackEpoch: number): void {
   const s = cx.s;
   let list;
   try {
@@ -569,17 +593,22 @@ function onAck(cx: Cx, content: Uint8Array): void {
   s.stats = { ...s.stats, acksReceived: s.stats.acksReceived + 1 };
   if (!s.flight) return;
   const numbers = list
-    .filter((rn) => rn.epoch <= 0xffffn && rn.sequenceNumber < 2n ** 48n)
+    .filter((rn) => rn.epoch <= BigInt(ackEpoch) && rn.sequenceNumber < 2n ** 48n)
     .map((rn) => ({ epoch: Number(rn.epoch), seq: Number(rn.sequenceNumber) }));
   const { flight, newly } = applyAck(s.flight, numbers);
   s.flight = flight;
   maybeCommitKeyUpdate(cx);
   if (flightAcked(flight)) {
     endFlight(s);
-    return;
+  } else if (newly > 0) {
+    // A partial ACK: send the unacknowledged rest now (RFC 9147 §5.8.1, WAITING → SENDING).
+    transmitFlight(cx, true);
   }
-  // A partial ACK: send the unacknowledged rest now (RFC 9147 §5.8.1, WAITING → SENDING).
-  if (newly > 0) transmitFlight(cx, true);
+  // The peer's update request that waited for our own KeyUpdate's ACK.
+  if (s.keyUpdateOwed && !s.pendingKeyUpdate) {
+    delete s.keyUpdateOwed;
+    if (!s.closeSent && s.phase === 'connected') queueKeyUpdate(cx, false);
+  }
 }
 
 function onAlert(cx: Cx, content: Uint8Array): void {
@@ -690,7 +719,9 @@ function applyHs(cx: Cx, step: HsStep): void {
         cx.effects.push({ type: 'handshakeComplete', info: ev.info });
         break;
       case 'keyUpdateRequested':
-        if (!s.closeSent && !s.pendingKeyUpdate) queueKeyUpdate(cx, false);
+        if (s.closeSent) break;
+        if (s.pendingKeyUpdate) s.keyUpdateOwed = true;
+        else queueKeyUpdate(cx, false);
         break;
       case 'session':
         cx.effects.push({ type: 'session', session: ev.session });

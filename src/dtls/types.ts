@@ -20,7 +20,7 @@ export interface DtlsRecordConfig {
    * UDP header). At least 256.
    */
   readonly mtu?: number;
-  /** First retransmission timeout of a flight, ms (default 100, RFC 9147 §5.8.2). */
+  /** First retransmission timeout of a flight, ms (default 1000, RFC 9147 §5.8.2; lower it where the round trip is known to be short). */
   readonly retransmitInitial?: number;
   /** The cap the timeout doubles up to, ms (default 60 000, RFC 9147 §5.8.2). */
   readonly retransmitMax?: number;

@@ -97,7 +97,7 @@ export interface DtlsConnection extends Ticker {
 export interface DtlsTransportOptions {
   /** Largest datagram we send, bytes of UDP payload (default 1232; at least 256). */
   readonly mtu?: number;
-  /** First retransmission timeout of a flight, ms (default 100, RFC 9147 §5.8.2). */
+  /** First retransmission timeout of a flight, ms (default 1000, RFC 9147 §5.8.2; lower it where the round trip is known to be short). */
   readonly retransmitInitial?: number;
   /** Cap of the doubling retransmission timeout, ms (default 60 000). */
   readonly retransmitMax?: number;

@@ -122,8 +122,21 @@ test('random loss (30%) in both directions, 20 seeds: every handshake completes 
   }
 });
 
-test('retransmission backoff: 100 ms, then doubling, capped at retransmitMax', (t) => {
-  const p = new DtlsPair({ retransmitMax: 800, handshakeTimeout: 10_000 }, {}, (d) => (d.to === 'server' ? 'drop' : 'deliver'));
+test('RFC 9147 §5.8.2: the first retransmission after 1000 ms by default, then doubling', (t) => {
+  const p = new DtlsPair({ handshakeTimeout: 20_000 }, {}, (d) => (d.to === 'server' ? 'drop' : 'deliver'));
+  p.input('client', { type: 'start' });
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const next = nextDtlsTimeout(p.client)!;
+    times.push(next);
+    p.now = next;
+    p.input('client', { type: 'timeout' });
+  }
+  t.deepEqual(times, [1000, 3000, 7000].map((ms) => times[0]! - 1000 + ms));
+});
+
+test('retransmission backoff: retransmitInitial (100 ms here), then doubling, capped at retransmitMax', (t) => {
+  const p = new DtlsPair({ retransmitInitial: 100, retransmitMax: 800, handshakeTimeout: 10_000 }, {}, (d) => (d.to === 'server' ? 'drop' : 'deliver'));
   p.input('client', { type: 'start' });
   const times: number[] = [];
   const start = p.now;

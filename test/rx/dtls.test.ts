@@ -77,9 +77,9 @@ test('over a lossy memory link: the handshake completes, records keep their boun
   let serverSend!: ReturnType<typeof collect<never>>;
   let closed!: { client: ReturnType<typeof collect<never>>; server: ReturnType<typeof collect<never>> };
   ts.run(({ cold }) => {
-    // The first ClientHello and the first datagram of the server's flight are lost.
+    // The first ClientHello and the first datagram of the server's flight are lost (retransmitted after 1000 ms, RFC 9147 §5.8.2).
     p = memoryPair(ts, { filter: lose('a0', 'b0') });
-    cold('1000ms a').subscribe(() => {
+    cold('5000ms a').subscribe(() => {
       const server = p.server!;
       const client = p.client!;
       closed = { client: collect(client.closed$), server: collect(server.closed$) };
@@ -99,7 +99,7 @@ test('over a lossy memory link: the handshake completes, records keep their boun
     });
   });
   t.deepEqual(p.errors, []);
-  t.true(p.wire.includes('a0@0:drop') && p.wire.includes('a1@100:deliver'), p.wire.join(' '));
+  t.true(p.wire.includes('a0@0:drop') && p.wire.includes('a1@1000:deliver'), p.wire.join(' '));
   t.deepEqual(serverGot, ['a', 'bb', 'ccc'], 'one value per record');
   t.deepEqual(clientGot.values.map(dec), ['A', 'BB', 'CCC']);
   t.is(clientGot.end, 'complete', "the server's close_notify completes the client's inbound$");
@@ -223,7 +223,7 @@ test('unsubscribing during the handshake aborts it: nothing more is sent and the
   ts.run(({ cold }) => {
     const [a, b] = memoryDatagramPair({ scheduler: ts, latency: 5, filter: (d) => (wire.push(`${d.from}${d.index}`), 'drop') });
     void b;
-    const sub = of(a).pipe(secureDatagrams({ role: 'client', ca, servername: 'localhost', scheduler: ts })).subscribe();
+    const sub = of(a).pipe(secureDatagrams({ role: 'client', ca, servername: 'localhost', scheduler: ts, retransmitInitial: 100 })).subscribe();
     cold('150ms a').subscribe(() => sub.unsubscribe());
   });
   t.deepEqual(wire, ['a0', 'a1'], 'the ClientHello at 0 and its retransmission at 100; nothing after the abort at 150');
