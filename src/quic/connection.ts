@@ -416,7 +416,13 @@ function qlogStep(s: W, sink: QlogSink, before: QlogWatched): QlogWatched {
   return after;
 }
 
+/** Stream commands that can do nothing once the connection is ending. */
+const STREAM_COMMANDS: ReadonlySet<QuicInput['type']> = new Set(['write', 'end', 'resetStream', 'stopSending', 'priority', 'consumed']);
+
 function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
+  // Closing or draining (the peer's CONNECTION_CLOSE, an error, our own close sent): nothing more goes out, so a
+  // stream command that raced the close is dropped, not API misuse. The application learns of the close itself.
+  if ((s.phase === 'closing' || s.phase === 'draining') && STREAM_COMMANDS.has(input.type)) return;
   switch (input.type) {
     case 'start': {
       if (s.phase !== 'idle') throw misuse('already started');

@@ -33,7 +33,7 @@ import { connectionInfo } from './connectionInfo.js';
 import { guarded, loadIdentity, numTickets, tickets, withIdentityCheck } from './options.js';
 import type { ClientOptions, ConnectionInfo, PemInput, SecureOptions, ServerOptions, SessionCache } from './types.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { createQuicConnection, handleQuicEvents, nextQuicTimeout, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
+import { createQuicConnection, handleQuicEvents, nextQuicTimeout, quicShutdownProgress, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
 import { checkCloseCode, type QuicShutdownProgress } from '../quic/shutdown.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
 import { checkClientInitial, type InitialRejection } from '../quic/accept.js';
@@ -860,6 +860,8 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             if (s) s.unreduced -= input.data.length;
           }
           const step = handleQuicEvents(state, input);
+          // A close the peer (or an error) began counts as a shutdown in progress too.
+          if (progress === 'none' && quicShutdownProgress(step.state) === 'inProgress') progress = 'inProgress';
           if (step.state.streams.retired !== latest.streams.retired) forgetRetired(step.state);
           latest = step.state;
           return step;

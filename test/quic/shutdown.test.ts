@@ -117,3 +117,25 @@ test('QUIC shutdown: the progress is none, then in progress, then complete; the 
   t.is(quicShutdownProgress(pair.state.client), 'complete');
   t.is(quicShutdownProgress(pair.state.server), 'complete');
 });
+
+test('QUIC shutdown: stream commands that race the peer\'s close (draining) are dropped, not API misuse; nothing is sent', (t) => {
+  const pair = connected();
+  pair.input('client', { type: 'write', now: pair.now, stream: 0, data: new Uint8Array(10) });
+  pair.settle();
+  pair.input('client', { type: 'close', now: pair.now, mode: 'rapid', errorCode: 7n });
+  pair.settle();
+  t.is(pair.state.server.phase, 'draining');
+  const sent = pair.datagrams.server.length;
+  for (const input of [
+    { type: 'write', stream: 0, data: new Uint8Array(5) },
+    { type: 'end', stream: 0 },
+    { type: 'resetStream', stream: 4, errorCode: 1n },
+    { type: 'stopSending', stream: 0, errorCode: 1n },
+    { type: 'priority', stream: 0, urgency: 3, incremental: false },
+  ] as const) {
+    t.notThrows(() => pair.input('server', { ...input, now: pair.now }), input.type);
+  }
+  pair.settle();
+  t.is(pair.datagrams.server.length, sent, 'nothing more is sent while draining');
+  t.is(quicShutdownProgress(pair.state.server), 'inProgress');
+});
