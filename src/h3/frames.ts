@@ -6,7 +6,11 @@
  * is collected up to a bound and then decoded in full, trailing bytes included (H3_FRAME_ERROR). Frames of an
  * unknown or reserved (grease, 0x1f·N + 0x21) type are skipped without being stored (§7.2.8, §9); the frame
  * types HTTP/2 had and HTTP/3 reserves (0x02, 0x06, 0x08, 0x09) are H3_FRAME_UNEXPECTED wherever they appear.
- * Which frame may appear on which stream is the stream parsers' business (`src/h3/streams.ts`).
+ * Which frame may appear on which stream is the stream parsers' business (`src/h3/streams.ts`): they say so
+ * through {@link H3FrameReaderLimits.checkFrame}, which sees every frame's header before its payload is read.
+ *
+ * Stream ids and push ids (GOAWAY, MAX_PUSH_ID, CANCEL_PUSH, PUSH_PROMISE) run to 2^62 − 1: they are numbers up
+ * to 2^53 − 1 and bigints above ({@link H3Id}); compare them through `BigInt()`.
  */
 import { DecodeError, Reader } from '../wire/reader.js';
 import { Writer } from '../wire/writer.js';
@@ -37,14 +41,24 @@ export const H3Setting = {
 /** HTTP/2 setting identifiers reserved in HTTP/3: receiving one is H3_SETTINGS_ERROR (RFC 9114 §7.2.4.1). */
 const HTTP2_SETTINGS: ReadonlySet<number> = new Set([0x00, 0x02, 0x03, 0x04, 0x05]);
 
-/** A frame other than DATA, decoded. `settings` keeps every identifier, unknown ones too (ignored by the caller). */
+/**
+ * A stream id or push id (RFC 9114 §5.2, §7.2.3): a varint up to 2^62 − 1, a number while it is at most 2^53 − 1
+ * (exact), a bigint above. Compare two of them as `BigInt(a) < BigInt(b)`.
+ */
+export type H3Id = number | bigint;
+
+/**
+ * A frame other than DATA, decoded. `settings` keeps every identifier up to 2^53 − 1, unknown ones too (ignored
+ * by the caller); larger identifiers, all unknown or reserved, are checked for repeats and dropped. Setting
+ * values above 2^53 − 1 read as 2^53 − 1 (only small ones mean anything here).
+ */
 export type H3ControlFrame =
   | { readonly type: 'headers'; readonly block: Uint8Array }
   | { readonly type: 'settings'; readonly settings: ReadonlyMap<number, number> }
-  | { readonly type: 'goaway'; readonly id: number }
-  | { readonly type: 'cancelPush'; readonly pushId: number }
-  | { readonly type: 'maxPushId'; readonly pushId: number }
-  | { readonly type: 'pushPromise'; readonly pushId: number; readonly block: Uint8Array };
+  | { readonly type: 'goaway'; readonly id: H3Id }
+  | { readonly type: 'cancelPush'; readonly pushId: H3Id }
+  | { readonly type: 'maxPushId'; readonly pushId: H3Id }
+  | { readonly type: 'pushPromise'; readonly pushId: H3Id; readonly block: Uint8Array };
 
 /** Any frame, whole: what {@link encodeFrame} writes and {@link decodeFrames} returns. */
 export type H3Frame = H3ControlFrame | { readonly type: 'data'; readonly payload: Uint8Array };
@@ -92,37 +106,48 @@ export function encodeFrame(frame: H3Frame): Uint8Array {
       for (const [id, value] of frame.settings) payload.varint(id).varint(value);
       break;
     case 'goaway':
-      payload.varint(frame.id);
+      writeId(payload, frame.id);
       break;
     case 'cancelPush':
     case 'maxPushId':
-      payload.varint(frame.pushId);
+      writeId(payload, frame.pushId);
       break;
     case 'pushPromise':
-      payload.varint(frame.pushId).bytes(frame.block);
+      writeId(payload, frame.pushId).bytes(frame.block);
       break;
   }
   const body = payload.finish();
   return new Writer(body.length + 16).varint(TYPE_OF[frame.type]).varint(body.length).bytes(body).finish();
 }
 
-/** Read a varint; a truncated or oversized one is H3_FRAME_ERROR (the payload's length said otherwise). */
-function varintOf(r: Reader, what: string): number {
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** An id as a varint: the 8-byte form (RFC 9000 §16) for one above 2^53 − 1, which `Writer.varint` refuses. */
+function writeId(w: Writer, id: H3Id): Writer {
+  if (typeof id === 'number' || id <= MAX_SAFE) return w.varint(Number(id));
+  if (id >= 1n << 62n) throw new RangeError(`HTTP/3 id out of range: ${id}`);
+  return w.u32(Number(id >> 32n) | 0xc0000000).u32(Number(id & 0xffffffffn));
+}
+
+/** Read a varint (up to 2^62 − 1); a truncated one is H3_FRAME_ERROR (the payload's length said otherwise). */
+function varintOf(r: Reader, what: string): bigint {
   try {
-    return r.varint();
+    return r.varintBig();
   } catch (e) {
     throw new H3Error('H3_FRAME_ERROR', `${what}: ${e instanceof DecodeError ? e.message : String(e)}`);
   }
 }
 
-/** A varint up to 2^62 − 1, clamped to 2^53 − 1 (a setting's value: only small ones mean anything here). */
+/** A stream or push id, exact (see {@link H3Id}). */
+function idOf(r: Reader, what: string): H3Id {
+  const v = varintOf(r, what);
+  return v > MAX_SAFE ? v : Number(v);
+}
+
+/** A varint clamped to 2^53 − 1 (a setting's value: only small ones mean anything here). */
 function clampedVarint(r: Reader, what: string): number {
-  try {
-    const v = r.varintBig();
-    return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
-  } catch (e) {
-    throw new H3Error('H3_FRAME_ERROR', `${what}: ${e instanceof DecodeError ? e.message : String(e)}`);
-  }
+  const v = varintOf(r, what);
+  return v > MAX_SAFE ? Number.MAX_SAFE_INTEGER : Number(v);
 }
 
 /**
@@ -141,23 +166,26 @@ export function decodeFramePayload(type: number, payload: Uint8Array): H3Control
       return { type: 'headers', block: payload };
     case H3FrameType.SETTINGS: {
       const settings = new Map<number, number>();
+      // Identifiers compared exactly (all 62 bits): two different reserved ones above 2^53 are no repeat.
+      const seen = new Set<bigint>();
       while (r.remaining > 0) {
-        const id = clampedVarint(r, 'SETTINGS identifier');
+        const id = varintOf(r, 'SETTINGS identifier');
         const value = clampedVarint(r, 'SETTINGS value');
-        if (HTTP2_SETTINGS.has(id)) throw new H3Error('H3_SETTINGS_ERROR', `HTTP/2 setting 0x${id.toString(16)} in SETTINGS`);
-        if (settings.has(id)) throw new H3Error('H3_SETTINGS_ERROR', `setting 0x${id.toString(16)} appears twice`);
-        settings.set(id, value);
+        if (HTTP2_SETTINGS.has(Number(id))) throw new H3Error('H3_SETTINGS_ERROR', `HTTP/2 setting 0x${id.toString(16)} in SETTINGS`);
+        if (seen.has(id)) throw new H3Error('H3_SETTINGS_ERROR', `setting 0x${id.toString(16)} appears twice`);
+        seen.add(id);
+        if (id <= MAX_SAFE) settings.set(Number(id), value);
       }
       return { type: 'settings', settings };
     }
     case H3FrameType.GOAWAY:
-      return whole({ type: 'goaway', id: varintOf(r, 'GOAWAY') }, 'GOAWAY');
+      return whole({ type: 'goaway', id: idOf(r, 'GOAWAY') }, 'GOAWAY');
     case H3FrameType.CANCEL_PUSH:
-      return whole({ type: 'cancelPush', pushId: varintOf(r, 'CANCEL_PUSH') }, 'CANCEL_PUSH');
+      return whole({ type: 'cancelPush', pushId: idOf(r, 'CANCEL_PUSH') }, 'CANCEL_PUSH');
     case H3FrameType.MAX_PUSH_ID:
-      return whole({ type: 'maxPushId', pushId: varintOf(r, 'MAX_PUSH_ID') }, 'MAX_PUSH_ID');
+      return whole({ type: 'maxPushId', pushId: idOf(r, 'MAX_PUSH_ID') }, 'MAX_PUSH_ID');
     case H3FrameType.PUSH_PROMISE: {
-      const pushId = varintOf(r, 'PUSH_PROMISE');
+      const pushId = idOf(r, 'PUSH_PROMISE');
       return { type: 'pushPromise', pushId, block: payload.subarray(r.offset) };
     }
     default:
@@ -166,12 +194,19 @@ export function decodeFramePayload(type: number, payload: Uint8Array): H3Control
   }
 }
 
-/** Bounds of an {@link H3FrameReader}. */
+/** Bounds and checks of an {@link H3FrameReader}. */
 export interface H3FrameReaderLimits {
   /** The largest HEADERS or PUSH_PROMISE payload collected: more is H3_EXCESSIVE_LOAD for the stream. */
   readonly maxFieldSection: number;
   /** The largest payload of any other known frame but DATA: more is H3_EXCESSIVE_LOAD for the connection. */
   readonly maxControlPayload?: number;
+  /**
+   * Called with each frame's type, in stream order, as soon as its header is in: before the size bounds, and
+   * before anything of its payload is read or stored. Every type comes, DATA and unknown or reserved ones too
+   * (`undefined`: a type above 2^53 − 1, never a known one). Throw (an {@link H3Error}) to refuse the frame: a
+   * type the stream does not allow there is H3_FRAME_UNEXPECTED whatever its length (RFC 9114 §7.2).
+   */
+  readonly checkFrame?: (type: number | undefined) => void;
 }
 
 /**
@@ -250,6 +285,7 @@ export class H3FrameReader {
   }
 
   private startFrame(type: number | undefined, length: number, out: H3FrameEvent[]): void {
+    this.limits.checkFrame?.(type);
     if (type === H3FrameType.DATA) {
       out.push({ type: 'dataFrame', length });
       this.mode = length > 0 ? { kind: 'data', left: length } : { kind: 'header' };

@@ -9,9 +9,11 @@ import type { H3Field } from './qpack.js';
 /** A request head as a server sees it (RFC 9114 §4.3.1). */
 export interface H3RequestHead {
   readonly method: string;
+  /** `''` for a CONNECT request (RFC 9114 §4.4), which has no `:scheme`. */
   readonly scheme: string;
   /** `:authority` (or the `host` field when it is absent), `''` when neither is given. */
   readonly authority: string;
+  /** `''` for a CONNECT request, which has no `:path`. */
   readonly path: string;
   /** The regular fields, in order (names lowercase). */
   readonly headers: readonly H3Field[];
@@ -34,7 +36,13 @@ function malformed(reason: string): H3Error {
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
 /**
- * Check the regular fields (names are lowercase tokens; no NUL, CR or LF in a value; no connection-specific
+ * A byte a field value may not hold (RFC 9110 §5.5 field-content: HTAB, SP, VCHAR and obs-text 0x80–0xff
+ * only): NUL, CR, LF, the other control characters and DEL. RFC 9114 §10.3 makes any of them malformed.
+ */
+const NOT_FIELD_CONTENT = /[\0-\x08\x0a-\x1f\x7f]/;
+
+/**
+ * Check the regular fields (names are lowercase tokens; no control character in a value; no connection-specific
  * field; `te` only as `trailers`) and split off the pseudo-header fields, which must all come first and each
  * at most once (§4.3). Throws H3_MESSAGE_ERROR.
  */
@@ -42,7 +50,7 @@ function splitFields(fields: readonly H3Field[]): { pseudo: Map<string, string>;
   const pseudo = new Map<string, string>();
   const headers: H3Field[] = [];
   for (const [name, value] of fields) {
-    if (/[\0\r\n]/.test(value)) throw malformed(`field ${name} has a NUL, CR or LF in its value`);
+    if (NOT_FIELD_CONTENT.test(value)) throw malformed(`field ${name} has a control character (NUL, CR, LF or another) in its value`);
     if (name.startsWith(':')) {
       if (headers.length > 0) throw malformed(`pseudo-header ${name} after a regular field`);
       if (pseudo.has(name)) throw malformed(`pseudo-header ${name} appears twice`);
@@ -59,17 +67,21 @@ function splitFields(fields: readonly H3Field[]): { pseudo: Map<string, string>;
 
 /**
  * A request's head (RFC 9114 §4.3.1): `:method`, `:scheme` and a non-empty `:path` (for anything but CONNECT),
- * no other pseudo-header, and for http/https an authority (`:authority` or `host`). Throws H3_MESSAGE_ERROR.
- * CONNECT is refused as malformed: this server has no tunnels.
+ * no other pseudo-header, and for http/https an authority (`:authority` or `host`). A CONNECT (§4.4) has
+ * `:method` and `:authority` only (`scheme` and `path` are then `''`). Throws H3_MESSAGE_ERROR.
  */
 export function requestHead(fields: readonly H3Field[]): H3RequestHead {
   const { pseudo, headers } = splitFields(fields);
   for (const name of pseudo.keys()) if (![':method', ':scheme', ':authority', ':path'].includes(name)) throw malformed(`pseudo-header ${name} in a request`);
+  if (pseudo.get(':method') === 'CONNECT') {
+    const authority = pseudo.get(':authority');
+    if (pseudo.has(':scheme') || pseudo.has(':path') || !authority) throw malformed('CONNECT needs :authority and no :scheme or :path');
+    return { method: 'CONNECT', scheme: '', authority, path: '', headers };
+  }
   const method = pseudo.get(':method');
   const scheme = pseudo.get(':scheme');
   const path = pseudo.get(':path');
   if (method === undefined || scheme === undefined || path === undefined) throw malformed('request without :method, :scheme or :path');
-  if (method === 'CONNECT') throw malformed('CONNECT is not supported');
   if (path === '') throw malformed('empty :path');
   const authority = pseudo.get(':authority') ?? headers.find(([n]) => n === 'host')?.[1] ?? '';
   if ((scheme === 'http' || scheme === 'https') && authority === '') throw malformed(`${scheme} request without an authority`);

@@ -11,10 +11,12 @@
  * | QPACK encoder (uni, 0x02)      | Set Dynamic Table Capacity 0 only (capacity is 0)   | QPACK_ENCODER_STREAM_ERROR    |
  * | QPACK decoder (uni, 0x03)      | Stream Cancellation only (we never index)           | QPACK_DECODER_STREAM_ERROR    |
  *
- * The end of a control or QPACK stream is H3_CLOSED_CRITICAL_STREAM (§6.2.1, RFC 9204 §4.2).
+ * The end of a control or QPACK stream is H3_CLOSED_CRITICAL_STREAM (§6.2.1, RFC 9204 §4.2). A frame's place
+ * (which type, where) is judged from its header, before its payload is read: a frame that may not come there is
+ * refused whatever its length.
  */
 import { H3Error } from './errors.js';
-import { H3FrameReader, H3Setting, type H3ControlFrame } from './frames.js';
+import { H3FrameReader, H3FrameType, H3Setting, type H3ControlFrame, type H3Id } from './frames.js';
 import { requestHead, responseHead, trailerFields, type H3RequestHead, type H3ResponseHead } from './message.js';
 import { decodeFieldSection, type H3Field } from './qpack.js';
 
@@ -60,7 +62,17 @@ export class MessageParser<R extends 'server' | 'client'> {
     private readonly maxFieldSectionSize: number,
     private readonly requestMethod?: string,
   ) {
-    this.frames = new H3FrameReader({ maxFieldSection: maxFieldSectionSize });
+    this.frames = new H3FrameReader({ maxFieldSection: maxFieldSectionSize, checkFrame: (type) => this.checkFrame(type) });
+  }
+
+  /** Only DATA, HEADERS and unknown types may come on a request stream (§7.2): the rest is refused from its header. */
+  private checkFrame(type: number | undefined): void {
+    if (type === H3FrameType.PUSH_PROMISE) {
+      // A server never receives one; a client never allowed one, sending no MAX_PUSH_ID (§7.2.5).
+      throw this.role === 'server' ? new H3Error('H3_FRAME_UNEXPECTED', 'PUSH_PROMISE from a client') : new H3Error('H3_ID_ERROR', 'PUSH_PROMISE without MAX_PUSH_ID');
+    }
+    const control = [H3FrameType.SETTINGS, H3FrameType.GOAWAY, H3FrameType.CANCEL_PUSH, H3FrameType.MAX_PUSH_ID] as number[];
+    if (type !== undefined && control.includes(type)) throw new H3Error('H3_FRAME_UNEXPECTED', `frame 0x${type.toString(16)} on a request stream`);
   }
 
   push(chunk: Uint8Array): (R extends 'server' ? RequestEvent : ResponseEvent)[] {
@@ -113,14 +125,8 @@ export class MessageParser<R extends 'server' | 'client'> {
         this.contentLength = bodyless ? undefined : contentLengthOf(head.headers);
         return { type: 'head', head };
       }
-      case 'pushPromise':
-        // A server never receives one; a client never allowed one, sending no MAX_PUSH_ID (§7.2.5).
-        throw this.role === 'server' ? new H3Error('H3_FRAME_UNEXPECTED', 'PUSH_PROMISE from a client') : new H3Error('H3_ID_ERROR', 'PUSH_PROMISE without MAX_PUSH_ID');
-      case 'settings':
-      case 'goaway':
-      case 'cancelPush':
-      case 'maxPushId':
-        throw new H3Error('H3_FRAME_UNEXPECTED', `${f.type} frame on a request stream`);
+      default:
+        throw new H3Error('H3_FRAME_UNEXPECTED', `${f.type} frame on a request stream`); // refused by checkFrame already
     }
   }
 }
@@ -146,34 +152,53 @@ export interface H3PeerSettings {
   readonly qpackBlockedStreams: number;
 }
 
-/** What a control stream carries. */
-export type ControlEvent = { readonly type: 'settings'; readonly settings: H3PeerSettings } | { readonly type: 'goaway'; readonly id: number };
+/** What a control stream carries. A GOAWAY id above 2^53 − 1 is a bigint ({@link H3Id}). */
+export type ControlEvent = { readonly type: 'settings'; readonly settings: H3PeerSettings } | { readonly type: 'goaway'; readonly id: H3Id };
 
 /**
  * Reads the peer's control stream (RFC 9114 §6.2.1), after its stream type byte: SETTINGS first and once, then
- * GOAWAY (ids never increasing, §5.2), MAX_PUSH_ID (only from a client), CANCEL_PUSH (never valid here: no push
- * was allowed). `peer` is the role of the stream's sender.
+ * GOAWAY (ids never increasing, §5.2), MAX_PUSH_ID (only from a client, never decreasing, §7.2.7), CANCEL_PUSH
+ * (never valid here: no push was promised). `peer` is the role of the stream's sender. The order is checked on
+ * each frame's header: a first frame other than SETTINGS (a reserved type included) is H3_MISSING_SETTINGS; DATA,
+ * HEADERS, PUSH_PROMISE and a second SETTINGS are H3_FRAME_UNEXPECTED whatever their length.
  */
 export class ControlStreamParser {
-  private readonly frames = new H3FrameReader({ maxFieldSection: 0 });
+  private readonly frames = new H3FrameReader({ maxFieldSection: 0, checkFrame: (type) => this.checkFrame(type) });
+  /** A frame header came already (the first must be SETTINGS's). */
+  private started = false;
   private settingsSeen = false;
-  private lastGoaway: number | undefined;
+  private lastGoaway: H3Id | undefined;
+  private lastMaxPushId: H3Id | undefined;
 
   constructor(private readonly peer: 'client' | 'server') {}
+
+  private checkFrame(type: number | undefined): void {
+    const first = !this.started;
+    this.started = true;
+    if (first && type !== H3FrameType.SETTINGS) {
+      throw new H3Error('H3_MISSING_SETTINGS', `the control stream starts with frame type ${type === undefined ? 'above 2^53' : `0x${type.toString(16)}`}, not SETTINGS`);
+    }
+    switch (type) {
+      case H3FrameType.SETTINGS:
+        if (this.settingsSeen) throw this.unexpected('a second SETTINGS');
+        this.settingsSeen = true;
+        return;
+      case H3FrameType.DATA:
+        throw this.unexpected('DATA');
+      case H3FrameType.HEADERS:
+        throw this.unexpected('HEADERS');
+      case H3FrameType.PUSH_PROMISE:
+        throw this.unexpected('PUSH_PROMISE');
+    }
+  }
 
   push(chunk: Uint8Array): ControlEvent[] {
     const out: ControlEvent[] = [];
     for (const e of this.frames.push(chunk)) {
-      if (e.type !== 'frame') {
-        if (e.type === 'dataFrame') throw this.unexpected('DATA');
-        continue;
-      }
+      if (e.type !== 'frame') continue; // DATA never gets here (checkFrame)
       const f = e.frame;
-      if (!this.settingsSeen && f.type !== 'settings') throw new H3Error('H3_MISSING_SETTINGS', `the control stream starts with ${f.type}, not SETTINGS`);
       switch (f.type) {
         case 'settings': {
-          if (this.settingsSeen) throw this.unexpected('a second SETTINGS');
-          this.settingsSeen = true;
           const s = f.settings;
           out.push({
             type: 'settings',
@@ -187,19 +212,21 @@ export class ControlStreamParser {
         }
         case 'goaway':
           // From a server the id is a client-initiated bidirectional stream id (§5.2, §7.2.6).
-          if (this.peer === 'server' && f.id % 4 !== 0) throw new H3Error('H3_ID_ERROR', `GOAWAY id ${f.id} is not a request stream`);
-          if (this.lastGoaway !== undefined && f.id > this.lastGoaway) throw new H3Error('H3_ID_ERROR', `GOAWAY id grew from ${this.lastGoaway} to ${f.id}`);
+          if (this.peer === 'server' && BigInt(f.id) % 4n !== 0n) throw new H3Error('H3_ID_ERROR', `GOAWAY id ${f.id} is not a request stream`);
+          if (this.lastGoaway !== undefined && BigInt(f.id) > BigInt(this.lastGoaway)) throw new H3Error('H3_ID_ERROR', `GOAWAY id grew from ${this.lastGoaway} to ${f.id}`);
           this.lastGoaway = f.id;
           out.push({ type: 'goaway', id: f.id });
           break;
         case 'maxPushId':
           if (this.peer === 'server') throw this.unexpected('MAX_PUSH_ID from a server');
-          break; // we never push: the limit does not matter
+          // We never push, so the limit itself does not matter; its order does (§7.2.7).
+          if (this.lastMaxPushId !== undefined && BigInt(f.pushId) < BigInt(this.lastMaxPushId)) throw new H3Error('H3_ID_ERROR', `MAX_PUSH_ID fell from ${this.lastMaxPushId} to ${f.pushId}`);
+          this.lastMaxPushId = f.pushId;
+          break;
         case 'cancelPush':
-          throw new H3Error('H3_ID_ERROR', 'CANCEL_PUSH for a push that was never allowed');
-        case 'headers':
-        case 'pushPromise':
-          throw this.unexpected(f.type);
+          throw new H3Error('H3_ID_ERROR', 'CANCEL_PUSH for a push that was never promised');
+        default:
+          throw this.unexpected(f.type); // headers, pushPromise: refused by checkFrame already
       }
     }
     return out;

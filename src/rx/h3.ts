@@ -17,7 +17,7 @@
 import { EMPTY, Observable, Subscriber, concatMap, firstValueFrom, isObservable, lastValueFrom, type Subscription } from 'rxjs';
 import { TlsError, misuse } from '../core/errors.js';
 import { H3Error, H3ErrorCode } from '../h3/errors.js';
-import { H3Setting, encodeFrame, encodeFrameHeader, H3FrameType } from '../h3/frames.js';
+import { H3Setting, encodeFrame, encodeFrameHeader, H3FrameType, type H3Id } from '../h3/frames.js';
 import { requestFields, responseFields, type H3RequestHead, type H3ResponseHead } from '../h3/message.js';
 import { encodeFieldSection, fieldSectionSize, type H3Field } from '../h3/qpack.js';
 import { ControlStreamParser, DecoderStreamChecker, H3StreamType, MessageParser, StreamTypeReader, checkEncoderStream, type H3PeerSettings } from '../h3/streams.js';
@@ -138,7 +138,7 @@ class H3Session {
   failure: TlsError | undefined;
   peerSettings: H3PeerSettings | undefined;
   /** The peer's GOAWAY id, once sent (RFC 9114 §5.2). */
-  goaway: number | undefined;
+  goaway: H3Id | undefined;
   private readonly failed = new Set<(err: TlsError) => void>();
   private readonly critical: Partial<Record<'control' | 'encoder' | 'decoder', number>> = {};
   readonly maxFieldSectionSize: number;
@@ -162,9 +162,23 @@ class H3Session {
       [H3Setting.QPACK_BLOCKED_STREAMS, 0],
       [H3Setting.MAX_FIELD_SECTION_SIZE, this.maxFieldSectionSize],
     ]);
-    conn.openStream({ uni: true }).write(concatBytes([Uint8Array.of(H3StreamType.CONTROL), encodeFrame({ type: 'settings', settings })]));
-    conn.openStream({ uni: true }).write(Uint8Array.of(H3StreamType.QPACK_ENCODER));
-    conn.openStream({ uni: true }).write(Uint8Array.of(H3StreamType.QPACK_DECODER));
+    this.openCritical('control', concatBytes([Uint8Array.of(H3StreamType.CONTROL), encodeFrame({ type: 'settings', settings })]));
+    this.openCritical('QPACK encoder', Uint8Array.of(H3StreamType.QPACK_ENCODER));
+    this.openCritical('QPACK decoder', Uint8Array.of(H3StreamType.QPACK_DECODER));
+  }
+
+  /**
+   * Open one of our critical streams with its first bytes, and watch its sending half: the peer's STOP_SENDING
+   * on it (which makes QUIC reset it) closes it, H3_CLOSED_CRITICAL_STREAM (RFC 9114 §6.2.1, RFC 9204 §4.2).
+   */
+  private openCritical(name: string, first: Uint8Array): void {
+    const stream = this.conn.openStream({ uni: true });
+    stream.writeStopped$.subscribe((e) => {
+      if (e.detail.kind === 'quicStreamReset' && !e.detail.local) {
+        this.whenEnded(() => this.fault(new H3Error('H3_CLOSED_CRITICAL_STREAM', `the peer stopped our ${name} stream ${stream.id}`)));
+      }
+    });
+    stream.write(first);
   }
 
   /** Call `f` once if the session ends (at once if it has); returns the unregistration. */
@@ -193,7 +207,7 @@ class H3Session {
     if (err.scope === 'stream' && stream) {
       try {
         stream.reset(err.code);
-        stream.stopSending(err.code);
+        stopReading(stream, err.code);
       } catch {
         // already reset by the peer's STOP_SENDING
       }
@@ -315,6 +329,18 @@ function sessionOf(conn: QuicConnection, role: 'client' | 'server', opts: H3Opti
  * (a microtask later, see {@link H3Session.whenEnded}) the parser's end checks, then `on.ended` and the body's
  * end. A fault goes to `on.failed`; the peer's reset of the stream to `on.reset`.
  */
+/**
+ * Streams whose receiving half we stopped (STOP_SENDING): QUIC then ends their data as if at a FIN, which is no
+ * end of the message to check (a frame cut short there is not the peer's H3_FRAME_ERROR).
+ */
+const stoppedByUs = new WeakSet<QuicStream>();
+
+/** Stop reading `stream` (STOP_SENDING with `code`), remembered for {@link readMessage}. */
+function stopReading(stream: QuicStream, code: bigint): void {
+  stoppedByUs.add(stream);
+  stream.stopSending(code);
+}
+
 function readMessage<R extends 'server' | 'client'>(
   session: H3Session,
   stream: QuicStream,
@@ -340,6 +366,7 @@ function readMessage<R extends 'server' | 'client'>(
     },
     complete: () =>
       session.whenEnded(() => {
+        if (stoppedByUs.has(stream)) return on.body.end();
         try {
           parser.end();
           on.ended();
@@ -406,7 +433,7 @@ export function h3Request(conn: QuicConnection, init: H3RequestInit, opts: H3Opt
     const cancel = () => {
       try {
         stream.reset(H3ErrorCode.H3_REQUEST_CANCELLED);
-        stream.stopSending(H3ErrorCode.H3_REQUEST_CANCELLED);
+        stopReading(stream, H3ErrorCode.H3_REQUEST_CANCELLED);
       } catch {
         // the stream is already gone
       }
@@ -470,7 +497,8 @@ export function h3Connect(opts: Omit<QuicConnectOptions, 'alpn'> & { readonly al
  * once its head is in (the body follows on `request.body`), and its reply is sent as HEADERS and DATA frames
  * and the stream's FIN. A malformed request resets its stream (H3_MESSAGE_ERROR and friends); a fault of the
  * connection closes it. A HEAD request's reply body is not sent. A reply with a byte body gets a
- * `content-length` unless it has one.
+ * `content-length` unless it has one. A CONNECT request (RFC 9114 §4.4) is answered 501 without the handler:
+ * there are no tunnels here.
  *
  * @example
  * ```ts
@@ -481,18 +509,21 @@ export function serveH3(conn: QuicConnection, handler: H3Handler, opts: H3Option
   const session: H3Session = sessionOf(conn, 'server', opts, (stream) => serveStream(session, stream, handler));
 }
 
+/** A CONNECT (RFC 9114 §4.4) asks for a tunnel, which `serveH3` does not make: 501 (RFC 9110 §15.6.2), no handler. */
+const refuseConnect: H3Handler = () => ({ status: 501, body: '' });
+
 function serveStream(session: H3Session, stream: QuicStream, handler: H3Handler): void {
   const parser = new MessageParser('server', session.maxFieldSectionSize);
   const body = new BufferedBody(() => {
     try {
-      stream.stopSending(H3ErrorCode.H3_NO_ERROR); // the handler does not want the rest of the body (§4.1.1)
+      stopReading(stream, H3ErrorCode.H3_NO_ERROR); // the handler does not want the rest of the body (§4.1.1)
     } catch {
       // gone
     }
   });
   const onError = (e: unknown) => body.end(session.fault(e, stream));
   readMessage(session, stream, parser, {
-    head: (head) => void respond(session, stream, handler, { ...head, streamId: stream.id, body: body.observable }),
+    head: (head) => void respond(session, stream, head.method === 'CONNECT' ? refuseConnect : handler, { ...head, streamId: stream.id, body: body.observable }),
     body,
     ended: () => undefined,
     failed: onError,

@@ -132,3 +132,24 @@ test('rxtls ↔ rxtls HTTP/3: 60 requests at once to a server allowing 10 stream
   );
   t.deepEqual(answers, Array.from({ length: 60 }, (_, i) => `you asked for /${i}`));
 });
+
+test('HTTP/3 serveH3: a handler that stops reading a large body mid-frame (our STOP_SENDING) answers, and the connection goes on', async (t) => {
+  t.timeout(60_000);
+  const conn = await pair(t, (c) =>
+    serveH3(c, async (req) => {
+      if (req.path === '/first') {
+        // One chunk of the body, then no more: the rest is refused with STOP_SENDING (RFC 9114 §4.1.1).
+        const first = await firstValueFrom(req.body);
+        return { status: 200, body: `took ${first.length > 0 ? 'some' : 'none'}` };
+      }
+      return { status: 200, body: 'still here' };
+    }),
+  );
+  const post = await firstValueFrom(h3Request(conn, { method: 'POST', authority: 'localhost', path: '/first', body: 'x'.repeat(2_000_000) }).pipe(timeout(MS)));
+  t.is(post.status, 200);
+  t.is((await bodyOf(post)).toString(), 'took some');
+  // Before, QUIC's end of the stopped stream read as the peer's FIN, cut inside a DATA frame: H3_FRAME_ERROR closed the connection.
+  const get = await firstValueFrom(h3Request(conn, { authority: 'localhost', path: '/next' }).pipe(timeout(MS)));
+  t.is(get.status, 200);
+  t.is((await bodyOf(get)).toString(), 'still here');
+});
