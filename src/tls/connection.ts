@@ -126,6 +126,7 @@ export function createConnection(config: TlsConfig): TlsState {
     eofPending: undefined,
     eofWithoutCloseNotify: undefined,
     warnings: undefined,
+    keyUpdateAnswered: undefined,
     ourRecordLimit: undefined,
     txInFlight: undefined,
     rxInFlight: undefined,
@@ -383,8 +384,12 @@ function onHandshakeEvent(cx: Cx, ev: HsEvent): void {
       s.early = { ...s.early, skip: ev.bytes };
       return;
     case 'keyUpdateRequested':
-      // RFC 8446 §4.6.3: answer with our own KeyUpdate, unless our write side is already closed.
-      if (!s.shutdown.sent) applyHandshake(cx, updateTrafficKeys(s.hs, false, cx.now));
+      // RFC 8446 §4.6.3: answer with our own KeyUpdate before our next application data, unless our write side is
+      // already closed; requests that arrive while we are silent get a single answer (the one already sent).
+      if (!s.shutdown.sent && !s.keyUpdateAnswered) {
+        applyHandshake(cx, updateTrafficKeys(s.hs, false, cx.now));
+        s.keyUpdateAnswered = true;
+      }
       return;
     case 'session':
       cx.effects.push({ type: 'session', session: ev.session });
@@ -826,8 +831,11 @@ function onAlert(cx: Cx, content: Uint8Array): void {
 function skipEarly(cx: Cx, length: number): boolean {
   const s = cx.s;
   if (s.config.role !== 'server' || s.early.skip <= 0) return false;
-  if (length > s.early.skip) abort(fail.unexpected('too much rejected early data'));
-  s.early = { ...s.early, skip: s.early.skip - length };
+  // The budget counts early data as max_early_data_size does (RFC 8446 §4.6.1): a record's plaintext, at most its
+  // length less the tag and the content type byte.
+  const data = Math.max(0, length - TAG_LENGTH - 1);
+  if (data > s.early.skip) abort(fail.unexpected('too much rejected early data (RFC 8446 §4.2.10)'));
+  s.early = { ...s.early, skip: s.early.skip - data };
   return true;
 }
 

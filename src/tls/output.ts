@@ -16,6 +16,8 @@ import { innerPlaintexts, prepareSeal, prepareSealRun, sealPrefix } from './reco
 /** Queue or seal application data, splitting it into records. */
 export function writeApplicationData(cx: Cx, data: Uint8Array): void {
   const s = cx.s;
+  // Application data after our answer to a KeyUpdate request: the next request is answered again (§4.6.3).
+  s.keyUpdateAnswered = undefined;
   const max = Math.min(s.config.splitSendFragment, s.peerRecordLimit);
   if (s.config.asyncCrypto) {
     const items = [];

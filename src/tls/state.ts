@@ -86,6 +86,11 @@ export interface Conn {
   eofWithoutCloseNotify?: boolean;
   /** TLS 1.2 warning alerts received (bounded by `MAX_WARNING_ALERTS`). */
   warnings?: number;
+  /**
+   * We answered a peer's update_requested with a KeyUpdate and have sent no application data since: further
+   * requests need no answer of their own (RFC 8446 §4.6.3), so a flood of them costs one KeyUpdate.
+   */
+  keyUpdateAnswered?: boolean;
   /** Application data written before the handshake completed. */
   pendingWrites: readonly Uint8Array[];
   early: EarlyState;
@@ -129,6 +134,7 @@ export function copyConn(c: Readonly<Conn>): Conn {
     eofPending: c.eofPending,
     eofWithoutCloseNotify: c.eofWithoutCloseNotify,
     warnings: c.warnings,
+    keyUpdateAnswered: c.keyUpdateAnswered,
     pendingWrites: c.pendingWrites,
     early: c.early,
     ourRecordLimit: c.ourRecordLimit,

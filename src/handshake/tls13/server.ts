@@ -135,7 +135,10 @@ function onClientHello(cx: HsCx, ch: ClientHello, raw: Uint8Array, stateRetry: R
   const suiteCode = retry
     ? retry.suite
     : ((pskHash && c.suites.find((sc) => inOffer(sc) && suiteParams(sc)!.hash === pskHash)) ?? c.suites.find(inOffer));
-  if (suiteCode === undefined || !ch.cipherSuites.includes(suiteCode)) {
+  // RFC 8446 §4.1.2, §4.1.4: the second ClientHello repeats the first, so it still offers the suite our
+  // HelloRetryRequest named; one that does not changed a field it may not change.
+  if (retry && !inOffer(retry.suite)) abort(fail.illegal('second ClientHello no longer offers the cipher suite of the HelloRetryRequest'));
+  if (suiteCode === undefined || !inOffer(suiteCode)) {
     abort(fail.incompatible(AlertDescription.handshake_failure, 'no cipher suite in common'));
   }
   const suite = suiteParams(suiteCode)!;
@@ -248,7 +251,7 @@ function onClientHello(cx: HsCx, ch: ClientHello, raw: Uint8Array, stateRetry: R
     s.early = { status: 'accepted' };
   } else if (ext.earlyData) {
     s.early = { status: 'rejected' };
-    cx.events.push({ type: 'skipEarlyData', bytes: EARLY_SKIP_LIMIT });
+    cx.events.push({ type: 'skipEarlyData', bytes: earlySkipBudget(c) });
   }
   // RFC 9147 §5: a DTLS 1.3 server does not echo legacy_session_id (errata 8066: the echo is empty).
   const echo = dtls ? new Uint8Array(0) : ch.legacySessionId;
@@ -322,8 +325,11 @@ function onClientHello(cx: HsCx, ch: ClientHello, raw: Uint8Array, stateRetry: R
 
 /** How far the client's view of a ticket's age may differ from ours for 0-RTT (RFC 8446 §8.3). */
 const EARLY_AGE_TOLERANCE_MS = 10_000;
-/** Rejected early data we are willing to skip (RFC 8446 §4.2.10). */
+/** Rejected early data we are willing to skip when we accept none ourselves (tickets of an older configuration). */
 export const EARLY_SKIP_LIMIT = 1 << 16;
+
+/** Rejected early data skipped (RFC 8446 §4.2.10): "up to the configured max_early_data_size", else {@link EARLY_SKIP_LIMIT}. */
+const earlySkipBudget = (c: { readonly maxEarlyData: number }): number => (c.maxEarlyData > 0 ? c.maxEarlyData : EARLY_SKIP_LIMIT);
 
 interface ChosenPsk {
   readonly index: number;
@@ -508,7 +514,7 @@ function sendHelloRetryRequest(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite
   // Early data sent with the first ClientHello is skipped (RFC 8446 §4.2.10).
   if (ch.extensions.earlyData) {
     s.early = { status: 'rejected' };
-    cx.events.push({ type: 'skipEarlyData', bytes: EARLY_SKIP_LIMIT });
+    cx.events.push({ type: 'skipEarlyData', bytes: earlySkipBudget(s.config) });
   }
 }
 
@@ -533,7 +539,7 @@ function sendStatelessRetry(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: n
   s.phase = { name: 'expectClientHello' };
   if (ch.extensions.earlyData) {
     s.early = { status: 'rejected' };
-    cx.events.push({ type: 'skipEarlyData', bytes: EARLY_SKIP_LIMIT });
+    cx.events.push({ type: 'skipEarlyData', bytes: earlySkipBudget(s.config) });
   }
 }
 
