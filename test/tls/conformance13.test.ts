@@ -6,55 +6,23 @@
  *
  * Tests that found a deviation when they were written say so ("found by this probe and fixed").
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { Pair, NOW, serverCredentials, text } from '../helpers/pair.js';
-import { handleEvents, handshakeInfo, isClosed, isConnected, type TlsState } from '../../src/tls/connection.js';
+import { handshakeInfo, isClosed, isConnected } from '../../src/tls/connection.js';
 import { openRecord, plainRecord, sealRecord, type RecordKey } from '../../src/tls/record.js';
 import { decodeHandshakeBytes, encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
 import { AlertDescription as A, ExtensionType as X, HRR_RANDOM, SignatureScheme, alertName } from '../../src/wire/tls/constants.js';
 import { createAntiReplay, createTicketer, type TlsSession } from '../../src/handshake/session.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
 import type { ClientHello, HandshakeMessage, ServerHello } from '../../src/wire/tls/messages.js';
-import type { TlsEffect } from '../../src/tls/types.js';
-import type { Step } from '../../src/core/types.js';
 import { splitMessages } from '../helpers/tls12.js';
+import {
+  G, accepted, alertsSent, buildHello, cat, closedWith, dropExt, extBlock, feed, helloFor, hsMsg, keyShareData, refused, setExt,
+  splitRecords, toServer, u16, u16s, vec16, vec8, type RawExt,
+} from '../helpers/tls13Wire.js';
 
 // ------------------------------------------------------------------------------------------------------------
-// Byte helpers
-
-const u16 = (n: number) => Uint8Array.of((n >> 8) & 0xff, n & 0xff);
-const cat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
-const vec8 = (b: Uint8Array) => cat(Uint8Array.of(b.length), b);
-const vec16 = (b: Uint8Array) => cat(u16(b.length), b);
-const u16s = (list: readonly number[]) => cat(...list.map(u16));
-/** A handshake message: msg_type, u24 length, body. */
-const hsMsg = (type: number, body: Uint8Array) =>
-  cat(Uint8Array.of(type, (body.length >> 16) & 0xff, (body.length >> 8) & 0xff, body.length & 0xff), body);
-interface RawExt {
-  readonly type: number;
-  readonly data: Uint8Array;
-}
-const extBlock = (exts: readonly RawExt[]) => cat(...exts.map((e) => cat(u16(e.type), vec16(e.data))));
-
-const G = { secp256r1: 0x0017, secp384r1: 0x0018, secp521r1: 0x0019, x25519: 0x001d, x448: 0x001e } as const;
-
-interface Rec {
-  readonly type: number;
-  readonly header: Uint8Array;
-  readonly fragment: Uint8Array;
-  readonly bytes: Uint8Array;
-}
-
-function splitRecords(wire: Uint8Array): Rec[] {
-  const out: Rec[] = [];
-  for (let o = 0; o < wire.length; ) {
-    const len = (wire[o + 3]! << 8) | wire[o + 4]!;
-    out.push({ type: wire[o]!, header: wire.subarray(o, o + 5), fragment: wire.subarray(o + 5, o + 5 + len), bytes: wire.subarray(o, o + 5 + len) });
-    o += 5 + len;
-  }
-  return out;
-}
-
+// Byte helpers (the rest are in ../helpers/tls13Wire.ts)
 
 /** Handshake bytes sealed under `key` in records of at most 2^14 bytes. */
 function sealHs(key: RecordKey, data: Uint8Array, type = 22): Uint8Array {
@@ -67,97 +35,8 @@ function sealHs(key: RecordKey, data: Uint8Array, type = 22): Uint8Array {
   return cat(...parts);
 }
 
-// ------------------------------------------------------------------------------------------------------------
-// Effects
-
-function feed(state: TlsState, data: Uint8Array): Step<TlsState, TlsEffect> {
-  return handleEvents(state, { type: 'received', now: NOW, data });
-}
-const alertsSent = (effects: readonly TlsEffect[]) => effects.flatMap((e) => (e.type === 'alertSent' ? [e.description] : []));
-const closedWith = (effects: readonly TlsEffect[]) => {
-  const c = effects.find((e) => e.type === 'closed');
-  return c?.type === 'closed' ? c.error : undefined;
-};
-
-/** The step sent exactly `alert` (fatal), and the connection is closed with an error. */
-function refused(t: ExecutionContext, step: Step<TlsState, TlsEffect>, alert: number, what = ''): void {
-  const sent = alertsSent(step.effects);
-  const err = closedWith(step.effects);
-  t.deepEqual(
-    sent.map(alertName),
-    [alertName(alert)],
-    `${what}: expected ${alertName(alert)}, got [${sent.map(alertName).join(', ')}] (${err?.message ?? 'not closed'})`,
-  );
-  t.truthy(err, `${what}: closed with an error`);
-  t.true(isClosed(step.state), `${what}: closed`);
-}
-
-/** The step neither closed nor alerted. */
-function accepted(t: ExecutionContext, step: Step<TlsState, TlsEffect>, what = ''): void {
-  const err = closedWith(step.effects);
-  t.is(err, undefined, `${what}: ${err?.message}`);
-  t.deepEqual(alertsSent(step.effects), [], what);
-  t.false(isClosed(step.state), what);
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// ClientHello on the wire (server probes)
-
-interface RawHello {
-  readonly version: Uint8Array;
-  readonly random: Uint8Array;
-  readonly sessionId: Uint8Array;
-  readonly suites: Uint8Array;
-  readonly compression: Uint8Array;
-  readonly exts: readonly RawExt[];
-}
-
-function parseHello(msg: Uint8Array): RawHello {
-  const b = msg.subarray(4);
-  let o = 0;
-  const version = b.subarray(o, (o += 2));
-  const random = b.subarray(o, (o += 32));
-  const sessionId = b.subarray(o + 1, (o += 1 + b[o]!));
-  const suitesLen = (b[o]! << 8) | b[o + 1]!;
-  const suites = b.subarray(o + 2, (o += 2 + suitesLen));
-  const compression = b.subarray(o + 1, (o += 1 + b[o]!));
-  const extEnd = o + 2 + ((b[o]! << 8) | b[o + 1]!);
-  o += 2;
-  const exts: RawExt[] = [];
-  while (o < extEnd) {
-    const type = (b[o]! << 8) | b[o + 1]!;
-    const len = (b[o + 2]! << 8) | b[o + 3]!;
-    exts.push({ type, data: b.subarray(o + 4, o + 4 + len) });
-    o += 4 + len;
-  }
-  return { version, random, sessionId, suites, compression, exts };
-}
-
-function buildHello(h: RawHello, o: { readonly extLengthDelta?: number; readonly noExtensions?: boolean } = {}): Uint8Array {
-  const block = extBlock(h.exts);
-  const ext = o.noExtensions ? [] : [u16(block.length + (o.extLengthDelta ?? 0)), block];
-  return hsMsg(1, cat(h.version, h.random, vec8(h.sessionId), vec16(h.suites), vec8(h.compression), ...ext));
-}
-
-/** Replace extension `type` (in place), or add it before pre_shared_key (last otherwise). */
-function setExt(h: RawHello, type: number, data: Uint8Array): RawHello {
-  if (h.exts.some((e) => e.type === type)) return { ...h, exts: h.exts.map((e) => (e.type === type ? { type, data } : e)) };
-  const psk = h.exts.findIndex((e) => e.type === X.pre_shared_key);
-  const exts = [...h.exts];
-  exts.splice(psk < 0 ? exts.length : psk, 0, { type, data });
-  return { ...h, exts };
-}
-const dropExt = (h: RawHello, type: number): RawHello => ({ ...h, exts: h.exts.filter((e) => e.type !== type) });
-const keyShareData = (entries: readonly (readonly [number, Uint8Array])[]) => vec16(cat(...entries.map(([g, k]) => cat(u16(g), vec16(k)))));
+/** supported_groups extension data. */
 const groupsData = (groups: readonly number[]) => vec16(u16s(groups));
-
-/** A started pair; `hello` is the client's first ClientHello, parsed; the server has not seen it. */
-function helloFor(serverCfg: ConstructorParameters<typeof Pair>[1] = {}, clientCfg: ConstructorParameters<typeof Pair>[0] = {}) {
-  const pair = new Pair(clientCfg, serverCfg).start();
-  const recs = splitRecords(cat(...pair.inbox.server.splice(0)));
-  return { pair, raw: recs[0]!.fragment, hello: parseHello(recs[0]!.fragment) };
-}
-const toServer = (pair: Pair, msg: Uint8Array) => feed(pair.server, plainRecord(22, msg));
 
 // ------------------------------------------------------------------------------------------------------------
 // The server's flight, opened (client probes)

@@ -8,53 +8,25 @@
  *
  * Tests that found a deviation from the RFC when they were written say so ("found by this probe and fixed").
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { Pair, NOW, text, str } from '../helpers/pair.js';
-import { handleEvents, handshakeInfo, isClosed, isConnected, type TlsState } from '../../src/tls/connection.js';
+import { handshakeInfo, isClosed, isConnected, type TlsState } from '../../src/tls/connection.js';
 import { openRecord, plainRecord, sealRecord, type RecordKey } from '../../src/tls/record.js';
 import { decodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
 import { AlertDescription as A, ExtensionType as X, alertName } from '../../src/wire/tls/constants.js';
-import { createAntiReplay, createTicketer, type TlsSession } from '../../src/handshake/session.js';
+import { createTicketer, type TlsSession } from '../../src/handshake/session.js';
 import { binderKey, earlySecret, finishedVerifyData } from '../../src/crypto/keySchedule.js';
 import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
 import type { NewSessionTicket, ServerHello } from '../../src/wire/tls/messages.js';
 import type { TlsEffect } from '../../src/tls/types.js';
-import type { Step } from '../../src/core/types.js';
 import { splitMessages } from '../helpers/tls12.js';
+import {
+  G, accepted, alertsSent, buildHello, capturedEarlyFlight, cat, dropExt, extBlock, feed, feedAll, helloFor, hsMsg, keyShareData, parseHello, refused,
+  serverCfg, sessionsFrom, setExt, splitRecords, toServer, u16, u16s, u32, vec16, vec8, zeroRtt, type RawHello,
+} from '../helpers/tls13Wire.js';
 
 // ------------------------------------------------------------------------------------------------------------
-// Byte helpers
-
-const u16 = (n: number) => Uint8Array.of((n >> 8) & 0xff, n & 0xff);
-const u32 = (n: number) => Uint8Array.of((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
-const cat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
-const vec8 = (b: Uint8Array) => cat(Uint8Array.of(b.length), b);
-const vec16 = (b: Uint8Array) => cat(u16(b.length), b);
-const u16s = (list: readonly number[]) => cat(...list.map(u16));
-const hsMsg = (type: number, body: Uint8Array) =>
-  cat(Uint8Array.of(type, (body.length >> 16) & 0xff, (body.length >> 8) & 0xff, body.length & 0xff), body);
-interface RawExt {
-  readonly type: number;
-  readonly data: Uint8Array;
-}
-const extBlock = (exts: readonly RawExt[]) => cat(...exts.map((e) => cat(u16(e.type), vec16(e.data))));
-
-interface Rec {
-  readonly type: number;
-  readonly header: Uint8Array;
-  readonly fragment: Uint8Array;
-  readonly bytes: Uint8Array;
-}
-
-function splitRecords(wire: Uint8Array): Rec[] {
-  const out: Rec[] = [];
-  for (let o = 0; o < wire.length; ) {
-    const len = (wire[o + 3]! << 8) | wire[o + 4]!;
-    out.push({ type: wire[o]!, header: wire.subarray(o, o + 5), fragment: wire.subarray(o + 5, o + 5 + len), bytes: wire.subarray(o, o + 5 + len) });
-    o += 5 + len;
-  }
-  return out;
-}
+// Byte helpers (the rest are in ../helpers/tls13Wire.ts)
 
 /** The handshake messages in protected records of `wire`, opened from `key` on (other content types skipped). */
 function openHandshake(key: RecordKey, wire: Uint8Array): { messages: Uint8Array[]; key: RecordKey } {
@@ -73,96 +45,7 @@ function openHandshake(key: RecordKey, wire: Uint8Array): { messages: Uint8Array
 /** A garbage "0-RTT" record: application_data of `n` random-looking bytes that open under no key. */
 const garbage = (n: number, seed = 0x5a) => plainRecord(23, Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
 
-// ------------------------------------------------------------------------------------------------------------
-// Effects
-
-function feed(state: TlsState, data: Uint8Array): Step<TlsState, TlsEffect> {
-  return handleEvents(state, { type: 'received', now: NOW, data });
-}
-const alertsSent = (effects: readonly TlsEffect[]) => effects.flatMap((e) => (e.type === 'alertSent' ? [e.description] : []));
-const closedWith = (effects: readonly TlsEffect[]) => {
-  const c = effects.find((e) => e.type === 'closed');
-  return c?.type === 'closed' ? c.error : undefined;
-};
-
-/** The step sent exactly `alert` (fatal), and the connection is closed with an error. */
-function refused(t: ExecutionContext, step: Step<TlsState, TlsEffect>, alert: number, what = ''): void {
-  const sent = alertsSent(step.effects);
-  const err = closedWith(step.effects);
-  t.deepEqual(
-    sent.map(alertName),
-    [alertName(alert)],
-    `${what}: expected ${alertName(alert)}, got [${sent.map(alertName).join(', ')}] (${err?.message ?? 'not closed'})`,
-  );
-  t.truthy(err, `${what}: closed with an error`);
-  t.true(isClosed(step.state), `${what}: closed`);
-}
-
-/** The step neither closed nor alerted. */
-function accepted(t: ExecutionContext, step: Step<TlsState, TlsEffect>, what = ''): void {
-  const err = closedWith(step.effects);
-  t.is(err, undefined, `${what}: ${err?.message}`);
-  t.deepEqual(alertsSent(step.effects).map(alertName), [], what);
-  t.false(isClosed(step.state), what);
-}
-
-/** Feed several chunks in order, collecting every effect (stops after a close). */
-function feedAll(state: TlsState, chunks: readonly Uint8Array[]): Step<TlsState, TlsEffect> {
-  const effects: TlsEffect[] = [];
-  for (const c of chunks) {
-    const step = feed(state, c);
-    state = step.state;
-    effects.push(...step.effects);
-    if (isClosed(state)) break;
-  }
-  return { state, effects };
-}
-
-// ------------------------------------------------------------------------------------------------------------
-// ClientHello on the wire
-
-interface RawHello {
-  readonly version: Uint8Array;
-  readonly random: Uint8Array;
-  readonly sessionId: Uint8Array;
-  readonly suites: Uint8Array;
-  readonly compression: Uint8Array;
-  readonly exts: readonly RawExt[];
-}
-
-function parseHello(msg: Uint8Array): RawHello {
-  const b = msg.subarray(4);
-  let o = 0;
-  const version = b.subarray(o, (o += 2));
-  const random = b.subarray(o, (o += 32));
-  const sessionId = b.subarray(o + 1, (o += 1 + b[o]!));
-  const suitesLen = (b[o]! << 8) | b[o + 1]!;
-  const suites = b.subarray(o + 2, (o += 2 + suitesLen));
-  const compression = b.subarray(o + 1, (o += 1 + b[o]!));
-  const extEnd = o + 2 + ((b[o]! << 8) | b[o + 1]!);
-  o += 2;
-  const exts: RawExt[] = [];
-  while (o < extEnd) {
-    const type = (b[o]! << 8) | b[o + 1]!;
-    const len = (b[o + 2]! << 8) | b[o + 3]!;
-    exts.push({ type, data: b.subarray(o + 4, o + 4 + len) });
-    o += 4 + len;
-  }
-  return { version, random, sessionId, suites, compression, exts };
-}
-
-const buildHello = (h: RawHello) => hsMsg(1, cat(h.version, h.random, vec8(h.sessionId), vec16(h.suites), vec8(h.compression), vec16(extBlock(h.exts))));
-
-/** Replace extension `type` in place, or add it before pre_shared_key (last otherwise). */
-function setExt(h: RawHello, type: number, data: Uint8Array): RawHello {
-  if (h.exts.some((e) => e.type === type)) return { ...h, exts: h.exts.map((e) => (e.type === type ? { type, data } : e)) };
-  const psk = h.exts.findIndex((e) => e.type === X.pre_shared_key);
-  const exts = [...h.exts];
-  exts.splice(psk < 0 ? exts.length : psk, 0, { type, data });
-  return { ...h, exts };
-}
-const dropExt = (h: RawHello, type: number): RawHello => ({ ...h, exts: h.exts.filter((e) => e.type !== type) });
-const keyShareData = (entries: readonly (readonly [number, Uint8Array])[]) => vec16(cat(...entries.map(([g, k]) => cat(u16(g), vec16(k)))));
+/** The key_share entry of `group` in `h`'s key_share extension. */
 const shareOf = (h: RawHello, group: number): Uint8Array => {
   const ks = h.exts.find((e) => e.type === X.key_share)!.data;
   for (let o = 2; o < ks.length; ) {
@@ -173,8 +56,6 @@ const shareOf = (h: RawHello, group: number): Uint8Array => {
   }
   throw new Error(`no share for ${group}`);
 };
-
-const G = { secp256r1: 0x0017, x25519: 0x001d } as const;
 
 // ------------------------------------------------------------------------------------------------------------
 // PSK binders, computed here (RFC 8446 §4.2.11.2)
@@ -210,26 +91,7 @@ function withPsk(pair: Pair, h: RawHello, ids: readonly Identity[], bind: Readon
 const obfuscatedAge = (s: TlsSession, now: number) => (now - s.receivedAt + s.ageAdd) >>> 0;
 
 // ------------------------------------------------------------------------------------------------------------
-// Sessions
-
-const SECRET = new Uint8Array(32).fill(7);
-
-function serverCfg(extra: Partial<TlsServerConfig> = {}): Partial<TlsServerConfig> {
-  return { ticketer: createTicketer(SECRET), antiReplay: createAntiReplay(), ...extra };
-}
-
-function sessionsFrom(server: Partial<TlsServerConfig>, client: Partial<TlsClientConfig> = {}): TlsSession[] {
-  const pair = new Pair(client, server).start().drive();
-  return pair.of('client', 'session').map((e) => (e.type === 'session' ? e.session : undefined!));
-}
-
-/** A started pair whose client offers `session`; the ClientHello (and any 0-RTT) has not reached the server. */
-function resuming(server: Partial<TlsServerConfig>, client: Partial<TlsClientConfig>) {
-  const pair = new Pair(client, server).start();
-  const wire = cat(...pair.inbox.server.splice(0));
-  const recs = splitRecords(wire);
-  return { pair, hello: parseHello(recs[0]!.fragment), raw: recs[0]!.fragment, rest: recs.slice(1).map((r) => r.bytes) };
-}
+// Server answers
 
 /** The server's first answer (ServerHello or HelloRetryRequest), decoded from what it sent towards the client. */
 function serverHelloOf(pair: Pair): ServerHello | undefined {
@@ -426,19 +288,17 @@ test('tickets: every ticket issued resumes, once each', (t) => {
 test('PSK: control — a ClientHello rebound by this test (binder over the truncated hello) resumes', (t) => {
   const server = serverCfg();
   const [session] = sessionsFrom(server);
-  const { pair, hello } = resuming(server, {});
+  const { pair, hello } = helloFor(server, {});
   const msg = withPsk(pair, hello, [{ identity: session!.ticket, age: obfuscatedAge(session!, pair.now) }], new Map([[0, session!.psk]]));
   pair.input('server', { type: 'received', now: NOW, data: plainRecord(22, msg) });
   t.is(pair.closedError('server'), undefined, pair.closedError('server')?.message);
   t.is(serverHelloOf(pair)?.extensions.preSharedKey, 0, 'resumed with identity 0');
 });
 
-const toServer = (pair: Pair, msg: Uint8Array) => feed(pair.server, plainRecord(22, msg));
-
 test('PSK: a binder computed over a ClientHello truncated too early (before pre_shared_key) is decrypt_error', (t) => {
   const server = serverCfg();
   const [session] = sessionsFrom(server);
-  const { pair, hello } = resuming(server, {});
+  const { pair, hello } = helloFor(server, {});
   const ids = [{ identity: session!.ticket, age: obfuscatedAge(session!, pair.now) }];
   const pskLen = 4 + pskExtData(ids, [new Uint8Array(32)]).length;
   const msg = withPsk(pair, hello, ids, new Map([[0, session!.psk]]), (draft) => draft.subarray(0, draft.length - pskLen));
@@ -448,7 +308,7 @@ test('PSK: a binder computed over a ClientHello truncated too early (before pre_
 test('PSK: a binder over the whole ClientHello (binders included) is decrypt_error', (t) => {
   const server = serverCfg();
   const [session] = sessionsFrom(server);
-  const { pair, hello } = resuming(server, {});
+  const { pair, hello } = helloFor(server, {});
   const ids = [{ identity: session!.ticket, age: obfuscatedAge(session!, pair.now) }];
   refused(t, toServer(pair, withPsk(pair, hello, ids, new Map([[0, session!.psk]]), (draft) => draft)), A.decrypt_error);
 });
@@ -456,11 +316,11 @@ test('PSK: a binder over the whole ClientHello (binders included) is decrypt_err
 test('PSK: an extension added or changed after the binder was computed makes it fail (decrypt_error)', (t) => {
   const server = serverCfg();
   const [session] = sessionsFrom(server);
-  const { pair, hello } = resuming(server, { session });
+  const { pair, hello } = helloFor(server, { session });
   // The client's own ClientHello, with an extra extension slipped in before pre_shared_key; binder untouched.
   refused(t, toServer(pair, buildHello(setExt(hello, 0x1234, Uint8Array.of(0)))), A.decrypt_error, 'added');
   const [session2] = sessionsFrom(server);
-  const b = resuming(server, { session: session2 });
+  const b = helloFor(server, { session: session2 });
   const groups = b.hello.exts.find((e) => e.type === X.supported_groups)!.data;
   refused(t, toServer(b.pair, buildHello(setExt(b.hello, X.supported_groups, vec16(u16s([...groupsList(groups)].reverse()))))), A.decrypt_error, 'changed');
 });
@@ -508,7 +368,7 @@ test('PSK: psk_ke only, with no key_share nor supported_groups: resumes when the
     const server = serverCfg({ pskModes: [...modes] });
     const [session] = sessionsFrom(serverCfg(), { pskModes: ['psk_ke', 'psk_dhe_ke'] });
     // The ticketers share the secret: the ticket opens on either server.
-    const { pair, hello } = resuming(server, {});
+    const { pair, hello } = helloFor(server, {});
     const bare = setExt(dropExt(dropExt(hello, X.key_share), X.supported_groups), X.psk_key_exchange_modes, vec8(Uint8Array.of(0)));
     const msg = withPsk(pair, bare, [{ identity: session!.ticket, age: obfuscatedAge(session!, pair.now) }], new Map([[0, session!.psk]]));
     const step = toServer(pair, msg);
@@ -526,16 +386,24 @@ test('PSK: psk_ke only, with no key_share nor supported_groups: resumes when the
   }
 });
 
-test('PSK: two identities, the first from another server key: the server selects the second (selected_identity 1)', (t) => {
-  const server = serverCfg();
+/**
+ * A started pair to `server` and its client's ClientHello (unseen by the server), with two identities to offer:
+ * first a ticket from another server key, then `session`, a ticket `server` issued.
+ */
+function foreignThenOwn(server: Partial<TlsServerConfig>) {
   const [session] = sessionsFrom(server);
   const [foreign] = sessionsFrom(serverCfg({ ticketer: createTicketer(new Uint8Array(32).fill(9)) }));
-  const { pair, hello } = resuming(server, {});
+  const { pair, hello } = helloFor(server, {});
   const ids = [
     { identity: foreign!.ticket, age: obfuscatedAge(foreign!, pair.now) },
     { identity: session!.ticket, age: obfuscatedAge(session!, pair.now) },
   ];
-  const step = toServer(pair, withPsk(pair, hello, ids, new Map([[1, session!.psk]])));
+  return { pair, hello, ids, session: session! };
+}
+
+test('PSK: two identities, the first from another server key: the server selects the second (selected_identity 1)', (t) => {
+  const { pair, hello, ids, session } = foreignThenOwn(serverCfg());
+  const step = toServer(pair, withPsk(pair, hello, ids, new Map([[1, session.psk]])));
   accepted(t, step);
   t.is(helloIn(step.effects)?.extensions.preSharedKey, 1);
 });
@@ -544,15 +412,8 @@ test('PSK: two identities, the first from another server key: the server selects
 // Server probes: 0-RTT (RFC 8446 §4.2.10, §8)
 
 test('0-RTT: early_data on the second identity (first one foreign): PSK used, early data rejected (§4.2.10: first identity only)', (t) => {
-  const server = serverCfg({ maxEarlyData: 1024 });
-  const [session] = sessionsFrom(server);
-  const [foreign] = sessionsFrom(serverCfg({ ticketer: createTicketer(new Uint8Array(32).fill(9)) }));
-  const { pair, hello } = resuming(server, {});
-  const ids = [
-    { identity: foreign!.ticket, age: obfuscatedAge(foreign!, pair.now) },
-    { identity: session!.ticket, age: obfuscatedAge(session!, pair.now) },
-  ];
-  const msg = withPsk(pair, setExt(hello, X.early_data, new Uint8Array(0)), ids, new Map([[1, session!.psk]]));
+  const { pair, hello, ids, session } = foreignThenOwn(serverCfg({ maxEarlyData: 1024 }));
+  const msg = withPsk(pair, setExt(hello, X.early_data, new Uint8Array(0)), ids, new Map([[1, session.psk]]));
   const step = feedAll(pair.server, [plainRecord(22, msg), garbage(200), garbage(300, 7)]);
   accepted(t, step, 'garbage early records skipped');
   pair.server = step.state;
@@ -573,15 +434,6 @@ test('0-RTT: a ClientHello with early_data and no pre_shared_key gets a full han
   t.is(earlyStatus(step.state), 'rejected');
   t.true(step.effects.some((e) => e.type === 'transmit'), 'the server answered');
 });
-
-/** A resumed pair offering 0-RTT to `server` (ticket from `issuer`); nothing delivered yet. */
-function zeroRtt(issuer: Partial<TlsServerConfig>, server: Partial<TlsServerConfig> = issuer, session?: TlsSession) {
-  const s = session ?? sessionsFrom(issuer)[0]!;
-  const pair = new Pair({ session: s, earlyData: true }, server);
-  pair.input('server', { type: 'start', now: pair.now });
-  pair.input('client', { type: 'start', now: pair.now });
-  return { pair, session: s };
-}
 
 test('0-RTT rejected: garbage 0-RTT records are skipped, the handshake completes; then garbage under the application key is bad_record_mac', (t) => {
   const issuer = serverCfg({ maxEarlyData: 1024 });
@@ -647,14 +499,8 @@ test('0-RTT rejected (ticket age off) with maxEarlyData 1024: 20 kB of skipped 0
 });
 
 test('0-RTT replay: the captured ClientHello + early data to another server (shared anti-replay): early data rejected, the handshake goes on (§8)', (t) => {
-  const server = serverCfg({ maxEarlyData: 1024 });
-  const { pair } = zeroRtt(server);
-  pair.input('client', { type: 'write', now: pair.now, data: text('pay 100') });
-  const captured = pair.inbox.server.slice();
-  pair.drive();
+  const { pair, captured, replay } = capturedEarlyFlight(serverCfg({ maxEarlyData: 1024 }), 'pay 100');
   t.is(str(pair.delivered.server), 'pay 100');
-  const replay = new Pair({}, server);
-  replay.input('server', { type: 'start', now: replay.now });
   const step = feedAll(replay.server, captured);
   accepted(t, step, 'no abort');
   t.is(step.effects.filter((e) => e.type === 'deliver').length, 0, 'no early data delivered');

@@ -1,27 +1,15 @@
 import test from 'ava';
 import { Pair, NOW, text, str } from '../helpers/pair.js';
 import { handshakeInfo } from '../../src/tls/connection.js';
-import { createAntiReplay, createTicketer, decodeSession, encodeSession, type Ticketer, type TlsSession } from '../../src/handshake/session.js';
+import { createAntiReplay, createTicketer, decodeSession, encodeSession, type Ticketer } from '../../src/handshake/session.js';
 import { MAX_PSK_IDENTITIES_TRIED } from '../../src/handshake/tls13/server.js';
 import { plainRecord } from '../../src/tls/record.js';
 import { decodeHandshakeBytes, encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
-import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
 import { AlertDescription } from '../../src/wire/tls/constants.js';
-
-const secret = new Uint8Array(32).fill(7);
-
-function serverCfg(extra: Partial<TlsServerConfig> = {}): Partial<TlsServerConfig> {
-  return { ticketer: createTicketer(secret), antiReplay: createAntiReplay(), ...extra };
-}
-
-/** Run a full handshake and return the sessions the client got. */
-function firstConnection(server: Partial<TlsServerConfig>, client: Partial<TlsClientConfig> = {}): TlsSession[] {
-  const pair = new Pair(client, server).start().drive();
-  return pair.of('client', 'session').map((e) => (e.type === 'session' ? e.session : undefined!));
-}
+import { TICKET_SECRET, capturedEarlyFlight, serverCfg, sessionsFrom } from '../helpers/tls13Wire.js';
 
 test('the server issues two tickets; the client turns them into sessions', (t) => {
-  const sessions = firstConnection(serverCfg());
+  const sessions = sessionsFrom(serverCfg());
   t.is(sessions.length, 2);
   t.is(sessions[0]!.serverName, 'localhost');
   t.is(sessions[0]!.psk.length, 32);
@@ -29,12 +17,12 @@ test('the server issues two tickets; the client turns them into sessions', (t) =
 });
 
 test('no tickets without a ticketer', (t) => {
-  t.is(firstConnection({}).length, 0);
+  t.is(sessionsFrom({}).length, 0);
 });
 
 test('psk_dhe_ke resumption: no certificate, resumed, data flows', (t) => {
   const server = serverCfg();
-  const [session] = firstConnection(server);
+  const [session] = sessionsFrom(server);
   const pair = new Pair({ session }, server).start().drive();
   const info = handshakeInfo(pair.client)!;
   t.truthy(info, pair.closedError('client')?.message);
@@ -51,7 +39,7 @@ test('psk_dhe_ke resumption: no certificate, resumed, data flows', (t) => {
 
 test('psk_ke resumption (no key exchange) when both sides allow it', (t) => {
   const server = serverCfg({ pskModes: ['psk_ke'] });
-  const [session] = firstConnection(server, { pskModes: ['psk_ke', 'psk_dhe_ke'] });
+  const [session] = sessionsFrom(server, { pskModes: ['psk_ke', 'psk_dhe_ke'] });
   const pair = new Pair({ session, pskModes: ['psk_ke'] }, server).start().drive();
   const info = handshakeInfo(pair.client)!;
   t.true(info.resumed);
@@ -60,7 +48,7 @@ test('psk_ke resumption (no key exchange) when both sides allow it', (t) => {
 
 test('a ticket is accepted once: the second use falls back to a full handshake', (t) => {
   const server = serverCfg();
-  const [session] = firstConnection(server);
+  const [session] = sessionsFrom(server);
   const a = new Pair({ session }, server).start().drive();
   t.true(handshakeInfo(a.client)!.resumed);
   const b = new Pair({ session }, server).start().drive();
@@ -69,7 +57,7 @@ test('a ticket is accepted once: the second use falls back to a full handshake',
 });
 
 test('a ticket from another server key is ignored (full handshake)', (t) => {
-  const [session] = firstConnection(serverCfg());
+  const [session] = sessionsFrom(serverCfg());
   const other = { ticketer: createTicketer(new Uint8Array(32).fill(9)), antiReplay: createAntiReplay() };
   const pair = new Pair({ session }, other).start().drive();
   t.false(handshakeInfo(pair.client)!.resumed);
@@ -77,7 +65,7 @@ test('a ticket from another server key is ignored (full handshake)', (t) => {
 
 test('an expired session is not offered', (t) => {
   const server = serverCfg();
-  const [session] = firstConnection(server);
+  const [session] = sessionsFrom(server);
   const pair = new Pair({ session }, server);
   pair.now = NOW + session!.lifetime * 1000 + 1;
   pair.start().drive();
@@ -86,7 +74,7 @@ test('an expired session is not offered', (t) => {
 
 test('a tampered binder aborts with decrypt_error', (t) => {
   const server = serverCfg();
-  const [session] = firstConnection(server);
+  const [session] = sessionsFrom(server);
   // Another PSK with the same ticket: the binder cannot verify.
   const forged = { ...session!, psk: new Uint8Array(32).fill(1) };
   const pair = new Pair({ session: forged }, server).start().drive();
@@ -95,7 +83,7 @@ test('a tampered binder aborts with decrypt_error', (t) => {
 
 test('resumption after HelloRetryRequest', (t) => {
   const server = serverCfg({ groups: ['secp256r1'] });
-  const [session] = firstConnection(server, { groups: ['x25519', 'secp256r1'] });
+  const [session] = sessionsFrom(server, { groups: ['x25519', 'secp256r1'] });
   const pair = new Pair({ session, groups: ['x25519', 'secp256r1'] }, server).start().drive();
   const info = handshakeInfo(pair.client)!;
   t.truthy(info, pair.closedError('server')?.message ?? pair.closedError('client')?.message);
@@ -105,7 +93,7 @@ test('resumption after HelloRetryRequest', (t) => {
 
 test('0-RTT accepted: early data arrives before the handshake completes', (t) => {
   const server = serverCfg({ maxEarlyData: 16384 });
-  const [session] = firstConnection(server);
+  const [session] = sessionsFrom(server);
   t.is(session!.maxEarlyData, 16384);
   const pair = new Pair({ session, earlyData: true }, server);
   pair.input('server', { type: 'start', now: pair.now });
@@ -127,7 +115,7 @@ test('0-RTT accepted: early data arrives before the handshake completes', (t) =>
 
 test('0-RTT rejected (server refuses early data): reported with the bytes, skipped by the server', (t) => {
   const server = serverCfg({ maxEarlyData: 16384 });
-  const [session] = firstConnection(server);
+  const [session] = sessionsFrom(server);
   const refusing = { ...server, maxEarlyData: 0 };
   const pair = new Pair({ session, earlyData: true }, refusing);
   pair.input('server', { type: 'start', now: pair.now });
@@ -144,34 +132,25 @@ test('0-RTT rejected (server refuses early data): reported with the bytes, skipp
 });
 
 test('0-RTT replay: the same ClientHello and early data replayed is not accepted twice', (t) => {
-  const server = serverCfg({ maxEarlyData: 16384 });
-  const [session] = firstConnection(server);
-  const pair = new Pair({ session, earlyData: true }, server);
-  pair.input('server', { type: 'start', now: pair.now });
-  pair.input('client', { type: 'start', now: pair.now });
-  pair.input('client', { type: 'write', now: pair.now, data: text('pay 100') });
-  const captured = pair.inbox.server.slice();
-  pair.drive();
+  const { pair, captured, replay } = capturedEarlyFlight(serverCfg({ maxEarlyData: 16384 }), 'pay 100');
   t.is(str(pair.delivered.server), 'pay 100');
   // An attacker replays the captured flight to a fresh server connection sharing the anti-replay store.
-  const replay = new Pair({}, server);
-  replay.input('server', { type: 'start', now: replay.now });
   for (const d of captured) replay.input('server', { type: 'received', now: replay.now, data: d });
   t.is(replay.delivered.server.length, 0);
 });
 
 test('session serialisation round-trips', (t) => {
-  const [session] = firstConnection(serverCfg({ alpnProtocols: ['h2'] }), { alpnProtocols: ['h2'] });
+  const [session] = sessionsFrom(serverCfg({ alpnProtocols: ['h2'] }), { alpnProtocols: ['h2'] });
   const back = decodeSession(encodeSession(session!));
   t.deepEqual(back, session);
 });
 
 test('a ClientHello with 100 PSK identities: the server tries the first 16 tickets only, then completes a full handshake', (t) => {
-  const ticketer = createTicketer(secret);
+  const ticketer = createTicketer(TICKET_SECRET);
   let opened = 0;
   const counting: Ticketer = { ...ticketer, open: (...args) => (opened++, ticketer.open(...args)) };
   const server = serverCfg({ ticketer: counting });
-  const [session] = firstConnection(server);
+  const [session] = sessionsFrom(server);
   opened = 0;
   const pair = new Pair({ session }, server).start();
   const record = pair.inbox.server.splice(0)[0]!;
