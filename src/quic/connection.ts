@@ -211,8 +211,13 @@ export interface QuicState {
   readonly lastAckElicitingSent?: number;
   /** Armed timers ({@link QuicTimer}): absolute deadlines, ms. */
   readonly timers: QuicTimers;
-  /** The idle timeout in force: ours, or the peer's when smaller (RFC 9000 §10.1). */
+  /**
+   * The idle timeout negotiated (RFC 9000 §10.1): the smaller of ours and the peer's max_idle_timeout, 0 for
+   * none when neither side sets one (0 says "no timeout", §18.2). The timer in force is at least 3×PTO.
+   */
   readonly idleTimeout: number;
+  /** An ack-eliciting packet was sent since the last packet received: sending more does not restart the idle timer. */
+  readonly sentSinceReceipt?: boolean;
   /** Our CONNECTION_CLOSE while closing (sent again in answer to the peer's packets, RFC 9000 §10.2.1). */
   readonly closeFrame?: Extract<Frame, { type: 'connectionClose' }>;
   /** A graceful close waiting for the streams to be flushed (sent and acknowledged) first. */
@@ -687,8 +692,9 @@ function acceptPeerParams(s: W, data: Uint8Array): void {
   // The peer's first connection ID is sequence 0 (RFC 9000 §5.1.1), with the server's reset token (§10.3).
   s.cids = setPeerInitialId(s.cids, s.dcid, params.statelessResetToken);
   peerLimitsKnown(s.streams, params);
+  // RFC 9000 §10.1: the minimum of the two, where 0 (§18.2: none) stands for no limit of that side.
   const peerIdle = params.maxIdleTimeout ?? 0;
-  if (peerIdle > 0) s.idleTimeout = Math.min(s.idleTimeout, peerIdle);
+  if (peerIdle > 0) s.idleTimeout = s.idleTimeout > 0 ? Math.min(s.idleTimeout, peerIdle) : peerIdle;
 }
 
 /** Discard a packet-number space's keys and everything in flight in it (RFC 9001 §4.9). */
@@ -708,6 +714,11 @@ function levelOf(header: Exclude<ReturnType<typeof decodePacketHeader>, { form: 
 
 function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | undefined, effects: QuicEffect[]): void {
   if (s.phase === 'draining') return;
+  // RFC 9000 §9: a client discards packets from an address other than its server's (it never follows a server).
+  if (s.config.role === 'client' && from !== undefined && s.path.address !== undefined && from !== s.path.address) {
+    if (s.qlog) qlogDropped(s.qlog, 'invalid', datagram.length);
+    return;
+  }
   const onPath = receivedOnPath(s, from, datagram.length);
   const arrival = { from, onPath, length: datagram.length };
   let offset = 0;
@@ -813,6 +824,7 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
   }
   if (any) {
     if (s.phase === 'handshake' || s.phase === 'connected') resetIdle(s, now);
+    s.sentSinceReceipt = false;
     // Closing: answer with our CONNECTION_CLOSE again (RFC 9000 §10.2.1).
     if (s.phase === 'closing' && s.closeFrame) sendClose(s, s.closeFrame, now, effects);
   }
@@ -960,7 +972,7 @@ function fire(s: W, timer: QuicTimer, now: number, effects: QuicEffect[]): void 
   switch (timer) {
     case 'idle':
       // RFC 9000 §10.1: silently closed.
-      s.closeError = new TlsError({ kind: 'idleTimeout', afterMs: s.idleTimeout, reason: `no packet from the peer for ${s.idleTimeout} ms` });
+      s.closeError = new TlsError({ kind: 'idleTimeout', afterMs: idlePeriod(s) ?? s.idleTimeout, reason: `no packet from the peer for ${idlePeriod(s) ?? s.idleTimeout} ms` });
       return finish(s, now, effects);
     case 'lossDetection':
       return onLossDetectionTimeout(s, now, s.config.role);
@@ -981,9 +993,23 @@ function fire(s: W, timer: QuicTimer, now: number, effects: QuicEffect[]): void 
   }
 }
 
-/** Restart the idle timer (a packet from the peer arrived, or the connection started). */
+/**
+ * The idle period in force (RFC 9000 §10.1): the negotiated timeout, but at least three probe timeouts so that a
+ * slow path is not taken for an idle one; undefined when there is none.
+ */
+function idlePeriod(s: W): number | undefined {
+  if (s.idleTimeout <= 0) return undefined;
+  return Math.max(s.idleTimeout, 3 * probeTimeout(s.rtt, s.peerParams?.maxAckDelay ?? MAX_ACK_DELAY));
+}
+
+/**
+ * Restart the idle timer (RFC 9000 §10.1): a packet from the peer was processed, the connection started, or the
+ * first ack-eliciting packet since the last receipt went out. No timer when there is no idle timeout.
+ */
 function resetIdle(s: W, now: number): void {
-  s.timers.idle = now + s.idleTimeout;
+  const period = idlePeriod(s);
+  if (period === undefined) delete s.timers.idle;
+  else s.timers.idle = now + period;
 }
 
 /** The error a CONNECTION_CLOSE with a non-zero code stands for, sent by us (`local`) or by the peer. */
@@ -1066,6 +1092,7 @@ function flush(s: W, now: number, effects: QuicEffect[]): void {
     const app = s.spaces.application;
     app.queue = app.queue.filter((f) => f.type !== 'stream' || !sendReset(s.streams, f.streamId));
   }
+  const ackElicitingBefore = s.lastAckElicitingSent;
   sendDatagrams(s, now, (datagram) => {
     effects.push({ type: 'transmit', data: datagram.data });
     // RFC 9001 §6.6: packets protected with one 1-RTT key are counted (at most one 1-RTT packet per datagram).
@@ -1073,6 +1100,11 @@ function flush(s: W, now: number, effects: QuicEffect[]): void {
     // RFC 9001 §4.9.1: a client discards its Initial keys once it sends a Handshake packet.
     if (s.config.role === 'client' && datagram.spaces.includes('handshake')) discard(s, 'initial');
   });
+  // RFC 9000 §10.1: the first ack-eliciting packet sent since the last receipt restarts the idle timer too.
+  if (s.lastAckElicitingSent !== ackElicitingBefore && !s.sentSinceReceipt && (s.phase === 'handshake' || s.phase === 'connected')) {
+    resetIdle(s, now);
+    s.sentSinceReceipt = true;
+  }
 }
 
 /**

@@ -172,4 +172,7 @@ export function switchPeerConnectionId(c: ConnectionIds, queue: QueuedFrame[]): 
 }
 
 /** The peer's stateless reset tokens (RFC 9000 §10.3.1: a datagram ending in one of them is a reset). */
-export const peerResetTokens = (c: ConnectionIds): Uint8Array[] => c.peer.flatMap((p) => (p.resetToken ? [p.resetToken] : []));
+export const peerResetTokens = (c: ConnectionIds): Uint8Array[] =>
+  // RFC 9000 §10.3.1: only the tokens of IDs we have used (we move up the sequence, so those up to the active one)
+  // and not retired (those left the list); a spare ID's token is not a reset for this connection yet.
+  c.peer.flatMap((p) => (p.resetToken && p.sequence <= c.active ? [p.resetToken] : []));

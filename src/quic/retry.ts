@@ -12,6 +12,7 @@
  */
 import type { CryptoProvider } from '../crypto/provider.js';
 import { Reader } from '../wire/reader.js';
+import { bytesEqual } from '../wire/bytes.js';
 import { encodeWith } from '../wire/writer.js';
 import { MAX_CID_LENGTH, QUIC_V1, type PacketHeader } from '../wire/quic/packet.js';
 import { retryIntegrityTag, verifyRetry } from './protection.js';
@@ -112,6 +113,8 @@ export function acceptRetry(
   retried: boolean,
 ): AcceptedRetry | null {
   if (header.type !== 'retry' || receivedAny || retried || header.token.length === 0) return null;
+  // RFC 9000 §17.2.5.1: a Retry whose Source Connection ID is the Destination Connection ID we sent is discarded.
+  if (bytesEqual(header.scid, originalDcid)) return null;
   if (!verifyRetry(p, originalDcid, packet)) return null;
   return { token: header.token.slice(), scid: header.scid.slice() };
 }

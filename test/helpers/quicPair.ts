@@ -179,3 +179,13 @@ export class QuicPair {
     return this.effects[side].find((e): e is Extract<Effect, { type: 'closed' }> => e.type === 'closed');
   }
 }
+
+/** What `side` did about the connection (its phase and the close it sent or met), for assertion messages. */
+export function quicOutcome(pair: QuicPair, side: Side): string {
+  const s = pair.state[side];
+  const f = s.closeFrame;
+  if (f) return `${s.phase}, CONNECTION_CLOSE 0x${f.errorCode.toString(16)} (frame 0x${(f.frameType ?? 0).toString(16)}) "${new TextDecoder().decode(f.reason)}"`;
+  const d = s.closeError?.detail;
+  if (d) return `${s.phase}, ${d.kind}${d.kind === 'quicClose' ? ` 0x${d.code.toString(16)}` : ''}: ${s.closeError!.message}`;
+  return `${s.phase}, no CONNECTION_CLOSE`;
+}

@@ -27,7 +27,7 @@ import { encodeFrame, type Frame } from '../../src/wire/quic/frames.js';
 import { encodeLongHeader, encodeShortHeader } from '../../src/wire/quic/packet.js';
 import { encodeWith, type Writer } from '../../src/wire/writer.js';
 import { caVerifier, serverCredentials } from '../helpers/pair.js';
-import { QuicPair, other, type Side } from '../helpers/quicPair.js';
+import { QuicPair, other, type Side, quicOutcome as outcome } from '../helpers/quicPair.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -99,15 +99,6 @@ function deliver(pair: QuicPair, victim: Side, datagram: Uint8Array): void {
   pair.input(victim, { type: 'datagram', now: pair.now, data: datagram });
 }
 
-/** What `side` did about the connection, for assertion messages. */
-function outcome(pair: QuicPair, side: Side): string {
-  const s = pair.state[side];
-  const f = s.closeFrame;
-  if (f) return `${s.phase}, CONNECTION_CLOSE 0x${f.errorCode.toString(16)} (frame 0x${(f.frameType ?? 0).toString(16)}) "${new TextDecoder().decode(f.reason)}"`;
-  const d = s.closeError?.detail;
-  if (d) return `${s.phase}, ${d.kind}${d.kind === 'quicClose' ? ` 0x${d.code.toString(16)}` : ''}: ${s.closeError!.message}`;
-  return `${s.phase}, no CONNECTION_CLOSE`;
-}
 
 /** The transport error code of the CONNECTION_CLOSE `side` sent (undefined if it sent none). */
 const sentCode = (pair: QuicPair, side: Side): bigint | undefined => {

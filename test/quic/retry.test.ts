@@ -32,6 +32,8 @@ test('Retry packet: encode → decode → accept for any IDs and token; any flip
       fc.property(cid, cid, cid, fc.uint8Array({ minLength: 1, maxLength: 200 }), fc.nat(), (dcid, scid, odcid, token, at) => {
         const retry = encodeRetryPacket(p, { dcid, scid, token, originalDcid: odcid });
         const h = long(retry);
+        // RFC 9000 §17.2.5.1: a Retry whose SCID is the DCID we sent is discarded.
+        if (Buffer.from(scid).equals(odcid)) return acceptRetry(p, retry, h, odcid, false, false) === null;
         const ok = acceptRetry(p, retry, h, odcid, false, false);
         if (!ok || !Buffer.from(ok.token).equals(token) || !Buffer.from(ok.scid).equals(scid)) return false;
         if (acceptRetry(p, retry, h, odcid, true, false) || acceptRetry(p, retry, h, odcid, false, true)) return false;
