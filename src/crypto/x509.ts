@@ -48,7 +48,7 @@ import { sha1 } from '@noble/hashes/legacy.js';
 import { AlertDescription } from '../wire/tls/constants.js';
 import { verifyEcdsaDigest } from './ecdsa.js';
 import { loadCertificateChain } from './keys.js';
-import { GeneralNameTag, decodeNameConstraints, nameConstraintViolation, type NameConstraints } from './nameConstraints.js';
+import { GeneralNameTag, MAX_NAME_COMPARISONS, decodeNameConstraints, nameConstraintViolation, type ComparisonBudget, type NameConstraints } from './nameConstraints.js';
 import { bitLength, rsaVerifyPrimitive, usableRsaPublicKey } from './rsa.js';
 import { decodeRsaPssParams, spkiKeyType, verifyWithAlgorithm, type SignatureAlgorithm } from './signatures.js';
 import type { CertificateVerdict, CertificateVerifier, VerifyRequest } from './verifier.js';
@@ -768,16 +768,25 @@ function verifyChain(store: TrustStore, checks: CertificateChecks, policy: Polic
     const bad = referenceNameProblem(req.serverName);
     if (bad) return reject('hostname_mismatch', bad);
   }
+  // One name-comparison budget for every candidate path of this verification.
+  const budget: ComparisonBudget = { left: MAX_NAME_COMPARISONS };
   // An exactly pinned leaf (a self-signed certificate given as `ca`) is accepted alone.
-  if (store.isAnchor(certs[0]!)) return checkPath(checks, policy, req, [certs[0]!], null);
-  return buildPath(store, checks, policy, req, certs);
+  if (store.isAnchor(certs[0]!)) return checkPath(checks, policy, req, [certs[0]!], null, budget);
+  return buildPath(store, checks, policy, req, certs, budget);
 }
 
 /**
  * Every check of RFC 5280 §6.1 and of TLS's use of the leaf, for one candidate path `path` (leaf first) under
  * `anchor` (null for a pinned leaf): the first failure, or the verdict that it holds.
  */
-function checkPath(checks: CertificateChecks, policy: Policy, req: VerifyRequest, path: readonly ParsedCertificate[], anchor: ParsedCertificate | null): CertificateVerdict {
+function checkPath(
+  checks: CertificateChecks,
+  policy: Policy,
+  req: VerifyRequest,
+  path: readonly ParsedCertificate[],
+  anchor: ParsedCertificate | null,
+  budget: ComparisonBudget,
+): CertificateVerdict {
   const all = anchor ? [...path, anchor] : path;
   // RFC 5280 §6.1.3 (a)(2): every certificate of the path is within its validity period. Times are whole seconds
   // (fractions are refused when parsed), so a certificate is valid through the last millisecond of notAfter.
@@ -823,7 +832,7 @@ function checkPath(checks: CertificateChecks, policy: Policy, req: VerifyRequest
         emails: c.emails,
         otherForms: c.otherNameForms,
         subject: c.subject.rdns,
-      });
+      }, budget);
       if (violation) return reject('name_constraints', `${c.subject.display}: ${violation} of ${all[i]!.subject.display}`);
     }
   }
@@ -898,7 +907,14 @@ const MAX_PATH_TRIES = 100;
  * holds, the failure of the first path that reached an anchor is reported, or else why the first dead end had no
  * issuer.
  */
-function buildPath(store: TrustStore, checks: CertificateChecks, policy: Policy, req: VerifyRequest, certs: readonly ParsedCertificate[]): CertificateVerdict {
+function buildPath(
+  store: TrustStore,
+  checks: CertificateChecks,
+  policy: Policy,
+  req: VerifyRequest,
+  certs: readonly ParsedCertificate[],
+  budget: ComparisonBudget,
+): CertificateVerdict {
   const path: ParsedCertificate[] = [certs[0]!];
   const used = new Set<number>([0]);
   let checked = 0;
@@ -935,7 +951,7 @@ function buildPath(store: TrustStore, checks: CertificateChecks, policy: Policy,
     for (const anchor of store.issuersOf(cur)) {
       if (!issued(anchor)) continue;
       candidates++;
-      const verdict = checkPath(checks, policy, req, path, anchor);
+      const verdict = checkPath(checks, policy, req, path, anchor, budget);
       if (verdict.ok) return verdict;
       completeFailure ??= verdict;
     }

@@ -222,10 +222,17 @@ export interface H3FrameReaderLimits {
  * ```
  */
 export class H3FrameReader {
-  /** Bytes of a frame header, or of a collected payload, not complete yet. */
+  /** Bytes of a frame header not complete yet (at most two varints). */
   private buffered: Uint8Array = new Uint8Array(0);
-  /** What the next bytes are: a frame header, DATA payload, a payload to collect, or one to skip. */
-  private mode: { kind: 'header' } | { kind: 'data' | 'skip'; left: number } | { kind: 'collect'; type: number; length: number } = { kind: 'header' };
+  /**
+   * What the next bytes are: a frame header, DATA payload, a payload to collect, or one to skip. A payload that
+   * comes in pieces is copied into a buffer of its length (checked against the limits) as it comes: each byte
+   * once, however small the pieces.
+   */
+  private mode:
+    | { kind: 'header' }
+    | { kind: 'data' | 'skip'; left: number }
+    | { kind: 'collect'; type: number; length: number; payload?: Uint8Array; filled: number } = { kind: 'header' };
   private readonly maxControl: number;
 
   constructor(private readonly limits: H3FrameReaderLimits) {
@@ -254,13 +261,21 @@ export class H3FrameReader {
           break;
         }
         case 'collect': {
-          if (input.length < mode.length) {
-            this.buffered = input.slice();
-            return out;
+          let payload: Uint8Array;
+          if (mode.filled === 0 && input.length >= mode.length) {
+            payload = input.subarray(0, mode.length); // all here: decoded where it lies
+            input = input.subarray(mode.length);
+          } else {
+            const n = Math.min(mode.length - mode.filled, input.length);
+            mode.payload ??= new Uint8Array(mode.length);
+            mode.payload.set(input.subarray(0, n), mode.filled);
+            mode.filled += n;
+            input = input.subarray(n);
+            if (mode.filled < mode.length) return out;
+            payload = mode.payload;
           }
-          const frame = decodeFramePayload(mode.type, input.subarray(0, mode.length));
+          const frame = decodeFramePayload(mode.type, payload);
           if (frame) out.push({ type: 'frame', frame });
-          input = input.subarray(mode.length);
           this.mode = { kind: 'header' };
           break;
         }
@@ -307,7 +322,7 @@ export class H3FrameReader {
       if (frame) out.push({ type: 'frame', frame });
       return;
     }
-    this.mode = { kind: 'collect', type: type!, length };
+    this.mode = { kind: 'collect', type: type!, length, filled: 0 };
   }
 }
 

@@ -71,6 +71,16 @@ export function acceptFloor(set: PnSet, floor: number, maxRanges: number): numbe
 }
 
 /** Whether `pn` is in `set` (a binary search). */
+/**
+ * Whether `set` holds a packet number in [lo, hi]: the range found by {@link indexAtOrBelow} for `hi` is the only
+ * one that can reach `lo` (ranges are disjoint, largest first), so O(log ranges).
+ */
+export function hasPacketBetween(set: PnSet, lo: number, hi: number): boolean {
+  if (lo > hi) return false;
+  const r = set[indexAtOrBelow(set, hi)];
+  return r !== undefined && r.largest >= lo;
+}
+
 export function hasPacket(set: PnSet, pn: number): boolean {
   const r = set[indexAtOrBelow(set, pn)];
   return r !== undefined && pn <= r.largest;

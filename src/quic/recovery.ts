@@ -5,7 +5,7 @@
  * CUBIC's (RFC 9438, `cubic.ts`) congestion avoidance and decrease. Time is in milliseconds and always passed in
  * (`now`): nothing here reads a clock, so the same code runs in virtual time.
  */
-import type { PnSet } from './ackRanges.js';
+import { hasPacketBetween, type PnSet } from './ackRanges.js';
 import { cubicAppLimited, cubicOnAck, cubicOnCongestion, cubicOnTimeout, newCubic, type CubicState } from './cubic.js';
 
 /** RFC 9002 §6.1.1: packets this far below the largest acknowledged are lost. */
@@ -216,17 +216,17 @@ export function onPacketsLost(cc: CongestionState, lost: readonly SentPacket[], 
  * RFC 9002 §7.6.2: persistent congestion when two ack-eliciting packets were lost, sent at least
  * (smoothed + max(4 × rttvar, 1 ms) + max_ack_delay) × 3 apart, with no packet between them acknowledged, and
  * an RTT sample exists. `lost` are the packets just declared lost; `acked` the packets known to be
- * acknowledged in this space. Linear in the lost packets (runs between acknowledged packets).
+ * acknowledged in this space (disjoint ranges, largest first). O(lost × log ranges): a binary search per gap
+ * between two lost packets, however many ranges the peer's ACK frame carried.
  */
 export function isPersistentCongestion(lost: readonly SentPacket[], rtt: RttState, maxAckDelay: number, acked: PnSet): boolean {
   if (!rtt.sampled) return false;
   const duration = (rtt.smoothed + Math.max(4 * rtt.variance, GRANULARITY) + maxAckDelay) * PERSISTENT_CONGESTION_THRESHOLD;
   const eliciting = lost.filter((p) => p.ackEliciting).sort((a, b) => a.pn - b.pn);
-  const ackedBetween = (lo: number, hi: number) => acked.some((r) => r.smallest <= hi && r.largest >= lo);
   let runStart = eliciting[0];
   for (let i = 1; i < eliciting.length; i++) {
     const p = eliciting[i]!;
-    if (ackedBetween(eliciting[i - 1]!.pn + 1, p.pn - 1)) runStart = p;
+    if (hasPacketBetween(acked, eliciting[i - 1]!.pn + 1, p.pn - 1)) runStart = p;
     else if (p.timeSent - runStart!.timeSent >= duration) return true;
   }
   return false;

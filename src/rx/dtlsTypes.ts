@@ -89,8 +89,12 @@ export interface DtlsConnection extends Ticker {
    * the newest, stored only after close_notify went both ways) to resume. Servers: completes empty.
    */
   readonly sessions$: Observable<TlsSession>;
-  /** The reducer's counters: datagrams in and out, records dropped, retransmissions, ACKs. */
-  stats(): DtlsStats;
+  /**
+   * The reducer's counters (datagrams in and out, records dropped, retransmissions, ACKs, failed
+   * authentications), and `unclaimedDropped`: records dropped because more than 64 KiB waited for an `inbound$`
+   * nobody had subscribed yet (a peer cannot fill an application that only writes, or subscribes late).
+   */
+  stats(): DtlsStats & { readonly unclaimedDropped: number };
 }
 
 /** DTLS record-layer settings and ticking, for both roles (see `DtlsRecordConfig` for the defaults). */

@@ -20,6 +20,13 @@ export interface InboundQueueOptions {
    * `receive` projection), or dropped after the consumer left. What QUIC's flow control follows (`rx/quic.ts`).
    */
   readonly onTaken?: (bytes: number) => void;
+  /**
+   * Bytes that may wait before any consumer subscribed (default: no limit, so a stream transport's close_notify and
+   * tickets keep being read). Past it a chunk is dropped and given to `onDropped`: for a datagram transport, whose
+   * peer nothing else slows down, and whose records may be lost anyway.
+   */
+  readonly maxUnclaimed?: number;
+  readonly onDropped?: (bytes: number) => void;
 }
 
 /** See {@link inboundQueue}. */
@@ -143,6 +150,11 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
   const push = (note: Note) => {
     if (detached) {
       if (noteSize(note) > 0) options.onTaken?.(noteSize(note));
+      return;
+    }
+    const size = noteSize(note);
+    if (!claimed && size > 0 && queued + size > (options.maxUnclaimed ?? Infinity)) {
+      options.onDropped?.(size);
       return;
     }
     queue.push(note);

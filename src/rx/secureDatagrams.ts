@@ -25,7 +25,7 @@ import { toTransportError } from './duplex.js';
 import type { DtlsConnection, DtlsRecordSource, SecureDatagramsOptions, Ticking } from './dtlsTypes.js';
 import { inboundQueue } from './inbound.js';
 import { sessionToOffer } from './resumableSession.js';
-import { isInsecure, toDtlsClientConfig, toDtlsServerConfig, warnInsecure } from './options.js';
+import { DEFAULT_HIGH_WATER_MARK, isInsecure, toDtlsClientConfig, toDtlsServerConfig, warnInsecure } from './options.js';
 import { outboundPull, type OutboundPull } from './outboundPull.js';
 import { portablePlatform, type Platform } from './platform.js';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
@@ -193,7 +193,9 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
       return;
     }
 
-    const inbound = inboundQueue({ what: 'inbound$' });
+    // Records wait for a first subscriber up to 64 KiB; past that they are dropped (and counted), as a datagram may be.
+    let unclaimedDropped = 0;
+    const inbound = inboundQueue({ what: 'inbound$', maxUnclaimed: DEFAULT_HIGH_WATER_MARK, onDropped: () => void unclaimedDropped++ });
     const closed = new ReplaySubject<never>(1);
     const sessions = new ReplaySubject<TlsSession>(16);
     /** close_notify sent and received: only then is the newest session stored (OpenSSL's rule, as for TLS). */
@@ -343,7 +345,7 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
       close,
       closed$: closed.asObservable(),
       sessions$: sessions.asObservable(),
-      stats: () => dtlsStats(latest),
+      stats: () => ({ ...dtlsStats(latest), unclaimedDropped }),
       eventTimeout: () => ticker?.eventTimeout(),
       handleEvents: () => ticker?.handleEvents(),
     });
