@@ -76,7 +76,7 @@ function seqBytes(seq: number): Uint8Array {
 }
 
 /** The TLS 1.2 AEAD additional data (RFC 5246 §6.2.3.3): seq_num ‖ type ‖ version ‖ length, 13 B. */
-function aad12(seq: number, type: number, version: number, length: number): Uint8Array {
+export function aad12(seq: number, type: number, version: number, length: number): Uint8Array {
   const out = new Uint8Array(13);
   out.set(seqBytes(seq), 0);
   out[8] = type;

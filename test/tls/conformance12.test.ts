@@ -7,6 +7,7 @@
  * Probes that found a deviation when they were written say so ("found by this probe and fixed").
  */
 import test, { type ExecutionContext } from 'ava';
+import { u16, u24, hsMsg, feed, assertFatal, assertAlive, inject, exchange, refusesPlaintextData, clientHelloMessage } from '../helpers/tls12Probe.js';
 import { NOW, Pair, caVerifier, serverCredentials, str, text } from '../helpers/pair.js';
 import { helloExtensions, editHelloExtensions, joinRecords, rewriteFirstMessage, splitMessages, splitRecords, type RawExt } from '../helpers/tls12.js';
 import { handshakePhase } from '../../src/handshake/engine.js';
@@ -35,44 +36,12 @@ const SERVER12: Partial<TlsServerConfig> = { maxVersion: 'TLSv1.2' };
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-const u16 = (v: number) => [v >> 8, v & 0xff];
-const u24 = (v: number) => [v >> 16, (v >> 8) & 0xff, v & 0xff];
 
-/** A handshake message with its 4-byte header. */
-const hsMsg = (type: number, body: ArrayLike<number>): Uint8Array => Uint8Array.from([type, ...u24(body.length), ...Array.from(body)]);
 
-/** Feed bytes to one side of a pair, asserting that the reducer never throws. */
-function feed(t: ExecutionContext, pair: Pair, side: Side, data: Uint8Array): void {
-  t.notThrows(() => pair.input(side, { type: 'received', now: pair.now, data }));
-}
 
-const fatalAlerts = (pair: Pair, side: Side): number[] =>
-  pair.effects[side].flatMap((e) => (e.type === 'alertSent' && e.level === AlertLevel.fatal ? [e.description] : []));
 
-/** The side sent exactly one fatal alert, one of `allowed`, and closed with a typed error carrying it. */
-function assertFatal(t: ExecutionContext, pair: Pair, side: Side, allowed: readonly number[]): void {
-  const alerts = fatalAlerts(pair, side);
-  const err = pair.closedError(side);
-  t.is(alerts.length, 1, `fatal alerts sent: [${alerts.join(',')}]; closed: ${err?.message ?? 'no'}`);
-  t.true(allowed.includes(alerts[0]!), `alert ${alerts[0]} is not one of [${allowed.join(',')}] (${err?.message})`);
-  t.is(pair.of(side, 'closed').length, 1, 'closed once');
-  t.true(err instanceof TlsError, 'closed with a TlsError');
-  t.is(err?.alert, alerts[0]);
-}
 
-/** The side sent no fatal alert and is not closed. */
-function assertAlive(t: ExecutionContext, pair: Pair, side: Side): void {
-  t.deepEqual(fatalAlerts(pair, side), [], pair.closedError(side)?.message);
-  t.is(pair.of(side, 'closed').length, 0, pair.closedError(side)?.message);
-}
 
-/** Seal a record with a side's TLS 1.2 write key, as if that side had sent it; advances the key. */
-function inject(pair: Pair, from: Side, type: number, content: Uint8Array): Uint8Array {
-  const state = pair[from] as TlsState & { txKey: RecordKey };
-  const sealed = sealRecord(state.txKey, type, content);
-  pair[from] = { ...state, txKey: sealed.key } as TlsState;
-  return sealed.bytes;
-}
 
 /** Seal with a given key (not stored anywhere). */
 function sealWith(key: RecordKey, type: number, content: Uint8Array): { bytes: Uint8Array; key: RecordKey } {
@@ -80,14 +49,6 @@ function sealWith(key: RecordKey, type: number, content: Uint8Array): { bytes: U
   return { bytes: sealed.bytes, key: sealed.key };
 }
 
-function exchange(t: ExecutionContext, pair: Pair, what = ''): void {
-  const before = { client: pair.delivered.client.length, server: pair.delivered.server.length };
-  pair.input('client', { type: 'write', now: pair.now, data: text(`ping${what}`) });
-  pair.input('server', { type: 'write', now: pair.now, data: text(`pong${what}`) });
-  pair.drive();
-  t.is(str(pair.delivered.server.slice(before.server)), `ping${what}`);
-  t.is(str(pair.delivered.client.slice(before.client)), `pong${what}`);
-}
 
 /** The fields of a ClientHello message (4-byte header included). */
 interface ClientHelloParts {
@@ -109,19 +70,7 @@ function parseClientHello(msg: Uint8Array): ClientHelloParts {
   return { head, suites, compression, exts: helloExtensions(msg) };
 }
 
-function buildClientHello(p: ClientHelloParts): Uint8Array {
-  const exts = p.exts.flatMap((e) => [...u16(e.type), ...u16(e.data.length), ...Array.from(e.data)]);
-  const body = [
-    ...Array.from(p.head),
-    ...u16(p.suites.length * 2),
-    ...p.suites.flatMap(u16),
-    p.compression.length,
-    ...p.compression,
-    ...u16(exts.length),
-    ...exts,
-  ];
-  return hsMsg(1, body);
-}
+const buildClientHello = (p: ClientHelloParts): Uint8Array => clientHelloMessage(p.head, p.suites, p.compression, p.exts);
 
 /** A started TLS 1.2 pair whose ClientHello (the first flight towards the server) is rewritten before delivery. */
 function editedHello(edit: (ch: ClientHelloParts) => void, client: Partial<TlsClientConfig> = {}, server: Partial<TlsServerConfig> = {}): { pair: Pair; hello: Uint8Array } {
@@ -347,9 +296,7 @@ function joinRecordsRaw(records: readonly { type: number; body: Uint8Array }[]):
 
 test('server: plaintext application_data while expecting the ClientKeyExchange is unexpected_message (RFC 5246 §6.2.1)', (t) => {
   const { pair } = clientFlight();
-  feed(t, pair, 'server', plainRecord(23, text('early')));
-  assertFatal(t, pair, 'server', [A.unexpected_message]);
-  t.is(pair.delivered.server.length, 0);
+  refusesPlaintextData(t, pair, 'server');
 });
 
 test('server: encrypted application_data between the ChangeCipherSpec and the Finished is unexpected_message', (t) => {

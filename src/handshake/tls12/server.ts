@@ -207,6 +207,8 @@ function openTicket(cx: HsCx, ch: ClientHello, offered: Uint8Array | undefined):
   if (!c.suites12.includes(state.suite) || !ch.cipherSuites.includes(state.suite)) return undefined;
   const age = cx.now - state.issuedAt;
   if (age < 0 || age >= state.lifetime * 1000) return undefined;
+  // RFC 6066 §3: a session is not resumed under another server name (a full handshake instead).
+  if ((state.serverName ?? '').toLowerCase() !== (ch.extensions.serverName ?? '').toLowerCase()) return undefined;
   // The client's session ID carries the acceptance back (RFC 5077 §3.4): without one, no resumption.
   if (ch.legacySessionId.length === 0) return undefined;
   return state;
