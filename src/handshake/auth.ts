@@ -67,6 +67,10 @@ export const SCHEME_KEY_TYPE: ReadonlyMap<number, SpkiKeyType> = new Map<number,
  */
 export function checkPeerCertificate(cx: HsCx, cert: Certificate, usage: 'server' | 'client', optional = false): readonly Uint8Array[] {
   const s = cx.s;
+  // RFC 8446 §4.2, §4.4.2: a CertificateEntry's extensions answer ones of the ClientHello (from a server) or of the
+  // CertificateRequest (from a client). We ask for none (no status_request, no signed_certificate_timestamp).
+  const unasked = cert.entries.find((e) => e.extensions.length > 0)?.extensions[0];
+  if (unasked) abort(fail.incompatible(AlertDescription.unsupported_extension, `certificate entry carries extension ${unasked.type}, which we did not request`));
   const chain = cert.entries.map((e) => e.cert);
   const verifier = s.config.verifier;
   if (!verifier) abort(fail.internal('no certificate verifier configured'));
