@@ -5,6 +5,7 @@
  */
 import { EMPTY, Observable, asyncScheduler, catchError, map, mergeMap, of, take, type OperatorFunction, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import { TlsError, asTlsError } from '../core/errors.js';
+import { toTransportError } from './duplex.js';
 import type { TlsConfig } from '../tls/config.js';
 import { ClientHelloSniffer, MAX_SNIFFED_HELLO, type SniffedHello } from '../tls/clientHelloSniffer.js';
 import { plainRecord } from '../tls/record.js';
@@ -126,7 +127,8 @@ export function sniffClientHello(duplex: ByteDuplex, options: SniffOptions = {})
       error: (err: unknown) => {
         if (replay) return replay.error(err);
         duplex.destroy();
-        refuse(asTlsError(err));
+        // The client's transport failed (a reset): no internal error of ours, and nothing was sent.
+        refuse(toTransportError(err));
       },
       complete: () => {
         if (replay) return replay.complete();
@@ -311,6 +313,10 @@ function prepare(route: Omit<SniRoute, 'serverNames'> & { readonly serverNames?:
   for (const n of names) {
     if (n.length === 0 || (n.includes('*') && !/^\*\.[^*]+$/.test(n))) {
       throw new TlsError({ kind: 'apiMisuse', reason: `route ${route.route}: server name '${n}' is neither a name nor a '*.suffix' wildcard` });
+    }
+    // Clients send printable ASCII (RFC 6066 §3; an IDN as its A-label, xn--…): any other name never matches.
+    if (!/^[\x21-\x7e]+$/.test(n)) {
+      throw new TlsError({ kind: 'apiMisuse', reason: `route ${route.route}: server name '${n}' is not ASCII: give an IDN as its A-label (xn--…), as clients send it` });
     }
   }
   const opts = route.terminate;

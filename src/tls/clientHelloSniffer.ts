@@ -11,10 +11,15 @@ import { concatBytes } from '../wire/bytes.js';
 import { frameRecord } from './record.js';
 
 /**
- * Default bound on the bytes read before the ClientHello is complete, record headers included: 16 640 B, the
- * largest single TLS record (2^14 + 256, RFC 8446 §5.2). A 16 KiB ClientHello fits, in one record or several.
+ * Default bound on the handshake bytes read before the ClientHello is complete: 16 640 B, the largest single TLS
+ * record (2^14 + 256, RFC 8446 §5.2). Record headers are not counted, since record boundaries carry no meaning
+ * (§5.1): a 16 KiB ClientHello fits, in one record or in 1-byte records. The bytes on the wire are bounded too, by
+ * {@link WIRE_FACTOR} times the limit (each record carries at least one byte).
  */
 export const MAX_SNIFFED_HELLO = MAX_CIPHERTEXT;
+
+/** Wire bytes per handshake byte at most: a 5-byte header for each 1-byte record. */
+const WIRE_FACTOR = 6;
 
 /** The routing facts of a ClientHello. */
 export interface SniffedHello {
@@ -78,12 +83,12 @@ export class ClientHelloSniffer {
   private messageLength: number | undefined;
   private verdict: SniffVerdict = { kind: 'incomplete' };
 
-  /** @param limit bytes that may be read before the ClientHello is complete, record headers included (≥ 64). */
+  /** @param limit handshake bytes that may be read before the ClientHello is complete (≥ 64); record headers aside. */
   constructor(readonly limit: number = MAX_SNIFFED_HELLO) {
     if (!Number.isInteger(limit) || limit < 64) throw new RangeError(`ClientHelloSniffer: limit ${limit} must be an integer ≥ 64`);
   }
 
-  /** Bytes held right now: never more than `limit`, and none once a verdict is reached. */
+  /** Bytes held right now: at most `limit` handshake bytes and one record not complete yet; none once a verdict is reached. */
   get buffered(): number {
     return this.partial.length + this.fragmentBytes;
   }
@@ -91,7 +96,7 @@ export class ClientHelloSniffer {
   /** Take the next bytes from the transport; once a verdict is reached it is repeated and later bytes are ignored. */
   push(chunk: Uint8Array): SniffVerdict {
     if (this.verdict.kind !== 'incomplete') return this.verdict;
-    const room = this.limit - this.taken;
+    const room = WIRE_FACTOR * this.limit - this.taken;
     const looked = chunk.subarray(0, room);
     this.taken += looked.length;
     let buf = looked;
@@ -121,8 +126,10 @@ export class ClientHelloSniffer {
       if (verdict) return this.finish(verdict);
     }
     this.partial = buf.slice(offset);
-    // Nothing more will be looked at: a ClientHello not complete by now never will be within the bound.
-    if (this.taken >= this.limit) return this.finish(refuse(fail.decode(`the ClientHello is not complete within ${this.limit} bytes`)));
+    // A ClientHello not complete within the bound never will be.
+    if (this.fragmentBytes >= this.limit || this.taken >= WIRE_FACTOR * this.limit) {
+      return this.finish(refuse(fail.decode(`the ClientHello is not complete within ${this.limit} handshake bytes`)));
+    }
     return this.verdict;
   }
 

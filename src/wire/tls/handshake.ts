@@ -300,13 +300,15 @@ function readServerNameList(d: Reader): string {
   const name = readBytes(list, 2, 1, 0xffff, 'host_name');
   // RFC 6066 §3: at most one name per type, and host_name is the only type defined.
   list.expectEnd('server_name_list (one host_name only)');
-  for (const c of name) if (c === 0 || c > 0x7f) throw new DecodeError('server_name: host_name is not ASCII');
+  // RFC 6066 §3: a DNS hostname: printable ASCII only. No NUL, no byte above 0x7f, and no space or control
+  // character either (a CR LF would reach logs and errors as it came: forged log lines).
+  for (const c of name) if (c < 0x21 || c > 0x7e) throw new DecodeError('server_name: host_name is not a printable ASCII name');
   return bytesToLatin1(name);
 }
 
 function writeServerNameList(w: Writer, name: string): void {
   const bytes = latin1ToBytes(name, 'server_name');
-  for (const c of bytes) if (c === 0 || c > 0x7f) throw new RangeError('server_name: host_name must be ASCII');
+  for (const c of bytes) if (c < 0x21 || c > 0x7e) throw new RangeError('server_name: host_name must be printable ASCII');
   w.vec16((w) => {
     w.u8(0); // host_name
     writeBytes(w, 2, bytes, 1, 0xffff, 'host_name');
