@@ -35,8 +35,9 @@ const latin1 = (minLength: number, maxLength: number): fc.Arbitrary<string> =>
   bytes(minLength, maxLength).map((b) => String.fromCharCode(...b));
 
 /** An ASCII host name (bytes 0x01..0x7f). */
+// RFC 6066 §3: a host_name is printable ASCII (the codec refuses spaces and control characters).
 const hostName = fc
-  .uint8Array({ min: 1, max: 0x7f, minLength: 1, maxLength: 40 })
+  .uint8Array({ min: 0x21, max: 0x7e, minLength: 1, maxLength: 40 })
   .map((b) => String.fromCharCode(...b));
 
 const unknownExtensions = (
