@@ -33,43 +33,44 @@ import { ca, cert, key, virtualClock } from './operators/virtual.js';
 // ------------------------------------------------------------------------------------------------------------
 // Counting helpers
 
+/** Run `body` with `proto.slice` wrapped so that `count` gets the length of every slice made meanwhile. */
+function withSlicesCounted<T>(proto: object, count: (n: number) => void, body: () => T): T {
+  const p = proto as { slice: (this: unknown, s?: number, e?: number) => { length: number } };
+  const { slice } = p;
+  p.slice = function (this: unknown, s?: number, e?: number) {
+    const out = slice.call(this, s, e);
+    count(out.length);
+    return out;
+  };
+  try {
+    return body();
+  } finally {
+    p.slice = slice;
+  }
+}
+
 /** Run `body`, counting the bytes copied by `Uint8Array.prototype.set` and `slice` meanwhile. */
 function countByteCopies<T>(body: () => T): { result: T; copied: number } {
-  const proto = Uint8Array.prototype as unknown as { set: (a: ArrayLike<number>, o?: number) => void; slice: (s?: number, e?: number) => Uint8Array };
-  const { set, slice } = proto;
+  const proto = Uint8Array.prototype as unknown as { set: (a: ArrayLike<number>, o?: number) => void };
+  const { set } = proto;
   let copied = 0;
   proto.set = function (this: Uint8Array, a: ArrayLike<number>, o?: number) {
     copied += a.length;
     return set.call(this, a, o);
   };
-  proto.slice = function (this: Uint8Array, s?: number, e?: number) {
-    const out = slice.call(this, s, e);
-    copied += out.length;
-    return out;
-  };
   try {
-    return { result: body(), copied };
+    const result = withSlicesCounted(Uint8Array.prototype, (n) => (copied += n), body);
+    return { result, copied };
   } finally {
     proto.set = set;
-    proto.slice = slice;
   }
 }
 
 /** Run `body`, counting the elements `Array.prototype.slice` returns meanwhile (copy-on-write arrays are sliced). */
 function countArraySlices<T>(body: () => T): { result: T; elements: number } {
-  const proto = Array.prototype as unknown as { slice: (s?: number, e?: number) => unknown[] };
-  const { slice } = proto;
   let elements = 0;
-  proto.slice = function (this: unknown[], s?: number, e?: number) {
-    const out = slice.call(this, s, e);
-    elements += out.length;
-    return out;
-  };
-  try {
-    return { result: body(), elements };
-  } finally {
-    proto.slice = slice;
-  }
+  const result = withSlicesCounted(Array.prototype, (n) => (elements += n), body);
+  return { result, elements };
 }
 
 /** A deterministic shuffle (a linear congruential generator), so every run feeds the same order. */
