@@ -33,7 +33,7 @@
  * ```
  */
 import { DecodeError } from '../wire/reader.js';
-import { AlertDescription, KeyUpdateRequest, ProtocolVersion, PskKeyExchangeMode } from '../wire/tls/constants.js';
+import { AlertDescription, HandshakeType, KeyUpdateRequest, ProtocolVersion, PskKeyExchangeMode } from '../wire/tls/constants.js';
 import { decodeHandshakeBody } from '../wire/tls/handshake.js';
 import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
 import { type Tls12Message, decodeTls12HandshakeBody } from '../wire/tls/tls12.js';
@@ -391,6 +391,16 @@ export function handshakePhase(state: HandshakeState): string {
   return state.phase.name;
 }
 
+/**
+ * Whether this handshake may still end in (D)TLS 1.3: it was negotiated, or, before the hellos settled the
+ * version, this endpoint offers it. TLS 1.3's allowances (a middlebox CCS dropped, RFC 8446 §5) do not apply to
+ * an endpoint that negotiates TLS 1.2 only.
+ */
+export function mayBeTls13(state: HandshakeState): boolean {
+  const own = ownVersion(state.config);
+  return state.version !== undefined ? state.version === own : state.config.versions.includes(own);
+}
+
 /** The peer's first message arrived (a server may then drop a middlebox CCS, RFC 8446 §D.4). */
 export function peerHasSpoken(state: HandshakeState): boolean {
   return state.messagesIn > 0;
@@ -424,14 +434,16 @@ function run(state: HandshakeState, now: number, msgSeq: number | undefined, bod
 }
 
 /**
- * Fewest pieces (records, CRYPTO chunks) a handshake message may always arrive in: a 4-byte header split
- * byte by byte plus a few more, whatever the message length.
+ * Pieces (records, CRYPTO chunks) a handshake message may always arrive in, whatever its length: enough for any
+ * real ClientHello in 1-byte records (RFC 8446 §5.1 and RFC 5246 §6.2.1 allow any fragmentation; censorship-evading
+ * clients and tlsfuzzer's fragmentation scripts send them so), at about a microsecond a record.
  */
-export const MIN_PIECES_PER_MESSAGE = 16;
+export const MIN_PIECES_PER_MESSAGE = 4096;
 /**
- * Beyond {@link MIN_PIECES_PER_MESSAGE}, one more piece per this many bytes of the message. No real peer comes
- * near it: records carry up to 2^14 bytes, and the smallest record_size_limit (RFC 8449 §4) still allows 63
- * content bytes a record. A peer sending 1-byte records hits it within a few dozen records.
+ * Beyond {@link MIN_PIECES_PER_MESSAGE}, one more piece per this many bytes of the message, so a long message may
+ * not be dribbled byte by byte: no real peer comes near it (records carry up to 2^14 bytes, and the smallest
+ * record_size_limit, RFC 8449 §4, still allows 63 content bytes a record), and a 128 KiB message in 1-byte records
+ * would cost 130 000 records' work where this bound stops it at 8 000.
  */
 export const BYTES_PER_PIECE = 32;
 
@@ -444,7 +456,7 @@ export function maxPiecesFor(total: number): number {
  * Reassemble handshake messages (RFC 8446 §5.1: they may span records, and a record may hold several). A
  * message inside one piece is copied out once; one spread over pieces is copied into a buffer sized from its
  * header as the pieces come ({@link PartialMessage}), so the work is linear in the bytes received, and the
- * number of pieces per message is bounded ({@link maxPiecesFor}): a peer dribbling a message in tiny records
+ * number of pieces per message is bounded ({@link maxPiecesFor}): a peer dribbling a long message in tiny records
  * gets unexpected_message (as OpenSSL bounds empty records, `MAX_EMPTY_RECORDS`, with the same alert).
  */
 function onHandshakeBytes(cx: HsCx, data: Uint8Array): void {
@@ -555,6 +567,12 @@ function deliverMessage(cx: HsCx, raw: Uint8Array): void {
   cx.s.messagesIn++;
   cx.trace?.push({ dir: 'received', type: raw[0]!, length: raw.length });
   const c = cx.s.config;
+  if (raw[0] === HandshakeType.hello_request && c.variant === 'tls' && c.role === 'client' && cx.s.phase.name === 'expectServerHello' && !cx.s.version && c.versions.includes(ProtocolVersion.TLS1_2)) {
+    // RFC 5246 §7.4.1.1: a client that negotiates ignores a HelloRequest, and it is not part of the transcript
+    // (OpenSSL too, before the version is known). TLS 1.3 has no such message: a 1.3-only client refuses it.
+    if (raw.length !== 4) abort(fail.decode('HelloRequest with a body'));
+    return;
+  }
   if (raw[0] === HELLO_VERIFY_REQUEST && c.variant === 'dtls' && c.role === 'client' && cx.s.phase.name === 'expectServerHello') {
     const hvr = decodeHelloVerifyRequest(raw.subarray(4));
     if (!hvr) abort(fail.decode('malformed HelloVerifyRequest'));

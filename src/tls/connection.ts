@@ -29,6 +29,7 @@ import {
   changeCipherSpec,
   createHandshake,
   handshakeData,
+  mayBeTls13,
   negotiatedVersion,
   peerHasSpoken,
   startHandshake,
@@ -420,9 +421,13 @@ function onHandshakeComplete(cx: Cx, info: HandshakeInfo): void {
   }
 }
 
-/** A change_cipher_spec may be dropped between the first ClientHello and the peer's Finished (RFC 8446 §5). */
+/**
+ * A change_cipher_spec may be dropped between the first ClientHello and the peer's Finished (RFC 8446 §5), by an
+ * endpoint that may negotiate TLS 1.3: to a TLS 1.2-only client one before the ServerHello is unexpected_message
+ * (RFC 5246 §7.1).
+ */
 function ccsAllowed(s: Conn): boolean {
-  return s.phase === 'handshaking' && (s.config.role === 'client' || peerHasSpoken(s.hs));
+  return s.phase === 'handshaking' && mayBeTls13(s.hs) && (s.config.role === 'client' || peerHasSpoken(s.hs));
 }
 
 function onClose(cx: Cx, mode: 'abort' | 'shutdown' | 'unidirectional' | 'quiet'): void {
@@ -791,7 +796,11 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
         return;
       }
       if (s.phase !== 'connected') abort(fail.unexpected('application data before the handshake completed'));
-      if (s.hs.partialLength) abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
+      // RFC 8446 §5.1 forbids it; RFC 5246 §6.2.1 makes a TLS 1.2 endpoint take application data between the
+      // pieces of a later handshake's message (here a renegotiation ClientHello or HelloRequest to refuse).
+      if (s.hs.partialLength && negotiatedVersion(s.hs) !== ProtocolVersion.TLS1_2) {
+        abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
+      }
       if (s.shutdown.received || content.length === 0) return;
       // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed. Records
       // opened from one chunk (or one open batch) join into one `deliver` (one copy), not one effect each.

@@ -8,10 +8,10 @@ import {
   handshakeBytesCopied,
   handshakeData,
   handshakePhase,
-  maxPiecesFor,
   startHandshake,
   type HandshakeState,
   type HsStep,
+  maxPiecesFor,
 } from '../../src/handshake/engine.js';
 import { Epoch, type HsEvent } from '../../src/handshake/events.js';
 import { createNobleProvider } from '../../src/crypto/noble.js';
@@ -134,14 +134,30 @@ test('engine: reassembly is linear: every handshake byte is copied once, however
   }
 });
 
-test('engine: a message in more pieces than maxPiecesFor(length) is unexpected_message (1-byte pieces)', (t) => {
-  const { st } = afterServerHello();
+test('engine: a message in 1-byte pieces completes (RFC 8446 §5.1), each byte copied about once', (t) => {
+  const { st, flight } = afterServerHello();
   // The Certificate (~440 B) one byte at a time, after EncryptedExtensions in one piece.
   const ee = handshakeData(st, Epoch.handshake, messages.encryptedExtensions, NOW).state;
   const { step, pieces } = feedPieces(ee, Epoch.handshake, messages.certificate, 1);
+  t.is(step.error, undefined, step.error?.reason);
+  t.is(pieces, messages.certificate.length);
+  // Linear: each byte copied once (the header's ≤ 3 bytes a few times more).
+  t.true(handshakeBytesCopied(step.state) - handshakeBytesCopied(ee) <= pieces + 12);
+  const rest = flight.subarray(messages.encryptedExtensions.length + messages.certificate.length);
+  t.is(handshakePhase(handshakeData(step.state, Epoch.handshake, rest, NOW).state), 'connected');
+});
+
+test('engine: a long message in more pieces than maxPiecesFor(length) is unexpected_message (1-byte pieces)', (t) => {
+  const { st } = afterServerHello();
+  const ee = handshakeData(st, Epoch.handshake, messages.encryptedExtensions, NOW).state;
+  // A Certificate header declaring 100 000 bytes, then its body one byte at a time.
+  const len = 100_000;
+  const message = new Uint8Array(4 + len);
+  message.set([11, len >> 16, (len >> 8) & 0xff, len & 0xff]);
+  const { step, pieces } = feedPieces(ee, Epoch.handshake, message, 1);
   t.is(alertFor(step.error!), 10);
-  t.is(pieces, maxPiecesFor(messages.certificate.length) + 1);
-  t.true(pieces < messages.certificate.length);
+  t.is(pieces, maxPiecesFor(message.length) + 1);
+  t.true(pieces < message.length / 10);
   // The cost stayed linear up to the refusal: each byte copied once (the header's ≤ 3 bytes a few times more).
   t.true(handshakeBytesCopied(step.state) - handshakeBytesCopied(ee) <= pieces + 12);
 });

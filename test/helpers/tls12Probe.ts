@@ -8,6 +8,7 @@ import type { TlsState } from '../../src/tls/connection.js';
 import { plainRecord, sealRecord, type RecordKey } from '../../src/tls/record.js';
 import { AlertDescription, AlertLevel } from '../../src/wire/tls/constants.js';
 import { type Pair, str, text } from './pair.js';
+import { helloExtensions, type RawExt } from './tls12.js';
 
 type Side = 'client' | 'server';
 
@@ -78,3 +79,25 @@ export function clientHelloMessage(head: ArrayLike<number>, suites: readonly num
   const block = exts.flatMap((e) => [...u16(e.type), ...u16(e.data.length), ...Array.from(e.data)]);
   return hsMsg(1, [...Array.from(head), ...u16(suites.length * 2), ...suites.flatMap(u16), compression.length, ...compression, ...u16(block.length), ...block]);
 }
+
+/** The fields of a ClientHello message (4-byte header included). */
+export interface ClientHelloParts {
+  readonly head: Uint8Array; // legacy_version ‖ random ‖ session id (with its length)
+  suites: number[];
+  compression: number[];
+  exts: RawExt[];
+}
+
+export function parseClientHello(msg: Uint8Array): ClientHelloParts {
+  let o = 4 + 2 + 32;
+  o += 1 + msg[o]!;
+  const head = msg.subarray(4, o);
+  const nSuites = (msg[o]! << 8) | msg[o + 1]!;
+  const suites: number[] = [];
+  for (let i = 0; i < nSuites; i += 2) suites.push((msg[o + 2 + i]! << 8) | msg[o + 3 + i]!);
+  o += 2 + nSuites;
+  const compression = Array.from(msg.subarray(o + 1, o + 1 + msg[o]!));
+  return { head, suites, compression, exts: helloExtensions(msg) };
+}
+
+export const buildClientHello = (p: ClientHelloParts): Uint8Array => clientHelloMessage(p.head, p.suites, p.compression, p.exts);

@@ -7,7 +7,7 @@
  * Probes that found a deviation when they were written say so ("found by this probe and fixed").
  */
 import test, { type ExecutionContext } from 'ava';
-import { u16, u24, hsMsg, feed, assertFatal, assertAlive, inject, exchange, refusesPlaintextData, clientHelloMessage } from '../helpers/tls12Probe.js';
+import { u16, u24, hsMsg, feed, assertFatal, assertAlive, inject, exchange, refusesPlaintextData, parseClientHello, buildClientHello, type ClientHelloParts } from '../helpers/tls12Probe.js';
 import { NOW, Pair, caVerifier, serverCredentials, str, text } from '../helpers/pair.js';
 import { helloExtensions, editHelloExtensions, joinRecords, rewriteFirstMessage, splitMessages, splitRecords, type RawExt } from '../helpers/tls12.js';
 import { handshakePhase } from '../../src/handshake/engine.js';
@@ -49,28 +49,6 @@ function sealWith(key: RecordKey, type: number, content: Uint8Array): { bytes: U
   return { bytes: sealed.bytes, key: sealed.key };
 }
 
-
-/** The fields of a ClientHello message (4-byte header included). */
-interface ClientHelloParts {
-  readonly head: Uint8Array; // legacy_version ‖ random ‖ session id (with its length)
-  suites: number[];
-  compression: number[];
-  exts: RawExt[];
-}
-
-function parseClientHello(msg: Uint8Array): ClientHelloParts {
-  let o = 4 + 2 + 32;
-  o += 1 + msg[o]!;
-  const head = msg.subarray(4, o);
-  const nSuites = (msg[o]! << 8) | msg[o + 1]!;
-  const suites: number[] = [];
-  for (let i = 0; i < nSuites; i += 2) suites.push((msg[o + 2 + i]! << 8) | msg[o + 3 + i]!);
-  o += 2 + nSuites;
-  const compression = Array.from(msg.subarray(o + 1, o + 1 + msg[o]!));
-  return { head, suites, compression, exts: helloExtensions(msg) };
-}
-
-const buildClientHello = (p: ClientHelloParts): Uint8Array => clientHelloMessage(p.head, p.suites, p.compression, p.exts);
 
 /** A started TLS 1.2 pair whose ClientHello (the first flight towards the server) is rewritten before delivery. */
 function editedHello(edit: (ch: ClientHelloParts) => void, client: Partial<TlsClientConfig> = {}, server: Partial<TlsServerConfig> = {}): { pair: Pair; hello: Uint8Array } {
