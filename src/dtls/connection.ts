@@ -28,6 +28,7 @@
 import { AlertDescription, AlertLevel, ContentType, HandshakeType } from '../wire/tls/constants.js';
 import { DecodeError, Reader } from '../wire/reader.js';
 import { Writer } from '../wire/writer.js';
+import { MAX_HELLO_VERIFY_REQUESTS } from '../handshake/tls12/helloVerify.js';
 import { decodeDtlsRecord, encodeDtlsPlaintext, PLAINTEXT_HEADER_LENGTH, DtlsContentType, MAX_PLAINTEXT_LENGTH } from '../wire/dtls/record.js';
 import { decodeDtlsHandshakeFragments } from '../wire/dtls/handshake.js';
 import { decodeAck, encodeAck, MAX_ACK_RECORD_NUMBERS } from '../wire/dtls/ack.js';
@@ -495,6 +496,7 @@ function onChangeCipherSpec(cx: Cx, epoch: number, content: Uint8Array): void {
   if (!isDtls12(s) || content.length !== 1 || content[0] !== 1) return drop(cx);
   if (handshakePhase(s.hs) !== 'expectChangeCipherSpec' || epoch !== s.hs.readEpoch) return drop(cx);
   applyHs(cx, changeCipherSpec(s.hs, cx.now));
+  forgetOldEpochFragments(s, s.reassembly.nextSeq);
 }
 
 function onHandshakeRecord(cx: Cx, epoch: number, seq: number, content: Uint8Array): void {
@@ -509,9 +511,10 @@ function onHandshakeRecord(cx: Cx, epoch: number, seq: number, content: Uint8Arr
   let ackable = false;
   for (const f of fragments) {
     if (s.phase === 'closed') return;
-    // A server's first ClientHello may carry message_seq 1 (the second after a stateless HelloRetryRequest):
-    // reassembly starts there, and our answer carries the same number (RFC 9147 §5.2).
-    if (s.config.role === 'server' && !s.peerSpoke && f.msgType === HandshakeType.client_hello && epoch === 0 && f.messageSeq <= 1 && s.reassembly.pending.length === 0) {
+    // A server's first ClientHello may carry message_seq 1 (the second after a stateless HelloRetryRequest or
+    // HelloVerifyRequest), or more after a renewed HelloVerifyRequest (RFC 6347 §4.2.1): reassembly starts there,
+    // and our answer carries the same number (RFC 9147 §5.2, RFC 6347 §4.2.2).
+    if (s.config.role === 'server' && !s.peerSpoke && f.msgType === HandshakeType.client_hello && epoch === 0 && f.messageSeq <= MAX_HELLO_VERIFY_REQUESTS && s.reassembly.pending.length === 0) {
       s.reassembly = createReassembly(s.reassembly.limits, f.messageSeq);
     }
     // New messages come only under the engine's current read epoch (older epochs carry retransmissions; a
@@ -540,11 +543,30 @@ function onHandshakeRecord(cx: Cx, epoch: number, seq: number, content: Uint8Arr
       case 'accepted':
         s.reassembly = res.state;
         ackable = true;
-        for (const m of res.messages) deliverMessage(cx, epoch, m.msgSeq, m.msgType, m.body);
+        for (const m of res.messages) {
+          const before = currentReadEpoch(s);
+          deliverMessage(cx, epoch, m.msgSeq, m.msgType, m.body);
+          if (currentReadEpoch(s) !== before) {
+            forgetOldEpochFragments(s, m.msgSeq + 1);
+            break;
+          }
+        }
         continue;
     }
   }
   if (ackable && s.phase !== 'closed') s.toAck = addAck(s.toAck, epoch, seq);
+}
+
+/**
+ * The engine's read epoch changed after message `nextSeq - 1`: every later message comes under the new epoch
+ * (RFC 9147 §5.8.1, RFC 6347 §4.1), so what was buffered beyond it came under the old one: fragments injected in
+ * the clear, or forged, that would otherwise meet the genuine message with different bytes or length and abort
+ * the handshake (illegal_parameter) for an off-path attacker. They are dropped, and reassembly goes on from
+ * `nextSeq` (a complete old-epoch message after the key change is never handed on).
+ */
+function forgetOldEpochFragments(s: Mutable<DtlsState>, nextSeq: number): void {
+  if (s.reassembly.pending.length === 0 && s.reassembly.nextSeq === nextSeq) return;
+  s.reassembly = createReassembly(s.reassembly.limits, nextSeq);
 }
 
 /** The epoch the engine reads handshake messages under now. */

@@ -69,12 +69,16 @@ function nonce(k: Keys12, sn: Uint8Array, explicit?: Uint8Array): Uint8Array {
   return n;
 }
 
-function aad(sn: Uint8Array, type: number, length: number): Uint8Array {
+/**
+ * The additional data (RFC 5246 §6.2.3.3, RFC 6347 §4.1.2.1): sequence number (epoch ‖ seq), type, the record's
+ * version field as on the wire, and the plaintext length. A record whose header version was altered fails.
+ */
+function aad(sn: Uint8Array, type: number, length: number, version = DTLS_LEGACY_RECORD_VERSION): Uint8Array {
   const a = new Uint8Array(13);
   a.set(sn);
   a[8] = type;
-  a[9] = DTLS_LEGACY_RECORD_VERSION >>> 8;
-  a[10] = DTLS_LEGACY_RECORD_VERSION & 0xff;
+  a[9] = version >>> 8;
+  a[10] = version & 0xff;
   a[11] = length >>> 8;
   a[12] = length & 0xff;
   return a;
@@ -107,11 +111,14 @@ export function seal12(w: Write12, type: number, content: Uint8Array): { readonl
 /** What opening a record gave. */
 export type Opened12 =
   | { readonly kind: 'ok'; readonly content: Uint8Array; readonly epoch: Read12 }
-  /** A replay, a short record or one that does not authenticate: drop it (RFC 6347 §4.1.2.1, §4.1.2.7). */
-  | { readonly kind: 'drop'; readonly reason: 'short' | 'replay' | 'auth' };
+  /** A replay, a short or overlong record, or one that does not authenticate: drop it (RFC 6347 §4.1.2.1, §4.1.2.7). */
+  | { readonly kind: 'drop'; readonly reason: 'short' | 'overflow' | 'replay' | 'auth' };
 
-/** Open a record of `r`'s epoch (its header decoded as a DTLSPlaintext). */
-export function open12(r: Read12, rec: DtlsPlaintext): Opened12 {
+/**
+ * Open a record of `r`'s epoch (its header decoded as a DTLSPlaintext, up to 2^14 + 2048 bytes); content over
+ * 2^14 bytes is dropped like a forgery (RFC 5246 §6.2.3, RFC 6347 §4.1.2.7).
+ */
+export function open12(r: Read12, rec: DtlsPlaintext & { readonly version?: number }): Opened12 {
   const ex = r.explicitNonceLength;
   const body = rec.fragment;
   if (body.length < ex + TAG_LENGTH) return { kind: 'drop', reason: 'short' };
@@ -119,7 +126,8 @@ export function open12(r: Read12, rec: DtlsPlaintext): Opened12 {
   const sn = seqNum(rec.epoch, rec.sequenceNumber);
   const explicit = ex === 8 ? body.subarray(0, 8) : undefined;
   const ct = body.subarray(ex);
-  const content = r.aead.open(nonce(r, sn, explicit), aad(sn, rec.type, ct.length - TAG_LENGTH), ct);
+  if (ct.length - TAG_LENGTH > MAX_PLAINTEXT_LENGTH) return { kind: 'drop', reason: 'overflow' };
+  const content = r.aead.open(nonce(r, sn, explicit), aad(sn, rec.type, ct.length - TAG_LENGTH, rec.version), ct);
   if (!content) return { kind: 'drop', reason: 'auth' };
   return { kind: 'ok', content, epoch: { ...r, window: markReceived(r.window, rec.sequenceNumber) } };
 }

@@ -578,6 +578,10 @@ function deliverMessage(cx: HsCx, raw: Uint8Array): void {
     if (!hvr) abort(fail.decode('malformed HelloVerifyRequest'));
     return onHelloVerifyRequest(cx, hvr.cookie);
   }
+  // The first message of the peer has one type (RFC 8446 §4, RFC 5246 §7.3): any other is unexpected_message,
+  // judged from its type before its body is decoded (a Certificate there is not a decode_error).
+  const first = cx.s.phase.name === 'expectServerHello' ? HandshakeType.server_hello : cx.s.phase.name === 'expectClientHello' ? HandshakeType.client_hello : undefined;
+  if (first !== undefined && raw[0] !== first) abort(fail.unexpected(`handshake message type ${raw[0]} where a ${first === HandshakeType.server_hello ? 'ServerHello' : 'ClientHello'} belongs`));
   if (is12(cx.s)) {
     return onTls12Message(cx, decodeTls12HandshakeBody(raw[0]!, raw.subarray(4), helloFormat(cx.s.config)), raw);
   }

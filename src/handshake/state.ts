@@ -157,8 +157,11 @@ export interface ClientOffer {
   readonly psk?: OfferedPsk;
   /** A TLS 1.2 session whose ticket went in the session_ticket extension (RFC 5077 §3.4). */
   readonly session12?: TlsSession;
-  /** DTLS 1.2: a HelloVerifyRequest was answered (RFC 6347 §4.2.1: the ClientHello resent with its cookie). */
-  readonly verified?: boolean;
+  /**
+   * DTLS 1.2: HelloVerifyRequests answered so far (RFC 6347 §4.2.1: the ClientHello resent with its cookie; a new
+   * one comes when the cookie expired before the ClientHello carrying it arrived).
+   */
+  readonly verified?: number;
 }
 
 /**

@@ -16,6 +16,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { DtlsPair, type Side } from '../helpers/dtlsPair.js';
+import { assertAlive, exchange, fatalAlerts, inject } from '../helpers/dtlsProbe.js';
 import {
   DTLS_INTEGRITY_LIMIT,
   dtlsStats,
@@ -33,7 +34,7 @@ import { decodeDtlsRecord, reconstructSequenceNumber } from '../../src/wire/dtls
 import { decodeDtlsHandshakeFragments, type DtlsHandshakeFragment } from '../../src/wire/dtls/handshake.js';
 import { decodeAck } from '../../src/wire/dtls/ack.js';
 import { Reader } from '../../src/wire/reader.js';
-import { AlertDescription as A, AlertLevel, HandshakeType } from '../../src/wire/tls/constants.js';
+import { AlertDescription as A, HandshakeType } from '../../src/wire/tls/constants.js';
 import { TlsError } from '../../src/core/errors.js';
 import { text, str } from '../helpers/pair.js';
 
@@ -157,38 +158,12 @@ const handshakeFragments = (records: readonly Opened[]): (DtlsHandshakeFragment 
 
 const transmits = (effects: readonly DtlsEffect[]): Uint8Array[] => effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : []));
 
-const fatalAlerts = (p: DtlsPair, side: Side): number[] =>
-  p.effects[side].flatMap((e) => (e.type === 'alertSent' && e.level === AlertLevel.fatal ? [e.description] : []));
-
-/** Feed one datagram to `side` (it never throws); its effects. */
-function inject(t: ExecutionContext, p: DtlsPair, side: Side, data: Uint8Array): readonly DtlsEffect[] {
-  let effects: readonly DtlsEffect[] = [];
-  t.notThrows(() => (effects = p.input(side, { type: 'datagram', data })));
-  return effects;
-}
-
 function connectedPair(client = {}, server = {}): DtlsPair {
   const p = new DtlsPair(client, server);
   p.start();
   p.run();
   if (!isDtlsConnected(p.client) || !isDtlsConnected(p.server)) throw new Error('handshake did not complete');
   return p;
-}
-
-/** `side` is connected, sent no fatal alert and did not close. */
-function assertAlive(t: ExecutionContext, p: DtlsPair, side: Side): void {
-  t.deepEqual(fatalAlerts(p, side), [], `${side} sent no fatal alert`);
-  t.false(isDtlsClosed(p[side]), `${side} is not closed`);
-  t.true(isDtlsConnected(p[side]), `${side} is connected`);
-}
-
-/** Application data both ways after the probe: the connection still works. */
-function exchange(t: ExecutionContext, p: DtlsPair, tag: string): void {
-  p.input('client', { type: 'write', data: text(`ping ${tag}`) });
-  p.input('server', { type: 'write', data: text(`pong ${tag}`) });
-  p.run(p.now + 2_000);
-  t.is(str(p.delivered.server.slice(-1)), `ping ${tag}`, 'the server still receives');
-  t.is(str(p.delivered.client.slice(-1)), `pong ${tag}`, 'the client still receives');
 }
 
 /** Either the probe was dropped and the side goes on, or it closed with one of `alerts`. */

@@ -135,14 +135,27 @@ test('RFC 9147 §4: a unified header with C set is reported (no CID negotiated: 
   t.deepEqual(decodeDtlsRecord(new Reader(hex('34aabbccdd'))), { kind: 'connectionId' });
 });
 
-test('RFC 9147 §4.1: demultiplexing by first byte; others are DecodeErrors', (t) => {
+test('RFC 9147 §4.1: demultiplexing by first byte; other types keep the 13-byte header, so they are skipped one by one', (t) => {
   t.is(decodeDtlsRecord(new Reader(hex('15fefd00000000000000000002' + '0232'))).kind, 'plaintext');
   t.is(decodeDtlsRecord(new Reader(hex('1afefd00000000000000000002' + '0000'))).kind, 'plaintext');
   // application_data (23) with the 13-byte header is how DTLS 1.2 sends it (RFC 6347 §4.1).
   t.is(decodeDtlsRecord(new Reader(hex('17fefd00010000000000010002' + 'aabb'))).kind, 'plaintext');
+  // Unknown types (and tls12_cid, 0x19, whose connection ID is ours: empty) decode with their length, so the
+  // caller drops that record and reads the next (RFC 6347 §4.1.2.7); a header cut short is a DecodeError.
   for (const first of [0x00, 0x19, 0x40, 0xff]) {
-    t.throws(() => decodeDtlsRecord(new Reader(Uint8Array.of(first, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))), { instanceOf: DecodeError });
+    const r = new Reader(Uint8Array.of(first, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 7, 0, 2, 0xaa, 0xbb, 0x17));
+    const rec = decodeDtlsRecord(r);
+    t.like(rec, { kind: 'plaintext', type: first, epoch: 1, sequenceNumber: 7 });
+    t.is(r.remaining, 1);
+    t.throws(() => decodeDtlsRecord(new Reader(Uint8Array.of(first, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))), { instanceOf: DecodeError });
   }
+  // Under an epoch above 0 a DTLS 1.2 protected record may reach 2^14 + 2048 bytes (RFC 5246 §6.2.3); at epoch 0
+  // the bound is 2^14.
+  const header = (epoch: number, length: number) => Uint8Array.of(23, 0xfe, 0xfd, 0, epoch, 0, 0, 0, 0, 0, 1, length >> 8, length & 0xff);
+  const withBody = (epoch: number, length: number) => Buffer.concat([header(epoch, length), new Uint8Array(length)]);
+  t.is(decodeDtlsRecord(new Reader(withBody(1, 2 ** 14 + 2048))).kind, 'plaintext');
+  t.is(t.throws(() => decodeDtlsRecord(new Reader(withBody(1, 2 ** 14 + 2049))), { instanceOf: DecodeError })?.alert, 22);
+  t.is(t.throws(() => decodeDtlsRecord(new Reader(withBody(0, 2 ** 14 + 1))), { instanceOf: DecodeError })?.alert, 22);
   // A length beyond 2^14 + 256 is record_overflow; a length past the datagram is truncation.
   t.is(t.throws(() => decodeDtlsRecord(new Reader(hex('2c00004101'))), { instanceOf: DecodeError })?.alert, 22);
   t.throws(() => decodeDtlsRecord(new Reader(hex('2c000005aabb'))), { instanceOf: DecodeError });

@@ -16,6 +16,14 @@ import { type CookieConfig, type HsCx, endFlight } from '../state.js';
 export const HELLO_VERIFY_REQUEST = 3;
 
 /**
+ * The most HelloVerifyRequests a client answers in one handshake. RFC 6347 sets no limit (a server answers a
+ * ClientHello whose cookie expired or was made under a rotated secret with a new one, §4.2.1); this bounds a
+ * loop with a server whose cookies never verify. A server accepts a first ClientHello numbered below it (the
+ * message_seq of the client's last ClientHello, §4.2.2).
+ */
+export const MAX_HELLO_VERIFY_REQUESTS = 4;
+
+/**
  * `server_version` of our HelloVerifyRequest: DTLS 1.0, which RFC 6347 §4.2.1 recommends whatever version will be
  * negotiated (the client must not take it as the negotiated version).
  */

@@ -8,6 +8,7 @@ import { binderKey, earlySecret, finishedVerifyData, resumptionPsk, suiteParams 
 import { encodeHandshakeBytes, pskBindersLength } from '../../wire/tls/handshake.js';
 import { MAX_TICKET_LIFETIME, type TlsSession, sessionUsable } from '../session.js';
 import { clientHello12Extensions, offerableSession12 } from '../tls12/client.js';
+import { MAX_HELLO_VERIFY_REQUESTS } from '../tls12/helloVerify.js';
 import { Epoch } from '../events.js';
 import { bytesEqual, concatBytes } from '../../wire/bytes.js';
 import {
@@ -97,22 +98,28 @@ export function clientStart(cx: HsCx): void {
 
 /**
  * A DTLS 1.2 HelloVerifyRequest (RFC 6347 §4.2.1): send the ClientHello again, the same but for its cookie, as
- * a new message (the layer gives it the next message_seq). Neither the first ClientHello nor the
- * HelloVerifyRequest is hashed (§4.2.6): the transcript restarts with the second ClientHello. Accepted once, only
+ * a new message (the layer gives it the next message_seq). Neither the earlier ClientHellos nor the
+ * HelloVerifyRequests are hashed (§4.2.6): the transcript restarts with the ClientHello sent now. Accepted only
  * while waiting for the first ServerHello of a client that offers DTLS 1.2 (a DTLS 1.3 server never sends one,
- * RFC 9147 §5.1); anything else is unexpected_message. A cookie of 0 or over 255 bytes is illegal_parameter.
+ * RFC 9147 §5.1), again when the server renews an expired cookie, up to {@link MAX_HELLO_VERIFY_REQUESTS}, not
+ * with the cookie we sent (the server would answer the same); anything else is unexpected_message. A cookie of
+ * 0 or over 255 bytes is illegal_parameter.
  */
 export function onHelloVerifyRequest(cx: HsCx, cookie: Uint8Array): void {
   const s = cx.s;
   const ph = s.phase;
-  if (ph.name !== 'expectServerHello' || ph.offer.verified || ph.offer.retried || !s.config.versions.includes(version12(s.config))) {
+  const verified = ph.name === 'expectServerHello' ? (ph.offer.verified ?? 0) : 0;
+  if (ph.name !== 'expectServerHello' || ph.offer.retried || !s.config.versions.includes(version12(s.config))) {
     abort(fail.unexpected(`HelloVerifyRequest in phase ${ph.name}`));
   }
+  if (verified >= MAX_HELLO_VERIFY_REQUESTS) abort(fail.unexpected(`more than ${MAX_HELLO_VERIFY_REQUESTS} HelloVerifyRequests`));
   if (cookie.length === 0) abort(fail.illegal('HelloVerifyRequest with an empty cookie'));
+  const sent = ph.offer.hello.legacyCookie;
+  if (sent && bytesEqual(sent, cookie)) abort(fail.unexpected('a HelloVerifyRequest repeating the cookie we sent'));
   const hello: ClientHello = { ...ph.offer.hello, legacyCookie: cookie.slice() };
   s.transcript = [];
   delete s.transcriptRun;
-  s.phase = { name: 'expectServerHello', offer: { ...ph.offer, hello, verified: true } };
+  s.phase = { name: 'expectServerHello', offer: { ...ph.offer, hello, verified: verified + 1 } };
   sendHandshake(cx, { type: 'client_hello', body: hello });
   endFlight(cx);
 }

@@ -61,9 +61,16 @@ export function encodeDtlsPlaintext(w: Writer, rec: DtlsPlaintext): void {
 }
 
 /**
+ * The largest record with the DTLSPlaintext header under an epoch above 0: a DTLS 1.2 protected record,
+ * TLSCiphertext's 2^14 + 2048 bytes (RFC 6347 §4.1, RFC 5246 §6.2.3).
+ */
+export const MAX_PROTECTED12_LENGTH = 2 ** 14 + 2048;
+
+/**
  * Decode one DTLSPlaintext record (RFC 9147 §4) at the reader's position, leaving the reader after it (a
  * datagram may hold several records, §4.3). The legacy version is not checked (RFC 8446 §5.1 says to ignore it
- * once the connection is under way; the caller may). A length over 2^14 is a {@link DecodeError} with the
+ * once the connection is under way; the caller may: DTLS 1.2 authenticates it). A length over 2^14 (epoch 0) or
+ * over {@link MAX_PROTECTED12_LENGTH} (a DTLS 1.2 protected record) is a {@link DecodeError} with the
  * `record_overflow` alert, which a DTLS receiver maps to dropping the record (§4.5.2).
  */
 export function decodeDtlsPlaintext(r: Reader): DtlsPlaintext & { readonly version: number } {
@@ -72,7 +79,8 @@ export function decodeDtlsPlaintext(r: Reader): DtlsPlaintext & { readonly versi
   const epoch = r.u16();
   const sequenceNumber = r.u16() * 2 ** 32 + r.u32();
   const length = r.u16();
-  if (length > MAX_PLAINTEXT_LENGTH) throw new DecodeError(`DTLSPlaintext of ${length} B exceeds ${MAX_PLAINTEXT_LENGTH}`, RECORD_OVERFLOW);
+  const max = epoch === 0 ? MAX_PLAINTEXT_LENGTH : MAX_PROTECTED12_LENGTH;
+  if (length > max) throw new DecodeError(`DTLSPlaintext of ${length} B exceeds ${max}`, RECORD_OVERFLOW);
   const fragment = r.bytes(length);
   return { type, version, epoch, sequenceNumber, fragment };
 }
@@ -195,10 +203,12 @@ export type DtlsRecord =
 
 /**
  * Decode the record at the reader's position, choosing the format by its first byte as RFC 9147 §4.1 says:
- * 0x20–0x3f a unified header (DTLSCiphertext), 20–23 and 26 (alert, handshake, ack; change_cipher_spec, which
- * DTLS 1.3 peers may still send; application_data, which only DTLS 1.2 sends with this header, RFC 6347 §4.1) a
- * DTLSPlaintext-shaped record, anything else a {@link DecodeError} (drop the
- * datagram's remainder: its record boundaries are unknown).
+ * 0x20–0x3f a unified header (DTLSCiphertext), any other a DTLSPlaintext-shaped record: 20–23 and 26 (alert,
+ * handshake, ack; change_cipher_spec, which DTLS 1.3 peers may still send; application_data, which only DTLS 1.2
+ * sends with this header, RFC 6347 §4.1), and unknown types, which the caller drops one by one by their length,
+ * so the records after one in the datagram are still read (RFC 6347 §4.1.2.7, RFC 9147 §4.5.2). A DTLS 1.2
+ * connection-ID record (25, RFC 9146) carries the receiver's connection ID before its length, and ours is empty
+ * (never negotiated): the same 13-byte header.
  *
  * @example
  * ```ts
@@ -209,16 +219,7 @@ export type DtlsRecord =
 export function decodeDtlsRecord(r: Reader): DtlsRecord {
   const first = r.peekU8();
   if ((first & FIXED_MASK) === FIXED_BITS) return decodeDtlsCiphertext(r);
-  switch (first) {
-    case DtlsContentType.change_cipher_spec:
-    case DtlsContentType.alert:
-    case DtlsContentType.handshake:
-    case DtlsContentType.application_data:
-    case DtlsContentType.ack:
-      return { kind: 'plaintext', ...decodeDtlsPlaintext(r) };
-    default:
-      throw new DecodeError(`record starting with 0x${first.toString(16)} is neither DTLSPlaintext nor DTLSCiphertext`);
-  }
+  return { kind: 'plaintext', ...decodeDtlsPlaintext(r) };
 }
 
 /**
