@@ -2,8 +2,8 @@
  * Reading what a {@link QuicPair} side put on the wire: the frames of each 1-RTT packet it sent, opened with its
  * own write keys at the time of sending (so counts are of frames sent, not of frames queued).
  */
-import type { Frame } from '../../src/wire/quic/frames.js';
-import { decodeFrames } from '../../src/wire/quic/frames.js';
+import { decodeFrames, encodeFrame, type Frame } from '../../src/wire/quic/frames.js';
+import { encodeWith } from '../../src/wire/writer.js';
 import { decodePacketHeader } from '../../src/wire/quic/packet.js';
 import { unprotectPacket } from '../../src/quic/protection.js';
 import type { QuicPair, Side } from './quicPair.js';
@@ -39,3 +39,17 @@ export function recordPackets(pair: QuicPair): Record<Side, SentPacket[]> {
 /** The frames of type `type` in `packets`. */
 export const framesOf = <T extends Frame['type']>(packets: readonly SentPacket[], type: T): Extract<Frame, { type: T }>[] =>
   packets.flatMap((p) => p.filter((f): f is Extract<Frame, { type: T }> => f.type === type));
+
+/** Encoded frames, in order: a packet payload. */
+export const frameBytes = (...frames: readonly Frame[]): Uint8Array => encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
+
+/** An 8-byte varint (for values past 2^53, which Writer.varint refuses). */
+export const varint8 = (v: bigint): Uint8Array => {
+  const out = new Uint8Array(8);
+  let x = v | (0xc0n << 56n);
+  for (let i = 7; i >= 0; i--) {
+    out[i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  return out;
+};

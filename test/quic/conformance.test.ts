@@ -14,7 +14,8 @@
  *
  * Tests that found a deviation when they were written say so ("found by this probe and fixed").
  */
-import test, { type ExecutionContext } from 'ava';
+import { frameBytes as framesOf, varint8 } from '../helpers/quicFrames.js';
+import type { ExecutionContext } from 'ava';
 import { concatBytes } from '../vectors/hex.js';
 import { createQuicConnection, handleQuicEvents, type QuicState } from '../../src/quic/connection.js';
 import { QuicError } from '../../src/quic/errors.js';
@@ -23,11 +24,12 @@ import { KEY_UPDATE_ERROR, nextSecret } from '../../src/quic/keyUpdate.js';
 import { initialKeys, packetKeys, protectPacket, type PacketKeys } from '../../src/quic/protection.js';
 import { newSpace, queueCrypto } from '../../src/quic/spaces.js';
 import { createHandshake, startHandshake } from '../../src/handshake/engine.js';
-import { encodeFrame, type Frame } from '../../src/wire/quic/frames.js';
+import type { Frame } from '../../src/wire/quic/frames.js';
 import { encodeLongHeader, encodeShortHeader } from '../../src/wire/quic/packet.js';
 import { encodeWith, type Writer } from '../../src/wire/writer.js';
 import { caVerifier, serverCredentials } from '../helpers/pair.js';
 import { QuicPair, other, type Side, quicOutcome as outcome } from '../helpers/quicPair.js';
+import { assertClosedWith, ctest, sentCode } from '../helpers/quicProbe.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -43,19 +45,7 @@ const connected = (client: ConstructorParameters<typeof QuicPair>[0] = {}, serve
 
 /** Raw frame bytes: for frames the codec would refuse to encode. */
 const raw = (f: (w: Writer) => void): Uint8Array => encodeWith(f);
-/** Encoded frames. */
-const framesOf = (...frames: readonly Frame[]): Uint8Array => encodeWith((w) => frames.forEach((f) => encodeFrame(w, f)));
 const cat = concatBytes;
-/** An 8-byte varint (for values past 2^53, which Writer.varint refuses). */
-const varint8 = (v: bigint): Uint8Array => {
-  const out = new Uint8Array(8);
-  let x = v | (0xc0n << 56n);
-  for (let i = 7; i >= 0; i--) {
-    out[i] = Number(x & 0xffn);
-    x >>= 8n;
-  }
-  return out;
-};
 
 /** Packet numbers of forged packets, per sending side: well above anything the side itself sends. */
 const forgedPn = new WeakMap<QuicPair, Record<Side, number>>();
@@ -99,37 +89,6 @@ function deliver(pair: QuicPair, victim: Side, datagram: Uint8Array): void {
   pair.input(victim, { type: 'datagram', now: pair.now, data: datagram });
 }
 
-
-/** The transport error code of the CONNECTION_CLOSE `side` sent (undefined if it sent none). */
-const sentCode = (pair: QuicPair, side: Side): bigint | undefined => {
-  const f = pair.state[side].closeFrame;
-  if (f) return f.kind === 'transport' ? f.errorCode : undefined;
-  const d = pair.state[side].closeError?.detail;
-  return d?.kind === 'quicClose' && d.local && !d.application ? d.code : undefined;
-};
-
-/** Probes of each test that did not get the code they expect: all reported at the end of the test ({@link ctest}). */
-const misses = new WeakMap<ExecutionContext, string[]>();
-
-/**
- * `side` closed with transport error `code` (never INTERNAL_ERROR). A miss does not stop the test: the other probes
- * of the test still run, and every miss is listed when it ends.
- */
-function assertClosedWith(t: ExecutionContext, pair: QuicPair, side: Side, code: bigint, what: string): void {
-  t.log(`${what}: ${outcome(pair, side)}`);
-  if (sentCode(pair, side) !== code) {
-    const list = misses.get(t) ?? [];
-    misses.set(t, [...list, `${side}: ${what} → expected 0x${code.toString(16)}; got: ${outcome(pair, side)}`]);
-  }
-}
-
-/** An ava test whose probes ({@link assertClosedWith}) are all checked at its end. */
-function ctest(title: string, body: (t: ExecutionContext) => void): void {
-  test(title, (t) => {
-    body(t);
-    t.deepEqual(misses.get(t) ?? [], [], 'probes that did not close with the RFC\'s error code');
-  });
-}
 
 /** Forge `payload` in a 1-RTT packet from the peer of `victim`, deliver it, expect `code`. */
 function probe(t: ExecutionContext, victim: Side, payload: Uint8Array | ((pair: QuicPair) => Uint8Array), code: bigint, what: string, setup: () => QuicPair = () => connected()): void {

@@ -137,7 +137,12 @@ test('RFC 9000 §19: malformed frames are FRAME_ENCODING_ERRORs', (t) => {
   fails(t, hex('18 01 00 15' + '00'.repeat(21 + 16)), 'oneRtt', F, 'NEW_CONNECTION_ID with a 21-byte ID');
   fails(t, hex('1a 01020304'), 'oneRtt', F, 'PATH_CHALLENGE with 4 bytes');
   fails(t, hex('08 c040000000000000'), 'oneRtt', F, 'a STREAM ID above 2^53');
-  fails(t, hex('0c 00 c040000000000000'), 'oneRtt', F, 'a STREAM offset above 2^53');
+  // An offset is any varint (RFC 9000 §19.8): above 2^53 it is clamped (the flow-control limit answers), and only
+  // an end past 2^62 − 1 is malformed.
+  t.like(decodeFrames(hex('0c 00 c040000000000000'), 'oneRtt')[0], { type: 'stream', offset: Number.MAX_SAFE_INTEGER });
+  t.like(decodeFrames(hex('0e 00 fffffffffffffffe 01 aa'), 'oneRtt')[0], { type: 'stream', offset: Number.MAX_SAFE_INTEGER });
+  fails(t, hex('0e 00 ffffffffffffffff 01 aa'), 'oneRtt', F, 'STREAM data ending past 2^62 - 1');
+  fails(t, hex('06 ffffffffffffffff 01 aa'), 'oneRtt', F, 'CRYPTO data ending past 2^62 - 1');
 });
 
 test('limits: "unlimited" flow control (2^62 − 1) is clamped; 62-bit error codes round-trip as bigint', (t) => {

@@ -119,3 +119,18 @@ test('RFC 9000 §18.2, §7.4: invalid blocks are TRANSPORT_PARAMETER_ERRORs', (t
   t.deepEqual(decodeTransportParameters(hex('0008 0102030405060708'), 'server'), { originalDestinationConnectionId: hex('0102030405060708') });
   t.deepEqual(decodeTransportParameters(new Uint8Array(0), 'client'), {});
 });
+
+test('RFC 9000 §18, §18.2: any varint is valid where §18.2 sets no bound; identifiers above 2^53 are ignored', (t) => {
+  // max_idle_timeout, max_udp_payload_size, active_connection_id_limit of 2^62 − 1 (clamped to 2^53 − 1).
+  const max = 'ffffffffffffffff';
+  t.deepEqual(decodeTransportParameters(hex(`0108${max} 0308${max} 0e08${max}`), 'server'), {
+    maxIdleTimeout: Number.MAX_SAFE_INTEGER,
+    maxUdpPayloadSize: Number.MAX_SAFE_INTEGER,
+    activeConnectionIdLimit: Number.MAX_SAFE_INTEGER,
+  });
+  // Bounded ones stay bounded however long the value: ack_delay_exponent of 2^62 − 1 is still above 20.
+  t.throws(() => decodeTransportParameters(hex(`0a08${max}`), 'server'), { instanceOf: TransportParameterError });
+  // An unknown identifier of 2^62 − 1 (and a reserved 31 × 2^56 + 27) is ignored, and not kept; twice is still an error.
+  t.deepEqual(decodeTransportParameters(hex(`${max}01 00 df0000000000001b00 0104 80007530`), 'client'), { maxIdleTimeout: 30_000 });
+  t.throws(() => decodeTransportParameters(hex(`${max}00 ${max}00`), 'client'), { instanceOf: TransportParameterError });
+});

@@ -167,6 +167,24 @@ function streamCount(r: Reader): number {
   return v > BigInt(LIMIT_MAX) ? LIMIT_MAX : Number(v);
 }
 
+/** 2^62 − 1: the largest value a varint holds, and the end no stream or CRYPTO data may pass (RFC 9000 §19.6, §19.8). */
+const VARINT_MAX = (1n << 62n) - 1n;
+
+/** An offset field: varints of up to 4 bytes (the hot path) as numbers, longer ones as bigints for {@link offsetValue}. */
+const readOffset = (r: Reader): number | bigint => (r.peekU8() >> 6 < 3 ? r.varint() : r.varintBig());
+
+/**
+ * A stream or CRYPTO offset, or a final size, read as any varint (RFC 9000 §19.4, §19.6, §19.8), with the
+ * `length` bytes of data that follow it: an end past 2^62 − 1 is FRAME_ENCODING_ERROR. Values above 2^53 become
+ * {@link LIMIT_MAX}: beyond any limit rxtls grants, so the connection answers FLOW_CONTROL_ERROR (or
+ * CRYPTO_BUFFER_EXCEEDED), not a decode error.
+ */
+function offsetValue(v: number | bigint, length = 0): number {
+  if (typeof v === 'number') return v; // below 2^30: its end is far from 2^62
+  if (v + BigInt(length) > VARINT_MAX) throw new DecodeError(`data ending at ${v + BigInt(length)}, past 2^62 - 1`);
+  return v > BigInt(LIMIT_MAX) ? LIMIT_MAX : Number(v);
+}
+
 function decodeFrame(r: Reader, t: number): Frame {
   if (t === 0x00) {
     let length = 1;
@@ -178,10 +196,12 @@ function decodeFrame(r: Reader, t: number): Frame {
   }
   if (t === 0x01) return { type: 'ping' };
   if (t === 0x02 || t === 0x03) {
-    const largest = r.varint();
-    const delay = r.varint();
+    // Any varint is well formed (RFC 9000 §19.3): a Largest Acknowledged above 2^53 acknowledges a packet never
+    // sent (PROTOCOL_VIOLATION, §13.1), and an ACK Delay or ECN count above it is clamped like the limits.
+    const largest = limit(r);
+    const delay = limit(r);
     const count = r.varint();
-    const firstRange = r.varint();
+    const firstRange = limit(r);
     if (firstRange > largest) throw new DecodeError('first ACK range below packet number 0');
     const ranges: AckRange[] = [];
     let smallest = largest - firstRange;
@@ -193,16 +213,15 @@ function decodeFrame(r: Reader, t: number): Frame {
       if (smallest < 0) throw new DecodeError('ACK range below packet number 0');
       ranges.push({ gap, length });
     }
-    const ecn = t === 0x03 ? ([r.varint(), r.varint(), r.varint()] as const) : undefined;
+    const ecn = t === 0x03 ? ([limit(r), limit(r), limit(r)] as const) : undefined;
     return { type: 'ack', largest, delay, firstRange, ranges, ...(ecn ? { ecn } : {}) };
   }
-  if (t === 0x04) return { type: 'resetStream', streamId: r.varint(), errorCode: r.varintBig(), finalSize: r.varint() };
+  if (t === 0x04) return { type: 'resetStream', streamId: r.varint(), errorCode: r.varintBig(), finalSize: offsetValue(readOffset(r)) };
   if (t === 0x05) return { type: 'stopSending', streamId: r.varint(), errorCode: r.varintBig() };
   if (t === 0x06) {
-    const offset = r.varint();
-    // Offsets are below 2^53 (the reader refuses more) and data is bounded by the packet, so the end of the
-    // data never passes RFC 9000's 2^62 − 1 limit here (§19.6, §19.8).
-    return { type: 'crypto', offset, data: r.bytes(r.varint()) };
+    const offset = readOffset(r);
+    const data = r.bytes(r.varint());
+    return { type: 'crypto', offset: offsetValue(offset, data.length), data };
   }
   if (t === 0x07) {
     const token = r.bytes(r.varint());
@@ -211,9 +230,9 @@ function decodeFrame(r: Reader, t: number): Frame {
   }
   if (t >= 0x08 && t <= 0x0f) {
     const streamId = r.varint();
-    const offset = t & 0x04 ? r.varint() : 0;
+    const offset = t & 0x04 ? readOffset(r) : 0;
     const data = t & 0x02 ? r.bytes(r.varint()) : r.rest();
-    return { type: 'stream', streamId, offset, data, fin: (t & 0x01) !== 0 };
+    return { type: 'stream', streamId, offset: offsetValue(offset, data.length), data, fin: (t & 0x01) !== 0 };
   }
   if (t === 0x10) return { type: 'maxData', max: limit(r) };
   if (t === 0x11) return { type: 'maxStreamData', streamId: r.varint(), max: limit(r) };

@@ -114,7 +114,9 @@ function decodeValue(kind: Kind, name: Known, v: Reader): unknown {
       if (v.remaining !== 0) fail(`${name}: must be empty`);
       return true;
     case 'int': {
-      const n = v.varint();
+      // Any varint (RFC 9000 §18.2 bounds only some): above 2^53 it is clamped, then checked against its bounds.
+      const big = v.varintBig();
+      const n = big > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(big);
       if (BOUNDS[name] && !BOUNDS[name]!(n)) fail(`${name}: ${n} out of range`);
       return n;
     }
@@ -150,17 +152,19 @@ function decodeValue(kind: Kind, name: Known, v: Reader): unknown {
 export function decodeTransportParameters(data: Uint8Array, from: 'client' | 'server'): TransportParameters {
   const out: Record<string, unknown> = {};
   const unknown: { id: number; value: Uint8Array }[] = [];
-  const seen = new Set<number>();
+  const seen = new Set<bigint>();
   const r = new Reader(data);
   try {
     while (r.remaining > 0) {
-      const id = r.varint();
+      // An identifier is any varint (RFC 9000 §18): one above 2^53 is unknown, ignored (§18.1) and not kept.
+      const big = r.varintBig();
       const value = r.bytes(r.varint());
-      if (seen.has(id)) fail(`transport parameter 0x${id.toString(16)} appears twice`);
-      seen.add(id);
-      const p = BY_ID.get(id);
+      if (seen.has(big)) fail(`transport parameter 0x${big.toString(16)} appears twice`);
+      seen.add(big);
+      const id = big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : undefined;
+      const p = id === undefined ? undefined : BY_ID.get(id);
       if (!p) {
-        unknown.push({ id, value });
+        if (id !== undefined) unknown.push({ id, value });
         continue;
       }
       if (p.serverOnly && from === 'client') fail(`${p.name} is sent only by servers`);
