@@ -894,18 +894,24 @@ function runProxy(cmd: ProxyCommand): void {
     return;
   }
   const server = tcpServer({ allowHalfOpen: true });
+  const clients = new WeakMap<ByteDuplex, string>();
+  const handshakeFailed = (client: string, err: unknown) => log(`PROXY client=${client} route=${routeText(cmd.to)} handshake failed: ${describeFailure(err)}`);
   // Without --cert/--key the front is plain TCP: the proxy only originates (--to-tls).
   const front: OperatorFunction<ByteDuplex, Spliceable & { readonly info?: PlainDuplex['info'] }> =
-    cert !== undefined && key !== undefined ? terminate({ cert, key, ...(cmd.alpn ? { ALPNProtocols: cmd.alpn } : {}) }) : (source) => source;
+    cert !== undefined && key !== undefined
+      ? terminate({ cert, key, ...(cmd.alpn ? { ALPNProtocols: cmd.alpn } : {}), onError: (err, transport) => handshakeFailed(clients.get(transport) ?? '?', err) })
+      : (source) => source;
   server.on('connection', (socket) => {
     socket.setNoDelay(true);
     const client = `${hostText(socket.remoteAddress ?? '?')}:${socket.remotePort ?? 0}`;
-    of(fromSocket(socket))
+    const transport = fromSocket(socket);
+    clients.set(transport, client);
+    of(transport)
       .pipe(
         front,
         mergeMap((plain) => forward(plain).pipe(map((r) => report(client, plain, r)))),
         catchError((err: unknown) => {
-          log(`PROXY client=${client} route=${routeText(cmd.to)} handshake failed: ${describeFailure(err)}`);
+          handshakeFailed(client, err);
           socket.destroy();
           return [];
         }),

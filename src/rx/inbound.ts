@@ -11,7 +11,10 @@ import { inSharedMemory } from '../wire/bytes.js';
 export interface InboundQueueOptions {
   /** Names the stream in the misuse error of a second subscription. */
   readonly what: string;
-  /** Bytes that may wait for a running `receive` projection before the transport is paused (default: no limit). */
+  /**
+   * Bytes that may wait, for a running `receive` projection or for a consumer not yet subscribed, before the
+   * transport is paused (default: no limit).
+   */
   readonly highWaterMark?: number;
   /** Pause (`true`) or resume (`false`) the transport; called on transitions only. */
   readonly setPaused?: (paused: boolean) => void;
@@ -21,9 +24,9 @@ export interface InboundQueueOptions {
    */
   readonly onTaken?: (bytes: number) => void;
   /**
-   * Bytes that may wait before any consumer subscribed (default: no limit, so a stream transport's close_notify and
-   * tickets keep being read). Past it a chunk is dropped and given to `onDropped`: for a datagram transport, whose
-   * peer nothing else slows down, and whose records may be lost anyway.
+   * Bytes that may wait before any consumer subscribed, past which a chunk is dropped and given to `onDropped`
+   * (default: no limit): for a datagram transport, which cannot be paused, whose peer nothing else slows down, and
+   * whose records may be lost anyway. A stream transport pauses at `highWaterMark` instead.
    */
   readonly maxUnclaimed?: number;
   readonly onDropped?: (bytes: number) => void;
@@ -79,10 +82,12 @@ const noteSize = (n: Note): number => (n.kind === 'N' ? n.value.length : n.kind 
  * consumer for the connection's lifetime, either `observable` or one `receive`: a second subscription errors
  * with `apiMisuse`; after the consumer unsubscribes, later chunks are dropped (and the transport is resumed).
  *
- * Backpressure applies in pull mode only: while more than `highWaterMark` bytes wait behind a running
- * projection, `setPaused(true)`; once they fall back to it or below, `setPaused(false)`. Without a consumer the
- * queue grows without pausing (so post-handshake messages such as session tickets and close_notify keep being
- * read for an application that only writes).
+ * Backpressure: while more than `highWaterMark` bytes wait behind a running `receive` projection, or for a
+ * consumer that has not subscribed yet, `setPaused(true)`; once they fall back to it or below (or the consumer
+ * takes them), `setPaused(false)`. So memory stays bounded before the application reads (a proxy dialling its
+ * backend, an application that subscribes late), as a Node socket stops reading at its own highWaterMark. An
+ * application that only writes still reads session tickets and close_notify, as long as its peer sends no more
+ * than `highWaterMark` bytes of data it never reads. A push-mode subscriber takes every chunk as it comes.
  *
  * ```
  * next:      -a-b-c--------|
@@ -114,7 +119,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
   };
 
   const pressure = () => {
-    const want = pullMode && !detached && queued > (options.highWaterMark ?? Infinity);
+    const want = (pullMode || !claimed) && !detached && queued > (options.highWaterMark ?? Infinity);
     if (want === paused) return;
     paused = want;
     options.setPaused?.(want);
@@ -195,6 +200,7 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
     if (!claim(subscriber)) return;
     target = subscriber;
     drainPush();
+    pressure(); // resumes a transport paused while nobody had subscribed
     return detach;
   });
 

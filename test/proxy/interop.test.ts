@@ -46,6 +46,29 @@ test('openssl s_client → rxtls proxy (terminating) → TCP echo: data both way
   t.regex(line, /PROXY client=127\.0\.0\.1:\d+ sni=localhost alpn=- route=127\.0\.0\.1:\d+ up=24 down=24 client_close=end backend_close=end/);
 });
 
+test('rxtls proxy (terminating): a client that is no TLS client gets one log line, and the next client is served', async (t) => {
+  const backend = await tcpBackend(t, (s) => {
+    s.once('data', (b: Buffer) => s.end(b.toString().toUpperCase()));
+    s.resume();
+  });
+  const proxy = await startCliServer(['proxy', '--listen', '127.0.0.1:0', ...frontArgs, '--to', `127.0.0.1:${backend}`], { owner: t });
+  const port = acceptPort(proxy.output());
+  // An HTTP request on the TLS port: the handshake fails, the proxy logs it and closes that connection only.
+  await withTimeout(
+    new Promise<void>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+      s.on('data', () => undefined);
+      s.on('close', () => resolve());
+      s.on('error', () => undefined);
+    }),
+    MS,
+    'the proxy closes the non-TLS client',
+  );
+  t.regex(await proxy.waitForOutput(/^PROXY .*handshake failed.*$/m, MS), /PROXY client=127\.0\.0\.1:\d+ route=127\.0\.0\.1:\d+ handshake failed: /);
+  const r = await withTimeout(runOpenssl(sClientArgs(port, ['-quiet']), { stdin: 'still served\n', owner: t }), MS, 's_client');
+  t.true(r.stdout.includes('STILL SERVED'), r.stdout + r.stderr);
+});
+
 test('plain TCP client → rxtls proxy (originating, --to-tls) → openssl s_server -www', async (t) => {
   const { peer: sServer, port: backend } = await startSServer([...opensslCertArgs('ec'), '-www'], { owner: t });
   t.teardown(() => sServer.kill());

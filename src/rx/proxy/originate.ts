@@ -70,17 +70,29 @@ export function originate(options: OriginateOptions): OperatorFunction<Spliceabl
   };
   return (source) =>
     source.pipe(
-      mergeMap((plain) =>
-        backend().pipe(
+      mergeMap((plain) => {
+        // Until the splice owns both hops, the client hop is ours: aborted if the backend never comes, and if
+        // the result is unsubscribed while the backend is being dialled (else nobody would ever close it).
+        let owned = true;
+        const abortClient = () => {
+          if (!owned) return;
+          owned = false;
+          toEndpoint(plain, options).abort(); // the client is aborted, not ended
+        };
+        return backend().pipe(
           take(1),
-          mergeMap((b) => splice(plain, b.end, options).pipe(map((r): OriginateReport => ({ ...r, backend: b.info })), finalize(b.done))),
+          mergeMap((b) => {
+            owned = false;
+            return splice(plain, b.end, options).pipe(map((r): OriginateReport => ({ ...r, backend: b.info })), finalize(b.done));
+          }),
           catchError((err: unknown) => {
-            toEndpoint(plain, options).abort(); // the backend never came: the client is aborted, not ended
+            abortClient();
             const error = err instanceof TlsError ? err : new TlsError({ kind: 'transport', reason: String(err) });
             return of<OriginateReport>({ aToB: 0, bToA: 0, a: { kind: 'aborted' }, b: { kind: 'error', error } });
           }),
-        ),
-      ),
+          finalize(abortClient),
+        );
+      }),
     );
 }
 

@@ -1,8 +1,8 @@
 /**
  * `terminate`: the TLS (DTLS, QUIC stream) end of a proxy, a plaintext byte duplex out.
  */
-import { type Observable, type OperatorFunction, map, mergeMap, of, take } from 'rxjs';
-import { misuse } from '../../core/errors.js';
+import { EMPTY, type Observable, type OperatorFunction, catchError, map, mergeMap, of, take } from 'rxjs';
+import { TlsError, misuse } from '../../core/errors.js';
 import { secure } from '../../node/secure.js';
 import type { DtlsConnection } from '../dtlsTypes.js';
 import type { QuicStream } from '../quic.js';
@@ -17,6 +17,11 @@ export type Terminable = TlsConnection | DtlsConnection | QuicStream | ByteDuple
 export interface TerminateOptions extends ServerOptions, EndpointOptions {
   /** Bytes the plaintext side's `write` queues before it answers false (default 16 KiB). */
   readonly highWaterMark?: number;
+  /**
+   * A raw transport whose TLS handshake failed (the transport already destroyed): reported here with it, and left
+   * out of the result, which goes on with the other connections (as `listen`'s `onError`).
+   */
+  readonly onError?: (error: TlsError, transport: ByteDuplex) => void;
 }
 
 const isSecured = (x: Terminable): x is TlsConnection | DtlsConnection | QuicStream =>
@@ -30,9 +35,9 @@ const isSecured = (x: Terminable): x is TlsConnection | DtlsConnection | QuicStr
  * The duplex keeps the protocol's shutdown: its `incoming$` completes at the peer's close_notify (or stream
  * FIN) and errors at a truncation or reset; `end()` sends close_notify (FIN), `destroy()` aborts (no
  * close_notify, transport destroyed; RESET_STREAM). Its `info` has the SNI (`serverName`) and ALPN. A raw
- * transport whose handshake fails errors the result, as `secure` does (give each connection its own pipeline, or
- * use `listen`, whose failures go to `onError`); a failure after the handshake is the duplex's. Given to
- * `splice` or `originate`, the duplex's endpoint is joined directly, with no queue in between.
+ * transport whose handshake fails is left out of the result and reported to `onError`: one hostile client never
+ * ends the other connections; a failure after the handshake is the duplex's. Given to `splice` or `originate`,
+ * the duplex's endpoint is joined directly, with no queue in between.
  *
  * ```
  * source:  --c------d-----|     c, d: TLS connections (or raw sockets, secured here)
@@ -64,6 +69,10 @@ export function terminate(options: TerminateOptions = {}): OperatorFunction<Term
           server,
           take(1),
           map((conn) => plainDuplex(toEndpoint(conn, options), options.highWaterMark)),
+          catchError((err: unknown) => {
+            options.onError?.(err instanceof TlsError ? err : new TlsError({ kind: 'transport', reason: String(err) }), x);
+            return EMPTY;
+          }),
         );
       }),
     );
