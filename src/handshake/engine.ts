@@ -567,9 +567,10 @@ function deliverMessage(cx: HsCx, raw: Uint8Array): void {
   cx.s.messagesIn++;
   cx.trace?.push({ dir: 'received', type: raw[0]!, length: raw.length });
   const c = cx.s.config;
-  if (raw[0] === HandshakeType.hello_request && c.variant === 'tls' && c.role === 'client' && cx.s.phase.name === 'expectServerHello' && !cx.s.version && c.versions.includes(ProtocolVersion.TLS1_2)) {
-    // RFC 5246 §7.4.1.1: a client that negotiates ignores a HelloRequest, and it is not part of the transcript
-    // (OpenSSL too, before the version is known). TLS 1.3 has no such message: a 1.3-only client refuses it.
+  if (raw[0] === HandshakeType.hello_request && c.role === 'client' && cx.s.phase.name !== 'connected' && negotiates12(cx.s)) {
+    // RFC 5246 §7.4.1.1: a client that is negotiating ignores a HelloRequest, and it is not part of the
+    // transcript (OpenSSL too, before the version is known). TLS 1.3 has no such message: a 1.3-only client, or
+    // one whose ServerHello chose TLS 1.3, refuses it. Once connected it is a refused renegotiation.
     if (raw.length !== 4) abort(fail.decode('HelloRequest with a body'));
     return;
   }
@@ -647,6 +648,14 @@ function chooseVersion(c: HsState['config'], ch: ClientHello): number | undefine
   const legacyOk = c.variant === 'dtls' ? legacy >>> 8 === 0xfe && legacy <= v12 : legacy >= v12;
   const tls12 = offered ? offered.includes(v12) : legacyOk;
   return tls12 ? v12 : c.versions.includes(own) ? own : undefined;
+}
+
+/**
+ * Whether this handshake is (D)TLS 1.2: negotiated so, or, for a TLS client before its ServerHello, offering
+ * TLS 1.2 (the version is not known yet).
+ */
+function negotiates12(s: HsState): boolean {
+  return is12(s) || (s.config.variant === 'tls' && s.version === undefined && s.config.versions.includes(ProtocolVersion.TLS1_2));
 }
 
 /** A TLS 1.2 message: the handshake states of the role, or, once connected, a refused renegotiation. */

@@ -70,7 +70,6 @@ export function acceptFloor(set: PnSet, floor: number, maxRanges: number): numbe
   return lowest && set.length >= maxRanges ? Math.max(floor, lowest.smallest) : floor;
 }
 
-/** Whether `pn` is in `set` (a binary search). */
 /**
  * Whether `set` holds a packet number in [lo, hi]: the range found by {@link indexAtOrBelow} for `hi` is the only
  * one that can reach `lo` (ranges are disjoint, largest first), so O(log ranges).
@@ -81,6 +80,7 @@ export function hasPacketBetween(set: PnSet, lo: number, hi: number): boolean {
   return r !== undefined && r.largest >= lo;
 }
 
+/** Whether `pn` is in `set` (a binary search). */
 export function hasPacket(set: PnSet, pn: number): boolean {
   const r = set[indexAtOrBelow(set, pn)];
   return r !== undefined && pn <= r.largest;

@@ -3,7 +3,13 @@
  * code a side sent, and tests whose probes are all checked at their end, so one miss does not hide the others.
  */
 import test, { type ExecutionContext } from 'ava';
-import { type QuicPair, type Side, quicOutcome as outcome } from './quicPair.js';
+import { concatBytes } from '../vectors/hex.js';
+import { encodeWith } from '../../src/wire/writer.js';
+import { initialKeys } from '../../src/quic/protection.js';
+import { startQuicHandshake } from '../../src/quic/handshake.js';
+import { newSpace } from '../../src/quic/spaces.js';
+import { varint8 } from './quicFrames.js';
+import { QuicPair, type Side, quicOutcome as outcome } from './quicPair.js';
 
 /** The transport error code of the CONNECTION_CLOSE `side` sent (undefined if it sent none). */
 export function sentCode(pair: QuicPair, side: Side): bigint | undefined {
@@ -37,4 +43,57 @@ export function ctest(title: string, body: (t: ExecutionContext) => void): void 
     body(t);
     t.deepEqual(misses.get(t) ?? [], [], 'probes that did not get the RFC\'s outcome');
   });
+}
+
+// --- Transport parameters (RFC 9000 §18), forged as raw blocks ---
+
+/** One transport parameter: its identifier (any varint) and its encoded value. */
+export type Param = readonly [id: number | bigint, value: Uint8Array];
+/** A minimal varint below 2^53. */
+export const vint = (n: number): Uint8Array => encodeWith((w) => w.varint(n));
+/** A varint of any value, minimal. */
+const vbig = (n: bigint): Uint8Array => (n < 2n ** 53n ? vint(Number(n)) : varint8(n));
+/** The transport parameters block of `params`, in order. */
+export const encodeParams = (params: readonly Param[]): Uint8Array => concatBytes(...params.map(([id, v]) => concatBytes(vbig(BigInt(id)), vint(v.length), v)));
+const limits: readonly Param[] = [
+  [0x01, vint(30_000)],
+  [0x04, vint(1 << 20)],
+  [0x05, vint(256 * 1024)],
+  [0x06, vint(256 * 1024)],
+  [0x07, vint(256 * 1024)],
+  [0x08, vint(100)],
+  [0x09, vint(100)],
+];
+/** The parameters a well-behaved client of `pair` sends. */
+export const clientParams = (pair: QuicPair): Param[] => [[0x0f, pair.state.client.scid], ...limits];
+/** The parameters a well-behaved server of `pair` sends. */
+export const serverParams = (pair: QuicPair): Param[] => [
+  [0x00, pair.state.client.originalDcid],
+  [0x0f, pair.state.server.scid],
+  [0x02, pair.state.server.cids.issued[0]!.resetToken],
+  ...limits,
+];
+/** `params` without parameter `id`. */
+export const without = (params: readonly Param[], id: number): Param[] => params.filter(([i]) => i !== id);
+/** `params` with parameter `id` set to `value` (moved to the end). */
+export const replace = (params: readonly Param[], id: number, value: Uint8Array): Param[] => [...without(params, id), [id, value]];
+
+/** A pair whose server's EncryptedExtensions carry `params` as its quic_transport_parameters; run to quiet. */
+export function serverWithParams(params: (pair: QuicPair) => Uint8Array): QuicPair {
+  const pair = new QuicPair();
+  pair.input('server', { type: 'start', now: pair.now });
+  const c = pair.state.client;
+  const s = pair.state.server;
+  const keys = initialKeys(s.config.provider, c.originalDcid);
+  const step = startQuicHandshake({ role: 'server', tls: s.config.tls, provider: s.config.provider, transportParameters: params(pair) }, pair.now);
+  // As the server's first Initial would set it up (connection.ts `onDatagram`), with the test's handshake.
+  pair.state.server = {
+    ...s,
+    handshake: step.handshake,
+    dcid: c.scid,
+    originalDcid: c.originalDcid,
+    spaces: { initial: { ...newSpace(), tx: keys.server, rx: keys.client }, handshake: newSpace(), application: newSpace() },
+  };
+  pair.input('client', { type: 'start', now: pair.now });
+  return pair.settle();
 }

@@ -29,7 +29,7 @@ import { encodeLongHeader, encodeShortHeader } from '../../src/wire/quic/packet.
 import { encodeWith, type Writer } from '../../src/wire/writer.js';
 import { caVerifier, serverCredentials } from '../helpers/pair.js';
 import { QuicPair, other, type Side, quicOutcome as outcome } from '../helpers/quicPair.js';
-import { assertClosedWith, ctest, sentCode } from '../helpers/quicProbe.js';
+import { assertClosedWith, clientParams, ctest, encodeParams, type Param, replace, sentCode, serverParams, serverWithParams, vint, without } from '../helpers/quicProbe.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -100,29 +100,6 @@ function probe(t: ExecutionContext, victim: Side, payload: Uint8Array | ((pair: 
 
 // --- Transport parameters (RFC 9000 §18) ---
 
-type Param = readonly [id: number, value: Uint8Array];
-const vint = (n: number): Uint8Array => encodeWith((w) => w.varint(n));
-const encodeParams = (params: readonly Param[]): Uint8Array => encodeWith((w) => params.forEach(([id, v]) => w.varint(id).varint(v.length).bytes(v)));
-const limits: readonly Param[] = [
-  [0x01, vint(30_000)],
-  [0x04, vint(1 << 20)],
-  [0x05, vint(256 * 1024)],
-  [0x06, vint(256 * 1024)],
-  [0x07, vint(256 * 1024)],
-  [0x08, vint(100)],
-  [0x09, vint(100)],
-];
-
-/** The parameters a well-behaved client of `pair` sends. */
-const clientParams = (pair: QuicPair): Param[] => [[0x0f, pair.state.client.scid], ...limits];
-/** The parameters a well-behaved server of `pair` sends. */
-const serverParams = (pair: QuicPair): Param[] => [
-  [0x00, pair.state.client.originalDcid],
-  [0x0f, pair.state.server.scid],
-  [0x02, pair.state.server.cids.issued[0]!.resetToken],
-  ...limits,
-];
-
 /**
  * A pair whose client sends its ClientHello from a handshake the test built (`hello(pair)`: the engine's first
  * step, e.g. with forged transport parameters); the connection state around it is the client's own. Returns the
@@ -154,29 +131,6 @@ const clientWithParams = (params: (pair: QuicPair) => Uint8Array) =>
     const step = startQuicHandshake({ role: 'client', tls: c.config.tls, provider: c.config.provider, transportParameters: params(pair) }, pair.now);
     return { handshake: step.handshake, sends: step.events.flatMap((e) => (e.type === 'send' && e.epoch === 0 ? [e.data] : [])) };
   });
-
-/** A server whose EncryptedExtensions carry `params` as its quic_transport_parameters. Returns the pair after the handshake ran. */
-function serverWithParams(params: (pair: QuicPair) => Uint8Array): QuicPair {
-  const pair = new QuicPair();
-  pair.input('server', { type: 'start', now: pair.now });
-  const c = pair.state.client;
-  const s = pair.state.server;
-  const keys = initialKeys(s.config.provider, c.originalDcid);
-  const step = startQuicHandshake({ role: 'server', tls: s.config.tls, provider: s.config.provider, transportParameters: params(pair) }, pair.now);
-  // As the server's first Initial would set it up (connection.ts `onDatagram`), with the test's handshake.
-  pair.state.server = {
-    ...s,
-    handshake: step.handshake,
-    dcid: c.scid,
-    originalDcid: c.originalDcid,
-    spaces: { initial: { ...newSpace(), tx: keys.server, rx: keys.client }, handshake: newSpace(), application: newSpace() },
-  };
-  pair.input('client', { type: 'start', now: pair.now });
-  return pair.settle();
-}
-
-const without = (params: readonly Param[], id: number): Param[] => params.filter(([i]) => i !== id);
-const replace = (params: readonly Param[], id: number, value: Uint8Array): Param[] => [...without(params, id), [id, value]];
 
 // ---------------------------------------------------------------------------------------------------------------
 // Sanity: the forging machinery itself yields working connections.

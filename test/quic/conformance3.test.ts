@@ -31,7 +31,7 @@ import { encodeLongHeader, encodeShortHeader } from '../../src/wire/quic/packet.
 import { encodeWith, type Writer } from '../../src/wire/writer.js';
 import { frameBytes as framesOf, framesOf as sentFramesOf, recordPackets, varint8 } from '../helpers/quicFrames.js';
 import { QuicPair, other, type Side, quicOutcome as outcome } from '../helpers/quicPair.js';
-import { assertAlive, assertClosedWith, ctest, miss, sentCode } from '../helpers/quicProbe.js';
+import { assertAlive, assertClosedWith, clientParams, ctest, encodeParams, miss, type Param, replace, sentCode, serverParams, serverWithParams, vint } from '../helpers/quicProbe.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -694,25 +694,6 @@ ctest('RFC 9000 §4.1, §19.8: a STREAM frame ending exactly at 2^62 − 1, or a
 // 5. Transport parameters (RFC 9000 §7.4, §18)
 // ---------------------------------------------------------------------------------------------------------------
 
-type Param = readonly [id: number | bigint, value: Uint8Array];
-const vint = (n: number): Uint8Array => encodeWith((w) => w.varint(n));
-/** A varint of any value (bigint), minimal. */
-const vbig = (n: bigint): Uint8Array => (n < 2n ** 53n ? vint(Number(n)) : varint8(n));
-const encodeParams = (params: readonly Param[]): Uint8Array => cat(...params.map(([id, v]) => cat(vbig(BigInt(id)), vint(v.length), v)));
-const limits: readonly Param[] = [
-  [0x01, vint(30_000)],
-  [0x04, vint(1 << 20)],
-  [0x05, vint(256 * 1024)],
-  [0x06, vint(256 * 1024)],
-  [0x07, vint(256 * 1024)],
-  [0x08, vint(100)],
-  [0x09, vint(100)],
-];
-const clientParams = (pair: QuicPair): Param[] => [[0x0f, pair.state.client.scid], ...limits];
-const serverParams = (pair: QuicPair): Param[] => [[0x00, pair.state.client.originalDcid], [0x0f, pair.state.server.scid], [0x02, pair.state.server.cids.issued[0]!.resetToken], ...limits];
-const without = (params: readonly Param[], id: number): Param[] => params.filter(([i]) => i !== id);
-const replace = (params: readonly Param[], id: number, value: Uint8Array): Param[] => [...without(params, id), [id, value]];
-
 /** A pair whose client's ClientHello carries `params` as its quic_transport_parameters; run to quiet. */
 function clientWithParams(params: (pair: QuicPair) => Uint8Array): QuicPair {
   const pair = new QuicPair();
@@ -724,19 +705,6 @@ function clientWithParams(params: (pair: QuicPair) => Uint8Array): QuicPair {
   for (const e of step.events) if (e.type === 'send' && e.epoch === 0) queueCrypto(initial, e.data);
   pair.state.client = { ...c, phase: 'handshake', startedAt: pair.now, timers: { idle: pair.now + c.idleTimeout }, handshake: step.handshake, spaces: { initial, handshake: newSpace(), application: newSpace() } };
   pair.input('client', { type: 'timeout', now: pair.now });
-  return pair.settle();
-}
-
-/** A pair whose server's EncryptedExtensions carry `params` as its quic_transport_parameters; run to quiet. */
-function serverWithParams(params: (pair: QuicPair) => Uint8Array): QuicPair {
-  const pair = new QuicPair();
-  pair.input('server', { type: 'start', now: pair.now });
-  const c = pair.state.client;
-  const s = pair.state.server;
-  const keys = initialKeys(s.config.provider, c.originalDcid);
-  const step = startQuicHandshake({ role: 'server', tls: s.config.tls, provider: s.config.provider, transportParameters: params(pair) }, pair.now);
-  pair.state.server = { ...s, handshake: step.handshake, dcid: c.scid, originalDcid: c.originalDcid, spaces: { initial: { ...newSpace(), tx: keys.server, rx: keys.client }, handshake: newSpace(), application: newSpace() } };
-  pair.input('client', { type: 'start', now: pair.now });
   return pair.settle();
 }
 

@@ -172,8 +172,7 @@ export function onServerHello12(cx: HsCx, offer: ClientOffer, sh: ServerHello, r
 /** Dispatch one TLS 1.2 handshake message in a client phase. */
 export function clientHandshake12(cx: HsCx, msg: Tls12Message, raw: Uint8Array): void {
   const ph = cx.s.phase;
-  // RFC 5246 §7.4.1.1: a HelloRequest during a handshake is ignored (and is not part of the transcript).
-  if (msg.type === 'hello_request') return;
+  // A HelloRequest during the handshake never gets here: the engine ignores it (RFC 5246 §7.4.1.1).
   switch (ph.name) {
     case 'expectCertificate12':
       if (msg.type !== 'certificate') return unexpected12(msg, 'Certificate');
