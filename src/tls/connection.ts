@@ -697,6 +697,8 @@ function onRecord(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Array
     // RFC 8446 §5: a single 0x01 byte between the first ClientHello and the peer's Finished is dropped.
     if (!ccsAllowed(s)) abort(fail.unexpected('change_cipher_spec outside the handshake'));
     if (fragment.length !== 1 || fragment[0] !== 1) abort(fail.unexpected('malformed change_cipher_spec'));
+    // §5.1: nothing, a compatibility CCS included, may come between the pieces of a handshake message.
+    if (s.hs.partialLength) abort(fail.unexpected('change_cipher_spec interleaved with a fragmented handshake message'));
     // §D.4: a peer sends one compatibility CCS ("either before its second ClientHello or before its encrypted
     // handshake flight"); a second one is not middlebox compatibility but noise, and OpenSSL refuses it too.
     if (s.ccsReceived) abort(fail.unexpected('a second change_cipher_spec'));
@@ -776,6 +778,9 @@ function onRecord12(cx: Cx, type: number, header: Uint8Array, fragment: Uint8Arr
 
 function onContent(cx: Cx, type: number, content: Uint8Array): void {
   const s = cx.s;
+  // RFC 8446 §6.1, RFC 5246 §7.2.1: after the peer's close_notify, whatever it sends is ignored (a fatal alert, a
+  // KeyUpdate, a malformed message); only its record protection is still checked.
+  if (s.shutdown.received) return;
   switch (type) {
     case ContentType.handshake:
       if (content.length === 0) abort(fail.unexpected('zero-length handshake record'));
@@ -801,7 +806,7 @@ function onContent(cx: Cx, type: number, content: Uint8Array): void {
       if (s.hs.partialLength && negotiatedVersion(s.hs) !== ProtocolVersion.TLS1_2) {
         abort(fail.unexpected('application data interleaved with a fragmented handshake message'));
       }
-      if (s.shutdown.received || content.length === 0) return;
+      if (content.length === 0) return;
       // `content` is a view into the freshly decrypted record, owned by nobody else: no copy needed. Records
       // opened from one chunk (or one open batch) join into one `deliver` (one copy), not one effect each.
       deliver(cx, content);
@@ -819,7 +824,6 @@ function onAlert(cx: Cx, content: Uint8Array): void {
     if (s.phase !== 'connected') {
       return fatal(cx, { kind: 'alertReceived', alert: 0, reason: 'peer sent close_notify during the handshake' });
     }
-    if (s.shutdown.received) return;
     s.shutdown.received = true;
     cx.effects.push({ type: 'peerClosed' });
     return;

@@ -438,7 +438,8 @@ export function openRecord12(key: RecordKey, header: Uint8Array, fragment: Uint8
  * inner content type. An inner plaintext above 2^14 + 1 bytes is record_overflow; all-zero is unexpected_message.
  */
 export function openRecord(key: RecordKey, header: Uint8Array, fragment: Uint8Array): OpenResult {
-  if (fragment.length < TAG_LENGTH + 1) return { kind: 'badMac' };
+  // A tag alone can authenticate an empty inner plaintext: that is unexpected_message (below), not a bad MAC.
+  if (fragment.length < TAG_LENGTH) return { kind: 'badMac' };
   const inner = key.aead.open(recordNonce(key.iv, key.seq), header, fragment);
   if (!inner) return { kind: 'badMac' };
   if (inner.length > MAX_INNER_PLAINTEXT) return { kind: 'overflow' };

@@ -7,9 +7,10 @@
  */
 import type { ExecutionContext } from 'ava';
 import { Pair, NOW, text } from './pair.js';
-import { splitRecords as splitPlainRecords } from './tls12.js';
+import { splitMessages, splitRecords as splitPlainRecords } from './tls12.js';
 import { handleEvents, isClosed, type TlsState } from '../../src/tls/connection.js';
-import { plainRecord } from '../../src/tls/record.js';
+import { openRecord, plainRecord } from '../../src/tls/record.js';
+import { decodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
 import { ExtensionType as X, alertName } from '../../src/wire/tls/constants.js';
 import { createAntiReplay, createTicketer, type TlsSession } from '../../src/handshake/session.js';
 import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
@@ -228,4 +229,47 @@ export function capturedEarlyFlight(server: Partial<TlsServerConfig>, early: str
   const replay = new Pair({}, server);
   replay.input('server', { type: 'start', now: replay.now });
   return { pair, captured, replay };
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// The server's first flight, opened
+
+/**
+ * A client that sent its ClientHello, and the server's answer: `shRecord` the ServerHello record (not yet fed to
+ * `pair.client`), `client` the client state after it, `key` the key it reads the encrypted flight with, and
+ * `messages` that flight (EncryptedExtensions … Finished) opened. `chRaw` / `shRaw` are the hello messages as sent.
+ */
+export function serverFlight(clientCfg: Partial<TlsClientConfig> = {}, server: Partial<TlsServerConfig> = {}) {
+  const pair = new Pair(clientCfg, server).start();
+  const chRaw = splitRecords(pair.inbox.server[0]!)[0]!.fragment;
+  const ch = decodeHandshakeBytes(chRaw);
+  if (ch.type !== 'client_hello') throw new Error('no ClientHello');
+  pair.serverRound();
+  const recs = splitRecords(cat(...pair.inbox.client.splice(0)));
+  const shMsg = decodeHandshakeBytes(recs[0]!.fragment);
+  if (shMsg.type !== 'server_hello') throw new Error('no ServerHello');
+  const afterSh = feed(pair.client, recs[0]!.bytes);
+  if (closedWith(afterSh.effects)) throw new Error(`client refused the ServerHello: ${closedWith(afterSh.effects)!.message}`);
+  const key = afterSh.state.rxKey!;
+  let k = key;
+  const parts: Uint8Array[] = [];
+  for (const r of recs.slice(1)) {
+    if (r.type === 20) continue;
+    const o = openRecord(k, r.header, r.fragment);
+    if (o.kind !== 'ok' || o.type !== 22) throw new Error('cannot open the server flight');
+    parts.push(o.content);
+    k = o.key;
+  }
+  return {
+    pair,
+    ch: ch.body,
+    sh: shMsg.body,
+    chRaw,
+    shRaw: recs[0]!.fragment,
+    shRecord: recs[0]!.bytes,
+    ccsFromServer: recs.some((r) => r.type === 20),
+    client: afterSh.state,
+    key,
+    messages: splitMessages(cat(...parts)),
+  };
 }

@@ -15,9 +15,8 @@ import { AlertDescription as A, ExtensionType as X, HRR_RANDOM, SignatureScheme,
 import { createAntiReplay, createTicketer, type TlsSession } from '../../src/handshake/session.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
 import type { ClientHello, HandshakeMessage, ServerHello } from '../../src/wire/tls/messages.js';
-import { splitMessages } from '../helpers/tls12.js';
 import {
-  G, accepted, alertsSent, buildHello, cat, closedWith, dropExt, extBlock, feed, helloFor, hsMsg, keyShareData, refused, setExt,
+  G, accepted, alertsSent, buildHello, cat, closedWith, dropExt, extBlock, feed, helloFor, hsMsg, keyShareData, refused, serverFlight, setExt,
   splitRecords, toServer, u16, u16s, vec16, vec8, type RawExt,
 } from '../helpers/tls13Wire.js';
 
@@ -41,32 +40,6 @@ const groupsData = (groups: readonly number[]) => vec16(u16s(groups));
 // ------------------------------------------------------------------------------------------------------------
 // The server's flight, opened (client probes)
 
-/**
- * A client that sent its ClientHello and read the server's ServerHello; `messages` are the server's encrypted
- * handshake messages (EncryptedExtensions … Finished), opened, and `key` the key the client reads them with.
- */
-function serverFlight(clientCfg: ConstructorParameters<typeof Pair>[0] = {}, serverCfg: ConstructorParameters<typeof Pair>[1] = {}) {
-  const pair = new Pair(clientCfg, serverCfg).start();
-  const chMsg = decodeHandshakeBytes(splitRecords(pair.inbox.server[0]!)[0]!.fragment);
-  if (chMsg.type !== 'client_hello') throw new Error('no ClientHello');
-  pair.serverRound();
-  const recs = splitRecords(cat(...pair.inbox.client.splice(0)));
-  const shMsg = decodeHandshakeBytes(recs[0]!.fragment);
-  if (shMsg.type !== 'server_hello') throw new Error('no ServerHello');
-  const afterSh = feed(pair.client, recs[0]!.bytes);
-  if (closedWith(afterSh.effects)) throw new Error(`client refused the ServerHello: ${closedWith(afterSh.effects)!.message}`);
-  const key = afterSh.state.rxKey!;
-  let k = key;
-  const parts: Uint8Array[] = [];
-  for (const r of recs.slice(1)) {
-    if (r.type === 20) continue;
-    const o = openRecord(k, r.header, r.fragment);
-    if (o.kind !== 'ok' || o.type !== 22) throw new Error('cannot open the server flight');
-    parts.push(o.content);
-    k = o.key;
-  }
-  return { pair, ch: chMsg.body, sh: shMsg.body, client: afterSh.state, key, messages: splitMessages(cat(...parts)) };
-}
 
 const serverHello = (body: ServerHello) => plainRecord(22, encodeHandshakeBytes({ type: 'server_hello', body }));
 const encryptedExtensions = (exts: readonly RawExt[]) => hsMsg(8, vec16(extBlock(exts)));
