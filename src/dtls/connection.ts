@@ -34,7 +34,7 @@ import { decodeDtlsHandshakeFragments } from '../wire/dtls/handshake.js';
 import { decodeAck, encodeAck, MAX_ACK_RECORD_NUMBERS } from '../wire/dtls/ack.js';
 import { TlsError, alertFor, fail, type TlsErrorDetail } from '../core/errors.js';
 import type { HandshakeInfo, Step } from '../core/types.js';
-import type { CryptoProvider } from '../crypto/provider.js';
+import type { AeadAlg, CryptoProvider } from '../crypto/provider.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { SuiteParams } from '../crypto/keySchedule.js';
 import {
@@ -54,6 +54,7 @@ import { DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW } from './replayWindow.js';
 import { addFragment, createReassembly, reassemblyAlert, type Reassembly } from './reassembly.js';
 import {
   CIPHERTEXT_OVERHEAD,
+  MAX_RECORD_SEQUENCE,
   epochKeys,
   openDtlsRecord,
   readEpoch,
@@ -103,6 +104,7 @@ interface Resolved {
   readonly shutdownTimeout: number;
   readonly replayWindow: number;
   readonly maxPendingWrites: number;
+  readonly keyUpdateAfter: number;
   /** draft-ietf-tls-dtls13-43 instead of RFC 9147 (see `DtlsRecordConfig.dtlsDraft43`). */
   readonly dtlsDraft43: boolean;
 }
@@ -173,8 +175,16 @@ export interface DtlsState {
   readonly closeReceived: boolean;
   /** `close` in `shutdown` mode: the connection closes once the peer's close_notify arrives. */
   readonly closeWhenReceived: boolean;
+  /**
+   * The fatal alert we closed with, the epoch it went under, and how often it was sent again: a peer that goes
+   * on sending after it (its retransmission of the offending message) gets it again (RFC 9147 §5.10).
+   */
+  readonly fatalAlert?: { readonly description: number; readonly epoch: number; readonly repeats: number };
   readonly stats: DtlsStats;
 }
+
+/** How often a closed connection sends its fatal alert again, one per datagram received (RFC 9147 §5.10). */
+export const MAX_ALERT_REPEATS = 3;
 
 const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', reason });
 
@@ -204,6 +214,7 @@ export function createDtlsConnection(config: DtlsConfig): DtlsState {
     shutdownTimeout: positive('shutdownTimeout', config.shutdownTimeout, DEFAULT_SHUTDOWN_TIMEOUT, 0),
     replayWindow: replay,
     maxPendingWrites: positive('maxPendingWrites', config.maxPendingWrites, DEFAULT_MAX_PENDING_WRITES, 0),
+    keyUpdateAfter: Math.floor(positive('keyUpdateAfter', config.keyUpdateAfter, DTLS_KEY_UPDATE_AFTER, 1)),
     dtlsDraft43: !!config.dtlsDraft43,
   };
   if (resolved.retransmitMax < resolved.retransmitInitial) throw misuse('retransmitMax must be at least retransmitInitial');
@@ -302,6 +313,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 export function handleDtlsEvents(state: DtlsState, input: DtlsInput): Step<DtlsState, DtlsEffect> {
   if (state.phase === 'closed') {
     if (input.type === 'write' || input.type === 'keyUpdate') throw misuse(`${input.type} on a closed DTLS connection`);
+    if (input.type === 'datagram' && state.fatalAlert && state.fatalAlert.repeats < MAX_ALERT_REPEATS) return repeatAlert(state, input.now);
     return { state, effects: [] };
   }
   if (input.type === 'datagram' && state.config.role === 'server' && state.peerSpoke && !isHandshakeCommitted(state.hs)) {
@@ -311,16 +323,7 @@ export function handleDtlsEvents(state: DtlsState, input: DtlsInput): Step<DtlsS
     const fresh = handleDtlsEvents(createDtlsConnection(state.origin), { type: 'start', now: input.now });
     return handleDtlsEvents({ ...fresh.state, stats: state.stats }, input);
   }
-  const cx: Cx = {
-    s: { ...state },
-    now: input.now,
-    effects: [],
-    outgoing: [],
-    postHandshake: state.phase === 'connected',
-    sawRetransmission: false,
-    sawNewMessage: false,
-    sentHandshakeFlight: false,
-  };
+  const cx = newCx(state, input.now);
   try {
     switch (input.type) {
       case 'start':
@@ -352,6 +355,33 @@ export function handleDtlsEvents(state: DtlsState, input: DtlsInput): Step<DtlsS
     if (e instanceof Fatal) failConnection(cx, e.detail);
     else throw e;
   }
+  return { state: cx.s, effects: cx.effects };
+}
+
+function newCx(state: DtlsState, now: number): Cx {
+  return {
+    s: { ...state },
+    now,
+    effects: [],
+    outgoing: [],
+    postHandshake: state.phase === 'connected',
+    sawRetransmission: false,
+    sawNewMessage: false,
+    sentHandshakeFlight: false,
+  };
+}
+
+/**
+ * Closed with a fatal alert, and the peer still sends: the alert did not reach it, or it retransmits the message
+ * that drew it. RFC 9147 §5.10: "SHOULD generate a new alert message if the offending record is received again".
+ * The datagram is not read (the connection is over); the alert goes again, at most {@link MAX_ALERT_REPEATS} times.
+ */
+function repeatAlert(state: DtlsState, now: number): Step<DtlsState, DtlsEffect> {
+  const cx = newCx(state, now);
+  const a = state.fatalAlert!;
+  cx.s.fatalAlert = { ...a, repeats: a.repeats + 1 };
+  transmit(cx, sealAt(cx, a.epoch, ContentType.alert, Uint8Array.of(AlertLevel.fatal, a.description)).bytes);
+  cx.effects.push({ type: 'alertSent', level: AlertLevel.fatal, description: a.description });
   return { state: cx.s, effects: cx.effects };
 }
 
@@ -465,8 +495,7 @@ function onRecord(cx: Cx, epoch: number, seq: number, type: number, content: Uin
       return onHandshakeRecord(cx, epoch, seq, content);
     case DtlsContentType.ack:
       if (isDtls12(s)) return drop(cx); // no ACKs in DTLS 1.2
-      // An ACK only acknowledges records of its own epoch or older (RFC 9147 §7), and a plaintext one is not
-      // believed once the peer can protect its records.
+      // A plaintext ACK is not believed once the peer can protect its records.
       if (!authenticated && s.reads.length > 0) return drop(cx);
       return onAck(cx, content, epoch);
     case DtlsContentType.change_cipher_spec:
@@ -508,7 +537,10 @@ function onHandshakeRecord(cx: Cx, epoch: number, seq: number, content: Uint8Arr
     if (!(e instanceof DecodeError)) throw e;
     return drop(cx);
   }
+  // RFC 9147 §7: a record is acknowledged only if every fragment in it was processed or buffered; one dropped
+  // (beyond the reassembly window, or a new message under an old epoch) must be sent again, so none is.
   let ackable = false;
+  let skipped = false;
   for (const f of fragments) {
     if (s.phase === 'closed') return;
     // A server's first ClientHello may carry message_seq 1 (the second after a stateless HelloRetryRequest or
@@ -521,6 +553,7 @@ function onHandshakeRecord(cx: Cx, epoch: number, seq: number, content: Uint8Arr
     // plaintext fragment after keys would be an injection).
     if (f.messageSeq >= s.reassembly.nextSeq && epoch !== currentReadEpoch(s)) {
       drop(cx);
+      skipped = true;
       continue;
     }
     const res = addFragment(s.reassembly, {
@@ -535,6 +568,7 @@ function onHandshakeRecord(cx: Cx, epoch: number, seq: number, content: Uint8Arr
         throw new Fatal(fail.decode(`handshake fragment: ${res.error.kind}`, reassemblyAlert(res.error)));
       case 'dropped':
         drop(cx);
+        skipped = true;
         continue;
       case 'retransmission':
         cx.sawRetransmission = true;
@@ -554,7 +588,7 @@ function onHandshakeRecord(cx: Cx, epoch: number, seq: number, content: Uint8Arr
         continue;
     }
   }
-  if (ackable && s.phase !== 'closed') s.toAck = addAck(s.toAck, epoch, seq);
+  if (ackable && !skipped && s.phase !== 'closed') s.toAck = addAck(s.toAck, epoch, seq);
 }
 
 /**
@@ -614,8 +648,13 @@ function onAck(cx: Cx, content: Uint8Array, ackEpoch: number): void {
   }
   s.stats = { ...s.stats, acksReceived: s.stats.acksReceived + 1 };
   if (!s.flight) return;
+  // During the handshake an ACK goes in an epoch at least that of the records it acknowledges (RFC 9147 §7), so
+  // a newer record number in it is not believed. After it, epochs are per direction: the peer acknowledges under
+  // its own highest sending epoch, which may be below ours (our KeyUpdates, not its), and a record in any ACK
+  // counts as acknowledged (§7.2).
+  const handshaking = s.phase !== 'connected';
   const numbers = list
-    .filter((rn) => rn.epoch <= BigInt(ackEpoch) && rn.sequenceNumber < 2n ** 48n)
+    .filter((rn) => (!handshaking || rn.epoch <= BigInt(ackEpoch)) && rn.sequenceNumber < 2n ** 48n)
     .map((rn) => ({ epoch: Number(rn.epoch), seq: Number(rn.sequenceNumber) }));
   const { flight, newly } = applyAck(s.flight, numbers);
   s.flight = flight;
@@ -823,15 +862,47 @@ function sealAt(cx: Cx, epoch: number, type: number, content: Uint8Array): { byt
     return { bytes: w.finish(), seq };
   }
   if (s.write12 && s.write12.epoch === epoch) {
+    // DTLS 1.2 cannot rekey here (no renegotiation): at the end of the record numbers it closes (RFC 6347 §4.1).
+    if (s.write12.seq >= MAX_RECORD_SEQUENCE && type !== ContentType.alert) {
+      throw new Fatal(fail.internal(`epoch ${epoch} has used every record number`));
+    }
     const sealed12 = seal12(s.write12, type, content);
     s.write12 = sealed12.epoch;
     return { bytes: sealed12.bytes, seq: sealed12.seq };
   }
   const we = s.writes.find((w) => w.epoch === epoch);
   if (!we) throw new Error(`no write keys for epoch ${epoch}`);
+  // Our KeyUpdate went unacknowledged until the epoch's limit: close (RFC 9147 §4.2.1, §4.5.3), keeping the last
+  // record number for the alert that says so.
+  if (we.seq >= writeLimit(we.alg) && type !== ContentType.alert) {
+    throw new Fatal(fail.internal(`epoch ${epoch} reached the limit of records under one key, and our KeyUpdate was not acknowledged`));
+  }
   const sealed = sealDtlsRecord(s.config.provider, we, type, content);
   s.writes = s.writes.map((w) => (w.epoch === epoch ? sealed.epoch : w));
   return { bytes: sealed.bytes, seq: sealed.seq };
+}
+
+/**
+ * DTLS 1.3 records under one write epoch before we close rather than write more (our KeyUpdate, sent at
+ * `keyUpdateAfter`, went unacknowledged): AES-GCM's confidentiality limit, 2^24.5 records (RFC 9147 §4.5.3, RFC 8446
+ * §5.5), and for ChaCha20-Poly1305 the record numbers, the last one kept for the closing alert (§4.2.1: no wrap).
+ */
+const writeLimit = (alg: AeadAlg): number => (alg === 'chacha20-poly1305' ? MAX_RECORD_SEQUENCE : Math.floor(2 ** 24.5) - 1);
+
+/** Default of `keyUpdateAfter`: 2^24 records, as TLS's (below every DTLS 1.3 suite's limit). */
+export const DTLS_KEY_UPDATE_AFTER = 2 ** 24;
+
+/**
+ * After application data: the write epoch has carried `keyUpdateAfter` records, so send a KeyUpdate on our own
+ * (RFC 9147 §4.5.3: "SHOULD initiate a key update before reaching this limit"), unless one is already on its way.
+ */
+function maybeKeyUpdate(cx: Cx): void {
+  const s = cx.s;
+  if (isDtls12(s) || s.phase !== 'connected' || s.closeSent || s.pendingKeyUpdate) return;
+  const we = s.writes.find((w) => w.epoch === s.writeEpoch);
+  if (!we || we.seq < s.config.keyUpdateAfter) return;
+  queueKeyUpdate(cx, false);
+  flushOutgoing(cx);
 }
 
 /** Send one record alone in a datagram at the current write epoch. */
@@ -898,6 +969,7 @@ function onWrite(cx: Cx, data: Uint8Array): void {
     return;
   }
   sendRecord(cx, ContentType.application_data, data);
+  maybeKeyUpdate(cx);
 }
 
 function flushPendingWrites(cx: Cx): void {
@@ -994,6 +1066,7 @@ function failConnection(cx: Cx, detail: TlsErrorDetail): void {
   if (alert !== undefined) {
     sendRecord(cx, ContentType.alert, Uint8Array.of(AlertLevel.fatal, alert));
     cx.effects.push({ type: 'alertSent', level: AlertLevel.fatal, description: alert });
+    cx.s.fatalAlert = { description: alert, epoch: cx.s.writeEpoch, repeats: 0 };
   }
   finish(cx, new TlsError(detail));
 }

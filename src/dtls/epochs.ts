@@ -105,8 +105,8 @@ export function sealDtlsRecord(
 /** What opening a record gave: its content type and content, sequence number and the epoch moved on. */
 export type OpenedRecord =
   | { readonly kind: 'ok'; readonly type: number; readonly content: Uint8Array; readonly seq: number; readonly epoch: ReadEpoch }
-  /** Failed deprotection, a replay or an empty inner plaintext: drop it (RFC 9147 §4.5.2). */
-  | { readonly kind: 'drop'; readonly reason: 'short' | 'replay' | 'auth' | 'noContentType' };
+  /** Failed deprotection, a replay, an inner plaintext empty or over 2^14 + 1 bytes: drop it (RFC 9147 §4.5.2). */
+  | { readonly kind: 'drop'; readonly reason: 'short' | 'replay' | 'auth' | 'noContentType' | 'overflow' };
 
 /**
  * Open a DTLSCiphertext under `r` (RFC 9147 §4.2.2, §4.2.3, §4.5.1): decrypt the record number, reconstruct the
@@ -120,6 +120,8 @@ export function openDtlsRecord(p: CryptoProvider, r: ReadEpoch, rec: DtlsCiphert
   if (seq > MAX_RECORD_SEQUENCE || checkReplay(r.window, seq) !== 'new') return { kind: 'drop', reason: 'replay' };
   const inner = r.aead.open(recordNonceOf(r, seq), un.header, rec.encryptedRecord);
   if (!inner) return { kind: 'drop', reason: 'auth' };
+  // RFC 8446 §5.4: an inner plaintext over 2^14 + 1 bytes is invalid; DTLS drops it (RFC 9147 §4.5.2).
+  if (inner.length > MAX_INNER_PLAINTEXT) return { kind: 'drop', reason: 'overflow' };
   let end = inner.length - 1;
   while (end >= 0 && inner[end] === 0) end--;
   if (end < 0) return { kind: 'drop', reason: 'noContentType' };

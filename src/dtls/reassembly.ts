@@ -111,7 +111,9 @@ export type ReassemblyError =
       readonly field: 'msgType' | 'length';
       readonly was: number;
       readonly got: number;
-    };
+    }
+  /** A fragment's bytes differ from those already received at the same offsets (RFC 9147 §5.5). */
+  | { readonly kind: 'changedBytes'; readonly msgSeq: number; readonly offset: number };
 
 /** What {@link addFragment} did with a fragment. */
 export type ReassemblyResult =
@@ -140,6 +142,7 @@ export interface ReassemblyWork {
 export function reassemblyAlert(error: ReassemblyError): number {
   switch (error.kind) {
     case 'inconsistentFragment':
+    case 'changedBytes':
       return AlertDescription.illegal_parameter;
     case 'fragmentPastEnd':
     case 'messageTooLong':
@@ -231,6 +234,7 @@ export function addFragment(state: Reassembly, f: HandshakeFragment, work?: Reas
   const base: PartialMessage = found ?? newMessage(f);
   const updated = insertRange(base, start, f.fragment, limits.maxRanges, work);
   if (updated === 'tooManyRanges') return { kind: 'dropped', state, reason: 'tooManyRanges' };
+  if (typeof updated === 'number') return fail({ kind: 'changedBytes', msgSeq: f.msgSeq, offset: updated });
   if (updated === base && found) return { kind: 'accepted', state, messages: [] }; // nothing new
   const pending = found
     ? [...state.pending.slice(0, i), updated, ...state.pending.slice(i + 1)]
@@ -248,7 +252,9 @@ const complete = (m: PartialMessage): boolean =>
 
 /**
  * `m` with the bytes of `data` at `start` that `m` lacks written and their ranges merged in; `m` itself when it
- * already has them all; `'tooManyRanges'` when the result would hold more than `maxRanges` ranges.
+ * already has them all; `'tooManyRanges'` when the result would hold more than `maxRanges` ranges; the offset of
+ * the first byte that differs from one `m` already holds (RFC 9147 §5.5: "SHOULD abort the handshake with an
+ * "illegal_parameter" alert if the value of a byte changes"). The comparison reads each byte of `data` at most once.
  */
 function insertRange(
   m: PartialMessage,
@@ -256,7 +262,7 @@ function insertRange(
   data: Uint8Array,
   maxRanges: number,
   work?: ReassemblyWork,
-): PartialMessage | 'tooManyRanges' {
+): PartialMessage | 'tooManyRanges' | number {
   const end = start + data.length;
   if (end === start) return m;
   const { ranges } = m;
@@ -266,6 +272,12 @@ function insertRange(
   while (last < ranges.length && ranges[last]!.start <= end) {
     if (work) work.steps++;
     last++;
+  }
+  for (let k = first; k < last; k++) {
+    // Every state's ranges hold the bytes it was given, whichever newer state owns the buffer now.
+    const from = Math.max(start, ranges[k]!.start);
+    const to = Math.min(end, ranges[k]!.end);
+    for (let at = from; at < to; at++) if (m.store.buf[at] !== data[at - start]) return at;
   }
   if (last - first === 1 && ranges[first]!.start <= start && ranges[first]!.end >= end) return m; // all there
   if (last === first && ranges.length + 1 > maxRanges) return 'tooManyRanges';

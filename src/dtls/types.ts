@@ -36,6 +36,12 @@ export interface DtlsRecordConfig {
    */
   readonly maxPendingWrites?: number;
   /**
+   * DTLS 1.3: after this many records under one write epoch a KeyUpdate is sent on our own (RFC 9147 §4.5.3, the
+   * AEAD limits of RFC 8446 §5.5). Default 2^24, as TLS's `keyUpdateAfter`. Should the peer never acknowledge it,
+   * the connection closes before an AES-GCM key protects 2^24.5 records, or any epoch's record numbers run out.
+   */
+  readonly keyUpdateAfter?: number;
+  /**
    * Speak draft-ietf-tls-dtls13-43 instead of RFC 9147, for peers that predate the RFC (NSS 3.87, Debian 12's
    * `tstclnt -P`): supported_versions 0x7f2b instead of 0xfefc, the transcript over the 12-byte DTLS handshake
    * headers (RFC 9147 §5.2 hashes the TLS 1.3 form), and the epoch in the top 16 bits of the 64-bit sequence

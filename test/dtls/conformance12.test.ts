@@ -19,7 +19,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { DtlsPair, type Side } from '../helpers/dtlsPair.js';
-import { assertAlive, exchange, fatalAlerts, inject } from '../helpers/dtlsProbe.js';
+import { assertAlive, assertFatal, exchange, fatalAlerts, inject } from '../helpers/dtlsProbe.js';
 import { dtlsStats, isDtls12, isDtlsClosed, isDtlsCommitted, isDtlsConnected, nextDtlsTimeout } from '../../src/dtls/connection.js';
 import type { DtlsClientConfig, DtlsEffect, DtlsServerConfig } from '../../src/dtls/types.js';
 import { open12, read12, seal12 } from '../../src/dtls/records12.js';
@@ -158,17 +158,6 @@ function connectedPair(client: Partial<DtlsClientConfig> = {}, server: Partial<D
   p.run();
   if (!isDtlsConnected(p.client) || !isDtlsConnected(p.server) || !isDtls12(p.client)) throw new Error('DTLS 1.2 handshake did not complete');
   return p;
-}
-
-/** `side` sent exactly one fatal alert, one of `allowed`, and closed with a TlsError carrying it. */
-function assertFatal(t: ExecutionContext, p: DtlsPair, side: Side, allowed: readonly number[]): void {
-  const alerts = fatalAlerts(p, side);
-  const closed = p.effects[side].find((e) => e.type === 'closed');
-  const err = closed?.type === 'closed' ? closed.error : undefined;
-  t.is(alerts.length, 1, `fatal alerts [${alerts.join(',')}]; ${err?.message ?? 'not closed'}`);
-  t.true(allowed.includes(alerts[0]!), `alert ${alerts[0]} not one of [${allowed.join(',')}] (${err?.message})`);
-  t.true(isDtlsClosed(p[side]), `${side} closed`);
-  t.true(err instanceof TlsError && err.alert === alerts[0], 'closed with a TlsError carrying the alert');
 }
 
 /**

@@ -16,24 +16,14 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { DtlsPair, type Side } from '../helpers/dtlsPair.js';
-import { assertAlive, exchange, fatalAlerts, inject } from '../helpers/dtlsProbe.js';
 import {
-  DTLS_INTEGRITY_LIMIT,
-  dtlsStats,
-  isDtlsClosed,
-  isDtlsConnected,
-  nextDtlsTimeout,
-  type DtlsState,
-} from '../../src/dtls/connection.js';
-import type { DtlsEffect } from '../../src/dtls/types.js';
-import { recordNonceOf, type EpochKeys, type WriteEpoch } from '../../src/dtls/epochs.js';
-import { createReplayWindow } from '../../src/dtls/replayWindow.js';
+  ACK, APPLICATION_DATA, HANDSHAKE, ackContent, assertAlive, connectedPair, cat, exchange, fatalAlerts, fragment, handshakeFragments, inject,
+  openAll, openedFrom, peerRecord, sealWith, takeSeq, transmits, u16, writeKeys,
+} from '../helpers/dtlsProbe.js';
+import { DTLS_INTEGRITY_LIMIT, dtlsStats, isDtlsClosed, isDtlsConnected, nextDtlsTimeout } from '../../src/dtls/connection.js';
 import { bufferedBytes } from '../../src/dtls/reassembly.js';
-import { protectRecordNumber, unprotectRecordNumber } from '../../src/wire/dtls/recordNumberProtection.js';
-import { decodeDtlsRecord, reconstructSequenceNumber } from '../../src/wire/dtls/record.js';
-import { decodeDtlsHandshakeFragments, type DtlsHandshakeFragment } from '../../src/wire/dtls/handshake.js';
+import { decodeDtlsHandshakeFragments } from '../../src/wire/dtls/handshake.js';
 import { decodeAck } from '../../src/wire/dtls/ack.js';
-import { Reader } from '../../src/wire/reader.js';
 import { AlertDescription as A, HandshakeType } from '../../src/wire/tls/constants.js';
 import { TlsError } from '../../src/core/errors.js';
 import { text, str } from '../helpers/pair.js';
@@ -41,130 +31,9 @@ import { text, str } from '../helpers/pair.js';
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-const HANDSHAKE = 22;
-const APPLICATION_DATA = 23;
-const ACK = 26;
-const other = (s: Side): Side => (s === 'client' ? 'server' : 'client');
-
-const cat = (...parts: ArrayLike<number>[]): Uint8Array => Uint8Array.from(parts.flatMap((p) => Array.from(p)));
-const u16 = (v: number) => [(v >> 8) & 0xff, v & 0xff];
-const u24 = (v: number) => [(v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff];
-const u64 = (v: number) => [0, 0, ...u16(Math.floor(v / 2 ** 32)), (v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
-
-/** A DTLS handshake fragment: 12-byte header and body. */
-const fragment = (f: { type: number; length: number; msgSeq: number; offset: number; body: ArrayLike<number> }): Uint8Array =>
-  cat([f.type], u24(f.length), u16(f.msgSeq), u24(f.offset), u24(f.body.length), f.body);
-
-/** ACK content (RFC 9147 §7): record_numbers<0..2^16-1>, each epoch(8) sequence_number(8). */
-const ackContent = (list: readonly { epoch: number; seq: number }[]): Uint8Array =>
-  cat(u16(list.length * 16), ...list.map((r) => [...u64(r.epoch), ...u64(r.seq)]));
-
 /** A DTLSPlaintext record (epoch 0). */
 const plaintextRecord = (type: number, seq: number, content: ArrayLike<number>): Uint8Array =>
   cat([type, 0xfe, 0xfd, 0, 0], u16(0), [(seq >>> 24) & 0xff, (seq >>> 16) & 0xff, (seq >>> 8) & 0xff, seq & 0xff], u16(content.length), content);
-
-interface SealOptions {
-  /** 1 or 2 bytes of sequence number (the S bit). Default 2. */
-  readonly seqLen?: 1 | 2;
-  /** The L bit. Default true. */
-  readonly lengthPresent?: boolean;
-  /** Epoch bits in the header; default the keys' epoch & 3. */
-  readonly epochBits?: number;
-  /** Record-number encryption: 'ok' (default), 'none' (sequence number in the clear), or another key. */
-  readonly mask?: 'ok' | 'none' | Uint8Array;
-}
-
-/** Seal a DTLSCiphertext under `k` at sequence number `seq` with a unified header shaped by `o`. */
-function sealWith(p: DtlsPair, k: EpochKeys, seq: number, type: number, content: ArrayLike<number>, o: SealOptions = {}): Uint8Array {
-  const seqLen = o.seqLen ?? 2;
-  const lengthPresent = o.lengthPresent ?? true;
-  const inner = cat(content, [type]);
-  const ctLen = inner.length + 16;
-  const first = 0x20 | (seqLen === 2 ? 0x08 : 0) | (lengthPresent ? 0x04 : 0) | ((o.epochBits ?? k.epoch) & 3);
-  const header = cat([first], seqLen === 2 ? u16(seq & 0xffff) : [seq & 0xff], lengthPresent ? u16(ctLen) : []);
-  const sealed = k.aead.seal(recordNonceOf(k, seq), header, inner);
-  const provider = p.client.config.provider;
-  const mask = o.mask ?? 'ok';
-  const wire = mask === 'none' ? header : protectRecordNumber(provider, k.alg, mask === 'ok' ? k.snKey : mask, header, sealed);
-  return cat(wire, sealed);
-}
-
-/** The write keys `side` holds for `epoch`. */
-function writeKeys(p: DtlsPair, side: Side, epoch: number): WriteEpoch {
-  const w = p[side].writes.find((e) => e.epoch === epoch);
-  if (!w) throw new Error(`${side} holds no write keys for epoch ${epoch} (has ${p[side].writes.map((e) => e.epoch).join(',')})`);
-  return w;
-}
-
-/** Take `n` sequence numbers of `side`'s write epoch `epoch`, as if it had sent those records. */
-function takeSeq(p: DtlsPair, side: Side, epoch: number, n = 1): number {
-  const seq = writeKeys(p, side, epoch).seq;
-  p[side] = { ...p[side], writes: p[side].writes.map((w) => (w.epoch === epoch ? { ...w, seq: w.seq + n } : w)) };
-  return seq;
-}
-
-/** A record `side` could have sent under `epoch` (its real keys, its next sequence number). */
-function peerRecord(p: DtlsPair, side: Side, epoch: number, type: number, content: ArrayLike<number>, o: SealOptions = {}): Uint8Array {
-  const k = writeKeys(p, side, epoch);
-  return sealWith(p, k, takeSeq(p, side, epoch), type, content, o);
-}
-
-interface Opened {
-  readonly epoch: number;
-  readonly seq: number;
-  readonly type: number;
-  readonly content: Uint8Array;
-}
-
-/**
- * Open every record of a datagram with `receiver`'s read keys (fresh replay windows, so it works for records
- * already delivered), without changing any state. Records it cannot open are left out.
- */
-function openAll(receiver: DtlsState, datagram: Uint8Array): Opened[] {
-  const out: Opened[] = [];
-  const r = new Reader(datagram);
-  while (r.remaining > 0) {
-    let rec;
-    try {
-      rec = decodeDtlsRecord(r);
-    } catch {
-      break;
-    }
-    if (rec.kind === 'connectionId') break;
-    if (rec.kind === 'plaintext') {
-      out.push({ epoch: rec.epoch, seq: rec.sequenceNumber, type: rec.type, content: rec.fragment });
-      continue;
-    }
-    for (const k of receiver.reads.filter((e) => (e.epoch & 3) === rec.epochBits)) {
-      const un = unprotectRecordNumber(receiver.config.provider, k.alg, k.snKey, rec);
-      if (!un) continue;
-      const seq = reconstructSequenceNumber(createReplayWindow(64).top, un.sequenceLow, un.bits);
-      const inner = k.aead.open(recordNonceOf(k, seq), un.header, rec.encryptedRecord);
-      if (!inner) continue;
-      let end = inner.length - 1;
-      while (end >= 0 && inner[end] === 0) end--;
-      out.push({ epoch: k.epoch, seq, type: inner[end]!, content: inner.slice(0, end) });
-      break;
-    }
-  }
-  return out;
-}
-
-/** Every record in `datagrams` sent by `from`, opened with the other side's keys. */
-const openedFrom = (p: DtlsPair, from: Side, datagrams: readonly Uint8Array[]): Opened[] => datagrams.flatMap((d) => openAll(p[other(from)], d));
-
-const handshakeFragments = (records: readonly Opened[]): (DtlsHandshakeFragment & { epoch: number; seq: number })[] =>
-  records.filter((r) => r.type === HANDSHAKE).flatMap((r) => decodeDtlsHandshakeFragments(r.content).map((f) => ({ ...f, epoch: r.epoch, seq: r.seq })));
-
-const transmits = (effects: readonly DtlsEffect[]): Uint8Array[] => effects.flatMap((e) => (e.type === 'transmit' ? [e.data] : []));
-
-function connectedPair(client = {}, server = {}): DtlsPair {
-  const p = new DtlsPair(client, server);
-  p.start();
-  p.run();
-  if (!isDtlsConnected(p.client) || !isDtlsConnected(p.server)) throw new Error('handshake did not complete');
-  return p;
-}
 
 /** Either the probe was dropped and the side goes on, or it closed with one of `alerts`. */
 function droppedOrFatal(t: ExecutionContext, p: DtlsPair, side: Side, alerts: readonly number[], tag: string): 'dropped' | 'fatal' {

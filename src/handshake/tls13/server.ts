@@ -548,25 +548,30 @@ function sendStatelessRetry(cx: HsCx, ch: ClientHello, raw: Uint8Array, suite: n
  * secret and binding, its age, and that the ClientHello still fits what the HelloRetryRequest asked (the suite is
  * still offered; with a selected group, exactly one key share, for that group). When it holds, the transcript
  * becomes what a stateful server would hold, message_hash(ClientHello1) and the HelloRetryRequest re-encoded with
- * the cookie as received (RFC 8446 §4.4.1), and the checks of a second ClientHello follow. When it does not the
- * ClientHello is treated as a first one (a new HelloRetryRequest): RFC 9147 §5.1 forbids aborting with
- * illegal_parameter for an invalid cookie.
+ * the cookie as received (RFC 8446 §4.4.1), and the checks of a second ClientHello follow. When it does not, the
+ * handshake ends with illegal_parameter (RFC 9147 §5.1, which reversed the drafts' "MUST NOT terminate"): a cookie
+ * that fails its MAC, has expired, was issued to another address, or a ClientHello that changed what the
+ * HelloRetryRequest fixed (RFC 8446 §4.1.2), as a stateful server refuses it.
  */
-function acceptCookie(cx: HsCx, ch: ClientHello, key: CookieConfig): RetryState | undefined {
+function acceptCookie(cx: HsCx, ch: ClientHello, key: CookieConfig): RetryState {
   const s = cx.s;
   const c = s.config;
   const cookie = ch.extensions.cookie!;
   const opened = openCookie(c.provider, key, cookie, cx.now, key.lifetime);
-  if (!opened) return undefined;
+  if (!opened) abort(fail.illegal('invalid cookie (forged, expired, or issued to another address)'));
   const params = suiteParams(opened.suite);
-  if (!params || !c.suites.includes(opened.suite) || !ch.cipherSuites.includes(opened.suite)) return undefined;
-  if (opened.clientHelloHash.length !== c.provider.hashLength(params.hash)) return undefined;
+  if (!params || !c.suites.includes(opened.suite) || opened.clientHelloHash.length !== c.provider.hashLength(params.hash)) {
+    abort(fail.illegal('invalid cookie (a suite this server does not offer)'));
+  }
+  if (!ch.cipherSuites.includes(opened.suite)) abort(fail.illegal('second ClientHello no longer offers the cipher suite of the HelloRetryRequest'));
   let group: GroupName | undefined;
   if (opened.group !== undefined) {
     group = groupFromCode(opened.group);
-    if (!group || !c.groups.includes(group)) return undefined;
+    if (!group || !c.groups.includes(group)) abort(fail.illegal('invalid cookie (a group this server does not offer)'));
     const shares = ch.extensions.keyShares;
-    if (!shares || shares.length !== 1 || shares[0]!.group !== opened.group) return undefined;
+    if (!shares || shares.length !== 1 || shares[0]!.group !== opened.group) {
+      abort(fail.illegal('second ClientHello does not carry exactly one key share, for the group of the HelloRetryRequest'));
+    }
   }
   s.suite = params;
   const hrr = encodeHandshakeBytes(helloRetryRequest(cx, new Uint8Array(0), opened.suite, group, cookie));
