@@ -180,7 +180,7 @@ export function alertFor(d: TlsErrorDetail): number | undefined {
  * | expired, not_yet_valid | certificate_expired (45)     | a certificate of the path is outside its validity     |
  * | not_a_ca               | bad_certificate (42)         | an issuer lacks basicConstraints cA or keyCertSign    |
  * | path_too_long          | bad_certificate (42)         | pathLenConstraint exceeded, or too many certificates  |
- * | unsupported            | unsupported_certificate (43) | an unknown critical extension (RFC 5280 §4.2)         |
+ * | unsupported            | unsupported_certificate (43) | an unknown critical extension or certificate version  |
  * | bad_usage              | unsupported_certificate (43) | leaf extendedKeyUsage / keyUsage forbids this use     |
  * | hostname_mismatch      | bad_certificate (42)         | server name / IP not in the leaf's subjectAltName     |
  * | name_constraints       | bad_certificate (42)         | a name outside a CA's permitted / in excluded subtrees|

@@ -61,7 +61,8 @@ export interface ConstrainedNames {
  * Decode the extension value: `NameConstraints ::= SEQUENCE { permittedSubtrees [0] GeneralSubtrees OPTIONAL,
  * excludedSubtrees [1] GeneralSubtrees OPTIONAL }`. `decodeName` reads a directoryName. Throws
  * {@link DecodeError} for malformed input, an empty extension (§4.2.1.10: at least one of the two MUST be
- * present), or a subtree with minimum or maximum (§4.2.1.10: MUST be zero / absent).
+ * present), a subtree with minimum or maximum (§4.2.1.10: MUST be zero / absent), or an iPAddress subtree whose
+ * mask is not a CIDR prefix (§4.2.1.10: RFC 4632 style).
  */
 export function decodeNameConstraints(value: Uint8Array, decodeName: (r: Reader) => readonly string[]): NameConstraints {
   const outer = new Reader(value);
@@ -93,9 +94,13 @@ function decodeBase(r: Reader, decodeName: (r: Reader) => readonly string[]): Co
       return { form: 'dns', name: ascii(gn.value).toLowerCase() };
     case GeneralNameTag.rfc822Name:
       return { form: 'email', name: ascii(gn.value) };
-    case GeneralNameTag.iPAddress:
+    case GeneralNameTag.iPAddress: {
       if (gn.value.length !== 8 && gn.value.length !== 32) throw new DecodeError(`iPAddress constraint of ${gn.value.length} bytes`);
-      return { form: 'ip', address: gn.value.subarray(0, gn.value.length / 2), mask: gn.value.subarray(gn.value.length / 2) };
+      const mask = gn.value.subarray(gn.value.length / 2);
+      // §4.2.1.10: the range is written as in RFC 4632 (CIDR), so the mask is a prefix: ones, then zeros.
+      if (!isPrefixMask(mask)) throw new DecodeError('iPAddress constraint with a mask that is not a CIDR prefix');
+      return { form: 'ip', address: gn.value.subarray(0, gn.value.length / 2), mask };
+    }
     case GeneralNameTag.directoryName: {
       const inner = new Reader(gn.value);
       const rdns = decodeName(inner);
@@ -105,6 +110,22 @@ function decodeBase(r: Reader, decodeName: (r: Reader) => readonly string[]): Co
     default:
       return { form: 'other', tag: gn.tag };
   }
+}
+
+/** A network mask of one-bits followed only by zero-bits (an RFC 4632 prefix): 255.255.240.0, not 255.0.255.0. */
+function isPrefixMask(mask: Uint8Array): boolean {
+  let ones = true;
+  for (const b of mask) {
+    if (!ones) {
+      if (b !== 0) return false;
+    } else if (b !== 0xff) {
+      // The byte where the ones end: its zero-bits must be its low bits (0xf0: 0x0f & 0x10 is 0).
+      const zeroBits = ~b & 0xff;
+      if ((zeroBits & (zeroBits + 1)) !== 0) return false;
+      ones = false;
+    }
+  }
+  return true;
 }
 
 function ascii(b: Uint8Array): string {

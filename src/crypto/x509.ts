@@ -33,6 +33,7 @@ import {
   decodeDerBitString,
   decodeDerBoolean,
   decodeDerElement,
+  decodeDerIntegerBytes,
   decodeDerNull,
   decodeDerOctetString,
   decodeDerOid,
@@ -277,15 +278,83 @@ function decodeSubjectAltName(value: Uint8Array): AltNames {
   return names;
 }
 
-/** Certificate and TBSCertificate (RFC 5280 §4.1). Throws {@link DecodeError} for malformed input. */
+/** A well-formed certificate of a kind this module cannot process (an unknown version): `unsupported`. */
+class UnsupportedCertificate extends DecodeError {}
+
+/**
+ * `version [0] EXPLICIT Version DEFAULT v1` (RFC 5280 §4.1.2.1): 0 (v1, the field absent), 1 (v2) or 2 (v3).
+ * An explicit v1 is refused (DER omits a DEFAULT value, X.690 §11.5), an unknown version is
+ * {@link UnsupportedCertificate}.
+ */
+function decodeVersion(tbs: Reader): number {
+  if (peekDerTag(tbs) !== contextTag(0)) return 0;
+  const wrapper = decodeDerSequence(tbs, contextTag(0));
+  const version = decodeDerSmallInt(wrapper);
+  wrapper.expectEnd('version');
+  if (version === 0) throw new DecodeError('version v1 written out (DER omits the DEFAULT)');
+  if (version > 2) throw new UnsupportedCertificate(`unknown certificate version ${version + 1}`);
+  return version;
+}
+
+/**
+ * issuerUniqueID / subjectUniqueID ::= [1] / [2] IMPLICIT BIT STRING, only in v2 and v3 (RFC 5280 §4.1.2.8): the
+ * content of a BIT STRING (an unused-bits count of 0 to 7, none when it is empty). The value itself is not used.
+ */
+function checkUniqueId(value: Uint8Array, version: number): void {
+  if (version === 0) throw new DecodeError('unique identifier in a v1 certificate');
+  if (value.length === 0 || value[0]! > 7 || (value.length === 1 && value[0] !== 0)) throw new DecodeError('unique identifier: bad BIT STRING');
+}
+
+/** An extension's value (RFC 5280 §4.2: extnValue holds exactly one DER value, nothing after it). */
+function decodeExtensionValue<T>(value: Uint8Array, what: string, decode: (r: Reader) => T): T {
+  const r = new Reader(value);
+  const out = decode(r);
+  r.expectEnd(what);
+  return out;
+}
+
+/** KeyUsage ::= BIT STRING (RFC 5280 §4.2.1.3): when the extension appears, at least one bit MUST be set. */
+function decodeKeyUsage(r: Reader): Uint8Array {
+  const { bytes } = decodeDerBits(r);
+  if (bytes.every((b) => b === 0)) throw new DecodeError('keyUsage with no bit set');
+  return bytes;
+}
+
+/** ExtKeyUsageSyntax ::= SEQUENCE SIZE (1..MAX) OF KeyPurposeId (RFC 5280 §4.2.1.12), as dotted OIDs. */
+function decodeExtKeyUsage(r: Reader): string[] {
+  const seq = decodeDerSequence(r);
+  const eku: string[] = [];
+  while (seq.remaining > 0) eku.push(decodeDerOid(seq));
+  return eku;
+}
+
+/**
+ * AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0], authorityCertIssuer [1], authorityCertSerialNumber [2] },
+ * all OPTIONAL and IMPLICIT (RFC 5280 §4.2.1.1): the keyIdentifier. The other two are read over; nothing may follow.
+ */
+function decodeAuthorityKeyId(r: Reader): Uint8Array | undefined {
+  const seq = decodeDerSequence(r);
+  const keyId = peekDerTag(seq) === 0x80 ? decodeDerElement(seq, 0x80).value : undefined;
+  if (peekDerTag(seq) === contextTag(1)) decodeDerElement(seq, contextTag(1)); // GeneralNames
+  if (peekDerTag(seq) === 0x82) decodeDerElement(seq, 0x82); // CertificateSerialNumber
+  seq.expectEnd('AuthorityKeyIdentifier');
+  return keyId;
+}
+
+/**
+ * Certificate and TBSCertificate (RFC 5280 §4.1). Throws {@link DecodeError} for malformed input
+ * ({@link UnsupportedCertificate} for an unknown version).
+ */
 function parseUncached(der: Uint8Array): ParsedCertificate {
   const outer = new Reader(der);
   const cert = decodeDerSequence(outer);
   outer.expectEnd('Certificate');
   const tbsElement = decodeDerElement(cert, DerTag.SEQUENCE);
   const tbs = new Reader(tbsElement.value);
-  if (peekDerTag(tbs) === contextTag(0)) decodeDerElement(tbs); // version
-  decodeDerElement(tbs, DerTag.INTEGER); // serialNumber (not necessarily minimal in the wild)
+  const version = decodeVersion(tbs);
+  // serialNumber: any value is accepted (§4.1.2.2 asks users to handle negative, zero and long ones), but it is
+  // a DER INTEGER: one or more octets, minimal (X.690 §8.3.1, §8.3.2).
+  decodeDerIntegerBytes(tbs);
   const innerAlg = decodeDerElement(tbs, DerTag.SEQUENCE).tlv;
   const issuer = decodeName(tbs);
   const validity = decodeDerSequence(tbs);
@@ -294,13 +363,17 @@ function parseUncached(der: Uint8Array): ParsedCertificate {
   validity.expectEnd('Validity');
   const subject = decodeName(tbs);
   const spki = decodeDerElement(tbs, DerTag.SEQUENCE).tlv;
-  if (peekDerTag(tbs) === 0x81) decodeDerElement(tbs); // issuerUniqueID
-  if (peekDerTag(tbs) === 0x82) decodeDerElement(tbs); // subjectUniqueID
+  if (peekDerTag(tbs) === 0x81) checkUniqueId(decodeDerElement(tbs, 0x81).value, version); // issuerUniqueID
+  if (peekDerTag(tbs) === 0x82) checkUniqueId(decodeDerElement(tbs, 0x82).value, version); // subjectUniqueID
   const extensions = new Map<string, { critical: boolean; value: Uint8Array }>();
   if (peekDerTag(tbs) === contextTag(3)) {
+    // §4.1.2.9: extensions appear only in v3 certificates.
+    if (version !== 2) throw new DecodeError(`extensions in a v${version + 1} certificate`);
     const wrapper = decodeDerSequence(tbs, contextTag(3));
     const list = decodeDerSequence(wrapper);
     wrapper.expectEnd('extensions');
+    // Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension: no extensions is written by omitting the field.
+    if (list.remaining === 0) throw new DecodeError('empty extensions');
     while (list.remaining > 0) {
       const ext = decodeDerSequence(list);
       const id = decodeDerOid(ext);
@@ -333,14 +406,9 @@ function parseUncached(der: Uint8Array): ParsedCertificate {
     seq.expectEnd('BasicConstraints');
   }
   const ku = extensions.get(EXT.keyUsage);
-  const keyUsage = ku ? decodeDerBits(new Reader(ku.value)).bytes : undefined;
-  let eku: string[] | undefined;
+  const keyUsage = ku ? decodeExtensionValue(ku.value, 'KeyUsage', decodeKeyUsage) : undefined;
   const ekuExt = extensions.get(EXT.extKeyUsage);
-  if (ekuExt) {
-    const seq = decodeDerSequence(new Reader(ekuExt.value));
-    eku = [];
-    while (seq.remaining > 0) eku.push(decodeDerOid(seq));
-  }
+  const eku = ekuExt ? decodeExtensionValue(ekuExt.value, 'ExtKeyUsageSyntax', decodeExtKeyUsage) : undefined;
   const san = extensions.get(EXT.subjectAltName);
   const { dnsNames, ipAddresses, emails, otherNameForms } = san
     ? decodeSubjectAltName(san.value)
@@ -349,14 +417,9 @@ function parseUncached(der: Uint8Array): ParsedCertificate {
   const nameConstraints = ncExt ? decodeNameConstraints(ncExt.value, (r) => decodeName(r).rdns) : undefined;
   const legacyHash = typeof signatureAlgorithm === 'string' ? LEGACY_SIG_ALGS[signatureAlgorithm] : undefined;
   const skiExt = extensions.get(EXT.subjectKeyIdentifier);
-  const subjectKeyId = skiExt ? decodeDerOctetString(new Reader(skiExt.value)) : undefined;
-  let authorityKeyId: Uint8Array | undefined;
+  const subjectKeyId = skiExt ? decodeExtensionValue(skiExt.value, 'SubjectKeyIdentifier', decodeDerOctetString) : undefined;
   const akiExt = extensions.get(EXT.authorityKeyIdentifier);
-  if (akiExt) {
-    // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, … }
-    const seq = decodeDerSequence(new Reader(akiExt.value));
-    if (peekDerTag(seq) === 0x80) authorityKeyId = decodeDerElement(seq, 0x80).value;
-  }
+  const authorityKeyId = akiExt ? decodeExtensionValue(akiExt.value, 'AuthorityKeyIdentifier', decodeAuthorityKeyId) : undefined;
   const criticalUnknown = [...extensions].filter(([id, e]) => e.critical && !KNOWN_CRITICAL.has(id)).map(([id]) => id);
   return {
     der,
@@ -545,6 +608,11 @@ export interface CertificateChecks {
   signatureValid(cert: ParsedCertificate, issuer: ParsedCertificate): boolean;
   /** RFC 6125 §6 / RFC 5280 §4.2.1.6: an error message when `serverName` is not in the leaf's subjectAltName. */
   nameMismatch(leaf: ParsedCertificate, serverName: string): string | undefined;
+  /**
+   * Why the platform cannot read a certificate of the received chain that this module parsed (e.g. OpenSSL
+   * refuses its DER), or undefined. Asked before any other check; the verdict is then `bad_encoding`.
+   */
+  unreadable?(cert: ParsedCertificate): string | undefined;
 }
 
 /** The pure-JS {@link CertificateChecks}. */
@@ -758,11 +826,15 @@ function verifyChain(store: TrustStore, checks: CertificateChecks, policy: Polic
   if (req.chain.length > MAX_CHAIN_LENGTH) return reject('path_too_long', `chain of ${req.chain.length} certificates`);
   const certs: ParsedCertificate[] = [];
   for (const [i, der] of req.chain.entries()) {
+    let cert: ParsedCertificate;
     try {
-      certs.push(parseCertificate(der));
+      cert = parseCertificate(der);
     } catch (e) {
-      return reject('bad_encoding', `certificate ${i}: ${(e as Error).message}`);
+      return reject(e instanceof UnsupportedCertificate ? 'unsupported' : 'bad_encoding', `certificate ${i}: ${(e as Error).message}`);
     }
+    const unreadable = checks.unreadable?.(cert);
+    if (unreadable) return reject('bad_encoding', `certificate ${i}: ${unreadable}`);
+    certs.push(cert);
   }
   if (req.usage === 'server' && req.serverName !== undefined) {
     const bad = referenceNameProblem(req.serverName);
@@ -795,14 +867,16 @@ function checkPath(
     if (req.now < c.notBefore) return reject('not_yet_valid', `${who} is not valid before ${iso(c.notBefore)}`);
     if (req.now >= c.notAfter + 1000) return reject('expired', `${who} expired at ${iso(c.notAfter)}`);
   }
-  // RFC 5280 §6.1.4 (k), (l), (n): issuers are CAs, pathLen counts the intermediates below, keyCertSign.
+  // RFC 5280 §6.1.4 (k), (l), (m), (n): issuers are CAs with keyCertSign; pathLen bounds the intermediates below,
+  // self-issued ones not counted (§6.1.4 (l) decrements max_path_length only for the others).
   for (let i = 1; i < all.length; i++) {
     const c = all[i]!;
     const who = c.subject.display;
     if (!c.ca) return reject('not_a_ca', `${who} is not a CA but issued a certificate`);
     if (c.keyUsage && !hasBit(c.keyUsage, KU_KEY_CERT_SIGN)) return reject('not_a_ca', `${who} lacks keyCertSign`);
-    if (c.pathLen !== undefined && i - 1 > c.pathLen) {
-      return reject('path_too_long', `${who} allows ${c.pathLen} intermediates, got ${i - 1}`);
+    if (c.pathLen !== undefined) {
+      const below = all.slice(1, i).filter((b) => !selfIssued(b)).length;
+      if (below > c.pathLen) return reject('path_too_long', `${who} allows ${c.pathLen} intermediates, got ${below}`);
     }
   }
   // RFC 5280 §4.2: a certificate with an unrecognised critical extension MUST be rejected.
@@ -825,7 +899,7 @@ function checkPath(
     if (!nc) continue;
     for (let j = 0; j < i; j++) {
       const c = all[j]!;
-      if (j > 0 && c.subject.canonical === c.issuer.canonical) continue;
+      if (j > 0 && selfIssued(c)) continue;
       const violation = nameConstraintViolation(nc, {
         dnsNames: c.dnsNames,
         ipAddresses: c.ipAddresses,
@@ -861,10 +935,17 @@ function checkPath(
   return { ok: true, subject: leafName };
 }
 
+/** Self-issued (RFC 5280 §6.1): subject and issuer are the same name (a key rollover, or a self-signed CA). */
+function selfIssued(c: ParsedCertificate): boolean {
+  return c.subject.canonical === c.issuer.canonical;
+}
+
 /**
  * Why a server name cannot be matched against a certificate at all (RFC 6125 §6.4.1, §6.4.3; webpki's
  * reference identifiers): a wildcard is a pattern in certificates, not a name to connect to; a leading dot or an
- * empty label names no host. undefined for a usable name (or an IP literal).
+ * empty label names no host; a character outside printable ASCII is in no dNSName (an IA5String in the
+ * preferred name syntax, IDNs as A-labels: RFC 5280 §4.2.1.6, §7.2). undefined for a usable name (or an IP
+ * literal).
  */
 export function referenceNameProblem(serverName: string): string | undefined {
   const bare = serverName.startsWith('[') && serverName.endsWith(']') ? serverName.slice(1, -1) : serverName;
@@ -872,6 +953,7 @@ export function referenceNameProblem(serverName: string): string | undefined {
   if (bare.includes('*')) return `server name ${serverName} is a wildcard pattern, not a host name`;
   const host = bare.endsWith('.') ? bare.slice(0, -1) : bare;
   if (host.length === 0 || host.split('.').some((label) => label.length === 0)) return `server name ${serverName} has an empty label`;
+  if (!/^[\x21-\x7e]+$/.test(host)) return `server name ${JSON.stringify(serverName)} is not printable ASCII (IDNs are compared as A-labels)`;
   return undefined;
 }
 

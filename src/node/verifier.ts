@@ -10,6 +10,7 @@ import { isIP } from 'node:net';
 import type { CertificateVerifier } from '../crypto/verifier.js';
 import {
   createVerifier as createPortableVerifier,
+  referenceNameProblem,
   type CertificateChecks,
   type ParsedCertificate,
   type VerifierOptions as PortableVerifierOptions,
@@ -45,24 +46,49 @@ export function createVerifier(opts: VerifierOptions = {}): CertificateVerifier 
   return createPortableVerifier(withRoots(opts));
 }
 
-/** node:crypto's view of each parsed certificate, made on first use. */
-const x509s = new WeakMap<ParsedCertificate, X509Certificate>();
-function x509Of(c: ParsedCertificate): X509Certificate {
+/**
+ * node:crypto's view of each parsed certificate, made on first use, or why OpenSSL cannot read it: the
+ * `X509Certificate` constructor throws on DER that OpenSSL refuses, and that must never escape `verify()`.
+ */
+const x509s = new WeakMap<ParsedCertificate, X509Certificate | string>();
+function x509Of(c: ParsedCertificate): X509Certificate | string {
   let x = x509s.get(c);
-  if (!x) x509s.set(c, (x = new X509Certificate(Buffer.from(c.der))));
+  if (x === undefined) {
+    try {
+      x = new X509Certificate(Buffer.from(c.der));
+    } catch (e) {
+      x = `OpenSSL cannot read it: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    x509s.set(c, x);
+  }
   return x;
 }
 
 /**
  * {@link CertificateChecks} by node:crypto `X509Certificate` (OpenSSL): `checkIssued` (names, key identifiers,
  * the issuer's keyUsage), `verify` (the signature), `checkHost` / `checkIP` (subjectAltName only, no partial
- * wildcards).
+ * wildcards). A received certificate OpenSSL cannot read is `unreadable` (bad_encoding); a trust anchor it
+ * cannot read issues nothing.
  */
 export const nodeX509Checks: CertificateChecks = {
-  issued: (cert, issuer) => x509Of(cert).checkIssued(x509Of(issuer)),
-  signatureValid: (cert, issuer) => x509Of(cert).verify(x509Of(issuer).publicKey),
+  issued(cert, issuer) {
+    const [c, i] = [x509Of(cert), x509Of(issuer)];
+    return typeof c !== 'string' && typeof i !== 'string' && c.checkIssued(i);
+  },
+  signatureValid(cert, issuer) {
+    const [c, i] = [x509Of(cert), x509Of(issuer)];
+    return typeof c !== 'string' && typeof i !== 'string' && c.verify(i.publicKey);
+  },
+  unreadable(cert) {
+    const x = x509Of(cert);
+    return typeof x === 'string' ? x : undefined;
+  },
   nameMismatch(leaf, serverName) {
     const x509 = x509Of(leaf);
+    if (typeof x509 === 'string') return x509;
+    // Names no dNSName can match (a wildcard pattern, an empty label, non-ASCII that OpenSSL would compare as bytes).
+    const problem = referenceNameProblem(serverName);
+    if (problem) return problem;
     const bare = serverName.startsWith('[') && serverName.endsWith(']') ? serverName.slice(1, -1) : serverName;
     if (isIP(bare)) return x509.checkIP(bare) ? undefined : `IP address ${bare} is not in subjectAltName`;
     const host = bare.endsWith('.') ? bare.slice(0, -1) : bare;

@@ -182,10 +182,17 @@ export function decodeDerTime(r: Reader): number {
     throw new DecodeError('DER: bad time');
   }
   const [mo, d, h, mi, sec] = [2, 3, 4, 5, 6].map((i) => Number(m![i]));
-  if (mo! < 1 || mo! > 12 || d! < 1 || d! > 31 || h! > 23 || mi! > 59 || sec! > 59) {
+  // A date that does not exist (February 30, April 31) is no time: Date.UTC would roll it into the next month.
+  if (mo! < 1 || mo! > 12 || d! < 1 || d! > daysInMonth(year, mo!) || h! > 23 || mi! > 59 || sec! > 59) {
     throw new DecodeError('DER: time out of range');
   }
   return Date.UTC(year, mo! - 1, d!, h!, mi!, sec!);
+}
+
+/** Days in `month` (1..12) of `year` in the proleptic Gregorian calendar (ISO 8601, which X.680 times follow). */
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 /** A decoded SubjectPublicKeyInfo (RFC 5280 §4.1.2.7). */
