@@ -36,21 +36,28 @@ function malformed(reason: string): H3Error {
 const FIELD_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
 /**
- * A byte a field value may not hold (RFC 9110 §5.5 field-content: HTAB, SP, VCHAR and obs-text 0x80–0xff
- * only): NUL, CR, LF, the other control characters and DEL. RFC 9114 §10.3 makes any of them malformed.
+ * What a field value may not hold (RFC 9110 §5.5: field-value = *field-content, HTAB, SP, VCHAR and obs-text
+ * 0x80–0xff only, and field-content starts and ends with a visible character): NUL, CR, LF, the other control
+ * characters and DEL anywhere, SP or HTAB at either end. RFC 9114 §4.2, §10.3 make any of them malformed.
  */
-const NOT_FIELD_CONTENT = /[\0-\x08\x0a-\x1f\x7f]/;
+const NOT_FIELD_CONTENT = /[\0-\x08\x0a-\x1f\x7f]|^[\t ]|[\t ]$/;
+
+/** RFC 9110 §5.6.2 token (any case): what a method is (§9.1). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ). */
+const SCHEME = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
 
 /**
- * Check the regular fields (names are lowercase tokens; no control character in a value; no connection-specific
- * field; `te` only as `trailers`) and split off the pseudo-header fields, which must all come first and each
- * at most once (§4.3). Throws H3_MESSAGE_ERROR.
+ * Check the regular fields (names are lowercase tokens; no control character in a value, no whitespace at its
+ * ends; no connection-specific field; `te` only as `trailers`) and split off the pseudo-header fields, which
+ * must all come first and each at most once (§4.3). Throws H3_MESSAGE_ERROR.
  */
 function splitFields(fields: readonly H3Field[]): { pseudo: Map<string, string>; headers: H3Field[] } {
   const pseudo = new Map<string, string>();
   const headers: H3Field[] = [];
   for (const [name, value] of fields) {
-    if (NOT_FIELD_CONTENT.test(value)) throw malformed(`field ${name} has a control character (NUL, CR, LF or another) in its value`);
+    if (NOT_FIELD_CONTENT.test(value)) throw malformed(`field ${name} has a control character (NUL, CR, LF or another) in its value, or whitespace at its start or end`);
     if (name.startsWith(':')) {
       if (headers.length > 0) throw malformed(`pseudo-header ${name} after a regular field`);
       if (pseudo.has(name)) throw malformed(`pseudo-header ${name} appears twice`);
@@ -66,25 +73,34 @@ function splitFields(fields: readonly H3Field[]): { pseudo: Map<string, string>;
 }
 
 /**
- * A request's head (RFC 9114 §4.3.1): `:method`, `:scheme` and a non-empty `:path` (for anything but CONNECT),
- * no other pseudo-header, and for http/https an authority (`:authority` or `host`). A CONNECT (§4.4) has
- * `:method` and `:authority` only (`scheme` and `path` are then `''`). Throws H3_MESSAGE_ERROR.
+ * A request's head (RFC 9114 §4.3.1): `:method` (a token, RFC 9110 §9.1), `:scheme` (RFC 3986 §3.1) and a
+ * non-empty `:path` (for http/https, "/…", or "*" for OPTIONS; "*" for OPTIONS only in any case) for anything
+ * but CONNECT, no other pseudo-header, and for http/https an authority (`:authority` or `host`) without
+ * userinfo. `:authority` and `host`, when both are given, carry the same value. A CONNECT (§4.4) has `:method`
+ * and `:authority` only (`scheme` and `path` are then `''`). Throws H3_MESSAGE_ERROR.
  */
 export function requestHead(fields: readonly H3Field[]): H3RequestHead {
   const { pseudo, headers } = splitFields(fields);
   for (const name of pseudo.keys()) if (![':method', ':scheme', ':authority', ':path'].includes(name)) throw malformed(`pseudo-header ${name} in a request`);
-  if (pseudo.get(':method') === 'CONNECT') {
-    const authority = pseudo.get(':authority');
-    if (pseudo.has(':scheme') || pseudo.has(':path') || !authority) throw malformed('CONNECT needs :authority and no :scheme or :path');
-    return { method: 'CONNECT', scheme: '', authority, path: '', headers };
-  }
   const method = pseudo.get(':method');
+  if (method !== undefined && !TOKEN.test(method)) throw malformed(`:method "${method}" is not a token`);
+  const pseudoAuthority = pseudo.get(':authority');
+  if (pseudoAuthority !== undefined && headers.some(([n, v]) => n === 'host' && v !== pseudoAuthority)) throw malformed(':authority and host with different values');
+  if (method === 'CONNECT') {
+    if (pseudo.has(':scheme') || pseudo.has(':path') || !pseudoAuthority) throw malformed('CONNECT needs :authority and no :scheme or :path');
+    return { method: 'CONNECT', scheme: '', authority: pseudoAuthority, path: '', headers };
+  }
   const scheme = pseudo.get(':scheme');
   const path = pseudo.get(':path');
   if (method === undefined || scheme === undefined || path === undefined) throw malformed('request without :method, :scheme or :path');
+  if (!SCHEME.test(scheme)) throw malformed(`:scheme "${scheme}" is not a scheme`);
   if (path === '') throw malformed('empty :path');
-  const authority = pseudo.get(':authority') ?? headers.find(([n]) => n === 'host')?.[1] ?? '';
-  if ((scheme === 'http' || scheme === 'https') && authority === '') throw malformed(`${scheme} request without an authority`);
+  if (path === '*' && method !== 'OPTIONS') throw malformed(':path * on a request other than OPTIONS');
+  const web = scheme === 'http' || scheme === 'https';
+  if (web && path !== '*' && !path.startsWith('/')) throw malformed(`${scheme} request whose :path does not start with "/"`);
+  const authority = pseudoAuthority ?? headers.find(([n]) => n === 'host')?.[1] ?? '';
+  if (web && authority === '') throw malformed(`${scheme} request without an authority`);
+  if (web && authority.includes('@')) throw malformed(`${scheme} request whose authority has userinfo`);
   return { method, scheme, authority, path, headers };
 }
 

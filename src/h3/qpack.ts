@@ -5,9 +5,10 @@
  * Encoding uses the three representations that need no state (RFC 9204 §4.5): an indexed field line into the
  * static table (Appendix A) for an exact match, a literal with a static name reference when only the name
  * matches, and a literal with a literal name otherwise; each string is Huffman-coded (RFC 7541 §5.2) when that
- * is shorter. Decoding accepts the same three; any reference to the dynamic table, or a Required Insert Count
- * other than 0, is QPACK_DECOMPRESSION_FAILED: with a capacity of 0 the peer cannot have inserted anything
- * (§2.2.3, §4.5.1.1). Names and values are byte strings, carried as latin1 strings (one character per byte).
+ * is shorter. Decoding accepts the same three; any reference to the dynamic table, a Required Insert Count
+ * other than 0, or a negative Base, is QPACK_DECOMPRESSION_FAILED: with a capacity of 0 the peer cannot have
+ * inserted anything (§2.2.3, §4.5.1.1, §4.5.1.2). Integers run to 62 bits (§4.1.1), no further. Names and
+ * values are byte strings, carried as latin1 strings (one character per byte).
  */
 import { H3Error } from './errors.js';
 import { huffmanDecode, huffmanEncode, huffmanEncodedLength } from './huffman.js';
@@ -97,6 +98,40 @@ export function encodeFieldSection(fields: readonly H3Field[], opts: FieldSectio
   return Uint8Array.from(out);
 }
 
+/** QPACK integers are at most 62 bits (RFC 9204 §4.1.1): 2^62 and above is an error, on whatever stream. */
+const QPACK_INT_LIMIT = 1n << 62n;
+
+/** A 62-bit integer needs at most this many continuation bytes after its prefix (7 bits each); more is too long. */
+const QPACK_INT_MAX_CONTINUATION = 9;
+
+/**
+ * Read an integer with an N-bit prefix (RFC 7541 §5.1, RFC 9204 §4.1.1) at `at` in `buf`: its value and the
+ * offset after it; `'short'` when `buf` ends inside it; `'tooLarge'` when it reaches 2^62 or runs to more bytes
+ * than 62 bits need (RFC 9204 §4.1.1 bounds QPACK integers to 62 bits; RFC 7541 §5.1: an integer past the
+ * implementation's limits, in value or octet length, is a decoding error). The one reader of QPACK integers:
+ * field sections here, the decoder stream in `streams.ts`; each caller names the error.
+ *
+ * @example
+ * ```ts
+ * readPrefixedInt(Uint8Array.of(0x1f, 0x9a, 0x0a), 0, 5); // { value: 1337n, next: 3 } (RFC 7541 C.1.2)
+ * ```
+ */
+export function readPrefixedInt(buf: Uint8Array, at: number, prefixBits: number): { readonly value: bigint; readonly next: number } | 'short' | 'tooLarge' {
+  if (at >= buf.length) return 'short';
+  const max = (1 << prefixBits) - 1;
+  const first = buf[at]! & max;
+  if (first < max) return { value: BigInt(first), next: at + 1 };
+  let value = BigInt(max);
+  for (let k = 0, i = at + 1; ; k++, i++) {
+    if (i >= buf.length) return 'short';
+    if (k === QPACK_INT_MAX_CONTINUATION) return 'tooLarge';
+    const b = buf[i]!;
+    value += BigInt(b & 0x7f) << BigInt(7 * k);
+    if (value >= QPACK_INT_LIMIT) return 'tooLarge';
+    if ((b & 0x80) === 0) return { value, next: i + 1 };
+  }
+}
+
 /** A read cursor over one field section; every failure is QPACK_DECOMPRESSION_FAILED. */
 class FieldReader {
   private at = 0;
@@ -111,21 +146,16 @@ class FieldReader {
     return this.buf[this.at]!;
   }
 
-  /** An integer with an N-bit prefix (RFC 7541 §5.1); bounded to 2^53 − 1 (nothing larger can index or size anything here). */
+  /**
+   * An integer with an N-bit prefix ({@link readPrefixedInt}: at most 62 bits). One past 2^53 − 1 comes out
+   * inexact but still past 2^53 − 1: larger than anything it can index or size here, so refused as such.
+   */
   int(prefixBits: number): number {
-    const max = (1 << prefixBits) - 1;
-    let value = this.peek() & max;
-    this.at++;
-    if (value < max) return value;
-    let scale = 1;
-    for (;;) {
-      const b = this.peek();
-      this.at++;
-      value += (b & 0x7f) * scale;
-      if (!Number.isSafeInteger(value)) throw decompression('integer too large');
-      if ((b & 0x80) === 0) return value;
-      scale *= 128;
-    }
+    const got = readPrefixedInt(this.buf, this.at, prefixBits);
+    if (got === 'short') throw decompression('truncated field section');
+    if (got === 'tooLarge') throw decompression('integer past 62 bits');
+    this.at = got.next;
+    return Number(got.value);
   }
 
   /** A string literal with its length's N-bit prefix and the H bit just above it. */
@@ -166,8 +196,11 @@ function staticEntry(index: number): readonly [string, string] {
 export function decodeFieldSection(block: Uint8Array, maxFieldSectionSize = Number.POSITIVE_INFINITY): H3Field[] {
   const r = new FieldReader(block);
   // Prefix (§4.5.1): Required Insert Count, then Sign and Delta Base. Without a dynamic table the encoded
-  // Required Insert Count must be 0 (§4.5.1.1); the Base then means nothing and is read and ignored.
+  // Required Insert Count must be 0 (§4.5.1.1). With the Sign bit set, Base = Required Insert Count − Delta Base
+  // − 1 (§4.5.1.2), negative here whatever the Delta Base: "MUST NOT be negative", the block is invalid. With
+  // it clear the Base is 0 + Delta Base, which nothing refers to: read (at most 62 bits) and ignored.
   if (r.int(8) !== 0) throw decompression('Required Insert Count is not 0, but our dynamic table capacity is 0');
+  if (r.peek() & 0x80) throw decompression('Sign bit 1 with a Required Insert Count of 0: a negative Base');
   r.int(7);
   const fields: H3Field[] = [];
   let size = 0;

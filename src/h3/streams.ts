@@ -15,10 +15,11 @@
  * (which type, where) is judged from its header, before its payload is read: a frame that may not come there is
  * refused whatever its length.
  */
+import { concatBytes } from '../wire/bytes.js';
 import { H3Error } from './errors.js';
 import { H3FrameReader, H3FrameType, H3Setting, type H3ControlFrame, type H3Id } from './frames.js';
 import { requestHead, responseHead, trailerFields, type H3RequestHead, type H3ResponseHead } from './message.js';
-import { decodeFieldSection, type H3Field } from './qpack.js';
+import { decodeFieldSection, readPrefixedInt, type H3Field } from './qpack.js';
 
 /** Unidirectional stream types (RFC 9114 §6.2, RFC 9204 §4.2). */
 export const H3StreamType = { CONTROL: 0x00, PUSH: 0x01, QPACK_ENCODER: 0x02, QPACK_DECODER: 0x03 } as const;
@@ -274,23 +275,27 @@ export function checkEncoderStream(chunk: Uint8Array): void {
 
 /**
  * Checks the peer's QPACK decoder stream (RFC 9204 §4.4): Stream Cancellations (01xxxxxx, a 6-bit-prefix
- * integer) are accepted; a Section Acknowledgment or an Insert Count Increment cannot refer to anything we sent
- * (we never use the dynamic table) and is QPACK_DECODER_STREAM_ERROR.
+ * integer of at most 62 bits, §4.1.1) are accepted; a longer integer, a Section Acknowledgment or an Insert
+ * Count Increment (neither can refer to anything we sent: we never use the dynamic table) is
+ * QPACK_DECODER_STREAM_ERROR.
  */
 export class DecoderStreamChecker {
-  /** Inside a Stream Cancellation's multi-byte integer. */
-  private continuing = false;
+  /** A Stream Cancellation cut off at the end of the last chunk (at most 10 bytes: 62 bits bound it). */
+  private pending: Uint8Array = new Uint8Array(0);
 
   push(chunk: Uint8Array): void {
-    for (const b of chunk) {
-      if (this.continuing) {
-        this.continuing = (b & 0x80) !== 0;
-        continue;
-      }
+    const buf = this.pending.length > 0 ? concatBytes([this.pending, chunk]) : chunk;
+    let at = 0;
+    while (at < buf.length) {
+      const b = buf[at]!;
       if ((b & 0xc0) !== 0x40) {
         throw new H3Error('QPACK_DECODER_STREAM_ERROR', b & 0x80 ? 'Section Acknowledgment, but no section used the dynamic table' : 'Insert Count Increment, but nothing was inserted');
       }
-      this.continuing = (b & 0x3f) === 0x3f;
+      const id = readPrefixedInt(buf, at, 6);
+      if (id === 'short') break;
+      if (id === 'tooLarge') throw new H3Error('QPACK_DECODER_STREAM_ERROR', 'Stream Cancellation with a stream id past 62 bits');
+      at = id.next;
     }
+    this.pending = buf.slice(at);
   }
 }

@@ -72,7 +72,7 @@ export interface H3Reply {
   readonly body?: Uint8Array | string | Observable<Uint8Array> | AsyncIterable<Uint8Array>;
 }
 
-/** A {@link serveH3} handler. A throw or a rejection answers 500 (or resets the stream once the head went). */
+/** A {@link serveH3} handler. A throw or a rejection answers 500 (or resets the stream once the head went, or when a 500 would go over the peer's field section limit). */
 export type H3Handler = (request: H3ServerRequest) => H3Reply | Promise<H3Reply> | Observable<H3Reply>;
 
 const DEFAULT_MAX_FIELD_SECTION = 16_384;
@@ -531,7 +531,10 @@ function serveStream(session: H3Session, stream: QuicStream, handler: H3Handler)
   });
 }
 
-/** Run the handler and send its reply; a failure before the head went answers 500, after it resets the stream. */
+/**
+ * Run the handler and send its reply; a failure before the head went answers 500 (a reset instead when not even
+ * that head fits the peer's SETTINGS_MAX_FIELD_SECTION_SIZE, RFC 9114 §4.2.2), after it resets the stream.
+ */
 async function respond(session: H3Session, stream: QuicStream, handler: H3Handler, request: H3ServerRequest): Promise<void> {
   let headSent = false;
   try {
@@ -568,13 +571,17 @@ async function respond(session: H3Session, stream: QuicStream, handler: H3Handle
     if (session.failure) return;
     if (!headSent) {
       try {
-        stream.write(headersFrame(responseFields(500, [['content-length', '0']])));
+        const fallback = responseFields(500, [['content-length', '0']]);
+        session.checkPeerLimit(fallback); // RFC 9114 §4.2.2: not even a 500 goes over the peer's limit
+        stream.write(headersFrame(fallback));
         stream.end();
         return;
       } catch {
         // fall through to a reset
       }
     }
+    // H3_INTERNAL_ERROR, not H3_REQUEST_REJECTED: the handler ran, and REJECTED tells the client that the request
+    // was not processed at all and may be retried (RFC 9114 §4.1.1.1, §8.1).
     session.fault(new H3Error('H3_INTERNAL_ERROR', `handler failed: ${e instanceof Error ? e.message : String(e)}`, 'stream'), stream);
   }
 }
