@@ -492,6 +492,9 @@ function onRecord(cx: Cx, epoch: number, seq: number, type: number, content: Uin
   const s = cx.s;
   switch (type) {
     case ContentType.handshake:
+      // RFC 9147 §5.10, RFC 8446 §6.1: after the peer's close_notify its data is ignored (a KeyUpdate, a ticket, a
+      // malformed message); its ACKs still count, since our side may go on writing.
+      if (s.closeReceived) return drop(cx);
       return onHandshakeRecord(cx, epoch, seq, content);
     case DtlsContentType.ack:
       if (isDtls12(s)) return drop(cx); // no ACKs in DTLS 1.2
@@ -503,6 +506,7 @@ function onRecord(cx: Cx, epoch: number, seq: number, type: number, content: Uin
     case ContentType.alert:
       // A plaintext alert is believed only while the peer cannot have keys yet (before our handshake keys).
       if (!authenticated && (s.reads.length > 0 || s.read12)) return drop(cx);
+      if (s.closeReceived) return drop(cx);
       return onAlert(cx, content);
     case ContentType.application_data:
       // Application data only under application keys (epoch ≥ 3; DTLS 1.2: epoch 1) and after the handshake
@@ -679,7 +683,6 @@ function onAlert(cx: Cx, content: Uint8Array): void {
   const description = content[1]!;
   cx.effects.push({ type: 'alertReceived', level, description });
   if (description === AlertDescription.close_notify) {
-    if (s.closeReceived) return;
     s.closeReceived = true;
     cx.effects.push({ type: 'peerClosed' });
     // DTLS 1.2 keeps TLS 1.2's closure (RFC 6347 §4.1, RFC 5246 §7.2.1): the other party "MUST respond with a

@@ -576,6 +576,23 @@ test('§5.10: a record numbered after the peer close_notify is ignored', (t) => 
   t.deepEqual(fatalAlerts(p, 'server'), []);
 });
 
+// Found by a probe (the TLS 1.3 one of test/tls/conformance13c.test.ts, carried over) and fixed: after the peer's
+// close_notify its handshake records still reached the engine (a KeyUpdate requesting ours was answered) and a
+// fatal alert still closed the connection with an error. RFC 9147 §5.10 / RFC 8446 §6.1: data after a closure
+// alert MUST be ignored; our side, still writing, keeps its keys.
+test('§5.10: a KeyUpdate(update_requested) and a fatal alert after the peer close_notify are ignored', (t) => {
+  const { p } = closedWithHeldRecord(t);
+  const epochBefore = p.server.writeEpoch;
+  const ku = fragment({ type: HandshakeType.key_update, length: 1, msgSeq: p.server.reassembly.nextSeq, offset: 0, body: [1] });
+  inject(t, p, 'server', peerRecord(p, 'client', 3, HANDSHAKE, ku));
+  inject(t, p, 'server', peerRecord(p, 'client', 3, 21, [2, A.handshake_failure]));
+  p.run(p.now + 5_000);
+  t.is(p.server.writeEpoch, epochBefore, 'no KeyUpdate of ours in answer');
+  t.deepEqual(fatalAlerts(p, 'server'), []);
+  t.false(p.effects.server.some((e) => e.type === 'closed' && e.error !== undefined), 'not closed with an error');
+  t.false(p.effects.server.some((e) => e.type === 'alertReceived' && e.description === A.handshake_failure), 'the alert is not even reported');
+});
+
 // RFC 9147 §5.10 orders closure by record number, not by arrival: "Any data received with an epoch/sequence number
 // pair after that of a valid received closure alert MUST be ignored." A record numbered before the close_notify but
 // reordered behind it is not "after" it, so the RFC would allow delivering it. rxtls does not: the peer's
