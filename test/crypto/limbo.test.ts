@@ -2,9 +2,10 @@
  * An adversarial audit of path validation and hostname verification, in the manner of x509-limbo and BetterTLS,
  * against RFC 5280, RFC 6125 / RFC 9525, and the behaviour of webpki (the model for a TLS client library).
  *
- * Certificates are built here with a small DER writer and signed with Ed25519 keys derived from fixed seeds, so
- * every certificate is the same byte for byte on every run (the few ECDSA keys, for SHA-1 probes, are generated
- * but only the verdicts are asserted). No openssl, no clock: every verification passes `now` explicitly.
+ * Certificates are built with the DER writer of test/helpers/der.ts and signed with Ed25519 keys derived from
+ * fixed seeds, so every certificate is the same byte for byte on every run (the few ECDSA keys, for SHA-1
+ * probes, are generated but only the verdicts are asserted). No openssl, no clock: every verification passes
+ * `now` explicitly.
  *
  * Each probe runs against the portable verifier (src/crypto/x509.ts) and the node:crypto X509Certificate one
  * (src/node/verifier.ts). Probes that found a deviation when they were written say so ("found by this probe
@@ -15,306 +16,59 @@
  * vs `a.b.example.com` / `example.com`, partial wildcards, trailing dot, CN ignored when a SAN is present, IP SAN
  * v4 / v6, permitted / excluded dNSName and iPAddress subtrees, SHA-1 CA signing a leaf, unpinned self-signed leaf.
  */
-import test, { type ExecutionContext } from 'ava';
-import { type KeyObject, createPrivateKey, createPublicKey, generateKeyPairSync, sign } from 'node:crypto';
-import type { CertificateErrorCode } from '../../src/core/errors.js';
-import type { CertificateVerdict, CertificateVerifier } from '../../src/crypto/verifier.js';
-import { createVerifier, type VerifierOptions } from '../../src/crypto/x509.js';
-import { createNodeX509Verifier } from '../../src/node/verifier.js';
-import { concatBytes } from '../vectors/hex.js';
-
-// ---------------------------------------------------------------------------------------------------------
-// A minimal DER writer
-// ---------------------------------------------------------------------------------------------------------
-
-type Bytes = Uint8Array;
-
-const concat = (...parts: readonly Bytes[]): Bytes => concatBytes(...parts);
-
-function tlv(tag: number, ...content: readonly Bytes[]): Bytes {
-  const body = concat(...content);
-  const n = body.length;
-  let len: number[];
-  if (n < 0x80) len = [n];
-  else {
-    const bytes: number[] = [];
-    for (let v = n; v > 0; v >>= 8) bytes.unshift(v & 0xff);
-    len = [0x80 | bytes.length, ...bytes];
-  }
-  return concat(Uint8Array.from([tag, ...len]), body);
-}
-
-const seq = (...c: readonly Bytes[]): Bytes => tlv(0x30, ...c);
-const set = (...c: readonly Bytes[]): Bytes => tlv(0x31, ...c);
-const octet = (b: Bytes): Bytes => tlv(0x04, b);
-const bool = (v: boolean): Bytes => tlv(0x01, Uint8Array.of(v ? 0xff : 0x00));
-const utf8 = (s: string): Bytes => tlv(0x0c, new TextEncoder().encode(s));
-const ascii = (s: string): Bytes => Uint8Array.from([...s].map((c) => c.charCodeAt(0)));
-
-function oid(dotted: string): Bytes {
-  const arcs = dotted.split('.').map((a) => BigInt(a));
-  const out: number[] = [];
-  const push = (v: bigint): void => {
-    const b: number[] = [Number(v & 0x7fn)];
-    for (v >>= 7n; v > 0n; v >>= 7n) b.unshift(Number(v & 0x7fn) | 0x80);
-    out.push(...b);
-  };
-  push(arcs[0]! * 40n + arcs[1]!);
-  for (const a of arcs.slice(2)) push(a);
-  return tlv(0x06, Uint8Array.from(out));
-}
-
-/** A minimal two's-complement INTEGER. */
-function int(v: number | bigint): Bytes {
-  let n = BigInt(v);
-  const out: number[] = [];
-  for (;;) {
-    const byte = Number(n & 0xffn);
-    out.unshift(byte);
-    n >>= 8n;
-    if ((n === 0n && (byte & 0x80) === 0) || (n === -1n && (byte & 0x80) !== 0)) break;
-  }
-  return tlv(0x02, Uint8Array.from(out));
-}
-
-/** A named-bit BIT STRING (DER: trailing zero bits dropped). */
-function namedBits(bits: readonly number[]): Bytes {
-  if (bits.length === 0) return tlv(0x03, Uint8Array.of(0));
-  const max = Math.max(...bits);
-  const bytes = new Uint8Array((max >> 3) + 1);
-  for (const b of bits) bytes[b >> 3]! |= 0x80 >> (b & 7);
-  return tlv(0x03, Uint8Array.of(7 - (max & 7)), bytes);
-}
-
-const two = (n: number): string => String(n).padStart(2, '0');
-function utcTime(ms: number): Bytes {
-  const d = new Date(ms);
-  const yy = d.getUTCFullYear() % 100;
-  return tlv(0x17, ascii(`${two(yy)}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}Z`));
-}
-function generalizedTime(ms: number): Bytes {
-  const d = new Date(ms);
-  return tlv(0x18, ascii(`${d.getUTCFullYear()}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}Z`));
-}
-/** RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050. */
-const time = (ms: number): Bytes => (new Date(ms).getUTCFullYear() < 2050 ? utcTime(ms) : generalizedTime(ms));
-
-// ---- X.509 pieces ----
-
-const OID = {
-  cn: '2.5.4.3',
-  o: '2.5.4.10',
-  ed25519: '1.3.101.112',
-  ecdsaSha256: '1.2.840.10045.4.3.2',
-  ecdsaSha1: '1.2.840.10045.4.1',
-  bc: '2.5.29.19',
-  ku: '2.5.29.15',
-  eku: '2.5.29.37',
-  san: '2.5.29.17',
-  nc: '2.5.29.30',
-  serverAuth: '1.3.6.1.5.5.7.3.1',
-  clientAuth: '1.3.6.1.5.5.7.3.2',
-  anyEku: '2.5.29.37.0',
-} as const;
-
-const name = (cn: string): Bytes => seq(set(seq(oid(OID.cn), utf8(cn))));
-const algId = (o: string): Bytes => seq(oid(o));
-
-const ext = (id: string, value: Bytes, critical = false): Bytes => seq(oid(id), ...(critical ? [bool(true)] : []), octet(value));
-/** basicConstraints; `ca: false` is the DER encoding of cA FALSE: the default, omitted. */
-const bc = (ca: boolean, pathLen?: number, critical = true): Bytes =>
-  ext(OID.bc, seq(...(ca ? [bool(true)] : []), ...(pathLen !== undefined ? [int(pathLen)] : [])), critical);
-/** keyUsage bits: 0 digitalSignature, 2 keyEncipherment, 4 keyAgreement, 5 keyCertSign, 6 cRLSign. */
-const ku = (bits: readonly number[]): Bytes => ext(OID.ku, namedBits(bits), true);
-const eku = (purposes: readonly string[]): Bytes => ext(OID.eku, seq(...purposes.map(oid)));
-const DIGITAL_SIGNATURE = 0;
-const KEY_CERT_SIGN = 5;
-const CRL_SIGN = 6;
-
-// GeneralName (RFC 5280 §4.2.1.6)
-const dns = (n: string): Bytes => tlv(0x82, ascii(n));
-const ip = (bytes: readonly number[]): Bytes => tlv(0x87, Uint8Array.from(bytes));
-const otherName = (type: string, value: string): Bytes => tlv(0xa0, oid(type), tlv(0xa0, utf8(value)));
-const x400Address = (): Bytes => tlv(0xa3, seq());
-const san = (...names: readonly Bytes[]): Bytes => ext(OID.san, seq(...names));
-const nameConstraints = (permitted: readonly Bytes[], excluded: readonly Bytes[] = [], critical = true): Bytes =>
-  ext(
-    OID.nc,
-    seq(
-      ...(permitted.length ? [tlv(0xa0, ...permitted.map((g) => seq(g)))] : []),
-      ...(excluded.length ? [tlv(0xa1, ...excluded.map((g) => seq(g)))] : []),
-    ),
-    critical,
-  );
-
-/** A party that can issue: its name, key, and certificate. */
-interface Issuer {
-  readonly cn: string;
-  readonly key: KeyObject;
-  /** `ed25519` or `ecdsa` (the key type decides the default signature algorithm). */
-  readonly kind: 'ed25519' | 'ecdsa';
-  readonly der: Bytes;
-}
-
-/** Ed25519 key from a fixed seed: the same key, and so the same certificates, on every run. */
-function edKey(seed: number): KeyObject {
-  const secret = new Uint8Array(32).fill(0x5a);
-  new DataView(secret.buffer).setUint32(28, seed); // distinct for every seed, however many certificates
-  const pkcs8 = concat(Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]), secret);
-  return createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' });
-}
-const spkiOf = (key: KeyObject): Bytes => new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }));
-
-const Y = (y: number, m = 1, d = 1): number => Date.UTC(y, m - 1, d);
-/** Validation time of every probe unless stated. */
-const NOW = Y(2030);
-const NOT_BEFORE = Y(2025);
-const NOT_AFTER = Y(2035);
-
-interface CertSpec {
-  readonly cn: string;
-  readonly key: KeyObject;
-  readonly issuer?: Issuer; // self-signed when absent
-  readonly exts?: readonly Bytes[];
-  /** Raw serialNumber TLV (default a small positive INTEGER). */
-  readonly serial?: Bytes;
-  readonly notBefore?: Bytes;
-  readonly notAfter?: Bytes;
-  /** AlgorithmIdentifier in the TBSCertificate; defaults to the outer one. */
-  readonly tbsAlg?: Bytes;
-  /** Outer AlgorithmIdentifier and how to sign (defaults by issuer key type). */
-  readonly outerAlg?: Bytes;
-  readonly digest?: 'sha1' | 'sha256';
-  /** Subject without a CN (an empty Name). */
-  readonly emptySubject?: boolean;
-}
-
-let serialCounter = 1;
-function certify(spec: CertSpec): Issuer {
-  const signerKey = spec.issuer?.key ?? spec.key;
-  const kind: Issuer['kind'] = signerKey.asymmetricKeyType === 'ed25519' ? 'ed25519' : 'ecdsa';
-  const digest = spec.digest ?? 'sha256';
-  const outerAlg = spec.outerAlg ?? (kind === 'ed25519' ? algId(OID.ed25519) : algId(digest === 'sha1' ? OID.ecdsaSha1 : OID.ecdsaSha256));
-  const tbs = seq(
-    tlv(0xa0, int(2)),
-    spec.serial ?? int(serialCounter++),
-    spec.tbsAlg ?? outerAlg,
-    name(spec.issuer?.cn ?? spec.cn),
-    seq(spec.notBefore ?? time(NOT_BEFORE), spec.notAfter ?? time(NOT_AFTER)),
-    spec.emptySubject ? seq() : name(spec.cn),
-    spkiOf(spec.key),
-    ...(spec.exts && spec.exts.length ? [tlv(0xa3, seq(...spec.exts))] : []),
-  );
-  const sig = kind === 'ed25519' ? sign(null, tbs, signerKey) : sign(digest, tbs, { key: signerKey, dsaEncoding: 'der' });
-  const der = seq(tbs, outerAlg, tlv(0x03, Uint8Array.of(0), new Uint8Array(sig)));
-  return { cn: spec.cn, key: spec.key, kind: spec.key.asymmetricKeyType === 'ed25519' ? 'ed25519' : 'ecdsa', der };
-}
-
-const CA_EXTS: readonly Bytes[] = [bc(true), ku([KEY_CERT_SIGN, CRL_SIGN])];
-const LEAF_EXTS = (...names: readonly Bytes[]): Bytes[] => [ku([DIGITAL_SIGNATURE]), eku([OID.serverAuth]), san(...(names.length ? names : [dns('example.com')]))];
-
-let seedCounter = 1;
-const nextKey = (): KeyObject => edKey(seedCounter++);
-const root = (cn: string, exts: readonly Bytes[] = CA_EXTS, extra: Partial<CertSpec> = {}): Issuer => certify({ cn, key: nextKey(), exts, ...extra });
-const ca = (cn: string, issuer: Issuer, exts: readonly Bytes[] = CA_EXTS, extra: Partial<CertSpec> = {}): Issuer =>
-  certify({ cn, key: nextKey(), issuer, exts, ...extra });
-const leaf = (issuer: Issuer, exts: readonly Bytes[] = LEAF_EXTS(), extra: Partial<CertSpec> = {}): Issuer =>
-  certify({ cn: 'leaf', key: nextKey(), issuer, exts, ...extra });
-
-// ---------------------------------------------------------------------------------------------------------
-// Verdict helpers
-// ---------------------------------------------------------------------------------------------------------
-
-const CODES = new Set<CertificateErrorCode>([
-  'unknown_ca',
-  'expired',
-  'not_yet_valid',
-  'hostname_mismatch',
-  'bad_signature',
-  'not_a_ca',
-  'path_too_long',
-  'bad_encoding',
-  'unsupported',
-  'bad_usage',
-  'no_certificate',
-  'name_constraints',
-  'weak_signature',
-  'weak_key',
-]);
-
-type Make = (opts: VerifierOptions) => CertificateVerifier;
-const IMPLS: readonly (readonly [string, Make])[] = [
-  ['portable', (opts) => createVerifier(opts)],
-  ['node X509Certificate', (opts) => createNodeX509Verifier(opts)],
-];
-
-interface Probe {
-  /** Trust anchors. */
-  readonly anchors: readonly Issuer[];
-  /** The chain as sent, leaf first. */
-  readonly chain: readonly Issuer[];
-  readonly host?: string;
-  readonly now?: number;
-  readonly usage?: 'server' | 'client';
-  readonly opts?: Partial<VerifierOptions>;
-}
-
-/** Verify; a throw (of anything) is a failed test, not a verdict. */
-function verdict(t: ExecutionContext, make: Make, p: Probe): CertificateVerdict | undefined {
-  try {
-    const v = make({ ca: p.anchors.map((a) => a.der), ...p.opts });
-    const req = {
-      chain: p.chain.map((c) => c.der),
-      usage: p.usage ?? 'server',
-      now: p.now ?? NOW,
-      ...(p.host !== undefined ? { serverName: p.host } : {}),
-    } as const;
-    return v.verify(req);
-  } catch (e) {
-    t.fail(`verify threw instead of answering: ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
-    return undefined;
-  }
-}
-
-function accepts(t: ExecutionContext, make: Make, p: Probe, what = ''): void {
-  const v = verdict(t, make, p);
-  if (v) t.true(v.ok, `${what} ${JSON.stringify(v)}`);
-}
-
-/** Rejected with a typed verdict; with `codes`, one of those. */
-function rejects(t: ExecutionContext, make: Make, p: Probe, codes?: CertificateErrorCode | readonly CertificateErrorCode[], what = ''): void {
-  const v = verdict(t, make, p);
-  if (!v) return;
-  t.false(v.ok, `${what} accepted, expected a rejection`);
-  if (v.ok) return;
-  t.true(CODES.has(v.code), `untyped code ${v.code}`);
-  t.true(typeof v.reason === 'string' && v.reason.length > 0);
-  if (codes !== undefined) {
-    const list = typeof codes === 'string' ? [codes] : codes;
-    t.true(list.includes(v.code), `${what} code ${v.code} (${v.reason}), expected ${list.join(' or ')}`);
-  }
-}
-
-/** Either outcome is allowed by the reference, as long as it is a typed verdict; returns it for the title. */
-function answers(t: ExecutionContext, make: Make, p: Probe): CertificateVerdict | undefined {
-  const v = verdict(t, make, p);
-  if (v) t.true(v.ok || (CODES.has(v.code) && v.reason.length > 0), JSON.stringify(v));
-  return v;
-}
+import test from 'ava';
+import { generateKeyPairSync } from 'node:crypto';
+import {
+  CA_EXTS,
+  CRL_SIGN,
+  DIGITAL_SIGNATURE,
+  KEY_CERT_SIGN,
+  LEAF_EXTS,
+  OID,
+  Y,
+  algId,
+  ascii,
+  bc,
+  certify,
+  dns,
+  eku,
+  ext,
+  generalizedTime,
+  int,
+  ip,
+  ku,
+  nameConstraints,
+  oid,
+  otherName,
+  probeCerts,
+  san,
+  seq,
+  time,
+  tlv,
+  utcTime,
+  x400Address,
+  type Bytes,
+  type Extra,
+  type Issuer,
+} from '../helpers/der.js';
+import { IMPLS, accepts, answers, rejects, type Probe } from '../helpers/verdicts.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Fixtures shared by the probes (built once; deterministic)
 // ---------------------------------------------------------------------------------------------------------
 
+/** Ed25519 keys from fixed seeds (fill 0x5a: not limbo2's keys), the same on every run. */
+const { nextKey, root, ca, leaf } = probeCerts(0x5a);
+
 const R = root('Limbo Root');
 const I = ca('Limbo Intermediate', R);
-const base = (exts: readonly Bytes[] = LEAF_EXTS(), extra: Partial<CertSpec> = {}): Probe => ({
+const base = (exts: readonly Bytes[] = LEAF_EXTS(), extra: Extra = {}): Probe => ({
   anchors: [R],
   chain: [leaf(I, exts, extra), I],
   host: 'example.com',
 });
 
-for (const [label, make] of IMPLS) {
+for (const { label, make } of IMPLS) {
   const T = (title: string): string => `${label}: ${title}`;
 
   test(T('sanity: root → intermediate → leaf verifies for example.com'), (t) => {
@@ -459,7 +213,7 @@ for (const [label, make] of IMPLS) {
     // webpki never takes a host name from the CN, so such a leaf cannot be used for evil.com whatever the
     // constraint; RFC 9525 §6.3 forbids CN-ID matching. Any rejection will do.
     const i = ca('NC CN Intermediate', R, [...CA_EXTS, nameConstraints([dns('example.com')])]);
-    const l = leaf(i, [ku([DIGITAL_SIGNATURE]), eku([OID.serverAuth])], { cn: 'evil.com' });
+    const l = leaf(i, [ku([DIGITAL_SIGNATURE]), eku([OID.serverAuth])], { subject: 'evil.com' });
     rejects(t, make, { anchors: [R], chain: [l, i], host: 'evil.com' });
   });
 
@@ -520,7 +274,7 @@ for (const [label, make] of IMPLS) {
   });
 
   test(T('6e a leaf without subjectAltName (CN only) matches no name (RFC 9525 §6.3, webpki)'), (t) => {
-    const l = leaf(I, [ku([DIGITAL_SIGNATURE]), eku([OID.serverAuth])], { cn: 'example.com' });
+    const l = leaf(I, [ku([DIGITAL_SIGNATURE]), eku([OID.serverAuth])], { subject: 'example.com' });
     rejects(t, make, { anchors: [R], chain: [l, I], host: 'example.com' }, 'hostname_mismatch');
   });
 
@@ -591,12 +345,12 @@ for (const [label, make] of IMPLS) {
 
   const ecRoot = (): Issuer => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return certify({ cn: 'EC Root', key: privateKey, exts: CA_EXTS });
+    return certify({ subject: 'EC Root', key: privateKey, exts: CA_EXTS });
   };
 
   test(T('8b an intermediate signed with ecdsa-with-SHA1 → weak_signature by default; allowSha1 accepts it'), (t) => {
     const r = ecRoot();
-    const i = certify({ cn: 'SHA-1 Intermediate', key: nextKey(), issuer: r, exts: CA_EXTS, digest: 'sha1' });
+    const i = certify({ subject: 'SHA-1 Intermediate', key: nextKey(), issuer: r, exts: CA_EXTS, digest: 'sha1' });
     const p: Probe = { anchors: [r], chain: [leaf(i), i], host: 'example.com' };
     rejects(t, make, p, 'weak_signature');
     accepts(t, make, { ...p, opts: { allowSha1: true } }, 'allowSha1');
@@ -604,15 +358,15 @@ for (const [label, make] of IMPLS) {
 
   test(T('8c a trust anchor self-signed with SHA-1 is fine: its own signature is not part of the path'), (t) => {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const r = certify({ cn: 'SHA-1 Root', key: privateKey, exts: CA_EXTS, digest: 'sha1' });
-    const i = certify({ cn: 'Under SHA-1 Root', key: nextKey(), issuer: r, exts: CA_EXTS });
+    const r = certify({ subject: 'SHA-1 Root', key: privateKey, exts: CA_EXTS, digest: 'sha1' });
+    const i = certify({ subject: 'Under SHA-1 Root', key: nextKey(), issuer: r, exts: CA_EXTS });
     accepts(t, make, { anchors: [r], chain: [leaf(i), i], host: 'example.com' });
   });
 
   // ---- 9. anchors and path building ----
 
   test(T('9a a self-signed leaf that is not a trust anchor → unknown_ca'), (t) => {
-    const self = certify({ cn: 'example.com', key: nextKey(), exts: [ku([DIGITAL_SIGNATURE]), eku([OID.serverAuth]), san(dns('example.com'))] });
+    const self = certify({ subject: 'example.com', key: nextKey(), exts: [ku([DIGITAL_SIGNATURE]), eku([OID.serverAuth]), san(dns('example.com'))] });
     rejects(t, make, { anchors: [R], chain: [self], host: 'example.com' }, 'unknown_ca');
   });
 
@@ -630,8 +384,8 @@ for (const [label, make] of IMPLS) {
     const trusted = root('Trusted Root');
     const untrusted = root('Untrusted Root');
     const key = nextKey();
-    const viaUntrusted = certify({ cn: 'Cross Intermediate', key, issuer: untrusted, exts: CA_EXTS });
-    const viaTrusted = certify({ cn: 'Cross Intermediate', key, issuer: trusted, exts: CA_EXTS });
+    const viaUntrusted = certify({ subject: 'Cross Intermediate', key, issuer: untrusted, exts: CA_EXTS });
+    const viaTrusted = certify({ subject: 'Cross Intermediate', key, issuer: trusted, exts: CA_EXTS });
     const l = leaf(viaTrusted);
     accepts(t, make, { anchors: [trusted], chain: [l, viaTrusted, viaUntrusted], host: 'example.com' }, 'trusted copy first');
     accepts(t, make, { anchors: [trusted], chain: [l, viaUntrusted, viaTrusted], host: 'example.com' }, 'untrusted copy first');
@@ -641,8 +395,8 @@ for (const [label, make] of IMPLS) {
     // Found by this probe and fixed: webpki checks validity while building and tries the next candidate; rxtls built the path first
     // (greedy), then found the expired intermediate in it and rejected with expired.
     const key = nextKey();
-    const expired = certify({ cn: 'Renewed Intermediate', key, issuer: R, exts: CA_EXTS, notAfter: time(Y(2029)) });
-    const renewed = certify({ cn: 'Renewed Intermediate', key, issuer: R, exts: CA_EXTS });
+    const expired = certify({ subject: 'Renewed Intermediate', key, issuer: R, exts: CA_EXTS, notAfter: time(Y(2029)) });
+    const renewed = certify({ subject: 'Renewed Intermediate', key, issuer: R, exts: CA_EXTS });
     const l = leaf(renewed);
     accepts(t, make, { anchors: [R], chain: [l, renewed, expired], host: 'example.com' }, 'valid copy first');
     accepts(t, make, { anchors: [R], chain: [l, expired, renewed], host: 'example.com' }, 'expired copy first');
@@ -652,8 +406,8 @@ for (const [label, make] of IMPLS) {
     // leaf ← Int ← (New Root cross-signed by Old Root) ; only New Root (self-signed, same key) is trusted.
     const oldRoot = root('Old Root');
     const newKey = nextKey();
-    const newRoot = certify({ cn: 'New Root', key: newKey, exts: CA_EXTS });
-    const newByOld = certify({ cn: 'New Root', key: newKey, issuer: oldRoot, exts: CA_EXTS });
+    const newRoot = certify({ subject: 'New Root', key: newKey, exts: CA_EXTS });
+    const newByOld = certify({ subject: 'New Root', key: newKey, issuer: oldRoot, exts: CA_EXTS });
     const i = ca('Int under New Root', newRoot);
     const l = leaf(i);
     accepts(t, make, { anchors: [newRoot], chain: [l, i, newByOld, oldRoot], host: 'example.com' }, 'new root trusted');
@@ -683,13 +437,13 @@ for (const [label, make] of IMPLS) {
   test(T('x1 a trust anchor without basicConstraints (x509-limbo rfc5280::root-missing-basic-constraints) → rejected'), (t) => {
     // limbo expects FAILURE (RFC 5280 §4.2.1.9: CAs MUST include basicConstraints); webpki accepts, since a
     // TrustAnchor is only a subject, a key and name constraints.
-    const bare = certify({ cn: 'Bare Root', key: nextKey(), exts: [ku([KEY_CERT_SIGN])] });
+    const bare = certify({ subject: 'Bare Root', key: nextKey(), exts: [ku([KEY_CERT_SIGN])] });
     const i = ca('Under Bare Root', bare);
     rejects(t, make, { anchors: [bare], chain: [leaf(i), i], host: 'example.com' }, 'not_a_ca');
   });
 
   test(T('x2 an intermediate with the issuer\'s name but another key does not stand in for it'), (t) => {
-    const i = certify({ cn: 'Limbo Intermediate', key: nextKey(), issuer: R, exts: CA_EXTS });
+    const i = certify({ subject: 'Limbo Intermediate', key: nextKey(), issuer: R, exts: CA_EXTS });
     // Same name as I, another key: the leaf signed by I's key must not verify through it alone.
     rejects(t, make, { anchors: [R], chain: [leaf(I), i], host: 'example.com' }, ['bad_signature', 'unknown_ca']);
   });

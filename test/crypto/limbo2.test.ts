@@ -24,22 +24,14 @@
  * same-named impostor intermediate, garbage / truncated DER, trailing byte after an intermediate, overlong chain
  * of copies, the issuer flood.
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import type { KeyObject } from 'node:crypto';
-import type { CertificateErrorCode } from '../../src/core/errors.js';
-import type { CertificateVerdict, CertificateVerifier } from '../../src/crypto/verifier.js';
+import { MAX_SIGNATURE_CHECKS, createVerifier, type CertificateChecks } from '../../src/crypto/x509.js';
 import {
-  MAX_SIGNATURE_CHECKS,
-  createVerifier,
-  portableChecks,
-  type CertificateChecks,
-  type VerifierOptions,
-} from '../../src/crypto/x509.js';
-import { createNodeX509Verifier, nodeX509Checks } from '../../src/node/verifier.js';
-import {
-  CRL_SIGN,
+  CA_EXTS,
   DIGITAL_SIGNATURE,
   KEY_CERT_SIGN,
+  LEAF_EXTS,
   OID,
   Y,
   aki,
@@ -54,7 +46,6 @@ import {
   dn,
   dns,
   dnsRaw,
-  edKey,
   eku,
   email,
   ext,
@@ -68,6 +59,7 @@ import {
   octet,
   oid,
   printable,
+  probeCerts,
   rawUtcTime,
   san,
   seq,
@@ -77,65 +69,24 @@ import {
   uri,
   utf8,
   type Bytes,
-  type CertSpec,
+  type Extra,
   type Issuer,
 } from '../helpers/der.js';
+import { IMPLS, accepts, answers, rejects, type Impl, type Make, type Probe } from '../helpers/verdicts.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Certificates
 // ---------------------------------------------------------------------------------------------------------
 
-/** Validation time of every probe unless stated. */
-const NOW = Y(2030);
-
-let seedCounter = 1;
-const nextKey = (): KeyObject => edKey(seedCounter++);
-
-const CA_EXTS: readonly Bytes[] = [bc(true), ku([KEY_CERT_SIGN, CRL_SIGN])];
-const LEAF_EXTS = (...names: readonly Bytes[]): Bytes[] => [ku([DIGITAL_SIGNATURE]), eku([OID.serverAuth]), san(...(names.length ? names : [dns('example.com')]))];
-
-type Extra = Partial<Omit<CertSpec, 'key' | 'issuer'>>;
-const root = (cn: string, exts: readonly Bytes[] = CA_EXTS, extra: Extra = {}): Issuer => certify({ subject: cn, key: nextKey(), exts, ...extra });
-const ca = (cn: string, issuer: Issuer, exts: readonly Bytes[] = CA_EXTS, extra: Extra = {}): Issuer =>
-  certify({ subject: cn, key: nextKey(), issuer, exts, ...extra });
-const leaf = (issuer: Issuer, exts: readonly Bytes[] = LEAF_EXTS(), extra: Extra = {}): Issuer =>
-  certify({ subject: 'leaf', key: nextKey(), issuer, exts, ...extra });
+const { nextKey, root, ca, leaf } = probeCerts();
 /** A stand-in issuer for certificates whose issuer certificate is built later (cycles). */
 const signer = (cn: string, key: KeyObject): Issuer => ({ name: cnName(cn), key, der: new Uint8Array(0) });
 /** A chain entry given as raw DER. */
 const raw = (der: Bytes): Issuer => ({ name: new Uint8Array(0), key: undefined as unknown as KeyObject, der });
 
 // ---------------------------------------------------------------------------------------------------------
-// Verdicts
+// Work counted
 // ---------------------------------------------------------------------------------------------------------
-
-const CODES = new Set<CertificateErrorCode>([
-  'unknown_ca',
-  'expired',
-  'not_yet_valid',
-  'hostname_mismatch',
-  'bad_signature',
-  'not_a_ca',
-  'path_too_long',
-  'bad_encoding',
-  'unsupported',
-  'bad_usage',
-  'no_certificate',
-  'name_constraints',
-  'weak_signature',
-  'weak_key',
-]);
-
-type Make = (opts: VerifierOptions) => CertificateVerifier;
-interface Impl {
-  readonly label: 'portable' | 'node X509Certificate';
-  readonly make: Make;
-  readonly checks: CertificateChecks;
-}
-const IMPLS: readonly Impl[] = [
-  { label: 'portable', make: (opts) => createVerifier(opts), checks: portableChecks },
-  { label: 'node X509Certificate', make: (opts) => createNodeX509Verifier(opts), checks: nodeX509Checks },
-];
 
 /** Work done by one verification: issuer-name checks and signature verifications asked of the checks table. */
 interface Work {
@@ -151,57 +102,6 @@ function counted(impl: Impl): { make: Make; work: Work } {
     nameMismatch: (l, n) => impl.checks.nameMismatch(l, n),
   };
   return { make: (opts) => createVerifier({ ...opts, checks }), work };
-}
-
-interface Probe {
-  readonly anchors: readonly Issuer[];
-  /** The chain as sent, leaf first. */
-  readonly chain: readonly Issuer[];
-  readonly host?: string;
-  readonly now?: number;
-  readonly usage?: 'server' | 'client';
-}
-
-/** Verify; a throw (of anything) is a failed test, not a verdict. */
-function verdict(t: ExecutionContext, make: Make, p: Probe): CertificateVerdict | undefined {
-  try {
-    const v = make({ ca: p.anchors.map((a) => a.der) });
-    return v.verify({
-      chain: p.chain.map((c) => c.der),
-      usage: p.usage ?? 'server',
-      now: p.now ?? NOW,
-      ...(p.host !== undefined ? { serverName: p.host } : {}),
-    });
-  } catch (e) {
-    t.fail(`verify threw instead of answering: ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
-    return undefined;
-  }
-}
-
-function accepts(t: ExecutionContext, make: Make, p: Probe, what = ''): void {
-  const v = verdict(t, make, p);
-  if (v) t.true(v.ok, `${what} ${JSON.stringify(v)}`);
-}
-
-/** Rejected with a typed verdict; with `codes`, one of those. */
-function rejects(t: ExecutionContext, make: Make, p: Probe, codes?: CertificateErrorCode | readonly CertificateErrorCode[], what = ''): void {
-  const v = verdict(t, make, p);
-  if (!v) return;
-  t.false(v.ok, `${what} accepted, expected a rejection`);
-  if (v.ok) return;
-  t.true(CODES.has(v.code), `untyped code ${v.code}`);
-  t.true(typeof v.reason === 'string' && v.reason.length > 0);
-  if (codes !== undefined) {
-    const list = typeof codes === 'string' ? [codes] : codes;
-    t.true(list.includes(v.code), `${what} code ${v.code} (${v.reason}), expected ${list.join(' or ')}`);
-  }
-}
-
-/** Either outcome is allowed by the references, as long as it is a typed verdict. */
-function answers(t: ExecutionContext, make: Make, p: Probe): CertificateVerdict | undefined {
-  const v = verdict(t, make, p);
-  if (v) t.true(v.ok || (CODES.has(v.code) && v.reason.length > 0), JSON.stringify(v));
-  return v;
 }
 
 // ---------------------------------------------------------------------------------------------------------

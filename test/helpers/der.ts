@@ -1,8 +1,9 @@
 /**
  * A small DER writer and X.509 certificate builder for adversarial path-validation probes
- * (test/crypto/limbo2.test.ts). Certificates are signed with Ed25519 keys derived from fixed seeds, so every
- * certificate is the same byte for byte on every run. Every part of a certificate can be replaced by raw bytes,
- * so that malformed encodings (non-minimal lengths, wrong versions, bad times…) can be signed validly: the probe
+ * (test/crypto/limbo.test.ts, test/crypto/limbo2.test.ts). Certificates are signed with Ed25519 keys derived
+ * from fixed seeds, so every certificate is the same byte for byte on every run (an ECDSA key, given for SHA-1
+ * probes, signs too, but not deterministically). Every part of a certificate can be replaced by raw bytes, so
+ * that malformed encodings (non-minimal lengths, wrong versions, bad times…) can be signed validly: the probe
  * then tests the parser, not the signature check.
  */
 import { type KeyObject, createPrivateKey, createPublicKey, sign } from 'node:crypto';
@@ -118,6 +119,8 @@ export const OID = {
   o: '2.5.4.10',
   c: '2.5.4.6',
   ed25519: '1.3.101.112',
+  ecdsaSha256: '1.2.840.10045.4.3.2',
+  ecdsaSha1: '1.2.840.10045.4.1',
   bc: '2.5.29.19',
   ku: '2.5.29.15',
   eku: '2.5.29.37',
@@ -127,6 +130,7 @@ export const OID = {
   aki: '2.5.29.35',
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
+  anyEku: '2.5.29.37.0',
 } as const;
 
 /** An AttributeTypeAndValue; the value is a UTF8String unless given as an encoded string. */
@@ -158,6 +162,10 @@ export const email = (n: string): Bytes => tlv(0x81, ascii(n));
 export const uri = (n: string): Bytes => tlv(0x86, ascii(n));
 export const ip = (bytes: readonly number[]): Bytes => tlv(0x87, Uint8Array.from(bytes));
 export const dirName = (name: Bytes): Bytes => tlv(0xa4, name);
+/** An otherName whose value is a UTF8String. */
+export const otherName = (type: string, value: string): Bytes => tlv(0xa0, oid(type), tlv(0xa0, utf8(value)));
+/** An (empty) x400Address: a name form no verifier processes. */
+export const x400Address = (): Bytes => tlv(0xa3, seq());
 export const san = (...names: readonly Bytes[]): Bytes => ext(OID.san, seq(...names));
 export const nameConstraints = (permitted: readonly Bytes[], excluded: readonly Bytes[] = [], critical = true): Bytes =>
   ext(
@@ -204,8 +212,15 @@ export interface CertSpec {
   readonly notAfter?: Bytes;
   /** Raw `[0] version` element; `null` omits it (v1); default `[0] INTEGER 2` (v3). */
   readonly version?: Bytes | null;
-  /** AlgorithmIdentifier in both places (default Ed25519 without parameters). */
+  /**
+   * AlgorithmIdentifier in both places (default by the signer's key: Ed25519 without parameters, or
+   * ecdsa-with-SHA256 / ecdsa-with-SHA1 after `digest`).
+   */
   readonly alg?: Bytes;
+  /** AlgorithmIdentifier in the TBSCertificate only (default `alg`): a mismatch with the outer one. */
+  readonly tbsAlg?: Bytes;
+  /** Digest for an ECDSA signer (default sha256); Ed25519 has none. */
+  readonly digest?: 'sha1' | 'sha256';
   /** Raw issuerUniqueID / subjectUniqueID elements, placed after the subjectPublicKeyInfo. */
   readonly uniqueIds?: readonly Bytes[];
   /** A last change to the TBSCertificate before it is signed (e.g. a non-minimal length). */
@@ -215,16 +230,18 @@ export interface CertSpec {
 export const v3 = (): Bytes => tlv(0xa0, int(2));
 
 let serialCounter = 1;
-/** Build and sign (Ed25519) a certificate. */
+/** Build and sign (Ed25519, or ECDSA when the signer's key is an EC one) a certificate. */
 export function certify(spec: CertSpec): Issuer {
   const signerKey = spec.issuer?.key ?? spec.key;
+  const ed = signerKey.asymmetricKeyType === 'ed25519';
+  const digest = spec.digest ?? 'sha256';
   const subject = typeof spec.subject === 'string' ? cnName(spec.subject) : spec.subject;
-  const alg = spec.alg ?? algId(OID.ed25519);
+  const alg = spec.alg ?? algId(ed ? OID.ed25519 : digest === 'sha1' ? OID.ecdsaSha1 : OID.ecdsaSha256);
   const extensions = spec.extensions ?? (spec.exts && spec.exts.length ? tlv(0xa3, seq(...spec.exts)) : undefined);
   let tbs = seq(
     ...(spec.version === null ? [] : [spec.version ?? v3()]),
     spec.serial ?? int(serialCounter++),
-    alg,
+    spec.tbsAlg ?? alg,
     spec.issuer?.name ?? subject,
     seq(spec.notBefore ?? time(NOT_BEFORE), spec.notAfter ?? time(NOT_AFTER)),
     subject,
@@ -233,7 +250,43 @@ export function certify(spec: CertSpec): Issuer {
     ...(extensions ? [extensions] : []),
   );
   if (spec.mutateTbs) tbs = spec.mutateTbs(tbs);
-  const sig = sign(null, tbs, signerKey);
+  const sig = ed ? sign(null, tbs, signerKey) : sign(digest, tbs, { key: signerKey, dsaEncoding: 'der' });
   const der = seq(tbs, alg, tlv(0x03, Uint8Array.of(0), new Uint8Array(sig)));
   return { name: subject, key: spec.key, der };
+}
+
+// ---- the usual probe shapes ----
+
+/** A CA's extensions: basicConstraints cA, keyUsage keyCertSign and cRLSign. */
+export const CA_EXTS: readonly Bytes[] = [bc(true), ku([KEY_CERT_SIGN, CRL_SIGN])];
+/** A server leaf's extensions: digitalSignature, serverAuth, and the SAN `names` (default dNSName example.com). */
+export const LEAF_EXTS = (...names: readonly Bytes[]): Bytes[] => [ku([DIGITAL_SIGNATURE]), eku([OID.serverAuth]), san(...(names.length ? names : [dns('example.com')]))];
+
+/** What a probe may change in a certificate built by `root`, `ca` or `leaf`. */
+export type Extra = Partial<Omit<CertSpec, 'key' | 'issuer'>>;
+
+export interface ProbeCerts {
+  /** The next Ed25519 key of the sequence. */
+  readonly nextKey: () => KeyObject;
+  /** A self-signed CA (a fresh key). */
+  readonly root: (cn: string, exts?: readonly Bytes[], extra?: Extra) => Issuer;
+  /** A CA issued by `issuer` (a fresh key). */
+  readonly ca: (cn: string, issuer: Issuer, exts?: readonly Bytes[], extra?: Extra) => Issuer;
+  /** A leaf `CN=leaf` issued by `issuer` (a fresh key). */
+  readonly leaf: (issuer: Issuer, exts?: readonly Bytes[], extra?: Extra) => Issuer;
+}
+
+/**
+ * Certificate builders over one sequence of Ed25519 keys, seeds 1, 2, 3… with the given fill byte (`edKey`): a
+ * probe file that builds its certificates in the same order gets the same certificates on every run.
+ */
+export function probeCerts(fill?: number): ProbeCerts {
+  let seed = 1;
+  const nextKey = (): KeyObject => edKey(seed++, fill);
+  return {
+    nextKey,
+    root: (cn, exts = CA_EXTS, extra = {}) => certify({ subject: cn, key: nextKey(), exts, ...extra }),
+    ca: (cn, issuer, exts = CA_EXTS, extra = {}) => certify({ subject: cn, key: nextKey(), issuer, exts, ...extra }),
+    leaf: (issuer, exts = LEAF_EXTS(), extra = {}) => certify({ subject: 'leaf', key: nextKey(), issuer, exts, ...extra }),
+  };
 }
