@@ -2,8 +2,8 @@
  * The packet builder (RFC 9000 §12, §17; RFC 9001 §5): takes what the spaces have queued — ACKs, CRYPTO data,
  * stream data, flow-control updates and blocked signals, NEW_TOKEN, PATH_RESPONSEs — and packs it into
  * protected packets, coalesced lowest space first into datagrams of at most 1200 bytes, the client's Initial
- * datagrams padded to exactly that (RFC 9000 §14.1). Also the CONNECTION_CLOSE packet of a closing connection,
- * in the space the peer can read.
+ * datagrams and the server's with an ack-eliciting Initial packet padded to exactly that (RFC 9000 §14.1). Also
+ * the CONNECTION_CLOSE packets of a closing connection, at every level the peer may read (§10.2.3).
  *
  * Every datagram also stays within what a server may send to an address it has not validated yet: three times
  * what it received from it (RFC 9000 §8.1, {@link sendAllowance}). The sizes budgeted per packet and frame
@@ -23,7 +23,7 @@ import { qlogPacket, type QlogSink } from './qlog.js';
 import { ackDue, ackSent, SPACES, sendLevel, type QueuedFrame, type Space, type SpaceId } from './spaces.js';
 import { peerStreamLimitOf, streamResetInfo, streamRxLimit, type StreamSet } from './streams.js';
 
-/** RFC 9000 §14.1: client datagrams carrying Initial packets are at least 1200 bytes; we never exceed it. */
+/** RFC 9000 §14.1: datagrams carrying (a server's: ack-eliciting) Initial packets are at least 1200 bytes; we never exceed it. */
 export const DATAGRAM_SIZE = 1200;
 /**
  * The most a packet's header and AEAD tag can take: a long header with 20 B connection IDs (1 + 4 + 1 + 20 + 1 +
@@ -123,6 +123,14 @@ const frameSize = (f: Frame): number => encodeWith((w) => encodeFrame(w, f)).len
  */
 const payloadWriter = new Writer(1536);
 
+/**
+ * Whether a server keeps its queued Initial frames (all ack-eliciting) out of a datagram of at most `limit` bytes:
+ * when `limit` is under 1200, such a datagram could not be padded as RFC 9000 §14.1 requires without going past
+ * the anti-amplification allowance (§8.1, the padding counts) or the congestion window. Its Initial ACK still
+ * goes; the frames wait for a datagram that can be padded (the client's next datagram adds to the allowance).
+ */
+const holdInitial = (s: PacketSender, limit: number): boolean => s.config.role === 'server' && limit < DATAGRAM_SIZE;
+
 /** One datagram to send, the spaces it carries packets of, and its bytes counted in flight (RFC 9002 §2). */
 export interface BuiltDatagram {
   readonly data: Uint8Array;
@@ -170,7 +178,7 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
         size += PATH_RESPONSE_SIZE;
       }
     }
-    while (!ackOnly && space.queue.length > 0) {
+    while (!ackOnly && space.queue.length > 0 && !(id === 'initial' && holdInitial(s, limit))) {
       const item = space.queue[0]!;
       const overhead = frameOverhead(item, room - size);
       const budget = room - size - overhead;
@@ -199,8 +207,10 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
   }
   if (packets.length === 0) return undefined;
   // RFC 9000 §14.1: a client pads every datagram with an Initial packet to 1200 bytes (inside the Initial,
-  // which comes first, so the padding is protected). RFC 9000 §8.2.2: a datagram with a PATH_RESPONSE is
-  // expanded to 1200 bytes too (not to a larger path MTU), within the anti-amplification limit (`limit`).
+  // which comes first, so the padding is protected). A server pads every datagram with an ack-eliciting Initial
+  // packet to 1200 bytes too ("a server MUST expand the payload of all UDP datagrams carrying ack-eliciting
+  // Initial packets"), in its last packet, within `limit` (see `holdInitial`). RFC 9000 §8.2.2: a datagram with a
+  // PATH_RESPONSE is expanded to 1200 bytes too (not to a larger path MTU), within the anti-amplification limit.
   const initial = packets.find((p) => p.space === 'initial');
   const rest = packets.filter((p) => p.space !== 'initial');
   const out: Uint8Array[] = [];
@@ -218,25 +228,64 @@ export function nextDatagram(s: PacketSender, now: number, cwndRoom = Infinity, 
     if (isAckEliciting(initial.frames)) inFlight += first.length;
     out.push(first, ...others);
   } else {
-    if (initial) out.push(build(initial, 0));
-    rest.forEach((p, i) => out.push(build(p, pathResponse && i === rest.length - 1 ? Math.min(limit, DATAGRAM_SIZE) - used : 0)));
+    const padTo = pathResponse || (initial && isAckEliciting(initial.frames)) ? Math.min(limit, DATAGRAM_SIZE) : 0;
+    packets.forEach((p, i) => out.push(build(p, padTo > 0 && i === packets.length - 1 ? padTo - used : 0)));
   }
   const data = concatBytes(out); // coalesced packets (RFC 9000 §12.2) in one buffer; a lone one as it is
   return { data, spaces: packets.map((p) => p.space), inFlight };
 }
 
 /**
- * One datagram with our CONNECTION_CLOSE, in the highest space we have keys for (RFC 9000 §10.2.3). An
- * application close outside 1-RTT becomes a transport APPLICATION_ERROR without its reason, as the RFC asks.
- * Not recorded for retransmission: a closing endpoint sends it again only in answer to the peer's packets.
+ * Our CONNECTION_CLOSE as sent in space `id` (RFC 9000 §10.2.3): an application close (0x1d) in an Initial or
+ * Handshake packet becomes a 0x1c frame with APPLICATION_ERROR and an empty Reason Phrase (both MUST: the
+ * application's state is not revealed under keys an observer may derive); anything else goes as it is.
  */
-export function closeDatagram(s: PacketSender, frame: Extract<Frame, { type: 'connectionClose' }>, now: number): Uint8Array {
-  const space = [...SPACES].reverse().find((id) => s.spaces[id].tx)!;
-  const close: Frame =
-    space !== 'application' && frame.kind === 'application'
-      ? { type: 'connectionClose', kind: 'transport', errorCode: QuicError.APPLICATION_ERROR, frameType: 0, reason: new Uint8Array(0) }
-      : frame;
-  return buildPacket(s, space, [close], now, false);
+export function closeFrameIn(id: SpaceId, frame: Extract<Frame, { type: 'connectionClose' }>): Extract<Frame, { type: 'connectionClose' }> {
+  if (id === 'application' || frame.kind !== 'application') return frame;
+  return { type: 'connectionClose', kind: 'transport', errorCode: QuicError.APPLICATION_ERROR, frameType: 0, reason: new Uint8Array(0) };
+}
+
+/**
+ * The datagrams with our CONNECTION_CLOSE (RFC 9000 §10.2.3): one packet in every space we still have write
+ * keys for, converted by {@link closeFrameIn}. Before the handshake is confirmed the peer may not read our
+ * highest level yet (a server cannot know whether the client has Handshake keys; a client's Finished may not
+ * have arrived, so the server has no 1-RTT keys), so the close goes at each level: Initial while its keys are
+ * held, Handshake and 1-RTT where they exist; once confirmed, only the 1-RTT keys are left. The packets are
+ * coalesced, lowest space first (§12.2), in as few datagrams of at most {@link DATAGRAM_SIZE} bytes as they fit;
+ * a client's datagram with an Initial packet is padded to 1200 bytes (§14.1: the server drops it otherwise).
+ * A server's stay within the anti-amplification allowance (§8.1, {@link sendAllowance}): a packet that does not
+ * fit it is left out, and nothing is sent when none fits (§10.2.1: a closing endpoint may simply not answer).
+ * Not recorded for retransmission: a closing endpoint sends them again only in answer to the peer's packets.
+ */
+export function closeDatagrams(s: PacketSender, frame: Extract<Frame, { type: 'connectionClose' }>, now: number): BuiltDatagram[] {
+  const groups: { space: SpaceId; frames: Frame[] }[][] = [];
+  let budget = sendAllowance(s); // Infinity for a client
+  let room = 0;
+  for (const id of SPACES) {
+    if (!s.spaces[id].tx) continue;
+    const close = closeFrameIn(id, frame);
+    // An upper bound of the packet's size (a 4 B packet number): the datagram never exceeds what was budgeted.
+    const size = packetOverhead(s, id) + frameSize(close);
+    if (size > budget) continue;
+    budget -= size;
+    if (size > room) {
+      groups.push([]);
+      room = DATAGRAM_SIZE;
+    }
+    groups[groups.length - 1]!.push({ space: id, frames: [close] });
+    room -= size;
+  }
+  return groups.map((packets) => {
+    // A client's padding goes in the last packet of the datagram.
+    const padTo = s.config.role === 'client' && packets.some((p) => p.space === 'initial') ? DATAGRAM_SIZE : 0;
+    let built = 0;
+    const out = packets.map((p, i) => {
+      const bytes = buildPacket(s, p.space, p.frames, now, false, padTo > 0 && i === packets.length - 1 ? padTo - built : 0);
+      built += bytes.length;
+      return bytes;
+    });
+    return { data: concatBytes(out), spaces: packets.map((p) => p.space), inFlight: 0 };
+  });
 }
 
 /**

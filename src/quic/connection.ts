@@ -30,7 +30,7 @@
  * Session resumption and 0-RTT (RFC 9001 §4.6, RFC 9000 §7.4.1) are `zeroRtt.ts`: the engine's `session`,
  * `earlyData` and epoch-1 key changes arrive here and go there.
  *
- * Not yet: preferred_address, ECN, padding the server's Initial datagrams. Congestion control, pacing, loss and probe timers and ACK
+ * Not yet: preferred_address, ECN. Congestion control, pacing, loss and probe timers and ACK
  * frequency are in `congestion.ts`; stream resets in `streams.ts`; the shutdown rules in `shutdown.ts`.
  */
 import { TlsError, assertNever, type TlsErrorDetail } from '../core/errors.js';
@@ -42,11 +42,11 @@ import { decodeFrames, FrameError, type Frame } from '../wire/quic/frames.js';
 import { decodePacketHeader, QUIC_V1 } from '../wire/quic/packet.js';
 import { decodeTransportParameters, encodeTransportParameters, TransportParameterError, type TransportParameters } from '../wire/quic/transportParameters.js';
 import { openClientInitial } from './accept.js';
-import { AMPLIFICATION_FACTOR, canSend, closeDatagram, DATAGRAM_SIZE, MIN_DATAGRAM, pathDatagram, sendAllowance } from './builder.js';
+import { AMPLIFICATION_FACTOR, canSend, closeDatagrams, DATAGRAM_SIZE, pathDatagram } from './builder.js';
 import { ConnectionError, QuicError } from './errors.js';
-import { closeQuicHandshake, quicHandshakeData, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
+import { closeQuicHandshake, quicHandshakeData, quicReadEpoch, startQuicHandshake, type QuicHandshake, type QuicHandshakeStep, type QuicTlsConfig } from './handshake.js';
 import { initialKeys, packetKeys, unprotectPacket, type InitialKeys } from './protection.js';
-import { checkCloseCode, closeReason, type QuicShutdownProgress } from './shutdown.js';
+import { checkCloseCode, closeAnswerDue, closeReason, type QuicShutdownProgress } from './shutdown.js';
 import { armRecoveryTimers, onAckFrame, onLossDetectionTimeout, sendDatagrams } from './congestion.js';
 import { newPacer, type PacerState } from './pacer.js';
 import { BASE_DATAGRAM, DEFAULT_MAX_DATAGRAM, limitPmtu, MAX_UDP_PAYLOAD, newPmtu, type PmtuState } from './pmtu.js';
@@ -57,6 +57,7 @@ import { countSent, discardPreviousKeys, initiateKeyUpdate, installSecret, openO
 import {
   bytesInFlight,
   cloneSpace,
+  cryptoReceivedEnd,
   discardedSpace,
   isDuplicate,
   LEVELS,
@@ -220,6 +221,11 @@ export interface QuicState {
   readonly sentSinceReceipt?: boolean;
   /** Our CONNECTION_CLOSE while closing (sent again in answer to the peer's packets, RFC 9000 §10.2.1). */
   readonly closeFrame?: Extract<Frame, { type: 'connectionClose' }>;
+  /**
+   * Packets from the peer processed while closing: only the 1st, 2nd, 4th, 8th, … are answered with our
+   * CONNECTION_CLOSE (RFC 9000 §10.2.1: the rate is limited, `closeAnswerDue` in `shutdown.ts`).
+   */
+  readonly closingReceived?: number;
   /** A graceful close waiting for the streams to be flushed (sent and acknowledged) first. */
   readonly closeRequested?: Extract<Frame, { type: 'connectionClose' }>;
   readonly closeError?: TlsError;
@@ -241,6 +247,11 @@ export interface QuicState {
   readonly token?: Uint8Array;
   /** The SCID of the Retry: a client got one and followed it; a server sent one (RFC 9000 §7.3). */
   readonly retrySourceCid?: Uint8Array;
+  /**
+   * A client's: the Source Connection ID of the first server Initial it processed, taken as its DCID then and
+   * never again; later Initial and Handshake packets with another SCID are discarded (RFC 9000 §7.2).
+   */
+  readonly serverScid?: Uint8Array;
   /** The 1-RTT key phases (RFC 9001 §6, `keyUpdate.ts`), from the first 1-RTT secret. */
   readonly keyPhase?: KeyPhase;
   /** Both sides' connection IDs and reset tokens (RFC 9000 §5.1, `connectionIds.ts`); `dcid` is the peer's active one. */
@@ -498,13 +509,9 @@ function onClose(s: W, input: Extract<QuicInput, { type: 'close' }>, effects: Qu
     s.closeRequested = undefined;
     return closeWith(s, input.now, frame, input.mode, effects);
   }
-  const oneRtt = s.spaces.application.tx !== undefined;
-  const frame = {
-    type: 'connectionClose',
-    ...(oneRtt ? { kind: 'application' as const } : { kind: 'transport' as const, frameType: 0 }),
-    errorCode: oneRtt ? (input.errorCode ?? 0n) : QuicError.NO_ERROR,
-    reason: closeReason(input.reason ?? ''),
-  } as const;
+  // An application close (0x1d) at any stage: in Initial and Handshake packets it goes as 0x1c APPLICATION_ERROR
+  // without its reason (RFC 9000 §10.2.3, `closeFrameIn` in `builder.ts`), in 1-RTT packets as it is.
+  const frame = { type: 'connectionClose', kind: 'application', errorCode: input.errorCode ?? 0n, reason: closeReason(input.reason ?? '') } as const;
   // Graceful: flush the streams first (everything sent and acknowledged), then close with a closing period.
   if (input.mode === 'graceful' && s.phase === 'connected' && !input.noStreamFlush) {
     s.closeRequested = frame;
@@ -721,8 +728,10 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
   }
   const onPath = receivedOnPath(s, from, datagram.length);
   const arrival = { from, onPath, length: datagram.length };
+  const closingBefore = s.closingReceived ?? 0;
   let offset = 0;
   let any = false;
+  let firstDcid: Uint8Array | undefined;
   while (offset < datagram.length) {
     let header;
     try {
@@ -733,9 +742,19 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
     }
     const start = offset;
     offset = header.end;
+    // RFC 9000 §12.2: a coalesced packet with another Destination Connection ID than the first is ignored.
+    firstDcid ??= header.dcid;
+    if (!bytesEqual(header.dcid, firstDcid)) {
+      if (s.qlog) qlogDropped(s.qlog, 'invalid', header.end - start);
+      continue;
+    }
     if (header.form === 'versionNegotiation') {
       if (s.config.role === 'client' && s.phase === 'handshake') onVersionNegotiation(s, now, header, effects);
       if ((s.phase as string) === 'closed') return;
+      continue;
+    }
+    if (!forThisClient(s, header)) {
+      if (s.qlog) qlogDropped(s.qlog, 'connection_unknown', header.end - start);
       continue;
     }
     if (header.form === 'long' && header.type === 'retry') {
@@ -804,7 +823,12 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
       continue;
     }
     any = true;
-    if (s.config.role === 'client' && level === 'initial' && header.form === 'long' && !s.peerParams) s.dcid = header.scid.slice();
+    if (s.phase === 'closing') s.closingReceived = (s.closingReceived ?? 0) + 1;
+    // RFC 9000 §7.2: the client's DCID is the SCID of the first server Initial it processes, and only that one.
+    if (s.config.role === 'client' && level === 'initial' && header.form === 'long' && !s.serverScid) {
+      s.serverScid = header.scid.slice();
+      s.dcid = header.scid.slice();
+    }
     if (s.config.role === 'server' && level === 'handshake') {
       // RFC 9000 §8.1: a Handshake packet from the client validates its address (it could only get the keys
       // from our Initial). RFC 9001 §4.9.1: a server discards its Initial keys on its first Handshake packet.
@@ -825,9 +849,22 @@ function onDatagram(s: W, now: number, datagram: Uint8Array, from: string | unde
   if (any) {
     if (s.phase === 'handshake' || s.phase === 'connected') resetIdle(s, now);
     s.sentSinceReceipt = false;
-    // Closing: answer with our CONNECTION_CLOSE again (RFC 9000 §10.2.1).
-    if (s.phase === 'closing' && s.closeFrame) sendClose(s, s.closeFrame, now, effects);
+    // Closing: answer with our CONNECTION_CLOSE again, at a decreasing rate (RFC 9000 §10.2.1).
+    if (s.phase === 'closing' && s.closeFrame && closeAnswerDue(closingBefore, s.closingReceived ?? 0)) sendClose(s, s.closeFrame, now, effects);
   }
+}
+
+/**
+ * Whether a packet (not Version Negotiation) is for this connection, for a client: its Destination Connection ID
+ * is one of ours (RFC 9000 §5.2.1: packets to others are discarded; a Retry goes to our SCID, §17.2.5; with
+ * zero-length IDs every packet's is empty and matches), and once a server Initial was processed, a long header's
+ * Source Connection ID is that Initial's (§7.2: a client MUST discard any other; a Retry comes before it, and
+ * only a first one is followed, `retry.ts`). A server's listener routes by connection ID: always true there.
+ */
+function forThisClient(s: W, header: Exclude<ReturnType<typeof decodePacketHeader>, { form: 'versionNegotiation' }>): boolean {
+  if (s.config.role !== 'client') return true;
+  if (!s.cids.issued.some((c) => bytesEqual(c.id, header.dcid))) return false;
+  return header.form !== 'long' || header.type === 'retry' || !s.serverScid || bytesEqual(header.scid, s.serverScid);
 }
 
 /**
@@ -910,6 +947,7 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
     case 'ack':
       return onAck(s, now, id, f);
     case 'crypto': {
+      checkCryptoLevel(s, level, f);
       const data = receiveCrypto(s.spaces[id], f);
       if (data.length === 0 || !s.handshake) return;
       return onHandshakeStep(s, quicHandshakeData(s.handshake, LEVELS[level].epoch, data, now), effects);
@@ -949,6 +987,17 @@ function onFrame(s: W, now: number, level: Level, f: Frame, effects: QuicEffect[
     default:
       return assertNever(f);
   }
+}
+
+/**
+ * RFC 9001 §4.1.3: a packet of an encryption level older than the one TLS now reads "MUST NOT contain data that
+ * extends past the end of previously received data in that flow" (PROTOCOL_VIOLATION), checked here before TLS
+ * sees the bytes. Data sent again within what was received is fine (and dropped as a duplicate).
+ */
+function checkCryptoLevel(s: W, level: Level, f: Extract<Frame, { type: 'crypto' }>): void {
+  if (!s.handshake || LEVELS[level].epoch >= quicReadEpoch(s.handshake)) return;
+  if (f.offset + f.data.length <= cryptoReceivedEnd(s.spaces[LEVELS[level].space])) return;
+  throw new ConnectionError(QuicError.PROTOCOL_VIOLATION, `new CRYPTO data in a ${level} packet, a level already left (RFC 9001 §4.1.3)`, 0x06);
 }
 
 function onAck(s: W, now: number, id: SpaceId, ack: Extract<Frame, { type: 'ack' }>): void {
@@ -1024,10 +1073,14 @@ function closeDetail(f: Extract<Frame, { type: 'connectionClose' }>, local: bool
   };
 }
 
-/** Closing (we sent CONNECTION_CLOSE) or draining (the peer did) for 3×PTO (RFC 9000 §10.2). */
+/**
+ * Closing (we sent CONNECTION_CLOSE) or draining (the peer did) for 3×PTO (RFC 9000 §10.2): the PTO of the
+ * application space, max_ack_delay included (RFC 9002 §6.2.1), so that a peer delaying its ACKs has no packet
+ * still in flight when the state goes.
+ */
 function enterClosingPeriod(s: W, now: number, phase: 'closing' | 'draining'): void {
   s.phase = phase;
-  s.timers = { close: now + 3 * probeTimeout(s.rtt, 0) };
+  s.timers = { close: now + 3 * probeTimeout(s.rtt, peerAckDelay(s)) };
   releaseHandshake(s, now);
 }
 
@@ -1073,12 +1126,15 @@ function closeWith(s: W, now: number, frame: Extract<Frame, { type: 'connectionC
 }
 
 /**
- * One datagram with our CONNECTION_CLOSE, unless the anti-amplification limit leaves no room for it
- * (RFC 9000 §8.1 holds for every packet, §10.2.1: a closing endpoint may simply not answer).
+ * Our CONNECTION_CLOSE at every level the peer may read (RFC 9000 §10.2.3, `closeDatagrams` in `builder.ts`),
+ * within the anti-amplification limit (§8.1 holds for every packet, §10.2.1: a closing endpoint may simply not
+ * answer). RFC 9001 §4.9.1: a client that sent a Handshake packet discards its Initial keys.
  */
 function sendClose(s: W, frame: Extract<Frame, { type: 'connectionClose' }>, now: number, effects: QuicEffect[]): void {
-  if (sendAllowance(s) < MIN_DATAGRAM + frame.reason.length) return;
-  effects.push({ type: 'transmit', data: closeDatagram(s, frame, now) });
+  for (const d of closeDatagrams(s, frame, now)) {
+    effects.push({ type: 'transmit', data: d.data });
+    if (s.config.role === 'client' && d.spaces.includes('handshake')) discard(s, 'initial');
+  }
 }
 
 /** Send everything queued, one datagram per `transmit` effect. */

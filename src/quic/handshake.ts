@@ -74,6 +74,12 @@ export function quicHandshakeData(hs: QuicHandshake, epoch: number, data: Uint8A
   return wrap(handshakeData(hs, epoch, data, now));
 }
 
+/**
+ * The key epoch TLS reads handshake bytes at now (0 Initial, 2 Handshake, 3 1-RTT): CRYPTO data of an older
+ * level is checked by the connection (RFC 9001 §4.1.3) before it gets here.
+ */
+export const quicReadEpoch = (hs: QuicHandshake): number => hs.readEpoch;
+
 /** The connection is closing: the handshake state is simply dropped. Nothing is sent (QUIC closes with CONNECTION_CLOSE). */
 export function closeQuicHandshake(_hs: QuicHandshake, _now: number): void {}
 

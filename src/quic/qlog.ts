@@ -38,7 +38,7 @@ export interface QlogPacketHeader {
 export type QlogFrame = { readonly frame_type: string } & Readonly<Record<string, unknown>>;
 
 /** Why a packet was dropped (draft-ietf-quic-qlog-quic-events, packet_dropped `trigger`). */
-export type QlogDropTrigger = 'invalid' | 'key_unavailable' | 'decryption_failure' | 'duplicate' | 'unsupported';
+export type QlogDropTrigger = 'invalid' | 'key_unavailable' | 'decryption_failure' | 'duplicate' | 'unsupported' | 'connection_unknown';
 
 /** qlog connection states (draft-ietf-quic-qlog-quic-events, connection_state_updated). */
 export type QlogConnectionState = 'handshake_started' | 'handshake_complete' | 'handshake_confirmed' | 'closing' | 'draining' | 'closed';

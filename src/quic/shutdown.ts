@@ -5,6 +5,8 @@
  *   sent ({@link checkCloseCode});
  * - the reason phrase is cut to fit one CONNECTION_CLOSE packet in a datagram, at a UTF-8 character boundary
  *   ({@link closeReason});
+ * - while closing, the peer's packets are answered with our CONNECTION_CLOSE at a decreasing rate
+ *   ({@link closeAnswerDue});
  * - the first call's code and reason are the ones sent; a later call may only hasten the close ("change of
  *   mind": rapid, or no stream flush, after an RFC-compliant close is in progress);
  * - the shutdown's progress is `none`, `inProgress` (OpenSSL's 0) or `complete` (1): {@link QuicShutdownProgress}.
@@ -36,6 +38,14 @@ export function closeReason(reason: string, max = MAX_CLOSE_REASON): Uint8Array 
   while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
   return bytes.slice(0, end);
 }
+
+/**
+ * Whether our CONNECTION_CLOSE answers the packets that took the count of packets received while closing from
+ * `before` to `after` (RFC 9000 §10.2.1: "An endpoint SHOULD limit the rate at which it generates packets in the
+ * closing state", e.g. answering after a progressively increasing number of packets): it does when the count
+ * reached the next power of two, so the 1st, 2nd, 4th, 8th, … packet is answered — 7 answers for 100 packets.
+ */
+export const closeAnswerDue = (before: number, after: number): boolean => after > before && Math.clz32(after) < Math.clz32(before);
 
 /**
  * How far our shutdown has gone (OpenSSL `SSL_shutdown_ex`: 0 while in progress, 1 when complete): `none`

@@ -170,6 +170,12 @@ export function receiveCrypto(space: Space, f: Extract<Frame, { type: 'crypto' }
   return data;
 }
 
+/** Where the CRYPTO data received in this space ends: the read offset, or past it the last byte buffered. */
+export function cryptoReceivedEnd(space: Space): number {
+  const last = space.cryptoRx[space.cryptoRx.length - 1];
+  return last ? Math.max(space.cryptoRxOffset, last.offset + last.data.length) : space.cryptoRxOffset;
+}
+
 /**
  * Whether packet `pn` was already received in this space (a duplicate is dropped, RFC 9000 §12.3), or is
  * below the ranges still tracked (refused, RFC 9000 §13.2.3). O(log {@link MAX_ACK_RANGES}).

@@ -9,6 +9,7 @@ import { initialKeys } from '../../src/quic/protection.js';
 import { startQuicHandshake } from '../../src/quic/handshake.js';
 import { newSpace } from '../../src/quic/spaces.js';
 import { varint8 } from './quicFrames.js';
+import { enc } from './fixtures.js';
 import { QuicPair, type Side, quicOutcome as outcome } from './quicPair.js';
 
 /** The transport error code of the CONNECTION_CLOSE `side` sent (undefined if it sent none). */
@@ -96,4 +97,59 @@ export function serverWithParams(params: (pair: QuicPair) => Uint8Array): QuicPa
   };
   pair.input('client', { type: 'start', now: pair.now });
   return pair.settle();
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pairs at a given point, and a check that the connection still carries data
+
+/** Client bidirectional stream IDs for {@link exchange}, per pair: well above any a probe forges. */
+const exchangeStreams = new WeakMap<QuicPair, number>();
+
+/**
+ * The connection still works: the client sends a request on a new bidirectional stream, the server answers on it,
+ * both with FIN, through the pair (timers included). Recorded as a miss when either side does not get it all.
+ */
+export function exchange(t: ExecutionContext, pair: QuicPair, what: string): void {
+  if (pair.state.client.phase !== 'connected' || pair.state.server.phase !== 'connected') {
+    miss(t, `${what}: no exchange, not connected: client ${outcome(pair, 'client')}; server ${outcome(pair, 'server')}`);
+    return;
+  }
+  const index = exchangeStreams.get(pair) ?? 60;
+  exchangeStreams.set(pair, index + 1);
+  const id = 4 * index;
+  const ask = `request ${index}`;
+  const answer = `response ${index}`;
+  pair.input('client', { type: 'write', now: pair.now, stream: id, data: enc(ask) });
+  pair.input('client', { type: 'end', now: pair.now, stream: id });
+  pair.drive(pair.now + 10_000, () => pair.text('server', id) === ask || pair.state.server.phase !== 'connected');
+  if (pair.text('server', id) !== ask) {
+    miss(t, `${what}: the server got ${JSON.stringify(pair.text('server', id))}; client ${outcome(pair, 'client')}; server ${outcome(pair, 'server')}`);
+    return;
+  }
+  pair.input('server', { type: 'write', now: pair.now, stream: id, data: enc(answer) });
+  pair.input('server', { type: 'end', now: pair.now, stream: id });
+  pair.drive(pair.now + 10_000, () => pair.text('client', id) === answer || pair.state.client.phase !== 'connected');
+  if (pair.text('client', id) !== answer) miss(t, `${what}: the client got ${JSON.stringify(pair.text('client', id))}; client ${outcome(pair, 'client')}; server ${outcome(pair, 'server')}`);
+}
+
+/** A pair where the client completed its handshake but its Finished never reached the server. */
+export function finishedWithheld(): QuicPair {
+  const pair = new QuicPair();
+  pair.drop = (from) => from === 'client' && pair.state.client.phase === 'connected';
+  pair.start().drive(pair.now + 1_000, () => pair.state.client.phase === 'connected');
+  pair.settle();
+  pair.drop = () => false;
+  return pair;
+}
+
+/** The client's first datagram is captured and not delivered; the server has started. */
+export function firstInitialWithheld(pair = new QuicPair()): { pair: QuicPair; first: Uint8Array } {
+  let first: Uint8Array | undefined;
+  pair.drop = (from, n, data) => {
+    if (from === 'client' && n === 0) first = data;
+    return from === 'client' && n === 0;
+  };
+  pair.start();
+  pair.drop = () => false;
+  return { pair, first: first! };
 }

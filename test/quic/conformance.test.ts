@@ -29,7 +29,7 @@ import { encodeLongHeader, encodeShortHeader } from '../../src/wire/quic/packet.
 import { encodeWith, type Writer } from '../../src/wire/writer.js';
 import { caVerifier, serverCredentials } from '../helpers/pair.js';
 import { QuicPair, other, type Side, quicOutcome as outcome } from '../helpers/quicPair.js';
-import { assertClosedWith, clientParams, ctest, encodeParams, type Param, replace, sentCode, serverParams, serverWithParams, vint, without } from '../helpers/quicProbe.js';
+import { assertClosedWith, clientParams, ctest, encodeParams, finishedWithheld, type Param, replace, sentCode, serverParams, serverWithParams, vint, without } from '../helpers/quicProbe.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -575,16 +575,6 @@ ctest('RFC 9001 §4, RFC 8446 §4.6.1: a NewSessionTicket from a client in 1-RTT
 // ---------------------------------------------------------------------------------------------------------------
 // 7. 1-RTT before the handshake completes, key update (RFC 9001 §5.7, §6)
 // ---------------------------------------------------------------------------------------------------------------
-
-/** A pair where the client completed its handshake but its Finished never reached the server. */
-function finishedWithheld(): QuicPair {
-  const pair = new QuicPair();
-  pair.drop = (from) => from === 'client' && pair.state.client.phase === 'connected';
-  pair.start().drive(pair.now + 1_000, () => pair.state.client.phase === 'connected');
-  pair.settle();
-  pair.drop = () => false;
-  return pair;
-}
 
 ctest('RFC 9001 §5.7: a server does not process 1-RTT packets before the handshake is complete', (t) => {
   const pair = finishedWithheld();

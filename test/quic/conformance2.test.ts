@@ -31,6 +31,7 @@ import { encodeWith } from '../../src/wire/writer.js';
 import { caVerifier, serverCredentials } from '../helpers/pair.js';
 import { certText } from '../helpers/peers.js';
 import { QuicPair, other, type Side, quicOutcome as outcome } from '../helpers/quicPair.js';
+import { firstInitialWithheld } from '../helpers/quicProbe.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -96,18 +97,6 @@ function packetTypes(datagram: Uint8Array): string[] {
 
 const transmits = (effects: readonly QuicEffect[]) => effects.filter((e) => e.type === 'transmit' || e.type === 'transmitTo');
 const sum = (list: readonly Uint8Array[]) => list.reduce((n, d) => n + d.length, 0);
-
-/** The client's first datagram is captured and not delivered; the server has started. */
-function firstInitialWithheld(pair = new QuicPair()): { pair: QuicPair; first: Uint8Array } {
-  let first: Uint8Array | undefined;
-  pair.drop = (from, n, data) => {
-    if (from === 'client' && n === 0) first = data;
-    return from === 'client' && n === 0;
-  };
-  pair.start();
-  pair.drop = () => false;
-  return { pair, first: first! };
-}
 
 const longHeader = (d: Uint8Array) => {
   const h = decodePacketHeader(d, 0, 8);

@@ -31,7 +31,7 @@ import { encodeLongHeader, encodeShortHeader } from '../../src/wire/quic/packet.
 import { encodeWith, type Writer } from '../../src/wire/writer.js';
 import { frameBytes as framesOf, framesOf as sentFramesOf, recordPackets, varint8 } from '../helpers/quicFrames.js';
 import { QuicPair, other, type Side, quicOutcome as outcome } from '../helpers/quicPair.js';
-import { assertAlive, assertClosedWith, clientParams, ctest, encodeParams, miss, type Param, replace, sentCode, serverParams, serverWithParams, vint } from '../helpers/quicProbe.js';
+import { assertAlive, assertClosedWith, clientParams, ctest, encodeParams, exchange, miss, type Param, replace, sentCode, serverParams, serverWithParams, vint } from '../helpers/quicProbe.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -104,36 +104,6 @@ function probe(t: ExecutionContext, victim: Side, payload: Uint8Array | ((pair: 
   hit(pair, victim, typeof payload === 'function' ? payload(pair) : payload);
   assertClosedWith(t, pair, victim, code, what);
   return pair;
-}
-
-/** Client bidirectional stream IDs for {@link exchange}, per pair: well above any a probe forges. */
-const exchangeStreams = new WeakMap<QuicPair, number>();
-
-/**
- * The connection still works: the client sends a request on a new bidirectional stream, the server answers on it,
- * both with FIN, through the pair (timers included). Recorded as a miss when either side does not get it all.
- */
-function exchange(t: ExecutionContext, pair: QuicPair, what: string): void {
-  if (pair.state.client.phase !== 'connected' || pair.state.server.phase !== 'connected') {
-    miss(t, `${what}: no exchange, not connected: client ${outcome(pair, 'client')}; server ${outcome(pair, 'server')}`);
-    return;
-  }
-  const index = exchangeStreams.get(pair) ?? 60;
-  exchangeStreams.set(pair, index + 1);
-  const id = 4 * index;
-  const ask = `request ${index}`;
-  const answer = `response ${index}`;
-  pair.input('client', { type: 'write', now: pair.now, stream: id, data: enc(ask) });
-  pair.input('client', { type: 'end', now: pair.now, stream: id });
-  pair.drive(pair.now + 10_000, () => pair.text('server', id) === ask || pair.state.server.phase !== 'connected');
-  if (pair.text('server', id) !== ask) {
-    miss(t, `${what}: the server got ${JSON.stringify(pair.text('server', id))}; client ${outcome(pair, 'client')}; server ${outcome(pair, 'server')}`);
-    return;
-  }
-  pair.input('server', { type: 'write', now: pair.now, stream: id, data: enc(answer) });
-  pair.input('server', { type: 'end', now: pair.now, stream: id });
-  pair.drive(pair.now + 10_000, () => pair.text('client', id) === answer || pair.state.client.phase !== 'connected');
-  if (pair.text('client', id) !== answer) miss(t, `${what}: the client got ${JSON.stringify(pair.text('client', id))}; client ${outcome(pair, 'client')}; server ${outcome(pair, 'server')}`);
 }
 
 const stream = (streamId: number, offset: number, data: Uint8Array | number, fin = false): Frame => ({ type: 'stream', streamId, offset, data: typeof data === 'number' ? new Uint8Array(data) : data, fin });

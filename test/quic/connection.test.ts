@@ -97,9 +97,10 @@ test('QUIC: a rapid close sends one CONNECTION_CLOSE with a 62-bit application c
   t.like(mine?.error?.detail, { kind: 'quicClose', code, application: true, local: true, reason: 'bye' });
   const closedAt = pair.now;
   const serverSent = pair.datagrams.server.length;
-  // Zero-latency memory: the RTT samples are 0, so the PTO is the 1 ms granularity floor (RFC 9002 §6.2.1).
-  const drainMs = 3 * probeTimeout(pair.state.server.rtt, 0);
-  t.is(drainMs, 3);
+  // Zero-latency memory: the RTT samples are 0, so the PTO is the 1 ms granularity floor plus the client's
+  // max_ack_delay of 25 ms (RFC 9002 §6.2.1: the application space's PTO, which RFC 9000 §10.2 counts in).
+  const drainMs = 3 * probeTimeout(pair.state.server.rtt, pair.state.server.peerParams?.maxAckDelay ?? 25);
+  t.is(drainMs, 78);
   pair.settle();
   t.is(pair.closed('server'), undefined, 'the peer drains first');
   pair.drive(pair.now + 60_000);
