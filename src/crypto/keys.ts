@@ -20,6 +20,7 @@ import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ed448 } from '@noble/curves/ed448.js';
 import { TlsError } from '../core/errors.js';
+import { shown } from '../core/validate.js';
 import { Reader } from '../wire/reader.js';
 import {
   DerTag,
@@ -74,15 +75,19 @@ function looksLikePem(bytes: Uint8Array): boolean {
 /**
  * DER certificates from PEM text (one or several `CERTIFICATE` blocks), DER bytes (one certificate or several
  * concatenated), PEM bytes, or an array of those; the order is kept (leaf first as given).
- * Throws a TlsError (`apiMisuse`) when no certificate is found or DER framing is broken.
+ * Throws a TlsError (`apiMisuse`) when no certificate is found, DER framing is broken, or the input is of another
+ * type; `name` is the option named by that error (`cert`, `ca`).
  *
  * @example
  * loadCertificateChain(fs.readFileSync('server-chain.pem', 'utf8')).length; // 2
  */
-export function loadCertificateChain(input: string | Uint8Array | readonly (string | Uint8Array)[]): Uint8Array[] {
-  const items = typeof input === 'string' || input instanceof Uint8Array ? [input] : input;
+export function loadCertificateChain(input: string | Uint8Array | readonly (string | Uint8Array)[], name = 'cert'): Uint8Array[] {
+  const expected = 'PEM text (a string), DER or PEM bytes (a Uint8Array), or a list of those';
+  if (typeof input !== 'string' && !(input instanceof Uint8Array) && !Array.isArray(input)) throw misuse(`${name} must be ${expected}, got ${shown(input)}`);
+  const items: readonly unknown[] = typeof input === 'string' || input instanceof Uint8Array ? [input] : input;
   const out: Uint8Array[] = [];
-  for (const item of items) {
+  for (const [i, item] of items.entries()) {
+    if (typeof item !== 'string' && !(item instanceof Uint8Array)) throw misuse(`${name}[${i}] must be PEM text or DER or PEM bytes, got ${shown(item)}`);
     if (typeof item === 'string' || looksLikePem(item)) {
       const text = typeof item === 'string' ? item : latin1(item);
       const certs = parsePem(text).filter((b) => b.label === 'CERTIFICATE');

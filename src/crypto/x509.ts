@@ -793,7 +793,7 @@ function parseRoots(roots: readonly Uint8Array[]): ParsedCertificate[] {
 export function createVerifier(opts: VerifierOptions = {}): CertificateVerifier {
   const store = new TrustStore();
   if (opts.ca !== undefined) {
-    for (const der of loadCertificateChain(opts.ca)) {
+    for (const der of loadCertificateChain(opts.ca, 'ca')) {
       try {
         store.add(parseCertificate(der));
       } catch (e) {

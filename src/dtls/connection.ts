@@ -32,7 +32,8 @@ import { MAX_HELLO_VERIFY_REQUESTS } from '../handshake/tls12/helloVerify.js';
 import { decodeDtlsRecord, encodeDtlsPlaintext, PLAINTEXT_HEADER_LENGTH, DtlsContentType, MAX_PLAINTEXT_LENGTH } from '../wire/dtls/record.js';
 import { decodeDtlsHandshakeFragments } from '../wire/dtls/handshake.js';
 import { decodeAck, encodeAck, MAX_ACK_RECORD_NUMBERS } from '../wire/dtls/ack.js';
-import { TlsError, alertFor, fail, type TlsErrorDetail } from '../core/errors.js';
+import { TlsError, alertFor, fail, misuse, type TlsErrorDetail } from '../core/errors.js';
+import { bytesArg, checkInput, isDetached, numberIn, shown } from '../core/validate.js';
 import type { HandshakeInfo, Step } from '../core/types.js';
 import type { AeadAlg, CryptoProvider } from '../crypto/provider.js';
 import { nobleProvider } from '../crypto/noble.js';
@@ -186,12 +187,9 @@ export interface DtlsState {
 /** How often a closed connection sends its fatal alert again, one per datagram received (RFC 9147 §5.10). */
 export const MAX_ALERT_REPEATS = 3;
 
-const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', reason });
-
+/** A record setting: `v` (or `def`) as a finite number in `min..max`. */
 function positive(name: string, v: number | undefined, def: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
-  const x = v ?? def;
-  if (!Number.isFinite(x) || x < min || x > max) throw misuse(`${name} must be a number in ${min}..${max}: ${String(v)}`);
-  return x;
+  return numberIn(name, v ?? def, min, max);
 }
 
 /**
@@ -308,9 +306,14 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 /**
  * Reduce one input (OpenSSL's `SSL_handle_events` for a `timeout`). Pure: `state` is never modified.
  * Peer faults come back as effects (a fatal alert sent, `closed` with the error); API misuse throws
- * {@link TlsError} `apiMisuse`.
+ * {@link TlsError} `apiMisuse`: besides calls out of order, an input that is not an object, a `now` that is not a
+ * finite number (a `timeout` at NaN changes nothing), a write of anything but a live `Uint8Array`, a datagram
+ * input without data (data that is not bytes is dropped as unparsable).
  */
 export function handleDtlsEvents(state: DtlsState, input: DtlsInput): Step<DtlsState, DtlsEffect> {
+  if (!checkInput(input)) return { state, effects: [] };
+  // A datagram input without data is a mistake of the adapter; data that is not bytes is dropped as unparsable.
+  if (input.type === 'datagram' && input.data == null) throw misuse(`a datagram input needs its data (a Uint8Array), got ${shown(input.data)}`);
   if (state.phase === 'closed') {
     if (input.type === 'write' || input.type === 'keyUpdate') throw misuse(`${input.type} on a closed DTLS connection`);
     if (input.type === 'datagram' && state.fatalAlert && state.fatalAlert.repeats < MAX_ALERT_REPEATS) return repeatAlert(state, input.now);
@@ -407,7 +410,9 @@ function onStart(cx: Cx): void {
 function onDatagram(cx: Cx, data: Uint8Array): void {
   const s = cx.s;
   s.stats = { ...s.stats, datagramsIn: s.stats.datagramsIn + 1 };
-  const r = new Reader(data);
+  const bytes = data instanceof Uint8Array && data.length === data.byteLength;
+  if (!bytes) drop(cx); // not bytes (a string, a lying length): unparsable, as any garbage datagram
+  const r = new Reader(bytes ? data : new Uint8Array(0));
   while (r.remaining > 0 && s.phase !== 'closed') {
     let rec;
     try {
@@ -959,10 +964,13 @@ function onTimeout(cx: Cx): void {
 
 function onWrite(cx: Cx, data: Uint8Array): void {
   const s = cx.s;
+  if (!(data instanceof Uint8Array)) throw misuse(`write data must be a Uint8Array, got ${shown(data)}`);
+  if (isDetached(data)) throw misuse('write data: its buffer was detached (transferred away)');
   if (s.phase === 'idle') throw misuse('write before start');
   if (s.closeSent || s.endPending) throw misuse('write after the output ended (close_notify)');
   const max = maxDtlsWrite(s);
   if (data.length > max) throw misuse(`a DTLS write of ${data.length} B does not fit one record in the ${s.config.mtu}-byte MTU (at most ${max} B)`);
+  bytesArg('write data', data); // a length that is not the byte length (a lying subclass)
   if (s.phase !== 'connected') {
     if (s.pendingBytes + data.length > s.config.maxPendingWrites) {
       throw misuse(`more than maxPendingWrites (${s.config.maxPendingWrites} B) written before the handshake completed`);

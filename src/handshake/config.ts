@@ -15,7 +15,8 @@ import {
   type Tls12CipherSuiteName,
   type Tls13CipherSuiteName,
 } from '../wire/tls/constants.js';
-import { TlsError } from '../core/errors.js';
+import { TlsError, misuse } from '../core/errors.js';
+import { shown } from '../core/validate.js';
 import { tls12Suites } from '../crypto/prf.js';
 
 /**
@@ -192,6 +193,37 @@ const suiteAliases: Record<string, CipherSuiteName> = {
   ...Object.fromEntries(tls12Suites().flatMap((s) => [[s.name, s.name], [s.opensslName, s.name]])),
 };
 
+const utf8 = new TextEncoder();
+
+/**
+ * `alpnProtocols` checked (RFC 7301 §3.1): a list of names of 1..255 bytes each, counted in UTF-8 as node:tls
+ * counts them. Each character must also fit one byte (U+0000..U+00FF): the wire carries a name one byte per
+ * character, which keeps the opaque names peers send lossless. Throws an apiMisuse TlsError naming ALPN.
+ *
+ * @example
+ * checkAlpnProtocols(['h2', 'http/1.1']); // ['h2', 'http/1.1']
+ * checkAlpnProtocols(['é'.repeat(200)]); // throws: 400 bytes
+ */
+export function checkAlpnProtocols(list: unknown): readonly string[] {
+  if (!Array.isArray(list)) throw misuse(`ALPN protocols must be a list of names, got ${shown(list)}`);
+  for (const name of list as unknown[]) {
+    if (typeof name !== 'string') throw misuse(`ALPN names must be strings, got ${shown(name)}`);
+    const bytes = utf8.encode(name).length;
+    if (bytes < 1 || bytes > 255) throw misuse(`ALPN names must be 1..255 bytes, got ${bytes} (${shown(name)})`);
+    if (Array.from(name).some((c) => c.charCodeAt(0) > 0xff)) throw misuse(`ALPN name ${shown(name)}: a character above U+00FF cannot be sent (one byte per character)`);
+  }
+  return list as readonly string[];
+}
+
+/** The names of an OpenSSL-style list (`A:B:C`, blanks around names ignored); `name` is the option it came from. */
+function colonList(name: string, list: unknown): string[] {
+  if (typeof list !== 'string') throw misuse(`${name} must be a colon-separated string of names (as node:tls takes it), got ${shown(list)}`);
+  return list
+    .split(':')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
 /**
  * Parse a cipher list (colon separated): OpenSSL `-ciphersuites` names for TLS 1.3 (`TLS_AES_128_GCM_SHA256`),
  * and for TLS 1.2 OpenSSL `-cipher` names (`ECDHE-RSA-AES128-GCM-SHA256`) or IANA names
@@ -200,7 +232,7 @@ const suiteAliases: Record<string, CipherSuiteName> = {
  */
 export function parseCipherSuites(list: string): CipherSuiteName[] {
   const out: CipherSuiteName[] = [];
-  for (const raw of list.split(':').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of colonList('ciphers', list)) {
     const name = suiteAliases[raw.toUpperCase()];
     if (!name) throw new TlsError({ kind: 'apiMisuse', reason: `unknown cipher suite: ${raw}` });
     if (!out.includes(name)) out.push(name);
@@ -232,7 +264,7 @@ const groupAliases: Record<string, GroupName> = {
  */
 export function parseGroups(list: string): GroupName[] {
   const out: GroupName[] = [];
-  for (const raw of list.split(':').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of colonList('groups', list)) {
     const name = groupAliases[raw.toUpperCase()];
     if (!name) throw new TlsError({ kind: 'apiMisuse', reason: `unknown group: ${raw}` });
     if (!out.includes(name)) out.push(name);

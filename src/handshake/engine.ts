@@ -38,12 +38,14 @@ import { decodeHandshakeBody } from '../wire/tls/handshake.js';
 import type { ClientHello, HandshakeMessage } from '../wire/tls/messages.js';
 import { type Tls12Message, decodeTls12HandshakeBody } from '../wire/tls/tls12.js';
 import { tls12SuiteParams } from '../crypto/prf.js';
-import { ProtocolAbort, TlsError, abort, fail, type TlsErrorDetail } from '../core/errors.js';
+import { ProtocolAbort, TlsError, abort, fail, misuse, type TlsErrorDetail } from '../core/errors.js';
+import { integerIn, shown } from '../core/validate.js';
 import type { HandshakeInfo } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { nextTrafficSecret, suiteParams, TLS13 } from '../crypto/keySchedule.js';
 import { DEFAULT_MIN_RSA_BITS } from '../crypto/x509.js';
 import {
+  checkAlpnProtocols,
   DEFAULT_GROUPS,
   DEFAULT_SUITES,
   type ExternalPsk,
@@ -95,8 +97,6 @@ export interface HsStep {
 /** Largest handshake message accepted by default (certificate chains included): 128 KiB. */
 export const MAX_HANDSHAKE_MESSAGE = 1 << 17;
 
-const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', reason });
-
 /**
  * Create a handshake for one connection. `variant` fixes the label prefix (`dtls13` for DTLS) and the
  * messages that apply; QUIC passes its encoded transport parameters (RFC 9001 §8.2).
@@ -128,7 +128,7 @@ export function createHandshake(
   if (config.role === 'server' && config.requestClientCertificate && !config.verifier) {
     throw misuse('requesting client certificates needs a verifier');
   }
-  if (config.alpnProtocols?.some((a) => a.length === 0 || a.length > 255)) throw misuse('ALPN names must be 1..255 bytes');
+  if (config.alpnProtocols !== undefined) checkAlpnProtocols(config.alpnProtocols);
   if (variant === 'quic') {
     // RFC 9001 §8.1: QUIC uses ALPN; §8.2: transport parameters travel in the handshake.
     if (!config.alpnProtocols?.length) throw misuse('QUIC needs alpnProtocols (RFC 9001 §8.1)');
@@ -139,15 +139,13 @@ export function createHandshake(
     throw misuse('DTLS 1.3 early data is not supported');
   }
   const cookie = config.role === 'server' ? resolveCookie(config, variant) : undefined;
-  const maxHandshakeMessage = config.maxHandshakeMessage ?? MAX_HANDSHAKE_MESSAGE;
-  if (!Number.isInteger(maxHandshakeMessage) || maxHandshakeMessage < 1024 || maxHandshakeMessage > 1 << 24) {
-    throw misuse('maxHandshakeMessage must be an integer in 1024..2^24');
-  }
-  if (config.recordSizeLimit !== undefined && (config.recordSizeLimit < 64 || config.recordSizeLimit > 16385)) {
-    throw misuse('recordSizeLimit must be in 64..16385');
-  }
-  const minRsaBits = config.minRsaBits ?? DEFAULT_MIN_RSA_BITS;
-  if (!Number.isInteger(minRsaBits) || minRsaBits < 0 || minRsaBits > 16384) throw misuse('minRsaBits must be an integer in 0..16384');
+  const maxHandshakeMessage = integerIn('maxHandshakeMessage', config.maxHandshakeMessage ?? MAX_HANDSHAKE_MESSAGE, 1024, 1 << 24);
+  // RFC 8449 §4: at least 64; above 2^14 + 1 only as a TLS 1.3 peer's limit, which rxtls never needs to raise.
+  if (config.recordSizeLimit !== undefined) integerIn('recordSizeLimit', config.recordSizeLimit, 64, 16385);
+  const minRsaBits = integerIn('minRsaBits', config.minRsaBits ?? DEFAULT_MIN_RSA_BITS, 0, 16384);
+  if (config.pskModes !== undefined) checkPskModes(config.pskModes);
+  // max_early_data_size is a uint32 on the wire (RFC 8446 §4.2.10).
+  if (config.role === 'server' && config.maxEarlyData !== undefined) integerIn('maxEarlyData', config.maxEarlyData, 0, 0xffff_ffff);
   const { versions, suites, suites12 } = resolveVersions(config, variant, dtlsDraft43);
   const resolved: HsResolved = {
     role: config.role,
@@ -260,6 +258,14 @@ function resolveVersions(config: HandshakeConfig, variant: HsVariant, dtlsDraft4
   };
 }
 
+/** `pskModes` checked: a list of `psk_dhe_ke` / `psk_ke` (RFC 8446 §4.2.9). */
+function checkPskModes(modes: unknown): void {
+  if (!Array.isArray(modes)) throw misuse(`pskModes must be a list of 'psk_dhe_ke' / 'psk_ke', got ${shown(modes)}`);
+  for (const m of modes as unknown[]) {
+    if (m !== 'psk_dhe_ke' && m !== 'psk_ke') throw misuse(`pskModes: unknown mode ${shown(m)} (known: psk_dhe_ke, psk_ke)`);
+  }
+}
+
 /**
  * A server's cookie settings checked (secret 32 B, binding 0..65535 B, lifetime 1 ms..1 day); in force only in
  * DTLS (RFC 9147 §5.1), where the first ClientHello of every handshake is then answered statelessly.
@@ -270,7 +276,7 @@ function resolveCookie(config: HandshakeServerConfig, variant: HsVariant): Cooki
     throw misuse(`cookieSecret must be ${COOKIE_SECRET_LENGTH} bytes`);
   }
   if (binding !== undefined && (!(binding instanceof Uint8Array) || binding.length > 0xffff)) throw misuse('cookieBinding must be 0..65535 bytes');
-  if (!Number.isInteger(lifetime) || lifetime < 1 || lifetime > 86_400_000) throw misuse('cookieLifetime must be an integer in 1..86400000 ms');
+  integerIn('cookieLifetime', lifetime, 1, 86_400_000);
   if (!secret || variant !== 'dtls') return undefined;
   return { secret: secret.slice(), binding: binding?.slice() ?? new Uint8Array(0), lifetime };
 }

@@ -4,6 +4,7 @@
  * Pure: the state is not changed.
  */
 import { TlsError } from '../core/errors.js';
+import { bytesArg } from '../core/validate.js';
 import { deriveSecret, hkdfExpandLabel } from '../crypto/keySchedule.js';
 import { prf } from '../crypto/prf.js';
 import { concatBytes } from '../wire/bytes.js';
@@ -24,9 +25,10 @@ const EMPTY = new Uint8Array(0);
  * "key expansion", and RFC 7627's "extended master secret").
  *
  * @param label - ASCII, 1..249 bytes (the full HKDF label is at most 255 bytes).
- * @param context - any length (only its hash is used); `undefined` for none.
+ * @param context - bytes of any length (only its hash is used); `undefined` for none.
  * @param length - output bytes, 0..255 × the hash length (8160 for SHA-256, 12240 for SHA-384).
- * @throws TlsError `apiMisuse` before the handshake completed, or for a label or length out of range.
+ * @throws TlsError `apiMisuse` before the handshake completed, for a label or length out of range, or a context
+ *   that is not bytes.
  *
  * @example
  * ```ts
@@ -35,6 +37,7 @@ const EMPTY = new Uint8Array(0);
  */
 export function exportKeyingMaterial(state: HandshakeState, label: string, context: Uint8Array | undefined, length: number): Uint8Array {
   const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason: `exportKeyingMaterial(): ${reason}` });
+  if (context !== undefined) bytesArg('exportKeyingMaterial(): context', context);
   if (state.tls12) return exportTls12(state, label, context, length, misuse);
   const secret = state.secrets.exporter;
   const suite = state.suite;

@@ -33,7 +33,9 @@
  * Not yet: preferred_address, ECN. Congestion control, pacing, loss and probe timers and ACK
  * frequency are in `congestion.ts`; stream resets in `streams.ts`; the shutdown rules in `shutdown.ts`.
  */
-import { TlsError, assertNever, type TlsErrorDetail } from '../core/errors.js';
+import { TlsError, assertNever, misuse, type TlsErrorDetail } from '../core/errors.js';
+import { alpnList, checkQuicInput } from './checks.js';
+import { integerOption, shown } from '../core/validate.js';
 import type { HandshakeInfo, Step } from '../core/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider } from '../crypto/provider.js';
@@ -115,13 +117,16 @@ export interface QuicConfig {
   readonly role: 'client' | 'server';
   /** The TLS configuration (ALPN is required); role and QUIC mode are added by the handshake. */
   readonly tls: QuicTlsConfig;
-  /** Close after this long without a packet from the peer, ms (default 30 000; the smaller of both sides' wins). */
+  /**
+   * Close after this long without a packet from the peer, ms (default 30 000; the smaller of both sides' wins;
+   * 0: none of ours). Like the settings below, an integer from 0 (at most 2^53 − 1; {@link checkQuicSettings}).
+   */
   readonly idleTimeout?: number;
   /** Connection-level receive window, bytes (default 1 MiB). */
   readonly maxData?: number;
   /** Per-stream receive window, bytes (default 256 KiB). */
   readonly maxStreamData?: number;
-  /** Streams of each kind the peer may open (default 100). */
+  /** Streams of each kind the peer may open (default 100, at most 2^60). */
   readonly maxStreams?: number;
   /**
    * Per stream: bytes written and not yet put in a packet at which its send buffer counts as full, bytes
@@ -131,7 +136,7 @@ export interface QuicConfig {
   readonly sendHighWaterMark?: number;
   /**
    * Update the 1-RTT keys after this many packets sent with one key (RFC 9001 §6.6); capped at, and by default,
-   * 7/8 of the AEAD's confidentiality limit (7 × 2^20 packets for AES-GCM).
+   * 7/8 of the AEAD's confidentiality limit (7 × 2^20 packets for AES-GCM). A positive integer (or Infinity).
    */
   readonly keyUpdateAfter?: number;
   /**
@@ -267,22 +272,45 @@ export interface QuicState {
 /** The working copy of one step; `qlog` collects the step's events when `config.qlog` is on. */
 type W = { -readonly [K in keyof QuicState]: QuicState[K] } & { spaces: Record<SpaceId, Space>; timers: QuicTimers; qlog?: QlogSink };
 
-/** A new connection: a client sends its first Initial on `start`; a server waits for one. */
-export function createQuicConnection(config: QuicConfig, random: (n: number) => Uint8Array = (n) => (config.provider ?? nobleProvider).randomBytes(n)): QuicState {
-  if (!config.tls.alpnProtocols?.length) throw new TlsError({ kind: 'apiMisuse', reason: 'QUIC needs alpnProtocols (RFC 9001 §8.1)' });
-  const m = config.maxDatagramSize;
-  if (m !== undefined && !(Number.isInteger(m) && m >= BASE_DATAGRAM && m <= MAX_UDP_PAYLOAD)) {
-    throw new TlsError({ kind: 'apiMisuse', reason: `maxDatagramSize must be an integer from ${BASE_DATAGRAM} to ${MAX_UDP_PAYLOAD}, got ${m}` });
-  }
+/**
+ * The settings of {@link QuicConfig} checked, with their defaults: API misuse (thrown, naming the option) for a
+ * value the transport parameters cannot carry or the connection cannot work with — receive windows and the
+ * idle timeout are integers the 62-bit varints of RFC 9000 §18.2 hold (within JavaScript's safe integers),
+ * stream counts at most 2^60 (§4.6), `keyUpdateAfter` a positive number of packets. The RxJS adapter calls it
+ * when `quicConnect` / `quicListen` is called, so that a bad option fails there and not at the first packet.
+ */
+export function checkQuicSettings(config: QuicConfig): Required<Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'maxStreams' | 'sendHighWaterMark' | 'keyUpdateAfter' | 'maxDatagramSize' | 'congestionControl'>> {
+  if (typeof config !== 'object' || config === null) throw misuse(`a QUIC configuration must be an object, got ${shown(config)}`);
+  if (config.role !== 'client' && config.role !== 'server') throw misuse(`role must be 'client' or 'server', got ${shown(config.role)}`);
+  if (typeof config.tls !== 'object' || config.tls === null) throw misuse(`tls must be the TLS configuration, got ${shown(config.tls)}`);
+  alpnList(config.tls.alpnProtocols);
   const congestionControl = config.congestionControl ?? DEFAULT_CONGESTION_CONTROL;
   if (congestionControl !== 'cubic' && congestionControl !== 'newreno') {
-    throw new TlsError({ kind: 'apiMisuse', reason: `congestionControl must be 'cubic' or 'newreno', got ${String(congestionControl)}` });
+    throw misuse(`congestionControl must be 'cubic' or 'newreno', got ${shown(congestionControl)}`);
   }
+  const keyUpdateAfter = config.keyUpdateAfter ?? Infinity;
+  // Infinity (the default) leaves it to the AEAD's confidentiality limit; NaN would turn the update off.
+  if (keyUpdateAfter !== Infinity) integerOption('keyUpdateAfter', keyUpdateAfter, 0, 1, Number.MAX_SAFE_INTEGER);
+  return {
+    idleTimeout: integerOption('idleTimeout', config.idleTimeout, 30_000, 0, Number.MAX_SAFE_INTEGER),
+    maxData: integerOption('maxData', config.maxData, 1 << 20, 0, Number.MAX_SAFE_INTEGER),
+    maxStreamData: integerOption('maxStreamData', config.maxStreamData, 256 * 1024, 0, Number.MAX_SAFE_INTEGER),
+    maxStreams: integerOption('maxStreams', config.maxStreams, 100, 0, MAX_STREAM_COUNT),
+    sendHighWaterMark: integerOption('sendHighWaterMark', config.sendHighWaterMark, DEFAULT_SEND_HIGH_WATER_MARK, 1, Number.MAX_SAFE_INTEGER),
+    keyUpdateAfter,
+    maxDatagramSize: integerOption('maxDatagramSize', config.maxDatagramSize, DEFAULT_MAX_DATAGRAM, BASE_DATAGRAM, MAX_UDP_PAYLOAD),
+    congestionControl,
+  };
+}
+
+/** Largest stream count either side may allow (RFC 9000 §4.6: a stream ID is 62 bits, two of them the type). */
+const MAX_STREAM_COUNT = 2 ** 60;
+
+/** A new connection: a client sends its first Initial on `start`; a server waits for one. */
+export function createQuicConnection(config: QuicConfig, random: (n: number) => Uint8Array = (n) => (config.provider ?? nobleProvider).randomBytes(n)): QuicState {
+  const { idleTimeout, maxData, maxStreamData, maxStreams, sendHighWaterMark, keyUpdateAfter, maxDatagramSize, congestionControl } = checkQuicSettings(config);
   const scid = random(CID_LENGTH);
   const dcid = config.role === 'client' ? random(CID_LENGTH) : new Uint8Array(0);
-  const maxData = config.maxData ?? 1 << 20;
-  const sendHighWaterMark = config.sendHighWaterMark ?? DEFAULT_SEND_HIGH_WATER_MARK;
-  if (!Number.isSafeInteger(sendHighWaterMark) || sendHighWaterMark < 1) throw new TlsError({ kind: 'apiMisuse', reason: `sendHighWaterMark must be a positive integer, got ${sendHighWaterMark}` });
   const provider = config.provider ?? nobleProvider;
   const statelessResetKey = config.statelessResetKey ?? random(RESET_KEY_LENGTH);
   // RFC 9000 §7.4.1: 0-RTT needs the server's remembered transport parameters; a session without them resumes only.
@@ -291,13 +319,13 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     config: {
       role: config.role,
       tls,
-      idleTimeout: config.idleTimeout ?? 30_000,
+      idleTimeout,
       maxData,
-      maxStreamData: config.maxStreamData ?? 256 * 1024,
-      maxStreams: config.maxStreams ?? 100,
+      maxStreamData,
+      maxStreams,
       sendHighWaterMark,
-      keyUpdateAfter: config.keyUpdateAfter ?? Infinity,
-      maxDatagramSize: config.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM,
+      keyUpdateAfter,
+      maxDatagramSize,
       congestionControl,
       ...(config.version !== undefined && config.version !== QUIC_V1 ? { version: config.version } : {}),
       ...(config.newToken ? { newToken: config.newToken } : {}),
@@ -312,16 +340,16 @@ export function createQuicConnection(config: QuicConfig, random: (n: number) => 
     ...(config.retried ? { retrySourceCid: config.retried.retrySourceCid } : {}),
     ...(config.role === 'client' && config.token?.length ? { token: config.token.slice() } : {}),
     spaces: { initial: newSpace(), handshake: newSpace(), application: newSpace() },
-    streams: newStreamSet(maxData, sendHighWaterMark, config.maxStreams ?? 100),
+    streams: newStreamSet(maxData, sendHighWaterMark, maxStreams),
     rtt: initialRtt(),
     ptoCount: 0,
     cc: newCongestion(DATAGRAM_SIZE, congestionControl),
     pacer: newPacer(newCongestion(DATAGRAM_SIZE).window, initialRtt().smoothed, DATAGRAM_SIZE, 0),
     probes: 0,
     cwndLimited: false,
-    pmtu: newPmtu(config.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM),
+    pmtu: newPmtu(maxDatagramSize),
     timers: {},
-    idleTimeout: config.idleTimeout ?? 30_000,
+    idleTimeout,
     pathResponses: [],
     bytesReceived: 0,
     bytesSent: 0,
@@ -347,16 +375,21 @@ function clone(s: QuicState): W {
   return { ...s, spaces, streams: cloneStreamSet(s.streams), timers: { ...s.timers } } as W;
 }
 
-const misuse = (reason: string) => new TlsError({ kind: 'apiMisuse', reason });
-
 /**
  * Feed one input: `start`, `datagram`, `timeout`, `write {stream, data}`, `end {stream}` (FIN), `consumed
  * {stream, bytes}` (the application read them: credit), `priority {stream, urgency, incremental}`, `close {mode,
  * errorCode, reason}` ({@link QuicCloseMode}); the stream resets and `keyUpdate` ({@link QuicInput}). Returns the new state and the effects: `transmit` (one datagram
  * each), `deliver {stream}`, `peerClosed {stream}` (the peer's FIN), `handshakeComplete`, `closed {error?}`.
- * Peer faults close the connection with a CONNECTION_CLOSE; API misuse throws a {@link TlsError}.
+ * Peer faults close the connection with a CONNECTION_CLOSE; API misuse throws a {@link TlsError} of kind
+ * `apiMisuse`, sends nothing and leaves the state as it was: an input that is not an object of a known type, a
+ * `now` that is not a finite number (`timeout` included), a stream ID that is not an integer in 0..2^62 − 1,
+ * `write` or `datagram` data that is not a Uint8Array, an unknown close mode (`checks.ts`), and the stream
+ * commands the state refuses (`streams.ts`).
  */
 export function handleQuicEvents(state: QuicState, input: QuicInput): Step<QuicState, QuicEffect> {
+  // API misuse first, before the state is touched: a NaN clock, an unknown input, a stream ID or data of the
+  // wrong type would otherwise fail deep inside and close the connection with INTERNAL_ERROR (sent to the peer).
+  checkQuicInput(input);
   const s = clone(state);
   const effects: QuicEffect[] = [];
   if (s.phase === 'closed') {
@@ -486,7 +519,8 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
     case 'migrate':
       return migrateClient(s, input.now, peerAckDelay(s), s.spaces.handshake.discarded, effects);
     default:
-      return assertNever(input);
+      // Refused by checkQuicInput already; never an internal error closing the connection.
+      throw misuse(`unknown QUIC input type ${shown((input as { type?: unknown }).type)}`);
   }
 }
 

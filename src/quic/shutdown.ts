@@ -12,6 +12,7 @@
  * - the shutdown's progress is `none`, `inProgress` (OpenSSL's 0) or `complete` (1): {@link QuicShutdownProgress}.
  */
 import { TlsError } from '../core/errors.js';
+import { shown } from '../core/validate.js';
 
 /** RFC 9000 §16: the largest varint, 2^62 − 1. */
 export const MAX_ERROR_CODE = (1n << 62n) - 1n;
@@ -22,10 +23,10 @@ export const MAX_ERROR_CODE = (1n << 62n) - 1n;
  */
 export const MAX_CLOSE_REASON = 1200 - 70 - 20;
 
-/** API misuse unless `code` is an application error code RFC 9000 can carry: [0, 2^62 − 1]. */
+/** API misuse unless `code` is an application error code RFC 9000 can carry: a bigint in [0, 2^62 − 1]. */
 export function checkCloseCode(code: bigint): void {
-  if (code < 0n || code > MAX_ERROR_CODE) {
-    throw new TlsError({ kind: 'apiMisuse', reason: `a QUIC error code is in [0, 2^62 - 1]; ${code} is not (nothing was sent)` });
+  if (typeof code !== 'bigint' || code < 0n || code > MAX_ERROR_CODE) {
+    throw new TlsError({ kind: 'apiMisuse', reason: `a QUIC error code is a bigint in [0, 2^62 - 1]; ${typeof code === 'bigint' ? String(code) : shown(code)} is not (nothing was sent)` });
   }
 }
 

@@ -3,13 +3,14 @@
  */
 import { nodePlatform } from '../node/platform.js';
 import { keyLogFromEnvironment } from '../node/keyLogFile.js';
-import { connect as tcpConnect } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { Observable, asyncScheduler, defer, throwError } from 'rxjs';
 import { TlsError } from '../core/errors.js';
 import { secureDuplex } from './secure.js';
 import { fromSocket } from './duplex.js';
-import { isInsecure, toClientConfig, toConnectionSettings } from './options.js';
-import type { ConnectOptions, TlsConnection } from './types.js';
+import { functionOption, isInsecure, toClientConfig, toConnectionSettings } from './options.js';
+import { callbackFailed } from './callbacks.js';
+import type { ConnectOptions, TcpAddresses, TlsConnection } from './types.js';
 
 /**
  * Opens a TCP connection to `host:port` on subscription, runs the TLS 1.3 handshake over it and emits the
@@ -73,24 +74,48 @@ export function connect(given: ConnectOptions): Observable<TlsConnection> {
   const insecure = isInsecure(options);
   const settings = toConnectionSettings(options, `${config.serverName ?? options.host}:${options.port}`);
   const signal = options.signal;
+  const onTcpConnect = options.onTcpConnect !== undefined ? functionOption('onTcpConnect', options.onTcpConnect) : undefined;
   return defer(() => {
     if (signal?.aborted) return throwError(() => abortedError(signal));
     // allowHalfOpen: keep writing after the peer's FIN (TLS half-close, see listen.ts).
     const socket = tcpConnect({ host: options.host, port: options.port, allowHalfOpen: true });
     socket.setNoDelay(true); // handshake flights are small and latency bound
-    const onTcpConnect = options.onTcpConnect;
-    if (onTcpConnect) {
-      socket.once('connect', () =>
-        onTcpConnect({
+    const secured$ = secureDuplex(fromSocket(socket), config, scheduler, insecure, settings, nodePlatform);
+    const conn$ = onTcpConnect ? withTcpConnectHook(secured$, socket, onTcpConnect) : secured$;
+    return signal ? abortable(conn$, signal) : conn$;
+  });
+}
+
+/**
+ * `conn$` that calls `hook` when `socket` connects (before the handshake can complete). When the hook throws, the
+ * attempt fails: the handshake is aborted, the socket destroyed, and the result errors with `apiMisuse`
+ * (`onTcpConnect threw: …`) instead of an uncaught exception from the socket's event.
+ */
+function withTcpConnectHook(conn$: Observable<TlsConnection>, socket: Socket, hook: (address: TcpAddresses) => void): Observable<TlsConnection> {
+  return new Observable<TlsConnection>((subscriber) => {
+    const inner = conn$.subscribe({
+      next: (c) => subscriber.next(c),
+      error: (err) => subscriber.error(err),
+      complete: () => subscriber.complete(),
+    });
+    const onConnect = () => {
+      try {
+        hook({
           ...(socket.localAddress !== undefined ? { localAddress: socket.localAddress } : {}),
           ...(socket.localPort !== undefined ? { localPort: socket.localPort } : {}),
           ...(socket.remoteAddress !== undefined ? { remoteAddress: socket.remoteAddress } : {}),
           ...(socket.remotePort !== undefined ? { remotePort: socket.remotePort } : {}),
-        }),
-      );
-    }
-    const conn$ = secureDuplex(fromSocket(socket), config, scheduler, insecure, settings, nodePlatform);
-    return signal ? abortable(conn$, signal) : conn$;
+        });
+      } catch (err) {
+        inner.unsubscribe(); // during the handshake: aborts it and destroys the socket
+        subscriber.error(callbackFailed('onTcpConnect', err));
+      }
+    };
+    socket.once('connect', onConnect);
+    return () => {
+      socket.off('connect', onConnect);
+      inner.unsubscribe();
+    };
   });
 }
 

@@ -14,7 +14,8 @@ import { nodePlatform } from '../node/platform.js';
 import { toTransportError } from './duplex.js';
 import type { DtlsConnectOptions, DtlsConnection, DtlsListenOptions } from './dtlsTypes.js';
 import { inboundQueue } from './inbound.js';
-import { isInsecure, toDtlsClientConfig, toDtlsServerConfig } from './options.js';
+import { functionOption, isInsecure, toDtlsClientConfig, toDtlsServerConfig } from './options.js';
+import { contained } from './callbacks.js';
 import type { Ticker } from './runReducer.js';
 import { secureDatagramDuplex, toDtlsSettings } from './secureDatagrams.js';
 import type { DatagramDuplex } from './types.js';
@@ -157,6 +158,8 @@ export async function dtlsListen(given: DtlsListenOptions): Promise<DtlsListener
   createDtlsConnection(base); // record settings checked before the socket exists
   const settings = toDtlsSettings(options, nodePlatform);
   const scheduler = options.scheduler ?? asyncScheduler;
+  // A throwing onError is contained (reported once with console.warn): the listener keeps running.
+  const onError = options.onError !== undefined ? contained('dtlsListen onError', functionOption('onError', options.onError)) : undefined;
   const maxHandshaking = options.maxHandshakingConnections ?? 100;
   if (!(Number.isInteger(maxHandshaking) && maxHandshaking >= 1)) {
     throw new TlsError({ kind: 'apiMisuse', reason: `maxHandshakingConnections must be a positive integer, got ${maxHandshaking}` });
@@ -249,7 +252,7 @@ export async function dtlsListen(given: DtlsListenOptions): Promise<DtlsListener
       handshaking--;
     };
     const report = (err: unknown) => {
-      if (!closing && err instanceof TlsError) options.onError?.(err, { address: from.address, port: from.port });
+      if (!closing && err instanceof TlsError) onError?.(err, { address: from.address, port: from.port });
     };
     const onTicker = (t: Ticker) => {
       peer.ticker = t;

@@ -59,7 +59,8 @@ export interface DtlsConnection extends Ticker {
    * paused is queued up to `maxOutboundBuffer` bytes, then the send errors with `apiMisuse`.
    * When `records` completes our close_notify is sent and the returned Observable completes (the peer may
    * still send). A record larger than `maxDtlsWrite` (the MTU less the record overhead) errors the send with
-   * `apiMisuse` and nothing more is taken from `records`; the connection stays open. One `send` at a time.
+   * `apiMisuse` and nothing more is taken from `records`; the connection stays open. So does a record whose
+   * ArrayBuffer was detached (transferred away). One `send` at a time.
    *
    * ```
    * records:  -a--b--|
@@ -78,7 +79,8 @@ export interface DtlsConnection extends Ticker {
    * and `'quiet'` end at once, sending nothing; `'fatal'` sends a fatal internal_error alert and ends at once
    * (the peer sees an abort: UDP has no teardown it would notice). The datagram transport is closed when the
    * connection ends. Over DTLS 1.2 the peer's close_notify is answered with ours and ends the connection
-   * (RFC 5246 §7.2.1); over DTLS 1.3 it closes the peer's direction only.
+   * (RFC 5246 §7.2.1); over DTLS 1.3 it closes the peer's direction only. An unknown mode throws `apiMisuse`
+   * and leaves the connection as it was.
    */
   close(mode?: DtlsCloseMode): void;
   /** Completes when the connection ended cleanly; errors with the {@link TlsError} when it failed. */
@@ -217,7 +219,8 @@ export interface DtlsListenOptions extends DtlsServerOptions {
   readonly maxHandshakingConnections?: number;
   /**
    * Called for every connection that fails (a handshake failure or timeout, a later fatal alert), with its
-   * `TlsError` and the peer's address. The listener keeps running. Default: ignore.
+   * `TlsError` and the peer's address. The listener keeps running. Default: ignore. An exception it throws is
+   * caught and reported once with `console.warn`: the listener keeps running.
    */
   readonly onError?: (error: TlsError, remote: { readonly address: string; readonly port: number }) => void;
 }

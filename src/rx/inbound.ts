@@ -36,7 +36,7 @@ export interface InboundQueueOptions {
 export interface InboundQueue {
   /** Push mode: every chunk as it arrives (buffered until subscribed). */
   readonly observable: Observable<Uint8Array>;
-  /** Pull mode: one projection at a time, with transport backpressure. */
+  /** Pull mode: one projection at a time, with transport backpressure. Throws `apiMisuse` when `project` is no function. */
   receive<R>(project: (chunk: Uint8Array) => ObservableInput<R>): Observable<R>;
   next(chunk: Uint8Array): void;
   /**
@@ -205,6 +205,10 @@ export function inboundQueue(options: InboundQueueOptions): InboundQueue {
   });
 
   function receive<R>(project: (chunk: Uint8Array) => ObservableInput<R>): Observable<R> {
+    // A mistake in the call: thrown at once, and the queue stays unclaimed (inbound$ or a receive() may follow).
+    if (typeof project !== 'function') {
+      throw new TlsError({ kind: 'apiMisuse', reason: `receive(project): project must be a function (chunk) => ObservableInput, got ${project === null ? 'null' : typeof project}` });
+    }
     return new Observable<R>((subscriber) => {
       if (!claim(subscriber)) return;
       pullMode = true;

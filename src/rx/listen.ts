@@ -7,7 +7,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { Observable, Subscription, asyncScheduler } from 'rxjs';
 import { secureDuplex } from './secure.js';
 import { fromSocket, toTransportError } from './duplex.js';
-import { toConnectionSettings, toServerConfig } from './options.js';
+import { functionOption, toConnectionSettings, toServerConfig } from './options.js';
+import { callbackFailed, contained } from './callbacks.js';
 import type { ListenOptions, TlsConnection } from './types.js';
 
 /**
@@ -16,7 +17,10 @@ import type { ListenOptions, TlsConnection } from './types.js';
  *
  * - The bound address (the real port when `port` is 0) is passed to `onListening` once the server is bound.
  * - A connection that fails (handshake failure or timeout, transport error, later fatal alert or truncation) is
- *   reported to `onError` with its `TlsError` and the remote address; the server keeps running.
+ *   reported to `onError` with its `TlsError` and the remote address; the server keeps running (also when
+ *   `onError` throws: that exception is reported once with `console.warn`).
+ * - When `onListening` throws, the server closes and the result errors with a `TlsError` (`apiMisuse`,
+ *   `onListening threw: …`).
  * - The result errors (kind `transport`) only when the server itself fails, e.g. `EADDRINUSE`.
  * - Every connection lives while the subscription lives: unsubscribing closes the server and aborts every
  *   open connection (no close_notify, sockets destroyed). `conn.close()` aborts one connection.
@@ -50,6 +54,9 @@ export function listen(given: ListenOptions): Observable<TlsConnection> {
   const settings = toConnectionSettings(options);
   const scheduler = options.scheduler ?? asyncScheduler;
   const signal = options.signal;
+  const onListening = options.onListening !== undefined ? functionOption('onListening', options.onListening) : undefined;
+  // A throwing onError is contained (reported once with console.warn): the server keeps running.
+  const onError = options.onError !== undefined ? contained('listen onError', functionOption('onError', options.onError)) : undefined;
   return new Observable<TlsConnection>((subscriber) => {
     if (signal?.aborted) return subscriber.complete();
     // allowHalfOpen: the peer's FIN (often right after its close_notify) must not close our write side —
@@ -77,7 +84,7 @@ export function listen(given: ListenOptions): Observable<TlsConnection> {
           },
           error: (err: unknown) => {
             one.unsubscribe();
-            options.onError?.(toTransportError(err), remote);
+            onError?.(toTransportError(err), remote);
           },
           complete: () => one.unsubscribe(),
         }),
@@ -85,7 +92,13 @@ export function listen(given: ListenOptions): Observable<TlsConnection> {
     });
     server.on('error', (err) => subscriber.error(toTransportError(err)));
     server.listen(options.port, options.host ?? '127.0.0.1', () => {
-      options.onListening?.(server.address() as AddressInfo);
+      if (!onListening) return;
+      try {
+        onListening(server.address() as AddressInfo);
+      } catch (err) {
+        // The application's setup failed: the server closes and the result errors (never an uncaught exception).
+        subscriber.error(callbackFailed('onListening', err));
+      }
     });
     const onAbort = () => {
       connections.unsubscribe();

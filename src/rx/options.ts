@@ -5,14 +5,14 @@ import type { TlsVersionName } from '../handshake/config.js';
  * cipher name fails with an `apiMisuse` {@link TlsError} before any byte is sent.
  */
 import { asyncScheduler, type SchedulerLike } from 'rxjs';
-import { TlsError } from '../core/errors.js';
+import { type CertificateErrorCode, TlsError, certificateAlert, misuse } from '../core/errors.js';
 import { checkServerIdentity } from '../crypto/identity.js';
 import { loadCertificateChain, loadPrivateKey } from '../crypto/keys.js';
 import { loadPkcs12 } from '../crypto/pkcs12.js';
 import { nobleProvider } from '../crypto/noble.js';
 import type { CryptoProvider, SigningKey } from '../crypto/provider.js';
 import { insecureVerifier } from '../crypto/x509.js';
-import type { CertificateVerifier } from '../crypto/verifier.js';
+import type { CertificateVerdict, CertificateVerifier } from '../crypto/verifier.js';
 import { describeCertificate } from '../crypto/certificateDetails.js';
 import { createVerifier } from '../crypto/x509.js';
 import { portablePlatform, type Platform } from './platform.js';
@@ -22,6 +22,8 @@ import { type AntiReplay, type Ticketer, type TlsSession, createAntiReplay, crea
 import type { ClientOptions, PskOption, SecureOptions, ServerOptions, SessionCache, TlsMessageInfo } from './types.js';
 import type { DtlsClientConfig, DtlsRecordConfig, DtlsServerConfig } from '../dtls/types.js';
 import type { DtlsClientOptions, DtlsServerOptions, DtlsTransportOptions } from './dtlsTypes.js';
+import { MAX_TIMER_DELAY } from './runReducer.js';
+import { shown } from '../core/validate.js';
 
 /**
  * The core configuration of a client.
@@ -37,7 +39,7 @@ import type { DtlsClientOptions, DtlsServerOptions, DtlsTransportOptions } from 
  * ```
  */
 export function toClientConfig(options: ClientOptions, host?: string, platform: Platform = portablePlatform): TlsClientConfig {
-  const serverName = options.servername !== undefined && options.servername !== '' ? options.servername : host;
+  const serverName = serverNameOption(options.servername) ?? host;
   return {
     ...common(options),
     role: 'client',
@@ -48,26 +50,54 @@ export function toClientConfig(options: ClientOptions, host?: string, platform: 
         : withIdentityCheck(options.verifier ? guarded(options.verifier) : createVerifier(verifierOptions(options, platform)), options.checkServerIdentity),
     ...(options.earlyData !== undefined ? { earlyData: true } : {}),
     ...(options.psk !== undefined ? { externalPsk: toExternalPsk(options.psk, 'psk') } : {}),
-    ...(options.pskModes !== undefined ? { pskModes: options.pskModes } : {}),
+    ...(options.pskModes !== undefined ? { pskModes: pskModesOption(options.pskModes) } : {}),
     ...(options.keyShareCount !== undefined ? { keyShareCount: intIn('keyShareCount', options.keyShareCount, 1, 4)! } : {}),
   };
 }
 
 /**
- * A verifier of the application's: an exception refuses the chain instead of becoming internal_error; a value
- * without a `verify` method throws `apiMisuse` here. Adapters that build their own configuration (QUIC) use it.
+ * A verifier of the application's: an exception refuses the chain instead of becoming internal_error, and so
+ * does an answer that is no {@link CertificateVerdict} (`undefined`, a number, a Promise: `verify` answers
+ * synchronously) — both with code `unsupported` and the reason in the message. A value without a `verify`
+ * method throws `apiMisuse` here. Adapters that build their own configuration (QUIC) use it.
  */
 export function guarded(verifier: CertificateVerifier): CertificateVerifier {
   if (typeof verifier?.verify !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: 'verifier must have a verify(request) method' });
+  const refused = (why: string): CertificateVerdict => ({ ok: false, code: 'unsupported', reason: `the verifier refused the chain: ${why}` });
   return {
     verify: (req) => {
+      let answer: unknown;
       try {
-        return verifier.verify(req);
+        answer = verifier.verify(req);
       } catch (err) {
-        return { ok: false, code: 'unsupported', reason: `the verifier refused the chain: ${err instanceof Error ? err.message : String(err)}` };
+        return refused(err instanceof Error ? err.message : String(err));
       }
+      return asVerdict(answer) ?? refused(`it answered ${describeAnswer(answer)}, not a verdict { ok: true, subject } or { ok: false, code, reason }`);
     },
   };
+}
+
+/** `answer` as a {@link CertificateVerdict} when it is one (missing text filled in), else `undefined`. */
+function asVerdict(answer: unknown): CertificateVerdict | undefined {
+  if (typeof answer !== 'object' || answer === null || typeof (answer as { then?: unknown }).then === 'function') return undefined;
+  const v = answer as { ok?: unknown; subject?: unknown; code?: unknown; reason?: unknown };
+  if (v.ok === true) return { ...(answer as CertificateVerdict), ok: true, subject: typeof v.subject === 'string' ? v.subject : '' };
+  if (v.ok !== false) return undefined;
+  let code: CertificateErrorCode = 'unsupported';
+  if (typeof v.code === 'string') {
+    try {
+      certificateAlert(v.code as CertificateErrorCode, 'server'); // a known code (an unknown one has no alert)
+      code = v.code as CertificateErrorCode;
+    } catch {
+      // an unknown code: refused as `unsupported`
+    }
+  }
+  return { ...(answer as CertificateVerdict), ok: false, code, reason: typeof v.reason === 'string' ? v.reason : 'the verifier refused the chain' };
+}
+
+function describeAnswer(answer: unknown): string {
+  if (typeof (answer as { then?: unknown } | null)?.then === 'function') return 'a Promise (verify must answer synchronously)';
+  return shown(answer);
 }
 
 /**
@@ -166,13 +196,13 @@ export function toServerConfig(options: ServerOptions, platform: Platform = port
     ...base,
     role: 'server',
     ...(externalPskLookup ? { externalPskLookup } : {}),
-    ...(options.pskModes !== undefined ? { pskModes: options.pskModes } : {}),
+    ...(options.pskModes !== undefined ? { pskModes: pskModesOption(options.pskModes) } : {}),
     requestClientCertificate: request,
     requireClientCertificate: request && strict,
     ...(request ? { verifier: options.verifier ? guarded(options.verifier) : createVerifier(verifierOptions(options, platform)) } : {}),
     ...tickets(options),
     ...numTickets(options),
-    ...(options.maxEarlyData !== undefined ? { maxEarlyData: options.maxEarlyData } : {}),
+    ...(options.maxEarlyData !== undefined ? { maxEarlyData: intIn('maxEarlyData', options.maxEarlyData, 0, 0xffffffff)! } : {}),
   };
 }
 
@@ -238,7 +268,12 @@ export interface ConnectionSettings {
   readonly inboundChunks?: 'borrowed' | 'shared';
   readonly closeOnPeerClose?: boolean;
   readonly quietShutdown?: boolean;
+  /**
+   * A function is a debugging sink, contained: an exception from it is caught and reported once with
+   * `console.warn` (see `contained`), and the connection goes on (as with a key log file that cannot be written).
+   */
   readonly keyLog?: ((line: string) => void) | string | boolean;
+  /** A debugging sink, contained like a `keyLog` function. */
   readonly onMessage?: (message: TlsMessageInfo) => void;
   readonly session?: TlsSession;
   readonly sessionCache?: SessionCache;
@@ -265,20 +300,24 @@ export function toConnectionSettings(options: SecureOptions & Partial<ClientOpti
   if (chunks !== undefined && chunks !== 'owned' && chunks !== 'borrowed' && chunks !== 'shared') {
     throw new TlsError({ kind: 'apiMisuse', reason: `inboundChunks must be 'owned', 'borrowed' or 'shared', got ${String(chunks)}` });
   }
+  const scheduler = schedulerOption(options.scheduler);
+  const sessionCache = sessionCacheOption(options.sessionCache);
+  const earlyData = bytesOption('earlyData', options.earlyData);
+  const keyLog = keyLogOption(options.keyLog);
   const key = options.sessionKey ?? sessionKey;
   return {
-    scheduler: options.scheduler ?? asyncScheduler,
+    scheduler: scheduler ?? asyncScheduler,
     ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {}),
     ...(options.maxOutboundBuffer !== undefined ? { maxOutboundBuffer: options.maxOutboundBuffer } : {}),
     ...(chunks === 'borrowed' || chunks === 'shared' ? { inboundChunks: chunks } : {}),
     closeOnPeerClose: options.closeOnPeerClose === true,
     quietShutdown: options.quietShutdown === true,
-    ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: options.keyLog } : {}),
+    ...(keyLog !== undefined && keyLog !== false ? { keyLog } : {}),
     ...(options.onMessage !== undefined ? { onMessage: functionOption('onMessage', options.onMessage) } : {}),
     ...(options.session !== undefined ? { session: options.session } : {}),
-    ...(options.sessionCache !== undefined ? { sessionCache: options.sessionCache } : {}),
+    ...(sessionCache !== undefined ? { sessionCache } : {}),
     ...(key !== undefined ? { sessionKey: key } : {}),
-    ...(options.earlyData !== undefined ? { earlyData: options.earlyData } : {}),
+    ...(earlyData !== undefined ? { earlyData } : {}),
   };
 }
 
@@ -362,14 +401,96 @@ function versionOption<K extends 'minVersion' | 'maxVersion'>(name: K, v: unknow
   return { [name]: v } as { [P in K]?: TlsVersionName };
 }
 
-function boolOption(name: string, v: unknown): boolean {
-  if (typeof v !== 'boolean') throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be a boolean, got ${String(v)}` });
+// ── Small validators shared by the options of secure / connect / listen and the DTLS adapters (each throws a
+// `TlsError` of kind `apiMisuse` naming the option). ──────────────────────────────────────────────────────────
+
+export function boolOption(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw misuse(`${name} must be a boolean, got ${shown(v)}`);
   return v;
 }
 
-function functionOption<F>(name: string, v: F): F {
-  if (typeof v !== 'function') throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be a function, got ${typeof v}` });
+export function functionOption<F>(name: string, v: F): F {
+  if (typeof v !== 'function') throw misuse(`${name} must be a function, got ${typeof v}`);
   return v;
+}
+
+/**
+ * An optional timer length in ms: a number in (0, 2^31−1], the most `setTimeout` holds (a longer delay fires
+ * after 1 ms in Node and browsers).
+ */
+export function timerOption(name: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !(v > 0) || v > MAX_TIMER_DELAY) {
+    throw misuse(`${name} must be a number of ms above 0 and at most 2^31−1 (${MAX_TIMER_DELAY}), got ${shown(v)}`);
+  }
+  return v;
+}
+
+/** An optional `scheduler`: a `SchedulerLike` (`now()` and `schedule()`). */
+export function schedulerOption(v: unknown): SchedulerLike | undefined {
+  if (v === undefined) return undefined;
+  const s = v as Partial<SchedulerLike> | null;
+  if (typeof s !== 'object' || s === null || typeof s.now !== 'function' || typeof s.schedule !== 'function') {
+    throw misuse(`scheduler must be an RxJS SchedulerLike (with now() and schedule()), got ${shown(v)}`);
+  }
+  return v as SchedulerLike;
+}
+
+/** An optional `sessionCache`: an object with `get`, `set` and `delete` methods (see `createSessionCache`). */
+export function sessionCacheOption(v: unknown): SessionCache | undefined {
+  if (v === undefined) return undefined;
+  const c = v as Partial<SessionCache> | null;
+  if (typeof c !== 'object' || c === null || typeof c.get !== 'function' || typeof c.set !== 'function' || typeof c.delete !== 'function') {
+    throw misuse(`sessionCache must have get(key), set(key, session) and delete(key) methods (see createSessionCache), got ${shown(v)}`);
+  }
+  return v as SessionCache;
+}
+
+/** An optional `keyLog`: a function (each line), a file path, or a boolean. */
+export function keyLogOption(v: unknown): ((line: string) => void) | string | boolean | undefined {
+  if (v !== undefined && typeof v !== 'function' && typeof v !== 'string' && typeof v !== 'boolean') {
+    throw misuse(`keyLog must be a function, a file path or a boolean, got ${shown(v)}`);
+  }
+  return v as ((line: string) => void) | string | boolean | undefined;
+}
+
+/** An optional byte option: a `Uint8Array`. */
+export function bytesOption(name: string, v: unknown): Uint8Array | undefined {
+  if (v === undefined) return undefined;
+  if (!(v instanceof Uint8Array)) throw misuse(`${name} must be a Uint8Array, got ${shown(v)}`);
+  return v;
+}
+
+/**
+ * `servername`: a DNS name as SNI carries it (RFC 6066 §3: printable ASCII, an IDN as its A-label `xn--…`),
+ * 1..255 characters, or an IP literal (verified against the IP SANs, not sent). Absent or empty: `undefined`.
+ */
+export function serverNameOption(v: unknown): string | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string') throw misuse(`servername must be a string, got ${shown(v)}`);
+  if (v.length > 255) throw misuse(`servername must be at most 255 characters, got ${v.length}`);
+  if (!/^[\x21-\x7e]+$/.test(v)) {
+    throw misuse(`servername must be printable ASCII without spaces (an IDN as its A-label, xn--…), got ${shown(v)}`);
+  }
+  return v;
+}
+
+/** `ALPNProtocols`: a list of strings (the engine checks each name's length, 1..255 bytes of UTF-8). */
+export function alpnOption(v: unknown): readonly string[] {
+  if (!Array.isArray(v) || !v.every((a) => typeof a === 'string')) {
+    throw misuse(`ALPNProtocols must be a list of strings such as ['h2', 'http/1.1'], got ${shown(v)}`);
+  }
+  return v as readonly string[];
+}
+
+const PSK_MODES: readonly unknown[] = ['psk_dhe_ke', 'psk_ke'];
+
+/** `pskModes`: a list of `'psk_dhe_ke'` / `'psk_ke'` (RFC 8446 §4.2.9). */
+export function pskModesOption(v: unknown): readonly ('psk_dhe_ke' | 'psk_ke')[] {
+  if (!Array.isArray(v) || !v.every((m) => PSK_MODES.includes(m))) {
+    throw misuse(`pskModes must be a list of 'psk_dhe_ke' and/or 'psk_ke', got ${Array.isArray(v) ? JSON.stringify(v.map((m) => (typeof m === 'string' ? m : typeof m))) : shown(v)}`);
+  }
+  return v as readonly ('psk_dhe_ke' | 'psk_ke')[];
 }
 
 /** An optional integer option within `min..max` (inclusive), else `apiMisuse`. */
@@ -454,9 +575,7 @@ export function loadIdentity(
 }
 
 function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
-  if (options.handshakeTimeout !== undefined && !(options.handshakeTimeout > 0)) {
-    throw new TlsError({ kind: 'apiMisuse', reason: `handshakeTimeout must be > 0 ms, got ${options.handshakeTimeout}` });
-  }
+  const handshakeTimeout = timerOption('handshakeTimeout', options.handshakeTimeout);
   if (options.provider !== undefined) checkProvider(options.provider, 'provider');
   if (options.minVersion === 'TLSv1.3' && options.maxVersion === 'TLSv1.2') {
     throw new TlsError({ kind: 'apiMisuse', reason: 'minVersion TLSv1.3 is above maxVersion TLSv1.2' });
@@ -472,13 +591,13 @@ function common(options: SecureOptions): Omit<TlsCommonConfig, 'verifier'> {
       ? { requireExtendedMasterSecret: boolOption('requireExtendedMasterSecret', options.requireExtendedMasterSecret) }
       : {}),
     ...(options.groups !== undefined ? { groups: parseGroups(options.groups) } : {}),
-    ...(options.ALPNProtocols !== undefined ? { alpnProtocols: options.ALPNProtocols } : {}),
+    ...(options.ALPNProtocols !== undefined ? { alpnProtocols: alpnOption(options.ALPNProtocols) } : {}),
     ...loadIdentity(options),
-    ...(options.handshakeTimeout !== undefined ? { handshakeTimeout: options.handshakeTimeout } : {}),
+    ...(handshakeTimeout !== undefined ? { handshakeTimeout } : {}),
     ...(options.maxHandshakeMessage !== undefined
       ? { maxHandshakeMessage: intIn('maxHandshakeMessage', options.maxHandshakeMessage, 1024, 1 << 24)! }
       : {}),
-    ...(options.ignoreUnexpectedEof !== undefined ? { ignoreUnexpectedEof: options.ignoreUnexpectedEof } : {}),
+    ...(options.ignoreUnexpectedEof !== undefined ? { ignoreUnexpectedEof: boolOption('ignoreUnexpectedEof', options.ignoreUnexpectedEof) } : {}),
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: true } : {}),
     ...((options as { onMessage?: unknown }).onMessage !== undefined ? { traceMessages: true } : {}),
     ...(options.minRsaBits !== undefined ? { minRsaBits: intIn('minRsaBits', options.minRsaBits, 0, 16384)! } : {}),

@@ -22,7 +22,7 @@ import { acceptNewToken, sealNewToken, tokenType, TokenType } from '../quic/toke
 import type { QuicTokenCache } from './quicTokenCache.js';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
 import type { Ticking } from './dtlsTypes.js';
-import { TlsError, assertNever } from '../core/errors.js';
+import { TlsError, asTlsError, assertNever, misuse } from '../core/errors.js';
 import { keyLogLine } from '../handshake/events.js';
 import { sessionToOffer } from './resumableSession.js';
 import type { CertificateVerifier } from '../crypto/verifier.js';
@@ -33,8 +33,10 @@ import { connectionInfo } from './connectionInfo.js';
 import { guarded, loadIdentity, numTickets, tickets, withIdentityCheck } from './options.js';
 import type { ClientOptions, ConnectionInfo, PemInput, SecureOptions, ServerOptions, SessionCache } from './types.js';
 import type { CryptoProvider } from '../crypto/provider.js';
-import { createQuicConnection, handleQuicEvents, nextQuicTimeout, quicShutdownProgress, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
+import { checkQuicSettings, createQuicConnection, handleQuicEvents, nextQuicTimeout, quicShutdownProgress, type QuicConfig, type QuicEffect, type QuicInput, type QuicState } from '../quic/connection.js';
 import { checkCloseCode, type QuicShutdownProgress } from '../quic/shutdown.js';
+import { bytesArg, integerOption, shown } from '../core/validate.js';
+import { callbackFailed, contained, reportCallbackError } from './callbacks.js';
 import { decodePacketHeader } from '../wire/quic/packet.js';
 import { checkClientInitial, type InitialRejection } from '../quic/accept.js';
 import { encodeRetryPacket, openRetryToken, sealRetryToken, TOKEN_KEY_LENGTH } from '../quic/retry.js';
@@ -60,6 +62,12 @@ const SOCKET_BUFFERS = { recvBufferSize: 2 << 20, sendBufferSize: 2 << 20, looku
  * quarter of either window) never keeps a sender blocked.
  */
 const CONSUME_BATCH = 16 * 1024;
+
+/** The stream commands of a stream's sending half: one the reducer refuses after the peer's STOP_SENDING raced it is dropped (`drive`). */
+const STREAM_COMMANDS: ReadonlySet<QuicInput['type']> = new Set(['write', 'end', 'resetStream', 'priority']);
+
+/** RFC 9000 §2.1: bit 1 of a stream ID is its direction (1: unidirectional). */
+const isUni = (id: number): boolean => (id & 2) !== 0;
 
 /** One QUIC stream of a connection. */
 export interface QuicStream {
@@ -96,8 +104,10 @@ export interface QuicStream {
    * Queue data (always taken, never refused), and say whether to go on: `false` once the stream's
    * {@link unsentBytes} reach `highWaterMark` (the connection's option, default 256 KiB) — stop writing then and
    * wait for {@link drain$}, as with a Node stream's `write()`. Flow control and congestion control pace the
-   * wire; this is what keeps a writer from queueing faster than that. Throws `apiMisuse` once the stream was
-   * reset (by {@link reset} or the peer's STOP_SENDING).
+   * wire; this is what keeps a writer from queueing faster than that. Throws `apiMisuse` at the call, the
+   * connection going on, once the stream was reset (by {@link reset} or the peer's STOP_SENDING) or ended
+   * ({@link end}), on the peer's unidirectional stream, and for data that is neither a string nor a Uint8Array
+   * (a `Buffer` is one; an ArrayBuffer, a DataView or a Uint16Array is not).
    */
   write(data: Uint8Array | string): boolean;
   /**
@@ -132,7 +142,7 @@ export interface QuicStream {
    * `highWaterMark`: Node's `'drain'`); completes when the connection closes or the sending half is reset.
    */
   readonly drain$: Observable<void>;
-  /** Send FIN. */
+  /** Send FIN: later writes throw `apiMisuse` (so does `end()` on the peer's unidirectional stream). */
   end(): void;
   /** Abandon sending (RFC 9000 RESET_STREAM with a 62-bit application `code`): unsent and lost data is dropped. */
   reset(code: bigint): void;
@@ -290,13 +300,15 @@ interface QuicCommon {
   readonly ticking?: Ticking;
   /**
    * Called when a connection starts (before its first datagram), with its {@link Ticker}: the way to tick a
-   * handshake in `'manual'` mode, before the {@link QuicConnection} exists.
+   * handshake in `'manual'` mode, before the {@link QuicConnection} exists. If it throws, that connection fails
+   * with an `apiMisuse` {@link TlsError} naming it (`quicConnect` errors with it; nothing is sent).
    */
   readonly onTicker?: (ticker: Ticker) => void;
   /**
    * NSS key log (SSLKEYLOGFILE format, the TLS 1.3 labels: Wireshark decrypts QUIC with them): a function
    * receives each line, a string is a file the lines are appended to. Absent: `SSLKEYLOGFILE` from the
-   * environment, if set (`false` refuses it). Debugging only.
+   * environment, if set (`false` refuses it). Debugging only: a function that throws is reported once with
+   * `console.warn` and the connection goes on.
    */
   readonly keyLog?: ((line: string) => void) | string | false;
   /**
@@ -304,7 +316,8 @@ interface QuicCommon {
    * directory (Node only) gets one `<ODCID>.sqlog` file per connection, written as the connection goes and
    * complete when it is over; a function receives each connection's file as lines, the header first (each line
    * a JSON-SEQ record: 0x1E, JSON, 0x0A); `true` only makes the events for `qlog$`. Off by default: then the
-   * reducer builds no event.
+   * reducer builds no event. A function that throws is reported once with `console.warn` and the connection
+   * goes on.
    */
   readonly qlog?: string | ((record: string) => void) | true;
   /**
@@ -470,6 +483,8 @@ type StreamEntry = {
   unreduced: number;
   full: boolean;
   drain: Subject<void>;
+  /** `end()` was called: later writes are API misuse (thrown by `write()`, never by the run loop). */
+  ended?: boolean;
 };
 
 /** The socket side of one connection: where its datagrams go, and what it learns of paths and connection IDs. */
@@ -542,6 +557,8 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   const qlog$ = new Subject<QlogEvent>();
   const next = { bidi: role === 'client' ? 0 : 1, uni: role === 'client' ? 2 : 3 };
   const keyLogSink = keyLogSinkOf(opts.keyLog);
+  /** Whether we may send on stream `id`: all but the peer's unidirectional streams (RFC 9000 §2.1). */
+  const canSend = (id: number): boolean => isLocal(id, role) || !isUni(id);
   let progress: QuicShutdownProgress = 'none';
   const progress$ = new Subject<'complete'>();
   const requestClose = (o: QuicShutdownOptions = {}) => {
@@ -605,8 +622,12 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
       const stopped = new Subject<TlsError>();
       const drain = new Subject<void>();
       const write = (data: Uint8Array | string): boolean => {
-        if (entry.writeStopped) throw new TlsError({ kind: 'apiMisuse', reason: `write(): ${entry.writeStopped.message}` });
-        const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+        // Checked here, at the call: the same mistake found by the reducer inside the run loop would end the
+        // whole connection, and a Uint8Array whose `length` lies would size the copies (bytesArg).
+        if (entry.writeStopped) throw misuse(`write(): ${entry.writeStopped.message}`);
+        const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : bytesArg('write(): data', data);
+        if (entry.ended) throw misuse(`write(): stream ${id} was already ended (end() was called)`);
+        if (!canSend(id)) throw misuse(`write(): stream ${id} is the peer's unidirectional stream: it only receives`);
         entry.unreduced += bytes.length;
         streamInput(id, { type: 'write', stream: id, data: bytes });
         const room = connectionClosed === undefined && !entry.full && unsentOf(id, entry) < highWaterMark;
@@ -626,7 +647,11 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
           get bufferedBytes() {
             return inbound.queuedBytes;
           },
-          setPriority: (p) => streamInput(id, { type: 'priority', stream: id, ...checkPriority(p) }),
+          setPriority: (p) => {
+            const priority = checkPriority(p);
+            if (!canSend(id)) throw misuse(`setPriority(): stream ${id} is the peer's unidirectional stream: it only receives`);
+            streamInput(id, { type: 'priority', stream: id, ...priority });
+          },
           write,
           send: (data) =>
             new Observable<never>((sub) => {
@@ -646,14 +671,20 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             return unsentOf(id, entry);
           },
           drain$: drain.asObservable(),
-          end: () => streamInput(id, { type: 'end', stream: id }),
+          end: () => {
+            if (!canSend(id)) throw misuse(`end(): stream ${id} is the peer's unidirectional stream: it only receives`);
+            entry.ended = true;
+            streamInput(id, { type: 'end', stream: id });
+          },
           reset: (code) => {
             checkCloseCode(code);
+            if (!canSend(id)) throw misuse(`reset(): stream ${id} is the peer's unidirectional stream: it only receives`);
             streamInput(id, { type: 'resetStream', stream: id, errorCode: code });
             writeStopped(entry, streamError(id, code, 'send', true));
           },
           stopSending: (code) => {
             checkCloseCode(code);
+            if (isLocal(id, role) && isUni(id)) throw misuse(`stopSending(): stream ${id} is our unidirectional stream: it only sends`);
             streamInput(id, { type: 'stopSending', stream: id, errorCode: code });
             inbound.complete();
           },
@@ -689,13 +720,13 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         io.idRetired?.(e.id);
         return;
       case 'keyLog':
-        keyLogSink?.(keyLogLine(e));
+        keyLogSink?.(keyLogLine(e)); // contained: never throws (keyLogSinkOf)
         return;
       case 'newToken':
         io.newToken?.(e.token);
         return;
       case 'qlog':
-        io.qlog?.event(e.event);
+        io.qlog?.event(e.event); // contained: never throws (qlogWriterOf)
         qlog$.next(e.event);
         return;
       case 'session':
@@ -859,7 +890,18 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
             const s = streams.get(input.stream);
             if (s) s.unreduced -= input.data.length;
           }
-          const step = handleQuicEvents(state, input);
+          let step: ReturnType<typeof handleQuicEvents>;
+          try {
+            step = handleQuicEvents(state, input);
+          } catch (err) {
+            // A stream command the handle let through (its checks passed at the call) and the reducer refuses
+            // raced the peer: a STOP_SENDING reduced between the call and the command (`writeStopped$` told the
+            // application). It is dropped, as the reducer drops the commands that race the close, instead of
+            // ending the whole connection. Anything else errors the run.
+            const raced = STREAM_COMMANDS.has(input.type) && streams.get((input as { readonly stream: number }).stream)?.writeStopped !== undefined;
+            if (err instanceof TlsError && err.kind === 'apiMisuse' && raced) return { state, effects: [] };
+            throw err;
+          }
           // A close the peer (or an error) began counts as a shutdown in progress too.
           if (progress === 'none' && quicShutdownProgress(step.state) === 'inProgress') progress = 'inProgress';
           if (step.state.streams.retired !== latest.streams.retired) forgetRetired(step.state);
@@ -895,11 +937,26 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
         autoTick: opts.ticking !== 'manual',
         ticker: (t) => {
           ticker = t;
-          opts.onTicker?.(t);
+          if (!opts.onTicker) return;
+          try {
+            opts.onTicker(t);
+          } catch (err) {
+            // The application's hook failed: this connection fails with a TlsError naming it (see `onTicker`).
+            throw callbackFailed('onTicker', err);
+          }
         },
       }),
     )
-    .subscribe({ next: onEffect, error: (err) => closed.error(err) });
+    .subscribe({
+      next: onEffect,
+      // The run failed (API misuse found by the reducer, a failing onTicker): a handshake in progress fails
+      // with it — a client's subscriber hears of it, instead of waiting forever — and so does `closed$`.
+      error: (err: unknown) => {
+        const e = asTlsError(err);
+        if (!ready.closed && !ready.isStopped) ready.error(e);
+        closed.error(e);
+      },
+    });
   /**
    * A client's 0-RTT writes, one stream each with a FIN: now if the reducer offered 0-RTT (after `start`), else
    * once the handshake completes (`handshakeComplete` runs `pendingEarly`).
@@ -942,22 +999,61 @@ function drive(initial: QuicState, io: DriveIo, opts: QuicCommon, role: 'client'
   };
 }
 
-/** The connection settings both ends take from their options: idle timeout, receive windows, send mark, datagram size, congestion control, qlog. */
+/**
+ * The connection settings both ends take from their options: idle timeout, receive windows, send mark, datagram
+ * size, congestion control, qlog. The adapter's own options (`highWaterMark`, `ticking`, the callbacks) are
+ * checked here; the reducer's settings by {@link checkedSettings}.
+ */
 function windows(opts: QuicCommon): Pick<QuicConfig, 'idleTimeout' | 'maxData' | 'maxStreamData' | 'maxStreams' | 'sendHighWaterMark' | 'maxDatagramSize' | 'congestionControl' | 'qlog'> {
   const mark = opts.highWaterMark;
-  if (mark !== undefined && (!Number.isSafeInteger(mark) || mark < 1)) throw new TlsError({ kind: 'apiMisuse', reason: `highWaterMark must be a positive integer, got ${mark}` });
-  const streams = opts.maxStreams;
-  if (streams !== undefined && (!Number.isSafeInteger(streams) || streams < 0)) throw new TlsError({ kind: 'apiMisuse', reason: `maxStreams must be a non-negative integer, got ${streams}` });
+  if (mark !== undefined) integerOption('highWaterMark', mark, 0, 1, Number.MAX_SAFE_INTEGER);
+  if (opts.ticking !== undefined && opts.ticking !== 'auto' && opts.ticking !== 'manual') throw misuse(`ticking must be 'auto' or 'manual', got ${shown(opts.ticking)}`);
+  if (opts.onTicker !== undefined && typeof opts.onTicker !== 'function') throw misuse(`onTicker must be a function, got ${shown(opts.onTicker)}`);
+  const { keyLog, qlog } = opts;
+  if (keyLog !== undefined && keyLog !== false && typeof keyLog !== 'string' && typeof keyLog !== 'function') throw misuse(`keyLog must be a function, a file name or false, got ${shown(keyLog)}`);
+  if (qlog !== undefined && qlog !== true && typeof qlog !== 'string' && typeof qlog !== 'function') throw misuse(`qlog must be a directory, a function or true, got ${shown(qlog)}`);
   return {
-    ...(streams !== undefined ? { maxStreams: streams } : {}),
+    ...(opts.maxStreams !== undefined ? { maxStreams: opts.maxStreams } : {}),
     ...(mark !== undefined ? { sendHighWaterMark: mark } : {}),
     ...(opts.congestionControl !== undefined ? { congestionControl: opts.congestionControl } : {}),
-    ...(opts.qlog !== undefined ? { qlog: true } : {}),
+    ...(qlog !== undefined ? { qlog: true } : {}),
     ...(opts.maxDatagramSize !== undefined ? { maxDatagramSize: opts.maxDatagramSize } : {}),
     ...(opts.idleTimeout !== undefined ? { idleTimeout: opts.idleTimeout } : {}),
     ...(opts.maxData !== undefined ? { maxData: opts.maxData } : {}),
     ...(opts.maxStreamData !== undefined ? { maxStreamData: opts.maxStreamData } : {}),
   };
+}
+
+/**
+ * {@link windows}, with everything the reducer will check when a connection is made — ALPN, the windows, the
+ * idle timeout, datagram size, congestion control (`checkQuicSettings`) — checked now, when `quicConnect` or
+ * `quicListen` is called: API misuse there, never an error at the first packet (for a listener, inside the
+ * socket's message handler, where it would end the process).
+ */
+function checkedSettings(opts: QuicCommon, role: 'client' | 'server', tls: QuicConfig['tls']): ReturnType<typeof windows> {
+  const settings = windows(opts);
+  checkQuicSettings({ role, tls, ...settings });
+  return settings;
+}
+
+/**
+ * A client's token for `key` from the application's token cache: a cache that throws or answers something that
+ * is not bytes is reported once (`console.warn`, as {@link contained}) and the connection goes on without a
+ * token (a Retry, at worst).
+ */
+function takeToken(cache: QuicTokenCache | undefined, key: string): Uint8Array | undefined {
+  if (!cache) return undefined;
+  let token: unknown;
+  try {
+    token = cache.take(key);
+  } catch (err) {
+    reportCallbackError('tokenCache.take', cache, err);
+    return undefined;
+  }
+  if (token === undefined || token === null) return undefined;
+  if (token instanceof Uint8Array && token.length === token.byteLength) return token;
+  reportCallbackError('tokenCache.take', cache, new Error(`it answered ${shown(token)}, not a Uint8Array`));
+  return undefined;
 }
 
 /** The client's TLS configuration: the verifier (`ca`, or the application's, then `checkServerIdentity`), ALPN, SNI, identity. */
@@ -1000,18 +1096,20 @@ function tlsServer(opts: QuicListenOptions): QuicConfig['tls'] {
 
 /**
  * Where one connection's qlog goes: a directory (`<ODCID>.sqlog`, `qlogToDirectory`), or a function given the
- * JSON-SEQ records, the header first; none for `true` (the events go to `qlog$` only).
+ * JSON-SEQ records, the header first (contained: see {@link contained}); none for `true` (the events go to
+ * `qlog$` only).
  */
 function qlogWriterOf(qlog: QuicCommon['qlog'], vantagePoint: 'client' | 'server', odcid: Uint8Array): QlogWriter | undefined {
   if (qlog === undefined || qlog === true) return undefined;
   const header = { vantagePoint, odcid, referenceTime: Date.now() };
   if (typeof qlog === 'string') return qlogToDirectory(qlog, header);
   let started = false;
+  const sink = contained('qlog function', qlog);
   return {
     event: (e) => {
-      if (!started) qlog(qlogHeader(header));
+      if (!started) sink(qlogHeader(header));
       started = true;
-      qlog(qlogRecord(e));
+      sink(qlogRecord(e));
     },
     end: () => {},
   };
@@ -1027,9 +1125,9 @@ function isBound(socket: Socket): boolean {
   }
 }
 
-/** Where key log lines go: a function, or a file appended to (`keyLogToFile`). */
+/** Where key log lines go: a function (contained: see {@link contained}), or a file appended to (`keyLogToFile`). */
 function keyLogSinkOf(keyLog: QuicCommon['keyLog']): ((line: string) => void) | undefined {
-  if (typeof keyLog === 'function') return keyLog;
+  if (typeof keyLog === 'function') return contained('keyLog function', keyLog);
   if (typeof keyLog !== 'string' || keyLog === '') return undefined;
   const file = keyLogToFile(keyLog);
   return (line) => file.next?.(line);
@@ -1052,17 +1150,22 @@ function keyLogSinkOf(keyLog: QuicCommon['keyLog']): ((line: string) => void) | 
  * ```
  */
 export function quicConnect(given: QuicConnectOptions): Observable<QuicConnection> {
+  if (typeof given !== 'object' || given === null) throw misuse(`quicConnect needs options, got ${shown(given)}`);
   const opts = keyLogFromEnvironment(given);
-  const tls = tlsClient(opts); // options are checked now: API misuse throws here, not at subscription
-  windows(opts);
+  // Options are checked now: API misuse throws here, not at subscription (nor inside the run loop, later).
+  if (typeof opts.host !== 'string' || opts.host === '') throw misuse(`host must be a host name or an IP address, got ${shown(opts.host)}`);
+  integerOption('port', opts.port, 0, 1, 65535);
+  if (opts.earlyData !== undefined) {
+    if (!Array.isArray(opts.earlyData)) throw misuse(`earlyData must be a list of chunks, got ${shown(opts.earlyData)}`);
+    for (const chunk of opts.earlyData as unknown[]) if (typeof chunk !== 'string') bytesArg('earlyData: each chunk', chunk);
+  }
+  const tls = tlsClient(opts);
+  const settings = checkedSettings(opts, 'client', tls);
   return new Observable<QuicConnection>((subscriber) => {
     const family = opts.host.includes(':') ? 'udp6' : 'udp4';
-    // A socket of the application's stays open when we are done with it, unless `closeSocket` says otherwise.
-    const given = opts.socket;
-    let socket: Socket = given ?? createSocket({ type: family, ...SOCKET_BUFFERS });
     // RFC 9000 §8.1.3: a token from this server's NEW_TOKEN, used once, for this connection's first Initial.
     const tokenKey = `${opts.servername ?? opts.host}:${opts.port}`;
-    const token = opts.tokenCache?.take(tokenKey);
+    const token = takeToken(opts.tokenCache, tokenKey);
     // Resumption: the given session, else one taken out of the cache (tickets are single use, RFC 8446 §8).
     const sessionKey = opts.sessionKey ?? tokenKey;
     const session = sessionToOffer(opts.session, opts.sessionCache, sessionKey);
@@ -1071,9 +1174,13 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
       tls: { ...tls, ...(session ? { session } : {}), ...(opts.earlyData?.length ? { earlyData: true } : {}) },
       ...(opts.version !== undefined ? { version: opts.version } : {}),
       ...(token ? { token } : {}),
-      ...windows(opts),
+      ...settings,
       ...(opts.provider ? { provider: opts.provider } : {}),
     });
+    // A socket of the application's stays open when we are done with it, unless `closeSocket` says otherwise.
+    // Made after what may throw above, so that nothing is left open by a failed subscription.
+    const given = opts.socket;
+    let socket: Socket = given ?? createSocket({ type: family, ...SOCKET_BUFFERS });
     // Datagrams handed to each socket and not yet sent: a socket closes only after its last one (a final
     // CONNECTION_CLOSE must not be dropped by closing under it; nor the datagrams of a socket left by migrate()).
     const sending = new Map<Socket, number>();
@@ -1131,15 +1238,18 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
         });
       });
     const qlog = qlogWriterOf(opts.qlog, 'client', state.originalDcid);
-    const d = drive(state, { send, migrate, newToken: (t) => opts.tokenCache?.put(tokenKey, t), ...(qlog ? { qlog } : {}) }, opts, 'client');
+    const tokenCache = opts.tokenCache;
+    const putToken = tokenCache && contained('tokenCache.put', (t: Uint8Array) => tokenCache.put(tokenKey, t));
+    const d = drive(state, { send, migrate, ...(putToken ? { newToken: putToken } : {}), ...(qlog ? { qlog } : {}) }, opts, 'client');
     attach(socket);
     d.closed.subscribe({ complete: closeSocket, error: closeSocket });
     // Only a connection that closed cleanly leaves its newest session in the cache (as `connect` does).
     if (opts.sessionCache) {
       const cache = opts.sessionCache;
+      const store = contained('sessionCache.set', (s: TlsSession) => cache.set(sessionKey, s));
       let newest: TlsSession | undefined;
       d.sessions.subscribe((s) => (newest = s));
-      d.closed.subscribe({ complete: () => newest && cache.set(sessionKey, newest), error: () => {} });
+      d.closed.subscribe({ complete: () => newest && store(newest), error: () => {} });
     }
     let handedOver = false;
     d.ready.subscribe({
@@ -1154,6 +1264,8 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
       d.inputs.next({ type: 'start' });
       if (opts.earlyData?.length) d.writeEarly(opts.earlyData);
     };
+    // The attempt may have failed already (a throwing onTicker): its socket is closed, nothing to bind.
+    if (subscriber.closed) return;
     if (given && isBound(given)) begin();
     else socket.bind(0, begin);
     // Unsubscribed before the handshake completed: abandon the attempt (once handed over, the connection
@@ -1177,9 +1289,14 @@ export function quicConnect(given: QuicConnectOptions): Observable<QuicConnectio
  * included), the chain is empty or the key does not match the first certificate (see `checkServerIdentity`).
  */
 export async function quicListen(given: QuicListenOptions): Promise<QuicListener> {
+  if (typeof given !== 'object' || given === null) throw misuse(`quicListen needs options, got ${shown(given)}`);
   const opts = keyLogFromEnvironment(given);
-  const tls = tlsServer(opts); // checked before the socket exists: nothing to clean up
-  windows(opts);
+  // Checked before the socket exists (nothing to clean up), and so that no setting fails, or throws from the
+  // socket's message handler, when the first client's Initial arrives.
+  const tls = tlsServer(opts);
+  const settings = checkedSettings(opts, 'server', tls);
+  integerOption('maxHandshakingConnections', opts.maxHandshakingConnections, 100, 0, Number.MAX_SAFE_INTEGER);
+  if (opts.port !== undefined) integerOption('port', opts.port, 0, 0, 65535);
   if (opts.tokenKey && opts.tokenKey.length !== TOKEN_KEY_LENGTH) throw new TlsError({ kind: 'apiMisuse', reason: `tokenKey of ${opts.tokenKey.length} bytes: ${TOKEN_KEY_LENGTH} needed` });
   if (opts.statelessResetKey && opts.statelessResetKey.length !== RESET_KEY_LENGTH) {
     throw new TlsError({ kind: 'apiMisuse', reason: `statelessResetKey must be ${RESET_KEY_LENGTH} bytes` });
@@ -1285,7 +1402,7 @@ export async function quicListen(given: QuicListenOptions): Promise<QuicListener
       const state = createQuicConnection({
         role: 'server',
         tls,
-        ...windows(opts),
+        ...settings,
         ...(opts.provider ? { provider: opts.provider } : {}),
         ...(retried ? { retried } : {}),
         ...(issue || validated ? { newToken: { ...(issue ? { issue } : {}), validated } } : {}),

@@ -5,19 +5,50 @@
 import { EMPTY, type Observable, catchError, filter, forkJoin, last, map } from 'rxjs';
 import { sessionUsable, type TlsSession } from '../handshake/session.js';
 import type { SessionCache } from './types.js';
+import { misuse } from '../core/errors.js';
+import { callbackFailed, reportCallbackError } from './callbacks.js';
 
 /**
  * The session a client connection offers (TLS, DTLS and QUIC adapters alike): `given`, else the one `cache`
  * holds under `key`, taken out of it (tickets are single use, RFC 8446 §8). With `now`, a session past its
  * lifetime is not offered; without, the handshake engine is left to judge it.
+ *
+ * Throws a `TlsError` of kind `apiMisuse` naming the method when the cache's `get` or `delete` throws, or `get`
+ * answers something that is not a session: the connection then fails before anything is sent.
  */
 export function sessionToOffer(given: TlsSession | undefined, cache: SessionCache | undefined, key: string, now?: number): TlsSession | undefined {
   let session = given;
   if (!session && cache) {
-    session = cache.get(key);
-    if (session) cache.delete(key);
+    try {
+      session = cache.get(key);
+    } catch (err) {
+      throw callbackFailed('sessionCache.get', err);
+    }
+    if ((session as unknown) === null) session = undefined; // "none", as a Map-like store may say it
+    if (session !== undefined && typeof session !== 'object') {
+      throw misuse(`sessionCache.get answered a ${typeof session}, not a session or undefined`);
+    }
+    if (session) {
+      try {
+        cache.delete(key);
+      } catch (err) {
+        throw callbackFailed('sessionCache.delete', err);
+      }
+    }
   }
   return session && (now === undefined || sessionUsable(session, now)) ? session : undefined;
+}
+
+/**
+ * Store `session` in `cache` under `key`; an exception from the cache's `set` is contained (reported once with
+ * `console.warn`, the session is simply not stored): the connection it came from is over already.
+ */
+export function storeSession(cache: SessionCache, key: string, session: TlsSession): void {
+  try {
+    cache.set(key, session);
+  } catch (err) {
+    reportCallbackError('sessionCache.set', cache, err);
+  }
 }
 
 /** The core's `shutdown` facts (`SSL_get_shutdown`, and whether the input ended by an ignored EOF). */

@@ -75,6 +75,12 @@ export interface Ticker {
    */
   handleEvents(): void;
 }
+/**
+ * The longest delay a timer is asked for: 2^31−1 ms (about 24.8 days), the most `setTimeout` holds (Node and
+ * browsers fire a longer one after 1 ms). A later deadline is reached in steps of at most this much.
+ */
+export const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
 const isClosed = (effect: unknown): boolean => (effect as { readonly type?: unknown } | null)?.type === 'closed';
 
 /**
@@ -149,20 +155,23 @@ export function runReducer<S, I extends { readonly type: string; readonly now: n
         if (!autoTick) return; // manual ticking: the application calls handleEvents()
         if (deadline === armedFor) return; // ONE timer: keep it when the deadline did not move
         disarm();
-        if (deadline === undefined) return;
+        if (deadline === undefined || Number.isNaN(deadline)) return; // NaN: no deadline (never a spinning timer)
         armedFor = deadline;
+        // Never more than MAX_TIMER_DELAY at once: a deadline further out is re-armed for the rest when it fires.
+        const delay = (ms: number) => Math.min(MAX_TIMER_DELAY, Math.max(0, ms));
         const fire = () => {
-          // A timer source may fire a little early (setTimeout vs Date.now granularity): wait out the rest.
+          // A timer source may fire a little early (setTimeout vs Date.now granularity), or the deadline was
+          // beyond one timer's reach: wait out the rest.
           const early = deadline - scheduler.now();
           if (early > 0) {
-            timer = scheduler.schedule(fire, early);
+            timer = scheduler.schedule(fire, delay(early));
             return;
           }
           timer = undefined;
           armedFor = undefined;
           feed({ type: 'timeout' } as Pending<I>);
         };
-        timer = scheduler.schedule(fire, Math.max(0, deadline - scheduler.now()));
+        timer = scheduler.schedule(fire, delay(deadline - scheduler.now()));
       };
 
       /** Reduce everything queued, then everything `pull` offers (trampolined: never re-entered). */

@@ -2,7 +2,7 @@
  * `secure`: TLS 1.3 over any byte duplex (TCP, a WebSocket, an in-memory pipe), as a pipeable operator, and
  * `secureDuplex`, the adapter between one duplex and the sans-IO TLS core.
  */
-import { Observable, ReplaySubject, Subject, asyncScheduler, catchError, concat, map, merge, mergeMap, of, startWith, throwError } from 'rxjs';
+import { Observable, ReplaySubject, Subject, asyncScheduler, catchError, concat, isObservable, map, merge, mergeMap, of, startWith, throwError } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscriber, Subscription } from 'rxjs';
 import { TlsError, asTlsError, assertNever, misuse } from '../core/errors.js';
 import { keyLogLine } from '../handshake/events.js';
@@ -26,7 +26,9 @@ import {
   warnInsecure,
 } from './options.js';
 import { outboundPull, type OutboundPull } from './outboundPull.js';
-import { resumableSession, type ShutdownFacts, sessionToOffer } from './resumableSession.js';
+import { resumableSession, type ShutdownFacts, sessionToOffer, storeSession } from './resumableSession.js';
+import { contained } from './callbacks.js';
+import { shown } from '../core/validate.js';
 import { runReducer, type PendingInput } from './runReducer.js';
 import { connectionInfo } from './connectionInfo.js';
 import { exportKeyingMaterial } from '../handshake/exporter.js';
@@ -130,6 +132,19 @@ const SEAL_LEASE: BatchOptions = { lease: true, shared: true };
 const OPEN_LEASE: Readonly<Record<'borrowed' | 'shared', BatchOptions>> = { borrowed: { lease: true }, shared: SEAL_LEASE };
 
 /**
+ * Duplexes a connection was run over (or is running over): a {@link ByteDuplex} is one-shot, so a second
+ * subscription for the same one is refused before it writes anything or touches the duplex.
+ */
+const securedDuplexes = new WeakSet<ByteDuplex>();
+
+/** Whether `v` is something `send()` takes: an Observable, an Iterable or an AsyncIterable (not bytes, not text). */
+function isOutboundSource(v: unknown): v is OutboundSource {
+  if (isObservable(v)) return true;
+  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return false;
+  return Symbol.iterator in v || Symbol.asyncIterator in v;
+}
+
+/**
  * Runs one TLS connection over `duplex` with a prepared core `config` (what {@link secure} does per duplex;
  * exposed for adapters that build the configuration once, such as `listen` and `connect`).
  * `warn` prints the verification-disabled warning on subscription; `settings` (from `toConnectionSettings`)
@@ -166,15 +181,22 @@ export function secureDuplex(
   const maxOutboundBuffer = settings.maxOutboundBuffer ?? 16 * highWaterMark;
   const closingInput: PendingInput = settings.quietShutdown ? { type: 'close', mode: 'quiet' } : { type: 'end' };
   return new Observable<TlsConnection>((subscriber) => {
+    // One connection per duplex: a second subscription (of(duplex).pipe(secure()) subscribed twice) is refused
+    // before it writes anything, and leaves the duplex to the first.
+    if (securedDuplexes.has(duplex)) {
+      subscriber.error(misuse('secure(): this duplex is already secured by another subscription (a ByteDuplex is one-shot: its incoming$ can be subscribed only once; share() the connection instead)'));
+      return;
+    }
+    securedDuplexes.add(duplex);
     if (warn) warnInsecure(config.role === 'client' ? config.serverName : undefined);
 
     // Client resumption: an explicit session, else one taken out of the cache (tickets are single use).
     const cacheKey = settings.sessionKey ?? (config.role === 'client' ? config.serverName : undefined) ?? '';
-    const session = config.role === 'client' ? sessionToOffer(settings.session, settings.sessionCache, cacheKey, scheduler.now()) : undefined;
-    // A duplex that corks takes each step's records as parts, written corked (no flight buffer joining them).
-    const coreConfig = session || duplex.cork ? { ...config, ...(session ? { session } : {}), ...(duplex.cork ? { transmitParts: true } : {}) } : config;
     let initial: TlsState;
     try {
+      const session = config.role === 'client' ? sessionToOffer(settings.session, settings.sessionCache, cacheKey, scheduler.now()) : undefined;
+      // A duplex that corks takes each step's records as parts, written corked (no flight buffer joining them).
+      const coreConfig = session || duplex.cork ? { ...config, ...(session ? { session } : {}), ...(duplex.cork ? { transmitParts: true } : {}) } : config;
       initial = createConnection(coreConfig);
     } catch (err) {
       duplex.destroy();
@@ -201,8 +223,9 @@ export function secureDuplex(
     /** The application's output may have something: the reducer loop pulls again. */
     const wake = new Subject<void>();
 
-    // Sinks: the key log and the session-cache policy.
-    if (typeof settings.keyLog === 'function') keyLog.subscribe(settings.keyLog);
+    // Sinks: the key log and the session-cache policy. The application's functions are contained: an exception
+    // is reported once (console.warn) and the connection goes on (see ConnectionSettings.keyLog).
+    if (typeof settings.keyLog === 'function') keyLog.subscribe(contained('keyLog', settings.keyLog));
     else if (typeof settings.keyLog === 'string') {
       if (!platform.keyLogFile) throw new TlsError({ kind: 'apiMisuse', reason: 'keyLog: a file path needs Node (give a function on this platform)' });
       keyLog.subscribe(platform.keyLogFile(settings.keyLog));
@@ -210,7 +233,7 @@ export function secureDuplex(
     const cache = settings.sessionCache;
     // A quiet shutdown marks both directions closed without any close_notify: never resumable.
     if (cache && config.role === 'client' && !settings.quietShutdown) {
-      resumableSession(sessions, shutdownFacts).subscribe((session) => cache.set(cacheKey, session));
+      resumableSession(sessions, shutdownFacts).subscribe((session) => storeSession(cache, cacheKey, session));
     }
 
     // Facts: the transport's backpressure, the core's latest `backlog` and `shutdown`, the outcome.
@@ -335,6 +358,10 @@ export function secureDuplex(
 
     const send = (source: OutboundSource) =>
       new Observable<never>((s) => {
+        // A mistake in the call (not a source at all): only this send() fails, the connection is untouched.
+        if (!isOutboundSource(source)) {
+          return s.error(misuse(`send(): expected an Observable, an Iterable or an AsyncIterable of Uint8Array chunks, got ${shown(source)}`));
+        }
         if (ended?.error) return s.error(ended.error);
         if (ended || closing || shutdownNow.sent) return s.error(misuse('send(): the output of this connection is already closed'));
         if (sender) return s.error(misuse('send(): another send() is still active'));
@@ -451,8 +478,9 @@ export function secureDuplex(
       };
     };
 
+    const onMessage = settings.onMessage && contained('onMessage', settings.onMessage);
     const traceAlert = (dir: 'sent' | 'received', level: number, description: number) =>
-      settings.onMessage?.({ dir, contentType: 'alert', type: description, name: `${level === AlertLevel.fatal ? 'fatal' : 'warning'} ${alertName(description)}`, length: 2 });
+      onMessage?.({ dir, contentType: 'alert', type: description, name: `${level === AlertLevel.fatal ? 'fatal' : 'warning'} ${alertName(description)}`, length: 2 });
     const onEffect = (e: TlsEffect) => {
       switch (e.type) {
         case 'transmit':
@@ -492,7 +520,7 @@ export function secureDuplex(
           traceAlert('received', e.level, e.description);
           return;
         case 'handshakeMessage':
-          settings.onMessage?.({ dir: e.dir, contentType: 'handshake', type: e.msgType, name: handshakeTypeName(e.msgType), length: e.length });
+          onMessage?.({ dir: e.dir, contentType: 'handshake', type: e.msgType, name: handshakeTypeName(e.msgType), length: e.length });
           return;
         case 'shutdown':
           shutdownNow = { sent: e.sent, received: e.received };

@@ -24,8 +24,19 @@ import { connectionInfo } from './connectionInfo.js';
 import { toTransportError } from './duplex.js';
 import type { DtlsConnection, DtlsRecordSource, SecureDatagramsOptions, Ticking } from './dtlsTypes.js';
 import { inboundQueue } from './inbound.js';
-import { sessionToOffer } from './resumableSession.js';
-import { DEFAULT_HIGH_WATER_MARK, isInsecure, toDtlsClientConfig, toDtlsServerConfig, warnInsecure } from './options.js';
+import { sessionToOffer, storeSession } from './resumableSession.js';
+import { contained } from './callbacks.js';
+import { isDetached } from '../core/validate.js';
+import {
+  DEFAULT_HIGH_WATER_MARK,
+  isInsecure,
+  keyLogOption,
+  schedulerOption,
+  sessionCacheOption,
+  toDtlsClientConfig,
+  toDtlsServerConfig,
+  warnInsecure,
+} from './options.js';
 import { outboundPull, type OutboundPull } from './outboundPull.js';
 import { portablePlatform, type Platform } from './platform.js';
 import { runReducer, type Pending, type Ticker } from './runReducer.js';
@@ -140,8 +151,11 @@ export function toDtlsSettings(options: SecureDatagramsOptions | Omit<SecureData
   if (typeof options.keyLog === 'string' && !platform.keyLogFile) {
     throw new TlsError({ kind: 'apiMisuse', reason: 'keyLog: a file path needs Node (give a function on this platform)' });
   }
+  keyLogOption(options.keyLog);
+  const scheduler = schedulerOption(options.scheduler);
+  const sessionCache = sessionCacheOption('sessionCache' in options ? options.sessionCache : undefined);
   return {
-    scheduler: options.scheduler ?? asyncScheduler,
+    scheduler: scheduler ?? asyncScheduler,
     ticking: options.ticking ?? 'auto',
     ...(options.onTicker ? { onTicker: options.onTicker } : {}),
     ...(options.keyLog !== undefined && options.keyLog !== false ? { keyLog: options.keyLog } : {}),
@@ -149,7 +163,7 @@ export function toDtlsSettings(options: SecureDatagramsOptions | Omit<SecureData
     warn,
     platform,
     ...('session' in options && options.session !== undefined ? { session: options.session } : {}),
-    ...('sessionCache' in options && options.sessionCache !== undefined ? { sessionCache: options.sessionCache } : {}),
+    ...(sessionCache !== undefined ? { sessionCache } : {}),
     ...('sessionKey' in options && options.sessionKey !== undefined ? { sessionKey: options.sessionKey } : {}),
   };
 }
@@ -182,10 +196,10 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
     if (settings.warn) warnInsecure(config.role === 'client' ? config.serverName : undefined);
     // Client resumption: an explicit session, else one taken out of the cache (tickets are single use).
     const cacheKey = settings.sessionKey ?? (config.role === 'client' ? config.serverName : undefined) ?? '';
-    const session = config.role === 'client' && !begun ? sessionToOffer(settings.session, settings.sessionCache, cacheKey, scheduler.now()) : undefined;
-    const coreConfig = session ? { ...config, session } : config;
     let latest: DtlsState;
     try {
+      const session = config.role === 'client' && !begun ? sessionToOffer(settings.session, settings.sessionCache, cacheKey, scheduler.now()) : undefined;
+      const coreConfig = session ? { ...config, session } : config;
       latest = begun?.state ?? createDtlsConnection(coreConfig);
     } catch (err) {
       duplex.close();
@@ -206,7 +220,8 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
     /** The application's records may have something: the loop pulls again. */
     const wake = new Subject<void>();
     let keyLogSink: ((line: string) => void) | undefined;
-    if (typeof settings.keyLog === 'function') keyLogSink = settings.keyLog;
+    // The application's function is contained: an exception is reported once and the connection goes on.
+    if (typeof settings.keyLog === 'function') keyLogSink = contained('keyLog', settings.keyLog);
     else if (typeof settings.keyLog === 'string') {
       const file = platform.keyLogFile?.(settings.keyLog);
       if (!file) throw misuse('keyLog: a file path needs Node (give a function on this platform)');
@@ -235,7 +250,7 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
       duplex.close();
       const s = sender;
       sender = undefined;
-      if (!error && newest && closeNotify.sent && closeNotify.received) settings.sessionCache?.set(cacheKey, newest);
+      if (!error && newest && closeNotify.sent && closeNotify.received && settings.sessionCache) storeSession(settings.sessionCache, cacheKey, newest);
       sessions.complete();
       if (error) {
         inbound.error(error);
@@ -262,6 +277,10 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
         const record = out.take();
         if (record === undefined) return undefined;
         if (record !== 'end') {
+          if (isDetached(record)) {
+            failSend(misuse('send(): a record whose ArrayBuffer was detached (transferred away): its bytes are gone'));
+            return undefined;
+          }
           const max = maxDtlsWrite(state);
           if (record.length <= max) return { type: 'write', data: record };
           failSend(misuse(`send(): a record of ${record.length} B does not fit one DTLS record in this connection's MTU (at most ${max} B)`));
@@ -325,6 +344,10 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
     };
 
     const close = (mode: DtlsCloseMode = 'shutdown') => {
+      // A mistake in the call throws here and leaves the connection as it is (never fed to the reducer).
+      if (!DTLS_CLOSE_MODES.includes(mode)) {
+        throw misuse(`close(mode): unknown close mode ${typeof mode === 'string' ? JSON.stringify(mode) : typeof mode} (one of ${DTLS_CLOSE_MODES.join(', ')})`);
+      }
       if (ended) return;
       if (mode === 'abort') return abort();
       if (mode === 'quiet' || mode === 'fatal') return control.next({ type: 'close', mode });
@@ -450,6 +473,9 @@ export function secureDatagramDuplex(duplex: DatagramDuplex, config: DtlsConfig,
     };
   });
 }
+
+/** The modes {@link DtlsConnection.close} takes. */
+const DTLS_CLOSE_MODES: readonly unknown[] = ['shutdown', 'unidirectional', 'abort', 'quiet', 'fatal'] satisfies readonly DtlsCloseMode[];
 
 /** Records as bytes: text is UTF-8 encoded, one record per value, whatever the kind of source. */
 function asBytes(records: DtlsRecordSource): Observable<Uint8Array> | Iterable<Uint8Array> | AsyncIterable<Uint8Array> {

@@ -91,11 +91,15 @@ export interface SecureOptions {
   readonly requireExtendedMasterSecret?: boolean;
   /** OpenSSL group list, e.g. `X25519:P-256`. */
   readonly groups?: string;
-  /** Handshake deadline in ms (default 30 000). */
+  /**
+   * Handshake deadline in ms (default 30 000): a number above 0 and at most 2^31−1 (what a timer holds), else
+   * `apiMisuse` at the call.
+   */
   readonly handshakeTimeout?: number;
   /**
    * Treat transport EOF without close_notify as the end of inbound data (`SSL_OP_IGNORE_UNEXPECTED_EOF`).
-   * Default false: it errors with kind `unexpectedEof` (possible truncation attack, RFC 8446 §6.1).
+   * Default false: it errors with kind `unexpectedEof` (possible truncation attack, RFC 8446 §6.1). A boolean
+   * (anything else is `apiMisuse`: a typo must not turn the truncation check off).
    */
   readonly ignoreUnexpectedEof?: boolean;
   /**
@@ -181,14 +185,17 @@ export interface SecureOptions {
    * NSS key log (SSLKEYLOGFILE format) of this connection's secrets, one line per secret:
    * `LABEL <client_random hex> <secret hex>`. A function receives each line (no newline); a string is a file
    * path the lines are appended to (with `\n`); `true` only fills {@link TlsConnection.keyLog$}. Anyone with
-   * these lines can decrypt the traffic: debugging only. Default: off.
+   * these lines can decrypt the traffic: debugging only. Default: off. The key log never fails a connection: an
+   * exception thrown by the function is caught and reported once with `console.warn`, and the connection goes on
+   * (as when the file cannot be written).
    */
   readonly keyLog?: ((line: string) => void) | string | boolean;
   /**
    * Called with each handshake message and alert, sent and received, as they pass (OpenSSL's
    * `SSL_set_msg_callback`, what `s_client -msg` prints): its direction, kind, type and length. Handshake
    * messages are reported as the engine takes or queues them, decrypted (TLS 1.3's encrypted ones too).
-   * Debugging only. TLS over streams (`connect`, `listen`, `secure`).
+   * Debugging only. TLS over streams (`connect`, `listen`, `secure`). It never fails a connection: an exception
+   * it throws is caught and reported once with `console.warn`, and the handshake goes on.
    */
   readonly onMessage?: (message: TlsMessageInfo) => void;
   /**
@@ -196,7 +203,8 @@ export interface SecureOptions {
    * verifier sees the chain (DER, leaf first), the usage (`server`, or `client` for a server checking client
    * certificates), the server name and the time, and answers a {@link CertificateVerdict}; wrap `createVerifier`
    * to add to the default checks. Not consulted with `rejectUnauthorized: false` on a client. A verifier that
-   * throws refuses the chain (code `unsupported`, the exception's message as the reason).
+   * throws refuses the chain (code `unsupported`, the exception's message as the reason), and so does one that
+   * answers no verdict (`undefined`, a number, a Promise: `verify` must answer synchronously).
    */
   readonly verifier?: CertificateVerifier;
 }
@@ -251,7 +259,10 @@ export interface ClientOptions extends SecureOptions {
    * Where sessions are taken from and stored (see `createSessionCache`). A cached session is taken out of the
    * cache when it is offered (tickets are single use); the newest session of a connection is stored only when
    * that connection shut down cleanly (close_notify both ways) — a connection torn down without close_notify
-   * is not resumable, as in OpenSSL.
+   * is not resumable, as in OpenSSL. Must have `get`, `set` and `delete` (else `apiMisuse` at the call). When
+   * `get` or `delete` throws, the connection fails before anything is sent with `apiMisuse`
+   * (`sessionCache.get threw: …`); an exception from `set` is reported once with `console.warn` and the session
+   * is not stored.
    */
   readonly sessionCache?: SessionCache;
   /** The cache key (default: `servername:port` for `connect`, `servername` for `secure`). */
@@ -297,7 +308,11 @@ export interface ConnectOptions extends ClientOptions {
    * (`close()`, no close_notify) and the result errors the same way. Already aborted: errors at subscription.
    */
   readonly signal?: AbortSignal;
-  /** Called once the TCP connection is up, before the handshake (the moment `openssl s_client` says `CONNECTED`). */
+  /**
+   * Called once the TCP connection is up, before the handshake (the moment `openssl s_client` says `CONNECTED`).
+   * If it throws, that connection fails: the socket is destroyed and the result errors with a `TlsError` of
+   * kind `apiMisuse` (`onTcpConnect threw: …`).
+   */
   readonly onTcpConnect?: (address: TcpAddresses) => void;
 }
 
@@ -363,11 +378,15 @@ export interface ListenOptions extends ServerOptions {
   readonly port: number;
   /** Default `127.0.0.1`. */
   readonly host?: string;
-  /** Called once the server is bound, with the bound address (the real port when `port` is 0). */
+  /**
+   * Called once the server is bound, with the bound address (the real port when `port` is 0). If it throws, the
+   * server closes and the result errors with a `TlsError` of kind `apiMisuse` (`onListening threw: …`).
+   */
   readonly onListening?: (address: AddressInfo) => void;
   /**
    * Called for every connection that fails (handshake failure or timeout, transport error, a later fatal
-   * alert or truncation). The server keeps running. Default: ignore.
+   * alert or truncation). The server keeps running. Default: ignore. An exception it throws is caught and
+   * reported once with `console.warn`: a bug in a logger never takes the server down.
    */
   readonly onError?: (error: TlsError, remote: { readonly address?: string; readonly port?: number }) => void;
   /**
@@ -420,7 +439,8 @@ export interface ShutdownState {
  *   the `send()` errors with that error. An iterable is pulled only while the transport is writable (and,
  *   with `asyncCrypto`, while less than one seal batch waits); an Observable is queued up to
  *   `maxOutboundBuffer` bytes while it is not, then the `send()` errors. Chunks are not copied before they are
- *   sealed (like a Node `Writable`): do not modify a chunk after handing it over.
+ *   sealed (like a Node `Writable`): do not modify a chunk after handing it over. A value that is no source at
+ *   all (a `Uint8Array`, a string, a number) errors only that `send()` with `apiMisuse`; the connection goes on.
  * - `shutdown()`, `shutdownState()`: explicit shutdown and `SSL_get_shutdown`.
  * - `close()`: abortive close (no close_notify, transport destroyed); the connection's Observable completes.
  *
@@ -450,7 +470,8 @@ export interface TlsConnection {
    * projection runs and more than `highWaterMark` bytes wait, the transport is paused (nothing is read), and
    * resumed when the queue falls back. Completes after the peer's close_notify once every projection
    * completed; errors like `inbound$` (after the projections of the data before the error). Shares
-   * `inbound$`'s single subscription.
+   * `inbound$`'s single subscription. Throws `apiMisuse` at once when `project` is not a function (nothing is
+   * claimed: `inbound$` or another `receive()` may follow).
    *
    * ```
    * inbound data:  -a-b-c------|

@@ -18,9 +18,10 @@ import { DecodeError } from '../wire/reader.js';
 import { AlertDescription, AlertLevel, ContentType, MAX_PLAINTEXT, ProtocolVersion } from '../wire/tls/constants.js';
 import { decodeAlert } from '../wire/tls/alert.js';
 import { concatBytes } from '../wire/bytes.js';
-import { ProtocolAbort, TlsError, abort, assertNever, fail, type TlsErrorDetail } from '../core/errors.js';
+import { ProtocolAbort, TlsError, abort, assertNever, fail, misuse, type TlsErrorDetail } from '../core/errors.js';
+import { booleanOption, bytesArg, checkInput, integerIn, numberIn, shown } from '../core/validate.js';
 import type { HandshakeInfo, Step } from '../core/types.js';
-import type { TlsEffect, TlsInput } from '../tls/types.js';
+import { TlsCloseMode, type TlsEffect, type TlsInput } from '../tls/types.js';
 import { nobleProvider } from '../crypto/noble.js';
 import { recordNonce } from '../crypto/keySchedule.js';
 import { Epoch, type HsEvent } from '../handshake/events.js';
@@ -67,39 +68,32 @@ export type TlsState = Readonly<Conn> & { readonly __brand?: 'TlsState' };
  */
 export const AEAD_RECORD_LIMIT = 1 << 24;
 
-const misuse = (reason: string): TlsError => new TlsError({ kind: 'apiMisuse', reason });
-
 /** TLS 1.2 warning alerts (other than close_notify) tolerated over a connection's life. */
 export const MAX_WARNING_ALERTS = 16;
 
 /**
  * Create a connection from its configuration. Throws `apiMisuse` for an unusable configuration (a server
- * without certificate and key, a client without a verifier, out-of-range sizes).
+ * without certificate and key, a client without a verifier), naming the option: every number must be finite and
+ * in its range (an integer where it counts records, bytes or pipelines), every flag a boolean.
  */
 export function createConnection(config: TlsConfig): TlsState {
-  const maxSendFragment = config.maxSendFragment ?? MAX_PLAINTEXT;
-  if (!Number.isInteger(maxSendFragment) || maxSendFragment < 512 || maxSendFragment > MAX_PLAINTEXT) {
-    throw misuse(`maxSendFragment must be an integer in 512..16384, got ${maxSendFragment}`);
-  }
-  const handshakeTimeout = config.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-  if (!(handshakeTimeout > 0)) throw misuse('handshakeTimeout must be positive');
+  const maxSendFragment = integerIn('maxSendFragment', config.maxSendFragment ?? MAX_PLAINTEXT, 512, MAX_PLAINTEXT);
+  const handshakeTimeout = numberIn('handshakeTimeout', config.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT, 1, Number.MAX_SAFE_INTEGER);
+  // A split above maxSendFragment is capped by it; a fractional one cuts whole bytes.
+  const split = numberIn('splitSendFragment', config.splitSendFragment ?? maxSendFragment, 1, Number.MAX_SAFE_INTEGER);
   const hs = createHandshake(config, 'tls');
   const resolved: Resolved = {
     role: config.role,
     provider: config.provider ?? nobleProvider,
     handshakeTimeout,
     maxSendFragment,
-    ignoreUnexpectedEof: config.ignoreUnexpectedEof ?? false,
-    splitSendFragment: Math.min(config.splitSendFragment ?? maxSendFragment, maxSendFragment),
-    maxPipelines: config.maxPipelines ?? 32,
-    asyncCrypto: config.asyncCrypto ?? false,
-    keyUpdateAfter: config.keyUpdateAfter ?? AEAD_RECORD_LIMIT,
-    transmitParts: config.transmitParts ?? false,
+    ignoreUnexpectedEof: booleanOption('ignoreUnexpectedEof', config.ignoreUnexpectedEof, false),
+    splitSendFragment: Math.min(Math.floor(split), maxSendFragment),
+    maxPipelines: integerIn('maxPipelines', config.maxPipelines ?? 32, 1, 1024),
+    asyncCrypto: booleanOption('asyncCrypto', config.asyncCrypto, false),
+    keyUpdateAfter: integerIn('keyUpdateAfter', config.keyUpdateAfter ?? AEAD_RECORD_LIMIT, 1, Number.MAX_SAFE_INTEGER),
+    transmitParts: booleanOption('transmitParts', config.transmitParts, false),
   };
-  if (resolved.splitSendFragment < 1) throw misuse('splitSendFragment must be positive');
-  if (!Number.isInteger(resolved.maxPipelines) || resolved.maxPipelines < 1 || resolved.maxPipelines > 1024) {
-    throw misuse('maxPipelines must be an integer in 1..1024');
-  }
   if (resolved.asyncCrypto && !resolved.provider.batch) throw misuse('asyncCrypto needs a provider with a batch cipher');
   return {
     config: resolved,
@@ -186,9 +180,12 @@ export function isClosed(state: TlsState): boolean {
 
 /**
  * Reduce one input. Never mutates `state`; never throws for anything the peer sends.
- * @throws TlsError of kind `apiMisuse` for calls that make no sense in the current state.
+ * @throws TlsError of kind `apiMisuse` for calls that make no sense in the current state, and for inputs that are
+ *   malformed: not an object, a `now` that is not a finite number (a `timeout` at NaN changes nothing), `data`
+ *   that is not a `Uint8Array` (or whose length is not its byte length), an unknown close mode. Nothing is sent.
  */
 export function handleEvents(state: TlsState, input: TlsInput): Step<TlsState, TlsEffect> {
+  if (!checkInput(input)) return { state, effects: [] };
   const s: Conn = copyConn(state);
   const cx: Cx = { s, now: input.now, effects: [], out: [], delivery: undefined, ownedContent: false };
   if (s.phase === 'closed') {
@@ -249,7 +246,7 @@ function dispatch(cx: Cx, input: TlsInput): void {
       return applyHandshake(cx, startHandshake(s.hs, input.now));
     case 'received':
       if (s.phase === 'idle') throw misuse('received bytes before start');
-      return onBytes(cx, input.data);
+      return onBytes(cx, bytesArg('received data', input.data));
     case 'eof':
       return onEof(cx);
     case 'timeout': {
@@ -267,6 +264,7 @@ function dispatch(cx: Cx, input: TlsInput): void {
     case 'writable':
       return;
     case 'write':
+      bytesArg('write data', input.data);
       if (s.shutdown.sent || s.endPending) throw misuse('cannot write after the output was ended (close_notify)');
       if (s.phase === 'connected') {
         // RFC 8446 §5.5: change keys before the AEAD usage limit (TLS 1.2 has no KeyUpdate: its GCM nonces are
@@ -287,6 +285,7 @@ function dispatch(cx: Cx, input: TlsInput): void {
       }
       return sendCloseNotify(cx);
     case 'close':
+      if (!CLOSE_MODES.has(input.mode)) throw misuse(`unknown close mode ${shown(input.mode)}`);
       return onClose(cx, input.mode);
     case 'keyUpdate':
       if (s.phase !== 'connected') throw misuse('KeyUpdate needs a completed handshake');
@@ -430,7 +429,10 @@ function ccsAllowed(s: Conn): boolean {
   return s.phase === 'handshaking' && mayBeTls13(s.hs) && (s.config.role === 'client' || peerHasSpoken(s.hs));
 }
 
-function onClose(cx: Cx, mode: 'abort' | 'shutdown' | 'unidirectional' | 'quiet'): void {
+/** The close modes {@link onClose} knows; any other is API misuse, refused before anything changes. */
+const CLOSE_MODES: ReadonlySet<unknown> = new Set(Object.values(TlsCloseMode));
+
+function onClose(cx: Cx, mode: TlsCloseMode): void {
   const s = cx.s;
   switch (mode) {
     case 'abort':

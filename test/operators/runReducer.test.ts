@@ -1,5 +1,5 @@
 import test from 'ava';
-import { Subject, map, merge, tap } from 'rxjs';
+import { type SchedulerLike, Subject, Subscription, map, merge, tap } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { runReducer, type PendingInput, type Ticker } from '../../operators/runReducer.js';
 import type { Step } from '../../src/core/types.js';
@@ -352,4 +352,35 @@ test('pull is given the latest state', (t) => {
     expectObservable(out).toBe('--x 299ms y', { x: say('write@2'), y: say('timeout@302') });
   });
   t.deepEqual(states, [{ deadline: 302 }, {}]);
+});
+
+test('a deadline beyond what setTimeout holds is reached in timers of at most 2^31-1 ms, re-armed for the rest', (t) => {
+  const MAX = 2 ** 31 - 1;
+  let now = 0;
+  const delays: number[] = [];
+  let pending: (() => void) | undefined;
+  const clock = {
+    now: () => now,
+    schedule(work: () => void, delay = 0) {
+      delays.push(delay);
+      pending = () => {
+        now += delay;
+        work();
+      };
+      return new Subscription();
+    },
+  } as unknown as SchedulerLike;
+  const seen: string[] = [];
+  const sub = new Subject<PendingInput>()
+    .pipe(runReducer({ handle: fake(), nextTimeout, initial: { deadline: 2 ** 40 }, scheduler: clock }))
+    .subscribe((e) => seen.push(new TextDecoder().decode((e as { data: Uint8Array }).data)));
+  for (let i = 0; i < 1000 && seen.length === 0 && pending; i++) {
+    const run = pending;
+    pending = undefined;
+    run();
+  }
+  sub.unsubscribe();
+  t.true(delays.every((d) => d <= MAX), `delays asked for: ${delays.join(', ')}`);
+  t.is(delays.length, Math.ceil(2 ** 40 / MAX));
+  t.deepEqual(seen, [`timeout@${2 ** 40}`], 'the timeout arrives at the deadline, not before');
 });
