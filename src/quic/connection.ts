@@ -501,7 +501,7 @@ function dispatch(s: W, input: QuicInput, effects: QuicEffect[]): void {
       if (s.phase !== 'connected') throw misuse('streams open once the handshake is complete');
       checkCloseCode(input.errorCode);
       if (input.type === 'resetStream') return resetStream(s.streams, s.config, s.peerParams, input.stream, input.errorCode, s.spaces.application.queue);
-      return stopSending(s.streams, s.config, input.stream, input.errorCode, s.spaces.application.queue);
+      return stopSending(s.streams, s.config, s.peerParams, input.stream, input.errorCode, s.spaces.application.queue);
     case 'consumed':
       // Nothing to re-open once closing; a server reads 0-RTT data during the handshake.
       if (s.phase !== 'connected' && s.phase !== 'handshake') return;

@@ -635,13 +635,15 @@ export function resetStream(x: StreamSet, cfg: StreamSettings, peer: TransportPa
 
 /**
  * The application stops reading stream `id` (RFC 9000 §19.5): a STOP_SENDING with `code`; what still arrives is
- * dropped. API misuse for a stream with no receiving half (our unidirectional one) or one not yet opened.
+ * dropped. Our own bidirectional stream not written yet is opened by it, as a write would open it (the peer may
+ * receive a STOP_SENDING for a stream of ours it has not seen: it opens the stream there, §3.2, §19.5). API misuse
+ * for a stream with no receiving half (our unidirectional one) or a peer's stream not yet opened.
  */
-export function stopSending(x: StreamSet, cfg: StreamSettings, id: number, code: bigint, control: QueuedFrame[]): void {
-  const st0 = x.byId.get(id);
-  if (!st0 && isRetiredStream(x, id) && !(isLocal(id, cfg.role) && isUni(id))) return; // everything was read already
-  if (!st0) throw misuse(`stream ${id} is not open`);
+export function stopSending(x: StreamSet, cfg: StreamSettings, peer: TransportParameters | undefined, id: number, code: bigint, control: QueuedFrame[]): void {
   if (isLocal(id, cfg.role) && isUni(id)) throw misuse(`stream ${id} is our unidirectional stream: nothing to stop`);
+  if (!x.byId.has(id) && isRetiredStream(x, id)) return; // everything was read already
+  const st0 = x.byId.get(id) ?? (isLocal(id, cfg.role) ? sendHalf(x, cfg, peer, id) : undefined);
+  if (!st0) throw misuse(`stream ${id} is not open`);
   const st = own(x, id);
   if (st.rxStopped !== undefined || st.rxDone) return;
   st.rxStopped = code;

@@ -62,6 +62,23 @@ test('QUIC RFC 9000 §19.5: the peer\'s STOP_SENDING stops our writes with its c
   t.true(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server));
 });
 
+// Found while fixing the API probes (test/rx/apiMisuse.test.ts) and fixed: STOP_SENDING on one of our bidirectional
+// streams not written yet was API misuse inside the run loop, which closed the connection. It opens the stream, as a
+// write would; the peer, for which it is a new stream of ours, answers with RESET_STREAM (RFC 9000 §3.2, §19.5).
+test('QUIC RFC 9000 §19.5: STOP_SENDING on our own bidirectional stream not written yet opens it; the peer resets its half', (t) => {
+  const pair = connected();
+  pair.input('client', { type: 'stopSending', now: pair.now, stream: 4, errorCode: 0x17n });
+  pair.drive(pair.now + 5_000);
+  t.deepEqual(of(pair, 'server', 'stopSending'), [{ type: 'stopSending', stream: 4, errorCode: 0x17n }]);
+  t.true(isQuicConnected(pair.state.client) && isQuicConnected(pair.state.server));
+  // Our sending half is still ours: a write on the stream goes through.
+  pair.input('client', { type: 'write', now: pair.now, stream: 4, data: new Uint8Array([1, 2, 3]) });
+  pair.input('client', { type: 'end', now: pair.now, stream: 4 });
+  pair.drive(pair.now + 5_000);
+  t.is(pair.bytes('server', 4), 3);
+  t.throws(() => pair.input('client', { type: 'stopSending', now: pair.now, stream: 2, errorCode: 0n }), { instanceOf: TlsError }, 'our unidirectional stream has nothing to stop');
+});
+
 test('QUIC RFC 9000 §3.1: data of a reset stream is not sent again after a loss, and a compliant close does not wait for it', (t) => {
   const pair = connected();
   pair.drop = (from) => from === 'client'; // everything in flight is lost
