@@ -33,7 +33,7 @@ import { decodeDtlsRecord, encodeDtlsPlaintext, PLAINTEXT_HEADER_LENGTH, DtlsCon
 import { decodeDtlsHandshakeFragments } from '../wire/dtls/handshake.js';
 import { decodeAck, encodeAck, MAX_ACK_RECORD_NUMBERS } from '../wire/dtls/ack.js';
 import { TlsError, alertFor, fail, misuse, type TlsErrorDetail } from '../core/errors.js';
-import { bytesArg, checkInput, isDetached, numberIn, shown } from '../core/validate.js';
+import { bytesArg, checkInput, integerIn, isDetached, numberIn, shown } from '../core/validate.js';
 import type { HandshakeInfo, Step } from '../core/types.js';
 import type { AeadAlg, CryptoProvider } from '../crypto/provider.js';
 import { nobleProvider } from '../crypto/noble.js';
@@ -212,7 +212,7 @@ export function createDtlsConnection(config: DtlsConfig): DtlsState {
     shutdownTimeout: positive('shutdownTimeout', config.shutdownTimeout, DEFAULT_SHUTDOWN_TIMEOUT, 0),
     replayWindow: replay,
     maxPendingWrites: positive('maxPendingWrites', config.maxPendingWrites, DEFAULT_MAX_PENDING_WRITES, 0),
-    keyUpdateAfter: Math.floor(positive('keyUpdateAfter', config.keyUpdateAfter, DTLS_KEY_UPDATE_AFTER, 1)),
+    keyUpdateAfter: integerIn('keyUpdateAfter', config.keyUpdateAfter ?? DTLS_KEY_UPDATE_AFTER, 1, Number.MAX_SAFE_INTEGER),
     dtlsDraft43: !!config.dtlsDraft43,
   };
   if (resolved.retransmitMax < resolved.retransmitInitial) throw misuse('retransmitMax must be at least retransmitInitial');

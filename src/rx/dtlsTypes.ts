@@ -113,6 +113,8 @@ export interface DtlsTransportOptions {
   readonly replayWindow?: number;
   /** Bytes of records held while the handshake runs (default 64 KiB). */
   readonly maxPendingWrites?: number;
+  /** DTLS 1.3: records under one write epoch before a KeyUpdate is sent on our own (default 2^24, RFC 9147 §4.5.3). */
+  readonly keyUpdateAfter?: number;
   /**
    * Speak draft-ietf-tls-dtls13-43 instead of RFC 9147, for peers that predate the RFC (NSS 3.87, Debian 12's
    * `tstclnt`). Default false. See `DtlsRecordConfig.dtlsDraft43`.

@@ -621,7 +621,7 @@ export function toDtlsServerConfig(options: DtlsServerOptions, platform: Platfor
 /** The DTLS record settings that were given (the reducer checks their ranges when a connection is created). */
 function dtlsRecordConfig(options: DtlsTransportOptions): DtlsRecordConfig {
   const out: { -readonly [K in keyof DtlsRecordConfig]: DtlsRecordConfig[K] } = {};
-  for (const name of ['mtu', 'retransmitInitial', 'retransmitMax', 'shutdownTimeout', 'replayWindow', 'maxPendingWrites'] as const) {
+  for (const name of ['mtu', 'retransmitInitial', 'retransmitMax', 'shutdownTimeout', 'replayWindow', 'maxPendingWrites', 'keyUpdateAfter'] as const) {
     const v = options[name];
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {

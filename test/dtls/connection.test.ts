@@ -194,6 +194,20 @@ test('KeyUpdate: the new epoch is used once the peer ACKs it; data flows before 
   t.true(p.client.writeEpoch >= 4 && p.server.writeEpoch >= 4, `epochs ${p.client.writeEpoch} / ${p.server.writeEpoch}`);
 });
 
+test('keyUpdateAfter: after that many records under one epoch a KeyUpdate goes out on its own, and data goes on (RFC 9147 §4.5.3)', (t) => {
+  const p = handshake(undefined, { keyUpdateAfter: 5 });
+  const sent: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    sent.push(`r${i}`);
+    p.input('client', { type: 'write', data: text(`r${i}`) });
+    p.run(p.now + 200);
+  }
+  t.true(p.client.writeEpoch >= 5, `the client moved on twice or more (epoch ${p.client.writeEpoch})`);
+  t.is(p.server.writeEpoch, 3, 'the server, which wrote nothing, kept its keys');
+  t.deepEqual(p.delivered.server.map((d) => str([d])), sent);
+  t.throws(() => handshake(undefined, { keyUpdateAfter: 0 }), { message: /keyUpdateAfter/ });
+});
+
 test('KeyUpdate under loss: the KeyUpdate and its ACK are lost once, the update still completes', (t) => {
   let dropKu = 2;
   const p = handshake();

@@ -1023,6 +1023,9 @@ test('DTLS options: record settings and listener bounds are checked when the cal
     [{ ticking: 'sometimes' }, /ticking/],
     [{ dtlsDraft43: 'yes' }, /dtlsDraft43/],
     [{ onTicker: 42 }, /onTicker/],
+    [{ keyUpdateAfter: 'x' }, /keyUpdateAfter/],
+    [{ keyUpdateAfter: 0 }, /keyUpdateAfter/],
+    [{ keyUpdateAfter: 1.5 }, /keyUpdateAfter/],
   ];
   for (const [extra, re] of cases) {
     misuseThrown(t, () => secureDatagrams({ role: 'client', ca, servername: 'localhost', ...extra } as never), re, JSON.stringify(extra));
