@@ -5,7 +5,7 @@
  * synchronous `TlsError` of kind `apiMisuse` (which leaves the state usable), what one side delivers is what
  * the other wrote, and a connection that ends does so with a typed, non-internal error (or none).
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { TlsError } from '../../src/core/errors.js';
 import { maxDtlsWrite } from '../../src/dtls/connection.js';
@@ -102,7 +102,7 @@ function split(data: Uint8Array, cuts: readonly number[]): Uint8Array[] {
   return out.filter((p) => p.length > 0);
 }
 
-function tlsRun(actions: readonly TlsAction[]): void {
+function tlsRun(actions: readonly TlsAction[]): number {
   const p = new Pair().start().drive();
   for (const s of SIDES) if (!p.of(s, 'handshakeComplete').length) throw new Error(`${s}: no handshake`);
   const written: Record<Side, Uint8Array[]> = { client: [], server: [] };
@@ -164,11 +164,23 @@ function tlsRun(actions: readonly TlsAction[]): void {
       if (!closed.length) throw new Error(`${s}: both sides ended and everything was delivered, but no closed`);
     }
   }
+  // What the run carried, for the test to show the properties were exercised, not vacuous.
+  return SIDES.reduce((n, s) => n + concat(p.delivered[s]).length, 0);
+}
+
+/**
+ * The property held (fc.assert threw otherwise) over every run, and the runs carried data: a property whose actions
+ * never got anything through would hold vacuously. `carried` is what each run delivered.
+ */
+function exercised(t: ExecutionContext, carried: readonly number[], what: string): void {
+  t.is(carried.length, 60, 'every run was made');
+  t.true(carried.filter((n) => n > 0).length >= 10, `${what}: ${carried.filter((n) => n > 0).length} of 60 runs carried any`);
 }
 
 test('TLS 1.3: random writes, ends, key updates, closes, chunked delivery and time keep the reducers sound', (t) => {
-  fc.assert(fc.property(fc.array(tlsActionArb, { minLength: 5, maxLength: 40, size: 'max' }), (actions) => tlsRun(actions)), { seed: 0x7153, numRuns: 60 });
-  t.pass();
+  const carried: number[] = [];
+  fc.assert(fc.property(fc.array(tlsActionArb, { minLength: 5, maxLength: 40, size: 'max' }), (actions) => void carried.push(tlsRun(actions))), { seed: 0x7153, numRuns: 60 });
+  exercised(t, carried, 'bytes delivered');
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -198,7 +210,7 @@ const linkArb: fc.Arbitrary<LinkAction> = fc.oneof(
 
 const key = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
-function dtlsRun(actions: readonly DtlsAction[], link: readonly LinkAction[]): void {
+function dtlsRun(actions: readonly DtlsAction[], link: readonly LinkAction[]): number {
   const p = new DtlsPair();
   p.start();
   p.run(p.now + 10_000);
@@ -249,14 +261,16 @@ function dtlsRun(actions: readonly DtlsAction[], link: readonly LinkAction[]): v
       noInternalClose(s, p.effects[s]);
     }
   }
+  return SIDES.reduce((n, s) => n + p.delivered[s].length, 0);
 }
 
 test('DTLS 1.3: random writes, ends, key updates and closes over a lossy, duplicating, reordering link keep the reducers sound', (t) => {
+  const carried: number[] = [];
   fc.assert(
-    fc.property(fc.array(dtlsActionArb, { minLength: 5, maxLength: 40, size: 'max' }), fc.array(linkArb, { maxLength: 30 }), (actions, link) => dtlsRun(actions, link)),
+    fc.property(fc.array(dtlsActionArb, { minLength: 5, maxLength: 40, size: 'max' }), fc.array(linkArb, { maxLength: 30 }), (actions, link) => void carried.push(dtlsRun(actions, link))),
     { seed: 0xd715, numRuns: 60 },
   );
-  t.pass();
+  exercised(t, carried, 'records delivered');
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -286,7 +300,7 @@ const quicActionArb: fc.Arbitrary<QuicAction> = fc.oneof(
   { weight: 8, arbitrary: fc.record({ k: fc.constant('drive' as const), ms: fc.oneof(fc.nat({ max: 20 }), fc.nat({ max: 2_000 }), fc.nat({ max: 10_000 })) }) },
 );
 
-function quicRun(actions: readonly QuicAction[], drops: readonly boolean[], latency: number): void {
+function quicRun(actions: readonly QuicAction[], drops: readonly boolean[], latency: number): number {
   const p = new QuicPair();
   p.latency = latency;
   p.start().drive(p.now + 1_000);
@@ -347,17 +361,19 @@ function quicRun(actions: readonly QuicAction[], drops: readonly boolean[], late
       noInternalClose(s, p.effects[s]);
     }
   }
+  return SIDES.reduce((n, s) => n + [...p.delivered[s].values()].reduce((m, parts) => m + concat(parts).length, 0), 0);
 }
 
 test('QUIC: random stream writes, ends, resets, STOP_SENDING and closes over a lossy link keep the reducers sound', (t) => {
+  const carried: number[] = [];
   fc.assert(
     fc.property(
       fc.array(quicActionArb, { minLength: 5, maxLength: 40, size: 'max' }),
       fc.array(fc.boolean(), { maxLength: 30 }).map((a) => a.map((b, i) => b && i % 3 === 0)),
       fc.nat({ max: 30 }),
-      (actions, drops, latency) => quicRun(actions, drops, latency),
+      (actions, drops, latency) => void carried.push(quicRun(actions, drops, latency)),
     ),
     { seed: 0x9c1c, numRuns: 60 },
   );
-  t.pass();
+  exercised(t, carried, 'stream bytes delivered');
 });
