@@ -13,6 +13,7 @@
  */
 import { misuse } from '../core/errors.js';
 import { bytesArg, shown } from '../core/validate.js';
+import { checkAlpnProtocols } from '../handshake/config.js';
 import { QuicCloseMode, type QuicInput } from './types.js';
 
 /** The largest stream ID plus one (RFC 9000 §2.1: a 62-bit integer). */
@@ -24,26 +25,13 @@ export function streamIdArg(v: unknown): number {
   return v;
 }
 
-const utf8 = new TextEncoder();
-
 /**
- * The ALPN protocols of a QUIC connection (RFC 9001 §8.1: at least one; RFC 7301 §3.1: each a name of 1..255
- * bytes, counted in UTF-8, of characters up to U+00FF: the wire carries one byte per character). Named `alpn`
- * as the RxJS options call it (`alpnProtocols` in the reducer's).
+ * The ALPN protocols of a QUIC connection: at least one (RFC 9001 §8.1), each as every TLS connection takes them
+ * ({@link checkAlpnProtocols}: 1..255 bytes, characters up to U+00FF).
  */
 export function alpnList(v: unknown): readonly string[] {
-  if (!Array.isArray(v)) throw misuse(`alpn: QUIC needs a list of ALPN protocol names (RFC 9001 §8.1), got ${shown(v)}`);
-  if (v.length === 0) throw misuse('alpn: QUIC needs alpnProtocols, at least one ALPN protocol name (RFC 9001 §8.1)');
-  for (const name of v as unknown[]) {
-    if (typeof name !== 'string') throw misuse(`alpn: ALPN protocol names must be strings, got ${shown(name)}`);
-    const bytes = utf8.encode(name).length;
-    if (bytes < 1 || bytes > 255) throw misuse(`alpn: ALPN protocol names must be 1..255 bytes (RFC 7301 §3.1), got ${bytes} (${shown(name)})`);
-    // The wire carries a name one byte per character (as the peer's names are read): U+0100 and above cannot go.
-    for (let i = 0; i < name.length; i++) {
-      if (name.charCodeAt(i) > 0xff) throw misuse(`alpn: ALPN protocol name ${shown(name)} has a character above U+00FF, which cannot be sent (one byte per character)`);
-    }
-  }
-  return v as readonly string[];
+  if (Array.isArray(v) && v.length === 0) throw misuse('alpn: QUIC needs alpnProtocols, at least one ALPN protocol name (RFC 9001 §8.1)');
+  return checkAlpnProtocols(v);
 }
 
 /** The inputs the reducer knows ({@link QuicInput}). */

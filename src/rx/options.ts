@@ -23,7 +23,7 @@ import type { ClientOptions, PskOption, SecureOptions, ServerOptions, SessionCac
 import type { DtlsClientConfig, DtlsRecordConfig, DtlsServerConfig } from '../dtls/types.js';
 import type { DtlsClientOptions, DtlsServerOptions, DtlsTransportOptions } from './dtlsTypes.js';
 import { MAX_TIMER_DELAY } from './runReducer.js';
-import { shown } from '../core/validate.js';
+import { bytesArg, integerIn, shown } from '../core/validate.js';
 
 /**
  * The core configuration of a client.
@@ -456,9 +456,7 @@ export function keyLogOption(v: unknown): ((line: string) => void) | string | bo
 
 /** An optional byte option: a `Uint8Array`. */
 export function bytesOption(name: string, v: unknown): Uint8Array | undefined {
-  if (v === undefined) return undefined;
-  if (!(v instanceof Uint8Array)) throw misuse(`${name} must be a Uint8Array, got ${shown(v)}`);
-  return v;
+  return v === undefined ? undefined : bytesArg(name, v);
 }
 
 /**
@@ -495,11 +493,7 @@ export function pskModesOption(v: unknown): readonly ('psk_dhe_ke' | 'psk_ke')[]
 
 /** An optional integer option within `min..max` (inclusive), else `apiMisuse`. */
 function intIn(name: string, v: number | undefined, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new TlsError({ kind: 'apiMisuse', reason: `${name} must be an integer in ${min}..${max}, got ${String(v)}` });
-  }
-  return v;
+  return v === undefined ? undefined : integerIn(name, v, min, max);
 }
 
 /**

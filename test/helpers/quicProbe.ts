@@ -5,7 +5,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { concatBytes } from '../vectors/hex.js';
 import { encodeWith } from '../../src/wire/writer.js';
-import { initialKeys } from '../../src/quic/protection.js';
+import { initialKeys, protectPacket, type PacketKeys } from '../../src/quic/protection.js';
+import type { QuicState } from '../../src/quic/connection.js';
+import { encodeShortHeader } from '../../src/wire/quic/packet.js';
 import { startQuicHandshake } from '../../src/quic/handshake.js';
 import { newSpace } from '../../src/quic/spaces.js';
 import { varint8 } from './quicFrames.js';
@@ -152,4 +154,44 @@ export function firstInitialWithheld(pair = new QuicPair()): { pair: QuicPair; f
   pair.start();
   pair.drop = () => false;
   return { pair, first: first! };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Forged 1-RTT packets
+
+/** Packet numbers for forged packets in spaces the forger can no longer number (discarded): far above its own. */
+let spareForgedPn = 50_000;
+
+/** Take the next packet number of `from`'s space `id` for a forged packet, and make `from` skip it. */
+export function takePn(pair: QuicPair, from: Side, id: 'initial' | 'handshake' | 'application'): number {
+  const s = pair.state[from];
+  const space = s.spaces[id];
+  if (space.discarded) return spareForgedPn++;
+  const n = space.nextPn;
+  pair.state[from] = { ...s, spaces: { ...s.spaces, [id]: { ...space, nextPn: n + 1 } } } as QuicState;
+  return n;
+}
+
+export interface OneRttOpts {
+  /** Seal with these keys instead of the sender's current write keys. */
+  readonly keys?: PacketKeys;
+  /** The Key Phase bit (default: the sender's current one). */
+  readonly keyPhase?: boolean;
+  /** This packet number (default: the sender's next one, which it then skips). */
+  readonly pn?: number;
+  readonly pnLength?: 1 | 2 | 3 | 4;
+  /** Clear the fixed bit (0x40) of the first byte. */
+  readonly fixedBit0?: boolean;
+  /** Another Destination Connection ID than the sender's current one. */
+  readonly dcid?: Uint8Array;
+}
+
+/** A 1-RTT packet from `from` carrying `payload` (raw frame bytes), to its current DCID (or `dcid`). */
+export function oneRtt(pair: QuicPair, from: Side, payload: Uint8Array, opts: OneRttOpts = {}): Uint8Array {
+  const c = pair.state[from];
+  const n = opts.pn ?? takePn(pair, from, 'application');
+  const keyPhase = opts.keyPhase ?? c.spaces.application.keyPhase === 1;
+  const header = encodeShortHeader({ dcid: opts.dcid ?? c.dcid, packetNumber: n, pnLength: opts.pnLength ?? 4, ...(keyPhase ? { keyPhase: true } : {}) });
+  if (opts.fixedBit0) header[0] = header[0]! & ~0x40;
+  return protectPacket(c.config.provider, opts.keys ?? c.spaces.application.tx!, header, n, payload);
 }

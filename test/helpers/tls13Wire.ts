@@ -10,8 +10,9 @@ import { Pair, NOW, text } from './pair.js';
 import { splitMessages, splitRecords as splitPlainRecords } from './tls12.js';
 import { handleEvents, isClosed, type TlsState } from '../../src/tls/connection.js';
 import { openRecord, plainRecord } from '../../src/tls/record.js';
-import { decodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
-import { ExtensionType as X, alertName } from '../../src/wire/tls/constants.js';
+import { decodeHandshakeBytes, encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
+import type { ClientHello, ServerHello } from '../../src/wire/tls/messages.js';
+import { ExtensionType as X, HRR_RANDOM, alertName } from '../../src/wire/tls/constants.js';
 import { createAntiReplay, createTicketer, type TlsSession } from '../../src/handshake/session.js';
 import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
 import type { TlsEffect } from '../../src/tls/types.js';
@@ -232,7 +233,25 @@ export function capturedEarlyFlight(server: Partial<TlsServerConfig>, early: str
 }
 
 // ------------------------------------------------------------------------------------------------------------
-// The server's first flight, opened
+// The server's messages, built; its first flight, opened
+
+/** A ServerHello (or HelloRetryRequest) record, encoded by the codec. */
+export const serverHello = (body: ServerHello) => plainRecord(22, encodeHandshakeBytes({ type: 'server_hello', body }));
+/** An EncryptedExtensions message holding exactly `exts`. */
+export const encryptedExtensions = (exts: readonly RawExt[]) => hsMsg(8, vec16(extBlock(exts)));
+
+/** A HelloRetryRequest answering `ch` with extensions `ext` (supported_versions TLS 1.3 unless told). */
+export function hrr(ch: ClientHello, ext: Partial<ServerHello['extensions']>, suite = 0x1301): ServerHello {
+  return {
+    legacyVersion: 0x0303,
+    random: HRR_RANDOM,
+    legacySessionIdEcho: ch.legacySessionId,
+    cipherSuite: suite,
+    legacyCompressionMethod: 0,
+    extensions: { supportedVersion: 0x0304, unknown: [], order: [], ...ext },
+  };
+}
+
 
 /**
  * A client that sent its ClientHello, and the server's answer: `shRecord` the ServerHello record (not yet fed to

@@ -20,18 +20,18 @@
  */
 import type { ExecutionContext } from 'ava';
 import { concatBytes } from '../vectors/hex.js';
-import { type QuicConfig, type QuicEffect, type QuicState } from '../../src/quic/connection.js';
+import { type QuicConfig, type QuicEffect } from '../../src/quic/connection.js';
 import { QuicError } from '../../src/quic/errors.js';
 import { startQuicHandshake } from '../../src/quic/handshake.js';
 import { KEY_UPDATE_ERROR, nextSecret } from '../../src/quic/keyUpdate.js';
 import { initialKeys, packetKeys, protectPacket, type PacketKeys } from '../../src/quic/protection.js';
 import { newSpace, queueCrypto } from '../../src/quic/spaces.js';
 import type { Frame } from '../../src/wire/quic/frames.js';
-import { encodeLongHeader, encodeShortHeader } from '../../src/wire/quic/packet.js';
+import { encodeLongHeader } from '../../src/wire/quic/packet.js';
 import { encodeWith, type Writer } from '../../src/wire/writer.js';
 import { frameBytes as framesOf, framesOf as sentFramesOf, recordPackets, varint8 } from '../helpers/quicFrames.js';
 import { QuicPair, other, type Side, quicOutcome as outcome } from '../helpers/quicPair.js';
-import { assertAlive, assertClosedWith, clientParams, ctest, encodeParams, exchange, miss, type Param, replace, sentCode, serverParams, serverWithParams, vint } from '../helpers/quicProbe.js';
+import { assertAlive, assertClosedWith, clientParams, ctest, encodeParams, exchange, miss, oneRtt, type OneRttOpts, type Param, replace, sentCode, serverParams, serverWithParams, takePn, vint } from '../helpers/quicProbe.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -47,37 +47,6 @@ const connected = (client: Partial<QuicConfig> = {}, server: Partial<QuicConfig>
 const raw = (f: (w: Writer) => void): Uint8Array => encodeWith(f);
 const cat = concatBytes;
 const MAX_VARINT = 2n ** 62n - 1n;
-
-/** Take the next packet number of `from`'s space `id` for a forged packet, and make `from` skip it. */
-function takePn(pair: QuicPair, from: Side, id: 'initial' | 'handshake' | 'application'): number {
-  const s = pair.state[from];
-  const space = s.spaces[id];
-  const n = space.nextPn;
-  pair.state[from] = { ...s, spaces: { ...s.spaces, [id]: { ...space, nextPn: n + 1 } } } as QuicState;
-  return n;
-}
-
-interface OneRttOpts {
-  /** Seal with these keys instead of the sender's current write keys. */
-  readonly keys?: PacketKeys;
-  /** The Key Phase bit (default: the sender's current one). */
-  readonly keyPhase?: boolean;
-  /** This packet number (default: the sender's next one, which it then skips). */
-  readonly pn?: number;
-  readonly pnLength?: 1 | 2 | 3 | 4;
-  /** Clear the fixed bit (0x40) of the first byte. */
-  readonly fixedBit0?: boolean;
-}
-
-/** A 1-RTT packet from `from` carrying `payload` (raw frame bytes), to its current DCID. */
-function oneRtt(pair: QuicPair, from: Side, payload: Uint8Array, opts: OneRttOpts = {}): Uint8Array {
-  const c = pair.state[from];
-  const n = opts.pn ?? takePn(pair, from, 'application');
-  const keyPhase = opts.keyPhase ?? c.spaces.application.keyPhase === 1;
-  const header = encodeShortHeader({ dcid: c.dcid, packetNumber: n, pnLength: opts.pnLength ?? 4, ...(keyPhase ? { keyPhase: true } : {}) });
-  if (opts.fixedBit0) header[0] = header[0]! & ~0x40;
-  return protectPacket(c.config.provider, opts.keys ?? c.spaces.application.tx!, header, n, payload);
-}
 
 /** An Initial or Handshake packet from `from` with `payload` (a client's Initial padded to 1200 bytes). */
 function longPacket(pair: QuicPair, from: Side, type: 'initial' | 'handshake', payload: Uint8Array, opts: { dcid?: Uint8Array } = {}): Uint8Array {

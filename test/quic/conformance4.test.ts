@@ -24,12 +24,12 @@ import { probeTimeout } from '../../src/quic/recovery.js';
 import { encodeRetryPacket } from '../../src/quic/retry.js';
 import { encodeVersionNegotiation } from '../../src/quic/versionNegotiation.js';
 import { decodeFrames, type Frame, type PacketSpace } from '../../src/wire/quic/frames.js';
-import { decodePacketHeader, encodeLongHeader, encodeShortHeader } from '../../src/wire/quic/packet.js';
+import { decodePacketHeader, encodeLongHeader } from '../../src/wire/quic/packet.js';
 import { encodeWith, type Writer } from '../../src/wire/writer.js';
 import { caVerifier, serverCredentials } from '../helpers/pair.js';
 import { frameBytes as framesOf, framesOf as sentFramesOf, recordPackets, varint8 } from '../helpers/quicFrames.js';
 import { QuicPair, other, type Side, quicOutcome as outcome } from '../helpers/quicPair.js';
-import { assertAlive, assertClosedWith, ctest, exchange, finishedWithheld, firstInitialWithheld, miss, sentCode } from '../helpers/quicProbe.js';
+import { assertAlive, assertClosedWith, ctest, exchange, finishedWithheld, firstInitialWithheld, miss, oneRtt, type OneRttOpts, sentCode, takePn } from '../helpers/quicProbe.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -48,35 +48,6 @@ const connected = (client: Partial<QuicConfig> = {}, server: Partial<QuicConfig>
 
 type SpaceId = 'initial' | 'handshake' | 'application';
 const spaceOf = (level: PacketSpace): SpaceId => (level === 'initial' ? 'initial' : level === 'handshake' ? 'handshake' : 'application');
-
-/** Packet numbers for forged packets in spaces the forger can no longer number (discarded): far above its own. */
-let spareForgedPn = 50_000;
-
-/** Take the next packet number of `from`'s space `id` for a forged packet, and make `from` skip it. */
-function takePn(pair: QuicPair, from: Side, id: SpaceId): number {
-  const s = pair.state[from];
-  const space = s.spaces[id];
-  if (space.discarded) return spareForgedPn++;
-  const n = space.nextPn;
-  pair.state[from] = { ...s, spaces: { ...s.spaces, [id]: { ...space, nextPn: n + 1 } } } as QuicState;
-  return n;
-}
-
-interface OneRttOpts {
-  readonly keys?: PacketKeys;
-  readonly pn?: number;
-  readonly pnLength?: 1 | 2 | 3 | 4;
-  readonly dcid?: Uint8Array;
-}
-
-/** A 1-RTT packet from `from` carrying `payload` (raw frame bytes), to its current DCID (or `dcid`). */
-function oneRtt(pair: QuicPair, from: Side, payload: Uint8Array, opts: OneRttOpts = {}): Uint8Array {
-  const c = pair.state[from];
-  const n = opts.pn ?? takePn(pair, from, 'application');
-  const keyPhase = c.spaces.application.keyPhase === 1;
-  const header = encodeShortHeader({ dcid: opts.dcid ?? c.dcid, packetNumber: n, pnLength: opts.pnLength ?? 4, ...(keyPhase ? { keyPhase: true } : {}) });
-  return protectPacket(c.config.provider, opts.keys ?? c.spaces.application.tx!, header, n, payload);
-}
 
 interface LongOpts {
   readonly keys?: PacketKeys;

@@ -11,13 +11,14 @@ import { Pair, NOW, serverCredentials, text } from '../helpers/pair.js';
 import { handshakeInfo, isClosed, isConnected } from '../../src/tls/connection.js';
 import { openRecord, plainRecord, sealRecord, type RecordKey } from '../../src/tls/record.js';
 import { decodeHandshakeBytes, encodeHandshakeBytes } from '../../src/wire/tls/handshake.js';
-import { AlertDescription as A, ExtensionType as X, HRR_RANDOM, SignatureScheme, alertName } from '../../src/wire/tls/constants.js';
+import { AlertDescription as A, ExtensionType as X, SignatureScheme, alertName } from '../../src/wire/tls/constants.js';
 import { createAntiReplay, createTicketer, type TlsSession } from '../../src/handshake/session.js';
 import { nobleProvider } from '../../src/crypto/noble.js';
-import type { ClientHello, HandshakeMessage, ServerHello } from '../../src/wire/tls/messages.js';
+import type { HandshakeMessage, ServerHello } from '../../src/wire/tls/messages.js';
 import {
-  G, accepted, alertsSent, buildHello, cat, closedWith, dropExt, extBlock, feed, helloFor, hsMsg, keyShareData, refused, serverFlight, setExt,
-  splitRecords, toServer, u16, u16s, vec16, vec8, type RawExt,
+  G, accepted, alertsSent, buildHello, cat, closedWith, dropExt, encryptedExtensions, extBlock, feed, helloFor, hrr,
+  hsMsg, keyShareData, refused, serverFlight, serverHello, setExt, splitRecords, toServer, u16, u16s, vec16, vec8,
+  type RawExt,
 } from '../helpers/tls13Wire.js';
 
 // ------------------------------------------------------------------------------------------------------------
@@ -36,24 +37,6 @@ function sealHs(key: RecordKey, data: Uint8Array, type = 22): Uint8Array {
 
 /** supported_groups extension data. */
 const groupsData = (groups: readonly number[]) => vec16(u16s(groups));
-
-// ------------------------------------------------------------------------------------------------------------
-// The server's flight, opened (client probes)
-
-
-const serverHello = (body: ServerHello) => plainRecord(22, encodeHandshakeBytes({ type: 'server_hello', body }));
-const encryptedExtensions = (exts: readonly RawExt[]) => hsMsg(8, vec16(extBlock(exts)));
-
-function hrr(ch: ClientHello, ext: Partial<ServerHello['extensions']>, suite = 0x1301): ServerHello {
-  return {
-    legacyVersion: 0x0303,
-    random: HRR_RANDOM,
-    legacySessionIdEcho: ch.legacySessionId,
-    cipherSuite: suite,
-    legacyCompressionMethod: 0,
-    extensions: { supportedVersion: 0x0304, unknown: [], order: [], ...ext },
-  };
-}
 
 /** A started client and its ClientHello, decoded; the server has not seen it. */
 function startedClient(clientCfg: ConstructorParameters<typeof Pair>[0] = {}) {

@@ -33,14 +33,15 @@ import {
 } from '../../src/wire/tls/constants.js';
 import { TlsError } from '../../src/core/errors.js';
 import type { TlsClientConfig, TlsServerConfig } from '../../src/tls/config.js';
-import type { ClientHello, ServerHello } from '../../src/wire/tls/messages.js';
+import type { ServerHello } from '../../src/wire/tls/messages.js';
 import type { TlsEffect } from '../../src/tls/types.js';
 import type { Step } from '../../src/core/types.js';
 import type { TlsSession } from '../../src/handshake/session.js';
 import { rewriteFirstMessage, splitMessages, withRandomTail } from '../helpers/tls12.js';
 import {
-  G, accepted, alertsSent, buildHello, cat, closedWith, dropExt, extBlock, feed, feedAll, helloFor, hsMsg, keyShareData, parseHello,
-  refused, serverCfg, serverFlight, sessionsFrom, setExt, splitRecords, toServer, u16, u16s, u32, vec16, vec8, type RawExt, type RawHello,
+  G, accepted, alertsSent, buildHello, cat, closedWith, dropExt, encryptedExtensions, extBlock, feed, feedAll,
+  helloFor, hrr, hsMsg, keyShareData, parseHello, refused, serverCfg, serverFlight, serverHello, sessionsFrom,
+  setExt, splitRecords, toServer, u16, u16s, u32, vec16, vec8, type RawExt, type RawHello,
 } from '../helpers/tls13Wire.js';
 
 // ------------------------------------------------------------------------------------------------------------
@@ -108,28 +109,9 @@ const cvContent = (context: string, hash: Uint8Array) => cat(new Uint8Array(64).
 /** ECDSA (DER) with node:crypto. */
 const ecdsaSign = (pem: string, hash: string, data: Uint8Array) => new Uint8Array(nodeSign(hash, data, createPrivateKey(pem)));
 
-// ------------------------------------------------------------------------------------------------------------
-// The server's flight, opened (client probes)
-
-
-const serverHello = (body: ServerHello) => plainRecord(22, encodeHandshakeBytes({ type: 'server_hello', body }));
-
 /** A ServerHello / HelloRetryRequest message built by hand (the encoder refuses what these probes need). */
 const rawServerHello = (random: Uint8Array, echo: Uint8Array, suite: number, exts: readonly RawExt[], compression = 0) =>
   hsMsg(2, cat(u16(0x0303), random, vec8(echo), u16(suite), Uint8Array.of(compression), vec16(extBlock(exts))));
-
-const encryptedExtensions = (exts: readonly RawExt[]) => hsMsg(8, vec16(extBlock(exts)));
-
-function hrr(ch: ClientHello, ext: Partial<ServerHello['extensions']>, suite = 0x1301): ServerHello {
-  return {
-    legacyVersion: 0x0303,
-    random: HRR_RANDOM,
-    legacySessionIdEcho: ch.legacySessionId,
-    cipherSuite: suite,
-    legacyCompressionMethod: 0,
-    extensions: { supportedVersion: 0x0304, unknown: [], order: [], ...ext },
-  };
-}
 
 /** A started client and its ClientHello, decoded; the server has not seen it. */
 function startedClient(clientCfg: Partial<TlsClientConfig> = {}) {
